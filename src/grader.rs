@@ -1,0 +1,689 @@
+//! The grader: runs graded trials, each in a child process of its own.
+//!
+//! A graded test binary (`exercises/tests/graded.rs`, `harness = false`)
+//! hands its [`Trial`]s to [`main`]. The parent side is libtest-mimic, so
+//! filters, `--list` and `--test-threads` work as in any `cargo test`. For
+//! each trial the parent re-executes its own binary with the trial's id, a
+//! fresh nonce and the path of a record file in the environment; the child
+//! runs that one trial and writes `PASS <nonce>` (or `FAIL <nonce> <why>`) to
+//! the record file. Learner code cannot hang, crash or fool the parent:
+//!
+//! - the child runs in a process group of its own, so a timeout kills every
+//!   process the learner started, grandchildren included;
+//! - stdin is `/dev/null`, stdout and stderr are drained concurrently and
+//!   capped, and the parent never echoes them unprefixed;
+//! - a pass needs exit status 0 *and* the record, so `process::exit(0)` in
+//!   learner code is reported as EXITED-EARLY, not as a pass.
+//!
+//! The threat model is a learner's mistakes, not an attacker: code that
+//! wants to cheat can edit the tests themselves.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use wait_timeout::ChildExt as _;
+
+const ENV_TRIAL: &str = "COURSE_GRADER_TRIAL";
+const ENV_NONCE: &str = "COURSE_GRADER_NONCE";
+const ENV_RECORD: &str = "COURSE_GRADER_RECORD";
+
+/// A trial that does not say otherwise gets this long before TIMEOUT.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A trial may write this much to stdout and stderr together.
+pub const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// How much of a failed trial's output the report shows.
+const SHOWN_LINES: usize = 12;
+
+/// Longer output lines are cut to this many characters in the report.
+const SHOWN_WIDTH: usize = 160;
+
+/// One graded check: an id such as `ch01::parallel_sum::uses_every_thread`,
+/// the points it is worth, and the function that panics when it fails.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    id: String,
+    points: u32,
+    timeout: Duration,
+    exclusive: bool,
+    on_timeout: Option<&'static str>,
+    body: fn(),
+}
+
+impl Trial {
+    /// A trial worth `points`, run with [`DEFAULT_TIMEOUT`].
+    pub fn new(id: impl Into<String>, points: u32, body: fn()) -> Self {
+        Trial {
+            id: id.into(),
+            points,
+            timeout: DEFAULT_TIMEOUT,
+            exclusive: false,
+            on_timeout: None,
+            body,
+        }
+    }
+
+    /// Gives the trial a different deadline. The deadline only detects hangs;
+    /// it is never a performance requirement.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs the trial while no other trial runs (for timing-sensitive checks).
+    pub fn exclusive(mut self) -> Self {
+        self.exclusive = true;
+        self
+    }
+
+    /// Says what a timeout means for this trial, in the learner's terms:
+    /// "did not run concurrently (timed out waiting at the barrier)".
+    pub fn on_timeout(mut self, explanation: &'static str) -> Self {
+        self.on_timeout = Some(explanation);
+        self
+    }
+
+    /// The trial's id, `chapter::exercise::behaviour`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The points the trial is worth.
+    pub fn points(&self) -> u32 {
+        self.points
+    }
+}
+
+/// How a trial ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Exit status 0 and the nonce'd pass record.
+    Pass,
+    /// The trial's checks failed; the message says which and why.
+    Fail(String),
+    /// Still running at the deadline; the whole process group was killed.
+    Timeout(String),
+    /// Killed by a signal (abort, segfault, stack overflow).
+    Crash(String),
+    /// Exited without a record, e.g. `process::exit(0)` in learner code.
+    ExitedEarly(String),
+    /// Wrote more than [`OUTPUT_LIMIT`] bytes; killed.
+    OutputLimit(String),
+}
+
+impl Verdict {
+    /// The verdict's name as the report prints it: `PASS`, `TIMEOUT`, ...
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail(_) => "FAIL",
+            Verdict::Timeout(_) => "TIMEOUT",
+            Verdict::Crash(_) => "CRASH",
+            Verdict::ExitedEarly(_) => "EXITED-EARLY",
+            Verdict::OutputLimit(_) => "OUTPUT-LIMIT",
+        }
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            Verdict::Pass => "",
+            Verdict::Fail(why)
+            | Verdict::Timeout(why)
+            | Verdict::Crash(why)
+            | Verdict::ExitedEarly(why)
+            | Verdict::OutputLimit(why) => why,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Pass => f.write_str("PASS"),
+            other => write!(f, "{}: {}", other.label(), other.reason()),
+        }
+    }
+}
+
+/// What the parent saw of one trial.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Everything the trial wrote to stdout, up to the limit.
+    pub stdout: String,
+    /// Everything the trial wrote to stderr, up to the limit.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The one-line verdict and the tail of the output, each output line
+    /// prefixed with `|` so that nothing the trial printed can pass for a
+    /// line of the grader's own (such as a fake `test result: ok`).
+    pub fn report(&self) -> String {
+        let mut report = self.verdict.to_string();
+        for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)]
+        {
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.is_empty() {
+                continue;
+            }
+            let skipped = lines.len().saturating_sub(SHOWN_LINES);
+            report.push_str(&format!("\n  {name} (last lines):"));
+            if skipped > 0 {
+                report.push_str(&format!("\n    | ... {skipped} more lines"));
+            }
+            for line in &lines[skipped..] {
+                report.push_str("\n    | ");
+                match line.char_indices().nth(SHOWN_WIDTH) {
+                    Some((cut, _)) => {
+                        report.push_str(&line[..cut]);
+                        report.push_str(" ...");
+                    }
+                    None => report.push_str(line),
+                }
+            }
+        }
+        report
+    }
+}
+
+/// Runs the graded trials: as the parent, the whole suite with a score
+/// table; as a re-executed child, the single trial it was started for.
+pub fn main(trials: Vec<Trial>) -> ExitCode {
+    if let Some(code) = run_child_if_requested(&trials) {
+        return code;
+    }
+    run_suite(trials)
+}
+
+/// If this process is a trial child, runs its trial and returns the exit
+/// code; otherwise returns `None`. Call it first thing in `main`, before
+/// any thread exists.
+pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
+    let id = std::env::var(ENV_TRIAL).ok()?;
+    let nonce = std::env::var(ENV_NONCE).unwrap_or_default();
+    let record = PathBuf::from(std::env::var_os(ENV_RECORD)?);
+    // SAFETY: called at the start of `main`, before this process has
+    // started any thread, so nothing can read the environment concurrently.
+    // Removing the variables keeps them away from learner code and from the
+    // processes it starts.
+    unsafe {
+        std::env::remove_var(ENV_TRIAL);
+        std::env::remove_var(ENV_NONCE);
+        std::env::remove_var(ENV_RECORD);
+    }
+    let Some(trial) = trials.iter().find(|trial| trial.id == id) else {
+        eprintln!("grader: no trial named {id}");
+        return Some(ExitCode::from(2));
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(trial.body));
+    let (line, code) = match result {
+        Ok(()) => (format!("PASS {nonce}\n"), ExitCode::SUCCESS),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            let message = message.replace('\n', "\n  ");
+            (format!("FAIL {nonce} {message}\n"), ExitCode::FAILURE)
+        }
+    };
+    // The record is written last, so a trial that dies before this point
+    // has no record and cannot be counted as a pass.
+    if let Err(error) = fs::write(&record, line) {
+        eprintln!("grader: cannot write {}: {error}", record.display());
+        return Some(ExitCode::from(2));
+    }
+    Some(code)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "the trial panicked with a non-text payload".to_string()
+    }
+}
+
+/// One line of the score table.
+#[derive(Debug, Clone)]
+struct Scored {
+    id: String,
+    points: u32,
+    passed: bool,
+}
+
+fn run_suite(trials: Vec<Trial>) -> ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let scores = Arc::new(Mutex::new(Vec::<Scored>::new()));
+    // Ordinary trials share this lock; exclusive trials take it alone.
+    let turn = Arc::new(RwLock::new(()));
+    let tests = trials
+        .into_iter()
+        .map(|trial| {
+            let scores = Arc::clone(&scores);
+            let turn = Arc::clone(&turn);
+            let name = trial.id.clone();
+            libtest_mimic::Trial::test(name, move || {
+                let outcome = if trial.exclusive {
+                    let _alone = turn.write();
+                    run_trial(&trial)
+                } else {
+                    let _shared = turn.read();
+                    run_trial(&trial)
+                };
+                let passed = outcome.verdict == Verdict::Pass;
+                scores.lock().unwrap().push(Scored {
+                    id: trial.id.clone(),
+                    points: trial.points,
+                    passed,
+                });
+                if passed {
+                    Ok(())
+                } else {
+                    Err(outcome.report().into())
+                }
+            })
+        })
+        .collect();
+    let listing = args.list;
+    let conclusion = libtest_mimic::run(&args, tests);
+    if !listing {
+        let scores = scores.lock().unwrap();
+        print!("{}", score_table(&scores));
+    }
+    conclusion.exit_code()
+}
+
+/// The table printed after `test result:`: points per chapter and
+/// exercise, then the total, then one machine-readable `score:` line.
+fn score_table(scores: &[Scored]) -> String {
+    if scores.is_empty() {
+        return String::new();
+    }
+    // chapter -> exercise -> (earned, possible, trials passed, trials)
+    let mut table: BTreeMap<&str, BTreeMap<&str, [u32; 4]>> = BTreeMap::new();
+    for scored in scores {
+        let mut parts = scored.id.splitn(3, "::");
+        let chapter = parts.next().unwrap_or("");
+        let exercise = parts.next().unwrap_or("");
+        let cell = table
+            .entry(chapter)
+            .or_default()
+            .entry(exercise)
+            .or_default();
+        cell[0] += if scored.passed { scored.points } else { 0 };
+        cell[1] += scored.points;
+        cell[2] += u32::from(scored.passed);
+        cell[3] += 1;
+    }
+    let mut out = String::from("\nscore by chapter and exercise\n");
+    let (mut earned, mut possible) = (0, 0);
+    for (chapter, exercises) in &table {
+        let chapter_earned: u32 = exercises.values().map(|c| c[0]).sum();
+        let chapter_possible: u32 = exercises.values().map(|c| c[1]).sum();
+        out.push_str(&format!(
+            "  {chapter:<32} {chapter_earned:>3}/{chapter_possible:<3} points\n"
+        ));
+        for (exercise, [got, of, passed, trials]) in exercises {
+            let mark = if got == of { "done" } else { "" };
+            out.push_str(&format!(
+                "    {exercise:<30} {got:>3}/{of:<3} points  \
+                 {passed}/{trials} trials  {mark}\n"
+            ));
+        }
+        earned += chapter_earned;
+        possible += chapter_possible;
+    }
+    let percent = earned * 100 / possible.max(1);
+    out.push_str(&format!(
+        "  {:<32} {earned:>3}/{possible:<3} points\n",
+        "total"
+    ));
+    out.push_str(&format!(
+        "score: {earned}/{possible} points ({percent} %)\n"
+    ));
+    out
+}
+
+/// Runs one trial in a child process (this very binary, re-executed) and
+/// judges how it ended. Never hangs: the child and everything it started
+/// are killed at the trial's deadline.
+pub fn run_trial(trial: &Trial) -> Outcome {
+    match spawn_and_judge(trial) {
+        Ok(outcome) => outcome,
+        Err(error) => Outcome {
+            verdict: Verdict::Fail(format!(
+                "the grader could not run this trial: {error}"
+            )),
+            stdout: String::new(),
+            stderr: String::new(),
+        },
+    }
+}
+
+fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
+    let nonce = fresh_nonce();
+    let record = std::env::temp_dir()
+        .join(format!("course-grader-{}-{nonce}", std::process::id()));
+    let _cleanup = RemoveOnDrop(record.clone());
+    let exe = std::env::current_exe()?;
+    let mut command = Command::new(exe);
+    command
+        .env(ENV_TRIAL, &trial.id)
+        .env(ENV_NONCE, &nonce)
+        .env(ENV_RECORD, &record)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn()?;
+    let group = Pid::from_raw(child.id() as i32);
+
+    let budget = Arc::new(OutputBudget::new(OUTPUT_LIMIT));
+    let (done_tx, done_rx) = mpsc::channel();
+    let drains = [
+        drain(child.stdout.take(), Arc::clone(&budget), done_tx.clone()),
+        drain(child.stderr.take(), Arc::clone(&budget), done_tx),
+    ];
+
+    let ended = wait_until(&mut child, trial.timeout, &budget)?;
+    let leftovers = match ended {
+        Ended::Exited(_) => processes_in_group(group),
+        _ => 0,
+    };
+    // Whatever happened, nothing the trial started may outlive it.
+    let _ = signal::killpg(group, Signal::SIGKILL);
+    if !matches!(ended, Ended::Exited(_)) {
+        let _ = child.wait();
+    }
+    // Both pipes reach end of file once every holder is dead. A process
+    // that escaped the group could hold them open: stop waiting after a
+    // while rather than hang the grader.
+    let drain_deadline = Instant::now() + Duration::from_secs(2);
+    for _ in 0..2 {
+        let left = drain_deadline.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let [stdout, stderr] = drains.map(|captured| {
+        String::from_utf8_lossy(&captured.lock().unwrap()).into_owned()
+    });
+
+    // A fast writer can finish before the limit is noticed: judge the
+    // output by what was counted, not by when the child ended.
+    let ended = match ended {
+        Ended::Exited(_) if budget.exceeded() => Ended::OutputLimit,
+        other => other,
+    };
+    let verdict = match ended {
+        Ended::TimedOut => Verdict::Timeout(match trial.on_timeout {
+            Some(why) => format!(
+                "{why} (still running after {} s; killed)",
+                trial.timeout.as_secs_f32()
+            ),
+            None => format!(
+                "still running after {} s; killed (a deadlock, or a \
+                 loop that never ends?)",
+                trial.timeout.as_secs_f32()
+            ),
+        }),
+        Ended::OutputLimit => Verdict::OutputLimit(format!(
+            "wrote more than {} KiB to stdout and stderr; killed",
+            OUTPUT_LIMIT / 1024
+        )),
+        Ended::Exited(status) => {
+            judge_exit(status, &read_record(&record), &nonce, &stderr)
+        }
+    };
+    let verdict = match verdict {
+        Verdict::Pass if leftovers > 0 => Verdict::Fail(format!(
+            "the checks passed, but {leftovers} process(es) started by the \
+             trial were still running when it ended (the grader killed \
+             them): wait for every child you start"
+        )),
+        other => other,
+    };
+    Ok(Outcome {
+        verdict,
+        stdout,
+        stderr,
+    })
+}
+
+enum Ended {
+    Exited(ExitStatus),
+    TimedOut,
+    OutputLimit,
+}
+
+fn wait_until(
+    child: &mut Child,
+    timeout: Duration,
+    budget: &OutputBudget,
+) -> io::Result<Ended> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if budget.exceeded() {
+            return Ok(Ended::OutputLimit);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Ended::TimedOut);
+        }
+        let slice = left.min(Duration::from_millis(20));
+        if let Some(status) = child.wait_timeout(slice)? {
+            return Ok(Ended::Exited(status));
+        }
+    }
+}
+
+fn judge_exit(
+    status: ExitStatus,
+    record: &str,
+    nonce: &str,
+    stderr: &str,
+) -> Verdict {
+    use std::os::unix::process::ExitStatusExt as _;
+    if let Some(number) = status.signal() {
+        return Verdict::Crash(describe_signal(number, stderr));
+    }
+    let pass = format!("PASS {nonce}");
+    let fail = format!("FAIL {nonce} ");
+    if status.success() && record.trim_end() == pass {
+        Verdict::Pass
+    } else if let Some(message) = record.strip_prefix(&fail) {
+        Verdict::Fail(message.trim_end().to_string())
+    } else {
+        let code = status.code().unwrap_or(-1);
+        Verdict::ExitedEarly(format!(
+            "the process exited with status {code} before the trial \
+             finished (does the code call process::exit?)"
+        ))
+    }
+}
+
+fn describe_signal(number: i32, stderr: &str) -> String {
+    if let Some(line) =
+        stderr.lines().find(|l| l.contains("overflowed its stack"))
+    {
+        return format!("stack overflow: {}", line.trim());
+    }
+    match Signal::try_from(number) {
+        Ok(Signal::SIGABRT) => {
+            "the process aborted (SIGABRT): std::process::abort, a panic \
+             while panicking, or a failed runtime check"
+                .to_string()
+        }
+        Ok(Signal::SIGSEGV) => {
+            "segmentation fault (SIGSEGV): invalid memory access".to_string()
+        }
+        Ok(Signal::SIGKILL) => "killed (SIGKILL)".to_string(),
+        Ok(other) => format!("killed by signal {other}"),
+        Err(_) => format!("killed by signal {number}"),
+    }
+}
+
+fn read_record(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Counts live processes in a process group (zombies do not count).
+#[cfg(target_os = "linux")]
+fn processes_in_group(group: Pid) -> usize {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            // Fields after the parenthesised command name: state, ppid, pgrp.
+            let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest)
+            else {
+                return false;
+            };
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            fields.len() > 2
+                && fields[0] != "Z"
+                && fields[2] == group.as_raw().to_string()
+        })
+        .count()
+}
+
+/// Counts live processes in a process group (any is counted as one).
+#[cfg(not(target_os = "linux"))]
+fn processes_in_group(group: Pid) -> usize {
+    usize::from(signal::killpg(group, None).is_ok())
+}
+
+/// Output shared by the two drain threads, with one limit for both.
+struct OutputBudget {
+    used: Mutex<usize>,
+    limit: usize,
+}
+
+impl OutputBudget {
+    fn new(limit: usize) -> Self {
+        OutputBudget {
+            used: Mutex::new(0),
+            limit,
+        }
+    }
+
+    /// Takes up to `wanted` bytes from the budget; returns how many fit.
+    fn take(&self, wanted: usize) -> usize {
+        let mut used = self.used.lock().unwrap();
+        let granted = wanted.min(self.limit.saturating_sub(*used));
+        // Count everything, so the limit is seen as exceeded.
+        *used = used.saturating_add(wanted);
+        granted
+    }
+
+    fn exceeded(&self) -> bool {
+        *self.used.lock().unwrap() > self.limit
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own, keeping what fits in
+/// the budget; signals `done` at end of file.
+fn drain<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    budget: Arc<OutputBudget>,
+    done: mpsc::Sender<()>,
+) -> Arc<Mutex<Vec<u8>>> {
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&captured);
+    thread::spawn(move || {
+        if let Some(mut pipe) = pipe {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                let kept = budget.take(n);
+                sink.lock().unwrap().extend_from_slice(&buffer[..kept]);
+            }
+        }
+        let _ = done.send(());
+    });
+    captured
+}
+
+fn fresh_nonce() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // RandomState is seeded from the OS; mixing in the time and pid makes
+    // two nonces of one run differ even with the same seed.
+    let mut hasher =
+        std::collections::hash_map::RandomState::new().build_hasher();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_table_sums_points_per_exercise_and_chapter() {
+        let scored = |id: &str, points, passed| Scored {
+            id: id.to_string(),
+            points,
+            passed,
+        };
+        let table = score_table(&[
+            scored("ch01::spawn::a", 2, true),
+            scored("ch01::spawn::b", 1, false),
+            scored("ch01::sum::a", 3, true),
+        ]);
+        assert!(table.contains("spawn"), "{table}");
+        assert!(table.ends_with("score: 5/6 points (83 %)\n"), "{table}");
+    }
+
+    #[test]
+    fn a_record_without_the_nonce_is_not_a_pass() {
+        use std::os::unix::process::ExitStatusExt as _;
+        let ok = ExitStatus::from_raw(0);
+        assert_eq!(judge_exit(ok, "PASS n1", "n1", ""), Verdict::Pass);
+        assert!(matches!(
+            judge_exit(ok, "PASS n2", "n1", ""),
+            Verdict::ExitedEarly(_)
+        ));
+        assert!(matches!(
+            judge_exit(ok, "", "n1", ""),
+            Verdict::ExitedEarly(_)
+        ));
+    }
+
+    #[test]
+    fn output_budget_is_shared_and_reports_overflow() {
+        let budget = OutputBudget::new(10);
+        assert_eq!(budget.take(6), 6);
+        assert!(!budget.exceeded());
+        assert_eq!(budget.take(6), 4);
+        assert!(budget.exceeded());
+    }
+}
