@@ -386,6 +386,8 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         .env(ENV_NONCE, &nonce)
         .env(ENV_RECORD, &record)
         .env("RUST_BACKTRACE", "0")
+        // Trials about stack sizes assume the default stack.
+        .env_remove("RUST_MIN_STACK")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,1 +1,9 @@
-//! Exercises.
+//! Your exercises, one module per chapter. Replace each `todo!()` marked
+//! `TODO(chNN)` with working code, then grade yourself:
+//!
+//! ```text
+//! cargo test -p exercises          # every chapter
+//! cargo test -p exercises ch01     # chapter 1 only
+//! ```
+
+pub mod ch01_threads;

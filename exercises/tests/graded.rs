@@ -1,1 +1,18 @@
-fn main() {}
+//! The grader: `cargo test -p exercises` runs every graded trial of every
+//! chapter against your code and prints a score table after the usual
+//! `test result:` line. `cargo test -p exercises ch01` grades chapter 1;
+//! `cargo test -p exercises -- --list` lists the trials.
+//!
+//! Each trial runs in a child process of its own (see `course::grader`), so
+//! code that deadlocks, aborts or exits early costs that trial only.
+//! `solutions/tests/graded.rs` runs this very file against the solutions.
+
+mod graded {
+    pub mod ch01_threads;
+}
+
+/// Every chapter's trials.
+pub fn main() -> std::process::ExitCode {
+    let trials = [graded::ch01_threads::trials()].concat();
+    course::grader::main(trials)
+}

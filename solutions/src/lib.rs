@@ -1,1 +1,5 @@
-//! Solutions.
+//! Reference solutions: the same modules, types and signatures as the
+//! `exercises` crate, solved and explained. Graded by the very same trials
+//! (`cargo test -p solutions`), which must all pass.
+
+pub mod ch01_threads;

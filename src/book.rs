@@ -1,0 +1,87 @@
+//! Building and serving the book, with no tool installed but cargo.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use mdbook_driver::MDBook;
+
+/// Why the book could not be built or served, in words for the reader.
+#[derive(Debug)]
+pub enum BookError {
+    /// mdBook rejected the book (a broken SUMMARY.md, a missing chapter, ...).
+    Build(String),
+    /// The port is taken by another program.
+    PortInUse(u16),
+    /// Any other I/O failure, with what we were doing.
+    Io(String, io::Error),
+}
+
+impl fmt::Display for BookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BookError::Build(why) => write!(f, "cannot build the book: {why}"),
+            BookError::PortInUse(port) => write!(
+                f,
+                "port {port} on 127.0.0.1 is already in use (is another \
+                 `course serve` running?); pass --port <N>, or --port 0 to \
+                 pick a free one"
+            ),
+            BookError::Io(what, error) => write!(f, "{what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BookError {}
+
+/// Builds the book whose `book.toml` is in `root`; returns the output
+/// folder. The mermaid preprocessor runs in-process: registering it under
+/// its own name replaces the `mdbook-mermaid` command that book.toml names
+/// for stock mdbook, so no external program is looked for.
+pub fn build(root: &Path) -> Result<PathBuf, BookError> {
+    let mut book = MDBook::load(root).map_err(build_error)?;
+    book.with_preprocessor(mdbook_mermaid::Mermaid);
+    book.build().map_err(build_error)?;
+    Ok(book.build_dir_for("html"))
+}
+
+fn build_error(error: impl Into<Box<dyn std::error::Error>>) -> BookError {
+    let error = error.into();
+    let mut why = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        why.push_str(": ");
+        why.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    BookError::Build(why)
+}
+
+/// Serves the folder `site` on 127.0.0.1:`port` until the process ends.
+/// Port 0 picks a free port. `ready` receives the address once bound.
+pub async fn serve(
+    site: PathBuf,
+    port: u16,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), BookError> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) if error.kind() == io::ErrorKind::AddrInUse => {
+            return Err(BookError::PortInUse(port));
+        }
+        Err(error) => {
+            return Err(BookError::Io(format!("cannot bind {address}"), error));
+        }
+    };
+    let bound = listener.local_addr().map_err(|e| {
+        BookError::Io("cannot read the bound address".into(), e)
+    })?;
+    let app = axum::Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(site));
+    ready(bound);
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| BookError::Io("the server stopped".into(), e))
+}
