@@ -35,12 +35,16 @@ impl fmt::Display for BookError {
 
 impl std::error::Error for BookError {}
 
-/// Builds the book whose `book.toml` is in `root`; returns the output
-/// folder. The mermaid preprocessor runs in-process: registering it under
-/// its own name replaces the `mdbook-mermaid` command that book.toml names
-/// for stock mdbook, so no external program is looked for.
-pub fn build(root: &Path) -> Result<PathBuf, BookError> {
+/// Builds the book whose `book.toml` is in `root` into `out` (by default
+/// the `build-dir` of book.toml, `book/`); returns the folder of the HTML.
+/// The mermaid preprocessor runs in-process: registering it under its own
+/// name replaces the `mdbook-mermaid` command that book.toml names for
+/// stock mdbook, so no external program is looked for.
+pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
     let mut book = MDBook::load(root).map_err(build_error)?;
+    if let Some(out) = out {
+        book.config.build.build_dir = out.to_path_buf();
+    }
     book.with_preprocessor(mdbook_mermaid::Mermaid);
     book.build().map_err(build_error)?;
     Ok(book.build_dir_for("html"))

@@ -48,7 +48,7 @@ fn run(
     root: &std::path::Path,
     command: Command,
 ) -> Result<(), course::book::BookError> {
-    let site = course::book::build(root)?;
+    let site = course::book::build(root, None)?;
     let index = site.join("index.html");
     match command {
         Command::Build => {

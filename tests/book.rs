@@ -1,0 +1,410 @@
+//! The book's own checks: every code block is one the doc-tests cover, the
+//! compile errors are the ones the prose names, and the built book works
+//! offline. The doc-tests themselves are `tests/skeptic.rs` and rustdoc's
+//! run over `src/lib.rs`.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use course::book::{self, BookError};
+use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every markdown file under `chapters/`.
+fn markdown_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join("chapters"), &mut files);
+    files.sort();
+    files
+}
+
+/// A code block: its file, line, info string (None when indented) and text.
+struct Block {
+    file: PathBuf,
+    line: usize,
+    info: Option<String>,
+    code: String,
+}
+
+fn code_blocks() -> Vec<Block> {
+    let mut blocks = Vec::new();
+    for file in markdown_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        let mut open: Option<Block> = None;
+        for (event, range) in Parser::new(&text).into_offset_iter() {
+            match event {
+                Event::Start(Tag::CodeBlock(kind)) => {
+                    open = Some(Block {
+                        file: file.clone(),
+                        line: text[..range.start].lines().count() + 1,
+                        info: match kind {
+                            CodeBlockKind::Fenced(info) => {
+                                Some(info.to_string())
+                            }
+                            CodeBlockKind::Indented => None,
+                        },
+                        code: String::new(),
+                    });
+                }
+                Event::Text(code) => {
+                    if let Some(block) = open.as_mut() {
+                        block.code.push_str(&code);
+                    }
+                }
+                Event::End(pulldown_cmark::TagEnd::CodeBlock) => {
+                    blocks.extend(open.take());
+                }
+                _ => {}
+            }
+        }
+    }
+    blocks
+}
+
+impl Block {
+    fn place(&self) -> String {
+        let file = self.file.strip_prefix(root()).unwrap_or(&self.file);
+        format!("{}:{}", file.display(), self.line)
+    }
+
+    /// The error code a ```compile_fail,E0373 block names.
+    fn error_code(&self) -> Option<&str> {
+        let info = self.info.as_deref()?;
+        let code = info.strip_prefix("compile_fail,")?;
+        let valid = code.len() == 5
+            && code.starts_with('E')
+            && code[1..].chars().all(|c| c.is_ascii_digit());
+        valid.then_some(code)
+    }
+}
+
+/// Languages that are shown, not compiled. Anything else is a mistake:
+/// rustdoc would test a block with no language as Rust, and skeptic would
+/// not, so the two engines would disagree.
+const SHOWN_ONLY: &[&str] = &["python", "console", "text", "toml", "mermaid"];
+
+#[test]
+fn every_code_block_is_tested_or_shown_only() {
+    let mut problems = Vec::new();
+    for block in code_blocks() {
+        let verdict = match block.info.as_deref() {
+            None => Some("an indented code block (rustdoc would test it)"),
+            Some("rust") => None,
+            Some(_) if block.error_code().is_some() => None,
+            Some(info) if SHOWN_ONLY.contains(&info) => None,
+            Some("") => Some("a fence without a language"),
+            Some(info) if info.contains("compile_fail") => Some(
+                "compile_fail must be written `compile_fail,E0000` (the \
+                 error the prose explains), without `rust`",
+            ),
+            Some(_) => Some(
+                "an unknown fence: use `rust` (compiled and run), \
+                 `compile_fail,E0000`, or one of the shown-only languages; \
+                 `ignore`, `no_run` and `should_panic` are not used",
+            ),
+        };
+        if let Some(verdict) = verdict {
+            problems.push(format!(
+                "{}: {verdict}: {:?}",
+                block.place(),
+                block.info
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn skeptic_runs_every_rust_block() {
+    let rust_blocks = code_blocks()
+        .iter()
+        .filter(|b| b.info.as_deref() == Some("rust"))
+        .count();
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/skeptic-tests.rs"));
+    let tests = generated.matches("#[test]").count();
+    let ignored = generated.matches("#[ignore]").count();
+    assert_eq!(ignored, 0, "skeptic generated ignored tests");
+    assert_eq!(
+        tests, rust_blocks,
+        "the book has {rust_blocks} ```rust blocks but skeptic runs {tests}"
+    );
+    assert!(
+        rust_blocks >= 6,
+        "chapter 1 alone has more examples than that"
+    );
+}
+
+#[test]
+fn rust_blocks_are_full_programs() {
+    for block in code_blocks() {
+        if block.info.as_deref() == Some("rust") {
+            assert!(
+                block.code.contains("fn main()"),
+                "{}: a ```rust block must be a whole program with `fn \
+                 main()` (hide it with `# ` lines if it distracts)",
+                block.place()
+            );
+        }
+    }
+}
+
+/// rustdoc proves that a compile_fail block fails, but on stable it does
+/// not check which error. This test compiles each one with rustc and
+/// requires the error code its fence names.
+#[test]
+fn compile_fail_blocks_fail_with_the_error_they_name() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let scratch = tempfile::tempdir().unwrap();
+    for block in code_blocks() {
+        let Some(code) = block.error_code() else {
+            continue;
+        };
+        assert!(
+            !block.code.lines().any(|l| l.trim_start().starts_with("# ")),
+            "{}: mdBook does not hide `# ` lines in compile_fail blocks; \
+             show the whole program",
+            block.place()
+        );
+        let source = scratch.path().join("snippet.rs");
+        fs::write(&source, &block.code).unwrap();
+        let output = Command::new(&rustc)
+            .args(["--edition", "2024", "--emit=metadata", "--crate-type"])
+            .arg("bin")
+            .arg("--out-dir")
+            .arg(scratch.path())
+            .arg(&source)
+            .output()
+            .expect("cannot run rustc");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{}: the block compiles, but it is fenced compile_fail",
+            block.place()
+        );
+        assert!(
+            stderr.contains(&format!("error[{code}]")),
+            "{}: expected error {code}, rustc said:\n{stderr}",
+            block.place()
+        );
+    }
+}
+
+#[test]
+fn markdown_file_names_are_unique() {
+    // skeptic names its tests after the file name, not the path.
+    let mut names: Vec<_> = markdown_files()
+        .iter()
+        .map(|f| f.file_name().unwrap().to_owned())
+        .filter(|name| name != "SUMMARY.md")
+        .collect();
+    let total = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), total, "two chapters share a file name");
+}
+
+#[test]
+fn every_chapter_file_is_in_the_summary() {
+    let summary =
+        fs::read_to_string(root().join("chapters/SUMMARY.md")).unwrap();
+    for file in markdown_files() {
+        let relative = file.strip_prefix(root().join("chapters")).unwrap();
+        let relative = relative.to_string_lossy();
+        if relative != "SUMMARY.md" {
+            assert!(
+                summary.contains(&format!("]({relative})")),
+                "{relative} is not listed in chapters/SUMMARY.md"
+            );
+        }
+    }
+}
+
+/// One build of the real book, shared by the checks below.
+fn built_book() -> &'static Path {
+    static SITE: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> =
+        std::sync::OnceLock::new();
+    let (_dir, site) = SITE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let site = book::build(root(), Some(dir.path()))
+            .unwrap_or_else(|error| panic!("{error}"));
+        (dir, site)
+    });
+    site
+}
+
+fn html_pages(dir: &Path, pages: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            html_pages(&path, pages);
+        } else if path.extension().is_some_and(|e| e == "html") {
+            pages.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_book_has_every_chapter_and_renders_diagrams() {
+    let site = built_book();
+    let threads = fs::read_to_string(site.join("01-threads/threads.html"))
+        .expect("chapter 1 was not built");
+    assert!(threads.contains(r#"<pre class="mermaid">"#), "no diagram");
+    let summary =
+        fs::read_to_string(root().join("chapters/SUMMARY.md")).unwrap();
+    for line in summary.lines() {
+        if let Some((_, link)) = line.split_once("](") {
+            let page = link.trim_end_matches(')').replace(".md", ".html");
+            assert!(site.join(&page).is_file(), "{page} was not built");
+        }
+    }
+    assert!(
+        fs::read_dir(site).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("searchindex")),
+        "the search index was not built"
+    );
+}
+
+/// Every resource a page loads (scripts, styles, fonts, images) must come
+/// from the book itself; links the reader may click are fine.
+#[test]
+fn pages_load_nothing_from_the_network() {
+    let site = built_book();
+    let mut pages = Vec::new();
+    html_pages(site, &mut pages);
+    let external = |url: &str| {
+        url.starts_with("http:")
+            || url.starts_with("https:")
+            || url.starts_with("//")
+    };
+    for page in &pages {
+        let html = fs::read_to_string(page).unwrap();
+        assert!(
+            !html.contains("class=\"playground\""),
+            "{}: a playground block makes book.js call play.rust-lang.org",
+            page.display()
+        );
+        for tag in html.split('<').skip(1) {
+            let name = tag.split_whitespace().next().unwrap_or("");
+            let attribute = match name {
+                "script" | "img" | "iframe" | "source" => "src=\"",
+                "link" => "href=\"",
+                _ => continue,
+            };
+            if let Some((_, rest)) = tag.split_once(attribute) {
+                let url = rest.split('"').next().unwrap_or("");
+                assert!(
+                    !external(url),
+                    "{} loads {url} from the network",
+                    page.display()
+                );
+                if !url.starts_with('#') && !url.is_empty() {
+                    let local = page.parent().unwrap().join(url);
+                    let local = local.to_string_lossy();
+                    let path = local.split(['?', '#']).next().unwrap();
+                    assert!(
+                        Path::new(path).exists(),
+                        "{} loads {url}, which is not in the book",
+                        page.display()
+                    );
+                }
+            }
+        }
+    }
+    for entry in fs::read_dir(site.join("css")).unwrap() {
+        let css = fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!css.contains("url(http"), "a stylesheet loads a remote url");
+        assert!(!css.contains("@import"), "a stylesheet imports another");
+    }
+}
+
+/// A book with a broken SUMMARY.md gets a sentence, not a panic.
+#[test]
+fn a_broken_book_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("book.toml"),
+        "[book]\nsrc = \"chapters\"\n[build]\ncreate-missing = false\n",
+    )
+    .unwrap();
+    fs::create_dir(dir.path().join("chapters")).unwrap();
+    fs::write(
+        dir.path().join("chapters/SUMMARY.md"),
+        "# Summary\n\n- [Gone](gone.md)\n",
+    )
+    .unwrap();
+    let error = book::build(dir.path(), None).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, BookError::Build(_)), "{message}");
+    assert!(message.contains("gone.md"), "{message}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_course"))
+        .args(["build", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot build the book"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Serves the built book on a free port and reads a page back.
+#[test]
+fn serve_answers_on_a_free_port_and_reports_a_taken_one() {
+    let site = built_book().to_path_buf();
+    let (address_tx, address_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let served = runtime.block_on(book::serve(site, 0, |address| {
+            address_tx.send(address).unwrap();
+        }));
+        panic!("the server stopped: {served:?}");
+    });
+    let address = address_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server did not start");
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET /01-threads/threads.html HTTP/1.1\r\nHost: {address}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:.200}");
+    assert!(response.contains("<pre class=\"mermaid\">"));
+
+    // The same port again: taken.
+    let site = built_book().to_path_buf();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime
+        .block_on(book::serve(site, address.port(), |_| {}))
+        .unwrap_err();
+    assert!(matches!(error, BookError::PortInUse(_)), "{error}");
+    assert!(error.to_string().contains("--port 0"), "{error}");
+}
