@@ -412,6 +412,12 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
     if !matches!(ended, Ended::Exited(_)) {
         let _ = child.wait();
     }
+    // SIGKILL is delivered at once but a process takes a moment to die,
+    // longer on a loaded machine: wait until the group is empty.
+    let kill_deadline = Instant::now() + Duration::from_secs(5);
+    while processes_in_group(group) > 0 && Instant::now() < kill_deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
     // Both pipes reach end of file once every holder is dead. A process
     // that escaped the group could hold them open: stop waiting after a
     // while rather than hang the grader.
