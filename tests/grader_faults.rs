@@ -4,8 +4,15 @@
 //!
 //! This binary is its own trial child: when the grader re-executes it with
 //! a trial id, `run_child_if_requested` runs that one faulty trial.
+//!
+//! It is also a whole graded suite: started with `SUITE_DIR` set, it runs
+//! `grader::main` over `suite()`, and the `suite::` tests check what an
+//! instructor sees: the score table after `test result:`, the exit status,
+//! `--list`, filters, and exclusive trials running alone.
 
+use std::fs;
 use std::hint::black_box;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -129,6 +136,122 @@ fn hangs_with_a_child() {
     }
 }
 
+/// Set in the environment of the suite run; names a folder the suite's
+/// trials share, to see which of them run at the same time.
+const SUITE_DIR: &str = "FAULTS_SUITE_DIR";
+
+/// A graded suite in miniature: two chapters, one failing trial, and an
+/// exclusive trial among ordinary ones.
+fn suite() -> Vec<Trial> {
+    let mut trials = vec![
+        Trial::new("ch90::alone::runs_alone", 3, runs_alone).exclusive(),
+        Trial::new("ch91::broken::fails", 2, fails_an_assertion),
+    ];
+    for name in ["a", "b", "c", "d", "e", "f"] {
+        trials.push(Trial::new(
+            format!("ch90::crowd::member_{name}"),
+            1,
+            crowd_member,
+        ));
+    }
+    trials
+}
+
+fn suite_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os(SUITE_DIR).expect("no suite folder"))
+}
+
+/// Marks itself running, and fails if it ever sees the exclusive trial.
+fn crowd_member() {
+    let me = suite_dir().join(format!("running-{}", std::process::id()));
+    fs::write(&me, "").unwrap();
+    for _ in 0..20 {
+        let alone = suite_dir().join("running-alone");
+        assert!(!alone.exists(), "ran beside an exclusive trial");
+        thread::sleep(Duration::from_millis(5));
+    }
+    fs::remove_file(&me).unwrap();
+}
+
+/// Fails if any other trial runs while it does. The sleeps give overlaps
+/// time to show; without them the check is weaker, never wrong.
+fn runs_alone() {
+    let me = suite_dir().join("running-alone");
+    fs::write(&me, "").unwrap();
+    for _ in 0..20 {
+        let others = fs::read_dir(suite_dir())
+            .unwrap()
+            .filter(|entry| entry.as_ref().unwrap().path() != me)
+            .count();
+        assert_eq!(others, 0, "another trial ran beside an exclusive one");
+        thread::sleep(Duration::from_millis(5));
+    }
+    fs::remove_file(&me).unwrap();
+}
+
+/// Runs this binary as the suite with `args`; returns (exit code, stdout).
+fn run_suite(args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .env(SUITE_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code(), stdout)
+}
+
+fn suite_checks() -> Vec<libtest_mimic::Trial> {
+    let check = |name: &str, body: fn() -> Result<(), String>| {
+        libtest_mimic::Trial::test(name, move || body().map_err(Failed::from))
+    };
+    vec![
+        check("suite::score_table_follows_the_test_result", || {
+            let (code, out) = run_suite(&["--test-threads", "4"]);
+            if code == Some(0) {
+                return Err(format!("a failing suite exited 0:\n{out}"));
+            }
+            let result = out
+                .find("test result: FAILED. 7 passed; 1 failed")
+                .ok_or(format!("no libtest summary:\n{out}"))?;
+            let table = out
+                .find("score by chapter and exercise")
+                .ok_or(format!("no score table:\n{out}"))?;
+            if table < result {
+                return Err(format!("the table comes first:\n{out}"));
+            }
+            mentions(&out, "score: 9/11 points (81 %)")?;
+            mentions(&out, "ch91")
+        }),
+        check("suite::exclusive_trials_run_alone", || {
+            for _ in 0..3 {
+                let (_, out) = run_suite(&["--test-threads", "4", "ch90"]);
+                mentions(&out, "score: 9/9 points (100 %)")?;
+            }
+            Ok(())
+        }),
+        check("suite::list_shows_trials_and_no_score", || {
+            let (code, out) = run_suite(&["--list"]);
+            if code != Some(0) {
+                return Err(format!("--list failed:\n{out}"));
+            }
+            mentions(&out, "ch90::alone::runs_alone: test")?;
+            if out.contains("score") {
+                return Err(format!("--list printed a score:\n{out}"));
+            }
+            Ok(())
+        }),
+        check("suite::a_filter_grades_only_what_it_names", || {
+            let (code, out) = run_suite(&["ch91"]);
+            if code == Some(0) {
+                return Err(format!("the failing trial passed:\n{out}"));
+            }
+            mentions(&out, "7 filtered out")?;
+            mentions(&out, "score: 0/2 points (0 %)")
+        }),
+    ]
+}
+
 type Check = fn(&Outcome) -> Result<(), String>;
 
 /// The verdict each trial must get, and any further check of the outcome.
@@ -212,6 +335,9 @@ fn leftover_is_gone(outcome: &Outcome) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os(SUITE_DIR).is_some() {
+        return grader::main(suite());
+    }
     let trials = corpus();
     if let Some(code) = grader::run_child_if_requested(&trials) {
         return code;
@@ -223,7 +349,7 @@ fn main() -> ExitCode {
         "every trial of the corpus needs an expected verdict"
     );
     let trials = Arc::new(trials);
-    let tests = expected
+    let tests: Vec<_> = expected
         .into_iter()
         .map(|(id, label, check)| {
             let trials = Arc::clone(&trials);
@@ -243,6 +369,7 @@ fn main() -> ExitCode {
                 check(&outcome).map_err(Failed::from)
             })
         })
+        .chain(suite_checks())
         .collect();
     libtest_mimic::run(&Arguments::from_args(), tests).exit_code()
 }
