@@ -18,22 +18,24 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every markdown file under `chapters/`.
-fn markdown_files() -> Vec<PathBuf> {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, files);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                files.push(path);
-            }
+/// Every file below `dir` whose name ends in `.{extension}`, sorted.
+fn files_under(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path, extension));
+        } else if path.extension().is_some_and(|e| e == extension) {
+            files.push(path);
         }
     }
-    let mut files = Vec::new();
-    walk(&root().join("chapters"), &mut files);
     files.sort();
     files
+}
+
+/// Every markdown file under `chapters/`.
+fn markdown_files() -> Vec<PathBuf> {
+    files_under(&root().join("chapters"), "md")
 }
 
 /// A code block: its file, line, info string (None when indented) and text.
@@ -250,17 +252,6 @@ fn built_book() -> &'static Path {
     site
 }
 
-fn html_pages(dir: &Path, pages: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            html_pages(&path, pages);
-        } else if path.extension().is_some_and(|e| e == "html") {
-            pages.push(path);
-        }
-    }
-}
-
 #[test]
 fn the_book_has_every_chapter_and_renders_diagrams() {
     let site = built_book();
@@ -290,8 +281,7 @@ fn the_book_has_every_chapter_and_renders_diagrams() {
 #[test]
 fn pages_load_nothing_from_the_network() {
     let site = built_book();
-    let mut pages = Vec::new();
-    html_pages(site, &mut pages);
+    let pages = files_under(site, "html");
     let external = |url: &str| {
         url.starts_with("http:")
             || url.starts_with("https:")
