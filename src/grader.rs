@@ -18,7 +18,6 @@
 //! The threat model is a learner's mistakes, not an attacker: code that
 //! wants to cheat can edit the tests themselves.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
@@ -37,6 +36,9 @@ use wait_timeout::ChildExt as _;
 const ENV_TRIAL: &str = "COURSE_GRADER_TRIAL";
 const ENV_NONCE: &str = "COURSE_GRADER_NONCE";
 const ENV_RECORD: &str = "COURSE_GRADER_RECORD";
+
+/// Where the trial's own panic happened, set by the child's panic hook.
+static FAILED_AT: Mutex<Option<String>> = Mutex::new(None);
 
 /// A trial that does not say otherwise gets this long before TIMEOUT.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -229,11 +231,29 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         eprintln!("grader: no trial named {id}");
         return Some(ExitCode::from(2));
     };
+    // The trial's own failure is reported in the record, with where it
+    // happened; printing it to stderr as well would only repeat it. Panics
+    // on other threads (the learner's workers) are printed as usual.
+    let default_hook = panic::take_hook();
+    let trial_thread = thread::current().id();
+    panic::set_hook(Box::new(move |info| {
+        if thread::current().id() == trial_thread {
+            *FAILED_AT.lock().unwrap_or_else(|e| e.into_inner()) = info
+                .location()
+                .map(|at| format!("{}:{}", at.file(), at.line()));
+        } else {
+            default_hook(info);
+        }
+    }));
     let result = panic::catch_unwind(AssertUnwindSafe(trial.body));
     let (line, code) = match result {
         Ok(()) => (format!("PASS {nonce}\n"), ExitCode::SUCCESS),
         Err(payload) => {
-            let message = panic_message(payload.as_ref());
+            let mut message = panic_message(payload.as_ref());
+            let at = FAILED_AT.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(at) = at {
+                message.push_str(&format!(" (at {at})"));
+            }
             let message = message.replace('\n', "\n  ");
             (format!("FAIL {nonce} {message}\n"), ExitCode::FAILURE)
         }
@@ -260,6 +280,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// One line of the score table.
 #[derive(Debug, Clone)]
 struct Scored {
+    /// Where the trial stands in the suite's list.
+    position: usize,
     id: String,
     points: u32,
     passed: bool,
@@ -272,7 +294,8 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
     let turn = Arc::new(RwLock::new(()));
     let tests = trials
         .into_iter()
-        .map(|trial| {
+        .enumerate()
+        .map(|(position, trial)| {
             let scores = Arc::clone(&scores);
             let turn = Arc::clone(&turn);
             let name = trial.id.clone();
@@ -286,6 +309,7 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
                 };
                 let passed = outcome.verdict == Verdict::Pass;
                 scores.lock().unwrap().push(Scored {
+                    position,
                     id: trial.id.clone(),
                     points: trial.points,
                     passed,
@@ -301,29 +325,34 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
     let listing = args.list;
     let conclusion = libtest_mimic::run(&args, tests);
     if !listing {
-        let scores = scores.lock().unwrap();
+        let mut scores = scores.lock().unwrap();
+        scores.sort_by_key(|scored| scored.position);
         print!("{}", score_table(&scores));
     }
     conclusion.exit_code()
 }
 
 /// The table printed after `test result:`: points per chapter and
-/// exercise, then the total, then one machine-readable `score:` line.
+/// exercise, in the order the suite lists them, then one machine-readable
+/// `score:` line. `scores` must be in that order too.
 fn score_table(scores: &[Scored]) -> String {
     if scores.is_empty() {
         return String::new();
     }
-    // chapter -> exercise -> (earned, possible, trials passed, trials)
-    let mut table: BTreeMap<&str, BTreeMap<&str, [u32; 4]>> = BTreeMap::new();
+    // (chapter, [(exercise, [earned, possible, passed, tests])])
+    let mut table: Vec<(&str, Vec<(&str, [u32; 4])>)> = Vec::new();
     for scored in scores {
         let mut parts = scored.id.splitn(3, "::");
         let chapter = parts.next().unwrap_or("");
         let exercise = parts.next().unwrap_or("");
-        let cell = table
-            .entry(chapter)
-            .or_default()
-            .entry(exercise)
-            .or_default();
+        if table.last().is_none_or(|(c, _)| *c != chapter) {
+            table.push((chapter, Vec::new()));
+        }
+        let exercises = &mut table.last_mut().unwrap().1;
+        if exercises.last().is_none_or(|(e, _)| *e != exercise) {
+            exercises.push((exercise, [0; 4]));
+        }
+        let cell = &mut exercises.last_mut().unwrap().1;
         cell[0] += if scored.passed { scored.points } else { 0 };
         cell[1] += scored.points;
         cell[2] += u32::from(scored.passed);
@@ -332,26 +361,22 @@ fn score_table(scores: &[Scored]) -> String {
     let mut out = String::from("\nscore by chapter and exercise\n");
     let (mut earned, mut possible) = (0, 0);
     for (chapter, exercises) in &table {
-        let chapter_earned: u32 = exercises.values().map(|c| c[0]).sum();
-        let chapter_possible: u32 = exercises.values().map(|c| c[1]).sum();
+        let chapter_earned: u32 = exercises.iter().map(|(_, c)| c[0]).sum();
+        let chapter_possible: u32 = exercises.iter().map(|(_, c)| c[1]).sum();
         out.push_str(&format!(
-            "  {chapter:<32} {chapter_earned:>3}/{chapter_possible:<3} points\n"
+            "  {chapter:<28} {chapter_earned:>3}/{chapter_possible:<3} points\n"
         ));
-        for (exercise, [got, of, passed, trials]) in exercises {
-            let mark = if got == of { "done" } else { "" };
+        for (exercise, [got, of, passed, tests]) in exercises {
+            let mark = if got == of { "  done" } else { "" };
             out.push_str(&format!(
-                "    {exercise:<30} {got:>3}/{of:<3} points  \
-                 {passed}/{trials} trials  {mark}\n"
+                "    {exercise:<26} {got:>3}/{of:<3} points  \
+                 ({passed} of {tests} tests passed){mark}\n"
             ));
         }
         earned += chapter_earned;
         possible += chapter_possible;
     }
     let percent = earned * 100 / possible.max(1);
-    out.push_str(&format!(
-        "  {:<32} {earned:>3}/{possible:<3} points\n",
-        "total"
-    ));
     out.push_str(&format!(
         "score: {earned}/{possible} points ({percent} %)\n"
     ));
@@ -658,16 +683,19 @@ mod tests {
     #[test]
     fn score_table_sums_points_per_exercise_and_chapter() {
         let scored = |id: &str, points, passed| Scored {
+            position: 0,
             id: id.to_string(),
             points,
             passed,
         };
         let table = score_table(&[
+            scored("ch01::sum::a", 3, true),
             scored("ch01::spawn::a", 2, true),
             scored("ch01::spawn::b", 1, false),
-            scored("ch01::sum::a", 3, true),
         ]);
         assert!(table.contains("spawn"), "{table}");
+        assert!(table.contains("(1 of 2 tests passed)"), "{table}");
+        assert!(table.find("sum") < table.find("spawn"), "{table}");
         assert!(table.ends_with("score: 5/6 points (83 %)\n"), "{table}");
     }
 

@@ -30,7 +30,9 @@ where
 
 /// Splits `data` into `threads` contiguous chunks whose lengths differ by at
 /// most one, sums each chunk with `sum_chunk` on a thread of its own, all at
-/// once, and returns the total. `threads` is at least 1.
+/// once, and returns the total. `threads` is at least 1. When `data` has
+/// fewer elements than `threads`, some chunks are empty; every chunk, empty
+/// or not, still gets its own thread and its own call of `sum_chunk`.
 ///
 /// The chunks are borrowed from `data`, not copied: scoped threads may
 /// borrow from the caller because the scope joins them before it returns.

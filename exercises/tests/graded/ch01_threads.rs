@@ -7,7 +7,8 @@
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Barrier, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -127,10 +128,10 @@ fn returns_results_in_input_order() {
 /// Six jobs meet at a barrier of six, each reporting the thread it ran on.
 fn runs_every_job_on_its_own_thread() {
     const JOBS: usize = 6;
-    let barrier = std::sync::Arc::new(Barrier::new(JOBS));
+    let barrier = Arc::new(Barrier::new(JOBS));
     let jobs: Vec<_> = (0..JOBS)
         .map(|_| {
-            let barrier = std::sync::Arc::clone(&barrier);
+            let barrier = Arc::clone(&barrier);
             move || {
                 barrier.wait();
                 thread::current().id()
@@ -152,14 +153,21 @@ fn runs_every_job_on_its_own_thread() {
     );
 }
 
-/// A job that panics must not disappear silently.
+/// A job that panics must not disappear silently, nor leave the other
+/// jobs running behind the caller's back.
 fn a_panicking_job_panics_the_caller() {
     let calm: Vec<fn() -> u32> = vec![|| 1, || 3];
     assert_eq!(spawn_all(calm), vec![1, 3], "two jobs that return 1 and 3");
+    let slow_job_done = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&slow_job_done);
     let jobs: Vec<Box<dyn FnOnce() -> u32 + Send>> = vec![
-        Box::new(|| 1),
         Box::new(|| panic!("this job fails on purpose")),
-        Box::new(|| 3),
+        Box::new(move || {
+            // Still running when the first job has long panicked.
+            thread::sleep(Duration::from_millis(200));
+            done.store(true, Ordering::SeqCst);
+            2
+        }),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| spawn_all(jobs)));
     assert!(
@@ -167,6 +175,11 @@ fn a_panicking_job_panics_the_caller() {
         "one job panicked, but spawn_all returned {:?}; a lost panic hides \
          a failed job (see JoinHandle::join and panic::resume_unwind)",
         outcome.unwrap()
+    );
+    assert!(
+        slow_job_done.load(Ordering::SeqCst),
+        "spawn_all panicked while another job was still running; join every \
+         thread first, then re-raise the panic (panic::resume_unwind)"
     );
 }
 
@@ -257,12 +270,12 @@ fn names_the_thread() {
         thread::current().name().map(str::to_owned)
     })
     .expect("spawn_worker failed");
-    assert_eq!(handle.thread().name(), Some("pixel-worker-7"));
     let seen_inside = handle.join().unwrap();
     assert_eq!(
         seen_inside.as_deref(),
         Some("pixel-worker-7"),
-        "the thread must carry its name (see thread::Builder::name)"
+        "inside the job, thread::current().name() must be the name given \
+         to spawn_worker (see thread::Builder::name)"
     );
 }
 
@@ -283,6 +296,8 @@ fn gives_the_requested_stack() {
 
 /// 256 TiB of stack cannot be mapped: the error must come back as `Err`.
 fn reports_a_stack_too_big_to_create() {
+    let handle = spawn_worker("small", 1 << 20, || 7).expect("a 1 MiB stack");
+    assert_eq!(handle.join().unwrap(), 7, "the job's result");
     let outcome = panic::catch_unwind(|| spawn_worker("huge", 1 << 48, || ()));
     match outcome {
         Ok(Err(_)) => {}
@@ -295,34 +310,18 @@ fn reports_a_stack_too_big_to_create() {
 }
 
 const VISITORS: usize = 8;
-const VISITS_EACH: u64 = 20_000;
+const VISITS_EACH: u64 = 5_000;
 
-/// Eight threads start together and record visits as fast as they can.
-fn counts_every_visit() {
-    let counter = VisitCounter::new();
-    assert_eq!(counter.total(), 0, "a new counter starts at zero");
-    let start = Barrier::new(VISITORS);
-    thread::scope(|scope| {
-        for _ in 0..VISITORS {
-            scope.spawn(|| {
-                start.wait();
-                for _ in 0..VISITS_EACH {
-                    counter.record();
-                }
-            });
-        }
-    });
-    let expected = VISITORS as u64 * VISITS_EACH;
-    assert_eq!(
-        counter.total(),
-        expected,
-        "{VISITORS} threads recorded {VISITS_EACH} visits each; a lower \
-         total means lost updates (a read and a write that are not one step)"
-    );
-}
+/// A lost update needs two threads inside `record` at the same instant, so
+/// one round may miss it: the counting is repeated, each round starting all
+/// threads together at a barrier, until a round comes out wrong or enough
+/// rounds came out right. A correct counter is never wrong; more rounds
+/// only make a broken one likelier to show.
+const ROUNDS: usize = 20;
 
-/// Every visit gets its own ticket: 1, 2, ..., n, each exactly once.
-fn hands_out_each_ticket_once() {
+/// One round: every visitor records `VISITS_EACH` visits on a fresh
+/// counter; returns the counter and every ticket handed out, sorted.
+fn one_round() -> (VisitCounter, Vec<u64>) {
     let counter = VisitCounter::new();
     let start = Barrier::new(VISITORS);
     let mut tickets: Vec<u64> = thread::scope(|scope| {
@@ -330,7 +329,7 @@ fn hands_out_each_ticket_once() {
             .map(|_| {
                 scope.spawn(|| {
                     start.wait();
-                    (0..VISITS_EACH / 2)
+                    (0..VISITS_EACH)
                         .map(|_| counter.record())
                         .collect::<Vec<_>>()
                 })
@@ -342,17 +341,53 @@ fn hands_out_each_ticket_once() {
             .collect()
     });
     tickets.sort_unstable();
-    let expected: Vec<u64> = (1..=tickets.len() as u64).collect();
-    if tickets != expected {
-        let duplicate = tickets.windows(2).find(|pair| pair[0] == pair[1]);
-        panic!(
-            "tickets must be 1..={} with none repeated; {}",
-            expected.len(),
-            match duplicate {
-                Some(pair) =>
-                    format!("ticket {} was handed out twice", pair[0]),
-                None => "some tickets are out of range".to_string(),
+    (counter, tickets)
+}
+
+/// Eight threads start together and record visits as fast as they can.
+fn counts_every_visit() {
+    assert_eq!(VisitCounter::new().total(), 0, "a new counter starts at 0");
+    let expected = VISITORS as u64 * VISITS_EACH;
+    for round in 1..=ROUNDS {
+        let (counter, _) = one_round();
+        let total = counter.total();
+        assert_eq!(
+            total,
+            expected,
+            "{VISITORS} threads recorded {VISITS_EACH} visits each, but the \
+             total is {total} (round {round}): {}",
+            if total < expected {
+                "lost updates, from a read and a write that are two steps"
+            } else {
+                "more visits than were recorded"
             }
+        );
+    }
+}
+
+/// Every visit gets its own ticket: 1, 2, ..., n, each exactly once.
+fn hands_out_each_ticket_once() {
+    for round in 1..=ROUNDS {
+        let (_, tickets) = one_round();
+        let n = tickets.len() as u64;
+        if tickets.first() == Some(&0) {
+            panic!(
+                "the first visit got ticket 0, but tickets start at 1 \
+                 (fetch_add returns the value from before the addition)"
+            );
+        }
+        if let Some(pair) = tickets.windows(2).find(|p| p[0] == p[1]) {
+            panic!(
+                "ticket {} was handed out twice (round {round}): two \
+                 visits read the same count before either wrote it back",
+                pair[0]
+            );
+        }
+        assert!(
+            tickets.iter().copied().eq(1..=n),
+            "tickets must be exactly 1..={n}; got {}..={}",
+            tickets[0],
+            tickets[tickets.len() - 1]
         );
     }
 }
