@@ -332,6 +332,9 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
     conclusion.exit_code()
 }
 
+/// Points earned, points possible, tests passed, tests: of one exercise.
+type Tally = [u32; 4];
+
 /// The table printed after `test result:`: points per chapter and
 /// exercise, in the order the suite lists them, then one machine-readable
 /// `score:` line. `scores` must be in that order too.
@@ -339,8 +342,7 @@ fn score_table(scores: &[Scored]) -> String {
     if scores.is_empty() {
         return String::new();
     }
-    // (chapter, [(exercise, [earned, possible, passed, tests])])
-    let mut table: Vec<(&str, Vec<(&str, [u32; 4])>)> = Vec::new();
+    let mut table: Vec<(&str, Vec<(&str, Tally)>)> = Vec::new();
     for scored in scores {
         let mut parts = scored.id.splitn(3, "::");
         let chapter = parts.next().unwrap_or("");
