@@ -1,4 +1,14 @@
-//! Teaching support for the course.
+//! The `course` crate: what the book and the exercises need at run time.
+//!
+//! - [`grader`]: runs graded trials, each in a child process of its own,
+//!   and prints the score table (`exercises/tests/graded.rs` calls it).
+//! - `book` (feature `book`, on by default): builds the book in-process
+//!   with mdBook and the mermaid preprocessor, and serves it on 127.0.0.1.
+//! - `book_doctests` (only under `cfg(doctest)`): every markdown file of
+//!   `chapters/` as a doc comment, so rustdoc tests the book's examples.
+//!
+//! The `exercises` crate depends on this one without the `book` feature, so
+//! grading never compiles mdBook.
 
 #[cfg(feature = "book")]
 pub mod book;
