@@ -41,6 +41,12 @@ impl std::error::Error for BookError {}
 /// name replaces the `mdbook-mermaid` command that book.toml names for
 /// stock mdbook, so no external program is looked for.
 pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
+    if !root.join("book.toml").is_file() {
+        return Err(BookError::Build(format!(
+            "there is no book.toml in {} (pass --root <folder with book.toml>)",
+            root.display()
+        )));
+    }
     let mut book = MDBook::load(root).map_err(build_error)?;
     if let Some(out) = out {
         book.config.build.build_dir = out.to_path_buf();

@@ -343,6 +343,10 @@ fn a_broken_book_is_a_clear_error() {
         "# Summary\n\n- [Gone](gone.md)\n",
     )
     .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let error = book::build(empty.path(), None).unwrap_err();
+    assert!(error.to_string().contains("no book.toml"), "{error}");
+
     let error = book::build(dir.path(), None).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, BookError::Build(_)), "{message}");
