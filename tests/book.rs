@@ -11,6 +11,8 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use wait_timeout::ChildExt as _;
+
 use course::book::{self, BookError};
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
 
@@ -401,4 +403,51 @@ fn serve_answers_on_a_free_port_and_reports_a_taken_one() {
         .unwrap_err();
     assert!(matches!(error, BookError::PortInUse(_)), "{error}");
     assert!(error.to_string().contains("--port 0"), "{error}");
+}
+
+/// The Python shown beside the Rust runs, with the `python3` on PATH. The
+/// README promises that `cargo test` needs only Rust, so without python3
+/// this test says so and checks nothing, unless `COURSE_REQUIRE_PYTHON` is
+/// set, as `.ci/run` sets it.
+#[test]
+fn python_blocks_run() {
+    let required = std::env::var_os("COURSE_REQUIRE_PYTHON").is_some();
+    if Command::new("python3").arg("--version").output().is_err() {
+        assert!(!required, "python3 is not on PATH; install Python 3.11+");
+        eprintln!("python3 not found: the Python examples were not run");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    for block in code_blocks() {
+        if block.info.as_deref() != Some("python") {
+            continue;
+        }
+        let script = scratch.path().join("example.py");
+        fs::write(&script, &block.code).unwrap();
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Only detects a hang: the examples finish in well under a second.
+        let Some(status) = child.wait_timeout(Duration::from_secs(60)).unwrap()
+        else {
+            child.kill().unwrap();
+            panic!("{}: the Python example did not finish", block.place());
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(
+            status.success(),
+            "{}: python3 failed:\n{stderr}",
+            block.place()
+        );
+    }
 }
