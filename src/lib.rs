@@ -2,6 +2,8 @@
 //!
 //! - [`grader`]: runs graded trials, each in a child process of its own,
 //!   and prints the score table (`exercises/tests/graded.rs` calls it).
+//! - [`worker`]: the helper process of chapter 2's exercises (crashes,
+//!   floods, pipeline stages on request).
 //! - `book` (feature `book`, on by default): builds the book in-process
 //!   with mdBook and the mermaid preprocessor, and serves it on 127.0.0.1.
 //! - `book_doctests` (only under `cfg(doctest)`): every markdown file of
@@ -13,6 +15,7 @@
 #[cfg(feature = "book")]
 pub mod book;
 pub mod grader;
+pub mod worker;
 
 /// The book's markdown files, as rustdoc doc-tests (see `build.rs`).
 #[cfg(doctest)]

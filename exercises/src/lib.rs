@@ -7,3 +7,4 @@
 //! ```
 
 pub mod ch01_threads;
+pub mod ch02_processes;

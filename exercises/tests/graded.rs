@@ -9,10 +9,15 @@
 
 mod graded {
     pub mod ch01_threads;
+    pub mod ch02_processes;
 }
 
 /// Every chapter's trials.
 pub fn main() -> std::process::ExitCode {
-    let trials = [graded::ch01_threads::trials()].concat();
+    let trials = [
+        graded::ch01_threads::trials(),
+        graded::ch02_processes::trials(),
+    ]
+    .concat();
     course::grader::main(trials)
 }

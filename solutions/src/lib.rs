@@ -3,3 +3,4 @@
 //! (`cargo test -p solutions`), which must all pass.
 
 pub mod ch01_threads;
+pub mod ch02_processes;

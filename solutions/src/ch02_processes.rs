@@ -1,0 +1,164 @@
+//! Chapter 2, Processes: five exercises.
+//!
+//! Start child processes, read everything they write, tell an exit code
+//! from a signal, keep a crashing worker going, wire three processes into a
+//! pipeline, and keep a secret out of a child's environment.
+//!
+//! - Book: chapter 2, "Processes", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch02_processes.rs`:
+//!   `cargo test -p exercises ch02`. The tests run the `worker` binary of
+//!   this crate (see `course::worker`) as the child process.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: a pipeline whose stages run one
+//! after another, or a reader that drains one pipe before the other, times
+//! out and is told why.
+
+use std::io::{self, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+
+/// Everything a finished child process left behind.
+#[derive(Debug)]
+pub struct Captured {
+    /// All the bytes it wrote to its standard output.
+    pub stdout: Vec<u8>,
+    /// All the bytes it wrote to its standard error.
+    pub stderr: Vec<u8>,
+    /// How it ended.
+    pub status: ExitStatus,
+}
+
+/// How a child process ended: it exited with a code, or a signal killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It called `exit` (or returned from `main`) with this code.
+    Code(i32),
+    /// This signal ended it (6 is SIGABRT, 9 SIGKILL, 11 SIGSEGV).
+    Signal(i32),
+}
+
+/// Runs `command` to its end with stdin empty, and returns everything it
+/// wrote to stdout and stderr, however much that is, and its status.
+pub fn capture(command: &mut Command) -> io::Result<Captured> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // A pipe holds 64 KiB on Linux. A child that fills the stderr pipe
+    // blocks until someone reads it, so reading stdout to its end first
+    // would wait forever: stderr is drained on a thread of its own.
+    // (`Command::output` does the same; this is how it works inside.)
+    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let stderr_reader = thread::spawn(move || {
+        let mut stderr = Vec::new();
+        stderr_pipe.read_to_end(&mut stderr).map(|_| stderr)
+    });
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .read_to_end(&mut stdout)?;
+    let stderr = stderr_reader.join().expect("the stderr reader panicked")?;
+    let status = child.wait()?;
+    Ok(Captured {
+        stdout,
+        stderr,
+        status,
+    })
+}
+
+/// Tells an exit code from a killing signal.
+pub fn exit_of(status: ExitStatus) -> Exit {
+    // On Unix a status holds either an exit code or a signal number;
+    // `code()` is `None` exactly when a signal ended the process.
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => {
+            unreachable!("a finished process has a code or a signal")
+        }
+    }
+}
+
+/// Runs the worker that `start` builds, and starts it again each time it
+/// fails (a non-zero code or a signal), at most `max_restarts` times.
+/// Returns every exit in order; the last one is a success unless the
+/// restarts ran out. A crash of the worker never harms the supervisor.
+pub fn supervise(
+    mut start: impl FnMut() -> Command,
+    max_restarts: usize,
+) -> io::Result<Vec<Exit>> {
+    let mut exits = Vec::new();
+    // One first run, then up to `max_restarts` more.
+    for _ in 0..=max_restarts {
+        let status = start().stdin(Stdio::null()).status()?;
+        let exit = exit_of(status);
+        exits.push(exit);
+        if exit == Exit::Code(0) {
+            break;
+        }
+    }
+    Ok(exits)
+}
+
+/// Runs the commands as a pipeline, `a | b | c`: each stage's stdout feeds
+/// the next stage's stdin, the first reads nothing, and all stages run at
+/// the same time. Returns the last stage's output and every stage's exit,
+/// in stage order.
+pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
+    let mut children: Vec<Child> = Vec::with_capacity(stages.len());
+    let mut previous_stdout: Option<Stdio> = None;
+    let last = stages.len().saturating_sub(1);
+    for (index, stage) in stages.iter_mut().enumerate() {
+        // The pipe from the previous stage becomes this stage's stdin; the
+        // parent keeps no copy of it, so the reader sees end of file when
+        // the writer exits.
+        stage.stdin(previous_stdout.take().unwrap_or_else(Stdio::null));
+        stage.stdout(Stdio::piped());
+        let mut child = match stage.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                // Leave no stage behind: stop the ones already running.
+                for mut started in children {
+                    let _ = started.kill();
+                    let _ = started.wait();
+                }
+                return Err(error);
+            }
+        };
+        if index < last {
+            let stdout = child.stdout.take().expect("stdout is piped");
+            previous_stdout = Some(Stdio::from(stdout));
+        }
+        children.push(child);
+    }
+    // Every stage is running; now read the end of the pipeline.
+    let mut output = Vec::new();
+    if let Some(last) = children.last_mut() {
+        let mut stdout = last.stdout.take().expect("stdout is piped");
+        stdout.read_to_end(&mut output)?;
+    }
+    let exits = children
+        .iter_mut()
+        .map(|child| child.wait().map(exit_of))
+        .collect::<io::Result<Vec<Exit>>>()?;
+    Ok((output, exits))
+}
+
+/// Runs `command` in `dir` with an empty environment but for `PATH` (so it
+/// can still find programs), and captures what it wrote. The parent's own
+/// environment and working directory do not change.
+pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
+    // `env_clear` and `current_dir` describe the child only: they take
+    // effect between fork and exec, in the child's own copy of the process.
+    command.env_clear().current_dir(dir);
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    capture(command)
+}
