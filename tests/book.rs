@@ -451,3 +451,22 @@ fn python_blocks_run() {
         );
     }
 }
+
+/// Examples fit the book's column (rustfmt's `max_width = 80`), so no
+/// reader has to scroll sideways.
+#[test]
+fn code_lines_fit_the_column() {
+    for block in code_blocks() {
+        if !matches!(block.info.as_deref(), Some("rust" | "python")) {
+            continue;
+        }
+        for (offset, line) in block.code.lines().enumerate() {
+            assert!(
+                line.chars().count() <= 80,
+                "{}: line {} of the block is wider than 80 columns",
+                block.place(),
+                offset + 1
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! pipeline waits for a file that only the last stage creates, so stages
 //! started one after another never finish.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use course::grader::Trial;
 use exercises::ch02_processes::{
     Exit, capture, exit_of, pipeline, run_isolated, supervise,
 };
+use tempfile::TempDir;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 
@@ -104,18 +105,15 @@ fn worker(args: &[&str]) -> Command {
     command
 }
 
-/// A fresh, empty folder for one trial under the system's temp folder.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("course-ch02-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty folder, removed when the value is dropped.
+fn scratch() -> TempDir {
+    tempfile::tempdir().expect("cannot create a temporary folder")
 }
 
 fn returns_output_and_status() {
-    let dir = scratch("pwd");
-    let captured = capture(worker(&["pwd"]).current_dir(&dir))
+    let scratch = scratch();
+    let dir = scratch.path();
+    let captured = capture(worker(&["pwd"]).current_dir(dir))
         .expect("capture failed to run the worker");
     let printed = String::from_utf8_lossy(&captured.stdout);
     assert_eq!(
@@ -164,12 +162,14 @@ fn tells_codes_from_signals() {
 
 /// A worker that runs a script of outcomes, one per run.
 fn scripted(outcomes: &[&str]) -> impl FnMut() -> Command {
-    let state = scratch("script").join("runs");
+    let scratch = scratch();
     let outcomes: Vec<String> =
         outcomes.iter().map(|s| s.to_string()).collect();
+    // The closure owns the folder, so it lives as long as the supervisor.
     move || {
         let mut command = Command::new(WORKER);
-        command.arg("script").arg(&state).args(&outcomes);
+        let state = scratch.path().join("runs");
+        command.arg("script").arg(state).args(&outcomes);
         command
     }
 }
@@ -207,7 +207,8 @@ fn leaves_a_success_alone() {
 }
 
 fn runs_the_stages_at_once() {
-    let flag = scratch("flag").join("first-line-arrived");
+    let scratch = scratch();
+    let flag = scratch.path().join("first-line-arrived");
     let flag = flag.to_str().unwrap();
     let (output, exits) = pipeline(vec![
         worker(&["emit-then-wait", flag]),
@@ -292,10 +293,11 @@ fn keeps_path() {
 }
 
 fn starts_in_the_given_directory() {
-    let dir = scratch("cwd");
+    let scratch = scratch();
+    let dir = scratch.path();
     let before = std::env::current_dir().unwrap();
     let captured =
-        run_isolated(&mut worker(&["pwd"]), &dir).expect("run_isolated failed");
+        run_isolated(&mut worker(&["pwd"]), dir).expect("run_isolated failed");
     let printed = String::from_utf8_lossy(&captured.stdout);
     assert_eq!(
         Path::new(printed.trim()).canonicalize().unwrap(),
