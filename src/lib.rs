@@ -1,5 +1,8 @@
 //! The `course` crate: what the book and the exercises need at run time.
 //!
+//! - [`gil`]: a toy global interpreter lock, to watch what CPython's GIL
+//!   does to threads (chapter 3) and how its policy decides who runs
+//!   (chapter 6).
 //! - [`grader`]: runs graded trials, each in a child process of its own,
 //!   and prints the score table (`exercises/tests/graded.rs` calls it).
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
@@ -14,6 +17,7 @@
 
 #[cfg(feature = "book")]
 pub mod book;
+pub mod gil;
 pub mod grader;
 pub mod worker;
 

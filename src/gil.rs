@@ -1,0 +1,340 @@
+//! A toy global interpreter lock, to watch in Rust what CPython's GIL does
+//! to threads (chapter 3), and later how its switching policy changes who
+//! gets to run (chapter 6).
+//!
+//! Threads "run Python" only while they hold a [`GilGuard`]: one thread at
+//! a time, whatever the number of cores. A thread gives the GIL up by
+//! dropping its guard (as CPython does around blocking I/O), by calling
+//! [`GilGuard::yield_now`] (hand it to a waiting thread), or from
+//! [`GilGuard::tick`], which an interpreter loop calls once per
+//! "bytecode" and which asks the GIL's [`SwitchPolicy`] whether this is
+//! the moment to let another thread in.
+//!
+//! The state is a `Mutex` and a `Condvar`; the policy is a trait, so new
+//! policies (an interval-based one with drop requests, for chapter 6) plug
+//! in without touching the lock itself.
+//!
+//! ```
+//! use course::gil::Gil;
+//! use std::thread;
+//!
+//! let gil = Gil::new();
+//! thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         s.spawn(|| {
+//!             let _held = gil.acquire(); // One thread at a time in here.
+//!         });
+//!     }
+//! });
+//! assert_eq!(gil.stats().acquisitions, 4);
+//! ```
+
+use std::fmt;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
+
+/// Decides, at each tick of the thread holding the GIL, whether that thread
+/// should give it up now.
+pub trait SwitchPolicy: Send + Sync + fmt::Debug {
+    /// `ticks` counts the holder's ticks since it took the GIL; `waiting`
+    /// is the number of threads blocked in [`Gil::acquire`].
+    fn should_switch(&self, ticks: u64, waiting: usize) -> bool;
+
+    /// Whether a switch hands the GIL to a waiting thread (and waits until
+    /// one has it), or merely releases it, so that the releasing thread
+    /// may well take it straight back.
+    fn hands_off(&self) -> bool;
+}
+
+/// Never switches on its own: the holder runs until it drops its guard or
+/// calls [`GilGuard::yield_now`]. The default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Manual;
+
+impl SwitchPolicy for Manual {
+    fn should_switch(&self, _ticks: u64, _waiting: usize) -> bool {
+        false
+    }
+
+    fn hands_off(&self) -> bool {
+        false
+    }
+}
+
+/// Python 2's GIL: release every `n` ticks ("check interval", 100 by
+/// default) and try to take it straight back, with no hand-off.
+#[derive(Debug, Clone, Copy)]
+pub struct EveryTicks(pub u64);
+
+impl SwitchPolicy for EveryTicks {
+    fn should_switch(&self, ticks: u64, _waiting: usize) -> bool {
+        ticks >= self.0
+    }
+
+    fn hands_off(&self) -> bool {
+        false
+    }
+}
+
+/// Counters of what happened to a [`Gil`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GilStats {
+    /// How many times a thread took the GIL.
+    pub acquisitions: u64,
+    /// How many of those were by a different thread than the last holder.
+    pub switches: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    holder: Option<ThreadId>,
+    last_holder: Option<ThreadId>,
+    waiting: usize,
+    stats: GilStats,
+}
+
+/// The lock. Share it by reference (`thread::scope`) or in an `Arc`.
+#[derive(Debug)]
+pub struct Gil {
+    state: Mutex<State>,
+    changed: Condvar,
+    policy: Box<dyn SwitchPolicy>,
+}
+
+impl Default for Gil {
+    fn default() -> Self {
+        Gil::new()
+    }
+}
+
+impl Gil {
+    /// A free GIL with the [`Manual`] policy.
+    pub fn new() -> Gil {
+        Gil::with_policy(Manual)
+    }
+
+    /// A free GIL that switches as `policy` says.
+    pub fn with_policy(policy: impl SwitchPolicy + 'static) -> Gil {
+        Gil {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            policy: Box::new(policy),
+        }
+    }
+
+    /// Blocks until this thread holds the GIL.
+    ///
+    /// # Panics
+    ///
+    /// If this thread holds it already: waiting for yourself would never
+    /// end.
+    pub fn acquire(&self) -> GilGuard<'_> {
+        let mut state = self.lock_state();
+        let me = thread::current().id();
+        assert!(
+            state.holder != Some(me),
+            "this thread already holds the GIL; acquiring it again would \
+             wait forever"
+        );
+        state = self.take(state, me);
+        drop(state);
+        GilGuard {
+            gil: self,
+            ticks: 0,
+        }
+    }
+
+    /// What has happened so far.
+    pub fn stats(&self) -> GilStats {
+        self.lock_state().stats
+    }
+
+    /// Whether the calling thread holds the GIL.
+    pub fn is_held_by_current_thread(&self) -> bool {
+        self.lock_state().holder == Some(thread::current().id())
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // The state is a few counters that no panic leaves half-written.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the GIL to be free, then takes it for `me`.
+    fn take<'s>(
+        &'s self,
+        mut state: MutexGuard<'s, State>,
+        me: ThreadId,
+    ) -> MutexGuard<'s, State> {
+        state.waiting += 1;
+        while state.holder.is_some() {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.waiting -= 1;
+        state.holder = Some(me);
+        state.stats.acquisitions += 1;
+        if state.last_holder != Some(me) {
+            state.stats.switches += 1;
+        }
+        state.last_holder = Some(me);
+        state
+    }
+
+    fn release(&self, state: &mut State) {
+        state.holder = None;
+        self.changed.notify_all();
+    }
+}
+
+/// Proof that this thread holds the GIL; dropping it releases the GIL.
+#[derive(Debug)]
+pub struct GilGuard<'g> {
+    gil: &'g Gil,
+    ticks: u64,
+}
+
+impl GilGuard<'_> {
+    /// One "bytecode" done. If the policy says so, lets other threads in
+    /// before returning (with the GIL held again).
+    pub fn tick(&mut self) {
+        self.ticks += 1;
+        let waiting = self.gil.lock_state().waiting;
+        if self.gil.policy.should_switch(self.ticks, waiting) {
+            if self.gil.policy.hands_off() {
+                self.yield_now();
+            } else {
+                self.release_and_retake();
+            }
+        }
+    }
+
+    /// Hands the GIL to a waiting thread, if there is one, and waits to
+    /// get it back; returns at once when no thread is waiting.
+    pub fn yield_now(&mut self) {
+        let mut state = self.gil.lock_state();
+        self.ticks = 0;
+        if state.waiting == 0 {
+            return;
+        }
+        let before = state.stats.acquisitions;
+        self.gil.release(&mut state);
+        // A waiter is counted, so one of them takes the GIL next.
+        while state.stats.acquisitions == before {
+            state = self
+                .gil
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        let _state = self.gil.take(state, thread::current().id());
+    }
+
+    /// Releases the GIL and competes for it again at once, as Python 2's
+    /// GIL did: on several cores the releasing thread often wins.
+    fn release_and_retake(&mut self) {
+        let mut state = self.gil.lock_state();
+        self.ticks = 0;
+        self.gil.release(&mut state);
+        drop(state);
+        let state = self.gil.lock_state();
+        let _state = self.gil.take(state, thread::current().id());
+    }
+
+    /// The GIL this guard holds.
+    pub fn gil(&self) -> &Gil {
+        self.gil
+    }
+}
+
+impl Drop for GilGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.gil.lock_state();
+        self.gil.release(&mut state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// However many threads want it, at most one holds it.
+    #[test]
+    fn one_holder_at_a_time() {
+        let gil = Gil::new();
+        let inside = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        let _held = gil.acquire();
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        thread::yield_now();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        assert_eq!(gil.stats().acquisitions, 1600);
+    }
+
+    /// `yield_now` lets a waiting thread run before the yielder goes on.
+    #[test]
+    fn yield_now_hands_the_gil_to_a_waiter() {
+        let gil = Gil::new();
+        let started = Barrier::new(2);
+        let mut held = gil.acquire();
+        thread::scope(|s| {
+            s.spawn(|| {
+                started.wait();
+                let _held = gil.acquire();
+            });
+            started.wait();
+            // Wait until the other thread is blocked in `acquire`.
+            while gil.lock_state().waiting == 0 {
+                thread::yield_now();
+            }
+            held.yield_now();
+            assert_eq!(gil.stats().acquisitions, 3, "it ran in between");
+            drop(held);
+        });
+    }
+
+    #[test]
+    fn yield_now_alone_keeps_the_gil() {
+        let gil = Gil::new();
+        let mut held = gil.acquire();
+        held.yield_now();
+        assert!(gil.is_held_by_current_thread());
+        assert_eq!(gil.stats().acquisitions, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "already holds the GIL")]
+    fn acquiring_twice_on_one_thread_panics() {
+        let gil = Gil::new();
+        let _first = gil.acquire();
+        let _second = gil.acquire();
+    }
+
+    /// With `EveryTicks`, two counting threads both make progress.
+    #[test]
+    fn every_ticks_releases_on_schedule() {
+        let gil = Gil::with_policy(EveryTicks(10));
+        thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let mut held = gil.acquire();
+                    for _ in 0..1000 {
+                        held.tick();
+                    }
+                });
+            }
+        });
+        // Two first acquisitions, plus one retake per 10 ticks.
+        assert_eq!(gil.stats().acquisitions, 2 + 2 * 100);
+    }
+}
