@@ -136,7 +136,7 @@ impl Gil {
             "this thread already holds the GIL; acquiring it again would \
              wait forever"
         );
-        state = self.take(state, me);
+        state = self.take(state, me, None);
         drop(state);
         GilGuard {
             gil: self,
@@ -149,6 +149,11 @@ impl Gil {
         self.lock_state().stats
     }
 
+    /// How many threads are blocked in [`Gil::acquire`] right now.
+    pub fn waiting(&self) -> usize {
+        self.lock_state().waiting
+    }
+
     /// Whether the calling thread holds the GIL.
     pub fn is_held_by_current_thread(&self) -> bool {
         self.lock_state().holder == Some(thread::current().id())
@@ -159,14 +164,19 @@ impl Gil {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for the GIL to be free, then takes it for `me`.
+    /// Waits for the GIL to be free, then takes it for `me`. With
+    /// `after: Some(n)`, also waits until someone else has taken it since
+    /// the `n`th acquisition: the hand-off of [`GilGuard::yield_now`].
     fn take<'s>(
         &'s self,
         mut state: MutexGuard<'s, State>,
         me: ThreadId,
+        after: Option<u64>,
     ) -> MutexGuard<'s, State> {
         state.waiting += 1;
-        while state.holder.is_some() {
+        while state.holder.is_some()
+            || after == Some(state.stats.acquisitions)
+        {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         state.waiting -= 1;
@@ -192,7 +202,7 @@ pub struct GilGuard<'g> {
     ticks: u64,
 }
 
-impl GilGuard<'_> {
+impl<'g> GilGuard<'g> {
     /// One "bytecode" done. If the policy says so, lets other threads in
     /// before returning (with the GIL held again).
     pub fn tick(&mut self) {
@@ -217,15 +227,11 @@ impl GilGuard<'_> {
         }
         let before = state.stats.acquisitions;
         self.gil.release(&mut state);
-        // A waiter is counted, so one of them takes the GIL next.
-        while state.stats.acquisitions == before {
-            state = self
-                .gil
-                .changed
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        let _state = self.gil.take(state, thread::current().id());
+        // Another thread is waiting, so it takes the GIL next; this one
+        // waits (counted as waiting, so the other hands back in turn)
+        // until that has happened and the GIL is free again.
+        let me = thread::current().id();
+        let _state = self.gil.take(state, me, Some(before));
     }
 
     /// Releases the GIL and competes for it again at once, as Python 2's
@@ -236,11 +242,12 @@ impl GilGuard<'_> {
         self.gil.release(&mut state);
         drop(state);
         let state = self.gil.lock_state();
-        let _state = self.gil.take(state, thread::current().id());
+        let _state = self.gil.take(state, thread::current().id(), None);
     }
 
-    /// The GIL this guard holds.
-    pub fn gil(&self) -> &Gil {
+    /// The GIL this guard holds, for as long as the GIL itself lives: so
+    /// that code can drop the guard and [`Gil::acquire`] it again later.
+    pub fn gil(&self) -> &'g Gil {
         self.gil
     }
 }

@@ -8,3 +8,4 @@
 
 pub mod ch01_threads;
 pub mod ch02_processes;
+pub mod ch03_gil;

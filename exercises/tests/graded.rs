@@ -10,6 +10,7 @@
 mod graded {
     pub mod ch01_threads;
     pub mod ch02_processes;
+    pub mod ch03_gil;
 }
 
 /// Every chapter's trials.
@@ -17,6 +18,7 @@ pub fn main() -> std::process::ExitCode {
     let trials = [
         graded::ch01_threads::trials(),
         graded::ch02_processes::trials(),
+        graded::ch03_gil::trials(),
     ]
     .concat();
     course::grader::main(trials)

@@ -4,3 +4,4 @@
 
 pub mod ch01_threads;
 pub mod ch02_processes;
+pub mod ch03_gil;

@@ -1,0 +1,82 @@
+//! Chapter 3, The GIL: four exercises.
+//!
+//! Build a global interpreter lock of your own, then use the course's toy
+//! GIL (`course::gil`) the way CPython uses its own: take turns every few
+//! "bytecodes", let go of it around blocking I/O, and detach from it for
+//! native work that should run on all cores.
+//!
+//! - Book: chapter 3, "The GIL", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch03_gil.rs`:
+//!   `cargo test -p exercises ch03`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: I/O that waits for another
+//! thread, and native jobs that wait for each other at a barrier, time out
+//! when the GIL is held through them.
+
+use course::gil::{Gil, GilGuard};
+
+/// A global interpreter lock of your own: at most one thread at a time
+/// runs inside [`ToyGil::with_gil`].
+#[derive(Debug, Default)]
+pub struct ToyGil {
+    // TODO(ch03): the lock.
+}
+
+impl ToyGil {
+    /// A free lock.
+    pub fn new() -> Self {
+        // TODO(ch03): create it.
+        todo!("ch03: ToyGil::new")
+    }
+
+    /// Runs `f` while holding the lock and returns its result. If `f`
+    /// panics, the lock is released and later calls still work.
+    pub fn with_gil<T>(&self, f: impl FnOnce() -> T) -> T {
+        // TODO(ch03): hold the lock while `f` runs.
+        let _ = f;
+        todo!("ch03: ToyGil::with_gil")
+    }
+}
+
+/// Runs `bytecodes` "bytecodes" (calls `execute(0)`, `execute(1)`, ...)
+/// holding `gil`, and every `check_interval` bytecodes lets a waiting
+/// thread run (as CPython's eval loop does). Takes the GIL first, and
+/// releases it when done.
+pub fn run_bytecodes(
+    gil: &Gil,
+    bytecodes: u64,
+    check_interval: u64,
+    mut execute: impl FnMut(u64),
+) {
+    // TODO(ch03): acquire, execute, and yield every `check_interval`.
+    let _ = (gil, bytecodes, check_interval, &mut execute);
+    todo!("ch03: run_bytecodes")
+}
+
+/// Does blocking I/O the way CPython does: gives the GIL up for the
+/// duration of `io` (so other threads run meanwhile), takes it back
+/// afterwards, and returns the new guard with `io`'s result.
+pub fn blocking_io<'g, T>(
+    guard: GilGuard<'g>,
+    io: impl FnOnce() -> T,
+) -> (GilGuard<'g>, T) {
+    // TODO(ch03): release around `io` (see GilGuard::gil).
+    let _ = (guard, io);
+    todo!("ch03: blocking_io")
+}
+
+/// Runs every job on a thread of its own, as a Python program would call
+/// a native extension from several threads: each thread takes the GIL to
+/// pick up its job, detaches from it while the job runs (so the jobs run
+/// at once, on all cores), and takes it again to hand the result back.
+/// Returns the results in job order.
+pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    // TODO(ch03): one scoped thread per job; GIL, no GIL, GIL.
+    let _ = (gil, jobs);
+    todo!("ch03: detach")
+}

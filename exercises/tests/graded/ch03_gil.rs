@@ -1,0 +1,287 @@
+//! Graded trials of chapter 3, The GIL.
+//!
+//! The "how" checks: an I/O that completes only after another thread has
+//! taken the GIL, and native jobs that wait for each other at a barrier,
+//! so holding the GIL through them deadlocks and the grader says why; and
+//! two interpreter threads whose bytecodes must interleave in turns of
+//! exactly `check_interval`.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use course::gil::Gil;
+use course::grader::Trial;
+use exercises::ch03_gil::{ToyGil, blocking_io, detach, run_bytecodes};
+
+/// Deadline for trials whose only way to hang is a GIL held too long.
+const GIL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The trials of this chapter, in the order the book presents them.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::new(
+            "ch03::with_gil::lets_one_thread_in_at_a_time",
+            2,
+            lets_one_thread_in_at_a_time,
+        ),
+        Trial::new(
+            "ch03::with_gil::lets_every_thread_in",
+            1,
+            lets_every_thread_in,
+        )
+        .timeout(GIL_TIMEOUT)
+        .on_timeout("a thread never got the lock: is it released?"),
+        Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic),
+        Trial::new(
+            "ch03::run_bytecodes::executes_every_bytecode_holding_the_gil",
+            1,
+            executes_every_bytecode_holding_the_gil,
+        ),
+        Trial::new(
+            "ch03::run_bytecodes::takes_turns_every_check_interval",
+            3,
+            takes_turns_every_check_interval,
+        )
+        .timeout(GIL_TIMEOUT),
+        Trial::new(
+            "ch03::blocking_io::returns_with_the_gil_held",
+            1,
+            returns_with_the_gil_held,
+        )
+        .timeout(GIL_TIMEOUT),
+        Trial::new(
+            "ch03::blocking_io::lets_others_run_while_waiting",
+            3,
+            lets_others_run_while_waiting,
+        )
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "the I/O waited for a thread that needed the GIL, and the GIL \
+             was held through the I/O: release it while you wait",
+        ),
+        Trial::new(
+            "ch03::detach::runs_native_jobs_at_once",
+            3,
+            runs_native_jobs_at_once,
+        )
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "the jobs wait for each other at a barrier, so they must run \
+             at the same time, each on its own thread, without the GIL",
+        ),
+        Trial::new(
+            "ch03::detach::takes_the_gil_before_and_after",
+            2,
+            takes_the_gil_before_and_after,
+        )
+        .timeout(GIL_TIMEOUT),
+    ]
+}
+
+const THREADS: usize = 8;
+
+/// Eight threads call `with_gil` over and over; inside, each pauses, so
+/// two threads inside at once would be seen.
+fn lets_one_thread_in_at_a_time() {
+    let gil = ToyGil::new();
+    let inside = AtomicUsize::new(0);
+    let most = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    gil.with_gil(|| {
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        thread::sleep(Duration::from_micros(50));
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+            });
+        }
+    });
+    let most = most.load(Ordering::SeqCst);
+    assert_eq!(
+        most, 1,
+        "{most} threads were inside with_gil at the same time; a GIL lets \
+         exactly one in (is every call using the same lock?)"
+    );
+}
+
+fn lets_every_thread_in() {
+    let gil = ToyGil::new();
+    let calls = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    gil.with_gil(|| calls.fetch_add(1, Ordering::SeqCst));
+                }
+            });
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), THREADS * 100);
+    assert_eq!(gil.with_gil(|| "result"), "result", "returns f's result");
+}
+
+fn survives_a_panic() {
+    let gil = ToyGil::new();
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        gil.with_gil(|| panic!("the Python code raised"))
+    }));
+    assert!(failed.is_err(), "the panic should reach the caller");
+    let after = panic::catch_unwind(AssertUnwindSafe(|| gil.with_gil(|| 7)));
+    assert_eq!(
+        after.ok(),
+        Some(7),
+        "after a panic inside with_gil, the next call failed: a panic \
+         poisons a std Mutex (see PoisonError::into_inner)"
+    );
+}
+
+fn executes_every_bytecode_holding_the_gil() {
+    let gil = Gil::new();
+    let mut seen = Vec::new();
+    run_bytecodes(&gil, 25, 10, |bytecode| {
+        assert!(
+            gil.is_held_by_current_thread(),
+            "bytecode {bytecode} ran without the GIL"
+        );
+        seen.push(bytecode);
+    });
+    assert_eq!(
+        seen,
+        (0..25).collect::<Vec<_>>(),
+        "every bytecode, in order"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "run_bytecodes must release the GIL when it is done"
+    );
+}
+
+/// Both threads are waiting for the GIL before either starts; from then
+/// on, each must hand over after every `INTERVAL` bytecodes.
+fn takes_turns_every_check_interval() {
+    const BYTECODES: u64 = 200;
+    const INTERVAL: u64 = 10;
+    let gil = Gil::new();
+    let log = Mutex::new(Vec::new());
+    let starting = gil.acquire();
+    thread::scope(|s| {
+        for name in ['A', 'B'] {
+            let (gil, log) = (&gil, &log);
+            s.spawn(move || {
+                run_bytecodes(gil, BYTECODES, INTERVAL, |_| {
+                    log.lock().unwrap().push(name);
+                });
+            });
+        }
+        while gil.waiting() < 2 {
+            thread::yield_now();
+        }
+        drop(starting); // Both are waiting: let them go.
+    });
+    let log = log.into_inner().unwrap();
+    assert_eq!(log.len() as u64, 2 * BYTECODES, "every bytecode ran");
+    let runs: Vec<usize> =
+        log.chunk_by(|a, b| a == b).map(|run| run.len()).collect();
+    let longest = *runs.iter().max().unwrap();
+    assert!(
+        longest as u64 <= INTERVAL,
+        "one thread ran {longest} bytecodes in a row while the other \
+         waited; with check_interval = {INTERVAL} it must let the other \
+         in every {INTERVAL} (GilGuard::yield_now)"
+    );
+    let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
+    assert!(
+        shortest as u64 >= INTERVAL,
+        "a thread handed over after only {shortest} bytecodes; hand over \
+         every check_interval = {INTERVAL}, not more often"
+    );
+}
+
+fn returns_with_the_gil_held() {
+    let gil = Gil::new();
+    let guard = gil.acquire();
+    let (guard, answer) = blocking_io(guard, || {
+        assert!(
+            !gil.is_held_by_current_thread(),
+            "the I/O ran while this thread held the GIL"
+        );
+        42
+    });
+    assert_eq!(answer, 42, "blocking_io returns the I/O's result");
+    assert!(
+        gil.is_held_by_current_thread(),
+        "the GIL is held again after"
+    );
+    drop(guard);
+}
+
+/// The "I/O" is a message that another thread sends only once it has
+/// taken the GIL itself.
+fn lets_others_run_while_waiting() {
+    let gil = Gil::new();
+    let (reply, response) = mpsc::channel();
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        s.spawn(|| {
+            let _held = gil.acquire(); // The other Python thread runs...
+            reply.send("data").unwrap(); // ...and answers the "socket".
+        });
+        let (guard, data) =
+            blocking_io(guard, || response.recv().expect("no reply"));
+        assert_eq!(data, "data");
+        drop(guard);
+    });
+}
+
+fn runs_native_jobs_at_once() {
+    const JOBS: usize = 4;
+    let gil = Gil::new();
+    let barrier = Barrier::new(JOBS);
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|n| {
+            let barrier = &barrier;
+            move || {
+                barrier.wait(); // Every job is running at this moment.
+                n * 10
+            }
+        })
+        .collect();
+    assert_eq!(detach(&gil, jobs), vec![0, 10, 20, 30], "results in order");
+}
+
+fn takes_the_gil_before_and_after() {
+    const JOBS: usize = 3;
+    let gil = Gil::new();
+    let held_during_job = AtomicUsize::new(0);
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let (gil, held) = (&gil, &held_during_job);
+            move || {
+                if gil.is_held_by_current_thread() {
+                    held.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+        .collect();
+    detach(&gil, jobs);
+    assert_eq!(
+        held_during_job.load(Ordering::SeqCst),
+        0,
+        "a job ran while its thread held the GIL"
+    );
+    let taken = gil.stats().acquisitions;
+    assert_eq!(
+        taken,
+        2 * JOBS as u64,
+        "each of the {JOBS} threads should take the GIL twice, before and \
+         after its job, as a call from Python into native code does; the \
+         GIL was taken {taken} times"
+    );
+}

@@ -1,0 +1,113 @@
+//! Chapter 3, The GIL: four exercises.
+//!
+//! Build a global interpreter lock of your own, then use the course's toy
+//! GIL (`course::gil`) the way CPython uses its own: take turns every few
+//! "bytecodes", let go of it around blocking I/O, and detach from it for
+//! native work that should run on all cores.
+//!
+//! - Book: chapter 3, "The GIL", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch03_gil.rs`:
+//!   `cargo test -p exercises ch03`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: I/O that waits for another
+//! thread, and native jobs that wait for each other at a barrier, time out
+//! when the GIL is held through them.
+
+use std::sync::Mutex;
+use std::thread;
+
+use course::gil::{Gil, GilGuard};
+
+/// A global interpreter lock of your own: at most one thread at a time
+/// runs inside [`ToyGil::with_gil`].
+#[derive(Debug, Default)]
+pub struct ToyGil {
+    /// The lock itself. It guards no data, only the right to run: the
+    /// data a real interpreter protects lives elsewhere.
+    lock: Mutex<()>,
+}
+
+impl ToyGil {
+    /// A free lock.
+    pub fn new() -> Self {
+        ToyGil {
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Runs `f` while holding the lock and returns its result. If `f`
+    /// panics, the lock is released and later calls still work.
+    pub fn with_gil<T>(&self, f: impl FnOnce() -> T) -> T {
+        // A panic in `f` poisons the mutex; the lock protects no data that
+        // the panic could have left half-changed, so ignore the poison.
+        let _held = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        f()
+    } // `_held` is dropped here, even when `f` panics: the lock is free.
+}
+
+/// Runs `bytecodes` "bytecodes" (calls `execute(0)`, `execute(1)`, ...)
+/// holding `gil`, and every `check_interval` bytecodes lets a waiting
+/// thread run (as CPython's eval loop does). Takes the GIL first, and
+/// releases it when done.
+pub fn run_bytecodes(
+    gil: &Gil,
+    bytecodes: u64,
+    check_interval: u64,
+    mut execute: impl FnMut(u64),
+) {
+    let mut held = gil.acquire();
+    for bytecode in 0..bytecodes {
+        execute(bytecode);
+        if (bytecode + 1) % check_interval == 0 {
+            // Hands the GIL over only if another thread is waiting for it.
+            held.yield_now();
+        }
+    }
+} // `held` is dropped: the GIL is free.
+
+/// Does blocking I/O the way CPython does: gives the GIL up for the
+/// duration of `io` (so other threads run meanwhile), takes it back
+/// afterwards, and returns the new guard with `io`'s result.
+pub fn blocking_io<'g, T>(
+    guard: GilGuard<'g>,
+    io: impl FnOnce() -> T,
+) -> (GilGuard<'g>, T) {
+    // The guard borrows the GIL for 'g; keep that reference to take the
+    // GIL again after the guard is gone.
+    let gil = guard.gil();
+    drop(guard); // Py_BEGIN_ALLOW_THREADS
+    let result = io();
+    let guard = gil.acquire(); // Py_END_ALLOW_THREADS
+    (guard, result)
+}
+
+/// Runs every job on a thread of its own, as a Python program would call
+/// a native extension from several threads: each thread takes the GIL to
+/// pick up its job, detaches from it while the job runs (so the jobs run
+/// at once, on all cores), and takes it again to hand the result back.
+/// Returns the results in job order.
+pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                scope.spawn(move || {
+                    let held = gil.acquire(); // Called from "Python".
+                    drop(held); // Detach: the job needs no Python.
+                    let result = job(); // Runs beside the other jobs.
+                    let _held = gil.acquire(); // Back to "Python".
+                    result
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a job panicked"))
+            .collect()
+    })
+}
