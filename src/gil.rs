@@ -174,8 +174,7 @@ impl Gil {
         after: Option<u64>,
     ) -> MutexGuard<'s, State> {
         state.waiting += 1;
-        while state.holder.is_some()
-            || after == Some(state.stats.acquisitions)
+        while state.holder.is_some() || after == Some(state.stats.acquisitions)
         {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }

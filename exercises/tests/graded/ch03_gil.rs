@@ -33,7 +33,10 @@ pub fn trials() -> Vec<Trial> {
             lets_every_thread_in,
         )
         .timeout(GIL_TIMEOUT)
-        .on_timeout("a thread never got the lock: is it released?"),
+        .on_timeout(
+            "a thread never got the lock: is it released? (and is each \
+             ToyGil its own lock, not one shared by every ToyGil?)",
+        ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic),
         Trial::new(
             "ch03::run_bytecodes::executes_every_bytecode_holding_the_gil",
@@ -125,6 +128,9 @@ fn lets_every_thread_in() {
     });
     assert_eq!(calls.load(Ordering::SeqCst), THREADS * 100);
     assert_eq!(gil.with_gil(|| "result"), "result", "returns f's result");
+    // Two interpreters, two GILs: holding one does not block the other.
+    let other = ToyGil::new();
+    assert_eq!(gil.with_gil(|| other.with_gil(|| 7)), 7);
 }
 
 fn survives_a_panic() {
