@@ -11,6 +11,7 @@ mod graded {
     pub mod ch01_threads;
     pub mod ch02_processes;
     pub mod ch03_gil;
+    pub mod ch04_refcount;
 }
 
 /// Every chapter's trials.
@@ -19,6 +20,7 @@ pub fn main() -> std::process::ExitCode {
         graded::ch01_threads::trials(),
         graded::ch02_processes::trials(),
         graded::ch03_gil::trials(),
+        graded::ch04_refcount::trials(),
     ]
     .concat();
     course::grader::main(trials)

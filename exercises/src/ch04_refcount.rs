@@ -1,0 +1,193 @@
+//! Chapter 4, Why the GIL exists: four exercises.
+//!
+//! Build the reference counts that CPython keeps in every object, first for
+//! one thread (`MyRc`), then for many (`MyArc`); keep two numbers consistent
+//! under concurrent updates; and move money between accounts with one lock
+//! per account without ever deadlocking.
+//!
+//! - Book: chapter 4, "Why the GIL exists", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch04_refcount.rs`:
+//!   `cargo test -p exercises ch04`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: eight threads clone and drop at
+//! once, readers race writers, and two threads transfer money in opposite
+//! directions at the same time.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+/// A reference-counted pointer for one thread, like `std::rc::Rc`: clones
+/// share one value, which is dropped when the last clone is.
+#[derive(Debug)]
+pub struct MyRc<T> {
+    // TODO(ch04): a pointer to a heap allocation holding a count and the
+    // value. `MyRc` must not be `Send` (see the chapter).
+    value: PhantomData<T>,
+}
+
+impl<T> MyRc<T> {
+    /// Moves `value` to the heap with a count of one.
+    pub fn new(value: T) -> Self {
+        // TODO(ch04): allocate the count and the value.
+        let _ = value;
+        todo!("ch04: MyRc::new")
+    }
+
+    /// How many `MyRc`s point to this value (`sys.getrefcount` minus the
+    /// reference the call itself holds).
+    pub fn strong_count(this: &Self) -> usize {
+        // TODO(ch04): read the count.
+        let _ = this.value;
+        todo!("ch04: MyRc::strong_count")
+    }
+
+    /// Whether two `MyRc`s point to the same value.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        // TODO(ch04): compare the pointers.
+        let _ = (a, b);
+        todo!("ch04: MyRc::ptr_eq")
+    }
+}
+
+impl<T> Clone for MyRc<T> {
+    fn clone(&self) -> Self {
+        // TODO(ch04): one more owner.
+        todo!("ch04: MyRc::clone")
+    }
+}
+
+impl<T> Deref for MyRc<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // TODO(ch04): the shared value.
+        todo!("ch04: MyRc::deref")
+    }
+}
+
+// TODO(ch04): implement Drop: one owner fewer; the last one frees the value.
+
+/// A reference-counted pointer for many threads, like `std::sync::Arc`.
+#[derive(Debug)]
+pub struct MyArc<T> {
+    // TODO(ch04): like MyRc, with an atomic count; `Send` and `Sync` when
+    // `T: Send + Sync`.
+    value: PhantomData<T>,
+}
+
+impl<T> MyArc<T> {
+    /// Moves `value` to the heap with a count of one.
+    pub fn new(value: T) -> Self {
+        // TODO(ch04): allocate the count and the value.
+        let _ = value;
+        todo!("ch04: MyArc::new")
+    }
+
+    /// How many `MyArc`s point to this value right now.
+    pub fn strong_count(this: &Self) -> usize {
+        // TODO(ch04): read the count.
+        let _ = this.value;
+        todo!("ch04: MyArc::strong_count")
+    }
+
+    /// Whether two `MyArc`s point to the same value.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        // TODO(ch04): compare the pointers.
+        let _ = (a, b);
+        todo!("ch04: MyArc::ptr_eq")
+    }
+}
+
+impl<T> Clone for MyArc<T> {
+    fn clone(&self) -> Self {
+        // TODO(ch04): one more owner, counted atomically.
+        todo!("ch04: MyArc::clone")
+    }
+}
+
+impl<T> Deref for MyArc<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // TODO(ch04): the shared value.
+        todo!("ch04: MyArc::deref")
+    }
+}
+
+// TODO(ch04): implement Drop, with the orderings the chapter explains.
+
+/// Request statistics shared by many threads: how many requests, and their
+/// total latency. A snapshot must always be consistent: never a count that
+/// includes a request whose latency the total does not.
+#[derive(Debug, Default)]
+pub struct Stats {
+    // TODO(ch04): the two numbers, kept consistent.
+}
+
+impl Stats {
+    /// No requests yet.
+    pub fn new() -> Self {
+        // TODO(ch04): start at zero.
+        todo!("ch04: Stats::new")
+    }
+
+    /// Records one request that took `latency_ms`.
+    pub fn record(&self, latency_ms: u64) {
+        // TODO(ch04): update both numbers as one step.
+        let _ = latency_ms;
+        todo!("ch04: Stats::record")
+    }
+
+    /// `(requests, total latency in ms)`, both from the same moment.
+    pub fn snapshot(&self) -> (u64, u64) {
+        // TODO(ch04): read both numbers as one step.
+        todo!("ch04: Stats::snapshot")
+    }
+}
+
+/// Why a transfer did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferError {
+    /// An account number that does not exist.
+    NoSuchAccount,
+    /// The source account holds less than the amount.
+    InsufficientFunds,
+}
+
+/// Accounts, each behind a lock of its own, so transfers between different
+/// accounts run at the same time.
+#[derive(Debug)]
+pub struct Bank {
+    // TODO(ch04): one lock per account.
+}
+
+impl Bank {
+    /// A bank with one account per balance.
+    pub fn new(balances: &[u64]) -> Self {
+        // TODO(ch04): one account per balance.
+        let _ = balances;
+        todo!("ch04: Bank::new")
+    }
+
+    /// The balance of one account.
+    pub fn balance(&self, account: usize) -> Option<u64> {
+        // TODO(ch04): read one account.
+        let _ = account;
+        todo!("ch04: Bank::balance")
+    }
+
+    /// Moves `amount` from one account to another, atomically: no thread
+    /// sees the money in both accounts or in neither. Never deadlocks, even
+    /// with transfers in opposite directions at once or `from == to`.
+    pub fn transfer(
+        &self,
+        from: usize,
+        to: usize,
+        amount: u64,
+    ) -> Result<(), TransferError> {
+        // TODO(ch04): lock both accounts without risking a deadlock.
+        let _ = (from, to, amount);
+        todo!("ch04: Bank::transfer")
+    }
+}

@@ -1,0 +1,307 @@
+//! Graded trials of chapter 4, Why the GIL exists.
+//!
+//! The "how" checks: `MyRc` must stay on one thread (checked at run time,
+//! so a wrong answer costs one trial, not the whole crate's compilation);
+//! eight threads clone and drop one `MyArc` at once; readers snapshot
+//! `Stats` while writers update it; two threads move money in opposite
+//! directions at once, which deadlocks a bank that locks accounts in the
+//! order the transfer names them.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use course::grader::Trial;
+use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats, TransferError};
+
+/// Deadline for trials whose only way to hang is a deadlock.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The trials of this chapter, in the order the book presents them.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::new("ch04::my_rc::counts_owners", 1, rc_counts_owners),
+        Trial::new("ch04::my_rc::drops_the_value_once", 2, rc_drops_once),
+        Trial::new("ch04::my_rc::stays_on_one_thread", 1, rc_stays_home),
+        Trial::new("ch04::my_arc::counts_owners", 1, arc_counts_owners),
+        Trial::new(
+            "ch04::my_arc::survives_eight_threads",
+            3,
+            arc_survives_eight_threads,
+        ),
+        Trial::new("ch04::my_arc::can_cross_threads", 1, arc_crosses),
+        Trial::new(
+            "ch04::stats::snapshots_are_consistent",
+            3,
+            snapshots_are_consistent,
+        ),
+        Trial::new("ch04::bank::moves_money", 1, moves_money),
+        Trial::new(
+            "ch04::bank::opposite_transfers_finish",
+            3,
+            opposite_transfers_finish,
+        )
+        // Alone, so the four threads really overlap and a bad lock order
+        // shows as the deadlock it is.
+        .exclusive()
+        .timeout(LOCK_TIMEOUT)
+        .on_timeout(
+            "two threads transferring in opposite directions deadlocked: \
+             each held one account and waited for the other's (lock the \
+             two accounts in one fixed order)",
+        ),
+        Trial::new("ch04::bank::self_transfer_finishes", 1, self_transfer)
+            .timeout(LOCK_TIMEOUT)
+            .on_timeout(
+                "a transfer from an account to itself never finished: a \
+                 std Mutex locked twice by one thread waits for itself",
+            ),
+    ]
+}
+
+/// Whether a type is `Send`, decided at run time so that the answer can be
+/// graded. Method resolution picks `IsSend` (on the probe itself) when its
+/// bound holds, and falls back to `NotSend` (on a reference) otherwise.
+struct Probe<T>(PhantomData<T>);
+
+trait IsSend {
+    fn is_send(&self) -> bool {
+        true
+    }
+}
+
+impl<T: Send> IsSend for Probe<T> {}
+
+trait NotSend {
+    fn is_send(&self) -> bool {
+        false
+    }
+}
+
+impl<T> NotSend for &Probe<T> {}
+
+macro_rules! is_send {
+    ($type:ty) => {
+        (&Probe::<$type>(PhantomData)).is_send()
+    };
+}
+
+/// A value that counts how many times it is dropped.
+struct Tracked(Arc<AtomicUsize>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn tracked() -> (Tracked, Arc<AtomicUsize>) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    (Tracked(Arc::clone(&drops)), drops)
+}
+
+fn rc_counts_owners() {
+    let first = MyRc::new(String::from("tab"));
+    assert_eq!(MyRc::strong_count(&first), 1, "a new MyRc has one owner");
+    let second = first.clone();
+    let third = second.clone();
+    assert_eq!(MyRc::strong_count(&first), 3, "three owners after 2 clones");
+    assert!(MyRc::ptr_eq(&first, &third), "clones share one value");
+    assert!(!MyRc::ptr_eq(&first, &MyRc::new(String::from("tab"))));
+    assert_eq!(*third, "tab");
+    drop(second);
+    assert_eq!(
+        MyRc::strong_count(&third),
+        2,
+        "dropping a clone counts down"
+    );
+}
+
+fn rc_drops_once() {
+    let (value, drops) = tracked();
+    let first = MyRc::new(value);
+    let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+    drop(first);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while still owned");
+    drop(clones);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the value must be dropped exactly once, when the last owner goes"
+    );
+}
+
+fn rc_stays_home() {
+    let rc = MyRc::new(5);
+    assert_eq!(*rc, 5);
+    assert!(
+        !is_send!(MyRc<u32>),
+        "MyRc is Send, so it could cross to another thread, where two \
+         threads could update its plain count at once; keep it !Send (a raw \
+         or NonNull pointer does that; Arc inside does not)"
+    );
+}
+
+fn arc_counts_owners() {
+    let first = MyArc::new(vec![1, 2, 3]);
+    let second = first.clone();
+    assert_eq!(MyArc::strong_count(&first), 2);
+    assert!(MyArc::ptr_eq(&first, &second), "clones share one value");
+    assert!(!MyArc::ptr_eq(&first, &MyArc::new(vec![1, 2, 3])));
+    assert_eq!(second.len(), 3);
+    drop(first);
+    assert_eq!(MyArc::strong_count(&second), 1);
+}
+
+/// Eight threads start together and clone and drop one `MyArc` as fast as
+/// they can; afterwards the count is back to one and the value alive. A
+/// lost update needs two threads inside `clone` or `drop` at the same
+/// instant, so the round is repeated: more rounds only make a broken count
+/// likelier to show, never a correct one fail.
+fn arc_survives_eight_threads() {
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 20;
+    const CLONES: usize = 2_000;
+    for round in 1..=ROUNDS {
+        let (value, drops) = tracked();
+        let shared = MyArc::new(value);
+        let start = Barrier::new(THREADS);
+        thread::scope(|s| {
+            for _ in 0..THREADS {
+                s.spawn(|| {
+                    start.wait();
+                    for _ in 0..CLONES {
+                        let clone = shared.clone();
+                        drop(clone);
+                    }
+                });
+            }
+        });
+        let count = MyArc::strong_count(&shared);
+        assert_eq!(
+            count, 1,
+            "after every clone was dropped the count should be 1 again, not \
+             {count} (round {round}): lost updates; use atomic \
+             read-modify-write operations such as fetch_add"
+        );
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while owned");
+        drop(shared);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+    }
+}
+
+fn arc_crosses() {
+    assert!(is_send!(MyArc<u32>), "MyArc<u32> must be Send");
+    let (value, drops) = tracked();
+    let shared = MyArc::new(value);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let mine = shared.clone();
+            thread::spawn(move || drop(mine))
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    drop(shared);
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+}
+
+/// Writers record requests of 1 ms each, so every consistent snapshot has
+/// total == count; readers check thousands of snapshots meanwhile.
+fn snapshots_are_consistent() {
+    const WRITERS: usize = 4;
+    const READERS: usize = 4;
+    const RECORDS: u64 = 20_000;
+    let stats = Stats::new();
+    assert_eq!(stats.snapshot(), (0, 0), "no requests yet");
+    let start = Barrier::new(WRITERS + READERS);
+    let torn = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..WRITERS {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..RECORDS {
+                    stats.record(1);
+                }
+            });
+        }
+        for _ in 0..READERS {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..RECORDS {
+                    let (count, total) = stats.snapshot();
+                    if count != total {
+                        torn.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    let torn = torn.load(Ordering::SeqCst);
+    assert_eq!(
+        torn, 0,
+        "{torn} snapshots had a count and a total from different moments: \
+         two atomics are each correct but not correct together (guard both \
+         numbers with one lock)"
+    );
+    let expected = WRITERS as u64 * RECORDS;
+    assert_eq!(stats.snapshot(), (expected, expected), "no update lost");
+}
+
+fn moves_money() {
+    let bank = Bank::new(&[100, 50, 0]);
+    assert_eq!(bank.transfer(0, 2, 30), Ok(()));
+    assert_eq!(bank.balance(0), Some(70));
+    assert_eq!(bank.balance(2), Some(30));
+    assert_eq!(
+        bank.transfer(1, 0, 51),
+        Err(TransferError::InsufficientFunds),
+        "account 1 holds only 50"
+    );
+    assert_eq!(
+        bank.balance(1),
+        Some(50),
+        "a refused transfer changes nothing"
+    );
+    assert_eq!(bank.transfer(0, 9, 1), Err(TransferError::NoSuchAccount));
+    assert_eq!(bank.balance(9), None);
+}
+
+/// Four threads move money back and forth between the same two accounts,
+/// two in each direction, restarting together at a barrier for every batch
+/// so that opposite transfers keep overlapping.
+fn opposite_transfers_finish() {
+    const BATCHES: usize = 50;
+    const PER_BATCH: usize = 500;
+    let bank = Bank::new(&[1_000, 1_000]);
+    let start = Barrier::new(4);
+    thread::scope(|s| {
+        for (from, to) in [(0, 1), (1, 0), (0, 1), (1, 0)] {
+            let (bank, start) = (&bank, &start);
+            s.spawn(move || {
+                for _ in 0..BATCHES {
+                    start.wait();
+                    for _ in 0..PER_BATCH {
+                        let _ = bank.transfer(from, to, 7);
+                    }
+                }
+            });
+        }
+    });
+    let total = bank.balance(0).unwrap() + bank.balance(1).unwrap();
+    assert_eq!(total, 2_000, "money was created or destroyed");
+}
+
+fn self_transfer() {
+    let bank = Bank::new(&[40]);
+    assert_eq!(bank.transfer(0, 0, 25), Ok(()), "to itself: allowed");
+    assert_eq!(bank.balance(0), Some(40), "and changes nothing");
+    assert_eq!(
+        bank.transfer(0, 0, 41),
+        Err(TransferError::InsufficientFunds),
+        "still limited by the balance"
+    );
+}
