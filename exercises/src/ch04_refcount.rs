@@ -66,7 +66,11 @@ impl<T> Deref for MyRc<T> {
     }
 }
 
-// TODO(ch04): implement Drop: one owner fewer; the last one frees the value.
+impl<T> Drop for MyRc<T> {
+    fn drop(&mut self) {
+        // TODO(ch04): one owner fewer; the last one frees the value.
+    }
+}
 
 /// A reference-counted pointer for many threads, like `std::sync::Arc`.
 #[derive(Debug)]
@@ -115,7 +119,12 @@ impl<T> Deref for MyArc<T> {
     }
 }
 
-// TODO(ch04): implement Drop, with the orderings the chapter explains.
+impl<T> Drop for MyArc<T> {
+    fn drop(&mut self) {
+        // TODO(ch04): one owner fewer, with the orderings the chapter
+        // explains; the last one frees the value.
+    }
+}
 
 /// Request statistics shared by many threads: how many requests, and their
 /// total latency. A snapshot must always be consistent: never a count that

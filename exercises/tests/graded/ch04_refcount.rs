@@ -66,6 +66,7 @@ pub fn trials() -> Vec<Trial> {
 /// bound holds, and falls back to `NotSend` (on a reference) otherwise.
 struct Probe<T>(PhantomData<T>);
 
+#[allow(dead_code, reason = "chosen only when the probed type is Send")]
 trait IsSend {
     fn is_send(&self) -> bool {
         true
@@ -74,6 +75,7 @@ trait IsSend {
 
 impl<T: Send> IsSend for Probe<T> {}
 
+#[allow(dead_code, reason = "chosen only when the probed type is not Send")]
 trait NotSend {
     fn is_send(&self) -> bool {
         false
