@@ -75,8 +75,8 @@ impl<T> Drop for MyRc<T> {
 /// A reference-counted pointer for many threads, like `std::sync::Arc`.
 #[derive(Debug)]
 pub struct MyArc<T> {
-    // TODO(ch04): like MyRc, with an atomic count; `Send` and `Sync` when
-    // `T: Send + Sync`.
+    // TODO(ch04): like MyRc, with an atomic count from `crate::sync` (so
+    // that .ci/loom can check it); `Send` and `Sync` when `T: Send + Sync`.
     value: PhantomData<T>,
 }
 

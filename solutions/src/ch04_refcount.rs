@@ -20,7 +20,8 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::Mutex;
-use std::sync::atomic::{self, AtomicUsize, Ordering};
+
+use crate::sync::{AtomicUsize, Ordering, fence};
 
 /// The shared allocation behind a [`MyRc`]: the count and the value.
 struct RcInner<T> {
@@ -179,7 +180,7 @@ impl<T> Drop for MyArc<T> {
         }
         // Acquire: pairs with every other thread's Release decrement, so
         // all their uses of the value happen before it is dropped here.
-        atomic::fence(Ordering::Acquire);
+        fence(Ordering::Acquire);
         // SAFETY: the count reached zero: no other pointer exists, and the
         // fence orders every earlier use before this drop.
         drop(unsafe { Box::from_raw(self.inner.as_ptr()) });

@@ -6,3 +6,4 @@ pub mod ch01_threads;
 pub mod ch02_processes;
 pub mod ch03_gil;
 pub mod ch04_refcount;
+pub mod sync;
