@@ -11,7 +11,7 @@
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: eight threads clone and drop at
-//! once, readers race writers, and two threads transfer money in opposite
+//! once, readers race writers, and four threads transfer money in opposite
 //! directions at the same time.
 
 use std::cell::Cell;
