@@ -10,4 +10,5 @@ pub mod ch01_threads;
 pub mod ch02_processes;
 pub mod ch03_gil;
 pub mod ch04_refcount;
+pub mod ch05_no_gil;
 pub mod sync;

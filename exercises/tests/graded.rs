@@ -12,6 +12,7 @@ mod graded {
     pub mod ch02_processes;
     pub mod ch03_gil;
     pub mod ch04_refcount;
+    pub mod ch05_no_gil;
 }
 
 /// Every chapter's trials.
@@ -21,6 +22,7 @@ pub fn main() -> std::process::ExitCode {
         graded::ch02_processes::trials(),
         graded::ch03_gil::trials(),
         graded::ch04_refcount::trials(),
+        graded::ch05_no_gil::trials(),
     ]
     .concat();
     course::grader::main(trials)

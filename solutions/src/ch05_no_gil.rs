@@ -1,0 +1,185 @@
+//! Chapter 5, Removing the GIL: four exercises.
+//!
+//! Without a global lock, parallel code is shaped by its data: process an
+//! image in bands, each thread writing only its own rows; blur it, reading
+//! the neighbours' rows but writing only its own; keep a map in shards so
+//! that threads touching different keys do not wait for each other; and
+//! fan out I/O-bound requests.
+//!
+//! - Book: chapter 5, "Removing the GIL", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch05_no_gil.rs`:
+//!   `cargo test -p exercises ch05`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: bands, blurs and requests wait
+//! at barriers for each other, and two keys in different shards are held
+//! at the same moment.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::thread;
+
+/// One pixel: red, green, blue.
+pub type Rgb = [u8; 3];
+
+/// An image, row by row: pixel `(x, y)` is `pixels[y * width + x]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Pixels per row.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// `width * height` pixels.
+    pub pixels: Vec<Rgb>,
+}
+
+/// The grey level of a pixel (ITU-R BT.601 weights, in integers).
+pub fn gray([r, g, b]: Rgb) -> u8 {
+    ((299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) / 1000)
+        as u8
+}
+
+/// The row counts of `bands` bands of `rows` rows: whole rows, the first
+/// bands one row longer when the rows do not divide evenly.
+fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
+    (0..bands).map(move |band| rows / bands + usize::from(band < rows % bands))
+}
+
+/// Splits the image into `bands` horizontal bands of whole rows (their
+/// heights differ by at most one row), and runs `kernel` on each band on a
+/// thread of its own, all at once: `kernel(band_pixels, band_output)`
+/// fills one output byte per input pixel. Returns the whole output.
+pub fn in_bands<K>(image: &Image, bands: usize, kernel: K) -> Vec<u8>
+where
+    K: Fn(&[Rgb], &mut [u8]) + Sync,
+{
+    assert!(bands >= 1, "at least one band");
+    let mut output = vec![0; image.width * image.height];
+    thread::scope(|scope| {
+        let (mut pixels, mut out) = (&image.pixels[..], &mut output[..]);
+        for rows in band_heights(image.height, bands) {
+            // Each band borrows its own input rows and, mutably, its own
+            // output rows: disjoint slices, so no lock is needed.
+            let (band_in, rest_in) = pixels.split_at(rows * image.width);
+            let (band_out, rest_out) = out.split_at_mut(rows * image.width);
+            (pixels, out) = (rest_in, rest_out);
+            let kernel = &kernel;
+            scope.spawn(move || kernel(band_in, band_out));
+        }
+    });
+    output
+}
+
+/// A 3×3 box blur of a grey image: each output pixel is the average
+/// (rounded down) of the input pixels around it, itself included, that lie
+/// inside the image. Computed in `bands` bands of whole rows, each on a
+/// thread of its own, all at once; each band's thread calls
+/// `on_band(band)` before it starts. Identical to a sequential blur.
+pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
+where
+    B: Fn(usize) + Sync,
+{
+    assert!(bands >= 1, "at least one band");
+    let height = gray.len().checked_div(width).unwrap_or(0);
+    let mut output = vec![0; gray.len()];
+    thread::scope(|scope| {
+        let mut out = &mut output[..];
+        let mut first_row = 0;
+        for (band, rows) in band_heights(height, bands).enumerate() {
+            let (band_out, rest) = out.split_at_mut(rows * width);
+            out = rest;
+            let on_band = &on_band;
+            // Every band reads the whole input (its edge rows need the
+            // neighbours' rows), which is shared read-only: no lock.
+            scope.spawn(move || {
+                on_band(band);
+                for (i, pixel) in band_out.iter_mut().enumerate() {
+                    let (x, y) = (i % width, first_row + i / width);
+                    *pixel = average_around(gray, width, height, x, y);
+                }
+            });
+            first_row += rows;
+        }
+    });
+    output
+}
+
+fn average_around(
+    gray: &[u8],
+    width: usize,
+    height: usize,
+    x: usize,
+    y: usize,
+) -> u8 {
+    let (mut sum, mut count) = (0u32, 0u32);
+    for ny in y.saturating_sub(1)..=(y + 1).min(height - 1) {
+        for nx in x.saturating_sub(1)..=(x + 1).min(width - 1) {
+            sum += u32::from(gray[ny * width + nx]);
+            count += 1;
+        }
+    }
+    (sum / count) as u8
+}
+
+/// A map from names to counters, split into shards with a lock each, so
+/// that threads working on keys in different shards never wait for each
+/// other.
+#[derive(Debug)]
+pub struct ShardedMap {
+    shards: Vec<Mutex<HashMap<String, u64>>>,
+}
+
+impl ShardedMap {
+    /// An empty map with `shards` shards (at least one).
+    pub fn new(shards: usize) -> Self {
+        ShardedMap {
+            shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The shard that holds `key`: always the same for the same key.
+    pub fn shard_of(&self, key: &str) -> usize {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        (hasher.finish() % self.shards.len() as u64) as usize
+    }
+
+    /// Runs `f` on the counter of `key` (0 if it was absent), holding the
+    /// lock of `key`'s shard only, and returns what `f` returns.
+    pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
+        let mut shard = self.shards[self.shard_of(key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(shard.entry(key.to_string()).or_insert(0))
+    }
+
+    /// The counter of `key`, if it was ever updated.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        let shard = self.shards[self.shard_of(key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shard.get(key).copied()
+    }
+}
+
+/// Fetches every URL with `fetch`, each on a thread of its own, all at once
+/// (I/O-bound work: the threads mostly wait), and returns the responses in
+/// the order of `urls`.
+pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
+where
+    F: Fn(&str) -> String + Sync,
+{
+    thread::scope(|scope| {
+        let fetch = &fetch;
+        let handles: Vec<_> = urls
+            .iter()
+            .map(|&url| scope.spawn(move || fetch(url)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a request panicked"))
+            .collect()
+    })
+}
