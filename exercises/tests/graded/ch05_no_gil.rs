@@ -268,9 +268,13 @@ fn holds_two_shards_at_once() {
 }
 
 fn returns_responses_in_order() {
-    let urls = ["/tab/1", "/tab/2", "/tab/3"];
+    let urls = ["/tab/3", "/tab/1", "/tab/2"];
     let responses = fetch_all(&urls, |url| format!("200 {url}"));
-    assert_eq!(responses, ["200 /tab/1", "200 /tab/2", "200 /tab/3"]);
+    assert_eq!(
+        responses,
+        ["200 /tab/3", "200 /tab/1", "200 /tab/2"],
+        "responses must come back in the order of the URLs"
+    );
     assert!(fetch_all(&[], |url| url.to_string()).is_empty());
 }
 
