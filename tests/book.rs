@@ -8,12 +8,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use wait_timeout::ChildExt as _;
 
 use course::book::{self, BookError};
+
+mod support;
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
 
 fn root() -> &'static Path {
@@ -245,13 +246,7 @@ fn every_chapter_file_is_in_the_summary() {
 fn built_book() -> &'static Path {
     static SITE: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> =
         std::sync::OnceLock::new();
-    let (_dir, site) = SITE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let site = book::build(root(), Some(dir.path()))
-            .unwrap_or_else(|error| panic!("{error}"));
-        (dir, site)
-    });
-    site
+    &SITE.get_or_init(support::build_book).1
 }
 
 #[test]
@@ -371,18 +366,7 @@ fn a_broken_book_is_a_clear_error() {
 /// Serves the built book on a free port and reads a page back.
 #[test]
 fn serve_answers_on_a_free_port_and_reports_a_taken_one() {
-    let site = built_book().to_path_buf();
-    let (address_tx, address_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let served = runtime.block_on(book::serve(site, 0, |address| {
-            address_tx.send(address).unwrap();
-        }));
-        panic!("the server stopped: {served:?}");
-    });
-    let address = address_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not start");
+    let address = support::serve_in_background(built_book().to_path_buf());
     let mut stream = TcpStream::connect(address).unwrap();
     write!(
         stream,

@@ -14,12 +14,13 @@
 //! another binary than `/usr/bin/chromium`.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use wait_timeout::ChildExt as _;
+
+mod support;
 
 const CHAPTER: &str = "01-threads/threads.html?search=barrier";
 
@@ -91,18 +92,10 @@ fn dump_dom(url: &str) -> String {
     reader.join().unwrap()
 }
 
-fn built_book() -> (tempfile::TempDir, PathBuf) {
-    let out = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let site = course::book::build(root, Some(out.path()))
-        .unwrap_or_else(|error| panic!("{error}"));
-    (out, site)
-}
-
 #[test]
 #[ignore = "needs Chromium; .ci/run installs it and runs this test"]
 fn from_disk_the_diagram_renders_and_search_finds_words() {
-    let (_out, site) = built_book();
+    let (_out, site) = support::build_book();
     let dom = dump_dom(&format!("file://{}/{CHAPTER}", site.display()));
     let diagram = dom
         .split(r#"<pre class="mermaid""#)
@@ -126,20 +119,10 @@ fn from_disk_the_diagram_renders_and_search_finds_words() {
 #[test]
 #[ignore = "needs Chromium; .ci/run installs it and runs this test"]
 fn served_the_page_requests_nothing_from_other_hosts() {
-    let (_out, site) = built_book();
+    let (_out, site) = support::build_book();
     fs::write(site.join("probe.html"), PROBE.replace("CHAPTER", CHAPTER))
         .unwrap();
-    let (address_tx, address_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let served = runtime.block_on(course::book::serve(site, 0, |a| {
-            address_tx.send(a).unwrap();
-        }));
-        panic!("the server stopped: {served:?}");
-    });
-    let address = address_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not start");
+    let address = support::serve_in_background(site);
     let origin = format!("http://{address}/");
     let dom = dump_dom(&format!("{origin}probe.html"));
     let probe = dom
