@@ -11,4 +11,6 @@ pub mod ch02_processes;
 pub mod ch03_gil;
 pub mod ch04_refcount;
 pub mod ch05_no_gil;
+pub mod ch06_fairness;
+pub mod ch07_pools;
 pub mod sync;

@@ -13,6 +13,8 @@ mod graded {
     pub mod ch03_gil;
     pub mod ch04_refcount;
     pub mod ch05_no_gil;
+    pub mod ch06_fairness;
+    pub mod ch07_pools;
 }
 
 /// Every chapter's trials.
@@ -23,6 +25,8 @@ pub fn main() -> std::process::ExitCode {
         graded::ch03_gil::trials(),
         graded::ch04_refcount::trials(),
         graded::ch05_no_gil::trials(),
+        graded::ch06_fairness::trials(),
+        graded::ch07_pools::trials(),
     ]
     .concat();
     course::grader::main(trials)

@@ -1,0 +1,7 @@
+//! Chapter 06: placeholder, being written.
+
+/// Placeholder.
+pub fn placeholder() {
+    // TODO(ch06): being written.
+    todo!("ch06: placeholder")
+}

@@ -1,0 +1,4 @@
+//! Chapter 06: placeholder, being written.
+
+/// Placeholder.
+pub fn placeholder() {}

@@ -1,0 +1,4 @@
+//! Chapter 07: placeholder, being written.
+
+/// Placeholder.
+pub fn placeholder() {}
