@@ -10,9 +10,11 @@
 //! "bytecode" and which asks the GIL's [`SwitchPolicy`] whether this is
 //! the moment to let another thread in.
 //!
-//! The state is a `Mutex` and a `Condvar`; the policy is a trait, so new
-//! policies (an interval-based one with drop requests, for chapter 6) plug
-//! in without touching the lock itself.
+//! The state is a `Mutex` and a `Condvar`; the policy is a trait. Three
+//! policies come with it: [`Manual`] (switch only when told), [`EveryTicks`]
+//! (Python 2's GIL: release and grab it back every N ticks) and
+//! [`SwitchInterval`] (Python 3.2's GIL: a waiting thread asks the holder
+//! to drop the GIL after an interval, and the holder hands it over).
 //!
 //! ```
 //! use course::gil::Gil;
@@ -30,8 +32,10 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
+use std::time::Duration;
 
 /// Decides, at each tick of the thread holding the GIL, whether that thread
 /// should give it up now.
@@ -44,6 +48,13 @@ pub trait SwitchPolicy: Send + Sync + fmt::Debug {
     /// one has it), or merely releases it, so that the releasing thread
     /// may well take it straight back.
     fn hands_off(&self) -> bool;
+
+    /// How long a thread waits for the GIL before it sets the drop request
+    /// that makes the holder's next [`GilGuard::tick`] hand the GIL over;
+    /// `None` (the default): waiting threads never ask.
+    fn drop_request_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Never switches on its own: the holder runs until it drops its guard or
@@ -76,6 +87,36 @@ impl SwitchPolicy for EveryTicks {
     }
 }
 
+/// Python 3.2's GIL (Antoine Pitrou's "new GIL", `Python/ceval_gil.c`): a
+/// thread that has waited for the interval without seeing a switch sets a
+/// drop request; the holder's next tick releases the GIL and waits until
+/// another thread has taken it ("forced switching"), then queues for it
+/// again like any other thread. `sys.getswitchinterval()` is 5 ms by
+/// default: [`SwitchInterval::PYTHON_DEFAULT`].
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchInterval(pub Duration);
+
+impl SwitchInterval {
+    /// CPython's default switch interval, 5 ms.
+    pub const PYTHON_DEFAULT: SwitchInterval =
+        SwitchInterval(Duration::from_millis(5));
+}
+
+impl SwitchPolicy for SwitchInterval {
+    fn should_switch(&self, _ticks: u64, _waiting: usize) -> bool {
+        // Ticks alone never switch: only a waiting thread's drop request.
+        false
+    }
+
+    fn hands_off(&self) -> bool {
+        true
+    }
+
+    fn drop_request_after(&self) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
 /// Counters of what happened to a [`Gil`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GilStats {
@@ -83,6 +124,9 @@ pub struct GilStats {
     pub acquisitions: u64,
     /// How many of those were by a different thread than the last holder.
     pub switches: u64,
+    /// How many times a waiting thread asked the holder to drop the GIL
+    /// ([`SwitchInterval`] only).
+    pub drop_requests: u64,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +143,11 @@ pub struct Gil {
     state: Mutex<State>,
     changed: Condvar,
     policy: Box<dyn SwitchPolicy>,
+    /// Set by a waiting thread, read by the holder at every tick without
+    /// taking the state lock (CPython's `gil_drop_request`, checked by its
+    /// eval loop). Relaxed is enough: it is only a hint to go and take the
+    /// state lock, which orders everything else.
+    drop_request: AtomicBool,
 }
 
 impl Default for Gil {
@@ -119,6 +168,7 @@ impl Gil {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             policy: Box::new(policy),
+            drop_request: AtomicBool::new(false),
         }
     }
 
@@ -154,6 +204,12 @@ impl Gil {
         self.lock_state().waiting
     }
 
+    /// Whether a waiting thread has asked the holder to drop the GIL and
+    /// the holder has not done so yet.
+    pub fn drop_requested(&self) -> bool {
+        self.drop_request.load(Ordering::Relaxed)
+    }
+
     /// Whether the calling thread holds the GIL.
     pub fn is_held_by_current_thread(&self) -> bool {
         self.lock_state().holder == Some(thread::current().id())
@@ -174,11 +230,33 @@ impl Gil {
         after: Option<u64>,
     ) -> MutexGuard<'s, State> {
         state.waiting += 1;
+        let patience = self.policy.drop_request_after();
         while state.holder.is_some() || after == Some(state.stats.acquisitions)
         {
-            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            let Some(interval) = patience else {
+                state =
+                    self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            // The new GIL's take_gil: wait one interval; if nobody took the
+            // GIL meanwhile, ask its holder to drop it.
+            let seen = state.stats.acquisitions;
+            let (next, wait) = self
+                .changed
+                .wait_timeout(state, interval)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            if wait.timed_out()
+                && state.holder.is_some()
+                && state.stats.acquisitions == seen
+                && !self.drop_request.swap(true, Ordering::Relaxed)
+            {
+                state.stats.drop_requests += 1;
+            }
         }
         state.waiting -= 1;
+        // Whoever asked has been served (or will ask again).
+        self.drop_request.store(false, Ordering::Relaxed);
         state.holder = Some(me);
         state.stats.acquisitions += 1;
         if state.last_holder != Some(me) {
@@ -206,6 +284,10 @@ impl<'g> GilGuard<'g> {
     /// before returning (with the GIL held again).
     pub fn tick(&mut self) {
         self.ticks += 1;
+        if self.gil.drop_request.load(Ordering::Relaxed) {
+            self.forced_switch();
+            return;
+        }
         let waiting = self.gil.lock_state().waiting;
         if self.gil.policy.should_switch(self.ticks, waiting) {
             if self.gil.policy.hands_off() {
@@ -229,6 +311,19 @@ impl<'g> GilGuard<'g> {
         // Another thread is waiting, so it takes the GIL next; this one
         // waits (counted as waiting, so the other hands back in turn)
         // until that has happened and the GIL is free again.
+        let me = thread::current().id();
+        let _state = self.gil.take(state, me, Some(before));
+    }
+
+    /// The new GIL's answer to a drop request: release, wait until another
+    /// thread has taken the GIL (so that this one cannot win it straight
+    /// back), then wait for it like everyone else.
+    fn forced_switch(&mut self) {
+        let mut state = self.gil.lock_state();
+        self.ticks = 0;
+        let before = state.stats.acquisitions;
+        self.gil.drop_request.store(false, Ordering::Relaxed);
+        self.gil.release(&mut state);
         let me = thread::current().id();
         let _state = self.gil.take(state, me, Some(before));
     }
@@ -262,7 +357,7 @@ impl Drop for GilGuard<'_> {
 mod tests {
     use super::*;
     use std::sync::Barrier;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     /// However many threads want it, at most one holds it.
     #[test]
@@ -342,5 +437,78 @@ mod tests {
         });
         // Two first acquisitions, plus one retake per 10 ticks.
         assert_eq!(gil.stats().acquisitions, 2 + 2 * 100);
+    }
+
+    /// Under the new GIL, a waiting thread's drop request makes the
+    /// holder's next tick hand the GIL over before returning.
+    #[test]
+    fn a_drop_request_hands_the_gil_over() {
+        let gil = Gil::with_policy(SwitchInterval(Duration::from_millis(1)));
+        let served = AtomicBool::new(false);
+        let mut held = gil.acquire();
+        thread::scope(|s| {
+            s.spawn(|| {
+                let _held = gil.acquire();
+                served.store(true, Ordering::SeqCst);
+            });
+            while !gil.drop_requested() {
+                thread::yield_now();
+            }
+            held.tick();
+            assert!(served.load(Ordering::SeqCst), "it ran in between");
+            assert!(!gil.drop_requested(), "the request was served");
+            drop(held);
+        });
+        assert_eq!(gil.stats().drop_requests, 1);
+    }
+
+    /// Two threads that tick under the new GIL take turns: whichever
+    /// holds the GIL ticks until both have run, which only a switch
+    /// allows.
+    #[test]
+    fn cpu_bound_threads_take_turns() {
+        let gil = Gil::with_policy(SwitchInterval(Duration::from_millis(1)));
+        let progress = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        thread::scope(|s| {
+            for me in 0..2 {
+                let (gil, progress) = (&gil, &progress);
+                s.spawn(move || {
+                    let mut held = gil.acquire();
+                    loop {
+                        let mine = progress[me].fetch_add(1, Ordering::SeqCst);
+                        let theirs = progress[1 - me].load(Ordering::SeqCst);
+                        if mine >= 3 && theirs >= 3 {
+                            break; // Both have run, so the GIL switched.
+                        }
+                        held.tick();
+                    }
+                });
+            }
+        });
+        assert!(gil.stats().switches >= 3);
+    }
+
+    /// Without a drop request, ticking under the new GIL never lets a
+    /// waiting thread in.
+    #[test]
+    fn no_request_no_switch() {
+        let gil = Gil::with_policy(SwitchInterval(Duration::from_secs(60)));
+        let served = AtomicBool::new(false);
+        let mut held = gil.acquire();
+        thread::scope(|s| {
+            s.spawn(|| {
+                let _held = gil.acquire();
+                served.store(true, Ordering::SeqCst);
+            });
+            while gil.waiting() == 0 {
+                thread::yield_now();
+            }
+            for _ in 0..10_000 {
+                held.tick();
+            }
+            assert!(!served.load(Ordering::SeqCst));
+            drop(held);
+        });
+        assert!(served.load(Ordering::SeqCst));
     }
 }

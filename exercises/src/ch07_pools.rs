@@ -1,7 +1,162 @@
-//! Chapter 07: placeholder, being written.
+//! Chapter 7, Processes instead of threads: four exercises.
+//!
+//! Python gets around the GIL with processes: `multiprocessing` shares the
+//! notes' countdown out among workers that each have an interpreter of
+//! their own. Share the countdown out fairly and run the shares on threads;
+//! keep a pool of long-lived worker processes busy over pipes; build a pool
+//! of threads on a channel; and count words with map-reduce.
+//!
+//! - Book: chapter 7, "Processes instead of threads", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch07_pools.rs`:
+//!   `cargo test -p exercises ch07`. The process pool's tests run the
+//!   `worker` binary of this crate in its `pool` mode (see `course::worker`).
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: shares, jobs and mappers wait at
+//! barriers for each other, and the process pool's workers wait until every
+//! worker has taken a job, so a version that does one piece at a time times
+//! out and is told why.
 
-/// Placeholder.
-pub fn placeholder() {
-    // TODO(ch07): being written.
-    todo!("ch07: placeholder")
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::io;
+use std::process::Command;
+
+/// The notes' countdown, `while n > 0: n -= 1`: counts `n` down to zero
+/// and returns how many steps that took (which is `n`).
+pub fn countdown(mut n: u64) -> u64 {
+    let mut steps = 0;
+    while n > 0 {
+        n = black_box(n - 1); // Keep the compiler from skipping the loop.
+        steps += 1;
+    }
+    steps
+}
+
+/// Shares `count` out into `parts` shares (at least one) that differ by at
+/// most one and add up to `count`, the larger shares first:
+/// `split(10, 4)` is `[3, 3, 2, 2]`.
+pub fn split(count: u64, parts: usize) -> Vec<u64> {
+    // TODO(ch07): a base share for everyone, the remainder one by one.
+    let _ = (count, parts);
+    todo!("ch07: split")
+}
+
+/// Counts `count` down in `threads` balanced shares (see [`split`]), each
+/// share with `countdown` on a thread of its own, all at once, empty shares
+/// included. Returns the sum of what the calls of `countdown` returned.
+pub fn countdown_threads(
+    count: u64,
+    threads: usize,
+    countdown: impl Fn(u64) -> u64 + Sync,
+) -> u64 {
+    // TODO(ch07): one scoped thread per share; start them all, then join.
+    let _ = (count, threads, countdown);
+    todo!("ch07: countdown_threads")
+}
+
+/// A pool of long-lived worker processes, like Python's
+/// `multiprocessing.Pool`: each worker reads one job per line on its stdin
+/// and answers each with one line on its stdout.
+#[derive(Debug)]
+pub struct ProcessPool {
+    // TODO(ch07): the workers: each child and its piped stdin and stdout.
+}
+
+impl ProcessPool {
+    /// Starts `size` worker processes (at least one), each built by
+    /// `command`, with stdin and stdout piped to the pool (stderr is
+    /// inherited).
+    pub fn new(
+        command: impl Fn() -> Command,
+        size: usize,
+    ) -> io::Result<ProcessPool> {
+        // TODO(ch07): spawn `size` children with piped stdin and stdout.
+        let _ = (command, size);
+        todo!("ch07: ProcessPool::new")
+    }
+
+    /// The process ids of the workers, one per worker.
+    pub fn pids(&self) -> Vec<u32> {
+        // TODO(ch07): Child::id.
+        todo!("ch07: ProcessPool::pids")
+    }
+
+    /// Sends each job (one line, without its newline) to a worker and
+    /// returns the answers in the order of `jobs`. Every worker takes a new
+    /// job as soon as it has answered its last, so all of them are busy at
+    /// once. Fails if a job holds a newline or a worker does not answer;
+    /// after a failure the workers may be out of step: drop the pool.
+    pub fn map(&mut self, jobs: &[String]) -> io::Result<Vec<String>> {
+        // TODO(ch07): a queue of (index, job), and a scoped thread per
+        // worker that takes jobs from it, sends each, reads the answer.
+        let _ = jobs;
+        todo!("ch07: ProcessPool::map")
+    }
+}
+
+impl Drop for ProcessPool {
+    /// Closes every worker's stdin, which tells it to finish, then waits
+    /// for every worker, so no process outlives the pool.
+    fn drop(&mut self) {
+        // TODO(ch07): close the stdins, then wait for every child.
+        todo!("ch07: ProcessPool::drop")
+    }
+}
+
+/// A fixed number of threads that run the jobs sent to them, in the order
+/// they were sent, each job on whichever thread is free.
+#[derive(Debug)]
+pub struct ThreadPool {
+    // TODO(ch07): the job queue's sender and the workers' join handles.
+}
+
+impl ThreadPool {
+    /// Starts `size` worker threads (at least one).
+    pub fn new(size: usize) -> ThreadPool {
+        // TODO(ch07): a crossbeam channel of boxed jobs; `size` threads
+        // that run jobs from it until it closes, surviving their panics.
+        let _ = size;
+        todo!("ch07: ThreadPool::new")
+    }
+
+    /// Queues `job` to run on the next free worker thread.
+    pub fn execute(&self, job: impl FnOnce() + Send + 'static) {
+        // TODO(ch07): box the job and send it.
+        let _ = job;
+        todo!("ch07: ThreadPool::execute")
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Waits for every queued job to finish, then for every worker to end.
+    fn drop(&mut self) {
+        // TODO(ch07): close the queue, then join every worker.
+        todo!("ch07: ThreadPool::drop")
+    }
+}
+
+/// The words of `text`, in lower case: the runs of letters and digits
+/// between everything else (`"Don't stop"` is `don`, `t`, `stop`).
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Counts how often each of the [`words`] of `texts` occurs, with
+/// map-reduce: the texts are shared out among `mappers` mapper threads
+/// (balanced, like [`split`]; at least one mapper, and some may get no
+/// text), all running at once, each counting its own texts and sending its
+/// counts on a channel to the calling thread, which adds them up. Each
+/// mapper calls `on_map(mapper)` before it counts.
+pub fn word_count(
+    texts: &[&str],
+    mappers: usize,
+    on_map: impl Fn(usize) + Sync,
+) -> HashMap<String, usize> {
+    // TODO(ch07): scoped mapper threads that each count their texts and
+    // send the counts on a channel; add them up as they arrive.
+    let _ = (texts, mappers, on_map);
+    todo!("ch07: word_count")
 }

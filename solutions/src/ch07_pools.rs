@@ -1,4 +1,340 @@
-//! Chapter 07: placeholder, being written.
+//! Chapter 7, Processes instead of threads: four exercises.
+//!
+//! Python gets around the GIL with processes: `multiprocessing` shares the
+//! notes' countdown out among workers that each have an interpreter of
+//! their own. Share the countdown out fairly and run the shares on threads;
+//! keep a pool of long-lived worker processes busy over pipes; build a pool
+//! of threads on a channel; and count words with map-reduce.
+//!
+//! - Book: chapter 7, "Processes instead of threads", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch07_pools.rs`:
+//!   `cargo test -p exercises ch07`. The process pool's tests run the
+//!   `worker` binary of this crate in its `pool` mode (see `course::worker`).
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: shares, jobs and mappers wait at
+//! barriers for each other, and the process pool's workers wait until every
+//! worker has taken a job, so a version that does one piece at a time times
+//! out and is told why.
 
-/// Placeholder.
-pub fn placeholder() {}
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::io::{self, BufRead, BufReader, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::thread::{self, JoinHandle};
+
+use crossbeam::channel::{self, Sender};
+
+/// The notes' countdown, `while n > 0: n -= 1`: counts `n` down to zero
+/// and returns how many steps that took (which is `n`).
+pub fn countdown(mut n: u64) -> u64 {
+    let mut steps = 0;
+    while n > 0 {
+        n = black_box(n - 1); // Keep the compiler from skipping the loop.
+        steps += 1;
+    }
+    steps
+}
+
+/// Shares `count` out into `parts` shares (at least one) that differ by at
+/// most one and add up to `count`, the larger shares first:
+/// `split(10, 4)` is `[3, 3, 2, 2]`.
+pub fn split(count: u64, parts: usize) -> Vec<u64> {
+    assert!(parts >= 1, "split needs at least one part");
+    let parts = parts as u64;
+    // `count / parts` for everyone, and the remainder one by one to the
+    // first shares: no share gets more than one extra.
+    let (base, extra) = (count / parts, count % parts);
+    (0..parts)
+        .map(|part| base + u64::from(part < extra))
+        .collect()
+}
+
+/// Counts `count` down in `threads` balanced shares (see [`split`]), each
+/// share with `countdown` on a thread of its own, all at once, empty shares
+/// included. Returns the sum of what the calls of `countdown` returned.
+pub fn countdown_threads(
+    count: u64,
+    threads: usize,
+    countdown: impl Fn(u64) -> u64 + Sync,
+) -> u64 {
+    let countdown = &countdown;
+    thread::scope(|scope| {
+        // Every thread is started before any is joined: joining inside this
+        // loop would count the shares one after another.
+        let handles: Vec<_> = split(count, threads)
+            .into_iter()
+            .map(|share| scope.spawn(move || countdown(share)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a countdown thread panicked"))
+            .sum()
+    })
+}
+
+/// A pool of long-lived worker processes, like Python's
+/// `multiprocessing.Pool`: each worker reads one job per line on its stdin
+/// and answers each with one line on its stdout.
+#[derive(Debug)]
+pub struct ProcessPool {
+    /// Started once, in `new`, and reused by every `map`: starting a
+    /// process costs far more than sending it a line.
+    workers: Vec<Worker>,
+}
+
+/// One worker process and the two ends of its pipes that the pool holds.
+#[derive(Debug)]
+struct Worker {
+    /// Its stdin stays in here until `Drop` takes and closes it.
+    child: Child,
+    /// Buffered, to read the answers a line at a time.
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    fn start(mut command: Command) -> io::Result<Worker> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        Ok(Worker {
+            child,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    /// Sends one job and waits for its answer.
+    fn ask(&mut self, job: &str) -> io::Result<String> {
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        // One write per job: the job and its newline arrive together.
+        stdin.write_all(format!("{job}\n").as_bytes())?;
+        let mut reply = String::new();
+        // Zero bytes means the worker closed its stdout: it died or quit,
+        // and the job has no answer. An empty reply would be a lie.
+        if self.stdout.read_line(&mut reply)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("worker {} exited before answering", self.child.id()),
+            ));
+        }
+        Ok(reply.trim_end_matches('\n').to_string())
+    }
+}
+
+impl ProcessPool {
+    /// Starts `size` worker processes (at least one), each built by
+    /// `command`, with stdin and stdout piped to the pool (stderr is
+    /// inherited).
+    pub fn new(
+        command: impl Fn() -> Command,
+        size: usize,
+    ) -> io::Result<ProcessPool> {
+        assert!(size >= 1, "a process pool needs at least one worker");
+        let mut pool = ProcessPool {
+            workers: Vec::with_capacity(size),
+        };
+        for _ in 0..size {
+            // If a later worker fails to start, `?` drops the pool, and its
+            // `Drop` waits for the workers that did start.
+            pool.workers.push(Worker::start(command())?);
+        }
+        Ok(pool)
+    }
+
+    /// The process ids of the workers, one per worker.
+    pub fn pids(&self) -> Vec<u32> {
+        self.workers
+            .iter()
+            .map(|worker| worker.child.id())
+            .collect()
+    }
+
+    /// Sends each job (one line, without its newline) to a worker and
+    /// returns the answers in the order of `jobs`. Every worker takes a new
+    /// job as soon as it has answered its last, so all of them are busy at
+    /// once. Fails if a job holds a newline or a worker does not answer;
+    /// after a failure the workers may be out of step: drop the pool.
+    pub fn map(&mut self, jobs: &[String]) -> io::Result<Vec<String>> {
+        if jobs.iter().any(|job| job.contains('\n')) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a job is one line: it cannot contain a newline",
+            ));
+        }
+        // A queue, not a fixed assignment: a worker that is done asks for
+        // the next job, so a slow job never holds up the jobs behind it.
+        let (queue, pending) = channel::unbounded();
+        for job in jobs.iter().enumerate() {
+            queue.send(job).expect("the receiver is still here");
+        }
+        drop(queue); // Once the queue is empty, `pending` ends.
+        let mut answers = vec![String::new(); jobs.len()];
+        thread::scope(|scope| {
+            // A thread per worker: each blocks on its own worker's pipe, so
+            // one slow worker never stops the others from being fed.
+            let feeders: Vec<_> = self
+                .workers
+                .iter_mut()
+                .map(|worker| {
+                    let pending = pending.clone();
+                    scope.spawn(move || {
+                        let mut done = Vec::new();
+                        for (index, job) in pending {
+                            done.push((index, worker.ask(job)?));
+                        }
+                        Ok::<_, io::Error>(done)
+                    })
+                })
+                .collect();
+            for feeder in feeders {
+                // Each answer knows its job's index: that, not the order in
+                // which they arrive, decides its place.
+                let done = feeder.join().expect("a feeder thread panicked")?;
+                for (index, answer) in done {
+                    answers[index] = answer;
+                }
+            }
+            Ok(answers)
+        })
+    }
+}
+
+impl Drop for ProcessPool {
+    /// Closes every worker's stdin, which tells it to finish, then waits
+    /// for every worker, so no process outlives the pool.
+    fn drop(&mut self) {
+        // All stdins first, so that the workers wind down together rather
+        // than one after another.
+        for worker in &mut self.workers {
+            drop(worker.child.stdin.take());
+        }
+        for worker in &mut self.workers {
+            // Waiting reaps the process; an unwaited child would stay a
+            // zombie until this whole program exits.
+            let _ = worker.child.wait();
+        }
+    }
+}
+
+/// A job for the thread pool: any closure to run once, on any thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed number of threads that run the jobs sent to them, in the order
+/// they were sent, each job on whichever thread is free.
+#[derive(Debug)]
+pub struct ThreadPool {
+    /// The sending end of the job queue. An `Option`, so that `Drop` can
+    /// close the queue before it joins the workers.
+    jobs: Option<Sender<Job>>,
+    /// Started in `new`; none exits until the queue is closed and empty.
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl ThreadPool {
+    /// Starts `size` worker threads (at least one).
+    pub fn new(size: usize) -> ThreadPool {
+        assert!(size >= 1, "a thread pool needs at least one thread");
+        // crossbeam's receivers can be cloned: every worker takes the next
+        // job from the same queue, with no Mutex around the receiver.
+        let (jobs, queue) = channel::unbounded::<Job>();
+        let workers = (0..size)
+            .map(|_| {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    // The loop ends when the queue is closed and empty.
+                    for job in queue {
+                        // A panicking job must not take its worker down with
+                        // it: the pool would shrink by one thread per panic.
+                        // The panic message is still printed by the hook.
+                        let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                    }
+                })
+            })
+            .collect();
+        ThreadPool {
+            jobs: Some(jobs),
+            workers,
+        }
+    }
+
+    /// Queues `job` to run on the next free worker thread.
+    pub fn execute(&self, job: impl FnOnce() + Send + 'static) {
+        self.jobs
+            .as_ref()
+            .expect("the queue is open until the pool is dropped")
+            .send(Box::new(job))
+            // The workers only stop once the queue is closed, and it closes
+            // only in `Drop`: while `self` exists, someone receives.
+            .expect("the pool's workers are running");
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Waits for every queued job to finish, then for every worker to end.
+    fn drop(&mut self) {
+        // Close the queue first: a worker waiting for a job wakes up to
+        // "closed" once the queue is empty. Joining first would wait forever.
+        drop(self.jobs.take());
+        for worker in self.workers.drain(..) {
+            // Jobs' panics were caught, so a worker has nothing to report.
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The words of `text`, in lower case: the runs of letters and digits
+/// between everything else (`"Don't stop"` is `don`, `t`, `stop`).
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Counts how often each of the [`words`] of `texts` occurs, with
+/// map-reduce: the texts are shared out among `mappers` mapper threads
+/// (balanced, like [`split`]; at least one mapper, and some may get no
+/// text), all running at once, each counting its own texts and sending its
+/// counts on a channel to the calling thread, which adds them up. Each
+/// mapper calls `on_map(mapper)` before it counts.
+pub fn word_count(
+    texts: &[&str],
+    mappers: usize,
+    on_map: impl Fn(usize) + Sync,
+) -> HashMap<String, usize> {
+    let on_map = &on_map;
+    let (partials, reduce) = channel::unbounded();
+    thread::scope(|scope| {
+        let mut rest = texts;
+        for (mapper, share) in
+            split(texts.len() as u64, mappers).into_iter().enumerate()
+        {
+            let (mine, others) = rest.split_at(share as usize);
+            rest = others;
+            let partials = partials.clone();
+            scope.spawn(move || {
+                on_map(mapper);
+                // Map: count in a map of the thread's own, no lock needed.
+                let mut counts = HashMap::<String, usize>::new();
+                for word in mine.iter().flat_map(|text| words(text)) {
+                    *counts.entry(word).or_insert(0) += 1;
+                }
+                partials.send(counts).expect("the reducer is waiting");
+            });
+        }
+        // The mappers hold the remaining senders, so `reduce` ends exactly
+        // when the last mapper has sent its counts.
+        drop(partials);
+        // Reduce, while the mappers are still at work: add, never
+        // overwrite, since a word is usually in more than one share.
+        let mut total = HashMap::new();
+        for counts in reduce {
+            for (word, count) in counts {
+                *total.entry(word).or_insert(0) += count;
+            }
+        }
+        total
+    })
+}
