@@ -142,6 +142,9 @@ struct State {
 pub struct Gil {
     state: Mutex<State>,
     changed: Condvar,
+    /// Signalled whenever a thread takes the GIL: what a thread that handed
+    /// it over waits for (CPython's `switch_cond`).
+    switched: Condvar,
     policy: Box<dyn SwitchPolicy>,
     /// Set by a waiting thread, read by the holder at every tick without
     /// taking the state lock (CPython's `gil_drop_request`, checked by its
@@ -167,6 +170,7 @@ impl Gil {
         Gil {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            switched: Condvar::new(),
             policy: Box::new(policy),
             drop_request: AtomicBool::new(false),
         }
@@ -230,9 +234,16 @@ impl Gil {
         after: Option<u64>,
     ) -> MutexGuard<'s, State> {
         state.waiting += 1;
+        if let Some(before) = after {
+            // A hand-over: first wait until another thread has taken the
+            // GIL, so that this one cannot win its own release back.
+            while state.stats.acquisitions == before {
+                state =
+                    self.switched.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+        }
         let patience = self.policy.drop_request_after();
-        while state.holder.is_some() || after == Some(state.stats.acquisitions)
-        {
+        while state.holder.is_some() {
             let Some(interval) = patience else {
                 state =
                     self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -263,6 +274,7 @@ impl Gil {
             state.stats.switches += 1;
         }
         state.last_holder = Some(me);
+        self.switched.notify_all();
         state
     }
 
