@@ -325,6 +325,53 @@ fn pages_load_nothing_from_the_network() {
     }
 }
 
+/// Every link from one page of the book to another, and every `#anchor`
+/// in it, leads somewhere: the appendix links to headings, and renaming a
+/// heading must not leave a dead link behind.
+#[test]
+fn links_between_pages_resolve() {
+    let site = built_book();
+    let ids = |html: &str| -> Vec<String> {
+        html.split(" id=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap_or("").to_string())
+            .collect()
+    };
+    let mut checked = 0;
+    for page in files_under(site, "html") {
+        let html = fs::read_to_string(&page).unwrap();
+        for rest in html.split("<a href=\"").skip(1) {
+            let url = rest.split('"').next().unwrap_or("");
+            if url.contains("://") || url.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = url.split_once('#').unwrap_or((url, ""));
+            let target = if path.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(path)
+            };
+            assert!(
+                target.exists(),
+                "{}: the link {url} leads nowhere",
+                page.display()
+            );
+            if !anchor.is_empty() && target.extension() == Some("html".as_ref())
+            {
+                let html = fs::read_to_string(&target).unwrap();
+                assert!(
+                    ids(&html).iter().any(|id| id == anchor),
+                    "{}: the link {url} names no heading of {}",
+                    page.display(),
+                    target.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} links found: is the parser wrong?");
+}
+
 /// A book with a broken SUMMARY.md gets a sentence, not a panic.
 #[test]
 fn a_broken_book_is_a_clear_error() {
