@@ -1,7 +1,10 @@
-//! Loom models of `MyArc`: every interleaving of two threads (up to loom's
-//! preemption bound) is run, and each must drop the value exactly once,
-//! after every use, with the count right. A `Relaxed` decrement or a
-//! load-then-store increment fails here even where the graded tests pass.
+//! Loom models of `MyArc` (chapter 4) and `TicketLock` (chapter 6): every
+//! interleaving of two threads (up to loom's preemption bound) is run.
+//! `MyArc` must drop the value exactly once, after every use, with the
+//! count right; `TicketLock` must order each holder's accesses to the value
+//! before the next holder's. A `Relaxed` decrement or unlock, or a
+//! load-then-store count or ticket, fails here even where the graded tests
+//! pass.
 //!
 //! Run with `.ci/loom` (or `RUSTFLAGS="--cfg loom" cargo test --release
 //! -p exercises --test loom`).
@@ -9,9 +12,11 @@
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
+use loom::sync::Arc;
 use loom::thread;
 
 use exercises::ch04_refcount::MyArc;
+use exercises::ch06_fairness::TicketLock;
 
 /// A value whose reads and final write loom watches: a read that does not
 /// happen before the drop's write is reported as a data race.
@@ -66,5 +71,36 @@ fn concurrent_clones_are_all_counted() {
         drop(mine);
         other.join().unwrap();
         assert_eq!(MyArc::strong_count(&shared), 1);
+    });
+}
+
+/// A tally that lives inside a `TicketLock`: loom reports two increments
+/// that do not happen one before the other as a data race.
+struct Tally(UnsafeCell<u64>);
+
+impl Tally {
+    fn add_one(&mut self) {
+        // SAFETY: `&mut self` comes from a held `TicketGuard`; whether the
+        // lock really orders the holders is what loom checks.
+        self.0.with_mut(|count| unsafe { *count += 1 });
+    }
+}
+
+/// Two threads each lock and add one: both increments land, and each
+/// holder's write happens before the next holder's read.
+#[test]
+fn ticket_lock_orders_the_holders() {
+    loom::model(|| {
+        let lock = Arc::new(TicketLock::new(Tally(UnsafeCell::new(0))));
+        let theirs = Arc::clone(&lock);
+        let other = thread::spawn(move || theirs.lock().add_one());
+        lock.lock().add_one();
+        other.join().unwrap();
+        assert_eq!(lock.queue_len(), 0, "both have let go");
+        let mut tally = lock.lock();
+        tally.add_one();
+        // SAFETY: this thread holds the lock, and the other has ended.
+        let total = tally.0.with(|count| unsafe { *count });
+        assert_eq!(total, 3, "every holder's increment landed");
     });
 }

@@ -1,4 +1,536 @@
-//! Chapter 06: placeholder, being written.
+//! Chapter 6, Fairness: starvation and the new GIL: four exercises.
+//!
+//! A lock is fair when a thread that waits is eventually served, whoever
+//! else keeps asking. Build a spin lock that serves threads in the order
+//! they arrive; the hand-off of Python 3.2's new GIL; a heartbeat that
+//! keeps beating on a one-thread tokio runtime while CPU-bound work runs;
+//! and a read-write lock that a stream of readers cannot starve a writer of.
+//!
+//! - Book: chapter 6, "Fairness: starvation and the new GIL", section
+//!   "Exercises".
+//! - Graded by `exercises/tests/graded/ch06_fairness.rs`:
+//!   `cargo test -p exercises ch06`. The ticket lock is also model-checked
+//!   by loom: see `exercises/tests/loom.rs`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: threads queue for the ticket
+//! lock while it is held, two CPU-bound threads must take turns under the
+//! new GIL, the heartbeat must beat while the work spins, and a writer must
+//! get in while a reader always holds the lock. An unfair version times
+//! out and is told why.
 
-/// Placeholder.
-pub fn placeholder() {}
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::sync::{AtomicUsize, Ordering, yield_now};
+
+/// A spin lock that serves threads first come, first served, like the
+/// number dispenser at a bakery counter: each thread takes the next ticket
+/// and waits until its number is called. No thread can barge in ahead of
+/// one that arrived earlier, not even the one that just unlocked.
+pub struct TicketLock<T> {
+    /// The number the next arriving thread takes.
+    next_ticket: AtomicUsize,
+    /// The number of the thread that holds the lock, or may take it now.
+    /// Only the holder advances it, so it never overtakes `next_ticket`.
+    now_serving: AtomicUsize,
+    /// `UnsafeCell`: the guard hands out `&mut T` through a shared
+    /// `&TicketLock`, which only the tickets make sound.
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the tickets let one thread at a time reach the value, and the
+// Acquire/Release pair on `now_serving` orders each holder's accesses
+// before the next holder's, so sharing the lock only ever moves the value
+// from thread to thread: `T: Send` is enough, as for `std::sync::Mutex`.
+unsafe impl<T: Send> Sync for TicketLock<T> {}
+
+impl<T> TicketLock<T> {
+    /// A free lock around `value`.
+    pub fn new(value: T) -> Self {
+        TicketLock {
+            next_ticket: AtomicUsize::new(0),
+            now_serving: AtomicUsize::new(0),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Takes a ticket and waits until it is served; the lock is held until
+    /// the guard is dropped.
+    pub fn lock(&self) -> TicketGuard<'_, T> {
+        // Relaxed: one atomic step hands every thread a ticket of its own,
+        // which is all the ticket is for; the value is ordered by
+        // `now_serving` below. (A load and then a store could hand two
+        // threads the same ticket, and let both in.)
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        // Acquire: pairs with the Release increment in the guard's `drop`,
+        // so the last holder's writes to the value happen before ours.
+        while self.now_serving.load(Ordering::Acquire) != ticket {
+            // Let the holder run: on a machine with fewer cores than
+            // threads, spinning would keep it off the core it needs.
+            yield_now();
+        }
+        TicketGuard {
+            lock: self,
+            value: PhantomData,
+        }
+    }
+
+    /// How many threads hold the lock or wait for it, right now: a snapshot
+    /// that may be stale by the time the caller looks at it.
+    pub fn queue_len(&self) -> usize {
+        // Acquire, and `now_serving` first: if we read `n`, the holder of
+        // ticket `n - 1` wrote it with a Release increment, after drawing
+        // its ticket. That draw happens before our next load, which so
+        // sees `next_ticket` at `n` or beyond: no underflow.
+        let serving = self.now_serving.load(Ordering::Acquire);
+        // Relaxed: ordered by the load above; nothing is published
+        // through the count itself.
+        self.next_ticket.load(Ordering::Relaxed) - serving
+    }
+
+    /// The value, out of the lock: `self` is owned, so nobody holds it.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T> fmt::Debug for TicketLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the value: reading it would need the lock, and `{:?}` must
+        // not block.
+        f.debug_struct("TicketLock")
+            .field("queue_len", &self.queue_len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Access to the value of a [`TicketLock`]; dropping it serves the next
+/// ticket.
+pub struct TicketGuard<'a, T> {
+    lock: &'a TicketLock<T>,
+    /// Makes the guard `Sync` only when `T` is, as `MutexGuard` is: threads
+    /// that share a guard share `&T`. The reference alone would make it
+    /// `Sync` whenever `T: Send`, and a `Cell` could then be shared.
+    value: PhantomData<&'a mut T>,
+}
+
+impl<T> Deref for TicketGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while its ticket is served, so no
+        // other thread reaches the value until it is dropped.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for TicketGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` also rules out a second
+        // reference through this same guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for TicketGuard<'_, T> {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load in `lock` of whoever holds
+        // the next ticket, publishing our writes to the value to them.
+        // Only the holder writes `now_serving`, so a load and a store would
+        // do as well; one `fetch_add` says the same in one step.
+        self.lock.now_serving.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for TicketGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// What the new GIL's lock guards: who holds it, and the drop request.
+#[derive(Debug, Default)]
+struct GilState {
+    /// Whether a thread holds the GIL.
+    held: bool,
+    /// How many times a thread has taken the GIL (CPython's
+    /// `switch_number`): a waiter that sees it unchanged after an interval
+    /// knows that nobody got in meanwhile.
+    acquisitions: u64,
+    /// Threads blocked in `take`.
+    waiting: usize,
+    /// CPython's `gil_drop_request`. CPython keeps it in an atomic, so that
+    /// its eval loop can read it without a lock; here it sits with the rest
+    /// of the state, so that setting it and the switch it asks for cannot
+    /// be seen out of order.
+    drop_request: bool,
+}
+
+/// Python 3.2's "new GIL" (`Python/ceval_gil.c`): a thread that has waited
+/// a whole switch interval, without seeing any other thread get in, asks
+/// the holder to drop the GIL; the holder's next [`NewGilGuard::check`]
+/// hands it over and makes sure another thread really took it.
+#[derive(Debug)]
+pub struct NewGil {
+    state: Mutex<GilState>,
+    /// Notified when the GIL is released: the threads waiting to take it.
+    released: Condvar,
+    /// Notified when a thread takes the GIL: the thread in `check` that
+    /// waits for the switch (CPython's `switch_cond`).
+    taken: Condvar,
+    /// How long a waiter waits before it asks for a switch (CPython's
+    /// `sys.getswitchinterval()`, 5 ms by default).
+    interval: Duration,
+}
+
+impl NewGil {
+    /// A free GIL whose waiters ask for a switch after `interval`.
+    pub fn new(interval: Duration) -> Self {
+        NewGil {
+            state: Mutex::new(GilState::default()),
+            released: Condvar::new(),
+            taken: Condvar::new(),
+            interval,
+        }
+    }
+
+    /// Blocks until this thread holds the GIL, asking the holder to drop it
+    /// after every interval in which nobody else got it.
+    pub fn acquire(&self) -> NewGilGuard<'_> {
+        let state = self.lock_state();
+        drop(self.take(state));
+        NewGilGuard { gil: self }
+    }
+
+    /// Whether a waiter has asked the holder to drop the GIL and the holder
+    /// has not done so yet.
+    pub fn drop_requested(&self) -> bool {
+        self.lock_state().drop_request
+    }
+
+    /// How many threads are waiting to take the GIL right now.
+    pub fn waiting(&self) -> usize {
+        self.lock_state().waiting
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, GilState> {
+        // No code outside this module runs while the state is locked, and
+        // none of it panics half-way: a poisoned state is still whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// CPython's `take_gil`: waits for the GIL in slices of one interval.
+    fn take<'s>(
+        &'s self,
+        mut state: MutexGuard<'s, GilState>,
+    ) -> MutexGuard<'s, GilState> {
+        state.waiting += 1;
+        // `while`, not `if`: a wake-up (a release another waiter won, a
+        // timeout, or a spurious one) does not mean the GIL is free.
+        while state.held {
+            let seen = state.acquisitions;
+            let (next, wait) = self
+                .released
+                .wait_timeout(state, self.interval)
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            // Only a full interval with no switch at all earns a request:
+            // if another waiter got the GIL meanwhile, the holder is new
+            // and gets an interval of its own.
+            if wait.timed_out() && state.held && state.acquisitions == seen {
+                state.drop_request = true;
+            }
+        }
+        state.waiting -= 1;
+        state.held = true;
+        state.acquisitions += 1;
+        // Whoever asked has been served, or waits on and will ask again.
+        state.drop_request = false;
+        // A thread in `check` may be waiting for exactly this.
+        self.taken.notify_all();
+        state
+    }
+
+    fn release(&self, state: &mut GilState) {
+        state.held = false;
+        // Every waiter, not one: each must see the change to re-check it,
+        // and which of them wins is the operating system's business.
+        self.released.notify_all();
+    }
+}
+
+/// Proof that this thread holds a [`NewGil`]; dropping it releases the GIL.
+#[derive(Debug)]
+pub struct NewGilGuard<'g> {
+    gil: &'g NewGil,
+}
+
+impl NewGilGuard<'_> {
+    /// What CPython's eval loop does between bytecodes: if a waiter asked
+    /// for the GIL, resets the request, releases the GIL, waits until
+    /// another thread has taken it, then waits to take it back like any
+    /// other waiter. Without a request, returns at once, GIL held.
+    pub fn check(&mut self) {
+        let mut state = self.gil.lock_state();
+        if !state.drop_request {
+            return;
+        }
+        state.drop_request = false;
+        let before = state.acquisitions;
+        self.gil.release(&mut state);
+        // FORCE_SWITCHING: without this wait, the thread that just let go
+        // is awake and running, and would usually take the GIL straight
+        // back before the waiter has even woken up, as under the old GIL.
+        // The request came from a thread that is still waiting (any take
+        // since would have reset it), so someone will take the GIL.
+        while state.acquisitions == before {
+            state = self
+                .gil
+                .taken
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        drop(self.gil.take(state));
+    }
+}
+
+impl Drop for NewGilGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.gil.lock_state();
+        self.gil.release(&mut state);
+    }
+}
+
+/// Runs `work` on a thread of tokio's blocking pool and calls `beat` once
+/// every `period` while it runs, the first time at once; returns what
+/// `work` returned. If `work` panics, the panic goes on from here with its
+/// original payload.
+pub async fn with_heartbeat<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+    period: Duration,
+    beat: impl FnMut(),
+) -> T {
+    let mut beat = beat;
+    // Not on this task: a runtime thread that runs CPU-bound work runs
+    // nothing else until it is done, and on a current-thread runtime that
+    // is every other task, the heartbeat included. The blocking pool's
+    // threads are there for exactly this.
+    let mut work = tokio::task::spawn_blocking(work);
+    // An interval, not a sleep per beat: its ticks stay on schedule however
+    // long `beat` takes, and none comes early.
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            // `&mut`: the handle must survive the rounds the tick wins.
+            done = &mut work => {
+                return match done {
+                    Ok(value) => value,
+                    // The blocking thread caught the panic; its payload is
+                    // in the error. `unwrap` would panic anew, with a
+                    // message about a JoinError instead. (The other error,
+                    // cancellation, needs a runtime that is shutting down,
+                    // and then nothing polls this future any more.)
+                    Err(error) => panic::resume_unwind(error.into_panic()),
+                };
+            }
+            _ = ticks.tick() => beat(),
+        }
+    }
+}
+
+/// What a [`FairRwLock`]'s mutex guards.
+#[derive(Debug, Default)]
+struct RwState {
+    /// Readers that hold the lock.
+    readers: usize,
+    /// Whether a writer holds the lock.
+    writer: bool,
+    /// Writers blocked in `write`. While there are any, no new reader gets
+    /// in: this is what makes the lock writer-preferring.
+    writers_waiting: usize,
+}
+
+/// A read-write lock that prefers writers: once a writer waits, new readers
+/// wait behind it, so a stream of readers cannot starve it. (A stream of
+/// writers can starve the readers instead.)
+///
+/// `std::sync::RwLock` leaves the policy to the platform: "a writer which
+/// is waiting to acquire the lock in `write` might or might not block
+/// concurrent calls to `read`". This one promises it.
+pub struct FairRwLock<T> {
+    /// The bookkeeping, under a plain mutex: it is held only for a few
+    /// instructions, never while a guard is out.
+    state: Mutex<RwState>,
+    /// Notified when readers may get in: the last writer has left.
+    readable: Condvar,
+    /// Notified when a writer may get in: the lock has become free.
+    writable: Condvar,
+    /// `UnsafeCell`: the guards hand out `&T` and `&mut T` through a
+    /// shared `&FairRwLock`; the state decides which is sound when.
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: readers on several threads share `&T` at once, so `T: Sync`;
+// a writer gets `&mut T` and may replace the value on any thread, so
+// `T: Send`. The state mutex orders every guard's accesses before the
+// next conflicting guard's. The same bounds as `std::sync::RwLock`.
+unsafe impl<T: Send + Sync> Sync for FairRwLock<T> {}
+
+impl<T> FairRwLock<T> {
+    /// A free lock around `value`.
+    pub fn new(value: T) -> Self {
+        FairRwLock {
+            state: Mutex::new(RwState::default()),
+            readable: Condvar::new(),
+            writable: Condvar::new(),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Shared access: waits while a writer holds the lock or waits for it.
+    pub fn read(&self) -> ReadGuard<'_, T> {
+        let mut state = self.lock_state();
+        // Waiting writers count, not only the one inside: that is the
+        // whole difference from a reader-preferring lock.
+        while state.writer || state.writers_waiting > 0 {
+            state =
+                self.readable.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.readers += 1;
+        ReadGuard { lock: self }
+    }
+
+    /// Shared access if it can be had at once: `None` while a writer holds
+    /// the lock or waits for it.
+    pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+        let mut state = self.lock_state();
+        // The same test as `read`: a reader that holds the lock and keeps
+        // taking it again with `try_read` must still let the writer in.
+        if state.writer || state.writers_waiting > 0 {
+            return None;
+        }
+        state.readers += 1;
+        Some(ReadGuard { lock: self })
+    }
+
+    /// Exclusive access: waits until no reader and no writer holds the
+    /// lock, keeping new readers out meanwhile.
+    pub fn write(&self) -> WriteGuard<'_, T> {
+        let mut state = self.lock_state();
+        // Counted before waiting: from here on, new readers queue up
+        // behind this writer, and the readers inside drain away.
+        state.writers_waiting += 1;
+        while state.writer || state.readers > 0 {
+            state =
+                self.writable.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.writers_waiting -= 1;
+        state.writer = true;
+        WriteGuard { lock: self }
+    }
+
+    /// How many writers are waiting in [`FairRwLock::write`] right now.
+    pub fn writers_waiting(&self) -> usize {
+        self.lock_state().writers_waiting
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, RwState> {
+        // The state is three counters that no panic leaves half-written:
+        // nothing holds the mutex while user code runs. (Nor does a panic
+        // with a guard out poison the lock, as it would std's: the guard's
+        // drop releases it, and the next thread in sees whatever the
+        // panicking writer left.)
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<T> fmt::Debug for FairRwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The state, not the value: reading it could block behind a writer.
+        f.debug_struct("FairRwLock")
+            .field("state", &*self.lock_state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared access to the value of a [`FairRwLock`].
+pub struct ReadGuard<'a, T> {
+    lock: &'a FairRwLock<T>,
+}
+
+impl<T> Deref for ReadGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: while a read guard exists, `readers > 0`, so no writer
+        // holds the lock: every reference to the value is a shared one.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for ReadGuard<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.lock.lock_state();
+        state.readers -= 1;
+        // Readers never wait for readers; only a writer cares that the
+        // last one has left, and one writer is all that can get in.
+        if state.readers == 0 && state.writers_waiting > 0 {
+            self.lock.writable.notify_one();
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// Exclusive access to the value of a [`FairRwLock`].
+pub struct WriteGuard<'a, T> {
+    lock: &'a FairRwLock<T>,
+}
+
+impl<T> Deref for WriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: while a write guard exists, `writer` is set and
+        // `readers == 0`: this guard is the only way to the value.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for WriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` rules out a second
+        // reference through this guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.lock.lock_state();
+        state.writer = false;
+        if state.writers_waiting > 0 {
+            // Writers first: the readers would only wake to wait again.
+            self.lock.writable.notify_one();
+        } else {
+            // Every waiting reader can get in at once.
+            self.lock.readable.notify_all();
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for WriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
