@@ -238,8 +238,10 @@ impl Gil {
             // A hand-over: first wait until another thread has taken the
             // GIL, so that this one cannot win its own release back.
             while state.stats.acquisitions == before {
-                state =
-                    self.switched.wait(state).unwrap_or_else(|e| e.into_inner());
+                state = self
+                    .switched
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
             }
         }
         let patience = self.policy.drop_request_after();

@@ -369,7 +369,10 @@ fn links_between_pages_resolve() {
             checked += 1;
         }
     }
-    assert!(checked > 50, "only {checked} links found: is the parser wrong?");
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the parser wrong?"
+    );
 }
 
 /// A book with a broken SUMMARY.md gets a sentence, not a panic.
