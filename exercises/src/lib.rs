@@ -13,4 +13,6 @@ pub mod ch04_refcount;
 pub mod ch05_no_gil;
 pub mod ch06_fairness;
 pub mod ch07_pools;
+pub mod ch08_futures;
+pub mod ch08_tokio;
 pub mod sync;

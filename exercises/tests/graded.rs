@@ -15,6 +15,8 @@ mod graded {
     pub mod ch05_no_gil;
     pub mod ch06_fairness;
     pub mod ch07_pools;
+    pub mod ch08_futures;
+    pub mod ch08_tokio;
 }
 
 /// Every chapter's trials.
@@ -27,6 +29,8 @@ pub fn main() -> std::process::ExitCode {
         graded::ch05_no_gil::trials(),
         graded::ch06_fairness::trials(),
         graded::ch07_pools::trials(),
+        graded::ch08_futures::trials(),
+        graded::ch08_tokio::trials(),
     ]
     .concat();
     course::grader::main(trials)

@@ -1,0 +1,4 @@
+//! Chapter 8: placeholder, being written.
+
+/// Placeholder.
+pub fn placeholder() {}
