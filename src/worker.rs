@@ -1,4 +1,4 @@
-//! A worker process for the exercises of chapters 2 and 7, shipped as the
+//! A worker process for the exercises of chapters 2, 7 and 8, shipped as the
 //! `worker` binary of the `exercises` and `solutions` crates (each a
 //! one-line `main` that calls [`main`]). Graded tests find it with
 //! `env!("CARGO_BIN_EXE_worker")` and tell it what to do with arguments:
@@ -18,6 +18,7 @@
 //! | `drain-then-exit N` | reads stdin to its end, then exits with status N |
 //! | `flag-on-first-line FLAG` | copies stdin to stdout; creates FLAG once the first line has arrived |
 //! | `pool` | chapter 7's pool worker: answers each job (a line) with a line `PID ANSWER`; see `pool_job` |
+//! | `rendezvous DIR N` | creates `DIR/PID`, waits until DIR holds N entries, then prints `PID` |
 
 use std::fs;
 use std::io::{self, BufRead, Write};
@@ -92,6 +93,9 @@ fn run(args: &[&str]) -> io::Result<ExitCode> {
             copy_lines(|line| line.to_string(), move || fs::write(&flag, ""))
         }
         ["pool"] => pool(),
+        ["rendezvous", dir, count] => {
+            rendezvous(Path::new(dir), number(count)?)
+        }
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unknown arguments {args:?}; see course::worker"),
@@ -231,6 +235,21 @@ fn pool_job(job: &str, pid: u32) -> io::Result<String> {
             format!("unknown pool job {job:?}; see course::worker"),
         )),
     }
+}
+
+/// Chapter 8's concurrency check: announces itself by creating `DIR/PID`,
+/// waits until `count` processes have announced themselves there (so it
+/// ends only if that many run at once), then prints its pid.
+fn rendezvous(dir: &Path, count: u64) -> io::Result<ExitCode> {
+    let pid = std::process::id();
+    fs::write(dir.join(pid.to_string()), "")?;
+    // Entries only ever appear; the grader's deadline ends a wait for
+    // processes that never come.
+    while (fs::read_dir(dir)?.count() as u64) < count {
+        thread::sleep(Duration::from_millis(1));
+    }
+    println!("{pid}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Waits until `path` exists. Files only ever appear, so looking every

@@ -1,7 +1,131 @@
-//! Chapter 8: placeholder, being written.
+//! Chapter 8, Async: asyncio and tokio: four exercises with tokio.
+//!
+//! asyncio's high-level APIs have tokio counterparts. Fetch many URLs at
+//! once with at most `limit` in flight (`gather` with a `Semaphore`); serve
+//! many clients from one echo server (`start_server`); connect a producer
+//! and a consumer through a bounded queue (`asyncio.Queue(maxsize)`); and
+//! run subprocesses at once under a deadline (`create_subprocess_exec` and
+//! `wait_for`).
+//!
+//! - Book: chapter 8, "Async: asyncio and tokio", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch08_tokio.rs`:
+//!   `cargo test -p exercises ch08`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: on tokio's paused clock, the
+//! fetches must fill the limit and the whole batch must take the time of
+//! the ideal schedule; a hundred clients wait for each other between two
+//! lines; the producer must run ahead of a slow consumer, but no further
+//! than the queue allows; and child processes wait for each other before
+//! they exit. A version that does one thing at a time times out and is
+//! told why.
 
-/// Placeholder.
-pub fn placeholder() {
-    // TODO(ch08): being written.
-    todo!("ch08: placeholder")
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+/// Fetches every URL with `fetch`, running up to `limit` fetches at once,
+/// and returns the bodies in the order of `urls`, whichever finishes
+/// first. A fetch starts as soon as one in flight ends.
+///
+/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
+pub async fn fetch_all<F, Fut>(
+    urls: &[String],
+    limit: usize,
+    fetch: F,
+) -> Vec<String>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    // TODO(ch08): a `tokio::sync::Semaphore` of `limit` permits, shared by
+    // the tasks (`Arc`); a task per URL (`tokio::task::JoinSet`) that holds
+    // a permit while it awaits its fetch; then the bodies, put back in URL
+    // order (the set yields them in the order they finish).
+    let _ = (urls, limit, fetch);
+    todo!("ch08: fetch_all")
+}
+
+/// Echoes every line each client sends, back to that client, serving each
+/// connection in a task of its own, until `shutdown` completes. Then it
+/// stops accepting, closes every open connection, and returns `Ok`.
+///
+/// An error from `accept` ends `serve` with that error; an error on one
+/// connection ends that connection only.
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    // TODO(ch08): loop on `tokio::select!` between `shutdown` (pinned with
+    // `std::pin::pin!`, and polled as `&mut`) and `listener.accept()`.
+    // Echo each connection in a task of a `JoinSet` (`read_line` on a
+    // `tokio::io::BufReader`, `write_all`): dropping the set when you
+    // return closes the connections still open.
+    let _ = (listener, shutdown);
+    todo!("ch08: serve")
+}
+
+/// Feeds `items` from a producer task into a channel that holds at most
+/// `capacity` items, and consumes them with `consume` in a consumer task.
+/// Returns what `consume` returned for each item, in the order of `items`.
+///
+/// The producer waits while the channel is full, so it takes an item from
+/// `items` only when there is room for it (back-pressure). When `items`
+/// ends the producer ends, and the consumer finishes the items still in
+/// the channel before it ends too (graceful shutdown).
+///
+/// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
+pub async fn pipeline<I, C, Fut>(
+    items: I,
+    capacity: usize,
+    consume: C,
+) -> Vec<u64>
+where
+    I: IntoIterator<Item = u64>,
+    I::IntoIter: Send + 'static,
+    C: FnMut(u64) -> Fut + Send + 'static,
+    Fut: Future<Output = u64> + Send,
+{
+    // TODO(ch08): a `tokio::sync::mpsc::channel(capacity)`; a producer
+    // task that sends the items one by one as it takes them from the
+    // iterator, and a consumer task that receives until `recv` returns
+    // `None`. Which drop tells the consumer that the producer is done?
+    let _ = (items, capacity, consume);
+    todo!("ch08: pipeline")
+}
+
+/// How a command run by [`run_all`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command exited before the deadline.
+    Finished {
+        /// Its exit status, `None` if a signal ended it.
+        code: Option<i32>,
+        /// Everything it wrote to stdout (lossily decoded as UTF-8).
+        stdout: String,
+    },
+    /// The command was still running at the deadline, and was killed (and
+    /// waited for).
+    TimedOut,
+}
+
+/// Runs every command at once, each with its stdout captured, and gives
+/// each `deadline` from its start. A command still running at its
+/// deadline is killed. Returns one result per command, in the order of
+/// `commands`: an `Err` for a command that could not be started or waited
+/// for, like `asyncio.gather(..., return_exceptions=True)`. When `run_all`
+/// returns, none of the processes it started is left, running or zombie.
+pub async fn run_all(
+    commands: Vec<Command>,
+    deadline: Duration,
+) -> Vec<io::Result<Outcome>> {
+    // TODO(ch08): a task per command that spawns it with stdout piped,
+    // reads its stdout to the end and waits for it, all under
+    // `tokio::time::timeout`. At the deadline, `Child::kill` (which also
+    // waits). Then the results, in command order.
+    let _ = (commands, deadline);
+    todo!("ch08: run_all")
 }

@@ -1,4 +1,162 @@
-//! Chapter 8: placeholder, being written.
+//! Chapter 8, Async: from asyncio to tokio: three exercises on futures by
+//! hand, the machinery under `async` and `await`.
+//!
+//! A future is a state machine that an executor polls; it answers `Ready`
+//! or `Pending`, and when it answers `Pending` it must see to it that its
+//! waker is called once polling again is worth it. Write a countdown that
+//! wakes itself, `block_on` (the smallest executor, `asyncio.run` for one
+//! future), and an `async fn` over a callback API, the bridge asyncio
+//! builds with `loop.call_soon_threadsafe(future.set_result, value)`.
+//!
+//! - Book: chapter 8, "Async: from asyncio to tokio", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch08_futures.rs`:
+//!   `cargo test -p exercises ch08`.
+//!
+//! The tests check behaviour, and where the chapter is about concurrency,
+//! that the work really runs concurrently: wakers that count their wakes
+//! drive the countdown, `block_on` must sleep until it is woken (a busy
+//! loop polls far more often than it is woken, and fails), and several
+//! lookups must wait side by side on one thread, which a `resolve` that
+//! blocks the thread cannot do. Versions that never wake up or block the
+//! thread time out and are told why.
 
-/// Placeholder.
-pub fn placeholder() {}
+use std::io;
+use std::net::IpAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use tokio::sync::oneshot;
+
+/// A future that is not ready `n` times and then is, with `"liftoff"`: the
+/// twin of a coroutine that runs `await asyncio.sleep(0)` `n` times. An
+/// asyncio task that yields puts itself back in the ready queue; a Rust
+/// executor polls a future again only when its waker asks, so each
+/// `Pending` comes with a wake.
+#[derive(Debug)]
+pub struct Countdown {
+    /// How many more polls answer `Pending`.
+    remaining: u32,
+}
+
+impl Countdown {
+    /// A countdown that answers `Pending` to its first `n` polls.
+    pub fn new(n: u32) -> Self {
+        Countdown { remaining: n }
+    }
+}
+
+impl Future for Countdown {
+    type Output = &'static str;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+        // `get_mut`: a countdown is only a number, so it is `Unpin`, and
+        // pinning promises nothing that a plain `&mut` could break.
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            // No wake: the executor has its answer and needs no more polls.
+            return Poll::Ready("liftoff");
+        }
+        this.remaining -= 1;
+        // Whoever answers `Pending` must arrange the next poll, or there is
+        // none. Here the next poll is worth it at once, so ask now:
+        // `wake_by_ref` only schedules a poll, it does not run one. And
+        // this poll's waker, not one kept from an earlier poll: an executor
+        // may hand out a new one each time (tokio does when a task moves).
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Runs `future` on this thread until it is ready and returns its output:
+/// the smallest executor, `asyncio.run` for a single future. Between polls
+/// the thread sleeps, and only the future's waker wakes it.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    // `poll` takes `Pin<&mut F>`: an async block may hold references into
+    // itself across an `.await`, so once polled it must not move. `pin!`
+    // pins it in this stack frame, which outlives every poll.
+    let mut future = pin!(future);
+    // `thread::current()` here, not in `wake`: wakes come from whatever
+    // thread finished the work, and it is this one that must get up.
+    let waker = Waker::from(Arc::new(Unparker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            // A wake that came during the poll is not lost: `unpark` before
+            // `park` leaves a token, and `park` returns at once. And `park`
+            // may return without any wake ("spuriously"), so waking up
+            // means "poll again", never "ready": hence the loop.
+            Poll::Pending => thread::park(),
+        }
+    }
+}
+
+/// The waker of [`block_on`]: wakes the thread that is blocked in it.
+#[derive(Debug)]
+struct Unparker(Thread);
+
+// `Wake` turns an `Arc` into a `Waker` without the unsafe `RawWaker`
+// vtable; a `Thread` handle is `Send + Sync`, as a waker must be, since
+// any thread may wake it.
+impl Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    // The default would clone the `Arc` to call `wake`; unparking needs
+    // no ownership.
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// What a [`Resolver`] calls back with: the address, or why there is none.
+pub type Callback = Box<dyn FnOnce(io::Result<IpAddr>) + Send>;
+
+/// A name resolver with a callback API, the shape of C libraries such as
+/// c-ares: `lookup` returns at once, and the answer comes later through a
+/// callback, on whatever thread the resolver likes. Or never: a resolver
+/// that gives up may drop the callback without calling it.
+pub trait Resolver {
+    /// Starts looking `host` up; calls `done` at most once, with the
+    /// address or an error, now or later, on this thread or another.
+    fn lookup(&self, host: &str, done: Callback);
+}
+
+/// Looks `host` up with `resolver`, as an `async fn`: it waits for the
+/// callback without blocking the thread, so other tasks run meanwhile. If
+/// the resolver drops the callback without calling it, the error is of
+/// kind [`io::ErrorKind::BrokenPipe`] (the other end hung up) and its
+/// message names the host.
+pub async fn resolve(
+    resolver: &impl Resolver,
+    host: &str,
+) -> io::Result<IpAddr> {
+    // A oneshot channel: one value, from any thread, to one awaiting task.
+    // Its sender needs no runtime, so the callback may run on a thread of
+    // the resolver's own; its receiver is a future, so waiting gives the
+    // thread back to the runtime, where `std::sync::mpsc`'s `recv` would
+    // keep it (on a current-thread runtime, from every other task).
+    let (answer, answered) = oneshot::channel();
+    resolver.lookup(
+        host,
+        Box::new(move |result| {
+            // `send` fails only if the receiver is gone: this lookup was
+            // cancelled (its future dropped) and nobody wants the answer.
+            let _ = answer.send(result);
+        }),
+    );
+    match answered.await {
+        // The resolver's own error, if any, goes through as it is.
+        Ok(result) => result,
+        // The sender was dropped unsent, with the callback that held it.
+        // That is the resolver's fault, and `unwrap` would make it panic
+        // the caller's task; an error lets the caller retry or report.
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("the resolver dropped the callback for {host} unanswered"),
+        )),
+    }
+}
