@@ -9,6 +9,10 @@
 //!   or tried to load (scripts, styles, fonts, images, fetches), failed
 //!   requests included.
 //!
+//! A third visit, from `file://`, answers a self-check question wrongly and
+//! then rightly, and saves screenshots of both states in
+//! `target/tmp/browser/` (the test prints their paths).
+//!
 //! Needs Chromium, so it is `#[ignore]`d in a plain `cargo test`; `.ci/run`
 //! installs Chromium and runs it with `-- --ignored`. Set `CHROMIUM` to use
 //! another binary than `/usr/bin/chromium`.
@@ -52,6 +56,11 @@ fn chromium() -> PathBuf {
 
 /// The DOM of `url` after its scripts had ten seconds of virtual time.
 fn dump_dom(url: &str) -> String {
+    chromium_output(url, &["--dump-dom"])
+}
+
+/// Runs headless Chromium on `url` with `extra` flags; its stdout.
+fn chromium_output(url: &str, extra: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new(chromium())
         .args([
@@ -63,8 +72,8 @@ fn dump_dom(url: &str) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--virtual-time-budget=10000",
-            "--dump-dom",
         ])
+        .args(extra)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(url)
         .stdin(Stdio::null())
@@ -151,4 +160,102 @@ fn served_the_page_requests_nothing_from_other_hosts() {
         .filter(|url| !url.starts_with(&origin))
         .collect();
     assert!(foreign.is_empty(), "the page requested {foreign:?}");
+}
+
+/// Answers the page's first "What does this program print?" question: a
+/// wrong option, then (unless told to stop) the right one, whose index the
+/// test reads from the markdown. Writes what it saw into `#quiz-probe`.
+const ANSWER: &str = r#"<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const probe = document.createElement('pre');
+  probe.id = 'quiz-probe';
+  const quiz = [...document.querySelectorAll('.quiz')].find(q =>
+    (q.querySelector('.quiz-prompt') || {}).textContent ===
+      'What does this program print?');
+  const inputs = [...quiz.querySelectorAll('input')];
+  const verdict = quiz.querySelector('.quiz-verdict');
+  const check = quiz.querySelector('.quiz-check');
+  const lines = [];
+  const answer = (i) => {
+    inputs[i].checked = true;
+    check.click();
+    lines.push('verdict=' + verdict.textContent);
+  };
+  answer((__RIGHT__ + 1) % inputs.length); // A wrong option first.
+  if (!STOP_AFTER_WRONG) {
+    answer(__RIGHT__);
+  }
+  probe.textContent = lines.join('\n');
+  document.body.appendChild(probe);
+  // For the screenshot: the question at the top of the page.
+  document.querySelector('main').prepend(quiz);
+  window.scrollTo(0, 0);
+}, 500));
+const STOP_AFTER_WRONG = __STOP__;
+</script>"#;
+
+/// The index of the right option of chapter 1's first `prints` question.
+fn first_prints_answer() -> usize {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = fs::read_to_string(root.join("chapters/01-threads/threads.md"))
+        .unwrap();
+    let block = text
+        .split("````quiz")
+        .skip(1)
+        .find(|block| block.contains("kind: prints"))
+        .expect("chapter 1 has no `prints` question");
+    let block = block.split("````").next().unwrap();
+    block
+        .lines()
+        .filter(|line| line.starts_with("+ ") || line.starts_with("- "))
+        .position(|line| line.starts_with("+ "))
+        .expect("the question has no right option")
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this test"]
+fn from_disk_a_question_says_wrong_then_right() {
+    let (_out, site) = support::build_book();
+    let page = fs::read_to_string(site.join("01-threads/threads.html"))
+        .expect("chapter 1 was not built");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    fs::create_dir_all(&shots).unwrap();
+    for (name, stop) in [("quiz-wrong", "true"), ("quiz-right", "false")] {
+        let script = ANSWER
+            .replace("__STOP__", stop)
+            .replace("__RIGHT__", &first_prints_answer().to_string());
+        let answered = page.replace("</body>", &format!("{script}</body>"));
+        let file = site.join(format!("01-threads/{name}.html"));
+        fs::write(&file, answered).unwrap();
+        let url = format!("file://{}", file.display());
+        let dom = dump_dom(&url);
+        let probe = dom
+            .split(r#"<pre id="quiz-probe">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</pre>").next())
+            .unwrap_or_else(|| panic!("the question did not render: {name}"));
+        let verdicts: Vec<&str> = probe.lines().collect();
+        assert_eq!(
+            verdicts.first(),
+            Some(&"verdict=Not quite. Try again."),
+            "a wrong answer was not called wrong: {probe}"
+        );
+        if stop == "false" {
+            assert_eq!(
+                verdicts.last(),
+                Some(&"verdict=Right."),
+                "no option was called right: {probe}"
+            );
+        }
+        let shot = shots.join(format!("{name}.png"));
+        chromium_output(
+            &url,
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1000,1400",
+            ],
+        );
+        assert!(shot.is_file(), "no screenshot at {}", shot.display());
+        println!("screenshot: {}", shot.display());
+    }
 }

@@ -592,6 +592,30 @@ fn readers_share_the_lock() {
 fn writers_exclude_everyone() {
     const WRITES: usize = 300;
     let lock = FairRwLock::new(0_u64);
+    // First, one reader inside and one writer asking: the writer must wait
+    // until the reader has left.
+    let reader = lock.read();
+    let wrote = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            *lock.write() += 2;
+            wrote.store(true, Ordering::SeqCst);
+        });
+        while lock.writers_waiting() == 0 && !wrote.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        // A pause that can only give a wrong lock more time to let the
+        // writer in; a right one keeps it out however long it lasts.
+        thread::sleep(SETTLE);
+        assert!(
+            !wrote.load(Ordering::SeqCst),
+            "a writer got in while a reader held the lock: write() must \
+             wait until no reader is inside"
+        );
+        drop(reader);
+    });
+    assert_eq!(*lock.read(), 2);
+    *lock.write() = 0;
     let odd_seen = AtomicUsize::new(0);
     let changed_seen = AtomicUsize::new(0);
     let writing = AtomicBool::new(true);
