@@ -173,6 +173,14 @@ fn compile(program: &str, dir: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// Compiles a question's program, which must compile.
+fn build(quiz: &Quiz, dir: &Path) -> PathBuf {
+    let program = quiz.program.as_deref().unwrap();
+    compile(program, dir).unwrap_or_else(|error| {
+        panic!("{}: the program does not compile:\n{error}", quiz.place)
+    })
+}
+
 /// Runs a compiled program; its output, trimmed.
 fn run(binary: &Path, place: &str) -> String {
     let mut child = Command::new(binary)
@@ -251,10 +259,7 @@ fn every_chapter_has_three_questions_of_a_known_shape() {
 fn prints_questions_name_the_real_output() {
     let scratch = tempfile::tempdir().unwrap();
     for quiz in quizzes().iter().filter(|q| q.kind == "prints") {
-        let program = quiz.program.as_deref().unwrap();
-        let binary = compile(program, scratch.path()).unwrap_or_else(|e| {
-            panic!("{}: the program does not compile:\n{e}", quiz.place)
-        });
+        let binary = build(quiz, scratch.path());
         let output = run(&binary, &quiz.place);
         assert_eq!(
             quiz.is_option(&output),
@@ -271,10 +276,7 @@ fn prints_questions_name_the_real_output() {
 fn possible_questions_cover_every_observed_output() {
     let scratch = tempfile::tempdir().unwrap();
     for quiz in quizzes().iter().filter(|q| q.kind == "possible") {
-        let program = quiz.program.as_deref().unwrap();
-        let binary = compile(program, scratch.path()).unwrap_or_else(|e| {
-            panic!("{}: the program does not compile:\n{e}", quiz.place)
-        });
+        let binary = build(quiz, scratch.path());
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..RUNS {
             let output = run(&binary, &quiz.place);
