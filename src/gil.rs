@@ -315,28 +315,29 @@ impl<'g> GilGuard<'g> {
     /// Hands the GIL to a waiting thread, if there is one, and waits to
     /// get it back; returns at once when no thread is waiting.
     pub fn yield_now(&mut self) {
-        let mut state = self.gil.lock_state();
+        let state = self.gil.lock_state();
         self.ticks = 0;
         if state.waiting == 0 {
             return;
         }
-        let before = state.stats.acquisitions;
-        self.gil.release(&mut state);
-        // Another thread is waiting, so it takes the GIL next; this one
-        // waits (counted as waiting, so the other hands back in turn)
-        // until that has happened and the GIL is free again.
-        let me = thread::current().id();
-        let _state = self.gil.take(state, me, Some(before));
+        self.hand_over(state);
     }
 
     /// The new GIL's answer to a drop request: release, wait until another
     /// thread has taken the GIL (so that this one cannot win it straight
     /// back), then wait for it like everyone else.
     fn forced_switch(&mut self) {
-        let mut state = self.gil.lock_state();
+        let state = self.gil.lock_state();
         self.ticks = 0;
-        let before = state.stats.acquisitions;
         self.gil.drop_request.store(false, Ordering::Relaxed);
+        self.hand_over(state);
+    }
+
+    /// Releases the GIL to a waiting thread and waits (counted as waiting,
+    /// so that the other hands back in turn) until that thread has taken
+    /// it and the GIL is free again.
+    fn hand_over(&mut self, mut state: MutexGuard<'_, State>) {
+        let before = state.stats.acquisitions;
         self.gil.release(&mut state);
         let me = thread::current().id();
         let _state = self.gil.take(state, me, Some(before));

@@ -38,6 +38,12 @@ const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 /// woken; it can only make a check weaker, never fail a right answer.
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// What a `block_on` that hangs after a wake-up from another thread is
+/// told.
+const BLOCK_ON_SLEPT: &str = "block_on slept on after another thread woke \
+                              the future: the waker must unpark the thread \
+                              that runs block_on";
+
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -89,20 +95,14 @@ pub fn trials() -> Vec<Trial> {
             polls_only_when_woken,
         )
         .timeout(HANG_TIMEOUT)
-        .on_timeout(
-            "block_on slept on after another thread woke the future: the \
-             waker must unpark the thread that runs block_on",
-        ),
+        .on_timeout(BLOCK_ON_SLEPT),
         Trial::new(
             "ch08::block_on::survives_a_spurious_unpark",
             1,
             survives_a_spurious_unpark,
         )
         .timeout(HANG_TIMEOUT)
-        .on_timeout(
-            "block_on slept on after another thread woke the future: the \
-             waker must unpark the thread that runs block_on",
-        ),
+        .on_timeout(BLOCK_ON_SLEPT),
         Trial::new(
             "ch08::block_on::runs_a_oneshot_receiver",
             1,

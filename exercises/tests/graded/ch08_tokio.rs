@@ -41,6 +41,11 @@ const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 /// longer than any trial runs, so only the trial's timeout ends a wait.
 const NEVER: Duration = Duration::from_secs(60);
 
+/// What a `pipeline` that never returns is told, beyond its first trial.
+const PIPELINE_HUNG: &str = "pipeline never returned (if \
+                             keeps_every_item_in_order timed out too, start \
+                             there)";
+
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -131,20 +136,14 @@ pub fn trials() -> Vec<Trial> {
             producer_waits_when_the_channel_is_full,
         )
         .timeout(HANG_TIMEOUT)
-        .on_timeout(
-            "pipeline never returned (if keeps_every_item_in_order timed \
-             out too, start there)",
-        ),
+        .on_timeout(PIPELINE_HUNG),
         Trial::new(
             "ch08::pipeline::producer_runs_ahead_of_a_slow_consumer",
             1,
             producer_runs_ahead_of_a_slow_consumer,
         )
         .timeout(HANG_TIMEOUT)
-        .on_timeout(
-            "pipeline never returned (if keeps_every_item_in_order timed \
-             out too, start there)",
-        ),
+        .on_timeout(PIPELINE_HUNG),
         Trial::new(
             "ch08::run_all::reports_code_and_output",
             1,
