@@ -12,6 +12,12 @@
 //!   process the learner started, grandchildren included;
 //! - stdin is `/dev/null`, stdout and stderr are drained concurrently and
 //!   capped, and the parent never echoes them unprefixed;
+//! - every process the trial starts carries a random tag in its
+//!   environment, so one that leaves the group (`setsid`, a double fork)
+//!   is still found and killed;
+//! - the child runs under resource limits ([`MEMORY_LIMIT`], no core
+//!   files), so a thread bomb or a huge allocation fails in the trial
+//!   instead of exhausting the machine;
 //! - a pass needs exit status 0 *and* the record, so `process::exit(0)` in
 //!   learner code is reported as EXITED-EARLY, not as a pass.
 //!
@@ -36,6 +42,9 @@ use wait_timeout::ChildExt as _;
 const ENV_TRIAL: &str = "COURSE_GRADER_TRIAL";
 const ENV_NONCE: &str = "COURSE_GRADER_NONCE";
 const ENV_RECORD: &str = "COURSE_GRADER_RECORD";
+/// Stays in the environment of the trial and everything it starts; the
+/// parent finds escaped processes by it. Unlike the nonce, it is no secret.
+const ENV_TAG: &str = "COURSE_GRADER_TAG";
 
 /// Where the trial's own panic happened, set by the child's panic hook.
 static FAILED_AT: Mutex<Option<String>> = Mutex::new(None);
@@ -45,6 +54,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A trial may write this much to stdout and stderr together.
 pub const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// A trial's processes may each map this much private writable memory
+/// (`RLIMIT_DATA`: heap and thread stacks). Thread stacks take 2 MiB each,
+/// so it also caps a trial at about two thousand threads.
+pub const MEMORY_LIMIT: u64 = 4 << 30;
 
 /// How much of a failed trial's output the report shows.
 const SHOWN_LINES: usize = 12;
@@ -231,6 +245,10 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         eprintln!("grader: no trial named {id}");
         return Some(ExitCode::from(2));
     };
+    if let Err(error) = limit_resources() {
+        eprintln!("grader: cannot set resource limits: {error}");
+        return Some(ExitCode::from(2));
+    }
     // The trial's own failure is reported in the record, with where it
     // happened; printing it to stderr as well would only repeat it. Panics
     // on other threads (the learner's workers) are printed as usual.
@@ -265,6 +283,16 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         return Some(ExitCode::from(2));
     }
     Some(code)
+}
+
+/// Limits what this trial process, and every process it starts, may take:
+/// memory (and so threads) and core files.
+fn limit_resources() -> nix::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_DATA)?;
+    let data = MEMORY_LIMIT.min(hard);
+    setrlimit(Resource::RLIMIT_DATA, data, data)?;
+    setrlimit(Resource::RLIMIT_CORE, 0, 0)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -403,6 +431,7 @@ pub fn run_trial(trial: &Trial) -> Outcome {
 
 fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
     let nonce = fresh_nonce();
+    let tag = fresh_nonce();
     let record = std::env::temp_dir()
         .join(format!("course-grader-{}-{nonce}", std::process::id()));
     let _cleanup = RemoveOnDrop(record.clone());
@@ -412,6 +441,7 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         .env(ENV_TRIAL, &trial.id)
         .env(ENV_NONCE, &nonce)
         .env(ENV_RECORD, &record)
+        .env(ENV_TAG, &tag)
         .env("RUST_BACKTRACE", "0")
         // Trials about stack sizes assume the default stack.
         .env_remove("RUST_MIN_STACK")
@@ -431,7 +461,7 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
 
     let ended = wait_until(&mut child, trial.timeout, &budget)?;
     let leftovers = match ended {
-        Ended::Exited(_) => processes_in_group(group),
+        Ended::Exited(_) => trial_processes(group, &tag).len(),
         _ => 0,
     };
     // Whatever happened, nothing the trial started may outlive it.
@@ -440,9 +470,18 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         let _ = child.wait();
     }
     // SIGKILL is delivered at once but a process takes a moment to die,
-    // longer on a loaded machine: wait until the group is empty.
+    // longer on a loaded machine. Processes that left the group are found
+    // by their tag; one may fork while it is being killed, so look again
+    // until none is left.
     let kill_deadline = Instant::now() + Duration::from_secs(5);
-    while processes_in_group(group) > 0 && Instant::now() < kill_deadline {
+    loop {
+        let alive = trial_processes(group, &tag);
+        if alive.is_empty() || Instant::now() >= kill_deadline {
+            break;
+        }
+        for pid in alive {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+        }
         thread::sleep(Duration::from_millis(5));
     }
     // Both pipes reach end of file once every holder is dead. A process
@@ -484,6 +523,17 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         Ended::Exited(status) => {
             judge_exit(status, &read_record(&record), &nonce, &stderr)
         }
+    };
+    let verdict = match verdict {
+        Verdict::Fail(why) if why.contains("failed to spawn thread") => {
+            Verdict::Fail(format!(
+                "{why} (each trial may use {} GiB, which is about {} \
+                 threads: does the code start a thread per item?)",
+                MEMORY_LIMIT >> 30,
+                MEMORY_LIMIT >> 21
+            ))
+        }
+        other => other,
     };
     let verdict = match verdict {
         Verdict::Pass if leftovers > 0 => Verdict::Fail(format!(
@@ -543,11 +593,17 @@ fn judge_exit(
         Verdict::Pass
     } else if let Some(message) = record.strip_prefix(&fail) {
         Verdict::Fail(message.trim_end().to_string())
+    } else if status.success() {
+        Verdict::ExitedEarly(
+            "the process exited with status 0 before the trial finished \
+             (does the code call process::exit(0)?)"
+                .to_string(),
+        )
     } else {
         let code = status.code().unwrap_or(-1);
-        Verdict::ExitedEarly(format!(
+        Verdict::Crash(format!(
             "the process exited with status {code} before the trial \
-             finished (does the code call process::exit?)"
+             finished (process::exit({code}), or a fatal error)"
         ))
     }
 }
@@ -557,6 +613,16 @@ fn describe_signal(number: i32, stderr: &str) -> String {
         stderr.lines().find(|l| l.contains("overflowed its stack"))
     {
         return format!("stack overflow: {}", line.trim());
+    }
+    if let Some(line) = stderr
+        .lines()
+        .find(|l| l.starts_with("memory allocation of") && l.ends_with("failed"))
+    {
+        return format!(
+            "out of memory: {} (each trial may use {} GiB)",
+            line.trim(),
+            MEMORY_LIMIT >> 30
+        );
     }
     match Signal::try_from(number) {
         Ok(Signal::SIGABRT) => {
@@ -577,33 +643,43 @@ fn read_record(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Counts live processes in a process group (zombies do not count).
+/// The live processes a trial started (zombies do not count): those in its
+/// process group, and those that left it but carry its tag.
 #[cfg(target_os = "linux")]
-fn processes_in_group(group: Pid) -> usize {
+fn trial_processes(group: Pid, tag: &str) -> Vec<Pid> {
     let Ok(entries) = fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
+    let marker = format!("{ENV_TAG}={tag}");
     entries
         .filter_map(Result::ok)
-        .filter_map(|entry| fs::read_to_string(entry.path().join("stat")).ok())
-        .filter(|stat| {
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
             // Fields after the parenthesised command name: state, ppid, pgrp.
-            let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest)
-            else {
-                return false;
-            };
+            let after = stat.rsplit_once(')')?.1;
             let fields: Vec<&str> = after.split_whitespace().collect();
-            fields.len() > 2
-                && fields[0] != "Z"
-                && fields[2] == group.as_raw().to_string()
+            if fields.len() < 3 || fields[0] == "Z" {
+                return None;
+            }
+            let ours = fields[2] == group.as_raw().to_string()
+                || fs::read(entry.path().join("environ")).is_ok_and(|env| {
+                    env.split(|&byte| byte == 0)
+                        .any(|var| var == marker.as_bytes())
+                });
+            ours.then_some(Pid::from_raw(pid))
         })
-        .count()
+        .collect()
 }
 
-/// Counts live processes in a process group (any is counted as one).
+/// The live processes a trial started: only its group can be seen here.
 #[cfg(not(target_os = "linux"))]
-fn processes_in_group(group: Pid) -> usize {
-    usize::from(signal::killpg(group, None).is_ok())
+fn trial_processes(group: Pid, _tag: &str) -> Vec<Pid> {
+    if signal::killpg(group, None).is_ok() {
+        vec![group]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Output shared by the two drain threads, with one limit for both.
@@ -714,6 +790,9 @@ mod tests {
             judge_exit(ok, "", "n1", ""),
             Verdict::ExitedEarly(_)
         ));
+        // `process::exit(1)`: a wait status of 1 << 8.
+        let one = ExitStatus::from_raw(1 << 8);
+        assert!(matches!(judge_exit(one, "", "n1", ""), Verdict::Crash(_)));
     }
 
     #[test]

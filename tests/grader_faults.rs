@@ -43,7 +43,139 @@ fn corpus() -> Vec<Trial> {
         Trial::new("faults::leaves_a_child", 1, leaves_a_child),
         Trial::new("faults::hangs_with_a_child", 1, hangs_with_a_child)
             .timeout(HANG),
+        Trial::new("faults::livelocks", 1, livelocks).timeout(HANG),
+        Trial::new("faults::exits_one", 1, exits_one),
+        Trial::new("faults::loses_a_worker", 1, loses_a_worker),
+        Trial::new("faults::println_200_mib", 1, println_200_mib),
+        Trial::new("faults::writes_200_mib_to_fd_1", 1, writes_200_mib),
+        Trial::new("faults::leaves_a_thread_spinning", 1, leaves_a_spinner),
+        Trial::new("faults::starts_100_000_threads", 1, thread_bomb),
+        Trial::new("faults::daemonizes", 1, daemonizes),
+        Trial::new("faults::allocates_8_gib", 1, allocates_8_gib),
+        Trial::new("faults::reads_stdin", 1, reads_stdin),
     ]
+}
+
+/// Two threads that each hold one lock and politely retry the other:
+/// neither ever gets both.
+fn livelocks() {
+    let locks = Arc::new([Mutex::new(()), Mutex::new(())]);
+    let both_held = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = [0, 1]
+        .map(|first| {
+            let (locks, both_held) = (Arc::clone(&locks), Arc::clone(&both_held));
+            thread::spawn(move || {
+                let _mine = locks[first].lock().unwrap();
+                both_held.wait();
+                while locks[1 - first].try_lock().is_err() {
+                    thread::yield_now();
+                }
+            })
+        })
+        .into();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}
+
+fn exits_one() {
+    std::process::exit(1);
+}
+
+/// A worker panics before it sends its result, and nobody joins it: the
+/// trial's own check on the results fails.
+fn loses_a_worker() {
+    let (results, received) = std::sync::mpsc::channel();
+    for worker in 0..4 {
+        let results = results.clone();
+        thread::spawn(move || {
+            assert_ne!(worker, 2, "worker 2 divided by zero");
+            results.send(worker * 10).unwrap();
+        });
+    }
+    drop(results);
+    let sum: i32 = received.iter().sum();
+    assert_eq!(sum, 60, "the workers' results do not add up");
+}
+
+fn println_200_mib() {
+    let line = "y".repeat(1023);
+    for _ in 0..200 * 1024 {
+        println!("{line}");
+    }
+}
+
+/// Writes to file descriptor 1 directly, past `println!` and its lock.
+fn writes_200_mib() {
+    use std::io::Write as _;
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: fd 1 is open for the whole process; `ManuallyDrop` keeps
+    // this `File` from closing it.
+    let out = unsafe { std::fs::File::from_raw_fd(1) };
+    let mut out = std::mem::ManuallyDrop::new(out);
+    let block = vec![b'z'; 1 << 20];
+    for _ in 0..200 {
+        out.write_all(&block).unwrap();
+    }
+}
+
+/// Starts a thread that never stops, then passes: the verdict comes from
+/// the checks, and the spinner dies with the trial's process.
+fn leaves_a_spinner() {
+    thread::spawn(|| {
+        let mut n = 0u64;
+        loop {
+            n = black_box(n.wrapping_add(1));
+        }
+    });
+    assert_eq!(6 * 7, 42);
+}
+
+/// A thread per item, for a hundred thousand items.
+fn thread_bomb() {
+    let handles: Vec<_> = (0..100_000)
+        .map(|_| thread::spawn(|| thread::park()))
+        .collect();
+    for handle in &handles {
+        handle.thread().unpark();
+    }
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}
+
+/// The classic daemon: a subshell starts `setsid sleep` with closed stdio
+/// in the background and exits, so the sleeper has a new session and
+/// process group, and no parent in the trial. Prints its pid.
+fn daemonizes() {
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
+    let script = format!(
+        "(setsid sh -c 'echo $$ > {}; exec sleep 300' \
+         </dev/null >/dev/null 2>&1 &)",
+        pid_file.path().display()
+    );
+    let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+    assert!(status.success());
+    let pid = loop {
+        let text = fs::read_to_string(pid_file.path()).unwrap();
+        if text.ends_with('\n') {
+            break text;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    println!("leftover pid {}", pid.trim());
+}
+
+fn allocates_8_gib() {
+    let memory: Vec<u8> = black_box(Vec::with_capacity(8 << 30));
+    assert!(memory.capacity() >= 8 << 30);
+}
+
+/// Waits for input that never comes: stdin is at its end at once.
+fn reads_stdin() {
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line).unwrap();
+    assert_eq!(read, 0, "stdin should be empty");
 }
 
 fn passes() {
@@ -276,14 +408,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Check)> {
         }),
         ("faults::exits_zero_early", "EXITED-EARLY", no_check),
         ("faults::exits_from_a_thread", "EXITED-EARLY", no_check),
-        ("faults::prints_ten_mib", "OUTPUT-LIMIT", |o| {
-            let kept = o.stdout.len() + o.stderr.len();
-            if kept <= grader::OUTPUT_LIMIT {
-                Ok(())
-            } else {
-                Err(format!("kept {kept} bytes of output"))
-            }
-        }),
+        ("faults::prints_ten_mib", "OUTPUT-LIMIT", kept_within_limit),
         ("faults::prints_forever", "OUTPUT-LIMIT", no_check),
         ("faults::fakes_a_test_result", "FAIL", |o| {
             let report = o.report();
@@ -297,11 +422,44 @@ fn expectations() -> Vec<(&'static str, &'static str, Check)> {
             leftover_is_gone(o)
         }),
         ("faults::hangs_with_a_child", "TIMEOUT", leftover_is_gone),
+        ("faults::livelocks", "TIMEOUT", no_check),
+        ("faults::exits_one", "CRASH", |o| {
+            mentions(&o.verdict.to_string(), "status 1")
+        }),
+        ("faults::loses_a_worker", "FAIL", |o| {
+            mentions(&o.verdict.to_string(), "do not add up")?;
+            mentions(&o.stderr, "worker 2 divided by zero")
+        }),
+        ("faults::println_200_mib", "OUTPUT-LIMIT", kept_within_limit),
+        ("faults::writes_200_mib_to_fd_1", "OUTPUT-LIMIT", kept_within_limit),
+        ("faults::leaves_a_thread_spinning", "PASS", no_check),
+        ("faults::starts_100_000_threads", "FAIL", |o| {
+            mentions(&o.verdict.to_string(), "failed to spawn thread")?;
+            mentions(&o.verdict.to_string(), "about 2048 threads")
+        }),
+        ("faults::daemonizes", "FAIL", |o| {
+            mentions(&o.verdict.to_string(), "still running")?;
+            leftover_is_gone(o)
+        }),
+        ("faults::allocates_8_gib", "CRASH", |o| {
+            mentions(&o.verdict.to_string(), "out of memory")
+        }),
+        ("faults::reads_stdin", "PASS", no_check),
     ]
 }
 
 fn no_check(_: &Outcome) -> Result<(), String> {
     Ok(())
+}
+
+/// The grader kept no more output than its limit.
+fn kept_within_limit(outcome: &Outcome) -> Result<(), String> {
+    let kept = outcome.stdout.len() + outcome.stderr.len();
+    if kept <= grader::OUTPUT_LIMIT {
+        Ok(())
+    } else {
+        Err(format!("kept {kept} bytes of output"))
+    }
 }
 
 fn mentions(text: &str, needle: &str) -> Result<(), String> {
@@ -358,7 +516,17 @@ fn main() -> ExitCode {
                     .iter()
                     .find(|t| t.id() == id)
                     .ok_or_else(|| Failed::from("no such trial"))?;
+                let started = std::time::Instant::now();
                 let outcome = grader::run_trial(trial);
+                if std::env::var_os("FAULTS_TABLE").is_some() {
+                    // One row of the fault table for the report.
+                    let reason = outcome.verdict.to_string();
+                    let reason = reason.lines().next().unwrap_or("");
+                    eprintln!(
+                        "| {id} | {:.1} s | {reason} |",
+                        started.elapsed().as_secs_f32()
+                    );
+                }
                 if outcome.verdict.label() != label {
                     return Err(format!(
                         "expected {label}, got {}",
@@ -371,5 +539,26 @@ fn main() -> ExitCode {
         })
         .chain(suite_checks())
         .collect();
-    libtest_mimic::run(&Arguments::from_args(), tests).exit_code()
+    let conclusion = libtest_mimic::run(&Arguments::from_args(), tests);
+    // The grader's own memory stays bounded whatever the trials write:
+    // 400 MiB of floods above must not have been buffered.
+    let peak = peak_memory_kib();
+    if peak > GRADER_MEMORY_KIB {
+        eprintln!("the grader's peak memory was {peak} KiB");
+        return ExitCode::FAILURE;
+    }
+    conclusion.exit_code()
+}
+
+/// The most memory this process may have used while judging the corpus.
+const GRADER_MEMORY_KIB: u64 = 128 * 1024;
+
+/// This process's peak resident memory (`VmHWM`), in KiB.
+fn peak_memory_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
