@@ -42,6 +42,9 @@ use wait_timeout::ChildExt as _;
 const ENV_TRIAL: &str = "COURSE_GRADER_TRIAL";
 const ENV_NONCE: &str = "COURSE_GRADER_NONCE";
 const ENV_RECORD: &str = "COURSE_GRADER_RECORD";
+/// Set by `course grade`: a file the suite appends one JSON line to per
+/// trial (see [`Events`]).
+pub const ENV_EVENTS: &str = "COURSE_GRADER_EVENTS";
 /// Stays in the environment of the trial and everything it starts; the
 /// parent finds escaped processes by it. Unlike the nonce, it is no secret.
 const ENV_TAG: &str = "COURSE_GRADER_TAG";
@@ -152,7 +155,8 @@ impl Verdict {
         }
     }
 
-    fn reason(&self) -> &str {
+    /// Why the trial did not pass, in one sentence; empty for a pass.
+    pub fn reason(&self) -> &str {
         match self {
             Verdict::Pass => "",
             Verdict::Fail(why)
@@ -315,8 +319,55 @@ struct Scored {
     passed: bool,
 }
 
+/// The machine-readable side of a suite run, for `course grade`: with
+/// `--list`, one `{"event":"listed","id","points"}` line per trial the
+/// filter selects; otherwise one `{"event":"judged","id","points",
+/// "verdict","reason","duration_ms"}` line as each trial ends.
+#[derive(Debug)]
+struct Events(Option<Mutex<fs::File>>);
+
+impl Events {
+    fn from_env() -> Self {
+        let file = std::env::var_os(ENV_EVENTS).and_then(|path| {
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        });
+        Events(file.map(Mutex::new))
+    }
+
+    fn write(&self, event: serde_json::Value) {
+        use std::io::Write as _;
+        if let Some(file) = &self.0 {
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            // One write per line, so that a reader never sees half of one.
+            let _ = file.write_all(format!("{event}\n").as_bytes());
+        }
+    }
+}
+
 fn run_suite(trials: Vec<Trial>) -> ExitCode {
     let args = libtest_mimic::Arguments::from_args();
+    let events = Arc::new(Events::from_env());
+    if args.list {
+        for trial in &trials {
+            let selected =
+                match &args.filter {
+                    Some(filter) if args.exact => trial.id == *filter,
+                    Some(filter) => trial.id.contains(filter.as_str()),
+                    None => true,
+                } && !args.skip.iter().any(|skip| trial.id.contains(skip));
+            if selected {
+                events.write(serde_json::json!({
+                    "event": "listed",
+                    "id": trial.id,
+                    "points": trial.points,
+                }));
+            }
+        }
+    }
     let scores = Arc::new(Mutex::new(Vec::<Scored>::new()));
     // Ordinary trials share this lock; exclusive trials take it alone.
     let turn = Arc::new(RwLock::new(()));
@@ -326,8 +377,10 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
         .map(|(position, trial)| {
             let scores = Arc::clone(&scores);
             let turn = Arc::clone(&turn);
+            let events = Arc::clone(&events);
             let name = trial.id.clone();
             libtest_mimic::Trial::test(name, move || {
+                let started = Instant::now();
                 let outcome = if trial.exclusive {
                     let _alone = turn.write();
                     run_trial(&trial)
@@ -336,6 +389,15 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
                     run_trial(&trial)
                 };
                 let passed = outcome.verdict == Verdict::Pass;
+                events.write(serde_json::json!({
+                    "event": "judged",
+                    "id": trial.id,
+                    "points": trial.points,
+                    "verdict": outcome.verdict.label(),
+                    "reason": outcome.verdict.reason(),
+                    "duration_ms": started.elapsed().as_millis() as u64,
+                    "report": if passed { String::new() } else { outcome.report() },
+                }));
                 scores.lock().unwrap().push(Scored {
                     position,
                     id: trial.id.clone(),
@@ -614,10 +676,9 @@ fn describe_signal(number: i32, stderr: &str) -> String {
     {
         return format!("stack overflow: {}", line.trim());
     }
-    if let Some(line) = stderr
-        .lines()
-        .find(|l| l.starts_with("memory allocation of") && l.ends_with("failed"))
-    {
+    if let Some(line) = stderr.lines().find(|l| {
+        l.starts_with("memory allocation of") && l.ends_with("failed")
+    }) {
         return format!(
             "out of memory: {} (each trial may use {} GiB)",
             line.trim(),

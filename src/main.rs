@@ -1,12 +1,17 @@
-//! `course`: build and serve the book.
+//! `course`: build and serve the book, grade the exercises.
 //!
 //! `cargo run --release` runs `course serve`: build the book in-process,
-//! then serve it on http://127.0.0.1:3000.
+//! then serve it on http://127.0.0.1:3000. `cargo course grade` (an alias
+//! in `.cargo/config.toml`) grades; `cargo course --help` lists the rest.
 
-use std::path::PathBuf;
+mod cli;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use cli::grade::{Options, Package};
 
 /// The course's command line.
 #[derive(Debug, Parser)]
@@ -30,13 +35,78 @@ enum Command {
     },
     /// Build the book into book/ (it also reads from file://).
     Build,
+    /// Grade your exercises: a chapter (`ch03`), an exercise
+    /// (`ch03::with_gil`), or everything. A chapter that does not compile
+    /// is reported as BUILD-ERROR and the others are still graded.
+    Grade {
+        /// `chNN`, `chNN::exercise` or a trial id; all when absent.
+        selection: Option<String>,
+        /// Also write the report as JSON to this file (for instructors).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Grade again each time you save an exercise file.
+    Watch {
+        /// What to grade first: `chNN`, or everything.
+        selection: Option<String>,
+    },
+    /// Show the next hint for an exercise (`ch01::spawn_all`).
+    Hint {
+        /// The exercise: `ch01::spawn_all`, or `spawn_all`.
+        exercise: String,
+        /// Show every hint at once.
+        #[arg(long)]
+        all: bool,
+        /// Hide the exercise's hints again.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Check the course: every stub scores 0, every solution 100 %, and
+    /// the graded files match their recorded checksums.
+    Verify {
+        /// Record the graded files' checksums and points instead.
+        #[arg(long)]
+        write_sums: bool,
+    },
+    /// Run the solutions' trials and the book's examples N times with the
+    /// other cores busy, and count failures per test.
+    Soak {
+        /// How many runs of each suite.
+        #[arg(default_value_t = 10)]
+        runs: u32,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { port: 3000 });
-    match run(&cli.root, command) {
-        Ok(()) => ExitCode::SUCCESS,
+    let root = cli.root;
+    let result = match command {
+        Command::Serve { port } => serve_or_build(&root, Some(port)),
+        Command::Build => serve_or_build(&root, None),
+        Command::Grade { selection, json } => {
+            grade(&root, selection.as_deref(), json.as_deref())
+        }
+        Command::Watch { selection } => {
+            cli::watch::watch(&root, selection.as_deref()).map(|()| true)
+        }
+        Command::Hint {
+            exercise,
+            all,
+            reset,
+        } => cli::hint::reveal(&root, &exercise, all, reset).map(|text| {
+            print!("{text}");
+            true
+        }),
+        Command::Verify { write_sums } => cli::verify(&root, write_sums),
+        Command::Soak { runs } => cli::soak::soak(&root, runs).map(|report| {
+            print!("{report}");
+            !report.contains("failures per test")
+        }),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(2)
@@ -44,27 +114,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(
-    root: &std::path::Path,
-    command: Command,
-) -> Result<(), course::book::BookError> {
-    let site = course::book::build(root, None)?;
-    let index = site.join("index.html");
-    match command {
-        Command::Build => {
-            println!("built the book: file://{}", index.display());
-            Ok(())
-        }
-        Command::Serve { port } => {
-            let runtime = tokio::runtime::Runtime::new().map_err(|e| {
-                course::book::BookError::Io("cannot start tokio".into(), e)
-            })?;
-            runtime.block_on(course::book::serve(site, port, |address| {
-                println!(
-                    "serving the book on http://{address}/ (Ctrl-C stops)"
-                );
-                println!("offline copy: file://{}", index.display());
-            }))
-        }
+/// `course grade`: `Ok(true)` when everything selected passed.
+fn grade(
+    root: &Path,
+    selection: Option<&str>,
+    json: Option<&Path>,
+) -> Result<bool, String> {
+    let options = Options { interactive: true };
+    let report =
+        cli::grade::grade(root, Package::Exercises, selection, options)
+            .map_err(|fatal| fatal.to_string())?;
+    print!("{}", report.render(root));
+    if let Some(file) = json {
+        let text = serde_json::to_string_pretty(&report.to_json(root))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(file, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
+    Ok(report.all_passed())
+}
+
+/// `course serve` (with a port) or `course build`.
+fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
+    let site = course::book::build(root, None).map_err(|e| e.to_string())?;
+    let index = site.join("index.html");
+    let Some(port) = serve else {
+        println!("built the book: file://{}", index.display());
+        return Ok(true);
+    };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start tokio: {e}"))?;
+    runtime
+        .block_on(course::book::serve(site, port, |address| {
+            println!("serving the book on http://{address}/ (Ctrl-C stops)");
+            println!("offline copy: file://{}", index.display());
+        }))
+        .map(|()| true)
+        .map_err(|e| e.to_string())
 }

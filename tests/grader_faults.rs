@@ -63,7 +63,8 @@ fn livelocks() {
     let both_held = Arc::new(std::sync::Barrier::new(2));
     let handles: Vec<_> = [0, 1]
         .map(|first| {
-            let (locks, both_held) = (Arc::clone(&locks), Arc::clone(&both_held));
+            let (locks, both_held) =
+                (Arc::clone(&locks), Arc::clone(&both_held));
             thread::spawn(move || {
                 let _mine = locks[first].lock().unwrap();
                 both_held.wait();
@@ -128,14 +129,14 @@ fn leaves_a_spinner() {
             n = black_box(n.wrapping_add(1));
         }
     });
-    assert_eq!(6 * 7, 42);
+    let answer = black_box(6) * 7;
+    assert_eq!(answer, 42);
 }
 
 /// A thread per item, for a hundred thousand items.
 fn thread_bomb() {
-    let handles: Vec<_> = (0..100_000)
-        .map(|_| thread::spawn(|| thread::park()))
-        .collect();
+    let handles: Vec<_> =
+        (0..100_000).map(|_| thread::spawn(thread::park)).collect();
     for handle in &handles {
         handle.thread().unpark();
     }
@@ -431,7 +432,11 @@ fn expectations() -> Vec<(&'static str, &'static str, Check)> {
             mentions(&o.stderr, "worker 2 divided by zero")
         }),
         ("faults::println_200_mib", "OUTPUT-LIMIT", kept_within_limit),
-        ("faults::writes_200_mib_to_fd_1", "OUTPUT-LIMIT", kept_within_limit),
+        (
+            "faults::writes_200_mib_to_fd_1",
+            "OUTPUT-LIMIT",
+            kept_within_limit,
+        ),
         ("faults::leaves_a_thread_spinning", "PASS", no_check),
         ("faults::starts_100_000_threads", "FAIL", |o| {
             mentions(&o.verdict.to_string(), "failed to spawn thread")?;

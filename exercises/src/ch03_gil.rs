@@ -42,7 +42,7 @@ impl ToyGil {
 /// Runs `bytecodes` "bytecodes" (calls `execute(0)`, `execute(1)`, ...)
 /// holding `gil`, and every `check_interval` bytecodes lets a waiting
 /// thread run (as CPython's eval loop does). Takes the GIL first, and
-/// releases it when done.
+/// releases it when done. `check_interval` is at least 1.
 pub fn run_bytecodes(
     gil: &Gil,
     bytecodes: u64,

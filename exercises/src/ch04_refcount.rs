@@ -1,4 +1,4 @@
-//! Chapter 4, Why the GIL exists: four exercises.
+//! Chapter 4, Why the GIL exists: reference counting: four exercises.
 //!
 //! Build the reference counts that CPython keeps in every object, first for
 //! one thread (`MyRc`), then for many (`MyArc`); keep two numbers consistent

@@ -1,4 +1,4 @@
-//! Chapter 8, Async: from asyncio to tokio: three exercises on futures by
+//! Chapter 8, Async: asyncio and tokio: three exercises on futures by
 //! hand, the machinery under `async` and `await`.
 //!
 //! A future is a state machine that an executor polls; it answers `Ready`

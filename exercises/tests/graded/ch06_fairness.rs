@@ -25,8 +25,9 @@ use tokio::runtime::{Builder, Runtime};
 /// waiting thread in.
 const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A pause that gives a thread time to get where it is going; it can only
-/// make a check weaker, never fail a right answer.
+/// A pause that gives a thread time to get where it is going. If it is too
+/// short (a slow machine), a wrong answer may slip through; a right answer
+/// never fails because of it.
 const SETTLE: Duration = Duration::from_millis(50);
 
 /// Threads that take the ticket lock over and over at once. Few, and
@@ -709,8 +710,8 @@ fn a_waiting_writer_blocks_new_readers() {
             *lock.read()
         });
         tries.recv().unwrap();
-        // Time for the reader to get in if the lock wrongly lets it: this
-        // sleep can only make a wrong lock pass, never a right one fail.
+        // Time for the reader to get in if the lock wrongly lets it. Too
+        // short a pause lets a wrong lock pass; it never fails a right one.
         thread::sleep(SETTLE);
         drop(held);
         let seen = reader.join().unwrap();

@@ -35,7 +35,8 @@ use tokio::sync::oneshot;
 const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pause that lets the thread in `block_on` go to sleep before it is
-/// woken; it can only make a check weaker, never fail a right answer.
+/// woken. Too short a pause (a slow machine) may let a wrong answer pass;
+/// it never fails a right one.
 const SETTLE: Duration = Duration::from_millis(50);
 
 /// What a `block_on` that hangs after a wake-up from another thread is

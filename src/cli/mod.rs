@@ -1,0 +1,173 @@
+//! The learner's and the instructor's commands: `grade`, `watch`, `hint`,
+//! `verify`, `soak`. `serve` and `build` are in `course::book`.
+
+pub mod grade;
+pub mod hint;
+pub mod soak;
+pub mod sums;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use grade::{Options, Package};
+
+/// `course verify`: every stub scores 0, every solution 100 %, and the
+/// recorded checksums and points are current. With `write_sums`, records
+/// them instead of checking them. `Ok(true)` when all holds.
+pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
+    let quiet = Options { interactive: false };
+    let mut ok = true;
+    println!("grading the stubs (exercises) ...");
+    let stubs = grade::grade(root, Package::Exercises, None, quiet)
+        .map_err(|fatal| fatal.to_string())?;
+    for broken in &stubs.broken {
+        println!(
+            "  FAILED: {} does not compile:\n{}",
+            broken.chapter, broken.message
+        );
+        ok = false;
+    }
+    let passing: Vec<&str> = stubs
+        .judged
+        .iter()
+        .filter(|t| t.verdict == "PASS")
+        .map(|t| t.id.as_str())
+        .collect();
+    if passing.is_empty() {
+        println!("  ok: all {} trials fail on the stubs", stubs.judged.len());
+    } else {
+        println!(
+            "  FAILED: these trials pass on the stubs: {}",
+            passing.join(", ")
+        );
+        ok = false;
+    }
+    println!("grading the solutions ...");
+    let solved = grade::grade(root, Package::Solutions, None, quiet)
+        .map_err(|fatal| fatal.to_string())?;
+    let (earned, possible) = solved.score(root);
+    if solved.all_passed() && earned == possible {
+        println!("  ok: {earned}/{possible} points (100 %)");
+    } else {
+        for trial in solved.judged.iter().filter(|t| t.verdict != "PASS") {
+            println!(
+                "  FAILED: {} {}: {}",
+                trial.verdict, trial.id, trial.reason
+            );
+        }
+        for broken in &solved.broken {
+            println!(
+                "  FAILED: {} does not compile:\n{}",
+                broken.chapter, broken.message
+            );
+        }
+        ok = false;
+    }
+    let mut points: BTreeMap<String, u32> = BTreeMap::new();
+    for trial in &solved.judged {
+        let chapter = trial.id.split("::").next().unwrap_or("").to_string();
+        *points.entry(chapter).or_default() += trial.points;
+    }
+    let mut exercises: Vec<(String, u32)> = Vec::new();
+    for trial in &solved.judged {
+        let exercise = trial.id.rsplit_once("::").map_or("", |(e, _)| e);
+        match exercises.last_mut() {
+            Some((last, points)) if last == exercise => *points += trial.points,
+            _ => exercises.push((exercise.to_string(), trial.points)),
+        }
+    }
+    let classroom = classroom_workflow(&exercises);
+    if write_sums {
+        for (file, text) in [
+            (sums::SUMS, sums::render(root, &points)),
+            (CLASSROOM, classroom),
+        ] {
+            let path = root.join(file);
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {file}");
+        }
+        return Ok(ok);
+    }
+    let edited = sums::edited(root);
+    let recorded = sums::chapter_points(root);
+    let current =
+        std::fs::read_to_string(root.join(CLASSROOM)).unwrap_or_default();
+    if current != classroom {
+        println!("FAILED: {CLASSROOM} does not list the current exercises");
+        ok = false;
+    }
+    if edited.is_empty() && recorded == points {
+        println!("ok: {} records the graded files and points", sums::SUMS);
+    } else {
+        for file in edited {
+            println!("FAILED: {file} differs from {}", sums::SUMS);
+        }
+        if recorded != points {
+            println!(
+                "FAILED: the recorded points {recorded:?} are not the \
+                 suites' {points:?}"
+            );
+        }
+        println!(
+            "(after changing the tests on purpose: course verify --write-sums)"
+        );
+        ok = false;
+    }
+    Ok(ok)
+}
+
+/// The GitHub Classroom autograding workflow.
+pub const CLASSROOM: &str = ".github/workflows/classroom.yml";
+
+/// One autograding step per exercise, worth its points: the step passes
+/// when `course grade` passes every trial of the exercise, so a student
+/// earns each exercise's points separately.
+fn classroom_workflow(exercises: &[(String, u32)]) -> String {
+    let id = |exercise: &str| exercise.replace("::", "-").replace('_', "-");
+    let mut out = String::from(
+        "# GitHub Classroom autograding: one step per exercise, worth its \
+         points.\n# Written by `course verify --write-sums`; do not edit.\n\
+         name: Autograding Tests\n\"on\":\n  - push\n  - workflow_dispatch\n\
+         permissions:\n  checks: write\n  actions: read\n  contents: read\n\
+         jobs:\n  run-autograding-tests:\n    runs-on: ubuntu-latest\n    \
+         if: github.actor != 'github-classroom[bot]'\n    steps:\n      \
+         - name: Checkout code\n        uses: actions/checkout@v4\n      \
+         - name: Build the grader and the exercises\n        \
+         run: cargo build --release --package course && cargo test \
+         --package exercises --test graded --no-run\n",
+    );
+    for (exercise, points) in exercises {
+        out.push_str(&format!(
+            "      - name: {exercise}\n        id: {id}\n        \
+             uses: classroom-resources/autograding-command-grader@v1\n        \
+             with:\n          test-name: {exercise}\n          \
+             setup-command: \"\"\n          \
+             command: cargo course grade {exercise}\n          \
+             timeout: 10\n          max-score: {points}\n",
+            id = id(exercise),
+        ));
+    }
+    out.push_str(
+        "      - name: Autograding Reporter\n        \
+         uses: classroom-resources/autograding-grading-reporter@v1\n        \
+         env:\n",
+    );
+    for (exercise, _) in exercises {
+        let id = id(exercise);
+        out.push_str(&format!(
+            "          {}_RESULTS: \"${{{{steps.{id}.outputs.result}}}}\"\n",
+            id.to_uppercase()
+        ));
+    }
+    let ids: Vec<String> = exercises.iter().map(|(e, _)| id(e)).collect();
+    out.push_str(&format!(
+        "        with:\n          runners: {}\n",
+        ids.join(",")
+    ));
+    out
+}

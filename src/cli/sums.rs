@@ -1,0 +1,111 @@
+//! Tamper evidence: `exercises/tests/graded.sums` records the SHA-256 of
+//! every file that decides a grade, and the points of each chapter (so a
+//! chapter that does not compile still counts in the total).
+//!
+//! `course grade` names the files that differ from the record;
+//! `course verify` checks the record is current and `course verify
+//! --write-sums` rewrites it. This is evidence, not a lock: a learner who
+//! edits the tests can edit this file too, but then it differs from the
+//! instructor's copy, which is what an instructor compares.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+/// Where the record lives, relative to the repository.
+pub const SUMS: &str = "exercises/tests/graded.sums";
+
+/// The files that decide a grade: the suites, the grader, and the worker
+/// process some trials start.
+pub fn graded_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = vec![
+        PathBuf::from("exercises/tests/graded.rs"),
+        PathBuf::from("src/grader.rs"),
+        PathBuf::from("src/worker.rs"),
+        PathBuf::from("exercises/src/bin/worker.rs"),
+    ];
+    if let Ok(entries) = fs::read_dir(root.join("exercises/tests/graded")) {
+        let mut suites: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+            .filter_map(|path| path.strip_prefix(root).ok().map(PathBuf::from))
+            .collect();
+        suites.sort();
+        files.extend(suites);
+    }
+    files
+}
+
+/// The SHA-256 of a file, in hex; `missing` if it cannot be read.
+fn sum(path: &Path) -> String {
+    match fs::read(path) {
+        Ok(bytes) => Sha256::digest(&bytes).iter().fold(
+            String::new(),
+            |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            },
+        ),
+        Err(_) => "missing".to_string(),
+    }
+}
+
+/// The record as `course verify --write-sums` writes it.
+pub fn render(root: &Path, points: &BTreeMap<String, u32>) -> String {
+    let mut out = String::from(
+        "# The SHA-256 of each file that decides a grade, and each \
+         chapter's points.\n# Written by `course verify --write-sums`; \
+         `course grade` warns when a file differs.\n",
+    );
+    for file in graded_files(root) {
+        let _ = writeln!(
+            out,
+            "sha256 {} {}",
+            sum(&root.join(&file)),
+            file.display()
+        );
+    }
+    for (chapter, points) in points {
+        let _ = writeln!(out, "points {chapter} {points}");
+    }
+    out
+}
+
+fn recorded(root: &Path) -> String {
+    fs::read_to_string(root.join(SUMS)).unwrap_or_default()
+}
+
+/// The graded files whose checksum is not the recorded one (or that the
+/// record does not know).
+pub fn edited(root: &Path) -> Vec<String> {
+    let record = recorded(root);
+    let known: BTreeMap<&str, &str> = record
+        .lines()
+        .filter_map(|line| line.strip_prefix("sha256 "))
+        .filter_map(|rest| rest.split_once(' '))
+        .map(|(hex, file)| (file, hex))
+        .collect();
+    graded_files(root)
+        .into_iter()
+        .map(|file| file.display().to_string())
+        .filter(|file| {
+            known.get(file.as_str()) != Some(&sum(&root.join(file)).as_str())
+        })
+        .collect()
+}
+
+/// Each chapter's points, as recorded.
+pub fn chapter_points(root: &Path) -> BTreeMap<String, u32> {
+    recorded(root)
+        .lines()
+        .filter_map(|line| line.strip_prefix("points "))
+        .filter_map(|rest| {
+            let (chapter, points) = rest.split_once(' ')?;
+            Some((chapter.to_string(), points.trim().parse().ok()?))
+        })
+        .collect()
+}
