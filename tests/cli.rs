@@ -1,0 +1,408 @@
+//! The `course` commands a learner and an instructor use, run as they
+//! would run them, on a small fixture course: two chapters, one of which
+//! does not compile. The fixture's exercises crate depends on this very
+//! `course` crate, so the grader under test is the real one.
+//!
+//! The fixture builds in `target/cli-fixture`, which later runs reuse.
+
+use std::fs;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use wait_timeout::ChildExt as _;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Only a hang detector: building the fixture cold takes a minute or two.
+const HANG: Duration = Duration::from_secs(600);
+
+const CH01_RIGHT_AND_WRONG: &str = "\
+/// Always the answer.
+pub fn answer() -> u32 {
+    42
+}
+
+/// Twice `n` (wrong by one).
+pub fn double(n: u32) -> u32 {
+    n + n + 1
+}
+";
+
+const CH01_SOLVED: &str = "\
+/// Always the answer.
+pub fn answer() -> u32 {
+    42
+}
+
+/// Twice `n`.
+pub fn double(n: u32) -> u32 {
+    n + n
+}
+";
+
+const GRADED: &str = r#"
+use course::grader::Trial;
+
+fn main() -> std::process::ExitCode {
+    #[allow(unused_mut)]
+    let mut trials = Vec::new();
+    #[cfg(feature = "ch01")]
+    {
+        trials.push(Trial::new("ch01::answer::is_42", 3, || {
+            assert_eq!(exercises::ch01_fixture::answer(), 42)
+        }));
+        trials.push(Trial::new("ch01::double::doubles", 2, || {
+            assert_eq!(exercises::ch01_fixture::double(2), 4)
+        }));
+    }
+    #[cfg(feature = "ch02")]
+    trials.push(Trial::new("ch02::broken::works", 5, || {
+        assert_eq!(exercises::ch02_fixture::broken(), 1)
+    }));
+    course::grader::main(trials)
+}
+"#;
+
+/// Writes the fixture course into a fresh temporary folder.
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"exercises\"]\nresolver = \"3\"\n",
+    );
+    // The same versions as the course itself, so the build is shared.
+    fs::copy(Path::new(ROOT).join("Cargo.lock"), root.join("Cargo.lock"))
+        .unwrap();
+    let features: Vec<String> =
+        (1..=8).map(|n| format!("ch{n:02} = []\n")).collect();
+    write(
+        "exercises/Cargo.toml",
+        &format!(
+            "[package]\nname = \"exercises\"\nversion = \"0.1.0\"\n\
+             edition = \"2024\"\n\n[features]\ndefault = [{}]\n{}\n\
+             [dependencies]\ncourse = {{ path = {ROOT:?}, \
+             default-features = false }}\n\n\
+             [[test]]\nname = \"graded\"\nharness = false\n",
+            (1..=8)
+                .map(|n| format!("\"ch{n:02}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            features.concat()
+        ),
+    );
+    write(
+        "exercises/src/lib.rs",
+        "#[cfg(feature = \"ch01\")]\npub mod ch01_fixture;\n\
+         #[cfg(feature = \"ch02\")]\npub mod ch02_fixture;\n",
+    );
+    write("exercises/src/ch01_fixture.rs", CH01_RIGHT_AND_WRONG);
+    write(
+        "exercises/src/ch02_fixture.rs",
+        "pub fn broken() -> u32 {\n    \"not a number\"\n}\n",
+    );
+    write("exercises/tests/graded.rs", GRADED);
+    let mut sums =
+        format!("sha256 {} exercises/tests/graded.rs\n", sha256(GRADED));
+    for missing in [
+        "src/grader.rs",
+        "src/worker.rs",
+        "exercises/src/bin/worker.rs",
+    ] {
+        sums.push_str(&format!("sha256 missing {missing}\n"));
+    }
+    sums.push_str("points ch01 5\npoints ch02 5\n");
+    write("exercises/tests/graded.sums", &sums);
+    write(
+        "exercises/hints/ch01.md",
+        "# Hints\n\n## answer\n\n1. Think.\n\n## double\n\n\
+         1. Add it to itself.\n\n2. Without the `+ 1`.\n",
+    );
+    write(
+        "chapters/01-fixture/fixture.md",
+        "# Fixture\n\n## Exercises\n",
+    );
+    dir
+}
+
+fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn course(root: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_course"));
+    command
+        .arg("--root")
+        .arg(root)
+        .env(
+            "CARGO_TARGET_DIR",
+            Path::new(ROOT).join("target/cli-fixture"),
+        )
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a command to its end; a hang fails the test instead of blocking it.
+fn finish(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stdout, stderr) =
+        (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+    let (stdout, stderr) = (read(Box::new(stdout)), read(Box::new(stderr)));
+    let Some(status) = child.wait_timeout(HANG).unwrap() else {
+        let _ = child.kill();
+        panic!("the command hung: {command:?}");
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_chapter_that_does_not_compile_costs_only_that_chapter() {
+    let dir = fixture();
+    let report = dir.path().join("report.json");
+    let mut command = course(dir.path());
+    command.arg("grade").arg("--json").arg(&report);
+    let output = finish(command);
+    let stdout = text(&output.stdout);
+    let all = format!("{stdout}\n{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        stdout.contains("BUILD-ERROR: error[E0308]: mismatched types at exercises/src/ch02_fixture.rs:2"),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("    answer                       3/3   points"),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("FAIL          ch01::double::doubles"),
+        "{all}"
+    );
+    assert!(stdout.contains("score: 3/10 points (30 %)"), "{all}");
+    // The next exercise, where it is and where to read about it.
+    assert!(stdout.contains("next: ch01::double"), "{all}");
+    assert!(
+        stdout.contains("code:  exercises/src/ch01_fixture.rs:7"),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("01-fixture/fixture.html#exercises"),
+        "{all}"
+    );
+    assert!(!stdout.contains("warning:"), "nothing was edited:\n{all}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["score"]["earned"], 3, "{json}");
+    assert_eq!(json["score"]["possible"], 10, "{json}");
+    assert_eq!(json["build_errors"][0]["chapter"], "ch02", "{json}");
+    let trials = json["trials"].as_array().unwrap();
+    let verdicts: Vec<(&str, &str)> = trials
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("ch01::answer::is_42", "PASS"),
+            ("ch01::double::doubles", "FAIL")
+        ]
+    );
+    assert!(
+        trials[1]["reason"].as_str().unwrap().contains("left: 5"),
+        "{json}"
+    );
+    assert!(trials[0]["duration_ms"].is_u64(), "{json}");
+    assert_eq!(json["edited_files"], serde_json::json!([]), "{json}");
+}
+
+#[test]
+fn an_edited_graded_file_is_named() {
+    let dir = fixture();
+    let graded = dir.path().join("exercises/tests/graded.rs");
+    let mut edited = fs::read_to_string(&graded).unwrap();
+    edited.push_str("// Made easier.\n");
+    fs::write(&graded, edited).unwrap();
+    let mut command = course(dir.path());
+    command.args(["grade", "ch01"]);
+    let output = finish(command);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("warning: exercises/tests/graded.rs differs"),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn hints_come_one_at_a_time() {
+    let dir = fixture();
+    let hint = |args: &[&str]| {
+        let mut command = course(dir.path());
+        command.arg("hint").args(args);
+        let output = finish(command);
+        (
+            output.status.code(),
+            text(&output.stdout) + &text(&output.stderr),
+        )
+    };
+    let (code, first) = hint(&["double"]);
+    assert_eq!(code, Some(0), "{first}");
+    assert!(
+        first.contains("(1 of 2)") && first.contains("Add it to itself"),
+        "{first}"
+    );
+    assert!(!first.contains("Without the"), "{first}");
+    let (_, second) = hint(&["ch01::double"]);
+    assert!(
+        second.contains("(2 of 2)") && second.contains("Without the"),
+        "{second}"
+    );
+    assert!(second.contains("last hint"), "{second}");
+    let (_, again) = hint(&["double"]);
+    assert!(again.contains("(2 of 2)"), "{again}");
+    hint(&["double", "--reset"]);
+    let (_, reset) = hint(&["double"]);
+    assert!(reset.contains("(1 of 2)"), "{reset}");
+    let (code, unknown) = hint(&["triple"]);
+    assert_eq!(code, Some(2), "{unknown}");
+    assert!(unknown.contains("no exercise \"triple\""), "{unknown}");
+}
+
+/// Reads stdout lines on a thread, so the test can wait for a line
+/// without blocking forever.
+fn lines_of(
+    stdout: impl std::io::Read + Send + 'static,
+) -> mpsc::Receiver<String> {
+    let (send, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if send.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits for a line containing `needle`; the lines before it.
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        match lines.recv_timeout(HANG) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(needle) {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no line with {needle:?}; saw:\n{seen}"),
+        }
+    }
+}
+
+#[test]
+fn watch_grades_again_when_a_file_is_saved() {
+    let dir = fixture();
+    let mut child = course(dir.path())
+        .args(["watch", "ch01"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(child.stdout.take().unwrap());
+    let first = wait_for(&lines, "score:");
+    assert!(first.contains("score: 3/5 points"), "{first}");
+    // Save a fix: the watcher notices and grades chapter 1 again.
+    fs::write(
+        dir.path().join("exercises/src/ch01_fixture.rs"),
+        CH01_SOLVED,
+    )
+    .unwrap();
+    let second = wait_for(&lines, "score:");
+    assert!(second.contains("grading ch01"), "{second}");
+    assert!(second.contains("score: 5/5 points (100 %)"), "{second}");
+    // Enter grades again at once; q stops.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\n").unwrap();
+    let third = wait_for(&lines, "score:");
+    assert!(third.contains("score: 5/5 points"), "{third}");
+    stdin.write_all(b"q\n").unwrap();
+    let status = child.wait_timeout(HANG).unwrap();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "watch did not stop on q"
+    );
+}
+
+/// The exercises as the Classroom workflow lists them, which
+/// `course verify` keeps current.
+fn exercises() -> Vec<String> {
+    let workflow = fs::read_to_string(
+        Path::new(ROOT).join(".github/workflows/classroom.yml"),
+    )
+    .unwrap();
+    workflow
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("test-name: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_exercise_has_hints() {
+    let mut hinted: Vec<String> = Vec::new();
+    let dir = PathBuf::from(ROOT).join("exercises/hints");
+    for chapter in (1..=8).map(|n| format!("ch{n:02}")) {
+        let text = fs::read_to_string(dir.join(format!("{chapter}.md")))
+            .unwrap_or_else(|_| panic!("no hints file for {chapter}"));
+        for section in text.split("\n## ").skip(1) {
+            let (name, body) = section.split_once('\n').unwrap();
+            let hints = body
+                .lines()
+                .filter(|l| {
+                    l.split_once(". ")
+                        .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+                })
+                .count();
+            assert!(hints >= 2, "{chapter}::{name} has {hints} hint(s)");
+            hinted.push(format!("{chapter}::{}", name.trim()));
+        }
+    }
+    assert_eq!(hinted, exercises());
+}
