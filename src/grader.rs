@@ -49,6 +49,14 @@ pub const ENV_EVENTS: &str = "COURSE_GRADER_EVENTS";
 /// parent finds escaped processes by it. Unlike the nonce, it is no secret.
 const ENV_TAG: &str = "COURSE_GRADER_TAG";
 
+/// The suite's pid, in the trial's environment: a trial whose suite is
+/// gone stops at once.
+const ENV_PARENT: &str = "COURSE_GRADER_PARENT";
+
+/// The trials running now, as (process group, tag): what a Ctrl-C must
+/// kill before the suite exits.
+static LIVE: Mutex<Vec<(Pid, String)>> = Mutex::new(Vec::new());
+
 /// Where the trial's own panic happened, set by the child's panic hook.
 static FAILED_AT: Mutex<Option<String>> = Mutex::new(None);
 
@@ -244,6 +252,7 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         std::env::remove_var(ENV_TRIAL);
         std::env::remove_var(ENV_NONCE);
         std::env::remove_var(ENV_RECORD);
+        std::env::remove_var(ENV_PARENT);
     }
     let Some(trial) = trials.iter().find(|trial| trial.id == id) else {
         eprintln!("grader: no trial named {id}");
@@ -251,6 +260,9 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
     };
     if let Err(error) = limit_resources() {
         eprintln!("grader: cannot set resource limits: {error}");
+        return Some(ExitCode::from(2));
+    }
+    if !die_with_the_suite() {
         return Some(ExitCode::from(2));
     }
     // The trial's own failure is reported in the record, with where it
@@ -287,6 +299,20 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         return Some(ExitCode::from(2));
     }
     Some(code)
+}
+
+/// Asks the kernel to kill this trial if the suite dies (Ctrl-C, a crash),
+/// and checks the suite was not already gone. `false` if it was.
+#[cfg(target_os = "linux")]
+fn die_with_the_suite() -> bool {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let parent = std::env::var(ENV_PARENT).ok();
+    parent.is_none_or(|pid| pid == nix::unistd::getppid().to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_the_suite() -> bool {
+    true
 }
 
 /// Limits what this trial process, and every process it starts, may take:
@@ -349,17 +375,22 @@ impl Events {
 }
 
 fn run_suite(trials: Vec<Trial>) -> ExitCode {
+    if std::env::var_os(ENV_TAG).is_some() {
+        // Learner code ran this binary again (as Python's multiprocessing
+        // does with `sys.executable`): a suite inside a trial would grade
+        // everything again, recursively.
+        eprintln!(
+            "grader: the graded suite was started from inside a trial (does \
+             the code run std::env::current_exe()?)"
+        );
+        return ExitCode::from(2);
+    }
     let args = libtest_mimic::Arguments::from_args();
     let events = Arc::new(Events::from_env());
     if args.list {
         for trial in &trials {
-            let selected =
-                match &args.filter {
-                    Some(filter) if args.exact => trial.id == *filter,
-                    Some(filter) => trial.id.contains(filter.as_str()),
-                    None => true,
-                } && !args.skip.iter().any(|skip| trial.id.contains(skip));
-            if selected {
+            let probe = libtest_mimic::Trial::test(trial.id.clone(), || Ok(()));
+            if !args.is_filtered_out(&probe) {
                 events.write(serde_json::json!({
                     "event": "listed",
                     "id": trial.id,
@@ -413,13 +444,76 @@ fn run_suite(trials: Vec<Trial>) -> ExitCode {
         })
         .collect();
     let listing = args.list;
+    adopt_orphans();
+    kill_trials_on_interrupt();
     let conclusion = libtest_mimic::run(&args, tests);
+    kill_orphans();
     if !listing {
         let mut scores = scores.lock().unwrap();
         scores.sort_by_key(|scored| scored.position);
         print!("{}", score_table(&scores));
     }
     conclusion.exit_code()
+}
+
+/// Makes the suite the parent of every orphan its trials leave (a daemon
+/// whose middle process exited), instead of init: so [`kill_orphans`] can
+/// find even one that left the group and dropped the tag.
+fn adopt_orphans() {
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+}
+
+/// Kills and reaps every process still adopted by the suite. Called when
+/// no trial runs any more, so every child left is an orphan of one.
+fn kill_orphans() {
+    for pid in children_of(nix::unistd::getpid()) {
+        let _ = signal::kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+}
+
+/// The processes whose parent is `parent` (zombies included).
+fn children_of(parent: Pid) -> Vec<Pid> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parent = parent.as_raw().to_string();
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            let after = stat.rsplit_once(')')?.1;
+            let ppid = after.split_whitespace().nth(1)?;
+            (ppid == parent).then_some(Pid::from_raw(pid))
+        })
+        .collect()
+}
+
+/// On Ctrl-C (or SIGTERM, SIGHUP), kills every running trial and what it
+/// started, then exits: the trials run in process groups of their own, so
+/// the terminal's Ctrl-C does not reach them.
+fn kill_trials_on_interrupt() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+    else {
+        return;
+    };
+    thread::spawn(move || {
+        if let Some(number) = signals.forever().next() {
+            let live = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for (group, tag) in live {
+                let _ = signal::killpg(group, Signal::SIGKILL);
+                for pid in trial_processes(group, &tag) {
+                    let _ = signal::kill(pid, Signal::SIGKILL);
+                }
+            }
+            kill_orphans();
+            std::process::exit(128 + number);
+        }
+    });
 }
 
 /// Points earned, points possible, tests passed, tests: of one exercise.
@@ -504,7 +598,14 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         .env(ENV_NONCE, &nonce)
         .env(ENV_RECORD, &record)
         .env(ENV_TAG, &tag)
-        .env("RUST_BACKTRACE", "0")
+        .env(ENV_PARENT, std::process::id().to_string())
+        // Not the suite's events file: learner code must not write there.
+        .env_remove(ENV_EVENTS)
+        // Backtraces only when the learner asks for them.
+        .env(
+            "RUST_BACKTRACE",
+            std::env::var("RUST_BACKTRACE").unwrap_or_else(|_| "0".into()),
+        )
         // Trials about stack sizes assume the default stack.
         .env_remove("RUST_MIN_STACK")
         .stdin(Stdio::null())
@@ -513,7 +614,25 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn()?;
     let group = Pid::from_raw(child.id() as i32);
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((group, tag.clone()));
+    let outcome = judge(trial, &mut child, group, &tag, &record, &nonce);
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(live, _)| *live != group);
+    outcome
+}
 
+/// Waits for a started trial, kills whatever it leaves, and judges it.
+fn judge(
+    trial: &Trial,
+    child: &mut Child,
+    group: Pid,
+    tag: &str,
+    record: &Path,
+    nonce: &str,
+) -> io::Result<Outcome> {
     let budget = Arc::new(OutputBudget::new(OUTPUT_LIMIT));
     let (done_tx, done_rx) = mpsc::channel();
     let drains = [
@@ -521,9 +640,16 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         drain(child.stderr.take(), Arc::clone(&budget), done_tx),
     ];
 
-    let ended = wait_until(&mut child, trial.timeout, &budget)?;
+    let ended = match wait_until(child, trial.timeout, &budget) {
+        Ok(ended) => ended,
+        Err(error) => {
+            let _ = signal::killpg(group, Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(error);
+        }
+    };
     let leftovers = match ended {
-        Ended::Exited(_) => trial_processes(group, &tag).len(),
+        Ended::Exited(_) => still_running(group, tag),
         _ => 0,
     };
     // Whatever happened, nothing the trial started may outlive it.
@@ -537,7 +663,7 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
     // until none is left.
     let kill_deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive = trial_processes(group, &tag);
+        let alive = trial_processes(group, tag);
         if alive.is_empty() || Instant::now() >= kill_deadline {
             break;
         }
@@ -583,14 +709,15 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
             OUTPUT_LIMIT / 1024
         )),
         Ended::Exited(status) => {
-            judge_exit(status, &read_record(&record), &nonce, &stderr)
+            judge_exit(status, &read_record(record), nonce, &stderr)
         }
     };
     let verdict = match verdict {
         Verdict::Fail(why) if why.contains("failed to spawn thread") => {
             Verdict::Fail(format!(
                 "{why} (each trial may use {} GiB, which is about {} \
-                 threads: does the code start a thread per item?)",
+                 threads, and the system limits processes per user: does \
+                 the code start a thread per item?)",
                 MEMORY_LIMIT >> 30,
                 MEMORY_LIMIT >> 21
             ))
@@ -610,6 +737,21 @@ fn spawn_and_judge(trial: &Trial) -> io::Result<Outcome> {
         stdout,
         stderr,
     })
+}
+
+/// How many processes the trial left running when it ended. A process the
+/// trial killed without waiting for may take a moment to die, longer on a
+/// loaded machine: only those still alive after a short grace count.
+fn still_running(group: Pid, tag: &str) -> usize {
+    let mut alive = trial_processes(group, tag).len();
+    for _ in 0..20 {
+        if alive == 0 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(5));
+        alive = trial_processes(group, tag).len();
+    }
+    alive
 }
 
 enum Ended {

@@ -49,6 +49,10 @@ enum Command {
     Watch {
         /// What to grade first: `chNN`, or everything.
         selection: Option<String>,
+        /// Check files every second instead of waiting for notifications
+        /// (for file systems that do not notify).
+        #[arg(long)]
+        poll: bool,
     },
     /// Show the next hint for an exercise (`ch01::spawn_all`).
     Hint {
@@ -87,8 +91,8 @@ fn main() -> ExitCode {
         Command::Grade { selection, json } => {
             grade(&root, selection.as_deref(), json.as_deref())
         }
-        Command::Watch { selection } => {
-            cli::watch::watch(&root, selection.as_deref()).map(|()| true)
+        Command::Watch { selection, poll } => {
+            cli::watch::watch(&root, selection.as_deref(), poll).map(|()| true)
         }
         Command::Hint {
             exercise,
@@ -135,6 +139,7 @@ fn grade(
 }
 
 /// `course serve` (with a port) or `course build`.
+#[cfg(feature = "book")]
 fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
     let site = course::book::build(root, None).map_err(|e| e.to_string())?;
     let index = site.join("index.html");
@@ -151,4 +156,15 @@ fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
         }))
         .map(|()| true)
         .map_err(|e| e.to_string())
+}
+
+/// This `course` was built for grading only (`cargo course`).
+#[cfg(not(feature = "book"))]
+fn serve_or_build(_: &Path, _: Option<u16>) -> Result<bool, String> {
+    Err(
+        "this build of `course` grades but has no book (it was built \
+         without the `book` feature); `cargo run --release` builds and \
+         serves the book"
+            .to_string(),
+    )
 }

@@ -112,14 +112,24 @@ fn fixture() -> tempfile::TempDir {
         "pub fn broken() -> u32 {\n    \"not a number\"\n}\n",
     );
     write("exercises/tests/graded.rs", GRADED);
-    let mut sums =
-        format!("sha256 {} exercises/tests/graded.rs\n", sha256(GRADED));
-    for missing in [
+    // The files `course` checks (src/cli/sums.rs); the fixture has two.
+    let mut sums = String::new();
+    for file in [
+        "exercises/tests/graded.rs",
         "src/grader.rs",
         "src/worker.rs",
         "exercises/src/bin/worker.rs",
+        "src/cli/grade.rs",
+        "src/main.rs",
+        "exercises/Cargo.toml",
+        ".cargo/config.toml",
+        ".github/workflows/classroom.yml",
     ] {
-        sums.push_str(&format!("sha256 missing {missing}\n"));
+        let sum = match fs::read_to_string(root.join(file)) {
+            Ok(text) => sha256(&text),
+            Err(_) => "missing".to_string(),
+        };
+        sums.push_str(&format!("sha256 {sum} {file}\n"));
     }
     sums.push_str("points ch01 5\npoints ch02 5\n");
     write("exercises/tests/graded.sums", &sums);
@@ -248,6 +258,27 @@ fn a_chapter_that_does_not_compile_costs_only_that_chapter() {
 }
 
 #[test]
+fn an_exercise_is_graded_by_its_bare_name() {
+    let dir = fixture();
+    let mut command = course(dir.path());
+    command.args(["grade", "double"]);
+    let output = finish(command);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("score: 0/2 points"), "{stdout}");
+    let mut command = course(dir.path());
+    command.args(["grade", "ch01::no_such_exercise"]);
+    let output = finish(command);
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a typo is not a pass: {stderr}"
+    );
+    assert!(stderr.contains("no trial matches"), "{stderr}");
+}
+
+#[test]
 fn an_edited_graded_file_is_named() {
     let dir = fixture();
     let graded = dir.path().join("exercises/tests/graded.rs");
@@ -259,7 +290,7 @@ fn an_edited_graded_file_is_named() {
     let output = finish(command);
     let stdout = text(&output.stdout);
     assert!(
-        stdout.contains("warning: exercises/tests/graded.rs differs"),
+        stdout.contains("warning: exercises/tests/graded.rs differ(s)"),
         "{stdout}\n{}",
         text(&output.stderr)
     );
@@ -295,6 +326,9 @@ fn hints_come_one_at_a_time() {
     hint(&["double", "--reset"]);
     let (_, reset) = hint(&["double"]);
     assert!(reset.contains("(1 of 2)"), "{reset}");
+    // The id of a trial, as a report prints it, names its exercise.
+    let (_, by_trial) = hint(&["ch01::double::doubles"]);
+    assert!(by_trial.contains("hints for ch01::double"), "{by_trial}");
     let (code, unknown) = hint(&["triple"]);
     assert_eq!(code, Some(2), "{unknown}");
     assert!(unknown.contains("no exercise \"triple\""), "{unknown}");
@@ -337,15 +371,16 @@ fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
 fn watch_grades_again_when_a_file_is_saved() {
     let dir = fixture();
     let mut child = course(dir.path())
-        .args(["watch", "ch01"])
+        .args(["watch"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let lines = lines_of(child.stdout.take().unwrap());
     let first = wait_for(&lines, "score:");
-    assert!(first.contains("score: 3/5 points"), "{first}");
-    // Save a fix: the watcher notices and grades chapter 1 again.
+    assert!(first.contains("grading every chapter"), "{first}");
+    assert!(first.contains("score: 3/10 points"), "{first}");
+    // Save a fix: the watcher notices and grades that chapter alone.
     fs::write(
         dir.path().join("exercises/src/ch01_fixture.rs"),
         CH01_SOLVED,

@@ -53,6 +53,7 @@ fn corpus() -> Vec<Trial> {
         Trial::new("faults::daemonizes", 1, daemonizes),
         Trial::new("faults::allocates_8_gib", 1, allocates_8_gib),
         Trial::new("faults::reads_stdin", 1, reads_stdin),
+        Trial::new("faults::reruns_the_suite", 1, reruns_the_suite),
     ]
 }
 
@@ -172,8 +173,23 @@ fn allocates_8_gib() {
     assert!(memory.capacity() >= 8 << 30);
 }
 
+/// Runs the graded suite again from inside a trial, as code that copies
+/// Python's `sys.executable` habit might: the grader refuses.
+fn reruns_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .env(SUITE_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("started from inside a trial"), "{stderr}");
+}
+
 /// Waits for input that never comes: stdin is at its end at once.
 fn reads_stdin() {
+    let stdin = fs::read_link("/proc/self/fd/0").unwrap();
+    assert_eq!(stdin, PathBuf::from("/dev/null"));
     let mut line = String::new();
     let read = std::io::stdin().read_line(&mut line).unwrap();
     assert_eq!(read, 0, "stdin should be empty");
@@ -276,6 +292,12 @@ const SUITE_DIR: &str = "FAULTS_SUITE_DIR";
 /// A graded suite in miniature: two chapters, one failing trial, and an
 /// exclusive trial among ordinary ones.
 fn suite() -> Vec<Trial> {
+    if std::env::var_os(HANGING_SUITE).is_some() {
+        return vec![
+            Trial::new("ch92::hang::a", 1, hangs_and_tells).timeout(HANG * 30),
+            Trial::new("ch92::hang::b", 1, hangs_and_tells).timeout(HANG * 30),
+        ];
+    }
     let mut trials = vec![
         Trial::new("ch90::alone::runs_alone", 3, runs_alone).exclusive(),
         Trial::new("ch91::broken::fails", 2, fails_an_assertion),
@@ -292,6 +314,31 @@ fn suite() -> Vec<Trial> {
 
 fn suite_dir() -> PathBuf {
     PathBuf::from(std::env::var_os(SUITE_DIR).expect("no suite folder"))
+}
+
+/// Set with `SUITE_DIR`: the suite is two trials that hang.
+const HANGING_SUITE: &str = "FAULTS_HANGING_SUITE";
+
+/// Starts a child, writes both pids to the suite folder, and hangs.
+#[allow(clippy::zombie_processes, reason = "the grader must kill it")]
+fn hangs_and_tells() {
+    let child = Command::new("sleep").arg("300").spawn().unwrap();
+    let pids = format!("{} {}\n", std::process::id(), child.id());
+    let file = suite_dir().join(format!("pids-{}", std::process::id()));
+    fs::write(file.with_extension("tmp"), pids).unwrap();
+    fs::rename(file.with_extension("tmp"), file).unwrap();
+    loop {
+        thread::park();
+    }
+}
+
+/// Whether a process is still alive (a zombie is not).
+fn alive(pid: &str) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
 }
 
 /// Marks itself running, and fails if it ever sees the exclusive trial.
@@ -374,6 +421,57 @@ fn suite_checks() -> Vec<libtest_mimic::Trial> {
             }
             Ok(())
         }),
+        check("suite::ctrl_c_kills_the_running_trials", || {
+            let dir = tempfile::tempdir().unwrap();
+            let mut suite = Command::new(std::env::current_exe().unwrap())
+                .args(["--test-threads", "2"])
+                .env(SUITE_DIR, dir.path())
+                .env(HANGING_SUITE, "1")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            // Both trials have started their children (no timing: a hang
+            // here is caught by the trials' own long deadline).
+            let pids: Vec<String> = loop {
+                let told: Vec<String> = fs::read_dir(dir.path())
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name().to_string_lossy().starts_with("pids-")
+                    })
+                    .filter(|e| e.path().extension().is_none())
+                    .map(|e| fs::read_to_string(e.path()).unwrap())
+                    .collect();
+                if told.len() == 2 {
+                    break told
+                        .iter()
+                        .flat_map(|t| t.split_whitespace())
+                        .map(str::to_string)
+                        .collect();
+                }
+                thread::sleep(Duration::from_millis(10));
+            };
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(suite.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            )
+            .unwrap();
+            let status = suite.wait().unwrap();
+            if status.success() {
+                return Err("the interrupted suite exited 0".into());
+            }
+            // SIGKILL was sent before the suite exited; give the kernel a
+            // moment to finish them, then none may be left.
+            for _ in 0..200 {
+                if !pids.iter().any(|pid| alive(pid)) {
+                    return Ok(());
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            let left: Vec<&String> =
+                pids.iter().filter(|pid| alive(pid)).collect();
+            Err(format!("still running after Ctrl-C: {left:?}"))
+        }),
         check("suite::a_filter_grades_only_what_it_names", || {
             let (code, out) = run_suite(&["ch91"]);
             if code == Some(0) {
@@ -450,6 +548,7 @@ fn expectations() -> Vec<(&'static str, &'static str, Check)> {
             mentions(&o.verdict.to_string(), "out of memory")
         }),
         ("faults::reads_stdin", "PASS", no_check),
+        ("faults::reruns_the_suite", "PASS", no_check),
     ]
 }
 

@@ -2,8 +2,10 @@
 //! `TODO(chNN)` with working code, then grade yourself:
 //!
 //! ```text
-//! cargo test -p exercises          # every chapter
-//! cargo test -p exercises ch01     # chapter 1 only
+//! cargo course grade               # every chapter
+//! cargo course grade ch01          # chapter 1 only
+//! cargo course hint ch01::spawn_all
+//! cargo test -p exercises          # the same trials, as plain cargo
 //! ```
 
 #[cfg(feature = "ch01")]

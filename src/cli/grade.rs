@@ -97,6 +97,8 @@ pub struct Report {
     pub selection: Option<String>,
     /// Chapters that did not compile.
     pub broken: Vec<BuildError>,
+    /// Compiler warnings in the chapters' code.
+    pub warnings: Warnings,
     /// The trials that ran, in the suite's order.
     pub judged: Vec<Judged>,
     /// Graded files whose checksum differs from the recorded one.
@@ -128,6 +130,36 @@ pub fn grade(
     selection: Option<&str>,
     options: Options,
 ) -> Result<Report, Fatal> {
+    // A bare exercise name (`spawn_all`) means its chapter's exercise.
+    let resolved;
+    let selection = match selection {
+        Some(name) if !name.starts_with("ch") => {
+            let found: Vec<String> = super::hint::all(root)
+                .into_iter()
+                .map(|hints| hints.exercise)
+                .filter(|exercise| exercise.ends_with(&format!("::{name}")))
+                .collect();
+            match found.as_slice() {
+                [one] => {
+                    resolved = one.clone();
+                    Some(resolved.as_str())
+                }
+                [] => {
+                    return Err(Fatal(format!(
+                        "no exercise {name:?}: name a chapter (ch01) or an \
+                         exercise (ch01::spawn_all)"
+                    )));
+                }
+                several => {
+                    return Err(Fatal(format!(
+                        "{name:?} is in more than one chapter: {}",
+                        several.join(", ")
+                    )));
+                }
+            }
+        }
+        other => other,
+    };
     let wanted: Vec<&str> = match selection {
         Some(selection) => {
             let chapter = selection.split("::").next().unwrap_or(selection);
@@ -146,7 +178,7 @@ pub fn grade(
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     });
-    let (binary, broken) =
+    let (binary, broken, warnings) =
         build_leaving_out_broken(root, package, &wanted, spinner.as_ref())?;
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
@@ -159,6 +191,7 @@ pub fn grade(
         package,
         selection: selection.map(str::to_string),
         broken,
+        warnings,
         judged,
         edited: sums::edited(root),
     })
@@ -172,9 +205,9 @@ fn build_leaving_out_broken(
     package: Package,
     chapters: &[&str],
     spinner: Option<&ProgressBar>,
-) -> Result<(Option<PathBuf>, Vec<BuildError>), Fatal> {
+) -> Result<(Option<PathBuf>, Vec<BuildError>, Warnings), Fatal> {
     let mut on: Vec<&str> = chapters.to_vec();
-    let mut broken = Vec::new();
+    let mut broken: Vec<BuildError> = Vec::new();
     while !on.is_empty() {
         if let Some(spinner) = spinner {
             spinner.set_message(format!(
@@ -184,20 +217,34 @@ fn build_leaving_out_broken(
             ));
         }
         match build(root, package, &on)? {
-            Built::Binary(binary) => return Ok((Some(binary), broken)),
+            Built::Binary(binary, warnings) => {
+                broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
+                return Ok((Some(binary), broken, warnings));
+            }
             Built::Errors(errors) => {
+                let before = on.len();
                 for error in errors {
                     on.retain(|chapter| *chapter != error.chapter);
                     broken.push(error);
                 }
+                if on.len() == before {
+                    return Err(Fatal(
+                        "the build fails in a chapter that is already off"
+                            .to_string(),
+                    ));
+                }
             }
         }
     }
-    Ok((None, broken))
+    broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
+    Ok((None, broken, Warnings::new()))
 }
 
+/// A chapter's compiler warnings: how many, and the first's headline.
+pub type Warnings = BTreeMap<String, (usize, String)>;
+
 enum Built {
-    Binary(PathBuf),
+    Binary(PathBuf, Warnings),
     /// The first error of each chapter that did not compile.
     Errors(Vec<BuildError>),
 }
@@ -224,6 +271,7 @@ fn build(
     let mut binary = None;
     let mut errors: BTreeMap<String, String> = BTreeMap::new();
     let mut elsewhere = None;
+    let mut warnings = Warnings::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         let Ok(message) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -251,11 +299,33 @@ fn build(
                     None => {}
                 }
             }
+            Some("compiler-message")
+                if message["message"]["level"] == "warning" =>
+            {
+                let diagnostic = &message["message"];
+                let in_src =
+                    diagnostic["spans"].as_array().is_some_and(|spans| {
+                        spans.iter().any(|span| {
+                            span["file_name"]
+                                .as_str()
+                                .is_some_and(|f| f.contains("/src/"))
+                        })
+                    });
+                if let Some(chapter) = chapter_of(diagnostic).filter(|_| in_src)
+                {
+                    let rendered =
+                        diagnostic["rendered"].as_str().unwrap_or("");
+                    let entry = warnings
+                        .entry(chapter)
+                        .or_insert((0, error_headline(rendered)));
+                    entry.0 += 1;
+                }
+            }
             _ => {}
         }
     }
     if output.status.success() {
-        return binary.map(Built::Binary).ok_or_else(|| {
+        return binary.map(|b| Built::Binary(b, warnings)).ok_or_else(|| {
             Fatal("cargo built the suite but named no test binary".into())
         });
     }
@@ -284,20 +354,29 @@ fn has_span(diagnostic: &Value) -> bool {
         .is_some_and(|spans| !spans.is_empty())
 }
 
-/// The chapter whose file the diagnostic's primary span is in: the file's
-/// name starts with `chNN`.
+/// The chapter whose file the diagnostic's primary span is in: a part of
+/// the file's path starts with `chNN` (`src/ch05_no_gil.rs`, or a
+/// learner's `src/ch05_no_gil/helpers.rs`). An error inside a macro of a
+/// dependency is placed where the macro was called.
 fn chapter_of(diagnostic: &Value) -> Option<String> {
     let spans = diagnostic["spans"].as_array()?;
-    let span = spans
+    let mut span = spans
         .iter()
         .find(|span| span["is_primary"] == true)
         .or(spans.first())?;
-    let file = Path::new(span["file_name"].as_str()?);
-    let name = file.file_name()?.to_str()?;
-    CHAPTERS
-        .iter()
-        .find(|chapter| name.starts_with(*chapter))
-        .map(|chapter| chapter.to_string())
+    loop {
+        let file = Path::new(span["file_name"].as_str()?);
+        let found = file.components().find_map(|part| {
+            let part = part.as_os_str().to_str()?;
+            CHAPTERS.iter().find(|chapter| part.starts_with(*chapter))
+        });
+        if let Some(chapter) = found {
+            return Some(chapter.to_string());
+        }
+        span = span["expansion"]["span"]
+            .as_object()
+            .map(|_| &span["expansion"]["span"])?;
+    }
 }
 
 /// Runs the built suite, listing first so the progress bar knows its length.
@@ -311,15 +390,22 @@ fn run_suite(
     let scratch = tempfile::tempdir().map_err(|error| {
         Fatal(format!("cannot make a temporary dir: {error}"))
     })?;
+    let log = scratch.path().join("suite.log");
     let run = |events: &Path, list: bool| {
+        let output = fs::File::create(&log).map_err(|error| {
+            Fatal(format!("cannot write {}: {error}", log.display()))
+        })?;
+        let errors = output.try_clone().map_err(|error| {
+            Fatal(format!("cannot write {}: {error}", log.display()))
+        })?;
         let mut command = Command::new(binary);
         // As `cargo test` would: from the package's folder.
         command
             .current_dir(root.join(package.name()))
             .env(course::grader::ENV_EVENTS, events)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(output)
+            .stderr(errors);
         if list {
             command.arg("--list");
         }
@@ -335,6 +421,13 @@ fn run_suite(
     let listed = read_events(&listing);
     if !status.is_ok_and(|status| status.success()) {
         return Err(Fatal(format!("{} --list failed", binary.display())));
+    }
+    if listed.is_empty() {
+        return Err(Fatal(format!(
+            "no trial matches {:?}; `cargo test -p exercises -- --list` \
+             lists them",
+            selection.unwrap_or("")
+        )));
     }
     let bar = if options.interactive {
         let bar = ProgressBar::new(listed.len() as u64);
@@ -372,6 +465,27 @@ fn run_suite(
                 .map(|(at, trial)| (trial.id.as_str(), at))
                 .collect();
             let mut judged = judged;
+            // A suite that died (it should not) leaves trials unjudged:
+            // they count as failed, never as missing.
+            let tail = || {
+                let log = fs::read_to_string(&log).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                lines[lines.len().saturating_sub(5)..].join("\n  ")
+            };
+            for trial in &listed {
+                if !judged.iter().any(|j| j.id == trial.id) {
+                    judged.push(Judged {
+                        verdict: "NOT-RUN".to_string(),
+                        reason: format!(
+                            "the suite stopped ({}) before this trial ran; \
+                             its last words:\n  {}",
+                            finished.map_or("?".into(), |s| s.to_string()),
+                            tail()
+                        ),
+                        ..trial.clone()
+                    });
+                }
+            }
             judged.sort_by_key(|trial| order.get(trial.id.as_str()).copied());
             return Ok(judged);
         }
@@ -387,6 +501,7 @@ fn read_events(path: &Path) -> Vec<Judged> {
         .lines()
         .map_while(Result::ok)
         .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+        .filter(|event| event["id"].is_string())
         .map(|event| Judged {
             id: event["id"].as_str().unwrap_or("").to_string(),
             points: event["points"].as_u64().unwrap_or(0) as u32,
@@ -448,12 +563,21 @@ impl Report {
             out.push('\n');
         }
         out.push_str(&self.table(root));
-        for file in &self.edited {
+        for (chapter, (count, first)) in &self.warnings {
             let _ = writeln!(
                 out,
-                "warning: {file} differs from the version the course \
-                 recorded (exercises/tests/graded.sums): this grade may \
-                 not be what your instructor's copy gives"
+                "{chapter}: {count} compiler warning(s), the first: {first} \
+                 (`cargo build -p exercises` shows them all; they often \
+                 point at the bug)"
+            );
+        }
+        if !self.edited.is_empty() {
+            let _ = writeln!(
+                out,
+                "warning: {} differ(s) from the version the course recorded \
+                 (exercises/tests/graded.sums): this grade may not be what \
+                 your instructor's copy gives",
+                self.edited.join(", ")
             );
         }
         if let Some(next) = self.next(root) {

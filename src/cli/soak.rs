@@ -15,7 +15,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use wait_timeout::ChildExt as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -61,6 +63,52 @@ impl Drop for Burners {
     }
 }
 
+/// A run that takes this long has hung (a whole run takes seconds).
+const HANG: Duration = Duration::from_secs(20 * 60);
+
+/// One `cargo test` run: whether it passed, and its stdout. A run that
+/// hangs is killed with everything it started, and fails.
+fn run_once(root: &Path, args: &[&str]) -> Result<(bool, String), String> {
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .arg("test")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let status = child
+        .wait_timeout(HANG)
+        .map_err(|e| format!("lost cargo: {e}"))?;
+    let passed = match status {
+        Some(status) => status.success(),
+        None => {
+            let group = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(
+                group,
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = child.wait();
+            false
+        }
+    };
+    let mut text = reader.join().unwrap_or_default();
+    if status.is_none() {
+        text.push_str("\ntest the whole run ... FAILED (hung; killed)\n");
+    }
+    Ok((passed, text))
+}
+
 /// Runs each suite `runs` times under load; the report.
 pub fn soak(root: &Path, runs: u32) -> Result<String, String> {
     for (name, args) in SUITES {
@@ -90,16 +138,9 @@ pub fn soak(root: &Path, runs: u32) -> Result<String, String> {
                 "{name}, {} failures so far",
                 failures.len()
             ));
-            let output = cargo()
-                .current_dir(root)
-                .args(["test"])
-                .args(*args)
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !output.status.success() {
+            let (passed, stdout) = run_once(root, args)?;
+            if !passed {
                 failed_runs[at] += 1;
-                let stdout = String::from_utf8_lossy(&output.stdout);
                 let mut named = false;
                 for line in stdout.lines() {
                     if let Some(test) = line

@@ -18,15 +18,24 @@ use sha2::{Digest as _, Sha256};
 /// Where the record lives, relative to the repository.
 pub const SUMS: &str = "exercises/tests/graded.sums";
 
-/// The files that decide a grade: the suites, the grader, and the worker
-/// process some trials start.
+/// The files that decide a grade: the suites, the grader and the worker
+/// process some trials start, the commands that score and their alias,
+/// the exercises' manifest and the Classroom workflow (its points).
 pub fn graded_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = vec![
-        PathBuf::from("exercises/tests/graded.rs"),
-        PathBuf::from("src/grader.rs"),
-        PathBuf::from("src/worker.rs"),
-        PathBuf::from("exercises/src/bin/worker.rs"),
-    ];
+    let mut files: Vec<PathBuf> = [
+        "exercises/tests/graded.rs",
+        "src/grader.rs",
+        "src/worker.rs",
+        "exercises/src/bin/worker.rs",
+        "src/cli/grade.rs",
+        "src/main.rs",
+        "exercises/Cargo.toml",
+        ".cargo/config.toml",
+        super::CLASSROOM,
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect();
     if let Ok(entries) = fs::read_dir(root.join("exercises/tests/graded")) {
         let mut suites: Vec<PathBuf> = entries
             .filter_map(Result::ok)
