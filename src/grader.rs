@@ -272,8 +272,11 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
     let trial_thread = thread::current().id();
     panic::set_hook(Box::new(move |info| {
         if thread::current().id() == trial_thread {
+            // A place inside the standard library (`/rustc/<hash>/...`)
+            // means nothing to a learner; their own line is in the message.
             *FAILED_AT.lock().unwrap_or_else(|e| e.into_inner()) = info
                 .location()
+                .filter(|at| !at.file().starts_with("/rustc/"))
                 .map(|at| format!("{}:{}", at.file(), at.line()));
         } else {
             default_hook(info);
@@ -713,6 +716,16 @@ fn judge(
         }
     };
     let verdict = match verdict {
+        // `handle.join().unwrap()` on a panicked thread says only
+        // `Any { .. }`: add what the thread itself said.
+        Verdict::Fail(why) if why.contains("Any { .. }") => {
+            match thread_panic(&stderr) {
+                Some(said) => {
+                    Verdict::Fail(format!("{why} (the thread {said})"))
+                }
+                None => Verdict::Fail(why),
+            }
+        }
         Verdict::Fail(why) if why.contains("failed to spawn thread") => {
             Verdict::Fail(format!(
                 "{why} (each trial may use {} GiB, which is about {} \
@@ -737,6 +750,17 @@ fn judge(
         stdout,
         stderr,
     })
+}
+
+/// The first panic of another thread in a trial's stderr, as `'name'
+/// panicked at file:line: message`.
+fn thread_panic(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    let first = lines
+        .find(|l| l.starts_with("thread '") && l.contains("panicked at"))?;
+    let said = first.strip_prefix("thread ")?.trim_end_matches(':');
+    let message = lines.next().unwrap_or("").trim();
+    Some(format!("{said}: {message}"))
 }
 
 /// How many processes the trial left running when it ended. A process the

@@ -5,7 +5,7 @@
 //!
 //! - Book: chapter 1, "Threads", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch01_threads.rs`:
-//!   `cargo test -p exercises ch01`.
+//!   `cargo course grade ch01`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: a version that does the work one

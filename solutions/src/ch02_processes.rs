@@ -6,7 +6,7 @@
 //!
 //! - Book: chapter 2, "Processes", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch02_processes.rs`:
-//!   `cargo test -p exercises ch02`. The tests run the `worker` binary of
+//!   `cargo course grade ch02`. The tests run the `worker` binary of
 //!   this crate (see `course::worker`) as the child process.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,

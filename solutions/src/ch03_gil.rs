@@ -7,7 +7,7 @@
 //!
 //! - Book: chapter 3, "The GIL", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch03_gil.rs`:
-//!   `cargo test -p exercises ch03`.
+//!   `cargo course grade ch03`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: I/O that waits for another

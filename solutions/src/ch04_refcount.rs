@@ -7,7 +7,7 @@
 //!
 //! - Book: chapter 4, "Why the GIL exists", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch04_refcount.rs`:
-//!   `cargo test -p exercises ch04`.
+//!   `cargo course grade ch04`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: eight threads clone and drop at

@@ -8,7 +8,7 @@
 //!
 //! - Book: chapter 5, "Removing the GIL", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch05_no_gil.rs`:
-//!   `cargo test -p exercises ch05`.
+//!   `cargo course grade ch05`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: bands, blurs and requests wait

@@ -9,7 +9,7 @@
 //! - Book: chapter 6, "Fairness: starvation and the new GIL", section
 //!   "Exercises".
 //! - Graded by `exercises/tests/graded/ch06_fairness.rs`:
-//!   `cargo test -p exercises ch06`. The ticket lock is also model-checked
+//!   `cargo course grade ch06`. The ticket lock is also model-checked
 //!   by loom: see `exercises/tests/loom.rs`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,

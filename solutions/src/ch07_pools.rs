@@ -8,7 +8,7 @@
 //!
 //! - Book: chapter 7, "Processes instead of threads", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch07_pools.rs`:
-//!   `cargo test -p exercises ch07`. The process pool's tests run the
+//!   `cargo course grade ch07`. The process pool's tests run the
 //!   `worker` binary of this crate in its `pool` mode (see `course::worker`).
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,

@@ -10,7 +10,7 @@
 //!
 //! - Book: chapter 8, "Async: from asyncio to tokio", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch08_futures.rs`:
-//!   `cargo test -p exercises ch08`.
+//!   `cargo course grade ch08`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: wakers that count their wakes

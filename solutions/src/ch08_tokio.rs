@@ -9,7 +9,7 @@
 //!
 //! - Book: chapter 8, "Async: asyncio and tokio", section "Exercises".
 //! - Graded by `exercises/tests/graded/ch08_tokio.rs`:
-//!   `cargo test -p exercises ch08`.
+//!   `cargo course grade ch08`.
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: on tokio's paused clock, the
