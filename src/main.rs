@@ -72,6 +72,25 @@ enum Command {
         #[arg(long)]
         write_sums: bool,
     },
+    /// Measure the notes' claims on this machine: countdown in Python and
+    /// Rust, the convoy effect under the toy GILs, creation cost, memory.
+    Bench {
+        /// A rough run in under a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Put the result in the book's Measurements appendix.
+        #[arg(long)]
+        write: bool,
+    },
+    /// A helper process of `bench` (not for direct use).
+    #[command(hide = true)]
+    BenchWorker {
+        /// `countdown`, `noop`, `sum`, `threads` or `tasks`.
+        mode: String,
+        /// How many.
+        #[arg(default_value_t = 0)]
+        n: u64,
+    },
     /// Run the solutions' trials and the book's examples N times with the
     /// other cores busy, and count failures per test.
     Soak {
@@ -103,6 +122,12 @@ fn main() -> ExitCode {
             true
         }),
         Command::Verify { write_sums } => cli::verify(&root, write_sums),
+        Command::Bench { quick, write } => {
+            cli::bench::bench(&root, quick, write).map(|()| true)
+        }
+        Command::BenchWorker { mode, n } => {
+            cli::bench::worker(&mode, n).map(|()| true)
+        }
         Command::Soak { runs } => cli::soak::soak(&root, runs).map(|report| {
             print!("{report}");
             !report.contains("failures per test")

@@ -235,13 +235,44 @@ fn every_chapter_file_is_in_the_summary() {
     for file in markdown_files() {
         let relative = file.strip_prefix(root().join("chapters")).unwrap();
         let relative = relative.to_string_lossy();
-        if relative != "SUMMARY.md" {
+        // Fragments that pages include are not pages themselves.
+        let fragment = relative.starts_with("appendix/measurements/");
+        if relative != "SUMMARY.md" && !fragment {
             assert!(
                 summary.contains(&format!("]({relative})")),
                 "{relative} is not listed in chapters/SUMMARY.md"
             );
         }
     }
+}
+
+/// Every `{{#include file:anchor}}` of a page names a file that has that
+/// anchor, so no generated figure silently goes missing from the prose.
+#[test]
+fn included_figures_exist() {
+    let mut found = 0;
+    for file in markdown_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        for rest in text.split("{{#include ").skip(1) {
+            let target = rest.split("}}").next().unwrap();
+            let (path, anchor) = target.split_once(':').unwrap_or((target, ""));
+            let included = file.parent().unwrap().join(path);
+            let body = fs::read_to_string(&included).unwrap_or_else(|_| {
+                panic!("{}: includes {path}, which is missing", file.display())
+            });
+            if !anchor.is_empty() {
+                assert!(
+                    body.contains(&format!("ANCHOR: {anchor} "))
+                        && body.contains(&format!("ANCHOR_END: {anchor} ")),
+                    "{}: {path} has no anchor {anchor:?} (run `cargo course \
+                     bench --write`?)",
+                    file.display()
+                );
+            }
+            found += 1;
+        }
+    }
+    assert!(found >= 10, "only {found} includes: is the parser wrong?");
 }
 
 /// One build of the real book, shared by the checks below.
@@ -330,6 +361,18 @@ fn pages_load_nothing_from_the_network() {
 /// Every link from one page of the book to another, and every `#anchor`
 /// in it, leads somewhere: the appendix links to headings, and renaming a
 /// heading must not leave a dead link behind.
+#[test]
+fn includes_are_resolved_in_the_built_book() {
+    for page in files_under(built_book(), "html") {
+        let html = fs::read_to_string(&page).unwrap();
+        assert!(
+            !html.contains("{{#include") && !html.contains("ANCHOR"),
+            "{}: an include was not resolved",
+            page.display()
+        );
+    }
+}
+
 #[test]
 fn links_between_pages_resolve() {
     let site = built_book();

@@ -1,6 +1,8 @@
 //! The learner's and the instructor's commands: `grade`, `watch`, `hint`,
-//! `verify`, `soak`. `serve` and `build` are in `course::book`.
+//! `verify`, `soak`, and the reader's `bench`. `serve` and `build` are in `course::book`.
 
+pub mod bench;
+pub mod figures;
 pub mod grade;
 pub mod hint;
 pub mod soak;

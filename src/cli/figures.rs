@@ -1,0 +1,342 @@
+//! `course bench --write`: puts a run's figures into the book.
+//!
+//! - `chapters/appendix/measurements.md`: the Measurements appendix, with
+//!   the tables and two SVG charts (`measurements/*.svg`, drawn with
+//!   plotters);
+//! - `chapters/appendix/measurements/figures.md`: short sentences between
+//!   `ANCHOR` markers, which the chapters quote with mdBook's
+//!   `{{#include ...:anchor}}`, so no figure in the prose is typed by hand.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::bench::{Latency, Results};
+
+/// The appendix page, relative to the repository.
+pub const PAGE: &str = "chapters/appendix/measurements.md";
+/// The quotable sentences.
+pub const FIGURES: &str = "chapters/appendix/measurements/figures.md";
+
+/// Writes the appendix, the figures and the charts.
+pub fn write(root: &Path, results: &Results) -> Result<(), String> {
+    let dir = root.join("chapters/appendix/measurements");
+    fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let put = |file: &Path, text: String| {
+        fs::write(file, text)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))
+    };
+    countdown_chart(&dir.join("countdown.svg"), results)?;
+    convoy_chart(&dir.join("convoy.svg"), results)?;
+    put(&root.join(FIGURES), figures(results))?;
+    put(&root.join(PAGE), page(results))?;
+    eprintln!("wrote {PAGE}, {FIGURES} and two charts");
+    Ok(())
+}
+
+fn page(results: &Results) -> String {
+    format!(
+        "# Measurements\n\n\
+         The notes make claims about speed; this page measures them. \
+         `cargo course bench` (under a minute; `--quick`, about ten seconds) \
+         runs every comparison on your machine and prints these tables; \
+         `cargo course bench --write` puts them here, and the chapters quote \
+         the sentences it writes, so every figure in the book comes from one \
+         run. The run below is the book's reference.\n\n\
+         How: each comparison is a ratio from one interleaved run (A, B, A, \
+         B, ...), the median of the paired ratios, so a machine that slows \
+         down for a while slows both sides of a pair alike. Each countdown \
+         variant counts for at least half a second. The toy GIL is \
+         `course::gil` (chapters 3 and 6); Python runs as `python3`.\n\n\
+         {}\n\
+         ![Countdown ratios](measurements/countdown.svg)\n\n\
+         ![Convoy round trips](measurements/convoy.svg)\n",
+        results.markdown()
+    )
+}
+
+/// The sentences the chapters quote, each between its anchors.
+fn figures(results: &Results) -> String {
+    let m = &results.machine;
+    let c = &results.countdown;
+    let n = m.cores.max(2);
+    let mut out = String::from(
+        "<!-- Written by `cargo course bench --write`; the chapters include \
+         these sentences by anchor. Do not edit by hand. -->\n\n",
+    );
+    let mut anchor = |name: &str, text: String| {
+        let _ = write!(
+            out,
+            "<!-- ANCHOR: {name} -->\n{text}\n<!-- ANCHOR_END: {name} -->\n\n"
+        );
+    };
+    anchor("machine", m.describe());
+    match &c.python {
+        Ok((threads, processes)) => {
+            anchor(
+                "python_countdown",
+                format!(
+                    "one thread counted down {} steps in {:.2} s; two threads \
+                     took {:.2}× as long, and two processes {:.2}×",
+                    grouped(c.python_count),
+                    threads.a,
+                    threads.ratio,
+                    processes.ratio
+                ),
+            );
+            anchor(
+                "per_step",
+                format!(
+                    "a step of the countdown took {:.1} ns in Python and {:.2} ns \
+                     in Rust: one Python step costs as much as {:.0} Rust steps",
+                    c.per_step.0.unwrap_or(f64::NAN),
+                    c.per_step.1,
+                    c.per_step.0.unwrap_or(f64::NAN) / c.per_step.1
+                ),
+            );
+        }
+        Err(why) => {
+            anchor(
+                "python_countdown",
+                format!("Python was not measured ({why})"),
+            );
+            anchor("per_step", format!("Python was not measured ({why})"));
+        }
+    }
+    anchor(
+        "rust_countdown",
+        format!(
+            "{n} Rust threads took {:.2}× as long as one, and {n} processes {:.2}×",
+            c.rust_threads.ratio, c.rust_processes.ratio
+        ),
+    );
+    anchor(
+        "gil_countdown",
+        format!(
+            "two threads sharing the toy GIL (5 ms switch interval) took {:.2}× \
+             as long as one",
+            c.gil_threads.ratio
+        ),
+    );
+    let row = |start: &str| {
+        results.convoy.iter().find(|r| r.label.starts_with(start))
+    };
+    let p50 = |latency: &Result<Latency, String>| {
+        latency.as_ref().map_or(f64::NAN, |l| l.p50)
+    };
+    let p90 = |latency: &Result<Latency, String>| {
+        latency.as_ref().map_or(f64::NAN, |l| l.p90)
+    };
+    if let (Some(none), Some(old), Some(new5), Some(new1), Some(new02)) = (
+        row("Rust, no lock"),
+        row("toy GIL, old"),
+        row("toy GIL, new style, 5"),
+        row("toy GIL, new style, 1 "),
+        row("toy GIL, new style, 0.2"),
+    ) {
+        anchor(
+            "convoy",
+            format!(
+                "an I/O thread whose peer answers after 1 ms had its answer, \
+                 median, {:.2} ms after asking when alone; beside a CPU-bound \
+                 thread, {:.2} ms with no lock (Rust), {:.2} ms (p90 {:.2} ms) \
+                 under the old-style toy GIL, and {:.2}, {:.2} and {:.2} ms \
+                 under the new style at switch intervals of 5, 1 and 0.2 ms",
+                p50(&none.alone),
+                p50(&none.busy),
+                p50(&old.busy),
+                p90(&old.busy),
+                p50(&new5.busy),
+                p50(&new1.busy),
+                p50(&new02.busy)
+            ),
+        );
+    }
+    if let Some(python) =
+        results.convoy.iter().find(|r| r.label.contains("Python"))
+    {
+        anchor(
+            "python_convoy",
+            match (&python.alone, &python.busy) {
+                (Ok(alone), Ok(busy)) => format!(
+                    "in CPython the same round trip took {:.2} ms alone and \
+                     {:.2} ms (p90 {:.2} ms) beside a spinning thread",
+                    alone.p50, busy.p50, busy.p90
+                ),
+                (Err(why), _) | (_, Err(why)) => {
+                    format!("Python was not measured ({why})")
+                }
+            },
+        );
+    }
+    let k = &results.creation;
+    anchor(
+        "creation",
+        format!(
+            "creating and finishing a tokio task took {:.2} µs, a thread {:.1} µs \
+             ({:.0}× a task) and a process {:.0} µs ({:.0}×)",
+            k.task_us,
+            k.thread_us,
+            k.thread_us / k.task_us,
+            k.process_us,
+            k.process_us / k.task_us
+        ),
+    );
+    let t = &results.transfer;
+    anchor(
+        "transfer",
+        format!(
+            "summing a million numbers took {:.1} ms on a thread that borrows \
+             them and {:.0} ms in a child process that gets them as text over \
+             a pipe ({:.0}×)",
+            t.thread_ms,
+            t.process_ms,
+            t.process_ms / t.thread_ms
+        ),
+    );
+    if let Some(mem) = &results.memory {
+        anchor(
+            "memory",
+            format!(
+                "each parked thread added {:.1} KiB of resident memory and \
+                 {:.1} KiB of kernel stack; each pending tokio task {:.2} KiB",
+                mem.thread_rss_kib, mem.thread_kernel_kib, mem.task_rss_kib
+            ),
+        );
+    }
+    out
+}
+
+/// 29479929 → `29 479 929`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+type Chart<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// One bar: a label, a value, and optionally a low-to-high whisker.
+type Bar = (String, f64, Option<(f64, f64)>);
+
+/// Horizontal bars with labels on the left, a value label at each bar's
+/// end, and a line at `mark`.
+fn bars(
+    area: &Chart,
+    title: &str,
+    rows: &[Bar],
+    mark: f64,
+    unit: &str,
+) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+    area.fill(&WHITE).map_err(err)?;
+    let (width, _) = area.dim_in_pixel();
+    let (left, top, row_h) = (300i32, 40i32, 30i32);
+    let span = (width as i32 - left - 80).max(100);
+    let max = rows
+        .iter()
+        .map(|(_, v, range)| range.map_or(*v, |(_, high)| high.max(*v)))
+        .filter(|v| v.is_finite())
+        .fold(mark, f64::max)
+        .max(1e-9);
+    let px = |v: f64| left + (v / max * span as f64) as i32;
+    let font = |size| ("sans-serif", size).into_font();
+    area.draw(&Text::new(title.to_string(), (10, 10), font(16)))
+        .map_err(err)?;
+    let bottom = top + rows.len() as i32 * row_h;
+    // The mark first, so that bars and labels are drawn over it.
+    area.draw(&PathElement::new(
+        vec![(px(mark), top - 6), (px(mark), bottom)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(err)?;
+    for (i, (label, value, range)) in rows.iter().enumerate() {
+        let y = top + i as i32 * row_h;
+        area.draw(&Text::new(label.clone(), (10, y + 6), font(13)))
+            .map_err(err)?;
+        if !value.is_finite() {
+            continue;
+        }
+        area.draw(&Rectangle::new(
+            [(left, y), (px(*value), y + row_h - 8)],
+            RGBColor(70, 110, 180).filled(),
+        ))
+        .map_err(err)?;
+        let mut end = px(*value);
+        if let Some((low, high)) = range {
+            let middle = y + (row_h - 8) / 2;
+            area.draw(&PathElement::new(
+                vec![(px(*low), middle), (px(*high), middle)],
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?;
+            end = end.max(px(*high));
+        }
+        area.draw(&Text::new(
+            format!("{value:.2}{unit}"),
+            (end + 6, y + 6),
+            font(13),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn countdown_chart(file: &Path, results: &Results) -> Result<(), String> {
+    let c = &results.countdown;
+    let n = results.machine.cores.max(2);
+    let mut rows: Vec<Bar> = Vec::new();
+    if let Ok((threads, processes)) = &c.python {
+        rows.push(("Python, 2 threads".into(), threads.ratio, None));
+        rows.push(("Python, 2 processes".into(), processes.ratio, None));
+    }
+    rows.push((format!("Rust, {n} threads"), c.rust_threads.ratio, None));
+    rows.push((format!("Rust, {n} processes"), c.rust_processes.ratio, None));
+    rows.push(("toy GIL, 2 threads".into(), c.gil_threads.ratio, None));
+    let height = 60 + rows.len() as u32 * 30;
+    let area = SVGBackend::new(file, (720, height)).into_drawing_area();
+    bars(
+        &area,
+        "Countdown: time relative to one thread (line: 1×)",
+        &rows,
+        1.0,
+        "×",
+    )?;
+    area.present().map_err(|e| e.to_string())
+}
+
+fn convoy_chart(file: &Path, results: &Results) -> Result<(), String> {
+    let rows: Vec<Bar> = results
+        .convoy
+        .iter()
+        .map(|row| match &row.busy {
+            Ok(l) => (row.label.clone(), l.p50, Some((l.p10, l.p90))),
+            Err(_) => (row.label.clone(), f64::NAN, None),
+        })
+        .collect();
+    let idle = results
+        .convoy
+        .first()
+        .and_then(|row| row.alone.as_ref().ok())
+        .map_or(1.0, |l| l.p50);
+    let height = 60 + rows.len() as u32 * 30;
+    let area = SVGBackend::new(file, (720, height)).into_drawing_area();
+    bars(
+        &area,
+        "I/O round trip beside a CPU-bound thread, ms: median, p10 to p90 \
+         (line: alone)",
+        &rows,
+        idle,
+        " ms",
+    )?;
+    area.present().map_err(|e| e.to_string())
+}
