@@ -81,6 +81,9 @@ enum Command {
         /// Put the result in the book's Measurements appendix.
         #[arg(long)]
         write: bool,
+        /// For the tests: every step once, with meaningless figures.
+        #[arg(long, hide = true)]
+        smoke: bool,
     },
     /// A helper process of `bench` (not for direct use).
     #[command(hide = true)]
@@ -122,8 +125,18 @@ fn main() -> ExitCode {
             true
         }),
         Command::Verify { write_sums } => cli::verify(&root, write_sums),
-        Command::Bench { quick, write } => {
-            cli::bench::bench(&root, quick, write).map(|()| true)
+        Command::Bench {
+            quick,
+            write,
+            smoke,
+        } => {
+            use cli::bench::Effort;
+            let effort = match (smoke, quick) {
+                (true, _) => Effort::SMOKE,
+                (false, true) => Effort::QUICK,
+                (false, false) => Effort::FULL,
+            };
+            cli::bench::bench(&root, effort, write).map(|()| true)
         }
         Command::BenchWorker { mode, n } => {
             cli::bench::worker(&mode, n).map(|()| true)

@@ -441,3 +441,54 @@ fn every_exercise_has_hints() {
     }
     assert_eq!(hinted, exercises());
 }
+
+/// `course bench --write` on a copy of the book's chapters: every figure a
+/// chapter quotes is written, the tables and charts exist. (The figures of
+/// a smoke run mean nothing; only their presence is checked.)
+#[test]
+fn bench_writes_every_figure_the_chapters_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = course(dir.path());
+    command.args(["bench", "--smoke", "--write"]);
+    let output = finish(command);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(stdout.contains("### The convoy effect"), "{stdout}");
+    let figures = dir.path().join("chapters/appendix/measurements");
+    for chart in ["countdown.svg", "convoy.svg"] {
+        let svg = fs::read_to_string(figures.join(chart)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{chart}");
+    }
+    let written = fs::read_to_string(figures.join("figures.md")).unwrap();
+    let mut quoted = 0;
+    for page in fs::read_dir(Path::new(ROOT).join("chapters")).unwrap() {
+        let page = page.unwrap().path();
+        let Ok(pages) = fs::read_dir(&page) else {
+            continue;
+        };
+        for file in pages.map(|f| f.unwrap().path()) {
+            let Ok(text) = fs::read_to_string(&file) else {
+                continue;
+            };
+            for rest in text.split("figures.md:").skip(1) {
+                let anchor = rest.split("}}").next().unwrap();
+                assert!(
+                    written.contains(&format!("ANCHOR: {anchor} ")),
+                    "{}: quotes {anchor:?}, which bench does not write",
+                    file.display()
+                );
+                quoted += 1;
+            }
+        }
+    }
+    assert!(quoted >= 10, "only {quoted} quotes found");
+    assert!(
+        dir.path()
+            .join("chapters/appendix/measurements.md")
+            .exists()
+    );
+}
