@@ -103,7 +103,7 @@ impl Machine {
             Ok(version) => version.clone(),
             Err(why) => format!("no Python ({why})"),
         };
-        format!("{} cores, {}, {}, {python}", self.cores, self.cpu, self.os)
+        format!("{} CPUs, {}, {}, {python}", self.cores, self.cpu, self.os)
     }
 }
 
@@ -394,15 +394,18 @@ fn measure_countdown(
 /// this long (an immediate echo makes the results bimodal).
 const PEER_DELAY: Duration = Duration::from_millis(1);
 
-/// Round trips of an I/O thread: p10, p50, p90 in milliseconds.
+/// Round trips of an I/O thread in milliseconds: p10, p50, p90 and the
+/// slowest (the tail is where an unfair lock shows).
 #[derive(Debug, Clone, Copy)]
 pub struct Latency {
     /// 10th percentile.
     pub p10: f64,
     /// Median.
     pub p50: f64,
-    /// 90th percentile.
+    /// 90th percentile: nine trips in ten were faster.
     pub p90: f64,
+    /// The slowest trip.
+    pub max: f64,
 }
 
 impl Latency {
@@ -411,6 +414,7 @@ impl Latency {
             p10: quantile(trips, 0.1),
             p50: quantile(trips, 0.5),
             p90: quantile(trips, 0.9),
+            max: quantile(trips, 1.0),
         }
     }
 }
@@ -622,7 +626,8 @@ fn measure_convoy(
     rows
 }
 
-/// Two halves' percentiles, averaged (each half is a run of its own).
+/// Two halves' percentiles, averaged (each half is a run of its own), and
+/// the slowest trip of either.
 fn merge(halves: &[Latency]) -> Latency {
     let mean = |f: fn(&Latency) -> f64| {
         halves.iter().map(f).sum::<f64>() / halves.len() as f64
@@ -631,6 +636,7 @@ fn merge(halves: &[Latency]) -> Latency {
         p10: mean(|l| l.p10),
         p50: mean(|l| l.p50),
         p90: mean(|l| l.p90),
+        max: halves.iter().map(|l| l.max).fold(f64::NAN, f64::max),
     }
 }
 
@@ -768,6 +774,10 @@ pub struct Memory {
     pub thread_kernel_kib: f64,
     /// Resident memory each pending tokio task adds.
     pub task_rss_kib: f64,
+    /// How many threads were parked.
+    pub threads: usize,
+    /// How many tasks were pending.
+    pub tasks: usize,
 }
 
 fn measure_memory(effort: Effort, say: &dyn Fn(&str)) -> Option<Memory> {
@@ -793,6 +803,8 @@ fn measure_memory(effort: Effort, say: &dyn Fn(&str)) -> Option<Memory> {
         thread_rss_kib: (rss - base_rss) / threads as f64,
         thread_kernel_kib: (kernel - base_kernel) / threads as f64,
         task_rss_kib: (task_rss - task_base) / tasks as f64,
+        threads,
+        tasks,
     })
 }
 
@@ -896,6 +908,8 @@ pub struct Results {
     pub machine: Machine,
     /// `--quick` or the full run.
     pub quick: bool,
+    /// How hard it measured.
+    pub effort: Effort,
     /// Countdown ratios.
     pub countdown: Countdown,
     /// Convoy latencies.
@@ -919,6 +933,7 @@ pub fn run(effort: Effort, quick: bool, say: &dyn Fn(&str)) -> Results {
     Results {
         machine,
         quick,
+        effort,
         countdown,
         convoy,
         creation,
@@ -933,7 +948,9 @@ fn x(ratio: f64) -> String {
 
 fn ms(latency: &Result<Latency, String>) -> String {
     match latency {
-        Ok(l) => format!("{:.2} / {:.2} / {:.2}", l.p10, l.p50, l.p90),
+        Ok(l) => {
+            format!("{:.2} / {:.2} / {:.2} / {:.2}", l.p10, l.p50, l.p90, l.max)
+        }
         Err(_) => "—".to_string(),
     }
 }
@@ -957,7 +974,7 @@ impl Results {
                 let _ = writeln!(
                     out,
                     "| Python, 1 thread ({} steps) | {:.2} s | {:.1} ns |",
-                    c.python_count,
+                    super::figures::grouped(c.python_count),
                     threads.a,
                     c.per_step.0.unwrap_or(f64::NAN)
                 );
@@ -969,7 +986,7 @@ impl Results {
                 );
                 let _ = writeln!(
                     out,
-                    "| Python, 2 processes | {} ({:.2} s) |  |",
+                    "| Python, 2 processes (fork) | {} ({:.2} s) |  |",
                     x(processes.ratio),
                     processes.b
                 );
@@ -982,7 +999,9 @@ impl Results {
         let _ = writeln!(
             out,
             "| Rust, 1 thread ({} steps) | {:.2} s | {:.2} ns |",
-            c.rust_count, c.rust_threads.a, c.per_step.1
+            super::figures::grouped(c.rust_count),
+            c.rust_threads.a,
+            c.per_step.1
         );
         let _ = writeln!(
             out,
@@ -1007,14 +1026,18 @@ impl Results {
         if let Some(python) = c.per_step.0 {
             let _ = writeln!(
                 out,
-                "\nOne Python step costs as much as {:.0} Rust steps.",
+                "\nOne Python step (8 bytecodes in CPython 3.11) costs as \
+                 much as {:.0} Rust steps.",
                 python / c.per_step.1
             );
         }
         let _ = writeln!(
             out,
-            "\n### The convoy effect: an I/O thread's round trips (ms, p10 / p50 / p90)\n\n\
-             Each round trip waits for a peer that answers after {} ms.\n\n\
+            "\n### The convoy effect: an I/O thread's round trips (ms, p10 / p50 / p90 / slowest)\n\n\
+             A round trip: ask a peer that answers after {} ms, wait for \
+             the answer with the GIL released, take the GIL back. In the \
+             toy rows the peer holds no lock; in the Python row the peer \
+             is a Python thread, whose reply needs the GIL too.\n\n\
              | lock | alone | beside a CPU-bound thread |\n|---|---|---|",
             PEER_DELAY.as_secs_f64() * 1e3
         );
@@ -1030,8 +1053,9 @@ impl Results {
         let k = &self.creation;
         let _ = writeln!(
             out,
-            "\n### Creating and finishing one (many started at once, then all \
-             awaited)\n\n| what | time | relative to a task |\n|---|---|---|\n\
+            "\n### Starting and finishing a task, a thread or a process \
+             (average over many started at once, then all awaited; a process \
+             is this program started again to do nothing)\n\n| what | time | relative to a task |\n|---|---|---|\n\
              | tokio task | {:.2} µs | 1× |\n| thread | {:.1} µs | {:.0}× |\n| process | {:.0} µs | {:.0}× |",
             k.task_us,
             k.thread_us,
@@ -1052,9 +1076,18 @@ impl Results {
         if let Some(mem) = &self.memory {
             let _ = writeln!(
                 out,
-                "\n### Memory for each waiting one\n\n| what | resident | kernel stack |\n|---|---|---|\n\
+                "\n### Memory per waiting thread or task\n\n\
+                 Resident: the program's VmRSS with {} parked threads (or {} \
+                 pending tasks) minus with none, divided by the count. Kernel \
+                 stack: the system-wide `KernelStack` of /proc/meminfo, before \
+                 and after, so other programs add noise.\n\n\
+                 | what | resident | kernel stack |\n|---|---|---|\n\
                  | parked thread | {:.1} KiB | {:.1} KiB |\n| pending tokio task | {:.2} KiB | none |",
-                mem.thread_rss_kib, mem.thread_kernel_kib, mem.task_rss_kib
+                mem.threads,
+                mem.tasks,
+                mem.thread_rss_kib,
+                mem.thread_kernel_kib,
+                mem.task_rss_kib
             );
         }
         out

@@ -43,19 +43,37 @@ fn page(results: &Results) -> String {
          The notes make claims about speed; this page measures them. \
          `cargo course bench` (under a minute; `--quick`, about ten seconds) \
          runs every comparison on your machine and prints these tables; \
-         `cargo course bench --write` puts them here, and the chapters quote \
-         the sentences it writes, so every figure in the book comes from one \
-         run. The run below is the book's reference.\n\n\
-         How: each comparison is a ratio from one interleaved run (A, B, A, \
-         B, ...), the median of the paired ratios, so a machine that slows \
-         down for a while slows both sides of a pair alike. Each countdown \
-         variant counts for at least half a second. The toy GIL is \
-         `course::gil` (chapters 3 and 6); Python runs as `python3`.\n\n\
+         `cargo course bench --write` puts them here, and where a chapter \
+         quotes a figure it quotes a sentence this command writes, so those \
+         figures all come from one run. The run below is the book's \
+         reference.\n\n\
+         How. Each countdown is sized so that one thread takes at least half \
+         a second; the countdowns and the transfer are {pairs} interleaved \
+         pairs (A, B, A, B, ...), reported as the median of the pairs' \
+         ratios, so a machine that slows down for a while slows both sides \
+         of a pair alike. Convoy rows give percentiles of {trips} round \
+         trips in two interleaved halves: p50 is the median, and nine trips \
+         in ten were faster than p90. Creation costs are the median of three \
+         rounds; memory is one sample. The toy GIL is `course::gil` \
+         (chapters 3 and 6), and one of its ticks is one countdown step. \
+         Python is whatever `python3` is on your PATH; its processes are \
+         started with `fork`, whatever the version.\n\n\
          {}\n\
          ![Countdown ratios](measurements/countdown.svg)\n\n\
          ![Convoy round trips](measurements/convoy.svg)\n",
-        results.markdown()
+        results.markdown(),
+        pairs = results.effort.pairs,
+        trips = results.effort.trips,
     )
+}
+
+/// Three significant figures: 21.5, 0.255, 1.10.
+fn sig3(value: f64) -> String {
+    if !value.is_finite() || value == 0.0 {
+        return format!("{value}");
+    }
+    let decimals = (2 - value.abs().log10().floor() as i32).max(0) as usize;
+    format!("{value:.decimals$}")
 }
 
 /// The sentences the chapters quote, each between its anchors.
@@ -79,8 +97,9 @@ fn figures(results: &Results) -> String {
             anchor(
                 "python_countdown",
                 format!(
-                    "one thread counted down {} steps in {:.2} s; two threads \
-                     took {:.2}× as long, and two processes {:.2}×",
+                    "one Python thread counted down {} steps in {:.2} s; two \
+                     threads took {:.2}× as long, and two processes \
+                     (started with fork) {:.2}×",
                     grouped(c.python_count),
                     threads.a,
                     threads.ratio,
@@ -88,47 +107,70 @@ fn figures(results: &Results) -> String {
                 ),
             );
             anchor(
+                "python_threads",
+                format!(
+                    "two Python threads took {:.2}× as long as one",
+                    threads.ratio
+                ),
+            );
+            anchor(
+                "python_processes",
+                format!(
+                    "two Python processes took {:.2}× as long as one thread",
+                    processes.ratio
+                ),
+            );
+            let (python, rust) =
+                (c.per_step.0.unwrap_or(f64::NAN), c.per_step.1);
+            anchor(
                 "per_step",
                 format!(
-                    "a step of the countdown took {:.1} ns in Python and {:.2} ns \
-                     in Rust: one Python step costs as much as {:.0} Rust steps",
-                    c.per_step.0.unwrap_or(f64::NAN),
-                    c.per_step.1,
-                    c.per_step.0.unwrap_or(f64::NAN) / c.per_step.1
+                    "a countdown step took {} ns in Python and {} ns in Rust, \
+                     {:.0} times as long",
+                    sig3(python),
+                    sig3(rust),
+                    python / rust
                 ),
             );
         }
         Err(why) => {
-            anchor(
+            for name in [
                 "python_countdown",
-                format!("Python was not measured ({why})"),
-            );
-            anchor("per_step", format!("Python was not measured ({why})"));
+                "python_threads",
+                "python_processes",
+                "per_step",
+            ] {
+                anchor(name, format!("Python was not measured ({why})"));
+            }
         }
     }
     anchor(
-        "rust_countdown",
+        "rust_threads",
         format!(
-            "{n} Rust threads took {:.2}× as long as one, and {n} processes {:.2}×",
-            c.rust_threads.ratio, c.rust_processes.ratio
+            "{n} Rust threads took {:.2}× as long as one",
+            c.rust_threads.ratio
+        ),
+    );
+    anchor(
+        "rust_processes",
+        format!(
+            "{n} Rust processes took {:.2}× as long as one thread",
+            c.rust_processes.ratio
         ),
     );
     anchor(
         "gil_countdown",
         format!(
-            "two threads sharing the toy GIL (5 ms switch interval) took {:.2}× \
-             as long as one",
+            "two threads sharing the new-style toy GIL (a 5 ms switch \
+             interval, as in Python 3.2 and later) took {:.2}× as long as one",
             c.gil_threads.ratio
         ),
     );
     let row = |start: &str| {
         results.convoy.iter().find(|r| r.label.starts_with(start))
     };
-    let p50 = |latency: &Result<Latency, String>| {
-        latency.as_ref().map_or(f64::NAN, |l| l.p50)
-    };
-    let p90 = |latency: &Result<Latency, String>| {
-        latency.as_ref().map_or(f64::NAN, |l| l.p90)
+    let get = |latency: &Result<Latency, String>, f: fn(&Latency) -> f64| {
+        latency.as_ref().map_or(f64::NAN, f)
     };
     if let (Some(none), Some(old), Some(new5), Some(new1), Some(new02)) = (
         row("Rust, no lock"),
@@ -137,21 +179,39 @@ fn figures(results: &Results) -> String {
         row("toy GIL, new style, 1 "),
         row("toy GIL, new style, 0.2"),
     ) {
+        let alone = get(&none.alone, |l| l.p50);
         anchor(
-            "convoy",
+            "convoy_nolock",
             format!(
-                "an I/O thread whose peer answers after 1 ms had its answer, \
-                 median, {:.2} ms after asking when alone; beside a CPU-bound \
-                 thread, {:.2} ms with no lock (Rust), {:.2} ms (p90 {:.2} ms) \
-                 under the old-style toy GIL, and {:.2}, {:.2} and {:.2} ms \
-                 under the new style at switch intervals of 5, 1 and 0.2 ms",
-                p50(&none.alone),
-                p50(&none.busy),
-                p50(&old.busy),
-                p90(&old.busy),
-                p50(&new5.busy),
-                p50(&new1.busy),
-                p50(&new02.busy)
+                "with no lock, a round trip took {:.2} ms alone and {:.2} ms \
+                 beside a spinning thread (medians)",
+                alone,
+                get(&none.busy, |l| l.p50)
+            ),
+        );
+        anchor(
+            "convoy_old",
+            format!(
+                "a round trip took {:.2} ms alone (median); beside a CPU-bound \
+                 thread under the old-style toy GIL it took {:.2} ms, one trip \
+                 in ten took more than {:.2} ms, and the slowest {:.2} ms",
+                get(&old.alone, |l| l.p50),
+                get(&old.busy, |l| l.p50),
+                get(&old.busy, |l| l.p90),
+                get(&old.busy, |l| l.max)
+            ),
+        );
+        anchor(
+            "convoy_new",
+            format!(
+                "beside a CPU-bound thread, a round trip took {:.2}, {:.2} and \
+                 {:.2} ms (medians) at switch intervals of 5, 1 and 0.2 ms, \
+                 against {:.2} ms alone; at 5 ms the slowest took {:.2} ms",
+                get(&new5.busy, |l| l.p50),
+                get(&new1.busy, |l| l.p50),
+                get(&new02.busy, |l| l.p50),
+                alone,
+                get(&new5.busy, |l| l.max)
             ),
         );
     }
@@ -162,9 +222,10 @@ fn figures(results: &Results) -> String {
             "python_convoy",
             match (&python.alone, &python.busy) {
                 (Ok(alone), Ok(busy)) => format!(
-                    "in CPython the same round trip took {:.2} ms alone and \
-                     {:.2} ms (p90 {:.2} ms) beside a spinning thread",
-                    alone.p50, busy.p50, busy.p90
+                    "in CPython, where the peer is itself a Python thread, a \
+                     round trip took {:.2} ms alone and {:.2} ms beside a \
+                     spinning thread (medians; the slowest {:.2} ms)",
+                    alone.p50, busy.p50, busy.max
                 ),
                 (Err(why), _) | (_, Err(why)) => {
                     format!("Python was not measured ({why})")
@@ -176,10 +237,12 @@ fn figures(results: &Results) -> String {
     anchor(
         "creation",
         format!(
-            "creating and finishing a tokio task took {:.2} µs, a thread {:.1} µs \
-             ({:.0}× a task) and a process {:.0} µs ({:.0}×)",
-            k.task_us,
-            k.thread_us,
+            "a tokio task took {} µs to start and finish, a thread {} µs \
+             ({:.0}× a task) and a process {:.0} µs ({:.0}×), each the \
+             average over many started at a time and then all awaited (a \
+             process being this Rust program started again to do nothing)",
+            sig3(k.task_us),
+            sig3(k.thread_us),
             k.thread_us / k.task_us,
             k.process_us,
             k.process_us / k.task_us
@@ -190,8 +253,8 @@ fn figures(results: &Results) -> String {
         "transfer",
         format!(
             "summing a million numbers took {:.1} ms on a thread that borrows \
-             them and {:.0} ms in a child process that gets them as text over \
-             a pipe ({:.0}×)",
+             them and {:.0} ms ({:.0}×) in a child process that gets them as \
+             text over a pipe, starting the thread or the process included",
             t.thread_ms,
             t.process_ms,
             t.process_ms / t.thread_ms
@@ -202,7 +265,7 @@ fn figures(results: &Results) -> String {
             "memory",
             format!(
                 "each parked thread added {:.1} KiB of resident memory and \
-                 {:.1} KiB of kernel stack; each pending tokio task {:.2} KiB",
+                 {:.1} KiB of kernel stack, and each pending tokio task {:.2} KiB",
                 mem.thread_rss_kib, mem.thread_kernel_kib, mem.task_rss_kib
             ),
         );
@@ -339,4 +402,24 @@ fn convoy_chart(file: &Path, results: &Results) -> Result<(), String> {
         " ms",
     )?;
     area.present().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_significant_figures() {
+        assert_eq!(sig3(21.54), "21.5");
+        assert_eq!(sig3(0.2549), "0.255");
+        assert_eq!(sig3(1.1), "1.10");
+        assert_eq!(sig3(735.2), "735");
+    }
+
+    #[test]
+    fn digits_are_grouped_by_three() {
+        assert_eq!(grouped(7), "7");
+        assert_eq!(grouped(1000), "1 000");
+        assert_eq!(grouped(29_479_929), "29 479 929");
+    }
 }
