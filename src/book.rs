@@ -5,7 +5,11 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use mdbook_driver::MDBook;
+
+use crate::runner::{self, Runner};
 
 /// Why the book could not be built or served, in words for the reader.
 #[derive(Debug)]
@@ -70,11 +74,23 @@ fn build_error(error: impl Into<Box<dyn std::error::Error>>) -> BookError {
 
 /// Serves the folder `site` on 127.0.0.1:`port` until the process ends.
 /// Port 0 picks a free port. `ready` receives the address once bound.
+/// Without a runner, the Run button's requests are refused.
 pub async fn serve(
     site: PathBuf,
     port: u16,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), BookError> {
+    serve_with_runner(site, port, None, ready).await
+}
+
+/// [`serve`], with the Run button's runner answering on `/__course/`.
+pub async fn serve_with_runner(
+    site: PathBuf,
+    port: u16,
+    runner: Option<Arc<Runner>>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), BookError> {
+    // Loopback only: there is no flag for another address.
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
@@ -88,10 +104,105 @@ pub async fn serve(
     let bound = listener.local_addr().map_err(|e| {
         BookError::Io("cannot read the bound address".into(), e)
     })?;
+    let state = Served {
+        runner,
+        port: bound.port(),
+    };
     let app = axum::Router::new()
+        .route("/__course/token", axum::routing::get(token))
+        .route("/__course/meta/crates", axum::routing::post(crates))
+        .route("/__course/evaluate.json", axum::routing::post(evaluate))
+        .with_state(Arc::new(state))
         .fallback_service(tower_http::services::ServeDir::new(site));
     ready(bound);
     axum::serve(listener, app)
         .await
         .map_err(|e| BookError::Io("the server stopped".into(), e))
+}
+
+/// What the runner's routes share.
+#[derive(Debug)]
+struct Served {
+    runner: Option<Arc<Runner>>,
+    port: u16,
+}
+
+type Reply = (
+    axum::http::StatusCode,
+    [(&'static str, &'static str); 2],
+    String,
+);
+
+fn reply(status: u16, body: serde_json::Value) -> Reply {
+    (
+        axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        [
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ],
+        body.to_string(),
+    )
+}
+
+fn refused(why: runner::Refused) -> Reply {
+    reply(why.0, serde_json::json!({ "error": why.1 }))
+}
+
+async fn token(
+    axum::extract::State(served): axum::extract::State<Arc<Served>>,
+    headers: axum::http::HeaderMap,
+) -> Reply {
+    if let Err(why) = runner::check(&headers, served.port, None, false) {
+        return refused(why);
+    }
+    match &served.runner {
+        Some(runner) => {
+            reply(200, serde_json::json!({ "token": runner.token() }))
+        }
+        None => reply(404, serde_json::json!({ "error": "no runner" })),
+    }
+}
+
+async fn crates(
+    axum::extract::State(served): axum::extract::State<Arc<Served>>,
+    headers: axum::http::HeaderMap,
+) -> Reply {
+    if let Err(why) = runner::check(&headers, served.port, None, false) {
+        return refused(why);
+    }
+    let crates: Vec<serde_json::Value> = runner::CRATES
+        .iter()
+        .map(|name| serde_json::json!({ "id": name, "name": name }))
+        .collect();
+    reply(200, serde_json::json!({ "crates": crates }))
+}
+
+async fn evaluate(
+    axum::extract::State(served): axum::extract::State<Arc<Served>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let Some(runner) = &served.runner else {
+        return reply(404, serde_json::json!({ "error": "no runner" }));
+    };
+    if let Err(why) =
+        runner::check(&headers, served.port, Some(runner.token()), true)
+    {
+        return refused(why);
+    }
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return reply(
+            400,
+            serde_json::json!({ "error": "the body is not JSON" }),
+        );
+    };
+    let Some(code) = request["code"].as_str() else {
+        return reply(400, serde_json::json!({ "error": "no code" }));
+    };
+    let done = runner.evaluate(code.to_string()).await;
+    reply(
+        200,
+        serde_json::json!({ "result": done.result, "error": done.error }),
+    )
 }

@@ -9,6 +9,8 @@
 //!   floods, pipeline stages on request).
 //! - `book` (feature `book`, on by default): builds the book in-process
 //!   with mdBook and the mermaid preprocessor, and serves it on 127.0.0.1.
+//! - `runner` (feature `book`): the Run button's offline runner, which
+//!   `course serve` answers on `/__course/`.
 //! - `book_doctests` (only under `cfg(doctest)`): every markdown file of
 //!   `chapters/` as a doc comment, so rustdoc tests the book's examples.
 //!
@@ -19,6 +21,8 @@
 pub mod book;
 pub mod gil;
 pub mod grader;
+#[cfg(feature = "book")]
+pub mod runner;
 pub mod worker;
 
 /// The book's markdown files, as rustdoc doc-tests (see `build.rs`).

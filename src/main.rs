@@ -187,11 +187,27 @@ fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
     };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start tokio: {e}"))?;
+    // The Run button's scratch package, warmed in the background so that
+    // the first click does not wait for tokio to compile.
+    let runner = course::runner::Runner::new(root, root.join("target/runner"))
+        .map_err(|e| format!("cannot prepare the Run button: {e}"))?;
+    let warming = std::sync::Arc::clone(&runner);
+    std::thread::spawn(move || match warming.warm() {
+        Ok(()) => println!("the Run button is ready"),
+        Err(why) => eprintln!("the Run button will not work: {why}"),
+    });
     runtime
-        .block_on(course::book::serve(site, port, |address| {
-            println!("serving the book on http://{address}/ (Ctrl-C stops)");
-            println!("offline copy: file://{}", index.display());
-        }))
+        .block_on(course::book::serve_with_runner(
+            site,
+            port,
+            Some(runner),
+            |address| {
+                println!(
+                    "serving the book on http://{address}/ (Ctrl-C stops)"
+                );
+                println!("offline copy: file://{}", index.display());
+            },
+        ))
         .map(|()| true)
         .map_err(|e| e.to_string())
 }

@@ -259,3 +259,129 @@ fn from_disk_a_question_says_wrong_then_right() {
         println!("screenshot: {}", shot.display());
     }
 }
+
+/// Adds a deadlocking snippet to a page, clicks Run on the page's first
+/// snippet and on that one, waits for both results, and writes them into
+/// `#run-probe`, with every resource the page requested.
+const RUN: &str = r#"<script>
+window.addEventListener('load', () => setTimeout(async () => {
+  const blocks = [...document.querySelectorAll('pre.playground')];
+  const results = [];
+  for (const block of [blocks[0], blocks[blocks.length - 1]]) {
+    block.querySelector('.play-button').click();
+    let text = '';
+    for (let i = 0; i < 600; i++) {
+      await new Promise(r => setTimeout(r, 100));
+      const result = block.querySelector('.result');
+      text = result ? result.innerText : '';
+      if (text && text !== 'Running...') break;
+    }
+    results.push('result=' + JSON.stringify(text));
+  }
+  const probe = document.createElement('pre');
+  probe.id = 'run-probe';
+  const resources = performance.getEntriesByType('resource')
+    .map(e => 'resource=' + e.name);
+  probe.textContent = results.concat(resources).join('\n');
+  document.body.appendChild(probe);
+  // For the screenshot: both snippets and their results at the top.
+  const main = document.querySelector('main');
+  main.prepend(blocks[blocks.length - 1]);
+  main.prepend(blocks[0]);
+  window.scrollTo(0, 0);
+}, 500));
+</script>"#;
+
+/// A snippet that never ends: the runner must say "timed out".
+const DEADLOCK: &str = r#"<pre class="playground"><code class="language-rust">use std::sync::Mutex;
+fn main() {
+    let lock = Mutex::new(0);
+    let _held = lock.lock().unwrap();
+    println!("taking the lock again");
+    let _again = lock.lock();
+}
+</code></pre>"#;
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this test"]
+fn served_run_buttons_show_output_and_a_timeout() {
+    let (_out, site) = support::build_book();
+    let page = fs::read_to_string(site.join("01-threads/threads.html"))
+        .expect("chapter 1 was not built");
+    let page = page
+        .replace("</main>", &format!("{DEADLOCK}</main>"))
+        .replace("</body>", &format!("{RUN}</body>"));
+    fs::write(site.join("01-threads/run.html"), page).unwrap();
+    let address =
+        support::serve_with_runner_in_background(site, Duration::from_secs(3));
+    let origin = format!("http://{address}/");
+    let url = format!("{origin}01-threads/run.html");
+    let dom = dump_dom(&url);
+    let probe = dom
+        .split(r#"<pre id="run-probe">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the Run script did not finish"));
+    let results: Vec<&str> = probe
+        .lines()
+        .filter_map(|l| l.strip_prefix("result="))
+        .collect();
+    assert_eq!(results.len(), 2, "{probe}");
+    assert!(
+        !results[0].contains("timed out") && !results[0].contains("error"),
+        "the first snippet did not run: {}",
+        results[0]
+    );
+    assert!(results[0].len() > 4, "no output: {}", results[0]);
+    assert!(
+        results[1].contains("taking the lock again"),
+        "{}",
+        results[1]
+    );
+    assert!(results[1].contains("timed out"), "{}", results[1]);
+    let foreign: Vec<&str> = probe
+        .lines()
+        .filter_map(|l| l.strip_prefix("resource="))
+        .filter(|url| !url.starts_with(&origin))
+        .collect();
+    assert!(foreign.is_empty(), "the page requested {foreign:?}");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("run-buttons.png");
+    chromium_output(
+        &url,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1000,1400",
+        ],
+    );
+    assert!(shot.is_file(), "no screenshot at {}", shot.display());
+    println!("screenshot: {}", shot.display());
+    println!("results: {results:?}");
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this test"]
+fn from_disk_run_says_how_to_get_a_working_button() {
+    let (_out, site) = support::build_book();
+    let page = fs::read_to_string(site.join("01-threads/threads.html"))
+        .expect("chapter 1 was not built");
+    let file = site.join("01-threads/run-from-disk.html");
+    fs::write(&file, page.replace("</body>", &format!("{RUN}</body>")))
+        .unwrap();
+    let dom = dump_dom(&format!("file://{}", file.display()));
+    let probe = dom
+        .split(r#"<pre id="run-probe">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the Run script did not finish"));
+    let first = probe
+        .lines()
+        .find_map(|l| l.strip_prefix("result="))
+        .unwrap_or_else(|| panic!("no result: {probe}"));
+    assert!(first.contains("cargo run --release"), "{first}");
+    assert!(
+        !probe.contains("resource=http"),
+        "the page requested something over the network: {probe}"
+    );
+}

@@ -1,0 +1,258 @@
+//! The Run button's runner (`course serve`, `src/runner.rs`): it runs what
+//! the reader's own page asks, and refuses everything else before anything
+//! runs. Each refusal sends a snippet that would leave a marker file, and
+//! checks the file is absent; the last request, a proper one, shows that
+//! the same snippet does leave it.
+//!
+//! The scratch package lives in `target/runner-test`; its first build
+//! compiles tokio and takes a minute or two, later runs reuse it.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use course::runner::Runner;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// One server for the whole file, with a short run deadline.
+fn server() -> &'static (SocketAddr, Arc<Runner>) {
+    static SERVER: OnceLock<(SocketAddr, Arc<Runner>)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let runner = Runner::new(
+            Path::new(ROOT),
+            PathBuf::from(ROOT).join("target/runner-test"),
+        )
+        .unwrap()
+        .with_run_timeout(Duration::from_secs(3));
+        let site = tempfile::tempdir().unwrap().keep();
+        std::fs::write(site.join("index.html"), "<p>book</p>").unwrap();
+        let (send, bound) = std::sync::mpsc::channel();
+        let serving = Arc::clone(&runner);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let served = runtime.block_on(course::book::serve_with_runner(
+                site,
+                0,
+                Some(serving),
+                |address| send.send(address).unwrap(),
+            ));
+            panic!("the server stopped: {served:?}");
+        });
+        // Only detects a server that never starts.
+        let address = bound.recv_timeout(Duration::from_secs(60)).unwrap();
+        (address, runner)
+    })
+}
+
+/// A reply: status, headers (lower-case names), body.
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends one HTTP/1.1 request with exactly these headers.
+fn send(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let (address, _) = server();
+    let mut stream = TcpStream::connect(address).unwrap();
+    // Only detects a hang: a snippet build may take a while the first time.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(600)))
+        .unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap();
+    Reply {
+        status,
+        head: head.to_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+fn host() -> String {
+    format!("127.0.0.1:{}", server().0.port())
+}
+
+/// The headers a same-origin `fetch` from the book sends.
+fn proper(host: &str, token: &str) -> Vec<(String, String)> {
+    vec![
+        ("Host".into(), host.into()),
+        ("Origin".into(), format!("http://{host}")),
+        ("Sec-Fetch-Site".into(), "same-origin".into()),
+        ("Content-Type".into(), "application/json".into()),
+        ("X-Course-Token".into(), token.into()),
+    ]
+}
+
+fn evaluate(headers: &[(String, String)], code: &str) -> Reply {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let body =
+        serde_json::json!({ "code": code, "edition": "2021" }).to_string();
+    send("POST", "/__course/evaluate.json", &headers, &body)
+}
+
+fn result_of(reply: &Reply) -> String {
+    let json: serde_json::Value = serde_json::from_str(&reply.body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", reply.body));
+    json["result"].as_str().unwrap_or("").to_string()
+}
+
+fn marker_snippet(marker: &Path) -> String {
+    format!(
+        "fn main() {{ std::fs::write({:?}, \"ran\").unwrap(); println!(\"wrote it\"); }}",
+        marker.display().to_string()
+    )
+}
+
+#[test]
+fn the_server_listens_on_loopback_only() {
+    assert!(server().0.ip().is_loopback(), "{}", server().0);
+}
+
+#[test]
+fn every_refusal_runs_nothing_and_a_proper_request_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let code = marker_snippet(&marker);
+    let token = server().1.token().to_string();
+    let host = host();
+    let with = |name: &str, value: &str| -> Vec<(String, String)> {
+        let mut headers = proper(&host, &token);
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        if !value.is_empty() {
+            headers.push((name.to_string(), value.to_string()));
+        }
+        headers
+    };
+    let refusals = [
+        (
+            "DNS rebinding: a foreign Host",
+            with("Host", "evil.example:80"),
+            403,
+        ),
+        (
+            "another site's Origin",
+            with("Origin", "http://evil.example"),
+            403,
+        ),
+        (
+            "a cross-site fetch",
+            with("Sec-Fetch-Site", "cross-site"),
+            403,
+        ),
+        ("no token", with("X-Course-Token", ""), 403),
+        (
+            "a wrong token",
+            with("X-Course-Token", "0123456789abcdef"),
+            403,
+        ),
+        (
+            "a form post (text/plain)",
+            with("Content-Type", "text/plain"),
+            415,
+        ),
+        ("no content type", with("Content-Type", ""), 415),
+    ];
+    for (what, headers, status) in &refusals {
+        let reply = evaluate(headers, &code);
+        assert_eq!(reply.status, *status, "{what}: {}", reply.body);
+        assert!(!marker.exists(), "{what}: the snippet ran");
+        assert!(
+            !reply.head.contains("access-control-allow-origin"),
+            "{what}: a CORS header"
+        );
+    }
+    let reply = evaluate(&proper(&host, &token), &code);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(result_of(&reply).contains("wrote it"), "{}", reply.body);
+    assert!(
+        marker.exists(),
+        "the proper request did not run the snippet"
+    );
+    assert!(!reply.head.contains("access-control-allow-origin"));
+}
+
+#[test]
+fn the_token_is_refused_to_other_sites() {
+    let host = host();
+    let reply = send(
+        "GET",
+        "/__course/token",
+        &[("Host", &host), ("Sec-Fetch-Site", "cross-site")],
+        "",
+    );
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let reply = send(
+        "GET",
+        "/__course/token",
+        &[("Host", "attacker.example")],
+        "",
+    );
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let reply = send(
+        "GET",
+        "/__course/token",
+        &[("Host", &host), ("Sec-Fetch-Site", "same-origin")],
+        "",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(reply.body.contains(server().1.token()));
+    assert!(!reply.head.contains("access-control-allow-origin"));
+}
+
+#[test]
+fn a_deadlock_comes_back_as_timed_out() {
+    let code = "use std::sync::Mutex;\n\
+                fn main() {\n    let m = Mutex::new(0);\n    let _a = m.lock().unwrap();\n    \
+                println!(\"locking again\");\n    let _b = m.lock();\n}\n";
+    let reply = evaluate(&proper(&host(), server().1.token()), code);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let result = result_of(&reply);
+    assert!(result.contains("locking again"), "{result}");
+    assert!(result.contains("timed out"), "{result}");
+}
+
+#[test]
+fn a_compile_error_is_shown_as_the_result() {
+    let code = "fn main() { let x: u32 = \"text\"; }";
+    let reply = evaluate(&proper(&host(), server().1.token()), code);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(result_of(&reply).contains("E0308"), "{}", reply.body);
+}
+
+#[test]
+fn snippets_can_use_the_books_crates() {
+    let code = "fn main() {\n    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();\n    \
+                let (tx, rx) = crossbeam::channel::bounded(1);\n    tx.send(rt.block_on(async { 6 * 7 })).unwrap();\n    \
+                let gil = course::gil::Gil::new();\n    drop(gil.acquire());\n    println!(\"{}\", rx.recv().unwrap());\n}\n";
+    let reply = evaluate(&proper(&host(), server().1.token()), code);
+    assert!(
+        result_of(&reply).trim_end().ends_with("42"),
+        "{}",
+        reply.body
+    );
+}
