@@ -49,7 +49,12 @@ pub struct Runner {
     run_timeout: Duration,
     /// One build at a time: the scratch package has one `main.rs`.
     busy: tokio::sync::Semaphore,
+    /// Runs waiting for their turn; past [`MAX_WAITING`], refused.
+    waiting: std::sync::atomic::AtomicUsize,
 }
+
+/// How many Run clicks may wait for their turn at once.
+pub const MAX_WAITING: usize = 4;
 
 /// What the playground protocol answers: `result` (the output) or `error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +97,7 @@ impl Runner {
             token: fresh_token(),
             run_timeout,
             busy: tokio::sync::Semaphore::new(1),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         }))
     }
 
@@ -103,6 +109,7 @@ impl Runner {
                 token: shared.token.clone(),
                 run_timeout: shared.run_timeout,
                 busy: tokio::sync::Semaphore::new(1),
+                waiting: std::sync::atomic::AtomicUsize::new(0),
             });
         runner.run_timeout = timeout;
         Arc::new(runner)
@@ -145,7 +152,15 @@ impl Runner {
 
     /// Compiles and runs one snippet, one at a time.
     pub async fn evaluate(self: &Arc<Self>, code: String) -> Evaluated {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.waiting.fetch_add(1, SeqCst) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, SeqCst);
+            return failed(format!(
+                "busy: {MAX_WAITING} runs are already waiting; try again"
+            ));
+        }
         let _turn = self.busy.acquire().await;
+        self.waiting.fetch_sub(1, SeqCst);
         let runner = Arc::clone(self);
         tokio::task::spawn_blocking(move || runner.evaluate_now(&code))
             .await
@@ -210,7 +225,13 @@ fn run_limited(
         std::thread::spawn(move || {
             let mut kept = Vec::new();
             if let Some(pipe) = pipe {
-                let _ = pipe.take(OUTPUT_LIMIT as u64).read_to_end(&mut kept);
+                let mut pipe = pipe;
+                let _ = (&mut pipe)
+                    .take(OUTPUT_LIMIT as u64)
+                    .read_to_end(&mut kept);
+                // Past the cap, drain to nowhere, so a program that prints
+                // a lot and ends is not blocked on a full pipe.
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
             }
             String::from_utf8_lossy(&kept).into_owned()
         })

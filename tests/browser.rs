@@ -38,6 +38,9 @@ setTimeout(() => {
   const doc = page.document;
   const lines = [
     'svg=' + (doc.querySelector('pre.mermaid svg') !== null),
+    'mermaid=' + doc.querySelectorAll('pre.mermaid').length,
+    'svgs=' + doc.querySelectorAll('pre.mermaid svg').length,
+    'title=' + ((doc.querySelector('main h1') || {}).textContent || ''),
     'results=' + doc.querySelectorAll('#mdbook-searchresults li').length,
   ];
   for (const entry of page.performance.getEntriesByType('resource')) {
@@ -384,4 +387,64 @@ fn from_disk_run_says_how_to_get_a_working_button() {
         !probe.contains("resource=http"),
         "the page requested something over the network: {probe}"
     );
+}
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this test"]
+fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
+    let (_out, site) = support::build_book();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let summary = fs::read_to_string(root.join("chapters/SUMMARY.md")).unwrap();
+    let mut pages: Vec<String> = summary
+        .lines()
+        .filter_map(|line| line.split_once("](").map(|(_, link)| link))
+        .map(|link| link.trim_end_matches(')').replace(".md", ".html"))
+        .collect();
+    pages[0].push_str("?search=GIL");
+    for (at, page) in pages.iter().enumerate() {
+        fs::write(
+            site.join(format!("probe-{at}.html")),
+            PROBE.replace("CHAPTER", page),
+        )
+        .unwrap();
+    }
+    let address = support::serve_in_background(site);
+    let origin = format!("http://{address}/");
+    let mut diagrams = 0;
+    for (at, page) in pages.iter().enumerate() {
+        let dom = dump_dom(&format!("{origin}probe-{at}.html"));
+        let probe = dom
+            .split(r#"<pre id="probe">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</pre>").next())
+            .unwrap_or_else(|| panic!("{page}: no probe output"));
+        let value = |key: &str| {
+            probe
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(!value("title=").is_empty(), "{page} did not load: {probe}");
+        assert_eq!(
+            value("mermaid="),
+            value("svgs="),
+            "{page}: a diagram did not render"
+        );
+        diagrams += value("svgs=").parse::<usize>().unwrap_or(0);
+        if at == 0 {
+            assert!(
+                !matches!(value("results=").as_str(), "" | "0"),
+                "search found no GIL: {probe}"
+            );
+        }
+        let foreign: Vec<&str> = probe
+            .lines()
+            .filter_map(|l| l.strip_prefix("resource="))
+            .filter(|url| !url.starts_with(&origin))
+            .collect();
+        assert!(foreign.is_empty(), "{page} requested {foreign:?}");
+    }
+    assert!(diagrams >= 5, "only {diagrams} diagrams in the whole book");
+    println!("{} pages, {diagrams} diagrams", pages.len());
 }

@@ -256,3 +256,26 @@ fn snippets_can_use_the_books_crates() {
         reply.body
     );
 }
+
+#[test]
+fn a_flood_of_output_is_capped_and_the_program_still_finishes() {
+    let code = "fn main() {\n    for i in 0..100_000 {\n        println!(\"line {i} of a flood\");\n    }\n    \
+                eprintln!(\"finished\");\n}\n";
+    let reply = evaluate(&proper(&host(), server().1.token()), code);
+    let result = result_of(&reply);
+    assert!(
+        result.len() <= 2 * course::runner::OUTPUT_LIMIT + 200,
+        "{} bytes",
+        result.len()
+    );
+    assert!(
+        result.contains("finished"),
+        "the program was blocked: {}",
+        &result[result.len() - 200..]
+    );
+    assert!(
+        !result.contains("timed out"),
+        "{}",
+        &result[result.len() - 200..]
+    );
+}
