@@ -180,6 +180,7 @@ impl Runner {
         };
         let mut command = Command::new(binary);
         command.current_dir(&self.dir).stdin(Stdio::null());
+        limit_memory(&mut command);
         match run_limited(command, self.run_timeout) {
             Err(e) => failed(e),
             Ok((None, stdout, stderr)) => Evaluated {
@@ -199,6 +200,26 @@ impl Runner {
                 Evaluated { result, error }
             }
         }
+    }
+}
+
+/// A snippet may map this much private writable memory (heap and thread
+/// stacks), as a graded trial may.
+pub const MEMORY_LIMIT: u64 = crate::grader::MEMORY_LIMIT;
+
+/// Sets [`MEMORY_LIMIT`] and no core files in the child before it runs.
+fn limit_memory(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed; it calls setrlimit(2) only,
+    // which is, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            use nix::sys::resource::{Resource, setrlimit};
+            setrlimit(Resource::RLIMIT_DATA, MEMORY_LIMIT, MEMORY_LIMIT)?;
+            setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
+            Ok(())
+        });
     }
 }
 

@@ -279,3 +279,13 @@ fn a_flood_of_output_is_capped_and_the_program_still_finishes() {
         &result[result.len() - 200..]
     );
 }
+
+#[test]
+fn a_huge_allocation_fails_inside_the_snippet() {
+    let code = "fn main() {\n    let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(8 << 30));\n    \
+                println!(\"got {}\", v.capacity());\n}\n";
+    let reply = evaluate(&proper(&host(), server().1.token()), code);
+    let result = result_of(&reply);
+    assert!(result.contains("memory allocation of"), "{result}");
+    assert!(!result.contains("got 8"), "{result}");
+}
