@@ -280,16 +280,19 @@ fn moves_money() {
     assert_eq!(bank.balance(9), None);
 }
 
-/// Four threads move money back and forth between the same two accounts,
-/// two in each direction, restarting together at a barrier for every batch
-/// so that opposite transfers keep overlapping.
+/// Eight threads move money back and forth between the same two accounts,
+/// four in each direction, restarting together at a barrier for every batch
+/// so that opposite transfers keep overlapping. More threads than cores
+/// means threads are preempted between their two locks, which is when a
+/// bad lock order deadlocks, even on a loaded machine.
 fn opposite_transfers_finish() {
-    const BATCHES: usize = 50;
-    const PER_BATCH: usize = 500;
+    const BATCHES: usize = 100;
+    const PER_BATCH: usize = 2_000;
     let bank = Bank::new(&[1_000, 1_000]);
-    let start = Barrier::new(4);
+    let directions = [(0, 1), (1, 0)].repeat(4);
+    let start = Barrier::new(directions.len());
     thread::scope(|s| {
-        for (from, to) in [(0, 1), (1, 0), (0, 1), (1, 0)] {
+        for (from, to) in directions {
             let (bank, start) = (&bank, &start);
             s.spawn(move || {
                 for _ in 0..BATCHES {
