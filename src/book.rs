@@ -107,17 +107,26 @@ pub async fn serve_with_runner(
     let state = Served {
         runner,
         port: bound.port(),
+        address: bound,
     };
+    let port = bound.port();
     let app = axum::Router::new()
         .route("/__course/token", axum::routing::get(token))
         .route("/__course/meta/crates", axum::routing::post(crates))
         .route("/__course/evaluate.json", axum::routing::post(evaluate))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(Arc::new(state))
-        .fallback_service(tower_http::services::ServeDir::new(site));
+        .fallback_service(tower_http::services::ServeDir::new(site))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            guard(port, request, next)
+        }));
     ready(bound);
-    axum::serve(listener, app)
-        .await
-        .map_err(|e| BookError::Io("the server stopped".into(), e))
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .map_err(|e| BookError::Io("the server stopped".into(), e))
 }
 
 /// What the runner's routes share.
@@ -125,7 +134,57 @@ pub async fn serve_with_runner(
 struct Served {
     runner: Option<Arc<Runner>>,
     port: u16,
+    address: SocketAddr,
 }
+
+/// Every response: pages only under a loopback name (a DNS-rebinding page
+/// cannot read the book), never inside another site's frame (clickjacking),
+/// never read by another origin's `<script>` or `<img>`.
+async fn guard(
+    port: u16,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let host = request
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if host != format!("127.0.0.1:{port}")
+        && host != format!("localhost:{port}")
+    {
+        return (axum::http::StatusCode::FORBIDDEN, "not this book's address")
+            .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-frame-options", "SAMEORIGIN"),
+        ("content-security-policy", "frame-ancestors 'self'"),
+        ("x-content-type-options", "nosniff"),
+        ("cross-origin-resource-policy", "same-origin"),
+    ] {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The checks of [`runner::check`], and that the client runs as this user.
+fn allowed(
+    served: &Served,
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+    needs: runner::Needs<'_>,
+) -> Result<(), runner::Refused> {
+    runner::check(headers, served.port, needs)?;
+    if !runner::same_user(peer, served.address) {
+        return Err(runner::Refused(403, "a program of another user"));
+    }
+    Ok(())
+}
+
+type Peer = axum::extract::ConnectInfo<SocketAddr>;
 
 type Reply = (
     axum::http::StatusCode,
@@ -151,9 +210,11 @@ fn refused(why: runner::Refused) -> Reply {
 
 async fn token(
     axum::extract::State(served): axum::extract::State<Arc<Served>>,
+    axum::extract::ConnectInfo(peer): Peer,
     headers: axum::http::HeaderMap,
 ) -> Reply {
-    if let Err(why) = runner::check(&headers, served.port, None, false) {
+    let needs = runner::Needs::TokenRequest;
+    if let Err(why) = allowed(&served, peer, &headers, needs) {
         return refused(why);
     }
     match &served.runner {
@@ -166,9 +227,11 @@ async fn token(
 
 async fn crates(
     axum::extract::State(served): axum::extract::State<Arc<Served>>,
+    axum::extract::ConnectInfo(peer): Peer,
     headers: axum::http::HeaderMap,
 ) -> Reply {
-    if let Err(why) = runner::check(&headers, served.port, None, false) {
+    let needs = runner::Needs::Nothing;
+    if let Err(why) = allowed(&served, peer, &headers, needs) {
         return refused(why);
     }
     let crates: Vec<serde_json::Value> = runner::CRATES
@@ -180,15 +243,15 @@ async fn crates(
 
 async fn evaluate(
     axum::extract::State(served): axum::extract::State<Arc<Served>>,
+    axum::extract::ConnectInfo(peer): Peer,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Reply {
     let Some(runner) = &served.runner else {
         return reply(404, serde_json::json!({ "error": "no runner" }));
     };
-    if let Err(why) =
-        runner::check(&headers, served.port, Some(runner.token()), true)
-    {
+    let needs = runner::Needs::TokenAndJson(runner.token());
+    if let Err(why) = allowed(&served, peer, &headers, needs) {
         return refused(why);
     }
     let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) else {

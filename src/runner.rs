@@ -48,7 +48,7 @@ pub struct Runner {
     token: String,
     run_timeout: Duration,
     /// One build at a time: the scratch package has one `main.rs`.
-    busy: tokio::sync::Semaphore,
+    busy: Arc<tokio::sync::Semaphore>,
     /// Runs waiting for their turn; past [`MAX_WAITING`], refused.
     waiting: std::sync::atomic::AtomicUsize,
 }
@@ -70,14 +70,21 @@ impl Runner {
     /// `root` (its path dependency and its `Cargo.lock`).
     pub fn new(root: &Path, dir: PathBuf) -> std::io::Result<Arc<Runner>> {
         fs::create_dir_all(dir.join("src"))?;
-        let course = root.display().to_string().replace('\\', "\\\\");
+        // Others need not read the reader's snippets.
+        fs::set_permissions(
+            &dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
+        // A JSON string is a valid TOML string, quotes and all.
+        let course = serde_json::to_string(&root.display().to_string())
+            .unwrap_or_default();
         fs::write(
             dir.join("Cargo.toml"),
             format!(
                 "# Written by `course serve`: the package the Run button \
                  compiles snippets in.\n[package]\nname = \"snippet\"\n\
                  version = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-                 [dependencies]\ncourse = {{ path = \"{course}\", \
+                 [dependencies]\ncourse = {{ path = {course}, \
                  default-features = false }}\ncrossbeam = \"0.8\"\n\
                  tokio = {{ version = \"1\", features = [\"full\"] }}\n\n\
                  [workspace]\n"
@@ -94,9 +101,9 @@ impl Runner {
             .map_or(RUN_TIMEOUT, Duration::from_secs);
         Ok(Arc::new(Runner {
             dir,
-            token: fresh_token(),
+            token: fresh_token()?,
             run_timeout,
-            busy: tokio::sync::Semaphore::new(1),
+            busy: Arc::new(tokio::sync::Semaphore::new(1)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
         }))
     }
@@ -108,7 +115,7 @@ impl Runner {
                 dir: shared.dir.clone(),
                 token: shared.token.clone(),
                 run_timeout: shared.run_timeout,
-                busy: tokio::sync::Semaphore::new(1),
+                busy: Arc::new(tokio::sync::Semaphore::new(1)),
                 waiting: std::sync::atomic::AtomicUsize::new(0),
             });
         runner.run_timeout = timeout;
@@ -159,15 +166,31 @@ impl Runner {
                 "busy: {MAX_WAITING} runs are already waiting; try again"
             ));
         }
-        let _turn = self.busy.acquire().await;
-        self.waiting.fetch_sub(1, SeqCst);
+        // If the page goes away while this waits, the future is dropped:
+        // the guard still gives the place in the queue back.
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, SeqCst);
+            }
+        }
+        let waiting = Waiting(&self.waiting);
+        let Ok(turn) = Arc::clone(&self.busy).acquire_owned().await else {
+            return failed("the runner is closed".to_string());
+        };
+        drop(waiting);
         let runner = Arc::clone(self);
-        tokio::task::spawn_blocking(move || runner.evaluate_now(&code))
-            .await
-            .unwrap_or_else(|e| Evaluated {
-                result: String::new(),
-                error: Some(format!("the runner failed: {e}")),
-            })
+        // The turn moves into the blocking task: dropping this future (a
+        // closed page) cannot start a second build while one runs.
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            runner.evaluate_now(&code)
+        })
+        .await
+        .unwrap_or_else(|e| Evaluated {
+            result: String::new(),
+            error: Some(format!("the runner failed: {e}")),
+        })
     }
 
     fn evaluate_now(&self, code: &str) -> Evaluated {
@@ -180,6 +203,13 @@ impl Runner {
         };
         let mut command = Command::new(binary);
         command.current_dir(&self.dir).stdin(Stdio::null());
+        // The server's environment is none of the snippet's business.
+        command.env_clear();
+        for keep in ["PATH", "HOME", "LANG", "TMPDIR"] {
+            if let Some(value) = std::env::var_os(keep) {
+                command.env(keep, value);
+            }
+        }
         limit_memory(&mut command);
         match run_limited(command, self.run_timeout) {
             Err(e) => failed(e),
@@ -266,76 +296,151 @@ fn run_limited(
     if status.is_none() {
         let _ = child.wait();
     }
-    let (stdout, stderr) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    );
+    // A process that left the group may still hold the pipes open: wait a
+    // moment for the output, then go on without the rest.
+    let (stdout, stderr) = (finish(stdout), finish(stderr));
     Ok((status, stdout, stderr))
 }
 
-fn fresh_token() -> String {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    // Two OS-seeded hashes: 128 bits the page cannot guess.
-    (0..2)
-        .map(|i| {
-            let mut hasher =
-                std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u32(std::process::id());
-            hasher.write_u8(i);
-            format!("{:016x}", hasher.finish())
-        })
-        .collect()
+/// The text a reader thread collected, if it ends within a second of the
+/// kill; otherwise what is known: nothing.
+fn finish(reader: std::thread::JoinHandle<String>) -> String {
+    for _ in 0..100 {
+        if reader.is_finished() {
+            return reader.join().unwrap_or_default();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    "(the output was still held open by a process the snippet started)"
+        .to_string()
+}
+
+/// 128 random bits from the kernel, in hex.
+fn fresh_token() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Why a request was refused (the HTTP status and the reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub u16, pub &'static str);
 
+/// The header a same-origin script adds to ask for the token: a
+/// cross-origin page cannot send it without a CORS preflight, which fails.
+pub const TOKEN_REQUEST_HEADER: &str = "x-course-token-request";
+
+/// What a runner request must carry besides the common checks.
+#[derive(Debug, Clone, Copy)]
+pub enum Needs<'a> {
+    /// Nothing more (the crate list).
+    Nothing,
+    /// The token-request header (asking for the token).
+    TokenRequest,
+    /// The token, and a JSON body (running code).
+    TokenAndJson(&'a str),
+}
+
 /// The checks every runner request passes before anything runs. `port` is
 /// the port the server listens on.
 pub fn check(
     headers: &axum::http::HeaderMap,
     port: u16,
-    token: Option<&str>,
-    json_body: bool,
+    needs: Needs<'_>,
 ) -> Result<(), Refused> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let allowed_hosts = [
-        format!("127.0.0.1:{port}"),
-        format!("localhost:{port}"),
-        format!("[::1]:{port}"),
-    ];
-    let host = header("host").unwrap_or("");
-    if !allowed_hosts.iter().any(|allowed| allowed == host) {
-        return Err(Refused(
-            403,
-            "the Host is not this machine's loopback address",
-        ));
+    // A header that is there more than once, or not text, is refused
+    // rather than read as absent.
+    let one = |name: &str| -> Result<Option<&str>, Refused> {
+        let mut values = headers.get_all(name).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(Refused(400, "a header was sent twice"));
+        }
+        first
+            .map(|v| {
+                v.to_str().map_err(|_| Refused(400, "a header is not text"))
+            })
+            .transpose()
+    };
+    // Only the address `course serve` prints: no `localhost`, whose other
+    // address (::1) another user could listen on.
+    let host = format!("127.0.0.1:{port}");
+    if one("host")? != Some(host.as_str()) {
+        return Err(Refused(403, "the Host is not the book's address"));
     }
-    if let Some(origin) = header("origin") {
+    if let Some(origin) = one("origin")? {
         if origin != format!("http://{host}") {
             return Err(Refused(403, "a request from another site"));
         }
     }
-    if let Some(site) = header("sec-fetch-site") {
+    if let Some(site) = one("sec-fetch-site")? {
         if site != "same-origin" {
             return Err(Refused(403, "a request from another site"));
         }
     }
-    if let Some(token) = token {
-        if header(TOKEN_HEADER) != Some(token) {
-            return Err(Refused(403, "no valid token: reload the page"));
+    if let Some(dest) = one("sec-fetch-dest")? {
+        if dest != "empty" {
+            return Err(Refused(403, "not a script's request"));
         }
     }
-    if json_body {
-        let json = header("content-type").is_some_and(|t| {
-            t.split(';')
-                .next()
-                .is_some_and(|t| t.trim() == "application/json")
-        });
-        if !json {
-            return Err(Refused(415, "the body must be application/json"));
+    match needs {
+        Needs::Nothing => {}
+        Needs::TokenRequest => {
+            if one(TOKEN_REQUEST_HEADER)? != Some("1") {
+                return Err(Refused(403, "the token is for the book's pages"));
+            }
+        }
+        Needs::TokenAndJson(token) => {
+            let sent = one(TOKEN_HEADER)?.unwrap_or("");
+            if !same(sent.as_bytes(), token.as_bytes()) {
+                return Err(Refused(403, "no valid token: reload the page"));
+            }
+            let json = one("content-type")?.is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim() == "application/json")
+            });
+            if !json {
+                return Err(Refused(415, "the body must be application/json"));
+            }
         }
     }
     Ok(())
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the program on the other end of a connection from `peer` to
+/// `server` (both 127.0.0.1) runs as this user: the kernel's socket table
+/// (`/proc/net/tcp`) names the owner of the client's socket. Another user
+/// on the same machine can reach 127.0.0.1 too, but must not run code as
+/// us. Where there is no such table, only the other checks apply.
+pub fn same_user(
+    peer: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+) -> bool {
+    let Ok(table) = fs::read_to_string("/proc/net/tcp") else {
+        return !cfg!(target_os = "linux");
+    };
+    let hex = |address: std::net::SocketAddr| match address {
+        std::net::SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        std::net::SocketAddr::V6(_) => String::new(),
+    };
+    let (local, remote) = (hex(peer), hex(server));
+    let me = nix::unistd::geteuid().as_raw().to_string();
+    table.lines().skip(1).any(|row| {
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        columns.len() > 7
+            && columns[1] == local
+            && columns[2] == remote
+            && columns[7] == me
+    })
 }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use std::os::unix::process::CommandExt as _;
+
 use course::runner::Runner;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -176,6 +178,27 @@ fn every_refusal_runs_nothing_and_a_proper_request_runs() {
             415,
         ),
         ("no content type", with("Content-Type", ""), 415),
+        (
+            "localhost, whose ::1 another user could hold",
+            with("Host", &host.replace("127.0.0.1", "localhost")),
+            403,
+        ),
+        (
+            "a sandboxed frame or a file (Origin: null)",
+            with("Origin", "null"),
+            403,
+        ),
+        (
+            "another port of this machine (same-site)",
+            with("Sec-Fetch-Site", "same-site"),
+            403,
+        ),
+        (
+            "typed into the address bar (none)",
+            with("Sec-Fetch-Site", "none"),
+            403,
+        ),
+        ("loaded as a script", with("Sec-Fetch-Dest", "script"), 403),
     ];
     for (what, headers, status) in &refusals {
         let reply = evaluate(headers, &code);
@@ -206,6 +229,15 @@ fn the_token_is_refused_to_other_sites() {
         "",
     );
     assert_eq!(reply.status, 403, "{}", reply.body);
+    // Without the header only a same-origin script can add (a cross-origin
+    // page would need a CORS preflight, which fails).
+    let reply = send(
+        "GET",
+        "/__course/token",
+        &[("Host", &host), ("Sec-Fetch-Site", "same-origin")],
+        "",
+    );
+    assert_eq!(reply.status, 403, "{}", reply.body);
     let reply = send(
         "GET",
         "/__course/token",
@@ -216,7 +248,11 @@ fn the_token_is_refused_to_other_sites() {
     let reply = send(
         "GET",
         "/__course/token",
-        &[("Host", &host), ("Sec-Fetch-Site", "same-origin")],
+        &[
+            ("Host", &host),
+            ("Sec-Fetch-Site", "same-origin"),
+            ("X-Course-Token-Request", "1"),
+        ],
         "",
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -288,4 +324,71 @@ fn a_huge_allocation_fails_inside_the_snippet() {
     let result = result_of(&reply);
     assert!(result.contains("memory allocation of"), "{result}");
     assert!(!result.contains("got 8"), "{result}");
+}
+
+#[test]
+fn a_preflight_gets_no_cors_headers_and_pages_cannot_be_framed_elsewhere() {
+    let host = host();
+    let reply = send(
+        "OPTIONS",
+        "/__course/evaluate.json",
+        &[
+            ("Host", &host),
+            ("Origin", "http://evil.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        "",
+    );
+    assert!(!reply.head.contains("access-control-"), "{}", reply.head);
+    let page = send("GET", "/index.html", &[("Host", &host)], "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.head.contains("x-frame-options: sameorigin"),
+        "{}",
+        page.head
+    );
+    assert!(
+        page.head.contains("frame-ancestors 'self'"),
+        "{}",
+        page.head
+    );
+    let rebound = send("GET", "/index.html", &[("Host", "evil.example")], "");
+    assert_eq!(rebound.status, 403, "a rebinding page read the book");
+}
+
+/// Another user of the machine reaches 127.0.0.1 too, but must not run code
+/// as the reader: the server checks who owns the connecting socket. Needs
+/// root to connect as another user; skipped (with a message) otherwise.
+#[test]
+fn another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root can connect as another user here");
+        return;
+    }
+    let (address, runner) = server();
+    let script = format!(
+        "import socket\n\
+         s = socket.create_connection(('127.0.0.1', {port}))\n\
+         s.sendall(b'GET /__course/token HTTP/1.1\\r\\nHost: 127.0.0.1:{port}\\r\\n\
+         Sec-Fetch-Site: same-origin\\r\\nX-Course-Token-Request: 1\\r\\n\
+         Connection: close\\r\\n\\r\\n')\n\
+         print(s.makefile('rb').read().decode())\n",
+        port = address.port()
+    );
+    let output = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("python3 is needed for this test");
+    let answer = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "{answer}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !answer.contains(runner.token()),
+        "the token leaked: {answer}"
+    );
 }
