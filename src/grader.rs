@@ -478,18 +478,45 @@ fn kill_orphans() {
 
 /// The processes whose parent is `parent` (zombies included).
 fn children_of(parent: Pid) -> Vec<Pid> {
+    processes()
+        .into_iter()
+        .filter(|process| process.ppid == parent)
+        .map(|process| process.pid)
+        .collect()
+}
+
+/// One line of the kernel's process table, as `/proc/<pid>/stat` has it.
+#[derive(Debug)]
+struct Process {
+    pid: Pid,
+    /// `R`, `S`, `Z` (a zombie: dead, not yet reaped), ...
+    state: String,
+    ppid: Pid,
+    pgrp: Pid,
+}
+
+/// Every process the kernel lists in `/proc` (none where there is none).
+fn processes() -> Vec<Process> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let parent = parent.as_raw().to_string();
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
             let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            // Fields after the parenthesised command name: state, ppid, pgrp.
             let after = stat.rsplit_once(')')?.1;
-            let ppid = after.split_whitespace().nth(1)?;
-            (ppid == parent).then_some(Pid::from_raw(pid))
+            let mut fields = after.split_whitespace();
+            let state = fields.next()?.to_string();
+            let mut number = || fields.next()?.parse().ok().map(Pid::from_raw);
+            let (ppid, pgrp) = (number()?, number()?);
+            Some(Process {
+                pid: Pid::from_raw(pid),
+                state,
+                ppid,
+                pgrp,
+            })
         })
         .collect()
 }
@@ -508,10 +535,7 @@ fn kill_trials_on_interrupt() {
         if let Some(number) = signals.forever().next() {
             let live = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
             for (group, tag) in live {
-                let _ = signal::killpg(group, Signal::SIGKILL);
-                for pid in trial_processes(group, &tag) {
-                    let _ = signal::kill(pid, Signal::SIGKILL);
-                }
+                kill_all(group, &tag);
             }
             kill_orphans();
             std::process::exit(128 + number);
@@ -660,21 +684,7 @@ fn judge(
     if !matches!(ended, Ended::Exited(_)) {
         let _ = child.wait();
     }
-    // SIGKILL is delivered at once but a process takes a moment to die,
-    // longer on a loaded machine. Processes that left the group are found
-    // by their tag; one may fork while it is being killed, so look again
-    // until none is left.
-    let kill_deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive = trial_processes(group, tag);
-        if alive.is_empty() || Instant::now() >= kill_deadline {
-            break;
-        }
-        for pid in alive {
-            let _ = signal::kill(pid, Signal::SIGKILL);
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    kill_all(group, tag);
     // Both pipes reach end of file once every holder is dead. A process
     // that escaped the group could hold them open: stop waiting after a
     // while rather than hang the grader.
@@ -761,6 +771,26 @@ fn thread_panic(stderr: &str) -> Option<String> {
     let said = first.strip_prefix("thread ")?.trim_end_matches(':');
     let message = lines.next().unwrap_or("").trim();
     Some(format!("{said}: {message}"))
+}
+
+/// Kills a trial's process group and every process carrying its tag, and
+/// waits until none is alive. SIGKILL is delivered at once but a process
+/// takes a moment to die, longer on a loaded machine; one may fork while it
+/// is being killed, so look again until none is left. Gives up after 5 s
+/// rather than hang the grader.
+fn kill_all(group: Pid, tag: &str) {
+    let _ = signal::killpg(group, Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive = trial_processes(group, tag);
+        if alive.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        for pid in alive {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// How many processes the trial left running when it ended. A process the
@@ -874,28 +904,17 @@ fn read_record(path: &Path) -> String {
 /// process group, and those that left it but carry its tag.
 #[cfg(target_os = "linux")]
 fn trial_processes(group: Pid, tag: &str) -> Vec<Pid> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let marker = format!("{ENV_TAG}={tag}");
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
-            // Fields after the parenthesised command name: state, ppid, pgrp.
-            let after = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            if fields.len() < 3 || fields[0] == "Z" {
-                return None;
-            }
-            let ours = fields[2] == group.as_raw().to_string()
-                || fs::read(entry.path().join("environ")).is_ok_and(|env| {
-                    env.split(|&byte| byte == 0)
-                        .any(|var| var == marker.as_bytes())
-                });
-            ours.then_some(Pid::from_raw(pid))
+    let tagged = |pid: Pid| {
+        fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            env.split(|&byte| byte == 0)
+                .any(|var| var == marker.as_bytes())
         })
+    };
+    processes()
+        .into_iter()
+        .filter(|p| p.state != "Z" && (p.pgrp == group || tagged(p.pid)))
+        .map(|p| p.pid)
         .collect()
 }
 
