@@ -189,8 +189,12 @@ fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
         .map_err(|e| format!("cannot start tokio: {e}"))?;
     // The Run button's scratch package, warmed in the background so that
     // the first click does not wait for tokio to compile.
-    let runner = course::runner::Runner::new(root, root.join("target/runner"))
-        .map_err(|e| format!("cannot prepare the Run button: {e}"))?;
+    let runner = course::runner::Runner::new(
+        root,
+        root.join("target/runner"),
+        course::runner::RUN_TIMEOUT,
+    )
+    .map_err(|e| format!("cannot prepare the Run button: {e}"))?;
     let warming = std::sync::Arc::clone(&runner);
     std::thread::spawn(move || match warming.warm() {
         Ok(()) => println!("the Run button is ready"),

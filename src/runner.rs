@@ -67,8 +67,13 @@ pub struct Evaluated {
 
 impl Runner {
     /// A runner whose scratch package lives in `dir`, for the course at
-    /// `root` (its path dependency and its `Cargo.lock`).
-    pub fn new(root: &Path, dir: PathBuf) -> std::io::Result<Arc<Runner>> {
+    /// `root` (its path dependency and its `Cargo.lock`), which gives each
+    /// snippet `run_timeout` ([`RUN_TIMEOUT`] for readers) to finish.
+    pub fn new(
+        root: &Path,
+        dir: PathBuf,
+        run_timeout: Duration,
+    ) -> std::io::Result<Arc<Runner>> {
         fs::create_dir_all(dir.join("src"))?;
         // Others need not read the reader's snippets.
         fs::set_permissions(
@@ -95,10 +100,6 @@ impl Runner {
         if lock.exists() && !dir.join("Cargo.lock").exists() {
             fs::copy(lock, dir.join("Cargo.lock"))?;
         }
-        let run_timeout = std::env::var("COURSE_RUNNER_TIMEOUT_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map_or(RUN_TIMEOUT, Duration::from_secs);
         Ok(Arc::new(Runner {
             dir,
             token: fresh_token()?,
@@ -106,20 +107,6 @@ impl Runner {
             busy: Arc::new(tokio::sync::Semaphore::new(1)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
         }))
-    }
-
-    /// The same runner with another deadline for running a snippet.
-    pub fn with_run_timeout(self: Arc<Self>, timeout: Duration) -> Arc<Self> {
-        let mut runner =
-            Arc::try_unwrap(self).unwrap_or_else(|shared| Runner {
-                dir: shared.dir.clone(),
-                token: shared.token.clone(),
-                run_timeout: shared.run_timeout,
-                busy: Arc::new(tokio::sync::Semaphore::new(1)),
-                waiting: std::sync::atomic::AtomicUsize::new(0),
-            });
-        runner.run_timeout = timeout;
-        Arc::new(runner)
     }
 
     /// The per-launch token a request must carry in [`TOKEN_HEADER`].

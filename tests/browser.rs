@@ -26,6 +26,24 @@ use wait_timeout::ChildExt as _;
 
 mod support;
 
+/// The text a page's script wrote into `<pre id="ID">`; panics with `what`
+/// when there is none (the script did not finish).
+fn probe_text<'a>(dom: &'a str, id: &str, what: &str) -> &'a str {
+    dom.split(&format!(r#"<pre id="{id}">"#))
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("{what}"))
+}
+
+/// The `resource=` lines of a probe that do not come from `origin`.
+fn foreign<'a>(probe: &'a str, origin: &str) -> Vec<&'a str> {
+    probe
+        .lines()
+        .filter_map(|line| line.strip_prefix("resource="))
+        .filter(|url| !url.starts_with(origin))
+        .collect()
+}
+
 const CHAPTER: &str = "01-threads/threads.html?search=barrier";
 
 /// Reads the chapter from inside an iframe once its scripts have run.
@@ -137,11 +155,7 @@ fn served_the_page_requests_nothing_from_other_hosts() {
     let address = support::serve_in_background(site);
     let origin = format!("http://{address}/");
     let dom = dump_dom(&format!("{origin}probe.html"));
-    let probe = dom
-        .split(r#"<pre id="probe">"#)
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .expect("no probe output");
+    let probe = probe_text(&dom, "probe", "no probe output");
     let lines: Vec<&str> = probe.lines().collect();
     assert!(lines.contains(&"svg=true"), "no diagram: {probe}");
     assert!(
@@ -158,10 +172,7 @@ fn served_the_page_requests_nothing_from_other_hosts() {
         resources.iter().any(|url| url.contains("searchindex")),
         "the search index was not loaded: {resources:?}"
     );
-    let foreign: Vec<&&str> = resources
-        .iter()
-        .filter(|url| !url.starts_with(&origin))
-        .collect();
+    let foreign = foreign(probe, &origin);
     assert!(foreign.is_empty(), "the page requested {foreign:?}");
 }
 
@@ -232,11 +243,11 @@ fn from_disk_a_question_says_wrong_then_right() {
         fs::write(&file, answered).unwrap();
         let url = format!("file://{}", file.display());
         let dom = dump_dom(&url);
-        let probe = dom
-            .split(r#"<pre id="quiz-probe">"#)
-            .nth(1)
-            .and_then(|rest| rest.split("</pre>").next())
-            .unwrap_or_else(|| panic!("the question did not render: {name}"));
+        let probe = probe_text(
+            &dom,
+            "quiz-probe",
+            &format!("the question did not render: {name}"),
+        );
         let verdicts: Vec<&str> = probe.lines().collect();
         assert_eq!(
             verdicts.first(),
@@ -315,16 +326,12 @@ fn served_run_buttons_show_output_and_a_timeout() {
         .replace("</main>", &format!("{DEADLOCK}</main>"))
         .replace("</body>", &format!("{RUN}</body>"));
     fs::write(site.join("01-threads/run.html"), page).unwrap();
-    let address =
+    let (address, _runner) =
         support::serve_with_runner_in_background(site, Duration::from_secs(3));
     let origin = format!("http://{address}/");
     let url = format!("{origin}01-threads/run.html");
     let dom = dump_dom(&url);
-    let probe = dom
-        .split(r#"<pre id="run-probe">"#)
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .unwrap_or_else(|| panic!("the Run script did not finish"));
+    let probe = probe_text(&dom, "run-probe", "the Run script did not finish");
     let results: Vec<&str> = probe
         .lines()
         .filter_map(|l| l.strip_prefix("result="))
@@ -342,11 +349,7 @@ fn served_run_buttons_show_output_and_a_timeout() {
         results[1]
     );
     assert!(results[1].contains("timed out"), "{}", results[1]);
-    let foreign: Vec<&str> = probe
-        .lines()
-        .filter_map(|l| l.strip_prefix("resource="))
-        .filter(|url| !url.starts_with(&origin))
-        .collect();
+    let foreign = foreign(probe, &origin);
     assert!(foreign.is_empty(), "the page requested {foreign:?}");
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     fs::create_dir_all(&shots).unwrap();
@@ -373,11 +376,7 @@ fn from_disk_run_says_how_to_get_a_working_button() {
     fs::write(&file, page.replace("</body>", &format!("{RUN}</body>")))
         .unwrap();
     let dom = dump_dom(&format!("file://{}", file.display()));
-    let probe = dom
-        .split(r#"<pre id="run-probe">"#)
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .unwrap_or_else(|| panic!("the Run script did not finish"));
+    let probe = probe_text(&dom, "run-probe", "the Run script did not finish");
     let first = probe
         .lines()
         .find_map(|l| l.strip_prefix("result="))
@@ -413,11 +412,8 @@ fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
     let mut diagrams = 0;
     for (at, page) in pages.iter().enumerate() {
         let dom = dump_dom(&format!("{origin}probe-{at}.html"));
-        let probe = dom
-            .split(r#"<pre id="probe">"#)
-            .nth(1)
-            .and_then(|rest| rest.split("</pre>").next())
-            .unwrap_or_else(|| panic!("{page}: no probe output"));
+        let probe =
+            probe_text(&dom, "probe", &format!("{page}: no probe output"));
         let value = |key: &str| {
             probe
                 .lines()
@@ -438,11 +434,7 @@ fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
                 "search found no GIL: {probe}"
             );
         }
-        let foreign: Vec<&str> = probe
-            .lines()
-            .filter_map(|l| l.strip_prefix("resource="))
-            .filter(|url| !url.starts_with(&origin))
-            .collect();
+        let foreign = foreign(probe, &origin);
         assert!(foreign.is_empty(), "{page} requested {foreign:?}");
     }
     assert!(diagrams >= 5, "only {diagrams} diagrams in the whole book");

@@ -9,7 +9,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -17,35 +17,15 @@ use std::os::unix::process::CommandExt as _;
 
 use course::runner::Runner;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod support;
 
 /// One server for the whole file, with a short run deadline.
 fn server() -> &'static (SocketAddr, Arc<Runner>) {
     static SERVER: OnceLock<(SocketAddr, Arc<Runner>)> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let runner = Runner::new(
-            Path::new(ROOT),
-            PathBuf::from(ROOT).join("target/runner-test"),
-        )
-        .unwrap()
-        .with_run_timeout(Duration::from_secs(3));
         let site = tempfile::tempdir().unwrap().keep();
         std::fs::write(site.join("index.html"), "<p>book</p>").unwrap();
-        let (send, bound) = std::sync::mpsc::channel();
-        let serving = Arc::clone(&runner);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            let served = runtime.block_on(course::book::serve_with_runner(
-                site,
-                0,
-                Some(serving),
-                |address| send.send(address).unwrap(),
-            ));
-            panic!("the server stopped: {served:?}");
-        });
-        // Only detects a server that never starts.
-        let address = bound.recv_timeout(Duration::from_secs(60)).unwrap();
-        (address, runner)
+        support::serve_with_runner_in_background(site, Duration::from_secs(3))
     })
 }
 

@@ -1,12 +1,16 @@
-//! Helpers shared by the book's test files (`book.rs`, `browser.rs`).
+//! Helpers shared by the test files that build or serve the book
+//! (`book.rs`, `browser.rs`, `runner.rs`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
+
+use course::runner::Runner;
 
 /// Builds the real book into a fresh temporary folder; returns the folder
 /// (keep it alive) and the HTML inside it.
+#[allow(dead_code, reason = "not every test file uses every helper")]
 pub fn build_book() -> (tempfile::TempDir, PathBuf) {
     let out = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -17,43 +21,40 @@ pub fn build_book() -> (tempfile::TempDir, PathBuf) {
 
 /// Serves `site` with the Run button's runner (scratch package in
 /// `target/runner-test`, `timeout` to run a snippet), like
-/// [`serve_in_background`].
+/// [`serve_in_background`]; returns the address and the runner.
 #[allow(dead_code, reason = "not every test file uses every helper")]
 pub fn serve_with_runner_in_background(
     site: PathBuf,
     timeout: Duration,
-) -> SocketAddr {
+) -> (SocketAddr, Arc<Runner>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let runner =
-        course::runner::Runner::new(root, root.join("target/runner-test"))
-            .unwrap()
-            .with_run_timeout(timeout);
-    let (address_tx, address_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let served = runtime.block_on(course::book::serve_with_runner(
-            site,
-            0,
-            Some(runner),
-            |a| address_tx.send(a).unwrap(),
-        ));
-        panic!("the server stopped: {served:?}");
+        Runner::new(root, root.join("target/runner-test"), timeout).unwrap();
+    let serving = Arc::clone(&runner);
+    let address = serve_with(move |ready| {
+        course::book::serve_with_runner(site, 0, Some(serving), ready)
     });
-    // Only detects a server that never starts.
-    address_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not start")
+    (address, runner)
 }
 
 /// Serves `site` with `course::book::serve` on a free port of 127.0.0.1,
 /// on a thread of its own for the rest of the test; returns the address.
+#[allow(dead_code, reason = "not every test file uses every helper")]
 pub fn serve_in_background(site: PathBuf) -> SocketAddr {
+    serve_with(move |ready| course::book::serve(site, 0, ready))
+}
+
+/// Runs a server on a tokio runtime of its own thread; its address.
+fn serve_with<F, S>(serve: S) -> SocketAddr
+where
+    S: FnOnce(Box<dyn FnOnce(SocketAddr) + Send>) -> F + Send + 'static,
+    F: std::future::Future<Output = Result<(), course::book::BookError>>,
+{
     let (address_tx, address_rx) = mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let served = runtime.block_on(course::book::serve(site, 0, |a| {
-            address_tx.send(a).unwrap();
-        }));
+        let ready = Box::new(move |a| address_tx.send(a).unwrap());
+        let served = runtime.block_on(serve(ready));
         panic!("the server stopped: {served:?}");
     });
     // Only detects a server that never starts.
