@@ -5,6 +5,8 @@
 //!   (chapter 6).
 //! - [`grader`]: runs graded trials, each in a child process of its own,
 //!   and prints the score table (`exercises/tests/graded.rs` calls it).
+//! - [`limited`]: runs a command under a deadline and an output cap, its
+//!   process group killed at the end.
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
 //!   floods, pipeline stages on request).
 //! - `book` (feature `book`, on by default): builds the book in-process
@@ -21,6 +23,7 @@
 pub mod book;
 pub mod gil;
 pub mod grader;
+pub mod limited;
 #[cfg(feature = "book")]
 pub mod runner;
 pub mod worker;

@@ -17,8 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wait_timeout::ChildExt as _;
-
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::grade::cargo;
@@ -74,39 +72,13 @@ fn run_once(root: &Path, args: &[&str]) -> Result<(bool, String), String> {
         .current_dir(root)
         .arg("test")
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command
-        .spawn()
+        .stdin(Stdio::null());
+    let (status, mut text, _) = course::limited::run(command, HANG, usize::MAX)
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
-    let status = child
-        .wait_timeout(HANG)
-        .map_err(|e| format!("lost cargo: {e}"))?;
-    let passed = match status {
-        Some(status) => status.success(),
-        None => {
-            let group = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::killpg(
-                group,
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            let _ = child.wait();
-            false
-        }
-    };
-    let mut text = reader.join().unwrap_or_default();
     if status.is_none() {
         text.push_str("\ntest the whole run ... FAILED (hung; killed)\n");
     }
-    Ok((passed, text))
+    Ok((status.is_some_and(|s| s.success()), text))
 }
 
 /// Runs each suite `runs` times under load; the report.
