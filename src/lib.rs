@@ -9,6 +9,8 @@
 //!   process group killed at the end.
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
 //!   floods, pipeline stages on request).
+//! - `cli` (feature `cli`): the `course` commands (grade, watch, hint,
+//!   verify, soak, bench); the binary is a thin wrapper, so tests reuse them.
 //! - `book` (feature `book`, on by default): builds the book in-process
 //!   with mdBook and the mermaid preprocessor, and serves it on 127.0.0.1.
 //! - `runner` (feature `book`): the Run button's offline runner, which
@@ -21,6 +23,8 @@
 
 #[cfg(feature = "book")]
 pub mod book;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod gil;
 pub mod grader;
 pub mod limited;

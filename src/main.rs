@@ -4,14 +4,15 @@
 //! then serve it on http://127.0.0.1:3000. `cargo course grade` (an alias
 //! in `.cargo/config.toml`) grades; `cargo course --help` lists the rest.
 
-mod cli;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::grade::{Options, Package};
+use course::cli::{
+    self,
+    grade::{Options, Package},
+};
 
 /// The course's command line.
 #[derive(Debug, Parser)]

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use course::gil::{EveryTicks, Gil, SwitchInterval, SwitchPolicy};
+use crate::gil::{EveryTicks, Gil, SwitchInterval, SwitchPolicy};
 
 /// How hard to measure.
 #[derive(Debug, Clone, Copy)]

@@ -402,7 +402,7 @@ fn run_suite(
         // As `cargo test` would: from the package's folder.
         command
             .current_dir(root.join(package.name()))
-            .env(course::grader::ENV_EVENTS, events)
+            .env(crate::grader::ENV_EVENTS, events)
             .stdin(Stdio::null())
             .stdout(output)
             .stderr(errors);

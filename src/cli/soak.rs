@@ -73,7 +73,7 @@ fn run_once(root: &Path, args: &[&str]) -> Result<(bool, String), String> {
         .arg("test")
         .args(args)
         .stdin(Stdio::null());
-    let (status, mut text, _) = course::limited::run(command, HANG, usize::MAX)
+    let (status, mut text, _) = crate::limited::run(command, HANG, usize::MAX)
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if status.is_none() {
         text.push_str("\ntest the whole run ... FAILED (hung; killed)\n");
