@@ -7,6 +7,8 @@
 //!   and prints the score table (`exercises/tests/graded.rs` calls it).
 //! - [`limited`]: runs a command under a deadline and an output cap, its
 //!   process group killed at the end.
+//! - [`registry`]: the chapters, derived from the files
+//!   `exercises/src/chNN_topic.rs`, and what a half-added chapter lacks.
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
 //!   floods, pipeline stages on request).
 //! - `cli` (feature `cli`): the `course` commands (grade, watch, hint,
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod gil;
 pub mod grader;
 pub mod limited;
+pub mod registry;
 #[cfg(feature = "book")]
 pub mod runner;
 pub mod worker;

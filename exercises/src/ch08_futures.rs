@@ -20,6 +20,10 @@
 //! blocks the thread cannot do. Versions that never wake up or block the
 //! thread time out and are told why.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch08")]
+
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;

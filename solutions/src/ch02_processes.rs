@@ -14,6 +14,10 @@
 //! after another, or a reader that drains one pipe before the other, times
 //! out and is told why.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch02")]
+
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;

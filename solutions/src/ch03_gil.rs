@@ -14,6 +14,10 @@
 //! thread, and native jobs that wait for each other at a barrier, time out
 //! when the GIL is held through them.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch03")]
+
 use std::sync::Mutex;
 use std::thread;
 

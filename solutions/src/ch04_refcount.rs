@@ -14,6 +14,10 @@
 //! once, readers race writers, and four threads transfer money in opposite
 //! directions at the same time.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch04")]
+
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;

@@ -19,6 +19,10 @@
 //! get in while a reader always holds the lock. An unfair version times
 //! out and is told why.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch06")]
+
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;

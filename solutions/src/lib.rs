@@ -2,24 +2,7 @@
 //! `exercises` crate, solved and explained. Graded by the very same trials
 //! (`cargo test -p solutions`), which must all pass.
 
-#[cfg(feature = "ch01")]
-pub mod ch01_threads;
-#[cfg(feature = "ch02")]
-pub mod ch02_processes;
-#[cfg(feature = "ch03")]
-pub mod ch03_gil;
-#[cfg(feature = "ch04")]
-pub mod ch04_refcount;
-#[cfg(feature = "ch05")]
-pub mod ch05_no_gil;
-#[cfg(feature = "ch06")]
-pub mod ch06_fairness;
-#[cfg(feature = "ch07")]
-pub mod ch07_pools;
-#[cfg(feature = "ch08")]
-pub mod ch08_futures;
-// tokio built with `--cfg loom` (the .ci/loom step) has no `net` or
-// `process`; the loom models do not need this chapter.
-#[cfg(all(feature = "ch08", not(loom)))]
-pub mod ch08_tokio;
-pub mod sync;
+// Every file of src/ is a module: a chapter's file (`ch01_threads.rs`),
+// compiled while its chapter is on (the `#![cfg(chapter = ...)]` at its
+// top), and `sync.rs`. A new chapter needs no line here.
+automod::dir!(pub "src");

@@ -21,11 +21,6 @@ use serde_json::{Value, json};
 
 use super::sums;
 
-/// The chapters of the course; each is a cargo feature of the exercises.
-pub const CHAPTERS: [&str; 8] = [
-    "ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08",
-];
-
 /// The crate under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Package {
@@ -160,18 +155,19 @@ pub fn grade(
         }
         other => other,
     };
+    let known = crate::registry::chapter_ids(root);
     let wanted: Vec<&str> = match selection {
         Some(selection) => {
             let chapter = selection.split("::").next().unwrap_or(selection);
-            if !CHAPTERS.contains(&chapter) {
+            if !known.iter().any(|k| k == chapter) {
                 return Err(Fatal(format!(
                     "no chapter {chapter:?}: the chapters are {}",
-                    CHAPTERS.join(", ")
+                    known.join(", ")
                 )));
             }
             vec![chapter]
         }
-        None => CHAPTERS.to_vec(),
+        None => known.iter().map(String::as_str).collect(),
     };
     let spinner = options.interactive.then(|| {
         let bar = ProgressBar::new_spinner();
@@ -263,8 +259,8 @@ fn build(
         .current_dir(root)
         .args(["test", "--quiet", "--package", package.name()])
         .args(["--test", "graded", "--no-run", "--message-format=json"])
-        .args(["--no-default-features", "--features"])
-        .arg(chapters.join(","))
+        // The chapters to compile (see src/registry/build.rs).
+        .env("COURSE_CHAPTERS", chapters.join(","))
         .stdin(Stdio::null())
         .output()
         .map_err(|error| Fatal(format!("cannot run cargo: {error}")))?;
@@ -368,7 +364,8 @@ fn chapter_of(diagnostic: &Value) -> Option<String> {
         let file = Path::new(span["file_name"].as_str()?);
         let found = file.components().find_map(|part| {
             let part = part.as_os_str().to_str()?;
-            CHAPTERS.iter().find(|chapter| part.starts_with(*chapter))
+            let stem = part.strip_suffix(".rs").unwrap_or(part);
+            crate::registry::chapter_of_module(stem)
         });
         if let Some(chapter) = found {
             return Some(chapter.to_string());
@@ -604,7 +601,8 @@ impl Report {
         }
         let recorded = sums::chapter_points(root);
         let mut out = String::from("score by chapter and exercise\n");
-        for chapter in CHAPTERS {
+        for chapter in crate::registry::chapter_ids(root) {
+            let chapter = chapter.as_str();
             if let Some(error) =
                 self.broken.iter().find(|b| b.chapter == chapter)
             {
@@ -767,26 +765,10 @@ fn defined_item(line: &str) -> Option<&str> {
 
 /// The book page with the chapter's `## Exercises` section.
 fn book_page(root: &Path, chapter: &str) -> Option<String> {
-    let number = chapter.strip_prefix("ch")?;
-    let dir = fs::read_dir(root.join("chapters"))
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .find(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{number}-")))
-        })?;
-    let mut pages: Vec<PathBuf> = fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .collect();
-    pages.sort();
-    let page = pages.into_iter().find(|page| {
-        fs::read_to_string(page)
-            .is_ok_and(|text| text.lines().any(|l| l == "## Exercises"))
-    })?;
+    let chapter = crate::registry::chapters(root)
+        .into_iter()
+        .find(|c| c.id == chapter)?;
+    let page = chapter.exercises_page(root)?;
     let relative = page.strip_prefix(root.join("chapters")).ok()?;
     let html = relative.with_extension("html");
     Some(format!(

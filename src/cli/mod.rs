@@ -20,6 +20,14 @@ use grade::{Options, Package};
 pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
     let quiet = Options { interactive: false };
     let mut ok = true;
+    let missing = crate::registry::missing_pieces(root);
+    if missing.is_empty() {
+        println!("ok: every chapter has all its pieces");
+    }
+    for piece in &missing {
+        println!("FAILED: {piece}");
+        ok = false;
+    }
     println!("grading the stubs (exercises) ...");
     let stubs = grade::grade(root, Package::Exercises, None, quiet)
         .map_err(|fatal| fatal.to_string())?;

@@ -20,7 +20,8 @@ pub const SUMS: &str = "exercises/tests/graded.sums";
 
 /// The files that decide a grade: the suites, the grader and the worker
 /// process some trials start, the commands that score and their alias,
-/// the exercises' manifest and the Classroom workflow (its points).
+/// the exercises' manifest and build script (which chapters compile),
+/// and the Classroom workflow (its points).
 pub fn graded_files(root: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "exercises/tests/graded.rs",
@@ -30,6 +31,9 @@ pub fn graded_files(root: &Path) -> Vec<PathBuf> {
         "src/cli/grade.rs",
         "src/main.rs",
         "exercises/Cargo.toml",
+        "exercises/build.rs",
+        "src/registry/build.rs",
+        "src/registry/modules.rs",
         ".cargo/config.toml",
         super::CLASSROOM,
     ]

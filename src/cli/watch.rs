@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{Config, DebouncedEvent, new_debouncer_opt};
 
-use super::grade::{self, CHAPTERS, Options, Package};
+use super::grade::{self, Options, Package};
 
 /// Why the loop wakes up.
 #[derive(Debug)]
@@ -117,7 +117,7 @@ pub fn watch(
         while let Ok(more) = woken.recv_timeout(Duration::from_millis(50)) {
             events.push(more);
         }
-        let mut changed: Vec<&'static str> = Vec::new();
+        let mut changed: Vec<String> = Vec::new();
         let mut regrade = false;
         let mut outside = false;
         for event in &events {
@@ -195,9 +195,10 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn chapter_of(path: &Path) -> Option<&'static str> {
+fn chapter_of(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
-    CHAPTERS.iter().copied().find(|c| name.starts_with(c))
+    let module = name.strip_suffix(".rs").unwrap_or(name);
+    crate::registry::chapter_of_module(module).map(str::to_string)
 }
 
 fn run(root: &Path, selection: Option<&str>) {

@@ -6,6 +6,10 @@
 //! pipeline waits for a file that only the last stage creates, so stages
 //! started one after another never finish.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch02")]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -6,6 +6,10 @@
 //! two interpreter threads whose bytecodes must interleave in turns of
 //! exactly `check_interval`.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch03")]
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};

@@ -7,6 +7,10 @@
 //! directions at once, which deadlocks a bank that locks accounts in the
 //! order the transfer names them.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch04")]
+
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};

@@ -5,6 +5,10 @@
 //! different shards are held at the same moment, so a sequential version
 //! or one global lock times out and is told why.
 
+// Compiled while its chapter is on: `course grade` leaves out a chapter
+// that does not compile, so that it costs only its own points.
+#![cfg(chapter = "ch05")]
+
 use std::sync::{Barrier, Mutex};
 use std::time::Duration;
 
