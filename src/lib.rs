@@ -5,8 +5,9 @@
 //!   (chapter 6).
 //! - [`grader`]: runs graded trials, each in a child process of its own,
 //!   and prints the score table (`exercises/tests/graded.rs` calls it).
-//! - [`limited`]: runs a command under a deadline and an output cap, its
-//!   process group killed at the end.
+//! - [`spawn`]: runs a child under a deadline and an output limit, its
+//!   pipes drained at once and its process group killed at the end; the
+//!   one way the grader, the runner, soak and the tests start children.
 //! - [`registry`]: the chapters, derived from the files
 //!   `exercises/src/chNN_topic.rs`, and what a half-added chapter lacks.
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
@@ -29,10 +30,10 @@ pub mod book;
 pub mod cli;
 pub mod gil;
 pub mod grader;
-pub mod limited;
 pub mod registry;
 #[cfg(feature = "book")]
 pub mod runner;
+pub mod spawn;
 pub mod worker;
 
 /// The book's markdown files, as rustdoc doc-tests (see `build.rs`).

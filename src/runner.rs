@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::limited;
+use crate::spawn::{self, Captured, OutputLimit};
 
 /// The header that carries the token.
 pub const TOKEN_HEADER: &str = "x-course-token";
@@ -131,9 +131,9 @@ impl Runner {
             .args(["build", "--quiet", "--offline", "--message-format=short"])
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .stdin(Stdio::null());
-        let (status, _, stderr) =
-            limited::run(command, BUILD_TIMEOUT, OUTPUT_LIMIT)?;
-        match status {
+        let built = run_limited(command, BUILD_TIMEOUT)?;
+        let stderr = built.stderr_text();
+        match built.status() {
             Some(status) if status.success() => {
                 Ok(self.dir.join("target/debug/snippet"))
             }
@@ -198,19 +198,32 @@ impl Runner {
                 command.env(keep, value);
             }
         }
-        limit_memory(&mut command);
-        match limited::run(command, self.run_timeout, OUTPUT_LIMIT) {
-            Err(e) => failed(e),
-            Ok((None, stdout, stderr)) => Evaluated {
-                result: format!(
-                    "{stdout}{stderr}\ntimed out after {} s and was stopped \
-                     (a deadlock, or a loop that never ends?)",
+        spawn::limit_resources_of(&mut command);
+        let ran = match run_limited(command, self.run_timeout) {
+            Err(e) => return failed(e),
+            Ok(ran) => ran,
+        };
+        let mut result = format!("{}{}", ran.stdout_text(), ran.stderr_text());
+        if ran.held_open {
+            result.push_str(
+                "\n(the output was still held open by a process the \
+                 program started)",
+            );
+        }
+        match ran.status() {
+            None => {
+                let _ = write!(
+                    result,
+                    "\ntimed out after {} s and was stopped (a deadlock, or \
+                     a loop that never ends?)",
                     self.run_timeout.as_secs()
-                ),
-                error: Some("timed out".to_string()),
-            },
-            Ok((Some(status), stdout, stderr)) => {
-                let mut result = format!("{stdout}{stderr}");
+                );
+                Evaluated {
+                    result,
+                    error: Some("timed out".to_string()),
+                }
+            }
+            Some(status) => {
                 let error = (!status.success()).then(|| {
                     let _ = write!(result, "\n{status}");
                     status.to_string()
@@ -223,22 +236,13 @@ impl Runner {
 
 /// A snippet may map this much private writable memory (heap and thread
 /// stacks), as a graded trial may.
-pub const MEMORY_LIMIT: u64 = crate::grader::MEMORY_LIMIT;
+pub const MEMORY_LIMIT: u64 = spawn::MEMORY_LIMIT;
 
-/// Sets [`MEMORY_LIMIT`] and no core files in the child before it runs.
-fn limit_memory(command: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed; it calls setrlimit(2) only,
-    // which is, and allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            use nix::sys::resource::{Resource, setrlimit};
-            setrlimit(Resource::RLIMIT_DATA, MEMORY_LIMIT, MEMORY_LIMIT)?;
-            setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
-            Ok(())
-        });
-    }
+/// Runs a build or a snippet under a deadline, keeping the first
+/// [`OUTPUT_LIMIT`] bytes of each stream.
+fn run_limited(command: Command, timeout: Duration) -> Result<Captured, String> {
+    spawn::run(command, timeout, OutputLimit::keep_first(OUTPUT_LIMIT))
+        .map_err(|e| format!("cannot start: {e}"))
 }
 
 fn failed(why: String) -> Evaluated {

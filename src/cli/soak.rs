@@ -73,12 +73,14 @@ fn run_once(root: &Path, args: &[&str]) -> Result<(bool, String), String> {
         .arg("test")
         .args(args)
         .stdin(Stdio::null());
-    let (status, mut text, _) = crate::limited::run(command, HANG, usize::MAX)
+    let limit = crate::spawn::OutputLimit::keep_first(usize::MAX);
+    let ran = crate::spawn::run(command, HANG, limit)
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.is_none() {
+    let mut text = ran.stdout_text();
+    if ran.status().is_none() {
         text.push_str("\ntest the whole run ... FAILED (hung; killed)\n");
     }
-    Ok((status.is_some_and(|s| s.success()), text))
+    Ok((ran.status().is_some_and(|s| s.success()), text))
 }
 
 /// Runs each suite `runs` times under load; the report.

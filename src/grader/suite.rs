@@ -1,0 +1,109 @@
+//! The parent's side of the whole suite: libtest-mimic runs the trials
+//! (filters, `--list`, `--test-threads` as in any `cargo test`), each in a
+//! child of its own; the score table follows `test result:`.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use super::events::{Event, Events, Judged};
+use super::score::{Scored, score_table};
+use super::{ENV_TAG, Trial, cleanup, judge, os};
+
+/// Runs the suite as the parent.
+pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
+    if std::env::var_os(ENV_TAG).is_some() {
+        // Learner code ran this binary again (as Python's multiprocessing
+        // does with `sys.executable`): a suite inside a trial would grade
+        // everything again, recursively.
+        eprintln!(
+            "grader: the graded suite was started from inside a trial (does \
+             the code run std::env::current_exe()?)"
+        );
+        return ExitCode::from(2);
+    }
+    let args = libtest_mimic::Arguments::from_args();
+    let events = Arc::new(Events::from_env());
+    if args.list {
+        list(&args, &trials, &events);
+    }
+    let judged = Arc::new(Mutex::new(Vec::<(usize, Judged)>::new()));
+    // Ordinary trials share this lock; exclusive trials take it alone.
+    let turn = Arc::new(RwLock::new(()));
+    let tests = trials
+        .into_iter()
+        .enumerate()
+        .map(|(position, trial)| {
+            let judged = Arc::clone(&judged);
+            let turn = Arc::clone(&turn);
+            let events = Arc::clone(&events);
+            let name = trial.id.to_string();
+            libtest_mimic::Trial::test(name, move || {
+                let result = run_one(&trial, &turn);
+                events.write(&Event::Judged(result.clone()));
+                let passed = result.verdict.passed();
+                let report = result.report.clone();
+                let mut all = judged.lock().unwrap_or_else(|e| e.into_inner());
+                all.push((position, result));
+                if passed { Ok(()) } else { Err(report.into()) }
+            })
+        })
+        .collect();
+    os::adopt_orphans();
+    cleanup::kill_trials_on_interrupt();
+    let conclusion = libtest_mimic::run(&args, tests);
+    os::kill_orphans();
+    if !args.list {
+        let mut judged = judged.lock().unwrap_or_else(|e| e.into_inner());
+        judged.sort_by_key(|(position, _)| *position);
+        let scores: Vec<Scored<'_>> = judged
+            .iter()
+            .map(|(_, j)| Scored {
+                id: &j.id,
+                points: j.points,
+                passed: j.verdict.passed(),
+            })
+            .collect();
+        if !scores.is_empty() {
+            print!("\n{}", score_table(&scores, &[]));
+        }
+    }
+    conclusion.exit_code()
+}
+
+/// With `--list`: the trials the filter selects, as events.
+fn list(args: &libtest_mimic::Arguments, trials: &[Trial], events: &Events) {
+    for trial in trials {
+        let probe = libtest_mimic::Trial::test(trial.id.to_string(), || Ok(()));
+        if !args.is_filtered_out(&probe) {
+            events.write(&Event::Listed {
+                id: trial.id.clone(),
+                points: trial.points,
+            });
+        }
+    }
+}
+
+/// Runs one trial in its turn (alone if it is exclusive) and judges it.
+fn run_one(trial: &Trial, turn: &RwLock<()>) -> Judged {
+    let started = Instant::now();
+    let outcome = if trial.exclusive {
+        let _alone = turn.write();
+        judge::run_trial(trial)
+    } else {
+        let _shared = turn.read();
+        judge::run_trial(trial)
+    };
+    let report = if outcome.verdict.passed() {
+        String::new()
+    } else {
+        outcome.report()
+    };
+    Judged {
+        id: trial.id.clone(),
+        points: trial.points,
+        verdict: outcome.verdict,
+        report,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
