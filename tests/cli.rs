@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -403,27 +403,27 @@ fn exercises() -> Vec<String> {
         .collect()
 }
 
+/// Every exercise the trials grade has at least two hints, read by the
+/// same parser `course hint` uses, in the order of the Classroom steps.
 #[test]
 fn every_exercise_has_hints() {
-    let mut hinted: Vec<String> = Vec::new();
-    let dir = PathBuf::from(ROOT).join("exercises/hints");
-    for chapter in (1..=8).map(|n| format!("ch{n:02}")) {
-        let text = fs::read_to_string(dir.join(format!("{chapter}.md")))
-            .unwrap_or_else(|_| panic!("no hints file for {chapter}"));
-        for section in text.split("\n## ").skip(1) {
-            let (name, body) = section.split_once('\n').unwrap();
-            let hints = body
-                .lines()
-                .filter(|l| {
-                    l.split_once(". ")
-                        .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
-                })
-                .count();
-            assert!(hints >= 2, "{chapter}::{name} has {hints} hint(s)");
-            hinted.push(format!("{chapter}::{}", name.trim()));
-        }
+    let root = Path::new(ROOT);
+    let all = course::cli::hint::all(root);
+    for hints in &all {
+        assert!(
+            hints.hints.len() >= 2,
+            "{} has {} hint(s)",
+            hints.exercise,
+            hints.hints.len()
+        );
     }
+    let hinted: Vec<String> = all.into_iter().map(|h| h.exercise).collect();
+    let graded: Vec<String> = course::registry::chapters(root)
+        .iter()
+        .flat_map(|chapter| chapter.exercises(root))
+        .collect();
     assert_eq!(hinted, exercises());
+    assert_eq!(hinted, graded);
 }
 
 /// `course bench --write` on a copy of the book's chapters: every figure a

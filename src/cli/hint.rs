@@ -105,12 +105,8 @@ pub fn reveal(
 ) -> Result<String, String> {
     let all = all(root);
     // A whole trial id, as the grade report prints it, names its exercise.
-    let wanted = match wanted.splitn(3, "::").collect::<Vec<_>>()[..] {
-        [chapter, exercise, _trial] => {
-            &wanted[..chapter.len() + 2 + exercise.len()]
-        }
-        _ => wanted,
-    };
+    let id = crate::grader::TrialId::parse(wanted);
+    let wanted = id.as_ref().map_or(wanted, |id| id.exercise());
     let matches: Vec<&Hints> = all
         .iter()
         .filter(|h| {

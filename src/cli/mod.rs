@@ -41,7 +41,7 @@ pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
     let passing: Vec<&str> = stubs
         .judged
         .iter()
-        .filter(|t| t.verdict == "PASS")
+        .filter(|t| t.verdict.passed())
         .map(|t| t.id.as_str())
         .collect();
     if passing.is_empty() {
@@ -60,10 +60,12 @@ pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
     if solved.all_passed() && earned == possible {
         println!("  ok: {earned}/{possible} points (100 %)");
     } else {
-        for trial in solved.judged.iter().filter(|t| t.verdict != "PASS") {
+        for trial in solved.judged.iter().filter(|t| !t.verdict.passed()) {
             println!(
                 "  FAILED: {} {}: {}",
-                trial.verdict, trial.id, trial.reason
+                trial.verdict.label(),
+                trial.id,
+                trial.verdict.reason()
             );
         }
         for broken in &solved.broken {
@@ -76,12 +78,12 @@ pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
     }
     let mut points: BTreeMap<String, u32> = BTreeMap::new();
     for trial in &solved.judged {
-        let chapter = trial.id.split("::").next().unwrap_or("").to_string();
+        let chapter = trial.id.chapter().to_string();
         *points.entry(chapter).or_default() += trial.points;
     }
     let mut exercises: Vec<(String, u32)> = Vec::new();
     for trial in &solved.judged {
-        let exercise = trial.id.rsplit_once("::").map_or("", |(e, _)| e);
+        let exercise = trial.id.exercise();
         match exercises.last_mut() {
             Some((last, points)) if last == exercise => *points += trial.points,
             _ => exercises.push((exercise.to_string(), trial.points)),

@@ -19,38 +19,48 @@ use sha2::{Digest as _, Sha256};
 pub const SUMS: &str = "exercises/tests/graded.sums";
 
 /// The files that decide a grade: the suites, the grader and the worker
-/// process some trials start, the commands that score and their alias,
-/// the exercises' manifest and build script (which chapters compile),
-/// and the Classroom workflow (its points).
+/// process some trials start, how children are run, the commands that
+/// score and their alias, the exercises' manifest and build script (which
+/// chapters compile), and the Classroom workflow (its points).
 pub fn graded_files(root: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "exercises/tests/graded.rs",
-        "src/grader.rs",
         "src/worker.rs",
+        "src/spawn.rs",
         "exercises/src/bin/worker.rs",
-        "src/cli/grade.rs",
         "src/main.rs",
         "exercises/Cargo.toml",
         "exercises/build.rs",
-        "src/registry/build.rs",
-        "src/registry/modules.rs",
         ".cargo/config.toml",
         super::CLASSROOM,
     ]
     .into_iter()
     .map(PathBuf::from)
     .collect();
-    if let Ok(entries) = fs::read_dir(root.join("exercises/tests/graded")) {
-        let mut suites: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|e| e == "rs"))
-            .filter_map(|path| path.strip_prefix(root).ok().map(PathBuf::from))
-            .collect();
-        suites.sort();
-        files.extend(suites);
+    for dir in [
+        "src/grader",
+        "src/cli/grade",
+        "src/registry",
+        "exercises/tests/graded",
+    ] {
+        files.extend(rust_files_in(root, dir));
     }
     files
+}
+
+/// The `.rs` files of a folder, relative to the repository, sorted.
+fn rust_files_in(root: &Path, dir: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root.join(dir)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .filter_map(|path| path.strip_prefix(root).ok().map(PathBuf::from))
+        .collect();
+    found.sort();
+    found
 }
 
 /// The SHA-256 of a file, in hex; `missing` if it cannot be read.

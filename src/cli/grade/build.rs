@@ -1,0 +1,219 @@
+//! Building the graded suite through cargo, leaving out the chapters
+//! whose files do not compile.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use indicatif::ProgressBar;
+use serde_json::Value;
+
+use super::{BuildError, Fatal, Package, cargo};
+
+/// Builds the suite with `chapters` on; when a chapter's files have
+/// errors, turns it off and tries again. The test binary (none if no
+/// chapter compiles) and the chapters left out.
+pub(super) fn build_leaving_out_broken(
+    root: &Path,
+    package: Package,
+    chapters: &[&str],
+    spinner: Option<&ProgressBar>,
+) -> Result<(Option<PathBuf>, Vec<BuildError>, Warnings), Fatal> {
+    let mut on: Vec<&str> = chapters.to_vec();
+    let mut broken: Vec<BuildError> = Vec::new();
+    while !on.is_empty() {
+        if let Some(spinner) = spinner {
+            spinner.set_message(format!(
+                "building the {} ({})",
+                package.name(),
+                on.join(" ")
+            ));
+        }
+        match build(root, package, &on)? {
+            Built::Binary(binary, warnings) => {
+                broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
+                return Ok((Some(binary), broken, warnings));
+            }
+            Built::Errors(errors) => {
+                let before = on.len();
+                for error in errors {
+                    on.retain(|chapter| *chapter != error.chapter);
+                    broken.push(error);
+                }
+                if on.len() == before {
+                    return Err(Fatal(
+                        "the build fails in a chapter that is already off"
+                            .to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
+    Ok((None, broken, Warnings::new()))
+}
+
+/// A chapter's compiler warnings: how many, and the first's headline.
+pub type Warnings = BTreeMap<String, (usize, String)>;
+
+enum Built {
+    Binary(PathBuf, Warnings),
+    /// The first error of each chapter that did not compile.
+    Errors(Vec<BuildError>),
+}
+
+fn build(
+    root: &Path,
+    package: Package,
+    chapters: &[&str],
+) -> Result<Built, Fatal> {
+    let output = cargo()
+        .current_dir(root)
+        .args(["test", "--quiet", "--package", package.name()])
+        .args(["--test", "graded", "--no-run", "--message-format=json"])
+        // The chapters to compile (see src/registry/build.rs).
+        .env("COURSE_CHAPTERS", chapters.join(","))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| Fatal(format!("cannot run cargo: {error}")))?;
+    let mut binary = None;
+    let mut errors: BTreeMap<String, String> = BTreeMap::new();
+    let mut elsewhere = None;
+    let mut warnings = Warnings::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        match message["reason"].as_str() {
+            Some("compiler-artifact")
+                if message["target"]["name"] == "graded" =>
+            {
+                binary = message["executable"].as_str().map(PathBuf::from);
+            }
+            Some("compiler-message")
+                if message["message"]["level"] == "error" =>
+            {
+                let diagnostic = &message["message"];
+                let rendered =
+                    diagnostic["rendered"].as_str().unwrap_or("").trim_end();
+                match chapter_of(diagnostic) {
+                    Some(chapter) => {
+                        errors.entry(chapter).or_insert(rendered.to_string());
+                    }
+                    None if has_span(diagnostic) => {
+                        elsewhere.get_or_insert(rendered.to_string());
+                    }
+                    // "aborting due to 2 previous errors" and the like.
+                    None => {}
+                }
+            }
+            Some("compiler-message")
+                if message["message"]["level"] == "warning" =>
+            {
+                let diagnostic = &message["message"];
+                let in_src =
+                    diagnostic["spans"].as_array().is_some_and(|spans| {
+                        spans.iter().any(|span| {
+                            span["file_name"]
+                                .as_str()
+                                .is_some_and(|f| f.contains("/src/"))
+                        })
+                    });
+                if let Some(chapter) = chapter_of(diagnostic).filter(|_| in_src)
+                {
+                    let rendered =
+                        diagnostic["rendered"].as_str().unwrap_or("");
+                    let entry = warnings
+                        .entry(chapter)
+                        .or_insert((0, error_headline(rendered)));
+                    entry.0 += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    if output.status.success() {
+        return binary.map(|b| Built::Binary(b, warnings)).ok_or_else(|| {
+            Fatal("cargo built the suite but named no test binary".into())
+        });
+    }
+    if let Some(message) = elsewhere {
+        return Err(Fatal(format!(
+            "the {} crate does not compile outside a chapter's files:\n\
+             {message}",
+            package.name()
+        )));
+    }
+    if errors.is_empty() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(Fatal(format!("cargo failed:\n{}", stderr.trim_end())));
+    }
+    Ok(Built::Errors(
+        errors
+            .into_iter()
+            .map(|(chapter, message)| BuildError { chapter, message })
+            .collect(),
+    ))
+}
+
+fn has_span(diagnostic: &Value) -> bool {
+    diagnostic["spans"]
+        .as_array()
+        .is_some_and(|spans| !spans.is_empty())
+}
+
+/// The chapter whose file the diagnostic's primary span is in: a part of
+/// the file's path starts with `chNN` (`src/ch05_no_gil.rs`, or a
+/// learner's `src/ch05_no_gil/helpers.rs`). An error inside a macro of a
+/// dependency is placed where the macro was called.
+fn chapter_of(diagnostic: &Value) -> Option<String> {
+    let spans = diagnostic["spans"].as_array()?;
+    let mut span = spans
+        .iter()
+        .find(|span| span["is_primary"] == true)
+        .or(spans.first())?;
+    loop {
+        let file = Path::new(span["file_name"].as_str()?);
+        let found = file.components().find_map(|part| {
+            let part = part.as_os_str().to_str()?;
+            let stem = part.strip_suffix(".rs").unwrap_or(part);
+            crate::registry::chapter_of_module(stem)
+        });
+        if let Some(chapter) = found {
+            return Some(chapter.to_string());
+        }
+        span = span["expansion"]["span"]
+            .as_object()
+            .map(|_| &span["expansion"]["span"])?;
+    }
+}
+
+/// The first line and place of a rendered error:
+/// `error[E0308]: mismatched types --> exercises/src/ch03_gil.rs:40:5`.
+pub(super) fn error_headline(message: &str) -> String {
+    let headline = first_line(message);
+    let place = message
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("--> "))
+        .unwrap_or("");
+    format!("{headline} at {place}")
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headline_names_the_error_and_its_place() {
+        let message = "error[E0308]: mismatched types\n  --> \
+                       exercises/src/ch03_gil.rs:40:5\n   |";
+        assert_eq!(
+            error_headline(message),
+            "error[E0308]: mismatched types at exercises/src/ch03_gil.rs:40:5"
+        );
+    }
+}

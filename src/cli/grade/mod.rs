@@ -1,0 +1,173 @@
+//! `course grade` and `course verify`: build the graded suite, leaving out
+//! the chapters that do not compile; run it with a progress bar; report.
+//!
+//! The suite itself is `cargo test -p exercises --test graded`. This module
+//! builds that test binary through cargo (`--message-format=json`, so the
+//! compiler's errors arrive with their files), runs it with
+//! [`course::grader::ENV_EVENTS`] set, and reads the trials' verdicts from
+//! the events file as they come.
+//!
+//! The parts: `build` (cargo, and which chapters do not compile), `run`
+//! (the suite and its events), `report` (what a learner and an
+//! instructor read).
+
+mod build;
+mod report;
+mod run;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+
+pub use build::Warnings;
+pub use crate::grader::events::Judged;
+use super::sums;
+
+/// The crate under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Package {
+    /// The learner's stubs (what `course grade` grades).
+    Exercises,
+    /// The reference solutions (what `course verify` checks too).
+    Solutions,
+}
+
+impl Package {
+    fn name(self) -> &'static str {
+        match self {
+            Package::Exercises => "exercises",
+            Package::Solutions => "solutions",
+        }
+    }
+}
+
+/// A chapter left out because its code does not compile.
+#[derive(Debug, Clone)]
+pub struct BuildError {
+    /// `ch03`.
+    pub chapter: String,
+    /// The first compiler error in the chapter's files, as rustc renders it.
+    pub message: String,
+}
+
+/// Everything one grading run found out.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The crate graded.
+    pub package: Package,
+    /// `ch03`, `ch03::with_gil`, or none for the whole course.
+    pub selection: Option<String>,
+    /// Chapters that did not compile.
+    pub broken: Vec<BuildError>,
+    /// Compiler warnings in the chapters' code.
+    pub warnings: Warnings,
+    /// The trials that ran, in the suite's order.
+    pub judged: Vec<Judged>,
+    /// Graded files whose checksum differs from the recorded one.
+    pub edited: Vec<String>,
+}
+
+/// Why grading could not even start.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What `grade` should do beyond grading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Show a progress bar and the table (off for `verify`'s quiet runs).
+    pub interactive: bool,
+}
+
+/// Builds and runs the graded suite of `package` for `selection` (a
+/// chapter such as `ch03`, a trial id prefix, or everything).
+pub fn grade(
+    root: &Path,
+    package: Package,
+    selection: Option<&str>,
+    options: Options,
+) -> Result<Report, Fatal> {
+    let selection = resolve(root, selection)?;
+    let selection = selection.as_deref();
+    let known = crate::registry::chapter_ids(root);
+    let wanted: Vec<&str> = match selection {
+        Some(selection) => {
+            let chapter = selection.split("::").next().unwrap_or(selection);
+            if !known.iter().any(|k| k == chapter) {
+                return Err(Fatal(format!(
+                    "no chapter {chapter:?}: the chapters are {}",
+                    known.join(", ")
+                )));
+            }
+            vec![chapter]
+        }
+        None => known.iter().map(String::as_str).collect(),
+    };
+    let spinner = options.interactive.then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    });
+    let (binary, broken, warnings) = build::build_leaving_out_broken(
+        root,
+        package,
+        &wanted,
+        spinner.as_ref(),
+    )?;
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    let judged = match binary {
+        Some(binary) => {
+            run::run_suite(root, package, &binary, selection, options)?
+        }
+        None => Vec::new(),
+    };
+    Ok(Report {
+        package,
+        selection: selection.map(str::to_string),
+        broken,
+        warnings,
+        judged,
+        edited: sums::edited(root),
+    })
+}
+
+/// A bare exercise name (`spawn_all`) means its chapter's exercise; any
+/// other selection stands as it is.
+fn resolve(root: &Path, selection: Option<&str>) -> Result<Option<String>, Fatal> {
+    let Some(name) = selection else {
+        return Ok(None);
+    };
+    if name.starts_with("ch") {
+        return Ok(Some(name.to_string()));
+    }
+    let found: Vec<String> = super::hint::all(root)
+        .into_iter()
+        .map(|hints| hints.exercise)
+        .filter(|exercise| exercise.ends_with(&format!("::{name}")))
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(Some(one.clone())),
+        [] => Err(Fatal(format!(
+            "no exercise {name:?}: name a chapter (ch01) or an exercise \
+             (ch01::spawn_all)"
+        ))),
+        several => Err(Fatal(format!(
+            "{name:?} is in more than one chapter: {}",
+            several.join(", ")
+        ))),
+    }
+}
+
+/// cargo, the one that runs us if cargo does.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}

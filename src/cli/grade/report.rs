@@ -1,0 +1,255 @@
+//! What one grading run found out, as a learner reads it (the score table,
+//! what to do next) and as an instructor's scripts read it (JSON).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::build::error_headline;
+use super::{Judged, Report, sums};
+use crate::grader::score::{Scored, Unbuilt, score_table};
+
+impl Report {
+    /// Points earned and possible; a chapter that did not compile counts
+    /// its recorded points as possible.
+    pub fn score(&self, root: &Path) -> (u32, u32) {
+        let earned = self
+            .judged
+            .iter()
+            .filter(|t| t.verdict.passed())
+            .map(|t| t.points)
+            .sum();
+        let recorded = sums::chapter_points(root);
+        let lost: u32 = self
+            .broken
+            .iter()
+            .map(|b| recorded.get(&b.chapter).copied().unwrap_or(0))
+            .sum();
+        let possible = self.judged.iter().map(|t| t.points).sum::<u32>() + lost;
+        (earned, possible)
+    }
+
+    /// Every trial passed and every chapter compiled.
+    pub fn all_passed(&self) -> bool {
+        self.broken.is_empty() && self.judged.iter().all(|t| t.verdict.passed())
+    }
+
+    /// The report as a learner reads it.
+    pub fn render(&self, root: &Path) -> String {
+        let mut out = String::new();
+        let failed: Vec<&Judged> =
+            self.judged.iter().filter(|t| !t.verdict.passed()).collect();
+        // The first few; the table counts the rest.
+        const LISTED: usize = 8;
+        if !failed.is_empty() {
+            let _ = writeln!(out, "trials that did not pass:");
+            for trial in failed.iter().take(LISTED) {
+                let _ = writeln!(
+                    out,
+                    "  {:<13} {}  {}",
+                    trial.verdict.label(),
+                    trial.id,
+                    first_line(trial.verdict.reason())
+                );
+            }
+            if failed.len() > LISTED {
+                let _ =
+                    writeln!(out, "  ... and {} more", failed.len() - LISTED);
+            }
+            out.push('\n');
+        }
+        out.push_str(&self.table(root));
+        for (chapter, (count, first)) in &self.warnings {
+            let _ = writeln!(
+                out,
+                "{chapter}: {count} compiler warning(s), the first: {first} \
+                 (`cargo build -p exercises` shows them all; they often \
+                 point at the bug)"
+            );
+        }
+        if !self.edited.is_empty() {
+            let _ = writeln!(
+                out,
+                "warning: {} differ(s) from the version the course recorded \
+                 (exercises/tests/graded.sums): this grade may not be what \
+                 your instructor's copy gives",
+                self.edited.join(", ")
+            );
+        }
+        if let Some(next) = self.next(root) {
+            out.push('\n');
+            out.push_str(&next);
+        }
+        out
+    }
+
+    fn table(&self, root: &Path) -> String {
+        let recorded = sums::chapter_points(root);
+        let unbuilt: Vec<Unbuilt<'_>> = self
+            .broken
+            .iter()
+            .map(|b| Unbuilt {
+                chapter: &b.chapter,
+                points: recorded.get(&b.chapter).copied().unwrap_or(0),
+                headline: error_headline(&b.message),
+            })
+            .collect();
+        let scores: Vec<Scored<'_>> = self
+            .judged
+            .iter()
+            .map(|t| Scored {
+                id: &t.id,
+                points: t.points,
+                passed: t.verdict.passed(),
+            })
+            .collect();
+        score_table(&scores, &unbuilt)
+    }
+
+    /// What to do next: fix the first broken chapter, or work on the first
+    /// exercise not yet done, with its file, book page and the first
+    /// failing trial's report.
+    fn next(&self, root: &Path) -> Option<String> {
+        let unsolved = self.judged.iter().find(|t| !t.verdict.passed());
+        let broken = self.broken.first();
+        let broken_first = match (broken, unsolved) {
+            (Some(b), Some(t)) => b.chapter.as_str() <= t.id.chapter(),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if broken_first {
+            let broken = broken?;
+            return Some(format!(
+                "next: {} does not compile; its other exercises cannot be \
+                 graded until it does. The first error:\n\n{}\n",
+                broken.chapter, broken.message
+            ));
+        }
+        let trial = unsolved?;
+        let exercise = trial.id.exercise();
+        let mut out = format!("next: {exercise}\n");
+        if let Some((file, line)) = locate(root, exercise) {
+            let _ = writeln!(out, "  code:  {file}:{line}");
+        }
+        if let Some(page) = book_page(root, trial.id.chapter()) {
+            let _ = writeln!(out, "  read:  {page}");
+        }
+        let _ = writeln!(out, "  hint:  cargo course hint {exercise}");
+        let _ = writeln!(out, "  first failing trial: {}", trial.id);
+        for line in trial.report.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+        Some(out)
+    }
+
+    /// The report as JSON, for an instructor's scripts.
+    pub fn to_json(&self, root: &Path) -> Value {
+        let (earned, possible) = self.score(root);
+        json!({
+            "course": env!("CARGO_PKG_VERSION"),
+            "package": self.package.name(),
+            "selection": self.selection,
+            "score": { "earned": earned, "possible": possible },
+            "build_errors": self.broken.iter().map(|b| json!({
+                "chapter": b.chapter,
+                "message": b.message,
+            })).collect::<Vec<_>>(),
+            "trials": self.judged.iter().map(|t| json!({
+                "id": t.id.as_str(),
+                "points": t.points,
+                "verdict": t.verdict.label(),
+                "reason": t.verdict.reason(),
+                "duration_ms": t.duration_ms,
+            })).collect::<Vec<_>>(),
+            "edited_files": self.edited,
+        })
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// The file and line where an exercise (`ch06::ticket_lock`) is defined:
+/// the item whose name, without underscores and case, is the exercise's,
+/// else the first that starts with it.
+fn locate(root: &Path, exercise: &str) -> Option<(String, usize)> {
+    let (chapter, name) = exercise.split_once("::")?;
+    let wanted = name.replace('_', "");
+    let mut files: Vec<PathBuf> = fs::read_dir(root.join("exercises/src"))
+        .ok()?
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(chapter))
+        })
+        .collect();
+    files.sort();
+    let mut prefixed = None;
+    for file in &files {
+        let text = fs::read_to_string(file).ok()?;
+        for (at, line) in text.lines().enumerate() {
+            let Some(item) = defined_item(line) else {
+                continue;
+            };
+            let item = item.replace('_', "").to_lowercase();
+            let place = || {
+                let shown = file.strip_prefix(root).unwrap_or(file);
+                (shown.display().to_string(), at + 1)
+            };
+            if item == wanted {
+                return Some(place());
+            }
+            if prefixed.is_none() && item.starts_with(&wanted) {
+                prefixed = Some(place());
+            }
+        }
+    }
+    prefixed
+}
+
+/// The name a line defines at the top level: `pub fn spawn_all<...>(` →
+/// `spawn_all`.
+fn defined_item(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("pub ")?;
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let rest = ["fn ", "struct ", "enum ", "trait "]
+        .iter()
+        .find_map(|keyword| rest.strip_prefix(keyword))?;
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// The book page with the chapter's `## Exercises` section.
+fn book_page(root: &Path, chapter: &str) -> Option<String> {
+    let chapter = crate::registry::chapters(root)
+        .into_iter()
+        .find(|c| c.id == chapter)?;
+    let page = chapter.exercises_page(root)?;
+    let relative = page.strip_prefix(root.join("chapters")).ok()?;
+    let html = relative.with_extension("html");
+    Some(format!(
+        "{} (in the book: {}#exercises)",
+        page.strip_prefix(root).unwrap_or(&page).display(),
+        html.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_found_by_their_definitions() {
+        assert_eq!(defined_item("pub fn spawn_all<T>("), Some("spawn_all"));
+        assert_eq!(defined_item("pub struct TicketLock {"), Some("TicketLock"));
+        assert_eq!(defined_item("pub async fn serve("), Some("serve"));
+        assert_eq!(defined_item("    pub fn lock(&self)"), None);
+        assert_eq!(defined_item("fn helper()"), None);
+    }
+}
