@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use course::cli::{
     self,
+    bench::{Effort, WorkerMode},
     grade::{Options, Package},
 };
 
@@ -89,9 +90,10 @@ enum Command {
     /// A helper process of `bench` (not for direct use).
     #[command(hide = true)]
     BenchWorker {
-        /// `countdown`, `noop`, `sum`, `threads` or `tasks`.
-        mode: String,
-        /// How many.
+        /// What the helper does.
+        #[arg(value_enum)]
+        mode: WorkerMode,
+        /// How many (steps, threads or tasks).
         #[arg(default_value_t = 0)]
         n: u64,
     },
@@ -131,16 +133,15 @@ fn main() -> ExitCode {
             write,
             smoke,
         } => {
-            use cli::bench::Effort;
             let effort = match (smoke, quick) {
-                (true, _) => Effort::SMOKE,
-                (false, true) => Effort::QUICK,
-                (false, false) => Effort::FULL,
+                (true, _) => Effort::Smoke,
+                (false, true) => Effort::Quick,
+                (false, false) => Effort::Full,
             };
             cli::bench::bench(&root, effort, write).map(|()| true)
         }
         Command::BenchWorker { mode, n } => {
-            cli::bench::worker(&mode, n).map(|()| true)
+            cli::bench::worker(mode, n).map(|()| true)
         }
         Command::Soak { runs } => cli::soak::soak(&root, runs).map(|report| {
             print!("{report}");

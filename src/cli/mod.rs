@@ -2,7 +2,6 @@
 //! `verify`, `soak`, and the reader's `bench`. `serve` and `build` are in `course::book`.
 
 pub mod bench;
-pub mod figures;
 pub mod grade;
 pub mod hint;
 pub mod soak;

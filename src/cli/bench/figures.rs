@@ -13,15 +13,16 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::bench::{Latency, Results};
+use super::report::{grouped, markdown};
+use super::results::{Convoy, Latency, Lock, Results};
 
 /// The appendix page, relative to the repository.
-pub const PAGE: &str = "chapters/appendix/measurements.md";
+pub(crate) const PAGE: &str = "chapters/appendix/measurements.md";
 /// The quotable sentences.
-pub const FIGURES: &str = "chapters/appendix/measurements/figures.md";
+pub(crate) const FIGURES: &str = "chapters/appendix/measurements/figures.md";
 
 /// Writes the appendix, the figures and the charts.
-pub fn write(root: &Path, results: &Results) -> Result<(), String> {
+pub(crate) fn write(root: &Path, results: &Results) -> Result<(), String> {
     let dir = root.join("chapters/appendix/measurements");
     fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -37,6 +38,8 @@ pub fn write(root: &Path, results: &Results) -> Result<(), String> {
     Ok(())
 }
 
+/// The Measurements appendix: how the run measured, then its tables and
+/// charts.
 fn page(results: &Results) -> String {
     format!(
         "# Measurements\n\n\
@@ -61,9 +64,9 @@ fn page(results: &Results) -> String {
          {}\n\
          ![Countdown ratios](measurements/countdown.svg)\n\n\
          ![Convoy round trips](measurements/convoy.svg)\n",
-        results.markdown(),
-        pairs = results.effort.pairs,
-        trips = results.effort.trips,
+        markdown(results),
+        pairs = results.effort.budget().pairs,
+        trips = results.effort.budget().trips,
     )
 }
 
@@ -78,61 +81,37 @@ fn sig3(value: f64) -> String {
 
 /// The sentences the chapters quote, each between its anchors.
 fn figures(results: &Results) -> String {
-    let m = &results.machine;
-    let c = &results.countdown;
-    let n = m.cores.max(2);
-    let mut out = String::from(
+    let mut anchors = Anchors(String::from(
         "<!-- Written by `cargo course bench --write`; the chapters include \
          these sentences by anchor. Do not edit by hand. -->\n\n",
-    );
-    let mut anchor = |name: &str, text: String| {
+    ));
+    anchors.put("machine", results.machine.describe());
+    python_countdown(&mut anchors, results);
+    rust_countdown(&mut anchors, results);
+    convoy(&mut anchors, results);
+    costs(&mut anchors, results);
+    anchors.0
+}
+
+/// The figures file as it is written: named sentences, each between its
+/// `ANCHOR` and `ANCHOR_END` markers.
+struct Anchors(String);
+
+impl Anchors {
+    /// Appends the sentence `text` under the anchor `name`.
+    fn put(&mut self, name: &str, text: String) {
         let _ = write!(
-            out,
+            self.0,
             "<!-- ANCHOR: {name} -->\n{text}\n<!-- ANCHOR_END: {name} -->\n\n"
         );
-    };
-    anchor("machine", m.describe());
-    match &c.python {
-        Ok((threads, processes)) => {
-            anchor(
-                "python_countdown",
-                format!(
-                    "one Python thread counted down {} steps in {:.2} s; two \
-                     threads took {:.2}× as long, and two processes \
-                     (started with fork) {:.2}×",
-                    grouped(c.python_count),
-                    threads.a,
-                    threads.ratio,
-                    processes.ratio
-                ),
-            );
-            anchor(
-                "python_threads",
-                format!(
-                    "two Python threads took {:.2}× as long as one",
-                    threads.ratio
-                ),
-            );
-            anchor(
-                "python_processes",
-                format!(
-                    "two Python processes took {:.2}× as long as one thread",
-                    processes.ratio
-                ),
-            );
-            let (python, rust) =
-                (c.per_step.0.unwrap_or(f64::NAN), c.per_step.1);
-            anchor(
-                "per_step",
-                format!(
-                    "a countdown step took {} ns in Python and {} ns in Rust, \
-                     {:.0} times as long",
-                    sig3(python),
-                    sig3(rust),
-                    python / rust
-                ),
-            );
-        }
+    }
+}
+
+/// Python's countdown, or why it was not measured.
+fn python_countdown(anchors: &mut Anchors, results: &Results) {
+    let c = &results.countdown;
+    let (threads, processes) = match &c.python {
+        Ok(ratios) => ratios,
         Err(why) => {
             for name in [
                 "python_countdown",
@@ -140,25 +119,69 @@ fn figures(results: &Results) -> String {
                 "python_processes",
                 "per_step",
             ] {
-                anchor(name, format!("Python was not measured ({why})"));
+                anchors.put(name, format!("Python was not measured ({why})"));
             }
+            return;
         }
-    }
-    anchor(
+    };
+    anchors.put(
+        "python_countdown",
+        format!(
+            "one Python thread counted down {} steps in {:.2} s; two \
+             threads took {:.2}× as long, and two processes \
+             (started with fork) {:.2}×",
+            grouped(c.python_count),
+            threads.a,
+            threads.ratio,
+            processes.ratio
+        ),
+    );
+    anchors.put(
+        "python_threads",
+        format!(
+            "two Python threads took {:.2}× as long as one",
+            threads.ratio
+        ),
+    );
+    anchors.put(
+        "python_processes",
+        format!(
+            "two Python processes took {:.2}× as long as one thread",
+            processes.ratio
+        ),
+    );
+    let (python, rust) = (c.per_step.0.unwrap_or(f64::NAN), c.per_step.1);
+    anchors.put(
+        "per_step",
+        format!(
+            "a countdown step took {} ns in Python and {} ns in Rust, \
+             {:.0} times as long",
+            sig3(python),
+            sig3(rust),
+            python / rust
+        ),
+    );
+}
+
+/// Rust's countdowns, plain and under the toy GIL.
+fn rust_countdown(anchors: &mut Anchors, results: &Results) {
+    let c = &results.countdown;
+    let n = results.machine.workers();
+    anchors.put(
         "rust_threads",
         format!(
             "{n} Rust threads took {:.2}× as long as one",
             c.rust_threads.ratio
         ),
     );
-    anchor(
+    anchors.put(
         "rust_processes",
         format!(
             "{n} Rust processes took {:.2}× as long as one thread",
             c.rust_processes.ratio
         ),
     );
-    anchor(
+    anchors.put(
         "gil_countdown",
         format!(
             "two threads sharing the new-style toy GIL (a 5 ms switch \
@@ -166,21 +189,23 @@ fn figures(results: &Results) -> String {
             c.gil_threads.ratio
         ),
     );
-    let row = |start: &str| {
-        results.convoy.iter().find(|r| r.label.starts_with(start))
-    };
+}
+
+/// The convoy under the toy locks, then in CPython.
+fn convoy(anchors: &mut Anchors, results: &Results) {
+    let row = |lock: Lock| results.convoy_row(&Convoy::Rust(lock));
     let get = |latency: &Result<Latency, String>, f: fn(&Latency) -> f64| {
         latency.as_ref().map_or(f64::NAN, f)
     };
     if let (Some(none), Some(old), Some(new5), Some(new1), Some(new02)) = (
-        row("Rust, no lock"),
-        row("toy GIL, old"),
-        row("toy GIL, new style, 5"),
-        row("toy GIL, new style, 1 "),
-        row("toy GIL, new style, 0.2"),
+        row(Lock::None),
+        row(Lock::OLD),
+        row(Lock::NEW_5MS),
+        row(Lock::NEW_1MS),
+        row(Lock::NEW_02MS),
     ) {
         let alone = get(&none.alone, |l| l.p50);
-        anchor(
+        anchors.put(
             "convoy_nolock",
             format!(
                 "with no lock, a round trip took {:.2} ms alone and {:.2} ms \
@@ -189,7 +214,7 @@ fn figures(results: &Results) -> String {
                 get(&none.busy, |l| l.p50)
             ),
         );
-        anchor(
+        anchors.put(
             "convoy_old",
             format!(
                 "a round trip took {:.2} ms alone (median); beside a CPU-bound \
@@ -201,7 +226,7 @@ fn figures(results: &Results) -> String {
                 get(&old.busy, |l| l.max)
             ),
         );
-        anchor(
+        anchors.put(
             "convoy_new",
             format!(
                 "beside a CPU-bound thread, a round trip took {:.2}, {:.2} and \
@@ -215,10 +240,8 @@ fn figures(results: &Results) -> String {
             ),
         );
     }
-    if let Some(python) =
-        results.convoy.iter().find(|r| r.label.contains("Python"))
-    {
-        anchor(
+    if let Some(python) = results.python_convoy() {
+        anchors.put(
             "python_convoy",
             match (&python.alone, &python.busy) {
                 (Ok(alone), Ok(busy)) => format!(
@@ -233,8 +256,12 @@ fn figures(results: &Results) -> String {
             },
         );
     }
+}
+
+/// Starting, feeding and keeping threads, processes and tasks.
+fn costs(anchors: &mut Anchors, results: &Results) {
     let k = &results.creation;
-    anchor(
+    anchors.put(
         "creation",
         format!(
             "a tokio task took {} µs to start and finish, a thread {} µs \
@@ -249,7 +276,7 @@ fn figures(results: &Results) -> String {
         ),
     );
     let t = &results.transfer;
-    anchor(
+    anchors.put(
         "transfer",
         format!(
             "summing a million numbers took {:.1} ms on a thread that borrows \
@@ -261,7 +288,7 @@ fn figures(results: &Results) -> String {
         ),
     );
     if let Some(mem) = &results.memory {
-        anchor(
+        anchors.put(
             "memory",
             format!(
                 "each parked thread added {:.1} KiB of resident memory and \
@@ -270,20 +297,6 @@ fn figures(results: &Results) -> String {
             ),
         );
     }
-    out
-}
-
-/// 29479929 → `29 479 929`.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 type Chart<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
@@ -356,7 +369,7 @@ fn bars(
 
 fn countdown_chart(file: &Path, results: &Results) -> Result<(), String> {
     let c = &results.countdown;
-    let n = results.machine.cores.max(2);
+    let n = results.machine.workers();
     let mut rows: Vec<Bar> = Vec::new();
     if let Ok((threads, processes)) = &c.python {
         rows.push(("Python, 2 threads".into(), threads.ratio, None));
@@ -382,8 +395,8 @@ fn convoy_chart(file: &Path, results: &Results) -> Result<(), String> {
         .convoy
         .iter()
         .map(|row| match &row.busy {
-            Ok(l) => (row.label.clone(), l.p50, Some((l.p10, l.p90))),
-            Err(_) => (row.label.clone(), f64::NAN, None),
+            Ok(l) => (row.variant.to_string(), l.p50, Some((l.p10, l.p90))),
+            Err(_) => (row.variant.to_string(), f64::NAN, None),
         })
         .collect();
     let idle = results
@@ -406,7 +419,65 @@ fn convoy_chart(file: &Path, results: &Results) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::results::sample;
     use super::*;
+
+    /// The anchors the chapters may quote, in the order they are written.
+    const ANCHORS: [&str; 14] = [
+        "machine",
+        "python_countdown",
+        "python_threads",
+        "python_processes",
+        "per_step",
+        "rust_threads",
+        "rust_processes",
+        "gil_countdown",
+        "convoy_nolock",
+        "convoy_old",
+        "convoy_new",
+        "python_convoy",
+        "creation",
+        "transfer",
+    ];
+
+    #[test]
+    fn every_anchor_is_written_once_and_in_order() {
+        let written = figures(&sample(true));
+        let mut from = 0;
+        for name in ANCHORS.iter().chain(&["memory"]) {
+            let start = format!("<!-- ANCHOR: {name} -->\n");
+            let at = written[from..].find(&start).expect(name) + from;
+            assert_eq!(written.matches(&start).count(), 1, "{name}");
+            assert!(written.contains(&format!("<!-- ANCHOR_END: {name} -->")));
+            from = at;
+        }
+    }
+
+    #[test]
+    fn convoy_figures_come_from_their_own_rows() {
+        let written = figures(&sample(true));
+        assert!(written.contains(
+            "beside a CPU-bound thread, a round trip took 3.50, 4.50 and \
+             5.50 ms (medians) at switch intervals of 5, 1 and 0.2 ms, \
+             against 1.00 ms alone; at 5 ms the slowest took 14.00 ms\n"
+        ));
+        assert!(written.contains(
+            "in CPython, where the peer is itself a Python thread, a round \
+             trip took 1.10 ms alone and 6.00 ms beside a spinning thread \
+             (medians; the slowest 24.00 ms)\n"
+        ));
+    }
+
+    #[test]
+    fn without_python_the_python_anchors_say_why() {
+        let written = figures(&sample(false));
+        let why = "Python was not measured (python3 not found: no such file)";
+        assert_eq!(written.matches(why).count(), 5, "{written}");
+        for name in ANCHORS {
+            assert!(written.contains(&format!("<!-- ANCHOR: {name} -->\n")));
+        }
+        assert!(!written.contains("ANCHOR: memory "));
+    }
 
     #[test]
     fn three_significant_figures() {
@@ -414,12 +485,5 @@ mod tests {
         assert_eq!(sig3(0.2549), "0.255");
         assert_eq!(sig3(1.1), "1.10");
         assert_eq!(sig3(735.2), "735");
-    }
-
-    #[test]
-    fn digits_are_grouped_by_three() {
-        assert_eq!(grouped(7), "7");
-        assert_eq!(grouped(1000), "1 000");
-        assert_eq!(grouped(29_479_929), "29 479 929");
     }
 }

@@ -1,0 +1,237 @@
+//! The tables of a run, as Markdown (also readable as plain text): what
+//! `course bench` prints and what the Measurements appendix shows.
+
+use std::fmt::Write as _;
+
+use super::results::{Latency, Results};
+
+/// All the tables, headed by the command and the machine.
+pub(crate) fn markdown(results: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Measured by `cargo course bench{}` on {}.\n",
+        results.effort.flag(),
+        results.machine.describe()
+    );
+    countdown(&mut out, results);
+    convoy(&mut out, results);
+    creation(&mut out, results);
+    transfer(&mut out, results);
+    memory(&mut out, results);
+    out
+}
+
+/// 29479929 → `29 479 929`.
+pub(crate) fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// A ratio as a factor: `1.04×`.
+fn x(ratio: f64) -> String {
+    format!("{ratio:.2}×")
+}
+
+/// A convoy cell: p10 / p50 / p90 / slowest, or a dash.
+fn ms(latency: &Result<Latency, String>) -> String {
+    match latency {
+        Ok(l) => {
+            format!("{:.2} / {:.2} / {:.2} / {:.2}", l.p10, l.p50, l.p90, l.max)
+        }
+        Err(_) => "—".to_string(),
+    }
+}
+
+/// The countdown table and the cost of a Python step in Rust steps.
+fn countdown(out: &mut String, results: &Results) {
+    let c = &results.countdown;
+    let _ = writeln!(out, "### Countdown: time relative to one thread\n");
+    let _ = writeln!(out, "| program | time | per step |\n|---|---|---|");
+    match &c.python {
+        Ok((threads, processes)) => {
+            let _ = writeln!(
+                out,
+                "| Python, 1 thread ({} steps) | {:.2} s | {:.1} ns |",
+                grouped(c.python_count),
+                threads.a,
+                c.per_step.0.unwrap_or(f64::NAN)
+            );
+            let _ = writeln!(
+                out,
+                "| Python, 2 threads | {} ({:.2} s) |  |",
+                x(threads.ratio),
+                threads.b
+            );
+            let _ = writeln!(
+                out,
+                "| Python, 2 processes (fork) | {} ({:.2} s) |  |",
+                x(processes.ratio),
+                processes.b
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "| Python | not measured: {why} |  |");
+        }
+    }
+    let n = results.machine.workers();
+    let _ = writeln!(
+        out,
+        "| Rust, 1 thread ({} steps) | {:.2} s | {:.2} ns |",
+        grouped(c.rust_count),
+        c.rust_threads.a,
+        c.per_step.1
+    );
+    let _ = writeln!(
+        out,
+        "| Rust, {n} threads | {} ({:.2} s) |  |",
+        x(c.rust_threads.ratio),
+        c.rust_threads.b
+    );
+    let _ = writeln!(
+        out,
+        "| Rust, {n} processes | {} ({:.2} s) |  |",
+        x(c.rust_processes.ratio),
+        c.rust_processes.b
+    );
+    let _ = writeln!(
+        out,
+        "| toy GIL (5 ms switch interval), 1 thread | {:.2} s |  |\n\
+         | toy GIL, 2 threads | {} ({:.2} s) |  |",
+        c.gil_threads.a,
+        x(c.gil_threads.ratio),
+        c.gil_threads.b
+    );
+    if let Some(python) = c.per_step.0 {
+        let _ = writeln!(
+            out,
+            "\nOne Python step (8 bytecodes in CPython 3.11) costs as \
+             much as {:.0} Rust steps.",
+            python / c.per_step.1
+        );
+    }
+}
+
+/// The convoy table: one row per lock, alone and beside a busy thread.
+fn convoy(out: &mut String, results: &Results) {
+    let _ = writeln!(
+        out,
+        "\n### The convoy effect: an I/O thread's round trips (ms, p10 / p50 / p90 / slowest)\n\n\
+         A round trip: ask a peer that answers after {} ms, wait for \
+         the answer with the GIL released, take the GIL back. In the \
+         toy rows the peer holds no lock; in the Python row the peer \
+         is a Python thread, whose reply needs the GIL too.\n\n\
+         | lock | alone | beside a CPU-bound thread |\n|---|---|---|",
+        results.peer_delay.as_secs_f64() * 1e3
+    );
+    for row in &results.convoy {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            row.variant,
+            ms(&row.alone),
+            ms(&row.busy)
+        );
+    }
+}
+
+/// The creation table: a task, a thread, a process.
+fn creation(out: &mut String, results: &Results) {
+    let k = &results.creation;
+    let _ = writeln!(
+        out,
+        "\n### Starting and finishing a task, a thread or a process \
+         (average over many started at once, then all awaited; a process \
+         is this program started again to do nothing)\n\n| what | time | relative to a task |\n|---|---|---|\n\
+         | tokio task | {:.2} µs | 1× |\n| thread | {:.1} µs | {:.0}× |\n| process | {:.0} µs | {:.0}× |",
+        k.task_us,
+        k.thread_us,
+        k.thread_us / k.task_us,
+        k.process_us,
+        k.process_us / k.task_us
+    );
+}
+
+/// The transfer table: a thread that borrows, a process over a pipe.
+fn transfer(out: &mut String, results: &Results) {
+    let t = &results.transfer;
+    let _ = writeln!(
+        out,
+        "\n### Summing a million numbers\n\n| where | time |\n|---|---|\n\
+         | a thread that borrows them | {:.1} ms |\n\
+         | a child process, sent as text over a pipe | {:.0} ms ({:.0}×) |",
+        t.thread_ms,
+        t.process_ms,
+        t.process_ms / t.thread_ms
+    );
+}
+
+/// The memory table, when memory was measured.
+fn memory(out: &mut String, results: &Results) {
+    let Some(mem) = &results.memory else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n### Memory per waiting thread or task\n\n\
+         Resident: the program's VmRSS with {} parked threads (or {} \
+         pending tasks) minus with none, divided by the count. Kernel \
+         stack: the system-wide `KernelStack` of /proc/meminfo, before \
+         and after, so other programs add noise.\n\n\
+         | what | resident | kernel stack |\n|---|---|---|\n\
+         | parked thread | {:.1} KiB | {:.1} KiB |\n| pending tokio task | {:.2} KiB | none |",
+        mem.threads,
+        mem.tasks,
+        mem.thread_rss_kib,
+        mem.thread_kernel_kib,
+        mem.task_rss_kib
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::results::{Effort, sample};
+    use super::*;
+
+    #[test]
+    fn the_tables_name_the_command_that_measured_them() {
+        let mut results = sample(true);
+        let first = |results: &Results| {
+            markdown(results).lines().next().unwrap().to_string()
+        };
+        assert_eq!(
+            first(&results),
+            "Measured by `cargo course bench` on 4 CPUs, Test CPU, \
+             Linux 6.1, Python 3.11.7."
+        );
+        results.effort = Effort::Smoke;
+        assert!(
+            first(&results)
+                .starts_with("Measured by `cargo course bench --smoke` on")
+        );
+    }
+
+    #[test]
+    fn convoy_rows_keep_their_labels() {
+        let table = markdown(&sample(false));
+        assert!(table.contains(
+            "| toy GIL, new style, 0.2 ms | 0.94 / 1.04 / 2.08 / 4.16 | \
+             4.95 / 5.50 / 11.00 / 22.00 |\n"
+        ));
+        assert!(table.contains("| Python | — | — |\n"));
+    }
+
+    #[test]
+    fn digits_are_grouped_by_three() {
+        assert_eq!(grouped(7), "7");
+        assert_eq!(grouped(1000), "1 000");
+        assert_eq!(grouped(29_479_929), "29 479 929");
+    }
+}
