@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use wait_timeout::ChildExt as _;
 
 use course::book::{self, BookError};
 
@@ -518,30 +517,20 @@ fn python_blocks_run() {
         }
         let script = scratch.path().join("example.py");
         fs::write(&script, &block.code).unwrap();
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new("python3");
+        command.arg(&script);
         // Only detects a hang: the examples finish in well under a second.
-        let Some(status) = child.wait_timeout(Duration::from_secs(60)).unwrap()
-        else {
-            child.kill().unwrap();
+        let limit = course::spawn::OutputLimit::kill_past(1 << 20);
+        let timeout = Duration::from_secs(60);
+        let ran = course::spawn::run(command, timeout, limit).unwrap();
+        let Some(status) = ran.status() else {
             panic!("{}: the Python example did not finish", block.place());
         };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
         assert!(
             status.success(),
-            "{}: python3 failed:\n{stderr}",
-            block.place()
+            "{}: python3 failed:\n{}",
+            block.place(),
+            ran.stderr_text()
         );
     }
 }

@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use wait_timeout::ChildExt as _;
 
 mod support;
 
@@ -83,7 +82,8 @@ fn dump_dom(url: &str) -> String {
 /// Runs headless Chromium on `url` with `extra` flags; its stdout.
 fn chromium_output(url: &str, extra: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chromium())
+    let mut command = Command::new(chromium());
+    command
         .args([
             "--headless",
             "--no-sandbox",
@@ -96,30 +96,17 @@ fn chromium_output(url: &str, extra: &[&str]) -> String {
         ])
         .args(extra)
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+        .arg(url);
+    // Only detects a hang; a normal load takes a few seconds.
+    let limit = course::spawn::OutputLimit::keep_first(64 << 20);
+    let ran = course::spawn::run(command, Duration::from_secs(120), limit)
         .unwrap_or_else(|error| {
             panic!("cannot start {}: {error}", chromium().display())
         });
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut dom = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut dom).unwrap();
-        dom
-    });
-    // Only detects a hang; a normal load takes a few seconds.
-    if child
-        .wait_timeout(Duration::from_secs(120))
-        .unwrap()
-        .is_none()
-    {
-        child.kill().unwrap();
+    if ran.status().is_none() {
         panic!("chromium did not finish loading {url}");
     }
-    reader.join().unwrap()
+    ran.stdout_text()
 }
 
 #[test]

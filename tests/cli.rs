@@ -149,31 +149,19 @@ fn course(root: &Path) -> Command {
     command
 }
 
-/// Runs a command to its end; a hang fails the test instead of blocking it.
-fn finish(mut command: Command) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (stdout, stderr) =
-        (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes).unwrap();
-            bytes
-        })
-    };
-    let (stdout, stderr) = (read(Box::new(stdout)), read(Box::new(stderr)));
-    let Some(status) = child.wait_timeout(HANG).unwrap() else {
-        let _ = child.kill();
-        panic!("the command hung: {command:?}");
+/// Runs a command to its end (course::spawn: pipes drained at once); a
+/// hang fails the test instead of blocking it.
+fn finish(command: Command) -> Output {
+    let shown = format!("{command:?}");
+    let limit = course::spawn::OutputLimit::kill_past(64 << 20);
+    let ran = course::spawn::run(command, HANG, limit).unwrap();
+    let Some(status) = ran.status() else {
+        panic!("the command hung or flooded ({:?}): {shown}", ran.ended);
     };
     Output {
         status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
+        stdout: ran.stdout,
+        stderr: ran.stderr,
     }
 }
 

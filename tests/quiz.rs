@@ -37,7 +37,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
-use wait_timeout::ChildExt as _;
 
 /// How often a `possible` program runs.
 const RUNS: usize = 200;
@@ -183,22 +182,14 @@ fn build(quiz: &Quiz, dir: &Path) -> PathBuf {
 
 /// Runs a compiled program; its output, trimmed.
 fn run(binary: &Path, place: &str) -> String {
-    let mut child = Command::new(binary)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = child
-        .wait_timeout(Duration::from_secs(20))
-        .unwrap()
-        .unwrap_or_else(|| {
-            let _ = child.kill();
-            panic!("{place}: the program did not finish in 20 s")
-        });
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out)
-        .unwrap();
+    let limit = course::spawn::OutputLimit::kill_past(1 << 20);
+    let timeout = Duration::from_secs(20);
+    let ran = course::spawn::run(Command::new(binary), timeout, limit).unwrap();
+    let Some(status) = ran.status() else {
+        panic!("{place}: the program did not finish ({:?})", ran.ended)
+    };
     assert!(status.success(), "{place}: the program failed: {status}");
-    out.trim().to_string()
+    ran.stdout_text().trim().to_string()
 }
 
 #[test]

@@ -48,17 +48,23 @@ pub fn graded_files(root: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The `.rs` files of a folder, relative to the repository, sorted.
+/// The `.rs` files of a folder and its subfolders (a suite's helper
+/// modules), relative to the repository, sorted.
 fn rust_files_in(root: &Path, dir: &str) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(root.join(dir)) else {
         return Vec::new();
     };
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
-        .filter_map(|path| path.strip_prefix(root).ok().map(PathBuf::from))
-        .collect();
+    let mut found: Vec<PathBuf> = Vec::new();
+    for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+        let Ok(relative) = path.strip_prefix(root) else {
+            continue;
+        };
+        if path.is_dir() {
+            found.extend(rust_files_in(root, &relative.to_string_lossy()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(relative.to_path_buf());
+        }
+    }
     found.sort();
     found
 }
