@@ -180,7 +180,7 @@ fn a_chapter_that_does_not_compile_costs_only_that_chapter() {
     let all = format!("{stdout}\n{}", text(&output.stderr));
     assert_eq!(output.status.code(), Some(1), "{all}");
     assert!(
-        stdout.contains("BUILD-ERROR: error[E0308]: mismatched types at exercises/src/ch02_fixture.rs:2"),
+        stdout.contains("BUILD-ERROR: error[E0308]: mismatched types at exercises/src/ch02_fixture.rs:3"),
         "{all}"
     );
     assert!(
@@ -195,7 +195,7 @@ fn a_chapter_that_does_not_compile_costs_only_that_chapter() {
     // The next exercise, where it is and where to read about it.
     assert!(stdout.contains("next: ch01::double"), "{all}");
     assert!(
-        stdout.contains("code:  exercises/src/ch01_fixture.rs:7"),
+        stdout.contains("code:  exercises/src/ch01_fixture.rs:8"),
         "{all}"
     );
     assert!(

@@ -43,67 +43,9 @@ pub fn watch(
 ) -> Result<(), String> {
     let (wake, woken) = mpsc::channel();
     let sources = root.join("exercises/src");
-    let on_change = {
-        let wake = wake.clone();
-        move |events: Result<Vec<DebouncedEvent>, notify::Error>| {
-            if let Ok(events) = events {
-                let paths = events.into_iter().map(|e| e.path).collect();
-                let _ = wake.send(Wake::Changed(paths));
-            }
-        }
-    };
-    let config = Config::default().with_timeout(SETTLE);
     // Keep whichever watcher started alive for as long as we watch.
-    let notified = if poll {
-        Err("--poll was given".to_string())
-    } else {
-        new_debouncer_opt::<_, RecommendedWatcher>(
-            config.clone(),
-            on_change.clone(),
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|mut debouncer| {
-            debouncer
-                .watcher()
-                .watch(&sources, RecursiveMode::Recursive)
-                .map_err(|e| e.to_string())?;
-            Ok(debouncer)
-        })
-    };
-    let _watcher: Box<dyn std::any::Any> = match notified {
-        Ok(debouncer) => Box::new(debouncer),
-        Err(why) => {
-            // Out of inotify watches, or told to: poll instead. (Some
-            // network file systems accept a watch and never notify; use
-            // --poll there.)
-            eprintln!("checking for changes every second ({why})");
-            let polling = config.with_notify_config(
-                notify::Config::default()
-                    .with_poll_interval(Duration::from_secs(1)),
-            );
-            let mut debouncer =
-                new_debouncer_opt::<_, PollWatcher>(polling, on_change)
-                    .map_err(|e| format!("cannot watch files: {e}"))?;
-            debouncer
-                .watcher()
-                .watch(&sources, RecursiveMode::Recursive)
-                .map_err(|e| {
-                    format!("cannot watch {}: {e}", sources.display())
-                })?;
-            Box::new(debouncer)
-        }
-    };
-    thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let quit = line.as_deref().map(str::trim).is_ok_and(|l| l == "q");
-            let _ = wake.send(if quit { Wake::Quit } else { Wake::Regrade });
-            if quit {
-                return;
-            }
-        }
-        let _ = wake.send(Wake::Quit);
-    });
-
+    let _watcher = start_watcher(&sources, poll, wake.clone())?;
+    read_keys(wake);
     let mut current: Option<String> = selection.map(str::to_string);
     // Notifications also come when a file is only read (by our own build,
     // or an editor): a file counts as changed when its time or size does.
@@ -117,42 +59,131 @@ pub fn watch(
         while let Ok(more) = woken.recv_timeout(Duration::from_millis(50)) {
             events.push(more);
         }
-        let mut changed: Vec<String> = Vec::new();
-        let mut regrade = false;
-        let mut outside = false;
-        for event in &events {
-            match event {
-                Wake::Quit => return Ok(()),
-                Wake::Regrade => regrade = true,
-                Wake::Changed(paths) => {
-                    let paths: Vec<PathBuf> = paths
-                        .iter()
-                        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-                        .cloned()
-                        .collect();
-                    for path in stamps.changed(&paths) {
-                        match chapter_of(&path) {
-                            Some(chapter) if !changed.contains(&chapter) => {
-                                changed.push(chapter);
-                            }
-                            Some(_) => {}
-                            // lib.rs, sync.rs: any chapter may use them.
-                            None => outside = true,
-                        }
-                    }
-                }
-            }
-        }
-        if outside || changed.len() > 1 {
-            current = None;
-        } else if let [chapter] = changed.as_slice() {
-            current = Some(chapter.to_string());
-        } else if !regrade {
-            continue;
+        match next_grade(&events, &mut stamps) {
+            Next::Quit => return Ok(()),
+            Next::Nothing => continue,
+            Next::Again => {}
+            Next::Chapter(chapter) => current = Some(chapter),
+            Next::Everything => current = None,
         }
         run(root, current.as_deref());
     }
     Ok(())
+}
+
+/// What a batch of wake-ups asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// `q`, or the end of stdin.
+    Quit,
+    /// Only files that were read, not changed.
+    Nothing,
+    /// Enter: the same selection again.
+    Again,
+    /// Files of one chapter changed.
+    Chapter(String),
+    /// Files of several chapters, or shared ones (lib.rs, sync.rs).
+    Everything,
+}
+
+fn next_grade(events: &[Wake], stamps: &mut Stamps) -> Next {
+    let mut changed: Vec<String> = Vec::new();
+    let mut regrade = false;
+    let mut outside = false;
+    for event in events {
+        let paths = match event {
+            Wake::Quit => return Next::Quit,
+            Wake::Regrade => {
+                regrade = true;
+                continue;
+            }
+            Wake::Changed(paths) => paths,
+        };
+        let paths: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .cloned()
+            .collect();
+        for path in stamps.changed(&paths) {
+            match chapter_of(&path) {
+                Some(chapter) if !changed.contains(&chapter) => {
+                    changed.push(chapter);
+                }
+                Some(_) => {}
+                // lib.rs, sync.rs: any chapter may use them.
+                None => outside = true,
+            }
+        }
+    }
+    match changed.as_slice() {
+        _ if outside || changed.len() > 1 => Next::Everything,
+        [chapter] => Next::Chapter(chapter.clone()),
+        _ if regrade => Next::Again,
+        _ => Next::Nothing,
+    }
+}
+
+/// Starts a debounced watcher of `sources` that sends [`Wake::Changed`]:
+/// notifications where the system gives them, else polling every second.
+fn start_watcher(
+    sources: &Path,
+    poll: bool,
+    wake: mpsc::Sender<Wake>,
+) -> Result<Box<dyn std::any::Any>, String> {
+    let on_change = move |events: Result<Vec<DebouncedEvent>, notify::Error>| {
+        if let Ok(events) = events {
+            let paths = events.into_iter().map(|e| e.path).collect();
+            let _ = wake.send(Wake::Changed(paths));
+        }
+    };
+    let config = Config::default().with_timeout(SETTLE);
+    let notified = if poll {
+        Err("--poll was given".to_string())
+    } else {
+        new_debouncer_opt::<_, RecommendedWatcher>(
+            config.clone(),
+            on_change.clone(),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|mut debouncer| {
+            debouncer
+                .watcher()
+                .watch(sources, RecursiveMode::Recursive)
+                .map_err(|e| e.to_string())?;
+            Ok(debouncer)
+        })
+    };
+    let why = match notified {
+        Ok(debouncer) => return Ok(Box::new(debouncer)),
+        Err(why) => why,
+    };
+    // Out of inotify watches, or told to: poll instead. (Some network file
+    // systems accept a watch and never notify; use --poll there.)
+    eprintln!("checking for changes every second ({why})");
+    let polling = config.with_notify_config(
+        notify::Config::default().with_poll_interval(Duration::from_secs(1)),
+    );
+    let mut debouncer = new_debouncer_opt::<_, PollWatcher>(polling, on_change)
+        .map_err(|e| format!("cannot watch files: {e}"))?;
+    debouncer
+        .watcher()
+        .watch(sources, RecursiveMode::Recursive)
+        .map_err(|e| format!("cannot watch {}: {e}", sources.display()))?;
+    Ok(Box::new(debouncer))
+}
+
+/// Enter grades again; `q` or the end of stdin quits.
+fn read_keys(wake: mpsc::Sender<Wake>) {
+    thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let quit = line.as_deref().map(str::trim).is_ok_and(|l| l == "q");
+            let _ = wake.send(if quit { Wake::Quit } else { Wake::Regrade });
+            if quit {
+                return;
+            }
+        }
+        let _ = wake.send(Wake::Quit);
+    });
 }
 
 /// The modification time and size last seen of each file.

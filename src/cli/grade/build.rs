@@ -76,84 +76,101 @@ fn build(
         .stdin(Stdio::null())
         .output()
         .map_err(|error| Fatal(format!("cannot run cargo: {error}")))?;
-    let mut binary = None;
-    let mut errors: BTreeMap<String, String> = BTreeMap::new();
-    let mut elsewhere = None;
-    let mut warnings = Warnings::new();
+    let mut seen = Messages::default();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        match message["reason"].as_str() {
-            Some("compiler-artifact")
-                if message["target"]["name"] == "graded" =>
-            {
-                binary = message["executable"].as_str().map(PathBuf::from);
-            }
-            Some("compiler-message")
-                if message["message"]["level"] == "error" =>
-            {
-                let diagnostic = &message["message"];
-                let rendered =
-                    diagnostic["rendered"].as_str().unwrap_or("").trim_end();
-                match chapter_of(diagnostic) {
-                    Some(chapter) => {
-                        errors.entry(chapter).or_insert(rendered.to_string());
-                    }
-                    None if has_span(diagnostic) => {
-                        elsewhere.get_or_insert(rendered.to_string());
-                    }
-                    // "aborting due to 2 previous errors" and the like.
-                    None => {}
-                }
-            }
-            Some("compiler-message")
-                if message["message"]["level"] == "warning" =>
-            {
-                let diagnostic = &message["message"];
-                let in_src =
-                    diagnostic["spans"].as_array().is_some_and(|spans| {
-                        spans.iter().any(|span| {
-                            span["file_name"]
-                                .as_str()
-                                .is_some_and(|f| f.contains("/src/"))
-                        })
-                    });
-                if let Some(chapter) = chapter_of(diagnostic).filter(|_| in_src)
-                {
-                    let rendered =
-                        diagnostic["rendered"].as_str().unwrap_or("");
-                    let entry = warnings
-                        .entry(chapter)
-                        .or_insert((0, error_headline(rendered)));
-                    entry.0 += 1;
-                }
-            }
-            _ => {}
+        if let Ok(message) = serde_json::from_str::<Value>(line) {
+            seen.read(&message);
         }
     }
     if output.status.success() {
-        return binary.map(|b| Built::Binary(b, warnings)).ok_or_else(|| {
-            Fatal("cargo built the suite but named no test binary".into())
-        });
+        return seen
+            .binary
+            .map(|b| Built::Binary(b, seen.warnings))
+            .ok_or_else(|| {
+                Fatal("cargo built the suite but named no test binary".into())
+            });
     }
-    if let Some(message) = elsewhere {
+    if let Some(message) = seen.elsewhere {
         return Err(Fatal(format!(
             "the {} crate does not compile outside a chapter's files:\n\
              {message}",
             package.name()
         )));
     }
-    if errors.is_empty() {
+    if seen.errors.is_empty() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(Fatal(format!("cargo failed:\n{}", stderr.trim_end())));
     }
     Ok(Built::Errors(
-        errors
+        seen.errors
             .into_iter()
             .map(|(chapter, message)| BuildError { chapter, message })
             .collect(),
     ))
+}
+
+/// What cargo's JSON messages of one build said.
+#[derive(Default)]
+struct Messages {
+    /// The graded test binary, once built.
+    binary: Option<PathBuf>,
+    /// The first error of each chapter.
+    errors: BTreeMap<String, String>,
+    /// The first error outside any chapter's files.
+    elsewhere: Option<String>,
+    warnings: Warnings,
+}
+
+impl Messages {
+    fn read(&mut self, message: &Value) {
+        let diagnostic = &message["message"];
+        match message["reason"].as_str() {
+            Some("compiler-artifact")
+                if message["target"]["name"] == "graded" =>
+            {
+                self.binary =
+                    message["executable"].as_str().map(PathBuf::from);
+            }
+            Some("compiler-message") if diagnostic["level"] == "error" => {
+                self.error(diagnostic);
+            }
+            Some("compiler-message") if diagnostic["level"] == "warning" => {
+                self.warning(diagnostic);
+            }
+            _ => {}
+        }
+    }
+
+    fn error(&mut self, diagnostic: &Value) {
+        let rendered = diagnostic["rendered"].as_str().unwrap_or("").trim_end();
+        match chapter_of(diagnostic) {
+            Some(chapter) => {
+                self.errors.entry(chapter).or_insert(rendered.to_string());
+            }
+            None if has_span(diagnostic) => {
+                self.elsewhere.get_or_insert(rendered.to_string());
+            }
+            // "aborting due to 2 previous errors" and the like.
+            None => {}
+        }
+    }
+
+    /// A warning in a chapter's own code (not in its trials) counts.
+    fn warning(&mut self, diagnostic: &Value) {
+        let in_src = diagnostic["spans"].as_array().is_some_and(|spans| {
+            spans.iter().any(|span| {
+                span["file_name"].as_str().is_some_and(|f| f.contains("/src/"))
+            })
+        });
+        if let Some(chapter) = chapter_of(diagnostic).filter(|_| in_src) {
+            let rendered = diagnostic["rendered"].as_str().unwrap_or("");
+            let entry = self
+                .warnings
+                .entry(chapter)
+                .or_insert((0, error_headline(rendered)));
+            entry.0 += 1;
+        }
+    }
 }
 
 fn has_span(diagnostic: &Value) -> bool {
