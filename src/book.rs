@@ -118,7 +118,7 @@ pub async fn serve_with_runner(
         .with_state(Arc::new(state))
         .fallback_service(tower_http::services::ServeDir::new(site))
         .layer(axum::middleware::from_fn(move |request, next| {
-            guard(port, request, next)
+            runner::guard(port, request, next)
         }));
     ready(bound);
     axum::serve(
@@ -137,51 +137,16 @@ struct Served {
     address: SocketAddr,
 }
 
-/// Every response: pages only under a loopback name (a DNS-rebinding page
-/// cannot read the book), never inside another site's frame (clickjacking),
-/// never read by another origin's `<script>` or `<img>`.
-async fn guard(
-    port: u16,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let host = request
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if host != format!("127.0.0.1:{port}")
-        && host != format!("localhost:{port}")
-    {
-        return (axum::http::StatusCode::FORBIDDEN, "not this book's address")
-            .into_response();
+impl Served {
+    /// The runner's request rules (see [`runner::allowed`]).
+    fn allowed(
+        &self,
+        peer: SocketAddr,
+        headers: &axum::http::HeaderMap,
+        needs: runner::Needs<'_>,
+    ) -> Result<(), runner::Refused> {
+        runner::allowed(self.port, self.address, peer, headers, needs)
     }
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("x-frame-options", "SAMEORIGIN"),
-        ("content-security-policy", "frame-ancestors 'self'"),
-        ("x-content-type-options", "nosniff"),
-        ("cross-origin-resource-policy", "same-origin"),
-    ] {
-        headers.insert(name, axum::http::HeaderValue::from_static(value));
-    }
-    response
-}
-
-/// The checks of [`runner::check`], and that the client runs as this user.
-fn allowed(
-    served: &Served,
-    peer: SocketAddr,
-    headers: &axum::http::HeaderMap,
-    needs: runner::Needs<'_>,
-) -> Result<(), runner::Refused> {
-    runner::check(headers, served.port, needs)?;
-    if !runner::same_user(peer, served.address) {
-        return Err(runner::Refused(403, "a program of another user"));
-    }
-    Ok(())
 }
 
 type Peer = axum::extract::ConnectInfo<SocketAddr>;
@@ -214,7 +179,7 @@ async fn token(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let needs = runner::Needs::TokenRequest;
-    if let Err(why) = allowed(&served, peer, &headers, needs) {
+    if let Err(why) = served.allowed(peer, &headers, needs) {
         return refused(why);
     }
     match &served.runner {
@@ -231,7 +196,7 @@ async fn crates(
     headers: axum::http::HeaderMap,
 ) -> Reply {
     let needs = runner::Needs::Nothing;
-    if let Err(why) = allowed(&served, peer, &headers, needs) {
+    if let Err(why) = served.allowed(peer, &headers, needs) {
         return refused(why);
     }
     let crates: Vec<serde_json::Value> = runner::CRATES
@@ -251,7 +216,7 @@ async fn evaluate(
         return reply(404, serde_json::json!({ "error": "no runner" }));
     };
     let needs = runner::Needs::TokenAndJson(runner.token());
-    if let Err(why) = allowed(&served, peer, &headers, needs) {
+    if let Err(why) = served.allowed(peer, &headers, needs) {
         return refused(why);
     }
     let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) else {

@@ -40,9 +40,10 @@ use std::time::Duration;
 /// Decides, at each tick of the thread holding the GIL, whether that thread
 /// should give it up now.
 pub trait SwitchPolicy: Send + Sync + fmt::Debug {
-    /// `ticks` counts the holder's ticks since it took the GIL; `waiting`
-    /// is the number of threads blocked in [`Gil::acquire`].
-    fn should_switch(&self, ticks: u64, waiting: usize) -> bool;
+    /// `ticks` counts the holder's ticks since it took the GIL. It is
+    /// asked at every tick without the GIL's state lock, so a policy
+    /// decides from the count alone.
+    fn should_switch(&self, ticks: u64) -> bool;
 
     /// Whether a switch hands the GIL to a waiting thread (and waits until
     /// one has it), or merely releases it, so that the releasing thread
@@ -63,7 +64,7 @@ pub trait SwitchPolicy: Send + Sync + fmt::Debug {
 pub struct Manual;
 
 impl SwitchPolicy for Manual {
-    fn should_switch(&self, _ticks: u64, _waiting: usize) -> bool {
+    fn should_switch(&self, _ticks: u64) -> bool {
         false
     }
 
@@ -78,7 +79,7 @@ impl SwitchPolicy for Manual {
 pub struct EveryTicks(pub u64);
 
 impl SwitchPolicy for EveryTicks {
-    fn should_switch(&self, ticks: u64, _waiting: usize) -> bool {
+    fn should_switch(&self, ticks: u64) -> bool {
         ticks >= self.0
     }
 
@@ -103,7 +104,7 @@ impl SwitchInterval {
 }
 
 impl SwitchPolicy for SwitchInterval {
-    fn should_switch(&self, _ticks: u64, _waiting: usize) -> bool {
+    fn should_switch(&self, _ticks: u64) -> bool {
         // Ticks alone never switch: only a waiting thread's drop request.
         false
     }
@@ -302,8 +303,7 @@ impl<'g> GilGuard<'g> {
             self.forced_switch();
             return;
         }
-        let waiting = self.gil.lock_state().waiting;
-        if self.gil.policy.should_switch(self.ticks, waiting) {
+        if self.gil.policy.should_switch(self.ticks) {
             if self.gil.policy.hands_off() {
                 self.yield_now();
             } else {

@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-
 mod support;
 
 /// The text a page's script wrote into `<pre id="ID">`; panics with `what`

@@ -167,7 +167,9 @@ fn check_records(
              {points:?}"
         );
     }
-    println!("(after changing the tests on purpose: course verify --write-sums)");
+    println!(
+        "(after changing the tests on purpose: course verify --write-sums)"
+    );
     false
 }
 

@@ -130,12 +130,13 @@ fn start_watcher(
     poll: bool,
     wake: mpsc::Sender<Wake>,
 ) -> Result<Box<dyn std::any::Any>, String> {
-    let on_change = move |events: Result<Vec<DebouncedEvent>, notify::Error>| {
-        if let Ok(events) = events {
-            let paths = events.into_iter().map(|e| e.path).collect();
-            let _ = wake.send(Wake::Changed(paths));
-        }
-    };
+    let on_change =
+        move |events: Result<Vec<DebouncedEvent>, notify::Error>| {
+            if let Ok(events) = events {
+                let paths = events.into_iter().map(|e| e.path).collect();
+                let _ = wake.send(Wake::Changed(paths));
+            }
+        };
     let config = Config::default().with_timeout(SETTLE);
     let notified = if poll {
         Err("--poll was given".to_string())

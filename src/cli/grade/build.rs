@@ -128,8 +128,7 @@ impl Messages {
             Some("compiler-artifact")
                 if message["target"]["name"] == "graded" =>
             {
-                self.binary =
-                    message["executable"].as_str().map(PathBuf::from);
+                self.binary = message["executable"].as_str().map(PathBuf::from);
             }
             Some("compiler-message") if diagnostic["level"] == "error" => {
                 self.error(diagnostic);
@@ -159,7 +158,9 @@ impl Messages {
     fn warning(&mut self, diagnostic: &Value) {
         let in_src = diagnostic["spans"].as_array().is_some_and(|spans| {
             spans.iter().any(|span| {
-                span["file_name"].as_str().is_some_and(|f| f.contains("/src/"))
+                span["file_name"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("/src/"))
             })
         });
         if let Some(chapter) = chapter_of(diagnostic).filter(|_| in_src) {

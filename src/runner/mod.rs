@@ -26,8 +26,12 @@ use std::time::Duration;
 
 use crate::spawn::{self, Captured, OutputLimit};
 
-/// The header that carries the token.
-pub const TOKEN_HEADER: &str = "x-course-token";
+mod policy;
+
+pub use policy::{
+    Needs, Refused, TOKEN_HEADER, TOKEN_REQUEST_HEADER, check, same_user,
+};
+pub(crate) use policy::{allowed, guard};
 
 /// How long a snippet may run (compilation is limited separately).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -240,7 +244,10 @@ pub const MEMORY_LIMIT: u64 = spawn::MEMORY_LIMIT;
 
 /// Runs a build or a snippet under a deadline, keeping the first
 /// [`OUTPUT_LIMIT`] bytes of each stream.
-fn run_limited(command: Command, timeout: Duration) -> Result<Captured, String> {
+fn run_limited(
+    command: Command,
+    timeout: Duration,
+) -> Result<Captured, String> {
     spawn::run(command, timeout, OutputLimit::keep_first(OUTPUT_LIMIT))
         .map_err(|e| format!("cannot start: {e}"))
 }
@@ -257,127 +264,4 @@ fn fresh_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 16];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Why a request was refused (the HTTP status and the reason).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub u16, pub &'static str);
-
-/// The header a same-origin script adds to ask for the token: a
-/// cross-origin page cannot send it without a CORS preflight, which fails.
-pub const TOKEN_REQUEST_HEADER: &str = "x-course-token-request";
-
-/// What a runner request must carry besides the common checks.
-#[derive(Debug, Clone, Copy)]
-pub enum Needs<'a> {
-    /// Nothing more (the crate list).
-    Nothing,
-    /// The token-request header (asking for the token).
-    TokenRequest,
-    /// The token, and a JSON body (running code).
-    TokenAndJson(&'a str),
-}
-
-/// The checks every runner request passes before anything runs. `port` is
-/// the port the server listens on.
-pub fn check(
-    headers: &axum::http::HeaderMap,
-    port: u16,
-    needs: Needs<'_>,
-) -> Result<(), Refused> {
-    // A header that is there more than once, or not text, is refused
-    // rather than read as absent.
-    let one = |name: &str| -> Result<Option<&str>, Refused> {
-        let mut values = headers.get_all(name).iter();
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(Refused(400, "a header was sent twice"));
-        }
-        first
-            .map(|v| {
-                v.to_str().map_err(|_| Refused(400, "a header is not text"))
-            })
-            .transpose()
-    };
-    // Only the address `course serve` prints: no `localhost`, whose other
-    // address (::1) another user could listen on.
-    let host = format!("127.0.0.1:{port}");
-    if one("host")? != Some(host.as_str()) {
-        return Err(Refused(403, "the Host is not the book's address"));
-    }
-    if let Some(origin) = one("origin")? {
-        if origin != format!("http://{host}") {
-            return Err(Refused(403, "a request from another site"));
-        }
-    }
-    if let Some(site) = one("sec-fetch-site")? {
-        if site != "same-origin" {
-            return Err(Refused(403, "a request from another site"));
-        }
-    }
-    if let Some(dest) = one("sec-fetch-dest")? {
-        if dest != "empty" {
-            return Err(Refused(403, "not a script's request"));
-        }
-    }
-    match needs {
-        Needs::Nothing => {}
-        Needs::TokenRequest => {
-            if one(TOKEN_REQUEST_HEADER)? != Some("1") {
-                return Err(Refused(403, "the token is for the book's pages"));
-            }
-        }
-        Needs::TokenAndJson(token) => {
-            let sent = one(TOKEN_HEADER)?.unwrap_or("");
-            if !same(sent.as_bytes(), token.as_bytes()) {
-                return Err(Refused(403, "no valid token: reload the page"));
-            }
-            let json = one("content-type")?.is_some_and(|t| {
-                t.split(';')
-                    .next()
-                    .is_some_and(|t| t.trim() == "application/json")
-            });
-            if !json {
-                return Err(Refused(415, "the body must be application/json"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Whether the program on the other end of a connection from `peer` to
-/// `server` (both 127.0.0.1) runs as this user: the kernel's socket table
-/// (`/proc/net/tcp`) names the owner of the client's socket. Another user
-/// on the same machine can reach 127.0.0.1 too, but must not run code as
-/// us. Where there is no such table, only the other checks apply.
-pub fn same_user(
-    peer: std::net::SocketAddr,
-    server: std::net::SocketAddr,
-) -> bool {
-    let Ok(table) = fs::read_to_string("/proc/net/tcp") else {
-        return !cfg!(target_os = "linux");
-    };
-    let hex = |address: std::net::SocketAddr| match address {
-        std::net::SocketAddr::V4(v4) => format!(
-            "{:08X}:{:04X}",
-            u32::from_ne_bytes(v4.ip().octets()),
-            v4.port()
-        ),
-        std::net::SocketAddr::V6(_) => String::new(),
-    };
-    let (local, remote) = (hex(peer), hex(server));
-    let me = nix::unistd::geteuid().as_raw().to_string();
-    table.lines().skip(1).any(|row| {
-        let columns: Vec<&str> = row.split_whitespace().collect();
-        columns.len() > 7
-            && columns[1] == local
-            && columns[2] == remote
-            && columns[7] == me
-    })
 }
