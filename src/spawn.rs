@@ -114,6 +114,12 @@ pub fn run(
     Ok(running.finish(ended, || {}))
 }
 
+/// cargo: the one that runs us if cargo does (`CARGO`), else the one on
+/// `PATH`.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 /// Sets [`MEMORY_LIMIT`] and no core files for the calling process and all
 /// it starts (the grader calls it in each trial child).
 pub fn limit_resources() -> nix::Result<()> {

@@ -127,9 +127,7 @@ impl Runner {
     }
 
     fn build(&self) -> Result<PathBuf, String> {
-        let mut command = Command::new(
-            std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-        );
+        let mut command = spawn::cargo();
         command
             .current_dir(&self.dir)
             .args(["build", "--quiet", "--offline", "--message-format=short"])

@@ -16,7 +16,6 @@ mod report;
 mod run;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
@@ -170,7 +169,4 @@ fn resolve(
     }
 }
 
-/// cargo, the one that runs us if cargo does.
-pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
+pub use crate::spawn::cargo;
