@@ -9,7 +9,7 @@ mod convoy;
 mod costs;
 mod countdown;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -74,20 +74,24 @@ fn python_version() -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-/// Runs `script` with `python3 -c` and these arguments: its standard
-/// output, or its standard error when it fails.
+/// A Python measurement that takes this long has hung (a full one takes
+/// seconds).
+const PYTHON_HANG: Duration = Duration::from_secs(600);
+
+/// Runs `script` with `python3 -c` and these arguments (through
+/// `course::spawn`, so a hang ends): its standard output, or its standard
+/// error when it fails.
 fn python(script: &str, args: &[String]) -> Result<String, String> {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(script).args(args);
+    let limit = crate::spawn::OutputLimit::kill_past(16 << 20);
+    let ran = crate::spawn::run(command, PYTHON_HANG, limit)
         .map_err(|e| format!("python3: {e}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+    match ran.status() {
+        Some(status) if status.success() => Ok(ran.stdout_text()),
+        Some(_) => Err(ran.stderr_text().trim().to_string()),
+        None => Err(format!("python3 did not finish ({:?})", ran.ended)),
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The median of some numbers (the lower middle for an even count).
