@@ -240,7 +240,10 @@ pub const MEMORY_LIMIT: u64 = spawn::MEMORY_LIMIT;
 
 /// Runs a build or a snippet under a deadline, keeping the first
 /// [`OUTPUT_LIMIT`] bytes of each stream.
-fn run_limited(command: Command, timeout: Duration) -> Result<Captured, String> {
+fn run_limited(
+    command: Command,
+    timeout: Duration,
+) -> Result<Captured, String> {
     spawn::run(command, timeout, OutputLimit::keep_first(OUTPUT_LIMIT))
         .map_err(|e| format!("cannot start: {e}"))
 }

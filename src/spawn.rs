@@ -215,7 +215,11 @@ impl Running {
     /// left the group), reaps the child and collects the output: the
     /// pipes reach end of file once every holder is dead, but one that
     /// escaped may hold them open, so wait at most two seconds for them.
-    pub fn finish(mut self, ended: Ended, also_kill: impl FnOnce()) -> Captured {
+    pub fn finish(
+        mut self,
+        ended: Ended,
+        also_kill: impl FnOnce(),
+    ) -> Captured {
         let _ = signal::killpg(self.group, Signal::SIGKILL);
         if !matches!(ended, Ended::Exited(_)) {
             let _ = self.child.wait();
@@ -230,9 +234,9 @@ impl Running {
                 break;
             }
         }
-        let [stdout, stderr] = self
-            .drains
-            .map(|kept| std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner())));
+        let [stdout, stderr] = self.drains.map(|kept| {
+            std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()))
+        });
         Captured {
             ended,
             stdout,

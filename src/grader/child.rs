@@ -43,7 +43,8 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         std::env::remove_var(ENV_RECORD);
         std::env::remove_var(ENV_PARENT);
     }
-    let Some(trial) = trials.iter().find(|trial| trial.id.as_str() == id) else {
+    let Some(trial) = trials.iter().find(|trial| trial.id.as_str() == id)
+    else {
         eprintln!("grader: no trial named {id}");
         return Some(ExitCode::from(2));
     };

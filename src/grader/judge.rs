@@ -34,7 +34,12 @@ pub fn run_trial(trial: &Trial) -> Outcome {
 
 /// The child's command: this binary, with the trial's id, a fresh nonce,
 /// its record file and its tag in the environment.
-fn command(trial: &Trial, nonce: &str, tag: &str, record: &Path) -> std::io::Result<Command> {
+fn command(
+    trial: &Trial,
+    nonce: &str,
+    tag: &str,
+    record: &Path,
+) -> std::io::Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .env(ENV_TRIAL, trial.id.as_str())
@@ -124,7 +129,9 @@ fn explain(verdict: Verdict, stderr: &str) -> Verdict {
         // `Any { .. }`: add what the thread itself said.
         Verdict::Fail(why) if why.contains("Any { .. }") => {
             match thread_panic(stderr) {
-                Some(said) => Verdict::Fail(format!("{why} (the thread {said})")),
+                Some(said) => {
+                    Verdict::Fail(format!("{why} (the thread {said})"))
+                }
                 None => Verdict::Fail(why),
             }
         }

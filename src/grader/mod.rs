@@ -96,7 +96,8 @@ impl Trial {
     /// If `id` is not `chapter::exercise::behaviour`: a suite with a
     /// malformed id must not run at all.
     pub fn new(id: impl AsRef<str>, points: u32, body: fn()) -> Self {
-        let id = TrialId::parse(id.as_ref()).unwrap_or_else(|why| panic!("{why}"));
+        let id =
+            TrialId::parse(id.as_ref()).unwrap_or_else(|why| panic!("{why}"));
         Trial {
             id,
             points,

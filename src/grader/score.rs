@@ -88,7 +88,11 @@ pub fn score_table(scores: &[Scored<'_>], unbuilt: &[Unbuilt<'_>]) -> String {
 }
 
 /// Writes one chapter's rows; its points earned and possible.
-fn render_chapter(out: &mut String, chapter: &str, rows: &Rows<'_>) -> (u32, u32) {
+fn render_chapter(
+    out: &mut String,
+    chapter: &str,
+    rows: &Rows<'_>,
+) -> (u32, u32) {
     match rows {
         Rows::Unbuilt(unbuilt) => {
             let _ = writeln!(
@@ -103,7 +107,11 @@ fn render_chapter(out: &mut String, chapter: &str, rows: &Rows<'_>) -> (u32, u32
             let of: u32 = exercises.iter().map(|(_, t)| t.possible).sum();
             let _ = writeln!(out, "  {chapter:<28} {got:>3}/{of:<3} points");
             for (exercise, tally) in exercises {
-                let mark = if tally.earned == tally.possible { "  done" } else { "" };
+                let mark = if tally.earned == tally.possible {
+                    "  done"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
                     "    {exercise:<26} {:>3}/{:<3} points  \
@@ -122,10 +130,11 @@ mod tests {
 
     #[test]
     fn sums_points_per_exercise_and_chapter() {
-        let ids: Vec<TrialId> = ["ch01::sum::a", "ch01::spawn::a", "ch01::spawn::b"]
-            .iter()
-            .map(|id| TrialId::parse(id).unwrap())
-            .collect();
+        let ids: Vec<TrialId> =
+            ["ch01::sum::a", "ch01::spawn::a", "ch01::spawn::b"]
+                .iter()
+                .map(|id| TrialId::parse(id).unwrap())
+                .collect();
         let scored = [(3, true), (2, true), (1, false)];
         let scores: Vec<Scored<'_>> = ids
             .iter()

@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 
-pub use build::Warnings;
-pub use crate::grader::events::Judged;
 use super::sums;
+pub use crate::grader::events::Judged;
+pub use build::Warnings;
 
 /// The crate under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,10 @@ pub fn grade(
 
 /// A bare exercise name (`spawn_all`) means its chapter's exercise; any
 /// other selection stands as it is.
-fn resolve(root: &Path, selection: Option<&str>) -> Result<Option<String>, Fatal> {
+fn resolve(
+    root: &Path,
+    selection: Option<&str>,
+) -> Result<Option<String>, Fatal> {
     let Some(name) = selection else {
         return Ok(None);
     };
