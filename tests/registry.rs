@@ -75,9 +75,52 @@ fn a_half_added_chapter_names_each_missing_piece() {
     assert_eq!(missing_pieces(root), Vec::<String>::new());
 
     let gate = "#![cfg(chapter = \"ch09\")]\n";
+    let steps = chapter_9_steps(gate);
+    // The stub comes first: until it exists, the book folder and the
+    // hints file of a chapter 9 would be named as strays instead.
+    add(
+        root,
+        "exercises/src/ch09_pyo3.rs",
+        &format!("{gate}// TODO(ch09): release the GIL.\n"),
+    );
+    for (expected, file, text) in steps.iter().skip(1) {
+        let missing = missing_pieces(root);
+        assert!(
+            missing
+                .iter()
+                .any(|m| m.starts_with("ch09: ") && m.contains(expected)),
+            "expected a message with {expected:?} among {missing:#?}"
+        );
+        add(root, file, text);
+        let after = missing_pieces(root);
+        assert!(
+            !after.iter().any(|m| m.contains(expected)),
+            "still missing after adding {file}: {after:#?}"
+        );
+    }
+    // The last piece: the points, which `course verify --write-sums`
+    // records.
+    let missing = missing_pieces(root);
+    assert_eq!(
+        missing,
+        [
+            "ch09: exercises/tests/graded.sums records no points for it \
+          (run `cargo run -- verify --write-sums`)"
+        ]
+    );
+    let sums = root.join("exercises/tests/graded.sums");
+    let record = fs::read_to_string(&sums).unwrap() + "points ch09 2\n";
+    fs::write(&sums, record).unwrap();
+    assert_eq!(missing_pieces(root), Vec::<String>::new());
+}
+
+/// Chapter 9's pieces, in the order of the checklist: what the check names
+/// while the piece is missing, the file, and its text. `gate` is the line
+/// that puts a file under chapter 9's cfg.
+fn chapter_9_steps(gate: &str) -> [(&'static str, &'static str, String); 9] {
     let trials = "#![cfg(chapter = \"ch09\")]\npub fn trials() -> Vec<Trial> {\n    \
                   vec![Trial::new(\"ch09::detach::runs_at_once\", 2, f)]\n}\n";
-    let steps: [(&str, &str, String); 9] = [
+    [
         ("no stub", "", String::new()),
         (
             "no solution solutions/src/ch09_pyo3.rs",
@@ -123,43 +166,7 @@ fn a_half_added_chapter_names_each_missing_piece() {
              --- a/solutions/src/ch09_pyo3.rs\n+++ b/solutions/src/ch09_pyo3.rs\n"
                 .to_string(),
         ),
-    ];
-    // The stub comes first: until it exists, the book folder and the
-    // hints file of a chapter 9 would be named as strays instead.
-    add(
-        root,
-        "exercises/src/ch09_pyo3.rs",
-        &format!("{gate}// TODO(ch09): release the GIL.\n"),
-    );
-    for (expected, file, text) in steps.iter().skip(1) {
-        let missing = missing_pieces(root);
-        assert!(
-            missing
-                .iter()
-                .any(|m| m.starts_with("ch09: ") && m.contains(expected)),
-            "expected a message with {expected:?} among {missing:#?}"
-        );
-        add(root, file, text);
-        let after = missing_pieces(root);
-        assert!(
-            !after.iter().any(|m| m.contains(expected)),
-            "still missing after adding {file}: {after:#?}"
-        );
-    }
-    // The last piece: the points, which `course verify --write-sums`
-    // records.
-    let missing = missing_pieces(root);
-    assert_eq!(
-        missing,
-        [
-            "ch09: exercises/tests/graded.sums records no points for it \
-          (run `cargo run -- verify --write-sums`)"
-        ]
-    );
-    let sums = root.join("exercises/tests/graded.sums");
-    let record = fs::read_to_string(&sums).unwrap() + "points ch09 2\n";
-    fs::write(&sums, record).unwrap();
-    assert_eq!(missing_pieces(root), Vec::<String>::new());
+    ]
 }
 
 #[test]

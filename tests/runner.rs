@@ -122,15 +122,41 @@ fn every_refusal_runs_nothing_and_a_proper_request_runs() {
     let code = marker_snippet(&marker);
     let token = server().1.token().to_string();
     let host = host();
+    for (what, headers, status) in &refusals(&host, &token) {
+        let reply = evaluate(headers, &code);
+        assert_eq!(reply.status, *status, "{what}: {}", reply.body);
+        assert!(!marker.exists(), "{what}: the snippet ran");
+        assert!(
+            !reply.head.contains("access-control-allow-origin"),
+            "{what}: a CORS header"
+        );
+    }
+    let reply = evaluate(&proper(&host, &token), &code);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(result_of(&reply).contains("wrote it"), "{}", reply.body);
+    assert!(
+        marker.exists(),
+        "the proper request did not run the snippet"
+    );
+    assert!(!reply.head.contains("access-control-allow-origin"));
+}
+
+/// A request the runner must refuse: what it stands for, its headers, and
+/// the status it must get.
+type Refusal = (&'static str, Vec<(String, String)>, u16);
+
+/// The requests the runner must refuse, each a proper request with one
+/// header changed or left out (an empty value).
+fn refusals(host: &str, token: &str) -> Vec<Refusal> {
     let with = |name: &str, value: &str| -> Vec<(String, String)> {
-        let mut headers = proper(&host, &token);
+        let mut headers = proper(host, token);
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         if !value.is_empty() {
             headers.push((name.to_string(), value.to_string()));
         }
         headers
     };
-    let refusals = [
+    vec![
         (
             "DNS rebinding: a foreign Host",
             with("Host", "evil.example:80"),
@@ -179,24 +205,7 @@ fn every_refusal_runs_nothing_and_a_proper_request_runs() {
             403,
         ),
         ("loaded as a script", with("Sec-Fetch-Dest", "script"), 403),
-    ];
-    for (what, headers, status) in &refusals {
-        let reply = evaluate(headers, &code);
-        assert_eq!(reply.status, *status, "{what}: {}", reply.body);
-        assert!(!marker.exists(), "{what}: the snippet ran");
-        assert!(
-            !reply.head.contains("access-control-allow-origin"),
-            "{what}: a CORS header"
-        );
-    }
-    let reply = evaluate(&proper(&host, &token), &code);
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(result_of(&reply).contains("wrote it"), "{}", reply.body);
-    assert!(
-        marker.exists(),
-        "the proper request did not run the snippet"
-    );
-    assert!(!reply.head.contains("access-control-allow-origin"));
+    ]
 }
 
 #[test]

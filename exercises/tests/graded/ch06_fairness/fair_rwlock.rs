@@ -1,0 +1,212 @@
+//! The fair read-write lock: readers share it, writers hold it alone, and
+//! a waiting writer keeps new readers out, so readers cannot starve it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use exercises::ch06_fairness::FairRwLock;
+
+/// A pause that gives a thread time to get where it is going. If it is too
+/// short (a slow machine), a wrong answer may slip through; a right answer
+/// never fails because of it.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// Three readers hold the lock at once (they meet at a barrier inside
+/// their read guards), and `try_read` succeeds on a lock that readers
+/// share.
+pub(super) fn readers_share_the_lock() {
+    const READERS: usize = 3;
+    let lock = FairRwLock::new(vec!["spring", "summer"]);
+    let barrier = Barrier::new(READERS);
+    thread::scope(|s| {
+        for _ in 0..READERS {
+            s.spawn(|| {
+                let seasons = lock.read();
+                barrier.wait(); // Every reader holds the lock now.
+                assert_eq!(seasons.len(), 2);
+            });
+        }
+    });
+    let first = lock.try_read();
+    assert!(first.is_some(), "try_read on a free lock gives a guard");
+    let second = lock.try_read();
+    assert!(
+        second.is_some(),
+        "try_read gives a guard while another reader holds the lock"
+    );
+}
+
+/// Writes of +2 that each of the two writers makes in
+/// [`writers_exclude_everyone`].
+const WRITES: usize = 300;
+
+/// Two writers add 2 in two steps with a yield between, while two readers
+/// check that they never see an odd value or one that changes under them:
+/// no update is lost, and `try_read` fails while a writer holds the lock.
+pub(super) fn writers_exclude_everyone() {
+    let lock = FairRwLock::new(0_u64);
+    // First, one reader inside and one writer asking: the writer must wait
+    // until the reader has left.
+    a_writer_waits_for_the_reader(&lock);
+    assert_eq!(*lock.read(), 2);
+    *lock.write() = 0;
+    let (odd, changed) = write_while_readers_watch(&lock);
+    let total = *lock.read();
+    let expected = 2 * 2 * WRITES as u64;
+    assert_eq!(
+        total, expected,
+        "two writers each made {WRITES} writes of +2, but the total is \
+         {total}, not {expected}: two writers held the lock at once"
+    );
+    assert_eq!(
+        odd, 0,
+        "readers saw a half-done write {odd} times: a writer must hold the \
+         lock alone, with no reader and no other writer inside"
+    );
+    assert_eq!(
+        changed, 0,
+        "the value changed {changed} times under a reader's guard: a writer \
+         got in while a reader held the lock"
+    );
+    let held = lock.write();
+    assert!(
+        lock.try_read().is_none(),
+        "try_read gave a guard while a writer held the lock"
+    );
+    drop(held);
+}
+
+/// While a reader holds the lock, a writer asks to add 2: it must not get
+/// in until the reader has dropped its guard.
+fn a_writer_waits_for_the_reader(lock: &FairRwLock<u64>) {
+    let reader = lock.read();
+    let wrote = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            *lock.write() += 2;
+            wrote.store(true, Ordering::SeqCst);
+        });
+        while lock.writers_waiting() == 0 && !wrote.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        // A pause that can only give a wrong lock more time to let the
+        // writer in; a right one keeps it out however long it lasts.
+        thread::sleep(SETTLE);
+        assert!(
+            !wrote.load(Ordering::SeqCst),
+            "a writer got in while a reader held the lock: write() must \
+             wait until no reader is inside"
+        );
+        drop(reader);
+    });
+}
+
+/// Two writers each make `WRITES` writes of +2, the value odd for a moment
+/// in each, while two readers read until the writers are done. Returns how
+/// often a reader saw an odd value, and how often the value changed under
+/// a reader's guard.
+fn write_while_readers_watch(lock: &FairRwLock<u64>) -> (usize, usize) {
+    let odd_seen = AtomicUsize::new(0);
+    let changed_seen = AtomicUsize::new(0);
+    let writing = AtomicBool::new(true);
+    thread::scope(|s| {
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..WRITES {
+                        let mut total = lock.write();
+                        let seen = *total;
+                        *total = seen + 1; // Odd for a moment.
+                        thread::yield_now();
+                        *total = seen + 2;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            s.spawn(|| {
+                while writing.load(Ordering::SeqCst) {
+                    let total = lock.read();
+                    let seen = *total;
+                    if seen % 2 == 1 {
+                        odd_seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                    thread::yield_now();
+                    if *total != seen {
+                        changed_seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        writing.store(false, Ordering::SeqCst);
+    });
+    (
+        odd_seen.load(Ordering::SeqCst),
+        changed_seen.load(Ordering::SeqCst),
+    )
+}
+
+/// While a reader holds the lock and a writer waits for it, `try_read`
+/// fails and a new reader blocks until the writer has written.
+pub(super) fn a_waiting_writer_blocks_new_readers() {
+    let lock = FairRwLock::new(0_u32);
+    thread::scope(|s| {
+        let held = lock.read();
+        s.spawn(|| *lock.write() = 1);
+        while lock.writers_waiting() == 0 {
+            thread::yield_now();
+        }
+        assert_eq!(lock.writers_waiting(), 1, "one writer waits");
+        // Time for the writer to settle into waiting: a lock built on
+        // another that spins a little before it blocks (std's RwLock
+        // does) may count a writer a moment before it keeps readers out.
+        thread::sleep(SETTLE);
+        assert!(
+            lock.try_read().is_none(),
+            "try_read gave a new reader a guard while a writer waited: \
+             with a stream of readers, the writer would wait forever"
+        );
+        let (trying, tries) = mpsc::channel();
+        let lock = &lock;
+        let reader = s.spawn(move || {
+            trying.send(()).unwrap();
+            *lock.read()
+        });
+        tries.recv().unwrap();
+        // Time for the reader to get in if the lock wrongly lets it. Too
+        // short a pause lets a wrong lock pass; it never fails a right one.
+        thread::sleep(SETTLE);
+        drop(held);
+        let seen = reader.join().unwrap();
+        assert_eq!(
+            seen, 1,
+            "a reader that came while a writer waited read {seen}, not the \
+             writer's 1: read() let it in ahead of the waiting writer"
+        );
+    });
+    assert_eq!(lock.writers_waiting(), 0, "the writer is done");
+}
+
+/// One thread holds a read guard at every moment, taking the next with
+/// `try_read` before dropping the last, until `try_read` refuses because
+/// a writer waits; then the writer gets in.
+pub(super) fn a_writer_is_not_starved_by_readers() {
+    let lock = FairRwLock::new(false);
+    thread::scope(|s| {
+        let mut held = lock.read();
+        s.spawn(|| *lock.write() = true);
+        // The old guard drops only after the new one is taken, so the
+        // lock always has a reader.
+        while let Some(next) = lock.try_read() {
+            held = next;
+        }
+        assert!(!*held, "the writer wrote while a reader held the lock");
+        drop(held);
+    });
+    assert!(*lock.read(), "the writer got in and wrote");
+}

@@ -1,0 +1,113 @@
+//! The ticket lock: no increment is lost, threads are served in the
+//! order they came, and `queue_len` counts the holder and the waiters.
+
+use std::thread;
+
+use exercises::ch06_fairness::TicketLock;
+
+/// Threads that take the ticket lock over and over at once. Few, and
+/// few rounds: a fair lock hands over to one particular thread, which on
+/// a busy machine may first have to wait for a core, so every hand-over
+/// can cost a time slice (the convoy of the chapter, in a spin lock).
+const THREADS: usize = 4;
+
+/// Lock, read, yield, write: rounds per thread. The yield between the read
+/// and the write gives other threads every chance to slip in.
+const INCREMENTS: usize = 100;
+
+/// Each of `THREADS` threads adds one to a plain `u64` `INCREMENTS` times
+/// through the lock, with a yield between the read and the write: no
+/// increment is lost.
+pub(super) fn excludes_other_threads() {
+    let lock = TicketLock::new(0_u64);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..INCREMENTS {
+                    let mut count = lock.lock();
+                    let seen = *count;
+                    thread::yield_now(); // Another thread could slip in.
+                    *count = seen + 1;
+                }
+            });
+        }
+    });
+    let total = lock.into_inner();
+    let expected = (THREADS * INCREMENTS) as u64;
+    assert_eq!(
+        total, expected,
+        "{THREADS} threads each made {INCREMENTS} increments through the \
+         lock, but the total is {total}, not {expected}: two threads held \
+         the lock at once"
+    );
+}
+
+/// While the main thread holds the lock, waiters queue one at a time;
+/// when it unlocks and at once locks again, every waiter goes first, in
+/// the order they came, and the main thread last.
+pub(super) fn serves_threads_in_arrival_order() {
+    const WAITERS: usize = 4;
+    const ROUNDS: usize = 5;
+    for round in 1..=ROUNDS {
+        let lock = TicketLock::new(Vec::new());
+        thread::scope(|s| {
+            let held = lock.lock();
+            for waiter in 0..WAITERS {
+                let lock = &lock;
+                s.spawn(move || lock.lock().push(format!("waiter {waiter}")));
+                // This waiter has its place in the queue before the next
+                // one is even started: the holder plus `waiter + 1`.
+                while lock.queue_len() < waiter + 2 {
+                    thread::yield_now();
+                }
+            }
+            drop(held);
+            // Straight back: it must queue behind the waiters.
+            lock.lock().push("main".to_string());
+        });
+        let order = lock.into_inner();
+        let expected: Vec<String> = (0..WAITERS)
+            .map(|waiter| format!("waiter {waiter}"))
+            .chain(["main".to_string()])
+            .collect();
+        assert_eq!(
+            order, expected,
+            "round {round}: {WAITERS} threads queued, one after another, \
+             while the main thread held the lock; it let go and locked \
+             again at once, so the waiters should have had the lock first, \
+             in the order they came, and the main thread last"
+        );
+    }
+}
+
+/// `queue_len` counts the holder and every waiter, and drops back to 0.
+pub(super) fn counts_the_queue() {
+    let lock = TicketLock::new("order book");
+    assert_eq!(lock.queue_len(), 0, "a new lock has no queue");
+    {
+        let _held = lock.lock();
+        assert_eq!(lock.queue_len(), 1, "one thread holds the lock");
+    }
+    assert_eq!(lock.queue_len(), 0, "the holder has let go");
+    thread::scope(|s| {
+        let held = lock.lock();
+        for _ in 0..2 {
+            s.spawn(|| drop(lock.lock()));
+        }
+        while lock.queue_len() < 3 {
+            thread::yield_now();
+        }
+        assert_eq!(lock.queue_len(), 3, "one holder and two waiters");
+        drop(held);
+    });
+    assert_eq!(
+        lock.queue_len(),
+        0,
+        "every thread has had the lock and let go"
+    );
+    assert_eq!(
+        lock.into_inner(),
+        "order book",
+        "into_inner gives the value"
+    );
+}

@@ -1,0 +1,146 @@
+//! The thread pool: every job runs before the drop returns, a panicking
+//! job ends no worker, and exactly `size` jobs run at once.
+
+use std::collections::HashSet;
+use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use crossbeam::channel;
+use exercises::ch07_pools::{ThreadPool, countdown};
+
+/// Steps each thread pool job counts down after it is let go: enough work
+/// that the jobs are still running when a `Drop` that does not wait
+/// returns.
+const JOB_STEPS: u64 = 10_000_000;
+
+/// Every queued job has finished by the time dropping the pool returns.
+pub(super) fn runs_every_job_before_drop_returns() {
+    const JOBS: usize = 12;
+    let pool = ThreadPool::new(3);
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (open, gate) = channel::bounded::<()>(0);
+    for _ in 0..JOBS {
+        let (finished, gate) = (Arc::clone(&finished), gate.clone());
+        pool.execute(move || {
+            let _ = gate.recv(); // Until the gate opens, just before drop.
+            countdown(JOB_STEPS);
+            finished.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    drop(open);
+    drop(pool);
+    let finished = finished.load(Ordering::SeqCst);
+    assert_eq!(
+        finished, JOBS,
+        "only {finished} of {JOBS} jobs had finished when dropping the pool \
+         returned: Drop must close the job channel, then join every worker \
+         (which finishes the queued jobs first)"
+    );
+}
+
+/// A pool of one thread runs the jobs queued after a job that panicked.
+pub(super) fn survives_a_panicking_job() {
+    let pool = ThreadPool::new(1);
+    let (report, ran) = channel::unbounded();
+    for job in 0..3 {
+        pool.execute(|| panic!("a job panics on purpose (expected)"));
+        let report = report.clone();
+        pool.execute(move || report.send(job).unwrap());
+    }
+    drop(report);
+    let ran: Vec<i32> = ran.iter().take(3).collect();
+    assert_eq!(
+        ran,
+        [0, 1, 2],
+        "the jobs queued after a panicking job were dropped without \
+         running: a panic in a job must not end its worker thread"
+    );
+    drop(pool);
+}
+
+/// `size` jobs wait at a barrier for each other.
+pub(super) fn runs_size_jobs_at_once() {
+    const SIZE: usize = 4;
+    let pool = ThreadPool::new(SIZE);
+    let barrier = Arc::new(Barrier::new(SIZE));
+    let (report, met) = channel::unbounded();
+    for job in 0..SIZE {
+        let (barrier, report) = (Arc::clone(&barrier), report.clone());
+        pool.execute(move || {
+            barrier.wait(); // Every job is running.
+            report.send(job).unwrap();
+        });
+    }
+    drop(report);
+    let mut met: Vec<usize> = met.iter().collect();
+    met.sort();
+    assert_eq!(met, [0, 1, 2, 3], "every job ran once");
+    drop(pool);
+}
+
+/// The threads of this process, from Linux's `/proc`.
+fn threads_of_this_process() -> usize {
+    fs::read_dir("/proc/self/task")
+        .expect("cannot list this process's threads")
+        .count()
+}
+
+/// What the jobs of [`never_runs_more_than_size_jobs`] saw.
+#[derive(Default)]
+struct Seen {
+    running: usize,
+    most_at_once: usize,
+    threads: HashSet<thread::ThreadId>,
+}
+
+/// While `SIZE` jobs are held at a gate, the pool has at most `SIZE`
+/// threads; over all jobs, at most `SIZE` ran at once, on at most `SIZE`
+/// threads.
+pub(super) fn never_runs_more_than_size_jobs() {
+    const SIZE: usize = 3;
+    const JOBS: usize = 4 * SIZE;
+    let before = threads_of_this_process();
+    let pool = ThreadPool::new(SIZE);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (open, gate) = channel::bounded::<()>(0);
+    let (started, starts) = channel::unbounded();
+    for _ in 0..JOBS {
+        let (seen, gate, started) =
+            (Arc::clone(&seen), gate.clone(), started.clone());
+        pool.execute(move || {
+            {
+                let mut seen = seen.lock().unwrap();
+                seen.running += 1;
+                seen.most_at_once = seen.most_at_once.max(seen.running);
+                seen.threads.insert(thread::current().id());
+            }
+            let _ = started.send(());
+            let _ = gate.recv(); // Held until the gate opens.
+            seen.lock().unwrap().running -= 1;
+        });
+    }
+    for _ in 0..SIZE {
+        starts.recv().expect("the jobs ended without starting");
+    }
+    let started_threads = threads_of_this_process() - before;
+    drop(open);
+    drop(pool);
+    assert!(
+        started_threads <= SIZE,
+        "a pool of {SIZE} threads had started {started_threads} threads: \
+         start the workers once, in new, and send them the jobs"
+    );
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.most_at_once <= SIZE,
+        "{} jobs ran at once in a pool of {SIZE} threads",
+        seen.most_at_once
+    );
+    assert!(
+        seen.threads.len() <= SIZE,
+        "the jobs ran on {} different threads in a pool of {SIZE}",
+        seen.threads.len()
+    );
+}

@@ -1,0 +1,184 @@
+//! `block_on`: it returns the output, sleeps until another thread wakes
+//! the future, polls only when woken, and is not fooled by an unpark
+//! without a wake.
+
+use std::future::{self, poll_fn};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::task::{Poll, Waker};
+use std::thread;
+
+use exercises::ch08_futures::block_on;
+use tokio::sync::oneshot;
+
+use super::SETTLE;
+
+/// `block_on` returns the output of ready futures, of an async block that
+/// awaits another, and of a future that wakes itself three times before
+/// it is ready.
+pub(super) fn returns_the_output() {
+    assert_eq!(block_on(future::ready(42)), 42, "block_on(ready(42))");
+    let order = block_on(async {
+        let pages = async { 20 }.await;
+        pages + 22
+    });
+    assert_eq!(order, 42, "block_on of an async block that awaits another");
+    let mut polls = 0;
+    let polled = block_on(poll_fn(|cx| {
+        polls += 1;
+        if polls <= 3 {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        } else {
+            Poll::Ready(polls)
+        }
+    }));
+    assert_eq!(
+        polled, 4,
+        "a future that wakes itself three times is ready at its 4th poll"
+    );
+}
+
+/// A future hands its waker to a doorbell thread and is pending until the
+/// bell rings; the doorbell waits a moment, so that `block_on` is likely
+/// asleep, then rings and wakes the future.
+pub(super) fn wakes_up_when_woken_from_another_thread() {
+    let rung = Arc::new(AtomicBool::new(false));
+    let (hand_over, handed) = mpsc::channel::<Waker>();
+    let bell = Arc::clone(&rung);
+    // Not a scoped thread, here and below: when the last thread of a
+    // scope ends, it unparks the thread that opened the scope, and that
+    // would wake even a `block_on` whose waker wakes nobody.
+    let doorbell = thread::spawn(move || {
+        // An error: block_on dropped the future unpolled (a panic).
+        let Ok(waker) = handed.recv() else { return };
+        thread::sleep(SETTLE);
+        bell.store(true, Ordering::SeqCst);
+        waker.wake();
+    });
+    let mut hand_over = Some(hand_over);
+    let answer = block_on(poll_fn(|cx| {
+        if rung.load(Ordering::SeqCst) {
+            return Poll::Ready("ding");
+        }
+        if let Some(hand_over) = hand_over.take() {
+            hand_over.send(cx.waker().clone()).unwrap();
+        }
+        Poll::Pending
+    }));
+    doorbell.join().unwrap();
+    assert_eq!(answer, "ding", "the future's output");
+}
+
+/// A clock thread chimes three times, each chime a wake, after a pause in
+/// which the future is pending; it chimes again only once the future has
+/// been polled and heard the last chime. `block_on` polls once at the
+/// start and then at most once per wake: a busy loop polls thousands of
+/// times meanwhile, and one that polls only twice misses a chime.
+pub(super) fn polls_only_when_woken() {
+    const CHIMES: usize = 3;
+    let chimed = Arc::new(AtomicUsize::new(0));
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let (hear, heard) = mpsc::channel();
+    let mut heard = Some(heard);
+    let mut clock = None;
+    let mut last_heard = 0;
+    let mut polls = 0;
+    block_on(poll_fn(|cx| {
+        polls += 1;
+        let now = chimed.load(Ordering::SeqCst);
+        if now > last_heard {
+            last_heard = now;
+            // An error: the clock gave up already.
+            let _ = hear.send(now);
+        }
+        if now == CHIMES {
+            return Poll::Ready(());
+        }
+        if clock.is_none() {
+            let waker = cx.waker().clone();
+            let (chimed, wakes) = (Arc::clone(&chimed), Arc::clone(&wakes));
+            let heard = heard.take().unwrap();
+            clock = Some(thread::spawn(move || {
+                thread::sleep(SETTLE);
+                for chime in 1..=CHIMES {
+                    chimed.store(chime, Ordering::SeqCst);
+                    wakes.fetch_add(1, Ordering::SeqCst);
+                    waker.wake_by_ref();
+                    // An error: the future was dropped (a panic).
+                    if heard.recv() != Ok(chime) {
+                        return;
+                    }
+                }
+            }));
+        }
+        Poll::Pending
+    }));
+    if let Some(clock) = clock {
+        clock.join().unwrap();
+    }
+    let wakes = wakes.load(Ordering::SeqCst);
+    assert!(
+        polls <= wakes + 1,
+        "block_on polled the future {polls} times, but it was woken only \
+         {wakes} times: an executor polls once, then once per wake at most. \
+         Polling in a loop is a busy wait that burns a core; park the thread \
+         until the waker unparks it"
+    );
+}
+
+/// A thread unparks `block_on`'s thread without waking the future, then
+/// wakes it for real a moment later: `block_on` must not take the first
+/// for the second.
+pub(super) fn survives_a_spurious_unpark() {
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut prankster = None;
+    let answer = block_on(poll_fn(|cx| {
+        if ready.load(Ordering::SeqCst) {
+            return Poll::Ready("on time");
+        }
+        if prankster.is_none() {
+            let blocked = thread::current();
+            let waker = cx.waker().clone();
+            let ready = Arc::clone(&ready);
+            prankster = Some(thread::spawn(move || {
+                blocked.unpark(); // No wake: a spurious wake-up.
+                thread::sleep(SETTLE);
+                ready.store(true, Ordering::SeqCst);
+                waker.wake();
+            }));
+        }
+        Poll::Pending
+    }));
+    if let Some(prankster) = prankster {
+        prankster.join().unwrap();
+    }
+    assert_eq!(answer, "on time", "the future's output");
+}
+
+/// `block_on` runs a tokio oneshot receiver, no runtime needed: it gets
+/// the value another thread sends, and an error when the sender is
+/// dropped unsent.
+pub(super) fn runs_a_oneshot_receiver() {
+    let (sender, receiver) = oneshot::channel();
+    let courier = thread::spawn(move || {
+        thread::sleep(SETTLE);
+        let _ = sender.send("parcel");
+    });
+    assert_eq!(
+        block_on(receiver),
+        Ok("parcel"),
+        "the receiver's output, after another thread sent \"parcel\""
+    );
+    courier.join().unwrap();
+    let (sender, receiver) = oneshot::channel::<&str>();
+    let courier = thread::spawn(move || {
+        thread::sleep(SETTLE);
+        drop(sender);
+    });
+    assert!(
+        block_on(receiver).is_err(),
+        "the receiver's output, after another thread dropped the sender"
+    );
+    courier.join().unwrap();
+}

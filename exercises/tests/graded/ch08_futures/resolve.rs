@@ -1,0 +1,279 @@
+//! `resolve`: a callback-based lookup made a future, which waits for the
+//! callback without blocking the runtime's thread, and turns a dropped
+//! callback into an error.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::mpsc;
+use std::task::{Context, Poll};
+use std::thread;
+
+use exercises::ch08_futures::{Callback, Resolver, resolve};
+
+use super::{SETTLE, counting_waker, current_thread_runtime};
+
+/// The address the test's resolvers give `host`.
+fn address_of(host: &str) -> IpAddr {
+    let octet = match host {
+        "db.internal" => 7,
+        "mail.internal" => 25,
+        "cache.internal" => 63,
+        _ => 99,
+    };
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, octet))
+}
+
+/// Answers at once, inside `lookup`: hosts ending in `.internal` have an
+/// address, and other hosts are not found.
+#[derive(Debug)]
+struct Directory;
+
+impl Resolver for Directory {
+    fn lookup(&self, host: &str, done: Callback) {
+        done(if host.ends_with(".internal") {
+            Ok(address_of(host))
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no such host: {host}"),
+            ))
+        });
+    }
+}
+
+/// Hands every host and callback to the test, which calls back when it
+/// likes, on a thread of its own.
+#[derive(Debug)]
+struct Switchboard(mpsc::Sender<(String, Callback)>);
+
+impl Resolver for Switchboard {
+    fn lookup(&self, host: &str, done: Callback) {
+        // An error: the test gave up already.
+        let _ = self.0.send((host.to_string(), done));
+    }
+}
+
+/// Drops every callback without calling it.
+#[derive(Debug)]
+struct Forgetful;
+
+impl Resolver for Forgetful {
+    fn lookup(&self, _host: &str, done: Callback) {
+        drop(done);
+    }
+}
+
+/// With a callback called at once, inside `lookup`, `resolve` gives the
+/// address, and the resolver's error as it is, kind and message.
+pub(super) fn returns_what_the_callback_gives() {
+    let runtime = current_thread_runtime();
+    let found = runtime.block_on(resolve(&Directory, "db.internal"));
+    assert_eq!(
+        found.ok(),
+        Some(address_of("db.internal")),
+        "resolve(\"db.internal\") with a resolver that answers at once"
+    );
+    let missing = runtime.block_on(resolve(&Directory, "nowhere.invalid"));
+    let error = missing.expect_err(
+        "resolve(\"nowhere.invalid\") gave an address, but the resolver \
+         called back with an error",
+    );
+    assert_eq!(
+        (error.kind(), error.to_string()),
+        (
+            io::ErrorKind::NotFound,
+            "no such host: nowhere.invalid".to_string()
+        ),
+        "the resolver called back with its own error (NotFound, \"no such \
+         host: nowhere.invalid\"): resolve should return that very error, \
+         not one of its own"
+    );
+}
+
+/// Polled by hand, `resolve` is pending until a thread calls the callback
+/// after that first poll; the call wakes the task, and the next poll gives
+/// the address.
+pub(super) fn waits_for_a_callback_from_another_thread() {
+    thread::scope(|s| {
+        let (calls, called) = mpsc::channel();
+        let switchboard = Switchboard(calls);
+        let (release, released) = mpsc::channel::<()>();
+        let operator = s.spawn(move || {
+            let (host, done) = called.recv().ok()?;
+            released.recv().ok()?;
+            done(Ok(address_of(&host)));
+            Some(host)
+        });
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut lookup = pin!(resolve(&switchboard, "db.internal"));
+        let first = lookup.as_mut().poll(&mut cx);
+        assert!(
+            first.is_pending(),
+            "the first poll of resolve answered {first:?}, but the resolver \
+             had not called back yet: resolve must wait for the callback"
+        );
+        release.send(()).unwrap();
+        let host = operator.join().unwrap();
+        assert_eq!(
+            host.as_deref(),
+            Some("db.internal"),
+            "the host resolve passed to lookup"
+        );
+        assert!(
+            wakes.get() >= 1,
+            "the callback ran on another thread but the task was never \
+             woken: await the oneshot receiver, whose sender wakes it"
+        );
+        let second = lookup.as_mut().poll(&mut cx);
+        let expected = address_of("db.internal");
+        assert!(
+            matches!(&second, Poll::Ready(Ok(a)) if *a == expected),
+            "after the callback gave {expected}, the next poll of resolve \
+             answered {second:?}"
+        );
+    });
+}
+
+/// A resolver that drops the callback at once, and one that drops it
+/// later on another thread: `resolve` returns a `BrokenPipe` error that
+/// names the host, and does not panic.
+pub(super) fn a_dropped_callback_is_an_error() {
+    let runtime = current_thread_runtime();
+    let at_once = panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(resolve(&Forgetful, "printer.local"))
+    }));
+    let at_once = match at_once {
+        Ok(result) => result,
+        Err(payload) => panic!(
+            "resolve panicked (\"{}\") when the resolver dropped the \
+             callback: the oneshot receiver then completes with an error; \
+             turn it into an io::Error of kind BrokenPipe instead of \
+             unwrapping it",
+            panic_text(payload.as_ref())
+        ),
+    };
+    check_dropped(at_once, "printer.local", "at once");
+    let later = thread::scope(|s| {
+        let (calls, called) = mpsc::channel();
+        let switchboard = Switchboard(calls);
+        s.spawn(move || {
+            let Ok((_host, done)) = called.recv() else {
+                return;
+            };
+            thread::sleep(SETTLE);
+            drop(done);
+        });
+        runtime.block_on(resolve(&switchboard, "scanner.local"))
+    });
+    check_dropped(later, "scanner.local", "on another thread");
+}
+
+/// The message of a panic, if it has one.
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic without a message"
+    }
+}
+
+fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
+    let error = match result {
+        Ok(address) => panic!(
+            "resolve(\"{host}\") gave {address}, but the resolver dropped \
+             the callback ({when}) without calling it: that is an error"
+        ),
+        Err(error) => error,
+    };
+    assert_eq!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe,
+        "the resolver dropped the callback ({when}); resolve gave the \
+         error \"{error}\", of kind {:?}, not BrokenPipe",
+        error.kind()
+    );
+    assert!(
+        error.to_string().contains(host),
+        "the error for a dropped callback should name the host \"{host}\", \
+         but it says \"{error}\""
+    );
+}
+
+/// Reports when its lookup is done.
+async fn resolve_and_report(
+    resolver: &Switchboard,
+    host: &'static str,
+    finished: mpsc::Sender<&'static str>,
+) -> io::Result<IpAddr> {
+    let result = resolve(resolver, host).await;
+    // An error: the operator gave up already.
+    let _ = finished.send(host);
+    result
+}
+
+/// Three lookups run side by side on a current-thread runtime. The
+/// operator thread waits until all three have called `lookup`, then
+/// answers them in an order of its own, one at a time, waiting for each
+/// lookup to finish before the next answer: a `resolve` that blocks the
+/// runtime's one thread never lets the second lookup start.
+pub(super) fn does_not_block_the_runtime() {
+    const ASKED: [&str; 3] = ["mail.internal", "db.internal", "cache.internal"];
+    const ANSWERED: [&str; 3] =
+        ["cache.internal", "mail.internal", "db.internal"];
+    let runtime = current_thread_runtime();
+    thread::scope(|s| {
+        let (calls, called) = mpsc::channel();
+        let switchboard = Switchboard(calls);
+        let (finished, finishes) = mpsc::channel();
+        let operator = s.spawn(move || {
+            let mut waiting = HashMap::new();
+            for _ in ASKED {
+                let Ok((host, done)) = called.recv() else {
+                    return vec![];
+                };
+                waiting.insert(host, done);
+            }
+            let mut order = Vec::new();
+            for host in ANSWERED {
+                let Some(done) = waiting.remove(host) else {
+                    break;
+                };
+                done(Ok(address_of(host)));
+                let Ok(finished) = finishes.recv() else { break };
+                order.push(finished);
+            }
+            order
+        });
+        let results = runtime.block_on(async {
+            let [a, b, c] = ASKED;
+            tokio::join!(
+                resolve_and_report(&switchboard, a, finished.clone()),
+                resolve_and_report(&switchboard, b, finished.clone()),
+                resolve_and_report(&switchboard, c, finished.clone()),
+            )
+        });
+        let order = operator.join().unwrap();
+        let results = [results.0, results.1, results.2];
+        for (host, result) in ASKED.iter().zip(&results) {
+            assert!(
+                matches!(result, Ok(a) if *a == address_of(host)),
+                "resolve(\"{host}\") gave {result:?}, but the resolver \
+                 called back with {}",
+                address_of(host)
+            );
+        }
+        assert_eq!(
+            order, ANSWERED,
+            "the lookups, asked in the order {ASKED:?}, were answered one \
+             at a time in the order {ANSWERED:?}, each after the one \
+             before had finished; they should have finished in that order"
+        );
+    });
+}

@@ -1,0 +1,156 @@
+//! `fetch_all`, on the paused clock: the limit is filled and never
+//! exceeded, the bodies come in URL order, and a batch takes the time of
+//! the ideal schedule.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use exercises::ch08_tokio::fetch_all;
+use tokio::time::Instant;
+
+use super::paused_runtime;
+
+/// What `fetch_all` did with a batch of URLs.
+#[derive(Debug)]
+struct Fetched {
+    urls: Vec<String>,
+    bodies: Vec<String>,
+    /// The most fetches in flight at once.
+    most: usize,
+    /// Virtual time from the call to its return.
+    took: Duration,
+}
+
+/// Runs `fetch_all` on the paused clock with one URL per delay: fetching
+/// the URL `pages[i]` takes `delays_ms[i]` of virtual time and answers
+/// `body of URL`.
+fn fetch_pages(pages: &[&str], delays_ms: &[u64], limit: usize) -> Fetched {
+    let urls: Vec<String> = pages
+        .iter()
+        .map(|page| format!("https://shop.example/{page}"))
+        .collect();
+    let delay_of: HashMap<String, u64> = urls
+        .iter()
+        .cloned()
+        .zip(delays_ms.iter().copied())
+        .collect();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let fetch = {
+        let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
+        move |url: String| {
+            let delay = Duration::from_millis(delay_of[&url]);
+            let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
+            // Counted while the fetch runs, not when it is created: a
+            // future does nothing until it is polled.
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                format!("body of {url}")
+            }
+        }
+    };
+    let (bodies, took) = paused_runtime().block_on(async {
+        let start = Instant::now();
+        let bodies = fetch_all(&urls, limit, fetch).await;
+        (bodies, start.elapsed())
+    });
+    Fetched {
+        urls,
+        bodies,
+        most: most.load(Ordering::SeqCst),
+        took,
+    }
+}
+
+/// Eight pages of one sort.
+const PAGES: [&str; 8] = [
+    "orders/1", "orders/2", "orders/3", "orders/4", "orders/5", "orders/6",
+    "orders/7", "orders/8",
+];
+
+/// Eight fetches of 10 ms with a limit of 3: at some moment, 3 are in
+/// flight at once.
+pub(super) fn fills_the_limit() {
+    for limit in [3, 1, 8] {
+        let fetched = fetch_pages(&PAGES, &[10; 8], limit);
+        let most = fetched.most;
+        assert!(
+            most >= limit,
+            "8 fetches with a limit of {limit}: at most {most} were in \
+             flight at once, never {limit}: start the next fetch while \
+             others are still running (a task per URL, all spawned before \
+             you await any)"
+        );
+    }
+}
+
+/// Eight fetches of 10 ms with a limit of 3: never more than 3 in flight.
+pub(super) fn never_exceeds_the_limit() {
+    for limit in [3, 1, 5] {
+        let fetched = fetch_pages(&PAGES, &[10; 8], limit);
+        let most = fetched.most;
+        assert!(
+            most <= limit,
+            "8 fetches with a limit of {limit}: {most} were in flight at \
+             once: each fetch must hold a semaphore permit until it is \
+             done (`let _permit = ...`; `let _ = ...` drops the permit at \
+             once)"
+        );
+    }
+}
+
+/// The first pages take longest, so the last finish first; the bodies
+/// still come in URL order. No URLs give no bodies.
+pub(super) fn returns_bodies_in_url_order() {
+    let pages = ["search?q=tea", "cart", "about", "orders", "blog", "account"];
+    let fetched = fetch_pages(&pages, &[60, 50, 40, 30, 20, 10], 3);
+    let expected: Vec<String> = fetched
+        .urls
+        .iter()
+        .map(|url| format!("body of {url}"))
+        .collect();
+    assert_eq!(
+        fetched.bodies, expected,
+        "the bodies must come in the order of the URLs, not in the order \
+         the fetches finish (here the last URLs finish first): remember \
+         each URL's index"
+    );
+    let nothing = fetch_pages(&[], &[], 2);
+    assert!(nothing.bodies.is_empty(), "no URLs, no bodies");
+}
+
+/// On the paused clock, a batch takes exactly the virtual time of the
+/// ideal schedule, where a fetch starts the moment a slot is free.
+pub(super) fn takes_the_time_of_the_ideal_schedule() {
+    let cases: [(&[u64], usize, u64, &str); 2] = [
+        (
+            &[10; 6],
+            3,
+            20,
+            "6 fetches of 10 ms, 3 at a time: two rounds",
+        ),
+        (
+            &[40, 10, 10, 10, 10, 10, 10],
+            3,
+            40,
+            "a fetch of 40 ms and six of 10 ms, 3 at a time: while the long \
+             one runs, the short ones go two at a time beside it",
+        ),
+    ];
+    for (delays, limit, ideal_ms, schedule) in cases {
+        let fetched = fetch_pages(&PAGES[..delays.len()], delays, limit);
+        let (took, ideal) = (fetched.took, Duration::from_millis(ideal_ms));
+        assert_eq!(
+            took, ideal,
+            "{schedule}, so {ideal:?} of virtual time; fetch_all took \
+             {took:?}. Longer: fetches waited while a slot was free (one \
+             at a time, or in batches that wait for their slowest); \
+             shorter: more than {limit} ran at once"
+        );
+    }
+}

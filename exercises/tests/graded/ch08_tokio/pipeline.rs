@@ -1,0 +1,149 @@
+//! The pipeline, on the paused clock: every item once and in order, the
+//! producer waits when the channel is full, and runs ahead of a slow
+//! consumer until it is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use exercises::ch08_tokio::pipeline;
+use tokio::sync::Semaphore;
+
+use super::paused_runtime;
+
+/// Waits until every other task waits too. On the paused clock a sleep
+/// ends only when nothing else can run: by then the tasks under test have
+/// gone as far as they can.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+/// What a gated run of `pipeline` saw.
+#[derive(Debug)]
+struct Observed {
+    results: Vec<u64>,
+    /// The most items taken from the source but not yet given to
+    /// `consume`, at any moment the producer took one.
+    most_ahead: usize,
+    /// The fewest such items whenever both tasks were stuck (the consumer
+    /// waiting for its gate) with items left in the source.
+    least_ahead_when_stuck: usize,
+}
+
+/// Runs `pipeline` on the paused clock over `count` items, with a
+/// consumer that waits for a permit before each item; the test lets the
+/// tasks settle, then gives one permit, and again, item after item.
+fn gated_pipeline(count: u64, capacity: usize) -> Observed {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let most_ahead = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    let items = {
+        let (taken, started) = (Arc::clone(&taken), Arc::clone(&started));
+        let most_ahead = Arc::clone(&most_ahead);
+        (0..count).inspect(move |_| {
+            let taken = taken.fetch_add(1, Ordering::SeqCst) + 1;
+            let ahead = taken - started.load(Ordering::SeqCst);
+            most_ahead.fetch_max(ahead, Ordering::SeqCst);
+        })
+    };
+    let consume = {
+        let (started, gate) = (Arc::clone(&started), Arc::clone(&gate));
+        move |item: u64| {
+            started.fetch_add(1, Ordering::SeqCst);
+            let gate = Arc::clone(&gate);
+            async move {
+                gate.acquire()
+                    .await
+                    .expect("the gate is never closed")
+                    .forget();
+                item + 1000
+            }
+        }
+    };
+    let mut least_ahead_when_stuck = usize::MAX;
+    let results = paused_runtime().block_on(async {
+        let opener = async {
+            for _ in 0..count {
+                settle().await;
+                let taken = taken.load(Ordering::SeqCst);
+                if taken < count as usize {
+                    let ahead = taken - started.load(Ordering::SeqCst);
+                    least_ahead_when_stuck = least_ahead_when_stuck.min(ahead);
+                }
+                gate.add_permits(1);
+            }
+        };
+        tokio::join!(pipeline(items, capacity, consume), opener).0
+    });
+    Observed {
+        results,
+        most_ahead: most_ahead.load(Ordering::SeqCst),
+        least_ahead_when_stuck,
+    }
+}
+
+/// A consumer slower than the producer: when the source runs dry the
+/// channel is still full, and those items are consumed too, each once,
+/// in order; then `pipeline` returns.
+pub(super) fn keeps_every_item_in_order() {
+    const ITEMS: u64 = 40;
+    for capacity in [4, 1] {
+        let results = paused_runtime().block_on(pipeline(
+            0..ITEMS,
+            capacity,
+            |item| async move {
+                // The consumer is the slow one.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                item * 10
+            },
+        ));
+        let expected: Vec<u64> = (0..ITEMS).map(|item| item * 10).collect();
+        assert_eq!(
+            results, expected,
+            "{ITEMS} items through a channel of {capacity}: consume each \
+             once, in order, and when the producer is done, drain what is \
+             left in the channel (recv() until it returns None) before \
+             the consumer ends"
+        );
+    }
+    let none =
+        paused_runtime()
+            .block_on(pipeline(Vec::new(), 2, |item| async move { item }));
+    assert!(none.is_empty(), "no items, no results");
+}
+
+/// With a channel of 3 and a consumer that is held up, the producer
+/// never takes more than 3 + 1 items ahead of the consumer (3 in the
+/// channel, 1 in hand waiting for room).
+pub(super) fn producer_waits_when_the_channel_is_full() {
+    const CAPACITY: usize = 3;
+    let observed = gated_pipeline(12, CAPACITY);
+    let most = observed.most_ahead;
+    assert!(
+        most <= CAPACITY + 1,
+        "the producer took {most} items ahead of the consumer, with a \
+         channel of {CAPACITY}: use tokio::sync::mpsc::channel(capacity), \
+         await each send, and take items from the iterator one at a time \
+         (collecting them first takes them all at once)"
+    );
+    let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
+    assert_eq!(observed.results, expected, "every item once, in order");
+}
+
+/// With a channel of 3 and a consumer that is held up, the producer
+/// fills the channel: whenever both wait, it is at least 3 items ahead.
+pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
+    const CAPACITY: usize = 3;
+    let observed = gated_pipeline(12, CAPACITY);
+    let least = observed.least_ahead_when_stuck;
+    assert!(
+        least >= CAPACITY,
+        "while the consumer was held up, the producer was only {least} \
+         items ahead, with a channel of {CAPACITY}: run the producer and \
+         the consumer as two tasks, through a channel of the capacity \
+         given, so the producer keeps going while the consumer works"
+    );
+    let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
+    assert_eq!(observed.results, expected, "every item once, in order");
+}

@@ -1,0 +1,151 @@
+//! `run_all`, with this crate's `worker` binary as the commands: codes
+//! and output in command order, the commands run at once, and those past
+//! the deadline are killed and waited for.
+
+use std::collections::HashSet;
+use std::fs;
+use std::time::Duration;
+
+use exercises::ch08_tokio::{Outcome, run_all};
+use tokio::process::Command;
+
+use super::runtime;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_worker");
+
+/// A deadline for `run_all` that no command of a right solution reaches:
+/// longer than any trial runs, so only the trial's timeout ends a wait.
+const NEVER: Duration = Duration::from_secs(60);
+
+/// A `worker` command with these arguments.
+fn worker(args: &[&str]) -> Command {
+    let mut command = Command::new(WORKER);
+    command.args(args);
+    command
+}
+
+/// A fresh, empty folder, removed when the value is dropped.
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("cannot create a temporary folder")
+}
+
+/// The child processes of this one that nobody has waited for yet:
+/// running, or zombies.
+fn our_children() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let entries = fs::read_dir("/proc").expect("cannot list /proc");
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat"))
+            else {
+                return false; // Gone meanwhile.
+            };
+            // After the parenthesised command name: state, then the parent.
+            let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after_name.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .collect()
+}
+
+/// Exit statuses and stdout come back in command order, and a command
+/// that cannot start is an error of its own.
+pub(super) fn reports_code_and_output() {
+    let outcomes = runtime().block_on(run_all(
+        vec![
+            worker(&["exit", "3"]),
+            worker(&["lines", "2"]),
+            Command::new("/nonexistent/report-generator"),
+        ],
+        NEVER,
+    ));
+    assert_eq!(outcomes.len(), 3, "one result per command");
+    assert!(
+        matches!(
+            &outcomes[0],
+            Ok(Outcome::Finished { code: Some(3), stdout }) if stdout.is_empty()
+        ),
+        "`worker exit 3` exits with status 3 and prints nothing, got \
+         {:?} (results in command order)",
+        outcomes[0]
+    );
+    assert!(
+        matches!(
+            &outcomes[1],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout == "line 1\nline 2\n"
+        ),
+        "`worker lines 2` prints two lines and exits with 0, got {:?} \
+         (is its stdout piped and read to the end?)",
+        outcomes[1]
+    );
+    assert!(
+        outcomes[2].is_err(),
+        "a program that does not exist cannot start: expected an Err, \
+         got {:?}",
+        outcomes[2]
+    );
+}
+
+/// Three children each wait until all three have started; they finish
+/// and print their pids, three different ones.
+pub(super) fn runs_the_commands_at_once() {
+    const CHILDREN: usize = 3;
+    let scratch = scratch();
+    let dir = scratch.path().to_str().expect("a UTF-8 temporary path");
+    let count = CHILDREN.to_string();
+    let commands = (0..CHILDREN)
+        .map(|_| worker(&["rendezvous", dir, &count]))
+        .collect();
+    let outcomes = runtime().block_on(run_all(commands, NEVER));
+    let mut pids = HashSet::new();
+    for outcome in &outcomes {
+        match outcome {
+            Ok(Outcome::Finished {
+                code: Some(0),
+                stdout,
+            }) => pids.insert(stdout.clone()),
+            other => panic!(
+                "each child exits with 0 once all {CHILDREN} have started, \
+                 got {other:?}"
+            ),
+        };
+    }
+    assert_eq!(
+        pids.len(),
+        CHILDREN,
+        "{CHILDREN} commands, {CHILDREN} processes: got {outcomes:?}"
+    );
+}
+
+/// Two children never exit; with a deadline of 200 ms both are reported
+/// as timed out, and none of the processes is left, running or zombie.
+pub(super) fn kills_commands_past_the_deadline() {
+    let scratch = scratch();
+    // A file that never appears: `emit-then-wait` waits for it forever.
+    let never = scratch.path().join("never");
+    let never = never.to_str().expect("a UTF-8 temporary path");
+    let outcomes = runtime().block_on(run_all(
+        vec![
+            worker(&["emit-then-wait", never]),
+            worker(&["emit-then-wait", never]),
+        ],
+        Duration::from_millis(200),
+    ));
+    for (index, outcome) in outcomes.iter().enumerate() {
+        assert!(
+            matches!(outcome, Ok(Outcome::TimedOut)),
+            "command {index} never exits, so it runs into the deadline: \
+             expected Ok(TimedOut), got {outcome:?}"
+        );
+    }
+    assert_eq!(outcomes.len(), 2, "one result per command");
+    let left = our_children();
+    assert!(
+        left.is_empty(),
+        "run_all returned, but processes {left:?} it started are still \
+         running, or exited and were never waited for (zombies): at the \
+         deadline, Child::kill().await, which kills and then waits"
+    );
+}
