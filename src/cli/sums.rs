@@ -1,6 +1,8 @@
 //! Tamper evidence: `exercises/tests/graded.sums` records the SHA-256 of
 //! every file that decides a grade, and the points of each chapter (so a
-//! chapter that does not compile still counts in the total).
+//! chapter that does not compile still counts in the total). It also
+//! records each stub as the course ships it (`stub` lines), so the
+//! project's own checks compare only the stubs no learner has touched.
 //!
 //! `course grade` names the files that differ from the record;
 //! `course verify` checks the record is current and `course verify
@@ -101,7 +103,37 @@ pub fn render(root: &Path, points: &BTreeMap<String, u32>) -> String {
     for (chapter, points) in points {
         let _ = writeln!(out, "points {chapter} {points}");
     }
+    for file in stub_files(root) {
+        let _ = writeln!(out, "stub {} {file}", sum(&root.join(&file)));
+    }
     out
+}
+
+/// The chapters' stub files, `exercises/src/ch01_threads.rs`, ...
+fn stub_files(root: &Path) -> Vec<String> {
+    crate::registry::chapters(root)
+        .iter()
+        .flat_map(|chapter| &chapter.modules)
+        .map(|module| format!("exercises/src/{module}.rs"))
+        .collect()
+}
+
+/// The stub files still as the course recorded them (`stub` lines): the
+/// ones no learner has worked in yet, which the mirror checks compare.
+pub fn pristine_stubs(root: &Path) -> Vec<String> {
+    let record = recorded(root);
+    let recorded: BTreeMap<&str, &str> = record
+        .lines()
+        .filter_map(|line| line.strip_prefix("stub "))
+        .filter_map(|rest| rest.split_once(' '))
+        .map(|(hex, file)| (file, hex))
+        .collect();
+    stub_files(root)
+        .into_iter()
+        .filter(|file| {
+            recorded.get(file.as_str()) == Some(&sum(&root.join(file)).as_str())
+        })
+        .collect()
 }
 
 fn recorded(root: &Path) -> String {

@@ -30,9 +30,13 @@ fn quiet() -> Options {
 }
 
 fn check_pieces(root: &Path) -> bool {
-    let missing = crate::registry::missing_pieces(root);
+    let mut missing = crate::registry::missing_pieces(root);
+    let pristine = sums::pristine_stubs(root);
+    missing.extend(crate::registry::mirror::problems(root, &pristine));
     if missing.is_empty() {
-        println!("ok: every chapter has all its pieces");
+        println!(
+            "ok: every chapter has all its pieces, stubs mirror solutions"
+        );
     }
     for piece in &missing {
         println!("FAILED: {piece}");
@@ -152,7 +156,15 @@ fn check_records(
         println!("FAILED: {CLASSROOM} does not list the current exercises");
         ok = false;
     }
-    let edited = sums::edited(root);
+    let mut edited = sums::edited(root);
+    let pristine = sums::pristine_stubs(root);
+    edited.extend(
+        crate::registry::chapters(root)
+            .iter()
+            .flat_map(|c| &c.modules)
+            .map(|m| format!("exercises/src/{m}.rs"))
+            .filter(|stub| !pristine.contains(stub)),
+    );
     let recorded = sums::chapter_points(root);
     if edited.is_empty() && recorded == *points {
         println!("ok: {} records the graded files and points", sums::SUMS);
