@@ -355,12 +355,16 @@ fn watch_grades_again_when_a_file_is_saved() {
     // Save a fix: the watcher notices and grades that chapter alone.
     fs::write(
         dir.path().join("exercises/src/ch01_fixture.rs"),
-        CH01_SOLVED,
+        gated("ch01", CH01_SOLVED),
     )
     .unwrap();
     let second = wait_for(&lines, "score:");
     assert!(second.contains("grading ch01"), "{second}");
     assert!(second.contains("score: 5/5 points (100 %)"), "{second}");
+    // A chapter at 100 % points to the next one.
+    let next = wait_for(&lines, "then:");
+    assert!(next.contains("next: chapter ch02"), "{next}");
+    assert!(next.contains("cargo course watch ch02"), "{next}");
     // Enter grades again at once; q stops.
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"\n").unwrap();
@@ -375,6 +379,36 @@ fn watch_grades_again_when_a_file_is_saved() {
         status.is_some_and(|s| s.success()),
         "watch did not stop on q"
     );
+}
+
+/// Without a standard input (a background job, an IDE's task runner),
+/// watch says the keys are off and goes on grading each save.
+#[test]
+fn watch_goes_on_without_a_standard_input() {
+    let dir = fixture();
+    let mut child = course(dir.path())
+        .args(["watch", "ch01"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(child.stdout.take().unwrap());
+    let said = lines_of(child.stderr.take().unwrap());
+    let first = wait_for(&lines, "score:");
+    assert!(first.contains("score: 3/5 points"), "{first}");
+    wait_for(&said, "standard input is closed");
+    fs::write(
+        dir.path().join("exercises/src/ch01_fixture.rs"),
+        gated("ch01", CH01_SOLVED),
+    )
+    .unwrap();
+    let second = wait_for(&lines, "score:");
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(second.contains("score: 5/5 points (100 %)"), "{second}");
+    assert!(still_running, "watch stopped");
 }
 
 /// The exercises as the Classroom workflow lists them, which

@@ -26,7 +26,7 @@ enum Wake {
     Changed(Vec<PathBuf>),
     /// Enter was pressed.
     Regrade,
-    /// `q`, or the end of stdin.
+    /// `q`.
     Quit,
 }
 
@@ -173,17 +173,25 @@ fn start_watcher(
     Ok(Box::new(debouncer))
 }
 
-/// Enter grades again; `q` or the end of stdin quits.
+/// Enter grades again; `q` quits. Without a standard input (a background
+/// job, an IDE's task runner, `< /dev/null`), the keys are off and
+/// watching goes on until Ctrl-C.
 fn read_keys(wake: mpsc::Sender<Wake>) {
     thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
-            let quit = line.as_deref().map(str::trim).is_ok_and(|l| l == "q");
+            let Ok(line) = line else {
+                break;
+            };
+            let quit = line.trim() == "q";
             let _ = wake.send(if quit { Wake::Quit } else { Wake::Regrade });
             if quit {
                 return;
             }
         }
-        let _ = wake.send(Wake::Quit);
+        eprintln!(
+            "(standard input is closed: Enter and q are off; still watching, \
+             Ctrl-C stops)"
+        );
     });
 }
 

@@ -127,7 +127,9 @@ impl Report {
                 broken.chapter, broken.message
             ));
         }
-        let trial = unsolved?;
+        let Some(trial) = unsolved else {
+            return self.after_all_passed(root);
+        };
         let exercise = trial.id.exercise();
         let mut out = format!("next: {exercise}\n");
         if let Some((file, line)) = locate(root, exercise) {
@@ -141,6 +143,43 @@ impl Report {
         for line in trial.report.lines() {
             let _ = writeln!(out, "    {line}");
         }
+        Some(out)
+    }
+
+    /// What to do once everything selected passes: the next chapter, or
+    /// nothing left.
+    fn after_all_passed(&self, root: &Path) -> Option<String> {
+        if self.judged.is_empty() {
+            return None;
+        }
+        let chapters = crate::registry::chapters(root);
+        if let Some((chapter, _)) =
+            self.selection.as_deref().and_then(|s| s.split_once("::"))
+        {
+            return Some(format!(
+                "next: the rest of the chapter: cargo course grade {chapter}\n"
+            ));
+        }
+        let done = self.selection.as_deref();
+        let next = match done {
+            // One chapter (or one of its exercises) passes: the next one.
+            Some(done) => chapters.iter().skip_while(|c| c.id != done).nth(1),
+            None => None,
+        };
+        let Some(next) = next else {
+            return Some(if done.is_some() {
+                "next: this was the last chapter; `cargo course grade` \
+                 grades them all\n"
+                    .to_string()
+            } else {
+                "every exercise passes: the course is done\n".to_string()
+            });
+        };
+        let mut out = format!("next: chapter {}\n", next.id);
+        if let Some(page) = book_page(root, &next.id) {
+            let _ = writeln!(out, "  read:  {page}");
+        }
+        let _ = writeln!(out, "  then:  cargo course watch {}", next.id);
         Some(out)
     }
 
