@@ -47,6 +47,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// List every exercise with its status (done, in progress, not started,
+    /// does not compile) and points.
+    List,
+    /// Grade, then show only what to do next: the first unfinished
+    /// exercise, its file, page and hint command.
+    Next,
     /// Grade again each time you save an exercise file.
     Watch {
         /// What to grade first: `chNN`, or everything.
@@ -116,6 +122,17 @@ fn main() -> ExitCode {
         Command::Grade { selection, json } => {
             grade(&root, selection.as_deref(), json.as_deref())
         }
+        Command::List => graded(&root).map(|report| {
+            print!("{}", report.list(&root));
+            report.all_passed()
+        }),
+        Command::Next => graded(&root).map(|report| {
+            match report.next(&root) {
+                Some(next) => print!("{next}"),
+                None => println!("nothing to grade"),
+            }
+            report.all_passed()
+        }),
         Command::Watch { selection, poll } => {
             cli::watch::watch(&root, selection.as_deref(), poll).map(|()| true)
         }
@@ -156,6 +173,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Grades every chapter quietly (a spinner while building), for `list`
+/// and `next`.
+fn graded(root: &Path) -> Result<cli::grade::Report, String> {
+    let options = Options { interactive: true };
+    cli::grade::grade(root, Package::Exercises, None, options)
+        .map_err(|fatal| fatal.to_string())
 }
 
 /// `course grade`: `Ok(true)` when everything selected passed.

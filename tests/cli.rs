@@ -118,6 +118,10 @@ fn fixture() -> tempfile::TempDir {
          1. Add it to itself.\n\n2. Without the `+ 1`.\n",
     );
     write(
+        "exercises/hints/ch02.md",
+        "# Hints\n\n## broken\n\n1. Return a number.\n",
+    );
+    write(
         "chapters/01-fixture/fixture.md",
         "# Fixture\n\n## Exercises\n",
     );
@@ -167,6 +171,34 @@ fn finish(command: Command) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `list` gives every exercise its status and points; `next` names the
+/// first unfinished one with its file and hint command.
+#[test]
+fn list_and_next_say_where_the_learner_stands() {
+    let dir = fixture();
+    let run = |command: &str| {
+        let mut course = course(dir.path());
+        course.arg(command);
+        text(&finish(course).stdout)
+    };
+    let listed = run("list");
+    for line in [
+        "ch01::answer                         3/3   points  done",
+        "ch01::double                         0/2   points  in progress (0 \
+         of 1 trials pass)",
+        "ch02::broken                         -/-   points  does not compile",
+        "(ch02: 0/5 points until it compiles: error[E0308]",
+    ] {
+        assert!(listed.contains(line), "{line:?} not in:\n{listed}");
+    }
+    let next = run("next");
+    assert!(next.starts_with("next: ch01::double\n"), "{next}");
+    assert!(
+        next.contains("hint:  cargo course hint ch01::double"),
+        "{next}"
+    );
 }
 
 #[test]

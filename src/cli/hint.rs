@@ -70,6 +70,11 @@ fn state_file(root: &Path) -> PathBuf {
     root.join("target/course-hints.txt")
 }
 
+/// How many hints each exercise has shown so far.
+pub fn shown(root: &Path) -> BTreeMap<String, usize> {
+    read_state(root)
+}
+
 fn read_state(root: &Path) -> BTreeMap<String, usize> {
     fs::read_to_string(state_file(root))
         .unwrap_or_default()

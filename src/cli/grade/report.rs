@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::build::error_headline;
 use super::{Judged, Report, sums};
+use crate::grader::Verdict;
 use crate::grader::score::{Scored, Unbuilt, score_table};
 
 impl Report {
@@ -111,7 +112,7 @@ impl Report {
     /// What to do next: fix the first broken chapter, or work on the first
     /// exercise not yet done, with its file, book page and the first
     /// failing trial's report.
-    fn next(&self, root: &Path) -> Option<String> {
+    pub fn next(&self, root: &Path) -> Option<String> {
         let unsolved = self.judged.iter().find(|t| !t.verdict.passed());
         let broken = self.broken.first();
         let broken_first = match (broken, unsolved) {
@@ -181,6 +182,97 @@ impl Report {
         }
         let _ = writeln!(out, "  then:  cargo course watch {}", next.id);
         Some(out)
+    }
+
+    /// Every exercise with its status and points, as `course list` prints
+    /// them: done, in progress, not started (every trial reached a
+    /// `todo!()`), or does not compile.
+    pub fn list(&self, root: &Path) -> String {
+        let mut out = String::new();
+        let shown = crate::cli::hint::shown(root);
+        for chapter in crate::registry::chapter_ids(root) {
+            if let Some(broken) =
+                self.broken.iter().find(|b| b.chapter == chapter)
+            {
+                out.push_str(&self.list_broken(root, broken));
+                continue;
+            }
+            let mut exercises: Vec<&str> = Vec::new();
+            for trial in
+                self.judged.iter().filter(|t| t.id.chapter() == chapter)
+            {
+                if !exercises.contains(&trial.id.exercise()) {
+                    exercises.push(trial.id.exercise());
+                }
+            }
+            for exercise in exercises {
+                let hints =
+                    shown.get(exercise).map(|n| format!(", {n} hint(s) seen"));
+                let _ = writeln!(
+                    out,
+                    "  {exercise:<34} {}{}",
+                    self.status(exercise),
+                    hints.unwrap_or_default()
+                );
+            }
+        }
+        if !shown.is_empty() {
+            let _ = writeln!(
+                out,
+                "(hints seen are kept in target/course-hints.txt; `cargo \
+                 course hint <exercise> --reset` hides an exercise's again)"
+            );
+        }
+        out
+    }
+
+    /// One exercise's points and status.
+    fn status(&self, exercise: &str) -> String {
+        let trials: Vec<&Judged> = self
+            .judged
+            .iter()
+            .filter(|t| t.id.exercise() == exercise)
+            .collect();
+        let passing = || trials.iter().filter(|t| t.verdict.passed());
+        let got: u32 = passing().map(|t| t.points).sum();
+        let of: u32 = trials.iter().map(|t| t.points).sum();
+        let passed = passing().count();
+        let untouched = trials
+            .iter()
+            .all(|t| matches!(t.verdict, Verdict::NotImplemented(_)));
+        let status = if passed == trials.len() {
+            "done".to_string()
+        } else if untouched {
+            "not started".to_string()
+        } else {
+            format!("in progress ({passed} of {} trials pass)", trials.len())
+        };
+        format!("{got:>3}/{of:<3} points  {status}")
+    }
+
+    /// The exercises of a chapter that does not compile (by its hints).
+    fn list_broken(&self, root: &Path, broken: &super::BuildError) -> String {
+        let points = sums::chapter_points(root)
+            .get(&broken.chapter)
+            .copied()
+            .unwrap_or(0);
+        let mut out = String::new();
+        let hinted = crate::cli::hint::all(root);
+        let prefix = format!("{}::", broken.chapter);
+        for hints in hinted.iter().filter(|h| h.exercise.starts_with(&prefix)) {
+            let _ = writeln!(
+                out,
+                "  {:<34} {:>3}/{:<3} points  does not compile",
+                hints.exercise, "-", "-"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  ({}: 0/{points} points until it compiles: {})",
+            broken.chapter,
+            error_headline(&broken.message)
+        );
+        out
     }
 
     /// The report as JSON, for an instructor's scripts.
