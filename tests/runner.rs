@@ -266,7 +266,18 @@ fn a_compile_error_is_shown_as_the_result() {
     let code = "fn main() { let x: u32 = \"text\"; }";
     let reply = evaluate(&proper(&host(), server().1.token()), code);
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(result_of(&reply).contains("E0308"), "{}", reply.body);
+    // The whole diagnostic, as the playground shows it: the error code,
+    // the place, the line of code with its labels, how to learn more.
+    let result = result_of(&reply);
+    for part in [
+        "error[E0308]: mismatched types",
+        "--> src/main.rs:1:26",
+        "fn main() { let x: u32 = \"text\"; }",
+        "expected `u32`, found `&str`",
+        "rustc --explain E0308",
+    ] {
+        assert!(result.contains(part), "{part:?} not in:\n{result}");
+    }
 }
 
 #[test]

@@ -130,7 +130,9 @@ impl Runner {
         let mut command = spawn::cargo();
         command
             .current_dir(&self.dir)
-            .args(["build", "--quiet", "--offline", "--message-format=short"])
+            // rustc's whole diagnostic, as the playground shows it: the
+            // code excerpt, the labels, `help:` and the error code.
+            .args(["build", "--quiet", "--offline", "--color=never"])
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .stdin(Stdio::null());
         let built = run_limited(command, BUILD_TIMEOUT)?;
