@@ -267,7 +267,8 @@ const RUN: &str = r#"<script>
 window.addEventListener('load', () => setTimeout(async () => {
   const blocks = [...document.querySelectorAll('pre.playground')];
   const results = [];
-  for (const block of [blocks[0], blocks[blocks.length - 1]]) {
+  const n = blocks.length;
+  for (const block of [blocks[0], blocks[n - 2], blocks[n - 1]]) {
     block.querySelector('.play-button').click();
     let text = '';
     for (let i = 0; i < 600; i++) {
@@ -284,9 +285,10 @@ window.addEventListener('load', () => setTimeout(async () => {
     .map(e => 'resource=' + e.name);
   probe.textContent = results.concat(resources).join('\n');
   document.body.appendChild(probe);
-  // For the screenshot: both snippets and their results at the top.
+  // For the screenshot: the snippets and their results at the top.
   const main = document.querySelector('main');
-  main.prepend(blocks[blocks.length - 1]);
+  main.prepend(blocks[n - 1]);
+  main.prepend(blocks[n - 2]);
   main.prepend(blocks[0]);
   window.scrollTo(0, 0);
 }, 500));
@@ -302,6 +304,13 @@ fn main() {
 }
 </code></pre>"#;
 
+/// A snippet that does not compile: Run must show rustc's whole diagnostic.
+const MISTYPED: &str = r#"<pre class="playground"><code class="language-rust">fn main() {
+    let x: u32 = "text";
+    println!("{x}");
+}
+</code></pre>"#;
+
 #[test]
 #[ignore = "needs Chromium; .ci/run installs it and runs this test"]
 fn served_run_buttons_show_output_and_a_timeout() {
@@ -309,7 +318,7 @@ fn served_run_buttons_show_output_and_a_timeout() {
     let page = fs::read_to_string(site.join("01-threads/threads.html"))
         .expect("chapter 1 was not built");
     let page = page
-        .replace("</main>", &format!("{DEADLOCK}</main>"))
+        .replace("</main>", &format!("{DEADLOCK}{MISTYPED}</main>"))
         .replace("</body>", &format!("{RUN}</body>"));
     fs::write(site.join("01-threads/run.html"), page).unwrap();
     let (address, _runner) =
@@ -322,7 +331,7 @@ fn served_run_buttons_show_output_and_a_timeout() {
         .lines()
         .filter_map(|l| l.strip_prefix("result="))
         .collect();
-    assert_eq!(results.len(), 2, "{probe}");
+    assert_eq!(results.len(), 3, "{probe}");
     assert!(
         !results[0].contains("timed out") && !results[0].contains("error"),
         "the first snippet did not run: {}",
@@ -335,6 +344,15 @@ fn served_run_buttons_show_output_and_a_timeout() {
         results[1]
     );
     assert!(results[1].contains("timed out"), "{}", results[1]);
+    // The compile error in full, as the playground shows it.
+    for part in [
+        "error[E0308]: mismatched types",
+        "--> src/main.rs:2:18",
+        "expected `u32`, found `&str`",
+        "rustc --explain E0308",
+    ] {
+        assert!(results[2].contains(part), "{part:?} not in {}", results[2]);
+    }
     let foreign = foreign(probe, &origin);
     assert!(foreign.is_empty(), "the page requested {foreign:?}");
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
