@@ -88,7 +88,7 @@ fn spawn_and_judge(trial: &Trial) -> std::io::Result<Outcome> {
     let stderr = captured.stderr_text();
     let record = fs::read_to_string(&record).unwrap_or_default();
     let verdict = match ended {
-        Ended::TimedOut => timed_out(trial),
+        Ended::TimedOut => timed_out(trial, &stderr),
         Ended::OutputLimit => Verdict::OutputLimit(format!(
             "wrote more than {} KiB to stdout and stderr; killed",
             OUTPUT_LIMIT / 1024
@@ -111,8 +111,18 @@ fn spawn_and_judge(trial: &Trial) -> std::io::Result<Outcome> {
     })
 }
 
-fn timed_out(trial: &Trial) -> Verdict {
+/// A hang; but if a thread of the code under test panicked first, the
+/// panic is what happened (a lock it poisoned, a barrier it never reached,
+/// a channel nobody sends on any more), and the verdict names it.
+fn timed_out(trial: &Trial, stderr: &str) -> Verdict {
     let seconds = trial.timeout.as_secs_f32();
+    if let Some(said) = thread_panic(stderr) {
+        return Verdict::Fail(format!(
+            "the thread {said}; after that the trial hung and was killed \
+             after {seconds} s (waiting for a thread that had died: a \
+             poisoned lock, a barrier or a channel it never reached?)"
+        ));
+    }
     Verdict::Timeout(match trial.on_timeout {
         Some(why) => format!("{why} (still running after {seconds} s; killed)"),
         None => format!(

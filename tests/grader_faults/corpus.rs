@@ -25,6 +25,8 @@ pub(crate) fn corpus() -> Vec<Trial> {
             .on_timeout("did not run concurrently"),
         Trial::new("faults::loops_forever", 1, loops_forever).timeout(HANG),
         Trial::new("faults::panics_in_a_thread", 1, panics_in_a_thread),
+        Trial::new("faults::panics_then_hangs", 1, panics_then_hangs)
+            .timeout(HANG),
         Trial::new("faults::aborts", 1, aborts),
         Trial::new("faults::overflows_a_thread_stack", 1, overflows_stack),
         Trial::new("faults::exits_zero_early", 1, exits_zero_early),
@@ -47,6 +49,25 @@ pub(crate) fn corpus() -> Vec<Trial> {
         Trial::new("faults::reads_stdin", 1, reads_stdin),
         Trial::new("faults::reruns_the_suite", 1, reruns_the_suite),
     ]
+}
+
+/// A worker panics while it holds the lock (an overflow, say), so it never
+/// reaches the barrier the trial waits at: the hang follows from the panic.
+fn panics_then_hangs() {
+    let total = Arc::new(Mutex::new(u8::MAX));
+    let done = Arc::new(std::sync::Barrier::new(2));
+    let worker = {
+        let (total, done) = (Arc::clone(&total), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut total = total.lock().unwrap();
+            *total = total
+                .checked_add(black_box(1))
+                .expect("the total overflowed");
+            done.wait();
+        })
+    };
+    done.wait();
+    let _ = worker.join();
 }
 
 /// Two threads that each hold one lock and politely retry the other:

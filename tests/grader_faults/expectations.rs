@@ -21,6 +21,12 @@ pub(crate) fn expectations() -> Vec<(&'static str, &'static str, Check)> {
             // The verdict itself says why the thread panicked.
             mentions(&o.verdict.to_string(), "worker 3 gave up")
         }),
+        ("faults::panics_then_hangs", "FAIL", |o| {
+            // The panic first, then the hang it caused.
+            let said = o.verdict.to_string();
+            mentions(&said, "the total overflowed")?;
+            mentions(&said, "hung")
+        }),
         ("faults::aborts", "CRASH", |o| {
             mentions(&o.verdict.to_string(), "SIGABRT")
         }),
