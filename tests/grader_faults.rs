@@ -32,6 +32,10 @@ use expectations::expectations;
 use libtest_mimic::{Arguments, Failed};
 use suite::{SUITE_DIR, suite, suite_checks};
 
+/// As in the graded suites: trials can see memory that is never freed.
+#[global_allocator]
+static ALLOCATOR: grader::alloc::Counting = grader::alloc::Counting;
+
 fn main() -> ExitCode {
     if std::env::var_os(SUITE_DIR).is_some() {
         return grader::main(suite());

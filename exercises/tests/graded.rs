@@ -7,6 +7,11 @@
 //! code that deadlocks, aborts or exits early costs that trial only.
 //! `solutions/tests/graded.rs` runs this very file against the solutions.
 
+/// Counts live bytes, so trials can see memory a solution never frees.
+#[global_allocator]
+static ALLOCATOR: course::grader::alloc::Counting =
+    course::grader::alloc::Counting;
+
 mod graded {
     // Every file of `exercises/tests/graded/` (named from the solutions'
     // folder too, which includes this file): one suite per chapter module,

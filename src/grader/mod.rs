@@ -29,9 +29,11 @@
 //! The parts, by role: [`Trial`] and [`main`] here; `child` (the trial's
 //! side), `suite` (the parent: libtest-mimic, the score table), `judge`
 //! (one trial's run and verdict), `cleanup` (killing what a trial left),
-//! `os_linux`/`os_other` (the process table), [`events`], [`score`],
+//! `os_linux`/`os_other` (the process table), [`alloc`] (live bytes, for
+//! leak checks), [`events`], [`score`],
 //! [`TrialId`] and [`Verdict`].
 
+pub mod alloc;
 mod child;
 mod cleanup;
 pub mod events;

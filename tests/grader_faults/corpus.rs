@@ -27,6 +27,8 @@ pub(crate) fn corpus() -> Vec<Trial> {
         Trial::new("faults::panics_in_a_thread", 1, panics_in_a_thread),
         Trial::new("faults::panics_then_hangs", 1, panics_then_hangs)
             .timeout(HANG),
+        Trial::new("faults::frees_what_it_allocates", 1, frees_everything),
+        Trial::new("faults::leaks_memory", 1, leaks_memory),
         Trial::new("faults::aborts", 1, aborts),
         Trial::new("faults::overflows_a_thread_stack", 1, overflows_stack),
         Trial::new("faults::exits_zero_early", 1, exits_zero_early),
@@ -49,6 +51,39 @@ pub(crate) fn corpus() -> Vec<Trial> {
         Trial::new("faults::reads_stdin", 1, reads_stdin),
         Trial::new("faults::reruns_the_suite", 1, reruns_the_suite),
     ]
+}
+
+/// What a leak check in a graded suite looks like: the live bytes before
+/// and after the code under test.
+fn check_no_leak(code: impl FnOnce()) {
+    assert!(
+        course::grader::alloc::counting(),
+        "this binary does not count"
+    );
+    let before = course::grader::alloc::live_bytes();
+    code();
+    let leaked = course::grader::alloc::live_bytes() - before;
+    assert_eq!(leaked, 0, "{leaked} bytes were never freed");
+}
+
+fn frees_everything() {
+    check_no_leak(|| {
+        let shared = Arc::new(vec![1u8; 4096]);
+        let other = Arc::clone(&shared);
+        drop((shared, other));
+    });
+}
+
+/// An `Rc` cycle: each keeps the other alive, so neither is freed.
+fn leaks_memory() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    struct Node(RefCell<Option<Rc<Node>>>, #[allow(dead_code)] Vec<u8>);
+    check_no_leak(|| {
+        let a = Rc::new(Node(RefCell::new(None), vec![0; 4096]));
+        let b = Rc::new(Node(RefCell::new(Some(Rc::clone(&a))), vec![0; 4096]));
+        *a.0.borrow_mut() = Some(b);
+    });
 }
 
 /// A worker panics while it holds the lock (an overflow, say), so it never

@@ -27,6 +27,10 @@ pub(crate) fn expectations() -> Vec<(&'static str, &'static str, Check)> {
             mentions(&said, "the total overflowed")?;
             mentions(&said, "hung")
         }),
+        ("faults::frees_what_it_allocates", "PASS", no_check),
+        ("faults::leaks_memory", "FAIL", |o| {
+            mentions(&o.verdict.to_string(), "bytes were never freed")
+        }),
         ("faults::aborts", "CRASH", |o| {
             mentions(&o.verdict.to_string(), "SIGABRT")
         }),
