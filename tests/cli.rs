@@ -99,15 +99,19 @@ fn fixture() -> tempfile::TempDir {
         "exercises/build.rs",
         &format!("include!({:?});\n", format!("{ROOT}/src/registry/build.rs")),
     );
-    write("exercises/src/lib.rs", "automod::dir!(pub \"src\");\n");
+    write(
+        "exercises/src/lib.rs",
+        "automod::dir!(pub \"src\");\n\
+         include!(concat!(env!(\"OUT_DIR\"), \"/shadow.rs\"));\n",
+    );
     write(
         "exercises/src/ch01_fixture.rs",
-        &gated("ch01", CH01_RIGHT_AND_WRONG),
+        &gated("ch01_fixture", CH01_RIGHT_AND_WRONG),
     );
     write(
         "exercises/src/ch02_fixture.rs",
         &gated(
-            "ch02",
+            "ch02_fixture",
             "pub fn broken() -> u32 {\n    \"not a number\"\n}\n",
         ),
     );
@@ -135,9 +139,9 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-/// A chapter file as the course has it: compiled while its chapter is on.
-fn gated(chapter: &str, code: &str) -> String {
-    format!("#![cfg(chapter = {chapter:?})]\n{code}")
+/// A chapter file as the course has it: compiled while its module is on.
+fn gated(module: &str, code: &str) -> String {
+    format!("#![cfg(module = {module:?})]\n{code}")
 }
 
 fn course(root: &Path) -> Command {
@@ -387,7 +391,7 @@ fn watch_grades_again_when_a_file_is_saved() {
     // Save a fix: the watcher notices and grades that chapter alone.
     fs::write(
         dir.path().join("exercises/src/ch01_fixture.rs"),
-        gated("ch01", CH01_SOLVED),
+        gated("ch01_fixture", CH01_SOLVED),
     )
     .unwrap();
     let second = wait_for(&lines, "score:");
@@ -432,7 +436,7 @@ fn watch_goes_on_without_a_standard_input() {
     wait_for(&said, "standard input is closed");
     fs::write(
         dir.path().join("exercises/src/ch01_fixture.rs"),
-        gated("ch01", CH01_SOLVED),
+        gated("ch01_fixture", CH01_SOLVED),
     )
     .unwrap();
     let second = wait_for(&lines, "score:");

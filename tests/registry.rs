@@ -74,7 +74,7 @@ fn a_half_added_chapter_names_each_missing_piece() {
     copy_of_the_course(root);
     assert_eq!(missing_pieces(root), Vec::<String>::new());
 
-    let gate = "#![cfg(chapter = \"ch09\")]\n";
+    let gate = "#![cfg(module = \"ch09_pyo3\")]\n";
     let steps = chapter_9_steps(gate);
     // The stub comes first: until it exists, the book folder and the
     // hints file of a chapter 9 would be named as strays instead.

@@ -159,10 +159,11 @@ pub fn missing_pieces(root: &Path) -> Vec<String> {
 /// its chapter is on.
 fn missing_code(root: &Path, chapter: &Chapter) -> Vec<String> {
     let id = &chapter.id;
-    let gate = format!("#![cfg(chapter = \"{id}\")]");
-    let gate_loom = format!("#![cfg(all(chapter = \"{id}\", not(loom)))]");
     let mut missing = Vec::new();
     for module in &chapter.modules {
+        let module_gate = format!("#![cfg(module = \"{module}\")]");
+        let module_gate_loom = format!("#![cfg(all(module = \"{module}\", not(loom)))]");
+        let suite_gate = format!("#![cfg(chapter = \"{id}\")]");
         let files = [
             ("stub", format!("exercises/src/{module}.rs")),
             ("solution", format!("solutions/src/{module}.rs")),
@@ -173,11 +174,15 @@ fn missing_code(root: &Path, chapter: &Chapter) -> Vec<String> {
                 missing.push(format!("{id}: no {what} {file}"));
                 continue;
             };
-            if !text.contains(&gate) && !text.contains(&gate_loom) {
+            let gated = match what {
+                "trials" => text.contains(&suite_gate),
+                _ => text.contains(&module_gate) || text.contains(&module_gate_loom),
+            };
+            if !gated {
+                let gate = if what == "trials" { &suite_gate } else { &module_gate };
                 missing.push(format!(
                     "{id}: {file} does not start with `{gate}` (so `course \
-                     grade` cannot leave the chapter out when it does not \
-                     compile)"
+                     grade` cannot leave it out when it does not compile)"
                 ));
             }
             if what == "trials" && !text.contains("pub fn trials()") {
