@@ -283,7 +283,8 @@ impl Stats {
             (inner.0.checked_add(1), inner.1.checked_add(latency_ms))
         else {
             // Let go first: a panic while holding the guard would poison
-            // the lock, and nothing here needs that warning.
+            // the lock, a warning that the pair may be half-written, which
+            // it is not.
             drop(inner);
             panic!("the total latency overflowed a u64 (+{latency_ms} ms)");
         };
@@ -381,8 +382,9 @@ impl Bank {
             return Err(TransferError::InsufficientFunds);
         }
         *source -= amount;
-        // Cannot overflow: `target + amount <= target + source`, which is at
-        // most the bank's total, and `new` checked that it fits.
+        // Cannot overflow: the two accounts held at least `target + amount`
+        // before the debit, and at most the bank's total, which `new`
+        // checked fits in a u64.
         *target += amount;
         Ok(())
     }
@@ -390,8 +392,9 @@ impl Bank {
     /// One account, locked. A lock is poisoned when a thread panics while
     /// holding it; nothing here can (the arithmetic cannot overflow, see
     /// `new`), so poison would mean a transfer stopped between its debit
-    /// and its credit, with money missing. Every lock of the bank says so
-    /// rather than go on with wrong balances.
+    /// and its credit, with money missing. Unlike `Stats`, whose pair is
+    /// always written whole, the bank cannot vouch for its balances then,
+    /// so it panics rather than go on with them.
     fn locked(account: &Mutex<u64>) -> MutexGuard<'_, u64> {
         account.lock().unwrap_or_else(|_| {
             panic!("an account's lock is poisoned: a transfer was cut short")
