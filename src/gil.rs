@@ -32,6 +32,7 @@
 //! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
@@ -196,6 +197,7 @@ impl Gil {
         GilGuard {
             gil: self,
             ticks: 0,
+            on_this_thread: PhantomData,
         }
     }
 
@@ -288,10 +290,22 @@ impl Gil {
 }
 
 /// Proof that this thread holds the GIL; dropping it releases the GIL.
+///
+/// Not `Send`: the GIL records which thread holds it. A guard moved to
+/// another thread would hold the GIL in the name of the thread that took
+/// it: [`Gil::is_held_by_current_thread`] would be wrong on both threads,
+/// [`Gil::acquire`] on the first would panic as if it still held the GIL,
+/// and [`GilGuard::yield_now`] would take the GIL back for the new thread.
+/// A `std::sync::MutexGuard` stays on its thread for the same kind of
+/// reason.
 #[derive(Debug)]
 pub struct GilGuard<'g> {
     gil: &'g Gil,
     ticks: u64,
+    /// Makes the guard not `Send`, at no cost: a `MutexGuard` is not `Send`
+    /// (and is `Sync`, as this guard may stay: through a shared reference
+    /// another thread can only call [`GilGuard::gil`]).
+    on_this_thread: PhantomData<MutexGuard<'static, ()>>,
 }
 
 impl<'g> GilGuard<'g> {
@@ -373,6 +387,26 @@ mod tests {
     use super::*;
     use std::sync::Barrier;
     use std::sync::atomic::AtomicUsize;
+
+    // A guard stays on the thread that took the GIL. This compiles only
+    // while `GilGuard` is not `Send`: if it were, both impls below would
+    // apply to it, the `_` could be either `()` or `u8`, and the path
+    // would be ambiguous (error E0283). The trick is the one of the
+    // static_assertions crate's `assert_not_impl_any!`.
+    const _: fn() = || {
+        trait AmbiguousIfSend<A> {
+            fn some_item() {}
+        }
+        impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+        impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+        let _ = <GilGuard<'static> as AmbiguousIfSend<_>>::some_item;
+    };
+
+    // ...and it is still `Sync`: a shared `&GilGuard` only reads the GIL.
+    const _: fn() = || {
+        fn sync<T: Sync>() {}
+        sync::<GilGuard<'static>>();
+    };
 
     /// However many threads want it, at most one holds it.
     #[test]

@@ -52,11 +52,28 @@ impl<T> MyRc<T> {
         let _ = (a, b);
         todo!("ch04: MyRc::ptr_eq")
     }
+
+    /// For the graded tests only: sets the count, so that a trial can
+    /// clone at the limit without cloning `usize::MAX` times first.
+    ///
+    /// # Safety
+    ///
+    /// `count` must be at least the number of `MyRc`s pointing to the
+    /// value: with fewer, the last of them would be dropped after the value
+    /// was freed. (More only leaks the value.)
+    #[doc(hidden)]
+    pub unsafe fn set_strong_count_for_tests(this: &Self, count: usize) {
+        // TODO(ch04): store `count` in the count.
+        let _ = (this, count);
+        todo!("ch04: MyRc::set_strong_count_for_tests")
+    }
 }
 
 impl<T> Clone for MyRc<T> {
     fn clone(&self) -> Self {
-        // TODO(ch04): one more owner.
+        // TODO(ch04): one more owner. A count already at `usize::MAX` must
+        // not wrap to 0: abort the process (`std::process::abort`), as
+        // std's `Rc` does.
         todo!("ch04: MyRc::clone")
     }
 }
@@ -105,11 +122,29 @@ impl<T> MyArc<T> {
         let _ = (a, b);
         todo!("ch04: MyArc::ptr_eq")
     }
+
+    /// For the graded tests only: sets the count, so that a trial can
+    /// clone at the limit without cloning 2^63 times first.
+    ///
+    /// # Safety
+    ///
+    /// `count` must be at least the number of `MyArc`s pointing to the
+    /// value, and no other thread may clone or drop one meanwhile: with
+    /// fewer, the last of them would be dropped after the value was freed.
+    /// (More only leaks the value.)
+    #[doc(hidden)]
+    pub unsafe fn set_strong_count_for_tests(this: &Self, count: usize) {
+        // TODO(ch04): store `count` in the count.
+        let _ = (this, count);
+        todo!("ch04: MyArc::set_strong_count_for_tests")
+    }
 }
 
 impl<T> Clone for MyArc<T> {
     fn clone(&self) -> Self {
-        // TODO(ch04): one more owner, counted atomically.
+        // TODO(ch04): one more owner, counted atomically. If the count was
+        // already above `isize::MAX`, abort the process (see the chapter:
+        // std's `Arc` does the same).
         todo!("ch04: MyArc::clone")
     }
 }
@@ -146,8 +181,13 @@ impl Stats {
     }
 
     /// Records one request that took `latency_ms`.
+    ///
+    /// # Panics
+    ///
+    /// If the total would overflow a `u64`. Neither number changes then,
+    /// and the `Stats` stays usable on every thread.
     pub fn record(&self, latency_ms: u64) {
-        // TODO(ch04): update both numbers as one step.
+        // TODO(ch04): update both numbers as one step, or neither.
         let _ = latency_ms;
         todo!("ch04: Stats::record")
     }
@@ -177,6 +217,11 @@ pub struct Bank {
 
 impl Bank {
     /// A bank with one account per balance.
+    ///
+    /// # Panics
+    ///
+    /// If the balances add up to more than `u64::MAX`. Transfers only move
+    /// money, so then no balance, and no credit, can ever overflow.
     pub fn new(balances: &[u64]) -> Self {
         // TODO(ch04): one account per balance.
         let _ = balances;

@@ -22,8 +22,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::process;
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::sync::{AtomicUsize, Ordering, fence};
 
@@ -67,6 +68,19 @@ impl<T> MyRc<T> {
         a.inner == b.inner
     }
 
+    /// For the graded tests only: sets the count, so that a trial can
+    /// clone at the limit without cloning `usize::MAX` times first.
+    ///
+    /// # Safety
+    ///
+    /// `count` must be at least the number of `MyRc`s pointing to the
+    /// value: with fewer, the last of them would be dropped after the value
+    /// was freed. (More only leaks the value.)
+    #[doc(hidden)]
+    pub unsafe fn set_strong_count_for_tests(this: &Self, count: usize) {
+        this.inner().strong.set(count);
+    }
+
     fn inner(&self) -> &RcInner<T> {
         // SAFETY: the allocation lives while any `MyRc` points to it, and
         // `self` is one of them.
@@ -77,7 +91,13 @@ impl<T> MyRc<T> {
 impl<T> Clone for MyRc<T> {
     fn clone(&self) -> Self {
         let strong = &self.inner().strong;
-        strong.set(strong.get() + 1);
+        // `mem::forget` on clones counts up without ever counting down, so
+        // safe code can take the count to `usize::MAX`; one more would wrap
+        // it to 0, and the next drop would free a value still in use. Like
+        // std's `Rc`, abort instead (a plain `+ 1` panics in a debug build
+        // but wraps silently in a release build).
+        let count = strong.get().checked_add(1);
+        strong.set(count.unwrap_or_else(|| process::abort()));
         MyRc {
             inner: self.inner,
             owns: PhantomData,
@@ -155,18 +175,46 @@ impl<T> MyArc<T> {
         a.inner == b.inner
     }
 
+    /// For the graded tests only: sets the count, so that a trial can
+    /// clone at the limit without cloning 2^63 times first.
+    ///
+    /// # Safety
+    ///
+    /// `count` must be at least the number of `MyArc`s pointing to the
+    /// value, and no other thread may clone or drop one meanwhile: with
+    /// fewer, the last of them would be dropped after the value was freed.
+    /// (More only leaks the value.)
+    #[doc(hidden)]
+    pub unsafe fn set_strong_count_for_tests(this: &Self, count: usize) {
+        this.inner().strong.store(count, Ordering::Relaxed);
+    }
+
     fn inner(&self) -> &ArcInner<T> {
         // SAFETY: the allocation lives while any `MyArc` points to it.
         unsafe { self.inner.as_ref() }
     }
 }
 
+/// A clone that finds more owners than this aborts, as std's `Arc` does.
+const MAX_REFCOUNT: usize = isize::MAX as usize;
+
 impl<T> Clone for MyArc<T> {
     fn clone(&self) -> Self {
         // Relaxed: a clone is made from a live `MyArc`, so the count is at
         // least one and cannot reach zero meanwhile; nothing else is
         // published by the increment.
-        self.inner().strong.fetch_add(1, Ordering::Relaxed);
+        let old = self.inner().strong.fetch_add(1, Ordering::Relaxed);
+        // `mem::forget` on clones counts up without ever counting down; a
+        // count that wrapped to 0 would let the next drop free a value
+        // still in use. The increment has already happened, and other
+        // threads may be incrementing too, so check far from the edge: to
+        // wrap a count found above `isize::MAX`, about 2^63 threads would
+        // have to be between their increment and this check at once. Abort
+        // rather than panic: a panic unwinds only this thread, slowly, and
+        // can be caught, while the others go on cloning.
+        if old > MAX_REFCOUNT {
+            process::abort();
+        }
         MyArc {
             inner: self.inner,
             owns: PhantomData,
@@ -222,15 +270,37 @@ impl Stats {
     }
 
     /// Records one request that took `latency_ms`.
+    ///
+    /// # Panics
+    ///
+    /// If the total would overflow a `u64`. Neither number changes then,
+    /// and the `Stats` stays usable on every thread.
     pub fn record(&self, latency_ms: u64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.0 += 1;
-        inner.1 += latency_ms;
+        let mut inner = self.lock();
+        // Everything that can fail comes before the first write, so that a
+        // panic cannot leave the count updated and the total not.
+        let (Some(count), Some(total)) =
+            (inner.0.checked_add(1), inner.1.checked_add(latency_ms))
+        else {
+            // Let go first: a panic while holding the guard would poison
+            // the lock, a warning that the pair may be half-written, which
+            // it is not.
+            drop(inner);
+            panic!("the total latency overflowed a u64 (+{latency_ms} ms)");
+        };
+        *inner = (count, total);
     }
 
     /// `(requests, total latency in ms)`, both from the same moment.
     pub fn snapshot(&self) -> (u64, u64) {
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        *self.lock()
+    }
+
+    /// The pair, locked. Poison means a thread panicked while holding the
+    /// guard; `record` never does, and the pair is only ever written whole,
+    /// so even a poisoned lock would hold a consistent pair: take it.
+    fn lock(&self) -> MutexGuard<'_, (u64, u64)> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -252,7 +322,16 @@ pub struct Bank {
 
 impl Bank {
     /// A bank with one account per balance.
+    ///
+    /// # Panics
+    ///
+    /// If the balances add up to more than `u64::MAX`. Transfers only move
+    /// money, so then no balance, and no credit, can ever overflow.
     pub fn new(balances: &[u64]) -> Self {
+        let total = balances
+            .iter()
+            .try_fold(0_u64, |sum, &b| sum.checked_add(b));
+        assert!(total.is_some(), "the bank's total must fit in a u64");
         Bank {
             accounts: balances.iter().map(|&b| Mutex::new(b)).collect(),
         }
@@ -261,7 +340,7 @@ impl Bank {
     /// The balance of one account.
     pub fn balance(&self, account: usize) -> Option<u64> {
         let lock = self.accounts.get(account)?;
-        Some(*lock.lock().unwrap_or_else(|e| e.into_inner()))
+        Some(*Bank::locked(lock))
     }
 
     /// Moves `amount` from one account to another, atomically: no thread
@@ -280,7 +359,7 @@ impl Bank {
         if from == to {
             // One lock only: locking a std Mutex twice on one thread would
             // wait forever.
-            let balance = self.accounts[from].lock().unwrap();
+            let balance = Bank::locked(&self.accounts[from]);
             return if *balance >= amount {
                 Ok(())
             } else {
@@ -290,18 +369,35 @@ impl Bank {
         // Every thread takes the two locks in the same order (lower account
         // first), so no two threads can each hold the lock the other needs.
         let (first, second) = (from.min(to), from.max(to));
-        let mut low = self.accounts[first].lock().unwrap();
-        let mut high = self.accounts[second].lock().unwrap();
+        let mut low = Bank::locked(&self.accounts[first]);
+        let mut high = Bank::locked(&self.accounts[second]);
         let (source, target) = if from < to {
             (&mut *low, &mut *high)
         } else {
             (&mut *high, &mut *low)
         };
+        // Every check before the first write: a refused transfer changes
+        // nothing.
         if *source < amount {
             return Err(TransferError::InsufficientFunds);
         }
         *source -= amount;
+        // Cannot overflow: the two accounts held at least `target + amount`
+        // before the debit, and at most the bank's total, which `new`
+        // checked fits in a u64.
         *target += amount;
         Ok(())
+    }
+
+    /// One account, locked. A lock is poisoned when a thread panics while
+    /// holding it; nothing here can (the arithmetic cannot overflow, see
+    /// `new`), so poison would mean a transfer stopped between its debit
+    /// and its credit, with money missing. Unlike `Stats`, whose pair is
+    /// always written whole, the bank cannot vouch for its balances then,
+    /// so it panics rather than go on with them.
+    fn locked(account: &Mutex<u64>) -> MutexGuard<'_, u64> {
+        account.lock().unwrap_or_else(|_| {
+            panic!("an account's lock is poisoned: a transfer was cut short")
+        })
     }
 }

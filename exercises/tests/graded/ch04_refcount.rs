@@ -5,13 +5,20 @@
 //! eight threads clone and drop one `MyArc` at once; readers snapshot
 //! `Stats` while writers update it; two threads move money in opposite
 //! directions at once, which deadlocks a bank that locks accounts in the
-//! order the transfer names them.
+//! order the transfer names them. At the edges of the numbers: a clone that
+//! would wrap a count must abort the process (seen from a forked copy, in
+//! `ch04_refcount/overflow.rs`), and a latency that would overflow the
+//! total must change nothing.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch04")]
 
+// The trials at the edges of the numbers, in `ch04_refcount/`.
+mod overflow;
+
 use std::marker::PhantomData;
+use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -19,6 +26,10 @@ use std::time::Duration;
 
 use course::grader::Trial;
 use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats, TransferError};
+use overflow::{
+    an_overflow_changes_nothing, arc_aborts_before_the_count_wraps,
+    rc_aborts_before_the_count_wraps,
+};
 
 /// Deadline for trials whose only way to hang is a deadlock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +40,11 @@ pub fn trials() -> Vec<Trial> {
         Trial::new("ch04::my_rc::counts_owners", 1, rc_counts_owners),
         Trial::new("ch04::my_rc::drops_the_value_once", 2, rc_drops_once),
         Trial::new("ch04::my_rc::stays_on_one_thread", 1, rc_stays_home),
+        Trial::new(
+            "ch04::my_rc::aborts_before_the_count_wraps",
+            1,
+            rc_aborts_before_the_count_wraps,
+        ),
         Trial::new("ch04::my_arc::counts_owners", 1, arc_counts_owners),
         Trial::new(
             "ch04::my_arc::survives_eight_threads",
@@ -37,12 +53,22 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::new("ch04::my_arc::can_cross_threads", 1, arc_crosses),
         Trial::new(
+            "ch04::my_arc::aborts_before_the_count_wraps",
+            2,
+            arc_aborts_before_the_count_wraps,
+        ),
+        Trial::new(
             "ch04::stats::snapshots_are_consistent",
             3,
             snapshots_are_consistent,
         )
         // Alone, so that readers and writers really overlap.
         .exclusive(),
+        Trial::new(
+            "ch04::stats::an_overflow_changes_nothing",
+            1,
+            an_overflow_changes_nothing,
+        ),
         Trial::new("ch04::bank::moves_money", 1, moves_money),
         Trial::new(
             "ch04::bank::opposite_transfers_finish",
@@ -211,7 +237,10 @@ fn arc_crosses() {
         })
         .collect();
     for handle in handles {
-        handle.join().unwrap();
+        // The thread's own panic, not a generic "called unwrap on Err".
+        if let Err(payload) = handle.join() {
+            panic::resume_unwind(payload);
+        }
     }
     drop(shared);
     assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");

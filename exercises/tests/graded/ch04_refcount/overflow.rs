@@ -1,0 +1,237 @@
+//! What happens at the edge of a count: a clone that would wrap a count to
+//! zero must abort the process, and a latency that would overflow the total
+//! must change nothing.
+//!
+//! A trial that passes only if the process aborts cannot abort its own
+//! process, so it forks: the copy makes the clone, the trial waits for the
+//! copy and reads how it ended. The trial's process is single-threaded when
+//! it forks (the grader runs each trial alone in a fresh process, and these
+//! trials start no thread before), so the copy can run Rust code normally.
+//! The copy ends with `_exit`, which runs no destructor and flushes no
+//! buffer the trial's process would also write.
+
+use std::ffi::c_int;
+use std::io;
+use std::mem;
+use std::os::unix::process::ExitStatusExt;
+use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitStatus;
+use std::thread;
+
+use exercises::ch04_refcount::{MyArc, MyRc, Stats};
+
+/// `pid_t`, a 32-bit signed integer on every Unix Rust supports.
+type Pid = i32;
+
+// The C library's, which every Rust program on Unix links.
+unsafe extern "C" {
+    fn fork() -> Pid;
+    fn waitpid(pid: Pid, status: *mut c_int, options: c_int) -> Pid;
+    fn _exit(status: c_int) -> !;
+}
+
+/// `SIGABRT`, what `std::process::abort` raises: 6 on Linux and macOS.
+const SIGABRT: i32 = 6;
+
+/// The copy's exit status when `body` returned: 100 plus its answer.
+const RETURNED: c_int = 100;
+/// The copy's exit status when `body` panicked.
+const PANICKED: c_int = 99;
+
+/// How the copy of the process that ran `body` ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// `std::process::abort`, or anything else that raises `SIGABRT`.
+    Aborted,
+    /// `body` returned this answer.
+    Returned(u8),
+    /// `body` panicked.
+    Panicked,
+    /// Anything else: another signal, another exit status.
+    Otherwise(ExitStatus),
+}
+
+/// Runs `body` in a copy of this process (`fork`) and tells how the copy
+/// ended. `body` answers with a number below 100.
+///
+/// # Panics
+///
+/// If `fork` or `waitpid` fails.
+fn in_a_copy(body: impl FnOnce() -> u8) -> Ended {
+    // SAFETY: this process has one thread (see the module's comment), so
+    // the copy holds no lock another thread had taken, and may run any
+    // code; it leaves through `_exit` only, never back into the trial.
+    let pid = unsafe { fork() };
+    if pid == 0 {
+        let status = match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(answer) => RETURNED + c_int::from(answer.min(99)),
+            Err(_) => PANICKED,
+        };
+        // SAFETY: ends the copy at once, as `fork`'s documentation asks of
+        // a child that does not exec.
+        unsafe { _exit(status) }
+    }
+    assert!(pid > 0, "fork failed: {}", io::Error::last_os_error());
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid place for the status, and `pid` is
+        // the copy, this process's own child.
+        if unsafe { waitpid(pid, &mut status, 0) } == pid {
+            break;
+        }
+        let error = io::Error::last_os_error();
+        assert!(
+            error.kind() == io::ErrorKind::Interrupted,
+            "waitpid failed: {error}"
+        );
+    }
+    let status = ExitStatus::from_raw(status);
+    match (status.signal(), status.code()) {
+        (Some(SIGABRT), _) => Ended::Aborted,
+        (_, Some(PANICKED)) => Ended::Panicked,
+        (_, Some(code)) if (RETURNED..RETURNED + 100).contains(&code) => {
+            Ended::Returned((code - RETURNED) as u8)
+        }
+        _ => Ended::Otherwise(status),
+    }
+}
+
+/// A clone of a `MyRc` whose count is `usize::MAX` aborts: one more would
+/// wrap the count to 0 and let the next drop free a value still in use.
+pub fn rc_aborts_before_the_count_wraps() {
+    let rc = MyRc::new(String::from("tab"));
+    // A plain clone first, so that a `todo!()` in `clone` ends the trial
+    // here as TODO rather than in the copy.
+    drop(rc.clone());
+    // SAFETY: the count stays at least the one `MyRc` there is; it is put
+    // back to exactly one before that `MyRc` is dropped.
+    unsafe { MyRc::set_strong_count_for_tests(&rc, usize::MAX) };
+    assert_eq!(
+        MyRc::strong_count(&rc),
+        usize::MAX,
+        "set_strong_count_for_tests must set the count strong_count reads"
+    );
+    let ended = in_a_copy(|| {
+        mem::forget(rc.clone());
+        u8::from(MyRc::strong_count(&rc) == 0)
+    });
+    // SAFETY: one `MyRc` points to the value: this one.
+    unsafe { MyRc::set_strong_count_for_tests(&rc, 1) };
+    match ended {
+        Ended::Aborted => {}
+        Ended::Returned(1) => panic!(
+            "cloning a MyRc whose count is usize::MAX wrapped the count to \
+             0, and the next drop would free the value while clones still \
+             use it (mem::forget on clones in a loop gets there in safe \
+             code); abort instead (std::process::abort), as std's Rc does"
+        ),
+        Ended::Returned(_) => panic!(
+            "cloning a MyRc whose count is usize::MAX returned without \
+             aborting: a count that stops at usize::MAX counts fewer owners \
+             than there are, and their drops reach 0 too early; abort \
+             (std::process::abort), as std's Rc does"
+        ),
+        Ended::Panicked => panic!(
+            "cloning a MyRc whose count is usize::MAX panicked instead of \
+             aborting (an overflowing `+ 1`? That check exists only in \
+             debug builds: a release build wraps the count to 0 silently); \
+             abort (std::process::abort), as std's Rc does"
+        ),
+        Ended::Otherwise(status) => panic!(
+            "cloning a MyRc whose count is usize::MAX ended the process \
+             with {status}, not with an abort (std::process::abort)"
+        ),
+    }
+}
+
+/// A clone of a `MyArc` whose count is already above `isize::MAX` aborts.
+/// Checking only at `usize::MAX` is too late: the increment happens before
+/// the check, so threads cloning at the same moment wrap the count
+/// together.
+pub fn arc_aborts_before_the_count_wraps() {
+    const PAST_THE_LIMIT: usize = isize::MAX as usize + 1;
+    let arc = MyArc::new(String::from("tab"));
+    // A plain clone first, so that a `todo!()` in `clone` ends the trial
+    // here as TODO rather than in the copy.
+    drop(arc.clone());
+    // SAFETY: the count stays at least the one `MyArc` there is, no other
+    // thread exists, and it is put back to exactly one before that `MyArc`
+    // is dropped.
+    unsafe { MyArc::set_strong_count_for_tests(&arc, PAST_THE_LIMIT) };
+    assert_eq!(
+        MyArc::strong_count(&arc),
+        PAST_THE_LIMIT,
+        "set_strong_count_for_tests must set the count strong_count reads"
+    );
+    let ended = in_a_copy(|| {
+        mem::forget(arc.clone());
+        0
+    });
+    // SAFETY: one `MyArc` points to the value: this one.
+    unsafe { MyArc::set_strong_count_for_tests(&arc, 1) };
+    match ended {
+        Ended::Aborted => {}
+        Ended::Returned(_) => panic!(
+            "cloning a MyArc whose count is already above isize::MAX \
+             returned without aborting; abort (std::process::abort) when \
+             fetch_add returns more than isize::MAX, as std's Arc does: \
+             waiting for usize::MAX is too late, since threads that clone \
+             at the same moment all add before any of them checks, and \
+             wrap the count to 0 together"
+        ),
+        Ended::Panicked => panic!(
+            "cloning a MyArc whose count is above isize::MAX panicked \
+             instead of aborting: a panic unwinds only this thread, and can \
+             be caught, while the others go on cloning; abort the process \
+             (std::process::abort), as std's Arc does"
+        ),
+        Ended::Otherwise(status) => panic!(
+            "cloning a MyArc whose count is above isize::MAX ended the \
+             process with {status}, not with an abort (std::process::abort)"
+        ),
+    }
+}
+
+/// A latency that would overflow the total is refused as a whole: `record`
+/// panics, both numbers stay as they were, and the `Stats` stays usable
+/// on every thread.
+pub fn an_overflow_changes_nothing() {
+    let stats = Stats::new();
+    stats.record(5);
+    let recorded = thread::scope(|s| s.spawn(|| stats.record(u64::MAX)).join());
+    let Ok(snapshot) = thread::scope(|s| s.spawn(|| stats.snapshot()).join())
+    else {
+        panic!(
+            "after record panicked on another thread, snapshot panicked \
+             too (a poisoned lock?): record must leave the Stats usable; \
+             let go of the lock before panicking, or recover a poisoned \
+             one (PoisonError::into_inner) where nothing can be \
+             half-written"
+        );
+    };
+    assert_eq!(
+        snapshot,
+        (1, 5),
+        "after record(u64::MAX) on a total of 5, a snapshot must still be \
+         (1, 5): the total cannot hold the new latency, so record must \
+         change neither number (work both out with checked_add before \
+         writing either)"
+    );
+    assert!(
+        recorded.is_err(),
+        "record(u64::MAX) on a total of 5 returned, yet the total cannot \
+         hold it; it must panic and change nothing"
+    );
+    let again = thread::scope(|s| {
+        s.spawn(|| {
+            stats.record(1);
+            stats.snapshot()
+        })
+        .join()
+    });
+    assert!(
+        again.as_ref().is_ok_and(|&now| now == (2, 6)),
+        "after the refused latency, record(1) and snapshot must work as \
+         before and give (2, 6), not {again:?}"
+    );
+}
