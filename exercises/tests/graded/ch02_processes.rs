@@ -4,7 +4,9 @@
 //! `course::worker`). The "how" checks: the worker fills both pipes, so a
 //! reader that drains one before the other blocks; the first stage of a
 //! pipeline waits for a file that only the last stage creates, so stages
-//! started one after another never finish.
+//! started one after another never finish; in another pipeline the first
+//! stage writes forever and the last exits after a line, so a parent that
+//! keeps a read end of a pipe between stages never finishes either.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
