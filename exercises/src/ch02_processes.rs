@@ -43,7 +43,9 @@ pub enum Exit {
 }
 
 /// Runs `command` to its end with stdin empty, and returns everything it
-/// wrote to stdout and stderr, however much that is, and its status.
+/// wrote to stdout and stderr, however much that is, and its status. The
+/// child is waited for even when reading its output fails, so it never
+/// stays behind as a zombie.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // TODO(ch02): pipe stdout and stderr, and read both to their end.
     let _ = command;
@@ -74,6 +76,12 @@ pub fn supervise(
 /// the next stage's stdin, the first reads nothing, and all stages run at
 /// the same time. Returns the last stage's output and every stage's exit,
 /// in stage order.
+///
+/// As in a shell, a stage that exits early stops the stage before it: that
+/// stage's next write to the pipe between them fails with a broken pipe
+/// (the write returns `EPIPE`, or `SIGPIPE` kills the writer), so even
+/// `yes | head -n 1` ends. If a stage cannot be started, the stages
+/// already started are killed and waited for, and the error is returned.
 pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     // TODO(ch02): start every stage, each reading the previous one's pipe.
     let _ = &mut stages;

@@ -100,10 +100,13 @@ impl ProcessPool {
 }
 
 impl Drop for ProcessPool {
-    /// Closes every worker's stdin, which tells it to finish, then waits
-    /// for every worker, so no process outlives the pool.
+    /// Closes every worker's stdin, which tells it to finish, and the
+    /// pool's end of its stdout, so that a worker blocked writing output
+    /// that nobody will read gets a broken pipe instead of waiting forever;
+    /// then waits for every worker, so no process outlives the pool.
     fn drop(&mut self) {
-        // TODO(ch07): close the stdins, then wait for every child.
+        // TODO(ch07): close the stdins and stdouts, then wait for every
+        // child.
         todo!("ch07: ProcessPool::drop")
     }
 }

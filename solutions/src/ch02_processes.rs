@@ -20,6 +20,7 @@
 
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
+use std::panic;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -45,7 +46,9 @@ pub enum Exit {
 }
 
 /// Runs `command` to its end with stdin empty, and returns everything it
-/// wrote to stdout and stderr, however much that is, and its status.
+/// wrote to stdout and stderr, however much that is, and its status. The
+/// child is waited for even when reading its output fails, so it never
+/// stays behind as a zombie.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     let mut child = command
         .stdin(Stdio::null())
@@ -55,23 +58,35 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // A pipe holds 64 KiB on Linux. A child that fills the stderr pipe
     // blocks until someone reads it, so reading stdout to its end first
     // would wait forever: stderr is drained on a thread of its own.
-    // (`Command::output` does the same; this is how it works inside.)
+    // (`Command::output` solves the same problem without a second thread:
+    // on Unix, std waits on both pipes at once with `poll(2)` and reads
+    // whichever one has data. A thread per pipe is simpler to write.)
     let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
     let stderr_reader = thread::spawn(move || {
         let mut stderr = Vec::new();
         stderr_pipe.read_to_end(&mut stderr).map(|_| stderr)
     });
     let mut stdout = Vec::new();
-    child
+    // The pipe is dropped at the end of this statement, even on an error.
+    let stdout_read = child
         .stdout
         .take()
         .expect("stdout is piped")
-        .read_to_end(&mut stdout)?;
-    let stderr = stderr_reader.join().expect("the stderr reader panicked")?;
+        .read_to_end(&mut stdout);
+    // The reader only reads, so it should never panic; if it does, its own
+    // panic, message and all, goes on rather than a new one that hides it.
+    let stderr_read = stderr_reader
+        .join()
+        .unwrap_or_else(|payload| panic::resume_unwind(payload));
+    // Wait before looking at the errors: returning early with `?` would
+    // drop the `Child` unwaited, and it would stay a zombie until this
+    // program exits. If a read failed, its pipe is closed by now, so the
+    // child's next write there fails instead of blocking forever.
     let status = child.wait()?;
+    stdout_read?;
     Ok(Captured {
         stdout,
-        stderr,
+        stderr: stderr_read?,
         status,
     })
 }
@@ -114,17 +129,29 @@ pub fn supervise(
 /// the next stage's stdin, the first reads nothing, and all stages run at
 /// the same time. Returns the last stage's output and every stage's exit,
 /// in stage order.
+///
+/// As in a shell, a stage that exits early stops the stage before it: that
+/// stage's next write to the pipe between them fails with a broken pipe
+/// (the write returns `EPIPE`, or `SIGPIPE` kills the writer), so even
+/// `yes | head -n 1` ends. If a stage cannot be started, the stages
+/// already started are killed and waited for, and the error is returned.
 pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     let mut children: Vec<Child> = Vec::with_capacity(stages.len());
     let mut previous_stdout: Option<Stdio> = None;
     let last = stages.len().saturating_sub(1);
-    for (index, stage) in stages.iter_mut().enumerate() {
-        // The pipe from the previous stage becomes this stage's stdin; the
-        // parent keeps no copy of it, so the reader sees end of file when
-        // the writer exits.
+    for (index, mut stage) in stages.drain(..).enumerate() {
+        // The pipe from the previous stage becomes this stage's stdin.
         stage.stdin(previous_stdout.take().unwrap_or_else(Stdio::null));
         stage.stdout(Stdio::piped());
-        let mut child = match stage.spawn() {
+        let spawned = stage.spawn();
+        // A `Command` keeps the `Stdio` it was given (`spawn` only borrows
+        // it), so while `stage` lives, the parent holds a read end of the
+        // pipe from the previous stage. Dropping it now leaves this child
+        // the only reader: when it exits, the previous stage's next write
+        // fails. Were the parent still holding a read end, that stage would
+        // block on the full pipe instead, and the pipeline would never end.
+        drop(stage);
+        let mut child = match spawned {
             Ok(child) => child,
             Err(error) => {
                 // Leave no stage behind: stop the ones already running.
@@ -143,13 +170,24 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     }
     // Every stage is running; now read the end of the pipeline.
     let mut output = Vec::new();
-    if let Some(last) = children.last_mut() {
-        let mut stdout = last.stdout.take().expect("stdout is piped");
-        stdout.read_to_end(&mut output)?;
-    }
-    let exits = children
-        .iter_mut()
-        .map(|child| child.wait().map(exit_of))
+    let read = match children.last_mut() {
+        // The pipe is dropped at the end of this arm, even on an error.
+        Some(last) => last
+            .stdout
+            .take()
+            .expect("stdout is piped")
+            .read_to_end(&mut output),
+        None => Ok(0),
+    };
+    // Wait for every stage before looking at any error, so that none is
+    // left a zombie. If the read failed, its pipe is closed by now, so the
+    // last stage's next write fails instead of blocking forever.
+    let statuses: Vec<io::Result<ExitStatus>> =
+        children.iter_mut().map(Child::wait).collect();
+    read?;
+    let exits = statuses
+        .into_iter()
+        .map(|status| status.map(exit_of))
         .collect::<io::Result<Vec<Exit>>>()?;
     Ok((output, exits))
 }

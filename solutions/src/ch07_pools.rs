@@ -73,7 +73,13 @@ pub fn countdown_threads(
             .collect();
         handles
             .into_iter()
-            .map(|handle| handle.join().expect("a countdown thread panicked"))
+            // A panic in `countdown` goes on as it was, message and all,
+            // rather than as a new panic that hides it.
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|payload| panic::resume_unwind(payload))
+            })
             .sum()
     })
 }
@@ -194,9 +200,12 @@ impl ProcessPool {
                 })
                 .collect();
             for feeder in feeders {
+                // A feeder's panic goes on as it was, like a countdown's.
+                let done = feeder
+                    .join()
+                    .unwrap_or_else(|payload| panic::resume_unwind(payload))?;
                 // Each answer knows its job's index: that, not the order in
                 // which they arrive, decides its place.
-                let done = feeder.join().expect("a feeder thread panicked")?;
                 for (index, answer) in done {
                     answers[index] = answer;
                 }
@@ -207,18 +216,33 @@ impl ProcessPool {
 }
 
 impl Drop for ProcessPool {
-    /// Closes every worker's stdin, which tells it to finish, then waits
-    /// for every worker, so no process outlives the pool.
+    /// Closes every worker's stdin, which tells it to finish, and the
+    /// pool's end of its stdout, so that a worker blocked writing output
+    /// that nobody will read gets a broken pipe instead of waiting forever;
+    /// then waits for every worker, so no process outlives the pool.
     fn drop(&mut self) {
-        // All stdins first, so that the workers wind down together rather
+        // All pipes first, so that the workers wind down together rather
         // than one after another.
-        for worker in &mut self.workers {
-            drop(worker.child.stdin.take());
+        let mut children = Vec::with_capacity(self.workers.len());
+        for Worker { mut child, stdout } in self.workers.drain(..) {
+            drop(child.stdin.take());
+            // End of input stops a worker that reads its next job, but not
+            // one that is stuck writing to a full stdout pipe. With the
+            // pool's read end closed, that write fails (an `EPIPE` error,
+            // or SIGPIPE kills the worker) instead of blocking forever.
+            // After a `map` that succeeded, a worker that keeps to the
+            // protocol has nothing left to write, so this costs it nothing.
+            drop(stdout);
+            children.push(child);
         }
-        for worker in &mut self.workers {
+        for mut child in children {
             // Waiting reaps the process; an unwaited child would stay a
-            // zombie until this whole program exits.
-            let _ = worker.child.wait();
+            // zombie until this whole program exits. A worker stuck in a
+            // job, neither reading nor writing, is still waited for.
+            // (Python's `with Pool() as pool:` calls `terminate()` on the
+            // way out instead, which stops every worker with SIGTERM, even
+            // one that was finishing cleanly.)
+            let _ = child.wait();
         }
     }
 }

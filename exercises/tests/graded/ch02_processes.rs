@@ -4,14 +4,17 @@
 //! `course::worker`). The "how" checks: the worker fills both pipes, so a
 //! reader that drains one before the other blocks; the first stage of a
 //! pipeline waits for a file that only the last stage creates, so stages
-//! started one after another never finish.
+//! started one after another never finish; in another pipeline the first
+//! stage writes forever and the last exits after a line, so a parent that
+//! keeps a read end of a pipe between stages never finishes either.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch02")]
 
+use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use course::grader::Trial;
@@ -88,6 +91,24 @@ pub fn trials() -> Vec<Trial> {
             "ch02::pipeline::reports_every_stage",
             1,
             reports_every_stage,
+        ),
+        Trial::new(
+            "ch02::pipeline::an_early_exit_stops_the_stages_before",
+            2,
+            an_early_exit_stops_the_stages_before,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "the last stage exited after one line, but the stages before \
+             it kept writing forever, as if `yes | head -n 1` never ended: \
+             a writer learns that its reader is gone only when no read end \
+             of the pipe is left open, and a Command keeps the Stdio you \
+             give it, so drop each stage's Command once it has started",
+        ),
+        Trial::new(
+            "ch02::pipeline::stops_the_started_stages_on_a_failed_start",
+            1,
+            stops_the_started_stages_on_a_failed_start,
         ),
         Trial::new(
             "ch02::run_isolated::hides_the_parents_secret",
@@ -252,6 +273,92 @@ fn reports_every_stage() {
         exits,
         vec![Exit::Code(0), Exit::Code(0), Exit::Code(5)],
         "one exit per stage, in stage order"
+    );
+}
+
+/// A stage whose stderr goes nowhere: a stage stopped by a broken pipe
+/// reports it there, and the grader's output would only repeat it.
+fn quiet(mut command: Command) -> Command {
+    command.stderr(Stdio::null());
+    command
+}
+
+/// `yes | head -n 1`: the first stage writes lines forever, the middle one
+/// copies them and flags the first, and the last stage exits once that
+/// first line has passed. Each earlier stage must then fail to write and
+/// end, as in a shell.
+fn an_early_exit_stops_the_stages_before() {
+    let scratch = scratch();
+    let flag = scratch.path().join("first-line-arrived");
+    let flag = flag.to_str().unwrap();
+    let forever = u64::MAX.to_string();
+    let (output, exits) = pipeline(vec![
+        quiet(worker(&["lines", &forever])),
+        quiet(worker(&["flag-on-first-line", flag])),
+        quiet(worker(&["emit-then-wait", flag])),
+    ])
+    .expect("pipeline failed");
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        "ping\n",
+        "the output is what the last stage wrote"
+    );
+    assert_eq!(exits.len(), 3, "one exit per stage, got {exits:?}");
+    assert_eq!(exits[2], Exit::Code(0), "the last stage succeeds");
+    for (stage, exit) in exits[..2].iter().enumerate() {
+        assert!(
+            matches!(exit, Exit::Code(70) | Exit::Signal(13)),
+            "stage {stage} should end on its broken pipe: the worker exits \
+             with 70 when a write fails (a program that does not handle \
+             SIGPIPE, like yes, dies of signal 13); got {exits:?}"
+        );
+    }
+}
+
+/// The processes this one started that nobody has waited for yet: still
+/// running, or zombies. The trial runs in a process of its own, so they
+/// are the trial's.
+fn unwaited_children() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default();
+            // After the parenthesised command name: state, then the
+            // parent's pid.
+            let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            after_name.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .collect()
+}
+
+/// The second stage's program does not exist, so `pipeline` fails; the
+/// first stage, which waits for a file that never comes, must not be left
+/// running or unwaited for.
+fn stops_the_started_stages_on_a_failed_start() {
+    let scratch = scratch();
+    let flag = scratch.path().join("never");
+    let result = pipeline(vec![
+        worker(&["emit-then-wait", flag.to_str().unwrap()]),
+        Command::new(scratch.path().join("no-such-program")),
+    ]);
+    let left = unwaited_children();
+    // Let a stage left behind end, now that it has been counted.
+    fs::write(&flag, "").expect("cannot create the flag");
+    assert!(
+        result.is_err(),
+        "the second stage cannot start, yet pipeline returned {result:?}"
+    );
+    assert!(
+        left.is_empty(),
+        "pipeline failed, but left the stage it had started behind \
+         (processes {left:?}, running or never waited for): kill and wait \
+         for the stages already started before returning the error"
     );
 }
 

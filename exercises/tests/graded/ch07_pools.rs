@@ -26,7 +26,7 @@ use course::grader::Trial;
 use process_pool::{
     keeps_every_worker_busy_at_once, leaves_no_worker_behind,
     reports_a_worker_that_died, returns_answers_in_job_order,
-    starts_size_long_lived_workers,
+    starts_size_long_lived_workers, stops_a_worker_blocked_on_a_full_pipe,
 };
 use thread_pool::{
     never_runs_more_than_size_jobs, runs_every_job_before_drop_returns,
@@ -105,6 +105,19 @@ pub fn trials() -> Vec<Trial> {
             "dropping the pool never returned: a worker stops at the end \
              of its input, so close every worker's stdin before waiting \
              for it",
+        ),
+        Trial::new(
+            "ch07::process_pool::stops_a_worker_blocked_on_a_full_pipe",
+            1,
+            stops_a_worker_blocked_on_a_full_pipe,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "dropping the pool never returned: its workers write 1 MB \
+             without reading their stdin, so closing their stdin does not \
+             stop them, and each blocks on its full stdout pipe; close the \
+             pool's end of each worker's stdout too (its next write then \
+             fails), or read it to its end, before waiting for the worker",
         ),
         Trial::new(
             "ch07::process_pool::reports_a_worker_that_died",

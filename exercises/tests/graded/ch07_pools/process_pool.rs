@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -189,6 +189,31 @@ pub(super) fn leaves_no_worker_behind() {
         "after the pool was dropped, its workers {left:?} were still \
          running, or exited but were never waited for (zombies): close \
          every worker's stdin, then wait for it"
+    );
+}
+
+/// Dropping the pool ends even a worker that is blocked writing output that
+/// nobody will read. Each worker here is the helper in its `lines` mode: it
+/// writes 100,000 lines (over 1 MB, far more than a pipe holds) without
+/// ever reading its stdin, so closing its stdin does not stop it, and it
+/// blocks on its full stdout pipe.
+pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
+    let chatty = || {
+        let mut command = Command::new(WORKER);
+        // A worker whose write fails reports it on stderr: keep the
+        // grader's output clean.
+        command.args(["lines", "100000"]).stderr(Stdio::null());
+        command
+    };
+    let pool = ProcessPool::new(chatty, 2).expect("cannot start the pool");
+    let pids = pool.pids();
+    drop(pool);
+    let left: Vec<u32> =
+        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "after the pool was dropped, its workers {left:?} were still \
+         running, or exited but were never waited for (zombies)"
     );
 }
 
