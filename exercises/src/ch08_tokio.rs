@@ -57,10 +57,11 @@ where
 
 /// Echoes every line each client sends, back to that client, serving each
 /// connection in a task of its own, until `shutdown` completes. Then it
-/// stops accepting, closes every open connection, and returns `Ok`.
+/// stops accepting, closes every open connection, and returns `Ok`: by
+/// the time it returns, every connection it served is closed.
 ///
-/// An error from `accept` ends `serve` with that error; an error on one
-/// connection ends that connection only.
+/// An error from `accept` ends `serve` with that error, its connections
+/// closed as well; an error on one connection ends that connection only.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -68,8 +69,9 @@ pub async fn serve(
     // TODO(ch08): loop on `tokio::select!` between `shutdown` (pinned with
     // `std::pin::pin!`, and polled as `&mut`) and `listener.accept()`.
     // Echo each connection in a task of a `JoinSet` (`read_line` on a
-    // `tokio::io::BufReader`, `write_all`): dropping the set when you
-    // return closes the connections still open.
+    // `tokio::io::BufReader`, `write_all`). Before you return, end the
+    // tasks with `shutdown().await`: dropping the set only asks them to
+    // stop, and they close their sockets later, after `serve` returned.
     let _ = (listener, shutdown);
     todo!("ch08: serve")
 }

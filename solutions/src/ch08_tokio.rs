@@ -89,10 +89,11 @@ where
 
 /// Echoes every line each client sends, back to that client, serving each
 /// connection in a task of its own, until `shutdown` completes. Then it
-/// stops accepting, closes every open connection, and returns `Ok`.
+/// stops accepting, closes every open connection, and returns `Ok`: by
+/// the time it returns, every connection it served is closed.
 ///
-/// An error from `accept` ends `serve` with that error; an error on one
-/// connection ends that connection only.
+/// An error from `accept` ends `serve` with that error, its connections
+/// closed as well; an error on one connection ends that connection only.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -100,28 +101,39 @@ pub async fn serve(
     // `select!` polls the same shutdown future on every round, so it must
     // stay put in memory between polls: pin it here, once.
     let mut shutdown = std::pin::pin!(shutdown);
-    // The connections' tasks. When `serve` returns, the set is dropped,
-    // which aborts them: nothing `serve` started outlives it.
+    // The connections' tasks, kept so that `serve` can end them: nothing
+    // it started outlives it.
     let mut connections = JoinSet::new();
-    loop {
+    let ended = loop {
         tokio::select! {
             // Checked first, so that a shutdown is not put off by clients
             // that keep connecting.
             biased;
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => {
-                let (socket, _peer) = accepted?;
+            () = &mut shutdown => break Ok(()),
+            accepted = listener.accept() => match accepted {
                 // A task per connection: a client that sends nothing
                 // holds up its own task only, never the accept loop.
-                connections.spawn(echo_lines(socket));
-            }
+                Ok((socket, _peer)) => {
+                    connections.spawn(echo_lines(socket));
+                }
+                Err(error) => break Err(error),
+            },
             // Reap the tasks of closed connections as they end, so the
             // set does not grow with every client ever served. With an
             // empty set `join_next` is `None`, and `select!` skips this
             // branch on this round.
             Some(_) = connections.join_next() => {}
         }
-    }
+    };
+    // Dropping the set would only ask its tasks to stop: each is dropped,
+    // and its socket closed, the next time the runtime gets to it, after
+    // `serve` has returned (on a one-thread runtime, not before the caller
+    // awaits something). `shutdown` aborts them all and waits until each
+    // is gone, so every connection is closed when `serve` returns. A task
+    // aborted in the middle of a write leaves its client half a line:
+    // that is what closing an open connection means.
+    connections.shutdown().await;
+    ended
 }
 
 /// Copies lines from the client back to it until it closes its side.

@@ -122,9 +122,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "a client that was still connected when serve shut down was \
-             never disconnected (or serve never returned): keep the \
-             connections' tasks in a tokio::task::JoinSet, whose drop \
-             aborts them, instead of plain tokio::spawn",
+             not disconnected by the time serve returned (or serve never \
+             returned): keep the connections' tasks in a \
+             tokio::task::JoinSet, and call its shutdown().await before \
+             you return. Dropping the set only asks the tasks to stop, and \
+             they close their sockets after serve has returned",
         ),
         Trial::new(
             "ch08::pipeline::keeps_every_item_in_order",
