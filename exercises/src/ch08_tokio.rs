@@ -37,6 +37,11 @@ use tokio::process::Command;
 /// and returns the bodies in the order of `urls`, whichever finishes
 /// first. A fetch starts as soon as one in flight ends.
 ///
+/// The limit counts calls: `fetch` is called for a URL only once fewer
+/// than `limit` fetches are in flight, and a fetch is in flight from that
+/// call until its future has finished. So a `fetch` that starts its work
+/// when it is called, before its future is polled, keeps the limit too.
+///
 /// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
@@ -48,9 +53,10 @@ where
     Fut: Future<Output = String> + Send + 'static,
 {
     // TODO(ch08): a `tokio::sync::Semaphore` of `limit` permits, shared by
-    // the tasks (`Arc`); a task per URL (`tokio::task::JoinSet`) that holds
-    // a permit while it awaits its fetch; then the bodies, put back in URL
-    // order (the set yields them in the order they finish).
+    // the tasks (`Arc`); for each URL, a permit first (`acquire_owned`),
+    // then the call to `fetch`, then a task (`tokio::task::JoinSet`) that
+    // holds the permit while it awaits the fetch; then the bodies, put
+    // back in URL order (the set yields them in the order they finish).
     let _ = (urls, limit, fetch);
     todo!("ch08: fetch_all")
 }

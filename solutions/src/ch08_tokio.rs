@@ -42,6 +42,11 @@ use tokio::task::JoinSet;
 /// and returns the bodies in the order of `urls`, whichever finishes
 /// first. A fetch starts as soon as one in flight ends.
 ///
+/// The limit counts calls: `fetch` is called for a URL only once fewer
+/// than `limit` fetches are in flight, and a fetch is in flight from that
+/// call until its future has finished. So a `fetch` that starts its work
+/// when it is called, before its future is polled, keeps the limit too.
+///
 /// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
@@ -60,17 +65,23 @@ where
     // the set aborts the fetches still running.
     let mut fetches = JoinSet::new();
     for (index, url) in urls.iter().enumerate() {
-        let permits = Arc::clone(&permits);
-        // Calling `fetch` only builds the future; nothing runs until the
-        // task polls it, after it holds a permit.
+        // The permit first, then the call. Calling `fetch` may already do
+        // the work (an `async fn` only builds a future, but a plain `fn`
+        // that returns one may start a request, or a thread, right away),
+        // so a URL's `fetch` is not even called until a slot is free.
+        // Waiting here, in the caller's task, also starts the fetches in
+        // URL order. `acquire_owned` takes an `Arc`: the permit must move
+        // into the task, and outlive this loop's borrow of the semaphore.
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let body = fetch(url.clone());
         fetches.spawn(async move {
-            // Named, not `_`: the permit must live until the fetch is
-            // done. `let _ = ...` would give it back at once.
-            let _permit = permits
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
+            // Held until the fetch is done: the task drops it when it
+            // ends, and the loop above gets its next slot. (Had the task
+            // panicked, the permit would be dropped all the same.)
+            let _permit = permit;
             (index, body.await)
         });
     }

@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use course::grader::Trial;
 use fetch_all::{
-    fills_the_limit, never_exceeds_the_limit, returns_bodies_in_url_order,
+    calls_fetch_only_within_the_limit, fills_the_limit,
+    never_exceeds_the_limit, returns_bodies_in_url_order,
     takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
@@ -61,6 +62,11 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::never_exceeds_the_limit",
             2,
             never_exceeds_the_limit,
+        ),
+        Trial::new(
+            "ch08::fetch_all::calls_fetch_only_within_the_limit",
+            1,
+            calls_fetch_only_within_the_limit,
         ),
         Trial::new(
             "ch08::fetch_all::returns_bodies_in_url_order",
