@@ -58,8 +58,8 @@ where
     Fut: Future<Output = String> + Send + 'static,
 {
     assert!(limit > 0, "fetch_all needs a limit of at least one");
-    // A permit per fetch in flight. tokio's semaphore is fair: permits go
-    // out in the order the tasks asked, so no fetch is overtaken forever.
+    // A permit per fetch in flight. Only the loop below asks for them, one
+    // URL after the other.
     let permits = Arc::new(Semaphore::new(limit));
     // A JoinSet, not loose `JoinHandle`s: if the caller drops this future,
     // the set aborts the fetches still running.
