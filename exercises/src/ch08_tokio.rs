@@ -91,6 +91,10 @@ pub async fn serve(
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
+/// The two tasks belong to the returned future: if it is dropped before
+/// it completes (cancelled), both are aborted, and once each has finished
+/// the step it is in, neither takes nor consumes another item.
+///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 pub async fn pipeline<I, C, Fut>(
     items: I,
@@ -107,6 +111,9 @@ where
     // task that sends the items one by one as it takes them from the
     // iterator, and a consumer task that receives until `recv` returns
     // `None`. Which drop tells the consumer that the producer is done?
+    // Keep each task in a `tokio::task::JoinSet`, whose drop aborts it: a
+    // dropped `JoinHandle` would leave the task running after the caller
+    // has dropped `pipeline`.
     let _ = (items, capacity, consume);
     todo!("ch08: pipeline")
 }

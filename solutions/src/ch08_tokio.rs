@@ -170,6 +170,10 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
+/// The two tasks belong to the returned future: if it is dropped before
+/// it completes (cancelled), both are aborted, and once each has finished
+/// the step it is in, neither takes nor consumes another item.
+///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 pub async fn pipeline<I, C, Fut>(
     items: I,
@@ -183,11 +187,19 @@ where
     Fut: Future<Output = u64> + Send,
 {
     let (sender, mut receiver) = mpsc::channel(capacity);
+    // Each task in a `JoinSet` of its own, not behind a bare `JoinHandle`:
+    // dropping a handle detaches its task, so a caller that dropped this
+    // future (a `select!` that went the other way, a `timeout`) would leave
+    // the producer and the consumer running with nobody to read their
+    // results. Dropping a set aborts its task instead: the two end with
+    // `pipeline`'s future, wherever it is dropped.
+    let mut producer = JoinSet::new();
+    let mut consumer = JoinSet::new();
     // The iterator moves into the producer as it is, not collected first:
     // taking items from it only as the channel makes room is what carries
     // the back-pressure back to the source.
     let items = items.into_iter();
-    let producer = tokio::spawn(async move {
+    producer.spawn(async move {
         for item in items {
             // Waits while the channel is full. An error means the
             // consumer is gone, and nobody wants the rest.
@@ -199,7 +211,7 @@ where
         // sender: that drop is the shutdown signal the consumer sees.
     });
     let mut consume = consume;
-    let consumer = tokio::spawn(async move {
+    consumer.spawn(async move {
         let mut results = Vec::new();
         // `recv` returns the items still buffered after the sender has
         // gone, and `None` only once the channel is both closed and
@@ -209,13 +221,17 @@ where
         }
         results
     });
-    // A panic in either task goes on from here with its own message.
-    if let Err(error) = producer.await {
+    // A panic in either task goes on from here with its own payload, as
+    // in `fetch_all`: `expect` would replace it with a message about the
+    // `JoinError`.
+    if let Some(Err(error)) = producer.join_next().await {
         std::panic::resume_unwind(error.into_panic());
     }
-    consumer
-        .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+    match consumer.join_next().await {
+        Some(Ok(results)) => results,
+        Some(Err(error)) => std::panic::resume_unwind(error.into_panic()),
+        None => unreachable!("the set holds the consumer until it is joined"),
+    }
 }
 
 /// How a command run by [`run_all`] ended.

@@ -31,7 +31,8 @@ use fetch_all::{
     takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
-    keeps_every_item_in_order, producer_runs_ahead_of_a_slow_consumer,
+    dropping_it_stops_both_tasks, keeps_every_item_in_order,
+    producer_runs_ahead_of_a_slow_consumer,
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
@@ -159,6 +160,17 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(PIPELINE_HUNG),
+        Trial::new(
+            "ch08::pipeline::dropping_it_stops_both_tasks",
+            1,
+            dropping_it_stops_both_tasks,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the test never got past dropping pipeline: it ran on a \
+             paused clock, with an endless source and a consumer that \
+             sleeps 1 ms an item",
+        ),
         Trial::new(
             "ch08::run_all::reports_code_and_output",
             1,
