@@ -178,6 +178,12 @@ impl Drop for NewGilGuard<'_> {
 /// every `period` while it runs, the first time at once; returns what
 /// `work` returned. If `work` panics, the panic goes on from here with its
 /// original payload.
+///
+/// Beats are never less than `period` apart. If something holds the
+/// runtime up past a beat (a long `beat`, or another task that blocks the
+/// thread), that beat comes late, as soon as the loop runs again, and the
+/// next one a full `period` after it: the beats missed meanwhile are not
+/// made up in a burst.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
@@ -185,7 +191,8 @@ pub async fn with_heartbeat<T: Send + 'static>(
 ) -> T {
     // TODO(ch06): run `work` with `tokio::task::spawn_blocking`, and
     // `tokio::select!` between its handle and the ticks of a
-    // `tokio::time::interval`; resume a panic with its own payload.
+    // `tokio::time::interval` (mind its `MissedTickBehavior`); resume a
+    // panic with its own payload.
     let _ = (work, period, beat);
     todo!("ch06: with_heartbeat")
 }

@@ -64,13 +64,18 @@ impl Future for Countdown {
 
 /// Runs `future` on this thread until it is ready and returns its output:
 /// the smallest executor, `asyncio.run` for a single future. Between polls
-/// the thread sleeps, and only the future's waker wakes it.
+/// the thread sleeps, and only the future's waker wakes it: the future is
+/// polled once at the start and then once per wake at most, however often
+/// something else unparks the thread.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     // TODO(ch08): pin the future (`std::pin::pin!`); make a `Waker` from
     // an `Arc` of a type of yours that implements `std::task::Wake` by
-    // unparking this thread (`std::thread::current()` gives its handle);
-    // then poll, and while the answer is `Pending`, `std::thread::park()`
-    // and poll again.
+    // setting a flag (an `AtomicBool`) and then unparking this thread
+    // (`std::thread::current()` gives its handle); then poll, and while
+    // the answer is `Pending`, `std::thread::park()` until the flag is
+    // set, clear it, and poll again. The thread's unpark token is no
+    // proof of a wake: anything may unpark the thread, or park and eat
+    // the token.
     drop(future);
     todo!("ch08: block_on")
 }

@@ -37,6 +37,11 @@ use tokio::process::Command;
 /// and returns the bodies in the order of `urls`, whichever finishes
 /// first. A fetch starts as soon as one in flight ends.
 ///
+/// The limit counts calls: `fetch` is called for a URL only once fewer
+/// than `limit` fetches are in flight, and a fetch is in flight from that
+/// call until its future has finished. So a `fetch` that starts its work
+/// when it is called, before its future is polled, keeps the limit too.
+///
 /// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
@@ -48,19 +53,21 @@ where
     Fut: Future<Output = String> + Send + 'static,
 {
     // TODO(ch08): a `tokio::sync::Semaphore` of `limit` permits, shared by
-    // the tasks (`Arc`); a task per URL (`tokio::task::JoinSet`) that holds
-    // a permit while it awaits its fetch; then the bodies, put back in URL
-    // order (the set yields them in the order they finish).
+    // the tasks (`Arc`); for each URL, a permit first (`acquire_owned`),
+    // then the call to `fetch`, then a task (`tokio::task::JoinSet`) that
+    // holds the permit while it awaits the fetch; then the bodies, put
+    // back in URL order (the set yields them in the order they finish).
     let _ = (urls, limit, fetch);
     todo!("ch08: fetch_all")
 }
 
 /// Echoes every line each client sends, back to that client, serving each
 /// connection in a task of its own, until `shutdown` completes. Then it
-/// stops accepting, closes every open connection, and returns `Ok`.
+/// stops accepting, closes every open connection, and returns `Ok`: by
+/// the time it returns, every connection it served is closed.
 ///
-/// An error from `accept` ends `serve` with that error; an error on one
-/// connection ends that connection only.
+/// An error from `accept` ends `serve` with that error, its connections
+/// closed as well; an error on one connection ends that connection only.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -68,8 +75,9 @@ pub async fn serve(
     // TODO(ch08): loop on `tokio::select!` between `shutdown` (pinned with
     // `std::pin::pin!`, and polled as `&mut`) and `listener.accept()`.
     // Echo each connection in a task of a `JoinSet` (`read_line` on a
-    // `tokio::io::BufReader`, `write_all`): dropping the set when you
-    // return closes the connections still open.
+    // `tokio::io::BufReader`, `write_all`). Before you return, end the
+    // tasks with `shutdown().await`: dropping the set only asks them to
+    // stop, and they close their sockets later, after `serve` returned.
     let _ = (listener, shutdown);
     todo!("ch08: serve")
 }
@@ -82,6 +90,10 @@ pub async fn serve(
 /// `items` only when there is room for it (back-pressure). When `items`
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
+///
+/// The two tasks belong to the returned future: if it is dropped before
+/// it completes (cancelled), both are aborted, and once each has finished
+/// the step it is in, neither takes nor consumes another item.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 pub async fn pipeline<I, C, Fut>(
@@ -99,6 +111,9 @@ where
     // task that sends the items one by one as it takes them from the
     // iterator, and a consumer task that receives until `recv` returns
     // `None`. Which drop tells the consumer that the producer is done?
+    // Keep each task in a `tokio::task::JoinSet`, whose drop aborts it: a
+    // dropped `JoinHandle` would leave the task running after the caller
+    // has dropped `pipeline`.
     let _ = (items, capacity, consume);
     todo!("ch08: pipeline")
 }

@@ -31,6 +31,8 @@ use std::panic;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::time::MissedTickBehavior;
+
 use crate::sync::{AtomicUsize, Ordering, yield_now};
 
 /// A spin lock that serves threads first come, first served, like the
@@ -315,6 +317,12 @@ impl Drop for NewGilGuard<'_> {
 /// every `period` while it runs, the first time at once; returns what
 /// `work` returned. If `work` panics, the panic goes on from here with its
 /// original payload.
+///
+/// Beats are never less than `period` apart. If something holds the
+/// runtime up past a beat (a long `beat`, or another task that blocks the
+/// thread), that beat comes late, as soon as the loop runs again, and the
+/// next one a full `period` after it: the beats missed meanwhile are not
+/// made up in a burst.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
@@ -326,9 +334,16 @@ pub async fn with_heartbeat<T: Send + 'static>(
     // is every other task, the heartbeat included. The blocking pool's
     // threads are there for exactly this.
     let mut work = tokio::task::spawn_blocking(work);
-    // An interval, not a sleep per beat: its ticks stay on schedule however
-    // long `beat` takes, and none comes early.
+    // An interval, not a sleep per beat: the time `beat` and the loop take
+    // does not push the next beat back, as long as it is under a period.
     let mut ticks = tokio::time::interval(period);
+    // When the loop is held up past a tick, the default (`Burst`) fires
+    // every missed tick at once as soon as it runs again: a flurry of
+    // beats that claims a liveness the stall just denied. `Delay` gives
+    // one late tick and counts the next period from it, so no two beats
+    // are less than `period` apart. (`Skip` keeps to the original grid,
+    // and the beat after the late one may come at any time.)
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             // `&mut`: the handle must survive the rounds the tick wins.

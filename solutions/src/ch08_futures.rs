@@ -28,6 +28,7 @@ use std::io;
 use std::net::IpAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
@@ -75,7 +76,9 @@ impl Future for Countdown {
 
 /// Runs `future` on this thread until it is ready and returns its output:
 /// the smallest executor, `asyncio.run` for a single future. Between polls
-/// the thread sleeps, and only the future's waker wakes it.
+/// the thread sleeps, and only the future's waker wakes it: the future is
+/// polled once at the start and then once per wake at most, however often
+/// something else unparks the thread.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     // `poll` takes `Pin<&mut F>`: an async block may hold references into
     // itself across an `.await`, so once polled it must not move. `pin!`
@@ -83,36 +86,61 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     // `thread::current()` here, not in `wake`: wakes come from whatever
     // thread finished the work, and it is this one that must get up.
-    let waker = Waker::from(Arc::new(Unparker(thread::current())));
+    let signal = Arc::new(Signal {
+        woken: AtomicBool::new(false),
+        thread: thread::current(),
+    });
+    let waker = Waker::from(Arc::clone(&signal));
     let mut cx = Context::from_waker(&waker);
     loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            // A wake that came during the poll is not lost: `unpark` before
-            // `park` leaves a token, and `park` returns at once. And `park`
-            // may return without any wake ("spuriously"), so waking up
-            // means "poll again", never "ready": hence the loop.
-            Poll::Pending => thread::park(),
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        // The flag, not the return of `park`, says whether the future was
+        // woken. The thread's one unpark token is shared with everything
+        // else that runs on it: anyone may unpark it ("spuriously", or on
+        // purpose for a wait of their own), and anything that parks (a
+        // nested `block_on`, a blocking channel inside `poll`) may eat the
+        // token a wake left. So: poll again only once the flag is set, and
+        // park again while it is not. `swap` clears it in the same step,
+        // so a wake that comes during the next poll sets it anew and is
+        // not lost; and since the waker sets the flag before it unparks, a
+        // wake that comes between this check and `park` leaves a token,
+        // and `park` returns at once.
+        while !signal.woken.swap(false, Ordering::Acquire) {
+            thread::park();
         }
     }
 }
 
-/// The waker of [`block_on`]: wakes the thread that is blocked in it.
+/// The waker of [`block_on`]: records the wake, then wakes the thread that
+/// is blocked in it.
 #[derive(Debug)]
-struct Unparker(Thread);
+struct Signal {
+    /// Set by every wake, cleared by `block_on` before each poll it makes.
+    woken: AtomicBool,
+    /// The thread that runs `block_on`.
+    thread: Thread,
+}
 
 // `Wake` turns an `Arc` into a `Waker` without the unsafe `RawWaker`
-// vtable; a `Thread` handle is `Send + Sync`, as a waker must be, since
-// any thread may wake it.
-impl Wake for Unparker {
+// vtable; an `AtomicBool` and a `Thread` handle are `Send + Sync`, as a
+// waker must be, since any thread may wake it.
+impl Wake for Signal {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
-    // The default would clone the `Arc` to call `wake`; unparking needs
-    // no ownership.
+    // The default would clone the `Arc` to call `wake`; waking needs no
+    // ownership.
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        // Release: pairs with the Acquire `swap` in `block_on`, so what
+        // the waking thread did before the wake (the result it stored for
+        // the future to find) is visible to the poll that follows.
+        self.woken.store(true, Ordering::Release);
+        // After the flag, never before: `block_on` must find the flag set
+        // when the unpark gets it up.
+        self.thread.unpark();
     }
 }
 

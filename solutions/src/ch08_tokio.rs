@@ -42,6 +42,11 @@ use tokio::task::JoinSet;
 /// and returns the bodies in the order of `urls`, whichever finishes
 /// first. A fetch starts as soon as one in flight ends.
 ///
+/// The limit counts calls: `fetch` is called for a URL only once fewer
+/// than `limit` fetches are in flight, and a fetch is in flight from that
+/// call until its future has finished. So a `fetch` that starts its work
+/// when it is called, before its future is polled, keeps the limit too.
+///
 /// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
@@ -53,24 +58,30 @@ where
     Fut: Future<Output = String> + Send + 'static,
 {
     assert!(limit > 0, "fetch_all needs a limit of at least one");
-    // A permit per fetch in flight. tokio's semaphore is fair: permits go
-    // out in the order the tasks asked, so no fetch is overtaken forever.
+    // A permit per fetch in flight. Only the loop below asks for them, one
+    // URL after the other.
     let permits = Arc::new(Semaphore::new(limit));
     // A JoinSet, not loose `JoinHandle`s: if the caller drops this future,
     // the set aborts the fetches still running.
     let mut fetches = JoinSet::new();
     for (index, url) in urls.iter().enumerate() {
-        let permits = Arc::clone(&permits);
-        // Calling `fetch` only builds the future; nothing runs until the
-        // task polls it, after it holds a permit.
+        // The permit first, then the call. Calling `fetch` may already do
+        // the work (an `async fn` only builds a future, but a plain `fn`
+        // that returns one may start a request, or a thread, right away),
+        // so a URL's `fetch` is not even called until a slot is free.
+        // Waiting here, in the caller's task, also starts the fetches in
+        // URL order. `acquire_owned` takes an `Arc`: the permit must move
+        // into the task, and outlive this loop's borrow of the semaphore.
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let body = fetch(url.clone());
         fetches.spawn(async move {
-            // Named, not `_`: the permit must live until the fetch is
-            // done. `let _ = ...` would give it back at once.
-            let _permit = permits
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
+            // Held until the fetch is done: the task drops it when it
+            // ends, and the loop above gets its next slot. (Had the task
+            // panicked, the permit would be dropped all the same.)
+            let _permit = permit;
             (index, body.await)
         });
     }
@@ -89,10 +100,11 @@ where
 
 /// Echoes every line each client sends, back to that client, serving each
 /// connection in a task of its own, until `shutdown` completes. Then it
-/// stops accepting, closes every open connection, and returns `Ok`.
+/// stops accepting, closes every open connection, and returns `Ok`: by
+/// the time it returns, every connection it served is closed.
 ///
-/// An error from `accept` ends `serve` with that error; an error on one
-/// connection ends that connection only.
+/// An error from `accept` ends `serve` with that error, its connections
+/// closed as well; an error on one connection ends that connection only.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -100,28 +112,39 @@ pub async fn serve(
     // `select!` polls the same shutdown future on every round, so it must
     // stay put in memory between polls: pin it here, once.
     let mut shutdown = std::pin::pin!(shutdown);
-    // The connections' tasks. When `serve` returns, the set is dropped,
-    // which aborts them: nothing `serve` started outlives it.
+    // The connections' tasks, kept so that `serve` can end them: nothing
+    // it started outlives it.
     let mut connections = JoinSet::new();
-    loop {
+    let ended = loop {
         tokio::select! {
             // Checked first, so that a shutdown is not put off by clients
             // that keep connecting.
             biased;
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => {
-                let (socket, _peer) = accepted?;
+            () = &mut shutdown => break Ok(()),
+            accepted = listener.accept() => match accepted {
                 // A task per connection: a client that sends nothing
                 // holds up its own task only, never the accept loop.
-                connections.spawn(echo_lines(socket));
-            }
+                Ok((socket, _peer)) => {
+                    connections.spawn(echo_lines(socket));
+                }
+                Err(error) => break Err(error),
+            },
             // Reap the tasks of closed connections as they end, so the
             // set does not grow with every client ever served. With an
             // empty set `join_next` is `None`, and `select!` skips this
             // branch on this round.
             Some(_) = connections.join_next() => {}
         }
-    }
+    };
+    // Dropping the set would only ask its tasks to stop: each is dropped,
+    // and its socket closed, the next time the runtime gets to it, after
+    // `serve` has returned (on a one-thread runtime, not before the caller
+    // awaits something). `shutdown` aborts them all and waits until each
+    // is gone, so every connection is closed when `serve` returns. A task
+    // aborted in the middle of a write leaves its client half a line:
+    // that is what closing an open connection means.
+    connections.shutdown().await;
+    ended
 }
 
 /// Copies lines from the client back to it until it closes its side.
@@ -147,6 +170,10 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
+/// The two tasks belong to the returned future: if it is dropped before
+/// it completes (cancelled), both are aborted, and once each has finished
+/// the step it is in, neither takes nor consumes another item.
+///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 pub async fn pipeline<I, C, Fut>(
     items: I,
@@ -160,11 +187,19 @@ where
     Fut: Future<Output = u64> + Send,
 {
     let (sender, mut receiver) = mpsc::channel(capacity);
+    // Each task in a `JoinSet` of its own, not behind a bare `JoinHandle`:
+    // dropping a handle detaches its task, so a caller that dropped this
+    // future (a `select!` that went the other way, a `timeout`) would leave
+    // the producer and the consumer running with nobody to read their
+    // results. Dropping a set aborts its task instead: the two end with
+    // `pipeline`'s future, wherever it is dropped.
+    let mut producer = JoinSet::new();
+    let mut consumer = JoinSet::new();
     // The iterator moves into the producer as it is, not collected first:
     // taking items from it only as the channel makes room is what carries
     // the back-pressure back to the source.
     let items = items.into_iter();
-    let producer = tokio::spawn(async move {
+    producer.spawn(async move {
         for item in items {
             // Waits while the channel is full. An error means the
             // consumer is gone, and nobody wants the rest.
@@ -176,7 +211,7 @@ where
         // sender: that drop is the shutdown signal the consumer sees.
     });
     let mut consume = consume;
-    let consumer = tokio::spawn(async move {
+    consumer.spawn(async move {
         let mut results = Vec::new();
         // `recv` returns the items still buffered after the sender has
         // gone, and `None` only once the channel is both closed and
@@ -186,13 +221,17 @@ where
         }
         results
     });
-    // A panic in either task goes on from here with its own message.
-    if let Err(error) = producer.await {
+    // A panic in either task goes on from here with its own payload, as
+    // in `fetch_all`: `expect` would replace it with a message about the
+    // `JoinError`.
+    if let Some(Err(error)) = producer.join_next().await {
         std::panic::resume_unwind(error.into_panic());
     }
-    consumer
-        .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+    match consumer.join_next().await {
+        Some(Ok(results)) => results,
+        Some(Err(error)) => std::panic::resume_unwind(error.into_panic()),
+        None => unreachable!("the set holds the consumer until it is joined"),
+    }
 }
 
 /// How a command run by [`run_all`] ended.

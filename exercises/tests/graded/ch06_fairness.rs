@@ -26,7 +26,8 @@ use fair_rwlock::{
     readers_share_the_lock, writers_exclude_everyone,
 };
 use heartbeat::{
-    beats_while_the_work_runs, passes_a_panic_on, returns_the_result,
+    beats_while_the_work_runs, does_not_burst_after_a_stall, passes_a_panic_on,
+    returns_the_result,
 };
 use new_gil::{
     check_hands_over_after_a_drop_request,
@@ -152,6 +153,16 @@ pub fn trials() -> Vec<Trial> {
              on the runtime's thread (called inline, or in tokio::spawn) \
              leaves no time for the beats. Run it with \
              tokio::task::spawn_blocking",
+        ),
+        Trial::new(
+            "ch06::heartbeat::does_not_burst_after_a_stall",
+            1,
+            does_not_burst_after_a_stall,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "with_heartbeat never returned on the paused clock, though the \
+             work ended once the test had advanced the clock 85 ms",
         ),
         Trial::new("ch06::heartbeat::passes_a_panic_on", 1, passes_a_panic_on)
             .timeout(HANG_TIMEOUT)

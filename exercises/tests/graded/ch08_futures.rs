@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use block_on::{
     polls_only_when_woken, returns_the_output, runs_a_oneshot_receiver,
-    survives_a_spurious_unpark, wakes_up_when_woken_from_another_thread,
+    survives_a_poll_that_parks, survives_a_spurious_unpark,
+    wakes_up_when_woken_from_another_thread,
 };
 use countdown::{
     is_pending_n_times_then_ready, runs_on_tokio,
@@ -114,6 +115,19 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(BLOCK_ON_SLEPT),
+        Trial::new(
+            "ch08::block_on::survives_a_poll_that_parks",
+            1,
+            survives_a_poll_that_parks,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "block_on slept on after the future was woken: the poll parked \
+             the thread for a moment and took the unpark token the wake \
+             had left, and block_on parked waiting for another. Let the \
+             waker set a flag (an AtomicBool) before it unparks, and poll \
+             again whenever the flag is set, without parking",
+        ),
         Trial::new(
             "ch08::block_on::runs_a_oneshot_receiver",
             1,

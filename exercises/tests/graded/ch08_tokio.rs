@@ -26,11 +26,13 @@ use std::time::Duration;
 
 use course::grader::Trial;
 use fetch_all::{
-    fills_the_limit, never_exceeds_the_limit, returns_bodies_in_url_order,
+    calls_fetch_only_within_the_limit, fills_the_limit,
+    never_exceeds_the_limit, returns_bodies_in_url_order,
     takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
-    keeps_every_item_in_order, producer_runs_ahead_of_a_slow_consumer,
+    dropping_it_stops_both_tasks, keeps_every_item_in_order,
+    producer_runs_ahead_of_a_slow_consumer,
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
@@ -61,6 +63,11 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::never_exceeds_the_limit",
             2,
             never_exceeds_the_limit,
+        ),
+        Trial::new(
+            "ch08::fetch_all::calls_fetch_only_within_the_limit",
+            1,
+            calls_fetch_only_within_the_limit,
         ),
         Trial::new(
             "ch08::fetch_all::returns_bodies_in_url_order",
@@ -122,9 +129,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "a client that was still connected when serve shut down was \
-             never disconnected (or serve never returned): keep the \
-             connections' tasks in a tokio::task::JoinSet, whose drop \
-             aborts them, instead of plain tokio::spawn",
+             not disconnected by the time serve returned (or serve never \
+             returned): keep the connections' tasks in a \
+             tokio::task::JoinSet, and call its shutdown().await before \
+             you return. Dropping the set only asks the tasks to stop, and \
+             they close their sockets after serve has returned",
         ),
         Trial::new(
             "ch08::pipeline::keeps_every_item_in_order",
@@ -151,6 +160,17 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(PIPELINE_HUNG),
+        Trial::new(
+            "ch08::pipeline::dropping_it_stops_both_tasks",
+            1,
+            dropping_it_stops_both_tasks,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the test never got past dropping pipeline: it ran on a \
+             paused clock, with an endless source and a consumer that \
+             sleeps 1 ms an item",
+        ),
         Trial::new(
             "ch08::run_all::reports_code_and_output",
             1,

@@ -1,10 +1,11 @@
 //! The heartbeat: `with_heartbeat` returns the work's result, beats while
-//! CPU-bound work runs off the runtime's thread, and passes a panic on.
+//! CPU-bound work runs off the runtime's thread, does not make up missed
+//! beats in a burst, and passes a panic on.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,69 @@ pub(super) fn beats_while_the_work_runs() {
         beats[2],
         2 * PERIOD
     );
+}
+
+/// On the paused clock, with a period of 10 ms: the first beat comes at
+/// once; then the clock jumps 35 ms in one step, as if the runtime's thread
+/// had been held up for three and a half periods, and then moves on 1 ms
+/// at a time for 50 ms more. The beat due at 10 ms comes late, at 35 ms;
+/// the ones due at 20 and 30 ms must not follow it in a burst, and no two
+/// beats may ever be less than a period apart.
+pub(super) fn does_not_burst_after_a_stall() {
+    const PERIOD: Duration = Duration::from_millis(10);
+    let runtime = Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("cannot build a tokio runtime");
+    let mut beats = Vec::new();
+    runtime.block_on(async {
+        let start = tokio::time::Instant::now();
+        let (stop, stopped) = mpsc::channel::<()>();
+        // The work waits for the test: while it runs, the paused clock
+        // moves only when the test advances it.
+        let heartbeat = with_heartbeat(
+            move || {
+                let _ = stopped.recv();
+            },
+            PERIOD,
+            || beats.push(start.elapsed()),
+        );
+        let clock = async {
+            // `join!` polls the heartbeat first: its first beat is in.
+            tokio::time::advance(PERIOD * 7 / 2).await;
+            for _ in 0..50 {
+                tokio::time::advance(Duration::from_millis(1)).await;
+            }
+            stop.send(()).expect("the work ended early");
+        };
+        tokio::join!(heartbeat, clock);
+    });
+    assert_eq!(
+        beats.first(),
+        Some(&Duration::ZERO),
+        "the first beat comes at once"
+    );
+    assert!(
+        beats.len() >= 3,
+        "only {} beats in 85 ms of virtual time with a period of 10 ms: \
+         {beats:?}",
+        beats.len()
+    );
+    for pair in beats.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= PERIOD,
+            "two beats came {gap:?} apart (at {:?} and {:?}, of {beats:?}), \
+             less than the period of {PERIOD:?}: after the runtime was \
+             held up for 35 ms, the interval made up the missed ticks at \
+             once (tokio's default, MissedTickBehavior::Burst). A burst \
+             of beats claims a liveness the stall denied: set the \
+             interval's MissedTickBehavior to Delay",
+            pair[0],
+            pair[1]
+        );
+    }
 }
 
 /// The text of a panic payload, if it is text.

@@ -1,10 +1,11 @@
 //! `block_on`: it returns the output, sleeps until another thread wakes
-//! the future, polls only when woken, and is not fooled by an unpark
-//! without a wake.
+//! the future, polls only when woken, is not fooled by an unpark without
+//! a wake, and does not sleep through a wake whose unpark was eaten.
 
 use std::future::{self, poll_fn};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Barrier};
 use std::task::{Poll, Waker};
 use std::thread;
 
@@ -127,33 +128,91 @@ pub(super) fn polls_only_when_woken() {
     );
 }
 
-/// A thread unparks `block_on`'s thread without waking the future, then
-/// wakes it for real a moment later: `block_on` must not take the first
-/// for the second.
+/// A prankster thread unparks `block_on`'s thread during the first poll,
+/// without waking the future, and the poll ends only once it has; a
+/// moment later the prankster wakes the future for real. `block_on` must
+/// take the unpark for no wake: it polls once at the start and once after
+/// the wake, twice in all. One that polls whenever `park` returns polls a
+/// second time at once, before the wake, since the unpark left a token.
 pub(super) fn survives_a_spurious_unpark() {
-    let ready = Arc::new(AtomicBool::new(false));
+    let woken = Arc::new(AtomicBool::new(false));
+    let unparked = Arc::new(Barrier::new(2));
+    // Dropped once `block_on` has returned: then the prankster wakes
+    // nobody.
+    let (polling, returned) = mpsc::channel::<()>();
+    let mut returned = Some(returned);
     let mut prankster = None;
+    let mut polls = 0;
     let answer = block_on(poll_fn(|cx| {
-        if ready.load(Ordering::SeqCst) {
+        polls += 1;
+        if woken.load(Ordering::SeqCst) {
             return Poll::Ready("on time");
         }
-        if prankster.is_none() {
-            let blocked = thread::current();
-            let waker = cx.waker().clone();
-            let ready = Arc::clone(&ready);
-            prankster = Some(thread::spawn(move || {
-                blocked.unpark(); // No wake: a spurious wake-up.
-                thread::sleep(SETTLE);
+        if polls > 1 {
+            return Poll::Ready("early");
+        }
+        let blocked = thread::current();
+        let waker = cx.waker().clone();
+        let (ready, done) = (Arc::clone(&woken), Arc::clone(&unparked));
+        let returned = returned.take().unwrap();
+        prankster = Some(thread::spawn(move || {
+            blocked.unpark(); // No wake: a spurious wake-up.
+            done.wait();
+            // A pause, cut short if `block_on` returns meanwhile.
+            if returned.recv_timeout(SETTLE) == Err(RecvTimeoutError::Timeout) {
                 ready.store(true, Ordering::SeqCst);
                 waker.wake();
-            }));
-        }
+            }
+        }));
+        // A `Barrier` waits on a condition variable, not with `park`: the
+        // unpark's token is still there when this poll returns.
+        unparked.wait();
         Poll::Pending
     }));
+    drop(polling);
     if let Some(prankster) = prankster {
         prankster.join().unwrap();
     }
-    assert_eq!(answer, "on time", "the future's output");
+    assert!(
+        answer == "on time" && polls == 2,
+        "block_on polled the future {polls} times ({answer}), for one wake \
+         that came after the first poll: another thread unparked block_on's \
+         thread without waking the future, and block_on polled it again. \
+         park() returns for any unpark, so let the waker set a flag (an \
+         AtomicBool) before it unparks, and poll again only when the flag \
+         is set"
+    );
+}
+
+/// The first poll hands its waker to a thread that wakes the future, and
+/// waits until it has; then the poll parks the thread itself for a
+/// moment, as a nested `block_on` or a blocking channel may, and that
+/// eats the unpark of the wake. The future was woken all the same, and
+/// `block_on` must poll it again: one that waits for an unpark sleeps on.
+pub(super) fn survives_a_poll_that_parks() {
+    let rung = Arc::new(Barrier::new(2));
+    let mut bell = None;
+    let answer = block_on(poll_fn(|cx| {
+        if bell.is_some() {
+            return Poll::Ready("heard");
+        }
+        let waker = cx.waker().clone();
+        let ringer = Arc::clone(&rung);
+        bell = Some(thread::spawn(move || {
+            waker.wake();
+            ringer.wait();
+        }));
+        // The wake, and its unpark, are done when this returns.
+        rung.wait();
+        // Eats the token that the wake left. A waker that does not unpark
+        // costs a pause here, no more.
+        thread::park_timeout(SETTLE);
+        Poll::Pending
+    }));
+    if let Some(bell) = bell {
+        bell.join().unwrap();
+    }
+    assert_eq!(answer, "heard", "the future's output");
 }
 
 /// `block_on` runs a tokio oneshot receiver, no runtime needed: it gets

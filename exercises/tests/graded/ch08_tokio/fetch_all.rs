@@ -1,6 +1,7 @@
 //! `fetch_all`, on the paused clock: the limit is filled and never
-//! exceeded, the bodies come in URL order, and a batch takes the time of
-//! the ideal schedule.
+//! exceeded, not even by fetches that start their work when called, the
+//! bodies come in URL order, and a batch takes the time of the ideal
+//! schedule.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,10 +24,31 @@ struct Fetched {
     took: Duration,
 }
 
+/// When a fetch counts as in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// From the first poll of its future: a lazy fetch, as an `async fn`
+    /// is, that does nothing until it is polled.
+    Polled,
+    /// From the call to `fetch`: an eager fetch, which starts its request
+    /// when called and hands back a future of its answer.
+    Called,
+}
+
 /// Runs `fetch_all` on the paused clock with one URL per delay: fetching
 /// the URL `pages[i]` takes `delays_ms[i]` of virtual time and answers
-/// `body of URL`.
+/// `body of URL`. The fetches are lazy.
 fn fetch_pages(pages: &[&str], delays_ms: &[u64], limit: usize) -> Fetched {
+    fetch_pages_starting(pages, delays_ms, limit, Start::Polled)
+}
+
+/// [`fetch_pages`], with fetches that are in flight from `start` on.
+fn fetch_pages_starting(
+    pages: &[&str],
+    delays_ms: &[u64],
+    limit: usize,
+    start: Start,
+) -> Fetched {
     let urls: Vec<String> = pages
         .iter()
         .map(|page| format!("https://shop.example/{page}"))
@@ -43,11 +65,16 @@ fn fetch_pages(pages: &[&str], delays_ms: &[u64], limit: usize) -> Fetched {
         move |url: String| {
             let delay = Duration::from_millis(delay_of[&url]);
             let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
-            // Counted while the fetch runs, not when it is created: a
-            // future does nothing until it is polled.
-            async move {
+            let begin = move || {
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
+                in_flight
+            };
+            // A lazy fetch is counted while it runs, not when it is
+            // created: a future does nothing until it is polled.
+            let called = (start == Start::Called).then(begin.clone());
+            async move {
+                let in_flight = called.unwrap_or_else(begin);
                 tokio::time::sleep(delay).await;
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 format!("body of {url}")
@@ -101,6 +128,31 @@ pub(super) fn never_exceeds_the_limit() {
              done (`let _permit = ...`; `let _ = ...` drops the permit at \
              once)"
         );
+    }
+}
+
+/// Eight eager fetches of 10 ms, each in flight from the call to `fetch`,
+/// with a limit of 3: never more than 3 called and not yet finished. A
+/// `fetch_all` that calls every `fetch` up front, and only then waits for
+/// permits, starts all 8 requests at once.
+pub(super) fn calls_fetch_only_within_the_limit() {
+    for limit in [3, 1] {
+        let fetched =
+            fetch_pages_starting(&PAGES, &[10; 8], limit, Start::Called);
+        let most = fetched.most;
+        assert!(
+            most <= limit,
+            "8 fetches that start their work when fetch is called, with a \
+             limit of {limit}: {most} were called and not yet finished at \
+             once. Take the permit first, then call fetch: a fetch may do \
+             its work when called, before its future is ever polled"
+        );
+        let expected: Vec<String> = fetched
+            .urls
+            .iter()
+            .map(|url| format!("body of {url}"))
+            .collect();
+        assert_eq!(fetched.bodies, expected, "the bodies, in URL order");
     }
 }
 

@@ -1,6 +1,6 @@
 //! The pipeline, on the paused clock: every item once and in order, the
 //! producer waits when the channel is full, and runs ahead of a slow
-//! consumer until it is.
+//! consumer until it is; and dropping `pipeline` stops both tasks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,4 +146,57 @@ pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
     );
     let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
     assert_eq!(observed.results, expected, "every item once, in order");
+}
+
+/// `pipeline` over an endless source, with a consumer that takes 1 ms an
+/// item, is dropped after 10 ms (by a `timeout`); then a whole second of
+/// virtual time passes, in which tasks left running would take and
+/// consume a thousand more items. None may be taken or consumed.
+pub(super) fn dropping_it_stops_both_tasks() {
+    let taken = Arc::new(AtomicUsize::new(0));
+    let consumed = Arc::new(AtomicUsize::new(0));
+    let items = {
+        let taken = Arc::clone(&taken);
+        (0..).inspect(move |_| {
+            taken.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let consume = {
+        let consumed = Arc::clone(&consumed);
+        move |item: u64| {
+            let consumed = Arc::clone(&consumed);
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                consumed.fetch_add(1, Ordering::SeqCst);
+                item
+            }
+        }
+    };
+    let counts = || {
+        (
+            taken.load(Ordering::SeqCst),
+            consumed.load(Ordering::SeqCst),
+        )
+    };
+    paused_runtime().block_on(async {
+        let run = pipeline(items, 2, consume);
+        let cut = tokio::time::timeout(Duration::from_millis(10), run).await;
+        assert!(cut.is_err(), "pipeline of an endless source returned");
+        // Read with no `.await` since the drop: tasks that are aborted
+        // have had no chance to run.
+        let at_drop = counts();
+        assert!(
+            at_drop.1 > 0,
+            "pipeline consumed nothing in 10 ms, at 1 ms an item"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let later = counts();
+        assert_eq!(
+            later, at_drop,
+            "(taken, consumed) when pipeline's future was dropped, and a \
+             second later: its tasks went on without it. A dropped \
+             JoinHandle detaches its task; keep each task in a JoinSet, \
+             whose drop aborts it"
+        );
+    });
 }
