@@ -112,7 +112,9 @@ fn fixture() -> tempfile::TempDir {
         "exercises/src/ch02_fixture.rs",
         &gated(
             "ch02_fixture",
-            "pub fn broken() -> u32 {\n    \"not a number\"\n}\n",
+            // The error is outside any exercise's body: the chapter goes.
+            "pub fn broken() -> u32 {\n    WIDTH\n}\n\
+             const WIDTH: u32 = \"not a number\";\n",
         ),
     );
     write("exercises/tests/graded.rs", GRADED);
@@ -177,6 +179,38 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// An error inside one exercise's code costs that exercise only: it is
+/// stubbed out again, and the chapter's other exercises are graded.
+#[test]
+fn an_exercise_that_does_not_compile_costs_only_that_exercise() {
+    let dir = fixture();
+    let broken = CH01_SOLVED.replace("n + n", "n + \"n\"");
+    fs::write(
+        dir.path().join("exercises/src/ch01_fixture.rs"),
+        gated("ch01_fixture", &broken),
+    )
+    .unwrap();
+    let mut command = course(dir.path());
+    command.args(["grade", "ch01"]);
+    let output = finish(command);
+    let stdout = text(&output.stdout);
+    let all = format!("{stdout}\n{}", text(&output.stderr));
+    for line in [
+        "BUILD-ERROR   ch01::double::doubles  error[E0277]",
+        "    answer                       3/3   points  (1 of 1 tests passed)  done",
+        "    double                       0/2   points  (0 of 1 tests passed)",
+        "score: 3/5 points (60 %)",
+        "next: ch01::double does not compile",
+        "exercises/src/ch01_fixture.rs:9",
+    ] {
+        assert!(stdout.contains(line), "{line:?} not in:\n{all}");
+    }
+    // The learner's file is theirs: the stubbed-out copy is elsewhere.
+    let file =
+        fs::read_to_string(dir.path().join("exercises/src/ch01_fixture.rs"));
+    assert_eq!(file.unwrap(), gated("ch01_fixture", &broken));
+}
+
 /// `list` gives every exercise its status and points; `next` names the
 /// first unfinished one with its file and hint command.
 #[test]
@@ -216,7 +250,7 @@ fn a_chapter_that_does_not_compile_costs_only_that_chapter() {
     let all = format!("{stdout}\n{}", text(&output.stderr));
     assert_eq!(output.status.code(), Some(1), "{all}");
     assert!(
-        stdout.contains("BUILD-ERROR: error[E0308]: mismatched types at exercises/src/ch02_fixture.rs:3"),
+        stdout.contains("BUILD-ERROR: error[E0308]: mismatched types at exercises/src/ch02_fixture.rs:5"),
         "{all}"
     );
     assert!(

@@ -33,10 +33,14 @@ pub enum Verdict {
     /// The suite stopped before this trial ran (never written by the
     /// grader itself; `course grade` uses it for a suite that died).
     NotRun(String),
+    /// The exercise's code does not compile; `course grade` stubbed it out
+    /// again to grade the rest of its chapter (never written by the
+    /// grader itself).
+    BuildError(String),
 }
 
 /// Every verdict's label, as the events file and the report spell it.
-const LABELS: [&str; 9] = [
+const LABELS: [&str; 10] = [
     "PASS",
     "FAIL",
     "TODO",
@@ -46,6 +50,7 @@ const LABELS: [&str; 9] = [
     "OUTPUT-LIMIT",
     "LEFT-RUNNING",
     "NOT-RUN",
+    "BUILD-ERROR",
 ];
 
 impl Verdict {
@@ -61,6 +66,7 @@ impl Verdict {
             Verdict::OutputLimit(_) => 6,
             Verdict::LeftRunning(_) => 7,
             Verdict::NotRun(_) => 8,
+            Verdict::BuildError(_) => 9,
         }]
     }
 
@@ -75,7 +81,8 @@ impl Verdict {
             | Verdict::ExitedEarly(why)
             | Verdict::OutputLimit(why)
             | Verdict::LeftRunning(why)
-            | Verdict::NotRun(why) => why,
+            | Verdict::NotRun(why)
+            | Verdict::BuildError(why) => why,
         }
     }
 
@@ -92,6 +99,7 @@ impl Verdict {
             "OUTPUT-LIMIT" => Verdict::OutputLimit(why),
             "LEFT-RUNNING" => Verdict::LeftRunning(why),
             "NOT-RUN" => Verdict::NotRun(why),
+            "BUILD-ERROR" => Verdict::BuildError(why),
             _ => return None,
         })
     }
@@ -170,6 +178,7 @@ mod tests {
             Verdict::OutputLimit("f".into()),
             Verdict::LeftRunning("g".into()),
             Verdict::NotRun("h".into()),
+            Verdict::BuildError("i".into()),
         ];
         for verdict in all {
             let back = Verdict::from_parts(verdict.label(), verdict.reason());

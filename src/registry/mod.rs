@@ -79,10 +79,10 @@ impl Chapter {
                 root.join(format!("exercises/tests/graded/{module}.rs"));
             let text = fs::read_to_string(suite).unwrap_or_default();
             for id in quoted_trial_ids(&text, &self.id) {
-                if let Some((exercise, _)) = id.rsplit_once("::") {
-                    if !found.iter().any(|f| f == exercise) {
-                        found.push(exercise.to_string());
-                    }
+                if let Some((exercise, _)) = id.rsplit_once("::")
+                    && !found.iter().any(|f| f == exercise)
+                {
+                    found.push(exercise.to_string());
                 }
             }
         }
@@ -162,7 +162,8 @@ fn missing_code(root: &Path, chapter: &Chapter) -> Vec<String> {
     let mut missing = Vec::new();
     for module in &chapter.modules {
         let module_gate = format!("#![cfg(module = \"{module}\")]");
-        let module_gate_loom = format!("#![cfg(all(module = \"{module}\", not(loom)))]");
+        let module_gate_loom =
+            format!("#![cfg(all(module = \"{module}\", not(loom)))]");
         let suite_gate = format!("#![cfg(chapter = \"{id}\")]");
         let files = [
             ("stub", format!("exercises/src/{module}.rs")),
@@ -176,10 +177,17 @@ fn missing_code(root: &Path, chapter: &Chapter) -> Vec<String> {
             };
             let gated = match what {
                 "trials" => text.contains(&suite_gate),
-                _ => text.contains(&module_gate) || text.contains(&module_gate_loom),
+                _ => {
+                    text.contains(&module_gate)
+                        || text.contains(&module_gate_loom)
+                }
             };
             if !gated {
-                let gate = if what == "trials" { &suite_gate } else { &module_gate };
+                let gate = if what == "trials" {
+                    &suite_gate
+                } else {
+                    &module_gate
+                };
                 missing.push(format!(
                     "{id}: {file} does not start with `{gate}` (so `course \
                      grade` cannot leave it out when it does not compile)"
@@ -335,13 +343,13 @@ fn unregistered(root: &Path, chapters: &[Chapter]) -> Vec<String> {
         .flatten();
     for entry in hints.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_suffix(".md") {
-            if !known(id) {
-                missing.push(format!(
-                    "{id}: exercises/hints/{name} exists but no stub \
-                     exercises/src/{id}_topic.rs does"
-                ));
-            }
+        if let Some(id) = name.strip_suffix(".md")
+            && !known(id)
+        {
+            missing.push(format!(
+                "{id}: exercises/hints/{name} exists but no stub \
+                 exercises/src/{id}_topic.rs does"
+            ));
         }
     }
     missing

@@ -55,20 +55,20 @@ pub fn check(
     if one("host")? != Some(host.as_str()) {
         return Err(Refused(403, "the Host is not the book's address"));
     }
-    if let Some(origin) = one("origin")? {
-        if origin != format!("http://{host}") {
-            return Err(Refused(403, "a request from another site"));
-        }
+    if let Some(origin) = one("origin")?
+        && origin != format!("http://{host}")
+    {
+        return Err(Refused(403, "a request from another site"));
     }
-    if let Some(site) = one("sec-fetch-site")? {
-        if site != "same-origin" {
-            return Err(Refused(403, "a request from another site"));
-        }
+    if let Some(site) = one("sec-fetch-site")?
+        && site != "same-origin"
+    {
+        return Err(Refused(403, "a request from another site"));
     }
-    if let Some(dest) = one("sec-fetch-dest")? {
-        if dest != "empty" {
-            return Err(Refused(403, "not a script's request"));
-        }
+    if let Some(dest) = one("sec-fetch-dest")?
+        && dest != "empty"
+    {
+        return Err(Refused(403, "not a script's request"));
     }
     match needs {
         Needs::Nothing => {}

@@ -245,7 +245,7 @@ fn borrows_balanced_chunks() {
     for &(address, len) in &seen {
         let borrowed = address >= start
             && address <= start + data.len() * size
-            && (address - start) % size == 0;
+            && (address - start).is_multiple_of(size);
         assert!(
             borrowed,
             "a chunk is not part of the caller's slice: it was copied \

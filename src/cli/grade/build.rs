@@ -8,11 +8,13 @@ use std::process::Stdio;
 use indicatif::ProgressBar;
 use serde_json::Value;
 
+use super::isolate::Shadows;
 use super::{BuildError, Fatal, Package, cargo};
 
-/// Builds the suite with `chapters` on; when a chapter's files have
-/// errors, turns it off and tries again. The test binary (none if no
-/// chapter compiles) and the chapters left out.
+/// Builds the suite with `chapters` on. When an exercise's code does not
+/// compile, stubs that exercise out again (see `isolate`) and tries again;
+/// when code outside any exercise does not, leaves its chapter out. The
+/// test binary (none if no chapter compiles) and what did not compile.
 pub(super) fn build_leaving_out_broken(
     root: &Path,
     package: Package,
@@ -21,6 +23,7 @@ pub(super) fn build_leaving_out_broken(
 ) -> Result<(Option<PathBuf>, Vec<BuildError>, Warnings), Fatal> {
     let mut on: Vec<&str> = chapters.to_vec();
     let mut broken: Vec<BuildError> = Vec::new();
+    let mut shadows = Shadows::new(root, package);
     while !on.is_empty() {
         if let Some(spinner) = spinner {
             spinner.set_message(format!(
@@ -29,24 +32,36 @@ pub(super) fn build_leaving_out_broken(
                 on.join(" ")
             ));
         }
-        match build(root, package, &on)? {
+        let errors = match build(root, package, &on, &shadows.env()?)? {
             Built::Binary(binary, warnings) => {
                 broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
                 return Ok((Some(binary), broken, warnings));
             }
-            Built::Errors(errors) => {
-                let before = on.len();
-                for error in errors {
-                    on.retain(|chapter| *chapter != error.chapter);
-                    broken.push(error);
-                }
-                if on.len() == before {
-                    return Err(Fatal(
-                        "the build fails in a chapter that is already off"
-                            .to_string(),
-                    ));
+            Built::Errors(errors) => errors,
+        };
+        let mut progress = false;
+        for (chapter, errors) in errors {
+            match shadows.stub_out(&chapter, &errors) {
+                Some(stubbed) => broken.extend(stubbed),
+                None => {
+                    // Not (only) inside exercises: the chapter goes.
+                    shadows.forget(&chapter);
+                    broken.retain(|b| b.chapter != chapter);
+                    on.retain(|c| *c != chapter);
+                    let message = errors.first().map(|e| e.message.clone());
+                    broken.push(BuildError {
+                        chapter,
+                        exercise: None,
+                        message: message.unwrap_or_default(),
+                    });
                 }
             }
+            progress = true;
+        }
+        if !progress {
+            return Err(Fatal(
+                "the build fails in a chapter that is already off".to_string(),
+            ));
         }
     }
     broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
@@ -58,21 +73,36 @@ pub type Warnings = BTreeMap<String, (usize, String)>;
 
 enum Built {
     Binary(PathBuf, Warnings),
-    /// The first error of each chapter that did not compile.
-    Errors(Vec<BuildError>),
+    /// The errors of each chapter that did not compile.
+    Errors(BTreeMap<String, Vec<Located>>),
+}
+
+/// One compiler error and where it is.
+#[derive(Debug, Clone)]
+pub(super) struct Located {
+    /// The file, as rustc names it (relative to the workspace, or absolute
+    /// for a copy `isolate` wrote).
+    pub(super) file: String,
+    /// Its 1-based line.
+    pub(super) line: usize,
+    /// The error as rustc renders it.
+    pub(super) message: String,
 }
 
 fn build(
     root: &Path,
     package: Package,
     chapters: &[&str],
+    shadows: &str,
 ) -> Result<Built, Fatal> {
     let output = cargo()
         .current_dir(root)
         .args(["test", "--quiet", "--package", package.name()])
         .args(["--test", "graded", "--no-run", "--message-format=json"])
-        // The chapters to compile (see src/registry/build.rs).
+        // The chapters to compile, and the modules to compile from a copy
+        // with exercises stubbed out (see src/registry/build.rs).
         .env("COURSE_CHAPTERS", chapters.join(","))
+        .env("COURSE_SHADOW", shadows)
         .stdin(Stdio::null())
         .output()
         .map_err(|error| Fatal(format!("cannot run cargo: {error}")))?;
@@ -101,12 +131,7 @@ fn build(
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(Fatal(format!("cargo failed:\n{}", stderr.trim_end())));
     }
-    Ok(Built::Errors(
-        seen.errors
-            .into_iter()
-            .map(|(chapter, message)| BuildError { chapter, message })
-            .collect(),
-    ))
+    Ok(Built::Errors(seen.errors))
 }
 
 /// What cargo's JSON messages of one build said.
@@ -114,8 +139,8 @@ fn build(
 struct Messages {
     /// The graded test binary, once built.
     binary: Option<PathBuf>,
-    /// The first error of each chapter.
-    errors: BTreeMap<String, String>,
+    /// The errors of each chapter.
+    errors: BTreeMap<String, Vec<Located>>,
     /// The first error outside any chapter's files.
     elsewhere: Option<String>,
     warnings: Warnings,
@@ -142,9 +167,13 @@ impl Messages {
 
     fn error(&mut self, diagnostic: &Value) {
         let rendered = diagnostic["rendered"].as_str().unwrap_or("").trim_end();
-        match chapter_of(diagnostic) {
-            Some(chapter) => {
-                self.errors.entry(chapter).or_insert(rendered.to_string());
+        match place_of(diagnostic) {
+            Some((chapter, file, line)) => {
+                self.errors.entry(chapter).or_default().push(Located {
+                    file,
+                    line,
+                    message: rendered.to_string(),
+                });
             }
             None if has_span(diagnostic) => {
                 self.elsewhere.get_or_insert(rendered.to_string());
@@ -163,7 +192,7 @@ impl Messages {
                     .is_some_and(|f| f.contains("/src/"))
             })
         });
-        if let Some(chapter) = chapter_of(diagnostic).filter(|_| in_src) {
+        if let Some((chapter, ..)) = place_of(diagnostic).filter(|_| in_src) {
             let rendered = diagnostic["rendered"].as_str().unwrap_or("");
             let entry = self
                 .warnings
@@ -180,25 +209,27 @@ fn has_span(diagnostic: &Value) -> bool {
         .is_some_and(|spans| !spans.is_empty())
 }
 
-/// The chapter whose file the diagnostic's primary span is in: a part of
+/// The chapter, file and line of the diagnostic's primary span, if its
+/// file is a chapter's: a part of
 /// the file's path starts with `chNN` (`src/ch05_no_gil.rs`, or a
 /// learner's `src/ch05_no_gil/helpers.rs`). An error inside a macro of a
 /// dependency is placed where the macro was called.
-fn chapter_of(diagnostic: &Value) -> Option<String> {
+fn place_of(diagnostic: &Value) -> Option<(String, String, usize)> {
     let spans = diagnostic["spans"].as_array()?;
     let mut span = spans
         .iter()
         .find(|span| span["is_primary"] == true)
         .or(spans.first())?;
     loop {
-        let file = Path::new(span["file_name"].as_str()?);
-        let found = file.components().find_map(|part| {
+        let name = span["file_name"].as_str()?;
+        let found = Path::new(name).components().find_map(|part| {
             let part = part.as_os_str().to_str()?;
             let stem = part.strip_suffix(".rs").unwrap_or(part);
             crate::registry::chapter_of_module(stem)
         });
         if let Some(chapter) = found {
-            return Some(chapter.to_string());
+            let line = span["line_start"].as_u64().unwrap_or(0) as usize;
+            return Some((chapter.to_string(), name.to_string(), line));
         }
         span = span["expansion"]["span"]
             .as_object()

@@ -12,6 +12,7 @@
 //! instructor read).
 
 mod build;
+mod isolate;
 mod report;
 mod run;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 
 use super::sums;
+use crate::grader::Verdict;
 pub use crate::grader::events::Judged;
 pub use build::Warnings;
 
@@ -42,12 +44,16 @@ impl Package {
     }
 }
 
-/// A chapter left out because its code does not compile.
+/// Code that does not compile: a whole chapter left out, or one exercise
+/// stubbed out again while the rest of its chapter is graded.
 #[derive(Debug, Clone)]
 pub struct BuildError {
     /// `ch03`.
     pub chapter: String,
-    /// The first compiler error in the chapter's files, as rustc renders it.
+    /// `ch03::with_gil` when only that exercise was stubbed out; `None`
+    /// when the whole chapter was left out.
+    pub exercise: Option<String>,
+    /// The first compiler error, as rustc renders it.
     pub message: String,
 }
 
@@ -123,12 +129,38 @@ pub fn grade(
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
-    let judged = match binary {
+    let mut judged = match binary {
         Some(binary) => {
             run::run_suite(root, package, &binary, selection, options)?
         }
         None => Vec::new(),
     };
+    // A place in a copy of a module is the same place in the learner's
+    // file: name that one.
+    let copies = format!("{}/", isolate::copies_dir(root, package).display());
+    let theirs = format!("{}/src/", package.name());
+    for trial in &mut judged {
+        if trial.report.contains(&copies) {
+            trial.report = trial.report.replace(&copies, &theirs);
+            let reason = trial.verdict.reason().replace(&copies, &theirs);
+            if let Some(v) = Verdict::from_parts(trial.verdict.label(), &reason)
+            {
+                trial.verdict = v;
+            }
+        }
+    }
+    // The trials of an exercise that was stubbed out again reached its
+    // `todo!()`: what they report is the compile error.
+    for trial in &mut judged {
+        let stubbed = broken
+            .iter()
+            .find(|b| b.exercise.as_deref() == Some(trial.id.exercise()));
+        if let Some(error) = stubbed {
+            trial.verdict =
+                Verdict::BuildError(build::error_headline(&error.message));
+            trial.report = format!("BUILD-ERROR:\n{}", error.message);
+        }
+    }
     Ok(Report {
         package,
         selection: selection.map(str::to_string),

@@ -24,12 +24,17 @@ impl Report {
             .sum();
         let recorded = sums::chapter_points(root);
         let lost: u32 = self
-            .broken
-            .iter()
+            .chapters_left_out()
             .map(|b| recorded.get(&b.chapter).copied().unwrap_or(0))
             .sum();
         let possible = self.judged.iter().map(|t| t.points).sum::<u32>() + lost;
         (earned, possible)
+    }
+
+    /// The chapters left out whole (not those with one exercise stubbed
+    /// out: their trials ran).
+    fn chapters_left_out(&self) -> impl Iterator<Item = &super::BuildError> {
+        self.broken.iter().filter(|b| b.exercise.is_none())
     }
 
     /// Every trial passed and every chapter compiled.
@@ -89,8 +94,7 @@ impl Report {
     fn table(&self, root: &Path) -> String {
         let recorded = sums::chapter_points(root);
         let unbuilt: Vec<Unbuilt<'_>> = self
-            .broken
-            .iter()
+            .chapters_left_out()
             .map(|b| Unbuilt {
                 chapter: &b.chapter,
                 points: recorded.get(&b.chapter).copied().unwrap_or(0),
@@ -114,7 +118,7 @@ impl Report {
     /// failing trial's report.
     pub fn next(&self, root: &Path) -> Option<String> {
         let unsolved = self.judged.iter().find(|t| !t.verdict.passed());
-        let broken = self.broken.first();
+        let broken = self.chapters_left_out().next();
         let broken_first = match (broken, unsolved) {
             (Some(b), Some(t)) => b.chapter.as_str() <= t.id.chapter(),
             (Some(_), None) => true,
@@ -133,6 +137,12 @@ impl Report {
         };
         let exercise = trial.id.exercise();
         let mut out = format!("next: {exercise}\n");
+        if let Verdict::BuildError(_) = trial.verdict {
+            out = format!(
+                "next: {exercise} does not compile (the chapter's other \
+                 exercises are graded)\n"
+            );
+        }
         if let Some((file, line)) = locate(root, exercise) {
             let _ = writeln!(out, "  code:  {file}:{line}");
         }
@@ -192,7 +202,7 @@ impl Report {
         let shown = crate::cli::hint::shown(root);
         for chapter in crate::registry::chapter_ids(root) {
             if let Some(broken) =
-                self.broken.iter().find(|b| b.chapter == chapter)
+                self.chapters_left_out().find(|b| b.chapter == chapter)
             {
                 out.push_str(&self.list_broken(root, broken));
                 continue;
@@ -240,8 +250,13 @@ impl Report {
         let untouched = trials
             .iter()
             .all(|t| matches!(t.verdict, Verdict::NotImplemented(_)));
+        let unbuilt = trials
+            .iter()
+            .all(|t| matches!(t.verdict, Verdict::BuildError(_)));
         let status = if passed == trials.len() {
             "done".to_string()
+        } else if unbuilt {
+            "does not compile".to_string()
         } else if untouched {
             "not started".to_string()
         } else {
@@ -284,6 +299,7 @@ impl Report {
             "selection": self.selection,
             "score": { "earned": earned, "possible": possible },
             "build_errors": self.broken.iter().map(|b| json!({
+                "exercise": b.exercise,
                 "chapter": b.chapter,
                 "message": b.message,
             })).collect::<Vec<_>>(),
