@@ -47,6 +47,7 @@ mod os;
 mod os;
 pub mod score;
 mod suite;
+pub mod traits;
 mod verdict;
 
 use std::process::ExitCode;
