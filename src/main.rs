@@ -53,6 +53,14 @@ enum Command {
     /// Grade, then show only what to do next: the first unfinished
     /// exercise, its file, page and hint command.
     Next,
+    /// Put an exercise's code back as the course shipped it (asks first).
+    Reset {
+        /// The exercise: `ch01::spawn_all`, or `spawn_all`.
+        exercise: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Grade again each time you save an exercise file.
     Watch {
         /// What to grade first: `chNN`, or everything.
@@ -133,6 +141,7 @@ fn main() -> ExitCode {
             }
             report.all_passed()
         }),
+        Command::Reset { exercise, yes } => reset(&root, &exercise, yes),
         Command::Watch { selection, poll } => {
             cli::watch::watch(&root, selection.as_deref(), poll).map(|()| true)
         }
@@ -173,6 +182,41 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `course reset`: shows what would change, asks (unless `yes`), resets.
+fn reset(root: &Path, exercise: &str, yes: bool) -> Result<bool, String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let plan = cli::reset::plan(root, exercise)?;
+    if plan.functions.is_empty() {
+        println!("{} is already as the course shipped it", plan.exercise);
+        return Ok(true);
+    }
+    println!(
+        "resetting {} in {}: the bodies of {} go back to the stub's; the \
+         rest of the file stays as it is",
+        plan.exercise,
+        plan.file,
+        plan.functions.join(", ")
+    );
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(
+                "not resetting without a terminal to ask; add --yes".into()
+            );
+        }
+        print!("reset? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("nothing changed");
+            return Ok(false);
+        }
+    }
+    cli::reset::apply(root, &plan)?;
+    println!("reset {}", plan.exercise);
+    Ok(true)
 }
 
 /// Grades every chapter quietly (a spinner while building), for `list`

@@ -211,6 +211,42 @@ fn an_exercise_that_does_not_compile_costs_only_that_exercise() {
     assert_eq!(file.unwrap(), gated("ch01_fixture", &broken));
 }
 
+/// `reset` puts one exercise's code back as the course shipped it, from
+/// the repository's history, and leaves the other exercise alone; without
+/// a terminal it asks for --yes instead of guessing.
+#[test]
+fn reset_restores_one_exercise_as_shipped() {
+    let dir = fixture();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "git {args:?}: {status:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "as shipped"]);
+    let file = dir.path().join("exercises/src/ch01_fixture.rs");
+    let solved = gated("ch01_fixture", CH01_SOLVED).replace("42", "43");
+    fs::write(&file, &solved).unwrap();
+    git(&["commit", "-q", "-am", "my work"]);
+    let mut asked = course(dir.path());
+    asked.args(["reset", "double"]);
+    let refused = finish(asked);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("add --yes"));
+    let mut reset = course(dir.path());
+    reset.args(["reset", "double", "--yes"]);
+    let output = finish(reset);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let now = fs::read_to_string(&file).unwrap();
+    assert!(now.contains("n + n + 1"), "double is the shipped one: {now}");
+    assert!(now.contains("43"), "answer is the learner's still: {now}");
+}
+
 /// `list` gives every exercise its status and points; `next` names the
 /// first unfinished one with its file and hint command.
 #[test]

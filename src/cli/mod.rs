@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod grade;
 pub mod hint;
+pub(crate) mod items;
+pub mod reset;
 pub mod soak;
 pub mod sums;
 pub mod verify;

@@ -74,15 +74,27 @@ fn rust_files_in(root: &Path, dir: &str) -> Vec<PathBuf> {
 /// The SHA-256 of a file, in hex; `missing` if it cannot be read.
 fn sum(path: &Path) -> String {
     match fs::read(path) {
-        Ok(bytes) => Sha256::digest(&bytes).iter().fold(
-            String::new(),
-            |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            },
-        ),
+        Ok(bytes) => sha256_hex(&bytes),
         Err(_) => "missing".to_string(),
     }
+}
+
+/// The SHA-256 of some bytes, in hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::new(), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// The SHA-256 the record gives a stub file, if any.
+pub(crate) fn recorded_stub(root: &Path, file: &str) -> Option<String> {
+    recorded(root).lines().find_map(|line| {
+        let (hex, name) = line.strip_prefix("stub ")?.split_once(' ')?;
+        (name == file).then(|| hex.to_string())
+    })
 }
 
 /// The record as `course verify --write-sums` writes it.
