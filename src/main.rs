@@ -46,6 +46,11 @@ enum Command {
         /// Also write the report as JSON to this file (for instructors).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Grade the loom models of the atomics exercises instead: every
+        /// interleaving (up to a bound) of their threads, which finds
+        /// memory orderings too weak for a real multi-core machine.
+        #[arg(long)]
+        loom: bool,
     },
     /// List every exercise with its status (done, in progress, not started,
     /// does not compile) and points.
@@ -127,9 +132,11 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve { port } => serve_or_build(&root, Some(port)),
         Command::Build => serve_or_build(&root, None),
-        Command::Grade { selection, json } => {
-            grade(&root, selection.as_deref(), json.as_deref())
-        }
+        Command::Grade {
+            selection,
+            json,
+            loom,
+        } => grade(&root, selection.as_deref(), json.as_deref(), loom),
         Command::List => graded(&root).map(|report| {
             print!("{}", report.list(&root));
             report.all_passed()
@@ -222,7 +229,10 @@ fn reset(root: &Path, exercise: &str, yes: bool) -> Result<bool, String> {
 /// Grades every chapter quietly (a spinner while building), for `list`
 /// and `next`.
 fn graded(root: &Path) -> Result<cli::grade::Report, String> {
-    let options = Options { interactive: true };
+    let options = Options {
+        interactive: true,
+        loom: false,
+    };
     cli::grade::grade(root, Package::Exercises, None, options)
         .map_err(|fatal| fatal.to_string())
 }
@@ -232,8 +242,12 @@ fn grade(
     root: &Path,
     selection: Option<&str>,
     json: Option<&Path>,
+    loom: bool,
 ) -> Result<bool, String> {
-    let options = Options { interactive: true };
+    let options = Options {
+        interactive: true,
+        loom,
+    };
     let report =
         cli::grade::grade(root, Package::Exercises, selection, options)
             .map_err(|fatal| fatal.to_string())?;

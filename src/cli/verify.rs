@@ -26,7 +26,10 @@ pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
 }
 
 fn quiet() -> Options {
-    Options { interactive: false }
+    Options {
+        interactive: false,
+        loom: false,
+    }
 }
 
 fn check_pieces(root: &Path) -> bool {

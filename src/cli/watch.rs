@@ -251,7 +251,10 @@ fn run(root: &Path, selection: Option<&str>) {
     println!(
         "grading {what} (save a file to grade again; Enter: now; q: quit)\n"
     );
-    let options = Options { interactive: true };
+    let options = Options {
+        interactive: true,
+        loom: false,
+    };
     match grade::grade(root, Package::Exercises, selection, options) {
         Ok(report) => print!("{}", report.render(root)),
         Err(fatal) => println!("error: {fatal}"),

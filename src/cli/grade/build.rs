@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use serde_json::Value;
 
 use super::isolate::Shadows;
-use super::{BuildError, Fatal, Package, cargo};
+use super::{BuildError, Fatal, Package, Suite, cargo};
 
 /// Builds the suite with `chapters` on. When an exercise's code does not
 /// compile, stubs that exercise out again (see `isolate`) and tries again;
@@ -17,7 +17,7 @@ use super::{BuildError, Fatal, Package, cargo};
 /// test binary (none if no chapter compiles) and what did not compile.
 pub(super) fn build_leaving_out_broken(
     root: &Path,
-    package: Package,
+    (package, suite): (Package, Suite),
     chapters: &[&str],
     spinner: Option<&ProgressBar>,
 ) -> Result<(Option<PathBuf>, Vec<BuildError>, Warnings), Fatal> {
@@ -32,7 +32,8 @@ pub(super) fn build_leaving_out_broken(
                 on.join(" ")
             ));
         }
-        let errors = match build(root, package, &on, &shadows.env()?)? {
+        let errors = match build(root, (package, suite), &on, &shadows.env()?)?
+        {
             Built::Binary(binary, warnings) => {
                 broken.sort_by(|a, b| a.chapter.cmp(&b.chapter));
                 return Ok((Some(binary), broken, warnings));
@@ -91,14 +92,34 @@ pub(super) struct Located {
 
 fn build(
     root: &Path,
-    package: Package,
+    (package, suite): (Package, Suite),
     chapters: &[&str],
     shadows: &str,
 ) -> Result<Built, Fatal> {
-    let output = cargo()
+    let mut command = cargo();
+    if suite == Suite::Loom {
+        // As .ci/loom: every dependency built with `--cfg loom`, in release
+        // (loom explores thousands of interleavings), apart from the
+        // ordinary build so that neither rebuilds the other.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), PathBuf::from);
+        command
+            .arg("test")
+            .arg("--release")
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("CARGO_TARGET_DIR", target.join("loom"));
+    } else {
+        command.arg("test");
+    }
+    let output = command
         .current_dir(root)
-        .args(["test", "--quiet", "--package", package.name()])
-        .args(["--test", "graded", "--no-run", "--message-format=json"])
+        .args(["--quiet", "--package", package.name()])
+        .args([
+            "--test",
+            suite.target(),
+            "--no-run",
+            "--message-format=json",
+        ])
         // The chapters to compile, and the modules to compile from a copy
         // with exercises stubbed out (see src/registry/build.rs).
         .env("COURSE_CHAPTERS", chapters.join(","))
@@ -106,7 +127,10 @@ fn build(
         .stdin(Stdio::null())
         .output()
         .map_err(|error| Fatal(format!("cannot run cargo: {error}")))?;
-    let mut seen = Messages::default();
+    let mut seen = Messages {
+        target: suite.target(),
+        ..Messages::default()
+    };
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         if let Ok(message) = serde_json::from_str::<Value>(line) {
             seen.read(&message);
@@ -137,6 +161,8 @@ fn build(
 /// What cargo's JSON messages of one build said.
 #[derive(Default)]
 struct Messages {
+    /// The test target built (`graded`, `loom`).
+    target: &'static str,
     /// The graded test binary, once built.
     binary: Option<PathBuf>,
     /// The errors of each chapter.
@@ -151,7 +177,7 @@ impl Messages {
         let diagnostic = &message["message"];
         match message["reason"].as_str() {
             Some("compiler-artifact")
-                if message["target"]["name"] == "graded" =>
+                if message["target"]["name"] == self.target =>
             {
                 self.binary = message["executable"].as_str().map(PathBuf::from);
             }

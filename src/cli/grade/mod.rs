@@ -62,6 +62,8 @@ pub struct BuildError {
 pub struct Report {
     /// The crate graded.
     pub package: Package,
+    /// The trials, or the loom models.
+    pub suite: Suite,
     /// `ch03`, `ch03::with_gil`, or none for the whole course.
     pub selection: Option<String>,
     /// Chapters that did not compile.
@@ -89,6 +91,37 @@ impl std::fmt::Display for Fatal {
 pub struct Options {
     /// Show a progress bar and the table (off for `verify`'s quiet runs).
     pub interactive: bool,
+    /// Grade the loom models (`exercises/tests/loom.rs`, built with
+    /// `--cfg loom`) instead of the graded suite.
+    pub loom: bool,
+}
+
+/// The suite a grading run builds and runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// `tests/graded.rs`: the trials.
+    Graded,
+    /// `tests/loom.rs` under `--cfg loom`, in release and a target dir of
+    /// its own: the model checks of the atomics exercises.
+    Loom,
+}
+
+impl Suite {
+    fn of(options: Options) -> Self {
+        if options.loom {
+            Suite::Loom
+        } else {
+            Suite::Graded
+        }
+    }
+
+    /// The test target's name.
+    pub fn target(self) -> &'static str {
+        match self {
+            Suite::Graded => "graded",
+            Suite::Loom => "loom",
+        }
+    }
 }
 
 /// Builds and runs the graded suite of `package` for `selection` (a
@@ -120,9 +153,10 @@ pub fn grade(
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     });
+    let suite = Suite::of(options);
     let (binary, broken, warnings) = build::build_leaving_out_broken(
         root,
-        package,
+        (package, suite),
         &wanted,
         spinner.as_ref(),
     )?;
@@ -131,7 +165,7 @@ pub fn grade(
     }
     let mut judged = match binary {
         Some(binary) => {
-            run::run_suite(root, package, &binary, selection, options)?
+            run::run_suite(root, (package, suite), &binary, selection, options)?
         }
         None => Vec::new(),
     };
@@ -163,6 +197,7 @@ pub fn grade(
     }
     Ok(Report {
         package,
+        suite,
         selection: selection.map(str::to_string),
         broken,
         warnings,

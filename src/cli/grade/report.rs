@@ -296,6 +296,7 @@ impl Report {
         json!({
             "course": env!("CARGO_PKG_VERSION"),
             "package": self.package.name(),
+            "suite": self.suite.target(),
             "selection": self.selection,
             "score": { "earned": earned, "possible": possible },
             "build_errors": self.broken.iter().map(|b| json!({

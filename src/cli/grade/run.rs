@@ -16,15 +16,16 @@ use crate::grader::{TrialId, Verdict};
 
 /// The suite binary, run from the package's folder as `cargo test` would,
 /// with its output in a log file.
-struct Suite<'a> {
+struct Running<'a> {
     root: &'a Path,
     package: Package,
+    suite: super::Suite,
     binary: &'a Path,
     selection: Option<&'a str>,
     log: PathBuf,
 }
 
-impl Suite<'_> {
+impl Running<'_> {
     fn start(&self, events: &Path, list: bool) -> Result<Child, Fatal> {
         let cannot = |e: std::io::Error| {
             Fatal(format!("cannot write {}: {e}", self.log.display()))
@@ -32,6 +33,11 @@ impl Suite<'_> {
         let output = fs::File::create(&self.log).map_err(cannot)?;
         let errors = output.try_clone().map_err(cannot)?;
         let mut command = Command::new(self.binary);
+        if self.suite == super::Suite::Loom {
+            // The bound .ci/loom uses: two preemptions per thread explore
+            // the orderings the models are about in seconds.
+            command.env("LOOM_MAX_PREEMPTIONS", "2");
+        }
         command
             .current_dir(self.root.join(self.package.name()))
             .env(crate::grader::ENV_EVENTS, events)
@@ -60,7 +66,7 @@ impl Suite<'_> {
 /// Runs the built suite; the verdicts in the suite's order.
 pub(super) fn run_suite(
     root: &Path,
-    package: Package,
+    (package, suite): (Package, super::Suite),
     binary: &Path,
     selection: Option<&str>,
     options: Options,
@@ -68,9 +74,10 @@ pub(super) fn run_suite(
     let scratch = tempfile::tempdir().map_err(|error| {
         Fatal(format!("cannot make a temporary dir: {error}"))
     })?;
-    let suite = Suite {
+    let suite = Running {
         root,
         package,
+        suite,
         binary,
         selection,
         log: scratch.path().join("suite.log"),
@@ -104,7 +111,10 @@ pub(super) fn run_suite(
 }
 
 /// The trials the selection names, as `--list` reports them.
-fn list(suite: &Suite<'_>, file: &Path) -> Result<Vec<(TrialId, u32)>, Fatal> {
+fn list(
+    suite: &Running<'_>,
+    file: &Path,
+) -> Result<Vec<(TrialId, u32)>, Fatal> {
     let status = suite.start(file, true)?.wait();
     let listed: Vec<(TrialId, u32)> = events::read(file)
         .into_iter()
@@ -155,7 +165,7 @@ fn in_listed_order(
     mut judged: Vec<Judged>,
     listed: &[(TrialId, u32)],
     status: ExitStatus,
-    suite: &Suite<'_>,
+    suite: &Running<'_>,
 ) -> Vec<Judged> {
     let order: BTreeMap<&TrialId, usize> = listed
         .iter()
