@@ -21,7 +21,11 @@
 use course::gil::{Gil, GilGuard};
 
 /// A global interpreter lock of your own: at most one thread at a time
-/// runs inside [`ToyGil::with_gil`].
+/// runs inside [`ToyGil::with_gil`], and everything a thread did inside
+/// happens before what the next thread does inside, as with a `Mutex`:
+/// that is what lets a GIL protect the interpreter's data. (If you build
+/// it from atomics, take them from `crate::sync`, so that `.ci/loom` can
+/// check their orderings.)
 #[derive(Debug, Default)]
 pub struct ToyGil {
     // TODO(ch03): the lock.
@@ -35,7 +39,8 @@ impl ToyGil {
     }
 
     /// Runs `f` while holding the lock and returns its result. If `f`
-    /// panics, the lock is released and later calls still work.
+    /// panics, the panic reaches the caller, the lock is released, and
+    /// later calls still work, one thread at a time as before.
     pub fn with_gil<T>(&self, f: impl FnOnce() -> T) -> T {
         // TODO(ch03): hold the lock while `f` runs.
         let _ = f;
@@ -47,6 +52,11 @@ impl ToyGil {
 /// holding `gil`, and every `check_interval` bytecodes lets a waiting
 /// thread run (as CPython's eval loop does). Takes the GIL first, and
 /// releases it when done. `check_interval` is at least 1.
+///
+/// It lets others in there and nowhere else, so the turns are exactly
+/// `check_interval` bytecodes whatever switching policy `gil` was built
+/// with: it never calls [`GilGuard::tick`], which would let that policy
+/// switch in the middle of a turn as well.
 pub fn run_bytecodes(
     gil: &Gil,
     bytecodes: u64,
@@ -74,7 +84,8 @@ pub fn blocking_io<'g, T>(
 /// a native extension from several threads: each thread takes the GIL to
 /// pick up its job, detaches from it while the job runs (so the jobs run
 /// at once, on all cores), and takes it again to hand the result back.
-/// Returns the results in job order.
+/// Returns the results in job order. If a job panics, `detach` panics too,
+/// once every job has ended: a job's panic is never lost.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

@@ -104,3 +104,54 @@ fn ticket_lock_orders_the_holders() {
         assert_eq!(total, 3, "every holder's increment landed");
     });
 }
+
+// Chapter 3: `ToyGil`. Everything the interpreter's data needs is that
+// the GIL orders each holder's accesses before the next holder's; a spin
+// lock with `Relaxed` orderings lets only one thread in at a time, yet
+// orders nothing, and fails here.
+
+use exercises::ch03_gil::ToyGil;
+
+/// An interpreter: objects that only its GIL protects. Loom reports two
+/// accesses to them that the GIL does not order as a data race.
+struct Interpreter {
+    gil: ToyGil,
+    objects: UnsafeCell<u64>,
+}
+
+// SAFETY: the objects are only touched inside `gil.with_gil`; whether the
+// GIL really orders the threads that do so is what loom checks.
+unsafe impl Sync for Interpreter {}
+
+impl Interpreter {
+    /// Runs one "bytecode" that changes an object, holding the GIL.
+    fn increment(&self) {
+        // SAFETY: see the `Sync` impl: only while holding the GIL.
+        self.gil
+            .with_gil(|| self.objects.with_mut(|count| unsafe { *count += 1 }));
+    }
+
+    /// Reads the object, holding the GIL.
+    fn read(&self) -> u64 {
+        // SAFETY: see the `Sync` impl: only while holding the GIL.
+        self.gil
+            .with_gil(|| self.objects.with(|count| unsafe { *count }))
+    }
+}
+
+/// Two threads each run a bytecode under the GIL: both increments land,
+/// and each holder's write happens before the next holder's read.
+#[test]
+fn toy_gil_orders_the_holders() {
+    loom::model(|| {
+        let interpreter = Arc::new(Interpreter {
+            gil: ToyGil::new(),
+            objects: UnsafeCell::new(0),
+        });
+        let theirs = Arc::clone(&interpreter);
+        let other = thread::spawn(move || theirs.increment());
+        interpreter.increment();
+        other.join().unwrap();
+        assert_eq!(interpreter.read(), 2, "every holder's increment landed");
+    });
+}

@@ -18,13 +18,25 @@
 // out again, what does not compile, so that it costs only its own points.
 #![cfg(module = "ch03_gil")]
 
-use std::sync::Mutex;
+use std::panic;
 use std::thread;
 
 use course::gil::{Gil, GilGuard};
 
+// std's `Mutex`, or loom's under `--cfg loom`: `.ci/loom` model-checks
+// `with_gil` (`exercises/tests/loom.rs`), and loom sees only its own
+// `Mutex`, which has the same API. (`crate::sync` has only atomics.)
+#[cfg(loom)]
+use loom::sync::Mutex;
+#[cfg(not(loom))]
+use std::sync::Mutex;
+
 /// A global interpreter lock of your own: at most one thread at a time
-/// runs inside [`ToyGil::with_gil`].
+/// runs inside [`ToyGil::with_gil`], and everything a thread did inside
+/// happens before what the next thread does inside, as with a `Mutex`:
+/// that is what lets a GIL protect the interpreter's data. (If you build
+/// it from atomics, take them from `crate::sync`, so that `.ci/loom` can
+/// check their orderings.)
 #[derive(Debug, Default)]
 pub struct ToyGil {
     /// The lock itself. It guards no data, only the right to run: the
@@ -41,7 +53,8 @@ impl ToyGil {
     }
 
     /// Runs `f` while holding the lock and returns its result. If `f`
-    /// panics, the lock is released and later calls still work.
+    /// panics, the panic reaches the caller, the lock is released, and
+    /// later calls still work, one thread at a time as before.
     pub fn with_gil<T>(&self, f: impl FnOnce() -> T) -> T {
         // A panic in `f` poisons the mutex; the lock protects no data that
         // the panic could have left half-changed, so ignore the poison.
@@ -54,6 +67,11 @@ impl ToyGil {
 /// holding `gil`, and every `check_interval` bytecodes lets a waiting
 /// thread run (as CPython's eval loop does). Takes the GIL first, and
 /// releases it when done. `check_interval` is at least 1.
+///
+/// It lets others in there and nowhere else, so the turns are exactly
+/// `check_interval` bytecodes whatever switching policy `gil` was built
+/// with: it never calls [`GilGuard::tick`], which would let that policy
+/// switch in the middle of a turn as well.
 pub fn run_bytecodes(
     gil: &Gil,
     bytecodes: u64,
@@ -90,7 +108,8 @@ pub fn blocking_io<'g, T>(
 /// a native extension from several threads: each thread takes the GIL to
 /// pick up its job, detaches from it while the job runs (so the jobs run
 /// at once, on all cores), and takes it again to hand the result back.
-/// Returns the results in job order.
+/// Returns the results in job order. If a job panics, `detach` panics too,
+/// once every job has ended: a job's panic is never lost.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,
@@ -109,9 +128,16 @@ where
                 })
             })
             .collect();
+        // A job's panic goes on in the caller with its own message, as an
+        // exception raised in native code reaches the Python that called
+        // it; the scope waits for the other jobs before letting it out.
         handles
             .into_iter()
-            .map(|handle| handle.join().expect("a job panicked"))
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|job| panic::resume_unwind(job))
+            })
             .collect()
     })
 }

@@ -4,7 +4,8 @@
 //! taken the GIL, and native jobs that wait for each other at a barrier,
 //! so holding the GIL through them deadlocks and the grader says why; and
 //! two interpreter threads whose bytecodes must interleave in turns of
-//! exactly `check_interval`.
+//! exactly `check_interval`, even on a GIL whose own policy would switch
+//! more often.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
@@ -16,7 +17,7 @@ use std::sync::{Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use course::gil::Gil;
+use course::gil::{Gil, SwitchPolicy};
 use course::grader::Trial;
 use exercises::ch03_gil::{ToyGil, blocking_io, detach, run_bytecodes};
 
@@ -43,6 +44,16 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic),
         Trial::new(
+            "ch03::with_gil::still_one_at_a_time_after_a_panic",
+            1,
+            still_one_at_a_time_after_a_panic,
+        )
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "after a panic inside with_gil, a thread never got the lock: \
+             is it released when f panics?",
+        ),
+        Trial::new(
             "ch03::run_bytecodes::executes_every_bytecode_holding_the_gil",
             1,
             executes_every_bytecode_holding_the_gil,
@@ -51,6 +62,12 @@ pub fn trials() -> Vec<Trial> {
             "ch03::run_bytecodes::takes_turns_every_check_interval",
             3,
             takes_turns_every_check_interval,
+        )
+        .timeout(GIL_TIMEOUT),
+        Trial::new(
+            "ch03::run_bytecodes::switches_only_every_check_interval",
+            1,
+            switches_only_every_check_interval,
         )
         .timeout(GIL_TIMEOUT),
         Trial::new(
@@ -85,20 +102,38 @@ pub fn trials() -> Vec<Trial> {
             takes_the_gil_before_and_after,
         )
         .timeout(GIL_TIMEOUT),
+        Trial::new(
+            "ch03::detach::passes_a_job_panic_on",
+            1,
+            passes_a_job_panic_on,
+        )
+        .timeout(GIL_TIMEOUT),
     ]
 }
 
 const THREADS: usize = 8;
 
-/// Eight threads call `with_gil` over and over; inside, each pauses, so
-/// two threads inside at once would be seen.
 fn lets_one_thread_in_at_a_time() {
     let gil = ToyGil::new();
+    let most = most_inside_at_once(&gil);
+    assert_eq!(
+        most, 1,
+        "{most} threads were inside with_gil at the same time; a GIL lets \
+         exactly one in (is every call using the same lock?)"
+    );
+}
+
+/// Eight threads, released together by a barrier, call `with_gil` over
+/// and over; inside, each pauses, so two threads inside at once would be
+/// seen. Returns the most threads seen inside at once.
+fn most_inside_at_once(gil: &ToyGil) -> usize {
+    let start = Barrier::new(THREADS);
     let inside = AtomicUsize::new(0);
     let most = AtomicUsize::new(0);
     thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
+                start.wait();
                 for _ in 0..50 {
                     gil.with_gil(|| {
                         let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
@@ -110,12 +145,7 @@ fn lets_one_thread_in_at_a_time() {
             });
         }
     });
-    let most = most.load(Ordering::SeqCst);
-    assert_eq!(
-        most, 1,
-        "{most} threads were inside with_gil at the same time; a GIL lets \
-         exactly one in (is every call using the same lock?)"
-    );
+    most.load(Ordering::SeqCst)
 }
 
 fn lets_every_thread_in() {
@@ -152,6 +182,23 @@ fn survives_a_panic() {
     );
 }
 
+/// A panic inside `with_gil` poisons a `std::sync::Mutex` for good: the
+/// calls after it must still exclude each other.
+fn still_one_at_a_time_after_a_panic() {
+    let gil = ToyGil::new();
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        gil.with_gil(|| panic!("the Python code raised"))
+    }));
+    assert!(failed.is_err(), "the panic should reach the caller");
+    let most = most_inside_at_once(&gil);
+    assert_eq!(
+        most, 1,
+        "after a panic inside with_gil, {most} threads were inside at the \
+         same time: a poisoned Mutex is still a lock, so take its guard \
+         (PoisonError::into_inner) rather than run f without it"
+    );
+}
+
 fn executes_every_bytecode_holding_the_gil() {
     let gil = Gil::new();
     let mut seen = Vec::new();
@@ -173,12 +220,67 @@ fn executes_every_bytecode_holding_the_gil() {
     );
 }
 
-/// Both threads are waiting for the GIL before either starts; from then
-/// on, each must hand over after every `INTERVAL` bytecodes.
+const BYTECODES: u64 = 200;
+const INTERVAL: u64 = 10;
+
 fn takes_turns_every_check_interval() {
-    const BYTECODES: u64 = 200;
-    const INTERVAL: u64 = 10;
-    let gil = Gil::new();
+    let runs = turns(Gil::new());
+    let longest = *runs.iter().max().unwrap();
+    assert!(
+        longest as u64 <= INTERVAL,
+        "one thread ran {longest} bytecodes in a row while the other \
+         waited; with check_interval = {INTERVAL} it must let the other \
+         in every {INTERVAL} (GilGuard::yield_now)"
+    );
+    let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
+    assert!(
+        shortest as u64 >= INTERVAL,
+        "a thread handed over after only {shortest} bytecodes; hand over \
+         every check_interval = {INTERVAL}, not more often"
+    );
+}
+
+/// A policy that hands the GIL over at every third tick: a `run_bytecodes`
+/// that ticks switches in the middle of its turns.
+#[derive(Debug)]
+struct EveryThirdTick;
+
+impl SwitchPolicy for EveryThirdTick {
+    fn should_switch(&self, ticks: u64) -> bool {
+        ticks >= 3
+    }
+
+    fn hands_off(&self) -> bool {
+        true
+    }
+}
+
+/// The same two threads on a GIL whose own policy would switch every three
+/// ticks: `run_bytecodes` is the eval loop and decides alone.
+fn switches_only_every_check_interval() {
+    let runs = turns(Gil::with_policy(EveryThirdTick));
+    let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
+    assert!(
+        shortest as u64 >= INTERVAL,
+        "on a Gil whose policy switches every 3 ticks, a thread handed \
+         over after only {shortest} bytecodes, not check_interval = \
+         {INTERVAL}: run_bytecodes does the switching itself, so it must \
+         not call GilGuard::tick"
+    );
+    let longest = *runs.iter().max().unwrap();
+    assert!(
+        longest as u64 <= INTERVAL,
+        "one thread ran {longest} bytecodes in a row while the other \
+         waited; with check_interval = {INTERVAL} it must let the other \
+         in every {INTERVAL} (GilGuard::yield_now)"
+    );
+}
+
+/// Two threads run `BYTECODES` each on `gil` with a check interval of
+/// `INTERVAL`; both are waiting for the GIL before either starts. Returns
+/// the lengths of the runs of bytecodes that one thread executed while
+/// the other waited, in order.
+fn turns(gil: Gil) -> Vec<usize> {
     let log = Mutex::new(Vec::new());
     let starting = gil.acquire();
     thread::scope(|s| {
@@ -197,21 +299,7 @@ fn takes_turns_every_check_interval() {
     });
     let log = log.into_inner().unwrap();
     assert_eq!(log.len() as u64, 2 * BYTECODES, "every bytecode ran");
-    let runs: Vec<usize> =
-        log.chunk_by(|a, b| a == b).map(|run| run.len()).collect();
-    let longest = *runs.iter().max().unwrap();
-    assert!(
-        longest as u64 <= INTERVAL,
-        "one thread ran {longest} bytecodes in a row while the other \
-         waited; with check_interval = {INTERVAL} it must let the other \
-         in every {INTERVAL} (GilGuard::yield_now)"
-    );
-    let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
-    assert!(
-        shortest as u64 >= INTERVAL,
-        "a thread handed over after only {shortest} bytecodes; hand over \
-         every check_interval = {INTERVAL}, not more often"
-    );
+    log.chunk_by(|a, b| a == b).map(|run| run.len()).collect()
 }
 
 fn returns_with_the_gil_held() {
@@ -293,5 +381,42 @@ fn takes_the_gil_before_and_after() {
         "each of the {JOBS} threads should take the GIL twice, before and \
          after its job, as a call from Python into native code does; the \
          GIL was taken {taken} times"
+    );
+}
+
+/// One job of four panics: `detach` must panic too, after the others have
+/// run to the end, rather than return fewer results.
+fn passes_a_job_panic_on() {
+    const JOBS: usize = 4;
+    let gil = Gil::new();
+    let finished = AtomicUsize::new(0);
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|n| {
+            let finished = &finished;
+            move || {
+                if n == 1 {
+                    panic!("the native job failed");
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
+                n
+            }
+        })
+        .collect();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| detach(&gil, jobs)));
+    if let Ok(results) = outcome {
+        panic!(
+            "job 1 of {JOBS} panicked, yet detach returned {results:?}: \
+             a job's panic must reach the caller (JoinHandle::join returns \
+             it as an Err; std::panic::resume_unwind raises it again)"
+        );
+    }
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        JOBS - 1,
+        "detach panicked before the other jobs had ended"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "the GIL is free after detach"
     );
 }
