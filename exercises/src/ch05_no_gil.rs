@@ -41,8 +41,9 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 
 /// Splits the image into `bands` horizontal bands of whole rows (their
 /// heights differ by at most one row), and runs `kernel` on each band on a
-/// thread of its own, all at once: `kernel(band_pixels, band_output)`
-/// fills one output byte per input pixel. Returns the whole output.
+/// thread of its own, all at once: a new thread for every band, while the
+/// calling thread only waits. `kernel(band_pixels, band_output)` fills one
+/// output byte per input pixel. Returns the whole output.
 pub fn in_bands<K>(image: &Image, bands: usize, kernel: K) -> Vec<u8>
 where
     K: Fn(&[Rgb], &mut [u8]) + Sync,
@@ -55,9 +56,13 @@ where
 
 /// A 3×3 box blur of a grey image: each output pixel is the average
 /// (rounded down) of the input pixels around it, itself included, that lie
-/// inside the image. Computed in `bands` bands of whole rows, each on a
-/// thread of its own, all at once; each band's thread calls
-/// `on_band(band)` before it starts. Identical to a sequential blur.
+/// inside the image. Identical to a sequential blur.
+///
+/// Computed in exactly `bands` bands of whole rows, even when `bands` does
+/// not divide the height, each on a new thread of its own (not the
+/// caller's), all at once. Each band's thread calls `on_band(band)` once,
+/// for every `band` in `0..bands`, before or after blurring its rows: the
+/// tests make it wait there until every band's thread has called it.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
 where
     B: Fn(usize) + Sync,
@@ -76,7 +81,8 @@ pub struct ShardedMap {
 }
 
 impl ShardedMap {
-    /// An empty map with `shards` shards (at least one).
+    /// An empty map with `shards` shards; a map needs at least one, so
+    /// `new(0)` makes a map of one shard.
     pub fn new(shards: usize) -> Self {
         // TODO(ch05): create the shards.
         let _ = shards;
@@ -108,7 +114,10 @@ impl ShardedMap {
 
 /// Fetches every URL with `fetch`, each on a thread of its own, all at once
 /// (I/O-bound work: the threads mostly wait), and returns the responses in
-/// the order of `urls`.
+/// the order of `urls`. Every entry of `urls` is one request on a new
+/// thread, however many there are: a URL listed twice is fetched twice, and
+/// the calling thread only waits. If a `fetch` panics, `fetch_all` panics
+/// too, once every request has ended.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where
     F: Fn(&str) -> String + Sync,

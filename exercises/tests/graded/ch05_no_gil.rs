@@ -9,7 +9,10 @@
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch05")]
 
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Barrier, Mutex};
+use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use course::grader::Trial;
@@ -45,6 +48,11 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(BARRIER_TIMEOUT),
         Trial::new(
+            "ch05::in_bands::runs_each_band_on_its_own_thread",
+            1,
+            runs_each_band_on_its_own_thread,
+        ),
+        Trial::new(
             "ch05::blur::matches_the_sequential_blur",
             2,
             matches_the_sequential_blur,
@@ -58,6 +66,11 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "did not blur the bands at the same time: each band's thread \
              calls on_band, which waits until every band has started",
+        ),
+        Trial::new(
+            "ch05::blur::calls_on_band_for_every_band",
+            1,
+            calls_on_band_for_every_band,
         ),
         Trial::new(
             "ch05::sharded_map::counts_from_many_threads",
@@ -75,6 +88,11 @@ pub fn trials() -> Vec<Trial> {
              time: is there one lock for the whole map?",
         ),
         Trial::new(
+            "ch05::sharded_map::zero_shards_make_one",
+            1,
+            zero_shards_make_one,
+        ),
+        Trial::new(
             "ch05::fetch_all::returns_responses_in_order",
             1,
             returns_responses_in_order,
@@ -88,6 +106,16 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "did not start every request before waiting for one: each \
              request waits until all have started",
+        ),
+        Trial::new(
+            "ch05::fetch_all::fetches_every_url_on_its_own_thread",
+            1,
+            fetches_every_url_on_its_own_thread,
+        ),
+        Trial::new(
+            "ch05::fetch_all::a_failed_request_panics_the_caller",
+            1,
+            a_failed_request_panics_the_caller,
         ),
     ]
 }
@@ -167,6 +195,44 @@ fn bands_are_balanced_whole_rows() {
     );
 }
 
+/// Eight bands, each reporting the thread its kernel ran on: eight threads,
+/// none of them the caller's.
+fn runs_each_band_on_its_own_thread() {
+    const BANDS: usize = 8;
+    let image = test_image(6, 20);
+    let threads = Mutex::new(Vec::new());
+    let result = in_bands(&image, BANDS, |band, out| {
+        threads.lock().unwrap().push(thread::current().id());
+        grayscale(band, out);
+    });
+    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
+    assert_eq!(result, sequential);
+    assert_one_thread_each(threads.into_inner().unwrap(), BANDS, "band");
+}
+
+/// `ids` holds `expected` threads, all different, none of them this one
+/// (a thread's id is never reused, even after the thread has ended).
+fn assert_one_thread_each(ids: Vec<ThreadId>, expected: usize, what: &str) {
+    assert_eq!(
+        ids.len(),
+        expected,
+        "expected {expected} calls, one per {what}"
+    );
+    assert!(
+        !ids.contains(&thread::current().id()),
+        "a {what} ran on the calling thread; each {what} needs a thread of \
+         its own"
+    );
+    let distinct: HashSet<ThreadId> = ids.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        expected,
+        "{expected} of them ran on only {} threads; each {what} needs a \
+         thread of its own",
+        distinct.len()
+    );
+}
+
 /// The reference: the same blur, computed sequentially.
 fn sequential_blur(gray: &[u8], width: usize) -> Vec<u8> {
     let height = gray.len() / width;
@@ -216,6 +282,34 @@ fn blurs_the_bands_at_once() {
     let mut called = called.into_inner().unwrap();
     called.sort();
     assert_eq!(called, [0, 1, 2], "on_band is called once per band");
+}
+
+/// Heights the bands do not divide evenly: `height.div_ceil(bands)` rows a
+/// band makes fewer bands than asked (9 rows in bands of 3 are 3 bands, not
+/// 4), and `on_band` must still be called for every band, each on a thread
+/// of its own.
+fn calls_on_band_for_every_band() {
+    for (width, height, bands) in [(12, 9, 4), (8, 5, 4), (5, 4, 4), (7, 10, 3)]
+    {
+        let image = test_gray(width, height);
+        let called = Mutex::new(Vec::new());
+        let result = blur(&image, width, bands, |band| {
+            called.lock().unwrap().push((band, thread::current().id()));
+        });
+        assert_eq!(result, sequential_blur(&image, width));
+        let mut called = called.into_inner().unwrap();
+        called.sort_by_key(|&(band, _)| band);
+        let numbers: Vec<usize> =
+            called.iter().map(|&(band, _)| band).collect();
+        assert_eq!(
+            numbers,
+            (0..bands).collect::<Vec<_>>(),
+            "{height} rows in {bands} bands: on_band must be called once for \
+             each band 0..{bands} (whole rows, the first bands one row longer)"
+        );
+        let threads = called.into_iter().map(|(_, id)| id).collect();
+        assert_one_thread_each(threads, bands, "band");
+    }
 }
 
 fn counts_from_many_threads() {
@@ -271,6 +365,18 @@ fn holds_two_shards_at_once() {
     assert_eq!(map.get(&second), Some(1));
 }
 
+/// `new(0)` still makes a map that works: one shard holds every key.
+fn zero_shards_make_one() {
+    let map = ShardedMap::new(0);
+    assert_eq!(map.shard_of("tab-1"), 0, "the only shard is shard 0");
+    assert_eq!(map.update("tab-1", |count| *count + 2), 2, "f's result");
+    map.update("tab-1", |count| *count += 2);
+    map.update("tab-2", |count| *count += 1);
+    assert_eq!(map.get("tab-1"), Some(2));
+    assert_eq!(map.get("tab-2"), Some(1));
+    assert_eq!(map.get("tab-3"), None);
+}
+
 fn returns_responses_in_order() {
     let urls = ["/tab/3", "/tab/1", "/tab/2"];
     let responses = fetch_all(&urls, |url| format!("200 {url}"));
@@ -282,12 +388,55 @@ fn returns_responses_in_order() {
     assert!(fetch_all(&[], |url| url.to_string()).is_empty());
 }
 
+/// 64 requests, more than any pool the size of a machine's cores, each
+/// waiting at a barrier until all have started.
 fn starts_every_request_at_once() {
-    let urls = ["/a", "/b", "/c", "/d", "/e"];
+    let urls: Vec<String> = (0..64).map(|i| format!("/tab/{i}")).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let barrier = Barrier::new(urls.len());
     let responses = fetch_all(&urls, |url| {
         barrier.wait(); // Every request is in flight.
         url.to_uppercase()
     });
-    assert_eq!(responses, ["/A", "/B", "/C", "/D", "/E"]);
+    let expected: Vec<String> = urls.iter().map(|u| u.to_uppercase()).collect();
+    assert_eq!(responses, expected);
+}
+
+/// 100 requests for 10 URLs, each listed 10 times: 100 calls of `fetch`,
+/// each on a thread of its own, none on the caller's.
+fn fetches_every_url_on_its_own_thread() {
+    let urls: Vec<String> =
+        (0..100).map(|i| format!("/tab/{}", i % 10)).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let threads = Mutex::new(Vec::new());
+    let responses = fetch_all(&urls, |url| {
+        threads.lock().unwrap().push(thread::current().id());
+        format!("200 {url}")
+    });
+    let expected: Vec<String> =
+        urls.iter().map(|u| format!("200 {u}")).collect();
+    assert_eq!(responses, expected, "one response per URL, in order");
+    assert_one_thread_each(
+        threads.into_inner().unwrap(),
+        urls.len(),
+        "request",
+    );
+}
+
+/// A request whose `fetch` panics makes `fetch_all` panic, rather than
+/// come back with a response nobody sent.
+fn a_failed_request_panics_the_caller() {
+    let urls = ["/ok", "/broken", "/ok-too"];
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        fetch_all(&urls, |url| {
+            assert_ne!(url, "/broken", "this request fails on purpose");
+            format!("200 {url}")
+        })
+    }));
+    assert!(
+        outcome.is_err(),
+        "fetch of /broken panicked, but fetch_all returned {:?}; join each \
+         thread and let its panic come back up",
+        outcome.unwrap()
+    );
 }
