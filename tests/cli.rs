@@ -243,7 +243,10 @@ fn reset_restores_one_exercise_as_shipped() {
     let output = finish(reset);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let now = fs::read_to_string(&file).unwrap();
-    assert!(now.contains("n + n + 1"), "double is the shipped one: {now}");
+    assert!(
+        now.contains("n + n + 1"),
+        "double is the shipped one: {now}"
+    );
     assert!(now.contains("43"), "answer is the learner's still: {now}");
 }
 
@@ -527,6 +530,8 @@ fn exercises() -> Vec<String> {
     workflow
         .lines()
         .filter_map(|line| line.trim().strip_prefix("test-name: "))
+        // The loom models' steps grade the same exercises again.
+        .filter(|name| !name.ends_with(" (loom)"))
         .map(str::to_string)
         .collect()
 }

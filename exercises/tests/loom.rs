@@ -1,157 +1,66 @@
-//! Loom models of `MyArc` (chapter 4) and `TicketLock` (chapter 6): every
-//! interleaving of two threads (up to loom's preemption bound) is run.
-//! `MyArc` must drop the value exactly once, after every use, with the
-//! count right; `TicketLock` must order each holder's accesses to the value
-//! before the next holder's. A `Relaxed` decrement or unlock, or a
-//! load-then-store count or ticket, fails here even where the graded tests
-//! pass.
+//! The loom models as graded trials: `cargo course grade --loom` builds
+//! this suite with `--cfg loom` and grades it like the other trials (each
+//! model in a child process of its own, its points in the table).
+//! `solutions/tests/loom.rs` runs this very file against the solutions.
 //!
-//! Run with `.ci/loom` (or `RUSTFLAGS="--cfg loom" cargo test --release
-//! -p exercises --test loom`).
+//! A model explores every interleaving of its threads up to loom's
+//! preemption bound, so it finds orderings too weak for a real
+//! multi-core machine that the graded trials, on x86, cannot see.
 
-#![cfg(loom)]
+use std::process::ExitCode;
 
-use loom::cell::UnsafeCell;
-use loom::sync::Arc;
-use loom::thread;
+/// The models; only built under `--cfg loom`.
+#[cfg(loom)]
+#[path = "loom/models.rs"]
+mod models;
 
-use exercises::ch04_refcount::MyArc;
-use exercises::ch06_fairness::TicketLock;
-
-/// A value whose reads and final write loom watches: a read that does not
-/// happen before the drop's write is reported as a data race.
-struct Page(UnsafeCell<u64>);
-
-// SAFETY: threads only read the cell while they hold a `MyArc`; the one
-// write is in `drop`, which runs when no `MyArc` is left.
-unsafe impl Sync for Page {}
-
-impl Page {
-    fn read(&self) -> u64 {
-        // SAFETY: see the `Sync` impl: no write can run concurrently.
-        self.0.with(|value| unsafe { *value })
-    }
+/// Every model, worth its points.
+#[cfg(loom)]
+fn trials() -> Vec<course::grader::Trial> {
+    use course::grader::Trial;
+    // A model explores thousands of interleavings: give it time (the
+    // deadline only detects a hang).
+    let slow = std::time::Duration::from_secs(120);
+    vec![
+        Trial::new(
+            "ch03::with_gil::loom_orders_the_holders",
+            2,
+            models::toy_gil_orders_the_holders,
+        )
+        .timeout(slow),
+        Trial::new(
+            "ch04::my_arc::loom_the_last_owner_drops_after_every_use",
+            2,
+            models::the_last_owner_drops_after_every_use,
+        )
+        .timeout(slow),
+        Trial::new(
+            "ch04::my_arc::loom_concurrent_clones_are_all_counted",
+            2,
+            models::concurrent_clones_are_all_counted,
+        )
+        .timeout(slow),
+        Trial::new(
+            "ch06::ticket_lock::loom_orders_the_holders",
+            2,
+            models::ticket_lock_orders_the_holders,
+        )
+        .timeout(slow),
+    ]
 }
 
-impl Drop for Page {
-    fn drop(&mut self) {
-        // SAFETY: `&mut self`: the last owner, alone.
-        self.0.with_mut(|value| unsafe { *value = 0 });
-    }
+/// Grades the models (under `--cfg loom`).
+#[cfg(loom)]
+pub fn main() -> ExitCode {
+    course::grader::main(trials())
 }
 
-/// The value is used on both threads and dropped by whichever lets go
-/// last: every use must happen before the drop.
-#[test]
-fn the_last_owner_drops_after_every_use() {
-    loom::model(|| {
-        let page = MyArc::new(Page(UnsafeCell::new(7)));
-        let other = page.clone();
-        let reader = thread::spawn(move || {
-            assert_eq!(other.read(), 7);
-        });
-        assert_eq!(page.read(), 7);
-        drop(page);
-        reader.join().unwrap();
-    });
-}
-
-/// Clones and drops on two threads at once leave the count exact.
-#[test]
-fn concurrent_clones_are_all_counted() {
-    loom::model(|| {
-        let shared = MyArc::new(5_u8);
-        let theirs = shared.clone();
-        let other = thread::spawn(move || {
-            let again = theirs.clone();
-            drop(again);
-            drop(theirs);
-        });
-        let mine = shared.clone();
-        drop(mine);
-        other.join().unwrap();
-        assert_eq!(MyArc::strong_count(&shared), 1);
-    });
-}
-
-/// A tally that lives inside a `TicketLock`: loom reports two increments
-/// that do not happen one before the other as a data race.
-struct Tally(UnsafeCell<u64>);
-
-impl Tally {
-    fn add_one(&mut self) {
-        // SAFETY: `&mut self` comes from a held `TicketGuard`; whether the
-        // lock really orders the holders is what loom checks.
-        self.0.with_mut(|count| unsafe { *count += 1 });
-    }
-}
-
-/// Two threads each lock and add one: both increments land, and each
-/// holder's write happens before the next holder's read.
-#[test]
-fn ticket_lock_orders_the_holders() {
-    loom::model(|| {
-        let lock = Arc::new(TicketLock::new(Tally(UnsafeCell::new(0))));
-        let theirs = Arc::clone(&lock);
-        let other = thread::spawn(move || theirs.lock().add_one());
-        lock.lock().add_one();
-        other.join().unwrap();
-        assert_eq!(lock.queue_len(), 0, "both have let go");
-        let mut tally = lock.lock();
-        tally.add_one();
-        // SAFETY: this thread holds the lock, and the other has ended.
-        let total = tally.0.with(|count| unsafe { *count });
-        assert_eq!(total, 3, "every holder's increment landed");
-    });
-}
-
-// Chapter 3: `ToyGil`. Everything the interpreter's data needs is that
-// the GIL orders each holder's accesses before the next holder's; a spin
-// lock with `Relaxed` orderings lets only one thread in at a time, yet
-// orders nothing, and fails here.
-
-use exercises::ch03_gil::ToyGil;
-
-/// An interpreter: objects that only its GIL protects. Loom reports two
-/// accesses to them that the GIL does not order as a data race.
-struct Interpreter {
-    gil: ToyGil,
-    objects: UnsafeCell<u64>,
-}
-
-// SAFETY: the objects are only touched inside `gil.with_gil`; whether the
-// GIL really orders the threads that do so is what loom checks.
-unsafe impl Sync for Interpreter {}
-
-impl Interpreter {
-    /// Runs one "bytecode" that changes an object, holding the GIL.
-    fn increment(&self) {
-        // SAFETY: see the `Sync` impl: only while holding the GIL.
-        self.gil
-            .with_gil(|| self.objects.with_mut(|count| unsafe { *count += 1 }));
-    }
-
-    /// Reads the object, holding the GIL.
-    fn read(&self) -> u64 {
-        // SAFETY: see the `Sync` impl: only while holding the GIL.
-        self.gil
-            .with_gil(|| self.objects.with(|count| unsafe { *count }))
-    }
-}
-
-/// Two threads each run a bytecode under the GIL: both increments land,
-/// and each holder's write happens before the next holder's read.
-#[test]
-fn toy_gil_orders_the_holders() {
-    loom::model(|| {
-        let interpreter = Arc::new(Interpreter {
-            gil: ToyGil::new(),
-            objects: UnsafeCell::new(0),
-        });
-        let theirs = Arc::clone(&interpreter);
-        let other = thread::spawn(move || theirs.increment());
-        interpreter.increment();
-        other.join().unwrap();
-        assert_eq!(interpreter.read(), 2, "every holder's increment landed");
-    });
+/// Without `--cfg loom` there is nothing to grade: say how to build it.
+#[cfg(not(loom))]
+pub fn main() -> ExitCode {
+    eprintln!(
+        "the loom models need `--cfg loom`: run `cargo course grade --loom` \
+         (or .ci/loom)"
+    );
+    ExitCode::FAILURE
 }

@@ -13,11 +13,17 @@ use super::sums;
 /// workflow instead of checking them. `Ok(true)` when all holds.
 pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
     let mut ok = check_pieces(root);
-    ok &= check_stubs(root)?;
-    let (solved_ok, solved) = check_solutions(root)?;
+    ok &= check_stubs(root, false)?;
+    let (solved_ok, solved) = check_solutions(root, false)?;
     ok &= solved_ok;
+    // The loom models, graded as `cargo course grade --loom` does.
+    ok &= check_stubs(root, true)?;
+    let (loom_ok, loom) = check_solutions(root, true)?;
+    ok &= loom_ok;
     let points = chapter_points(&solved);
-    let classroom = classroom_workflow(&exercise_points(&solved));
+    let mut steps = exercise_points(&solved);
+    steps.extend(exercise_points(&loom));
+    let classroom = classroom_workflow(&steps);
     if write_sums {
         write_records(root, classroom, &points)?;
         return Ok(ok);
@@ -25,10 +31,19 @@ pub fn verify(root: &Path, write_sums: bool) -> Result<bool, String> {
     Ok(ok & check_records(root, &classroom, &points))
 }
 
-fn quiet() -> Options {
+fn quiet(loom: bool) -> Options {
     Options {
         interactive: false,
-        loom: false,
+        loom,
+    }
+}
+
+/// "the stubs", or "the stubs' loom models".
+fn what(crate_: &str, loom: bool) -> String {
+    if loom {
+        format!("{crate_} (loom models)")
+    } else {
+        crate_.to_string()
     }
 }
 
@@ -48,9 +63,9 @@ fn check_pieces(root: &Path) -> bool {
 }
 
 /// Every stub compiles and fails every trial.
-fn check_stubs(root: &Path) -> Result<bool, String> {
-    println!("grading the stubs (exercises) ...");
-    let stubs = grade::grade(root, Package::Exercises, None, quiet())
+fn check_stubs(root: &Path, loom: bool) -> Result<bool, String> {
+    println!("grading the stubs ({}) ...", what("exercises", loom));
+    let stubs = grade::grade(root, Package::Exercises, None, quiet(loom))
         .map_err(|fatal| fatal.to_string())?;
     let mut ok = true;
     for broken in &stubs.broken {
@@ -79,9 +94,9 @@ fn check_stubs(root: &Path) -> Result<bool, String> {
 }
 
 /// Every solution compiles and passes every trial; the report.
-fn check_solutions(root: &Path) -> Result<(bool, Report), String> {
-    println!("grading the solutions ...");
-    let solved = grade::grade(root, Package::Solutions, None, quiet())
+fn check_solutions(root: &Path, loom: bool) -> Result<(bool, Report), String> {
+    println!("grading {} ...", what("the solutions", loom));
+    let solved = grade::grade(root, Package::Solutions, None, quiet(loom))
         .map_err(|fatal| fatal.to_string())?;
     let (earned, possible) = solved.score(root);
     if solved.all_passed() && earned == possible {
@@ -114,14 +129,23 @@ fn chapter_points(solved: &Report) -> BTreeMap<String, u32> {
     points
 }
 
-/// Each exercise and its points, in the suite's order.
+/// Each exercise and its points, in the suite's order, as a Classroom
+/// step grades it: `ch04::my_arc`, or `--loom ch04::my_arc` for its loom
+/// models.
 fn exercise_points(solved: &Report) -> Vec<(String, u32)> {
+    let loom = solved.suite == grade::Suite::Loom;
     let mut exercises: Vec<(String, u32)> = Vec::new();
     for trial in &solved.judged {
-        let exercise = trial.id.exercise();
+        let exercise = if loom {
+            format!("--loom {}", trial.id.exercise())
+        } else {
+            trial.id.exercise().to_string()
+        };
         match exercises.last_mut() {
-            Some((last, points)) if last == exercise => *points += trial.points,
-            _ => exercises.push((exercise.to_string(), trial.points)),
+            Some((last, points)) if *last == exercise => {
+                *points += trial.points
+            }
+            _ => exercises.push((exercise, trial.points)),
         }
     }
     exercises
@@ -195,7 +219,19 @@ pub const CLASSROOM: &str = ".github/workflows/classroom.yml";
 /// when `course grade` passes every trial of the exercise, so a student
 /// earns each exercise's points separately.
 fn classroom_workflow(exercises: &[(String, u32)]) -> String {
-    let id = |exercise: &str| exercise.replace("::", "-").replace('_', "-");
+    // `--loom ch04::my_arc` is the step `ch04::my_arc (loom)`, id
+    // `ch04-my-arc-loom`, with time to build the loom models.
+    let loom = |step: &str| step.strip_prefix("--loom ").map(str::to_string);
+    let id = |step: &str| match loom(step) {
+        Some(exercise) => {
+            format!("{}-loom", exercise.replace("::", "-").replace('_', "-"))
+        }
+        None => step.replace("::", "-").replace('_', "-"),
+    };
+    let name = |step: &str| match loom(step) {
+        Some(exercise) => format!("{exercise} (loom)"),
+        None => step.to_string(),
+    };
     let mut out = String::from(
         "# GitHub Classroom autograding: one step per exercise, worth its \
          points.\n# Written by `course verify --write-sums`; do not edit.\n\
@@ -209,14 +245,16 @@ fn classroom_workflow(exercises: &[(String, u32)]) -> String {
          --features cli\n",
     );
     for (exercise, points) in exercises {
+        let minutes = if loom(exercise).is_some() { 30 } else { 10 };
         out.push_str(&format!(
-            "      - name: {exercise}\n        id: {id}\n        \
+            "      - name: {name}\n        id: {id}\n        \
              uses: classroom-resources/autograding-command-grader@v1\n        \
-             with:\n          test-name: {exercise}\n          \
+             with:\n          test-name: {name}\n          \
              setup-command: \"\"\n          \
              command: cargo course grade {exercise}\n          \
-             timeout: 10\n          max-score: {points}\n",
+             timeout: {minutes}\n          max-score: {points}\n",
             id = id(exercise),
+            name = name(exercise),
         ));
     }
     out.push_str(

@@ -1,0 +1,152 @@
+//! Loom models of `ToyGil` (chapter 3), `MyArc` (chapter 4) and
+//! `TicketLock` (chapter 6): every interleaving of two threads (up to
+//! loom's preemption bound) is run.
+//! `MyArc` must drop the value exactly once, after every use, with the
+//! count right; `TicketLock` must order each holder's accesses to the value
+//! before the next holder's. A `Relaxed` decrement or unlock, or a
+//! load-then-store count or ticket, fails here even where the graded tests
+//! pass.
+//!
+//! Each model is a graded trial of `../loom.rs`: `cargo course grade
+//! --loom`, or `.ci/loom` for the solutions and the loom mutants.
+
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+
+use exercises::ch04_refcount::MyArc;
+use exercises::ch06_fairness::TicketLock;
+
+/// A value whose reads and final write loom watches: a read that does not
+/// happen before the drop's write is reported as a data race.
+struct Page(UnsafeCell<u64>);
+
+// SAFETY: threads only read the cell while they hold a `MyArc`; the one
+// write is in `drop`, which runs when no `MyArc` is left.
+unsafe impl Sync for Page {}
+
+impl Page {
+    fn read(&self) -> u64 {
+        // SAFETY: see the `Sync` impl: no write can run concurrently.
+        self.0.with(|value| unsafe { *value })
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: the last owner, alone.
+        self.0.with_mut(|value| unsafe { *value = 0 });
+    }
+}
+
+/// The value is used on both threads and dropped by whichever lets go
+/// last: every use must happen before the drop.
+pub(crate) fn the_last_owner_drops_after_every_use() {
+    loom::model(|| {
+        let page = MyArc::new(Page(UnsafeCell::new(7)));
+        let other = page.clone();
+        let reader = thread::spawn(move || {
+            assert_eq!(other.read(), 7);
+        });
+        assert_eq!(page.read(), 7);
+        drop(page);
+        reader.join().unwrap();
+    });
+}
+
+/// Clones and drops on two threads at once leave the count exact.
+pub(crate) fn concurrent_clones_are_all_counted() {
+    loom::model(|| {
+        let shared = MyArc::new(5_u8);
+        let theirs = shared.clone();
+        let other = thread::spawn(move || {
+            let again = theirs.clone();
+            drop(again);
+            drop(theirs);
+        });
+        let mine = shared.clone();
+        drop(mine);
+        other.join().unwrap();
+        assert_eq!(MyArc::strong_count(&shared), 1);
+    });
+}
+
+/// A tally that lives inside a `TicketLock`: loom reports two increments
+/// that do not happen one before the other as a data race.
+struct Tally(UnsafeCell<u64>);
+
+impl Tally {
+    fn add_one(&mut self) {
+        // SAFETY: `&mut self` comes from a held `TicketGuard`; whether the
+        // lock really orders the holders is what loom checks.
+        self.0.with_mut(|count| unsafe { *count += 1 });
+    }
+}
+
+/// Two threads each lock and add one: both increments land, and each
+/// holder's write happens before the next holder's read.
+pub(crate) fn ticket_lock_orders_the_holders() {
+    loom::model(|| {
+        let lock = Arc::new(TicketLock::new(Tally(UnsafeCell::new(0))));
+        let theirs = Arc::clone(&lock);
+        let other = thread::spawn(move || theirs.lock().add_one());
+        lock.lock().add_one();
+        other.join().unwrap();
+        assert_eq!(lock.queue_len(), 0, "both have let go");
+        let mut tally = lock.lock();
+        tally.add_one();
+        // SAFETY: this thread holds the lock, and the other has ended.
+        let total = tally.0.with(|count| unsafe { *count });
+        assert_eq!(total, 3, "every holder's increment landed");
+    });
+}
+
+// Chapter 3: `ToyGil`. Everything the interpreter's data needs is that
+// the GIL orders each holder's accesses before the next holder's; a spin
+// lock with `Relaxed` orderings lets only one thread in at a time, yet
+// orders nothing, and fails here.
+
+use exercises::ch03_gil::ToyGil;
+
+/// An interpreter: objects that only its GIL protects. Loom reports two
+/// accesses to them that the GIL does not order as a data race.
+struct Interpreter {
+    gil: ToyGil,
+    objects: UnsafeCell<u64>,
+}
+
+// SAFETY: the objects are only touched inside `gil.with_gil`; whether the
+// GIL really orders the threads that do so is what loom checks.
+unsafe impl Sync for Interpreter {}
+
+impl Interpreter {
+    /// Runs one "bytecode" that changes an object, holding the GIL.
+    fn increment(&self) {
+        // SAFETY: see the `Sync` impl: only while holding the GIL.
+        self.gil
+            .with_gil(|| self.objects.with_mut(|count| unsafe { *count += 1 }));
+    }
+
+    /// Reads the object, holding the GIL.
+    fn read(&self) -> u64 {
+        // SAFETY: see the `Sync` impl: only while holding the GIL.
+        self.gil
+            .with_gil(|| self.objects.with(|count| unsafe { *count }))
+    }
+}
+
+/// Two threads each run a bytecode under the GIL: both increments land,
+/// and each holder's write happens before the next holder's read.
+pub(crate) fn toy_gil_orders_the_holders() {
+    loom::model(|| {
+        let interpreter = Arc::new(Interpreter {
+            gil: ToyGil::new(),
+            objects: UnsafeCell::new(0),
+        });
+        let theirs = Arc::clone(&interpreter);
+        let other = thread::spawn(move || theirs.increment());
+        interpreter.increment();
+        other.join().unwrap();
+        assert_eq!(interpreter.read(), 2, "every holder's increment landed");
+    });
+}
