@@ -27,6 +27,7 @@ pub const SUMS: &str = "exercises/tests/graded.sums";
 pub fn graded_files(root: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "exercises/tests/graded.rs",
+        "exercises/tests/loom.rs",
         "src/worker.rs",
         "src/spawn.rs",
         "exercises/src/bin/worker.rs",
@@ -44,6 +45,7 @@ pub fn graded_files(root: &Path) -> Vec<PathBuf> {
         "src/cli/grade",
         "src/registry",
         "exercises/tests/graded",
+        "exercises/tests/loom",
     ] {
         files.extend(rust_files_in(root, dir));
     }
