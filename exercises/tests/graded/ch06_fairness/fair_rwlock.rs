@@ -91,6 +91,15 @@ pub(super) fn writers_exclude_everyone() {
 /// `std::sync::RwLock` is: readers on several threads share `&T` at once,
 /// so a `Cell` inside must not be shareable.
 pub(super) fn is_sync_only_for_sync_values() {
+    // Shared by two threads, which needs `Sync`; a `Cell` one thread owns.
+    let shared = FairRwLock::new(vec![1_u8, 2]);
+    thread::scope(|s| {
+        s.spawn(|| assert_eq!(shared.read().len(), 2));
+        s.spawn(|| shared.write().push(3));
+    });
+    let counter = FairRwLock::new(Cell::new(1_u8));
+    counter.read().set(2);
+    assert_eq!(counter.read().get(), 2, "a reader set the Cell");
     assert!(
         course::is_sync!(FairRwLock<Vec<u8>>),
         "FairRwLock<Vec<u8>> must be Sync, or no thread can share it"
