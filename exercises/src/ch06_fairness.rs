@@ -141,7 +141,9 @@ impl NewGil {
         todo!("ch06: NewGil::drop_requested")
     }
 
-    /// How many threads are waiting to take the GIL right now.
+    /// How many threads are waiting to take the GIL right now. A thread in
+    /// [`NewGilGuard::check`] counts once another thread has taken the GIL
+    /// and it waits to take it back.
     pub fn waiting(&self) -> usize {
         // TODO(ch06): count them in acquire.
         todo!("ch06: NewGil::waiting")
@@ -157,8 +159,9 @@ pub struct NewGilGuard<'g> {
 impl NewGilGuard<'_> {
     /// What CPython's eval loop does between bytecodes: if a waiter asked
     /// for the GIL, resets the request, releases the GIL, waits until
-    /// another thread has taken it, then waits to take it back like any
-    /// other waiter. Without a request, returns at once, GIL held.
+    /// another thread has taken it (however long that takes: not just an
+    /// interval), then waits to take it back like any other waiter.
+    /// Without a request, returns at once, GIL held.
     pub fn check(&mut self) {
         // TODO(ch06): no request, nothing to do. Otherwise release, wait
         // until the number of acquisitions has moved on, then take the GIL
@@ -242,7 +245,8 @@ impl<T> FairRwLock<T> {
         todo!("ch06: FairRwLock::write")
     }
 
-    /// How many writers are waiting in [`FairRwLock::write`] right now.
+    /// How many writers are waiting in [`FairRwLock::write`] right now; a
+    /// writer that holds the lock no longer counts.
     pub fn writers_waiting(&self) -> usize {
         // TODO(ch06): read the count.
         let _ = self.value;

@@ -220,7 +220,9 @@ impl NewGil {
         self.lock_state().drop_request
     }
 
-    /// How many threads are waiting to take the GIL right now.
+    /// How many threads are waiting to take the GIL right now. A thread in
+    /// [`NewGilGuard::check`] counts once another thread has taken the GIL
+    /// and it waits to take it back.
     pub fn waiting(&self) -> usize {
         self.lock_state().waiting
     }
@@ -280,8 +282,9 @@ pub struct NewGilGuard<'g> {
 impl NewGilGuard<'_> {
     /// What CPython's eval loop does between bytecodes: if a waiter asked
     /// for the GIL, resets the request, releases the GIL, waits until
-    /// another thread has taken it, then waits to take it back like any
-    /// other waiter. Without a request, returns at once, GIL held.
+    /// another thread has taken it (however long that takes: not just an
+    /// interval), then waits to take it back like any other waiter.
+    /// Without a request, returns at once, GIL held.
     pub fn check(&mut self) {
         let mut state = self.gil.lock_state();
         if !state.drop_request {
@@ -454,7 +457,8 @@ impl<T> FairRwLock<T> {
         WriteGuard { lock: self }
     }
 
-    /// How many writers are waiting in [`FairRwLock::write`] right now.
+    /// How many writers are waiting in [`FairRwLock::write`] right now; a
+    /// writer that holds the lock no longer counts.
     pub fn writers_waiting(&self) -> usize {
         self.lock_state().writers_waiting
     }

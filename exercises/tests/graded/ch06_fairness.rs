@@ -23,7 +23,8 @@ use std::time::Duration;
 use course::grader::Trial;
 use fair_rwlock::{
     a_waiting_writer_blocks_new_readers, a_writer_is_not_starved_by_readers,
-    readers_share_the_lock, writers_exclude_everyone,
+    is_sync_only_for_sync_values, readers_share_the_lock,
+    writers_exclude_everyone,
 };
 use heartbeat::{
     beats_while_the_work_runs, does_not_burst_after_a_stall, passes_a_panic_on,
@@ -31,8 +32,11 @@ use heartbeat::{
 };
 use new_gil::{
     check_hands_over_after_a_drop_request,
+    check_waits_for_the_switch_however_long,
+    check_waits_to_take_it_back_like_any_waiter,
     check_without_a_request_keeps_the_gil, cpu_threads_take_turns,
-    one_holder_at_a_time, waits_an_interval_before_asking,
+    one_holder_at_a_time, taking_the_gil_resets_the_request,
+    waits_an_interval_before_asking,
 };
 use ticket_lock::{
     counts_the_queue, excludes_other_threads, serves_threads_in_arrival_order,
@@ -111,6 +115,39 @@ pub fn trials() -> Vec<Trial> {
              then takes it back once it is free",
         ),
         Trial::new(
+            "ch06::new_gil::taking_the_gil_resets_the_request",
+            1,
+            taking_the_gil_resets_the_request,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the waiting thread never asked for the GIL, or never got it \
+             once the holder dropped its guard",
+        ),
+        Trial::new(
+            "ch06::new_gil::check_waits_to_take_it_back_like_any_waiter",
+            1,
+            check_waits_to_take_it_back_like_any_waiter,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "after another thread took the GIL, the thread in check() never \
+             went back to waiting for it (waiting() never counted it): was \
+             it told of the switch? With one Condvar for \"free\" and \
+             \"taken\" and notify_one, the wake-up can go to another \
+             waiter instead; use two Condvars, or notify_all",
+        ),
+        Trial::new(
+            "ch06::new_gil::check_waits_for_the_switch_however_long",
+            1,
+            check_waits_for_the_switch_however_long,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "with a zero interval, the waiting thread never asked for the \
+             GIL, or check() never returned",
+        ),
+        Trial::new(
             "ch06::new_gil::check_without_a_request_keeps_the_gil",
             1,
             check_without_a_request_keeps_the_gil,
@@ -162,7 +199,9 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "with_heartbeat never returned on the paused clock, though the \
-             work ended once the test had advanced the clock 85 ms",
+             work ended once the test had advanced the clock 85 ms; or no \
+             beat came after the clock jumped 35 ms at once (a missed tick \
+             must come late, as soon as the loop runs again)",
         ),
         Trial::new("ch06::heartbeat::passes_a_panic_on", 1, passes_a_panic_on)
             .timeout(HANG_TIMEOUT)
@@ -213,6 +252,11 @@ pub fn trials() -> Vec<Trial> {
              takes a new one with try_read before it drops the old one, \
              stopping only when try_read returns None. While a writer \
              waits, try_read (and read) must refuse new readers",
+        ),
+        Trial::new(
+            "ch06::fair_rwlock::is_sync_only_for_sync_values",
+            1,
+            is_sync_only_for_sync_values,
         ),
     ]
 }

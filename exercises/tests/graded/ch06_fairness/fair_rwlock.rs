@@ -1,6 +1,8 @@
 //! The fair read-write lock: readers share it, writers hold it alone, and
 //! a waiting writer keeps new readers out, so readers cannot starve it.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, mpsc};
 use std::thread;
@@ -75,7 +77,43 @@ pub(super) fn writers_exclude_everyone() {
         lock.try_read().is_none(),
         "try_read gave a guard while a writer held the lock"
     );
+    assert_eq!(
+        lock.writers_waiting(),
+        0,
+        "writers_waiting() counts the writer that holds the lock: a writer \
+         waits only until it gets in (the `writer` flag keeps readers out \
+         while it writes)"
+    );
     drop(held);
+}
+
+/// The lock is `Sync` exactly when its value is `Send + Sync`, as
+/// `std::sync::RwLock` is: readers on several threads share `&T` at once,
+/// so a `Cell` inside must not be shareable.
+pub(super) fn is_sync_only_for_sync_values() {
+    // Shared by two threads, which needs `Sync`; a `Cell` one thread owns.
+    let shared = FairRwLock::new(vec![1_u8, 2]);
+    thread::scope(|s| {
+        s.spawn(|| assert_eq!(shared.read().len(), 2));
+        s.spawn(|| shared.write().push(3));
+    });
+    let counter = FairRwLock::new(Cell::new(1_u8));
+    counter.read().set(2);
+    assert_eq!(counter.read().get(), 2, "a reader set the Cell");
+    assert!(
+        course::is_sync!(FairRwLock<Vec<u8>>),
+        "FairRwLock<Vec<u8>> must be Sync, or no thread can share it"
+    );
+    assert!(
+        !course::is_sync!(FairRwLock<Cell<u8>>),
+        "FairRwLock<Cell<u8>> is Sync: several readers would share one \
+         `&Cell` and could all set it at once. Readers share `&T`, so the \
+         `unsafe impl Sync` needs `T: Send + Sync`, not only `T: Send`"
+    );
+    assert!(
+        !course::is_sync!(FairRwLock<Rc<u8>>),
+        "FairRwLock<Rc<u8>> is Sync: an Rc may not leave its thread"
+    );
 }
 
 /// While a reader holds the lock, a writer asks to add 2: it must not get

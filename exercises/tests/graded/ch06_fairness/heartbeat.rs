@@ -3,6 +3,7 @@
 //! beats in a burst, and passes a panic on.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -79,8 +80,9 @@ pub(super) fn beats_while_the_work_runs() {
 /// once; then the clock jumps 35 ms in one step, as if the runtime's thread
 /// had been held up for three and a half periods, and then moves on 1 ms
 /// at a time for 50 ms more. The beat due at 10 ms comes late, at 35 ms;
-/// the ones due at 20 and 30 ms must not follow it in a burst, and no two
-/// beats may ever be less than a period apart.
+/// the ones due at 20 and 30 ms must not follow it in a burst, the next
+/// must not come at 40 ms on the original grid, and no two beats may ever
+/// be less than a period apart.
 pub(super) fn does_not_burst_after_a_stall() {
     const PERIOD: Duration = Duration::from_millis(10);
     let runtime = Builder::new_current_thread()
@@ -88,7 +90,8 @@ pub(super) fn does_not_burst_after_a_stall() {
         .start_paused(true)
         .build()
         .expect("cannot build a tokio runtime");
-    let mut beats = Vec::new();
+    // Shared by the beat and the clock: both run on the runtime's thread.
+    let beats = RefCell::new(Vec::new());
     runtime.block_on(async {
         let start = tokio::time::Instant::now();
         let (stop, stopped) = mpsc::channel::<()>();
@@ -99,18 +102,29 @@ pub(super) fn does_not_burst_after_a_stall() {
                 let _ = stopped.recv();
             },
             PERIOD,
-            || beats.push(start.elapsed()),
+            || beats.borrow_mut().push(start.elapsed()),
         );
         let clock = async {
             // `join!` polls the heartbeat first: its first beat is in.
             tokio::time::advance(PERIOD * 7 / 2).await;
+            // The late beat comes at 35 ms, between two ticks of the
+            // original grid, before the clock moves on: then a beat that
+            // keeps to the grid (`Skip`) would come 5 ms after it.
+            while beats.borrow().len() < 2 {
+                tokio::task::yield_now().await;
+            }
             for _ in 0..50 {
                 tokio::time::advance(Duration::from_millis(1)).await;
+                // Every beat due by now has come before the next step.
+                for _ in 0..10 {
+                    tokio::task::yield_now().await;
+                }
             }
             stop.send(()).expect("the work ended early");
         };
         tokio::join!(heartbeat, clock);
     });
+    let beats = beats.into_inner();
     assert_eq!(
         beats.first(),
         Some(&Duration::ZERO),
@@ -129,7 +143,8 @@ pub(super) fn does_not_burst_after_a_stall() {
             "two beats came {gap:?} apart (at {:?} and {:?}, of {beats:?}), \
              less than the period of {PERIOD:?}: after the runtime was \
              held up for 35 ms, the interval made up the missed ticks at \
-             once (tokio's default, MissedTickBehavior::Burst). A burst \
+             once (tokio's default, MissedTickBehavior::Burst), or kept \
+             to its original grid after the late beat (Skip). A burst \
              of beats claims a liveness the stall denied: set the \
              interval's MissedTickBehavior to Delay",
             pair[0],

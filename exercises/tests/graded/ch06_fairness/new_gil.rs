@@ -172,3 +172,127 @@ pub(super) fn cpu_threads_take_turns() {
         }
     });
 }
+
+/// The holder lets go by dropping its guard, not in `check`, after a
+/// waiter has asked: the waiter takes the GIL, and its taking ends the
+/// request. Nobody has asked the new holder to drop it.
+pub(super) fn taking_the_gil_resets_the_request() {
+    let gil = NewGil::new(Duration::from_millis(1));
+    let held = gil.acquire();
+    let (took, taken) = mpsc::channel();
+    let (done, finish) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        let gil = &gil;
+        s.spawn(move || {
+            let _held = gil.acquire();
+            took.send(()).unwrap();
+            // Holds the GIL until the test has looked.
+            let _ = finish.recv();
+        });
+        while !gil.drop_requested() {
+            thread::yield_now();
+        }
+        drop(held);
+        taken.recv().unwrap();
+        let asked = gil.drop_requested();
+        done.send(()).unwrap();
+        assert!(
+            !asked,
+            "the waiter that asked for the GIL has taken it, yet \
+             drop_requested() is still true: the new holder would hand the \
+             GIL over at its next check() though nobody asked it to. Taking \
+             the GIL ends the request, however the last holder let go"
+        );
+    });
+}
+
+/// Three threads: `holder` holds the GIL, and two more wait for it, the
+/// second half an interval after the first. When the first waiter's
+/// interval runs out it asks, and the holder calls `check`. Once one
+/// waiter has taken the GIL (and keeps it), the holder must be back
+/// among the waiters: `waiting()` counts it and the other waiter.
+pub(super) fn check_waits_to_take_it_back_like_any_waiter() {
+    const INTERVAL: Duration = Duration::from_secs(1);
+    let gil = NewGil::new(INTERVAL);
+    let release = AtomicBool::new(false);
+    let (holding, holds) = mpsc::channel();
+    let (go, check_now) = mpsc::channel::<()>();
+    let (took, taken) = mpsc::channel();
+    thread::scope(|s| {
+        let (gil, release) = (&gil, &release);
+        s.spawn(move || {
+            let mut held = gil.acquire();
+            holding.send(()).unwrap();
+            check_now.recv().unwrap();
+            held.check();
+        });
+        holds.recv().unwrap();
+        for waiter in 0..2 {
+            let took = took.clone();
+            s.spawn(move || {
+                let _held = gil.acquire();
+                took.send(waiter).unwrap();
+                while !release.load(Ordering::SeqCst) {
+                    thread::yield_now();
+                }
+            });
+            while gil.waiting() < waiter + 1 {
+                thread::yield_now();
+            }
+            if waiter == 0 {
+                // The first waiter's intervals end half an interval apart
+                // from the second's: it asks alone.
+                thread::sleep(INTERVAL / 2);
+            }
+        }
+        while !gil.drop_requested() {
+            thread::yield_now();
+        }
+        // Time for the waiter that asked to go back to waiting, a quarter
+        // of an interval before the other one's runs out. A wrong GIL may
+        // slip through if this pause is too short; a right one never fails
+        // because of it.
+        thread::sleep(INTERVAL / 4);
+        go.send(()).unwrap();
+        let first = taken.recv().unwrap();
+        // The holder waits for the GIL again, with the other waiter. (If
+        // it never does, the trial times out.)
+        while gil.waiting() < 2 {
+            thread::yield_now();
+        }
+        release.store(true, Ordering::SeqCst);
+        let second = taken.recv().unwrap();
+        assert_ne!(first, second, "each waiter took the GIL once");
+    });
+}
+
+/// With a zero interval, the waiter asks at once, and it may be slower to
+/// wake than the interval: `check` must still wait until another thread
+/// has taken the GIL, however long that takes, before it competes again.
+pub(super) fn check_waits_for_the_switch_however_long() {
+    const ROUNDS: usize = 100;
+    let gil = NewGil::new(Duration::ZERO);
+    for round in 1..=ROUNDS {
+        let served = AtomicBool::new(false);
+        let mut held = gil.acquire();
+        thread::scope(|s| {
+            s.spawn(|| {
+                let _held = gil.acquire();
+                served.store(true, Ordering::SeqCst);
+            });
+            while !gil.drop_requested() {
+                thread::yield_now();
+            }
+            held.check();
+            assert!(
+                served.load(Ordering::SeqCst),
+                "round {round}: with a zero interval, check() took the GIL \
+                 back before the thread that asked for it had it: wait \
+                 until another thread has taken the GIL, without a time \
+                 limit (the waiter may be slower to wake than an \
+                 interval), and only then compete for it again"
+            );
+            drop(held);
+        });
+    }
+}
