@@ -150,3 +150,18 @@ pub(crate) fn toy_gil_orders_the_holders() {
         assert_eq!(interpreter.read(), 2, "every holder's increment landed");
     });
 }
+
+/// One thread locks and unlocks while another reads `queue_len`: whatever
+/// the moment, the count is of threads that hold the lock or wait for it,
+/// so it is never more than the one other thread. (Tickets served read
+/// after tickets taken could exceed them, and the subtraction wrap.)
+pub(crate) fn ticket_lock_queue_len_counts_at_most_the_threads() {
+    loom::model(|| {
+        let lock = Arc::new(TicketLock::new(0_u8));
+        let theirs = Arc::clone(&lock);
+        let other = thread::spawn(move || drop(theirs.lock()));
+        let seen = lock.queue_len();
+        other.join().unwrap();
+        assert!(seen <= 1, "queue_len was {seen} with one other thread");
+    });
+}
