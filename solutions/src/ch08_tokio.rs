@@ -47,7 +47,10 @@ use tokio::task::JoinSet;
 /// call until its future has finished. So a `fetch` that starts its work
 /// when it is called, before its future is polled, keeps the limit too.
 ///
-/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
+/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever,
+/// and only then: any larger `limit`, up to `usize::MAX`, is fine, and one
+/// of at least `urls.len()` means no limit at all. A fetch that panics
+/// makes `fetch_all` panic too, with the fetch's own payload.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
     limit: usize,
@@ -60,7 +63,10 @@ where
     assert!(limit > 0, "fetch_all needs a limit of at least one");
     // A permit per fetch in flight. Only the loop below asks for them, one
     // URL after the other.
-    let permits = Arc::new(Semaphore::new(limit));
+    // `Semaphore::new` panics above `Semaphore::MAX_PERMITS` (about
+    // `usize::MAX >> 3`); no batch of URLs comes near that, so a larger
+    // limit is clamped to it and still means "no limit".
+    let permits = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     // A JoinSet, not loose `JoinHandle`s: if the caller drops this future,
     // the set aborts the fetches still running.
     let mut fetches = JoinSet::new();

@@ -26,18 +26,18 @@ use std::time::Duration;
 
 use course::grader::Trial;
 use fetch_all::{
-    calls_fetch_only_within_the_limit, fills_the_limit,
-    never_exceeds_the_limit, returns_bodies_in_url_order,
-    takes_the_time_of_the_ideal_schedule,
+    calls_fetch_only_within_the_limit, checks_its_limit, fills_the_limit,
+    never_exceeds_the_limit, passes_a_fetch_panic_on,
+    returns_bodies_in_url_order, takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
     dropping_it_stops_both_tasks, keeps_every_item_in_order,
-    producer_runs_ahead_of_a_slow_consumer,
+    panics_on_a_zero_capacity, producer_runs_ahead_of_a_slow_consumer,
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
-    kills_commands_past_the_deadline, reports_code_and_output,
-    runs_the_commands_at_once,
+    drains_every_pipe_while_it_waits, kills_commands_past_the_deadline,
+    reports_code_and_output, runs_the_commands_at_once,
 };
 use serve::{
     a_silent_client_blocks_no_one, answers_clients_at_once,
@@ -78,6 +78,17 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::takes_the_time_of_the_ideal_schedule",
             1,
             takes_the_time_of_the_ideal_schedule,
+        ),
+        Trial::new("ch08::fetch_all::checks_its_limit", 1, checks_its_limit)
+            .timeout(HANG_TIMEOUT)
+            .on_timeout(
+                "fetch_all never returned for a limit of 0: it must panic \
+                 (assert!), not wait forever for a permit",
+            ),
+        Trial::new(
+            "ch08::fetch_all::passes_a_fetch_panic_on",
+            1,
+            passes_a_fetch_panic_on,
         ),
         Trial::new("ch08::serve::echoes_every_line", 1, echoes_every_line)
             .timeout(HANG_TIMEOUT)
@@ -172,6 +183,16 @@ pub fn trials() -> Vec<Trial> {
              sleeps 1 ms an item",
         ),
         Trial::new(
+            "ch08::pipeline::panics_on_a_zero_capacity",
+            1,
+            panics_on_a_zero_capacity,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "pipeline never returned for a capacity of 0: it must panic, \
+             as tokio::sync::mpsc::channel(0) does",
+        ),
+        Trial::new(
             "ch08::run_all::reports_code_and_output",
             1,
             reports_code_and_output,
@@ -203,6 +224,20 @@ pub fn trials() -> Vec<Trial> {
             "run_all never returned for commands that never exit, with a \
              deadline of 200 ms: wrap each wait in tokio::time::timeout, \
              and when it elapses, kill the child",
+        ),
+        Trial::new(
+            "ch08::run_all::drains_every_pipe_while_it_waits",
+            2,
+            drains_every_pipe_while_it_waits,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "run_all never returned for a child that writes 1 MiB, more \
+             than a pipe holds, while another waits for it to finish: a \
+             child blocks on a full pipe until someone reads it, so read \
+             each child's stdout while you wait for it (tokio::join!, or \
+             read to the end first), and every child's at once, not one \
+             child after the other",
         ),
     ]
 }
