@@ -64,8 +64,10 @@ where
     todo!("ch08: fetch_all")
 }
 
-/// Echoes every line each client sends, back to that client, serving each
-/// connection in a task of its own, until `shutdown` completes. Then it
+/// Echoes every line each client sends, back to that client, byte for
+/// byte (its line ending as sent, bytes that are not UTF-8 too, and a last
+/// line without a newline as it is), serving each connection in a task of
+/// its own, until `shutdown` completes. Then it
 /// stops accepting, closes every open connection, and returns `Ok`: by
 /// the time it returns, every connection it served is closed.
 ///

@@ -36,8 +36,9 @@ use countdown::{
 };
 use course::grader::Trial;
 use resolve::{
-    a_dropped_callback_is_an_error, does_not_block_the_runtime,
-    returns_what_the_callback_gives, waits_for_a_callback_from_another_thread,
+    a_dropped_callback_is_an_error, an_answer_after_cancelling_is_ignored,
+    does_not_block_the_runtime, returns_what_the_callback_gives,
+    waits_for_a_callback_from_another_thread,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -182,6 +183,12 @@ pub fn trials() -> Vec<Trial> {
             "three lookups never all started on a current-thread runtime: \
              resolve blocks the runtime's thread: await a oneshot instead",
         ),
+        Trial::new(
+            "ch08::resolve::an_answer_after_cancelling_is_ignored",
+            1,
+            an_answer_after_cancelling_is_ignored,
+        )
+        .timeout(HANG_TIMEOUT),
     ]
 }
 

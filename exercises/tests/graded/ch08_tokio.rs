@@ -40,9 +40,10 @@ use run_all::{
     reports_code_and_output, runs_the_commands_at_once,
 };
 use serve::{
-    a_silent_client_blocks_no_one, answers_clients_at_once,
-    closes_open_connections_on_shutdown, echoes_every_line,
-    returns_ok_on_shutdown,
+    a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
+    an_accept_error_ends_serve, answers_clients_at_once,
+    closes_open_connections_on_shutdown, echoes_bytes_as_sent,
+    echoes_every_line, returns_ok_on_shutdown,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -145,6 +146,36 @@ pub fn trials() -> Vec<Trial> {
              tokio::task::JoinSet, and call its shutdown().await before \
              you return. Dropping the set only asks the tasks to stop, and \
              they close their sockets after serve has returned",
+        ),
+        Trial::new(
+            "ch08::serve::a_reset_ends_one_connection_only",
+            1,
+            a_reset_ends_one_connection_only,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout("serve, or a client after the reset, never got an answer"),
+        Trial::new(
+            "ch08::serve::an_accept_error_ends_serve",
+            1,
+            an_accept_error_ends_serve,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "accept failed with EMFILE (no descriptor left), and serve \
+             never returned, or left its open connection to be closed \
+             later: an error from accept ends serve with that error, \
+             once every connection is closed (break out of the loop, then \
+             JoinSet::shutdown().await)",
+        ),
+        Trial::new(
+            "ch08::serve::echoes_bytes_as_sent",
+            1,
+            echoes_bytes_as_sent,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the client closed its side after a last line without a \
+                 newline, and never got its echo and the end of the stream",
         ),
         Trial::new(
             "ch08::pipeline::keeps_every_item_in_order",
