@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use block_on::{
     polls_only_when_woken, returns_the_output, runs_a_oneshot_receiver,
-    survives_a_poll_that_parks, survives_a_spurious_unpark,
-    wakes_up_when_woken_from_another_thread,
+    sleeps_while_it_waits, survives_a_poll_that_parks,
+    survives_a_spurious_unpark, wakes_up_when_woken_from_another_thread,
 };
 use countdown::{
     is_pending_n_times_then_ready, runs_on_tokio,
@@ -128,6 +128,18 @@ pub fn trials() -> Vec<Trial> {
              had left, and block_on parked waiting for another. Let the \
              waker set a flag (an AtomicBool) before it unparks, and poll \
              again whenever the flag is set, without parking",
+        ),
+        Trial::new(
+            "ch08::block_on::sleeps_while_it_waits",
+            1,
+            sleeps_while_it_waits,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the thread in block_on never went to sleep while its future \
+             was pending: it spins (yield_now, or polling in a loop) and \
+             burns a core. Park it with thread::park() until the waker \
+             unparks it, in a loop that checks the woken flag",
         ),
         Trial::new(
             "ch08::block_on::runs_a_oneshot_receiver",
