@@ -42,7 +42,10 @@ use tokio::process::Command;
 /// call until its future has finished. So a `fetch` that starts its work
 /// when it is called, before its future is polled, keeps the limit too.
 ///
-/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
+/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever,
+/// and only then: any larger `limit`, up to `usize::MAX`, is fine, and one
+/// of at least `urls.len()` means no limit at all. A fetch that panics
+/// makes `fetch_all` panic too, with the fetch's own payload.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
     limit: usize,
@@ -61,8 +64,10 @@ where
     todo!("ch08: fetch_all")
 }
 
-/// Echoes every line each client sends, back to that client, serving each
-/// connection in a task of its own, until `shutdown` completes. Then it
+/// Echoes every line each client sends, back to that client, byte for
+/// byte (its line ending as sent, bytes that are not UTF-8 too, and a last
+/// line without a newline as it is), serving each connection in a task of
+/// its own, until `shutdown` completes. Then it
 /// stops accepting, closes every open connection, and returns `Ok`: by
 /// the time it returns, every connection it served is closed.
 ///

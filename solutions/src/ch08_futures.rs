@@ -162,6 +162,11 @@ pub trait Resolver {
 /// the resolver drops the callback without calling it, the error is of
 /// kind [`io::ErrorKind::BrokenPipe`] (the other end hung up) and its
 /// message names the host.
+///
+/// While it waits, its task sleeps: it is woken by the answer (or the
+/// callback's drop), never by itself to check again. And if the `resolve`
+/// future is dropped (cancelled) before the answer comes, a later call of
+/// the callback does nothing: it must not panic the resolver's thread.
 pub async fn resolve(
     resolver: &impl Resolver,
     host: &str,

@@ -47,7 +47,10 @@ use tokio::task::JoinSet;
 /// call until its future has finished. So a `fetch` that starts its work
 /// when it is called, before its future is polled, keeps the limit too.
 ///
-/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever.
+/// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever,
+/// and only then: any larger `limit`, up to `usize::MAX`, is fine, and one
+/// of at least `urls.len()` means no limit at all. A fetch that panics
+/// makes `fetch_all` panic too, with the fetch's own payload.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
     limit: usize,
@@ -60,7 +63,10 @@ where
     assert!(limit > 0, "fetch_all needs a limit of at least one");
     // A permit per fetch in flight. Only the loop below asks for them, one
     // URL after the other.
-    let permits = Arc::new(Semaphore::new(limit));
+    // `Semaphore::new` panics above `Semaphore::MAX_PERMITS` (about
+    // `usize::MAX >> 3`); no batch of URLs comes near that, so a larger
+    // limit is clamped to it and still means "no limit".
+    let permits = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     // A JoinSet, not loose `JoinHandle`s: if the caller drops this future,
     // the set aborts the fetches still running.
     let mut fetches = JoinSet::new();
@@ -98,8 +104,10 @@ where
     bodies
 }
 
-/// Echoes every line each client sends, back to that client, serving each
-/// connection in a task of its own, until `shutdown` completes. Then it
+/// Echoes every line each client sends, back to that client, byte for
+/// byte (its line ending as sent, bytes that are not UTF-8 too, and a last
+/// line without a newline as it is), serving each connection in a task of
+/// its own, until `shutdown` completes. Then it
 /// stops accepting, closes every open connection, and returns `Ok`: by
 /// the time it returns, every connection it served is closed.
 ///
@@ -147,15 +155,19 @@ pub async fn serve(
     ended
 }
 
-/// Copies lines from the client back to it until it closes its side.
+/// Copies lines from the client back to it, byte for byte, until it
+/// closes its side.
 async fn echo_lines(socket: TcpStream) -> io::Result<()> {
     let (reader, mut writer) = socket.into_split();
     let mut reader = BufReader::new(reader);
-    let mut line = String::new();
-    // `read_line` keeps the newline, so the echo has it too; it returns 0
-    // at end of file, when the client is done.
-    while reader.read_line(&mut line).await? > 0 {
-        writer.write_all(line.as_bytes()).await?;
+    // Bytes, not a `String`: `read_line` would fail on bytes that are not
+    // UTF-8, and `lines()` would drop the `\r` of a `\r\n`. `read_until`
+    // keeps the newline, so the echo has it too, and a last line without
+    // one comes back without one; it returns 0 at end of file, when the
+    // client is done.
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).await? > 0 {
+        writer.write_all(&line).await?;
         line.clear();
     }
     Ok(())

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use block_on::{
     polls_only_when_woken, returns_the_output, runs_a_oneshot_receiver,
-    survives_a_poll_that_parks, survives_a_spurious_unpark,
-    wakes_up_when_woken_from_another_thread,
+    sleeps_while_it_waits, survives_a_poll_that_parks,
+    survives_a_spurious_unpark, wakes_up_when_woken_from_another_thread,
 };
 use countdown::{
     is_pending_n_times_then_ready, runs_on_tokio,
@@ -36,8 +36,9 @@ use countdown::{
 };
 use course::grader::Trial;
 use resolve::{
-    a_dropped_callback_is_an_error, does_not_block_the_runtime,
-    returns_what_the_callback_gives, waits_for_a_callback_from_another_thread,
+    a_dropped_callback_is_an_error, an_answer_after_cancelling_is_ignored,
+    does_not_block_the_runtime, returns_what_the_callback_gives,
+    waits_for_a_callback_from_another_thread,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -129,6 +130,18 @@ pub fn trials() -> Vec<Trial> {
              again whenever the flag is set, without parking",
         ),
         Trial::new(
+            "ch08::block_on::sleeps_while_it_waits",
+            1,
+            sleeps_while_it_waits,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the thread in block_on never went to sleep while its future \
+             was pending: it spins (yield_now, or polling in a loop) and \
+             burns a core. Park it with thread::park() until the waker \
+             unparks it, in a loop that checks the woken flag",
+        ),
+        Trial::new(
             "ch08::block_on::runs_a_oneshot_receiver",
             1,
             runs_a_oneshot_receiver,
@@ -182,6 +195,12 @@ pub fn trials() -> Vec<Trial> {
             "three lookups never all started on a current-thread runtime: \
              resolve blocks the runtime's thread: await a oneshot instead",
         ),
+        Trial::new(
+            "ch08::resolve::an_answer_after_cancelling_is_ignored",
+            1,
+            an_answer_after_cancelling_is_ignored,
+        )
+        .timeout(HANG_TIMEOUT),
     ]
 }
 

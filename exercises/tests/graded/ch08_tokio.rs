@@ -26,23 +26,24 @@ use std::time::Duration;
 
 use course::grader::Trial;
 use fetch_all::{
-    calls_fetch_only_within_the_limit, fills_the_limit,
-    never_exceeds_the_limit, returns_bodies_in_url_order,
-    takes_the_time_of_the_ideal_schedule,
+    calls_fetch_only_within_the_limit, checks_its_limit, fills_the_limit,
+    never_exceeds_the_limit, passes_a_fetch_panic_on,
+    returns_bodies_in_url_order, takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
     dropping_it_stops_both_tasks, keeps_every_item_in_order,
-    producer_runs_ahead_of_a_slow_consumer,
+    panics_on_a_zero_capacity, producer_runs_ahead_of_a_slow_consumer,
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
-    kills_commands_past_the_deadline, reports_code_and_output,
-    runs_the_commands_at_once,
+    drains_every_pipe_while_it_waits, kills_commands_past_the_deadline,
+    reports_code_and_output, runs_the_commands_at_once,
 };
 use serve::{
-    a_silent_client_blocks_no_one, answers_clients_at_once,
-    closes_open_connections_on_shutdown, echoes_every_line,
-    returns_ok_on_shutdown,
+    a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
+    an_accept_error_ends_serve, answers_clients_at_once,
+    closes_open_connections_on_shutdown, echoes_bytes_as_sent,
+    echoes_every_line, returns_ok_on_shutdown,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -78,6 +79,17 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::takes_the_time_of_the_ideal_schedule",
             1,
             takes_the_time_of_the_ideal_schedule,
+        ),
+        Trial::new("ch08::fetch_all::checks_its_limit", 1, checks_its_limit)
+            .timeout(HANG_TIMEOUT)
+            .on_timeout(
+                "fetch_all never returned for a limit of 0: it must panic \
+                 (assert!), not wait forever for a permit",
+            ),
+        Trial::new(
+            "ch08::fetch_all::passes_a_fetch_panic_on",
+            1,
+            passes_a_fetch_panic_on,
         ),
         Trial::new("ch08::serve::echoes_every_line", 1, echoes_every_line)
             .timeout(HANG_TIMEOUT)
@@ -136,6 +148,36 @@ pub fn trials() -> Vec<Trial> {
              they close their sockets after serve has returned",
         ),
         Trial::new(
+            "ch08::serve::a_reset_ends_one_connection_only",
+            1,
+            a_reset_ends_one_connection_only,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout("serve, or a client after the reset, never got an answer"),
+        Trial::new(
+            "ch08::serve::an_accept_error_ends_serve",
+            1,
+            an_accept_error_ends_serve,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "accept failed with EMFILE (no descriptor left), and serve \
+             never returned, or left its open connection to be closed \
+             later: an error from accept ends serve with that error, \
+             once every connection is closed (break out of the loop, then \
+             JoinSet::shutdown().await)",
+        ),
+        Trial::new(
+            "ch08::serve::echoes_bytes_as_sent",
+            1,
+            echoes_bytes_as_sent,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the client closed its side after a last line without a \
+                 newline, and never got its echo and the end of the stream",
+        ),
+        Trial::new(
             "ch08::pipeline::keeps_every_item_in_order",
             1,
             keeps_every_item_in_order,
@@ -172,6 +214,16 @@ pub fn trials() -> Vec<Trial> {
              sleeps 1 ms an item",
         ),
         Trial::new(
+            "ch08::pipeline::panics_on_a_zero_capacity",
+            1,
+            panics_on_a_zero_capacity,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "pipeline never returned for a capacity of 0: it must panic, \
+             as tokio::sync::mpsc::channel(0) does",
+        ),
+        Trial::new(
             "ch08::run_all::reports_code_and_output",
             1,
             reports_code_and_output,
@@ -203,6 +255,20 @@ pub fn trials() -> Vec<Trial> {
             "run_all never returned for commands that never exit, with a \
              deadline of 200 ms: wrap each wait in tokio::time::timeout, \
              and when it elapses, kill the child",
+        ),
+        Trial::new(
+            "ch08::run_all::drains_every_pipe_while_it_waits",
+            2,
+            drains_every_pipe_while_it_waits,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "run_all never returned for a child that writes 1 MiB, more \
+             than a pipe holds, while another waits for it to finish: a \
+             child blocks on a full pipe until someone reads it, so read \
+             each child's stdout while you wait for it (tokio::join!, or \
+             read to the end first), and every child's at once, not one \
+             child after the other",
         ),
     ]
 }

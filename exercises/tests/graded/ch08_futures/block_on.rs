@@ -241,3 +241,58 @@ pub(super) fn runs_a_oneshot_receiver() {
     );
     courier.join().unwrap();
 }
+
+/// The state letter of this process's thread `tid`, from
+/// `/proc/self/task/<tid>/stat`: `R` running or runnable, `S` asleep.
+fn thread_state(tid: &str) -> Option<char> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // After the parenthesised command name: the state.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().next()?.chars().next()
+}
+
+/// `block_on` runs on a thread of its own; its future is pending, and
+/// tells the test its thread's id and its waker. The test waits until the
+/// kernel reports that thread asleep (`S` in `/proc`), and only then
+/// wakes the future. A `block_on` that spins (`yield_now` in a loop, or
+/// polling again and again) is never asleep: it is always running or
+/// ready to run, so the wake never comes and the trial times out.
+pub(super) fn sleeps_while_it_waits() {
+    let (hand_over, handed) = mpsc::channel::<(String, Waker)>();
+    let rung = Arc::new(AtomicBool::new(false));
+    let bell = Arc::clone(&rung);
+    // Not a scoped thread: see `wakes_up_when_woken_from_another_thread`.
+    let runner = thread::spawn(move || {
+        let mut hand_over = Some(hand_over);
+        block_on(poll_fn(move |cx| {
+            if bell.load(Ordering::SeqCst) {
+                return Poll::Ready("woken");
+            }
+            if let Some(hand_over) = hand_over.take() {
+                // `/proc/thread-self` is `<pid>/task/<tid>`.
+                let me = std::fs::read_link("/proc/thread-self")
+                    .expect("cannot read /proc/thread-self");
+                let tid = me
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .expect("a thread id")
+                    .to_string();
+                hand_over.send((tid, cx.waker().clone())).unwrap();
+            }
+            Poll::Pending
+        }))
+    });
+    let (tid, waker) = handed
+        .recv()
+        .expect("block_on never polled the future (did it panic?)");
+    // Until the thread sleeps. A spinning one never does: the trial's
+    // timeout ends the wait, and says why.
+    while thread_state(&tid) != Some('S') {
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
+    rung.store(true, Ordering::SeqCst);
+    waker.wake();
+    let answer = runner.join().expect("block_on panicked");
+    assert_eq!(answer, "woken", "the future's output");
+}

@@ -117,6 +117,14 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
             "the first poll of resolve answered {first:?}, but the resolver \
              had not called back yet: resolve must wait for the callback"
         );
+        assert_eq!(
+            wakes.get(),
+            0,
+            "resolve woke its own task before any answer came: it checks \
+             in a loop (try_recv and yield_now), which keeps the runtime \
+             busy and a paused clock still. Await the oneshot receiver: \
+             its task then sleeps until the callback wakes it"
+        );
         release.send(()).unwrap();
         let host = operator.join().unwrap();
         assert_eq!(
@@ -274,6 +282,41 @@ pub(super) fn does_not_block_the_runtime() {
             "the lookups, asked in the order {ASKED:?}, were answered one \
              at a time in the order {ANSWERED:?}, each after the one \
              before had finished; they should have finished in that order"
+        );
+    });
+}
+
+/// `resolve` is polled once, then dropped (cancelled); the resolver calls
+/// back afterwards, on a thread of its own: the callback does nothing, and
+/// does not panic.
+pub(super) fn an_answer_after_cancelling_is_ignored() {
+    thread::scope(|s| {
+        let (calls, called) = mpsc::channel();
+        let switchboard = Switchboard(calls);
+        let (release, released) = mpsc::channel::<()>();
+        let operator = s.spawn(move || {
+            let (host, done) = called.recv().ok()?;
+            released.recv().ok()?;
+            let answered = panic::catch_unwind(AssertUnwindSafe(|| {
+                done(Ok(address_of(&host)));
+            }));
+            Some(answered.map_err(|payload| panic_text(&*payload).to_owned()))
+        });
+        let (_wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut lookup = pin!(resolve(&switchboard, "db.internal"));
+            let first = lookup.as_mut().poll(&mut cx);
+            assert!(first.is_pending(), "no answer yet, got {first:?}");
+        } // Dropped here: the caller gave up.
+        release.send(()).unwrap();
+        let answered = operator.join().unwrap();
+        assert!(
+            matches!(answered, Some(Ok(()))),
+            "the resolve future was dropped (cancelled) before the answer, \
+             and then the callback panicked on the resolver's thread: \
+             {answered:?}. Nobody waits for the answer any more, which is \
+             fine: ignore send's error (let _ = sender.send(...))"
         );
     });
 }

@@ -206,3 +206,82 @@ pub(super) fn takes_the_time_of_the_ideal_schedule() {
         );
     }
 }
+
+/// A limit of 0 panics, before any fetch is called; a limit of
+/// `usize::MAX` means no limit: all eight fetches run at once.
+pub(super) fn checks_its_limit() {
+    let called = Arc::new(AtomicUsize::new(0));
+    let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
+    let zero = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let called = Arc::clone(&called);
+        paused_runtime().block_on(fetch_all(&urls, 0, move |url| {
+            called.fetch_add(1, Ordering::SeqCst);
+            async move { url }
+        }))
+    }));
+    assert!(
+        zero.is_err(),
+        "fetch_all with a limit of 0 returned {zero:?}: it must panic, as \
+         the doc says (clamping 0 to 1 hides the caller's mistake)"
+    );
+    assert_eq!(
+        called.load(Ordering::SeqCst),
+        0,
+        "a limit of 0 panics before any fetch is called"
+    );
+    let unlimited =
+        std::panic::catch_unwind(|| fetch_pages(&PAGES, &[10; 8], usize::MAX));
+    let Ok(fetched) = unlimited else {
+        panic!(
+            "fetch_all panicked with a limit of usize::MAX, which means no \
+             limit at all (tokio's Semaphore::new panics above \
+             Semaphore::MAX_PERMITS: clamp the permits to it)"
+        );
+    };
+    assert_eq!(
+        (fetched.most, fetched.took),
+        (8, Duration::from_millis(10)),
+        "8 fetches of 10 ms with no limit: all 8 at once, in 10 ms (most \
+         in flight at once, time taken)"
+    );
+}
+
+/// The fourth of eight fetches panics: `fetch_all` panics too, with the
+/// fetch's own message, rather than return a body that was never fetched.
+pub(super) fn passes_a_fetch_panic_on() {
+    let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            paused_runtime().block_on(fetch_all(
+                &urls,
+                3,
+                |url: String| async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    assert!(
+                        url != "orders/4",
+                        "fetch failed: connection reset"
+                    );
+                    format!("body of {url}")
+                },
+            ))
+        }));
+    match outcome {
+        Ok(bodies) => panic!(
+            "the fetch of orders/4 panicked, yet fetch_all returned \
+             {bodies:?}: a JoinError from a panicked task must not be \
+             skipped (resume_unwind(error.into_panic()))"
+        ),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            assert!(
+                message.contains("connection reset"),
+                "fetch_all panicked with {message:?}, not with the fetch's \
+                 own message (resume_unwind(error.into_panic()))"
+            );
+        }
+    }
+}

@@ -200,3 +200,36 @@ pub(super) fn dropping_it_stops_both_tasks() {
         );
     });
 }
+
+/// A capacity of 0 panics, as `tokio::sync::mpsc::channel(0)` does,
+/// before any item is taken or consumed.
+pub(super) fn panics_on_a_zero_capacity() {
+    let touched = Arc::new(AtomicUsize::new(0));
+    let items = {
+        let touched = Arc::clone(&touched);
+        (0..4).inspect(move |_| {
+            touched.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let consume = {
+        let touched = Arc::clone(&touched);
+        move |item: u64| {
+            touched.fetch_add(1, Ordering::SeqCst);
+            async move { item }
+        }
+    };
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            paused_runtime().block_on(pipeline(items, 0, consume))
+        }));
+    assert!(
+        outcome.is_err(),
+        "pipeline with a capacity of 0 returned {outcome:?}: it must panic, \
+         as the doc says (clamping 0 to 1 hides the caller's mistake)"
+    );
+    assert_eq!(
+        touched.load(Ordering::SeqCst),
+        0,
+        "a capacity of 0 panics before any item is taken or consumed"
+    );
+}

@@ -49,18 +49,47 @@ fn our_children() -> Vec<u32> {
         .collect()
 }
 
+/// A `/bin/sh -c SCRIPT` command, with `args` as `$1`, `$2`...
+fn shell(script: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(script).arg("sh").args(args);
+    command
+}
+
 /// Exit statuses and stdout come back in command order, and a command
-/// that cannot start is an error of its own.
+/// that cannot start is an error of its own. A child killed by a signal
+/// has no code (`None`), and output that is not UTF-8 is decoded lossily.
 pub(super) fn reports_code_and_output() {
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["exit", "3"]),
             worker(&["lines", "2"]),
             Command::new("/nonexistent/report-generator"),
+            worker(&["abort"]),
+            shell("printf 'caf\\351\\n'", &[]),
         ],
         NEVER,
     ));
-    assert_eq!(outcomes.len(), 3, "one result per command");
+    assert_eq!(outcomes.len(), 5, "one result per command");
+    assert!(
+        matches!(&outcomes[3], Ok(Outcome::Finished { code: None, .. })),
+        "`worker abort` is ended by a signal (SIGABRT), so it has no exit \
+         code: expected Finished with code None, got {:?} (no -1 for a \
+         signal: that is Python's habit, not ExitStatus::code)",
+        outcomes[3]
+    );
+    assert!(
+        matches!(
+            &outcomes[4],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout == "caf\u{FFFD}\n"
+        ),
+        "a child that prints the bytes `caf\\xe9\\n` (Latin-1, not \
+         UTF-8): expected its stdout decoded lossily, \"caf\\u{{FFFD}}\\n\", \
+         got {:?} (read the bytes, then String::from_utf8_lossy: \
+         read_to_string fails on bytes that are not UTF-8)",
+        outcomes[4]
+    );
     assert!(
         matches!(
             &outcomes[0],
@@ -147,5 +176,47 @@ pub(super) fn kills_commands_past_the_deadline() {
         "run_all returned, but processes {left:?} it started are still \
          running, or exited and were never waited for (zombies): at the \
          deadline, Child::kill().await, which kills and then waits"
+    );
+}
+
+/// Two children: the first waits until a file appears; the second
+/// writes 1 MiB, far more than a pipe holds, and only then creates the
+/// file. The second finishes only if its pipe is read while `run_all`
+/// waits for the first, and the first only once the second has finished.
+pub(super) fn drains_every_pipe_while_it_waits() {
+    const BYTES: usize = 1 << 20;
+    let scratch = scratch();
+    let flag = scratch.path().join("written");
+    let flag = flag.to_str().expect("a UTF-8 temporary path");
+    let bytes = BYTES.to_string();
+    let outcomes = runtime().block_on(run_all(
+        vec![
+            worker(&["emit-then-wait", flag]),
+            shell(r#"head -c "$1" /dev/zero && : > "$2""#, &[&bytes, flag]),
+        ],
+        NEVER,
+    ));
+    assert!(
+        matches!(
+            &outcomes[0],
+            Ok(Outcome::Finished { code: Some(0), stdout }) if stdout == "ping\n"
+        ),
+        "the first command prints ping and exits once the file appears: \
+         got {:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(
+            &outcomes[1],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout.len() == BYTES && stdout.bytes().all(|b| b == 0)
+        ),
+        "the second command writes {BYTES} zero bytes and exits with 0: \
+         got {}",
+        match &outcomes[1] {
+            Ok(Outcome::Finished { code, stdout }) =>
+                format!("code {code:?} and {} bytes of stdout", stdout.len()),
+            other => format!("{other:?}"),
+        }
     );
 }

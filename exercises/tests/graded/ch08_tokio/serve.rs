@@ -216,3 +216,209 @@ pub(super) fn closes_open_connections_on_shutdown() {
         );
     });
 }
+
+/// A client resets its connection (`SO_LINGER` 0, then close: a TCP RST,
+/// so the server's read fails with `ECONNRESET`). That error ends that
+/// connection only: another client is still served, and the shutdown
+/// still returns `Ok(())`.
+pub(super) fn a_reset_ends_one_connection_only() {
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            let mut rude = Client::connect(address).await;
+            rude.echo("about to hang up hard").await;
+            let stream = rude
+                .lines
+                .into_inner()
+                .reunite(rude.writer)
+                .expect("the two halves of one stream");
+            stream.set_zero_linger().expect("cannot set SO_LINGER to 0");
+            // On loopback the reset reaches the server's socket before
+            // `drop` returns: the next client's first wait already lets
+            // the server see it.
+            drop(stream);
+            let mut polite = Client::connect(address).await;
+            for round in 0..3 {
+                polite
+                    .echo(&format!("after the reset, round {round}"))
+                    .await;
+            }
+        })
+        .await;
+        assert!(
+            served.is_ok(),
+            "one client reset its connection, and serve returned \
+             {served:?} at the shutdown: an error on one connection ends \
+             that connection only, not the server"
+        );
+    });
+}
+
+/// What comes back is exactly what was sent, byte for byte: a `\r\n`
+/// ending, bytes that are not UTF-8, and a last line without a newline,
+/// echoed as it is when the client closes its side.
+pub(super) fn echoes_bytes_as_sent() {
+    const SENT: &[u8] = b"windows\r\nlatin-1 caf\xe9\n\nno newline at the end";
+    runtime().block_on(async {
+        let (back, served) = with_server(|address| async move {
+            let mut stream = TcpStream::connect(address)
+                .await
+                .expect("cannot connect to the server");
+            stream.write_all(SENT).await.expect("cannot write");
+            // Closes the client's side: the server echoes the last line
+            // and sees the end of the stream.
+            stream.shutdown().await.expect("cannot shut down writing");
+            let mut back = Vec::new();
+            let _ =
+                tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut back)
+                    .await;
+            back
+        })
+        .await;
+        served.expect("serve returned an error");
+        assert_eq!(
+            String::from_utf8_lossy(&back),
+            String::from_utf8_lossy(SENT),
+            "the echo must be the bytes sent, unchanged: lines() and \
+             read_line decode UTF-8, lines() drops \\r\\n, and format! adds \
+             a newline the client never sent (read_until(b'\\n') into a \
+             Vec<u8>, and write back exactly that)"
+        );
+        assert_eq!(back, SENT, "the echo, byte for byte");
+    });
+}
+
+/// `struct rlimit`: two `rlim_t`, an `unsigned long` on Linux.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct RLimit {
+    current: std::ffi::c_ulong,
+    maximum: std::ffi::c_ulong,
+}
+
+/// `RLIMIT_NOFILE` on Linux: the number of file descriptors a process
+/// may hold (more exactly, one more than the highest it may open).
+const RLIMIT_NOFILE: std::ffi::c_int = 7;
+
+// The C library's, which every Rust program on Unix links.
+unsafe extern "C" {
+    fn getrlimit(
+        resource: std::ffi::c_int,
+        limit: *mut RLimit,
+    ) -> std::ffi::c_int;
+    fn setrlimit(
+        resource: std::ffi::c_int,
+        limit: *const RLimit,
+    ) -> std::ffi::c_int;
+}
+
+/// While it lives, this process can open no new file descriptor: the
+/// next `accept` fails with `EMFILE`. Its drop restores the limit.
+#[derive(Debug)]
+struct NoNewFiles {
+    before: RLimit,
+}
+
+impl NoNewFiles {
+    fn now() -> NoNewFiles {
+        let mut before = RLimit {
+            current: 0,
+            maximum: 0,
+        };
+        // SAFETY: `before` is a valid, writable `struct rlimit`.
+        let got = unsafe { getrlimit(RLIMIT_NOFILE, &mut before) };
+        assert_eq!(got, 0, "getrlimit failed");
+        // The kernel gives the lowest free descriptor: this one's number.
+        let next = {
+            let probe = std::fs::File::open("/dev/null")
+                .expect("cannot open /dev/null");
+            std::os::fd::AsRawFd::as_raw_fd(&probe)
+        };
+        let lowered = RLimit {
+            current: std::ffi::c_ulong::try_from(next)
+                .expect("a descriptor is not negative"),
+            maximum: before.maximum,
+        };
+        // SAFETY: `lowered` is a valid `struct rlimit`; lowering the soft
+        // limit of this trial's own process is always allowed.
+        let set = unsafe { setrlimit(RLIMIT_NOFILE, &lowered) };
+        assert_eq!(set, 0, "setrlimit failed");
+        NoNewFiles { before }
+    }
+}
+
+impl Drop for NoNewFiles {
+    fn drop(&mut self) {
+        // SAFETY: `before` is the valid `struct rlimit` getrlimit gave;
+        // raising the soft limit back up to it, below the hard limit, is
+        // always allowed.
+        unsafe { setrlimit(RLIMIT_NOFILE, &self.before) };
+    }
+}
+
+/// A client is served; then the process may open no more files, and the
+/// next client's connection makes `accept` fail (`EMFILE`). `serve` ends
+/// with that error, and by then it has closed the first client's
+/// connection too: the test reads it with a blocking read, as in
+/// `closes_open_connections_on_shutdown`.
+pub(super) fn an_accept_error_ends_serve() {
+    runtime().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("cannot listen on 127.0.0.1");
+        let address = listener.local_addr().expect("no local address");
+        let mut server =
+            std::pin::pin!(serve(listener, std::future::pending::<()>()));
+        let first = tokio::select! {
+            early = &mut server => panic!(
+                "serve returned {early:?}, with no accept error and no \
+                 shutdown"
+            ),
+            first = async {
+                let mut client = Client::connect(address).await;
+                client.echo("served before the error").await;
+                client
+            } => first,
+        };
+        // The second client's socket first: connecting it needs no new
+        // descriptor, but accepting it on the server's side does.
+        let second =
+            tokio::net::TcpSocket::new_v4().expect("cannot create a socket");
+        let no_new_files = NoNewFiles::now();
+        let ended = tokio::select! {
+            ended = &mut server => ended,
+            () = async {
+                let _connected = second.connect(address).await;
+                std::future::pending::<()>().await;
+            } => unreachable!("the client waits forever"),
+        };
+        drop(no_new_files);
+        let error = ended.expect_err(
+            "accept failed (EMFILE: no descriptor left), and serve \
+             returned Ok: an error from accept ends serve with that error",
+        );
+        assert_eq!(
+            error.raw_os_error(),
+            Some(24),
+            "serve's error should be accept's own, EMFILE (24): got {error}"
+        );
+        // No `.await` from here on: it would let the runtime finish what
+        // `serve` only started.
+        let stream = first
+            .lines
+            .into_inner()
+            .reunite(first.writer)
+            .expect("the two halves of one stream");
+        let mut stream = stream.into_std().expect("a std TcpStream");
+        stream
+            .set_nonblocking(false)
+            .expect("cannot make the socket blocking");
+        let mut byte = [0; 1];
+        let after = stream.read(&mut byte);
+        assert!(
+            matches!(after, Ok(0) | Err(_)),
+            "serve returned accept's error, but the connection it served \
+             before sent {after:?} instead of closing: close every \
+             connection on this way out too (JoinSet::shutdown().await)"
+        );
+    });
+}
