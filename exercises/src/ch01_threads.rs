@@ -36,7 +36,9 @@ where
 /// most one, sums each chunk with `sum_chunk` on a thread of its own, all at
 /// once, and returns the total. `threads` is at least 1. When `data` has
 /// fewer elements than `threads`, some chunks are empty; every chunk, empty
-/// or not, still gets its own thread and its own call of `sum_chunk`.
+/// or not, still gets its own thread and its own call of `sum_chunk`. Those
+/// are `threads` new threads: the calling thread sums no chunk itself, it
+/// only waits for them (even when `threads` is 1).
 ///
 /// The chunks are borrowed from `data`, not copied: scoped threads may
 /// borrow from the caller because the scope joins them before it returns.
@@ -52,6 +54,13 @@ where
 /// Starts `job` on a new thread called `name` with a stack of
 /// `stack_bytes` bytes, and returns its handle. Fails (rather than panics)
 /// when the operating system cannot create the thread.
+///
+/// The name is kept whole, however long: inside the job,
+/// `thread::current().name()` is `Some(name)`, even where the operating
+/// system shows only the first 15 bytes of it. The error on failure is the
+/// operating system's own, so its `raw_os_error()` says why the thread was
+/// refused. No panic happens on the way, not even one that `spawn_worker`
+/// catches itself.
 pub fn spawn_worker<F, T>(
     name: &str,
     stack_bytes: usize,
@@ -69,7 +78,10 @@ where
 /// Counts visits from many threads at once, losing none.
 ///
 /// Shared by reference (`&VisitCounter` in scoped threads, or an
-/// `Arc<VisitCounter>`), so every method takes `&self`.
+/// `Arc<VisitCounter>`), so every method takes `&self`. A counter made by
+/// `VisitCounter::default()` is the same as one made by `new()`: at zero,
+/// and its first visit gets ticket 1. The count is a full `u64`: it goes on
+/// past `u32::MAX` (about four billion visits) without wrapping.
 #[derive(Debug, Default)]
 pub struct VisitCounter {
     // TODO(ch01): a field that many threads can update through `&self`.
@@ -93,5 +105,16 @@ impl VisitCounter {
     pub fn total(&self) -> u64 {
         // TODO(ch01): read the count.
         todo!("ch01: VisitCounter::total")
+    }
+
+    /// Sets the count to `visits`, as if that many visits had been
+    /// recorded: the graded tests start near `u32::MAX` this way instead of
+    /// recording four billion visits. Call it only before sharing the
+    /// counter.
+    #[doc(hidden)]
+    pub fn set_total_for_tests(&self, visits: u64) {
+        // TODO(ch01): store `visits` in the count.
+        let _ = visits;
+        todo!("ch01: VisitCounter::set_total_for_tests")
     }
 }

@@ -10,8 +10,8 @@
 
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -72,6 +72,11 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(BARRIER_TIMEOUT)
         .on_timeout(CHUNKS_NOT_AT_ONCE),
+        Trial::new(
+            "ch01::parallel_sum::gives_every_chunk_a_new_thread",
+            1,
+            gives_every_chunk_a_new_thread,
+        ),
         Trial::new("ch01::spawn_worker::names_the_thread", 1, names_the_thread),
         Trial::new(
             "ch01::spawn_worker::gives_the_requested_stack",
@@ -92,6 +97,16 @@ pub fn trials() -> Vec<Trial> {
             "ch01::visit_counter::hands_out_each_ticket_once",
             2,
             hands_out_each_ticket_once,
+        ),
+        Trial::new(
+            "ch01::visit_counter::default_starts_at_zero",
+            1,
+            default_starts_at_zero,
+        ),
+        Trial::new(
+            "ch01::visit_counter::counts_past_u32_max",
+            1,
+            counts_past_u32_max,
         ),
     ]
 }
@@ -187,6 +202,55 @@ fn a_panicking_job_panics_the_caller() {
     );
 }
 
+/// Every chunk, empty or not, gets its own call of `sum_chunk`, each on a
+/// new thread and none on the caller's: 64 threads on 10 elements leave 54
+/// chunks empty. Thread ids are never reused, so the calls need not
+/// overlap to show up as distinct threads.
+fn gives_every_chunk_a_new_thread() {
+    let data: Vec<u64> = (1..=10).collect();
+    let caller = thread::current().id();
+    for (data, threads) in [(&data[..], 1), (&data, 3), (&data, 64), (&[], 4)] {
+        let calls = Mutex::new(Vec::new());
+        let total = parallel_sum(data, threads, |chunk| {
+            calls.lock().unwrap().push(thread::current().id());
+            chunk.iter().sum()
+        });
+        let expected: u64 = data.iter().sum();
+        assert_eq!(
+            total,
+            expected,
+            "{} elements on {threads} threads",
+            data.len()
+        );
+        let calls = calls.into_inner().unwrap();
+        assert_eq!(
+            calls.len(),
+            threads,
+            "{} elements on {threads} threads: expected {threads} calls of \
+             sum_chunk, one per chunk, got {}; an empty chunk still gets its \
+             own thread and its own call",
+            data.len(),
+            calls.len()
+        );
+        assert!(
+            !calls.contains(&caller),
+            "{} elements on {threads} threads: a chunk was summed on the \
+             thread that called parallel_sum; every chunk gets a new thread, \
+             and the caller only waits for them",
+            data.len()
+        );
+        let distinct: HashSet<_> = calls.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            threads,
+            "{} elements on {threads} threads: sum_chunk ran on only {} \
+             distinct threads; each chunk needs a thread of its own",
+            data.len(),
+            distinct.len()
+        );
+    }
+}
+
 fn adds_every_element_once() {
     let data: Vec<u64> = (1..=1000).collect();
     for threads in [1, 2, 3, 7, 16] {
@@ -269,18 +333,23 @@ fn borrows_balanced_chunks() {
     );
 }
 
+/// A short name, and one longer than the 15 bytes Linux keeps: inside the
+/// job, `thread::current().name()` must still give the whole name.
 fn names_the_thread() {
-    let handle = spawn_worker("pixel-worker-7", 1 << 20, || {
-        thread::current().name().map(str::to_owned)
-    })
-    .expect("spawn_worker failed");
-    let seen_inside = handle.join().unwrap();
-    assert_eq!(
-        seen_inside.as_deref(),
-        Some("pixel-worker-7"),
-        "inside the job, thread::current().name() must be the name given \
-         to spawn_worker (see thread::Builder::name)"
-    );
+    for name in ["pixel-worker-7", "pixel-worker-for-the-second-monitor-7"] {
+        let handle = spawn_worker(name, 1 << 20, || {
+            thread::current().name().map(str::to_owned)
+        })
+        .expect("spawn_worker failed");
+        let seen_inside = handle.join().unwrap();
+        assert_eq!(
+            seen_inside.as_deref(),
+            Some(name),
+            "inside the job, thread::current().name() must be the name given \
+             to spawn_worker, whole (see thread::Builder::name, which keeps \
+             it whole even where the OS shows only its first 15 bytes)"
+        );
+    }
 }
 
 /// Recursion that needs about 16 MiB of stack: far more than the 2 MiB a
@@ -298,19 +367,60 @@ fn gives_the_requested_stack() {
     assert!(handle.join().is_ok());
 }
 
-/// 256 TiB of stack cannot be mapped: the error must come back as `Err`.
+/// Runs `body` and counts the panics raised on this thread meanwhile, even
+/// ones caught before they reach `body`'s caller. The hook that was set
+/// before (the grader's) still sees every panic, and is set again after.
+fn count_panics_on_this_thread<R>(body: impl FnOnce() -> R) -> (R, usize) {
+    type Hook = dyn Fn(&PanicHookInfo<'_>) + Send + Sync;
+    let previous: Arc<Hook> = Arc::from(panic::take_hook());
+    let panics = Arc::new(AtomicUsize::new(0));
+    let this_thread = thread::current().id();
+    {
+        let previous = Arc::clone(&previous);
+        let panics = Arc::clone(&panics);
+        panic::set_hook(Box::new(move |info| {
+            if thread::current().id() == this_thread {
+                panics.fetch_add(1, Ordering::SeqCst);
+            }
+            previous(info);
+        }));
+    }
+    let outcome = panic::catch_unwind(AssertUnwindSafe(body));
+    panic::set_hook(Box::new(move |info| previous(info)));
+    match outcome {
+        Ok(result) => (result, panics.load(Ordering::SeqCst)),
+        Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+/// 256 TiB of stack cannot be mapped: the operating system's error must
+/// come back as `Err`, with no panic on the way, not even a caught one.
 fn reports_a_stack_too_big_to_create() {
     let handle = spawn_worker("small", 1 << 20, || 7).expect("a 1 MiB stack");
     assert_eq!(handle.join().unwrap(), 7, "the job's result");
-    let outcome = panic::catch_unwind(|| spawn_worker("huge", 1 << 48, || ()));
-    match outcome {
-        Ok(Err(_)) => {}
+    let (outcome, panics) = count_panics_on_this_thread(|| {
+        panic::catch_unwind(|| spawn_worker("huge", 1 << 48, || ()))
+    });
+    let error = match outcome {
+        Ok(Err(error)) => error,
         Ok(Ok(_)) => panic!("a thread with a 256 TiB stack cannot exist"),
         Err(_) => panic!(
             "spawn_worker panicked; it must return the io::Error instead \
              (thread::Builder::spawn returns a Result)"
         ),
-    }
+    };
+    assert_eq!(
+        panics, 0,
+        "spawn_worker returned an error, but it panicked on the way and \
+         caught its own panic: the panic hook ran, and under panic = \
+         \"abort\" the process would have died (thread::Builder::spawn \
+         returns a Result; there is nothing to unwrap)"
+    );
+    assert!(
+        error.raw_os_error().is_some(),
+        "spawn_worker returned {error:?}, not the operating system's error: \
+         return the io::Error that thread::Builder::spawn gives, as it is"
+    );
 }
 
 const VISITORS: usize = 8;
@@ -394,4 +504,59 @@ fn hands_out_each_ticket_once() {
             tickets[tickets.len() - 1]
         );
     }
+}
+
+/// `VisitCounter::default()` is a counter at zero, the same as `new()`.
+fn default_starts_at_zero() {
+    let counter = VisitCounter::default();
+    assert_eq!(counter.total(), 0, "a default counter starts at 0");
+    let first = counter.record();
+    assert_eq!(
+        first, 1,
+        "the first visit to VisitCounter::default() got ticket {first}, not \
+         1: a default counter must be the same as VisitCounter::new()"
+    );
+    assert_eq!(counter.record(), 2, "the second visit gets ticket 2");
+    assert_eq!(counter.total(), 2, "two visits recorded");
+}
+
+/// The count is a `u64`: it goes on past `u32::MAX`, where a 32-bit count
+/// would wrap to 0. The test hook starts the count there; then four
+/// threads carry it on from far beyond.
+fn counts_past_u32_max() {
+    let counter = VisitCounter::new();
+    let near = u64::from(u32::MAX) - 1;
+    counter.set_total_for_tests(near);
+    assert_eq!(
+        counter.total(),
+        near,
+        "after set_total_for_tests({near}), total() must be {near}"
+    );
+    assert_eq!(counter.record(), near + 1, "the visit after {near}");
+    let past = counter.record();
+    assert_eq!(
+        past,
+        1 << 32,
+        "visit number 2^32 got ticket {past}: the count wrapped (a u32 \
+         holds at most {}; the count is a u64)",
+        u32::MAX
+    );
+    assert_eq!(counter.total(), 1 << 32, "2^32 visits recorded");
+    const FAR: u64 = 1 << 40;
+    counter.set_total_for_tests(FAR);
+    assert_eq!(counter.total(), FAR, "after set_total_for_tests(2^40)");
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..1_000 {
+                    counter.record();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        counter.total(),
+        FAR + 4_000,
+        "four threads recorded 1000 visits each after 2^40"
+    );
 }
