@@ -12,6 +12,8 @@ use std::path::Path;
 use course::cli::sums::pristine_stubs;
 use course::registry::{chapters, mirror, missing_pieces};
 
+mod scratch;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
@@ -39,39 +41,6 @@ fn a_fresh_clone_has_every_stub_pristine() {
     assert_eq!(pristine_stubs(root), all);
 }
 
-/// Copies what the checks read into `to`.
-fn scratch_copy(to: &Path) {
-    let from = Path::new(ROOT);
-    for dir in [
-        "exercises/src",
-        "solutions/src",
-        "exercises/tests/graded",
-        "exercises/hints",
-        "tests/mutants",
-        "chapters",
-    ] {
-        copy_dir(&from.join(dir), &to.join(dir));
-    }
-    fs::copy(
-        from.join("exercises/tests/graded.sums"),
-        to.join("exercises/tests/graded.sums"),
-    )
-    .unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A learner finishes the course chapter by chapter (the solutions copied
 /// over the stubs, as a learner who got everything right would have them):
 /// at every stage the checks that read `exercises/` stay green.
@@ -79,7 +48,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn a_learner_s_progress_never_turns_the_checks_red() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    scratch_copy(root);
+    scratch::copy_of_the_course(root);
     let all = chapters(root);
     for (done, chapter) in all.iter().enumerate() {
         for module in &chapter.modules {
@@ -103,7 +72,7 @@ fn a_learner_s_progress_never_turns_the_checks_red() {
 fn a_broken_mirror_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    scratch_copy(root);
+    scratch::copy_of_the_course(root);
     let solution = root.join("solutions/src/ch01_threads.rs");
     let text = fs::read_to_string(&solution).unwrap();
     let changed =

@@ -8,6 +8,8 @@ use std::path::Path;
 
 use course::registry::{chapter_ids, missing_pieces};
 
+mod scratch;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
@@ -20,41 +22,6 @@ fn every_chapter_has_all_its_pieces() {
         "a chapter lacks pieces (see ARCHITECTURE.md, \"Adding a chapter\"):\n  {}",
         missing.join("\n  ")
     );
-}
-
-/// Copies what the registry reads: the chapters' code, trials, hints,
-/// book pages, mutants and the recorded points.
-fn copy_of_the_course(to: &Path) {
-    let from = Path::new(ROOT);
-    let dirs = [
-        "exercises/src",
-        "solutions/src",
-        "exercises/tests/graded",
-        "exercises/hints",
-        "tests/mutants",
-        "chapters",
-    ];
-    for dir in dirs {
-        copy_dir(&from.join(dir), &to.join(dir));
-    }
-    fs::copy(
-        from.join("exercises/tests/graded.sums"),
-        to.join("exercises/tests/graded.sums"),
-    )
-    .unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Adds a file to the copy.
@@ -71,7 +38,7 @@ fn add(root: &Path, file: &str, text: &str) {
 fn a_half_added_chapter_names_each_missing_piece() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    copy_of_the_course(root);
+    scratch::copy_of_the_course(root);
     assert_eq!(missing_pieces(root), Vec::<String>::new());
 
     let gate = "#![cfg(module = \"ch09_pyo3\")]\n";
@@ -173,7 +140,7 @@ fn chapter_9_steps(gate: &str) -> [(&'static str, &'static str, String); 9] {
 fn a_stray_piece_without_its_stub_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    copy_of_the_course(root);
+    scratch::copy_of_the_course(root);
     add(root, "exercises/hints/ch09.md", "# Hints\n");
     add(root, "solutions/src/ch09_pyo3.rs", "");
     let missing = missing_pieces(root);
