@@ -63,6 +63,16 @@ pub fn trials() -> Vec<Trial> {
              empty stdin (Stdio::null()), not a pipe the parent keeps open",
         ),
         Trial::new(
+            "ch02::capture::waits_even_when_a_read_fails",
+            1,
+            waits_even_when_a_read_fails,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "reading stdout failed, but capture kept its end of the pipe \
+             open, so the child could not end: drop the pipe, then wait",
+        ),
+        Trial::new(
             "ch02::exit_of::tells_codes_from_signals",
             2,
             tells_codes_from_signals,
@@ -297,6 +307,92 @@ fn gives_the_child_an_empty_stdin() {
         "",
         "the child read the parent's own stdin: a child inherits it unless \
          you give it another (Stdio::null())"
+    );
+}
+
+/// The pipe that a file descriptor is, as `pipe:[inode]`, if it is one.
+fn pipe_of(link: &Path) -> Option<String> {
+    let target = fs::read_link(link).ok()?;
+    let target = target.to_str()?;
+    target.starts_with("pipe:").then(|| target.to_string())
+}
+
+/// Makes reading stdout fail: once the child runs, the trial makes its own
+/// end of the child's stdout pipe non-blocking, so the first read that
+/// finds the pipe empty fails with `WouldBlock` instead of waiting. The
+/// child then writes a byte a while until its stdout pipe breaks, so it
+/// ends once the parent drops its end. The child must not be left a zombie.
+fn waits_even_when_a_read_fails() {
+    unsafe extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+    const F_GETFL: i32 = 3;
+    const F_SETFL: i32 = 4;
+    const O_NONBLOCK: i32 = 0o4000;
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let script = r#"while [ ! -e "$1" ]; do sleep 0.01; done
+        while printf x; do sleep 0.01; done"#;
+    let mut command = shell(script);
+    command.arg("sh").arg(&go);
+    let running = std::thread::spawn(move || capture(&mut command));
+    // Find the child once it runs the script, and its stdout pipe.
+    let (child, pipe) = loop {
+        let found = unwaited_children().into_iter().find_map(|pid| {
+            let cmdline =
+                fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let runs_script = cmdline
+                .windows(go.as_os_str().len())
+                .any(|w| w == go.as_os_str().as_encoded_bytes());
+            let pipe = pipe_of(Path::new(&format!("/proc/{pid}/fd/1")))?;
+            runs_script.then_some((pid, pipe))
+        });
+        match found {
+            Some(found) => break found,
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    };
+    for entry in fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if fd > 2 && pipe_of(&entry.path()).as_ref() == Some(&pipe) {
+            // SAFETY: `fcntl` with F_GETFL and F_SETFL only reads and sets
+            // the flags of an open descriptor of this process; a closed one
+            // makes it fail harmlessly.
+            unsafe {
+                let flags = fcntl(fd, F_GETFL);
+                if flags >= 0 {
+                    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+                }
+            }
+        }
+    }
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the child's stdout failed, yet capture returned {result:?}"
+    );
+    // Let a child left behind end: its stdout pipe is closed by now.
+    let state = || {
+        let stat = fs::read_to_string(format!("/proc/{child}/stat"))
+            .unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
+        after_name.chars().next()
+    };
+    while !matches!(state(), None | Some('Z')) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        state(),
+        None,
+        "capture returned when reading stdout failed, but never waited for \
+         the child, which stays a zombie: wait for it first, then return \
+         the error"
     );
 }
 
