@@ -46,7 +46,8 @@ pub enum Exit {
 }
 
 /// Runs `command` to its end with stdin empty, and returns everything it
-/// wrote to stdout and stderr, however much that is, and its status. The
+/// wrote to stdout and stderr, byte for byte (text or not) and however much
+/// that is, and its status. The
 /// child is waited for even when reading its output fails, so it never
 /// stays behind as a zombie.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
@@ -91,7 +92,9 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
     })
 }
 
-/// Tells an exit code from a killing signal.
+/// Tells an exit code from a killing signal. A code above 128 is a code
+/// (only a shell folds signals into its `$?`), and a signal is its number
+/// alone, whether or not the process dumped core.
 pub fn exit_of(status: ExitStatus) -> Exit {
     // On Unix a status holds either an exit code or a signal number;
     // `code()` is `None` exactly when a signal ended the process.
@@ -108,6 +111,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// fails (a non-zero code or a signal), at most `max_restarts` times.
 /// Returns every exit in order; the last one is a success unless the
 /// restarts ran out. A crash of the worker never harms the supervisor.
+/// A worker that cannot be started has no exit: that error is returned at
+/// once. Any `max_restarts` works, up to `usize::MAX`: it is a limit, not
+/// a size.
 pub fn supervise(
     mut start: impl FnMut() -> Command,
     max_restarts: usize,
@@ -128,7 +134,8 @@ pub fn supervise(
 /// Runs the commands as a pipeline, `a | b | c`: each stage's stdout feeds
 /// the next stage's stdin, the first reads nothing, and all stages run at
 /// the same time. Returns the last stage's output and every stage's exit,
-/// in stage order.
+/// in stage order (no stages: no output and no exits). Each stage's stderr
+/// is left as its `Command` has it: the parent's own stderr unless set.
 ///
 /// As in a shell, a stage that exits early stops the stage before it: that
 /// stage's next write to the pipe between them fails with a broken pipe
@@ -192,9 +199,10 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     Ok((output, exits))
 }
 
-/// Runs `command` in `dir` with an empty environment but for `PATH` (so it
-/// can still find programs), and captures what it wrote. The parent's own
-/// environment and working directory do not change.
+/// Runs `command` in `dir` with an empty environment but for `PATH`, copied
+/// as it is, bytes and all (so it can still find programs), and captures
+/// what it wrote. The parent's own environment and working directory do
+/// not change, not even while the child runs.
 pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
     // `env_clear` and `current_dir` describe the child only: they take
     // effect between fork and exec, in the child's own copy of the process.
