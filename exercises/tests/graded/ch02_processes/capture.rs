@@ -1,0 +1,176 @@
+//! The trials of `capture`.
+
+use super::*;
+
+pub(super) fn returns_output_and_status() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let captured = capture(worker(&["pwd"]).current_dir(dir))
+        .expect("capture failed to run the worker");
+    let printed = String::from_utf8_lossy(&captured.stdout);
+    assert_eq!(
+        Path::new(printed.trim()).canonicalize().unwrap(),
+        dir.canonicalize().unwrap(),
+        "stdout should hold the worker's working directory"
+    );
+    assert!(captured.status.success());
+    let failed = capture(&mut worker(&["exit", "3"])).unwrap();
+    assert_eq!(failed.status.code(), Some(3), "the worker exits with 3");
+    assert!(failed.stdout.is_empty() && failed.stderr.is_empty());
+}
+
+pub(super) fn drains_both_pipes_at_once() {
+    const MIB: usize = 1 << 20;
+    let captured = capture(&mut worker(&["flood", "1048576"]))
+        .expect("capture failed to run the worker");
+    assert!(captured.status.success(), "the worker should succeed");
+    assert_eq!(captured.stdout.len(), MIB, "stdout should be 1 MiB");
+    assert_eq!(captured.stderr.len(), MIB, "stderr should be 1 MiB");
+    assert!(
+        captured.stdout.iter().all(|&b| b == b'o'),
+        "stdout mixed up"
+    );
+    assert!(
+        captured.stderr.iter().all(|&b| b == b'e'),
+        "stderr mixed up"
+    );
+}
+
+/// Output that is not text, with `\r\n` and a final newline, must come
+/// back byte for byte.
+pub(super) fn returns_the_bytes_unchanged() {
+    let captured = capture(
+        Command::new("sh")
+            .args(["-c", r"printf 'a\377b\r\nc\n'; printf '\376\r\n\n' >&2"]),
+    )
+    .expect("capture failed to run sh");
+    assert!(captured.status.success(), "sh should succeed");
+    assert_eq!(
+        captured.stdout, b"a\xffb\r\nc\n",
+        "stdout should come back byte for byte: not decoded as text, \
+         `\\r\\n` kept, final newline kept"
+    );
+    assert_eq!(
+        captured.stderr, b"\xfe\r\n\n",
+        "stderr should come back byte for byte"
+    );
+}
+
+/// Makes this trial process's own stdin a pipe that holds `data` and then
+/// ends, so that a child that inherits it reads `data`.
+pub(super) fn give_the_parent_a_stdin(data: &[u8]) {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn dup2(old: i32, new: i32) -> i32;
+    }
+    let (reader, mut writer) = std::io::pipe().expect("cannot make a pipe");
+    writer.write_all(data).expect("cannot fill the pipe");
+    drop(writer);
+    // SAFETY: `dup2` only replaces file descriptor 0 with a copy of the
+    // pipe's read end, which is open; the trial runs in its own process,
+    // and nothing else in it uses stdin.
+    let done = unsafe { dup2(reader.as_raw_fd(), 0) };
+    assert_eq!(done, 0, "cannot replace stdin");
+}
+
+/// The parent's stdin holds a line; a child that reads its stdin must see
+/// nothing, and at once.
+pub(super) fn gives_the_child_an_empty_stdin() {
+    give_the_parent_a_stdin(b"the parent's input\n");
+    let captured =
+        capture(&mut worker(&["upper"])).expect("capture failed to run");
+    assert!(captured.status.success(), "the worker should succeed");
+    assert_eq!(
+        String::from_utf8_lossy(&captured.stdout),
+        "",
+        "the child read the parent's own stdin: a child inherits it unless \
+         you give it another (Stdio::null())"
+    );
+}
+
+/// The pipe that a file descriptor is, as `pipe:[inode]`, if it is one.
+pub(super) fn pipe_of(link: &Path) -> Option<String> {
+    let target = fs::read_link(link).ok()?;
+    let target = target.to_str()?;
+    target.starts_with("pipe:").then(|| target.to_string())
+}
+
+/// Makes reading stdout fail: once the child runs, the trial makes its own
+/// end of the child's stdout pipe non-blocking, so the first read that
+/// finds the pipe empty fails with `WouldBlock` instead of waiting. The
+/// child then writes a byte a while until its stdout pipe breaks, so it
+/// ends once the parent drops its end. The child must not be left a zombie.
+pub(super) fn waits_even_when_a_read_fails() {
+    unsafe extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+    const F_GETFL: i32 = 3;
+    const F_SETFL: i32 = 4;
+    const O_NONBLOCK: i32 = 0o4000;
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let script = r#"while [ ! -e "$1" ]; do sleep 0.01; done
+        while printf x; do sleep 0.01; done"#;
+    let mut command = shell(script);
+    command.arg("sh").arg(&go);
+    let running = std::thread::spawn(move || capture(&mut command));
+    // Find the child once it runs the script, and its stdout pipe.
+    let (child, pipe) = loop {
+        let found = unwaited_children().into_iter().find_map(|pid| {
+            let cmdline =
+                fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let runs_script = cmdline
+                .windows(go.as_os_str().len())
+                .any(|w| w == go.as_os_str().as_encoded_bytes());
+            let pipe = pipe_of(Path::new(&format!("/proc/{pid}/fd/1")))?;
+            runs_script.then_some((pid, pipe))
+        });
+        match found {
+            Some(found) => break found,
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    };
+    for entry in fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if fd > 2 && pipe_of(&entry.path()).as_ref() == Some(&pipe) {
+            // SAFETY: `fcntl` with F_GETFL and F_SETFL only reads and sets
+            // the flags of an open descriptor of this process; a closed one
+            // makes it fail harmlessly.
+            unsafe {
+                let flags = fcntl(fd, F_GETFL);
+                if flags >= 0 {
+                    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+                }
+            }
+        }
+    }
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the child's stdout failed, yet capture returned {result:?}"
+    );
+    // Let a child left behind end: its stdout pipe is closed by now.
+    let state = || {
+        let stat = fs::read_to_string(format!("/proc/{child}/stat"))
+            .unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
+        after_name.chars().next()
+    };
+    while !matches!(state(), None | Some('Z')) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        state(),
+        None,
+        "capture returned when reading stdout failed, but never waited for \
+         the child, which stays a zombie: wait for it first, then return \
+         the error"
+    );
+}

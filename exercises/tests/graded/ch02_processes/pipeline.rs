@@ -1,0 +1,176 @@
+//! The trials of `pipeline`.
+
+use super::*;
+
+pub(super) fn runs_the_stages_at_once() {
+    let scratch = scratch();
+    let flag = scratch.path().join("first-line-arrived");
+    let flag = flag.to_str().unwrap();
+    let (output, exits) = pipeline(vec![
+        worker(&["emit-then-wait", flag]),
+        worker(&["upper"]),
+        worker(&["flag-on-first-line", flag]),
+    ])
+    .expect("pipeline failed");
+    assert_eq!(String::from_utf8_lossy(&output), "PING\n");
+    assert_eq!(exits, vec![Exit::Code(0); 3]);
+}
+
+pub(super) fn streams_more_than_a_pipe_holds() {
+    const LINES: usize = 100_000;
+    let (output, exits) = pipeline(vec![
+        worker(&["lines", "100000"]),
+        worker(&["upper"]),
+        worker(&["upper"]),
+    ])
+    .expect("pipeline failed");
+    let text = String::from_utf8(output).expect("the output is text");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), LINES, "expected {LINES} lines out");
+    assert_eq!(lines[0], "LINE 1");
+    assert_eq!(lines[LINES - 1], format!("LINE {LINES}"));
+    assert_eq!(exits, vec![Exit::Code(0); 3]);
+}
+
+pub(super) fn reports_every_stage() {
+    let (output, exits) = pipeline(vec![
+        worker(&["lines", "3"]),
+        worker(&["upper"]),
+        worker(&["drain-then-exit", "5"]),
+    ])
+    .expect("pipeline failed");
+    assert!(output.is_empty(), "the last stage prints nothing");
+    assert_eq!(
+        exits,
+        vec![Exit::Code(0), Exit::Code(0), Exit::Code(5)],
+        "one exit per stage, in stage order"
+    );
+}
+
+/// The parent's stdin holds a line; the first stage must not see it.
+pub(super) fn the_first_stage_reads_nothing() {
+    give_the_parent_a_stdin(b"the parent's input\n");
+    let (output, exits) =
+        pipeline(vec![worker(&["upper"]), worker(&["upper"])])
+            .expect("pipeline failed");
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        "",
+        "the first stage read the parent's own stdin: a child inherits it \
+         unless you give it another (Stdio::null())"
+    );
+    assert_eq!(exits, vec![Exit::Code(0); 2]);
+}
+
+pub(super) fn takes_no_stages() {
+    let (output, exits) = pipeline(Vec::new()).expect("pipeline failed");
+    assert!(output.is_empty(), "no stages print nothing");
+    assert!(exits.is_empty(), "no stages have no exits");
+}
+
+/// A stage whose stderr goes to a file writes 1 MiB there: the pipeline
+/// must not take that stderr over (a pipe nobody reads fills up).
+pub(super) fn leaves_stderr_to_the_stage() {
+    const MIB: usize = 1 << 20;
+    let scratch = scratch();
+    let path = scratch.path().join("stderr");
+    let file = fs::File::create(&path).expect("cannot create a file");
+    let mut flood = worker(&["flood", "1048576"]);
+    flood.stderr(file);
+    let (output, exits) = pipeline(vec![flood]).expect("pipeline failed");
+    assert_eq!(exits, vec![Exit::Code(0)]);
+    assert_eq!(output.len(), MIB, "the output should be 1 MiB");
+    let written = fs::read(&path).expect("cannot read the file");
+    assert_eq!(
+        written.len(),
+        MIB,
+        "the first stage's stderr should have gone to its file, as its \
+         Command said"
+    );
+}
+
+/// A stage whose stderr goes nowhere: a stage stopped by a broken pipe
+/// reports it there, and the grader's output would only repeat it.
+pub(super) fn quiet(mut command: Command) -> Command {
+    command.stderr(Stdio::null());
+    command
+}
+
+/// `yes | head -n 1`: the first stage writes lines forever, the middle one
+/// copies them and flags the first, and the last stage exits once that
+/// first line has passed. Each earlier stage must then fail to write and
+/// end, as in a shell.
+pub(super) fn an_early_exit_stops_the_stages_before() {
+    let scratch = scratch();
+    let flag = scratch.path().join("first-line-arrived");
+    let flag = flag.to_str().unwrap();
+    let forever = u64::MAX.to_string();
+    let (output, exits) = pipeline(vec![
+        quiet(worker(&["lines", &forever])),
+        quiet(worker(&["flag-on-first-line", flag])),
+        quiet(worker(&["emit-then-wait", flag])),
+    ])
+    .expect("pipeline failed");
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        "ping\n",
+        "the output is what the last stage wrote"
+    );
+    assert_eq!(exits.len(), 3, "one exit per stage, got {exits:?}");
+    assert_eq!(exits[2], Exit::Code(0), "the last stage succeeds");
+    for (stage, exit) in exits[..2].iter().enumerate() {
+        assert!(
+            matches!(exit, Exit::Code(70) | Exit::Signal(13)),
+            "stage {stage} should end on its broken pipe: the worker exits \
+             with 70 when a write fails (a program that does not handle \
+             SIGPIPE, like yes, dies of signal 13); got {exits:?}"
+        );
+    }
+}
+
+/// The processes this one started that nobody has waited for yet: still
+/// running, or zombies. The trial runs in a process of its own, so they
+/// are the trial's.
+pub(super) fn unwaited_children() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default();
+            // After the parenthesised command name: state, then the
+            // parent's pid.
+            let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            after_name.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .collect()
+}
+
+/// The second stage's program does not exist, so `pipeline` fails; the
+/// first stage, which waits for a file that never comes, must not be left
+/// running or unwaited for.
+pub(super) fn stops_the_started_stages_on_a_failed_start() {
+    let scratch = scratch();
+    let flag = scratch.path().join("never");
+    let result = pipeline(vec![
+        worker(&["emit-then-wait", flag.to_str().unwrap()]),
+        Command::new(scratch.path().join("no-such-program")),
+    ]);
+    let left = unwaited_children();
+    // Let a stage left behind end, now that it has been counted.
+    fs::write(&flag, "").expect("cannot create the flag");
+    assert!(
+        result.is_err(),
+        "the second stage cannot start, yet pipeline returned {result:?}"
+    );
+    assert!(
+        left.is_empty(),
+        "pipeline failed, but left the stage it had started behind \
+         (processes {left:?}, running or never waited for): kill and wait \
+         for the stages already started before returning the error"
+    );
+}

@@ -1,0 +1,136 @@
+//! The trials of `run_isolated`.
+
+use super::*;
+
+/// The secret is set in this trial's own environment, so a child inherits
+/// it unless its environment is cleared.
+pub(super) fn set_secret() {
+    // SAFETY: the grader runs this trial alone in its own process, on the
+    // main thread, before anything has started another thread.
+    unsafe { std::env::set_var("COURSE_SECRET_TOKEN", "hunter2") };
+}
+
+pub(super) fn child_environment() -> String {
+    set_secret();
+    let captured = run_isolated(&mut worker(&["env"]), Path::new("/"))
+        .expect("run_isolated failed");
+    assert!(captured.status.success());
+    String::from_utf8_lossy(&captured.stdout).into_owned()
+}
+
+pub(super) fn hides_the_parents_secret() {
+    let env = child_environment();
+    assert!(
+        !env.contains("hunter2"),
+        "the child saw COURSE_SECRET_TOKEN: a child inherits the parent's \
+         whole environment unless you clear it"
+    );
+    let names: Vec<&str> =
+        env.lines().filter_map(|l| l.split('=').next()).collect();
+    assert_eq!(
+        names,
+        ["PATH"],
+        "the child's environment should hold PATH only"
+    );
+}
+
+pub(super) fn keeps_path() {
+    let env = child_environment();
+    let path = std::env::var("PATH").unwrap();
+    assert!(
+        env.lines().any(|line| line == format!("PATH={path}")),
+        "the child should get the parent's PATH, to find programs"
+    );
+}
+
+/// Another thread looks at the parent's directory while the child runs: the
+/// child waits for a flag that the trial creates only after looking.
+pub(super) fn keeps_the_parents_directory_meanwhile() {
+    let scratch = scratch();
+    let dir = scratch.path().join("child");
+    fs::create_dir(&dir).unwrap();
+    let flag = scratch.path().join("looked");
+    let before = std::env::current_dir().unwrap();
+    let running = {
+        let (dir, flag) = (dir.clone(), flag.clone());
+        std::thread::spawn(move || {
+            run_isolated(
+                &mut worker(&["emit-then-wait", flag.to_str().unwrap()]),
+                &dir,
+            )
+        })
+    };
+    // The child cannot end before the flag exists.
+    while unwaited_children().is_empty() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let meanwhile = std::env::current_dir().unwrap();
+    fs::write(&flag, "").expect("cannot create the flag");
+    let captured = running.join().unwrap().expect("run_isolated failed");
+    assert_eq!(String::from_utf8_lossy(&captured.stdout), "ping\n");
+    assert_eq!(
+        meanwhile, before,
+        "while the child ran, the parent's own working directory was the \
+         child's: every thread of the parent saw it; set the child's with \
+         Command::current_dir instead"
+    );
+    let missing = scratch.path().join("no-such-program");
+    let result = run_isolated(&mut Command::new(missing), &dir);
+    assert!(result.is_err(), "the program does not exist: {result:?}");
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        before,
+        "a failed start changed the parent's working directory"
+    );
+}
+
+/// A `PATH` is bytes, like any variable: one that is not UTF-8 reaches the
+/// child unchanged (the worker prints it with U+FFFD for the bad byte).
+pub(super) fn keeps_a_path_that_is_not_text() {
+    use std::os::unix::ffi::OsStringExt;
+    let mut path = b"/not-text-\xff:".to_vec();
+    path.extend(std::env::var_os("PATH").unwrap().into_vec());
+    let path = std::ffi::OsString::from_vec(path);
+    // SAFETY: the grader runs this trial alone in its own process, on the
+    // main thread, before anything has started another thread.
+    unsafe { std::env::set_var("PATH", &path) };
+    let captured = run_isolated(&mut worker(&["env"]), Path::new("/"))
+        .expect("run_isolated failed");
+    let env = String::from_utf8_lossy(&captured.stdout);
+    let expected = format!("PATH={}", path.to_string_lossy());
+    assert!(
+        env.lines().any(|line| line == expected),
+        "the parent's PATH is not UTF-8; the child should get it all the \
+         same (std::env::var_os, not var), but its environment was {env:?}"
+    );
+}
+
+pub(super) fn run_isolated_drains_both_pipes() {
+    const MIB: usize = 1 << 20;
+    let captured =
+        run_isolated(&mut worker(&["flood", "1048576"]), Path::new("/"))
+            .expect("run_isolated failed");
+    assert!(captured.status.success(), "the worker should succeed");
+    assert_eq!(captured.stdout.len(), MIB, "stdout should be 1 MiB");
+    assert_eq!(captured.stderr.len(), MIB, "stderr should be 1 MiB");
+}
+
+pub(super) fn starts_in_the_given_directory() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let before = std::env::current_dir().unwrap();
+    let captured =
+        run_isolated(&mut worker(&["pwd"]), dir).expect("run_isolated failed");
+    let printed = String::from_utf8_lossy(&captured.stdout);
+    assert_eq!(
+        Path::new(printed.trim()).canonicalize().unwrap(),
+        dir.canonicalize().unwrap(),
+        "the child should start in the given directory"
+    );
+    assert_eq!(
+        std::env::current_dir().unwrap(),
+        before,
+        "the parent's own working directory changed: set the child's with \
+         Command::current_dir instead"
+    );
+}

@@ -1,0 +1,132 @@
+//! The trials of `supervise`.
+
+use super::*;
+
+/// A worker that runs a script of outcomes, one per run.
+pub(super) fn scripted(outcomes: &[&str]) -> impl FnMut() -> Command {
+    let scratch = scratch();
+    let outcomes: Vec<String> =
+        outcomes.iter().map(|s| s.to_string()).collect();
+    // The closure owns the folder, so it lives as long as the supervisor.
+    move || {
+        let mut command = Command::new(WORKER);
+        let state = scratch.path().join("runs");
+        command.arg("script").arg(state).args(&outcomes);
+        command
+    }
+}
+
+pub(super) fn restarts_until_success() {
+    let start = scripted(&["abort", "segfault", "exit:3", "ok"]);
+    let exits = supervise(start, 5).expect("supervise failed");
+    assert_eq!(
+        exits,
+        vec![
+            Exit::Signal(6),
+            Exit::Signal(11),
+            Exit::Code(3),
+            Exit::Code(0)
+        ],
+        "the worker aborts, segfaults, exits with 3, then succeeds; the \
+         supervisor must record each exit and stop after the success"
+    );
+}
+
+pub(super) fn gives_up_after_the_last_restart() {
+    let exits = supervise(scripted(&["abort"]), 2).expect("supervise failed");
+    assert_eq!(
+        exits,
+        vec![Exit::Signal(6); 3],
+        "max_restarts = 2 means one first run and two restarts"
+    );
+    let exits = supervise(scripted(&["exit:1"]), 0).expect("supervise failed");
+    assert_eq!(exits, vec![Exit::Code(1)], "max_restarts = 0: one run");
+}
+
+pub(super) fn leaves_a_success_alone() {
+    let exits = supervise(scripted(&["ok", "abort"]), 3).unwrap();
+    assert_eq!(exits, vec![Exit::Code(0)], "a success is not restarted");
+}
+
+/// SIGKILL and SIGTERM are failures like any other signal: the first run
+/// kills itself with SIGKILL, the second with SIGTERM, the third succeeds.
+pub(super) fn restarts_a_killed_worker() {
+    let mut runs = 0;
+    let start = move || {
+        runs += 1;
+        match runs {
+            1 => shell("kill -KILL $$"),
+            2 => shell("kill -TERM $$"),
+            _ => worker(&["exit", "0"]),
+        }
+    };
+    let exits = supervise(start, 5).expect("supervise failed");
+    assert_eq!(
+        exits,
+        vec![Exit::Signal(9), Exit::Signal(15), Exit::Code(0)],
+        "a worker killed by SIGKILL or SIGTERM failed too (\"a non-zero \
+         code or a signal\"), so it is started again"
+    );
+}
+
+pub(super) fn shell(script: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", script]);
+    command
+}
+
+/// A worker that cannot be started has no exit: the error is returned at
+/// once, without a made-up exit and without another try.
+pub(super) fn returns_a_start_error() {
+    let scratch = scratch();
+    let missing = scratch.path().join("no-such-program");
+    let starts = std::cell::Cell::new(0);
+    let result = supervise(
+        || {
+            starts.set(starts.get() + 1);
+            Command::new(&missing)
+        },
+        3,
+    );
+    let error = match result {
+        Ok(exits) => panic!(
+            "the worker cannot be started, yet supervise returned \
+             Ok({exits:?}): return the io::Error, a process that never \
+             started has no exit"
+        ),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
+    assert_eq!(starts.get(), 1, "a failed start is not retried");
+    // A failed start after a crash: the crash is not enough to go on.
+    let mut runs = 0;
+    let result = supervise(
+        || {
+            runs += 1;
+            if runs == 1 {
+                worker(&["abort"])
+            } else {
+                Command::new(&missing)
+            }
+        },
+        3,
+    );
+    assert!(
+        result.is_err(),
+        "the restart cannot be started, yet supervise returned {result:?}"
+    );
+}
+
+/// The limit is a limit, not a size: a worker that succeeds at once is run
+/// once, however many restarts it was allowed.
+pub(super) fn takes_any_limit() {
+    for limit in [usize::MAX, usize::MAX - 1, 1 << 40] {
+        let exits =
+            supervise(scripted(&["ok"]), limit).expect("supervise failed");
+        assert_eq!(
+            exits,
+            vec![Exit::Code(0)],
+            "max_restarts = {limit}: the first run succeeds"
+        );
+    }
+}
