@@ -1,14 +1,22 @@
 //! Graded trials of chapter 4, Why the GIL exists.
 //!
-//! The "how" checks: `MyRc` must stay on one thread (checked at run time,
-//! so a wrong answer costs one trial, not the whole crate's compilation);
-//! eight threads clone and drop one `MyArc` at once; readers snapshot
-//! `Stats` while writers update it; two threads move money in opposite
+//! The "how" checks: `MyRc` must stay on one thread, neither `Send` nor
+//! `Sync`, and `MyArc` be `Send` and `Sync` only for values that are both
+//! (checked at run time with `course::is_send!`, so a wrong answer costs
+//! one trial, not the whole crate's compilation); the last `MyRc` frees
+//! its allocation (the graded binary counts live bytes); eight threads
+//! clone and drop one `MyArc` at once; readers snapshot `Stats` while
+//! writers update it, also with 64 writers interrupted on one CPU
+//! (`ch04_refcount/one_core.rs`); two threads move money in opposite
 //! directions at once, which deadlocks a bank that locks accounts in the
-//! order the transfer names them. At the edges of the numbers: a clone that
-//! would wrap a count must abort the process (seen from a forked copy, in
-//! `ch04_refcount/overflow.rs`), and a latency that would overflow the
-//! total must change nothing.
+//! order the transfer names them; and a transfer stopped halfway on a
+//! held account shows no money in transit and holds up no transfer
+//! between other accounts (`ch04_refcount/transit.rs`). At the edges of the
+//! numbers: a clone that would wrap a count must abort the process, and
+//! one that would not must not (seen from a forked copy, in
+//! `ch04_refcount/overflow.rs`); a latency that would overflow the total
+//! must change nothing, and any total that fits must be recorded; and
+//! balances whose total overflows are refused in release builds too.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
