@@ -20,13 +20,16 @@
 
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::MutexGuard;
 
 /// A reference-counted pointer for one thread, like `std::rc::Rc`: clones
-/// share one value, which is dropped when the last clone is.
+/// share one value, which is dropped when the last clone is. Its count is a
+/// plain `Cell`, so `MyRc` is neither `Send` nor `Sync`: no other thread
+/// may hold one, nor a `&MyRc` (through which it could `clone`).
 #[derive(Debug)]
 pub struct MyRc<T> {
     // TODO(ch04): a pointer to a heap allocation holding a count and the
-    // value. `MyRc` must not be `Send` (see the chapter).
+    // value. `MyRc` must be neither `Send` nor `Sync` (see the chapter).
     value: PhantomData<T>,
 }
 
@@ -70,6 +73,10 @@ impl<T> MyRc<T> {
 }
 
 impl<T> Clone for MyRc<T> {
+    /// One more owner. A count already at `usize::MAX` must not wrap to 0:
+    /// the process aborts (`std::process::abort`), as with std's `Rc`. Any
+    /// smaller count, however large, just goes up by one (only `MyArc`
+    /// stops sooner).
     fn clone(&self) -> Self {
         // TODO(ch04): one more owner. A count already at `usize::MAX` must
         // not wrap to 0: abort the process (`std::process::abort`), as
@@ -88,12 +95,18 @@ impl<T> Deref for MyRc<T> {
 }
 
 impl<T> Drop for MyRc<T> {
+    /// One owner fewer; the last one drops the value and frees the heap
+    /// allocation that held it.
     fn drop(&mut self) {
-        // TODO(ch04): one owner fewer; the last one frees the value.
+        // TODO(ch04): one owner fewer; the last one drops the value and
+        // frees the allocation.
     }
 }
 
 /// A reference-counted pointer for many threads, like `std::sync::Arc`.
+/// It is `Send` and `Sync` when `T` is both `Send` and `Sync`, and neither
+/// otherwise: clones on several threads share `&T` (so `T: Sync`), and the
+/// value is dropped on whichever thread lets go last (so `T: Send`).
 #[derive(Debug)]
 pub struct MyArc<T> {
     // TODO(ch04): like MyRc, with an atomic count from `crate::sync` (so
@@ -159,6 +172,8 @@ impl<T> Deref for MyArc<T> {
 }
 
 impl<T> Drop for MyArc<T> {
+    /// One owner fewer; exactly one of the last owners, even when several
+    /// let go at the same moment, drops the value and frees its allocation.
     fn drop(&mut self) {
         // TODO(ch04): one owner fewer, with the orderings the chapter
         // explains; the last one frees the value.
@@ -185,14 +200,16 @@ impl Stats {
     /// # Panics
     ///
     /// If the total would overflow a `u64`. Neither number changes then,
-    /// and the `Stats` stays usable on every thread.
+    /// and the `Stats` stays usable on every thread. Any total that fits in
+    /// a `u64` is recorded, however large.
     pub fn record(&self, latency_ms: u64) {
         // TODO(ch04): update both numbers as one step, or neither.
         let _ = latency_ms;
         todo!("ch04: Stats::record")
     }
 
-    /// `(requests, total latency in ms)`, both from the same moment.
+    /// `(requests, total latency in ms)`, both from the same moment, however
+    /// many threads record at once.
     pub fn snapshot(&self) -> (u64, u64) {
         // TODO(ch04): read both numbers as one step.
         todo!("ch04: Stats::snapshot")
@@ -209,7 +226,8 @@ pub enum TransferError {
 }
 
 /// Accounts, each behind a lock of its own, so transfers between different
-/// accounts run at the same time.
+/// accounts run at the same time: a transfer waits only for those that
+/// share an account with it, and waits by blocking on that account's lock.
 #[derive(Debug)]
 pub struct Bank {
     // TODO(ch04): one lock per account.
@@ -220,8 +238,10 @@ impl Bank {
     ///
     /// # Panics
     ///
-    /// If the balances add up to more than `u64::MAX`. Transfers only move
-    /// money, so then no balance, and no credit, can ever overflow.
+    /// If the balances add up to more than `u64::MAX`, in every build: an
+    /// overflow check that only debug builds make (`+`, `sum`) is not
+    /// enough. Transfers only move money, so then no balance, and no
+    /// credit, can ever overflow.
     pub fn new(balances: &[u64]) -> Self {
         // TODO(ch04): one account per balance.
         let _ = balances;
@@ -233,6 +253,20 @@ impl Bank {
         // TODO(ch04): read one account.
         let _ = account;
         todo!("ch04: Bank::balance")
+    }
+
+    /// For the graded tests only: the account's lock if no thread holds it
+    /// now (`Mutex::try_lock`), else `None`, also for an account that does
+    /// not exist or whose lock is poisoned. A trial holds an account with
+    /// it to stop a transfer halfway, and looks at the others meanwhile.
+    #[doc(hidden)]
+    pub fn try_lock_for_tests(
+        &self,
+        account: usize,
+    ) -> Option<MutexGuard<'_, u64>> {
+        // TODO(ch04): `try_lock` the account's lock.
+        let _ = account;
+        todo!("ch04: Bank::try_lock_for_tests")
     }
 
     /// Moves `amount` from one account to another, atomically: no thread

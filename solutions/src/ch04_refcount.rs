@@ -35,7 +35,9 @@ struct RcInner<T> {
 }
 
 /// A reference-counted pointer for one thread, like `std::rc::Rc`: clones
-/// share one value, which is dropped when the last clone is.
+/// share one value, which is dropped when the last clone is. Its count is a
+/// plain `Cell`, so `MyRc` is neither `Send` nor `Sync`: no other thread
+/// may hold one, nor a `&MyRc` (through which it could `clone`).
 pub struct MyRc<T> {
     /// `NonNull` is neither `Send` nor `Sync`, so neither is `MyRc`: the
     /// compiler keeps it on one thread, where `Cell` needs no atomics.
@@ -89,6 +91,10 @@ impl<T> MyRc<T> {
 }
 
 impl<T> Clone for MyRc<T> {
+    /// One more owner. A count already at `usize::MAX` must not wrap to 0:
+    /// the process aborts (`std::process::abort`), as with std's `Rc`. Any
+    /// smaller count, however large, just goes up by one (only `MyArc`
+    /// stops sooner).
     fn clone(&self) -> Self {
         let strong = &self.inner().strong;
         // `mem::forget` on clones counts up without ever counting down, so
@@ -106,6 +112,8 @@ impl<T> Clone for MyRc<T> {
 }
 
 impl<T> Drop for MyRc<T> {
+    /// One owner fewer; the last one drops the value and frees the heap
+    /// allocation that held it.
     fn drop(&mut self) {
         let strong = &self.inner().strong;
         strong.set(strong.get() - 1);
@@ -138,6 +146,9 @@ struct ArcInner<T> {
 }
 
 /// A reference-counted pointer for many threads, like `std::sync::Arc`.
+/// It is `Send` and `Sync` when `T` is both `Send` and `Sync`, and neither
+/// otherwise: clones on several threads share `&T` (so `T: Sync`), and the
+/// value is dropped on whichever thread lets go last (so `T: Send`).
 pub struct MyArc<T> {
     inner: NonNull<ArcInner<T>>,
     /// Tells the compiler that a `MyArc` owns (and may drop) an `ArcInner`.
@@ -223,6 +234,8 @@ impl<T> Clone for MyArc<T> {
 }
 
 impl<T> Drop for MyArc<T> {
+    /// One owner fewer; exactly one of the last owners, even when several
+    /// let go at the same moment, drops the value and frees its allocation.
     fn drop(&mut self) {
         // Release: this thread's uses of the value happen before the
         // decrement. Its partner is the Acquire fence below, taken by the
@@ -274,7 +287,8 @@ impl Stats {
     /// # Panics
     ///
     /// If the total would overflow a `u64`. Neither number changes then,
-    /// and the `Stats` stays usable on every thread.
+    /// and the `Stats` stays usable on every thread. Any total that fits in
+    /// a `u64` is recorded, however large.
     pub fn record(&self, latency_ms: u64) {
         let mut inner = self.lock();
         // Everything that can fail comes before the first write, so that a
@@ -291,7 +305,8 @@ impl Stats {
         *inner = (count, total);
     }
 
-    /// `(requests, total latency in ms)`, both from the same moment.
+    /// `(requests, total latency in ms)`, both from the same moment, however
+    /// many threads record at once.
     pub fn snapshot(&self) -> (u64, u64) {
         *self.lock()
     }
@@ -314,7 +329,8 @@ pub enum TransferError {
 }
 
 /// Accounts, each behind a lock of its own, so transfers between different
-/// accounts run at the same time.
+/// accounts run at the same time: a transfer waits only for those that
+/// share an account with it, and waits by blocking on that account's lock.
 #[derive(Debug)]
 pub struct Bank {
     accounts: Vec<Mutex<u64>>,
@@ -325,8 +341,10 @@ impl Bank {
     ///
     /// # Panics
     ///
-    /// If the balances add up to more than `u64::MAX`. Transfers only move
-    /// money, so then no balance, and no credit, can ever overflow.
+    /// If the balances add up to more than `u64::MAX`, in every build: an
+    /// overflow check that only debug builds make (`+`, `sum`) is not
+    /// enough. Transfers only move money, so then no balance, and no
+    /// credit, can ever overflow.
     pub fn new(balances: &[u64]) -> Self {
         let total = balances
             .iter()
@@ -341,6 +359,18 @@ impl Bank {
     pub fn balance(&self, account: usize) -> Option<u64> {
         let lock = self.accounts.get(account)?;
         Some(*Bank::locked(lock))
+    }
+
+    /// For the graded tests only: the account's lock if no thread holds it
+    /// now (`Mutex::try_lock`), else `None`, also for an account that does
+    /// not exist or whose lock is poisoned. A trial holds an account with
+    /// it to stop a transfer halfway, and looks at the others meanwhile.
+    #[doc(hidden)]
+    pub fn try_lock_for_tests(
+        &self,
+        account: usize,
+    ) -> Option<MutexGuard<'_, u64>> {
+        self.accounts.get(account)?.try_lock().ok()
     }
 
     /// Moves `amount` from one account to another, atomically: no thread

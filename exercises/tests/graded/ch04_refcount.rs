@@ -1,38 +1,59 @@
 //! Graded trials of chapter 4, Why the GIL exists.
 //!
-//! The "how" checks: `MyRc` must stay on one thread (checked at run time,
-//! so a wrong answer costs one trial, not the whole crate's compilation);
-//! eight threads clone and drop one `MyArc` at once; readers snapshot
-//! `Stats` while writers update it; two threads move money in opposite
+//! The "how" checks: `MyRc` must stay on one thread, neither `Send` nor
+//! `Sync`, and `MyArc` be `Send` and `Sync` only for values that are both
+//! (checked at run time with `course::is_send!`, so a wrong answer costs
+//! one trial, not the whole crate's compilation); the last `MyRc` frees
+//! its allocation (the graded binary counts live bytes); eight threads
+//! clone and drop one `MyArc` at once; readers snapshot `Stats` while
+//! writers update it, also with 64 writers interrupted on one CPU
+//! (`ch04_refcount/one_core.rs`); two threads move money in opposite
 //! directions at once, which deadlocks a bank that locks accounts in the
-//! order the transfer names them. At the edges of the numbers: a clone that
-//! would wrap a count must abort the process (seen from a forked copy, in
-//! `ch04_refcount/overflow.rs`), and a latency that would overflow the
-//! total must change nothing.
+//! order the transfer names them; and a transfer stopped halfway on a
+//! held account shows no money in transit and holds up no transfer
+//! between other accounts (`ch04_refcount/transit.rs`). At the edges of the
+//! numbers: a clone that would wrap a count must abort the process, and
+//! one that would not must not (seen from a forked copy, in
+//! `ch04_refcount/overflow.rs`); a latency that would overflow the total
+//! must change nothing, and any total that fits must be recorded; and
+//! balances whose total overflows are refused in release builds too.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch04")]
 
-// The trials at the edges of the numbers, in `ch04_refcount/`.
+// The trials at the edges of the numbers, with writers interrupted on one
+// CPU, and with a transfer stopped halfway, in `ch04_refcount/`.
+mod one_core;
 mod overflow;
+mod transit;
 
-use std::marker::PhantomData;
+use std::cell::Cell;
 use std::panic;
+use std::rc::Rc;
+use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use course::grader::Trial;
+use course::grader::{Trial, alloc};
+use course::{is_send, is_sync};
 use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats, TransferError};
+use one_core::snapshots_while_writers_are_interrupted;
 use overflow::{
     an_overflow_changes_nothing, arc_aborts_before_the_count_wraps,
-    rc_aborts_before_the_count_wraps,
+    bank_refuses_a_total_over_u64_max, rc_aborts_before_the_count_wraps,
+    rc_counts_up_to_usize_max, totals_reach_u64_max,
 };
+use transit::{disjoint_transfers_run_at_once, no_money_in_transit};
 
 /// Deadline for trials whose only way to hang is a deadlock.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Deadline for a trial whose many threads share one CPU: it only detects
+/// a hang, and a loaded machine may be slow.
+const SLOW_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
@@ -45,6 +66,11 @@ pub fn trials() -> Vec<Trial> {
             1,
             rc_aborts_before_the_count_wraps,
         ),
+        Trial::new(
+            "ch04::my_rc::counts_up_to_usize_max",
+            1,
+            rc_counts_up_to_usize_max,
+        ),
         Trial::new("ch04::my_arc::counts_owners", 1, arc_counts_owners),
         Trial::new(
             "ch04::my_arc::survives_eight_threads",
@@ -52,6 +78,11 @@ pub fn trials() -> Vec<Trial> {
             arc_survives_eight_threads,
         ),
         Trial::new("ch04::my_arc::can_cross_threads", 1, arc_crosses),
+        Trial::new(
+            "ch04::my_arc::shares_only_send_and_sync_values",
+            1,
+            arc_bounds,
+        ),
         Trial::new(
             "ch04::my_arc::aborts_before_the_count_wraps",
             2,
@@ -65,9 +96,27 @@ pub fn trials() -> Vec<Trial> {
         // Alone, so that readers and writers really overlap.
         .exclusive(),
         Trial::new(
+            "ch04::stats::consistent_while_writers_are_interrupted",
+            2,
+            snapshots_while_writers_are_interrupted,
+        )
+        // Its threads share one CPU; readers take their turns between
+        // many writers'.
+        .timeout(SLOW_TIMEOUT)
+        .on_timeout(
+            "readers on one CPU with 64 writers never finished their \
+             snapshots: does snapshot spin while a writer that cannot run \
+             holds the numbers? (one lock around both numbers does not)",
+        ),
+        Trial::new(
             "ch04::stats::an_overflow_changes_nothing",
             1,
             an_overflow_changes_nothing,
+        ),
+        Trial::new(
+            "ch04::stats::totals_reach_u64_max",
+            1,
+            totals_reach_u64_max,
         ),
         Trial::new("ch04::bank::moves_money", 1, moves_money),
         Trial::new(
@@ -90,36 +139,31 @@ pub fn trials() -> Vec<Trial> {
                 "a transfer from an account to itself never finished: a \
                  std Mutex locked twice by one thread waits for itself",
             ),
+        Trial::new(
+            "ch04::bank::refuses_a_total_over_u64_max",
+            1,
+            bank_refuses_a_total_over_u64_max,
+        ),
+        Trial::new("ch04::bank::no_money_in_transit", 2, no_money_in_transit)
+            .timeout(LOCK_TIMEOUT)
+            .on_timeout(
+                "a transfer that needs an account the trial holds locked \
+                 never went to sleep waiting for it (it must block on the \
+                 account's lock, not spin), or a transfer never finished",
+            ),
+        Trial::new(
+            "ch04::bank::disjoint_transfers_run_at_once",
+            2,
+            disjoint_transfers_run_at_once,
+        )
+        .timeout(LOCK_TIMEOUT)
+        .on_timeout(
+            "a transfer between accounts 2 and 3 waited for a transfer \
+             between accounts 0 and 1 (one lock around every transfer?): \
+             transfers that share no account must not wait for each other; \
+             lock only the two accounts, lower number first",
+        ),
     ]
-}
-
-/// Whether a type is `Send`, decided at run time so that the answer can be
-/// graded. Method resolution picks `IsSend` (on the probe itself) when its
-/// bound holds, and falls back to `NotSend` (on a reference) otherwise.
-struct Probe<T>(PhantomData<T>);
-
-#[allow(dead_code, reason = "chosen only when the probed type is Send")]
-trait IsSend {
-    fn is_send(&self) -> bool {
-        true
-    }
-}
-
-impl<T: Send> IsSend for Probe<T> {}
-
-#[allow(dead_code, reason = "chosen only when the probed type is not Send")]
-trait NotSend {
-    fn is_send(&self) -> bool {
-        false
-    }
-}
-
-impl<T> NotSend for &Probe<T> {}
-
-macro_rules! is_send {
-    ($type:ty) => {
-        (&Probe::<$type>(PhantomData)).is_send()
-    };
 }
 
 /// A value that counts how many times it is dropped.
@@ -165,6 +209,20 @@ fn rc_drops_once() {
         1,
         "the value must be dropped exactly once, when the last owner goes"
     );
+    assert!(alloc::counting(), "the graded binary counts live bytes");
+    let before = alloc::live_bytes();
+    let first = MyRc::new([7_u8; 512]);
+    let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+    drop(clones);
+    drop(first);
+    let leaked = alloc::live_bytes() - before;
+    assert_eq!(
+        leaked, 0,
+        "after the last MyRc of a 512-byte value was dropped, {leaked} bytes \
+         were still allocated: dropping the value (drop_in_place) does not \
+         free the heap allocation that held it and the count; rebuild the \
+         Box (Box::from_raw) and drop that"
+    );
 }
 
 fn rc_stays_home() {
@@ -175,6 +233,12 @@ fn rc_stays_home() {
         "MyRc is Send, so it could cross to another thread, where two \
          threads could update its plain count at once; keep it !Send (a raw \
          or NonNull pointer does that; Arc inside does not)"
+    );
+    assert!(
+        !is_sync!(MyRc<u32>),
+        "MyRc is Sync, so threads could share a &MyRc and clone it at \
+         once, updating its plain count together (clone takes &self); keep \
+         it !Sync (a raw or NonNull pointer does that, with no unsafe impl)"
     );
 }
 
@@ -224,6 +288,34 @@ fn arc_survives_eight_threads() {
         drop(shared);
         assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
     }
+}
+
+/// `MyArc<T>` is `Send` and `Sync` exactly when `T` is both: a value that
+/// is only `Send` (a `Cell`) would be used from two threads at once, and
+/// one that is only `Sync` (a `MutexGuard`) dropped on another thread.
+fn arc_bounds() {
+    assert!(
+        is_send!(MyArc<u32>) && is_sync!(MyArc<u32>),
+        "MyArc<u32> must be Send and Sync"
+    );
+    assert!(
+        !is_send!(MyArc<Cell<u32>>) && !is_sync!(MyArc<Cell<u32>>),
+        "MyArc<Cell<u32>> is Send or Sync, yet clones on two threads would \
+         change one Cell at once: Cell is Send but not Sync; require \
+         T: Send + Sync for both impls, as std's Arc does"
+    );
+    assert!(
+        !is_send!(MyArc<MutexGuard<'static, u32>>)
+            && !is_sync!(MyArc<MutexGuard<'static, u32>>),
+        "MyArc<MutexGuard<u32>> is Send or Sync, yet the last clone, on \
+         any thread, would drop the guard there, and a MutexGuard must be \
+         dropped on the thread that locked: it is Sync but not Send; \
+         require T: Send + Sync for both impls, as std's Arc does"
+    );
+    assert!(
+        !is_send!(MyArc<Rc<u32>>) && !is_sync!(MyArc<Rc<u32>>),
+        "MyArc<Rc<u32>> must be neither Send nor Sync"
+    );
 }
 
 fn arc_crosses() {

@@ -1,6 +1,8 @@
 //! What happens at the edge of a count: a clone that would wrap a count to
-//! zero must abort the process, and a latency that would overflow the total
-//! must change nothing.
+//! zero must abort the process, and one that would not must not; a latency
+//! that would overflow the total must change nothing, and one that fits
+//! must be recorded; balances whose total does not fit in a `u64` are
+//! refused in every build.
 //!
 //! A trial that passes only if the process aborts cannot abort its own
 //! process, so it forks: the copy makes the clone, the trial waits for the
@@ -18,7 +20,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitStatus;
 use std::thread;
 
-use exercises::ch04_refcount::{MyArc, MyRc, Stats};
+use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats};
 
 /// `pid_t`, a 32-bit signed integer on every Unix Rust supports.
 type Pid = i32;
@@ -144,6 +146,48 @@ pub fn rc_aborts_before_the_count_wraps() {
     }
 }
 
+/// A clone of a `MyRc` whose count is large but below `usize::MAX` just
+/// counts one more owner: `isize::MAX` is `MyArc`'s limit, not `MyRc`'s,
+/// whose increment cannot race with another thread's.
+pub fn rc_counts_up_to_usize_max() {
+    let rc = MyRc::new(String::from("tab"));
+    drop(rc.clone());
+    for count in [isize::MAX as usize, isize::MAX as usize + 1, usize::MAX - 1]
+    {
+        // SAFETY: the count stays at least the one `MyRc` there is; it is
+        // put back to exactly one before that `MyRc` is dropped.
+        unsafe { MyRc::set_strong_count_for_tests(&rc, count) };
+        let ended = in_a_copy(|| {
+            mem::forget(rc.clone());
+            u8::from(MyRc::strong_count(&rc) == count + 1)
+        });
+        // SAFETY: one `MyRc` points to the value: this one.
+        unsafe { MyRc::set_strong_count_for_tests(&rc, 1) };
+        match ended {
+            Ended::Returned(1) => {}
+            Ended::Returned(_) => panic!(
+                "cloning a MyRc whose count is {count} must make it \
+                 {count} + 1"
+            ),
+            Ended::Aborted => panic!(
+                "cloning a MyRc whose count is {count} aborted, yet the \
+                 count can still go up by one: a MyRc counts on one thread, \
+                 so only a count of usize::MAX must abort (std's Rc does \
+                 the same; the isize::MAX limit is for MyArc, whose \
+                 threads may all increment before any of them checks)"
+            ),
+            Ended::Panicked => panic!(
+                "cloning a MyRc whose count is {count} panicked; it must \
+                 count one more owner"
+            ),
+            Ended::Otherwise(status) => panic!(
+                "cloning a MyRc whose count is {count} ended the process \
+                 with {status}; it must count one more owner"
+            ),
+        }
+    }
+}
+
 /// A clone of a `MyArc` whose count is already above `isize::MAX` aborts.
 /// Checking only at `usize::MAX` is too late: the increment happens before
 /// the check, so threads cloning at the same moment wrap the count
@@ -233,5 +277,61 @@ pub fn an_overflow_changes_nothing() {
         again.as_ref().is_ok_and(|&now| now == (2, 6)),
         "after the refused latency, record(1) and snapshot must work as \
          before and give (2, 6), not {again:?}"
+    );
+}
+
+/// Any total that fits in a `u64` is recorded, up to `u64::MAX` itself:
+/// the two numbers may not be squeezed into fewer bits.
+pub fn totals_reach_u64_max() {
+    let stats = Stats::new();
+    stats.record(5_000_000_000);
+    assert_eq!(
+        stats.snapshot(),
+        (1, 5_000_000_000),
+        "a latency of 5,000,000,000 ms fits in a u64 total (it does not fit \
+         in 32 bits: are the two numbers packed into one u64?)"
+    );
+    stats.record(u64::MAX - 5_000_000_000);
+    assert_eq!(
+        stats.snapshot(),
+        (2, u64::MAX),
+        "a total of exactly u64::MAX fits, and must be recorded"
+    );
+}
+
+/// The message of the panic that `+` and `sum` raise where a build checks
+/// for overflow, that is in debug builds only.
+const DEBUG_ONLY_OVERFLOW: &str = "attempt to add with overflow";
+
+/// `Bank::new` refuses balances whose total does not fit in a `u64`, with
+/// a check of its own: the panic of an overflowing `+` or `sum` is not
+/// one, since a release build wraps silently instead.
+pub fn bank_refuses_a_total_over_u64_max() {
+    let fits = Bank::new(&[u64::MAX - 1, 1]);
+    assert_eq!(
+        fits.balance(0),
+        Some(u64::MAX - 1),
+        "a total of u64::MAX fits"
+    );
+    let refused =
+        thread::scope(|s| s.spawn(|| Bank::new(&[u64::MAX - 1, 1, 1])).join());
+    let payload = match refused {
+        Ok(_) => panic!(
+            "Bank::new(&[u64::MAX - 1, 1, 1]) made a bank, yet its total \
+             does not fit in a u64, so a credit could overflow; panic \
+             instead"
+        ),
+        Err(payload) => payload,
+    };
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("");
+    assert!(
+        !message.contains(DEBUG_ONLY_OVERFLOW),
+        "Bank::new panicked with \"{message}\": that check exists only in \
+         debug builds, and a release build would wrap the total silently \
+         and make the bank; check it yourself (checked_add, or a u128 sum)"
     );
 }

@@ -1,0 +1,126 @@
+//! A transfer stopped halfway: the trial holds one account's lock (through
+//! `Bank::try_lock_for_tests`), starts a transfer that needs it on another
+//! thread, and waits until that thread sleeps on a lock. The transfer is
+//! then as far as it can go, so what the trial sees meanwhile is what any
+//! thread could see at that moment: money in transit, or a bank that makes
+//! every other transfer wait too.
+//!
+//! Whether a thread sleeps is read from Linux's `/proc`, which lists each
+//! thread of this process with its state: `S` while it waits for a lock.
+
+use std::fs;
+use std::sync::mpsc;
+use std::thread::{self, ScopedJoinHandle};
+use std::time::Duration;
+
+use exercises::ch04_refcount::{Bank, TransferError};
+
+/// A thread id, as Linux's `gettid` returns it.
+type Tid = i32;
+
+// The C library's, which every Rust program on Linux links.
+unsafe extern "C" {
+    fn gettid() -> Tid;
+}
+
+/// Whether the thread `tid` of this process is asleep (state `S`): waiting
+/// for a lock, here, since it does nothing else that waits.
+fn asleep(tid: Tid) -> bool {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .expect("cannot read a thread's state from /proc");
+    // The state follows the parenthesised name, which may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
+    after.split_whitespace().next() == Some("S")
+}
+
+/// Starts `bank.transfer(from, to, amount)` on a thread of `scope`, and
+/// returns once that thread sleeps inside it, waiting for a lock the trial
+/// holds. A transfer that never waits (it spins, or does not need the
+/// held account) makes the trial time out.
+fn start_transfer<'scope>(
+    scope: &'scope thread::Scope<'scope, '_>,
+    bank: &'scope Bank,
+    (from, to, amount): (usize, usize, u64),
+) -> ScopedJoinHandle<'scope, Result<(), TransferError>> {
+    let (tell, told) = mpsc::channel();
+    let handle = scope.spawn(move || {
+        // SAFETY: `gettid` has no preconditions.
+        tell.send(unsafe { gettid() }).unwrap();
+        bank.transfer(from, to, amount)
+    });
+    let tid = told.recv().expect("the transfer's thread ended at once");
+    // No deadline: the trial's timeout reports a transfer that never waits.
+    while !asleep(tid) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    handle
+}
+
+/// The thread's result, or its panic passed on.
+fn result_of<T>(handle: ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+}
+
+/// While a transfer waits for one of its two accounts, the other holds
+/// either its old balance or a lock: never the money debited but not yet
+/// credited, nor credited but not yet debited. Every pair of held account
+/// and direction, so that any fixed lock order is met both ways.
+pub fn no_money_in_transit() {
+    const START: u64 = 100;
+    const AMOUNT: u64 = 10;
+    for (from, to) in [(0, 1), (1, 0)] {
+        for held in [to, from] {
+            let other = if held == from { to } else { from };
+            let bank = Bank::new(&[START, START]);
+            thread::scope(|s| {
+                let guard = bank
+                    .try_lock_for_tests(held)
+                    .expect("try_lock_for_tests: nobody holds the account");
+                let transfer = start_transfer(s, &bank, (from, to, AMOUNT));
+                if let Some(seen) = bank.try_lock_for_tests(other) {
+                    let (held_balance, seen) = (*guard, *seen);
+                    assert!(
+                        held_balance == START && seen == START,
+                        "a transfer of {AMOUNT} from account {from} to \
+                         {to}, waiting for account {held}'s lock, had left \
+                         account {other} unlocked at {seen} while account \
+                         {held} held {held_balance}: the money was in \
+                         {} for all to see; hold both accounts' locks \
+                         from before the debit until after the credit",
+                        if seen + held_balance < 2 * START {
+                            "neither account"
+                        } else {
+                            "both accounts"
+                        }
+                    );
+                }
+                drop(guard);
+                assert_eq!(result_of(transfer), Ok(()));
+            });
+            assert_eq!(bank.balance(from), Some(START - AMOUNT));
+            assert_eq!(bank.balance(to), Some(START + AMOUNT));
+        }
+    }
+}
+
+/// While a transfer between accounts 0 and 1 waits for a lock, a transfer
+/// between accounts 2 and 3 finishes: it shares no account with the first.
+/// A lock around every transfer makes it wait, and the trial time out.
+pub fn disjoint_transfers_run_at_once() {
+    let bank = Bank::new(&[100; 4]);
+    thread::scope(|s| {
+        let guard = bank
+            .try_lock_for_tests(0)
+            .expect("try_lock_for_tests: nobody holds the account");
+        let waiting = start_transfer(s, &bank, (0, 1, 10));
+        // Hangs if this transfer waits for the one above.
+        assert_eq!(bank.transfer(2, 3, 10), Ok(()));
+        assert_eq!(bank.transfer(3, 2, 30), Ok(()));
+        drop(guard);
+        assert_eq!(result_of(waiting), Ok(()));
+    });
+    let balances: Vec<_> = (0..4).map(|a| bank.balance(a)).collect();
+    assert_eq!(balances, [90, 110, 120, 80].map(Some));
+}
