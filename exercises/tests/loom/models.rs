@@ -165,3 +165,32 @@ pub(crate) fn ticket_lock_queue_len_counts_at_most_the_threads() {
         assert!(seen <= 1, "queue_len was {seen} with one other thread");
     });
 }
+
+/// A value that counts its drops.
+struct Counted(Arc<loom::sync::atomic::AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The last two owners let go on two threads at once: exactly one of them
+/// drops the value, in every interleaving, also the one where both read
+/// the count before either changes it (a `load` and then a `fetch_sub`:
+/// both see 2, and neither frees).
+pub(crate) fn the_last_two_owners_drop_the_value_once() {
+    loom::model(|| {
+        let drops = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let mine = MyArc::new(Counted(Arc::clone(&drops)));
+        let theirs = mine.clone();
+        let other = thread::spawn(move || drop(theirs));
+        drop(mine);
+        other.join().unwrap();
+        assert_eq!(
+            drops.load(loom::sync::atomic::Ordering::SeqCst),
+            1,
+            "the value must be dropped exactly once"
+        );
+    });
+}
