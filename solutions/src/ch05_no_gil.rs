@@ -163,6 +163,10 @@ impl ShardedMap {
         let mut shard = self.shards[self.shard_of(key)]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        // `entry` wants an owned key, so this allocates a `String` on every
+        // call, under the lock, even for a key already there. Kept simple
+        // here; a hot path would try `shard.get_mut(key)` first and
+        // allocate only for a new key.
         f(shard.entry(key.to_string()).or_insert(0))
     }
 

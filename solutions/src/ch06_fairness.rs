@@ -40,7 +40,9 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// and waits until its number is called. No thread can barge in ahead of
 /// one that arrived earlier, not even the one that just unlocked.
 pub struct TicketLock<T> {
-    /// The number the next arriving thread takes.
+    /// The number the next arriving thread takes. After `usize::MAX`
+    /// tickets both counters wrap around to 0 (`fetch_add` wraps), alike,
+    /// so they still meet as long as fewer than `usize::MAX` threads wait.
     next_ticket: AtomicUsize,
     /// The number of the thread that holds the lock, or may take it now.
     /// Only the holder advances it, so it never overtakes `next_ticket`.
