@@ -10,6 +10,7 @@ use std::io;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
+use std::time::Duration;
 
 use exercises::ch04_refcount::Stats;
 
@@ -55,16 +56,19 @@ fn stay_on_one_cpu() {
 }
 
 /// 64 writers record requests of 1 ms each, so every consistent snapshot
-/// has total == count, while readers take snapshots in stretches, giving
-/// the CPU back to the writers between stretches.
+/// has total == count. Once every writer has recorded (so each is
+/// somewhere in its loop), readers take snapshots in stretches, and sleep
+/// between stretches: the writers run meanwhile, and the readers' waking
+/// interrupts them again, each at a new place.
 pub fn snapshots_while_writers_are_interrupted() {
     const WRITERS: usize = 64;
     const READERS: usize = 2;
-    const STRETCHES: usize = 8;
+    const STRETCHES: usize = 16;
     const SNAPSHOTS: usize = 1_000;
     stay_on_one_cpu();
     let stats = Stats::new();
     let start = Barrier::new(WRITERS + READERS);
+    let recorded = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let torn = AtomicUsize::new(0);
     let example = std::sync::Mutex::new(None);
@@ -72,6 +76,8 @@ pub fn snapshots_while_writers_are_interrupted() {
         for _ in 0..WRITERS {
             s.spawn(|| {
                 start.wait();
+                stats.record(1);
+                recorded.fetch_add(1, Ordering::Relaxed);
                 while !stop.load(Ordering::Relaxed) {
                     stats.record(1);
                 }
@@ -81,6 +87,10 @@ pub fn snapshots_while_writers_are_interrupted() {
             .map(|_| {
                 s.spawn(|| {
                     start.wait();
+                    // A pause, not a deadline: until every writer ran.
+                    while recorded.load(Ordering::Relaxed) < WRITERS {
+                        thread::sleep(Duration::from_millis(1));
+                    }
                     for _ in 0..STRETCHES {
                         for _ in 0..SNAPSHOTS {
                             let (count, total) = stats.snapshot();
@@ -90,7 +100,7 @@ pub fn snapshots_while_writers_are_interrupted() {
                             }
                         }
                         // The writers run, and are interrupted again.
-                        thread::yield_now();
+                        thread::sleep(Duration::from_millis(1));
                     }
                 })
             })
