@@ -36,8 +36,10 @@ use pipeline::{
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
-    drains_every_pipe_while_it_waits, kills_commands_past_the_deadline,
-    reports_code_and_output, runs_the_commands_at_once,
+    drains_every_pipe_while_it_waits,
+    keeps_command_order_when_the_last_ends_first,
+    kills_commands_past_the_deadline, reports_code_and_output,
+    runs_the_commands_at_once,
 };
 use serve::{
     a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
@@ -234,6 +236,12 @@ pub fn trials() -> Vec<Trial> {
              each child's stdout to its end, then wait for the child (and \
              a command that cannot start is an Err, not a wait)",
         ),
+        Trial::new(
+            "ch08::run_all::keeps_command_order_when_the_last_ends_first",
+            1,
+            keeps_command_order_when_the_last_ends_first,
+        )
+        .timeout(HANG_TIMEOUT),
         Trial::new(
             "ch08::run_all::runs_the_commands_at_once",
             2,

@@ -220,3 +220,83 @@ pub(super) fn drains_every_pipe_while_it_waits() {
         }
     );
 }
+
+/// The process whose command line holds `needle`, if one runs.
+fn process_mentioning(needle: &str) -> Option<String> {
+    let entries = fs::read_dir("/proc").expect("cannot list /proc");
+    entries.filter_map(Result::ok).find_map(|entry| {
+        let line = fs::read(entry.path().join("cmdline")).ok()?;
+        String::from_utf8_lossy(&line)
+            .contains(needle)
+            .then(|| entry.file_name().to_string_lossy().into_owned())
+    })
+}
+
+/// Waits for a file to appear.
+fn wait_for_file(path: &str) {
+    while !std::path::Path::new(path).exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The second command ends, and is waited for, before the first may end:
+/// the results still come back in command order, not in the order the
+/// commands finished. A thread of the trial orders them: the second
+/// command marks that it runs and waits for `go`; the thread notes its
+/// pid, lets it go, waits until `run_all` has waited for it (its
+/// `/proc/<pid>` is gone, zombie and all), and only then lets the first
+/// command end.
+pub(super) fn keeps_command_order_when_the_last_ends_first() {
+    let scratch = scratch();
+    let path = |name: &str| {
+        let path = scratch.path().join(name);
+        path.to_str().expect("a UTF-8 temporary path").to_string()
+    };
+    let (release, started, go) = (path("release"), path("started"), path("go"));
+    let watcher = {
+        let (release, started, go) =
+            (release.clone(), started.clone(), go.clone());
+        std::thread::spawn(move || {
+            wait_for_file(&started);
+            let pid = process_mentioning(&started)
+                .expect("the second command runs until it is let go");
+            fs::write(&go, "").expect("cannot create the go file");
+            while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // The second command's task has ended; give `run_all` a moment
+            // to take its result before the first one can end too (the
+            // pause can only make a wrong, completion-ordered collection
+            // easier to see; a right one keeps command order however long
+            // it lasts).
+            std::thread::sleep(Duration::from_secs(1));
+            fs::write(&release, "").expect("cannot create the release file");
+        })
+    };
+    let outcomes = runtime().block_on(run_all(
+        vec![
+            worker(&["emit-then-wait", &release]),
+            shell(
+                r#": > "$1"; while [ ! -e "$2" ]; do sleep 0.01; done; exit 3"#,
+                &[&started, &go],
+            ),
+        ],
+        NEVER,
+    ));
+    watcher.join().expect("the watcher thread panicked");
+    assert!(
+        matches!(
+            &outcomes[0],
+            Ok(Outcome::Finished { code: Some(0), stdout }) if stdout == "ping\n"
+        ),
+        "the first command (which ended last) prints ping and exits with \
+         0; got {:?} (results in command order, not in the order the \
+         commands finished)",
+        outcomes[0]
+    );
+    assert!(
+        matches!(&outcomes[1], Ok(Outcome::Finished { code: Some(3), .. })),
+        "the second command (which ended first) exits with 3; got {:?}",
+        outcomes[1]
+    );
+}
