@@ -93,10 +93,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The SHA-256 the record gives a stub file, if any.
 pub(crate) fn recorded_stub(root: &Path, file: &str) -> Option<String> {
-    recorded(root).lines().find_map(|line| {
-        let (hex, name) = line.strip_prefix("stub ")?.split_once(' ')?;
-        (name == file).then(|| hex.to_string())
-    })
+    recorded_sums(root, "stub").remove(file)
 }
 
 /// The record as `course verify --write-sums` writes it.
@@ -124,7 +121,7 @@ pub fn render(root: &Path, points: &BTreeMap<String, u32>) -> String {
 }
 
 /// The chapters' stub files, `exercises/src/ch01_threads.rs`, ...
-fn stub_files(root: &Path) -> Vec<String> {
+pub fn stub_files(root: &Path) -> Vec<String> {
     crate::registry::chapters(root)
         .iter()
         .flat_map(|chapter| &chapter.modules)
@@ -135,18 +132,10 @@ fn stub_files(root: &Path) -> Vec<String> {
 /// The stub files still as the course recorded them (`stub` lines): the
 /// ones no learner has worked in yet, which the mirror checks compare.
 pub fn pristine_stubs(root: &Path) -> Vec<String> {
-    let record = recorded(root);
-    let recorded: BTreeMap<&str, &str> = record
-        .lines()
-        .filter_map(|line| line.strip_prefix("stub "))
-        .filter_map(|rest| rest.split_once(' '))
-        .map(|(hex, file)| (file, hex))
-        .collect();
+    let recorded = recorded_sums(root, "stub");
     stub_files(root)
         .into_iter()
-        .filter(|file| {
-            recorded.get(file.as_str()) == Some(&sum(&root.join(file)).as_str())
-        })
+        .filter(|file| recorded.get(file) == Some(&sum(&root.join(file))))
         .collect()
 }
 
@@ -154,22 +143,25 @@ fn recorded(root: &Path) -> String {
     fs::read_to_string(root.join(SUMS)).unwrap_or_default()
 }
 
+/// The record's `KIND HEX FILE` lines of one kind (`sha256`, `stub`), as
+/// file → hex.
+fn recorded_sums(root: &Path, kind: &str) -> BTreeMap<String, String> {
+    let prefix = format!("{kind} ");
+    recorded(root)
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix)?.split_once(' '))
+        .map(|(hex, file)| (file.to_string(), hex.to_string()))
+        .collect()
+}
+
 /// The graded files whose checksum is not the recorded one (or that the
 /// record does not know).
 pub fn edited(root: &Path) -> Vec<String> {
-    let record = recorded(root);
-    let known: BTreeMap<&str, &str> = record
-        .lines()
-        .filter_map(|line| line.strip_prefix("sha256 "))
-        .filter_map(|rest| rest.split_once(' '))
-        .map(|(hex, file)| (file, hex))
-        .collect();
+    let known = recorded_sums(root, "sha256");
     graded_files(root)
         .into_iter()
         .map(|file| file.display().to_string())
-        .filter(|file| {
-            known.get(file.as_str()) != Some(&sum(&root.join(file)).as_str())
-        })
+        .filter(|file| known.get(file) != Some(&sum(&root.join(file))))
         .collect()
 }
 

@@ -186,10 +186,8 @@ fn check_records(
     let mut edited = sums::edited(root);
     let pristine = sums::pristine_stubs(root);
     edited.extend(
-        crate::registry::chapters(root)
-            .iter()
-            .flat_map(|c| &c.modules)
-            .map(|m| format!("exercises/src/{m}.rs"))
+        sums::stub_files(root)
+            .into_iter()
             .filter(|stub| !pristine.contains(stub)),
     );
     let recorded = sums::chapter_points(root);
