@@ -109,34 +109,7 @@ pub fn reveal(
     reset: bool,
 ) -> Result<String, String> {
     let all = all(root);
-    // A whole trial id, as the grade report prints it, names its exercise.
-    let id = crate::grader::TrialId::parse(wanted);
-    let wanted = id.as_ref().map_or(wanted, |id| id.exercise());
-    let matches: Vec<&Hints> = all
-        .iter()
-        .filter(|h| {
-            h.exercise == wanted || h.exercise.ends_with(&format!("::{wanted}"))
-        })
-        .collect();
-    let hints = match matches.as_slice() {
-        [one] => *one,
-        [] => {
-            let names: Vec<&str> =
-                all.iter().map(|h| h.exercise.as_str()).collect();
-            return Err(format!(
-                "no exercise {wanted:?}; the exercises are:\n  {}",
-                names.join("\n  ")
-            ));
-        }
-        several => {
-            let names: Vec<&str> =
-                several.iter().map(|h| h.exercise.as_str()).collect();
-            return Err(format!(
-                "{wanted:?} is in more than one chapter: {}",
-                names.join(", ")
-            ));
-        }
-    };
+    let hints = find(&all, wanted)?;
     let mut state = read_state(root);
     if reset {
         state.remove(&hints.exercise);
@@ -166,6 +139,44 @@ pub fn reveal(
         );
     }
     Ok(out)
+}
+
+/// The exercise `wanted` names (`ch01::spawn_all`, `spawn_all` when
+/// unambiguous, or a whole trial id as the grade report prints it), as its
+/// hints know it.
+pub fn exercise(root: &Path, wanted: &str) -> Result<String, String> {
+    find(&all(root), wanted).map(|hints| hints.exercise.clone())
+}
+
+fn find<'a>(all: &'a [Hints], wanted: &str) -> Result<&'a Hints, String> {
+    // A whole trial id, as the grade report prints it, names its exercise.
+    let id = crate::grader::TrialId::parse(wanted);
+    let wanted = id.as_ref().map_or(wanted, |id| id.exercise());
+    let matches: Vec<&Hints> = all
+        .iter()
+        .filter(|h| {
+            h.exercise == wanted || h.exercise.ends_with(&format!("::{wanted}"))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let names: Vec<&str> =
+                all.iter().map(|h| h.exercise.as_str()).collect();
+            Err(format!(
+                "no exercise {wanted:?}; the exercises are:\n  {}",
+                names.join("\n  ")
+            ))
+        }
+        several => {
+            let names: Vec<&str> =
+                several.iter().map(|h| h.exercise.as_str()).collect();
+            Err(format!(
+                "{wanted:?} is in more than one chapter: {}",
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub struct Plan {
 /// Works out what a reset of `wanted` (`ch01::spawn_all`, or `spawn_all`
 /// when unambiguous) would change.
 pub fn plan(root: &Path, wanted: &str) -> Result<Plan, String> {
-    let exercise = resolve(root, wanted)?;
+    let exercise = super::hint::exercise(root, wanted)?;
     let (chapter, name) = exercise.split_once("::").unwrap_or(("", &exercise));
     let chapter = crate::registry::chapters(root)
         .into_iter()
@@ -62,32 +62,6 @@ pub fn plan(root: &Path, wanted: &str) -> Result<Plan, String> {
 pub fn apply(root: &Path, plan: &Plan) -> Result<(), String> {
     fs::write(root.join(&plan.file), &plan.text)
         .map_err(|e| format!("cannot write {}: {e}", plan.file))
-}
-
-/// `ch01::spawn_all` from a whole id, or from a bare name its hints know.
-fn resolve(root: &Path, wanted: &str) -> Result<String, String> {
-    let known: Vec<String> = super::hint::all(root)
-        .into_iter()
-        .map(|h| h.exercise)
-        .collect();
-    let found: Vec<&String> = known
-        .iter()
-        .filter(|e| *e == wanted || e.ends_with(&format!("::{wanted}")))
-        .collect();
-    match found.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(format!(
-            "no exercise {wanted:?}; `cargo course list` lists them"
-        )),
-        several => Err(format!(
-            "{wanted:?} is in more than one chapter: {}",
-            several
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
 }
 
 /// Whether `text` has an item of the exercise with a function body.
