@@ -85,6 +85,10 @@ enum Command {
         /// Hide the exercise's hints again.
         #[arg(long)]
         reset: bool,
+        /// Print what the exercise promises and the trial that checks each
+        /// promise, instead of a hint.
+        #[arg(long, conflicts_with_all = ["all", "reset"])]
+        spec: bool,
     },
     /// Check the course: every stub scores 0, every solution 100 %, and
     /// the graded files match their recorded checksums.
@@ -152,10 +156,17 @@ fn main() -> ExitCode {
         Command::Watch { selection, poll } => {
             cli::watch::watch(&root, selection.as_deref(), poll).map(|()| true)
         }
+        Command::Hint { exercise, spec, .. } if spec => {
+            cli::hint::spec(&root, &exercise).map(|text| {
+                print!("{text}");
+                true
+            })
+        }
         Command::Hint {
             exercise,
             all,
             reset,
+            ..
         } => cli::hint::reveal(&root, &exercise, all, reset).map(|text| {
             print!("{text}");
             true

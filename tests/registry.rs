@@ -84,9 +84,11 @@ fn a_half_added_chapter_names_each_missing_piece() {
 /// Chapter 9's pieces, in the order of the checklist: what the check names
 /// while the piece is missing, the file, and its text. `gate` is the line
 /// that puts a file under chapter 9's cfg.
-fn chapter_9_steps(gate: &str) -> [(&'static str, &'static str, String); 9] {
+fn chapter_9_steps(gate: &str) -> [(&'static str, &'static str, String); 11] {
     let trials = "#![cfg(chapter = \"ch09\")]\npub fn trials() -> Vec<Trial> {\n    \
                   vec![Trial::new(\"ch09::detach::runs_at_once\", 2, f)]\n}\n";
+    let promise = "/// # Graded promises\n///\n/// - Two threads run it at once.\n\
+                   ///   Trial: `ch09::detach::runs_at_once`.\n";
     [
         ("no stub", "", String::new()),
         (
@@ -98,6 +100,18 @@ fn chapter_9_steps(gate: &str) -> [(&'static str, &'static str, String); 9] {
             "no trials exercises/tests/graded/ch09_pyo3.rs",
             "exercises/tests/graded/ch09_pyo3.rs",
             trials.to_string(),
+        ),
+        (
+            "trial `ch09::detach::runs_at_once` is named by no promise of \
+             exercises/src/ch09_pyo3.rs",
+            "exercises/src/ch09_pyo3.rs",
+            format!("{gate}{promise}// TODO(ch09): release the GIL.\n"),
+        ),
+        (
+            "solutions/src/ch09_pyo3.rs does not state the promises of \
+             exercises/src/ch09_pyo3.rs word for word",
+            "solutions/src/ch09_pyo3.rs",
+            format!("{gate}{promise}"),
         ),
         (
             "no book folder chapters/09-topic/",

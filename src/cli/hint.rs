@@ -141,6 +141,40 @@ pub fn reveal(
     Ok(out)
 }
 
+/// `course hint --spec`: the promises of the exercise `wanted` names, as
+/// its stub's docs state them, each with the trials that check it.
+pub fn spec(root: &Path, wanted: &str) -> Result<String, String> {
+    use crate::registry::{chapters, contract};
+    let exercise = exercise(root, wanted)?;
+    let chapter = exercise.split("::").next().unwrap_or_default();
+    let prefix = format!("{exercise}::");
+    let mut out = format!("The graded promises of {exercise}:\n");
+    let modules = chapters(root)
+        .into_iter()
+        .filter(|c| c.id == chapter)
+        .flat_map(|c| c.modules);
+    for module in modules {
+        let file = format!("exercises/src/{module}.rs");
+        let text = std::fs::read_to_string(root.join(&file))
+            .map_err(|e| format!("cannot read {file}: {e}"))?;
+        let promises = contract::promises(&text)?;
+        for promise in promises
+            .iter()
+            .filter(|p| p.trials.iter().any(|t| t.starts_with(&prefix)))
+        {
+            out.push_str(&format!("\n- {}\n", promise.text));
+            for trial in &promise.trials {
+                out.push_str(&format!("  checked by {trial}\n"));
+            }
+        }
+    }
+    out.push_str(
+        "\nEach trial is one line of `cargo course grade`; the stub's doc \
+         says the same under \"Graded promises\".\n",
+    );
+    Ok(out)
+}
+
 /// The exercise `wanted` names (`ch01::spawn_all`, `spawn_all` when
 /// unambiguous, or a whole trial id as the grade report prints it), as its
 /// hints know it.

@@ -11,6 +11,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub mod contract;
 pub mod mirror;
 #[path = "modules.rs"]
 mod modules;
@@ -150,6 +151,7 @@ pub fn missing_pieces(root: &Path) -> Vec<String> {
         missing.extend(missing_code(root, chapter));
         missing.extend(missing_book(root, chapter, &summary));
         missing.extend(missing_grading(root, chapter));
+        missing.extend(contract::gaps(root, chapter));
     }
     missing.extend(unregistered(root, &chapters));
     missing
