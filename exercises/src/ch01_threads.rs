@@ -22,6 +22,20 @@ use std::thread::JoinHandle;
 /// their results in the order of `jobs` (not the order they finish in).
 ///
 /// If a job panics, `spawn_all` panics too, after the other jobs finished.
+///
+/// # Graded promises
+///
+/// - All the jobs run at the same time, so a job may wait for a later one to
+///   finish; the results still come back in the order of `jobs`, even when the
+///   jobs finish last to first. Trial:
+///   `ch01::spawn_all::returns_results_in_input_order`.
+/// - Every job runs on a new thread of its own, never on the calling thread,
+///   and all of them are running at once: a job may wait until every other job
+///   has started. Trial: `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+/// - If a job panics, `spawn_all` panics too, but only once every other job has
+///   finished (a job still running when the panic happens is waited for); jobs
+///   that all succeed give all their results. Trial:
+///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
 pub fn spawn_all<F, T>(jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -42,6 +56,25 @@ where
 ///
 /// The chunks are borrowed from `data`, not copied: scoped threads may
 /// borrow from the caller because the scope joins them before it returns.
+///
+/// # Graded promises
+///
+/// - Returns the sum of all of `data`, every element counted once, for any
+///   `threads` from `1` up, also when `data` has fewer elements than `threads`
+///   (some chunks are empty) and when it is empty (`0`). Trial:
+///   `ch01::parallel_sum::adds_every_element_once`.
+/// - The `threads` calls of `sum_chunk` all run at the same time, each on a
+///   thread of its own: a `sum_chunk` may wait until every chunk has started.
+///   Trial: `ch01::parallel_sum::sums_the_chunks_at_once`.
+/// - Each chunk passed to `sum_chunk` is a piece of `data` itself, not a copy;
+///   together the chunks cover `data` without gaps or overlaps, and their
+///   lengths differ by at most one (10 elements on 4 threads are chunks of 3,
+///   3, 2 and 2). Trial: `ch01::parallel_sum::borrows_balanced_chunks`.
+/// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
+///   chunks included, each time on a different new thread and never on the
+///   thread that called `parallel_sum`: also when `threads` is `1`, when it is
+///   larger than `data.len()` (64 threads on 10 elements) and when `data` is
+///   empty. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where
     S: Fn(&[u64]) -> u64 + Sync,
@@ -61,6 +94,21 @@ where
 /// operating system's own, so its `raw_os_error()` says why the thread was
 /// refused. No panic happens on the way, not even one that `spawn_worker`
 /// catches itself.
+///
+/// # Graded promises
+///
+/// - Inside the job, `thread::current().name()` is `Some(name)`, the whole
+///   name, also when it is longer than the 15 bytes Linux shows (a 37-byte
+///   name). Trial: `ch01::spawn_worker::names_the_thread`.
+/// - The job gets the stack it asked for, not the default 2 MiB: with
+///   `stack_bytes` of 64 MiB it can recurse through some 16 MiB of stack
+///   frames. Trial: `ch01::spawn_worker::gives_the_requested_stack`.
+/// - The returned handle joins to the job's result. When the operating system
+///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
+///   `Err` with the operating system's own `io::Error` (its `raw_os_error()` is
+///   `Some`), and no panic happens on the way, not even one `spawn_worker`
+///   catches itself. Trial:
+///   `ch01::spawn_worker::reports_a_stack_too_big_to_create`.
 pub fn spawn_worker<F, T>(
     name: &str,
     stack_bytes: usize,
@@ -82,6 +130,24 @@ where
 /// `VisitCounter::default()` is the same as one made by `new()`: at zero,
 /// and its first visit gets ticket 1. The count is a full `u64`: it goes on
 /// past `u32::MAX` (about four billion visits) without wrapping.
+///
+/// # Graded promises
+///
+/// - A `new()` counter's `total()` is `0`; when many threads call `record` at
+///   the same time, `total()` afterwards counts every visit, none lost (eight
+///   threads recording 5,000 visits each at once make 40,000). Trial:
+///   `ch01::visit_counter::counts_every_visit`.
+/// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
+///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
+///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.
+/// - `VisitCounter::default()` behaves as `new()`: `total()` is `0`, the first
+///   two visits get tickets `1` and `2`, and `total()` is then `2`. Trial:
+///   `ch01::visit_counter::default_starts_at_zero`.
+/// - After `set_total_for_tests(visits)`, `total()` is `visits` and the next
+///   ticket is `visits + 1`; the count goes on past `u32::MAX` without wrapping
+///   (the visit after visit `u32::MAX` gets ticket `1 << 32`), and visits that
+///   several threads record at once from `1 << 40` on are all counted. Trial:
+///   `ch01::visit_counter::counts_past_u32_max`.
 #[derive(Debug, Default)]
 pub struct VisitCounter {
     // TODO(ch01): a field that many threads can update through `&self`.

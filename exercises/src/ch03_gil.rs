@@ -41,6 +41,27 @@ impl ToyGil {
     /// Runs `f` while holding the lock and returns its result. If `f`
     /// panics, the panic reaches the caller, the lock is released, and
     /// later calls still work, one thread at a time as before.
+    ///
+    /// # Graded promises
+    ///
+    /// - At most one thread at a time is inside `with_gil`, however many
+    ///   threads call it at once. Trial:
+    ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
+    /// - Every call gets in and returns `f`'s result: the lock is free again
+    ///   after each call, so many threads making many calls all finish; and
+    ///   each `ToyGil` is a lock of its own: inside one's `with_gil`, another
+    ///   `ToyGil`'s `with_gil` runs at once. Trial:
+    ///   `ch03::with_gil::lets_every_thread_in`.
+    /// - A panic in `f` reaches the caller of `with_gil`, and the next call
+    ///   works and returns its result. Trial:
+    ///   `ch03::with_gil::survives_a_panic`.
+    /// - After a panic in `f`, the calls still let only one thread in at a
+    ///   time. Trial: `ch03::with_gil::still_one_at_a_time_after_a_panic`.
+    /// - Everything a thread did inside `with_gil` happens before what the next
+    ///   thread does inside, in every interleaving, also on a machine that
+    ///   reorders memory accesses: two threads that each add one to the same
+    ///   data inside leave it at two, and their accesses never race. Trial:
+    ///   `ch03::with_gil::loom_orders_the_holders`.
     pub fn with_gil<T>(&self, f: impl FnOnce() -> T) -> T {
         // TODO(ch03): hold the lock while `f` runs.
         let _ = f;
@@ -57,6 +78,20 @@ impl ToyGil {
 /// `check_interval` bytecodes whatever switching policy `gil` was built
 /// with: it never calls [`GilGuard::tick`], which would let that policy
 /// switch in the middle of a turn as well.
+///
+/// # Graded promises
+///
+/// - Calls `execute(0)`, `execute(1)`, ..., `execute(bytecodes - 1)` in that
+///   order, each while the calling thread holds `gil`, and returns with the GIL
+///   released. Trial:
+///   `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
+/// - Two threads running `run_bytecodes` on the same `gil` at once take turns
+///   of exactly `check_interval` bytecodes: neither runs more than
+///   `check_interval` in a row while the other waits, nor hands over sooner.
+///   Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
+/// - The turns stay exactly `check_interval` bytecodes long on a `Gil` whose
+///   own switching policy would switch every few ticks. Trial:
+///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
     bytecodes: u64,
@@ -71,6 +106,15 @@ pub fn run_bytecodes(
 /// Does blocking I/O the way CPython does: gives the GIL up for the
 /// duration of `io` (so other threads run meanwhile), takes it back
 /// afterwards, and returns the new guard with `io`'s result.
+///
+/// # Graded promises
+///
+/// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
+///   returns `io`'s result, with the GIL held by the calling thread again.
+///   Trial: `ch03::blocking_io::returns_with_the_gil_held`.
+/// - While `io` waits, other threads can take the GIL: an `io` that waits for a
+///   thread that needs the GIL finishes. Trial:
+///   `ch03::blocking_io::lets_others_run_while_waiting`.
 pub fn blocking_io<'g, T>(
     guard: GilGuard<'g>,
     io: impl FnOnce() -> T,
@@ -86,6 +130,18 @@ pub fn blocking_io<'g, T>(
 /// at once, on all cores), and takes it again to hand the result back.
 /// Returns the results in job order. If a job panics, `detach` panics too,
 /// once every job has ended: a job's panic is never lost.
+///
+/// # Graded promises
+///
+/// - The jobs all run at the same time, each on a thread of its own (a job may
+///   wait until every other job has started), and the results come back in job
+///   order. Trial: `ch03::detach::runs_native_jobs_at_once`.
+/// - No job runs while its thread holds the GIL, and `detach` takes `gil`
+///   exactly twice per job and at no other time (3 jobs: 6 times in all).
+///   Trial: `ch03::detach::takes_the_gil_before_and_after`.
+/// - If a job panics, `detach` panics too, once every other job has run to its
+///   end, and the calling thread does not hold the GIL afterwards. Trial:
+///   `ch03::detach::passes_a_job_panic_on`.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

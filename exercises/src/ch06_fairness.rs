@@ -31,6 +31,18 @@ use std::time::Duration;
 /// number dispenser at a bakery counter: each thread takes the next ticket
 /// and waits until its number is called. No thread can barge in ahead of
 /// one that arrived earlier, not even the one that just unlocked.
+///
+/// # Graded promises
+///
+/// - One holder at a time: threads that lock, read the value, yield and write
+///   it back, all at the same time, lose no update. Trial:
+///   `ch06::ticket_lock::excludes_other_threads`.
+/// - Threads are served in the order they called `lock`: a holder that unlocks
+///   and at once locks again comes after every thread that was already waiting.
+///   Trial: `ch06::ticket_lock::serves_threads_in_arrival_order`.
+/// - Each holder's writes to the value are seen by the next holder, under
+///   Rust's memory model and not only on x86, in every interleaving (checked
+///   with loom). Trial: `ch06::ticket_lock::loom_orders_the_holders`.
 #[derive(Debug)]
 pub struct TicketLock<T> {
     // TODO(ch06): two counters, the next ticket and the ticket now served
@@ -58,6 +70,18 @@ impl<T> TicketLock<T> {
 
     /// How many threads hold the lock or wait for it, right now: a snapshot
     /// that may be stale by the time the caller looks at it.
+    ///
+    /// # Graded promises
+    ///
+    /// - `queue_len()` is `0` for a new lock, `1` while one thread holds it,
+    ///   one more for each thread waiting in `lock`, and `0` again once every
+    ///   thread has let go. Trials: `ch06::ticket_lock::counts_the_queue`,
+    ///   `ch06::ticket_lock::serves_threads_in_arrival_order`,
+    ///   `ch06::ticket_lock::loom_orders_the_holders`.
+    /// - `queue_len()`, read while another thread locks and unlocks, never
+    ///   counts more threads than hold or wait for the lock (it never wraps),
+    ///   in every interleaving (checked with loom). Trial:
+    ///   `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
     pub fn queue_len(&self) -> usize {
         // TODO(ch06): tickets taken minus tickets served.
         let _ = self.value;
@@ -65,6 +89,12 @@ impl<T> TicketLock<T> {
     }
 
     /// The value, out of the lock: `self` is owned, so nobody holds it.
+    ///
+    /// # Graded promises
+    ///
+    /// - `into_inner` gives back the value, with every holder's writes. Trials:
+    ///   `ch06::ticket_lock::counts_the_queue`,
+    ///   `ch06::ticket_lock::excludes_other_threads`.
     pub fn into_inner(self) -> T {
         // TODO(ch06): `UnsafeCell::into_inner`.
         todo!("ch06: TicketLock::into_inner")
@@ -110,6 +140,15 @@ impl<T> Drop for TicketGuard<'_, T> {
 /// a whole switch interval, without seeing any other thread get in, asks
 /// the holder to drop the GIL; the holder's next [`NewGilGuard::check`]
 /// hands it over and makes sure another thread really took it.
+///
+/// # Graded promises
+///
+/// - At most one thread holds the GIL at any moment, however many threads take
+///   it and call `check` (a thread holds it again when `check` returns). Trial:
+///   `ch06::new_gil::one_holder_at_a_time`.
+/// - Two threads that only call `check` while they hold the GIL both make
+///   progress: the GIL changes hands both ways. Trial:
+///   `ch06::new_gil::cpu_threads_take_turns`.
 #[derive(Debug)]
 pub struct NewGil {
     // TODO(ch06): a Mutex around the state (held or not, how many
@@ -127,6 +166,16 @@ impl NewGil {
 
     /// Blocks until this thread holds the GIL, asking the holder to drop it
     /// after every interval in which nobody else got it.
+    ///
+    /// # Graded promises
+    ///
+    /// - A waiter asks the holder to drop the GIL (`drop_requested` becomes
+    ///   true) no sooner than one interval after it started waiting. Trials:
+    ///   `ch06::new_gil::waits_an_interval_before_asking`,
+    ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`.
+    /// - Taking the GIL ends the drop request, however the last holder let go
+    ///   (in `check` or by dropping its guard): nobody has asked the new holder
+    ///   yet. Trial: `ch06::new_gil::taking_the_gil_resets_the_request`.
     pub fn acquire(&self) -> NewGilGuard<'_> {
         // TODO(ch06): while the GIL is held, wait with `wait_timeout`; if
         // a wait times out and nobody took the GIL meanwhile, set the drop
@@ -144,6 +193,12 @@ impl NewGil {
     /// How many threads are waiting to take the GIL right now. A thread in
     /// [`NewGilGuard::check`] counts once another thread has taken the GIL
     /// and it waits to take it back.
+    ///
+    /// # Graded promises
+    ///
+    /// - `waiting()` counts every thread blocked in `acquire`. Trials:
+    ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`,
+    ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
     pub fn waiting(&self) -> usize {
         // TODO(ch06): count them in acquire.
         todo!("ch06: NewGil::waiting")
@@ -162,6 +217,23 @@ impl NewGilGuard<'_> {
     /// another thread has taken it (however long that takes: not just an
     /// interval), then waits to take it back like any other waiter.
     /// Without a request, returns at once, GIL held.
+    ///
+    /// # Graded promises
+    ///
+    /// - After a waiter has asked, `check` returns only once that waiter has
+    ///   had the GIL, and the request is then reset. Trial:
+    ///   `ch06::new_gil::check_hands_over_after_a_drop_request`.
+    /// - `check` waits for another thread to take the GIL without any time
+    ///   limit, even with a zero interval and a waiter slow to wake. Trial:
+    ///   `ch06::new_gil::check_waits_for_the_switch_however_long`.
+    /// - Once another thread has taken the GIL, the thread in `check` is told
+    ///   at once and waits for the GIL again, counted by `waiting`, also while
+    ///   other threads wait for it too. Trial:
+    ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
+    /// - Without a request `check` returns at once, GIL held: a thread waiting
+    ///   in `acquire` does not get in during thousands of `check`s, and gets in
+    ///   when the guard is dropped. Trial:
+    ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`.
     pub fn check(&mut self) {
         // TODO(ch06): no request, nothing to do. Otherwise release, wait
         // until the number of acquisitions has moved on, then take the GIL
@@ -187,6 +259,21 @@ impl Drop for NewGilGuard<'_> {
 /// thread), that beat comes late, as soon as the loop runs again, and the
 /// next one a full `period` after it: the beats missed meanwhile are not
 /// made up in a burst.
+///
+/// # Graded promises
+///
+/// - `with_heartbeat` returns what `work` returned, whether `work` ends within
+///   the first period or after several. Trial:
+///   `ch06::heartbeat::returns_the_result`.
+/// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
+///   current-thread runtime, and no faster than once per `period`. Trial:
+///   `ch06::heartbeat::beats_while_the_work_runs`.
+/// - The first beat comes at once. After the runtime was held up for several
+///   periods, one late beat comes as soon as the loop runs again and the next a
+///   full `period` after it: neither a burst of the missed beats nor the
+///   original schedule. Trial: `ch06::heartbeat::does_not_burst_after_a_stall`.
+/// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload.
+///   Trial: `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
@@ -207,6 +294,16 @@ pub async fn with_heartbeat<T: Send + 'static>(
 /// `std::sync::RwLock` leaves the policy to the platform: "a writer which
 /// is waiting to acquire the lock in `write` might or might not block
 /// concurrent calls to `read`". This one promises it.
+///
+/// # Graded promises
+///
+/// - `FairRwLock<T>` is `Sync` when `T` is `Send + Sync` (`Vec<u8>`), and not
+///   for `Cell<u8>` or `Rc<u8>`; a `FairRwLock<Cell<u8>>` still works on one
+///   thread. Trial: `ch06::fair_rwlock::is_sync_only_for_sync_values`.
+/// - Readers cannot starve a writer: even while a reader holds the lock at
+///   every moment, taking each new guard with `try_read` before it drops the
+///   last, `try_read` refuses once a writer waits, and the writer then gets in.
+///   Trial: `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
 #[derive(Debug)]
 pub struct FairRwLock<T> {
     // TODO(ch06): a Mutex around the state (readers inside, a writer
@@ -225,6 +322,14 @@ impl<T> FairRwLock<T> {
     }
 
     /// Shared access: waits while a writer holds the lock or waits for it.
+    ///
+    /// # Graded promises
+    ///
+    /// - Several threads can hold `read` guards at the same time. Trial:
+    ///   `ch06::fair_rwlock::readers_share_the_lock`.
+    /// - A reader that comes while a writer waits gets in only after that
+    ///   writer, and reads what it wrote. Trial:
+    ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn read(&self) -> ReadGuard<'_, T> {
         // TODO(ch06): wait while a writer is inside or waiting.
         todo!("ch06: FairRwLock::read")
@@ -232,6 +337,14 @@ impl<T> FairRwLock<T> {
 
     /// Shared access if it can be had at once: `None` while a writer holds
     /// the lock or waits for it.
+    ///
+    /// # Graded promises
+    ///
+    /// - `try_read` gives a guard on a free lock and while other readers hold
+    ///   it; `None` while a writer holds the lock or waits for it. Trials:
+    ///   `ch06::fair_rwlock::readers_share_the_lock`,
+    ///   `ch06::fair_rwlock::writers_exclude_everyone`,
+    ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
         // TODO(ch06): the test of `read`, without the wait.
         todo!("ch06: FairRwLock::try_read")
@@ -239,6 +352,13 @@ impl<T> FairRwLock<T> {
 
     /// Exclusive access: waits until no reader and no writer holds the
     /// lock, keeping new readers out meanwhile.
+    ///
+    /// # Graded promises
+    ///
+    /// - `write` waits until the readers inside have left, then holds the lock
+    ///   alone: no reader sees a half-done write or the value change under its
+    ///   guard, and writers lose no update. Trial:
+    ///   `ch06::fair_rwlock::writers_exclude_everyone`.
     pub fn write(&self) -> WriteGuard<'_, T> {
         // TODO(ch06): count yourself as waiting, wait until nobody is
         // inside, then go in.
@@ -247,6 +367,13 @@ impl<T> FairRwLock<T> {
 
     /// How many writers are waiting in [`FairRwLock::write`] right now; a
     /// writer that holds the lock no longer counts.
+    ///
+    /// # Graded promises
+    ///
+    /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one),
+    ///   but not a writer that holds the lock nor one that has finished.
+    ///   Trials: `ch06::fair_rwlock::writers_exclude_everyone`,
+    ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn writers_waiting(&self) -> usize {
         // TODO(ch06): read the count.
         let _ = self.value;

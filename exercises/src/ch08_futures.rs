@@ -34,6 +34,21 @@ use std::task::{Context, Poll};
 /// asyncio task that yields puts itself back in the ready queue; a Rust
 /// executor polls a future again only when its waker asks, so each
 /// `Pending` comes with a wake.
+///
+/// # Graded promises
+///
+/// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
+///   and `Ready("liftoff")` to the next one.
+///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
+/// - Each poll that answers `Pending` wakes the waker of that very poll
+///   (`cx.waker()`, which may be a new one each time) exactly once before
+///   it returns; the poll that answers `Ready` wakes nobody.
+///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
+/// - `Countdown::new(0)` answers `Ready("liftoff")` to its first poll, and
+///   wakes nobody. Trial: `ch08::countdown::zero_is_ready_at_once`.
+/// - So tokio, which polls a future again only when it is woken, runs a
+///   countdown to its end: `Countdown::new(5)` answers `Pending` 5 times
+///   and gives `"liftoff"`. Trial: `ch08::countdown::runs_on_tokio`.
 #[derive(Debug)]
 pub struct Countdown {
     // TODO(ch08): how many more polls answer `Pending`.
@@ -67,6 +82,35 @@ impl Future for Countdown {
 /// the thread sleeps, and only the future's waker wakes it: the future is
 /// polled once at the start and then once per wake at most, however often
 /// something else unparks the thread.
+///
+/// # Graded promises
+///
+/// - Returns the future's output: at once for a future that is ready at
+///   its first poll (`std::future::ready(42)`, an async block), and at the
+///   4th poll for one that wakes itself during each of its first 3 polls
+///   and answers `Pending`. Trial: `ch08::block_on::returns_the_output`.
+/// - A future that is woken from another thread while `block_on` sleeps
+///   is polled again, and its output returned.
+///   Trial: `ch08::block_on::wakes_up_when_woken_from_another_thread`.
+/// - It needs no tokio runtime to run a `tokio::sync::oneshot` receiver:
+///   it returns `Ok` with the value another thread sends, or an `Err` when
+///   the other thread drops the sender unsent.
+///   Trial: `ch08::block_on::runs_a_oneshot_receiver`.
+/// - While the future is pending, the thread that runs `block_on` is
+///   asleep: it does not spin, poll in a loop or yield in a loop.
+///   Trial: `ch08::block_on::sleeps_while_it_waits`.
+/// - The future is polled once at the start, then at most once per wake,
+///   and after every wake: a future woken 3 times from another thread, one
+///   wake after the other, is polled 4 times in all.
+///   Trial: `ch08::block_on::polls_only_when_woken`.
+/// - An unpark of the thread that is no wake (another thread calls
+///   `unpark` on it during a poll, and wakes nothing) is no reason to poll:
+///   with one wake after the first poll, the future is polled exactly
+///   twice. Trial: `ch08::block_on::survives_a_spurious_unpark`.
+/// - A wake is never lost, even when it comes from another thread during
+///   a poll and that same poll then parks the thread for a moment (as a
+///   nested `block_on` or a blocking wait may): the future is polled
+///   again. Trial: `ch08::block_on::survives_a_poll_that_parks`.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     // TODO(ch08): pin the future (`std::pin::pin!`); make a `Waker` from
     // an `Arc` of a type of yours that implements `std::task::Wake` by
@@ -103,6 +147,30 @@ pub trait Resolver {
 /// callback's drop), never by itself to check again. And if the `resolve`
 /// future is dropped (cancelled) before the answer comes, a later call of
 /// the callback does nothing: it must not panic the resolver's thread.
+///
+/// # Graded promises
+///
+/// - Gives what the resolver calls back with: the address, or the
+///   resolver's own error unchanged (same kind, same message), also when
+///   the callback is called at once, inside `lookup`.
+///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
+/// - Calls `lookup` with `host` at its first poll, and answers `Pending`
+///   until the callback is called, without waking its own task; the call
+///   of the callback, on another thread, wakes the task, and the next poll
+///   gives the address.
+///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
+/// - If the resolver drops the callback without calling it, at once or
+///   later on another thread, `resolve` returns (no panic, no hang) an
+///   error of kind `BrokenPipe` whose message contains `host`.
+///   Trial: `ch08::resolve::a_dropped_callback_is_an_error`.
+/// - Several lookups awaited together on a one-thread runtime wait at the
+///   same time: each has called `lookup` before any answer comes, and each
+///   returns once its own answer comes, in whatever order the answers
+///   come. Trial: `ch08::resolve::does_not_block_the_runtime`.
+/// - If the `resolve` future is dropped (cancelled) after its first poll,
+///   a later call of the callback, on another thread, does nothing and
+///   does not panic.
+///   Trial: `ch08::resolve::an_answer_after_cancelling_is_ignored`.
 pub async fn resolve(
     resolver: &impl Resolver,
     host: &str,

@@ -46,6 +46,31 @@ use tokio::process::Command;
 /// and only then: any larger `limit`, up to `usize::MAX`, is fine, and one
 /// of at least `urls.len()` means no limit at all. A fetch that panics
 /// makes `fetch_all` panic too, with the fetch's own payload.
+///
+/// # Graded promises
+///
+/// - Never more than `limit` fetches are in flight, counting each from the
+///   call of `fetch` (not the first poll of its future) until its future
+///   has finished: `fetch` is called for a URL only once a slot is free.
+///   Trials: `ch08::fetch_all::never_exceeds_the_limit`,
+///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
+/// - With at least `limit` URLs, `limit` fetches are in flight at once at
+///   some moment. Trial: `ch08::fetch_all::fills_the_limit`.
+/// - A fetch starts the moment a slot is free, so a batch takes the time
+///   of the ideal schedule: six fetches of 10 ms, 3 at a time, take 20 ms;
+///   one of 40 ms and six of 10 ms, 3 at a time, take 40 ms.
+///   Trial: `ch08::fetch_all::takes_the_time_of_the_ideal_schedule`.
+/// - The bodies come in the order of `urls`, whatever order the fetches
+///   finish in; no URLs give no bodies.
+///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
+///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
+/// - A `limit` of 0 panics before any `fetch` is called; a `limit` of
+///   `usize::MAX` does not panic and means no limit: 8 fetches of 10 ms
+///   all run at once, in 10 ms.
+///   Trial: `ch08::fetch_all::checks_its_limit`.
+/// - A fetch that panics makes `fetch_all` panic with that fetch's own
+///   payload (its message).
+///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
     limit: usize,
@@ -73,6 +98,37 @@ where
 ///
 /// An error from `accept` ends `serve` with that error, its connections
 /// closed as well; an error on one connection ends that connection only.
+///
+/// # Graded promises
+///
+/// - Each line a client sends comes back to that client, newline and all,
+///   with several clients connected; several lines sent in one write come
+///   back as as many lines. Trial: `ch08::serve::echoes_every_line`.
+/// - The echo is the bytes sent, unchanged: a `\r\n` ending, bytes that
+///   are not UTF-8, and a last line without a newline, echoed when the
+///   client closes its side; then `serve` closes that connection.
+///   Trial: `ch08::serve::echoes_bytes_as_sent`.
+/// - Every connection is served at the same time: 100 clients connected
+///   at once each get their first line back before any of them sends a
+///   second one. Trial: `ch08::serve::answers_clients_at_once`.
+/// - A client that connects first and sends nothing holds up no one: the
+///   clients after it are served.
+///   Trial: `ch08::serve::a_silent_client_blocks_no_one`.
+/// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
+///   with a client still connected.
+///   Trial: `ch08::serve::returns_ok_on_shutdown`.
+/// - When `serve` returns, every connection still open is closed already,
+///   not due to close later: its client finds the end of the stream (or a
+///   reset) at once.
+///   Trial: `ch08::serve::closes_open_connections_on_shutdown`.
+/// - An error on one connection (a client that resets it) ends that
+///   connection only: other clients are still served, and the shutdown
+///   still gives `Ok(())`.
+///   Trial: `ch08::serve::a_reset_ends_one_connection_only`.
+/// - An error from `accept` (such as `EMFILE`: no file descriptor left)
+///   ends `serve` with that very error, and by the time it has returned,
+///   the connections it was serving are closed.
+///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -101,6 +157,29 @@ pub async fn serve(
 /// the step it is in, neither takes nor consumes another item.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
+///
+/// # Graded promises
+///
+/// - Returns `consume`'s result for every item, each item consumed once,
+///   in the order of `items`, also when the consumer is the slower one and
+///   the channel is full when `items` ends, and for a `capacity` of 1; no
+///   items give no results.
+///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
+/// - The producer is never more than `capacity` + 1 items ahead of the
+///   consumer (taken from `items` and not yet given to `consume`:
+///   `capacity` in the channel, one in hand), however long the consumer
+///   is held up.
+///   Trial: `ch08::pipeline::producer_waits_when_the_channel_is_full`.
+/// - While the consumer is held up, the producer goes on until the channel
+///   is full: whenever both wait, at least `capacity` items have been
+///   taken from `items` and not yet given to `consume`.
+///   Trial: `ch08::pipeline::producer_runs_ahead_of_a_slow_consumer`.
+/// - If the returned future is dropped before it completes, both tasks
+///   stop with it: from then on no item is taken from `items`, and no
+///   `consume` future runs to its end, even with an endless `items`.
+///   Trial: `ch08::pipeline::dropping_it_stops_both_tasks`.
+/// - A `capacity` of 0 panics before any item is taken or consumed.
+///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
 pub async fn pipeline<I, C, Fut>(
     items: I,
     capacity: usize,
@@ -144,6 +223,29 @@ pub enum Outcome {
 /// `commands`: an `Err` for a command that could not be started or waited
 /// for, like `asyncio.gather(..., return_exceptions=True)`. When `run_all`
 /// returns, none of the processes it started is left, running or zombie.
+///
+/// # Graded promises
+///
+/// - Returns one result per command, in the order of `commands`:
+///   `Finished` with the exit code and everything the command wrote to
+///   stdout; `code` is `None` for a command a signal ended, stdout that is
+///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
+///   start (no such program) gives an `Err`.
+///   Trial: `ch08::run_all::reports_code_and_output`.
+/// - The results keep the order of `commands` when a later command ends,
+///   and is waited for, before an earlier one.
+///   Trial: `ch08::run_all::keeps_command_order_when_the_last_ends_first`.
+/// - The commands run at the same time: every one is started before
+///   `run_all` waits for any of them to end.
+///   Trial: `ch08::run_all::runs_the_commands_at_once`.
+/// - Every child's stdout is read while `run_all` waits, all children's
+///   at once: a child that writes far more than a pipe holds (1 MiB)
+///   finishes while another command is still running, and all it wrote is
+///   returned. Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
+/// - A command still running at `deadline` is killed and reported as
+///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
+///   processes it started is left, running or zombie.
+///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
 pub async fn run_all(
     commands: Vec<Command>,
     deadline: Duration,

@@ -50,6 +50,28 @@ pub enum Exit {
 /// that is, and its status. The
 /// child is waited for even when reading its output fails, so it never
 /// stays behind as a zombie.
+///
+/// # Graded promises
+///
+/// - Returns the child's stdout, stderr and status, running `command` as it was
+///   set up (a working directory set on it is the child's): a child that exits
+///   with code `3` and prints nothing gives empty `stdout` and `stderr` and a
+///   status whose `code()` is `Some(3)`. Trial:
+///   `ch02::capture::returns_output_and_status`.
+/// - Reads stdout and stderr at the same time, so a child that writes 1 MiB to
+///   each (far more than a pipe holds) finishes, and each comes back whole and
+///   unmixed. Trial: `ch02::capture::drains_both_pipes_at_once`.
+/// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
+///   every `\r\n` and the final newline are kept. Trial:
+///   `ch02::capture::returns_the_bytes_unchanged`.
+/// - The child's stdin is empty and at its end from the start, even when the
+///   parent's own stdin holds input: a child that reads its stdin sees nothing
+///   and goes on at once. Trial:
+///   `ch02::capture::gives_the_child_an_empty_stdin`.
+/// - If reading the child's stdout fails, `capture` returns an `Err`, but first
+///   lets go of that pipe (so a child that keeps writing to it ends) and waits
+///   for the child, which is not left behind as a zombie. Trial:
+///   `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     let mut child = command
         .stdin(Stdio::null())
@@ -95,6 +117,19 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 /// Tells an exit code from a killing signal. A code above 128 is a code
 /// (only a shell folds signals into its `$?`), and a signal is its number
 /// alone, whether or not the process dumped core.
+///
+/// # Graded promises
+///
+/// - A process that exited gives `Exit::Code` with its code (`0`, `42`); one
+///   that a signal killed gives `Exit::Signal` with the signal's number
+///   (`Exit::Signal(6)` for an abort, `Exit::Signal(11)` for a segmentation
+///   fault). Trial: `ch02::exit_of::tells_codes_from_signals`.
+/// - A signal that dumped core is still just its number: `Exit::Signal(6)`,
+///   `9`, `11` or `15`, not the raw wait status. Trial:
+///   `ch02::exit_of::reads_the_signal_not_the_raw_status`.
+/// - An exit code above 128 is a code, not a signal: `exit(134)`, `137`, `139`
+///   and `255` give `Exit::Code(134)` and so on. Trial:
+///   `ch02::exit_of::keeps_a_code_above_128`.
 pub fn exit_of(status: ExitStatus) -> Exit {
     // On Unix a status holds either an exit code or a signal number;
     // `code()` is `None` exactly when a signal ended the process.
@@ -114,6 +149,29 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// A worker that cannot be started has no exit: that error is returned at
 /// once. Any `max_restarts` works, up to `usize::MAX`: it is a limit, not
 /// a size.
+///
+/// # Graded promises
+///
+/// - Restarts the worker after each failure, whether a signal (an abort, a
+///   segmentation fault) or a non-zero code, and stops after the first success:
+///   a worker that aborts, segfaults, exits with `3` and then succeeds gives
+///   `[Signal(6), Signal(11), Code(3), Code(0)]`. Trial:
+///   `ch02::supervise::restarts_until_success`.
+/// - A worker that always fails runs `1 + max_restarts` times, and all its
+///   exits are returned: with `max_restarts` of `2`, three exits; with `0`,
+///   one. Trial: `ch02::supervise::gives_up_after_the_last_restart`.
+/// - A worker that succeeds at once is run once and not restarted: the exits
+///   are `[Code(0)]`. Trial: `ch02::supervise::leaves_a_success_alone`.
+/// - A worker killed by SIGKILL or SIGTERM has failed like any other and is
+///   started again: `[Signal(9), Signal(15), Code(0)]`. Trial:
+///   `ch02::supervise::restarts_a_killed_worker`.
+/// - A worker that cannot be started (its program does not exist) makes
+///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
+///   another try, also when it is a restart after a crash. Trial:
+///   `ch02::supervise::returns_a_start_error`.
+/// - Any `max_restarts` works, up to `usize::MAX`: it is a limit, not a size (a
+///   worker that succeeds at once is run once). Trial:
+///   `ch02::supervise::takes_any_limit`.
 pub fn supervise(
     mut start: impl FnMut() -> Command,
     max_restarts: usize,
@@ -142,6 +200,34 @@ pub fn supervise(
 /// (the write returns `EPIPE`, or `SIGPIPE` kills the writer), so even
 /// `yes | head -n 1` ends. If a stage cannot be started, the stages
 /// already started are killed and waited for, and the error is returned.
+///
+/// # Graded promises
+///
+/// - All the stages run at the same time: a first stage that waits until the
+///   last stage has read its output still finishes, and the output is the last
+///   stage's stdout. Trial: `ch02::pipeline::runs_the_stages_at_once`.
+/// - Data streams through the stages while they run: 100,000 lines (1.3 MB, far
+///   more than a pipe holds) pass through three stages and all come out, in
+///   order. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
+/// - Returns one exit per stage, in stage order, with each stage's own code
+///   (`[Code(0), Code(0), Code(5)]`), and an empty output when the last stage
+///   prints nothing. Trial: `ch02::pipeline::reports_every_stage`.
+/// - When the last stage exits early, the stages before it end at their next
+///   write, by a broken pipe (`Exit::Code(70)` from the worker, or
+///   `Exit::Signal(13)`, SIGPIPE), as `yes | head -n 1` ends in a shell; the
+///   output is what the last stage wrote. Trial:
+///   `ch02::pipeline::an_early_exit_stops_the_stages_before`.
+/// - If a stage cannot be started, `pipeline` returns the error and leaves no
+///   stage it had started behind, neither running nor unwaited for. Trial:
+///   `ch02::pipeline::stops_the_started_stages_on_a_failed_start`.
+/// - The first stage's stdin is empty, even when the parent's own stdin holds
+///   input. Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
+/// - No stages give no output and no exits. Trial:
+///   `ch02::pipeline::takes_no_stages`.
+/// - Each stage's stderr is left as its `Command` has it: a stage whose stderr
+///   goes to a file writes 1 MiB there and finishes. A pipeline of one stage
+///   returns that stage's stdout. Trial:
+///   `ch02::pipeline::leaves_stderr_to_the_stage`.
 pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     let mut children: Vec<Child> = Vec::with_capacity(stages.len());
     let mut previous_stdout: Option<Stdio> = None;
@@ -203,6 +289,25 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 /// as it is, bytes and all (so it can still find programs), and captures
 /// what it wrote. The parent's own environment and working directory do
 /// not change, not even while the child runs.
+///
+/// # Graded promises
+///
+/// - The child's environment holds `PATH` and nothing else: a variable set in
+///   the parent, such as a secret token, does not reach it. Trial:
+///   `ch02::run_isolated::hides_the_parents_secret`.
+/// - The child's `PATH` is the parent's. Trial:
+///   `ch02::run_isolated::keeps_path`.
+/// - The child starts in `dir`, and the parent's working directory is the same
+///   afterwards. Trial: `ch02::run_isolated::starts_in_the_given_directory`.
+/// - The parent's working directory never changes, not even while the child
+///   runs (another thread of the parent sees it unchanged meanwhile), nor when
+///   the command cannot be started, which returns an `Err`. Trial:
+///   `ch02::run_isolated::keeps_the_parents_directory_meanwhile`.
+/// - A parent's `PATH` that is not UTF-8 reaches the child as it is, byte for
+///   byte. Trial: `ch02::run_isolated::keeps_a_path_that_is_not_text`.
+/// - It reads the child's stdout and stderr at the same time: a child that
+///   writes 1 MiB to each finishes, and both come back whole. Trial:
+///   `ch02::run_isolated::drains_both_pipes_at_once`.
 pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
     // `env_clear` and `current_dir` describe the child only: they take
     // effect between fork and exec, in the child's own copy of the process.

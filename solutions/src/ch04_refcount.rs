@@ -38,6 +38,19 @@ struct RcInner<T> {
 /// share one value, which is dropped when the last clone is. Its count is a
 /// plain `Cell`, so `MyRc` is neither `Send` nor `Sync`: no other thread
 /// may hold one, nor a `&MyRc` (through which it could `clone`).
+///
+/// # Graded promises
+///
+/// - `MyRc::new(value)` has a count of one; each clone counts one more owner
+///   and each drop one fewer, as `strong_count` shows. Clones share one value,
+///   which `*rc` gives, and `ptr_eq` is true for clones of one `MyRc` and false
+///   for two `MyRc`s made apart, even from equal values. Trial:
+///   `ch04::my_rc::counts_owners`.
+/// - The value is dropped exactly once, when the last owner is dropped and not
+///   before, and that last drop also frees the heap allocation: no bytes are
+///   left allocated. Trial: `ch04::my_rc::drops_the_value_once`.
+/// - `MyRc` is neither `Send` nor `Sync`, even for a value that is both
+///   (`MyRc<u32>`). Trial: `ch04::my_rc::stays_on_one_thread`.
 pub struct MyRc<T> {
     /// `NonNull` is neither `Send` nor `Sync`, so neither is `MyRc`: the
     /// compiler keeps it on one thread, where `Cell` needs no atomics.
@@ -78,6 +91,13 @@ impl<T> MyRc<T> {
     /// `count` must be at least the number of `MyRc`s pointing to the
     /// value: with fewer, the last of them would be dropped after the value
     /// was freed. (More only leaks the value.)
+    ///
+    /// # Graded promises
+    ///
+    /// - `set_strong_count_for_tests` sets the very count that `strong_count`
+    ///   reads and `clone` adds to. Trials:
+    ///   `ch04::my_rc::aborts_before_the_count_wraps`,
+    ///   `ch04::my_rc::counts_up_to_usize_max`.
     #[doc(hidden)]
     pub unsafe fn set_strong_count_for_tests(this: &Self, count: usize) {
         this.inner().strong.set(count);
@@ -95,6 +115,15 @@ impl<T> Clone for MyRc<T> {
     /// the process aborts (`std::process::abort`), as with std's `Rc`. Any
     /// smaller count, however large, just goes up by one (only `MyArc`
     /// stops sooner).
+    ///
+    /// # Graded promises
+    ///
+    /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
+    ///   (`std::process::abort`): it does not panic, return, or wrap the count
+    ///   to `0`. Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
+    /// - Cloning at any smaller count, even above `isize::MAX` (up to
+    ///   `usize::MAX - 1`), returns and makes the count one larger. Trial:
+    ///   `ch04::my_rc::counts_up_to_usize_max`.
     fn clone(&self) -> Self {
         let strong = &self.inner().strong;
         // `mem::forget` on clones counts up without ever counting down, so
@@ -149,6 +178,27 @@ struct ArcInner<T> {
 /// It is `Send` and `Sync` when `T` is both `Send` and `Sync`, and neither
 /// otherwise: clones on several threads share `&T` (so `T: Sync`), and the
 /// value is dropped on whichever thread lets go last (so `T: Send`).
+///
+/// # Graded promises
+///
+/// - As with `MyRc`: a new `MyArc` has a count of one, a clone adds one and a
+///   drop takes one off (`strong_count`), clones share the value, and `ptr_eq`
+///   tells clones from `MyArc`s made apart. Trial:
+///   `ch04::my_arc::counts_owners`.
+/// - `MyArc<T>` is `Send` and `Sync` when `T` is both (`MyArc<u32>`), and
+///   neither when `T` is only `Send` (`Cell<u32>`), only `Sync`
+///   (`MutexGuard<u32>`), or neither (`Rc<u32>`). Trial:
+///   `ch04::my_arc::shares_only_send_and_sync_values`.
+/// - Clones can be moved to other threads and dropped there; the value is
+///   dropped exactly once, by whichever owner goes last. Trial:
+///   `ch04::my_arc::can_cross_threads`.
+/// - Eight threads that clone and drop one `MyArc` as fast as they can, all at
+///   the same time, lose no update: afterwards the count is back to one, the
+///   value was never dropped meanwhile, and it is dropped exactly once with the
+///   last owner. Trial: `ch04::my_arc::survives_eight_threads`.
+/// - Clones and drops on two threads at once leave the count exact, in every
+///   interleaving of the two threads (checked with loom). Trial:
+///   `ch04::my_arc::loom_concurrent_clones_are_all_counted`.
 pub struct MyArc<T> {
     inner: NonNull<ArcInner<T>>,
     /// Tells the compiler that a `MyArc` owns (and may drop) an `ArcInner`.
@@ -195,6 +245,12 @@ impl<T> MyArc<T> {
     /// value, and no other thread may clone or drop one meanwhile: with
     /// fewer, the last of them would be dropped after the value was freed.
     /// (More only leaks the value.)
+    ///
+    /// # Graded promises
+    ///
+    /// - `set_strong_count_for_tests` sets the very count that `strong_count`
+    ///   reads and `clone` adds to. Trial:
+    ///   `ch04::my_arc::aborts_before_the_count_wraps`.
     #[doc(hidden)]
     pub unsafe fn set_strong_count_for_tests(this: &Self, count: usize) {
         this.inner().strong.store(count, Ordering::Relaxed);
@@ -210,6 +266,13 @@ impl<T> MyArc<T> {
 const MAX_REFCOUNT: usize = isize::MAX as usize;
 
 impl<T> Clone for MyArc<T> {
+    /// One more owner, counted atomically.
+    ///
+    /// # Graded promises
+    ///
+    /// - Cloning a `MyArc` whose count is already above `isize::MAX` aborts the
+    ///   process (`std::process::abort`): it does not panic or return. Trial:
+    ///   `ch04::my_arc::aborts_before_the_count_wraps`.
     fn clone(&self) -> Self {
         // Relaxed: a clone is made from a live `MyArc`, so the count is at
         // least one and cannot reach zero meanwhile; nothing else is
@@ -236,6 +299,17 @@ impl<T> Clone for MyArc<T> {
 impl<T> Drop for MyArc<T> {
     /// One owner fewer; exactly one of the last owners, even when several
     /// let go at the same moment, drops the value and frees its allocation.
+    ///
+    /// # Graded promises
+    ///
+    /// - When the last two owners let go at the same moment on two threads,
+    ///   exactly one of them drops the value, in every interleaving (checked
+    ///   with loom). Trial:
+    ///   `ch04::my_arc::loom_the_last_two_owners_drop_the_value_once`.
+    /// - Every thread's uses of the value happen before the last owner drops
+    ///   it, under Rust's memory model and not only on x86, in every
+    ///   interleaving (checked with loom). Trial:
+    ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
         // Release: this thread's uses of the value happen before the
         // decrement. Its partner is the Acquire fence below, taken by the
@@ -269,6 +343,17 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 /// Request statistics shared by many threads: how many requests, and their
 /// total latency. A snapshot must always be consistent: never a count that
 /// includes a request whose latency the total does not.
+///
+/// # Graded promises
+///
+/// - `Stats::new().snapshot()` is `(0, 0)`. While several threads record and
+///   several take snapshots, all at the same time, every snapshot has its count
+///   and its total from the same moment, and no record is lost. Trial:
+///   `ch04::stats::snapshots_are_consistent`.
+/// - The same holds while many writers (64, sharing one CPU) are interrupted
+///   halfway through `record`: snapshots stay consistent, and `snapshot` does
+///   not spin waiting for a writer that cannot run. Trial:
+///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Both numbers under one lock: two separate atomics could each be
@@ -289,6 +374,15 @@ impl Stats {
     /// If the total would overflow a `u64`. Neither number changes then,
     /// and the `Stats` stays usable on every thread. Any total that fits in
     /// a `u64` is recorded, however large.
+    ///
+    /// # Graded promises
+    ///
+    /// - A latency that would overflow the total makes `record` panic and
+    ///   changes neither number; afterwards `record` and `snapshot` work as
+    ///   before, on any thread. Trial:
+    ///   `ch04::stats::an_overflow_changes_nothing`.
+    /// - Any total that fits in a `u64` is recorded, above `u32::MAX` and up to
+    ///   `u64::MAX` itself. Trial: `ch04::stats::totals_reach_u64_max`.
     pub fn record(&self, latency_ms: u64) {
         let mut inner = self.lock();
         // Everything that can fail comes before the first write, so that a
@@ -345,6 +439,13 @@ impl Bank {
     /// overflow check that only debug builds make (`+`, `sum`) is not
     /// enough. Transfers only move money, so then no balance, and no
     /// credit, can ever overflow.
+    ///
+    /// # Graded promises
+    ///
+    /// - Balances that add up to more than `u64::MAX` make `new` panic with a
+    ///   check of its own, which release builds make too (not the debug-only
+    ///   "attempt to add with overflow"); a total of exactly `u64::MAX` is
+    ///   accepted. Trial: `ch04::bank::refuses_a_total_over_u64_max`.
     pub fn new(balances: &[u64]) -> Self {
         let total = balances
             .iter()
@@ -365,6 +466,13 @@ impl Bank {
     /// now (`Mutex::try_lock`), else `None`, also for an account that does
     /// not exist or whose lock is poisoned. A trial holds an account with
     /// it to stop a transfer halfway, and looks at the others meanwhile.
+    ///
+    /// # Graded promises
+    ///
+    /// - `try_lock_for_tests` gives the account's lock, and through it the
+    ///   balance, when no thread holds it. Trials:
+    ///   `ch04::bank::no_money_in_transit`,
+    ///   `ch04::bank::disjoint_transfers_run_at_once`.
     #[doc(hidden)]
     pub fn try_lock_for_tests(
         &self,
@@ -376,6 +484,33 @@ impl Bank {
     /// Moves `amount` from one account to another, atomically: no thread
     /// sees the money in both accounts or in neither. Never deadlocks, even
     /// with transfers in opposite directions at once or `from == to`.
+    ///
+    /// # Graded promises
+    ///
+    /// - A transfer the source can pay moves `amount` and returns `Ok(())`. One
+    ///   larger than the source's balance returns
+    ///   `Err(TransferError::InsufficientFunds)` and leaves the balance as it
+    ///   was. One to an account that does not exist returns
+    ///   `Err(TransferError::NoSuchAccount)`, and `balance` of such an account
+    ///   is `None`. Trial: `ch04::bank::moves_money`.
+    /// - Many threads transferring between the same two accounts in opposite
+    ///   directions, all at the same time, all finish (no deadlock), and no
+    ///   money is created or destroyed. Trial:
+    ///   `ch04::bank::opposite_transfers_finish`.
+    /// - A transfer from an account to itself finishes: `Ok(())` with the
+    ///   balance unchanged when the balance covers `amount`, else
+    ///   `Err(TransferError::InsufficientFunds)`. Trial:
+    ///   `ch04::bank::self_transfer_finishes`.
+    /// - A transfer that needs an account another thread holds waits by
+    ///   blocking (sleeping) on that account's lock, not by spinning. Meanwhile
+    ///   its other account is either locked or still at its old balance: no
+    ///   thread sees the money in neither account or in both, whichever account
+    ///   is held and whichever the direction. Trial:
+    ///   `ch04::bank::no_money_in_transit`.
+    /// - A transfer waits only for the accounts it uses: while one between
+    ///   accounts `0` and `1` is blocked on a held account, transfers between
+    ///   accounts `2` and `3` go through. Trial:
+    ///   `ch04::bank::disjoint_transfers_run_at_once`.
     pub fn transfer(
         &self,
         from: usize,

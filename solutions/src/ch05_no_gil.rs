@@ -56,6 +56,21 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 /// thread of its own, all at once: a new thread for every band, while the
 /// calling thread only waits. `kernel(band_pixels, band_output)` fills one
 /// output byte per input pixel. Returns the whole output.
+///
+/// # Graded promises
+///
+/// - With a kernel that works pixel by pixel, the output equals one sequential
+///   pass over the whole image, for any number of bands from `1` up to the
+///   number of rows. Trial: `ch05::in_bands::matches_the_sequential_result`.
+/// - The bands' kernels all run at the same time: a kernel may wait until every
+///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
+/// - Each band is made of whole rows and comes with an output slice of the same
+///   length; band heights differ by at most one row, the longer bands first (10
+///   rows in 4 bands are 3, 3, 2 and 2 rows). Trial:
+///   `ch05::in_bands::bands_are_balanced_whole_rows`.
+/// - Each band runs on a new thread of its own: `bands` kernel calls on `bands`
+///   different threads, none of them the caller's. Trial:
+///   `ch05::in_bands::runs_each_band_on_its_own_thread`.
 pub fn in_bands<K>(image: &Image, bands: usize, kernel: K) -> Vec<u8>
 where
     K: Fn(&[Rgb], &mut [u8]) + Sync,
@@ -86,6 +101,19 @@ where
 /// caller's), all at once. Each band's thread calls `on_band(band)` once,
 /// for every `band` in `0..bands`, before or after blurring its rows: the
 /// tests make it wait there until every band's thread has called it.
+///
+/// # Graded promises
+///
+/// - The result equals the sequential blur, for any image and any number of
+///   bands from `1` up to the number of rows. Trial:
+///   `ch05::blur::matches_the_sequential_blur`.
+/// - The bands are blurred at the same time: `on_band` may wait until every
+///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
+/// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
+///   time on a different new thread (never the caller's), also when `bands`
+///   does not divide the height (9 rows in 4 bands). Trials:
+///   `ch05::blur::calls_on_band_for_every_band`,
+///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
 where
     B: Fn(usize) + Sync,
@@ -136,6 +164,14 @@ fn average_around(
 /// A map from names to counters, split into shards with a lock each, so
 /// that threads working on keys in different shards never wait for each
 /// other.
+///
+/// # Graded promises
+///
+/// - Updates from many threads at once are all counted: 8 threads each adding
+///   one 50 times to each of the same 20 keys leave every counter at `400`.
+///   Trial: `ch05::sharded_map::counts_from_many_threads`.
+/// - Two threads can each be inside `update` at the same time, for keys in
+///   different shards. Trial: `ch05::sharded_map::holds_two_shards_at_once`.
 #[derive(Debug)]
 pub struct ShardedMap {
     shards: Vec<Mutex<HashMap<String, u64>>>,
@@ -144,6 +180,12 @@ pub struct ShardedMap {
 impl ShardedMap {
     /// An empty map with `shards` shards; a map needs at least one, so
     /// `new(0)` makes a map of one shard.
+    ///
+    /// # Graded promises
+    ///
+    /// - `new(0)` makes a working map of one shard: `shard_of` gives `0`, and
+    ///   `update` and `get` work as with more shards. Trial:
+    ///   `ch05::sharded_map::zero_shards_make_one`.
     pub fn new(shards: usize) -> Self {
         ShardedMap {
             shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
@@ -151,6 +193,13 @@ impl ShardedMap {
     }
 
     /// The shard that holds `key`: always the same for the same key.
+    ///
+    /// # Graded promises
+    ///
+    /// - `shard_of(key)` is in `0..shards` and the same every time for the same
+    ///   key, and keys spread over the shards (20 different keys do not all
+    ///   land in one of 8 shards). Trial:
+    ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
@@ -159,6 +208,11 @@ impl ShardedMap {
 
     /// Runs `f` on the counter of `key` (0 if it was absent), holding the
     /// lock of `key`'s shard only, and returns what `f` returns.
+    ///
+    /// # Graded promises
+    ///
+    /// - `update` returns what `f` returns; the counter of a key never updated
+    ///   starts at `0`. Trial: `ch05::sharded_map::zero_shards_make_one`.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
         let mut shard = self.shards[self.shard_of(key)]
             .lock()
@@ -171,6 +225,12 @@ impl ShardedMap {
     }
 
     /// The counter of `key`, if it was ever updated.
+    ///
+    /// # Graded promises
+    ///
+    /// - `get` gives `None` for a key never updated, else its counter. Trials:
+    ///   `ch05::sharded_map::counts_from_many_threads`,
+    ///   `ch05::sharded_map::zero_shards_make_one`.
     pub fn get(&self, key: &str) -> Option<u64> {
         let shard = self.shards[self.shard_of(key)]
             .lock()
@@ -185,6 +245,21 @@ impl ShardedMap {
 /// thread, however many there are: a URL listed twice is fetched twice, and
 /// the calling thread only waits. If a `fetch` panics, `fetch_all` panics
 /// too, once every request has ended.
+///
+/// # Graded promises
+///
+/// - `fetch_all` returns one response per entry of `urls`, in the order of
+///   `urls`; an empty `urls` gives an empty `Vec`. Trials:
+///   `ch05::fetch_all::returns_responses_in_order`,
+///   `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
+/// - Every request runs at the same time as all the others, however many there
+///   are (64, more than the cores): a `fetch` may wait until every request has
+///   started. Trial: `ch05::fetch_all::starts_every_request_at_once`.
+/// - Each entry is fetched once, on a new thread of its own, never the
+///   caller's; a URL listed twice is fetched twice. Trial:
+///   `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
+/// - If a `fetch` panics, `fetch_all` panics instead of returning. Trial:
+///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where
     F: Fn(&str) -> String + Sync,

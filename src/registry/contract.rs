@@ -100,6 +100,25 @@ fn parse_bullet(bullet: &str) -> Result<Promise, String> {
     })
 }
 
+/// The promise (or promises, joined) that trial `id` checks, as the stubs
+/// of its chapter state it; `None` when no stub names it.
+pub fn promise_of(root: &Path, id: &str) -> Option<String> {
+    let chapter = id.split("::").next()?;
+    let found: Vec<String> = super::chapters(root)
+        .into_iter()
+        .filter(|c| c.id == chapter)
+        .flat_map(|c| c.modules)
+        .filter_map(|m| {
+            fs::read_to_string(root.join(format!("exercises/src/{m}.rs"))).ok()
+        })
+        .filter_map(|text| promises(&text).ok())
+        .flatten()
+        .filter(|p| p.trials.iter().any(|t| t == id))
+        .map(|p| p.text)
+        .collect();
+    (!found.is_empty()).then(|| found.join(" "))
+}
+
 /// Where `chapter`'s contract and its trials disagree, one sentence each.
 pub fn gaps(root: &Path, chapter: &Chapter) -> Vec<String> {
     let id = &chapter.id;

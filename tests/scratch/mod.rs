@@ -1,6 +1,6 @@
 //! A scratch copy of what the registry and mirror checks read (the
-//! chapters' code, trials, hints, book pages, mutants and the recorded
-//! checksums), for tests that change it: `tests/registry.rs` and
+//! chapters' code, trials (loom's too), hints, book pages, mutants and the
+//! recorded checksums), for tests that change it: `tests/registry.rs` and
 //! `tests/mirror.rs`.
 
 use std::fs;
@@ -19,11 +19,9 @@ pub fn copy_of_the_course(to: &Path) {
     ] {
         copy_dir(&from.join(dir), &to.join(dir));
     }
-    fs::copy(
-        from.join("exercises/tests/graded.sums"),
-        to.join("exercises/tests/graded.sums"),
-    )
-    .unwrap();
+    for file in ["exercises/tests/graded.sums", "exercises/tests/loom.rs"] {
+        fs::copy(from.join(file), to.join(file)).unwrap();
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {

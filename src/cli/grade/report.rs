@@ -11,6 +11,7 @@ use super::build::error_headline;
 use super::{Judged, Report, sums};
 use crate::grader::Verdict;
 use crate::grader::score::{Scored, Unbuilt, score_table};
+use crate::registry::contract;
 
 impl Report {
     /// Points earned and possible; a chapter that did not compile counts
@@ -151,6 +152,13 @@ impl Report {
         }
         let _ = writeln!(out, "  hint:  cargo course hint {exercise}");
         let _ = writeln!(out, "  first failing trial: {}", trial.id);
+        if let Some(promise) = contract::promise_of(root, trial.id.as_str()) {
+            let _ = writeln!(out, "  it checks: {promise}");
+            let _ = writeln!(
+                out,
+                "  (every promise: cargo course hint --spec {exercise})"
+            );
+        }
         for line in trial.report.lines() {
             let _ = writeln!(out, "    {line}");
         }
@@ -309,6 +317,7 @@ impl Report {
                 "points": t.points,
                 "verdict": t.verdict.label(),
                 "reason": t.verdict.reason(),
+                "promise": contract::promise_of(root, t.id.as_str()),
                 "duration_ms": t.duration_ms,
             })).collect::<Vec<_>>(),
             "edited_files": self.edited,
