@@ -37,18 +37,22 @@ pub fn countdown(mut n: u64) -> u64 {
     steps
 }
 
-/// Shares `count` out into `parts` shares (at least one) that differ by at
-/// most one and add up to `count`, the larger shares first:
-/// `split(10, 4)` is `[3, 3, 2, 2]`.
+/// Shares `count` out into `parts` shares that differ by at most one and
+/// add up to `count`, the larger shares first: `split(10, 4)` is
+/// `[3, 3, 2, 2]`. There is always at least one share: `0` parts count as
+/// one, so `split(7, 0)` is `[7]`. Exact for every `count`, up to
+/// `u64::MAX`: `split(u64::MAX, 3)` is three shares of `u64::MAX / 3`.
 pub fn split(count: u64, parts: usize) -> Vec<u64> {
     // TODO(ch07): a base share for everyone, the remainder one by one.
     let _ = (count, parts);
     todo!("ch07: split")
 }
 
-/// Counts `count` down in `threads` balanced shares (see [`split`]), each
-/// share with `countdown` on a thread of its own, all at once, empty shares
-/// included. Returns the sum of what the calls of `countdown` returned.
+/// Counts `count` down in `threads` balanced shares (see [`split`]: `0`
+/// threads count as one), each share with `countdown` on a new thread of
+/// its own (never on the calling thread, which only waits), all at once,
+/// empty shares included. Returns the sum of what the calls of `countdown`
+/// returned; if a call panics, `countdown_threads` panics too.
 pub fn countdown_threads(
     count: u64,
     threads: usize,
@@ -146,17 +150,29 @@ impl Drop for ThreadPool {
 /// The words of `text`, in lower case: the runs of letters and digits
 /// between everything else (`"Don't stop"` is `don`, `t`, `stop`).
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    if let Some(watch) = WORDS_WATCH.get() {
+        watch(text);
+    }
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
 }
 
+/// For the tests only (leave it alone): once set, [`words`] calls it with
+/// its `text` on the calling thread, so that a test can see which thread
+/// counts which text, and when.
+#[doc(hidden)]
+pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
+    std::sync::OnceLock::new();
+
 /// Counts how often each of the [`words`] of `texts` occurs, with
 /// map-reduce: the texts are shared out among `mappers` mapper threads
-/// (balanced, like [`split`]; at least one mapper, and some may get no
-/// text), all running at once, each counting its own texts and sending its
-/// counts on a channel to the calling thread, which adds them up. Each
-/// mapper calls `on_map(mapper)` before it counts.
+/// (balanced, like [`split`]: the numbers of texts the mappers get differ
+/// by at most one; `0` mappers count as one, and some may get no text),
+/// all running at once, each counting its own texts, with one call of
+/// `words(text)` per text, and sending its counts on a channel to the
+/// calling thread, which adds them up. Each mapper calls `on_map(mapper)`,
+/// with its number from `0`, before it counts any text.
 pub fn word_count(
     texts: &[&str],
     mappers: usize,

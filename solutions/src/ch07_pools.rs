@@ -41,23 +41,29 @@ pub fn countdown(mut n: u64) -> u64 {
     steps
 }
 
-/// Shares `count` out into `parts` shares (at least one) that differ by at
-/// most one and add up to `count`, the larger shares first:
-/// `split(10, 4)` is `[3, 3, 2, 2]`.
+/// Shares `count` out into `parts` shares that differ by at most one and
+/// add up to `count`, the larger shares first: `split(10, 4)` is
+/// `[3, 3, 2, 2]`. There is always at least one share: `0` parts count as
+/// one, so `split(7, 0)` is `[7]`. Exact for every `count`, up to
+/// `u64::MAX`: `split(u64::MAX, 3)` is three shares of `u64::MAX / 3`.
 pub fn split(count: u64, parts: usize) -> Vec<u64> {
-    assert!(parts >= 1, "split needs at least one part");
-    let parts = parts as u64;
+    // No parts at all would leave `count` uncounted: `0` counts as one.
+    let parts = parts.max(1) as u64;
     // `count / parts` for everyone, and the remainder one by one to the
-    // first shares: no share gets more than one extra.
+    // first shares: no share gets more than one extra. Integer division
+    // and remainder are exact for every `u64`, and nothing here can
+    // overflow (no float, which rounds above 2^53, and no `part * count`).
     let (base, extra) = (count / parts, count % parts);
     (0..parts)
         .map(|part| base + u64::from(part < extra))
         .collect()
 }
 
-/// Counts `count` down in `threads` balanced shares (see [`split`]), each
-/// share with `countdown` on a thread of its own, all at once, empty shares
-/// included. Returns the sum of what the calls of `countdown` returned.
+/// Counts `count` down in `threads` balanced shares (see [`split`]: `0`
+/// threads count as one), each share with `countdown` on a new thread of
+/// its own (never on the calling thread, which only waits), all at once,
+/// empty shares included. Returns the sum of what the calls of `countdown`
+/// returned; if a call panics, `countdown_threads` panics too.
 pub fn countdown_threads(
     count: u64,
     threads: usize,
@@ -66,14 +72,18 @@ pub fn countdown_threads(
     let countdown = &countdown;
     thread::scope(|scope| {
         // Every thread is started before any is joined: joining inside this
-        // loop would count the shares one after another.
+        // loop would count the shares one after another. Every share gets a
+        // thread, the last one too: the calling thread counts nothing, it
+        // only joins.
         let handles: Vec<_> = split(count, threads)
             .into_iter()
             .map(|share| scope.spawn(move || countdown(share)))
             .collect();
         handles
             .into_iter()
-            // A panic in `countdown` goes on as it was, message and all,
+            // A joined thread's panic comes back as an `Err`, which
+            // `thread::scope` no longer reports: it must not be taken for a
+            // count (say 0). The panic goes on as it was, message and all,
             // rather than as a new panic that hides it.
             .map(|handle| {
                 handle
@@ -316,17 +326,29 @@ impl Drop for ThreadPool {
 /// The words of `text`, in lower case: the runs of letters and digits
 /// between everything else (`"Don't stop"` is `don`, `t`, `stop`).
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    if let Some(watch) = WORDS_WATCH.get() {
+        watch(text);
+    }
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
 }
 
+/// For the tests only (leave it alone): once set, [`words`] calls it with
+/// its `text` on the calling thread, so that a test can see which thread
+/// counts which text, and when.
+#[doc(hidden)]
+pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
+    std::sync::OnceLock::new();
+
 /// Counts how often each of the [`words`] of `texts` occurs, with
 /// map-reduce: the texts are shared out among `mappers` mapper threads
-/// (balanced, like [`split`]; at least one mapper, and some may get no
-/// text), all running at once, each counting its own texts and sending its
-/// counts on a channel to the calling thread, which adds them up. Each
-/// mapper calls `on_map(mapper)` before it counts.
+/// (balanced, like [`split`]: the numbers of texts the mappers get differ
+/// by at most one; `0` mappers count as one, and some may get no text),
+/// all running at once, each counting its own texts, with one call of
+/// `words(text)` per text, and sending its counts on a channel to the
+/// calling thread, which adds them up. Each mapper calls `on_map(mapper)`,
+/// with its number from `0`, before it counts any text.
 pub fn word_count(
     texts: &[&str],
     mappers: usize,
@@ -335,6 +357,9 @@ pub fn word_count(
     let on_map = &on_map;
     let (partials, reduce) = channel::unbounded();
     thread::scope(|scope| {
+        // `split` gives the balanced shares, one per mapper (one mapper
+        // for `0`), and an empty share still gets its mapper; `split_at`
+        // cuts each mapper's texts off the front of the rest.
         let mut rest = texts;
         for (mapper, share) in
             split(texts.len() as u64, mappers).into_iter().enumerate()
@@ -343,6 +368,8 @@ pub fn word_count(
             rest = others;
             let partials = partials.clone();
             scope.spawn(move || {
+                // First `on_map`, then the counting: a test's `on_map` can
+                // hold every mapper back until all have started.
                 on_map(mapper);
                 // Map: count in a map of the thread's own, no lock needed.
                 let mut counts = HashMap::<String, usize>::new();

@@ -46,9 +46,29 @@ pub fn trials() -> Vec<Trial> {
     vec![
         Trial::new("ch07::countdown::split_is_balanced", 1, split_is_balanced),
         Trial::new(
+            "ch07::countdown::split_is_exact_for_huge_counts",
+            1,
+            countdown::split_is_exact_for_huge_counts,
+        ),
+        Trial::new(
+            "ch07::countdown::zero_parts_count_as_one",
+            1,
+            countdown::zero_parts_count_as_one,
+        ),
+        Trial::new(
             "ch07::countdown::counts_every_share_once",
             1,
             counts_every_share_once,
+        ),
+        Trial::new(
+            "ch07::countdown::counts_each_share_on_a_thread_of_its_own",
+            1,
+            countdown::counts_each_share_on_a_thread_of_its_own,
+        ),
+        Trial::new(
+            "ch07::countdown::passes_a_panic_on",
+            1,
+            countdown::passes_a_panic_on,
         ),
         Trial::new(
             "ch07::countdown::counts_the_shares_at_once",
@@ -198,6 +218,16 @@ pub fn trials() -> Vec<Trial> {
             "ch07::word_count::handles_more_mappers_than_texts",
             1,
             handles_more_mappers_than_texts,
+        ),
+        Trial::new(
+            "ch07::word_count::shares_the_texts_out_evenly",
+            1,
+            word_count::shares_the_texts_out_evenly,
+        ),
+        Trial::new(
+            "ch07::word_count::calls_on_map_before_counting",
+            1,
+            word_count::calls_on_map_before_counting,
         ),
     ]
 }

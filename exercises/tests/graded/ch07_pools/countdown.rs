@@ -1,7 +1,11 @@
-//! The countdown: `split` shares the count out evenly, every share is
-//! counted once, and the shares are counted at the same time.
+//! The countdown: `split` shares the count out evenly and exactly, every
+//! share is counted once, on a thread of its own, and the shares are
+//! counted at the same time.
 
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Barrier, Mutex};
+use std::thread::{self, ThreadId};
 
 use exercises::ch07_pools::{countdown, countdown_threads, split};
 
@@ -25,6 +29,62 @@ pub(super) fn split_is_balanced() {
     let shares = split(50_000_000, 7);
     assert_eq!(shares.iter().sum::<u64>(), 50_000_000, "the shares add up");
     assert_eq!(shares[0] - shares[6], 1, "7 shares of 50 million");
+}
+
+/// `split` is exact for counts that a float cannot hold (above 2^53) and
+/// for counts whose products with a part number overflow a `u64`.
+pub(super) fn split_is_exact_for_huge_counts() {
+    const MAX: u64 = u64::MAX;
+    const TWO_53: u64 = 1 << 53;
+    let cases: [(u64, usize, Vec<u64>); 6] = [
+        (MAX, 1, vec![MAX]),
+        (MAX, 3, vec![MAX / 3; 3]),
+        (TWO_53 + 3, 1, vec![TWO_53 + 3]),
+        (TWO_53 + 3, 2, vec![TWO_53 / 2 + 2, TWO_53 / 2 + 1]),
+        (
+            MAX / 2,
+            4,
+            vec![MAX / 8 + 1, MAX / 8 + 1, MAX / 8 + 1, MAX / 8],
+        ),
+        (MAX, 64, {
+            let mut shares = vec![MAX / 64 + 1; 63];
+            shares.push(MAX / 64);
+            shares
+        }),
+    ];
+    for (count, parts, expected) in cases {
+        assert_eq!(
+            split(count, parts),
+            expected,
+            "split({count}, {parts}): exact for every u64 count (integer \
+             arithmetic: a float rounds above 2^53, and part * count \
+             overflows)"
+        );
+    }
+}
+
+/// `0` parts count as one: `split` gives one share, and `countdown_threads`
+/// counts the whole count on one thread.
+pub(super) fn zero_parts_count_as_one() {
+    for count in [7, 0] {
+        assert_eq!(
+            split(count, 0),
+            [count],
+            "split({count}, 0): 0 parts count as one, so one share of {count}"
+        );
+    }
+    let seen = Mutex::new(Vec::new());
+    let total = countdown_threads(7, 0, |share| {
+        seen.lock().unwrap().push(share);
+        countdown(share)
+    });
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        [7],
+        "countdown_threads(7, 0, ..): 0 threads count as one, so one call \
+         of countdown, with the whole count"
+    );
+    assert_eq!(total, 7, "countdown_threads(7, 0, ..) counts all 7");
 }
 
 /// Each share is counted exactly once, on its own call of `countdown`,
@@ -59,4 +119,51 @@ pub(super) fn counts_the_shares_at_once() {
         countdown(share)
     });
     assert_eq!(total, 1_000);
+}
+
+/// Every share is counted on a thread of its own, none on the calling
+/// thread, even when there is only one share.
+pub(super) fn counts_each_share_on_a_thread_of_its_own() {
+    let caller = thread::current().id();
+    for threads in [4, 1] {
+        let seen = Mutex::new(Vec::<ThreadId>::new());
+        let total = countdown_threads(10, threads, |share| {
+            seen.lock().unwrap().push(thread::current().id());
+            countdown(share)
+        });
+        assert_eq!(total, 10);
+        let seen = seen.into_inner().unwrap();
+        assert!(
+            !seen.contains(&caller),
+            "countdown_threads(10, {threads}, ..): a share was counted on \
+             the calling thread; every share gets a new thread of its own, \
+             and the calling thread only waits for them"
+        );
+        assert_eq!(
+            seen.iter().collect::<HashSet<_>>().len(),
+            threads,
+            "countdown_threads(10, {threads}, ..): {threads} shares should \
+             be counted on {threads} different threads"
+        );
+    }
+}
+
+/// A panic in `countdown` reaches the caller: the countdown has no sum.
+pub(super) fn passes_a_panic_on() {
+    // `split(7, 3)` is `[3, 2, 2]`: the share of 3 panics, the others count.
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        countdown_threads(7, 3, |share| {
+            if share == 3 {
+                panic!("a countdown that fails on purpose");
+            }
+            countdown(share)
+        })
+    }));
+    if let Ok(total) = result {
+        panic!(
+            "a call of countdown panicked, yet countdown_threads returned \
+             {total}: the panic must reach the caller (a panicked thread's \
+             join gives an Err, which is not a count)"
+        );
+    }
 }

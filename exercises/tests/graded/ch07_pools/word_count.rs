@@ -1,10 +1,13 @@
 //! The word count: the mappers' counts equal the sequential count, the
-//! mappers run at the same time, and every mapper runs, text or not.
+//! mappers run at the same time, every mapper runs, text or not, the texts
+//! are shared out evenly, and each mapper calls `on_map` before it counts.
+//! `WORDS_WATCH` tells these trials which thread counts which text.
 
 use std::collections::HashMap;
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, PoisonError};
+use std::thread::{self, ThreadId};
 
-use exercises::ch07_pools::{word_count, words};
+use exercises::ch07_pools::{WORDS_WATCH, word_count, words};
 
 /// Some real-looking text, in paragraphs.
 const TEXTS: [&str; 7] = [
@@ -82,6 +85,146 @@ pub(super) fn handles_more_mappers_than_texts() {
              each mapper, 0 to {}, even by those with no text",
             texts.len(),
             mappers - 1
+        );
+    }
+}
+
+/// What a thread did, as the trials' `on_map` and `WORDS_WATCH` see it.
+#[derive(Debug)]
+enum Event {
+    /// The thread called `on_map` with this mapper number.
+    OnMap(usize),
+    /// The thread called `words` on this text.
+    Words(String),
+}
+
+/// Every thread's events, in the one order in which they happened.
+static EVENTS: Mutex<Vec<(ThreadId, Event)>> = Mutex::new(Vec::new());
+
+fn record(event: Event) {
+    EVENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((thread::current().id(), event));
+}
+
+/// Runs `word_count` with an `on_map` and a `words` watch that record
+/// what each thread does; checks the counts and returns the events.
+fn watched_word_count(
+    texts: &[&str],
+    mappers: usize,
+) -> Vec<(ThreadId, Event)> {
+    let expected = sequential_count(texts);
+    let _ = WORDS_WATCH.set(|text| record(Event::Words(text.to_string())));
+    EVENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+    let counts =
+        word_count(texts, mappers, |mapper| record(Event::OnMap(mapper)));
+    let events = std::mem::take(
+        &mut *EVENTS.lock().unwrap_or_else(PoisonError::into_inner),
+    );
+    assert_eq!(
+        counts,
+        expected,
+        "{} texts, {mappers} mappers: the counts should equal the \
+         sequential count",
+        texts.len()
+    );
+    events
+}
+
+/// How many texts each mapper counted, by mapper number; panics if a text
+/// was counted on a thread that did not call `on_map`, or not once.
+fn texts_per_mapper(
+    texts: &[&str],
+    mappers: usize,
+    events: &[(ThreadId, Event)],
+) -> HashMap<usize, usize> {
+    let mut mapper_of = HashMap::new();
+    let mut per_mapper = HashMap::new();
+    for (thread, event) in events {
+        if let Event::OnMap(mapper) = event {
+            mapper_of.insert(*thread, *mapper);
+            per_mapper.insert(*mapper, 0);
+        }
+    }
+    let mut times_counted = vec![0; texts.len()];
+    for (thread, event) in events {
+        let Event::Words(text) = event else { continue };
+        let Some(index) = texts.iter().position(|t| t == text) else {
+            continue;
+        };
+        times_counted[index] += 1;
+        let mapper = mapper_of.get(thread).unwrap_or_else(|| {
+            panic!(
+                "{} texts, {mappers} mappers: text {index} was counted on a \
+                 thread that never called on_map; each mapper counts its \
+                 own texts, on its own thread, with one call of \
+                 words(text) per text",
+                texts.len()
+            )
+        });
+        *per_mapper.get_mut(mapper).unwrap() += 1;
+    }
+    assert!(
+        times_counted.iter().all(|&times| times == 1),
+        "{} texts, {mappers} mappers: how often words(text) was called on \
+         each text, by the mappers: {times_counted:?}; each mapper calls it \
+         once on each of its texts",
+        texts.len()
+    );
+    per_mapper
+}
+
+/// The mappers get balanced shares of the texts: their numbers of texts
+/// differ by at most one (as `split` shares a count out), and `0` mappers
+/// count as one.
+pub(super) fn shares_the_texts_out_evenly() {
+    for (texts, mappers) in [
+        (&TEXTS[..], 4),
+        (&TEXTS[..2], 5),
+        (&TEXTS[..], 3),
+        (&TEXTS[..], 0),
+    ] {
+        let events = watched_word_count(texts, mappers);
+        let per_mapper = texts_per_mapper(texts, mappers, &events);
+        let mut got: Vec<usize> = per_mapper.into_values().collect();
+        got.sort_unstable_by(|a, b| b.cmp(a));
+        // Computed here, not with the learner's `split`, which is another
+        // exercise's.
+        let parts = mappers.max(1);
+        let (base, extra) = (texts.len() / parts, texts.len() % parts);
+        let expected: Vec<usize> = (0..parts)
+            .map(|part| base + usize::from(part < extra))
+            .collect();
+        assert_eq!(
+            got,
+            expected,
+            "{} texts, {mappers} mappers: the numbers of texts the mappers \
+             counted (sorted, larger first) should be balanced like split's \
+             shares, differing by at most one",
+            texts.len()
+        );
+    }
+}
+
+/// On each mapper's thread, `on_map` comes before the first text is
+/// counted.
+pub(super) fn calls_on_map_before_counting() {
+    let events = watched_word_count(&TEXTS, 3);
+    texts_per_mapper(&TEXTS, 3, &events);
+    for (at, (thread, event)) in events.iter().enumerate() {
+        let Event::Words(text) = event else { continue };
+        let called_on_map = events[..at].iter().any(|(earlier, event)| {
+            earlier == thread && matches!(event, Event::OnMap(_))
+        });
+        assert!(
+            called_on_map,
+            "a mapper counted a text ({:?}...) before it called on_map; \
+             each mapper calls on_map(mapper) first, then counts its texts",
+            &text[..20]
         );
     }
 }
