@@ -72,9 +72,12 @@ pub struct ProcessPool {
 }
 
 impl ProcessPool {
-    /// Starts `size` worker processes (at least one), each built by
-    /// `command`, with stdin and stdout piped to the pool (stderr is
-    /// inherited).
+    /// Starts `size` worker processes, each from its own call of `command`
+    /// (`size` calls in all), with stdin and stdout piped to the pool and
+    /// stderr inherited, so that the workers' messages reach the user.
+    /// Panics if `size` is 0. If a worker cannot be started, returns the
+    /// error once the workers already started have been waited for, so
+    /// that none outlives the failed call.
     pub fn new(
         command: impl Fn() -> Command,
         size: usize,
@@ -123,7 +126,7 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// Starts `size` worker threads (at least one).
+    /// Starts `size` worker threads. Panics if `size` is 0.
     pub fn new(size: usize) -> ThreadPool {
         // TODO(ch07): a crossbeam channel of boxed jobs; `size` threads
         // that run jobs from it until it closes, surviving their panics.
@@ -140,7 +143,8 @@ impl ThreadPool {
 }
 
 impl Drop for ThreadPool {
-    /// Waits for every queued job to finish, then for every worker to end.
+    /// Waits for every queued job to finish, however long that takes, then
+    /// for every worker to end.
     fn drop(&mut self) {
         // TODO(ch07): close the queue, then join every worker.
         todo!("ch07: ThreadPool::drop")

@@ -145,9 +145,12 @@ impl Worker {
 }
 
 impl ProcessPool {
-    /// Starts `size` worker processes (at least one), each built by
-    /// `command`, with stdin and stdout piped to the pool (stderr is
-    /// inherited).
+    /// Starts `size` worker processes, each from its own call of `command`
+    /// (`size` calls in all), with stdin and stdout piped to the pool and
+    /// stderr inherited, so that the workers' messages reach the user.
+    /// Panics if `size` is 0. If a worker cannot be started, returns the
+    /// error once the workers already started have been waited for, so
+    /// that none outlives the failed call.
     pub fn new(
         command: impl Fn() -> Command,
         size: usize,
@@ -272,7 +275,7 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// Starts `size` worker threads (at least one).
+    /// Starts `size` worker threads. Panics if `size` is 0.
     pub fn new(size: usize) -> ThreadPool {
         assert!(size >= 1, "a thread pool needs at least one thread");
         // crossbeam's receivers can be cloned: every worker takes the next
@@ -311,7 +314,8 @@ impl ThreadPool {
 }
 
 impl Drop for ThreadPool {
-    /// Waits for every queued job to finish, then for every worker to end.
+    /// Waits for every queued job to finish, however long that takes, then
+    /// for every worker to end.
     fn drop(&mut self) {
         // Close the queue first: a worker waiting for a job wakes up to
         // "closed" once the queue is empty. Joining first would wait forever.

@@ -151,11 +151,43 @@ pub fn trials() -> Vec<Trial> {
              the drop)",
         ),
         Trial::new(
+            "ch07::process_pool::leaves_no_worker_behind_when_a_spawn_fails",
+            1,
+            process_pool::leaves_no_worker_behind_when_a_spawn_fails,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "new never returned, or the workers it started never created \
+             their files: when a worker fails to start, close the stdins \
+             of the workers already started and wait for them, then return \
+             the error",
+        ),
+        Trial::new(
+            "ch07::process_pool::rejects_a_job_with_a_newline",
+            1,
+            process_pool::rejects_a_job_with_a_newline,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "map never returned on a job that holds a newline: check every \
+             job before sending any",
+        ),
+        Trial::new(
+            "ch07::process_pool::rejects_a_size_of_zero",
+            1,
+            process_pool::rejects_a_size_of_zero,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "ProcessPool::new(command, 0) never returned: it must panic",
+        ),
+        Trial::new(
             "ch07::thread_pool::runs_every_job_before_drop_returns",
             1,
             runs_every_job_before_drop_returns,
         )
-        .timeout(HANG_TIMEOUT)
+        // One job runs for SLOW_JOB after the drop began, by design.
+        .timeout(HANG_TIMEOUT + thread_pool::SLOW_JOB)
         .on_timeout(
             "dropping the pool never returned: close the job channel \
              (drop its Sender) before joining the workers, or they wait \
@@ -199,6 +231,13 @@ pub fn trials() -> Vec<Trial> {
              runs_every_job_before_drop_returns timed out too, dropping \
              the pool is what hangs)",
         ),
+        Trial::new(
+            "ch07::thread_pool::rejects_a_size_of_zero",
+            1,
+            thread_pool::rejects_a_size_of_zero,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout("ThreadPool::new(0) never returned: it must panic"),
         Trial::new(
             "ch07::word_count::matches_the_sequential_count",
             1,

@@ -1,9 +1,13 @@
 //! The process pool: long-lived workers (this crate's `worker` binary in
 //! its `pool` mode), answers in job order, every worker busy at once, none
-//! left behind, and a worker that died is an error.
+//! left behind, and a worker that died, a job with a newline or a size of
+//! zero is an error.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -55,12 +59,35 @@ fn countdown_jobs(counts: impl IntoIterator<Item = u64>) -> Vec<String> {
         .collect()
 }
 
-/// `new` starts `size` distinct child processes, and every `map` uses
-/// those same processes.
+/// The device and inode of the file that `/proc/{process}/fd/2` opens:
+/// equal for two processes whose stderr is the same open file.
+fn stderr_of(process: &str) -> (u64, u64) {
+    let path = format!("/proc/{process}/fd/2");
+    let meta = fs::metadata(&path)
+        .unwrap_or_else(|error| panic!("cannot look at {path}: {error}"));
+    (meta.dev(), meta.ino())
+}
+
+/// `new` starts `size` distinct child processes, each from its own call of
+/// `command` and with this process's stderr, and every `map` uses those
+/// same processes.
 pub(super) fn starts_size_long_lived_workers() {
     const SIZE: usize = 3;
+    let built = Cell::new(0);
+    let command = || {
+        built.set(built.get() + 1);
+        pool_worker()
+    };
     let mut pool =
-        ProcessPool::new(pool_worker, SIZE).expect("cannot start the pool");
+        ProcessPool::new(command, SIZE).expect("cannot start the pool");
+    assert_eq!(
+        built.get(),
+        SIZE,
+        "a pool of {SIZE} called `command` {} times: call it once for \
+         each worker (a `Command` built once and spawned {SIZE} times loses \
+         whatever the closure does for each worker)",
+        built.get()
+    );
     let pids = pool.pids();
     let distinct: HashSet<u32> = pids.iter().copied().collect();
     assert_eq!(
@@ -73,6 +100,17 @@ pub(super) fn starts_size_long_lived_workers() {
         pids.iter().all(|&pid| is_our_child(pid)),
         "every pid should be a child process of this one: {pids:?}"
     );
+    let ours = stderr_of("self");
+    for &pid in &pids {
+        assert_eq!(
+            stderr_of(&pid.to_string()),
+            ours,
+            "worker {pid}'s stderr is not this process's: leave stderr \
+             inherited (a piped stderr that nobody reads hides the \
+             workers' messages, and blocks a worker that writes more than \
+             a pipe holds)"
+        );
+    }
     let jobs = countdown_jobs(1..=12);
     for batch in 1..=2 {
         let answers = pool.map(&jobs).expect("map failed");
@@ -229,5 +267,96 @@ pub(super) fn reports_a_worker_that_died() {
         "the worker that got the job `crash` exited without answering, yet \
          map returned {result:?}: reading 0 bytes means the worker is gone \
          and its job has no answer (return an error)"
+    );
+}
+
+/// A pool of no workers could answer no job: `new` panics when `size` is 0.
+pub(super) fn rejects_a_size_of_zero() {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        ProcessPool::new(pool_worker, 0)
+    }));
+    assert!(
+        outcome.is_err(),
+        "ProcessPool::new(command, 0) returned {outcome:?}: it must panic, \
+         as the doc says (a pool of no workers fails every job it gets)"
+    );
+}
+
+/// A job is one line: `map` fails on a job that holds a newline, wherever
+/// it is among the jobs, rather than send the worker two jobs for one.
+pub(super) fn rejects_a_job_with_a_newline() {
+    let mut pool =
+        ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
+    let batches = [
+        vec!["countdown 1\ncountdown 2".to_string()],
+        countdown_jobs(1..=3)
+            .into_iter()
+            .chain(["countdown 4\ncountdown 5".to_string()])
+            .collect(),
+        vec!["countdown 6\n".to_string()],
+    ];
+    for jobs in batches {
+        let result = pool.map(&jobs);
+        assert!(
+            result.is_err(),
+            "map({jobs:?}) returned {result:?}: a job that holds a newline \
+             must make map fail (a worker would take it for two jobs and \
+             send two answers, the second one read as the answer to a later \
+             job)"
+        );
+    }
+}
+
+/// Workers that start before another fails to spawn are waited for:
+/// `command` builds three workers (each the helper in its `rendezvous`
+/// mode, which creates `DIR/PID` and exits), then a command for a program
+/// that does not exist, so `new` fails after starting three workers.
+pub(super) fn leaves_no_worker_behind_when_a_spawn_fails() {
+    const STARTED: usize = 3;
+    let scratch = scratch();
+    let dir = scratch.path().join("pids");
+    fs::create_dir(&dir).expect("cannot create the pid folder");
+    let built = Cell::new(0);
+    let command = || {
+        built.set(built.get() + 1);
+        if built.get() > STARTED {
+            return Command::new(scratch.path().join("no-such-program"));
+        }
+        let mut command = Command::new(WORKER);
+        // Its stdout may be closed by the time it prints its pid: keep its
+        // complaint about that out of the grader's output.
+        command
+            .arg("rendezvous")
+            .arg(&dir)
+            .arg("1")
+            .stderr(Stdio::null());
+        command
+    };
+    let result = ProcessPool::new(command, 2 * STARTED);
+    assert!(
+        result.is_err(),
+        "the fourth worker's program does not exist, yet new returned \
+         {result:?}"
+    );
+    // Each worker that started creates its file, even if nobody waited for
+    // it; the trial's deadline ends a wait for workers that never started.
+    let pids: Vec<u32> = loop {
+        let pids: Vec<u32> = fs::read_dir(&dir)
+            .expect("cannot list the pid folder")
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        if pids.len() >= STARTED {
+            break pids;
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    let left: Vec<u32> =
+        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "new failed to start the fourth worker and returned the error, but \
+         the {STARTED} workers it had started, {left:?}, were still running \
+         or never waited for (zombies): before returning the error, close \
+         their stdins and wait for them (dropping a `Child` does neither)"
     );
 }

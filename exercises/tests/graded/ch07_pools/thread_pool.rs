@@ -1,11 +1,14 @@
 //! The thread pool: every job runs before the drop returns, a panicking
-//! job ends no worker, and exactly `size` jobs run at once.
+//! job ends no worker, exactly `size` jobs run at once, and a size of zero
+//! is an error.
 
 use std::collections::HashSet;
 use std::fs;
+use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel;
 use exercises::ch07_pools::{ThreadPool, countdown};
@@ -15,7 +18,15 @@ use exercises::ch07_pools::{ThreadPool, countdown};
 /// returns.
 const JOB_STEPS: u64 = 10_000_000;
 
-/// Every queued job has finished by the time dropping the pool returns.
+/// How long the slow job of [`runs_every_job_before_drop_returns`] runs
+/// after the drop has begun: longer than a drop that gives up on its
+/// workers after a second or two waits. This bounds the job from below;
+/// the trial's deadline is later by as much.
+pub(super) const SLOW_JOB: Duration = Duration::from_secs(3);
+
+/// Every queued job has finished by the time dropping the pool returns,
+/// however long it runs: one of them ends [`SLOW_JOB`] after the drop
+/// began.
 pub(super) fn runs_every_job_before_drop_returns() {
     const JOBS: usize = 12;
     let pool = ThreadPool::new(3);
@@ -29,8 +40,25 @@ pub(super) fn runs_every_job_before_drop_returns() {
             finished.fetch_add(1, Ordering::SeqCst);
         });
     }
+    let (dropping, dropped_at) = channel::bounded::<Instant>(1);
+    let slow_finished = Arc::new(AtomicUsize::new(0));
+    let slow = Arc::clone(&slow_finished);
+    pool.execute(move || {
+        // The moment just before the drop began.
+        let since = dropped_at.recv().expect("the trial sends the moment");
+        thread::sleep(SLOW_JOB.saturating_sub(since.elapsed()));
+        slow.fetch_add(1, Ordering::SeqCst);
+    });
+    dropping.send(Instant::now()).unwrap();
     drop(open);
     drop(pool);
+    assert_eq!(
+        slow_finished.load(Ordering::SeqCst),
+        1,
+        "dropping the pool returned before a job that runs {SLOW_JOB:?} \
+         after the drop began had finished: Drop must join every worker, \
+         however long their jobs take, not give up after a while"
+    );
     let finished = finished.load(Ordering::SeqCst);
     assert_eq!(
         finished, JOBS,
@@ -142,5 +170,15 @@ pub(super) fn never_runs_more_than_size_jobs() {
         seen.threads.len() <= SIZE,
         "the jobs ran on {} different threads in a pool of {SIZE}",
         seen.threads.len()
+    );
+}
+
+/// A pool of no threads could run no job: `new` panics when `size` is 0.
+pub(super) fn rejects_a_size_of_zero() {
+    let outcome = panic::catch_unwind(|| ThreadPool::new(0));
+    assert!(
+        outcome.is_err(),
+        "ThreadPool::new(0) returned {outcome:?}: it must panic, as the doc \
+         says (a pool of no threads would run no job)"
     );
 }
