@@ -42,6 +42,19 @@ pub fn countdown(mut n: u64) -> u64 {
 /// `[3, 3, 2, 2]`. There is always at least one share: `0` parts count as
 /// one, so `split(7, 0)` is `[7]`. Exact for every `count`, up to
 /// `u64::MAX`: `split(u64::MAX, 3)` is three shares of `u64::MAX / 3`.
+///
+/// # Graded promises
+///
+/// - Gives `parts` shares that differ by at most one, add up to `count` and
+///   come larger first: `split(10, 4)` is `[3, 3, 2, 2]`, `split(3, 5)` is
+///   `[1, 1, 1, 0, 0]` and `split(0, 2)` is `[0, 0]`. Trial:
+///   `ch07::countdown::split_is_balanced`.
+/// - Exact for every `count` up to `u64::MAX`, above 2^53 too, where a float
+///   rounds: `split(u64::MAX, 3)` is three shares of `u64::MAX / 3`, and
+///   `split(u64::MAX, 64)` is 63 shares of `u64::MAX / 64 + 1` and one of
+///   `u64::MAX / 64`. Trial: `ch07::countdown::split_is_exact_for_huge_counts`.
+/// - `0` parts count as one: `split(7, 0)` is `[7]` and `split(0, 0)` is `[0]`.
+///   Trial: `ch07::countdown::zero_parts_count_as_one`.
 pub fn split(count: u64, parts: usize) -> Vec<u64> {
     // TODO(ch07): a base share for everyone, the remainder one by one.
     let _ = (count, parts);
@@ -53,6 +66,24 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 /// its own (never on the calling thread, which only waits), all at once,
 /// empty shares included. Returns the sum of what the calls of `countdown`
 /// returned; if a call panics, `countdown_threads` panics too.
+///
+/// # Graded promises
+///
+/// - Calls `countdown` once for each share of `split(count, threads)`, with
+///   that share, empty shares included: `countdown_threads(2, 4, ..)` calls it
+///   with `1`, `1`, `0` and `0`, in any order. When each call returns its
+///   share, as the notes' `countdown` does, the result is `count`. Trial:
+///   `ch07::countdown::counts_every_share_once`.
+/// - `0` threads count as one: `countdown_threads(7, 0, ..)` calls `countdown`
+///   once, with `7`, and returns `7`. Trial:
+///   `ch07::countdown::zero_parts_count_as_one`.
+/// - Each share is counted on a new thread of its own, never on the calling
+///   thread, even when there is only one share. Trial:
+///   `ch07::countdown::counts_each_share_on_a_thread_of_its_own`.
+/// - All the shares are counted at the same time: the calls of `countdown` run
+///   at once. Trial: `ch07::countdown::counts_the_shares_at_once`.
+/// - If a call of `countdown` panics, `countdown_threads` panics too, instead
+///   of returning a count. Trial: `ch07::countdown::passes_a_panic_on`.
 pub fn countdown_threads(
     count: u64,
     threads: usize,
@@ -78,6 +109,20 @@ impl ProcessPool {
     /// Panics if `size` is 0. If a worker cannot be started, returns the
     /// error once the workers already started have been waited for, so
     /// that none outlives the failed call.
+    ///
+    /// # Graded promises
+    ///
+    /// - Starts `size` distinct worker processes, children of the calling
+    ///   process, with `size` calls of `command`, one per worker; each worker's
+    ///   stderr is the caller's own (inherited, not piped). Trial:
+    ///   `ch07::process_pool::starts_size_long_lived_workers`.
+    /// - Panics if `size` is `0`. Trial:
+    ///   `ch07::process_pool::rejects_a_size_of_zero`.
+    /// - If a worker cannot be started (its program does not exist, say),
+    ///   returns the error, and by then every worker already started has been
+    ///   waited for: none is left running, or exited but unwaited for (a
+    ///   zombie). Trial:
+    ///   `ch07::process_pool::leaves_no_worker_behind_when_a_spawn_fails`.
     pub fn new(
         command: impl Fn() -> Command,
         size: usize,
@@ -88,6 +133,12 @@ impl ProcessPool {
     }
 
     /// The process ids of the workers, one per worker.
+    ///
+    /// # Graded promises
+    ///
+    /// - Gives one distinct id per worker: the process ids of the workers that
+    ///   `new` started, the same before and after any `map`. Trial:
+    ///   `ch07::process_pool::starts_size_long_lived_workers`.
     pub fn pids(&self) -> Vec<u32> {
         // TODO(ch07): Child::id.
         todo!("ch07: ProcessPool::pids")
@@ -98,6 +149,30 @@ impl ProcessPool {
     /// job as soon as it has answered its last, so all of them are busy at
     /// once. Fails if a job holds a newline or a worker does not answer;
     /// after a failure the workers may be out of step: drop the pool.
+    ///
+    /// # Graded promises
+    ///
+    /// - Every `map` sends its jobs to the workers that `new` started, never to
+    ///   new processes: each answer comes from one of them, `map` after `map`.
+    ///   Trial: `ch07::process_pool::starts_size_long_lived_workers`.
+    /// - Returns one answer per job, in the order of `jobs`, not in the order
+    ///   the jobs finish; each answer is the line the worker answered, without
+    ///   its newline. No jobs give no answers. Trial:
+    ///   `ch07::process_pool::returns_answers_in_job_order`.
+    /// - Each job goes to whichever worker is free, so a slow job does not hold
+    ///   up the jobs behind it: with two workers, the first job may wait until
+    ///   the third job has run. Trial:
+    ///   `ch07::process_pool::returns_answers_in_job_order`.
+    /// - All the workers are busy at the same time: with `size` workers, the
+    ///   first `size` jobs run at once, each on a different worker, and so do
+    ///   the next `size`, and so on. Trial:
+    ///   `ch07::process_pool::keeps_every_worker_busy_at_once`.
+    /// - Fails if any job holds a newline, wherever it is among the jobs, a
+    ///   trailing newline included. Trial:
+    ///   `ch07::process_pool::rejects_a_job_with_a_newline`.
+    /// - Fails if a worker exits without answering its job (a job it cannot do,
+    ///   say), rather than make an answer up. Trial:
+    ///   `ch07::process_pool::reports_a_worker_that_died`.
     pub fn map(&mut self, jobs: &[String]) -> io::Result<Vec<String>> {
         // TODO(ch07): a queue of (index, job), and a scoped thread per
         // worker that takes jobs from it, sends each, reads the answer.
@@ -111,6 +186,16 @@ impl Drop for ProcessPool {
     /// pool's end of its stdout, so that a worker blocked writing output
     /// that nobody will read gets a broken pipe instead of waiting forever;
     /// then waits for every worker, so no process outlives the pool.
+    ///
+    /// # Graded promises
+    ///
+    /// - When dropping the pool returns, none of its workers is left running,
+    ///   or exited but unwaited for (a zombie), after any number of `map`s.
+    ///   Trial: `ch07::process_pool::leaves_no_worker_behind`.
+    /// - The same holds for workers that never read their stdin and are
+    ///   blocked writing more output than a pipe holds, which nobody reads: the
+    ///   drop still returns and leaves none of them behind. Trial:
+    ///   `ch07::process_pool::stops_a_worker_blocked_on_a_full_pipe`.
     fn drop(&mut self) {
         // TODO(ch07): close the stdins and stdouts, then wait for every
         // child.
@@ -120,6 +205,13 @@ impl Drop for ProcessPool {
 
 /// A fixed number of threads that run the jobs sent to them, in the order
 /// they were sent, each job on whichever thread is free.
+///
+/// # Graded promises
+///
+/// - A job that panics ends neither its worker thread nor the pool: the jobs
+///   sent after it still run, even on a pool of one thread, which runs them in
+///   the order they were sent, and dropping the pool does not panic. Trial:
+///   `ch07::thread_pool::survives_a_panicking_job`.
 #[derive(Debug)]
 pub struct ThreadPool {
     // TODO(ch07): the job queue's sender and the workers' join handles.
@@ -127,6 +219,18 @@ pub struct ThreadPool {
 
 impl ThreadPool {
     /// Starts `size` worker threads. Panics if `size` is 0.
+    ///
+    /// # Graded promises
+    ///
+    /// - A pool of `size` threads runs `size` jobs at the same time. Trials:
+    ///   `ch07::thread_pool::runs_size_jobs_at_once`,
+    ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
+    /// - The pool never runs more than `size` jobs at once, nor on more than
+    ///   `size` different threads, and starts no more than `size` threads,
+    ///   however many jobs it is sent. Trial:
+    ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
+    /// - Panics if `size` is `0`. Trial:
+    ///   `ch07::thread_pool::rejects_a_size_of_zero`.
     pub fn new(size: usize) -> ThreadPool {
         // TODO(ch07): a crossbeam channel of boxed jobs; `size` threads
         // that run jobs from it until it closes, surviving their panics.
@@ -145,6 +249,12 @@ impl ThreadPool {
 impl Drop for ThreadPool {
     /// Waits for every queued job to finish, however long that takes, then
     /// for every worker to end.
+    ///
+    /// # Graded promises
+    ///
+    /// - When dropping the pool returns, every job sent to it has finished,
+    ///   however long the jobs run, even one that ends seconds after the drop
+    ///   began. Trial: `ch07::thread_pool::runs_every_job_before_drop_returns`.
     fn drop(&mut self) {
         // TODO(ch07): close the queue, then join every worker.
         todo!("ch07: ThreadPool::drop")
@@ -177,6 +287,28 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 /// `words(text)` per text, and sending its counts on a channel to the
 /// calling thread, which adds them up. Each mapper calls `on_map(mapper)`,
 /// with its number from `0`, before it counts any text.
+///
+/// # Graded promises
+///
+/// - Gives the same counts as one thread counting every word of every text with
+///   `words`, for any number of mappers, whether or not it divides the number
+///   of texts. Trial: `ch07::word_count::matches_the_sequential_count`.
+/// - With more mappers than texts, the counts are still right and every mapper
+///   runs, some with no text; no texts at all give an empty map. Each of the
+///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
+///   `mappers - 1`, text or not. Trial:
+///   `ch07::word_count::handles_more_mappers_than_texts`.
+/// - The mappers run at the same time: their calls of `on_map` run at once.
+///   Trial: `ch07::word_count::maps_the_texts_at_once`.
+/// - The texts are shared out as `split` shares a count: the numbers of texts
+///   the mappers count differ by at most one (`7` texts among `4` mappers: `2`,
+///   `2`, `2` and `1`), and `0` mappers count as one, which counts every text.
+///   Each text is counted with one call of `words(text)`, on the thread of the
+///   mapper it went to, the one that called `on_map`. Trials:
+///   `ch07::word_count::shares_the_texts_out_evenly`,
+///   `ch07::word_count::calls_on_map_before_counting`.
+/// - On each mapper's thread, `on_map` is called before `words` is called on
+///   any text. Trial: `ch07::word_count::calls_on_map_before_counting`.
 pub fn word_count(
     texts: &[&str],
     mappers: usize,
