@@ -33,7 +33,8 @@ use std::thread::{self, JoinHandle};
 /// - Every job runs on a new thread of its own, never on the calling thread,
 ///   and all of them are running at once: a job may wait until every other job
 ///   has started. Trial: `ch01::spawn_all::runs_every_job_on_its_own_thread`.
-/// - If a job panics, `spawn_all` panics too, but only once every other job has
+/// - If a job panics, `spawn_all` panics too, with the job's own panic (its
+///   payload passed on, not a new panic), but only once every other job has
 ///   finished (a job still running when the panic happens is waited for); jobs
 ///   that all succeed give all their results. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
@@ -134,10 +135,14 @@ where
 ///
 /// - Inside the job, `thread::current().name()` is `Some(name)`, the whole
 ///   name, also when it is longer than the 15 bytes Linux shows (a 37-byte
-///   name). Trial: `ch01::spawn_worker::names_the_thread`.
-/// - The job gets the stack it asked for, not the default 2 MiB: with
-///   `stack_bytes` of 64 MiB it can recurse through some 16 MiB of stack
-///   frames. Trial: `ch01::spawn_worker::gives_the_requested_stack`.
+///   name); the name the operating system shows (`/proc`'s `comm`) is the
+///   name's first 15 bytes. Trial: `ch01::spawn_worker::names_the_thread`.
+/// - The job gets the stack it asked for, not the default 2 MiB, nor a size of
+///   `spawn_worker`'s own: with `stack_bytes` of 64 MiB it can recurse through
+///   some 16 MiB of stack frames, and a thread asked for 64 MiB or 512 KiB
+///   gets a stack of that size (the C library may hand over a stack it kept
+///   from an ended thread, at most four times as large). Trial:
+///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result. When the operating system
 ///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
 ///   `Err` with the operating system's own `io::Error` (its `raw_os_error()` is
@@ -176,9 +181,10 @@ where
 /// # Graded promises
 ///
 /// - A `new()` counter's `total()` is `0`; when many threads call `record` at
-///   the same time, `total()` afterwards counts every visit, none lost (eight
-///   threads recording 5,000 visits each at once make 40,000). Trial:
-///   `ch01::visit_counter::counts_every_visit`.
+///   the same time, `total()` counts every visit, none lost (eight threads
+///   recording 5,000 visits each at once make 40,000), both while those
+///   threads are still alive, their visits done, and after they ended.
+///   Trial: `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
 ///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.

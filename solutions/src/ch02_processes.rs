@@ -68,9 +68,10 @@ pub enum Exit {
 ///   parent's own stdin holds input: a child that reads its stdin sees nothing
 ///   and goes on at once. Trial:
 ///   `ch02::capture::gives_the_child_an_empty_stdin`.
-/// - If reading the child's stdout fails, `capture` returns an `Err`, but first
-///   lets go of that pipe (so a child that keeps writing to it ends) and waits
-///   for the child, which is not left behind as a zombie. Trial:
+/// - If reading the child's stdout fails, or reading its stderr does,
+///   `capture` returns an `Err`, but first lets go of that pipe (so a child
+///   that keeps writing to it ends) and waits for the child, which is not left
+///   behind as a zombie. Trial:
 ///   `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     let mut child = command
@@ -218,7 +219,9 @@ pub fn supervise(
 ///   output is what the last stage wrote. Trial:
 ///   `ch02::pipeline::an_early_exit_stops_the_stages_before`.
 /// - If a stage cannot be started, `pipeline` returns the error and leaves no
-///   stage it had started behind, neither running nor unwaited for. Trial:
+///   stage it had started behind, neither running nor unwaited for: whether
+///   the first stage fails (none started yet), the second, or the third (the
+///   two before it started). Trial:
 ///   `ch02::pipeline::stops_the_started_stages_on_a_failed_start`.
 /// - The first stage's stdin is empty, even when the parent's own stdin holds
 ///   input. Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
@@ -303,6 +306,10 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   runs (another thread of the parent sees it unchanged meanwhile), nor when
 ///   the command cannot be started, which returns an `Err`. Trial:
 ///   `ch02::run_isolated::keeps_the_parents_directory_meanwhile`.
+/// - The parent's own environment never changes, not even while the child
+///   runs: another thread of the parent sees every variable, a secret
+///   included, as it was, meanwhile and afterwards. Trial:
+///   `ch02::run_isolated::keeps_the_parents_environment`.
 /// - A parent's `PATH` that is not UTF-8 reaches the child as it is, byte for
 ///   byte. Trial: `ch02::run_isolated::keeps_a_path_that_is_not_text`.
 /// - It reads the child's stdout and stderr at the same time: a child that

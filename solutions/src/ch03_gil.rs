@@ -105,7 +105,10 @@ impl ToyGil {
 ///   `check_interval` in a row while the other waits, nor hands over sooner.
 ///   Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
 /// - The turns stay exactly `check_interval` bytecodes long on a `Gil` whose
-///   own switching policy would switch every few ticks. Trial:
+///   own switching policy would switch every few ticks, and on Python 3's GIL
+///   (`SwitchInterval`) while the waiting thread has asked for the GIL (a drop
+///   request is pending): `run_bytecodes` neither ticks nor honours drop
+///   requests. Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
@@ -160,12 +163,15 @@ pub fn blocking_io<'g, T>(
 /// - The jobs all run at the same time, each on a thread of its own (a job may
 ///   wait until every other job has started), and the results come back in job
 ///   order. Trial: `ch03::detach::runs_native_jobs_at_once`.
-/// - No job runs while its thread holds the GIL, and `detach` takes `gil`
-///   exactly twice per job and at no other time (3 jobs: 6 times in all).
-///   Trial: `ch03::detach::takes_the_gil_before_and_after`.
-/// - If a job panics, `detach` panics too, once every other job has run to its
-///   end, and the calling thread does not hold the GIL afterwards. Trial:
-///   `ch03::detach::passes_a_job_panic_on`.
+/// - No job runs while its thread holds the GIL; each job's thread takes `gil`
+///   once before its job (while all the jobs run, none done yet, it has been
+///   taken exactly once per job) and once after it, and at no other time (3
+///   jobs: 6 times in all). Trial:
+///   `ch03::detach::takes_the_gil_before_and_after`.
+/// - If a job panics, `detach` panics too, with the job's own panic (its
+///   payload passed on, not a new panic), once every other job has run to its
+///   end (they are still running when it panics), and the calling thread does
+///   not hold the GIL afterwards. Trial: `ch03::detach::passes_a_job_panic_on`.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

@@ -52,6 +52,13 @@ pub fn trials() -> Vec<Trial> {
             "ch01::spawn_all::a_panicking_job_panics_the_caller",
             1,
             a_panicking_job_panics_the_caller,
+        )
+        .timeout(BARRIER_TIMEOUT)
+        .on_timeout(
+            "one job panicked, and the other waits until spawn_all's caller \
+             sleeps waiting for it to end; the caller never did: does \
+             spawn_all wait for the jobs with JoinHandle::join, or with a \
+             loop that never sleeps (or a channel that never closes)?",
         ),
         Trial::new(
             "ch01::parallel_sum::adds_every_element_once",
@@ -172,33 +179,93 @@ fn runs_every_job_on_its_own_thread() {
     );
 }
 
+/// The payload of the panicking job: a type of the trial's own, so that a
+/// panic `spawn_all` raises itself cannot pass for the job's.
+#[derive(Debug)]
+struct TheJobsOwnPanic;
+
+/// A thread id, as Linux's `gettid` returns it.
+type Tid = i32;
+
+// The C library's, which every Rust program on Linux links.
+unsafe extern "C" {
+    fn gettid() -> Tid;
+}
+
+/// The calling thread's id, as `/proc/self/task/<tid>` names it.
+fn my_tid() -> Tid {
+    // SAFETY: `gettid` has no preconditions.
+    unsafe { gettid() }
+}
+
+/// The state letter of this process's thread `tid`, from
+/// `/proc/self/task/<tid>/stat` (`R` running, `S` asleep), or `None` once
+/// the thread is gone.
+fn thread_state(tid: Tid) -> Option<char> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The state follows the parenthesised name, which may hold spaces.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().next()?.chars().next()
+}
+
 /// A job that panics must not disappear silently, nor leave the other
-/// jobs running behind the caller's back.
+/// jobs running behind the caller's back. The first job panics at once;
+/// the second is still running then, and ends only once the first job's
+/// thread is gone and the caller sleeps: in `join`, waiting for it. A
+/// `spawn_all` that raises the panic as soon as it has joined the first
+/// job never sleeps before it does, so the second job is still running
+/// when the panic reaches the trial, whatever the scheduling.
 fn a_panicking_job_panics_the_caller() {
     let calm: Vec<fn() -> u32> = vec![|| 1, || 3];
     assert_eq!(spawn_all(calm), vec![1, 3], "two jobs that return 1 and 3");
+    let caller = my_tid();
     let slow_job_done = Arc::new(AtomicBool::new(false));
     let done = Arc::clone(&slow_job_done);
+    let (tell, told) = mpsc::channel();
     let jobs: Vec<Box<dyn FnOnce() -> u32 + Send>> = vec![
-        Box::new(|| panic!("this job fails on purpose")),
         Box::new(move || {
-            // Still running when the first job has long panicked.
-            thread::sleep(Duration::from_millis(200));
+            tell.send(my_tid()).expect("the second job vanished");
+            panic::panic_any(TheJobsOwnPanic)
+        }),
+        Box::new(move || {
+            let failed = told.recv().expect("the first job never started");
+            // Until the failed job's thread is gone: from then on, joining
+            // it gives its panic at once, without sleeping.
+            while thread_state(failed).is_some_and(|s| !matches!(s, 'Z' | 'X'))
+            {
+                thread::sleep(Duration::from_millis(1));
+            }
+            // Until the caller sleeps (or is gone, having failed the
+            // trial): a caller that waits for this job, as it must.
+            while thread_state(caller).is_some_and(|state| state != 'S') {
+                thread::sleep(Duration::from_millis(1));
+            }
             done.store(true, Ordering::SeqCst);
             2
         }),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| spawn_all(jobs)));
+    // Read before anything that could let the second job go on.
+    let slow_job_was_done = slow_job_done.load(Ordering::SeqCst);
+    let payload = match outcome {
+        Ok(results) => panic!(
+            "one job panicked, but spawn_all returned {results:?}; a lost \
+             panic hides a failed job (see JoinHandle::join and \
+             panic::resume_unwind)"
+        ),
+        Err(payload) => payload,
+    };
     assert!(
-        outcome.is_err(),
-        "one job panicked, but spawn_all returned {:?}; a lost panic hides \
-         a failed job (see JoinHandle::join and panic::resume_unwind)",
-        outcome.unwrap()
-    );
-    assert!(
-        slow_job_done.load(Ordering::SeqCst),
+        slow_job_was_done,
         "spawn_all panicked while another job was still running; join every \
          thread first, then re-raise the panic (panic::resume_unwind)"
+    );
+    assert!(
+        payload.is::<TheJobsOwnPanic>(),
+        "spawn_all panicked, but not with the job's own panic: it raised \
+         one of its own (an unwrap or a panic! with a new message) instead \
+         of passing the job's payload on with panic::resume_unwind"
     );
 }
 
@@ -334,14 +401,18 @@ fn borrows_balanced_chunks() {
 }
 
 /// A short name, and one longer than the 15 bytes Linux keeps: inside the
-/// job, `thread::current().name()` must still give the whole name.
+/// job, `thread::current().name()` must still give the whole name, and the
+/// operating system's own name of the thread (`/proc`'s `comm`, what `top`
+/// and `ps` show) its first 15 bytes.
 fn names_the_thread() {
     for name in ["pixel-worker-7", "pixel-worker-for-the-second-monitor-7"] {
         let handle = spawn_worker(name, 1 << 20, || {
-            thread::current().name().map(str::to_owned)
+            let comm = std::fs::read_to_string("/proc/thread-self/comm")
+                .expect("cannot read /proc/thread-self/comm");
+            (thread::current().name().map(str::to_owned), comm)
         })
         .expect("spawn_worker failed");
-        let seen_inside = handle.join().unwrap();
+        let (seen_inside, comm) = handle.join().unwrap();
         assert_eq!(
             seen_inside.as_deref(),
             Some(name),
@@ -349,11 +420,55 @@ fn names_the_thread() {
              to spawn_worker, whole (see thread::Builder::name, which keeps \
              it whole even where the OS shows only its first 15 bytes)"
         );
+        let shown = &name[..name.len().min(15)];
+        assert_eq!(
+            comm.trim_end_matches('\n'),
+            shown,
+            "the operating system's name of the thread (/proc's comm, what \
+             top and ps show) should be the name's first 15 bytes"
+        );
     }
+}
+
+/// The size of the calling thread's stack, as the C library that made the
+/// thread reports it (`pthread_getattr_np`).
+fn stack_size_of_this_thread() -> usize {
+    /// Room for a `pthread_attr_t`: 56 bytes on x86-64 Linux, 64 on
+    /// AArch64.
+    type Attributes = [u64; 8];
+    // The C library's, which every Rust program on Linux links.
+    unsafe extern "C" {
+        fn pthread_self() -> usize;
+        fn pthread_getattr_np(thread: usize, attr: *mut Attributes) -> i32;
+        fn pthread_attr_getstack(
+            attr: *const Attributes,
+            address: *mut *mut u8,
+            size: *mut usize,
+        ) -> i32;
+        fn pthread_attr_destroy(attr: *mut Attributes) -> i32;
+    }
+    let mut attributes: Attributes = [0; 8];
+    let mut address = std::ptr::null_mut();
+    let mut size = 0;
+    // SAFETY: `pthread_getattr_np` fills the attributes of the calling
+    // thread (`pthread_self`, always valid) into room large enough for
+    // them; `pthread_attr_getstack` reads them into two valid places; and
+    // `pthread_attr_destroy` frees what `pthread_getattr_np` allocated.
+    unsafe {
+        assert_eq!(pthread_getattr_np(pthread_self(), &mut attributes), 0);
+        let got = pthread_attr_getstack(&attributes, &mut address, &mut size);
+        pthread_attr_destroy(&mut attributes);
+        assert_eq!(got, 0, "pthread_attr_getstack failed");
+    }
+    size
 }
 
 /// Recursion that needs about 16 MiB of stack: far more than the 2 MiB a
 /// spawned thread gets by default, far less than the 64 MiB requested.
+/// Then the size of the stack itself, for 64 MiB and for 512 KiB: the C
+/// library may hand a thread a stack it kept from an ended thread, up to
+/// four times the size asked for (glibc does), but never more, and never
+/// less than asked for (give or take a few pages of its own).
 fn gives_the_requested_stack() {
     fn descend(depth: u32) -> u64 {
         let frame = black_box([depth as u8; 16 * 1024]);
@@ -365,6 +480,20 @@ fn gives_the_requested_stack() {
     let handle = spawn_worker("deep-recursion", 64 << 20, || descend(1000))
         .expect("spawn_worker failed");
     assert!(handle.join().is_ok());
+    const SLACK: usize = 64 << 10;
+    for asked in [64 << 20, 512 << 10] {
+        let handle =
+            spawn_worker("stack-size", asked, stack_size_of_this_thread)
+                .expect("spawn_worker failed");
+        let size = handle.join().unwrap();
+        assert!(
+            size + SLACK >= asked && size <= 4 * asked + SLACK,
+            "spawn_worker was asked for a stack of {asked} bytes, and the \
+             thread got {size}: give the thread the size it asks for \
+             (thread::Builder::stack_size(stack_bytes)), no fixed size and \
+             no minimum of your own"
+        );
+    }
 }
 
 /// Runs `body` and counts the panics raised on this thread meanwhile, even
@@ -434,36 +563,57 @@ const VISITS_EACH: u64 = 5_000;
 const ROUNDS: usize = 20;
 
 /// One round: every visitor records `VISITS_EACH` visits on a fresh
-/// counter; returns the counter and every ticket handed out, sorted.
-fn one_round() -> (VisitCounter, Vec<u64>) {
+/// counter, then waits, still alive, until the trial has read `total()`.
+/// Returns the counter, every ticket handed out, sorted, and the total
+/// read while the visitors were still alive.
+fn one_round() -> (VisitCounter, Vec<u64>, u64) {
     let counter = VisitCounter::new();
     let start = Barrier::new(VISITORS);
-    let mut tickets: Vec<u64> = thread::scope(|scope| {
-        let handles: Vec<_> = (0..VISITORS)
-            .map(|_| {
-                scope.spawn(|| {
-                    start.wait();
-                    (0..VISITS_EACH)
-                        .map(|_| counter.record())
-                        .collect::<Vec<_>>()
+    // The visitors and the trial: every visit is recorded, then the trial
+    // reads the total, then the visitors end.
+    let recorded = Barrier::new(VISITORS + 1);
+    let read = Barrier::new(VISITORS + 1);
+    let (mut tickets, total_meanwhile): (Vec<u64>, u64) =
+        thread::scope(|scope| {
+            let handles: Vec<_> = (0..VISITORS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        // A panic in `record` is passed on, but only once
+                        // the others no longer wait for this thread.
+                        let tickets = panic::catch_unwind(|| {
+                            (0..VISITS_EACH)
+                                .map(|_| counter.record())
+                                .collect::<Vec<_>>()
+                        });
+                        recorded.wait();
+                        read.wait();
+                        tickets.unwrap_or_else(|p| panic::resume_unwind(p))
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| handle.join().unwrap())
-            .collect()
-    });
+                .collect();
+            recorded.wait();
+            // Nothing here may panic: the visitors wait for `read`.
+            let total_meanwhile = counter.total();
+            read.wait();
+            let tickets = handles
+                .into_iter()
+                .flat_map(|handle| handle.join().unwrap())
+                .collect();
+            (tickets, total_meanwhile)
+        });
     tickets.sort_unstable();
-    (counter, tickets)
+    (counter, tickets, total_meanwhile)
 }
 
 /// Eight threads start together and record visits as fast as they can.
+/// The total is read while they are all still alive (their visits done),
+/// and again after they ended: "so far" is not "once the threads ended".
 fn counts_every_visit() {
     assert_eq!(VisitCounter::new().total(), 0, "a new counter starts at 0");
     let expected = VISITORS as u64 * VISITS_EACH;
     for round in 1..=ROUNDS {
-        let (counter, _) = one_round();
+        let (counter, _, meanwhile) = one_round();
         let total = counter.total();
         assert_eq!(
             total,
@@ -476,13 +626,20 @@ fn counts_every_visit() {
                 "more visits than were recorded"
             }
         );
+        assert_eq!(
+            meanwhile, expected,
+            "{VISITORS} threads recorded {VISITS_EACH} visits each, and \
+             while they were still alive, total() said {meanwhile} (round \
+             {round}): total() counts the visits recorded so far, not only \
+             those of threads that have ended"
+        );
     }
 }
 
 /// Every visit gets its own ticket: 1, 2, ..., n, each exactly once.
 fn hands_out_each_ticket_once() {
     for round in 1..=ROUNDS {
-        let (_, tickets) = one_round();
+        let (_, tickets, _) = one_round();
         let n = tickets.len() as u64;
         if tickets.first() == Some(&0) {
             panic!(

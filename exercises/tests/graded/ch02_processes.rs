@@ -80,8 +80,9 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
-            "reading stdout failed, but capture kept its end of the pipe \
-             open, so the child could not end: drop the pipe, then wait",
+            "reading stdout or stderr failed, but capture kept its end of \
+             that pipe open, so the child could not end: drop the pipe, \
+             then wait",
         ),
         Trial::new(
             "ch02::exit_of::tells_codes_from_signals",
@@ -166,6 +167,12 @@ pub fn trials() -> Vec<Trial> {
             "ch02::pipeline::stops_the_started_stages_on_a_failed_start",
             1,
             stops_the_started_stages_on_a_failed_start,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "a stage could not start, and pipeline waited for the stages it \
+             had started without stopping them first: they wait for input \
+             that never comes; kill them, then wait for them",
         ),
         Trial::new(
             "ch02::pipeline::the_first_stage_reads_nothing",
@@ -204,7 +211,25 @@ pub fn trials() -> Vec<Trial> {
             1,
             keeps_the_parents_directory_meanwhile,
         )
-        .timeout(PIPE_TIMEOUT),
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "the child run_isolated started waits for a file that the trial \
+             creates once it has looked at its own directory, and it never \
+             ended after that: does run_isolated read the child's output to \
+             its end and wait for it?",
+        ),
+        Trial::new(
+            "ch02::run_isolated::keeps_the_parents_environment",
+            1,
+            keeps_the_parents_environment,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "the child run_isolated started waits for a file that the trial \
+             creates once it has read its own environment, and it never \
+             ended after that: does run_isolated read the child's output to \
+             its end and wait for it?",
+        ),
         Trial::new(
             "ch02::run_isolated::keeps_a_path_that_is_not_text",
             1,

@@ -12,12 +12,12 @@
 #![cfg(chapter = "ch03")]
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use course::gil::{Gil, SwitchPolicy};
+use course::gil::{Gil, SwitchInterval, SwitchPolicy};
 use course::grader::Trial;
 use exercises::ch03_gil::{ToyGil, blocking_io, detach, run_bytecodes};
 
@@ -69,7 +69,12 @@ pub fn trials() -> Vec<Trial> {
             1,
             switches_only_every_check_interval,
         )
-        .timeout(GIL_TIMEOUT),
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "two threads ran run_bytecodes on the same Gil, and one never \
+             got it: does run_bytecodes hand the GIL over every \
+             check_interval bytecodes, and release it when it is done?",
+        ),
         Trial::new(
             "ch03::blocking_io::returns_with_the_gil_held",
             1,
@@ -101,13 +106,22 @@ pub fn trials() -> Vec<Trial> {
             2,
             takes_the_gil_before_and_after,
         )
-        .timeout(GIL_TIMEOUT),
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "the jobs wait for each other at a barrier, so they must run \
+             at the same time, each on its own thread, without the GIL",
+        ),
         Trial::new(
             "ch03::detach::passes_a_job_panic_on",
             1,
             passes_a_job_panic_on,
         )
-        .timeout(GIL_TIMEOUT),
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "the jobs that do not panic wait until the one that does has \
+             panicked, so they must run at the same time as it, each on its \
+             own thread, without the GIL",
+        ),
     ]
 }
 
@@ -224,7 +238,7 @@ const BYTECODES: u64 = 200;
 const INTERVAL: u64 = 10;
 
 fn takes_turns_every_check_interval() {
-    let runs = turns(Gil::new());
+    let runs = turns(Gil::new(), false);
     let longest = *runs.iter().max().unwrap();
     assert!(
         longest as u64 <= INTERVAL,
@@ -256,9 +270,13 @@ impl SwitchPolicy for EveryThirdTick {
 }
 
 /// The same two threads on a GIL whose own policy would switch every three
-/// ticks: `run_bytecodes` is the eval loop and decides alone.
+/// ticks, then on Python 3's GIL (`SwitchInterval`), whose waiting thread
+/// asks the holder for the GIL after a millisecond: each bytecode runs only
+/// once the waiting thread has asked (a drop request is pending), so a
+/// `run_bytecodes` that lets the request through switches after one
+/// bytecode. `run_bytecodes` is the eval loop and decides alone.
 fn switches_only_every_check_interval() {
-    let runs = turns(Gil::with_policy(EveryThirdTick));
+    let runs = turns(Gil::with_policy(EveryThirdTick), false);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
     assert!(
         shortest as u64 >= INTERVAL,
@@ -274,22 +292,50 @@ fn switches_only_every_check_interval() {
          waited; with check_interval = {INTERVAL} it must let the other \
          in every {INTERVAL} (GilGuard::yield_now)"
     );
+    let asking = SwitchInterval(Duration::from_millis(1));
+    let runs = turns(Gil::with_policy(asking), true);
+    let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
+    assert!(
+        shortest as u64 >= INTERVAL,
+        "on Python 3's GIL (SwitchInterval), with the waiting thread's drop \
+         request pending, a thread handed over after only {shortest} \
+         bytecodes, not check_interval = {INTERVAL}: run_bytecodes does the \
+         switching itself, so it neither calls GilGuard::tick nor honours \
+         drop requests"
+    );
+    let longest = *runs.iter().max().unwrap();
+    assert!(
+        longest as u64 <= INTERVAL,
+        "on Python 3's GIL (SwitchInterval), one thread ran {longest} \
+         bytecodes in a row while the other waited; with check_interval = \
+         {INTERVAL} it must let the other in every {INTERVAL}"
+    );
 }
 
 /// Two threads run `BYTECODES` each on `gil` with a check interval of
-/// `INTERVAL`; both are waiting for the GIL before either starts. Returns
-/// the lengths of the runs of bytecodes that one thread executed while
-/// the other waited, in order.
-fn turns(gil: Gil) -> Vec<usize> {
+/// `INTERVAL`; both are waiting for the GIL before either starts. With
+/// `until_asked`, each bytecode waits until a drop request is pending (the
+/// other thread, waiting, has asked for the GIL) or the other thread is
+/// done. Returns the lengths of the runs of bytecodes that one thread
+/// executed while the other waited, in order.
+fn turns(gil: Gil, until_asked: bool) -> Vec<usize> {
     let log = Mutex::new(Vec::new());
+    let done = [AtomicBool::new(false), AtomicBool::new(false)];
     let starting = gil.acquire();
     thread::scope(|s| {
-        for name in ['A', 'B'] {
-            let (gil, log) = (&gil, &log);
+        for (me, name) in ['A', 'B'].into_iter().enumerate() {
+            let (gil, log, done) = (&gil, &log, &done);
             s.spawn(move || {
                 run_bytecodes(gil, BYTECODES, INTERVAL, |_| {
+                    while until_asked
+                        && !gil.drop_requested()
+                        && !done[1 - me].load(Ordering::SeqCst)
+                    {
+                        thread::sleep(Duration::from_micros(100));
+                    }
                     log.lock().unwrap().push(name);
                 });
+                done[me].store(true, Ordering::SeqCst);
             });
         }
         while gil.waiting() < 2 {
@@ -354,17 +400,30 @@ fn runs_native_jobs_at_once() {
     assert_eq!(detach(&gil, jobs), vec![0, 10, 20, 30], "results in order");
 }
 
+/// Three jobs meet at a barrier, then count the GIL's acquisitions, then
+/// meet again: meanwhile every job has started and none has ended, so the
+/// GIL has been taken exactly once per job, before it. After `detach`, it
+/// has been taken once more per job, after it.
 fn takes_the_gil_before_and_after() {
     const JOBS: usize = 3;
     let gil = Gil::new();
     let held_during_job = AtomicUsize::new(0);
+    let all_started = Barrier::new(JOBS);
+    let all_counted = Barrier::new(JOBS);
+    let taken_meanwhile = Mutex::new(Vec::new());
     let jobs: Vec<_> = (0..JOBS)
         .map(|_| {
             let (gil, held) = (&gil, &held_during_job);
+            let (all_started, all_counted) = (&all_started, &all_counted);
+            let taken_meanwhile = &taken_meanwhile;
             move || {
                 if gil.is_held_by_current_thread() {
                     held.fetch_add(1, Ordering::SeqCst);
                 }
+                all_started.wait();
+                let taken = gil.stats().acquisitions;
+                taken_meanwhile.lock().unwrap().push(taken);
+                all_counted.wait();
             }
         })
         .collect();
@@ -373,6 +432,14 @@ fn takes_the_gil_before_and_after() {
         held_during_job.load(Ordering::SeqCst),
         0,
         "a job ran while its thread held the GIL"
+    );
+    let taken_meanwhile = taken_meanwhile.into_inner().unwrap();
+    assert!(
+        taken_meanwhile.iter().all(|&taken| taken == JOBS as u64),
+        "while all {JOBS} jobs were running, none of them done yet, the GIL \
+         had been taken {taken_meanwhile:?} times (as each job saw it), not \
+         {JOBS}: each thread takes it once before its job, to pick the job \
+         up, and once after, to hand the result back"
     );
     let taken = gil.stats().acquisitions;
     assert_eq!(
@@ -384,18 +451,39 @@ fn takes_the_gil_before_and_after() {
     );
 }
 
-/// One job of four panics: `detach` must panic too, after the others have
-/// run to the end, rather than return fewer results.
+/// The payload of the panicking job: a type of the trial's own, so that a
+/// panic `detach` raises itself cannot pass for the job's.
+#[derive(Debug)]
+struct NativeJobFailed;
+
+/// Sets its flag when dropped: in a panicking job, while it unwinds.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One job of four panics, and the three others wait until it has: they
+/// are still running when it panics. `detach` must panic too, with the
+/// job's own panic, after the others have run to the end, rather than
+/// return fewer results or raise a panic of its own.
 fn passes_a_job_panic_on() {
     const JOBS: usize = 4;
     let gil = Gil::new();
     let finished = AtomicUsize::new(0);
+    let panicked = AtomicBool::new(false);
     let jobs: Vec<_> = (0..JOBS)
         .map(|n| {
-            let finished = &finished;
+            let (finished, panicked) = (&finished, &panicked);
             move || {
                 if n == 1 {
-                    panic!("the native job failed");
+                    let _unwinding = SetOnDrop(panicked);
+                    panic::panic_any(NativeJobFailed);
+                }
+                while !panicked.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(1));
                 }
                 finished.fetch_add(1, Ordering::SeqCst);
                 n
@@ -403,17 +491,25 @@ fn passes_a_job_panic_on() {
         })
         .collect();
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| detach(&gil, jobs)));
-    if let Ok(results) = outcome {
-        panic!(
+    let payload = match outcome {
+        Ok(results) => panic!(
             "job 1 of {JOBS} panicked, yet detach returned {results:?}: \
              a job's panic must reach the caller (JoinHandle::join returns \
              it as an Err; std::panic::resume_unwind raises it again)"
-        );
-    }
+        ),
+        Err(payload) => payload,
+    };
     assert_eq!(
         finished.load(Ordering::SeqCst),
         JOBS - 1,
         "detach panicked before the other jobs had ended"
+    );
+    assert!(
+        payload.is::<NativeJobFailed>(),
+        "detach panicked, but not with the job's own panic: it raised one \
+         of its own (an unwrap or an expect on the join, or a panic! with a \
+         new message) instead of passing the job's payload on with \
+         std::panic::resume_unwind"
     );
     assert!(
         !gil.is_held_by_current_thread(),

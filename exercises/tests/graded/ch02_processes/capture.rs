@@ -96,12 +96,19 @@ pub(super) fn pipe_of(link: &Path) -> Option<String> {
     target.starts_with("pipe:").then(|| target.to_string())
 }
 
-/// Makes reading stdout fail: once the child runs, the trial makes its own
-/// end of the child's stdout pipe non-blocking, so the first read that
+/// Makes reading stdout fail, then stderr: once the child runs, the trial
+/// makes its own end of that pipe non-blocking, so the first read that
 /// finds the pipe empty fails with `WouldBlock` instead of waiting. The
-/// child then writes a byte a while until its stdout pipe breaks, so it
+/// child then writes a byte there a while until the pipe breaks, so it
 /// ends once the parent drops its end. The child must not be left a zombie.
 pub(super) fn waits_even_when_a_read_fails() {
+    a_failed_read(1, "stdout");
+    a_failed_read(2, "stderr");
+}
+
+/// One run of `waits_even_when_a_read_fails`, where reading the child's
+/// file descriptor `fd` (`stream`) fails.
+fn a_failed_read(fd: i32, stream: &str) {
     unsafe extern "C" {
         fn fcntl(fd: i32, cmd: i32, ...) -> i32;
     }
@@ -111,11 +118,11 @@ pub(super) fn waits_even_when_a_read_fails() {
     let scratch = scratch();
     let go = scratch.path().join("go");
     let script = r#"while [ ! -e "$1" ]; do sleep 0.01; done
-        while printf x; do sleep 0.01; done"#;
+        while printf x >&"$2"; do sleep 0.01; done"#;
     let mut command = shell(script);
-    command.arg("sh").arg(&go);
+    command.arg("sh").arg(&go).arg(fd.to_string());
     let running = std::thread::spawn(move || capture(&mut command));
-    // Find the child once it runs the script, and its stdout pipe.
+    // Find the child once it runs the script, and its pipe `fd`.
     let (child, pipe) = loop {
         let found = unwaited_children().into_iter().find_map(|pid| {
             let cmdline =
@@ -123,7 +130,7 @@ pub(super) fn waits_even_when_a_read_fails() {
             let runs_script = cmdline
                 .windows(go.as_os_str().len())
                 .any(|w| w == go.as_os_str().as_encoded_bytes());
-            let pipe = pipe_of(Path::new(&format!("/proc/{pid}/fd/1")))?;
+            let pipe = pipe_of(Path::new(&format!("/proc/{pid}/fd/{fd}")))?;
             runs_script.then_some((pid, pipe))
         });
         match found {
@@ -154,9 +161,10 @@ pub(super) fn waits_even_when_a_read_fails() {
     let result = running.join().unwrap();
     assert!(
         result.is_err(),
-        "reading the child's stdout failed, yet capture returned {result:?}"
+        "reading the child's {stream} failed, yet capture returned \
+         {result:?}"
     );
-    // Let a child left behind end: its stdout pipe is closed by now.
+    // Let a child left behind end: its pipe `fd` is closed by now.
     let state = || {
         let stat = fs::read_to_string(format!("/proc/{child}/stat"))
             .unwrap_or_default();
@@ -169,8 +177,8 @@ pub(super) fn waits_even_when_a_read_fails() {
     assert_eq!(
         state(),
         None,
-        "capture returned when reading stdout failed, but never waited for \
-         the child, which stays a zombie: wait for it first, then return \
-         the error"
+        "capture returned when reading {stream} failed, but never waited \
+         for the child, which stays a zombie: wait for it first, then \
+         return the error"
     );
 }

@@ -150,27 +150,41 @@ pub(super) fn unwaited_children() -> Vec<u32> {
         .collect()
 }
 
-/// The second stage's program does not exist, so `pipeline` fails; the
-/// first stage, which waits for a file that never comes, must not be left
-/// running or unwaited for.
-pub(super) fn stops_the_started_stages_on_a_failed_start() {
+/// A stage whose program does not exist, after the stages `before` (which
+/// wait for a file that never comes) and before a last one: `pipeline`
+/// must return the error and leave none of the stages it started behind,
+/// neither running nor unwaited for.
+fn a_failed_start(before: usize, stages: usize) {
     let scratch = scratch();
     let flag = scratch.path().join("never");
-    let result = pipeline(vec![
-        worker(&["emit-then-wait", flag.to_str().unwrap()]),
-        Command::new(scratch.path().join("no-such-program")),
-    ]);
+    let waiting = || worker(&["emit-then-wait", flag.to_str().unwrap()]);
+    let mut commands: Vec<Command> = (0..before).map(|_| waiting()).collect();
+    commands.push(Command::new(scratch.path().join("no-such-program")));
+    commands.extend((before + 1..stages).map(|_| waiting()));
+    let result = pipeline(commands);
     let left = unwaited_children();
     // Let a stage left behind end, now that it has been counted.
     fs::write(&flag, "").expect("cannot create the flag");
     assert!(
         result.is_err(),
-        "the second stage cannot start, yet pipeline returned {result:?}"
+        "stage {before} of {stages} cannot start, yet pipeline returned \
+         {result:?}"
     );
     assert!(
         left.is_empty(),
-        "pipeline failed, but left the stage it had started behind \
-         (processes {left:?}, running or never waited for): kill and wait \
-         for the stages already started before returning the error"
+        "stage {before} of {stages} could not start, and pipeline failed, \
+         but left {} stage(s) it had started behind (processes {left:?}, \
+         running or never waited for): kill and wait for every stage \
+         already started before returning the error",
+        left.len()
     );
+}
+
+/// The first stage cannot start (none has started yet), then the second
+/// (one has), then the third (two have: stopping only the stage just before
+/// the failed one leaves the first behind).
+pub(super) fn stops_the_started_stages_on_a_failed_start() {
+    a_failed_start(0, 2);
+    a_failed_start(1, 2);
+    a_failed_start(2, 3);
 }

@@ -43,6 +43,15 @@ pub(super) fn keeps_path() {
     );
 }
 
+/// Waits until `running` has started its child process (which then waits
+/// for a flag the trial creates), or has ended without one: its result
+/// then says why.
+fn until_its_child_runs<T>(running: &std::thread::JoinHandle<T>) {
+    while unwaited_children().is_empty() && !running.is_finished() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Another thread looks at the parent's directory while the child runs: the
 /// child waits for a flag that the trial creates only after looking.
 pub(super) fn keeps_the_parents_directory_meanwhile() {
@@ -61,9 +70,7 @@ pub(super) fn keeps_the_parents_directory_meanwhile() {
         })
     };
     // The child cannot end before the flag exists.
-    while unwaited_children().is_empty() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until_its_child_runs(&running);
     let meanwhile = std::env::current_dir().unwrap();
     fs::write(&flag, "").expect("cannot create the flag");
     let captured = running.join().unwrap().expect("run_isolated failed");
@@ -81,6 +88,51 @@ pub(super) fn keeps_the_parents_directory_meanwhile() {
         std::env::current_dir().unwrap(),
         before,
         "a failed start changed the parent's working directory"
+    );
+}
+
+/// The parent's environment, every variable, sorted.
+fn parent_environment() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut variables: Vec<_> = std::env::vars_os().collect();
+    variables.sort();
+    variables
+}
+
+/// The parent holds a secret. Another thread reads the parent's whole
+/// environment while the child runs (the child waits for a flag that the
+/// trial creates only after reading), and again afterwards: both times it
+/// must be exactly what it was, secret included.
+pub(super) fn keeps_the_parents_environment() {
+    set_secret();
+    let before = parent_environment();
+    let scratch = scratch();
+    let flag = scratch.path().join("looked");
+    let running = {
+        let flag = flag.clone();
+        std::thread::spawn(move || {
+            run_isolated(
+                &mut worker(&["emit-then-wait", flag.to_str().unwrap()]),
+                Path::new("/"),
+            )
+        })
+    };
+    // The child cannot end before the flag exists.
+    until_its_child_runs(&running);
+    let meanwhile = parent_environment();
+    fs::write(&flag, "").expect("cannot create the flag");
+    let captured = running.join().unwrap().expect("run_isolated failed");
+    assert_eq!(String::from_utf8_lossy(&captured.stdout), "ping\n");
+    assert!(
+        meanwhile == before,
+        "while the child ran, the parent's own environment was not what it \
+         was before (every thread of the parent saw the change): empty the \
+         child's environment with Command::env_clear, not the parent's"
+    );
+    assert!(
+        parent_environment() == before,
+        "after run_isolated, the parent's own environment is not what it \
+         was before: empty the child's environment with Command::env_clear, \
+         not the parent's"
     );
 }
 
