@@ -11,7 +11,7 @@
 //!
 //! The tests check behaviour, and where the chapter is about concurrency,
 //! that the work really runs concurrently: eight threads clone and drop at
-//! once, readers race writers, and four threads transfer money in opposite
+//! once, readers race writers, and eight threads transfer money in opposite
 //! directions at the same time.
 
 // Compiled while this module is on: `course grade` leaves out, or stubs
@@ -217,6 +217,9 @@ impl<T> Clone for MyArc<T> {
     /// - Cloning a `MyArc` whose count is already above `isize::MAX` aborts the
     ///   process (`std::process::abort`): it does not panic or return. Trial:
     ///   `ch04::my_arc::aborts_before_the_count_wraps`.
+    /// - Cloning at any count up to `isize::MAX` itself, however large, returns
+    ///   and makes the count one larger. Trial:
+    ///   `ch04::my_arc::counts_up_to_isize_max`.
     fn clone(&self) -> Self {
         // TODO(ch04): one more owner, counted atomically. If the count was
         // already above `isize::MAX`, abort the process (see the chapter:
@@ -240,6 +243,9 @@ impl<T> Drop for MyArc<T> {
     ///
     /// # Graded promises
     ///
+    /// - The last owner's drop also frees the heap allocation that held the
+    ///   count and the value: no bytes are left allocated. Trial:
+    ///   `ch04::my_arc::frees_its_allocation`.
     /// - When the last two owners let go at the same moment on two threads,
     ///   exactly one of them drops the value, in every interleaving (checked
     ///   with loom). Trial:
@@ -358,15 +364,20 @@ impl Bank {
 
     /// For the graded tests only: the account's lock if no thread holds it
     /// now (`Mutex::try_lock`), else `None`, also for an account that does
-    /// not exist or whose lock is poisoned. A trial holds an account with
-    /// it to stop a transfer halfway, and looks at the others meanwhile.
+    /// not exist. A trial holds an account with it to stop a transfer
+    /// halfway, and looks at the others meanwhile. (What it gives for a
+    /// poisoned lock is not graded: no trial poisons an account.)
     ///
     /// # Graded promises
     ///
     /// - `try_lock_for_tests` gives the account's lock, and through it the
-    ///   balance, when no thread holds it. Trials:
-    ///   `ch04::bank::no_money_in_transit`,
+    ///   balance, when no thread holds it, and `None` only while another
+    ///   thread holds it: when it says `None`, `balance` of that account, on
+    ///   another thread, must wait for the lock too (or show the balance
+    ///   unchanged). Trials: `ch04::bank::no_money_in_transit`,
     ///   `ch04::bank::disjoint_transfers_run_at_once`.
+    /// - `try_lock_for_tests` of an account that does not exist is `None`.
+    ///   Trial: `ch04::bank::moves_money`.
     #[doc(hidden)]
     pub fn try_lock_for_tests(
         &self,
@@ -383,12 +394,12 @@ impl Bank {
     ///
     /// # Graded promises
     ///
-    /// - A transfer the source can pay moves `amount` and returns `Ok(())`. One
-    ///   larger than the source's balance returns
-    ///   `Err(TransferError::InsufficientFunds)` and leaves the balance as it
-    ///   was. One to an account that does not exist returns
-    ///   `Err(TransferError::NoSuchAccount)`, and `balance` of such an account
-    ///   is `None`. Trial: `ch04::bank::moves_money`.
+    /// - A transfer the source can pay, up to its whole balance, moves `amount`
+    ///   and returns `Ok(())`. One larger than the source's balance returns
+    ///   `Err(TransferError::InsufficientFunds)` and leaves both balances as
+    ///   they were. One from or to an account that does not exist returns
+    ///   `Err(TransferError::NoSuchAccount)` and changes nothing, and `balance`
+    ///   of such an account is `None`. Trial: `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
     ///   money is created or destroyed. Trial:

@@ -55,13 +55,21 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 /// heights differ by at most one row), and runs `kernel` on each band on a
 /// thread of its own, all at once: a new thread for every band, while the
 /// calling thread only waits. `kernel(band_pixels, band_output)` fills one
-/// output byte per input pixel. Returns the whole output.
+/// output byte per input pixel. Returns the whole output. With more bands
+/// than rows, the extra bands are empty: their kernels get empty slices.
+///
+/// # Panics
+///
+/// If `bands` is 0: an image cannot be split into no bands.
 ///
 /// # Graded promises
 ///
 /// - With a kernel that works pixel by pixel, the output equals one sequential
-///   pass over the whole image, for any number of bands from `1` up to the
-///   number of rows. Trial: `ch05::in_bands::matches_the_sequential_result`.
+///   pass over the whole image, for any number of bands from `1` up, even more
+///   than the number of rows. Trial:
+///   `ch05::in_bands::matches_the_sequential_result`.
+/// - `in_bands` panics when `bands` is `0`. Trial:
+///   `ch05::in_bands::zero_bands_panic`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
@@ -100,18 +108,26 @@ where
 /// not divide the height, each on a new thread of its own (not the
 /// caller's), all at once. Each band's thread calls `on_band(band)` once,
 /// for every `band` in `0..bands`, before or after blurring its rows: the
-/// tests make it wait there until every band's thread has called it.
+/// tests make it wait there until every band's thread has called it. With
+/// more bands than rows, the extra bands are empty, and their threads
+/// still call `on_band`.
+///
+/// # Panics
+///
+/// If `bands` is 0: an image cannot be split into no bands.
 ///
 /// # Graded promises
 ///
 /// - The result equals the sequential blur, for any image and any number of
-///   bands from `1` up to the number of rows. Trial:
+///   bands from `1` up, even more than the number of rows. Trial:
 ///   `ch05::blur::matches_the_sequential_blur`.
+/// - `blur` panics when `bands` is `0`. Trial: `ch05::blur::zero_bands_panic`.
 /// - The bands are blurred at the same time: `on_band` may wait until every
 ///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
 /// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
 ///   time on a different new thread (never the caller's), also when `bands`
-///   does not divide the height (9 rows in 4 bands). Trials:
+///   does not divide the height (9 rows in 4 bands) and when there are more
+///   bands than rows (3 rows in 5 bands). Trials:
 ///   `ch05::blur::calls_on_band_for_every_band`,
 ///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
@@ -244,7 +260,9 @@ impl ShardedMap {
 /// the order of `urls`. Every entry of `urls` is one request on a new
 /// thread, however many there are: a URL listed twice is fetched twice, and
 /// the calling thread only waits. If a `fetch` panics, `fetch_all` panics
-/// too, once every request has ended.
+/// too. (It does so only once every request has ended, but that needs no
+/// trial: `fetch` and `urls` are borrowed, so the threads must be scoped,
+/// and a scope cannot end, by return or by panic, before its threads.)
 ///
 /// # Graded promises
 ///

@@ -256,6 +256,10 @@ impl NewGil {
     ///   true) no sooner than one interval after it started waiting. Trials:
     ///   `ch06::new_gil::waits_an_interval_before_asking`,
     ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`.
+    /// - A waiter that sees another thread take the GIL starts its interval
+    ///   again: it asks the new holder no sooner than one interval after that
+    ///   switch, not when the interval it began before the switch would have
+    ///   ended. Trial: `ch06::new_gil::a_switch_restarts_the_interval`.
     /// - Taking the GIL ends the drop request, however the last holder let go
     ///   (in `check` or by dropping its guard): nobody has asked the new holder
     ///   yet. Trial: `ch06::new_gil::taking_the_gil_resets_the_request`.

@@ -4,16 +4,18 @@
 //! `Sync`, and `MyArc` be `Send` and `Sync` only for values that are both
 //! (checked at run time with `course::is_send!`, so a wrong answer costs
 //! one trial, not the whole crate's compilation); the last `MyRc` frees
-//! its allocation (the graded binary counts live bytes); eight threads
+//! its allocation, and so does the last `MyArc` (the graded binary counts
+//! live bytes); eight threads
 //! clone and drop one `MyArc` at once; readers snapshot `Stats` while
 //! writers update it, also with 64 writers interrupted on one CPU
-//! (`ch04_refcount/one_core.rs`); two threads move money in opposite
+//! (`ch04_refcount/one_core.rs`); eight threads move money in opposite
 //! directions at once, which deadlocks a bank that locks accounts in the
 //! order the transfer names them; and a transfer stopped halfway on a
 //! held account shows no money in transit and holds up no transfer
 //! between other accounts (`ch04_refcount/transit.rs`). At the edges of the
 //! numbers: a clone that would wrap a count must abort the process, and
-//! one that would not must not (seen from a forked copy, in
+//! one that would not must not, for `MyRc` and `MyArc` alike (seen from a
+//! forked copy, in
 //! `ch04_refcount/overflow.rs`); a latency that would overflow the total
 //! must change nothing, and any total that fits must be recorded; and
 //! balances whose total overflows are refused in release builds too.
@@ -43,8 +45,9 @@ use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats, TransferError};
 use one_core::snapshots_while_writers_are_interrupted;
 use overflow::{
     an_overflow_changes_nothing, arc_aborts_before_the_count_wraps,
-    bank_refuses_a_total_over_u64_max, rc_aborts_before_the_count_wraps,
-    rc_counts_up_to_usize_max, totals_reach_u64_max,
+    arc_counts_up_to_isize_max, bank_refuses_a_total_over_u64_max,
+    rc_aborts_before_the_count_wraps, rc_counts_up_to_usize_max,
+    totals_reach_u64_max,
 };
 use transit::{disjoint_transfers_run_at_once, no_money_in_transit};
 
@@ -77,6 +80,7 @@ pub fn trials() -> Vec<Trial> {
             3,
             arc_survives_eight_threads,
         ),
+        Trial::new("ch04::my_arc::frees_its_allocation", 1, arc_frees),
         Trial::new("ch04::my_arc::can_cross_threads", 1, arc_crosses),
         Trial::new(
             "ch04::my_arc::shares_only_send_and_sync_values",
@@ -87,6 +91,11 @@ pub fn trials() -> Vec<Trial> {
             "ch04::my_arc::aborts_before_the_count_wraps",
             2,
             arc_aborts_before_the_count_wraps,
+        ),
+        Trial::new(
+            "ch04::my_arc::counts_up_to_isize_max",
+            1,
+            arc_counts_up_to_isize_max,
         ),
         Trial::new(
             "ch04::stats::snapshots_are_consistent",
@@ -124,7 +133,7 @@ pub fn trials() -> Vec<Trial> {
             3,
             opposite_transfers_finish,
         )
-        // Alone, so the four threads really overlap and a bad lock order
+        // Alone, so the eight threads really overlap and a bad lock order
         // shows as the deadlock it is.
         .exclusive()
         .timeout(LOCK_TIMEOUT)
@@ -149,7 +158,9 @@ pub fn trials() -> Vec<Trial> {
             .on_timeout(
                 "a transfer that needs an account the trial holds locked \
                  never went to sleep waiting for it (it must block on the \
-                 account's lock, not spin), or a transfer never finished",
+                 account's lock, not spin), a transfer never finished, or \
+                 balance() of an account try_lock_for_tests said was locked \
+                 neither returned nor went to sleep",
             ),
         Trial::new(
             "ch04::bank::disjoint_transfers_run_at_once",
@@ -318,6 +329,25 @@ fn arc_bounds() {
     );
 }
 
+/// The last `MyArc` frees the allocation that held the count and the
+/// value, as the last `MyRc` does: the graded binary counts live bytes.
+fn arc_frees() {
+    assert!(alloc::counting(), "the graded binary counts live bytes");
+    let before = alloc::live_bytes();
+    let first = MyArc::new([7_u8; 512]);
+    let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+    drop(clones);
+    drop(first);
+    let leaked = alloc::live_bytes() - before;
+    assert_eq!(
+        leaked, 0,
+        "after the last MyArc of a 512-byte value was dropped, {leaked} \
+         bytes were still allocated: dropping the value (drop_in_place) \
+         does not free the heap allocation that held it and the count; \
+         rebuild the Box (Box::from_raw) and drop that"
+    );
+}
+
 fn arc_crosses() {
     assert!(is_send!(MyArc<u32>), "MyArc<u32> must be Send");
     let (value, drops) = tracked();
@@ -386,23 +416,49 @@ fn snapshots_are_consistent() {
     }
 }
 
+/// The three balances of a bank of three accounts.
+fn balances(bank: &Bank) -> [Option<u64>; 3] {
+    [0, 1, 2].map(|account| bank.balance(account))
+}
+
 fn moves_money() {
     let bank = Bank::new(&[100, 50, 0]);
     assert_eq!(bank.transfer(0, 2, 30), Ok(()));
-    assert_eq!(bank.balance(0), Some(70));
-    assert_eq!(bank.balance(2), Some(30));
+    assert_eq!(balances(&bank), [70, 50, 30].map(Some));
     assert_eq!(
         bank.transfer(1, 0, 51),
         Err(TransferError::InsufficientFunds),
         "account 1 holds only 50"
     );
     assert_eq!(
-        bank.balance(1),
-        Some(50),
-        "a refused transfer changes nothing"
+        balances(&bank),
+        [70, 50, 30].map(Some),
+        "a refused transfer of 51 from account 1 (50) to account 0 (70) \
+         must change neither account: refuse before writing either"
     );
+    assert_eq!(
+        bank.transfer(1, 2, 50),
+        Ok(()),
+        "account 1 holds exactly 50, so it can pay 50"
+    );
+    assert_eq!(balances(&bank), [70, 0, 80].map(Some));
     assert_eq!(bank.transfer(0, 9, 1), Err(TransferError::NoSuchAccount));
+    assert_eq!(
+        bank.transfer(9, 0, 1),
+        Err(TransferError::NoSuchAccount),
+        "account 9 does not exist, so it cannot pay"
+    );
+    assert_eq!(
+        balances(&bank),
+        [70, 0, 80].map(Some),
+        "a transfer from or to an account that does not exist changes \
+         nothing"
+    );
     assert_eq!(bank.balance(9), None);
+    assert!(
+        bank.try_lock_for_tests(9).is_none(),
+        "try_lock_for_tests(9) of a bank of three accounts must be None"
+    );
 }
 
 /// Eight threads move money back and forth between the same two accounts,

@@ -3,7 +3,8 @@
 //! The "how" checks: image bands and blur bands wait at a barrier for every
 //! band, requests wait for every request to have started, and two keys in
 //! different shards are held at the same moment, so a sequential version
-//! or one global lock times out and is told why.
+//! or one global lock times out and is told why. At the edges: more bands
+//! than rows leave the extra bands empty, and no bands at all panic.
 
 // Compiled while its chapter is on: `course grade` leaves out a chapter
 // that does not compile, so that it costs only its own points.
@@ -52,6 +53,7 @@ pub fn trials() -> Vec<Trial> {
             1,
             runs_each_band_on_its_own_thread,
         ),
+        Trial::new("ch05::in_bands::zero_bands_panic", 1, in_zero_bands_panics),
         Trial::new(
             "ch05::blur::matches_the_sequential_blur",
             2,
@@ -72,6 +74,7 @@ pub fn trials() -> Vec<Trial> {
             1,
             calls_on_band_for_every_band,
         ),
+        Trial::new("ch05::blur::zero_bands_panic", 1, blur_zero_bands_panics),
         Trial::new(
             "ch05::sharded_map::counts_from_many_threads",
             1,
@@ -148,13 +151,43 @@ fn grayscale(band: &[Rgb], out: &mut [u8]) {
 fn matches_the_sequential_result() {
     let image = test_image(17, 23);
     let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
-    for bands in [1, 2, 3, 5, 23] {
+    // 30 bands for 23 rows: the extra bands are empty.
+    for bands in [1, 2, 3, 5, 23, 30] {
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            in_bands(&image, bands, grayscale)
+        }));
+        let Ok(result) = result else {
+            panic!(
+                "in_bands with {bands} bands for 23 rows panicked; any \
+                 number of bands from 1 up is allowed, and with more bands \
+                 than rows the extra bands are empty"
+            );
+        };
         assert_eq!(
-            in_bands(&image, bands, grayscale),
-            sequential,
+            result, sequential,
             "{bands} bands: the result must equal the sequential grayscale"
         );
     }
+}
+
+/// Whether `f` panics. The panic's message still goes to the trial's
+/// output, where it does no harm.
+fn panics<T>(f: impl FnOnce() -> T) -> bool {
+    panic::catch_unwind(AssertUnwindSafe(f)).is_err()
+}
+
+/// No bands at all is a mistake the caller made: `in_bands` panics rather
+/// than return something.
+fn in_zero_bands_panics() {
+    let image = test_image(4, 3);
+    // One band first, so that a `todo!()` ends the trial here as TODO.
+    assert_eq!(in_bands(&image, 1, grayscale).len(), 12);
+    assert!(
+        panics(|| in_bands(&image, 0, grayscale)),
+        "in_bands with 0 bands returned: an image cannot be split into no \
+         bands; panic (assert!(bands >= 1)) rather than pick a number of \
+         bands the caller did not ask for"
+    );
 }
 
 fn processes_the_bands_at_once() {
@@ -257,7 +290,8 @@ fn test_gray(width: usize, height: usize) -> Vec<u8> {
 }
 
 fn matches_the_sequential_blur() {
-    for (width, height, bands) in [(9, 7, 1), (9, 7, 2), (16, 16, 3), (5, 4, 4)]
+    for (width, height, bands) in
+        [(9, 7, 1), (9, 7, 2), (16, 16, 3), (5, 4, 4), (9, 2, 5)]
     {
         let image = test_gray(width, height);
         assert_eq!(
@@ -287,9 +321,11 @@ fn blurs_the_bands_at_once() {
 /// Heights the bands do not divide evenly: `height.div_ceil(bands)` rows a
 /// band makes fewer bands than asked (9 rows in bands of 3 are 3 bands, not
 /// 4), and `on_band` must still be called for every band, each on a thread
-/// of its own.
+/// of its own; so must it with more bands than rows (3 rows in 5 bands),
+/// where the extra bands are empty.
 fn calls_on_band_for_every_band() {
-    for (width, height, bands) in [(12, 9, 4), (8, 5, 4), (5, 4, 4), (7, 10, 3)]
+    for (width, height, bands) in
+        [(12, 9, 4), (8, 5, 4), (5, 4, 4), (7, 10, 3), (6, 3, 5)]
     {
         let image = test_gray(width, height);
         let called = Mutex::new(Vec::new());
@@ -305,11 +341,26 @@ fn calls_on_band_for_every_band() {
             numbers,
             (0..bands).collect::<Vec<_>>(),
             "{height} rows in {bands} bands: on_band must be called once for \
-             each band 0..{bands} (whole rows, the first bands one row longer)"
+             each band 0..{bands}, even when the rows do not divide evenly \
+             or are fewer than the bands"
         );
         let threads = called.into_iter().map(|(_, id)| id).collect();
         assert_one_thread_each(threads, bands, "band");
     }
+}
+
+/// No bands at all is a mistake the caller made: `blur` panics rather than
+/// return something.
+fn blur_zero_bands_panics() {
+    let image = test_gray(4, 3);
+    // One band first, so that a `todo!()` ends the trial here as TODO.
+    assert_eq!(blur(&image, 4, 1, |_| {}), sequential_blur(&image, 4));
+    assert!(
+        panics(|| blur(&image, 4, 0, |_| {})),
+        "blur with 0 bands returned: an image cannot be split into no \
+         bands, and on_band would be called for none of them; panic \
+         (assert!(bands >= 1))"
+    );
 }
 
 fn counts_from_many_threads() {
@@ -343,12 +394,20 @@ fn counts_from_many_threads() {
 /// Two threads each hold a key of a different shard inside `update` and
 /// wait there for each other.
 fn holds_two_shards_at_once() {
+    const TRIED: usize = 1_000;
     let map = ShardedMap::new(4);
     let first = "tab-0".to_string();
-    let second = (1..)
+    let Some(second) = (1..TRIED)
         .map(|i| format!("tab-{i}"))
         .find(|key| map.shard_of(key) != map.shard_of(&first))
-        .unwrap();
+    else {
+        panic!(
+            "shard_of put {TRIED} different keys (tab-0, tab-1, ...) all in \
+             shard {} of 4: hash the key, and take the hash modulo the \
+             number of shards",
+            map.shard_of(&first)
+        );
+    };
     let both_inside = Barrier::new(2);
     std::thread::scope(|s| {
         for key in [&first, &second] {

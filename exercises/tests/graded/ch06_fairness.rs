@@ -31,7 +31,7 @@ use heartbeat::{
     returns_the_result,
 };
 use new_gil::{
-    check_hands_over_after_a_drop_request,
+    a_switch_restarts_the_interval, check_hands_over_after_a_drop_request,
     check_waits_for_the_switch_however_long,
     check_waits_to_take_it_back_like_any_waiter,
     check_without_a_request_keeps_the_gil, cpu_threads_take_turns,
@@ -102,6 +102,19 @@ pub fn trials() -> Vec<Trial> {
             "the waiting thread never asked for the GIL: wait in slices of \
              one interval (Condvar::wait_timeout), and when a wait times \
              out with no switch meanwhile, set the drop request",
+        ),
+        Trial::new(
+            "ch06::new_gil::a_switch_restarts_the_interval",
+            1,
+            a_switch_restarts_the_interval,
+        )
+        // Each attempt takes one and a half 1 s intervals.
+        .timeout(Duration::from_secs(30))
+        .on_timeout(
+            "the waiter that did not get the GIL at the switch never asked \
+             the new holder to drop it: after a switch, wait a whole \
+             interval again, and ask if it times out with no switch \
+             meanwhile",
         ),
         Trial::new(
             "ch06::new_gil::check_hands_over_after_a_drop_request",

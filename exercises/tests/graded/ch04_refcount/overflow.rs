@@ -236,6 +236,48 @@ pub fn arc_aborts_before_the_count_wraps() {
     }
 }
 
+/// A clone of a `MyArc` whose count is large but at most `isize::MAX`
+/// just counts one more owner: only a count found above `isize::MAX`
+/// aborts, as with std's `Arc`.
+pub fn arc_counts_up_to_isize_max() {
+    const LIMIT: usize = isize::MAX as usize;
+    let arc = MyArc::new(String::from("tab"));
+    drop(arc.clone());
+    for count in [u32::MAX as usize + 1, LIMIT - 1, LIMIT] {
+        // SAFETY: the count stays at least the one `MyArc` there is, no
+        // other thread exists, and it is put back to exactly one before
+        // that `MyArc` is dropped.
+        unsafe { MyArc::set_strong_count_for_tests(&arc, count) };
+        let ended = in_a_copy(|| {
+            mem::forget(arc.clone());
+            u8::from(MyArc::strong_count(&arc) == count + 1)
+        });
+        // SAFETY: one `MyArc` points to the value: this one.
+        unsafe { MyArc::set_strong_count_for_tests(&arc, 1) };
+        match ended {
+            Ended::Returned(1) => {}
+            Ended::Returned(_) => panic!(
+                "cloning a MyArc whose count is {count} must make it \
+                 {count} + 1"
+            ),
+            Ended::Aborted => panic!(
+                "cloning a MyArc whose count is {count} aborted, yet that \
+                 count is not above isize::MAX ({LIMIT}): abort only when \
+                 fetch_add returns more than isize::MAX, as std's Arc does \
+                 (`old > isize::MAX`, not `>=`, nor a smaller limit)"
+            ),
+            Ended::Panicked => panic!(
+                "cloning a MyArc whose count is {count} panicked; it must \
+                 count one more owner"
+            ),
+            Ended::Otherwise(status) => panic!(
+                "cloning a MyArc whose count is {count} ended the process \
+                 with {status}; it must count one more owner"
+            ),
+        }
+    }
+}
+
 /// A latency that would overflow the total is refused as a whole: `record`
 /// panics, both numbers stay as they were, and the `Stats` stays usable
 /// on every thread.

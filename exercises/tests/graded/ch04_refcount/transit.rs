@@ -3,12 +3,16 @@
 //! thread, and waits until that thread sleeps on a lock. The transfer is
 //! then as far as it can go, so what the trial sees meanwhile is what any
 //! thread could see at that moment: money in transit, or a bank that makes
-//! every other transfer wait too.
+//! every other transfer wait too. When `try_lock_for_tests` says the other
+//! account is locked, the trial does not take its word for it: `balance`
+//! of that account, on a thread of its own, must then wait too, or show
+//! the account as it was.
 //!
 //! Whether a thread sleeps is read from Linux's `/proc`, which lists each
 //! thread of this process with its state: `S` while it waits for a lock.
 
 use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, ScopedJoinHandle};
 use std::time::Duration;
@@ -24,10 +28,13 @@ unsafe extern "C" {
 }
 
 /// Whether the thread `tid` of this process is asleep (state `S`): waiting
-/// for a lock, here, since it does nothing else that waits.
+/// for a lock, here, since it does nothing else that waits. A thread that
+/// has ended is not asleep.
 fn asleep(tid: Tid) -> bool {
-    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .expect("cannot read a thread's state from /proc");
+    let Ok(stat) = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+    else {
+        return false;
+    };
     // The state follows the parenthesised name, which may hold spaces.
     let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
     after.split_whitespace().next() == Some("S")
@@ -56,6 +63,31 @@ fn start_transfer<'scope>(
     handle
 }
 
+/// Reads `bank.balance(account)` on a thread of `scope`, and returns once
+/// that thread has either read it or gone to sleep waiting for the
+/// account's lock. The thread's result is the balance it read and whether
+/// `released` was already set when it had read it.
+fn start_balance<'scope>(
+    scope: &'scope thread::Scope<'scope, '_>,
+    bank: &'scope Bank,
+    account: usize,
+    released: &'scope AtomicBool,
+) -> ScopedJoinHandle<'scope, (Option<u64>, bool)> {
+    let (tell, told) = mpsc::channel();
+    let handle = scope.spawn(move || {
+        // SAFETY: `gettid` has no preconditions.
+        tell.send(unsafe { gettid() }).unwrap();
+        let seen = bank.balance(account);
+        (seen, released.load(Ordering::SeqCst))
+    });
+    let tid = told.recv().expect("the balance's thread ended at once");
+    // No deadline: the trial's timeout reports a `balance` that spins.
+    while !handle.is_finished() && !asleep(tid) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    handle
+}
+
 /// The thread's result, or its panic passed on.
 fn result_of<T>(handle: ScopedJoinHandle<'_, T>) -> T {
     handle
@@ -66,7 +98,10 @@ fn result_of<T>(handle: ScopedJoinHandle<'_, T>) -> T {
 /// While a transfer waits for one of its two accounts, the other holds
 /// either its old balance or a lock: never the money debited but not yet
 /// credited, nor credited but not yet debited. Every pair of held account
-/// and direction, so that any fixed lock order is met both ways.
+/// and direction, so that any fixed lock order is met both ways. A lock
+/// that `try_lock_for_tests` reports is checked with `balance` on another
+/// thread: it must wait for the account, or read it unchanged, while the
+/// trial still holds the first account.
 pub fn no_money_in_transit() {
     const START: u64 = 100;
     const AMOUNT: u64 = 10;
@@ -74,11 +109,13 @@ pub fn no_money_in_transit() {
         for held in [to, from] {
             let other = if held == from { to } else { from };
             let bank = Bank::new(&[START, START]);
+            let released = AtomicBool::new(false);
             thread::scope(|s| {
                 let guard = bank
                     .try_lock_for_tests(held)
                     .expect("try_lock_for_tests: nobody holds the account");
                 let transfer = start_transfer(s, &bank, (from, to, AMOUNT));
+                let mut reader = None;
                 if let Some(seen) = bank.try_lock_for_tests(other) {
                     let (held_balance, seen) = (*guard, *seen);
                     assert!(
@@ -95,9 +132,28 @@ pub fn no_money_in_transit() {
                             "both accounts"
                         }
                     );
+                } else {
+                    reader = Some(start_balance(s, &bank, other, &released));
                 }
+                // Whatever the reader has read by now, it read while the
+                // transfer was still stopped.
+                released.store(true, Ordering::SeqCst);
                 drop(guard);
                 assert_eq!(result_of(transfer), Ok(()));
+                if let Some((seen, false)) = reader.map(result_of) {
+                    assert!(
+                        seen == Some(START),
+                        "while a transfer of {AMOUNT} from account {from} \
+                         to {to} waited for account {held}'s lock, \
+                         try_lock_for_tests({other}) said account {other} \
+                         was locked, yet balance({other}) read {seen:?} at \
+                         once, not {START}: the money was in transit for \
+                         all to see; hold both accounts' locks from before \
+                         the debit until after the credit, and let \
+                         try_lock_for_tests answer for the account's own \
+                         lock"
+                    );
+                }
             });
             assert_eq!(bank.balance(from), Some(START - AMOUNT));
             assert_eq!(bank.balance(to), Some(START + AMOUNT));

@@ -80,6 +80,74 @@ pub(super) fn waits_an_interval_before_asking() {
     });
 }
 
+/// Two threads wait for the GIL while the main thread holds it; half an
+/// interval later the main thread lets go, and one of them takes the GIL
+/// and keeps it. The other saw that switch, so its interval starts again:
+/// it asks the new holder no sooner than a whole interval after the
+/// switch, not when the interval it began before the switch runs out.
+/// Only lower bounds on time: a slow machine can make an attempt say
+/// nothing (a request before the switch), never fail a right GIL.
+pub(super) fn a_switch_restarts_the_interval() {
+    const INTERVAL: Duration = Duration::from_secs(1);
+    const ATTEMPTS: usize = 5;
+    let gil = NewGil::new(INTERVAL);
+    for _ in 0..ATTEMPTS {
+        let Some(asked_after) = asked_after_a_switch(&gil, INTERVAL) else {
+            continue;
+        };
+        assert!(
+            asked_after >= INTERVAL,
+            "a waiter that saw another thread take the GIL asked the new \
+             holder to drop it {asked_after:?} after that switch, before a \
+             whole interval ({INTERVAL:?}) had passed: the interval it \
+             began before the switch does not count; after every wake-up \
+             that finds the GIL taken by someone new, wait a whole \
+             interval again (keep the number of switches seen, as \
+             CPython's switch_number)"
+        );
+        return;
+    }
+}
+
+/// One attempt of `a_switch_restarts_the_interval`: how long after the
+/// switch the losing waiter asked, or `None` if a waiter asked before the
+/// switch (the main thread was slower than half an interval).
+fn asked_after_a_switch(gil: &NewGil, interval: Duration) -> Option<Duration> {
+    let held = gil.acquire();
+    let release = AtomicBool::new(false);
+    let (took, taken) = mpsc::channel();
+    thread::scope(|s| {
+        for _ in 0..2 {
+            let (took, release) = (took.clone(), &release);
+            s.spawn(move || {
+                let _held = gil.acquire();
+                took.send(()).unwrap();
+                // Holds the GIL until the test has looked.
+                while !release.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            });
+        }
+        while gil.waiting() < 2 {
+            thread::yield_now();
+        }
+        // A pause, not a deadline: both waiters are half an interval into
+        // their first interval, or further.
+        thread::sleep(interval / 2);
+        let before_the_switch = gil.drop_requested();
+        let switch = Instant::now();
+        drop(held);
+        taken.recv().unwrap();
+        // One waiter holds the GIL; the other waits on, and asks.
+        while !gil.drop_requested() {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let asked_after = switch.elapsed();
+        release.store(true, Ordering::SeqCst);
+        (!before_the_switch).then_some(asked_after)
+    })
+}
+
 /// Round after round: the main thread holds the GIL, a waiter asks for
 /// it, and the main thread's `check` returns only after the waiter has
 /// had the GIL, with the request reset.
