@@ -57,19 +57,26 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 /// calling thread only waits. `kernel(band_pixels, band_output)` fills one
 /// output byte per input pixel. Returns the whole output. With more bands
 /// than rows, the extra bands are empty: their kernels get empty slices.
+/// The image has `height` rows of `width` pixels, either of which may be
+/// 0.
 ///
 /// # Panics
 ///
-/// If `bands` is 0: an image cannot be split into no bands.
+/// If `bands` is 0: an image cannot be split into no bands. If a band's
+/// kernel panics, `in_bands` panics too, rather than return an output
+/// with that band never filled.
 ///
 /// # Graded promises
 ///
 /// - With a kernel that works pixel by pixel, the output equals one sequential
 ///   pass over the whole image, for any number of bands from `1` up, even more
-///   than the number of rows. Trial:
+///   than the number of rows; an image with no pixels (no rows, or rows of
+///   width `0`) gives an empty output. Trial:
 ///   `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`. Trial:
 ///   `ch05::in_bands::zero_bands_panic`.
+/// - `in_bands` panics when one band's kernel panics, instead of returning.
+///   Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
@@ -77,7 +84,8 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   rows in 4 bands are 3, 3, 2 and 2 rows). Trial:
 ///   `ch05::in_bands::bands_are_balanced_whole_rows`.
 /// - Each band runs on a new thread of its own: `bands` kernel calls on `bands`
-///   different threads, none of them the caller's. Trial:
+///   different threads, none of them the caller's, also with more bands than
+///   rows (3 rows in 8 bands). Trial:
 ///   `ch05::in_bands::runs_each_band_on_its_own_thread`.
 pub fn in_bands<K>(image: &Image, bands: usize, kernel: K) -> Vec<u8>
 where
@@ -110,7 +118,8 @@ where
 /// for every `band` in `0..bands`, before or after blurring its rows: the
 /// tests make it wait there until every band's thread has called it. With
 /// more bands than rows, the extra bands are empty, and their threads
-/// still call `on_band`.
+/// still call `on_band`; so do those of an empty image, whose bands are
+/// all empty.
 ///
 /// # Panics
 ///
@@ -126,8 +135,9 @@ where
 ///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
 /// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
 ///   time on a different new thread (never the caller's), also when `bands`
-///   does not divide the height (9 rows in 4 bands) and when there are more
-///   bands than rows (3 rows in 5 bands). Trials:
+///   does not divide the height (9 rows in 4 bands), when there are more
+///   bands than rows (3 rows in 5 bands), and for an empty image (no rows, or
+///   a width of `0`). Trials:
 ///   `ch05::blur::calls_on_band_for_every_band`,
 ///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
@@ -179,7 +189,7 @@ fn average_around(
 
 /// A map from names to counters, split into shards with a lock each, so
 /// that threads working on keys in different shards never wait for each
-/// other.
+/// other. The map owns its keys: dropping it frees them.
 ///
 /// # Graded promises
 ///
@@ -188,6 +198,9 @@ fn average_around(
 ///   Trial: `ch05::sharded_map::counts_from_many_threads`.
 /// - Two threads can each be inside `update` at the same time, for keys in
 ///   different shards. Trial: `ch05::sharded_map::holds_two_shards_at_once`.
+/// - Dropping a map frees everything it allocated, its keys included: after a
+///   map of 200 keys is dropped, no byte it allocated is left. Trial:
+///   `ch05::sharded_map::frees_its_keys`.
 #[derive(Debug)]
 pub struct ShardedMap {
     shards: Vec<Mutex<HashMap<String, u64>>>,
@@ -214,7 +227,8 @@ impl ShardedMap {
     ///
     /// - `shard_of(key)` is in `0..shards` and the same every time for the same
     ///   key, and keys spread over the shards (20 different keys do not all
-    ///   land in one of 8 shards). Trial:
+    ///   land in one of 8 shards). It stays in `0..shards` for shard counts
+    ///   that are not powers of two (3 and 5). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
@@ -223,12 +237,23 @@ impl ShardedMap {
     }
 
     /// Runs `f` on the counter of `key` (0 if it was absent), holding the
-    /// lock of `key`'s shard only, and returns what `f` returns.
+    /// lock of `key`'s shard only, and returns what `f` returns. The key
+    /// stays in the map from then on, whatever its counter, 0 included.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics. The map stays usable: later calls, on any key, that
+    /// one included, work as before, and its counter keeps whatever `f` had
+    /// written to it.
     ///
     /// # Graded promises
     ///
     /// - `update` returns what `f` returns; the counter of a key never updated
     ///   starts at `0`. Trial: `ch05::sharded_map::zero_shards_make_one`.
+    /// - When `f` panics, `update` panics, and afterwards `update` and `get` on
+    ///   the same shard, for that key and for others, work as before, on any
+    ///   thread; the counter keeps what `f` wrote before it panicked. Trial:
+    ///   `ch05::sharded_map::survives_a_panicking_f`.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
         let mut shard = self.shards[self.shard_of(key)]
             .lock()
@@ -244,7 +269,9 @@ impl ShardedMap {
     ///
     /// # Graded promises
     ///
-    /// - `get` gives `None` for a key never updated, else its counter. Trials:
+    /// - `get` gives `None` for a key never updated, else its counter, also
+    ///   when that counter is `0` (a key updated to `0` is still there).
+    ///   Trials:
     ///   `ch05::sharded_map::counts_from_many_threads`,
     ///   `ch05::sharded_map::zero_shards_make_one`.
     pub fn get(&self, key: &str) -> Option<u64> {
@@ -274,8 +301,9 @@ impl ShardedMap {
 ///   are (64, more than the cores): a `fetch` may wait until every request has
 ///   started. Trial: `ch05::fetch_all::starts_every_request_at_once`.
 /// - Each entry is fetched once, on a new thread of its own, never the
-///   caller's; a URL listed twice is fetched twice. Trial:
-///   `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
+///   caller's, however many entries there are (1,000); a URL listed twice is
+///   fetched twice, and each entry gets the response of its own request.
+///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - If a `fetch` panics, `fetch_all` panics instead of returning. Trial:
 ///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>

@@ -12,11 +12,12 @@
 
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use course::grader::Trial;
+use course::grader::{Trial, alloc};
 use exercises::ch05_no_gil::{
     Image, Rgb, ShardedMap, blur, fetch_all, gray, in_bands,
 };
@@ -54,6 +55,11 @@ pub fn trials() -> Vec<Trial> {
             runs_each_band_on_its_own_thread,
         ),
         Trial::new("ch05::in_bands::zero_bands_panic", 1, in_zero_bands_panics),
+        Trial::new(
+            "ch05::in_bands::a_panicking_kernel_panics_the_caller",
+            1,
+            a_panicking_kernel_panics_the_caller,
+        ),
         Trial::new(
             "ch05::blur::matches_the_sequential_blur",
             2,
@@ -94,6 +100,16 @@ pub fn trials() -> Vec<Trial> {
             "ch05::sharded_map::zero_shards_make_one",
             1,
             zero_shards_make_one,
+        ),
+        Trial::new(
+            "ch05::sharded_map::frees_its_keys",
+            1,
+            sharded_map_frees_its_keys,
+        ),
+        Trial::new(
+            "ch05::sharded_map::survives_a_panicking_f",
+            1,
+            survives_a_panicking_f,
         ),
         Trial::new(
             "ch05::fetch_all::returns_responses_in_order",
@@ -168,6 +184,21 @@ fn matches_the_sequential_result() {
             "{bands} bands: the result must equal the sequential grayscale"
         );
     }
+    // Images with no pixels: no rows, or rows of no pixels. The height is
+    // the image's `height`, not a number worked out from the pixels.
+    for (width, height) in [(5, 0), (0, 4)] {
+        let image = test_image(width, height);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            in_bands(&image, 2, grayscale)
+        }));
+        assert!(
+            result.as_ref().is_ok_and(Vec::is_empty),
+            "in_bands of a {width}x{height} image (no pixels) in 2 bands \
+             must return an empty output, not {result:?}; the image has \
+             `height` rows of `width` pixels (dividing the number of \
+             pixels by the width fails for a width of 0)"
+        );
+    }
 }
 
 /// Whether `f` panics. The panic's message still goes to the trial's
@@ -187,6 +218,32 @@ fn in_zero_bands_panics() {
         "in_bands with 0 bands returned: an image cannot be split into no \
          bands; panic (assert!(bands >= 1)) rather than pick a number of \
          bands the caller did not ask for"
+    );
+}
+
+/// A band whose kernel panics never fills its part of the output, so
+/// `in_bands` must not return one: it panics too, as `thread::scope` does
+/// when a thread it joins for you panicked.
+fn a_panicking_kernel_panics_the_caller() {
+    let image = test_image(4, 6);
+    // A working call first, so that a `todo!()` ends the trial here as TODO.
+    assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
+    let start = image.pixels.as_ptr() as usize;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        in_bands(&image, 3, |band, out| {
+            // The middle band (rows 2 and 3) fails on purpose.
+            let offset = (band.as_ptr() as usize - start) / size_of::<Rgb>();
+            assert_ne!(offset, 8, "this band fails on purpose");
+            grayscale(band, out);
+        })
+    }));
+    assert!(
+        outcome.is_err(),
+        "the kernel of one band panicked, yet in_bands returned {:?}, with \
+         that band's output never filled; let the panic come back up (a \
+         scope re-raises it if you leave the joining to it, or pass on \
+         the join's Err with resume_unwind)",
+        outcome.unwrap()
     );
 }
 
@@ -230,17 +287,31 @@ fn bands_are_balanced_whole_rows() {
 
 /// Eight bands, each reporting the thread its kernel ran on: eight threads,
 /// none of them the caller's.
+/// The same with 3 rows in 8 bands: the five extra bands are empty, and
+/// still each run on a thread of their own.
 fn runs_each_band_on_its_own_thread() {
     const BANDS: usize = 8;
-    let image = test_image(6, 20);
-    let threads = Mutex::new(Vec::new());
-    let result = in_bands(&image, BANDS, |band, out| {
-        threads.lock().unwrap().push(thread::current().id());
-        grayscale(band, out);
-    });
-    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
-    assert_eq!(result, sequential);
-    assert_one_thread_each(threads.into_inner().unwrap(), BANDS, "band");
+    for height in [20, 3] {
+        let image = test_image(6, height);
+        let threads = Mutex::new(Vec::new());
+        let result = in_bands(&image, BANDS, |band, out| {
+            threads.lock().unwrap().push(thread::current().id());
+            grayscale(band, out);
+        });
+        let sequential: Vec<u8> =
+            image.pixels.iter().copied().map(gray).collect();
+        assert_eq!(result, sequential);
+        let threads = threads.into_inner().unwrap();
+        assert!(
+            threads.len() == BANDS,
+            "{height} rows in {BANDS} bands: the kernel ran {} times, not \
+             once for each of the {BANDS} bands (with more bands than rows, \
+             the extra bands are empty, and their kernels still run, each \
+             on a thread of its own)",
+            threads.len()
+        );
+        assert_one_thread_each(threads, BANDS, "band");
+    }
 }
 
 /// `ids` holds `expected` threads, all different, none of them this one
@@ -266,9 +337,10 @@ fn assert_one_thread_each(ids: Vec<ThreadId>, expected: usize, what: &str) {
     );
 }
 
-/// The reference: the same blur, computed sequentially.
+/// The reference: the same blur, computed sequentially. An image of width
+/// 0 has no pixels, and no rows either.
 fn sequential_blur(gray: &[u8], width: usize) -> Vec<u8> {
-    let height = gray.len() / width;
+    let height = gray.len().checked_div(width).unwrap_or(0);
     let mut out = vec![0; gray.len()];
     for y in 0..height {
         for x in 0..width {
@@ -322,11 +394,18 @@ fn blurs_the_bands_at_once() {
 /// band makes fewer bands than asked (9 rows in bands of 3 are 3 bands, not
 /// 4), and `on_band` must still be called for every band, each on a thread
 /// of its own; so must it with more bands than rows (3 rows in 5 bands),
-/// where the extra bands are empty.
+/// where the extra bands are empty, and with an empty image, whose bands
+/// are all empty (no rows, or rows of width 0).
 fn calls_on_band_for_every_band() {
-    for (width, height, bands) in
-        [(12, 9, 4), (8, 5, 4), (5, 4, 4), (7, 10, 3), (6, 3, 5)]
-    {
+    for (width, height, bands) in [
+        (12, 9, 4),
+        (8, 5, 4),
+        (5, 4, 4),
+        (7, 10, 3),
+        (6, 3, 5),
+        (4, 0, 3),
+        (0, 0, 2),
+    ] {
         let image = test_gray(width, height);
         let called = Mutex::new(Vec::new());
         let result = blur(&image, width, bands, |band| {
@@ -340,9 +419,10 @@ fn calls_on_band_for_every_band() {
         assert_eq!(
             numbers,
             (0..bands).collect::<Vec<_>>(),
-            "{height} rows in {bands} bands: on_band must be called once for \
-             each band 0..{bands}, even when the rows do not divide evenly \
-             or are fewer than the bands"
+            "{height} rows of {width} pixels in {bands} bands: on_band must \
+             be called once for each band 0..{bands}, even when the rows do \
+             not divide evenly or are fewer than the bands, and even for an \
+             empty image (do not return early)"
         );
         let threads = called.into_iter().map(|(_, id)| id).collect();
         assert_one_thread_each(threads, bands, "band");
@@ -389,6 +469,22 @@ fn counts_from_many_threads() {
         "a shard number is out of range"
     );
     assert_eq!(map.shard_of("tab-3"), map.shard_of("tab-3"), "stable");
+    // Shard counts that are not powers of two: a shard number is always
+    // below the count, whatever the key.
+    for count in [3, 5] {
+        let map = ShardedMap::new(count);
+        let outside: Vec<usize> = (0..100)
+            .map(|i| map.shard_of(&format!("tab-{i}")))
+            .filter(|&shard| shard >= count)
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "ShardedMap::new({count}) has {count} shards, numbered \
+             0..{count}, yet shard_of gave {outside:?}: take the hash modulo \
+             the number of shards asked for (masking the hash needs a power \
+             of two, and rounding up makes shards nobody asked for)"
+        );
+    }
 }
 
 /// Two threads each hold a key of a different shard inside `update` and
@@ -434,6 +530,71 @@ fn zero_shards_make_one() {
     assert_eq!(map.get("tab-1"), Some(2));
     assert_eq!(map.get("tab-2"), Some(1));
     assert_eq!(map.get("tab-3"), None);
+    map.update("tab-4", |count| *count);
+    map.update("tab-2", |count| *count -= 1);
+    assert_eq!(
+        (map.get("tab-4"), map.get("tab-2")),
+        (Some(0), Some(0)),
+        "tab-4 was updated (left at 0), and tab-2 was counted down to 0: \
+         both were updated, so get gives Some(0), not None (a counter at \
+         0 is still there)"
+    );
+}
+
+/// The map owns its keys: once it is dropped, nothing it allocated is
+/// left, however many keys it held (the graded binary counts live bytes).
+fn sharded_map_frees_its_keys() {
+    assert!(alloc::counting(), "the graded binary counts live bytes");
+    let keys: Vec<String> = (0..200).map(|i| format!("tab-{i}")).collect();
+    let before = alloc::live_bytes();
+    let map = ShardedMap::new(4);
+    for key in &keys {
+        map.update(key, |count| *count += 1);
+    }
+    assert_eq!(map.get("tab-7"), Some(1));
+    drop(map);
+    let leaked = alloc::live_bytes() - before;
+    assert_eq!(
+        leaked, 0,
+        "after a map of 200 keys was dropped, {leaked} bytes were still \
+         allocated: the map must own its keys (String), so that dropping \
+         it frees them; a key leaked to make it &'static (Box::leak) stays \
+         allocated for the rest of the process"
+    );
+}
+
+/// An `f` that panics makes `update` panic, and nothing more: later calls
+/// on the same shard, for that key and for others, work as before.
+fn survives_a_panicking_f() {
+    let map = ShardedMap::new(1);
+    map.update("tab-1", |count| *count += 5);
+    let failed = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-1", |count| {
+                *count += 1;
+                panic!("this update fails on purpose");
+            })
+        })
+        .join()
+    });
+    assert!(failed.is_err(), "update must pass on the panic of its f");
+    let after = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-2", |count| *count += 1);
+            (map.get("tab-1"), map.get("tab-2"))
+        })
+        .join()
+    });
+    assert!(
+        after.as_ref().is_ok_and(|&got| got == (Some(6), Some(1))),
+        "after an f panicked inside update, later calls on its shard \
+         failed or gave {after:?}, not (Some(6), Some(1)) for tab-1 and \
+         tab-2: the panic poisoned the shard's lock, and lock().unwrap() \
+         (or expect) then panics for every key of that shard, for good; a \
+         counter is a plain number that f may leave changed but never \
+         broken, so take the poisoned lock's guard \
+         (PoisonError::into_inner)"
+    );
 }
 
 fn returns_responses_in_order() {
@@ -461,20 +622,40 @@ fn starts_every_request_at_once() {
     assert_eq!(responses, expected);
 }
 
-/// 100 requests for 10 URLs, each listed 10 times: 100 calls of `fetch`,
-/// each on a thread of its own, none on the caller's.
+/// 1,000 requests for 100 URLs, each listed 10 times: 1,000 calls of
+/// `fetch`, each on a thread of its own, none on the caller's. Every call
+/// answers with a number of its own, so each entry must get the response
+/// of its own request, not another request for the same URL.
 fn fetches_every_url_on_its_own_thread() {
+    const ENTRIES: usize = 1_000;
     let urls: Vec<String> =
-        (0..100).map(|i| format!("/tab/{}", i % 10)).collect();
+        (0..ENTRIES).map(|i| format!("/tab/{}", i % 100)).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let threads = Mutex::new(Vec::new());
+    let calls = AtomicUsize::new(0);
     let responses = fetch_all(&urls, |url| {
         threads.lock().unwrap().push(thread::current().id());
-        format!("200 {url}")
+        let call = calls.fetch_add(1, Ordering::SeqCst);
+        format!("200 {url} #{call}")
     });
-    let expected: Vec<String> =
-        urls.iter().map(|u| format!("200 {u}")).collect();
-    assert_eq!(responses, expected, "one response per URL, in order");
+    assert_eq!(responses.len(), ENTRIES, "one response per entry of urls");
+    for (url, response) in urls.iter().zip(&responses) {
+        assert!(
+            response.starts_with(&format!("200 {url} #")),
+            "the response to {url} was {response:?}: responses must come \
+             back in the order of the URLs"
+        );
+    }
+    let distinct: HashSet<&String> = responses.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        ENTRIES,
+        "{ENTRIES} requests answered with {ENTRIES} different responses, \
+         yet fetch_all returned only {} different ones: an entry got the \
+         response of another request for the same URL (results keyed by \
+         URL?); keep each response with its entry's position",
+        distinct.len()
+    );
     assert_one_thread_each(
         threads.into_inner().unwrap(),
         urls.len(),
