@@ -585,15 +585,22 @@ fn survives_a_panicking_f() {
         })
         .join()
     });
-    assert!(
-        after.as_ref().is_ok_and(|&got| got == (Some(6), Some(1))),
-        "after an f panicked inside update, later calls on its shard \
-         failed or gave {after:?}, not (Some(6), Some(1)) for tab-1 and \
-         tab-2: the panic poisoned the shard's lock, and lock().unwrap() \
-         (or expect) then panics for every key of that shard, for good; a \
-         counter is a plain number that f may leave changed but never \
-         broken, so take the poisoned lock's guard \
-         (PoisonError::into_inner)"
+    let Ok(after) = after else {
+        panic!(
+            "after an f panicked inside update, later calls on its shard \
+             panicked too: the panic poisoned the shard's lock, and \
+             lock().unwrap() (or expect) then panics for every key of that \
+             shard, for good; a counter is a plain number that f may leave \
+             changed but never broken, so take the poisoned lock's guard \
+             (PoisonError::into_inner)"
+        );
+    };
+    assert_eq!(
+        after,
+        (Some(6), Some(1)),
+        "tab-1 was 5 when an f added 1 to it and then panicked; f works on \
+         the counter in the map, so the map keeps the 6 it wrote (and \
+         tab-2 was updated once)"
     );
 }
 
