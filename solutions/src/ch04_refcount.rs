@@ -44,7 +44,8 @@ struct RcInner<T> {
 /// - `MyRc::new(value)` has a count of one; each clone counts one more owner
 ///   and each drop one fewer, as `strong_count` shows. Clones share one value,
 ///   which `*rc` gives, and `ptr_eq` is true for clones of one `MyRc` and false
-///   for two `MyRc`s made apart, even from equal values. Trial:
+///   for two `MyRc`s made apart, even from equal values, and even for a
+///   zero-sized value (two `MyRc::new(())`). Trial:
 ///   `ch04::my_rc::counts_owners`.
 /// - The value is dropped exactly once, when the last owner is dropped and not
 ///   before, and that last drop also frees the heap allocation: no bytes are
@@ -183,7 +184,7 @@ struct ArcInner<T> {
 ///
 /// - As with `MyRc`: a new `MyArc` has a count of one, a clone adds one and a
 ///   drop takes one off (`strong_count`), clones share the value, and `ptr_eq`
-///   tells clones from `MyArc`s made apart. Trial:
+///   tells clones from `MyArc`s made apart, also of a zero-sized value. Trial:
 ///   `ch04::my_arc::counts_owners`.
 /// - `MyArc<T>` is `Send` and `Sync` when `T` is both (`MyArc<u32>`), and
 ///   neither when `T` is only `Send` (`Cell<u32>`), only `Sync`
@@ -276,6 +277,11 @@ impl<T> Clone for MyArc<T> {
     /// - Cloning at any count up to `isize::MAX` itself, however large, returns
     ///   and makes the count one larger. Trial:
     ///   `ch04::my_arc::counts_up_to_isize_max`.
+    /// - When two threads clone a `MyArc` whose count is `isize::MAX` at the
+    ///   same moment, one of them aborts the process, in every order, also
+    ///   when both read the count before either writes it: the check is on the
+    ///   value the increment itself returned. Trial:
+    ///   `ch04::my_arc::racing_clones_at_the_limit_abort`.
     fn clone(&self) -> Self {
         // Relaxed: a clone is made from a live `MyArc`, so the count is at
         // least one and cannot reach zero meanwhile; nothing else is
@@ -502,8 +508,9 @@ impl Bank {
     ///   and returns `Ok(())`. One larger than the source's balance returns
     ///   `Err(TransferError::InsufficientFunds)` and leaves both balances as
     ///   they were. One from or to an account that does not exist returns
-    ///   `Err(TransferError::NoSuchAccount)` and changes nothing, and `balance`
-    ///   of such an account is `None`. Trial: `ch04::bank::moves_money`.
+    ///   `Err(TransferError::NoSuchAccount)` and changes nothing, whatever the
+    ///   amount (`0` too), and `balance` of such an account is `None`. Trial:
+    ///   `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
     ///   money is created or destroyed. Trial:

@@ -28,6 +28,7 @@
 // CPU, and with a transfer stopped halfway, in `ch04_refcount/`.
 mod one_core;
 mod overflow;
+mod race;
 mod transit;
 
 use std::cell::Cell;
@@ -49,6 +50,7 @@ use overflow::{
     rc_aborts_before_the_count_wraps, rc_counts_up_to_usize_max,
     totals_reach_u64_max,
 };
+use race::arc_racing_clones_abort;
 use transit::{disjoint_transfers_run_at_once, no_money_in_transit};
 
 /// Deadline for trials whose only way to hang is a deadlock.
@@ -91,6 +93,11 @@ pub fn trials() -> Vec<Trial> {
             "ch04::my_arc::aborts_before_the_count_wraps",
             2,
             arc_aborts_before_the_count_wraps,
+        ),
+        Trial::new(
+            "ch04::my_arc::racing_clones_at_the_limit_abort",
+            1,
+            arc_racing_clones_abort,
         ),
         Trial::new(
             "ch04::my_arc::counts_up_to_isize_max",
@@ -199,6 +206,13 @@ fn rc_counts_owners() {
     assert_eq!(MyRc::strong_count(&first), 3, "three owners after 2 clones");
     assert!(MyRc::ptr_eq(&first, &third), "clones share one value");
     assert!(!MyRc::ptr_eq(&first, &MyRc::new(String::from("tab"))));
+    assert!(
+        !MyRc::ptr_eq(&MyRc::new(()), &MyRc::new(())),
+        "two MyRc::new(()) are two owners of two values, yet ptr_eq says \
+         they share one: a zero-sized value has no address of its own \
+         (every Box<()> is the same dangling pointer), so compare the \
+         pointers to the allocations that hold the counts"
+    );
     assert_eq!(*third, "tab");
     drop(second);
     assert_eq!(
@@ -259,6 +273,12 @@ fn arc_counts_owners() {
     assert_eq!(MyArc::strong_count(&first), 2);
     assert!(MyArc::ptr_eq(&first, &second), "clones share one value");
     assert!(!MyArc::ptr_eq(&first, &MyArc::new(vec![1, 2, 3])));
+    assert!(
+        !MyArc::ptr_eq(&MyArc::new(()), &MyArc::new(())),
+        "two MyArc::new(()) are two owners of two values, yet ptr_eq says \
+         they share one: a zero-sized value has no address of its own, so \
+         compare the pointers to the allocations that hold the counts"
+    );
     assert_eq!(second.len(), 3);
     drop(first);
     assert_eq!(MyArc::strong_count(&second), 1);
@@ -342,9 +362,12 @@ fn arc_frees() {
     assert_eq!(
         leaked, 0,
         "after the last MyArc of a 512-byte value was dropped, {leaked} \
-         bytes were still allocated: dropping the value (drop_in_place) \
-         does not free the heap allocation that held it and the count; \
-         rebuild the Box (Box::from_raw) and drop that"
+         bytes were still allocated: the last owner must free every \
+         allocation new made, the count's too. Dropping the value in place \
+         (drop_in_place) does not free the heap allocation that held it, \
+         and a count made &'static with Box::leak is never freed; keep the \
+         count and the value in one allocation, and rebuild its Box \
+         (Box::from_raw) to drop it"
     );
 }
 
@@ -443,6 +466,14 @@ fn moves_money() {
     );
     assert_eq!(balances(&bank), [70, 0, 80].map(Some));
     assert_eq!(bank.transfer(0, 9, 1), Err(TransferError::NoSuchAccount));
+    for (from, to) in [(0, 9), (9, 0), (9, 9)] {
+        assert_eq!(
+            bank.transfer(from, to, 0),
+            Err(TransferError::NoSuchAccount),
+            "a transfer of 0 from {from} to {to}: account 9 does not exist, \
+             whatever the amount; check the accounts before anything else"
+        );
+    }
     assert_eq!(
         bank.transfer(9, 0, 1),
         Err(TransferError::NoSuchAccount),

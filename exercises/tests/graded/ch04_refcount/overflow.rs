@@ -42,7 +42,7 @@ const PANICKED: c_int = 99;
 
 /// How the copy of the process that ran `body` ended.
 #[derive(Debug, PartialEq, Eq)]
-enum Ended {
+pub(super) enum Ended {
     /// `std::process::abort`, or anything else that raises `SIGABRT`.
     Aborted,
     /// `body` returned this answer.
@@ -59,7 +59,7 @@ enum Ended {
 /// # Panics
 ///
 /// If `fork` or `waitpid` fails.
-fn in_a_copy(body: impl FnOnce() -> u8) -> Ended {
+pub(super) fn in_a_copy(body: impl FnOnce() -> u8) -> Ended {
     // SAFETY: this process has one thread (see the module's comment), so
     // the copy holds no lock another thread had taken, and may run any
     // code; it leaves through `_exit` only, never back into the trial.
