@@ -308,6 +308,11 @@ impl Stats {
     ///   `ch04::stats::an_overflow_changes_nothing`.
     /// - Any total that fits in a `u64` is recorded, above `u32::MAX` and up to
     ///   `u64::MAX` itself. Trial: `ch04::stats::totals_reach_u64_max`.
+    /// - Two threads recording at the same moment latencies that fit the total
+    ///   one at a time but not together: exactly one of them panics, in every
+    ///   order, also when both read the total before either adds to it, and the
+    ///   total stays at most `u64::MAX`. Trial:
+    ///   `ch04::stats::racing_overflows_are_refused`.
     pub fn record(&self, latency_ms: u64) {
         // TODO(ch04): update both numbers as one step, or neither.
         let _ = latency_ms;

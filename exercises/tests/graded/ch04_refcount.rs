@@ -50,7 +50,7 @@ use overflow::{
     rc_aborts_before_the_count_wraps, rc_counts_up_to_usize_max,
     totals_reach_u64_max,
 };
-use race::arc_racing_clones_abort;
+use race::{arc_racing_clones_abort, racing_overflows_are_refused};
 use transit::{disjoint_transfers_run_at_once, no_money_in_transit};
 
 /// Deadline for trials whose only way to hang is a deadlock.
@@ -128,6 +128,11 @@ pub fn trials() -> Vec<Trial> {
             "ch04::stats::an_overflow_changes_nothing",
             1,
             an_overflow_changes_nothing,
+        ),
+        Trial::new(
+            "ch04::stats::racing_overflows_are_refused",
+            1,
+            racing_overflows_are_refused,
         ),
         Trial::new(
             "ch04::stats::totals_reach_u64_max",

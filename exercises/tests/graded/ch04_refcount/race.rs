@@ -1,40 +1,68 @@
-//! Two clones racing at the limit: a `MyArc` whose count is `isize::MAX`
-//! is cloned on two threads at once, in a forked copy of the process. One
-//! of the two increments finds the count above `isize::MAX`, whatever the
-//! order, so a correct `clone`, which checks the value its own `fetch_add`
-//! returned, always aborts the copy. A `clone` that loads the count, checks
-//! it, and only then adds (two steps, not one) aborts only if the other
-//! thread's increment came between them; in the order where both threads
-//! load before either adds, neither aborts and the count goes past the
-//! limit unchecked.
+//! Two threads racing at a limit, in the one order that shows a check made
+//! apart from the write it guards: both threads read before either writes.
 //!
-//! That order is forced rather than hoped for. The value is alone on its
-//! memory page (it is page-aligned and a page long), so the count lies on a
-//! neighbouring page, or on the value's own if a page holds both; the copy
-//! makes those pages read-only (`mprotect`) before the threads clone. A
-//! load still reads them, but the first write to the count, the increment,
-//! faults: the copy's `SIGSEGV` handler holds the thread there until both
-//! threads are held (or have finished). The pages are then made writable
-//! again and both threads let go; each redoes the write that faulted. By
-//! then both have done whatever they do before their first write. Holding a
+//! - A `MyArc` whose count is `isize::MAX` is cloned on two threads at
+//!   once. One of the two increments finds the count above `isize::MAX`,
+//!   whatever the order, so a correct `clone`, which checks the value its
+//!   own `fetch_add` returned, always aborts. A `clone` that loads the
+//!   count, checks it, and only then adds aborts only if the other thread's
+//!   increment came between them; when both load before either adds,
+//!   neither aborts, and the count goes past the limit unchecked.
+//! - A `Stats` whose total is 10 below `u64::MAX` records 10 on two threads
+//!   at once. Only one of the two fits, whatever the order, so a correct
+//!   `record`, whose check and update are one step under one lock, panics
+//!   on exactly one thread. A `record` whose writers do not keep each other
+//!   out (a check on a loaded total, then a separate `fetch_add`) lets
+//!   both through when both load before either adds, and the total wraps.
+//!
+//! That order is forced rather than hoped for, in a forked copy of the
+//! process (`overflow::in_a_copy`). The copy makes the memory the threads
+//! write read-only (`mprotect`) before they start: a load still reads it,
+//! but a write faults, and the copy's `SIGSEGV` handler holds the thread
+//! there until every thread is held, asleep (waiting for a lock another
+//! holds), or finished. The memory is then made writable again and the
+//! held threads let go; each redoes the write that faulted. Holding a
 //! thread before a write is only a delay, one of the orders the threads
-//! could have run in, so a correct `clone` still aborts. A count kept away
-//! from the value (a separate allocation) is not on those pages: its
-//! threads are not held, and the trial cannot force the order then, but a
-//! correct `clone` still aborts.
+//! could have run in, so a correct solution gives a correct result
+//! whatever is held. (A thread that spins without writing is never held;
+//! after two seconds the trial stops waiting for it and lets the others
+//! go: that ends the forcing, never the trial.)
+//!
+//! Which memory? For `MyArc`, the value is alone on its page (page-aligned
+//! and a page long), so the count lies on a neighbouring page, or on the
+//! value's own if a page holds both: those pages. A count kept apart from
+//! the value (a separate allocation) is not there: its threads are not
+//! held, and the order is not forced, but a correct `clone` still aborts.
+//! For `Stats`, whose fields the trial cannot name, the `Stats` is placed
+//! across the boundary of two pages of its own, at every offset its
+//! alignment allows, and one page or the other is made read-only: at some
+//! offset, its lock lies on the writable page and its total on the
+//! read-only one, and both threads are held after taking the lock and
+//! reading the total, before adding to it.
 
-use std::ffi::{c_int, c_long, c_void};
+use std::array;
+use std::ffi::{OsStr, c_int, c_long, c_void};
+use std::fs::File;
 use std::hint;
+use std::io::{Read, Write};
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use exercises::ch04_refcount::MyArc;
+use exercises::ch04_refcount::{MyArc, Stats};
 
 use super::overflow::{Ended, in_a_copy};
 
+/// A thread id, as Linux's `gettid` returns it.
+type Tid = i32;
+
 // The C library's, which every Rust program on Linux links.
 unsafe extern "C" {
+    fn gettid() -> Tid;
     fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
     fn signal(signum: c_int, handler: usize) -> usize;
     fn sysconf(name: c_int) -> c_long;
@@ -50,29 +78,39 @@ const PROT_WRITE: c_int = 2;
 /// `_SC_PAGESIZE`, for `sysconf`, on Linux.
 const SC_PAGESIZE: c_int = 30;
 
-/// How many threads clone at once.
+/// How many threads race.
 const THREADS: usize = 2;
+
+/// How long the copy waits for a thread that is neither held, asleep nor
+/// finished (one that spins without writing) before it lets the others
+/// go. It only ends the forcing: the result is checked all the same.
+const SPINNER_GRACE: Duration = Duration::from_secs(2);
+
+/// What became of a racing thread, in static memory (the heap may be
+/// read-only): not started, ready, or finished. Held threads are in
+/// `HELD`.
+const READY: u8 = 1;
+const FINISHED: u8 = 2;
+
+static STATE: [AtomicU8; THREADS] = [const { AtomicU8::new(0) }; THREADS];
+/// Each thread's id, for the handler to know which thread it holds.
+static TIDS: [AtomicI32; THREADS] = [const { AtomicI32::new(0) }; THREADS];
+/// Set by the handler while it holds that thread.
+static HELD: [AtomicBool; THREADS] =
+    [const { AtomicBool::new(false) }; THREADS];
+/// Set when the memory is read-only: the threads may start racing.
+static GO: AtomicBool = AtomicBool::new(false);
+/// Set when the memory is writable again: held threads go on.
+static RELEASED: AtomicBool = AtomicBool::new(false);
 
 /// A value alone on its page: no count, no other allocation shares it.
 /// Its bytes are never read: only its size and alignment matter.
 #[repr(align(4096))]
 struct Page(#[allow(dead_code)] [u8; 4096]);
 
-/// Threads ready to clone, once they have started (a started thread has
-/// done the writes of its start-up, which may touch the held pages).
-static READY: AtomicUsize = AtomicUsize::new(0);
-/// Set when the pages are read-only: the threads may clone.
-static GO: AtomicBool = AtomicBool::new(false);
-/// Threads held by the handler, at a write to a read-only page.
-static HELD: AtomicUsize = AtomicUsize::new(0);
-/// Threads whose clone returned.
-static DONE: AtomicUsize = AtomicUsize::new(0);
-/// Set when the pages are writable again: held threads go on.
-static RELEASED: AtomicBool = AtomicBool::new(false);
-
 /// The copy's `SIGSEGV` handler: holds the thread until `RELEASED`, then
 /// returns, and the write that faulted runs again, on a writable page. A
-/// fault once the pages are writable again is a real one: it restores the
+/// fault once the memory is writable again is a real one: it restores the
 /// default action, so that the write, run again, ends the copy.
 extern "C" fn hold(_signal: c_int) {
     if RELEASED.load(Ordering::SeqCst) {
@@ -81,65 +119,106 @@ extern "C" fn hold(_signal: c_int) {
         unsafe { signal(SIGSEGV, SIG_DFL) };
         return;
     }
-    HELD.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: `gettid` has no preconditions.
+    let tid = unsafe { gettid() };
+    let me = TIDS.iter().position(|t| t.load(Ordering::SeqCst) == tid);
+    if let Some(me) = me {
+        HELD[me].store(true, Ordering::SeqCst);
+    }
     while !RELEASED.load(Ordering::SeqCst) {
         hint::spin_loop();
     }
 }
 
+/// The size of a memory page.
+fn page_size() -> usize {
+    // SAFETY: `sysconf` has no preconditions.
+    usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
+        .expect("sysconf(_SC_PAGESIZE) failed")
+}
+
 /// Makes the pages that hold `[start, end)` read-only or writable again.
 /// Pages that are not mapped (beyond the heap's end) are left alone.
 fn protect(start: usize, end: usize, prot: c_int) {
-    // SAFETY: `sysconf` has no preconditions.
-    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
-        .expect("sysconf(_SC_PAGESIZE) failed");
+    let page = page_size();
     let mut at = start / page * page;
     while at < end {
         // SAFETY: only the protection of heap pages changes, and only
-        // between writes of this trial's own threads, which the handler
-        // holds; nothing else writes them meanwhile (see `race`).
+        // while no thread but the racing ones writes them (see `race`).
         unsafe { mprotect(at as *mut c_void, page, prot) };
         at += page;
     }
 }
 
-/// In the copy: clones `arc` (whose count is `isize::MAX`) on two threads
-/// at once, each held before its first write to the pages around the value
-/// until both are, and answers 1 if the copy is still alive afterwards.
-fn race(arc: &MyArc<Page>) -> u8 {
-    let value = &**arc as *const Page as usize;
-    let (start, end) =
-        (value - size_of::<Page>(), value + 2 * size_of::<Page>());
+/// Whether the thread `tid` of this process is asleep (state `S` in
+/// Linux's `/proc`): waiting for a lock, here. Allocates nothing (the path
+/// and the contents are on the stack), since the heap may be read-only.
+fn asleep(tid: Tid) -> bool {
+    let mut path = [0_u8; 64];
+    let mut rest = &mut path[..];
+    write!(rest, "/proc/self/task/{tid}/stat").expect("a short path");
+    let len = 64 - rest.len();
+    let Ok(mut file) = File::open(OsStr::from_bytes(&path[..len])) else {
+        return false;
+    };
+    let mut stat = [0_u8; 512];
+    let Ok(read) = file.read(&mut stat) else {
+        return false;
+    };
+    // The state follows the parenthesised name, which may hold spaces.
+    let stat = &stat[..read];
+    stat.iter()
+        .rposition(|&b| b == b')')
+        .is_some_and(|close| stat.get(close + 2) == Some(&b'S'))
+}
+
+/// Whether racing thread `i` has nothing more to do until others move:
+/// held, asleep on a lock, or finished.
+fn settled(i: usize) -> bool {
+    STATE[i].load(Ordering::SeqCst) == FINISHED
+        || HELD[i].load(Ordering::SeqCst)
+        || asleep(TIDS[i].load(Ordering::SeqCst))
+}
+
+/// In the copy: runs each of `bodies` on a thread of its own, with the
+/// memory `[start, end)` read-only from the moment they start until every
+/// thread is held at a write to it, asleep, or finished; then makes it
+/// writable, lets the threads go, and waits for them.
+fn race<F: FnOnce() + Send>(
+    (start, end): (usize, usize),
+    bodies: [F; THREADS],
+) {
     // SAFETY: `hold` only touches atomics and `signal`; this copy is ended
     // with `_exit` and never returns to the trial.
     unsafe { signal(SIGSEGV, hold as extern "C" fn(c_int) as usize) };
     thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                READY.fetch_add(1, Ordering::SeqCst);
+        for (i, body) in bodies.into_iter().enumerate() {
+            s.spawn(move || {
+                // SAFETY: `gettid` has no preconditions.
+                TIDS[i].store(unsafe { gettid() }, Ordering::SeqCst);
+                STATE[i].store(READY, Ordering::SeqCst);
                 while !GO.load(Ordering::SeqCst) {
                     hint::spin_loop();
                 }
-                mem::forget(arc.clone());
-                DONE.fetch_add(1, Ordering::SeqCst);
+                body();
+                STATE[i].store(FINISHED, Ordering::SeqCst);
             });
         }
-        while READY.load(Ordering::SeqCst) < THREADS {
+        while STATE.iter().any(|s| s.load(Ordering::SeqCst) != READY) {
             thread::yield_now();
         }
-        // From here until `RELEASED`, this thread writes no heap memory:
-        // it only reads atomics in static memory and yields.
+        // From here until `RELEASED`, this thread writes no heap memory
+        // (a fault here would hold it, and nobody would let it go): it
+        // reads atomics in static memory and `/proc` into its stack.
         protect(start, end, PROT_READ);
         GO.store(true, Ordering::SeqCst);
-        while HELD.load(Ordering::SeqCst) + DONE.load(Ordering::SeqCst)
-            < THREADS
-        {
+        let since = Instant::now();
+        while !(0..THREADS).all(settled) && since.elapsed() < SPINNER_GRACE {
             thread::yield_now();
         }
         protect(start, end, PROT_READ | PROT_WRITE);
         RELEASED.store(true, Ordering::SeqCst);
     });
-    1
 }
 
 /// Two threads clone a `MyArc` whose count is `isize::MAX` at the same
@@ -155,7 +234,12 @@ pub fn arc_racing_clones_abort() {
     // thread exists, and it is put back to exactly one before that `MyArc`
     // is dropped.
     unsafe { MyArc::set_strong_count_for_tests(&arc, LIMIT) };
-    let ended = in_a_copy(|| race(&arc));
+    let ended = in_a_copy(|| {
+        let value = &*arc as *const Page as usize;
+        let around = (value - size_of::<Page>(), value + 2 * size_of::<Page>());
+        race(around, array::from_fn(|_| || mem::forget(arc.clone())));
+        1
+    });
     // SAFETY: one `MyArc` points to the value: this one.
     unsafe { MyArc::set_strong_count_for_tests(&arc, 1) };
     match ended {
@@ -178,5 +262,99 @@ pub fn arc_racing_clones_abort() {
              same moment ended the process with {status}, not with an \
              abort (std::process::abort)"
         ),
+    }
+}
+
+/// Two pages of memory of their own, page-aligned, for a `Stats` placed
+/// across their boundary.
+#[repr(C, align(4096))]
+struct TwoPages([u8; 8192]);
+
+/// What the copy answers: the overflow was refused once, as it must be;
+/// both latencies were recorded (the total wrapped); or something else.
+const REFUSED_ONCE: u8 = 1;
+const BOTH_RECORDED: u8 = 2;
+const OTHERWISE: u8 = 3;
+
+/// In the copy: a `Stats` whose first `split` bytes end one page and whose
+/// others start the next, with one of the two pages (`first` or not)
+/// read-only while two threads each record a latency of 10 on a total 10
+/// below `u64::MAX`.
+fn record_across(split: usize, first: bool) -> u8 {
+    const PAGE: usize = 4096;
+    assert!(page_size() <= PAGE, "pages larger than 4096 bytes");
+    let mut pages = Box::new(TwoPages([0; 8192]));
+    let base = pages.0.as_mut_ptr();
+    // SAFETY: `PAGE - split` is within the two pages, leaves room for a
+    // whole `Stats` (`split` is below its size), and is a multiple of its
+    // alignment (as `split` is, and the pages are page-aligned).
+    let stats = unsafe {
+        let at = base.add(PAGE - split).cast::<Stats>();
+        ptr::write(at, Stats::new());
+        &*at
+    };
+    stats.record(u64::MAX - 10);
+    let page = base as usize + if first { 0 } else { PAGE };
+    let refused: [AtomicBool; THREADS] = Default::default();
+    race(
+        (page, page + PAGE),
+        array::from_fn(|i| {
+            let refused = &refused[i];
+            move || {
+                let recorded =
+                    panic::catch_unwind(AssertUnwindSafe(|| stats.record(10)));
+                refused.store(recorded.is_err(), Ordering::SeqCst);
+            }
+        }),
+    );
+    let refusals = refused.iter().filter(|r| r.load(Ordering::SeqCst)).count();
+    match (refusals, stats.snapshot()) {
+        (1, (2, u64::MAX)) => REFUSED_ONCE,
+        (0, _) => BOTH_RECORDED,
+        _ => OTHERWISE,
+    }
+}
+
+/// Two threads record latencies that fit one at a time but not together,
+/// both having read the total before either adds to it: exactly one of
+/// them must panic, and the total must stay at `u64::MAX`.
+pub fn racing_overflows_are_refused() {
+    let stats = Stats::new();
+    stats.record(1);
+    assert_eq!(stats.snapshot(), (1, 1));
+    let align = align_of::<Stats>();
+    for split in (align..size_of::<Stats>()).step_by(align) {
+        for first in [true, false] {
+            let ended = in_a_copy(|| record_across(split, first));
+            match ended {
+                Ended::Returned(REFUSED_ONCE) => {}
+                Ended::Returned(BOTH_RECORDED) => panic!(
+                    "two threads recorded 10 ms at the same moment on a \
+                     total 10 ms below u64::MAX, each reading the total \
+                     before either added to it, and both were recorded: \
+                     the total wrapped. A check on a total loaded before a \
+                     separate fetch_add can be passed by every writer at \
+                     once (a read lock lets writers in together); writers \
+                     must keep each other out, not only keep readers out: \
+                     check and update under one lock"
+                ),
+                Ended::Returned(_) => panic!(
+                    "two threads recorded 10 ms at the same moment on a \
+                     total 10 ms below u64::MAX: exactly one must panic, \
+                     and the snapshot afterwards must be (2, u64::MAX); \
+                     both panicked, or the snapshot was another"
+                ),
+                Ended::Panicked => panic!(
+                    "recording on a total 10 ms below u64::MAX panicked \
+                     outside the two racing records"
+                ),
+                Ended::Aborted | Ended::Otherwise(_) => panic!(
+                    "two threads recording 10 ms at the same moment on a \
+                     total 10 ms below u64::MAX ended the process \
+                     ({ended:?}); one of them must panic, and the other \
+                     record"
+                ),
+            }
+        }
     }
 }
