@@ -270,6 +270,14 @@ impl<T> Drop for MyArc<T> {
 /// total latency. A snapshot must always be consistent: never a count that
 /// includes a request whose latency the total does not.
 ///
+/// Not graded: the memory orderings of a `Stats` built from atomics (a
+/// seqlock, say). The trials run on x86, whose hardware shows none of the
+/// reorderings a weaker ordering allows, and the loom suite cannot model a
+/// `Stats` (`crate::sync` has no `AtomicU64`). Such a seqlock is still wrong
+/// on other hardware without a `Release` fence after the writer makes the
+/// sequence odd and an `Acquire` fence before the reader loads it again;
+/// one lock around both numbers needs no orderings at all.
+///
 /// # Graded promises
 ///
 /// - `Stats::new().snapshot()` is `(0, 0)`. While several threads record and
