@@ -147,14 +147,16 @@ pub async fn serve(
 /// `capacity` items, and consumes them with `consume` in a consumer task.
 /// Returns what `consume` returned for each item, in the order of `items`.
 ///
-/// The producer waits while the channel is full, so it takes an item from
-/// `items` only when there is room for it (back-pressure). When `items`
+/// The producer takes the items one at a time, and waits with the one in
+/// hand while the channel is full (back-pressure): it is never more than
+/// `capacity` items, plus that one, ahead of the consumer. When `items`
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
 /// The two tasks belong to the returned future: if it is dropped before
-/// it completes (cancelled), both are aborted, and once each has finished
-/// the step it is in, neither takes nor consumes another item.
+/// it completes (cancelled), both are aborted with it. From then on no
+/// item is taken from `items`, and a `consume` future under way is
+/// dropped where it waits, not run to its end.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///

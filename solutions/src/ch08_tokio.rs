@@ -233,14 +233,16 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 /// `capacity` items, and consumes them with `consume` in a consumer task.
 /// Returns what `consume` returned for each item, in the order of `items`.
 ///
-/// The producer waits while the channel is full, so it takes an item from
-/// `items` only when there is room for it (back-pressure). When `items`
+/// The producer takes the items one at a time, and waits with the one in
+/// hand while the channel is full (back-pressure): it is never more than
+/// `capacity` items, plus that one, ahead of the consumer. When `items`
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
 /// The two tasks belong to the returned future: if it is dropped before
-/// it completes (cancelled), both are aborted, and once each has finished
-/// the step it is in, neither takes nor consumes another item.
+/// it completes (cancelled), both are aborted with it. From then on no
+/// item is taken from `items`, and a `consume` future under way is
+/// dropped where it waits, not run to its end.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///
@@ -287,8 +289,9 @@ where
     let mut producer = JoinSet::new();
     let mut consumer = JoinSet::new();
     // The iterator moves into the producer as it is, not collected first:
-    // taking items from it only as the channel makes room is what carries
-    // the back-pressure back to the source.
+    // taking the next item only once the last one is in the channel is
+    // what carries the back-pressure back to the source. (So the producer
+    // holds one item while it waits: `capacity` + 1 ahead at most.)
     let items = items.into_iter();
     producer.spawn(async move {
         for item in items {
