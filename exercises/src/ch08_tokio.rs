@@ -94,7 +94,8 @@ where
 /// line without a newline as it is), serving each connection in a task of
 /// its own, until `shutdown` completes. Then it
 /// stops accepting, closes every open connection, and returns `Ok`: by
-/// the time it returns, every connection it served is closed.
+/// the time it returns, its listener and every connection it served are
+/// closed.
 ///
 /// An error from `accept` ends `serve` with that error, its connections
 /// closed as well; an error on one connection ends that connection only.
@@ -117,6 +118,9 @@ where
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
 ///   with a client still connected.
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
+/// - When `serve` returns after the shutdown, its listener is closed
+///   already, not due to close later: no client can connect any more.
+///   Trial: `ch08::serve::closes_its_listener_on_shutdown`.
 /// - When `serve` returns, every connection still open is closed already,
 ///   not due to close later: its client finds the end of the stream (or a
 ///   reset) at once.

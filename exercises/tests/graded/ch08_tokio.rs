@@ -44,8 +44,8 @@ use run_all::{
 use serve::{
     a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
     an_accept_error_ends_serve, answers_clients_at_once,
-    closes_open_connections_on_shutdown, echoes_bytes_as_sent,
-    echoes_every_line, returns_ok_on_shutdown,
+    closes_its_listener_on_shutdown, closes_open_connections_on_shutdown,
+    echoes_bytes_as_sent, echoes_every_line, returns_ok_on_shutdown,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -134,6 +134,17 @@ pub fn trials() -> Vec<Trial> {
              while a client was still connected: select! between shutdown \
              and accept in the accept loop, and do not wait for open \
              connections to end (a client may never hang up)",
+        ),
+        Trial::new(
+            "ch08::serve::closes_its_listener_on_shutdown",
+            1,
+            closes_its_listener_on_shutdown,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "serve never returned after the shutdown future completed, \
+             with a client still connected (if returns_ok_on_shutdown \
+             timed out too, start there)",
         ),
         Trial::new(
             "ch08::serve::closes_open_connections_on_shutdown",
