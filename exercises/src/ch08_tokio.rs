@@ -224,11 +224,12 @@ pub enum Outcome {
 }
 
 /// Runs every command at once, each with its stdout captured, and gives
-/// each `deadline` from its start. A command still running at its
-/// deadline is killed. Returns one result per command, in the order of
-/// `commands`: an `Err` for a command that could not be started or waited
-/// for, like `asyncio.gather(..., return_exceptions=True)`. When `run_all`
-/// returns, none of the processes it started is left, running or zombie.
+/// each `deadline` from its own start: a command still running at its
+/// deadline is killed, whatever the others do. Returns one result per
+/// command, in the order of `commands`: an `Err` for a command that could
+/// not be started, like `asyncio.gather(..., return_exceptions=True)`.
+/// When `run_all` returns, none of the processes it started is left,
+/// running or zombie.
 ///
 /// # Graded promises
 ///
@@ -252,6 +253,12 @@ pub enum Outcome {
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
+/// - Each command's deadline counts from its own start, not from when
+///   `run_all` gets round to waiting for it, nor from when another command
+///   ended: of two commands started together, one that exits halfway to
+///   the deadline is `Finished`, and the other, still running at the
+///   deadline, is killed then and `TimedOut`.
+///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,
     deadline: Duration,

@@ -352,11 +352,12 @@ pub enum Outcome {
 }
 
 /// Runs every command at once, each with its stdout captured, and gives
-/// each `deadline` from its start. A command still running at its
-/// deadline is killed. Returns one result per command, in the order of
-/// `commands`: an `Err` for a command that could not be started or waited
-/// for, like `asyncio.gather(..., return_exceptions=True)`. When `run_all`
-/// returns, none of the processes it started is left, running or zombie.
+/// each `deadline` from its own start: a command still running at its
+/// deadline is killed, whatever the others do. Returns one result per
+/// command, in the order of `commands`: an `Err` for a command that could
+/// not be started, like `asyncio.gather(..., return_exceptions=True)`.
+/// When `run_all` returns, none of the processes it started is left,
+/// running or zombie.
 ///
 /// # Graded promises
 ///
@@ -380,6 +381,12 @@ pub enum Outcome {
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
+/// - Each command's deadline counts from its own start, not from when
+///   `run_all` gets round to waiting for it, nor from when another command
+///   ended: of two commands started together, one that exits halfway to
+///   the deadline is `Finished`, and the other, still running at the
+///   deadline, is killed then and `TimedOut`.
+///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,
     deadline: Duration,
@@ -417,6 +424,11 @@ async fn run_one(
     let mut child =
         command.stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
+    // Reading the pipe, waiting and killing can fail too, though only
+    // rarely (the system short of resources); each `?` makes that
+    // command's result an `Err` as well. The doc promises an `Err` only
+    // for a command that cannot start, the one failure a caller can
+    // provoke at will.
     let finish = async {
         // Read to the end before waiting: a child that fills the pipe
         // blocks until someone reads it, and would never exit.
@@ -428,6 +440,9 @@ async fn run_one(
             stdout: String::from_utf8_lossy(&bytes).into_owned(),
         })
     };
+    // The deadline is set here, right after this command's spawn, in
+    // this command's own task: it counts from this command's start,
+    // whatever the others do and whenever `run_all` collects the result.
     match tokio::time::timeout(deadline, finish).await {
         Ok(finished) => finished,
         Err(_elapsed) => {

@@ -36,7 +36,7 @@ use pipeline::{
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
-    drains_every_pipe_while_it_waits,
+    counts_each_deadline_from_its_own_start, drains_every_pipe_while_it_waits,
     keeps_command_order_when_the_last_ends_first,
     kills_commands_past_the_deadline, reports_code_and_output,
     runs_the_commands_at_once,
@@ -274,6 +274,23 @@ pub fn trials() -> Vec<Trial> {
             "run_all never returned for commands that never exit, with a \
              deadline of 200 ms: wrap each wait in tokio::time::timeout, \
              and when it elapses, kill the child",
+        ),
+        Trial::new(
+            "ch08::run_all::counts_each_deadline_from_its_own_start",
+            1,
+            counts_each_deadline_from_its_own_start,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "run_all never returned, on a paused clock that the test moved \
+             to 11 s after the commands started, with a deadline of 10 s: \
+             the first command had exited at 5 s, and the second was past \
+             its deadline but never killed. Give each command its deadline \
+             from its own start (a tokio::time::timeout around its whole \
+             run, in a task of its own), not from when you get round to \
+             waiting for it or from when another command ended (and if \
+             the first command was never waited for, wait for every \
+             command at once)",
         ),
         Trial::new(
             "ch08::run_all::drains_every_pipe_while_it_waits",
