@@ -94,7 +94,8 @@ where
 /// line without a newline as it is), serving each connection in a task of
 /// its own, until `shutdown` completes. Then it
 /// stops accepting, closes every open connection, and returns `Ok`: by
-/// the time it returns, every connection it served is closed.
+/// the time it returns, its listener and every connection it served are
+/// closed.
 ///
 /// An error from `accept` ends `serve` with that error, its connections
 /// closed as well; an error on one connection ends that connection only.
@@ -117,6 +118,9 @@ where
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
 ///   with a client still connected.
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
+/// - When `serve` returns after the shutdown, its listener is closed
+///   already, not due to close later: no client can connect any more.
+///   Trial: `ch08::serve::closes_its_listener_on_shutdown`.
 /// - When `serve` returns, every connection still open is closed already,
 ///   not due to close later: its client finds the end of the stream (or a
 ///   reset) at once.
@@ -147,14 +151,16 @@ pub async fn serve(
 /// `capacity` items, and consumes them with `consume` in a consumer task.
 /// Returns what `consume` returned for each item, in the order of `items`.
 ///
-/// The producer waits while the channel is full, so it takes an item from
-/// `items` only when there is room for it (back-pressure). When `items`
+/// The producer takes the items one at a time, and waits with the one in
+/// hand while the channel is full (back-pressure): it is never more than
+/// `capacity` items, plus that one, ahead of the consumer. When `items`
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
 /// The two tasks belong to the returned future: if it is dropped before
-/// it completes (cancelled), both are aborted, and once each has finished
-/// the step it is in, neither takes nor consumes another item.
+/// it completes (cancelled), both are aborted with it. From then on no
+/// item is taken from `items`, and a `consume` future under way is
+/// dropped where it waits, not run to its end.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///
@@ -218,11 +224,12 @@ pub enum Outcome {
 }
 
 /// Runs every command at once, each with its stdout captured, and gives
-/// each `deadline` from its start. A command still running at its
-/// deadline is killed. Returns one result per command, in the order of
-/// `commands`: an `Err` for a command that could not be started or waited
-/// for, like `asyncio.gather(..., return_exceptions=True)`. When `run_all`
-/// returns, none of the processes it started is left, running or zombie.
+/// each `deadline` from its own start: a command still running at its
+/// deadline is killed, whatever the others do. Returns one result per
+/// command, in the order of `commands`: an `Err` for a command that could
+/// not be started, like `asyncio.gather(..., return_exceptions=True)`.
+/// When `run_all` returns, none of the processes it started is left,
+/// running or zombie.
 ///
 /// # Graded promises
 ///
@@ -246,6 +253,12 @@ pub enum Outcome {
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
+/// - Each command's deadline counts from its own start, not from when
+///   `run_all` gets round to waiting for it, nor from when another command
+///   ended: of two commands started together, one that exits halfway to
+///   the deadline is `Finished`, and the other, still running at the
+///   deadline, is killed then and `TimedOut`.
+///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,
     deadline: Duration,

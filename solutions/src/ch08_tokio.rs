@@ -134,7 +134,8 @@ where
 /// line without a newline as it is), serving each connection in a task of
 /// its own, until `shutdown` completes. Then it
 /// stops accepting, closes every open connection, and returns `Ok`: by
-/// the time it returns, every connection it served is closed.
+/// the time it returns, its listener and every connection it served are
+/// closed.
 ///
 /// An error from `accept` ends `serve` with that error, its connections
 /// closed as well; an error on one connection ends that connection only.
@@ -157,6 +158,9 @@ where
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
 ///   with a client still connected.
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
+/// - When `serve` returns after the shutdown, its listener is closed
+///   already, not due to close later: no client can connect any more.
+///   Trial: `ch08::serve::closes_its_listener_on_shutdown`.
 /// - When `serve` returns, every connection still open is closed already,
 ///   not due to close later: its client finds the end of the stream (or a
 ///   reset) at once.
@@ -208,6 +212,10 @@ pub async fn serve(
     // aborted in the middle of a write leaves its client half a line:
     // that is what closing an open connection means.
     connections.shutdown().await;
+    // The listener is dropped, and closed, as `serve` returns: the accept
+    // loop runs here, in `serve` itself. Moved into a task of its own, it
+    // would stay open after `serve` returned, and clients could still
+    // connect.
     ended
 }
 
@@ -233,14 +241,16 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 /// `capacity` items, and consumes them with `consume` in a consumer task.
 /// Returns what `consume` returned for each item, in the order of `items`.
 ///
-/// The producer waits while the channel is full, so it takes an item from
-/// `items` only when there is room for it (back-pressure). When `items`
+/// The producer takes the items one at a time, and waits with the one in
+/// hand while the channel is full (back-pressure): it is never more than
+/// `capacity` items, plus that one, ahead of the consumer. When `items`
 /// ends the producer ends, and the consumer finishes the items still in
 /// the channel before it ends too (graceful shutdown).
 ///
 /// The two tasks belong to the returned future: if it is dropped before
-/// it completes (cancelled), both are aborted, and once each has finished
-/// the step it is in, neither takes nor consumes another item.
+/// it completes (cancelled), both are aborted with it. From then on no
+/// item is taken from `items`, and a `consume` future under way is
+/// dropped where it waits, not run to its end.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///
@@ -287,8 +297,9 @@ where
     let mut producer = JoinSet::new();
     let mut consumer = JoinSet::new();
     // The iterator moves into the producer as it is, not collected first:
-    // taking items from it only as the channel makes room is what carries
-    // the back-pressure back to the source.
+    // taking the next item only once the last one is in the channel is
+    // what carries the back-pressure back to the source. (So the producer
+    // holds one item while it waits: `capacity` + 1 ahead at most.)
     let items = items.into_iter();
     producer.spawn(async move {
         for item in items {
@@ -341,11 +352,12 @@ pub enum Outcome {
 }
 
 /// Runs every command at once, each with its stdout captured, and gives
-/// each `deadline` from its start. A command still running at its
-/// deadline is killed. Returns one result per command, in the order of
-/// `commands`: an `Err` for a command that could not be started or waited
-/// for, like `asyncio.gather(..., return_exceptions=True)`. When `run_all`
-/// returns, none of the processes it started is left, running or zombie.
+/// each `deadline` from its own start: a command still running at its
+/// deadline is killed, whatever the others do. Returns one result per
+/// command, in the order of `commands`: an `Err` for a command that could
+/// not be started, like `asyncio.gather(..., return_exceptions=True)`.
+/// When `run_all` returns, none of the processes it started is left,
+/// running or zombie.
 ///
 /// # Graded promises
 ///
@@ -369,6 +381,12 @@ pub enum Outcome {
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
+/// - Each command's deadline counts from its own start, not from when
+///   `run_all` gets round to waiting for it, nor from when another command
+///   ended: of two commands started together, one that exits halfway to
+///   the deadline is `Finished`, and the other, still running at the
+///   deadline, is killed then and `TimedOut`.
+///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,
     deadline: Duration,
@@ -406,6 +424,11 @@ async fn run_one(
     let mut child =
         command.stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
     let mut stdout = child.stdout.take().expect("stdout is piped");
+    // Reading the pipe, waiting and killing can fail too, though only
+    // rarely (the system short of resources); each `?` makes that
+    // command's result an `Err` as well. The doc promises an `Err` only
+    // for a command that cannot start, the one failure a caller can
+    // provoke at will.
     let finish = async {
         // Read to the end before waiting: a child that fills the pipe
         // blocks until someone reads it, and would never exit.
@@ -417,6 +440,9 @@ async fn run_one(
             stdout: String::from_utf8_lossy(&bytes).into_owned(),
         })
     };
+    // The deadline is set here, right after this command's spawn, in
+    // this command's own task: it counts from this command's start,
+    // whatever the others do and whenever `run_all` collects the result.
     match tokio::time::timeout(deadline, finish).await {
         Ok(finished) => finished,
         Err(_elapsed) => {

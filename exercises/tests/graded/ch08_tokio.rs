@@ -36,7 +36,7 @@ use pipeline::{
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
-    drains_every_pipe_while_it_waits,
+    counts_each_deadline_from_its_own_start, drains_every_pipe_while_it_waits,
     keeps_command_order_when_the_last_ends_first,
     kills_commands_past_the_deadline, reports_code_and_output,
     runs_the_commands_at_once,
@@ -44,8 +44,8 @@ use run_all::{
 use serve::{
     a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
     an_accept_error_ends_serve, answers_clients_at_once,
-    closes_open_connections_on_shutdown, echoes_bytes_as_sent,
-    echoes_every_line, returns_ok_on_shutdown,
+    closes_its_listener_on_shutdown, closes_open_connections_on_shutdown,
+    echoes_bytes_as_sent, echoes_every_line, returns_ok_on_shutdown,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -134,6 +134,17 @@ pub fn trials() -> Vec<Trial> {
              while a client was still connected: select! between shutdown \
              and accept in the accept loop, and do not wait for open \
              connections to end (a client may never hang up)",
+        ),
+        Trial::new(
+            "ch08::serve::closes_its_listener_on_shutdown",
+            1,
+            closes_its_listener_on_shutdown,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "serve never returned after the shutdown future completed, \
+             with a client still connected (if returns_ok_on_shutdown \
+             timed out too, start there)",
         ),
         Trial::new(
             "ch08::serve::closes_open_connections_on_shutdown",
@@ -263,6 +274,23 @@ pub fn trials() -> Vec<Trial> {
             "run_all never returned for commands that never exit, with a \
              deadline of 200 ms: wrap each wait in tokio::time::timeout, \
              and when it elapses, kill the child",
+        ),
+        Trial::new(
+            "ch08::run_all::counts_each_deadline_from_its_own_start",
+            1,
+            counts_each_deadline_from_its_own_start,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "run_all never returned, on a paused clock that the test moved \
+             to 11 s after the commands started, with a deadline of 10 s: \
+             the first command had exited at 5 s, and the second was past \
+             its deadline but never killed. Give each command its deadline \
+             from its own start (a tokio::time::timeout around its whole \
+             run, in a task of its own), not from when you get round to \
+             waiting for it or from when another command ended (and if \
+             the first command was never waited for, wait for every \
+             command at once)",
         ),
         Trial::new(
             "ch08::run_all::drains_every_pipe_while_it_waits",

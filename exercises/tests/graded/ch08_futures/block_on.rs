@@ -244,12 +244,17 @@ pub(super) fn runs_a_oneshot_receiver() {
 
 /// The state letter of this process's thread `tid`, from
 /// `/proc/self/task/<tid>/stat`: `R` running or runnable, `S` asleep.
-fn thread_state(tid: &str) -> Option<char> {
-    let stat =
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+/// An error if the file cannot be read (the thread has ended) or has no
+/// state in it.
+fn thread_state(tid: &str) -> Result<char, String> {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let stat = std::fs::read_to_string(&path)
+        .map_err(|error| format!("cannot read {path}: {error}"))?;
     // After the parenthesised command name: the state.
-    let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().next()?.chars().next()
+    stat.rsplit_once(')')
+        .and_then(|(_, after_name)| after_name.split_whitespace().next())
+        .and_then(|state| state.chars().next())
+        .ok_or_else(|| format!("no state in {path}: {stat:?}"))
 }
 
 /// `block_on` runs on a thread of its own; its future is pending, and
@@ -287,9 +292,22 @@ pub(super) fn sleeps_while_it_waits() {
         .recv()
         .expect("block_on never polled the future (did it panic?)");
     // Until the thread sleeps. A spinning one never does: the trial's
-    // timeout ends the wait, and says why.
-    while thread_state(&tid) != Some('S') {
-        thread::sleep(std::time::Duration::from_millis(1));
+    // timeout ends the wait, and says why. A thread whose state cannot be
+    // read has ended (its `block_on` panicked, or returned a future that
+    // was pending): that ends the trial at once, with its own report.
+    loop {
+        match thread_state(&tid) {
+            Ok('S') => break,
+            Ok(_) => thread::sleep(std::time::Duration::from_millis(1)),
+            Err(why) if runner.is_finished() => match runner.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(answer) => panic!(
+                    "block_on returned {answer:?} for a future that was \
+                     pending and never woken ({why})"
+                ),
+            },
+            Err(why) => panic!("cannot tell whether block_on sleeps: {why}"),
+        }
     }
     rung.store(true, Ordering::SeqCst);
     waker.wake();

@@ -4,12 +4,15 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use exercises::ch08_tokio::{Outcome, run_all};
 use tokio::process::Command;
 
-use super::runtime;
+use super::{paused_runtime, runtime};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 
@@ -29,23 +32,26 @@ fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("cannot create a temporary folder")
 }
 
+/// Whether process `pid` is a child of this one that nobody has waited
+/// for yet: running, or a zombie.
+fn is_our_child(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false; // Gone, waited for.
+    };
+    // After the parenthesised command name: state, then the parent.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    after_name.split_whitespace().nth(1)
+        == Some(std::process::id().to_string().as_str())
+}
+
 /// The child processes of this one that nobody has waited for yet:
 /// running, or zombies.
 fn our_children() -> Vec<u32> {
-    let me = std::process::id().to_string();
     let entries = fs::read_dir("/proc").expect("cannot list /proc");
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat"))
-            else {
-                return false; // Gone meanwhile.
-            };
-            // After the parenthesised command name: state, then the parent.
-            let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            after_name.split_whitespace().nth(1) == Some(me.as_str())
-        })
+        .filter(|&pid| is_our_child(pid))
         .collect()
 }
 
@@ -297,6 +303,135 @@ pub(super) fn keeps_command_order_when_the_last_ends_first() {
     assert!(
         matches!(&outcomes[1], Ok(Outcome::Finished { code: Some(3), .. })),
         "the second command (which ended first) exits with 3; got {:?}",
+        outcomes[1]
+    );
+}
+
+/// The child of this process whose command line holds `needle`, if one
+/// runs (a child only: a shell's own children, forked but not yet
+/// running their program, show the shell's command line too).
+fn child_mentioning(needle: &str) -> Option<u32> {
+    our_children().into_iter().find(|pid| {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
+    })
+}
+
+/// Runs `wait` on a thread of tokio's blocking pool: the runtime's own
+/// thread goes on driving `run_all` meanwhile.
+async fn blocking<T: Send + 'static>(
+    wait: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(wait)
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+}
+
+/// Waits until `done`, or until the wait is given up.
+fn wait_until(given_up: &AtomicBool, done: impl Fn() -> bool) {
+    while !done() && !given_up.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Gives up the waits on the blocking pool when it is dropped: at the end
+/// of the trial's future, or as a panic in `run_all` unwinds through it.
+/// Dropping a runtime waits for its blocking threads, so a wait left
+/// running would turn that panic into a hang.
+struct GiveUpOnDrop(Arc<AtomicBool>);
+
+impl Drop for GiveUpOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One command finishes early and the other runs past its deadline; each
+/// deadline counts from its own command's start, not from when `run_all`
+/// gets round to waiting for the command, nor from when another one ended.
+///
+/// On tokio's paused clock, held still: while a `spawn_blocking` task
+/// runs, tokio does not move a paused clock on its own, so virtual time
+/// moves only when the test advances it, and the children meanwhile run
+/// in real time. Both commands start at virtual 0 s, with a deadline of
+/// 10 s. At 5 s the test lets the first one exit, and waits until
+/// `run_all` has waited for it (the process is reaped: its result is in);
+/// then it moves the clock to 11 s. The second command is now past its
+/// deadline, and is killed: `TimedOut`; the first is `Finished`. A
+/// deadline counted from the first command's end would fall at 15 s,
+/// which the clock never reaches; one deadline on the whole batch would
+/// report the first command, which finished in time, as `TimedOut` too.
+pub(super) fn counts_each_deadline_from_its_own_start() {
+    const DEADLINE: Duration = Duration::from_secs(10);
+    let scratch = scratch();
+    let path = |name: &str| {
+        let path = scratch.path().join(name);
+        path.to_str().expect("a UTF-8 temporary path").to_string()
+    };
+    let (early_started, go) = (path("early-started"), path("go"));
+    let (late_started, never) = (path("late-started"), path("never"));
+    // Each marks that it runs, then becomes `worker emit-then-wait`, the
+    // same process: it prints ping and exits once its file appears.
+    let marked = r#": > "$1"; exec "$2" emit-then-wait "$3""#;
+    let commands = vec![
+        shell(marked, &[&early_started, WORKER, &go]),
+        shell(marked, &[&late_started, WORKER, &never]),
+    ];
+    let outcomes = paused_runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        // Runs until `release` is dropped, after `run_all` has returned:
+        // the clock stays where the test puts it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let hold = tokio::task::spawn_blocking(move || {
+            let _ = held.recv();
+        });
+        let test = async {
+            let early = blocking({
+                let (go, given_up) = (go.clone(), Arc::clone(&given_up));
+                move || {
+                    wait_until(&given_up, || {
+                        Path::new(&early_started).exists()
+                            && Path::new(&late_started).exists()
+                    });
+                    child_mentioning(&go)
+                }
+            })
+            .await
+            .expect("the first command runs until it is let go");
+            // Both commands have started, and with them, in a right
+            // solution, their deadlines. The tasks that are ready run
+            // before the clock moves.
+            tokio::task::yield_now().await;
+            tokio::time::advance(Duration::from_secs(5)).await;
+            fs::write(&go, "").expect("cannot create the go file");
+            let given_up = Arc::clone(&given_up);
+            blocking(move || wait_until(&given_up, || !is_our_child(early)))
+                .await;
+            tokio::time::advance(Duration::from_secs(6)).await;
+        };
+        let (outcomes, ()) = tokio::join!(run_all(commands, DEADLINE), test);
+        drop(release);
+        hold.await.expect("the clock's holder panicked");
+        outcomes
+    });
+    assert_eq!(outcomes.len(), 2, "one result per command");
+    assert!(
+        matches!(
+            &outcomes[0],
+            Ok(Outcome::Finished { code: Some(0), stdout }) if stdout == "ping\n"
+        ),
+        "the first command exited 5 s after it started, 5 s before its \
+         deadline, and run_all waited for it then: expected Finished with \
+         code 0 and \"ping\\n\", got {:?} (one deadline on the whole batch, \
+         as asyncio.wait_for(gather(...)) would put, loses the results \
+         that came in time: give each command a deadline of its own)",
+        outcomes[0]
+    );
+    assert!(
+        matches!(&outcomes[1], Ok(Outcome::TimedOut)),
+        "the second command never exits, and ran 11 s with a deadline of \
+         10 s: expected Ok(TimedOut), got {:?}",
         outcomes[1]
     );
 }

@@ -1,10 +1,12 @@
 //! The echo server: every line comes back, clients are served at once
 //! and a silent one holds up no one, and a shutdown returns `Ok(())` and
-//! closes the connections still open.
+//! closes the listener and the connections still open.
 
 use std::future::Future;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use exercises::ch08_tokio::serve;
@@ -77,6 +79,18 @@ where
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("cannot listen on 127.0.0.1");
+    with_listener(listener, clients).await
+}
+
+/// As `with_server`, on a listener the caller made.
+async fn with_listener<F, Fut>(
+    listener: TcpListener,
+    clients: F,
+) -> (Fut::Output, io::Result<()>)
+where
+    F: FnOnce(SocketAddr) -> Fut,
+    Fut: Future,
+{
     let address = listener.local_addr().expect("no local address");
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = std::pin::pin!(serve(listener, async {
@@ -178,6 +192,56 @@ pub(super) fn returns_ok_on_shutdown() {
             served.is_ok(),
             "after the shutdown future completed, serve returned \
              {served:?}: a shutdown is the normal end, Ok(())"
+        );
+    });
+}
+
+/// What `/proc/self/fd/<fd>` links to: `socket:[<inode>]` for a socket,
+/// the same for every descriptor of that socket.
+fn descriptor_target(fd: RawFd) -> PathBuf {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .expect("cannot read /proc/self/fd")
+}
+
+/// Whether this process still holds a descriptor of `target`.
+fn holds_descriptor_of(target: &Path) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("cannot list /proc/self/fd")
+        .filter_map(Result::ok)
+        .any(|entry| {
+            std::fs::read_link(entry.path()).is_ok_and(|to| to == target)
+        })
+}
+
+/// Once `serve` has returned from a shutdown, its listening socket is
+/// closed: no descriptor of it is left in this process (an open one
+/// would let clients go on connecting, the kernel completing their
+/// handshake). Checked with no `.await` after `serve` returned, as in
+/// `closes_open_connections_on_shutdown`: a socket that `serve` left to
+/// be closed later, by a task of its own, is still open then.
+pub(super) fn closes_its_listener_on_shutdown() {
+    runtime().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("cannot listen on 127.0.0.1");
+        let socket = descriptor_target(listener.as_raw_fd());
+        let (_client, served) = with_listener(listener, |address| async move {
+            let mut client = Client::connect(address).await;
+            client.echo("served before the shutdown").await;
+            client
+        })
+        .await;
+        served.expect("serve returned an error");
+        // No `.await` from here on: it would let the runtime finish what
+        // `serve` only started.
+        assert!(
+            !holds_descriptor_of(&socket),
+            "serve returned after its shutdown, but its listening socket \
+             ({}) is still open, and clients can still connect: keep the \
+             accept loop in serve itself (select! between the shutdown and \
+             accept), so the listener is dropped when serve returns; an \
+             accept loop in a task of its own, never ended, keeps it open",
+            socket.display()
         );
     });
 }
