@@ -174,7 +174,7 @@ where
 /// - After `set_total_for_tests(visits)`, `total()` is `visits` and the next
 ///   ticket is `visits + 1`; the count goes on past `u32::MAX` without wrapping
 ///   (the visit after visit `u32::MAX` gets ticket `1 << 32`), and visits that
-///   several threads record at once from `1 << 40` on are all counted. Four
+///   several threads record at once from `1 << 40` on are all counted. Two
 ///   threads recording 20,000 visits at once across `u32::MAX` get exactly
 ///   the next 20,000 tickets, each once (checked over many rounds). Trial:
 ///   `ch01::visit_counter::counts_past_u32_max`.
