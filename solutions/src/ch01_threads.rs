@@ -16,13 +16,19 @@
 #![cfg(module = "ch01_threads")]
 
 use std::io;
+use std::panic;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 
 /// Runs every job on a thread of its own, all at the same time, and returns
 /// their results in the order of `jobs` (not the order they finish in).
+/// However many jobs there are, each gets a new thread (no pool of a few
+/// threads taking turns), with at least the stack `thread::spawn` gives
+/// (2 MiB unless `RUST_MIN_STACK` says otherwise).
 ///
-/// If a job panics, `spawn_all` panics too, after the other jobs finished.
+/// If a job panics, `spawn_all` panics too, after the other jobs finished,
+/// with the job's own panic: its payload, as `JoinHandle::join` hands it
+/// over, not a new panic with a message of `spawn_all`'s own.
 ///
 /// # Graded promises
 ///
@@ -31,8 +37,11 @@ use std::thread::{self, JoinHandle};
 ///   jobs finish last to first. Trial:
 ///   `ch01::spawn_all::returns_results_in_input_order`.
 /// - Every job runs on a new thread of its own, never on the calling thread,
-///   and all of them are running at once: a job may wait until every other job
-///   has started. Trial: `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+///   and all of them are running at once, however many there are: a job may
+///   wait until every other job has started, also with 256 jobs. Each job's
+///   thread has at least the stack `thread::spawn` gives (2 MiB unless
+///   `RUST_MIN_STACK` says otherwise). Trial:
+///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
 ///   finished (a job still running when the panic happens is waited for); jobs
@@ -61,7 +70,7 @@ where
         }
     }
     if let Some(payload) = first_panic {
-        std::panic::resume_unwind(payload);
+        panic::resume_unwind(payload);
     }
     results
 }
@@ -77,6 +86,9 @@ where
 /// The chunks are borrowed from `data`, not copied: scoped threads may
 /// borrow from the caller because the scope joins them before it returns.
 ///
+/// If `sum_chunk` panics, `parallel_sum` panics too, with that panic's own
+/// payload (not a new panic of its own), and returns no total.
+///
 /// # Graded promises
 ///
 /// - Returns the sum of all of `data`, every element counted once, for any
@@ -88,13 +100,18 @@ where
 ///   Trial: `ch01::parallel_sum::sums_the_chunks_at_once`.
 /// - Each chunk passed to `sum_chunk` is a piece of `data` itself, not a copy;
 ///   together the chunks cover `data` without gaps or overlaps, and their
-///   lengths differ by at most one (10 elements on 4 threads are chunks of 3,
-///   3, 2 and 2). Trial: `ch01::parallel_sum::borrows_balanced_chunks`.
+///   lengths differ by at most one, whatever the number of threads (10
+///   elements on 4 threads are chunks of 3, 3, 2 and 2; on 3 threads, 4, 3
+///   and 3; on 7, three of 2 and four of 1). Trial:
+///   `ch01::parallel_sum::borrows_balanced_chunks`.
 /// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
 ///   chunks included, each time on a different new thread and never on the
 ///   thread that called `parallel_sum`: also when `threads` is `1`, when it is
 ///   larger than `data.len()` (64 threads on 10 elements) and when `data` is
 ///   empty. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+/// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
+///   panic's own payload, not a new panic, and returns no total. Trial:
+///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where
     S: Fn(&[u64]) -> u64 + Sync,
@@ -113,9 +130,16 @@ where
             let sum_chunk = &sum_chunk;
             handles.push(scope.spawn(move || sum_chunk(chunk)));
         }
+        // A chunk's panic goes on with its own payload: `expect` would
+        // raise a new panic that hides it. Raised inside the scope, it
+        // leaves only once the scope has joined the other threads.
         handles
             .into_iter()
-            .map(|handle| handle.join().expect("a chunk's thread panicked"))
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|payload| panic::resume_unwind(payload))
+            })
             .sum()
     })
 }
@@ -127,8 +151,8 @@ where
 /// The name is kept whole, however long: inside the job,
 /// `thread::current().name()` is `Some(name)`, even where the operating
 /// system shows only the first 15 bytes of it. The error on failure is the
-/// operating system's own, so its `raw_os_error()` says why the thread was
-/// refused. No panic happens on the way, not even one that `spawn_worker`
+/// operating system's own, as `thread::Builder::spawn` returns it, so its
+/// `raw_os_error()` says why the thread was refused. No panic happens on the way, not even one that `spawn_worker`
 /// catches itself.
 ///
 /// # Graded promises
@@ -145,9 +169,10 @@ where
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result. When the operating system
 ///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
-///   `Err` with the operating system's own `io::Error` (its `raw_os_error()` is
-///   `Some`), and no panic happens on the way, not even one `spawn_worker`
-///   catches itself. Trial:
+///   `Err` with the operating system's own `io::Error`, the one
+///   `thread::Builder::spawn` returns for the same thread (same
+///   `raw_os_error()`), and no panic happens on the way, not even one
+///   `spawn_worker` catches itself. Trial:
 ///   `ch01::spawn_worker::reports_a_stack_too_big_to_create`.
 pub fn spawn_worker<F, T>(
     name: &str,
@@ -175,8 +200,10 @@ where
 /// Shared by reference (`&VisitCounter` in scoped threads, or an
 /// `Arc<VisitCounter>`), so every method takes `&self`. A counter made by
 /// `VisitCounter::default()` is the same as one made by `new()`: at zero,
-/// and its first visit gets ticket 1. The count is a full `u64`: it goes on
-/// past `u32::MAX` (about four billion visits) without wrapping.
+/// and its first visit gets ticket 1. Each counter counts its own visits:
+/// making one leaves every other counter as it was. The count is a full
+/// `u64`: it goes on past `u32::MAX` (about four billion visits) without
+/// wrapping, even while several threads record visits across it.
 ///
 /// # Graded promises
 ///
@@ -188,13 +215,18 @@ where
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
 ///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.
-/// - `VisitCounter::default()` behaves as `new()`: `total()` is `0`, the first
-///   two visits get tickets `1` and `2`, and `total()` is then `2`. Trial:
+/// - `VisitCounter::default()` behaves as `new()`: `total()` is `0`, also
+///   after another counter has counted visits, the first two visits get
+///   tickets `1` and `2`, and `total()` is then `2`. Each counter counts its
+///   own visits: making another counter, with `new()` or `default()`, leaves
+///   the others' totals as they were. Trial:
 ///   `ch01::visit_counter::default_starts_at_zero`.
 /// - After `set_total_for_tests(visits)`, `total()` is `visits` and the next
 ///   ticket is `visits + 1`; the count goes on past `u32::MAX` without wrapping
 ///   (the visit after visit `u32::MAX` gets ticket `1 << 32`), and visits that
-///   several threads record at once from `1 << 40` on are all counted. Trial:
+///   several threads record at once from `1 << 40` on are all counted. Two
+///   threads recording 20,000 visits at once across `u32::MAX` get exactly
+///   the next 20,000 tickets, each once (checked over many rounds). Trial:
 ///   `ch01::visit_counter::counts_past_u32_max`.
 #[derive(Debug, Default)]
 pub struct VisitCounter {

@@ -147,6 +147,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// fails (a non-zero code or a signal), at most `max_restarts` times.
 /// Returns every exit in order; the last one is a success unless the
 /// restarts ran out. A crash of the worker never harms the supervisor.
+/// A failed worker is started again at once, with no delay between runs:
+/// a real supervisor backs off, waiting longer after each crash, but this
+/// one leaves that out.
 /// A worker that cannot be started has no exit: that error is returned at
 /// once. Any `max_restarts` works, up to `usize::MAX`: it is a limit, not
 /// a size.
@@ -160,7 +163,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   `ch02::supervise::restarts_until_success`.
 /// - A worker that always fails runs `1 + max_restarts` times, and all its
 ///   exits are returned: with `max_restarts` of `2`, three exits; with `0`,
-///   one. Trial: `ch02::supervise::gives_up_after_the_last_restart`.
+///   one; with `40`, forty-one, each run started at once after the one before
+///   (no delay between restarts, let alone one that grows). Trial:
+///   `ch02::supervise::gives_up_after_the_last_restart`.
 /// - A worker that succeeds at once is run once and not restarted: the exits
 ///   are `[Code(0)]`. Trial: `ch02::supervise::leaves_a_success_alone`.
 /// - A worker killed by SIGKILL or SIGTERM has failed like any other and is
@@ -192,9 +197,10 @@ pub fn supervise(
 
 /// Runs the commands as a pipeline, `a | b | c`: each stage's stdout feeds
 /// the next stage's stdin, the first reads nothing, and all stages run at
-/// the same time. Returns the last stage's output and every stage's exit,
-/// in stage order (no stages: no output and no exits). Each stage's stderr
-/// is left as its `Command` has it: the parent's own stderr unless set.
+/// the same time. Returns the last stage's output, byte for byte (text or
+/// not), and every stage's exit, in stage order (no stages: no output and
+/// no exits). Each stage's stderr is left as its `Command` has it: the
+/// parent's own stderr unless set.
 ///
 /// As in a shell, a stage that exits early stops the stage before it: that
 /// stage's next write to the pipe between them fails with a broken pipe
@@ -212,7 +218,8 @@ pub fn supervise(
 ///   order. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
 /// - Returns one exit per stage, in stage order, with each stage's own code
 ///   (`[Code(0), Code(0), Code(5)]`), and an empty output when the last stage
-///   prints nothing. Trial: `ch02::pipeline::reports_every_stage`.
+///   prints nothing. The output is the last stage's bytes as they are, also
+///   when they are not UTF-8. Trial: `ch02::pipeline::reports_every_stage`.
 /// - When the last stage exits early, the stages before it end at their next
 ///   write, by a broken pipe (`Exit::Code(70)` from the worker, or
 ///   `Exit::Signal(13)`, SIGPIPE), as `yes | head -n 1` ends in a shell; the
@@ -229,8 +236,9 @@ pub fn supervise(
 ///   `ch02::pipeline::takes_no_stages`.
 /// - Each stage's stderr is left as its `Command` has it: a stage whose stderr
 ///   goes to a file writes 1 MiB there and finishes. A pipeline of one stage
-///   returns that stage's stdout. Trial:
-///   `ch02::pipeline::leaves_stderr_to_the_stage`.
+///   returns that stage's stdout. Every stage whose `Command` leaves stderr
+///   alone, the last one included, writes to the parent's own stderr (the same
+///   open file). Trial: `ch02::pipeline::leaves_stderr_to_the_stage`.
 pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     let mut children: Vec<Child> = Vec::with_capacity(stages.len());
     let mut previous_stdout: Option<Stdio> = None;
@@ -293,15 +301,23 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 /// what it wrote. The parent's own environment and working directory do
 /// not change, not even while the child runs.
 ///
+/// The environment is empty whatever the parent's or `command`'s own: a
+/// variable set on `command` with `Command::env` does not reach the child
+/// either. If `dir` does not exist, the command is not run (not in another
+/// directory): the error of its start comes back.
+///
 /// # Graded promises
 ///
 /// - The child's environment holds `PATH` and nothing else: a variable set in
-///   the parent, such as a secret token, does not reach it. Trial:
+///   the parent, such as a secret token, does not reach it, nor does one set
+///   on `command` itself (`Command::env`). Trial:
 ///   `ch02::run_isolated::hides_the_parents_secret`.
 /// - The child's `PATH` is the parent's. Trial:
 ///   `ch02::run_isolated::keeps_path`.
 /// - The child starts in `dir`, and the parent's working directory is the same
-///   afterwards. Trial: `ch02::run_isolated::starts_in_the_given_directory`.
+///   afterwards. When `dir` does not exist, the command does not run at all
+///   (not in another directory) and `run_isolated` returns an `Err`. Trial:
+///   `ch02::run_isolated::starts_in_the_given_directory`.
 /// - The parent's working directory never changes, not even while the child
 ///   runs (another thread of the parent sees it unchanged meanwhile), nor when
 ///   the command cannot be started, which returns an `Err`. Trial:

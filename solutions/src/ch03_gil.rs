@@ -54,7 +54,10 @@ impl ToyGil {
 
     /// Runs `f` while holding the lock and returns its result. If `f`
     /// panics, the panic reaches the caller, the lock is released, and
-    /// later calls still work, one thread at a time as before.
+    /// later calls still work, one thread at a time as before. The panic
+    /// that reaches the caller is `f`'s own, its payload unchanged, as
+    /// `std::thread::scope` passes on a panic of its closure: not a new
+    /// panic with a message of `with_gil`'s own.
     ///
     /// # Graded promises
     ///
@@ -66,9 +69,9 @@ impl ToyGil {
     ///   each `ToyGil` is a lock of its own: inside one's `with_gil`, another
     ///   `ToyGil`'s `with_gil` runs at once. Trial:
     ///   `ch03::with_gil::lets_every_thread_in`.
-    /// - A panic in `f` reaches the caller of `with_gil`, and the next call
-    ///   works and returns its result. Trial:
-    ///   `ch03::with_gil::survives_a_panic`.
+    /// - A panic in `f` reaches the caller of `with_gil` as `f`'s own panic
+    ///   (its payload, not a new panic), and the next call works and returns
+    ///   its result. Trial: `ch03::with_gil::survives_a_panic`.
     /// - After a panic in `f`, the calls still let only one thread in at a
     ///   time. Trial: `ch03::with_gil::still_one_at_a_time_after_a_panic`.
     /// - Everything a thread did inside `with_gil` happens before what the next
@@ -86,20 +89,25 @@ impl ToyGil {
 
 /// Runs `bytecodes` "bytecodes" (calls `execute(0)`, `execute(1)`, ...)
 /// holding `gil`, and every `check_interval` bytecodes lets a waiting
-/// thread run (as CPython's eval loop does). Takes the GIL first, and
-/// releases it when done. `check_interval` is at least 1.
+/// thread run (as CPython's eval loop does). Takes the GIL first, even
+/// with no bytecodes to run, and releases it when done. `check_interval` is
+/// at least 1.
 ///
 /// It lets others in there and nowhere else, so the turns are exactly
 /// `check_interval` bytecodes whatever switching policy `gil` was built
 /// with: it never calls [`GilGuard::tick`], which would let that policy
-/// switch in the middle of a turn as well.
+/// switch in the middle of a turn as well. The turns are counted from its
+/// start: it lets others in after bytecode number `check_interval`, twice
+/// that, and so on, whether or not anyone waited at the end of the turns
+/// before, so a thread that starts waiting in the middle of a turn waits
+/// for that turn's end.
 ///
 /// # Graded promises
 ///
 /// - Calls `execute(0)`, `execute(1)`, ..., `execute(bytecodes - 1)` in that
 ///   order, each while the calling thread holds `gil`, and returns with the GIL
-///   released. Trial:
-///   `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
+///   released. With 0 bytecodes it still takes the GIL, once, and releases it.
+///   Trial: `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
 /// - Two threads running `run_bytecodes` on the same `gil` at once take turns
 ///   of exactly `check_interval` bytecodes: neither runs more than
 ///   `check_interval` in a row while the other waits, nor hands over sooner.
@@ -108,7 +116,10 @@ impl ToyGil {
 ///   own switching policy would switch every few ticks, and on Python 3's GIL
 ///   (`SwitchInterval`) while the waiting thread has asked for the GIL (a drop
 ///   request is pending): `run_bytecodes` neither ticks nor honours drop
-///   requests. Trial:
+///   requests. The turns are counted from the start of `run_bytecodes`: a
+///   thread that starts waiting in the middle of a turn (at the 16th bytecode,
+///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
+///   after the 20th, not sooner. Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
@@ -128,13 +139,19 @@ pub fn run_bytecodes(
 
 /// Does blocking I/O the way CPython does: gives the GIL up for the
 /// duration of `io` (so other threads run meanwhile), takes it back
-/// afterwards, and returns the new guard with `io`'s result.
+/// afterwards, and returns the new guard with `io`'s result. To take it
+/// back, it asks for the GIL at once, as any thread does (CPython's
+/// `PyEval_RestoreThread`): it does not wait for the threads already
+/// waiting to go first.
 ///
 /// # Graded promises
 ///
 /// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
 ///   returns `io`'s result, with the GIL held by the calling thread again.
-///   Trial: `ch03::blocking_io::returns_with_the_gil_held`.
+///   After `io`, it asks for the GIL at once, waiting like any thread: when
+///   another thread holds the GIL until two threads wait for it and one waits
+///   already, `blocking_io` is the second and gets the GIL in its turn. Trial:
+///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. Trial:
 ///   `ch03::blocking_io::lets_others_run_while_waiting`.

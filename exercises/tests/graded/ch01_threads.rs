@@ -47,7 +47,12 @@ pub fn trials() -> Vec<Trial> {
             runs_every_job_on_its_own_thread,
         )
         .timeout(BARRIER_TIMEOUT)
-        .on_timeout(NOT_AT_ONCE),
+        .on_timeout(
+            "did not run the jobs at the same time: 256 jobs wait at a \
+             barrier until every one of them has started (did you join \
+             each thread inside the loop that spawns them, or run the jobs \
+             on a pool of fewer threads?)",
+        ),
         Trial::new(
             "ch01::spawn_all::a_panicking_job_panics_the_caller",
             1,
@@ -83,6 +88,11 @@ pub fn trials() -> Vec<Trial> {
             "ch01::parallel_sum::gives_every_chunk_a_new_thread",
             1,
             gives_every_chunk_a_new_thread,
+        ),
+        Trial::new(
+            "ch01::parallel_sum::passes_a_chunk_panic_on",
+            1,
+            passes_a_chunk_panic_on,
         ),
         Trial::new("ch01::spawn_worker::names_the_thread", 1, names_the_thread),
         Trial::new(
@@ -151,22 +161,34 @@ fn returns_results_in_input_order() {
     );
 }
 
-/// Six jobs meet at a barrier of six, each reporting the thread it ran on.
+/// The stack a thread that `thread::spawn` starts is given: `RUST_MIN_STACK`
+/// bytes if that variable is set, else 2 MiB (std's default).
+fn default_stack_bytes() -> usize {
+    std::env::var("RUST_MIN_STACK")
+        .ok()
+        .and_then(|bytes| bytes.parse().ok())
+        .unwrap_or(2 << 20)
+}
+
+/// 256 jobs, more than any machine has cores, meet at a barrier of 256,
+/// each reporting the thread it ran on and the size of its stack: a pool
+/// of a few workers never gets them all to the barrier, and a thread with
+/// a smaller stack than `thread::spawn` gives is not what a job expects.
 fn runs_every_job_on_its_own_thread() {
-    const JOBS: usize = 6;
+    const JOBS: usize = 256;
     let barrier = Arc::new(Barrier::new(JOBS));
     let jobs: Vec<_> = (0..JOBS)
         .map(|_| {
             let barrier = Arc::clone(&barrier);
             move || {
                 barrier.wait();
-                thread::current().id()
+                (thread::current().id(), stack_size_of_this_thread())
             }
         })
         .collect();
-    let ids: Vec<ThreadId> = spawn_all(jobs);
-    let distinct: HashSet<_> = ids.iter().collect();
-    assert_eq!(ids.len(), JOBS, "expected one result per job");
+    let seen: Vec<(ThreadId, usize)> = spawn_all(jobs);
+    let distinct: HashSet<_> = seen.iter().map(|&(id, _)| id).collect();
+    assert_eq!(seen.len(), JOBS, "expected one result per job");
     assert_eq!(
         distinct.len(),
         JOBS,
@@ -176,6 +198,15 @@ fn runs_every_job_on_its_own_thread() {
     assert!(
         !distinct.contains(&thread::current().id()),
         "a job ran on the calling thread; each job needs a thread of its own"
+    );
+    let default = default_stack_bytes();
+    let smallest = seen.iter().map(|&(_, size)| size).min().unwrap();
+    assert!(
+        smallest + STACK_SLACK >= default,
+        "a job's thread had a stack of {smallest} bytes, less than the \
+         {default} that thread::spawn gives: a job may need all of it, and \
+         overflowing a stack aborts the whole process (leave the stack size \
+         alone)"
     );
 }
 
@@ -355,22 +386,31 @@ fn sums_the_chunks_at_once() {
 }
 
 /// The chunks must be pieces of the caller's slice (not copies), tile it
-/// without gaps or overlaps, and differ in length by at most one.
+/// without gaps or overlaps, and differ in length by at most one: on 4
+/// threads, and on 3 and 7, which are not powers of two (halving the slice
+/// and the threads again and again cuts 10 elements on 3 threads into 5, 2
+/// and 3).
 fn borrows_balanced_chunks() {
-    const THREADS: usize = 4;
+    for threads in [4, 3, 7] {
+        borrows_balanced_chunks_on(threads);
+    }
+}
+
+/// 10 elements on `threads` threads, which meet at a barrier.
+fn borrows_balanced_chunks_on(threads: usize) {
     let data: Vec<u64> = (0..10).collect();
     let start = data.as_ptr() as usize;
     let size = std::mem::size_of::<u64>();
     let seen = Mutex::new(Vec::new());
-    let barrier = Barrier::new(THREADS);
-    parallel_sum(&data, THREADS, |chunk| {
+    let barrier = Barrier::new(threads);
+    parallel_sum(&data, threads, |chunk| {
         let address = chunk.as_ptr() as usize;
         seen.lock().unwrap().push((address, chunk.len()));
         barrier.wait();
         0
     });
     let mut seen = seen.into_inner().unwrap();
-    assert_eq!(seen.len(), THREADS, "expected one call per thread");
+    assert_eq!(seen.len(), threads, "expected one call per thread");
     seen.sort();
     let mut expected_offset = 0;
     for &(address, len) in &seen {
@@ -395,8 +435,49 @@ fn borrows_balanced_chunks() {
         (lengths.iter().min().unwrap(), lengths.iter().max().unwrap());
     assert!(
         longest - shortest <= 1,
-        "10 elements on 4 threads should give chunks of 3, 3, 2, 2; got \
-         lengths {lengths:?}"
+        "10 elements on {threads} threads should give chunks whose lengths \
+         differ by at most one ({}); got lengths {lengths:?}",
+        match threads {
+            4 => "3, 3, 2 and 2",
+            3 => "4, 3 and 3",
+            _ => "three of 2 and four of 1",
+        }
+    );
+}
+
+/// The payload of a panicking `sum_chunk`: a type of the trial's own, so
+/// that a panic `parallel_sum` raises itself cannot pass for the chunk's.
+#[derive(Debug)]
+struct TheChunksOwnPanic;
+
+/// One chunk of four panics: `parallel_sum` must panic too, with that
+/// chunk's own payload, rather than return a total that misses the chunk
+/// or raise a panic of its own.
+fn passes_a_chunk_panic_on() {
+    let data: Vec<u64> = (1..=8).collect();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        parallel_sum(&data, 4, |chunk| {
+            if chunk.contains(&3) {
+                panic::panic_any(TheChunksOwnPanic);
+            }
+            chunk.iter().sum()
+        })
+    }));
+    let payload = match outcome {
+        Ok(total) => panic!(
+            "the chunk [3, 4] panicked, yet parallel_sum returned {total}: a \
+             total that misses a chunk is wrong, and nothing says so \
+             (ScopedJoinHandle::join returns the panic as an Err; \
+             panic::resume_unwind raises it again)"
+        ),
+        Err(payload) => payload,
+    };
+    assert!(
+        payload.is::<TheChunksOwnPanic>(),
+        "parallel_sum panicked, but not with the chunk's own panic: it \
+         raised one of its own (an unwrap or an expect on the join, or the \
+         scope's \"a scoped thread panicked\") instead of passing the \
+         chunk's payload on with panic::resume_unwind"
     );
 }
 
@@ -429,6 +510,10 @@ fn names_the_thread() {
         );
     }
 }
+
+/// What the C library may take off a stack for itself: a guard page and
+/// its thread descriptor, among others.
+const STACK_SLACK: usize = 64 << 10;
 
 /// The size of the calling thread's stack, as the C library that made the
 /// thread reports it (`pthread_getattr_np`).
@@ -480,14 +565,13 @@ fn gives_the_requested_stack() {
     let handle = spawn_worker("deep-recursion", 64 << 20, || descend(1000))
         .expect("spawn_worker failed");
     assert!(handle.join().is_ok());
-    const SLACK: usize = 64 << 10;
     for asked in [64 << 20, 512 << 10] {
         let handle =
             spawn_worker("stack-size", asked, stack_size_of_this_thread)
                 .expect("spawn_worker failed");
         let size = handle.join().unwrap();
         assert!(
-            size + SLACK >= asked && size <= 4 * asked + SLACK,
+            size + STACK_SLACK >= asked && size <= 4 * asked + STACK_SLACK,
             "spawn_worker was asked for a stack of {asked} bytes, and the \
              thread got {size}: give the thread the size it asks for \
              (thread::Builder::stack_size(stack_bytes)), no fixed size and \
@@ -549,6 +633,21 @@ fn reports_a_stack_too_big_to_create() {
         error.raw_os_error().is_some(),
         "spawn_worker returned {error:?}, not the operating system's error: \
          return the io::Error that thread::Builder::spawn gives, as it is"
+    );
+    // The error the operating system gives for the same request.
+    let refused = thread::Builder::new()
+        .name("huge".to_string())
+        .stack_size(1 << 48)
+        .spawn(|| ())
+        .expect_err("a thread with a 256 TiB stack cannot exist");
+    assert_eq!(
+        error.raw_os_error(),
+        refused.raw_os_error(),
+        "spawn_worker returned {error:?}, but creating that thread fails \
+         with {refused:?}: return the io::Error that thread::Builder::spawn \
+         gives, as it is (errno, io::Error::last_os_error, is not how \
+         pthread_create reports its error, and may be left over from \
+         another call)"
     );
 }
 
@@ -663,18 +762,40 @@ fn hands_out_each_ticket_once() {
     }
 }
 
-/// `VisitCounter::default()` is a counter at zero, the same as `new()`.
+/// `VisitCounter::default()` is a counter at zero, the same as `new()`,
+/// and every counter counts its own visits: making a counter, with `new()`
+/// or `default()`, changes no other counter.
 fn default_starts_at_zero() {
+    let first = VisitCounter::new();
+    for _ in 0..3 {
+        first.record();
+    }
     let counter = VisitCounter::default();
-    assert_eq!(counter.total(), 0, "a default counter starts at 0");
-    let first = counter.record();
     assert_eq!(
-        first, 1,
-        "the first visit to VisitCounter::default() got ticket {first}, not \
-         1: a default counter must be the same as VisitCounter::new()"
+        counter.total(),
+        0,
+        "a default counter starts at 0, even after another counter has \
+         counted visits (is the count a static that every counter shares?)"
+    );
+    let first_ticket = counter.record();
+    assert_eq!(
+        first_ticket, 1,
+        "the first visit to VisitCounter::default() got ticket \
+         {first_ticket}, not 1: a default counter must be the same as \
+         VisitCounter::new()"
     );
     assert_eq!(counter.record(), 2, "the second visit gets ticket 2");
     assert_eq!(counter.total(), 2, "two visits recorded");
+    let other = VisitCounter::new();
+    assert_eq!(other.total(), 0, "a new counter starts at 0");
+    assert_eq!(
+        (first.total(), counter.total()),
+        (3, 2),
+        "three visits to one counter and two to another, then a third \
+         counter was made: each counter counts its own visits, and making \
+         one leaves the others alone (the count is a field of the counter, \
+         not a static they all share)"
+    );
 }
 
 /// The count is a `u64`: it goes on past `u32::MAX`, where a 32-bit count
@@ -715,5 +836,70 @@ fn counts_past_u32_max() {
         counter.total(),
         FAR + 4_000,
         "four threads recorded 1000 visits each after 2^40"
+    );
+    for round in 1..=WRAP_ROUNDS {
+        across_u32_max(round);
+    }
+}
+
+/// A count kept as two 32-bit halves must carry from one to the other as
+/// it passes `u32::MAX`, and a visit that comes between the low half's
+/// wrap and the carry gets a wrong ticket. That needs two threads inside
+/// `record` at the same instant, so one round may miss it: the rounds are
+/// repeated, as for lost updates, until one comes out wrong or enough came
+/// out right. A `u64` count is never wrong.
+const WRAP_ROUNDS: usize = 200;
+
+/// One round: two threads start together at a barrier and record 10,000
+/// visits each, from 10,000 visits before `u32::MAX` to 10,000 after it;
+/// their tickets must be exactly the next 20,000 numbers. (Two threads
+/// meet inside `record` more often than four on a machine of two cores,
+/// where four keep taking turns.)
+fn across_u32_max(round: usize) {
+    const THREADS: usize = 2;
+    const EACH: u64 = 10_000;
+    let visits = THREADS as u64 * EACH;
+    let start = u64::from(u32::MAX) - visits / 2;
+    let counter = VisitCounter::new();
+    counter.set_total_for_tests(start);
+    let barrier = Barrier::new(THREADS);
+    let mut tickets: Vec<u64> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    (0..EACH).map(|_| counter.record()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    tickets.sort_unstable();
+    let expected = start + 1..=start + visits;
+    if let Some((got, want)) = tickets
+        .iter()
+        .zip(expected.clone())
+        .find(|&(&got, want)| got != want)
+    {
+        panic!(
+            "{THREADS} threads recorded {visits} visits at once across \
+             u32::MAX (round {round}), from ticket {} on: the tickets should \
+             be exactly {}..={}, but ticket {want} is missing (ticket {got} \
+             came instead, in sorted order): a count made of two 32-bit \
+             halves carries from one to the other in a separate step, and a \
+             visit in between reads a half that is not up to date; keep the \
+             count in one AtomicU64",
+            start + 1,
+            expected.start(),
+            expected.end()
+        );
+    }
+    assert_eq!(
+        counter.total(),
+        start + visits,
+        "{visits} visits recorded across u32::MAX (round {round})"
     );
 }

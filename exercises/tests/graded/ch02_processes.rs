@@ -28,6 +28,10 @@ const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 /// Deadline for trials whose only way to hang is a blocked pipe or stage.
 const PIPE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Deadline for a supervisor that restarts a failing worker forty times:
+/// only a delay between restarts makes it hang.
+const RESTARTS_TIMEOUT: Duration = Duration::from_secs(30);
+
 mod capture;
 mod exit_of;
 mod pipeline;
@@ -108,6 +112,12 @@ pub fn trials() -> Vec<Trial> {
             "ch02::supervise::gives_up_after_the_last_restart",
             1,
             gives_up_after_the_last_restart,
+        )
+        .timeout(RESTARTS_TIMEOUT)
+        .on_timeout(
+            "a worker that always fails, with max_restarts = 40, was still \
+             being supervised: restart a failed worker at once, without a \
+             delay (a delay that doubles at each restart soon takes hours)",
         ),
         Trial::new(
             "ch02::supervise::leaves_a_success_alone",

@@ -80,7 +80,14 @@ pub fn trials() -> Vec<Trial> {
             1,
             returns_with_the_gil_held,
         )
-        .timeout(GIL_TIMEOUT),
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "after the I/O, blocking_io never got the GIL back: another \
+             thread held the GIL until two threads waited for it, and one \
+             thread waited already, so blocking_io, waiting too, would have \
+             made two; it must ask for the GIL at once (Gil::acquire), like \
+             any thread, not wait until no other thread waits",
+        ),
         Trial::new(
             "ch03::blocking_io::lets_others_run_while_waiting",
             3,
@@ -181,12 +188,31 @@ fn lets_every_thread_in() {
     assert_eq!(gil.with_gil(|| other.with_gil(|| 7)), 7);
 }
 
+/// The payload of the panic inside `with_gil`: a type of the trial's own,
+/// so that a panic `with_gil` raises itself cannot pass for `f`'s.
+#[derive(Debug)]
+struct ThePythonCodeRaised;
+
 fn survives_a_panic() {
     let gil = ToyGil::new();
     let failed = panic::catch_unwind(AssertUnwindSafe(|| {
-        gil.with_gil(|| panic!("the Python code raised"))
+        gil.with_gil(|| panic::panic_any(ThePythonCodeRaised))
     }));
-    assert!(failed.is_err(), "the panic should reach the caller");
+    let payload = match failed {
+        Ok(()) => panic!(
+            "f panicked inside with_gil; the panic should reach \
+                          the caller"
+        ),
+        Err(payload) => payload,
+    };
+    assert!(
+        payload.is::<ThePythonCodeRaised>(),
+        "with_gil panicked, but not with f's own panic: it raised one of its \
+         own (a panic! with a new message after catching f's) instead of \
+         letting f's panic go on (a guard that unlocks in its Drop lets it \
+         go on by itself; after catch_unwind, panic::resume_unwind raises it \
+         again)"
+    );
     let after = panic::catch_unwind(AssertUnwindSafe(|| gil.with_gil(|| 7)));
     assert_eq!(
         after.ok(),
@@ -231,6 +257,23 @@ fn executes_every_bytecode_holding_the_gil() {
     assert!(
         !gil.is_held_by_current_thread(),
         "run_bytecodes must release the GIL when it is done"
+    );
+    // No bytecodes: the GIL is still taken first, once, and released.
+    let before = gil.stats().acquisitions;
+    run_bytecodes(&gil, 0, 10, |bytecode| {
+        panic!("bytecode {bytecode} ran, but there were none to run")
+    });
+    let taken = gil.stats().acquisitions - before;
+    assert_eq!(
+        taken, 1,
+        "run_bytecodes with 0 bytecodes took the GIL {taken} times: it takes \
+         the GIL first, even with nothing to run (as a Python call of an empty \
+         function does), and releases it when done"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "run_bytecodes must release the GIL when it is done, also with 0 \
+         bytecodes"
     );
 }
 
@@ -310,6 +353,51 @@ fn switches_only_every_check_interval() {
          bytecodes in a row while the other waited; with check_interval = \
          {INTERVAL} it must let the other in every {INTERVAL}"
     );
+    a_waiter_in_the_middle_of_a_turn();
+}
+
+/// Thread A runs 40 bytecodes alone, nobody waiting at the end of its first
+/// turn; at its 16th bytecode (`execute(15)`, the middle of its second
+/// turn), thread B starts waiting for the GIL, and A goes on only once B is
+/// counted by `Gil::waiting`. The turns are counted from the start of
+/// `run_bytecodes`, so A hands the GIL over after its 20th bytecode, at the
+/// end of that turn, not at once.
+fn a_waiter_in_the_middle_of_a_turn() {
+    let gil = Gil::new();
+    let log = Mutex::new(Vec::new());
+    let (start_b, b_may_start) = mpsc::channel();
+    thread::scope(|s| {
+        let (gil, log) = (&gil, &log);
+        s.spawn(move || {
+            b_may_start.recv().expect("thread A vanished");
+            run_bytecodes(gil, INTERVAL, INTERVAL, |_| {
+                log.lock().unwrap().push('B');
+            });
+        });
+        s.spawn(move || {
+            run_bytecodes(gil, 40, INTERVAL, |bytecode| {
+                if bytecode == 15 {
+                    start_b.send(()).expect("thread B vanished");
+                    while gil.waiting() == 0 {
+                        thread::sleep(Duration::from_micros(100));
+                    }
+                }
+                log.lock().unwrap().push('A');
+            });
+        });
+    });
+    let log = log.into_inner().unwrap();
+    let before_b = log.iter().take_while(|&&name| name == 'A').count();
+    assert_eq!(
+        before_b,
+        2 * INTERVAL as usize,
+        "thread A ran alone through its first turn, and thread B started \
+         waiting at A's 16th bytecode, in the middle of its second turn; A \
+         should have handed the GIL over after its 20th bytecode, at the end \
+         of that turn (the turns are counted from the start: every \
+         check_interval = {INTERVAL} bytecodes, whether or not anyone \
+         waits), but it ran {before_b} bytecodes first"
+    );
 }
 
 /// Two threads run `BYTECODES` each on `gil` with a check interval of
@@ -364,6 +452,39 @@ fn returns_with_the_gil_held() {
         "the GIL is held again after"
     );
     drop(guard);
+    back_in_the_queue();
+}
+
+/// While the "I/O" waits, one thread takes the GIL and keeps it until two
+/// threads wait for it, and another thread starts waiting. After the I/O,
+/// `blocking_io` must wait for the GIL like any other thread (it is the
+/// second one waiting), not wait until no one else does.
+fn back_in_the_queue() {
+    let gil = Gil::new();
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        let (guard, ()) = blocking_io(guard, || {
+            let (holding, held) = mpsc::channel();
+            let gil = &gil;
+            s.spawn(move || {
+                let _held = gil.acquire();
+                holding.send(()).expect("the I/O vanished");
+                while gil.waiting() < 2 {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            });
+            held.recv().expect("the holding thread vanished");
+            s.spawn(move || drop(gil.acquire()));
+            while gil.waiting() == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert!(
+            gil.is_held_by_current_thread(),
+            "the GIL is held again after the I/O"
+        );
+        drop(guard);
+    });
 }
 
 /// The "I/O" is a message that another thread sends only once it has

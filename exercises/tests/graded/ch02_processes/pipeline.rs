@@ -45,6 +45,19 @@ pub(super) fn reports_every_stage() {
         vec![Exit::Code(0), Exit::Code(0), Exit::Code(5)],
         "one exit per stage, in stage order"
     );
+    // Output that is not text: bytes that are not UTF-8, and a `\r\n`.
+    let bytes = b"\xff\xfe not text \xc3\x28\r\n";
+    let (output, exits) = pipeline(vec![
+        shell(r"printf '\377\376 not text \303\050\r\n'"),
+        shell("cat"),
+    ])
+    .expect("pipeline failed on output that is not UTF-8");
+    assert_eq!(
+        output, bytes,
+        "the last stage wrote bytes that are not UTF-8; the output is those \
+         bytes as they are (read them with read_to_end, not read_to_string)"
+    );
+    assert_eq!(exits, vec![Exit::Code(0); 2]);
 }
 
 /// The parent's stdin holds a line; the first stage must not see it.
@@ -86,6 +99,37 @@ pub(super) fn leaves_stderr_to_the_stage() {
         MIB,
         "the first stage's stderr should have gone to its file, as its \
          Command said"
+    );
+    // Stages whose Command leaves stderr alone: each prints what its own
+    // stderr is (`/proc/self/fd/2`), and the last stage's lines come out
+    // after the lines of the stages before it.
+    let parents = fs::read_link("/proc/self/fd/2")
+        .expect("cannot read /proc/self/fd/2")
+        .to_string_lossy()
+        .into_owned();
+    let (output, exits) = pipeline(vec![
+        shell("readlink /proc/self/fd/2"),
+        shell("cat; readlink /proc/self/fd/2"),
+        shell("cat; readlink /proc/self/fd/2"),
+    ])
+    .expect("pipeline failed");
+    assert_eq!(exits, vec![Exit::Code(0); 3]);
+    let text = String::from_utf8_lossy(&output);
+    let seen: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        seen,
+        [parents.as_str(); 3],
+        "each stage printed where its stderr goes ({}), and every stage \
+         whose Command does not set stderr should write to the parent's own \
+         ({parents}): leave stderr alone, as the stage's Command has it \
+         (Command::output pipes the stderr of the stage it runs, and throws \
+         what it collects away)",
+        ["first", "second", "last"]
+            .iter()
+            .zip(&seen)
+            .map(|(stage, goes)| format!("{stage}: {goes}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
 

@@ -32,6 +32,22 @@ pub(super) fn hides_the_parents_secret() {
         ["PATH"],
         "the child's environment should hold PATH only"
     );
+    // A variable set on the command itself, not in the parent.
+    let mut command = worker(&["env"]);
+    command.env("COURSE_COMMANDS_OWN_SECRET", "swordfish");
+    let captured = run_isolated(&mut command, Path::new("/"))
+        .expect("run_isolated failed");
+    let env = String::from_utf8_lossy(&captured.stdout);
+    let names: Vec<&str> =
+        env.lines().filter_map(|l| l.split('=').next()).collect();
+    assert_eq!(
+        names,
+        ["PATH"],
+        "the command had a variable of its own (Command::env), and the \
+         child saw it: its environment should hold PATH only, whatever the \
+         parent's or the command's (Command::env_clear empties both; \
+         removing the parent's variables one by one misses the command's)"
+    );
 }
 
 pub(super) fn keeps_path() {
@@ -184,5 +200,24 @@ pub(super) fn starts_in_the_given_directory() {
         before,
         "the parent's own working directory changed: set the child's with \
          Command::current_dir instead"
+    );
+    // A directory that does not exist: the command must not run elsewhere.
+    let missing = dir.join("no-such-directory");
+    let flag = dir.join("ran");
+    let result = run_isolated(
+        &mut shell(&format!("touch '{}'", flag.display())),
+        &missing,
+    );
+    assert!(
+        result.is_err() && !flag.exists(),
+        "the directory {} does not exist, so the command cannot run in it; \
+         run_isolated must return the error (spawn's, of kind NotFound), \
+         but it {}",
+        missing.display(),
+        if flag.exists() {
+            "ran the command somewhere else"
+        } else {
+            "returned Ok"
+        }
     );
 }

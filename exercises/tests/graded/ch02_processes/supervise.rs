@@ -32,6 +32,9 @@ pub(super) fn restarts_until_success() {
     );
 }
 
+/// Two restarts, none, then forty in a row: a worker is started again at
+/// once, so forty restarts take no longer than forty-one runs (a delay
+/// that doubles at each restart would take days).
 pub(super) fn gives_up_after_the_last_restart() {
     let exits = supervise(scripted(&["abort"]), 2).expect("supervise failed");
     assert_eq!(
@@ -41,6 +44,12 @@ pub(super) fn gives_up_after_the_last_restart() {
     );
     let exits = supervise(scripted(&["exit:1"]), 0).expect("supervise failed");
     assert_eq!(exits, vec![Exit::Code(1)], "max_restarts = 0: one run");
+    let exits = supervise(scripted(&["exit:2"]), 40).expect("supervise failed");
+    assert_eq!(
+        exits,
+        vec![Exit::Code(2); 41],
+        "max_restarts = 40, and the worker always fails: 41 runs"
+    );
 }
 
 pub(super) fn leaves_a_success_alone() {
