@@ -175,7 +175,9 @@ pub fn trials() -> Vec<Trial> {
             1,
             check_counts_as_waiting_only_after_the_switch,
         )
-        .timeout(HANG_TIMEOUT)
+        // A hundred hand-overs, each of which may wait for a time slice on
+        // a loaded machine.
+        .timeout(CONVOY_TIMEOUT)
         .on_timeout(
             "a round never ended: the waiter never asked for the GIL, or \
              check() never returned once it had had it",

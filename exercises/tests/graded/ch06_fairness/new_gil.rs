@@ -292,7 +292,7 @@ pub(super) fn a_waiter_that_lost_asks_again() {
 /// must never see 2: the waiter counts until it takes the GIL, and the
 /// thread in `check` only from then on, not while it waits for the switch.
 pub(super) fn check_counts_as_waiting_only_after_the_switch() {
-    const ROUNDS: usize = 200;
+    const ROUNDS: usize = 100;
     let gil = NewGil::new(Duration::from_millis(1));
     let most = AtomicUsize::new(0);
     let watching = AtomicBool::new(true);
@@ -300,6 +300,9 @@ pub(super) fn check_counts_as_waiting_only_after_the_switch() {
         s.spawn(|| {
             while watching.load(Ordering::SeqCst) {
                 most.fetch_max(gil.waiting(), Ordering::SeqCst);
+                // Without a pause, this thread would take the state's
+                // mutex over and over, ahead of the threads that need it.
+                thread::yield_now();
             }
         });
         for _ in 0..ROUNDS {
