@@ -51,6 +51,14 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// - Each holder's writes to the value are seen by the next holder, under
 ///   Rust's memory model and not only on x86, in every interleaving (checked
 ///   with loom). Trial: `ch06::ticket_lock::loom_orders_the_holders`.
+/// - A guard dropped while its thread panics serves the next ticket too: the
+///   lock is not poisoned, `queue_len()` is back to `0`, and the next thread
+///   gets in and sees the panicking holder's writes. Trial:
+///   `ch06::ticket_lock::a_panicking_holder_serves_the_next_ticket`.
+/// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
+///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
+///   for a `MutexGuard<u8>` (`Sync` but not `Send`). Trial:
+///   `ch06::ticket_lock::is_sync_for_send_values`.
 pub struct TicketLock<T> {
     /// The number the next arriving thread takes. After `usize::MAX`
     /// tickets both counters wrap around to 0 (`fetch_add` wraps), alike,
@@ -220,8 +228,9 @@ struct GilState {
 /// - At most one thread holds the GIL at any moment, however many threads take
 ///   it and call `check` (a thread holds it again when `check` returns). Trial:
 ///   `ch06::new_gil::one_holder_at_a_time`.
-/// - Two threads that only call `check` while they hold the GIL both make
-///   progress: the GIL changes hands both ways. Trial:
+/// - Two threads that only call `check` while they hold the GIL take turns:
+///   the GIL changes hands ten times, so the thread that gave it up in `check`
+///   asks for it back like any waiter. Trial:
 ///   `ch06::new_gil::cpu_threads_take_turns`.
 #[derive(Debug)]
 pub struct NewGil {
@@ -263,6 +272,10 @@ impl NewGil {
     /// - Taking the GIL ends the drop request, however the last holder let go
     ///   (in `check` or by dropping its guard): nobody has asked the new holder
     ///   yet. Trial: `ch06::new_gil::taking_the_gil_resets_the_request`.
+    /// - A waiter that asked, and then saw another waiter take the GIL instead,
+    ///   asks the new holder too, an interval after that switch: it asks after
+    ///   every interval in which nobody else got the GIL, not only once. Trial:
+    ///   `ch06::new_gil::a_waiter_that_lost_asks_again`.
     pub fn acquire(&self) -> NewGilGuard<'_> {
         let state = self.lock_state();
         drop(self.take(state));
@@ -284,6 +297,10 @@ impl NewGil {
     /// - `waiting()` counts every thread blocked in `acquire`. Trials:
     ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`,
     ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
+    /// - While it waits for another thread to take the GIL, the thread in `check`
+    ///   does not count: `waiting()` never counts it together with the waiter it
+    ///   hands the GIL over to. Trial:
+    ///   `ch06::new_gil::check_counts_as_waiting_only_after_the_switch`.
     pub fn waiting(&self) -> usize {
         self.lock_state().waiting
     }
@@ -347,6 +364,12 @@ impl NewGilGuard<'_> {
     /// interval), then waits to take it back like any other waiter.
     /// Without a request, returns at once, GIL held.
     ///
+    /// Releasing wakes the waiters at once, as dropping the guard does: left
+    /// to find the GIL free at the end of their interval, they would make
+    /// every switch cost up to an interval more. Only a clock could show that
+    /// delay, and the trials set no upper bound on time, so this is not
+    /// graded.
+    ///
     /// # Graded promises
     ///
     /// - After a waiter has asked, `check` returns only once that waiter has
@@ -408,15 +431,19 @@ impl Drop for NewGilGuard<'_> {
 /// # Graded promises
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
-///   the first period or after several. Trial:
+///   the first period or after several; `work` runs on a thread of the
+///   runtime's blocking pool (`Handle::try_current()` finds the runtime
+///   there), not on a thread of its own. Trial:
 ///   `ch06::heartbeat::returns_the_result`.
 /// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
 ///   current-thread runtime, and no faster than once per `period`. Trial:
 ///   `ch06::heartbeat::beats_while_the_work_runs`.
 /// - The first beat comes at once. After the runtime was held up for several
-///   periods, one late beat comes as soon as the loop runs again and the next a
-///   full `period` after it: neither a burst of the missed beats nor the
-///   original schedule. Trial: `ch06::heartbeat::does_not_burst_after_a_stall`.
+///   periods, by another task or by a `beat` that itself lasts longer than a
+///   period, one late beat comes as soon as the loop runs again (the moment a
+///   long beat returns, not a period later) and the next a full `period` after
+///   it: neither a burst of the missed beats nor the original schedule. Trial:
+///   `ch06::heartbeat::does_not_burst_after_a_stall`.
 /// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload.
 ///   Trial: `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
@@ -482,8 +509,10 @@ struct RwState {
 /// # Graded promises
 ///
 /// - `FairRwLock<T>` is `Sync` when `T` is `Send + Sync` (`Vec<u8>`), and not
-///   for `Cell<u8>` or `Rc<u8>`; a `FairRwLock<Cell<u8>>` still works on one
-///   thread. Trial: `ch06::fair_rwlock::is_sync_only_for_sync_values`.
+///   for `Cell<u8>` or `Rc<u8>`, nor for a `MutexGuard<u8>` (`Sync` but not
+///   `Send`: a writer gets `&mut T` on its own thread, enough to move it
+///   there); a `FairRwLock<Cell<u8>>` still works on one thread. Trial:
+///   `ch06::fair_rwlock::is_sync_only_for_sync_values`.
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the
 ///   last, `try_read` refuses once a writer waits, and the writer then gets in.
@@ -545,7 +574,9 @@ impl<T> FairRwLock<T> {
     /// # Graded promises
     ///
     /// - `try_read` gives a guard on a free lock and while other readers hold
-    ///   it; `None` while a writer holds the lock or waits for it. Trials:
+    ///   it, even while other threads are taking and dropping read guards at
+    ///   that very moment; `None` only while a writer holds the lock or waits
+    ///   for it. Trials:
     ///   `ch06::fair_rwlock::readers_share_the_lock`,
     ///   `ch06::fair_rwlock::writers_exclude_everyone`,
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.

@@ -31,7 +31,9 @@ use heartbeat::{
     returns_the_result,
 };
 use new_gil::{
-    a_switch_restarts_the_interval, check_hands_over_after_a_drop_request,
+    a_switch_restarts_the_interval, a_waiter_that_lost_asks_again,
+    check_counts_as_waiting_only_after_the_switch,
+    check_hands_over_after_a_drop_request,
     check_waits_for_the_switch_however_long,
     check_waits_to_take_it_back_like_any_waiter,
     check_without_a_request_keeps_the_gil, cpu_threads_take_turns,
@@ -39,7 +41,9 @@ use new_gil::{
     waits_an_interval_before_asking,
 };
 use ticket_lock::{
-    counts_the_queue, excludes_other_threads, serves_threads_in_arrival_order,
+    a_panicking_holder_serves_the_next_ticket, counts_the_queue,
+    excludes_other_threads, is_sync_for_send_values,
+    serves_threads_in_arrival_order,
 };
 
 /// Deadline for trials whose only way to hang is a lock that never lets a
@@ -81,6 +85,22 @@ pub fn trials() -> Vec<Trial> {
                  lock and two waiting for it: it counts the tickets drawn \
                  but not yet served (next ticket minus now serving)",
             ),
+        Trial::new(
+            "ch06::ticket_lock::a_panicking_holder_serves_the_next_ticket",
+            1,
+            a_panicking_holder_serves_the_next_ticket,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the next thread never got the lock after a holder panicked: \
+             the guard dropped while the panic unwound must serve the next \
+             ticket all the same",
+        ),
+        Trial::new(
+            "ch06::ticket_lock::is_sync_for_send_values",
+            1,
+            is_sync_for_send_values,
+        ),
         Trial::new(
             "ch06::new_gil::one_holder_at_a_time",
             1,
@@ -151,6 +171,18 @@ pub fn trials() -> Vec<Trial> {
              waiter instead; use two Condvars, or notify_all",
         ),
         Trial::new(
+            "ch06::new_gil::check_counts_as_waiting_only_after_the_switch",
+            1,
+            check_counts_as_waiting_only_after_the_switch,
+        )
+        // A hundred hand-overs, each of which may wait for a time slice on
+        // a loaded machine.
+        .timeout(CONVOY_TIMEOUT)
+        .on_timeout(
+            "a round never ended: the waiter never asked for the GIL, or \
+             check() never returned once it had had it",
+        ),
+        Trial::new(
             "ch06::new_gil::check_waits_for_the_switch_however_long",
             1,
             check_waits_for_the_switch_however_long,
@@ -177,9 +209,22 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "two threads that only call check() never both made progress: \
-             the waiting one asks after an interval, and the holder's \
-             check() must then hand the GIL over",
+            "two threads that only call check() did not take turns ten \
+             times: the waiting one asks after every interval, and the \
+             holder's check() must then hand the GIL over. The thread that \
+             gave the GIL up in check() waits to take it back like any \
+             waiter, asking for it too, or the new holder keeps it forever",
+        ),
+        Trial::new(
+            "ch06::new_gil::a_waiter_that_lost_asks_again",
+            1,
+            a_waiter_that_lost_asks_again,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "two waiters had asked for the GIL, one of them took it, and the \
+             other never asked the new holder: a waiter asks after every \
+             interval in which nobody else got the GIL, not only once",
         ),
         Trial::new(
             "ch06::heartbeat::returns_the_result",

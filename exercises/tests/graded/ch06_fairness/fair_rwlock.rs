@@ -4,9 +4,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Barrier, mpsc};
+use std::sync::{Barrier, MutexGuard, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::FairRwLock;
 
@@ -17,7 +17,8 @@ const SETTLE: Duration = Duration::from_millis(50);
 
 /// Three readers hold the lock at once (they meet at a barrier inside
 /// their read guards), and `try_read` succeeds on a lock that readers
-/// share.
+/// share, also while other threads take and drop read guards without
+/// pause.
 pub(super) fn readers_share_the_lock() {
     const READERS: usize = 3;
     let lock = FairRwLock::new(vec!["spring", "summer"]);
@@ -38,6 +39,60 @@ pub(super) fn readers_share_the_lock() {
         second.is_some(),
         "try_read gives a guard while another reader holds the lock"
     );
+    drop((first, second));
+    let refused = try_read_while_readers_come_and_go(&lock);
+    assert_eq!(
+        refused, 0,
+        "try_read returned None {refused} times while other threads were \
+         only taking and dropping read guards, with no writer anywhere: \
+         None means a writer holds the lock or waits for it, nothing else. \
+         Wait for the state's mutex (it is held only for a few \
+         instructions) rather than give up when another reader has it"
+    );
+}
+
+/// Least number of times each side of
+/// [`try_read_while_readers_come_and_go`] goes round.
+const CHURN: usize = 20_000;
+
+/// Least time [`try_read_while_readers_come_and_go`] goes on for: the
+/// rounds of both sides would fit in one time slice, and the threads must
+/// overlap however the machine schedules them.
+const CHURN_TIME: Duration = Duration::from_millis(200);
+
+/// Two threads take and drop read guards as fast as they can while this
+/// one calls `try_read`, for `CHURN_TIME` at least and until each side has
+/// gone round `CHURN` times since both were running; no writer ever comes.
+/// Returns how often `try_read` said `None`.
+fn try_read_while_readers_come_and_go(lock: &FairRwLock<Vec<&str>>) -> usize {
+    let stop = AtomicBool::new(false);
+    let rounds = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    drop(lock.read());
+                    rounds.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        while rounds.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        let (start, first) = (Instant::now(), rounds.load(Ordering::SeqCst));
+        let (mut tries, mut refused) = (0, 0);
+        while tries < CHURN
+            || rounds.load(Ordering::SeqCst) - first < CHURN
+            || start.elapsed() < CHURN_TIME
+        {
+            if lock.try_read().is_none() {
+                refused += 1;
+            }
+            tries += 1;
+        }
+        stop.store(true, Ordering::SeqCst);
+        refused
+    })
 }
 
 /// Writes of +2 that each of the two writers makes in
@@ -114,6 +169,14 @@ pub(super) fn is_sync_only_for_sync_values() {
     assert!(
         !course::is_sync!(FairRwLock<Rc<u8>>),
         "FairRwLock<Rc<u8>> is Sync: an Rc may not leave its thread"
+    );
+    assert!(
+        !course::is_sync!(FairRwLock<MutexGuard<'static, u8>>),
+        "FairRwLock<MutexGuard<u8>> is Sync: a guard is Sync but not Send, \
+         and a writer on another thread gets `&mut T`, enough to move the \
+         guard there (std::mem::replace) and unlock the mutex from a thread \
+         that does not hold it. The `unsafe impl Sync` needs `T: Send + \
+         Sync`, not only `T: Sync`"
     );
 }
 

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::with_heartbeat;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
 
 /// A runtime with one thread, the one that calls `block_on`, and timers.
 fn current_thread_runtime() -> Runtime {
@@ -22,12 +22,26 @@ fn current_thread_runtime() -> Runtime {
 }
 
 /// `with_heartbeat` returns what the work returned, whether the work ends
-/// before the first period or after several.
+/// before the first period or after several; and the work runs on a thread
+/// of the runtime's blocking pool, which (unlike a thread of its own) is
+/// inside the runtime: `Handle::try_current` finds it there.
 pub(super) fn returns_the_result() {
     let runtime = current_thread_runtime();
     let period = Duration::from_millis(5);
-    let answer = runtime.block_on(with_heartbeat(|| 6 * 7, period, || {}));
+    let (answer, in_the_runtime) = runtime.block_on(with_heartbeat(
+        || (6 * 7, Handle::try_current().is_ok()),
+        period,
+        || {},
+    ));
     assert_eq!(answer, 42, "with_heartbeat returns what the work returned");
+    assert!(
+        in_the_runtime,
+        "the work ran on a thread outside the tokio runtime (no \
+         Handle::try_current there): run it on the runtime's blocking pool \
+         with tokio::task::spawn_blocking, which the runtime knows about \
+         (its paused test clock, for one, does not jump ahead while the \
+         work runs), not on a std::thread of its own"
+    );
     let report = runtime.block_on(with_heartbeat(
         || {
             thread::sleep(Duration::from_millis(20)); // Several periods.
@@ -76,6 +90,26 @@ pub(super) fn beats_while_the_work_runs() {
     );
 }
 
+/// The period of the paused-clock runs of [`does_not_burst_after_a_stall`].
+const STALL_PERIOD: Duration = Duration::from_millis(10);
+
+/// A runtime with one thread, timers, and a paused clock: the clock moves
+/// only when a test advances it (or when the runtime has nothing to do).
+fn paused_runtime() -> Runtime {
+    Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("cannot build a tokio runtime")
+}
+
+/// The runtime held up by another task, then by a long beat: see
+/// [`after_a_stall_of_the_runtime`] and [`after_a_long_beat`].
+pub(super) fn does_not_burst_after_a_stall() {
+    after_a_stall_of_the_runtime();
+    after_a_long_beat();
+}
+
 /// On the paused clock, with a period of 10 ms: the first beat comes at
 /// once; then the clock jumps 35 ms in one step, as if the runtime's thread
 /// had been held up for three and a half periods, and then moves on 1 ms
@@ -83,13 +117,9 @@ pub(super) fn beats_while_the_work_runs() {
 /// the ones due at 20 and 30 ms must not follow it in a burst, the next
 /// must not come at 40 ms on the original grid, and no two beats may ever
 /// be less than a period apart.
-pub(super) fn does_not_burst_after_a_stall() {
-    const PERIOD: Duration = Duration::from_millis(10);
-    let runtime = Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("cannot build a tokio runtime");
+fn after_a_stall_of_the_runtime() {
+    const PERIOD: Duration = STALL_PERIOD;
+    let runtime = paused_runtime();
     // Shared by the beat and the clock: both run on the runtime's thread.
     let beats = RefCell::new(Vec::new());
     runtime.block_on(async {
@@ -149,6 +179,93 @@ pub(super) fn does_not_burst_after_a_stall() {
              interval's MissedTickBehavior to Delay",
             pair[0],
             pair[1]
+        );
+    }
+}
+
+/// On the paused clock, with a period of 10 ms: the first beat itself
+/// lasts two and a half periods (it lets the clock run meanwhile, and stops
+/// it again before it returns). The beat due at 10 ms is overdue by then,
+/// so it must come as soon as the loop runs again, at the very moment the
+/// long beat ended, before the clock moves on; not a period after the long
+/// beat ended, as a loop that waits a period after each beat
+/// (`tokio::time::timeout` or `sleep`) would give. Then the clock moves on
+/// 1 ms at a time for 30 ms, and no two beats may be less than a period
+/// apart.
+fn after_a_long_beat() {
+    const PERIOD: Duration = STALL_PERIOD;
+    let runtime = paused_runtime();
+    // When each beat began and ended, on the paused clock.
+    let beats = RefCell::new(Vec::new());
+    runtime.block_on(async {
+        let start = tokio::time::Instant::now();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let heartbeat = with_heartbeat(
+            move || {
+                let _ = stopped.recv();
+            },
+            PERIOD,
+            || {
+                let began = start.elapsed();
+                if beats.borrow().is_empty() {
+                    // The clock runs with real time while the beat sleeps.
+                    tokio::time::resume();
+                    thread::sleep(PERIOD * 5 / 2);
+                    tokio::time::pause();
+                }
+                beats.borrow_mut().push((began, start.elapsed()));
+            },
+        );
+        let clock = async {
+            // The clock stands still here: a beat that is due comes all
+            // the same, one that waits for a later time does not.
+            for _ in 0..100 {
+                if beats.borrow().len() >= 2 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            for _ in 0..30 {
+                tokio::time::advance(Duration::from_millis(1)).await;
+                for _ in 0..10 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            stop.send(()).expect("the work ended early");
+        };
+        tokio::join!(heartbeat, clock);
+    });
+    let beats = beats.into_inner();
+    assert!(
+        beats.len() >= 2,
+        "only {} beats in 30 ms of virtual time after a beat that lasted \
+         {:?}, with a period of {PERIOD:?}: {beats:?}",
+        beats.len(),
+        PERIOD * 5 / 2
+    );
+    let (long_began, long_ended) = beats[0];
+    assert_eq!(long_began, Duration::ZERO, "the first beat comes at once");
+    let next = beats[1].0;
+    assert_eq!(
+        next, long_ended,
+        "the first beat lasted from {long_began:?} to {long_ended:?} \
+         (longer than the period of {PERIOD:?}), and the next beat came at \
+         {next:?}, not as soon as the loop ran again, at {long_ended:?}: \
+         the beat that fell due meanwhile must come late, at once. Counting \
+         each period from the end of the last beat (a timeout or a sleep \
+         after each beat) makes a slow heartbeat drift; the ticks of \
+         tokio::time::interval keep their time"
+    );
+    for pair in beats.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= PERIOD,
+            "two beats began {gap:?} apart (of {beats:?}, each as (began, \
+             ended)), less than the period of {PERIOD:?}, after a beat that \
+             lasted {:?}: the missed ticks were made up in a burst \
+             (MissedTickBehavior::Burst), or kept to the original grid \
+             (Skip); set the interval's MissedTickBehavior to Delay",
+            PERIOD * 5 / 2
         );
     }
 }

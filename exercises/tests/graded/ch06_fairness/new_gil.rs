@@ -216,22 +216,31 @@ pub(super) fn check_without_a_request_keeps_the_gil() {
     );
 }
 
-/// Two threads each hold the GIL and loop, calling only `check`, until
-/// both have made progress: that takes the GIL changing hands both ways.
+/// How many times the GIL must change hands in [`cpu_threads_take_turns`].
+const SWITCHES: usize = 10;
+
+/// Two threads each hold the GIL and loop, calling only `check`, until the
+/// GIL has changed hands `SWITCHES` times: both must keep asking for it, the
+/// thread that gave it up in `check` as much as the one that waited in
+/// `acquire`, or the one holding it never hears of the other again.
 pub(super) fn cpu_threads_take_turns() {
     let gil = NewGil::new(Duration::from_millis(1));
-    let progress = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    // Which thread made the last step, and how often that changed: only
+    // the holder steps, so each change is a switch.
+    let last = AtomicUsize::new(usize::MAX);
+    let switches = AtomicUsize::new(0);
     thread::scope(|s| {
         for me in 0..2 {
-            let (gil, progress) = (&gil, &progress);
+            let (gil, last, switches) = (&gil, &last, &switches);
             s.spawn(move || {
                 let mut held = gil.acquire();
                 loop {
-                    let mine = progress[me].fetch_add(1, Ordering::SeqCst);
-                    let theirs = progress[1 - me].load(Ordering::SeqCst);
-                    // Both, not just the other: the first to stop would
-                    // leave the other spinning alone forever.
-                    if mine >= 3 && theirs >= 3 {
+                    let before = last.swap(me, Ordering::SeqCst);
+                    if before != me && before != usize::MAX {
+                        switches.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // The first to stop lets the other in, which stops too.
+                    if switches.load(Ordering::SeqCst) >= SWITCHES {
                         break;
                     }
                     held.check();
@@ -239,6 +248,84 @@ pub(super) fn cpu_threads_take_turns() {
             });
         }
     });
+}
+
+/// Two threads wait for the GIL while the main thread holds it, long
+/// enough that both have asked for it; then the main thread lets go. One of
+/// them takes the GIL and keeps it until someone asks for it; the other,
+/// which asked the old holder, must ask the new one too, an interval after
+/// the switch. A waiter that asked once and then waited without asking
+/// again would leave the new holder the GIL for good (the trial times out).
+pub(super) fn a_waiter_that_lost_asks_again() {
+    const INTERVAL: Duration = Duration::from_millis(5);
+    const ROUNDS: usize = 3;
+    let gil = NewGil::new(INTERVAL);
+    for _ in 0..ROUNDS {
+        let held = gil.acquire();
+        let taken = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let _held = gil.acquire();
+                    if taken.fetch_add(1, Ordering::SeqCst) == 0 {
+                        // The first in keeps the GIL until the other asks.
+                        while !gil.drop_requested() {
+                            thread::yield_now();
+                        }
+                    }
+                });
+            }
+            while gil.waiting() < 2 || !gil.drop_requested() {
+                thread::yield_now();
+            }
+            // A pause of ten intervals, in which both waiters time out and
+            // ask. If it is too short (a slow machine), a waiter that asks
+            // only once may slip through; a right one never fails.
+            thread::sleep(INTERVAL * 10);
+            drop(held);
+        });
+    }
+}
+
+/// Round after round, a waiter asks for the GIL and the holder's `check`
+/// hands it over, while another thread reads `waiting()` without pause. It
+/// must never see 2: the waiter counts until it takes the GIL, and the
+/// thread in `check` only from then on, not while it waits for the switch.
+pub(super) fn check_counts_as_waiting_only_after_the_switch() {
+    const ROUNDS: usize = 100;
+    let gil = NewGil::new(Duration::from_millis(1));
+    let most = AtomicUsize::new(0);
+    let watching = AtomicBool::new(true);
+    thread::scope(|s| {
+        s.spawn(|| {
+            while watching.load(Ordering::SeqCst) {
+                most.fetch_max(gil.waiting(), Ordering::SeqCst);
+                // Without a pause, this thread would take the state's
+                // mutex over and over, ahead of the threads that need it.
+                thread::yield_now();
+            }
+        });
+        for _ in 0..ROUNDS {
+            let mut held = gil.acquire();
+            thread::scope(|s| {
+                s.spawn(|| drop(gil.acquire()));
+                while !gil.drop_requested() {
+                    thread::yield_now();
+                }
+                held.check();
+            });
+            drop(held);
+        }
+        watching.store(false, Ordering::SeqCst);
+    });
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        most <= 1,
+        "waiting() was {most} with one thread in acquire and one in check(): \
+         the thread in check() counted itself as waiting while it still \
+         waited for the other one to take the GIL. It counts only once \
+         another thread has taken the GIL and it waits to take it back"
+    );
 }
 
 /// The holder lets go by dropping its guard, not in `check`, after a

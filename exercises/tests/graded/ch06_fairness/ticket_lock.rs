@@ -1,6 +1,10 @@
 //! The ticket lock: no increment is lost, threads are served in the
 //! order they came, and `queue_len` counts the holder and the waiters.
 
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::MutexGuard;
 use std::thread;
 
 use exercises::ch06_fairness::TicketLock;
@@ -109,5 +113,63 @@ pub(super) fn counts_the_queue() {
         lock.into_inner(),
         "order book",
         "into_inner gives the value"
+    );
+}
+
+/// A thread panics while it holds the lock: its guard is dropped as the
+/// panic unwinds, and that drop serves the next ticket like any other, so
+/// the queue is empty again and the next thread gets in. The lock is not
+/// poisoned.
+pub(super) fn a_panicking_holder_serves_the_next_ticket() {
+    let lock = TicketLock::new(0_u32);
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut count = lock.lock();
+        *count += 1;
+        panic!("a holder panics on purpose (expected)");
+    }));
+    assert!(failed.is_err(), "the panic should reach the caller");
+    let left = lock.queue_len();
+    assert_eq!(
+        left, 0,
+        "a thread panicked while it held the lock, and then queue_len() was \
+         {left}, not 0: dropping the guard must serve the next ticket even \
+         while the thread unwinds (std::thread::panicking()), or every \
+         thread that comes later waits forever for a number never called"
+    );
+    thread::scope(|s| {
+        s.spawn(|| *lock.lock() += 1);
+    });
+    assert_eq!(
+        lock.into_inner(),
+        2,
+        "the next thread got in and saw the panicking holder's write"
+    );
+}
+
+/// The lock is `Sync` whenever its value is `Send`, as `std::sync::Mutex`
+/// is: it exists precisely to share a value that is not `Sync` itself.
+/// A `Cell` behind it can be shared; an `Rc` cannot leave its thread.
+pub(super) fn is_sync_for_send_values() {
+    assert!(
+        course::is_sync!(TicketLock<u64>),
+        "TicketLock<u64> must be Sync, or no thread can share it"
+    );
+    assert!(
+        course::is_sync!(TicketLock<Cell<u32>>),
+        "TicketLock<Cell<u32>> is not Sync: only one thread at a time reaches \
+         the value, so a lock around a Send value can be shared even if the \
+         value is not Sync (as Mutex<Cell<u32>> can). The `unsafe impl Sync` \
+         needs `T: Send`, not `T: Send + Sync`"
+    );
+    assert!(
+        !course::is_sync!(TicketLock<Rc<u8>>),
+        "TicketLock<Rc<u8>> is Sync: a thread that locks it could clone the \
+         Rc another thread made, and an Rc may not leave its thread"
+    );
+    assert!(
+        !course::is_sync!(TicketLock<MutexGuard<'static, u8>>),
+        "TicketLock<MutexGuard<u8>> is Sync: a guard is Sync but not Send, \
+         and the lock hands `&mut T` to each holder in turn, on its own \
+         thread, which could move the guard there"
     );
 }
