@@ -35,7 +35,8 @@ use tokio::process::Command;
 
 /// Fetches every URL with `fetch`, running up to `limit` fetches at once,
 /// and returns the bodies in the order of `urls`, whichever finishes
-/// first. A fetch starts as soon as one in flight ends.
+/// first: one body per entry, from that entry's own fetch, so a URL listed
+/// twice is fetched twice. A fetch starts as soon as one in flight ends.
 ///
 /// The limit counts calls: `fetch` is called for a URL only once fewer
 /// than `limit` fetches are in flight, and a fetch is in flight from that
@@ -43,9 +44,10 @@ use tokio::process::Command;
 /// when it is called, before its future is polled, keeps the limit too.
 ///
 /// Panics if `limit` is 0, as `asyncio.Semaphore(0)` would wait forever,
-/// and only then: any larger `limit`, up to `usize::MAX`, is fine, and one
-/// of at least `urls.len()` means no limit at all. A fetch that panics
-/// makes `fetch_all` panic too, with the fetch's own payload.
+/// even with no URLs to fetch, and only then: any larger `limit`, up to
+/// `usize::MAX`, is fine, and one of at least `urls.len()` means no limit
+/// at all. A fetch that panics makes `fetch_all` panic too, with the
+/// fetch's own payload, unchanged.
 ///
 /// # Graded promises
 ///
@@ -61,15 +63,18 @@ use tokio::process::Command;
 ///   one of 40 ms and six of 10 ms, 3 at a time, take 40 ms.
 ///   Trial: `ch08::fetch_all::takes_the_time_of_the_ideal_schedule`.
 /// - The bodies come in the order of `urls`, whatever order the fetches
-///   finish in; no URLs give no bodies.
+///   finish in, one per entry from that entry's own fetch: a URL listed
+///   twice is fetched twice, and each entry gets its own fetch's body; no
+///   URLs give no bodies.
 ///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
-/// - A `limit` of 0 panics before any `fetch` is called; a `limit` of
-///   `usize::MAX` does not panic and means no limit: 8 fetches of 10 ms
-///   all run at once, in 10 ms.
+/// - A `limit` of 0 panics before any `fetch` is called, also with no
+///   URLs at all; a `limit` of `usize::MAX` does not panic and means no
+///   limit: 8 fetches of 10 ms all run at once, in 10 ms.
 ///   Trial: `ch08::fetch_all::checks_its_limit`.
 /// - A fetch that panics makes `fetch_all` panic with that fetch's own
-///   payload (its message).
+///   payload, as it is (not a message that wraps it, as a `JoinError`'s
+///   `unwrap` gives).
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
@@ -162,6 +167,10 @@ pub async fn serve(
 /// item is taken from `items`, and a `consume` future under way is
 /// dropped where it waits, not run to its end.
 ///
+/// If `consume` panics, `pipeline` panics too, with `consume`'s own
+/// payload; the consumer is gone, its end of the channel closed, and the
+/// producer stops: it takes no item from `items` after that.
+///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///
 /// # Graded promises
@@ -184,6 +193,11 @@ pub async fn serve(
 ///   stop with it: from then on no item is taken from `items`, and no
 ///   `consume` future runs to its end, even with an endless `items`.
 ///   Trial: `ch08::pipeline::dropping_it_stops_both_tasks`.
+/// - If `consume` panics, `pipeline` panics with that payload, as it is,
+///   and the producer stops once the consumer is gone: no more than
+///   `capacity` + 1 items have been taken beyond those given to `consume`,
+///   out of a source of ten thousand.
+///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
 /// - A `capacity` of 0 panics before any item is taken or consumed.
 ///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
 pub async fn pipeline<I, C, Fut>(

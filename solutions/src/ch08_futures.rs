@@ -51,6 +51,10 @@ use tokio::sync::oneshot;
 ///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
 /// - `Countdown::new(0)` answers `Ready("liftoff")` to its first poll, and
 ///   wakes nobody. Trial: `ch08::countdown::zero_is_ready_at_once`.
+/// - No poll blocks the thread or puts it to sleep, not even for a moment
+///   (no `thread::sleep`, no blocking wait): when to poll again is the
+///   executor's business, and a poll that sleeps holds up every other task
+///   on its thread. Trial: `ch08::countdown::never_blocks_the_thread`.
 /// - So tokio, which polls a future again only when it is woken, runs a
 ///   countdown to its end: `Countdown::new(5)` answers `Pending` 5 times
 ///   and gives `"liftoff"`. Trial: `ch08::countdown::runs_on_tokio`.
@@ -123,6 +127,11 @@ impl Future for Countdown {
 ///   a poll and that same poll then parks the thread for a moment (as a
 ///   nested `block_on` or a blocking wait may): the future is polled
 ///   again. Trial: `ch08::block_on::survives_a_poll_that_parks`.
+/// - Calls on several threads at once keep their wakes apart: the wake of
+///   one call's future is no wake for another call, which neither polls
+///   its own future for it nor takes it from the call it was for (as one
+///   "woken" flag shared by every call, a `static`, would).
+///   Trial: `ch08::block_on::keeps_the_wakes_of_each_call_apart`.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     // `poll` takes `Pin<&mut F>`: an async block may hold references into
     // itself across an `.await`, so once polled it must not move. `pin!`

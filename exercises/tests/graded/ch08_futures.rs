@@ -26,12 +26,13 @@ use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use block_on::{
-    polls_only_when_woken, returns_the_output, runs_a_oneshot_receiver,
-    sleeps_while_it_waits, survives_a_poll_that_parks,
-    survives_a_spurious_unpark, wakes_up_when_woken_from_another_thread,
+    keeps_the_wakes_of_each_call_apart, polls_only_when_woken,
+    returns_the_output, runs_a_oneshot_receiver, sleeps_while_it_waits,
+    survives_a_poll_that_parks, survives_a_spurious_unpark,
+    wakes_up_when_woken_from_another_thread,
 };
 use countdown::{
-    is_pending_n_times_then_ready, runs_on_tokio,
+    is_pending_n_times_then_ready, never_blocks_the_thread, runs_on_tokio,
     wakes_itself_each_time_it_is_pending, zero_is_ready_at_once,
 };
 use course::grader::Trial;
@@ -83,6 +84,12 @@ pub fn trials() -> Vec<Trial> {
             "ch08::countdown::zero_is_ready_at_once",
             1,
             zero_is_ready_at_once,
+        )
+        .timeout(HANG_TIMEOUT),
+        Trial::new(
+            "ch08::countdown::never_blocks_the_thread",
+            1,
+            never_blocks_the_thread,
         )
         .timeout(HANG_TIMEOUT),
         Trial::new("ch08::block_on::returns_the_output", 1, returns_the_output)
@@ -140,6 +147,19 @@ pub fn trials() -> Vec<Trial> {
              was pending: it spins (yield_now, or polling in a loop) and \
              burns a core. Park it with thread::park() until the waker \
              unparks it, in a loop that checks the woken flag",
+        ),
+        Trial::new(
+            "ch08::block_on::keeps_the_wakes_of_each_call_apart",
+            1,
+            keeps_the_wakes_of_each_call_apart,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "two block_on calls ran at once on two threads, and one of \
+             them never returned: either it never went to sleep while its \
+             future was pending (if sleeps_while_it_waits timed out too, \
+             start there), or the other call took its wake. Keep the woken \
+             flag in the Arc that makes each call's Waker, not in a static",
         ),
         Trial::new(
             "ch08::block_on::runs_a_oneshot_receiver",

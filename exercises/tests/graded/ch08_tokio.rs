@@ -31,8 +31,9 @@ use fetch_all::{
     returns_bodies_in_url_order, takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
-    dropping_it_stops_both_tasks, keeps_every_item_in_order,
-    panics_on_a_zero_capacity, producer_runs_ahead_of_a_slow_consumer,
+    a_consume_panic_stops_the_producer, dropping_it_stops_both_tasks,
+    keeps_every_item_in_order, panics_on_a_zero_capacity,
+    producer_runs_ahead_of_a_slow_consumer,
     producer_waits_when_the_channel_is_full,
 };
 use run_all::{
@@ -227,6 +228,17 @@ pub fn trials() -> Vec<Trial> {
              sleeps 1 ms an item",
         ),
         Trial::new(
+            "ch08::pipeline::a_consume_panic_stops_the_producer",
+            1,
+            a_consume_panic_stops_the_producer,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "pipeline never returned after consume panicked: the consumer \
+             is gone, so the producer's send fails; stop the producer then, \
+             and pass the consumer's panic on",
+        ),
+        Trial::new(
             "ch08::pipeline::panics_on_a_zero_capacity",
             1,
             panics_on_a_zero_capacity,
@@ -252,7 +264,12 @@ pub fn trials() -> Vec<Trial> {
             1,
             keeps_command_order_when_the_last_ends_first,
         )
-        .timeout(HANG_TIMEOUT),
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "run_all never returned, or never waited for the second of two \
+             commands after it exited while the first still ran: wait for \
+             every command at once (a task each), not one after the other",
+        ),
         Trial::new(
             "ch08::run_all::runs_the_commands_at_once",
             2,

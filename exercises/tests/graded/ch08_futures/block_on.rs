@@ -1,13 +1,14 @@
 //! `block_on`: it returns the output, sleeps until another thread wakes
 //! the future, polls only when woken, is not fooled by an unpark without
-//! a wake, and does not sleep through a wake whose unpark was eaten.
+//! a wake, does not sleep through a wake whose unpark was eaten, and
+//! keeps the wakes of calls on different threads apart.
 
 use std::future::{self, poll_fn};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
 use std::task::{Poll, Waker};
-use std::thread;
+use std::thread::{self, Thread};
 
 use exercises::ch08_futures::block_on;
 use tokio::sync::oneshot;
@@ -257,6 +258,17 @@ fn thread_state(tid: &str) -> Result<char, String> {
         .ok_or_else(|| format!("no state in {path}: {stat:?}"))
 }
 
+/// The calling thread's id, as `/proc/self/task` names it.
+fn my_tid() -> String {
+    // `/proc/thread-self` is `<pid>/task/<tid>`.
+    let me = std::fs::read_link("/proc/thread-self")
+        .expect("cannot read /proc/thread-self");
+    me.file_name()
+        .and_then(|name| name.to_str())
+        .expect("a thread id")
+        .to_string()
+}
+
 /// `block_on` runs on a thread of its own; its future is pending, and
 /// tells the test its thread's id and its waker. The test waits until the
 /// kernel reports that thread asleep (`S` in `/proc`), and only then
@@ -275,15 +287,7 @@ pub(super) fn sleeps_while_it_waits() {
                 return Poll::Ready("woken");
             }
             if let Some(hand_over) = hand_over.take() {
-                // `/proc/thread-self` is `<pid>/task/<tid>`.
-                let me = std::fs::read_link("/proc/thread-self")
-                    .expect("cannot read /proc/thread-self");
-                let tid = me
-                    .file_name()
-                    .and_then(|name| name.to_str())
-                    .expect("a thread id")
-                    .to_string();
-                hand_over.send((tid, cx.waker().clone())).unwrap();
+                hand_over.send((my_tid(), cx.waker().clone())).unwrap();
             }
             Poll::Pending
         }))
@@ -313,4 +317,113 @@ pub(super) fn sleeps_while_it_waits() {
     waker.wake();
     let answer = runner.join().expect("block_on panicked");
     assert_eq!(answer, "woken", "the future's output");
+}
+
+/// Two calls of `block_on` at once, on threads of their own. The second's
+/// future is pending, and that thread asleep (`S` in `/proc`). Then the
+/// first's future, during its first poll, wakes itself, and its poll does
+/// not return until the test has unparked the sleeping thread (an unpark
+/// that is no wake) and seen what it did: it must go back to sleep
+/// without polling its future, whose waker nobody called. A `block_on`
+/// whose "woken" flag is shared by every call (a `static`) finds the
+/// first call's wake there instead: the second call takes it and polls
+/// its future unwoken, and the first, its wake gone, sleeps on.
+pub(super) fn keeps_the_wakes_of_each_call_apart() {
+    // The second call: pending until the test wakes it, and told so.
+    let polls = Arc::new(AtomicUsize::new(0));
+    let rung = Arc::new(AtomicBool::new(false));
+    let (hand_over, handed) = mpsc::channel::<(String, Thread, Waker)>();
+    // Not scoped threads: see `wakes_up_when_woken_from_another_thread`.
+    let sleeper = thread::spawn({
+        let (polls, rung) = (Arc::clone(&polls), Arc::clone(&rung));
+        move || {
+            block_on(poll_fn(move |cx| {
+                if polls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let handle =
+                        (my_tid(), thread::current(), cx.waker().clone());
+                    hand_over.send(handle).unwrap();
+                    return Poll::Pending;
+                }
+                Poll::Ready(if rung.load(Ordering::SeqCst) {
+                    "woken"
+                } else {
+                    "polled unwoken"
+                })
+            }))
+        }
+    });
+    let (tid, sleeping, waker) = handed
+        .recv()
+        .expect("block_on never polled the future (did it panic?)");
+    // Until it sleeps; one that never does times out (and
+    // `sleeps_while_it_waits` says why).
+    loop {
+        match thread_state(&tid) {
+            Ok('S') => break,
+            Ok(_) => thread::sleep(std::time::Duration::from_millis(1)),
+            Err(why) => match sleeper.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(answer) => panic!(
+                    "block_on returned {answer:?} for a future that was \
+                     pending and never woken ({why})"
+                ),
+            },
+        }
+    }
+    // The first call: it wakes its own future during the first poll, and
+    // that poll returns only when the test lets it.
+    let (woke, woken) = mpsc::channel::<Waker>();
+    let (go, gone) = mpsc::channel::<()>();
+    let waker_itself = thread::spawn(move || {
+        let mut polls = 0;
+        block_on(poll_fn(move |cx| {
+            polls += 1;
+            if polls > 1 {
+                return Poll::Ready(polls);
+            }
+            cx.waker().wake_by_ref();
+            woke.send(cx.waker().clone()).unwrap();
+            // An error: the test gave up (a panic).
+            let _ = gone.recv();
+            Poll::Pending
+        }))
+    });
+    let first_waker = woken
+        .recv()
+        .expect("block_on never polled the future (did it panic?)");
+    // An unpark that is no wake: the sleeping call must go back to sleep,
+    // or poll its future unwoken. The kernel reports the thread running
+    // (`R`) from the unpark on, and asleep again only once it has parked
+    // anew.
+    sleeping.unpark();
+    let stolen = loop {
+        if polls.load(Ordering::SeqCst) > 1 {
+            break true;
+        }
+        match thread_state(&tid) {
+            Ok('S') => break false,
+            Ok(_) => thread::sleep(std::time::Duration::from_millis(1)),
+            // The thread has ended: `block_on` returned.
+            Err(_) => break polls.load(Ordering::SeqCst) > 1,
+        }
+    };
+    go.send(()).unwrap();
+    if stolen {
+        // Let the first call end too: it lost its wake.
+        first_waker.wake();
+    } else {
+        rung.store(true, Ordering::SeqCst);
+        waker.wake();
+    }
+    let first = waker_itself.join().expect("block_on panicked");
+    let second = sleeper.join().expect("block_on panicked");
+    assert!(
+        !stolen && second == "woken" && polls.load(Ordering::SeqCst) == 2,
+        "two block_on calls ran at once on two threads, and while the first \
+         was woken, the second polled its own future, which nobody had \
+         woken ({second}): the second call took the first call's wake. \
+         Keep the woken flag in the Arc that makes each call's Waker, not \
+         in a static that every call shares"
+    );
+    assert_eq!(first, 2, "the first call's future is ready at its 2nd poll");
 }

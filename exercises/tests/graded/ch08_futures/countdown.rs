@@ -1,9 +1,10 @@
 //! The countdown, polled by hand and by tokio: `Pending` exactly `n`
-//! times, each with one wake of that poll's waker, then `Ready`.
+//! times, each with one wake of that poll's waker, then `Ready`, and no
+//! poll puts the thread to sleep.
 
 use std::future::poll_fn;
 use std::pin::pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use exercises::ch08_futures::Countdown;
 
@@ -120,5 +121,52 @@ pub(super) fn zero_is_ready_at_once() {
         "Countdown::new(0) woke its waker {woken} times in the poll that \
          answered Ready: a wake asks for another poll, and a ready future \
          needs none"
+    );
+}
+
+/// How many times the calling thread has given up its processor to wait
+/// (slept, or blocked), as `/proc/thread-self/status` counts them. Being
+/// preempted is counted apart, as an involuntary switch.
+fn voluntary_switches() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status")
+        .expect("cannot read /proc/thread-self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("no voluntary_ctxt_switches in /proc/thread-self/status")
+}
+
+/// `Countdown::new(100)` is polled to its end, each poll with a waker
+/// that only counts: no poll may put the thread to sleep. The kernel
+/// counts every time a thread gives up its processor to wait; a poll
+/// that sleeps, even for a microsecond, adds one each time, 100 in all,
+/// where polls that only count down and wake add none (the half of 100
+/// allowed leaves room for what else the kernel may do to the thread).
+pub(super) fn never_blocks_the_thread() {
+    const N: u32 = 100;
+    // Made first, so that the polls allocate nothing.
+    let wakers: Vec<Waker> = (0..=N).map(|_| counting_waker().1).collect();
+    let mut answers = Vec::with_capacity(wakers.len());
+    let mut countdown = pin!(Countdown::new(N));
+    let before = voluntary_switches();
+    for waker in &wakers {
+        answers.push(countdown.as_mut().poll(&mut Context::from_waker(waker)));
+    }
+    let slept = voluntary_switches() - before;
+    assert!(
+        slept < u64::from(N / 2),
+        "the thread went to sleep {slept} times in {} polls of \
+         Countdown::new({N}): a poll must return at once, without \
+         thread::sleep or any blocking wait. Answering Pending and waking \
+         is all it takes; when to poll again is the executor's business, \
+         and while a poll sleeps, no other task on its thread can run",
+        N + 1
+    );
+    assert_eq!(
+        answers.last(),
+        Some(&Poll::Ready("liftoff")),
+        "Countdown::new({N}), polled {} times",
+        N + 1
     );
 }

@@ -157,7 +157,9 @@ pub(super) fn calls_fetch_only_within_the_limit() {
 }
 
 /// The first pages take longest, so the last finish first; the bodies
-/// still come in URL order. No URLs give no bodies.
+/// still come in URL order. No URLs give no bodies. A URL listed more than
+/// once is fetched once per entry, and each entry gets its own fetch's
+/// body.
 pub(super) fn returns_bodies_in_url_order() {
     let pages = ["search?q=tea", "cart", "about", "orders", "blog", "account"];
     let fetched = fetch_pages(&pages, &[60, 50, 40, 30, 20, 10], 3);
@@ -174,6 +176,40 @@ pub(super) fn returns_bodies_in_url_order() {
     );
     let nothing = fetch_pages(&[], &[], 2);
     assert!(nothing.bodies.is_empty(), "no URLs, no bodies");
+    // A URL listed three times is fetched three times, and each entry
+    // gets the body of its own fetch; the later fetches finish first.
+    let urls: Vec<String> =
+        ["cart", "cart", "about", "cart"].map(String::from).to_vec();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let bodies = paused_runtime().block_on(fetch_all(&urls, 4, |url| {
+        let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            tokio::time::sleep(Duration::from_millis(50 - 10 * call as u64))
+                .await;
+            format!("{url}, fetch {call}")
+        }
+    }));
+    let mut sorted = bodies.clone();
+    sorted.sort();
+    let each_once: Vec<String> =
+        [(1, "cart"), (2, "cart"), (3, "about"), (4, "cart")]
+            .iter()
+            .map(|(call, url)| format!("{url}, fetch {call}"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+    let matches = bodies
+        .iter()
+        .zip(&urls)
+        .all(|(body, url)| body.starts_with(&format!("{url}, ")));
+    assert!(
+        calls.load(Ordering::SeqCst) == 4 && matches && sorted == each_once,
+        "fetch_all({urls:?}) gave {bodies:?}, for the bodies of 4 fetches, \
+         one per entry (fetch N answers \"URL, fetch N\"): each entry gets \
+         the body of its own fetch, in the order of the entries. A URL may \
+         be listed twice, so put the bodies back in place by each entry's \
+         index, not by URL"
+    );
 }
 
 /// On the paused clock, a batch takes exactly the virtual time of the
@@ -207,7 +243,8 @@ pub(super) fn takes_the_time_of_the_ideal_schedule() {
     }
 }
 
-/// A limit of 0 panics, before any fetch is called; a limit of
+/// A limit of 0 panics, before any fetch is called, and also with no
+/// URLs at all; a limit of
 /// `usize::MAX` means no limit: all eight fetches run at once.
 pub(super) fn checks_its_limit() {
     let called = Arc::new(AtomicUsize::new(0));
@@ -229,6 +266,15 @@ pub(super) fn checks_its_limit() {
         0,
         "a limit of 0 panics before any fetch is called"
     );
+    let empty = std::panic::catch_unwind(|| {
+        paused_runtime().block_on(fetch_all(&[], 0, |url| async move { url }))
+    });
+    assert!(
+        empty.is_err(),
+        "fetch_all(&[], 0, ..) returned {empty:?}: a limit of 0 panics also \
+         when there is nothing to fetch (check the limit first, before any \
+         early return)"
+    );
     let unlimited =
         std::panic::catch_unwind(|| fetch_pages(&PAGES, &[10; 8], usize::MAX));
     let Ok(fetched) = unlimited else {
@@ -247,7 +293,8 @@ pub(super) fn checks_its_limit() {
 }
 
 /// The fourth of eight fetches panics: `fetch_all` panics too, with the
-/// fetch's own message, rather than return a body that was never fetched.
+/// fetch's own payload, unchanged, rather than return a body that was
+/// never fetched or wrap the payload in a message of its own.
 pub(super) fn passes_a_fetch_panic_on() {
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
     let outcome =
@@ -278,9 +325,11 @@ pub(super) fn passes_a_fetch_panic_on() {
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             assert!(
-                message.contains("connection reset"),
+                message == "fetch failed: connection reset",
                 "fetch_all panicked with {message:?}, not with the fetch's \
-                 own message (resume_unwind(error.into_panic()))"
+                 own payload, \"fetch failed: connection reset\", as it is: \
+                 a JoinError's unwrap or expect wraps it in a message of its \
+                 own (resume_unwind(error.into_panic()) passes it on)"
             );
         }
     }

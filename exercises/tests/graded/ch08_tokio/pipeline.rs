@@ -1,6 +1,7 @@
 //! The pipeline, on the paused clock: every item once and in order, the
 //! producer waits when the channel is full, and runs ahead of a slow
-//! consumer until it is; and dropping `pipeline` stops both tasks.
+//! consumer until it is; dropping `pipeline` stops both tasks, and so
+//! does a panic in `consume`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -199,6 +200,67 @@ pub(super) fn dropping_it_stops_both_tasks() {
              whose drop aborts it"
         );
     });
+}
+
+/// `consume` panics at the fourth item, with a channel of 2 and a source
+/// of ten thousand items: `pipeline` panics with that payload, and the
+/// producer stops once the consumer is gone. It may have taken up to 2 + 1
+/// items beyond those given to `consume` (2 in the channel, 1 in hand),
+/// but no more: a producer that goes on past a closed channel takes item
+/// after item that nobody will consume, and with an endless source, never
+/// stops.
+pub(super) fn a_consume_panic_stops_the_producer() {
+    const CAPACITY: usize = 2;
+    let taken = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let items = {
+        let taken = Arc::clone(&taken);
+        (0..10_000).inspect(move |_| {
+            taken.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let consume = {
+        let started = Arc::clone(&started);
+        move |item: u64| {
+            started.fetch_add(1, Ordering::SeqCst);
+            async move {
+                assert!(item != 3, "consume failed: disk full");
+                item
+            }
+        }
+    };
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            paused_runtime().block_on(pipeline(items, CAPACITY, consume))
+        }));
+    let message = match outcome {
+        Ok(results) => panic!(
+            "consume panicked at item 3, yet pipeline returned {results:?}: \
+             a panic in the consumer's task must not be skipped \
+             (resume_unwind(error.into_panic()))"
+        ),
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default(),
+    };
+    assert!(
+        message == "consume failed: disk full",
+        "pipeline panicked with {message:?}, not with consume's own \
+         payload, \"consume failed: disk full\", as it is \
+         (resume_unwind(error.into_panic()) passes it on)"
+    );
+    let (taken, started) =
+        (taken.load(Ordering::SeqCst), started.load(Ordering::SeqCst));
+    assert!(
+        taken <= started + CAPACITY + 1,
+        "consume panicked at the last of the {started} items given to it, \
+         and the consumer was gone; yet the producer took {taken} items \
+         from the source, with a channel of {CAPACITY}: it went on after \
+         the channel closed. An error from send (or reserve) means nobody will \
+         receive again: stop the producer then, do not skip the item"
+    );
 }
 
 /// A capacity of 0 panics, as `tokio::sync::mpsc::channel(0)` does,

@@ -227,31 +227,17 @@ pub(super) fn drains_every_pipe_while_it_waits() {
     );
 }
 
-/// The process whose command line holds `needle`, if one runs.
-fn process_mentioning(needle: &str) -> Option<String> {
-    let entries = fs::read_dir("/proc").expect("cannot list /proc");
-    entries.filter_map(Result::ok).find_map(|entry| {
-        let line = fs::read(entry.path().join("cmdline")).ok()?;
-        String::from_utf8_lossy(&line)
-            .contains(needle)
-            .then(|| entry.file_name().to_string_lossy().into_owned())
-    })
-}
-
-/// Waits for a file to appear.
-fn wait_for_file(path: &str) {
-    while !std::path::Path::new(path).exists() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// The second command ends, and is waited for, before the first may end:
 /// the results still come back in command order, not in the order the
-/// commands finished. A thread of the trial orders them: the second
-/// command marks that it runs and waits for `go`; the thread notes its
-/// pid, lets it go, waits until `run_all` has waited for it (its
-/// `/proc/<pid>` is gone, zombie and all), and only then lets the first
-/// command end.
+/// commands finished. The test runs beside `run_all` on its runtime
+/// (`tokio::join!`, `run_all` polled first), and orders the commands: the
+/// second marks that it runs and waits for `go`; the test finds its pid
+/// among this process's children, lets it go, and waits on tokio's
+/// blocking pool until `run_all` has waited for it (reaped it: it is no
+/// longer a child). A task that reaps its child has its result ready, and
+/// the test yields to the runtime before it lets the first command end:
+/// by then `run_all` has been polled with the second's result in hand,
+/// and the first, still running, can only end later. No pause decides it.
 pub(super) fn keeps_command_order_when_the_last_ends_first() {
     let scratch = scratch();
     let path = |name: &str| {
@@ -259,37 +245,42 @@ pub(super) fn keeps_command_order_when_the_last_ends_first() {
         path.to_str().expect("a UTF-8 temporary path").to_string()
     };
     let (release, started, go) = (path("release"), path("started"), path("go"));
-    let watcher = {
-        let (release, started, go) =
-            (release.clone(), started.clone(), go.clone());
-        std::thread::spawn(move || {
-            wait_for_file(&started);
-            let pid = process_mentioning(&started)
-                .expect("the second command runs until it is let go");
+    let commands = vec![
+        worker(&["emit-then-wait", &release]),
+        shell(
+            r#": > "$1"; while [ ! -e "$2" ]; do sleep 0.01; done; exit 3"#,
+            &[&started, &go],
+        ),
+    ];
+    let outcomes = runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let test = async {
+            let second = blocking({
+                let (started, given_up) =
+                    (started.clone(), Arc::clone(&given_up));
+                move || {
+                    wait_until(&given_up, || Path::new(&started).exists());
+                    child_mentioning(&started)
+                }
+            })
+            .await
+            .expect("the second command runs until it is let go");
             fs::write(&go, "").expect("cannot create the go file");
-            while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                std::thread::sleep(Duration::from_millis(1));
+            let given_up = Arc::clone(&given_up);
+            blocking(move || wait_until(&given_up, || !is_our_child(second)))
+                .await;
+            // Whatever is left of the second command's task, and is ready,
+            // runs before this goes on; and `run_all` is polled each time.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
             }
-            // The second command's task has ended; give `run_all` a moment
-            // to take its result before the first one can end too (the
-            // pause can only make a wrong, completion-ordered collection
-            // easier to see; a right one keeps command order however long
-            // it lasts).
-            std::thread::sleep(Duration::from_secs(1));
             fs::write(&release, "").expect("cannot create the release file");
-        })
-    };
-    let outcomes = runtime().block_on(run_all(
-        vec![
-            worker(&["emit-then-wait", &release]),
-            shell(
-                r#": > "$1"; while [ ! -e "$2" ]; do sleep 0.01; done; exit 3"#,
-                &[&started, &go],
-            ),
-        ],
-        NEVER,
-    ));
-    watcher.join().expect("the watcher thread panicked");
+        };
+        let (outcomes, ()) =
+            tokio::join!(biased; run_all(commands, NEVER), test);
+        outcomes
+    });
     assert!(
         matches!(
             &outcomes[0],
