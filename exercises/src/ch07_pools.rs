@@ -71,9 +71,11 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 ///
 /// - Calls `countdown` once for each share of `split(count, threads)`, with
 ///   that share, empty shares included: `countdown_threads(2, 4, ..)` calls it
-///   with `1`, `1`, `0` and `0`, in any order. When each call returns its
-///   share, as the notes' `countdown` does, the result is `count`. Trial:
-///   `ch07::countdown::counts_every_share_once`.
+///   with `1`, `1`, `0` and `0`, in any order. Returns the sum of what the
+///   calls returned, not `count`: with a `countdown` that returns
+///   `2 * share + 1`, `countdown_threads(10, 4, ..)` returns `24`. (When each
+///   call returns its share, as the notes' `countdown` does, the sum is
+///   `count`.) Trial: `ch07::countdown::counts_every_share_once`.
 /// - `0` threads count as one: `countdown_threads(7, 0, ..)` calls `countdown`
 ///   once, with `7`, and returns `7`. Trial:
 ///   `ch07::countdown::zero_parts_count_as_one`.
@@ -107,8 +109,9 @@ impl ProcessPool {
     /// (`size` calls in all), with stdin and stdout piped to the pool and
     /// stderr inherited, so that the workers' messages reach the user.
     /// Panics if `size` is 0. If a worker cannot be started, returns the
-    /// error once the workers already started have been waited for, so
-    /// that none outlives the failed call.
+    /// error once the workers already started have been stopped as
+    /// dropping the pool stops them (their stdins closed, which lets them
+    /// finish) and waited for, so that none outlives the failed call.
     ///
     /// # Graded promises
     ///
@@ -120,8 +123,8 @@ impl ProcessPool {
     ///   `ch07::process_pool::rejects_a_size_of_zero`.
     /// - If a worker cannot be started (its program does not exist, say),
     ///   returns the error, and by then every worker already started has been
-    ///   waited for: none is left running, or exited but unwaited for (a
-    ///   zombie). Trial:
+    ///   let finish, not killed, and waited for: none is left running, or
+    ///   exited but unwaited for (a zombie). Trial:
     ///   `ch07::process_pool::leaves_no_worker_behind_when_a_spawn_fails`.
     pub fn new(
         command: impl Fn() -> Command,
@@ -147,8 +150,9 @@ impl ProcessPool {
     /// Sends each job (one line, without its newline) to a worker and
     /// returns the answers in the order of `jobs`. Every worker takes a new
     /// job as soon as it has answered its last, so all of them are busy at
-    /// once. Fails if a job holds a newline or a worker does not answer;
-    /// after a failure the workers may be out of step: drop the pool.
+    /// once. Fails if a job holds a newline, and then before it sends any
+    /// job, so that the workers stay in step; fails too if a worker does not
+    /// answer, and after that the workers may be out of step: drop the pool.
     ///
     /// # Graded promises
     ///
@@ -168,7 +172,9 @@ impl ProcessPool {
     ///   the next `size`, and so on. Trial:
     ///   `ch07::process_pool::keeps_every_worker_busy_at_once`.
     /// - Fails if any job holds a newline, wherever it is among the jobs, a
-    ///   trailing newline included. Trial:
+    ///   trailing newline included, and checks every job before it sends any:
+    ///   after such a failure no job of that `map` has run, and the workers are
+    ///   still in step for the next `map`. Trial:
     ///   `ch07::process_pool::rejects_a_job_with_a_newline`.
     /// - Fails if a worker exits without answering its job (a job it cannot do,
     ///   say), rather than make an answer up. Trial:
@@ -185,7 +191,8 @@ impl Drop for ProcessPool {
     /// Closes every worker's stdin, which tells it to finish, and the
     /// pool's end of its stdout, so that a worker blocked writing output
     /// that nobody will read gets a broken pipe instead of waiting forever;
-    /// then waits for every worker, so no process outlives the pool.
+    /// then waits for every worker, so no process outlives the pool. No
+    /// worker is killed: each finishes what it does at the end of its input.
     ///
     /// # Graded promises
     ///
@@ -196,6 +203,10 @@ impl Drop for ProcessPool {
     ///   blocked writing more output than a pipe holds, which nobody reads: the
     ///   drop still returns and leaves none of them behind. Trial:
     ///   `ch07::process_pool::stops_a_worker_blocked_on_a_full_pipe`.
+    /// - Lets every worker finish rather than kill it: a worker that reads its
+    ///   stdin to its end and then still has work to do (results to save, say)
+    ///   has done that work when the drop returns. Trial:
+    ///   `ch07::process_pool::lets_every_worker_finish`.
     fn drop(&mut self) {
         // TODO(ch07): close the stdins and stdouts, then wait for every
         // child.
@@ -212,6 +223,12 @@ impl Drop for ProcessPool {
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, and dropping the pool does not panic. Trial:
 ///   `ch07::thread_pool::survives_a_panicking_job`.
+/// - Each job goes to whichever thread is free, from one queue, in the order
+///   the jobs were sent, so a slow job never holds up the jobs behind it while
+///   another thread is free: with two threads, the first job may wait until
+///   the third job has run. A pool of one thread runs its jobs in the order
+///   they were sent. Trial:
+///   `ch07::thread_pool::takes_the_jobs_in_order_on_a_free_thread`.
 #[derive(Debug)]
 pub struct ThreadPool {
     // TODO(ch07): the job queue's sender and the workers' join handles.
@@ -248,7 +265,10 @@ impl ThreadPool {
 
 impl Drop for ThreadPool {
     /// Waits for every queued job to finish, however long that takes, then
-    /// for every worker to end.
+    /// for every worker to end. Only the jobs are graded: a worker that has
+    /// run its last job ends a moment later, and no test can tell, without
+    /// luck, a thread about to end from one that has ended; joining every
+    /// worker is the simple way to wait for the jobs.
     ///
     /// # Graded promises
     ///
@@ -286,7 +306,10 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 /// all running at once, each counting its own texts, with one call of
 /// `words(text)` per text, and sending its counts on a channel to the
 /// calling thread, which adds them up. Each mapper calls `on_map(mapper)`,
-/// with its number from `0`, before it counts any text.
+/// with its number from `0`, before it counts any text. How the counts reach
+/// the calling thread is not graded: mappers that add theirs into one
+/// shared `Mutex<HashMap>` give the same counts, and no test tells them
+/// apart, but a lock that every mapper takes is what map-reduce avoids.
 ///
 /// # Graded promises
 ///

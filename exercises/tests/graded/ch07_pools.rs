@@ -127,6 +127,19 @@ pub fn trials() -> Vec<Trial> {
              for it",
         ),
         Trial::new(
+            "ch07::process_pool::lets_every_worker_finish",
+            1,
+            process_pool::lets_every_worker_finish,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "dropping the pool never returned: each worker here, once its \
+             stdin has ended, still has work to do, and is let finish it \
+             only once a thread of the pool waits for a worker \
+             (Child::wait): close every worker's stdin, then wait for each \
+             (not try_wait in a loop)",
+        ),
+        Trial::new(
             "ch07::process_pool::stops_a_worker_blocked_on_a_full_pipe",
             1,
             stops_a_worker_blocked_on_a_full_pipe,
@@ -157,10 +170,11 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "new never returned, or the workers it started never created \
-             their files: when a worker fails to start, close the stdins \
-             of the workers already started and wait for them, then return \
-             the error",
+            "new never returned after a worker failed to start: the \
+             workers already started, once their stdins have ended, still \
+             have work to do, and are let finish it only once a thread \
+             waits for a worker (Child::wait): close their stdins, then \
+             wait for each (not try_wait in a loop), then return the error",
         ),
         Trial::new(
             "ch07::process_pool::rejects_a_job_with_a_newline",
@@ -228,6 +242,20 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "3 jobs of a pool of 3 threads never all started: the pool \
              must run as many jobs at once as it has threads (if \
+             runs_every_job_before_drop_returns timed out too, dropping \
+             the pool is what hangs)",
+        ),
+        Trial::new(
+            "ch07::thread_pool::takes_the_jobs_in_order_on_a_free_thread",
+            1,
+            thread_pool::takes_the_jobs_in_order_on_a_free_thread,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "on a pool of 2 threads, the first job waits until the third \
+             has run: the third job must go to whichever thread is free \
+             (one queue that every worker takes from), not wait behind the \
+             first on a thread it was dealt to (if \
              runs_every_job_before_drop_returns timed out too, dropping \
              the pool is what hangs)",
         ),

@@ -88,15 +88,18 @@ pub(super) fn zero_parts_count_as_one() {
 }
 
 /// Each share is counted exactly once, on its own call of `countdown`,
-/// and the results add up.
+/// and what the calls return is added up. The closure here returns
+/// `2 * share + 1`, not its share, so that a version that returns `count`
+/// instead of the sum (which the notes' `countdown` would make equal) is
+/// told apart.
 pub(super) fn counts_every_share_once() {
-    for (count, threads, expected) in
-        [(10, 4, vec![2, 2, 3, 3]), (2, 4, vec![0, 0, 1, 1])]
+    for (count, threads, expected, sum) in
+        [(10, 4, vec![2, 2, 3, 3], 24), (2, 4, vec![0, 0, 1, 1], 8)]
     {
         let seen = Mutex::new(Vec::new());
         let total = countdown_threads(count, threads, |share| {
             seen.lock().unwrap().push(share);
-            countdown(share)
+            2 * countdown(share) + 1
         });
         let mut seen = seen.into_inner().unwrap();
         seen.sort();
@@ -105,7 +108,12 @@ pub(super) fn counts_every_share_once() {
             "{count} in {threads} threads: one countdown per share, empty \
              shares included (sorted here)"
         );
-        assert_eq!(total, count, "the countdowns' results add up to {count}");
+        assert_eq!(
+            total, sum,
+            "countdown_threads({count}, {threads}, ..) with a countdown that \
+             returns 2 * share + 1 for the shares {expected:?}: return the \
+             sum of what the calls returned ({sum}), not {count}"
+        );
     }
     assert_eq!(countdown_threads(1_000_003, 3, countdown), 1_000_003);
 }

@@ -8,9 +8,11 @@ use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::thread;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use exercises::ch07_pools::ProcessPool;
@@ -66,6 +68,136 @@ fn stderr_of(process: &str) -> (u64, u64) {
     let meta = fs::metadata(&path)
         .unwrap_or_else(|error| panic!("cannot look at {path}: {error}"));
     (meta.dev(), meta.ino())
+}
+
+/// What a finishing worker runs (`sh -c SCRIPT sh DIR`): it reads its stdin
+/// to its end, like the pool worker, but then still has work to do, as a
+/// real worker may (results to save, files to close). It closes its stdout,
+/// waits until `DIR/go` exists, and creates `DIR/finished-PID` before it
+/// exits; a worker that is killed instead never creates that file. It gives
+/// up, without the file, once `DIR` is gone (the trial is over).
+const FINISHING_SCRIPT: &str = "while read -r _; do :; done; \
+    exec >/dev/null; \
+    while [ ! -e \"$1/go\" ]; do [ -d \"$1\" ] || exit 1; sleep 0.001; done; \
+    : > \"$1/finished-$$\"";
+
+/// A finishing worker (see [`FINISHING_SCRIPT`]) that meets in `dir`.
+fn finishing_worker(dir: &Path) -> Command {
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(FINISHING_SCRIPT).arg("sh").arg(dir);
+    command
+}
+
+/// The pids of the finishing workers that have finished, from the files
+/// `DIR/finished-PID`.
+fn finished(dir: &Path) -> Vec<u32> {
+    fs::read_dir(dir)
+        .expect("cannot list the meeting folder")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            name.to_str()?.strip_prefix("finished-")?.parse().ok()
+        })
+        .collect()
+}
+
+/// The numbers of the system calls `wait4` and `waitid`, which
+/// `Child::wait` makes to wait for a child process.
+#[cfg(target_arch = "x86_64")]
+const WAIT4_WAITID: (u64, u64) = (61, 247);
+#[cfg(target_arch = "aarch64")]
+const WAIT4_WAITID: (u64, u64) = (260, 95);
+
+/// `waitid`'s `idtype` for "the child whose pid is `id`".
+const P_PID: u64 = 1;
+
+/// Whether a thread of this process other than the calling one is blocked
+/// waiting for a live finishing worker that meets in `dir`, from
+/// `/proc/self/task/TID/syscall`: the number of the system call the thread
+/// is blocked in (or `running`), then its arguments, in hexadecimal. A wait
+/// for some other child (`Command::spawn` reaps a child that could not run
+/// its program) does not count; a wait for any child does.
+fn a_thread_waits_for_a_worker(dir: &Path) -> bool {
+    // `/proc/thread-self` is `<pid>/task/<tid>`.
+    let me = fs::read_link("/proc/thread-self")
+        .expect("cannot read /proc/thread-self");
+    let me = me.file_name().expect("a thread id");
+    let is_a_worker = |pid: u64| {
+        // A worker's command line holds `dir`; a zombie's is empty.
+        let dir = dir.as_os_str().as_encoded_bytes();
+        fs::read(format!("/proc/{}/cmdline", pid as i32)).is_ok_and(|line| {
+            line.windows(dir.len()).any(|window| window == dir)
+        })
+    };
+    fs::read_dir("/proc/self/task")
+        .expect("cannot list this process's threads")
+        .filter_map(Result::ok)
+        .filter(|task| task.file_name() != me)
+        .any(|task| {
+            let Ok(call) = fs::read_to_string(task.path().join("syscall"))
+            else {
+                return false;
+            };
+            let fields: Vec<u64> = call
+                .split_whitespace()
+                .take(3)
+                .map_while(|field| {
+                    let hex = field.strip_prefix("0x");
+                    hex.map_or(field.parse().ok(), |hex| {
+                        u64::from_str_radix(hex, 16).ok()
+                    })
+                })
+                .collect();
+            let (wait4, waitid) = WAIT4_WAITID;
+            match fields[..] {
+                // `wait4(pid, ..)`: a pid of 0 or less is any child.
+                [number, pid, _] if number == wait4 => {
+                    pid as i32 <= 0 || is_a_worker(pid)
+                }
+                [number, idtype, id] if number == waitid => {
+                    idtype != P_PID || is_a_worker(id)
+                }
+                _ => false,
+            }
+        })
+}
+
+/// Starts a thread that creates `DIR/go`, which lets the finishing workers
+/// finish, as soon as a thread of this process waits for one of them that
+/// is still alive, and so only after the code under test has stopped the
+/// workers, or not: a worker killed before it is waited for is killed
+/// before `go` exists, and never finishes. The thread gives up once `done`
+/// is set; it returns whether it created `go`.
+fn release_once_waited_for(
+    dir: PathBuf,
+    done: Arc<AtomicBool>,
+) -> JoinHandle<bool> {
+    thread::spawn(move || {
+        loop {
+            if a_thread_waits_for_a_worker(&dir) {
+                fs::write(dir.join("go"), "").expect("cannot create go");
+                return true;
+            }
+            if done.load(Ordering::SeqCst) {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    })
+}
+
+/// Why some finishing workers did not finish: `released` says whether a
+/// thread was ever seen waiting for a live one.
+fn why_unfinished(released: bool) -> &'static str {
+    if released {
+        "they were killed: close their stdins, which tells them to finish, \
+         and wait for them, without kill (Python's terminate() is not what \
+         the doc promises)"
+    } else {
+        "nothing ever waited for a worker that was still alive: they were \
+         never waited for (dropping a `Child` does not wait for it), or \
+         killed first; close their stdins, which tells them to finish, and \
+         wait for them (Child::wait), without kill"
+    }
 }
 
 /// `new` starts `size` distinct child processes, each from its own call of
@@ -230,6 +362,45 @@ pub(super) fn leaves_no_worker_behind() {
     );
 }
 
+/// Dropping the pool lets every worker finish: it closes their stdins and
+/// waits, and kills none of them. Each worker is a finishing worker (see
+/// [`FINISHING_SCRIPT`]), which is let go only once the pool waits for a
+/// child.
+pub(super) fn lets_every_worker_finish() {
+    const SIZE: usize = 3;
+    let scratch = scratch();
+    let dir = scratch.path().to_path_buf();
+    let pool = ProcessPool::new(|| finishing_worker(&dir), SIZE)
+        .expect("cannot start the pool");
+    let pids = pool.pids();
+    let done = Arc::new(AtomicBool::new(false));
+    let releaser = release_once_waited_for(dir.clone(), Arc::clone(&done));
+    drop(pool);
+    done.store(true, Ordering::SeqCst);
+    let released = releaser.join().expect("the releasing thread failed");
+    let finished = finished(&dir);
+    // Lets any worker left behind end, before the verdict.
+    let _ = fs::write(dir.join("go"), "");
+    let unfinished: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| !finished.contains(pid))
+        .collect();
+    assert!(
+        unfinished.is_empty(),
+        "when dropping the pool returned, its workers {unfinished:?} had not \
+         finished what they do at the end of their input: {}",
+        why_unfinished(released)
+    );
+    let left: Vec<u32> =
+        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "after the pool was dropped, its workers {left:?} were still \
+         running, or exited but were never waited for (zombies)"
+    );
+}
+
 /// Dropping the pool ends even a worker that is blocked writing output that
 /// nobody will read. Each worker here is the helper in its `lines` mode: it
 /// writes 100,000 lines (over 1 MB, far more than a pipe holds) without
@@ -283,14 +454,22 @@ pub(super) fn rejects_a_size_of_zero() {
 }
 
 /// A job is one line: `map` fails on a job that holds a newline, wherever
-/// it is among the jobs, rather than send the worker two jobs for one.
+/// it is among the jobs, rather than send the worker two jobs for one. It
+/// checks every job before it sends any: the jobs in front of the bad one
+/// create files, and none may exist after the failed `map`; the workers are
+/// then still in step, and the next `map` gets the right answers.
 pub(super) fn rejects_a_job_with_a_newline() {
+    let scratch = scratch();
     let mut pool =
         ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
+    let touched: Vec<_> = (1..=3)
+        .map(|n| scratch.path().join(format!("job-{n}")))
+        .collect();
     let batches = [
         vec!["countdown 1\ncountdown 2".to_string()],
-        countdown_jobs(1..=3)
-            .into_iter()
+        touched
+            .iter()
+            .map(|file| format!("touch {}", file.display()))
             .chain(["countdown 4\ncountdown 5".to_string()])
             .collect(),
         vec!["countdown 6\n".to_string()],
@@ -304,59 +483,76 @@ pub(super) fn rejects_a_job_with_a_newline() {
              send two answers, the second one read as the answer to a later \
              job)"
         );
+        let sent: Vec<_> =
+            touched.iter().filter(|file| file.exists()).collect();
+        assert!(
+            sent.is_empty(),
+            "map({jobs:?}) failed, but only after it had sent the jobs in \
+             front of the one with a newline ({sent:?} were created): check \
+             every job before sending any"
+        );
     }
+    let answers = pool.map(&countdown_jobs(1..=4)).expect("map failed");
+    let answers: Vec<&str> = answers.iter().map(|a| parse(a).1).collect();
+    assert_eq!(
+        answers,
+        ["counted 1", "counted 2", "counted 3", "counted 4"],
+        "after maps that failed on a newline without sending anything, the \
+         workers should still be in step"
+    );
 }
 
-/// Workers that start before another fails to spawn are waited for:
-/// `command` builds three workers (each the helper in its `rendezvous`
-/// mode, which creates `DIR/PID` and exits), then a command for a program
-/// that does not exist, so `new` fails after starting three workers.
+/// Workers that start before another fails to spawn are let finish and
+/// waited for: `command` builds three finishing workers (see
+/// [`FINISHING_SCRIPT`], let go only once a child is waited for), then a
+/// command for a program that does not exist, so `new` fails after starting
+/// three workers. By the time it returns, each of the three has finished
+/// (none was killed, or left waiting for a `wait` that never came), and none
+/// is left running or a zombie.
 pub(super) fn leaves_no_worker_behind_when_a_spawn_fails() {
     const STARTED: usize = 3;
     let scratch = scratch();
-    let dir = scratch.path().join("pids");
-    fs::create_dir(&dir).expect("cannot create the pid folder");
+    let dir = scratch.path().join("meet");
+    fs::create_dir(&dir).expect("cannot create the meeting folder");
     let built = Cell::new(0);
     let command = || {
         built.set(built.get() + 1);
         if built.get() > STARTED {
             return Command::new(scratch.path().join("no-such-program"));
         }
-        let mut command = Command::new(WORKER);
-        // Its stdout may be closed by the time it prints its pid: keep its
-        // complaint about that out of the grader's output.
-        command
-            .arg("rendezvous")
-            .arg(&dir)
-            .arg("1")
-            .stderr(Stdio::null());
-        command
+        finishing_worker(&dir)
     };
+    let done = Arc::new(AtomicBool::new(false));
+    let releaser = release_once_waited_for(dir.clone(), Arc::clone(&done));
     let result = ProcessPool::new(command, 2 * STARTED);
+    done.store(true, Ordering::SeqCst);
+    let released = releaser.join().expect("the releasing thread failed");
+    let finished = finished(&dir);
+    // Lets any worker left behind end, before the verdict.
+    let _ = fs::write(dir.join("go"), "");
     assert!(
         result.is_err(),
         "the fourth worker's program does not exist, yet new returned \
          {result:?}"
     );
-    // Each worker that started creates its file, even if nobody waited for
-    // it; the trial's deadline ends a wait for workers that never started.
-    let pids: Vec<u32> = loop {
-        let pids: Vec<u32> = fs::read_dir(&dir)
-            .expect("cannot list the pid folder")
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        if pids.len() >= STARTED {
-            break pids;
-        }
-        thread::sleep(Duration::from_millis(1));
-    };
-    let left: Vec<u32> =
-        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert_eq!(
+        finished.len(),
+        STARTED,
+        "new failed to start the fourth worker and returned the error, but \
+         only {} of the {STARTED} workers it had started had finished what \
+         they do at the end of their input: {}",
+        finished.len(),
+        why_unfinished(released)
+    );
+    let left: Vec<u32> = finished
+        .into_iter()
+        .filter(|&pid| is_our_child(pid))
+        .collect();
     assert!(
         left.is_empty(),
         "new failed to start the fourth worker and returned the error, but \
-         the {STARTED} workers it had started, {left:?}, were still running \
-         or never waited for (zombies): before returning the error, close \
-         their stdins and wait for them (dropping a `Child` does neither)"
+         the workers it had started, {left:?}, were still running or never \
+         waited for (zombies): before returning the error, close their \
+         stdins and wait for every one of them"
     );
 }

@@ -1,6 +1,7 @@
 //! The thread pool: every job runs before the drop returns, a panicking
-//! job ends no worker, exactly `size` jobs run at once, and a size of zero
-//! is an error.
+//! job ends no worker, exactly `size` jobs run at once, each job goes to a
+//! free thread in the order the jobs were sent, and a size of zero is an
+//! error.
 
 use std::collections::HashSet;
 use std::fs;
@@ -180,5 +181,52 @@ pub(super) fn rejects_a_size_of_zero() {
         outcome.is_err(),
         "ThreadPool::new(0) returned {outcome:?}: it must panic, as the doc \
          says (a pool of no threads would run no job)"
+    );
+}
+/// Each job goes to whichever thread is free, from one queue, in the order
+/// the jobs were sent. On a pool of two threads, the first job waits until
+/// the third job has run: dealt out in turn, the third job would wait
+/// behind the first on the same thread, forever. On a pool of one thread,
+/// 64 jobs queued behind a held job run in the order they were sent.
+pub(super) fn takes_the_jobs_in_order_on_a_free_thread() {
+    let pool = ThreadPool::new(2);
+    let (unblock, blocked) = channel::bounded::<()>(1);
+    let (report, done) = channel::unbounded();
+    let first = report.clone();
+    pool.execute(move || {
+        blocked.recv().expect("the third job lets the first go");
+        first.send("first").unwrap();
+    });
+    let second = report.clone();
+    pool.execute(move || second.send("second").unwrap());
+    pool.execute(move || {
+        unblock.send(()).unwrap();
+        report.send("third").unwrap();
+    });
+    let mut done: Vec<&str> = done.iter().take(3).collect();
+    done.sort();
+    assert_eq!(done, ["first", "second", "third"], "every job ran once");
+    drop(pool);
+
+    const JOBS: usize = 64;
+    let pool = ThreadPool::new(1);
+    let (open, gate) = channel::bounded::<()>(0);
+    pool.execute(move || {
+        let _ = gate.recv(); // Until every other job is queued.
+    });
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    for job in 0..JOBS {
+        let ran = Arc::clone(&ran);
+        pool.execute(move || ran.lock().unwrap().push(job));
+    }
+    drop(open);
+    drop(pool);
+    let ran = ran.lock().unwrap();
+    assert_eq!(
+        *ran,
+        (0..JOBS).collect::<Vec<_>>(),
+        "a pool of one thread ran {JOBS} queued jobs in another order than \
+         the one they were sent in: take the jobs from a queue, first in, \
+         first out (a list's pop() takes the last one)"
     );
 }
