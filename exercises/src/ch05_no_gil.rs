@@ -44,9 +44,10 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 /// thread of its own, all at once: a new thread for every band, while the
 /// calling thread only waits. `kernel(band_pixels, band_output)` fills one
 /// output byte per input pixel. Returns the whole output. With more bands
-/// than rows, the extra bands are empty: their kernels get empty slices.
-/// The image has `height` rows of `width` pixels, either of which may be
-/// 0.
+/// than rows, the extra bands are empty: their kernels get empty slices;
+/// so are all the bands of an image with no pixels. The image has `height`
+/// rows of `width` pixels, either of which may be 0. One band, or many
+/// more bands than cores, is no exception: exactly `bands` new threads.
 ///
 /// # Panics
 ///
@@ -61,8 +62,8 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   than the number of rows; an image with no pixels (no rows, or rows of
 ///   width `0`) gives an empty output. Trial:
 ///   `ch05::in_bands::matches_the_sequential_result`.
-/// - `in_bands` panics when `bands` is `0`. Trial:
-///   `ch05::in_bands::zero_bands_panic`.
+/// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
+///   Trial: `ch05::in_bands::zero_bands_panic`.
 /// - `in_bands` panics when one band's kernel panics, instead of returning.
 ///   Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
@@ -72,8 +73,10 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   rows in 4 bands are 3, 3, 2 and 2 rows). Trial:
 ///   `ch05::in_bands::bands_are_balanced_whole_rows`.
 /// - Each band runs on a new thread of its own: `bands` kernel calls on `bands`
-///   different threads, none of them the caller's, also with more bands than
-///   rows (3 rows in 8 bands). Trial:
+///   different threads, none of them the caller's, also with one band, with
+///   more bands than rows (3 rows in 8 bands, and in 100 bands: the number of
+///   bands is never capped), and for an image with no pixels (its bands are
+///   all empty, and their kernels still run). Trial:
 ///   `ch05::in_bands::runs_each_band_on_its_own_thread`.
 pub fn in_bands<K>(image: &Image, bands: usize, kernel: K) -> Vec<u8>
 where
@@ -111,8 +114,8 @@ where
 /// - The bands are blurred at the same time: `on_band` may wait until every
 ///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
 /// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
-///   time on a different new thread (never the caller's), also when `bands`
-///   does not divide the height (9 rows in 4 bands), when there are more
+///   time on a different new thread (never the caller's), also with one band,
+///   when `bands` does not divide the height (9 rows in 4 bands), when there are more
 ///   bands than rows (3 rows in 5 bands), and for an empty image (no rows, or
 ///   a width of `0`). Trials:
 ///   `ch05::blur::calls_on_band_for_every_band`,
@@ -199,10 +202,14 @@ impl ShardedMap {
         todo!("ch05: ShardedMap::update")
     }
 
-    /// The counter of `key`, if it was ever updated.
+    /// The counter of `key`, if it was ever updated. Holds the lock of
+    /// `key`'s shard only: it never waits for another shard.
     ///
     /// # Graded promises
     ///
+    /// - While another thread is inside `update` on a key of one shard, `get`
+    ///   of keys in the other shards, present or absent, returns without
+    ///   waiting for it. Trial: `ch05::sharded_map::get_waits_only_on_its_shard`.
     /// - `get` gives `None` for a key never updated, else its counter, also
     ///   when that counter is `0` (a key updated to `0` is still there).
     ///   Trials:
@@ -218,8 +225,9 @@ impl ShardedMap {
 /// Fetches every URL with `fetch`, each on a thread of its own, all at once
 /// (I/O-bound work: the threads mostly wait), and returns the responses in
 /// the order of `urls`. Every entry of `urls` is one request on a new
-/// thread, however many there are: a URL listed twice is fetched twice, and
-/// the calling thread only waits. If a `fetch` panics, `fetch_all` panics
+/// thread, however many there are, one included: a URL listed twice is
+/// fetched twice, a blank or empty entry is fetched like any other, and the
+/// calling thread only waits. If a `fetch` panics, `fetch_all` panics
 /// too. (It does so only once every request has ended, but that needs no
 /// trial: `fetch` and `urls` are borrowed, so the threads must be scoped,
 /// and a scope cannot end, by return or by panic, before its threads.)
@@ -234,8 +242,9 @@ impl ShardedMap {
 ///   are (64, more than the cores): a `fetch` may wait until every request has
 ///   started. Trial: `ch05::fetch_all::starts_every_request_at_once`.
 /// - Each entry is fetched once, on a new thread of its own, never the
-///   caller's, however many entries there are (1,000); a URL listed twice is
-///   fetched twice, and each entry gets the response of its own request.
+///   caller's, however many entries there are (1,000, or just one); a URL
+///   listed twice is fetched twice, blank entries (`""`, `"  "`) are fetched
+///   too, and each entry gets the response of its own request.
 ///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - If a `fetch` panics, `fetch_all` panics instead of returning. Trial:
 ///   `ch05::fetch_all::a_failed_request_panics_the_caller`.

@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -95,6 +95,18 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "two keys in different shards could not be held at the same \
              time: is there one lock for the whole map?",
+        ),
+        Trial::new(
+            "ch05::sharded_map::get_waits_only_on_its_shard",
+            1,
+            get_waits_only_on_its_shard,
+        )
+        .timeout(BARRIER_TIMEOUT)
+        .on_timeout(
+            "get waited for a shard other than its key's: while another \
+             thread is inside update on a key of one shard, get of keys \
+             in the other shards (present or absent) must not wait; lock \
+             only the shard that shard_of(key) names",
         ),
         Trial::new(
             "ch05::sharded_map::zero_shards_make_one",
@@ -219,6 +231,12 @@ fn in_zero_bands_panics() {
          bands; panic (assert!(bands >= 1)) rather than pick a number of \
          bands the caller did not ask for"
     );
+    let empty = test_image(0, 0);
+    assert!(
+        panics(|| in_bands(&empty, 0, grayscale)),
+        "in_bands of an image with no pixels in 0 bands returned: 0 bands \
+         panic whatever the image (check bands before any early return)"
+    );
 }
 
 /// A band whose kernel panics never fills its part of the output, so
@@ -288,13 +306,21 @@ fn bands_are_balanced_whole_rows() {
 /// Eight bands, each reporting the thread its kernel ran on: eight threads,
 /// none of them the caller's.
 /// The same with 3 rows in 8 bands: the five extra bands are empty, and
-/// still each run on a thread of their own.
+/// still each run on a thread of their own; with one band, which is no
+/// reason to run on the caller's thread; with 100 bands, more than any cap
+/// on threads; and for images with no pixels, whose bands are all empty.
 fn runs_each_band_on_its_own_thread() {
-    const BANDS: usize = 8;
-    for height in [20, 3] {
-        let image = test_image(6, height);
+    for (width, height, bands) in [
+        (6, 20, 8),
+        (6, 3, 8),
+        (6, 20, 1),
+        (6, 3, 100),
+        (5, 0, 3),
+        (0, 4, 2),
+    ] {
+        let image = test_image(width, height);
         let threads = Mutex::new(Vec::new());
-        let result = in_bands(&image, BANDS, |band, out| {
+        let result = in_bands(&image, bands, |band, out| {
             threads.lock().unwrap().push(thread::current().id());
             grayscale(band, out);
         });
@@ -303,14 +329,16 @@ fn runs_each_band_on_its_own_thread() {
         assert_eq!(result, sequential);
         let threads = threads.into_inner().unwrap();
         assert!(
-            threads.len() == BANDS,
-            "{height} rows in {BANDS} bands: the kernel ran {} times, not \
-             once for each of the {BANDS} bands (with more bands than rows, \
-             the extra bands are empty, and their kernels still run, each \
-             on a thread of its own)",
+            threads.len() == bands,
+            "{height} rows of {width} pixels in {bands} bands: the kernel \
+             ran {} times, not once for each of the {bands} bands (with \
+             more bands than rows, the extra bands are empty, and their \
+             kernels still run, each on a thread of its own; so do those \
+             of an image with no pixels: do not return early, and do not \
+             cap the number of bands)",
             threads.len()
         );
-        assert_one_thread_each(threads, BANDS, "band");
+        assert_one_thread_each(threads, bands, "band");
     }
 }
 
@@ -390,6 +418,7 @@ fn blurs_the_bands_at_once() {
     assert_eq!(called, [0, 1, 2], "on_band is called once per band");
 }
 
+/// One band, which still runs on a thread of its own, not the caller's.
 /// Heights the bands do not divide evenly: `height.div_ceil(bands)` rows a
 /// band makes fewer bands than asked (9 rows in bands of 3 are 3 bands, not
 /// 4), and `on_band` must still be called for every band, each on a thread
@@ -398,6 +427,7 @@ fn blurs_the_bands_at_once() {
 /// are all empty (no rows, or rows of width 0).
 fn calls_on_band_for_every_band() {
     for (width, height, bands) in [
+        (9, 7, 1),
         (12, 9, 4),
         (8, 5, 4),
         (5, 4, 4),
@@ -518,6 +548,75 @@ fn holds_two_shards_at_once() {
     });
     assert_eq!(map.get(&first), Some(1));
     assert_eq!(map.get(&second), Some(1));
+}
+
+/// A thread holds one shard inside `update` until `get` has been called for
+/// keys of every other shard, present and absent: those calls lock only
+/// their own key's shard, so they do not wait for it.
+fn get_waits_only_on_its_shard() {
+    const SHARDS: usize = 4;
+    let map = ShardedMap::new(SHARDS);
+    let held = "tab-0";
+    let shard = map.shard_of(held);
+    // One present and one absent key in each of the other shards.
+    let mut present: Vec<Option<String>> = vec![None; SHARDS];
+    let mut absent: Vec<Option<String>> = vec![None; SHARDS];
+    for i in 1..10_000 {
+        let key = format!("tab-{i}");
+        let at = map.shard_of(&key);
+        if at == shard {
+            continue;
+        }
+        if present[at].is_none() {
+            present[at] = Some(key);
+        } else if absent[at].is_none() {
+            absent[at] = Some(key);
+        }
+    }
+    let present: Vec<String> = present.into_iter().flatten().collect();
+    let absent: Vec<String> = absent.into_iter().flatten().collect();
+    assert!(
+        !present.is_empty() && !absent.is_empty(),
+        "10,000 keys all landed in shard {shard} of {SHARDS}"
+    );
+    for key in &present {
+        map.update(key, |count| *count += 1);
+    }
+    let (inside_tx, inside_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let map = &map;
+    let got = thread::scope(|s| {
+        s.spawn(move || {
+            map.update(held, |count| {
+                inside_tx.send(()).unwrap();
+                // Held until the gets below are done.
+                let _ = release_rx.recv();
+                *count += 1;
+            });
+        });
+        inside_rx.recv().unwrap();
+        // A get that panics still lets the holder go (release_tx dropped).
+        let got = panic::catch_unwind(AssertUnwindSafe(|| {
+            let present: Vec<_> = present.iter().map(|k| map.get(k)).collect();
+            let absent: Vec<_> = absent.iter().map(|k| map.get(k)).collect();
+            (present, absent)
+        }));
+        drop(release_tx);
+        got
+    });
+    let Ok((got_present, got_absent)) = got else {
+        panic!("get panicked");
+    };
+    assert!(
+        got_present.iter().all(|&count| count == Some(1)),
+        "keys {present:?} were each updated once, yet get gave \
+         {got_present:?}"
+    );
+    assert!(
+        got_absent.iter().all(Option::is_none),
+        "keys {absent:?} were never updated, yet get gave {got_absent:?}"
+    );
+    assert_eq!(map.get(held), Some(1));
 }
 
 /// `new(0)` still makes a map that works: one shard holds every key.
@@ -670,6 +769,27 @@ fn fetches_every_url_on_its_own_thread() {
         urls.len(),
         "request",
     );
+    // One URL is still a request on a thread of its own, and a blank entry
+    // is still an entry: fetched like any other, never skipped.
+    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t"][..]] {
+        let threads = Mutex::new(Vec::new());
+        let responses = fetch_all(urls, |url| {
+            threads.lock().unwrap().push(thread::current().id());
+            format!("200 [{url}]")
+        });
+        let expected: Vec<String> =
+            urls.iter().map(|url| format!("200 [{url}]")).collect();
+        assert_eq!(
+            responses, expected,
+            "every entry of {urls:?} must be fetched, blank ones included \
+             (fetch_all does not judge URLs), each response in its place"
+        );
+        assert_one_thread_each(
+            threads.into_inner().unwrap(),
+            urls.len(),
+            "request",
+        );
+    }
 }
 
 /// A request whose `fetch` panics makes `fetch_all` panic, rather than
