@@ -45,11 +45,14 @@ struct RcInner<T> {
 ///   and each drop one fewer, as `strong_count` shows. Clones share one value,
 ///   which `*rc` gives, and `ptr_eq` is true for clones of one `MyRc` and false
 ///   for two `MyRc`s made apart, even from equal values, and even for a
-///   zero-sized value (two `MyRc::new(())`). Trial:
-///   `ch04::my_rc::counts_owners`.
+///   zero-sized value (two `MyRc::new(())`). The value sits at an address
+///   aligned for its type, also when that is more than a `usize`'s (a
+///   `#[repr(align(64))]` value). Trial: `ch04::my_rc::counts_owners`.
 /// - The value is dropped exactly once, when the last owner is dropped and not
 ///   before, and that last drop also frees the heap allocation: no bytes are
-///   left allocated. Trial: `ch04::my_rc::drops_the_value_once`.
+///   left allocated, even when the value's destructor panics (the panic goes
+///   on to the caller, as with std's `Rc`). Trial:
+///   `ch04::my_rc::drops_the_value_once`.
 /// - `MyRc` is neither `Send` nor `Sync`, even for a value that is both
 ///   (`MyRc<u32>`). Trial: `ch04::my_rc::stays_on_one_thread`.
 pub struct MyRc<T> {
@@ -143,7 +146,7 @@ impl<T> Clone for MyRc<T> {
 
 impl<T> Drop for MyRc<T> {
     /// One owner fewer; the last one drops the value and frees the heap
-    /// allocation that held it.
+    /// allocation that held it, even if the value's destructor panics.
     fn drop(&mut self) {
         let strong = &self.inner().strong;
         strong.set(strong.get() - 1);
@@ -271,8 +274,9 @@ impl<T> Clone for MyArc<T> {
     ///
     /// # Graded promises
     ///
-    /// - Cloning a `MyArc` whose count is already above `isize::MAX` aborts the
-    ///   process (`std::process::abort`): it does not panic or return. Trial:
+    /// - Cloning a `MyArc` whose count is already above `isize::MAX`, by one or
+    ///   by any more up to `usize::MAX`, aborts the process
+    ///   (`std::process::abort`): it does not panic or return. Trial:
     ///   `ch04::my_arc::aborts_before_the_count_wraps`.
     /// - Cloning at any count up to `isize::MAX` itself, however large, returns
     ///   and makes the count one larger. Trial:
@@ -391,16 +395,18 @@ impl Stats {
     ///
     /// # Panics
     ///
-    /// If the total would overflow a `u64`. Neither number changes then,
-    /// and the `Stats` stays usable on every thread. Any total that fits in
-    /// a `u64` is recorded, however large.
+    /// If the total would overflow a `u64`, in every build: an overflow
+    /// check that only debug builds make (`+=`) is not enough. Neither
+    /// number changes then, and the `Stats` stays usable on every thread.
+    /// Any total that fits in a `u64` is recorded, however large.
     ///
     /// # Graded promises
     ///
-    /// - A latency that would overflow the total makes `record` panic and
-    ///   changes neither number; afterwards `record` and `snapshot` work as
-    ///   before, on any thread. Trial:
-    ///   `ch04::stats::an_overflow_changes_nothing`.
+    /// - A latency that would overflow the total makes `record` panic, with a
+    ///   check of its own that release builds make too (not the debug-only
+    ///   "attempt to add with overflow"), and changes neither number;
+    ///   afterwards `record` and `snapshot` work as before, on any thread.
+    ///   Trial: `ch04::stats::an_overflow_changes_nothing`.
     /// - Any total that fits in a `u64` is recorded, above `u32::MAX` and up to
     ///   `u64::MAX` itself. Trial: `ch04::stats::totals_reach_u64_max`.
     /// - Two threads recording at the same moment latencies that fit the total
@@ -469,8 +475,10 @@ impl Bank {
     ///
     /// - Balances that add up to more than `u64::MAX` make `new` panic with a
     ///   check of its own, which release builds make too (not the debug-only
-    ///   "attempt to add with overflow"); a total of exactly `u64::MAX` is
-    ///   accepted. Trial: `ch04::bank::refuses_a_total_over_u64_max`.
+    ///   "attempt to add with overflow"), also when the total wraps and lands
+    ///   above every balance (`[2^63, 2^63, 2^63 + 1]`); a total of exactly
+    ///   `u64::MAX` is accepted. Trial:
+    ///   `ch04::bank::refuses_a_total_over_u64_max`.
     pub fn new(balances: &[u64]) -> Self {
         let total = balances
             .iter()
@@ -522,8 +530,8 @@ impl Bank {
     ///   `Err(TransferError::InsufficientFunds)` and leaves both balances as
     ///   they were. One from or to an account that does not exist returns
     ///   `Err(TransferError::NoSuchAccount)` and changes nothing, whatever the
-    ///   amount (`0` too), and `balance` of such an account is `None`. Trial:
-    ///   `ch04::bank::moves_money`.
+    ///   amount (`0` too, or more than the source holds), and `balance` of such
+    ///   an account is `None`. Trial: `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
     ///   money is created or destroyed. Trial:

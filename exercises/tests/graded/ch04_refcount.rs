@@ -225,6 +225,21 @@ fn rc_counts_owners() {
         2,
         "dropping a clone counts down"
     );
+    // In a copy of the process: a misaligned value may abort it (debug
+    // builds check the alignment of what a pointer reads or writes).
+    let ended = overflow::in_a_copy(|| {
+        let rc = MyRc::new(Aligned64([7; 64]));
+        let address = (&raw const *rc).addr();
+        u8::from(address.is_multiple_of(64) && rc.0[63] == 7)
+    });
+    assert!(
+        ended == overflow::Ended::Returned(1),
+        "MyRc::new of a #[repr(align(64))] value put it at an address that \
+         is not a multiple of 64 ({ended:?}): a block laid out by hand as a \
+         count then the value (size_of::<usize>() + size_of::<T>(), aligned \
+         as a usize) misaligns any value aligned above 8; let a struct of \
+         the two and Box::new (or Layout::new) lay it out"
+    );
 }
 
 fn rc_drops_once() {
@@ -253,7 +268,41 @@ fn rc_drops_once() {
          free the heap allocation that held it and the count; rebuild the \
          Box (Box::from_raw) and drop that"
     );
+    let before = alloc::live_bytes();
+    let first = MyRc::new(PanicsOnDrop([7_u8; 512]));
+    let second = first.clone();
+    drop(first);
+    let dropped = panic::catch_unwind(panic::AssertUnwindSafe(|| drop(second)));
+    assert!(
+        dropped.is_err(),
+        "the value's destructor panicked, yet dropping its last MyRc did not \
+         pass the panic on"
+    );
+    drop(dropped);
+    let leaked = alloc::live_bytes() - before;
+    assert_eq!(
+        leaked, 0,
+        "after the last MyRc of a 512-byte value whose destructor panics was \
+         dropped, {leaked} bytes were still allocated: the panic unwound past \
+         the deallocation (drop_in_place, then dealloc?); free the block even \
+         then, as std's Rc does: drop a rebuilt Box (Box::from_raw), which \
+         frees its block while the panic unwinds, or a guard that deallocates"
+    );
 }
+
+/// A value whose destructor panics, without the panic hook's message
+/// (`resume_unwind`).
+struct PanicsOnDrop([u8; 512]);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic::resume_unwind(Box::new(self.0[0]));
+    }
+}
+
+/// A value that needs an address that is a multiple of 64.
+#[repr(align(64))]
+struct Aligned64([u8; 64]);
 
 fn rc_stays_home() {
     let rc = MyRc::new(5);
@@ -471,6 +520,15 @@ fn moves_money() {
     );
     assert_eq!(balances(&bank), [70, 0, 80].map(Some));
     assert_eq!(bank.transfer(0, 9, 1), Err(TransferError::NoSuchAccount));
+    for (from, to) in [(0, 9), (2, 9)] {
+        assert_eq!(
+            bank.transfer(from, to, 1_000),
+            Err(TransferError::NoSuchAccount),
+            "a transfer of 1000 from {from} to 9: account 9 does not exist, \
+             whatever the amount (more than account {from} holds too); \
+             check the accounts before the funds"
+        );
+    }
     for (from, to) in [(0, 9), (9, 0), (9, 9)] {
         assert_eq!(
             bank.transfer(from, to, 0),

@@ -207,21 +207,38 @@ pub fn arc_aborts_before_the_count_wraps() {
         PAST_THE_LIMIT,
         "set_strong_count_for_tests must set the count strong_count reads"
     );
+    // SAFETY: one `MyArc` points to the value: this one.
+    unsafe { MyArc::set_strong_count_for_tests(&arc, 1) };
+    // Every count above the limit, not only the first: a count that others
+    // pushed further (or `mem::forget` on clones in a loop) must abort too.
+    for count in [PAST_THE_LIMIT, PAST_THE_LIMIT + 1, usize::MAX] {
+        arc_aborts_at(&arc, count);
+    }
+}
+
+/// A clone of `arc` whose count is `count`, above `isize::MAX`, aborts.
+fn arc_aborts_at(arc: &MyArc<String>, count: usize) {
+    // SAFETY: the count stays at least the one `MyArc` there is, no other
+    // thread exists, and it is put back to exactly one before that `MyArc`
+    // is dropped.
+    unsafe { MyArc::set_strong_count_for_tests(arc, count) };
     let ended = in_a_copy(|| {
         mem::forget(arc.clone());
         0
     });
     // SAFETY: one `MyArc` points to the value: this one.
-    unsafe { MyArc::set_strong_count_for_tests(&arc, 1) };
+    unsafe { MyArc::set_strong_count_for_tests(arc, 1) };
     match ended {
         Ended::Aborted => {}
         Ended::Returned(_) => panic!(
-            "cloning a MyArc whose count is already above isize::MAX \
-             returned without aborting; abort (std::process::abort) when \
-             fetch_add returns more than isize::MAX, as std's Arc does: \
-             waiting for usize::MAX is too late, since threads that clone \
-             at the same moment all add before any of them checks, and \
-             wrap the count to 0 together"
+            "cloning a MyArc whose count is {count}, already above \
+             isize::MAX, returned without aborting; abort \
+             (std::process::abort) whenever fetch_add returns more than \
+             isize::MAX, as std's Arc does: waiting for usize::MAX is too \
+             late, since threads that clone at the same moment all add \
+             before any of them checks, and wrap the count to 0 together; \
+             and aborting only at isize::MAX + 1 exactly lets a count \
+             found further up wrap"
         ),
         Ended::Panicked => panic!(
             "cloning a MyArc whose count is above isize::MAX panicked \
@@ -303,10 +320,23 @@ pub fn an_overflow_changes_nothing() {
          change neither number (work both out with checked_add before \
          writing either)"
     );
+    let message = match &recorded {
+        Ok(()) => panic!(
+            "record(u64::MAX) on a total of 5 returned, yet the total \
+             cannot hold it; it must panic and change nothing"
+        ),
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or(""),
+    };
     assert!(
-        recorded.is_err(),
-        "record(u64::MAX) on a total of 5 returned, yet the total cannot \
-         hold it; it must panic and change nothing"
+        !message.contains(DEBUG_ONLY_OVERFLOW),
+        "record(u64::MAX) on a total of 5 panicked with \"{message}\": that \
+         check exists only in debug builds, and a release build would wrap \
+         the total silently and count the request; check it yourself \
+         (checked_add) before changing either number"
     );
     let again = thread::scope(|s| {
         s.spawn(|| {
@@ -355,13 +385,24 @@ pub fn bank_refuses_a_total_over_u64_max() {
         Some(u64::MAX - 1),
         "a total of u64::MAX fits"
     );
-    let refused =
-        thread::scope(|s| s.spawn(|| Bank::new(&[u64::MAX - 1, 1, 1])).join());
+    // The second total wraps past u64::MAX and lands above every balance
+    // in it, so comparing the wrapped sum with the balances misses it.
+    const HALF: u64 = 1 << 63;
+    for balances in [[u64::MAX - 1, 1, 1], [HALF, HALF, HALF + 1]] {
+        bank_refuses(&balances);
+    }
+}
+
+/// `Bank::new(balances)`, whose total does not fit in a `u64`, panics
+/// with a check of its own.
+fn bank_refuses(balances: &[u64]) {
+    let refused = thread::scope(|s| s.spawn(|| Bank::new(balances)).join());
     let payload = match refused {
         Ok(_) => panic!(
-            "Bank::new(&[u64::MAX - 1, 1, 1]) made a bank, yet its total \
-             does not fit in a u64, so a credit could overflow; panic \
-             instead"
+            "Bank::new(&{balances:?}) made a bank, yet its total does not \
+             fit in a u64, so a credit could overflow; panic instead (a \
+             total that wrapped can land above every balance: check each \
+             addition, checked_add, or add in a u128)"
         ),
         Err(payload) => payload,
     };
