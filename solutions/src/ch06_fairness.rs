@@ -57,7 +57,8 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 ///   `ch06::ticket_lock::a_panicking_holder_serves_the_next_ticket`.
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
-///   for a `MutexGuard<u8>` (`Sync` but not `Send`). Trial:
+///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
+///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Trial:
 ///   `ch06::ticket_lock::is_sync_for_send_values`.
 pub struct TicketLock<T> {
     /// The number the next arriving thread takes. After `usize::MAX`
@@ -444,8 +445,10 @@ impl Drop for NewGilGuard<'_> {
 ///   long beat returns, not a period later) and the next a full `period` after
 ///   it: neither a burst of the missed beats nor the original schedule. Trial:
 ///   `ch06::heartbeat::does_not_burst_after_a_stall`.
-/// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload.
-///   Trial: `ch06::heartbeat::passes_a_panic_on`.
+/// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload,
+///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
+///   with the same text), and a `panic_any(42_u32)` stays that `u32`. Trial:
+///   `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
