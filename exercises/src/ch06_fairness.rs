@@ -383,6 +383,10 @@ impl<T> FairRwLock<T> {
     ///   `ch06::fair_rwlock::readers_share_the_lock`,
     ///   `ch06::fair_rwlock::writers_exclude_everyone`,
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
+    /// - Readers still blocked in `read` do not make `try_read` refuse: right
+    ///   after a writer leaves, while the readers it kept out are waking up,
+    ///   `try_read` gives a guard. Trial:
+    ///   `ch06::fair_rwlock::try_read_does_not_defer_to_queued_readers`.
     pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
         // TODO(ch06): the test of `read`, without the wait.
         todo!("ch06: FairRwLock::try_read")
