@@ -49,7 +49,8 @@ use std::time::Duration;
 ///   `ch06::ticket_lock::a_panicking_holder_serves_the_next_ticket`.
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
-///   for a `MutexGuard<u8>` (`Sync` but not `Send`). Trial:
+///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
+///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Trial:
 ///   `ch06::ticket_lock::is_sync_for_send_values`.
 #[derive(Debug)]
 pub struct TicketLock<T> {
@@ -303,8 +304,10 @@ impl Drop for NewGilGuard<'_> {
 ///   long beat returns, not a period later) and the next a full `period` after
 ///   it: neither a burst of the missed beats nor the original schedule. Trial:
 ///   `ch06::heartbeat::does_not_burst_after_a_stall`.
-/// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload.
-///   Trial: `ch06::heartbeat::passes_a_panic_on`.
+/// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload,
+///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
+///   with the same text), and a `panic_any(42_u32)` stays that `u32`. Trial:
+///   `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
@@ -380,6 +383,10 @@ impl<T> FairRwLock<T> {
     ///   `ch06::fair_rwlock::readers_share_the_lock`,
     ///   `ch06::fair_rwlock::writers_exclude_everyone`,
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
+    /// - Readers still blocked in `read` do not make `try_read` refuse: right
+    ///   after a writer leaves, while the readers it kept out are waking up,
+    ///   `try_read` gives a guard. Trial:
+    ///   `ch06::fair_rwlock::try_read_does_not_defer_to_queued_readers`.
     pub fn try_read(&self) -> Option<ReadGuard<'_, T>> {
         // TODO(ch06): the test of `read`, without the wait.
         todo!("ch06: FairRwLock::try_read")

@@ -24,7 +24,7 @@ use course::grader::Trial;
 use fair_rwlock::{
     a_waiting_writer_blocks_new_readers, a_writer_is_not_starved_by_readers,
     is_sync_only_for_sync_values, readers_share_the_lock,
-    writers_exclude_everyone,
+    try_read_does_not_defer_to_queued_readers, writers_exclude_everyone,
 };
 use heartbeat::{
     beats_while_the_work_runs, does_not_burst_after_a_stall, passes_a_panic_on,
@@ -298,6 +298,16 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "writers_waiting() never counted the writer blocked in write(), \
              or a thread never got in once the read guard was dropped",
+        ),
+        Trial::new(
+            "ch06::fair_rwlock::try_read_does_not_defer_to_queued_readers",
+            1,
+            try_read_does_not_defer_to_queued_readers,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "a reader blocked in read() behind a writer never got in once \
+             the writer had dropped its guard",
         ),
         Trial::new(
             "ch06::fair_rwlock::a_writer_is_not_starved_by_readers",

@@ -294,6 +294,43 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
     assert_eq!(lock.writers_waiting(), 0, "the writer is done");
 }
 
+/// Rounds of `try_read_does_not_defer_to_queued_readers`: a wrong lock
+/// passes one only if its queued readers all got in before `try_read`.
+const QUEUED_ROUNDS: usize = 20;
+
+/// Readers blocked in `read` behind a writer are woken when it leaves, but
+/// may not have run yet: `try_read`, called at once by the writer's thread,
+/// still gets a guard, since no writer holds the lock or waits for it.
+pub(super) fn try_read_does_not_defer_to_queued_readers() {
+    let lock = FairRwLock::new(0_u32);
+    for _ in 0..QUEUED_ROUNDS {
+        thread::scope(|s| {
+            let written = lock.write();
+            let (trying, tries) = mpsc::channel();
+            for _ in 0..2 {
+                let (trying, lock) = (trying.clone(), &lock);
+                s.spawn(move || {
+                    trying.send(()).unwrap();
+                    drop(lock.read());
+                });
+            }
+            tries.recv().unwrap();
+            tries.recv().unwrap();
+            // Time for both readers to block in read().
+            thread::sleep(Duration::from_millis(5));
+            drop(written);
+            assert!(
+                lock.try_read().is_some(),
+                "try_read refused right after the writer left, while readers \
+                 it had kept out were still waking up: no writer held the \
+                 lock or waited for it, so try_read must give a guard (it \
+                 need not wait its turn behind readers, who all share the \
+                 lock anyway)"
+            );
+        });
+    }
+}
+
 /// One thread holds a read guard at every moment, taking the next with
 /// `try_read` before dropping the last, until `try_read` refuses because
 /// a writer waits; then the writer gets in.

@@ -279,25 +279,44 @@ fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
 }
 
 /// A panic in the work reaches the caller of `block_on` with the work's
-/// own message.
+/// own payload, of the work's own type: a `&'static str` stays one (not a
+/// `String` with the same text), and a number stays that number.
 pub(super) fn passes_a_panic_on() {
     const MESSAGE: &str = "the backup failed on purpose (expected)";
+    const CODE: u32 = 42;
     let runtime = current_thread_runtime();
-    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(with_heartbeat(
-            || -> u64 { panic::panic_any(MESSAGE) },
-            Duration::from_millis(5),
-            || {},
-        ))
-    }));
-    let Err(payload) = caught else {
-        panic!("the work panicked, but with_heartbeat returned a value");
+    let payload_of = |work: fn() -> u64| {
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+            runtime.block_on(with_heartbeat(
+                work,
+                Duration::from_millis(5),
+                || {},
+            ))
+        }));
+        let Err(payload) = caught else {
+            panic!("the work panicked, but with_heartbeat returned a value");
+        };
+        payload
     };
+    let payload = payload_of(|| panic::panic_any(MESSAGE));
     assert_eq!(
-        panic_text(&*payload),
-        Some(MESSAGE),
-        "the panic that came out of with_heartbeat is not the work's own: \
-         resume it with std::panic::resume_unwind(error.into_panic()) \
-         rather than unwrapping the JoinError"
+        payload.downcast_ref::<&'static str>(),
+        Some(&MESSAGE),
+        "the work panicked with the &'static str {MESSAGE:?}, but the payload \
+         that came out of with_heartbeat is not that &'static str (its text: \
+         {:?}): pass the work's own payload on, unchanged, with \
+         std::panic::resume_unwind(error.into_panic()), rather than \
+         unwrapping the JoinError or panicking again with its text",
+        panic_text(&*payload)
+    );
+    let payload = payload_of(|| panic::panic_any(CODE));
+    assert_eq!(
+        payload.downcast_ref::<u32>(),
+        Some(&CODE),
+        "the work panicked with panic_any({CODE}_u32), but the payload that \
+         came out of with_heartbeat is not that u32 (its text: {:?}): pass \
+         the work's own payload on with \
+         std::panic::resume_unwind(error.into_panic())",
+        panic_text(&*payload)
     );
 }

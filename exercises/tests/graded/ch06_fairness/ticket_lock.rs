@@ -148,7 +148,8 @@ pub(super) fn a_panicking_holder_serves_the_next_ticket() {
 
 /// The lock is `Sync` whenever its value is `Send`, as `std::sync::Mutex`
 /// is: it exists precisely to share a value that is not `Sync` itself.
-/// A `Cell` behind it can be shared; an `Rc` cannot leave its thread.
+/// A `Cell` behind it can be shared; an `Rc` cannot leave its thread, so
+/// neither shares nor sends the lock around it.
 pub(super) fn is_sync_for_send_values() {
     assert!(
         course::is_sync!(TicketLock<u64>),
@@ -171,5 +172,16 @@ pub(super) fn is_sync_for_send_values() {
         "TicketLock<MutexGuard<u8>> is Sync: a guard is Sync but not Send, \
          and the lock hands `&mut T` to each holder in turn, on its own \
          thread, which could move the guard there"
+    );
+    assert!(
+        course::is_send!(TicketLock<u64>),
+        "TicketLock<u64> must be Send, or no thread can hand it to another"
+    );
+    assert!(
+        !course::is_send!(TicketLock<Rc<u8>>),
+        "TicketLock<Rc<u8>> is Send: sending the lock sends the Rc inside it, \
+         and an Rc may not leave its thread. The `unsafe impl Send` needs \
+         `T: Send`, as Mutex<T>'s does (or leave Send to the compiler: \
+         UnsafeCell<T> is Send when T is)"
     );
 }
