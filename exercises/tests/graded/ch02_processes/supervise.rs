@@ -100,7 +100,8 @@ pub(super) fn leaves_the_workers_output_alone() {
     const MIB: usize = 1 << 20;
     let scratch = scratch();
     for size in [5, MIB] {
-        let (out, err) = (scratch.path().join("out"), scratch.path().join("err"));
+        let (out, err) =
+            (scratch.path().join("out"), scratch.path().join("err"));
         let exits = supervise(
             || {
                 let mut command = worker(&["flood", &size.to_string()]);
