@@ -119,6 +119,10 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 /// (only a shell folds signals into its `$?`), and a signal is its number
 /// alone, whether or not the process dumped core.
 ///
+/// It is given the status of a process that has ended, as `Child::wait`
+/// returns it. A stopped or continued status, which `wait` never returns,
+/// is outside what it is asked: what it does with one is not graded.
+///
 /// # Graded promises
 ///
 /// - A process that exited gives `Exit::Code` with its code (`0`, `42`); one
@@ -126,8 +130,9 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///   (`Exit::Signal(6)` for an abort, `Exit::Signal(11)` for a segmentation
 ///   fault). Trial: `ch02::exit_of::tells_codes_from_signals`.
 /// - A signal that dumped core is still just its number: `Exit::Signal(6)`,
-///   `9`, `11` or `15`, not the raw wait status. Trial:
-///   `ch02::exit_of::reads_the_signal_not_the_raw_status`.
+///   `9`, `11` or `15`, not the raw wait status. So is a real-time signal, above
+///   31, with or without a core dump: `34`, `35`, `50` and `64` each give their
+///   own number. Trial: `ch02::exit_of::reads_the_signal_not_the_raw_status`.
 /// - An exit code above 128 is a code, not a signal: `exit(134)`, `137`, `139`
 ///   and `255` give `Exit::Code(134)` and so on. Trial:
 ///   `ch02::exit_of::keeps_a_code_above_128`.
@@ -149,7 +154,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// restarts ran out. A crash of the worker never harms the supervisor.
 /// A failed worker is started again at once, with no delay between runs:
 /// a real supervisor backs off, waiting longer after each crash, but this
-/// one leaves that out.
+/// one leaves that out. Only a delay that makes forty restarts take far
+/// longer than forty-one runs is caught: a short fixed pause between runs
+/// could only be told from a slow machine by a wall-clock upper bound,
+/// which the trials do not use, so it is not graded. `start` is called once
+/// for each run; the worker's stdout and stderr are left as `start` set
+/// them.
 /// A worker that cannot be started has no exit: that error is returned at
 /// once. Any `max_restarts` works, up to `usize::MAX`: it is a limit, not
 /// a size.
@@ -167,7 +177,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   (no delay between restarts, let alone one that grows). Trial:
 ///   `ch02::supervise::gives_up_after_the_last_restart`.
 /// - A worker that succeeds at once is run once and not restarted: the exits
-///   are `[Code(0)]`. Trial: `ch02::supervise::leaves_a_success_alone`.
+///   are `[Code(0)]`. `start` is called once per run and no more: once for
+///   that worker, three times for one that aborts, exits with `3` and then
+///   succeeds. Trial: `ch02::supervise::leaves_a_success_alone`.
+/// - The worker's stdout and stderr are left as `start` set them, not piped: a
+///   worker whose `start` sends them to files writes 1 MiB to each there and
+///   ends. Trial: `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL or SIGTERM has failed like any other and is
 ///   started again: `[Signal(9), Signal(15), Code(0)]`. Trial:
 ///   `ch02::supervise::restarts_a_killed_worker`.
@@ -312,7 +327,9 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   the parent, such as a secret token, does not reach it, nor does one set
 ///   on `command` itself (`Command::env`). Trial:
 ///   `ch02::run_isolated::hides_the_parents_secret`.
-/// - The child's `PATH` is the parent's. Trial:
+/// - The child's `PATH` is the parent's, also when `command` sets a `PATH` of
+///   its own (`Command::env`); when the parent has no `PATH`, the child has
+///   none either (its environment is empty, no default is made up). Trial:
 ///   `ch02::run_isolated::keeps_path`.
 /// - The child starts in `dir`, and the parent's working directory is the same
 ///   afterwards. When `dir` does not exist, the command does not run at all

@@ -125,6 +125,17 @@ pub fn trials() -> Vec<Trial> {
             leaves_a_success_alone,
         ),
         Trial::new(
+            "ch02::supervise::leaves_the_workers_output_alone",
+            1,
+            leaves_the_workers_output_alone,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "a worker that writes 1 MiB to its stdout and stderr, which \
+             start sends to files, was still running: do not pipe the \
+             worker's output (a pipe nobody reads fills up and blocks it)",
+        ),
+        Trial::new(
             "ch02::supervise::restarts_a_killed_worker",
             1,
             restarts_a_killed_worker,

@@ -35,6 +35,19 @@ pub(super) fn reads_the_signal_not_the_raw_status() {
             signal | CORE_DUMPED
         );
     }
+    // Real-time signals go up to 64: they do not fit in five bits.
+    for signal in [34, 35, 50, 64] {
+        for raw in [signal, signal | CORE_DUMPED] {
+            let status = std::process::ExitStatus::from_raw(raw);
+            assert_eq!(
+                exit_of(status),
+                Exit::Signal(signal),
+                "the real-time signal {signal} ended the process (raw wait \
+                 status {raw}): signal numbers go above 31, so they take \
+                 seven bits, not five; use ExitStatusExt::signal"
+            );
+        }
+    }
 }
 
 /// A code above 128 is a code: only a shell's `$?` folds signals into it.

@@ -57,6 +57,33 @@ pub(super) fn keeps_path() {
         env.lines().any(|line| line == format!("PATH={path}")),
         "the child should get the parent's PATH, to find programs"
     );
+    // A PATH set on the command does not win over the parent's.
+    let mut command = worker(&["env"]);
+    command.env("PATH", "/course-commands-own-path");
+    let captured = run_isolated(&mut command, Path::new("/"))
+        .expect("run_isolated failed");
+    let env = String::from_utf8_lossy(&captured.stdout);
+    assert_eq!(
+        env.lines().collect::<Vec<_>>(),
+        [format!("PATH={path}")],
+        "the command set a PATH of its own (Command::env); the child's PATH \
+         is still the parent's, like every other variable of the command's \
+         is dropped"
+    );
+    // A parent without PATH: the child gets none either, not a made-up one.
+    // SAFETY: the grader runs this trial alone in its own process, on the
+    // main thread, and no other thread runs at this point.
+    unsafe { std::env::remove_var("PATH") };
+    let captured = run_isolated(&mut worker(&["env"]), Path::new("/"));
+    // SAFETY: as above.
+    unsafe { std::env::set_var("PATH", &path) };
+    let captured = captured.expect("run_isolated failed");
+    let env = String::from_utf8_lossy(&captured.stdout);
+    assert!(
+        env.is_empty(),
+        "the parent has no PATH, so the child's environment should be \
+         empty; it was {env:?} (keep the parent's PATH, do not invent one)"
+    );
 }
 
 /// Waits until `running` has started its child process (which then waits

@@ -52,9 +52,78 @@ pub(super) fn gives_up_after_the_last_restart() {
     );
 }
 
+/// `start` is called once per run, no more: a `start` with side effects
+/// (one that counts, or reserves a port) sees only real runs.
 pub(super) fn leaves_a_success_alone() {
-    let exits = supervise(scripted(&["ok", "abort"]), 3).unwrap();
+    let starts = std::cell::Cell::new(0);
+    let mut script = scripted(&["ok", "abort"]);
+    let exits = supervise(
+        || {
+            starts.set(starts.get() + 1);
+            script()
+        },
+        3,
+    )
+    .unwrap();
     assert_eq!(exits, vec![Exit::Code(0)], "a success is not restarted");
+    assert_eq!(
+        starts.get(),
+        1,
+        "the worker ran once, yet start was called {} times: build a \
+         command only for a run that happens",
+        starts.get()
+    );
+    let starts = std::cell::Cell::new(0);
+    let mut script = scripted(&["abort", "exit:3", "ok"]);
+    let exits = supervise(
+        || {
+            starts.set(starts.get() + 1);
+            script()
+        },
+        5,
+    )
+    .unwrap();
+    assert_eq!(exits.len(), 3, "abort, exit 3, then a success: {exits:?}");
+    assert_eq!(
+        starts.get(),
+        3,
+        "the worker ran three times, yet start was called {} times: call \
+         it once per run",
+        starts.get()
+    );
+}
+
+/// The worker's stdout and stderr are left as `start` set them, and the
+/// supervisor does not pipe them: a worker that writes far more than a
+/// pipe holds still ends.
+pub(super) fn leaves_the_workers_output_alone() {
+    const MIB: usize = 1 << 20;
+    let scratch = scratch();
+    for size in [5, MIB] {
+        let (out, err) =
+            (scratch.path().join("out"), scratch.path().join("err"));
+        let exits = supervise(
+            || {
+                let mut command = worker(&["flood", &size.to_string()]);
+                command
+                    .stdout(fs::File::create(&out).unwrap())
+                    .stderr(fs::File::create(&err).unwrap());
+                command
+            },
+            0,
+        )
+        .expect("supervise failed");
+        assert_eq!(exits, vec![Exit::Code(0)]);
+        for (name, file) in [("stdout", &out), ("stderr", &err)] {
+            assert_eq!(
+                fs::read(file).unwrap().len(),
+                size,
+                "the worker's {name} goes to a file (set by start) and it \
+                 wrote {size} bytes there; the supervisor must leave the \
+                 worker's {name} as start set it"
+            );
+        }
+    }
 }
 
 /// SIGKILL and SIGTERM are failures like any other signal: the first run
