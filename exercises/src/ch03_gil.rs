@@ -32,7 +32,7 @@ pub struct ToyGil {
 }
 
 impl ToyGil {
-    /// A free lock.
+    /// A free lock. (`ToyGil::default()` is the same free lock.)
     pub fn new() -> Self {
         // TODO(ch03): create it.
         todo!("ch03: ToyGil::new")
@@ -53,7 +53,8 @@ impl ToyGil {
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
     ///   each `ToyGil` is a lock of its own: inside one's `with_gil`, another
-    ///   `ToyGil`'s `with_gil` runs at once. Trial:
+    ///   `ToyGil`'s `with_gil` runs at once; a `ToyGil::default()` is a free
+    ///   lock like `new()`'s, and its `with_gil` runs at once too. Trial:
     ///   `ch03::with_gil::lets_every_thread_in`.
     /// - A panic in `f` reaches the caller of `with_gil` as `f`'s own panic
     ///   (its payload, not a new panic), and the next call works and returns

@@ -40,7 +40,8 @@ pub fn trials() -> Vec<Trial> {
         .timeout(GIL_TIMEOUT)
         .on_timeout(
             "a thread never got the lock: is it released? (and is each \
-             ToyGil its own lock, not one shared by every ToyGil?)",
+             ToyGil its own lock, not one shared by every ToyGil? and is \
+             ToyGil::default() a free lock, like new()?)",
         ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic),
         Trial::new(
@@ -186,6 +187,9 @@ fn lets_every_thread_in() {
     // Two interpreters, two GILs: holding one does not block the other.
     let other = ToyGil::new();
     assert_eq!(gil.with_gil(|| other.with_gil(|| 7)), 7);
+    // `default()` is the same free lock as `new()`.
+    let default = ToyGil::default();
+    assert_eq!(default.with_gil(|| 8), 8, "ToyGil::default() is a free lock");
 }
 
 /// The payload of the panic inside `with_gil`: a type of the trial's own,
