@@ -85,6 +85,8 @@ where
 ///
 /// The chunks are borrowed from `data`, not copied: scoped threads may
 /// borrow from the caller because the scope joins them before it returns.
+/// Empty chunks are pieces of `data` too (an empty slice at its end), and
+/// along `data` the longer chunks come first.
 ///
 /// If `sum_chunk` panics, `parallel_sum` panics too, with that panic's own
 /// payload (not a new panic of its own), and returns no total.
@@ -99,10 +101,12 @@ where
 ///   thread of its own: a `sum_chunk` may wait until every chunk has started.
 ///   Trial: `ch01::parallel_sum::sums_the_chunks_at_once`.
 /// - Each chunk passed to `sum_chunk` is a piece of `data` itself, not a copy;
+///   empty chunks included (`&data[10..10]`, never a `&[]` from elsewhere);
 ///   together the chunks cover `data` without gaps or overlaps, and their
-///   lengths differ by at most one, whatever the number of threads (10
-///   elements on 4 threads are chunks of 3, 3, 2 and 2; on 3 threads, 4, 3
-///   and 3; on 7, three of 2 and four of 1). Trial:
+///   lengths differ by at most one, the longer ones first along `data`,
+///   whatever the number of threads (10 elements on 4 threads are chunks of
+///   3, 3, 2 and 2, in that order; on 3 threads, 4, 3 and 3; on 7, 2, 2, 2,
+///   1, 1, 1 and 1; on 12, ten of 1 and then two empty ones). Trial:
 ///   `ch01::parallel_sum::borrows_balanced_chunks`.
 /// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
 ///   chunks included, each time on a different new thread and never on the

@@ -391,7 +391,9 @@ fn sums_the_chunks_at_once() {
 /// and the threads again and again cuts 10 elements on 3 threads into 5, 2
 /// and 3).
 fn borrows_balanced_chunks() {
-    for threads in [4, 3, 7] {
+    // 12 threads on 10 elements: two chunks are empty, and even those are
+    // pieces of `data` (`&data[10..10]`), not a `&[]` from elsewhere.
+    for threads in [4, 3, 7, 12] {
         borrows_balanced_chunks_on(threads);
     }
 }
@@ -430,17 +432,27 @@ fn borrows_balanced_chunks_on(threads: usize) {
         expected_offset += len;
     }
     assert_eq!(expected_offset, data.len(), "the chunks miss elements");
-    let lengths: Vec<usize> = seen.iter().map(|&(_, len)| len).collect();
-    let (shortest, longest) =
-        (lengths.iter().min().unwrap(), lengths.iter().max().unwrap());
-    assert!(
-        longest - shortest <= 1,
-        "10 elements on {threads} threads should give chunks whose lengths \
-         differ by at most one ({}); got lengths {lengths:?}",
+    // In the order they lie in `data`, the longer chunks come first.
+    let lengths: Vec<usize> = seen
+        .iter()
+        .map(|&(_, len)| len)
+        .filter(|&len| len > 0)
+        .collect();
+    let expected: Vec<usize> = (0..threads)
+        .map(|index| data.len() / threads + usize::from(index < data.len() % threads))
+        .filter(|&len| len > 0)
+        .collect();
+    assert_eq!(
+        lengths,
+        expected,
+        "10 elements on {threads} threads should give chunks of {}, in that \
+         order along the data (the longer chunks first); got the non-empty \
+         lengths {lengths:?} in data order",
         match threads {
             4 => "3, 3, 2 and 2",
             3 => "4, 3 and 3",
-            _ => "three of 2 and four of 1",
+            7 => "2, 2, 2, 1, 1, 1 and 1",
+            _ => "ten of 1 and two empty ones",
         }
     );
 }
