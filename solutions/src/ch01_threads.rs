@@ -214,8 +214,9 @@ where
 /// - A `new()` counter's `total()` is `0`; when many threads call `record` at
 ///   the same time, `total()` counts every visit, none lost (eight threads
 ///   recording 5,000 visits each at once make 40,000), both while those
-///   threads are still alive, their visits done, and after they ended.
-///   Trial: `ch01::visit_counter::counts_every_visit`.
+///   threads are still alive, their visits done, and after they ended; and
+///   while they record, a thread reading `total()` again and again never
+///   sees it go down. Trial: `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
 ///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.

@@ -745,6 +745,45 @@ fn counts_every_visit() {
              those of threads that have ended"
         );
     }
+    total_never_goes_back();
+}
+
+/// While eight threads record visits, a ninth reads `total()` again and
+/// again: the count it sees never goes down. (A count that each `record`
+/// overwrites with its own ticket goes back whenever two of them cross.)
+fn total_never_goes_back() {
+    let counter = VisitCounter::new();
+    let start = Barrier::new(VISITORS + 1);
+    let done = AtomicUsize::new(0);
+    let went_back = thread::scope(|scope| {
+        for _ in 0..VISITORS {
+            scope.spawn(|| {
+                start.wait();
+                for _ in 0..VISITS_EACH * 4 {
+                    counter.record();
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        start.wait();
+        let mut last = 0;
+        let mut went_back = None;
+        while done.load(Ordering::SeqCst) < VISITORS {
+            let now = counter.total();
+            if now < last && went_back.is_none() {
+                went_back = Some((last, now));
+            }
+            last = now;
+        }
+        went_back
+    });
+    if let Some((before, after)) = went_back {
+        panic!(
+            "while threads recorded visits, total() said {before}, then \
+             {after}: a count of visits never goes back (is the count one \
+             atomic that record adds to, or a value each record overwrites?)"
+        );
+    }
 }
 
 /// Every visit gets its own ticket: 1, 2, ..., n, each exactly once.
