@@ -143,7 +143,10 @@ pub fn run_bytecodes(
 /// afterwards, and returns the new guard with `io`'s result. To take it
 /// back, it asks for the GIL at once, as any thread does (CPython's
 /// `PyEval_RestoreThread`): it does not wait for the threads already
-/// waiting to go first.
+/// waiting to go first. How soon after `io` it asks is not graded: a
+/// short pause before asking (a 1 ms sleep, say) is wrong, but only a
+/// wall-clock bound could tell it apart, and such bounds fail at random
+/// on a loaded machine.
 ///
 /// # Graded promises
 ///
