@@ -134,7 +134,11 @@ pub fn run_bytecodes(
 ///   returns `io`'s result, with the GIL held by the calling thread again.
 ///   After `io`, it asks for the GIL at once, waiting like any thread: when
 ///   another thread holds the GIL until two threads wait for it and one waits
-///   already, `blocking_io` is the second and gets the GIL in its turn. Trial:
+///   already, `blocking_io` is the second and gets the GIL in its turn. It
+///   hands the GIL to no waiting thread (`yield_now`), neither before `io` nor
+///   after taking it back: when a thread that waited before the call takes
+///   the GIL during `io` and hands it to `blocking_io` with `yield_now`, that
+///   thread is still waiting when `blocking_io` returns. Trial:
 ///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. Trial:

@@ -457,6 +457,47 @@ fn returns_with_the_gil_held() {
     );
     drop(guard);
     back_in_the_queue();
+    no_extra_turn();
+}
+
+/// A thread waits for the GIL before `blocking_io` starts; it takes the
+/// GIL while `io` runs and keeps it until `blocking_io` waits for it
+/// again, then hands it over (`yield_now`). `blocking_io` must return with
+/// that thread still waiting: it yields neither before `io` (handing the
+/// GIL to the waiter instead of letting go of it) nor after taking it back.
+fn no_extra_turn() {
+    let gil = Gil::new();
+    let took = AtomicBool::new(false);
+    let got_back = AtomicBool::new(false);
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        s.spawn(|| {
+            let mut held = gil.acquire();
+            took.store(true, Ordering::SeqCst);
+            while gil.waiting() == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            held.yield_now();
+            got_back.store(true, Ordering::SeqCst);
+        });
+        while gil.waiting() == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let (guard, ()) = blocking_io(guard, || {
+            while !took.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let extra = got_back.load(Ordering::SeqCst);
+        drop(guard);
+        assert!(
+            !extra,
+            "another thread got an extra turn with the GIL during \
+             blocking_io: it yields the GIL (yield_now) before the I/O or \
+             after taking it back, instead of just dropping the guard and \
+             acquiring the GIL again"
+        );
+    });
 }
 
 /// While the "I/O" waits, one thread takes the GIL and keeps it until two
