@@ -167,8 +167,10 @@ pub fn blocking_io<'g, T>(
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
-///   jobs: 6 times in all). Trial:
-///   `ch03::detach::takes_the_gil_before_and_after`.
+///   jobs: 6 times in all). Those acquisitions are made by the jobs' own
+///   threads, not by the thread that called `detach` (the trial tells them
+///   apart by `stats().switches`, after taking the GIL once itself first).
+///   Trial: `ch03::detach::takes_the_gil_before_and_after`.
 /// - If a job panics, `detach` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), once every other job has run to its
 ///   end (they are still running when it panics), and the calling thread does

@@ -752,14 +752,21 @@ fn counts_every_visit() {
 /// again: the count it sees never goes down. (A count that each `record`
 /// overwrites with its own ticket goes back whenever two of them cross.)
 fn total_never_goes_back() {
+    // More threads than cores: a thread paused between two steps of its
+    // `record` is then likely, and the reader sees what it left behind.
+    let recorders = 4 * thread::available_parallelism().map_or(4, |n| n.get());
     let counter = VisitCounter::new();
-    let start = Barrier::new(VISITORS + 1);
+    let start = Barrier::new(recorders + 1);
     let done = AtomicUsize::new(0);
+    let seen_back = AtomicBool::new(false);
     let went_back = thread::scope(|scope| {
-        for _ in 0..VISITORS {
+        for _ in 0..recorders {
             scope.spawn(|| {
                 start.wait();
-                for _ in 0..VISITS_EACH * 4 {
+                for _ in 0..50_000 {
+                    if seen_back.load(Ordering::Relaxed) {
+                        break;
+                    }
                     counter.record();
                 }
                 done.fetch_add(1, Ordering::SeqCst);
@@ -768,10 +775,11 @@ fn total_never_goes_back() {
         start.wait();
         let mut last = 0;
         let mut went_back = None;
-        while done.load(Ordering::SeqCst) < VISITORS {
+        while done.load(Ordering::SeqCst) < recorders {
             let now = counter.total();
             if now < last && went_back.is_none() {
                 went_back = Some((last, now));
+                seen_back.store(true, Ordering::Relaxed);
             }
             last = now;
         }

@@ -573,6 +573,9 @@ fn runs_native_jobs_at_once() {
 fn takes_the_gil_before_and_after() {
     const JOBS: usize = 3;
     let gil = Gil::new();
+    // The calling thread takes the GIL once first: every later acquisition
+    // it made itself would then be no switch (`stats().switches`).
+    drop(gil.acquire());
     let held_during_job = AtomicUsize::new(0);
     let all_started = Barrier::new(JOBS);
     let all_counted = Barrier::new(JOBS);
@@ -587,8 +590,11 @@ fn takes_the_gil_before_and_after() {
                     held.fetch_add(1, Ordering::SeqCst);
                 }
                 all_started.wait();
-                let taken = gil.stats().acquisitions;
-                taken_meanwhile.lock().unwrap().push(taken);
+                let stats = gil.stats();
+                taken_meanwhile
+                    .lock()
+                    .unwrap()
+                    .push((stats.acquisitions, stats.switches));
                 all_counted.wait();
             }
         })
@@ -600,20 +606,38 @@ fn takes_the_gil_before_and_after() {
         "a job ran while its thread held the GIL"
     );
     let taken_meanwhile = taken_meanwhile.into_inner().unwrap();
+    let once = JOBS as u64 + 1;
     assert!(
-        taken_meanwhile.iter().all(|&taken| taken == JOBS as u64),
+        taken_meanwhile.iter().all(|&(taken, _)| taken == once),
         "while all {JOBS} jobs were running, none of them done yet, the GIL \
-         had been taken {taken_meanwhile:?} times (as each job saw it), not \
-         {JOBS}: each thread takes it once before its job, to pick the job \
-         up, and once after, to hand the result back"
+         had been taken {taken_meanwhile:?} times (as each job saw it, \
+         counting the trial's own acquisition first), not {once}: each \
+         thread takes it once before its job, to pick the job up, and once \
+         after, to hand the result back"
     );
-    let taken = gil.stats().acquisitions;
+    assert!(
+        taken_meanwhile.iter().all(|&(_, switches)| switches == once),
+        "while all {JOBS} jobs were running, the GIL had changed hands \
+         {taken_meanwhile:?} times (as each job saw it: acquisitions, \
+         switches), not {once}: each job's own thread takes it before its \
+         job, not the thread that called detach"
+    );
+    let stats = gil.stats();
     assert_eq!(
-        taken,
-        2 * JOBS as u64,
+        stats.acquisitions,
+        2 * JOBS as u64 + 1,
         "each of the {JOBS} threads should take the GIL twice, before and \
          after its job, as a call from Python into native code does; the \
-         GIL was taken {taken} times"
+         GIL was taken {} times (counting the trial's own acquisition first)",
+        stats.acquisitions
+    );
+    assert!(
+        stats.switches >= 2 * JOBS as u64,
+        "the GIL changed hands only {} times: after its job, each job's own \
+         thread takes the GIL to hand its result back, not the thread that \
+         called detach (3 threads taking it one after another make at \
+         least 2 more switches)",
+        stats.switches
     );
 }
 
