@@ -105,7 +105,8 @@ impl ToyGil {
 ///   requests. The turns are counted from the start of `run_bytecodes`: a
 ///   thread that starts waiting in the middle of a turn (at the 16th bytecode,
 ///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
-///   after the 20th, not sooner. Trial:
+///   after the 20th, not sooner; also right after a call of 1 or 2 bytecodes
+///   on another `Gil` (no count is shared between calls). Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
@@ -138,7 +139,8 @@ pub fn run_bytecodes(
 ///   hands the GIL to no waiting thread (`yield_now`), neither before `io` nor
 ///   after taking it back: when a thread that waited before the call takes
 ///   the GIL during `io` and hands it to `blocking_io` with `yield_now`, that
-///   thread is still waiting when `blocking_io` returns. Trial:
+///   thread is still waiting when `blocking_io` returns, and the GIL was taken
+///   twice during the call (by that thread, then by `blocking_io`). Trial:
 ///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. Trial:

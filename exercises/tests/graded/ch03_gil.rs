@@ -366,7 +366,18 @@ fn switches_only_every_check_interval() {
 /// counted by `Gil::waiting`. The turns are counted from the start of
 /// `run_bytecodes`, so A hands the GIL over after its 20th bytecode, at the
 /// end of that turn, not at once.
+///
+/// Each time, a call of `earlier` bytecodes on another GIL runs first: the
+/// turns count from this call's own start, not from what earlier calls
+/// left in a counter shared by every call (Python 2's global ticker).
 fn a_waiter_in_the_middle_of_a_turn() {
+    for earlier in [1, 2] {
+        run_bytecodes(&Gil::new(), earlier, INTERVAL, |_| {});
+        a_waiter_in_the_middle_of_a_turn_after(earlier);
+    }
+}
+
+fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
     let gil = Gil::new();
     let log = Mutex::new(Vec::new());
     let (start_b, b_may_start) = mpsc::channel();
@@ -400,7 +411,9 @@ fn a_waiter_in_the_middle_of_a_turn() {
          should have handed the GIL over after its 20th bytecode, at the end \
          of that turn (the turns are counted from the start: every \
          check_interval = {INTERVAL} bytecodes, whether or not anyone \
-         waits), but it ran {before_b} bytecodes first"
+         waits, from the start of this call, not from what an earlier call \
+         of {earlier} bytecodes left in a shared counter), but it ran \
+         {before_b} bytecodes first"
     );
 }
 
@@ -483,19 +496,23 @@ fn no_extra_turn() {
         while gil.waiting() == 0 {
             thread::sleep(Duration::from_millis(1));
         }
+        let before = gil.stats().acquisitions;
         let (guard, ()) = blocking_io(guard, || {
             while !took.load(Ordering::SeqCst) {
                 thread::sleep(Duration::from_millis(1));
             }
         });
         let extra = got_back.load(Ordering::SeqCst);
+        let taken = gil.stats().acquisitions - before;
         drop(guard);
         assert!(
-            !extra,
+            !extra && taken == 2,
             "another thread got an extra turn with the GIL during \
-             blocking_io: it yields the GIL (yield_now) before the I/O or \
-             after taking it back, instead of just dropping the guard and \
-             acquiring the GIL again"
+             blocking_io (the GIL was taken {taken} times during the call, \
+             not 2: once by the waiting thread, once by blocking_io): it \
+             yields the GIL (yield_now) before the I/O or after taking it \
+             back, instead of just dropping the guard and acquiring the GIL \
+             again"
         );
     });
 }
