@@ -28,6 +28,14 @@ use std::thread::JoinHandle;
 /// with the job's own panic: its payload, as `JoinHandle::join` hands it
 /// over, not a new panic with a message of `spawn_all`'s own.
 ///
+/// Two mistakes are wrong but not graded. A fixed stack size (2 MiB
+/// spelled out with `thread::Builder`) ignores a larger `RUST_MIN_STACK`;
+/// the standard library reads that variable once per process, so a trial
+/// cannot set it after the grader has started threads. And `spawn_all`
+/// waits for its jobs however long they run: a deadline of its own (give
+/// up after 5 s, say) is wrong, but only a job that runs longer than the
+/// deadline shows it, and a trial cannot wait that long on every run.
+///
 /// # Graded promises
 ///
 /// - All the jobs run at the same time, so a job may wait for a later one to
@@ -126,7 +134,8 @@ where
 ///   `spawn_worker`'s own: with `stack_bytes` of 64 MiB it can recurse through
 ///   some 16 MiB of stack frames, and a thread asked for 64 MiB or 512 KiB
 ///   gets a stack of that size (the C library may hand over a stack it kept
-///   from an ended thread, at most four times as large). Trial:
+///   from an ended thread, at most four times as large, but it keeps none over
+///   40 MiB: the 64 MiB thread's stack is 64 MiB, give or take 1 MiB). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result. When the operating system
 ///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
@@ -158,6 +167,13 @@ where
 /// making one leaves every other counter as it was. The count is a full
 /// `u64`: it goes on past `u32::MAX` (about four billion visits) without
 /// wrapping, even while several threads record visits across it.
+///
+/// `total()` is the count itself, never a copy that each `record`
+/// overwrites with its own ticket: two such writes can cross, and the copy
+/// then goes back and can end below the real count. The trials look for
+/// that (the count going back while threads record), but they see it only
+/// when the scheduler pauses a thread between the two steps of its
+/// `record`, which they cannot arrange: it is not reliably graded.
 ///
 /// # Graded promises
 ///
