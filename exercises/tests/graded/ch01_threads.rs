@@ -439,7 +439,9 @@ fn borrows_balanced_chunks_on(threads: usize) {
         .filter(|&len| len > 0)
         .collect();
     let expected: Vec<usize> = (0..threads)
-        .map(|index| data.len() / threads + usize::from(index < data.len() % threads))
+        .map(|index| {
+            data.len() / threads + usize::from(index < data.len() % threads)
+        })
         .filter(|&len| len > 0)
         .collect();
     assert_eq!(

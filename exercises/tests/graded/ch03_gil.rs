@@ -189,7 +189,11 @@ fn lets_every_thread_in() {
     assert_eq!(gil.with_gil(|| other.with_gil(|| 7)), 7);
     // `default()` is the same free lock as `new()`.
     let default = ToyGil::default();
-    assert_eq!(default.with_gil(|| 8), 8, "ToyGil::default() is a free lock");
+    assert_eq!(
+        default.with_gil(|| 8),
+        8,
+        "ToyGil::default() is a free lock"
+    );
 }
 
 /// The payload of the panic inside `with_gil`: a type of the trial's own,
@@ -633,7 +637,9 @@ fn takes_the_gil_before_and_after() {
          after, to hand the result back"
     );
     assert!(
-        taken_meanwhile.iter().all(|&(_, switches)| switches == once),
+        taken_meanwhile
+            .iter()
+            .all(|&(_, switches)| switches == once),
         "while all {JOBS} jobs were running, the GIL had changed hands \
          {taken_meanwhile:?} times (as each job saw it: acquisitions, \
          switches), not {once}: each job's own thread takes it before its \
