@@ -30,6 +30,14 @@ use std::thread::{self, JoinHandle};
 /// with the job's own panic: its payload, as `JoinHandle::join` hands it
 /// over, not a new panic with a message of `spawn_all`'s own.
 ///
+/// Two mistakes are wrong but not graded. A fixed stack size (2 MiB
+/// spelled out with `thread::Builder`) ignores a larger `RUST_MIN_STACK`;
+/// the standard library reads that variable once per process, so a trial
+/// cannot set it after the grader has started threads. And `spawn_all`
+/// waits for its jobs however long they run: a deadline of its own (give
+/// up after 5 s, say) is wrong, but only a job that runs longer than the
+/// deadline shows it, and a trial cannot wait that long on every run.
+///
 /// # Graded promises
 ///
 /// - All the jobs run at the same time, so a job may wait for a later one to
@@ -85,6 +93,8 @@ where
 ///
 /// The chunks are borrowed from `data`, not copied: scoped threads may
 /// borrow from the caller because the scope joins them before it returns.
+/// Empty chunks are pieces of `data` too (an empty slice at its end), and
+/// along `data` the longer chunks come first.
 ///
 /// If `sum_chunk` panics, `parallel_sum` panics too, with that panic's own
 /// payload (not a new panic of its own), and returns no total.
@@ -99,10 +109,12 @@ where
 ///   thread of its own: a `sum_chunk` may wait until every chunk has started.
 ///   Trial: `ch01::parallel_sum::sums_the_chunks_at_once`.
 /// - Each chunk passed to `sum_chunk` is a piece of `data` itself, not a copy;
+///   empty chunks included (`&data[10..10]`, never a `&[]` from elsewhere);
 ///   together the chunks cover `data` without gaps or overlaps, and their
-///   lengths differ by at most one, whatever the number of threads (10
-///   elements on 4 threads are chunks of 3, 3, 2 and 2; on 3 threads, 4, 3
-///   and 3; on 7, three of 2 and four of 1). Trial:
+///   lengths differ by at most one, the longer ones first along `data`,
+///   whatever the number of threads (10 elements on 4 threads are chunks of
+///   3, 3, 2 and 2, in that order; on 3 threads, 4, 3 and 3; on 7, 2, 2, 2,
+///   1, 1, 1 and 1; on 12, ten of 1 and then two empty ones). Trial:
 ///   `ch01::parallel_sum::borrows_balanced_chunks`.
 /// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
 ///   chunks included, each time on a different new thread and never on the
@@ -165,7 +177,8 @@ where
 ///   `spawn_worker`'s own: with `stack_bytes` of 64 MiB it can recurse through
 ///   some 16 MiB of stack frames, and a thread asked for 64 MiB or 512 KiB
 ///   gets a stack of that size (the C library may hand over a stack it kept
-///   from an ended thread, at most four times as large). Trial:
+///   from an ended thread, at most four times as large, but it keeps none over
+///   40 MiB: the 64 MiB thread's stack is 64 MiB, give or take 1 MiB). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result. When the operating system
 ///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
@@ -205,13 +218,21 @@ where
 /// `u64`: it goes on past `u32::MAX` (about four billion visits) without
 /// wrapping, even while several threads record visits across it.
 ///
+/// `total()` is the count itself, never a copy that each `record`
+/// overwrites with its own ticket: two such writes can cross, and the copy
+/// then goes back and can end below the real count. The trials look for
+/// that (the count going back while threads record), but they see it only
+/// when the scheduler pauses a thread between the two steps of its
+/// `record`, which they cannot arrange: it is not reliably graded.
+///
 /// # Graded promises
 ///
 /// - A `new()` counter's `total()` is `0`; when many threads call `record` at
 ///   the same time, `total()` counts every visit, none lost (eight threads
 ///   recording 5,000 visits each at once make 40,000), both while those
-///   threads are still alive, their visits done, and after they ended.
-///   Trial: `ch01::visit_counter::counts_every_visit`.
+///   threads are still alive, their visits done, and after they ended; and
+///   while they record, a thread reading `total()` again and again never
+///   sees it go down. Trial: `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
 ///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.

@@ -45,7 +45,7 @@ pub struct ToyGil {
 }
 
 impl ToyGil {
-    /// A free lock.
+    /// A free lock. (`ToyGil::default()` is the same free lock.)
     pub fn new() -> Self {
         ToyGil {
             lock: Mutex::new(()),
@@ -67,7 +67,8 @@ impl ToyGil {
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
     ///   each `ToyGil` is a lock of its own: inside one's `with_gil`, another
-    ///   `ToyGil`'s `with_gil` runs at once. Trial:
+    ///   `ToyGil`'s `with_gil` runs at once; a `ToyGil::default()` is a free
+    ///   lock like `new()`'s, and its `with_gil` runs at once too. Trial:
     ///   `ch03::with_gil::lets_every_thread_in`.
     /// - A panic in `f` reaches the caller of `with_gil` as `f`'s own panic
     ///   (its payload, not a new panic), and the next call works and returns
@@ -119,7 +120,8 @@ impl ToyGil {
 ///   requests. The turns are counted from the start of `run_bytecodes`: a
 ///   thread that starts waiting in the middle of a turn (at the 16th bytecode,
 ///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
-///   after the 20th, not sooner. Trial:
+///   after the 20th, not sooner; also right after a call of 1 or 2 bytecodes
+///   on another `Gil` (no count is shared between calls). Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
@@ -142,7 +144,10 @@ pub fn run_bytecodes(
 /// afterwards, and returns the new guard with `io`'s result. To take it
 /// back, it asks for the GIL at once, as any thread does (CPython's
 /// `PyEval_RestoreThread`): it does not wait for the threads already
-/// waiting to go first.
+/// waiting to go first. How soon after `io` it asks is not graded: a
+/// short pause before asking (a 1 ms sleep, say) is wrong, but only a
+/// wall-clock bound could tell it apart, and such bounds fail at random
+/// on a loaded machine.
 ///
 /// # Graded promises
 ///
@@ -150,7 +155,12 @@ pub fn run_bytecodes(
 ///   returns `io`'s result, with the GIL held by the calling thread again.
 ///   After `io`, it asks for the GIL at once, waiting like any thread: when
 ///   another thread holds the GIL until two threads wait for it and one waits
-///   already, `blocking_io` is the second and gets the GIL in its turn. Trial:
+///   already, `blocking_io` is the second and gets the GIL in its turn. It
+///   hands the GIL to no waiting thread (`yield_now`), neither before `io` nor
+///   after taking it back: when a thread that waited before the call takes
+///   the GIL during `io` and hands it to `blocking_io` with `yield_now`, that
+///   thread is still waiting when `blocking_io` returns, and the GIL was taken
+///   twice during the call (by that thread, then by `blocking_io`). Trial:
 ///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. Trial:
@@ -183,8 +193,10 @@ pub fn blocking_io<'g, T>(
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
-///   jobs: 6 times in all). Trial:
-///   `ch03::detach::takes_the_gil_before_and_after`.
+///   jobs: 6 times in all). Those acquisitions are made by the jobs' own
+///   threads, not by the thread that called `detach` (the trial tells them
+///   apart by `stats().switches`, after taking the GIL once itself first).
+///   Trial: `ch03::detach::takes_the_gil_before_and_after`.
 /// - If a job panics, `detach` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), once every other job has run to its
 ///   end (they are still running when it panics), and the calling thread does

@@ -40,7 +40,8 @@ pub fn trials() -> Vec<Trial> {
         .timeout(GIL_TIMEOUT)
         .on_timeout(
             "a thread never got the lock: is it released? (and is each \
-             ToyGil its own lock, not one shared by every ToyGil?)",
+             ToyGil its own lock, not one shared by every ToyGil? and is \
+             ToyGil::default() a free lock, like new()?)",
         ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic),
         Trial::new(
@@ -186,6 +187,13 @@ fn lets_every_thread_in() {
     // Two interpreters, two GILs: holding one does not block the other.
     let other = ToyGil::new();
     assert_eq!(gil.with_gil(|| other.with_gil(|| 7)), 7);
+    // `default()` is the same free lock as `new()`.
+    let default = ToyGil::default();
+    assert_eq!(
+        default.with_gil(|| 8),
+        8,
+        "ToyGil::default() is a free lock"
+    );
 }
 
 /// The payload of the panic inside `with_gil`: a type of the trial's own,
@@ -362,7 +370,18 @@ fn switches_only_every_check_interval() {
 /// counted by `Gil::waiting`. The turns are counted from the start of
 /// `run_bytecodes`, so A hands the GIL over after its 20th bytecode, at the
 /// end of that turn, not at once.
+///
+/// Each time, a call of `earlier` bytecodes on another GIL runs first: the
+/// turns count from this call's own start, not from what earlier calls
+/// left in a counter shared by every call (Python 2's global ticker).
 fn a_waiter_in_the_middle_of_a_turn() {
+    for earlier in [1, 2] {
+        run_bytecodes(&Gil::new(), earlier, INTERVAL, |_| {});
+        a_waiter_in_the_middle_of_a_turn_after(earlier);
+    }
+}
+
+fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
     let gil = Gil::new();
     let log = Mutex::new(Vec::new());
     let (start_b, b_may_start) = mpsc::channel();
@@ -396,7 +415,9 @@ fn a_waiter_in_the_middle_of_a_turn() {
          should have handed the GIL over after its 20th bytecode, at the end \
          of that turn (the turns are counted from the start: every \
          check_interval = {INTERVAL} bytecodes, whether or not anyone \
-         waits), but it ran {before_b} bytecodes first"
+         waits, from the start of this call, not from what an earlier call \
+         of {earlier} bytecodes left in a shared counter), but it ran \
+         {before_b} bytecodes first"
     );
 }
 
@@ -453,6 +474,51 @@ fn returns_with_the_gil_held() {
     );
     drop(guard);
     back_in_the_queue();
+    no_extra_turn();
+}
+
+/// A thread waits for the GIL before `blocking_io` starts; it takes the
+/// GIL while `io` runs and keeps it until `blocking_io` waits for it
+/// again, then hands it over (`yield_now`). `blocking_io` must return with
+/// that thread still waiting: it yields neither before `io` (handing the
+/// GIL to the waiter instead of letting go of it) nor after taking it back.
+fn no_extra_turn() {
+    let gil = Gil::new();
+    let took = AtomicBool::new(false);
+    let got_back = AtomicBool::new(false);
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        s.spawn(|| {
+            let mut held = gil.acquire();
+            took.store(true, Ordering::SeqCst);
+            while gil.waiting() == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            held.yield_now();
+            got_back.store(true, Ordering::SeqCst);
+        });
+        while gil.waiting() == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let before = gil.stats().acquisitions;
+        let (guard, ()) = blocking_io(guard, || {
+            while !took.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let extra = got_back.load(Ordering::SeqCst);
+        let taken = gil.stats().acquisitions - before;
+        drop(guard);
+        assert!(
+            !extra && taken == 2,
+            "another thread got an extra turn with the GIL during \
+             blocking_io (the GIL was taken {taken} times during the call, \
+             not 2: once by the waiting thread, once by blocking_io): it \
+             yields the GIL (yield_now) before the I/O or after taking it \
+             back, instead of just dropping the guard and acquiring the GIL \
+             again"
+        );
+    });
 }
 
 /// While the "I/O" waits, one thread takes the GIL and keeps it until two
@@ -528,6 +594,9 @@ fn runs_native_jobs_at_once() {
 fn takes_the_gil_before_and_after() {
     const JOBS: usize = 3;
     let gil = Gil::new();
+    // The calling thread takes the GIL once first: every later acquisition
+    // it made itself would then be no switch (`stats().switches`).
+    drop(gil.acquire());
     let held_during_job = AtomicUsize::new(0);
     let all_started = Barrier::new(JOBS);
     let all_counted = Barrier::new(JOBS);
@@ -542,8 +611,11 @@ fn takes_the_gil_before_and_after() {
                     held.fetch_add(1, Ordering::SeqCst);
                 }
                 all_started.wait();
-                let taken = gil.stats().acquisitions;
-                taken_meanwhile.lock().unwrap().push(taken);
+                let stats = gil.stats();
+                taken_meanwhile
+                    .lock()
+                    .unwrap()
+                    .push((stats.acquisitions, stats.switches));
                 all_counted.wait();
             }
         })
@@ -555,20 +627,40 @@ fn takes_the_gil_before_and_after() {
         "a job ran while its thread held the GIL"
     );
     let taken_meanwhile = taken_meanwhile.into_inner().unwrap();
+    let once = JOBS as u64 + 1;
     assert!(
-        taken_meanwhile.iter().all(|&taken| taken == JOBS as u64),
+        taken_meanwhile.iter().all(|&(taken, _)| taken == once),
         "while all {JOBS} jobs were running, none of them done yet, the GIL \
-         had been taken {taken_meanwhile:?} times (as each job saw it), not \
-         {JOBS}: each thread takes it once before its job, to pick the job \
-         up, and once after, to hand the result back"
+         had been taken {taken_meanwhile:?} times (as each job saw it, \
+         counting the trial's own acquisition first), not {once}: each \
+         thread takes it once before its job, to pick the job up, and once \
+         after, to hand the result back"
     );
-    let taken = gil.stats().acquisitions;
+    assert!(
+        taken_meanwhile
+            .iter()
+            .all(|&(_, switches)| switches == once),
+        "while all {JOBS} jobs were running, the GIL had changed hands \
+         {taken_meanwhile:?} times (as each job saw it: acquisitions, \
+         switches), not {once}: each job's own thread takes it before its \
+         job, not the thread that called detach"
+    );
+    let stats = gil.stats();
     assert_eq!(
-        taken,
-        2 * JOBS as u64,
+        stats.acquisitions,
+        2 * JOBS as u64 + 1,
         "each of the {JOBS} threads should take the GIL twice, before and \
          after its job, as a call from Python into native code does; the \
-         GIL was taken {taken} times"
+         GIL was taken {} times (counting the trial's own acquisition first)",
+        stats.acquisitions
+    );
+    assert!(
+        stats.switches >= 2 * JOBS as u64,
+        "the GIL changed hands only {} times: after its job, each job's own \
+         thread takes the GIL to hand its result back, not the thread that \
+         called detach (3 threads taking it one after another make at \
+         least 2 more switches)",
+        stats.switches
     );
 }
 
