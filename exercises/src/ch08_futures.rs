@@ -38,7 +38,8 @@ use std::task::{Context, Poll};
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
-///   and `Ready("liftoff")` to the next one.
+///   and `Ready("liftoff")` to the next one, for every `n` a `u32` holds:
+///   `Countdown::new(u32::MAX)` answers `Pending` to its first polls.
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
