@@ -79,7 +79,9 @@ use tokio::task::JoinSet;
 ///   Trial: `ch08::fetch_all::checks_its_limit`.
 /// - A fetch that panics makes `fetch_all` panic with that fetch's own
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
-///   `unwrap` gives).
+///   `unwrap` gives, nor a new panic with the same text): a fetch that
+///   panics with a `&'static str` makes `fetch_all` panic with that
+///   `&'static str`, not a `String`.
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
