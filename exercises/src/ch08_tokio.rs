@@ -264,7 +264,9 @@ pub enum Outcome {
 /// - Every child's stdout is read while `run_all` waits, all children's
 ///   at once: a child that writes far more than a pipe holds (1 MiB)
 ///   finishes while another command is still running, and all it wrote is
-///   returned. Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
+///   returned, intact: valid UTF-8 (`aé` over and over, so that reads of
+///   the pipe split some `é`s in two) comes back unchanged.
+///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - A command still running at `deadline` is killed and reported as
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie.
