@@ -113,7 +113,8 @@ where
 ///   with several clients connected; several lines sent in one write come
 ///   back as as many lines. Trial: `ch08::serve::echoes_every_line`.
 /// - The echo is the bytes sent, unchanged: a `\r\n` ending, bytes that
-///   are not UTF-8, and a last line without a newline, echoed when the
+///   are not UTF-8, a line of 8 MiB (whole, though no socket takes it in
+///   one write), and a last line without a newline, echoed when the
 ///   client closes its side; then `serve` closes that connection.
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
