@@ -272,8 +272,9 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///
 /// - Returns `consume`'s result for every item, each item consumed once,
 ///   in the order of `items`, also when the consumer is the slower one and
-///   the channel is full when `items` ends, and for a `capacity` of 1; no
-///   items give no results.
+///   the channel is full when `items` ends, for a `capacity` of 1, and for
+///   an `items` that cannot tell its length in advance (a `filter`, whose
+///   `size_hint` is only a lower bound of 0); no items give no results.
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
