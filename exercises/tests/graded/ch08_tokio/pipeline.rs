@@ -109,7 +109,7 @@ pub(super) fn keeps_every_item_in_order() {
              the consumer ends"
         );
     }
-    let kept = |item: &u64| item % 3 != 0;
+    let kept = |item: &u64| !item.is_multiple_of(3);
     let filtered = (0..ITEMS).filter(kept);
     let results =
         paused_runtime()
