@@ -43,7 +43,8 @@ use tokio::sync::oneshot;
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
-///   and `Ready("liftoff")` to the next one.
+///   and `Ready("liftoff")` to the next one, for every `n` a `u32` holds:
+///   `Countdown::new(u32::MAX)` answers `Pending` to its first polls.
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
@@ -227,14 +228,15 @@ pub trait Resolver {
 ///   resolver's own error unchanged (same kind, same message), also when
 ///   the callback is called at once, inside `lookup`.
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
-/// - Calls `lookup` with `host` at its first poll, and answers `Pending`
-///   until the callback is called, without waking its own task; the call
-///   of the callback, on another thread, wakes the task, and the next poll
-///   gives the address.
+/// - Calls `lookup` with `host` at its first poll, exactly as given (no
+///   trimming, no change of case), and answers `Pending` until the
+///   callback is called, without waking its own task; the call of the
+///   callback, on another thread, wakes the task, and the next poll gives
+///   the address.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an
-///   error of kind `BrokenPipe` whose message contains `host`.
+///   error of kind `BrokenPipe` whose message contains `host` as given.
 ///   Trial: `ch08::resolve::a_dropped_callback_is_an_error`.
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each

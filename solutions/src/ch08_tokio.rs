@@ -79,7 +79,9 @@ use tokio::task::JoinSet;
 ///   Trial: `ch08::fetch_all::checks_its_limit`.
 /// - A fetch that panics makes `fetch_all` panic with that fetch's own
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
-///   `unwrap` gives).
+///   `unwrap` gives, nor a new panic with the same text): a fetch that
+///   panics with a `&'static str` makes `fetch_all` panic with that
+///   `&'static str`, not a `String`.
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
@@ -153,7 +155,8 @@ where
 ///   with several clients connected; several lines sent in one write come
 ///   back as as many lines. Trial: `ch08::serve::echoes_every_line`.
 /// - The echo is the bytes sent, unchanged: a `\r\n` ending, bytes that
-///   are not UTF-8, and a last line without a newline, echoed when the
+///   are not UTF-8, a line of 8 MiB (whole, though no socket takes it in
+///   one write), and a last line without a newline, echoed when the
 ///   client closes its side; then `serve` closes that connection.
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
@@ -269,8 +272,9 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///
 /// - Returns `consume`'s result for every item, each item consumed once,
 ///   in the order of `items`, also when the consumer is the slower one and
-///   the channel is full when `items` ends, and for a `capacity` of 1; no
-///   items give no results.
+///   the channel is full when `items` ends, for a `capacity` of 1, and for
+///   an `items` that cannot tell its length in advance (a `filter`, whose
+///   `size_hint` is only a lower bound of 0); no items give no results.
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -392,7 +396,9 @@ pub enum Outcome {
 /// - Every child's stdout is read while `run_all` waits, all children's
 ///   at once: a child that writes far more than a pipe holds (1 MiB)
 ///   finishes while another command is still running, and all it wrote is
-///   returned. Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
+///   returned, intact: valid UTF-8 (`aé` over and over, so that reads of
+///   the pipe split some `é`s in two) comes back unchanged.
+///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - A command still running at `deadline` is killed and reported as
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie.

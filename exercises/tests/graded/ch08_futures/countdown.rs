@@ -11,7 +11,9 @@ use exercises::ch08_futures::Countdown;
 use super::{counting_waker, current_thread_runtime};
 
 /// Polls `Countdown::new(n)` by hand until it is ready: it answers
-/// `Pending` exactly `n` times, then `Ready("liftoff")`.
+/// `Pending` exactly `n` times, then `Ready("liftoff")`; and
+/// `Countdown::new(u32::MAX)` and other counts past `i32::MAX` are
+/// `Pending` at their first polls.
 pub(super) fn is_pending_n_times_then_ready() {
     for n in [1, 2, 5] {
         let (_, waker) = counting_waker();
@@ -36,6 +38,21 @@ pub(super) fn is_pending_n_times_then_ready() {
              not {n}: did you count down before checking for zero?"
         );
         assert_eq!(output, "liftoff", "the countdown's output");
+    }
+    // The largest counts too: a counter that cannot hold them (an `i32`,
+    // say) wraps to zero or below and is ready at once.
+    for n in [u32::MAX, u32::MAX - 1, 1 << 31] {
+        let (_, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut countdown = pin!(Countdown::new(n));
+        for poll in 1..=3 {
+            assert!(
+                countdown.as_mut().poll(&mut cx).is_pending(),
+                "Countdown::new({n}) was ready at poll {poll}: it should \
+                 answer Pending {n} times first. Does the counter's type \
+                 hold every u32?"
+            );
+        }
     }
 }
 

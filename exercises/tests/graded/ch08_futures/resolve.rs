@@ -20,6 +20,7 @@ use super::{SETTLE, counting_waker, current_thread_runtime};
 fn address_of(host: &str) -> IpAddr {
     let octet = match host {
         "db.internal" => 7,
+        " Db.Internal " => 8,
         "mail.internal" => 25,
         "cache.internal" => 63,
         _ => 99,
@@ -96,7 +97,8 @@ pub(super) fn returns_what_the_callback_gives() {
 
 /// Polled by hand, `resolve` is pending until a thread calls the callback
 /// after that first poll; the call wakes the task, and the next poll gives
-/// the address.
+/// the address. The host, `" Db.Internal "`, reaches `lookup` exactly as
+/// given: no trimming, no change of case.
 pub(super) fn waits_for_a_callback_from_another_thread() {
     thread::scope(|s| {
         let (calls, called) = mpsc::channel();
@@ -110,7 +112,7 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
         });
         let (wakes, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut lookup = pin!(resolve(&switchboard, "db.internal"));
+        let mut lookup = pin!(resolve(&switchboard, " Db.Internal "));
         let first = lookup.as_mut().poll(&mut cx);
         assert!(
             first.is_pending(),
@@ -129,8 +131,10 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
         let host = operator.join().unwrap();
         assert_eq!(
             host.as_deref(),
-            Some("db.internal"),
-            "the host resolve passed to lookup"
+            Some(" Db.Internal "),
+            "the host resolve passed to lookup, which must be the host it \
+             was given, exactly (the resolver decides what a name means: \
+             do not trim it or change its case)"
         );
         assert!(
             wakes.get() >= 1,
@@ -138,7 +142,7 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
              woken: await the oneshot receiver, whose sender wakes it"
         );
         let second = lookup.as_mut().poll(&mut cx);
-        let expected = address_of("db.internal");
+        let expected = address_of(" Db.Internal ");
         assert!(
             matches!(&second, Poll::Ready(Ok(a)) if *a == expected),
             "after the callback gave {expected}, the next poll of resolve \
@@ -149,11 +153,12 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
 
 /// A resolver that drops the callback at once, and one that drops it
 /// later on another thread: `resolve` returns a `BrokenPipe` error that
-/// names the host, and does not panic.
+/// names the host as given (`"Printer.LOCAL"`, not `"printer.local"`), and
+/// does not panic.
 pub(super) fn a_dropped_callback_is_an_error() {
     let runtime = current_thread_runtime();
     let at_once = panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(resolve(&Forgetful, "printer.local"))
+        runtime.block_on(resolve(&Forgetful, "Printer.LOCAL"))
     }));
     let at_once = match at_once {
         Ok(result) => result,
@@ -165,7 +170,7 @@ pub(super) fn a_dropped_callback_is_an_error() {
             panic_text(payload.as_ref())
         ),
     };
-    check_dropped(at_once, "printer.local", "at once");
+    check_dropped(at_once, "Printer.LOCAL", "at once");
     let later = thread::scope(|s| {
         let (calls, called) = mpsc::channel();
         let switchboard = Switchboard(calls);
@@ -176,9 +181,9 @@ pub(super) fn a_dropped_callback_is_an_error() {
             thread::sleep(SETTLE);
             drop(done);
         });
-        runtime.block_on(resolve(&switchboard, "scanner.local"))
+        runtime.block_on(resolve(&switchboard, " Scanner.Local"))
     });
-    check_dropped(later, "scanner.local", "on another thread");
+    check_dropped(later, " Scanner.Local", "on another thread");
 }
 
 /// The message of a panic, if it has one.
@@ -210,7 +215,7 @@ fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
     assert!(
         error.to_string().contains(host),
         "the error for a dropped callback should name the host \"{host}\", \
-         but it says \"{error}\""
+         exactly as given, but it says \"{error}\""
     );
 }
 

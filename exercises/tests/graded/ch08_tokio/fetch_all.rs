@@ -292,8 +292,9 @@ pub(super) fn checks_its_limit() {
     );
 }
 
-/// The fourth of eight fetches panics: `fetch_all` panics too, with the
-/// fetch's own payload, unchanged, rather than return a body that was
+/// The fourth of eight fetches panics with a `&'static str`: `fetch_all`
+/// panics too, with the fetch's own payload, unchanged (still a
+/// `&'static str`, not a `String` of the same text), rather than return a body that was
 /// never fetched or wrap the payload in a message of its own.
 pub(super) fn passes_a_fetch_panic_on() {
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
@@ -304,10 +305,11 @@ pub(super) fn passes_a_fetch_panic_on() {
                 3,
                 |url: String| async move {
                     tokio::time::sleep(Duration::from_millis(10)).await;
-                    assert!(
-                        url != "orders/4",
-                        "fetch failed: connection reset"
-                    );
+                    if url == "orders/4" {
+                        // A `&'static str` payload, as `panic!("literal")`
+                        // gives.
+                        std::panic::panic_any("fetch failed: connection reset");
+                    }
                     format!("body of {url}")
                 },
             ))
@@ -319,6 +321,7 @@ pub(super) fn passes_a_fetch_panic_on() {
              skipped (resume_unwind(error.into_panic()))"
         ),
         Err(payload) => {
+            let kept = payload.downcast_ref::<&'static str>().copied();
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -330,6 +333,14 @@ pub(super) fn passes_a_fetch_panic_on() {
                  own payload, \"fetch failed: connection reset\", as it is: \
                  a JoinError's unwrap or expect wraps it in a message of its \
                  own (resume_unwind(error.into_panic()) passes it on)"
+            );
+            assert!(
+                kept.is_some(),
+                "fetch_all panicked with the fetch's message, but as a \
+                 String: the fetch panicked with a &'static str, and the \
+                 payload must come back as it is, its type included (a new \
+                 panic!(\"{{message}}\") makes a new payload; \
+                 resume_unwind(error.into_panic()) passes the fetch's on)"
             );
         }
     }

@@ -86,7 +86,8 @@ fn gated_pipeline(count: u64, capacity: usize) -> Observed {
 
 /// A consumer slower than the producer: when the source runs dry the
 /// channel is still full, and those items are consumed too, each once,
-/// in order; then `pipeline` returns.
+/// in order; then `pipeline` returns. Also for a source that cannot tell
+/// its length in advance (a `filter`, whose `size_hint` says "0 or more").
 pub(super) fn keeps_every_item_in_order() {
     const ITEMS: u64 = 40;
     for capacity in [4, 1] {
@@ -108,6 +109,20 @@ pub(super) fn keeps_every_item_in_order() {
              the consumer ends"
         );
     }
+    let kept = |item: &u64| !item.is_multiple_of(3);
+    let filtered = (0..ITEMS).filter(kept);
+    let results =
+        paused_runtime()
+            .block_on(pipeline(filtered, 2, |item| async move { item * 10 }));
+    let expected: Vec<u64> =
+        (0..ITEMS).filter(kept).map(|item| item * 10).collect();
+    assert_eq!(
+        results, expected,
+        "the items of (0..{ITEMS}).filter(..) through a channel of 2: a \
+         filter's size_hint() is (0, Some({ITEMS})), a lower bound and no \
+         count, so do not stop after size_hint().0 results; the consumer \
+         ends when recv() returns None, once every Sender is gone"
+    );
     let none =
         paused_runtime()
             .block_on(pipeline(Vec::new(), 2, |item| async move { item }));

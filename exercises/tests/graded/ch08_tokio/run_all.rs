@@ -189,16 +189,25 @@ pub(super) fn kills_commands_past_the_deadline() {
 /// writes 1 MiB, far more than a pipe holds, and only then creates the
 /// file. The second finishes only if its pipe is read while `run_all`
 /// waits for the first, and the first only once the second has finished.
+/// What it writes is valid UTF-8, `aé` (three bytes) over and over, in
+/// writes whose sizes are no multiple of 3, so that some pipe reads end in
+/// the middle of an `é`: it must come back intact (decode the whole
+/// output, not each read on its own).
 pub(super) fn drains_every_pipe_while_it_waits() {
     const BYTES: usize = 1 << 20;
+    // `aé`s, three bytes each, to make up (almost) `BYTES` bytes.
+    const PAIRS: usize = BYTES / 3;
     let scratch = scratch();
     let flag = scratch.path().join("written");
     let flag = flag.to_str().expect("a UTF-8 temporary path");
-    let bytes = BYTES.to_string();
+    let bytes = (3 * PAIRS).to_string();
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["emit-then-wait", flag]),
-            shell(r#"head -c "$1" /dev/zero && : > "$2""#, &[&bytes, flag]),
+            shell(
+                r#"yes "$3" | tr -d '\n' | head -c "$1" && : > "$2""#,
+                &[&bytes, flag, "a\u{e9}"],
+            ),
         ],
         NEVER,
     ));
@@ -215,13 +224,19 @@ pub(super) fn drains_every_pipe_while_it_waits() {
         matches!(
             &outcomes[1],
             Ok(Outcome::Finished { code: Some(0), stdout })
-                if stdout.len() == BYTES && stdout.bytes().all(|b| b == 0)
+                if *stdout == "a\u{e9}".repeat(PAIRS)
         ),
-        "the second command writes {BYTES} zero bytes and exits with 0: \
-         got {}",
+        "the second command writes `a\u{e9}` {PAIRS} times ({} bytes of \
+         valid UTF-8) and exits with 0: got {}",
+        3 * PAIRS,
         match &outcomes[1] {
-            Ok(Outcome::Finished { code, stdout }) =>
-                format!("code {code:?} and {} bytes of stdout", stdout.len()),
+            Ok(Outcome::Finished { code, stdout }) => format!(
+                "code {code:?} and {} bytes of stdout, with {} replacement \
+                 characters (U+FFFD: each is an `\u{e9}` cut in two by a \
+                 read, and decoded in halves)",
+                stdout.len(),
+                stdout.chars().filter(|&c| c == '\u{fffd}').count()
+            ),
             other => format!("{other:?}"),
         }
     );

@@ -318,16 +318,21 @@ pub(super) fn a_reset_ends_one_connection_only() {
 }
 
 /// What comes back is exactly what was sent, byte for byte: a `\r\n`
-/// ending, bytes that are not UTF-8, and a last line without a newline,
-/// echoed as it is when the client closes its side.
+/// ending, bytes that are not UTF-8, a line of 8 MiB (far more than a
+/// socket takes in one write), and a last line without a newline, echoed
+/// as it is when the client closes its side.
 pub(super) fn echoes_bytes_as_sent() {
-    const SENT: &[u8] = b"windows\r\nlatin-1 caf\xe9\n\nno newline at the end";
+    const BIG: usize = 8 << 20;
+    let mut sent = b"windows\r\nlatin-1 caf\xe9\n\n".to_vec();
+    sent.extend((0..BIG).map(|i| b'a' + (i % 26) as u8));
+    sent.extend(b"\nno newline at the end");
+    let sent = &sent;
     runtime().block_on(async {
         let (back, served) = with_server(|address| async move {
             let mut stream = TcpStream::connect(address)
                 .await
                 .expect("cannot connect to the server");
-            stream.write_all(SENT).await.expect("cannot write");
+            stream.write_all(sent).await.expect("cannot write");
             // Closes the client's side: the server echoes the last line
             // and sees the end of the stream.
             stream.shutdown().await.expect("cannot shut down writing");
@@ -340,14 +345,35 @@ pub(super) fn echoes_bytes_as_sent() {
         .await;
         served.expect("serve returned an error");
         assert_eq!(
-            String::from_utf8_lossy(&back),
-            String::from_utf8_lossy(SENT),
-            "the echo must be the bytes sent, unchanged: lines() and \
-             read_line decode UTF-8, lines() drops \\r\\n, and format! adds \
-             a newline the client never sent (read_until(b'\\n') into a \
-             Vec<u8>, and write back exactly that)"
+            back.len(),
+            sent.len(),
+            "sent {} bytes, among them a line of {BIG} bytes, and {} came \
+             back: a write may take only part of what it is given, and a \
+             long line does not fit in a socket's buffer at once (write_all \
+             writes it all)",
+            sent.len(),
+            back.len()
         );
-        assert_eq!(back, SENT, "the echo, byte for byte");
+        if back != *sent {
+            let shown = |bytes: &[u8]| {
+                let mut text =
+                    String::from_utf8_lossy(&bytes[..26]).into_owned();
+                text.push_str(" ... ");
+                text.push_str(&String::from_utf8_lossy(
+                    &bytes[bytes.len() - 26..],
+                ));
+                text
+            };
+            panic!(
+                "the echo must be the bytes sent, unchanged: lines() and \
+                 read_line decode UTF-8, lines() drops \\r\\n, and format! \
+                 adds a newline the client never sent (read_until(b'\\n') \
+                 into a Vec<u8>, and write back exactly that). Sent {:?}, got \
+                 back {:?}",
+                shown(sent),
+                shown(&back)
+            );
+        }
     });
 }
 
