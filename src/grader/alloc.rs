@@ -67,6 +67,16 @@ pub fn live_bytes() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// The bytes that `f` allocated and left allocated: live bytes after it
+/// minus before. Panics (failing the trial loudly, rather than passing on
+/// a count of zero) when this binary does not count.
+pub fn left_allocated_by(f: impl FnOnce()) -> isize {
+    assert!(counting(), "the graded binary counts live bytes");
+    let before = live_bytes();
+    f();
+    live_bytes() - before
+}
+
 /// Whether this binary counts (installed [`Counting`]): a trial that
 /// checks for leaks fails loudly rather than pass on a count of zero.
 pub fn counting() -> bool {

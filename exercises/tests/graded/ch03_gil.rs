@@ -24,6 +24,11 @@ use exercises::ch03_gil::{ToyGil, blocking_io, detach, run_bytecodes};
 /// Deadline for trials whose only way to hang is a GIL held too long.
 const GIL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a `detach` trial whose jobs meet at a barrier timed out.
+const DETACH_AT_ONCE: &str = "the jobs wait for each other at a barrier, so \
+                              they must run at the same time, each on its \
+                              own thread, without the GIL";
+
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -105,20 +110,14 @@ pub fn trials() -> Vec<Trial> {
             runs_native_jobs_at_once,
         )
         .timeout(GIL_TIMEOUT)
-        .on_timeout(
-            "the jobs wait for each other at a barrier, so they must run \
-             at the same time, each on its own thread, without the GIL",
-        ),
+        .on_timeout(DETACH_AT_ONCE),
         Trial::new(
             "ch03::detach::takes_the_gil_before_and_after",
             2,
             takes_the_gil_before_and_after,
         )
         .timeout(GIL_TIMEOUT)
-        .on_timeout(
-            "the jobs wait for each other at a barrier, so they must run \
-             at the same time, each on its own thread, without the GIL",
-        ),
+        .on_timeout(DETACH_AT_ONCE),
         Trial::new(
             "ch03::detach::passes_a_job_panic_on",
             1,

@@ -254,13 +254,12 @@ fn rc_drops_once() {
         1,
         "the value must be dropped exactly once, when the last owner goes"
     );
-    assert!(alloc::counting(), "the graded binary counts live bytes");
-    let before = alloc::live_bytes();
-    let first = MyRc::new([7_u8; 512]);
-    let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
-    drop(clones);
-    drop(first);
-    let leaked = alloc::live_bytes() - before;
+    let leaked = alloc::left_allocated_by(|| {
+        let first = MyRc::new([7_u8; 512]);
+        let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+        drop(clones);
+        drop(first);
+    });
     assert_eq!(
         leaked, 0,
         "after the last MyRc of a 512-byte value was dropped, {leaked} bytes \
@@ -268,18 +267,18 @@ fn rc_drops_once() {
          free the heap allocation that held it and the count; rebuild the \
          Box (Box::from_raw) and drop that"
     );
-    let before = alloc::live_bytes();
-    let first = MyRc::new(PanicsOnDrop([7_u8; 512]));
-    let second = first.clone();
-    drop(first);
-    let dropped = panic::catch_unwind(panic::AssertUnwindSafe(|| drop(second)));
-    assert!(
-        dropped.is_err(),
-        "the value's destructor panicked, yet dropping its last MyRc did not \
-         pass the panic on"
-    );
-    drop(dropped);
-    let leaked = alloc::live_bytes() - before;
+    let leaked = alloc::left_allocated_by(|| {
+        let first = MyRc::new(PanicsOnDrop([7_u8; 512]));
+        let second = first.clone();
+        drop(first);
+        let dropped =
+            panic::catch_unwind(panic::AssertUnwindSafe(|| drop(second)));
+        assert!(
+            dropped.is_err(),
+            "the value's destructor panicked, yet dropping its last MyRc did \
+             not pass the panic on"
+        );
+    });
     assert_eq!(
         leaked, 0,
         "after the last MyRc of a 512-byte value whose destructor panics was \
@@ -406,13 +405,12 @@ fn arc_bounds() {
 /// The last `MyArc` frees the allocation that held the count and the
 /// value, as the last `MyRc` does: the graded binary counts live bytes.
 fn arc_frees() {
-    assert!(alloc::counting(), "the graded binary counts live bytes");
-    let before = alloc::live_bytes();
-    let first = MyArc::new([7_u8; 512]);
-    let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
-    drop(clones);
-    drop(first);
-    let leaked = alloc::live_bytes() - before;
+    let leaked = alloc::left_allocated_by(|| {
+        let first = MyArc::new([7_u8; 512]);
+        let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+        drop(clones);
+        drop(first);
+    });
     assert_eq!(
         leaked, 0,
         "after the last MyArc of a 512-byte value was dropped, {leaked} \

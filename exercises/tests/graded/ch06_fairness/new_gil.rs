@@ -152,9 +152,23 @@ fn asked_after_a_switch(gil: &NewGil, interval: Duration) -> Option<Duration> {
 /// it, and the main thread's `check` returns only after the waiter has
 /// had the GIL, with the request reset.
 pub(super) fn check_hands_over_after_a_drop_request() {
-    const ROUNDS: usize = 20;
-    let gil = NewGil::new(Duration::from_millis(2));
-    for round in 1..=ROUNDS {
+    hand_over_rounds(
+        &NewGil::new(Duration::from_millis(2)),
+        20,
+        "check() returned before the thread that asked for the GIL had it: \
+         after releasing, wait until another thread has taken the GIL \
+         (CPython's forced switching), or the releasing thread wins it \
+         straight back",
+        true,
+    );
+}
+
+/// Round after round: the main thread holds `gil`, a waiter asks for it,
+/// and the main thread's `check` must return only after the waiter has
+/// had the GIL (`early` says what went wrong when it did not). With
+/// `reset`, the served request must be reset too.
+fn hand_over_rounds(gil: &NewGil, rounds: usize, early: &str, reset: bool) {
+    for round in 1..=rounds {
         let served = AtomicBool::new(false);
         let mut held = gil.acquire();
         thread::scope(|s| {
@@ -166,18 +180,14 @@ pub(super) fn check_hands_over_after_a_drop_request() {
                 thread::yield_now();
             }
             held.check();
-            assert!(
-                served.load(Ordering::SeqCst),
-                "round {round}: check() returned before the thread that \
-                 asked for the GIL had it: after releasing, wait until \
-                 another thread has taken the GIL (CPython's forced \
-                 switching), or the releasing thread wins it straight back"
-            );
-            assert!(
-                !gil.drop_requested(),
-                "round {round}: the drop request was served, so it should \
-                 be reset"
-            );
+            assert!(served.load(Ordering::SeqCst), "round {round}: {early}");
+            if reset {
+                assert!(
+                    !gil.drop_requested(),
+                    "round {round}: the drop request was served, so it \
+                     should be reset"
+                );
+            }
             drop(held);
         });
     }
@@ -425,29 +435,13 @@ pub(super) fn check_waits_to_take_it_back_like_any_waiter() {
 /// wake than the interval: `check` must still wait until another thread
 /// has taken the GIL, however long that takes, before it competes again.
 pub(super) fn check_waits_for_the_switch_however_long() {
-    const ROUNDS: usize = 100;
-    let gil = NewGil::new(Duration::ZERO);
-    for round in 1..=ROUNDS {
-        let served = AtomicBool::new(false);
-        let mut held = gil.acquire();
-        thread::scope(|s| {
-            s.spawn(|| {
-                let _held = gil.acquire();
-                served.store(true, Ordering::SeqCst);
-            });
-            while !gil.drop_requested() {
-                thread::yield_now();
-            }
-            held.check();
-            assert!(
-                served.load(Ordering::SeqCst),
-                "round {round}: with a zero interval, check() took the GIL \
-                 back before the thread that asked for it had it: wait \
-                 until another thread has taken the GIL, without a time \
-                 limit (the waiter may be slower to wake than an \
-                 interval), and only then compete for it again"
-            );
-            drop(held);
-        });
-    }
+    hand_over_rounds(
+        &NewGil::new(Duration::ZERO),
+        100,
+        "with a zero interval, check() took the GIL back before the thread \
+         that asked for it had it: wait until another thread has taken the \
+         GIL, without a time limit (the waiter may be slower to wake than \
+         an interval), and only then compete for it again",
+        false,
+    );
 }
