@@ -392,13 +392,7 @@ pub(super) fn lets_every_worker_finish() {
          finished what they do at the end of their input: {}",
         why_unfinished(released)
     );
-    let left: Vec<u32> =
-        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
-    assert!(
-        left.is_empty(),
-        "after the pool was dropped, its workers {left:?} were still \
-         running, or exited but were never waited for (zombies)"
-    );
+    assert_no_worker_left(pids);
 }
 
 /// Dropping the pool ends even a worker that is blocked writing output that
@@ -417,13 +411,7 @@ pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     let pool = ProcessPool::new(chatty, 2).expect("cannot start the pool");
     let pids = pool.pids();
     drop(pool);
-    let left: Vec<u32> =
-        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
-    assert!(
-        left.is_empty(),
-        "after the pool was dropped, its workers {left:?} were still \
-         running, or exited but were never waited for (zombies)"
-    );
+    assert_no_worker_left(pids);
 }
 
 /// A worker that dies without answering (the pool worker exits on a job
@@ -554,5 +542,17 @@ pub(super) fn leaves_no_worker_behind_when_a_spawn_fails() {
          the workers it had started, {left:?}, were still running or never \
          waited for (zombies): before returning the error, close their \
          stdins and wait for every one of them"
+    );
+}
+
+/// After the pool was dropped, none of its workers `pids` is still our
+/// child: not running, and not a zombie that was never waited for.
+fn assert_no_worker_left(pids: Vec<u32>) {
+    let left: Vec<u32> =
+        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "after the pool was dropped, its workers {left:?} were still \
+         running, or exited but were never waited for (zombies)"
     );
 }
