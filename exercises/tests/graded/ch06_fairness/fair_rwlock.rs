@@ -108,6 +108,10 @@ pub(super) fn writers_exclude_everyone() {
     // until the reader has left.
     a_writer_waits_for_the_reader(&lock);
     assert_eq!(*lock.read(), 2);
+    // Then one writer inside and another asking: the second must wait
+    // until the first has left.
+    a_writer_waits_for_the_writer(&lock);
+    assert_eq!(*lock.read(), 4);
     *lock.write() = 0;
     let (odd, changed) = write_while_readers_watch(&lock);
     let total = *lock.read();
@@ -202,6 +206,31 @@ fn a_writer_waits_for_the_reader(lock: &FairRwLock<u64>) {
              wait until no reader is inside"
         );
         drop(reader);
+    });
+}
+
+/// The calling thread holds a write guard while another thread calls
+/// `write`: the second writer must not get in until the first guard drops,
+/// then it adds 2.
+fn a_writer_waits_for_the_writer(lock: &FairRwLock<u64>) {
+    let first = lock.write();
+    let wrote = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            *lock.write() += 2;
+            wrote.store(true, Ordering::SeqCst);
+        });
+        while lock.writers_waiting() == 0 && !wrote.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        // As above, a pause that only a wrong lock can use.
+        thread::sleep(SETTLE);
+        assert!(
+            !wrote.load(Ordering::SeqCst),
+            "a second writer got in while a writer held the lock: write() \
+             must also wait while another writer is inside"
+        );
+        drop(first);
     });
 }
 
