@@ -196,10 +196,13 @@ struct ArcInner<T> {
 /// - Clones can be moved to other threads and dropped there; the value is
 ///   dropped exactly once, by whichever owner goes last. Trial:
 ///   `ch04::my_arc::can_cross_threads`.
-/// - Eight threads that clone and drop one `MyArc` as fast as they can, all at
-///   the same time, lose no update: afterwards the count is back to one, the
-///   value was never dropped meanwhile, and it is dropped exactly once with the
-///   last owner. Trial: `ch04::my_arc::survives_eight_threads`.
+/// - Two threads that clone one `MyArc` at the same moment, both reading the
+///   count before either writes it, leave it at three, and two that drop a
+///   clone each in that order leave it at one; eight threads that clone and
+///   drop one `MyArc` as fast as they can, all at the same time, lose no
+///   update: afterwards the count is back to one, the value was never dropped
+///   meanwhile, and it is dropped exactly once with the last owner. Trial:
+///   `ch04::my_arc::survives_eight_threads`.
 /// - Clones and drops on two threads at once leave the count exact, in every
 ///   interleaving of the two threads (checked with loom). Trial:
 ///   `ch04::my_arc::loom_concurrent_clones_are_all_counted`.

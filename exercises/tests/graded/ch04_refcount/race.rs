@@ -221,6 +221,63 @@ fn race<F: FnOnce() + Send>(
     });
 }
 
+/// The pages around a `MyArc`'s value, where its count lies unless it is
+/// kept in an allocation of its own.
+fn around(arc: &MyArc<Page>) -> (usize, usize) {
+    let value = &**arc as *const Page as usize;
+    (value - size_of::<Page>(), value + 2 * size_of::<Page>())
+}
+
+/// Two threads clone one `MyArc` at the same moment, and then, in another
+/// copy, two threads drop a clone each, both having read the count before
+/// either writes it: the count must be three after the clones and one
+/// after the drops. A `clone` or `drop` that loads the count and then
+/// stores a new one, in two steps rather than one `fetch_add` or
+/// `fetch_sub`, loses one of the two updates in this order, on any machine,
+/// where eight threads at full speed only lose one by chance.
+pub fn arc_racing_updates_are_counted() {
+    let arc = MyArc::new(Page([7; 4096]));
+    // Plain clones and drops first, so that a `todo!()` ends the trial here
+    // as TODO rather than in a copy.
+    drop(arc.clone());
+    let counted = |ended: Ended| match ended {
+        Ended::Returned(count) => usize::from(count),
+        other => panic!(
+            "two threads cloning or dropping one MyArc at the same moment \
+             ended the process ({other:?}) instead of counting"
+        ),
+    };
+    let cloned = counted(in_a_copy(|| {
+        race(
+            around(&arc),
+            array::from_fn(|_| || mem::forget(arc.clone())),
+        );
+        MyArc::strong_count(&arc).min(99) as u8
+    }));
+    assert_eq!(
+        cloned, 3,
+        "one MyArc was cloned by two threads at the same moment, each \
+         reading the count before either wrote it, and the count came out \
+         {cloned}, not 3: an update was lost. Loading the count and then \
+         storing it plus one is two steps another thread can come between; \
+         fetch_add reads and writes in one indivisible step"
+    );
+    let dropped = counted(in_a_copy(|| {
+        let clones = [arc.clone(), arc.clone()];
+        race(around(&arc), clones.map(|clone| move || drop(clone)));
+        MyArc::strong_count(&arc).min(99) as u8
+    }));
+    assert_eq!(
+        dropped, 1,
+        "two clones of a MyArc whose count was 3 were dropped by two threads \
+         at the same moment, each reading the count before either wrote it, \
+         and the count came out {dropped}, not 1: an update was lost. \
+         Loading the count and then storing it minus one is two steps \
+         another thread can come between; fetch_sub reads and writes in one \
+         indivisible step"
+    );
+}
+
 /// Two threads clone a `MyArc` whose count is `isize::MAX` at the same
 /// moment, both having read the count before either adds to it: one of
 /// them must abort the process.
@@ -235,9 +292,10 @@ pub fn arc_racing_clones_abort() {
     // is dropped.
     unsafe { MyArc::set_strong_count_for_tests(&arc, LIMIT) };
     let ended = in_a_copy(|| {
-        let value = &*arc as *const Page as usize;
-        let around = (value - size_of::<Page>(), value + 2 * size_of::<Page>());
-        race(around, array::from_fn(|_| || mem::forget(arc.clone())));
+        race(
+            around(&arc),
+            array::from_fn(|_| || mem::forget(arc.clone())),
+        );
         1
     });
     // SAFETY: one `MyArc` points to the value: this one.
