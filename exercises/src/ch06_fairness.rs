@@ -304,6 +304,11 @@ impl Drop for NewGilGuard<'_> {
 ///   long beat returns, not a period later) and the next a full `period` after
 ///   it: neither a burst of the missed beats nor the original schedule. Trial:
 ///   `ch06::heartbeat::does_not_burst_after_a_stall`.
+/// - Between beats `with_heartbeat` sleeps: while no beat is due and `work`
+///   still runs, nothing wakes it, however often the runtime's other tasks run
+///   (no loop that checks the handle and yields with `yield_now`, which keeps
+///   the runtime's thread busy for the whole run). Trial:
+///   `ch06::heartbeat::sleeps_between_beats`.
 /// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload,
 ///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
 ///   with the same text), and a `panic_any(42_u32)` stays that `u32`. Trial:
