@@ -87,10 +87,12 @@ impl<T> TicketLock<T> {
     ///   thread has let go. Trials: `ch06::ticket_lock::counts_the_queue`,
     ///   `ch06::ticket_lock::serves_threads_in_arrival_order`,
     ///   `ch06::ticket_lock::loom_orders_the_holders`.
-    /// - `queue_len()`, read while another thread locks and unlocks, never
-    ///   counts more threads than hold or wait for the lock (it never wraps),
-    ///   in every interleaving (checked with loom). Trial:
-    ///   `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
+    /// - `queue_len()`, read while another thread locks and unlocks twice,
+    ///   never wraps around: it is at most `2`, the tickets that thread draws,
+    ///   in every interleaving and under Rust's memory model, not only on x86
+    ///   (checked with loom). (That thread may draw its second ticket between
+    ///   the two loads, so even a right count can say `2` with one thread.)
+    ///   Trial: `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
     pub fn queue_len(&self) -> usize {
         // TODO(ch06): tickets taken minus tickets served.
         let _ = self.value;
