@@ -373,6 +373,14 @@ impl NewGilGuard<'_> {
     /// delay, and the trials set no upper bound on time, so this is not
     /// graded.
     ///
+    /// Once the switch has come, the thread in `check` waits like any other
+    /// waiter: its interval starts at the switch, not at its own release (it
+    /// asks the new holder no sooner than an interval after that holder got
+    /// in). The two differ only by the time the new holder took to wake up,
+    /// which no trial can stretch (the waiter is woken inside `check`, and
+    /// runs no code of the trial's own until it holds the GIL); measuring it
+    /// would take a clock finer than that wake-up, so this is not graded.
+    ///
     /// # Graded promises
     ///
     /// - After a waiter has asked, `check` returns only once that waiter has
@@ -607,6 +615,15 @@ impl<T> FairRwLock<T> {
 
     /// Exclusive access: waits until no reader and no writer holds the
     /// lock, keeping new readers out meanwhile.
+    ///
+    /// The last reader out wakes the writer while holding the state's mutex,
+    /// the one the writer holds from its check that readers are inside until
+    /// it waits: a reader that leaves without it (an atomic count of readers,
+    /// say) can change the count and notify in between, and the writer sleeps
+    /// forever. That window is a few instructions inside `write`, where no
+    /// trial can hold the writer, and only luck would hit it, so this is not
+    /// graded: keep every change the writer waits on under the mutex it waits
+    /// with.
     ///
     /// # Graded promises
     ///
