@@ -120,10 +120,12 @@ impl<T> TicketLock<T> {
     ///   thread has let go. Trials: `ch06::ticket_lock::counts_the_queue`,
     ///   `ch06::ticket_lock::serves_threads_in_arrival_order`,
     ///   `ch06::ticket_lock::loom_orders_the_holders`.
-    /// - `queue_len()`, read while another thread locks and unlocks, never
-    ///   counts more threads than hold or wait for the lock (it never wraps),
-    ///   in every interleaving (checked with loom). Trial:
-    ///   `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
+    /// - `queue_len()`, read while another thread locks and unlocks twice,
+    ///   never wraps around: it is at most `2`, the tickets that thread draws,
+    ///   in every interleaving and under Rust's memory model, not only on x86
+    ///   (checked with loom). (That thread may draw its second ticket between
+    ///   the two loads, so even a right count can say `2` with one thread.)
+    ///   Trial: `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
     pub fn queue_len(&self) -> usize {
         // Acquire, and `now_serving` first: if we read `n`, the holder of
         // ticket `n - 1` wrote it with a Release increment, after drawing
@@ -371,6 +373,14 @@ impl NewGilGuard<'_> {
     /// delay, and the trials set no upper bound on time, so this is not
     /// graded.
     ///
+    /// Once the switch has come, the thread in `check` waits like any other
+    /// waiter: its interval starts at the switch, not at its own release (it
+    /// asks the new holder no sooner than an interval after that holder got
+    /// in). The two differ only by the time the new holder took to wake up,
+    /// which no trial can stretch (the waiter is woken inside `check`, and
+    /// runs no code of the trial's own until it holds the GIL); measuring it
+    /// would take a clock finer than that wake-up, so this is not graded.
+    ///
     /// # Graded promises
     ///
     /// - After a waiter has asked, `check` returns only once that waiter has
@@ -445,6 +455,11 @@ impl Drop for NewGilGuard<'_> {
 ///   long beat returns, not a period later) and the next a full `period` after
 ///   it: neither a burst of the missed beats nor the original schedule. Trial:
 ///   `ch06::heartbeat::does_not_burst_after_a_stall`.
+/// - Between beats `with_heartbeat` sleeps: while no beat is due and `work`
+///   still runs, nothing wakes it, however often the runtime's other tasks run
+///   (no loop that checks the handle and yields with `yield_now`, which keeps
+///   the runtime's thread busy for the whole run). Trial:
+///   `ch06::heartbeat::sleeps_between_beats`.
 /// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload,
 ///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
 ///   with the same text), and a `panic_any(42_u32)` stays that `u32`. Trial:
@@ -600,6 +615,15 @@ impl<T> FairRwLock<T> {
 
     /// Exclusive access: waits until no reader and no writer holds the
     /// lock, keeping new readers out meanwhile.
+    ///
+    /// The last reader out wakes the writer while holding the state's mutex,
+    /// the one the writer holds from its check that readers are inside until
+    /// it waits: a reader that leaves without it (an atomic count of readers,
+    /// say) can change the count and notify in between, and the writer sleeps
+    /// forever. That window is a few instructions inside `write`, where no
+    /// trial can hold the writer, and only luck would hit it, so this is not
+    /// graded: keep every change the writer waits on under the mutex it waits
+    /// with.
     ///
     /// # Graded promises
     ///

@@ -28,7 +28,7 @@ use fair_rwlock::{
 };
 use heartbeat::{
     beats_while_the_work_runs, does_not_burst_after_a_stall, passes_a_panic_on,
-    returns_the_result,
+    returns_the_result, sleeps_between_beats,
 };
 use new_gil::{
     a_switch_restarts_the_interval, a_waiter_that_lost_asks_again,
@@ -260,6 +260,17 @@ pub fn trials() -> Vec<Trial> {
              work ended once the test had advanced the clock 85 ms; or no \
              beat came after the clock jumped 35 ms at once (a missed tick \
              must come late, as soon as the loop runs again)",
+        ),
+        Trial::new(
+            "ch06::heartbeat::sleeps_between_beats",
+            1,
+            sleeps_between_beats,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "with_heartbeat never returned on the paused clock after the \
+             work ended, or the test's task never ran again: does the loop \
+             let the other tasks of the runtime run?",
         ),
         Trial::new("ch06::heartbeat::passes_a_panic_on", 1, passes_a_panic_on)
             .timeout(HANG_TIMEOUT)

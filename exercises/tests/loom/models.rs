@@ -151,18 +151,34 @@ pub(crate) fn toy_gil_orders_the_holders() {
     });
 }
 
-/// One thread locks and unlocks while another reads `queue_len`: whatever
-/// the moment, the count is of threads that hold the lock or wait for it,
-/// so it is never more than the one other thread. (Tickets served read
-/// after tickets taken could exceed them, and the subtraction wrap.)
+/// One thread locks and unlocks twice while another reads `queue_len`:
+/// whatever the moment, the count never wraps around. It is at most 2, the
+/// tickets the other thread draws: that thread can take its second ticket
+/// between the two loads, so even a right count can say 2 with one thread.
+/// Tickets served read after tickets taken could exceed them, and so could
+/// tickets taken read stale after tickets served, if nothing orders the
+/// second load after the first (`Relaxed` on both).
 pub(crate) fn ticket_lock_queue_len_counts_at_most_the_threads() {
     loom::model(|| {
         let lock = Arc::new(TicketLock::new(0_u8));
         let theirs = Arc::clone(&lock);
-        let other = thread::spawn(move || drop(theirs.lock()));
+        let other = thread::spawn(move || {
+            drop(theirs.lock());
+            drop(theirs.lock());
+        });
+        // Lets the other thread run first (loom still preempts it at every
+        // step): without this, loom never has the `Relaxed` load of
+        // `now_serving` see the other thread's unlocks and then the load of
+        // `next_ticket` an older ticket, the stale read it allows.
+        thread::yield_now();
         let seen = lock.queue_len();
         other.join().unwrap();
-        assert!(seen <= 1, "queue_len was {seen} with one other thread");
+        assert!(
+            seen <= 2,
+            "queue_len was {seen} while one other thread took two tickets: \
+             it wrapped around. Read now_serving first, with Acquire, so \
+             that the load of next_ticket after it sees every ticket served"
+        );
     });
 }
 

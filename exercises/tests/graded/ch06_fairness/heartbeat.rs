@@ -4,9 +4,12 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -268,6 +271,92 @@ fn after_a_long_beat() {
             PERIOD * 5 / 2
         );
     }
+}
+
+/// The waker handed to the heartbeat by [`sleeps_between_beats`]: it counts
+/// each wake-up the heartbeat asks for, and passes it on to the task that
+/// polls the heartbeat.
+#[derive(Default)]
+struct WakeCounter {
+    wakes: AtomicUsize,
+    /// The waker of the task that polls the heartbeat, as of its last poll.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for WakeCounter {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        if let Some(task) = &*self.task.lock().unwrap() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+/// How many rounds the test's own task runs, on the paused clock, while the
+/// heartbeat has nothing to do.
+const IDLE_ROUNDS: usize = 1000;
+
+/// On the paused clock, once the first beat is in: the clock stands still,
+/// so no beat is due, and the work waits for the test, so it is not done.
+/// Meanwhile the test's own task yields a thousand times, and the heartbeat
+/// must not ask to be woken once: a loop that checks the handle and yields
+/// (`yield_now`) wakes itself on every round, and keeps its thread busy for
+/// the whole run, where a heartbeat that waits in `select!` sleeps. The
+/// count does not depend on timing: on the paused clock nothing else can
+/// wake the heartbeat.
+pub(super) fn sleeps_between_beats() {
+    let runtime = paused_runtime();
+    let beats = AtomicUsize::new(0);
+    let counter = Arc::new(WakeCounter::default());
+    let waker = Waker::from(Arc::clone(&counter));
+    let idle_wakes = runtime.block_on(async {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let mut heartbeat = pin!(with_heartbeat(
+            move || {
+                let _ = stopped.recv();
+            },
+            STALL_PERIOD,
+            || {
+                beats.fetch_add(1, Ordering::SeqCst);
+            },
+        ));
+        // Polls the heartbeat with the counting waker.
+        let counted = std::future::poll_fn(|cx| {
+            *counter.task.lock().unwrap() = Some(cx.waker().clone());
+            heartbeat.as_mut().poll(&mut Context::from_waker(&waker))
+        });
+        let idle = async {
+            // `join!` polls the heartbeat first: its first beat is in.
+            assert_eq!(
+                beats.load(Ordering::SeqCst),
+                1,
+                "the first beat comes at once"
+            );
+            let before = counter.wakes.load(Ordering::SeqCst);
+            for _ in 0..IDLE_ROUNDS {
+                tokio::task::yield_now().await;
+            }
+            let idle_wakes = counter.wakes.load(Ordering::SeqCst) - before;
+            stop.send(()).expect("the work ended early");
+            idle_wakes
+        };
+        tokio::join!(counted, idle).1
+    });
+    assert!(
+        idle_wakes < 10,
+        "with no beat due (the clock was paused) and the work still \
+         running, with_heartbeat woke itself {idle_wakes} times while \
+         another task yielded {IDLE_ROUNDS} times: it polls in a loop \
+         (check the handle, tokio::task::yield_now, again) and keeps the \
+         runtime's thread busy for as long as the work runs, as `while not \
+         fut.done(): await asyncio.sleep(0)` would. Wait for whichever \
+         comes first, the next tick or the end of the work, with \
+         tokio::select!: the task then sleeps until one of them wakes it"
+    );
 }
 
 /// The text of a panic payload, if it is text.
