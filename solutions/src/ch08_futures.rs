@@ -105,7 +105,9 @@ impl Future for Countdown {
 /// - Returns the future's output: at once for a future that is ready at
 ///   its first poll (`std::future::ready(42)`, an async block), and at the
 ///   4th poll for one that wakes itself during each of its first 3 polls
-///   and answers `Pending`. Trial: `ch08::block_on::returns_the_output`.
+///   and answers `Pending`. When it returns, every byte it allocated is
+///   freed: its waker, and every clone of it, gives its reference back.
+///   Trial: `ch08::block_on::returns_the_output`.
 /// - A future that is woken from another thread while `block_on` sleeps
 ///   is polled again, and its output returned.
 ///   Trial: `ch08::block_on::wakes_up_when_woken_from_another_thread`.
@@ -127,7 +129,10 @@ impl Future for Countdown {
 /// - A wake is never lost, even when it comes from another thread during
 ///   a poll and that same poll then parks the thread for a moment (as a
 ///   nested `block_on` or a blocking wait may): the future is polled
-///   again. Trial: `ch08::block_on::survives_a_poll_that_parks`.
+///   again. A nested `block_on`, run inside a poll, takes only its own
+///   wakes: a wake of the outer future during that poll is still there
+///   for the outer call.
+///   Trial: `ch08::block_on::survives_a_poll_that_parks`.
 /// - Calls on several threads at once keep their wakes apart: the wake of
 ///   one call's future is no wake for another call, which neither polls
 ///   its own future for it nor takes it from the call it was for (as one
@@ -231,7 +236,8 @@ pub trait Resolver {
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
 ///   callback is called, without waking its own task; the call of the
-///   callback, on another thread, wakes the task, and the next poll gives
+///   callback, on another thread, wakes the task (the waker of the latest
+///   poll, when a later poll came with a new one), and the next poll gives
 ///   the address.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
