@@ -271,7 +271,9 @@ pub enum Outcome {
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - A command still running at `deadline` is killed and reported as
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
-///   processes it started is left, running or zombie.
+///   processes it started is left, running or zombie. And if the `run_all`
+///   future is dropped (cancelled) while its commands run, every one of
+///   them is killed: none is left running.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
 /// - Each command's deadline counts from its own start, not from when
 ///   `run_all` gets round to waiting for it, nor from when another command

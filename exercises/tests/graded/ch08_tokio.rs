@@ -289,8 +289,12 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "run_all never returned for commands that never exit, with a \
-             deadline of 200 ms: wrap each wait in tokio::time::timeout, \
-             and when it elapses, kill the child",
+             deadline of 200 ms (wrap each wait in tokio::time::timeout, \
+             and when it elapses, kill the child); or, once the run_all \
+             future was dropped, its children went on running (set \
+             kill_on_drop(true) on each Command: dropping run_all drops \
+             its tasks, and with them each Child, which then kills its \
+             process)",
         ),
         Trial::new(
             "ch08::run_all::counts_each_deadline_from_its_own_start",
