@@ -83,6 +83,10 @@ use tokio::task::JoinSet;
 ///   panics with a `&'static str` makes `fetch_all` panic with that
 ///   `&'static str`, not a `String`.
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
+/// - A `fetch_all` that ends early leaves no fetch running: once its
+///   future is dropped (cancelled, by an outer `timeout` say), or once it
+///   has panicked because a fetch panicked, none of the other fetches runs
+///   on to its end. Trial: `ch08::fetch_all::leaves_no_fetch_running`.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
     limit: usize,

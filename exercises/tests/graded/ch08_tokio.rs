@@ -27,7 +27,7 @@ use std::time::Duration;
 use course::grader::Trial;
 use fetch_all::{
     calls_fetch_only_within_the_limit, checks_its_limit, fills_the_limit,
-    never_exceeds_the_limit, passes_a_fetch_panic_on,
+    leaves_no_fetch_running, never_exceeds_the_limit, passes_a_fetch_panic_on,
     returns_bodies_in_url_order, takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
@@ -93,6 +93,11 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::passes_a_fetch_panic_on",
             1,
             passes_a_fetch_panic_on,
+        ),
+        Trial::new(
+            "ch08::fetch_all::leaves_no_fetch_running",
+            1,
+            leaves_no_fetch_running,
         ),
         Trial::new("ch08::serve::echoes_every_line", 1, echoes_every_line)
             .timeout(HANG_TIMEOUT)
