@@ -46,7 +46,8 @@ use serve::{
     a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
     an_accept_error_ends_serve, answers_clients_at_once,
     closes_its_listener_on_shutdown, closes_open_connections_on_shutdown,
-    echoes_bytes_as_sent, echoes_every_line, returns_ok_on_shutdown,
+    echoes_bytes_as_sent, echoes_every_line, forgets_connections_that_ended,
+    returns_ok_on_shutdown,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -165,6 +166,22 @@ pub fn trials() -> Vec<Trial> {
              tokio::task::JoinSet, and call its shutdown().await before \
              you return. Dropping the set only asks the tasks to stop, and \
              they close their sockets after serve has returned",
+        ),
+        // Exclusive: it counts the bytes left allocated, and another
+        // trial's allocations meanwhile would count too.
+        Trial::new(
+            "ch08::serve::forgets_connections_that_ended",
+            1,
+            forgets_connections_that_ended,
+        )
+        .timeout(HANG_TIMEOUT)
+        .exclusive()
+        .on_timeout(
+            "400 clients connected to serve one after the other, and \
+             closed, and serve kept something of each of them until \
+             its shutdown: a long-running server would grow without end. \
+             Join the tasks of the connections that ended as they end \
+             (a select! branch on connections.join_next())",
         ),
         Trial::new(
             "ch08::serve::a_reset_ends_one_connection_only",
