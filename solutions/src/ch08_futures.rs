@@ -40,6 +40,11 @@ use tokio::sync::oneshot;
 /// executor polls a future again only when its waker asks, so each
 /// `Pending` comes with a wake.
 ///
+/// A poll that gives up its processor (`thread::yield_now`, the look-alike
+/// of `asyncio.sleep(0)`) is as wrong as one that sleeps, but it is not
+/// graded: the thread stays runnable, which the trial cannot tell from a
+/// poll that returns at once without tracing the thread's system calls.
+///
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
@@ -99,6 +104,14 @@ impl Future for Countdown {
 /// the thread sleeps, and only the future's waker wakes it: the future is
 /// polled once at the start and then once per wake at most, however often
 /// something else unparks the thread.
+///
+/// Not graded: a `Condvar` in place of `park`, with a waker that sets the
+/// flag and notifies without taking the mutex, loses a wake that comes
+/// between `block_on`'s check of the flag and its wait, and then sleeps
+/// forever. That window is a few instructions long and runs none of the
+/// trial's code, so no trial can force a wake into it; only luck would
+/// catch it. (Take the mutex in the waker, or use `park`, whose token
+/// keeps such a wake.)
 ///
 /// # Graded promises
 ///
@@ -226,6 +239,13 @@ pub trait Resolver {
 /// callback's drop), never by itself to check again. And if the `resolve`
 /// future is dropped (cancelled) before the answer comes, a later call of
 /// the callback does nothing: it must not panic the resolver's thread.
+///
+/// Not graded: a slot for the answer with `Notify::notify_waiters` to
+/// wake the task loses an answer that comes between the check of the
+/// slot and the creation of the `notified()` future (`notify_waiters`
+/// wakes only the waiters that exist), and `resolve` hangs. That window
+/// runs none of the trial's code, so no trial can force an answer into
+/// it; only luck would catch it. (A `oneshot` has no such window.)
 ///
 /// # Graded promises
 ///
