@@ -35,6 +35,11 @@ use std::task::{Context, Poll};
 /// executor polls a future again only when its waker asks, so each
 /// `Pending` comes with a wake.
 ///
+/// A poll that gives up its processor (`thread::yield_now`, the look-alike
+/// of `asyncio.sleep(0)`) is as wrong as one that sleeps, but it is not
+/// graded: the thread stays runnable, which the trial cannot tell from a
+/// poll that returns at once without tracing the thread's system calls.
+///
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
@@ -88,12 +93,22 @@ impl Future for Countdown {
 /// polled once at the start and then once per wake at most, however often
 /// something else unparks the thread.
 ///
+/// Not graded: a `Condvar` in place of `park`, with a waker that sets the
+/// flag and notifies without taking the mutex, loses a wake that comes
+/// between `block_on`'s check of the flag and its wait, and then sleeps
+/// forever. That window is a few instructions long and runs none of the
+/// trial's code, so no trial can force a wake into it; only luck would
+/// catch it. (Take the mutex in the waker, or use `park`, whose token
+/// keeps such a wake.)
+///
 /// # Graded promises
 ///
 /// - Returns the future's output: at once for a future that is ready at
 ///   its first poll (`std::future::ready(42)`, an async block), and at the
 ///   4th poll for one that wakes itself during each of its first 3 polls
-///   and answers `Pending`. Trial: `ch08::block_on::returns_the_output`.
+///   and answers `Pending`. When it returns, every byte it allocated is
+///   freed: its waker, and every clone of it, gives its reference back.
+///   Trial: `ch08::block_on::returns_the_output`.
 /// - A future that is woken from another thread while `block_on` sleeps
 ///   is polled again, and its output returned.
 ///   Trial: `ch08::block_on::wakes_up_when_woken_from_another_thread`.
@@ -115,7 +130,10 @@ impl Future for Countdown {
 /// - A wake is never lost, even when it comes from another thread during
 ///   a poll and that same poll then parks the thread for a moment (as a
 ///   nested `block_on` or a blocking wait may): the future is polled
-///   again. Trial: `ch08::block_on::survives_a_poll_that_parks`.
+///   again. A nested `block_on`, run inside a poll, takes only its own
+///   wakes: a wake of the outer future during that poll is still there
+///   for the outer call.
+///   Trial: `ch08::block_on::survives_a_poll_that_parks`.
 /// - Calls on several threads at once keep their wakes apart: the wake of
 ///   one call's future is no wake for another call, which neither polls
 ///   its own future for it nor takes it from the call it was for (as one
@@ -158,6 +176,13 @@ pub trait Resolver {
 /// future is dropped (cancelled) before the answer comes, a later call of
 /// the callback does nothing: it must not panic the resolver's thread.
 ///
+/// Not graded: a slot for the answer with `Notify::notify_waiters` to
+/// wake the task loses an answer that comes between the check of the
+/// slot and the creation of the `notified()` future (`notify_waiters`
+/// wakes only the waiters that exist), and `resolve` hangs. That window
+/// runs none of the trial's code, so no trial can force an answer into
+/// it; only luck would catch it. (A `oneshot` has no such window.)
+///
 /// # Graded promises
 ///
 /// - Gives what the resolver calls back with: the address, or the
@@ -167,7 +192,8 @@ pub trait Resolver {
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
 ///   callback is called, without waking its own task; the call of the
-///   callback, on another thread, wakes the task, and the next poll gives
+///   callback, on another thread, wakes the task (the waker of the latest
+///   poll, when a later poll came with a new one), and the next poll gives
 ///   the address.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or

@@ -83,6 +83,10 @@ use tokio::task::JoinSet;
 ///   panics with a `&'static str` makes `fetch_all` panic with that
 ///   `&'static str`, not a `String`.
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
+/// - A `fetch_all` that ends early leaves no fetch running: once its
+///   future is dropped (cancelled, by an outer `timeout` say), or once it
+///   has panicked because a fetch panicked, none of the other fetches runs
+///   on to its end. Trial: `ch08::fetch_all::leaves_no_fetch_running`.
 pub async fn fetch_all<F, Fut>(
     urls: &[String],
     limit: usize,
@@ -175,6 +179,11 @@ where
 ///   not due to close later: its client finds the end of the stream (or a
 ///   reset) at once.
 ///   Trial: `ch08::serve::closes_open_connections_on_shutdown`.
+/// - While it runs, `serve` keeps nothing of a connection that has ended:
+///   after 400 clients, one after the other, have connected, had a line
+///   back and closed, the memory they took is given back before the
+///   shutdown, not at it.
+///   Trial: `ch08::serve::forgets_connections_that_ended`.
 /// - An error on one connection (a client that resets it) ends that
 ///   connection only: other clients are still served, and the shutdown
 ///   still gives `Ok(())`.
@@ -401,7 +410,9 @@ pub enum Outcome {
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - A command still running at `deadline` is killed and reported as
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
-///   processes it started is left, running or zombie.
+///   processes it started is left, running or zombie. And if the `run_all`
+///   future is dropped (cancelled) while its commands run, every one of
+///   them is killed: none is left running.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
 /// - Each command's deadline counts from its own start, not from when
 ///   `run_all` gets round to waiting for it, nor from when another command

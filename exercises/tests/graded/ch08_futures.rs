@@ -92,8 +92,11 @@ pub fn trials() -> Vec<Trial> {
             never_blocks_the_thread,
         )
         .timeout(HANG_TIMEOUT),
+        // Exclusive: it counts the bytes left allocated, and another
+        // trial's allocations meanwhile would count too.
         Trial::new("ch08::block_on::returns_the_output", 1, returns_the_output)
             .timeout(HANG_TIMEOUT)
+            .exclusive()
             .on_timeout(
                 "block_on never returned for a future that is ready, or that \
              wakes itself: poll first, and park only after a Pending",
@@ -131,10 +134,13 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "block_on slept on after the future was woken: the poll parked \
-             the thread for a moment and took the unpark token the wake \
-             had left, and block_on parked waiting for another. Let the \
-             waker set a flag (an AtomicBool) before it unparks, and poll \
-             again whenever the flag is set, without parking",
+             the thread for a moment (or ran a nested block_on) and took \
+             the unpark token the wake had left, and block_on parked \
+             waiting for another. Let the waker set a flag (an AtomicBool) \
+             before it unparks, and poll again whenever the flag is set, \
+             without parking; and give each call a flag of its own (in the \
+             Arc that makes its Waker, not in a thread_local or a static), \
+             or a nested call takes the outer call's wake",
         ),
         Trial::new(
             "ch08::block_on::sleeps_while_it_waits",

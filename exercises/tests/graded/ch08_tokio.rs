@@ -27,7 +27,7 @@ use std::time::Duration;
 use course::grader::Trial;
 use fetch_all::{
     calls_fetch_only_within_the_limit, checks_its_limit, fills_the_limit,
-    never_exceeds_the_limit, passes_a_fetch_panic_on,
+    leaves_no_fetch_running, never_exceeds_the_limit, passes_a_fetch_panic_on,
     returns_bodies_in_url_order, takes_the_time_of_the_ideal_schedule,
 };
 use pipeline::{
@@ -46,7 +46,8 @@ use serve::{
     a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
     an_accept_error_ends_serve, answers_clients_at_once,
     closes_its_listener_on_shutdown, closes_open_connections_on_shutdown,
-    echoes_bytes_as_sent, echoes_every_line, returns_ok_on_shutdown,
+    echoes_bytes_as_sent, echoes_every_line, forgets_connections_that_ended,
+    returns_ok_on_shutdown,
 };
 use tokio::runtime::{Builder, Runtime};
 
@@ -93,6 +94,11 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::passes_a_fetch_panic_on",
             1,
             passes_a_fetch_panic_on,
+        ),
+        Trial::new(
+            "ch08::fetch_all::leaves_no_fetch_running",
+            1,
+            leaves_no_fetch_running,
         ),
         Trial::new("ch08::serve::echoes_every_line", 1, echoes_every_line)
             .timeout(HANG_TIMEOUT)
@@ -160,6 +166,22 @@ pub fn trials() -> Vec<Trial> {
              tokio::task::JoinSet, and call its shutdown().await before \
              you return. Dropping the set only asks the tasks to stop, and \
              they close their sockets after serve has returned",
+        ),
+        // Exclusive: it counts the bytes left allocated, and another
+        // trial's allocations meanwhile would count too.
+        Trial::new(
+            "ch08::serve::forgets_connections_that_ended",
+            1,
+            forgets_connections_that_ended,
+        )
+        .timeout(HANG_TIMEOUT)
+        .exclusive()
+        .on_timeout(
+            "400 clients connected to serve one after the other, and \
+             closed, and serve kept something of each of them until \
+             its shutdown: a long-running server would grow without end. \
+             Join the tasks of the connections that ended as they end \
+             (a select! branch on connections.join_next())",
         ),
         Trial::new(
             "ch08::serve::a_reset_ends_one_connection_only",
@@ -289,8 +311,12 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "run_all never returned for commands that never exit, with a \
-             deadline of 200 ms: wrap each wait in tokio::time::timeout, \
-             and when it elapses, kill the child",
+             deadline of 200 ms (wrap each wait in tokio::time::timeout, \
+             and when it elapses, kill the child); or, once the run_all \
+             future was dropped, its children went on running (set \
+             kill_on_drop(true) on each Command: dropping run_all drops \
+             its tasks, and with them each Child, which then kills its \
+             process)",
         ),
         Trial::new(
             "ch08::run_all::counts_each_deadline_from_its_own_start",

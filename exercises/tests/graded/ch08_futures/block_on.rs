@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::task::{Poll, Waker};
 use std::thread::{self, Thread};
 
+use course::grader::alloc;
 use exercises::ch08_futures::block_on;
 use tokio::sync::oneshot;
 
@@ -17,7 +18,8 @@ use super::SETTLE;
 
 /// `block_on` returns the output of ready futures, of an async block that
 /// awaits another, and of a future that wakes itself three times before
-/// it is ready.
+/// it is ready; and a call whose future clones its waker and wakes the
+/// clones leaves no byte allocated when it returns.
 pub(super) fn returns_the_output() {
     assert_eq!(block_on(future::ready(42)), 42, "block_on(ready(42))");
     let order = block_on(async {
@@ -38,6 +40,32 @@ pub(super) fn returns_the_output() {
     assert_eq!(
         polled, 4,
         "a future that wakes itself three times is ready at its 4th poll"
+    );
+    // Every byte a call allocates is freed by the time it returns: its
+    // future kept no waker, and the wakers it cloned are dropped. (The
+    // first call above made this thread's `Thread` handle, which stays.)
+    let leaked = alloc::left_allocated_by(|| {
+        let mut polls = 0;
+        block_on(poll_fn(|cx| {
+            polls += 1;
+            if polls > 1 {
+                return Poll::Ready(());
+            }
+            let clones: Vec<Waker> =
+                (0..10).map(|_| cx.waker().clone()).collect();
+            for clone in clones {
+                clone.wake();
+            }
+            Poll::Pending
+        }));
+    });
+    assert_eq!(
+        leaked, 0,
+        "block_on left {leaked} bytes allocated after it returned, for a \
+         future that cloned its waker 10 times and woke each clone: the \
+         waker (or its clones) never gives back its reference to the shared \
+         state. Make the Waker with Waker::from(Arc<impl Wake>), which \
+         counts the references for you, rather than a RawWakerVTable"
     );
 }
 
@@ -190,6 +218,9 @@ pub(super) fn survives_a_spurious_unpark() {
 /// moment, as a nested `block_on` or a blocking channel may, and that
 /// eats the unpark of the wake. The future was woken all the same, and
 /// `block_on` must poll it again: one that waits for an unpark sleeps on.
+/// Then the same with a nested `block_on` in the poll, after the outer
+/// future woke itself: a `block_on` whose flag is shared by the calls on
+/// a thread (a `thread_local`) lets the inner call take the outer wake.
 pub(super) fn survives_a_poll_that_parks() {
     let rung = Arc::new(Barrier::new(2));
     let mut bell = None;
@@ -213,6 +244,29 @@ pub(super) fn survives_a_poll_that_parks() {
     if let Some(bell) = bell {
         bell.join().unwrap();
     }
+    assert_eq!(answer, "heard", "the future's output");
+    // The same with a nested `block_on`: the poll wakes its own future,
+    // then runs another future to its end with `block_on`, which parks
+    // (its future wakes itself once) and takes whatever wake is its own.
+    // The outer wake is not its own: the outer call must still find it.
+    let mut polls = 0;
+    let answer = block_on(poll_fn(|cx| {
+        polls += 1;
+        if polls > 1 {
+            return Poll::Ready("heard");
+        }
+        cx.waker().wake_by_ref();
+        let mut inner_polls = 0;
+        block_on(poll_fn(|cx| {
+            inner_polls += 1;
+            if inner_polls > 1 {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }));
+        Poll::Pending
+    }));
     assert_eq!(answer, "heard", "the future's output");
 }
 

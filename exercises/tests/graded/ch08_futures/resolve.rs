@@ -96,8 +96,8 @@ pub(super) fn returns_what_the_callback_gives() {
 }
 
 /// Polled by hand, `resolve` is pending until a thread calls the callback
-/// after that first poll; the call wakes the task, and the next poll gives
-/// the address. The host, `" Db.Internal "`, reaches `lookup` exactly as
+/// after that first poll and a second one, which brings a new waker; the
+/// call wakes that newer waker, and the next poll gives the address. The host, `" Db.Internal "`, reaches `lookup` exactly as
 /// given: no trimming, no change of case.
 pub(super) fn waits_for_a_callback_from_another_thread() {
     thread::scope(|s| {
@@ -127,6 +127,16 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
              busy and a paused clock still. Await the oneshot receiver: \
              its task then sleeps until the callback wakes it"
         );
+        // Polled again, with a new waker, as when the task moves or a
+        // `select!` polls it anew: the answer must wake this one.
+        let (new_wakes, new_waker) = counting_waker();
+        let mut new_cx = Context::from_waker(&new_waker);
+        let again = lookup.as_mut().poll(&mut new_cx);
+        assert!(
+            again.is_pending(),
+            "the second poll of resolve answered {again:?}, but the resolver \
+             had not called back yet"
+        );
         release.send(()).unwrap();
         let host = operator.join().unwrap();
         assert_eq!(
@@ -137,11 +147,20 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
              do not trim it or change its case)"
         );
         assert!(
-            wakes.get() >= 1,
+            wakes.get() + new_wakes.get() >= 1,
             "the callback ran on another thread but the task was never \
              woken: await the oneshot receiver, whose sender wakes it"
         );
-        let second = lookup.as_mut().poll(&mut cx);
+        assert!(
+            new_wakes.get() >= 1,
+            "resolve was polled twice, the second time with a new waker, and \
+             the callback woke only the first poll's waker: a future must \
+             wake the waker of its latest poll (the task may have moved, or \
+             a select! polls it anew). Keep cx.waker() at every poll \
+             (clone_from, or will_wake to skip the clone), or await the \
+             oneshot receiver, which does"
+        );
+        let second = lookup.as_mut().poll(&mut new_cx);
         let expected = address_of(" Db.Internal ");
         assert!(
             matches!(&second, Poll::Ready(Ok(a)) if *a == expected),

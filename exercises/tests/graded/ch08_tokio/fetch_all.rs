@@ -345,3 +345,84 @@ pub(super) fn passes_a_fetch_panic_on() {
         }
     }
 }
+
+/// A fetch for [`leaves_no_fetch_running`]: `orders/4` panics after
+/// 10 ms; every other URL takes 100 ms, and counts in `finished` once it
+/// has run to its end.
+fn slow_fetch(
+    finished: &Arc<AtomicUsize>,
+) -> impl Fn(String) -> std::pin::Pin<Box<dyn Future<Output = String> + Send>>
++ Send
++ 'static {
+    let finished = Arc::clone(finished);
+    move |url: String| {
+        let finished = Arc::clone(&finished);
+        Box::pin(async move {
+            if url == "orders/4" {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                std::panic::panic_any("fetch failed: connection reset");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            format!("body of {url}")
+        })
+    }
+}
+
+/// On the paused clock, fetches of 100 ms, 3 at a time. Dropped after
+/// 10 ms (an outer `timeout`), `fetch_all` leaves no fetch running: a
+/// second later, none has run to its end. And when one fetch panics after
+/// 10 ms, `fetch_all` panics, and the other fetches stop with it: none
+/// runs to its end. Fetches spawned with `tokio::spawn` behind loose
+/// `JoinHandle`s run on, detached, with nobody to read their bodies.
+pub(super) fn leaves_no_fetch_running() {
+    let urls: Vec<String> = ["orders/1", "orders/2", "orders/3"]
+        .iter()
+        .map(|page| page.to_string())
+        .collect();
+    let finished = Arc::new(AtomicUsize::new(0));
+    paused_runtime().block_on(async {
+        let fetches = fetch_all(&urls, 3, slow_fetch(&finished));
+        let cut = tokio::time::timeout(Duration::from_millis(10), fetches);
+        assert!(
+            cut.await.is_err(),
+            "fetch_all returned within 10 ms, for fetches of 100 ms"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    });
+    let ran_on = finished.load(Ordering::SeqCst);
+    assert!(
+        ran_on == 0,
+        "the fetch_all future was dropped (cancelled) 10 ms into fetches of \
+         100 ms, and {ran_on} fetches ran to their end after that: a \
+         fetch_all that is dropped must leave no fetch running. Dropping a \
+         JoinHandle detaches its task; keep the tasks in a JoinSet, whose \
+         drop aborts them"
+    );
+    let urls: Vec<String> = ["orders/1", "orders/4", "orders/3"]
+        .iter()
+        .map(|page| page.to_string())
+        .collect();
+    let panicked = paused_runtime().block_on(async {
+        let fetch = slow_fetch(&finished);
+        // A task of its own, to see its panic: the task drops the
+        // `fetch_all` future as the panic ends it.
+        let run = tokio::spawn(async move { fetch_all(&urls, 3, fetch).await });
+        let outcome = run.await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        outcome.is_err_and(|error| error.is_panic())
+    });
+    assert!(
+        panicked,
+        "the fetch of orders/4 panicked, yet fetch_all did not"
+    );
+    let ran_on = finished.load(Ordering::SeqCst);
+    assert!(
+        ran_on == 0,
+        "a fetch panicked 10 ms into fetches of 100 ms, and {ran_on} other \
+         fetches ran to their end: when fetch_all panics (with the fetch's \
+         payload), the other fetches must stop with it, not run on \
+         detached. Spawn them in a JoinSet, whose drop aborts them, and \
+         pass the panic on as soon as join_next gives it"
+    );
+}

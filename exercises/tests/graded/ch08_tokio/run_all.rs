@@ -44,6 +44,19 @@ fn is_our_child(pid: u32) -> bool {
         == Some(std::process::id().to_string().as_str())
 }
 
+/// Whether process `pid` is a child of this one that has not died yet
+/// (a zombie has).
+fn is_running(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false; // Gone, waited for.
+    };
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let mut fields = after_name.split_whitespace();
+    let (state, parent) = (fields.next(), fields.next());
+    state != Some("Z")
+        && parent == Some(std::process::id().to_string().as_str())
+}
+
 /// The child processes of this one that nobody has waited for yet:
 /// running, or zombies.
 fn our_children() -> Vec<u32> {
@@ -156,6 +169,9 @@ pub(super) fn runs_the_commands_at_once() {
 
 /// Two children never exit; with a deadline of 200 ms both are reported
 /// as timed out, and none of the processes is left, running or zombie.
+/// Then two children that would run for a minute, and the `run_all`
+/// future is dropped once both run: both are killed (and tokio reaps
+/// them); one left running never goes, and the trial times out.
 pub(super) fn kills_commands_past_the_deadline() {
     let scratch = scratch();
     // A file that never appears: `emit-then-wait` waits for it forever.
@@ -183,6 +199,49 @@ pub(super) fn kills_commands_past_the_deadline() {
          running, or exited and were never waited for (zombies): at the \
          deadline, Child::kill().await, which kills and then waits"
     );
+    // Cancelled: the `run_all` future is dropped while two commands, each
+    // of which would run for a minute, are running. Each writes its pid
+    // to a file of its own, then becomes `sleep` (the same process).
+    let path = |name: &str| {
+        let path = scratch.path().join(name);
+        path.to_str().expect("a UTF-8 temporary path").to_string()
+    };
+    let (first, second) = (path("first-pid"), path("second-pid"));
+    let record = r#"echo $$ > "$1.new" && mv "$1.new" "$1" && exec sleep 60"#;
+    let commands = vec![shell(record, &[&first]), shell(record, &[&second])];
+    runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let started = blocking({
+            let (first, second) = (first.clone(), second.clone());
+            let given_up = Arc::clone(&given_up);
+            move || {
+                wait_until(&given_up, || {
+                    Path::new(&first).exists() && Path::new(&second).exists()
+                });
+            }
+        });
+        // Whichever ends first, the other is dropped: `run_all`, here.
+        tokio::select! {
+            outcomes = run_all(commands, NEVER) => panic!(
+                "run_all returned {outcomes:?} for commands that run for a \
+                 minute"
+            ),
+            () = started => {}
+        }
+        let pids = [&first, &second].map(|file| {
+            let pid = fs::read_to_string(file).expect("a pid file");
+            pid.trim().parse::<u32>().expect("a pid")
+        });
+        // Until both have died: gone, or zombies (tokio reaps the
+        // children it killed on drop in the background, some time
+        // later). One left running never dies.
+        let given_up = Arc::clone(&given_up);
+        blocking(move || {
+            wait_until(&given_up, || pids.iter().all(|&p| !is_running(p)));
+        })
+        .await;
+    });
 }
 
 /// Two children: the first waits until a file appears; the second

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use course::grader::alloc;
 use exercises::ch08_tokio::serve;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -510,5 +512,52 @@ pub(super) fn an_accept_error_ends_serve() {
              before sent {after:?} instead of closing: close every \
              connection on this way out too (JoinSet::shutdown().await)"
         );
+    });
+}
+
+/// Clients served one after the other before the first is measured, so
+/// that what the runtime and the sockets allocate once is allocated.
+const WARM_UP: usize = 20;
+
+/// Clients served one after the other, each connection closed before the
+/// next opens, while the test counts the bytes left allocated.
+const SERIAL: usize = 400;
+
+/// Bytes that the serial clients may leave allocated in all, once they
+/// are gone: less than 100 bytes a client (a finished task that is kept
+/// holds several hundred), and room for the last connection's buffer.
+const SERIAL_SLACK: isize = 32 * 1024;
+
+/// Four hundred clients, one after the other: each connects, gets a line
+/// back and closes. Then the test waits until the bytes left allocated
+/// come back to within 32 KiB of what they were before the four hundred,
+/// all while `serve` runs: a server that keeps something of every
+/// connection that ended (a `JoinSet` whose finished tasks it never
+/// joins, a `Vec` of handles) grows by four hundred of them, and the wait
+/// never ends: the trial times out.
+pub(super) fn forgets_connections_that_ended() {
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            let serial = |count: usize| async move {
+                for client in 0..count {
+                    let mut connected = Client::connect(address).await;
+                    connected.echo(&format!("client {client}")).await;
+                }
+            };
+            serial(WARM_UP).await;
+            // The last warm-up connection ends meanwhile.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let before = alloc::live_bytes();
+            serial(SERIAL).await;
+            loop {
+                let left = alloc::live_bytes() - before;
+                if left < SERIAL_SLACK {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        served.expect("serve returned an error");
     });
 }
