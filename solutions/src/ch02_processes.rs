@@ -54,13 +54,15 @@ pub enum Exit {
 /// # Graded promises
 ///
 /// - Returns the child's stdout, stderr and status, running `command` as it was
-///   set up (a working directory set on it is the child's): a child that exits
-///   with code `3` and prints nothing gives empty `stdout` and `stderr` and a
-///   status whose `code()` is `Some(3)`. Trial:
+///   set up (a working directory set on it is the child's, and so is an
+///   environment changed with `Command::env_remove` or `Command::env_clear`): a
+///   child that exits with code `3` and prints nothing gives empty `stdout` and
+///   `stderr` and a status whose `code()` is `Some(3)`. Trial:
 ///   `ch02::capture::returns_output_and_status`.
 /// - Reads stdout and stderr at the same time, so a child that writes 1 MiB to
 ///   each (far more than a pipe holds) finishes, and each comes back whole and
-///   unmixed. Trial: `ch02::capture::drains_both_pipes_at_once`.
+///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
+///   come back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
 /// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
 ///   every `\r\n` and the final newline are kept. Trial:
 ///   `ch02::capture::returns_the_bytes_unchanged`.
@@ -182,7 +184,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   succeeds. Trial: `ch02::supervise::leaves_a_success_alone`.
 /// - The worker's stdout and stderr are left as `start` set them, not piped: a
 ///   worker whose `start` sends them to files writes 1 MiB to each there and
-///   ends. Trial: `ch02::supervise::leaves_the_workers_output_alone`.
+///   ends, and one whose `start` leaves them alone writes to the supervisor's
+///   own stdout and stderr (the same open files). Trial:
+///   `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL or SIGTERM has failed like any other and is
 ///   started again: `[Signal(9), Signal(15), Code(0)]`. Trial:
 ///   `ch02::supervise::restarts_a_killed_worker`.
@@ -191,7 +195,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   another try, also when it is a restart after a crash. Trial:
 ///   `ch02::supervise::returns_a_start_error`.
 /// - Any `max_restarts` works, up to `usize::MAX`: it is a limit, not a size (a
-///   worker that succeeds at once is run once). Trial:
+///   worker that succeeds at once is run once), and it is not cut to 32 bits:
+///   with `1 << 32` or `1 << 33`, a worker that aborts and then succeeds is
+///   restarted once, `[Signal(6), Code(0)]`. Trial:
 ///   `ch02::supervise::takes_any_limit`.
 pub fn supervise(
     mut start: impl FnMut() -> Command,
@@ -252,8 +258,9 @@ pub fn supervise(
 /// - Each stage's stderr is left as its `Command` has it: a stage whose stderr
 ///   goes to a file writes 1 MiB there and finishes. A pipeline of one stage
 ///   returns that stage's stdout. Every stage whose `Command` leaves stderr
-///   alone, the last one included, writes to the parent's own stderr (the same
-///   open file). Trial: `ch02::pipeline::leaves_stderr_to_the_stage`.
+///   alone, the last one included, and the only one of a pipeline of one stage
+///   too, writes to the parent's own stderr (the same open file). Trial:
+///   `ch02::pipeline::leaves_stderr_to_the_stage`.
 pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     let mut children: Vec<Child> = Vec::with_capacity(stages.len());
     let mut previous_stdout: Option<Stdio> = None;

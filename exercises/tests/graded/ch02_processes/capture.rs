@@ -3,6 +3,28 @@
 use super::*;
 
 pub(super) fn returns_output_and_status() {
+    // The parent has a secret; a command set up without it runs without
+    // it, whether it removes that variable or clears everything.
+    set_secret();
+    let mut removed = worker(&["env"]);
+    removed.env_remove("COURSE_SECRET_TOKEN");
+    let captured = capture(&mut removed).expect("capture failed to run");
+    let env = String::from_utf8_lossy(&captured.stdout);
+    assert!(
+        !env.contains("COURSE_SECRET_TOKEN"),
+        "the command removed COURSE_SECRET_TOKEN (Command::env_remove), yet \
+         the child had it: run the command as it was set up, not a copy \
+         rebuilt from its program, arguments and added variables"
+    );
+    let mut cleared = worker(&["env"]);
+    cleared.env_clear().env("COURSE_ONLY_VARIABLE", "1");
+    let captured = capture(&mut cleared).expect("capture failed to run");
+    assert_eq!(
+        String::from_utf8_lossy(&captured.stdout),
+        "COURSE_ONLY_VARIABLE=1\n",
+        "the command cleared its environment (Command::env_clear) and set \
+         one variable: the child's environment is that variable alone"
+    );
     let scratch = scratch();
     let dir = scratch.path();
     let captured = capture(worker(&["pwd"]).current_dir(dir))
@@ -34,6 +56,28 @@ pub(super) fn drains_both_pipes_at_once() {
         captured.stderr.iter().all(|&b| b == b'e'),
         "stderr mixed up"
     );
+    // However much it is: 64 MiB and a byte more to each stream, the last
+    // byte a letter, all come back.
+    const BIG: usize = 64 * MIB;
+    let captured = capture(Command::new("sh").args([
+        "-c",
+        "{ head -c 67108864 /dev/zero; printf o; }; \
+         { head -c 67108864 /dev/zero; printf e; } >&2",
+    ]))
+    .expect("capture failed to run sh");
+    assert!(captured.status.success(), "sh should succeed");
+    for (name, bytes, last) in [
+        ("stdout", &captured.stdout, b'o'),
+        ("stderr", &captured.stderr, b'e'),
+    ] {
+        assert_eq!(
+            (bytes.len(), bytes.last()),
+            (BIG + 1, Some(&last)),
+            "the child wrote 64 MiB and then `{}` to {name}; all of it \
+             should come back, with no cap on how much",
+            last as char
+        );
+    }
 }
 
 /// Output that is not text, with `\r\n` and a final newline, must come

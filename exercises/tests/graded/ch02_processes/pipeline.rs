@@ -102,11 +102,23 @@ pub(super) fn leaves_stderr_to_the_stage() {
     );
     // Stages whose Command leaves stderr alone: each prints what its own
     // stderr is (`/proc/self/fd/2`), and the last stage's lines come out
-    // after the lines of the stages before it.
+    // after the lines of the stages before it. A single stage first: it is
+    // the first stage and the last, and no different from any other.
     let parents = fs::read_link("/proc/self/fd/2")
         .expect("cannot read /proc/self/fd/2")
         .to_string_lossy()
         .into_owned();
+    let (output, exits) = pipeline(vec![shell("readlink /proc/self/fd/2")])
+        .expect("pipeline failed");
+    assert_eq!(exits, vec![Exit::Code(0)]);
+    assert_eq!(
+        String::from_utf8_lossy(&output).trim_end(),
+        parents,
+        "a pipeline of one stage whose Command leaves stderr alone: that \
+         stage's stderr should be the parent's own, not a pipe (a shortcut \
+         through Command::output pipes it, and throws what it collects \
+         away)"
+    );
     let (output, exits) = pipeline(vec![
         shell("readlink /proc/self/fd/2"),
         shell("cat; readlink /proc/self/fd/2"),

@@ -124,6 +124,41 @@ pub(super) fn leaves_the_workers_output_alone() {
             );
         }
     }
+    // A `start` that leaves stdout and stderr alone: the worker writes to
+    // the supervisor's own (the same open files), and says which they are.
+    let seen = scratch.path().join("seen");
+    let exits = supervise(
+        || {
+            // The shell reads where its own stdout and stderr go before it
+            // opens the file (`$$` is the shell, also in `$(...)`).
+            let mut command = shell(
+                r#"out=$(readlink /proc/$$/fd/1); err=$(readlink /proc/$$/fd/2)
+                printf '%s\n%s\n' "$out" "$err" >"$1""#,
+            );
+            command.arg("sh").arg(&seen);
+            command
+        },
+        0,
+    )
+    .expect("supervise failed");
+    assert_eq!(exits, vec![Exit::Code(0)]);
+    let own = |fd: u32| {
+        fs::read_link(format!("/proc/self/fd/{fd}"))
+            .expect("cannot read this process's own file descriptor")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let seen = fs::read_to_string(&seen).expect("the worker said nothing");
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [own(1), own(2)],
+        "the worker's start left its stdout and stderr alone, so they are \
+         the supervisor's own ({} and {}); the lines are where the worker's \
+         went: do not take them over (Command::output pipes them, and \
+         throws what it collects away)",
+        own(1),
+        own(2)
+    );
 }
 
 /// SIGKILL and SIGTERM are failures like any other signal: the first run
@@ -196,7 +231,8 @@ pub(super) fn returns_a_start_error() {
 }
 
 /// The limit is a limit, not a size: a worker that succeeds at once is run
-/// once, however many restarts it was allowed.
+/// once, however many restarts it was allowed. A limit that does not fit
+/// in 32 bits still allows restarts: `1 << 32` cut to a `u32` is `0`.
 pub(super) fn takes_any_limit() {
     for limit in [usize::MAX, usize::MAX - 1, 1 << 40] {
         let exits =
@@ -205,6 +241,17 @@ pub(super) fn takes_any_limit() {
             exits,
             vec![Exit::Code(0)],
             "max_restarts = {limit}: the first run succeeds"
+        );
+    }
+    for limit in [1 << 32, 1 << 33] {
+        let exits = supervise(scripted(&["abort", "ok"]), limit)
+            .expect("supervise failed");
+        assert_eq!(
+            exits,
+            vec![Exit::Signal(6), Exit::Code(0)],
+            "max_restarts = {limit}: the worker aborts, then succeeds; a \
+             limit of {limit} allows that restart (counted in a u32, it \
+             would be 0)"
         );
     }
 }
