@@ -45,7 +45,9 @@ pub enum Exit {
 /// Runs `command` to its end with stdin empty, and returns everything it
 /// wrote to stdout and stderr, however much that is, and its status. The
 /// child is waited for even when reading its output fails, so it never
-/// stays behind as a zombie.
+/// stays behind as a zombie. The trials write at most 64 MiB and a byte to
+/// each stream, so a cap on how much is kept is caught only up to that size;
+/// a larger cap is not graded, but it breaks the promise all the same.
 ///
 /// # Graded promises
 ///
