@@ -46,14 +46,17 @@ use std::thread::{self, JoinHandle};
 ///   `ch01::spawn_all::returns_results_in_input_order`.
 /// - Every job runs on a new thread of its own, never on the calling thread,
 ///   and all of them are running at once, however many there are: a job may
-///   wait until every other job has started, also with 256 jobs. Each job's
+///   wait until every other job has started, also with 1100 jobs (no limit
+///   on how many run at a time, not even a generous one). Each job's
 ///   thread has at least the stack `thread::spawn` gives (2 MiB unless
 ///   `RUST_MIN_STACK` says otherwise). Trial:
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
-///   finished (a job still running when the panic happens is waited for); jobs
-///   that all succeed give all their results. Trial:
+///   finished (a job still running when the panic happens is waited for); when
+///   two jobs panic, it panics once, with one of their payloads (a second
+///   panic while the first unwinds would abort the process); jobs that all
+///   succeed give all their results. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
 pub fn spawn_all<F, T>(jobs: Vec<F>) -> Vec<T>
 where
@@ -106,10 +109,13 @@ where
 ///   (some chunks are empty) and when it is empty (`0`). Trial:
 ///   `ch01::parallel_sum::adds_every_element_once`.
 /// - The `threads` calls of `sum_chunk` all run at the same time, each on a
-///   thread of its own: a `sum_chunk` may wait until every chunk has started.
-///   Trial: `ch01::parallel_sum::sums_the_chunks_at_once`.
+///   thread of its own: a `sum_chunk` may wait until every chunk has started,
+///   on 4 threads and on 1100 (no batches of a few threads at a time, and no
+///   cap on `threads`, not even a generous one). Trial:
+///   `ch01::parallel_sum::sums_the_chunks_at_once`.
 /// - Each chunk passed to `sum_chunk` is a piece of `data` itself, not a copy;
-///   empty chunks included (`&data[10..10]`, never a `&[]` from elsewhere);
+///   empty chunks included, which lie at the end of `data` (`&data[10..10]`,
+///   never `&data[..0]` nor a `&[]` from elsewhere);
 ///   together the chunks cover `data` without gaps or overlaps, and their
 ///   lengths differ by at most one, the longer ones first along `data`,
 ///   whatever the number of threads (10 elements on 4 threads are chunks of
@@ -119,8 +125,10 @@ where
 /// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
 ///   chunks included, each time on a different new thread and never on the
 ///   thread that called `parallel_sum`: also when `threads` is `1`, when it is
-///   larger than `data.len()` (64 threads on 10 elements) and when `data` is
-///   empty. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+///   larger than `data.len()` (64 threads, and 1100, on 10 elements) and when
+///   `data` is empty. Each of those threads has at least the stack
+///   `thread::spawn` gives (2 MiB unless `RUST_MIN_STACK` says otherwise).
+///   Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total. Trial:
 ///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
@@ -170,15 +178,18 @@ where
 /// # Graded promises
 ///
 /// - Inside the job, `thread::current().name()` is `Some(name)`, the whole
-///   name, also when it is longer than the 15 bytes Linux shows (a 37-byte
-///   name); the name the operating system shows (`/proc`'s `comm`) is the
-///   name's first 15 bytes. Trial: `ch01::spawn_worker::names_the_thread`.
+///   name as it was given, also when it is longer than the 15 bytes Linux
+///   shows (a 37-byte name), when it has letters outside ASCII
+///   (`café-wörker`) and when it is empty (`Some("")`, not `None`); the name
+///   the operating system shows (`/proc`'s `comm`) is the name's first 15
+///   bytes. Trial: `ch01::spawn_worker::names_the_thread`.
 /// - The job gets the stack it asked for, not the default 2 MiB, nor a size of
 ///   `spawn_worker`'s own: with `stack_bytes` of 64 MiB it can recurse through
-///   some 16 MiB of stack frames, and a thread asked for 64 MiB or 512 KiB
-///   gets a stack of that size (the C library may hand over a stack it kept
-///   from an ended thread, at most four times as large, but it keeps none over
-///   40 MiB: the 64 MiB thread's stack is 64 MiB, give or take 1 MiB). Trial:
+///   some 16 MiB of stack frames, and a thread asked for 64 MiB, 48 MiB or
+///   512 KiB gets a stack of that size, not one rounded up to a power of two
+///   (the C library may hand over a stack it kept from an ended thread, at
+///   most four times as large, but it keeps none over 40 MiB: the 64 MiB and
+///   48 MiB threads' stacks are of that size, give or take 1 MiB). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result. When the operating system
 ///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
@@ -225,6 +236,19 @@ where
 /// when the scheduler pauses a thread between the two steps of its
 /// `record`, which they cannot arrange: it is not reliably graded.
 ///
+/// Three more mistakes are wrong but not graded, because the grader's
+/// machine cannot show them. A count in an `AtomicUsize` is a full `u64`
+/// only where `usize` has 64 bits: on a 32-bit machine it wraps at
+/// `u32::MAX`. A `compare_exchange_weak` loop must retry with the value
+/// the failure returns (or a fresh load), never with a guess such as
+/// `seen + 1`: the weak form may fail although the count was `seen`, which
+/// x86 never does but ARM may, and the guess then runs ahead of the count
+/// and `record` never ends. And a spin lock of your own around a plain
+/// `u64` must take the lock with `Acquire` and free it with `Release`:
+/// with `Relaxed`, two `record`s may overlap, a data race that the trials
+/// do not show on x86, and that loom cannot see either (it does not see
+/// std's `UnsafeCell`). `fetch_add` on an `AtomicU64` avoids all three.
+///
 /// # Graded promises
 ///
 /// - A `new()` counter's `total()` is `0`; when many threads call `record` at
@@ -240,8 +264,9 @@ where
 ///   after another counter has counted visits, the first two visits get
 ///   tickets `1` and `2`, and `total()` is then `2`. Each counter counts its
 ///   own visits: making another counter, with `new()` or `default()`, leaves
-///   the others' totals as they were. Trial:
-///   `ch01::visit_counter::default_starts_at_zero`.
+///   the others' totals as they were; and dropping a counter frees all it
+///   allocated (200 counters made, used and dropped leave no byte
+///   allocated). Trial: `ch01::visit_counter::default_starts_at_zero`.
 /// - After `set_total_for_tests(visits)`, `total()` is `visits` and the next
 ///   ticket is `visits + 1`; the count goes on past `u32::MAX` without wrapping
 ///   (the visit after visit `u32::MAX` gets ticket `1 << 32`), and visits that

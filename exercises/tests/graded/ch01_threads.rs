@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use course::grader::Trial;
+use course::grader::{Trial, alloc};
 use exercises::ch01_threads::{
     VisitCounter, parallel_sum, spawn_all, spawn_worker,
 };
@@ -48,10 +48,10 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(BARRIER_TIMEOUT)
         .on_timeout(
-            "did not run the jobs at the same time: 256 jobs wait at a \
+            "did not run the jobs at the same time: 1100 jobs wait at a \
              barrier until every one of them has started (did you join \
-             each thread inside the loop that spawns them, or run the jobs \
-             on a pool of fewer threads?)",
+             each thread inside the loop that spawns them, run the jobs on \
+             a pool of fewer threads, or let at most so many run at once?)",
         ),
         Trial::new(
             "ch01::spawn_all::a_panicking_job_panics_the_caller",
@@ -170,12 +170,15 @@ fn default_stack_bytes() -> usize {
         .unwrap_or(2 << 20)
 }
 
-/// 256 jobs, more than any machine has cores, meet at a barrier of 256,
-/// each reporting the thread it ran on and the size of its stack: a pool
-/// of a few workers never gets them all to the barrier, and a thread with
-/// a smaller stack than `thread::spawn` gives is not what a job expects.
+/// 1100 jobs, more than any machine has cores and more than a "safe" cap
+/// of 1024 lets run at once, meet at a barrier of 1100, each reporting the
+/// thread it ran on and the size of its stack: a pool of a few workers, or
+/// a limit on how many jobs run at a time, never gets them all to the
+/// barrier, and a thread with a smaller stack than `thread::spawn` gives is
+/// not what a job expects. (Each job does almost nothing, and 1100 stacks
+/// of 2 MiB fit in the 4 GiB a trial may map.)
 fn runs_every_job_on_its_own_thread() {
-    const JOBS: usize = 256;
+    const JOBS: usize = 1100;
     let barrier = Arc::new(Barrier::new(JOBS));
     let jobs: Vec<_> = (0..JOBS)
         .map(|_| {
@@ -298,19 +301,55 @@ fn a_panicking_job_panics_the_caller() {
          one of its own (an unwrap or a panic! with a new message) instead \
          of passing the job's payload on with panic::resume_unwind"
     );
+    two_panicking_jobs_panic_the_caller_once();
+}
+
+/// Jobs 1 and 3 of three panic: `spawn_all` panics once, with one of their
+/// payloads. A panic raised while another unwinds aborts the process (a
+/// guard that joins the other jobs with `expect` as the first panic leaves
+/// `spawn_all`), and then this trial dies without a verdict: that fails.
+fn two_panicking_jobs_panic_the_caller_once() {
+    let jobs: Vec<fn() -> u32> =
+        vec![|| panic::panic_any(TheJobsOwnPanic), || 2, || {
+            panic::panic_any(TheJobsOwnPanic)
+        }];
+    let outcome = panic::catch_unwind(|| spawn_all(jobs));
+    match outcome {
+        Ok(results) => panic!(
+            "two of three jobs panicked, but spawn_all returned {results:?}"
+        ),
+        Err(payload) => assert!(
+            payload.is::<TheJobsOwnPanic>(),
+            "two of three jobs panicked, and spawn_all panicked, but not \
+             with a job's own panic: pass one of their payloads on with \
+             panic::resume_unwind, once every job has been joined"
+        ),
+    }
 }
 
 /// Every chunk, empty or not, gets its own call of `sum_chunk`, each on a
 /// new thread and none on the caller's: 64 threads on 10 elements leave 54
-/// chunks empty. Thread ids are never reused, so the calls need not
-/// overlap to show up as distinct threads.
+/// chunks empty, and 1100 threads are more than a "safe" cap of 1024.
+/// Thread ids are never reused, so the calls need not overlap to show up as
+/// distinct threads. Each call also reports its thread's stack, which must
+/// be at least what `thread::spawn` gives.
 fn gives_every_chunk_a_new_thread() {
     let data: Vec<u64> = (1..=10).collect();
     let caller = thread::current().id();
-    for (data, threads) in [(&data[..], 1), (&data, 3), (&data, 64), (&[], 4)] {
+    let default = default_stack_bytes();
+    for (data, threads) in [
+        (&data[..], 1),
+        (&data, 3),
+        (&data, 64),
+        (&[], 4),
+        (&data, 1100),
+    ] {
         let calls = Mutex::new(Vec::new());
+        let smallest_stack = AtomicUsize::new(usize::MAX);
         let total = parallel_sum(data, threads, |chunk| {
             calls.lock().unwrap().push(thread::current().id());
+            smallest_stack
+                .fetch_min(stack_size_of_this_thread(), Ordering::SeqCst);
             chunk.iter().sum()
         });
         let expected: u64 = data.iter().sum();
@@ -346,6 +385,16 @@ fn gives_every_chunk_a_new_thread() {
             data.len(),
             distinct.len()
         );
+        let smallest = smallest_stack.into_inner();
+        assert!(
+            smallest + STACK_SLACK >= default,
+            "{} elements on {threads} threads: a chunk's thread had a stack \
+             of {smallest} bytes, less than the {default} that \
+             thread::spawn gives: sum_chunk may need all of it, and \
+             overflowing a stack aborts the whole process (leave the stack \
+             size alone)",
+            data.len()
+        );
     }
 }
 
@@ -364,23 +413,31 @@ fn adds_every_element_once() {
     assert_eq!(parallel_sum(&[], 3, |chunk| chunk.iter().sum()), 0);
 }
 
-/// Every chunk waits at a barrier until all chunks have started.
+/// Every chunk waits at a barrier until all chunks have started: of 4
+/// chunks, and of 1100, more than a batch of a few dozen threads at a time
+/// or a "safe" cap of 1024 ever has running at once.
 fn sums_the_chunks_at_once() {
-    const THREADS: usize = 4;
+    for threads in [4, 1100] {
+        sums_the_chunks_at_once_on(threads);
+    }
+}
+
+/// 400 elements on `threads` threads, which meet at a barrier.
+fn sums_the_chunks_at_once_on(threads: usize) {
     let data: Vec<u64> = (0..400).collect();
-    let barrier = Barrier::new(THREADS);
+    let barrier = Barrier::new(threads);
     let callers = Mutex::new(HashSet::new());
-    let total = parallel_sum(&data, THREADS, |chunk| {
+    let total = parallel_sum(&data, threads, |chunk| {
         callers.lock().unwrap().insert(thread::current().id());
         barrier.wait();
         chunk.iter().sum()
     });
-    assert_eq!(total, (0..400).sum::<u64>());
+    assert_eq!(total, (0..400).sum::<u64>(), "on {threads} threads");
     let callers = callers.into_inner().unwrap();
     assert_eq!(
         callers.len(),
-        THREADS,
-        "expected {THREADS} distinct threads, saw {}",
+        threads,
+        "expected {threads} distinct threads, saw {}",
         callers.len()
     );
 }
@@ -424,6 +481,17 @@ fn borrows_balanced_chunks_on(threads: usize) {
             "a chunk is not part of the caller's slice: it was copied \
              (scoped threads can borrow the slice itself)"
         );
+        if len == 0 {
+            assert_eq!(
+                address,
+                start + data.len() * size,
+                "10 elements on {threads} threads: an empty chunk starts at \
+                 element {} of data, not at its end (&data[10..10]), where \
+                 the chunks before it stop",
+                (address - start) / size
+            );
+            continue;
+        }
         assert_eq!(
             (address - start) / size,
             expected_offset,
@@ -495,12 +563,18 @@ fn passes_a_chunk_panic_on() {
     );
 }
 
-/// A short name, and one longer than the 15 bytes Linux keeps: inside the
-/// job, `thread::current().name()` must still give the whole name, and the
-/// operating system's own name of the thread (`/proc`'s `comm`, what `top`
-/// and `ps` show) its first 15 bytes.
+/// A short name, one longer than the 15 bytes Linux keeps, one with
+/// letters outside ASCII and an empty one: inside the job,
+/// `thread::current().name()` must still give the whole name, as it was
+/// given, and the operating system's own name of the thread (`/proc`'s
+/// `comm`, what `top` and `ps` show) its first 15 bytes.
 fn names_the_thread() {
-    for name in ["pixel-worker-7", "pixel-worker-for-the-second-monitor-7"] {
+    for name in [
+        "pixel-worker-7",
+        "pixel-worker-for-the-second-monitor-7",
+        "café-wörker",
+        "",
+    ] {
         let handle = spawn_worker(name, 1 << 20, || {
             let comm = std::fs::read_to_string("/proc/thread-self/comm")
                 .expect("cannot read /proc/thread-self/comm");
@@ -512,8 +586,9 @@ fn names_the_thread() {
             seen_inside.as_deref(),
             Some(name),
             "inside the job, thread::current().name() must be the name given \
-             to spawn_worker, whole (see thread::Builder::name, which keeps \
-             it whole even where the OS shows only its first 15 bytes)"
+             to spawn_worker, whole and unchanged, also when it is empty or \
+             not ASCII (see thread::Builder::name, which keeps it whole even \
+             where the OS shows only its first 15 bytes)"
         );
         let shown = &name[..name.len().min(15)];
         assert_eq!(
@@ -564,7 +639,8 @@ fn stack_size_of_this_thread() -> usize {
 
 /// Recursion that needs about 16 MiB of stack: far more than the 2 MiB a
 /// spawned thread gets by default, far less than the 64 MiB requested.
-/// Then the size of the stack itself, for 64 MiB and for 512 KiB: the C
+/// Then the size of the stack itself, for 64 MiB, for 48 MiB (not a power
+/// of two) and for 512 KiB: the C
 /// library may hand a thread a stack it kept from an ended thread, up to
 /// four times the size asked for (glibc does), but never more, and never
 /// less than asked for (give or take a few pages of its own).
@@ -579,7 +655,7 @@ fn gives_the_requested_stack() {
     let handle = spawn_worker("deep-recursion", 64 << 20, || descend(1000))
         .expect("spawn_worker failed");
     assert!(handle.join().is_ok());
-    for asked in [64 << 20, 512 << 10] {
+    for asked in [64 << 20, 48 << 20, 512 << 10] {
         let handle =
             spawn_worker("stack-size", asked, stack_size_of_this_thread)
                 .expect("spawn_worker failed");
@@ -702,11 +778,15 @@ fn one_round() -> (VisitCounter, Vec<u64>, u64) {
                         start.wait();
                         // A panic in `record` is passed on, but only once
                         // the others no longer wait for this thread.
-                        let tickets = panic::catch_unwind(|| {
-                            (0..VISITS_EACH)
-                                .map(|_| counter.record())
-                                .collect::<Vec<_>>()
-                        });
+                        // `AssertUnwindSafe`: a counter with an `UnsafeCell`
+                        // inside is not `RefUnwindSafe`, and the trial
+                        // looks at nothing it may have left half done.
+                        let tickets =
+                            panic::catch_unwind(AssertUnwindSafe(|| {
+                                (0..VISITS_EACH)
+                                    .map(|_| counter.record())
+                                    .collect::<Vec<_>>()
+                            }));
                         recorded.wait();
                         read.wait();
                         tickets.unwrap_or_else(|p| panic::resume_unwind(p))
@@ -865,6 +945,20 @@ fn default_starts_at_zero() {
          counter was made: each counter counts its own visits, and making \
          one leaves the others alone (the count is a field of the counter, \
          not a static they all share)"
+    );
+    let leaked = alloc::left_allocated_by(|| {
+        // Each counter is dropped at the end of its statement.
+        for _ in 0..100 {
+            VisitCounter::new().record();
+            VisitCounter::default().record();
+        }
+    });
+    assert_eq!(
+        leaked, 0,
+        "200 counters were made, used and dropped, and {leaked} bytes they \
+         allocated were never freed: a counter owns its count, and dropping \
+         the counter frees it (a count made 'static with Box::leak is never \
+         freed; a plain atomic field needs no allocation at all)"
     );
 }
 
