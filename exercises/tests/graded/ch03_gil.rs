@@ -623,10 +623,10 @@ fn no_extra_turn(gil: Gil, policy: &str) {
             "another thread got an extra turn with the GIL during \
              blocking_io (the GIL was taken {taken} times during the call, \
              not 2: once by the waiting thread, once by blocking_io) on a \
-             Gil with the {policy} policy: it yields the GIL (yield_now) before \
-             the I/O or after taking it back, or ticks (GilGuard::tick, which \
-             lets the policy switch), instead of just dropping the guard and \
-             acquiring the GIL again"
+             Gil with the {policy} policy: it yields the GIL (yield_now) \
+             before the I/O or after taking it back, or ticks \
+             (GilGuard::tick, which lets the policy switch), instead of just \
+             dropping the guard and acquiring the GIL again"
         );
     });
 }
