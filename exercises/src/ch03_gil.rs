@@ -48,7 +48,10 @@ impl ToyGil {
     /// # Graded promises
     ///
     /// - At most one thread at a time is inside `with_gil`, however many
-    ///   threads call it at once. Trial:
+    ///   threads call it at once, also when a thread calls it from inside
+    ///   another `ToyGil`'s `with_gil`: it waits until the thread inside has
+    ///   left (no flag or count shared by every `ToyGil` lets it skip the lock;
+    ///   the trial gives such a thread 200 ms to get in wrongly). Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
@@ -93,7 +96,9 @@ impl ToyGil {
 /// - Calls `execute(0)`, `execute(1)`, ..., `execute(bytecodes - 1)` in that
 ///   order, each while the calling thread holds `gil`, and returns with the GIL
 ///   released. With 0 bytecodes it still takes the GIL, once, and releases it.
-///   Trial: `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
+///   Any `check_interval` of at least 1 works, up to `u64::MAX` ("never
+///   switch"): nothing overflows. Trial:
+///   `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
 /// - Two threads running `run_bytecodes` on the same `gil` at once take turns
 ///   of exactly `check_interval` bytecodes: neither runs more than
 ///   `check_interval` in a row while the other waits, nor hands over sooner.
@@ -106,7 +111,8 @@ impl ToyGil {
 ///   thread that starts waiting in the middle of a turn (at the 16th bytecode,
 ///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
 ///   after the 20th, not sooner; also right after a call of 1 or 2 bytecodes
-///   on another `Gil` (no count is shared between calls). Trial:
+///   on another `Gil` by the same thread (no count is shared between calls,
+///   not even per thread). Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
@@ -133,14 +139,19 @@ pub fn run_bytecodes(
 ///
 /// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
 ///   returns `io`'s result, with the GIL held by the calling thread again.
-///   After `io`, it asks for the GIL at once, waiting like any thread: when
-///   another thread holds the GIL until two threads wait for it and one waits
-///   already, `blocking_io` is the second and gets the GIL in its turn. It
-///   hands the GIL to no waiting thread (`yield_now`), neither before `io` nor
-///   after taking it back: when a thread that waited before the call takes
-///   the GIL during `io` and hands it to `blocking_io` with `yield_now`, that
-///   thread is still waiting when `blocking_io` returns, and the GIL was taken
-///   twice during the call (by that thread, then by `blocking_io`). Trial:
+///   If `io` panics, the panic reaches the caller, and the calling thread does
+///   not hold the GIL afterwards. After `io`, it asks for the GIL at once,
+///   waiting like any thread: when another thread holds the GIL until two
+///   threads wait for it and one waits already, `blocking_io` is the second
+///   and gets the GIL in its turn, also on Python 3's GIL (`SwitchInterval`)
+///   while the waiting thread's drop request is pending (it does not wait for
+///   the request to be served). It hands the GIL to no waiting thread
+///   (`yield_now`), neither before `io` nor after taking it back, and does not
+///   tick: when a thread that waited before the call takes the GIL during `io`
+///   and hands it to `blocking_io` with `yield_now`, that thread is still
+///   waiting when `blocking_io` returns, and the GIL was taken twice during
+///   the call (by that thread, then by `blocking_io`), also on a `Gil` whose
+///   policy hands the GIL over at every tick. Trial:
 ///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. Trial:
@@ -164,7 +175,8 @@ pub fn blocking_io<'g, T>(
 /// # Graded promises
 ///
 /// - The jobs all run at the same time, each on a thread of its own (a job may
-///   wait until every other job has started), and the results come back in job
+///   wait until every other job has started), however many there are (the
+///   trial runs 200: no cap on the threads), and the results come back in job
 ///   order. Trial: `ch03::detach::runs_native_jobs_at_once`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
@@ -174,9 +186,11 @@ pub fn blocking_io<'g, T>(
 ///   apart by `stats().switches`, after taking the GIL once itself first).
 ///   Trial: `ch03::detach::takes_the_gil_before_and_after`.
 /// - If a job panics, `detach` panics too, with the job's own panic (its
-///   payload passed on, not a new panic), once every other job has run to its
-///   end (they are still running when it panics), and the calling thread does
-///   not hold the GIL afterwards. Trial: `ch03::detach::passes_a_job_panic_on`.
+///   payload passed on, not a new panic; with a panicking job's, when two
+///   panic), once every other job has run to its end (they are still running
+///   when it panics); the results of the jobs that did not panic are dropped,
+///   not leaked; and the calling thread does not hold the GIL afterwards.
+///   Trial: `ch03::detach::passes_a_job_panic_on`.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

@@ -36,6 +36,13 @@ pub fn trials() -> Vec<Trial> {
             "ch03::with_gil::lets_one_thread_in_at_a_time",
             2,
             lets_one_thread_in_at_a_time,
+        )
+        .timeout(GIL_TIMEOUT)
+        .on_timeout(
+            "a thread never got the lock: a thread inside one ToyGil's \
+             with_gil called another ToyGil's, which a third thread held, \
+             and waited for it forever (is each ToyGil its own lock, not \
+             one shared by every ToyGil?)",
         ),
         Trial::new(
             "ch03::with_gil::lets_every_thread_in",
@@ -141,6 +148,59 @@ fn lets_one_thread_in_at_a_time() {
         most, 1,
         "{most} threads were inside with_gil at the same time; a GIL lets \
          exactly one in (is every call using the same lock?)"
+    );
+    a_nested_call_waits_its_turn();
+}
+
+/// A pause in which a thread that wrongly got in would be seen inside.
+/// Too short a pause (a slow machine) may let a wrong `with_gil` pass; it
+/// never fails a right one.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Thread U is inside `b.with_gil`; thread T, inside `a.with_gil`, then
+/// calls `b.with_gil` too. T must wait until U has left: a `with_gil` that
+/// lets a thread already inside some `ToyGil` in at once (a thread-local
+/// "already holding" flag shared by every `ToyGil`, as if re-entrant like
+/// `PyGILState_Ensure`) lets both in. U stays inside until T gets in, or
+/// for `SETTLE` once T is about to call.
+fn a_nested_call_waits_its_turn() {
+    let (a, b) = (ToyGil::new(), ToyGil::new());
+    let u_inside = AtomicBool::new(false);
+    let (u_in, u_is_in) = mpsc::channel();
+    let (calling, t_is_calling) = mpsc::channel();
+    let (t_in, t_is_in) = mpsc::channel();
+    let both_inside = thread::scope(|s| {
+        let (b, u_inside) = (&b, &u_inside);
+        s.spawn(move || {
+            b.with_gil(|| {
+                u_inside.store(true, Ordering::SeqCst);
+                u_in.send(()).expect("thread T vanished");
+                t_is_calling.recv().expect("thread T vanished");
+                // Cut short if T gets in meanwhile: then both are inside.
+                let _ = t_is_in.recv_timeout(SETTLE);
+                u_inside.store(false, Ordering::SeqCst);
+            });
+        });
+        let t = s.spawn(move || {
+            u_is_in.recv().expect("thread U vanished");
+            a.with_gil(|| {
+                calling.send(()).expect("thread U vanished");
+                b.with_gil(|| {
+                    let both = u_inside.load(Ordering::SeqCst);
+                    let _ = t_in.send(());
+                    both
+                })
+            })
+        });
+        t.join().unwrap()
+    });
+    assert!(
+        !both_inside,
+        "a thread inside one ToyGil's with_gil called another ToyGil's \
+         with_gil, and got in while a third thread was inside that one: \
+         each ToyGil is a lock of its own, and a thread that holds one must \
+         still take the other's lock (no flag or count shared by every \
+         ToyGil, such as a thread_local!, may let it skip the lock)"
     );
 }
 
@@ -282,6 +342,25 @@ fn executes_every_bytecode_holding_the_gil() {
         "run_bytecodes must release the GIL when it is done, also with 0 \
          bytecodes"
     );
+    // The largest check interval there is: "never switch". No sum of it
+    // and anything else fits in a u64.
+    let mut seen = Vec::new();
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+        run_bytecodes(&gil, 3, u64::MAX, |bytecode| seen.push(bytecode));
+    }));
+    assert!(
+        ran.is_ok() && seen == [0, 1, 2],
+        "with check_interval = u64::MAX (any check_interval of at least 1 is \
+         allowed), run_bytecodes of 3 bytecodes ran {seen:?}{}: an addition \
+         such as bytecodes + check_interval - 1 (a rounded-up division) \
+         overflows, so count the bytecodes and compare (bytecode + 1) % \
+         check_interval with 0 instead",
+        if ran.is_ok() {
+            ""
+        } else {
+            " and then panicked"
+        }
+    );
 }
 
 const BYTECODES: u64 = 200;
@@ -304,14 +383,16 @@ fn takes_turns_every_check_interval() {
     );
 }
 
-/// A policy that hands the GIL over at every third tick: a `run_bytecodes`
-/// that ticks switches in the middle of its turns.
+/// A policy that hands the GIL over to a waiting thread every so many
+/// ticks: at every third, a `run_bytecodes` that ticks switches in the
+/// middle of its turns; at every one, a `blocking_io` that ticks hands the
+/// GIL over before it returns.
 #[derive(Debug)]
-struct EveryThirdTick;
+struct HandOverEvery(u64);
 
-impl SwitchPolicy for EveryThirdTick {
+impl SwitchPolicy for HandOverEvery {
     fn should_switch(&self, ticks: u64) -> bool {
-        ticks >= 3
+        ticks >= self.0
     }
 
     fn hands_off(&self) -> bool {
@@ -326,7 +407,7 @@ impl SwitchPolicy for EveryThirdTick {
 /// `run_bytecodes` that lets the request through switches after one
 /// bytecode. `run_bytecodes` is the eval loop and decides alone.
 fn switches_only_every_check_interval() {
-    let runs = turns(Gil::with_policy(EveryThirdTick), false);
+    let runs = turns(Gil::with_policy(HandOverEvery(3)), false);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
     assert!(
         shortest as u64 >= INTERVAL,
@@ -370,12 +451,12 @@ fn switches_only_every_check_interval() {
 /// `run_bytecodes`, so A hands the GIL over after its 20th bytecode, at the
 /// end of that turn, not at once.
 ///
-/// Each time, a call of `earlier` bytecodes on another GIL runs first: the
-/// turns count from this call's own start, not from what earlier calls
-/// left in a counter shared by every call (Python 2's global ticker).
+/// Each time, thread A first makes a call of `earlier` bytecodes on another
+/// GIL: the turns count from this call's own start, not from what earlier
+/// calls left in a counter shared by every call (Python 2's global ticker)
+/// or by every call on the same thread (a `thread_local!` one).
 fn a_waiter_in_the_middle_of_a_turn() {
     for earlier in [1, 2] {
-        run_bytecodes(&Gil::new(), earlier, INTERVAL, |_| {});
         a_waiter_in_the_middle_of_a_turn_after(earlier);
     }
 }
@@ -393,6 +474,7 @@ fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
             });
         });
         s.spawn(move || {
+            run_bytecodes(&Gil::new(), earlier, INTERVAL, |_| {});
             run_bytecodes(gil, 40, INTERVAL, |bytecode| {
                 if bytecode == 15 {
                     start_b.send(()).expect("thread B vanished");
@@ -415,7 +497,8 @@ fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
          of that turn (the turns are counted from the start: every \
          check_interval = {INTERVAL} bytecodes, whether or not anyone \
          waits, from the start of this call, not from what an earlier call \
-         of {earlier} bytecodes left in a shared counter), but it ran \
+         of {earlier} bytecodes on the same thread left in a shared or \
+         thread-local counter), but it ran \
          {before_b} bytecodes first"
     );
 }
@@ -472,17 +555,44 @@ fn returns_with_the_gil_held() {
         "the GIL is held again after"
     );
     drop(guard);
-    back_in_the_queue();
-    no_extra_turn();
+    // A panic in the I/O reaches the caller, and the GIL is not held after
+    // it: the caller gave its guard up, and no new one reached it.
+    let guard = gil.acquire();
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        blocking_io(guard, || panic::panic_any(ThePythonCodeRaised))
+    }));
+    assert!(
+        failed.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
+        "the I/O panicked, and blocking_io did not pass its panic on"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "the I/O panicked, and the GIL was still held by the calling thread \
+         afterwards, with no guard left to release it: nobody could take it \
+         ever again. Gave the guard up before the I/O, blocking_io takes the \
+         GIL back only once the I/O has returned; a panic skips that"
+    );
+    thread::scope(|s| {
+        s.spawn(|| drop(gil.acquire()));
+    });
+    back_in_the_queue(Gil::new(), false);
+    // Python 3's GIL: the thread that waits for it asks its holder to drop
+    // it (a drop request), and the I/O ends only once it has asked.
+    let asking = SwitchInterval(Duration::from_millis(1));
+    back_in_the_queue(Gil::with_policy(asking), true);
+    no_extra_turn(Gil::new(), "Manual");
+    // A policy that would hand the GIL over at the next tick: a blocking_io
+    // that ticks after taking the GIL back hands it to the waiting thread.
+    no_extra_turn(Gil::with_policy(HandOverEvery(1)), "hand-over-every-tick");
 }
 
 /// A thread waits for the GIL before `blocking_io` starts; it takes the
 /// GIL while `io` runs and keeps it until `blocking_io` waits for it
 /// again, then hands it over (`yield_now`). `blocking_io` must return with
 /// that thread still waiting: it yields neither before `io` (handing the
-/// GIL to the waiter instead of letting go of it) nor after taking it back.
-fn no_extra_turn() {
-    let gil = Gil::new();
+/// GIL to the waiter instead of letting go of it) nor after taking it back,
+/// and it does not tick, which on `gil`'s policy would hand the GIL over.
+fn no_extra_turn(gil: Gil, policy: &str) {
     let took = AtomicBool::new(false);
     let got_back = AtomicBool::new(false);
     thread::scope(|s| {
@@ -512,10 +622,11 @@ fn no_extra_turn() {
             !extra && taken == 2,
             "another thread got an extra turn with the GIL during \
              blocking_io (the GIL was taken {taken} times during the call, \
-             not 2: once by the waiting thread, once by blocking_io): it \
-             yields the GIL (yield_now) before the I/O or after taking it \
-             back, instead of just dropping the guard and acquiring the GIL \
-             again"
+             not 2: once by the waiting thread, once by blocking_io) on a \
+             Gil with the {policy} policy: it yields the GIL (yield_now) \
+             before the I/O or after taking it back, or ticks \
+             (GilGuard::tick, which lets the policy switch), instead of just \
+             dropping the guard and acquiring the GIL again"
         );
     });
 }
@@ -523,9 +634,12 @@ fn no_extra_turn() {
 /// While the "I/O" waits, one thread takes the GIL and keeps it until two
 /// threads wait for it, and another thread starts waiting. After the I/O,
 /// `blocking_io` must wait for the GIL like any other thread (it is the
-/// second one waiting), not wait until no one else does.
-fn back_in_the_queue() {
-    let gil = Gil::new();
+/// second one waiting), not wait until no one else does. With `asked`,
+/// the I/O ends only once the waiting thread has asked the holder to drop
+/// the GIL (`gil`'s policy is `SwitchInterval`); the holder never does, so
+/// the request is pending until `blocking_io` waits too: it must not wait
+/// for the request to be served before it asks for the GIL.
+fn back_in_the_queue(gil: Gil, asked: bool) {
     thread::scope(|s| {
         let guard = gil.acquire();
         let (guard, ()) = blocking_io(guard, || {
@@ -540,7 +654,7 @@ fn back_in_the_queue() {
             });
             held.recv().expect("the holding thread vanished");
             s.spawn(move || drop(gil.acquire()));
-            while gil.waiting() == 0 {
+            while gil.waiting() == 0 || (asked && !gil.drop_requested()) {
                 thread::sleep(Duration::from_millis(1));
             }
         });
@@ -570,8 +684,11 @@ fn lets_others_run_while_waiting() {
     });
 }
 
+/// More jobs than any machine has cores, and more than a cap on the
+/// threads such as 16 or 64 would start at once: each waits for all the
+/// others at a barrier.
 fn runs_native_jobs_at_once() {
-    const JOBS: usize = 4;
+    const JOBS: usize = 200;
     let gil = Gil::new();
     let barrier = Barrier::new(JOBS);
     let jobs: Vec<_> = (0..JOBS)
@@ -583,7 +700,8 @@ fn runs_native_jobs_at_once() {
             }
         })
         .collect();
-    assert_eq!(detach(&gil, jobs), vec![0, 10, 20, 30], "results in order");
+    let expected: Vec<_> = (0..JOBS).map(|n| n * 10).collect();
+    assert!(detach(&gil, jobs) == expected, "the results, in job order");
 }
 
 /// Three jobs meet at a barrier, then count the GIL's acquisitions, then
@@ -677,20 +795,33 @@ impl Drop for SetOnDrop<'_> {
     }
 }
 
-/// One job of four panics, and the three others wait until it has: they
-/// are still running when it panics. `detach` must panic too, with the
-/// job's own panic, after the others have run to the end, rather than
-/// return fewer results or raise a panic of its own.
+/// A job's result that counts its own drop.
+struct Counted<'a>(usize, &'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Two jobs of five panic (jobs 1 and 2), and the three others wait until
+/// one has: they are still running when it panics. `detach` must panic
+/// too, with a job's own panic, after the others have run to the end,
+/// rather than return fewer results or raise a panic of its own; and the
+/// results of the jobs that did not panic are dropped, not leaked.
 fn passes_a_job_panic_on() {
-    const JOBS: usize = 4;
+    const JOBS: usize = 5;
+    const PANICKING: [usize; 2] = [1, 2];
     let gil = Gil::new();
     let finished = AtomicUsize::new(0);
+    let dropped = AtomicUsize::new(0);
     let panicked = AtomicBool::new(false);
     let jobs: Vec<_> = (0..JOBS)
         .map(|n| {
-            let (finished, panicked) = (&finished, &panicked);
+            let (finished, dropped) = (&finished, &dropped);
+            let panicked = &panicked;
             move || {
-                if n == 1 {
+                if PANICKING.contains(&n) {
                     let _unwinding = SetOnDrop(panicked);
                     panic::panic_any(NativeJobFailed);
                 }
@@ -698,30 +829,46 @@ fn passes_a_job_panic_on() {
                     thread::sleep(Duration::from_millis(1));
                 }
                 finished.fetch_add(1, Ordering::SeqCst);
-                n
+                Counted(n, dropped)
             }
         })
         .collect();
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| detach(&gil, jobs)));
     let payload = match outcome {
         Ok(results) => panic!(
-            "job 1 of {JOBS} panicked, yet detach returned {results:?}: \
-             a job's panic must reach the caller (JoinHandle::join returns \
-             it as an Err; std::panic::resume_unwind raises it again)"
+            "jobs {PANICKING:?} of {JOBS} panicked, yet detach returned the \
+             results of jobs {:?}: a job's panic must reach the caller \
+             (JoinHandle::join returns it as an Err; \
+             std::panic::resume_unwind raises it again)",
+            results.iter().map(|result| result.0).collect::<Vec<_>>()
         ),
         Err(payload) => payload,
     };
+    let others = JOBS - PANICKING.len();
     assert_eq!(
         finished.load(Ordering::SeqCst),
-        JOBS - 1,
+        others,
         "detach panicked before the other jobs had ended"
     );
     assert!(
         payload.is::<NativeJobFailed>(),
-        "detach panicked, but not with the job's own panic: it raised one \
-         of its own (an unwrap or an expect on the join, or a panic! with a \
-         new message) instead of passing the job's payload on with \
-         std::panic::resume_unwind"
+        "detach panicked, but not with a job's own panic: it raised one of \
+         its own (an unwrap or an expect on the join, or a panic! with a new \
+         message) instead of passing the payload of a job's panic on with \
+         std::panic::resume_unwind; or, two jobs having panicked, it stopped \
+         joining at the first panic it met (a collect into a Result, say) \
+         while still in thread::scope's closure, and the scope, finding a \
+         panicked thread nobody joined, raised its own \"a scoped thread \
+         panicked\""
+    );
+    let dropped = dropped.load(Ordering::SeqCst);
+    assert_eq!(
+        dropped, others,
+        "the {others} jobs that did not panic returned their results, and \
+         only {dropped} were dropped by the time detach's panic reached the \
+         caller: the others were leaked (a result may hold a file, a lock or \
+         memory), as with MaybeUninit slots that a panic leaves unread; let \
+         them be dropped"
     );
     assert!(
         !gil.is_held_by_current_thread(),
