@@ -110,7 +110,8 @@ where
 /// - The result equals the sequential blur, for any image and any number of
 ///   bands from `1` up, even more than the number of rows. Trial:
 ///   `ch05::blur::matches_the_sequential_blur`.
-/// - `blur` panics when `bands` is `0`. Trial: `ch05::blur::zero_bands_panic`.
+/// - `blur` panics when `bands` is `0`, also for an empty image (no pixels, of
+///   any width, `0` included). Trial: `ch05::blur::zero_bands_panic`.
 /// - The bands are blurred at the same time: `on_band` may wait until every
 ///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
 /// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
@@ -170,7 +171,9 @@ impl ShardedMap {
     /// - `shard_of(key)` is in `0..shards` and the same every time for the same
     ///   key, and keys spread over the shards (20 different keys do not all
     ///   land in one of 8 shards). It stays in `0..shards` for shard counts
-    ///   that are not powers of two (3 and 5). Trial:
+    ///   that are not powers of two (3 and 5). Keys may be of any length:
+    ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
+    ///   bytes (a hash must not overflow). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         // TODO(ch05): hash the key.
@@ -194,8 +197,9 @@ impl ShardedMap {
     ///   starts at `0`. Trial: `ch05::sharded_map::zero_shards_make_one`.
     /// - When `f` panics, `update` panics, and afterwards `update` and `get` on
     ///   the same shard, for that key and for others, work as before, on any
-    ///   thread; the counter keeps what `f` wrote before it panicked. Trial:
-    ///   `ch05::sharded_map::survives_a_panicking_f`.
+    ///   thread; the counter keeps what `f` wrote before it panicked, also
+    ///   when the key was new (it is in the map from then on, with what `f`
+    ///   wrote). Trial: `ch05::sharded_map::survives_a_panicking_f`.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
         // TODO(ch05): lock one shard.
         let _ = (key, f);
@@ -244,7 +248,10 @@ impl ShardedMap {
 /// - Each entry is fetched once, on a new thread of its own, never the
 ///   caller's, however many entries there are (1,000, or just one); a URL
 ///   listed twice is fetched twice, blank entries (`""`, `"  "`) are fetched
-///   too, and each entry gets the response of its own request.
+///   too, and so is an entry with a NUL character in it (`"/a\0b"`: it is
+///   only passed to `fetch`, not made a thread's name); each entry gets the
+///   response of its own request; and a `fetch` may use 512 KiB of its
+///   thread's stack (a thread Rust starts has 2 MiB unless told otherwise).
 ///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - If a `fetch` panics, `fetch_all` panics instead of returning. Trial:
 ///   `ch05::fetch_all::a_failed_request_panics_the_caller`.

@@ -11,6 +11,7 @@
 #![cfg(chapter = "ch05")]
 
 use std::collections::HashSet;
+use std::hint;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
@@ -471,6 +472,15 @@ fn blur_zero_bands_panics() {
          bands, and on_band would be called for none of them; panic \
          (assert!(bands >= 1))"
     );
+    // An empty image is no exception: 0 bands are still a mistake.
+    for width in [4, 0] {
+        assert!(
+            panics(|| blur(&[], width, 0, |_| {})),
+            "blur of an empty image (width {width}) with 0 bands returned: \
+             0 bands panic whatever the image (check bands before any \
+             early return)"
+        );
+    }
 }
 
 fn counts_from_many_threads() {
@@ -499,6 +509,38 @@ fn counts_from_many_threads() {
         "a shard number is out of range"
     );
     assert_eq!(map.shard_of("tab-3"), map.shard_of("tab-3"), "stable");
+    // Keys of any length: URLs, and one of 1,000 bytes. A hash that
+    // overflows (`h * 31 + byte` on a plain integer) panics in a debug
+    // build once a key has a dozen bytes or so.
+    let long_keys = [
+        "https://example.com/tabs/7?session=abcdef".to_string(),
+        "https://example.com/tabs/8?session=abcdef".to_string(),
+        "x".repeat(1_000),
+    ];
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        for key in &long_keys {
+            map.update(key, |count| *count += 3);
+        }
+        let counts: Vec<_> = long_keys.iter().map(|k| map.get(k)).collect();
+        let shards: Vec<_> =
+            long_keys.iter().map(|k| map.shard_of(k)).collect();
+        (counts, shards)
+    }));
+    let Ok((counts, shards)) = outcome else {
+        panic!(
+            "update, get or shard_of panicked for a long key (a URL, or \
+             1,000 bytes): does the hash overflow? (use wrapping arithmetic, \
+             or std's DefaultHasher)"
+        );
+    };
+    assert!(
+        counts.iter().all(|&count| count == Some(3)),
+        "long keys, each updated once with +3, read back as {counts:?}"
+    );
+    assert!(
+        shards.iter().all(|&s| s < 8),
+        "a shard number is out of range for a long key: {shards:?}"
+    );
     // Shard counts that are not powers of two: a shard number is always
     // below the count, whatever the key.
     for count in [3, 5] {
@@ -676,10 +718,25 @@ fn survives_a_panicking_f() {
         .join()
     });
     assert!(failed.is_err(), "update must pass on the panic of its f");
+    // The same with a key never updated before: f works on the counter in
+    // the map from the start, so the key is there, with what f wrote.
+    let failed_new = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-3", |count| {
+                *count += 4;
+                panic!("this first update fails on purpose");
+            })
+        })
+        .join()
+    });
+    assert!(
+        failed_new.is_err(),
+        "update must pass on the panic of its f"
+    );
     let after = thread::scope(|s| {
         s.spawn(|| {
             map.update("tab-2", |count| *count += 1);
-            (map.get("tab-1"), map.get("tab-2"))
+            (map.get("tab-1"), map.get("tab-2"), map.get("tab-3"))
         })
         .join()
     });
@@ -695,10 +752,13 @@ fn survives_a_panicking_f() {
     };
     assert_eq!(
         after,
-        (Some(6), Some(1)),
+        (Some(6), Some(1), Some(4)),
         "tab-1 was 5 when an f added 1 to it and then panicked; f works on \
          the counter in the map, so the map keeps the 6 it wrote (and \
-         tab-2 was updated once)"
+         tab-2 was updated once); tab-3 was new when an f added 4 to it and \
+         panicked: the key is in the map from the moment update starts \
+         (insert it before calling f, not after f returns), with the 4 f \
+         wrote"
     );
 }
 
@@ -726,6 +786,10 @@ fn starts_every_request_at_once() {
     let expected: Vec<String> = urls.iter().map(|u| u.to_uppercase()).collect();
     assert_eq!(responses, expected);
 }
+
+/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread`: a
+/// quarter of the default stack of a thread Rust starts (2 MiB).
+const STACK_USED_BY_FETCH: usize = 512 * 1024;
 
 /// 1,000 requests for 100 URLs, each listed 10 times: 1,000 calls of
 /// `fetch`, each on a thread of its own, none on the caller's. Every call
@@ -767,11 +831,17 @@ fn fetches_every_url_on_its_own_thread() {
         "request",
     );
     // One URL is still a request on a thread of its own, and a blank entry
-    // is still an entry: fetched like any other, never skipped.
-    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t"][..]] {
+    // is still an entry: fetched like any other, never skipped; so is one
+    // with a NUL character in it (`fetch_all` does not judge URLs, nor use
+    // them for anything but `fetch`, such as a thread's name). Each `fetch`
+    // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
+    // thread started with Rust's default stack (2 MiB) has room for it.
+    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
         let threads = Mutex::new(Vec::new());
         let responses = fetch_all(urls, |url| {
             threads.lock().unwrap().push(thread::current().id());
+            let mut buffer = [0_u8; STACK_USED_BY_FETCH];
+            hint::black_box(&mut buffer);
             format!("200 [{url}]")
         });
         let expected: Vec<String> =
