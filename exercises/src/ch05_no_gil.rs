@@ -207,13 +207,17 @@ impl ShardedMap {
     }
 
     /// The counter of `key`, if it was ever updated. Holds the lock of
-    /// `key`'s shard only: it never waits for another shard.
+    /// `key`'s shard only: it never waits for another shard, but it does
+    /// wait for its own, as `update` does.
     ///
     /// # Graded promises
     ///
     /// - While another thread is inside `update` on a key of one shard, `get`
     ///   of keys in the other shards, present or absent, returns without
-    ///   waiting for it. Trial: `ch05::sharded_map::get_waits_only_on_its_shard`.
+    ///   waiting for it; `get` of a key in that same shard waits for the
+    ///   shard's lock (asleep, as `Mutex::lock` waits) and then gives the
+    ///   key's counter: a busy shard does not make a key read as `None`.
+    ///   Trial: `ch05::sharded_map::get_waits_only_on_its_shard`.
     /// - `get` gives `None` for a key never updated, else its counter, also
     ///   when that counter is `0` (a key updated to `0` is still there).
     ///   Trials:

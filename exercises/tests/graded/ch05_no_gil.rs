@@ -18,6 +18,8 @@ use std::sync::{Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+mod os;
+
 use course::grader::{Trial, alloc};
 use exercises::ch05_no_gil::{
     Image, Rgb, ShardedMap, blur, fetch_all, gray, in_bands,
@@ -107,7 +109,9 @@ pub fn trials() -> Vec<Trial> {
             "get waited for a shard other than its key's: while another \
              thread is inside update on a key of one shard, get of keys \
              in the other shards (present or absent) must not wait; lock \
-             only the shard that shard_of(key) names",
+             only the shard that shard_of(key) names (a get of a key in \
+             the busy shard must wait, asleep on the shard's lock, not \
+             spin)",
         ),
         Trial::new(
             "ch05::sharded_map::zero_shards_make_one",
@@ -242,9 +246,45 @@ fn in_zero_bands_panics() {
 
 /// A band whose kernel panics never fills its part of the output, so
 /// `in_bands` must not return one: it panics too, as `thread::scope` does
-/// when a thread it joins for you panicked.
+/// when a thread it joins for you panicked. So does a band whose thread
+/// cannot start (the machine is out of memory or threads), as
+/// `Scope::spawn` does: that band is never filled either, and running it
+/// on the caller instead is no way out (each band has a thread of its own).
 fn a_panicking_kernel_panics_the_caller() {
     let image = test_image(4, 6);
+    // First, before any thread of this process has ended (see the helper).
+    let ran_on_caller = AtomicUsize::new(0);
+    let caller = thread::current().id();
+    let outcome = os::while_no_thread_can_start(|| {
+        in_bands(&image, 3, |band, out| {
+            if thread::current().id() == caller {
+                ran_on_caller.fetch_add(1, Ordering::SeqCst);
+            }
+            grayscale(band, out);
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a band \
+             whose thread cannot start is not checked"
+        ),
+        Some(Ok(output)) => panic!(
+            "no thread could start, yet in_bands returned {output:?} (with \
+             {} kernels run on the calling thread): a band whose thread \
+             cannot start is never filled; let the failure panic, as \
+             Scope::spawn does (do not log it and carry on, nor run the \
+             band on the caller)",
+            ran_on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran_on_caller.into_inner(),
+        0,
+        "no thread could start, and a band's kernel ran on the calling \
+         thread instead: each band runs on a thread of its own, or \
+         in_bands panics"
+    );
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
     let start = image.pixels.as_ptr() as usize;
@@ -594,19 +634,26 @@ fn holds_two_shards_at_once() {
 
 /// A thread holds one shard inside `update` until `get` has been called for
 /// keys of every other shard, present and absent: those calls lock only
-/// their own key's shard, so they do not wait for it.
+/// their own key's shard, so they do not wait for it. Then a `get` of a key
+/// in the held shard, on a thread of its own, must wait for it: the holder
+/// lets go only once that thread is asleep (waiting for the lock) or has
+/// returned, so a `get` that gives up on a busy shard (`try_lock`) is
+/// caught every time, and one that waits then reads the key's counter.
 fn get_waits_only_on_its_shard() {
     const SHARDS: usize = 4;
     let map = ShardedMap::new(SHARDS);
     let held = "tab-0";
     let shard = map.shard_of(held);
-    // One present and one absent key in each of the other shards.
+    // One present and one absent key in each of the other shards, and a
+    // present key in the held shard.
     let mut present: Vec<Option<String>> = vec![None; SHARDS];
     let mut absent: Vec<Option<String>> = vec![None; SHARDS];
+    let mut neighbour = None;
     for i in 1..10_000 {
         let key = format!("tab-{i}");
         let at = map.shard_of(&key);
         if at == shard {
+            neighbour.get_or_insert(key);
             continue;
         }
         if present[at].is_none() {
@@ -621,17 +668,20 @@ fn get_waits_only_on_its_shard() {
         !present.is_empty() && !absent.is_empty(),
         "10,000 keys all landed in shard {shard} of {SHARDS}"
     );
-    for key in &present {
+    let Some(neighbour) = neighbour else {
+        panic!("10,000 keys all missed shard {shard} of {SHARDS}");
+    };
+    for key in present.iter().chain([&neighbour]) {
         map.update(key, |count| *count += 1);
     }
     let (inside_tx, inside_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let map = &map;
-    let got = thread::scope(|s| {
+    let (got, got_neighbour) = thread::scope(|s| {
         s.spawn(move || {
             map.update(held, |count| {
                 inside_tx.send(()).unwrap();
-                // Held until the gets below are done.
+                // Held until the gets below are done, or waiting.
                 let _ = release_rx.recv();
                 *count += 1;
             });
@@ -643,8 +693,19 @@ fn get_waits_only_on_its_shard() {
             let absent: Vec<_> = absent.iter().map(|k| map.get(k)).collect();
             (present, absent)
         }));
+        // The held shard's own key: its get waits until the holder is done.
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let neighbour = neighbour.as_str();
+        let waiting = s.spawn(move || {
+            tid_tx.send(os::current_tid()).unwrap();
+            map.get(neighbour)
+        });
+        let tid = tid_rx.recv().unwrap();
+        while !waiting.is_finished() && !os::asleep(tid) {
+            thread::yield_now();
+        }
         drop(release_tx);
-        got
+        (got, waiting.join())
     });
     let Ok((got_present, got_absent)) = got else {
         panic!("get panicked");
@@ -657,6 +718,18 @@ fn get_waits_only_on_its_shard() {
     assert!(
         got_absent.iter().all(Option::is_none),
         "keys {absent:?} were never updated, yet get gave {got_absent:?}"
+    );
+    let Ok(got_neighbour) = got_neighbour else {
+        panic!("get of a key in a busy shard panicked");
+    };
+    assert_eq!(
+        got_neighbour,
+        Some(1),
+        "{neighbour} was updated once, and get({neighbour:?}) was called \
+         while another thread was inside update on {held:?}, in the same \
+         shard: get must wait for the shard's lock (lock, not try_lock) \
+         and then give the counter; a busy shard is no reason to answer \
+         None for a key that is there"
     );
     assert_eq!(map.get(held), Some(1));
 }
@@ -860,9 +933,44 @@ fn fetches_every_url_on_its_own_thread() {
 }
 
 /// A request whose `fetch` panics makes `fetch_all` panic, rather than
-/// come back with a response nobody sent.
+/// come back with a response nobody sent. So does a request whose thread
+/// cannot start (the machine is out of memory or threads), as
+/// `Scope::spawn` does: fetching it on the calling thread instead would run
+/// requests one after another, and deadlock any that waits for the others.
 fn a_failed_request_panics_the_caller() {
     let urls = ["/ok", "/broken", "/ok-too"];
+    // First, before any thread of this process has ended (see the helper).
+    let on_caller = AtomicUsize::new(0);
+    let caller = thread::current().id();
+    let outcome = os::while_no_thread_can_start(|| {
+        fetch_all(&urls, |url| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            }
+            format!("200 {url}")
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a request \
+             whose thread cannot start is not checked"
+        ),
+        Some(Ok(responses)) => panic!(
+            "no thread could start, yet fetch_all returned {responses:?} \
+             ({} requests fetched on the calling thread): a request whose \
+             thread cannot start must panic, as Scope::spawn does, not be \
+             fetched by the caller",
+            on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "no thread could start, and a request was fetched on the calling \
+         thread instead: each request runs on a thread of its own, or \
+         fetch_all panics"
+    );
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         fetch_all(&urls, |url| {
             assert_ne!(url, "/broken", "this request fails on purpose");
