@@ -52,8 +52,9 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 /// # Panics
 ///
 /// If `bands` is 0: an image cannot be split into no bands. If a band's
-/// kernel panics, `in_bands` panics too, rather than return an output
-/// with that band never filled.
+/// kernel panics, or its thread cannot start (no memory or threads left),
+/// `in_bands` panics too, rather than return an output with that band
+/// never filled (or run the band on the calling thread instead).
 ///
 /// # Graded promises
 ///
@@ -64,7 +65,10 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
 ///   Trial: `ch05::in_bands::zero_bands_panic`.
-/// - `in_bands` panics when one band's kernel panics, instead of returning.
+/// - `in_bands` panics when one band's kernel panics, instead of returning;
+///   and when no band's thread can start (on Linux, the trial leaves the
+///   process too little memory for a thread's stack, with `RLIMIT_DATA`), it
+///   panics as `Scope::spawn` does, with no kernel run on the calling thread.
 ///   Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
@@ -100,6 +104,17 @@ where
 /// more bands than rows, the extra bands are empty, and their threads
 /// still call `on_band`; so do those of an empty image, whose bands are
 /// all empty.
+///
+/// Each band's thread blurs its own rows, and only those, reading its
+/// neighbours' rows as it needs them; the calling thread only waits. Not
+/// graded, because no trial can see it: which thread computes which pixel,
+/// and how much work each does. The output is the only result, and the
+/// input is only read, so a thread that blurs the whole image and keeps its
+/// own rows, threads that take rows one by one from a shared counter, or a
+/// caller that blurs each band's edge rows again after the threads, give
+/// the same output and call `on_band` the same way; only timing the work (a
+/// wall-clock bound) could tell them apart. They break this contract all
+/// the same.
 ///
 /// # Panics
 ///
@@ -164,7 +179,14 @@ impl ShardedMap {
         todo!("ch05: ShardedMap::new")
     }
 
-    /// The shard that holds `key`: always the same for the same key.
+    /// The shard that holds `key`: always the same for the same key, from
+    /// the first call on, on every thread. Not graded: a `shard_of` that
+    /// depends on a hash seed made lazily on first use, shared by all maps
+    /// (a load, then a store), may give one key two shards when threads
+    /// call it first at the same moment, and lose their updates; but that
+    /// window is a few instructions in the process's first call, which no
+    /// trial can force from outside `shard_of`. Hash the key alone
+    /// (`DefaultHasher::new()` has fixed keys), or seed each map in `new`.
     ///
     /// # Graded promises
     ///
@@ -236,9 +258,16 @@ impl ShardedMap {
 /// thread, however many there are, one included: a URL listed twice is
 /// fetched twice, a blank or empty entry is fetched like any other, and the
 /// calling thread only waits. If a `fetch` panics, `fetch_all` panics
-/// too. (It does so only once every request has ended, but that needs no
-/// trial: `fetch` and `urls` are borrowed, so the threads must be scoped,
-/// and a scope cannot end, by return or by panic, before its threads.)
+/// too; so it does if a request's thread cannot start (no memory or threads
+/// left), rather than fetch that request on the calling thread. (It
+/// panics only once every request has ended, but that needs no trial:
+/// `fetch` and `urls` are borrowed, so the threads must be scoped, and a
+/// scope cannot end, by return or by panic, before its threads.)
+///
+/// Every request starts at once, with no pause between them (to be
+/// "polite" to a server). Not graded, because a pause only delays the
+/// requests, each still starting before any waits for another: only a
+/// wall-clock bound could see it.
 ///
 /// # Graded promises
 ///
@@ -257,8 +286,11 @@ impl ShardedMap {
 ///   response of its own request; and a `fetch` may use 512 KiB of its
 ///   thread's stack (a thread Rust starts has 2 MiB unless told otherwise).
 ///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
-/// - If a `fetch` panics, `fetch_all` panics instead of returning. Trial:
-///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
+/// - If a `fetch` panics, `fetch_all` panics instead of returning; and when no
+///   request's thread can start (on Linux, the trial leaves the process too
+///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
+///   `Scope::spawn` does, with no request fetched on the calling thread.
+///   Trial: `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where
     F: Fn(&str) -> String + Sync,
