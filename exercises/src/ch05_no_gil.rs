@@ -68,8 +68,9 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 /// - `in_bands` panics when one band's kernel panics, instead of returning;
 ///   and when no band's thread can start (on Linux, the trial leaves the
 ///   process too little memory for a thread's stack, with `RLIMIT_DATA`), it
-///   panics as `Scope::spawn` does, with no kernel run on the calling thread.
-///   Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
+///   panics as `Scope::spawn` does, with no kernel run on the calling thread
+///   (threads with a smaller stack may still start: then every band must
+///   run on one). Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
@@ -289,8 +290,9 @@ impl ShardedMap {
 /// - If a `fetch` panics, `fetch_all` panics instead of returning; and when no
 ///   request's thread can start (on Linux, the trial leaves the process too
 ///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
-///   `Scope::spawn` does, with no request fetched on the calling thread.
-///   Trial: `ch05::fetch_all::a_failed_request_panics_the_caller`.
+///   `Scope::spawn` does, with no request fetched on the calling thread
+///   (threads with a smaller stack may still start: then every request must
+///   run on one). Trial: `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where
     F: Fn(&str) -> String + Sync,
