@@ -64,8 +64,9 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 /// # Panics
 ///
 /// If `bands` is 0: an image cannot be split into no bands. If a band's
-/// kernel panics, `in_bands` panics too, rather than return an output
-/// with that band never filled.
+/// kernel panics, or its thread cannot start (no memory or threads left),
+/// `in_bands` panics too, rather than return an output with that band
+/// never filled (or run the band on the calling thread instead).
 ///
 /// # Graded promises
 ///
@@ -76,8 +77,12 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
 ///   Trial: `ch05::in_bands::zero_bands_panic`.
-/// - `in_bands` panics when one band's kernel panics, instead of returning.
-///   Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
+/// - `in_bands` panics when one band's kernel panics, instead of returning;
+///   and when no band's thread can start (on Linux, the trial leaves the
+///   process too little memory for a thread's stack, with `RLIMIT_DATA`), it
+///   panics as `Scope::spawn` does, with no kernel run on the calling thread
+///   (threads with a smaller stack may still start: then every band must
+///   run on one). Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
@@ -124,6 +129,17 @@ where
 /// still call `on_band`; so do those of an empty image, whose bands are
 /// all empty.
 ///
+/// Each band's thread blurs its own rows, and only those, reading its
+/// neighbours' rows as it needs them; the calling thread only waits. Not
+/// graded, because no trial can see it: which thread computes which pixel,
+/// and how much work each does. The output is the only result, and the
+/// input is only read, so a thread that blurs the whole image and keeps its
+/// own rows, threads that take rows one by one from a shared counter, or a
+/// caller that blurs each band's edge rows again after the threads, give
+/// the same output and call `on_band` the same way; only timing the work (a
+/// wall-clock bound) could tell them apart. They break this contract all
+/// the same.
+///
 /// # Panics
 ///
 /// If `bands` is 0: an image cannot be split into no bands.
@@ -133,7 +149,8 @@ where
 /// - The result equals the sequential blur, for any image and any number of
 ///   bands from `1` up, even more than the number of rows. Trial:
 ///   `ch05::blur::matches_the_sequential_blur`.
-/// - `blur` panics when `bands` is `0`. Trial: `ch05::blur::zero_bands_panic`.
+/// - `blur` panics when `bands` is `0`, also for an empty image (no pixels, of
+///   any width, `0` included). Trial: `ch05::blur::zero_bands_panic`.
 /// - The bands are blurred at the same time: `on_band` may wait until every
 ///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
 /// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
@@ -224,14 +241,23 @@ impl ShardedMap {
         }
     }
 
-    /// The shard that holds `key`: always the same for the same key.
+    /// The shard that holds `key`: always the same for the same key, from
+    /// the first call on, on every thread. Not graded: a `shard_of` that
+    /// depends on a hash seed made lazily on first use, shared by all maps
+    /// (a load, then a store), may give one key two shards when threads
+    /// call it first at the same moment, and lose their updates; but that
+    /// window is a few instructions in the process's first call, which no
+    /// trial can force from outside `shard_of`. Hash the key alone
+    /// (`DefaultHasher::new()` has fixed keys), or seed each map in `new`.
     ///
     /// # Graded promises
     ///
     /// - `shard_of(key)` is in `0..shards` and the same every time for the same
     ///   key, and keys spread over the shards (20 different keys do not all
     ///   land in one of 8 shards). It stays in `0..shards` for shard counts
-    ///   that are not powers of two (3 and 5). Trial:
+    ///   that are not powers of two (3 and 5). Keys may be of any length:
+    ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
+    ///   bytes (a hash must not overflow). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
@@ -255,8 +281,9 @@ impl ShardedMap {
     ///   starts at `0`. Trial: `ch05::sharded_map::zero_shards_make_one`.
     /// - When `f` panics, `update` panics, and afterwards `update` and `get` on
     ///   the same shard, for that key and for others, work as before, on any
-    ///   thread; the counter keeps what `f` wrote before it panicked. Trial:
-    ///   `ch05::sharded_map::survives_a_panicking_f`.
+    ///   thread; the counter keeps what `f` wrote before it panicked, also
+    ///   when the key was new (it is in the map from then on, with what `f`
+    ///   wrote). Trial: `ch05::sharded_map::survives_a_panicking_f`.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
         let mut shard = self.shards[self.shard_of(key)]
             .lock()
@@ -269,13 +296,17 @@ impl ShardedMap {
     }
 
     /// The counter of `key`, if it was ever updated. Holds the lock of
-    /// `key`'s shard only: it never waits for another shard.
+    /// `key`'s shard only: it never waits for another shard, but it does
+    /// wait for its own, as `update` does.
     ///
     /// # Graded promises
     ///
     /// - While another thread is inside `update` on a key of one shard, `get`
     ///   of keys in the other shards, present or absent, returns without
-    ///   waiting for it. Trial: `ch05::sharded_map::get_waits_only_on_its_shard`.
+    ///   waiting for it; `get` of a key in that same shard waits for the
+    ///   shard's lock (asleep, as `Mutex::lock` waits) and then gives the
+    ///   key's counter: a busy shard does not make a key read as `None`.
+    ///   Trial: `ch05::sharded_map::get_waits_only_on_its_shard`.
     /// - `get` gives `None` for a key never updated, else its counter, also
     ///   when that counter is `0` (a key updated to `0` is still there).
     ///   Trials:
@@ -295,9 +326,16 @@ impl ShardedMap {
 /// thread, however many there are, one included: a URL listed twice is
 /// fetched twice, a blank or empty entry is fetched like any other, and the
 /// calling thread only waits. If a `fetch` panics, `fetch_all` panics
-/// too. (It does so only once every request has ended, but that needs no
-/// trial: `fetch` and `urls` are borrowed, so the threads must be scoped,
-/// and a scope cannot end, by return or by panic, before its threads.)
+/// too; so it does if a request's thread cannot start (no memory or threads
+/// left), rather than fetch that request on the calling thread. (It
+/// panics only once every request has ended, but that needs no trial:
+/// `fetch` and `urls` are borrowed, so the threads must be scoped, and a
+/// scope cannot end, by return or by panic, before its threads.)
+///
+/// Every request starts at once, with no pause between them (to be
+/// "polite" to a server). Not graded, because a pause only delays the
+/// requests, each still starting before any waits for another: only a
+/// wall-clock bound could see it.
 ///
 /// # Graded promises
 ///
@@ -311,10 +349,17 @@ impl ShardedMap {
 /// - Each entry is fetched once, on a new thread of its own, never the
 ///   caller's, however many entries there are (1,000, or just one); a URL
 ///   listed twice is fetched twice, blank entries (`""`, `"  "`) are fetched
-///   too, and each entry gets the response of its own request.
+///   too, and so is an entry with a NUL character in it (`"/a\0b"`: it is
+///   only passed to `fetch`, not made a thread's name); each entry gets the
+///   response of its own request; and a `fetch` may use 512 KiB of its
+///   thread's stack (a thread Rust starts has 2 MiB unless told otherwise).
 ///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
-/// - If a `fetch` panics, `fetch_all` panics instead of returning. Trial:
-///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
+/// - If a `fetch` panics, `fetch_all` panics instead of returning; and when no
+///   request's thread can start (on Linux, the trial leaves the process too
+///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
+///   `Scope::spawn` does, with no request fetched on the calling thread
+///   (threads with a smaller stack may still start: then every request must
+///   run on one). Trial: `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where
     F: Fn(&str) -> String + Sync,

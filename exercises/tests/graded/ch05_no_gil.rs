@@ -11,11 +11,14 @@
 #![cfg(chapter = "ch05")]
 
 use std::collections::HashSet;
+use std::hint;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
+
+mod os;
 
 use course::grader::{Trial, alloc};
 use exercises::ch05_no_gil::{
@@ -106,7 +109,9 @@ pub fn trials() -> Vec<Trial> {
             "get waited for a shard other than its key's: while another \
              thread is inside update on a key of one shard, get of keys \
              in the other shards (present or absent) must not wait; lock \
-             only the shard that shard_of(key) names",
+             only the shard that shard_of(key) names (a get of a key in \
+             the busy shard must wait, asleep on the shard's lock, not \
+             spin)",
         ),
         Trial::new(
             "ch05::sharded_map::zero_shards_make_one",
@@ -241,9 +246,53 @@ fn in_zero_bands_panics() {
 
 /// A band whose kernel panics never fills its part of the output, so
 /// `in_bands` must not return one: it panics too, as `thread::scope` does
-/// when a thread it joins for you panicked.
+/// when a thread it joins for you panicked. So does a band whose thread
+/// cannot start (the machine is out of memory or threads), as
+/// `Scope::spawn` does: that band is never filled either, and running it
+/// on the caller instead is no way out (each band has a thread of its own).
 fn a_panicking_kernel_panics_the_caller() {
     let image = test_image(4, 6);
+    // First, before any thread of this process has ended (see the helper).
+    let (ran_on_caller, ran_elsewhere) =
+        (AtomicUsize::new(0), AtomicUsize::new(0));
+    let caller = thread::current().id();
+    let outcome = os::while_no_thread_can_start(|| {
+        in_bands(&image, 3, |band, out| {
+            if thread::current().id() == caller {
+                ran_on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                ran_elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            grayscale(band, out);
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a band \
+             whose thread cannot start is not checked"
+        ),
+        // Threads with a stack smaller than the default may still start:
+        // then every band ran on one, and the output is whole.
+        Some(Ok(_)) if ran_elsewhere.load(Ordering::SeqCst) == 3 => {}
+        Some(Ok(output)) => panic!(
+            "no thread with the default stack could start, yet in_bands \
+             returned {output:?}, with {} of 3 kernels run on threads of \
+             their own and {} on the calling thread: a band whose thread \
+             cannot start is never filled; let the failure panic, as \
+             Scope::spawn does (do not log it and carry on, nor run the \
+             band on the caller)",
+            ran_elsewhere.load(Ordering::SeqCst),
+            ran_on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran_on_caller.into_inner(),
+        0,
+        "no thread could start, and a band's kernel ran on the calling \
+         thread instead: each band runs on a thread of its own, or \
+         in_bands panics"
+    );
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
     let start = image.pixels.as_ptr() as usize;
@@ -471,6 +520,15 @@ fn blur_zero_bands_panics() {
          bands, and on_band would be called for none of them; panic \
          (assert!(bands >= 1))"
     );
+    // An empty image is no exception: 0 bands are still a mistake.
+    for width in [4, 0] {
+        assert!(
+            panics(|| blur(&[], width, 0, |_| {})),
+            "blur of an empty image (width {width}) with 0 bands returned: \
+             0 bands panic whatever the image (check bands before any \
+             early return)"
+        );
+    }
 }
 
 fn counts_from_many_threads() {
@@ -499,6 +557,38 @@ fn counts_from_many_threads() {
         "a shard number is out of range"
     );
     assert_eq!(map.shard_of("tab-3"), map.shard_of("tab-3"), "stable");
+    // Keys of any length: URLs, and one of 1,000 bytes. A hash that
+    // overflows (`h * 31 + byte` on a plain integer) panics in a debug
+    // build once a key has a dozen bytes or so.
+    let long_keys = [
+        "https://example.com/tabs/7?session=abcdef".to_string(),
+        "https://example.com/tabs/8?session=abcdef".to_string(),
+        "x".repeat(1_000),
+    ];
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        for key in &long_keys {
+            map.update(key, |count| *count += 3);
+        }
+        let counts: Vec<_> = long_keys.iter().map(|k| map.get(k)).collect();
+        let shards: Vec<_> =
+            long_keys.iter().map(|k| map.shard_of(k)).collect();
+        (counts, shards)
+    }));
+    let Ok((counts, shards)) = outcome else {
+        panic!(
+            "update, get or shard_of panicked for a long key (a URL, or \
+             1,000 bytes): does the hash overflow? (use wrapping arithmetic, \
+             or std's DefaultHasher)"
+        );
+    };
+    assert!(
+        counts.iter().all(|&count| count == Some(3)),
+        "long keys, each updated once with +3, read back as {counts:?}"
+    );
+    assert!(
+        shards.iter().all(|&s| s < 8),
+        "a shard number is out of range for a long key: {shards:?}"
+    );
     // Shard counts that are not powers of two: a shard number is always
     // below the count, whatever the key.
     for count in [3, 5] {
@@ -552,19 +642,26 @@ fn holds_two_shards_at_once() {
 
 /// A thread holds one shard inside `update` until `get` has been called for
 /// keys of every other shard, present and absent: those calls lock only
-/// their own key's shard, so they do not wait for it.
+/// their own key's shard, so they do not wait for it. Then a `get` of a key
+/// in the held shard, on a thread of its own, must wait for it: the holder
+/// lets go only once that thread is asleep (waiting for the lock) or has
+/// returned, so a `get` that gives up on a busy shard (`try_lock`) is
+/// caught every time, and one that waits then reads the key's counter.
 fn get_waits_only_on_its_shard() {
     const SHARDS: usize = 4;
     let map = ShardedMap::new(SHARDS);
     let held = "tab-0";
     let shard = map.shard_of(held);
-    // One present and one absent key in each of the other shards.
+    // One present and one absent key in each of the other shards, and a
+    // present key in the held shard.
     let mut present: Vec<Option<String>> = vec![None; SHARDS];
     let mut absent: Vec<Option<String>> = vec![None; SHARDS];
+    let mut neighbour = None;
     for i in 1..10_000 {
         let key = format!("tab-{i}");
         let at = map.shard_of(&key);
         if at == shard {
+            neighbour.get_or_insert(key);
             continue;
         }
         if present[at].is_none() {
@@ -579,17 +676,20 @@ fn get_waits_only_on_its_shard() {
         !present.is_empty() && !absent.is_empty(),
         "10,000 keys all landed in shard {shard} of {SHARDS}"
     );
-    for key in &present {
+    let Some(neighbour) = neighbour else {
+        panic!("10,000 keys all missed shard {shard} of {SHARDS}");
+    };
+    for key in present.iter().chain([&neighbour]) {
         map.update(key, |count| *count += 1);
     }
     let (inside_tx, inside_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let map = &map;
-    let got = thread::scope(|s| {
+    let (got, got_neighbour) = thread::scope(|s| {
         s.spawn(move || {
             map.update(held, |count| {
                 inside_tx.send(()).unwrap();
-                // Held until the gets below are done.
+                // Held until the gets below are done, or waiting.
                 let _ = release_rx.recv();
                 *count += 1;
             });
@@ -601,8 +701,19 @@ fn get_waits_only_on_its_shard() {
             let absent: Vec<_> = absent.iter().map(|k| map.get(k)).collect();
             (present, absent)
         }));
+        // The held shard's own key: its get waits until the holder is done.
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let neighbour = neighbour.as_str();
+        let waiting = s.spawn(move || {
+            tid_tx.send(os::current_tid()).unwrap();
+            map.get(neighbour)
+        });
+        let tid = tid_rx.recv().unwrap();
+        while !waiting.is_finished() && !os::asleep(tid) {
+            thread::yield_now();
+        }
         drop(release_tx);
-        got
+        (got, waiting.join())
     });
     let Ok((got_present, got_absent)) = got else {
         panic!("get panicked");
@@ -615,6 +726,18 @@ fn get_waits_only_on_its_shard() {
     assert!(
         got_absent.iter().all(Option::is_none),
         "keys {absent:?} were never updated, yet get gave {got_absent:?}"
+    );
+    let Ok(got_neighbour) = got_neighbour else {
+        panic!("get of a key in a busy shard panicked");
+    };
+    assert_eq!(
+        got_neighbour,
+        Some(1),
+        "{neighbour} was updated once, and get({neighbour:?}) was called \
+         while another thread was inside update on {held:?}, in the same \
+         shard: get must wait for the shard's lock (lock, not try_lock) \
+         and then give the counter; a busy shard is no reason to answer \
+         None for a key that is there"
     );
     assert_eq!(map.get(held), Some(1));
 }
@@ -676,10 +799,25 @@ fn survives_a_panicking_f() {
         .join()
     });
     assert!(failed.is_err(), "update must pass on the panic of its f");
+    // The same with a key never updated before: f works on the counter in
+    // the map from the start, so the key is there, with what f wrote.
+    let failed_new = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-3", |count| {
+                *count += 4;
+                panic!("this first update fails on purpose");
+            })
+        })
+        .join()
+    });
+    assert!(
+        failed_new.is_err(),
+        "update must pass on the panic of its f"
+    );
     let after = thread::scope(|s| {
         s.spawn(|| {
             map.update("tab-2", |count| *count += 1);
-            (map.get("tab-1"), map.get("tab-2"))
+            (map.get("tab-1"), map.get("tab-2"), map.get("tab-3"))
         })
         .join()
     });
@@ -695,10 +833,13 @@ fn survives_a_panicking_f() {
     };
     assert_eq!(
         after,
-        (Some(6), Some(1)),
+        (Some(6), Some(1), Some(4)),
         "tab-1 was 5 when an f added 1 to it and then panicked; f works on \
          the counter in the map, so the map keeps the 6 it wrote (and \
-         tab-2 was updated once)"
+         tab-2 was updated once); tab-3 was new when an f added 4 to it and \
+         panicked: the key is in the map from the moment update starts \
+         (insert it before calling f, not after f returns), with the 4 f \
+         wrote"
     );
 }
 
@@ -726,6 +867,10 @@ fn starts_every_request_at_once() {
     let expected: Vec<String> = urls.iter().map(|u| u.to_uppercase()).collect();
     assert_eq!(responses, expected);
 }
+
+/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread`: a
+/// quarter of the default stack of a thread Rust starts (2 MiB).
+const STACK_USED_BY_FETCH: usize = 512 * 1024;
 
 /// 1,000 requests for 100 URLs, each listed 10 times: 1,000 calls of
 /// `fetch`, each on a thread of its own, none on the caller's. Every call
@@ -767,11 +912,17 @@ fn fetches_every_url_on_its_own_thread() {
         "request",
     );
     // One URL is still a request on a thread of its own, and a blank entry
-    // is still an entry: fetched like any other, never skipped.
-    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t"][..]] {
+    // is still an entry: fetched like any other, never skipped; so is one
+    // with a NUL character in it (`fetch_all` does not judge URLs, nor use
+    // them for anything but `fetch`, such as a thread's name). Each `fetch`
+    // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
+    // thread started with Rust's default stack (2 MiB) has room for it.
+    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
         let threads = Mutex::new(Vec::new());
         let responses = fetch_all(urls, |url| {
             threads.lock().unwrap().push(thread::current().id());
+            let mut buffer = [0_u8; STACK_USED_BY_FETCH];
+            hint::black_box(&mut buffer);
             format!("200 [{url}]")
         });
         let expected: Vec<String> =
@@ -790,9 +941,52 @@ fn fetches_every_url_on_its_own_thread() {
 }
 
 /// A request whose `fetch` panics makes `fetch_all` panic, rather than
-/// come back with a response nobody sent.
+/// come back with a response nobody sent. So does a request whose thread
+/// cannot start (the machine is out of memory or threads), as
+/// `Scope::spawn` does: fetching it on the calling thread instead would run
+/// requests one after another, and deadlock any that waits for the others.
 fn a_failed_request_panics_the_caller() {
     let urls = ["/ok", "/broken", "/ok-too"];
+    // First, before any thread of this process has ended (see the helper).
+    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let caller = thread::current().id();
+    let outcome = os::while_no_thread_can_start(|| {
+        fetch_all(&urls, |url| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            format!("200 {url}")
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a request \
+             whose thread cannot start is not checked"
+        ),
+        // Threads with a stack smaller than the default may still start:
+        // then every request ran on one.
+        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == urls.len() => {}
+        Some(Ok(responses)) => panic!(
+            "no thread with the default stack could start, yet fetch_all \
+             returned {responses:?}, with {} of {} requests fetched on \
+             threads of their own and {} on the calling thread: a request whose \
+             thread cannot start must panic, as Scope::spawn does, not be \
+             fetched by the caller",
+            elsewhere.load(Ordering::SeqCst),
+            urls.len(),
+            on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "no thread could start, and a request was fetched on the calling \
+         thread instead: each request runs on a thread of its own, or \
+         fetch_all panics"
+    );
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         fetch_all(&urls, |url| {
             assert_ne!(url, "/broken", "this request fails on purpose");

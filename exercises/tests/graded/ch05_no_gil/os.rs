@@ -1,0 +1,106 @@
+//! What the trials of chapter 5 ask Linux: whether a thread is asleep, and
+//! a process in which no new thread can start.
+//!
+//! Each trial runs in a process of its own (see `course::grader`), so a
+//! limit set here holds for that one trial only.
+
+use std::ffi::c_int;
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::thread;
+
+/// A thread id, as Linux's `gettid` returns it.
+pub type Tid = i32;
+
+/// `struct rlimit` of a 64-bit Linux: the soft limit, then the hard one.
+#[repr(C)]
+struct Rlimit {
+    soft: u64,
+    hard: u64,
+}
+
+/// `RLIMIT_DATA`: the private writable memory a process may map, thread
+/// stacks and the heap included (Linux 4.7 and later).
+const RLIMIT_DATA: c_int = 2;
+
+unsafe extern "C" {
+    fn gettid() -> Tid;
+    fn getrlimit(resource: c_int, limit: *mut Rlimit) -> c_int;
+    fn setrlimit(resource: c_int, limit: *const Rlimit) -> c_int;
+}
+
+/// The id of the calling thread.
+pub fn current_tid() -> Tid {
+    // SAFETY: `gettid` has no preconditions.
+    unsafe { gettid() }
+}
+
+/// Whether the thread `tid` of this process is asleep (state `S` in
+/// Linux's `/proc`): waiting for a lock, here.
+pub fn asleep(tid: Tid) -> bool {
+    let Ok(stat) = fs::read(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised name, which may hold spaces.
+    stat.iter()
+        .rposition(|&b| b == b')')
+        .is_some_and(|close| stat.get(close + 2) == Some(&b'S'))
+}
+
+/// The private writable memory this process has mapped now, in bytes
+/// (`VmData` in `/proc/self/status`).
+fn data_in_use() -> u64 {
+    let status = fs::read_to_string("/proc/self/status")
+        .expect("cannot read /proc/self/status");
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmData:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse::<u64>().ok())
+        .expect("no VmData in /proc/self/status");
+    kib * 1024
+}
+
+fn get_data_limit() -> Rlimit {
+    let mut limit = Rlimit { soft: 0, hard: 0 };
+    // SAFETY: `limit` is a valid `struct rlimit` to write to.
+    let status = unsafe { getrlimit(RLIMIT_DATA, &mut limit) };
+    assert_eq!(status, 0, "getrlimit(RLIMIT_DATA) failed");
+    limit
+}
+
+fn set_data_limit(limit: &Rlimit) {
+    // SAFETY: `limit` is a valid `struct rlimit` to read.
+    let status = unsafe { setrlimit(RLIMIT_DATA, limit) };
+    assert_eq!(status, 0, "setrlimit(RLIMIT_DATA) failed");
+}
+
+/// Runs `f` while no new thread can start, as when a machine runs out of
+/// memory or threads: the process may map only 1 MiB more private memory,
+/// less than a thread's stack (2 MiB unless told otherwise), and plenty
+/// for the small allocations `f` makes. Returns how `f` ended, or `None`
+/// when a thread still starts under that limit (it is not enforced here),
+/// and the check cannot be made.
+///
+/// Call it before this process has started and ended any thread: the C
+/// library keeps the stacks of ended threads for new ones, which then
+/// need no memory.
+pub fn while_no_thread_can_start<T>(
+    f: impl FnOnce() -> T,
+) -> Option<thread::Result<T>> {
+    let before = get_data_limit();
+    let tight = Rlimit {
+        soft: (data_in_use() + (1 << 20)).min(before.soft),
+        hard: before.hard,
+    };
+    set_data_limit(&tight);
+    let outcome = match thread::Builder::new().spawn(|| ()) {
+        Ok(probe) => {
+            let _ = probe.join();
+            None
+        }
+        Err(_) => Some(panic::catch_unwind(AssertUnwindSafe(f))),
+    };
+    set_data_limit(&before);
+    outcome
+}
