@@ -279,7 +279,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the mappers did not run at the same time: each calls on_map, \
-             which waits at a barrier until every mapper has started",
+             which waits at a barrier until every mapper has started, then \
+             calls words on its one text, which waits at a barrier until \
+             every mapper is counting (does a mapper hold a lock that the \
+             others need while it counts?)",
         ),
         Trial::new(
             "ch07::word_count::handles_more_mappers_than_texts",
