@@ -221,8 +221,14 @@ impl Drop for ProcessPool {
 ///
 /// - A job that panics ends neither its worker thread nor the pool: the jobs
 ///   sent after it still run, even on a pool of one thread, which runs them in
-///   the order they were sent, and dropping the pool does not panic. Trial:
-///   `ch07::thread_pool::survives_a_panicking_job`.
+///   the order they were sent, on that one thread (not on a new thread that
+///   replaces one a panic ended), and dropping the pool does not panic.
+///   Trial: `ch07::thread_pool::survives_a_panicking_job`.
+/// - A pool keeps its threads while it has nothing to do, however long, until
+///   it is dropped: after 3 seconds without a job it still takes jobs and runs
+///   `size` of them at once. (The trial waits 3 seconds; threads that quit
+///   after a longer idle time are just as wrong, but no trial waits that
+///   long.) Trial: `ch07::thread_pool::keeps_its_threads_while_idle`.
 /// - Each job goes to whichever thread is free, from one queue, in the order
 ///   the jobs were sent, so a slow job never holds up the jobs behind it while
 ///   another thread is free: with two threads, the first job may wait until
