@@ -177,7 +177,9 @@ impl ProcessPool {
     ///   still in step for the next `map`. Trial:
     ///   `ch07::process_pool::rejects_a_job_with_a_newline`.
     /// - Fails if a worker exits without answering its job (a job it cannot do,
-    ///   say), rather than make an answer up. Trial:
+    ///   say), rather than make an answer up, and rather than give that job to
+    ///   another worker: `map` fails even when the other workers could have
+    ///   done every job. Trial:
     ///   `ch07::process_pool::reports_a_worker_that_died`.
     pub fn map(&mut self, jobs: &[String]) -> io::Result<Vec<String>> {
         // TODO(ch07): a queue of (index, job), and a scoped thread per

@@ -414,8 +414,17 @@ pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     assert_no_worker_left(pids);
 }
 
+/// What a dying worker runs (`sh -c SCRIPT sh DIR`): it reads one job,
+/// creates `DIR/taken`, and exits without an answer.
+const DYING_SCRIPT: &str = "read -r _; : > \"$1/taken\"; exit 70";
+
 /// A worker that dies without answering (the pool worker exits on a job
-/// it does not know) makes `map` fail rather than make an answer up.
+/// it does not know) makes `map` fail rather than make an answer up. It
+/// does so too when only one worker of two dies, on whatever job it takes
+/// first, and the other could do every job: `map` fails rather than give
+/// the dead worker's job to the other. The other worker's first job, if it
+/// gets the first, waits until the dying worker has taken a job, so the
+/// dying worker always gets one.
 pub(super) fn reports_a_worker_that_died() {
     let mut pool =
         ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
@@ -426,6 +435,39 @@ pub(super) fn reports_a_worker_that_died() {
         "the worker that got the job `crash` exited without answering, yet \
          map returned {result:?}: reading 0 bytes means the worker is gone \
          and its job has no answer (return an error)"
+    );
+    drop(pool);
+
+    let scratch = scratch();
+    let first = Cell::new(true);
+    let one_dies = || {
+        if first.replace(false) {
+            let mut command = Command::new("/bin/sh");
+            command
+                .arg("-c")
+                .arg(DYING_SCRIPT)
+                .arg("sh")
+                .arg(scratch.path());
+            command
+        } else {
+            pool_worker()
+        }
+    };
+    let mut pool =
+        ProcessPool::new(one_dies, 2).expect("cannot start the pool");
+    let taken = scratch.path().join("taken");
+    let jobs = [
+        format!("wait {}", taken.display()),
+        "countdown 1".to_string(),
+        "countdown 2".to_string(),
+    ];
+    let result = pool.map(&jobs);
+    assert!(
+        result.is_err(),
+        "one of the two workers exited without answering the first job it \
+         took, yet map returned {result:?}: a job whose worker died has no \
+         answer, and map fails rather than hand that job to another worker \
+         (which may run it twice, or die of it too)"
     );
 }
 
