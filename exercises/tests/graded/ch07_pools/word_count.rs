@@ -53,12 +53,18 @@ pub(super) fn matches_the_sequential_count() {
     }
 }
 
-/// Every mapper waits at a barrier in `on_map` until all have started,
-/// then, with one text each, in `words` until all are counting: a mapper
-/// that holds a lock which the others need while it counts makes them wait
-/// at that lock, and the barrier never opens.
+/// Every mapper waits at a barrier in `on_map` until all have started.
+/// Then again, with one text each, and also in `words` until all are
+/// counting: a mapper that holds a lock which the others need while it
+/// counts makes them wait at that lock, and the barrier never opens.
 pub(super) fn maps_the_texts_at_once() {
     const MAPPERS: usize = 5;
+    let barrier = Barrier::new(MAPPERS);
+    let counts = word_count(&TEXTS, MAPPERS, |_| {
+        barrier.wait(); // Every mapper has started.
+    });
+    assert_eq!(counts, sequential_count(&TEXTS));
+
     static COUNTING: LazyLock<Barrier> =
         LazyLock::new(|| Barrier::new(MAPPERS));
     let texts = &TEXTS[..MAPPERS];
@@ -67,7 +73,6 @@ pub(super) fn maps_the_texts_at_once() {
     let _ = WORDS_WATCH.set(|_| {
         COUNTING.wait(); // Every mapper is counting its text.
     });
-    let barrier = Barrier::new(MAPPERS);
     let counts = word_count(texts, MAPPERS, |_| {
         barrier.wait(); // Every mapper has started.
     });
