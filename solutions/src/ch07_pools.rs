@@ -259,7 +259,9 @@ impl ProcessPool {
     ///   still in step for the next `map`. Trial:
     ///   `ch07::process_pool::rejects_a_job_with_a_newline`.
     /// - Fails if a worker exits without answering its job (a job it cannot do,
-    ///   say), rather than make an answer up. Trial:
+    ///   say), rather than make an answer up, and rather than give that job to
+    ///   another worker: `map` fails even when the other workers could have
+    ///   done every job. Trial:
     ///   `ch07::process_pool::reports_a_worker_that_died`.
     pub fn map(&mut self, jobs: &[String]) -> io::Result<Vec<String>> {
         if jobs.iter().any(|job| job.contains('\n')) {
@@ -366,8 +368,14 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///
 /// - A job that panics ends neither its worker thread nor the pool: the jobs
 ///   sent after it still run, even on a pool of one thread, which runs them in
-///   the order they were sent, and dropping the pool does not panic. Trial:
-///   `ch07::thread_pool::survives_a_panicking_job`.
+///   the order they were sent, on that one thread (not on a new thread that
+///   replaces one a panic ended), and dropping the pool does not panic.
+///   Trial: `ch07::thread_pool::survives_a_panicking_job`.
+/// - A pool keeps its threads while it has nothing to do, however long, until
+///   it is dropped: after 3 seconds without a job it still takes jobs and runs
+///   `size` of them at once. (The trial waits 3 seconds; threads that quit
+///   after a longer idle time are just as wrong, but no trial waits that
+///   long.) Trial: `ch07::thread_pool::keeps_its_threads_while_idle`.
 /// - Each job goes to whichever thread is free, from one queue, in the order
 ///   the jobs were sent, so a slow job never holds up the jobs behind it while
 ///   another thread is free: with two threads, the first job may wait until
@@ -482,10 +490,14 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 /// all running at once, each counting its own texts, with one call of
 /// `words(text)` per text, and sending its counts on a channel to the
 /// calling thread, which adds them up. Each mapper calls `on_map(mapper)`,
-/// with its number from `0`, before it counts any text. How the counts reach
-/// the calling thread is not graded: mappers that add theirs into one
-/// shared `Mutex<HashMap>` give the same counts, and no test tells them
-/// apart, but a lock that every mapper takes is what map-reduce avoids.
+/// with its number from `0`, before it counts any text. Every text is
+/// counted, a blank one too, and never on the calling thread, even with one
+/// mapper. How the counts reach the calling thread is not graded, as long
+/// as the mappers count at once: mappers that add theirs into one shared
+/// `Mutex<HashMap>`, taking the lock for each word, give the same counts,
+/// and no test tells them apart, but a lock that every mapper takes is what
+/// map-reduce avoids, and a mapper that holds it while it counts its texts
+/// makes the others wait, which is graded as not running at once.
 ///
 /// # Graded promises
 ///
@@ -497,13 +509,16 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
 ///   `mappers - 1`, text or not. Trial:
 ///   `ch07::word_count::handles_more_mappers_than_texts`.
-/// - The mappers run at the same time: their calls of `on_map` run at once.
-///   Trial: `ch07::word_count::maps_the_texts_at_once`.
+/// - The mappers run at the same time: their calls of `on_map` run at once,
+///   and so do their calls of `words`, which no lock that every mapper takes
+///   holds up: with as many texts as mappers, every mapper is inside `words`
+///   at the same moment. Trial: `ch07::word_count::maps_the_texts_at_once`.
 /// - The texts are shared out as `split` shares a count: the numbers of texts
 ///   the mappers count differ by at most one (`7` texts among `4` mappers: `2`,
 ///   `2`, `2` and `1`), and `0` mappers count as one, which counts every text.
-///   Each text is counted with one call of `words(text)`, on the thread of the
-///   mapper it went to, the one that called `on_map`. Trials:
+///   Each text is counted with one call of `words(text)`, a blank text too, on
+///   the thread of the mapper it went to, the one that called `on_map`, never
+///   on the calling thread, even with `1` or `0` mappers. Trials:
 ///   `ch07::word_count::shares_the_texts_out_evenly`,
 ///   `ch07::word_count::calls_on_map_before_counting`.
 /// - On each mapper's thread, `on_map` is called before `words` is called on

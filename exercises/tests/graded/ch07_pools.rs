@@ -221,6 +221,21 @@ pub fn trials() -> Vec<Trial> {
              the pool is what hangs)",
         ),
         Trial::new(
+            "ch07::thread_pool::keeps_its_threads_while_idle",
+            1,
+            thread_pool::keeps_its_threads_while_idle,
+        )
+        // The pool has nothing to do for IDLE, by design.
+        .timeout(HANG_TIMEOUT + thread_pool::IDLE)
+        .on_timeout(
+            "a pool that had had nothing to do for 3 seconds did not run 2 \
+             jobs at once on its 2 threads: the workers must wait for the \
+             next job however long it takes (recv, not recv_timeout), \
+             until the pool is dropped (if \
+             runs_every_job_before_drop_returns timed out too, dropping \
+             the pool is what hangs)",
+        ),
+        Trial::new(
             "ch07::thread_pool::runs_size_jobs_at_once",
             2,
             runs_size_jobs_at_once,
@@ -279,7 +294,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the mappers did not run at the same time: each calls on_map, \
-             which waits at a barrier until every mapper has started",
+             which waits at a barrier until every mapper has started, then \
+             calls words on its one text, which waits at a barrier until \
+             every mapper is counting (does a mapper hold a lock that the \
+             others need while it counts?)",
         ),
         Trial::new(
             "ch07::word_count::handles_more_mappers_than_texts",

@@ -414,8 +414,79 @@ pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     assert_no_worker_left(pids);
 }
 
+/// What a dying worker runs (`sh -c SCRIPT sh DIR`): it reads one job,
+/// writes its pid to `DIR/taken` (whole, by a rename), and exits without
+/// an answer.
+const DYING_SCRIPT: &str = "read -r _; echo $$ > \"$1/pid\"; \
+    mv \"$1/pid\" \"$1/taken\"; exit 70";
+
+/// Whether process `pid` has exited: a zombie, or already waited for.
+fn has_exited(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        after_name.split_whitespace().next() == Some("Z")
+    })
+}
+
+/// Whether every thread of this process other than the calling one is
+/// asleep (waiting for something), none running or ready to run.
+fn every_other_thread_asleep() -> bool {
+    let me = fs::read_link("/proc/thread-self")
+        .expect("cannot read /proc/thread-self");
+    let me = me.file_name().expect("a thread id");
+    fs::read_dir("/proc/self/task")
+        .expect("cannot list this process's threads")
+        .filter_map(Result::ok)
+        .filter(|task| task.file_name() != me)
+        .all(|task| {
+            // A thread that has just ended counts as asleep.
+            fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+                let after_name =
+                    stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                after_name.split_whitespace().next() != Some("R")
+            })
+        })
+}
+
+/// Starts a thread that creates `DIR/go` once the dying worker (see
+/// [`DYING_SCRIPT`]) has taken a job and exited, and then every other
+/// thread of this process is asleep: by then the pool has seen the worker's
+/// stdout end and done all it does about it (a pool that gives the job to
+/// another worker has queued it again), since a thread that reads the end
+/// of a pipe is woken, not left asleep, when its writer exits. The thread
+/// gives up once `done` is set.
+fn release_once_the_pool_saw_a_death(
+    dir: PathBuf,
+    done: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let taken = dir.join("taken");
+        let pid = loop {
+            if let Ok(pid) = fs::read_to_string(&taken) {
+                break pid.trim().parse().expect("the dying worker's pid");
+            }
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(1));
+        };
+        while !has_exited(pid) || !every_other_thread_asleep() {
+            if done.load(Ordering::SeqCst) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        fs::write(dir.join("go"), "").expect("cannot create the go file");
+    })
+}
+
 /// A worker that dies without answering (the pool worker exits on a job
-/// it does not know) makes `map` fail rather than make an answer up.
+/// it does not know) makes `map` fail rather than make an answer up. It
+/// does so too when only one worker of two dies, on whatever job it takes
+/// first, and the other could do every job: `map` fails rather than give
+/// the dead worker's job to the other. Every job waits until the pool has
+/// seen the death, so the other worker is still busy with its first job
+/// then, and the dying worker always gets a job.
 pub(super) fn reports_a_worker_that_died() {
     let mut pool =
         ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
@@ -426,6 +497,42 @@ pub(super) fn reports_a_worker_that_died() {
         "the worker that got the job `crash` exited without answering, yet \
          map returned {result:?}: reading 0 bytes means the worker is gone \
          and its job has no answer (return an error)"
+    );
+    drop(pool);
+
+    let scratch = scratch();
+    let first = Cell::new(true);
+    let one_dies = || {
+        if first.replace(false) {
+            let mut command = Command::new("/bin/sh");
+            command
+                .arg("-c")
+                .arg(DYING_SCRIPT)
+                .arg("sh")
+                .arg(scratch.path());
+            command
+        } else {
+            pool_worker()
+        }
+    };
+    let mut pool =
+        ProcessPool::new(one_dies, 2).expect("cannot start the pool");
+    let done = Arc::new(AtomicBool::new(false));
+    let release = release_once_the_pool_saw_a_death(
+        scratch.path().into(),
+        Arc::clone(&done),
+    );
+    let go = format!("wait {}", scratch.path().join("go").display());
+    let jobs = [go.clone(), go.clone(), go];
+    let result = pool.map(&jobs);
+    done.store(true, Ordering::SeqCst);
+    release.join().expect("the releasing thread panicked");
+    assert!(
+        result.is_err(),
+        "one of the two workers exited without answering the first job it \
+         took, yet map returned {result:?}: a job whose worker died has no \
+         answer, and map fails rather than hand that job to another worker \
+         (which may run it twice, or die of it too)"
     );
 }
 

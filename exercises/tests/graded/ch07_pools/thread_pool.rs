@@ -1,11 +1,11 @@
 //! The thread pool: every job runs before the drop returns, a panicking
-//! job ends no worker, exactly `size` jobs run at once, each job goes to a
-//! free thread in the order the jobs were sent, and a size of zero is an
-//! error.
+//! job ends no worker, an idle pool keeps its threads, exactly `size` jobs
+//! run at once, each job goes to a free thread in the order the jobs were
+//! sent, and a size of zero is an error.
 
 use std::collections::HashSet;
 use std::fs;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -69,14 +69,24 @@ pub(super) fn runs_every_job_before_drop_returns() {
     );
 }
 
-/// A pool of one thread runs the jobs queued after a job that panicked.
+/// A pool of one thread runs the jobs queued after a job that panicked,
+/// on that same thread: a worker that dies and is replaced by a new thread
+/// shows as a second thread.
 pub(super) fn survives_a_panicking_job() {
     let pool = ThreadPool::new(1);
     let (report, ran) = channel::unbounded();
+    let threads = Arc::new(Mutex::new(HashSet::new()));
     for job in 0..3 {
-        pool.execute(|| panic!("a job panics on purpose (expected)"));
-        let report = report.clone();
-        pool.execute(move || report.send(job).unwrap());
+        let panicking = Arc::clone(&threads);
+        pool.execute(move || {
+            panicking.lock().unwrap().insert(thread::current().id());
+            panic!("a job panics on purpose (expected)");
+        });
+        let (report, threads) = (report.clone(), Arc::clone(&threads));
+        pool.execute(move || {
+            threads.lock().unwrap().insert(thread::current().id());
+            report.send(job).unwrap();
+        });
     }
     drop(report);
     let ran: Vec<i32> = ran.iter().take(3).collect();
@@ -86,6 +96,51 @@ pub(super) fn survives_a_panicking_job() {
         "the jobs queued after a panicking job were dropped without \
          running: a panic in a job must not end its worker thread"
     );
+    drop(pool);
+    let threads = threads.lock().unwrap().len();
+    assert_eq!(
+        threads, 1,
+        "a pool of one thread ran its jobs, three of which panic, on \
+         {threads} different threads: a panic in a job must not end its \
+         worker thread, and replacing the thread is no cure (catch the \
+         panic with std::panic::catch_unwind and keep the thread)"
+    );
+}
+
+/// How long [`keeps_its_threads_while_idle`] leaves its pool with nothing
+/// to do: longer than a pool whose threads quit after a second or two idle
+/// waits. This bounds the idle time from below; the trial's deadline is
+/// later by as much.
+pub(super) const IDLE: Duration = Duration::from_secs(3);
+
+/// A pool keeps its threads while it has nothing to do: after [`IDLE`]
+/// without a job, it still takes jobs and runs `SIZE` of them at once.
+pub(super) fn keeps_its_threads_while_idle() {
+    const SIZE: usize = 2;
+    let pool = ThreadPool::new(SIZE);
+    for round in ["before", "after"] {
+        if round == "after" {
+            thread::sleep(IDLE); // Nothing for the pool to do.
+        }
+        // The trial's thread meets the jobs too: it waits until they run.
+        let barrier = Arc::new(Barrier::new(SIZE + 1));
+        for _ in 0..SIZE {
+            let barrier = Arc::clone(&barrier);
+            let sent = panic::catch_unwind(AssertUnwindSafe(|| {
+                pool.execute(move || {
+                    barrier.wait(); // Every job of the round is running.
+                });
+            }));
+            assert!(
+                sent.is_ok(),
+                "execute panicked {round} the pool had had nothing to do \
+                 for {IDLE:?}: a pool keeps its threads, and they wait for \
+                 the next job however long it takes (recv, not \
+                 recv_timeout), until the pool is dropped"
+            );
+        }
+        barrier.wait();
+    }
     drop(pool);
 }
 

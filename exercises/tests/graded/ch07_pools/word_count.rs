@@ -1,10 +1,11 @@
 //! The word count: the mappers' counts equal the sequential count, the
-//! mappers run at the same time, every mapper runs, text or not, the texts
-//! are shared out evenly, and each mapper calls `on_map` before it counts.
-//! `WORDS_WATCH` tells these trials which thread counts which text.
+//! mappers run, and count, at the same time, every mapper runs, text or
+//! not, the texts, blank ones too, are shared out evenly among mapper
+//! threads, and each mapper calls `on_map` before it counts. `WORDS_WATCH`
+//! tells these trials which thread counts which text, and when.
 
 use std::collections::HashMap;
-use std::sync::{Barrier, Mutex, PoisonError};
+use std::sync::{Barrier, LazyLock, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 
 use exercises::ch07_pools::{WORDS_WATCH, word_count, words};
@@ -53,6 +54,9 @@ pub(super) fn matches_the_sequential_count() {
 }
 
 /// Every mapper waits at a barrier in `on_map` until all have started.
+/// Then again, with one text each, and also in `words` until all are
+/// counting: a mapper that holds a lock which the others need while it
+/// counts makes them wait at that lock, and the barrier never opens.
 pub(super) fn maps_the_texts_at_once() {
     const MAPPERS: usize = 5;
     let barrier = Barrier::new(MAPPERS);
@@ -60,6 +64,19 @@ pub(super) fn maps_the_texts_at_once() {
         barrier.wait(); // Every mapper has started.
     });
     assert_eq!(counts, sequential_count(&TEXTS));
+
+    static COUNTING: LazyLock<Barrier> =
+        LazyLock::new(|| Barrier::new(MAPPERS));
+    let texts = &TEXTS[..MAPPERS];
+    // Before the watch is set: the sequential count calls `words` too.
+    let expected = sequential_count(texts);
+    let _ = WORDS_WATCH.set(|_| {
+        COUNTING.wait(); // Every mapper is counting its text.
+    });
+    let counts = word_count(texts, MAPPERS, |_| {
+        barrier.wait(); // Every mapper has started.
+    });
+    assert_eq!(counts, expected);
 }
 
 /// With more mappers than texts, every mapper still runs (some count
@@ -109,7 +126,8 @@ fn record(event: Event) {
 }
 
 /// Runs `word_count` with an `on_map` and a `words` watch that record
-/// what each thread does; checks the counts and returns the events.
+/// what each thread does; checks the counts, and that the calling thread
+/// neither mapped nor counted, and returns the events.
 fn watched_word_count(
     texts: &[&str],
     mappers: usize,
@@ -130,6 +148,14 @@ fn watched_word_count(
         expected,
         "{} texts, {mappers} mappers: the counts should equal the \
          sequential count",
+        texts.len()
+    );
+    let caller = thread::current().id();
+    assert!(
+        events.iter().all(|(thread, _)| *thread != caller),
+        "{} texts, {mappers} mappers: the calling thread called on_map or \
+         words itself; every text is counted on a mapper thread, even when \
+         there is only one mapper, and the calling thread only adds up",
         texts.len()
     );
     events
@@ -178,15 +204,21 @@ fn texts_per_mapper(
     per_mapper
 }
 
-/// The mappers get balanced shares of the texts: their numbers of texts
-/// differ by at most one (as `split` shares a count out), and `0` mappers
-/// count as one.
+/// The mappers get balanced shares of the texts, blank ones included:
+/// their numbers of texts differ by at most one (as `split` shares a count
+/// out), and `0` mappers count as one. One mapper, or `0`, still counts on
+/// a thread of its own.
 pub(super) fn shares_the_texts_out_evenly() {
+    // Blank texts have no words, but are texts all the same; each differs
+    // from the others, so that a text's events tell which one it is.
+    let with_blanks = [TEXTS[0], "", TEXTS[1], "  \n", TEXTS[2], "\t"];
     for (texts, mappers) in [
         (&TEXTS[..], 4),
         (&TEXTS[..2], 5),
         (&TEXTS[..], 3),
         (&TEXTS[..], 0),
+        (&TEXTS[..], 1),
+        (&with_blanks[..], 4),
     ] {
         let events = watched_word_count(texts, mappers);
         let per_mapper = texts_per_mapper(texts, mappers, &events);
