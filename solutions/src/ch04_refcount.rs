@@ -326,7 +326,9 @@ impl<T> Drop for MyArc<T> {
     ///   with loom). Trial:
     ///   `ch04::my_arc::loom_the_last_two_owners_drop_the_value_once`.
     /// - Every thread's uses of the value happen before the last owner drops
-    ///   it, under Rust's memory model and not only on x86, in every
+    ///   it and frees its allocation, also for a value without a destructor
+    ///   (a `u32`, a reference), whose free is then all that the last owner
+    ///   does: under Rust's memory model and not only on x86, in every
     ///   interleaving (checked with loom). Trial:
     ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
@@ -337,7 +339,10 @@ impl<T> Drop for MyArc<T> {
             return;
         }
         // Acquire: pairs with every other thread's Release decrement, so
-        // all their uses of the value happen before it is dropped here.
+        // all their uses of the value happen before it is dropped and its
+        // allocation freed here. Needed for every `T`, also one without a
+        // destructor: once freed, the allocator may hand the bytes to a
+        // thread that writes them while another still reads the value.
         fence(Ordering::Acquire);
         // SAFETY: the count reached zero: no other pointer exists, and the
         // fence orders every earlier use before this drop.
