@@ -382,9 +382,12 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 ///   several take snapshots, all at the same time, every snapshot has its count
 ///   and its total from the same moment, and no record is lost. Trial:
 ///   `ch04::stats::snapshots_are_consistent`.
-/// - The same holds while many writers (64, sharing one CPU) are interrupted
-///   halfway through `record`: snapshots stay consistent, and `snapshot` does
-///   not spin waiting for a writer that cannot run. Trial:
+/// - The same holds while one writer, after a `record` that overflowed and
+///   panicked, is frozen by a signal wherever it is, again and again (often
+///   halfway through `record`), and while many writers (64, sharing one CPU)
+///   are interrupted halfway through `record`: snapshots stay consistent, and
+///   `snapshot` either returns or sleeps (on a lock the frozen writer holds):
+///   it does not spin waiting for a writer that cannot run. Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
