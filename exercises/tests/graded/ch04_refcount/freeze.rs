@@ -21,8 +21,9 @@ use exercises::ch04_refcount::Stats;
 
 use super::transit::{Tid, asleep, gettid};
 
-/// A thread, as `pthread_self` returns it.
-type PthreadT = u64;
+/// A thread, as `pthread_self` returns it (`pthread_t`, an unsigned
+/// long on Linux).
+type PthreadT = usize;
 
 /// Linux's `SIGUSR1`.
 const SIGUSR1: i32 = 10;
@@ -36,7 +37,7 @@ struct Timespec {
 
 // The C library's, which every Rust program on Linux links.
 unsafe extern "C" {
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    fn signal(signum: i32, handler: usize) -> usize;
     fn pthread_self() -> PthreadT;
     fn pthread_kill(thread: PthreadT, signum: i32) -> i32;
     fn nanosleep(wanted: *const Timespec, left: *mut Timespec) -> i32;
@@ -82,7 +83,7 @@ pub fn snapshots_while_a_writer_is_frozen() {
         "record(u64::MAX) after record(1) must panic: the total overflows"
     );
     // SAFETY: `hold` only uses atomics and `nanosleep`.
-    unsafe { signal(SIGUSR1, hold) };
+    unsafe { signal(SIGUSR1, hold as extern "C" fn(i32) as usize) };
     let stop = AtomicBool::new(false);
     let records = AtomicU64::new(0);
     let started = AtomicUsize::new(0);
