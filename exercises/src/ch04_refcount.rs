@@ -264,7 +264,9 @@ impl<T> Drop for MyArc<T> {
     ///   with loom). Trial:
     ///   `ch04::my_arc::loom_the_last_two_owners_drop_the_value_once`.
     /// - Every thread's uses of the value happen before the last owner drops
-    ///   it, under Rust's memory model and not only on x86, in every
+    ///   it and frees its allocation, also for a value without a destructor
+    ///   (a `u32`, a reference), whose free is then all that the last owner
+    ///   does: under Rust's memory model and not only on x86, in every
     ///   interleaving (checked with loom). Trial:
     ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
@@ -291,9 +293,12 @@ impl<T> Drop for MyArc<T> {
 ///   several take snapshots, all at the same time, every snapshot has its count
 ///   and its total from the same moment, and no record is lost. Trial:
 ///   `ch04::stats::snapshots_are_consistent`.
-/// - The same holds while many writers (64, sharing one CPU) are interrupted
-///   halfway through `record`: snapshots stay consistent, and `snapshot` does
-///   not spin waiting for a writer that cannot run. Trial:
+/// - The same holds while one writer, after a `record` that overflowed and
+///   panicked, is frozen by a signal wherever it is, again and again (often
+///   halfway through `record`), and while many writers (64, sharing one CPU)
+///   are interrupted halfway through `record`: snapshots stay consistent, and
+///   `snapshot` either returns or sleeps (on a lock the frozen writer holds):
+///   it does not spin waiting for a writer that cannot run. Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {

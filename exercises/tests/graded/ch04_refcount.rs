@@ -7,7 +7,8 @@
 //! its allocation, and so does the last `MyArc` (the graded binary counts
 //! live bytes); eight threads
 //! clone and drop one `MyArc` at once; readers snapshot `Stats` while
-//! writers update it, also with 64 writers interrupted on one CPU
+//! writers update it, also with one writer frozen by a signal
+//! (`ch04_refcount/freeze.rs`) and with 64 writers interrupted on one CPU
 //! (`ch04_refcount/one_core.rs`); eight threads move money in opposite
 //! directions at once, which deadlocks a bank that locks accounts in the
 //! order the transfer names them; and a transfer stopped halfway on a
@@ -24,8 +25,10 @@
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch04")]
 
-// The trials at the edges of the numbers, with writers interrupted on one
-// CPU, and with a transfer stopped halfway, in `ch04_refcount/`.
+// The trials at the edges of the numbers, with a writer frozen, with
+// writers interrupted on one CPU, and with a transfer stopped halfway, in
+// `ch04_refcount/`.
+mod freeze;
 mod one_core;
 mod overflow;
 mod race;
@@ -123,9 +126,11 @@ pub fn trials() -> Vec<Trial> {
         // many writers'.
         .timeout(SLOW_TIMEOUT)
         .on_timeout(
-            "readers on one CPU with 64 writers never finished their \
-             snapshots: does snapshot spin while a writer that cannot run \
-             holds the numbers? (one lock around both numbers does not)",
+            "a reader never finished its snapshot while one writer was \
+             frozen by a signal, or while 64 writers shared its CPU: does \
+             snapshot spin while a writer that cannot run holds the \
+             numbers? (one lock around both numbers does not: the reader \
+             sleeps on it)",
         ),
         Trial::new(
             "ch04::stats::an_overflow_changes_nothing",

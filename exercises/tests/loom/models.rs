@@ -40,7 +40,9 @@ impl Drop for Page {
 }
 
 /// The value is used on both threads and dropped by whichever lets go
-/// last: every use must happen before the drop.
+/// last: every use must happen before the drop. Then the same with a value
+/// that has no destructor, so that freeing its allocation is all the last
+/// owner does: every use must happen before the free too.
 pub(crate) fn the_last_owner_drops_after_every_use() {
     loom::model(|| {
         let page = MyArc::new(Page(UnsafeCell::new(7)));
@@ -52,6 +54,105 @@ pub(crate) fn the_last_owner_drops_after_every_use() {
         drop(page);
         reader.join().unwrap();
     });
+    loom::model(|| {
+        // Leaked: the value borrows it on both threads, for `'static`.
+        let memory: &'static Memory =
+            Box::leak(Box::new(Memory(UnsafeCell::new(7))));
+        let mine = MyArc::new(memory);
+        free_watch::watch(&*mine);
+        let theirs = mine.clone();
+        let reader = thread::spawn(move || {
+            assert_eq!(theirs.read(), 7);
+            drop(theirs);
+            if free_watch::freed() {
+                memory.reuse();
+            }
+        });
+        assert_eq!(mine.read(), 7);
+        drop(mine);
+        if free_watch::freed() {
+            memory.reuse();
+        }
+        reader.join().unwrap();
+    });
+}
+
+/// Memory that a value without a destructor (`&Memory`) reads, standing
+/// for the value's own bytes: loom cannot see reads of plain memory, nor
+/// the allocator's free, but it sees these. Once its allocation is freed,
+/// the allocator may hand the bytes to any thread, which writes them:
+/// `reuse` is that write, by the thread that freed it. A read that does
+/// not happen before the free is then reported as a data race.
+struct Memory(UnsafeCell<u64>);
+
+// SAFETY: threads only read the cell while they hold a `MyArc`; the one
+// write is by the thread that freed the last `MyArc`'s allocation.
+unsafe impl Sync for Memory {}
+
+impl Memory {
+    fn read(&self) -> u64 {
+        // SAFETY: see the `Sync` impl: no write can run concurrently.
+        self.0.with(|value| unsafe { *value })
+    }
+
+    fn reuse(&self) {
+        // SAFETY: see the `Sync` impl; whether the free really comes after
+        // every read is what loom checks.
+        self.0.with_mut(|value| unsafe { *value = 0 });
+    }
+}
+
+/// Which thread freed the allocation of a `MyArc`'s value: this test
+/// binary's allocator, which is the system's, notes when the block that
+/// holds the watched address is freed.
+mod free_watch {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// The address of the watched value; 0 for none.
+    static WATCHED: AtomicUsize = AtomicUsize::new(0);
+    /// Whether the block holding it was freed and nobody asked since.
+    static FREED: AtomicBool = AtomicBool::new(false);
+
+    /// Watches the block that holds `value` (until another is watched).
+    pub(super) fn watch<T>(value: &T) {
+        FREED.store(false, Ordering::SeqCst);
+        WATCHED.store(std::ptr::from_ref(value).addr(), Ordering::SeqCst);
+    }
+
+    /// Whether the watched block was freed since the last call. Loom runs
+    /// its threads one at a time and switches only at its own operations,
+    /// and a `MyArc`'s drop ends with the free: right after a drop, this
+    /// says whether that very drop freed it.
+    pub(super) fn freed() -> bool {
+        FREED.swap(false, Ordering::SeqCst)
+    }
+
+    /// The system's allocator, noting frees of the watched block.
+    struct Watching;
+
+    // SAFETY: every call goes to the system's allocator unchanged.
+    unsafe impl GlobalAlloc for Watching {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's promises are `System`'s.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+            let watched = WATCHED.load(Ordering::SeqCst);
+            let start = block.addr();
+            if watched != 0 && (start..start + layout.size()).contains(&watched)
+            {
+                WATCHED.store(0, Ordering::SeqCst);
+                FREED.store(true, Ordering::SeqCst);
+            }
+            // SAFETY: the caller's promises are `System`'s.
+            unsafe { System.dealloc(block, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Watching = Watching;
 }
 
 /// Clones and drops on two threads at once leave the count exact.

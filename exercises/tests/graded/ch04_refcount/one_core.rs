@@ -65,6 +65,8 @@ pub fn snapshots_while_writers_are_interrupted() {
     const READERS: usize = 2;
     const STRETCHES: usize = 16;
     const SNAPSHOTS: usize = 1_000;
+    // First one writer, frozen by a signal wherever it is.
+    super::freeze::snapshots_while_a_writer_is_frozen();
     stay_on_one_cpu();
     let stats = Stats::new();
     let start = Barrier::new(WRITERS + READERS);

@@ -20,17 +20,17 @@ use std::time::Duration;
 use exercises::ch04_refcount::{Bank, TransferError};
 
 /// A thread id, as Linux's `gettid` returns it.
-type Tid = i32;
+pub(crate) type Tid = i32;
 
 // The C library's, which every Rust program on Linux links.
 unsafe extern "C" {
-    fn gettid() -> Tid;
+    pub(crate) fn gettid() -> Tid;
 }
 
 /// Whether the thread `tid` of this process is asleep (state `S`): waiting
 /// for a lock, here, since it does nothing else that waits. A thread that
 /// has ended is not asleep.
-fn asleep(tid: Tid) -> bool {
+pub(crate) fn asleep(tid: Tid) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
     else {
         return false;
