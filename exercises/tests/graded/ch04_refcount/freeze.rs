@@ -3,8 +3,9 @@
 //! instruction it had reached, until the trial lets it go. Meanwhile a
 //! reader takes a snapshot, which must either come back consistent or go
 //! to sleep (waiting for a lock the frozen writer holds). A reader that
-//! spins waiting for the writer neither returns nor sleeps: the trial then
-//! hangs, and its timeout reports it. Many freezes land halfway through
+//! spins waiting for the writer neither returns nor sleeps: once it has
+//! used a fifth of a second of CPU time inside that one snapshot, the
+//! trial lets the writer go and fails. Many freezes land halfway through
 //! `record`, between the count's update and the total's.
 //!
 //! Before that, one `record` overflows and panics: a write that panics must
@@ -13,6 +14,7 @@
 //!
 //! Whether a thread sleeps is read from Linux's `/proc` (see `transit.rs`).
 
+use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -67,6 +69,32 @@ extern "C" fn hold(_: i32) {
 enum Seen {
     Snapshot(u64, u64),
     Asleep,
+    /// The reader used `SPIN_TICKS` of CPU time inside one `snapshot`
+    /// without returning or sleeping.
+    Spinning,
+}
+
+/// CPU time, in the clock ticks of `/proc` (`USER_HZ`, 100 a second on
+/// Linux), after which a reader inside one `snapshot` counts as spinning:
+/// a fifth of a second of its own CPU time, which a snapshot that reads
+/// two numbers or sleeps on a lock never comes near, however loaded the
+/// machine (time the thread waits for a CPU is not counted).
+const SPIN_TICKS: u64 = 20;
+
+/// The CPU time thread `tid` of this process has used, user and system,
+/// in clock ticks (fields 14 and 15 of `/proc/self/task/<tid>/stat`).
+fn cpu_ticks(tid: Tid) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .expect("no /proc/self/task/<tid>/stat for the reader");
+    // The fields after the parenthesised name (which may hold spaces)
+    // start with the state, field 3; utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
+    after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
+        .sum()
 }
 
 /// One writer records requests of 1 ms each, after one that overflowed,
@@ -89,6 +117,7 @@ pub fn snapshots_while_a_writer_is_frozen() {
     let started = AtomicUsize::new(0);
     let mut torn = 0_usize;
     let mut example = None;
+    let mut spun = false;
     thread::scope(|s| {
         let (tell_writer, writer) = mpsc::channel();
         let (stop, records, stats) = (&stop, &records, &stats);
@@ -137,8 +166,9 @@ pub fn snapshots_while_a_writer_is_frozen() {
             while started.load(Ordering::SeqCst) < freeze {
                 thread::yield_now();
             }
-            // No deadline: the trial's timeout reports a reader that
-            // spins on the frozen writer (neither answers nor sleeps).
+            // No deadline: a reader that spins on the frozen writer
+            // (neither answers nor sleeps) is told by the CPU time it uses.
+            let spent = cpu_ticks(reader);
             let seen = loop {
                 if let Ok((count, total)) = answers.try_recv() {
                     break Seen::Snapshot(count, total);
@@ -153,12 +183,19 @@ pub fn snapshots_while_a_writer_is_frozen() {
                         Err(_) => break Seen::Asleep,
                     }
                 }
+                if cpu_ticks(reader) - spent > SPIN_TICKS {
+                    break Seen::Spinning;
+                }
                 thread::yield_now();
             };
             FROZEN.store(false, Ordering::SeqCst);
             let (count, total) = match seen {
                 Seen::Snapshot(count, total) => (count, total),
                 Seen::Asleep => answers.recv().expect("the reader ended"),
+                Seen::Spinning => {
+                    spun = true;
+                    answers.recv().expect("the reader ended")
+                }
             };
             if count != total {
                 torn += 1;
@@ -167,6 +204,13 @@ pub fn snapshots_while_a_writer_is_frozen() {
         }
         stop.store(true, Ordering::SeqCst);
     });
+    assert!(
+        !spun,
+        "a reader spent a fifth of a second of CPU time inside one \
+         snapshot while the one writer was frozen by a signal: snapshot \
+         spins while a writer that cannot run holds the numbers. With one \
+         lock around both numbers the reader sleeps on it instead"
+    );
     assert_eq!(
         torn, 0,
         "{torn} snapshots had a count and a total from different moments \
