@@ -347,7 +347,9 @@ pub fn trials() -> Vec<Trial> {
              child blocks on a full pipe until someone reads it, so read \
              each child's stdout while you wait for it (tokio::join!, or \
              read to the end first), and every child's at once, not one \
-             child after the other",
+             child after the other; and pipe stdout only (a third child \
+             writes 1 MiB to a stderr the caller set to Stdio::null(): a \
+             pipe of yours that nobody reads blocks it)",
         ),
     ]
 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -134,6 +135,26 @@ pub(super) fn reports_code_and_output() {
          got {:?}",
         outcomes[2]
     );
+    // A deadline too far off for any clock to reach, `Duration::MAX`, is
+    // no deadline: the command finishes, and nothing overflows.
+    let unbounded = std::panic::catch_unwind(|| {
+        runtime().block_on(run_all(vec![worker(&["exit", "3"])], Duration::MAX))
+    });
+    let Ok(unbounded) = unbounded else {
+        panic!(
+            "run_all panicked with a deadline of Duration::MAX, which means \
+             no deadline at all (Instant::now() + deadline overflows: \
+             tokio::time::timeout(deadline, ..) takes any Duration)"
+        );
+    };
+    assert!(
+        matches!(
+            unbounded.as_slice(),
+            [Ok(Outcome::Finished { code: Some(3), .. })]
+        ),
+        "`worker exit 3` with a deadline of Duration::MAX: expected \
+         Finished with code 3, got {unbounded:?}"
+    );
 }
 
 /// Three children each wait until all three have started; they finish
@@ -260,6 +281,13 @@ pub(super) fn drains_every_pipe_while_it_waits() {
     let flag = scratch.path().join("written");
     let flag = flag.to_str().expect("a UTF-8 temporary path");
     let bytes = (3 * PAIRS).to_string();
+    // A third writes as much to its stderr, which the caller sends
+    // nowhere: no pipe for `run_all` to drain, unless it makes one.
+    let mut noisy = shell(
+        r#"head -c "$1" /dev/zero >&2 && echo quiet"#,
+        &[&BYTES.to_string()],
+    );
+    noisy.stderr(Stdio::null());
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["emit-then-wait", flag]),
@@ -267,9 +295,20 @@ pub(super) fn drains_every_pipe_while_it_waits() {
                 r#"yes "$3" | tr -d '\n' | head -c "$1" && : > "$2""#,
                 &[&bytes, flag, "a\u{e9}"],
             ),
+            noisy,
         ],
         NEVER,
     ));
+    assert!(
+        matches!(
+            &outcomes[2],
+            Ok(Outcome::Finished { code: Some(0), stdout }) if stdout == "quiet\n"
+        ),
+        "the third command writes 1 MiB to its stderr, which the caller \
+         set to Stdio::null(), then prints quiet: got {:?} (pipe stdout \
+         only, and leave stderr as the caller set it)",
+        outcomes[2]
+    );
     assert!(
         matches!(
             &outcomes[0],
