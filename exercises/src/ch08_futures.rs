@@ -212,7 +212,10 @@ pub trait Resolver {
 ///   callback is called, without waking its own task; the call of the
 ///   callback, on another thread, wakes the task (the waker of the latest
 ///   poll, when a later poll came with a new one), and the next poll gives
-///   the address.
+///   the address. An answer that comes during a poll, on another thread,
+///   while `resolve` keeps its waker for later (as it clones
+///   `cx.waker()`), is not lost: that poll gives the address, or the
+///   answer wakes the waker it kept.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an

@@ -135,7 +135,9 @@ where
 ///   clients after it are served.
 ///   Trial: `ch08::serve::a_silent_client_blocks_no_one`.
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
-///   with a client still connected.
+///   with a client still connected; until then it serves every client,
+///   however long it stays silent (no idle timeout): one silent for an
+///   hour, on tokio's paused clock, still gets its next line back.
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
 /// - When `serve` returns after the shutdown, its listener is closed
 ///   already, not due to close later: no client can connect any more.
@@ -154,8 +156,9 @@ where
 ///   still gives `Ok(())`.
 ///   Trial: `ch08::serve::a_reset_ends_one_connection_only`.
 /// - An error from `accept` (such as `EMFILE`: no file descriptor left)
-///   ends `serve` with that very error, and by the time it has returned,
-///   the connections it was serving are closed.
+///   ends `serve` with that very error, at once, with no pause and no
+///   retry (on tokio's paused clock, no time passes), and by the time it
+///   has returned, the connections it was serving are closed.
 ///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
