@@ -539,3 +539,89 @@ pub(super) fn counts_each_deadline_from_its_own_start() {
         outcomes[1]
     );
 }
+
+/// A command whose output comes after it exited: the shell starts a
+/// background process that holds its stdout, writes its pid to a file,
+/// and exits at once. Its output is read to the end of the pipe, which
+/// comes when the background process is done too: a `run_all` that stops
+/// reading when the command exits loses what comes after.
+///
+/// The background process writes only once `run_all` has had its chance
+/// to see the shell exit, and then 40 000 bytes, more than one read
+/// takes. The test watches from a thread of its own: it waits until the
+/// shell is a zombie (or reaped already), and then until the runtime has
+/// gone to sleep twice: before the first sleep the runtime looks for
+/// events anew, the shell's exit among them, and before the second it
+/// has run every task that exit woke. The test keeps waking the runtime
+/// meanwhile (a task that takes pings), so those sleeps come. Then it
+/// lets the background process write. No pause decides it.
+pub(super) fn reads_stdout_to_its_end() {
+    const BYTES: usize = 40_000;
+    let scratch = scratch();
+    let path = |name: &str| {
+        let path = scratch.path().join(name);
+        path.to_str().expect("a UTF-8 temporary path").to_string()
+    };
+    let (pid_file, go) = (path("pid"), path("go"));
+    let script = r#"(while [ ! -e "$2" ]; do sleep 0.01; done; head -c "$3" /dev/zero) &
+echo $$ > "$1.new" && mv "$1.new" "$1""#;
+    let command = shell(script, &[&pid_file, &go, &BYTES.to_string()]);
+    let parks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park({
+            let parks = Arc::clone(&parks);
+            move || {
+                parks.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .expect("cannot build a tokio runtime");
+    let given_up = Arc::new(AtomicBool::new(false));
+    let (ping, mut pinged) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let watcher = std::thread::spawn({
+        let (parks, given_up) = (Arc::clone(&parks), Arc::clone(&given_up));
+        move || {
+            wait_until(&given_up, || Path::new(&pid_file).exists());
+            let Ok(pid) = fs::read_to_string(&pid_file) else {
+                return;
+            };
+            let pid: u32 = pid.trim().parse().expect("a pid");
+            wait_until(&given_up, || !is_running(pid));
+            let seen = parks.load(Ordering::SeqCst);
+            wait_until(&given_up, || {
+                // An error: the runtime is gone, and so is the trial.
+                let _ = ping.send(());
+                parks.load(Ordering::SeqCst) >= seen + 2
+            });
+            let _ = fs::write(&go, "");
+        }
+    });
+    let outcomes = runtime.block_on(async {
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let pings =
+            tokio::spawn(async move { while pinged.recv().await.is_some() {} });
+        let outcomes = run_all(vec![command], NEVER).await;
+        pings.abort();
+        outcomes
+    });
+    given_up.store(true, Ordering::SeqCst);
+    watcher.join().expect("the watcher panicked");
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Ok(Outcome::Finished { code: Some(0), stdout })]
+                if stdout.len() == BYTES
+        ),
+        "a command's background process wrote {BYTES} bytes to its stdout \
+         after the command itself had exited: expected Finished with code \
+         0 and all {BYTES} bytes, got {} (read stdout to its end, until \
+         the read gives 0, and only then wait: the pipe is the command's \
+         output, and its exit is not the end of it)",
+        match outcomes.as_slice() {
+            [Ok(Outcome::Finished { code, stdout })] =>
+                format!("code {code:?} and {} bytes", stdout.len()),
+            other => format!("{other:?}"),
+        }
+    );
+}
