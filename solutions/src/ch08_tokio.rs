@@ -425,6 +425,11 @@ pub enum Outcome {
 ///   is piped: a command's stderr stays as the caller set it, and one
 ///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes.
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
+/// - Stdout is read to its end, the end of the pipe, not only until the
+///   command exits: what a background process the command started writes
+///   to it after the command has exited (40 000 bytes, once `run_all` has
+///   seen the exit) is returned too.
+///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
 /// - A command still running at `deadline` is killed and reported as
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie. And if the `run_all`

@@ -276,10 +276,12 @@ fn an_answer_while_the_waker_is_kept_is_not_lost() {
                     go.send(()).unwrap();
                     // Until the callback has returned, or waits for this
                     // poll to let go of something.
-                    while !finished.load(Ordering::SeqCst)
-                        && !(calling.load(Ordering::SeqCst)
-                            && thread_state(&operator_tid) == Some('S'))
-                    {
+                    let let_go = || {
+                        finished.load(Ordering::SeqCst)
+                            || (calling.load(Ordering::SeqCst)
+                                && thread_state(&operator_tid) == Some('S'))
+                    };
+                    while !let_go() {
                         thread::yield_now();
                     }
                 }
