@@ -39,6 +39,11 @@ use std::task::{Context, Poll};
 /// of `asyncio.sleep(0)`) is as wrong as one that sleeps, but it is not
 /// graded: the thread stays runnable, which the trial cannot tell from a
 /// poll that returns at once without tracing the thread's system calls.
+/// Nor is a poll that spins for a while before it answers (a "breather"
+/// of busy waiting, to not hog the executor): it holds up the thread as a
+/// sleep does, but it never leaves the processor, so only a clock could
+/// tell it, with an upper bound on how long a poll may take, which a
+/// loaded machine would break.
 ///
 /// # Graded promises
 ///
@@ -48,7 +53,10 @@ use std::task::{Context, Poll};
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
-///   it returns; the poll that answers `Ready` wakes nobody.
+///   it returns, also when it is polled inside a tokio runtime (where
+///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
+///   to tokio, after the poll has returned); the poll that answers `Ready`
+///   wakes nobody.
 ///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
 /// - `Countdown::new(0)` answers `Ready("liftoff")` to its first poll, and
 ///   wakes nobody. Trial: `ch08::countdown::zero_is_ready_at_once`.
@@ -100,6 +108,16 @@ impl Future for Countdown {
 /// trial's code, so no trial can force a wake into it; only luck would
 /// catch it. (Take the mutex in the waker, or use `park`, whose token
 /// keeps such a wake.)
+///
+/// Not graded either: the memory orderings of the woken flag. The waker
+/// must set it with `Release` and `block_on` take it with `Acquire`, so
+/// that what the waking thread wrote before the wake is visible to the
+/// poll that follows, also when the flag was up already and `park` was
+/// skipped (an unpark and the `park` it ends are ordered, but a skipped
+/// `park` orders nothing). With `Relaxed` this can fail on ARM and other
+/// weak memory models, but never on x86, which orders plain loads and
+/// stores this way anyway, so no trial can tell there; and the loom
+/// models cannot see it either, as loom does not model std's `park`.
 ///
 /// # Graded promises
 ///
@@ -194,7 +212,10 @@ pub trait Resolver {
 ///   callback is called, without waking its own task; the call of the
 ///   callback, on another thread, wakes the task (the waker of the latest
 ///   poll, when a later poll came with a new one), and the next poll gives
-///   the address.
+///   the address. An answer that comes during a poll, on another thread,
+///   while `resolve` keeps its waker for later (as it clones
+///   `cx.waker()`), is not lost: that poll gives the address, or the
+///   answer wakes the waker it kept.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an

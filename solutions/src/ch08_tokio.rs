@@ -54,6 +54,11 @@ use tokio::task::JoinSet;
 /// at all. A fetch that panics makes `fetch_all` panic too, with the
 /// fetch's own payload, unchanged.
 ///
+/// The check of `limit` is the caller's contract, so it holds in every
+/// build: an `assert!`, not a `debug_assert!`, which a release build
+/// leaves out (and then a `limit` of 0 waits forever). That is not
+/// graded: the graded tests are built in debug mode, where both panic.
+///
 /// # Graded promises
 ///
 /// - Never more than `limit` fetches are in flight, counting each from the
@@ -75,7 +80,9 @@ use tokio::task::JoinSet;
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
 ///   URLs at all; a `limit` of `usize::MAX` does not panic and means no
-///   limit: 8 fetches of 10 ms all run at once, in 10 ms.
+///   limit: 8 fetches of 10 ms all run at once, in 10 ms. So does any
+///   `limit` of at least `urls.len()`, however many URLs: 300 fetches of
+///   10 ms, with a limit of `usize::MAX` or of 300, all run at once.
 ///   Trial: `ch08::fetch_all::checks_its_limit`.
 /// - A fetch that panics makes `fetch_all` panic with that fetch's own
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
@@ -170,7 +177,9 @@ where
 ///   clients after it are served.
 ///   Trial: `ch08::serve::a_silent_client_blocks_no_one`.
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
-///   with a client still connected.
+///   with a client still connected; until then it serves every client,
+///   however long it stays silent (no idle timeout): one silent for an
+///   hour, on tokio's paused clock, still gets its next line back.
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
 /// - When `serve` returns after the shutdown, its listener is closed
 ///   already, not due to close later: no client can connect any more.
@@ -189,8 +198,9 @@ where
 ///   still gives `Ok(())`.
 ///   Trial: `ch08::serve::a_reset_ends_one_connection_only`.
 /// - An error from `accept` (such as `EMFILE`: no file descriptor left)
-///   ends `serve` with that very error, and by the time it has returned,
-///   the connections it was serving are closed.
+///   ends `serve` with that very error, at once, with no pause and no
+///   retry (on tokio's paused clock, no time passes), and by the time it
+///   has returned, the connections it was serving are closed.
 ///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
@@ -284,6 +294,9 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   the channel is full when `items` ends, for a `capacity` of 1, and for
 ///   an `items` that cannot tell its length in advance (a `filter`, whose
 ///   `size_hint` is only a lower bound of 0); no items give no results.
+///   Any `u64` is an item: items in no order, repeated ones, and
+///   `u64::MAX` (no value marks the end of the stream) each give a result
+///   of their own, in their place.
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -394,7 +407,9 @@ pub enum Outcome {
 ///   `Finished` with the exit code and everything the command wrote to
 ///   stdout; `code` is `None` for a command a signal ended, stdout that is
 ///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
-///   start (no such program) gives an `Err`.
+///   start (no such program) gives an `Err`. A `deadline` too large to
+///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
+///   not panic, and the command finishes.
 ///   Trial: `ch08::run_all::reports_code_and_output`.
 /// - The results keep the order of `commands` when a later command ends,
 ///   and is waited for, before an earlier one.
@@ -406,8 +421,15 @@ pub enum Outcome {
 ///   at once: a child that writes far more than a pipe holds (1 MiB)
 ///   finishes while another command is still running, and all it wrote is
 ///   returned, intact: valid UTF-8 (`aé` over and over, so that reads of
-///   the pipe split some `é`s in two) comes back unchanged.
+///   the pipe split some `é`s in two) comes back unchanged. Only stdout
+///   is piped: a command's stderr stays as the caller set it, and one
+///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes.
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
+/// - Stdout is read to its end, the end of the pipe, not only until the
+///   command exits: what a background process the command started writes
+///   to it after the command has exited (40 000 bytes, once `run_all` has
+///   seen the exit) is returned too.
+///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
 /// - A command still running at `deadline` is killed and reported as
 ///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie. And if the `run_all`

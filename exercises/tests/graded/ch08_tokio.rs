@@ -39,8 +39,8 @@ use pipeline::{
 use run_all::{
     counts_each_deadline_from_its_own_start, drains_every_pipe_while_it_waits,
     keeps_command_order_when_the_last_ends_first,
-    kills_commands_past_the_deadline, reports_code_and_output,
-    runs_the_commands_at_once,
+    kills_commands_past_the_deadline, reads_stdout_to_its_end,
+    reports_code_and_output, runs_the_commands_at_once,
 };
 use serve::{
     a_reset_ends_one_connection_only, a_silent_client_blocks_no_one,
@@ -347,7 +347,20 @@ pub fn trials() -> Vec<Trial> {
              child blocks on a full pipe until someone reads it, so read \
              each child's stdout while you wait for it (tokio::join!, or \
              read to the end first), and every child's at once, not one \
-             child after the other",
+             child after the other; and pipe stdout only (a third child \
+             writes 1 MiB to a stderr the caller set to Stdio::null(): a \
+             pipe of yours that nobody reads blocks it)",
+        ),
+        Trial::new(
+            "ch08::run_all::reads_stdout_to_its_end",
+            1,
+            reads_stdout_to_its_end,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "run_all never returned for a command whose background process \
+             writes to its stdout after the command exited: read stdout to \
+             its end, then wait for the command",
         ),
     ]
 }

@@ -57,8 +57,21 @@ pub(super) fn is_pending_n_times_then_ready() {
 }
 
 /// Each poll gets a waker of its own: every `Pending` wakes that poll's
-/// waker exactly once, and `Ready` wakes nobody.
+/// waker exactly once, before the poll returns, and `Ready` wakes nobody;
+/// also when the polls run inside a tokio runtime, where a wake that tokio
+/// puts off until the task's poll is over (as `tokio::task::yield_now`
+/// does) comes too late.
 pub(super) fn wakes_itself_each_time_it_is_pending() {
+    polls_with_fresh_wakers();
+    current_thread_runtime().block_on(poll_fn(|_| {
+        polls_with_fresh_wakers();
+        Poll::Ready(())
+    }));
+}
+
+/// The polls of [`wakes_itself_each_time_it_is_pending`], wherever they
+/// run.
+fn polls_with_fresh_wakers() {
     for n in [1, 3] {
         let mut countdown = pin!(Countdown::new(n));
         for poll in 1..=n + 1 {
@@ -75,7 +88,9 @@ pub(super) fn wakes_itself_each_time_it_is_pending() {
                         "a future that answers Pending without arranging a \
                          wake-up is never polled again. Wake cx.waker(), \
                          the waker of this poll, not one kept from an \
-                         earlier poll"
+                         earlier poll, and wake it yourself: a future \
+                         polled with this cx (tokio::task::yield_now) may \
+                         leave the wake to tokio, after the poll"
                     } else {
                         "each wake asks for one more poll; wake once"
                     }

@@ -8,8 +8,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::mpsc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::thread;
 
 use exercises::ch08_futures::{Callback, Resolver, resolve};
@@ -167,6 +168,162 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
             "after the callback gave {expected}, the next poll of resolve \
              answered {second:?}"
         );
+    });
+    an_answer_while_the_waker_is_kept_is_not_lost();
+}
+
+/// A waker that counts its wakes and calls a hook at its first clone: the
+/// moment a future keeps it for a later wake.
+struct Hooked {
+    wakes: AtomicUsize,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+/// The functions of a [`Hooked`] waker; its data pointer is an
+/// `Arc<Hooked>` made raw.
+static HOOKED: RawWakerVTable = RawWakerVTable::new(
+    hooked_clone,
+    hooked_wake,
+    hooked_wake_by_ref,
+    hooked_drop,
+);
+
+fn hooked_waker(hooked: &Arc<Hooked>) -> Waker {
+    let data = Arc::into_raw(Arc::clone(hooked)).cast::<()>();
+    // SAFETY: `data` is an `Arc<Hooked>` made raw, which is what every
+    // function of `HOOKED` takes, and the waker owns that count.
+    unsafe { Waker::from_raw(RawWaker::new(data, &HOOKED)) }
+}
+
+fn hooked_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` comes from `hooked_waker` or this function, an
+    // `Arc<Hooked>` whose count the waker being cloned owns.
+    let hooked = unsafe { &*data.cast::<Hooked>() };
+    // SAFETY: as above; the clone owns the count added here.
+    unsafe { Arc::increment_strong_count(data.cast::<Hooked>()) };
+    let hook = hooked.hook.lock().unwrap().take();
+    if let Some(hook) = hook {
+        hook();
+    }
+    RawWaker::new(data, &HOOKED)
+}
+
+fn hooked_wake(data: *const ()) {
+    hooked_wake_by_ref(data);
+    hooked_drop(data);
+}
+
+fn hooked_wake_by_ref(data: *const ()) {
+    // SAFETY: `data` is an `Arc<Hooked>` that the waker keeps alive.
+    let hooked = unsafe { &*data.cast::<Hooked>() };
+    hooked.wakes.fetch_add(1, Ordering::SeqCst);
+}
+
+fn hooked_drop(data: *const ()) {
+    // SAFETY: `data` is an `Arc<Hooked>` whose count this waker owns and
+    // gives back here, once.
+    unsafe { Arc::decrement_strong_count(data.cast::<Hooked>()) };
+}
+
+/// The state of thread `tid` of this process (`R` running, `S` asleep in
+/// a wait...), or `None` once it has gone.
+fn thread_state(tid: &str) -> Option<char> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name.trim_start().chars().next()
+}
+
+/// The answer comes during the first poll, at the moment `resolve` keeps
+/// its waker (a clone of it) for later: the waker's clone has another
+/// thread call the callback, and waits until that call has returned, or
+/// is asleep waiting for something the poll holds (a lock around both the
+/// slot and the waker, which is right). That poll answers `Ready` with
+/// the address, or `Pending` having left a waker that the answer wakes:
+/// a `resolve` that checks for the answer first and keeps the waker
+/// second, apart, loses an answer that comes in between.
+fn an_answer_while_the_waker_is_kept_is_not_lost() {
+    thread::scope(|s| {
+        let (calls, called) = mpsc::channel();
+        let switchboard = Switchboard(calls);
+        let (go, went) = mpsc::channel::<()>();
+        let (tid_sender, tid) = mpsc::channel::<String>();
+        let calling = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let operator = s.spawn({
+            let (calling, finished) =
+                (Arc::clone(&calling), Arc::clone(&finished));
+            move || {
+                let me = std::fs::read_link("/proc/thread-self")
+                    .expect("cannot read /proc/thread-self");
+                let me = me.file_name().expect("a thread id").to_string_lossy();
+                tid_sender.send(me.into_owned()).unwrap();
+                went.recv().ok()?;
+                calling.store(true, Ordering::SeqCst);
+                let (host, done) = called.recv().ok()?;
+                done(Ok(address_of(&host)));
+                finished.store(true, Ordering::SeqCst);
+                Some(host)
+            }
+        });
+        let operator_tid = tid.recv().expect("the operator's thread id");
+        let hooked = Arc::new(Hooked {
+            wakes: AtomicUsize::new(0),
+            hook: Mutex::new(Some(Box::new({
+                let (calling, finished) =
+                    (Arc::clone(&calling), Arc::clone(&finished));
+                move || {
+                    go.send(()).unwrap();
+                    // Until the callback has returned, or waits for this
+                    // poll to let go of something.
+                    let let_go = || {
+                        finished.load(Ordering::SeqCst)
+                            || (calling.load(Ordering::SeqCst)
+                                && thread_state(&operator_tid) == Some('S'))
+                    };
+                    while !let_go() {
+                        thread::yield_now();
+                    }
+                }
+            }))),
+        });
+        let waker = hooked_waker(&hooked);
+        let mut cx = Context::from_waker(&waker);
+        let mut lookup = pin!(resolve(&switchboard, "mail.internal"));
+        let first = lookup.as_mut().poll(&mut cx);
+        let host = operator.join().unwrap();
+        assert_eq!(
+            host.as_deref(),
+            Some("mail.internal"),
+            "the host looked up"
+        );
+        let expected = address_of("mail.internal");
+        let woken = hooked.wakes.load(Ordering::SeqCst);
+        match first {
+            Poll::Ready(Ok(address)) if address == expected => {}
+            Poll::Pending => {
+                assert!(
+                    woken >= 1,
+                    "the answer came during the first poll of resolve, \
+                     after it had looked for the answer and before it had \
+                     kept its waker (while it cloned cx.waker()): the poll \
+                     answered Pending, and the answer woke nobody, so \
+                     resolve would wait forever. Keep the waker first, then \
+                     look for the answer, under one lock, or await a \
+                     oneshot receiver, which does"
+                );
+                let second = lookup.as_mut().poll(&mut cx);
+                assert!(
+                    matches!(&second, Poll::Ready(Ok(a)) if *a == expected),
+                    "after the callback gave {expected} and woke the task, \
+                     the next poll of resolve answered {second:?}"
+                );
+            }
+            other => panic!(
+                "the callback gave {expected}, and the poll of resolve \
+                 answered {other:?}"
+            ),
+        }
     });
 }
 

@@ -290,6 +290,22 @@ pub(super) fn checks_its_limit() {
         "8 fetches of 10 ms with no limit: all 8 at once, in 10 ms (most \
          in flight at once, time taken)"
     );
+    // Many more URLs than a connection pool would take at once: a large
+    // limit is no limit, whatever the count.
+    const MANY: usize = 300;
+    let names: Vec<String> = (1..=MANY).map(|n| format!("items/{n}")).collect();
+    let pages: Vec<&str> = names.iter().map(String::as_str).collect();
+    for limit in [usize::MAX, MANY] {
+        let fetched = fetch_pages(&pages, &[10; MANY], limit);
+        assert_eq!(
+            (fetched.most, fetched.took),
+            (MANY, Duration::from_millis(10)),
+            "{MANY} fetches of 10 ms with a limit of {limit}, at least the \
+             number of URLs: all {MANY} at once, in 10 ms (most in flight \
+             at once, time taken). Do not cap the limit at a number of your \
+             own"
+        );
+    }
 }
 
 /// The fourth of eight fetches panics with a `&'static str`: `fetch_all`

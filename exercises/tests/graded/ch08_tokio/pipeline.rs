@@ -127,6 +127,23 @@ pub(super) fn keeps_every_item_in_order() {
         paused_runtime()
             .block_on(pipeline(Vec::new(), 2, |item| async move { item }));
     assert!(none.is_empty(), "no items, no results");
+    // Items in no order, some repeated, and the largest `u64` in the
+    // middle: any value may be an item, and each is a result of its own.
+    let items = vec![7, 3, 7, u64::MAX, 0, u64::MAX, 5, 3];
+    let results = paused_runtime().block_on(pipeline(
+        items.clone(),
+        2,
+        |item| async move { u64::MAX - item },
+    ));
+    let expected: Vec<u64> = items.iter().map(|item| u64::MAX - item).collect();
+    assert_eq!(
+        results, expected,
+        "the items {items:?} through a channel of 2, each consumed once in \
+         the order given: results come in the order of the items (not \
+         sorted, nor one per distinct value), and no value ends the stream \
+         (u64::MAX is an item like any other: the stream ends when the \
+         producer drops its Sender)"
+    );
 }
 
 /// With a channel of 3 and a consumer that is held up, the producer

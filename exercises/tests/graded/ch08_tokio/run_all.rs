@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -134,6 +135,26 @@ pub(super) fn reports_code_and_output() {
          got {:?}",
         outcomes[2]
     );
+    // A deadline too far off for any clock to reach, `Duration::MAX`, is
+    // no deadline: the command finishes, and nothing overflows.
+    let unbounded = std::panic::catch_unwind(|| {
+        runtime().block_on(run_all(vec![worker(&["exit", "3"])], Duration::MAX))
+    });
+    let Ok(unbounded) = unbounded else {
+        panic!(
+            "run_all panicked with a deadline of Duration::MAX, which means \
+             no deadline at all (Instant::now() + deadline overflows: \
+             tokio::time::timeout(deadline, ..) takes any Duration)"
+        );
+    };
+    assert!(
+        matches!(
+            unbounded.as_slice(),
+            [Ok(Outcome::Finished { code: Some(3), .. })]
+        ),
+        "`worker exit 3` with a deadline of Duration::MAX: expected \
+         Finished with code 3, got {unbounded:?}"
+    );
 }
 
 /// Three children each wait until all three have started; they finish
@@ -260,6 +281,13 @@ pub(super) fn drains_every_pipe_while_it_waits() {
     let flag = scratch.path().join("written");
     let flag = flag.to_str().expect("a UTF-8 temporary path");
     let bytes = (3 * PAIRS).to_string();
+    // A third writes as much to its stderr, which the caller sends
+    // nowhere: no pipe for `run_all` to drain, unless it makes one.
+    let mut noisy = shell(
+        r#"head -c "$1" /dev/zero >&2 && echo quiet"#,
+        &[&BYTES.to_string()],
+    );
+    noisy.stderr(Stdio::null());
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["emit-then-wait", flag]),
@@ -267,9 +295,20 @@ pub(super) fn drains_every_pipe_while_it_waits() {
                 r#"yes "$3" | tr -d '\n' | head -c "$1" && : > "$2""#,
                 &[&bytes, flag, "a\u{e9}"],
             ),
+            noisy,
         ],
         NEVER,
     ));
+    assert!(
+        matches!(
+            &outcomes[2],
+            Ok(Outcome::Finished { code: Some(0), stdout }) if stdout == "quiet\n"
+        ),
+        "the third command writes 1 MiB to its stderr, which the caller \
+         set to Stdio::null(), then prints quiet: got {:?} (pipe stdout \
+         only, and leave stderr as the caller set it)",
+        outcomes[2]
+    );
     assert!(
         matches!(
             &outcomes[0],
@@ -498,5 +537,91 @@ pub(super) fn counts_each_deadline_from_its_own_start() {
         "the second command never exits, and ran 11 s with a deadline of \
          10 s: expected Ok(TimedOut), got {:?}",
         outcomes[1]
+    );
+}
+
+/// A command whose output comes after it exited: the shell starts a
+/// background process that holds its stdout, writes its pid to a file,
+/// and exits at once. Its output is read to the end of the pipe, which
+/// comes when the background process is done too: a `run_all` that stops
+/// reading when the command exits loses what comes after.
+///
+/// The background process writes only once `run_all` has had its chance
+/// to see the shell exit, and then 40 000 bytes, more than one read
+/// takes. The test watches from a thread of its own: it waits until the
+/// shell is a zombie (or reaped already), and then until the runtime has
+/// gone to sleep twice: before the first sleep the runtime looks for
+/// events anew, the shell's exit among them, and before the second it
+/// has run every task that exit woke. The test keeps waking the runtime
+/// meanwhile (a task that takes pings), so those sleeps come. Then it
+/// lets the background process write. No pause decides it.
+pub(super) fn reads_stdout_to_its_end() {
+    const BYTES: usize = 40_000;
+    let scratch = scratch();
+    let path = |name: &str| {
+        let path = scratch.path().join(name);
+        path.to_str().expect("a UTF-8 temporary path").to_string()
+    };
+    let (pid_file, go) = (path("pid"), path("go"));
+    let script = r#"(while [ ! -e "$2" ]; do sleep 0.01; done; head -c "$3" /dev/zero) &
+echo $$ > "$1.new" && mv "$1.new" "$1""#;
+    let command = shell(script, &[&pid_file, &go, &BYTES.to_string()]);
+    let parks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park({
+            let parks = Arc::clone(&parks);
+            move || {
+                parks.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .expect("cannot build a tokio runtime");
+    let given_up = Arc::new(AtomicBool::new(false));
+    let (ping, mut pinged) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let watcher = std::thread::spawn({
+        let (parks, given_up) = (Arc::clone(&parks), Arc::clone(&given_up));
+        move || {
+            wait_until(&given_up, || Path::new(&pid_file).exists());
+            let Ok(pid) = fs::read_to_string(&pid_file) else {
+                return;
+            };
+            let pid: u32 = pid.trim().parse().expect("a pid");
+            wait_until(&given_up, || !is_running(pid));
+            let seen = parks.load(Ordering::SeqCst);
+            wait_until(&given_up, || {
+                // An error: the runtime is gone, and so is the trial.
+                let _ = ping.send(());
+                parks.load(Ordering::SeqCst) >= seen + 2
+            });
+            let _ = fs::write(&go, "");
+        }
+    });
+    let outcomes = runtime.block_on(async {
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let pings =
+            tokio::spawn(async move { while pinged.recv().await.is_some() {} });
+        let outcomes = run_all(vec![command], NEVER).await;
+        pings.abort();
+        outcomes
+    });
+    given_up.store(true, Ordering::SeqCst);
+    watcher.join().expect("the watcher panicked");
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Ok(Outcome::Finished { code: Some(0), stdout })]
+                if stdout.len() == BYTES
+        ),
+        "a command's background process wrote {BYTES} bytes to its stdout \
+         after the command itself had exited: expected Finished with code \
+         0 and all {BYTES} bytes, got {} (read stdout to its end, until \
+         the read gives 0, and only then wait: the pipe is the command's \
+         output, and its exit is not the end of it)",
+        match outcomes.as_slice() {
+            [Ok(Outcome::Finished { code, stdout })] =>
+                format!("code {code:?} and {} bytes", stdout.len()),
+            other => format!("{other:?}"),
+        }
     );
 }

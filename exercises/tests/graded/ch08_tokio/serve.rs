@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, oneshot};
 use tokio::task::JoinSet;
 
-use super::runtime;
+use super::{paused_runtime, runtime};
 
 /// A client of the echo server: lines out, lines back.
 struct Client {
@@ -181,12 +181,26 @@ pub(super) fn a_silent_client_blocks_no_one() {
 }
 
 /// With a client still connected, completing the shutdown future makes
-/// `serve` return `Ok(())`.
+/// `serve` return `Ok(())`. Before that, the client is silent for an hour
+/// on tokio's paused clock (which jumps there at once, through any timer
+/// `serve` set), and is still served after it: `serve` hangs up on nobody
+/// for being quiet.
 pub(super) fn returns_ok_on_shutdown() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let (_client, served) = with_server(|address| async move {
             let mut client = Client::connect(address).await;
             client.echo("still here").await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            let back = client.send("still here an hour later\n").await;
+            assert_eq!(
+                back.as_deref(),
+                Some("still here an hour later\n"),
+                "a client sent nothing for an hour (on tokio's paused \
+                 clock), then a line, and got {back:?} (None: the server \
+                 had closed the connection): serve runs until its shutdown, \
+                 and serves every client until then, silent ones too (no \
+                 idle timeout)"
+            );
             client
         })
         .await;
@@ -453,7 +467,7 @@ impl Drop for NoNewFiles {
 /// connection too: the test reads it with a blocking read, as in
 /// `closes_open_connections_on_shutdown`.
 pub(super) fn an_accept_error_ends_serve() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("cannot listen on 127.0.0.1");
@@ -476,6 +490,7 @@ pub(super) fn an_accept_error_ends_serve() {
         let second =
             tokio::net::TcpSocket::new_v4().expect("cannot create a socket");
         let no_new_files = NoNewFiles::now();
+        let failing = tokio::time::Instant::now();
         let ended = tokio::select! {
             ended = &mut server => ended,
             () = async {
@@ -483,7 +498,16 @@ pub(super) fn an_accept_error_ends_serve() {
                 std::future::pending::<()>().await;
             } => unreachable!("the client waits forever"),
         };
+        let waited = failing.elapsed();
         drop(no_new_files);
+        assert_eq!(
+            waited,
+            Duration::ZERO,
+            "serve waited {waited:?} (on tokio's paused clock) after accept \
+             failed before it returned: an error from accept ends serve at \
+             once, with no pause and no retry (meanwhile the shutdown goes \
+             unwatched, and the caller does not hear of the error)"
+        );
         let error = ended.expect_err(
             "accept failed (EMFILE: no descriptor left), and serve \
              returned Ok: an error from accept ends serve with that error",
