@@ -28,13 +28,10 @@ use std::thread::JoinHandle;
 /// with the job's own panic: its payload, as `JoinHandle::join` hands it
 /// over, not a new panic with a message of `spawn_all`'s own.
 ///
-/// Two mistakes are wrong but not graded. A fixed stack size (2 MiB
-/// spelled out with `thread::Builder`) ignores a larger `RUST_MIN_STACK`;
-/// the standard library reads that variable once per process, so a trial
-/// cannot set it after the grader has started threads. And `spawn_all`
-/// waits for its jobs however long they run: a deadline of its own (give
-/// up after 5 s, say) is wrong, but only a job that runs longer than the
-/// deadline shows it, and a trial cannot wait that long on every run.
+/// One mistake is wrong but not graded: `spawn_all` waits for its jobs
+/// however long they run, and a deadline of its own (give up after 5 s,
+/// say) is wrong, but only a job that runs longer than the deadline shows
+/// it, and a trial cannot wait that long on every run.
 ///
 /// # Graded promises
 ///
@@ -45,16 +42,23 @@ use std::thread::JoinHandle;
 /// - Every job runs on a new thread of its own, never on the calling thread,
 ///   and all of them are running at once, however many there are: a job may
 ///   wait until every other job has started, also with 1100 jobs (no limit
-///   on how many run at a time, not even a generous one). Each job's
-///   thread has at least the stack `thread::spawn` gives (2 MiB unless
-///   `RUST_MIN_STACK` says otherwise). Trial:
+///   on how many run at a time, not even a generous one). That holds for
+///   one job alone too, and for 1100 jobs that return at once: no thread
+///   runs a second job after its first. `spawn_all` returns only once every
+///   job's thread has ended, its thread-local values dropped (a result that
+///   has arrived is not a thread that has been joined). Each job's thread
+///   has at least the stack `thread::spawn` gives (2 MiB unless
+///   `RUST_MIN_STACK` says otherwise; the trial sets it to 2.5 MiB, so a
+///   stack of 2 MiB spelled out is too small). Trial:
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
 ///   finished (a job still running when the panic happens is waited for); when
 ///   two jobs panic, it panics once, with one of their payloads (a second
 ///   panic while the first unwinds would abort the process); jobs that all
-///   succeed give all their results. Trial:
+///   succeed give all their results. A job's panic reaches the panic hook
+///   that was set, once, like any other panic: the hook is the program's,
+///   not `spawn_all`'s to replace or silence. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
 pub fn spawn_all<F, T>(jobs: Vec<F>) -> Vec<T>
 where
@@ -107,10 +111,13 @@ where
 ///   thread that called `parallel_sum`: also when `threads` is `1`, when it is
 ///   larger than `data.len()` (64 threads, and 1100, on 10 elements) and when
 ///   `data` is empty. Each of those threads has at least the stack
-///   `thread::spawn` gives (2 MiB unless `RUST_MIN_STACK` says otherwise).
-///   Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+///   `thread::spawn` gives (2 MiB unless `RUST_MIN_STACK` says otherwise;
+///   the trial sets it to 2.5 MiB, so a stack of 2 MiB spelled out is too
+///   small). Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
-///   panic's own payload, not a new panic, and returns no total. Trial:
+///   panic's own payload, not a new panic, and returns no total; but only
+///   once every other chunk's thread has ended (a chunk still being summed
+///   when the first chunk panics is waited for: it borrows `data`). Trial:
 ///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where
@@ -137,7 +144,8 @@ where
 /// - Inside the job, `thread::current().name()` is `Some(name)`, the whole
 ///   name as it was given, also when it is longer than the 15 bytes Linux
 ///   shows (a 37-byte name), when it has letters outside ASCII
-///   (`café-wörker`) and when it is empty (`Some("")`, not `None`); the name
+///   (`café-wörker`), when it has spaces around it (`"  spaced out "`, not
+///   trimmed) and when it is empty (`Some("")`, not `None`); the name
 ///   the operating system shows (`/proc`'s `comm`) is the name's first 15
 ///   bytes. Trial: `ch01::spawn_worker::names_the_thread`.
 /// - The job gets the stack it asked for, not the default 2 MiB, nor a size of
@@ -148,8 +156,11 @@ where
 ///   most four times as large, but it keeps none over 40 MiB: the 64 MiB and
 ///   48 MiB threads' stacks are of that size, give or take 1 MiB). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
-/// - The returned handle joins to the job's result. When the operating system
-///   cannot create the thread (a stack of `1 << 48` bytes, 256 TiB), it returns
+/// - The returned handle joins to the job's result, and to the job's own panic
+///   payload when the job panics (not a panic of `spawn_worker`'s own). When
+///   the operating system cannot create the thread (a stack of `1 << 48`
+///   bytes, 256 TiB, or of `usize::MAX` bytes, passed on as it is: a size
+///   `spawn_worker` adds to or rounds up overflows), it returns
 ///   `Err` with the operating system's own `io::Error`, the one
 ///   `thread::Builder::spawn` returns for the same thread (same
 ///   `raw_os_error()`), and no panic happens on the way, not even one

@@ -8,10 +8,11 @@
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch01")]
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -93,6 +94,13 @@ pub fn trials() -> Vec<Trial> {
             "ch01::parallel_sum::passes_a_chunk_panic_on",
             1,
             passes_a_chunk_panic_on,
+        )
+        .timeout(BARRIER_TIMEOUT)
+        .on_timeout(
+            "one chunk panicked, and another waits for that chunk's thread \
+             to end and for parallel_sum's caller to sleep waiting for it; \
+             that never happened: are the chunks summed on threads of their \
+             own, all at once, and joined with ScopedJoinHandle::join?",
         ),
         Trial::new("ch01::spawn_worker::names_the_thread", 1, names_the_thread),
         Trial::new(
@@ -170,14 +178,41 @@ fn default_stack_bytes() -> usize {
         .unwrap_or(2 << 20)
 }
 
+/// The stack the trials that check it have `thread::spawn` give: 2.5 MiB,
+/// more than std's 2 MiB, so that a thread whose stack size is spelled out
+/// as "the default" (2 MiB) shows up as too small. (1100 threads with this
+/// stack still fit in the 4 GiB a trial may map.)
+const RAISED_STACK: usize = 5 << 19;
+
+/// Sets `RUST_MIN_STACK` to [`RAISED_STACK`] unless it is set already, and
+/// returns the stack `thread::spawn` then gives. The standard library reads
+/// the variable once, when it first starts a thread without a stack size
+/// of its own; a trial runs in a process of its own, so it does that first
+/// thing, while this thread is still the only one.
+fn raise_the_default_stack() -> usize {
+    let alone = std::fs::read_dir("/proc/self/task")
+        .is_ok_and(|threads| threads.count() == 1);
+    if alone && std::env::var_os("RUST_MIN_STACK").is_none() {
+        // SAFETY: this process has no thread but this one, so nothing can
+        // read or write the environment meanwhile.
+        unsafe {
+            std::env::set_var("RUST_MIN_STACK", RAISED_STACK.to_string())
+        };
+    }
+    default_stack_bytes()
+}
+
 /// 1100 jobs, more than any machine has cores and more than a "safe" cap
 /// of 1024 lets run at once, meet at a barrier of 1100, each reporting the
 /// thread it ran on and the size of its stack: a pool of a few workers, or
 /// a limit on how many jobs run at a time, never gets them all to the
 /// barrier, and a thread with a smaller stack than `thread::spawn` gives is
 /// not what a job expects. (Each job does almost nothing, and 1100 stacks
-/// of 2 MiB fit in the 4 GiB a trial may map.)
+/// of 2.5 MiB fit in the 4 GiB a trial may map.) Then one job alone, and
+/// 1100 jobs that end at once.
 fn runs_every_job_on_its_own_thread() {
+    // First thing: no thread has been started yet.
+    let default = raise_the_default_stack();
     const JOBS: usize = 1100;
     let barrier = Arc::new(Barrier::new(JOBS));
     let jobs: Vec<_> = (0..JOBS)
@@ -202,14 +237,99 @@ fn runs_every_job_on_its_own_thread() {
         !distinct.contains(&thread::current().id()),
         "a job ran on the calling thread; each job needs a thread of its own"
     );
-    let default = default_stack_bytes();
     let smallest = seen.iter().map(|&(_, size)| size).min().unwrap();
     assert!(
         smallest + STACK_SLACK >= default,
         "a job's thread had a stack of {smallest} bytes, less than the \
          {default} that thread::spawn gives: a job may need all of it, and \
          overflowing a stack aborts the whole process (leave the stack size \
-         alone)"
+         alone: thread::spawn gives RUST_MIN_STACK bytes when it is set)"
+    );
+    one_job_gets_a_thread_that_ends_first();
+    quick_jobs_get_threads_of_their_own();
+}
+
+/// What a job's thread-local value sees as the thread ends: the flags it
+/// sets, and the thread that called `spawn_all`.
+struct AtThreadEnd {
+    caller: Tid,
+    ended: Arc<AtomicBool>,
+    returned: Arc<AtomicBool>,
+}
+
+impl Drop for AtThreadEnd {
+    /// Runs as the job's thread ends, after the job has returned: waits
+    /// until the caller sleeps (in `join`, waiting for this thread, as it
+    /// must), or until `spawn_all` has returned without waiting.
+    fn drop(&mut self) {
+        while !self.returned.load(Ordering::SeqCst)
+            && thread_state(self.caller).is_some_and(|state| state != 'S')
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.ended.store(true, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static AT_THREAD_END: RefCell<Option<AtThreadEnd>> =
+        const { RefCell::new(None) };
+}
+
+/// One job alone also gets a thread of its own, and `spawn_all` returns only
+/// once that thread has ended: its thread-local values dropped, which the
+/// standard library does after the job has returned and its result is
+/// ready. A `spawn_all` that takes the results from a channel and never
+/// joins returns while the thread is still ending (the value's drop waits
+/// until the caller sleeps, which such a caller does not do).
+fn one_job_gets_a_thread_that_ends_first() {
+    let caller = my_tid();
+    let ended = Arc::new(AtomicBool::new(false));
+    let returned = Arc::new(AtomicBool::new(false));
+    let at_end = AtThreadEnd {
+        caller,
+        ended: Arc::clone(&ended),
+        returned: Arc::clone(&returned),
+    };
+    let job = move || {
+        AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+        thread::current().id()
+    };
+    let ids = spawn_all(vec![job]);
+    let ended_first = ended.load(Ordering::SeqCst);
+    returned.store(true, Ordering::SeqCst);
+    assert_eq!(ids.len(), 1, "one job, one result");
+    assert_ne!(
+        ids[0],
+        thread::current().id(),
+        "a single job ran on the calling thread; every job needs a thread \
+         of its own, however many there are, one included"
+    );
+    assert!(
+        ended_first,
+        "spawn_all returned the only job's result while its thread was \
+         still running (its thread-local values not yet dropped): join \
+         every thread before returning; a result that arrives on a channel \
+         does not mean its thread is done"
+    );
+}
+
+/// 1100 jobs that return at once, each the thread it ran on: every job gets
+/// a new thread, also when its job is so short that a thread could finish
+/// it and take another before the next thread has started.
+fn quick_jobs_get_threads_of_their_own() {
+    const JOBS: usize = 1100;
+    let jobs: Vec<fn() -> ThreadId> = vec![|| thread::current().id(); JOBS];
+    let ids = spawn_all(jobs);
+    let distinct: HashSet<_> = ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        JOBS,
+        "{JOBS} jobs that end at once ran on only {} distinct threads: \
+         some thread ran several jobs, one after another; each job gets a \
+         new thread of its own (no threads that take jobs from a shared \
+         queue)",
+        distinct.len()
     );
 }
 
@@ -279,7 +399,10 @@ fn a_panicking_job_panics_the_caller() {
             2
         }),
     ];
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| spawn_all(jobs)));
+    let (outcome, hooked) = count_panics_where(
+        |info| info.payload().is::<TheJobsOwnPanic>(),
+        || panic::catch_unwind(AssertUnwindSafe(|| spawn_all(jobs))),
+    );
     // Read before anything that could let the second job go on.
     let slow_job_was_done = slow_job_done.load(Ordering::SeqCst);
     let payload = match outcome {
@@ -300,6 +423,12 @@ fn a_panicking_job_panics_the_caller() {
         "spawn_all panicked, but not with the job's own panic: it raised \
          one of its own (an unwrap or a panic! with a new message) instead \
          of passing the job's payload on with panic::resume_unwind"
+    );
+    assert_eq!(
+        hooked, 1,
+        "the job panicked once, and the panic hook that was set saw that \
+         panic {hooked} times: the panic is reported as usual (the hook is \
+         the program's, not spawn_all's to replace or silence)"
     );
     two_panicking_jobs_panic_the_caller_once();
 }
@@ -334,9 +463,10 @@ fn two_panicking_jobs_panic_the_caller_once() {
 /// distinct threads. Each call also reports its thread's stack, which must
 /// be at least what `thread::spawn` gives.
 fn gives_every_chunk_a_new_thread() {
+    // First thing: no thread has been started yet.
+    let default = raise_the_default_stack();
     let data: Vec<u64> = (1..=10).collect();
     let caller = thread::current().id();
-    let default = default_stack_bytes();
     for (data, threads) in [
         (&data[..], 1),
         (&data, 3),
@@ -392,7 +522,8 @@ fn gives_every_chunk_a_new_thread() {
              of {smallest} bytes, less than the {default} that \
              thread::spawn gives: sum_chunk may need all of it, and \
              overflowing a stack aborts the whole process (leave the stack \
-             size alone)",
+             size alone: thread::spawn gives RUST_MIN_STACK bytes when it \
+             is set)",
             data.len()
         );
     }
@@ -534,26 +665,68 @@ struct TheChunksOwnPanic;
 
 /// One chunk of four panics: `parallel_sum` must panic too, with that
 /// chunk's own payload, rather than return a total that misses the chunk
-/// or raise a panic of its own.
+/// or raise a panic of its own. The first chunk panics at once; the second
+/// is still running then, and ends only once the first chunk's thread is
+/// gone and the caller sleeps, waiting for it. A `parallel_sum` that raises
+/// the panic as soon as it has joined the first chunk's thread never sleeps
+/// before it does, so the second chunk would still be reading `data` after
+/// `parallel_sum` has given it back (no scope would have stopped it).
 fn passes_a_chunk_panic_on() {
     let data: Vec<u64> = (1..=8).collect();
+    let caller = my_tid();
+    let failed = AtomicI32::new(0);
+    let slow_chunk_done = AtomicBool::new(false);
+    let returned = AtomicBool::new(false);
+    // Whether the trial has gone on without this chunk.
+    let gave_up = || returned.load(Ordering::SeqCst);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         parallel_sum(&data, 4, |chunk| {
-            if chunk.contains(&3) {
+            if chunk.contains(&1) {
+                failed.store(my_tid(), Ordering::SeqCst);
                 panic::panic_any(TheChunksOwnPanic);
+            }
+            if chunk.contains(&3) {
+                while failed.load(Ordering::SeqCst) == 0 && !gave_up() {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                // Until the failed chunk's thread is gone, then until the
+                // caller sleeps: waiting for this chunk, as it must.
+                let failed = failed.load(Ordering::SeqCst);
+                while !gave_up()
+                    && thread_state(failed)
+                        .is_some_and(|state| !matches!(state, 'Z' | 'X'))
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                while !gave_up()
+                    && thread_state(caller).is_some_and(|state| state != 'S')
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                slow_chunk_done.store(true, Ordering::SeqCst);
             }
             chunk.iter().sum()
         })
     }));
+    // Read before anything that could let the second chunk go on.
+    let slow_chunk_was_done = slow_chunk_done.load(Ordering::SeqCst);
+    returned.store(true, Ordering::SeqCst);
     let payload = match outcome {
         Ok(total) => panic!(
-            "the chunk [3, 4] panicked, yet parallel_sum returned {total}: a \
+            "the chunk [1, 2] panicked, yet parallel_sum returned {total}: a \
              total that misses a chunk is wrong, and nothing says so \
              (ScopedJoinHandle::join returns the panic as an Err; \
              panic::resume_unwind raises it again)"
         ),
         Err(payload) => payload,
     };
+    assert!(
+        slow_chunk_was_done,
+        "parallel_sum panicked while the chunk [3, 4] was still being \
+         summed: its thread could go on reading data after parallel_sum \
+         gave it back; the threads must all be joined first (thread::scope \
+         joins them, also when a panic leaves the scope)"
+    );
     assert!(
         payload.is::<TheChunksOwnPanic>(),
         "parallel_sum panicked, but not with the chunk's own panic: it \
@@ -564,7 +737,8 @@ fn passes_a_chunk_panic_on() {
 }
 
 /// A short name, one longer than the 15 bytes Linux keeps, one with
-/// letters outside ASCII and an empty one: inside the job,
+/// letters outside ASCII, one with spaces around it and an empty one:
+/// inside the job,
 /// `thread::current().name()` must still give the whole name, as it was
 /// given, and the operating system's own name of the thread (`/proc`'s
 /// `comm`, what `top` and `ps` show) its first 15 bytes.
@@ -573,6 +747,7 @@ fn names_the_thread() {
         "pixel-worker-7",
         "pixel-worker-for-the-second-monitor-7",
         "café-wörker",
+        "  spaced out ",
         "",
     ] {
         let handle = spawn_worker(name, 1 << 20, || {
@@ -586,8 +761,8 @@ fn names_the_thread() {
             seen_inside.as_deref(),
             Some(name),
             "inside the job, thread::current().name() must be the name given \
-             to spawn_worker, whole and unchanged, also when it is empty or \
-             not ASCII (see thread::Builder::name, which keeps it whole even \
+             to spawn_worker, whole and unchanged, also when it is empty, \
+             not ASCII or has spaces around it (see thread::Builder::name, which keeps it whole even \
              where the OS shows only its first 15 bytes)"
         );
         let shown = &name[..name.len().min(15)];
@@ -679,18 +854,27 @@ fn gives_the_requested_stack() {
 }
 
 /// Runs `body` and counts the panics raised on this thread meanwhile, even
-/// ones caught before they reach `body`'s caller. The hook that was set
-/// before (the grader's) still sees every panic, and is set again after.
+/// ones caught before they reach `body`'s caller.
 fn count_panics_on_this_thread<R>(body: impl FnOnce() -> R) -> (R, usize) {
+    let this_thread = thread::current().id();
+    count_panics_where(move |_| thread::current().id() == this_thread, body)
+}
+
+/// Runs `body` and counts the panics, on any thread, that the panic hook
+/// sees meanwhile and `counts`. The hook that was set before (the
+/// grader's) still sees every panic, and is set again after.
+fn count_panics_where<R>(
+    counts: impl Fn(&PanicHookInfo<'_>) -> bool + Send + Sync + 'static,
+    body: impl FnOnce() -> R,
+) -> (R, usize) {
     type Hook = dyn Fn(&PanicHookInfo<'_>) + Send + Sync;
     let previous: Arc<Hook> = Arc::from(panic::take_hook());
     let panics = Arc::new(AtomicUsize::new(0));
-    let this_thread = thread::current().id();
     {
         let previous = Arc::clone(&previous);
         let panics = Arc::clone(&panics);
         panic::set_hook(Box::new(move |info| {
-            if thread::current().id() == this_thread {
+            if counts(info) {
                 panics.fetch_add(1, Ordering::SeqCst);
             }
             previous(info);
@@ -704,20 +888,56 @@ fn count_panics_on_this_thread<R>(body: impl FnOnce() -> R) -> (R, usize) {
     }
 }
 
-/// 256 TiB of stack cannot be mapped: the operating system's error must
-/// come back as `Err`, with no panic on the way, not even a caught one.
+/// The payload of a panicking worker's job: a type of the trial's own, so
+/// that a panic `spawn_worker` raises itself cannot pass for the job's.
+#[derive(Debug)]
+struct TheWorkersOwnPanic;
+
+/// The handle joins to the job's result, or to the job's own panic. 256 TiB
+/// of stack cannot be mapped, nor `usize::MAX` bytes: the operating
+/// system's error must come back as `Err`, with no panic on the way, not
+/// even a caught one.
 fn reports_a_stack_too_big_to_create() {
     let handle = spawn_worker("small", 1 << 20, || 7).expect("a 1 MiB stack");
     assert_eq!(handle.join().unwrap(), 7, "the job's result");
+    let handle = spawn_worker("failing", 1 << 20, || -> u32 {
+        panic::panic_any(TheWorkersOwnPanic)
+    })
+    .expect("a 1 MiB stack");
+    match handle.join() {
+        Ok(result) => panic!("the job panicked, yet join returned {result}"),
+        Err(payload) => assert!(
+            payload.is::<TheWorkersOwnPanic>(),
+            "the job panicked, and joining its handle gave a panic, but not \
+             the job's own: a panic of spawn_worker's own (a catch_unwind \
+             and a new panic! with a message) hides the job's payload; \
+             start the job itself on the thread"
+        ),
+    }
+    for asked in [1 << 48, usize::MAX] {
+        refuses_a_stack_of(asked);
+    }
+}
+
+/// `spawn_worker` asked for a stack of `asked` bytes, too many to map, must
+/// return the operating system's error, as `thread::Builder::spawn` does.
+fn refuses_a_stack_of(asked: usize) {
     let (outcome, panics) = count_panics_on_this_thread(|| {
-        panic::catch_unwind(|| spawn_worker("huge", 1 << 48, || ()))
+        panic::catch_unwind(|| spawn_worker("huge", asked, || ()))
     });
     let error = match outcome {
         Ok(Err(error)) => error,
-        Ok(Ok(_)) => panic!("a thread with a 256 TiB stack cannot exist"),
+        Ok(Ok(_)) => panic!(
+            "spawn_worker was asked for a stack of {asked} bytes, too many \
+             to map, and started a thread anyway: did it change the size \
+             (an addition or a rounding that wrapped around)? Pass \
+             stack_bytes on as it is"
+        ),
         Err(_) => panic!(
-            "spawn_worker panicked; it must return the io::Error instead \
-             (thread::Builder::spawn returns a Result)"
+            "spawn_worker was asked for a stack of {asked} bytes and \
+             panicked; it must return the io::Error instead \
+             (thread::Builder::spawn returns a Result, and an arithmetic \
+             overflow on the size is a panic of spawn_worker's own)"
         ),
     };
     assert_eq!(
@@ -729,15 +949,16 @@ fn reports_a_stack_too_big_to_create() {
     );
     assert!(
         error.raw_os_error().is_some(),
-        "spawn_worker returned {error:?}, not the operating system's error: \
+        "spawn_worker returned {error:?} for a stack of {asked} bytes, not \
+         the operating system's error: \
          return the io::Error that thread::Builder::spawn gives, as it is"
     );
     // The error the operating system gives for the same request.
     let refused = thread::Builder::new()
         .name("huge".to_string())
-        .stack_size(1 << 48)
+        .stack_size(asked)
         .spawn(|| ())
-        .expect_err("a thread with a 256 TiB stack cannot exist");
+        .expect_err("a thread with so large a stack cannot exist");
     assert_eq!(
         error.raw_os_error(),
         refused.raw_os_error(),
