@@ -153,21 +153,44 @@ pub(super) fn waits_even_when_a_read_fails() {
 /// One run of `waits_even_when_a_read_fails`, where reading the child's
 /// file descriptor `fd` (`stream`) fails.
 fn a_failed_read(fd: i32, stream: &str) {
-    unsafe extern "C" {
-        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
-    }
-    const F_GETFL: i32 = 3;
-    const F_SETFL: i32 = 4;
-    const O_NONBLOCK: i32 = 0o4000;
     let scratch = scratch();
     let go = scratch.path().join("go");
+    let mut command = writes_after(&go, fd);
+    let running = std::thread::spawn(move || capture(&mut command));
+    let (child, pipe) = child_running(&go, fd);
+    make_reads_fail(&pipe);
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the child's {stream} failed, yet capture returned \
+         {result:?}"
+    );
+    // Let a child left behind end: its pipe `fd` is closed by now.
+    until_ended_or_zombie(child);
+    assert_eq!(
+        state_of(child),
+        None,
+        "capture returned when reading {stream} failed, but never waited \
+         for the child, which stays a zombie: wait for it first, then \
+         return the error"
+    );
+}
+
+/// A shell that waits until the file `go` exists, then writes a byte to its
+/// file descriptor `fd` every hundredth of a second until that fails.
+pub(super) fn writes_after(go: &Path, fd: i32) -> Command {
     let script = r#"while [ ! -e "$1" ]; do sleep 0.01; done
         while printf x >&"$2"; do sleep 0.01; done"#;
     let mut command = shell(script);
-    command.arg("sh").arg(&go).arg(fd.to_string());
-    let running = std::thread::spawn(move || capture(&mut command));
-    // Find the child once it runs the script, and its pipe `fd`.
-    let (child, pipe) = loop {
+    command.arg("sh").arg(go).arg(fd.to_string());
+    command
+}
+
+/// Waits for the child that runs `writes_after(go, fd)`, and returns its
+/// pid and the pipe its `fd` is.
+pub(super) fn child_running(go: &Path, fd: i32) -> (u32, String) {
+    loop {
         let found = unwaited_children().into_iter().find_map(|pid| {
             let cmdline =
                 fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -181,7 +204,18 @@ fn a_failed_read(fd: i32, stream: &str) {
             Some(found) => break found,
             None => std::thread::sleep(Duration::from_millis(1)),
         }
-    };
+    }
+}
+
+/// Makes this process's own ends of `pipe` non-blocking, so that the first
+/// read that finds it empty fails with `WouldBlock` instead of waiting.
+pub(super) fn make_reads_fail(pipe: &str) {
+    unsafe extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+    const F_GETFL: i32 = 3;
+    const F_SETFL: i32 = 4;
+    const O_NONBLOCK: i32 = 0o4000;
     for entry in fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(Result::ok)
@@ -189,7 +223,7 @@ fn a_failed_read(fd: i32, stream: &str) {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if fd > 2 && pipe_of(&entry.path()).as_ref() == Some(&pipe) {
+        if fd > 2 && pipe_of(&entry.path()).as_deref() == Some(pipe) {
             // SAFETY: `fcntl` with F_GETFL and F_SETFL only reads and sets
             // the flags of an open descriptor of this process; a closed one
             // makes it fail harmlessly.
@@ -201,28 +235,20 @@ fn a_failed_read(fd: i32, stream: &str) {
             }
         }
     }
-    fs::write(&go, "").expect("cannot create the flag");
-    let result = running.join().unwrap();
-    assert!(
-        result.is_err(),
-        "reading the child's {stream} failed, yet capture returned \
-         {result:?}"
-    );
-    // Let a child left behind end: its pipe `fd` is closed by now.
-    let state = || {
-        let stat = fs::read_to_string(format!("/proc/{child}/stat"))
-            .unwrap_or_default();
-        let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
-        after_name.chars().next()
-    };
-    while !matches!(state(), None | Some('Z')) {
+}
+
+/// The state letter of process `pid` (`Z` for a zombie), or `None` once it
+/// is gone.
+pub(super) fn state_of(pid: u32) -> Option<char> {
+    let stat =
+        fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
+    after_name.chars().next()
+}
+
+/// Waits until process `pid` is gone or a zombie.
+pub(super) fn until_ended_or_zombie(pid: u32) {
+    while !matches!(state_of(pid), None | Some('Z')) {
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(
-        state(),
-        None,
-        "capture returned when reading {stream} failed, but never waited \
-         for the child, which stays a zombie: wait for it first, then \
-         return the error"
-    );
 }
