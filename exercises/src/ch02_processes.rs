@@ -71,8 +71,9 @@ pub enum Exit {
 /// - If reading the child's stdout fails, or reading its stderr does,
 ///   `capture` returns an `Err`, but first lets go of that pipe (so a child
 ///   that keeps writing to it ends) and waits for the child, which is not left
-///   behind as a zombie. Trial:
-///   `ch02::capture::waits_even_when_a_read_fails`.
+///   behind as a zombie: when `capture` returns, the child has ended and been
+///   waited for (not handed to a thread that waits in the background).
+///   Trial: `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // TODO(ch02): pipe stdout and stderr, and read both to their end.
     let _ = command;

@@ -148,6 +148,103 @@ pub(super) fn pipe_of(link: &Path) -> Option<String> {
 pub(super) fn waits_even_when_a_read_fails() {
     a_failed_read(1, "stdout");
     a_failed_read(2, "stderr");
+    returns_once_the_child_is_reaped();
+}
+
+/// Reading stdout fails, and the child can end only once the trial lets
+/// it: after its write fails, it waits for a second flag. The trial creates
+/// that flag only once the thread that called `capture` waits (for a thread,
+/// a lock or the child), or has returned. So a `capture` that returns at
+/// once, leaving the child to be reaped in the background, returns while
+/// the child still runs.
+fn returns_once_the_child_is_reaped() {
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let end = scratch.path().join("end");
+    let mut command = shell(
+        r#"trap '' PIPE
+        while [ ! -e "$1" ]; do sleep 0.01; done
+        while printf x; do sleep 0.01; done
+        while [ ! -e "$2" ]; do sleep 0.01; done"#,
+    );
+    command.arg("sh").arg(&go).arg(&end);
+    let (tid_sender, tid) = std::sync::mpsc::channel();
+    let running = {
+        let end = end.clone();
+        std::thread::spawn(move || {
+            tid_sender.send(own_thread_id()).unwrap();
+            let result = capture(&mut command);
+            (result, end.exists())
+        })
+    };
+    let tid = tid.recv().unwrap();
+    let (child, pipe) = child_running(&go, 1);
+    make_reads_fail(&pipe);
+    fs::write(&go, "").expect("cannot create the flag");
+    // Twice in a row, so that a thread that only passes through a lock
+    // does not count.
+    let mut waiting = 0;
+    while waiting < 2 && !running.is_finished() {
+        waiting = if waits(tid) { waiting + 1 } else { 0 };
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    fs::write(&end, "").expect("cannot create the flag");
+    let (result, ended) = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the child's stdout failed, yet capture returned {result:?}"
+    );
+    assert!(
+        ended,
+        "capture returned when reading stdout failed while the child was \
+         still running (it could not end yet): wait for the child before \
+         returning, not in the background, so that it is gone when capture \
+         returns"
+    );
+    until_ended_or_zombie(child);
+}
+
+/// The id of the calling thread, as `/proc/self/task` names it.
+fn own_thread_id() -> i32 {
+    unsafe extern "C" {
+        fn gettid() -> i32;
+    }
+    // SAFETY: `gettid` only returns the calling thread's id.
+    unsafe { gettid() }
+}
+
+/// Whether thread `tid` of this process is asleep in a system call that
+/// waits for another thread or a child: `futex` (a join, a lock, a
+/// channel), `wait4` or `waitid`.
+fn waits(tid: i32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const WAITING: Option<[i64; 3]> = Some([202, 61, 247]);
+    #[cfg(target_arch = "aarch64")]
+    const WAITING: Option<[i64; 3]> = Some([98, 260, 95]);
+    // Elsewhere, any sleep counts.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const WAITING: Option<[i64; 3]> = None;
+    let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .unwrap_or_default();
+    let number = syscall
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok());
+    let asleep =
+        state_of_task(tid).is_some_and(|state| state == 'S' || state == 'D');
+    // Where the system call cannot be read, any sleep counts too.
+    asleep
+        && WAITING
+            .zip(number)
+            .is_none_or(|(waiting, number)| waiting.contains(&number))
+}
+
+/// The state letter of thread `tid` of this process.
+fn state_of_task(tid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
+    after_name.chars().next()
 }
 
 /// One run of `waits_even_when_a_read_fails`, where reading the child's
