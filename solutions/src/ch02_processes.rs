@@ -64,7 +64,9 @@ pub enum Exit {
 /// - Reads stdout and stderr at the same time, so a child that writes 1 MiB to
 ///   each (far more than a pipe holds) finishes, and each comes back whole and
 ///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
-///   come back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
+///   come back whole. A read that a signal interrupts (`EINTR`,
+///   `ErrorKind::Interrupted`) has not failed and is tried again: the output
+///   still comes back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
 /// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
 ///   every `\r\n` and the final newline are kept. Trial:
 ///   `ch02::capture::returns_the_bytes_unchanged`.

@@ -56,6 +56,7 @@ pub(super) fn drains_both_pipes_at_once() {
         captured.stderr.iter().all(|&b| b == b'e'),
         "stderr mixed up"
     );
+    an_interrupted_read();
     // However much it is: 64 MiB and a byte more to each stream, the last
     // byte a letter, all come back.
     const BIG: usize = 64 * MIB;
@@ -77,6 +78,139 @@ pub(super) fn drains_both_pipes_at_once() {
              should come back, with no cap on how much",
             last as char
         );
+    }
+}
+
+/// A signal that arrives while `capture` waits for output interrupts the
+/// read (`ErrorKind::Interrupted`, EINTR): that is no failure, the read is
+/// tried again. The child writes nothing until the trial has interrupted
+/// the reads of `capture`'s threads ten times (each one caught asleep in a
+/// read or a poll, with a handler installed without `SA_RESTART`).
+fn an_interrupted_read() {
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let mut command = shell(
+        r#"while [ ! -e "$1" ]; do sleep 0.01; done
+        printf out; printf err >&2"#,
+    );
+    command.arg("sh").arg(&go);
+    interrupt_reads_with(SIGUSR1);
+    let before = threads();
+    let running = std::thread::spawn(move || capture(&mut command));
+    let mut interrupted = 0;
+    while interrupted < 10 && !running.is_finished() {
+        let mut waiting_for_the_child = false;
+        for tid in threads().into_iter().filter(|t| !before.contains(t)) {
+            match blocked_in(tid) {
+                Blocked::OnInput => {
+                    send_to_thread(tid, SIGUSR1);
+                    interrupted += 1;
+                }
+                Blocked::OnTheChild => waiting_for_the_child = true,
+                Blocked::Otherwise => {}
+            }
+        }
+        // Reading has ended (it failed): let the child end too.
+        if waiting_for_the_child {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    fs::write(&go, "").expect("cannot create the flag");
+    match running.join().unwrap() {
+        Ok(captured) => assert_eq!(
+            (&captured.stdout[..], &captured.stderr[..]),
+            (&b"out"[..], &b"err"[..]),
+            "a read interrupted by a signal is tried again, and all the \
+             output comes back"
+        ),
+        Err(error) => panic!(
+            "a signal interrupted a read of capture (EINTR), and capture \
+             returned {error:?}: an interrupted read has not failed, try it \
+             again (ErrorKind::Interrupted; read_to_end does)"
+        ),
+    }
+}
+
+const SIGUSR1: i32 = 10;
+
+/// Installs a handler that does nothing for `signal`, without
+/// `SA_RESTART`, so that the signal interrupts a blocked read.
+fn interrupt_reads_with(number: i32) {
+    extern "C" fn nothing(_: i32) {}
+    unsafe extern "C" {
+        fn signal(signal: i32, handler: usize) -> usize;
+        fn siginterrupt(signal: i32, flag: i32) -> i32;
+    }
+    // SAFETY: the handler does nothing, so it is async-signal-safe; the
+    // trial runs in its own process, and nothing else there uses `signal`.
+    unsafe {
+        signal(number, nothing as extern "C" fn(i32) as usize);
+        siginterrupt(number, 1);
+    }
+}
+
+/// Sends `signal` to thread `tid` of this process.
+fn send_to_thread(tid: i32, signal: i32) {
+    unsafe extern "C" {
+        fn getpid() -> i32;
+        fn tgkill(pid: i32, tid: i32, signal: i32) -> i32;
+    }
+    // SAFETY: `tgkill` only sends a signal to one thread of this process,
+    // whose handler does nothing; a thread that has ended makes it fail
+    // harmlessly.
+    unsafe { tgkill(getpid(), tid, signal) };
+}
+
+/// The ids of this process's threads.
+fn threads() -> Vec<i32> {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// What a thread is asleep on.
+enum Blocked {
+    /// A read or a poll of input.
+    OnInput,
+    /// A wait for a child.
+    OnTheChild,
+    /// Something else, or it does not sleep.
+    Otherwise,
+}
+
+/// What thread `tid` of this process is asleep on, from its system call.
+fn blocked_in(tid: i32) -> Blocked {
+    // read, readv, poll, select, ppoll, pselect6, epoll_wait, epoll_pwait;
+    // then wait4, waitid.
+    #[cfg(target_arch = "x86_64")]
+    const CALLS: Option<([i64; 8], [i64; 2])> =
+        Some(([0, 19, 7, 23, 271, 270, 232, 281], [61, 247]));
+    #[cfg(target_arch = "aarch64")]
+    const CALLS: Option<([i64; 8], [i64; 2])> =
+        Some(([63, 65, 73, 73, 73, 72, 22, 22], [260, 95]));
+    // Elsewhere, any sleep counts as a read.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const CALLS: Option<([i64; 8], [i64; 2])> = None;
+    if !state_of_task(tid).is_some_and(|state| state == 'S') {
+        return Blocked::Otherwise;
+    }
+    let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .unwrap_or_default();
+    let number = syscall
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok());
+    match (CALLS, number) {
+        (Some((input, _)), Some(number)) if input.contains(&number) => {
+            Blocked::OnInput
+        }
+        (Some((_, child)), Some(number)) if child.contains(&number) => {
+            Blocked::OnTheChild
+        }
+        (Some(_), Some(_)) => Blocked::Otherwise,
+        _ => Blocked::OnInput,
     }
 }
 
