@@ -48,6 +48,12 @@ pub enum Exit {
 /// stays behind as a zombie. The trials write at most 64 MiB and a byte to
 /// each stream, so a cap on how much is kept is caught only up to that size;
 /// a larger cap is not graded, but it breaks the promise all the same.
+/// There is no time limit either: the child runs to its end, however long
+/// that takes. A deadline that kills a child still running after a long
+/// while (thirty seconds, say) breaks this promise too, but is not graded:
+/// every child of the trials ends within seconds, and only a trial that
+/// runs longer than the deadline could tell, which no trial can do for
+/// every deadline a learner might pick.
 ///
 /// # Graded promises
 ///
@@ -122,6 +128,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// which the trials do not use, so it is not graded. `start` is called once
 /// for each run; the worker's stdout and stderr are left as `start` set
 /// them.
+/// A worker runs as long as it takes: one still running has not failed,
+/// so a watchdog that kills a worker after some time and starts it again
+/// breaks this contract, but is not graded, for the reason given for
+/// `capture`: every worker of the trials ends within seconds, and no trial
+/// can outlast every deadline.
 ///
 /// # Graded promises
 ///

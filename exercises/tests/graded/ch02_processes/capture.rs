@@ -193,7 +193,7 @@ fn blocked_in(tid: i32) -> Blocked {
     // Elsewhere, any sleep counts as a read.
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const CALLS: Option<([i64; 8], [i64; 2])> = None;
-    if !state_of_task(tid).is_some_and(|state| state == 'S') {
+    if state_of_task(tid) != Some('S') {
         return Blocked::Otherwise;
     }
     let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
