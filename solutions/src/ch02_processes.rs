@@ -52,6 +52,12 @@ pub enum Exit {
 /// stays behind as a zombie. The trials write at most 64 MiB and a byte to
 /// each stream, so a cap on how much is kept is caught only up to that size;
 /// a larger cap is not graded, but it breaks the promise all the same.
+/// There is no time limit either: the child runs to its end, however long
+/// that takes. A deadline that kills a child still running after a long
+/// while (thirty seconds, say) breaks this promise too, but is not graded:
+/// every child of the trials ends within seconds, and only a trial that
+/// runs longer than the deadline could tell, which no trial can do for
+/// every deadline a learner might pick.
 ///
 /// # Graded promises
 ///
@@ -64,7 +70,9 @@ pub enum Exit {
 /// - Reads stdout and stderr at the same time, so a child that writes 1 MiB to
 ///   each (far more than a pipe holds) finishes, and each comes back whole and
 ///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
-///   come back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
+///   come back whole. A read that a signal interrupts (`EINTR`,
+///   `ErrorKind::Interrupted`) has not failed and is tried again: the output
+///   still comes back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
 /// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
 ///   every `\r\n` and the final newline are kept. Trial:
 ///   `ch02::capture::returns_the_bytes_unchanged`.
@@ -75,8 +83,9 @@ pub enum Exit {
 /// - If reading the child's stdout fails, or reading its stderr does,
 ///   `capture` returns an `Err`, but first lets go of that pipe (so a child
 ///   that keeps writing to it ends) and waits for the child, which is not left
-///   behind as a zombie. Trial:
-///   `ch02::capture::waits_even_when_a_read_fails`.
+///   behind as a zombie: when `capture` returns, the child has ended and been
+///   waited for (not handed to a thread that waits in the background).
+///   Trial: `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     let mut child = command
         .stdin(Stdio::null())
@@ -134,9 +143,12 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///   (`Exit::Signal(6)` for an abort, `Exit::Signal(11)` for a segmentation
 ///   fault). Trial: `ch02::exit_of::tells_codes_from_signals`.
 /// - A signal that dumped core is still just its number: `Exit::Signal(6)`,
-///   `9`, `11` or `15`, not the raw wait status. So is a real-time signal, above
-///   31, with or without a core dump: `34`, `35`, `50` and `64` each give their
-///   own number. Trial: `ch02::exit_of::reads_the_signal_not_the_raw_status`.
+///   `9`, `11` or `15`, not the raw wait status. So is any other signal, with
+///   or without a core dump: every number from `1` to `64` gives
+///   `Exit::Signal` with that number, SIGPIPE (`13`) and SIGINT (`2`) included,
+///   and so do `32` and `33` (which glibc keeps for itself) and the real-time
+///   signals above them. Trial:
+///   `ch02::exit_of::reads_the_signal_not_the_raw_status`.
 /// - An exit code above 128 is a code, not a signal: `exit(134)`, `137`, `139`
 ///   and `255` give `Exit::Code(134)` and so on. Trial:
 ///   `ch02::exit_of::keeps_a_code_above_128`.
@@ -167,6 +179,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// A worker that cannot be started has no exit: that error is returned at
 /// once. Any `max_restarts` works, up to `usize::MAX`: it is a limit, not
 /// a size.
+/// A worker runs as long as it takes: one still running has not failed,
+/// so a watchdog that kills a worker after some time and starts it again
+/// breaks this contract, but is not graded, for the reason given for
+/// `capture`: every worker of the trials ends within seconds, and no trial
+/// can outlast every deadline.
 ///
 /// # Graded promises
 ///
@@ -178,7 +195,10 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// - A worker that always fails runs `1 + max_restarts` times, and all its
 ///   exits are returned: with `max_restarts` of `2`, three exits; with `0`,
 ///   one; with `40`, forty-one, each run started at once after the one before
-///   (no delay between restarts, let alone one that grows). Trial:
+///   (no delay between restarts, let alone one that grows); with `2047`, all
+///   2048 exits, the first included (no cap on how many are kept; the trials
+///   make at most 2048 runs, so a larger cap is not graded, but it breaks
+///   this promise all the same). Trial:
 ///   `ch02::supervise::gives_up_after_the_last_restart`.
 /// - A worker that succeeds at once is run once and not restarted: the exits
 ///   are `[Code(0)]`. `start` is called once per run and no more: once for
@@ -189,8 +209,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
-/// - A worker killed by SIGKILL or SIGTERM has failed like any other and is
-///   started again: `[Signal(9), Signal(15), Code(0)]`. Trial:
+/// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would) has
+///   failed like any other and is started again:
+///   `[Signal(9), Signal(15), Signal(2), Code(0)]`. Trial:
 ///   `ch02::supervise::restarts_a_killed_worker`.
 /// - A worker that cannot be started (its program does not exist) makes
 ///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
@@ -248,10 +269,15 @@ pub fn supervise(
 ///   `Exit::Signal(13)`, SIGPIPE), as `yes | head -n 1` ends in a shell; the
 ///   output is what the last stage wrote. Trial:
 ///   `ch02::pipeline::an_early_exit_stops_the_stages_before`.
+/// - If reading the last stage's output fails, `pipeline` returns an `Err`,
+///   but first lets go of that pipe (so a last stage that keeps writing to it
+///   ends) and waits for every stage, none of which is left behind as a
+///   zombie. Trial: `ch02::pipeline::waits_even_when_the_read_fails`.
 /// - If a stage cannot be started, `pipeline` returns the error and leaves no
 ///   stage it had started behind, neither running nor unwaited for: whether
 ///   the first stage fails (none started yet), the second, or the third (the
-///   two before it started). Trial:
+///   two before it started). The error is the start's own, as it is (its kind
+///   `NotFound` for a program that does not exist), not a new one. Trial:
 ///   `ch02::pipeline::stops_the_started_stages_on_a_failed_start`.
 /// - The first stage's stdin is empty, even when the parent's own stdin holds
 ///   input. Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
@@ -336,10 +362,12 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   the parent, such as a secret token, does not reach it, nor does one set
 ///   on `command` itself (`Command::env`). Trial:
 ///   `ch02::run_isolated::hides_the_parents_secret`.
-/// - The child's `PATH` is the parent's, also when `command` sets a `PATH` of
-///   its own (`Command::env`); when the parent has no `PATH`, the child has
-///   none either (its environment is empty, no default is made up). Trial:
-///   `ch02::run_isolated::keeps_path`.
+/// - The child's `PATH` is the parent's, as it is (empty and relative entries
+///   kept: `/usr/bin::bin:.:` stays that), also when it is set but empty, and
+///   also when `command` sets a `PATH` of its own (`Command::env`); when the
+///   parent has no `PATH`, the child has none either (its environment is
+///   empty, no default is made up, and a `PATH` set on `command` does not
+///   stand in). Trial: `ch02::run_isolated::keeps_path`.
 /// - The child starts in `dir`, and the parent's working directory is the same
 ///   afterwards. When `dir` does not exist, the command does not run at all
 ///   (not in another directory) and `run_isolated` returns an `Err`. Trial:
@@ -354,8 +382,10 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   `ch02::run_isolated::keeps_the_parents_environment`.
 /// - A parent's `PATH` that is not UTF-8 reaches the child as it is, byte for
 ///   byte. Trial: `ch02::run_isolated::keeps_a_path_that_is_not_text`.
-/// - It reads the child's stdout and stderr at the same time: a child that
-///   writes 1 MiB to each finishes, and both come back whole. Trial:
+/// - It captures as `capture` does: the child's stdin is empty, even when the
+///   parent's own stdin holds input, and it reads the child's stdout and
+///   stderr at the same time: a child that writes 1 MiB to each finishes, and
+///   both come back whole. Trial:
 ///   `ch02::run_isolated::drains_both_pipes_at_once`.
 pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
     // `env_clear` and `current_dir` describe the child only: they take

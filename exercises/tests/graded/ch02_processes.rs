@@ -196,6 +196,17 @@ pub fn trials() -> Vec<Trial> {
              that never comes; kill them, then wait for them",
         ),
         Trial::new(
+            "ch02::pipeline::waits_even_when_the_read_fails",
+            1,
+            waits_even_when_the_read_fails,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "reading the last stage's output failed, but pipeline kept its \
+             end of that pipe open, so the stage could not end: drop the \
+             pipe, then wait for every stage",
+        ),
+        Trial::new(
             "ch02::pipeline::the_first_stage_reads_nothing",
             1,
             the_first_stage_reads_nothing,

@@ -56,6 +56,7 @@ pub(super) fn drains_both_pipes_at_once() {
         captured.stderr.iter().all(|&b| b == b'e'),
         "stderr mixed up"
     );
+    an_interrupted_read();
     // However much it is: 64 MiB and a byte more to each stream, the last
     // byte a letter, all come back.
     const BIG: usize = 64 * MIB;
@@ -77,6 +78,139 @@ pub(super) fn drains_both_pipes_at_once() {
              should come back, with no cap on how much",
             last as char
         );
+    }
+}
+
+/// A signal that arrives while `capture` waits for output interrupts the
+/// read (`ErrorKind::Interrupted`, EINTR): that is no failure, the read is
+/// tried again. The child writes nothing until the trial has interrupted
+/// the reads of `capture`'s threads ten times (each one caught asleep in a
+/// read or a poll, with a handler installed without `SA_RESTART`).
+fn an_interrupted_read() {
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let mut command = shell(
+        r#"while [ ! -e "$1" ]; do sleep 0.01; done
+        printf out; printf err >&2"#,
+    );
+    command.arg("sh").arg(&go);
+    interrupt_reads_with(SIGUSR1);
+    let before = threads();
+    let running = std::thread::spawn(move || capture(&mut command));
+    let mut interrupted = 0;
+    while interrupted < 10 && !running.is_finished() {
+        let mut waiting_for_the_child = false;
+        for tid in threads().into_iter().filter(|t| !before.contains(t)) {
+            match blocked_in(tid) {
+                Blocked::OnInput => {
+                    send_to_thread(tid, SIGUSR1);
+                    interrupted += 1;
+                }
+                Blocked::OnTheChild => waiting_for_the_child = true,
+                Blocked::Otherwise => {}
+            }
+        }
+        // Reading has ended (it failed): let the child end too.
+        if waiting_for_the_child {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    fs::write(&go, "").expect("cannot create the flag");
+    match running.join().unwrap() {
+        Ok(captured) => assert_eq!(
+            (&captured.stdout[..], &captured.stderr[..]),
+            (&b"out"[..], &b"err"[..]),
+            "a read interrupted by a signal is tried again, and all the \
+             output comes back"
+        ),
+        Err(error) => panic!(
+            "a signal interrupted a read of capture (EINTR), and capture \
+             returned {error:?}: an interrupted read has not failed, try it \
+             again (ErrorKind::Interrupted; read_to_end does)"
+        ),
+    }
+}
+
+const SIGUSR1: i32 = 10;
+
+/// Installs a handler that does nothing for `signal`, without
+/// `SA_RESTART`, so that the signal interrupts a blocked read.
+fn interrupt_reads_with(number: i32) {
+    extern "C" fn nothing(_: i32) {}
+    unsafe extern "C" {
+        fn signal(signal: i32, handler: usize) -> usize;
+        fn siginterrupt(signal: i32, flag: i32) -> i32;
+    }
+    // SAFETY: the handler does nothing, so it is async-signal-safe; the
+    // trial runs in its own process, and nothing else there uses `signal`.
+    unsafe {
+        signal(number, nothing as extern "C" fn(i32) as usize);
+        siginterrupt(number, 1);
+    }
+}
+
+/// Sends `signal` to thread `tid` of this process.
+fn send_to_thread(tid: i32, signal: i32) {
+    unsafe extern "C" {
+        fn getpid() -> i32;
+        fn tgkill(pid: i32, tid: i32, signal: i32) -> i32;
+    }
+    // SAFETY: `tgkill` only sends a signal to one thread of this process,
+    // whose handler does nothing; a thread that has ended makes it fail
+    // harmlessly.
+    unsafe { tgkill(getpid(), tid, signal) };
+}
+
+/// The ids of this process's threads.
+fn threads() -> Vec<i32> {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// What a thread is asleep on.
+enum Blocked {
+    /// A read or a poll of input.
+    OnInput,
+    /// A wait for a child.
+    OnTheChild,
+    /// Something else, or it does not sleep.
+    Otherwise,
+}
+
+/// What thread `tid` of this process is asleep on, from its system call.
+fn blocked_in(tid: i32) -> Blocked {
+    // read, readv, poll, select, ppoll, pselect6, epoll_wait, epoll_pwait;
+    // then wait4, waitid.
+    #[cfg(target_arch = "x86_64")]
+    const CALLS: Option<([i64; 8], [i64; 2])> =
+        Some(([0, 19, 7, 23, 271, 270, 232, 281], [61, 247]));
+    #[cfg(target_arch = "aarch64")]
+    const CALLS: Option<([i64; 8], [i64; 2])> =
+        Some(([63, 65, 73, 73, 73, 72, 22, 22], [260, 95]));
+    // Elsewhere, any sleep counts as a read.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const CALLS: Option<([i64; 8], [i64; 2])> = None;
+    if state_of_task(tid) != Some('S') {
+        return Blocked::Otherwise;
+    }
+    let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .unwrap_or_default();
+    let number = syscall
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok());
+    match (CALLS, number) {
+        (Some((input, _)), Some(number)) if input.contains(&number) => {
+            Blocked::OnInput
+        }
+        (Some((_, child)), Some(number)) if child.contains(&number) => {
+            Blocked::OnTheChild
+        }
+        (Some(_), Some(_)) => Blocked::Otherwise,
+        _ => Blocked::OnInput,
     }
 }
 
@@ -148,26 +282,146 @@ pub(super) fn pipe_of(link: &Path) -> Option<String> {
 pub(super) fn waits_even_when_a_read_fails() {
     a_failed_read(1, "stdout");
     a_failed_read(2, "stderr");
+    returns_once_the_child_is_reaped();
+}
+
+/// Reading stdout fails, and the child can end only once the trial lets
+/// it: after its write fails, it waits for a second flag. The trial creates
+/// that flag only once the thread that called `capture` waits (for a thread,
+/// a lock or the child), or has returned. So a `capture` that returns at
+/// once, leaving the child to be reaped in the background, returns while
+/// the child still runs.
+fn returns_once_the_child_is_reaped() {
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let end = scratch.path().join("end");
+    let mut command = shell(
+        r#"trap '' PIPE
+        while [ ! -e "$1" ]; do sleep 0.01; done
+        while printf x; do sleep 0.01; done
+        while [ ! -e "$2" ]; do sleep 0.01; done"#,
+    );
+    command.arg("sh").arg(&go).arg(&end);
+    let (tid_sender, tid) = std::sync::mpsc::channel();
+    let running = {
+        let end = end.clone();
+        std::thread::spawn(move || {
+            tid_sender.send(own_thread_id()).unwrap();
+            let result = capture(&mut command);
+            (result, end.exists())
+        })
+    };
+    let tid = tid.recv().unwrap();
+    let (child, pipe) = child_running(&go, 1);
+    make_reads_fail(&pipe);
+    fs::write(&go, "").expect("cannot create the flag");
+    // Twice in a row, so that a thread that only passes through a lock
+    // does not count.
+    let mut waiting = 0;
+    while waiting < 2 && !running.is_finished() {
+        waiting = if waits(tid) { waiting + 1 } else { 0 };
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    fs::write(&end, "").expect("cannot create the flag");
+    let (result, ended) = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the child's stdout failed, yet capture returned {result:?}"
+    );
+    assert!(
+        ended,
+        "capture returned when reading stdout failed while the child was \
+         still running (it could not end yet): wait for the child before \
+         returning, not in the background, so that it is gone when capture \
+         returns"
+    );
+    until_ended_or_zombie(child);
+}
+
+/// The id of the calling thread, as `/proc/self/task` names it.
+fn own_thread_id() -> i32 {
+    unsafe extern "C" {
+        fn gettid() -> i32;
+    }
+    // SAFETY: `gettid` only returns the calling thread's id.
+    unsafe { gettid() }
+}
+
+/// Whether thread `tid` of this process is asleep in a system call that
+/// waits for another thread or a child: `futex` (a join, a lock, a
+/// channel), `wait4` or `waitid`.
+fn waits(tid: i32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const WAITING: Option<[i64; 3]> = Some([202, 61, 247]);
+    #[cfg(target_arch = "aarch64")]
+    const WAITING: Option<[i64; 3]> = Some([98, 260, 95]);
+    // Elsewhere, any sleep counts.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const WAITING: Option<[i64; 3]> = None;
+    let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .unwrap_or_default();
+    let number = syscall
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok());
+    let asleep =
+        state_of_task(tid).is_some_and(|state| state == 'S' || state == 'D');
+    // Where the system call cannot be read, any sleep counts too.
+    asleep
+        && WAITING
+            .zip(number)
+            .is_none_or(|(waiting, number)| waiting.contains(&number))
+}
+
+/// The state letter of thread `tid` of this process.
+fn state_of_task(tid: i32) -> Option<char> {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
+    after_name.chars().next()
 }
 
 /// One run of `waits_even_when_a_read_fails`, where reading the child's
 /// file descriptor `fd` (`stream`) fails.
 fn a_failed_read(fd: i32, stream: &str) {
-    unsafe extern "C" {
-        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
-    }
-    const F_GETFL: i32 = 3;
-    const F_SETFL: i32 = 4;
-    const O_NONBLOCK: i32 = 0o4000;
     let scratch = scratch();
     let go = scratch.path().join("go");
+    let mut command = writes_after(&go, fd);
+    let running = std::thread::spawn(move || capture(&mut command));
+    let (child, pipe) = child_running(&go, fd);
+    make_reads_fail(&pipe);
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the child's {stream} failed, yet capture returned \
+         {result:?}"
+    );
+    // Let a child left behind end: its pipe `fd` is closed by now.
+    until_ended_or_zombie(child);
+    assert_eq!(
+        state_of(child),
+        None,
+        "capture returned when reading {stream} failed, but never waited \
+         for the child, which stays a zombie: wait for it first, then \
+         return the error"
+    );
+}
+
+/// A shell that waits until the file `go` exists, then writes a byte to its
+/// file descriptor `fd` every hundredth of a second until that fails.
+pub(super) fn writes_after(go: &Path, fd: i32) -> Command {
     let script = r#"while [ ! -e "$1" ]; do sleep 0.01; done
         while printf x >&"$2"; do sleep 0.01; done"#;
     let mut command = shell(script);
-    command.arg("sh").arg(&go).arg(fd.to_string());
-    let running = std::thread::spawn(move || capture(&mut command));
-    // Find the child once it runs the script, and its pipe `fd`.
-    let (child, pipe) = loop {
+    command.arg("sh").arg(go).arg(fd.to_string());
+    command
+}
+
+/// Waits for the child that runs `writes_after(go, fd)`, and returns its
+/// pid and the pipe its `fd` is.
+pub(super) fn child_running(go: &Path, fd: i32) -> (u32, String) {
+    loop {
         let found = unwaited_children().into_iter().find_map(|pid| {
             let cmdline =
                 fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -181,7 +435,18 @@ fn a_failed_read(fd: i32, stream: &str) {
             Some(found) => break found,
             None => std::thread::sleep(Duration::from_millis(1)),
         }
-    };
+    }
+}
+
+/// Makes this process's own ends of `pipe` non-blocking, so that the first
+/// read that finds it empty fails with `WouldBlock` instead of waiting.
+pub(super) fn make_reads_fail(pipe: &str) {
+    unsafe extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+    const F_GETFL: i32 = 3;
+    const F_SETFL: i32 = 4;
+    const O_NONBLOCK: i32 = 0o4000;
     for entry in fs::read_dir("/proc/self/fd")
         .unwrap()
         .filter_map(Result::ok)
@@ -189,7 +454,7 @@ fn a_failed_read(fd: i32, stream: &str) {
         let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if fd > 2 && pipe_of(&entry.path()).as_ref() == Some(&pipe) {
+        if fd > 2 && pipe_of(&entry.path()).as_deref() == Some(pipe) {
             // SAFETY: `fcntl` with F_GETFL and F_SETFL only reads and sets
             // the flags of an open descriptor of this process; a closed one
             // makes it fail harmlessly.
@@ -201,28 +466,20 @@ fn a_failed_read(fd: i32, stream: &str) {
             }
         }
     }
-    fs::write(&go, "").expect("cannot create the flag");
-    let result = running.join().unwrap();
-    assert!(
-        result.is_err(),
-        "reading the child's {stream} failed, yet capture returned \
-         {result:?}"
-    );
-    // Let a child left behind end: its pipe `fd` is closed by now.
-    let state = || {
-        let stat = fs::read_to_string(format!("/proc/{child}/stat"))
-            .unwrap_or_default();
-        let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
-        after_name.chars().next()
-    };
-    while !matches!(state(), None | Some('Z')) {
+}
+
+/// The state letter of process `pid` (`Z` for a zombie), or `None` once it
+/// is gone.
+pub(super) fn state_of(pid: u32) -> Option<char> {
+    let stat =
+        fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
+    after_name.chars().next()
+}
+
+/// Waits until process `pid` is gone or a zombie.
+pub(super) fn until_ended_or_zombie(pid: u32) {
+    while !matches!(state_of(pid), None | Some('Z')) {
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(
-        state(),
-        None,
-        "capture returned when reading {stream} failed, but never waited \
-         for the child, which stays a zombie: wait for it first, then \
-         return the error"
-    );
 }

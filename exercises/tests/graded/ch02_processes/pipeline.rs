@@ -219,6 +219,15 @@ fn a_failed_start(before: usize, stages: usize) {
     commands.extend((before + 1..stages).map(|_| waiting()));
     let result = pipeline(commands);
     let left = unwaited_children();
+    if let Err(error) = &result {
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::NotFound,
+            "stage {before} of {stages} does not exist: pipeline should \
+             return the error of its start as it is (its kind NotFound), \
+             not a new one, but it returned {error:?}"
+        );
+    }
     // Let a stage left behind end, now that it has been counted.
     fs::write(&flag, "").expect("cannot create the flag");
     assert!(
@@ -243,4 +252,44 @@ pub(super) fn stops_the_started_stages_on_a_failed_start() {
     a_failed_start(0, 2);
     a_failed_start(1, 2);
     a_failed_start(2, 3);
+}
+
+/// Reading the last stage's output fails: the trial makes its own end of
+/// that pipe non-blocking once the stages run, so the first read that finds
+/// it empty fails with `WouldBlock`. The first stage has ended by then,
+/// and the last one writes a byte a while until its pipe breaks, so it ends
+/// once the parent drops its end. Neither may be left a zombie.
+pub(super) fn waits_even_when_the_read_fails() {
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let first = scratch.path().join("first-ended");
+    let commands = vec![
+        shell(&format!("touch '{}'", first.display())),
+        writes_after(&go, 1),
+    ];
+    let running = std::thread::spawn(move || pipeline(commands));
+    let (last, pipe) = child_running(&go, 1);
+    make_reads_fail(&pipe);
+    // Both stages were started before the read; the first one has ended.
+    while !first.exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = running.join().unwrap();
+    assert!(
+        result.is_err(),
+        "reading the last stage's output failed, yet pipeline returned \
+         {result:?}"
+    );
+    // Let a stage left behind end: its stdout is closed by now.
+    until_ended_or_zombie(last);
+    let left = unwaited_children();
+    assert!(
+        left.is_empty(),
+        "reading the last stage's output failed, and pipeline returned the \
+         error, but left {} stage(s) behind unwaited for (processes \
+         {left:?}, zombies): wait for every stage first, then return the \
+         error",
+        left.len()
+    );
 }

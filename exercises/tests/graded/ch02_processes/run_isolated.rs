@@ -70,20 +70,60 @@ pub(super) fn keeps_path() {
          is still the parent's, like every other variable of the command's \
          is dropped"
     );
-    // A parent without PATH: the child gets none either, not a made-up one.
-    // SAFETY: the grader runs this trial alone in its own process, on the
-    // main thread, and no other thread runs at this point.
-    unsafe { std::env::remove_var("PATH") };
-    let captured = run_isolated(&mut worker(&["env"]), Path::new("/"));
-    // SAFETY: as above.
-    unsafe { std::env::set_var("PATH", &path) };
-    let captured = captured.expect("run_isolated failed");
-    let env = String::from_utf8_lossy(&captured.stdout);
+    // A PATH with empty and relative entries, and an empty PATH, reach the
+    // child as they are: neither is cleaned up, nor dropped.
+    for parents in [format!("{path}::bin:.:"), String::new()] {
+        let env = with_parents_path(Some(&parents), &mut worker(&["env"]));
+        assert_eq!(
+            env,
+            format!("PATH={parents}\n"),
+            "the parent's PATH was {parents:?}: the child's PATH is the \
+             parent's as it is, empty and relative entries and all, and an \
+             empty PATH is still a PATH (set, to nothing)"
+        );
+    }
+    // A parent without PATH: the child gets none either, not a made-up one,
+    // nor the one set on the command.
+    let env = with_parents_path(None, &mut worker(&["env"]));
     assert!(
         env.is_empty(),
         "the parent has no PATH, so the child's environment should be \
          empty; it was {env:?} (keep the parent's PATH, do not invent one)"
     );
+    let mut command = worker(&["env"]);
+    command.env("PATH", "/course-commands-own-path");
+    let env = with_parents_path(None, &mut command);
+    assert!(
+        env.is_empty(),
+        "the parent has no PATH, and the command set one of its own \
+         (Command::env): the child's environment should still be empty, \
+         like every variable of the command's is dropped; it was {env:?}"
+    );
+}
+
+/// What the worker `command` printed (its environment), run by
+/// `run_isolated` while the parent's PATH is `parents` (`None`: unset). The
+/// parent's PATH is set back afterwards.
+fn with_parents_path(parents: Option<&str>, command: &mut Command) -> String {
+    let path = std::env::var_os("PATH");
+    // SAFETY: the grader runs this trial alone in its own process, on the
+    // main thread, and no other thread runs at this point.
+    unsafe {
+        match parents {
+            Some(parents) => std::env::set_var("PATH", parents),
+            None => std::env::remove_var("PATH"),
+        }
+    }
+    let captured = run_isolated(command, Path::new("/"));
+    // SAFETY: as above.
+    unsafe {
+        match path {
+            Some(path) => std::env::set_var("PATH", path),
+            None => std::env::remove_var("PATH"),
+        }
+    }
+    let captured = captured.expect("run_isolated failed");
+    String::from_utf8_lossy(&captured.stdout).into_owned()
 }
 
 /// Waits until `running` has started its child process (which then waits
@@ -200,7 +240,19 @@ pub(super) fn keeps_a_path_that_is_not_text() {
     );
 }
 
+/// Captures as `capture` does: both pipes at once, and the child's stdin
+/// empty although the parent's own holds input.
 pub(super) fn run_isolated_drains_both_pipes() {
+    give_the_parent_a_stdin(b"the parent's input\n");
+    let captured = run_isolated(&mut worker(&["upper"]), Path::new("/"))
+        .expect("run_isolated failed");
+    assert!(captured.status.success(), "the worker should succeed");
+    assert_eq!(
+        String::from_utf8_lossy(&captured.stdout),
+        "",
+        "the child read the parent's own stdin: a child inherits it unless \
+         you give it another (Stdio::null()), as capture does"
+    );
     const MIB: usize = 1 << 20;
     let captured =
         run_isolated(&mut worker(&["flood", "1048576"]), Path::new("/"))

@@ -50,6 +50,27 @@ pub(super) fn gives_up_after_the_last_restart() {
         vec![Exit::Code(2); 41],
         "max_restarts = 40, and the worker always fails: 41 runs"
     );
+    // Many runs: every exit is kept, the earliest too. The first run exits
+    // with 1, every other one with 2.
+    const RESTARTS: usize = 2047;
+    let mut runs = 0;
+    let start = move || {
+        runs += 1;
+        shell(if runs == 1 { "exit 1" } else { "exit 2" })
+    };
+    let exits = supervise(start, RESTARTS).expect("supervise failed");
+    let mut expected = vec![Exit::Code(2); RESTARTS + 1];
+    expected[0] = Exit::Code(1);
+    assert!(
+        exits == expected,
+        "max_restarts = {RESTARTS}, and the worker always fails: {} runs, \
+         and every exit is returned, the first (Code(1)) included, but \
+         supervise returned {} exits, the first {:?}: keep them all, \
+         however many",
+        RESTARTS + 1,
+        exits.len(),
+        exits.first()
+    );
 }
 
 /// `start` is called once per run, no more: a `start` with side effects
@@ -161,8 +182,9 @@ pub(super) fn leaves_the_workers_output_alone() {
     );
 }
 
-/// SIGKILL and SIGTERM are failures like any other signal: the first run
-/// kills itself with SIGKILL, the second with SIGTERM, the third succeeds.
+/// SIGKILL, SIGTERM and SIGINT are failures like any other signal: the
+/// first run kills itself with SIGKILL, the second with SIGTERM, the third
+/// with SIGINT (as Ctrl-C would), the fourth succeeds.
 pub(super) fn restarts_a_killed_worker() {
     let mut runs = 0;
     let start = move || {
@@ -170,16 +192,45 @@ pub(super) fn restarts_a_killed_worker() {
         match runs {
             1 => shell("kill -KILL $$"),
             2 => shell("kill -TERM $$"),
+            3 => interrupted_shell(),
             _ => worker(&["exit", "0"]),
         }
     };
     let exits = supervise(start, 5).expect("supervise failed");
     assert_eq!(
         exits,
-        vec![Exit::Signal(9), Exit::Signal(15), Exit::Code(0)],
-        "a worker killed by SIGKILL or SIGTERM failed too (\"a non-zero \
-         code or a signal\"), so it is started again"
+        vec![
+            Exit::Signal(9),
+            Exit::Signal(15),
+            Exit::Signal(2),
+            Exit::Code(0)
+        ],
+        "a worker killed by SIGKILL, SIGTERM or SIGINT failed too (\"a \
+         non-zero code or a signal\"), so it is started again"
     );
+}
+
+/// A shell that kills itself with SIGINT. A shell keeps ignoring a signal
+/// that was ignored when it started, so the child's SIGINT is set back to
+/// its default action before the shell starts, whatever the grader's was.
+fn interrupted_shell() -> Command {
+    use std::os::unix::process::CommandExt;
+    unsafe extern "C" {
+        fn signal(signal: i32, handler: usize) -> usize;
+    }
+    const SIGINT: i32 = 2;
+    const SIG_DFL: usize = 0;
+    let mut command = shell("kill -INT $$");
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // calls `signal`, which is async-signal-safe and touches no memory of
+    // the parent's.
+    unsafe {
+        command.pre_exec(|| {
+            signal(SIGINT, SIG_DFL);
+            Ok(())
+        });
+    }
+    command
 }
 
 pub(super) fn shell(script: &str) -> Command {
