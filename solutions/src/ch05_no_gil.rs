@@ -77,23 +77,33 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
 ///   Trial: `ch05::in_bands::zero_bands_panic`.
-/// - `in_bands` panics when one band's kernel panics, instead of returning;
-///   and when no band's thread can start (on Linux, the trial leaves the
-///   process too little memory for a thread's stack, with `RLIMIT_DATA`), it
-///   panics as `Scope::spawn` does, with no kernel run on the calling thread
-///   (threads with a smaller stack may still start: then every band must
-///   run on one). Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
+/// - `in_bands` panics when one band's kernel panics, instead of returning,
+///   and each band's kernel runs once, on its own thread, that one included
+///   (a band whose kernel panicked is not run again, on the caller or
+///   elsewhere); and when no band's thread can start (on Linux, the trial
+///   leaves the process too little memory for a thread's stack, with
+///   `RLIMIT_DATA`), it panics as `Scope::spawn` does, with no kernel run on
+///   the calling thread (threads with a smaller stack may still start: then
+///   every band must run on one). Only that it panics is graded, not the
+///   panic's message: std does not promise the text of `Scope::spawn`'s,
+///   and a message of your own (`Builder::spawn_scoped(..).expect(..)`) is
+///   as good. Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
-///   length; band heights differ by at most one row, the longer bands first (10
-///   rows in 4 bands are 3, 3, 2 and 2 rows). Trial:
+///   length, all zeros when its kernel starts (the output starts as
+///   `vec![0; n]`: memory never written is not a valid `&mut [u8]`); band
+///   heights differ by at most one row, the longer bands first (10 rows in 4
+///   bands are 3, 3, 2 and 2 rows). Trial:
 ///   `ch05::in_bands::bands_are_balanced_whole_rows`.
 /// - Each band runs on a new thread of its own: `bands` kernel calls on `bands`
 ///   different threads, none of them the caller's, also with one band, with
 ///   more bands than rows (3 rows in 8 bands, and in 100 bands: the number of
 ///   bands is never capped), and for an image with no pixels (its bands are
-///   all empty, and their kernels still run). Trial:
+///   all empty, and their kernels still run). Meanwhile the calling thread
+///   only waits, asleep (in `join`, or at the end of the scope): while two
+///   bands' kernels wait, it must not use a fifth of a second of CPU time
+///   (spinning on `is_finished`). Trial:
 ///   `ch05::in_bands::runs_each_band_on_its_own_thread`.
 pub fn in_bands<K>(image: &Image, bands: usize, kernel: K) -> Vec<u8>
 where
@@ -137,8 +147,12 @@ where
 /// own rows, threads that take rows one by one from a shared counter, or a
 /// caller that blurs each band's edge rows again after the threads, give
 /// the same output and call `on_band` the same way; only timing the work (a
-/// wall-clock bound) could tell them apart. They break this contract all
-/// the same.
+/// wall-clock bound) could tell them apart; so do bands cut at any pixel
+/// rather than at whole rows (each pixel working out its row and column
+/// from its index), and threads that take turns at one lock around the
+/// whole output while they blur (so the bands are blurred one at a time,
+/// as under a GIL, once every `on_band` has been called). They break this
+/// contract all the same.
 ///
 /// # Panics
 ///
@@ -147,7 +161,9 @@ where
 /// # Graded promises
 ///
 /// - The result equals the sequential blur, for any image and any number of
-///   bands from `1` up, even more than the number of rows. Trial:
+///   bands from `1` up, even more than the number of rows; images one pixel
+///   wide or one row high included (count the neighbours inside the image,
+///   not by a formula for the edges). Trial:
 ///   `ch05::blur::matches_the_sequential_blur`.
 /// - `blur` panics when `bands` is `0`, also for an empty image (no pixels, of
 ///   any width, `0` included). Trial: `ch05::blur::zero_bands_panic`.
@@ -216,8 +232,11 @@ fn average_around(
 /// - Updates from many threads at once are all counted: 8 threads each adding
 ///   one 50 times to each of the same 20 keys leave every counter at `400`.
 ///   Trial: `ch05::sharded_map::counts_from_many_threads`.
-/// - Two threads can each be inside `update` at the same time, for keys in
-///   different shards. Trial: `ch05::sharded_map::holds_two_shards_at_once`.
+/// - Threads can each be inside `update` at the same time, for keys in
+///   different shards: one thread for a key of each shard (as `shard_of`
+///   names it), all at once, with 4 shards and with 3 and 5 (`update` and
+///   `get` lock the shard `shard_of` gives, not another). Trial:
+///   `ch05::sharded_map::holds_two_shards_at_once`.
 /// - Dropping a map frees everything it allocated, its keys included: after a
 ///   map of 200 keys is dropped, no byte it allocated is left. Trial:
 ///   `ch05::sharded_map::frees_its_keys`.
@@ -257,7 +276,9 @@ impl ShardedMap {
     ///   land in one of 8 shards). It stays in `0..shards` for shard counts
     ///   that are not powers of two (3 and 5). Keys may be of any length:
     ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
-    ///   bytes (a hash must not overflow). Trial:
+    ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
+    ///   differ only in their last byte are two keys, each with its own
+    ///   counter. Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
@@ -335,7 +356,11 @@ impl ShardedMap {
 /// Every request starts at once, with no pause between them (to be
 /// "polite" to a server). Not graded, because a pause only delays the
 /// requests, each still starting before any waits for another: only a
-/// wall-clock bound could see it.
+/// wall-clock bound could see it. Nor is it graded that `fetch_all` waits
+/// for every request however long it takes: a deadline after which the
+/// requests still running are given up (answered with `""`, say) breaks
+/// this contract, but a trial would have to wait longer than the deadline,
+/// whatever it is, to see it.
 ///
 /// # Graded promises
 ///
@@ -354,12 +379,17 @@ impl ShardedMap {
 ///   response of its own request; and a `fetch` may use 512 KiB of its
 ///   thread's stack (a thread Rust starts has 2 MiB unless told otherwise).
 ///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
-/// - If a `fetch` panics, `fetch_all` panics instead of returning; and when no
+/// - If a `fetch` panics, `fetch_all` panics instead of returning, and each
+///   entry is still fetched once, that one included (a failed request is not
+///   tried again); and when no
 ///   request's thread can start (on Linux, the trial leaves the process too
 ///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
 ///   `Scope::spawn` does, with no request fetched on the calling thread
 ///   (threads with a smaller stack may still start: then every request must
-///   run on one). Trial: `ch05::fetch_all::a_failed_request_panics_the_caller`.
+///   run on one). Only that it panics is graded, not the panic's message:
+///   std does not promise the text of `Scope::spawn`'s, and a message of
+///   your own (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
+///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where
     F: Fn(&str) -> String + Sync,

@@ -96,8 +96,10 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(BARRIER_TIMEOUT)
         .on_timeout(
-            "two keys in different shards could not be held at the same \
-             time: is there one lock for the whole map?",
+            "keys in different shards (by shard_of) could not all be held \
+             at the same time: is there one lock for the whole map, or does \
+             update lock a shard other than the one shard_of names (a \
+             hash masked with shards - 1, with 3 or 5 shards)?",
         ),
         Trial::new(
             "ch05::sharded_map::get_waits_only_on_its_shard",
@@ -296,8 +298,13 @@ fn a_panicking_kernel_panics_the_caller() {
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
     let start = image.pixels.as_ptr() as usize;
+    let (calls, calls_on_caller) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         in_bands(&image, 3, |band, out| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if thread::current().id() == caller {
+                calls_on_caller.fetch_add(1, Ordering::SeqCst);
+            }
             // The middle band (rows 2 and 3) fails on purpose.
             let offset = (band.as_ptr() as usize - start) / size_of::<Rgb>();
             assert_ne!(offset, 8, "this band fails on purpose");
@@ -311,6 +318,14 @@ fn a_panicking_kernel_panics_the_caller() {
          scope re-raises it if you leave the joining to it, or pass on \
          the join's Err with resume_unwind)",
         outcome.unwrap()
+    );
+    assert_eq!(
+        (calls.into_inner(), calls_on_caller.into_inner()),
+        (3, 0),
+        "(kernel calls, calls on the calling thread) for 3 bands, one of \
+         which panics: each band's kernel runs once, on its own thread; a \
+         band whose kernel panicked is not run again (on the caller or \
+         anywhere else): in_bands panics instead"
     );
 }
 
@@ -331,8 +346,14 @@ fn bands_are_balanced_whole_rows() {
     let image = test_image(WIDTH, 10);
     let start = image.pixels.as_ptr() as usize;
     let seen = Mutex::new(Vec::new());
+    let unzeroed = AtomicUsize::new(0);
+    // The memory the output would get from a fresh allocation of its size
+    // held bytes other than 0 before: an output never zeroed shows them.
+    dirty_freed_memory(WIDTH * 10);
     in_bands(&image, 4, |band, out| {
         assert_eq!(band.len(), out.len(), "one output byte per pixel");
+        let nonzero = out.iter().filter(|&&byte| byte != 0).count();
+        unzeroed.fetch_add(nonzero, Ordering::SeqCst);
         let offset = (band.as_ptr() as usize - start) / size_of::<Rgb>();
         seen.lock().unwrap().push((offset, band.len()));
         grayscale(band, out);
@@ -350,6 +371,26 @@ fn bands_are_balanced_whole_rows() {
         [3, 3, 2, 2],
         "10 rows in 4 bands should be 3, 3, 2 and 2 rows"
     );
+    let unzeroed = unzeroed.into_inner();
+    assert_eq!(
+        unzeroed, 0,
+        "{unzeroed} bytes of the output slices the kernels got were not 0 \
+         when the kernels started: the output starts as zeros (vec![0; n]); \
+         memory never written (Vec::with_capacity and set_len) is not a \
+         valid &mut [u8], and shows whatever it held before"
+    );
+}
+
+/// Fills blocks of `len` bytes with a byte other than 0 and frees them, on
+/// this thread: the C library's allocator hands the last block freed to
+/// the next allocation of that size on this thread, as it was (bar its
+/// first few bytes, where the allocator keeps its own notes).
+fn dirty_freed_memory(len: usize) {
+    let blocks: Vec<Vec<u8>> = (0..8).map(|_| vec![0xAA; len]).collect();
+    for block in blocks {
+        hint::black_box(&block);
+        drop(block);
+    }
 }
 
 /// Eight bands, each reporting the thread its kernel ran on: eight threads,
@@ -389,6 +430,59 @@ fn runs_each_band_on_its_own_thread() {
         );
         assert_one_thread_each(threads, bands, "band");
     }
+    the_caller_only_waits();
+}
+
+/// CPU time, in clock ticks of `/proc` (a hundredth of a second), after
+/// which a calling thread counts as busy while its bands wait: a fifth of
+/// a second of its own CPU time, which a thread that starts two threads
+/// and then sleeps in `join` never comes near, however loaded the machine
+/// (time a thread waits for a CPU is not counted).
+const BUSY_TICKS: u64 = 20;
+
+/// The calling thread starts the bands and then only waits, asleep (in
+/// `join`, or at the end of `thread::scope`), rather than spin on
+/// `is_finished`, which takes a core from the bands. Both kernels are held
+/// until the caller has been seen asleep 100 times in a row (it stays
+/// asleep: the kernels wait), or it has used `BUSY_TICKS` of CPU time.
+fn the_caller_only_waits() {
+    let image = test_image(6, 4);
+    let caller = os::current_tid();
+    let started = Barrier::new(2);
+    let watcher = AtomicUsize::new(0);
+    let done = Barrier::new(2);
+    let busy = AtomicUsize::new(0);
+    let result = in_bands(&image, 2, |band, out| {
+        started.wait(); // Both bands' threads are running.
+        if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
+            let spent = os::cpu_ticks(caller);
+            let mut asleep_in_a_row = 0;
+            while asleep_in_a_row < 100 {
+                if os::cpu_ticks(caller) - spent > BUSY_TICKS {
+                    busy.store(1, Ordering::SeqCst);
+                    break;
+                }
+                if os::asleep(caller) {
+                    asleep_in_a_row += 1;
+                } else {
+                    asleep_in_a_row = 0;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        done.wait(); // The other band waits for the watcher.
+        grayscale(band, out);
+    });
+    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
+    assert_eq!(result, sequential);
+    assert_eq!(
+        busy.into_inner(),
+        0,
+        "while both bands waited, the calling thread used a fifth of a \
+         second of CPU time without going to sleep: it only waits for the \
+         bands (join each handle, or let the scope join them), rather than \
+         spin on is_finished"
+    );
 }
 
 /// `ids` holds `expected` threads, all different, none of them this one
@@ -439,15 +533,25 @@ fn test_gray(width: usize, height: usize) -> Vec<u8> {
 }
 
 fn matches_the_sequential_blur() {
-    for (width, height, bands) in
-        [(9, 7, 1), (9, 7, 2), (16, 16, 3), (5, 4, 4), (9, 2, 5)]
-    {
+    for (width, height, bands) in [
+        (9, 7, 1),
+        (9, 7, 2),
+        (16, 16, 3),
+        (5, 4, 4),
+        (9, 2, 5),
+        (1, 5, 2),
+        (6, 1, 1),
+        (1, 1, 1),
+    ] {
         let image = test_gray(width, height);
         assert_eq!(
             blur(&image, width, bands, |_| {}),
             sequential_blur(&image, width),
             "{width}x{height} in {bands} bands: pixels on a band's edge \
-             need the neighbouring band's rows (read the whole input)"
+             need the neighbouring band's rows (read the whole input); \
+             count the neighbours that lie inside the image (an image one \
+             pixel wide or one row high has fewer than the edge formula \
+             gives)"
         );
     }
 }
@@ -564,6 +668,7 @@ fn counts_from_many_threads() {
         "https://example.com/tabs/7?session=abcdef".to_string(),
         "https://example.com/tabs/8?session=abcdef".to_string(),
         "x".repeat(1_000),
+        format!("{}y", "x".repeat(999)),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         for key in &long_keys {
@@ -583,7 +688,9 @@ fn counts_from_many_threads() {
     };
     assert!(
         counts.iter().all(|&count| count == Some(3)),
-        "long keys, each updated once with +3, read back as {counts:?}"
+        "long keys, each updated once with +3, read back as {counts:?}: \
+         two keys that differ only in their last byte (of 1,000) are two \
+         keys; hash and store the whole key"
     );
     assert!(
         shards.iter().all(|&s| s < 8),
@@ -607,37 +714,48 @@ fn counts_from_many_threads() {
     }
 }
 
-/// Two threads each hold a key of a different shard inside `update` and
-/// wait there for each other.
+/// One thread per shard, each holding a key of its own shard inside
+/// `update` and waiting there for all the others: with 4 shards, and with
+/// 3 and 5, which are not powers of two (a map that locks a shard other
+/// than the one `shard_of` names, such as the hash masked with
+/// `shards - 1`, puts two of these keys under one lock, and hangs).
 fn holds_two_shards_at_once() {
     const TRIED: usize = 1_000;
-    let map = ShardedMap::new(4);
-    let first = "tab-0".to_string();
-    let Some(second) = (1..TRIED)
-        .map(|i| format!("tab-{i}"))
-        .find(|key| map.shard_of(key) != map.shard_of(&first))
-    else {
-        panic!(
-            "shard_of put {TRIED} different keys (tab-0, tab-1, ...) all in \
-             shard {} of 4: hash the key, and take the hash modulo the \
-             number of shards",
-            map.shard_of(&first)
-        );
-    };
-    let both_inside = Barrier::new(2);
-    std::thread::scope(|s| {
-        for key in [&first, &second] {
-            let (map, both_inside) = (&map, &both_inside);
-            s.spawn(move || {
-                map.update(key, |count| {
-                    both_inside.wait(); // The other key is held too.
-                    *count += 1;
-                });
-            });
+    for shards in [4, 3, 5] {
+        let map = ShardedMap::new(shards);
+        let mut keys: Vec<Option<String>> = vec![None; shards];
+        for i in 0..TRIED {
+            let key = format!("tab-{i}");
+            let shard = map.shard_of(&key);
+            assert!(
+                shard < shards,
+                "shard_of({key:?}) is {shard}, but the map has {shards} shards"
+            );
+            keys[shard].get_or_insert(key);
         }
-    });
-    assert_eq!(map.get(&first), Some(1));
-    assert_eq!(map.get(&second), Some(1));
+        let keys: Vec<String> = keys.into_iter().flatten().collect();
+        assert!(
+            keys.len() >= 2,
+            "shard_of put {TRIED} different keys (tab-0, tab-1, ...) all in \
+             one shard of {shards}: hash the key, and take the hash modulo \
+             the number of shards"
+        );
+        let all_inside = Barrier::new(keys.len());
+        std::thread::scope(|s| {
+            for key in &keys {
+                let (map, all_inside) = (&map, &all_inside);
+                s.spawn(move || {
+                    map.update(key, |count| {
+                        all_inside.wait(); // Every other key is held too.
+                        *count += 1;
+                    });
+                });
+            }
+        });
+        for key in &keys {
+            assert_eq!(map.get(key), Some(1), "{key} was updated once");
+        }
+    }
 }
 
 /// A thread holds one shard inside `update` until `get` has been called for
@@ -987,8 +1105,10 @@ fn a_failed_request_panics_the_caller() {
          thread instead: each request runs on a thread of its own, or \
          fetch_all panics"
     );
+    let fetched = Mutex::new(Vec::new());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         fetch_all(&urls, |url| {
+            fetched.lock().unwrap().push(url.to_string());
             assert_ne!(url, "/broken", "this request fails on purpose");
             format!("200 {url}")
         })
@@ -998,5 +1118,14 @@ fn a_failed_request_panics_the_caller() {
         "fetch of /broken panicked, but fetch_all returned {:?}; join each \
          thread and let its panic come back up",
         outcome.unwrap()
+    );
+    let mut fetched = fetched.into_inner().unwrap_or_else(|e| e.into_inner());
+    fetched.sort();
+    assert_eq!(
+        fetched,
+        ["/broken", "/ok", "/ok-too"],
+        "each entry is fetched once, the one whose fetch panics included: \
+         do not try a failed request again (its panic is the caller's to \
+         see, and a request sent twice may do its work twice)"
     );
 }

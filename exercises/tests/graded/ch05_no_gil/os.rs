@@ -1,5 +1,6 @@
-//! What the trials of chapter 5 ask Linux: whether a thread is asleep, and
-//! a process in which no new thread can start.
+//! What the trials of chapter 5 ask Linux: whether a thread is asleep, how
+//! much CPU time it has used, and a process in which no new thread can
+//! start.
 //!
 //! Each trial runs in a process of its own (see `course::grader`), so a
 //! limit set here holds for that one trial only.
@@ -45,6 +46,24 @@ pub fn asleep(tid: Tid) -> bool {
     stat.iter()
         .rposition(|&b| b == b')')
         .is_some_and(|close| stat.get(close + 2) == Some(&b'S'))
+}
+
+/// The CPU time thread `tid` of this process has used, user and system,
+/// in clock ticks (`USER_HZ`, 100 a second on Linux): fields 14 and 15 of
+/// `/proc/self/task/<tid>/stat`. Time the thread waits for a CPU, or
+/// sleeps, is not counted.
+pub fn cpu_ticks(tid: Tid) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .expect("no /proc/self/task/<tid>/stat for the thread");
+    // The fields after the parenthesised name (which may hold spaces)
+    // start with the state, field 3; utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
+    after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
+        .sum()
 }
 
 /// The private writable memory this process has mapped now, in bytes
