@@ -45,6 +45,12 @@ impl ToyGil {
     /// `std::thread::scope` passes on a panic of its closure: not a new
     /// panic with a message of `with_gil`'s own.
     ///
+    /// A lock that can leave a waiting thread asleep once the lock is free
+    /// (a lost wake-up: a `Condvar` notified without holding its mutex, while
+    /// the waiter is between its check and its `wait`) is wrong, but is not
+    /// graded: the window is too narrow for a trial to force, and `.ci/loom`
+    /// can model only loom's `Mutex` and `crate::sync`'s atomics.
+    ///
     /// # Graded promises
     ///
     /// - At most one thread at a time is inside `with_gil`, however many
@@ -61,7 +67,10 @@ impl ToyGil {
     ///   `ch03::with_gil::lets_every_thread_in`.
     /// - A panic in `f` reaches the caller of `with_gil` as `f`'s own panic
     ///   (its payload, not a new panic), and the next call works and returns
-    ///   its result. Trial: `ch03::with_gil::survives_a_panic`.
+    ///   its result; so does a call that was already waiting for the lock when
+    ///   `f` panicked (the trial panics once that thread is blocked in
+    ///   `with_gil`, so a poison check made before waiting cannot help it).
+    ///   Trial: `ch03::with_gil::survives_a_panic`.
     /// - After a panic in `f`, the calls still let only one thread in at a
     ///   time. Trial: `ch03::with_gil::still_one_at_a_time_after_a_panic`.
     /// - Everything a thread did inside `with_gil` happens before what the next
@@ -89,7 +98,14 @@ impl ToyGil {
 /// start: it lets others in after bytecode number `check_interval`, twice
 /// that, and so on, whether or not anyone waited at the end of the turns
 /// before, so a thread that starts waiting in the middle of a turn waits
-/// for that turn's end.
+/// for that turn's end. When the bytecodes run out, that last turn (full or
+/// partial) ends with the call: it returns and releases the GIL, with no
+/// hand-over first.
+///
+/// Any `check_interval` works, but a counter that cannot count up to it (a
+/// `u32`, or an interval clamped to `u32::MAX`) switches too soon only after
+/// some 4 billion bytecodes, more than a trial can run: that is wrong, but
+/// not graded beyond the check that nothing overflows.
 ///
 /// # Graded promises
 ///
@@ -112,7 +128,11 @@ impl ToyGil {
 ///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
 ///   after the 20th, not sooner; also right after a call of 1 or 2 bytecodes
 ///   on another `Gil` by the same thread (no count is shared between calls,
-///   not even per thread). Trial:
+///   not even per thread). And when the bytecodes run out in the middle of a
+///   turn, it returns without handing the GIL over: a thread that starts
+///   waiting in the last, partial turn (at the 21st of 25 bytecodes) takes
+///   the GIL once, after `run_bytecodes` has returned, and nobody else takes
+///   it meanwhile. Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
@@ -133,14 +153,19 @@ pub fn run_bytecodes(
 /// waiting to go first. How soon after `io` it asks is not graded: a
 /// short pause before asking (a 1 ms sleep, say) is wrong, but only a
 /// wall-clock bound could tell it apart, and such bounds fail at random
-/// on a loaded machine.
+/// on a loaded machine. So is waiting, after `io`, until a thread that was
+/// waiting when the GIL was let go has taken it: that thread takes the free
+/// GIL at once anyway, so only the timing differs, which no trial can force
+/// without such a bound. Not graded either.
 ///
 /// # Graded promises
 ///
 /// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
 ///   returns `io`'s result, with the GIL held by the calling thread again.
-///   If `io` panics, the panic reaches the caller, and the calling thread does
-///   not hold the GIL afterwards. After `io`, it asks for the GIL at once,
+///   If `io` panics, the panic reaches the caller at once: `blocking_io` does
+///   not take the GIL back, not even to release it again (a thread holding
+///   the GIL and waiting for this one would wait forever), and the calling
+///   thread does not hold the GIL afterwards. After `io`, it asks for the GIL at once,
 ///   waiting like any thread: when another thread holds the GIL until two
 ///   threads wait for it and one waits already, `blocking_io` is the second
 ///   and gets the GIL in its turn, also on Python 3's GIL (`SwitchInterval`)
@@ -172,6 +197,11 @@ pub fn blocking_io<'g, T>(
 /// Returns the results in job order. If a job panics, `detach` panics too,
 /// once every job has ended: a job's panic is never lost.
 ///
+/// If a thread cannot be created, `detach` panics, as
+/// `std::thread::Scope::spawn` does, rather than skip that job: it never
+/// returns fewer results than jobs. That is not graded: a trial would have
+/// to exhaust the machine's threads.
+///
 /// # Graded promises
 ///
 /// - The jobs all run at the same time, each on a thread of its own (a job may
@@ -181,7 +211,9 @@ pub fn blocking_io<'g, T>(
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
-///   jobs: 6 times in all). Those acquisitions are made by the jobs' own
+///   jobs: 6 times in all), also when the jobs' threads all queue for it at
+///   pickup (another thread holds it until they all wait: none hands it to
+///   the others with `yield_now` and takes it back). Those acquisitions are made by the jobs' own
 ///   threads, not by the thread that called `detach` (the trial tells them
 ///   apart by `stats().switches`, after taking the GIL once itself first).
 ///   Trial: `ch03::detach::takes_the_gil_before_and_after`.

@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use course::gil::{Gil, SwitchInterval, SwitchPolicy};
 use course::grader::Trial;
@@ -55,7 +55,13 @@ pub fn trials() -> Vec<Trial> {
              ToyGil its own lock, not one shared by every ToyGil? and is \
              ToyGil::default() a free lock, like new()?)",
         ),
-        Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic),
+        Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic)
+            .timeout(GIL_TIMEOUT)
+            .on_timeout(
+                "a thread that waited for the lock while f panicked never \
+                 got in: is the lock released when f panics, and the \
+                 waiting thread woken?",
+            ),
         Trial::new(
             "ch03::with_gil::still_one_at_a_time_after_a_panic",
             1,
@@ -287,6 +293,83 @@ fn survives_a_panic() {
         "after a panic inside with_gil, the next call failed: a panic \
          poisons a std Mutex (see PoisonError::into_inner)"
     );
+    a_waiting_thread_gets_in_after_a_panic();
+}
+
+/// Thread W calls `with_gil` while this thread is inside, and this
+/// thread's `f` panics only once W is asleep, blocked waiting for the lock
+/// (or, where the kernel does not say so, a while later): W was already
+/// waiting when `f` panicked, so a check for poison made before W waited
+/// (`is_poisoned`, `clear_poison`) cannot help it. Its call must still get
+/// in and return its own result.
+fn a_waiting_thread_gets_in_after_a_panic() {
+    let gil = ToyGil::new();
+    let (inside, is_inside) = mpsc::channel();
+    let (calling, is_calling) = mpsc::channel();
+    thread::scope(|s| {
+        let gil = &gil;
+        let waiter = s.spawn(move || {
+            is_inside.recv().expect("the panicking thread vanished");
+            calling
+                .send(this_task())
+                .expect("the panicking thread vanished");
+            gil.with_gil(|| 7)
+        });
+        let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+            gil.with_gil(|| {
+                inside.send(()).expect("the waiting thread vanished");
+                let task =
+                    is_calling.recv().expect("the waiting thread vanished");
+                wait_until_asleep(task);
+                panic::panic_any(ThePythonCodeRaised)
+            })
+        }));
+        assert!(failed.is_err(), "the panic should reach the caller");
+        let theirs = waiter.join();
+        assert!(
+            matches!(theirs, Ok(7)),
+            "a thread that was waiting for the lock while f panicked {}: its \
+             own f never ran, so its call must get in once the lock is free \
+             and return its result (a poison check before waiting, such as \
+             is_poisoned() then clear_poison(), does not help a thread that \
+             is already waiting: take the guard out of the PoisonError that \
+             lock() returns, PoisonError::into_inner)",
+            if theirs.is_ok() {
+                "got the wrong result"
+            } else {
+                "panicked instead of getting in"
+            }
+        );
+    });
+}
+
+/// The calling thread's entry in `/proc` (Linux), to see it blocked.
+fn this_task() -> Option<std::path::PathBuf> {
+    std::fs::read_link("/proc/thread-self").ok()
+}
+
+/// Returns once the thread `task` is asleep (state `S` in its `/proc`
+/// stat: blocked, as a thread waiting for a `Mutex` is), or after a second
+/// where the kernel does not say (no `/proc`) or the thread never sleeps
+/// (a spin lock): then the panic comes a second after the call instead.
+fn wait_until_asleep(task: Option<std::path::PathBuf>) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        let stat = task.as_ref().and_then(|task| {
+            std::fs::read_to_string(
+                std::path::Path::new("/proc").join(task).join("stat"),
+            )
+            .ok()
+        });
+        let asleep = stat
+            .as_deref()
+            .and_then(|stat| stat.rsplit(')').next())
+            .is_some_and(|rest| rest.trim_start().starts_with('S'));
+        if asleep {
+            return;
+        }
+        thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// A panic inside `with_gil` poisons a `std::sync::Mutex` for good: the
@@ -442,6 +525,47 @@ fn switches_only_every_check_interval() {
          {INTERVAL} it must let the other in every {INTERVAL}"
     );
     a_waiter_in_the_middle_of_a_turn();
+    no_hand_over_when_the_bytecodes_run_out();
+}
+
+/// Thread A runs 25 bytecodes with `check_interval` 10; at its 21st
+/// (`execute(20)`, the start of its last turn, a partial one), thread B
+/// starts waiting for the GIL, and A goes on only once B is counted by
+/// `Gil::waiting`. That last turn ends because the bytecodes ran out, not
+/// after `check_interval` of them: A returns and releases the GIL without
+/// handing it over first (B taking it, A taking it back only to release
+/// it). The GIL is taken twice in all: by A, then by B.
+fn no_hand_over_when_the_bytecodes_run_out() {
+    let gil = Gil::new();
+    let (start_b, b_may_start) = mpsc::channel();
+    thread::scope(|s| {
+        let gil = &gil;
+        s.spawn(move || {
+            b_may_start.recv().expect("thread A vanished");
+            drop(gil.acquire());
+        });
+        s.spawn(move || {
+            run_bytecodes(gil, 25, INTERVAL, |bytecode| {
+                if bytecode == 20 {
+                    start_b.send(()).expect("thread B vanished");
+                    while gil.waiting() == 0 {
+                        thread::sleep(Duration::from_micros(100));
+                    }
+                }
+            });
+        });
+    });
+    let taken = gil.stats().acquisitions;
+    assert_eq!(
+        taken, 2,
+        "thread A ran 25 bytecodes with check_interval = {INTERVAL}, and \
+         thread B started waiting for the GIL at A's 21st: the GIL was taken \
+         {taken} times, not 2 (once by A, once by B after A was done). A \
+         handed the GIL over (yield_now) after its last, partial turn, and \
+         took it back only to release it: hand over after every \
+         check_interval bytecodes, and nowhere else, not when the bytecodes \
+         run out"
+    );
 }
 
 /// Thread A runs 40 bytecodes alone, nobody waiting at the end of its first
@@ -558,9 +682,11 @@ fn returns_with_the_gil_held() {
     // A panic in the I/O reaches the caller, and the GIL is not held after
     // it: the caller gave its guard up, and no new one reached it.
     let guard = gil.acquire();
+    let before = gil.stats().acquisitions;
     let failed = panic::catch_unwind(AssertUnwindSafe(|| {
         blocking_io(guard, || panic::panic_any(ThePythonCodeRaised))
     }));
+    let taken = gil.stats().acquisitions - before;
     assert!(
         failed.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
         "the I/O panicked, and blocking_io did not pass its panic on"
@@ -571,6 +697,15 @@ fn returns_with_the_gil_held() {
          afterwards, with no guard left to release it: nobody could take it \
          ever again. Gave the guard up before the I/O, blocking_io takes the \
          GIL back only once the I/O has returned; a panic skips that"
+    );
+    assert_eq!(
+        taken, 0,
+        "the I/O panicked, and blocking_io took the GIL {taken} times on the \
+         panic's way out (a guard whose Drop takes the GIL back, say): if \
+         the I/O panics, it does not take the GIL back at all, not even to \
+         release it at once, so that the panic reaches the caller at once \
+         (a thread that holds the GIL and waits for this one would \
+         otherwise wait forever)"
     );
     thread::scope(|s| {
         s.spawn(|| drop(gil.acquire()));
@@ -778,6 +913,56 @@ fn takes_the_gil_before_and_after() {
          called detach (3 threads taking it one after another make at \
          least 2 more switches)",
         stats.switches
+    );
+    queued_pickups_take_the_gil_once();
+}
+
+/// Another thread holds the GIL until the threads of all three jobs wait
+/// for it to pick their jobs up; the jobs then meet at a barrier and count
+/// the GIL's acquisitions. Each thread took it once to pick its job up,
+/// even with the others queued behind it: it did not hand it over to them
+/// (`yield_now`) and take it back before its job.
+fn queued_pickups_take_the_gil_once() {
+    const JOBS: usize = 3;
+    let gil = Gil::new();
+    let all_started = Barrier::new(JOBS);
+    let all_counted = Barrier::new(JOBS);
+    let taken_meanwhile = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        let gil = &gil;
+        let (holding, held) = mpsc::channel();
+        s.spawn(move || {
+            let _held = gil.acquire();
+            holding.send(()).expect("the trial vanished");
+            while gil.waiting() < JOBS {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        held.recv().expect("the holding thread vanished");
+        let jobs: Vec<_> = (0..JOBS)
+            .map(|_| {
+                let (all_started, all_counted) = (&all_started, &all_counted);
+                let taken_meanwhile = &taken_meanwhile;
+                move || {
+                    all_started.wait();
+                    let taken = gil.stats().acquisitions;
+                    taken_meanwhile.lock().unwrap().push(taken);
+                    all_counted.wait();
+                }
+            })
+            .collect();
+        detach(gil, jobs);
+    });
+    let taken_meanwhile = taken_meanwhile.into_inner().unwrap();
+    let once = JOBS as u64 + 1;
+    assert!(
+        taken_meanwhile.iter().all(|&taken| taken == once),
+        "another thread held the GIL until the threads of all {JOBS} jobs \
+         waited for it; while the jobs ran, none done yet, the GIL had been \
+         taken {taken_meanwhile:?} times (as each job saw it, counting that \
+         thread's acquisition first), not {once}: each thread takes it once \
+         to pick its job up and lets it go, without handing it to the \
+         threads queued behind it (yield_now) and taking it back"
     );
 }
 
