@@ -583,14 +583,14 @@ pub(super) fn check_ends_the_request_as_it_lets_go() {
 }
 
 /// A waiter asks for the GIL, and the holder keeps it, working without a
-/// `check`, for half a second of its own CPU time. The waiter sleeps
+/// `check`, for a second of its own CPU time. The waiter sleeps
 /// between its slices, after it has asked as before: it uses next to no
 /// CPU time meanwhile. CPU time, not time on a clock: a loaded machine
 /// slows both threads alike.
 pub(super) fn a_waiter_sleeps_between_its_intervals() {
     // The holder's work, in the clock ticks of `/proc` (100 a second).
-    const WORK: u64 = 50;
-    // The waiter's allowance: a tenth of the holder's.
+    const WORK: u64 = 100;
+    // The waiter's allowance: a twentieth of the holder's.
     const ALLOWED: u64 = 5;
     let gil = NewGil::new(Duration::from_millis(5));
     let held = gil.acquire();
