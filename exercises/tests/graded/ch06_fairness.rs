@@ -33,8 +33,9 @@ use heartbeat::{
 };
 use new_gil::{
     a_switch_restarts_the_interval, a_waiter_sleeps_between_its_intervals,
-    a_waiter_that_lost_asks_again, check_ends_the_request_as_it_lets_go,
+    a_waiter_that_lost_asks_again,
     check_counts_as_waiting_only_after_the_switch,
+    check_ends_the_request_as_it_lets_go,
     check_hands_over_after_a_drop_request,
     check_waits_for_the_switch_however_long,
     check_waits_to_take_it_back_like_any_waiter,
