@@ -190,8 +190,15 @@ impl NewGil {
     ///   switch, not when the interval it began before the switch would have
     ///   ended. Trial: `ch06::new_gil::a_switch_restarts_the_interval`.
     /// - Taking the GIL ends the drop request, however the last holder let go
-    ///   (in `check` or by dropping its guard): nobody has asked the new holder
-    ///   yet. Trial: `ch06::new_gil::taking_the_gil_resets_the_request`.
+    ///   (in `check` or by dropping its guard), and whether the new holder had
+    ///   to wait or found the GIL free (a thread that comes just as a holder
+    ///   drops its guard, before the waiter that asked has woken): nobody has
+    ///   asked the new holder yet, and its first `check` keeps the GIL. Trial:
+    ///   `ch06::new_gil::taking_the_gil_resets_the_request`.
+    /// - A waiter sleeps between its intervals, also after it has asked: while
+    ///   the holder works for a second of CPU time without calling `check`, the
+    ///   waiter uses less than a twentieth of that (CPU time, not time on a
+    ///   clock). Trial: `ch06::new_gil::a_waiter_sleeps_between_its_intervals`.
     /// - A waiter that asked, and then saw another waiter take the GIL instead,
     ///   asks the new holder too, an interval after that switch: it asks after
     ///   every interval in which nobody else got the GIL, not only once. Trial:
@@ -268,6 +275,12 @@ impl NewGilGuard<'_> {
     ///   at once and waits for the GIL again, counted by `waiting`, also while
     ///   other threads wait for it too. Trial:
     ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
+    /// - `check` resets the request as it releases the GIL: while it waits for
+    ///   the switch (held back as long as the waiter is slow to wake),
+    ///   `drop_requested()` is already false. It sleeps until told of the
+    ///   switch, rather than waking to look: in a fifth of a second of waiting
+    ///   it wakes at most 5 times (with a 1 s interval). Trial:
+    ///   `ch06::new_gil::check_ends_the_request_as_it_lets_go`.
     /// - Without a request `check` returns at once, GIL held: a thread waiting
     ///   in `acquire` does not get in during thousands of `check`s, and gets in
     ///   when the guard is dropped. Trial:
@@ -425,6 +438,10 @@ impl<T> FairRwLock<T> {
     ///   alone: no reader sees a half-done write or the value change under its
     ///   guard, and writers lose no update. Trial:
     ///   `ch06::fair_rwlock::writers_exclude_everyone`.
+    /// - A writer waiting for a reader to leave sleeps until it is woken: while
+    ///   the reader stays a tenth of a second, the writer wakes at most 5 times
+    ///   (not once a millisecond to look). Trial:
+    ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn write(&self) -> WriteGuard<'_, T> {
         // TODO(ch06): count yourself as waiting, wait until nobody is
         // inside, then go in.

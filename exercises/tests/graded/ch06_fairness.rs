@@ -14,6 +14,7 @@
 
 // The trials' bodies, one module per exercise, in `ch06_fairness/`.
 mod fair_rwlock;
+mod freeze;
 mod heartbeat;
 mod new_gil;
 mod ticket_lock;
@@ -31,8 +32,10 @@ use heartbeat::{
     returns_the_result, sleeps_between_beats,
 };
 use new_gil::{
-    a_switch_restarts_the_interval, a_waiter_that_lost_asks_again,
+    a_switch_restarts_the_interval, a_waiter_sleeps_between_its_intervals,
+    a_waiter_that_lost_asks_again,
     check_counts_as_waiting_only_after_the_switch,
+    check_ends_the_request_as_it_lets_go,
     check_hands_over_after_a_drop_request,
     check_waits_for_the_switch_however_long,
     check_waits_to_take_it_back_like_any_waiter,
@@ -152,10 +155,42 @@ pub fn trials() -> Vec<Trial> {
             1,
             taking_the_gil_resets_the_request,
         )
+        // It freezes a thread with a signal, which only one trial at a
+        // time may do.
+        .exclusive()
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the waiting thread never asked for the GIL, or never got it \
-             once the holder dropped its guard",
+             once the holder dropped its guard; or, after a thread that \
+             found the GIL free had taken it, its check() did not return \
+             at once though nobody had asked it",
+        ),
+        Trial::new(
+            "ch06::new_gil::check_ends_the_request_as_it_lets_go",
+            1,
+            check_ends_the_request_as_it_lets_go,
+        )
+        // It freezes a thread with a signal, and counts another's wake-ups.
+        .exclusive()
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "the waiting thread never asked for the GIL (after a 1 s \
+             interval), or the thread in check() never took the GIL back \
+             once another thread had had it and let go",
+        ),
+        Trial::new(
+            "ch06::new_gil::a_waiter_sleeps_between_its_intervals",
+            1,
+            a_waiter_sleeps_between_its_intervals,
+        )
+        // It measures CPU time, which other trials running alongside would
+        // only spread out; and a second of it may take many more on a
+        // loaded machine.
+        .exclusive()
+        .timeout(Duration::from_secs(60))
+        .on_timeout(
+            "the waiting thread never asked for the GIL, or the holder's \
+             second of CPU time never came",
         ),
         Trial::new(
             "ch06::new_gil::check_waits_to_take_it_back_like_any_waiter",

@@ -10,10 +10,17 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::FairRwLock;
 
+use super::freeze;
+
 /// A pause that gives a thread time to get where it is going. If it is too
 /// short (a slow machine), a wrong answer may slip through; a right answer
 /// never fails because of it.
 const SETTLE: Duration = Duration::from_millis(50);
+
+/// How many times a writer may wake while it waits for a reader who stays
+/// for two `SETTLE`s: a writer that is woken when the reader leaves wakes
+/// none; one that looks every millisecond, about a hundred.
+const WAKE_UPS: u64 = 5;
 
 /// Three readers hold the lock at once (they meet at a barrier inside
 /// their read guards), and `try_read` succeeds on a lock that readers
@@ -288,11 +295,31 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
     let lock = FairRwLock::new(0_u32);
     thread::scope(|s| {
         let held = lock.read();
-        s.spawn(|| *lock.write() = 1);
+        let (tell, told) = mpsc::channel();
+        let lock = &lock;
+        s.spawn(move || {
+            tell.send(freeze::me()).unwrap();
+            *lock.write() = 1;
+        });
+        let writer = told.recv().unwrap();
         while lock.writers_waiting() == 0 {
             thread::yield_now();
         }
         assert_eq!(lock.writers_waiting(), 1, "one writer waits");
+        // From the moment it sleeps, the writer's wake-ups are counted
+        // until the reader lets go: it is told when to go on, and does not
+        // wake to look. (A writer that waits without sleeping is not judged
+        // on this.)
+        let spent = freeze::cpu_ticks(writer.tid);
+        let mut asleep = true;
+        while !freeze::asleep(writer.tid) {
+            if freeze::cpu_ticks(writer.tid) - spent > 20 {
+                asleep = false;
+                break;
+            }
+            thread::yield_now();
+        }
+        let sleeps = freeze::sleeps(writer.tid);
         // Time for the writer to settle into waiting: a lock built on
         // another that spins a little before it blocks (std's RwLock
         // does) may count a writer a moment before it keeps readers out.
@@ -303,7 +330,6 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
              with a stream of readers, the writer would wait forever"
         );
         let (trying, tries) = mpsc::channel();
-        let lock = &lock;
         let reader = s.spawn(move || {
             trying.send(()).unwrap();
             *lock.read()
@@ -312,7 +338,17 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
         // Time for the reader to get in if the lock wrongly lets it. Too
         // short a pause lets a wrong lock pass; it never fails a right one.
         thread::sleep(SETTLE);
+        let woke = freeze::sleeps(writer.tid) - sleeps;
         drop(held);
+        assert!(
+            !asleep || woke <= WAKE_UPS,
+            "the writer woke {woke} times while it waited for the reader \
+             to leave (about {:?}): it looks again and again (a \
+             wait_timeout in a loop) instead of being woken. The last \
+             reader out notifies the writers' Condvar, under the state's \
+             mutex, and the writer waits on it without a timeout",
+            SETTLE * 2
+        );
         let seen = reader.join().unwrap();
         assert_eq!(
             seen, 1,

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::NewGil;
 
+use super::freeze;
+
 /// Four threads take the new GIL over and over with a 1 ms interval, and
 /// call `check` while they hold it, so drop requests come and are served:
 /// never are two threads inside at once, `check` included.
@@ -340,7 +342,9 @@ pub(super) fn check_counts_as_waiting_only_after_the_switch() {
 
 /// The holder lets go by dropping its guard, not in `check`, after a
 /// waiter has asked: the waiter takes the GIL, and its taking ends the
-/// request. Nobody has asked the new holder to drop it.
+/// request. Nobody has asked the new holder to drop it. Then the same with
+/// a thread that finds the GIL free and takes it without waiting, while
+/// the waiter that asked is frozen.
 pub(super) fn taking_the_gil_resets_the_request() {
     let gil = NewGil::new(Duration::from_millis(1));
     let held = gil.acquire();
@@ -369,6 +373,7 @@ pub(super) fn taking_the_gil_resets_the_request() {
              the GIL ends the request, however the last holder let go"
         );
     });
+    a_thread_that_finds_the_gil_free_is_not_asked();
 }
 
 /// Three threads: `holder` holds the GIL, and two more wait for it, the
@@ -443,5 +448,181 @@ pub(super) fn check_waits_for_the_switch_however_long() {
          GIL, without a time limit (the waiter may be slower to wake than \
          an interval), and only then compete for it again",
         false,
+    );
+}
+
+/// The interval of the trials that freeze a waiter: long, so that a waiter
+/// that has just asked sleeps a whole second before its next slice, and
+/// the trial freezes it in that sleep, holding no lock.
+const FROZEN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts a thread that waits for `gil` (held by someone else), and once
+/// it has asked for the GIL and sleeps in its next slice, freezes it: it
+/// stays a waiter that never takes the GIL until [`freeze::thaw`]. Returns
+/// at once with the thread frozen; the thread takes the GIL once thawed,
+/// and lets it go.
+fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
+    let (tell, told) = mpsc::channel();
+    s.spawn(move || {
+        tell.send(freeze::me()).unwrap();
+        drop(gil.acquire());
+    });
+    let waiter = told.recv().unwrap();
+    while !gil.drop_requested() {
+        thread::yield_now();
+    }
+    // It asked, and sleeps until its next slice, a second away: it holds
+    // no lock while it sleeps.
+    while !freeze::asleep(waiter.tid) {
+        thread::yield_now();
+    }
+    freeze::freeze(waiter);
+}
+
+/// A waiter asks, and is frozen while it waits on; the holder drops its
+/// guard. The main thread then finds the GIL free and takes it at once,
+/// without waiting: taking it ends the request all the same, so its
+/// `check` keeps the GIL.
+fn a_thread_that_finds_the_gil_free_is_not_asked() {
+    let gil = NewGil::new(FROZEN_INTERVAL);
+    thread::scope(|s| {
+        let held = gil.acquire();
+        a_frozen_waiter(s, &gil);
+        drop(held);
+        let mut again = gil.acquire();
+        let asked = gil.drop_requested();
+        if !asked {
+            // No request: this returns at once, GIL held.
+            again.check();
+        }
+        drop(again);
+        freeze::thaw();
+        assert!(
+            !asked,
+            "a waiter asked for the GIL, the holder dropped its guard, and \
+             another thread found the GIL free and took it straight away \
+             (the waiter had not woken yet), yet drop_requested() was still \
+             true: its first check() would hand the GIL over though nobody \
+             had asked it. Taking the GIL ends the request, also for a \
+             thread that did not have to wait"
+        );
+    });
+}
+
+/// A waiter asks, and is frozen while it waits on; the holder calls
+/// `check`, which lets go and waits for a switch that cannot come while
+/// the waiter is frozen. While it waits, the request is already reset,
+/// and it sleeps until told of the switch, not waking again and again to
+/// look. Then the main thread takes the GIL: the thread in `check` takes it
+/// back once the main thread lets go, and the waiter is thawed.
+pub(super) fn check_ends_the_request_as_it_lets_go() {
+    // How long the trial watches the thread in `check` sleep: a pause,
+    // only as long as it must be for a thread that wakes every millisecond
+    // to wake many times; a longer one never fails a right GIL.
+    const WATCH: Duration = Duration::from_millis(200);
+    // Wake-ups allowed in `WATCH`: a wait in slices of the interval (a
+    // second here) wakes none.
+    const WAKE_UPS: u64 = 5;
+    let gil = NewGil::new(FROZEN_INTERVAL);
+    let checking = AtomicBool::new(false);
+    let (holding, holds) = mpsc::channel();
+    let (go, check_now) = mpsc::channel::<()>();
+    let (asked, woke) = thread::scope(|s| {
+        let (gil, checking) = (&gil, &checking);
+        s.spawn(move || {
+            let mut held = gil.acquire();
+            holding.send(freeze::me()).unwrap();
+            check_now.recv().unwrap();
+            checking.store(true, Ordering::SeqCst);
+            held.check();
+        });
+        let holder = holds.recv().unwrap();
+        a_frozen_waiter(s, gil);
+        go.send(()).unwrap();
+        while !checking.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        // Nobody else takes the state's lock from here on (the waiter is
+        // frozen, this thread only reads /proc): asleep, the holder waits
+        // in `check`, for the switch. A `check` that waits without sleeping
+        // is not judged here; the waiter is thawed and the trial ends.
+        let spent = freeze::cpu_ticks(holder.tid);
+        while !freeze::asleep(holder.tid) {
+            if freeze::cpu_ticks(holder.tid) - spent > 20 {
+                freeze::thaw();
+                return (false, 0);
+            }
+            thread::yield_now();
+        }
+        let asked = gil.drop_requested();
+        let before = freeze::sleeps(holder.tid);
+        thread::sleep(WATCH);
+        let woke = freeze::sleeps(holder.tid) - before;
+        // The switch: the main thread takes the GIL, and lets go; the
+        // holder takes it back and returns from `check`.
+        drop(gil.acquire());
+        freeze::thaw();
+        (asked, woke)
+    });
+    assert!(
+        !asked,
+        "the holder called check() after a waiter had asked, let go of the \
+         GIL, and waited for the switch, yet drop_requested() was still \
+         true: the holder has done what was asked. check() resets the \
+         request as it lets go, not the waiter when it takes the GIL (until \
+         then the request would say the holder has not let go)"
+    );
+    assert!(
+        woke <= WAKE_UPS,
+        "the thread in check() woke {woke} times in {WATCH:?} while it \
+         waited for another thread to take the GIL (nobody did): it looks \
+         again and again instead of being told. Taking the GIL should \
+         notify the thread waiting in check() (CPython's switch_cond), \
+         which waits on its Condvar without a timeout"
+    );
+}
+
+/// A waiter asks for the GIL, and the holder keeps it, working without a
+/// `check`, for a second of its own CPU time. The waiter sleeps
+/// between its slices, after it has asked as before: it uses next to no
+/// CPU time meanwhile. CPU time, not time on a clock: a loaded machine
+/// slows both threads alike.
+pub(super) fn a_waiter_sleeps_between_its_intervals() {
+    // The holder's work, in the clock ticks of `/proc` (100 a second).
+    const WORK: u64 = 100;
+    // The waiter's allowance: a twentieth of the holder's.
+    const ALLOWED: u64 = 5;
+    let gil = NewGil::new(Duration::from_millis(5));
+    let held = gil.acquire();
+    let main = freeze::me();
+    let used = thread::scope(|s| {
+        let (tell, told) = mpsc::channel();
+        let gil = &gil;
+        s.spawn(move || {
+            tell.send(freeze::me()).unwrap();
+            drop(gil.acquire());
+        });
+        let waiter = told.recv().unwrap();
+        while !gil.drop_requested() {
+            thread::yield_now();
+        }
+        let (mine, its) =
+            (freeze::cpu_ticks(main.tid), freeze::cpu_ticks(waiter.tid));
+        // The holder's work: yielding, so that a waiter that spins on the
+        // same core gets its share.
+        while freeze::cpu_ticks(main.tid) - mine < WORK {
+            thread::yield_now();
+        }
+        let used = freeze::cpu_ticks(waiter.tid) - its;
+        drop(held);
+        used
+    });
+    assert!(
+        used < ALLOWED,
+        "a waiter that had asked for the GIL used {used} ticks of CPU time \
+         (of 100 a second) while the holder worked for {WORK} without \
+         calling check(): it spins instead of sleeping. After it asks, it \
+         waits a whole interval again (a new wait_timeout of one interval, \
+         or a deadline pushed back by one), not a timeout already past"
     );
 }
