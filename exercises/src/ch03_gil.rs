@@ -23,9 +23,10 @@ use course::gil::{Gil, GilGuard};
 /// A global interpreter lock of your own: at most one thread at a time
 /// runs inside [`ToyGil::with_gil`], and everything a thread did inside
 /// happens before what the next thread does inside, as with a `Mutex`:
-/// that is what lets a GIL protect the interpreter's data. (If you build
-/// it from atomics, take them from `crate::sync`, so that `.ci/loom` can
-/// check their orderings.)
+/// that is what lets a GIL protect the interpreter's data. (Take its
+/// parts, a `Mutex` or atomics, from `crate::sync`, not from `std::sync`:
+/// `.ci/loom` model-checks `with_gil`, and a std lock is invisible to it,
+/// so the loom trial fails even a correct lock built on one.)
 #[derive(Debug, Default)]
 pub struct ToyGil {
     // TODO(ch03): the lock.
@@ -47,9 +48,10 @@ impl ToyGil {
     ///
     /// A lock that can leave a waiting thread asleep once the lock is free
     /// (a lost wake-up: a `Condvar` notified without holding its mutex, while
-    /// the waiter is between its check and its `wait`) is wrong, but is not
-    /// graded: the window is too narrow for a trial to force, and `.ci/loom`
-    /// can model only loom's `Mutex` and `crate::sync`'s atomics.
+    /// the waiter is between its check and its `wait`) is wrong. The window
+    /// is too narrow for a graded trial to force; only the loom trial, which
+    /// runs every interleaving of a lock built from `crate::sync`'s types,
+    /// can reach it.
     ///
     /// # Graded promises
     ///

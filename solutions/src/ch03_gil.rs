@@ -25,18 +25,16 @@ use course::gil::{Gil, GilGuard};
 
 // std's `Mutex`, or loom's under `--cfg loom`: `.ci/loom` model-checks
 // `with_gil` (`exercises/tests/loom.rs`), and loom sees only its own
-// `Mutex`, which has the same API. (`crate::sync` has only atomics.)
-#[cfg(loom)]
-use loom::sync::Mutex;
-#[cfg(not(loom))]
-use std::sync::Mutex;
+// `Mutex`, which has the same API.
+use crate::sync::Mutex;
 
 /// A global interpreter lock of your own: at most one thread at a time
 /// runs inside [`ToyGil::with_gil`], and everything a thread did inside
 /// happens before what the next thread does inside, as with a `Mutex`:
-/// that is what lets a GIL protect the interpreter's data. (If you build
-/// it from atomics, take them from `crate::sync`, so that `.ci/loom` can
-/// check their orderings.)
+/// that is what lets a GIL protect the interpreter's data. (Take its
+/// parts, a `Mutex` or atomics, from `crate::sync`, not from `std::sync`:
+/// `.ci/loom` model-checks `with_gil`, and a std lock is invisible to it,
+/// so the loom trial fails even a correct lock built on one.)
 #[derive(Debug, Default)]
 pub struct ToyGil {
     /// The lock itself. It guards no data, only the right to run: the
@@ -61,9 +59,10 @@ impl ToyGil {
     ///
     /// A lock that can leave a waiting thread asleep once the lock is free
     /// (a lost wake-up: a `Condvar` notified without holding its mutex, while
-    /// the waiter is between its check and its `wait`) is wrong, but is not
-    /// graded: the window is too narrow for a trial to force, and `.ci/loom`
-    /// can model only loom's `Mutex` and `crate::sync`'s atomics.
+    /// the waiter is between its check and its `wait`) is wrong. The window
+    /// is too narrow for a graded trial to force; only the loom trial, which
+    /// runs every interleaving of a lock built from `crate::sync`'s types,
+    /// can reach it.
     ///
     /// # Graded promises
     ///
