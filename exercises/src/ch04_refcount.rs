@@ -432,10 +432,12 @@ impl Bank {
     /// - A transfer the source can pay, up to its whole balance, moves `amount`
     ///   and returns `Ok(())`. One larger than the source's balance returns
     ///   `Err(TransferError::InsufficientFunds)` and leaves both balances as
-    ///   they were. One from or to an account that does not exist returns
-    ///   `Err(TransferError::NoSuchAccount)` and changes nothing, whatever the
-    ///   amount (`0` too, or more than the source holds), and `balance` of such
-    ///   an account is `None`. Trial: `ch04::bank::moves_money`.
+    ///   they were. One from or to an account that does not exist, the number
+    ///   of accounts itself too (account `3` of three), returns
+    ///   `Err(TransferError::NoSuchAccount)` without panicking and changes
+    ///   nothing, whatever the amount (`0` too, or more than the source holds),
+    ///   and `balance` of such an account is `None`. Trial:
+    ///   `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
     ///   money is created or destroyed. Trial:

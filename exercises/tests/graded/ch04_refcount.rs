@@ -553,6 +553,20 @@ fn moves_money() {
         Err(TransferError::NoSuchAccount),
         "account 9 does not exist, so it cannot pay"
     );
+    // Account 3, one past the last of three: the fence post.
+    for (from, to) in [(0, 3), (3, 0), (3, 3)] {
+        let moved = match panic::catch_unwind(|| bank.transfer(from, to, 1)) {
+            Ok(Err(TransferError::NoSuchAccount)) => continue,
+            Ok(other) => format!("{other:?}"),
+            Err(_) => String::from("a panic"),
+        };
+        panic!(
+            "a transfer of 1 from {from} to {to} in a bank of three \
+             accounts (0, 1 and 2) must return Err(NoSuchAccount), not \
+             {moved}: account 3 does not exist (an index equal to the \
+             number of accounts is already out of bounds: `>=`, not `>`)"
+        );
+    }
     assert_eq!(
         balances(&bank),
         [70, 0, 80].map(Some),
@@ -560,6 +574,7 @@ fn moves_money() {
          nothing"
     );
     assert_eq!(bank.balance(9), None);
+    assert_eq!(bank.balance(3), None, "account 3 does not exist");
     assert!(
         bank.try_lock_for_tests(9).is_none(),
         "try_lock_for_tests(9) of a bank of three accounts must be None"
