@@ -317,9 +317,16 @@ impl Stats {
     /// # Panics
     ///
     /// If the total would overflow a `u64`, in every build: an overflow
-    /// check that only debug builds make (`+=`) is not enough. Neither
-    /// number changes then, and the `Stats` stays usable on every thread.
-    /// Any total that fits in a `u64` is recorded, however large.
+    /// check that only debug builds make (`+=`, `debug_assert!`) is not
+    /// enough. Neither number changes then, and the `Stats` stays usable on
+    /// every thread. Any total that fits in a `u64` is recorded, however
+    /// large.
+    ///
+    /// Not graded: a check of your own that only debug builds make
+    /// (`debug_assert!`). The trials run in a debug build, where it panics
+    /// just as `assert!` does, so they cannot tell the two apart; it still
+    /// breaks this promise, since a release build skips it and wraps the
+    /// total.
     ///
     /// # Graded promises
     ///
@@ -329,7 +336,9 @@ impl Stats {
     ///   afterwards `record` and `snapshot` work as before, on any thread.
     ///   Trial: `ch04::stats::an_overflow_changes_nothing`.
     /// - Any total that fits in a `u64` is recorded, above `u32::MAX` and up to
-    ///   `u64::MAX` itself. Trial: `ch04::stats::totals_reach_u64_max`.
+    ///   `u64::MAX` itself, and a latency of `0` is recorded (one more request)
+    ///   even on a total of `u64::MAX`. Trial:
+    ///   `ch04::stats::totals_reach_u64_max`.
     /// - Two threads recording at the same moment latencies that fit the total
     ///   one at a time but not together: exactly one of them panics, in every
     ///   order, also when both read the total before either adds to it, and the
@@ -372,9 +381,15 @@ impl Bank {
     /// # Panics
     ///
     /// If the balances add up to more than `u64::MAX`, in every build: an
-    /// overflow check that only debug builds make (`+`, `sum`) is not
-    /// enough. Transfers only move money, so then no balance, and no
-    /// credit, can ever overflow.
+    /// overflow check that only debug builds make (`+`, `sum`,
+    /// `debug_assert!`) is not enough. Transfers only move money, so then no
+    /// balance, and no credit, can ever overflow.
+    ///
+    /// Not graded: a check of your own that only debug builds make
+    /// (`debug_assert!`). The trials run in a debug build, where it panics
+    /// just as `assert!` does, so they cannot tell the two apart; it still
+    /// breaks this promise, since a release build skips it and makes the
+    /// bank.
     ///
     /// # Graded promises
     ///
