@@ -156,7 +156,8 @@ impl<T> Drop for MyRc<T> {
 ///   `ch04::my_arc::can_cross_threads`.
 /// - Two threads that clone one `MyArc` at the same moment, both reading the
 ///   count before either writes it, leave it at three, and two that drop a
-///   clone each in that order leave it at one; eight threads that clone and
+///   clone each in that order leave it at one; when they are the last two
+///   owners, the value is dropped exactly once; eight threads that clone and
 ///   drop one `MyArc` as fast as they can, all at the same time, lose no
 ///   update: afterwards the count is back to one, the value was never dropped
 ///   meanwhile, and it is dropped exactly once with the last owner. Trial:
