@@ -536,8 +536,11 @@ impl Bank {
     ///   another thread, must wait for the lock too (or show the balance
     ///   unchanged). Trials: `ch04::bank::no_money_in_transit`,
     ///   `ch04::bank::disjoint_transfers_run_at_once`.
-    /// - `try_lock_for_tests` of an account that does not exist is `None`.
-    ///   Trial: `ch04::bank::moves_money`.
+    /// - `try_lock_for_tests` of an account that does not exist is `None`. A
+    ///   balance set through the lock it gives is the one that `balance` reads
+    ///   and `transfer` moves once the lock is let go: `balance` reads the
+    ///   account under its lock, not a copy kept beside it. Trial:
+    ///   `ch04::bank::moves_money`.
     #[doc(hidden)]
     pub fn try_lock_for_tests(
         &self,
