@@ -419,6 +419,14 @@ impl Stats {
     /// breaks this promise, since a release build skips it and wraps the
     /// total.
     ///
+    /// Not graded either: a `record` that checks the total under the lock,
+    /// lets the lock go, and takes it again to add (a check on `snapshot()`,
+    /// say). Two records racing on a nearly full total can then both pass
+    /// the check, which breaks the promise on racing overflows below, but
+    /// the trials hold a thread only at a write to the `Stats`, and such a
+    /// `record` writes nothing between its check and its second lock, so
+    /// they cannot force that order. Check and add under one lock.
+    ///
     /// # Graded promises
     ///
     /// - A latency that would overflow the total makes `record` panic, with a
