@@ -333,9 +333,11 @@ impl Stats {
     /// lets the lock go, and takes it again to add (a check on `snapshot()`,
     /// say). Two records racing on a nearly full total can then both pass
     /// the check, which breaks the promise on racing overflows below, but
-    /// the trials hold a thread only at a write to the `Stats`, and such a
-    /// `record` writes nothing between its check and its second lock, so
-    /// they cannot force that order. Check and add under one lock.
+    /// the trials hold a thread only at a write to the `Stats`, and between
+    /// reading the total and adding to it such a `record` writes only the
+    /// lock, once to let it go and once to take it again: the trials cannot
+    /// hold it between the two, so they cannot force that order. Check and
+    /// add under one lock.
     ///
     /// # Graded promises
     ///
