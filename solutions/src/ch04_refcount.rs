@@ -198,7 +198,8 @@ struct ArcInner<T> {
 ///   `ch04::my_arc::can_cross_threads`.
 /// - Two threads that clone one `MyArc` at the same moment, both reading the
 ///   count before either writes it, leave it at three, and two that drop a
-///   clone each in that order leave it at one; eight threads that clone and
+///   clone each in that order leave it at one; when they are the last two
+///   owners, the value is dropped exactly once; eight threads that clone and
 ///   drop one `MyArc` as fast as they can, all at the same time, lose no
 ///   update: afterwards the count is back to one, the value was never dropped
 ///   meanwhile, and it is dropped exactly once with the last owner. Trial:
@@ -407,9 +408,26 @@ impl Stats {
     /// # Panics
     ///
     /// If the total would overflow a `u64`, in every build: an overflow
-    /// check that only debug builds make (`+=`) is not enough. Neither
-    /// number changes then, and the `Stats` stays usable on every thread.
-    /// Any total that fits in a `u64` is recorded, however large.
+    /// check that only debug builds make (`+=`, `debug_assert!`) is not
+    /// enough. Neither number changes then, and the `Stats` stays usable on
+    /// every thread. Any total that fits in a `u64` is recorded, however
+    /// large.
+    ///
+    /// Not graded: a check of your own that only debug builds make
+    /// (`debug_assert!`). The trials run in a debug build, where it panics
+    /// just as `assert!` does, so they cannot tell the two apart; it still
+    /// breaks this promise, since a release build skips it and wraps the
+    /// total.
+    ///
+    /// Not graded either: a `record` that checks the total under the lock,
+    /// lets the lock go, and takes it again to add (a check on `snapshot()`,
+    /// say). Two records racing on a nearly full total can then both pass
+    /// the check, which breaks the promise on racing overflows below, but
+    /// the trials hold a thread only at a write to the `Stats`, and between
+    /// reading the total and adding to it such a `record` writes only the
+    /// lock, once to let it go and once to take it again: the trials cannot
+    /// hold it between the two, so they cannot force that order. Check and
+    /// add under one lock.
     ///
     /// # Graded promises
     ///
@@ -419,7 +437,9 @@ impl Stats {
     ///   afterwards `record` and `snapshot` work as before, on any thread.
     ///   Trial: `ch04::stats::an_overflow_changes_nothing`.
     /// - Any total that fits in a `u64` is recorded, above `u32::MAX` and up to
-    ///   `u64::MAX` itself. Trial: `ch04::stats::totals_reach_u64_max`.
+    ///   `u64::MAX` itself, and a latency of `0` is recorded (one more request)
+    ///   even on a total of `u64::MAX`. Trial:
+    ///   `ch04::stats::totals_reach_u64_max`.
     /// - Two threads recording at the same moment latencies that fit the total
     ///   one at a time but not together: exactly one of them panics, in every
     ///   order, also when both read the total before either adds to it, and the
@@ -478,9 +498,15 @@ impl Bank {
     /// # Panics
     ///
     /// If the balances add up to more than `u64::MAX`, in every build: an
-    /// overflow check that only debug builds make (`+`, `sum`) is not
-    /// enough. Transfers only move money, so then no balance, and no
-    /// credit, can ever overflow.
+    /// overflow check that only debug builds make (`+`, `sum`,
+    /// `debug_assert!`) is not enough. Transfers only move money, so then no
+    /// balance, and no credit, can ever overflow.
+    ///
+    /// Not graded: a check of your own that only debug builds make
+    /// (`debug_assert!`). The trials run in a debug build, where it panics
+    /// just as `assert!` does, so they cannot tell the two apart; it still
+    /// breaks this promise, since a release build skips it and makes the
+    /// bank.
     ///
     /// # Graded promises
     ///
@@ -520,8 +546,11 @@ impl Bank {
     ///   another thread, must wait for the lock too (or show the balance
     ///   unchanged). Trials: `ch04::bank::no_money_in_transit`,
     ///   `ch04::bank::disjoint_transfers_run_at_once`.
-    /// - `try_lock_for_tests` of an account that does not exist is `None`.
-    ///   Trial: `ch04::bank::moves_money`.
+    /// - `try_lock_for_tests` of an account that does not exist is `None`. A
+    ///   balance set through the lock it gives is the one that `balance` reads
+    ///   and `transfer` moves once the lock is let go: `balance` reads the
+    ///   account under its lock, not a copy kept beside it. Trial:
+    ///   `ch04::bank::moves_money`.
     #[doc(hidden)]
     pub fn try_lock_for_tests(
         &self,
@@ -539,10 +568,12 @@ impl Bank {
     /// - A transfer the source can pay, up to its whole balance, moves `amount`
     ///   and returns `Ok(())`. One larger than the source's balance returns
     ///   `Err(TransferError::InsufficientFunds)` and leaves both balances as
-    ///   they were. One from or to an account that does not exist returns
-    ///   `Err(TransferError::NoSuchAccount)` and changes nothing, whatever the
-    ///   amount (`0` too, or more than the source holds), and `balance` of such
-    ///   an account is `None`. Trial: `ch04::bank::moves_money`.
+    ///   they were. One from or to an account that does not exist, the number
+    ///   of accounts itself too (account `3` of three), returns
+    ///   `Err(TransferError::NoSuchAccount)` without panicking and changes
+    ///   nothing, whatever the amount (`0` too, or more than the source holds),
+    ///   and `balance` of such an account is `None`. Trial:
+    ///   `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
     ///   money is created or destroyed. Trial:

@@ -553,6 +553,20 @@ fn moves_money() {
         Err(TransferError::NoSuchAccount),
         "account 9 does not exist, so it cannot pay"
     );
+    // Account 3, one past the last of three: the fence post.
+    for (from, to) in [(0, 3), (3, 0), (3, 3)] {
+        let moved = match panic::catch_unwind(|| bank.transfer(from, to, 1)) {
+            Ok(Err(TransferError::NoSuchAccount)) => continue,
+            Ok(other) => format!("{other:?}"),
+            Err(_) => String::from("a panic"),
+        };
+        panic!(
+            "a transfer of 1 from {from} to {to} in a bank of three \
+             accounts (0, 1 and 2) must return Err(NoSuchAccount), not \
+             {moved}: account 3 does not exist (an index equal to the \
+             number of accounts is already out of bounds: `>=`, not `>`)"
+        );
+    }
     assert_eq!(
         balances(&bank),
         [70, 0, 80].map(Some),
@@ -560,10 +574,28 @@ fn moves_money() {
          nothing"
     );
     assert_eq!(bank.balance(9), None);
+    assert_eq!(bank.balance(3), None, "account 3 does not exist");
     assert!(
         bank.try_lock_for_tests(9).is_none(),
         "try_lock_for_tests(9) of a bank of three accounts must be None"
     );
+    // The balance behind the account's lock is the one `balance` reads and
+    // `transfer` moves: no copy kept beside it can go stale.
+    *bank
+        .try_lock_for_tests(2)
+        .expect("try_lock_for_tests: nobody holds account 2") = 60;
+    assert_eq!(
+        bank.balance(2),
+        Some(60),
+        "account 2's balance was set to 60 through its lock \
+         (try_lock_for_tests), yet balance(2) did not read 60: balance must \
+         read the account under its lock, not a copy published beside it \
+         (a copy that transfers publish after letting go of the locks can \
+         be overwritten by a slower transfer's older numbers, and stay \
+         wrong for good)"
+    );
+    assert_eq!(bank.transfer(2, 0, 60), Ok(()), "account 2 holds 60");
+    assert_eq!(balances(&bank), [130, 0, 0].map(Some));
 }
 
 /// Eight threads move money back and forth between the same two accounts,

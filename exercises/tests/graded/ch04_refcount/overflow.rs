@@ -353,7 +353,8 @@ pub fn an_overflow_changes_nothing() {
 }
 
 /// Any total that fits in a `u64` is recorded, up to `u64::MAX` itself:
-/// the two numbers may not be squeezed into fewer bits.
+/// the two numbers may not be squeezed into fewer bits. A latency of 0
+/// fits even then.
 pub fn totals_reach_u64_max() {
     let stats = Stats::new();
     stats.record(5_000_000_000);
@@ -368,6 +369,21 @@ pub fn totals_reach_u64_max() {
         stats.snapshot(),
         (2, u64::MAX),
         "a total of exactly u64::MAX fits, and must be recorded"
+    );
+    // A request of 0 ms adds nothing, so it fits even on a full total.
+    let recorded = thread::scope(|s| {
+        s.spawn(|| {
+            stats.record(0);
+            stats.snapshot()
+        })
+        .join()
+    });
+    assert!(
+        recorded.as_ref().is_ok_and(|&now| now == (3, u64::MAX)),
+        "record(0) on a total of u64::MAX must count the request and leave \
+         the total at u64::MAX, (3, u64::MAX), not {recorded:?}: a latency \
+         of 0 never overflows (a wrapped sum is smaller than where it \
+         started, `<`; an equal one is a latency of 0)"
     );
 }
 

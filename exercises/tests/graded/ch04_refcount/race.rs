@@ -1,6 +1,9 @@
 //! Two threads racing at a limit, in the one order that shows a check made
 //! apart from the write it guards: both threads read before either writes.
 //!
+//! - Two threads clone one `MyArc`, or drop a clone each, at once; the
+//!   last two owners of one are dropped on two threads at once (see
+//!   `arc_racing_updates_are_counted`).
 //! - A `MyArc` whose count is `isize::MAX` is cloned on two threads at
 //!   once. One of the two increments finds the count above `isize::MAX`,
 //!   whatever the order, so a correct `clone`, which checks the value its
@@ -49,7 +52,9 @@ use std::mem;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering,
+};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -221,11 +226,26 @@ fn race<F: FnOnce() + Send>(
     });
 }
 
-/// The pages around a `MyArc`'s value, where its count lies unless it is
-/// kept in an allocation of its own.
-fn around(arc: &MyArc<Page>) -> (usize, usize) {
-    let value = &**arc as *const Page as usize;
-    (value - size_of::<Page>(), value + 2 * size_of::<Page>())
+/// A `Page` that counts its drops, in static memory (the heap may be
+/// read-only when it is dropped).
+#[repr(align(4096))]
+struct CountedPage(#[allow(dead_code)] [u8; 4096]);
+
+/// How many `CountedPage`s were dropped.
+static PAGE_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for CountedPage {
+    fn drop(&mut self) {
+        PAGE_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The pages around a `MyArc`'s value, a page long and page-aligned, where
+/// its count lies unless it is kept in an allocation of its own.
+fn around<T>(arc: &MyArc<T>) -> (usize, usize) {
+    const PAGE: usize = size_of::<Page>();
+    let value = &raw const **arc as usize;
+    (value - PAGE, value + 2 * PAGE)
 }
 
 /// Two threads clone one `MyArc` at the same moment, and then, in another
@@ -234,7 +254,13 @@ fn around(arc: &MyArc<Page>) -> (usize, usize) {
 /// after the drops. A `clone` or `drop` that loads the count and then
 /// stores a new one, in two steps rather than one `fetch_add` or
 /// `fetch_sub`, loses one of the two updates in this order, on any machine,
-/// where eight threads at full speed only lose one by chance.
+/// where eight threads at full speed only lose one by chance. Then, in a
+/// third copy, the last two owners are dropped the same way: the value must
+/// be dropped once, which a `drop` that loads the count to decide who
+/// frees and then decrements it fails in this order. (A
+/// `compare_exchange(1, 0)` fast path is held at the `compare_exchange`
+/// itself, which writes even when it fails, so this order is not forced
+/// for it: the loom model `the_last_two_owners_drop_the_value_once` is.)
 pub fn arc_racing_updates_are_counted() {
     let arc = MyArc::new(Page([7; 4096]));
     // Plain clones and drops first, so that a `todo!()` ends the trial here
@@ -275,6 +301,25 @@ pub fn arc_racing_updates_are_counted() {
          Loading the count and then storing it minus one is two steps \
          another thread can come between; fetch_sub reads and writes in one \
          indivisible step"
+    );
+    // The last two owners, on two threads at once: one of the two
+    // decrements takes the count to zero, whatever the order, and that
+    // thread, and it alone, drops the value.
+    let drops = counted(in_a_copy(|| {
+        let mine = MyArc::new(CountedPage([7; 4096]));
+        let owners = [mine.clone(), mine];
+        race(around(&owners[0]), owners.map(|owner| move || drop(owner)));
+        PAGE_DROPS.load(Ordering::SeqCst).min(99) as u8
+    }));
+    assert_eq!(
+        drops, 1,
+        "the last two owners of a MyArc were dropped by two threads at the \
+         same moment, each reading the count before either wrote it, and \
+         the value was dropped {drops} times, not once. Whoever frees must \
+         be decided by what fetch_sub itself returned (1: this thread was \
+         the last): a check made apart from the decrement (a load before a \
+         fetch_sub whose result is ignored) sees 2 on both threads, and \
+         then neither frees"
     );
 }
 
