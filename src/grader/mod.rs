@@ -30,7 +30,8 @@
 //! side), `suite` (the parent: libtest-mimic, the score table), `judge`
 //! (one trial's run and verdict), `cleanup` (killing what a trial left),
 //! `os_linux`/`os_other` (the process table), [`alloc`] (live bytes, for
-//! leak checks), [`events`], [`score`],
+//! leak checks), `task` (a trial's own threads as `/proc` sees them, and
+//! freezing one; Linux only), [`events`], [`score`],
 //! [`TrialId`] and [`Verdict`].
 
 pub mod alloc;
@@ -47,6 +48,8 @@ mod os;
 mod os;
 pub mod score;
 mod suite;
+#[cfg(target_os = "linux")]
+pub mod task;
 pub mod traits;
 mod verdict;
 

@@ -17,6 +17,7 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+use course::grader::task::{self, Tid};
 use course::grader::{Trial, alloc};
 use exercises::ch01_threads::{
     VisitCounter, parallel_sum, spawn_all, spawn_worker,
@@ -263,7 +264,7 @@ impl Drop for AtThreadEnd {
     /// must), or until `spawn_all` has returned without waiting.
     fn drop(&mut self) {
         while !self.returned.load(Ordering::SeqCst)
-            && thread_state(self.caller).is_some_and(|state| state != 'S')
+            && task::state(self.caller).is_some_and(|state| state != 'S')
         {
             thread::sleep(Duration::from_millis(1));
         }
@@ -338,29 +339,9 @@ fn quick_jobs_get_threads_of_their_own() {
 #[derive(Debug)]
 struct TheJobsOwnPanic;
 
-/// A thread id, as Linux's `gettid` returns it.
-type Tid = i32;
-
-// The C library's, which every Rust program on Linux links.
-unsafe extern "C" {
-    fn gettid() -> Tid;
-}
-
 /// The calling thread's id, as `/proc/self/task/<tid>` names it.
 fn my_tid() -> Tid {
-    // SAFETY: `gettid` has no preconditions.
-    unsafe { gettid() }
-}
-
-/// The state letter of this process's thread `tid`, from
-/// `/proc/self/task/<tid>/stat` (`R` running, `S` asleep), or `None` once
-/// the thread is gone.
-fn thread_state(tid: Tid) -> Option<char> {
-    let stat =
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    // The state follows the parenthesised name, which may hold spaces.
-    let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().next()?.chars().next()
+    task::me().tid
 }
 
 /// A job that panics must not disappear silently, nor leave the other
@@ -386,13 +367,12 @@ fn a_panicking_job_panics_the_caller() {
             let failed = told.recv().expect("the first job never started");
             // Until the failed job's thread is gone: from then on, joining
             // it gives its panic at once, without sleeping.
-            while thread_state(failed).is_some_and(|s| !matches!(s, 'Z' | 'X'))
-            {
+            while task::state(failed).is_some_and(|s| !matches!(s, 'Z' | 'X')) {
                 thread::sleep(Duration::from_millis(1));
             }
             // Until the caller sleeps (or is gone, having failed the
             // trial): a caller that waits for this job, as it must.
-            while thread_state(caller).is_some_and(|state| state != 'S') {
+            while task::state(caller).is_some_and(|state| state != 'S') {
                 thread::sleep(Duration::from_millis(1));
             }
             done.store(true, Ordering::SeqCst);
@@ -693,13 +673,13 @@ fn passes_a_chunk_panic_on() {
                 // caller sleeps: waiting for this chunk, as it must.
                 let failed = failed.load(Ordering::SeqCst);
                 while !gave_up()
-                    && thread_state(failed)
+                    && task::state(failed)
                         .is_some_and(|state| !matches!(state, 'Z' | 'X'))
                 {
                     thread::sleep(Duration::from_millis(1));
                 }
                 while !gave_up()
-                    && thread_state(caller).is_some_and(|state| state != 'S')
+                    && task::state(caller).is_some_and(|state| state != 'S')
                 {
                     thread::sleep(Duration::from_millis(1));
                 }

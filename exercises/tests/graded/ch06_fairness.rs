@@ -14,7 +14,6 @@
 
 // The trials' bodies, one module per exercise, in `ch06_fairness/`.
 mod fair_rwlock;
-mod freeze;
 mod heartbeat;
 mod new_gil;
 mod ticket_lock;

@@ -193,15 +193,10 @@ fn blocked_in(tid: i32) -> Blocked {
     // Elsewhere, any sleep counts as a read.
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const CALLS: Option<([i64; 8], [i64; 2])> = None;
-    if state_of_task(tid) != Some('S') {
+    if course::grader::task::state(tid) != Some('S') {
         return Blocked::Otherwise;
     }
-    let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
-        .unwrap_or_default();
-    let number = syscall
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse::<i64>().ok());
+    let number = course::grader::task::syscall(tid);
     match (CALLS, number) {
         (Some((input, _)), Some(number)) if input.contains(&number) => {
             Blocked::OnInput
@@ -340,11 +335,7 @@ fn returns_once_the_child_is_reaped() {
 
 /// The id of the calling thread, as `/proc/self/task` names it.
 fn own_thread_id() -> i32 {
-    unsafe extern "C" {
-        fn gettid() -> i32;
-    }
-    // SAFETY: `gettid` only returns the calling thread's id.
-    unsafe { gettid() }
+    course::grader::task::me().tid
 }
 
 /// Whether thread `tid` of this process is asleep in a system call that
@@ -358,27 +349,14 @@ fn waits(tid: i32) -> bool {
     // Elsewhere, any sleep counts.
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const WAITING: Option<[i64; 3]> = None;
-    let syscall = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
-        .unwrap_or_default();
-    let number = syscall
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok());
-    let asleep =
-        state_of_task(tid).is_some_and(|state| state == 'S' || state == 'D');
+    let number = course::grader::task::syscall(tid);
+    let asleep = course::grader::task::state(tid)
+        .is_some_and(|state| state == 'S' || state == 'D');
     // Where the system call cannot be read, any sleep counts too.
     asleep
         && WAITING
             .zip(number)
             .is_none_or(|(waiting, number)| waiting.contains(&number))
-}
-
-/// The state letter of thread `tid` of this process.
-fn state_of_task(tid: i32) -> Option<char> {
-    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r).trim();
-    after_name.chars().next()
 }
 
 /// One run of `waits_even_when_a_read_fails`, where reading the child's

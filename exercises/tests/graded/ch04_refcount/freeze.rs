@@ -12,58 +12,14 @@
 //! leave nothing behind (a sequence number left odd, which would make every
 //! later write look finished to the readers while it is under way).
 //!
-//! Whether a thread sleeps is read from Linux's `/proc` (see `transit.rs`).
+//! Freezing, and whether a thread sleeps, are `course::grader::task`'s.
 
-use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
+use course::grader::task::{self, Tid, asleep, cpu_ticks};
 use exercises::ch04_refcount::Stats;
-
-use super::transit::{Tid, asleep, gettid};
-
-/// A thread, as `pthread_self` returns it (`pthread_t`, an unsigned
-/// long on Linux).
-type PthreadT = usize;
-
-/// Linux's `SIGUSR1`.
-const SIGUSR1: i32 = 10;
-
-/// `struct timespec`.
-#[repr(C)]
-struct Timespec {
-    seconds: i64,
-    nanoseconds: i64,
-}
-
-// The C library's, which every Rust program on Linux links.
-unsafe extern "C" {
-    fn signal(signum: i32, handler: usize) -> usize;
-    fn pthread_self() -> PthreadT;
-    fn pthread_kill(thread: PthreadT, signum: i32) -> i32;
-    fn nanosleep(wanted: *const Timespec, left: *mut Timespec) -> i32;
-}
-
-/// Set by the trial to freeze the writer, cleared to let it go.
-static FROZEN: AtomicBool = AtomicBool::new(false);
-/// Set by the handler once the writer is held.
-static HELD: AtomicBool = AtomicBool::new(false);
-
-/// Runs on the writer's thread, in the middle of whatever it was doing:
-/// holds it there while `FROZEN` is set. Only atomics and `nanosleep`,
-/// which a signal handler may use.
-extern "C" fn hold(_: i32) {
-    HELD.store(true, Ordering::SeqCst);
-    let pause = Timespec {
-        seconds: 0,
-        nanoseconds: 20_000,
-    };
-    while FROZEN.load(Ordering::SeqCst) {
-        // SAFETY: `pause` is a valid timespec; the remainder is not wanted.
-        unsafe { nanosleep(&pause, std::ptr::null_mut()) };
-    }
-}
 
 /// What the reader saw: a snapshot, or that it went to sleep in it.
 enum Seen {
@@ -81,22 +37,6 @@ enum Seen {
 /// machine (time the thread waits for a CPU is not counted).
 const SPIN_TICKS: u64 = 20;
 
-/// The CPU time thread `tid` of this process has used, user and system,
-/// in clock ticks (fields 14 and 15 of `/proc/self/task/<tid>/stat`).
-fn cpu_ticks(tid: Tid) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .expect("no /proc/self/task/<tid>/stat for the reader");
-    // The fields after the parenthesised name (which may hold spaces)
-    // start with the state, field 3; utime and stime are 14 and 15.
-    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
-    after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
-        .sum()
-}
-
 /// One writer records requests of 1 ms each, after one that overflowed,
 /// so every consistent snapshot has total == count; the trial freezes it
 /// again and again, each time while a reader takes a snapshot.
@@ -110,8 +50,6 @@ pub fn snapshots_while_a_writer_is_frozen() {
         overflowed.is_err(),
         "record(u64::MAX) after record(1) must panic: the total overflows"
     );
-    // SAFETY: `hold` only uses atomics and `nanosleep`.
-    unsafe { signal(SIGUSR1, hold as extern "C" fn(i32) as usize) };
     let stop = AtomicBool::new(false);
     let records = AtomicU64::new(0);
     let started = AtomicUsize::new(0);
@@ -122,8 +60,7 @@ pub fn snapshots_while_a_writer_is_frozen() {
         let (tell_writer, writer) = mpsc::channel();
         let (stop, records, stats) = (&stop, &records, &stats);
         s.spawn(move || {
-            // SAFETY: `pthread_self` has no preconditions.
-            tell_writer.send(unsafe { pthread_self() }).unwrap();
+            tell_writer.send(task::me()).unwrap();
             while !stop.load(Ordering::SeqCst) {
                 stats.record(1);
                 records.fetch_add(1, Ordering::SeqCst);
@@ -135,8 +72,7 @@ pub fn snapshots_while_a_writer_is_frozen() {
         let (tell_reader, reader) = mpsc::channel::<Tid>();
         let started = &started;
         s.spawn(move || {
-            // SAFETY: `gettid` has no preconditions.
-            tell_reader.send(unsafe { gettid() }).unwrap();
+            tell_reader.send(task::me().tid).unwrap();
             for () in asked {
                 started.fetch_add(1, Ordering::SeqCst);
                 answer.send(stats.snapshot()).unwrap();
@@ -150,16 +86,8 @@ pub fn snapshots_while_a_writer_is_frozen() {
             while records.load(Ordering::SeqCst) < before + 2 {
                 thread::yield_now();
             }
-            HELD.store(false, Ordering::SeqCst);
-            FROZEN.store(true, Ordering::SeqCst);
-            // SAFETY: `writer` is a thread of this process, still running:
-            // it loops until `stop`.
-            let sent = unsafe { pthread_kill(writer, SIGUSR1) };
-            assert_eq!(sent, 0, "pthread_kill failed");
-            // No deadline: a pause until the handler holds the writer.
-            while !HELD.load(Ordering::SeqCst) {
-                thread::yield_now();
-            }
+            // The writer still runs: it loops until `stop`.
+            task::freeze(writer);
             ask.send(()).unwrap();
             // Until the reader is inside `snapshot` (or done with it): it
             // sleeps on the channel before.
@@ -188,7 +116,7 @@ pub fn snapshots_while_a_writer_is_frozen() {
                 }
                 thread::yield_now();
             };
-            FROZEN.store(false, Ordering::SeqCst);
+            task::thaw();
             let (count, total) = match seen {
                 Seen::Snapshot(count, total) => (count, total),
                 Seen::Asleep => answers.recv().expect("the reader ended"),

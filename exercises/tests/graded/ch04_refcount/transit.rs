@@ -9,36 +9,16 @@
 //! the account as it was.
 //!
 //! Whether a thread sleeps is read from Linux's `/proc`, which lists each
-//! thread of this process with its state: `S` while it waits for a lock.
+//! thread of this process with its state: `S` while it waits for a lock
+//! (`course::grader::task`).
 
-use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, ScopedJoinHandle};
 use std::time::Duration;
 
+use course::grader::task::{self, asleep};
 use exercises::ch04_refcount::{Bank, TransferError};
-
-/// A thread id, as Linux's `gettid` returns it.
-pub(crate) type Tid = i32;
-
-// The C library's, which every Rust program on Linux links.
-unsafe extern "C" {
-    pub(crate) fn gettid() -> Tid;
-}
-
-/// Whether the thread `tid` of this process is asleep (state `S`): waiting
-/// for a lock, here, since it does nothing else that waits. A thread that
-/// has ended is not asleep.
-pub(crate) fn asleep(tid: Tid) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-    else {
-        return false;
-    };
-    // The state follows the parenthesised name, which may hold spaces.
-    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
-    after.split_whitespace().next() == Some("S")
-}
 
 /// Starts `bank.transfer(from, to, amount)` on a thread of `scope`, and
 /// returns once that thread sleeps inside it, waiting for a lock the trial
@@ -51,8 +31,7 @@ fn start_transfer<'scope>(
 ) -> ScopedJoinHandle<'scope, Result<(), TransferError>> {
     let (tell, told) = mpsc::channel();
     let handle = scope.spawn(move || {
-        // SAFETY: `gettid` has no preconditions.
-        tell.send(unsafe { gettid() }).unwrap();
+        tell.send(task::me().tid).unwrap();
         bank.transfer(from, to, amount)
     });
     let tid = told.recv().expect("the transfer's thread ended at once");
@@ -75,8 +54,7 @@ fn start_balance<'scope>(
 ) -> ScopedJoinHandle<'scope, (Option<u64>, bool)> {
     let (tell, told) = mpsc::channel();
     let handle = scope.spawn(move || {
-        // SAFETY: `gettid` has no preconditions.
-        tell.send(unsafe { gettid() }).unwrap();
+        tell.send(task::me().tid).unwrap();
         let seen = bank.balance(account);
         (seen, released.load(Ordering::SeqCst))
     });

@@ -10,9 +10,6 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
-/// A thread id, as Linux's `gettid` returns it.
-pub type Tid = i32;
-
 /// `struct rlimit` of a 64-bit Linux: the soft limit, then the hard one.
 #[repr(C)]
 struct Rlimit {
@@ -25,45 +22,15 @@ struct Rlimit {
 const RLIMIT_DATA: c_int = 2;
 
 unsafe extern "C" {
-    fn gettid() -> Tid;
     fn getrlimit(resource: c_int, limit: *mut Rlimit) -> c_int;
     fn setrlimit(resource: c_int, limit: *const Rlimit) -> c_int;
 }
 
+pub use course::grader::task::{Tid, asleep, cpu_ticks};
+
 /// The id of the calling thread.
 pub fn current_tid() -> Tid {
-    // SAFETY: `gettid` has no preconditions.
-    unsafe { gettid() }
-}
-
-/// Whether the thread `tid` of this process is asleep (state `S` in
-/// Linux's `/proc`): waiting for a lock, here.
-pub fn asleep(tid: Tid) -> bool {
-    let Ok(stat) = fs::read(format!("/proc/self/task/{tid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised name, which may hold spaces.
-    stat.iter()
-        .rposition(|&b| b == b')')
-        .is_some_and(|close| stat.get(close + 2) == Some(&b'S'))
-}
-
-/// The CPU time thread `tid` of this process has used, user and system,
-/// in clock ticks (`USER_HZ`, 100 a second on Linux): fields 14 and 15 of
-/// `/proc/self/task/<tid>/stat`. Time the thread waits for a CPU, or
-/// sleeps, is not counted.
-pub fn cpu_ticks(tid: Tid) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .expect("no /proc/self/task/<tid>/stat for the thread");
-    // The fields after the parenthesised name (which may hold spaces)
-    // start with the state, field 3; utime and stime are 14 and 15.
-    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
-    after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
-        .sum()
+    course::grader::task::me().tid
 }
 
 /// The private writable memory this process has mapped now, in bytes

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::FairRwLock;
 
-use super::freeze;
+use course::grader::task;
 
 /// A pause that gives a thread time to get where it is going. If it is too
 /// short (a slow machine), a wrong answer may slip through; a right answer
@@ -298,7 +298,7 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
         let (tell, told) = mpsc::channel();
         let lock = &lock;
         s.spawn(move || {
-            tell.send(freeze::me()).unwrap();
+            tell.send(task::me()).unwrap();
             *lock.write() = 1;
         });
         let writer = told.recv().unwrap();
@@ -310,16 +310,16 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
         // until the reader lets go: it is told when to go on, and does not
         // wake to look. (A writer that waits without sleeping is not judged
         // on this.)
-        let spent = freeze::cpu_ticks(writer.tid);
+        let spent = task::cpu_ticks(writer.tid);
         let mut asleep = true;
-        while !freeze::asleep(writer.tid) {
-            if freeze::cpu_ticks(writer.tid) - spent > 20 {
+        while !task::asleep(writer.tid) {
+            if task::cpu_ticks(writer.tid) - spent > 20 {
                 asleep = false;
                 break;
             }
             thread::yield_now();
         }
-        let sleeps = freeze::sleeps(writer.tid);
+        let sleeps = task::sleeps(writer.tid);
         // Time for the writer to settle into waiting: a lock built on
         // another that spins a little before it blocks (std's RwLock
         // does) may count a writer a moment before it keeps readers out.
@@ -338,7 +338,7 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
         // Time for the reader to get in if the lock wrongly lets it. Too
         // short a pause lets a wrong lock pass; it never fails a right one.
         thread::sleep(SETTLE);
-        let woke = freeze::sleeps(writer.tid) - sleeps;
+        let woke = task::sleeps(writer.tid) - sleeps;
         drop(held);
         assert!(
             !asleep || woke <= WAKE_UPS,

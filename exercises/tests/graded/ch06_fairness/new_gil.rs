@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::NewGil;
 
-use super::freeze;
+use course::grader::task;
 
 /// Four threads take the new GIL over and over with a 1 ms interval, and
 /// call `check` while they hold it, so drop requests come and are served:
@@ -458,13 +458,13 @@ const FROZEN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts a thread that waits for `gil` (held by someone else), and once
 /// it has asked for the GIL and sleeps in its next slice, freezes it: it
-/// stays a waiter that never takes the GIL until [`freeze::thaw`]. Returns
+/// stays a waiter that never takes the GIL until [`task::thaw`]. Returns
 /// at once with the thread frozen; the thread takes the GIL once thawed,
 /// and lets it go.
 fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
     let (tell, told) = mpsc::channel();
     s.spawn(move || {
-        tell.send(freeze::me()).unwrap();
+        tell.send(task::me()).unwrap();
         drop(gil.acquire());
     });
     let waiter = told.recv().unwrap();
@@ -473,10 +473,10 @@ fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
     }
     // It asked, and sleeps until its next slice, a second away: it holds
     // no lock while it sleeps.
-    while !freeze::asleep(waiter.tid) {
+    while !task::asleep(waiter.tid) {
         thread::yield_now();
     }
-    freeze::freeze(waiter);
+    task::freeze(waiter);
 }
 
 /// A waiter asks, and is frozen while it waits on; the holder drops its
@@ -496,7 +496,7 @@ fn a_thread_that_finds_the_gil_free_is_not_asked() {
             again.check();
         }
         drop(again);
-        freeze::thaw();
+        task::thaw();
         assert!(
             !asked,
             "a waiter asked for the GIL, the holder dropped its guard, and \
@@ -531,7 +531,7 @@ pub(super) fn check_ends_the_request_as_it_lets_go() {
         let (gil, checking) = (&gil, &checking);
         s.spawn(move || {
             let mut held = gil.acquire();
-            holding.send(freeze::me()).unwrap();
+            holding.send(task::me()).unwrap();
             check_now.recv().unwrap();
             checking.store(true, Ordering::SeqCst);
             held.check();
@@ -546,22 +546,22 @@ pub(super) fn check_ends_the_request_as_it_lets_go() {
         // frozen, this thread only reads /proc): asleep, the holder waits
         // in `check`, for the switch. A `check` that waits without sleeping
         // is not judged here; the waiter is thawed and the trial ends.
-        let spent = freeze::cpu_ticks(holder.tid);
-        while !freeze::asleep(holder.tid) {
-            if freeze::cpu_ticks(holder.tid) - spent > 20 {
-                freeze::thaw();
+        let spent = task::cpu_ticks(holder.tid);
+        while !task::asleep(holder.tid) {
+            if task::cpu_ticks(holder.tid) - spent > 20 {
+                task::thaw();
                 return (false, 0);
             }
             thread::yield_now();
         }
         let asked = gil.drop_requested();
-        let before = freeze::sleeps(holder.tid);
+        let before = task::sleeps(holder.tid);
         thread::sleep(WATCH);
-        let woke = freeze::sleeps(holder.tid) - before;
+        let woke = task::sleeps(holder.tid) - before;
         // The switch: the main thread takes the GIL, and lets go; the
         // holder takes it back and returns from `check`.
         drop(gil.acquire());
-        freeze::thaw();
+        task::thaw();
         (asked, woke)
     });
     assert!(
@@ -594,12 +594,12 @@ pub(super) fn a_waiter_sleeps_between_its_intervals() {
     const ALLOWED: u64 = 5;
     let gil = NewGil::new(Duration::from_millis(5));
     let held = gil.acquire();
-    let main = freeze::me();
+    let main = task::me();
     let used = thread::scope(|s| {
         let (tell, told) = mpsc::channel();
         let gil = &gil;
         s.spawn(move || {
-            tell.send(freeze::me()).unwrap();
+            tell.send(task::me()).unwrap();
             drop(gil.acquire());
         });
         let waiter = told.recv().unwrap();
@@ -607,13 +607,13 @@ pub(super) fn a_waiter_sleeps_between_its_intervals() {
             thread::yield_now();
         }
         let (mine, its) =
-            (freeze::cpu_ticks(main.tid), freeze::cpu_ticks(waiter.tid));
+            (task::cpu_ticks(main.tid), task::cpu_ticks(waiter.tid));
         // The holder's work: yielding, so that a waiter that spins on the
         // same core gets its share.
-        while freeze::cpu_ticks(main.tid) - mine < WORK {
+        while task::cpu_ticks(main.tid) - mine < WORK {
             thread::yield_now();
         }
-        let used = freeze::cpu_ticks(waiter.tid) - its;
+        let used = task::cpu_ticks(waiter.tid) - its;
         drop(held);
         used
     });

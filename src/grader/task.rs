@@ -1,0 +1,147 @@
+//! For trials that watch their own threads (Linux only): what `/proc` says
+//! of a thread (whether it sleeps, the CPU time it has used, how often it
+//! has gone to sleep), and holding one thread still.
+//!
+//! A thread is frozen by sending it `SIGUSR1`, whose handler holds it, on
+//! its own thread, at the very instruction it had reached, until the trial
+//! lets it go. A thread frozen in a wait that holds no lock (a `Condvar`
+//! wait releases its mutex) takes no part in what the others do until it
+//! is thawed, as a thread the operating system does not get round to
+//! waking; one frozen halfway through an update shows what a reader sees
+//! of a writer that cannot run.
+
+use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use nix::sys::pthread::{Pthread, pthread_kill, pthread_self};
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::unistd::gettid;
+
+/// A thread id, as Linux's `gettid` returns it.
+pub type Tid = i32;
+
+/// Set by the trial to freeze a thread, cleared to let it go.
+static FROZEN: AtomicBool = AtomicBool::new(false);
+/// Set by the handler once the thread is held.
+static HELD: AtomicBool = AtomicBool::new(false);
+
+/// Runs on the frozen thread, in the middle of whatever it was doing:
+/// holds it there while `FROZEN` is set. Only atomics and `nanosleep`
+/// (inside `thread::sleep`), which a signal handler may use.
+extern "C" fn hold(_: i32) {
+    HELD.store(true, Ordering::SeqCst);
+    while FROZEN.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_micros(20));
+    }
+}
+
+/// A thread as a trial names it: for `/proc` and for signals.
+#[derive(Clone, Copy, Debug)]
+pub struct Me {
+    /// Its id in `/proc/self/task/`.
+    pub tid: Tid,
+    pthread: Pthread,
+}
+
+/// The calling thread.
+pub fn me() -> Me {
+    Me {
+        tid: gettid().as_raw(),
+        pthread: pthread_self(),
+    }
+}
+
+/// Freezes `thread` (still running: not yet joined) until [`thaw`], and
+/// returns once its handler holds it. One thread at a time, in a trial
+/// that runs alone (`.exclusive()`) or whose other threads it knows.
+///
+/// # Panics
+///
+/// If the signal cannot be sent.
+pub fn freeze(thread: Me) {
+    // SAFETY: `hold` only uses atomics and `nanosleep`, which a signal
+    // handler may.
+    unsafe { signal(Signal::SIGUSR1, SigHandler::Handler(hold)) }
+        .expect("cannot install the SIGUSR1 handler");
+    HELD.store(false, Ordering::SeqCst);
+    FROZEN.store(true, Ordering::SeqCst);
+    pthread_kill(thread.pthread, Signal::SIGUSR1).expect("pthread_kill failed");
+    // No deadline: a pause until the handler holds the thread.
+    while !HELD.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+}
+
+/// Lets the frozen thread go on.
+pub fn thaw() {
+    FROZEN.store(false, Ordering::SeqCst);
+}
+
+/// The fields of `/proc/self/task/<tid>/stat` from the state (field 3) on:
+/// they follow the parenthesised name, which may hold spaces. Empty if the
+/// thread has ended.
+fn stat_fields(tid: Tid) -> Vec<String> {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
+    after.split_whitespace().map(str::to_string).collect()
+}
+
+/// Thread `tid`'s state letter: `R` running or waiting for a CPU, `S`
+/// asleep in a wait, and so on; `None` once it has ended.
+pub fn state(tid: Tid) -> Option<char> {
+    stat_fields(tid)
+        .first()
+        .and_then(|state| state.chars().next())
+}
+
+/// Whether thread `tid` of this process sleeps (state `S`): blocked in a
+/// wait, neither running nor waiting for a CPU.
+pub fn asleep(tid: Tid) -> bool {
+    state(tid) == Some('S')
+}
+
+/// The CPU time thread `tid` has used, user and system, in the clock ticks
+/// of `/proc` (`USER_HZ`, 100 a second): fields 14 and 15; 0 once it has
+/// ended. Time the thread waits for a CPU is not counted, however loaded
+/// the machine: a bound on it is no bound on the clock.
+pub fn cpu_ticks(tid: Tid) -> u64 {
+    stat_fields(tid)
+        .get(11..13)
+        .unwrap_or_default()
+        .iter()
+        .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
+        .sum()
+}
+
+/// How many times thread `tid` has gone to sleep of its own accord
+/// (`voluntary_ctxt_switches` in `/proc/self/task/<tid>/status`): one more
+/// for each wait it blocks in, so one for a wait that lasts until it is
+/// woken, and one per slice for a wait in slices.
+///
+/// # Panics
+///
+/// If the thread has ended, or `/proc` does not say.
+pub fn sleeps(tid: Tid) -> u64 {
+    let status = fs::read_to_string(format!("/proc/self/task/{tid}/status"))
+        .expect("no /proc/self/task/<tid>/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("no voluntary_ctxt_switches in /proc/self/task/<tid>/status")
+}
+
+/// The number of the system call thread `tid` is blocked in (the first
+/// field of `/proc/self/task/<tid>/syscall`), as the machine numbers them;
+/// `None` if it runs, has ended, or `/proc` does not say.
+pub fn syscall(tid: Tid) -> Option<i64> {
+    fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
