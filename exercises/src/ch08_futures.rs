@@ -53,7 +53,10 @@ use std::task::{Context, Poll};
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
-///   it returns, also when it is polled inside a tokio runtime (where
+///   it returns, itself, on the polling thread (not from a helper thread,
+///   even one that comes in time), every poll alike (the 64th and the
+///   128th as much as the first), also when it is polled inside a tokio
+///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
 ///   wakes nobody.
@@ -63,7 +66,13 @@ use std::task::{Context, Poll};
 /// - No poll blocks the thread or puts it to sleep, not even for a moment
 ///   (no `thread::sleep`, no blocking wait): when to poll again is the
 ///   executor's business, and a poll that sleeps holds up every other task
-///   on its thread. Trial: `ch08::countdown::never_blocks_the_thread`.
+///   on its thread. Nor does it wait for a lock that another thread may
+///   hold: a poll on one thread returns while another thread holds the
+///   locks of stdout and stderr (which `println!`, `eprintln!` and `dbg!`
+///   take), and while a poll of another countdown, on another thread, is
+///   inside its waker (where a lock shared by every countdown, a global
+///   queue of wakers, would still be held).
+///   Trial: `ch08::countdown::never_blocks_the_thread`.
 /// - So tokio, which polls a future again only when it is woken, runs a
 ///   countdown to its end: `Countdown::new(5)` answers `Pending` 5 times
 ///   and gives `"liftoff"`. Trial: `ch08::countdown::runs_on_tokio`.
@@ -203,9 +212,10 @@ pub trait Resolver {
 ///
 /// # Graded promises
 ///
-/// - Gives what the resolver calls back with: the address, or the
-///   resolver's own error unchanged (same kind, same message), also when
-///   the callback is called at once, inside `lookup`.
+/// - Gives what the resolver calls back with: the address as it is (an
+///   IPv4-mapped IPv6 address, `::ffff:10.0.0.64`, stays that IPv6
+///   address), or the resolver's own error unchanged (same kind, same
+///   message), also when the callback is called at once, inside `lookup`.
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
@@ -219,7 +229,9 @@ pub trait Resolver {
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an
-///   error of kind `BrokenPipe` whose message contains `host` as given.
+///   error of kind `BrokenPipe` whose message contains `host` as given,
+///   quotes and backslashes included (`{host}`, not `{host:?}`), and it
+///   calls `lookup` once for it, not again.
 ///   Trial: `ch08::resolve::a_dropped_callback_is_an_error`.
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each
