@@ -127,6 +127,20 @@ impl Future for Countdown {
 /// weak memory models, but never on x86, which orders plain loads and
 /// stores this way anyway, so no trial can tell there; and the loom
 /// models cannot see it either, as loom does not model std's `park`.
+/// For the same reason, a flag taken with `compare_exchange_weak` in the
+/// park loop is not graded: on ARM it may fail although the flag is set,
+/// and the thread parks with the wake's token already used up, but on
+/// x86 it never fails so.
+///
+/// Not graded either, as no trial can force them: a `Condvar` wait under
+/// `if` instead of `while` (a wait that returns without a wake polls the
+/// future unwoken; std's condition variable on Linux returns only after a
+/// notify, and a notify that comes late, after the flag it was for has
+/// been taken, needs the waking thread to be preempted between its
+/// unlock and its notify); and a short spin of `yield_now` before the
+/// thread parks (the thread ends up asleep, and until then it cannot be
+/// told from one that is on its way to `park` without tracing its system
+/// calls or bounding its time on the processor).
 ///
 /// # Graded promises
 ///
@@ -144,7 +158,10 @@ impl Future for Countdown {
 ///   the other thread drops the sender unsent.
 ///   Trial: `ch08::block_on::runs_a_oneshot_receiver`.
 /// - While the future is pending, the thread that runs `block_on` is
-///   asleep: it does not spin, poll in a loop or yield in a loop.
+///   asleep: it does not spin, poll in a loop or yield in a loop; and it
+///   stays asleep until the future is woken: it does not get up by itself
+///   now and then (a `park_timeout` "safety net"), which the trial sees
+///   when it happens at least every 100 ms.
 ///   Trial: `ch08::block_on::sleeps_while_it_waits`.
 /// - The future is polled once at the start, then at most once per wake,
 ///   and after every wake: a future woken 3 times from another thread, one
