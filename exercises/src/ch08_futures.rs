@@ -53,7 +53,10 @@ use std::task::{Context, Poll};
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
-///   it returns, also when it is polled inside a tokio runtime (where
+///   it returns, itself, on the polling thread (not from a helper thread,
+///   even one that comes in time), every poll alike (the 64th and the
+///   128th as much as the first), also when it is polled inside a tokio
+///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
 ///   wakes nobody.
@@ -63,7 +66,13 @@ use std::task::{Context, Poll};
 /// - No poll blocks the thread or puts it to sleep, not even for a moment
 ///   (no `thread::sleep`, no blocking wait): when to poll again is the
 ///   executor's business, and a poll that sleeps holds up every other task
-///   on its thread. Trial: `ch08::countdown::never_blocks_the_thread`.
+///   on its thread. Nor does it wait for a lock that another thread may
+///   hold: a poll on one thread returns while another thread holds the
+///   locks of stdout and stderr (which `println!`, `eprintln!` and `dbg!`
+///   take), and while a poll of another countdown, on another thread, is
+///   inside its waker (where a lock shared by every countdown, a global
+///   queue of wakers, would still be held).
+///   Trial: `ch08::countdown::never_blocks_the_thread`.
 /// - So tokio, which polls a future again only when it is woken, runs a
 ///   countdown to its end: `Countdown::new(5)` answers `Pending` 5 times
 ///   and gives `"liftoff"`. Trial: `ch08::countdown::runs_on_tokio`.
@@ -118,6 +127,20 @@ impl Future for Countdown {
 /// weak memory models, but never on x86, which orders plain loads and
 /// stores this way anyway, so no trial can tell there; and the loom
 /// models cannot see it either, as loom does not model std's `park`.
+/// For the same reason, a flag taken with `compare_exchange_weak` in the
+/// park loop is not graded: on ARM it may fail although the flag is set,
+/// and the thread parks with the wake's token already used up, but on
+/// x86 it never fails so.
+///
+/// Not graded either, as no trial can force them: a `Condvar` wait under
+/// `if` instead of `while` (a wait that returns without a wake polls the
+/// future unwoken; std's condition variable on Linux returns only after a
+/// notify, and a notify that comes late, after the flag it was for has
+/// been taken, needs the waking thread to be preempted between its
+/// unlock and its notify); and a short spin of `yield_now` before the
+/// thread parks (the thread ends up asleep, and until then it cannot be
+/// told from one that is on its way to `park` without tracing its system
+/// calls or bounding its time on the processor).
 ///
 /// # Graded promises
 ///
@@ -135,7 +158,10 @@ impl Future for Countdown {
 ///   the other thread drops the sender unsent.
 ///   Trial: `ch08::block_on::runs_a_oneshot_receiver`.
 /// - While the future is pending, the thread that runs `block_on` is
-///   asleep: it does not spin, poll in a loop or yield in a loop.
+///   asleep: it does not spin, poll in a loop or yield in a loop; and it
+///   stays asleep until the future is woken: it does not get up by itself
+///   now and then (a `park_timeout` "safety net"), which the trial sees
+///   when it happens at least every 100 ms.
 ///   Trial: `ch08::block_on::sleeps_while_it_waits`.
 /// - The future is polled once at the start, then at most once per wake,
 ///   and after every wake: a future woken 3 times from another thread, one
@@ -203,9 +229,10 @@ pub trait Resolver {
 ///
 /// # Graded promises
 ///
-/// - Gives what the resolver calls back with: the address, or the
-///   resolver's own error unchanged (same kind, same message), also when
-///   the callback is called at once, inside `lookup`.
+/// - Gives what the resolver calls back with: the address as it is (an
+///   IPv4-mapped IPv6 address, `::ffff:10.0.0.64`, stays that IPv6
+///   address), or the resolver's own error unchanged (same kind, same
+///   message), also when the callback is called at once, inside `lookup`.
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
@@ -219,7 +246,9 @@ pub trait Resolver {
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an
-///   error of kind `BrokenPipe` whose message contains `host` as given.
+///   error of kind `BrokenPipe` whose message contains `host` as given,
+///   quotes and backslashes included (`{host}`, not `{host:?}`), and it
+///   calls `lookup` once for it, not again.
 ///   Trial: `ch08::resolve::a_dropped_callback_is_an_error`.
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each

@@ -328,7 +328,10 @@ fn my_tid() -> String {
 /// kernel reports that thread asleep (`S` in `/proc`), and only then
 /// wakes the future. A `block_on` that spins (`yield_now` in a loop, or
 /// polling again and again) is never asleep: it is always running or
-/// ready to run, so the wake never comes and the trial times out.
+/// ready to run, so the wake never comes and the trial times out. Once
+/// asleep, the thread must stay asleep while the test watches it: one
+/// that gets up by itself (`park_timeout`) and sleeps again shows in the
+/// kernel's count of its sleeps.
 pub(super) fn sleeps_while_it_waits() {
     let (hand_over, handed) = mpsc::channel::<(String, Waker)>();
     let rung = Arc::new(AtomicBool::new(false));
@@ -367,10 +370,44 @@ pub(super) fn sleeps_while_it_waits() {
             Err(why) => panic!("cannot tell whether block_on sleeps: {why}"),
         }
     }
+    // Asleep, it sleeps on until the wake: a thread that gets up by itself
+    // now and then (a `park_timeout` "safety net") goes back to sleep each
+    // time, and the kernel counts each of those sleeps. One is allowed,
+    // for a thread that was seen asleep just before it parked.
+    let asleep = voluntary_switches_of(&tid);
+    thread::sleep(HEARTBEAT_WATCH);
+    let got_up = voluntary_switches_of(&tid) - asleep;
     rung.store(true, Ordering::SeqCst);
     waker.wake();
     let answer = runner.join().expect("block_on panicked");
+    assert!(
+        got_up <= 1,
+        "the thread in block_on got up {got_up} times in {} ms while its \
+         future was pending and nothing woke it: park with \
+         thread::park(), not park_timeout, and let only the waker get it \
+         up (a timeout is no safety net: a lost wake is a bug to fix)",
+        HEARTBEAT_WATCH.as_millis()
+    );
     assert_eq!(answer, "woken", "the future's output");
+}
+
+/// How long [`sleeps_while_it_waits`] watches the sleeping thread for
+/// wake-ups of its own: a thread that gets up every 100 ms or more often
+/// shows.
+const HEARTBEAT_WATCH: std::time::Duration =
+    std::time::Duration::from_millis(300);
+
+/// How many times this process's thread `tid` has gone to sleep, as
+/// `/proc/self/task/<tid>/status` counts them.
+fn voluntary_switches_of(tid: &str) -> u64 {
+    let path = format!("/proc/self/task/{tid}/status");
+    let status = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {path}: {error}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no voluntary_ctxt_switches in {path}"))
 }
 
 /// Two calls of `block_on` at once, on threads of their own. The second's

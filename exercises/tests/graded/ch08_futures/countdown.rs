@@ -3,8 +3,16 @@
 //! poll puts the thread to sleep.
 
 use std::future::poll_fn;
+use std::io;
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering,
+};
+use std::sync::mpsc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
 
 use exercises::ch08_futures::Countdown;
 
@@ -69,16 +77,64 @@ pub(super) fn wakes_itself_each_time_it_is_pending() {
     }));
 }
 
+/// A waker that counts its wakes, and those that come from a thread other
+/// than the one that made it.
+#[derive(Debug)]
+struct HomeWake {
+    /// The thread that made it: the one that polls with it.
+    home: ThreadId,
+    /// Its wakes, from any thread.
+    wakes: AtomicUsize,
+    /// Its wakes from another thread than `home`.
+    away: AtomicUsize,
+}
+
+impl Wake for HomeWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if thread::current().id() != self.home {
+            self.away.fetch_add(1, Ordering::SeqCst);
+        }
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A fresh waker of this thread, and its counts.
+fn home_waker() -> (Arc<HomeWake>, Waker) {
+    let count = Arc::new(HomeWake {
+        home: thread::current().id(),
+        wakes: AtomicUsize::new(0),
+        away: AtomicUsize::new(0),
+    });
+    (Arc::clone(&count), Waker::from(count))
+}
+
 /// The polls of [`wakes_itself_each_time_it_is_pending`], wherever they
-/// run.
+/// run. A countdown of 130 has a 64th and a 128th poll too: each of those
+/// must wake as the first does, on the polling thread before the poll
+/// returns, not from a helper thread later. A wake from another thread
+/// fails even when it comes in time, so a late one fails however the
+/// threads are scheduled.
 fn polls_with_fresh_wakers() {
-    for n in [1, 3] {
+    for n in [1, 3, 130] {
         let mut countdown = pin!(Countdown::new(n));
         for poll in 1..=n + 1 {
-            let (wakes, waker) = counting_waker();
+            let (counts, waker) = home_waker();
             let answer =
                 countdown.as_mut().poll(&mut Context::from_waker(&waker));
-            let woken = wakes.get();
+            let woken = counts.wakes.load(Ordering::SeqCst);
+            let away = counts.away.load(Ordering::SeqCst);
+            assert!(
+                away == 0,
+                "poll {poll} of Countdown::new({n}) had its waker woken from \
+                 another thread: wake cx.waker() yourself, in the poll, \
+                 before it returns (a helper thread that wakes it later, \
+                 \"to let the others run\", leaves the executor without a \
+                 wake when the poll returns)"
+            );
             match answer {
                 Poll::Pending => assert!(
                     woken == 1,
@@ -200,5 +256,222 @@ pub(super) fn never_blocks_the_thread() {
         Some(&Poll::Ready("liftoff")),
         "Countdown::new({N}), polled {} times",
         N + 1
+    );
+    polls_while_stdout_is_locked();
+    polls_while_another_poll_is_in_its_waker();
+}
+
+/// The polls of a countdown on this thread, as another thread watches
+/// them: whether this thread went to sleep during them.
+#[derive(Debug)]
+struct Watched {
+    /// `/proc/self/task/<tid>/status` of the polling thread.
+    status: String,
+    /// Its voluntary switches when its polls began.
+    before: AtomicU64,
+    /// [`IDLE`], [`POLLING`] or [`DONE`].
+    stage: AtomicU8,
+}
+
+/// The polls have not begun.
+const IDLE: u8 = 0;
+/// The polls have begun, and are not over.
+const POLLING: u8 = 1;
+/// The polls are over.
+const DONE: u8 = 2;
+
+impl Watched {
+    /// The polls of the calling thread, not begun yet.
+    fn new() -> Self {
+        // `/proc/thread-self` is `<pid>/task/<tid>`.
+        let me = std::fs::read_link("/proc/thread-self")
+            .expect("cannot read /proc/thread-self");
+        Watched {
+            status: format!("/proc/{}/status", me.display()),
+            before: AtomicU64::new(0),
+            stage: AtomicU8::new(IDLE),
+        }
+    }
+
+    /// Polls `Countdown::new(3)` to its end on the calling thread, which
+    /// made `self`, with wakers made beforehand.
+    fn poll_a_countdown(&self) {
+        let wakers: Vec<Waker> = (0..4).map(|_| counting_waker().1).collect();
+        let mut countdown = pin!(Countdown::new(3));
+        self.before.store(voluntary_switches(), Ordering::SeqCst);
+        self.stage.store(POLLING, Ordering::SeqCst);
+        for waker in &wakers {
+            let _ = countdown.as_mut().poll(&mut Context::from_waker(waker));
+        }
+        self.stage.store(DONE, Ordering::SeqCst);
+    }
+
+    /// From another thread: waits until the polls are over (`true`), or
+    /// until the polling thread has gone to sleep during them (`false`),
+    /// as it does when it waits for something that this thread holds.
+    fn wait_until_done(&self) -> bool {
+        loop {
+            let stage = self.stage.load(Ordering::SeqCst);
+            let status = std::fs::read_to_string(&self.status)
+                .expect("cannot read the polling thread's status");
+            let switches: u64 = status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|count| count.trim().parse().ok())
+                .expect("no voluntary_ctxt_switches in the status");
+            // Done since the count was read: whatever the count says, it
+            // may be of a sleep after the polls.
+            if self.stage.load(Ordering::SeqCst) == DONE {
+                return true;
+            }
+            // The polls had begun before the count was read, and are
+            // still not over: a sleep since they began is one in a poll.
+            if stage == POLLING && switches > self.before.load(Ordering::SeqCst)
+            {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Another thread takes the locks of stdout and stderr, and holds them
+/// until a countdown on this thread has been polled to its end, or has
+/// gone to sleep in a poll, waiting for them: a poll that prints (a
+/// `println!` left in to trace it) does.
+fn polls_while_stdout_is_locked() {
+    let watched = Watched::new();
+    let slept = thread::scope(|s| {
+        let (held, locked) = mpsc::channel();
+        let watched = &watched;
+        let holder = s.spawn(move || {
+            let stdout = io::stdout().lock();
+            let stderr = io::stderr().lock();
+            held.send(()).unwrap();
+            let done = watched.wait_until_done();
+            drop((stdout, stderr));
+            !done
+        });
+        locked
+            .recv()
+            .expect("the thread that locks stdout panicked");
+        watched.poll_a_countdown();
+        holder.join().unwrap()
+    });
+    assert!(
+        !slept,
+        "a poll of Countdown::new(3) went to sleep while another thread \
+         held the lock of stdout and stderr: does it print (println!, \
+         eprintln!, dbg!)? Printing takes a lock that any thread may hold, \
+         and writes to a pipe that may be full: leave the tracing out"
+    );
+}
+
+/// A waker that, the first time it is cloned or woken, runs a hook: there,
+/// the poll that uses it waits (on its own thread, and with whatever that
+/// poll holds at that moment still held) until another countdown, on the
+/// test's thread, has been polled to its end or has gone to sleep.
+#[derive(Debug)]
+struct Hooked {
+    /// Whether the hook has run.
+    ran: AtomicBool,
+    /// Tells the test's thread to poll its countdown.
+    go: mpsc::Sender<()>,
+    /// The test thread's polls.
+    watched: Arc<Watched>,
+    /// Whether the test thread slept in a poll.
+    slept: AtomicBool,
+}
+
+impl Hooked {
+    /// The hook, the first time only.
+    fn hook(&self) {
+        if !self.ran.swap(true, Ordering::SeqCst) {
+            // An error: the test gave up already (a panic).
+            let _ = self.go.send(());
+            let done = self.watched.wait_until_done();
+            self.slept.store(!done, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The vtable of a [`Hooked`] waker, whose data is an `Arc<Hooked>`
+/// turned raw: clone and each wake run the hook first. A hand-made
+/// vtable, as `Wake` gives no say over `clone`.
+const HOOKED: RawWakerVTable = RawWakerVTable::new(
+    hooked_clone,
+    hooked_wake,
+    hooked_wake_by_ref,
+    hooked_drop,
+);
+
+fn hooked_clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is an `Arc<Hooked>` made raw by `hooked_waker`, or by
+    // this function, and it is alive for as long as a waker has it.
+    let hooked = unsafe { &*data.cast::<Hooked>() };
+    hooked.hook();
+    // SAFETY: as above; the new waker owns the count added here.
+    unsafe { Arc::increment_strong_count(data.cast::<Hooked>()) };
+    RawWaker::new(data, &HOOKED)
+}
+
+fn hooked_wake(data: *const ()) {
+    hooked_wake_by_ref(data);
+    hooked_drop(data);
+}
+
+fn hooked_wake_by_ref(data: *const ()) {
+    // SAFETY: see `hooked_clone`.
+    unsafe { &*data.cast::<Hooked>() }.hook();
+}
+
+fn hooked_drop(data: *const ()) {
+    // SAFETY: the waker that is dropped owned one count of the `Arc`.
+    drop(unsafe { Arc::from_raw(data.cast::<Hooked>()) });
+}
+
+/// A waker that runs `hooked`'s hook.
+fn hooked_waker(hooked: Arc<Hooked>) -> Waker {
+    let data = Arc::into_raw(hooked).cast::<()>();
+    // SAFETY: the vtable's functions treat `data` as the `Arc<Hooked>` it
+    // is, and keep its count right: one for each waker.
+    unsafe { Waker::from_raw(RawWaker::new(data, &HOOKED)) }
+}
+
+/// A countdown on another thread is polled with a [`Hooked`] waker: while
+/// that poll is in its waker's `clone`, `wake` or `wake_by_ref`, a second
+/// countdown, on this thread, is polled to its end. Countdowns that share
+/// nothing do not wait for each other; a poll that takes a lock shared by
+/// every countdown (a global "ready queue" of wakers) and uses the waker
+/// under it makes the second countdown wait, asleep.
+fn polls_while_another_poll_is_in_its_waker() {
+    let watched = Arc::new(Watched::new());
+    let (go, going) = mpsc::channel();
+    let hooked = Arc::new(Hooked {
+        ran: AtomicBool::new(false),
+        go: go.clone(),
+        watched: Arc::clone(&watched),
+        slept: AtomicBool::new(false),
+    });
+    let waker = hooked_waker(Arc::clone(&hooked));
+    thread::scope(|s| {
+        let other = s.spawn(move || {
+            let mut countdown = pin!(Countdown::new(1));
+            let _ = countdown.as_mut().poll(&mut Context::from_waker(&waker));
+            // For a poll that never used its waker: the test's countdown
+            // is polled all the same.
+            let _ = go.send(());
+        });
+        going.recv().expect("the other countdown's thread panicked");
+        watched.poll_a_countdown();
+        other.join().unwrap();
+    });
+    assert!(
+        !hooked.slept.load(Ordering::SeqCst),
+        "a poll of Countdown::new(3) went to sleep while a poll of another \
+         countdown, on another thread, was inside its waker: do your polls \
+         share a lock, a global queue of wakers? Each countdown needs only \
+         its own count and the waker of its poll: wake cx.waker() and share \
+         nothing"
     );
 }

@@ -24,6 +24,11 @@ fn address_of(host: &str) -> IpAddr {
         " Db.Internal " => 8,
         "mail.internal" => 25,
         "cache.internal" => 63,
+        // An IPv4 address in IPv6-mapped form (`::ffff:10.0.0.64`), which
+        // is an IPv6 address, and must come back as one.
+        "legacy.internal" => {
+            return IpAddr::V6(Ipv4Addr::new(10, 0, 0, 64).to_ipv6_mapped());
+        }
         _ => 99,
     };
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, octet))
@@ -59,18 +64,20 @@ impl Resolver for Switchboard {
     }
 }
 
-/// Drops every callback without calling it.
-#[derive(Debug)]
-struct Forgetful;
+/// Drops every callback without calling it, and counts its lookups.
+#[derive(Debug, Default)]
+struct Forgetful(AtomicUsize);
 
 impl Resolver for Forgetful {
     fn lookup(&self, _host: &str, done: Callback) {
+        self.0.fetch_add(1, Ordering::SeqCst);
         drop(done);
     }
 }
 
 /// With a callback called at once, inside `lookup`, `resolve` gives the
-/// address, and the resolver's error as it is, kind and message.
+/// address, an IPv6-mapped IPv4 address (`::ffff:10.0.0.64`) as it is,
+/// and the resolver's error as it is, kind and message.
 pub(super) fn returns_what_the_callback_gives() {
     let runtime = current_thread_runtime();
     let found = runtime.block_on(resolve(&Directory, "db.internal"));
@@ -78,6 +85,16 @@ pub(super) fn returns_what_the_callback_gives() {
         found.ok(),
         Some(address_of("db.internal")),
         "resolve(\"db.internal\") with a resolver that answers at once"
+    );
+    let mapped = runtime.block_on(resolve(&Directory, "legacy.internal"));
+    assert_eq!(
+        mapped.ok(),
+        Some(address_of("legacy.internal")),
+        "resolve(\"legacy.internal\"): the resolver called back with the \
+         IPv6 address {}, and resolve should give that very address, not \
+         the IPv4 address 10.0.0.64 it maps: give what the resolver says, \
+         unconverted",
+        address_of("legacy.internal"),
     );
     let missing = runtime.block_on(resolve(&Directory, "nowhere.invalid"));
     let error = missing.expect_err(
@@ -327,14 +344,20 @@ fn an_answer_while_the_waker_is_kept_is_not_lost() {
     });
 }
 
+/// The host of the lookup whose callback is dropped at once: its case,
+/// its quotes and its backslash must all be in the error as they are.
+const ODD_HOST: &str = "Printer \"Lab\\2\".LOCAL";
+
 /// A resolver that drops the callback at once, and one that drops it
 /// later on another thread: `resolve` returns a `BrokenPipe` error that
-/// names the host as given (`"Printer.LOCAL"`, not `"printer.local"`), and
-/// does not panic.
+/// names the host as given (`Printer "Lab\2".LOCAL`, not
+/// `printer "lab\2".local`, nor `"Printer \"Lab\\2\".LOCAL"` as `{:?}`
+/// quotes it), does not panic, and asks the resolver once, not again.
 pub(super) fn a_dropped_callback_is_an_error() {
     let runtime = current_thread_runtime();
+    let forgetful = Forgetful::default();
     let at_once = panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(resolve(&Forgetful, "Printer.LOCAL"))
+        runtime.block_on(resolve(&forgetful, ODD_HOST))
     }));
     let at_once = match at_once {
         Ok(result) => result,
@@ -346,7 +369,14 @@ pub(super) fn a_dropped_callback_is_an_error() {
             panic_text(payload.as_ref())
         ),
     };
-    check_dropped(at_once, "Printer.LOCAL", "at once");
+    let lookups = forgetful.0.load(Ordering::SeqCst);
+    assert_eq!(
+        lookups, 1,
+        "one resolve called lookup {lookups} times: ask once. A resolver \
+         that drops the callback has hung up, and a second try hides that \
+         from the caller"
+    );
+    check_dropped(at_once, ODD_HOST, "at once");
     let later = thread::scope(|s| {
         let (calls, called) = mpsc::channel();
         let switchboard = Switchboard(calls);
@@ -390,8 +420,9 @@ fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
     );
     assert!(
         error.to_string().contains(host),
-        "the error for a dropped callback should name the host \"{host}\", \
-         exactly as given, but it says \"{error}\""
+        "the error for a dropped callback should name the host {host}, \
+         exactly as given (with {{host}}, not {{host:?}}, which adds quotes \
+         and escapes), but it says: {error}"
     );
 }
 
