@@ -195,9 +195,11 @@ impl ProcessPool {
     /// - Panics if `size` is `0`. Trial:
     ///   `ch07::process_pool::rejects_a_size_of_zero`.
     /// - If a worker cannot be started (its program does not exist, say),
-    ///   returns the error, and by then every worker already started has been
-    ///   let finish, not killed, and waited for: none is left running, or
-    ///   exited but unwaited for (a zombie). Trial:
+    ///   returns the error that starting it gave, itself, not a new error that
+    ///   wraps it (of kind `NotFound` for a program that does not exist), and
+    ///   by then every worker already started has been let finish, not killed,
+    ///   and waited for: none is left running, or exited but unwaited for (a
+    ///   zombie). Trial:
     ///   `ch07::process_pool::leaves_no_worker_behind_when_a_spawn_fails`.
     pub fn new(
         command: impl Fn() -> Command,
@@ -325,7 +327,9 @@ impl Drop for ProcessPool {
     ///   Trial: `ch07::process_pool::leaves_no_worker_behind`.
     /// - The same holds for workers that never read their stdin and are
     ///   blocked writing more output than a pipe holds, which nobody reads: the
-    ///   drop still returns and leaves none of them behind. Trial:
+    ///   drop still returns and leaves none of them behind, even when they
+    ///   would write without end, so that reading their output to its end
+    ///   would never end. Trial:
     ///   `ch07::process_pool::stops_a_worker_blocked_on_a_full_pipe`.
     /// - Lets every worker finish rather than kill it: a worker that reads its
     ///   stdin to its end and then still has work to do (results to save, say)
@@ -374,8 +378,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// - A pool keeps its threads while it has nothing to do, however long, until
 ///   it is dropped: after 3 seconds without a job it still takes jobs and runs
 ///   `size` of them at once. (The trial waits 3 seconds; threads that quit
-///   after a longer idle time are just as wrong, but no trial waits that
-///   long.) Trial: `ch07::thread_pool::keeps_its_threads_while_idle`.
+///   after a longer idle time, 10 seconds or an hour, are just as wrong, but
+///   are not graded: a worker's `recv_timeout` runs on the real clock, which
+///   no trial can pause or advance, so telling it from `recv` means waiting
+///   that long.) Trial: `ch07::thread_pool::keeps_its_threads_while_idle`.
 /// - Each job goes to whichever thread is free, from one queue, in the order
 ///   the jobs were sent, so a slow job never holds up the jobs behind it while
 ///   another thread is free: with two threads, the first job may wait until
@@ -444,16 +450,23 @@ impl ThreadPool {
 
 impl Drop for ThreadPool {
     /// Waits for every queued job to finish, however long that takes, then
-    /// for every worker to end. Only the jobs are graded: a worker that has
-    /// run its last job ends a moment later, and no test can tell, without
-    /// luck, a thread about to end from one that has ended; joining every
-    /// worker is the simple way to wait for the jobs.
+    /// for every worker to end: joining every worker waits for both. A drop
+    /// that waits until a counter of the jobs left is zero, and then returns
+    /// without joining, is wrong twice: its workers are still running, and
+    /// with a `Relaxed` counter nothing makes the jobs' writes visible to the
+    /// thread that dropped the pool. Only the first is graded: x86
+    /// processors show every write in time anyway, and the pool's threads
+    /// and channel are std's and crossbeam's, which the loom models cannot
+    /// run.
     ///
     /// # Graded promises
     ///
     /// - When dropping the pool returns, every job sent to it has finished,
     ///   however long the jobs run, even one that ends seconds after the drop
-    ///   began. Trial: `ch07::thread_pool::runs_every_job_before_drop_returns`.
+    ///   began, and every worker thread has ended, its thread-locals'
+    ///   destructors included (as joining it waits for): a thread-local that a
+    ///   job left on its worker has been dropped. Trial:
+    ///   `ch07::thread_pool::runs_every_job_before_drop_returns`.
     fn drop(&mut self) {
         // Close the queue first: a worker waiting for a job wakes up to
         // "closed" once the queue is empty. Joining first would wait forever.
@@ -513,9 +526,16 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   and so do their calls of `words`, which no lock that every mapper takes
 ///   holds up: with as many texts as mappers, every mapper is inside `words`
 ///   at the same moment. Trial: `ch07::word_count::maps_the_texts_at_once`.
-/// - The texts are shared out as `split` shares a count: the numbers of texts
-///   the mappers count differ by at most one (`7` texts among `4` mappers: `2`,
-///   `2`, `2` and `1`), and `0` mappers count as one, which counts every text.
+/// - The texts are shared out as `split` shares a count, in its order: mapper
+///   `i`, the one that calls `on_map(i)`, counts as many texts as `split`'s
+///   share `i`, so the numbers of texts the mappers count differ by at most
+///   one, the larger shares first (`7` texts among `4` mappers: mappers `0`,
+///   `1` and `2` count `2` each and mapper `3` counts `1`), and `0` mappers
+///   count as one, which counts every text. A mapper's number is the number
+///   of its share, fixed before it starts: a mapper that takes its number in
+///   the order the mappers happen to start is wrong, but a trial cannot
+///   choose the order in which threads start, so it is caught only when they
+///   happen to start out of order.
 ///   Each text is counted with one call of `words(text)`, a blank text too, on
 ///   the thread of the mapper it went to, the one that called `on_map`, never
 ///   on the calling thread, even with `1` or `0` mappers. Trials:

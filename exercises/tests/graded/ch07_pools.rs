@@ -146,11 +146,12 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "dropping the pool never returned: its workers write 1 MB \
-             without reading their stdin, so closing their stdin does not \
-             stop them, and each blocks on its full stdout pipe; close the \
-             pool's end of each worker's stdout too (its next write then \
-             fails), or read it to its end, before waiting for the worker",
+            "dropping the pool never returned: its workers write without \
+             end and never read their stdin, so closing their stdin does \
+             not stop them, each blocks on its full stdout pipe, and \
+             reading that pipe to its end never ends; close the pool's end \
+             of each worker's stdout too (its next write then fails) before \
+             waiting for the worker",
         ),
         Trial::new(
             "ch07::process_pool::reports_a_worker_that_died",
@@ -200,8 +201,9 @@ pub fn trials() -> Vec<Trial> {
             1,
             runs_every_job_before_drop_returns,
         )
-        // One job runs for SLOW_JOB after the drop began, by design.
-        .timeout(HANG_TIMEOUT + thread_pool::SLOW_JOB)
+        // One job runs for SLOW_JOB after the drop began, and a worker
+        // takes WORKER_END to end, by design.
+        .timeout(HANG_TIMEOUT + thread_pool::SLOW_JOB + thread_pool::WORKER_END)
         .on_timeout(
             "dropping the pool never returned: close the job channel \
              (drop its Sender) before joining the workers, or they wait \

@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -397,15 +398,19 @@ pub(super) fn lets_every_worker_finish() {
 
 /// Dropping the pool ends even a worker that is blocked writing output that
 /// nobody will read. Each worker here is the helper in its `lines` mode: it
-/// writes 100,000 lines (over 1 MB, far more than a pipe holds) without
-/// ever reading its stdin, so closing its stdin does not stop it, and it
-/// blocks on its full stdout pipe.
+/// writes `u64::MAX` lines, without end in practice (far more than a pipe
+/// holds), without ever reading its stdin, so closing its stdin does not
+/// stop it, and it blocks on its full stdout pipe. Reading its output to
+/// its end never ends either: only closing the pool's end of the pipe
+/// stops it (its next write fails).
 pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     let chatty = || {
         let mut command = Command::new(WORKER);
         // A worker whose write fails reports it on stderr: keep the
         // grader's output clean.
-        command.args(["lines", "100000"]).stderr(Stdio::null());
+        command
+            .args(["lines", &u64::MAX.to_string()])
+            .stderr(Stdio::null());
         command
     };
     let pool = ProcessPool::new(chatty, 2).expect("cannot start the pool");
@@ -601,7 +606,8 @@ pub(super) fn rejects_a_job_with_a_newline() {
 /// waited for: `command` builds three finishing workers (see
 /// [`FINISHING_SCRIPT`], let go only once a child is waited for), then a
 /// command for a program that does not exist, so `new` fails after starting
-/// three workers. By the time it returns, each of the three has finished
+/// three workers, with the error that starting the fourth gave (of kind
+/// `NotFound`), not a new one. By the time it returns, each of the three has finished
 /// (none was killed, or left waiting for a `wait` that never came), and none
 /// is left running or a zombie.
 pub(super) fn leaves_no_worker_behind_when_a_spawn_fails() {
@@ -625,10 +631,20 @@ pub(super) fn leaves_no_worker_behind_when_a_spawn_fails() {
     let finished = finished(&dir);
     // Lets any worker left behind end, before the verdict.
     let _ = fs::write(dir.join("go"), "");
-    assert!(
-        result.is_err(),
-        "the fourth worker's program does not exist, yet new returned \
-         {result:?}"
+    let kind = match &result {
+        Ok(pool) => panic!(
+            "the fourth worker's program does not exist, yet new returned \
+             {pool:?}"
+        ),
+        Err(error) => error.kind(),
+    };
+    assert_eq!(
+        kind,
+        io::ErrorKind::NotFound,
+        "the fourth worker's program does not exist, and new returned an \
+         error of kind {kind:?}: return the error that starting the worker \
+         gave (of kind NotFound), itself, not a new error that only quotes \
+         it: the caller decides what to do by its kind"
     );
     assert_eq!(
         finished.len(),

@@ -3,11 +3,12 @@
 //! run at once, each job goes to a free thread in the order the jobs were
 //! sent, and a size of zero is an error.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,10 +26,82 @@ const JOB_STEPS: u64 = 10_000_000;
 /// the trial's deadline is later by as much.
 pub(super) const SLOW_JOB: Duration = Duration::from_secs(3);
 
+/// How long the thread-local that a job leaves on its worker waits, as
+/// the worker ends, to hear that dropping the pool has returned: longer
+/// than the moment between a drop that does not wait for its workers
+/// returning and the trial saying so. This bounds the worker's end from
+/// below; the trial's deadline is later by as much.
+pub(super) const WORKER_END: Duration = Duration::from_secs(2);
+
+/// Left by a job in a thread-local of its worker thread, so dropped as that
+/// thread ends, after its last job.
+struct EndOfWorker {
+    /// Hears from the trial once dropping the pool has returned.
+    returned: mpsc::Receiver<()>,
+    /// Tells the trial whether it heard that before the thread ended.
+    verdict: mpsc::Sender<bool>,
+}
+
+impl Drop for EndOfWorker {
+    fn drop(&mut self) {
+        // A drop that waits for its workers to end (joins them) cannot
+        // have returned while this runs: the wait times out. A drop that
+        // returned first is told of here.
+        let after = self.returned.recv_timeout(WORKER_END).is_ok();
+        let _ = self.verdict.send(after);
+    }
+}
+
+thread_local! {
+    static END_OF_WORKER: RefCell<Option<EndOfWorker>> =
+        const { RefCell::new(None) };
+}
+
+/// Every queued job has finished by the time dropping the pool returns,
+/// however long it runs: one of them ends [`SLOW_JOB`] after the drop
+/// began. And so has every worker thread, its thread-locals' destructors
+/// included: a thread-local that a job leaves on the one worker of a pool
+/// is dropped, as that thread ends, before dropping the pool returns.
+pub(super) fn runs_every_job_before_drop_returns() {
+    the_jobs_finish_before_drop_returns();
+    the_workers_end_before_drop_returns();
+}
+
+/// A job leaves an [`EndOfWorker`] on the one worker thread of a pool,
+/// which waits, as that thread ends, to hear that dropping the pool has
+/// returned.
+fn the_workers_end_before_drop_returns() {
+    let pool = ThreadPool::new(1);
+    let (returned, hear) = mpsc::channel();
+    let (tell, verdict) = mpsc::channel();
+    pool.execute(move || {
+        END_OF_WORKER.with(|end| {
+            *end.borrow_mut() = Some(EndOfWorker {
+                returned: hear,
+                verdict: tell,
+            });
+        });
+    });
+    drop(pool);
+    // Fails once the worker has ended, as it should have by now.
+    let _ = returned.send(());
+    let after = verdict.recv_timeout(super::HANG_TIMEOUT + WORKER_END);
+    assert_eq!(
+        after,
+        Ok(false),
+        "dropping the pool returned before its worker thread had ended (a \
+         thread-local that a job left on it was dropped only after the drop \
+         returned, or not at all): Drop must wait for every worker to end, \
+         by joining it, not only for the jobs (a counter of the jobs left \
+         says nothing of the threads, and with Relaxed, not even that the \
+         jobs' writes are seen)"
+    );
+}
+
 /// Every queued job has finished by the time dropping the pool returns,
 /// however long it runs: one of them ends [`SLOW_JOB`] after the drop
 /// began.
-pub(super) fn runs_every_job_before_drop_returns() {
+fn the_jobs_finish_before_drop_returns() {
     const JOBS: usize = 12;
     let pool = ThreadPool::new(3);
     let finished = Arc::new(AtomicUsize::new(0));

@@ -204,9 +204,11 @@ fn texts_per_mapper(
     per_mapper
 }
 
-/// The mappers get balanced shares of the texts, blank ones included:
-/// their numbers of texts differ by at most one (as `split` shares a count
-/// out), and `0` mappers count as one. One mapper, or `0`, still counts on
+/// The mappers get balanced shares of the texts, blank ones included, as
+/// `split` shares a count out: mapper `i`, the one that calls `on_map(i)`,
+/// counts as many texts as `split`'s share `i`, so their numbers of texts
+/// differ by at most one, the larger shares first, and `0` mappers count as
+/// one. One mapper, or `0`, still counts on
 /// a thread of its own.
 pub(super) fn shares_the_texts_out_evenly() {
     // Blank texts have no words, but are texts all the same; each differs
@@ -222,8 +224,9 @@ pub(super) fn shares_the_texts_out_evenly() {
     ] {
         let events = watched_word_count(texts, mappers);
         let per_mapper = texts_per_mapper(texts, mappers, &events);
-        let mut got: Vec<usize> = per_mapper.into_values().collect();
-        got.sort_unstable_by(|a, b| b.cmp(a));
+        let mut got: Vec<(usize, usize)> = per_mapper.into_iter().collect();
+        got.sort_unstable();
+        let got: Vec<usize> = got.into_iter().map(|(_, n)| n).collect();
         // Computed here, not with the learner's `split`, which is another
         // exercise's.
         let parts = mappers.max(1);
@@ -234,9 +237,10 @@ pub(super) fn shares_the_texts_out_evenly() {
         assert_eq!(
             got,
             expected,
-            "{} texts, {mappers} mappers: the numbers of texts the mappers \
-             counted (sorted, larger first) should be balanced like split's \
-             shares, differing by at most one",
+            "{} texts, {mappers} mappers: the numbers of texts that mappers \
+             0, 1, 2... counted (mapper i being the one that called \
+             on_map(i)) should be split's shares, in split's order: \
+             differing by at most one, the larger shares first",
             texts.len()
         );
     }
