@@ -88,7 +88,10 @@ use tokio::task::JoinSet;
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
 ///   `unwrap` gives, nor a new panic with the same text): a fetch that
 ///   panics with a `&'static str` makes `fetch_all` panic with that
-///   `&'static str`, not a `String`.
+///   `&'static str`, not a `String`. A fetch that panics is not called
+///   again (not even when a second call would succeed), and its slot is
+///   free again: with a limit of 1, the fetches after it still start, and
+///   `fetch_all` panics rather than wait forever for a slot.
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 /// - A `fetch_all` that ends early leaves no fetch running: once its
 ///   future is dropped (cancelled, by an outer `timeout` say), or once it
@@ -311,10 +314,11 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   stop with it: from then on no item is taken from `items`, and no
 ///   `consume` future runs to its end, even with an endless `items`.
 ///   Trial: `ch08::pipeline::dropping_it_stops_both_tasks`.
-/// - If `consume` panics, `pipeline` panics with that payload, as it is,
-///   and the producer stops once the consumer is gone: no more than
-///   `capacity` + 1 items have been taken beyond those given to `consume`,
-///   out of a source of ten thousand.
+/// - If `consume` panics, `pipeline` panics with that payload, as it is
+///   (a `&'static str` stays a `&'static str`, not a new `String` of the
+///   same text), and the producer stops once the consumer is gone: no
+///   more than `capacity` + 1 items have been taken beyond those given to
+///   `consume`, out of a source of ten thousand.
 ///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
 /// - A `capacity` of 0 panics before any item is taken or consumed.
 ///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
@@ -409,7 +413,9 @@ pub enum Outcome {
 ///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
 ///   start (no such program) gives an `Err`. A `deadline` too large to
 ///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
-///   not panic, and the command finishes.
+///   not panic, and the command finishes. Only stdout is piped: a command
+///   whose stdin and stderr the caller set to files (`cat`, then a line
+///   to stderr) reads the one to its end and writes to the other.
 ///   Trial: `ch08::run_all::reports_code_and_output`.
 /// - The results keep the order of `commands` when a later command ends,
 ///   and is waited for, before an earlier one.
@@ -431,7 +437,9 @@ pub enum Outcome {
 ///   seen the exit) is returned too.
 ///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
 /// - A command still running at `deadline` is killed and reported as
-///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
+///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
+///   (its pipe ends at once) and runs on: the deadline covers the wait for
+///   its exit, not only the read of its stdout; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie. And if the `run_all`
 ///   future is dropped (cancelled) while its commands run, every one of
 ///   them is killed: none is left running.

@@ -94,6 +94,14 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::passes_a_fetch_panic_on",
             1,
             passes_a_fetch_panic_on,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "fetch_all never returned after a fetch panicked, with a limit \
+             of 1 and URLs left to fetch: the panicked fetch never gave its \
+             slot back. Move an OwnedSemaphorePermit into its task, which \
+             drops it however the task ends, even in a panic (a forgotten \
+             permit and add_permits after the fetch miss that case)",
         ),
         Trial::new(
             "ch08::fetch_all::leaves_no_fetch_running",
@@ -279,7 +287,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "run_all never returned for commands that exit at once: read \
              each child's stdout to its end, then wait for the child (and \
-             a command that cannot start is an Err, not a wait)",
+             a command that cannot start is an Err, not a wait); and pipe \
+             stdout only: `cat`, whose stdin the caller set to a file, \
+             waits forever for the end of a stdin pipe nobody closes",
         ),
         Trial::new(
             "ch08::run_all::keeps_command_order_when_the_last_ends_first",
@@ -312,7 +322,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "run_all never returned for commands that never exit, with a \
              deadline of 200 ms (wrap each wait in tokio::time::timeout, \
-             and when it elapses, kill the child); or, once the run_all \
+             and when it elapses, kill the child; one of them sends its \
+             stdout to /dev/null, so its pipe ends at once: the deadline \
+             covers the wait for its exit too, not only the read); or, once the run_all \
              future was dropped, its children went on running (set \
              kill_on_drop(true) on each Command: dropping run_all drops \
              its tasks, and with them each Child, which then kills its \
