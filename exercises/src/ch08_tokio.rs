@@ -54,6 +54,16 @@ use tokio::process::Command;
 /// leaves out (and then a `limit` of 0 waits forever). That is not
 /// graded: the graded tests are built in debug mode, where both panic.
 ///
+/// Not graded either: a limit of your own making that can miss a wake,
+/// such as a count of fetches in flight, checked, and then a
+/// `Notify::notified()` made to wait for the next `notify_waiters` from a
+/// fetch that ends. A fetch that ends between the check and the
+/// `notified()` wakes nobody, and with every slot taken `fetch_all` waits
+/// forever; but that window lies between two lines of `fetch_all`'s own
+/// code, where no fetch and no trial can step in, and on one thread (the
+/// paused clock's) it cannot open at all, so only luck on a runtime of
+/// several threads would show it. A `Semaphore` loses no wake.
+///
 /// # Graded promises
 ///
 /// - Never more than `limit` fetches are in flight, counting each from the
@@ -191,6 +201,13 @@ pub async fn serve(
 /// it completes (cancelled), both are aborted with it. From then on no
 /// item is taken from `items`, and a `consume` future under way is
 /// dropped where it waits, not run to its end.
+///
+/// The consumer waits for the next item as long as the producer takes to
+/// send it: no idle timeout of its own ends the stream early. That is not
+/// graded: the producer takes its items in its task, between two sends,
+/// without an `.await`, so a paused clock cannot move while it does; and
+/// in real time a trial would have to keep it busy for longer than any
+/// timeout a consumer might pick.
 ///
 /// If `consume` panics, `pipeline` panics too, with `consume`'s own
 /// payload; the consumer is gone, its end of the channel closed, and the
