@@ -139,7 +139,10 @@ where
 /// - The echo is the bytes sent, unchanged: a `\r\n` ending, bytes that
 ///   are not UTF-8, a line of 8 MiB (whole, though no socket takes it in
 ///   one write), and a last line without a newline, echoed when the
-///   client closes its side; then `serve` closes that connection.
+///   client closes its side; then `serve` closes that connection. A line
+///   comes back once it has ended, not in pieces before: a client that
+///   sends it all, through sockets with small buffers, before it reads
+///   anything, gets it all back.
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
 ///   at once each get their first line back before any of them sends a
@@ -157,7 +160,9 @@ where
 ///   Trial: `ch08::serve::closes_its_listener_on_shutdown`.
 /// - When `serve` returns, every connection still open is closed already,
 ///   not due to close later: its client finds the end of the stream (or a
-///   reset) at once.
+///   reset) at once, also a client that the server was in the middle of
+///   writing a long line to (no half of the socket lives on in a task of
+///   its own).
 ///   Trial: `ch08::serve::closes_open_connections_on_shutdown`.
 /// - While it runs, `serve` keeps nothing of a connection that has ended:
 ///   after 400 clients, one after the other, have connected, had a line

@@ -173,7 +173,10 @@ pub fn trials() -> Vec<Trial> {
              returned): keep the connections' tasks in a \
              tokio::task::JoinSet, and call its shutdown().await before \
              you return. Dropping the set only asks the tasks to stop, and \
-             they close their sockets after serve has returned",
+             they close their sockets after serve has returned. A half of \
+             the socket kept by a task of its own (a writer started with \
+             tokio::spawn) keeps the connection open after the set's tasks \
+             are gone",
         ),
         // Exclusive: it counts the bytes left allocated, and another
         // trial's allocations meanwhile would count too.
@@ -219,7 +222,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the client closed its side after a last line without a \
-                 newline, and never got its echo and the end of the stream",
+             newline, and never got its echo and the end of the stream; \
+             or it never got to send everything: it reads nothing until \
+             it has, through small socket buffers, and a server that \
+             echoes a line before it has ended (tokio::io::copy) fills \
+             them and stops reading (read_until(b'\\n'), then write_all)",
         ),
         Trial::new(
             "ch08::pipeline::keeps_every_item_in_order",

@@ -317,7 +317,8 @@ pub(super) fn checks_its_limit() {
 /// still start, and `fetch_all` does not wait forever for a slot.
 pub(super) fn passes_a_fetch_panic_on() {
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
-    let calls = Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
+    let calls =
+        Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
     let fetch = {
         let calls = Arc::clone(&calls);
         move |url: String| {

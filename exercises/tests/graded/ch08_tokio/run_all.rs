@@ -236,9 +236,10 @@ pub(super) fn kills_commands_past_the_deadline() {
             worker(&["emit-then-wait", never]),
             // Sends its stdout elsewhere, so its pipe ends at once, and
             // runs on: the deadline covers its exit, not only its output.
-            shell(r#"exec "$1" emit-then-wait "$2" > /dev/null"#, &[
-                WORKER, never,
-            ]),
+            shell(
+                r#"exec "$1" emit-then-wait "$2" > /dev/null"#,
+                &[WORKER, never],
+            ),
         ],
         Duration::from_millis(200),
     ));
