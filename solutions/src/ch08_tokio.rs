@@ -59,6 +59,16 @@ use tokio::task::JoinSet;
 /// leaves out (and then a `limit` of 0 waits forever). That is not
 /// graded: the graded tests are built in debug mode, where both panic.
 ///
+/// Not graded either: a limit of your own making that can miss a wake,
+/// such as a count of fetches in flight, checked, and then a
+/// `Notify::notified()` made to wait for the next `notify_waiters` from a
+/// fetch that ends. A fetch that ends between the check and the
+/// `notified()` wakes nobody, and with every slot taken `fetch_all` waits
+/// forever; but that window lies between two lines of `fetch_all`'s own
+/// code, where no fetch and no trial can step in, and on one thread (the
+/// paused clock's) it cannot open at all, so only luck on a runtime of
+/// several threads would show it. A `Semaphore` loses no wake.
+///
 /// # Graded promises
 ///
 /// - Never more than `limit` fetches are in flight, counting each from the
@@ -88,7 +98,10 @@ use tokio::task::JoinSet;
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
 ///   `unwrap` gives, nor a new panic with the same text): a fetch that
 ///   panics with a `&'static str` makes `fetch_all` panic with that
-///   `&'static str`, not a `String`.
+///   `&'static str`, not a `String`. A fetch that panics is not called
+///   again (not even when a second call would succeed), and its slot is
+///   free again: with a limit of 1, the fetches after it still start, and
+///   `fetch_all` panics rather than wait forever for a slot.
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 /// - A `fetch_all` that ends early leaves no fetch running: once its
 ///   future is dropped (cancelled, by an outer `timeout` say), or once it
@@ -168,7 +181,10 @@ where
 /// - The echo is the bytes sent, unchanged: a `\r\n` ending, bytes that
 ///   are not UTF-8, a line of 8 MiB (whole, though no socket takes it in
 ///   one write), and a last line without a newline, echoed when the
-///   client closes its side; then `serve` closes that connection.
+///   client closes its side; then `serve` closes that connection. A line
+///   comes back once it has ended, not in pieces before: a client that
+///   sends it all, through sockets with small buffers, before it reads
+///   anything, gets it all back.
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
 ///   at once each get their first line back before any of them sends a
@@ -186,7 +202,9 @@ where
 ///   Trial: `ch08::serve::closes_its_listener_on_shutdown`.
 /// - When `serve` returns, every connection still open is closed already,
 ///   not due to close later: its client finds the end of the stream (or a
-///   reset) at once.
+///   reset) at once, also a client that the server was in the middle of
+///   writing a long line to (no half of the socket lives on in a task of
+///   its own).
 ///   Trial: `ch08::serve::closes_open_connections_on_shutdown`.
 /// - While it runs, `serve` keeps nothing of a connection that has ended:
 ///   after 400 clients, one after the other, have connected, had a line
@@ -281,6 +299,13 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 /// item is taken from `items`, and a `consume` future under way is
 /// dropped where it waits, not run to its end.
 ///
+/// The consumer waits for the next item as long as the producer takes to
+/// send it: no idle timeout of its own ends the stream early. That is not
+/// graded: the producer takes its items in its task, between two sends,
+/// without an `.await`, so a paused clock cannot move while it does; and
+/// in real time a trial would have to keep it busy for longer than any
+/// timeout a consumer might pick.
+///
 /// If `consume` panics, `pipeline` panics too, with `consume`'s own
 /// payload; the consumer is gone, its end of the channel closed, and the
 /// producer stops: it takes no item from `items` after that.
@@ -311,10 +336,11 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   stop with it: from then on no item is taken from `items`, and no
 ///   `consume` future runs to its end, even with an endless `items`.
 ///   Trial: `ch08::pipeline::dropping_it_stops_both_tasks`.
-/// - If `consume` panics, `pipeline` panics with that payload, as it is,
-///   and the producer stops once the consumer is gone: no more than
-///   `capacity` + 1 items have been taken beyond those given to `consume`,
-///   out of a source of ten thousand.
+/// - If `consume` panics, `pipeline` panics with that payload, as it is
+///   (a `&'static str` stays a `&'static str`, not a new `String` of the
+///   same text), and the producer stops once the consumer is gone: no
+///   more than `capacity` + 1 items have been taken beyond those given to
+///   `consume`, out of a source of ten thousand.
 ///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
 /// - A `capacity` of 0 panics before any item is taken or consumed.
 ///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
@@ -409,7 +435,9 @@ pub enum Outcome {
 ///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
 ///   start (no such program) gives an `Err`. A `deadline` too large to
 ///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
-///   not panic, and the command finishes.
+///   not panic, and the command finishes. Only stdout is piped: a command
+///   whose stdin and stderr the caller set to files (`cat`, then a line
+///   to stderr) reads the one to its end and writes to the other.
 ///   Trial: `ch08::run_all::reports_code_and_output`.
 /// - The results keep the order of `commands` when a later command ends,
 ///   and is waited for, before an earlier one.
@@ -431,7 +459,9 @@ pub enum Outcome {
 ///   seen the exit) is returned too.
 ///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
 /// - A command still running at `deadline` is killed and reported as
-///   `Ok(Outcome::TimedOut)`; when `run_all` returns, none of the
+///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
+///   (its pipe ends at once) and runs on: the deadline covers the wait for
+///   its exit, not only the read of its stdout; when `run_all` returns, none of the
 ///   processes it started is left, running or zombie. And if the `run_all`
 ///   future is dropped (cancelled) while its commands run, every one of
 ///   them is killed: none is left running.

@@ -94,6 +94,14 @@ pub fn trials() -> Vec<Trial> {
             "ch08::fetch_all::passes_a_fetch_panic_on",
             1,
             passes_a_fetch_panic_on,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "fetch_all never returned after a fetch panicked, with a limit \
+             of 1 and URLs left to fetch: the panicked fetch never gave its \
+             slot back. Move an OwnedSemaphorePermit into its task, which \
+             drops it however the task ends, even in a panic (a forgotten \
+             permit and add_permits after the fetch miss that case)",
         ),
         Trial::new(
             "ch08::fetch_all::leaves_no_fetch_running",
@@ -165,7 +173,10 @@ pub fn trials() -> Vec<Trial> {
              returned): keep the connections' tasks in a \
              tokio::task::JoinSet, and call its shutdown().await before \
              you return. Dropping the set only asks the tasks to stop, and \
-             they close their sockets after serve has returned",
+             they close their sockets after serve has returned. A half of \
+             the socket kept by a task of its own (a writer started with \
+             tokio::spawn) keeps the connection open after the set's tasks \
+             are gone",
         ),
         // Exclusive: it counts the bytes left allocated, and another
         // trial's allocations meanwhile would count too.
@@ -211,7 +222,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the client closed its side after a last line without a \
-                 newline, and never got its echo and the end of the stream",
+             newline, and never got its echo and the end of the stream; \
+             or it never got to send everything: it reads nothing until \
+             it has, through small socket buffers, and a server that \
+             echoes a line before it has ended (tokio::io::copy) fills \
+             them and stops reading (read_until(b'\\n'), then write_all)",
         ),
         Trial::new(
             "ch08::pipeline::keeps_every_item_in_order",
@@ -279,7 +294,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "run_all never returned for commands that exit at once: read \
              each child's stdout to its end, then wait for the child (and \
-             a command that cannot start is an Err, not a wait)",
+             a command that cannot start is an Err, not a wait); and pipe \
+             stdout only: `cat`, whose stdin the caller set to a file, \
+             waits forever for the end of a stdin pipe nobody closes",
         ),
         Trial::new(
             "ch08::run_all::keeps_command_order_when_the_last_ends_first",
@@ -312,7 +329,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "run_all never returned for commands that never exit, with a \
              deadline of 200 ms (wrap each wait in tokio::time::timeout, \
-             and when it elapses, kill the child); or, once the run_all \
+             and when it elapses, kill the child; one of them sends its \
+             stdout to /dev/null, so its pipe ends at once: the deadline \
+             covers the wait for its exit too, not only the read); or, once the run_all \
              future was dropped, its children went on running (set \
              kill_on_drop(true) on each Command: dropping run_all drops \
              its tasks, and with them each Child, which then kills its \

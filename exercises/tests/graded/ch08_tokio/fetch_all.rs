@@ -308,28 +308,54 @@ pub(super) fn checks_its_limit() {
     }
 }
 
-/// The fourth of eight fetches panics with a `&'static str`: `fetch_all`
-/// panics too, with the fetch's own payload, unchanged (still a
-/// `&'static str`, not a `String` of the same text), rather than return a body that was
-/// never fetched or wrap the payload in a message of its own.
+/// The fourth of eight fetches panics with a `&'static str`, the first
+/// time it is called only, with a limit of 1: `fetch_all` panics too,
+/// with the fetch's own payload, unchanged (still a `&'static str`, not a
+/// `String` of the same text), rather than return a body that was never
+/// fetched, wrap the payload in a message of its own, or call the fetch
+/// again. The panicked fetch gives its slot back: the fetches after it
+/// still start, and `fetch_all` does not wait forever for a slot.
 pub(super) fn passes_a_fetch_panic_on() {
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
+    let calls =
+        Arc::new(std::sync::Mutex::new(HashMap::<String, usize>::new()));
+    let fetch = {
+        let calls = Arc::clone(&calls);
+        move |url: String| {
+            let first = {
+                let mut calls = calls.lock().expect("a fetch panicked");
+                let count = calls.entry(url.clone()).or_insert(0);
+                *count += 1;
+                *count == 1
+            };
+            async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if url == "orders/4" && first {
+                    // A `&'static str` payload, as `panic!("literal")`
+                    // gives.
+                    std::panic::panic_any("fetch failed: connection reset");
+                }
+                format!("body of {url}")
+            }
+        }
+    };
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            paused_runtime().block_on(fetch_all(
-                &urls,
-                3,
-                |url: String| async move {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    if url == "orders/4" {
-                        // A `&'static str` payload, as `panic!("literal")`
-                        // gives.
-                        std::panic::panic_any("fetch failed: connection reset");
-                    }
-                    format!("body of {url}")
-                },
-            ))
+            paused_runtime().block_on(fetch_all(&urls, 1, fetch))
         }));
+    let again: Vec<(String, usize)> = calls
+        .lock()
+        .expect("a fetch panicked")
+        .iter()
+        .filter(|&(_, &count)| count > 1)
+        .map(|(url, &count)| (url.clone(), count))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "fetch was called more than once for a URL listed once: {again:?} \
+         (URL, calls). A fetch that panics is not retried: its panic is \
+         fetch_all's"
+    );
     match outcome {
         Ok(bodies) => panic!(
             "the fetch of orders/4 panicked, yet fetch_all returned \

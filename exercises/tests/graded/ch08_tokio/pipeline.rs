@@ -265,23 +265,35 @@ pub(super) fn a_consume_panic_stops_the_producer() {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             paused_runtime().block_on(pipeline(items, CAPACITY, consume))
         }));
-    let message = match outcome {
+    let payload = match outcome {
         Ok(results) => panic!(
             "consume panicked at item 3, yet pipeline returned {results:?}: \
              a panic in the consumer's task must not be skipped \
              (resume_unwind(error.into_panic()))"
         ),
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default(),
+        Err(payload) => payload,
     };
+    // `assert!` with a message and no arguments panics with a
+    // `&'static str`, which must come back as it is, its type included.
+    let kept = payload.downcast_ref::<&'static str>().copied();
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| kept.map(str::to_string))
+        .unwrap_or_default();
     assert!(
         message == "consume failed: disk full",
         "pipeline panicked with {message:?}, not with consume's own \
          payload, \"consume failed: disk full\", as it is \
          (resume_unwind(error.into_panic()) passes it on)"
+    );
+    assert!(
+        kept.is_some(),
+        "pipeline panicked with consume's message, but as a String: \
+         consume panicked with a &'static str, and the payload must come \
+         back as it is, its type included (a new panic!(\"{{message}}\") \
+         makes a new payload; resume_unwind(error.into_panic()) passes \
+         consume's on)"
     );
     let (taken, started) =
         (taken.load(Ordering::SeqCst), started.load(Ordering::SeqCst));

@@ -79,7 +79,18 @@ fn shell(script: &str, args: &[&str]) -> Command {
 /// Exit statuses and stdout come back in command order, and a command
 /// that cannot start is an error of its own. A child killed by a signal
 /// has no code (`None`), and output that is not UTF-8 is decoded lossily.
+/// Only stdout is piped: `cat`, whose stdin and stderr the caller set to
+/// files, reads the one to its end and writes to the other.
 pub(super) fn reports_code_and_output() {
+    // The last command's stdin and stderr are files the caller chose: it
+    // reads the one to its end and writes to the other.
+    let scratch = scratch();
+    let (input, errors) =
+        (scratch.path().join("input"), scratch.path().join("errors"));
+    fs::write(&input, "from the caller's file\n").expect("cannot write input");
+    let mut cat = shell("cat && echo oops >&2", &[]);
+    cat.stdin(fs::File::open(&input).expect("cannot open the input"))
+        .stderr(fs::File::create(&errors).expect("cannot create a file"));
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["exit", "3"]),
@@ -87,10 +98,29 @@ pub(super) fn reports_code_and_output() {
             Command::new("/nonexistent/report-generator"),
             worker(&["abort"]),
             shell("printf 'caf\\351\\n'", &[]),
+            cat,
         ],
         NEVER,
     ));
-    assert_eq!(outcomes.len(), 5, "one result per command");
+    assert_eq!(outcomes.len(), 6, "one result per command");
+    assert!(
+        matches!(
+            &outcomes[5],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout == "from the caller's file\n"
+        ),
+        "`cat`, with its stdin set by the caller to a file that holds one \
+         line: expected Finished with code 0 and that line, got {:?} \
+         (pipe stdout only: a stdin of yours replaces the caller's)",
+        outcomes[5]
+    );
+    let written = fs::read_to_string(&errors).expect("cannot read a file");
+    assert!(
+        written == "oops\n",
+        "a command wrote oops to its stderr, which the caller set to a \
+         file, and the file holds {written:?}: pipe stdout only, and leave \
+         stderr (and stdin) as the caller set them"
+    );
     assert!(
         matches!(&outcomes[3], Ok(Outcome::Finished { code: None, .. })),
         "`worker abort` is ended by a signal (SIGABRT), so it has no exit \
@@ -188,8 +218,10 @@ pub(super) fn runs_the_commands_at_once() {
     );
 }
 
-/// Two children never exit; with a deadline of 200 ms both are reported
-/// as timed out, and none of the processes is left, running or zombie.
+/// Three children never exit, one of them with its stdout sent to
+/// `/dev/null`, so that its pipe ends at once; with a deadline of 200 ms
+/// all three are reported as timed out, and none of the processes is
+/// left, running or zombie.
 /// Then two children that would run for a minute, and the `run_all`
 /// future is dropped once both run: both are killed (and tokio reaps
 /// them); one left running never goes, and the trial times out.
@@ -202,6 +234,12 @@ pub(super) fn kills_commands_past_the_deadline() {
         vec![
             worker(&["emit-then-wait", never]),
             worker(&["emit-then-wait", never]),
+            // Sends its stdout elsewhere, so its pipe ends at once, and
+            // runs on: the deadline covers its exit, not only its output.
+            shell(
+                r#"exec "$1" emit-then-wait "$2" > /dev/null"#,
+                &[WORKER, never],
+            ),
         ],
         Duration::from_millis(200),
     ));
@@ -212,7 +250,7 @@ pub(super) fn kills_commands_past_the_deadline() {
              expected Ok(TimedOut), got {outcome:?}"
         );
     }
-    assert_eq!(outcomes.len(), 2, "one result per command");
+    assert_eq!(outcomes.len(), 3, "one result per command");
     let left = our_children();
     assert!(
         left.is_empty(),

@@ -14,7 +14,7 @@ use course::grader::alloc;
 use exercises::ch08_tokio::serve;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Barrier, oneshot};
 use tokio::task::JoinSet;
 
@@ -107,6 +107,42 @@ where
     };
     stop.send(()).expect("serve dropped its shutdown future");
     (done, server.await)
+}
+
+/// The send and receive buffers of the sockets of a trial that must not
+/// fit a long line in them: set by hand, which turns off the kernel's
+/// growing them, and far below the lines those trials send.
+const SMALL_BUFFER: u32 = 64 * 1024;
+
+/// A listener on a fresh port of 127.0.0.1 whose connections have small
+/// buffers (an accepted socket takes its listener's).
+fn small_buffered_listener() -> TcpListener {
+    let socket = TcpSocket::new_v4().expect("cannot make a socket");
+    socket
+        .set_send_buffer_size(SMALL_BUFFER)
+        .expect("cannot set SO_SNDBUF");
+    socket
+        .set_recv_buffer_size(SMALL_BUFFER)
+        .expect("cannot set SO_RCVBUF");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("cannot bind to 127.0.0.1");
+    socket.listen(1024).expect("cannot listen")
+}
+
+/// A connection to `address` with small buffers.
+async fn small_buffered_client(address: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("cannot make a socket");
+    socket
+        .set_send_buffer_size(SMALL_BUFFER)
+        .expect("cannot set SO_SNDBUF");
+    socket
+        .set_recv_buffer_size(SMALL_BUFFER)
+        .expect("cannot set SO_RCVBUF");
+    socket
+        .connect(address)
+        .await
+        .expect("cannot connect to the server")
 }
 
 /// Two clients take turns; each gets its own lines back, and lines sent
@@ -266,14 +302,32 @@ pub(super) fn closes_its_listener_on_shutdown() {
 /// finds its connection closed at once: the test reads with a blocking
 /// read on the runtime's one thread, so nothing else runs meanwhile, and a
 /// connection that `serve` left to be closed later is never closed.
+///
+/// A second client, with small buffers, sends a line of 8 MiB and reads
+/// one byte of its echo: the server is then in the middle of writing that
+/// line back, and cannot finish it until the client reads far more. After
+/// `serve` has returned, the client reads what has come, to the end of the
+/// stream, again with blocking reads: a connection whose writing half
+/// lives on in a task of its own, not ended with the others, stays open.
 pub(super) fn closes_open_connections_on_shutdown() {
+    const BIG: usize = 8 << 20;
+    let mut line = vec![b'z'; BIG];
+    line.push(b'\n');
+    let line = &line;
     runtime().block_on(async {
-        let (client, served) = with_server(|address| async move {
-            let mut client = Client::connect(address).await;
-            client.echo("still here").await;
-            client
-        })
-        .await;
+        let ((client, busy), served) =
+            with_listener(small_buffered_listener(), |address| async move {
+                let mut client = Client::connect(address).await;
+                client.echo("still here").await;
+                let mut busy = small_buffered_client(address).await;
+                busy.write_all(line).await.expect("cannot write");
+                let mut first = [0; 1];
+                tokio::io::AsyncReadExt::read_exact(&mut busy, &mut first)
+                    .await
+                    .expect("the echo of a line of 8 MiB never began");
+                (client, busy)
+            })
+            .await;
         served.expect("serve returned an error");
         // No `.await` from here on: it would let the runtime finish what
         // `serve` only started.
@@ -294,6 +348,14 @@ pub(super) fn closes_open_connections_on_shutdown() {
             "after serve returned, the connection sent {after:?} instead \
              of closing"
         );
+        // What the server had written before it closed the connection,
+        // then the end of the stream (or a reset). A connection left open
+        // never ends, and the trial times out.
+        let mut busy = busy.into_std().expect("a std TcpStream");
+        busy.set_nonblocking(false)
+            .expect("cannot make the socket blocking");
+        let mut chunk = vec![0; 64 * 1024];
+        while let Ok(1..) = busy.read(&mut chunk) {}
     });
 }
 
@@ -337,6 +399,13 @@ pub(super) fn a_reset_ends_one_connection_only() {
 /// ending, bytes that are not UTF-8, a line of 8 MiB (far more than a
 /// socket takes in one write), and a last line without a newline, echoed
 /// as it is when the client closes its side.
+///
+/// The client reads nothing until it has sent everything, through
+/// sockets with small buffers: a line comes back only once it has ended,
+/// so the 8 MiB line is taken in whole while nothing comes back. A server
+/// that echoes bytes as they come (`tokio::io::copy`) fills the buffers
+/// with the first part of the line, stops reading, and the client's
+/// write never ends.
 pub(super) fn echoes_bytes_as_sent() {
     const BIG: usize = 8 << 20;
     let mut sent = b"windows\r\nlatin-1 caf\xe9\n\n".to_vec();
@@ -344,10 +413,12 @@ pub(super) fn echoes_bytes_as_sent() {
     sent.extend(b"\nno newline at the end");
     let sent = &sent;
     runtime().block_on(async {
-        let (back, served) = with_server(|address| async move {
-            let mut stream = TcpStream::connect(address)
-                .await
-                .expect("cannot connect to the server");
+        let listener = small_buffered_listener();
+        let (back, served) = with_listener(listener, |address| async move {
+            // Small buffers, and nothing read until everything is sent:
+            // an echo of a line that has not ended yet fills them, and
+            // the server stops reading.
+            let mut stream = small_buffered_client(address).await;
             stream.write_all(sent).await.expect("cannot write");
             // Closes the client's side: the server echoes the last line
             // and sees the end of the stream.
