@@ -50,8 +50,9 @@ use std::time::Duration;
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
 ///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
-///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Trial:
-///   `ch06::ticket_lock::is_sync_for_send_values`.
+///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Its
+///   guard is `Sync` only when `T` is, as `MutexGuard` is (`u64`, and not
+///   `Cell<u32>`). Trial: `ch06::ticket_lock::is_sync_for_send_values`.
 #[derive(Debug)]
 pub struct TicketLock<T> {
     // TODO(ch06): two counters, the next ticket and the ticket now served

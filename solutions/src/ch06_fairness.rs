@@ -58,8 +58,9 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
 ///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
-///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Trial:
-///   `ch06::ticket_lock::is_sync_for_send_values`.
+///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Its
+///   guard is `Sync` only when `T` is, as `MutexGuard` is (`u64`, and not
+///   `Cell<u32>`). Trial: `ch06::ticket_lock::is_sync_for_send_values`.
 pub struct TicketLock<T> {
     /// The number the next arriving thread takes. After `usize::MAX`
     /// tickets both counters wrap around to 0 (`fetch_add` wraps), alike,
