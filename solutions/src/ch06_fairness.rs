@@ -443,9 +443,12 @@ impl Drop for NewGilGuard<'_> {
 /// # Graded promises
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
-///   the first period or after several; `work` runs on a thread of the
-///   runtime's blocking pool (`Handle::try_current()` finds the runtime
-///   there), not on a thread of its own. Trial:
+///   the first period or after several, and even when every `beat` lasts
+///   longer than a period (a beat is then always due); `work` runs on a
+///   thread of the runtime's blocking pool (`Handle::try_current()` finds the
+///   runtime there, and the thread has the name the runtime gives its
+///   threads), not on a thread of its own, even one that enters the runtime.
+///   Trial:
 ///   `ch06::heartbeat::returns_the_result`.
 /// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
 ///   current-thread runtime, and no faster than once per `period`. Trial:

@@ -24,15 +24,29 @@ fn current_thread_runtime() -> Runtime {
         .expect("cannot build a tokio runtime")
 }
 
+/// The name the runtime of [`returns_the_result`] gives its threads, the
+/// blocking pool's included: a thread of its own has another name, or none.
+const POOL_THREAD: &str = "ch06-heartbeat-pool";
+
 /// `with_heartbeat` returns what the work returned, whether the work ends
-/// before the first period or after several; and the work runs on a thread
-/// of the runtime's blocking pool, which (unlike a thread of its own) is
-/// inside the runtime: `Handle::try_current` finds it there.
+/// before the first period or after several, and even when every beat
+/// lasts longer than a period (the tick is then always due, and the loop
+/// must still see the work end); and the work runs on a thread of the
+/// runtime's blocking pool, which (unlike a thread of its own) is inside the
+/// runtime: `Handle::try_current` finds it there, and the thread has the
+/// name the runtime gives its threads.
 pub(super) fn returns_the_result() {
-    let runtime = current_thread_runtime();
+    let runtime = Builder::new_current_thread()
+        .enable_all()
+        .thread_name(POOL_THREAD)
+        .build()
+        .expect("cannot build a tokio runtime");
     let period = Duration::from_millis(5);
-    let (answer, in_the_runtime) = runtime.block_on(with_heartbeat(
-        || (6 * 7, Handle::try_current().is_ok()),
+    let (answer, in_the_runtime, name) = runtime.block_on(with_heartbeat(
+        || {
+            let name = thread::current().name().map(String::from);
+            (6 * 7, Handle::try_current().is_ok(), name)
+        },
         period,
         || {},
     ));
@@ -45,6 +59,14 @@ pub(super) fn returns_the_result() {
          (its paused test clock, for one, does not jump ahead while the \
          work runs), not on a std::thread of its own"
     );
+    assert_eq!(
+        name.as_deref(),
+        Some(POOL_THREAD),
+        "the work ran on a thread the runtime did not start (the runtime \
+         names its threads {POOL_THREAD:?}): a std::thread that enters the \
+         runtime's Handle finds the runtime, but is not one of its blocking \
+         pool's threads. Run the work with tokio::task::spawn_blocking"
+    );
     let report = runtime.block_on(with_heartbeat(
         || {
             thread::sleep(Duration::from_millis(20)); // Several periods.
@@ -54,6 +76,14 @@ pub(super) fn returns_the_result() {
         || {},
     ));
     assert_eq!(report, "quarterly report");
+    // Every beat lasts two periods, so the tick is due again each time the
+    // loop comes round: the work, which ends at once, must still be seen.
+    let slow_beats = runtime.block_on(with_heartbeat(
+        || "done",
+        Duration::from_millis(1),
+        || thread::sleep(Duration::from_millis(2)),
+    ));
+    assert_eq!(slow_beats, "done");
 }
 
 /// The work spins until the third beat, which only comes if the work runs
