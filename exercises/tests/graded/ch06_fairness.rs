@@ -234,9 +234,7 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "with_heartbeat never returned: does it stop beating once the \
-             work has finished? When every beat lasts longer than a period, \
-             the tick is always due: a `biased;` select! that polls the tick \
-             first never looks at the work again",
+             work has finished?",
         ),
         Trial::new(
             "ch06::heartbeat::beats_while_the_work_runs",
