@@ -582,7 +582,9 @@ impl<T> FairRwLock<T> {
     /// - Several threads can hold `read` guards at the same time. Trial:
     ///   `ch06::fair_rwlock::readers_share_the_lock`.
     /// - A reader that comes while a writer waits gets in only after that
-    ///   writer, and reads what it wrote. Trial:
+    ///   writer, and reads what it wrote, also when another writer holds the
+    ///   lock then: when that one leaves, the writer that waited goes before
+    ///   the readers that queued meanwhile. Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn read(&self) -> ReadGuard<'_, T> {
         let mut state = self.lock_state();
@@ -661,7 +663,9 @@ impl<T> FairRwLock<T> {
     /// # Graded promises
     ///
     /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one),
-    ///   but not a writer that holds the lock nor one that has finished.
+    ///   but not a writer that holds the lock nor one that has finished. Asked
+    ///   while another thread holds the lock's state (formatting the lock with
+    ///   `{:?}`), it waits for the state rather than answer `0`.
     ///   Trials: `ch06::fair_rwlock::writers_exclude_everyone`,
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn writers_waiting(&self) -> usize {
