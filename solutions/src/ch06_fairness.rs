@@ -127,6 +127,11 @@ impl<T> TicketLock<T> {
     ///   (checked with loom). (That thread may draw its second ticket between
     ///   the two loads, so even a right count can say `2` with one thread.)
     ///   Trial: `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
+    /// - `queue_len()`, read while the lock is held at every moment (one thread
+    ///   hands it to another that drew its ticket before the hand-over), is at
+    ///   least `1`, in every interleaving (checked with loom): it never pairs a
+    ///   count of tickets drawn with a later count of tickets served. Trial:
+    ///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
     pub fn queue_len(&self) -> usize {
         // Acquire, and `now_serving` first: if we read `n`, the holder of
         // ticket `n - 1` wrote it with a Release increment, after drawing
