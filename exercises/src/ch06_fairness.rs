@@ -50,8 +50,9 @@ use std::time::Duration;
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
 ///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
-///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Trial:
-///   `ch06::ticket_lock::is_sync_for_send_values`.
+///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Its
+///   guard is `Sync` only when `T` is, as `MutexGuard` is (`u64`, and not
+///   `Cell<u32>`). Trial: `ch06::ticket_lock::is_sync_for_send_values`.
 #[derive(Debug)]
 pub struct TicketLock<T> {
     // TODO(ch06): two counters, the next ticket and the ticket now served
@@ -93,6 +94,11 @@ impl<T> TicketLock<T> {
     ///   (checked with loom). (That thread may draw its second ticket between
     ///   the two loads, so even a right count can say `2` with one thread.)
     ///   Trial: `ch06::ticket_lock::loom_queue_len_counts_at_most_the_threads`.
+    /// - `queue_len()`, read while the lock is held at every moment (one thread
+    ///   hands it to another that drew its ticket before the hand-over), is at
+    ///   least `1`, in every interleaving (checked with loom): it never pairs a
+    ///   count of tickets drawn with a later count of tickets served. Trial:
+    ///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
     pub fn queue_len(&self) -> usize {
         // TODO(ch06): tickets taken minus tickets served.
         let _ = self.value;
@@ -311,12 +317,21 @@ impl Drop for NewGilGuard<'_> {
 /// next one a full `period` after it: the beats missed meanwhile are not
 /// made up in a burst.
 ///
+/// The loop must keep looking at `work` however the beats go: a `select!`
+/// that is `biased;` towards the tick could, with beats that each outlast a
+/// period, find a beat due at every turn and never see `work` end. That is
+/// not graded: tokio's timer marks a deadline as passed only when its
+/// driver turns, which it does not within the one poll in which the tick
+/// was set again, so the work's handle is still polled in every test a
+/// trial can set up.
+///
 /// # Graded promises
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
 ///   the first period or after several; `work` runs on a thread of the
 ///   runtime's blocking pool (`Handle::try_current()` finds the runtime
-///   there), not on a thread of its own. Trial:
+///   there, and the thread has the name the runtime gives its threads), not
+///   on a thread of its own, even one that enters the runtime. Trial:
 ///   `ch06::heartbeat::returns_the_result`.
 /// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
 ///   current-thread runtime, and no faster than once per `period`. Trial:
@@ -392,7 +407,9 @@ impl<T> FairRwLock<T> {
     /// - Several threads can hold `read` guards at the same time. Trial:
     ///   `ch06::fair_rwlock::readers_share_the_lock`.
     /// - A reader that comes while a writer waits gets in only after that
-    ///   writer, and reads what it wrote. Trial:
+    ///   writer, and reads what it wrote, also when another writer holds the
+    ///   lock then: when that one leaves, the writer that waited goes before
+    ///   the readers that queued meanwhile. Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn read(&self) -> ReadGuard<'_, T> {
         // TODO(ch06): wait while a writer is inside or waiting.
@@ -454,7 +471,9 @@ impl<T> FairRwLock<T> {
     /// # Graded promises
     ///
     /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one),
-    ///   but not a writer that holds the lock nor one that has finished.
+    ///   but not a writer that holds the lock nor one that has finished. Asked
+    ///   while another thread holds the lock's state (formatting the lock with
+    ///   `{:?}`), it waits for the state rather than answer `0`.
     ///   Trials: `ch06::fair_rwlock::writers_exclude_everyone`,
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn writers_waiting(&self) -> usize {

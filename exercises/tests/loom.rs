@@ -58,6 +58,12 @@ fn trials() -> Vec<course::grader::Trial> {
             models::ticket_lock_queue_len_counts_at_most_the_threads,
         )
         .timeout(slow),
+        Trial::new(
+            "ch06::ticket_lock::loom_queue_len_counts_a_held_lock",
+            1,
+            models::ticket_lock_queue_len_counts_a_held_lock,
+        )
+        .timeout(slow),
     ]
 }
 

@@ -283,6 +283,53 @@ pub(crate) fn ticket_lock_queue_len_counts_at_most_the_threads() {
     });
 }
 
+/// The lock is held at every moment while a third thread reads
+/// `queue_len`: this thread holds it, another draws the next ticket and
+/// holds it in turn until the reading is done. The count is at least 1
+/// whenever the loads run, so `queue_len` says at least 1. Tickets taken
+/// read before tickets served can pair an old `next_ticket` with a newer
+/// `now_serving` (the hand-over between the loads), and say 0 however the
+/// difference is clamped.
+pub(crate) fn ticket_lock_queue_len_counts_a_held_lock() {
+    loom::model(|| {
+        let lock = Arc::new(TicketLock::new(0_u8));
+        let read = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let held = lock.lock();
+        let reader = {
+            let (lock, read) = (Arc::clone(&lock), Arc::clone(&read));
+            thread::spawn(move || {
+                let seen = lock.queue_len();
+                read.store(true, loom::sync::atomic::Ordering::SeqCst);
+                seen
+            })
+        };
+        let next = {
+            let (lock, read) = (Arc::clone(&lock), Arc::clone(&read));
+            thread::spawn(move || {
+                let _held = lock.lock();
+                while !read.load(loom::sync::atomic::Ordering::SeqCst) {
+                    thread::yield_now();
+                }
+            })
+        };
+        // Hands over only once the next thread has its ticket: the lock
+        // is held at every moment until the reader is done.
+        while lock.queue_len() < 2 {
+            thread::yield_now();
+        }
+        drop(held);
+        let seen = reader.join().unwrap();
+        next.join().unwrap();
+        assert!(
+            seen >= 1,
+            "queue_len was {seen} while the lock was held at every moment: \
+             read now_serving first, with Acquire, then next_ticket, so \
+             that the two loads never pair an old ticket drawn with a \
+             newer ticket served"
+        );
+    });
+}
+
 /// A value that counts its drops.
 struct Counted(Arc<loom::sync::atomic::AtomicUsize>);
 

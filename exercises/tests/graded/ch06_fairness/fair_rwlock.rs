@@ -2,6 +2,8 @@
 //! a waiting writer keeps new readers out, so readers cannot starve it.
 
 use std::cell::Cell;
+use std::fmt::{self, Write as _};
+use std::fs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, MutexGuard, mpsc};
@@ -357,6 +359,153 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
         );
     });
     assert_eq!(lock.writers_waiting(), 0, "the writer is done");
+    counts_the_writer_while_the_state_is_busy();
+    no_pass_for_readers_queued_behind_a_writer();
+}
+
+/// How long [`until_asleep`] and [`Probe`] wait for a thread that neither
+/// blocks nor finishes (one that spins): it only ends the forcing, never
+/// the trial.
+const SPINNER_GRACE: Duration = Duration::from_secs(2);
+
+/// Waits until the thread of this process named `name` is asleep (state
+/// `S` in Linux's `/proc`: blocked, on a lock or a condition variable), or
+/// until [`SPINNER_GRACE`] has passed.
+fn until_asleep(name: &str) {
+    let start = Instant::now();
+    while !asleep(name) && start.elapsed() < SPINNER_GRACE {
+        thread::yield_now();
+    }
+}
+
+/// Whether a thread of this process named `name` is asleep (state `S`).
+fn asleep(name: &str) -> bool {
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let path = task.path();
+        let named = fs::read_to_string(path.join("comm"))
+            .is_ok_and(|comm| comm.trim_end() == name);
+        let stat = fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // The state follows the parenthesised name, which may hold spaces.
+        named
+            && stat.rfind(')').is_some_and(|close| {
+                stat[close + 1..].trim_start().starts_with('S')
+            })
+    })
+}
+
+/// The name of the threads [`Probe`] starts.
+const PROBE: &str = "ch06-probe";
+
+/// A sink for `{:?}` that, at every write, asks `writers_waiting()` on a
+/// thread of its own and waits until that thread has its answer or is
+/// asleep: the lock's `Debug` writes some of its output while it holds the
+/// lock's state (std's `Mutex` does, around its data), and a probe then
+/// has to wait for it. Once one probe blocks, the others would too: it
+/// stops asking.
+struct Probe<'scope, 'env> {
+    scope: &'scope thread::Scope<'scope, 'env>,
+    lock: &'env FairRwLock<u32>,
+    answers: Vec<thread::ScopedJoinHandle<'scope, usize>>,
+    blocked: bool,
+}
+
+impl fmt::Write for Probe<'_, '_> {
+    fn write_str(&mut self, _: &str) -> fmt::Result {
+        if self.blocked {
+            return Ok(());
+        }
+        let lock = self.lock;
+        let answer = thread::Builder::new()
+            .name(PROBE.to_string())
+            .spawn_scoped(self.scope, move || lock.writers_waiting())
+            .expect("cannot start a thread");
+        let start = Instant::now();
+        while !answer.is_finished() {
+            if asleep(PROBE) || start.elapsed() >= SPINNER_GRACE {
+                self.blocked = true;
+                break;
+            }
+            thread::yield_now();
+        }
+        self.answers.push(answer);
+        Ok(())
+    }
+}
+
+/// A writer waits behind a reader; `writers_waiting()`, asked while the
+/// lock's state is busy (another thread formats the lock with `{:?}`, and
+/// is held at each write it makes, with the state locked or not), still
+/// counts it: it waits for the state rather than answer `0`.
+fn counts_the_writer_while_the_state_is_busy() {
+    let lock = FairRwLock::new(0_u32);
+    thread::scope(|s| {
+        let held = lock.read();
+        s.spawn(|| *lock.write() = 1);
+        while lock.writers_waiting() == 0 {
+            thread::yield_now();
+        }
+        let answers = thread::scope(|probes| {
+            let mut probe = Probe {
+                scope: probes,
+                lock: &lock,
+                answers: Vec::new(),
+                blocked: false,
+            };
+            write!(probe, "{lock:?}").expect("the probe never fails");
+            let answers = probe.answers.into_iter();
+            answers
+                .map(|answer| answer.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        for counted in answers {
+            assert_eq!(
+                counted, 1,
+                "writers_waiting() said {counted} while one writer waited \
+                 in write(), asked while another thread was formatting the \
+                 lock with {{:?}} (and so held its state): it must wait \
+                 for the state (lock, not try_lock) rather than say 0"
+            );
+        }
+        drop(held);
+    });
+}
+
+/// The name of the reader [`no_pass_for_readers_queued_behind_a_writer`]
+/// queues.
+const QUEUED_READER: &str = "ch06-queued";
+
+/// A writer holds the lock, a second writer waits, and a reader then queues
+/// behind them (asleep in `read`). When the first writer leaves, the
+/// waiting writer goes first: the reader reads what it wrote. A lock that
+/// lets the queued readers in first, as a pass for having waited a whole
+/// write, lets this reader in ahead of a writer that was there before it.
+fn no_pass_for_readers_queued_behind_a_writer() {
+    let lock = FairRwLock::new(0_u32);
+    thread::scope(|s| {
+        let mut first = lock.write();
+        s.spawn(|| *lock.write() = 2);
+        while lock.writers_waiting() == 0 {
+            thread::yield_now();
+        }
+        let reader = thread::Builder::new()
+            .name(QUEUED_READER.to_string())
+            .spawn_scoped(s, || *lock.read())
+            .expect("cannot start a thread");
+        until_asleep(QUEUED_READER);
+        *first = 1;
+        drop(first);
+        let seen = reader.join().unwrap();
+        assert_eq!(
+            seen, 2,
+            "a reader came while one writer held the lock and a second \
+             waited; when the first left, the reader read {seen}, not the \
+             second writer's 2: it got in ahead of a writer that was \
+             waiting before it came"
+        );
+    });
 }
 
 /// Rounds of `try_read_does_not_defer_to_queued_readers`: a wrong lock

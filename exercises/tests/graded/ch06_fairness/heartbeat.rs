@@ -24,15 +24,27 @@ fn current_thread_runtime() -> Runtime {
         .expect("cannot build a tokio runtime")
 }
 
+/// The name the runtime of [`returns_the_result`] gives its threads, the
+/// blocking pool's included: a thread of its own has another name, or none.
+const POOL_THREAD: &str = "ch06-heartbeat-pool";
+
 /// `with_heartbeat` returns what the work returned, whether the work ends
 /// before the first period or after several; and the work runs on a thread
 /// of the runtime's blocking pool, which (unlike a thread of its own) is
-/// inside the runtime: `Handle::try_current` finds it there.
+/// inside the runtime: `Handle::try_current` finds it there, and the thread
+/// has the name the runtime gives its threads.
 pub(super) fn returns_the_result() {
-    let runtime = current_thread_runtime();
+    let runtime = Builder::new_current_thread()
+        .enable_all()
+        .thread_name(POOL_THREAD)
+        .build()
+        .expect("cannot build a tokio runtime");
     let period = Duration::from_millis(5);
-    let (answer, in_the_runtime) = runtime.block_on(with_heartbeat(
-        || (6 * 7, Handle::try_current().is_ok()),
+    let (answer, in_the_runtime, name) = runtime.block_on(with_heartbeat(
+        || {
+            let name = thread::current().name().map(String::from);
+            (6 * 7, Handle::try_current().is_ok(), name)
+        },
         period,
         || {},
     ));
@@ -44,6 +56,14 @@ pub(super) fn returns_the_result() {
          with tokio::task::spawn_blocking, which the runtime knows about \
          (its paused test clock, for one, does not jump ahead while the \
          work runs), not on a std::thread of its own"
+    );
+    assert_eq!(
+        name.as_deref(),
+        Some(POOL_THREAD),
+        "the work ran on a thread the runtime did not start (the runtime \
+         names its threads {POOL_THREAD:?}): a std::thread that enters the \
+         runtime's Handle finds the runtime, but is not one of its blocking \
+         pool's threads. Run the work with tokio::task::spawn_blocking"
     );
     let report = runtime.block_on(with_heartbeat(
         || {

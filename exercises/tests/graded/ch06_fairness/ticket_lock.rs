@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::MutexGuard;
 use std::thread;
 
-use exercises::ch06_fairness::TicketLock;
+use exercises::ch06_fairness::{TicketGuard, TicketLock};
 
 /// Threads that take the ticket lock over and over at once. Few, and
 /// few rounds: a fair lock hands over to one particular thread, which on
@@ -172,6 +172,19 @@ pub(super) fn is_sync_for_send_values() {
         "TicketLock<MutexGuard<u8>> is Sync: a guard is Sync but not Send, \
          and the lock hands `&mut T` to each holder in turn, on its own \
          thread, which could move the guard there"
+    );
+    assert!(
+        course::is_sync!(TicketGuard<'static, u64>),
+        "TicketGuard<u64> must be Sync: threads that share a guard share \
+         only `&u64`, as with a MutexGuard<u64>"
+    );
+    assert!(
+        !course::is_sync!(TicketGuard<'static, Cell<u32>>),
+        "TicketGuard<Cell<u32>> is Sync: threads that share a guard each get \
+         `&Cell<u32>` through it, at the same time, and could set the Cell \
+         together. A guard is Sync only when T is, as MutexGuard is \
+         (PhantomData<&mut T> gives exactly that; no `unsafe impl Sync` \
+         for the guard)"
     );
     assert!(
         course::is_send!(TicketLock<u64>),
