@@ -115,11 +115,21 @@ pub(super) fn writers_exclude_everyone() {
     let lock = FairRwLock::new(0_u64);
     // First, one reader inside and one writer asking: the writer must wait
     // until the reader has left.
-    a_writer_waits_for_the_reader(&lock);
+    a_writer_waits_behind(
+        &lock,
+        lock.read(),
+        "a writer got in while a reader held the lock: write() must wait \
+         until no reader is inside",
+    );
     assert_eq!(*lock.read(), 2);
     // Then one writer inside and another asking: the second must wait
     // until the first has left.
-    a_writer_waits_for_the_writer(&lock);
+    a_writer_waits_behind(
+        &lock,
+        lock.write(),
+        "a second writer got in while a writer held the lock: write() must \
+         also wait while another writer is inside",
+    );
     assert_eq!(*lock.read(), 4);
     *lock.write() = 0;
     let (odd, changed) = write_while_readers_watch(&lock);
@@ -193,10 +203,10 @@ pub(super) fn is_sync_only_for_sync_values() {
     );
 }
 
-/// While a reader holds the lock, a writer asks to add 2: it must not get
-/// in until the reader has dropped its guard.
-fn a_writer_waits_for_the_reader(lock: &FairRwLock<u64>) {
-    let reader = lock.read();
+/// While the calling thread holds `held` (a read guard or a write guard
+/// of `lock`), a writer asks to add 2: it must not get in until `held` is
+/// dropped, or the trial fails with `refusal`.
+fn a_writer_waits_behind<G>(lock: &FairRwLock<u64>, held: G, refusal: &str) {
     let wrote = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| {
@@ -209,37 +219,8 @@ fn a_writer_waits_for_the_reader(lock: &FairRwLock<u64>) {
         // A pause that can only give a wrong lock more time to let the
         // writer in; a right one keeps it out however long it lasts.
         thread::sleep(SETTLE);
-        assert!(
-            !wrote.load(Ordering::SeqCst),
-            "a writer got in while a reader held the lock: write() must \
-             wait until no reader is inside"
-        );
-        drop(reader);
-    });
-}
-
-/// The calling thread holds a write guard while another thread calls
-/// `write`: the second writer must not get in until the first guard drops,
-/// then it adds 2.
-fn a_writer_waits_for_the_writer(lock: &FairRwLock<u64>) {
-    let first = lock.write();
-    let wrote = AtomicBool::new(false);
-    thread::scope(|s| {
-        s.spawn(|| {
-            *lock.write() += 2;
-            wrote.store(true, Ordering::SeqCst);
-        });
-        while lock.writers_waiting() == 0 && !wrote.load(Ordering::SeqCst) {
-            thread::yield_now();
-        }
-        // As above, a pause that only a wrong lock can use.
-        thread::sleep(SETTLE);
-        assert!(
-            !wrote.load(Ordering::SeqCst),
-            "a second writer got in while a writer held the lock: write() \
-             must also wait while another writer is inside"
-        );
-        drop(first);
+        assert!(!wrote.load(Ordering::SeqCst), "{refusal}");
+        drop(held);
     });
 }
 

@@ -14,6 +14,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+use course::grader::task::{self, Tid};
 use exercises::ch08_futures::Countdown;
 
 use super::{counting_waker, current_thread_runtime};
@@ -213,16 +214,10 @@ pub(super) fn zero_is_ready_at_once() {
 }
 
 /// How many times the calling thread has given up its processor to wait
-/// (slept, or blocked), as `/proc/thread-self/status` counts them. Being
-/// preempted is counted apart, as an involuntary switch.
+/// (slept, or blocked). Being preempted is counted apart, as an
+/// involuntary switch.
 fn voluntary_switches() -> u64 {
-    let status = std::fs::read_to_string("/proc/thread-self/status")
-        .expect("cannot read /proc/thread-self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
-        .and_then(|count| count.trim().parse().ok())
-        .expect("no voluntary_ctxt_switches in /proc/thread-self/status")
+    task::sleeps(task::me().tid)
 }
 
 /// `Countdown::new(100)` is polled to its end, each poll with a waker
@@ -265,8 +260,8 @@ pub(super) fn never_blocks_the_thread() {
 /// them: whether this thread went to sleep during them.
 #[derive(Debug)]
 struct Watched {
-    /// `/proc/self/task/<tid>/status` of the polling thread.
-    status: String,
+    /// The polling thread.
+    tid: Tid,
     /// Its voluntary switches when its polls began.
     before: AtomicU64,
     /// [`IDLE`], [`POLLING`] or [`DONE`].
@@ -283,11 +278,8 @@ const DONE: u8 = 2;
 impl Watched {
     /// The polls of the calling thread, not begun yet.
     fn new() -> Self {
-        // `/proc/thread-self` is `<pid>/task/<tid>`.
-        let me = std::fs::read_link("/proc/thread-self")
-            .expect("cannot read /proc/thread-self");
         Watched {
-            status: format!("/proc/{}/status", me.display()),
+            tid: task::me().tid,
             before: AtomicU64::new(0),
             stage: AtomicU8::new(IDLE),
         }
@@ -312,13 +304,7 @@ impl Watched {
     fn wait_until_done(&self) -> bool {
         loop {
             let stage = self.stage.load(Ordering::SeqCst);
-            let status = std::fs::read_to_string(&self.status)
-                .expect("cannot read the polling thread's status");
-            let switches: u64 = status
-                .lines()
-                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|count| count.trim().parse().ok())
-                .expect("no voluntary_ctxt_switches in the status");
+            let switches = task::sleeps(self.tid);
             // Done since the count was read: whatever the count says, it
             // may be of a sleep after the polls.
             if self.stage.load(Ordering::SeqCst) == DONE {
