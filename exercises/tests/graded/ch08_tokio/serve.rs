@@ -114,9 +114,8 @@ where
 /// growing them, and far below the lines those trials send.
 const SMALL_BUFFER: u32 = 64 * 1024;
 
-/// A listener on a fresh port of 127.0.0.1 whose connections have small
-/// buffers (an accepted socket takes its listener's).
-fn small_buffered_listener() -> TcpListener {
+/// An IPv4 socket with send and receive buffers of `SMALL_BUFFER`.
+fn small_buffered_socket() -> TcpSocket {
     let socket = TcpSocket::new_v4().expect("cannot make a socket");
     socket
         .set_send_buffer_size(SMALL_BUFFER)
@@ -124,6 +123,13 @@ fn small_buffered_listener() -> TcpListener {
     socket
         .set_recv_buffer_size(SMALL_BUFFER)
         .expect("cannot set SO_RCVBUF");
+    socket
+}
+
+/// A listener on a fresh port of 127.0.0.1 whose connections have small
+/// buffers (an accepted socket takes its listener's).
+fn small_buffered_listener() -> TcpListener {
+    let socket = small_buffered_socket();
     socket
         .bind("127.0.0.1:0".parse().expect("an address"))
         .expect("cannot bind to 127.0.0.1");
@@ -132,14 +138,7 @@ fn small_buffered_listener() -> TcpListener {
 
 /// A connection to `address` with small buffers.
 async fn small_buffered_client(address: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("cannot make a socket");
-    socket
-        .set_send_buffer_size(SMALL_BUFFER)
-        .expect("cannot set SO_SNDBUF");
-    socket
-        .set_recv_buffer_size(SMALL_BUFFER)
-        .expect("cannot set SO_RCVBUF");
-    socket
+    small_buffered_socket()
         .connect(address)
         .await
         .expect("cannot connect to the server")
