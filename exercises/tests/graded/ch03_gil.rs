@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use course::gil::{Gil, SwitchInterval, SwitchPolicy};
 use course::grader::Trial;
+use course::grader::task::{self, Tid};
 use exercises::ch03_gil::{ToyGil, blocking_io, detach, run_bytecodes};
 
 /// Deadline for trials whose only way to hang is a GIL held too long.
@@ -311,7 +312,7 @@ fn a_waiting_thread_gets_in_after_a_panic() {
         let waiter = s.spawn(move || {
             is_inside.recv().expect("the panicking thread vanished");
             calling
-                .send(this_task())
+                .send(task::me().tid)
                 .expect("the panicking thread vanished");
             gil.with_gil(|| 7)
         });
@@ -343,29 +344,13 @@ fn a_waiting_thread_gets_in_after_a_panic() {
     });
 }
 
-/// The calling thread's entry in `/proc` (Linux), to see it blocked.
-fn this_task() -> Option<std::path::PathBuf> {
-    std::fs::read_link("/proc/thread-self").ok()
-}
-
-/// Returns once the thread `task` is asleep (state `S` in its `/proc`
-/// stat: blocked, as a thread waiting for a `Mutex` is), or after a second
-/// where the kernel does not say (no `/proc`) or the thread never sleeps
-/// (a spin lock): then the panic comes a second after the call instead.
-fn wait_until_asleep(task: Option<std::path::PathBuf>) {
+/// Returns once thread `tid` is asleep (blocked, as a thread waiting for
+/// a `Mutex` is), or after a second where it never sleeps (a spin lock):
+/// then the panic comes a second after the call instead.
+fn wait_until_asleep(tid: Tid) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(1) {
-        let stat = task.as_ref().and_then(|task| {
-            std::fs::read_to_string(
-                std::path::Path::new("/proc").join(task).join("stat"),
-            )
-            .ok()
-        });
-        let asleep = stat
-            .as_deref()
-            .and_then(|stat| stat.rsplit(')').next())
-            .is_some_and(|rest| rest.trim_start().starts_with('S'));
-        if asleep {
+        if task::asleep(tid) {
             return;
         }
         thread::sleep(Duration::from_micros(200));
