@@ -456,12 +456,13 @@ pub(super) fn check_waits_for_the_switch_however_long() {
 /// the trial freezes it in that sleep, holding no lock.
 const FROZEN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Starts a thread that waits for `gil` (held by someone else), and once
-/// it has asked for the GIL and sleeps in its next slice, freezes it: it
-/// stays a waiter that never takes the GIL until [`task::thaw`]. Returns
-/// at once with the thread frozen; the thread takes the GIL once thawed,
-/// and lets it go.
-fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
+/// Starts a thread that waits for `gil` (held by someone else) and takes
+/// it once it can, then lets it go; returns that thread once it has asked
+/// for the GIL (the drop request is set).
+fn a_waiter_that_asked<'s>(
+    s: &'s thread::Scope<'s, '_>,
+    gil: &'s NewGil,
+) -> task::Me {
     let (tell, told) = mpsc::channel();
     s.spawn(move || {
         tell.send(task::me()).unwrap();
@@ -471,6 +472,16 @@ fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
     while !gil.drop_requested() {
         thread::yield_now();
     }
+    waiter
+}
+
+/// Starts a thread that waits for `gil` (held by someone else), and once
+/// it has asked for the GIL and sleeps in its next slice, freezes it: it
+/// stays a waiter that never takes the GIL until [`task::thaw`]. Returns
+/// at once with the thread frozen; the thread takes the GIL once thawed,
+/// and lets it go.
+fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
+    let waiter = a_waiter_that_asked(s, gil);
     // It asked, and sleeps until its next slice, a second away: it holds
     // no lock while it sleeps.
     while !task::asleep(waiter.tid) {
@@ -596,16 +607,7 @@ pub(super) fn a_waiter_sleeps_between_its_intervals() {
     let held = gil.acquire();
     let main = task::me();
     let used = thread::scope(|s| {
-        let (tell, told) = mpsc::channel();
-        let gil = &gil;
-        s.spawn(move || {
-            tell.send(task::me()).unwrap();
-            drop(gil.acquire());
-        });
-        let waiter = told.recv().unwrap();
-        while !gil.drop_requested() {
-            thread::yield_now();
-        }
+        let waiter = a_waiter_that_asked(s, &gil);
         let (mine, its) =
             (task::cpu_ticks(main.tid), task::cpu_ticks(waiter.tid));
         // The holder's work: yielding, so that a waiter that spins on the
