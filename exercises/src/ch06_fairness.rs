@@ -36,7 +36,11 @@ use std::time::Duration;
 ///
 /// - One holder at a time: threads that lock, read the value, yield and write
 ///   it back, all at the same time, lose no update. Trial:
-///   `ch06::ticket_lock::excludes_other_threads`.
+///   `ch06::ticket_lock::excludes_other_threads`. That holds in every
+///   interleaving, also when two threads find the lock free at the same
+///   moment (a "free lock" fast path that checks and then draws a ticket
+///   lets both in): checked with loom, trial
+///   `ch06::ticket_lock::loom_orders_the_holders`.
 /// - Threads are served in the order they called `lock`: a holder that unlocks
 ///   and at once locks again comes after every thread that was already waiting.
 ///   Trial: `ch06::ticket_lock::serves_threads_in_arrival_order`.

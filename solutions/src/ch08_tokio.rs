@@ -196,6 +196,9 @@ where
 ///   with a client still connected; until then it serves every client,
 ///   however long it stays silent (no idle timeout): one silent for an
 ///   hour, on tokio's paused clock, still gets its next line back.
+///   Clients that keep connecting do not put the shutdown off: with 200 of
+///   them waiting to be accepted when it completes, `serve` accepts at
+///   most 50 more before it returns.
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
 /// - When `serve` returns after the shutdown, its listener is closed
 ///   already, not due to close later: no client can connect any more.

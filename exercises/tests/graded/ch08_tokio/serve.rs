@@ -5,14 +5,15 @@
 use std::future::Future;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use course::grader::alloc;
 use exercises::ch08_tokio::serve;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Barrier, oneshot};
@@ -219,7 +220,8 @@ pub(super) fn a_silent_client_blocks_no_one() {
 /// `serve` return `Ok(())`. Before that, the client is silent for an hour
 /// on tokio's paused clock (which jumps there at once, through any timer
 /// `serve` set), and is still served after it: `serve` hangs up on nobody
-/// for being quiet.
+/// for being quiet. Then a flood of clients must not put a shutdown off
+/// (`a_flood_of_clients_holds_up_no_shutdown`).
 pub(super) fn returns_ok_on_shutdown() {
     paused_runtime().block_on(async {
         let (_client, served) = with_server(|address| async move {
@@ -245,6 +247,101 @@ pub(super) fn returns_ok_on_shutdown() {
              {served:?}: a shutdown is the normal end, Ok(())"
         );
     });
+    runtime().block_on(a_flood_of_clients_holds_up_no_shutdown());
+}
+
+/// How many clients wait to be accepted when `serve` starts with its
+/// shutdown already complete.
+const FLOOD: usize = 200;
+
+/// How many of them `serve` may accept before it sees the shutdown. A
+/// `select!` that picks its branches in a random order accepts one more
+/// client with probability one half each round: more than 50 comes once
+/// in 2^50 runs.
+const ACCEPTED_AT_MOST: usize = 50;
+
+/// `FLOOD` silent clients wait in the listener's queue (the kernel
+/// completes their handshakes before anyone accepts them), and the
+/// shutdown future completes in the same turn of the runtime as the
+/// listener is found ready to accept: `serve` must return having accepted
+/// at most a few of them. A client `serve` accepted finds the end of the
+/// stream when its connection is closed; one it never accepted finds its
+/// connection reset when the listener is closed.
+///
+/// How the two complete together: the shutdown future waits until a
+/// duplicate of the listener's descriptor is readable, which the runtime
+/// learns from the same call to the kernel (`epoll_wait`) that tells it
+/// the listener is. (The duplicate is the shutdown future's, so `serve`
+/// closes it as it drops the future.)
+async fn a_flood_of_clients_holds_up_no_shutdown() {
+    // A queue long enough for all of them (`TcpListener::bind` asks for
+    // 128).
+    let socket = TcpSocket::new_v4().expect("cannot make a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("cannot bind to 127.0.0.1");
+    let listener = socket.listen(1024).expect("cannot listen");
+    let address = listener.local_addr().expect("no local address");
+    let clients: Vec<std::net::TcpStream> = (0..FLOOD)
+        .map(|_| {
+            std::net::TcpStream::connect(address)
+                .expect("cannot connect to the server")
+        })
+        .collect();
+    let duplicate = listener
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("cannot duplicate the listener's descriptor");
+    // SAFETY: an `OwnedFd` is a valid, open descriptor that stays open,
+    // and refers to the same file description, until it is dropped, which
+    // happens only with the `AsyncFd` that owns it.
+    let duplicate = unsafe { AsyncFd::register(duplicate) }
+        .map_err(io::Error::from)
+        .expect("cannot register the duplicate");
+    let shutdown = async move {
+        let _ready = duplicate.readable().await;
+    };
+    serve(listener, shutdown)
+        .await
+        .expect("serve returned an error");
+    // Read at once from every client, each until its end of stream or
+    // reset. The timeout only keeps a connection left open from hanging
+    // the trial: such a one counts as accepted.
+    let mut reads = JoinSet::new();
+    for client in clients {
+        client
+            .set_nonblocking(true)
+            .expect("cannot make it nonblocking");
+        let mut client =
+            TcpStream::from_std(client).expect("cannot register a client");
+        reads.spawn(async move {
+            let mut byte = [0_u8; 1];
+            let read = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.read(&mut byte),
+            );
+            !matches!(
+                read.await,
+                Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionReset
+            )
+        });
+    }
+    let accepted = reads
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|&accepted| accepted)
+        .count();
+    assert!(
+        accepted <= ACCEPTED_AT_MOST,
+        "{FLOOD} clients were waiting to be accepted when the shutdown \
+         future completed, and serve accepted {accepted} of them before it \
+         returned (at most {ACCEPTED_AT_MOST} expected): \
+         clients that keep connecting must not put off a shutdown. A \
+         `biased;` select! that polls accept before the shutdown only sees \
+         the shutdown when no client is waiting; put the shutdown first, \
+         or leave select! its random order"
+    );
 }
 
 /// What `/proc/self/fd/<fd>` links to: `socket:[<inode>]` for a socket,
