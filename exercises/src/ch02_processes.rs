@@ -167,10 +167,10 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   another try, also when it is a restart after a crash. Trial:
 ///   `ch02::supervise::returns_a_start_error`.
 /// - Any `max_restarts` works, up to `usize::MAX`: it is a limit, not a size (a
-///   worker that succeeds at once is run once), and it is not cut to 32 bits:
-///   with `1 << 32` or `1 << 33`, a worker that aborts and then succeeds is
-///   restarted once, `[Signal(6), Code(0)]`. Trial:
-///   `ch02::supervise::takes_any_limit`.
+///   worker that succeeds at once is run once), and it is neither cut to 32
+///   bits nor read as a signed number: with `1 << 32`, `1 << 33`, `usize::MAX`
+///   or `1 << 63`, a worker that aborts and then succeeds is restarted once,
+///   `[Signal(6), Code(0)]`. Trial: `ch02::supervise::takes_any_limit`.
 pub fn supervise(
     mut start: impl FnMut() -> Command,
     max_restarts: usize,

@@ -283,7 +283,9 @@ pub(super) fn returns_a_start_error() {
 
 /// The limit is a limit, not a size: a worker that succeeds at once is run
 /// once, however many restarts it was allowed. A limit that does not fit
-/// in 32 bits still allows restarts: `1 << 32` cut to a `u32` is `0`.
+/// in 32 bits still allows restarts: `1 << 32` cut to a `u32` is `0`. So
+/// does one that does not fit in an `i64`: `usize::MAX` read as an `i64` is
+/// `-1`, and `1 << 63` is the most negative `i64`.
 pub(super) fn takes_any_limit() {
     for limit in [usize::MAX, usize::MAX - 1, 1 << 40] {
         let exits =
@@ -294,7 +296,7 @@ pub(super) fn takes_any_limit() {
             "max_restarts = {limit}: the first run succeeds"
         );
     }
-    for limit in [1 << 32, 1 << 33] {
+    for limit in [1 << 32, 1 << 33, usize::MAX, 1 << 63] {
         let exits = supervise(scripted(&["abort", "ok"]), limit)
             .expect("supervise failed");
         assert_eq!(
@@ -302,7 +304,9 @@ pub(super) fn takes_any_limit() {
             vec![Exit::Signal(6), Exit::Code(0)],
             "max_restarts = {limit}: the worker aborts, then succeeds; a \
              limit of {limit} allows that restart (counted in a u32, it \
-             would be 0)"
+             would be {}; read as an i64, {})",
+            limit as u32,
+            limit as i64
         );
     }
 }
