@@ -280,7 +280,8 @@ pub fn supervise(
 ///   `NotFound` for a program that does not exist), not a new one. Trial:
 ///   `ch02::pipeline::stops_the_started_stages_on_a_failed_start`.
 /// - The first stage's stdin is empty, even when the parent's own stdin holds
-///   input. Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
+///   input, and so is the stdin of the only stage of a pipeline of one stage.
+///   Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
 /// - No stages give no output and no exits. Trial:
 ///   `ch02::pipeline::takes_no_stages`.
 /// - Each stage's stderr is left as its `Command` has it: a stage whose stderr

@@ -60,8 +60,21 @@ pub(super) fn reports_every_stage() {
     assert_eq!(exits, vec![Exit::Code(0); 2]);
 }
 
-/// The parent's stdin holds a line; the first stage must not see it.
+/// The parent's stdin holds a line; the first stage must not see it, nor
+/// the only stage of a pipeline of one, which is the first stage too.
 pub(super) fn the_first_stage_reads_nothing() {
+    give_the_parent_a_stdin(b"the parent's input\n");
+    let (output, exits) =
+        pipeline(vec![worker(&["upper"])]).expect("pipeline failed");
+    assert_eq!(
+        String::from_utf8_lossy(&output),
+        "",
+        "the only stage of a pipeline of one stage read the parent's own \
+         stdin: it is the first stage, and its stdin is empty too (a child \
+         inherits the parent's stdin unless you give it another, \
+         Stdio::null())"
+    );
+    assert_eq!(exits, vec![Exit::Code(0)]);
     give_the_parent_a_stdin(b"the parent's input\n");
     let (output, exits) =
         pipeline(vec![worker(&["upper"]), worker(&["upper"])])
