@@ -280,13 +280,31 @@ pub(super) fn starts_in_the_given_directory() {
         "the parent's own working directory changed: set the child's with \
          Command::current_dir instead"
     );
-    // A directory that does not exist: the command must not run elsewhere.
+    // A command with a working directory of its own still runs in `dir`:
+    // `dir` is where run_isolated runs it, whatever the command said.
+    let elsewhere = dir.join("elsewhere");
+    fs::create_dir(&elsewhere).expect("cannot create a folder");
+    let mut command = worker(&["pwd"]);
+    command.current_dir(&elsewhere);
+    let captured =
+        run_isolated(&mut command, dir).expect("run_isolated failed");
+    let printed = String::from_utf8_lossy(&captured.stdout);
+    assert_eq!(
+        Path::new(printed.trim()).canonicalize().unwrap(),
+        dir.canonicalize().unwrap(),
+        "the command had a working directory of its own ({}), but \
+         run_isolated runs it in the directory it is given ({}): set it on \
+         the command whatever it was",
+        elsewhere.display(),
+        dir.display()
+    );
+    // A directory that does not exist: the command must not run elsewhere,
+    // not even in a working directory of its own.
     let missing = dir.join("no-such-directory");
     let flag = dir.join("ran");
-    let result = run_isolated(
-        &mut shell(&format!("touch '{}'", flag.display())),
-        &missing,
-    );
+    let mut command = shell(&format!("touch '{}'", flag.display()));
+    command.current_dir(&elsewhere);
+    let result = run_isolated(&mut command, &missing);
     assert!(
         result.is_err() && !flag.exists(),
         "the directory {} does not exist, so the command cannot run in it; \
