@@ -262,7 +262,9 @@ pub fn supervise(
 ///   order. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
 /// - Returns one exit per stage, in stage order, with each stage's own code
 ///   (`[Code(0), Code(0), Code(5)]`), and an empty output when the last stage
-///   prints nothing. The output is the last stage's bytes as they are, also
+///   prints nothing. A stage that a signal killed gives `Exit::Signal`, as
+///   `exit_of` does, SIGPIPE too: a first stage that kills itself with SIGPIPE
+///   before a `cat` gives `[Signal(13), Code(0)]`, not a success. The output is the last stage's bytes as they are, also
 ///   when they are not UTF-8. Trial: `ch02::pipeline::reports_every_stage`.
 /// - When the last stage exits early, the stages before it end at their next
 ///   write, by a broken pipe (`Exit::Code(70)` from the worker, or

@@ -45,6 +45,18 @@ pub(super) fn reports_every_stage() {
         vec![Exit::Code(0), Exit::Code(0), Exit::Code(5)],
         "one exit per stage, in stage order"
     );
+    // A stage that SIGPIPE kills is reported as killed by it, as any other
+    // signal: a shell without `pipefail` hides it, but it is no success.
+    let (output, exits) =
+        pipeline(vec![shell_killed_by(13, "PIPE"), shell("cat")])
+            .expect("pipeline failed");
+    assert!(output.is_empty(), "the last stage read nothing to copy");
+    assert_eq!(
+        exits,
+        vec![Exit::Signal(13), Exit::Code(0)],
+        "the first stage killed itself with SIGPIPE: its exit is \
+         Exit::Signal(13), as exit_of gives, not a success"
+    );
     // Output that is not text: bytes that are not UTF-8, and a `\r\n`.
     let bytes = b"\xff\xfe not text \xc3\x28\r\n";
     let (output, exits) = pipeline(vec![

@@ -210,23 +210,28 @@ pub(super) fn restarts_a_killed_worker() {
     );
 }
 
-/// A shell that kills itself with SIGINT. A shell keeps ignoring a signal
-/// that was ignored when it started, so the child's SIGINT is set back to
-/// its default action before the shell starts, whatever the grader's was.
+/// A shell that kills itself with SIGINT (as Ctrl-C would).
 fn interrupted_shell() -> Command {
+    shell_killed_by(2, "INT")
+}
+
+/// A shell that kills itself with signal `number`, named `name` for
+/// `kill`. A shell keeps ignoring a signal that was ignored when it
+/// started, so the child's action for that signal is set back to its
+/// default before the shell starts, whatever the grader's was.
+pub(super) fn shell_killed_by(number: i32, name: &str) -> Command {
     use std::os::unix::process::CommandExt;
     unsafe extern "C" {
         fn signal(signal: i32, handler: usize) -> usize;
     }
-    const SIGINT: i32 = 2;
     const SIG_DFL: usize = 0;
-    let mut command = shell("kill -INT $$");
+    let mut command = shell(&format!("kill -{name} $$"));
     // SAFETY: the closure runs in the child between fork and exec, and only
     // calls `signal`, which is async-signal-safe and touches no memory of
     // the parent's.
     unsafe {
-        command.pre_exec(|| {
-            signal(SIGINT, SIG_DFL);
+        command.pre_exec(move || {
+            signal(number, SIG_DFL);
             Ok(())
         });
     }
