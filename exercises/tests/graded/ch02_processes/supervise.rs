@@ -2,6 +2,8 @@
 
 use super::*;
 
+use course::grader::task;
+
 /// A worker that runs a script of outcomes, one per run.
 pub(super) fn scripted(outcomes: &[&str]) -> impl FnMut() -> Command {
     let scratch = scratch();
@@ -70,6 +72,93 @@ pub(super) fn gives_up_after_the_last_restart() {
         RESTARTS + 1,
         exits.len(),
         exits.first()
+    );
+    waits_without_asking_again_and_again();
+}
+
+/// While a worker runs, the supervisor sleeps in its wait until the worker
+/// ends: it does not wake now and then to ask whether it has (`try_wait`
+/// and a pause, in a loop), which puts up to a pause between a worker's end
+/// and its restart. The worker runs until the trial lets it go. Meanwhile
+/// the trial reads how many times the supervisor's thread has gone to sleep
+/// (`course::grader::task`), once it sleeps, and again at least a second
+/// later, once it sleeps again: a thread blocked in its wait all along has
+/// not woken, and one that pauses for less than a second at a time has. A
+/// thread that never sleeps while its worker runs (it asks again and again
+/// without a pause) never lets the trial go on, and the timeout says why.
+fn waits_without_asking_again_and_again() {
+    let scratch = scratch();
+    let started = scratch.path().join("started");
+    let go = scratch.path().join("go");
+    let (tid_sender, tid) = std::sync::mpsc::channel();
+    let supervisor = {
+        let (started, go) = (started.clone(), go.clone());
+        std::thread::spawn(move || {
+            tid_sender.send(task::me().tid).expect("the trial is gone");
+            supervise(
+                move || {
+                    let mut command =
+                        worker(&["emit-then-wait", go.to_str().unwrap()]);
+                    let out = fs::File::create(&started)
+                        .expect("cannot create a file");
+                    command.stdout(out);
+                    command
+                },
+                0,
+            )
+        })
+    };
+    let tid = tid.recv().expect("the supervisor's thread is gone");
+    // Waits until `ready`, or until the supervisor is done, which it may not
+    // be while its worker runs: then its panic goes on, or its result is
+    // reported.
+    let until = |ready: &dyn Fn() -> bool| {
+        while !ready() {
+            if supervisor.is_finished() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    };
+    // The worker has printed, so it runs its own program: the supervisor's
+    // start has returned, and it now watches the worker. It sleeps (state
+    // `S`) only in a wait of its own from then on.
+    let printed = || fs::metadata(&started).is_ok_and(|file| file.len() > 0);
+    let asleep = || task::asleep(tid);
+    let mut woken = None;
+    if until(&printed) && until(&asleep) {
+        let before = task::sleeps(tid);
+        // A lower bound only: at least this long, however loaded the
+        // machine.
+        std::thread::sleep(Duration::from_secs(1));
+        if until(&asleep) {
+            woken = Some(task::sleeps(tid) - before);
+        }
+    }
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = supervisor
+        .join()
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+    let woken = woken.unwrap_or_else(|| {
+        panic!(
+            "supervise returned {result:?} while its worker still ran: it \
+             must wait until the worker ends"
+        )
+    });
+    let exits = result.expect("supervise failed");
+    assert_eq!(
+        exits,
+        vec![Exit::Code(0)],
+        "the worker succeeds once let go"
+    );
+    assert_eq!(
+        woken, 0,
+        "while its worker ran, the supervisor's thread woke {woken} time(s) \
+         in a second: wait for the worker (Child::wait, or status()), which \
+         sleeps until it ends, rather than asking try_wait now and then \
+         with a pause in between, which restarts a crashed worker only at \
+         the end of the pause"
     );
 }
 
