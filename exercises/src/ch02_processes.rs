@@ -122,10 +122,15 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// restarts ran out. A crash of the worker never harms the supervisor.
 /// A failed worker is started again at once, with no delay between runs:
 /// a real supervisor backs off, waiting longer after each crash, but this
-/// one leaves that out. Only a delay that makes forty restarts take far
-/// longer than forty-one runs is caught: a short fixed pause between runs
+/// one leaves that out. A fixed pause between runs is caught only when it
+/// makes forty restarts take far longer than forty-one runs: a short one
 /// could only be told from a slow machine by a wall-clock upper bound,
-/// which the trials do not use, so it is not graded. `start` is called once
+/// which the trials do not use, so it is not graded. Nor is a worker's end
+/// noticed late: the supervisor waits for the worker, asleep until it ends,
+/// rather than asking `try_wait` now and then with a pause in between. A
+/// pause of less than a second is caught by the wake-ups it makes while the
+/// worker runs; a longer one adds as much to each run, and only forty
+/// restarts that take far longer than forty-one runs show it. `start` is called once
 /// for each run; the worker's stdout and stderr are left as `start` set
 /// them.
 /// A worker runs as long as it takes: one still running has not failed,
@@ -147,7 +152,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   (no delay between restarts, let alone one that grows); with `2047`, all
 ///   2048 exits, the first included (no cap on how many are kept; the trials
 ///   make at most 2048 runs, so a larger cap is not graded, but it breaks
-///   this promise all the same). Trial:
+///   this promise all the same). While a worker runs, the supervisor sleeps in
+///   its wait until the worker ends, and does not wake now and then to ask
+///   whether it has: a `try_wait` loop that pauses for less than a second
+///   between asks wakes while the worker runs, and a loop that asks without
+///   pausing never sleeps; both are caught. Trial:
 ///   `ch02::supervise::gives_up_after_the_last_restart`.
 /// - A worker that succeeds at once is run once and not restarted: the exits
 ///   are `[Code(0)]`. `start` is called once per run and no more: once for

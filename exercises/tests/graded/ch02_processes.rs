@@ -117,7 +117,10 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "a worker that always fails, with max_restarts = 40, was still \
              being supervised: restart a failed worker at once, without a \
-             delay (a delay that doubles at each restart soon takes hours)",
+             delay (a delay that doubles at each restart soon takes hours); \
+             or, while a worker ran, the supervisor's thread never slept: \
+             wait for the worker (Child::wait), do not ask try_wait again \
+             and again",
         ),
         Trial::new(
             "ch02::supervise::leaves_a_success_alone",

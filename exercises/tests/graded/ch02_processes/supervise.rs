@@ -155,7 +155,7 @@ fn waits_without_asking_again_and_again() {
     assert_eq!(
         woken, 0,
         "while its worker ran, the supervisor's thread woke {woken} time(s) \
-         in a second: wait for the worker (Child::wait, or status()), which \
+         in a second or a little more: wait for the worker (Child::wait, or status()), which \
          sleeps until it ends, rather than asking try_wait now and then \
          with a pause in between, which restarts a crashed worker only at \
          the end of the pause"
