@@ -231,7 +231,8 @@ pub fn supervise(
 ///   `NotFound` for a program that does not exist), not a new one. Trial:
 ///   `ch02::pipeline::stops_the_started_stages_on_a_failed_start`.
 /// - The first stage's stdin is empty, even when the parent's own stdin holds
-///   input. Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
+///   input, and so is the stdin of the only stage of a pipeline of one stage.
+///   Trial: `ch02::pipeline::the_first_stage_reads_nothing`.
 /// - No stages give no output and no exits. Trial:
 ///   `ch02::pipeline::takes_no_stages`.
 /// - Each stage's stderr is left as its `Command` has it: a stage whose stderr
@@ -268,8 +269,10 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   empty, no default is made up, and a `PATH` set on `command` does not
 ///   stand in). Trial: `ch02::run_isolated::keeps_path`.
 /// - The child starts in `dir`, and the parent's working directory is the same
-///   afterwards. When `dir` does not exist, the command does not run at all
-///   (not in another directory) and `run_isolated` returns an `Err`. Trial:
+///   afterwards. So does a `command` that has a working directory of its own
+///   (`Command::current_dir`): `dir` replaces it. When `dir` does not exist,
+///   the command does not run at all (not in another directory, not in its
+///   own) and `run_isolated` returns an `Err`. Trial:
 ///   `ch02::run_isolated::starts_in_the_given_directory`.
 /// - The parent's working directory never changes, not even while the child
 ///   runs (another thread of the parent sees it unchanged meanwhile), nor when
