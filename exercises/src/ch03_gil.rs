@@ -53,6 +53,16 @@ impl ToyGil {
     /// runs every interleaving of a lock built from `crate::sync`'s types,
     /// can reach it.
     ///
+    /// The lock is freed with the same ordering whether `f` returns or
+    /// panics: what `f` wrote before it panicked happens before what the next
+    /// thread does inside too (a `Release` store, or a guard's `Drop`, on
+    /// both ways out). A lock that frees it with a `Relaxed` store on the
+    /// panic path only is wrong, but not graded: x86 never shows the
+    /// difference, and the loom trial has no panic in it, because loom's
+    /// `Mutex` (the one `crate::sync` gives a lock built on a `Mutex`) fails
+    /// its next `lock` once a panic has unwound through its guard, so a
+    /// right lock would fail a loom trial that panics.
+    ///
     /// # Graded promises
     ///
     /// - At most one thread at a time is inside `with_gil`, however many
@@ -78,7 +88,10 @@ impl ToyGil {
     /// - Everything a thread did inside `with_gil` happens before what the next
     ///   thread does inside, in every interleaving, also on a machine that
     ///   reorders memory accesses: two threads that each add one to the same
-    ///   data inside leave it at two, and their accesses never race. Trial:
+    ///   data inside leave it at two, and their accesses never race (neither
+    ///   `f` panics: see above). The `Acquire` must be on the access that
+    ///   takes the lock: a peek with `Acquire` that may read an older "free",
+    ///   followed by a `Relaxed` claim, orders nothing. Trial:
     ///   `ch03::with_gil::loom_orders_the_holders`.
     pub fn with_gil<T>(&self, f: impl FnOnce() -> T) -> T {
         // TODO(ch03): hold the lock while `f` runs.
@@ -153,10 +166,12 @@ pub fn run_bytecodes(
 /// back, it asks for the GIL at once, as any thread does (CPython's
 /// `PyEval_RestoreThread`): it does not wait for the threads already
 /// waiting to go first. How soon after `io` it asks is not graded: a
-/// short pause before asking (a 1 ms sleep, say) is wrong, but only a
-/// wall-clock bound could tell it apart, and such bounds fail at random
-/// on a loaded machine. So is waiting, after `io`, until a thread that was
-/// waiting when the GIL was let go has taken it: that thread takes the free
+/// short pause before asking (a 1 ms sleep, a `std::thread::yield_now`, a
+/// spin) is wrong, but only a wall-clock bound could tell it apart, and
+/// such bounds fail at random on a loaded machine. So is waiting, before
+/// `io` or after it, until a thread that was waiting when the GIL was let
+/// go has taken it (as CPython's `drop_gil` does for a forced switch): `io`
+/// starts as soon as the GIL is given up, and that thread takes the free
 /// GIL at once anyway, so only the timing differs, which no trial can force
 /// without such a bound. Not graded either.
 ///
