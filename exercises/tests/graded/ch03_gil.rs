@@ -899,17 +899,23 @@ fn takes_the_gil_before_and_after() {
          least 2 more switches)",
         stats.switches
     );
-    queued_pickups_take_the_gil_once();
+    queued_pickups_take_the_gil_once(Gil::new(), "Manual");
+    // A policy that would hand the GIL over at the next tick: a thread that
+    // ticks at pickup hands it to the threads queued behind it.
+    queued_pickups_take_the_gil_once(
+        Gil::with_policy(HandOverEvery(1)),
+        "hand-over-every-tick",
+    );
 }
 
 /// Another thread holds the GIL until the threads of all three jobs wait
 /// for it to pick their jobs up; the jobs then meet at a barrier and count
 /// the GIL's acquisitions. Each thread took it once to pick its job up,
 /// even with the others queued behind it: it did not hand it over to them
-/// (`yield_now`) and take it back before its job.
-fn queued_pickups_take_the_gil_once() {
+/// (`yield_now`) and take it back before its job, nor tick, which on
+/// `gil`'s policy hands the GIL over.
+fn queued_pickups_take_the_gil_once(gil: Gil, policy: &str) {
     const JOBS: usize = 3;
-    let gil = Gil::new();
     let all_started = Barrier::new(JOBS);
     let all_counted = Barrier::new(JOBS);
     let taken_meanwhile = Mutex::new(Vec::new());
@@ -945,9 +951,11 @@ fn queued_pickups_take_the_gil_once() {
         "another thread held the GIL until the threads of all {JOBS} jobs \
          waited for it; while the jobs ran, none done yet, the GIL had been \
          taken {taken_meanwhile:?} times (as each job saw it, counting that \
-         thread's acquisition first), not {once}: each thread takes it once \
-         to pick its job up and lets it go, without handing it to the \
-         threads queued behind it (yield_now) and taking it back"
+         thread's acquisition first), not {once}, on a Gil with the \
+         {policy} policy: each thread takes it once to pick its job up and \
+         lets it go, without handing it to the threads queued behind it \
+         (yield_now) and taking it back, and without ticking \
+         (GilGuard::tick, which lets the policy switch)"
     );
 }
 
