@@ -170,12 +170,16 @@ pub fn run_bytecodes(
     let mut held = gil.acquire();
     for bytecode in 0..bytecodes {
         execute(bytecode);
-        if (bytecode + 1) % check_interval == 0 {
-            // Hands the GIL over only if another thread is waiting for it.
+        let done = bytecode + 1; // No overflow: `bytecode < bytecodes`.
+        // The end of a full turn, with bytecodes left to run: hand the GIL
+        // over, if another thread is waiting for it (`yield_now` returns at
+        // once if none is). After the last bytecode, full turn or not, the
+        // call ends instead.
+        if done % check_interval == 0 && done < bytecodes {
             held.yield_now();
         }
     }
-} // `held` is dropped: the GIL is free.
+} // `held` is dropped: the GIL is free, with no hand-over first.
 
 /// Does blocking I/O the way CPython does: gives the GIL up for the
 /// duration of `io` (so other threads run meanwhile), takes it back

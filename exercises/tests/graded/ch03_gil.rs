@@ -519,8 +519,16 @@ fn switches_only_every_check_interval() {
 /// `Gil::waiting`. That last turn ends because the bytecodes ran out, not
 /// after `check_interval` of them: A returns and releases the GIL without
 /// handing it over first (B taking it, A taking it back only to release
-/// it). The GIL is taken twice in all: by A, then by B.
+/// it). The GIL is taken twice in all: by A, then by B. Then the same with
+/// 30 bytecodes, whose last turn is a full one: it ends with the call too,
+/// not with a hand-over.
 fn no_hand_over_when_the_bytecodes_run_out() {
+    for bytecodes in [25, 30] {
+        no_hand_over_after_the_last_of(bytecodes);
+    }
+}
+
+fn no_hand_over_after_the_last_of(bytecodes: u64) {
     let gil = Gil::new();
     let (start_b, b_may_start) = mpsc::channel();
     thread::scope(|s| {
@@ -530,7 +538,7 @@ fn no_hand_over_when_the_bytecodes_run_out() {
             drop(gil.acquire());
         });
         s.spawn(move || {
-            run_bytecodes(gil, 25, INTERVAL, |bytecode| {
+            run_bytecodes(gil, bytecodes, INTERVAL, |bytecode| {
                 if bytecode == 20 {
                     start_b.send(()).expect("thread B vanished");
                     while gil.waiting() == 0 {
@@ -541,15 +549,20 @@ fn no_hand_over_when_the_bytecodes_run_out() {
         });
     });
     let taken = gil.stats().acquisitions;
+    let last = if bytecodes % INTERVAL == 0 {
+        "full"
+    } else {
+        "partial"
+    };
     assert_eq!(
         taken, 2,
-        "thread A ran 25 bytecodes with check_interval = {INTERVAL}, and \
-         thread B started waiting for the GIL at A's 21st: the GIL was taken \
-         {taken} times, not 2 (once by A, once by B after A was done). A \
-         handed the GIL over (yield_now) after its last, partial turn, and \
-         took it back only to release it: hand over after every \
-         check_interval bytecodes, and nowhere else, not when the bytecodes \
-         run out"
+        "thread A ran {bytecodes} bytecodes with check_interval = \
+         {INTERVAL}, and thread B started waiting for the GIL at A's 21st: \
+         the GIL was taken {taken} times, not 2 (once by A, once by B after \
+         A was done). A handed the GIL over (yield_now) after its last \
+         turn, a {last} one, and took it back only to release it: hand \
+         over after every check_interval bytecodes while bytecodes remain, \
+         and nowhere else, not when the bytecodes run out"
     );
 }
 
