@@ -155,11 +155,11 @@ impl ToyGil {
 ///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
 ///   after the 20th, not sooner; also right after a call of 1 or 2 bytecodes
 ///   on another `Gil` by the same thread (no count is shared between calls,
-///   not even per thread). And when the bytecodes run out in the middle of a
-///   turn, it returns without handing the GIL over: a thread that starts
-///   waiting in the last, partial turn (at the 21st of 25 bytecodes) takes
-///   the GIL once, after `run_bytecodes` has returned, and nobody else takes
-///   it meanwhile. Trial:
+///   not even per thread). And when the bytecodes run out, in the middle of
+///   a turn or at its end, it returns without handing the GIL over: a thread
+///   that starts waiting in the last turn (at the 21st of 25 bytecodes, a
+///   partial turn, or of 30, a full one) takes the GIL once, after
+///   `run_bytecodes` has returned, and nobody else takes it meanwhile. Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
