@@ -12,7 +12,7 @@
 #![cfg(chapter = "ch03")]
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -511,6 +511,76 @@ fn switches_only_every_check_interval() {
     );
     a_waiter_in_the_middle_of_a_turn();
     no_hand_over_when_the_bytecodes_run_out();
+    one_hand_over_for_two_waiters();
+}
+
+/// Thread A runs 20 bytecodes with `check_interval` 10; at its 10th
+/// (`execute(9)`, the end of its first turn) it goes on only once two
+/// threads wait for the GIL: B, which, once in, keeps handing the GIL over
+/// (`yield_now`) until A has run its 11th bytecode, and C, which takes it
+/// once. At the end of its turn A hands the GIL over once, however many
+/// wait. Whenever A gets the GIL back, B is waiting (B holds it or waits
+/// for it until then), so a second hand-over, a turn of no bytecodes, would
+/// always find a taker: at its 11th bytecode, A must have taken the GIL
+/// exactly once since its 10th (the acquisitions since, less B's and C's).
+fn one_hand_over_for_two_waiters() {
+    let gil = Gil::new();
+    let resumed = AtomicBool::new(false);
+    let others = AtomicU64::new(0);
+    let a_took = AtomicU64::new(0);
+    let (start_b, b_may_start) = mpsc::channel();
+    let (start_c, c_may_start) = mpsc::channel();
+    thread::scope(|s| {
+        let (gil, resumed, others) = (&gil, &resumed, &others);
+        s.spawn(move || {
+            b_may_start.recv().expect("thread A vanished");
+            let mut held = gil.acquire();
+            others.fetch_add(1, Ordering::SeqCst);
+            while !resumed.load(Ordering::SeqCst) {
+                // A waits meanwhile, so this hands the GIL over.
+                held.yield_now();
+                others.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        s.spawn(move || {
+            c_may_start.recv().expect("thread A vanished");
+            let _held = gil.acquire();
+            others.fetch_add(1, Ordering::SeqCst);
+        });
+        let a_took = &a_took;
+        s.spawn(move || {
+            let mut since = 0;
+            run_bytecodes(gil, 2 * INTERVAL, INTERVAL, |bytecode| {
+                if bytecode == INTERVAL - 1 {
+                    start_b.send(()).expect("thread B vanished");
+                    start_c.send(()).expect("thread C vanished");
+                    while gil.waiting() < 2 {
+                        thread::sleep(Duration::from_micros(100));
+                    }
+                    since = gil.stats().acquisitions;
+                }
+                if bytecode == INTERVAL {
+                    let taken = gil.stats().acquisitions - since;
+                    a_took.store(
+                        taken - others.load(Ordering::SeqCst),
+                        Ordering::SeqCst,
+                    );
+                    resumed.store(true, Ordering::SeqCst);
+                }
+            });
+        });
+    });
+    let a_took = a_took.load(Ordering::SeqCst);
+    assert_eq!(
+        a_took, 1,
+        "thread A ran 20 bytecodes with check_interval = {INTERVAL}, and two \
+         threads waited for the GIL at the end of its first turn; between \
+         its 10th and 11th bytecodes A took the GIL {a_took} times, not \
+         once: it handed the GIL over again as soon as it got it back (a \
+         turn of no bytecodes, such as one yield_now per waiting thread). \
+         Hand over once (one yield_now) at the end of each turn, however \
+         many threads wait"
+    );
 }
 
 /// Thread A runs 25 bytecodes with `check_interval` 10; at its 21st
