@@ -147,7 +147,11 @@ impl ToyGil {
 ///   a turn or at its end, it returns without handing the GIL over: a thread
 ///   that starts waiting in the last turn (at the 21st of 25 bytecodes, a
 ///   partial turn, or of 30, a full one) takes the GIL once, after
-///   `run_bytecodes` has returned, and nobody else takes it meanwhile. Trial:
+///   `run_bytecodes` has returned, and nobody else takes it meanwhile. At a
+///   turn's end it hands the GIL over once (one `yield_now`), however many
+///   threads wait: with two waiting, it runs its next turn as soon as it gets
+///   the GIL back, even though a thread waits again by then (a hand-over per
+///   waiting thread gives it turns of no bytecodes). Trial:
 ///   `ch03::run_bytecodes::switches_only_every_check_interval`.
 pub fn run_bytecodes(
     gil: &Gil,
