@@ -887,9 +887,23 @@ fn lets_others_run_while_waiting() {
     });
 }
 
+/// How much stack the first job uses: half of the 2 MiB a new thread gets
+/// by default (the grader unsets `RUST_MIN_STACK`), and far more than a
+/// stack cut down to make hundreds of threads cheap (64 KiB, say) holds.
+const JOB_STACK: usize = 1 << 20;
+
+/// Fills `JOB_STACK` bytes of the calling thread's stack. On a stack too
+/// small for them, the thread overflows it, which aborts the process.
+#[inline(never)]
+fn use_a_native_amount_of_stack() {
+    let frame = [1_u8; JOB_STACK];
+    std::hint::black_box(&frame);
+}
+
 /// More jobs than any machine has cores, and more than a cap on the
 /// threads such as 16 or 64 would start at once: each waits for all the
-/// others at a barrier.
+/// others at a barrier. The first job needs 1 MiB of stack, as a native
+/// call may: a thread with the default stack has room for it.
 fn runs_native_jobs_at_once() {
     const JOBS: usize = 200;
     let gil = Gil::new();
@@ -898,6 +912,9 @@ fn runs_native_jobs_at_once() {
         .map(|n| {
             let barrier = &barrier;
             move || {
+                if n == 0 {
+                    use_a_native_amount_of_stack();
+                }
                 barrier.wait(); // Every job is running at this moment.
                 n * 10
             }
