@@ -253,7 +253,11 @@ pub fn blocking_io<'g, T>(
 /// - The jobs all run at the same time, each on a thread of its own (a job may
 ///   wait until every other job has started), however many there are (the
 ///   trial runs 200: no cap on the threads), and the results come back in job
-///   order. Trial: `ch03::detach::runs_native_jobs_at_once`.
+///   order. Each thread has the stack a new thread gets by default (2 MiB),
+///   not one cut down to make many threads cheap: a job may use 1 MiB of it,
+///   as a native call may (the trial's first job does; on a smaller stack it
+///   overflows, which aborts the process). Trial:
+///   `ch03::detach::runs_native_jobs_at_once`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
