@@ -263,7 +263,9 @@ pub fn blocking_io<'g, T>(
 ///   taken exactly once per job) and once after it, and at no other time (3
 ///   jobs: 6 times in all), also when the jobs' threads all queue for it at
 ///   pickup (another thread holds it until they all wait: none hands it to
-///   the others with `yield_now` and takes it back). Those acquisitions are made by the jobs' own
+///   the others with `yield_now` and takes it back), and then also on a
+///   `Gil` whose policy hands the GIL over at every tick (none ticks: a
+///   pickup is no bytecode). Those acquisitions are made by the jobs' own
 ///   threads, not by the thread that called `detach` (the trial tells them
 ///   apart by `stats().switches`, after taking the GIL once itself first).
 ///   Trial: `ch03::detach::takes_the_gil_before_and_after`.

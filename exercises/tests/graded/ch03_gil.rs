@@ -619,7 +619,7 @@ fn no_hand_over_after_the_last_of(bytecodes: u64) {
         });
     });
     let taken = gil.stats().acquisitions;
-    let last = if bytecodes % INTERVAL == 0 {
+    let last = if bytecodes.is_multiple_of(INTERVAL) {
         "full"
     } else {
         "partial"
