@@ -12,7 +12,7 @@
 #![cfg(chapter = "ch03")]
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -511,6 +511,76 @@ fn switches_only_every_check_interval() {
     );
     a_waiter_in_the_middle_of_a_turn();
     no_hand_over_when_the_bytecodes_run_out();
+    one_hand_over_for_two_waiters();
+}
+
+/// Thread A runs 20 bytecodes with `check_interval` 10; at its 10th
+/// (`execute(9)`, the end of its first turn) it goes on only once two
+/// threads wait for the GIL: B, which, once in, keeps handing the GIL over
+/// (`yield_now`) until A has run its 11th bytecode, and C, which takes it
+/// once. At the end of its turn A hands the GIL over once, however many
+/// wait. Whenever A gets the GIL back, B is waiting (B holds it or waits
+/// for it until then), so a second hand-over, a turn of no bytecodes, would
+/// always find a taker: at its 11th bytecode, A must have taken the GIL
+/// exactly once since its 10th (the acquisitions since, less B's and C's).
+fn one_hand_over_for_two_waiters() {
+    let gil = Gil::new();
+    let resumed = AtomicBool::new(false);
+    let others = AtomicU64::new(0);
+    let a_took = AtomicU64::new(0);
+    let (start_b, b_may_start) = mpsc::channel();
+    let (start_c, c_may_start) = mpsc::channel();
+    thread::scope(|s| {
+        let (gil, resumed, others) = (&gil, &resumed, &others);
+        s.spawn(move || {
+            b_may_start.recv().expect("thread A vanished");
+            let mut held = gil.acquire();
+            others.fetch_add(1, Ordering::SeqCst);
+            while !resumed.load(Ordering::SeqCst) {
+                // A waits meanwhile, so this hands the GIL over.
+                held.yield_now();
+                others.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        s.spawn(move || {
+            c_may_start.recv().expect("thread A vanished");
+            let _held = gil.acquire();
+            others.fetch_add(1, Ordering::SeqCst);
+        });
+        let a_took = &a_took;
+        s.spawn(move || {
+            let mut since = 0;
+            run_bytecodes(gil, 2 * INTERVAL, INTERVAL, |bytecode| {
+                if bytecode == INTERVAL - 1 {
+                    start_b.send(()).expect("thread B vanished");
+                    start_c.send(()).expect("thread C vanished");
+                    while gil.waiting() < 2 {
+                        thread::sleep(Duration::from_micros(100));
+                    }
+                    since = gil.stats().acquisitions;
+                }
+                if bytecode == INTERVAL {
+                    let taken = gil.stats().acquisitions - since;
+                    a_took.store(
+                        taken - others.load(Ordering::SeqCst),
+                        Ordering::SeqCst,
+                    );
+                    resumed.store(true, Ordering::SeqCst);
+                }
+            });
+        });
+    });
+    let a_took = a_took.load(Ordering::SeqCst);
+    assert_eq!(
+        a_took, 1,
+        "thread A ran 20 bytecodes with check_interval = {INTERVAL}, and two \
+         threads waited for the GIL at the end of its first turn; between \
+         its 10th and 11th bytecodes A took the GIL {a_took} times, not \
+         once: it handed the GIL over again as soon as it got it back (a \
+         turn of no bytecodes, such as one yield_now per waiting thread). \
+         Hand over once (one yield_now) at the end of each turn, however \
+         many threads wait"
+    );
 }
 
 /// Thread A runs 25 bytecodes with `check_interval` 10; at its 21st
@@ -519,8 +589,16 @@ fn switches_only_every_check_interval() {
 /// `Gil::waiting`. That last turn ends because the bytecodes ran out, not
 /// after `check_interval` of them: A returns and releases the GIL without
 /// handing it over first (B taking it, A taking it back only to release
-/// it). The GIL is taken twice in all: by A, then by B.
+/// it). The GIL is taken twice in all: by A, then by B. Then the same with
+/// 30 bytecodes, whose last turn is a full one: it ends with the call too,
+/// not with a hand-over.
 fn no_hand_over_when_the_bytecodes_run_out() {
+    for bytecodes in [25, 30] {
+        no_hand_over_after_the_last_of(bytecodes);
+    }
+}
+
+fn no_hand_over_after_the_last_of(bytecodes: u64) {
     let gil = Gil::new();
     let (start_b, b_may_start) = mpsc::channel();
     thread::scope(|s| {
@@ -530,7 +608,7 @@ fn no_hand_over_when_the_bytecodes_run_out() {
             drop(gil.acquire());
         });
         s.spawn(move || {
-            run_bytecodes(gil, 25, INTERVAL, |bytecode| {
+            run_bytecodes(gil, bytecodes, INTERVAL, |bytecode| {
                 if bytecode == 20 {
                     start_b.send(()).expect("thread B vanished");
                     while gil.waiting() == 0 {
@@ -541,15 +619,20 @@ fn no_hand_over_when_the_bytecodes_run_out() {
         });
     });
     let taken = gil.stats().acquisitions;
+    let last = if bytecodes.is_multiple_of(INTERVAL) {
+        "full"
+    } else {
+        "partial"
+    };
     assert_eq!(
         taken, 2,
-        "thread A ran 25 bytecodes with check_interval = {INTERVAL}, and \
-         thread B started waiting for the GIL at A's 21st: the GIL was taken \
-         {taken} times, not 2 (once by A, once by B after A was done). A \
-         handed the GIL over (yield_now) after its last, partial turn, and \
-         took it back only to release it: hand over after every \
-         check_interval bytecodes, and nowhere else, not when the bytecodes \
-         run out"
+        "thread A ran {bytecodes} bytecodes with check_interval = \
+         {INTERVAL}, and thread B started waiting for the GIL at A's 21st: \
+         the GIL was taken {taken} times, not 2 (once by A, once by B after \
+         A was done). A handed the GIL over (yield_now) after its last \
+         turn, a {last} one, and took it back only to release it: hand \
+         over after every check_interval bytecodes while bytecodes remain, \
+         and nowhere else, not when the bytecodes run out"
     );
 }
 
@@ -804,9 +887,23 @@ fn lets_others_run_while_waiting() {
     });
 }
 
+/// How much stack the first job uses: half of the 2 MiB a new thread gets
+/// by default (the grader unsets `RUST_MIN_STACK`), and far more than a
+/// stack cut down to make hundreds of threads cheap (64 KiB, say) holds.
+const JOB_STACK: usize = 1 << 20;
+
+/// Fills `JOB_STACK` bytes of the calling thread's stack. On a stack too
+/// small for them, the thread overflows it, which aborts the process.
+#[inline(never)]
+fn use_a_native_amount_of_stack() {
+    let frame = [1_u8; JOB_STACK];
+    std::hint::black_box(&frame);
+}
+
 /// More jobs than any machine has cores, and more than a cap on the
 /// threads such as 16 or 64 would start at once: each waits for all the
-/// others at a barrier.
+/// others at a barrier. The first job needs 1 MiB of stack, as a native
+/// call may: a thread with the default stack has room for it.
 fn runs_native_jobs_at_once() {
     const JOBS: usize = 200;
     let gil = Gil::new();
@@ -815,6 +912,9 @@ fn runs_native_jobs_at_once() {
         .map(|n| {
             let barrier = &barrier;
             move || {
+                if n == 0 {
+                    use_a_native_amount_of_stack();
+                }
                 barrier.wait(); // Every job is running at this moment.
                 n * 10
             }
@@ -899,17 +999,23 @@ fn takes_the_gil_before_and_after() {
          least 2 more switches)",
         stats.switches
     );
-    queued_pickups_take_the_gil_once();
+    queued_pickups_take_the_gil_once(Gil::new(), "Manual");
+    // A policy that would hand the GIL over at the next tick: a thread that
+    // ticks at pickup hands it to the threads queued behind it.
+    queued_pickups_take_the_gil_once(
+        Gil::with_policy(HandOverEvery(1)),
+        "hand-over-every-tick",
+    );
 }
 
 /// Another thread holds the GIL until the threads of all three jobs wait
 /// for it to pick their jobs up; the jobs then meet at a barrier and count
 /// the GIL's acquisitions. Each thread took it once to pick its job up,
 /// even with the others queued behind it: it did not hand it over to them
-/// (`yield_now`) and take it back before its job.
-fn queued_pickups_take_the_gil_once() {
+/// (`yield_now`) and take it back before its job, nor tick, which on
+/// `gil`'s policy hands the GIL over.
+fn queued_pickups_take_the_gil_once(gil: Gil, policy: &str) {
     const JOBS: usize = 3;
-    let gil = Gil::new();
     let all_started = Barrier::new(JOBS);
     let all_counted = Barrier::new(JOBS);
     let taken_meanwhile = Mutex::new(Vec::new());
@@ -945,9 +1051,11 @@ fn queued_pickups_take_the_gil_once() {
         "another thread held the GIL until the threads of all {JOBS} jobs \
          waited for it; while the jobs ran, none done yet, the GIL had been \
          taken {taken_meanwhile:?} times (as each job saw it, counting that \
-         thread's acquisition first), not {once}: each thread takes it once \
-         to pick its job up and lets it go, without handing it to the \
-         threads queued behind it (yield_now) and taking it back"
+         thread's acquisition first), not {once}, on a Gil with the \
+         {policy} policy: each thread takes it once to pick its job up and \
+         lets it go, without handing it to the threads queued behind it \
+         (yield_now) and taking it back, and without ticking \
+         (GilGuard::tick, which lets the policy switch)"
     );
 }
 
