@@ -167,8 +167,9 @@ impl<T> Drop for MyRc<T> {
 ///   `ch04::my_arc::loom_concurrent_clones_are_all_counted`.
 #[derive(Debug)]
 pub struct MyArc<T> {
-    // TODO(ch04): like MyRc, with an atomic count from `crate::sync` (so
-    // that .ci/loom can check it); `Send` and `Sync` when `T: Send + Sync`.
+    // TODO(ch04): like MyRc, with an atomic count (and any fence) from
+    // `crate::sync`, so that .ci/loom can check it; `Send` and `Sync` when
+    // `T: Send + Sync`.
     value: PhantomData<T>,
 }
 
@@ -265,10 +266,13 @@ impl<T> Drop for MyArc<T> {
     ///   with loom). Trial:
     ///   `ch04::my_arc::loom_the_last_two_owners_drop_the_value_once`.
     /// - Every thread's uses of the value happen before the last owner drops
-    ///   it and frees its allocation, also for a value without a destructor
-    ///   (a `u32`, a reference), whose free is then all that the last owner
-    ///   does: under Rust's memory model and not only on x86, in every
-    ///   interleaving (checked with loom). Trial:
+    ///   it (its destructor included, not only the free) and frees its
+    ///   allocation, also for a value without a destructor (a `u32`, a
+    ///   reference), whose free is then all that the last owner does: under
+    ///   Rust's memory model and not only on x86, in every interleaving
+    ///   (checked with loom, which sees only the atomics and fences of
+    ///   `crate::sync`: a fence from `std::sync::atomic` orders nothing
+    ///   there). Trial:
     ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
         // TODO(ch04): one owner fewer, with the orderings the chapter
