@@ -39,7 +39,8 @@ use std::sync::MutexGuard;
 /// - The value is dropped exactly once, when the last owner is dropped and not
 ///   before, and that last drop also frees the heap allocation: no bytes are
 ///   left allocated, even when the value's destructor panics (the panic goes
-///   on to the caller, as with std's `Rc`). Trial:
+///   on to the caller, as with std's `Rc`). Owners dropped while their thread
+///   unwinds from a panic count down, drop and free like any other. Trial:
 ///   `ch04::my_rc::drops_the_value_once`.
 /// - `MyRc` is neither `Send` nor `Sync`, even for a value that is both
 ///   (`MyRc<u32>`). Trial: `ch04::my_rc::stays_on_one_thread`.
