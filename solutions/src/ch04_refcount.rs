@@ -392,7 +392,10 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 ///   halfway through `record`), and while many writers (64, sharing one CPU)
 ///   are interrupted halfway through `record`: snapshots stay consistent, and
 ///   `snapshot` either returns or sleeps (on a lock the frozen writer holds):
-///   it does not spin waiting for a writer that cannot run. Trial:
+///   it does not spin waiting for a writer that cannot run, nor poll (sleep
+///   a while and try again, with `thread::sleep` or a wait with a timeout),
+///   but sleeps in a wait with no timeout, until the writer's unlock wakes it
+///   (on Linux, the trial reads the system call it sleeps in). Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
