@@ -39,7 +39,8 @@ use std::sync::MutexGuard;
 /// - The value is dropped exactly once, when the last owner is dropped and not
 ///   before, and that last drop also frees the heap allocation: no bytes are
 ///   left allocated, even when the value's destructor panics (the panic goes
-///   on to the caller, as with std's `Rc`). Trial:
+///   on to the caller, as with std's `Rc`). Owners dropped while their thread
+///   unwinds from a panic count down, drop and free like any other. Trial:
 ///   `ch04::my_rc::drops_the_value_once`.
 /// - `MyRc` is neither `Send` nor `Sync`, even for a value that is both
 ///   (`MyRc<u32>`). Trial: `ch04::my_rc::stays_on_one_thread`.
@@ -167,8 +168,9 @@ impl<T> Drop for MyRc<T> {
 ///   `ch04::my_arc::loom_concurrent_clones_are_all_counted`.
 #[derive(Debug)]
 pub struct MyArc<T> {
-    // TODO(ch04): like MyRc, with an atomic count from `crate::sync` (so
-    // that .ci/loom can check it); `Send` and `Sync` when `T: Send + Sync`.
+    // TODO(ch04): like MyRc, with an atomic count (and any fence) from
+    // `crate::sync`, so that .ci/loom can check it; `Send` and `Sync` when
+    // `T: Send + Sync`.
     value: PhantomData<T>,
 }
 
@@ -265,10 +267,13 @@ impl<T> Drop for MyArc<T> {
     ///   with loom). Trial:
     ///   `ch04::my_arc::loom_the_last_two_owners_drop_the_value_once`.
     /// - Every thread's uses of the value happen before the last owner drops
-    ///   it and frees its allocation, also for a value without a destructor
-    ///   (a `u32`, a reference), whose free is then all that the last owner
-    ///   does: under Rust's memory model and not only on x86, in every
-    ///   interleaving (checked with loom). Trial:
+    ///   it (its destructor included, not only the free) and frees its
+    ///   allocation, also for a value without a destructor (a `u32`, a
+    ///   reference), whose free is then all that the last owner does: under
+    ///   Rust's memory model and not only on x86, in every interleaving
+    ///   (checked with loom, which sees only the atomics and fences of
+    ///   `crate::sync`: a fence from `std::sync::atomic` orders nothing
+    ///   there). Trial:
     ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
         // TODO(ch04): one owner fewer, with the orderings the chapter
@@ -299,7 +304,10 @@ impl<T> Drop for MyArc<T> {
 ///   halfway through `record`), and while many writers (64, sharing one CPU)
 ///   are interrupted halfway through `record`: snapshots stay consistent, and
 ///   `snapshot` either returns or sleeps (on a lock the frozen writer holds):
-///   it does not spin waiting for a writer that cannot run. Trial:
+///   it does not spin waiting for a writer that cannot run, nor poll (sleep
+///   a while and try again, with `thread::sleep` or a wait with a timeout),
+///   but sleeps in a wait with no timeout, until the writer's unlock wakes it
+///   (on Linux, the trial reads the system call it sleeps in). Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {

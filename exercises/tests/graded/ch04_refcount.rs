@@ -295,6 +295,46 @@ fn rc_drops_once() {
          then, as std's Rc does: drop a rebuilt Box (Box::from_raw), which \
          frees its block while the panic unwinds, or a guard that deallocates"
     );
+    let leaked = alloc::left_allocated_by(rc_drops_while_unwinding);
+    assert_eq!(
+        leaked, 0,
+        "after the last MyRc was dropped by a thread unwinding from a panic, \
+         {leaked} bytes were still allocated: a drop during unwinding must \
+         count down and free like any other (std's Rc does)"
+    );
+}
+
+/// Owners dropped while the thread unwinds from a panic (`resume_unwind`,
+/// so no message), first one of two, then the last: each counts one owner
+/// fewer, and the last drops the value.
+fn rc_drops_while_unwinding() {
+    let (value, drops) = tracked();
+    let kept = MyRc::new(value);
+    let moved = kept.clone();
+    let unwound = panic::catch_unwind(panic::AssertUnwindSafe(move || {
+        let _held = moved;
+        panic::resume_unwind(Box::new(()));
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(
+        MyRc::strong_count(&kept),
+        1,
+        "a clone dropped while its thread unwound from a panic was not \
+         counted down: the drop must do its work during unwinding too \
+         (thread::panicking() is no reason to skip it)"
+    );
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while still owned");
+    let unwound = panic::catch_unwind(panic::AssertUnwindSafe(move || {
+        let _last = kept;
+        panic::resume_unwind(Box::new(()));
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the last MyRc, dropped while its thread unwound from a panic, did \
+         not drop the value: the drop must do its work during unwinding too"
+    );
 }
 
 /// A value whose destructor panics, without the panic hook's message

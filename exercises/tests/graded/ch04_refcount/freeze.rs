@@ -5,7 +5,12 @@
 //! to sleep (waiting for a lock the frozen writer holds). A reader that
 //! spins waiting for the writer neither returns nor sleeps: once it has
 //! used a fifth of a second of CPU time inside that one snapshot, the
-//! trial lets the writer go and fails. Many freezes land halfway through
+//! trial lets the writer go and fails. A reader that polls, sleeping a
+//! while and trying again (`thread::sleep`, a wait with a timeout), does
+//! sleep, but not until it is woken: the system call it sleeps in, which
+//! `/proc` shows, is not a futex wait without a timeout (what a `Mutex`,
+//! an `RwLock` or a `Condvar` sleeps in), and the trial fails at once,
+//! however long the poller's pause. Many freezes land halfway through
 //! `record`, between the count's update and the total's.
 //!
 //! Before that, one `record` overflows and panics: a write that panics must
@@ -28,6 +33,48 @@ enum Seen {
     /// The reader used `SPIN_TICKS` of CPU time inside one `snapshot`
     /// without returning or sleeping.
     Spinning,
+    /// The reader slept inside `snapshot` in a wait that ends by itself:
+    /// the line of `/proc/self/task/<tid>/syscall` it was seen in.
+    Polling(String),
+}
+
+/// The number of the `futex` system call, in which std's `Mutex`, `RwLock`
+/// and `Condvar` sleep on Linux; elsewhere, any sleep counts as one.
+#[cfg(target_arch = "x86_64")]
+const FUTEX: Option<i64> = Some(202);
+#[cfg(target_arch = "aarch64")]
+const FUTEX: Option<i64> = Some(98);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const FUTEX: Option<i64> = None;
+
+/// How thread `tid`, asleep, waits: `Ok(())` in a futex wait with no
+/// timeout (on a lock or a condition variable, until another thread wakes
+/// it), `Err(line)` in any other wait (`thread::sleep`, a wait with a
+/// timeout), with the line `/proc` gave; `None` if it is not blocked in a
+/// system call just now (it woke, or `/proc` does not say).
+fn waits_until_woken(tid: Tid) -> Option<Result<(), String>> {
+    let line =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+            .ok()?;
+    // The call's number, then its six arguments in hexadecimal; `running`,
+    // or -1 when blocked outside a system call.
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let number: i64 = fields.first()?.parse().ok()?;
+    if number < 0 {
+        return None;
+    }
+    let Some(futex) = FUTEX else {
+        return Some(Ok(()));
+    };
+    // A futex wait's fourth argument points to its timeout: 0 for none.
+    let timeout = fields.get(4).map(|arg| arg.trim_start_matches("0x"));
+    if number == futex
+        && timeout.and_then(|t| u64::from_str_radix(t, 16).ok()) == Some(0)
+    {
+        Some(Ok(()))
+    } else {
+        Some(Err(line.trim().to_string()))
+    }
 }
 
 /// CPU time, in the clock ticks of `/proc` (`USER_HZ`, 100 a second on
@@ -56,6 +103,7 @@ pub fn snapshots_while_a_writer_is_frozen() {
     let mut torn = 0_usize;
     let mut example = None;
     let mut spun = false;
+    let mut polled = None;
     thread::scope(|s| {
         let (tell_writer, writer) = mpsc::channel();
         let (stop, records, stats) = (&stop, &records, &stats);
@@ -104,11 +152,17 @@ pub fn snapshots_while_a_writer_is_frozen() {
                 // It answers before it waits for the next question: asleep
                 // with no answer yet is asleep inside `snapshot`.
                 if asleep(reader) {
+                    let waits = waits_until_woken(reader);
                     match answers.try_recv() {
                         Ok((count, total)) => {
                             break Seen::Snapshot(count, total);
                         }
-                        Err(_) => break Seen::Asleep,
+                        Err(_) => match waits {
+                            Some(Ok(())) => break Seen::Asleep,
+                            Some(Err(line)) => break Seen::Polling(line),
+                            // It woke meanwhile: look again.
+                            None => {}
+                        },
                     }
                 }
                 if cpu_ticks(reader) - spent > SPIN_TICKS {
@@ -124,14 +178,18 @@ pub fn snapshots_while_a_writer_is_frozen() {
                     spun = true;
                     answers.recv().expect("the reader ended")
                 }
+                Seen::Polling(line) => {
+                    polled = Some(line);
+                    answers.recv().expect("the reader ended")
+                }
             };
             if count != total {
                 torn += 1;
                 example = Some((count, total));
             }
-            // One spin is the verdict: more freezes would only cost a
-            // fifth of a second of CPU time each.
-            if spun {
+            // One spin or poll is the verdict: more freezes would only
+            // cost a fifth of a second of CPU time each.
+            if spun || polled.is_some() {
                 break;
             }
         }
@@ -144,6 +202,17 @@ pub fn snapshots_while_a_writer_is_frozen() {
          spins while a writer that cannot run holds the numbers. With one \
          lock around both numbers the reader sleeps on it instead"
     );
+    if let Some(line) = polled {
+        panic!(
+            "while the one writer was frozen by a signal, holding the \
+             numbers, a reader slept inside snapshot in a wait that ends by \
+             itself (/proc/self/task/<tid>/syscall: {line}), not in a wait \
+             on a lock until the writer lets it go: snapshot polls (a \
+             try_lock and thread::sleep, or a wait with a timeout?). Sleep \
+             on the lock itself (lock(), not try_lock in a loop), so that \
+             the writer's unlock wakes the reader"
+        );
+    }
     assert_eq!(
         torn, 0,
         "{torn} snapshots had a count and a total from different moments \
