@@ -53,12 +53,14 @@ use std::thread::JoinHandle;
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
-///   finished (a job still running when the panic happens is waited for); when
-///   two jobs panic, it panics once, with one of their payloads (a second
-///   panic while the first unwinds would abort the process); jobs that all
-///   succeed give all their results. A job's panic reaches the panic hook
-///   that was set, once, like any other panic: the hook is the program's,
-///   not `spawn_all`'s to replace or silence. Trial:
+///   finished (a job still running when the panic happens is waited for, and
+///   its thread has ended, its thread-local values dropped, as on success: a
+///   scope that joins the rest implicitly waits only for the jobs to
+///   return); when two jobs panic, it panics once, with one of their
+///   payloads (a second panic while the first unwinds would abort the
+///   process); jobs that all succeed give all their results. A job's panic
+///   reaches the panic hook that was set, once, like any other panic: the
+///   hook is the program's, not `spawn_all`'s to replace or silence. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
 pub fn spawn_all<F, T>(jobs: Vec<F>) -> Vec<T>
 where
@@ -145,7 +147,8 @@ where
 ///   name as it was given, also when it is longer than the 15 bytes Linux
 ///   shows (a 37-byte name), when it has letters outside ASCII
 ///   (`café-wörker`), when it has spaces around it (`"  spaced out "`, not
-///   trimmed) and when it is empty (`Some("")`, not `None`); the name
+///   trimmed), when it is empty (`Some("")`, not `None`) and for a second
+///   worker of the same name (names are not made unique); the name
 ///   the operating system shows (`/proc`'s `comm`) is the name's first 15
 ///   bytes. Trial: `ch01::spawn_worker::names_the_thread`.
 /// - The job gets the stack it asked for, not the default 2 MiB, nor a size of
@@ -154,7 +157,12 @@ where
 ///   512 KiB gets a stack of that size, not one rounded up to a power of two
 ///   (the C library may hand over a stack it kept from an ended thread, at
 ///   most four times as large, but it keeps none over 40 MiB: the 64 MiB and
-///   48 MiB threads' stacks are of that size, give or take 1 MiB). Trial:
+///   48 MiB threads' stacks are of that size, give or take 1 MiB). A
+///   `stack_bytes` of 0 or 4 KiB, below what the platform allows, is passed
+///   on too: the standard library raises it to the platform's minimum and
+///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
+///   and the stack is that minimum, under 1 MiB (0 is a size, not "the
+///   default" as in Python's `threading.stack_size(0)`). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result, and to the job's own panic
 ///   payload when the job panics (not a panic of `spawn_worker`'s own). When
@@ -229,9 +237,11 @@ where
 ///   allocated (200 counters made, used and dropped leave no byte
 ///   allocated). Trial: `ch01::visit_counter::default_starts_at_zero`.
 /// - After `set_total_for_tests(visits)`, `total()` is `visits` and the next
-///   ticket is `visits + 1`; the count goes on past `u32::MAX` without wrapping
-///   (the visit after visit `u32::MAX` gets ticket `1 << 32`), and visits that
-///   several threads record at once from `1 << 40` on are all counted. Two
+///   ticket is `visits + 1`, also when `visits` is lower than the count was
+///   (it sets the count, down as well as up); the count goes on past
+///   `u32::MAX` without wrapping (the visit after visit `u32::MAX` gets
+///   ticket `1 << 32`), and visits that several threads record at once from
+///   `1 << 40` on are all counted. Two
 ///   threads recording 20,000 visits at once across `u32::MAX` get exactly
 ///   the next 20,000 tickets, each once (checked over many rounds). Trial:
 ///   `ch01::visit_counter::counts_past_u32_max`.

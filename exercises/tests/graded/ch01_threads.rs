@@ -350,7 +350,11 @@ fn my_tid() -> Tid {
 /// thread is gone and the caller sleeps: in `join`, waiting for it. A
 /// `spawn_all` that raises the panic as soon as it has joined the first
 /// job never sleeps before it does, so the second job is still running
-/// when the panic reaches the trial, whatever the scheduling.
+/// when the panic reaches the trial, whatever the scheduling. The second
+/// job's thread, once the job has returned, ends only when the caller
+/// sleeps again: a `spawn_all` that lets a scope wait for the second job
+/// (which wakes it as soon as the job has returned, before the thread's
+/// thread-local values are dropped) panics while that thread still runs.
 fn a_panicking_job_panics_the_caller() {
     let calm: Vec<fn() -> u32> = vec![|| 1, || 3];
     assert_eq!(spawn_all(calm), vec![1, 3], "two jobs that return 1 and 3");
@@ -358,12 +362,22 @@ fn a_panicking_job_panics_the_caller() {
     let slow_job_done = Arc::new(AtomicBool::new(false));
     let done = Arc::clone(&slow_job_done);
     let (tell, told) = mpsc::channel();
+    // The second job's thread-local value: its drop, as the thread ends,
+    // waits until the caller sleeps (in `join`, as it must).
+    let ended = Arc::new(AtomicBool::new(false));
+    let returned = Arc::new(AtomicBool::new(false));
+    let at_end = AtThreadEnd {
+        caller,
+        ended: Arc::clone(&ended),
+        returned: Arc::clone(&returned),
+    };
     let jobs: Vec<Box<dyn FnOnce() -> u32 + Send>> = vec![
         Box::new(move || {
             tell.send(my_tid()).expect("the second job vanished");
             panic::panic_any(TheJobsOwnPanic)
         }),
         Box::new(move || {
+            AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
             let failed = told.recv().expect("the first job never started");
             // Until the failed job's thread is gone: from then on, joining
             // it gives its panic at once, without sleeping.
@@ -385,6 +399,8 @@ fn a_panicking_job_panics_the_caller() {
     );
     // Read before anything that could let the second job go on.
     let slow_job_was_done = slow_job_done.load(Ordering::SeqCst);
+    let slow_job_ended = ended.load(Ordering::SeqCst);
+    returned.store(true, Ordering::SeqCst);
     let payload = match outcome {
         Ok(results) => panic!(
             "one job panicked, but spawn_all returned {results:?}; a lost \
@@ -397,6 +413,14 @@ fn a_panicking_job_panics_the_caller() {
         slow_job_was_done,
         "spawn_all panicked while another job was still running; join every \
          thread first, then re-raise the panic (panic::resume_unwind)"
+    );
+    assert!(
+        slow_job_ended,
+        "spawn_all panicked once the other job had returned, but while its \
+         thread was still ending (its thread-local values not yet dropped): \
+         join every thread before passing the panic on; a scope that joins \
+         the rest implicitly waits only for the jobs to return, not for \
+         their threads to end"
     );
     assert!(
         payload.is::<TheJobsOwnPanic>(),
@@ -723,13 +747,17 @@ fn passes_a_chunk_panic_on() {
 /// given, and the operating system's own name of the thread (`/proc`'s
 /// `comm`, what `top` and `ps` show) its first 15 bytes.
 fn names_the_thread() {
+    // Every name twice: a second worker of the same name is named the same.
     for name in [
         "pixel-worker-7",
         "pixel-worker-for-the-second-monitor-7",
         "café-wörker",
         "  spaced out ",
         "",
-    ] {
+    ]
+    .into_iter()
+    .flat_map(|name| [name, name])
+    {
         let handle = spawn_worker(name, 1 << 20, || {
             let comm = std::fs::read_to_string("/proc/thread-self/comm")
                 .expect("cannot read /proc/thread-self/comm");
@@ -742,8 +770,10 @@ fn names_the_thread() {
             Some(name),
             "inside the job, thread::current().name() must be the name given \
              to spawn_worker, whole and unchanged, also when it is empty, \
-             not ASCII or has spaces around it (see thread::Builder::name, which keeps it whole even \
-             where the OS shows only its first 15 bytes)"
+             not ASCII or has spaces around it, and also for a second \
+             worker of the same name (see thread::Builder::name, which \
+             keeps it whole even where the OS shows only its first 15 \
+             bytes, and does not make names unique)"
         );
         let shown = &name[..name.len().min(15)];
         assert_eq!(
@@ -831,6 +861,35 @@ fn gives_the_requested_stack() {
              no minimum of your own"
         );
     }
+    for asked in [0, 4 << 10] {
+        gives_the_smallest_stack_for(asked);
+    }
+}
+
+/// A stack of 0 bytes, or of 4 KiB, is less than the platform allows: the
+/// standard library raises it to the platform's minimum (some 16 KiB on
+/// Linux, a few times that with what the C library keeps for itself) and
+/// starts the thread. The thread gets that small stack, far less than the
+/// default 2 MiB (0 does not mean "the default", as it does in Python's
+/// `threading.stack_size`), and no error of `spawn_worker`'s own.
+fn gives_the_smallest_stack_for(asked: usize) {
+    let handle = spawn_worker("tiny-stack", asked, stack_size_of_this_thread)
+        .unwrap_or_else(|error| {
+            panic!(
+                "spawn_worker was asked for a stack of {asked} bytes and \
+                 returned {error:?}, but thread::Builder::spawn creates that \
+                 thread (it raises the size to the platform's minimum): pass \
+                 stack_bytes on as it is, and refuse nothing of your own"
+            )
+        });
+    let size = handle.join().unwrap();
+    assert!(
+        size < 1 << 20,
+        "spawn_worker was asked for a stack of {asked} bytes, and the thread \
+         got {size}: the smallest stack the platform allows is far less \
+         than 1 MiB; 0 is a size like any other, not \"the default\" \
+         (pass stack_bytes to thread::Builder::stack_size as it is)"
+    );
 }
 
 /// Runs `body` and counts the panics raised on this thread meanwhile, even
@@ -1201,6 +1260,19 @@ fn counts_past_u32_max() {
         counter.total(),
         FAR + 4_000,
         "four threads recorded 1000 visits each after 2^40"
+    );
+    // Down as well as up: the hook sets the count, whatever it was.
+    counter.set_total_for_tests(5);
+    assert_eq!(
+        counter.total(),
+        5,
+        "after 2^40 + 4000 visits, set_total_for_tests(5) must set the \
+         count to 5, lower than it was (a store, not a fetch_max)"
+    );
+    assert_eq!(
+        counter.record(),
+        6,
+        "the visit after set_total_for_tests(5)"
     );
     for round in 1..=WRAP_ROUNDS {
         across_u32_max(round);
