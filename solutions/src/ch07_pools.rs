@@ -516,7 +516,10 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///
 /// - Gives the same counts as one thread counting every word of every text with
 ///   `words`, for any number of mappers, whether or not it divides the number
-///   of texts. Trial: `ch07::word_count::matches_the_sequential_count`.
+///   of texts, and however many words the texts hold: fifty thousand words
+///   are more than a bounded channel's buffer holds, so the calling thread
+///   adds the counts up as they arrive, while the mappers run, not once they
+///   have ended. Trial: `ch07::word_count::matches_the_sequential_count`.
 /// - With more mappers than texts, the counts are still right and every mapper
 ///   runs, some with no text; no texts at all give an empty map. Each of the
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
@@ -536,9 +539,11 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   the order the mappers happen to start is wrong, but a trial cannot
 ///   choose the order in which threads start, so it is caught only when they
 ///   happen to start out of order.
-///   Each text is counted with one call of `words(text)`, a blank text too, on
-///   the thread of the mapper it went to, the one that called `on_map`, never
-///   on the calling thread, even with `1` or `0` mappers. Trials:
+///   Each text is counted with one call of `words(text)`, a blank text too,
+///   and each of equal texts too (counting equal texts once and weighing
+///   their words by how many there are is wrong), on the thread of the
+///   mapper it went to, the one that called `on_map`, never on the calling
+///   thread, even with `1` or `0` mappers. Trials:
 ///   `ch07::word_count::shares_the_texts_out_evenly`,
 ///   `ch07::word_count::calls_on_map_before_counting`.
 /// - On each mapper's thread, `on_map` is called before `words` is called on

@@ -287,6 +287,13 @@ pub fn trials() -> Vec<Trial> {
             "ch07::word_count::matches_the_sequential_count",
             1,
             matches_the_sequential_count,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "word_count never returned on some fifty thousand words: do the \
+             mappers send on a bounded channel that nobody reads until they \
+             have ended? The calling thread adds the counts up as they \
+             arrive, while the mappers run",
         ),
         Trial::new(
             "ch07::word_count::maps_the_texts_at_once",
