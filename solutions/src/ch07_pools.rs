@@ -323,8 +323,10 @@ impl Drop for ProcessPool {
     /// # Graded promises
     ///
     /// - When dropping the pool returns, none of its workers is left running,
-    ///   or exited but unwaited for (a zombie), after any number of `map`s.
-    ///   Trial: `ch07::process_pool::leaves_no_worker_behind`.
+    ///   or exited but unwaited for (a zombie), after any number of `map`s,
+    ///   and after a `map` that failed because a worker died: that dead
+    ///   worker is waited for too. Trial:
+    ///   `ch07::process_pool::leaves_no_worker_behind`.
     /// - The same holds for workers that never read their stdin and are
     ///   blocked writing more output than a pipe holds, which nobody reads: the
     ///   drop still returns and leaves none of them behind, even when they
@@ -388,6 +390,12 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///   the third job has run. A pool of one thread runs its jobs in the order
 ///   they were sent. Trial:
 ///   `ch07::thread_pool::takes_the_jobs_in_order_on_a_free_thread`.
+/// - An idle pool's threads sleep until a job comes: each blocks waiting for
+///   it (as `recv` does), and none polls for jobs (as `try_recv` in a loop
+///   does), which would burn CPU time while there is nothing to do. A thread
+///   woken for a job that another thread took first goes back to waiting, it
+///   does not end: the pool still runs `size` jobs at once after that. Trial:
+///   `ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped`.
 #[derive(Debug)]
 pub struct ThreadPool {
     /// The sending end of the job queue. An `Option`, so that `Drop` can
@@ -409,6 +417,10 @@ impl ThreadPool {
     ///   `size` different threads, and starts no more than `size` threads,
     ///   however many jobs it is sent. Trial:
     ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
+    /// - Starts the `size` threads in `new`, not as jobs come: the threads
+    ///   that run the first jobs are there as soon as `new` returns, before
+    ///   any job is sent. Trial:
+    ///   `ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped`.
     /// - Panics if `size` is `0`. Trial:
     ///   `ch07::thread_pool::rejects_a_size_of_zero`.
     pub fn new(size: usize) -> ThreadPool {

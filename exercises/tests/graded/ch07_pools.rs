@@ -238,6 +238,20 @@ pub fn trials() -> Vec<Trial> {
              the pool is what hangs)",
         ),
         Trial::new(
+            "ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped",
+            1,
+            thread_pool::idle_threads_sleep_until_the_pool_is_dropped,
+        )
+        // It freezes a thread, and reads which threads there are.
+        .exclusive()
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "a pool of 2 threads did not run its jobs, or never had both \
+             its threads asleep once they were idle (if \
+             runs_every_job_before_drop_returns timed out too, dropping \
+             the pool is what hangs)",
+        ),
+        Trial::new(
             "ch07::thread_pool::runs_size_jobs_at_once",
             2,
             runs_size_jobs_at_once,

@@ -346,7 +346,8 @@ pub(super) fn keeps_every_worker_busy_at_once() {
 }
 
 /// After the pool is dropped, none of its workers is left running or
-/// unwaited for.
+/// unwaited for: after `map`s that succeeded, and after a `map` that failed
+/// because a worker died, whose dead worker is waited for too.
 pub(super) fn leaves_no_worker_behind() {
     let mut pool =
         ProcessPool::new(pool_worker, 3).expect("cannot start the pool");
@@ -360,6 +361,27 @@ pub(super) fn leaves_no_worker_behind() {
         "after the pool was dropped, its workers {left:?} were still \
          running, or exited but were never waited for (zombies): close \
          every worker's stdin, then wait for it"
+    );
+
+    let mut pool =
+        ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
+    let pids = pool.pids();
+    let jobs = ["countdown 1".to_string(), "crash".to_string()];
+    let result = pool.map(&jobs);
+    assert!(
+        result.is_err(),
+        "a worker died, yet map returned {result:?}"
+    );
+    drop(pool);
+    let left: Vec<u32> =
+        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "after a map failed because a worker died (on the job `crash`), \
+         and the pool was then dropped, its workers {left:?} were still \
+         running, or exited but were never waited for (zombies): the pool \
+         keeps every worker, a dead one too, until its drop waits for it \
+         (dropping a Child does not wait for the process)"
     );
 }
 
