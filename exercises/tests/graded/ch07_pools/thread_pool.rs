@@ -456,8 +456,21 @@ pub(super) fn idle_threads_sleep_until_the_pool_is_dropped() {
     pool.execute(move || report.send(task::me().tid).unwrap());
     drop(open);
     let took = ran_on.recv();
+    // The frozen worker sleeps in the hold, in a system call of its own.
+    while !task::asleep(idle.tid) {
+        thread::yield_now();
+    }
+    let held_in = task::syscall(idle.tid);
     task::thaw();
     assert_eq!(took, Ok(busy), "the job ran on a frozen thread");
+    // Once let go, the worker has seen that the job is gone, and has ended
+    // or gone back to sleep in a wait of another system call: only then
+    // are more jobs sent, which it could take instead.
+    while task::state(idle.tid).is_some()
+        && !(task::asleep(idle.tid) && task::syscall(idle.tid) != held_in)
+    {
+        thread::yield_now();
+    }
 
     // Both workers are still there, and run two jobs at once.
     let (started, starts) = channel::unbounded();
