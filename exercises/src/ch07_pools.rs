@@ -173,6 +173,13 @@ impl ProcessPool {
     ///   first `size` jobs run at once, each on a different worker, and so do
     ///   the next `size`, and so on. Trial:
     ///   `ch07::process_pool::keeps_every_worker_busy_at_once`.
+    /// - Feeds the workers from a thread each (or fewer), each of which takes
+    ///   the next job once its worker has answered: `map` never runs more
+    ///   threads at once than the pool has workers, plus one, however many
+    ///   jobs there are. A thread per job is wrong: it starts as many threads
+    ///   as there are jobs, and lets later jobs take a worker before earlier
+    ///   ones. Trial:
+    ///   `ch07::process_pool::feeds_the_workers_without_a_thread_per_job`.
     /// - Fails if any job holds a newline, wherever it is among the jobs, a
     ///   trailing newline included, and checks every job before it sends any:
     ///   after such a failure no job of that `map` has run, and the workers are

@@ -116,6 +116,19 @@ pub fn trials() -> Vec<Trial> {
              what hangs)",
         ),
         Trial::new(
+            "ch07::process_pool::feeds_the_workers_without_a_thread_per_job",
+            1,
+            process_pool::feeds_the_workers_without_a_thread_per_job,
+        )
+        // It counts this process's threads.
+        .exclusive()
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "map on a pool of one worker never returned (if \
+             leaves_no_worker_behind timed out too, dropping the pool is \
+             what hangs)",
+        ),
+        Trial::new(
             "ch07::process_pool::leaves_no_worker_behind",
             1,
             leaves_no_worker_behind,

@@ -361,7 +361,7 @@ pub(super) fn takes_the_jobs_in_order_on_a_free_thread() {
 }
 
 /// The ids of this process's threads, from Linux's `/proc`.
-fn thread_ids() -> HashSet<Tid> {
+pub(super) fn thread_ids() -> HashSet<Tid> {
     fs::read_dir("/proc/self/task")
         .expect("cannot list this process's threads")
         .filter_map(|task| task.ok()?.file_name().to_str()?.parse().ok())
