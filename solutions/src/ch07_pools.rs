@@ -255,6 +255,13 @@ impl ProcessPool {
     ///   first `size` jobs run at once, each on a different worker, and so do
     ///   the next `size`, and so on. Trial:
     ///   `ch07::process_pool::keeps_every_worker_busy_at_once`.
+    /// - Feeds the workers from a thread each (or fewer), each of which takes
+    ///   the next job once its worker has answered: `map` never runs more
+    ///   threads at once than the pool has workers, plus one, however many
+    ///   jobs there are. A thread per job is wrong: it starts as many threads
+    ///   as there are jobs, and lets later jobs take a worker before earlier
+    ///   ones. Trial:
+    ///   `ch07::process_pool::feeds_the_workers_without_a_thread_per_job`.
     /// - Fails if any job holds a newline, wherever it is among the jobs, a
     ///   trailing newline included, and checks every job before it sends any:
     ///   after such a failure no job of that `map` has run, and the workers are
@@ -323,8 +330,10 @@ impl Drop for ProcessPool {
     /// # Graded promises
     ///
     /// - When dropping the pool returns, none of its workers is left running,
-    ///   or exited but unwaited for (a zombie), after any number of `map`s.
-    ///   Trial: `ch07::process_pool::leaves_no_worker_behind`.
+    ///   or exited but unwaited for (a zombie), after any number of `map`s,
+    ///   and after a `map` that failed because a worker died: that dead
+    ///   worker is waited for too. Trial:
+    ///   `ch07::process_pool::leaves_no_worker_behind`.
     /// - The same holds for workers that never read their stdin and are
     ///   blocked writing more output than a pipe holds, which nobody reads: the
     ///   drop still returns and leaves none of them behind, even when they
@@ -388,6 +397,12 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///   the third job has run. A pool of one thread runs its jobs in the order
 ///   they were sent. Trial:
 ///   `ch07::thread_pool::takes_the_jobs_in_order_on_a_free_thread`.
+/// - An idle pool's threads sleep until a job comes: each blocks waiting for
+///   it (as `recv` does), and none polls for jobs (as `try_recv` in a loop
+///   does), which would burn CPU time while there is nothing to do. A thread
+///   woken for a job that another thread took first goes back to waiting, it
+///   does not end: the pool still runs `size` jobs at once after that. Trial:
+///   `ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped`.
 #[derive(Debug)]
 pub struct ThreadPool {
     /// The sending end of the job queue. An `Option`, so that `Drop` can
@@ -409,6 +424,10 @@ impl ThreadPool {
     ///   `size` different threads, and starts no more than `size` threads,
     ///   however many jobs it is sent. Trial:
     ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
+    /// - Starts the `size` threads in `new`, not as jobs come: the threads
+    ///   that run the first jobs are there as soon as `new` returns, before
+    ///   any job is sent. Trial:
+    ///   `ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped`.
     /// - Panics if `size` is `0`. Trial:
     ///   `ch07::thread_pool::rejects_a_size_of_zero`.
     pub fn new(size: usize) -> ThreadPool {
@@ -516,7 +535,10 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///
 /// - Gives the same counts as one thread counting every word of every text with
 ///   `words`, for any number of mappers, whether or not it divides the number
-///   of texts. Trial: `ch07::word_count::matches_the_sequential_count`.
+///   of texts, and however many words the texts hold: fifty thousand words
+///   are more than a bounded channel's buffer holds, so the calling thread
+///   adds the counts up as they arrive, while the mappers run, not once they
+///   have ended. Trial: `ch07::word_count::matches_the_sequential_count`.
 /// - With more mappers than texts, the counts are still right and every mapper
 ///   runs, some with no text; no texts at all give an empty map. Each of the
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
@@ -536,9 +558,11 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   the order the mappers happen to start is wrong, but a trial cannot
 ///   choose the order in which threads start, so it is caught only when they
 ///   happen to start out of order.
-///   Each text is counted with one call of `words(text)`, a blank text too, on
-///   the thread of the mapper it went to, the one that called `on_map`, never
-///   on the calling thread, even with `1` or `0` mappers. Trials:
+///   Each text is counted with one call of `words(text)`, a blank text too,
+///   and each of equal texts too (counting equal texts once and weighing
+///   their words by how many there are is wrong), on the thread of the
+///   mapper it went to, the one that called `on_map`, never on the calling
+///   thread, even with `1` or `0` mappers. Trials:
 ///   `ch07::word_count::shares_the_texts_out_evenly`,
 ///   `ch07::word_count::calls_on_map_before_counting`.
 /// - On each mapper's thread, `on_map` is called before `words` is called on

@@ -116,6 +116,19 @@ pub fn trials() -> Vec<Trial> {
              what hangs)",
         ),
         Trial::new(
+            "ch07::process_pool::feeds_the_workers_without_a_thread_per_job",
+            1,
+            process_pool::feeds_the_workers_without_a_thread_per_job,
+        )
+        // It counts this process's threads.
+        .exclusive()
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "map on a pool of one worker never returned (if \
+             leaves_no_worker_behind timed out too, dropping the pool is \
+             what hangs)",
+        ),
+        Trial::new(
             "ch07::process_pool::leaves_no_worker_behind",
             1,
             leaves_no_worker_behind,
@@ -238,6 +251,20 @@ pub fn trials() -> Vec<Trial> {
              the pool is what hangs)",
         ),
         Trial::new(
+            "ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped",
+            1,
+            thread_pool::idle_threads_sleep_until_the_pool_is_dropped,
+        )
+        // It freezes a thread, and reads which threads there are.
+        .exclusive()
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "a pool of 2 threads did not run its jobs, or never had both \
+             its threads asleep once they were idle (if \
+             runs_every_job_before_drop_returns timed out too, dropping \
+             the pool is what hangs)",
+        ),
+        Trial::new(
             "ch07::thread_pool::runs_size_jobs_at_once",
             2,
             runs_size_jobs_at_once,
@@ -287,6 +314,13 @@ pub fn trials() -> Vec<Trial> {
             "ch07::word_count::matches_the_sequential_count",
             1,
             matches_the_sequential_count,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "word_count never returned on some fifty thousand words: do the \
+             mappers send on a bounded channel that nobody reads until they \
+             have ended? The calling thread adds the counts up as they \
+             arrive, while the mappers run",
         ),
         Trial::new(
             "ch07::word_count::maps_the_texts_at_once",

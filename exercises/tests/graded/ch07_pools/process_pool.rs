@@ -346,7 +346,8 @@ pub(super) fn keeps_every_worker_busy_at_once() {
 }
 
 /// After the pool is dropped, none of its workers is left running or
-/// unwaited for.
+/// unwaited for: after `map`s that succeeded, and after a `map` that failed
+/// because a worker died, whose dead worker is waited for too.
 pub(super) fn leaves_no_worker_behind() {
     let mut pool =
         ProcessPool::new(pool_worker, 3).expect("cannot start the pool");
@@ -360,6 +361,27 @@ pub(super) fn leaves_no_worker_behind() {
         "after the pool was dropped, its workers {left:?} were still \
          running, or exited but were never waited for (zombies): close \
          every worker's stdin, then wait for it"
+    );
+
+    let mut pool =
+        ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
+    let pids = pool.pids();
+    let jobs = ["countdown 1".to_string(), "crash".to_string()];
+    let result = pool.map(&jobs);
+    assert!(
+        result.is_err(),
+        "a worker died, yet map returned {result:?}"
+    );
+    drop(pool);
+    let left: Vec<u32> =
+        pids.into_iter().filter(|&pid| is_our_child(pid)).collect();
+    assert!(
+        left.is_empty(),
+        "after a map failed because a worker died (on the job `crash`), \
+         and the pool was then dropped, its workers {left:?} were still \
+         running, or exited but were never waited for (zombies): the pool \
+         keeps every worker, a dead one too, until its drop waits for it \
+         (dropping a Child does not wait for the process)"
     );
 }
 
@@ -678,4 +700,63 @@ fn assert_no_worker_left(pids: Vec<u32>) {
         "after the pool was dropped, its workers {left:?} were still \
          running, or exited but were never waited for (zombies)"
     );
+}
+
+/// `map` starts no thread per job: on a pool of one worker, with 64 jobs
+/// the first of which holds the worker until every other thread of this
+/// process is asleep (by then the jobs that wait for the worker are
+/// waiting, and each thread a `map` starts is there), the `map` never
+/// runs more than two threads at once besides the one that called it: one
+/// per worker, and one more. Jobs each on a thread of its own would also race each other
+/// for the worker, later jobs before earlier ones.
+pub(super) fn feeds_the_workers_without_a_thread_per_job() {
+    const SIZE: usize = 1;
+    const JOBS: u64 = 64;
+    let most_allowed = SIZE + 1;
+    let scratch = scratch();
+    let mut pool =
+        ProcessPool::new(pool_worker, SIZE).expect("cannot start the pool");
+    let mut jobs = vec![format!("meet 0 {}", scratch.path().display())];
+    jobs.extend(countdown_jobs(1..JOBS));
+    let before = super::thread_pool::thread_ids();
+    let mapper = thread::spawn(move || {
+        let answers = pool.map(&jobs);
+        (pool, answers)
+    });
+    // Besides the one that calls `map`.
+    let map_threads = || {
+        super::thread_pool::thread_ids()
+            .difference(&before)
+            .count()
+            .saturating_sub(1)
+    };
+    let mut most = 0;
+    loop {
+        most = most.max(map_threads());
+        let announced = fs::read_dir(scratch.path())
+            .expect("cannot list the scratch folder")
+            .count()
+            > 0;
+        if most > most_allowed || (announced && every_other_thread_asleep()) {
+            break;
+        }
+        thread::yield_now();
+    }
+    fs::write(scratch.path().join("go-0"), "").expect("cannot create go-0");
+    while !mapper.is_finished() {
+        most = most.max(map_threads());
+        thread::yield_now();
+    }
+    let (pool, answers) = mapper.join().expect("map panicked");
+    drop(pool);
+    assert!(
+        most <= most_allowed,
+        "map ran {most} threads at once for a pool of {SIZE} worker and \
+         {JOBS} jobs: feed each worker from a thread of its own, which takes \
+         the next job from a queue as soon as its worker has answered, not \
+         a thread per job (which also lets later jobs take a worker before \
+         earlier ones)"
+    );
+    let answers = answers.expect("map failed");
+    assert_eq!(answers.len(), JOBS as usize, "one answer per job");
 }

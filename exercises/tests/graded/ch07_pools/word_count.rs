@@ -38,7 +38,9 @@ fn sequential_count(texts: &[&str]) -> HashMap<String, usize> {
 }
 
 /// For several numbers of mappers, most of which share the texts out
-/// unevenly, the counts equal the sequential count.
+/// unevenly, the counts equal the sequential count; and so they do for
+/// [`MANY_TEXTS`] copies of the texts, whose words are far more than a
+/// channel with a buffer (of a thousand words, say) holds.
 pub(super) fn matches_the_sequential_count() {
     let expected = sequential_count(&TEXTS);
     for mappers in [1, 2, 3, 4, 7] {
@@ -51,7 +53,19 @@ pub(super) fn matches_the_sequential_count() {
             TEXTS.len()
         );
     }
+    let many: Vec<&str> =
+        TEXTS.iter().copied().cycle().take(MANY_TEXTS).collect();
+    assert_eq!(
+        word_count(&many, 4, |_| {}),
+        sequential_count(&many),
+        "{MANY_TEXTS} texts, 4 mappers: the counts should equal those of one \
+         thread counting every text"
+    );
 }
+
+/// How many texts the last check of [`matches_the_sequential_count`]
+/// counts: some fifty thousand words.
+const MANY_TEXTS: usize = 2_100;
 
 /// Every mapper waits at a barrier in `on_map` until all have started.
 /// Then again, with one text each, and also in `words` until all are
@@ -176,7 +190,20 @@ fn texts_per_mapper(
             per_mapper.insert(*mapper, 0);
         }
     }
+    // A text that occurs more than once is counted as often as it occurs,
+    // all at the index of its first copy.
     let mut times_counted = vec![0; texts.len()];
+    let copies: Vec<usize> = texts
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            if texts[..index].contains(text) {
+                0
+            } else {
+                texts.iter().filter(|other| *other == text).count()
+            }
+        })
+        .collect();
     for (thread, event) in events {
         let Event::Words(text) = event else { continue };
         let Some(index) = texts.iter().position(|t| t == text) else {
@@ -194,11 +221,14 @@ fn texts_per_mapper(
         });
         *per_mapper.get_mut(mapper).unwrap() += 1;
     }
-    assert!(
-        times_counted.iter().all(|&times| times == 1),
+    assert_eq!(
+        times_counted,
+        copies,
         "{} texts, {mappers} mappers: how often words(text) was called on \
-         each text, by the mappers: {times_counted:?}; each mapper calls it \
-         once on each of its texts",
+         each text (on the first of equal texts, for all of them), by the \
+         mappers; each mapper calls it once on each of its texts, on a text \
+         equal to another too (counting equal texts once and weighing their \
+         words is not what was asked)",
         texts.len()
     );
     per_mapper
@@ -214,6 +244,9 @@ pub(super) fn shares_the_texts_out_evenly() {
     // Blank texts have no words, but are texts all the same; each differs
     // from the others, so that a text's events tell which one it is.
     let with_blanks = [TEXTS[0], "", TEXTS[1], "  \n", TEXTS[2], "\t"];
+    // Equal texts are texts all the same, each counted with a call of its
+    // own, wherever they are.
+    let with_copies = [TEXTS[0], TEXTS[1], TEXTS[0], "", TEXTS[0], ""];
     for (texts, mappers) in [
         (&TEXTS[..], 4),
         (&TEXTS[..2], 5),
@@ -221,6 +254,7 @@ pub(super) fn shares_the_texts_out_evenly() {
         (&TEXTS[..], 0),
         (&TEXTS[..], 1),
         (&with_blanks[..], 4),
+        (&with_copies[..], 2),
     ] {
         let events = watched_word_count(texts, mappers);
         let per_mapper = texts_per_mapper(texts, mappers, &events);
