@@ -116,6 +116,9 @@ impl<T> TicketLock<T> {
     /// - `into_inner` gives back the value, with every holder's writes. Trials:
     ///   `ch06::ticket_lock::counts_the_queue`,
     ///   `ch06::ticket_lock::excludes_other_threads`.
+    /// - A lock dropped without `into_inner` drops its value, as a `Mutex` does
+    ///   (an `Arc` inside loses that owner): the lock owns its value, it does
+    ///   not leak it. Trial: `ch06::ticket_lock::counts_the_queue`.
     pub fn into_inner(self) -> T {
         // TODO(ch06): `UnsafeCell::into_inner`.
         todo!("ch06: TicketLock::into_inner")
@@ -381,7 +384,10 @@ pub async fn with_heartbeat<T: Send + 'static>(
 /// - `FairRwLock<T>` is `Sync` when `T` is `Send + Sync` (`Vec<u8>`), and not
 ///   for `Cell<u8>` or `Rc<u8>`, nor for a `MutexGuard<u8>` (`Sync` but not
 ///   `Send`: a writer gets `&mut T` on its own thread, enough to move it
-///   there); a `FairRwLock<Cell<u8>>` still works on one thread. Trial:
+///   there); a `FairRwLock<Cell<u8>>` still works on one thread. It is
+///   `Send` when `T` is (`Vec<u8>`), and not for `Rc<u8>`: sending the lock
+///   sends its value. Dropping the lock drops its value (an `Arc` inside
+///   loses that owner): it owns its value, it does not leak it. Trial:
 ///   `ch06::fair_rwlock::is_sync_only_for_sync_values`.
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the

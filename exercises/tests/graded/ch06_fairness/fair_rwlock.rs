@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use std::fs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Barrier, MutexGuard, mpsc};
+use std::sync::{Arc, Barrier, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -200,6 +200,26 @@ pub(super) fn is_sync_only_for_sync_values() {
          guard there (std::mem::replace) and unlock the mutex from a thread \
          that does not hold it. The `unsafe impl Sync` needs `T: Send + \
          Sync`, not only `T: Sync`"
+    );
+    assert!(
+        course::is_send!(FairRwLock<Vec<u8>>),
+        "FairRwLock<Vec<u8>> must be Send, or no thread can hand it to another"
+    );
+    assert!(
+        !course::is_send!(FairRwLock<Rc<u8>>),
+        "FairRwLock<Rc<u8>> is Send: sending the lock sends the Rc inside it, \
+         and an Rc may not leave its thread while its clones stay behind. \
+         Leave Send to the compiler (UnsafeCell<T> is Send when T is), or \
+         bound an `unsafe impl Send` by `T: Send`, as RwLock<T>'s is"
+    );
+    let token = Arc::new(());
+    drop(FairRwLock::new(Arc::clone(&token)));
+    let owners = Arc::strong_count(&token);
+    assert_eq!(
+        owners, 1,
+        "a FairRwLock around an Arc was dropped, and the Arc still has \
+         {owners} owners: dropping the lock must drop its value (keep it in \
+         an UnsafeCell inside the lock, not in a leaked Box)"
     );
 }
 
