@@ -335,10 +335,12 @@ impl Drop for NewGilGuard<'_> {
 /// # Graded promises
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
-///   the first period or after several; `work` runs on a thread of the
-///   runtime's blocking pool (`Handle::try_current()` finds the runtime
-///   there, and the thread has the name the runtime gives its threads), not
-///   on a thread of its own, even one that enters the runtime. Trial:
+///   the first period, after several, or while a beat runs (the loop still
+///   sees the end when the beat returns, however short the window); `work`
+///   runs on a thread of the runtime's blocking pool
+///   (`Handle::try_current()` finds the runtime there, and the thread has the
+///   name the runtime gives its threads), not on a thread of its own, even
+///   one that enters the runtime. Trial:
 ///   `ch06::heartbeat::returns_the_result`.
 /// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
 ///   current-thread runtime, and no faster than once per `period`. Trial:
@@ -356,8 +358,10 @@ impl Drop for NewGilGuard<'_> {
 ///   `ch06::heartbeat::sleeps_between_beats`.
 /// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload,
 ///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
-///   with the same text), and a `panic_any(42_u32)` stays that `u32`. Trial:
-///   `ch06::heartbeat::passes_a_panic_on`.
+///   with the same text), and a `panic_any(42_u32)` stays that `u32`. A panic
+///   in `beat`, the caller's own callback, comes out of `with_heartbeat` too,
+///   with its payload: it is not caught and logged while the beats go on.
+///   Trial: `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
