@@ -396,7 +396,10 @@ pub async fn with_heartbeat<T: Send + 'static>(
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the
 ///   last, `try_read` refuses once a writer waits, and the writer then gets in.
-///   Trial: `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
+///   New readers stay out as long as a writer waits, also in the gap after
+///   the last reader has left and before the woken writer runs (with the
+///   writer held still there, `try_read` refuses). Trial:
+///   `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
 #[derive(Debug)]
 pub struct FairRwLock<T> {
     // TODO(ch06): a Mutex around the state (readers inside, a writer
@@ -471,7 +474,9 @@ impl<T> FairRwLock<T> {
     ///   `ch06::fair_rwlock::writers_exclude_everyone`.
     /// - A writer waiting for a reader to leave sleeps until it is woken: while
     ///   the reader stays a tenth of a second, the writer wakes at most 5 times
-    ///   (not once a millisecond to look). Trial:
+    ///   (not once a millisecond to look), and the wait it sleeps in has no
+    ///   time limit (`Condvar::wait`, not a `wait_timeout` kept as a safety
+    ///   net, however long its timeout). Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn write(&self) -> WriteGuard<'_, T> {
         // TODO(ch06): count yourself as waiting, wait until nobody is

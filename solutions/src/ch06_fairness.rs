@@ -576,7 +576,10 @@ struct RwState {
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the
 ///   last, `try_read` refuses once a writer waits, and the writer then gets in.
-///   Trial: `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
+///   New readers stay out as long as a writer waits, also in the gap after
+///   the last reader has left and before the woken writer runs (with the
+///   writer held still there, `try_read` refuses). Trial:
+///   `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
 pub struct FairRwLock<T> {
     /// The bookkeeping, under a plain mutex: it is held only for a few
     /// instructions, never while a guard is out.
@@ -677,7 +680,9 @@ impl<T> FairRwLock<T> {
     ///   `ch06::fair_rwlock::writers_exclude_everyone`.
     /// - A writer waiting for a reader to leave sleeps until it is woken: while
     ///   the reader stays a tenth of a second, the writer wakes at most 5 times
-    ///   (not once a millisecond to look). Trial:
+    ///   (not once a millisecond to look), and the wait it sleeps in has no
+    ///   time limit (`Condvar::wait`, not a `wait_timeout` kept as a safety
+    ///   net, however long its timeout). Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn write(&self) -> WriteGuard<'_, T> {
         let mut state = self.lock_state();
