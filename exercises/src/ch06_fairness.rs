@@ -225,6 +225,13 @@ impl NewGil {
 
     /// Whether a waiter has asked the holder to drop the GIL and the holder
     /// has not done so yet.
+    ///
+    /// # Graded promises
+    ///
+    /// - Asked while another thread holds the GIL's state (formatting the GIL
+    ///   with `{:?}`), with a request pending, `drop_requested()` waits for the
+    ///   state and says `true`, rather than answer `false` at once. Trial:
+    ///   `ch06::new_gil::waits_an_interval_before_asking`.
     pub fn drop_requested(&self) -> bool {
         // TODO(ch06): read the request.
         todo!("ch06: NewGil::drop_requested")
@@ -241,7 +248,10 @@ impl NewGil {
     ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
     /// - While it waits for another thread to take the GIL, the thread in `check`
     ///   does not count: `waiting()` never counts it together with the waiter it
-    ///   hands the GIL over to. Trial:
+    ///   hands the GIL over to. Nor does a thread that calls `acquire` while
+    ///   the GIL is free, even while it has to wait for the GIL's state
+    ///   (another thread formatting the GIL with `{:?}` holds it): it never
+    ///   waits for the GIL. Trial:
     ///   `ch06::new_gil::check_counts_as_waiting_only_after_the_switch`.
     pub fn waiting(&self) -> usize {
         // TODO(ch06): count them in acquire.
