@@ -213,7 +213,10 @@ pub(super) fn is_sync_only_for_sync_values() {
          bound an `unsafe impl Send` by `T: Send`, as RwLock<T>'s is"
     );
     let token = Arc::new(());
-    drop(FairRwLock::new(Arc::clone(&token)));
+    {
+        // Dropped here, at the end of its block, with the Arc inside.
+        let _lock = FairRwLock::new(Arc::clone(&token));
+    }
     let owners = Arc::strong_count(&token);
     assert_eq!(
         owners, 1,

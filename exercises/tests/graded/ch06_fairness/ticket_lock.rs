@@ -115,7 +115,10 @@ pub(super) fn counts_the_queue() {
         "into_inner gives the value"
     );
     let token = Arc::new(());
-    drop(TicketLock::new(Arc::clone(&token)));
+    {
+        // Dropped here, at the end of its block, with the Arc inside.
+        let _lock = TicketLock::new(Arc::clone(&token));
+    }
     let owners = Arc::strong_count(&token);
     assert_eq!(
         owners, 1,
