@@ -116,6 +116,9 @@ impl<T> TicketLock<T> {
     /// - `into_inner` gives back the value, with every holder's writes. Trials:
     ///   `ch06::ticket_lock::counts_the_queue`,
     ///   `ch06::ticket_lock::excludes_other_threads`.
+    /// - A lock dropped without `into_inner` drops its value, as a `Mutex` does
+    ///   (an `Arc` inside loses that owner): the lock owns its value, it does
+    ///   not leak it. Trial: `ch06::ticket_lock::counts_the_queue`.
     pub fn into_inner(self) -> T {
         // TODO(ch06): `UnsafeCell::into_inner`.
         todo!("ch06: TicketLock::into_inner")
@@ -222,6 +225,13 @@ impl NewGil {
 
     /// Whether a waiter has asked the holder to drop the GIL and the holder
     /// has not done so yet.
+    ///
+    /// # Graded promises
+    ///
+    /// - Asked while another thread holds the GIL's state (formatting the GIL
+    ///   with `{:?}`), with a request pending, `drop_requested()` waits for the
+    ///   state and says `true`, rather than answer `false` at once. Trial:
+    ///   `ch06::new_gil::waits_an_interval_before_asking`.
     pub fn drop_requested(&self) -> bool {
         // TODO(ch06): read the request.
         todo!("ch06: NewGil::drop_requested")
@@ -238,7 +248,10 @@ impl NewGil {
     ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
     /// - While it waits for another thread to take the GIL, the thread in `check`
     ///   does not count: `waiting()` never counts it together with the waiter it
-    ///   hands the GIL over to. Trial:
+    ///   hands the GIL over to. Nor does a thread that calls `acquire` while
+    ///   the GIL is free, even while it has to wait for the GIL's state
+    ///   (another thread formatting the GIL with `{:?}` holds it): it never
+    ///   waits for the GIL. Trial:
     ///   `ch06::new_gil::check_counts_as_waiting_only_after_the_switch`.
     pub fn waiting(&self) -> usize {
         // TODO(ch06): count them in acquire.
@@ -332,10 +345,12 @@ impl Drop for NewGilGuard<'_> {
 /// # Graded promises
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
-///   the first period or after several; `work` runs on a thread of the
-///   runtime's blocking pool (`Handle::try_current()` finds the runtime
-///   there, and the thread has the name the runtime gives its threads), not
-///   on a thread of its own, even one that enters the runtime. Trial:
+///   the first period, after several, or while a beat runs (the loop still
+///   sees the end when the beat returns, however short the window); `work`
+///   runs on a thread of the runtime's blocking pool
+///   (`Handle::try_current()` finds the runtime there, and the thread has the
+///   name the runtime gives its threads), not on a thread of its own, even
+///   one that enters the runtime. Trial:
 ///   `ch06::heartbeat::returns_the_result`.
 /// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
 ///   current-thread runtime, and no faster than once per `period`. Trial:
@@ -353,8 +368,10 @@ impl Drop for NewGilGuard<'_> {
 ///   `ch06::heartbeat::sleeps_between_beats`.
 /// - A panic in `work` comes out of `with_heartbeat` with `work`'s own payload,
 ///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
-///   with the same text), and a `panic_any(42_u32)` stays that `u32`. Trial:
-///   `ch06::heartbeat::passes_a_panic_on`.
+///   with the same text), and a `panic_any(42_u32)` stays that `u32`. A panic
+///   in `beat`, the caller's own callback, comes out of `with_heartbeat` too,
+///   with its payload: it is not caught and logged while the beats go on.
+///   Trial: `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
@@ -381,12 +398,18 @@ pub async fn with_heartbeat<T: Send + 'static>(
 /// - `FairRwLock<T>` is `Sync` when `T` is `Send + Sync` (`Vec<u8>`), and not
 ///   for `Cell<u8>` or `Rc<u8>`, nor for a `MutexGuard<u8>` (`Sync` but not
 ///   `Send`: a writer gets `&mut T` on its own thread, enough to move it
-///   there); a `FairRwLock<Cell<u8>>` still works on one thread. Trial:
+///   there); a `FairRwLock<Cell<u8>>` still works on one thread. It is
+///   `Send` when `T` is (`Vec<u8>`), and not for `Rc<u8>`: sending the lock
+///   sends its value. Dropping the lock drops its value (an `Arc` inside
+///   loses that owner): it owns its value, it does not leak it. Trial:
 ///   `ch06::fair_rwlock::is_sync_only_for_sync_values`.
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the
 ///   last, `try_read` refuses once a writer waits, and the writer then gets in.
-///   Trial: `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
+///   New readers stay out as long as a writer waits, also in the gap after
+///   the last reader has left and before the woken writer runs (with the
+///   writer held still there, `try_read` refuses). Trial:
+///   `ch06::fair_rwlock::a_writer_is_not_starved_by_readers`.
 #[derive(Debug)]
 pub struct FairRwLock<T> {
     // TODO(ch06): a Mutex around the state (readers inside, a writer
@@ -461,7 +484,9 @@ impl<T> FairRwLock<T> {
     ///   `ch06::fair_rwlock::writers_exclude_everyone`.
     /// - A writer waiting for a reader to leave sleeps until it is woken: while
     ///   the reader stays a tenth of a second, the writer wakes at most 5 times
-    ///   (not once a millisecond to look). Trial:
+    ///   (not once a millisecond to look), and the wait it sleeps in has no
+    ///   time limit (`Condvar::wait`, not a `wait_timeout` kept as a safety
+    ///   net, however long its timeout). Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn write(&self) -> WriteGuard<'_, T> {
         // TODO(ch06): count yourself as waiting, wait until nobody is

@@ -359,6 +359,9 @@ pub fn trials() -> Vec<Trial> {
             3,
             a_writer_is_not_starved_by_readers,
         )
+        // It freezes a thread with a signal, which only one trial at a
+        // time may do.
+        .exclusive()
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the writer starved: one thread always holds a read guard and \

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use std::fs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Barrier, MutexGuard, mpsc};
+use std::sync::{Arc, Barrier, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -201,6 +201,29 @@ pub(super) fn is_sync_only_for_sync_values() {
          that does not hold it. The `unsafe impl Sync` needs `T: Send + \
          Sync`, not only `T: Sync`"
     );
+    assert!(
+        course::is_send!(FairRwLock<Vec<u8>>),
+        "FairRwLock<Vec<u8>> must be Send, or no thread can hand it to another"
+    );
+    assert!(
+        !course::is_send!(FairRwLock<Rc<u8>>),
+        "FairRwLock<Rc<u8>> is Send: sending the lock sends the Rc inside it, \
+         and an Rc may not leave its thread while its clones stay behind. \
+         Leave Send to the compiler (UnsafeCell<T> is Send when T is), or \
+         bound an `unsafe impl Send` by `T: Send`, as RwLock<T>'s is"
+    );
+    let token = Arc::new(());
+    {
+        // Dropped here, at the end of its block, with the Arc inside.
+        let _lock = FairRwLock::new(Arc::clone(&token));
+    }
+    let owners = Arc::strong_count(&token);
+    assert_eq!(
+        owners, 1,
+        "a FairRwLock around an Arc was dropped, and the Arc still has \
+         {owners} owners: dropping the lock must drop its value (keep it in \
+         an UnsafeCell inside the lock, not in a leaked Box)"
+    );
 }
 
 /// While the calling thread holds `held` (a read guard or a write guard
@@ -308,6 +331,14 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
         // does) may count a writer a moment before it keeps readers out.
         thread::sleep(SETTLE);
         assert!(
+            !asleep || !waits_with_a_deadline(writer.tid),
+            "the writer waiting for the reader to leave sleeps in a wait \
+             with a time limit (a wait_timeout, or a sleep): it looks again \
+             now and then instead of being woken. The last reader out \
+             notifies the writers' Condvar, under the state's mutex, and the \
+             writer waits on it with Condvar::wait, no timeout as a safety net"
+        );
+        assert!(
             lock.try_read().is_none(),
             "try_read gave a new reader a guard while a writer waited: \
              with a stream of readers, the writer would wait forever"
@@ -342,6 +373,38 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
     assert_eq!(lock.writers_waiting(), 0, "the writer is done");
     counts_the_writer_while_the_state_is_busy();
     no_pass_for_readers_queued_behind_a_writer();
+}
+
+/// Whether thread `tid`, asleep, waits with a time limit: it is blocked in
+/// a `futex` wait with a timeout (`Condvar::wait_timeout`), or in a sleep.
+/// Asked again while `/proc` shows it running, for up to
+/// [`SPINNER_GRACE`]; `false` if it never shows a wait this function knows.
+fn waits_with_a_deadline(tid: task::Tid) -> bool {
+    // The numbers of `futex`, `nanosleep` and `clock_nanosleep`.
+    #[cfg(target_arch = "x86_64")]
+    const CALLS: [i64; 3] = [202, 35, 230];
+    #[cfg(target_arch = "aarch64")]
+    const CALLS: [i64; 3] = [98, 101, 115];
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const CALLS: [i64; 3] = [-1, -1, -1];
+    let start = Instant::now();
+    while start.elapsed() < SPINNER_GRACE {
+        // The call's number, then its arguments, in hex.
+        let call = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+            .unwrap_or_default();
+        let fields: Vec<&str> = call.split_whitespace().collect();
+        let number = fields.first().and_then(|number| number.parse().ok());
+        match number {
+            // A futex wait's fourth argument is its timeout, null for none.
+            Some(number) if number == CALLS[0] => {
+                return fields.get(4).is_some_and(|timeout| *timeout != "0x0");
+            }
+            Some(number) if CALLS[1..].contains(&number) => return true,
+            Some(_) => return false,
+            None => thread::yield_now(),
+        }
+    }
+    false
 }
 
 /// How long [`until_asleep`] and [`Probe`] wait for a thread that neither
@@ -541,6 +604,46 @@ pub(super) fn a_writer_is_not_starved_by_readers() {
         }
         assert!(!*held, "the writer wrote while a reader held the lock");
         drop(held);
+    });
+    assert!(*lock.read(), "the writer got in and wrote");
+    no_reader_slips_in_before_the_woken_writer();
+}
+
+/// A writer waits behind a reader and is frozen (as a thread the system
+/// does not get round to running) while the reader leaves: in that gap no
+/// reader is inside, yet the writer still waits, so `try_read` refuses. A
+/// lock that keeps new readers out only while other readers are inside
+/// lets one in here, and readers arriving in such gaps starve the writer.
+fn no_reader_slips_in_before_the_woken_writer() {
+    let lock = FairRwLock::new(false);
+    thread::scope(|s| {
+        let held = lock.read();
+        let (tell, told) = mpsc::channel();
+        let lock = &lock;
+        s.spawn(move || {
+            tell.send(task::me()).unwrap();
+            *lock.write() = true;
+        });
+        let writer = told.recv().unwrap();
+        while lock.writers_waiting() == 0 {
+            thread::yield_now();
+        }
+        // Asleep in its wait, which holds no lock; frozen there.
+        let start = Instant::now();
+        while !task::asleep(writer.tid) && start.elapsed() < SPINNER_GRACE {
+            thread::yield_now();
+        }
+        task::freeze(writer);
+        drop(held);
+        let slipped_in = lock.try_read().is_some();
+        task::thaw();
+        assert!(
+            !slipped_in,
+            "the last reader left while a writer waited, and before the \
+             writer had run again, try_read gave a new reader a guard: a \
+             waiting writer keeps new readers out also while no reader is \
+             inside, or readers that come in each such gap starve it"
+        );
     });
     assert!(*lock.read(), "the writer got in and wrote");
 }

@@ -74,6 +74,68 @@ pub(super) fn returns_the_result() {
         || {},
     ));
     assert_eq!(report, "quarterly report");
+    ends_while_a_beat_runs();
+}
+
+/// How many beats [`ends_while_a_beat_runs`] allows once the work is over:
+/// a loop that still looks at the work beats once or twice more at most
+/// (only when a whole period has passed and the tick wins the draw), one
+/// that missed the end beats for ever.
+const BEATS_AFTER_THE_END: usize = 100;
+
+/// The work ends while a beat runs: the work waits for the first beat to
+/// begin, and that beat waits until the work's thread has stopped (the runtime keeps no idle thread in its blocking
+/// pool), so the work is over, to its last instruction, before the loop
+/// looks again. A loop that is only told of the end by a signal nobody
+/// was waiting for at that moment (`Notify::notify_waiters`, which keeps
+/// no permit) never learns of it, and beats for ever.
+fn ends_while_a_beat_runs() {
+    let (stopped, stop) = mpsc::channel();
+    let stopped = Mutex::new(stopped);
+    let runtime = Builder::new_current_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::ZERO)
+        .on_thread_stop(move || {
+            // The trial may be over already; then nobody listens.
+            let _ = stopped.lock().unwrap().send(());
+        })
+        .build()
+        .expect("cannot build a tokio runtime");
+    // The work ends only once a beat has begun.
+    let (beating, beat_begun) = mpsc::channel();
+    let mut ended = false;
+    let mut beats_after = 0;
+    let answer = runtime.block_on(with_heartbeat(
+        move || {
+            beat_begun.recv().expect("the beat never began");
+            42
+        },
+        Duration::from_millis(1),
+        || {
+            if !ended {
+                beating.send(()).expect("the work is over already");
+                // The work's thread stops only once the work has returned.
+                stop.recv().expect("the work's thread never stopped");
+                ended = true;
+                return;
+            }
+            beats_after += 1;
+            assert!(
+                beats_after < BEATS_AFTER_THE_END,
+                "the work ended while a beat ran, and with_heartbeat then \
+                 beat {beats_after} more times without returning: it missed \
+                 the end. A signal sent while nobody waits for it (as \
+                 Notify::notify_waiters is, between two turns of the loop) \
+                 is lost; select! on the JoinHandle itself, which keeps its \
+                 result until it is polled"
+            );
+        },
+    ));
+    assert_eq!(
+        answer, 42,
+        "with_heartbeat returns what the work returned, also when the work \
+         ends while a beat runs"
+    );
 }
 
 /// The work spins until the third beat, which only comes if the work runs
@@ -426,6 +488,46 @@ pub(super) fn passes_a_panic_on() {
          came out of with_heartbeat is not that u32 (its text: {:?}): pass \
          the work's own payload on with \
          std::panic::resume_unwind(error.into_panic())",
+        panic_text(&*payload)
+    );
+    a_panicking_beat_is_not_hidden(&runtime);
+}
+
+/// A panic in `beat`, the caller's own callback, comes out of
+/// `with_heartbeat` with its own payload, as a panic in `work` does: it
+/// is not caught and logged while the beats go on.
+fn a_panicking_beat_is_not_hidden(runtime: &Runtime) {
+    const MESSAGE: &str = "the heartbeat failed on purpose (expected)";
+    let beaten = Arc::new(AtomicBool::new(false));
+    let work = {
+        let beaten = Arc::clone(&beaten);
+        move || {
+            // Ends once the beat has run, so the runtime has no work left.
+            while !beaten.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            7_u64
+        }
+    };
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(with_heartbeat(work, Duration::from_millis(5), || {
+            beaten.store(true, Ordering::SeqCst);
+            panic::panic_any(MESSAGE);
+        }))
+    }));
+    let Err(payload) = caught else {
+        panic!(
+            "beat panicked, but with_heartbeat returned the work's value: \
+             the caller's own callback failed, and that must reach the \
+             caller, not be caught and logged while the beats go on"
+        );
+    };
+    assert_eq!(
+        payload.downcast_ref::<&'static str>(),
+        Some(&MESSAGE),
+        "beat panicked with the &'static str {MESSAGE:?}, but the payload \
+         that came out of with_heartbeat is not that (its text: {:?}): let \
+         the beat's panic go on as it is",
         panic_text(&*payload)
     );
 }

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 use std::thread;
 
 use exercises::ch06_fairness::{TicketGuard, TicketLock};
@@ -113,6 +113,19 @@ pub(super) fn counts_the_queue() {
         lock.into_inner(),
         "order book",
         "into_inner gives the value"
+    );
+    let token = Arc::new(());
+    {
+        // Dropped here, at the end of its block, with the Arc inside.
+        let _lock = TicketLock::new(Arc::clone(&token));
+    }
+    let owners = Arc::strong_count(&token);
+    assert_eq!(
+        owners, 1,
+        "a TicketLock around an Arc was dropped without into_inner, and the \
+         Arc still has {owners} owners: dropping the lock must drop its \
+         value (keep it in an UnsafeCell inside the lock, not in a leaked \
+         Box)"
     );
 }
 
