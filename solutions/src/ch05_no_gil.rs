@@ -84,10 +84,16 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   leaves the process too little memory for a thread's stack, with
 ///   `RLIMIT_DATA`), it panics as `Scope::spawn` does, with no kernel run on
 ///   the calling thread (threads with a smaller stack may still start: then
-///   every band must run on one). Only that it panics is graded, not the
-///   panic's message: std does not promise the text of `Scope::spawn`'s,
-///   and a message of your own (`Builder::spawn_scoped(..).expect(..)`) is
-///   as good. Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
+///   every band must run on one). When only some bands' threads can start
+///   (the trial leaves room for 2 new threads, and asks for 4 bands), the
+///   bands that started do not wait for the others (no start barrier for
+///   every band, which would hang): `in_bands` panics, or returns the whole
+///   output if a band that ended gave its thread's stack to a later one, and
+///   runs no kernel on the calling thread. Only that it panics is graded,
+///   not the panic's message: std does not promise the text of
+///   `Scope::spawn`'s, and a message of your own
+///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
+///   `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
@@ -386,9 +392,15 @@ impl ShardedMap {
 ///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
 ///   `Scope::spawn` does, with no request fetched on the calling thread
 ///   (threads with a smaller stack may still start: then every request must
-///   run on one). Only that it panics is graded, not the panic's message:
-///   std does not promise the text of `Scope::spawn`'s, and a message of
-///   your own (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
+///   run on one). When only some requests' threads can start (the trial
+///   leaves room for 2 new threads, and asks for 4 requests), the requests
+///   that started do not wait for the others (no start barrier for every
+///   request, which would hang): `fetch_all` panics, or returns every
+///   response if a request that ended gave its thread's stack to a later
+///   one, and fetches nothing on the calling thread. Only that it panics is
+///   graded, not the panic's message: std does not promise the text of
+///   `Scope::spawn`'s, and a message of your own
+///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
 ///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where

@@ -62,6 +62,12 @@ pub fn trials() -> Vec<Trial> {
             "ch05::in_bands::a_panicking_kernel_panics_the_caller",
             1,
             a_panicking_kernel_panics_the_caller,
+        )
+        .on_timeout(
+            "hung while only 2 of 4 bands' threads could start: the bands \
+             that started must not wait for the others (a start barrier \
+             for every band waits forever, and the scope waits for it \
+             before it panics)",
         ),
         Trial::new(
             "ch05::blur::matches_the_sequential_blur",
@@ -154,6 +160,12 @@ pub fn trials() -> Vec<Trial> {
             "ch05::fetch_all::a_failed_request_panics_the_caller",
             1,
             a_failed_request_panics_the_caller,
+        )
+        .on_timeout(
+            "hung while only 2 of 4 requests' threads could start: the \
+             requests that started must not wait for the others (a start \
+             barrier for every request waits forever, and the scope waits \
+             for it before it panics)",
         ),
     ]
 }
@@ -294,6 +306,45 @@ fn a_panicking_kernel_panics_the_caller() {
         "no thread could start, and a band's kernel ran on the calling \
          thread instead: each band runs on a thread of its own, or \
          in_bands panics"
+    );
+    // Two bands' threads start, and the third cannot: the two that started
+    // must not wait for the others (a start barrier for every band hangs,
+    // as the scope waits for them before it panics).
+    let (ran_on_caller, ran_elsewhere) =
+        (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = os::while_only_threads_can_start(2, || {
+        in_bands(&image, 4, |band, out| {
+            if thread::current().id() == caller {
+                ran_on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                ran_elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            grayscale(band, out);
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so bands whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A band's thread that ended gave its stack to the next band's.
+        Some(Ok(_)) if ran_elsewhere.load(Ordering::SeqCst) == 4 => {}
+        Some(Ok(output)) => panic!(
+            "only 2 threads could start, yet in_bands of 4 bands returned \
+             {output:?}, with {} kernels run on threads of their own: a \
+             band whose thread cannot start is never filled; let the \
+             failure panic",
+            ran_elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran_on_caller.into_inner(),
+        0,
+        "only 2 threads could start, and a band's kernel ran on the \
+         calling thread instead: each band runs on a thread of its own, \
+         or in_bands panics"
     );
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
@@ -1104,6 +1155,44 @@ fn a_failed_request_panics_the_caller() {
         "no thread could start, and a request was fetched on the calling \
          thread instead: each request runs on a thread of its own, or \
          fetch_all panics"
+    );
+    // Two requests' threads start, and the third cannot: the two that
+    // started must not wait for the others (a start barrier for every
+    // request hangs, as the scope waits for them before it panics).
+    let four = ["/1", "/2", "/3", "/4"];
+    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = os::while_only_threads_can_start(2, || {
+        fetch_all(&four, |url| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            format!("200 {url}")
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so requests whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A request's thread that ended gave its stack to the next one's.
+        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == four.len() => {}
+        Some(Ok(responses)) => panic!(
+            "only 2 threads could start, yet fetch_all of 4 requests \
+             returned {responses:?}, with {} fetched on threads of their \
+             own: a request whose thread cannot start must panic",
+            elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "only 2 threads could start, and a request was fetched on the \
+         calling thread instead: each request runs on a thread of its own, \
+         or fetch_all panics"
     );
     let fetched = Mutex::new(Vec::new());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
