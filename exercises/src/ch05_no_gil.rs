@@ -72,10 +72,16 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   leaves the process too little memory for a thread's stack, with
 ///   `RLIMIT_DATA`), it panics as `Scope::spawn` does, with no kernel run on
 ///   the calling thread (threads with a smaller stack may still start: then
-///   every band must run on one). Only that it panics is graded, not the
-///   panic's message: std does not promise the text of `Scope::spawn`'s,
-///   and a message of your own (`Builder::spawn_scoped(..).expect(..)`) is
-///   as good. Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
+///   every band must run on one). When only some bands' threads can start
+///   (the trial leaves room for 2 new threads, and asks for 4 bands), the
+///   bands that started do not wait for the others (no start barrier for
+///   every band, which would hang): `in_bands` panics, or returns the whole
+///   output if a band that ended gave its thread's stack to a later one, and
+///   runs no kernel on the calling thread. Only that it panics is graded,
+///   not the panic's message: std does not promise the text of
+///   `Scope::spawn`'s, and a message of your own
+///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
+///   `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
@@ -140,17 +146,25 @@ where
 /// - The result equals the sequential blur, for any image and any number of
 ///   bands from `1` up, even more than the number of rows; images one pixel
 ///   wide or one row high included (count the neighbours inside the image,
-///   not by a formula for the edges). Trial:
+///   not by a formula for the edges), and rows of any width (5,000 pixels:
+///   no buffer of a fixed size). Trial:
 ///   `ch05::blur::matches_the_sequential_blur`.
 /// - `blur` panics when `bands` is `0`, also for an empty image (no pixels, of
 ///   any width, `0` included). Trial: `ch05::blur::zero_bands_panic`.
 /// - The bands are blurred at the same time: `on_band` may wait until every
-///   band's thread has called it. Trial: `ch05::blur::blurs_the_bands_at_once`.
+///   band's thread has called it, with 3 bands and with 40 (every band's
+///   thread starts at once, not a batch of them at a time). Trial:
+///   `ch05::blur::blurs_the_bands_at_once`.
 /// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
 ///   time on a different new thread (never the caller's), also with one band,
 ///   when `bands` does not divide the height (9 rows in 4 bands), when there are more
 ///   bands than rows (3 rows in 5 bands), and for an empty image (no rows, or
-///   a width of `0`). Trials:
+///   a width of `0`); and when no band's thread can start (on Linux, the
+///   trial leaves the process too little memory for a thread's stack, with
+///   `RLIMIT_DATA`), `blur` panics as `Scope::spawn` does, with no band
+///   blurred and no `on_band` called on the calling thread (threads with a
+///   smaller stack may still start: then every band must run on one).
+///   Trials:
 ///   `ch05::blur::calls_on_band_for_every_band`,
 ///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
@@ -177,8 +191,14 @@ where
 ///   `get` lock the shard `shard_of` gives, not another). Trial:
 ///   `ch05::sharded_map::holds_two_shards_at_once`.
 /// - Dropping a map frees everything it allocated, its keys included: after a
-///   map of 200 keys is dropped, no byte it allocated is left. Trial:
-///   `ch05::sharded_map::frees_its_keys`.
+///   map of 200 keys is dropped, no byte it allocated is left. While it
+///   lives, it holds a copy of each key: 20 keys of 1,000 bytes take 20,000
+///   bytes at least (a map that keeps only each key's hash would give two
+///   keys with the same hash one counter). Reading stores nothing: `get` and
+///   `shard_of` of 1,000 keys never updated, and of keys present, leave no
+///   byte allocated (no memo of `shard_of`'s answers, which would grow with
+///   every key ever asked about, and put every shard behind its lock).
+///   Trial: `ch05::sharded_map::frees_its_keys`.
 #[derive(Debug)]
 pub struct ShardedMap {
     // TODO(ch05): the shards.
@@ -217,7 +237,8 @@ impl ShardedMap {
     ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
     ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
     ///   differ only in their last byte are two keys, each with its own
-    ///   counter. Trial:
+    ///   counter; so are two URLs that differ only in case (keys are taken
+    ///   as they are). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         // TODO(ch05): hash the key.
@@ -309,9 +330,14 @@ impl ShardedMap {
 ///   listed twice is fetched twice, blank entries (`""`, `"  "`) are fetched
 ///   too, and so is an entry with a NUL character in it (`"/a\0b"`: it is
 ///   only passed to `fetch`, not made a thread's name); each entry gets the
-///   response of its own request; and a `fetch` may use 512 KiB of its
-///   thread's stack (a thread Rust starts has 2 MiB unless told otherwise).
-///   Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
+///   response of its own request, exactly as `fetch` returned it (not
+///   trimmed: a response may start with spaces and end with `"\r\n"`); and
+///   a `fetch` may use 512 KiB of its thread's stack (a thread Rust starts
+///   has 2 MiB unless told otherwise). Meanwhile the calling thread only
+///   waits, asleep (in `join`, or at the end of the scope): while two
+///   requests wait, it must not use a fifth of a second of CPU time
+///   (spinning on `is_finished`). Trial:
+///   `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - If a `fetch` panics, `fetch_all` panics instead of returning, and each
 ///   entry is still fetched once, that one included (a failed request is not
 ///   tried again); and when no
@@ -319,9 +345,15 @@ impl ShardedMap {
 ///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
 ///   `Scope::spawn` does, with no request fetched on the calling thread
 ///   (threads with a smaller stack may still start: then every request must
-///   run on one). Only that it panics is graded, not the panic's message:
-///   std does not promise the text of `Scope::spawn`'s, and a message of
-///   your own (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
+///   run on one). When only some requests' threads can start (the trial
+///   leaves room for 2 new threads, and asks for 4 requests), the requests
+///   that started do not wait for the others (no start barrier for every
+///   request, which would hang): `fetch_all` panics, or returns every
+///   response if a request that ended gave its thread's stack to a later
+///   one, and fetches nothing on the calling thread. Only that it panics is
+///   graded, not the panic's message: std does not promise the text of
+///   `Scope::spawn`'s, and a message of your own
+///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
 ///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>
 where

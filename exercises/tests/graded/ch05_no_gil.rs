@@ -62,6 +62,12 @@ pub fn trials() -> Vec<Trial> {
             "ch05::in_bands::a_panicking_kernel_panics_the_caller",
             1,
             a_panicking_kernel_panics_the_caller,
+        )
+        .on_timeout(
+            "hung while only 2 of 4 bands' threads could start: the bands \
+             that started must not wait for the others (a start barrier \
+             for every band waits forever, and the scope waits for it \
+             before it panics)",
         ),
         Trial::new(
             "ch05::blur::matches_the_sequential_blur",
@@ -76,7 +82,9 @@ pub fn trials() -> Vec<Trial> {
         .timeout(BARRIER_TIMEOUT)
         .on_timeout(
             "did not blur the bands at the same time: each band's thread \
-             calls on_band, which waits until every band has started",
+             calls on_band, which waits until every band has started (3 \
+             bands, then 40: start every band's thread, not a batch at a \
+             time)",
         ),
         Trial::new(
             "ch05::blur::calls_on_band_for_every_band",
@@ -154,6 +162,12 @@ pub fn trials() -> Vec<Trial> {
             "ch05::fetch_all::a_failed_request_panics_the_caller",
             1,
             a_failed_request_panics_the_caller,
+        )
+        .on_timeout(
+            "hung while only 2 of 4 requests' threads could start: the \
+             requests that started must not wait for the others (a start \
+             barrier for every request waits forever, and the scope waits \
+             for it before it panics)",
         ),
     ]
 }
@@ -295,6 +309,45 @@ fn a_panicking_kernel_panics_the_caller() {
          thread instead: each band runs on a thread of its own, or \
          in_bands panics"
     );
+    // Two bands' threads start, and the third cannot: the two that started
+    // must not wait for the others (a start barrier for every band hangs,
+    // as the scope waits for them before it panics).
+    let (ran_on_caller, ran_elsewhere) =
+        (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = os::while_only_threads_can_start(2, || {
+        in_bands(&image, 4, |band, out| {
+            if thread::current().id() == caller {
+                ran_on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                ran_elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            grayscale(band, out);
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so bands whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A band's thread that ended gave its stack to the next band's.
+        Some(Ok(_)) if ran_elsewhere.load(Ordering::SeqCst) == 4 => {}
+        Some(Ok(output)) => panic!(
+            "only 2 threads could start, yet in_bands of 4 bands returned \
+             {output:?}, with {} kernels run on threads of their own: a \
+             band whose thread cannot start is never filled; let the \
+             failure panic",
+            ran_elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran_on_caller.into_inner(),
+        0,
+        "only 2 threads could start, and a band's kernel ran on the \
+         calling thread instead: each band runs on a thread of its own, \
+         or in_bands panics"
+    );
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
     let start = image.pixels.as_ptr() as usize;
@@ -430,7 +483,16 @@ fn runs_each_band_on_its_own_thread() {
         );
         assert_one_thread_each(threads, bands, "band");
     }
-    the_caller_only_waits();
+    the_caller_only_waits("band", |wait| {
+        let image = test_image(6, 4);
+        let result = in_bands(&image, 2, |band, out| {
+            wait();
+            grayscale(band, out);
+        });
+        let sequential: Vec<u8> =
+            image.pixels.iter().copied().map(gray).collect();
+        assert_eq!(result, sequential);
+    });
 }
 
 /// CPU time, in clock ticks of `/proc` (a hundredth of a second), after
@@ -440,20 +502,20 @@ fn runs_each_band_on_its_own_thread() {
 /// (time a thread waits for a CPU is not counted).
 const BUSY_TICKS: u64 = 20;
 
-/// The calling thread starts the bands and then only waits, asleep (in
-/// `join`, or at the end of `thread::scope`), rather than spin on
-/// `is_finished`, which takes a core from the bands. Both kernels are held
-/// until the caller has been seen asleep 100 times in a row (it stays
-/// asleep: the kernels wait), or it has used `BUSY_TICKS` of CPU time.
-fn the_caller_only_waits() {
-    let image = test_image(6, 4);
+/// The calling thread starts the bands (or requests) and then only waits,
+/// asleep (in `join`, or at the end of `thread::scope`), rather than spin
+/// on `is_finished`, which takes a core from them. `run` starts two, each
+/// calling the `wait` it is given: both are held there until the caller
+/// has been seen asleep 100 times in a row (it stays asleep: they wait),
+/// or it has used `BUSY_TICKS` of CPU time.
+fn the_caller_only_waits(what: &str, run: impl FnOnce(&(dyn Fn() + Sync))) {
     let caller = os::current_tid();
     let started = Barrier::new(2);
     let watcher = AtomicUsize::new(0);
     let done = Barrier::new(2);
     let busy = AtomicUsize::new(0);
-    let result = in_bands(&image, 2, |band, out| {
-        started.wait(); // Both bands' threads are running.
+    run(&|| {
+        started.wait(); // Both threads are running.
         if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
             let spent = os::cpu_ticks(caller);
             let mut asleep_in_a_row = 0;
@@ -470,18 +532,15 @@ fn the_caller_only_waits() {
                 thread::sleep(Duration::from_millis(1));
             }
         }
-        done.wait(); // The other band waits for the watcher.
-        grayscale(band, out);
+        done.wait(); // The other thread waits for the watcher.
     });
-    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
-    assert_eq!(result, sequential);
     assert_eq!(
         busy.into_inner(),
         0,
-        "while both bands waited, the calling thread used a fifth of a \
+        "while both {what}s waited, the calling thread used a fifth of a \
          second of CPU time without going to sleep: it only waits for the \
-         bands (join each handle, or let the scope join them), rather than \
-         spin on is_finished"
+         {what}s (join each handle, or let the scope join them), rather \
+         than spin on is_finished"
     );
 }
 
@@ -542,6 +601,7 @@ fn matches_the_sequential_blur() {
         (1, 5, 2),
         (6, 1, 1),
         (1, 1, 1),
+        (5_000, 3, 2),
     ] {
         let image = test_gray(width, height);
         assert_eq!(
@@ -551,24 +611,32 @@ fn matches_the_sequential_blur() {
              need the neighbouring band's rows (read the whole input); \
              count the neighbours that lie inside the image (an image one \
              pixel wide or one row high has fewer than the edge formula \
-             gives)"
+             gives); rows may be of any width (5,000 pixels: no buffer of \
+             a fixed size)"
         );
     }
 }
 
+/// 3 bands, then 40, more than any batch of threads started together:
+/// every band's `on_band` waits until all have been called.
 fn blurs_the_bands_at_once() {
-    const BANDS: usize = 3;
-    let image = test_gray(12, 12);
-    let barrier = Barrier::new(BANDS);
-    let called = Mutex::new(Vec::new());
-    let result = blur(&image, 12, BANDS, |band| {
-        called.lock().unwrap().push(band);
-        barrier.wait();
-    });
-    assert_eq!(result, sequential_blur(&image, 12));
-    let mut called = called.into_inner().unwrap();
-    called.sort();
-    assert_eq!(called, [0, 1, 2], "on_band is called once per band");
+    for (width, height, bands) in [(12, 12, 3), (3, 40, 40)] {
+        let image = test_gray(width, height);
+        let barrier = Barrier::new(bands);
+        let called = Mutex::new(Vec::new());
+        let result = blur(&image, width, bands, |band| {
+            called.lock().unwrap().push(band);
+            barrier.wait();
+        });
+        assert_eq!(result, sequential_blur(&image, width));
+        let mut called = called.into_inner().unwrap();
+        called.sort();
+        assert_eq!(
+            called,
+            (0..bands).collect::<Vec<_>>(),
+            "on_band is called once per band"
+        );
+    }
 }
 
 /// One band, which still runs on a thread of its own, not the caller's.
@@ -579,6 +647,47 @@ fn blurs_the_bands_at_once() {
 /// where the extra bands are empty, and with an empty image, whose bands
 /// are all empty (no rows, or rows of width 0).
 fn calls_on_band_for_every_band() {
+    // First, before any thread of this process has ended (see the helper):
+    // when no band's thread can start, `blur` panics, as `Scope::spawn`
+    // does, rather than blur a band on the calling thread.
+    let image = test_gray(4, 6);
+    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let caller = thread::current().id();
+    let outcome = os::while_no_thread_can_start(|| {
+        blur(&image, 4, 3, |_| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a band \
+             whose thread cannot start is not checked"
+        ),
+        // Threads with a stack smaller than the default may still start:
+        // then every band ran on one.
+        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == 3 => {}
+        Some(Ok(output)) => panic!(
+            "no thread with the default stack could start, yet blur \
+             returned {output:?}, with on_band called on {} of 3 bands' \
+             own threads and {} times on the calling thread: a band whose \
+             thread cannot start must panic, as Scope::spawn does, not be \
+             blurred by the caller",
+            elsewhere.load(Ordering::SeqCst),
+            on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "no thread could start, and on_band was called on the calling \
+         thread instead: each band runs on a new thread of its own, or \
+         blur panics"
+    );
     for (width, height, bands) in [
         (9, 7, 1),
         (12, 9, 4),
@@ -669,6 +778,9 @@ fn counts_from_many_threads() {
         "https://example.com/tabs/8?session=abcdef".to_string(),
         "x".repeat(1_000),
         format!("{}y", "x".repeat(999)),
+        // Keys that differ only in case are two keys too.
+        "https://Example.com/Tab/9".to_string(),
+        "https://example.com/tab/9".to_string(),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         for key in &long_keys {
@@ -689,8 +801,8 @@ fn counts_from_many_threads() {
     assert!(
         counts.iter().all(|&count| count == Some(3)),
         "long keys, each updated once with +3, read back as {counts:?}: \
-         two keys that differ only in their last byte (of 1,000) are two \
-         keys; hash and store the whole key"
+         two keys that differ only in their last byte (of 1,000), or only \
+         in case, are two keys; hash and store the whole key, as it is"
     );
     assert!(
         shards.iter().all(|&s| s < 8),
@@ -900,6 +1012,43 @@ fn sharded_map_frees_its_keys() {
          it frees them; a key leaked to make it &'static (Box::leak) stays \
          allocated for the rest of the process"
     );
+    // The map holds a copy of each key: 20 keys of 1,000 bytes take 20,000
+    // bytes at least (a map that keeps only each key's hash cannot tell
+    // two keys with the same hash apart).
+    let long_keys: Vec<String> = (0..20)
+        .map(|i| format!("{i:04}{}", "k".repeat(996)))
+        .collect();
+    let map = ShardedMap::new(4);
+    let before = alloc::live_bytes();
+    for key in &long_keys {
+        map.update(key, |count| *count += 1);
+    }
+    let held = alloc::live_bytes() - before;
+    assert!(
+        held >= 20_000,
+        "a map of 20 keys of 1,000 bytes holds only {held} bytes: the map \
+         owns its keys, a copy of each (String); a hash in place of the key \
+         gives two keys with the same hash one counter"
+    );
+    // Reading changes nothing: `get` and `shard_of` of keys never updated
+    // (and of keys present) leave no byte allocated.
+    let grown = alloc::left_allocated_by(|| {
+        for i in 0..1_000 {
+            let key = format!("absent-{i}");
+            assert_eq!(map.get(&key), None, "{key} was never updated");
+            hint::black_box(map.shard_of(&key));
+        }
+        for key in &long_keys {
+            assert_eq!(map.get(key), Some(1));
+        }
+    });
+    assert_eq!(
+        grown, 0,
+        "get and shard_of of 1,000 keys never updated (and of 20 present) \
+         left {grown} bytes allocated: reading a key stores nothing (a \
+         memo of shard_of's answers grows with every key ever asked about, \
+         and puts every get and update of every shard behind its one lock)"
+    );
 }
 
 /// An `f` that panics makes `update` panic, and nothing more: later calls
@@ -1032,7 +1181,9 @@ fn fetches_every_url_on_its_own_thread() {
     // One URL is still a request on a thread of its own, and a blank entry
     // is still an entry: fetched like any other, never skipped; so is one
     // with a NUL character in it (`fetch_all` does not judge URLs, nor use
-    // them for anything but `fetch`, such as a thread's name). Each `fetch`
+    // them for anything but `fetch`, such as a thread's name), and each
+    // response, which starts with a space and ends with "\r\n", comes back
+    // as it is, not trimmed. Each `fetch`
     // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
     // thread started with Rust's default stack (2 MiB) has room for it.
     for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
@@ -1041,14 +1192,16 @@ fn fetches_every_url_on_its_own_thread() {
             threads.lock().unwrap().push(thread::current().id());
             let mut buffer = [0_u8; STACK_USED_BY_FETCH];
             hint::black_box(&mut buffer);
-            format!("200 [{url}]")
+            format!(" 200 [{url}]\r\n")
         });
         let expected: Vec<String> =
-            urls.iter().map(|url| format!("200 [{url}]")).collect();
+            urls.iter().map(|url| format!(" 200 [{url}]\r\n")).collect();
         assert_eq!(
             responses, expected,
             "every entry of {urls:?} must be fetched, blank ones included \
-             (fetch_all does not judge URLs), each response in its place"
+             (fetch_all does not judge URLs), each response in its place, \
+             exactly as fetch returned it (its spaces and line ends \
+             included: fetch_all does not tidy responses either)"
         );
         assert_one_thread_each(
             threads.into_inner().unwrap(),
@@ -1056,6 +1209,13 @@ fn fetches_every_url_on_its_own_thread() {
             "request",
         );
     }
+    the_caller_only_waits("request", |wait| {
+        let responses = fetch_all(&["/a", "/b"], |url| {
+            wait();
+            format!("200 {url}")
+        });
+        assert_eq!(responses, ["200 /a", "200 /b"]);
+    });
 }
 
 /// A request whose `fetch` panics makes `fetch_all` panic, rather than
@@ -1104,6 +1264,44 @@ fn a_failed_request_panics_the_caller() {
         "no thread could start, and a request was fetched on the calling \
          thread instead: each request runs on a thread of its own, or \
          fetch_all panics"
+    );
+    // Two requests' threads start, and the third cannot: the two that
+    // started must not wait for the others (a start barrier for every
+    // request hangs, as the scope waits for them before it panics).
+    let four = ["/1", "/2", "/3", "/4"];
+    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = os::while_only_threads_can_start(2, || {
+        fetch_all(&four, |url| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            format!("200 {url}")
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so requests whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A request's thread that ended gave its stack to the next one's.
+        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == four.len() => {}
+        Some(Ok(responses)) => panic!(
+            "only 2 threads could start, yet fetch_all of 4 requests \
+             returned {responses:?}, with {} fetched on threads of their \
+             own: a request whose thread cannot start must panic",
+            elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "only 2 threads could start, and a request was fetched on the \
+         calling thread instead: each request runs on a thread of its own, \
+         or fetch_all panics"
     );
     let fetched = Mutex::new(Vec::new());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {

@@ -1,6 +1,6 @@
 //! What the trials of chapter 5 ask Linux: whether a thread is asleep, how
 //! much CPU time it has used, and a process in which no new thread can
-//! start.
+//! start, or only a few.
 //!
 //! Each trial runs in a process of its own (see `course::grader`), so a
 //! limit set here holds for that one trial only.
@@ -87,6 +87,72 @@ pub fn while_no_thread_can_start<T>(
         }
         Err(_) => Some(panic::catch_unwind(AssertUnwindSafe(f))),
     };
+    set_data_limit(&before);
+    outcome
+}
+
+/// Runs `f` while exactly `n` new threads can start, and no more, as when
+/// a machine runs out of memory or threads part-way through: the process
+/// may map only 1 MiB more private memory, less than a thread's stack, and
+/// `n` stacks of ended threads are left in the C library's cache for new
+/// threads to take (any other cached stack is taken by a thread of this
+/// helper's, held asleep until `f` has returned). Returns how `f` ended,
+/// or `None` when the limit is not enforced here, or the stacks are not
+/// cached, and the check cannot be made.
+pub fn while_only_threads_can_start<T>(
+    n: usize,
+    f: impl FnOnce() -> T,
+) -> Option<thread::Result<T>> {
+    // At most this many threads are probed for: far more than any cache
+    // holds (the C library keeps 40 MiB of stacks, 20 of 2 MiB).
+    const PROBED: usize = 64;
+    // `n` threads alive at once, then ended, leave (at least) `n` stacks in
+    // the cache (one after the other, they would all take the same one).
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n + 1));
+    let ended: Vec<_> = (0..n)
+        .map(|_| {
+            let start = start.clone();
+            thread::spawn(move || {
+                start.wait();
+            })
+        })
+        .collect();
+    start.wait();
+    for handle in ended {
+        handle.join().expect("a thread that only waited panicked");
+    }
+    let before = get_data_limit();
+    let tight = Rlimit {
+        soft: (data_in_use() + (1 << 20)).min(before.soft),
+        hard: before.hard,
+    };
+    set_data_limit(&tight);
+    // Threads that stay asleep until their channel's sender is dropped,
+    // each on a cached stack, until no more can start.
+    let mut held = Vec::new();
+    while held.len() < PROBED {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        match thread::Builder::new().spawn(move || {
+            let _ = wait.recv();
+        }) {
+            Ok(handle) => held.push((release, handle)),
+            Err(_) => break,
+        }
+    }
+    let outcome = if held.len() < n || held.len() == PROBED {
+        None
+    } else {
+        // `n` of them end, and give their stacks back to the cache.
+        for (release, handle) in held.drain(..n) {
+            drop(release);
+            handle.join().expect("a held thread panicked");
+        }
+        Some(panic::catch_unwind(AssertUnwindSafe(f)))
+    };
+    for (release, handle) in held {
+        drop(release);
+        handle.join().expect("a held thread panicked");
+    }
     set_data_limit(&before);
     outcome
 }
