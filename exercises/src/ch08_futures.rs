@@ -45,11 +45,20 @@ use std::task::{Context, Poll};
 /// tell it, with an upper bound on how long a poll may take, which a
 /// loaded machine would break.
 ///
+/// Nor is a countdown that goes wrong only after more polls than a trial
+/// can make in a moment: one that clamps `n` to a "sanity limit" above
+/// the 6,291,456 polls the trial makes, or one that keeps `n + 1` polls to
+/// go with `saturating_add` and so answers `Pending` one time too few for
+/// `u32::MAX` alone. It takes some 4 billion polls to see that, which the
+/// trial cannot wait for. Both are wrong all the same.
+///
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
 ///   and `Ready("liftoff")` to the next one, for every `n` a `u32` holds:
-///   `Countdown::new(u32::MAX)` answers `Pending` to its first polls.
+///   `Countdown::new(6_291_456)` is polled to its end (no clamp to a
+///   million or so), and `Countdown::new(u32::MAX)` answers `Pending` to
+///   its first polls.
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
@@ -59,7 +68,9 @@ use std::task::{Context, Poll};
 ///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
-///   wakes nobody.
+///   wakes nobody. No clone of a waker outlives the countdown: once it is
+///   dropped, every clone it made has been dropped too (a clone kept for
+///   good, or leaked with `mem::forget`, keeps the executor's task alive).
 ///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
 /// - `Countdown::new(0)` answers `Ready("liftoff")` to its first poll, and
 ///   wakes nobody. Trial: `ch08::countdown::zero_is_ready_at_once`.
