@@ -308,6 +308,11 @@ pub trait Resolver {
 ///   IPv4-mapped IPv6 address, `::ffff:10.0.0.64`, stays that IPv6
 ///   address), or the resolver's own error unchanged (same kind, same
 ///   message), also when the callback is called at once, inside `lookup`.
+///   Each call asks the resolver anew: a host resolved before, by this
+///   resolver or another, is looked up again and gets the new answer (no
+///   cache of answers). A panic in `lookup` is no answer: it goes on, with
+///   its own payload, out of the poll that called `lookup` (it is not
+///   caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
@@ -317,7 +322,11 @@ pub trait Resolver {
 ///   the address. An answer that comes during a poll, on another thread,
 ///   while `resolve` keeps its waker for later (as it clones
 ///   `cx.waker()`), is not lost: that poll gives the address, or the
-///   answer wakes the waker it kept.
+///   answer wakes the waker it kept. Nor is one whose wake runs a poll
+///   (on the polling thread, while the callback is still inside the wake):
+///   that poll gives the address, or the callback then wakes the waker
+///   that poll left. So the callback stores the answer first and wakes
+///   second, as a oneshot's `send` does.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an
