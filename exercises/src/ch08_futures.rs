@@ -127,7 +127,13 @@ impl Future for Countdown {
 /// forever. That window is a few instructions long and runs none of the
 /// trial's code, so no trial can force a wake into it; only luck would
 /// catch it. (Take the mutex in the waker, or use `park`, whose token
-/// keeps such a wake.)
+/// keeps such a wake.) Not graded either, for the same reason: a waker
+/// that skips `unpark` while `block_on` is not parked (it reads a `parked`
+/// flag that `block_on` sets just before `park`, to save the system call)
+/// loses a wake that comes after `block_on` found the woken flag clear and
+/// before it set `parked`, and the thread sleeps forever. That window is
+/// a few instructions of `block_on`'s own, with none of the trial's code
+/// in it. (Unpark on every wake: `park`'s token then keeps such a wake.)
 ///
 /// Not graded either: the memory orderings of the woken flag. The waker
 /// must set it with `Release` and `block_on` take it with `Acquire`, so
@@ -160,6 +166,9 @@ impl Future for Countdown {
 ///   4th poll for one that wakes itself during each of its first 3 polls
 ///   and answers `Pending`. When it returns, every byte it allocated is
 ///   freed: its waker, and every clone of it, gives its reference back.
+///   A future that panics makes `block_on` panic with that very panic,
+///   its payload unchanged (no `catch_unwind` and a new panic of its own),
+///   as `asyncio.run` raises the coroutine's own exception.
 ///   Trial: `ch08::block_on::returns_the_output`.
 /// - A future that is woken from another thread while `block_on` sleeps
 ///   is polled again, and its output returned.
@@ -169,7 +178,9 @@ impl Future for Countdown {
 ///   the other thread drops the sender unsent.
 ///   Trial: `ch08::block_on::runs_a_oneshot_receiver`.
 /// - While the future is pending, the thread that runs `block_on` is
-///   asleep: it does not spin, poll in a loop or yield in a loop; and it
+///   asleep: it does not spin, poll in a loop or yield in a loop, also
+///   when `block_on` is called inside the poll of another `block_on` (a
+///   nested call parks as well, and tells its wakes by its flag); and it
 ///   stays asleep until the future is woken: it does not get up by itself
 ///   now and then (a `park_timeout` "safety net"), which the trial sees
 ///   when it happens at least every 100 ms.
