@@ -45,11 +45,20 @@ use std::task::{Context, Poll};
 /// tell it, with an upper bound on how long a poll may take, which a
 /// loaded machine would break.
 ///
+/// Nor is a countdown that goes wrong only after more polls than a trial
+/// can make in a moment: one that clamps `n` to a "sanity limit" above
+/// the 6,291,456 polls the trial makes, or one that keeps `n + 1` polls to
+/// go with `saturating_add` and so answers `Pending` one time too few for
+/// `u32::MAX` alone. It takes some 4 billion polls to see that, which the
+/// trial cannot wait for. Both are wrong all the same.
+///
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
 ///   and `Ready("liftoff")` to the next one, for every `n` a `u32` holds:
-///   `Countdown::new(u32::MAX)` answers `Pending` to its first polls.
+///   `Countdown::new(6_291_456)` is polled to its end (no clamp to a
+///   million or so), and `Countdown::new(u32::MAX)` answers `Pending` to
+///   its first polls.
 ///   Trial: `ch08::countdown::is_pending_n_times_then_ready`.
 /// - Each poll that answers `Pending` wakes the waker of that very poll
 ///   (`cx.waker()`, which may be a new one each time) exactly once before
@@ -59,7 +68,9 @@ use std::task::{Context, Poll};
 ///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
-///   wakes nobody.
+///   wakes nobody. No clone of a waker outlives the countdown: once it is
+///   dropped, every clone it made has been dropped too (a clone kept for
+///   good, or leaked with `mem::forget`, keeps the executor's task alive).
 ///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
 /// - `Countdown::new(0)` answers `Ready("liftoff")` to its first poll, and
 ///   wakes nobody. Trial: `ch08::countdown::zero_is_ready_at_once`.
@@ -116,7 +127,13 @@ impl Future for Countdown {
 /// forever. That window is a few instructions long and runs none of the
 /// trial's code, so no trial can force a wake into it; only luck would
 /// catch it. (Take the mutex in the waker, or use `park`, whose token
-/// keeps such a wake.)
+/// keeps such a wake.) Not graded either, for the same reason: a waker
+/// that skips `unpark` while `block_on` is not parked (it reads a `parked`
+/// flag that `block_on` sets just before `park`, to save the system call)
+/// loses a wake that comes after `block_on` found the woken flag clear and
+/// before it set `parked`, and the thread sleeps forever. That window is
+/// a few instructions of `block_on`'s own, with none of the trial's code
+/// in it. (Unpark on every wake: `park`'s token then keeps such a wake.)
 ///
 /// Not graded either: the memory orderings of the woken flag. The waker
 /// must set it with `Release` and `block_on` take it with `Acquire`, so
@@ -149,6 +166,9 @@ impl Future for Countdown {
 ///   4th poll for one that wakes itself during each of its first 3 polls
 ///   and answers `Pending`. When it returns, every byte it allocated is
 ///   freed: its waker, and every clone of it, gives its reference back.
+///   A future that panics makes `block_on` panic with that very panic,
+///   its payload unchanged (no `catch_unwind` and a new panic of its own),
+///   as `asyncio.run` raises the coroutine's own exception.
 ///   Trial: `ch08::block_on::returns_the_output`.
 /// - A future that is woken from another thread while `block_on` sleeps
 ///   is polled again, and its output returned.
@@ -158,7 +178,9 @@ impl Future for Countdown {
 ///   the other thread drops the sender unsent.
 ///   Trial: `ch08::block_on::runs_a_oneshot_receiver`.
 /// - While the future is pending, the thread that runs `block_on` is
-///   asleep: it does not spin, poll in a loop or yield in a loop; and it
+///   asleep: it does not spin, poll in a loop or yield in a loop, also
+///   when `block_on` is called inside the poll of another `block_on` (a
+///   nested call parks as well, and tells its wakes by its flag); and it
 ///   stays asleep until the future is woken: it does not get up by itself
 ///   now and then (a `park_timeout` "safety net"), which the trial sees
 ///   when it happens at least every 100 ms.
@@ -233,6 +255,11 @@ pub trait Resolver {
 ///   IPv4-mapped IPv6 address, `::ffff:10.0.0.64`, stays that IPv6
 ///   address), or the resolver's own error unchanged (same kind, same
 ///   message), also when the callback is called at once, inside `lookup`.
+///   Each call asks the resolver anew: a host resolved before, by this
+///   resolver or another, is looked up again and gets the new answer (no
+///   cache of answers). A panic in `lookup` is no answer: it goes on, with
+///   its own payload, out of the poll that called `lookup` (it is not
+///   caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
@@ -242,7 +269,11 @@ pub trait Resolver {
 ///   the address. An answer that comes during a poll, on another thread,
 ///   while `resolve` keeps its waker for later (as it clones
 ///   `cx.waker()`), is not lost: that poll gives the address, or the
-///   answer wakes the waker it kept.
+///   answer wakes the waker it kept. Nor is one whose wake runs a poll
+///   (on the polling thread, while the callback is still inside the wake):
+///   that poll gives the address, or the callback then wakes the waker
+///   that poll left. So the callback stores the answer first and wakes
+///   second, as a oneshot's `send` does.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an

@@ -150,9 +150,12 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the thread in block_on never went to sleep while its future \
-             was pending: it spins (yield_now, or polling in a loop) and \
-             burns a core. Park it with thread::park() until the waker \
-             unparks it, in a loop that checks the woken flag",
+             was pending (a block_on of its own, or one nested in the poll \
+             of another): it spins (yield_now, spin_loop, or polling in a \
+             loop) and burns a core. Park it with thread::park() until the \
+             waker unparks it, in a loop that checks the woken flag, in a \
+             nested call too: the flag, not the unpark token, says whether \
+             it was woken",
         ),
         Trial::new(
             "ch08::block_on::keeps_the_wakes_of_each_call_apart",

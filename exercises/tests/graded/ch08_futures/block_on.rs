@@ -4,6 +4,7 @@
 //! keeps the wakes of calls on different threads apart.
 
 use std::future::{self, poll_fn};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Barrier};
@@ -16,10 +17,15 @@ use tokio::sync::oneshot;
 
 use super::SETTLE;
 
+/// The payload of the panic of the future in [`returns_the_output`].
+#[derive(Debug)]
+struct FuturePanicked;
+
 /// `block_on` returns the output of ready futures, of an async block that
 /// awaits another, and of a future that wakes itself three times before
 /// it is ready; and a call whose future clones its waker and wakes the
-/// clones leaves no byte allocated when it returns.
+/// clones leaves no byte allocated when it returns. A future that panics
+/// at its second poll makes `block_on` panic with that panic's payload.
 pub(super) fn returns_the_output() {
     assert_eq!(block_on(future::ready(42)), 42, "block_on(ready(42))");
     let order = block_on(async {
@@ -67,6 +73,27 @@ pub(super) fn returns_the_output() {
          state. Make the Waker with Waker::from(Arc<impl Wake>), which \
          counts the references for you, rather than a RawWakerVTable"
     );
+    let mut polls = 0;
+    let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+        block_on(poll_fn(|cx| {
+            polls += 1;
+            if polls > 1 {
+                panic::panic_any(FuturePanicked);
+            }
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        }));
+    }));
+    match panicked {
+        Err(payload) if payload.is::<FuturePanicked>() => {}
+        Err(_) => panic!(
+            "the future panicked (with a payload of a type of the test's \
+             own), and block_on panicked with another payload: let the \
+             future's panic go on as it is, as asyncio.run raises the \
+             coroutine's own exception (no catch_unwind and a new panic)"
+        ),
+        Ok(()) => panic!("block_on returned, though its future panicked"),
+    }
 }
 
 /// A future hands its waker to a doorbell thread and is pending until the
@@ -324,7 +351,8 @@ fn my_tid() -> String {
 }
 
 /// `block_on` runs on a thread of its own; its future is pending, and
-/// tells the test its thread's id and its waker. The test waits until the
+/// tells the test its thread's id and its waker; then the same with the
+/// pending future in a nested `block_on`, run inside the poll of another. The test waits until the
 /// kernel reports that thread asleep (`S` in `/proc`), and only then
 /// wakes the future. A `block_on` that spins (`yield_now` in a loop, or
 /// polling again and again) is never asleep: it is always running or
@@ -333,13 +361,21 @@ fn my_tid() -> String {
 /// that gets up by itself (`park_timeout`) and sleeps again shows in the
 /// kernel's count of its sleeps.
 pub(super) fn sleeps_while_it_waits() {
+    sleeps_while_a_call_waits(false);
+    sleeps_while_a_call_waits(true);
+}
+
+/// [`sleeps_while_it_waits`], with the pending future run by a `block_on`
+/// of its own (`nested` false), or by one inside the poll of another
+/// (`nested`): a nested call must sleep as well, not spin on its flag.
+fn sleeps_while_a_call_waits(nested: bool) {
     let (hand_over, handed) = mpsc::channel::<(String, Waker)>();
     let rung = Arc::new(AtomicBool::new(false));
     let bell = Arc::clone(&rung);
     // Not a scoped thread: see `wakes_up_when_woken_from_another_thread`.
     let runner = thread::spawn(move || {
         let mut hand_over = Some(hand_over);
-        block_on(poll_fn(move |cx| {
+        let pending = poll_fn(move |cx| {
             if bell.load(Ordering::SeqCst) {
                 return Poll::Ready("woken");
             }
@@ -347,8 +383,18 @@ pub(super) fn sleeps_while_it_waits() {
                 hand_over.send((my_tid(), cx.waker().clone())).unwrap();
             }
             Poll::Pending
-        }))
+        });
+        if nested {
+            block_on(async move { block_on(pending) })
+        } else {
+            block_on(pending)
+        }
     });
+    let which = if nested {
+        "a block_on nested in the poll of another"
+    } else {
+        "block_on"
+    };
     let (tid, waker) = handed
         .recv()
         .expect("block_on never polled the future (did it panic?)");
@@ -363,7 +409,7 @@ pub(super) fn sleeps_while_it_waits() {
             Err(why) if runner.is_finished() => match runner.join() {
                 Err(panic) => std::panic::resume_unwind(panic),
                 Ok(answer) => panic!(
-                    "block_on returned {answer:?} for a future that was \
+                    "{which} returned {answer:?} for a future that was \
                      pending and never woken ({why})"
                 ),
             },
@@ -382,7 +428,7 @@ pub(super) fn sleeps_while_it_waits() {
     let answer = runner.join().expect("block_on panicked");
     assert!(
         got_up <= 1,
-        "the thread in block_on got up {got_up} times in {} ms while its \
+        "the thread in {which} got up {got_up} times in {} ms while its \
          future was pending and nothing woke it: park with \
          thread::park(), not park_timeout, and let only the waker get it \
          up (a timeout is no safety net: a lost wake is a bug to fix)",

@@ -20,11 +20,11 @@ use exercises::ch08_futures::Countdown;
 use super::{counting_waker, current_thread_runtime};
 
 /// Polls `Countdown::new(n)` by hand until it is ready: it answers
-/// `Pending` exactly `n` times, then `Ready("liftoff")`; and
-/// `Countdown::new(u32::MAX)` and other counts past `i32::MAX` are
-/// `Pending` at their first polls.
+/// `Pending` exactly `n` times, then `Ready("liftoff")`, also for a count
+/// of several million ([`LONG`]); and `Countdown::new(u32::MAX)` and other
+/// counts past `i32::MAX` are `Pending` at their first polls.
 pub(super) fn is_pending_n_times_then_ready() {
-    for n in [1, 2, 5] {
+    for n in [1, 2, 5, LONG] {
         let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let mut countdown = pin!(Countdown::new(n));
@@ -64,6 +64,11 @@ pub(super) fn is_pending_n_times_then_ready() {
         }
     }
 }
+
+/// The longest countdown polled to its end: long enough that a countdown
+/// that clamps its count to a "sanity limit" of a million or so is ready
+/// too early, and short enough to poll in a moment.
+const LONG: u32 = 3 << 21;
 
 /// Each poll gets a waker of its own: every `Pending` wakes that poll's
 /// waker exactly once, before the poll returns, and `Ready` wakes nobody;
@@ -118,14 +123,20 @@ fn home_waker() -> (Arc<HomeWake>, Waker) {
 /// must wake as the first does, on the polling thread before the poll
 /// returns, not from a helper thread later. A wake from another thread
 /// fails even when it comes in time, so a late one fails however the
-/// threads are scheduled.
+/// threads are scheduled. Once the countdown is dropped, no clone of any
+/// of its wakers is left: each waker's count of references is back to
+/// the test's own.
 fn polls_with_fresh_wakers() {
     for n in [1, 3, 130] {
-        let mut countdown = pin!(Countdown::new(n));
+        let mut kept = Vec::new();
+        // In a box, so that `drop` ends it before the clones are counted.
+        let mut countdown = Box::pin(Countdown::new(n));
         for poll in 1..=n + 1 {
             let (counts, waker) = home_waker();
             let answer =
                 countdown.as_mut().poll(&mut Context::from_waker(&waker));
+            drop(waker);
+            kept.push(Arc::clone(&counts));
             let woken = counts.wakes.load(Ordering::SeqCst);
             let away = counts.away.load(Ordering::SeqCst);
             assert!(
@@ -169,6 +180,20 @@ fn polls_with_fresh_wakers() {
                     );
                 }
             }
+        }
+        drop(countdown);
+        for (poll, counts) in (1..).zip(&kept) {
+            // One reference is the test's, in `kept`: the waker itself
+            // was dropped after its poll.
+            let clones = Arc::strong_count(counts) - 1;
+            assert!(
+                clones == 0,
+                "the waker of poll {poll} of Countdown::new({n}) still had \
+                 {clones} clone(s) alive after the countdown was dropped: \
+                 a clone that is never dropped (mem::forget, a waker kept \
+                 in a static) keeps the executor's task alive for good. \
+                 Wake cx.waker() with wake_by_ref, which needs no clone"
+            );
         }
     }
 }

@@ -75,9 +75,40 @@ impl Resolver for Forgetful {
     }
 }
 
+/// Answers at once, inside `lookup`, with an address that changes at each
+/// lookup (`10.0.1.1`, then `10.0.1.2`...), whatever the host: a host that
+/// has moved. Counts its lookups.
+#[derive(Debug, Default)]
+struct Moving(AtomicUsize);
+
+impl Resolver for Moving {
+    fn lookup(&self, _host: &str, done: Callback) {
+        let lookups = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        let last = u8::try_from(lookups).unwrap_or(u8::MAX);
+        done(Ok(IpAddr::V4(Ipv4Addr::new(10, 0, 1, last))));
+    }
+}
+
+/// The payload of the panic of [`Crashing`]'s lookups.
+#[derive(Debug)]
+struct LookupCrashed;
+
+/// Panics in `lookup`, with [`LookupCrashed`], without calling back.
+#[derive(Debug)]
+struct Crashing;
+
+impl Resolver for Crashing {
+    fn lookup(&self, _host: &str, _done: Callback) {
+        panic::panic_any(LookupCrashed);
+    }
+}
+
 /// With a callback called at once, inside `lookup`, `resolve` gives the
 /// address, an IPv6-mapped IPv4 address (`::ffff:10.0.0.64`) as it is,
-/// and the resolver's error as it is, kind and message.
+/// and the resolver's error as it is, kind and message. A host resolved
+/// before is looked up anew, and gets the new answer: `resolve` keeps no
+/// answers. And a `lookup` that panics makes the poll of `resolve` panic,
+/// with that panic's own payload.
 pub(super) fn returns_what_the_callback_gives() {
     let runtime = current_thread_runtime();
     let found = runtime.block_on(resolve(&Directory, "db.internal"));
@@ -111,12 +142,51 @@ pub(super) fn returns_what_the_callback_gives() {
          host: nowhere.invalid\"): resolve should return that very error, \
          not one of its own"
     );
+    // "db.internal" again, twice, from a resolver that answers anew each
+    // time: each call asks it, and gives its latest answer.
+    let moving = Moving::default();
+    for lookup in 1..=2 {
+        let moved = runtime.block_on(resolve(&moving, "db.internal"));
+        let asked = moving.0.load(Ordering::SeqCst);
+        let expected = IpAddr::V4(Ipv4Addr::new(10, 0, 1, lookup));
+        assert!(
+            asked == usize::from(lookup)
+                && matches!(&moved, Ok(a) if *a == expected),
+            "resolve(\"db.internal\") was called {lookup} time(s) with a \
+             resolver whose answer changes at each lookup, after an earlier \
+             call with another resolver: it asked the resolver {asked} \
+             time(s) and gave {moved:?}, not {expected}. Call lookup at \
+             every call and give its answer: a cache of answers gives old \
+             addresses, and another resolver's"
+        );
+    }
+    let (_, waker) = counting_waker();
+    let crashed = panic::catch_unwind(AssertUnwindSafe(|| {
+        pin!(resolve(&Crashing, "db.internal"))
+            .poll(&mut Context::from_waker(&waker))
+    }));
+    match crashed {
+        Err(payload) if payload.is::<LookupCrashed>() => {}
+        Err(payload) => panic!(
+            "the resolver's lookup panicked (with a payload of a type of \
+             the test's own), and the poll of resolve panicked too, but \
+             with another payload (\"{}\"): let the panic go on as it is",
+            panic_text(payload.as_ref())
+        ),
+        Ok(answer) => panic!(
+            "the resolver's lookup panicked, and the poll of resolve \
+             answered {answer:?}: a panic is a bug to show, not an answer \
+             to turn into an error or a wait. Let it go on: do not catch it"
+        ),
+    }
 }
 
 /// Polled by hand, `resolve` is pending until a thread calls the callback
 /// after that first poll and a second one, which brings a new waker; the
-/// call wakes that newer waker, and the next poll gives the address. The host, `" Db.Internal "`, reaches `lookup` exactly as
-/// given: no trimming, no change of case.
+/// call wakes that newer waker, and the next poll gives the address. The
+/// host, `" Db.Internal "`, reaches `lookup` exactly as given: no
+/// trimming, no change of case. Then an answer that comes while a poll
+/// keeps its waker, and one whose wake runs a poll, are not lost.
 pub(super) fn waits_for_a_callback_from_another_thread() {
     thread::scope(|s| {
         let (calls, called) = mpsc::channel();
@@ -187,13 +257,137 @@ pub(super) fn waits_for_a_callback_from_another_thread() {
         );
     });
     an_answer_while_the_waker_is_kept_is_not_lost();
+    a_poll_during_the_answer_s_wake_is_not_lost();
 }
 
-/// A waker that counts its wakes and calls a hook at its first clone: the
-/// moment a future keeps it for a later wake.
+/// The calling thread's id, as `/proc/self/task` names it.
+fn my_tid() -> String {
+    let me = std::fs::read_link("/proc/thread-self")
+        .expect("cannot read /proc/thread-self");
+    me.file_name()
+        .expect("a thread id")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What the operator thread of [`a_poll_during_the_answer_s_wake_is_not_lost`]
+/// tells the test: the answer's wake has begun, or the callback returned.
+#[derive(Debug, PartialEq)]
+enum Heard {
+    Woken,
+    Answered,
+}
+
+/// `resolve` is polled once, with a waker that, when the answer wakes it,
+/// has the test poll `resolve` again, on the test's thread, with a new
+/// waker, and waits until that poll has returned (or is asleep waiting
+/// for something the callback holds, a lock around the answer and the
+/// waker, which is right). That poll gives the address, or answers
+/// `Pending` having left its waker for the answer to wake: a callback that
+/// wakes the task first and stores the answer second leaves the poll in
+/// between with nothing, and its waker unwoken, so `resolve` would hang.
+fn a_poll_during_the_answer_s_wake_is_not_lost() {
+    thread::scope(|s| {
+        let (calls, called) = mpsc::channel();
+        let switchboard = Switchboard(calls);
+        let (heard, hear) = mpsc::channel::<Heard>();
+        let (release, released) = mpsc::channel::<()>();
+        let polling = Arc::new(AtomicBool::new(false));
+        let polled = Arc::new(AtomicBool::new(false));
+        let test_tid = my_tid();
+        let hooked = Arc::new(Hooked {
+            wakes: AtomicUsize::new(0),
+            hook: Mutex::new(None),
+            wake_hook: Mutex::new(Some(Box::new({
+                let (polling, polled) =
+                    (Arc::clone(&polling), Arc::clone(&polled));
+                let heard = heard.clone();
+                move || {
+                    // An error: the test gave up (a panic).
+                    if heard.send(Heard::Woken).is_err() {
+                        return;
+                    }
+                    // Until the test's poll has returned, or waits for
+                    // something the callback holds.
+                    let let_go = || {
+                        polled.load(Ordering::SeqCst)
+                            || (polling.load(Ordering::SeqCst)
+                                && thread_state(&test_tid) == Some('S'))
+                    };
+                    while !let_go() {
+                        thread::yield_now();
+                    }
+                }
+            }))),
+        });
+        let operator = s.spawn(move || {
+            let (host, done) = called.recv().ok()?;
+            released.recv().ok()?;
+            done(Ok(address_of(&host)));
+            let _ = heard.send(Heard::Answered);
+            Some(host)
+        });
+        let waker = hooked_waker(&hooked);
+        let mut lookup = pin!(resolve(&switchboard, "cache.internal"));
+        let first = lookup.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(first.is_pending(), "no answer yet, got {first:?}");
+        release.send(()).unwrap();
+        let expected = address_of("cache.internal");
+        let (new_wakes, new_waker) = counting_waker();
+        let mut new_cx = Context::from_waker(&new_waker);
+        if hear.recv() == Ok(Heard::Woken) {
+            polling.store(true, Ordering::SeqCst);
+            let during = lookup.as_mut().poll(&mut new_cx);
+            polled.store(true, Ordering::SeqCst);
+            let host = operator.join().unwrap();
+            assert_eq!(
+                host.as_deref(),
+                Some("cache.internal"),
+                "the host looked up"
+            );
+            if during.is_pending() {
+                assert!(
+                    new_wakes.get() >= 1,
+                    "the answer's callback woke the task, and a poll that ran \
+                     during that wake found no answer yet and answered \
+                     Pending; then the callback stored the answer and woke \
+                     nobody, so resolve would wait forever. Store the answer \
+                     first, then wake the task (a oneshot's send does)"
+                );
+                let after = lookup.as_mut().poll(&mut new_cx);
+                assert!(
+                    matches!(&after, Poll::Ready(Ok(a)) if *a == expected),
+                    "after the callback gave {expected} and woke the task, \
+                     the next poll of resolve answered {after:?}"
+                );
+            } else {
+                assert!(
+                    matches!(&during, Poll::Ready(Ok(a)) if *a == expected),
+                    "the callback gave {expected}, and the poll of resolve \
+                     during its wake answered {during:?}"
+                );
+            }
+        } else {
+            operator.join().unwrap();
+            panic!(
+                "the callback was called on another thread after the first \
+                 poll of resolve, and did not wake that poll's waker: await \
+                 the oneshot receiver, whose sender wakes it"
+            );
+        }
+    });
+}
+
+/// A hook of a [`Hooked`] waker, run once.
+type Hook = Mutex<Option<Box<dyn FnOnce() + Send>>>;
+
+/// A waker that counts its wakes, calls a hook at its first clone (the
+/// moment a future keeps it for a later wake), and another at its first
+/// wake, before it counts it.
 struct Hooked {
     wakes: AtomicUsize,
-    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    hook: Hook,
+    wake_hook: Hook,
 }
 
 /// The functions of a [`Hooked`] waker; its data pointer is an
@@ -233,6 +427,10 @@ fn hooked_wake(data: *const ()) {
 fn hooked_wake_by_ref(data: *const ()) {
     // SAFETY: `data` is an `Arc<Hooked>` that the waker keeps alive.
     let hooked = unsafe { &*data.cast::<Hooked>() };
+    let hook = hooked.wake_hook.lock().unwrap().take();
+    if let Some(hook) = hook {
+        hook();
+    }
     hooked.wakes.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -303,6 +501,7 @@ fn an_answer_while_the_waker_is_kept_is_not_lost() {
                     }
                 }
             }))),
+            wake_hook: Mutex::new(None),
         });
         let waker = hooked_waker(&hooked);
         let mut cx = Context::from_waker(&waker);
