@@ -85,7 +85,8 @@ use tokio::task::JoinSet;
 /// - The bodies come in the order of `urls`, whatever order the fetches
 ///   finish in, one per entry from that entry's own fetch: a URL listed
 ///   twice is fetched twice, and each entry gets its own fetch's body; no
-///   URLs give no bodies.
+///   URLs give no bodies. `fetch` gets each URL as it is given, not
+///   trimmed: a URL with spaces around it is fetched with them.
 ///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
