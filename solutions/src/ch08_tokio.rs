@@ -455,7 +455,9 @@ pub enum Outcome {
 ///   returned, intact: valid UTF-8 (`aé` over and over, so that reads of
 ///   the pipe split some `é`s in two) comes back unchanged. Only stdout
 ///   is piped: a command's stderr stays as the caller set it, and one
-///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes.
+///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes. There
+///   is no cap on what is kept: a command that writes 20 MiB gets all
+///   20 MiB back.
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - Stdout is read to its end, the end of the pipe, not only until the
 ///   command exits: what a background process the command started writes

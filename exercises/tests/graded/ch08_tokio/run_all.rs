@@ -310,9 +310,12 @@ pub(super) fn kills_commands_past_the_deadline() {
 /// What it writes is valid UTF-8, `aé` (three bytes) over and over, in
 /// writes whose sizes are no multiple of 3, so that some pipe reads end in
 /// the middle of an `é`: it must come back intact (decode the whole
-/// output, not each read on its own).
+/// output, not each read on its own). A fourth writes 20 MiB, all of
+/// which must come back.
 pub(super) fn drains_every_pipe_while_it_waits() {
     const BYTES: usize = 1 << 20;
+    // More than any "safety cap" a reader might pick: 20 MiB.
+    const LARGE: usize = 20 << 20;
     // `aé`s, three bytes each, to make up (almost) `BYTES` bytes.
     const PAIRS: usize = BYTES / 3;
     let scratch = scratch();
@@ -326,6 +329,12 @@ pub(super) fn drains_every_pipe_while_it_waits() {
         &[&BYTES.to_string()],
     );
     noisy.stderr(Stdio::null());
+    // A fourth writes 20 MiB of zeros, then a line: all of it is kept,
+    // with no cap of the reader's own.
+    let flood = shell(
+        r#"head -c "$1" /dev/zero && echo end"#,
+        &[&LARGE.to_string()],
+    );
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["emit-then-wait", flag]),
@@ -334,9 +343,30 @@ pub(super) fn drains_every_pipe_while_it_waits() {
                 &[&bytes, flag, "a\u{e9}"],
             ),
             noisy,
+            flood,
         ],
         NEVER,
     ));
+    assert!(
+        matches!(
+            &outcomes[3],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout.len() == LARGE + 4
+                    && stdout.ends_with("\0end\n")
+                    && stdout.bytes().take(LARGE).all(|byte| byte == 0)
+        ),
+        "the fourth command writes {LARGE} zero bytes and then end, and \
+         exits with 0: got {} (stdout is everything the command wrote, \
+         however much: no cap)",
+        match &outcomes[3] {
+            Ok(Outcome::Finished { code, stdout }) => format!(
+                "code {code:?} and {} bytes of stdout, ending in {:?}",
+                stdout.len(),
+                &stdout[stdout.len().saturating_sub(4)..]
+            ),
+            other => format!("{other:?}"),
+        }
+    );
     assert!(
         matches!(
             &outcomes[2],
