@@ -220,7 +220,8 @@ pub async fn serve(
 ///
 /// If `consume` panics, `pipeline` panics too, with `consume`'s own
 /// payload; the consumer is gone, its end of the channel closed, and the
-/// producer stops: it takes no item from `items` after that.
+/// producer stops: it takes no item from `items` after that. If `items`
+/// panics, `pipeline` panics too, with the iterator's own payload.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///
@@ -233,7 +234,10 @@ pub async fn serve(
 ///   `size_hint` is only a lower bound of 0); no items give no results.
 ///   Any `u64` is an item: items in no order, repeated ones, and
 ///   `u64::MAX` (no value marks the end of the stream) each give a result
-///   of their own, in their place.
+///   of their own, in their place. One `consume` at a time: each
+///   `consume` future has finished before `consume` is called for the
+///   next item (never two under way at once, even when the next item is
+///   waiting in the channel).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -241,8 +245,10 @@ pub async fn serve(
 ///   is held up.
 ///   Trial: `ch08::pipeline::producer_waits_when_the_channel_is_full`.
 /// - While the consumer is held up, the producer goes on until the channel
-///   is full: whenever both wait, at least `capacity` items have been
-///   taken from `items` and not yet given to `consume`.
+///   is full, and takes one more item to hold: whenever both wait, with
+///   items left in `items`, `capacity` + 1 items have been taken from
+///   `items` and not yet given to `consume` (a channel of `capacity`,
+///   full, and one in hand; not a channel one short).
 ///   Trial: `ch08::pipeline::producer_runs_ahead_of_a_slow_consumer`.
 /// - If the returned future is dropped before it completes, both tasks
 ///   stop with it: from then on no item is taken from `items`, and no
@@ -252,7 +258,9 @@ pub async fn serve(
 ///   (a `&'static str` stays a `&'static str`, not a new `String` of the
 ///   same text), and the producer stops once the consumer is gone: no
 ///   more than `capacity` + 1 items have been taken beyond those given to
-///   `consume`, out of a source of ten thousand.
+///   `consume`, out of a source of ten thousand. Likewise, if `items`
+///   panics (in the producer), `pipeline` panics with that payload, as it
+///   is, and does not return the results of the items before it.
 ///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
 /// - A `capacity` of 0 panics before any item is taken or consumed.
 ///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
