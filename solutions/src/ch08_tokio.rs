@@ -199,7 +199,10 @@ where
 ///   hour, on tokio's paused clock, still gets its next line back.
 ///   Clients that keep connecting do not put the shutdown off: with 200 of
 ///   them waiting to be accepted when it completes, `serve` accepts at
-///   most 50 more before it returns.
+///   most 50 more before it returns, all of them before it has seen the
+///   shutdown complete: once the shutdown future has returned `Ready`,
+///   `serve` accepts no client (no drain of the queue; a client never
+///   accepted finds its connection reset).
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
 /// - When `serve` returns after the shutdown, its listener is closed
 ///   already, not due to close later: no client can connect any more.
