@@ -292,14 +292,15 @@ where
 /// How a command run by [`run_all`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The command exited before the deadline.
+    /// The command exited, and its stdout ended, before the deadline.
     Finished {
         /// Its exit status, `None` if a signal ended it.
         code: Option<i32>,
         /// Everything it wrote to stdout (lossily decoded as UTF-8).
         stdout: String,
     },
-    /// The command was still running at the deadline, and was killed (and
+    /// The command was still running at the deadline, or its stdout was
+    /// still open (a process it started held it), and it was killed (and
     /// waited for).
     TimedOut,
 }
@@ -349,9 +350,14 @@ pub enum Outcome {
 ///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
 ///   (its pipe ends at once) and runs on: the deadline covers the wait for
 ///   its exit, not only the read of its stdout; when `run_all` returns, none of the
-///   processes it started is left, running or zombie. And if the `run_all`
-///   future is dropped (cancelled) while its commands run, every one of
-///   them is killed: none is left running.
+///   processes it started is left, running or zombie. A command that has
+///   exited but whose stdout has not ended at the deadline (a background
+///   process it started holds the pipe) is `TimedOut` too, not `Finished`
+///   with a part of its output. When `run_all` returns, nothing of it is
+///   left either: not even a reader of a command's stdout (a background
+///   process that writes to that pipe then finds no one at the other
+///   end). And if the `run_all` future is dropped (cancelled) while its
+///   commands run, every one of them is killed: none is left running.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
 /// - Each command's deadline counts from its own start, not from when
 ///   `run_all` gets round to waiting for it, nor from when another command
