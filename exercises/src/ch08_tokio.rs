@@ -183,7 +183,10 @@ where
 /// - An error from `accept` (such as `EMFILE`: no file descriptor left)
 ///   ends `serve` with that very error, at once, with no pause and no
 ///   retry (on tokio's paused clock, no time passes), and by the time it
-///   has returned, the connections it was serving are closed.
+///   has returned, the connections it was serving are closed. So does a
+///   transient one, such as `ConnectionAborted` (a client that gave up
+///   while it waited in the queue; the trial makes `accept` fail so with
+///   a seccomp filter on its own thread): no error is skipped.
 ///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
