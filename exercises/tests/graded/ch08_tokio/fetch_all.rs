@@ -179,8 +179,9 @@ pub(super) fn returns_bodies_in_url_order() {
     // A URL listed three times is fetched three times, and each entry
     // gets the body of its own fetch; the later fetches finish first. A
     // URL with spaces around it is fetched as it is, spaces and all.
-    let urls: Vec<String> =
-        ["cart", "cart", " about\t", "cart"].map(String::from).to_vec();
+    let urls: Vec<String> = ["cart", "cart", " about\t", "cart"]
+        .map(String::from)
+        .to_vec();
     let calls = Arc::new(AtomicUsize::new(0));
     let bodies = paused_runtime().block_on(fetch_all(&urls, 4, |url| {
         let call = calls.fetch_add(1, Ordering::SeqCst) + 1;

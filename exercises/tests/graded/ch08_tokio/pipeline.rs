@@ -343,9 +343,8 @@ pub(super) fn a_consume_panic_stops_the_producer() {
     // The source itself panics, in the producer, at its sixth item: the
     // results of the five before it are no answer. `pipeline` panics with
     // the source's own payload.
-    let source = (0..10_u64).map(|item| {
+    let source = (0..10_u64).inspect(|&item| {
         assert!(item != 5, "the source failed: no such file");
-        item
     });
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
