@@ -80,7 +80,8 @@ use tokio::process::Command;
 /// - The bodies come in the order of `urls`, whatever order the fetches
 ///   finish in, one per entry from that entry's own fetch: a URL listed
 ///   twice is fetched twice, and each entry gets its own fetch's body; no
-///   URLs give no bodies.
+///   URLs give no bodies. `fetch` gets each URL as it is given, not
+///   trimmed: a URL with spaces around it is fetched with them.
 ///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
@@ -156,7 +157,10 @@ where
 ///   hour, on tokio's paused clock, still gets its next line back.
 ///   Clients that keep connecting do not put the shutdown off: with 200 of
 ///   them waiting to be accepted when it completes, `serve` accepts at
-///   most 50 more before it returns.
+///   most 50 more before it returns, all of them before it has seen the
+///   shutdown complete: once the shutdown future has returned `Ready`,
+///   `serve` accepts no client (no drain of the queue; a client never
+///   accepted finds its connection reset).
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
 /// - When `serve` returns after the shutdown, its listener is closed
 ///   already, not due to close later: no client can connect any more.
@@ -179,7 +183,10 @@ where
 /// - An error from `accept` (such as `EMFILE`: no file descriptor left)
 ///   ends `serve` with that very error, at once, with no pause and no
 ///   retry (on tokio's paused clock, no time passes), and by the time it
-///   has returned, the connections it was serving are closed.
+///   has returned, the connections it was serving are closed. So does a
+///   transient one, such as `ConnectionAborted` (a client that gave up
+///   while it waited in the queue; the trial makes `accept` fail so with
+///   a seccomp filter on its own thread): no error is skipped.
 ///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
@@ -219,7 +226,8 @@ pub async fn serve(
 ///
 /// If `consume` panics, `pipeline` panics too, with `consume`'s own
 /// payload; the consumer is gone, its end of the channel closed, and the
-/// producer stops: it takes no item from `items` after that.
+/// producer stops: it takes no item from `items` after that. If `items`
+/// panics, `pipeline` panics too, with the iterator's own payload.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
 ///
@@ -232,7 +240,10 @@ pub async fn serve(
 ///   `size_hint` is only a lower bound of 0); no items give no results.
 ///   Any `u64` is an item: items in no order, repeated ones, and
 ///   `u64::MAX` (no value marks the end of the stream) each give a result
-///   of their own, in their place.
+///   of their own, in their place. One `consume` at a time: each
+///   `consume` future has finished before `consume` is called for the
+///   next item (never two under way at once, even when the next item is
+///   waiting in the channel).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -240,8 +251,10 @@ pub async fn serve(
 ///   is held up.
 ///   Trial: `ch08::pipeline::producer_waits_when_the_channel_is_full`.
 /// - While the consumer is held up, the producer goes on until the channel
-///   is full: whenever both wait, at least `capacity` items have been
-///   taken from `items` and not yet given to `consume`.
+///   is full, and takes one more item to hold: whenever both wait, with
+///   items left in `items`, `capacity` + 1 items have been taken from
+///   `items` and not yet given to `consume` (a channel of `capacity`,
+///   full, and one in hand; not a channel one short).
 ///   Trial: `ch08::pipeline::producer_runs_ahead_of_a_slow_consumer`.
 /// - If the returned future is dropped before it completes, both tasks
 ///   stop with it: from then on no item is taken from `items`, and no
@@ -251,7 +264,9 @@ pub async fn serve(
 ///   (a `&'static str` stays a `&'static str`, not a new `String` of the
 ///   same text), and the producer stops once the consumer is gone: no
 ///   more than `capacity` + 1 items have been taken beyond those given to
-///   `consume`, out of a source of ten thousand.
+///   `consume`, out of a source of ten thousand. Likewise, if `items`
+///   panics (in the producer), `pipeline` panics with that payload, as it
+///   is, and does not return the results of the items before it.
 ///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
 /// - A `capacity` of 0 panics before any item is taken or consumed.
 ///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
@@ -280,14 +295,15 @@ where
 /// How a command run by [`run_all`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The command exited before the deadline.
+    /// The command exited, and its stdout ended, before the deadline.
     Finished {
         /// Its exit status, `None` if a signal ended it.
         code: Option<i32>,
         /// Everything it wrote to stdout (lossily decoded as UTF-8).
         stdout: String,
     },
-    /// The command was still running at the deadline, and was killed (and
+    /// The command was still running at the deadline, or its stdout was
+    /// still open (a process it started held it), and it was killed (and
     /// waited for).
     TimedOut,
 }
@@ -324,7 +340,9 @@ pub enum Outcome {
 ///   returned, intact: valid UTF-8 (`aé` over and over, so that reads of
 ///   the pipe split some `é`s in two) comes back unchanged. Only stdout
 ///   is piped: a command's stderr stays as the caller set it, and one
-///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes.
+///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes. There
+///   is no cap on what is kept: a command that writes 20 MiB gets all
+///   20 MiB back.
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - Stdout is read to its end, the end of the pipe, not only until the
 ///   command exits: what a background process the command started writes
@@ -335,9 +353,14 @@ pub enum Outcome {
 ///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
 ///   (its pipe ends at once) and runs on: the deadline covers the wait for
 ///   its exit, not only the read of its stdout; when `run_all` returns, none of the
-///   processes it started is left, running or zombie. And if the `run_all`
-///   future is dropped (cancelled) while its commands run, every one of
-///   them is killed: none is left running.
+///   processes it started is left, running or zombie. A command that has
+///   exited but whose stdout has not ended at the deadline (a background
+///   process it started holds the pipe) is `TimedOut` too, not `Finished`
+///   with a part of its output. When `run_all` returns, nothing of it is
+///   left either: not even a reader of a command's stdout (a background
+///   process that writes to that pipe then finds no one at the other
+///   end). And if the `run_all` future is dropped (cancelled) while its
+///   commands run, every one of them is killed: none is left running.
 ///   Trial: `ch08::run_all::kills_commands_past_the_deadline`.
 /// - Each command's deadline counts from its own start, not from when
 ///   `run_all` gets round to waiting for it, nor from when another command

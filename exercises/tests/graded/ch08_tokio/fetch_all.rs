@@ -177,9 +177,11 @@ pub(super) fn returns_bodies_in_url_order() {
     let nothing = fetch_pages(&[], &[], 2);
     assert!(nothing.bodies.is_empty(), "no URLs, no bodies");
     // A URL listed three times is fetched three times, and each entry
-    // gets the body of its own fetch; the later fetches finish first.
-    let urls: Vec<String> =
-        ["cart", "cart", "about", "cart"].map(String::from).to_vec();
+    // gets the body of its own fetch; the later fetches finish first. A
+    // URL with spaces around it is fetched as it is, spaces and all.
+    let urls: Vec<String> = ["cart", "cart", " about\t", "cart"]
+        .map(String::from)
+        .to_vec();
     let calls = Arc::new(AtomicUsize::new(0));
     let bodies = paused_runtime().block_on(fetch_all(&urls, 4, |url| {
         let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -192,7 +194,7 @@ pub(super) fn returns_bodies_in_url_order() {
     let mut sorted = bodies.clone();
     sorted.sort();
     let each_once: Vec<String> =
-        [(1, "cart"), (2, "cart"), (3, "about"), (4, "cart")]
+        [(1, "cart"), (2, "cart"), (3, " about\t"), (4, "cart")]
             .iter()
             .map(|(call, url)| format!("{url}, fetch {call}"))
             .collect::<std::collections::BTreeSet<_>>()
@@ -208,7 +210,8 @@ pub(super) fn returns_bodies_in_url_order() {
          one per entry (fetch N answers \"URL, fetch N\"): each entry gets \
          the body of its own fetch, in the order of the entries. A URL may \
          be listed twice, so put the bodies back in place by each entry's \
-         index, not by URL"
+         index, not by URL; and call fetch with each URL as it is given \
+         (not trimmed)"
     );
 }
 

@@ -19,6 +19,16 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
+/// Counts a `consume` future as under way until it is dropped, finished
+/// or not.
+struct UnderWay(Arc<AtomicUsize>);
+
+impl Drop for UnderWay {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// What a gated run of `pipeline` saw.
 #[derive(Debug)]
 struct Observed {
@@ -91,15 +101,28 @@ fn gated_pipeline(count: u64, capacity: usize) -> Observed {
 pub(super) fn keeps_every_item_in_order() {
     const ITEMS: u64 = 40;
     for capacity in [4, 1] {
-        let results = paused_runtime().block_on(pipeline(
-            0..ITEMS,
-            capacity,
-            |item| async move {
-                // The consumer is the slow one.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                item * 10
-            },
-        ));
+        // How many `consume` futures are under way, from the call of
+        // `consume` until the future has finished (or is dropped), and the
+        // most at any moment.
+        let under_way = Arc::new(AtomicUsize::new(0));
+        let most_under_way = Arc::new(AtomicUsize::new(0));
+        let consume = {
+            let (under_way, most) =
+                (Arc::clone(&under_way), Arc::clone(&most_under_way));
+            move |item: u64| {
+                let now = under_way.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let guard = UnderWay(Arc::clone(&under_way));
+                async move {
+                    let _guard = guard;
+                    // The consumer is the slow one.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    item * 10
+                }
+            }
+        };
+        let results =
+            paused_runtime().block_on(pipeline(0..ITEMS, capacity, consume));
         let expected: Vec<u64> = (0..ITEMS).map(|item| item * 10).collect();
         assert_eq!(
             results, expected,
@@ -107,6 +130,14 @@ pub(super) fn keeps_every_item_in_order() {
              once, in order, and when the producer is done, drain what is \
              left in the channel (recv() until it returns None) before \
              the consumer ends"
+        );
+        let most = most_under_way.load(Ordering::SeqCst);
+        assert_eq!(
+            most, 1,
+            "{ITEMS} items through a channel of {capacity}: {most} consume \
+             futures were under way at once. The consumer consumes one item \
+             at a time, in order: await each consume(item) to its end \
+             before you call consume for the next item"
         );
     }
     let kept = |item: &u64| !item.is_multiple_of(3);
@@ -165,17 +196,20 @@ pub(super) fn producer_waits_when_the_channel_is_full() {
 }
 
 /// With a channel of 3 and a consumer that is held up, the producer
-/// fills the channel: whenever both wait, it is at least 3 items ahead.
+/// fills the channel and takes one more item to hold: whenever both wait,
+/// it is 3 + 1 items ahead.
 pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
     const CAPACITY: usize = 3;
     let observed = gated_pipeline(12, CAPACITY);
     let least = observed.least_ahead_when_stuck;
     assert!(
-        least >= CAPACITY,
+        least > CAPACITY,
         "while the consumer was held up, the producer was only {least} \
          items ahead, with a channel of {CAPACITY}: run the producer and \
          the consumer as two tasks, through a channel of the capacity \
-         given, so the producer keeps going while the consumer works"
+         given (mpsc::channel(capacity), which holds {CAPACITY} items, not \
+         one less), so the producer keeps going while the consumer works, \
+         until the channel is full and it waits with the next item in hand"
     );
     let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
     assert_eq!(observed.results, expected, "every item once, in order");
@@ -240,7 +274,8 @@ pub(super) fn dropping_it_stops_both_tasks() {
 /// items beyond those given to `consume` (2 in the channel, 1 in hand),
 /// but no more: a producer that goes on past a closed channel takes item
 /// after item that nobody will consume, and with an endless source, never
-/// stops.
+/// stops. Then a source that panics: `pipeline` panics with its payload,
+/// and does not return the results of the items before.
 pub(super) fn a_consume_panic_stops_the_producer() {
     const CAPACITY: usize = 2;
     let taken = Arc::new(AtomicUsize::new(0));
@@ -304,6 +339,37 @@ pub(super) fn a_consume_panic_stops_the_producer() {
          from the source, with a channel of {CAPACITY}: it went on after \
          the channel closed. An error from send (or reserve) means nobody will \
          receive again: stop the producer then, do not skip the item"
+    );
+    // The source itself panics, in the producer, at its sixth item: the
+    // results of the five before it are no answer. `pipeline` panics with
+    // the source's own payload.
+    let source = (0..10_u64).inspect(|&item| {
+        assert!(item != 5, "the source failed: no such file");
+    });
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            paused_runtime().block_on(pipeline(
+                source,
+                CAPACITY,
+                |item| async move { item },
+            ))
+        }));
+    let payload = match outcome {
+        Ok(results) => panic!(
+            "the items' iterator panicked at its sixth item, in the \
+             producer, yet pipeline returned {results:?}: a panic in the \
+             producer's task must not be skipped either (join it, and \
+             resume_unwind(error.into_panic()))"
+        ),
+        Err(payload) => payload,
+    };
+    let kept = payload.downcast_ref::<&'static str>().copied();
+    assert!(
+        kept == Some("the source failed: no such file"),
+        "the items' iterator panicked with the &'static str \"the source \
+         failed: no such file\", and pipeline panicked with another \
+         payload: pass the producer's on as it is \
+         (resume_unwind(error.into_panic()))"
     );
 }
 

@@ -222,6 +222,9 @@ pub(super) fn runs_the_commands_at_once() {
 /// `/dev/null`, so that its pipe ends at once; with a deadline of 200 ms
 /// all three are reported as timed out, and none of the processes is
 /// left, running or zombie.
+/// Then a command that exits at once, leaving a background process that
+/// holds its stdout: it is timed out too, and once `run_all` has returned,
+/// nothing of it holds the pipe's other end.
 /// Then two children that would run for a minute, and the `run_all`
 /// future is dropped once both run: both are killed (and tokio reaps
 /// them); one left running never goes, and the trial times out.
@@ -258,13 +261,69 @@ pub(super) fn kills_commands_past_the_deadline() {
          running, or exited and were never waited for (zombies): at the \
          deadline, Child::kill().await, which kills and then waits"
     );
-    // Cancelled: the `run_all` future is dropped while two commands, each
-    // of which would run for a minute, are running. Each writes its pid
-    // to a file of its own, then becomes `sleep` (the same process).
     let path = |name: &str| {
         let path = scratch.path().join(name);
         path.to_str().expect("a UTF-8 temporary path").to_string()
     };
+    // A command that exits at once, but whose background process holds
+    // its stdout, and writes to it once the test says so: at the deadline
+    // its output has not ended, so it is `TimedOut`, not `Finished` with
+    // a part of it. Once `run_all` has returned (its runtime still alive,
+    // and idle), the background process writes again, and finds that
+    // nobody holds the pipe's other end any more: `run_all` left no
+    // reader behind. A write may also succeed while another process of
+    // ours is being started (between its `fork` and its `exec`, it holds
+    // a copy of every descriptor), so the background process tries 50
+    // times before it says the pipe is still read.
+    let (go_on, pipe) = (path("go-on"), path("pipe"));
+    let script = r#"printf early
+(
+    trap '' PIPE
+    i=0
+    while [ ! -e "$1" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    i=0
+    while [ $i -lt 50 ]; do
+        if ! printf late 2> /dev/null; then
+            echo closed > "$2.new" && mv "$2.new" "$2"
+            exit
+        fi
+        sleep 0.02
+        i=$((i + 1))
+    done
+    echo open > "$2.new" && mv "$2.new" "$2"
+) &"#;
+    let kept = runtime();
+    let outcomes = kept.block_on(run_all(
+        vec![shell(script, &[&go_on, &pipe])],
+        Duration::from_millis(200),
+    ));
+    fs::write(&go_on, "").expect("cannot write to the scratch directory");
+    assert!(
+        matches!(outcomes.as_slice(), [Ok(Outcome::TimedOut)]),
+        "a command printed early and exited at once, but a background \
+         process it started held its stdout open past the deadline: \
+         expected Ok(TimedOut), got {outcomes:?}. Its stdout had not \
+         ended, so Finished, which promises all of it, would be a part; \
+         read stdout to its end within the deadline, or report TimedOut"
+    );
+    while !Path::new(&pipe).exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let state = fs::read_to_string(&pipe).expect("cannot read the result");
+    drop(kept);
+    assert_eq!(
+        state.trim(),
+        "closed",
+        "run_all had returned, its runtime still alive, and a background \
+         process of its command could still write to the command's stdout \
+         pipe: something of run_all (a reader task, spawned and detached) \
+         still held the pipe's other end. When run_all returns, it leaves \
+         nothing behind: read stdout in the command's own task, or keep \
+         the reader in a JoinSet"
+    );
+    // Cancelled: the `run_all` future is dropped while two commands, each
+    // of which would run for a minute, are running. Each writes its pid
+    // to a file of its own, then becomes `sleep` (the same process).
     let (first, second) = (path("first-pid"), path("second-pid"));
     let record = r#"echo $$ > "$1.new" && mv "$1.new" "$1" && exec sleep 60"#;
     let commands = vec![shell(record, &[&first]), shell(record, &[&second])];
@@ -310,9 +369,12 @@ pub(super) fn kills_commands_past_the_deadline() {
 /// What it writes is valid UTF-8, `aé` (three bytes) over and over, in
 /// writes whose sizes are no multiple of 3, so that some pipe reads end in
 /// the middle of an `é`: it must come back intact (decode the whole
-/// output, not each read on its own).
+/// output, not each read on its own). A fourth writes 20 MiB, all of
+/// which must come back.
 pub(super) fn drains_every_pipe_while_it_waits() {
     const BYTES: usize = 1 << 20;
+    // More than any "safety cap" a reader might pick: 20 MiB.
+    const LARGE: usize = 20 << 20;
     // `aé`s, three bytes each, to make up (almost) `BYTES` bytes.
     const PAIRS: usize = BYTES / 3;
     let scratch = scratch();
@@ -326,6 +388,12 @@ pub(super) fn drains_every_pipe_while_it_waits() {
         &[&BYTES.to_string()],
     );
     noisy.stderr(Stdio::null());
+    // A fourth writes 20 MiB of zeros, then a line: all of it is kept,
+    // with no cap of the reader's own.
+    let flood = shell(
+        r#"head -c "$1" /dev/zero && echo end"#,
+        &[&LARGE.to_string()],
+    );
     let outcomes = runtime().block_on(run_all(
         vec![
             worker(&["emit-then-wait", flag]),
@@ -334,9 +402,30 @@ pub(super) fn drains_every_pipe_while_it_waits() {
                 &[&bytes, flag, "a\u{e9}"],
             ),
             noisy,
+            flood,
         ],
         NEVER,
     ));
+    assert!(
+        matches!(
+            &outcomes[3],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout.len() == LARGE + 4
+                    && stdout.ends_with("\0end\n")
+                    && stdout.bytes().take(LARGE).all(|byte| byte == 0)
+        ),
+        "the fourth command writes {LARGE} zero bytes and then end, and \
+         exits with 0: got {} (stdout is everything the command wrote, \
+         however much: no cap)",
+        match &outcomes[3] {
+            Ok(Outcome::Finished { code, stdout }) => format!(
+                "code {code:?} and {} bytes of stdout, ending in {:?}",
+                stdout.len(),
+                &stdout[stdout.len().saturating_sub(4)..]
+            ),
+            other => format!("{other:?}"),
+        }
+    );
     assert!(
         matches!(
             &outcomes[2],

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use course::grader::alloc;
@@ -256,15 +257,18 @@ const FLOOD: usize = 200;
 
 /// How many of them `serve` may accept before it sees the shutdown. A
 /// `select!` that picks its branches in a random order accepts one more
-/// client with probability one half each round: more than 50 comes once
-/// in 2^50 runs.
+/// client with probability one half each round, or two thirds with a
+/// third branch (`join_next`) in an unlucky place: more than 50 comes
+/// about once in 10^9 runs. After it has seen the shutdown, it may accept
+/// none.
 const ACCEPTED_AT_MOST: usize = 50;
 
 /// `FLOOD` silent clients wait in the listener's queue (the kernel
 /// completes their handshakes before anyone accepts them), and the
 /// shutdown future completes in the same turn of the runtime as the
 /// listener is found ready to accept: `serve` must return having accepted
-/// at most a few of them. A client `serve` accepted finds the end of the
+/// at most a few of them, and none after the shutdown future completed
+/// (the future notes how many still wait in the listener's queue then). A client `serve` accepted finds the end of the
 /// stream when its connection is closed; one it never accepted finds its
 /// connection reset when the listener is closed.
 ///
@@ -298,8 +302,18 @@ async fn a_flood_of_clients_holds_up_no_shutdown() {
     let duplicate = unsafe { AsyncFd::register(duplicate) }
         .map_err(io::Error::from)
         .expect("cannot register the duplicate");
-    let shutdown = async move {
-        let _ready = duplicate.readable().await;
+    // How many clients still waited to be accepted at the moment the
+    // shutdown future completed: `serve` may accept none of them.
+    let waiting = Arc::new(AtomicUsize::new(usize::MAX));
+    let shutdown = {
+        let waiting = Arc::clone(&waiting);
+        async move {
+            let _ready = duplicate.readable().await;
+            waiting.store(
+                accept_queue_length(duplicate.as_raw_fd()),
+                Ordering::SeqCst,
+            );
+        }
     };
     serve(listener, shutdown)
         .await
@@ -332,6 +346,24 @@ async fn a_flood_of_clients_holds_up_no_shutdown() {
         .into_iter()
         .filter(|&accepted| accepted)
         .count();
+    let waiting = waiting.load(Ordering::SeqCst);
+    assert!(
+        waiting <= FLOOD,
+        "serve returned without completing its shutdown future"
+    );
+    // A client accepted before the shutdown completed had left the queue
+    // by then: those accepted and those still waiting add up to at most
+    // `FLOOD`.
+    let accepted_after = (accepted + waiting).saturating_sub(FLOOD);
+    assert!(
+        accepted_after == 0,
+        "{waiting} clients were still waiting to be accepted when the \
+         shutdown future completed, and serve accepted {accepted_after} of \
+         them after that, before it returned: once serve has seen the \
+         shutdown, it stops accepting (no drain of the queue, however \
+         polite: a client never accepted finds its connection reset, and \
+         that is what a server that stops means)"
+    );
     assert!(
         accepted <= ACCEPTED_AT_MOST,
         "{FLOOD} clients were waiting to be accepted when the shutdown \
@@ -560,6 +592,35 @@ pub(super) fn echoes_bytes_as_sent() {
     });
 }
 
+/// `IPPROTO_TCP` and `TCP_INFO` on Linux.
+const IPPROTO_TCP: std::ffi::c_int = 6;
+const TCP_INFO: std::ffi::c_int = 11;
+
+/// How many connections wait in a listening socket's queue, complete and
+/// not yet accepted: Linux's `struct tcp_info` of a listening socket
+/// gives it as `tcpi_unacked`, the `u32` at byte 24.
+fn accept_queue_length(listener: RawFd) -> usize {
+    let mut info = [0_u8; 256];
+    let mut length = u32::try_from(info.len()).expect("a small buffer");
+    // SAFETY: `info` is a valid, writable buffer of `length` bytes, and
+    // `length` a valid, writable `socklen_t`.
+    let got = unsafe {
+        getsockopt(
+            listener,
+            IPPROTO_TCP,
+            TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut length,
+        )
+    };
+    assert!(
+        got == 0 && length >= 28,
+        "getsockopt(TCP_INFO) failed on the listener"
+    );
+    let unacked: [u8; 4] = info[24..28].try_into().expect("four bytes");
+    usize::try_from(u32::from_ne_bytes(unacked)).expect("a u32 fits")
+}
+
 /// `struct rlimit`: two `rlim_t`, an `unsigned long` on Linux.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -581,6 +642,14 @@ unsafe extern "C" {
     fn setrlimit(
         resource: std::ffi::c_int,
         limit: *const RLimit,
+    ) -> std::ffi::c_int;
+    fn prctl(option: std::ffi::c_int, ...) -> std::ffi::c_int;
+    fn getsockopt(
+        socket: std::ffi::c_int,
+        level: std::ffi::c_int,
+        name: std::ffi::c_int,
+        value: *mut std::ffi::c_void,
+        length: *mut u32,
     ) -> std::ffi::c_int;
 }
 
@@ -704,6 +773,142 @@ pub(super) fn an_accept_error_ends_serve() {
              connection on this way out too (JoinSet::shutdown().await)"
         );
     });
+    a_transient_accept_error_ends_serve();
+}
+
+/// A transient error from `accept` ends `serve` as well: a client that
+/// gave up while it waited in the queue (`ECONNABORTED`) is an error
+/// like any other, not one to skip. Linux gives a trial no way to provoke
+/// it, so a seccomp filter on the trial's own thread makes `accept4` on
+/// the listener fail with it. A client waits in the queue before `serve`
+/// starts; the shutdown future waits until a duplicate of the listener's
+/// descriptor is readable (the runtime learns it in the same turn as the
+/// listener's readiness), then yields once: in that turn `serve` calls
+/// `accept`, whichever branch it polls first, and must return its error.
+/// A `serve` that skips it goes round its loop and finds the shutdown
+/// complete.
+fn a_transient_accept_error_ends_serve() {
+    let trial = std::thread::spawn(|| {
+        runtime().block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("cannot listen on 127.0.0.1");
+            let address = listener.local_addr().expect("no local address");
+            let duplicate = listener
+                .as_fd()
+                .try_clone_to_owned()
+                .expect("cannot duplicate the listener's descriptor");
+            // SAFETY: as in `a_flood_of_clients_holds_up_no_shutdown`.
+            let duplicate = unsafe { AsyncFd::register(duplicate) }
+                .map_err(io::Error::from)
+                .expect("cannot register the duplicate");
+            let _client = std::net::TcpStream::connect(address)
+                .expect("cannot connect to the server");
+            if !abort_accepts_on_this_thread(listener.as_raw_fd()) {
+                // No seccomp here (another architecture, or a sandbox
+                // that forbids it): nothing to check.
+                return;
+            }
+            let shutdown = async move {
+                let _ready = duplicate.readable().await;
+                tokio::task::yield_now().await;
+            };
+            let ended = serve(listener, shutdown).await;
+            assert!(
+                matches!(
+                    &ended,
+                    Err(error) if error.kind() == io::ErrorKind::ConnectionAborted
+                ),
+                "accept failed with ECONNABORTED (a client gave up while it \
+                 waited to be accepted), and serve returned {ended:?}, after \
+                 its shutdown: an error from accept, any error, ends serve \
+                 with that error (do not skip ConnectionAborted, \
+                 ConnectionReset or Interrupted)"
+            );
+        });
+    });
+    if let Err(panic) = trial.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A classic BPF instruction, `struct sock_filter`.
+#[repr(C)]
+struct SockFilter {
+    code: u16,
+    jump_if_true: u8,
+    jump_if_false: u8,
+    operand: u32,
+}
+
+/// A BPF program, `struct sock_fprog`.
+#[repr(C)]
+struct SockFprog {
+    length: u16,
+    filter: *const SockFilter,
+}
+
+/// This architecture's `AUDIT_ARCH_*` and `accept4`'s system call number.
+#[cfg(target_arch = "x86_64")]
+const ACCEPT4: Option<(u32, u32)> = Some((0xC000_003E, 288));
+#[cfg(target_arch = "aarch64")]
+const ACCEPT4: Option<(u32, u32)> = Some((0xC000_00B7, 242));
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ACCEPT4: Option<(u32, u32)> = None;
+
+/// From now on, on this thread only (a seccomp filter applies to the
+/// thread that installs it, and to those it starts later), `accept4` on
+/// `listener` fails with `ECONNABORTED`; every other call runs as ever.
+/// False if the filter cannot be installed.
+fn abort_accepts_on_this_thread(listener: RawFd) -> bool {
+    const LOAD_WORD: u16 = 0x20;
+    const JUMP_IF_EQUAL: u16 = 0x15;
+    const RETURN: u16 = 0x06;
+    const ERRNO: u32 = 0x0005_0000;
+    const ALLOW: u32 = 0x7FFF_0000;
+    const ECONNABORTED: u32 = 103;
+    let Some((arch, accept4)) = ACCEPT4 else {
+        return false;
+    };
+    let fd = u32::try_from(listener).expect("a descriptor is not negative");
+    let step = |code, jump_if_false, operand| SockFilter {
+        code,
+        jump_if_true: 0,
+        jump_if_false,
+        operand,
+    };
+    // `struct seccomp_data`: the call's number at byte 0, the
+    // architecture at 4, and its first argument at 16 (its low half, on
+    // these little-endian machines).
+    let program = [
+        step(LOAD_WORD, 0, 4),
+        step(JUMP_IF_EQUAL, 5, arch),
+        step(LOAD_WORD, 0, 0),
+        step(JUMP_IF_EQUAL, 3, accept4),
+        step(LOAD_WORD, 0, 16),
+        step(JUMP_IF_EQUAL, 1, fd),
+        step(RETURN, 0, ERRNO | ECONNABORTED),
+        step(RETURN, 0, ALLOW),
+    ];
+    let program = SockFprog {
+        length: u16::try_from(program.len()).expect("a short program"),
+        filter: program.as_ptr(),
+    };
+    const PR_SET_SECCOMP: std::ffi::c_int = 22;
+    const PR_SET_NO_NEW_PRIVS: std::ffi::c_int = 38;
+    const SECCOMP_MODE_FILTER: std::ffi::c_ulong = 2;
+    // `PR_SET_NO_NEW_PRIVS` fails unless its last three arguments are 0.
+    const ONE: std::ffi::c_ulong = 1;
+    const ZERO: std::ffi::c_ulong = 0;
+    // SAFETY: `PR_SET_NO_NEW_PRIVS` takes four `unsigned long`s and
+    // changes this thread's attribute only; `PR_SET_SECCOMP` takes the mode and a
+    // pointer to a valid `struct sock_fprog`, whose instructions outlive
+    // the call (the kernel copies them).
+    unsafe {
+        prctl(PR_SET_NO_NEW_PRIVS, ONE, ZERO, ZERO, ZERO) == 0
+            && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &raw const program)
+                == 0
+    }
 }
 
 /// Clients served one after the other before the first is measured, so
