@@ -260,6 +260,33 @@ fn in_zero_bands_panics() {
     );
 }
 
+/// Where a kernel ran: how many times on the thread that made this, and
+/// how many times on other threads.
+struct WhereRan {
+    caller: ThreadId,
+    on_caller: AtomicUsize,
+    elsewhere: AtomicUsize,
+}
+
+impl WhereRan {
+    fn new() -> Self {
+        WhereRan {
+            caller: thread::current().id(),
+            on_caller: AtomicUsize::new(0),
+            elsewhere: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts one run, on the thread that calls this.
+    fn note(&self) {
+        if thread::current().id() == self.caller {
+            self.on_caller.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.elsewhere.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// A band whose kernel panics never fills its part of the output, so
 /// `in_bands` must not return one: it panics too, as `thread::scope` does
 /// when a thread it joins for you panicked. So does a band whose thread
@@ -269,16 +296,11 @@ fn in_zero_bands_panics() {
 fn a_panicking_kernel_panics_the_caller() {
     let image = test_image(4, 6);
     // First, before any thread of this process has ended (see the helper).
-    let (ran_on_caller, ran_elsewhere) =
-        (AtomicUsize::new(0), AtomicUsize::new(0));
     let caller = thread::current().id();
+    let ran = WhereRan::new();
     let outcome = os::while_no_thread_can_start(|| {
         in_bands(&image, 3, |band, out| {
-            if thread::current().id() == caller {
-                ran_on_caller.fetch_add(1, Ordering::SeqCst);
-            } else {
-                ran_elsewhere.fetch_add(1, Ordering::SeqCst);
-            }
+            ran.note();
             grayscale(band, out);
         })
     });
@@ -289,7 +311,7 @@ fn a_panicking_kernel_panics_the_caller() {
         ),
         // Threads with a stack smaller than the default may still start:
         // then every band ran on one, and the output is whole.
-        Some(Ok(_)) if ran_elsewhere.load(Ordering::SeqCst) == 3 => {}
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
         Some(Ok(output)) => panic!(
             "no thread with the default stack could start, yet in_bands \
              returned {output:?}, with {} of 3 kernels run on threads of \
@@ -297,13 +319,13 @@ fn a_panicking_kernel_panics_the_caller() {
              cannot start is never filled; let the failure panic, as \
              Scope::spawn does (do not log it and carry on, nor run the \
              band on the caller)",
-            ran_elsewhere.load(Ordering::SeqCst),
-            ran_on_caller.load(Ordering::SeqCst)
+            ran.elsewhere.load(Ordering::SeqCst),
+            ran.on_caller.load(Ordering::SeqCst)
         ),
         Some(Err(_)) => {}
     }
     assert_eq!(
-        ran_on_caller.into_inner(),
+        ran.on_caller.load(Ordering::SeqCst),
         0,
         "no thread could start, and a band's kernel ran on the calling \
          thread instead: each band runs on a thread of its own, or \
@@ -312,15 +334,10 @@ fn a_panicking_kernel_panics_the_caller() {
     // Two bands' threads start, and the third cannot: the two that started
     // must not wait for the others (a start barrier for every band hangs,
     // as the scope waits for them before it panics).
-    let (ran_on_caller, ran_elsewhere) =
-        (AtomicUsize::new(0), AtomicUsize::new(0));
+    let ran = WhereRan::new();
     let outcome = os::while_only_threads_can_start(2, || {
         in_bands(&image, 4, |band, out| {
-            if thread::current().id() == caller {
-                ran_on_caller.fetch_add(1, Ordering::SeqCst);
-            } else {
-                ran_elsewhere.fetch_add(1, Ordering::SeqCst);
-            }
+            ran.note();
             grayscale(band, out);
         })
     });
@@ -331,18 +348,18 @@ fn a_panicking_kernel_panics_the_caller() {
              one cannot are not checked"
         ),
         // A band's thread that ended gave its stack to the next band's.
-        Some(Ok(_)) if ran_elsewhere.load(Ordering::SeqCst) == 4 => {}
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
         Some(Ok(output)) => panic!(
             "only 2 threads could start, yet in_bands of 4 bands returned \
              {output:?}, with {} kernels run on threads of their own: a \
              band whose thread cannot start is never filled; let the \
              failure panic",
-            ran_elsewhere.load(Ordering::SeqCst)
+            ran.elsewhere.load(Ordering::SeqCst)
         ),
         Some(Err(_)) => {}
     }
     assert_eq!(
-        ran_on_caller.into_inner(),
+        ran.on_caller.load(Ordering::SeqCst),
         0,
         "only 2 threads could start, and a band's kernel ran on the \
          calling thread instead: each band runs on a thread of its own, \
