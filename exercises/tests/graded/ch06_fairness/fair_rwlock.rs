@@ -295,22 +295,33 @@ fn write_while_readers_watch(lock: &FairRwLock<u64>) -> (usize, usize) {
     )
 }
 
+/// Starts a writer of `value` on `s`, behind the reader the caller is, and
+/// returns its thread once it waits.
+fn a_writer_behind<'scope, T: Send + Sync>(
+    s: &'scope thread::Scope<'scope, '_>,
+    lock: &'scope FairRwLock<T>,
+    value: T,
+) -> task::Me {
+    let (tell, told) = mpsc::channel();
+    s.spawn(move || {
+        tell.send(task::me()).unwrap();
+        *lock.write() = value;
+    });
+    let writer = told.recv().unwrap();
+    while lock.writers_waiting() == 0 {
+        thread::yield_now();
+    }
+    writer
+}
+
 /// While a reader holds the lock and a writer waits for it, `try_read`
 /// fails and a new reader blocks until the writer has written.
 pub(super) fn a_waiting_writer_blocks_new_readers() {
     let lock = FairRwLock::new(0_u32);
     thread::scope(|s| {
         let held = lock.read();
-        let (tell, told) = mpsc::channel();
         let lock = &lock;
-        s.spawn(move || {
-            tell.send(task::me()).unwrap();
-            *lock.write() = 1;
-        });
-        let writer = told.recv().unwrap();
-        while lock.writers_waiting() == 0 {
-            thread::yield_now();
-        }
+        let writer = a_writer_behind(s, lock, 1);
         assert_eq!(lock.writers_waiting(), 1, "one writer waits");
         // From the moment it sleeps, the writer's wake-ups are counted
         // until the reader lets go: it is told when to go on, and does not
@@ -618,16 +629,8 @@ fn no_reader_slips_in_before_the_woken_writer() {
     let lock = FairRwLock::new(false);
     thread::scope(|s| {
         let held = lock.read();
-        let (tell, told) = mpsc::channel();
         let lock = &lock;
-        s.spawn(move || {
-            tell.send(task::me()).unwrap();
-            *lock.write() = true;
-        });
-        let writer = told.recv().unwrap();
-        while lock.writers_waiting() == 0 {
-            thread::yield_now();
-        }
+        let writer = a_writer_behind(s, lock, true);
         // Asleep in its wait, which holds no lock; frozen there.
         let start = Instant::now();
         while !task::asleep(writer.tid) && start.elapsed() < SPINNER_GRACE {
