@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -251,6 +251,22 @@ pub(super) fn returns_ok_on_shutdown() {
     runtime().block_on(a_flood_of_clients_holds_up_no_shutdown());
 }
 
+/// A duplicate of `listener`'s descriptor, registered with the runtime:
+/// the runtime learns that it is readable from the same call to the kernel
+/// (`epoll_wait`) that tells it the listener is.
+fn duplicate_of(listener: &TcpListener) -> AsyncFd<OwnedFd> {
+    let duplicate = listener
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("cannot duplicate the listener's descriptor");
+    // SAFETY: an `OwnedFd` is a valid, open descriptor that stays open,
+    // and refers to the same file description, until it is dropped, which
+    // happens only with the `AsyncFd` that owns it.
+    unsafe { AsyncFd::register(duplicate) }
+        .map_err(io::Error::from)
+        .expect("cannot register the duplicate")
+}
+
 /// How many clients wait to be accepted when `serve` starts with its
 /// shutdown already complete.
 const FLOOD: usize = 200;
@@ -292,16 +308,7 @@ async fn a_flood_of_clients_holds_up_no_shutdown() {
                 .expect("cannot connect to the server")
         })
         .collect();
-    let duplicate = listener
-        .as_fd()
-        .try_clone_to_owned()
-        .expect("cannot duplicate the listener's descriptor");
-    // SAFETY: an `OwnedFd` is a valid, open descriptor that stays open,
-    // and refers to the same file description, until it is dropped, which
-    // happens only with the `AsyncFd` that owns it.
-    let duplicate = unsafe { AsyncFd::register(duplicate) }
-        .map_err(io::Error::from)
-        .expect("cannot register the duplicate");
+    let duplicate = duplicate_of(&listener);
     // How many clients still waited to be accepted at the moment the
     // shutdown future completed: `serve` may accept none of them.
     let waiting = Arc::new(AtomicUsize::new(usize::MAX));
@@ -794,14 +801,7 @@ fn a_transient_accept_error_ends_serve() {
                 .await
                 .expect("cannot listen on 127.0.0.1");
             let address = listener.local_addr().expect("no local address");
-            let duplicate = listener
-                .as_fd()
-                .try_clone_to_owned()
-                .expect("cannot duplicate the listener's descriptor");
-            // SAFETY: as in `a_flood_of_clients_holds_up_no_shutdown`.
-            let duplicate = unsafe { AsyncFd::register(duplicate) }
-                .map_err(io::Error::from)
-                .expect("cannot register the duplicate");
+            let duplicate = duplicate_of(&listener);
             let _client = std::net::TcpStream::connect(address)
                 .expect("cannot connect to the server");
             if !abort_accepts_on_this_thread(listener.as_raw_fd()) {
