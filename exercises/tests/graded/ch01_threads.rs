@@ -258,6 +258,21 @@ struct AtThreadEnd {
     returned: Arc<AtomicBool>,
 }
 
+impl AtThreadEnd {
+    /// A value for a job's thread, and its two flags: the thread has
+    /// ended, and `spawn_all` has returned (which the trial sets).
+    fn new(caller: Tid) -> (Self, Arc<AtomicBool>, Arc<AtomicBool>) {
+        let ended = Arc::new(AtomicBool::new(false));
+        let returned = Arc::new(AtomicBool::new(false));
+        let value = AtThreadEnd {
+            caller,
+            ended: Arc::clone(&ended),
+            returned: Arc::clone(&returned),
+        };
+        (value, ended, returned)
+    }
+}
+
 impl Drop for AtThreadEnd {
     /// Runs as the job's thread ends, after the job has returned: waits
     /// until the caller sleeps (in `join`, waiting for this thread, as it
@@ -285,13 +300,7 @@ thread_local! {
 /// until the caller sleeps, which such a caller does not do).
 fn one_job_gets_a_thread_that_ends_first() {
     let caller = my_tid();
-    let ended = Arc::new(AtomicBool::new(false));
-    let returned = Arc::new(AtomicBool::new(false));
-    let at_end = AtThreadEnd {
-        caller,
-        ended: Arc::clone(&ended),
-        returned: Arc::clone(&returned),
-    };
+    let (at_end, ended, returned) = AtThreadEnd::new(caller);
     let job = move || {
         AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
         thread::current().id()
@@ -364,13 +373,7 @@ fn a_panicking_job_panics_the_caller() {
     let (tell, told) = mpsc::channel();
     // The second job's thread-local value: its drop, as the thread ends,
     // waits until the caller sleeps (in `join`, as it must).
-    let ended = Arc::new(AtomicBool::new(false));
-    let returned = Arc::new(AtomicBool::new(false));
-    let at_end = AtThreadEnd {
-        caller,
-        ended: Arc::clone(&ended),
-        returned: Arc::clone(&returned),
-    };
+    let (at_end, ended, returned) = AtThreadEnd::new(caller);
     let jobs: Vec<Box<dyn FnOnce() -> u32 + Send>> = vec![
         Box::new(move || {
             tell.send(my_tid()).expect("the second job vanished");
