@@ -137,8 +137,25 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-/// Job `i` finishes only after job `i + 1` has, so the jobs finish in
-/// reverse order; the results must still come back in input order.
+/// Sends on its channel when dropped: as the thread whose thread-local
+/// value it is ends, after its job has returned and handed its result over.
+struct TellAtEnd(mpsc::Sender<()>);
+
+impl Drop for TellAtEnd {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+thread_local! {
+    static TELL_AT_END: RefCell<Option<TellAtEnd>> =
+        const { RefCell::new(None) };
+}
+
+/// Job `i` finishes only after job `i + 1`'s thread has ended, so the jobs
+/// finish in reverse order, each result handed over before the job before
+/// it finishes (whatever the scheduler does); the results must still come
+/// back in input order.
 fn returns_results_in_input_order() {
     const JOBS: usize = 4;
     let (senders, receivers): (Vec<_>, Vec<_>) =
@@ -156,7 +173,9 @@ fn returns_results_in_input_order() {
                 next.recv().expect("the next job vanished");
             }
             if let Some(previous) = tell_previous {
-                let _ = previous.send(());
+                TELL_AT_END.with(|slot| {
+                    *slot.borrow_mut() = Some(TellAtEnd(previous));
+                });
             }
             index * 10
         });
