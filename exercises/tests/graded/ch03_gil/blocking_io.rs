@@ -1,0 +1,170 @@
+//! `blocking_io`: the I/O runs without the GIL, which is taken back after
+//! it (not after a panic), like any thread's, with no extra turn given
+//! away; and other threads run while it waits.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use course::gil::{Gil, SwitchInterval};
+use exercises::ch03_gil::blocking_io;
+
+use super::{HandOverEvery, ThePythonCodeRaised};
+
+pub(super) fn returns_with_the_gil_held() {
+    let gil = Gil::new();
+    let guard = gil.acquire();
+    let (guard, answer) = blocking_io(guard, || {
+        assert!(
+            !gil.is_held_by_current_thread(),
+            "the I/O ran while this thread held the GIL"
+        );
+        42
+    });
+    assert_eq!(answer, 42, "blocking_io returns the I/O's result");
+    assert!(
+        gil.is_held_by_current_thread(),
+        "the GIL is held again after"
+    );
+    drop(guard);
+    // A panic in the I/O reaches the caller, and the GIL is not held after
+    // it: the caller gave its guard up, and no new one reached it.
+    let guard = gil.acquire();
+    let before = gil.stats().acquisitions;
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        blocking_io(guard, || panic::panic_any(ThePythonCodeRaised))
+    }));
+    let taken = gil.stats().acquisitions - before;
+    assert!(
+        failed.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
+        "the I/O panicked, and blocking_io did not pass its panic on"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "the I/O panicked, and the GIL was still held by the calling thread \
+         afterwards, with no guard left to release it: nobody could take it \
+         ever again. Gave the guard up before the I/O, blocking_io takes the \
+         GIL back only once the I/O has returned; a panic skips that"
+    );
+    assert_eq!(
+        taken, 0,
+        "the I/O panicked, and blocking_io took the GIL {taken} times on the \
+         panic's way out (a guard whose Drop takes the GIL back, say): if \
+         the I/O panics, it does not take the GIL back at all, not even to \
+         release it at once, so that the panic reaches the caller at once \
+         (a thread that holds the GIL and waits for this one would \
+         otherwise wait forever)"
+    );
+    thread::scope(|s| {
+        s.spawn(|| drop(gil.acquire()));
+    });
+    back_in_the_queue(Gil::new(), false);
+    // Python 3's GIL: the thread that waits for it asks its holder to drop
+    // it (a drop request), and the I/O ends only once it has asked.
+    let asking = SwitchInterval(Duration::from_millis(1));
+    back_in_the_queue(Gil::with_policy(asking), true);
+    no_extra_turn(Gil::new(), "Manual");
+    // A policy that would hand the GIL over at the next tick: a blocking_io
+    // that ticks after taking the GIL back hands it to the waiting thread.
+    no_extra_turn(Gil::with_policy(HandOverEvery(1)), "hand-over-every-tick");
+}
+
+/// A thread waits for the GIL before `blocking_io` starts; it takes the
+/// GIL while `io` runs and keeps it until `blocking_io` waits for it
+/// again, then hands it over (`yield_now`). `blocking_io` must return with
+/// that thread still waiting: it yields neither before `io` (handing the
+/// GIL to the waiter instead of letting go of it) nor after taking it back,
+/// and it does not tick, which on `gil`'s policy would hand the GIL over.
+fn no_extra_turn(gil: Gil, policy: &str) {
+    let took = AtomicBool::new(false);
+    let got_back = AtomicBool::new(false);
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        s.spawn(|| {
+            let mut held = gil.acquire();
+            took.store(true, Ordering::SeqCst);
+            while gil.waiting() == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+            held.yield_now();
+            got_back.store(true, Ordering::SeqCst);
+        });
+        while gil.waiting() == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let before = gil.stats().acquisitions;
+        let (guard, ()) = blocking_io(guard, || {
+            while !took.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let extra = got_back.load(Ordering::SeqCst);
+        let taken = gil.stats().acquisitions - before;
+        drop(guard);
+        assert!(
+            !extra && taken == 2,
+            "another thread got an extra turn with the GIL during \
+             blocking_io (the GIL was taken {taken} times during the call, \
+             not 2: once by the waiting thread, once by blocking_io) on a \
+             Gil with the {policy} policy: it yields the GIL (yield_now) \
+             before the I/O or after taking it back, or ticks \
+             (GilGuard::tick, which lets the policy switch), instead of just \
+             dropping the guard and acquiring the GIL again"
+        );
+    });
+}
+
+/// While the "I/O" waits, one thread takes the GIL and keeps it until two
+/// threads wait for it, and another thread starts waiting. After the I/O,
+/// `blocking_io` must wait for the GIL like any other thread (it is the
+/// second one waiting), not wait until no one else does. With `asked`,
+/// the I/O ends only once the waiting thread has asked the holder to drop
+/// the GIL (`gil`'s policy is `SwitchInterval`); the holder never does, so
+/// the request is pending until `blocking_io` waits too: it must not wait
+/// for the request to be served before it asks for the GIL.
+fn back_in_the_queue(gil: Gil, asked: bool) {
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        let (guard, ()) = blocking_io(guard, || {
+            let (holding, held) = mpsc::channel();
+            let gil = &gil;
+            s.spawn(move || {
+                let _held = gil.acquire();
+                holding.send(()).expect("the I/O vanished");
+                while gil.waiting() < 2 {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            });
+            held.recv().expect("the holding thread vanished");
+            s.spawn(move || drop(gil.acquire()));
+            while gil.waiting() == 0 || (asked && !gil.drop_requested()) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert!(
+            gil.is_held_by_current_thread(),
+            "the GIL is held again after the I/O"
+        );
+        drop(guard);
+    });
+}
+
+/// The "I/O" is a message that another thread sends only once it has
+/// taken the GIL itself.
+pub(super) fn lets_others_run_while_waiting() {
+    let gil = Gil::new();
+    let (reply, response) = mpsc::channel();
+    thread::scope(|s| {
+        let guard = gil.acquire();
+        s.spawn(|| {
+            let _held = gil.acquire(); // The other Python thread runs...
+            reply.send("data").unwrap(); // ...and answers the "socket".
+        });
+        let (guard, data) =
+            blocking_io(guard, || response.recv().expect("no reply"));
+        assert_eq!(data, "data");
+        drop(guard);
+    });
+}

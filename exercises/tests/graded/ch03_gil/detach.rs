@@ -1,0 +1,281 @@
+//! `detach`: native jobs at once, each on a thread of its own with a
+//! full stack, the GIL taken once before and once after each; and a job's
+//! panic passed on once the others have ended, their results dropped.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use course::gil::Gil;
+use exercises::ch03_gil::detach;
+
+use super::HandOverEvery;
+
+/// How much stack the first job uses: half of the 2 MiB a new thread gets
+/// by default (the grader unsets `RUST_MIN_STACK`), and far more than a
+/// stack cut down to make hundreds of threads cheap (64 KiB, say) holds.
+const JOB_STACK: usize = 1 << 20;
+
+/// Fills `JOB_STACK` bytes of the calling thread's stack. On a stack too
+/// small for them, the thread overflows it, which aborts the process.
+#[inline(never)]
+fn use_a_native_amount_of_stack() {
+    let frame = [1_u8; JOB_STACK];
+    std::hint::black_box(&frame);
+}
+
+/// More jobs than any machine has cores, and more than a cap on the
+/// threads such as 16 or 64 would start at once: each waits for all the
+/// others at a barrier. The first job needs 1 MiB of stack, as a native
+/// call may: a thread with the default stack has room for it.
+pub(super) fn runs_native_jobs_at_once() {
+    const JOBS: usize = 200;
+    let gil = Gil::new();
+    let barrier = Barrier::new(JOBS);
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|n| {
+            let barrier = &barrier;
+            move || {
+                if n == 0 {
+                    use_a_native_amount_of_stack();
+                }
+                barrier.wait(); // Every job is running at this moment.
+                n * 10
+            }
+        })
+        .collect();
+    let expected: Vec<_> = (0..JOBS).map(|n| n * 10).collect();
+    assert!(detach(&gil, jobs) == expected, "the results, in job order");
+}
+
+/// Three jobs meet at a barrier, then count the GIL's acquisitions, then
+/// meet again: meanwhile every job has started and none has ended, so the
+/// GIL has been taken exactly once per job, before it. After `detach`, it
+/// has been taken once more per job, after it.
+pub(super) fn takes_the_gil_before_and_after() {
+    const JOBS: usize = 3;
+    let gil = Gil::new();
+    // The calling thread takes the GIL once first: every later acquisition
+    // it made itself would then be no switch (`stats().switches`).
+    drop(gil.acquire());
+    let held_during_job = AtomicUsize::new(0);
+    let all_started = Barrier::new(JOBS);
+    let all_counted = Barrier::new(JOBS);
+    let taken_meanwhile = Mutex::new(Vec::new());
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let (gil, held) = (&gil, &held_during_job);
+            let (all_started, all_counted) = (&all_started, &all_counted);
+            let taken_meanwhile = &taken_meanwhile;
+            move || {
+                if gil.is_held_by_current_thread() {
+                    held.fetch_add(1, Ordering::SeqCst);
+                }
+                all_started.wait();
+                let stats = gil.stats();
+                taken_meanwhile
+                    .lock()
+                    .unwrap()
+                    .push((stats.acquisitions, stats.switches));
+                all_counted.wait();
+            }
+        })
+        .collect();
+    detach(&gil, jobs);
+    assert_eq!(
+        held_during_job.load(Ordering::SeqCst),
+        0,
+        "a job ran while its thread held the GIL"
+    );
+    let taken_meanwhile = taken_meanwhile.into_inner().unwrap();
+    let once = JOBS as u64 + 1;
+    assert!(
+        taken_meanwhile.iter().all(|&(taken, _)| taken == once),
+        "while all {JOBS} jobs were running, none of them done yet, the GIL \
+         had been taken {taken_meanwhile:?} times (as each job saw it, \
+         counting the trial's own acquisition first), not {once}: each \
+         thread takes it once before its job, to pick the job up, and once \
+         after, to hand the result back"
+    );
+    assert!(
+        taken_meanwhile
+            .iter()
+            .all(|&(_, switches)| switches == once),
+        "while all {JOBS} jobs were running, the GIL had changed hands \
+         {taken_meanwhile:?} times (as each job saw it: acquisitions, \
+         switches), not {once}: each job's own thread takes it before its \
+         job, not the thread that called detach"
+    );
+    let stats = gil.stats();
+    assert_eq!(
+        stats.acquisitions,
+        2 * JOBS as u64 + 1,
+        "each of the {JOBS} threads should take the GIL twice, before and \
+         after its job, as a call from Python into native code does; the \
+         GIL was taken {} times (counting the trial's own acquisition first)",
+        stats.acquisitions
+    );
+    assert!(
+        stats.switches >= 2 * JOBS as u64,
+        "the GIL changed hands only {} times: after its job, each job's own \
+         thread takes the GIL to hand its result back, not the thread that \
+         called detach (3 threads taking it one after another make at \
+         least 2 more switches)",
+        stats.switches
+    );
+    queued_pickups_take_the_gil_once(Gil::new(), "Manual");
+    // A policy that would hand the GIL over at the next tick: a thread that
+    // ticks at pickup hands it to the threads queued behind it.
+    queued_pickups_take_the_gil_once(
+        Gil::with_policy(HandOverEvery(1)),
+        "hand-over-every-tick",
+    );
+}
+
+/// Another thread holds the GIL until the threads of all three jobs wait
+/// for it to pick their jobs up; the jobs then meet at a barrier and count
+/// the GIL's acquisitions. Each thread took it once to pick its job up,
+/// even with the others queued behind it: it did not hand it over to them
+/// (`yield_now`) and take it back before its job, nor tick, which on
+/// `gil`'s policy hands the GIL over.
+fn queued_pickups_take_the_gil_once(gil: Gil, policy: &str) {
+    const JOBS: usize = 3;
+    let all_started = Barrier::new(JOBS);
+    let all_counted = Barrier::new(JOBS);
+    let taken_meanwhile = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        let gil = &gil;
+        let (holding, held) = mpsc::channel();
+        s.spawn(move || {
+            let _held = gil.acquire();
+            holding.send(()).expect("the trial vanished");
+            while gil.waiting() < JOBS {
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        held.recv().expect("the holding thread vanished");
+        let jobs: Vec<_> = (0..JOBS)
+            .map(|_| {
+                let (all_started, all_counted) = (&all_started, &all_counted);
+                let taken_meanwhile = &taken_meanwhile;
+                move || {
+                    all_started.wait();
+                    let taken = gil.stats().acquisitions;
+                    taken_meanwhile.lock().unwrap().push(taken);
+                    all_counted.wait();
+                }
+            })
+            .collect();
+        detach(gil, jobs);
+    });
+    let taken_meanwhile = taken_meanwhile.into_inner().unwrap();
+    let once = JOBS as u64 + 1;
+    assert!(
+        taken_meanwhile.iter().all(|&taken| taken == once),
+        "another thread held the GIL until the threads of all {JOBS} jobs \
+         waited for it; while the jobs ran, none done yet, the GIL had been \
+         taken {taken_meanwhile:?} times (as each job saw it, counting that \
+         thread's acquisition first), not {once}, on a Gil with the \
+         {policy} policy: each thread takes it once to pick its job up and \
+         lets it go, without handing it to the threads queued behind it \
+         (yield_now) and taking it back, and without ticking \
+         (GilGuard::tick, which lets the policy switch)"
+    );
+}
+
+/// The payload of the panicking job: a type of the trial's own, so that a
+/// panic `detach` raises itself cannot pass for the job's.
+#[derive(Debug)]
+struct NativeJobFailed;
+
+/// Sets its flag when dropped: in a panicking job, while it unwinds.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A job's result that counts its own drop.
+struct Counted<'a>(usize, &'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Two jobs of five panic (jobs 1 and 2), and the three others wait until
+/// one has: they are still running when it panics. `detach` must panic
+/// too, with a job's own panic, after the others have run to the end,
+/// rather than return fewer results or raise a panic of its own; and the
+/// results of the jobs that did not panic are dropped, not leaked.
+pub(super) fn passes_a_job_panic_on() {
+    const JOBS: usize = 5;
+    const PANICKING: [usize; 2] = [1, 2];
+    let gil = Gil::new();
+    let finished = AtomicUsize::new(0);
+    let dropped = AtomicUsize::new(0);
+    let panicked = AtomicBool::new(false);
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|n| {
+            let (finished, dropped) = (&finished, &dropped);
+            let panicked = &panicked;
+            move || {
+                if PANICKING.contains(&n) {
+                    let _unwinding = SetOnDrop(panicked);
+                    panic::panic_any(NativeJobFailed);
+                }
+                while !panicked.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                finished.fetch_add(1, Ordering::SeqCst);
+                Counted(n, dropped)
+            }
+        })
+        .collect();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| detach(&gil, jobs)));
+    let payload = match outcome {
+        Ok(results) => panic!(
+            "jobs {PANICKING:?} of {JOBS} panicked, yet detach returned the \
+             results of jobs {:?}: a job's panic must reach the caller \
+             (JoinHandle::join returns it as an Err; \
+             std::panic::resume_unwind raises it again)",
+            results.iter().map(|result| result.0).collect::<Vec<_>>()
+        ),
+        Err(payload) => payload,
+    };
+    let others = JOBS - PANICKING.len();
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        others,
+        "detach panicked before the other jobs had ended"
+    );
+    assert!(
+        payload.is::<NativeJobFailed>(),
+        "detach panicked, but not with a job's own panic: it raised one of \
+         its own (an unwrap or an expect on the join, or a panic! with a new \
+         message) instead of passing the payload of a job's panic on with \
+         std::panic::resume_unwind; or, two jobs having panicked, it stopped \
+         joining at the first panic it met (a collect into a Result, say) \
+         while still in thread::scope's closure, and the scope, finding a \
+         panicked thread nobody joined, raised its own \"a scoped thread \
+         panicked\""
+    );
+    let dropped = dropped.load(Ordering::SeqCst);
+    assert_eq!(
+        dropped, others,
+        "the {others} jobs that did not panic returned their results, and \
+         only {dropped} were dropped by the time detach's panic reached the \
+         caller: the others were leaked (a result may hold a file, a lock or \
+         memory), as with MaybeUninit slots that a panic leaves unread; let \
+         them be dropped"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "the GIL is free after detach"
+    );
+}

@@ -1,0 +1,237 @@
+//! `ToyGil::with_gil`: one thread inside at a time, even across two
+//! `ToyGil`s; every thread gets in; and a panic inside reaches the caller
+//! and leaves a lock that still lets in, and keeps out, as before.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use course::grader::task::{self, Tid};
+use exercises::ch03_gil::ToyGil;
+
+use super::ThePythonCodeRaised;
+
+const THREADS: usize = 8;
+
+pub(super) fn lets_one_thread_in_at_a_time() {
+    let gil = ToyGil::new();
+    let most = most_inside_at_once(&gil);
+    assert_eq!(
+        most, 1,
+        "{most} threads were inside with_gil at the same time; a GIL lets \
+         exactly one in (is every call using the same lock?)"
+    );
+    a_nested_call_waits_its_turn();
+}
+
+/// A pause in which a thread that wrongly got in would be seen inside.
+/// Too short a pause (a slow machine) may let a wrong `with_gil` pass; it
+/// never fails a right one.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Thread U is inside `b.with_gil`; thread T, inside `a.with_gil`, then
+/// calls `b.with_gil` too. T must wait until U has left: a `with_gil` that
+/// lets a thread already inside some `ToyGil` in at once (a thread-local
+/// "already holding" flag shared by every `ToyGil`, as if re-entrant like
+/// `PyGILState_Ensure`) lets both in. U stays inside until T gets in, or
+/// for `SETTLE` once T is about to call.
+fn a_nested_call_waits_its_turn() {
+    let (a, b) = (ToyGil::new(), ToyGil::new());
+    let u_inside = AtomicBool::new(false);
+    let (u_in, u_is_in) = mpsc::channel();
+    let (calling, t_is_calling) = mpsc::channel();
+    let (t_in, t_is_in) = mpsc::channel();
+    let both_inside = thread::scope(|s| {
+        let (b, u_inside) = (&b, &u_inside);
+        s.spawn(move || {
+            b.with_gil(|| {
+                u_inside.store(true, Ordering::SeqCst);
+                u_in.send(()).expect("thread T vanished");
+                t_is_calling.recv().expect("thread T vanished");
+                // Cut short if T gets in meanwhile: then both are inside.
+                let _ = t_is_in.recv_timeout(SETTLE);
+                u_inside.store(false, Ordering::SeqCst);
+            });
+        });
+        let t = s.spawn(move || {
+            u_is_in.recv().expect("thread U vanished");
+            a.with_gil(|| {
+                calling.send(()).expect("thread U vanished");
+                b.with_gil(|| {
+                    let both = u_inside.load(Ordering::SeqCst);
+                    let _ = t_in.send(());
+                    both
+                })
+            })
+        });
+        t.join().unwrap()
+    });
+    assert!(
+        !both_inside,
+        "a thread inside one ToyGil's with_gil called another ToyGil's \
+         with_gil, and got in while a third thread was inside that one: \
+         each ToyGil is a lock of its own, and a thread that holds one must \
+         still take the other's lock (no flag or count shared by every \
+         ToyGil, such as a thread_local!, may let it skip the lock)"
+    );
+}
+
+/// Eight threads, released together by a barrier, call `with_gil` over
+/// and over; inside, each pauses, so two threads inside at once would be
+/// seen. Returns the most threads seen inside at once.
+fn most_inside_at_once(gil: &ToyGil) -> usize {
+    let start = Barrier::new(THREADS);
+    let inside = AtomicUsize::new(0);
+    let most = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                start.wait();
+                for _ in 0..50 {
+                    gil.with_gil(|| {
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        thread::sleep(Duration::from_micros(50));
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    });
+                }
+            });
+        }
+    });
+    most.load(Ordering::SeqCst)
+}
+
+pub(super) fn lets_every_thread_in() {
+    let gil = ToyGil::new();
+    let calls = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    gil.with_gil(|| calls.fetch_add(1, Ordering::SeqCst));
+                }
+            });
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), THREADS * 100);
+    assert_eq!(gil.with_gil(|| "result"), "result", "returns f's result");
+    // Two interpreters, two GILs: holding one does not block the other.
+    let other = ToyGil::new();
+    assert_eq!(gil.with_gil(|| other.with_gil(|| 7)), 7);
+    // `default()` is the same free lock as `new()`.
+    let default = ToyGil::default();
+    assert_eq!(
+        default.with_gil(|| 8),
+        8,
+        "ToyGil::default() is a free lock"
+    );
+}
+
+pub(super) fn survives_a_panic() {
+    let gil = ToyGil::new();
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        gil.with_gil(|| panic::panic_any(ThePythonCodeRaised))
+    }));
+    let payload = match failed {
+        Ok(()) => panic!(
+            "f panicked inside with_gil; the panic should reach \
+                          the caller"
+        ),
+        Err(payload) => payload,
+    };
+    assert!(
+        payload.is::<ThePythonCodeRaised>(),
+        "with_gil panicked, but not with f's own panic: it raised one of its \
+         own (a panic! with a new message after catching f's) instead of \
+         letting f's panic go on (a guard that unlocks in its Drop lets it \
+         go on by itself; after catch_unwind, panic::resume_unwind raises it \
+         again)"
+    );
+    let after = panic::catch_unwind(AssertUnwindSafe(|| gil.with_gil(|| 7)));
+    assert_eq!(
+        after.ok(),
+        Some(7),
+        "after a panic inside with_gil, the next call failed: a panic \
+         poisons a std Mutex (see PoisonError::into_inner)"
+    );
+    a_waiting_thread_gets_in_after_a_panic();
+}
+
+/// Thread W calls `with_gil` while this thread is inside, and this
+/// thread's `f` panics only once W is asleep, blocked waiting for the lock
+/// (or, where the kernel does not say so, a while later): W was already
+/// waiting when `f` panicked, so a check for poison made before W waited
+/// (`is_poisoned`, `clear_poison`) cannot help it. Its call must still get
+/// in and return its own result.
+fn a_waiting_thread_gets_in_after_a_panic() {
+    let gil = ToyGil::new();
+    let (inside, is_inside) = mpsc::channel();
+    let (calling, is_calling) = mpsc::channel();
+    thread::scope(|s| {
+        let gil = &gil;
+        let waiter = s.spawn(move || {
+            is_inside.recv().expect("the panicking thread vanished");
+            calling
+                .send(task::me().tid)
+                .expect("the panicking thread vanished");
+            gil.with_gil(|| 7)
+        });
+        let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+            gil.with_gil(|| {
+                inside.send(()).expect("the waiting thread vanished");
+                let task =
+                    is_calling.recv().expect("the waiting thread vanished");
+                wait_until_asleep(task);
+                panic::panic_any(ThePythonCodeRaised)
+            })
+        }));
+        assert!(failed.is_err(), "the panic should reach the caller");
+        let theirs = waiter.join();
+        assert!(
+            matches!(theirs, Ok(7)),
+            "a thread that was waiting for the lock while f panicked {}: its \
+             own f never ran, so its call must get in once the lock is free \
+             and return its result (a poison check before waiting, such as \
+             is_poisoned() then clear_poison(), does not help a thread that \
+             is already waiting: take the guard out of the PoisonError that \
+             lock() returns, PoisonError::into_inner)",
+            if theirs.is_ok() {
+                "got the wrong result"
+            } else {
+                "panicked instead of getting in"
+            }
+        );
+    });
+}
+
+/// Returns once thread `tid` is asleep (blocked, as a thread waiting for
+/// a `Mutex` is), or after a second where it never sleeps (a spin lock):
+/// then the panic comes a second after the call instead.
+fn wait_until_asleep(tid: Tid) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        if task::asleep(tid) {
+            return;
+        }
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// A panic inside `with_gil` poisons a `std::sync::Mutex` for good: the
+/// calls after it must still exclude each other.
+pub(super) fn still_one_at_a_time_after_a_panic() {
+    let gil = ToyGil::new();
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        gil.with_gil(|| panic!("the Python code raised"))
+    }));
+    assert!(failed.is_err(), "the panic should reach the caller");
+    let most = most_inside_at_once(&gil);
+    assert_eq!(
+        most, 1,
+        "after a panic inside with_gil, {most} threads were inside at the \
+         same time: a poisoned Mutex is still a lock, so take its guard \
+         (PoisonError::into_inner) rather than run f without it"
+    );
+}
