@@ -1,0 +1,297 @@
+//! `parallel_sum`: every element is added once, the chunks are borrowed,
+//! balanced and summed at once, each on a new thread, and a chunk's panic
+//! is passed on.
+
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use course::grader::task;
+use exercises::ch01_threads::parallel_sum;
+
+use super::{
+    STACK_SLACK, my_tid, raise_the_default_stack, stack_size_of_this_thread,
+};
+
+/// Every chunk, empty or not, gets its own call of `sum_chunk`, each on a
+/// new thread and none on the caller's: 64 threads on 10 elements leave 54
+/// chunks empty, and 1100 threads are more than a "safe" cap of 1024.
+/// Thread ids are never reused, so the calls need not overlap to show up as
+/// distinct threads. Each call also reports its thread's stack, which must
+/// be at least what `thread::spawn` gives.
+pub(super) fn gives_every_chunk_a_new_thread() {
+    // First thing: no thread has been started yet.
+    let default = raise_the_default_stack();
+    let data: Vec<u64> = (1..=10).collect();
+    let caller = thread::current().id();
+    for (data, threads) in [
+        (&data[..], 1),
+        (&data, 3),
+        (&data, 64),
+        (&[], 4),
+        (&data, 1100),
+    ] {
+        let calls = Mutex::new(Vec::new());
+        let smallest_stack = AtomicUsize::new(usize::MAX);
+        let total = parallel_sum(data, threads, |chunk| {
+            calls.lock().unwrap().push(thread::current().id());
+            smallest_stack
+                .fetch_min(stack_size_of_this_thread(), Ordering::SeqCst);
+            chunk.iter().sum()
+        });
+        let expected: u64 = data.iter().sum();
+        assert_eq!(
+            total,
+            expected,
+            "{} elements on {threads} threads",
+            data.len()
+        );
+        let calls = calls.into_inner().unwrap();
+        assert_eq!(
+            calls.len(),
+            threads,
+            "{} elements on {threads} threads: expected {threads} calls of \
+             sum_chunk, one per chunk, got {}; an empty chunk still gets its \
+             own thread and its own call",
+            data.len(),
+            calls.len()
+        );
+        assert!(
+            !calls.contains(&caller),
+            "{} elements on {threads} threads: a chunk was summed on the \
+             thread that called parallel_sum; every chunk gets a new thread, \
+             and the caller only waits for them",
+            data.len()
+        );
+        let distinct: HashSet<_> = calls.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            threads,
+            "{} elements on {threads} threads: sum_chunk ran on only {} \
+             distinct threads; each chunk needs a thread of its own",
+            data.len(),
+            distinct.len()
+        );
+        let smallest = smallest_stack.into_inner();
+        assert!(
+            smallest + STACK_SLACK >= default,
+            "{} elements on {threads} threads: a chunk's thread had a stack \
+             of {smallest} bytes, less than the {default} that \
+             thread::spawn gives: sum_chunk may need all of it, and \
+             overflowing a stack aborts the whole process (leave the stack \
+             size alone: thread::spawn gives RUST_MIN_STACK bytes when it \
+             is set)",
+            data.len()
+        );
+    }
+}
+
+pub(super) fn adds_every_element_once() {
+    let data: Vec<u64> = (1..=1000).collect();
+    for threads in [1, 2, 3, 7, 16] {
+        let total = parallel_sum(&data, threads, |chunk| chunk.iter().sum());
+        assert_eq!(
+            total, 500_500,
+            "sum of 1..=1000 with {threads} threads: expected 500500"
+        );
+    }
+    let short = [5, 6];
+    let total = parallel_sum(&short, 4, |chunk| chunk.iter().sum());
+    assert_eq!(total, 11, "2 elements on 4 threads: two chunks are empty");
+    assert_eq!(parallel_sum(&[], 3, |chunk| chunk.iter().sum()), 0);
+}
+
+/// Every chunk waits at a barrier until all chunks have started: of 4
+/// chunks, and of 1100, more than a batch of a few dozen threads at a time
+/// or a "safe" cap of 1024 ever has running at once.
+pub(super) fn sums_the_chunks_at_once() {
+    for threads in [4, 1100] {
+        sums_the_chunks_at_once_on(threads);
+    }
+}
+
+/// 400 elements on `threads` threads, which meet at a barrier.
+fn sums_the_chunks_at_once_on(threads: usize) {
+    let data: Vec<u64> = (0..400).collect();
+    let barrier = Barrier::new(threads);
+    let callers = Mutex::new(HashSet::new());
+    let total = parallel_sum(&data, threads, |chunk| {
+        callers.lock().unwrap().insert(thread::current().id());
+        barrier.wait();
+        chunk.iter().sum()
+    });
+    assert_eq!(total, (0..400).sum::<u64>(), "on {threads} threads");
+    let callers = callers.into_inner().unwrap();
+    assert_eq!(
+        callers.len(),
+        threads,
+        "expected {threads} distinct threads, saw {}",
+        callers.len()
+    );
+}
+
+/// The chunks must be pieces of the caller's slice (not copies), tile it
+/// without gaps or overlaps, and differ in length by at most one: on 4
+/// threads, and on 3 and 7, which are not powers of two (halving the slice
+/// and the threads again and again cuts 10 elements on 3 threads into 5, 2
+/// and 3).
+pub(super) fn borrows_balanced_chunks() {
+    // 12 threads on 10 elements: two chunks are empty, and even those are
+    // pieces of `data` (`&data[10..10]`), not a `&[]` from elsewhere.
+    for threads in [4, 3, 7, 12] {
+        borrows_balanced_chunks_on(threads);
+    }
+}
+
+/// 10 elements on `threads` threads, which meet at a barrier.
+fn borrows_balanced_chunks_on(threads: usize) {
+    let data: Vec<u64> = (0..10).collect();
+    let start = data.as_ptr() as usize;
+    let size = std::mem::size_of::<u64>();
+    let seen = Mutex::new(Vec::new());
+    let barrier = Barrier::new(threads);
+    parallel_sum(&data, threads, |chunk| {
+        let address = chunk.as_ptr() as usize;
+        seen.lock().unwrap().push((address, chunk.len()));
+        barrier.wait();
+        0
+    });
+    let mut seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), threads, "expected one call per thread");
+    seen.sort();
+    let mut expected_offset = 0;
+    for &(address, len) in &seen {
+        let borrowed = address >= start
+            && address <= start + data.len() * size
+            && (address - start).is_multiple_of(size);
+        assert!(
+            borrowed,
+            "a chunk is not part of the caller's slice: it was copied \
+             (scoped threads can borrow the slice itself)"
+        );
+        if len == 0 {
+            assert_eq!(
+                address,
+                start + data.len() * size,
+                "10 elements on {threads} threads: an empty chunk starts at \
+                 element {} of data, not at its end (&data[10..10]), where \
+                 the chunks before it stop",
+                (address - start) / size
+            );
+            continue;
+        }
+        assert_eq!(
+            (address - start) / size,
+            expected_offset,
+            "the chunks leave a gap or overlap"
+        );
+        expected_offset += len;
+    }
+    assert_eq!(expected_offset, data.len(), "the chunks miss elements");
+    // In the order they lie in `data`, the longer chunks come first.
+    let lengths: Vec<usize> = seen
+        .iter()
+        .map(|&(_, len)| len)
+        .filter(|&len| len > 0)
+        .collect();
+    let expected: Vec<usize> = (0..threads)
+        .map(|index| {
+            data.len() / threads + usize::from(index < data.len() % threads)
+        })
+        .filter(|&len| len > 0)
+        .collect();
+    assert_eq!(
+        lengths,
+        expected,
+        "10 elements on {threads} threads should give chunks of {}, in that \
+         order along the data (the longer chunks first); got the non-empty \
+         lengths {lengths:?} in data order",
+        match threads {
+            4 => "3, 3, 2 and 2",
+            3 => "4, 3 and 3",
+            7 => "2, 2, 2, 1, 1, 1 and 1",
+            _ => "ten of 1 and two empty ones",
+        }
+    );
+}
+
+/// The payload of a panicking `sum_chunk`: a type of the trial's own, so
+/// that a panic `parallel_sum` raises itself cannot pass for the chunk's.
+#[derive(Debug)]
+struct TheChunksOwnPanic;
+
+/// One chunk of four panics: `parallel_sum` must panic too, with that
+/// chunk's own payload, rather than return a total that misses the chunk
+/// or raise a panic of its own. The first chunk panics at once; the second
+/// is still running then, and ends only once the first chunk's thread is
+/// gone and the caller sleeps, waiting for it. A `parallel_sum` that raises
+/// the panic as soon as it has joined the first chunk's thread never sleeps
+/// before it does, so the second chunk would still be reading `data` after
+/// `parallel_sum` has given it back (no scope would have stopped it).
+pub(super) fn passes_a_chunk_panic_on() {
+    let data: Vec<u64> = (1..=8).collect();
+    let caller = my_tid();
+    let failed = AtomicI32::new(0);
+    let slow_chunk_done = AtomicBool::new(false);
+    let returned = AtomicBool::new(false);
+    // Whether the trial has gone on without this chunk.
+    let gave_up = || returned.load(Ordering::SeqCst);
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        parallel_sum(&data, 4, |chunk| {
+            if chunk.contains(&1) {
+                failed.store(my_tid(), Ordering::SeqCst);
+                panic::panic_any(TheChunksOwnPanic);
+            }
+            if chunk.contains(&3) {
+                while failed.load(Ordering::SeqCst) == 0 && !gave_up() {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                // Until the failed chunk's thread is gone, then until the
+                // caller sleeps: waiting for this chunk, as it must.
+                let failed = failed.load(Ordering::SeqCst);
+                while !gave_up()
+                    && task::state(failed)
+                        .is_some_and(|state| !matches!(state, 'Z' | 'X'))
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                while !gave_up()
+                    && task::state(caller).is_some_and(|state| state != 'S')
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                slow_chunk_done.store(true, Ordering::SeqCst);
+            }
+            chunk.iter().sum()
+        })
+    }));
+    // Read before anything that could let the second chunk go on.
+    let slow_chunk_was_done = slow_chunk_done.load(Ordering::SeqCst);
+    returned.store(true, Ordering::SeqCst);
+    let payload = match outcome {
+        Ok(total) => panic!(
+            "the chunk [1, 2] panicked, yet parallel_sum returned {total}: a \
+             total that misses a chunk is wrong, and nothing says so \
+             (ScopedJoinHandle::join returns the panic as an Err; \
+             panic::resume_unwind raises it again)"
+        ),
+        Err(payload) => payload,
+    };
+    assert!(
+        slow_chunk_was_done,
+        "parallel_sum panicked while the chunk [3, 4] was still being \
+         summed: its thread could go on reading data after parallel_sum \
+         gave it back; the threads must all be joined first (thread::scope \
+         joins them, also when a panic leaves the scope)"
+    );
+    assert!(
+        payload.is::<TheChunksOwnPanic>(),
+        "parallel_sum panicked, but not with the chunk's own panic: it \
+         raised one of its own (an unwrap or an expect on the join, or the \
+         scope's \"a scoped thread panicked\") instead of passing the \
+         chunk's payload on with panic::resume_unwind"
+    );
+}

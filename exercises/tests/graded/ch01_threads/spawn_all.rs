@@ -1,0 +1,326 @@
+//! `spawn_all`: the results come back in input order, every job runs on
+//! a thread of its own, and a job's panic reaches the caller once every
+//! thread has ended.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use course::grader::task::{self, Tid};
+use exercises::ch01_threads::spawn_all;
+
+use super::{
+    STACK_SLACK, count_panics_where, my_tid, raise_the_default_stack,
+    stack_size_of_this_thread,
+};
+
+/// Sends on its channel when dropped: as the thread whose thread-local
+/// value it is ends, after its job has returned and handed its result over.
+struct TellAtEnd(mpsc::Sender<()>);
+
+impl Drop for TellAtEnd {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+thread_local! {
+    static TELL_AT_END: RefCell<Option<TellAtEnd>> =
+        const { RefCell::new(None) };
+}
+
+/// Job `i` finishes only after job `i + 1`'s thread has ended, so the jobs
+/// finish in reverse order, each result handed over before the job before
+/// it finishes (whatever the scheduler does); the results must still come
+/// back in input order.
+pub(super) fn returns_results_in_input_order() {
+    const JOBS: usize = 4;
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..JOBS).map(|_| mpsc::channel::<()>()).unzip();
+    let mut senders: Vec<Option<mpsc::Sender<()>>> =
+        senders.into_iter().map(Some).collect();
+    let mut jobs = Vec::new();
+    for (index, done_after_me) in receivers.into_iter().enumerate() {
+        // Job `index` tells job `index - 1` when it is done.
+        let tell_previous =
+            index.checked_sub(1).and_then(|p| senders[p].take());
+        let wait_for_next = (index + 1 < JOBS).then_some(done_after_me);
+        jobs.push(move || {
+            if let Some(next) = wait_for_next {
+                next.recv().expect("the next job vanished");
+            }
+            if let Some(previous) = tell_previous {
+                TELL_AT_END.with(|slot| {
+                    *slot.borrow_mut() = Some(TellAtEnd(previous));
+                });
+            }
+            index * 10
+        });
+    }
+    let results = spawn_all(jobs);
+    assert_eq!(
+        results,
+        vec![0, 10, 20, 30],
+        "the jobs finished last-to-first; results must still be in the \
+         order of the jobs (join the handles in order)"
+    );
+}
+
+/// 1100 jobs, more than any machine has cores and more than a "safe" cap
+/// of 1024 lets run at once, meet at a barrier of 1100, each reporting the
+/// thread it ran on and the size of its stack: a pool of a few workers, or
+/// a limit on how many jobs run at a time, never gets them all to the
+/// barrier, and a thread with a smaller stack than `thread::spawn` gives is
+/// not what a job expects. (Each job does almost nothing, and 1100 stacks
+/// of 2.5 MiB fit in the 4 GiB a trial may map.) Then one job alone, and
+/// 1100 jobs that end at once.
+pub(super) fn runs_every_job_on_its_own_thread() {
+    // First thing: no thread has been started yet.
+    let default = raise_the_default_stack();
+    const JOBS: usize = 1100;
+    let barrier = Arc::new(Barrier::new(JOBS));
+    let jobs: Vec<_> = (0..JOBS)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            move || {
+                barrier.wait();
+                (thread::current().id(), stack_size_of_this_thread())
+            }
+        })
+        .collect();
+    let seen: Vec<(ThreadId, usize)> = spawn_all(jobs);
+    let distinct: HashSet<_> = seen.iter().map(|&(id, _)| id).collect();
+    assert_eq!(seen.len(), JOBS, "expected one result per job");
+    assert_eq!(
+        distinct.len(),
+        JOBS,
+        "expected {JOBS} distinct worker threads, saw {}",
+        distinct.len()
+    );
+    assert!(
+        !distinct.contains(&thread::current().id()),
+        "a job ran on the calling thread; each job needs a thread of its own"
+    );
+    let smallest = seen.iter().map(|&(_, size)| size).min().unwrap();
+    assert!(
+        smallest + STACK_SLACK >= default,
+        "a job's thread had a stack of {smallest} bytes, less than the \
+         {default} that thread::spawn gives: a job may need all of it, and \
+         overflowing a stack aborts the whole process (leave the stack size \
+         alone: thread::spawn gives RUST_MIN_STACK bytes when it is set)"
+    );
+    one_job_gets_a_thread_that_ends_first();
+    quick_jobs_get_threads_of_their_own();
+}
+
+/// What a job's thread-local value sees as the thread ends: the flags it
+/// sets, and the thread that called `spawn_all`.
+struct AtThreadEnd {
+    caller: Tid,
+    ended: Arc<AtomicBool>,
+    returned: Arc<AtomicBool>,
+}
+
+impl AtThreadEnd {
+    /// A value for a job's thread, and its two flags: the thread has
+    /// ended, and `spawn_all` has returned (which the trial sets).
+    fn new(caller: Tid) -> (Self, Arc<AtomicBool>, Arc<AtomicBool>) {
+        let ended = Arc::new(AtomicBool::new(false));
+        let returned = Arc::new(AtomicBool::new(false));
+        let value = AtThreadEnd {
+            caller,
+            ended: Arc::clone(&ended),
+            returned: Arc::clone(&returned),
+        };
+        (value, ended, returned)
+    }
+}
+
+impl Drop for AtThreadEnd {
+    /// Runs as the job's thread ends, after the job has returned: waits
+    /// until the caller sleeps (in `join`, waiting for this thread, as it
+    /// must), or until `spawn_all` has returned without waiting.
+    fn drop(&mut self) {
+        while !self.returned.load(Ordering::SeqCst)
+            && task::state(self.caller).is_some_and(|state| state != 'S')
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.ended.store(true, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static AT_THREAD_END: RefCell<Option<AtThreadEnd>> =
+        const { RefCell::new(None) };
+}
+
+/// One job alone also gets a thread of its own, and `spawn_all` returns only
+/// once that thread has ended: its thread-local values dropped, which the
+/// standard library does after the job has returned and its result is
+/// ready. A `spawn_all` that takes the results from a channel and never
+/// joins returns while the thread is still ending (the value's drop waits
+/// until the caller sleeps, which such a caller does not do).
+fn one_job_gets_a_thread_that_ends_first() {
+    let caller = my_tid();
+    let (at_end, ended, returned) = AtThreadEnd::new(caller);
+    let job = move || {
+        AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+        thread::current().id()
+    };
+    let ids = spawn_all(vec![job]);
+    let ended_first = ended.load(Ordering::SeqCst);
+    returned.store(true, Ordering::SeqCst);
+    assert_eq!(ids.len(), 1, "one job, one result");
+    assert_ne!(
+        ids[0],
+        thread::current().id(),
+        "a single job ran on the calling thread; every job needs a thread \
+         of its own, however many there are, one included"
+    );
+    assert!(
+        ended_first,
+        "spawn_all returned the only job's result while its thread was \
+         still running (its thread-local values not yet dropped): join \
+         every thread before returning; a result that arrives on a channel \
+         does not mean its thread is done"
+    );
+}
+
+/// 1100 jobs that return at once, each the thread it ran on: every job gets
+/// a new thread, also when its job is so short that a thread could finish
+/// it and take another before the next thread has started.
+fn quick_jobs_get_threads_of_their_own() {
+    const JOBS: usize = 1100;
+    let jobs: Vec<fn() -> ThreadId> = vec![|| thread::current().id(); JOBS];
+    let ids = spawn_all(jobs);
+    let distinct: HashSet<_> = ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        JOBS,
+        "{JOBS} jobs that end at once ran on only {} distinct threads: \
+         some thread ran several jobs, one after another; each job gets a \
+         new thread of its own (no threads that take jobs from a shared \
+         queue)",
+        distinct.len()
+    );
+}
+
+/// The payload of the panicking job: a type of the trial's own, so that a
+/// panic `spawn_all` raises itself cannot pass for the job's.
+#[derive(Debug)]
+struct TheJobsOwnPanic;
+
+/// A job that panics must not disappear silently, nor leave the other
+/// jobs running behind the caller's back. The first job panics at once;
+/// the second is still running then, and ends only once the first job's
+/// thread is gone and the caller sleeps: in `join`, waiting for it. A
+/// `spawn_all` that raises the panic as soon as it has joined the first
+/// job never sleeps before it does, so the second job is still running
+/// when the panic reaches the trial, whatever the scheduling. The second
+/// job's thread, once the job has returned, ends only when the caller
+/// sleeps again: a `spawn_all` that lets a scope wait for the second job
+/// (which wakes it as soon as the job has returned, before the thread's
+/// thread-local values are dropped) panics while that thread still runs.
+pub(super) fn a_panicking_job_panics_the_caller() {
+    let calm: Vec<fn() -> u32> = vec![|| 1, || 3];
+    assert_eq!(spawn_all(calm), vec![1, 3], "two jobs that return 1 and 3");
+    let caller = my_tid();
+    let slow_job_done = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&slow_job_done);
+    let (tell, told) = mpsc::channel();
+    // The second job's thread-local value: its drop, as the thread ends,
+    // waits until the caller sleeps (in `join`, as it must).
+    let (at_end, ended, returned) = AtThreadEnd::new(caller);
+    let jobs: Vec<Box<dyn FnOnce() -> u32 + Send>> = vec![
+        Box::new(move || {
+            tell.send(my_tid()).expect("the second job vanished");
+            panic::panic_any(TheJobsOwnPanic)
+        }),
+        Box::new(move || {
+            AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+            let failed = told.recv().expect("the first job never started");
+            // Until the failed job's thread is gone: from then on, joining
+            // it gives its panic at once, without sleeping.
+            while task::state(failed).is_some_and(|s| !matches!(s, 'Z' | 'X')) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            // Until the caller sleeps (or is gone, having failed the
+            // trial): a caller that waits for this job, as it must.
+            while task::state(caller).is_some_and(|state| state != 'S') {
+                thread::sleep(Duration::from_millis(1));
+            }
+            done.store(true, Ordering::SeqCst);
+            2
+        }),
+    ];
+    let (outcome, hooked) = count_panics_where(
+        |info| info.payload().is::<TheJobsOwnPanic>(),
+        || panic::catch_unwind(AssertUnwindSafe(|| spawn_all(jobs))),
+    );
+    // Read before anything that could let the second job go on.
+    let slow_job_was_done = slow_job_done.load(Ordering::SeqCst);
+    let slow_job_ended = ended.load(Ordering::SeqCst);
+    returned.store(true, Ordering::SeqCst);
+    let payload = match outcome {
+        Ok(results) => panic!(
+            "one job panicked, but spawn_all returned {results:?}; a lost \
+             panic hides a failed job (see JoinHandle::join and \
+             panic::resume_unwind)"
+        ),
+        Err(payload) => payload,
+    };
+    assert!(
+        slow_job_was_done,
+        "spawn_all panicked while another job was still running; join every \
+         thread first, then re-raise the panic (panic::resume_unwind)"
+    );
+    assert!(
+        slow_job_ended,
+        "spawn_all panicked once the other job had returned, but while its \
+         thread was still ending (its thread-local values not yet dropped): \
+         join every thread before passing the panic on; a scope that joins \
+         the rest implicitly waits only for the jobs to return, not for \
+         their threads to end"
+    );
+    assert!(
+        payload.is::<TheJobsOwnPanic>(),
+        "spawn_all panicked, but not with the job's own panic: it raised \
+         one of its own (an unwrap or a panic! with a new message) instead \
+         of passing the job's payload on with panic::resume_unwind"
+    );
+    assert_eq!(
+        hooked, 1,
+        "the job panicked once, and the panic hook that was set saw that \
+         panic {hooked} times: the panic is reported as usual (the hook is \
+         the program's, not spawn_all's to replace or silence)"
+    );
+    two_panicking_jobs_panic_the_caller_once();
+}
+
+/// Jobs 1 and 3 of three panic: `spawn_all` panics once, with one of their
+/// payloads. A panic raised while another unwinds aborts the process (a
+/// guard that joins the other jobs with `expect` as the first panic leaves
+/// `spawn_all`), and then this trial dies without a verdict: that fails.
+fn two_panicking_jobs_panic_the_caller_once() {
+    let jobs: Vec<fn() -> u32> =
+        vec![|| panic::panic_any(TheJobsOwnPanic), || 2, || {
+            panic::panic_any(TheJobsOwnPanic)
+        }];
+    let outcome = panic::catch_unwind(|| spawn_all(jobs));
+    match outcome {
+        Ok(results) => panic!(
+            "two of three jobs panicked, but spawn_all returned {results:?}"
+        ),
+        Err(payload) => assert!(
+            payload.is::<TheJobsOwnPanic>(),
+            "two of three jobs panicked, and spawn_all panicked, but not \
+             with a job's own panic: pass one of their payloads on with \
+             panic::resume_unwind, once every job has been joined"
+        ),
+    }
+}

@@ -1,0 +1,214 @@
+//! `spawn_worker`: the thread gets its name and the stack it asks for, and
+//! a stack too big to create comes back as the operating system's error.
+
+use std::hint::black_box;
+use std::panic;
+use std::thread;
+
+use exercises::ch01_threads::spawn_worker;
+
+use super::{STACK_SLACK, count_panics_where, stack_size_of_this_thread};
+
+/// A short name, one longer than the 15 bytes Linux keeps, one with
+/// letters outside ASCII, one with spaces around it and an empty one:
+/// inside the job,
+/// `thread::current().name()` must still give the whole name, as it was
+/// given, and the operating system's own name of the thread (`/proc`'s
+/// `comm`, what `top` and `ps` show) its first 15 bytes.
+pub(super) fn names_the_thread() {
+    // Every name twice: a second worker of the same name is named the same.
+    for name in [
+        "pixel-worker-7",
+        "pixel-worker-for-the-second-monitor-7",
+        "café-wörker",
+        "  spaced out ",
+        "",
+    ]
+    .into_iter()
+    .flat_map(|name| [name, name])
+    {
+        let handle = spawn_worker(name, 1 << 20, || {
+            let comm = std::fs::read_to_string("/proc/thread-self/comm")
+                .expect("cannot read /proc/thread-self/comm");
+            (thread::current().name().map(str::to_owned), comm)
+        })
+        .expect("spawn_worker failed");
+        let (seen_inside, comm) = handle.join().unwrap();
+        assert_eq!(
+            seen_inside.as_deref(),
+            Some(name),
+            "inside the job, thread::current().name() must be the name given \
+             to spawn_worker, whole and unchanged, also when it is empty, \
+             not ASCII or has spaces around it, and also for a second \
+             worker of the same name (see thread::Builder::name, which \
+             keeps it whole even where the OS shows only its first 15 \
+             bytes, and does not make names unique)"
+        );
+        let shown = &name[..name.len().min(15)];
+        assert_eq!(
+            comm.trim_end_matches('\n'),
+            shown,
+            "the operating system's name of the thread (/proc's comm, what \
+             top and ps show) should be the name's first 15 bytes"
+        );
+    }
+}
+
+/// Recursion that needs about 16 MiB of stack: far more than the 2 MiB a
+/// spawned thread gets by default, far less than the 64 MiB requested.
+/// Then the size of the stack itself, for 64 MiB, for 48 MiB (not a power
+/// of two) and for 512 KiB: the C
+/// library may hand a thread a stack it kept from an ended thread, up to
+/// four times the size asked for (glibc does), but never more, and never
+/// less than asked for (give or take a few pages of its own).
+pub(super) fn gives_the_requested_stack() {
+    fn descend(depth: u32) -> u64 {
+        let frame = black_box([depth as u8; 16 * 1024]);
+        if depth == 0 {
+            return u64::from(frame[0]);
+        }
+        u64::from(frame[100]) + descend(black_box(depth - 1))
+    }
+    let handle = spawn_worker("deep-recursion", 64 << 20, || descend(1000))
+        .expect("spawn_worker failed");
+    assert!(handle.join().is_ok());
+    for asked in [64 << 20, 48 << 20, 512 << 10] {
+        let handle =
+            spawn_worker("stack-size", asked, stack_size_of_this_thread)
+                .expect("spawn_worker failed");
+        let size = handle.join().unwrap();
+        // glibc keeps the stacks of ended threads for reuse, up to 40 MiB in
+        // all, and may hand a kept one over if it is at most four times as
+        // large; a 64 MiB stack is never kept, so that one is new.
+        let most = if asked > 40 << 20 {
+            asked + (1 << 20)
+        } else {
+            4 * asked + STACK_SLACK
+        };
+        assert!(
+            size + STACK_SLACK >= asked && size <= most,
+            "spawn_worker was asked for a stack of {asked} bytes, and the \
+             thread got {size}: give the thread the size it asks for \
+             (thread::Builder::stack_size(stack_bytes)), no fixed size and \
+             no minimum of your own"
+        );
+    }
+    for asked in [0, 4 << 10] {
+        gives_the_smallest_stack_for(asked);
+    }
+}
+
+/// A stack of 0 bytes, or of 4 KiB, is less than the platform allows: the
+/// standard library raises it to the platform's minimum (some 16 KiB on
+/// Linux, a few times that with what the C library keeps for itself) and
+/// starts the thread. The thread gets that small stack, far less than the
+/// default 2 MiB (0 does not mean "the default", as it does in Python's
+/// `threading.stack_size`), and no error of `spawn_worker`'s own.
+fn gives_the_smallest_stack_for(asked: usize) {
+    let handle = spawn_worker("tiny-stack", asked, stack_size_of_this_thread)
+        .unwrap_or_else(|error| {
+            panic!(
+                "spawn_worker was asked for a stack of {asked} bytes and \
+                 returned {error:?}, but thread::Builder::spawn creates that \
+                 thread (it raises the size to the platform's minimum): pass \
+                 stack_bytes on as it is, and refuse nothing of your own"
+            )
+        });
+    let size = handle.join().unwrap();
+    assert!(
+        size < 1 << 20,
+        "spawn_worker was asked for a stack of {asked} bytes, and the thread \
+         got {size}: the smallest stack the platform allows is far less \
+         than 1 MiB; 0 is a size like any other, not \"the default\" \
+         (pass stack_bytes to thread::Builder::stack_size as it is)"
+    );
+}
+
+/// Runs `body` and counts the panics raised on this thread meanwhile, even
+/// ones caught before they reach `body`'s caller.
+fn count_panics_on_this_thread<R>(body: impl FnOnce() -> R) -> (R, usize) {
+    let this_thread = thread::current().id();
+    count_panics_where(move |_| thread::current().id() == this_thread, body)
+}
+
+/// The payload of a panicking worker's job: a type of the trial's own, so
+/// that a panic `spawn_worker` raises itself cannot pass for the job's.
+#[derive(Debug)]
+struct TheWorkersOwnPanic;
+
+/// The handle joins to the job's result, or to the job's own panic. 256 TiB
+/// of stack cannot be mapped, nor `usize::MAX` bytes: the operating
+/// system's error must come back as `Err`, with no panic on the way, not
+/// even a caught one.
+pub(super) fn reports_a_stack_too_big_to_create() {
+    let handle = spawn_worker("small", 1 << 20, || 7).expect("a 1 MiB stack");
+    assert_eq!(handle.join().unwrap(), 7, "the job's result");
+    let handle = spawn_worker("failing", 1 << 20, || -> u32 {
+        panic::panic_any(TheWorkersOwnPanic)
+    })
+    .expect("a 1 MiB stack");
+    match handle.join() {
+        Ok(result) => panic!("the job panicked, yet join returned {result}"),
+        Err(payload) => assert!(
+            payload.is::<TheWorkersOwnPanic>(),
+            "the job panicked, and joining its handle gave a panic, but not \
+             the job's own: a panic of spawn_worker's own (a catch_unwind \
+             and a new panic! with a message) hides the job's payload; \
+             start the job itself on the thread"
+        ),
+    }
+    for asked in [1 << 48, usize::MAX] {
+        refuses_a_stack_of(asked);
+    }
+}
+
+/// `spawn_worker` asked for a stack of `asked` bytes, too many to map, must
+/// return the operating system's error, as `thread::Builder::spawn` does.
+fn refuses_a_stack_of(asked: usize) {
+    let (outcome, panics) = count_panics_on_this_thread(|| {
+        panic::catch_unwind(|| spawn_worker("huge", asked, || ()))
+    });
+    let error = match outcome {
+        Ok(Err(error)) => error,
+        Ok(Ok(_)) => panic!(
+            "spawn_worker was asked for a stack of {asked} bytes, too many \
+             to map, and started a thread anyway: did it change the size \
+             (an addition or a rounding that wrapped around)? Pass \
+             stack_bytes on as it is"
+        ),
+        Err(_) => panic!(
+            "spawn_worker was asked for a stack of {asked} bytes and \
+             panicked; it must return the io::Error instead \
+             (thread::Builder::spawn returns a Result, and an arithmetic \
+             overflow on the size is a panic of spawn_worker's own)"
+        ),
+    };
+    assert_eq!(
+        panics, 0,
+        "spawn_worker returned an error, but it panicked on the way and \
+         caught its own panic: the panic hook ran, and under panic = \
+         \"abort\" the process would have died (thread::Builder::spawn \
+         returns a Result; there is nothing to unwrap)"
+    );
+    assert!(
+        error.raw_os_error().is_some(),
+        "spawn_worker returned {error:?} for a stack of {asked} bytes, not \
+         the operating system's error: \
+         return the io::Error that thread::Builder::spawn gives, as it is"
+    );
+    // The error the operating system gives for the same request.
+    let refused = thread::Builder::new()
+        .name("huge".to_string())
+        .stack_size(asked)
+        .spawn(|| ())
+        .expect_err("a thread with so large a stack cannot exist");
+    assert_eq!(
+        error.raw_os_error(),
+        refused.raw_os_error(),
+        "spawn_worker returned {error:?}, but creating that thread fails \
+         with {refused:?}: return the io::Error that thread::Builder::spawn \
+         gives, as it is (errno, io::Error::last_os_error, is not how \
+         pthread_create reports its error, and may be left over from \
+         another call)"
+    );
+}
