@@ -1,0 +1,231 @@
+//! The trials of `fetch_all`: responses in the order of the URLs, every
+//! request started at once on a thread of its own, and a failure passed on.
+
+use std::collections::HashSet;
+use std::hint;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+
+use exercises::ch05_no_gil::fetch_all;
+
+use super::{assert_one_thread_each, os, the_caller_only_waits};
+
+pub(super) fn returns_responses_in_order() {
+    let urls = ["/tab/3", "/tab/1", "/tab/2"];
+    let responses = fetch_all(&urls, |url| format!("200 {url}"));
+    assert_eq!(
+        responses,
+        ["200 /tab/3", "200 /tab/1", "200 /tab/2"],
+        "responses must come back in the order of the URLs"
+    );
+    assert!(fetch_all(&[], |url| url.to_string()).is_empty());
+}
+
+/// 64 requests, more than any pool the size of a machine's cores, each
+/// waiting at a barrier until all have started.
+pub(super) fn starts_every_request_at_once() {
+    let urls: Vec<String> = (0..64).map(|i| format!("/tab/{i}")).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let barrier = Barrier::new(urls.len());
+    let responses = fetch_all(&urls, |url| {
+        barrier.wait(); // Every request is in flight.
+        url.to_uppercase()
+    });
+    let expected: Vec<String> = urls.iter().map(|u| u.to_uppercase()).collect();
+    assert_eq!(responses, expected);
+}
+
+/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread`: a
+/// quarter of the default stack of a thread Rust starts (2 MiB).
+const STACK_USED_BY_FETCH: usize = 512 * 1024;
+
+/// 1,000 requests for 100 URLs, each listed 10 times: 1,000 calls of
+/// `fetch`, each on a thread of its own, none on the caller's. Every call
+/// answers with a number of its own, so each entry must get the response
+/// of its own request, not another request for the same URL.
+pub(super) fn fetches_every_url_on_its_own_thread() {
+    const ENTRIES: usize = 1_000;
+    let urls: Vec<String> =
+        (0..ENTRIES).map(|i| format!("/tab/{}", i % 100)).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let threads = Mutex::new(Vec::new());
+    let calls = AtomicUsize::new(0);
+    let responses = fetch_all(&urls, |url| {
+        threads.lock().unwrap().push(thread::current().id());
+        let call = calls.fetch_add(1, Ordering::SeqCst);
+        format!("200 {url} #{call}")
+    });
+    assert_eq!(responses.len(), ENTRIES, "one response per entry of urls");
+    for (url, response) in urls.iter().zip(&responses) {
+        assert!(
+            response.starts_with(&format!("200 {url} #")),
+            "the response to {url} was {response:?}: responses must come \
+             back in the order of the URLs"
+        );
+    }
+    let distinct: HashSet<&String> = responses.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        ENTRIES,
+        "{ENTRIES} requests answered with {ENTRIES} different responses, \
+         yet fetch_all returned only {} different ones: an entry got the \
+         response of another request for the same URL (results keyed by \
+         URL?); keep each response with its entry's position",
+        distinct.len()
+    );
+    assert_one_thread_each(
+        threads.into_inner().unwrap(),
+        urls.len(),
+        "request",
+    );
+    // One URL is still a request on a thread of its own, and a blank entry
+    // is still an entry: fetched like any other, never skipped; so is one
+    // with a NUL character in it (`fetch_all` does not judge URLs, nor use
+    // them for anything but `fetch`, such as a thread's name), and each
+    // response, which starts with a space and ends with "\r\n", comes back
+    // as it is, not trimmed. Each `fetch`
+    // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
+    // thread started with Rust's default stack (2 MiB) has room for it.
+    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
+        let threads = Mutex::new(Vec::new());
+        let responses = fetch_all(urls, |url| {
+            threads.lock().unwrap().push(thread::current().id());
+            let mut buffer = [0_u8; STACK_USED_BY_FETCH];
+            hint::black_box(&mut buffer);
+            format!(" 200 [{url}]\r\n")
+        });
+        let expected: Vec<String> =
+            urls.iter().map(|url| format!(" 200 [{url}]\r\n")).collect();
+        assert_eq!(
+            responses, expected,
+            "every entry of {urls:?} must be fetched, blank ones included \
+             (fetch_all does not judge URLs), each response in its place, \
+             exactly as fetch returned it (its spaces and line ends \
+             included: fetch_all does not tidy responses either)"
+        );
+        assert_one_thread_each(
+            threads.into_inner().unwrap(),
+            urls.len(),
+            "request",
+        );
+    }
+    the_caller_only_waits("request", |wait| {
+        let responses = fetch_all(&["/a", "/b"], |url| {
+            wait();
+            format!("200 {url}")
+        });
+        assert_eq!(responses, ["200 /a", "200 /b"]);
+    });
+}
+
+/// A request whose `fetch` panics makes `fetch_all` panic, rather than
+/// come back with a response nobody sent. So does a request whose thread
+/// cannot start (the machine is out of memory or threads), as
+/// `Scope::spawn` does: fetching it on the calling thread instead would run
+/// requests one after another, and deadlock any that waits for the others.
+pub(super) fn a_failed_request_panics_the_caller() {
+    let urls = ["/ok", "/broken", "/ok-too"];
+    // First, before any thread of this process has ended (see the helper).
+    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let caller = thread::current().id();
+    let outcome = os::while_no_thread_can_start(|| {
+        fetch_all(&urls, |url| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            format!("200 {url}")
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a request \
+             whose thread cannot start is not checked"
+        ),
+        // Threads with a stack smaller than the default may still start:
+        // then every request ran on one.
+        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == urls.len() => {}
+        Some(Ok(responses)) => panic!(
+            "no thread with the default stack could start, yet fetch_all \
+             returned {responses:?}, with {} of {} requests fetched on \
+             threads of their own and {} on the calling thread: a request whose \
+             thread cannot start must panic, as Scope::spawn does, not be \
+             fetched by the caller",
+            elsewhere.load(Ordering::SeqCst),
+            urls.len(),
+            on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "no thread could start, and a request was fetched on the calling \
+         thread instead: each request runs on a thread of its own, or \
+         fetch_all panics"
+    );
+    // Two requests' threads start, and the third cannot: the two that
+    // started must not wait for the others (a start barrier for every
+    // request hangs, as the scope waits for them before it panics).
+    let four = ["/1", "/2", "/3", "/4"];
+    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = os::while_only_threads_can_start(2, || {
+        fetch_all(&four, |url| {
+            if thread::current().id() == caller {
+                on_caller.fetch_add(1, Ordering::SeqCst);
+            } else {
+                elsewhere.fetch_add(1, Ordering::SeqCst);
+            }
+            format!("200 {url}")
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so requests whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A request's thread that ended gave its stack to the next one's.
+        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == four.len() => {}
+        Some(Ok(responses)) => panic!(
+            "only 2 threads could start, yet fetch_all of 4 requests \
+             returned {responses:?}, with {} fetched on threads of their \
+             own: a request whose thread cannot start must panic",
+            elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        on_caller.into_inner(),
+        0,
+        "only 2 threads could start, and a request was fetched on the \
+         calling thread instead: each request runs on a thread of its own, \
+         or fetch_all panics"
+    );
+    let fetched = Mutex::new(Vec::new());
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        fetch_all(&urls, |url| {
+            fetched.lock().unwrap().push(url.to_string());
+            assert_ne!(url, "/broken", "this request fails on purpose");
+            format!("200 {url}")
+        })
+    }));
+    assert!(
+        outcome.is_err(),
+        "fetch of /broken panicked, but fetch_all returned {:?}; join each \
+         thread and let its panic come back up",
+        outcome.unwrap()
+    );
+    let mut fetched = fetched.into_inner().unwrap_or_else(|e| e.into_inner());
+    fetched.sort();
+    assert_eq!(
+        fetched,
+        ["/broken", "/ok", "/ok-too"],
+        "each entry is fetched once, the one whose fetch panics included: \
+         do not try a failed request again (its panic is the caller's to \
+         see, and a request sent twice may do its work twice)"
+    );
+}

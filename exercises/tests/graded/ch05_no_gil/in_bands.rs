@@ -1,0 +1,346 @@
+//! The trials of `in_bands`: a kernel run on bands of whole rows, each band
+//! on a thread of its own, all at once, and a panic passed on.
+
+use std::hint;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread::{self, ThreadId};
+
+use exercises::ch05_no_gil::{Image, Rgb, gray, in_bands};
+
+use super::{assert_one_thread_each, os, panics, the_caller_only_waits};
+
+/// A deterministic test image: every pixel a different colour.
+fn test_image(width: usize, height: usize) -> Image {
+    let pixels = (0..width * height)
+        .map(|i| {
+            let i = i as u32;
+            [
+                (i * 7 % 256) as u8,
+                (i * 13 % 256) as u8,
+                (i * 31 % 256) as u8,
+            ]
+        })
+        .collect();
+    Image {
+        width,
+        height,
+        pixels,
+    }
+}
+
+fn grayscale(band: &[Rgb], out: &mut [u8]) {
+    for (pixel, grey) in band.iter().zip(out) {
+        *grey = gray(*pixel);
+    }
+}
+
+pub(super) fn matches_the_sequential_result() {
+    let image = test_image(17, 23);
+    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
+    // 30 bands for 23 rows: the extra bands are empty.
+    for bands in [1, 2, 3, 5, 23, 30] {
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            in_bands(&image, bands, grayscale)
+        }));
+        let Ok(result) = result else {
+            panic!(
+                "in_bands with {bands} bands for 23 rows panicked; any \
+                 number of bands from 1 up is allowed, and with more bands \
+                 than rows the extra bands are empty"
+            );
+        };
+        assert_eq!(
+            result, sequential,
+            "{bands} bands: the result must equal the sequential grayscale"
+        );
+    }
+    // Images with no pixels: no rows, or rows of no pixels. The height is
+    // the image's `height`, not a number worked out from the pixels.
+    for (width, height) in [(5, 0), (0, 4)] {
+        let image = test_image(width, height);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            in_bands(&image, 2, grayscale)
+        }));
+        assert!(
+            result.as_ref().is_ok_and(Vec::is_empty),
+            "in_bands of a {width}x{height} image (no pixels) in 2 bands \
+             must return an empty output, not {result:?}; the image has \
+             `height` rows of `width` pixels (dividing the number of \
+             pixels by the width fails for a width of 0)"
+        );
+    }
+}
+
+/// No bands at all is a mistake the caller made: `in_bands` panics rather
+/// than return something.
+pub(super) fn in_zero_bands_panics() {
+    let image = test_image(4, 3);
+    // One band first, so that a `todo!()` ends the trial here as TODO.
+    assert_eq!(in_bands(&image, 1, grayscale).len(), 12);
+    assert!(
+        panics(|| in_bands(&image, 0, grayscale)),
+        "in_bands with 0 bands returned: an image cannot be split into no \
+         bands; panic (assert!(bands >= 1)) rather than pick a number of \
+         bands the caller did not ask for"
+    );
+    let empty = test_image(0, 0);
+    assert!(
+        panics(|| in_bands(&empty, 0, grayscale)),
+        "in_bands of an image with no pixels in 0 bands returned: 0 bands \
+         panic whatever the image (check bands before any early return)"
+    );
+}
+
+/// Where a kernel ran: how many times on the thread that made this, and
+/// how many times on other threads.
+struct WhereRan {
+    caller: ThreadId,
+    on_caller: AtomicUsize,
+    elsewhere: AtomicUsize,
+}
+
+impl WhereRan {
+    fn new() -> Self {
+        WhereRan {
+            caller: thread::current().id(),
+            on_caller: AtomicUsize::new(0),
+            elsewhere: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts one run, on the thread that calls this.
+    fn note(&self) {
+        if thread::current().id() == self.caller {
+            self.on_caller.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.elsewhere.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A band whose kernel panics never fills its part of the output, so
+/// `in_bands` must not return one: it panics too, as `thread::scope` does
+/// when a thread it joins for you panicked. So does a band whose thread
+/// cannot start (the machine is out of memory or threads), as
+/// `Scope::spawn` does: that band is never filled either, and running it
+/// on the caller instead is no way out (each band has a thread of its own).
+pub(super) fn a_panicking_kernel_panics_the_caller() {
+    let image = test_image(4, 6);
+    // First, before any thread of this process has ended (see the helper).
+    let caller = thread::current().id();
+    let ran = WhereRan::new();
+    let outcome = os::while_no_thread_can_start(|| {
+        in_bands(&image, 3, |band, out| {
+            ran.note();
+            grayscale(band, out);
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a band \
+             whose thread cannot start is not checked"
+        ),
+        // Threads with a stack smaller than the default may still start:
+        // then every band ran on one, and the output is whole.
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
+        Some(Ok(output)) => panic!(
+            "no thread with the default stack could start, yet in_bands \
+             returned {output:?}, with {} of 3 kernels run on threads of \
+             their own and {} on the calling thread: a band whose thread \
+             cannot start is never filled; let the failure panic, as \
+             Scope::spawn does (do not log it and carry on, nor run the \
+             band on the caller)",
+            ran.elsewhere.load(Ordering::SeqCst),
+            ran.on_caller.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran.on_caller.load(Ordering::SeqCst),
+        0,
+        "no thread could start, and a band's kernel ran on the calling \
+         thread instead: each band runs on a thread of its own, or \
+         in_bands panics"
+    );
+    // Two bands' threads start, and the third cannot: the two that started
+    // must not wait for the others (a start barrier for every band hangs,
+    // as the scope waits for them before it panics).
+    let ran = WhereRan::new();
+    let outcome = os::while_only_threads_can_start(2, || {
+        in_bands(&image, 4, |band, out| {
+            ran.note();
+            grayscale(band, out);
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so bands whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A band's thread that ended gave its stack to the next band's.
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
+        Some(Ok(output)) => panic!(
+            "only 2 threads could start, yet in_bands of 4 bands returned \
+             {output:?}, with {} kernels run on threads of their own: a \
+             band whose thread cannot start is never filled; let the \
+             failure panic",
+            ran.elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran.on_caller.load(Ordering::SeqCst),
+        0,
+        "only 2 threads could start, and a band's kernel ran on the \
+         calling thread instead: each band runs on a thread of its own, \
+         or in_bands panics"
+    );
+    // A working call first, so that a `todo!()` ends the trial here as TODO.
+    assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
+    let start = image.pixels.as_ptr() as usize;
+    let (calls, calls_on_caller) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        in_bands(&image, 3, |band, out| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if thread::current().id() == caller {
+                calls_on_caller.fetch_add(1, Ordering::SeqCst);
+            }
+            // The middle band (rows 2 and 3) fails on purpose.
+            let offset = (band.as_ptr() as usize - start) / size_of::<Rgb>();
+            assert_ne!(offset, 8, "this band fails on purpose");
+            grayscale(band, out);
+        })
+    }));
+    assert!(
+        outcome.is_err(),
+        "the kernel of one band panicked, yet in_bands returned {:?}, with \
+         that band's output never filled; let the panic come back up (a \
+         scope re-raises it if you leave the joining to it, or pass on \
+         the join's Err with resume_unwind)",
+        outcome.unwrap()
+    );
+    assert_eq!(
+        (calls.into_inner(), calls_on_caller.into_inner()),
+        (3, 0),
+        "(kernel calls, calls on the calling thread) for 3 bands, one of \
+         which panics: each band's kernel runs once, on its own thread; a \
+         band whose kernel panicked is not run again (on the caller or \
+         anywhere else): in_bands panics instead"
+    );
+}
+
+pub(super) fn processes_the_bands_at_once() {
+    const BANDS: usize = 4;
+    let image = test_image(10, 20);
+    let barrier = Barrier::new(BANDS);
+    let result = in_bands(&image, BANDS, |band, out| {
+        barrier.wait(); // Every band has started.
+        grayscale(band, out);
+    });
+    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
+    assert_eq!(result, sequential);
+}
+
+pub(super) fn bands_are_balanced_whole_rows() {
+    const WIDTH: usize = 10;
+    let image = test_image(WIDTH, 10);
+    let start = image.pixels.as_ptr() as usize;
+    let seen = Mutex::new(Vec::new());
+    let unzeroed = AtomicUsize::new(0);
+    // The memory the output would get from a fresh allocation of its size
+    // held bytes other than 0 before: an output never zeroed shows them.
+    dirty_freed_memory(WIDTH * 10);
+    in_bands(&image, 4, |band, out| {
+        assert_eq!(band.len(), out.len(), "one output byte per pixel");
+        let nonzero = out.iter().filter(|&&byte| byte != 0).count();
+        unzeroed.fetch_add(nonzero, Ordering::SeqCst);
+        let offset = (band.as_ptr() as usize - start) / size_of::<Rgb>();
+        seen.lock().unwrap().push((offset, band.len()));
+        grayscale(band, out);
+    });
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    let rows: Vec<usize> = seen.iter().map(|&(_, len)| len / WIDTH).collect();
+    assert!(
+        seen.iter()
+            .all(|&(offset, len)| offset % WIDTH == 0 && len % WIDTH == 0),
+        "a band is not made of whole rows: {seen:?}"
+    );
+    assert_eq!(
+        rows,
+        [3, 3, 2, 2],
+        "10 rows in 4 bands should be 3, 3, 2 and 2 rows"
+    );
+    let unzeroed = unzeroed.into_inner();
+    assert_eq!(
+        unzeroed, 0,
+        "{unzeroed} bytes of the output slices the kernels got were not 0 \
+         when the kernels started: the output starts as zeros (vec![0; n]); \
+         memory never written (Vec::with_capacity and set_len) is not a \
+         valid &mut [u8], and shows whatever it held before"
+    );
+}
+
+/// Fills blocks of `len` bytes with a byte other than 0 and frees them, on
+/// this thread: the C library's allocator hands the last block freed to
+/// the next allocation of that size on this thread, as it was (bar its
+/// first few bytes, where the allocator keeps its own notes).
+fn dirty_freed_memory(len: usize) {
+    let blocks: Vec<Vec<u8>> = (0..8).map(|_| vec![0xAA; len]).collect();
+    for block in blocks {
+        hint::black_box(&block);
+        drop(block);
+    }
+}
+
+/// Eight bands, each reporting the thread its kernel ran on: eight threads,
+/// none of them the caller's.
+/// The same with 3 rows in 8 bands: the five extra bands are empty, and
+/// still each run on a thread of their own; with one band, which is no
+/// reason to run on the caller's thread; with 100 bands, more than any cap
+/// on threads; and for images with no pixels, whose bands are all empty.
+pub(super) fn runs_each_band_on_its_own_thread() {
+    for (width, height, bands) in [
+        (6, 20, 8),
+        (6, 3, 8),
+        (6, 20, 1),
+        (6, 3, 100),
+        (5, 0, 3),
+        (0, 4, 2),
+    ] {
+        let image = test_image(width, height);
+        let threads = Mutex::new(Vec::new());
+        let result = in_bands(&image, bands, |band, out| {
+            threads.lock().unwrap().push(thread::current().id());
+            grayscale(band, out);
+        });
+        let sequential: Vec<u8> =
+            image.pixels.iter().copied().map(gray).collect();
+        assert_eq!(result, sequential);
+        let threads = threads.into_inner().unwrap();
+        assert!(
+            threads.len() == bands,
+            "{height} rows of {width} pixels in {bands} bands: the kernel \
+             ran {} times, not once for each of the {bands} bands (with \
+             more bands than rows, the extra bands are empty, and their \
+             kernels still run, each on a thread of its own; so do those \
+             of an image with no pixels: do not return early, and do not \
+             cap the number of bands)",
+            threads.len()
+        );
+        assert_one_thread_each(threads, bands, "band");
+    }
+    the_caller_only_waits("band", |wait| {
+        let image = test_image(6, 4);
+        let result = in_bands(&image, 2, |band, out| {
+            wait();
+            grayscale(band, out);
+        });
+        let sequential: Vec<u8> =
+            image.pixels.iter().copied().map(gray).collect();
+        assert_eq!(result, sequential);
+    });
+}

@@ -1,0 +1,379 @@
+//! The trials of `ShardedMap`: counts from many threads, shards held at
+//! once, a `get` that waits only on its own shard, and the map's keys,
+//! memory and panics.
+
+use std::hint;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Barrier, mpsc};
+use std::thread;
+
+use course::grader::alloc;
+use exercises::ch05_no_gil::ShardedMap;
+
+use super::os;
+
+pub(super) fn counts_from_many_threads() {
+    let map = ShardedMap::new(8);
+    let keys: Vec<String> = (0..20).map(|i| format!("tab-{i}")).collect();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for key in &keys {
+                    for _ in 0..50 {
+                        map.update(key, |count| *count += 1);
+                    }
+                }
+            });
+        }
+    });
+    for key in &keys {
+        assert_eq!(map.get(key), Some(400), "{key}: 8 threads × 50 updates");
+    }
+    assert_eq!(map.get("never-seen"), None);
+    let shards: std::collections::HashSet<usize> =
+        keys.iter().map(|k| map.shard_of(k)).collect();
+    assert!(shards.len() > 1, "20 keys all landed in one shard");
+    assert!(
+        shards.iter().all(|&s| s < 8),
+        "a shard number is out of range"
+    );
+    assert_eq!(map.shard_of("tab-3"), map.shard_of("tab-3"), "stable");
+    // Keys of any length: URLs, and one of 1,000 bytes. A hash that
+    // overflows (`h * 31 + byte` on a plain integer) panics in a debug
+    // build once a key has a dozen bytes or so.
+    let long_keys = [
+        "https://example.com/tabs/7?session=abcdef".to_string(),
+        "https://example.com/tabs/8?session=abcdef".to_string(),
+        "x".repeat(1_000),
+        format!("{}y", "x".repeat(999)),
+        // Keys that differ only in case are two keys too.
+        "https://Example.com/Tab/9".to_string(),
+        "https://example.com/tab/9".to_string(),
+    ];
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        for key in &long_keys {
+            map.update(key, |count| *count += 3);
+        }
+        let counts: Vec<_> = long_keys.iter().map(|k| map.get(k)).collect();
+        let shards: Vec<_> =
+            long_keys.iter().map(|k| map.shard_of(k)).collect();
+        (counts, shards)
+    }));
+    let Ok((counts, shards)) = outcome else {
+        panic!(
+            "update, get or shard_of panicked for a long key (a URL, or \
+             1,000 bytes): does the hash overflow? (use wrapping arithmetic, \
+             or std's DefaultHasher)"
+        );
+    };
+    assert!(
+        counts.iter().all(|&count| count == Some(3)),
+        "long keys, each updated once with +3, read back as {counts:?}: \
+         two keys that differ only in their last byte (of 1,000), or only \
+         in case, are two keys; hash and store the whole key, as it is"
+    );
+    assert!(
+        shards.iter().all(|&s| s < 8),
+        "a shard number is out of range for a long key: {shards:?}"
+    );
+    // Shard counts that are not powers of two: a shard number is always
+    // below the count, whatever the key.
+    for count in [3, 5] {
+        let map = ShardedMap::new(count);
+        let outside: Vec<usize> = (0..100)
+            .map(|i| map.shard_of(&format!("tab-{i}")))
+            .filter(|&shard| shard >= count)
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "ShardedMap::new({count}) has {count} shards, numbered \
+             0..{count}, yet shard_of gave {outside:?}: take the hash modulo \
+             the number of shards asked for (masking the hash needs a power \
+             of two, and rounding up makes shards nobody asked for)"
+        );
+    }
+}
+
+/// One thread per shard, each holding a key of its own shard inside
+/// `update` and waiting there for all the others: with 4 shards, and with
+/// 3 and 5, which are not powers of two (a map that locks a shard other
+/// than the one `shard_of` names, such as the hash masked with
+/// `shards - 1`, puts two of these keys under one lock, and hangs).
+pub(super) fn holds_two_shards_at_once() {
+    const TRIED: usize = 1_000;
+    for shards in [4, 3, 5] {
+        let map = ShardedMap::new(shards);
+        let mut keys: Vec<Option<String>> = vec![None; shards];
+        for i in 0..TRIED {
+            let key = format!("tab-{i}");
+            let shard = map.shard_of(&key);
+            assert!(
+                shard < shards,
+                "shard_of({key:?}) is {shard}, but the map has {shards} shards"
+            );
+            keys[shard].get_or_insert(key);
+        }
+        let keys: Vec<String> = keys.into_iter().flatten().collect();
+        assert!(
+            keys.len() >= 2,
+            "shard_of put {TRIED} different keys (tab-0, tab-1, ...) all in \
+             one shard of {shards}: hash the key, and take the hash modulo \
+             the number of shards"
+        );
+        let all_inside = Barrier::new(keys.len());
+        std::thread::scope(|s| {
+            for key in &keys {
+                let (map, all_inside) = (&map, &all_inside);
+                s.spawn(move || {
+                    map.update(key, |count| {
+                        all_inside.wait(); // Every other key is held too.
+                        *count += 1;
+                    });
+                });
+            }
+        });
+        for key in &keys {
+            assert_eq!(map.get(key), Some(1), "{key} was updated once");
+        }
+    }
+}
+
+/// A thread holds one shard inside `update` until `get` has been called for
+/// keys of every other shard, present and absent: those calls lock only
+/// their own key's shard, so they do not wait for it. Then a `get` of a key
+/// in the held shard, on a thread of its own, must wait for it: the holder
+/// lets go only once that thread is asleep (waiting for the lock) or has
+/// returned, so a `get` that gives up on a busy shard (`try_lock`) is
+/// caught every time, and one that waits then reads the key's counter.
+pub(super) fn get_waits_only_on_its_shard() {
+    const SHARDS: usize = 4;
+    let map = ShardedMap::new(SHARDS);
+    let held = "tab-0";
+    let shard = map.shard_of(held);
+    // One present and one absent key in each of the other shards, and a
+    // present key in the held shard.
+    let mut present: Vec<Option<String>> = vec![None; SHARDS];
+    let mut absent: Vec<Option<String>> = vec![None; SHARDS];
+    let mut neighbour = None;
+    for i in 1..10_000 {
+        let key = format!("tab-{i}");
+        let at = map.shard_of(&key);
+        if at == shard {
+            neighbour.get_or_insert(key);
+            continue;
+        }
+        if present[at].is_none() {
+            present[at] = Some(key);
+        } else if absent[at].is_none() {
+            absent[at] = Some(key);
+        }
+    }
+    let present: Vec<String> = present.into_iter().flatten().collect();
+    let absent: Vec<String> = absent.into_iter().flatten().collect();
+    assert!(
+        !present.is_empty() && !absent.is_empty(),
+        "10,000 keys all landed in shard {shard} of {SHARDS}"
+    );
+    let Some(neighbour) = neighbour else {
+        panic!("10,000 keys all missed shard {shard} of {SHARDS}");
+    };
+    for key in present.iter().chain([&neighbour]) {
+        map.update(key, |count| *count += 1);
+    }
+    let (inside_tx, inside_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let map = &map;
+    let (got, got_neighbour) = thread::scope(|s| {
+        s.spawn(move || {
+            map.update(held, |count| {
+                inside_tx.send(()).unwrap();
+                // Held until the gets below are done, or waiting.
+                let _ = release_rx.recv();
+                *count += 1;
+            });
+        });
+        inside_rx.recv().unwrap();
+        // A get that panics still lets the holder go (release_tx dropped).
+        let got = panic::catch_unwind(AssertUnwindSafe(|| {
+            let present: Vec<_> = present.iter().map(|k| map.get(k)).collect();
+            let absent: Vec<_> = absent.iter().map(|k| map.get(k)).collect();
+            (present, absent)
+        }));
+        // The held shard's own key: its get waits until the holder is done.
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let neighbour = neighbour.as_str();
+        let waiting = s.spawn(move || {
+            tid_tx.send(os::current_tid()).unwrap();
+            map.get(neighbour)
+        });
+        let tid = tid_rx.recv().unwrap();
+        while !waiting.is_finished() && !os::asleep(tid) {
+            thread::yield_now();
+        }
+        drop(release_tx);
+        (got, waiting.join())
+    });
+    let Ok((got_present, got_absent)) = got else {
+        panic!("get panicked");
+    };
+    assert!(
+        got_present.iter().all(|&count| count == Some(1)),
+        "keys {present:?} were each updated once, yet get gave \
+         {got_present:?}"
+    );
+    assert!(
+        got_absent.iter().all(Option::is_none),
+        "keys {absent:?} were never updated, yet get gave {got_absent:?}"
+    );
+    let Ok(got_neighbour) = got_neighbour else {
+        panic!("get of a key in a busy shard panicked");
+    };
+    assert_eq!(
+        got_neighbour,
+        Some(1),
+        "{neighbour} was updated once, and get({neighbour:?}) was called \
+         while another thread was inside update on {held:?}, in the same \
+         shard: get must wait for the shard's lock (lock, not try_lock) \
+         and then give the counter; a busy shard is no reason to answer \
+         None for a key that is there"
+    );
+    assert_eq!(map.get(held), Some(1));
+}
+
+/// `new(0)` still makes a map that works: one shard holds every key.
+pub(super) fn zero_shards_make_one() {
+    let map = ShardedMap::new(0);
+    assert_eq!(map.shard_of("tab-1"), 0, "the only shard is shard 0");
+    assert_eq!(map.update("tab-1", |count| *count + 2), 2, "f's result");
+    map.update("tab-1", |count| *count += 2);
+    map.update("tab-2", |count| *count += 1);
+    assert_eq!(map.get("tab-1"), Some(2));
+    assert_eq!(map.get("tab-2"), Some(1));
+    assert_eq!(map.get("tab-3"), None);
+    map.update("tab-4", |count| *count);
+    map.update("tab-2", |count| *count -= 1);
+    assert_eq!(
+        (map.get("tab-4"), map.get("tab-2")),
+        (Some(0), Some(0)),
+        "tab-4 was updated (left at 0), and tab-2 was counted down to 0: \
+         both were updated, so get gives Some(0), not None (a counter at \
+         0 is still there)"
+    );
+}
+
+/// The map owns its keys: once it is dropped, nothing it allocated is
+/// left, however many keys it held (the graded binary counts live bytes).
+pub(super) fn sharded_map_frees_its_keys() {
+    let keys: Vec<String> = (0..200).map(|i| format!("tab-{i}")).collect();
+    let leaked = alloc::left_allocated_by(|| {
+        let map = ShardedMap::new(4);
+        for key in &keys {
+            map.update(key, |count| *count += 1);
+        }
+        assert_eq!(map.get("tab-7"), Some(1));
+        // The map is dropped here.
+    });
+    assert_eq!(
+        leaked, 0,
+        "after a map of 200 keys was dropped, {leaked} bytes were still \
+         allocated: the map must own its keys (String), so that dropping \
+         it frees them; a key leaked to make it &'static (Box::leak) stays \
+         allocated for the rest of the process"
+    );
+    // The map holds a copy of each key: 20 keys of 1,000 bytes take 20,000
+    // bytes at least (a map that keeps only each key's hash cannot tell
+    // two keys with the same hash apart).
+    let long_keys: Vec<String> = (0..20)
+        .map(|i| format!("{i:04}{}", "k".repeat(996)))
+        .collect();
+    let map = ShardedMap::new(4);
+    let before = alloc::live_bytes();
+    for key in &long_keys {
+        map.update(key, |count| *count += 1);
+    }
+    let held = alloc::live_bytes() - before;
+    assert!(
+        held >= 20_000,
+        "a map of 20 keys of 1,000 bytes holds only {held} bytes: the map \
+         owns its keys, a copy of each (String); a hash in place of the key \
+         gives two keys with the same hash one counter"
+    );
+    // Reading changes nothing: `get` and `shard_of` of keys never updated
+    // (and of keys present) leave no byte allocated.
+    let grown = alloc::left_allocated_by(|| {
+        for i in 0..1_000 {
+            let key = format!("absent-{i}");
+            assert_eq!(map.get(&key), None, "{key} was never updated");
+            hint::black_box(map.shard_of(&key));
+        }
+        for key in &long_keys {
+            assert_eq!(map.get(key), Some(1));
+        }
+    });
+    assert_eq!(
+        grown, 0,
+        "get and shard_of of 1,000 keys never updated (and of 20 present) \
+         left {grown} bytes allocated: reading a key stores nothing (a \
+         memo of shard_of's answers grows with every key ever asked about, \
+         and puts every get and update of every shard behind its one lock)"
+    );
+}
+
+/// An `f` that panics makes `update` panic, and nothing more: later calls
+/// on the same shard, for that key and for others, work as before.
+pub(super) fn survives_a_panicking_f() {
+    let map = ShardedMap::new(1);
+    map.update("tab-1", |count| *count += 5);
+    let failed = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-1", |count| {
+                *count += 1;
+                panic!("this update fails on purpose");
+            })
+        })
+        .join()
+    });
+    assert!(failed.is_err(), "update must pass on the panic of its f");
+    // The same with a key never updated before: f works on the counter in
+    // the map from the start, so the key is there, with what f wrote.
+    let failed_new = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-3", |count| {
+                *count += 4;
+                panic!("this first update fails on purpose");
+            })
+        })
+        .join()
+    });
+    assert!(
+        failed_new.is_err(),
+        "update must pass on the panic of its f"
+    );
+    let after = thread::scope(|s| {
+        s.spawn(|| {
+            map.update("tab-2", |count| *count += 1);
+            (map.get("tab-1"), map.get("tab-2"), map.get("tab-3"))
+        })
+        .join()
+    });
+    let Ok(after) = after else {
+        panic!(
+            "after an f panicked inside update, later calls on its shard \
+             panicked too: the panic poisoned the shard's lock, and \
+             lock().unwrap() (or expect) then panics for every key of that \
+             shard, for good; a counter is a plain number that f may leave \
+             changed but never broken, so take the poisoned lock's guard \
+             (PoisonError::into_inner)"
+        );
+    };
+    assert_eq!(
+        after,
+        (Some(6), Some(1), Some(4)),
+        "tab-1 was 5 when an f added 1 to it and then panicked; f works on \
+         the counter in the map, so the map keeps the 6 it wrote (and \
+         tab-2 was updated once); tab-3 was new when an f added 4 to it and \
+         panicked: the key is in the map from the moment update starts \
+         (insert it before calling f, not after f returns), with the 4 f \
+         wrote"
+    );
+}
