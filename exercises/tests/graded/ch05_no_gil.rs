@@ -267,3 +267,30 @@ fn assert_one_thread_each(ids: Vec<ThreadId>, expected: usize, what: &str) {
         distinct.len()
     );
 }
+
+/// Where a kernel or a fetch ran: how many times on the thread that made this, and
+/// how many times on other threads.
+pub(super) struct WhereRan {
+    caller: ThreadId,
+    pub(super) on_caller: AtomicUsize,
+    pub(super) elsewhere: AtomicUsize,
+}
+
+impl WhereRan {
+    pub(super) fn new() -> Self {
+        WhereRan {
+            caller: thread::current().id(),
+            on_caller: AtomicUsize::new(0),
+            elsewhere: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts one run, on the thread that calls this.
+    pub(super) fn note(&self) {
+        if thread::current().id() == self.caller {
+            self.on_caller.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.elsewhere.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::thread;
 
 use exercises::ch05_no_gil::fetch_all;
 
-use super::{assert_one_thread_each, os, the_caller_only_waits};
+use super::{WhereRan, assert_one_thread_each, os, the_caller_only_waits};
 
 pub(super) fn returns_responses_in_order() {
     let urls = ["/tab/3", "/tab/1", "/tab/2"];
@@ -128,15 +128,10 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
 pub(super) fn a_failed_request_panics_the_caller() {
     let urls = ["/ok", "/broken", "/ok-too"];
     // First, before any thread of this process has ended (see the helper).
-    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let caller = thread::current().id();
+    let ran = WhereRan::new();
     let outcome = os::while_no_thread_can_start(|| {
         fetch_all(&urls, |url| {
-            if thread::current().id() == caller {
-                on_caller.fetch_add(1, Ordering::SeqCst);
-            } else {
-                elsewhere.fetch_add(1, Ordering::SeqCst);
-            }
+            ran.note();
             format!("200 {url}")
         })
     });
@@ -147,21 +142,21 @@ pub(super) fn a_failed_request_panics_the_caller() {
         ),
         // Threads with a stack smaller than the default may still start:
         // then every request ran on one.
-        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == urls.len() => {}
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == urls.len() => {}
         Some(Ok(responses)) => panic!(
             "no thread with the default stack could start, yet fetch_all \
              returned {responses:?}, with {} of {} requests fetched on \
              threads of their own and {} on the calling thread: a request whose \
              thread cannot start must panic, as Scope::spawn does, not be \
              fetched by the caller",
-            elsewhere.load(Ordering::SeqCst),
+            ran.elsewhere.load(Ordering::SeqCst),
             urls.len(),
-            on_caller.load(Ordering::SeqCst)
+            ran.on_caller.load(Ordering::SeqCst)
         ),
         Some(Err(_)) => {}
     }
     assert_eq!(
-        on_caller.into_inner(),
+        ran.on_caller.load(Ordering::SeqCst),
         0,
         "no thread could start, and a request was fetched on the calling \
          thread instead: each request runs on a thread of its own, or \
@@ -171,14 +166,10 @@ pub(super) fn a_failed_request_panics_the_caller() {
     // started must not wait for the others (a start barrier for every
     // request hangs, as the scope waits for them before it panics).
     let four = ["/1", "/2", "/3", "/4"];
-    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let ran = WhereRan::new();
     let outcome = os::while_only_threads_can_start(2, || {
         fetch_all(&four, |url| {
-            if thread::current().id() == caller {
-                on_caller.fetch_add(1, Ordering::SeqCst);
-            } else {
-                elsewhere.fetch_add(1, Ordering::SeqCst);
-            }
+            ran.note();
             format!("200 {url}")
         })
     });
@@ -189,17 +180,17 @@ pub(super) fn a_failed_request_panics_the_caller() {
              one cannot are not checked"
         ),
         // A request's thread that ended gave its stack to the next one's.
-        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == four.len() => {}
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == four.len() => {}
         Some(Ok(responses)) => panic!(
             "only 2 threads could start, yet fetch_all of 4 requests \
              returned {responses:?}, with {} fetched on threads of their \
              own: a request whose thread cannot start must panic",
-            elsewhere.load(Ordering::SeqCst)
+            ran.elsewhere.load(Ordering::SeqCst)
         ),
         Some(Err(_)) => {}
     }
     assert_eq!(
-        on_caller.into_inner(),
+        ran.on_caller.load(Ordering::SeqCst),
         0,
         "only 2 threads could start, and a request was fetched on the \
          calling thread instead: each request runs on a thread of its own, \

@@ -5,11 +5,13 @@ use std::hint;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
-use std::thread::{self, ThreadId};
+use std::thread;
 
 use exercises::ch05_no_gil::{Image, Rgb, gray, in_bands};
 
-use super::{assert_one_thread_each, os, panics, the_caller_only_waits};
+use super::{
+    WhereRan, assert_one_thread_each, os, panics, the_caller_only_waits,
+};
 
 /// A deterministic test image: every pixel a different colour.
 fn test_image(width: usize, height: usize) -> Image {
@@ -91,33 +93,6 @@ pub(super) fn in_zero_bands_panics() {
         "in_bands of an image with no pixels in 0 bands returned: 0 bands \
          panic whatever the image (check bands before any early return)"
     );
-}
-
-/// Where a kernel ran: how many times on the thread that made this, and
-/// how many times on other threads.
-struct WhereRan {
-    caller: ThreadId,
-    on_caller: AtomicUsize,
-    elsewhere: AtomicUsize,
-}
-
-impl WhereRan {
-    fn new() -> Self {
-        WhereRan {
-            caller: thread::current().id(),
-            on_caller: AtomicUsize::new(0),
-            elsewhere: AtomicUsize::new(0),
-        }
-    }
-
-    /// Counts one run, on the thread that calls this.
-    fn note(&self) {
-        if thread::current().id() == self.caller {
-            self.on_caller.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.elsewhere.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 }
 
 /// A band whose kernel panics never fills its part of the output, so
