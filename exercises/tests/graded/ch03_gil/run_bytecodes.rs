@@ -74,8 +74,9 @@ pub(super) fn executes_every_bytecode_holding_the_gil() {
 const BYTECODES: u64 = 200;
 const INTERVAL: u64 = 10;
 
-pub(super) fn takes_turns_every_check_interval() {
-    let runs = turns(Gil::new(), false);
+/// Checks that no thread ran more than `INTERVAL` bytecodes in a row
+/// while the other waited.
+fn assert_no_turn_too_long(runs: &[usize]) {
     let longest = *runs.iter().max().unwrap();
     assert!(
         longest as u64 <= INTERVAL,
@@ -83,6 +84,11 @@ pub(super) fn takes_turns_every_check_interval() {
          waited; with check_interval = {INTERVAL} it must let the other \
          in every {INTERVAL} (GilGuard::yield_now)"
     );
+}
+
+pub(super) fn takes_turns_every_check_interval() {
+    let runs = turns(Gil::new(), false);
+    assert_no_turn_too_long(&runs);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
     assert!(
         shortest as u64 >= INTERVAL,
@@ -107,13 +113,7 @@ pub(super) fn switches_only_every_check_interval() {
          {INTERVAL}: run_bytecodes does the switching itself, so it must \
          not call GilGuard::tick"
     );
-    let longest = *runs.iter().max().unwrap();
-    assert!(
-        longest as u64 <= INTERVAL,
-        "one thread ran {longest} bytecodes in a row while the other \
-         waited; with check_interval = {INTERVAL} it must let the other \
-         in every {INTERVAL} (GilGuard::yield_now)"
-    );
+    assert_no_turn_too_long(&runs);
     let asking = SwitchInterval(Duration::from_millis(1));
     let runs = turns(Gil::with_policy(asking), true);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
