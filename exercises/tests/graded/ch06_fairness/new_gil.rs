@@ -1,7 +1,9 @@
 //! The new GIL: one holder at a time, a drop request after one interval,
 //! and `check` hands the GIL over only when asked.
 
-use std::fmt::{self, Write as _};
+mod frozen_waiter;
+mod state_probe;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -9,7 +11,14 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::NewGil;
 
-use course::grader::task;
+use frozen_waiter::a_thread_that_finds_the_gil_free_is_not_asked;
+pub(super) use frozen_waiter::{
+    a_waiter_sleeps_between_its_intervals, check_ends_the_request_as_it_lets_go,
+};
+use state_probe::{
+    asks_drop_requested_while_the_state_is_busy,
+    counts_no_thread_that_found_the_gil_free,
+};
 
 /// Four threads take the new GIL over and over with a 1 ms interval, and
 /// call `check` while they hold it, so drop requests come and are served:
@@ -346,154 +355,6 @@ pub(super) fn check_counts_as_waiting_only_after_the_switch() {
          another thread has taken the GIL and it waits to take it back"
     );
 }
-
-/// How long [`StateProbe`] waits for a thread that neither blocks nor
-/// finishes (one that spins): it only ends the forcing, never the trial.
-const SPINNER_GRACE: Duration = Duration::from_secs(2);
-
-/// Runs `ask` on a thread of its own, and waits until it has its answer or
-/// is asleep (blocked: on the GIL's state, say). Returns the thread, and
-/// whether it was asleep.
-fn ask_on_a_thread<'scope, T: Send + 'scope>(
-    scope: &'scope thread::Scope<'scope, '_>,
-    ask: impl FnOnce() -> T + Send + 'scope,
-) -> (thread::ScopedJoinHandle<'scope, T>, bool) {
-    let (tell, told) = mpsc::channel();
-    let asker = scope.spawn(move || {
-        tell.send(task::me()).unwrap();
-        ask()
-    });
-    let me = told.recv().unwrap();
-    let start = Instant::now();
-    while !asker.is_finished() && start.elapsed() < SPINNER_GRACE {
-        if task::asleep(me.tid) {
-            return (asker, true);
-        }
-        thread::yield_now();
-    }
-    (asker, false)
-}
-
-/// What [`StateProbe`] does once it finds the GIL's state busy.
-#[derive(Clone, Copy, PartialEq)]
-enum WhileBusy {
-    /// Asks `drop_requested()`, and keeps the answer.
-    AskForARequest,
-    /// Starts a thread that takes the free GIL (and lets it go at once),
-    /// waits until it is asleep or done, and asks `waiting()`.
-    TakeTheFreeGil,
-}
-
-/// A sink for `{:?}` that, at every write, asks `drop_requested()` on a
-/// thread of its own and waits until it has its answer or is asleep: the
-/// GIL's `Debug` writes some of its output while it holds the GIL's state
-/// (std's `Mutex` does, around its data), and the asker then has to wait
-/// for it. Once one asker blocks, the state is busy: the probe does what
-/// `busy` says, keeps the answers, and stops asking.
-struct StateProbe<'scope, 'env> {
-    scope: &'scope thread::Scope<'scope, 'env>,
-    gil: &'env NewGil,
-    busy: WhileBusy,
-    requests: Vec<thread::ScopedJoinHandle<'scope, bool>>,
-    waiting: Option<thread::ScopedJoinHandle<'scope, usize>>,
-    found_busy: bool,
-}
-
-impl fmt::Write for StateProbe<'_, '_> {
-    fn write_str(&mut self, _: &str) -> fmt::Result {
-        if self.found_busy {
-            return Ok(());
-        }
-        let gil = self.gil;
-        let (asker, asleep) =
-            ask_on_a_thread(self.scope, move || gil.drop_requested());
-        self.requests.push(asker);
-        if !asleep {
-            return Ok(());
-        }
-        self.found_busy = true;
-        if self.busy == WhileBusy::TakeTheFreeGil {
-            let (taker, _) =
-                ask_on_a_thread(self.scope, move || drop(gil.acquire()));
-            drop(taker); // Joined with the scope.
-            let (waiting, _) =
-                ask_on_a_thread(self.scope, move || gil.waiting());
-            self.waiting = Some(waiting);
-        }
-        Ok(())
-    }
-}
-
-/// Formats `gil` with a [`StateProbe`] that does what `busy` says; returns
-/// every answer of `drop_requested()`, and that of `waiting()` if asked.
-fn probe_the_state(
-    gil: &NewGil,
-    busy: WhileBusy,
-) -> (Vec<bool>, Option<usize>) {
-    thread::scope(|s| {
-        let mut probe = StateProbe {
-            scope: s,
-            gil,
-            busy,
-            requests: Vec::new(),
-            waiting: None,
-            found_busy: false,
-        };
-        write!(probe, "{gil:?}").expect("the probe never fails");
-        let requests = probe.requests.into_iter();
-        let requests = requests.map(|asker| asker.join().unwrap()).collect();
-        let waiting = probe.waiting.map(|asker| asker.join().unwrap());
-        (requests, waiting)
-    })
-}
-
-/// A waiter has asked for the GIL; `drop_requested()`, asked while another
-/// thread holds the GIL's state (it formats the GIL with `{:?}`, and is
-/// held at each write it makes), still says so: it waits for the state
-/// rather than answer `false`.
-fn asks_drop_requested_while_the_state_is_busy() {
-    let gil = NewGil::new(Duration::from_millis(1));
-    let held = gil.acquire();
-    thread::scope(|s| {
-        s.spawn(|| drop(gil.acquire()));
-        while !gil.drop_requested() {
-            thread::yield_now();
-        }
-        let (requests, _) = probe_the_state(&gil, WhileBusy::AskForARequest);
-        for asked in requests {
-            assert!(
-                asked,
-                "drop_requested() said false while a waiter had asked for \
-                 the GIL, asked while another thread was formatting the GIL \
-                 with {{:?}} (and so held its state): it must wait for the \
-                 state (lock, not try_lock) rather than say false"
-            );
-        }
-        drop(held);
-    });
-}
-
-/// A thread calls `acquire` while the GIL is free, but another thread holds
-/// the GIL's state (it formats the GIL with `{:?}`): `waiting()`, asked
-/// meanwhile, says `0`. A thread that finds the GIL free never waits for
-/// it; a count kept apart from the state (an atomic bumped before locking
-/// it and dropped after) counts it, and so can also count a new holder
-/// together with the thread in `check` that handed the GIL over.
-fn counts_no_thread_that_found_the_gil_free() {
-    let gil = NewGil::new(Duration::from_millis(1));
-    let (_, waiting) = probe_the_state(&gil, WhileBusy::TakeTheFreeGil);
-    if let Some(waiting) = waiting {
-        assert_eq!(
-            waiting, 0,
-            "waiting() was {waiting} while the GIL was free and one thread \
-             was in acquire, held up only by the GIL's state (another thread \
-             was formatting the GIL with {{:?}}): a thread that finds the GIL \
-             free never waits for it. Count the waiters in the state, under \
-             its mutex, from the moment a thread finds the GIL held"
-        );
-    }
-}
-
 /// The holder lets go by dropping its guard, not in `check`, after a
 /// waiter has asked: the waiter takes the GIL, and its taking ends the
 /// request. Nobody has asked the new holder to drop it. Then the same with
@@ -602,183 +463,5 @@ pub(super) fn check_waits_for_the_switch_however_long() {
          GIL, without a time limit (the waiter may be slower to wake than \
          an interval), and only then compete for it again",
         false,
-    );
-}
-
-/// The interval of the trials that freeze a waiter: long, so that a waiter
-/// that has just asked sleeps a whole second before its next slice, and
-/// the trial freezes it in that sleep, holding no lock.
-const FROZEN_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Starts a thread that waits for `gil` (held by someone else) and takes
-/// it once it can, then lets it go; returns that thread once it has asked
-/// for the GIL (the drop request is set).
-fn a_waiter_that_asked<'s>(
-    s: &'s thread::Scope<'s, '_>,
-    gil: &'s NewGil,
-) -> task::Me {
-    let (tell, told) = mpsc::channel();
-    s.spawn(move || {
-        tell.send(task::me()).unwrap();
-        drop(gil.acquire());
-    });
-    let waiter = told.recv().unwrap();
-    while !gil.drop_requested() {
-        thread::yield_now();
-    }
-    waiter
-}
-
-/// Starts a thread that waits for `gil` (held by someone else), and once
-/// it has asked for the GIL and sleeps in its next slice, freezes it: it
-/// stays a waiter that never takes the GIL until [`task::thaw`]. Returns
-/// at once with the thread frozen; the thread takes the GIL once thawed,
-/// and lets it go.
-fn a_frozen_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) {
-    let waiter = a_waiter_that_asked(s, gil);
-    // It asked, and sleeps until its next slice, a second away: it holds
-    // no lock while it sleeps.
-    while !task::asleep(waiter.tid) {
-        thread::yield_now();
-    }
-    task::freeze(waiter);
-}
-
-/// A waiter asks, and is frozen while it waits on; the holder drops its
-/// guard. The main thread then finds the GIL free and takes it at once,
-/// without waiting: taking it ends the request all the same, so its
-/// `check` keeps the GIL.
-fn a_thread_that_finds_the_gil_free_is_not_asked() {
-    let gil = NewGil::new(FROZEN_INTERVAL);
-    thread::scope(|s| {
-        let held = gil.acquire();
-        a_frozen_waiter(s, &gil);
-        drop(held);
-        let mut again = gil.acquire();
-        let asked = gil.drop_requested();
-        if !asked {
-            // No request: this returns at once, GIL held.
-            again.check();
-        }
-        drop(again);
-        task::thaw();
-        assert!(
-            !asked,
-            "a waiter asked for the GIL, the holder dropped its guard, and \
-             another thread found the GIL free and took it straight away \
-             (the waiter had not woken yet), yet drop_requested() was still \
-             true: its first check() would hand the GIL over though nobody \
-             had asked it. Taking the GIL ends the request, also for a \
-             thread that did not have to wait"
-        );
-    });
-}
-
-/// A waiter asks, and is frozen while it waits on; the holder calls
-/// `check`, which lets go and waits for a switch that cannot come while
-/// the waiter is frozen. While it waits, the request is already reset,
-/// and it sleeps until told of the switch, not waking again and again to
-/// look. Then the main thread takes the GIL: the thread in `check` takes it
-/// back once the main thread lets go, and the waiter is thawed.
-pub(super) fn check_ends_the_request_as_it_lets_go() {
-    // How long the trial watches the thread in `check` sleep: a pause,
-    // only as long as it must be for a thread that wakes every millisecond
-    // to wake many times; a longer one never fails a right GIL.
-    const WATCH: Duration = Duration::from_millis(200);
-    // Wake-ups allowed in `WATCH`: a wait in slices of the interval (a
-    // second here) wakes none.
-    const WAKE_UPS: u64 = 5;
-    let gil = NewGil::new(FROZEN_INTERVAL);
-    let checking = AtomicBool::new(false);
-    let (holding, holds) = mpsc::channel();
-    let (go, check_now) = mpsc::channel::<()>();
-    let (asked, woke) = thread::scope(|s| {
-        let (gil, checking) = (&gil, &checking);
-        s.spawn(move || {
-            let mut held = gil.acquire();
-            holding.send(task::me()).unwrap();
-            check_now.recv().unwrap();
-            checking.store(true, Ordering::SeqCst);
-            held.check();
-        });
-        let holder = holds.recv().unwrap();
-        a_frozen_waiter(s, gil);
-        go.send(()).unwrap();
-        while !checking.load(Ordering::SeqCst) {
-            thread::yield_now();
-        }
-        // Nobody else takes the state's lock from here on (the waiter is
-        // frozen, this thread only reads /proc): asleep, the holder waits
-        // in `check`, for the switch. A `check` that waits without sleeping
-        // is not judged here; the waiter is thawed and the trial ends.
-        let spent = task::cpu_ticks(holder.tid);
-        while !task::asleep(holder.tid) {
-            if task::cpu_ticks(holder.tid) - spent > 20 {
-                task::thaw();
-                return (false, 0);
-            }
-            thread::yield_now();
-        }
-        let asked = gil.drop_requested();
-        let before = task::sleeps(holder.tid);
-        thread::sleep(WATCH);
-        let woke = task::sleeps(holder.tid) - before;
-        // The switch: the main thread takes the GIL, and lets go; the
-        // holder takes it back and returns from `check`.
-        drop(gil.acquire());
-        task::thaw();
-        (asked, woke)
-    });
-    assert!(
-        !asked,
-        "the holder called check() after a waiter had asked, let go of the \
-         GIL, and waited for the switch, yet drop_requested() was still \
-         true: the holder has done what was asked. check() resets the \
-         request as it lets go, not the waiter when it takes the GIL (until \
-         then the request would say the holder has not let go)"
-    );
-    assert!(
-        woke <= WAKE_UPS,
-        "the thread in check() woke {woke} times in {WATCH:?} while it \
-         waited for another thread to take the GIL (nobody did): it looks \
-         again and again instead of being told. Taking the GIL should \
-         notify the thread waiting in check() (CPython's switch_cond), \
-         which waits on its Condvar without a timeout"
-    );
-}
-
-/// A waiter asks for the GIL, and the holder keeps it, working without a
-/// `check`, for a second of its own CPU time. The waiter sleeps
-/// between its slices, after it has asked as before: it uses next to no
-/// CPU time meanwhile. CPU time, not time on a clock: a loaded machine
-/// slows both threads alike.
-pub(super) fn a_waiter_sleeps_between_its_intervals() {
-    // The holder's work, in the clock ticks of `/proc` (100 a second).
-    const WORK: u64 = 100;
-    // The waiter's allowance: a twentieth of the holder's.
-    const ALLOWED: u64 = 5;
-    let gil = NewGil::new(Duration::from_millis(5));
-    let held = gil.acquire();
-    let main = task::me();
-    let used = thread::scope(|s| {
-        let waiter = a_waiter_that_asked(s, &gil);
-        let (mine, its) =
-            (task::cpu_ticks(main.tid), task::cpu_ticks(waiter.tid));
-        // The holder's work: yielding, so that a waiter that spins on the
-        // same core gets its share.
-        while task::cpu_ticks(main.tid) - mine < WORK {
-            thread::yield_now();
-        }
-        let used = task::cpu_ticks(waiter.tid) - its;
-        drop(held);
-        used
-    });
-    assert!(
-        used < ALLOWED,
-        "a waiter that had asked for the GIL used {used} ticks of CPU time \
-         (of 100 a second) while the holder worked for {WORK} without \
-         calling check(): it spins instead of sleeping. After it asks, it \
-         waits a whole interval again (a new wait_timeout of one interval, \
-         or a deadline pushed back by one), not a timeout already past"
     );
 }
