@@ -1,0 +1,240 @@
+//! The echo itself: every line comes back, byte for byte, to clients
+//! served at once; a silent client or a reset holds up no one, and the
+//! connections that ended are forgotten.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use course::grader::alloc;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use super::super::runtime;
+use super::{
+    Client, small_buffered_client, small_buffered_listener, with_listener,
+    with_server,
+};
+
+/// Two clients take turns; each gets its own lines back, and lines sent
+/// in one write come back one by one.
+pub(crate) fn echoes_every_line() {
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            let mut alice = Client::connect(address).await;
+            let mut bob = Client::connect(address).await;
+            alice.echo("hello from alice").await;
+            bob.echo("hello from bob").await;
+            alice.echo("crème brûlée, 2 × 3 €").await;
+            bob.echo("").await;
+            let first = bob.send("one\ntwo\nthree\n").await;
+            let rest = [bob.read_line().await, bob.read_line().await];
+            assert_eq!(
+                (first.as_deref(), rest[0].as_deref(), rest[1].as_deref()),
+                (Some("one\n"), Some("two\n"), Some("three\n")),
+                "three lines sent in one write come back as three lines"
+            );
+        })
+        .await;
+        served.expect("serve returned an error");
+    });
+}
+
+/// A hundred clients connect at once; each sends a line, waits until all
+/// have their line back, then sends a second.
+pub(crate) fn answers_clients_at_once() {
+    const CLIENTS: usize = 100;
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            let everyone = Arc::new(Barrier::new(CLIENTS));
+            let mut clients = JoinSet::new();
+            for id in 0..CLIENTS {
+                let everyone = Arc::clone(&everyone);
+                clients.spawn(async move {
+                    let mut client = Client::connect(address).await;
+                    client.echo(&format!("client {id}: first")).await;
+                    everyone.wait().await; // Every client is served.
+                    client.echo(&format!("client {id}: second")).await;
+                });
+            }
+            while let Some(done) = clients.join_next().await {
+                if let Err(error) = done {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+        })
+        .await;
+        served.expect("serve returned an error");
+    });
+}
+
+/// A client connects first and never sends anything; five clients behind
+/// it still get their lines back.
+pub(crate) fn a_silent_client_blocks_no_one() {
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            // First in the accept queue, and kept open to the end.
+            let _silent = Client::connect(address).await;
+            for id in 0..5 {
+                let mut client = Client::connect(address).await;
+                client
+                    .echo(&format!("client {id} after the silent one"))
+                    .await;
+            }
+        })
+        .await;
+        served.expect("serve returned an error");
+    });
+}
+
+/// A client resets its connection (`SO_LINGER` 0, then close: a TCP RST,
+/// so the server's read fails with `ECONNRESET`). That error ends that
+/// connection only: another client is still served, and the shutdown
+/// still returns `Ok(())`.
+pub(crate) fn a_reset_ends_one_connection_only() {
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            let mut rude = Client::connect(address).await;
+            rude.echo("about to hang up hard").await;
+            let stream = rude
+                .lines
+                .into_inner()
+                .reunite(rude.writer)
+                .expect("the two halves of one stream");
+            stream.set_zero_linger().expect("cannot set SO_LINGER to 0");
+            // On loopback the reset reaches the server's socket before
+            // `drop` returns: the next client's first wait already lets
+            // the server see it.
+            drop(stream);
+            let mut polite = Client::connect(address).await;
+            for round in 0..3 {
+                polite
+                    .echo(&format!("after the reset, round {round}"))
+                    .await;
+            }
+        })
+        .await;
+        assert!(
+            served.is_ok(),
+            "one client reset its connection, and serve returned \
+             {served:?} at the shutdown: an error on one connection ends \
+             that connection only, not the server"
+        );
+    });
+}
+
+/// What comes back is exactly what was sent, byte for byte: a `\r\n`
+/// ending, bytes that are not UTF-8, a line of 8 MiB (far more than a
+/// socket takes in one write), and a last line without a newline, echoed
+/// as it is when the client closes its side.
+///
+/// The client reads nothing until it has sent everything, through
+/// sockets with small buffers: a line comes back only once it has ended,
+/// so the 8 MiB line is taken in whole while nothing comes back. A server
+/// that echoes bytes as they come (`tokio::io::copy`) fills the buffers
+/// with the first part of the line, stops reading, and the client's
+/// write never ends.
+pub(crate) fn echoes_bytes_as_sent() {
+    const BIG: usize = 8 << 20;
+    let mut sent = b"windows\r\nlatin-1 caf\xe9\n\n".to_vec();
+    sent.extend((0..BIG).map(|i| b'a' + (i % 26) as u8));
+    sent.extend(b"\nno newline at the end");
+    let sent = &sent;
+    runtime().block_on(async {
+        let listener = small_buffered_listener();
+        let (back, served) = with_listener(listener, |address| async move {
+            // Small buffers, and nothing read until everything is sent:
+            // an echo of a line that has not ended yet fills them, and
+            // the server stops reading.
+            let mut stream = small_buffered_client(address).await;
+            stream.write_all(sent).await.expect("cannot write");
+            // Closes the client's side: the server echoes the last line
+            // and sees the end of the stream.
+            stream.shutdown().await.expect("cannot shut down writing");
+            let mut back = Vec::new();
+            let _ =
+                tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut back)
+                    .await;
+            back
+        })
+        .await;
+        served.expect("serve returned an error");
+        assert_eq!(
+            back.len(),
+            sent.len(),
+            "sent {} bytes, among them a line of {BIG} bytes, and {} came \
+             back: a write may take only part of what it is given, and a \
+             long line does not fit in a socket's buffer at once (write_all \
+             writes it all)",
+            sent.len(),
+            back.len()
+        );
+        if back != *sent {
+            let shown = |bytes: &[u8]| {
+                let mut text =
+                    String::from_utf8_lossy(&bytes[..26]).into_owned();
+                text.push_str(" ... ");
+                text.push_str(&String::from_utf8_lossy(
+                    &bytes[bytes.len() - 26..],
+                ));
+                text
+            };
+            panic!(
+                "the echo must be the bytes sent, unchanged: lines() and \
+                 read_line decode UTF-8, lines() drops \\r\\n, and format! \
+                 adds a newline the client never sent (read_until(b'\\n') \
+                 into a Vec<u8>, and write back exactly that). Sent {:?}, got \
+                 back {:?}",
+                shown(sent),
+                shown(&back)
+            );
+        }
+    });
+}
+
+/// Clients served one after the other before the first is measured, so
+/// that what the runtime and the sockets allocate once is allocated.
+const WARM_UP: usize = 20;
+
+/// Clients served one after the other, each connection closed before the
+/// next opens, while the test counts the bytes left allocated.
+const SERIAL: usize = 400;
+
+/// Bytes that the serial clients may leave allocated in all, once they
+/// are gone: less than 100 bytes a client (a finished task that is kept
+/// holds several hundred), and room for the last connection's buffer.
+const SERIAL_SLACK: isize = 32 * 1024;
+
+/// Four hundred clients, one after the other: each connects, gets a line
+/// back and closes. Then the test waits until the bytes left allocated
+/// come back to within 32 KiB of what they were before the four hundred,
+/// all while `serve` runs: a server that keeps something of every
+/// connection that ended (a `JoinSet` whose finished tasks it never
+/// joins, a `Vec` of handles) grows by four hundred of them, and the wait
+/// never ends: the trial times out.
+pub(crate) fn forgets_connections_that_ended() {
+    runtime().block_on(async {
+        let (_, served) = with_server(|address| async move {
+            let serial = |count: usize| async move {
+                for client in 0..count {
+                    let mut connected = Client::connect(address).await;
+                    connected.echo(&format!("client {client}")).await;
+                }
+            };
+            serial(WARM_UP).await;
+            // The last warm-up connection ends meanwhile.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let before = alloc::live_bytes();
+            serial(SERIAL).await;
+            loop {
+                let left = alloc::live_bytes() - before;
+                if left < SERIAL_SLACK {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        served.expect("serve returned an error");
+    });
+}
