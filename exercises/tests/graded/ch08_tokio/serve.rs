@@ -47,6 +47,21 @@ impl Client {
         }
     }
 
+    /// The connection, whole again and blocking, to read from with no
+    /// `.await` (which would let the runtime finish what `serve` started).
+    fn into_blocking(self) -> std::net::TcpStream {
+        let stream = self
+            .lines
+            .into_inner()
+            .reunite(self.writer)
+            .expect("the two halves of one stream");
+        let stream = stream.into_std().expect("a std TcpStream");
+        stream
+            .set_nonblocking(false)
+            .expect("cannot make the socket blocking");
+        stream
+    }
+
     /// Sends `text` (one or more lines), then reads one line back:
     /// `None` if the server closed the connection instead.
     async fn send(&mut self, text: &str) -> Option<String> {

@@ -118,15 +118,7 @@ pub(crate) fn an_accept_error_ends_serve() {
         );
         // No `.await` from here on: it would let the runtime finish what
         // `serve` only started.
-        let stream = first
-            .lines
-            .into_inner()
-            .reunite(first.writer)
-            .expect("the two halves of one stream");
-        let mut stream = stream.into_std().expect("a std TcpStream");
-        stream
-            .set_nonblocking(false)
-            .expect("cannot make the socket blocking");
+        let mut stream = first.into_blocking();
         let mut byte = [0; 1];
         let after = stream.read(&mut byte);
         assert!(

@@ -253,15 +253,7 @@ pub(crate) fn closes_open_connections_on_shutdown() {
         served.expect("serve returned an error");
         // No `.await` from here on: it would let the runtime finish what
         // `serve` only started.
-        let stream = client
-            .lines
-            .into_inner()
-            .reunite(client.writer)
-            .expect("the two halves of one stream");
-        let mut stream = stream.into_std().expect("a std TcpStream");
-        stream
-            .set_nonblocking(false)
-            .expect("cannot make the socket blocking");
+        let mut stream = client.into_blocking();
         let mut byte = [0; 1];
         // End of file, or a reset: either way the server closed it.
         let after = stream.read(&mut byte);
