@@ -134,6 +134,61 @@ pub fn sleeps(tid: Tid) -> u64 {
         .expect("no voluntary_ctxt_switches in /proc/self/task/<tid>/status")
 }
 
+/// How a thread blocked in a system call waits, as
+/// `/proc/self/task/<tid>/syscall` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// A `futex` wait with no timeout: it sleeps until another thread wakes
+    /// it, as std's `Mutex`, `RwLock`, `Condvar::wait` and `park` do. On an
+    /// architecture whose call numbers this module does not know, every
+    /// wait counts as this one.
+    UntilWoken,
+    /// A `futex` wait with a timeout, or a sleep (`nanosleep`,
+    /// `clock_nanosleep`): it wakes by itself.
+    UntilADeadline,
+    /// Any other system call.
+    Elsewhere,
+}
+
+/// The numbers of `futex`, `nanosleep` and `clock_nanosleep`.
+#[cfg(target_arch = "x86_64")]
+const WAIT_CALLS: Option<[i64; 3]> = Some([202, 35, 230]);
+#[cfg(target_arch = "aarch64")]
+const WAIT_CALLS: Option<[i64; 3]> = Some([98, 101, 115]);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const WAIT_CALLS: Option<[i64; 3]> = None;
+
+/// How thread `tid` waits, with the line `/proc` gave; `None` if it is not
+/// blocked in a system call just now (it runs, has ended, or `/proc` does
+/// not say).
+pub fn wait(tid: Tid) -> Option<(Wait, String)> {
+    let line =
+        fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    // The call's number, then its six arguments in hexadecimal; `running`,
+    // or -1 when blocked outside a system call.
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let number: i64 = fields.first()?.parse().ok()?;
+    if number < 0 {
+        return None;
+    }
+    let line = line.trim().to_string();
+    let Some([futex, nanosleep, clock_nanosleep]) = WAIT_CALLS else {
+        return Some((Wait::UntilWoken, line));
+    };
+    // A futex wait's fourth argument points to its timeout: 0 for none.
+    let timeout = fields.get(4).map(|arg| arg.trim_start_matches("0x"));
+    let untimed =
+        timeout.and_then(|t| u64::from_str_radix(t, 16).ok()) == Some(0);
+    let wait = match number {
+        _ if number == futex && untimed => Wait::UntilWoken,
+        _ if [futex, nanosleep, clock_nanosleep].contains(&number) => {
+            Wait::UntilADeadline
+        }
+        _ => Wait::Elsewhere,
+    };
+    Some((wait, line))
+}
+
 /// The number of the system call thread `tid` is blocked in (the first
 /// field of `/proc/self/task/<tid>/syscall`), as the machine numbers them;
 /// `None` if it runs, has ended, or `/proc` does not say.

@@ -38,45 +38,6 @@ enum Seen {
     Polling(String),
 }
 
-/// The number of the `futex` system call, in which std's `Mutex`, `RwLock`
-/// and `Condvar` sleep on Linux; elsewhere, any sleep counts as one.
-#[cfg(target_arch = "x86_64")]
-const FUTEX: Option<i64> = Some(202);
-#[cfg(target_arch = "aarch64")]
-const FUTEX: Option<i64> = Some(98);
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const FUTEX: Option<i64> = None;
-
-/// How thread `tid`, asleep, waits: `Ok(())` in a futex wait with no
-/// timeout (on a lock or a condition variable, until another thread wakes
-/// it), `Err(line)` in any other wait (`thread::sleep`, a wait with a
-/// timeout), with the line `/proc` gave; `None` if it is not blocked in a
-/// system call just now (it woke, or `/proc` does not say).
-fn waits_until_woken(tid: Tid) -> Option<Result<(), String>> {
-    let line =
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
-            .ok()?;
-    // The call's number, then its six arguments in hexadecimal; `running`,
-    // or -1 when blocked outside a system call.
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let number: i64 = fields.first()?.parse().ok()?;
-    if number < 0 {
-        return None;
-    }
-    let Some(futex) = FUTEX else {
-        return Some(Ok(()));
-    };
-    // A futex wait's fourth argument points to its timeout: 0 for none.
-    let timeout = fields.get(4).map(|arg| arg.trim_start_matches("0x"));
-    if number == futex
-        && timeout.and_then(|t| u64::from_str_radix(t, 16).ok()) == Some(0)
-    {
-        Some(Ok(()))
-    } else {
-        Some(Err(line.trim().to_string()))
-    }
-}
-
 /// CPU time, in the clock ticks of `/proc` (`USER_HZ`, 100 a second on
 /// Linux), after which a reader inside one `snapshot` counts as spinning:
 /// a fifth of a second of its own CPU time, which a snapshot that reads
@@ -152,14 +113,19 @@ pub fn snapshots_while_a_writer_is_frozen() {
                 // It answers before it waits for the next question: asleep
                 // with no answer yet is asleep inside `snapshot`.
                 if asleep(reader) {
-                    let waits = waits_until_woken(reader);
+                    let waits = task::wait(reader);
                     match answers.try_recv() {
                         Ok((count, total)) => {
                             break Seen::Snapshot(count, total);
                         }
                         Err(_) => match waits {
-                            Some(Ok(())) => break Seen::Asleep,
-                            Some(Err(line)) => break Seen::Polling(line),
+                            // On a lock or a condition variable, until
+                            // another thread wakes it.
+                            Some((task::Wait::UntilWoken, _)) => {
+                                break Seen::Asleep;
+                            }
+                            // A `thread::sleep`, a wait with a timeout.
+                            Some((_, line)) => break Seen::Polling(line),
                             // It woke meanwhile: look again.
                             None => {}
                         },

@@ -391,29 +391,12 @@ pub(super) fn a_waiting_writer_blocks_new_readers() {
 /// Asked again while `/proc` shows it running, for up to
 /// [`SPINNER_GRACE`]; `false` if it never shows a wait this function knows.
 fn waits_with_a_deadline(tid: task::Tid) -> bool {
-    // The numbers of `futex`, `nanosleep` and `clock_nanosleep`.
-    #[cfg(target_arch = "x86_64")]
-    const CALLS: [i64; 3] = [202, 35, 230];
-    #[cfg(target_arch = "aarch64")]
-    const CALLS: [i64; 3] = [98, 101, 115];
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    const CALLS: [i64; 3] = [-1, -1, -1];
     let start = Instant::now();
     while start.elapsed() < SPINNER_GRACE {
-        // The call's number, then its arguments, in hex.
-        let call = fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
-            .unwrap_or_default();
-        let fields: Vec<&str> = call.split_whitespace().collect();
-        let number = fields.first().and_then(|number| number.parse().ok());
-        match number {
-            // A futex wait's fourth argument is its timeout, null for none.
-            Some(number) if number == CALLS[0] => {
-                return fields.get(4).is_some_and(|timeout| *timeout != "0x0");
-            }
-            Some(number) if CALLS[1..].contains(&number) => return true,
-            Some(_) => return false,
-            None => thread::yield_now(),
+        if let Some((wait, _)) = task::wait(tid) {
+            return wait == task::Wait::UntilADeadline;
         }
+        thread::yield_now();
     }
     false
 }
