@@ -268,8 +268,8 @@ fn assert_one_thread_each(ids: Vec<ThreadId>, expected: usize, what: &str) {
     );
 }
 
-/// Where a kernel or a fetch ran: how many times on the thread that made this, and
-/// how many times on other threads.
+/// Where a kernel, a fetch or an `on_band` ran: how many times on the
+/// thread that made this, and how many times on other threads.
 pub(super) struct WhereRan {
     caller: ThreadId,
     pub(super) on_caller: AtomicUsize,

@@ -2,13 +2,13 @@
 //! once, `on_band` called for every band on its own thread, and no bands
 //! at all refused.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Barrier, Mutex};
 use std::thread;
 
 use exercises::ch05_no_gil::blur;
 
-use super::{assert_one_thread_each, os, panics};
+use super::{WhereRan, assert_one_thread_each, os, panics};
 
 /// The reference: the same blur, computed sequentially. An image of width
 /// 0 has no pixels, and no rows either.
@@ -94,17 +94,9 @@ pub(super) fn calls_on_band_for_every_band() {
     // when no band's thread can start, `blur` panics, as `Scope::spawn`
     // does, rather than blur a band on the calling thread.
     let image = test_gray(4, 6);
-    let (on_caller, elsewhere) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let caller = thread::current().id();
-    let outcome = os::while_no_thread_can_start(|| {
-        blur(&image, 4, 3, |_| {
-            if thread::current().id() == caller {
-                on_caller.fetch_add(1, Ordering::SeqCst);
-            } else {
-                elsewhere.fetch_add(1, Ordering::SeqCst);
-            }
-        })
-    });
+    let ran = WhereRan::new();
+    let outcome =
+        os::while_no_thread_can_start(|| blur(&image, 4, 3, |_| ran.note()));
     match outcome {
         None => eprintln!(
             "note: threads still start under RLIMIT_DATA here, so a band \
@@ -112,20 +104,20 @@ pub(super) fn calls_on_band_for_every_band() {
         ),
         // Threads with a stack smaller than the default may still start:
         // then every band ran on one.
-        Some(Ok(_)) if elsewhere.load(Ordering::SeqCst) == 3 => {}
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
         Some(Ok(output)) => panic!(
             "no thread with the default stack could start, yet blur \
              returned {output:?}, with on_band called on {} of 3 bands' \
              own threads and {} times on the calling thread: a band whose \
              thread cannot start must panic, as Scope::spawn does, not be \
              blurred by the caller",
-            elsewhere.load(Ordering::SeqCst),
-            on_caller.load(Ordering::SeqCst)
+            ran.elsewhere.load(Ordering::SeqCst),
+            ran.on_caller.load(Ordering::SeqCst)
         ),
         Some(Err(_)) => {}
     }
     assert_eq!(
-        on_caller.into_inner(),
+        ran.on_caller.load(Ordering::SeqCst),
         0,
         "no thread could start, and on_band was called on the calling \
          thread instead: each band runs on a new thread of its own, or \
