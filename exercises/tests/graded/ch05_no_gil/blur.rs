@@ -2,12 +2,17 @@
 //! once, `on_band` called for every band on its own thread, and no bands
 //! at all refused.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Barrier, Mutex};
+use std::cell::RefCell;
+use std::ffi::c_int;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use exercises::ch05_no_gil::blur;
 
+use super::in_bands::the_caller_sleeps_until_woken;
 use super::{WhereRan, assert_one_thread_each, os, panics};
 
 /// The reference: the same blur, computed sequentially. An image of width
@@ -154,6 +159,133 @@ pub(super) fn calls_on_band_for_every_band() {
         let threads = called.into_iter().map(|(_, id)| id).collect();
         assert_one_thread_each(threads, bands, "band");
     }
+    a_panicking_on_band_panics_the_caller();
+    the_caller_sleeps_until_woken("band", |wait| {
+        let image = test_gray(6, 4);
+        let result = blur(&image, 6, 2, |_| wait());
+        assert_eq!(result, sequential_blur(&image, 6));
+    });
+    the_bands_threads_do_the_blurring();
+}
+
+/// `on_band` of the middle band of three panics: `blur` panics too, as a
+/// scope does when a thread it joins panicked, rather than catch the panic
+/// and throw it away; and `on_band` is still called once for each band.
+fn a_panicking_on_band_panics_the_caller() {
+    let image = test_gray(6, 9);
+    let called = Mutex::new(Vec::new());
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        blur(&image, 6, 3, |band| {
+            called.lock().unwrap().push(band);
+            assert_ne!(band, 1, "this band's on_band fails on purpose");
+        })
+    }));
+    assert!(
+        outcome.is_err(),
+        "on_band panicked for band 1 of 3, yet blur returned: let the \
+         panic come back up (a scope re-raises it if you leave the joining \
+         to it), rather than catch it (catch_unwind) and carry on"
+    );
+    let mut called = called.into_inner().unwrap_or_else(|e| e.into_inner());
+    called.sort();
+    assert_eq!(
+        called,
+        [0, 1, 2],
+        "on_band must still be called once for each band when one of the \
+         calls panics"
+    );
+}
+
+/// The pixels of the image blurred in [`the_bands_threads_do_the_blurring`]:
+/// enough work that blurring it takes far more CPU time than starting a
+/// thread.
+const BUSY_SIDE: usize = 800;
+
+/// Each band's thread blurs its own rows: blurring an 800x800 image in 4
+/// bands, the calling thread uses less CPU time than the bands' threads
+/// together. A `blur` whose threads only call `on_band`, and whose caller
+/// then blurs the whole image, does the reverse. CPU time is what the
+/// kernel counts for each thread while it runs (not a clock: time spent
+/// waiting, for a CPU or anything else, is not counted), so a loaded
+/// machine changes neither side much; and the margin is wide: the blur is
+/// thousands of times the work of starting a thread.
+fn the_bands_threads_do_the_blurring() {
+    const BANDS: usize = 4;
+    let image = test_gray(BUSY_SIDE, BUSY_SIDE);
+    let bands_nanos = Arc::new(AtomicU64::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let before = thread_cpu_nanos();
+    let result = blur(&image, BUSY_SIDE, BANDS, |_| {
+        let at_end = CpuAtThreadEnd {
+            total: Arc::clone(&bands_nanos),
+            ended: Arc::clone(&ended),
+        };
+        CPU_AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+    });
+    let caller_nanos = thread_cpu_nanos() - before;
+    assert_eq!(result, sequential_blur(&image, BUSY_SIDE));
+    // Until every band's thread has ended, and counted its CPU time: a
+    // thread's thread-local values are dropped as it ends, which may be
+    // after the scope has returned. No deadline: they end once on_band
+    // and their rows are done.
+    while ended.load(Ordering::SeqCst) < BANDS {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let bands_nanos = bands_nanos.load(Ordering::SeqCst);
+    assert!(
+        caller_nanos < bands_nanos,
+        "blurring an 800x800 image in {BANDS} bands, the calling thread \
+         used {caller_nanos} ns of CPU time, and the bands' threads {bands_nanos} ns \
+         together: the bands' threads blur their rows (each its own), while \
+         the calling thread only waits; it does not blur the image itself \
+         once they have called on_band"
+    );
+}
+
+/// What a band's thread-local value does as the thread ends: adds the CPU
+/// time the thread has used to `total`, and counts the thread in `ended`.
+struct CpuAtThreadEnd {
+    total: Arc<AtomicU64>,
+    ended: Arc<AtomicUsize>,
+}
+
+impl Drop for CpuAtThreadEnd {
+    fn drop(&mut self) {
+        self.total.fetch_add(thread_cpu_nanos(), Ordering::SeqCst);
+        self.ended.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static CPU_AT_THREAD_END: RefCell<Option<CpuAtThreadEnd>> =
+        const { RefCell::new(None) };
+}
+
+/// `struct timespec` of a 64-bit Linux: seconds, then nanoseconds.
+#[repr(C)]
+struct Timespec {
+    seconds: i64,
+    nanos: i64,
+}
+
+/// `CLOCK_THREAD_CPUTIME_ID`: the CPU time the calling thread has used.
+const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
+
+unsafe extern "C" {
+    fn clock_gettime(clock: c_int, time: *mut Timespec) -> c_int;
+}
+
+/// The CPU time the calling thread has used since it started, user and
+/// system, in nanoseconds.
+fn thread_cpu_nanos() -> u64 {
+    let mut time = Timespec {
+        seconds: 0,
+        nanos: 0,
+    };
+    // SAFETY: `time` is a valid `struct timespec` to write to.
+    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    time.seconds as u64 * 1_000_000_000 + time.nanos as u64
 }
 
 /// No bands at all is a mistake the caller made: `blur` panics rather than
