@@ -334,13 +334,17 @@ impl ShardedMap {
     ///
     /// - `shard_of(key)` is in `0..shards` and the same every time for the same
     ///   key, and keys spread over the shards (20 different keys do not all
-    ///   land in one of 8 shards). It stays in `0..shards` for shard counts
-    ///   that are not powers of two (3 and 5). Keys may be of any length:
+    ///   land in one of 8 shards), over every shard asked for, also when they
+    ///   all end in the same byte: 1,000 keys ending in `'/'` reach at least
+    ///   32 of 64 shards (hash the whole key, not its last byte, and make as
+    ///   many shards as asked for, with no cap). It stays in `0..shards` for
+    ///   shard counts that are not powers of two (3 and 5). Keys may be of
+    ///   any length:
     ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
     ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
     ///   differ only in their last byte are two keys, each with its own
-    ///   counter; so are two URLs that differ only in case (keys are taken
-    ///   as they are). Trial:
+    ///   counter; so are two URLs that differ only in case, or only in a
+    ///   trailing `'/'` (keys are taken as they are). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
@@ -422,7 +426,15 @@ impl ShardedMap {
 /// for every request however long it takes: a deadline after which the
 /// requests still running are given up (answered with `""`, say) breaks
 /// this contract, but a trial would have to wait longer than the deadline,
-/// whatever it is, to see it.
+/// whatever it is, to see it. Nor is it graded how each response reaches
+/// the caller, as long as its writing happens-before the caller reads it
+/// (`join` gives that, as a channel or a `Release` store read with
+/// `Acquire` would): requests that write their responses through a shared
+/// pointer and count themselves done on a `Relaxed` counter, which the
+/// caller waits on before it reads them, break this contract (a data race:
+/// undefined behaviour), but x86 orders those writes anyway, so only a
+/// weak-memory CPU or a race detector (Miri, ThreadSanitizer) could show
+/// it, and no trial here can.
 ///
 /// # Graded promises
 ///
@@ -431,20 +443,25 @@ impl ShardedMap {
 ///   `ch05::fetch_all::returns_responses_in_order`,
 ///   `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - Every request runs at the same time as all the others, however many there
-///   are (64, more than the cores): a `fetch` may wait until every request has
-///   started. Trial: `ch05::fetch_all::starts_every_request_at_once`.
+///   are (2,000: more than the cores, and more than any cap on the requests
+///   in flight, such as a window of 128 that joins the oldest before it
+///   starts the next): a `fetch` may wait until every request has started.
+///   Trial: `ch05::fetch_all::starts_every_request_at_once`.
 /// - Each entry is fetched once, on a new thread of its own, never the
 ///   caller's, however many entries there are (1,000, or just one); a URL
 ///   listed twice is fetched twice, blank entries (`""`, `"  "`) are fetched
 ///   too, and so is an entry with a NUL character in it (`"/a\0b"`: it is
 ///   only passed to `fetch`, not made a thread's name); each entry gets the
 ///   response of its own request, exactly as `fetch` returned it (not
-///   trimmed: a response may start with spaces and end with `"\r\n"`); and
+///   trimmed: a response may start with spaces and end with `"\r\n"`; and an
+///   empty response is returned empty, not fetched again); and
 ///   a `fetch` may use 512 KiB of its thread's stack (a thread Rust starts
 ///   has 2 MiB unless told otherwise). Meanwhile the calling thread only
-///   waits, asleep (in `join`, or at the end of the scope): while two
-///   requests wait, it must not use a fifth of a second of CPU time
-///   (spinning on `is_finished`). Trial:
+///   waits, asleep until a request's end wakes it (in `join`, or at the end
+///   of the scope): while two requests wait, it must not use a fifth of a
+///   second of CPU time (spinning on `is_finished`), and it is seen blocked
+///   in a wait with no deadline, never in a sleep or a wait with a timeout
+///   (polling `is_finished` with `thread::sleep` between looks). Trial:
 ///   `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - If a `fetch` panics, `fetch_all` panics instead of returning, and each
 ///   entry is still fetched once, that one included (a failed request is not

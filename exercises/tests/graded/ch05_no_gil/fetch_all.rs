@@ -7,10 +7,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread;
+use std::time::Duration;
 
+use course::grader::task;
 use exercises::ch05_no_gil::fetch_all;
 
-use super::{WhereRan, assert_one_thread_each, os, the_caller_only_waits};
+use super::{BUSY_TICKS, WhereRan, assert_one_thread_each, os};
 
 pub(super) fn returns_responses_in_order() {
     let urls = ["/tab/3", "/tab/1", "/tab/2"];
@@ -23,10 +25,13 @@ pub(super) fn returns_responses_in_order() {
     assert!(fetch_all(&[], |url| url.to_string()).is_empty());
 }
 
-/// 64 requests, more than any pool the size of a machine's cores, each
-/// waiting at a barrier until all have started.
+/// 2,000 requests, more than any pool the size of a machine's cores, and
+/// more than any cap on the requests in flight (a window of 128 or 1,024
+/// that joins the oldest before it starts the next), each waiting at a
+/// barrier until all have started. Each `fetch` does next to nothing, and
+/// its thread uses only a few pages of its stack.
 pub(super) fn starts_every_request_at_once() {
-    let urls: Vec<String> = (0..64).map(|i| format!("/tab/{i}")).collect();
+    let urls: Vec<String> = (0..2_000).map(|i| format!("/tab/{i}")).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let barrier = Barrier::new(urls.len());
     let responses = fetch_all(&urls, |url| {
@@ -88,22 +93,40 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
     // as it is, not trimmed. Each `fetch`
     // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
     // thread started with Rust's default stack (2 MiB) has room for it.
+    // A blank entry's response here is empty: an empty response is a
+    // response too, returned as it is, not a reason to fetch again.
+    let respond = |url: &str| {
+        if url.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" 200 [{url}]\r\n")
+        }
+    };
     for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
         let threads = Mutex::new(Vec::new());
         let responses = fetch_all(urls, |url| {
             threads.lock().unwrap().push(thread::current().id());
             let mut buffer = [0_u8; STACK_USED_BY_FETCH];
             hint::black_box(&mut buffer);
-            format!(" 200 [{url}]\r\n")
+            respond(url)
         });
         let expected: Vec<String> =
-            urls.iter().map(|url| format!(" 200 [{url}]\r\n")).collect();
+            urls.iter().map(|url| respond(url)).collect();
         assert_eq!(
             responses, expected,
             "every entry of {urls:?} must be fetched, blank ones included \
              (fetch_all does not judge URLs), each response in its place, \
              exactly as fetch returned it (its spaces and line ends \
-             included: fetch_all does not tidy responses either)"
+             included, and an empty one left empty: fetch_all does not \
+             tidy responses either)"
+        );
+        let calls = threads.lock().unwrap().len();
+        assert_eq!(
+            calls,
+            urls.len(),
+            "fetch_all of {urls:?} called fetch {calls} times: each entry is \
+             fetched once, also when its response is empty (an empty \
+             response is an answer, not a reason to ask again)"
         );
         assert_one_thread_each(
             threads.into_inner().unwrap(),
@@ -111,13 +134,86 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
             "request",
         );
     }
-    the_caller_only_waits("request", |wait| {
-        let responses = fetch_all(&["/a", "/b"], |url| {
-            wait();
-            format!("200 {url}")
-        });
-        assert_eq!(responses, ["200 /a", "200 /b"]);
+    the_caller_sleeps_until_woken();
+}
+
+/// What the calling thread was seen doing while two requests waited.
+enum Seen {
+    /// Blocked, again and again, in a wait with no deadline (a `futex`
+    /// wait: `join`, the end of the scope, a channel's `recv`).
+    UntilWoken,
+    /// Blocked in a sleep or a wait with a timeout: the line of `/proc`.
+    Polling(String),
+    /// Running: it used a fifth of a second of CPU time.
+    Spinning,
+}
+
+/// The calling thread starts the requests and then only waits, asleep
+/// until a request's end wakes it (in `join`, or at the end of
+/// `thread::scope`), rather than look at `is_finished` again and again,
+/// whether it spins between looks or sleeps (`thread::sleep`, a wait with
+/// a timeout). Two requests are held until one of them, the watcher, has
+/// seen the caller blocked in a wait with no deadline 20 times, or in a
+/// sleep once (a caller that polls sleeps nearly all the time, so the
+/// watcher sees it there, whatever its period), or running for
+/// `BUSY_TICKS` of CPU time. No clock is read: only what the caller does.
+fn the_caller_sleeps_until_woken() {
+    let caller = os::current_tid();
+    let started = Barrier::new(2);
+    let watcher = AtomicUsize::new(0);
+    let done = Barrier::new(2);
+    let seen = Mutex::new(None);
+    let responses = fetch_all(&["/a", "/b"], |url| {
+        started.wait(); // Both requests are running.
+        if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
+            *seen.lock().unwrap() = Some(watch(caller));
+        }
+        done.wait(); // The other request waits for the watcher.
+        format!("200 {url}")
     });
+    assert_eq!(responses, ["200 /a", "200 /b"]);
+    match seen.into_inner().unwrap() {
+        Some(Seen::UntilWoken) => {}
+        Some(Seen::Polling(line)) => panic!(
+            "while both requests waited, the calling thread was seen in a \
+             sleep or a wait with a timeout (/proc's syscall line: {line}): \
+             it polls, waking by itself again and again; it only waits, \
+             asleep until a request's end wakes it (join each handle, or \
+             let the scope join them), rather than sleep between looks at \
+             is_finished"
+        ),
+        Some(Seen::Spinning) => panic!(
+            "while both requests waited, the calling thread used a fifth of \
+             a second of CPU time without going to sleep: it only waits for \
+             the requests (join each handle, or let the scope join them), \
+             rather than spin on is_finished"
+        ),
+        None => panic!("no request watched the caller"),
+    }
+}
+
+/// Looks at thread `caller` every millisecond until it has been seen 20
+/// times blocked in a wait with no deadline, or once in a sleep or a wait
+/// with a deadline, or it has used `BUSY_TICKS` of CPU time. A look that
+/// finds it running, or in another system call (it may still be starting
+/// the second thread), counts for nothing.
+fn watch(caller: os::Tid) -> Seen {
+    let spent = os::cpu_ticks(caller);
+    let mut woken = 0;
+    while woken < 20 {
+        if os::cpu_ticks(caller) - spent > BUSY_TICKS {
+            return Seen::Spinning;
+        }
+        match task::wait(caller) {
+            Some((task::Wait::UntilWoken, _)) => woken += 1,
+            Some((task::Wait::UntilADeadline, line)) => {
+                return Seen::Polling(line);
+            }
+            Some((task::Wait::Elsewhere, _)) | None => {}
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    Seen::UntilWoken
 }
 
 /// A request whose `fetch` panics makes `fetch_all` panic, rather than

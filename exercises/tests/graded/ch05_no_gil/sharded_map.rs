@@ -46,9 +46,13 @@ pub(super) fn counts_from_many_threads() {
         "https://example.com/tabs/8?session=abcdef".to_string(),
         "x".repeat(1_000),
         format!("{}y", "x".repeat(999)),
-        // Keys that differ only in case are two keys too.
+        // Keys that differ only in case are two keys too, and so are keys
+        // that differ only in a trailing '/'.
         "https://Example.com/Tab/9".to_string(),
         "https://example.com/tab/9".to_string(),
+        "https://example.com/tab/9/".to_string(),
+        "/tab/3".to_string(),
+        "/tab/3/".to_string(),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         for key in &long_keys {
@@ -68,13 +72,31 @@ pub(super) fn counts_from_many_threads() {
     };
     assert!(
         counts.iter().all(|&count| count == Some(3)),
-        "long keys, each updated once with +3, read back as {counts:?}: \
-         two keys that differ only in their last byte (of 1,000), or only \
-         in case, are two keys; hash and store the whole key, as it is"
+        "keys {long_keys:?}, each updated once with +3, read back as \
+         {counts:?}: two keys that differ only in their last byte (of \
+         1,000), only in case, or only in a trailing '/', are two keys; \
+         hash and store the whole key, as it is"
     );
     assert!(
         shards.iter().all(|&s| s < 8),
         "a shard number is out of range for a long key: {shards:?}"
+    );
+    // Keys spread over every shard asked for, also when they all end in
+    // the same byte: 1,000 keys ending in '/' reach at least half of 64
+    // shards (a hash of the whole key reaches them all), not one shard (a
+    // shard chosen by the last byte), nor only the first 16 (a map that
+    // makes fewer shards than asked for).
+    let map = ShardedMap::new(64);
+    let reached: std::collections::BTreeSet<usize> = (0..1_000)
+        .map(|i| map.shard_of(&format!("/tab/{i}/")))
+        .collect();
+    assert!(
+        reached.len() >= 32 && reached.iter().all(|&s| s < 64),
+        "ShardedMap::new(64) has 64 shards, yet 1,000 keys that all end in \
+         '/' (/tab/0/, /tab/1/, ...) reached only shards {reached:?}: \
+         make as many shards as asked for (no cap), and hash the whole \
+         key, not its last byte (keys that share an ending must still \
+         spread)"
     );
     // Shard counts that are not powers of two: a shard number is always
     // below the count, whatever the key.
