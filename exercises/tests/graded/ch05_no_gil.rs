@@ -12,8 +12,8 @@
 
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use blur::{
     blur_zero_bands_panics, blurs_the_bands_at_once,
     calls_on_band_for_every_band, matches_the_sequential_blur,
 };
-use course::grader::Trial;
+use course::grader::{Trial, task};
 use fetch_all::{
     a_failed_request_panics_the_caller, fetches_every_url_on_its_own_thread,
     returns_responses_in_order, starts_every_request_at_once,
@@ -203,46 +203,88 @@ fn panics<T>(f: impl FnOnce() -> T) -> bool {
 /// (time a thread waits for a CPU is not counted).
 const BUSY_TICKS: u64 = 20;
 
-/// The calling thread starts the bands (or requests) and then only waits,
-/// asleep (in `join`, or at the end of `thread::scope`), rather than spin
-/// on `is_finished`, which takes a core from them. `run` starts two, each
-/// calling the `wait` it is given: both are held there until the caller
-/// has been seen asleep 100 times in a row (it stays asleep: they wait),
-/// or it has used `BUSY_TICKS` of CPU time.
-fn the_caller_only_waits(what: &str, run: impl FnOnce(&(dyn Fn() + Sync))) {
+/// What the calling thread was seen doing while two bands (or requests)
+/// waited.
+enum Seen {
+    /// Asleep in a wait with no deadline (in `join`, or at the end of a
+    /// scope), 100 times in a row.
+    AsleepUntilWoken,
+    /// In a sleep or a wait with a deadline: the `/proc` line.
+    Polling(String),
+    /// It used [`BUSY_TICKS`] of CPU time.
+    Busy,
+}
+
+/// The calling thread starts the bands (or, in `blur`, their threads; in
+/// `fetch_all`, the requests) and then only waits, asleep until a band's
+/// end wakes it (in `join`, or at the end of `thread::scope`): it neither
+/// spins on `is_finished`, which takes a core from the bands, nor polls
+/// with `thread::sleep` (or a wait with a timeout) between looks, which
+/// wakes it for nothing and finds a band's end late. `run` starts two, each calling the `wait` it is given:
+/// both are held there until the caller has been seen in a wait with no
+/// deadline 100 times in a row (it stays there: they wait), or in a sleep
+/// or a wait with a deadline once, or it has used [`BUSY_TICKS`] of CPU
+/// time.
+fn the_caller_sleeps_until_woken(
+    what: &str,
+    run: impl FnOnce(&(dyn Fn() + Sync)),
+) {
     let caller = os::current_tid();
     let started = Barrier::new(2);
     let watcher = AtomicUsize::new(0);
     let done = Barrier::new(2);
-    let busy = AtomicUsize::new(0);
+    let seen = Mutex::new(None);
     run(&|| {
         started.wait(); // Both threads are running.
         if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
-            let spent = os::cpu_ticks(caller);
-            let mut asleep_in_a_row = 0;
-            while asleep_in_a_row < 100 {
-                if os::cpu_ticks(caller) - spent > BUSY_TICKS {
-                    busy.store(1, Ordering::SeqCst);
-                    break;
-                }
-                if os::asleep(caller) {
-                    asleep_in_a_row += 1;
-                } else {
-                    asleep_in_a_row = 0;
-                }
-                thread::sleep(Duration::from_millis(1));
-            }
+            *seen.lock().unwrap() = Some(watch(caller));
         }
         done.wait(); // The other thread waits for the watcher.
     });
-    assert_eq!(
-        busy.into_inner(),
-        0,
-        "while both {what}s waited, the calling thread used a fifth of a \
-         second of CPU time without going to sleep: it only waits for the \
-         {what}s (join each handle, or let the scope join them), rather \
-         than spin on is_finished"
-    );
+    match seen.into_inner().unwrap() {
+        Some(Seen::AsleepUntilWoken) => {}
+        Some(Seen::Busy) => panic!(
+            "while both {what}s waited, the calling thread used a fifth of \
+             a second of CPU time without going to sleep: it only waits for \
+             the {what}s (join each handle, or let the scope join them), \
+             rather than spin on is_finished"
+        ),
+        Some(Seen::Polling(line)) => panic!(
+            "while both {what}s waited, the calling thread was seen in a \
+             sleep or a wait with a deadline (/proc: {line}): it waits in \
+             join, or at the end of the scope, until a {what}'s end wakes \
+             it, rather than poll is_finished with thread::sleep between \
+             looks"
+        ),
+        None => panic!(
+            "the {what}s' code never ran, so the calling thread could not \
+             be watched"
+        ),
+    }
+}
+
+/// Watches thread `caller` until it has been seen in a wait with no
+/// deadline 100 times in a row, a millisecond apart; or in a sleep or a
+/// wait with a deadline; or it has used [`BUSY_TICKS`] of CPU time.
+fn watch(caller: os::Tid) -> Seen {
+    let spent = os::cpu_ticks(caller);
+    let mut untimed_in_a_row = 0;
+    while untimed_in_a_row < 100 {
+        if os::cpu_ticks(caller) - spent > BUSY_TICKS {
+            return Seen::Busy;
+        }
+        match task::wait(caller) {
+            Some((task::Wait::UntilWoken, _)) => untimed_in_a_row += 1,
+            Some((task::Wait::UntilADeadline, line)) => {
+                return Seen::Polling(line);
+            }
+            // Running, or in another system call (still starting a band's
+            // thread): look again.
+            Some((task::Wait::Elsewhere, _)) | None => untimed_in_a_row = 0,
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    Seen::AsleepUntilWoken
 }
 
 /// `ids` holds `expected` threads, all different, none of them this one

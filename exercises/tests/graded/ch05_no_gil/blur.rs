@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use exercises::ch05_no_gil::blur;
 
-use super::in_bands::the_caller_sleeps_until_woken;
-use super::{WhereRan, assert_one_thread_each, os, panics};
+use super::{
+    WhereRan, assert_one_thread_each, os, panics, the_caller_sleeps_until_woken,
+};
 
 /// The reference: the same blur, computed sequentially. An image of width
 /// 0 has no pixels, and no rows either.

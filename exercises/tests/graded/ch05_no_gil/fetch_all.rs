@@ -7,12 +7,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread;
-use std::time::Duration;
 
-use course::grader::task;
 use exercises::ch05_no_gil::fetch_all;
 
-use super::{BUSY_TICKS, WhereRan, assert_one_thread_each, os};
+use super::{
+    WhereRan, assert_one_thread_each, os, the_caller_sleeps_until_woken,
+};
 
 pub(super) fn returns_responses_in_order() {
     let urls = ["/tab/3", "/tab/1", "/tab/2"];
@@ -134,86 +134,13 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
             "request",
         );
     }
-    the_caller_sleeps_until_woken();
-}
-
-/// What the calling thread was seen doing while two requests waited.
-enum Seen {
-    /// Blocked, again and again, in a wait with no deadline (a `futex`
-    /// wait: `join`, the end of the scope, a channel's `recv`).
-    UntilWoken,
-    /// Blocked in a sleep or a wait with a timeout: the line of `/proc`.
-    Polling(String),
-    /// Running: it used a fifth of a second of CPU time.
-    Spinning,
-}
-
-/// The calling thread starts the requests and then only waits, asleep
-/// until a request's end wakes it (in `join`, or at the end of
-/// `thread::scope`), rather than look at `is_finished` again and again,
-/// whether it spins between looks or sleeps (`thread::sleep`, a wait with
-/// a timeout). Two requests are held until one of them, the watcher, has
-/// seen the caller blocked in a wait with no deadline 20 times, or in a
-/// sleep once (a caller that polls sleeps nearly all the time, so the
-/// watcher sees it there, whatever its period), or running for
-/// `BUSY_TICKS` of CPU time. No clock is read: only what the caller does.
-fn the_caller_sleeps_until_woken() {
-    let caller = os::current_tid();
-    let started = Barrier::new(2);
-    let watcher = AtomicUsize::new(0);
-    let done = Barrier::new(2);
-    let seen = Mutex::new(None);
-    let responses = fetch_all(&["/a", "/b"], |url| {
-        started.wait(); // Both requests are running.
-        if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
-            *seen.lock().unwrap() = Some(watch(caller));
-        }
-        done.wait(); // The other request waits for the watcher.
-        format!("200 {url}")
+    the_caller_sleeps_until_woken("request", |wait| {
+        let responses = fetch_all(&["/a", "/b"], |url| {
+            wait();
+            format!("200 {url}")
+        });
+        assert_eq!(responses, ["200 /a", "200 /b"]);
     });
-    assert_eq!(responses, ["200 /a", "200 /b"]);
-    match seen.into_inner().unwrap() {
-        Some(Seen::UntilWoken) => {}
-        Some(Seen::Polling(line)) => panic!(
-            "while both requests waited, the calling thread was seen in a \
-             sleep or a wait with a timeout (/proc's syscall line: {line}): \
-             it polls, waking by itself again and again; it only waits, \
-             asleep until a request's end wakes it (join each handle, or \
-             let the scope join them), rather than sleep between looks at \
-             is_finished"
-        ),
-        Some(Seen::Spinning) => panic!(
-            "while both requests waited, the calling thread used a fifth of \
-             a second of CPU time without going to sleep: it only waits for \
-             the requests (join each handle, or let the scope join them), \
-             rather than spin on is_finished"
-        ),
-        None => panic!("no request watched the caller"),
-    }
-}
-
-/// Looks at thread `caller` every millisecond until it has been seen 20
-/// times blocked in a wait with no deadline, or once in a sleep or a wait
-/// with a deadline, or it has used `BUSY_TICKS` of CPU time. A look that
-/// finds it running, or in another system call (it may still be starting
-/// the second thread), counts for nothing.
-fn watch(caller: os::Tid) -> Seen {
-    let spent = os::cpu_ticks(caller);
-    let mut woken = 0;
-    while woken < 20 {
-        if os::cpu_ticks(caller) - spent > BUSY_TICKS {
-            return Seen::Spinning;
-        }
-        match task::wait(caller) {
-            Some((task::Wait::UntilWoken, _)) => woken += 1,
-            Some((task::Wait::UntilADeadline, line)) => {
-                return Seen::Polling(line);
-            }
-            Some((task::Wait::Elsewhere, _)) | None => {}
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    Seen::UntilWoken
 }
 
 /// A request whose `fetch` panics makes `fetch_all` panic, rather than
