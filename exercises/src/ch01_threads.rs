@@ -119,7 +119,10 @@ where
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total; but only
 ///   once every other chunk's thread has ended (a chunk still being summed
-///   when the first chunk panics is waited for: it borrows `data`). Trial:
+///   when the first chunk panics is waited for: it borrows `data`; and its
+///   thread has ended, its thread-local values dropped, as on success: a
+///   scope that joins the rest implicitly, as the panic leaves it, waits
+///   only for the chunks to return). Trial:
 ///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where

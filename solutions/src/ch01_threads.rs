@@ -139,7 +139,10 @@ where
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total; but only
 ///   once every other chunk's thread has ended (a chunk still being summed
-///   when the first chunk panics is waited for: it borrows `data`). Trial:
+///   when the first chunk panics is waited for: it borrows `data`; and its
+///   thread has ended, its thread-local values dropped, as on success: a
+///   scope that joins the rest implicitly, as the panic leaves it, waits
+///   only for the chunks to return). Trial:
 ///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where
@@ -159,17 +162,26 @@ where
             let sum_chunk = &sum_chunk;
             handles.push(scope.spawn(move || sum_chunk(chunk)));
         }
+        // Every thread is joined, even after a chunk has panicked: a
+        // panic raised while some handles are left unjoined would make the
+        // scope wait for those chunks only until they return, not until
+        // their threads have ended (their thread-local values dropped).
+        let mut total = 0;
+        let mut first_panic = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(partial) => total += partial,
+                Err(payload) => {
+                    first_panic.get_or_insert(payload);
+                }
+            }
+        }
         // A chunk's panic goes on with its own payload: `expect` would
-        // raise a new panic that hides it. Raised inside the scope, it
-        // leaves only once the scope has joined the other threads.
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|payload| panic::resume_unwind(payload))
-            })
-            .sum()
+        // raise a new panic that hides it.
+        if let Some(payload) = first_panic {
+            panic::resume_unwind(payload);
+        }
+        total
     })
 }
 
