@@ -232,12 +232,12 @@ struct TheChunksOwnPanic;
 /// the panic as soon as it has joined the first chunk's thread never sleeps
 /// before it does, so the second chunk would still be reading `data` after
 /// `parallel_sum` has given it back (no scope would have stopped it). The
-/// second chunk, the last of the other three to return, and its thread,
-/// once the chunk has returned, ends only when the caller sleeps again: a `parallel_sum` that raises the panic inside the
-/// scope, leaving the later handles unjoined, lets the scope wait for that
-/// chunk only until it returns (the scope wakes then, before the thread's
-/// thread-local values are dropped), and panics while the thread still
-/// runs.
+/// second chunk returns last of the other three, and its thread, once the
+/// chunk has returned, ends only when the caller sleeps again: a
+/// `parallel_sum` that raises the panic inside the scope, leaving the later
+/// handles unjoined, lets the scope wait for that chunk only until it
+/// returns (the scope wakes then, before the thread's thread-local values
+/// are dropped), and panics while the thread still runs.
 pub(super) fn passes_a_chunk_panic_on() {
     let data: Vec<u64> = (1..=8).collect();
     let caller = my_tid();
