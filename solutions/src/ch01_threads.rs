@@ -139,7 +139,10 @@ where
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total; but only
 ///   once every other chunk's thread has ended (a chunk still being summed
-///   when the first chunk panics is waited for: it borrows `data`). Trial:
+///   when the first chunk panics is waited for: it borrows `data`; and its
+///   thread has ended, its thread-local values dropped, as on success: a
+///   scope that joins the rest implicitly, as the panic leaves it, waits
+///   only for the chunks to return). Trial:
 ///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where
@@ -159,17 +162,26 @@ where
             let sum_chunk = &sum_chunk;
             handles.push(scope.spawn(move || sum_chunk(chunk)));
         }
+        // Every thread is joined, even after a chunk has panicked: a
+        // panic raised while some handles are left unjoined would make the
+        // scope wait for those chunks only until they return, not until
+        // their threads have ended (their thread-local values dropped).
+        let mut total = 0;
+        let mut first_panic = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(partial) => total += partial,
+                Err(payload) => {
+                    first_panic.get_or_insert(payload);
+                }
+            }
+        }
         // A chunk's panic goes on with its own payload: `expect` would
-        // raise a new panic that hides it. Raised inside the scope, it
-        // leaves only once the scope has joined the other threads.
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|payload| panic::resume_unwind(payload))
-            })
-            .sum()
+        // raise a new panic that hides it.
+        if let Some(payload) = first_panic {
+            panic::resume_unwind(payload);
+        }
+        total
     })
 }
 
@@ -249,11 +261,12 @@ where
 /// wrapping, even while several threads record visits across it.
 ///
 /// `total()` is the count itself, never a copy that each `record`
-/// overwrites with its own ticket: two such writes can cross, and the copy
-/// then goes back and can end below the real count. The trials look for
-/// that (the count going back while threads record), but they see it only
-/// when the scheduler pauses a thread between the two steps of its
-/// `record`, which they cannot arrange: it is not reliably graded.
+/// overwrites with its own ticket (two such writes can cross, and the copy
+/// then goes back and can end below the real count), nor a second count
+/// that `record` adds to after it has taken its ticket from the first (in
+/// between, a ticket handed out is ahead of `total()`). Both show only
+/// while a thread is paused between the two steps of its `record`: the
+/// trials hold one there to see them.
 ///
 /// Three more mistakes are wrong but not graded, because the grader's
 /// machine cannot show them. A count in an `AtomicUsize` is a full `u64`
@@ -275,7 +288,12 @@ where
 ///   recording 5,000 visits each at once make 40,000), both while those
 ///   threads are still alive, their visits done, and after they ended; and
 ///   while they record, a thread reading `total()` again and again never
-///   sees it go down. Trial: `ch01::visit_counter::counts_every_visit`.
+///   sees it go down. And while one visit is held halfway through `record`
+///   (at a write to memory the trial made read-only, wherever the
+///   counter's fields lie), a second visit's ticket is at most `total()`
+///   read right after it; once both are done, their tickets are `1` and
+///   `2` and `total()` is `2`. Trial:
+///   `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
 ///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.

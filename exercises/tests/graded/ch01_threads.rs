@@ -8,6 +8,7 @@
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch01")]
 
+mod held_visit;
 mod parallel_sum;
 mod spawn_all;
 mod spawn_worker;

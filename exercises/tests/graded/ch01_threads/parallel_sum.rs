@@ -12,6 +12,7 @@ use std::time::Duration;
 use course::grader::task;
 use exercises::ch01_threads::parallel_sum;
 
+use super::spawn_all::{AT_THREAD_END, AtThreadEnd};
 use super::{
     STACK_SLACK, my_tid, raise_the_default_stack, stack_size_of_this_thread,
 };
@@ -230,13 +231,24 @@ struct TheChunksOwnPanic;
 /// gone and the caller sleeps, waiting for it. A `parallel_sum` that raises
 /// the panic as soon as it has joined the first chunk's thread never sleeps
 /// before it does, so the second chunk would still be reading `data` after
-/// `parallel_sum` has given it back (no scope would have stopped it).
+/// `parallel_sum` has given it back (no scope would have stopped it). The
+/// second chunk returns last of the other three, and its thread, once the
+/// chunk has returned, ends only when the caller sleeps again: a
+/// `parallel_sum` that raises the panic inside the scope, leaving the later
+/// handles unjoined, lets the scope wait for that chunk only until it
+/// returns (the scope wakes then, before the thread's thread-local values
+/// are dropped), and panics while the thread still runs.
 pub(super) fn passes_a_chunk_panic_on() {
     let data: Vec<u64> = (1..=8).collect();
     let caller = my_tid();
     let failed = AtomicI32::new(0);
     let slow_chunk_done = AtomicBool::new(false);
-    let returned = AtomicBool::new(false);
+    // The second chunk's thread-local value: its drop, as the thread ends,
+    // waits until the caller sleeps (in `join`, as it must).
+    let (at_end, ended, returned) = AtThreadEnd::new(caller);
+    let at_end = Mutex::new(Some(at_end));
+    // The threads of the two chunks that neither panic nor wait.
+    let others = Mutex::new(Vec::new());
     // Whether the trial has gone on without this chunk.
     let gave_up = || returned.load(Ordering::SeqCst);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -246,16 +258,27 @@ pub(super) fn passes_a_chunk_panic_on() {
                 panic::panic_any(TheChunksOwnPanic);
             }
             if chunk.contains(&3) {
+                let at_end = at_end.lock().unwrap().take();
+                AT_THREAD_END.with(|slot| *slot.borrow_mut() = at_end);
                 while failed.load(Ordering::SeqCst) == 0 && !gave_up() {
                     thread::sleep(Duration::from_millis(1));
                 }
-                // Until the failed chunk's thread is gone, then until the
-                // caller sleeps: waiting for this chunk, as it must.
+                // Until the failed chunk's thread is gone, and the other
+                // two chunks' threads too (so that this chunk is the last
+                // one a scope would wait for), then until the caller
+                // sleeps: waiting for this chunk, as it must.
                 let failed = failed.load(Ordering::SeqCst);
-                while !gave_up()
-                    && task::state(failed)
-                        .is_some_and(|state| !matches!(state, 'Z' | 'X'))
-                {
+                let gone = |tid| {
+                    task::state(tid)
+                        .is_none_or(|state| matches!(state, 'Z' | 'X'))
+                };
+                while !gave_up() && !gone(failed) {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                while !gave_up() && {
+                    let others = others.lock().unwrap();
+                    others.len() < 2 || !others.iter().all(|&tid| gone(tid))
+                } {
                     thread::sleep(Duration::from_millis(1));
                 }
                 while !gave_up()
@@ -264,12 +287,15 @@ pub(super) fn passes_a_chunk_panic_on() {
                     thread::sleep(Duration::from_millis(1));
                 }
                 slow_chunk_done.store(true, Ordering::SeqCst);
+            } else if !chunk.contains(&1) {
+                others.lock().unwrap().push(my_tid());
             }
             chunk.iter().sum()
         })
     }));
     // Read before anything that could let the second chunk go on.
     let slow_chunk_was_done = slow_chunk_done.load(Ordering::SeqCst);
+    let slow_chunk_ended = ended.load(Ordering::SeqCst);
     returned.store(true, Ordering::SeqCst);
     let payload = match outcome {
         Ok(total) => panic!(
@@ -286,6 +312,14 @@ pub(super) fn passes_a_chunk_panic_on() {
          summed: its thread could go on reading data after parallel_sum \
          gave it back; the threads must all be joined first (thread::scope \
          joins them, also when a panic leaves the scope)"
+    );
+    assert!(
+        slow_chunk_ended,
+        "parallel_sum panicked once the chunk [3, 4] had been summed, but \
+         while its thread was still ending (its thread-local values not yet \
+         dropped): join every chunk's thread before passing the panic on; a \
+         scope that joins the rest implicitly, as the panic leaves it, waits \
+         only for the chunks to return, not for their threads to end"
     );
     assert!(
         payload.is::<TheChunksOwnPanic>(),

@@ -118,8 +118,9 @@ pub(super) fn runs_every_job_on_its_own_thread() {
 }
 
 /// What a job's thread-local value sees as the thread ends: the flags it
-/// sets, and the thread that called `spawn_all`.
-struct AtThreadEnd {
+/// sets, and the thread that called `spawn_all` (or `parallel_sum`, whose
+/// trial uses it too).
+pub(super) struct AtThreadEnd {
     caller: Tid,
     ended: Arc<AtomicBool>,
     returned: Arc<AtomicBool>,
@@ -128,7 +129,7 @@ struct AtThreadEnd {
 impl AtThreadEnd {
     /// A value for a job's thread, and its two flags: the thread has
     /// ended, and `spawn_all` has returned (which the trial sets).
-    fn new(caller: Tid) -> (Self, Arc<AtomicBool>, Arc<AtomicBool>) {
+    pub(super) fn new(caller: Tid) -> (Self, Arc<AtomicBool>, Arc<AtomicBool>) {
         let ended = Arc::new(AtomicBool::new(false));
         let returned = Arc::new(AtomicBool::new(false));
         let value = AtThreadEnd {
@@ -155,7 +156,7 @@ impl Drop for AtThreadEnd {
 }
 
 thread_local! {
-    static AT_THREAD_END: RefCell<Option<AtThreadEnd>> =
+    pub(super) static AT_THREAD_END: RefCell<Option<AtThreadEnd>> =
         const { RefCell::new(None) };
 }
 

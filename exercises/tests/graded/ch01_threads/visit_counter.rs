@@ -97,6 +97,7 @@ pub(super) fn counts_every_visit() {
         );
     }
     total_never_goes_back();
+    super::held_visit::ticket_never_ahead_of_total();
 }
 
 /// While eight threads record visits, a ninth reads `total()` again and

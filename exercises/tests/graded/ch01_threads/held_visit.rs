@@ -1,0 +1,312 @@
+//! One visit held halfway through `record` while another is recorded: a
+//! ticket handed out is never ahead of `total()`, and once both visits are
+//! done, `total()` is 2.
+//!
+//! The order is forced, not hoped for. The counter lies across the boundary
+//! of two pages of the trial's own, at every offset its alignment allows,
+//! and one page or the other is made read-only: a load still reads it, but
+//! a write faults, and the `SIGSEGV` handler holds the writing thread at
+//! that very write until the trial lets it go. A counter whose `record`
+//! writes two fields, one on each page, is then held between its two
+//! writes. The page is made writable again (the first visit is still held),
+//! a second visit is recorded, and its ticket is compared with `total()`
+//! read right after: with a single count, updated in one step, the held
+//! visit has not counted yet and the second gets ticket 1 (or, when the
+//! first took a lock, the second sleeps on it until the first goes on);
+//! with tickets from one field and `total()` from another, updated after,
+//! the second visit gets ticket 2 while `total()` still says 1. Holding a
+//! thread before a write is only a delay, one of the orders the threads
+//! could have run in, so a correct counter passes whatever is held.
+
+use std::ffi::{c_int, c_void};
+use std::mem;
+use std::panic;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use course::grader::task::{self, Tid, asleep, cpu_ticks};
+use exercises::ch01_threads::VisitCounter;
+
+// The C library's, which every Rust program on Linux links.
+unsafe extern "C" {
+    fn mmap(
+        addr: *mut c_void,
+        len: usize,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        offset: i64,
+    ) -> *mut c_void;
+    fn munmap(addr: *mut c_void, len: usize) -> c_int;
+    fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
+    fn sigaction(
+        signum: c_int,
+        act: *const SigAction,
+        old: *mut SigAction,
+    ) -> c_int;
+    fn sysconf(name: c_int) -> i64;
+}
+
+/// `PROT_READ` and `PROT_WRITE`, for `mmap` and `mprotect`.
+const PROT_READ: c_int = 1;
+const PROT_WRITE: c_int = 2;
+/// `MAP_PRIVATE | MAP_ANONYMOUS`, for `mmap`, on Linux.
+const MAP_PRIVATE_ANONYMOUS: c_int = 0x02 | 0x20;
+/// `SIGSEGV`, what a write to a read-only page raises: 11 on Linux.
+const SIGSEGV: c_int = 11;
+/// `SA_SIGINFO`: the handler is told the faulting address.
+const SA_SIGINFO: c_int = 4;
+/// `_SC_PAGESIZE`, for `sysconf`, on Linux.
+const SC_PAGESIZE: c_int = 30;
+
+/// The C library's `struct sigaction` on Linux (x86-64 and AArch64): the
+/// handler, the signals blocked while it runs, the flags and a restorer
+/// that the C library fills in itself.
+#[repr(C)]
+struct SigAction {
+    handler: usize,
+    mask: [u64; 16],
+    flags: c_int,
+    restorer: usize,
+}
+
+/// The start of a `siginfo_t`: the faulting address follows three `int`s
+/// and their padding on 64-bit Linux.
+#[repr(C)]
+struct SigInfo {
+    signo: c_int,
+    errno: c_int,
+    code: c_int,
+    pad: c_int,
+    addr: usize,
+}
+
+/// The trial's two pages: a fault inside them is the trial's to hold.
+static PAGES_START: AtomicUsize = AtomicUsize::new(0);
+static PAGES_END: AtomicUsize = AtomicUsize::new(0);
+/// How many threads the handler holds (or has held) this round.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+/// Set when the held threads may go on: their page is writable again.
+static RELEASED: AtomicBool = AtomicBool::new(false);
+/// The action that was set before the trial's, for faults of other memory
+/// (std's stack-overflow report, say): a `SigAction` leaked on purpose.
+static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
+
+/// The `SIGSEGV` handler: holds a thread that wrote to the trial's pages
+/// until `RELEASED`, then returns, and the write that faulted runs again,
+/// on a writable page. A fault elsewhere is a real one: the action that
+/// was set before is restored, and the write, run again, gets it.
+extern "C" fn hold(_signal: c_int, info: *mut SigInfo, _context: *mut c_void) {
+    // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO`
+    // handler.
+    let addr = unsafe { (*info).addr };
+    let ours = (PAGES_START.load(Ordering::SeqCst)
+        ..PAGES_END.load(Ordering::SeqCst))
+        .contains(&addr);
+    if !ours || RELEASED.load(Ordering::SeqCst) {
+        let previous = PREVIOUS.load(Ordering::SeqCst) as *const SigAction;
+        // SAFETY: `previous` is the leaked action `sigaction` filled in.
+        unsafe { sigaction(SIGSEGV, previous, ptr::null_mut()) };
+        return;
+    }
+    HELD.fetch_add(1, Ordering::SeqCst);
+    while !RELEASED.load(Ordering::SeqCst) {
+        // `nanosleep`, which a signal handler may call.
+        thread::sleep(Duration::from_micros(20));
+    }
+}
+
+/// CPU time, in the clock ticks of `/proc` (100 a second), after which a
+/// thread that neither finishes nor sleeps counts as spinning (on a spin
+/// lock the held thread holds, say): a fifth of a second of its own CPU
+/// time, which one `record` never comes near. It only ends the forcing
+/// (the held thread is let go), never the trial.
+const SPIN_TICKS: u64 = 20;
+
+/// Waits until `done()`, or until thread `tid` sleeps, has ended, or has
+/// used `SPIN_TICKS` of CPU time since `since`.
+fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
+    while !done()
+        && !asleep(tid)
+        && task::state(tid).is_some()
+        && cpu_ticks(tid) - since <= SPIN_TICKS
+    {
+        thread::yield_now();
+    }
+}
+
+/// What one round saw: the second visit's ticket and `total()` read right
+/// after it, both visits' tickets, and `total()` once both were done.
+struct Round {
+    second: (u64, u64),
+    tickets: [u64; 2],
+    total: u64,
+}
+
+/// One round: a new counter at `counter`, with the page at `protected`
+/// read-only while the first visit starts.
+fn one_round(
+    counter: *mut VisitCounter,
+    protected: usize,
+    page: usize,
+) -> Round {
+    // SAFETY: `counter` is aligned for a `VisitCounter` and lies inside
+    // the trial's two pages, both writable now.
+    unsafe { ptr::write(counter, VisitCounter::new()) };
+    // SAFETY: as above; the counter is used only by reference until it is
+    // dropped in place below, after every thread using it has ended.
+    let shared: &VisitCounter = unsafe { &*counter };
+    HELD.store(0, Ordering::SeqCst);
+    RELEASED.store(false, Ordering::SeqCst);
+    // SAFETY: the page is the trial's own; no one else writes it.
+    unsafe { mprotect(protected as *mut c_void, page, PROT_READ) };
+    let go = AtomicBool::new(false);
+    let first_done = AtomicBool::new(false);
+    let round = thread::scope(|s| {
+        let (tell, first) = mpsc::channel();
+        let (go, first_done) = (&go, &first_done);
+        let first_visit = s.spawn(move || {
+            tell.send(task::me().tid).unwrap();
+            // A spin rather than a sleep: from here on, the only sleep
+            // this thread may take is one inside `record`.
+            while !go.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            let ticket = shared.record();
+            first_done.store(true, Ordering::SeqCst);
+            ticket
+        });
+        let first = first.recv().expect("the first visitor ended at once");
+        let since = cpu_ticks(first);
+        go.store(true, Ordering::SeqCst);
+        settle(first, since, || {
+            HELD.load(Ordering::SeqCst) > 0 || first_done.load(Ordering::SeqCst)
+        });
+        // The first visit is held (or done): the page may be written again,
+        // by the second visit.
+        // SAFETY: as above.
+        unsafe {
+            mprotect(protected as *mut c_void, page, PROT_READ | PROT_WRITE)
+        };
+        let (tell, second) = mpsc::channel();
+        let (answer, answers) = mpsc::channel();
+        let second_visit = s.spawn(move || {
+            tell.send(task::me().tid).unwrap();
+            let ticket = shared.record();
+            answer.send((ticket, shared.total())).unwrap();
+            ticket
+        });
+        let second = second.recv().expect("the second visitor ended at once");
+        let since = cpu_ticks(second);
+        let mut seen = None;
+        settle(second, since, || {
+            seen = seen.or_else(|| answers.try_recv().ok());
+            seen.is_some()
+        });
+        RELEASED.store(true, Ordering::SeqCst);
+        // A panic in `record` is passed on, now that no thread is held.
+        let [a, b] = [first_visit.join(), second_visit.join()]
+            .map(|ticket| ticket.unwrap_or_else(|p| panic::resume_unwind(p)));
+        let second = seen.unwrap_or_else(|| answers.recv().unwrap());
+        Round {
+            second,
+            tickets: [a, b],
+            total: shared.total(),
+        }
+    });
+    // SAFETY: every thread that used the counter has ended; the memory is
+    // writable.
+    unsafe { ptr::drop_in_place(counter) };
+    round
+}
+
+/// Runs the rounds: every offset at which a `VisitCounter` straddles the
+/// boundary of the trial's two pages, with the first page read-only, then
+/// the second. A counter too small to straddle it is never held, and
+/// passes.
+pub(super) fn ticket_never_ahead_of_total() {
+    // Before any page is protected: the stub panics here.
+    let _: VisitCounter = VisitCounter::new();
+    let size = mem::size_of::<VisitCounter>();
+    let align = mem::align_of::<VisitCounter>();
+    // SAFETY: `sysconf` has no preconditions.
+    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
+        .expect("sysconf(_SC_PAGESIZE) failed");
+    if size <= align || size > page {
+        return;
+    }
+    // SAFETY: a new private mapping of two pages, the trial's alone.
+    let pages = unsafe {
+        mmap(
+            ptr::null_mut(),
+            2 * page,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(pages as isize, -1, "mmap of two pages failed");
+    let start = pages as usize;
+    PAGES_START.store(start, Ordering::SeqCst);
+    PAGES_END.store(start + 2 * page, Ordering::SeqCst);
+    let previous = Box::leak(Box::new(SigAction {
+        handler: 0,
+        mask: [0; 16],
+        flags: 0,
+        restorer: 0,
+    }));
+    let action = SigAction {
+        handler: hold as extern "C" fn(c_int, *mut SigInfo, *mut c_void)
+            as usize,
+        mask: [0; 16],
+        flags: SA_SIGINFO,
+        restorer: 0,
+    };
+    // SAFETY: `hold` only uses atomics, `nanosleep` and `sigaction`, which
+    // a signal handler may; `previous` receives the action it replaces.
+    let set = unsafe { sigaction(SIGSEGV, &action, &mut *previous) };
+    assert_eq!(set, 0, "cannot install the SIGSEGV handler");
+    PREVIOUS.store(&raw const *previous as usize, Ordering::SeqCst);
+    let mut rounds = Vec::new();
+    let offsets = (page + 1 - size..page).filter(|offset| offset % align == 0);
+    for offset in offsets {
+        for protected in [start, start + page] {
+            let counter = (start + offset) as *mut VisitCounter;
+            rounds.push((offset, one_round(counter, protected, page)));
+        }
+    }
+    // SAFETY: restores the action that was set before; the pages are no
+    // longer used.
+    unsafe {
+        sigaction(SIGSEGV, previous, ptr::null_mut());
+        munmap(pages, 2 * page);
+    }
+    for (offset, round) in rounds {
+        let (ticket, total) = round.second;
+        assert!(
+            total >= ticket,
+            "one visit was held halfway through record (at a write to \
+             memory the trial made read-only) while a second visit was \
+             recorded: that visit got ticket {ticket}, and total() read \
+             right after it said {total}. A ticket is the number of visits \
+             counted so far, this one included, and total() is that count \
+             itself: is the ticket taken from one field and the total \
+             from another, updated in a separate step? (offset {offset})"
+        );
+        let mut tickets = round.tickets;
+        tickets.sort_unstable();
+        assert_eq!(
+            (tickets, round.total),
+            ([1, 2], 2),
+            "one visit was held halfway through record while a second was \
+             recorded; once both were done, their tickets (sorted) and \
+             total() should be [1, 2] and 2 (offset {offset}): is total() \
+             a copy that each record overwrites with its own ticket, and \
+             that the held visit set back?"
+        );
+    }
+}
