@@ -125,7 +125,10 @@ impl<T> Clone for MyRc<T> {
     ///
     /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
     ///   (`std::process::abort`): it does not panic, return, or wrap the count
-    ///   to `0`. Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
+    ///   to `0`. Nor does it panic before aborting, not even a panic it
+    ///   catches and turns into the abort: an overflowing `+ 1` panics only in
+    ///   debug builds, and a release build would wrap the count silently.
+    ///   Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
     /// - Cloning at any smaller count, even above `isize::MAX` (up to
     ///   `usize::MAX - 1`), returns and makes the count one larger. Trial:
     ///   `ch04::my_rc::counts_up_to_usize_max`.
