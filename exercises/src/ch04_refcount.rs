@@ -107,7 +107,10 @@ impl<T> Clone for MyRc<T> {
     ///
     /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
     ///   (`std::process::abort`): it does not panic, return, or wrap the count
-    ///   to `0`. Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
+    ///   to `0`. Nor does it panic before aborting, not even a panic it
+    ///   catches and turns into the abort: an overflowing `+ 1` panics only in
+    ///   debug builds, and a release build would wrap the count silently.
+    ///   Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
     /// - Cloning at any smaller count, even above `isize::MAX` (up to
     ///   `usize::MAX - 1`), returns and makes the count one larger. Trial:
     ///   `ch04::my_rc::counts_up_to_usize_max`.
@@ -233,8 +236,11 @@ impl<T> Clone for MyArc<T> {
     ///   `ch04::my_arc::counts_up_to_isize_max`.
     /// - When two threads clone a `MyArc` whose count is `isize::MAX` at the
     ///   same moment, one of them aborts the process, in every order, also
-    ///   when both read the count before either writes it: the check is on the
-    ///   value the increment itself returned. Trial:
+    ///   when both read the count before either writes it; and a clone of a
+    ///   `MyArc` whose count is above `isize::MAX` aborts also when another
+    ///   thread drops a clone right after the clone's increment, before its
+    ///   check: the check is on the value the increment itself returned, not
+    ///   on the count read again. Trial:
     ///   `ch04::my_arc::racing_clones_at_the_limit_abort`.
     fn clone(&self) -> Self {
         // TODO(ch04): one more owner, counted atomically. If the count was

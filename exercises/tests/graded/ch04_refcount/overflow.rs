@@ -98,8 +98,23 @@ pub(super) fn in_a_copy(body: impl FnOnce() -> u8) -> Ended {
     }
 }
 
+/// In the copy: from now on, a panic ends the copy at once, as
+/// [`Ended::Panicked`], from the panic hook, before anything can catch it.
+/// A clone that must abort may not panic first, not even a panic it then
+/// catches and turns into the abort: the panic of an overflowing `+ 1` is
+/// one that only debug builds raise.
+fn end_the_copy_on_any_panic() {
+    panic::set_hook(Box::new(|_| {
+        // SAFETY: ends the copy at once, as `in_a_copy` does.
+        unsafe { _exit(PANICKED) }
+    }));
+}
+
 /// A clone of a `MyRc` whose count is `usize::MAX` aborts: one more would
-/// wrap the count to 0 and let the next drop free a value still in use.
+/// wrap the count to 0 and let the next drop free a value still in use. It
+/// aborts without panicking first (the copy ends at the first panic, even
+/// one the clone would catch): an abort that only follows the panic of an
+/// overflowing `+ 1` is one that only debug builds make.
 pub fn rc_aborts_before_the_count_wraps() {
     let rc = MyRc::new(String::from("tab"));
     // A plain clone first, so that a `todo!()` in `clone` ends the trial
@@ -114,6 +129,7 @@ pub fn rc_aborts_before_the_count_wraps() {
         "set_strong_count_for_tests must set the count strong_count reads"
     );
     let ended = in_a_copy(|| {
+        end_the_copy_on_any_panic();
         mem::forget(rc.clone());
         u8::from(MyRc::strong_count(&rc) == 0)
     });
@@ -134,9 +150,11 @@ pub fn rc_aborts_before_the_count_wraps() {
              (std::process::abort), as std's Rc does"
         ),
         Ended::Panicked => panic!(
-            "cloning a MyRc whose count is usize::MAX panicked instead of \
-             aborting (an overflowing `+ 1`? That check exists only in \
-             debug builds: a release build wraps the count to 0 silently); \
+            "cloning a MyRc whose count is usize::MAX panicked, whether or \
+             not the panic was then caught and turned into an abort (an \
+             overflowing `+ 1`? That check exists only in debug builds: a \
+             release build wraps the count to 0 silently, and nothing \
+             panics or aborts); check the count yourself (checked_add) and \
              abort (std::process::abort), as std's Rc does"
         ),
         Ended::Otherwise(status) => panic!(

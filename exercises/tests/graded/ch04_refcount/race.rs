@@ -10,7 +10,9 @@
 //!   own `fetch_add` returned, always aborts. A `clone` that loads the
 //!   count, checks it, and only then adds aborts only if the other thread's
 //!   increment came between them; when both load before either adds,
-//!   neither aborts, and the count goes past the limit unchecked.
+//!   neither aborts, and the count goes past the limit unchecked. (Then a
+//!   drop on another thread is forced between a clone's increment and its
+//!   check, another order, single-stepped: see `race/step.rs`.)
 //! - A `Stats` whose total is 10 below `u64::MAX` records 10 on two threads
 //!   at once. Only one of the two fits, whatever the order, so a correct
 //!   `record`, whose check and update are one step under one lock, panics
@@ -61,6 +63,9 @@ use std::time::{Duration, Instant};
 use exercises::ch04_refcount::{MyArc, Stats};
 
 use super::overflow::{Ended, in_a_copy};
+
+// A drop forced between a clone's increment and its check.
+mod step;
 
 /// A thread id, as Linux's `gettid` returns it.
 type Tid = i32;
@@ -325,7 +330,9 @@ pub fn arc_racing_updates_are_counted() {
 
 /// Two threads clone a `MyArc` whose count is `isize::MAX` at the same
 /// moment, both having read the count before either adds to it: one of
-/// them must abort the process.
+/// them must abort the process. Then a clone of a `MyArc` whose count is
+/// `isize::MAX + 1`, with a drop on another thread right after the clone's
+/// increment (`step`), must abort too.
 pub fn arc_racing_clones_abort() {
     const LIMIT: usize = isize::MAX as usize;
     let arc = MyArc::new(Page([7; 4096]));
@@ -364,6 +371,31 @@ pub fn arc_racing_clones_abort() {
             "two threads cloning a MyArc whose count was isize::MAX at the \
              same moment ended the process with {status}, not with an \
              abort (std::process::abort)"
+        ),
+    }
+    match step::clone_with_a_drop_after_the_increment() {
+        Ended::Aborted => {}
+        Ended::Returned(step::RETURNED_AFTER_THE_DROP) => panic!(
+            "a MyArc whose count was isize::MAX + 1 was cloned, and another \
+             thread dropped a clone of it right after the clone's \
+             increment, and the clone did not abort: it checked the count \
+             read again after its increment (one lower by then, back at the \
+             limit) rather than the value fetch_add itself returned, which \
+             no other thread can change"
+        ),
+        Ended::Returned(_) => panic!(
+            "cloning a MyArc whose count was isize::MAX + 1 returned without \
+             aborting; abort whenever fetch_add returns more than isize::MAX"
+        ),
+        Ended::Panicked => panic!(
+            "cloning a MyArc whose count was isize::MAX + 1, with a clone \
+             dropped on another thread meanwhile, panicked instead of \
+             aborting (std::process::abort)"
+        ),
+        Ended::Otherwise(status) => panic!(
+            "cloning a MyArc whose count was isize::MAX + 1, with a clone \
+             dropped on another thread meanwhile, ended the process with \
+             {status}, not with an abort (std::process::abort)"
         ),
     }
 }
