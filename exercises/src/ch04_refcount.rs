@@ -240,7 +240,8 @@ impl<T> Clone for MyArc<T> {
     ///   `MyArc` whose count is above `isize::MAX` aborts also when another
     ///   thread drops a clone right after the clone's increment, before its
     ///   check: the check is on the value the increment itself returned, not
-    ///   on the count read again. Trial:
+    ///   on the count read again (that drop is forced on x86-64 Linux, where
+    ///   the trial can stop the clone right after its increment). Trial:
     ///   `ch04::my_arc::racing_clones_at_the_limit_abort`.
     fn clone(&self) -> Self {
         // TODO(ch04): one more owner, counted atomically. If the count was
