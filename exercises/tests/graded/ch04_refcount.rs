@@ -25,10 +25,12 @@
 // that does not compile, so that it costs only its own points.
 #![cfg(chapter = "ch04")]
 
-// The trials at the edges of the numbers, with a writer frozen, with
-// writers interrupted on one CPU, and with a transfer stopped halfway, in
-// `ch04_refcount/`.
+// The trials of `MyRc` and of `Bank`, and those at the edges of the
+// numbers, with a writer frozen, with writers interrupted on one CPU, and
+// with a transfer stopped halfway, in `ch04_refcount/`.
+mod bank;
 mod freeze;
+mod my_rc;
 mod one_core;
 mod overflow;
 mod race;
@@ -43,9 +45,11 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
+use bank::{moves_money, opposite_transfers_finish, self_transfer};
 use course::grader::{Trial, alloc};
 use course::{is_send, is_sync};
-use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats, TransferError};
+use exercises::ch04_refcount::{MyArc, Stats};
+use my_rc::{rc_counts_owners, rc_drops_once, rc_stays_home};
 use one_core::snapshots_while_writers_are_interrupted;
 use overflow::{
     an_overflow_changes_nothing, arc_aborts_before_the_count_wraps,
@@ -209,163 +213,6 @@ impl Drop for Tracked {
 fn tracked() -> (Tracked, Arc<AtomicUsize>) {
     let drops = Arc::new(AtomicUsize::new(0));
     (Tracked(Arc::clone(&drops)), drops)
-}
-
-fn rc_counts_owners() {
-    let first = MyRc::new(String::from("tab"));
-    assert_eq!(MyRc::strong_count(&first), 1, "a new MyRc has one owner");
-    let second = first.clone();
-    let third = second.clone();
-    assert_eq!(MyRc::strong_count(&first), 3, "three owners after 2 clones");
-    assert!(MyRc::ptr_eq(&first, &third), "clones share one value");
-    assert!(!MyRc::ptr_eq(&first, &MyRc::new(String::from("tab"))));
-    assert!(
-        !MyRc::ptr_eq(&MyRc::new(()), &MyRc::new(())),
-        "two MyRc::new(()) are two owners of two values, yet ptr_eq says \
-         they share one: a zero-sized value has no address of its own \
-         (every Box<()> is the same dangling pointer), so compare the \
-         pointers to the allocations that hold the counts"
-    );
-    assert_eq!(*third, "tab");
-    drop(second);
-    assert_eq!(
-        MyRc::strong_count(&third),
-        2,
-        "dropping a clone counts down"
-    );
-    // In a copy of the process: a misaligned value may abort it (debug
-    // builds check the alignment of what a pointer reads or writes).
-    let ended = overflow::in_a_copy(|| {
-        let rc = MyRc::new(Aligned64([7; 64]));
-        let address = (&raw const *rc).addr();
-        u8::from(address.is_multiple_of(64) && rc.0[63] == 7)
-    });
-    assert!(
-        ended == overflow::Ended::Returned(1),
-        "MyRc::new of a #[repr(align(64))] value put it at an address that \
-         is not a multiple of 64 ({ended:?}): a block laid out by hand as a \
-         count then the value (size_of::<usize>() + size_of::<T>(), aligned \
-         as a usize) misaligns any value aligned above 8; let a struct of \
-         the two and Box::new (or Layout::new) lay it out"
-    );
-}
-
-fn rc_drops_once() {
-    let (value, drops) = tracked();
-    let first = MyRc::new(value);
-    let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
-    drop(first);
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while still owned");
-    drop(clones);
-    assert_eq!(
-        drops.load(Ordering::SeqCst),
-        1,
-        "the value must be dropped exactly once, when the last owner goes"
-    );
-    let leaked = alloc::left_allocated_by(|| {
-        let first = MyRc::new([7_u8; 512]);
-        let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
-        drop(clones);
-        drop(first);
-    });
-    assert_eq!(
-        leaked, 0,
-        "after the last MyRc of a 512-byte value was dropped, {leaked} bytes \
-         were still allocated: dropping the value (drop_in_place) does not \
-         free the heap allocation that held it and the count; rebuild the \
-         Box (Box::from_raw) and drop that"
-    );
-    let leaked = alloc::left_allocated_by(|| {
-        let first = MyRc::new(PanicsOnDrop([7_u8; 512]));
-        let second = first.clone();
-        drop(first);
-        let dropped =
-            panic::catch_unwind(panic::AssertUnwindSafe(|| drop(second)));
-        assert!(
-            dropped.is_err(),
-            "the value's destructor panicked, yet dropping its last MyRc did \
-             not pass the panic on"
-        );
-    });
-    assert_eq!(
-        leaked, 0,
-        "after the last MyRc of a 512-byte value whose destructor panics was \
-         dropped, {leaked} bytes were still allocated: the panic unwound past \
-         the deallocation (drop_in_place, then dealloc?); free the block even \
-         then, as std's Rc does: drop a rebuilt Box (Box::from_raw), which \
-         frees its block while the panic unwinds, or a guard that deallocates"
-    );
-    let leaked = alloc::left_allocated_by(rc_drops_while_unwinding);
-    assert_eq!(
-        leaked, 0,
-        "after the last MyRc was dropped by a thread unwinding from a panic, \
-         {leaked} bytes were still allocated: a drop during unwinding must \
-         count down and free like any other (std's Rc does)"
-    );
-}
-
-/// Owners dropped while the thread unwinds from a panic (`resume_unwind`,
-/// so no message), first one of two, then the last: each counts one owner
-/// fewer, and the last drops the value.
-fn rc_drops_while_unwinding() {
-    let (value, drops) = tracked();
-    let kept = MyRc::new(value);
-    let moved = kept.clone();
-    let unwound = panic::catch_unwind(panic::AssertUnwindSafe(move || {
-        let _held = moved;
-        panic::resume_unwind(Box::new(()));
-    }));
-    assert!(unwound.is_err());
-    assert_eq!(
-        MyRc::strong_count(&kept),
-        1,
-        "a clone dropped while its thread unwound from a panic was not \
-         counted down: the drop must do its work during unwinding too \
-         (thread::panicking() is no reason to skip it)"
-    );
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while still owned");
-    let unwound = panic::catch_unwind(panic::AssertUnwindSafe(move || {
-        let _last = kept;
-        panic::resume_unwind(Box::new(()));
-    }));
-    assert!(unwound.is_err());
-    assert_eq!(
-        drops.load(Ordering::SeqCst),
-        1,
-        "the last MyRc, dropped while its thread unwound from a panic, did \
-         not drop the value: the drop must do its work during unwinding too"
-    );
-}
-
-/// A value whose destructor panics, without the panic hook's message
-/// (`resume_unwind`).
-struct PanicsOnDrop([u8; 512]);
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic::resume_unwind(Box::new(self.0[0]));
-    }
-}
-
-/// A value that needs an address that is a multiple of 64.
-#[repr(align(64))]
-struct Aligned64([u8; 64]);
-
-fn rc_stays_home() {
-    let rc = MyRc::new(5);
-    assert_eq!(*rc, 5);
-    assert!(
-        !is_send!(MyRc<u32>),
-        "MyRc is Send, so it could cross to another thread, where two \
-         threads could update its plain count at once; keep it !Send (a raw \
-         or NonNull pointer does that; Arc inside does not)"
-    );
-    assert!(
-        !is_sync!(MyRc<u32>),
-        "MyRc is Sync, so threads could share a &MyRc and clone it at \
-         once, updating its plain count together (clone takes &self); keep \
-         it !Sync (a raw or NonNull pointer does that, with no unsafe impl)"
-    );
 }
 
 fn arc_counts_owners() {
@@ -542,137 +389,4 @@ fn snapshots_are_consistent() {
         let expected = WRITERS as u64 * RECORDS;
         assert_eq!(stats.snapshot(), (expected, expected), "no update lost");
     }
-}
-
-/// The three balances of a bank of three accounts.
-fn balances(bank: &Bank) -> [Option<u64>; 3] {
-    [0, 1, 2].map(|account| bank.balance(account))
-}
-
-fn moves_money() {
-    let bank = Bank::new(&[100, 50, 0]);
-    assert_eq!(bank.transfer(0, 2, 30), Ok(()));
-    assert_eq!(balances(&bank), [70, 50, 30].map(Some));
-    assert_eq!(
-        bank.transfer(1, 0, 51),
-        Err(TransferError::InsufficientFunds),
-        "account 1 holds only 50"
-    );
-    assert_eq!(
-        balances(&bank),
-        [70, 50, 30].map(Some),
-        "a refused transfer of 51 from account 1 (50) to account 0 (70) \
-         must change neither account: refuse before writing either"
-    );
-    assert_eq!(
-        bank.transfer(1, 2, 50),
-        Ok(()),
-        "account 1 holds exactly 50, so it can pay 50"
-    );
-    assert_eq!(balances(&bank), [70, 0, 80].map(Some));
-    assert_eq!(bank.transfer(0, 9, 1), Err(TransferError::NoSuchAccount));
-    for (from, to) in [(0, 9), (2, 9)] {
-        assert_eq!(
-            bank.transfer(from, to, 1_000),
-            Err(TransferError::NoSuchAccount),
-            "a transfer of 1000 from {from} to 9: account 9 does not exist, \
-             whatever the amount (more than account {from} holds too); \
-             check the accounts before the funds"
-        );
-    }
-    for (from, to) in [(0, 9), (9, 0), (9, 9)] {
-        assert_eq!(
-            bank.transfer(from, to, 0),
-            Err(TransferError::NoSuchAccount),
-            "a transfer of 0 from {from} to {to}: account 9 does not exist, \
-             whatever the amount; check the accounts before anything else"
-        );
-    }
-    assert_eq!(
-        bank.transfer(9, 0, 1),
-        Err(TransferError::NoSuchAccount),
-        "account 9 does not exist, so it cannot pay"
-    );
-    // Account 3, one past the last of three: the fence post.
-    for (from, to) in [(0, 3), (3, 0), (3, 3)] {
-        let moved = match panic::catch_unwind(|| bank.transfer(from, to, 1)) {
-            Ok(Err(TransferError::NoSuchAccount)) => continue,
-            Ok(other) => format!("{other:?}"),
-            Err(_) => String::from("a panic"),
-        };
-        panic!(
-            "a transfer of 1 from {from} to {to} in a bank of three \
-             accounts (0, 1 and 2) must return Err(NoSuchAccount), not \
-             {moved}: account 3 does not exist (an index equal to the \
-             number of accounts is already out of bounds: `>=`, not `>`)"
-        );
-    }
-    assert_eq!(
-        balances(&bank),
-        [70, 0, 80].map(Some),
-        "a transfer from or to an account that does not exist changes \
-         nothing"
-    );
-    assert_eq!(bank.balance(9), None);
-    assert_eq!(bank.balance(3), None, "account 3 does not exist");
-    assert!(
-        bank.try_lock_for_tests(9).is_none(),
-        "try_lock_for_tests(9) of a bank of three accounts must be None"
-    );
-    // The balance behind the account's lock is the one `balance` reads and
-    // `transfer` moves: no copy kept beside it can go stale.
-    *bank
-        .try_lock_for_tests(2)
-        .expect("try_lock_for_tests: nobody holds account 2") = 60;
-    assert_eq!(
-        bank.balance(2),
-        Some(60),
-        "account 2's balance was set to 60 through its lock \
-         (try_lock_for_tests), yet balance(2) did not read 60: balance must \
-         read the account under its lock, not a copy published beside it \
-         (a copy that transfers publish after letting go of the locks can \
-         be overwritten by a slower transfer's older numbers, and stay \
-         wrong for good)"
-    );
-    assert_eq!(bank.transfer(2, 0, 60), Ok(()), "account 2 holds 60");
-    assert_eq!(balances(&bank), [130, 0, 0].map(Some));
-}
-
-/// Eight threads move money back and forth between the same two accounts,
-/// four in each direction, restarting together at a barrier for every batch
-/// so that opposite transfers keep overlapping. More threads than cores
-/// means threads are preempted between their two locks, which is when a
-/// bad lock order deadlocks, even on a loaded machine.
-fn opposite_transfers_finish() {
-    const BATCHES: usize = 100;
-    const PER_BATCH: usize = 2_000;
-    let bank = Bank::new(&[1_000, 1_000]);
-    let directions = [(0, 1), (1, 0)].repeat(4);
-    let start = Barrier::new(directions.len());
-    thread::scope(|s| {
-        for (from, to) in directions {
-            let (bank, start) = (&bank, &start);
-            s.spawn(move || {
-                for _ in 0..BATCHES {
-                    start.wait();
-                    for _ in 0..PER_BATCH {
-                        let _ = bank.transfer(from, to, 7);
-                    }
-                }
-            });
-        }
-    });
-    let total = bank.balance(0).unwrap() + bank.balance(1).unwrap();
-    assert_eq!(total, 2_000, "money was created or destroyed");
-}
-
-fn self_transfer() {
-    let bank = Bank::new(&[40]);
-    assert_eq!(bank.transfer(0, 0, 25), Ok(()), "to itself: allowed");
-    assert_eq!(bank.balance(0), Some(40), "and changes nothing");
-    assert_eq!(
-        bank.transfer(0, 0, 41),
-        Err(TransferError::InsufficientFunds),
-        "still limited by the balance"
-    );
 }
