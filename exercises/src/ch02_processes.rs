@@ -167,10 +167,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
-/// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would) has
+/// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), or by
+///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), has
 ///   failed like any other and is started again:
-///   `[Signal(9), Signal(15), Signal(2), Code(0)]`. Trial:
-///   `ch02::supervise::restarts_a_killed_worker`.
+///   `[Signal(9), Signal(15), Signal(2), Signal(1), Signal(13), Code(0)]`.
+///   Trial: `ch02::supervise::restarts_a_killed_worker`.
 /// - A worker that cannot be started (its program does not exist) makes
 ///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
 ///   another try, also when it is a restart after a crash. Trial:
@@ -260,7 +261,8 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///
 /// - The child's environment holds `PATH` and nothing else: a variable set in
 ///   the parent, such as a secret token, does not reach it, nor does one set
-///   on `command` itself (`Command::env`). Trial:
+///   on `command` itself (`Command::env`), nor one whose name is `PATH` in
+///   another case (`path`, `Path`: Linux tells names apart by case). Trial:
 ///   `ch02::run_isolated::hides_the_parents_secret`.
 /// - The child's `PATH` is the parent's, as it is (empty and relative entries
 ///   kept: `/usr/bin::bin:.:` stays that), also when it is set but empty, and

@@ -271,9 +271,11 @@ pub(super) fn leaves_the_workers_output_alone() {
     );
 }
 
-/// SIGKILL, SIGTERM and SIGINT are failures like any other signal: the
-/// first run kills itself with SIGKILL, the second with SIGTERM, the third
-/// with SIGINT (as Ctrl-C would), the fourth succeeds.
+/// SIGKILL, SIGTERM and SIGINT are failures like any other signal, and so
+/// are SIGHUP and SIGPIPE, which systemd counts as a clean end: the first
+/// run kills itself with SIGKILL, the second with SIGTERM, the third with
+/// SIGINT (as Ctrl-C would), the fourth with SIGHUP, the fifth with
+/// SIGPIPE, the sixth succeeds.
 pub(super) fn restarts_a_killed_worker() {
     let mut runs = 0;
     let start = move || {
@@ -282,20 +284,25 @@ pub(super) fn restarts_a_killed_worker() {
             1 => shell("kill -KILL $$"),
             2 => shell("kill -TERM $$"),
             3 => interrupted_shell(),
+            4 => shell_killed_by(1, "HUP"),
+            5 => shell_killed_by(13, "PIPE"),
             _ => worker(&["exit", "0"]),
         }
     };
-    let exits = supervise(start, 5).expect("supervise failed");
+    let exits = supervise(start, 7).expect("supervise failed");
     assert_eq!(
         exits,
         vec![
             Exit::Signal(9),
             Exit::Signal(15),
             Exit::Signal(2),
+            Exit::Signal(1),
+            Exit::Signal(13),
             Exit::Code(0)
         ],
-        "a worker killed by SIGKILL, SIGTERM or SIGINT failed too (\"a \
-         non-zero code or a signal\"), so it is started again"
+        "a worker killed by SIGKILL, SIGTERM, SIGINT, SIGHUP or SIGPIPE \
+         failed too (\"a non-zero code or a signal\"), so it is started \
+         again: no signal is a clean end here, whatever systemd counts as one"
     );
 }
 
