@@ -127,12 +127,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// could only be told from a slow machine by a wall-clock upper bound,
 /// which the trials do not use, so it is not graded. Nor is a worker's end
 /// noticed late: the supervisor waits for the worker, asleep until it ends,
-/// rather than asking `try_wait` now and then with a pause in between. A
-/// pause of less than a second is caught by the wake-ups it makes while the
-/// worker runs; a longer one adds as much to each run, and only forty
-/// restarts that take far longer than forty-one runs show it. `start` is called once
-/// for each run; the worker's stdout and stderr are left as `start` set
-/// them.
+/// rather than asking `try_wait` now and then with a pause in between
+/// (a sleep, or a `recv_timeout`), or again and again with none. Either is
+/// caught, whatever the pause: while the worker runs, the trial finds the
+/// supervisor asleep in a wait with a deadline, which wakes by itself, or
+/// never asleep in a wait at all. `start` is called once for each run; the
+/// worker's stdout and stderr are left as `start` set them.
 /// A worker runs as long as it takes: one still running has not failed,
 /// so a watchdog that kills a worker after some time and starts it again
 /// breaks this contract, but is not graded, for the reason given for
@@ -154,9 +154,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   make at most 2048 runs, so a larger cap is not graded, but it breaks
 ///   this promise all the same). While a worker runs, the supervisor sleeps in
 ///   its wait until the worker ends, and does not wake now and then to ask
-///   whether it has: a `try_wait` loop that pauses for less than a second
-///   between asks wakes while the worker runs, and a loop that asks without
-///   pausing never sleeps; both are caught. Trial:
+///   whether it has: it sleeps in a wait with no deadline (`Child::wait`, or a
+///   channel's `recv` from a thread that waits), not in a sleep or a
+///   `recv_timeout` between asks, however long; and a loop that asks without
+///   sleeping (`try_wait` and `yield_now`) never sleeps in a wait. All of
+///   these are caught. Trial:
 ///   `ch02::supervise::gives_up_after_the_last_restart`.
 /// - A worker that succeeds at once is run once and not restarted: the exits
 ///   are `[Code(0)]`. `start` is called once per run and no more: once for
