@@ -72,7 +72,9 @@ pub enum Exit {
 ///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
 ///   come back whole. A read that a signal interrupts (`EINTR`,
 ///   `ErrorKind::Interrupted`) has not failed and is tried again: the output
-///   still comes back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
+///   still comes back whole, the bytes read before the signal included (the
+///   read goes on where it was, it does not start over). Trial:
+///   `ch02::capture::drains_both_pipes_at_once`.
 /// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
 ///   every `\r\n` and the final newline are kept. Trial:
 ///   `ch02::capture::returns_the_bytes_unchanged`.
@@ -271,7 +273,10 @@ pub fn supervise(
 ///   stage's stdout. Trial: `ch02::pipeline::runs_the_stages_at_once`.
 /// - Data streams through the stages while they run: 100,000 lines (1.3 MB, far
 ///   more than a pipe holds) pass through three stages and all come out, in
-///   order. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
+///   order. A read of the last stage's output that a signal interrupts
+///   (`EINTR`, `ErrorKind::Interrupted`) has not failed and is tried again, as
+///   in `capture`: the output still comes out whole, the bytes read before the
+///   signal included. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
 /// - Returns one exit per stage, in stage order, with each stage's own code
 ///   (`[Code(0), Code(0), Code(5)]`), and an empty output when the last stage
 ///   prints nothing. A stage that a signal killed gives `Exit::Signal`, as
@@ -286,7 +291,9 @@ pub fn supervise(
 /// - If reading the last stage's output fails, `pipeline` returns an `Err`,
 ///   but first lets go of that pipe (so a last stage that keeps writing to it
 ///   ends) and waits for every stage, none of which is left behind as a
-///   zombie. Trial: `ch02::pipeline::waits_even_when_the_read_fails`.
+///   zombie: when `pipeline` returns, every stage has ended and been waited
+///   for (not handed to a thread that waits in the background). Trial:
+///   `ch02::pipeline::waits_even_when_the_read_fails`.
 /// - If a stage cannot be started, `pipeline` returns the error and leaves no
 ///   stage it had started behind, neither running nor unwaited for: whether
 ///   the first stage fails (none started yet), the second, or the third (the
