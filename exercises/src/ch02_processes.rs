@@ -68,7 +68,9 @@ pub enum Exit {
 ///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
 ///   come back whole. A read that a signal interrupts (`EINTR`,
 ///   `ErrorKind::Interrupted`) has not failed and is tried again: the output
-///   still comes back whole. Trial: `ch02::capture::drains_both_pipes_at_once`.
+///   still comes back whole, the bytes read before the signal included (the
+///   read goes on where it was, it does not start over). Trial:
+///   `ch02::capture::drains_both_pipes_at_once`.
 /// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
 ///   every `\r\n` and the final newline are kept. Trial:
 ///   `ch02::capture::returns_the_bytes_unchanged`.
@@ -127,12 +129,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// could only be told from a slow machine by a wall-clock upper bound,
 /// which the trials do not use, so it is not graded. Nor is a worker's end
 /// noticed late: the supervisor waits for the worker, asleep until it ends,
-/// rather than asking `try_wait` now and then with a pause in between. A
-/// pause of less than a second is caught by the wake-ups it makes while the
-/// worker runs; a longer one adds as much to each run, and only forty
-/// restarts that take far longer than forty-one runs show it. `start` is called once
-/// for each run; the worker's stdout and stderr are left as `start` set
-/// them.
+/// rather than asking `try_wait` now and then with a pause in between
+/// (a sleep, or a `recv_timeout`), or again and again with none. Either is
+/// caught, whatever the pause: while the worker runs, the trial finds the
+/// supervisor asleep in a wait with a deadline, which wakes by itself, or
+/// never asleep in a wait at all. `start` is called once for each run; the
+/// worker's stdout and stderr are left as `start` set them.
 /// A worker runs as long as it takes: one still running has not failed,
 /// so a watchdog that kills a worker after some time and starts it again
 /// breaks this contract, but is not graded, for the reason given for
@@ -154,9 +156,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   make at most 2048 runs, so a larger cap is not graded, but it breaks
 ///   this promise all the same). While a worker runs, the supervisor sleeps in
 ///   its wait until the worker ends, and does not wake now and then to ask
-///   whether it has: a `try_wait` loop that pauses for less than a second
-///   between asks wakes while the worker runs, and a loop that asks without
-///   pausing never sleeps; both are caught. Trial:
+///   whether it has: it sleeps in a wait with no deadline (`Child::wait`, or a
+///   channel's `recv` from a thread that waits), not in a sleep or a
+///   `recv_timeout` between asks, however long; and a loop that asks without
+///   sleeping (`try_wait` and `yield_now`) never sleeps in a wait. All of
+///   these are caught. Trial:
 ///   `ch02::supervise::gives_up_after_the_last_restart`.
 /// - A worker that succeeds at once is run once and not restarted: the exits
 ///   are `[Code(0)]`. `start` is called once per run and no more: once for
@@ -167,10 +171,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
-/// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would) has
+/// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), or by
+///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), has
 ///   failed like any other and is started again:
-///   `[Signal(9), Signal(15), Signal(2), Code(0)]`. Trial:
-///   `ch02::supervise::restarts_a_killed_worker`.
+///   `[Signal(9), Signal(15), Signal(2), Signal(1), Signal(13), Code(0)]`.
+///   Trial: `ch02::supervise::restarts_a_killed_worker`.
 /// - A worker that cannot be started (its program does not exist) makes
 ///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
 ///   another try, also when it is a restart after a crash. Trial:
@@ -208,7 +213,10 @@ pub fn supervise(
 ///   stage's stdout. Trial: `ch02::pipeline::runs_the_stages_at_once`.
 /// - Data streams through the stages while they run: 100,000 lines (1.3 MB, far
 ///   more than a pipe holds) pass through three stages and all come out, in
-///   order. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
+///   order. A read of the last stage's output that a signal interrupts
+///   (`EINTR`, `ErrorKind::Interrupted`) has not failed and is tried again, as
+///   in `capture`: the output still comes out whole, the bytes read before the
+///   signal included. Trial: `ch02::pipeline::streams_more_than_a_pipe_holds`.
 /// - Returns one exit per stage, in stage order, with each stage's own code
 ///   (`[Code(0), Code(0), Code(5)]`), and an empty output when the last stage
 ///   prints nothing. A stage that a signal killed gives `Exit::Signal`, as
@@ -223,7 +231,9 @@ pub fn supervise(
 /// - If reading the last stage's output fails, `pipeline` returns an `Err`,
 ///   but first lets go of that pipe (so a last stage that keeps writing to it
 ///   ends) and waits for every stage, none of which is left behind as a
-///   zombie. Trial: `ch02::pipeline::waits_even_when_the_read_fails`.
+///   zombie: when `pipeline` returns, every stage has ended and been waited
+///   for (not handed to a thread that waits in the background). Trial:
+///   `ch02::pipeline::waits_even_when_the_read_fails`.
 /// - If a stage cannot be started, `pipeline` returns the error and leaves no
 ///   stage it had started behind, neither running nor unwaited for: whether
 ///   the first stage fails (none started yet), the second, or the third (the
@@ -260,7 +270,8 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///
 /// - The child's environment holds `PATH` and nothing else: a variable set in
 ///   the parent, such as a secret token, does not reach it, nor does one set
-///   on `command` itself (`Command::env`). Trial:
+///   on `command` itself (`Command::env`), nor one whose name is `PATH` in
+///   another case (`path`, `Path`: Linux tells names apart by case). Trial:
 ///   `ch02::run_isolated::hides_the_parents_secret`.
 /// - The child's `PATH` is the parent's, as it is (empty and relative entries
 ///   kept: `/usr/bin::bin:.:` stays that), also when it is set but empty, and

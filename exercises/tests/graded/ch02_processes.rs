@@ -120,7 +120,7 @@ pub fn trials() -> Vec<Trial> {
              delay (a delay that doubles at each restart soon takes hours); \
              or, while a worker ran, the supervisor's thread never slept: \
              wait for the worker (Child::wait), do not ask try_wait again \
-             and again",
+             and again (a yield_now in between is no sleep)",
         ),
         Trial::new(
             "ch02::supervise::leaves_a_success_alone",

@@ -83,20 +83,59 @@ pub(super) fn drains_both_pipes_at_once() {
 
 /// A signal that arrives while `capture` waits for output interrupts the
 /// read (`ErrorKind::Interrupted`, EINTR): that is no failure, the read is
-/// tried again. The child writes nothing until the trial has interrupted
-/// the reads of `capture`'s threads ten times (each one caught asleep in a
-/// read or a poll, with a handler installed without `SA_RESTART`).
+/// tried again, and what was read before it is kept. The child writes to
+/// both streams and then waits, and the trial interrupts the reads of
+/// `capture`'s threads only after that, so each interrupted read comes
+/// after the first bytes were read: a `capture` that starts reading over
+/// with an empty buffer loses them.
 fn an_interrupted_read() {
     let scratch = scratch();
+    let written = scratch.path().join("written");
     let go = scratch.path().join("go");
     let mut command = shell(
-        r#"while [ ! -e "$1" ]; do sleep 0.01; done
-        printf out; printf err >&2"#,
+        r#"printf out; printf err >&2; : >"$1"
+        while [ ! -e "$2" ]; do sleep 0.01; done
+        printf OUT; printf ERR >&2"#,
     );
-    command.arg("sh").arg(&go);
+    command.arg("sh").arg(&written).arg(&go);
+    let result =
+        with_interrupted_reads(&written, &go, move || capture(&mut command));
+    match result {
+        Ok(captured) => assert_eq!(
+            (&captured.stdout[..], &captured.stderr[..]),
+            (&b"outOUT"[..], &b"errERR"[..]),
+            "a read interrupted by a signal is tried again, and all the \
+             output comes back, what was read before the signal included \
+             (the child wrote `out` and `err`, and after the signals, `OUT` \
+             and `ERR`): keep the bytes read so far when you retry"
+        ),
+        Err(error) => panic!(
+            "a signal interrupted a read of capture (EINTR), and capture \
+             returned {error:?}: an interrupted read has not failed, try it \
+             again (ErrorKind::Interrupted; read_to_end does)"
+        ),
+    }
+}
+
+/// Runs `run` on a thread of its own. It reads the output of a child that
+/// writes its first bytes, then creates the file `written`, and then waits
+/// for the file `go`. Once `written` exists, the trial interrupts ten times
+/// a thread that `run` started (or its own) asleep in a read or a poll,
+/// with a handler installed without `SA_RESTART`. A reader that the child's
+/// write woke is no longer asleep, so every read interrupted then began
+/// after those first bytes had been read. Then the trial creates `go`, and
+/// returns what `run` returned.
+pub(super) fn with_interrupted_reads<T: Send + 'static>(
+    written: &Path,
+    go: &Path,
+    run: impl FnOnce() -> T + Send + 'static,
+) -> T {
     interrupt_reads_with(SIGUSR1);
     let before = threads();
-    let running = std::thread::spawn(move || capture(&mut command));
+    let running = std::thread::spawn(run);
+    while !written.exists() && !running.is_finished() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let mut interrupted = 0;
     while interrupted < 10 && !running.is_finished() {
         let mut waiting_for_the_child = false;
@@ -116,20 +155,10 @@ fn an_interrupted_read() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    fs::write(&go, "").expect("cannot create the flag");
-    match running.join().unwrap() {
-        Ok(captured) => assert_eq!(
-            (&captured.stdout[..], &captured.stderr[..]),
-            (&b"out"[..], &b"err"[..]),
-            "a read interrupted by a signal is tried again, and all the \
-             output comes back"
-        ),
-        Err(error) => panic!(
-            "a signal interrupted a read of capture (EINTR), and capture \
-             returned {error:?}: an interrupted read has not failed, try it \
-             again (ErrorKind::Interrupted; read_to_end does)"
-        ),
-    }
+    fs::write(go, "").expect("cannot create the flag");
+    running
+        .join()
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
 }
 
 const SIGUSR1: i32 = 10;
@@ -281,12 +310,35 @@ pub(super) fn waits_even_when_a_read_fails() {
 }
 
 /// Reading stdout fails, and the child can end only once the trial lets
-/// it: after its write fails, it waits for a second flag. The trial creates
-/// that flag only once the thread that called `capture` waits (for a thread,
-/// a lock or the child), or has returned. So a `capture` that returns at
-/// once, leaving the child to be reaped in the background, returns while
-/// the child still runs.
+/// it. So a `capture` that returns at once, leaving the child to be reaped
+/// in the background, returns while the child still runs.
 fn returns_once_the_child_is_reaped() {
+    let (result, ended) =
+        returns_once_reaped(move |mut command| capture(&mut command));
+    assert!(
+        result.is_err(),
+        "reading the child's stdout failed, yet capture returned {result:?}"
+    );
+    assert!(
+        ended,
+        "capture returned when reading stdout failed while the child was \
+         still running (it could not end yet): wait for the child before \
+         returning, not in the background, so that it is gone when capture \
+         returns"
+    );
+}
+
+/// Runs `run` on a thread of its own, with a command for a child whose
+/// stdout `run` reads (its last stage, for a pipeline). Reading it fails,
+/// and the child can end only once the trial lets it: after its write
+/// fails, it waits for a second flag. The trial creates that flag only
+/// once the thread that called `run` waits (for a thread, a lock or a
+/// child), or has returned. Returns what `run` returned, and whether the
+/// flag existed when it returned: if not, it returned while the child still
+/// ran. The child has ended when this returns.
+pub(super) fn returns_once_reaped<T: Send + 'static>(
+    run: impl FnOnce(Command) -> T + Send + 'static,
+) -> (T, bool) {
     let scratch = scratch();
     let go = scratch.path().join("go");
     let end = scratch.path().join("end");
@@ -302,7 +354,7 @@ fn returns_once_the_child_is_reaped() {
         let end = end.clone();
         std::thread::spawn(move || {
             tid_sender.send(own_thread_id()).unwrap();
-            let result = capture(&mut command);
+            let result = run(command);
             (result, end.exists())
         })
     };
@@ -318,19 +370,11 @@ fn returns_once_the_child_is_reaped() {
         std::thread::sleep(Duration::from_millis(1));
     }
     fs::write(&end, "").expect("cannot create the flag");
-    let (result, ended) = running.join().unwrap();
-    assert!(
-        result.is_err(),
-        "reading the child's stdout failed, yet capture returned {result:?}"
-    );
-    assert!(
-        ended,
-        "capture returned when reading stdout failed while the child was \
-         still running (it could not end yet): wait for the child before \
-         returning, not in the background, so that it is gone when capture \
-         returns"
-    );
+    let returned = running
+        .join()
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
     until_ended_or_zombie(child);
+    returned
 }
 
 /// The id of the calling thread, as `/proc/self/task` names it.

@@ -30,6 +30,45 @@ pub(super) fn streams_more_than_a_pipe_holds() {
     assert_eq!(lines[0], "LINE 1");
     assert_eq!(lines[LINES - 1], format!("LINE {LINES}"));
     assert_eq!(exits, vec![Exit::Code(0); 3]);
+    an_interrupted_read();
+}
+
+/// A signal that arrives while `pipeline` waits for the last stage's output
+/// interrupts the read (EINTR): that is no failure, the read is tried
+/// again, and what was read before it is kept. The last stage copies the
+/// first stage's line, then waits; the trial interrupts the reads only
+/// after that line has come out (`with_interrupted_reads`), then lets the
+/// last stage write another.
+fn an_interrupted_read() {
+    let scratch = scratch();
+    let written = scratch.path().join("written");
+    let go = scratch.path().join("go");
+    let mut last = shell(
+        r#"IFS= read -r line; printf '%s\n' "$line"; : >"$1"
+        while [ ! -e "$2" ]; do sleep 0.01; done
+        printf 'OUT\n'"#,
+    );
+    last.arg("sh").arg(&written).arg(&go);
+    let stages = vec![shell(r"printf 'out\n'"), last];
+    match with_interrupted_reads(&written, &go, move || pipeline(stages)) {
+        Ok((output, exits)) => {
+            assert_eq!(
+                String::from_utf8_lossy(&output),
+                "out\nOUT\n",
+                "a read of the last stage's output that a signal interrupted \
+                 is tried again, and all the output comes out, what was read \
+                 before the signal included (`out`, then after the signals, \
+                 `OUT`): keep the bytes read so far when you retry"
+            );
+            assert_eq!(exits, vec![Exit::Code(0); 2]);
+        }
+        Err(error) => panic!(
+            "a signal interrupted the read of the last stage's output \
+             (EINTR), and pipeline returned {error:?}: an interrupted read \
+             has not failed, try it again (ErrorKind::Interrupted; \
+             read_to_end does)"
+        ),
+    }
 }
 
 pub(super) fn reports_every_stage() {
@@ -316,5 +355,21 @@ pub(super) fn waits_even_when_the_read_fails() {
          {left:?}, zombies): wait for every stage first, then return the \
          error",
         left.len()
+    );
+    // The last stage can end only once the trial lets it, which it does
+    // once `pipeline` waits or has returned.
+    let (result, ended) =
+        returns_once_reaped(|last| pipeline(vec![shell(":"), last]));
+    assert!(
+        result.is_err(),
+        "reading the last stage's output failed, yet pipeline returned \
+         {result:?}"
+    );
+    assert!(
+        ended,
+        "pipeline returned when reading the last stage's output failed \
+         while that stage was still running (it could not end yet): wait \
+         for every stage before returning, not in the background, so that \
+         they are gone when pipeline returns"
     );
 }

@@ -19,6 +19,14 @@ pub(super) fn child_environment() -> String {
 }
 
 pub(super) fn hides_the_parents_secret() {
+    // Variables whose names are `PATH` in another case are not `PATH`:
+    // Linux tells names apart by case, so they stay behind too.
+    // SAFETY: the grader runs this trial alone in its own process, on the
+    // main thread, before anything has started another thread.
+    unsafe {
+        std::env::set_var("path", "/course-lowercase-path");
+        std::env::set_var("Path", "/course-capitalised-path");
+    }
     let env = child_environment();
     assert!(
         !env.contains("hunter2"),
@@ -30,7 +38,9 @@ pub(super) fn hides_the_parents_secret() {
     assert_eq!(
         names,
         ["PATH"],
-        "the child's environment should hold PATH only"
+        "the child's environment should hold PATH only (the parent also \
+         has `path` and `Path`, which are other variables: names differ by \
+         case on Linux, and only `PATH` itself is kept)"
     );
     // A variable set on the command itself, not in the parent.
     let mut command = worker(&["env"]);

@@ -78,14 +78,18 @@ pub(super) fn gives_up_after_the_last_restart() {
 
 /// While a worker runs, the supervisor sleeps in its wait until the worker
 /// ends: it does not wake now and then to ask whether it has (`try_wait`
-/// and a pause, in a loop), which puts up to a pause between a worker's end
-/// and its restart. The worker runs until the trial lets it go. Meanwhile
-/// the trial reads how many times the supervisor's thread has gone to sleep
-/// (`course::grader::task`), once it sleeps, and again at least a second
-/// later, once it sleeps again: a thread blocked in its wait all along has
-/// not woken, and one that pauses for less than a second at a time has. A
-/// thread that never sleeps while its worker runs (it asks again and again
-/// without a pause) never lets the trial go on, and the timeout says why.
+/// and a pause, in a loop, or a `recv_timeout` in a loop), which puts up to
+/// a pause between a worker's end and its restart. The worker runs until
+/// the trial lets it go. Meanwhile the trial looks at what the supervisor's
+/// thread sleeps in (`course::grader::task`), once it sleeps: a wait with a
+/// deadline (a sleep, a timed futex) wakes by itself, whatever its length,
+/// and is caught at once. Then it reads how many times the thread has gone
+/// to sleep, and again at least a second later, once it sleeps again: a
+/// thread blocked in its wait all along has not woken. A thread that never
+/// sleeps in a wait while its worker runs (it asks again and again, with
+/// `try_wait`, whose `WNOHANG` wait returns at once, and a yield or
+/// nothing in between) never lets the trial go on, and the timeout says
+/// why.
 fn waits_without_asking_again_and_again() {
     let scratch = scratch();
     let started = scratch.path().join("started");
@@ -125,9 +129,17 @@ fn waits_without_asking_again_and_again() {
     // start has returned, and it now watches the worker. It sleeps (state
     // `S`) only in a wait of its own from then on.
     let printed = || fs::metadata(&started).is_ok_and(|file| file.len() > 0);
-    let asleep = || task::asleep(tid);
+    let deadline = std::cell::RefCell::new(None);
+    let asleep = || match sleep_of(tid) {
+        Sleep::Awake => false,
+        Sleep::UntilWoken => true,
+        Sleep::UntilADeadline(line) => {
+            deadline.replace(Some(line));
+            true
+        }
+    };
     let mut woken = None;
-    if until(&printed) && until(&asleep) {
+    if until(&printed) && until(&asleep) && deadline.borrow().is_none() {
         let before = task::sleeps(tid);
         // A lower bound only: at least this long, however loaded the
         // machine.
@@ -140,6 +152,15 @@ fn waits_without_asking_again_and_again() {
     let result = supervisor
         .join()
         .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+    if let Some(line) = deadline.take() {
+        panic!(
+            "while its worker ran, the supervisor's thread slept in a wait \
+             with a deadline (/proc said `{line}`: a sleep or a timed \
+             futex), which wakes by itself to ask again: wait for the \
+             worker (Child::wait, or status()), which sleeps until it ends, \
+             rather than asking try_wait, or recv_timeout, in a loop"
+        );
+    }
     let woken = woken.unwrap_or_else(|| {
         panic!(
             "supervise returned {result:?} while its worker still ran: it \
@@ -155,11 +176,65 @@ fn waits_without_asking_again_and_again() {
     assert_eq!(
         woken, 0,
         "while its worker ran, the supervisor's thread woke {woken} time(s) \
-         in a second or a little more: wait for the worker (Child::wait, or status()), which \
-         sleeps until it ends, rather than asking try_wait now and then \
-         with a pause in between, which restarts a crashed worker only at \
-         the end of the pause"
+         in a second or a little more: wait for the worker (Child::wait, or \
+         status()), which sleeps until it ends, rather than asking try_wait \
+         now and then with a pause in between, which restarts a crashed \
+         worker only at the end of the pause"
     );
+}
+
+/// How a thread is asleep, if it is.
+enum Sleep {
+    /// It runs, waits for a CPU, or only passes through a wait that returns
+    /// at once (`try_wait`'s `WNOHANG`).
+    Awake,
+    /// It sleeps until something wakes it: a child's end, another thread.
+    UntilWoken,
+    /// It sleeps until a deadline at the latest (the line `/proc` gave):
+    /// it wakes by itself.
+    UntilADeadline(String),
+}
+
+/// How thread `tid` is asleep just now, from its state and its system call.
+fn sleep_of(tid: task::Tid) -> Sleep {
+    // The numbers of wait4 and waitid, and where their options are among
+    // the fields of `/proc/<tid>/syscall` (the number first, then the
+    // arguments).
+    #[cfg(target_arch = "x86_64")]
+    const WAITS: Option<[(i64, usize); 2]> = Some([(61, 3), (247, 4)]);
+    #[cfg(target_arch = "aarch64")]
+    const WAITS: Option<[(i64, usize); 2]> = Some([(260, 3), (95, 4)]);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const WAITS: Option<[(i64, usize); 2]> = None;
+    const WNOHANG: u64 = 1;
+    if !task::asleep(tid) {
+        return Sleep::Awake;
+    }
+    match task::wait(tid) {
+        None => Sleep::Awake,
+        Some((task::Wait::UntilADeadline, line)) => Sleep::UntilADeadline(line),
+        Some((task::Wait::UntilWoken, _)) => Sleep::UntilWoken,
+        Some((task::Wait::Elsewhere, line)) => {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let number = fields.first().and_then(|n| n.parse::<i64>().ok());
+            let options = |at: usize| {
+                fields.get(at).and_then(|arg| {
+                    u64::from_str_radix(arg.trim_start_matches("0x"), 16).ok()
+                })
+            };
+            // A wait for a child that returns at once if none has ended
+            // sleeps only for an instant, if at all.
+            let at_once = WAITS.into_iter().flatten().any(|(call, at)| {
+                number == Some(call)
+                    && options(at).is_some_and(|o| o & WNOHANG != 0)
+            });
+            if at_once {
+                Sleep::Awake
+            } else {
+                Sleep::UntilWoken
+            }
+        }
+    }
 }
 
 /// `start` is called once per run, no more: a `start` with side effects
@@ -271,9 +346,11 @@ pub(super) fn leaves_the_workers_output_alone() {
     );
 }
 
-/// SIGKILL, SIGTERM and SIGINT are failures like any other signal: the
-/// first run kills itself with SIGKILL, the second with SIGTERM, the third
-/// with SIGINT (as Ctrl-C would), the fourth succeeds.
+/// SIGKILL, SIGTERM and SIGINT are failures like any other signal, and so
+/// are SIGHUP and SIGPIPE, which systemd counts as a clean end: the first
+/// run kills itself with SIGKILL, the second with SIGTERM, the third with
+/// SIGINT (as Ctrl-C would), the fourth with SIGHUP, the fifth with
+/// SIGPIPE, the sixth succeeds.
 pub(super) fn restarts_a_killed_worker() {
     let mut runs = 0;
     let start = move || {
@@ -282,20 +359,25 @@ pub(super) fn restarts_a_killed_worker() {
             1 => shell("kill -KILL $$"),
             2 => shell("kill -TERM $$"),
             3 => interrupted_shell(),
+            4 => shell_killed_by(1, "HUP"),
+            5 => shell_killed_by(13, "PIPE"),
             _ => worker(&["exit", "0"]),
         }
     };
-    let exits = supervise(start, 5).expect("supervise failed");
+    let exits = supervise(start, 7).expect("supervise failed");
     assert_eq!(
         exits,
         vec![
             Exit::Signal(9),
             Exit::Signal(15),
             Exit::Signal(2),
+            Exit::Signal(1),
+            Exit::Signal(13),
             Exit::Code(0)
         ],
-        "a worker killed by SIGKILL, SIGTERM or SIGINT failed too (\"a \
-         non-zero code or a signal\"), so it is started again"
+        "a worker killed by SIGKILL, SIGTERM, SIGINT, SIGHUP or SIGPIPE \
+         failed too (\"a non-zero code or a signal\"), so it is started \
+         again: no signal is a clean end here, whatever systemd counts as one"
     );
 }
 
