@@ -40,6 +40,13 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// and waits until its number is called. No thread can barge in ahead of
 /// one that arrived earlier, not even the one that just unlocked.
 ///
+/// `T: Send` is the whole bound of `Sync`, with no `'static`: a lock around
+/// a borrowed value (`TicketLock<&mut Vec<u8>>`) is `Sync` too, so that
+/// scoped threads can share it. That is not graded: the compiler checks a
+/// bound on a lifetime and refuses the code that breaks it, but a running
+/// trial cannot ask it (it could only fail to build, and take the whole
+/// chapter's points with it).
+///
 /// # Graded promises
 ///
 /// - One holder at a time: threads that lock, read the value, yield and write
@@ -62,9 +69,10 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
 ///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
-///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Its
-///   guard is `Sync` only when `T` is, as `MutexGuard` is (`u64`, and not
-///   `Cell<u32>`). Trial: `ch06::ticket_lock::is_sync_for_send_values`.
+///   (`u64`, and `Cell<u32>`, which is not `Sync`), and not for `Rc<u8>`:
+///   sending the lock sends its value. Its guard is `Sync` only when `T` is,
+///   as `MutexGuard` is (`u64`, and not `Cell<u32>`). Trial:
+///   `ch06::ticket_lock::is_sync_for_send_values`.
 pub struct TicketLock<T> {
     /// The number the next arriving thread takes. After `usize::MAX`
     /// tickets both counters wrap around to 0 (`fetch_add` wraps), alike,
@@ -579,9 +587,10 @@ struct RwState {
 ///   for `Cell<u8>` or `Rc<u8>`, nor for a `MutexGuard<u8>` (`Sync` but not
 ///   `Send`: a writer gets `&mut T` on its own thread, enough to move it
 ///   there); a `FairRwLock<Cell<u8>>` still works on one thread. It is
-///   `Send` when `T` is (`Vec<u8>`), and not for `Rc<u8>`: sending the lock
-///   sends its value. Dropping the lock drops its value (an `Arc` inside
-///   loses that owner): it owns its value, it does not leak it. Trial:
+///   `Send` when `T` is (`Vec<u8>`, and `Cell<u8>`, which is not `Sync`),
+///   and not for `Rc<u8>`: sending the lock sends its value. Dropping the
+///   lock drops its value (an `Arc` inside loses that owner): it owns its
+///   value, it does not leak it. Trial:
 ///   `ch06::fair_rwlock::is_sync_only_for_sync_values`.
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the

@@ -206,6 +206,15 @@ pub(super) fn is_sync_only_for_sync_values() {
         "FairRwLock<Vec<u8>> must be Send, or no thread can hand it to another"
     );
     assert!(
+        course::is_send!(FairRwLock<Cell<u8>>),
+        "FairRwLock<Cell<u8>> must be Send: a Cell may move to another \
+         thread (it is Send, only not Sync), and sending the lock only moves \
+         it; nobody else can hold a guard then. An `unsafe impl Send` bounded \
+         by `T: Send + Sync` wrongly refuses it; leave Send to the compiler \
+         (UnsafeCell<T> is Send when T is), or bound it by `T: Send`, as \
+         RwLock<T>'s is"
+    );
+    assert!(
         !course::is_send!(FairRwLock<Rc<u8>>),
         "FairRwLock<Rc<u8>> is Send: sending the lock sends the Rc inside it, \
          and an Rc may not leave its thread while its clones stay behind. \
