@@ -206,6 +206,11 @@ impl NewGil {
     ///   true) no sooner than one interval after it started waiting. Trials:
     ///   `ch06::new_gil::waits_an_interval_before_asking`,
     ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`.
+    /// - The interval is kept as given, also below a millisecond: with a
+    ///   900 µs interval, a waiter that has asked sleeps in slices of 900 µs
+    ///   (a hundred of them last at least 99 intervals), not of 0, the
+    ///   interval rounded down to whole milliseconds. Trial:
+    ///   `ch06::new_gil::waits_an_interval_before_asking`.
     /// - A waiter that sees another thread take the GIL starts its interval
     ///   again: it asks the new holder no sooner than one interval after that
     ///   switch, not when the interval it began before the switch would have
