@@ -524,8 +524,9 @@ impl Drop for NewGilGuard<'_> {
 ///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
 ///   with the same text), and a `panic_any(42_u32)` stays that `u32`. A panic
 ///   in `beat`, the caller's own callback, comes out of `with_heartbeat` too,
-///   with its payload: it is not caught and logged while the beats go on.
-///   Trial: `ch06::heartbeat::passes_a_panic_on`.
+///   with its payload, at once: it is not caught and logged while the beats
+///   go on, nor held back until `work` ends (`work` there ends only once the
+///   caller has the panic). Trial: `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,

@@ -309,9 +309,11 @@ pub fn trials() -> Vec<Trial> {
         Trial::new("ch06::heartbeat::passes_a_panic_on", 1, passes_a_panic_on)
             .timeout(HANG_TIMEOUT)
             .on_timeout(
-                "with_heartbeat never returned after the work panicked: the \
+                "with_heartbeat never returned after the work panicked (the \
                  JoinHandle completes with an error then, which ends the \
-                 wait just as a result would",
+                 wait just as a result would), or after beat panicked: the \
+                 work there ends only once the caller has the beat's panic, \
+                 so resume it at once, without waiting for the work",
             ),
         Trial::new(
             "ch06::fair_rwlock::readers_share_the_lock",
