@@ -56,6 +56,12 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 ///   moment (a "free lock" fast path that checks and then draws a ticket
 ///   lets both in): checked with loom, trial
 ///   `ch06::ticket_lock::loom_orders_the_holders`.
+/// - A waiter calls `crate::sync::yield_now` at every turn of its wait, also
+///   when it is next in line: a waiter that spins without yielding keeps the
+///   holder it waits for off a core it needs, and loom, which runs one thread
+///   at a time, cannot finish a model with it. Trials:
+///   `ch06::ticket_lock::loom_orders_the_holders`,
+///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
 /// - Threads are served in the order they called `lock`: a holder that unlocks
 ///   and at once locks again comes after every thread that was already waiting.
 ///   Trial: `ch06::ticket_lock::serves_threads_in_arrival_order`.
