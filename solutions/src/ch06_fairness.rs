@@ -707,7 +707,10 @@ impl<T> FairRwLock<T> {
     ///
     /// - `write` waits until the readers inside have left, then holds the lock
     ///   alone: no reader sees a half-done write or the value change under its
-    ///   guard, and writers lose no update. Trial:
+    ///   guard, and writers lose no update. A reader woken as a writer leaves
+    ///   looks again for both a writer inside and one waiting: if another
+    ///   writer walked in before it ran, it goes back to its wait (a
+    ///   `Condvar::wait`), not in beside that writer. Trial:
     ///   `ch06::fair_rwlock::writers_exclude_everyone`.
     /// - A writer waiting for a reader to leave sleeps until it is woken: while
     ///   the reader stays a tenth of a second, the writer wakes at most 5 times

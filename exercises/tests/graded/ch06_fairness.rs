@@ -331,10 +331,16 @@ pub fn trials() -> Vec<Trial> {
             2,
             writers_exclude_everyone,
         )
+        // It freezes a thread with a signal, which only one trial at a
+        // time may do.
+        .exclusive()
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "a reader or a writer never got in: is the lock released when \
-             each guard drops, and is a waiting thread woken then?",
+             each guard drops, and is a waiting thread woken then? Or a \
+             reader, woken as a writer left and finding another writer \
+             inside, neither went in nor back to an untimed wait \
+             (Condvar::wait)",
         ),
         Trial::new(
             "ch06::fair_rwlock::a_waiting_writer_blocks_new_readers",
