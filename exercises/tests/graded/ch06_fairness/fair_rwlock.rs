@@ -111,7 +111,10 @@ const WRITES: usize = 300;
 /// Two writers add 2 in two steps with a yield between, while two readers
 /// check that they never see an odd value or one that changes under them:
 /// no update is lost, and `try_read` fails while a writer holds the lock.
+/// First, forced: a reader woken as a writer leaves does not go in beside
+/// the next writer (see [`a_woken_reader_looks_again_for_a_writer`]).
 pub(super) fn writers_exclude_everyone() {
+    a_woken_reader_looks_again_for_a_writer();
     let lock = FairRwLock::new(0_u64);
     // First, one reader inside and one writer asking: the writer must wait
     // until the reader has left.
@@ -163,7 +166,6 @@ pub(super) fn writers_exclude_everyone() {
          while it writes)"
     );
     drop(held);
-    a_woken_reader_looks_again_for_a_writer();
 }
 
 /// A reader waits behind a waiting writer and is frozen there (as a thread
