@@ -19,6 +19,7 @@ pub(super) use frozen_waiter::{
     a_waiter_sleeps_between_its_intervals, check_ends_the_request_as_it_lets_go,
 };
 use state_probe::{
+    asks_drop_requested_as_a_request_waits_for_the_state,
     asks_drop_requested_while_the_state_is_busy,
     counts_no_thread_that_found_the_gil_free,
 };
@@ -72,7 +73,9 @@ pub(super) fn one_holder_at_a_time() {
 /// after the waiter started waiting. Then the same waiter's slices with a
 /// 900 µs interval (see [`keeps_an_interval_under_a_millisecond`]); and
 /// `drop_requested()`, asked while the GIL's state is busy, still sees a
-/// pending request (see [`asks_drop_requested_while_the_state_is_busy`]).
+/// pending request (see [`asks_drop_requested_while_the_state_is_busy`]),
+/// and one that waits for the state to be recorded (see
+/// [`asks_drop_requested_as_a_request_waits_for_the_state`]).
 pub(super) fn waits_an_interval_before_asking() {
     const INTERVAL: Duration = Duration::from_millis(30);
     let gil = NewGil::new(INTERVAL);
@@ -98,6 +101,7 @@ pub(super) fn waits_an_interval_before_asking() {
     });
     keeps_an_interval_under_a_millisecond();
     asks_drop_requested_while_the_state_is_busy();
+    asks_drop_requested_as_a_request_waits_for_the_state();
 }
 
 /// A waiter with a 900 µs interval, once it has asked, waits in slices of
