@@ -32,6 +32,13 @@ use std::time::Duration;
 /// and waits until its number is called. No thread can barge in ahead of
 /// one that arrived earlier, not even the one that just unlocked.
 ///
+/// `T: Send` is the whole bound of `Sync`, with no `'static`: a lock around
+/// a borrowed value (`TicketLock<&mut Vec<u8>>`) is `Sync` too, so that
+/// scoped threads can share it. That is not graded: the compiler checks a
+/// bound on a lifetime and refuses the code that breaks it, but a running
+/// trial cannot ask it (it could only fail to build, and take the whole
+/// chapter's points with it).
+///
 /// # Graded promises
 ///
 /// - One holder at a time: threads that lock, read the value, yield and write
@@ -41,6 +48,12 @@ use std::time::Duration;
 ///   moment (a "free lock" fast path that checks and then draws a ticket
 ///   lets both in): checked with loom, trial
 ///   `ch06::ticket_lock::loom_orders_the_holders`.
+/// - A waiter calls `crate::sync::yield_now` at every turn of its wait, also
+///   when it is next in line: a waiter that spins without yielding keeps the
+///   holder it waits for off a core it needs, and loom, which runs one thread
+///   at a time, cannot finish a model with it. Trials:
+///   `ch06::ticket_lock::loom_orders_the_holders`,
+///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
 /// - Threads are served in the order they called `lock`: a holder that unlocks
 ///   and at once locks again comes after every thread that was already waiting.
 ///   Trial: `ch06::ticket_lock::serves_threads_in_arrival_order`.
@@ -54,9 +67,10 @@ use std::time::Duration;
 /// - `TicketLock<T>` is `Sync` whenever `T` is `Send`, even if `T` is not
 ///   `Sync` (`Cell<u32>`, as for `Mutex<Cell<u32>>`), and not for `Rc<u8>` nor
 ///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
-///   (`u64`), and not for `Rc<u8>`: sending the lock sends its value. Its
-///   guard is `Sync` only when `T` is, as `MutexGuard` is (`u64`, and not
-///   `Cell<u32>`). Trial: `ch06::ticket_lock::is_sync_for_send_values`.
+///   (`u64`, and `Cell<u32>`, which is not `Sync`), and not for `Rc<u8>`:
+///   sending the lock sends its value. Its guard is `Sync` only when `T` is,
+///   as `MutexGuard` is (`u64`, and not `Cell<u32>`). Trial:
+///   `ch06::ticket_lock::is_sync_for_send_values`.
 #[derive(Debug)]
 pub struct TicketLock<T> {
     // TODO(ch06): two counters, the next ticket and the ticket now served
@@ -198,6 +212,11 @@ impl NewGil {
     ///   true) no sooner than one interval after it started waiting. Trials:
     ///   `ch06::new_gil::waits_an_interval_before_asking`,
     ///   `ch06::new_gil::check_without_a_request_keeps_the_gil`.
+    /// - The interval is kept as given, also below a millisecond: with a
+    ///   900 µs interval, a waiter that has asked sleeps in slices of 900 µs
+    ///   (a hundred of them last at least 99 intervals), not of 0, the
+    ///   interval rounded down to whole milliseconds. Trial:
+    ///   `ch06::new_gil::waits_an_interval_before_asking`.
     /// - A waiter that sees another thread take the GIL starts its interval
     ///   again: it asks the new holder no sooner than one interval after that
     ///   switch, not when the interval it began before the switch would have
@@ -230,7 +249,12 @@ impl NewGil {
     ///
     /// - Asked while another thread holds the GIL's state (formatting the GIL
     ///   with `{:?}`), with a request pending, `drop_requested()` waits for the
-    ///   state and says `true`, rather than answer `false` at once. Trial:
+    ///   state and says `true`, rather than answer `false` at once. So does it
+    ///   when a waiter's interval ran out while the state was busy and the
+    ///   waiter already waits for the state to record its request: asked only
+    ///   then, it waits behind that waiter (std's `Mutex` lets its waiters in
+    ///   in turn), where a flag kept apart from the state (an atomic, as in
+    ///   `course::gil`) says `false`. Trial:
     ///   `ch06::new_gil::waits_an_interval_before_asking`.
     pub fn drop_requested(&self) -> bool {
         // TODO(ch06): read the request.
@@ -370,8 +394,9 @@ impl Drop for NewGilGuard<'_> {
 ///   of its own type: a `&'static str` stays a `&'static str` (not a `String`
 ///   with the same text), and a `panic_any(42_u32)` stays that `u32`. A panic
 ///   in `beat`, the caller's own callback, comes out of `with_heartbeat` too,
-///   with its payload: it is not caught and logged while the beats go on.
-///   Trial: `ch06::heartbeat::passes_a_panic_on`.
+///   with its payload, at once: it is not caught and logged while the beats
+///   go on, nor held back until `work` ends (`work` there ends only once the
+///   caller has the panic). Trial: `ch06::heartbeat::passes_a_panic_on`.
 pub async fn with_heartbeat<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     period: Duration,
@@ -399,9 +424,10 @@ pub async fn with_heartbeat<T: Send + 'static>(
 ///   for `Cell<u8>` or `Rc<u8>`, nor for a `MutexGuard<u8>` (`Sync` but not
 ///   `Send`: a writer gets `&mut T` on its own thread, enough to move it
 ///   there); a `FairRwLock<Cell<u8>>` still works on one thread. It is
-///   `Send` when `T` is (`Vec<u8>`), and not for `Rc<u8>`: sending the lock
-///   sends its value. Dropping the lock drops its value (an `Arc` inside
-///   loses that owner): it owns its value, it does not leak it. Trial:
+///   `Send` when `T` is (`Vec<u8>`, and `Cell<u8>`, which is not `Sync`),
+///   and not for `Rc<u8>`: sending the lock sends its value. Dropping the
+///   lock drops its value (an `Arc` inside loses that owner): it owns its
+///   value, it does not leak it. Trial:
 ///   `ch06::fair_rwlock::is_sync_only_for_sync_values`.
 /// - Readers cannot starve a writer: even while a reader holds the lock at
 ///   every moment, taking each new guard with `try_read` before it drops the
@@ -480,7 +506,10 @@ impl<T> FairRwLock<T> {
     ///
     /// - `write` waits until the readers inside have left, then holds the lock
     ///   alone: no reader sees a half-done write or the value change under its
-    ///   guard, and writers lose no update. Trial:
+    ///   guard, and writers lose no update. A reader woken as a writer leaves
+    ///   looks again for both a writer inside and one waiting: if another
+    ///   writer walked in before it ran, it goes back to its wait (a
+    ///   `Condvar::wait`), not in beside that writer. Trial:
     ///   `ch06::fair_rwlock::writers_exclude_everyone`.
     /// - A writer waiting for a reader to leave sleeps until it is woken: while
     ///   the reader stays a tenth of a second, the writer wakes at most 5 times

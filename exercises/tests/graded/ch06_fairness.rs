@@ -309,9 +309,11 @@ pub fn trials() -> Vec<Trial> {
         Trial::new("ch06::heartbeat::passes_a_panic_on", 1, passes_a_panic_on)
             .timeout(HANG_TIMEOUT)
             .on_timeout(
-                "with_heartbeat never returned after the work panicked: the \
+                "with_heartbeat never returned after the work panicked (the \
                  JoinHandle completes with an error then, which ends the \
-                 wait just as a result would",
+                 wait just as a result would), or after beat panicked: the \
+                 work there ends only once the caller has the beat's panic, \
+                 so resume it at once, without waiting for the work",
             ),
         Trial::new(
             "ch06::fair_rwlock::readers_share_the_lock",
@@ -329,10 +331,16 @@ pub fn trials() -> Vec<Trial> {
             2,
             writers_exclude_everyone,
         )
+        // It freezes a thread with a signal, which only one trial at a
+        // time may do.
+        .exclusive()
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "a reader or a writer never got in: is the lock released when \
-             each guard drops, and is a waiting thread woken then?",
+             each guard drops, and is a waiting thread woken then? Or a \
+             reader, woken as a writer left and finding another writer \
+             inside, neither went in nor back to an untimed wait \
+             (Condvar::wait)",
         ),
         Trial::new(
             "ch06::fair_rwlock::a_waiting_writer_blocks_new_readers",

@@ -111,7 +111,10 @@ const WRITES: usize = 300;
 /// Two writers add 2 in two steps with a yield between, while two readers
 /// check that they never see an odd value or one that changes under them:
 /// no update is lost, and `try_read` fails while a writer holds the lock.
+/// First, forced: a reader woken as a writer leaves does not go in beside
+/// the next writer (see [`a_woken_reader_looks_again_for_a_writer`]).
 pub(super) fn writers_exclude_everyone() {
+    a_woken_reader_looks_again_for_a_writer();
     let lock = FairRwLock::new(0_u64);
     // First, one reader inside and one writer asking: the writer must wait
     // until the reader has left.
@@ -165,6 +168,61 @@ pub(super) fn writers_exclude_everyone() {
     drop(held);
 }
 
+/// A reader waits behind a waiting writer and is frozen there (as a thread
+/// the system does not get round to waking); the writer gets in, writes and
+/// leaves, which wakes the readers, and a second writer walks straight in.
+/// Thawed, the reader finds the lock held by that writer: it must wait
+/// again, not go in because no writer waits any more.
+fn a_woken_reader_looks_again_for_a_writer() {
+    let lock = FairRwLock::new(0_u64);
+    let inside = AtomicBool::new(false);
+    thread::scope(|s| {
+        let held = lock.read();
+        let (lock, inside) = (&lock, &inside);
+        a_writer_behind(s, lock, 1);
+        let (tell, told) = mpsc::channel();
+        s.spawn(move || {
+            tell.send(task::me()).unwrap();
+            let read = lock.read();
+            inside.store(true, Ordering::SeqCst);
+            drop(read);
+        });
+        let reader = told.recv().unwrap();
+        // Nobody else takes the lock's state now: once asleep, the reader
+        // waits for the writer, holding no lock; frozen there.
+        let start = Instant::now();
+        while !task::asleep(reader.tid) && start.elapsed() < SPINNER_GRACE {
+            thread::yield_now();
+        }
+        task::freeze(reader);
+        drop(held);
+        // Waits until the first writer has written and left.
+        assert_eq!(*lock.read(), 1, "the waiting writer got in and wrote");
+        let second = lock.write();
+        task::thaw();
+        // The reader goes back to its wait (untimed, as the writer's), or
+        // in beside the second writer.
+        while !inside.load(Ordering::SeqCst)
+            && !matches!(
+                task::wait(reader.tid),
+                Some((task::Wait::UntilWoken, _))
+            )
+        {
+            thread::yield_now();
+        }
+        let slipped_in = inside.load(Ordering::SeqCst);
+        drop(second);
+        assert!(
+            !slipped_in,
+            "a reader woken when a writer left found another writer inside, \
+             and went in beside it: after every wake-up, a reader checks \
+             again both that no writer is inside and that none waits (one \
+             loop, `while writer || writers_waiting > 0`, not a loop for \
+             each)"
+        );
+    });
+}
+
 /// The lock is `Sync` exactly when its value is `Send + Sync`, as
 /// `std::sync::RwLock` is: readers on several threads share `&T` at once,
 /// so a `Cell` inside must not be shareable.
@@ -204,6 +262,15 @@ pub(super) fn is_sync_only_for_sync_values() {
     assert!(
         course::is_send!(FairRwLock<Vec<u8>>),
         "FairRwLock<Vec<u8>> must be Send, or no thread can hand it to another"
+    );
+    assert!(
+        course::is_send!(FairRwLock<Cell<u8>>),
+        "FairRwLock<Cell<u8>> must be Send: a Cell may move to another \
+         thread (it is Send, only not Sync), and sending the lock only moves \
+         it; nobody else can hold a guard then. An `unsafe impl Send` bounded \
+         by `T: Send + Sync` wrongly refuses it; leave Send to the compiler \
+         (UnsafeCell<T> is Send when T is), or bound it by `T: Send`, as \
+         RwLock<T>'s is"
     );
     assert!(
         !course::is_send!(FairRwLock<Rc<u8>>),

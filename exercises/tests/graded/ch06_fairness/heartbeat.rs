@@ -495,15 +495,18 @@ pub(super) fn passes_a_panic_on() {
 
 /// A panic in `beat`, the caller's own callback, comes out of
 /// `with_heartbeat` with its own payload, as a panic in `work` does: it
-/// is not caught and logged while the beats go on.
+/// is not caught and logged while the beats go on, nor held back until
+/// `work` ends. The work here ends only once the panic has reached the
+/// caller, which then lets it go (as a caller might, cancelling it).
 fn a_panicking_beat_is_not_hidden(runtime: &Runtime) {
     const MESSAGE: &str = "the heartbeat failed on purpose (expected)";
-    let beaten = Arc::new(AtomicBool::new(false));
+    let released = Arc::new(AtomicBool::new(false));
     let work = {
-        let beaten = Arc::clone(&beaten);
+        let released = Arc::clone(&released);
         move || {
-            // Ends once the beat has run, so the runtime has no work left.
-            while !beaten.load(Ordering::SeqCst) {
+            // Ends once the caller has its panic, so the runtime has no
+            // work left when it is dropped.
+            while !released.load(Ordering::SeqCst) {
                 thread::yield_now();
             }
             7_u64
@@ -511,10 +514,10 @@ fn a_panicking_beat_is_not_hidden(runtime: &Runtime) {
     };
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(with_heartbeat(work, Duration::from_millis(5), || {
-            beaten.store(true, Ordering::SeqCst);
             panic::panic_any(MESSAGE);
         }))
     }));
+    released.store(true, Ordering::SeqCst);
     let Err(payload) = caught else {
         panic!(
             "beat panicked, but with_heartbeat returned the work's value: \

@@ -11,11 +11,15 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::NewGil;
 
-use frozen_waiter::a_thread_that_finds_the_gil_free_is_not_asked;
+use course::grader::task;
+use frozen_waiter::{
+    a_thread_that_finds_the_gil_free_is_not_asked, a_waiter_that_asked,
+};
 pub(super) use frozen_waiter::{
     a_waiter_sleeps_between_its_intervals, check_ends_the_request_as_it_lets_go,
 };
 use state_probe::{
+    asks_drop_requested_as_a_request_waits_for_the_state,
     asks_drop_requested_while_the_state_is_busy,
     counts_no_thread_that_found_the_gil_free,
 };
@@ -66,9 +70,12 @@ pub(super) fn one_holder_at_a_time() {
 }
 
 /// With a 30 ms interval, the drop request comes no sooner than 30 ms
-/// after the waiter started waiting. Then `drop_requested()`, asked while
-/// the GIL's state is busy, still sees a pending request (see
-/// [`asks_drop_requested_while_the_state_is_busy`]).
+/// after the waiter started waiting. Then the same waiter's slices with a
+/// 900 µs interval (see [`keeps_an_interval_under_a_millisecond`]); and
+/// `drop_requested()`, asked while the GIL's state is busy, still sees a
+/// pending request (see [`asks_drop_requested_while_the_state_is_busy`]),
+/// and one that waits for the state to be recorded (see
+/// [`asks_drop_requested_as_a_request_waits_for_the_state`]).
 pub(super) fn waits_an_interval_before_asking() {
     const INTERVAL: Duration = Duration::from_millis(30);
     let gil = NewGil::new(INTERVAL);
@@ -92,7 +99,45 @@ pub(super) fn waits_an_interval_before_asking() {
              and ask only if the wait timed out"
         );
     });
+    keeps_an_interval_under_a_millisecond();
     asks_drop_requested_while_the_state_is_busy();
+    asks_drop_requested_as_a_request_waits_for_the_state();
+}
+
+/// A waiter with a 900 µs interval, once it has asked, waits in slices of
+/// 900 µs, not of 0 (the interval rounded down to whole milliseconds),
+/// which would have it wake again at once, over and over. Its slices are
+/// counted as the sleeps `/proc` reports, and timed from before the count
+/// was first read until after it had grown by `SLICES + 1`: the first
+/// new sleep began after the first read, and each next one at least an
+/// interval after the last one began, so a right GIL takes at least
+/// `SLICES - 1` intervals, however slowly this thread looks. Only a lower
+/// bound on time: nobody else touches the GIL's state meanwhile, so a right
+/// waiter sleeps only in its slices.
+fn keeps_an_interval_under_a_millisecond() {
+    const INTERVAL: Duration = Duration::from_micros(900);
+    const SLICES: u32 = 100;
+    let gil = NewGil::new(INTERVAL);
+    let held = gil.acquire();
+    thread::scope(|s| {
+        let waiter = a_waiter_that_asked(s, &gil);
+        let start = Instant::now();
+        let first = task::sleeps(waiter.tid);
+        while task::sleeps(waiter.tid) < first + u64::from(SLICES) + 1 {
+            thread::yield_now();
+        }
+        let took = start.elapsed();
+        drop(held);
+        let least = INTERVAL * (SLICES - 1);
+        assert!(
+            took >= least,
+            "a waiter with a {INTERVAL:?} interval slept {SLICES} times in \
+             {took:?}, less than {least:?}: its slices are shorter than the \
+             interval. Keep the interval as a Duration (a number of whole \
+             milliseconds makes 900 µs a zero interval, and the waiter wakes \
+             again at once)"
+        );
+    });
 }
 
 /// Two threads wait for the GIL while the main thread holds it; half an

@@ -204,6 +204,14 @@ pub(super) fn is_sync_for_send_values() {
         "TicketLock<u64> must be Send, or no thread can hand it to another"
     );
     assert!(
+        course::is_send!(TicketLock<Cell<u32>>),
+        "TicketLock<Cell<u32>> must be Send: a Cell may move to another \
+         thread (it is Send, only not Sync), and sending the lock only moves \
+         it. An `unsafe impl Send` bounded by `T: Send + Sync` wrongly \
+         refuses it; leave Send to the compiler (UnsafeCell<T> is Send when \
+         T is), or bound it by `T: Send`, as Mutex<T>'s is"
+    );
+    assert!(
         !course::is_send!(TicketLock<Rc<u8>>),
         "TicketLock<Rc<u8>> is Send: sending the lock sends the Rc inside it, \
          and an Rc may not leave its thread. The `unsafe impl Send` needs \

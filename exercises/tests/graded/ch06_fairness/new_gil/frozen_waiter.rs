@@ -18,7 +18,7 @@ const FROZEN_INTERVAL: Duration = Duration::from_secs(1);
 /// Starts a thread that waits for `gil` (held by someone else) and takes
 /// it once it can, then lets it go; returns that thread once it has asked
 /// for the GIL (the drop request is set).
-fn a_waiter_that_asked<'s>(
+pub(super) fn a_waiter_that_asked<'s>(
     s: &'s thread::Scope<'s, '_>,
     gil: &'s NewGil,
 ) -> task::Me {

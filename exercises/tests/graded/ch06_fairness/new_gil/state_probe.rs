@@ -39,13 +39,18 @@ fn ask_on_a_thread<'scope, T: Send + 'scope>(
 }
 
 /// What [`StateProbe`] does once it finds the GIL's state busy.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum WhileBusy {
     /// Asks `drop_requested()`, and keeps the answer.
     AskForARequest,
     /// Starts a thread that takes the free GIL (and lets it go at once),
     /// waits until it is asleep or done, and asks `waiting()`.
     TakeTheFreeGil,
+    /// Waits until the waiter, asleep in its first interval
+    /// when the state was found busy, has woken and waits for the state,
+    /// and then asks `drop_requested()`. The state is found busy by a
+    /// thread that asks `waiting()`, not `drop_requested()`.
+    AskOnceTheWaiterWaitsForTheState(task::Me),
 }
 
 /// A sink for `{:?}` that, at every write, asks `drop_requested()` on a
@@ -69,6 +74,37 @@ impl fmt::Write for StateProbe<'_, '_> {
             return Ok(());
         }
         let gil = self.gil;
+        if let WhileBusy::AskOnceTheWaiterWaitsForTheState(waiter) = self.busy {
+            let sleeps = task::sleeps(waiter.tid);
+            let (asker, asleep) =
+                ask_on_a_thread(self.scope, move || gil.waiting());
+            drop(asker); // Joined with the scope.
+            if !asleep {
+                return Ok(());
+            }
+            self.found_busy = true;
+            // Still in its first interval's wait, with no request yet; if
+            // not (a slow machine), this attempt says nothing.
+            let first = task::sleeps(waiter.tid) == sleeps
+                && matches!(
+                    task::wait(waiter.tid),
+                    Some((task::Wait::UntilADeadline, _))
+                );
+            if !first {
+                return Ok(());
+            }
+            // Its interval runs out, and it waits for the state (untimed).
+            while !matches!(
+                task::wait(waiter.tid),
+                Some((task::Wait::UntilWoken, _))
+            ) {
+                thread::yield_now();
+            }
+            let (asker, _) =
+                ask_on_a_thread(self.scope, move || gil.drop_requested());
+            self.requests.push(asker);
+            return Ok(());
+        }
         let (asker, asleep) =
             ask_on_a_thread(self.scope, move || gil.drop_requested());
         self.requests.push(asker);
@@ -76,7 +112,7 @@ impl fmt::Write for StateProbe<'_, '_> {
             return Ok(());
         }
         self.found_busy = true;
-        if self.busy == WhileBusy::TakeTheFreeGil {
+        if matches!(self.busy, WhileBusy::TakeTheFreeGil) {
             let (taker, _) =
                 ask_on_a_thread(self.scope, move || drop(gil.acquire()));
             drop(taker); // Joined with the scope.
@@ -135,6 +171,56 @@ pub(super) fn asks_drop_requested_while_the_state_is_busy() {
         }
         drop(held);
     });
+}
+
+/// A waiter sleeps in its first interval when another thread takes the
+/// GIL's state (it formats the GIL with `{:?}`); the interval runs out
+/// meanwhile, and the waiter waits for the state to record its request.
+/// Only then is `drop_requested()` asked: it waits for the state too,
+/// behind the waiter (std's `Mutex` wakes its waiters in turn), and says
+/// `true`. An answer read apart from the state (an atomic) says `false` at
+/// once, as if the waiter had not asked yet. An attempt in which the
+/// waiter's interval ran out before the state was taken (a slow machine)
+/// says nothing; there are five.
+pub(super) fn asks_drop_requested_as_a_request_waits_for_the_state() {
+    const INTERVAL: Duration = Duration::from_millis(100);
+    const ATTEMPTS: usize = 5;
+    let gil = NewGil::new(INTERVAL);
+    for _ in 0..ATTEMPTS {
+        let held = gil.acquire();
+        let answers = thread::scope(|s| {
+            let (tell, told) = mpsc::channel();
+            let gil = &gil;
+            s.spawn(move || {
+                tell.send(task::me()).unwrap();
+                drop(gil.acquire());
+            });
+            let waiter = told.recv().unwrap();
+            while !matches!(
+                task::wait(waiter.tid),
+                Some((task::Wait::UntilADeadline, _))
+            ) {
+                thread::yield_now();
+            }
+            let busy = WhileBusy::AskOnceTheWaiterWaitsForTheState(waiter);
+            let (answers, _) = probe_the_state(gil, busy);
+            drop(held);
+            answers
+        });
+        let Some(&asked) = answers.first() else {
+            continue;
+        };
+        assert!(
+            asked,
+            "drop_requested() said false while a waiter whose interval had \
+             run out waited for the GIL's state (another thread was \
+             formatting the GIL with {{:?}}) to record its request: it must \
+             wait for the state too, behind that waiter, rather than read \
+             a flag kept apart from it. Keep the request in the state, \
+             under its mutex"
+        );
+        return;
+    }
 }
 
 /// A thread calls `acquire` while the GIL is free, but another thread holds
