@@ -49,8 +49,11 @@ use std::task::{Context, Poll};
 /// can make in a moment: one that clamps `n` to a "sanity limit" above
 /// the 6,291,456 polls the trial makes, or one that keeps `n + 1` polls to
 /// go with `saturating_add` and so answers `Pending` one time too few for
-/// `u32::MAX` alone. It takes some 4 billion polls to see that, which the
-/// trial cannot wait for. Both are wrong all the same.
+/// `u32::MAX` alone, or one that takes `u32::MAX` for "never ready" (as
+/// `Duration::MAX` is "no deadline" elsewhere) and answers `Pending` for
+/// ever. It takes some 4 billion polls to see that, which the trial cannot
+/// wait for (half a minute or more of polling, on a loaded machine). All
+/// three are wrong all the same: `u32::MAX` is a count like any other.
 ///
 /// # Graded promises
 ///
@@ -68,7 +71,12 @@ use std::task::{Context, Poll};
 ///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
-///   wakes nobody. No clone of a waker outlives the countdown: once it is
+///   wakes nobody. A waker that panics makes the poll panic with the
+///   waker's own payload: a wake that failed is no wake, and the poll does
+///   not hide it (no `catch_unwind` around the wake). A countdown keeps at
+///   most the waker of its latest poll: once a poll has returned, no clone
+///   of an earlier poll's waker is left, so its memory does not grow with
+///   its polls. No clone of a waker outlives the countdown: once it is
 ///   dropped, every clone it made has been dropped too (a clone kept for
 ///   good, or leaked with `mem::forget`, keeps the executor's task alive).
 ///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
@@ -80,9 +88,11 @@ use std::task::{Context, Poll};
 ///   on its thread. Nor does it wait for a lock that another thread may
 ///   hold: a poll on one thread returns while another thread holds the
 ///   locks of stdout and stderr (which `println!`, `eprintln!` and `dbg!`
-///   take), and while a poll of another countdown, on another thread, is
-///   inside its waker (where a lock shared by every countdown, a global
-///   queue of wakers, would still be held).
+///   take), each of the 6,291,457 polls of `Countdown::new(6_291_456)` as
+///   much as the first (no progress line now and then), and while a poll
+///   of another countdown, on another thread, is inside its waker (where a
+///   lock shared by every countdown, a global queue of wakers, would still
+///   be held).
 ///   Trial: `ch08::countdown::never_blocks_the_thread`.
 /// - So tokio, which polls a future again only when it is woken, runs a
 ///   countdown to its end: `Countdown::new(5)` answers `Pending` 5 times
