@@ -188,6 +188,11 @@ impl Future for Countdown {
 ///   4th poll for one that wakes itself during each of its first 3 polls
 ///   and answers `Pending`. When it returns, every byte it allocated is
 ///   freed: its waker, and every clone of it, gives its reference back.
+///   The waker and its clones point to memory that outlives the call
+///   (their `Waker::data` is not in the stack of the thread that runs
+///   `block_on`): a clone may be kept, and woken, after `block_on` has
+///   returned, so a waker made from a pointer to a signal in `block_on`'s
+///   own frame, with no reference count, is wrong.
 ///   A future that panics makes `block_on` panic with that very panic,
 ///   its payload unchanged (no `catch_unwind` and a new panic of its own),
 ///   as `asyncio.run` raises the coroutine's own exception.
@@ -204,8 +209,9 @@ impl Future for Countdown {
 ///   when `block_on` is called inside the poll of another `block_on` (a
 ///   nested call parks as well, and tells its wakes by its flag); and it
 ///   stays asleep until the future is woken: it does not get up by itself
-///   now and then (a `park_timeout` "safety net"), which the trial sees
-///   when it happens at least every 100 ms.
+///   now and then (a `park_timeout` "safety net", however long its
+///   timeout, or any other wait with a deadline, which the trial reads in
+///   `/proc`).
 ///   Trial: `ch08::block_on::sleeps_while_it_waits`.
 /// - The future is polled once at the start, then at most once per wake,
 ///   and after every wake: a future woken 3 times from another thread, one
@@ -225,7 +231,11 @@ impl Future for Countdown {
 /// - Calls on several threads at once keep their wakes apart: the wake of
 ///   one call's future is no wake for another call, which neither polls
 ///   its own future for it nor takes it from the call it was for (as one
-///   "woken" flag shared by every call, a `static`, would).
+///   "woken" flag shared by every call, a `static`, would). So do calls
+///   one after the other on one thread: a waker clone kept from an earlier
+///   call and woken during a later one is no wake for the later call,
+///   which does not poll its future for it (as it would if calls shared a
+///   signal kept in a `thread_local` for the next call).
 ///   Trial: `ch08::block_on::keeps_the_wakes_of_each_call_apart`.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     // `poll` takes `Pin<&mut F>`: an async block may hold references into
