@@ -131,7 +131,8 @@ fn wakers_do_not_point_into_the_stack() {
     // Between the future's frame (with some slack below it) and the
     // frame above the call, all is this thread's stack.
     let stack = deepest.saturating_sub(STACK_SLACK)..=top;
-    for (which, data) in ["the waker", "a clone of it"].into_iter().zip(pointers)
+    for (which, data) in
+        ["the waker", "a clone of it"].into_iter().zip(pointers)
     {
         assert!(
             !stack.contains(&data),
