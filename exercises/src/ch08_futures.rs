@@ -49,8 +49,11 @@ use std::task::{Context, Poll};
 /// can make in a moment: one that clamps `n` to a "sanity limit" above
 /// the 6,291,456 polls the trial makes, or one that keeps `n + 1` polls to
 /// go with `saturating_add` and so answers `Pending` one time too few for
-/// `u32::MAX` alone. It takes some 4 billion polls to see that, which the
-/// trial cannot wait for. Both are wrong all the same.
+/// `u32::MAX` alone, or one that takes `u32::MAX` for "never ready" (as
+/// `Duration::MAX` is "no deadline" elsewhere) and answers `Pending` for
+/// ever. It takes some 4 billion polls to see that, which the trial cannot
+/// wait for (half a minute or more of polling, on a loaded machine). All
+/// three are wrong all the same: `u32::MAX` is a count like any other.
 ///
 /// # Graded promises
 ///
@@ -68,7 +71,12 @@ use std::task::{Context, Poll};
 ///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
-///   wakes nobody. No clone of a waker outlives the countdown: once it is
+///   wakes nobody. A waker that panics makes the poll panic with the
+///   waker's own payload: a wake that failed is no wake, and the poll does
+///   not hide it (no `catch_unwind` around the wake). A countdown keeps at
+///   most the waker of its latest poll: once a poll has returned, no clone
+///   of an earlier poll's waker is left, so its memory does not grow with
+///   its polls. No clone of a waker outlives the countdown: once it is
 ///   dropped, every clone it made has been dropped too (a clone kept for
 ///   good, or leaked with `mem::forget`, keeps the executor's task alive).
 ///   Trial: `ch08::countdown::wakes_itself_each_time_it_is_pending`.
@@ -80,9 +88,11 @@ use std::task::{Context, Poll};
 ///   on its thread. Nor does it wait for a lock that another thread may
 ///   hold: a poll on one thread returns while another thread holds the
 ///   locks of stdout and stderr (which `println!`, `eprintln!` and `dbg!`
-///   take), and while a poll of another countdown, on another thread, is
-///   inside its waker (where a lock shared by every countdown, a global
-///   queue of wakers, would still be held).
+///   take), each of the 6,291,457 polls of `Countdown::new(6_291_456)` as
+///   much as the first (no progress line now and then), and while a poll
+///   of another countdown, on another thread, is inside its waker (where a
+///   lock shared by every countdown, a global queue of wakers, would still
+///   be held).
 ///   Trial: `ch08::countdown::never_blocks_the_thread`.
 /// - So tokio, which polls a future again only when it is woken, runs a
 ///   countdown to its end: `Countdown::new(5)` answers `Pending` 5 times
@@ -166,6 +176,11 @@ impl Future for Countdown {
 ///   4th poll for one that wakes itself during each of its first 3 polls
 ///   and answers `Pending`. When it returns, every byte it allocated is
 ///   freed: its waker, and every clone of it, gives its reference back.
+///   The waker and its clones point to memory that outlives the call
+///   (their `Waker::data` is not in the stack of the thread that runs
+///   `block_on`): a clone may be kept, and woken, after `block_on` has
+///   returned, so a waker made from a pointer to a signal in `block_on`'s
+///   own frame, with no reference count, is wrong.
 ///   A future that panics makes `block_on` panic with that very panic,
 ///   its payload unchanged (no `catch_unwind` and a new panic of its own),
 ///   as `asyncio.run` raises the coroutine's own exception.
@@ -182,8 +197,9 @@ impl Future for Countdown {
 ///   when `block_on` is called inside the poll of another `block_on` (a
 ///   nested call parks as well, and tells its wakes by its flag); and it
 ///   stays asleep until the future is woken: it does not get up by itself
-///   now and then (a `park_timeout` "safety net"), which the trial sees
-///   when it happens at least every 100 ms.
+///   now and then (a `park_timeout` "safety net", however long its
+///   timeout, or any other wait with a deadline, which the trial reads in
+///   `/proc`).
 ///   Trial: `ch08::block_on::sleeps_while_it_waits`.
 /// - The future is polled once at the start, then at most once per wake,
 ///   and after every wake: a future woken 3 times from another thread, one
@@ -203,7 +219,11 @@ impl Future for Countdown {
 /// - Calls on several threads at once keep their wakes apart: the wake of
 ///   one call's future is no wake for another call, which neither polls
 ///   its own future for it nor takes it from the call it was for (as one
-///   "woken" flag shared by every call, a `static`, would).
+///   "woken" flag shared by every call, a `static`, would). So do calls
+///   one after the other on one thread: a waker clone kept from an earlier
+///   call and woken during a later one is no wake for the later call,
+///   which does not poll its future for it (as it would if calls shared a
+///   signal kept in a `thread_local` for the next call).
 ///   Trial: `ch08::block_on::keeps_the_wakes_of_each_call_apart`.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     // TODO(ch08): pin the future (`std::pin::pin!`); make a `Waker` from

@@ -12,6 +12,7 @@ use std::task::{Poll, Waker};
 use std::thread::{self, Thread};
 
 use course::grader::alloc;
+use course::grader::task::{self, Wait};
 use exercises::ch08_futures::block_on;
 use tokio::sync::oneshot;
 
@@ -26,7 +27,15 @@ struct FuturePanicked;
 /// it is ready; and a call whose future clones its waker and wakes the
 /// clones leaves no byte allocated when it returns. A future that panics
 /// at its second poll makes `block_on` panic with that panic's payload.
+/// And the waker, and a clone of it that the future keeps, point to
+/// memory that outlives the call, not into `block_on`'s stack frame.
 pub(super) fn returns_the_output() {
+    thread::Builder::new()
+        .stack_size(WAKER_THREAD_STACK)
+        .spawn(wakers_do_not_point_into_the_stack)
+        .expect("cannot spawn a thread")
+        .join()
+        .unwrap_or_else(|panic| panic::resume_unwind(panic));
     assert_eq!(block_on(future::ready(42)), 42, "block_on(ready(42))");
     let order = block_on(async {
         let pages = async { 20 }.await;
@@ -94,6 +103,72 @@ pub(super) fn returns_the_output() {
         ),
         Ok(()) => panic!("block_on returned, though its future panicked"),
     }
+}
+
+/// The stack of the thread of [`wakers_do_not_point_into_the_stack`]:
+/// far more than its few calls use.
+const WAKER_THREAD_STACK: usize = 1 << 20;
+
+/// How far below the deepest frame that the future sees the test still
+/// takes an address for one on the stack: a frame of `block_on`'s own
+/// lies above it, whatever the compiler inlined, and the thread's stack
+/// goes on that far below.
+const STACK_SLACK: usize = 64 << 10;
+
+/// On a thread of the test's own, with a stack of
+/// [`WAKER_THREAD_STACK`]: `block_on` runs, a few frames down, a future
+/// that clones its waker and keeps the clone; neither the waker's data
+/// pointer nor the clone's (`Waker::data`) may lie between the frame of
+/// the future's poll and a frame above the call: that is the thread's
+/// stack, and `block_on`'s frame, which is gone once it returns, while a
+/// clone may be kept (and woken, from any thread) for as long as its
+/// holder likes. A waker whose data is a pointer to a signal on the stack,
+/// with no reference count, is used after free.
+fn wakers_do_not_point_into_the_stack() {
+    let above = 0_u8;
+    let top = std::hint::black_box(&above) as *const u8 as usize;
+    let (deepest, pointers, kept) = runs_a_future_that_keeps_a_clone();
+    // Between the future's frame (with some slack below it) and the
+    // frame above the call, all is this thread's stack.
+    let stack = deepest.saturating_sub(STACK_SLACK)..=top;
+    for (which, data) in
+        ["the waker", "a clone of it"].into_iter().zip(pointers)
+    {
+        assert!(
+            !stack.contains(&data),
+            "{which} that block_on gave the future points into the stack of \
+             the thread that runs block_on ({data:#x}, between {:#x} and \
+             {top:#x}): to a frame that is gone once block_on returns, while \
+             a clone may be kept and woken later, from any thread. Make the \
+             Waker from an Arc (Waker::from(Arc<impl Wake>)), so that every \
+             clone keeps the signal alive",
+            stack.start()
+        );
+    }
+    drop(kept);
+}
+
+/// The frames below [`wakers_do_not_point_into_the_stack`]'s: runs a
+/// future that keeps a clone of its waker, and returns the address of a
+/// local of its poll, the data pointers of the waker and of the clone, and
+/// the clone.
+#[inline(never)]
+fn runs_a_future_that_keeps_a_clone() -> (usize, [usize; 2], Option<Waker>) {
+    let mut seen = None;
+    let mut kept = None;
+    block_on(poll_fn(|cx| {
+        let here = 0_u8;
+        let deepest = std::hint::black_box(&here) as *const u8 as usize;
+        let clone = cx.waker().clone();
+        seen = Some((
+            deepest,
+            [cx.waker().data() as usize, clone.data() as usize],
+        ));
+        kept = Some(clone);
+        Poll::Ready(())
+    }));
+    let (deepest, pointers) = seen.expect("block_on never polled the future");
+    (deepest, pointers, kept)
 }
 
 /// A future hands its waker to a doorbell thread and is pending until the
@@ -357,9 +432,10 @@ fn my_tid() -> String {
 /// wakes the future. A `block_on` that spins (`yield_now` in a loop, or
 /// polling again and again) is never asleep: it is always running or
 /// ready to run, so the wake never comes and the trial times out. Once
-/// asleep, the thread must stay asleep while the test watches it: one
-/// that gets up by itself (`park_timeout`) and sleeps again shows in the
-/// kernel's count of its sleeps.
+/// asleep, the thread must be in a wait with no deadline (`/proc` shows a
+/// `park_timeout`'s, however long), and stay asleep while the test watches
+/// it: one that gets up by itself and sleeps again shows in the kernel's
+/// count of its sleeps.
 pub(super) fn sleeps_while_it_waits() {
     sleeps_while_a_call_waits(false);
     sleeps_while_a_call_waits(true);
@@ -416,6 +492,20 @@ fn sleeps_while_a_call_waits(nested: bool) {
             Err(why) => panic!("cannot tell whether block_on sleeps: {why}"),
         }
     }
+    // Asleep in a wait with no deadline, as `park` is: a timed wait
+    // (`park_timeout`, `Condvar::wait_timeout`, `sleep` in a loop) gets up
+    // by itself, however long its timeout, and `/proc` shows its deadline.
+    // Read until the thread is seen in its wait: it may be between two
+    // timed waits just then.
+    let number: task::Tid = tid.parse().expect("a thread id");
+    let timed = loop {
+        match task::wait(number) {
+            Some((Wait::UntilADeadline, line)) => break Some(line),
+            Some(_) => break None,
+            None if runner.is_finished() => break None,
+            None => thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    };
     // Asleep, it sleeps on until the wake: a thread that gets up by itself
     // now and then (a `park_timeout` "safety net") goes back to sleep each
     // time, and the kernel counts each of those sleeps. One is allowed,
@@ -426,6 +516,16 @@ fn sleeps_while_a_call_waits(nested: bool) {
     rung.store(true, Ordering::SeqCst);
     waker.wake();
     let answer = runner.join().expect("block_on panicked");
+    if let Some(line) = timed {
+        panic!(
+            "the thread in {which} waited with a deadline while its future \
+             was pending and nothing woke it (system call {line}): it gets \
+             up by itself when the deadline comes, however far off. Park \
+             with thread::park(), not park_timeout (nor a timed wait of a \
+             Condvar, nor sleep in a loop), and let only the waker get it \
+             up (a timeout is no safety net: a lost wake is a bug to fix)"
+        );
+    }
     assert!(
         got_up <= 1,
         "the thread in {which} got up {got_up} times in {} ms while its \
@@ -456,6 +556,71 @@ fn voluntary_switches_of(tid: &str) -> u64 {
         .unwrap_or_else(|| panic!("no voluntary_ctxt_switches in {path}"))
 }
 
+/// Two calls of `block_on`, one after the other, on a thread of their
+/// own. The first's future keeps a clone of its waker. The second's
+/// future, at its first poll, wakes that clone, then answers `Pending`:
+/// that is no wake of its own, and the test waits until the thread has
+/// polled it again or gone to sleep, and only then wakes it. A `block_on`
+/// that keeps its signal for the next call on the thread (a
+/// `thread_local` spare) lets the old clone wake the new call, which
+/// polls its future unwoken, without going to sleep first.
+fn a_waker_of_an_earlier_call_is_no_wake() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let rung = Arc::new(AtomicBool::new(false));
+    let (hand_over, handed) = mpsc::channel::<(String, Waker)>();
+    // Not a scoped thread: see `wakes_up_when_woken_from_another_thread`.
+    let caller = thread::spawn({
+        let (polls, rung) = (Arc::clone(&polls), Arc::clone(&rung));
+        move || {
+            let mut kept = None;
+            block_on(poll_fn(|cx| {
+                kept = Some(cx.waker().clone());
+                Poll::Ready(())
+            }));
+            let old = kept.expect("block_on never polled the future");
+            block_on(poll_fn(move |cx| {
+                if polls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    old.wake_by_ref();
+                    hand_over.send((my_tid(), cx.waker().clone())).unwrap();
+                    return Poll::Pending;
+                }
+                Poll::Ready(if rung.load(Ordering::SeqCst) {
+                    "woken"
+                } else {
+                    "polled unwoken"
+                })
+            }))
+        }
+    });
+    let (tid, waker) = handed
+        .recv()
+        .expect("block_on never polled the future (did it panic?)");
+    // Until it polls again, or sleeps (one that never does times out, and
+    // `sleeps_while_it_waits` says why), or has ended.
+    loop {
+        if polls.load(Ordering::SeqCst) > 1 {
+            break;
+        }
+        match thread_state(&tid) {
+            Ok('S') | Err(_) => break,
+            Ok(_) => thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+    rung.store(true, Ordering::SeqCst);
+    waker.wake();
+    let answer = caller.join().expect("block_on panicked");
+    let polls = polls.load(Ordering::SeqCst);
+    assert!(
+        answer == "woken" && polls == 2,
+        "a future kept a clone of its waker from one block_on call, and the \
+         future of the next call on that thread woke it, then answered \
+         Pending: block_on polled it {polls} times ({answer}) for one wake \
+         of its own. The old clone's wake was for a call that has returned, \
+         and is no wake for the new one: give each call a signal of its \
+         own, a new Arc (not one kept for the next call in a thread_local)"
+    );
+}
+
 /// Two calls of `block_on` at once, on threads of their own. The second's
 /// future is pending, and that thread asleep (`S` in `/proc`). Then the
 /// first's future, during its first poll, wakes itself, and its poll does
@@ -464,8 +629,11 @@ fn voluntary_switches_of(tid: &str) -> u64 {
 /// without polling its future, whose waker nobody called. A `block_on`
 /// whose "woken" flag is shared by every call (a `static`) finds the
 /// first call's wake there instead: the second call takes it and polls
-/// its future unwoken, and the first, its wake gone, sleeps on.
+/// its future unwoken, and the first, its wake gone, sleeps on. Then
+/// calls one after the other on one thread: see
+/// [`a_waker_of_an_earlier_call_is_no_wake`].
 pub(super) fn keeps_the_wakes_of_each_call_apart() {
+    a_waker_of_an_earlier_call_is_no_wake();
     // The second call: pending until the test wakes it, and told so.
     let polls = Arc::new(AtomicUsize::new(0));
     let rung = Arc::new(AtomicBool::new(false));

@@ -4,6 +4,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{
@@ -74,13 +75,58 @@ const LONG: u32 = 3 << 21;
 /// waker exactly once, before the poll returns, and `Ready` wakes nobody;
 /// also when the polls run inside a tokio runtime, where a wake that tokio
 /// puts off until the task's poll is over (as `tokio::task::yield_now`
-/// does) comes too late.
+/// does) comes too late. And a waker that panics makes the poll panic.
 pub(super) fn wakes_itself_each_time_it_is_pending() {
     polls_with_fresh_wakers();
     current_thread_runtime().block_on(poll_fn(|_| {
         polls_with_fresh_wakers();
         Poll::Ready(())
     }));
+    a_waker_s_panic_goes_through();
+}
+
+/// The payload of the panic of [`PanickingWake`].
+#[derive(Debug)]
+struct WakerPanicked;
+
+/// A waker whose wake panics, as an executor's may when it has failed.
+#[derive(Debug)]
+struct PanickingWake;
+
+impl Wake for PanickingWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        panic::panic_any(WakerPanicked);
+    }
+}
+
+/// A poll of `Countdown::new(2)` with a waker that panics: the poll
+/// panics with the waker's own payload. A wake that failed is no wake,
+/// and a poll that caught the panic and answered `Pending` all the same
+/// would leave its executor with neither a wake nor its failure.
+fn a_waker_s_panic_goes_through() {
+    let waker = Waker::from(Arc::new(PanickingWake));
+    let mut countdown = pin!(Countdown::new(2));
+    let answer = panic::catch_unwind(AssertUnwindSafe(|| {
+        countdown.as_mut().poll(&mut Context::from_waker(&waker))
+    }));
+    match answer {
+        Err(payload) if payload.is::<WakerPanicked>() => {}
+        Err(_) => panic!(
+            "the waker of a poll of Countdown::new(2) panicked (with a \
+             payload of a type of the test's own), and the poll panicked \
+             with another payload: let the waker's panic go on as it is"
+        ),
+        Ok(answer) => panic!(
+            "the waker of a poll of Countdown::new(2) panicked, and the \
+             poll returned {answer:?}: a wake that panicked is no wake, \
+             and its panic is the executor's failure, which the poll must \
+             not hide. Do not catch it (no catch_unwind around the wake)"
+        ),
+    }
 }
 
 /// A waker that counts its wakes, and those that come from a thread other
@@ -123,9 +169,10 @@ fn home_waker() -> (Arc<HomeWake>, Waker) {
 /// must wake as the first does, on the polling thread before the poll
 /// returns, not from a helper thread later. A wake from another thread
 /// fails even when it comes in time, so a late one fails however the
-/// threads are scheduled. Once the countdown is dropped, no clone of any
-/// of its wakers is left: each waker's count of references is back to
-/// the test's own.
+/// threads are scheduled. After each poll, no clone of an earlier poll's
+/// waker is left (the countdown keeps at most the latest), and once the
+/// countdown is dropped, no clone of any of its wakers is left: each
+/// waker's count of references is back to the test's own.
 fn polls_with_fresh_wakers() {
     for n in [1, 3, 130] {
         let mut kept = Vec::new();
@@ -137,6 +184,21 @@ fn polls_with_fresh_wakers() {
                 countdown.as_mut().poll(&mut Context::from_waker(&waker));
             drop(waker);
             kept.push(Arc::clone(&counts));
+            // Only the latest poll's waker may still have a clone in the
+            // countdown: the earlier ones' are gone by now.
+            let earlier = kept.len() - 1;
+            for (before, counts) in (1..).zip(&kept[..earlier]) {
+                let clones = Arc::strong_count(counts) - 1;
+                assert!(
+                    clones == 0,
+                    "after poll {poll} of Countdown::new({n}), the waker of \
+                     poll {before} still had {clones} clone(s) alive: the \
+                     countdown keeps the wakers of its old polls, so its \
+                     memory (and the tasks it keeps alive) grows with each \
+                     poll. Its state is how many polls are left, no more: \
+                     wake cx.waker() with wake_by_ref, which needs no clone"
+                );
+            }
             let woken = counts.wakes.load(Ordering::SeqCst);
             let away = counts.away.load(Ordering::SeqCst);
             assert!(
@@ -310,16 +372,15 @@ impl Watched {
         }
     }
 
-    /// Polls `Countdown::new(3)` to its end on the calling thread, which
-    /// made `self`, with wakers made beforehand.
-    fn poll_a_countdown(&self) {
-        let wakers: Vec<Waker> = (0..4).map(|_| counting_waker().1).collect();
-        let mut countdown = pin!(Countdown::new(3));
+    /// Polls `Countdown::new(n)` to its end on the calling thread, which
+    /// made `self`, with a waker made beforehand.
+    fn poll_a_countdown(&self, n: u32) {
+        let (_, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut countdown = pin!(Countdown::new(n));
         self.before.store(voluntary_switches(), Ordering::SeqCst);
         self.stage.store(POLLING, Ordering::SeqCst);
-        for waker in &wakers {
-            let _ = countdown.as_mut().poll(&mut Context::from_waker(waker));
-        }
+        while countdown.as_mut().poll(&mut cx).is_pending() {}
         self.stage.store(DONE, Ordering::SeqCst);
     }
 
@@ -349,8 +410,17 @@ impl Watched {
 /// Another thread takes the locks of stdout and stderr, and holds them
 /// until a countdown on this thread has been polled to its end, or has
 /// gone to sleep in a poll, waiting for them: a poll that prints (a
-/// `println!` left in to trace it) does.
+/// `println!` left in to trace it) does. First `Countdown::new(3)`, then
+/// the [`LONG`] one, for a poll that prints only now and then (a
+/// progress line every million polls left, say).
 fn polls_while_stdout_is_locked() {
+    for n in [3, LONG] {
+        polls_while_stdout_is_locked_for(n);
+    }
+}
+
+/// [`polls_while_stdout_is_locked`] for `Countdown::new(n)`.
+fn polls_while_stdout_is_locked_for(n: u32) {
     let watched = Watched::new();
     let slept = thread::scope(|s| {
         let (held, locked) = mpsc::channel();
@@ -366,15 +436,16 @@ fn polls_while_stdout_is_locked() {
         locked
             .recv()
             .expect("the thread that locks stdout panicked");
-        watched.poll_a_countdown();
+        watched.poll_a_countdown(n);
         holder.join().unwrap()
     });
     assert!(
         !slept,
-        "a poll of Countdown::new(3) went to sleep while another thread \
+        "a poll of Countdown::new({n}) went to sleep while another thread \
          held the lock of stdout and stderr: does it print (println!, \
-         eprintln!, dbg!)? Printing takes a lock that any thread may hold, \
-         and writes to a pipe that may be full: leave the tracing out"
+         eprintln!, dbg!), even now and then (a progress line)? Printing \
+         takes a lock that any thread may hold, and writes to a pipe that \
+         may be full: leave the tracing out"
     );
 }
 
@@ -474,7 +545,7 @@ fn polls_while_another_poll_is_in_its_waker() {
             let _ = go.send(());
         });
         going.recv().expect("the other countdown's thread panicked");
-        watched.poll_a_countdown();
+        watched.poll_a_countdown(3);
         other.join().unwrap();
     });
     assert!(
