@@ -140,12 +140,18 @@ impl ToyGil {
 ///   order, each while the calling thread holds `gil`, and returns with the GIL
 ///   released. With 0 bytecodes it still takes the GIL, once, and releases it.
 ///   Any `check_interval` of at least 1 works, up to `u64::MAX` ("never
-///   switch"): nothing overflows. Trial:
+///   switch"): nothing overflows. If `execute` panics, the panic reaches the
+///   caller as `execute`'s own (its payload, not a new panic), no bytecode
+///   after it runs, and the GIL is released: a panic is not caught, reported
+///   and run past. Trial:
 ///   `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
 /// - Two threads running `run_bytecodes` on the same `gil` at once take turns
 ///   of exactly `check_interval` bytecodes: neither runs more than
 ///   `check_interval` in a row while the other waits, nor hands over sooner.
-///   Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
+///   When `bytecodes` is not a multiple of `check_interval`, the partial last
+///   turn is a turn of its own too (205 bytecodes each, `check_interval` 10:
+///   40 turns of 10, then one of 5 each), not run straight on after the last
+///   full turn. Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
 /// - The turns stay exactly `check_interval` bytecodes long on a `Gil` whose
 ///   own switching policy would switch every few ticks, and on Python 3's GIL
 ///   (`SwitchInterval`) while the waiting thread has asked for the GIL (a drop
@@ -204,7 +210,10 @@ pub fn run_bytecodes(
 ///
 /// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
 ///   returns `io`'s result, with the GIL held by the calling thread again.
-///   If `io` panics, the panic reaches the caller at once: `blocking_io` does
+///   If `io` panics, the panic reaches the caller at once, as `io`'s own (its
+///   payload unchanged: a `panic!("...")` of `io`'s still carries its
+///   `&'static str`, not the `String` of a new panic with the same text):
+///   `blocking_io` does
 ///   not take the GIL back, not even to release it again (a thread holding
 ///   the GIL and waiting for this one would wait forever), and the calling
 ///   thread does not hold the GIL afterwards. After `io`, it asks for the GIL at once,
@@ -254,10 +263,14 @@ pub fn blocking_io<'g, T>(
 ///   wait until every other job has started), however many there are (the
 ///   trial runs 200: no cap on the threads), and the results come back in job
 ///   order. Each thread has the stack a new thread gets by default (2 MiB),
-///   not one cut down to make many threads cheap: a job may use 1 MiB of it,
-///   as a native call may (the trial's first job does; on a smaller stack it
-///   overflows, which aborts the process). Trial:
-///   `ch03::detach::runs_native_jobs_at_once`.
+///   not one cut down to make many threads cheap, however many jobs there
+///   are: a job may use 1 MiB of it, as a native call may (the trial's first
+///   job does, with 200 jobs and with 1024; on a smaller stack it overflows,
+///   which aborts the process). Every job runs on a thread spawned for it
+///   alone: not on the calling thread, not even when there is a single job,
+///   and no thread runs two jobs (1024 jobs that return at once run on 1024
+///   threads: no shared queue that a thread goes back to for another job).
+///   Trial: `ch03::detach::runs_native_jobs_at_once`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3

@@ -2,6 +2,7 @@
 //! full stack, the GIL taken once before and once after each; and a job's
 //! panic passed on once the others have ended, their results dropped.
 
+use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
@@ -48,6 +49,48 @@ pub(super) fn runs_native_jobs_at_once() {
         .collect();
     let expected: Vec<_> = (0..JOBS).map(|n| n * 10).collect();
     assert!(detach(&gil, jobs) == expected, "the results, in job order");
+    every_job_on_a_new_thread(&gil, 1);
+    every_job_on_a_new_thread(&gil, MANY_JOBS);
+}
+
+/// Enough jobs that a stack budget shared out between their threads (512
+/// MiB, say) leaves each less than `JOB_STACK`.
+const MANY_JOBS: usize = 1024;
+
+/// `jobs` jobs that return at once, each with the id of the thread it ran
+/// on; the first uses `JOB_STACK` of stack. Each job runs on a thread of
+/// its own: none on the calling thread (not even a single job), and no
+/// thread runs two (a shared queue of jobs that a thread goes back to once
+/// its job is done runs many quick jobs on one thread). And each of those
+/// threads has a full stack however many there are.
+fn every_job_on_a_new_thread(gil: &Gil, jobs: usize) {
+    let caller = thread::current().id();
+    let work: Vec<_> = (0..jobs)
+        .map(|n| {
+            move || {
+                if n == 0 {
+                    use_a_native_amount_of_stack();
+                }
+                thread::current().id()
+            }
+        })
+        .collect();
+    let ran_on = detach(gil, work);
+    assert_eq!(ran_on.len(), jobs, "a result per job");
+    assert!(
+        !ran_on.contains(&caller),
+        "of {jobs} job(s), one ran on the thread that called detach: run \
+         every job on a thread of its own, even a single one"
+    );
+    let threads: HashSet<_> = ran_on.iter().collect();
+    assert_eq!(
+        threads.len(),
+        jobs,
+        "{jobs} quick jobs ran on only {} threads: some thread ran several \
+         (one taking jobs from a shared queue, as a pool does?); run every \
+         job on a thread of its own, spawned for it",
+        threads.len()
+    );
 }
 
 /// Three jobs meet at a barrier, then count the GIL's acquisitions, then
