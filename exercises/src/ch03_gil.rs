@@ -240,12 +240,12 @@ pub fn blocking_io<'g, T>(
 ///   order. Each thread has the stack a new thread gets by default (2 MiB),
 ///   not one cut down to make many threads cheap, however many jobs there
 ///   are: a job may use 1 MiB of it, as a native call may (the trial's first
-///   job does, with 200 jobs and with 1024; on a smaller stack it overflows,
-///   which aborts the process). Every job runs on a thread spawned for it
-///   alone: not on the calling thread, not even when there is a single job,
-///   and no thread runs two jobs (1024 jobs that return at once run on 1024
-///   threads: no shared queue that a thread goes back to for another job).
-///   Trial: `ch03::detach::runs_native_jobs_at_once`.
+///   job of 200 does, and its last of 1024, all at a barrier; on a smaller
+///   stack it overflows, which aborts the process). Every job runs on a
+///   thread spawned for it alone: not on the calling thread, not even when
+///   there is a single job, and no thread runs two jobs (1024 jobs that
+///   return at once run on 1024 threads: no shared queue that a thread goes
+///   back to for another job). Trial: `ch03::detach::runs_native_jobs_at_once`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3

@@ -30,16 +30,29 @@ fn use_a_native_amount_of_stack() {
 /// More jobs than any machine has cores, and more than a cap on the
 /// threads such as 16 or 64 would start at once: each waits for all the
 /// others at a barrier. The first job needs 1 MiB of stack, as a native
-/// call may: a thread with the default stack has room for it.
+/// call may: a thread with the default stack has room for it. Then the
+/// same with `MANY_JOBS`, the last of which needs the 1 MiB (the first
+/// threads may get the stacks of threads that have ended, cached by the C
+/// library and larger than they asked for; all the jobs wait at the
+/// barrier, so none ends before the last has its own, new stack). Then
+/// quick jobs, each of which must run on a thread of its own.
 pub(super) fn runs_native_jobs_at_once() {
-    const JOBS: usize = 200;
     let gil = Gil::new();
-    let barrier = Barrier::new(JOBS);
-    let jobs: Vec<_> = (0..JOBS)
+    at_a_barrier(&gil, 200, 0);
+    at_a_barrier(&gil, MANY_JOBS, MANY_JOBS - 1);
+    every_job_on_a_new_thread(&gil, 1);
+    every_job_on_a_new_thread(&gil, MANY_JOBS);
+}
+
+/// Runs `jobs` jobs that wait for each other at a barrier; job `deep` uses
+/// `JOB_STACK` of stack first.
+fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize) {
+    let barrier = Barrier::new(jobs);
+    let work: Vec<_> = (0..jobs)
         .map(|n| {
             let barrier = &barrier;
             move || {
-                if n == 0 {
+                if n == deep {
                     use_a_native_amount_of_stack();
                 }
                 barrier.wait(); // Every job is running at this moment.
@@ -47,10 +60,8 @@ pub(super) fn runs_native_jobs_at_once() {
             }
         })
         .collect();
-    let expected: Vec<_> = (0..JOBS).map(|n| n * 10).collect();
-    assert!(detach(&gil, jobs) == expected, "the results, in job order");
-    every_job_on_a_new_thread(&gil, 1);
-    every_job_on_a_new_thread(&gil, MANY_JOBS);
+    let expected: Vec<_> = (0..jobs).map(|n| n * 10).collect();
+    assert!(detach(gil, work) == expected, "the results, in job order");
 }
 
 /// Enough jobs that a stack budget shared out between their threads (512
@@ -58,23 +69,13 @@ pub(super) fn runs_native_jobs_at_once() {
 const MANY_JOBS: usize = 1024;
 
 /// `jobs` jobs that return at once, each with the id of the thread it ran
-/// on; the first uses `JOB_STACK` of stack. Each job runs on a thread of
-/// its own: none on the calling thread (not even a single job), and no
-/// thread runs two (a shared queue of jobs that a thread goes back to once
-/// its job is done runs many quick jobs on one thread). And each of those
-/// threads has a full stack however many there are.
+/// on. Each job runs on a thread of its own: none on the calling thread
+/// (not even a single job), and no thread runs two (a shared queue of jobs
+/// that a thread goes back to once its job is done runs many quick jobs on
+/// one thread).
 fn every_job_on_a_new_thread(gil: &Gil, jobs: usize) {
     let caller = thread::current().id();
-    let work: Vec<_> = (0..jobs)
-        .map(|n| {
-            move || {
-                if n == 0 {
-                    use_a_native_amount_of_stack();
-                }
-                thread::current().id()
-            }
-        })
-        .collect();
+    let work: Vec<_> = (0..jobs).map(|_| || thread::current().id()).collect();
     let ran_on = detach(gil, work);
     assert_eq!(ran_on.len(), jobs, "a result per job");
     assert!(
