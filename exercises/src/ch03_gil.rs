@@ -53,6 +53,19 @@ impl ToyGil {
     /// runs every interleaving of a lock built from `crate::sync`'s types,
     /// can reach it.
     ///
+    /// Two more mistakes are wrong but not graded. A spin loop that stops on
+    /// any failure other than "held" (`while let Err(1) =
+    /// held.compare_exchange_weak(0, 1, ..)`) takes a spurious failure of the
+    /// weak compare-exchange, `Err(0)`, for success and runs `f` without the
+    /// lock: x86 never fails a weak compare-exchange spuriously, and loom's
+    /// `compare_exchange_weak` is its strong one, so only a machine with
+    /// LL/SC atomics (ARM, RISC-V) shows it. And a counting lock whose panic
+    /// path frees the lock with a store of 0 rather than taking its own one
+    /// off wipes out the one a contender has just added, between the
+    /// contender's increment and its taking it back off: a window of two
+    /// instructions, which no graded trial forces, and the loom trial has no
+    /// panic (see below).
+    ///
     /// The lock is freed with the same ordering whether `f` returns or
     /// panics: what `f` wrote before it panicked happens before what the next
     /// thread does inside too (a `Release` store, or a guard's `Drop`, on
@@ -69,7 +82,15 @@ impl ToyGil {
     ///   threads call it at once, also when a thread calls it from inside
     ///   another `ToyGil`'s `with_gil`: it waits until the thread inside has
     ///   left (no flag or count shared by every `ToyGil` lets it skip the lock;
-    ///   the trial gives such a thread 200 ms to get in wrongly). Trial:
+    ///   the trial gives such a thread 200 ms to get in wrongly). A thread may
+    ///   stay inside as long as it likes: a waiter never takes the lock over
+    ///   because its wait timed out (as if the holder were gone); the trial
+    ///   stays inside until the waiter is seen asleep with no deadline (then
+    ///   200 ms more), or, if it waits with deadlines, for 2 s and until it has
+    ///   woken by itself twice (so such deadlines must be a second or two at
+    ///   most, or the trial times out; a waiter that gives up after more than
+    ///   2 s is wrong, but not graded), or for 200 ms if it is never seen
+    ///   asleep (a spin lock). Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
