@@ -53,6 +53,19 @@ impl ToyGil {
     /// runs every interleaving of a lock built from `crate::sync`'s types,
     /// can reach it.
     ///
+    /// Two more mistakes are wrong but not graded. A spin loop that stops on
+    /// any failure other than "held" (`while let Err(1) =
+    /// held.compare_exchange_weak(0, 1, ..)`) takes a spurious failure of the
+    /// weak compare-exchange, `Err(0)`, for success and runs `f` without the
+    /// lock: x86 never fails a weak compare-exchange spuriously, and loom's
+    /// `compare_exchange_weak` is its strong one, so only a machine with
+    /// LL/SC atomics (ARM, RISC-V) shows it. And a counting lock whose panic
+    /// path frees the lock with a store of 0 rather than taking its own one
+    /// off wipes out the one a contender has just added, between the
+    /// contender's increment and its taking it back off: a window of two
+    /// instructions, which no graded trial forces, and the loom trial has no
+    /// panic (see below).
+    ///
     /// The lock is freed with the same ordering whether `f` returns or
     /// panics: what `f` wrote before it panicked happens before what the next
     /// thread does inside too (a `Release` store, or a guard's `Drop`, on
@@ -69,7 +82,15 @@ impl ToyGil {
     ///   threads call it at once, also when a thread calls it from inside
     ///   another `ToyGil`'s `with_gil`: it waits until the thread inside has
     ///   left (no flag or count shared by every `ToyGil` lets it skip the lock;
-    ///   the trial gives such a thread 200 ms to get in wrongly). Trial:
+    ///   the trial gives such a thread 200 ms to get in wrongly). A thread may
+    ///   stay inside as long as it likes: a waiter never takes the lock over
+    ///   because its wait timed out (as if the holder were gone); the trial
+    ///   stays inside until the waiter is seen asleep with no deadline (then
+    ///   200 ms more), or, if it waits with deadlines, for 2 s and until it has
+    ///   woken by itself twice (so such deadlines must be a second or two at
+    ///   most, or the trial times out; a waiter that gives up after more than
+    ///   2 s is wrong, but not graded), or for 200 ms if it is never seen
+    ///   asleep (a spin lock). Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
@@ -128,12 +149,18 @@ impl ToyGil {
 ///   order, each while the calling thread holds `gil`, and returns with the GIL
 ///   released. With 0 bytecodes it still takes the GIL, once, and releases it.
 ///   Any `check_interval` of at least 1 works, up to `u64::MAX` ("never
-///   switch"): nothing overflows. Trial:
+///   switch"): nothing overflows. If `execute` panics, the panic reaches the
+///   caller as `execute`'s own (its payload, not a new panic), no bytecode
+///   after it runs, and the GIL is released: a panic is not caught, reported
+///   and run past. Trial:
 ///   `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
 /// - Two threads running `run_bytecodes` on the same `gil` at once take turns
 ///   of exactly `check_interval` bytecodes: neither runs more than
 ///   `check_interval` in a row while the other waits, nor hands over sooner.
-///   Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
+///   When `bytecodes` is not a multiple of `check_interval`, the partial last
+///   turn is a turn of its own too (205 bytecodes each, `check_interval` 10:
+///   40 turns of 10, then one of 5 each), not run straight on after the last
+///   full turn. Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
 /// - The turns stay exactly `check_interval` bytecodes long on a `Gil` whose
 ///   own switching policy would switch every few ticks, and on Python 3's GIL
 ///   (`SwitchInterval`) while the waiting thread has asked for the GIL (a drop
@@ -183,7 +210,10 @@ pub fn run_bytecodes(
 ///
 /// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
 ///   returns `io`'s result, with the GIL held by the calling thread again.
-///   If `io` panics, the panic reaches the caller at once: `blocking_io` does
+///   If `io` panics, the panic reaches the caller at once, as `io`'s own (its
+///   payload unchanged: a `panic!("...")` of `io`'s still carries its
+///   `&'static str`, not the `String` of a new panic with the same text):
+///   `blocking_io` does
 ///   not take the GIL back, not even to release it again (a thread holding
 ///   the GIL and waiting for this one would wait forever), and the calling
 ///   thread does not hold the GIL afterwards. After `io`, it asks for the GIL at once,
@@ -229,10 +259,14 @@ pub fn blocking_io<'g, T>(
 ///   wait until every other job has started), however many there are (the
 ///   trial runs 200: no cap on the threads), and the results come back in job
 ///   order. Each thread has the stack a new thread gets by default (2 MiB),
-///   not one cut down to make many threads cheap: a job may use 1 MiB of it,
-///   as a native call may (the trial's first job does; on a smaller stack it
-///   overflows, which aborts the process). Trial:
-///   `ch03::detach::runs_native_jobs_at_once`.
+///   not one cut down to make many threads cheap, however many jobs there
+///   are: a job may use 1 MiB of it, as a native call may (the trial's first
+///   job of 200 does, and its last of 1024, all at a barrier; on a smaller
+///   stack it overflows, which aborts the process). Every job runs on a
+///   thread spawned for it alone: not on the calling thread, not even when
+///   there is a single job, and no thread runs two jobs (1024 jobs that
+///   return at once run on 1024 threads: no shared queue that a thread goes
+///   back to for another job). Trial: `ch03::detach::runs_native_jobs_at_once`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3

@@ -52,12 +52,15 @@ pub fn trials() -> Vec<Trial> {
             2,
             lets_one_thread_in_at_a_time,
         )
-        .timeout(GIL_TIMEOUT)
+        .timeout(3 * GIL_TIMEOUT)
         .on_timeout(
             "a thread never got the lock: a thread inside one ToyGil's \
              with_gil called another ToyGil's, which a third thread held, \
              and waited for it forever (is each ToyGil its own lock, not \
-             one shared by every ToyGil?)",
+             one shared by every ToyGil?); or a thread inside stayed until \
+             the thread waiting for it had woken by itself twice, and it \
+             never did (a waiter's deadlines, if it sets any, are a second \
+             or two at most)",
         ),
         Trial::new(
             "ch03::with_gil::lets_every_thread_in",

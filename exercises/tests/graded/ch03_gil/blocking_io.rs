@@ -60,6 +60,26 @@ pub(super) fn returns_with_the_gil_held() {
     thread::scope(|s| {
         s.spawn(|| drop(gil.acquire()));
     });
+    // A panic with a message is passed on as it is too: its payload is
+    // still the `&'static str` that `panic!` with a literal gives, not a
+    // `String` of a new panic raised with the same text.
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        blocking_io(gil.acquire(), || panic!("the disk went away"))
+    }));
+    // The I/O never returns (its type is `!`), so neither can blocking_io.
+    let Err(payload) = failed;
+    assert!(
+        payload.downcast_ref::<&'static str>() == Some(&"the disk went away"),
+        "the I/O panicked with panic!(\"the disk went away\"), and the panic \
+         that reached the caller was not that one ({}): blocking_io raised \
+         a new panic (with the same text?) instead of passing the I/O's on, \
+         payload unchanged (panic::resume_unwind, or no catch_unwind at all)",
+        if payload.is::<String>() {
+            "its payload is a String: a new panic! with the same text"
+        } else {
+            "its payload is of another type"
+        }
+    );
     back_in_the_queue(Gil::new(), false);
     // Python 3's GIL: the thread that waits for it asks its holder to drop
     // it (a drop request), and the I/O ends only once it has asked.

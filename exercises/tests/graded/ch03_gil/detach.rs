@@ -2,6 +2,7 @@
 //! full stack, the GIL taken once before and once after each; and a job's
 //! panic passed on once the others have ended, their results dropped.
 
+use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
@@ -29,16 +30,29 @@ fn use_a_native_amount_of_stack() {
 /// More jobs than any machine has cores, and more than a cap on the
 /// threads such as 16 or 64 would start at once: each waits for all the
 /// others at a barrier. The first job needs 1 MiB of stack, as a native
-/// call may: a thread with the default stack has room for it.
+/// call may: a thread with the default stack has room for it. Then the
+/// same with `MANY_JOBS`, the last of which needs the 1 MiB (the first
+/// threads may get the stacks of threads that have ended, cached by the C
+/// library and larger than they asked for; all the jobs wait at the
+/// barrier, so none ends before the last has its own, new stack). Then
+/// quick jobs, each of which must run on a thread of its own.
 pub(super) fn runs_native_jobs_at_once() {
-    const JOBS: usize = 200;
     let gil = Gil::new();
-    let barrier = Barrier::new(JOBS);
-    let jobs: Vec<_> = (0..JOBS)
+    at_a_barrier(&gil, 200, 0);
+    at_a_barrier(&gil, MANY_JOBS, MANY_JOBS - 1);
+    every_job_on_a_new_thread(&gil, 1);
+    every_job_on_a_new_thread(&gil, MANY_JOBS);
+}
+
+/// Runs `jobs` jobs that wait for each other at a barrier; job `deep` uses
+/// `JOB_STACK` of stack first.
+fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize) {
+    let barrier = Barrier::new(jobs);
+    let work: Vec<_> = (0..jobs)
         .map(|n| {
             let barrier = &barrier;
             move || {
-                if n == 0 {
+                if n == deep {
                     use_a_native_amount_of_stack();
                 }
                 barrier.wait(); // Every job is running at this moment.
@@ -46,8 +60,38 @@ pub(super) fn runs_native_jobs_at_once() {
             }
         })
         .collect();
-    let expected: Vec<_> = (0..JOBS).map(|n| n * 10).collect();
-    assert!(detach(&gil, jobs) == expected, "the results, in job order");
+    let expected: Vec<_> = (0..jobs).map(|n| n * 10).collect();
+    assert!(detach(gil, work) == expected, "the results, in job order");
+}
+
+/// Enough jobs that a stack budget shared out between their threads (512
+/// MiB, say) leaves each less than `JOB_STACK`.
+const MANY_JOBS: usize = 1024;
+
+/// `jobs` jobs that return at once, each with the id of the thread it ran
+/// on. Each job runs on a thread of its own: none on the calling thread
+/// (not even a single job), and no thread runs two (a shared queue of jobs
+/// that a thread goes back to once its job is done runs many quick jobs on
+/// one thread).
+fn every_job_on_a_new_thread(gil: &Gil, jobs: usize) {
+    let caller = thread::current().id();
+    let work: Vec<_> = (0..jobs).map(|_| || thread::current().id()).collect();
+    let ran_on = detach(gil, work);
+    assert_eq!(ran_on.len(), jobs, "a result per job");
+    assert!(
+        !ran_on.contains(&caller),
+        "of {jobs} job(s), one ran on the thread that called detach: run \
+         every job on a thread of its own, even a single one"
+    );
+    let threads: HashSet<_> = ran_on.iter().collect();
+    assert_eq!(
+        threads.len(),
+        jobs,
+        "{jobs} quick jobs ran on only {} threads: some thread ran several \
+         (one taking jobs from a shared queue, as a pool does?); run every \
+         job on a thread of its own, spawned for it",
+        threads.len()
+    );
 }
 
 /// Three jobs meet at a barrier, then count the GIL's acquisitions, then

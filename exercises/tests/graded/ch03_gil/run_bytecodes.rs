@@ -12,7 +12,7 @@ use std::time::Duration;
 use course::gil::{Gil, SwitchInterval};
 use exercises::ch03_gil::run_bytecodes;
 
-use super::HandOverEvery;
+use super::{HandOverEvery, ThePythonCodeRaised};
 
 pub(super) fn executes_every_bytecode_holding_the_gil() {
     let gil = Gil::new();
@@ -50,6 +50,7 @@ pub(super) fn executes_every_bytecode_holding_the_gil() {
         "run_bytecodes must release the GIL when it is done, also with 0 \
          bytecodes"
     );
+    a_panicking_bytecode_stops_the_run(&gil);
     // The largest check interval there is: "never switch". No sum of it
     // and anything else fits in a u64.
     let mut seen = Vec::new();
@@ -71,6 +72,43 @@ pub(super) fn executes_every_bytecode_holding_the_gil() {
     );
 }
 
+/// The 4th of 25 bytecodes panics: the panic reaches the caller of
+/// `run_bytecodes` as the bytecode's own (its payload, not a new panic),
+/// no bytecode after it runs, and the GIL is released on the way out, as
+/// an exception that nothing catches ends a Python thread's eval loop. A
+/// loop that catches the panic, reports it and goes on to the next
+/// bytecode hides it from the caller.
+fn a_panicking_bytecode_stops_the_run(gil: &Gil) {
+    let mut seen = Vec::new();
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+        run_bytecodes(gil, 25, 10, |bytecode| {
+            seen.push(bytecode);
+            if bytecode == 3 {
+                panic::panic_any(ThePythonCodeRaised);
+            }
+        });
+    }));
+    assert!(
+        ran.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
+        "bytecode 3 panicked, and run_bytecodes did not pass its panic on to \
+         the caller (it ran bytecodes {seen:?}): a panic in execute ends the \
+         run and reaches the caller as it is, as an uncaught exception ends \
+         the eval loop; do not catch it and carry on"
+    );
+    assert_eq!(
+        seen,
+        [0, 1, 2, 3],
+        "bytecode 3 panicked, and run_bytecodes ran more bytecodes after it: \
+         a panic in execute ends the run"
+    );
+    assert!(
+        !gil.is_held_by_current_thread(),
+        "bytecode 3 panicked, and the GIL was still held by the calling \
+         thread afterwards: release it on the panic's way out too (a guard \
+         does so in its Drop)"
+    );
+}
+
 const BYTECODES: u64 = 200;
 const INTERVAL: u64 = 10;
 
@@ -87,13 +125,39 @@ fn assert_no_turn_too_long(runs: &[usize]) {
 }
 
 pub(super) fn takes_turns_every_check_interval() {
-    let runs = turns(Gil::new(), false);
+    let runs = turns(Gil::new(), BYTECODES, false);
     assert_no_turn_too_long(&runs);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
     assert!(
         shortest as u64 >= INTERVAL,
         "a thread handed over after only {shortest} bytecodes; hand over \
          every check_interval = {INTERVAL}, not more often"
+    );
+    a_short_last_turn_of_its_own();
+}
+
+/// The same two threads with `SHORT_TAIL` bytecodes each, not a multiple
+/// of `INTERVAL`: they take full turns until each has only a partial turn
+/// left, and then run that alone, one thread, then the other. A thread that runs
+/// its partial turn straight on after its last full one (no hand-over when
+/// fewer than `INTERVAL` bytecodes remain) runs more than `INTERVAL` in a
+/// row while the other waits.
+fn a_short_last_turn_of_its_own() {
+    const SHORT_TAIL: u64 = BYTECODES + INTERVAL / 2;
+    let runs = turns(Gil::new(), SHORT_TAIL, false);
+    let full = (2 * BYTECODES / INTERVAL) as usize;
+    let tail = (SHORT_TAIL % INTERVAL) as usize;
+    let mut expected = vec![INTERVAL as usize; full];
+    expected.extend([tail, tail]);
+    assert!(
+        runs == expected,
+        "two threads ran {SHORT_TAIL} bytecodes each with check_interval = \
+         {INTERVAL}, so their turns should have been {full} full turns of \
+         {INTERVAL}, then a partial turn of {tail} each; they were \
+         {runs:?}: hand over after every check_interval bytecodes while any \
+         bytecodes remain, however few (a last turn of fewer than \
+         check_interval is a turn of its own, not run straight on after the \
+         one before)"
     );
 }
 
@@ -104,7 +168,7 @@ pub(super) fn takes_turns_every_check_interval() {
 /// `run_bytecodes` that lets the request through switches after one
 /// bytecode. `run_bytecodes` is the eval loop and decides alone.
 pub(super) fn switches_only_every_check_interval() {
-    let runs = turns(Gil::with_policy(HandOverEvery(3)), false);
+    let runs = turns(Gil::with_policy(HandOverEvery(3)), BYTECODES, false);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
     assert!(
         shortest as u64 >= INTERVAL,
@@ -115,7 +179,7 @@ pub(super) fn switches_only_every_check_interval() {
     );
     assert_no_turn_too_long(&runs);
     let asking = SwitchInterval(Duration::from_millis(1));
-    let runs = turns(Gil::with_policy(asking), true);
+    let runs = turns(Gil::with_policy(asking), BYTECODES, true);
     let shortest = *runs[..runs.len() - 1].iter().min().unwrap();
     assert!(
         shortest as u64 >= INTERVAL,
@@ -318,13 +382,13 @@ fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
     );
 }
 
-/// Two threads run `BYTECODES` each on `gil` with a check interval of
+/// Two threads run `bytecodes` each on `gil` with a check interval of
 /// `INTERVAL`; both are waiting for the GIL before either starts. With
 /// `until_asked`, each bytecode waits until a drop request is pending (the
 /// other thread, waiting, has asked for the GIL) or the other thread is
 /// done. Returns the lengths of the runs of bytecodes that one thread
 /// executed while the other waited, in order.
-fn turns(gil: Gil, until_asked: bool) -> Vec<usize> {
+fn turns(gil: Gil, bytecodes: u64, until_asked: bool) -> Vec<usize> {
     let log = Mutex::new(Vec::new());
     let done = [AtomicBool::new(false), AtomicBool::new(false)];
     let starting = gil.acquire();
@@ -332,7 +396,7 @@ fn turns(gil: Gil, until_asked: bool) -> Vec<usize> {
         for (me, name) in ['A', 'B'].into_iter().enumerate() {
             let (gil, log, done) = (&gil, &log, &done);
             s.spawn(move || {
-                run_bytecodes(gil, BYTECODES, INTERVAL, |_| {
+                run_bytecodes(gil, bytecodes, INTERVAL, |_| {
                     while until_asked
                         && !gil.drop_requested()
                         && !done[1 - me].load(Ordering::SeqCst)
@@ -350,6 +414,6 @@ fn turns(gil: Gil, until_asked: bool) -> Vec<usize> {
         drop(starting); // Both are waiting: let them go.
     });
     let log = log.into_inner().unwrap();
-    assert_eq!(log.len() as u64, 2 * BYTECODES, "every bytecode ran");
+    assert_eq!(log.len() as u64, 2 * bytecodes, "every bytecode ran");
     log.chunk_by(|a, b| a == b).map(|run| run.len()).collect()
 }

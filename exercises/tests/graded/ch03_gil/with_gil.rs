@@ -24,6 +24,96 @@ pub(super) fn lets_one_thread_in_at_a_time() {
          exactly one in (is every call using the same lock?)"
     );
     a_nested_call_waits_its_turn();
+    a_long_stay_inside();
+}
+
+/// Thread H stays inside `with_gil` while thread W waits for the lock, for
+/// as long as W's waiting might end by itself: until W is seen asleep with
+/// no deadline (then for `SETTLE` more), or, if W waits with a deadline (a
+/// `wait_timeout`, a sleep), until it has woken by itself twice and `STAY`
+/// has passed; or for
+/// `SETTLE` if it is never seen asleep (a spin lock). A waiter that takes
+/// the lock over once its wait times out ("the holder must be gone") gets
+/// in while H is still inside. H's stay is bounded by those events, not by
+/// a clock alone: a lock whose waiters wait with deadlines of up to a
+/// second or two passes in a few seconds.
+fn a_long_stay_inside() {
+    let gil = ToyGil::new();
+    let (h_inside, w_inside) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (inside, is_inside) = mpsc::channel();
+    let (calling, is_calling) = mpsc::channel();
+    let both_inside = thread::scope(|s| {
+        let (gil, h_inside, w_inside) = (&gil, &h_inside, &w_inside);
+        let waiter = s.spawn(move || {
+            is_inside.recv().expect("thread H vanished");
+            calling.send(task::me().tid).expect("thread H vanished");
+            gil.with_gil(|| {
+                w_inside.store(true, Ordering::SeqCst);
+                let both = h_inside.load(Ordering::SeqCst);
+                // Stay until H has seen this thread inside and left.
+                while h_inside.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_micros(100));
+                }
+                both
+            })
+        });
+        gil.with_gil(|| {
+            h_inside.store(true, Ordering::SeqCst);
+            inside.send(()).expect("thread W vanished");
+            let w = is_calling.recv().expect("thread W vanished");
+            stay_while_it_waits(w, w_inside);
+            h_inside.store(false, Ordering::SeqCst);
+        });
+        waiter.join().unwrap()
+    });
+    assert!(
+        !both_inside,
+        "a thread that waited for the lock got in while another thread was \
+         still inside with_gil: a holder may stay inside as long as it \
+         likes, and a waiter whose wait times out (wait_timeout, a sleep) \
+         must check again and wait on, never take the lock over as if the \
+         holder were gone"
+    );
+}
+
+/// How long, at least, a holder stays inside while a thread waits for the
+/// lock with deadlines: a waiter that gives up (takes the lock over) after
+/// many short waits, or one long one, gets in meanwhile if it gives up
+/// sooner than this.
+const STAY: Duration = Duration::from_secs(2);
+
+/// Returns once thread `w` has got in (`w_inside`), or has been seen
+/// asleep with no deadline `SETTLE` ago, or, seen waiting with a deadline,
+/// has woken by itself twice and `STAY` has passed since, or after
+/// `SETTLE` if it is never seen asleep with a deadline.
+fn stay_while_it_waits(w: Tid, w_inside: &AtomicBool) {
+    let start = Instant::now();
+    let mut slept_by_then = None;
+    while !w_inside.load(Ordering::SeqCst) {
+        match task::wait(w) {
+            Some((task::Wait::UntilWoken, _)) => {
+                thread::sleep(SETTLE);
+                return;
+            }
+            Some((task::Wait::UntilADeadline, _))
+                if slept_by_then.is_none() =>
+            {
+                slept_by_then = Some((task::sleeps(w), Instant::now()));
+            }
+            _ => {}
+        }
+        match slept_by_then {
+            // Two more sleeps: it woke by itself twice (nobody woke it).
+            Some((then, when))
+                if task::sleeps(w) >= then + 2 && when.elapsed() >= STAY =>
+            {
+                return;
+            }
+            None if start.elapsed() >= SETTLE => return,
+            _ => {}
+        }
+        thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// A pause in which a thread that wrongly got in would be seen inside.
