@@ -330,7 +330,10 @@ pub enum Outcome {
 ///   `Finished` with the exit code and everything the command wrote to
 ///   stdout; `code` is `None` for a command a signal ended, stdout that is
 ///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
-///   start (no such program) gives an `Err`. A `deadline` too large to
+///   start gives an `Err`: the error its start gave, unchanged (its kind,
+///   OS error number and message: `NotFound` for no such program,
+///   `PermissionDenied` for a file that is not executable), not a new
+///   error that wraps it. A `deadline` too large to
 ///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
 ///   not panic, and the command finishes. Only stdout is piped: a command
 ///   whose stdin and stderr the caller set to files (`cat`, then a line
