@@ -377,7 +377,14 @@ pub enum Outcome {
 ///   `run_all` gets round to waiting for it, nor from when another command
 ///   ended: of two commands started together, one that exits halfway to
 ///   the deadline is `Finished`, and the other, still running at the
-///   deadline, is killed then and `TimedOut`.
+///   deadline, is killed then and `TimedOut`. Nor does it count from the
+///   command's latest output: the one still running wrote 1 MiB halfway to
+///   its deadline, and is killed at its deadline all the same (a deadline
+///   is not an idle timeout that each read starts again). And a `deadline`
+///   of `Duration::MAX` is no deadline at all, however long the command
+///   runs: one that exits after tokio's paused clock has moved a century
+///   on is `Finished` (no cap of a day, or of any other length, stands in
+///   for it).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,
