@@ -81,14 +81,22 @@ use tokio::process::Command;
 ///   finish in, one per entry from that entry's own fetch: a URL listed
 ///   twice is fetched twice, and each entry gets its own fetch's body; no
 ///   URLs give no bodies. `fetch` gets each URL as it is given, not
-///   trimmed: a URL with spaces around it is fetched with them.
+///   trimmed: a URL with spaces around it is fetched with them. Each body
+///   is returned as its fetch gave it: not trimmed (a trailing newline
+///   stays), an empty body too, and each entry is fetched once, an entry
+///   whose body is empty included (an empty body is not retried). A fetch
+///   is waited for however long it takes, with no timeout of
+///   `fetch_all`'s own: one that takes a year of virtual time (on tokio's
+///   paused clock) still gives its body.
 ///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
 ///   URLs at all; a `limit` of `usize::MAX` does not panic and means no
 ///   limit: 8 fetches of 10 ms all run at once, in 10 ms. So does any
 ///   `limit` of at least `urls.len()`, however many URLs: 300 fetches of
-///   10 ms, with a limit of `usize::MAX` or of 300, all run at once.
+///   10 ms, with a limit of `usize::MAX` or of 300, all run at once, and
+///   so do 32 768 with a limit of `usize::MAX`, whatever the machine (no
+///   cap of your own, not even one that grows with the number of cores).
 ///   Trial: `ch08::fetch_all::checks_its_limit`.
 /// - A fetch that panics makes `fetch_all` panic with that fetch's own
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
@@ -322,7 +330,10 @@ pub enum Outcome {
 ///   `Finished` with the exit code and everything the command wrote to
 ///   stdout; `code` is `None` for a command a signal ended, stdout that is
 ///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
-///   start (no such program) gives an `Err`. A `deadline` too large to
+///   start gives an `Err`: the error its start gave, unchanged (its kind,
+///   OS error number and message: `NotFound` for no such program,
+///   `PermissionDenied` for a file that is not executable), not a new
+///   error that wraps it. A `deadline` too large to
 ///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
 ///   not panic, and the command finishes. Only stdout is piped: a command
 ///   whose stdin and stderr the caller set to files (`cat`, then a line
@@ -366,7 +377,14 @@ pub enum Outcome {
 ///   `run_all` gets round to waiting for it, nor from when another command
 ///   ended: of two commands started together, one that exits halfway to
 ///   the deadline is `Finished`, and the other, still running at the
-///   deadline, is killed then and `TimedOut`.
+///   deadline, is killed then and `TimedOut`. Nor does it count from the
+///   command's latest output: the one still running wrote 1 MiB halfway to
+///   its deadline, and is killed at its deadline all the same (a deadline
+///   is not an idle timeout that each read starts again). And a `deadline`
+///   of `Duration::MAX` is no deadline at all, however long the command
+///   runs: one that exits after tokio's paused clock has moved a century
+///   on is `Finished` (no cap of a day, or of any other length, stands in
+///   for it).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,

@@ -159,7 +159,9 @@ pub(super) fn calls_fetch_only_within_the_limit() {
 /// The first pages take longest, so the last finish first; the bodies
 /// still come in URL order. No URLs give no bodies. A URL listed more than
 /// once is fetched once per entry, and each entry gets its own fetch's
-/// body.
+/// body, as the fetch gave it: a trailing newline kept, an empty body
+/// kept (and not fetched again), and a fetch that takes a year of virtual
+/// time waited for.
 pub(super) fn returns_bodies_in_url_order() {
     let pages = ["search?q=tea", "cart", "about", "orders", "blog", "account"];
     let fetched = fetch_pages(&pages, &[60, 50, 40, 30, 20, 10], 3);
@@ -178,40 +180,69 @@ pub(super) fn returns_bodies_in_url_order() {
     assert!(nothing.bodies.is_empty(), "no URLs, no bodies");
     // A URL listed three times is fetched three times, and each entry
     // gets the body of its own fetch; the later fetches finish first. A
-    // URL with spaces around it is fetched as it is, spaces and all.
-    let urls: Vec<String> = ["cart", "cart", " about\t", "cart"]
-        .map(String::from)
-        .to_vec();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let bodies = paused_runtime().block_on(fetch_all(&urls, 4, |url| {
-        let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
-        async move {
-            tokio::time::sleep(Duration::from_millis(50 - 10 * call as u64))
-                .await;
-            format!("{url}, fetch {call}")
+    // URL with spaces around it is fetched as it is, spaces and all. Each
+    // body is returned as the fetch gave it: with its trailing newline,
+    // and empty for the one that answers nothing (which is not fetched
+    // again). And a fetch is waited for however long it takes: a year
+    // of virtual time for `slow`.
+    let urls: Vec<String> =
+        ["cart", "cart", " about\t", "cart", "empty", "slow"]
+            .map(String::from)
+            .to_vec();
+    // What each call of `fetch` answered: (URL, body), in call order.
+    let answers =
+        Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let bodies = paused_runtime().block_on(fetch_all(&urls, urls.len(), {
+        let answers = Arc::clone(&answers);
+        move |url: String| {
+            let answers = Arc::clone(&answers);
+            async move {
+                let call = {
+                    let answers = answers.lock().expect("a fetch panicked");
+                    answers.len() as u64 + 1
+                };
+                let body = match url.as_str() {
+                    "empty" => String::new(),
+                    _ => format!("{url}, fetch {call}\n"),
+                };
+                answers
+                    .lock()
+                    .expect("a fetch panicked")
+                    .push((url.clone(), body.clone()));
+                let delay = match url.as_str() {
+                    "slow" => Duration::from_secs(365 * 24 * 60 * 60),
+                    _ => Duration::from_millis(70u64.saturating_sub(10 * call)),
+                };
+                tokio::time::sleep(delay).await;
+                body
+            }
         }
     }));
-    let mut sorted = bodies.clone();
-    sorted.sort();
-    let each_once: Vec<String> =
-        [(1, "cart"), (2, "cart"), (3, " about\t"), (4, "cart")]
-            .iter()
-            .map(|(call, url)| format!("{url}, fetch {call}"))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-    let matches = bodies
-        .iter()
-        .zip(&urls)
-        .all(|(body, url)| body.starts_with(&format!("{url}, ")));
+    let answers = answers.lock().expect("a fetch panicked").clone();
+    let mut given: Vec<&String> =
+        answers.iter().map(|(_, body)| body).collect();
+    let mut returned: Vec<&String> = bodies.iter().collect();
+    given.sort();
+    returned.sort();
+    let own = bodies.len() == urls.len()
+        && bodies.iter().zip(&urls).all(|(body, url)| {
+            answers
+                .iter()
+                .any(|(asked, answered)| asked == url && answered == body)
+        });
     assert!(
-        calls.load(Ordering::SeqCst) == 4 && matches && sorted == each_once,
-        "fetch_all({urls:?}) gave {bodies:?}, for the bodies of 4 fetches, \
-         one per entry (fetch N answers \"URL, fetch N\"): each entry gets \
-         the body of its own fetch, in the order of the entries. A URL may \
-         be listed twice, so put the bodies back in place by each entry's \
-         index, not by URL; and call fetch with each URL as it is given \
-         (not trimmed)"
+        answers.len() == urls.len() && own && given == returned,
+        "fetch_all({urls:?}) gave {bodies:?}, for {} fetches that answered \
+         {answers:?} (URL, body; fetch N answers \"URL, fetch N\\n\", \
+         `empty` answers \"\", `slow` takes a year of virtual time): each \
+         entry gets the body of its own fetch, in the order of the entries, \
+         as the fetch gave it. A URL may be listed twice, so put the bodies \
+         back in place by each entry's index, not by URL; call fetch once \
+         per entry, with each URL as it is given (not trimmed), and never \
+         again (an empty body is a body); return each body unchanged (no \
+         trim of its newline); and wait for each fetch however long it \
+         takes (no timeout of your own)",
+        answers.len()
     );
 }
 
@@ -247,8 +278,10 @@ pub(super) fn takes_the_time_of_the_ideal_schedule() {
 }
 
 /// A limit of 0 panics, before any fetch is called, and also with no
-/// URLs at all; a limit of
-/// `usize::MAX` means no limit: all eight fetches run at once.
+/// URLs at all; a limit of `usize::MAX` means no limit: all eight fetches
+/// run at once, and so do 300 with a limit of `usize::MAX` or 300, and
+/// 32 768 (more than any machine's cores times any count per core) with a
+/// limit of `usize::MAX`.
 pub(super) fn checks_its_limit() {
     let called = Arc::new(AtomicUsize::new(0));
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
@@ -295,20 +328,60 @@ pub(super) fn checks_its_limit() {
     );
     // Many more URLs than a connection pool would take at once: a large
     // limit is no limit, whatever the count.
-    const MANY: usize = 300;
-    let names: Vec<String> = (1..=MANY).map(|n| format!("items/{n}")).collect();
+    const SOME: usize = 300;
+    let names: Vec<String> = (1..=SOME).map(|n| format!("items/{n}")).collect();
     let pages: Vec<&str> = names.iter().map(String::as_str).collect();
-    for limit in [usize::MAX, MANY] {
-        let fetched = fetch_pages(&pages, &[10; MANY], limit);
+    for limit in [usize::MAX, SOME] {
+        let fetched = fetch_pages(&pages, &[10; SOME], limit);
         assert_eq!(
             (fetched.most, fetched.took),
-            (MANY, Duration::from_millis(10)),
-            "{MANY} fetches of 10 ms with a limit of {limit}, at least the \
-             number of URLs: all {MANY} at once, in 10 ms (most in flight \
+            (SOME, Duration::from_millis(10)),
+            "{SOME} fetches of 10 ms with a limit of {limit}, at least the \
+             number of URLs: all {SOME} at once, in 10 ms (most in flight \
              at once, time taken). Do not cap the limit at a number of your \
              own"
         );
     }
+    // And more than any machine has cores times any count per core: no
+    // limit is no limit, whatever the machine.
+    let (most, took) = fetch_many(usize::MAX);
+    assert_eq!(
+        (most, took),
+        (MANY, Duration::from_millis(10)),
+        "{MANY} fetches of 10 ms with a limit of usize::MAX: all {MANY} at \
+         once, in 10 ms (most in flight at once, time taken). Do not cap \
+         the limit at a number of your own, not even one that grows with \
+         the machine's cores"
+    );
+}
+
+/// How many URLs [`fetch_many`] fetches.
+const MANY: usize = 1 << 15;
+
+/// Fetches [`MANY`] URLs of 10 ms on the paused clock with `limit`, each
+/// fetch as light as can be: the most in flight at once, and the virtual
+/// time taken.
+fn fetch_many(limit: usize) -> (usize, Duration) {
+    let urls: Vec<String> = (0..MANY).map(|n| n.to_string()).collect();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let took = paused_runtime().block_on(async {
+        let start = Instant::now();
+        let fetch = |url: String| {
+            let (in_flight, most) = (Arc::clone(&in_flight), Arc::clone(&most));
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                url
+            }
+        };
+        let bodies = fetch_all(&urls, limit, fetch).await;
+        assert!(bodies == urls, "the bodies of {MANY} fetches, in URL order");
+        start.elapsed()
+    });
+    (most.load(Ordering::SeqCst), took)
 }
 
 /// The fourth of eight fetches panics with a `&'static str`, the first

@@ -86,7 +86,9 @@ fn shell(script: &str, args: &[&str]) -> Command {
 }
 
 /// Exit statuses and stdout come back in command order, and a command
-/// that cannot start is an error of its own. A child killed by a signal
+/// that cannot start is an error of its own: the error its start gave,
+/// unchanged (`NotFound` for a program that does not exist,
+/// `PermissionDenied` for a file that is not executable). A child killed by a signal
 /// has no code (`None`), and output that is not UTF-8 is decoded lossily.
 /// Only stdout is piped: `cat`, whose stdin and stderr the caller set to
 /// files, reads the one to its end and writes to the other.
@@ -97,6 +99,10 @@ pub(super) fn reports_code_and_output() {
     let (input, errors) =
         (scratch.path().join("input"), scratch.path().join("errors"));
     fs::write(&input, "from the caller's file\n").expect("cannot write input");
+    // A file that is not executable: it cannot start either, for
+    // another reason.
+    let not_a_program = scratch.path().join("notes.txt");
+    fs::write(&not_a_program, "not a program\n").expect("cannot write notes");
     let mut cat = shell("cat && echo oops >&2", &[]);
     cat.stdin(fs::File::open(&input).expect("cannot open the input"))
         .stderr(fs::File::create(&errors).expect("cannot create a file"));
@@ -108,10 +114,11 @@ pub(super) fn reports_code_and_output() {
             worker(&["abort"]),
             shell("printf 'caf\\351\\n'", &[]),
             cat,
+            Command::new(&not_a_program),
         ],
         NEVER,
     ));
-    assert_eq!(outcomes.len(), 6, "one result per command");
+    assert_eq!(outcomes.len(), 7, "one result per command");
     assert!(
         matches!(
             &outcomes[5],
@@ -168,12 +175,33 @@ pub(super) fn reports_code_and_output() {
          (is its stdout piped and read to the end?)",
         outcomes[1]
     );
-    assert!(
-        outcomes[2].is_err(),
-        "a program that does not exist cannot start: expected an Err, \
-         got {:?}",
-        outcomes[2]
-    );
+    // Each error is the one starting the program gives, as it is: its
+    // kind, its OS error number and its message.
+    for (index, program) in [
+        (2, Path::new("/nonexistent/report-generator")),
+        (6, not_a_program.as_path()),
+    ] {
+        let expected = std::process::Command::new(program)
+            .spawn()
+            .expect_err("the program cannot start");
+        let same = match &outcomes[index] {
+            Err(error) => {
+                error.kind() == expected.kind()
+                    && error.raw_os_error() == expected.raw_os_error()
+                    && error.to_string() == expected.to_string()
+            }
+            Ok(_) => false,
+        };
+        assert!(
+            same,
+            "{program:?} cannot start: expected the error that starting it \
+             gives, as it is, Err({expected:?}), got {:?}. Pass spawn's \
+             error on unchanged (`?`): a new io::Error::other that names \
+             the program loses its kind ({:?}), which the caller matches on",
+            outcomes[index],
+            expected.kind()
+        );
+    }
     // A deadline too far off for any clock to reach, `Duration::MAX`, is
     // no deadline: the command finishes, and nothing overflows.
     let unbounded = std::panic::catch_unwind(|| {

@@ -173,6 +173,13 @@ pub(crate) fn kills_commands_past_the_deadline() {
 /// deadline counted from the first command's end would fall at 15 s,
 /// which the clock never reaches; one deadline on the whole batch would
 /// report the first command, which finished in time, as `TimedOut` too.
+/// The second command writes 1 MiB at 5 s, and the test waits until that
+/// write has ended, so `run_all` has read it by then: a deadline that
+/// starts again at each read (an idle timeout) would also fall at 15 s.
+/// At 11 s, once the runtime has run, the test lets the second command
+/// exit, so that one not killed gives `Finished`, not a hang.
+/// Then, with a deadline of `Duration::MAX`, a command that exits only
+/// after the clock has moved a century on is `Finished`.
 pub(crate) fn counts_each_deadline_from_its_own_start() {
     const DEADLINE: Duration = Duration::from_secs(10);
     let scratch = scratch();
@@ -182,12 +189,21 @@ pub(crate) fn counts_each_deadline_from_its_own_start() {
     };
     let (early_started, go) = (path("early-started"), path("go"));
     let (late_started, never) = (path("late-started"), path("never"));
+    let (talk, talked) = (path("talk"), path("talked"));
     // Each marks that it runs, then becomes `worker emit-then-wait`, the
     // same process: it prints ping and exits once its file appears.
     let marked = r#": > "$1"; exec "$2" emit-then-wait "$3""#;
+    // The second one talks first: once `talk` appears, it writes 1 MiB,
+    // more than a pipe holds, so its write ends only once `run_all` has
+    // read most of it, and then marks that it has.
+    let talker = r#": > "$1"
+while [ ! -e "$4" ]; do sleep 0.01; done
+head -c 1048576 /dev/zero
+: > "$5"
+exec "$2" emit-then-wait "$3""#;
     let commands = vec![
         shell(marked, &[&early_started, WORKER, &go]),
-        shell(marked, &[&late_started, WORKER, &never]),
+        shell(talker, &[&late_started, WORKER, &never, &talk, &talked]),
     ];
     let outcomes = paused_runtime().block_on(async {
         let given_up = Arc::new(AtomicBool::new(false));
@@ -217,10 +233,22 @@ pub(crate) fn counts_each_deadline_from_its_own_start() {
             tokio::task::yield_now().await;
             tokio::time::advance(Duration::from_secs(5)).await;
             fs::write(&go, "").expect("cannot create the go file");
+            fs::write(&talk, "").expect("cannot create the talk file");
             let given_up = Arc::clone(&given_up);
-            blocking(move || wait_until(&given_up, || !is_our_child(early)))
-                .await;
+            blocking(move || {
+                wait_until(&given_up, || {
+                    !is_our_child(early) && Path::new(&talked).exists()
+                });
+            })
+            .await;
             tokio::time::advance(Duration::from_secs(6)).await;
+            // The second command is past its deadline: killed by now in a
+            // right solution, which these yields let run. If it was not,
+            // let it exit, rather than wait for ever.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            fs::write(&never, "").expect("cannot create the never file");
         };
         let (outcomes, ()) = tokio::join!(run_all(commands, DEADLINE), test);
         drop(release);
@@ -240,10 +268,78 @@ pub(crate) fn counts_each_deadline_from_its_own_start() {
          that came in time: give each command a deadline of its own)",
         outcomes[0]
     );
+    let second = match &outcomes[1] {
+        Ok(Outcome::Finished { code, stdout }) => {
+            format!("Finished with code {code:?} and {} bytes", stdout.len())
+        }
+        other => format!("{other:?}"),
+    };
     assert!(
         matches!(&outcomes[1], Ok(Outcome::TimedOut)),
-        "the second command never exits, and ran 11 s with a deadline of \
-         10 s: expected Ok(TimedOut), got {:?}",
-        outcomes[1]
+        "the second command ran 11 s with a deadline of 10 s, and wrote \
+         1 MiB at 5 s: expected Ok(TimedOut), got {second} (it exits only \
+         when the test lets it, after 11 s). A deadline counts from the \
+         command's start, not from its latest output: one timeout around \
+         the whole run (the reads and the wait), not one per read"
+    );
+    no_deadline_at_all();
+}
+
+/// A deadline of `Duration::MAX` is no deadline: on tokio's paused clock,
+/// held still, a command waits for the test; the test moves the clock a
+/// century on, lets the runtime run, and only then lets the command exit.
+/// It is `Finished`: no deadline of a day, a year or any other length
+/// stood in for "none".
+fn no_deadline_at_all() {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let go = go.to_str().expect("a UTF-8 temporary path").to_string();
+    let commands = vec![worker(&["emit-then-wait", &go])];
+    let outcomes = paused_runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        // Runs until `release` is dropped, after `run_all` has returned:
+        // the clock moves only when the test moves it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let hold = tokio::task::spawn_blocking(move || {
+            let _ = held.recv();
+        });
+        let test = async {
+            let pid = blocking({
+                let (go, given_up) = (go.clone(), Arc::clone(&given_up));
+                move || {
+                    wait_until(&given_up, || child_mentioning(&go).is_some());
+                    child_mentioning(&go)
+                }
+            })
+            .await
+            .expect("the command runs until it is let go");
+            tokio::task::yield_now().await;
+            tokio::time::advance(CENTURY).await;
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            fs::write(&go, "").expect("cannot create the go file");
+            let given_up = Arc::clone(&given_up);
+            blocking(move || wait_until(&given_up, || !is_our_child(pid)))
+                .await;
+        };
+        let (outcomes, ()) =
+            tokio::join!(run_all(commands, Duration::MAX), test);
+        drop(release);
+        hold.await.expect("the clock's holder panicked");
+        outcomes
+    });
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Ok(Outcome::Finished { code: Some(0), stdout })] if stdout == "ping\n"
+        ),
+        "a command with a deadline of Duration::MAX, no deadline at all, \
+         ran a century on tokio's paused clock, then exited: expected \
+         Finished with code 0 and \"ping\\n\", got {outcomes:?}. Do not \
+         cap the deadline at a length of your own: \
+         tokio::time::timeout(Duration::MAX, ..) sets no timer at all"
     );
 }
