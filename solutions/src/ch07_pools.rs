@@ -189,8 +189,11 @@ impl ProcessPool {
     /// # Graded promises
     ///
     /// - Starts `size` distinct worker processes, children of the calling
-    ///   process, with `size` calls of `command`, one per worker; each worker's
-    ///   stderr is the caller's own (inherited, not piped). Trial:
+    ///   process, with `size` calls of `command`, one per worker, each worker
+    ///   from the `Command` that its call returned, as it was built: with the
+    ///   variables that call set, and the rest of the caller's environment
+    ///   (no `env_clear`); each worker's stderr is the caller's own
+    ///   (inherited, not piped). Trial:
     ///   `ch07::process_pool::starts_size_long_lived_workers`.
     /// - Panics if `size` is `0`. Trial:
     ///   `ch07::process_pool::rejects_a_size_of_zero`.
@@ -383,7 +386,11 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
-///   Trial: `ch07::thread_pool::survives_a_panicking_job`.
+///   The pool leaves the process's panic hook as it found it: a panic on
+///   another thread after jobs that ran at once on two threads still reaches
+///   the hook that was set before (workers that each swap in a silent hook
+///   around a job and put theirs back race, and can leave it silent for
+///   good). Trial: `ch07::thread_pool::survives_a_panicking_job`.
 /// - A pool keeps its threads while it has nothing to do, however long, until
 ///   it is dropped: after 3 seconds without a job it still takes jobs and runs
 ///   `size` of them at once. (The trial waits 3 seconds; threads that quit
@@ -398,8 +405,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///   they were sent. Trial:
 ///   `ch07::thread_pool::takes_the_jobs_in_order_on_a_free_thread`.
 /// - An idle pool's threads sleep until a job comes: each blocks waiting for
-///   it (as `recv` does), and none polls for jobs (as `try_recv` in a loop
-///   does), which would burn CPU time while there is nothing to do. A thread
+///   it with no deadline (as `recv` does), and none polls for jobs (as
+///   `try_recv` in a loop does), which would burn CPU time while there is
+///   nothing to do, nor wakes up now and then to look again (as
+///   `recv_timeout` in a loop does). A thread
 ///   woken for a job that another thread took first goes back to waiting, it
 ///   does not end: the pool still runs `size` jobs at once after that. Trial:
 ///   `ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped`.
@@ -413,7 +422,11 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// Starts `size` worker threads. Panics if `size` is 0.
+    /// Starts `size` worker threads. Panics if `size` is 0, in every build:
+    /// a release build too, which leaves `debug_assert!`s out and would
+    /// return a pool of no threads, whose jobs never run. The trials run
+    /// debug builds only, so a check that only debug builds make (a
+    /// `debug_assert!`) passes them, but it is wrong, and not graded.
     ///
     /// # Graded promises
     ///
@@ -422,7 +435,9 @@ impl ThreadPool {
     ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
     /// - The pool never runs more than `size` jobs at once, nor on more than
     ///   `size` different threads, and starts no more than `size` threads,
-    ///   however many jobs it is sent. Trial:
+    ///   however many jobs it is sent; a job sent while every thread is busy
+    ///   waits in the queue, never runs on the thread that called `execute`.
+    ///   Trial:
     ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
     /// - Starts the `size` threads in `new`, not as jobs come: the threads
     ///   that run the first jobs are there as soon as `new` returns, before
@@ -567,6 +582,15 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   `ch07::word_count::calls_on_map_before_counting`.
 /// - On each mapper's thread, `on_map` is called before `words` is called on
 ///   any text. Trial: `ch07::word_count::calls_on_map_before_counting`.
+/// - The calling thread adds the counts up itself, as they arrive, not a
+///   reducer thread of its own: `word_count` starts no thread but the
+///   mappers. While the mappers count, it sleeps until counts arrive (as
+///   `recv` does), rather than poll the channel (`try_recv` or `try_iter`)
+///   or the mappers (`is_finished`) in a loop, which burns a core the
+///   mappers need, and can stop looking just after a mapper sent its counts,
+///   before they are read; nor does it sleep or wait with a deadline
+///   between looks. Trial:
+///   `ch07::word_count::adds_the_counts_up_on_the_calling_thread`.
 pub fn word_count(
     texts: &[&str],
     mappers: usize,

@@ -336,6 +336,19 @@ pub fn trials() -> Vec<Trial> {
              others need while it counts?)",
         ),
         Trial::new(
+            "ch07::word_count::adds_the_counts_up_on_the_calling_thread",
+            1,
+            word_count::adds_the_counts_up_on_the_calling_thread,
+        )
+        // It reads which threads there are, and the caller's CPU time.
+        .exclusive()
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "word_count never returned, or the calling thread was never \
+             seen asleep while its two mappers waited: it waits for their \
+             counts (recv) and adds them up",
+        ),
+        Trial::new(
             "ch07::word_count::handles_more_mappers_than_texts",
             1,
             handles_more_mappers_than_texts,

@@ -201,15 +201,30 @@ fn why_unfinished(released: bool) -> &'static str {
     }
 }
 
+/// The environment process `pid` started with, one `KEY=VALUE` each.
+fn environment_of(pid: u32) -> HashSet<Vec<u8>> {
+    let path = format!("/proc/{pid}/environ");
+    let environ = fs::read(&path)
+        .unwrap_or_else(|error| panic!("cannot read {path}: {error}"));
+    environ
+        .split(|&byte| byte == 0)
+        .filter(|pair| !pair.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// `new` starts `size` distinct child processes, each from its own call of
-/// `command` and with this process's stderr, and every `map` uses those
-/// same processes.
+/// `command`, as that call built it (the variable it set, and this
+/// process's environment, which it inherits), and with this process's
+/// stderr, and every `map` uses those same processes.
 pub(super) fn starts_size_long_lived_workers() {
     const SIZE: usize = 3;
     let built = Cell::new(0);
     let command = || {
         built.set(built.get() + 1);
-        pool_worker()
+        let mut command = pool_worker();
+        command.env("CH07_WORKER", built.get().to_string());
+        command
     };
     let mut pool =
         ProcessPool::new(command, SIZE).expect("cannot start the pool");
@@ -259,6 +274,33 @@ pub(super) fn starts_size_long_lived_workers() {
         }
     }
     assert_eq!(pool.pids(), pids, "the workers changed between maps");
+    let ours: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(key, value)| {
+            let mut pair = key.into_encoded_bytes();
+            pair.push(b'=');
+            pair.extend(value.into_encoded_bytes());
+            pair
+        })
+        .collect();
+    let mut numbers = HashSet::new();
+    for &pid in &pids {
+        let theirs = environment_of(pid);
+        let number = (1..=SIZE).find(|number| {
+            theirs.contains(format!("CH07_WORKER={number}").as_bytes())
+        });
+        assert!(
+            number.is_some_and(|number| numbers.insert(number))
+                && ours.iter().all(|pair| theirs.contains(pair)),
+            "worker {pid} was not started as `command` built it: each call \
+             sets CH07_WORKER to its own number, and the workers inherit \
+             this process's environment, but worker {pid} has {} of this \
+             process's {} variables, and CH07_WORKER={number:?} (start each \
+             worker from the Command that `command` returns, with no \
+             env_clear)",
+            ours.iter().filter(|pair| theirs.contains(*pair)).count(),
+            ours.len()
+        );
+    }
 }
 
 /// The first job waits for a file that the third job creates, so it

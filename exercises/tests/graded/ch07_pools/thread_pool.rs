@@ -145,8 +145,10 @@ fn the_jobs_finish_before_drop_returns() {
 
 /// A pool of one thread runs the jobs queued after a job that panicked,
 /// on that same thread: a worker that dies and is replaced by a new thread
-/// shows as a second thread.
+/// shows as a second thread. And a pool leaves the process's panic hook as
+/// it found it (see [`leaves_the_panic_hook_alone`]).
 pub(super) fn survives_a_panicking_job() {
+    leaves_the_panic_hook_alone();
     let pool = ThreadPool::new(1);
     let (report, ran) = channel::unbounded();
     let threads = Arc::new(Mutex::new(HashSet::new()));
@@ -178,6 +180,75 @@ pub(super) fn survives_a_panicking_job() {
          {threads} different threads: a panic in a job must not end its \
          worker thread, and replacing the thread is no cure (catch the \
          panic with std::panic::catch_unwind and keep the thread)"
+    );
+}
+
+/// The process's panic hook, as `std::panic::take_hook` gives it.
+type Hook = dyn Fn(&panic::PanicHookInfo<'_>) + Send + Sync;
+
+/// Two jobs run at once on a pool of two threads, and end one after the
+/// other, in the order that leaves the process's panic hook silent for good
+/// if each worker swaps it for a silent one around each job: the first job
+/// starts (its worker has set the silent hook), then the second (its worker
+/// took the silent hook as the one to put back), then the first ends and
+/// its worker goes back to waiting (it put back the hook it took), then
+/// the second ends (its worker puts back the silent hook). A panic on
+/// another thread after that must still reach the hook that was set
+/// before the pool was made, as it does with a pool that leaves the hook
+/// alone.
+fn leaves_the_panic_hook_alone() {
+    let previous: Arc<Hook> = Arc::from(panic::take_hook());
+    let reported = Arc::new(AtomicUsize::new(0));
+    {
+        let (previous, reported) =
+            (Arc::clone(&previous), Arc::clone(&reported));
+        panic::set_hook(Box::new(move |info| {
+            reported.fetch_add(1, Ordering::SeqCst);
+            previous(info);
+        }));
+    }
+    let pool = ThreadPool::new(2);
+    let (report, reports) = channel::unbounded();
+    let (end_first, first_gate) = channel::bounded::<()>(0);
+    let first = report.clone();
+    pool.execute(move || {
+        first.send(("first runs", task::me())).unwrap();
+        let _ = first_gate.recv(); // Until the second job runs.
+        first.send(("first ends", task::me())).unwrap();
+    });
+    let (_, first) = reports.recv().expect("the first job did not run");
+    let (end_second, second_gate) = channel::bounded::<()>(0);
+    pool.execute(move || {
+        report.send(("second runs", task::me())).unwrap();
+        let _ = second_gate.recv(); // Until the first job's worker waits.
+    });
+    let (_, second) = reports.recv().expect("the second job did not run");
+    assert_ne!(
+        first.tid, second.tid,
+        "a pool of 2 threads ran 2 jobs at once on one thread"
+    );
+    drop(end_first);
+    reports.recv().expect("the first job did not end");
+    // The first job's worker is done with it once it waits for another.
+    while !task::asleep(first.tid) {
+        thread::yield_now();
+    }
+    drop(end_second);
+    drop(pool);
+    let before = reported.load(Ordering::SeqCst);
+    let _ = thread::spawn(|| panic!("a thread panics on purpose (expected)"))
+        .join();
+    let after = reported.load(Ordering::SeqCst);
+    panic::set_hook(Box::new(move |info| previous(info)));
+    assert_eq!(
+        after - before,
+        1,
+        "after a pool's jobs had run, a panic on another thread no longer \
+         reached the panic hook that was set before the pool was made: a \
+         pool leaves the process's panic hook alone (workers that each \
+         swap it for a silent one around a job, with take_hook and \
+         set_hook, race with each other, and one of them can put back \
+         another's silent hook for good)"
     );
 }
 
@@ -254,7 +325,9 @@ struct Seen {
 }
 
 /// While `SIZE` jobs are held at a gate, the pool has at most `SIZE`
-/// threads; over all jobs, at most `SIZE` ran at once, on at most `SIZE`
+/// threads; the other jobs are sent only then, while every thread is busy,
+/// and wait in the queue: none runs on the calling thread (`execute` only
+/// queues it); over all jobs, at most `SIZE` ran at once, on at most `SIZE`
 /// threads.
 pub(super) fn never_runs_more_than_size_jobs() {
     const SIZE: usize = 3;
@@ -264,10 +337,19 @@ pub(super) fn never_runs_more_than_size_jobs() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (open, gate) = channel::bounded::<()>(0);
     let (started, starts) = channel::unbounded();
-    for _ in 0..JOBS {
+    let caller = thread::current().id();
+    let on_caller = Arc::new(AtomicUsize::new(0));
+    let mut started_threads = 0;
+    for job in 0..JOBS {
         let (seen, gate, started) =
             (Arc::clone(&seen), gate.clone(), started.clone());
+        let on_caller = Arc::clone(&on_caller);
         pool.execute(move || {
+            if thread::current().id() == caller {
+                // Held at the gate, the calling thread would never open it.
+                on_caller.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
             {
                 let mut seen = seen.lock().unwrap();
                 seen.running += 1;
@@ -278,17 +360,29 @@ pub(super) fn never_runs_more_than_size_jobs() {
             let _ = gate.recv(); // Held until the gate opens.
             seen.lock().unwrap().running -= 1;
         });
+        if job + 1 == SIZE {
+            // Every thread is busy before the other jobs are sent.
+            for _ in 0..SIZE {
+                starts.recv().expect("the jobs ended without starting");
+            }
+            started_threads = threads_of_this_process() - before;
+        }
     }
-    for _ in 0..SIZE {
-        starts.recv().expect("the jobs ended without starting");
-    }
-    let started_threads = threads_of_this_process() - before;
+    let on_caller = on_caller.load(Ordering::SeqCst);
     drop(open);
     drop(pool);
     assert!(
         started_threads <= SIZE,
         "a pool of {SIZE} threads had started {started_threads} threads: \
          start the workers once, in new, and send them the jobs"
+    );
+    assert_eq!(
+        on_caller, 0,
+        "{on_caller} jobs, sent while all {SIZE} threads of the pool were \
+         busy, ran on the calling thread, inside execute: execute only \
+         queues a job, which waits for a free worker however long the \
+         queue (running it on the caller runs more than {SIZE} at once, \
+         and out of order)"
     );
     let seen = seen.lock().unwrap();
     assert!(
@@ -374,15 +468,39 @@ pub(super) fn thread_ids() -> HashSet<Tid> {
 /// polls for jobs uses before it would ever go to sleep.
 const IDLE_TICKS: u64 = 10;
 
-/// Waits until every one of `workers` is asleep at once, as an idle worker
-/// waits for its next job, and fails if one of them has ended, or has used
-/// more than [`IDLE_TICKS`] of CPU time meanwhile, which is polling, not
-/// waiting. CPU time, not the clock: however loaded the machine, a thread
-/// that sleeps uses none.
+/// Whether `worker` sleeps in a wait with no deadline, as a worker waiting
+/// for its next job does; fails if it is seen in a sleep or a wait with a
+/// deadline (`recv_timeout` in a loop), which wakes it for nothing, again
+/// and again, while the pool has nothing to do.
+fn asleep_until_woken(worker: &Me, what: &str) -> bool {
+    if !task::asleep(worker.tid) {
+        return false;
+    }
+    match task::wait(worker.tid) {
+        Some((task::Wait::UntilWoken, _)) => true,
+        Some((task::Wait::UntilADeadline, line)) => panic!(
+            "a worker thread of an idle pool was seen {what} in a sleep or a \
+             wait with a deadline (/proc: {line}): it waits for the next \
+             job with no deadline (recv, not recv_timeout in a loop, which \
+             wakes every idle thread again and again for nothing)"
+        ),
+        _ => false,
+    }
+}
+
+/// Waits until every one of `workers` is asleep at once in a wait with no
+/// deadline, as an idle worker waits for its next job, and fails if one of
+/// them has ended, or is seen in a wait with a deadline (see
+/// [`asleep_until_woken`]), or has used more than [`IDLE_TICKS`] of CPU
+/// time meanwhile, which is polling, not waiting. CPU time, not the clock:
+/// however loaded the machine, a thread that sleeps uses none.
 fn wait_until_asleep(workers: &[Me], what: &str) {
     let start: Vec<u64> =
         workers.iter().map(|w| task::cpu_ticks(w.tid)).collect();
-    while !workers.iter().all(|worker| task::asleep(worker.tid)) {
+    while !workers
+        .iter()
+        .all(|worker| asleep_until_woken(worker, what))
+    {
         for (worker, start) in workers.iter().zip(&start) {
             assert!(
                 task::state(worker.tid).is_some(),

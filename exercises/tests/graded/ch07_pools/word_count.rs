@@ -4,10 +4,14 @@
 //! threads, and each mapper calls `on_map` before it counts. `WORDS_WATCH`
 //! tells these trials which thread counts which text, and when.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, LazyLock, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
+use std::time::Duration;
 
+use course::grader::task::{self, Tid};
 use exercises::ch07_pools::{WORDS_WATCH, word_count, words};
 
 /// Some real-looking text, in paragraphs.
@@ -297,4 +301,123 @@ pub(super) fn calls_on_map_before_counting() {
             &text[..20]
         );
     }
+}
+
+/// The CPU time, in `/proc`'s ticks (hundredths of a second), after which
+/// a calling thread counts as busy while its mappers wait: a fifth of a
+/// second, which a thread that starts two threads and then sleeps until
+/// counts arrive never comes near, however loaded the machine (time a
+/// thread waits for a CPU is not counted).
+const BUSY_TICKS: u64 = 20;
+
+/// What the calling thread was seen doing while its mappers waited.
+#[derive(Debug)]
+enum Seen {
+    /// Asleep in a wait with no deadline, 100 times in a row.
+    AsleepUntilWoken,
+    /// In a sleep or a wait with a deadline: the `/proc` line.
+    Polling(String),
+    /// It used [`BUSY_TICKS`] of CPU time.
+    Busy,
+}
+
+/// Watches thread `caller` until it has been seen in a wait with no
+/// deadline 100 times in a row, a millisecond apart; or in a sleep or a
+/// wait with a deadline; or it has used [`BUSY_TICKS`] of CPU time.
+fn watch(caller: Tid) -> Seen {
+    let spent = task::cpu_ticks(caller);
+    let mut untimed_in_a_row = 0;
+    while untimed_in_a_row < 100 {
+        if task::cpu_ticks(caller).saturating_sub(spent) > BUSY_TICKS {
+            return Seen::Busy;
+        }
+        match task::wait(caller) {
+            Some((task::Wait::UntilWoken, _)) => untimed_in_a_row += 1,
+            Some((task::Wait::UntilADeadline, line)) => {
+                return Seen::Polling(line);
+            }
+            // Running, or in another system call (still starting a
+            // mapper's thread): look again.
+            Some((task::Wait::Elsewhere, _)) | None => untimed_in_a_row = 0,
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    Seen::AsleepUntilWoken
+}
+
+/// The ids of this process's threads, from Linux's `/proc`.
+fn thread_ids() -> HashSet<Tid> {
+    fs::read_dir("/proc/self/task")
+        .expect("cannot list this process's threads")
+        .filter_map(|task| task.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The calling thread adds the counts up itself, and until they arrive it
+/// only waits for them. Two mappers are held in `on_map` until one of them
+/// has seen the calling thread asleep in a wait with no deadline 100 times
+/// in a row (it waits for counts, as `recv` does), not in a sleep or a wait
+/// with a deadline, and not busy (polling the channel, with `try_recv` or
+/// `try_iter`, or the mappers with `is_finished`, in a loop, which burns a
+/// core and can stop looking just after a mapper sent its counts, before
+/// they are read). By then the calling thread has started every thread it
+/// starts, and no thread but the two mappers has been started: a reducer
+/// thread of its own is not the calling thread.
+pub(super) fn adds_the_counts_up_on_the_calling_thread() {
+    const MAPPERS: usize = 2;
+    let texts = ["one fish two fish", "red fish blue fish"];
+    let caller = task::me().tid;
+    let before = thread_ids();
+    let mappers = Mutex::new(HashSet::new());
+    let arrived = Barrier::new(MAPPERS);
+    let watcher = AtomicUsize::new(0);
+    let seen = Mutex::new(None);
+    let done = Barrier::new(MAPPERS);
+    let counts = word_count(&texts, MAPPERS, |_| {
+        mappers.lock().unwrap().insert(task::me().tid);
+        arrived.wait(); // Both mappers are running.
+        if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
+            let how = watch(caller);
+            let mappers = mappers.lock().unwrap();
+            let others: Vec<Tid> = thread_ids()
+                .into_iter()
+                .filter(|tid| !before.contains(tid) && !mappers.contains(tid))
+                .collect();
+            *seen.lock().unwrap() = Some((how, others));
+        }
+        done.wait(); // The other mapper waits for the watcher.
+    });
+    assert_eq!(
+        counts,
+        sequential_count(&texts),
+        "the counts should equal those of one thread counting every text"
+    );
+    let (how, others) = seen.into_inner().unwrap().expect(
+        "on_map was never called, so the calling thread could not be watched",
+    );
+    match how {
+        Seen::AsleepUntilWoken => {}
+        Seen::Busy => panic!(
+            "while both mappers waited, the calling thread used a fifth of a \
+             second of CPU time without going to sleep: it waits for the \
+             mappers' counts (recv, or a for loop over the receiver), \
+             rather than poll the channel (try_recv, try_iter) or the \
+             mappers (is_finished) in a loop, which burns a core and can \
+             stop looking just after a mapper sent its counts"
+        ),
+        Seen::Polling(line) => panic!(
+            "while both mappers waited, the calling thread was seen in a \
+             sleep or a wait with a deadline (/proc: {line}): it waits for \
+             the mappers' counts until they arrive (recv), rather than \
+             poll with a sleep or recv_timeout between looks"
+        ),
+    }
+    assert!(
+        others.is_empty(),
+        "while both mappers waited and the calling thread slept, {} \
+         thread(s) other than the {MAPPERS} mappers had been started: the \
+         calling thread adds the counts up itself, as they arrive, not a \
+         reducer thread of its own",
+        others.len()
+    );
 }
