@@ -337,8 +337,12 @@ pub trait Resolver {
 ///
 /// - Gives what the resolver calls back with: the address as it is (an
 ///   IPv4-mapped IPv6 address, `::ffff:10.0.0.64`, stays that IPv6
-///   address), or the resolver's own error unchanged (same kind, same
-///   message), also when the callback is called at once, inside `lookup`.
+///   address; the unspecified `0.0.0.0` and `::`, which a resolver that
+///   blocks a name answers, are addresses like any other), or the
+///   resolver's own error unchanged (same kind, same message; one of kind
+///   `Interrupted` or `WouldBlock` too, after that one lookup: a retry is
+///   the caller's choice), also when the callback is called at once,
+///   inside `lookup`.
 ///   Each call asks the resolver anew: a host resolved before, by this
 ///   resolver or another, is looked up again and gets the new answer (no
 ///   cache of answers). A panic in `lookup` is no answer: it goes on, with
@@ -362,13 +366,17 @@ pub trait Resolver {
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an
 ///   error of kind `BrokenPipe` whose message contains `host` as given,
-///   quotes and backslashes included (`{host}`, not `{host:?}`), and it
-///   calls `lookup` once for it, not again.
+///   whole, quotes and backslashes included (`{host}`, not `{host:?}`),
+///   however long (a host of over 4 KiB is not cut short), and it calls
+///   `lookup` once for it, not again.
 ///   Trial: `ch08::resolve::a_dropped_callback_is_an_error`.
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each
 ///   returns once its own answer comes, in whatever order the answers
-///   come. Trial: `ch08::resolve::does_not_block_the_runtime`.
+///   come. So do lookups of one host under way at once, by one resolver
+///   or by several: each calls `lookup` on its own resolver at its first
+///   poll and gives that lookup's answer (no lookup is shared between
+///   calls). Trial: `ch08::resolve::does_not_block_the_runtime`.
 /// - If the `resolve` future is dropped (cancelled) after its first poll,
 ///   a later call of the callback, on another thread, does nothing and
 ///   does not panic.

@@ -330,6 +330,15 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 /// panics, `pipeline` panics too, with the iterator's own payload.
 ///
 /// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
+/// Any other `capacity` is the channel's, however large: `pipeline` caps
+/// it at no queue length of its own (above `Semaphore::MAX_PERMITS`,
+/// `usize::MAX >> 3`, it panics, as the channel does; not graded).
+///
+/// The items stream through: nothing is reserved in advance from the
+/// length `items` announces (its `size_hint`), which may be more than any
+/// memory holds. Graded only where such a reservation panics, with
+/// `0..u64::MAX`: a smaller one the allocator grants costs memory that a
+/// trial sharing the process with others cannot tell from theirs.
 ///
 /// # Graded promises
 ///
@@ -354,11 +363,14 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   is full, and takes one more item to hold: whenever both wait, with
 ///   items left in `items`, `capacity` + 1 items have been taken from
 ///   `items` and not yet given to `consume` (a channel of `capacity`,
-///   full, and one in hand; not a channel one short).
+///   full, and one in hand; not a channel one short), with a `capacity`
+///   of 3 and with one of 200,000 (no cap on the capacity given).
 ///   Trial: `ch08::pipeline::producer_runs_ahead_of_a_slow_consumer`.
 /// - If the returned future is dropped before it completes, both tasks
 ///   stop with it: from then on no item is taken from `items`, and no
-///   `consume` future runs to its end, even with an endless `items`.
+///   `consume` future runs to its end, even with an endless `items`
+///   (`0..u64::MAX`, whose `size_hint` is exact: `pipeline` does not
+///   panic, nor reserve room for that many results).
 ///   Trial: `ch08::pipeline::dropping_it_stops_both_tasks`.
 /// - If `consume` panics, `pipeline` panics with that payload, as it is
 ///   (a `&'static str` stays a `&'static str`, not a new `String` of the
@@ -368,7 +380,8 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   panics (in the producer), `pipeline` panics with that payload, as it
 ///   is, and does not return the results of the items before it.
 ///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
-/// - A `capacity` of 0 panics before any item is taken or consumed.
+/// - A `capacity` of 0 panics before any item is taken or consumed, and
+///   with no items at all too.
 ///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
 pub async fn pipeline<I, C, Fut>(
     items: I,

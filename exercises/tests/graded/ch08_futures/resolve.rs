@@ -7,12 +7,12 @@ mod waking;
 use std::any::Any;
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::task::Context;
+use std::task::{Context, Poll};
 use std::thread;
 
 use exercises::ch08_futures::{Callback, Resolver, resolve};
@@ -33,6 +33,10 @@ fn address_of(host: &str) -> IpAddr {
         "legacy.internal" => {
             return IpAddr::V6(Ipv4Addr::new(10, 0, 0, 64).to_ipv6_mapped());
         }
+        // The unspecified addresses, which a blocking resolver (a DNS
+        // sinkhole) gives: still addresses, and answers as they are.
+        "sinkhole.internal" => return IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        "sinkhole6.internal" => return IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         _ => 99,
     };
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, octet))
@@ -93,6 +97,34 @@ impl Resolver for Moving {
     }
 }
 
+/// Answers at once, inside `lookup`, whatever the host: an `Interrupted`
+/// error at its first lookup, a `WouldBlock` one (`EAI_AGAIN`) at its
+/// second, and then an address (`10.0.2.3`...). Counts its lookups.
+#[derive(Debug, Default)]
+struct Flaky(AtomicUsize);
+
+/// What [`Flaky`] answers at its lookups that fail: kind and message.
+const FLAKY_ERRORS: [(io::ErrorKind, &str); 2] = [
+    (io::ErrorKind::Interrupted, "lookup interrupted by a signal"),
+    (
+        io::ErrorKind::WouldBlock,
+        "temporary failure in name resolution",
+    ),
+];
+
+impl Resolver for Flaky {
+    fn lookup(&self, _host: &str, done: Callback) {
+        let lookups = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        done(match FLAKY_ERRORS.get(lookups - 1) {
+            Some(&(kind, message)) => Err(io::Error::new(kind, message)),
+            None => {
+                let last = u8::try_from(lookups).unwrap_or(u8::MAX);
+                Ok(IpAddr::V4(Ipv4Addr::new(10, 0, 2, last)))
+            }
+        });
+    }
+}
+
 /// The payload of the panic of [`Crashing`]'s lookups.
 #[derive(Debug)]
 struct LookupCrashed;
@@ -108,8 +140,10 @@ impl Resolver for Crashing {
 }
 
 /// With a callback called at once, inside `lookup`, `resolve` gives the
-/// address, an IPv6-mapped IPv4 address (`::ffff:10.0.0.64`) as it is,
-/// and the resolver's error as it is, kind and message. A host resolved
+/// address, an IPv6-mapped IPv4 address (`::ffff:10.0.0.64`) and the
+/// unspecified addresses (`0.0.0.0`, `::`) as they are, and the
+/// resolver's error as it is, kind and message, an `Interrupted` or a
+/// `WouldBlock` one too, after one lookup (no retry). A host resolved
 /// before is looked up anew, and gets the new answer: `resolve` keeps no
 /// answers. And a `lookup` that panics makes the poll of `resolve` panic,
 /// with that panic's own payload.
@@ -131,6 +165,18 @@ pub(super) fn returns_what_the_callback_gives() {
          unconverted",
         address_of("legacy.internal"),
     );
+    for host in ["sinkhole.internal", "sinkhole6.internal"] {
+        let blocked = runtime.block_on(resolve(&Directory, host));
+        assert!(
+            matches!(&blocked, Ok(a) if *a == address_of(host)),
+            "resolve(\"{host}\"): the resolver called back with the \
+             unspecified address {}, and resolve gave {blocked:?}: give \
+             what the resolver says, whatever the address (a resolver that \
+             blocks a name answers so, and the caller decides what that \
+             means)",
+            address_of(host),
+        );
+    }
     let missing = runtime.block_on(resolve(&Directory, "nowhere.invalid"));
     let error = missing.expect_err(
         "resolve(\"nowhere.invalid\") gave an address, but the resolver \
@@ -164,6 +210,27 @@ pub(super) fn returns_what_the_callback_gives() {
              addresses, and another resolver's"
         );
     }
+    // A resolver whose first answer is `Interrupted` and second is
+    // `WouldBlock`: each is the answer of its call, after one lookup.
+    let flaky = Flaky::default();
+    for (call, (kind, message)) in FLAKY_ERRORS.into_iter().enumerate() {
+        let failed = runtime.block_on(resolve(&flaky, "db.internal"));
+        let asked = flaky.0.load(Ordering::SeqCst);
+        let gave = failed.as_ref().map_err(|e| (e.kind(), e.to_string()));
+        assert!(
+            asked == call + 1
+                && matches!(&gave, Err((k, m)) if *k == kind && m == message),
+            "resolve(\"db.internal\") number {}: the resolver called back \
+             with an error ({kind:?}, \"{message}\") at its lookup number \
+             {}, and an address at the next; resolve asked it {asked} \
+             time(s) in all and gave {gave:?}. Give the resolver's answer, \
+             whatever its kind: an error a caller may retry is still the \
+             answer, and retrying is the caller's choice (each call asks \
+             the resolver once)",
+            call + 1,
+            call + 1,
+        );
+    }
     let (_, waker) = counting_waker();
     let crashed = panic::catch_unwind(AssertUnwindSafe(|| {
         pin!(resolve(&Crashing, "db.internal"))
@@ -189,11 +256,18 @@ pub(super) fn returns_what_the_callback_gives() {
 /// its quotes and its backslash must all be in the error as they are.
 const ODD_HOST: &str = "Printer \"Lab\\2\".LOCAL";
 
+/// The host of the lookup whose callback is dropped later, on another
+/// thread: over 4 KiB long, and in the error whole, not cut short.
+fn long_host() -> String {
+    format!(" Scanner{}.Local", ".Floor-3".repeat(520))
+}
+
 /// A resolver that drops the callback at once, and one that drops it
 /// later on another thread: `resolve` returns a `BrokenPipe` error that
 /// names the host as given (`Printer "Lab\2".LOCAL`, not
 /// `printer "lab\2".local`, nor `"Printer \"Lab\\2\".LOCAL"` as `{:?}`
 /// quotes it), does not panic, and asks the resolver once, not again.
+/// The second host is over 4 KiB long, and must be in the error whole.
 pub(super) fn a_dropped_callback_is_an_error() {
     let runtime = current_thread_runtime();
     let forgetful = Forgetful::default();
@@ -228,9 +302,9 @@ pub(super) fn a_dropped_callback_is_an_error() {
             thread::sleep(SETTLE);
             drop(done);
         });
-        runtime.block_on(resolve(&switchboard, " Scanner.Local"))
+        runtime.block_on(resolve(&switchboard, &long_host()))
     });
-    check_dropped(later, " Scanner.Local", "on another thread");
+    check_dropped(later, &long_host(), "on another thread");
 }
 
 /// The message of a panic, if it has one.
@@ -245,10 +319,22 @@ fn panic_text(payload: &(dyn Any + Send)) -> &str {
 }
 
 fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
+    // A host too long to quote in a message is described instead.
+    let named = if host.len() <= 80 {
+        host.to_string()
+    } else {
+        format!(
+            "of {} characters (\"{}...{}\")",
+            host.len(),
+            &host[..20],
+            &host[host.len() - 20..]
+        )
+    };
     let error = match result {
         Ok(address) => panic!(
-            "resolve(\"{host}\") gave {address}, but the resolver dropped \
-             the callback ({when}) without calling it: that is an error"
+            "resolve gave {address} for the host {named}, but the resolver \
+             dropped the callback ({when}) without calling it: that is an \
+             error"
         ),
         Err(error) => error,
     };
@@ -259,11 +345,19 @@ fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
          error \"{error}\", of kind {:?}, not BrokenPipe",
         error.kind()
     );
+    let message = error.to_string();
     assert!(
-        error.to_string().contains(host),
-        "the error for a dropped callback should name the host {host}, \
-         exactly as given (with {{host}}, not {{host:?}}, which adds quotes \
-         and escapes), but it says: {error}"
+        message.contains(host),
+        "the error for a dropped callback should name the host {named}, \
+         exactly as given and whole (with {{host}}, not {{host:?}}, which \
+         adds quotes and escapes, and not cut short, however long), but it \
+         says: {}",
+        if message.chars().count() <= 200 {
+            message.clone()
+        } else {
+            let start: String = message.chars().take(200).collect();
+            format!("{start}... ({} bytes)", message.len())
+        }
     );
 }
 
@@ -283,8 +377,11 @@ async fn resolve_and_report(
 /// operator thread waits until all three have called `lookup`, then
 /// answers them in an order of its own, one at a time, waiting for each
 /// lookup to finish before the next answer: a `resolve` that blocks the
-/// runtime's one thread never lets the second lookup start.
+/// runtime's one thread never lets the second lookup start. First, three
+/// lookups of one host, polled by hand, by two resolvers (the first one
+/// twice): each call asks its own resolver, and gets that lookup's answer.
 pub(super) fn does_not_block_the_runtime() {
+    same_host_at_once();
     const ASKED: [&str; 3] = ["mail.internal", "db.internal", "cache.internal"];
     const ANSWERED: [&str; 3] =
         ["cache.internal", "mail.internal", "db.internal"];
@@ -337,6 +434,74 @@ pub(super) fn does_not_block_the_runtime() {
              before had finished; they should have finished in that order"
         );
     });
+}
+
+/// Three `resolve`s of "db.internal" under way at once, by the resolvers
+/// `a`, `b` and `a` again: each calls `lookup` at its first poll, on its
+/// own resolver, and gives the answer of that very lookup (an error as it
+/// is), not the answer of another call of the same host.
+fn same_host_at_once() {
+    const HOST: &str = "db.internal";
+    let (calls_a, called_a) = mpsc::channel();
+    let (calls_b, called_b) = mpsc::channel();
+    let (a, b) = (Switchboard(calls_a), Switchboard(calls_b));
+    let (_wakes, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut lookups = [
+        pin!(resolve(&a, HOST)),
+        pin!(resolve(&b, HOST)),
+        pin!(resolve(&a, HOST)),
+    ];
+    for lookup in &mut lookups {
+        let first = lookup.as_mut().poll(&mut cx);
+        assert!(first.is_pending(), "no answer yet, got {first:?}");
+    }
+    let mut asked_a: Vec<(String, Callback)> = called_a.try_iter().collect();
+    let mut asked_b: Vec<(String, Callback)> = called_b.try_iter().collect();
+    let hosts = |asked: &[(String, Callback)]| {
+        asked
+            .iter()
+            .map(|(host, _)| host.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        hosts(&asked_a) == [HOST, HOST] && hosts(&asked_b) == [HOST],
+        "three resolve(\"{HOST}\") under way at once, the first and the \
+         third with the resolver a, the second with the resolver b, were \
+         each polled once: a was asked {:?} and b {:?}, not [\"{HOST}\", \
+         \"{HOST}\"] and [\"{HOST}\"]. Each call asks its own resolver at \
+         its first poll, even when a lookup of the same host is under way \
+         (two resolvers may answer differently, and a second lookup may get \
+         a newer answer): share no lookup between calls",
+        hosts(&asked_a),
+        hosts(&asked_b),
+    );
+    let (_, third) = asked_a.pop().expect("two lookups by a");
+    let (_, first) = asked_a.pop().expect("two lookups by a");
+    let (_, second) = asked_b.pop().expect("one lookup by b");
+    let addresses =
+        [1, 2].map(|last| IpAddr::V4(Ipv4Addr::new(10, 0, 3, last)));
+    first(Ok(addresses[0]));
+    second(Ok(addresses[1]));
+    third(Err(io::Error::new(io::ErrorKind::TimedOut, "a timed out")));
+    let answers =
+        lookups.map(|mut lookup| match lookup.as_mut().poll(&mut cx) {
+            Poll::Ready(answer) => {
+                Some(answer.map_err(|e| (e.kind(), e.to_string())))
+            }
+            Poll::Pending => None,
+        });
+    let expected = [
+        Some(Ok(addresses[0])),
+        Some(Ok(addresses[1])),
+        Some(Err((io::ErrorKind::TimedOut, "a timed out".to_string()))),
+    ];
+    assert_eq!(
+        answers, expected,
+        "three resolve(\"{HOST}\") under way at once, each lookup answered \
+         differently: each call gives the answer of its own lookup (None: \
+         still pending after its answer came)"
+    );
 }
 
 /// `resolve` is polled once, then dropped (cancelled); the resolver calls

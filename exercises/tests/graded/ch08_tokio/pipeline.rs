@@ -3,8 +3,11 @@
 //! consumer until it is; dropping `pipeline` stops both tasks, and so
 //! does a panic in `consume`.
 
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use exercises::ch08_tokio::pipeline;
@@ -26,6 +29,26 @@ struct UnderWay(Arc<AtomicUsize>);
 impl Drop for UnderWay {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that answers `Err`, with the payload, when a poll of the one
+/// it wraps panics, and `Ok` with its output otherwise.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
     }
 }
 
@@ -197,8 +220,10 @@ pub(super) fn producer_waits_when_the_channel_is_full() {
 
 /// With a channel of 3 and a consumer that is held up, the producer
 /// fills the channel and takes one more item to hold: whenever both wait,
-/// it is 3 + 1 items ahead.
+/// it is 3 + 1 items ahead. So it is with a channel of 200,000: the
+/// capacity given, however large, is the channel's.
 pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
+    runs_ahead_with_a_large_capacity();
     const CAPACITY: usize = 3;
     let observed = gated_pipeline(12, CAPACITY);
     let least = observed.least_ahead_when_stuck;
@@ -215,8 +240,64 @@ pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
     assert_eq!(observed.results, expected, "every item once, in order");
 }
 
-/// `pipeline` over an endless source, with a consumer that takes 1 ms an
-/// item, is dropped after 10 ms (by a `timeout`); then a whole second of
+/// A channel of 200,000 items, more than any queue length a version might
+/// cap the capacity at, and a consumer held up at its first item until
+/// everything waits: the producer has filled the channel, 200,000 items,
+/// and holds one more. Then the consumer goes on, and every item comes
+/// back, in order.
+fn runs_ahead_with_a_large_capacity() {
+    const CAPACITY: usize = 200_000;
+    const COUNT: u64 = CAPACITY as u64 + 10;
+    let taken = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    let items = {
+        let taken = Arc::clone(&taken);
+        (0..COUNT).inspect(move |_| {
+            taken.fetch_add(1, Ordering::SeqCst);
+        })
+    };
+    let consume = {
+        let (started, gate) = (Arc::clone(&started), Arc::clone(&gate));
+        move |item: u64| {
+            started.fetch_add(1, Ordering::SeqCst);
+            let gate = Arc::clone(&gate);
+            async move {
+                gate.acquire()
+                    .await
+                    .expect("the gate is never closed")
+                    .forget();
+                item
+            }
+        }
+    };
+    let (results, ahead) = paused_runtime().block_on(async {
+        let opener = async {
+            settle().await;
+            let ahead =
+                taken.load(Ordering::SeqCst) - started.load(Ordering::SeqCst);
+            gate.add_permits(COUNT as usize);
+            ahead
+        };
+        tokio::join!(pipeline(items, CAPACITY, consume), opener)
+    });
+    assert_eq!(
+        ahead,
+        CAPACITY + 1,
+        "with a channel of {CAPACITY} and a consumer held up, the producer \
+         was {ahead} items ahead of it when both waited, not {CAPACITY} + \
+         1: make the channel of the capacity given, however large \
+         (mpsc::channel(capacity), not capped at a length of your own)"
+    );
+    assert!(
+        results.iter().copied().eq(0..COUNT),
+        "{COUNT} items through a channel of {CAPACITY}: every item once, \
+         in order"
+    );
+}
+
+/// `pipeline` over an endless source (`0..u64::MAX`, whose `size_hint`
+/// is exact), with a consumer that takes 1 ms an item, is dropped after 10 ms (by a `timeout`); then a whole second of
 /// virtual time passes, in which tasks left running would take and
 /// consume a thousand more items. None may be taken or consumed.
 pub(super) fn dropping_it_stops_both_tasks() {
@@ -224,7 +305,9 @@ pub(super) fn dropping_it_stops_both_tasks() {
     let consumed = Arc::new(AtomicUsize::new(0));
     let items = {
         let taken = Arc::clone(&taken);
-        (0..).inspect(move |_| {
+        // Endless in practice, with an exact `size_hint` of u64::MAX
+        // items: no memory can hold their results in advance.
+        (0..u64::MAX).inspect(move |_| {
             taken.fetch_add(1, Ordering::SeqCst);
         })
     };
@@ -247,7 +330,21 @@ pub(super) fn dropping_it_stops_both_tasks() {
     };
     paused_runtime().block_on(async {
         let run = pipeline(items, 2, consume);
+        let run = CatchUnwind(Box::pin(run));
         let cut = tokio::time::timeout(Duration::from_millis(10), run).await;
+        if let Ok(Err(payload)) = &cut {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            panic!(
+                "pipeline over 0..u64::MAX panicked ({message:?}): its \
+                 size_hint is exact, and u64::MAX results are more than any \
+                 memory holds; stream the items, and do not reserve room \
+                 for their results from size_hint (let the Vec grow)"
+            );
+        }
         assert!(cut.is_err(), "pipeline of an endless source returned");
         // Read with no `.await` since the drop: tasks that are aborted
         // have had no chance to run.
@@ -374,7 +471,7 @@ pub(super) fn a_consume_panic_stops_the_producer() {
 }
 
 /// A capacity of 0 panics, as `tokio::sync::mpsc::channel(0)` does,
-/// before any item is taken or consumed.
+/// before any item is taken or consumed; with no items at all too.
 pub(super) fn panics_on_a_zero_capacity() {
     let touched = Arc::new(AtomicUsize::new(0));
     let items = {
@@ -403,5 +500,20 @@ pub(super) fn panics_on_a_zero_capacity() {
         touched.load(Ordering::SeqCst),
         0,
         "a capacity of 0 panics before any item is taken or consumed"
+    );
+    // No items at all: the capacity is still checked, and 0 still panics.
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            paused_runtime().block_on(pipeline(
+                Vec::new(),
+                0,
+                |item| async move { item },
+            ))
+        }));
+    assert!(
+        outcome.is_err(),
+        "pipeline with a capacity of 0 and no items returned {outcome:?}: \
+         a capacity of 0 is the caller's mistake whatever the items, so \
+         check it (assert!, or make the channel) before you look at them"
     );
 }
