@@ -583,9 +583,14 @@ pub(super) fn idle_threads_sleep_until_the_pool_is_dropped() {
     assert_eq!(took, Ok(busy), "the job ran on a frozen thread");
     // Once let go, the worker has seen that the job is gone, and has ended
     // or gone back to sleep in a wait of another system call: only then
-    // are more jobs sent, which it could take instead.
+    // are more jobs sent, which it could take instead. It must be seen
+    // asleep after the busy worker was: a worker asleep on the queue's
+    // lock, which the busy one holds for a moment, has not yet looked at
+    // the queue, and once the busy worker sleeps nobody holds that lock.
     while task::state(idle.tid).is_some()
-        && !(task::asleep(idle.tid) && task::syscall(idle.tid) != held_in)
+        && !(task::asleep(busy)
+            && task::asleep(idle.tid)
+            && task::syscall(idle.tid) != held_in)
     {
         thread::yield_now();
     }
