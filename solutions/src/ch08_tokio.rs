@@ -196,7 +196,11 @@ where
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
 ///   with a client still connected; until then it serves every client,
 ///   however long it stays silent (no idle timeout): one silent for an
-///   hour, on tokio's paused clock, still gets its next line back.
+///   hour, on tokio's paused clock, still gets its next line back. Nor
+///   does it give up on a client slow to read its echoes (no write
+///   timeout): one that sends a line of 2 MiB, through sockets with small
+///   buffers, and reads its echo only a year later, on the paused clock,
+///   gets it all.
 ///   Clients that keep connecting do not put the shutdown off: with 200 of
 ///   them waiting to be accepted when it completes, `serve` accepts at
 ///   most 50 more before it returns, all of them before it has seen the
