@@ -132,18 +132,24 @@ where
 /// An error from `accept` ends `serve` with that error, its connections
 /// closed as well; an error on one connection ends that connection only.
 ///
+/// A line has no length limit: however long, it comes back whole once it
+/// has ended (the server holds it in memory until then). The trial checks
+/// this with a line of 80 MiB; a limit above that is not graded, as a
+/// longer line would take a trial more memory than it should.
+///
 /// # Graded promises
 ///
 /// - Each line a client sends comes back to that client, newline and all,
 ///   with several clients connected; several lines sent in one write come
 ///   back as as many lines. Trial: `ch08::serve::echoes_every_line`.
 /// - The echo is the bytes sent, unchanged: a `\r\n` ending, bytes that
-///   are not UTF-8, a line of 8 MiB (whole, though no socket takes it in
-///   one write), and a last line without a newline, echoed when the
-///   client closes its side; then `serve` closes that connection. A line
-///   comes back once it has ended, not in pieces before: a client that
-///   sends it all, through sockets with small buffers, before it reads
-///   anything, gets it all back.
+///   are not UTF-8, a line of 80 MiB (whole, though no socket takes it in
+///   one write, and not cut off or refused by a limit on a line's length),
+///   and a last line without a newline, echoed when the client closes its
+///   side; then `serve` closes that connection. A line comes back once
+///   it has ended, not in pieces before: a client that sends it all,
+///   through sockets with small buffers, before it reads anything, gets
+///   it all back.
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
 ///   at once each get their first line back before any of them sends a
