@@ -191,11 +191,12 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .exclusive()
         .on_timeout(
-            "400 clients connected to serve one after the other, and \
+            "1000 clients connected to serve one after the other, and \
              closed, and serve kept something of each of them until \
              its shutdown: a long-running server would grow without end. \
              Join the tasks of the connections that ended as they end \
-             (a select! branch on connections.join_next())",
+             (a select! branch on connections.join_next()), and keep no \
+             record of each client (a map of peer addresses)",
         ),
         Trial::new(
             "ch08::serve::a_reset_ends_one_connection_only",

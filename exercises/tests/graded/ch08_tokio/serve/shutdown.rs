@@ -24,9 +24,11 @@ use super::{
 /// `serve` return `Ok(())`. Before that, the client is silent for an hour
 /// on tokio's paused clock (which jumps there at once, through any timer
 /// `serve` set), and is still served after it: `serve` hangs up on nobody
-/// for being quiet. Then a flood of clients must not put a shutdown off
-/// (`a_flood_of_clients_holds_up_no_shutdown`).
+/// for being quiet. Nor on a client slow to read its echoes
+/// (`a_slow_reader_gets_its_echo`). Then a flood of clients must not put a
+/// shutdown off (`a_flood_of_clients_holds_up_no_shutdown`).
 pub(crate) fn returns_ok_on_shutdown() {
+    paused_runtime().block_on(a_slow_reader_gets_its_echo());
     paused_runtime().block_on(async {
         let (_client, served) = with_server(|address| async move {
             let mut client = Client::connect(address).await;
@@ -52,6 +54,56 @@ pub(crate) fn returns_ok_on_shutdown() {
         );
     });
     runtime().block_on(a_flood_of_clients_holds_up_no_shutdown());
+}
+
+/// The line that `a_slow_reader_gets_its_echo` sends: far longer than
+/// what the small buffers of its sockets hold.
+const SLOW_LINE: usize = 2 << 20;
+
+/// How long that client waits, on the paused clock, before it reads.
+const SLOW_READER_WAITS: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A client, through sockets with small buffers, sends a line of 2 MiB and
+/// does not read its echo until a year later, on tokio's paused clock:
+/// the server's write of that line cannot finish meanwhile. It must wait
+/// for the client, however long, and the client then gets the whole line.
+///
+/// The client starts its year only once the first bytes of the echo have
+/// come, so the server's write has begun, and any timer set for it
+/// (`tokio::time::timeout` around `write_all`) is set. The write then
+/// cannot end before the client reads, so the runtime has nothing to do
+/// but wait, and the paused clock jumps to the first timer: one that ends
+/// the connection fires before the client reads a byte more.
+async fn a_slow_reader_gets_its_echo() {
+    let mut line = vec![b's'; SLOW_LINE];
+    line.push(b'\n');
+    let line = &line;
+    let (back, served) =
+        with_listener(small_buffered_listener(), |address| async move {
+            let mut client = small_buffered_client(address).await;
+            client.write_all(line).await.expect("cannot write");
+            client
+                .readable()
+                .await
+                .expect("the echo of the line never began");
+            tokio::time::sleep(SLOW_READER_WAITS).await;
+            let mut back = vec![0; line.len()];
+            let got = client.read_exact(&mut back).await;
+            (got.map(|_| back), client)
+        })
+        .await;
+    let (back, _client) = back;
+    assert!(
+        back.as_ref().is_ok_and(|back| back == line),
+        "a client sent a line of {SLOW_LINE} bytes and read its echo only a \
+         year later (on tokio's paused clock), and got {}: serve waits for \
+         a slow reader as long as it takes (no write timeout)",
+        match back {
+            Ok(_) => "other bytes back".to_owned(),
+            Err(error) => format!("{error} before the end of the line"),
+        }
+    );
+    served.expect("serve returned an error");
 }
 
 /// How many clients wait to be accepted when `serve` starts with its
