@@ -29,6 +29,22 @@ pub(super) fn counts_from_many_threads() {
     for key in &keys {
         assert_eq!(map.get(key), Some(400), "{key}: 8 threads × 50 updates");
     }
+    // A map that moves (into a Box, here) still finds its keys: the shard
+    // of a key depends on the key alone, not on where the map lies in
+    // memory.
+    let before: Vec<usize> = keys.iter().map(|k| map.shard_of(k)).collect();
+    let map = Box::new(map);
+    let after: Vec<usize> = keys.iter().map(|k| map.shard_of(k)).collect();
+    let counts: Vec<Option<u64>> = keys.iter().map(|k| map.get(k)).collect();
+    assert!(
+        before == after && counts.iter().all(|&count| count == Some(400)),
+        "once the map was moved into a Box, shard_of gave the keys {keys:?} \
+         the shards {after:?} instead of {before:?}, and get gave \
+         {counts:?} instead of 400 each: a key's shard must be the same \
+         wherever the map is (a map moves when it is returned, boxed or put \
+         in an Arc), so do not hash the map's address; hash the key alone, \
+         or keep a seed made in new inside the map"
+    );
     assert_eq!(map.get("never-seen"), None);
     let shards: std::collections::HashSet<usize> =
         keys.iter().map(|k| map.shard_of(k)).collect();
@@ -53,6 +69,9 @@ pub(super) fn counts_from_many_threads() {
         "https://example.com/tab/9/".to_string(),
         "/tab/3".to_string(),
         "/tab/3/".to_string(),
+        // So are keys that differ only in a fragment ('#...').
+        "/tab/3#top".to_string(),
+        "/tab/3#".to_string(),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         for key in &long_keys {
@@ -74,29 +93,35 @@ pub(super) fn counts_from_many_threads() {
         counts.iter().all(|&count| count == Some(3)),
         "keys {long_keys:?}, each updated once with +3, read back as \
          {counts:?}: two keys that differ only in their last byte (of \
-         1,000), only in case, or only in a trailing '/', are two keys; \
-         hash and store the whole key, as it is"
+         1,000), only in case, only in a trailing '/', or only in a \
+         fragment ('#top'), are two keys; hash and store the whole key, as \
+         it is"
     );
     assert!(
         shards.iter().all(|&s| s < 8),
         "a shard number is out of range for a long key: {shards:?}"
     );
     // Keys spread over every shard asked for, also when they all end in
-    // the same byte: 1,000 keys ending in '/' reach at least half of 64
-    // shards (a hash of the whole key reaches them all), not one shard (a
+    // the same byte: 10,000 keys ending in '/' reach at least half of 1,000
+    // shards (a hash of the whole key reaches nearly all), not one shard (a
     // shard chosen by the last byte), nor only the first 16 (a map that
-    // makes fewer shards than asked for).
-    let map = ShardedMap::new(64);
-    let reached: std::collections::BTreeSet<usize> = (0..1_000)
+    // makes fewer shards than asked for), nor only the first 256 (a hash of
+    // 8 bits).
+    let map = ShardedMap::new(1_000);
+    let reached: std::collections::BTreeSet<usize> = (0..10_000)
         .map(|i| map.shard_of(&format!("/tab/{i}/")))
         .collect();
     assert!(
-        reached.len() >= 32 && reached.iter().all(|&s| s < 64),
-        "ShardedMap::new(64) has 64 shards, yet 1,000 keys that all end in \
-         '/' (/tab/0/, /tab/1/, ...) reached only shards {reached:?}: \
-         make as many shards as asked for (no cap), and hash the whole \
-         key, not its last byte (keys that share an ending must still \
-         spread)"
+        reached.len() >= 500 && reached.iter().all(|&s| s < 1_000),
+        "ShardedMap::new(1_000) has 1,000 shards, yet 10,000 keys that all \
+         end in '/' (/tab/0/, /tab/1/, ...) reached only {} shards, from \
+         {:?} to {:?}: make as many shards as asked for (no cap), hash the \
+         whole key, not its last byte (keys that share an ending must \
+         still spread), and into a hash wide enough for every shard (a u8 \
+         hash never reaches shard 256)",
+        reached.len(),
+        reached.first(),
+        reached.last(),
     );
     // Shard counts that are not powers of two: a shard number is always
     // below the count, whatever the key.
@@ -166,7 +191,11 @@ pub(super) fn holds_two_shards_at_once() {
 /// in the held shard, on a thread of its own, must wait for it: the holder
 /// lets go only once that thread is asleep (waiting for the lock) or has
 /// returned, so a `get` that gives up on a busy shard (`try_lock`) is
-/// caught every time, and one that waits then reads the key's counter.
+/// caught every time, and one that waits then reads the key's counter. The
+/// held key is in the map before the holder's `update` starts, and that
+/// `get` must not return while the holder is inside: an `update` that takes
+/// only a shared lock of its shard for a key already there (`RwLock::read`)
+/// is caught every time too.
 pub(super) fn get_waits_only_on_its_shard() {
     const SHARDS: usize = 4;
     let map = ShardedMap::new(SHARDS);
@@ -199,13 +228,17 @@ pub(super) fn get_waits_only_on_its_shard() {
     let Some(neighbour) = neighbour else {
         panic!("10,000 keys all missed shard {shard} of {SHARDS}");
     };
-    for key in present.iter().chain([&neighbour]) {
+    // The held key is there already too, so that the holder's `update`
+    // finds it: one that then takes a shared lock of its shard (and a lock
+    // of that key's counter alone) would let the `get` below run past it.
+    for key in present.iter().chain([&neighbour]).map(String::as_str) {
         map.update(key, |count| *count += 1);
     }
+    map.update(held, |count| *count += 1);
     let (inside_tx, inside_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let map = &map;
-    let (got, got_neighbour) = thread::scope(|s| {
+    let (got, returned_early, got_neighbour) = thread::scope(|s| {
         s.spawn(move || {
             map.update(held, |count| {
                 inside_tx.send(()).unwrap();
@@ -232,8 +265,11 @@ pub(super) fn get_waits_only_on_its_shard() {
         while !waiting.is_finished() && !os::asleep(tid) {
             thread::yield_now();
         }
+        // The holder is still inside update: a get that waits for the
+        // shard's lock cannot have returned yet.
+        let returned_early = waiting.is_finished();
         drop(release_tx);
-        (got, waiting.join())
+        (got, returned_early, waiting.join())
     });
     let Ok((got_present, got_absent)) = got else {
         panic!("get panicked");
@@ -250,6 +286,15 @@ pub(super) fn get_waits_only_on_its_shard() {
     let Ok(got_neighbour) = got_neighbour else {
         panic!("get of a key in a busy shard panicked");
     };
+    assert!(
+        !returned_early,
+        "get({neighbour:?}) returned {got_neighbour:?} while another thread \
+         was still inside update on {held:?}, a key already in the same \
+         shard: get must wait for the shard's lock; an update that holds \
+         only a shared lock of its shard (RwLock::read, with a lock of the \
+         key's counter alone) lets gets and updates of that shard's other \
+         keys run past it, and each shard has one lock, held by update"
+    );
     assert_eq!(
         got_neighbour,
         Some(1),
@@ -259,7 +304,7 @@ pub(super) fn get_waits_only_on_its_shard() {
          and then give the counter; a busy shard is no reason to answer \
          None for a key that is there"
     );
-    assert_eq!(map.get(held), Some(1));
+    assert_eq!(map.get(held), Some(2), "{held} was updated twice");
 }
 
 /// `new(0)` still makes a map that works: one shard holds every key.
