@@ -51,8 +51,10 @@ struct RcInner<T> {
 /// - The value is dropped exactly once, when the last owner is dropped and not
 ///   before, and that last drop also frees the heap allocation: no bytes are
 ///   left allocated, even when the value's destructor panics (the panic goes
-///   on to the caller, as with std's `Rc`). Owners dropped while their thread
-///   unwinds from a panic count down, drop and free like any other. Trial:
+///   on to the caller, as with std's `Rc`), and also for a `MyRc` whose last
+///   owner is dropped inside another `MyRc`'s value (`MyRc<MyRc<T>>`).
+///   Owners dropped while their thread unwinds from a panic count down, drop
+///   and free like any other. Trial:
 ///   `ch04::my_rc::drops_the_value_once`.
 /// - `MyRc` is neither `Send` nor `Sync`, even for a value that is both
 ///   (`MyRc<u32>`). Trial: `ch04::my_rc::stays_on_one_thread`.
@@ -120,6 +122,13 @@ impl<T> Clone for MyRc<T> {
     /// the process aborts (`std::process::abort`), as with std's `Rc`. Any
     /// smaller count, however large, just goes up by one (only `MyArc`
     /// stops sooner).
+    ///
+    /// Not graded: a check that only debug builds make (`if
+    /// cfg!(debug_assertions)`, `debug_assert!`) before a wrapping `+ 1`. The
+    /// trials run in a debug build, where it aborts just as a check made in
+    /// every build does, so they cannot tell the two apart; it still breaks
+    /// this promise, since a release build skips it and wraps the count to 0,
+    /// and the next drop frees a value that other `MyRc`s still point to.
     ///
     /// # Graded promises
     ///
@@ -388,6 +397,11 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 /// sequence odd and an `Acquire` fence before the reader loads it again;
 /// one lock around both numbers needs no orderings at all.
 ///
+/// Not graded either: a count kept in fewer bits than the `u64` that
+/// `snapshot` returns (a `u32`). Its `+= 1` panics or wraps after 2^32
+/// records, losing them, but no trial can record four billion requests in
+/// its time, and nothing lets a trial set the count: keep it in a `u64`.
+///
 /// # Graded promises
 ///
 /// - `Stats::new().snapshot()` is `(0, 0)`. While several threads record and
@@ -580,13 +594,16 @@ impl Bank {
     /// # Graded promises
     ///
     /// - A transfer the source can pay, up to its whole balance, moves `amount`
-    ///   and returns `Ok(())`. One larger than the source's balance returns
-    ///   `Err(TransferError::InsufficientFunds)` and leaves both balances as
-    ///   they were. One from or to an account that does not exist, the number
-    ///   of accounts itself too (account `3` of three), returns
-    ///   `Err(TransferError::NoSuchAccount)` without panicking and changes
-    ///   nothing, whatever the amount (`0` too, or more than the source holds),
-    ///   and `balance` of such an account is `None`. Trial:
+    ///   and returns `Ok(())`, whatever the amount: above `i64::MAX` too, up to
+    ///   `u64::MAX` (an amount is never a negative number). One larger than the
+    ///   source's balance returns `Err(TransferError::InsufficientFunds)` and
+    ///   leaves both balances as they were. One from or to an account that
+    ///   does not exist, the number of accounts itself too (account `3` of
+    ///   three), and any account of a bank with no accounts
+    ///   (`Bank::new(&[])`), returns `Err(TransferError::NoSuchAccount)`
+    ///   without panicking and changes nothing, whatever the amount (`0` too,
+    ///   or more than the source holds), and `balance` of such an account is
+    ///   `None`. Trial:
     ///   `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
@@ -604,7 +621,9 @@ impl Bank {
     ///   `ch04::bank::no_money_in_transit`.
     /// - A transfer waits only for the accounts it uses: while one between
     ///   accounts `0` and `1` is blocked on a held account, transfers between
-    ///   accounts `2` and `3` go through. Trial:
+    ///   accounts `2` and `3` go through, and while one from account `0` to
+    ///   account `3` is blocked on account `3`, transfers between accounts `1`
+    ///   and `2`, which lie between them, go through too. Trial:
     ///   `ch04::bank::disjoint_transfers_run_at_once`.
     pub fn transfer(
         &self,

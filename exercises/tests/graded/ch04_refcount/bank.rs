@@ -100,6 +100,39 @@ pub(super) fn moves_money() {
     );
     assert_eq!(bank.transfer(2, 0, 60), Ok(()), "account 2 holds 60");
     assert_eq!(balances(&bank), [130, 0, 0].map(Some));
+    // A `u64` amount above `i64::MAX` is money like any other, not a
+    // negative number that wrapped.
+    let big = 1 << 63;
+    let bank = Bank::new(&[u64::MAX, 0]);
+    for (amount, left) in [(big, u64::MAX - big), (u64::MAX - big, 0)] {
+        assert_eq!(
+            bank.transfer(0, 1, amount),
+            Ok(()),
+            "account 0 holds {}, so it can pay {amount} (more than \
+             i64::MAX, which is still an amount, not a negative one)",
+            amount + left
+        );
+    }
+    assert_eq!(bank.transfer(1, 0, u64::MAX), Ok(()), "its whole balance");
+    assert_eq!([0, 1].map(|a| bank.balance(a)), [u64::MAX, 0].map(Some));
+    // A bank with no accounts: every account number is out of bounds, and
+    // there is no last account to compare with (`len() - 1` overflows).
+    let empty = Bank::new(&[]);
+    for (from, to, amount) in [(0, 0, 1), (0, 1, 0), (1, 0, 0)] {
+        let moved =
+            match panic::catch_unwind(|| empty.transfer(from, to, amount)) {
+                Ok(Err(TransferError::NoSuchAccount)) => continue,
+                Ok(other) => format!("{other:?}"),
+                Err(_) => String::from("a panic"),
+            };
+        panic!(
+            "a transfer of {amount} from {from} to {to} in a bank with no \
+             accounts (Bank::new(&[])) must return Err(NoSuchAccount), not \
+             {moved}: no account exists (and `len() - 1` overflows when \
+             the bank is empty: compare with `>= len()`)"
+        );
+    }
+    assert_eq!(empty.balance(0), None, "a bank with no accounts");
 }
 
 /// Eight threads move money back and forth between the same two accounts,

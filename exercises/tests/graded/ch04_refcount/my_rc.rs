@@ -94,6 +94,13 @@ pub(super) fn rc_drops_once() {
          then, as std's Rc does: drop a rebuilt Box (Box::from_raw), which \
          frees its block while the panic unwinds, or a guard that deallocates"
     );
+    let leaked = alloc::left_allocated_by(rc_drops_nested);
+    assert_eq!(
+        leaked, 0,
+        "after the last MyRc of a MyRc<MyRc<[u8; 512]>> was dropped, \
+         {leaked} bytes were still allocated: the inner MyRc, whose last \
+         owner the outer value was, must be dropped and freed too"
+    );
     let leaked = alloc::left_allocated_by(rc_drops_while_unwinding);
     assert_eq!(
         leaked, 0,
@@ -101,6 +108,28 @@ pub(super) fn rc_drops_once() {
          {leaked} bytes were still allocated: a drop during unwinding must \
          count down and free like any other (std's Rc does)"
     );
+}
+
+/// A `MyRc` whose value holds the last owner of another `MyRc`, three
+/// deep: dropping the outer one drops each value once, the innermost last,
+/// from inside the outer values' destructors.
+fn rc_drops_nested() {
+    let (value, drops) = tracked();
+    let outer = MyRc::new(MyRc::new(MyRc::new(value)));
+    let second = MyRc::clone(&outer);
+    drop(outer);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "dropped while still owned");
+    drop(second);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "a MyRc<MyRc<MyRc<value>>> was dropped by its last owner, yet the \
+         value was dropped {} times, not once: a MyRc whose last owner goes \
+         inside another MyRc's destructor must drop its value like any \
+         other (no flag that skips drops made while another one runs)",
+        drops.load(Ordering::SeqCst)
+    );
+    drop(MyRc::new(MyRc::new([7_u8; 512])));
 }
 
 /// Owners dropped while the thread unwinds from a panic (`resume_unwind`,

@@ -141,7 +141,11 @@ pub fn no_money_in_transit() {
 
 /// While a transfer between accounts 0 and 1 waits for a lock, a transfer
 /// between accounts 2 and 3 finishes: it shares no account with the first.
-/// A lock around every transfer makes it wait, and the trial time out.
+/// And while one from account 0 to account 3 waits for account 3 (holding
+/// account 0, if it locks the lower account first), transfers between
+/// accounts 1 and 2, which lie between them, finish too. A lock around
+/// every transfer, or one on every account from the lower to the higher,
+/// makes them wait, and the trial time out.
 pub fn disjoint_transfers_run_at_once() {
     let bank = Bank::new(&[100; 4]);
     thread::scope(|s| {
@@ -157,4 +161,19 @@ pub fn disjoint_transfers_run_at_once() {
     });
     let balances: Vec<_> = (0..4).map(|a| bank.balance(a)).collect();
     assert_eq!(balances, [90, 110, 120, 80].map(Some));
+    let bank = Bank::new(&[100; 4]);
+    thread::scope(|s| {
+        let guard = bank
+            .try_lock_for_tests(3)
+            .expect("try_lock_for_tests: nobody holds the account");
+        let waiting = start_transfer(s, &bank, (0, 3, 10));
+        // Hangs if this transfer waits for the one above, which holds or
+        // waits for accounts 0 and 3 only.
+        assert_eq!(bank.transfer(1, 2, 10), Ok(()));
+        assert_eq!(bank.transfer(2, 1, 30), Ok(()));
+        drop(guard);
+        assert_eq!(result_of(waiting), Ok(()));
+    });
+    let balances: Vec<_> = (0..4).map(|a| bank.balance(a)).collect();
+    assert_eq!(balances, [90, 120, 80, 110].map(Some));
 }
