@@ -129,6 +129,37 @@ pub(super) fn calls_on_band_for_every_band() {
          thread instead: each band runs on a new thread of its own, or \
          blur panics"
     );
+    // Two bands' threads start, and the third cannot: the two that started
+    // must not wait for the others (a start barrier for every band hangs,
+    // as the scope waits for them before it panics).
+    let ran = WhereRan::new();
+    let outcome = os::while_only_threads_can_start(2, || {
+        blur(&image, 4, 4, |_| ran.note())
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so bands whose threads start while a later \
+             one cannot are not checked"
+        ),
+        // A band's thread that ended gave its stack to the next band's.
+        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
+        Some(Ok(output)) => panic!(
+            "only 2 threads could start, yet blur of 4 bands returned \
+             {output:?}, with on_band called on {} bands' own threads: a \
+             band whose thread cannot start is never blurred; let the \
+             failure panic",
+            ran.elsewhere.load(Ordering::SeqCst)
+        ),
+        Some(Err(_)) => {}
+    }
+    assert_eq!(
+        ran.on_caller.load(Ordering::SeqCst),
+        0,
+        "only 2 threads could start, and on_band was called on the calling \
+         thread instead: each band runs on a new thread of its own, or \
+         blur panics"
+    );
     for (width, height, bands) in [
         (9, 7, 1),
         (12, 9, 4),
