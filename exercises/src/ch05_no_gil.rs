@@ -71,9 +71,12 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   pass over the whole image, for any number of bands from `1` up, even more
 ///   than the number of rows; an image with no pixels (no rows, or rows of
 ///   width `0`) gives an empty output. The output returned is the buffer the
-///   bands filled, and nothing else is kept: once it is dropped and the
-///   bands' threads have ended, no byte `in_bands` allocated is left (not an
-///   output leaked with `Box::leak` and returned as a copy). Trial:
+///   bands filled: each band's output slice is the part of it at that band's
+///   rows (not a `Vec` of the band's own that the caller then copies into
+///   the output, nor an output the caller copies before returning it). And
+///   nothing else is kept: once it is dropped and the bands' threads have
+///   ended, no byte `in_bands` allocated is left (not an output leaked with
+///   `Box::leak` and returned as a copy). Trial:
 ///   `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
 ///   Trial: `ch05::in_bands::zero_bands_panic`.
@@ -84,8 +87,12 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   leaves the process too little memory for a thread's stack, with
 ///   `RLIMIT_DATA`), it panics as `Scope::spawn` does, with no kernel run on
 ///   the calling thread (threads with a smaller stack may still start: then
-///   every band must run on one). When only some bands' threads can start
-///   (the trial leaves room for 2 new threads, and asks for 4 bands), the
+///   every band must run on one, with room for a kernel's 512 KiB buffer on
+///   its stack, which the trial's kernels use here too: a band's thread
+///   started again with a 128 KiB stack when the default one cannot start
+///   overflows it, and aborts the process). When only some bands' threads
+///   can start (the trial leaves room for 2 new threads, and asks for 4
+///   bands), the
 ///   bands that started do not wait for the others (no start barrier for
 ///   every band, which would hang): `in_bands` panics, or returns the whole
 ///   output if a band that ended gave its thread's stack to a later one, and
@@ -95,12 +102,16 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
 ///   `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until every
-///   band has started. Trial: `ch05::in_bands::processes_the_bands_at_once`.
+///   band has started, also with more bands than rows (3 rows in 8 bands: the
+///   empty bands' kernels run at the same time as the others, not after
+///   them). Trial: `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
 ///   length, all zeros when its kernel starts (the output starts as
-///   `vec![0; n]`: memory never written is not a valid `&mut [u8]`); band
-///   heights differ by at most one row, the longer bands first (10 rows in 4
-///   bands are 3, 3, 2 and 2 rows). Trial:
+///   `vec![0; n]`: memory never written is not a valid `&mut [u8]`), also
+///   after a call whose kernels wrote other bytes (no buffer kept from one
+///   call for the next: `resize` keeps the bytes it has); band heights
+///   differ by at most one row, the longer bands first (10 rows in 4 bands
+///   are 3, 3, 2 and 2 rows). Trial:
 ///   `ch05::in_bands::bands_are_balanced_whole_rows`.
 /// - Each band runs on a new thread of its own: `bands` kernel calls on `bands`
 ///   different threads, none of them the caller's, also with one band, with
@@ -142,9 +153,10 @@ where
 /// Each band's thread blurs its own rows, and only those, reading its
 /// neighbours' rows as it needs them; the calling thread only waits,
 /// asleep until a band's end wakes it (in `join`, or at the end of the
-/// scope). Graded: that the calling thread does not do the blurring (its
-/// CPU time during a large blur, against that of the bands' threads), and
-/// that it waits with no deadline. Not graded, because no trial can see
+/// scope). Graded: that the calling thread does not do the blurring, nor
+/// any part of it pixel by pixel, such as dividing sums the bands' threads
+/// made (its CPU time during a large blur must stay under a fortieth of
+/// that of the bands' threads), and that it waits with no deadline. Not graded, because no trial can see
 /// it: exactly which thread computes which pixel, and how the work is
 /// shared among the bands' threads. The output is the only result, and
 /// the input is only read, so a thread that blurs the whole image and
@@ -192,20 +204,28 @@ where
 ///   trial leaves the process too little memory for a thread's stack, with
 ///   `RLIMIT_DATA`), `blur` panics as `Scope::spawn` does, with no band
 ///   blurred and no `on_band` called on the calling thread (threads with a
-///   smaller stack may still start: then every band must run on one). If
-///   `on_band` panics for one band (of 3), `blur` panics instead of
+///   smaller stack may still start: then every band must run on one). When
+///   only some bands' threads can start (the trial leaves room for 2 new
+///   threads, and asks for 4 bands), the bands that started do not wait for
+///   the others (no start barrier for every band, which would hang): `blur`
+///   panics, or returns the whole blur if a band that ended gave its
+///   thread's stack to a later one, and calls no `on_band` on the calling
+///   thread. If `on_band` panics for one band (of 3), `blur` panics instead of
 ///   returning, and `on_band` is still called once for each band. Meanwhile
 ///   the calling thread only waits, asleep until a band's end wakes it: while
 ///   two bands' `on_band` wait, it must not use a fifth of a second of CPU
 ///   time (spinning on `is_finished`), and it is seen in a wait with no
 ///   deadline, never in a sleep or a wait with a timeout (polling
 ///   `is_finished` with `thread::sleep` between looks). And the bands'
-///   threads do the blurring: blurring an 800x800 image in 4 bands, the
-///   calling thread uses less CPU time than the bands' threads together
-///   (CPU time as the kernel counts it for each thread, not a clock; the
-///   blur is hundreds of times the work of starting a thread), so threads
-///   that only call `on_band`, and a caller that then blurs the whole
-///   image, fail. Trials:
+///   threads do the blurring, every pixel of their rows finished: blurring
+///   an 800x800 image in 4 bands, the calling thread uses less than a
+///   fortieth of the CPU time the bands' threads use together, in the best
+///   of 3 runs (CPU time as the kernel counts it for each thread, not a
+///   clock; the blur is hundreds of times the work of starting a thread),
+///   so threads that only call `on_band`, and a caller that then blurs the
+///   whole image, fail; so does a caller that makes a pass over every pixel
+///   after the threads, dividing the sums and counts they made (a tenth of
+///   their time or more). Trials:
 ///   `ch05::blur::calls_on_band_for_every_band`,
 ///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>

@@ -44,9 +44,20 @@ pub(super) fn matches_the_sequential_result() {
     let image = test_image(17, 23);
     let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
     // 30 bands for 23 rows: the extra bands are empty.
+    let start = image.pixels.as_ptr() as usize;
     for bands in [1, 2, 3, 5, 23, 30] {
+        // Where each band's output slice was, as (its first pixel's index,
+        // its address): the bands' slices are parts of the output returned.
+        let slices = Mutex::new(Vec::new());
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            in_bands(&image, bands, grayscale)
+            in_bands(&image, bands, |band, out| {
+                if !band.is_empty() {
+                    let first =
+                        (band.as_ptr() as usize - start) / size_of::<Rgb>();
+                    slices.lock().unwrap().push((first, out.as_ptr() as usize));
+                }
+                grayscale(band, out);
+            })
         }));
         let Ok(result) = result else {
             panic!(
@@ -58,6 +69,21 @@ pub(super) fn matches_the_sequential_result() {
         assert_eq!(
             result, sequential,
             "{bands} bands: the result must equal the sequential grayscale"
+        );
+        let output = result.as_ptr() as usize;
+        let elsewhere = slices
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .filter(|&(first, address)| address != output + first)
+            .count();
+        assert_eq!(
+            elsewhere, 0,
+            "{bands} bands: the output slices of {elsewhere} bands' kernels \
+             were not parts of the output in_bands returned: return the \
+             buffer the bands filled (one vec![0; n], split with \
+             split_at_mut), not a copy of it, nor the bands' own buffers \
+             put together by the calling thread, which only waits"
         );
     }
     // Images with no pixels: no rows, or rows of no pixels. The height is
@@ -148,10 +174,14 @@ pub(super) fn a_panicking_kernel_panics_the_caller() {
     // First, before any thread of this process has ended (see the helper).
     let caller = thread::current().id();
     let ran = WhereRan::new();
+    // Each kernel uses 512 KiB of its thread's stack, as in
+    // `runs_each_band_on_its_own_thread`: a band whose thread is started
+    // again with a small stack when the default one cannot start
+    // overflows it, which aborts the process.
     let outcome = os::while_no_thread_can_start(|| {
         in_bands(&image, 3, |band, out| {
             ran.note();
-            grayscale(band, out);
+            grayscale_with_a_large_buffer(band, out);
         })
     });
     match outcome {
@@ -188,7 +218,7 @@ pub(super) fn a_panicking_kernel_panics_the_caller() {
     let outcome = os::while_only_threads_can_start(2, || {
         in_bands(&image, 4, |band, out| {
             ran.note();
-            grayscale(band, out);
+            grayscale_with_a_large_buffer(band, out);
         })
     });
     match outcome {
@@ -249,16 +279,21 @@ pub(super) fn a_panicking_kernel_panics_the_caller() {
     );
 }
 
+/// 4 bands of 20 rows, then 8 bands of 3 rows: every band's kernel, the
+/// five empty ones included, waits until all have started (the empty
+/// bands run at the same time as the others, not after them).
 pub(super) fn processes_the_bands_at_once() {
-    const BANDS: usize = 4;
-    let image = test_image(10, 20);
-    let barrier = Barrier::new(BANDS);
-    let result = in_bands(&image, BANDS, |band, out| {
-        barrier.wait(); // Every band has started.
-        grayscale(band, out);
-    });
-    let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
-    assert_eq!(result, sequential);
+    for (width, height, bands) in [(10, 20, 4), (6, 3, 8)] {
+        let image = test_image(width, height);
+        let barrier = Barrier::new(bands);
+        let result = in_bands(&image, bands, |band, out| {
+            barrier.wait(); // Every band has started.
+            grayscale(band, out);
+        });
+        let sequential: Vec<u8> =
+            image.pixels.iter().copied().map(gray).collect();
+        assert_eq!(result, sequential);
+    }
 }
 
 pub(super) fn bands_are_balanced_whole_rows() {
@@ -267,6 +302,9 @@ pub(super) fn bands_are_balanced_whole_rows() {
     let start = image.pixels.as_ptr() as usize;
     let seen = Mutex::new(Vec::new());
     let unzeroed = AtomicUsize::new(0);
+    // A previous call whose kernels filled their slices with bytes other
+    // than 0: a buffer kept from it for the next call shows them.
+    drop(in_bands(&image, 4, |_, out| out.fill(0xAA)));
     // The memory the output would get from a fresh allocation of its size
     // held bytes other than 0 before: an output never zeroed shows them.
     dirty_freed_memory(WIDTH * 10);
@@ -297,7 +335,9 @@ pub(super) fn bands_are_balanced_whole_rows() {
         "{unzeroed} bytes of the output slices the kernels got were not 0 \
          when the kernels started: the output starts as zeros (vec![0; n]); \
          memory never written (Vec::with_capacity and set_len) is not a \
-         valid &mut [u8], and shows whatever it held before"
+         valid &mut [u8], and shows whatever it held before, as does a \
+         buffer kept from the previous call (resize keeps the bytes it \
+         has)"
     );
 }
 
@@ -355,11 +395,7 @@ pub(super) fn runs_each_band_on_its_own_thread() {
     // stack (2 MiB) has room for it, one with a small stack overflows it,
     // which aborts the whole process.
     let image = test_image(6, 20);
-    let result = in_bands(&image, 4, |band, out| {
-        let mut buffer = [0_u8; STACK_USED_BY_KERNEL];
-        hint::black_box(&mut buffer);
-        grayscale(band, out);
-    });
+    let result = in_bands(&image, 4, grayscale_with_a_large_buffer);
     let sequential: Vec<u8> = image.pixels.iter().copied().map(gray).collect();
     assert_eq!(result, sequential);
     the_caller_sleeps_until_woken("band", |wait| {
@@ -374,6 +410,14 @@ pub(super) fn runs_each_band_on_its_own_thread() {
     });
 }
 
-/// The stack a kernel uses in `runs_each_band_on_its_own_thread`: a
+/// The stack a kernel uses in [`grayscale_with_a_large_buffer`]: a
 /// quarter of the default stack of a thread Rust starts (2 MiB).
 const STACK_USED_BY_KERNEL: usize = 512 * 1024;
+
+/// [`grayscale`], by a kernel with a buffer of [`STACK_USED_BY_KERNEL`]
+/// bytes on its thread's stack.
+fn grayscale_with_a_large_buffer(band: &[Rgb], out: &mut [u8]) {
+    let mut buffer = [0_u8; STACK_USED_BY_KERNEL];
+    hint::black_box(&mut buffer);
+    grayscale(band, out);
+}
