@@ -308,8 +308,11 @@ where
 ///   ticket is `visits + 1`, also when `visits` is lower than the count was
 ///   (it sets the count, down as well as up); the count goes on past
 ///   `u32::MAX` without wrapping (the visit after visit `u32::MAX` gets
-///   ticket `1 << 32`), and visits that several threads record at once from
-///   `1 << 40` on are all counted. Two
+///   ticket `1 << 32`), and every one of its 64 bits counts: set to the
+///   visit before `1 << 48`, `1 << 63` or `u64::MAX`, it hands out that
+///   ticket next and `total()` then says so (no tag in the top bits, no
+///   `i64`); visits that several threads record at once from `1 << 40` on
+///   are all counted. Two
 ///   threads recording 20,000 visits at once across `u32::MAX` get exactly
 ///   the next 20,000 tickets, each once (checked over many rounds). Trial:
 ///   `ch01::visit_counter::counts_past_u32_max`.
