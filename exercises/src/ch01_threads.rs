@@ -220,7 +220,10 @@ where
 /// `u64` must take the lock with `Acquire` and free it with `Release`:
 /// with `Relaxed`, two `record`s may overlap, a data race that the trials
 /// do not show on x86, and that loom cannot see either (it does not see
-/// std's `UnsafeCell`). `fetch_add` on an `AtomicU64` avoids all three.
+/// std's `UnsafeCell`). A `Release` fence placed after a relaxed store that
+/// frees the lock is the same mistake: a fence orders only what comes
+/// before it against the atomic writes after it, so it must come before
+/// that store (or the store be `Release`). `fetch_add` on an `AtomicU64` avoids all three.
 ///
 /// # Graded promises
 ///
