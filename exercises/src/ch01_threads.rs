@@ -58,9 +58,10 @@ use std::thread::JoinHandle;
 ///   scope that joins the rest implicitly waits only for the jobs to
 ///   return); when two jobs panic, it panics once, with one of their
 ///   payloads (a second panic while the first unwinds would abort the
-///   process); jobs that all succeed give all their results. A job's panic
-///   reaches the panic hook that was set, once, like any other panic: the
-///   hook is the program's, not `spawn_all`'s to replace or silence. Trial:
+///   process), and drops the other payload (never forgets it: a leak);
+///   jobs that all succeed give all their results. A job's panic reaches
+///   the panic hook that was set, once, like any other panic: the hook is
+///   the program's, not `spawn_all`'s to replace or silence. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
 pub fn spawn_all<F, T>(jobs: Vec<F>) -> Vec<T>
 where

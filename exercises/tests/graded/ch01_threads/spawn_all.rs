@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -303,25 +303,54 @@ pub(super) fn a_panicking_job_panics_the_caller() {
     two_panicking_jobs_panic_the_caller_once();
 }
 
+/// A panic payload that counts how many times one was dropped: `spawn_all`
+/// passes one payload on and drops the other, and the trial drops the one
+/// it gets.
+#[derive(Debug)]
+struct CountedPanic;
+
+/// How many `CountedPanic`s were dropped so far.
+static COUNTED_PANICS_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for CountedPanic {
+    fn drop(&mut self) {
+        COUNTED_PANICS_DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Jobs 1 and 3 of three panic: `spawn_all` panics once, with one of their
-/// payloads. A panic raised while another unwinds aborts the process (a
-/// guard that joins the other jobs with `expect` as the first panic leaves
-/// `spawn_all`), and then this trial dies without a verdict: that fails.
+/// payloads, and drops the other one (a payload forgotten with
+/// `mem::forget` is never freed, nor what it owns: a leak). A panic raised
+/// while another unwinds aborts the process (a guard that joins the other
+/// jobs with `expect` as the first panic leaves `spawn_all`), and then this
+/// trial dies without a verdict: that fails.
 fn two_panicking_jobs_panic_the_caller_once() {
     let jobs: Vec<fn() -> u32> =
-        vec![|| panic::panic_any(TheJobsOwnPanic), || 2, || {
-            panic::panic_any(TheJobsOwnPanic)
+        vec![|| panic::panic_any(CountedPanic), || 2, || {
+            panic::panic_any(CountedPanic)
         }];
+    let before = COUNTED_PANICS_DROPPED.load(Ordering::SeqCst);
     let outcome = panic::catch_unwind(|| spawn_all(jobs));
     match outcome {
         Ok(results) => panic!(
             "two of three jobs panicked, but spawn_all returned {results:?}"
         ),
-        Err(payload) => assert!(
-            payload.is::<TheJobsOwnPanic>(),
-            "two of three jobs panicked, and spawn_all panicked, but not \
-             with a job's own panic: pass one of their payloads on with \
-             panic::resume_unwind, once every job has been joined"
-        ),
+        Err(payload) => {
+            assert!(
+                payload.is::<CountedPanic>(),
+                "two of three jobs panicked, and spawn_all panicked, but not \
+                 with a job's own panic: pass one of their payloads on with \
+                 panic::resume_unwind, once every job has been joined"
+            );
+            drop(payload);
+        }
     }
+    let dropped = COUNTED_PANICS_DROPPED.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        dropped, 2,
+        "two jobs panicked, spawn_all passed one payload on, and the trial \
+         dropped it; of the two payloads, {dropped} were dropped: the one \
+         spawn_all does not pass on is dropped, never kept or forgotten \
+         (mem::forget leaks it and all it owns; dropping a payload is safe)"
+    );
 }
