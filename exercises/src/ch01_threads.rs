@@ -49,8 +49,10 @@ use std::thread::JoinHandle;
 ///   has arrived is not a thread that has been joined). Each job's thread
 ///   has at least the stack `thread::spawn` gives (2 MiB unless
 ///   `RUST_MIN_STACK` says otherwise; the trial sets it to 2.5 MiB, so a
-///   stack of 2 MiB spelled out is too small). Trial:
-///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+///   stack of 2 MiB spelled out is too small). When the operating system
+///   refuses a thread (none can start), `spawn_all` panics, as
+///   `thread::spawn` does, and runs no job on the calling thread instead.
+///   Trial: `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
 ///   finished (a job still running when the panic happens is waited for, and
@@ -116,7 +118,10 @@ where
 ///   `data` is empty. Each of those threads has at least the stack
 ///   `thread::spawn` gives (2 MiB unless `RUST_MIN_STACK` says otherwise;
 ///   the trial sets it to 2.5 MiB, so a stack of 2 MiB spelled out is too
-///   small). Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+///   small). When the operating system refuses a thread (none can start),
+///   `parallel_sum` panics, as `Scope::spawn` does, and sums no chunk on the
+///   calling thread instead. Trial:
+///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total; but only
 ///   once every other chunk's thread has ended (a chunk still being summed

@@ -115,6 +115,48 @@ pub(super) fn runs_every_job_on_its_own_thread() {
     );
     one_job_gets_a_thread_that_ends_first();
     quick_jobs_get_threads_of_their_own();
+    no_job_on_the_caller_when_no_thread_starts();
+}
+
+/// While no new thread can start, a job still never runs on the calling
+/// thread: `spawn_all` panics, as `thread::spawn` does, rather than run a
+/// job itself when its thread is refused.
+fn no_job_on_the_caller_when_no_thread_starts() {
+    let caller = thread::current().id();
+    let ran_on = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let jobs: Vec<_> = (0..3)
+        .map(|_| {
+            let ran_on = Arc::clone(&ran_on);
+            move || ran_on.lock().unwrap().push(thread::current().id())
+        })
+        .collect();
+    let outcome =
+        super::no_thread::while_no_thread_can_start(|| spawn_all(jobs));
+    let on_caller = ran_on
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|&&id| id == caller)
+        .count();
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a job \
+             whose thread cannot start is not checked"
+        ),
+        Some(outcome) => assert!(
+            on_caller == 0,
+            "no new thread could start, and spawn_all {} after running \
+             {on_caller} of its 3 jobs on the thread that called it: every \
+             job runs on a new thread of its own, and when the operating \
+             system refuses one, spawn_all panics (as thread::spawn does) \
+             rather than run the job itself",
+            if outcome.is_ok() {
+                "returned"
+            } else {
+                "panicked"
+            }
+        ),
+    }
 }
 
 /// What a job's thread-local value sees as the thread ends: the flags it
