@@ -49,8 +49,10 @@ use std::thread::JoinHandle;
 ///   has arrived is not a thread that has been joined). Each job's thread
 ///   has at least the stack `thread::spawn` gives (2 MiB unless
 ///   `RUST_MIN_STACK` says otherwise; the trial sets it to 2.5 MiB, so a
-///   stack of 2 MiB spelled out is too small). Trial:
-///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+///   stack of 2 MiB spelled out is too small). When the operating system
+///   refuses a thread (none can start), `spawn_all` panics, as
+///   `thread::spawn` does, and runs no job on the calling thread instead.
+///   Trial: `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
 ///   finished (a job still running when the panic happens is waited for, and
@@ -58,9 +60,10 @@ use std::thread::JoinHandle;
 ///   scope that joins the rest implicitly waits only for the jobs to
 ///   return); when two jobs panic, it panics once, with one of their
 ///   payloads (a second panic while the first unwinds would abort the
-///   process); jobs that all succeed give all their results. A job's panic
-///   reaches the panic hook that was set, once, like any other panic: the
-///   hook is the program's, not `spawn_all`'s to replace or silence. Trial:
+///   process), and drops the other payload (never forgets it: a leak);
+///   jobs that all succeed give all their results. A job's panic reaches
+///   the panic hook that was set, once, like any other panic: the hook is
+///   the program's, not `spawn_all`'s to replace or silence. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
 pub fn spawn_all<F, T>(jobs: Vec<F>) -> Vec<T>
 where
@@ -115,7 +118,10 @@ where
 ///   `data` is empty. Each of those threads has at least the stack
 ///   `thread::spawn` gives (2 MiB unless `RUST_MIN_STACK` says otherwise;
 ///   the trial sets it to 2.5 MiB, so a stack of 2 MiB spelled out is too
-///   small). Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+///   small). When the operating system refuses a thread (none can start),
+///   `parallel_sum` panics, as `Scope::spawn` does, and sums no chunk on the
+///   calling thread instead. Trial:
+///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total; but only
 ///   once every other chunk's thread has ended (a chunk still being summed
@@ -220,7 +226,10 @@ where
 /// `u64` must take the lock with `Acquire` and free it with `Release`:
 /// with `Relaxed`, two `record`s may overlap, a data race that the trials
 /// do not show on x86, and that loom cannot see either (it does not see
-/// std's `UnsafeCell`). `fetch_add` on an `AtomicU64` avoids all three.
+/// std's `UnsafeCell`). A `Release` fence placed after a relaxed store that
+/// frees the lock is the same mistake: a fence orders only what comes
+/// before it against the atomic writes after it, so it must come before
+/// that store (or the store be `Release`). `fetch_add` on an `AtomicU64` avoids all three.
 ///
 /// # Graded promises
 ///
@@ -249,8 +258,11 @@ where
 ///   ticket is `visits + 1`, also when `visits` is lower than the count was
 ///   (it sets the count, down as well as up); the count goes on past
 ///   `u32::MAX` without wrapping (the visit after visit `u32::MAX` gets
-///   ticket `1 << 32`), and visits that several threads record at once from
-///   `1 << 40` on are all counted. Two
+///   ticket `1 << 32`), and every one of its 64 bits counts: set to the
+///   visit before `1 << 48`, `1 << 63` or `u64::MAX`, it hands out that
+///   ticket next and `total()` then says so (no tag in the top bits, no
+///   `i64`); visits that several threads record at once from `1 << 40` on
+///   are all counted. Two
 ///   threads recording 20,000 visits at once across `u32::MAX` get exactly
 ///   the next 20,000 tickets, each once (checked over many rounds). Trial:
 ///   `ch01::visit_counter::counts_past_u32_max`.

@@ -9,6 +9,7 @@
 #![cfg(chapter = "ch01")]
 
 mod held_visit;
+mod no_thread;
 mod parallel_sum;
 mod spawn_all;
 mod spawn_worker;

@@ -88,6 +88,43 @@ pub(super) fn gives_every_chunk_a_new_thread() {
             data.len()
         );
     }
+    no_chunk_on_the_caller_when_no_thread_starts();
+}
+
+/// While no new thread can start, `sum_chunk` still never runs on the
+/// calling thread: `parallel_sum` panics, as `Scope::spawn` does, rather
+/// than sum a chunk itself when its thread is refused.
+fn no_chunk_on_the_caller_when_no_thread_starts() {
+    let data: Vec<u64> = (1..=10).collect();
+    let caller = thread::current().id();
+    let calls = Mutex::new(Vec::new());
+    let outcome = super::no_thread::while_no_thread_can_start(|| {
+        parallel_sum(&data, 2, |chunk| {
+            calls.lock().unwrap().push(thread::current().id());
+            chunk.iter().sum()
+        })
+    });
+    let calls = calls.into_inner().unwrap();
+    let on_caller = calls.iter().filter(|&&id| id == caller).count();
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a chunk \
+             whose thread cannot start is not checked"
+        ),
+        Some(outcome) => assert!(
+            on_caller == 0,
+            "no new thread could start, and parallel_sum {} after summing \
+             {on_caller} of its 2 chunks on the thread that called it: every \
+             chunk gets a new thread, and when the operating system refuses \
+             one, parallel_sum panics (as Scope::spawn does) rather than sum \
+             the chunk itself",
+            if outcome.is_ok() {
+                "returned"
+            } else {
+                "panicked"
+            }
+        ),
+    }
 }
 
 pub(super) fn adds_every_element_once() {

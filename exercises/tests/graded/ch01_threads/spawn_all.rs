@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -115,6 +115,48 @@ pub(super) fn runs_every_job_on_its_own_thread() {
     );
     one_job_gets_a_thread_that_ends_first();
     quick_jobs_get_threads_of_their_own();
+    no_job_on_the_caller_when_no_thread_starts();
+}
+
+/// While no new thread can start, a job still never runs on the calling
+/// thread: `spawn_all` panics, as `thread::spawn` does, rather than run a
+/// job itself when its thread is refused.
+fn no_job_on_the_caller_when_no_thread_starts() {
+    let caller = thread::current().id();
+    let ran_on = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let jobs: Vec<_> = (0..3)
+        .map(|_| {
+            let ran_on = Arc::clone(&ran_on);
+            move || ran_on.lock().unwrap().push(thread::current().id())
+        })
+        .collect();
+    let outcome =
+        super::no_thread::while_no_thread_can_start(|| spawn_all(jobs));
+    let on_caller = ran_on
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|&&id| id == caller)
+        .count();
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a job \
+             whose thread cannot start is not checked"
+        ),
+        Some(outcome) => assert!(
+            on_caller == 0,
+            "no new thread could start, and spawn_all {} after running \
+             {on_caller} of its 3 jobs on the thread that called it: every \
+             job runs on a new thread of its own, and when the operating \
+             system refuses one, spawn_all panics (as thread::spawn does) \
+             rather than run the job itself",
+            if outcome.is_ok() {
+                "returned"
+            } else {
+                "panicked"
+            }
+        ),
+    }
 }
 
 /// What a job's thread-local value sees as the thread ends: the flags it
@@ -303,25 +345,54 @@ pub(super) fn a_panicking_job_panics_the_caller() {
     two_panicking_jobs_panic_the_caller_once();
 }
 
+/// A panic payload that counts how many times one was dropped: `spawn_all`
+/// passes one payload on and drops the other, and the trial drops the one
+/// it gets.
+#[derive(Debug)]
+struct CountedPanic;
+
+/// How many `CountedPanic`s were dropped so far.
+static COUNTED_PANICS_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for CountedPanic {
+    fn drop(&mut self) {
+        COUNTED_PANICS_DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Jobs 1 and 3 of three panic: `spawn_all` panics once, with one of their
-/// payloads. A panic raised while another unwinds aborts the process (a
-/// guard that joins the other jobs with `expect` as the first panic leaves
-/// `spawn_all`), and then this trial dies without a verdict: that fails.
+/// payloads, and drops the other one (a payload forgotten with
+/// `mem::forget` is never freed, nor what it owns: a leak). A panic raised
+/// while another unwinds aborts the process (a guard that joins the other
+/// jobs with `expect` as the first panic leaves `spawn_all`), and then this
+/// trial dies without a verdict: that fails.
 fn two_panicking_jobs_panic_the_caller_once() {
     let jobs: Vec<fn() -> u32> =
-        vec![|| panic::panic_any(TheJobsOwnPanic), || 2, || {
-            panic::panic_any(TheJobsOwnPanic)
+        vec![|| panic::panic_any(CountedPanic), || 2, || {
+            panic::panic_any(CountedPanic)
         }];
+    let before = COUNTED_PANICS_DROPPED.load(Ordering::SeqCst);
     let outcome = panic::catch_unwind(|| spawn_all(jobs));
     match outcome {
         Ok(results) => panic!(
             "two of three jobs panicked, but spawn_all returned {results:?}"
         ),
-        Err(payload) => assert!(
-            payload.is::<TheJobsOwnPanic>(),
-            "two of three jobs panicked, and spawn_all panicked, but not \
-             with a job's own panic: pass one of their payloads on with \
-             panic::resume_unwind, once every job has been joined"
-        ),
+        Err(payload) => {
+            assert!(
+                payload.is::<CountedPanic>(),
+                "two of three jobs panicked, and spawn_all panicked, but not \
+                 with a job's own panic: pass one of their payloads on with \
+                 panic::resume_unwind, once every job has been joined"
+            );
+            drop(payload);
+        }
     }
+    let dropped = COUNTED_PANICS_DROPPED.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        dropped, 2,
+        "two jobs panicked, spawn_all passed one payload on, and the trial \
+         dropped it; of the two payloads, {dropped} were dropped: the one \
+         spawn_all does not pass on is dropped, never kept or forgotten \
+         (mem::forget leaks it and all it owns; dropping a payload is safe)"
+    );
 }

@@ -246,6 +246,7 @@ pub(super) fn counts_past_u32_max() {
         u32::MAX
     );
     assert_eq!(counter.total(), 1 << 32, "2^32 visits recorded");
+    every_bit_of_the_count(&counter);
     const FAR: u64 = 1 << 40;
     counter.set_total_for_tests(FAR);
     assert_eq!(counter.total(), FAR, "after set_total_for_tests(2^40)");
@@ -278,6 +279,40 @@ pub(super) fn counts_past_u32_max() {
     );
     for round in 1..=WRAP_ROUNDS {
         across_u32_max(round);
+    }
+}
+
+/// The count is a whole `u64`, every one of its 64 bits: it is set to the
+/// visit before 2^48, 2^63 and `u64::MAX`, and one more visit gets the next
+/// ticket and leaves `total()` at that ticket. A count that keeps a tag in
+/// its top bits wraps at 2^48; a signed `i64` count stops at `i64::MAX`.
+fn every_bit_of_the_count(counter: &VisitCounter) {
+    for (visits, name) in [
+        ((1 << 48) - 1, "2^48 - 1"),
+        ((1 << 63) - 1, "2^63 - 1 (i64::MAX)"),
+        (1 << 63, "2^63"),
+        (u64::MAX - 1, "u64::MAX - 1"),
+    ] {
+        counter.set_total_for_tests(visits);
+        let total = counter.total();
+        assert_eq!(
+            total, visits,
+            "after set_total_for_tests({visits}), that is {name}, total() \
+             is {total}: the count is a full u64, every one of its 64 bits \
+             (not an i64 that stops at i64::MAX, nor fewer bits with a tag \
+             on top)"
+        );
+        let ticket = counter.record();
+        let total = counter.total();
+        assert_eq!(
+            (ticket, total),
+            (visits + 1, visits + 1),
+            "the visit after {visits} ({name}) got ticket {ticket} and left \
+             total() at {total}; both must be {}: the count is a full u64 \
+             and goes on without wrapping (not an i64, nor fewer bits with \
+             a tag on top)",
+            visits + 1
+        );
     }
 }
 
