@@ -197,7 +197,10 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// - Restarts the worker after each failure, whether a signal (an abort, a
 ///   segmentation fault) or a non-zero code, and stops after the first success:
 ///   a worker that aborts, segfaults, exits with `3` and then succeeds gives
-///   `[Signal(6), Signal(11), Code(3), Code(0)]`. Trial:
+///   `[Signal(6), Signal(11), Code(3), Code(0)]`. Every non-zero code is a
+///   failure, the sysexits.h codes `64` to `78` (`EX_USAGE` to `EX_CONFIG`)
+///   included: a worker that exits with `1`, `64`, `65`, `70`, `75`, `78`,
+///   `127` and `255` in turn and then succeeds is restarted after each. Trial:
 ///   `ch02::supervise::restarts_until_success`.
 /// - A worker that always fails runs `1 + max_restarts` times, and all its
 ///   exits are returned: with `max_restarts` of `2`, three exits; with `0`,
@@ -378,6 +381,13 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 /// either. If `dir` does not exist, the command is not run (not in another
 /// directory): the error of its start comes back.
 ///
+/// It captures as `capture` does, and what `capture` leaves ungraded is
+/// ungraded here too, for the same reasons: a cap on the output larger than
+/// the trials' 64 MiB and a byte, and a time limit that kills a child still
+/// running after a long while (a "sandbox budget" of thirty seconds, say).
+/// Both break this contract all the same: the child runs to its end, however
+/// long that takes, and all its output comes back.
+///
 /// # Graded promises
 ///
 /// - The child's environment holds `PATH` and nothing else: a variable set in
@@ -410,8 +420,16 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 /// - It captures as `capture` does: the child's stdin is empty, even when the
 ///   parent's own stdin holds input, and it reads the child's stdout and
 ///   stderr at the same time: a child that writes 1 MiB to each finishes, and
-///   both come back whole. Trial:
+///   both come back whole. There is no cap on how much: 64 MiB and a byte more
+///   to each also come back whole. A read that a signal interrupts (`EINTR`,
+///   `ErrorKind::Interrupted`) is tried again, and the output still comes back
+///   whole, the bytes read before the signal included. Trial:
 ///   `ch02::run_isolated::drains_both_pipes_at_once`.
+/// - If reading the child's stdout or stderr fails, `run_isolated` returns an
+///   `Err`, as `capture` does, but first lets go of that pipe and waits for the
+///   child, which is not left behind as a zombie: when `run_isolated`
+///   returns, the child has ended and been waited for. Trial:
+///   `ch02::run_isolated::waits_even_when_a_read_fails`.
 pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
     // `env_clear` and `current_dir` describe the child only: they take
     // effect between fork and exec, in the child's own copy of the process.

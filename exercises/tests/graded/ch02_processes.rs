@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use course::grader::Trial;
 use exercises::ch02_processes::{
-    Exit, capture, exit_of, pipeline, run_isolated, supervise,
+    Captured, Exit, capture, exit_of, pipeline, run_isolated, supervise,
 };
 use tempfile::TempDir;
 
@@ -279,6 +279,17 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "the worker wrote 1 MiB to stdout and 1 MiB to stderr and \
              blocked on a full pipe: read both pipes at the same time",
+        ),
+        Trial::new(
+            "ch02::run_isolated::waits_even_when_a_read_fails",
+            1,
+            run_isolated_waits_when_a_read_fails,
+        )
+        .timeout(PIPE_TIMEOUT)
+        .on_timeout(
+            "reading stdout or stderr failed, but run_isolated kept its end \
+             of that pipe open, so the child could not end: drop the pipe, \
+             then wait, as capture does",
         ),
     ]
 }

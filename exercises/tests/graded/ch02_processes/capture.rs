@@ -41,10 +41,23 @@ pub(super) fn returns_output_and_status() {
     assert!(failed.stdout.is_empty() && failed.stderr.is_empty());
 }
 
+/// How a trial runs a command and captures what it wrote: `capture`
+/// itself, or `run_isolated`, which promises to capture as `capture` does.
+pub(super) type Runner = fn(&mut Command) -> std::io::Result<Captured>;
+
 pub(super) fn drains_both_pipes_at_once() {
+    captures_everything(capture, "capture");
+}
+
+/// The checks of `drains_both_pipes_at_once`, for `run`, called `name` in
+/// the messages: 1 MiB on each stream, reads interrupted by a signal, and
+/// 64 MiB and a byte on each stream.
+pub(super) fn captures_everything(run: Runner, name: &str) {
     const MIB: usize = 1 << 20;
-    let captured = capture(&mut worker(&["flood", "1048576"]))
-        .expect("capture failed to run the worker");
+    let captured =
+        run(&mut worker(&["flood", "1048576"])).unwrap_or_else(|error| {
+            panic!("{name} failed to run the worker: {error}")
+        });
     assert!(captured.status.success(), "the worker should succeed");
     assert_eq!(captured.stdout.len(), MIB, "stdout should be 1 MiB");
     assert_eq!(captured.stderr.len(), MIB, "stderr should be 1 MiB");
@@ -56,39 +69,39 @@ pub(super) fn drains_both_pipes_at_once() {
         captured.stderr.iter().all(|&b| b == b'e'),
         "stderr mixed up"
     );
-    an_interrupted_read();
+    an_interrupted_read(run, name);
     // However much it is: 64 MiB and a byte more to each stream, the last
     // byte a letter, all come back.
     const BIG: usize = 64 * MIB;
-    let captured = capture(Command::new("sh").args([
+    let captured = run(Command::new("sh").args([
         "-c",
         "{ head -c 67108864 /dev/zero; printf o; }; \
          { head -c 67108864 /dev/zero; printf e; } >&2",
     ]))
-    .expect("capture failed to run sh");
+    .unwrap_or_else(|error| panic!("{name} failed to run sh: {error}"));
     assert!(captured.status.success(), "sh should succeed");
-    for (name, bytes, last) in [
+    for (stream, bytes, last) in [
         ("stdout", &captured.stdout, b'o'),
         ("stderr", &captured.stderr, b'e'),
     ] {
         assert_eq!(
             (bytes.len(), bytes.last()),
             (BIG + 1, Some(&last)),
-            "the child wrote 64 MiB and then `{}` to {name}; all of it \
-             should come back, with no cap on how much",
+            "the child wrote 64 MiB and then `{}` to {stream}; all of it \
+             should come back from {name}, with no cap on how much",
             last as char
         );
     }
 }
 
-/// A signal that arrives while `capture` waits for output interrupts the
-/// read (`ErrorKind::Interrupted`, EINTR): that is no failure, the read is
-/// tried again, and what was read before it is kept. The child writes to
-/// both streams and then waits, and the trial interrupts the reads of
-/// `capture`'s threads only after that, so each interrupted read comes
-/// after the first bytes were read: a `capture` that starts reading over
-/// with an empty buffer loses them.
-fn an_interrupted_read() {
+/// A signal that arrives while `run` (`capture`, or `run_isolated`) waits
+/// for output interrupts the read (`ErrorKind::Interrupted`, EINTR): that
+/// is no failure, the read is tried again, and what was read before it is
+/// kept. The child writes to both streams and then waits, and the trial
+/// interrupts the reads of `run`'s threads only after that, so each
+/// interrupted read comes after the first bytes were read: a `run` that
+/// starts reading over with an empty buffer loses them.
+fn an_interrupted_read(run: Runner, name: &str) {
     let scratch = scratch();
     let written = scratch.path().join("written");
     let go = scratch.path().join("go");
@@ -99,7 +112,7 @@ fn an_interrupted_read() {
     );
     command.arg("sh").arg(&written).arg(&go);
     let result =
-        with_interrupted_reads(&written, &go, move || capture(&mut command));
+        with_interrupted_reads(&written, &go, move || run(&mut command));
     match result {
         Ok(captured) => assert_eq!(
             (&captured.stdout[..], &captured.stderr[..]),
@@ -107,10 +120,11 @@ fn an_interrupted_read() {
             "a read interrupted by a signal is tried again, and all the \
              output comes back, what was read before the signal included \
              (the child wrote `out` and `err`, and after the signals, `OUT` \
-             and `ERR`): keep the bytes read so far when you retry"
+             and `ERR`) from {name}: keep the bytes read so far when you \
+             retry"
         ),
         Err(error) => panic!(
-            "a signal interrupted a read of capture (EINTR), and capture \
+            "a signal interrupted a read of {name} (EINTR), and {name} \
              returned {error:?}: an interrupted read has not failed, try it \
              again (ErrorKind::Interrupted; read_to_end does)"
         ),
@@ -304,26 +318,32 @@ pub(super) fn pipe_of(link: &Path) -> Option<String> {
 /// child then writes a byte there a while until the pipe breaks, so it
 /// ends once the parent drops its end. The child must not be left a zombie.
 pub(super) fn waits_even_when_a_read_fails() {
-    a_failed_read(1, "stdout");
-    a_failed_read(2, "stderr");
-    returns_once_the_child_is_reaped();
+    waits_after_a_failed_read(capture, "capture");
+}
+
+/// The checks of `waits_even_when_a_read_fails`, for `run`, called `name`
+/// in the messages.
+pub(super) fn waits_after_a_failed_read(run: Runner, name: &str) {
+    a_failed_read(1, "stdout", run, name);
+    a_failed_read(2, "stderr", run, name);
+    returns_once_the_child_is_reaped(run, name);
 }
 
 /// Reading stdout fails, and the child can end only once the trial lets
 /// it. So a `capture` that returns at once, leaving the child to be reaped
 /// in the background, returns while the child still runs.
-fn returns_once_the_child_is_reaped() {
+fn returns_once_the_child_is_reaped(run: Runner, name: &str) {
     let (result, ended) =
-        returns_once_reaped(move |mut command| capture(&mut command));
+        returns_once_reaped(move |mut command| run(&mut command));
     assert!(
         result.is_err(),
-        "reading the child's stdout failed, yet capture returned {result:?}"
+        "reading the child's stdout failed, yet {name} returned {result:?}"
     );
     assert!(
         ended,
-        "capture returned when reading stdout failed while the child was \
+        "{name} returned when reading stdout failed while the child was \
          still running (it could not end yet): wait for the child before \
-         returning, not in the background, so that it is gone when capture \
+         returning, not in the background, so that it is gone when {name} \
          returns"
     );
 }
@@ -333,7 +353,7 @@ fn returns_once_the_child_is_reaped() {
 /// and the child can end only once the trial lets it: after its write
 /// fails, it waits for a second flag. The trial creates that flag only
 /// once the thread that called `run` waits (for a thread, a lock or a
-/// child), or has returned. Returns what `run` returned, and whether the
+/// child, or in a sleep between asks), or has returned. Returns what `run` returned, and whether the
 /// flag existed when it returned: if not, it returned while the child still
 /// ran. The child has ended when this returns.
 pub(super) fn returns_once_reaped<T: Send + 'static>(
@@ -384,15 +404,17 @@ fn own_thread_id() -> i32 {
 
 /// Whether thread `tid` of this process is asleep in a system call that
 /// waits for another thread or a child: `futex` (a join, a lock, a
-/// channel), `wait4` or `waitid`.
+/// channel), `wait4` or `waitid`; or in a sleep (`nanosleep`,
+/// `clock_nanosleep`), as a loop that asks `try_wait` with a pause in
+/// between does, which waits for the child too.
 fn waits(tid: i32) -> bool {
     #[cfg(target_arch = "x86_64")]
-    const WAITING: Option<[i64; 3]> = Some([202, 61, 247]);
+    const WAITING: Option<[i64; 5]> = Some([202, 61, 247, 35, 230]);
     #[cfg(target_arch = "aarch64")]
-    const WAITING: Option<[i64; 3]> = Some([98, 260, 95]);
+    const WAITING: Option<[i64; 5]> = Some([98, 260, 95, 101, 115]);
     // Elsewhere, any sleep counts.
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    const WAITING: Option<[i64; 3]> = None;
+    const WAITING: Option<[i64; 5]> = None;
     let number = course::grader::task::syscall(tid);
     let asleep = course::grader::task::state(tid)
         .is_some_and(|state| state == 'S' || state == 'D');
@@ -405,18 +427,18 @@ fn waits(tid: i32) -> bool {
 
 /// One run of `waits_even_when_a_read_fails`, where reading the child's
 /// file descriptor `fd` (`stream`) fails.
-fn a_failed_read(fd: i32, stream: &str) {
+fn a_failed_read(fd: i32, stream: &str, run: Runner, name: &str) {
     let scratch = scratch();
     let go = scratch.path().join("go");
     let mut command = writes_after(&go, fd);
-    let running = std::thread::spawn(move || capture(&mut command));
+    let running = std::thread::spawn(move || run(&mut command));
     let (child, pipe) = child_running(&go, fd);
     make_reads_fail(&pipe);
     fs::write(&go, "").expect("cannot create the flag");
     let result = running.join().unwrap();
     assert!(
         result.is_err(),
-        "reading the child's {stream} failed, yet capture returned \
+        "reading the child's {stream} failed, yet {name} returned \
          {result:?}"
     );
     // Let a child left behind end: its pipe `fd` is closed by now.
@@ -424,7 +446,7 @@ fn a_failed_read(fd: i32, stream: &str) {
     assert_eq!(
         state_of(child),
         None,
-        "capture returned when reading {stream} failed, but never waited \
+        "{name} returned when reading {stream} failed, but never waited \
          for the child, which stays a zombie: wait for it first, then \
          return the error"
     );

@@ -250,8 +250,15 @@ pub(super) fn keeps_a_path_that_is_not_text() {
     );
 }
 
+/// `run_isolated` in `/`, as a `Runner` for `capture`'s checks.
+fn isolated(command: &mut Command) -> std::io::Result<Captured> {
+    run_isolated(command, Path::new("/"))
+}
+
 /// Captures as `capture` does: both pipes at once, and the child's stdin
-/// empty although the parent's own holds input.
+/// empty although the parent's own holds input; then `capture`'s own checks
+/// (1 MiB on each stream, reads interrupted by a signal, 64 MiB and a byte
+/// on each stream).
 pub(super) fn run_isolated_drains_both_pipes() {
     give_the_parent_a_stdin(b"the parent's input\n");
     let captured = run_isolated(&mut worker(&["upper"]), Path::new("/"))
@@ -270,6 +277,13 @@ pub(super) fn run_isolated_drains_both_pipes() {
     assert!(captured.status.success(), "the worker should succeed");
     assert_eq!(captured.stdout.len(), MIB, "stdout should be 1 MiB");
     assert_eq!(captured.stderr.len(), MIB, "stderr should be 1 MiB");
+    captures_everything(isolated, "run_isolated");
+}
+
+/// Waits for the child when a read fails, as `capture` does: `capture`'s
+/// own checks, run through `run_isolated`.
+pub(super) fn run_isolated_waits_when_a_read_fails() {
+    waits_after_a_failed_read(isolated, "run_isolated");
 }
 
 pub(super) fn starts_in_the_given_directory() {
