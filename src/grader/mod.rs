@@ -31,7 +31,8 @@
 //! (one trial's run and verdict), `cleanup` (killing what a trial left),
 //! `os_linux`/`os_other` (the process table), [`alloc`] (live bytes, for
 //! leak checks), `task` (a trial's own threads as `/proc` sees them, and
-//! freezing one; Linux only), [`events`], [`score`],
+//! freezing one; Linux only), `spawn_limit` (a process in which only a few
+//! new threads can start, or none; Linux only), [`events`], [`score`],
 //! [`TrialId`] and [`Verdict`].
 
 pub mod alloc;
@@ -47,6 +48,8 @@ mod os;
 #[path = "os_other.rs"]
 mod os;
 pub mod score;
+#[cfg(target_os = "linux")]
+pub mod spawn_limit;
 mod suite;
 #[cfg(target_os = "linux")]
 pub mod task;

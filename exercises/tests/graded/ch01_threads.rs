@@ -9,7 +9,6 @@
 #![cfg(chapter = "ch01")]
 
 mod held_visit;
-mod no_thread;
 mod parallel_sum;
 mod spawn_all;
 mod spawn_worker;

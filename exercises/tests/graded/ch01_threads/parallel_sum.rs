@@ -9,7 +9,7 @@ use std::sync::{Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use course::grader::task;
+use course::grader::{spawn_limit, task};
 use exercises::ch01_threads::parallel_sum;
 
 use super::spawn_all::{AT_THREAD_END, AtThreadEnd};
@@ -98,7 +98,7 @@ fn no_chunk_on_the_caller_when_no_thread_starts() {
     let data: Vec<u64> = (1..=10).collect();
     let caller = thread::current().id();
     let calls = Mutex::new(Vec::new());
-    let outcome = super::no_thread::while_no_thread_can_start(|| {
+    let outcome = spawn_limit::while_no_thread_can_start(|| {
         parallel_sum(&data, 2, |chunk| {
             calls.lock().unwrap().push(thread::current().id());
             chunk.iter().sum()

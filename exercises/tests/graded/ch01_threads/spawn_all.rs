@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+use course::grader::spawn_limit;
 use course::grader::task::{self, Tid};
 use exercises::ch01_threads::spawn_all;
 
@@ -130,8 +131,7 @@ fn no_job_on_the_caller_when_no_thread_starts() {
             move || ran_on.lock().unwrap().push(thread::current().id())
         })
         .collect();
-    let outcome =
-        super::no_thread::while_no_thread_can_start(|| spawn_all(jobs));
+    let outcome = spawn_limit::while_no_thread_can_start(|| spawn_all(jobs));
     let on_caller = ran_on
         .lock()
         .unwrap()
