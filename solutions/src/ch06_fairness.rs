@@ -59,7 +59,9 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// - A waiter calls `crate::sync::yield_now` at every turn of its wait, also
 ///   when it is next in line: a waiter that spins without yielding keeps the
 ///   holder it waits for off a core it needs, and loom, which runs one thread
-///   at a time, cannot finish a model with it. Trials:
+///   at a time, cannot finish a model with it (the model allows 100 steps per
+///   interleaving, about three times what the reference solution takes: a
+///   waiter that spins dozens of turns between two yields exceeds it). Trials:
 ///   `ch06::ticket_lock::loom_orders_the_holders`,
 ///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
 /// - Threads are served in the order they called `lock`: a holder that unlocks
@@ -148,7 +150,11 @@ impl<T> TicketLock<T> {
     /// - `queue_len()`, read while the lock is held at every moment (one thread
     ///   hands it to another that drew its ticket before the hand-over), is at
     ///   least `1`, in every interleaving (checked with loom): it never pairs a
-    ///   count of tickets drawn with a later count of tickets served. Trial:
+    ///   count of tickets drawn with a later count of tickets served. The thread
+    ///   it is handed to, once in and with nobody waiting, reads exactly `1`,
+    ///   also while the last holder has not yet returned from its guard's
+    ///   `drop`: the count is tickets drawn minus tickets served, not a counter
+    ///   of its own that lags behind them. Trial:
     ///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
     pub fn queue_len(&self) -> usize {
         // Acquire, and `now_serving` first: if we read `n`, the holder of
