@@ -263,7 +263,11 @@ struct GilState {
 ///
 /// - At most one thread holds the GIL at any moment, however many threads take
 ///   it and call `check` (a thread holds it again when `check` returns). Trial:
-///   `ch06::new_gil::one_holder_at_a_time`.
+///   `ch06::new_gil::one_holder_at_a_time`. Once `check` has handed the GIL
+///   over and returned, a thread that comes then waits for it (`waiting()`
+///   counts it) rather than find it free. Trials:
+///   `ch06::new_gil::check_hands_over_after_a_drop_request`,
+///   `ch06::new_gil::check_waits_for_the_switch_however_long`.
 /// - Two threads that only call `check` while they hold the GIL take turns:
 ///   the GIL changes hands ten times, so the thread that gave it up in `check`
 ///   asks for it back like any waiter. Trial:
@@ -452,7 +456,10 @@ impl NewGilGuard<'_> {
     /// - Once another thread has taken the GIL, the thread in `check` is told
     ///   at once and waits for the GIL again, counted by `waiting`, also while
     ///   other threads wait for it too. Trial:
-    ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
+    ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`. So is it
+    ///   when the new holder found the GIL free and took it without waiting
+    ///   (the waiter that asked had not woken yet). Trial:
+    ///   `ch06::new_gil::check_ends_the_request_as_it_lets_go`.
     /// - `check` resets the request as it releases the GIL: while it waits for
     ///   the switch (held back as long as the waiter is slow to wake),
     ///   `drop_requested()` is already false. It sleeps until told of the
