@@ -263,9 +263,11 @@ struct GilState {
 ///
 /// - At most one thread holds the GIL at any moment, however many threads take
 ///   it and call `check` (a thread holds it again when `check` returns). Trial:
-///   `ch06::new_gil::one_holder_at_a_time`. Once `check` has handed the GIL
-///   over and returned, a thread that comes then waits for it (`waiting()`
-///   counts it) rather than find it free. Trials:
+///   `ch06::new_gil::one_holder_at_a_time`.
+/// - Once `check` has handed the GIL over and returned, a thread that comes
+///   then waits for it (`waiting()` counts it) rather than find it free: an
+///   assignment `*self = gil.acquire()` would drop the old guard, and so
+///   release the GIL just taken back. Trials:
 ///   `ch06::new_gil::check_hands_over_after_a_drop_request`,
 ///   `ch06::new_gil::check_waits_for_the_switch_however_long`.
 /// - Two threads that only call `check` while they hold the GIL take turns:
