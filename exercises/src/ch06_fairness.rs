@@ -543,8 +543,9 @@ impl<T> FairRwLock<T> {
     ///
     /// # Graded promises
     ///
-    /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one),
-    ///   but not a writer that holds the lock nor one that has finished. Asked
+    /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one,
+    ///   `2` for two waiting behind a reader: a count, not a flag), but not a
+    ///   writer that holds the lock nor one that has finished. Asked
     ///   while another thread holds the lock's state (formatting the lock with
     ///   `{:?}`), it waits for the state rather than answer `0`.
     ///   Trials: `ch06::fair_rwlock::writers_exclude_everyone`,

@@ -342,7 +342,8 @@ pub fn trials() -> Vec<Trial> {
              each guard drops, and is a waiting thread woken then? Or a \
              reader, woken as a writer left and finding another writer \
              inside, neither went in nor back to an untimed wait \
-             (Condvar::wait)",
+             (Condvar::wait)? Or writers_waiting() never said 2 while two \
+             writers waited behind a reader (a flag, not a count)",
         ),
         Trial::new(
             "ch06::fair_rwlock::a_waiting_writer_blocks_new_readers",
