@@ -59,7 +59,9 @@ use crate::sync::{AtomicUsize, Ordering, yield_now};
 /// - A waiter calls `crate::sync::yield_now` at every turn of its wait, also
 ///   when it is next in line: a waiter that spins without yielding keeps the
 ///   holder it waits for off a core it needs, and loom, which runs one thread
-///   at a time, cannot finish a model with it. Trials:
+///   at a time, cannot finish a model with it (the model allows 100 steps per
+///   interleaving, about three times what the reference solution takes: a
+///   waiter that spins dozens of turns between two yields exceeds it). Trials:
 ///   `ch06::ticket_lock::loom_orders_the_holders`,
 ///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
 /// - Threads are served in the order they called `lock`: a holder that unlocks
@@ -148,7 +150,11 @@ impl<T> TicketLock<T> {
     /// - `queue_len()`, read while the lock is held at every moment (one thread
     ///   hands it to another that drew its ticket before the hand-over), is at
     ///   least `1`, in every interleaving (checked with loom): it never pairs a
-    ///   count of tickets drawn with a later count of tickets served. Trial:
+    ///   count of tickets drawn with a later count of tickets served. The thread
+    ///   it is handed to, once in and with nobody waiting, reads exactly `1`,
+    ///   also while the last holder has not yet returned from its guard's
+    ///   `drop`: the count is tickets drawn minus tickets served, not a counter
+    ///   of its own that lags behind them. Trial:
     ///   `ch06::ticket_lock::loom_queue_len_counts_a_held_lock`.
     pub fn queue_len(&self) -> usize {
         // Acquire, and `now_serving` first: if we read `n`, the holder of
@@ -258,6 +264,12 @@ struct GilState {
 /// - At most one thread holds the GIL at any moment, however many threads take
 ///   it and call `check` (a thread holds it again when `check` returns). Trial:
 ///   `ch06::new_gil::one_holder_at_a_time`.
+/// - Once `check` has handed the GIL over and returned, a thread that comes
+///   then waits for it (`waiting()` counts it) rather than find it free: an
+///   assignment `*self = gil.acquire()` would drop the old guard, and so
+///   release the GIL just taken back. Trials:
+///   `ch06::new_gil::check_hands_over_after_a_drop_request`,
+///   `ch06::new_gil::check_waits_for_the_switch_however_long`.
 /// - Two threads that only call `check` while they hold the GIL take turns:
 ///   the GIL changes hands ten times, so the thread that gave it up in `check`
 ///   asks for it back like any waiter. Trial:
@@ -446,7 +458,10 @@ impl NewGilGuard<'_> {
     /// - Once another thread has taken the GIL, the thread in `check` is told
     ///   at once and waits for the GIL again, counted by `waiting`, also while
     ///   other threads wait for it too. Trial:
-    ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`.
+    ///   `ch06::new_gil::check_waits_to_take_it_back_like_any_waiter`. So is it
+    ///   when the new holder found the GIL free and took it without waiting
+    ///   (the waiter that asked had not woken yet). Trial:
+    ///   `ch06::new_gil::check_ends_the_request_as_it_lets_go`.
     /// - `check` resets the request as it releases the GIL: while it waits for
     ///   the switch (held back as long as the waiter is slow to wake),
     ///   `drop_requested()` is already false. It sleeps until told of the
@@ -742,8 +757,9 @@ impl<T> FairRwLock<T> {
     ///
     /// # Graded promises
     ///
-    /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one),
-    ///   but not a writer that holds the lock nor one that has finished. Asked
+    /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one,
+    ///   `2` for two waiting behind a reader: a count, not a flag), but not a
+    ///   writer that holds the lock nor one that has finished. Asked
     ///   while another thread holds the lock's state (formatting the lock with
     ///   `{:?}`), it waits for the state rather than answer `0`.
     ///   Trials: `ch06::fair_rwlock::writers_exclude_everyone`,

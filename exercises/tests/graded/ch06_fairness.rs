@@ -174,8 +174,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the waiting thread never asked for the GIL (after a 1 s \
-             interval), or the thread in check() never took the GIL back \
-             once another thread had had it and let go",
+             interval), or the thread in check() was never told that \
+             another thread had taken the GIL (one that found it free, \
+             without waiting, must notify it too), or never took the GIL \
+             back once that thread let go",
         ),
         Trial::new(
             "ch06::new_gil::a_waiter_sleeps_between_its_intervals",
@@ -340,7 +342,8 @@ pub fn trials() -> Vec<Trial> {
              each guard drops, and is a waiting thread woken then? Or a \
              reader, woken as a writer left and finding another writer \
              inside, neither went in nor back to an untimed wait \
-             (Condvar::wait)",
+             (Condvar::wait)? Or writers_waiting() never said 2 while two \
+             writers waited behind a reader (a flag, not a count)",
         ),
         Trial::new(
             "ch06::fair_rwlock::a_waiting_writer_blocks_new_readers",

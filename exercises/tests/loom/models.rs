@@ -185,9 +185,15 @@ impl Tally {
 }
 
 /// Two threads each lock and add one: both increments land, and each
-/// holder's write happens before the next holder's read.
+/// holder's write happens before the next holder's read. At most 100 steps
+/// per interleaving (the reference solution takes about 35): a waiter that
+/// yields at every turn of its wait lets the holder run at once, while one
+/// that spins several turns between yields, in the interleaving where loom
+/// lets it spin, takes more and fails.
 pub(crate) fn ticket_lock_orders_the_holders() {
-    loom::model(|| {
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 100;
+    model.check(|| {
         let lock = Arc::new(TicketLock::new(Tally(UnsafeCell::new(0))));
         let theirs = Arc::clone(&lock);
         let other = thread::spawn(move || theirs.lock().add_one());
@@ -289,7 +295,9 @@ pub(crate) fn ticket_lock_queue_len_counts_at_most_the_threads() {
 /// whenever the loads run, so `queue_len` says at least 1. Tickets taken
 /// read before tickets served can pair an old `next_ticket` with a newer
 /// `now_serving` (the hand-over between the loads), and say 0 however the
-/// difference is clamped.
+/// difference is clamped. The next holder, once in, reads exactly 1: a
+/// count of its own that a guard lowers only after serving the next ticket
+/// still counts the last holder then.
 pub(crate) fn ticket_lock_queue_len_counts_a_held_lock() {
     loom::model(|| {
         let lock = Arc::new(TicketLock::new(0_u8));
@@ -307,9 +315,14 @@ pub(crate) fn ticket_lock_queue_len_counts_a_held_lock() {
             let (lock, read) = (Arc::clone(&lock), Arc::clone(&read));
             thread::spawn(move || {
                 let _held = lock.lock();
+                // Held by this thread alone, with nobody else drawing a
+                // ticket: exactly 1, even if the last holder has not yet
+                // returned from its guard's `drop`.
+                let mine = lock.queue_len();
                 while !read.load(loom::sync::atomic::Ordering::SeqCst) {
                     thread::yield_now();
                 }
+                mine
             })
         };
         // Hands over only once the next thread has its ticket: the lock
@@ -319,7 +332,14 @@ pub(crate) fn ticket_lock_queue_len_counts_a_held_lock() {
         }
         drop(held);
         let seen = reader.join().unwrap();
-        next.join().unwrap();
+        let mine = next.join().unwrap();
+        assert_eq!(
+            mine, 1,
+            "queue_len was {mine} for a lock one thread held while nobody \
+             waited: it must count tickets drawn minus tickets served, \
+             not a counter of its own that the last holder lowers only \
+             after serving the next ticket"
+        );
         assert!(
             seen >= 1,
             "queue_len was {seen} while the lock was held at every moment: \

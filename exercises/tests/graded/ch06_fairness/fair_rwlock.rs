@@ -115,6 +115,7 @@ const WRITES: usize = 300;
 /// the next writer (see [`a_woken_reader_looks_again_for_a_writer`]).
 pub(super) fn writers_exclude_everyone() {
     a_woken_reader_looks_again_for_a_writer();
+    two_waiting_writers_are_both_counted();
     let lock = FairRwLock::new(0_u64);
     // First, one reader inside and one writer asking: the writer must wait
     // until the reader has left.
@@ -166,6 +167,24 @@ pub(super) fn writers_exclude_everyone() {
          while it writes)"
     );
     drop(held);
+}
+
+/// Two writers wait behind a reader: `writers_waiting()` counts both (a
+/// flag would say 1, and the first writer to get in would lower it while
+/// the other still waits). If it never says 2, the trial times out.
+fn two_waiting_writers_are_both_counted() {
+    let lock = FairRwLock::new(0_u64);
+    thread::scope(|s| {
+        let held = lock.read();
+        for _ in 0..2 {
+            s.spawn(|| *lock.write() += 1);
+        }
+        while lock.writers_waiting() < 2 {
+            thread::yield_now();
+        }
+        drop(held);
+    });
+    assert_eq!(*lock.read(), 2, "both writers wrote");
 }
 
 /// A reader waits behind a waiting writer and is frozen there (as a thread

@@ -230,6 +230,7 @@ pub(super) fn check_hands_over_after_a_drop_request() {
 fn hand_over_rounds(gil: &NewGil, rounds: usize, early: &str, reset: bool) {
     for round in 1..=rounds {
         let served = AtomicBool::new(false);
+        let got_in = AtomicBool::new(false);
         let mut held = gil.acquire();
         thread::scope(|s| {
             s.spawn(|| {
@@ -248,6 +249,23 @@ fn hand_over_rounds(gil: &NewGil, rounds: usize, early: &str, reset: bool) {
                      should be reset"
                 );
             }
+            // `check` has returned: this thread holds the GIL again, so
+            // a newcomer must wait for it (`waiting()` counts it), not
+            // find it free and get in.
+            s.spawn(|| {
+                let _held = gil.acquire();
+                got_in.store(true, Ordering::SeqCst);
+            });
+            while gil.waiting() == 0 && !got_in.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            assert!(
+                !got_in.load(Ordering::SeqCst),
+                "round {round}: check() returned, yet another thread found \
+                 the GIL free and took it: check() must return holding the \
+                 GIL (an assignment `*self = gil.acquire()` drops the old \
+                 guard, whose drop releases the GIL just taken)"
+            );
             drop(held);
         });
     }

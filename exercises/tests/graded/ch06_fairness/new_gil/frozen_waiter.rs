@@ -83,8 +83,9 @@ pub(super) fn a_thread_that_finds_the_gil_free_is_not_asked() {
 /// `check`, which lets go and waits for a switch that cannot come while
 /// the waiter is frozen. While it waits, the request is already reset,
 /// and it sleeps until told of the switch, not waking again and again to
-/// look. Then the main thread takes the GIL: the thread in `check` takes it
-/// back once the main thread lets go, and the waiter is thawed.
+/// look. Then the main thread takes the GIL, finding it free: the thread in
+/// `check` is told, waits for the GIL again (counted by `waiting()`), takes
+/// it back once the main thread lets go, and the waiter is thawed.
 pub(crate) fn check_ends_the_request_as_it_lets_go() {
     // How long the trial watches the thread in `check` sleep: a pause,
     // only as long as it must be for a thread that wakes every millisecond
@@ -128,9 +129,16 @@ pub(crate) fn check_ends_the_request_as_it_lets_go() {
         let before = task::sleeps(holder.tid);
         thread::sleep(WATCH);
         let woke = task::sleeps(holder.tid) - before;
-        // The switch: the main thread takes the GIL, and lets go; the
-        // holder takes it back and returns from `check`.
-        drop(gil.acquire());
+        // The switch: the main thread finds the GIL free and takes it
+        // without waiting. The holder is told at once and waits for the
+        // GIL again, counted by `waiting()` beside the frozen waiter (if it
+        // is never told, the trial times out); then the main thread lets
+        // go, and the holder takes it back and returns from `check`.
+        let switched = gil.acquire();
+        while gil.waiting() < 2 {
+            thread::yield_now();
+        }
+        drop(switched);
         task::thaw();
         (asked, woke)
     });
