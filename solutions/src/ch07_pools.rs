@@ -386,11 +386,13 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
-///   The pool leaves the process's panic hook as it found it: a panic on
-///   another thread after jobs that ran at once on two threads still reaches
-///   the hook that was set before (workers that each swap in a silent hook
-///   around a job and put theirs back race, and can leave it silent for
-///   good). Trial: `ch07::thread_pool::survives_a_panicking_job`.
+///   The pool leaves the process's panic hook alone, for its whole life: a
+///   panic on another thread while the pool lives, and after jobs that ran at
+///   once on two threads, still reaches the hook that was set before (a pool
+///   that swaps in a silent hook in `new` and puts the old one back in `drop`
+///   silences every panic of the process meanwhile; workers that each swap in
+///   a silent hook around a job and put theirs back race, and can leave it
+///   silent for good). Trial: `ch07::thread_pool::survives_a_panicking_job`.
 /// - A pool keeps its threads while it has nothing to do, however long, until
 ///   it is dropped: after 3 seconds without a job it still takes jobs and runs
 ///   `size` of them at once. (The trial waits 3 seconds; threads that quit
