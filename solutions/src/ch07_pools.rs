@@ -263,7 +263,8 @@ impl ProcessPool {
     ///   threads at once than the pool has workers, plus one, however many
     ///   jobs there are. A thread per job is wrong: it starts as many threads
     ///   as there are jobs, and lets later jobs take a worker before earlier
-    ///   ones. Trial:
+    ///   ones; so is a writer and a reader thread per worker, two threads per
+    ///   worker: with three workers all busy, six. Trial:
     ///   `ch07::process_pool::feeds_the_workers_without_a_thread_per_job`.
     /// - Fails if any job holds a newline, wherever it is among the jobs, a
     ///   trailing newline included, and checks every job before it sends any:

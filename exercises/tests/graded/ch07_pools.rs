@@ -124,9 +124,11 @@ pub fn trials() -> Vec<Trial> {
         .exclusive()
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "map on a pool of one worker never returned (if \
-             leaves_no_worker_behind timed out too, dropping the pool is \
-             what hangs)",
+            "map on a pool of 3 workers never returned: its first 3 jobs \
+             each wait until every worker has taken one, so feed every \
+             worker at once (if keeps_every_worker_busy_at_once timed out \
+             too, that is what is missing; if leaves_no_worker_behind timed \
+             out too, dropping the pool is what hangs)",
         ),
         Trial::new(
             "ch07::process_pool::leaves_no_worker_behind",
