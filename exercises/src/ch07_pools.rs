@@ -380,7 +380,10 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   of texts, and however many words the texts hold: fifty thousand words
 ///   are more than a bounded channel's buffer holds, so the calling thread
 ///   adds the counts up as they arrive, while the mappers run, not once they
-///   have ended. Trial: `ch07::word_count::matches_the_sequential_count`.
+///   have ended: with one mapper held until then, the calling thread has
+///   added up the counts that the other mappers sent (reading an unbounded
+///   channel only after the scope has joined every mapper is wrong too).
+///   Trial: `ch07::word_count::matches_the_sequential_count`.
 /// - With more mappers than texts, the counts are still right and every mapper
 ///   runs, some with no text; no texts at all give an empty map. Each of the
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to

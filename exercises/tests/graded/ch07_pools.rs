@@ -319,10 +319,13 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "word_count never returned on some fifty thousand words: do the \
-             mappers send on a bounded channel that nobody reads until they \
-             have ended? The calling thread adds the counts up as they \
-             arrive, while the mappers run",
+            "word_count never returned, on some fifty thousand words, or \
+             with one mapper held until the calling thread had added up the \
+             counts that the two others had sent: the calling thread adds \
+             the counts up as they arrive, while the mappers run, not once \
+             the mappers have ended (do the mappers send on a bounded \
+             channel that nobody reads until then, or does the calling \
+             thread read the channel only after the scope?)",
         ),
         Trial::new(
             "ch07::word_count::maps_the_texts_at_once",
