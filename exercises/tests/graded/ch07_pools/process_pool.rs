@@ -536,8 +536,7 @@ pub(super) fn feeds_the_workers_without_a_thread_per_job() {
     let scratch = scratch();
     let mut pool =
         ProcessPool::new(pool_worker, SIZE).expect("cannot start the pool");
-    let mut jobs =
-        vec![format!("meet 0 {}", scratch.path().display()); SIZE];
+    let mut jobs = vec![format!("meet 0 {}", scratch.path().display()); SIZE];
     jobs.extend(countdown_jobs(SIZE as u64..JOBS));
     let before = super::thread_pool::thread_ids();
     let mapper = thread::spawn(move || {

@@ -250,8 +250,7 @@ fn leaves_the_panic_hook_alone() {
     let after_it = panics_reported(&reported);
     panic::set_hook(Box::new(move |info| previous(info)));
     assert_eq!(
-        while_it_lives,
-        1,
+        while_it_lives, 1,
         "while a pool lived, a panic on another thread did not reach the \
          panic hook that was set before the pool was made: a pool leaves \
          the process's panic hook alone for its whole life (one that swaps \
@@ -260,8 +259,7 @@ fn leaves_the_panic_hook_alone() {
          lives overlap put back each other's hooks)"
     );
     assert_eq!(
-        after_it,
-        1,
+        after_it, 1,
         "after a pool's jobs had run, a panic on another thread no longer \
          reached the panic hook that was set before the pool was made: a \
          pool leaves the process's panic hook alone (workers that each \
