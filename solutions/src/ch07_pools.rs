@@ -263,7 +263,8 @@ impl ProcessPool {
     ///   threads at once than the pool has workers, plus one, however many
     ///   jobs there are. A thread per job is wrong: it starts as many threads
     ///   as there are jobs, and lets later jobs take a worker before earlier
-    ///   ones. Trial:
+    ///   ones; so is a writer and a reader thread per worker, two threads per
+    ///   worker: with three workers all busy, six. Trial:
     ///   `ch07::process_pool::feeds_the_workers_without_a_thread_per_job`.
     /// - Fails if any job holds a newline, wherever it is among the jobs, a
     ///   trailing newline included, and checks every job before it sends any:
@@ -386,11 +387,13 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
-///   The pool leaves the process's panic hook as it found it: a panic on
-///   another thread after jobs that ran at once on two threads still reaches
-///   the hook that was set before (workers that each swap in a silent hook
-///   around a job and put theirs back race, and can leave it silent for
-///   good). Trial: `ch07::thread_pool::survives_a_panicking_job`.
+///   The pool leaves the process's panic hook alone, for its whole life: a
+///   panic on another thread while the pool lives, and after jobs that ran at
+///   once on two threads, still reaches the hook that was set before (a pool
+///   that swaps in a silent hook in `new` and puts the old one back in `drop`
+///   silences every panic of the process meanwhile; workers that each swap in
+///   a silent hook around a job and put theirs back race, and can leave it
+///   silent for good). Trial: `ch07::thread_pool::survives_a_panicking_job`.
 /// - A pool keeps its threads while it has nothing to do, however long, until
 ///   it is dropped: after 3 seconds without a job it still takes jobs and runs
 ///   `size` of them at once. (The trial waits 3 seconds; threads that quit
@@ -553,7 +556,10 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   of texts, and however many words the texts hold: fifty thousand words
 ///   are more than a bounded channel's buffer holds, so the calling thread
 ///   adds the counts up as they arrive, while the mappers run, not once they
-///   have ended. Trial: `ch07::word_count::matches_the_sequential_count`.
+///   have ended: with one mapper held until then, the calling thread has
+///   added up the counts that the other mappers sent (reading an unbounded
+///   channel only after the scope has joined every mapper is wrong too).
+///   Trial: `ch07::word_count::matches_the_sequential_count`.
 /// - With more mappers than texts, the counts are still right and every mapper
 ///   runs, some with no text; no texts at all give an empty map. Each of the
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to

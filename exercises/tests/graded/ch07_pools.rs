@@ -124,9 +124,11 @@ pub fn trials() -> Vec<Trial> {
         .exclusive()
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "map on a pool of one worker never returned (if \
-             leaves_no_worker_behind timed out too, dropping the pool is \
-             what hangs)",
+            "map on a pool of 3 workers never returned: its first 3 jobs \
+             each wait until every worker has taken one, so feed every \
+             worker at once (if keeps_every_worker_busy_at_once timed out \
+             too, that is what is missing; if leaves_no_worker_behind timed \
+             out too, dropping the pool is what hangs)",
         ),
         Trial::new(
             "ch07::process_pool::leaves_no_worker_behind",
@@ -317,10 +319,13 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "word_count never returned on some fifty thousand words: do the \
-             mappers send on a bounded channel that nobody reads until they \
-             have ended? The calling thread adds the counts up as they \
-             arrive, while the mappers run",
+            "word_count never returned, on some fifty thousand words, or \
+             with one mapper held until the calling thread had added up the \
+             counts that the two others had sent: the calling thread adds \
+             the counts up as they arrive, while the mappers run, not once \
+             the mappers have ended (do the mappers send on a bounded \
+             channel that nobody reads until then, or does the calling \
+             thread read the channel only after the scope?)",
         ),
         Trial::new(
             "ch07::word_count::maps_the_texts_at_once",

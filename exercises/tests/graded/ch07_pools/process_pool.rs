@@ -520,22 +520,24 @@ fn assert_no_worker_left(pids: Vec<u32>) {
     );
 }
 
-/// `map` starts no thread per job: on a pool of one worker, with 64 jobs
-/// the first of which holds the worker until every other thread of this
-/// process is asleep (by then the jobs that wait for the worker are
-/// waiting, and each thread a `map` starts is there), the `map` never
-/// runs more than two threads at once besides the one that called it: one
-/// per worker, and one more. Jobs each on a thread of its own would also race each other
-/// for the worker, later jobs before earlier ones.
+/// `map` starts no thread per job, nor two per worker: on a pool of three
+/// workers, with 64 jobs the first three of which hold every worker until
+/// each has announced its job and every other thread of this process is
+/// asleep (by then every worker is busy, the jobs that wait for a worker
+/// are waiting, and each thread a `map` starts is there), the `map` never
+/// runs more than four threads at once besides the one that called it: one
+/// per worker, and one more. Jobs each on a thread of its own would also
+/// race each other for the workers, later jobs before earlier ones; a
+/// writer and a reader thread for each worker's pipes are six.
 pub(super) fn feeds_the_workers_without_a_thread_per_job() {
-    const SIZE: usize = 1;
+    const SIZE: usize = 3;
     const JOBS: u64 = 64;
     let most_allowed = SIZE + 1;
     let scratch = scratch();
     let mut pool =
         ProcessPool::new(pool_worker, SIZE).expect("cannot start the pool");
-    let mut jobs = vec![format!("meet 0 {}", scratch.path().display())];
-    jobs.extend(countdown_jobs(1..JOBS));
+    let mut jobs = vec![format!("meet 0 {}", scratch.path().display()); SIZE];
+    jobs.extend(countdown_jobs(SIZE as u64..JOBS));
     let before = super::thread_pool::thread_ids();
     let mapper = thread::spawn(move || {
         let answers = pool.map(&jobs);
@@ -554,7 +556,7 @@ pub(super) fn feeds_the_workers_without_a_thread_per_job() {
         let announced = fs::read_dir(scratch.path())
             .expect("cannot list the scratch folder")
             .count()
-            > 0;
+            >= SIZE;
         if most > most_allowed || (announced && every_other_thread_asleep()) {
             break;
         }
@@ -569,11 +571,12 @@ pub(super) fn feeds_the_workers_without_a_thread_per_job() {
     drop(pool);
     assert!(
         most <= most_allowed,
-        "map ran {most} threads at once for a pool of {SIZE} worker and \
-         {JOBS} jobs: feed each worker from a thread of its own, which takes \
-         the next job from a queue as soon as its worker has answered, not \
-         a thread per job (which also lets later jobs take a worker before \
-         earlier ones)"
+        "map ran {most} threads at once for a pool of {SIZE} workers and \
+         {JOBS} jobs, at most {most_allowed} allowed: feed each worker from \
+         one thread of its own, which sends the worker its next job from a \
+         queue as soon as it has read its answer, not from a thread per job \
+         (which also lets later jobs take a worker before earlier ones), \
+         nor from a writer and a reader thread per worker"
     );
     let answers = answers.expect("map failed");
     assert_eq!(answers.len(), JOBS as usize, "one answer per job");

@@ -186,6 +186,15 @@ pub(super) fn survives_a_panicking_job() {
 /// The process's panic hook, as `std::panic::take_hook` gives it.
 type Hook = dyn Fn(&panic::PanicHookInfo<'_>) + Send + Sync;
 
+/// How many times the hook that counts into `reported` saw a panic on a
+/// new thread of this process, that panics once on purpose.
+fn panics_reported(reported: &AtomicUsize) -> usize {
+    let before = reported.load(Ordering::SeqCst);
+    let _ = thread::spawn(|| panic!("a thread panics on purpose (expected)"))
+        .join();
+    reported.load(Ordering::SeqCst) - before
+}
+
 /// Two jobs run at once on a pool of two threads, and end one after the
 /// other, in the order that leaves the process's panic hook silent for good
 /// if each worker swaps it for a silent one around each job: the first job
@@ -193,9 +202,10 @@ type Hook = dyn Fn(&panic::PanicHookInfo<'_>) + Send + Sync;
 /// took the silent hook as the one to put back), then the first ends and
 /// its worker goes back to waiting (it put back the hook it took), then
 /// the second ends (its worker puts back the silent hook). A panic on
-/// another thread after that must still reach the hook that was set
-/// before the pool was made, as it does with a pool that leaves the hook
-/// alone.
+/// another thread, while the first job's worker waits and the pool lives,
+/// and again after the pool was dropped, must still reach the hook that was
+/// set before the pool was made, as it does with a pool that leaves the
+/// hook alone.
 fn leaves_the_panic_hook_alone() {
     let previous: Arc<Hook> = Arc::from(panic::take_hook());
     let reported = Arc::new(AtomicUsize::new(0));
@@ -233,16 +243,23 @@ fn leaves_the_panic_hook_alone() {
     while !task::asleep(first.tid) {
         thread::yield_now();
     }
+    // While the pool lives, and one of its jobs runs.
+    let while_it_lives = panics_reported(&reported);
     drop(end_second);
     drop(pool);
-    let before = reported.load(Ordering::SeqCst);
-    let _ = thread::spawn(|| panic!("a thread panics on purpose (expected)"))
-        .join();
-    let after = reported.load(Ordering::SeqCst);
+    let after_it = panics_reported(&reported);
     panic::set_hook(Box::new(move |info| previous(info)));
     assert_eq!(
-        after - before,
-        1,
+        while_it_lives, 1,
+        "while a pool lived, a panic on another thread did not reach the \
+         panic hook that was set before the pool was made: a pool leaves \
+         the process's panic hook alone for its whole life (one that swaps \
+         in a silent hook in new and puts the old one back in drop \
+         silences every panic of the process meanwhile, and pools whose \
+         lives overlap put back each other's hooks)"
+    );
+    assert_eq!(
+        after_it, 1,
         "after a pool's jobs had run, a panic on another thread no longer \
          reached the panic hook that was set before the pool was made: a \
          pool leaves the process's panic hook alone (workers that each \

@@ -11,6 +11,7 @@ use std::sync::{Barrier, LazyLock, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+use course::grader::alloc;
 use course::grader::task::{self, Tid};
 use exercises::ch07_pools::{WORDS_WATCH, word_count, words};
 
@@ -44,7 +45,9 @@ fn sequential_count(texts: &[&str]) -> HashMap<String, usize> {
 /// For several numbers of mappers, most of which share the texts out
 /// unevenly, the counts equal the sequential count; and so they do for
 /// [`MANY_TEXTS`] copies of the texts, whose words are far more than a
-/// channel with a buffer (of a thousand words, say) holds.
+/// channel with a buffer (of a thousand words, say) holds. And the calling
+/// thread adds up the counts that mappers have sent while another mapper
+/// still runs (see [`adds_up_the_counts_that_arrived`]).
 pub(super) fn matches_the_sequential_count() {
     let expected = sequential_count(&TEXTS);
     for mappers in [1, 2, 3, 4, 7] {
@@ -65,11 +68,63 @@ pub(super) fn matches_the_sequential_count() {
         "{MANY_TEXTS} texts, 4 mappers: the counts should equal those of one \
          thread counting every text"
     );
+    adds_up_the_counts_that_arrived();
 }
 
 /// How many texts the last check of [`matches_the_sequential_count`]
 /// counts: some fifty thousand words.
 const MANY_TEXTS: usize = 2_100;
+
+/// The length of the one word of the big text that
+/// [`adds_up_the_counts_that_arrived`] counts twice: far more bytes than
+/// anything else that trial allocates.
+const BIG_WORD: usize = 4 << 20;
+
+/// Three mappers: mappers 0 and 2 each count the same big text of one
+/// word, send their counts and end, while mapper 1 is held in `on_map`
+/// until the calling thread has added up what they sent. It shows in the
+/// memory this process uses: each of the two mappers' counts holds its own
+/// copy of the big word, and adding the second to the first keeps one copy
+/// and frees the other. A calling thread that reads no counts until every
+/// mapper has ended never frees it, and holds mapper 1 back for good.
+fn adds_up_the_counts_that_arrived() {
+    assert!(alloc::counting(), "the graded binary counts live bytes");
+    let big = "b".repeat(BIG_WORD);
+    let texts = [big.as_str(), "one fish", big.as_str()];
+    let expected = sequential_count(&texts);
+    // Mappers 0 and 2, once they have called `on_map`.
+    let senders = Mutex::new(Vec::new());
+    let before = alloc::live_bytes();
+    let counts = word_count(&texts, 3, |mapper| {
+        if mapper != 1 {
+            senders.lock().unwrap().push(task::me().tid);
+            return;
+        }
+        // A mapper's thread ends after it has sent its counts.
+        loop {
+            let senders = senders.lock().unwrap().clone();
+            let running = thread_ids();
+            if senders.len() == 2
+                && senders.iter().all(|tid| !running.contains(tid))
+            {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        // Both copies of the big word were made; until one is freed, the
+        // calling thread has not added the two counts up.
+        while alloc::live_bytes() - before > (BIG_WORD + BIG_WORD / 2) as isize
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
+    assert!(
+        counts == expected,
+        "3 texts, 3 mappers, the first and last text the same one word of \
+         {BIG_WORD} letters: the counts should equal those of one thread \
+         counting every text"
+    );
+}
 
 /// Every mapper waits at a barrier in `on_map` until all have started.
 /// Then again, with one text each, and also in `words` until all are
