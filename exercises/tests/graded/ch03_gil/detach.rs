@@ -3,7 +3,7 @@
 //! panic passed on once the others have ended, their results dropped.
 
 use std::collections::HashSet;
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
@@ -87,22 +87,25 @@ fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize) {
 /// `RUST_MIN_STACK`): 2 MiB.
 const DEFAULT_STACK: usize = 2 << 20;
 
-/// `pthread_attr_t`: 56 bytes on 64-bit Linux, 36 on 32-bit; room to
-/// spare.
-#[repr(C, align(8))]
-struct PthreadAttr([u8; 128]);
+/// Room for a `pthread_attr_t`: 56 bytes on x86-64 Linux, 64 on AArch64.
+type PthreadAttr = [u64; 8];
 
+/// Linux's `cpu_set_t`: one bit per CPU, 1024 of them.
+type CpuMask = [u64; 16];
+
+// The C library's, which every Rust program on Linux links (declared as
+// the other chapters' trials declare them: one test binary holds them all).
 unsafe extern "C" {
     fn pthread_self() -> usize;
-    fn pthread_getattr_np(thread: usize, attr: *mut PthreadAttr) -> c_int;
+    fn pthread_getattr_np(thread: usize, attr: *mut PthreadAttr) -> i32;
     fn pthread_attr_getstack(
         attr: *const PthreadAttr,
-        addr: *mut *mut c_void,
+        address: *mut *mut u8,
         size: *mut usize,
-    ) -> c_int;
-    fn pthread_attr_destroy(attr: *mut PthreadAttr) -> c_int;
-    fn sched_getaffinity(pid: c_int, size: usize, mask: *mut u64) -> c_int;
-    fn sched_setaffinity(pid: c_int, size: usize, mask: *const u64) -> c_int;
+    ) -> i32;
+    fn pthread_attr_destroy(attr: *mut PthreadAttr) -> i32;
+    fn sched_getaffinity(pid: i32, size: usize, mask: *mut CpuMask) -> i32;
+    fn sched_setaffinity(pid: i32, size: usize, mask: *const CpuMask) -> i32;
     fn getrlimit(resource: c_int, limit: *mut Rlimit) -> c_int;
     fn setrlimit(resource: c_int, limit: *const Rlimit) -> c_int;
 }
@@ -111,7 +114,7 @@ unsafe extern "C" {
 /// stack it kept from an ended thread may be larger than asked for, never
 /// smaller); `None` if it does not say.
 fn own_stack_size() -> Option<usize> {
-    let mut attr = PthreadAttr([0; 128]);
+    let mut attr: PthreadAttr = [0; 8];
     // SAFETY: `attr` is room enough for a `pthread_attr_t`, which
     // `pthread_getattr_np` initialises for the calling thread.
     if unsafe { pthread_getattr_np(pthread_self(), &mut attr) } != 0 {
@@ -125,9 +128,6 @@ fn own_stack_size() -> Option<usize> {
     (status == 0).then_some(size)
 }
 
-/// A CPU mask of up to 1,024 CPUs (`cpu_set_t`).
-type CpuMask = [u64; 16];
-
 /// Runs `f` with the calling thread allowed on one CPU only, so that
 /// `std::thread::available_parallelism()` says 1, as on a single-core
 /// machine; restores the thread's CPUs afterwards. Just runs `f` where the
@@ -137,7 +137,7 @@ fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
     let size = std::mem::size_of::<CpuMask>();
     // SAFETY: `all` is a writable mask of `size` bytes; pid 0 is the
     // calling thread.
-    if unsafe { sched_getaffinity(0, size, all.as_mut_ptr()) } < 0 {
+    if unsafe { sched_getaffinity(0, size, &mut all) } < 0 {
         return f();
     }
     let Some(word) = all.iter().position(|&bits| bits != 0) else {
@@ -147,11 +147,11 @@ fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
     one[word] = 1 << all[word].trailing_zeros();
     // SAFETY: `one` is a mask of `size` bytes naming a CPU the thread may
     // use already.
-    let narrowed = unsafe { sched_setaffinity(0, size, one.as_ptr()) } == 0;
+    let narrowed = unsafe { sched_setaffinity(0, size, &one) } == 0;
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     if narrowed {
         // SAFETY: `all` is the mask read above, of `size` bytes.
-        unsafe { sched_setaffinity(0, size, all.as_ptr()) };
+        unsafe { sched_setaffinity(0, size, &all) };
     }
     result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
