@@ -97,17 +97,22 @@ impl ToyGil {
     ///   stay inside as long as it likes: a waiter never takes the lock over
     ///   because its wait timed out (as if the holder were gone); the trial
     ///   stays inside until the waiter is seen asleep with no deadline (then
-    ///   200 ms more), or, if it waits with deadlines, for 2 s and until it has
+    ///   200 ms more), or, if it waits with deadlines, for 8 s and until it has
     ///   woken by itself twice (so such deadlines must be a second or two at
     ///   most, or the trial times out; a waiter that gives up after more than
-    ///   2 s is wrong, but not graded), or for 200 ms if it is never seen
+    ///   8 s is wrong, but not graded), or for 200 ms if it is never seen
     ///   asleep (a spin lock). Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
     ///   each `ToyGil` is a lock of its own: inside one's `with_gil`, another
     ///   `ToyGil`'s `with_gil` runs at once; a `ToyGil::default()` is a free
-    ///   lock like `new()`'s, and its `with_gil` runs at once too. Trial:
+    ///   lock like `new()`'s, and its `with_gil` runs at once too. A waiting
+    ///   thread that a signal interrupts, and that then waits again behind a
+    ///   thread that came later, still gets in: the trial holds it in a signal
+    ///   handler for a moment, so a lock that wakes a single waiter
+    ///   (`notify_one`) and takes it for the one whose turn has come (a ticket
+    ///   lock) wakes the wrong one and strands the other. Trial:
     ///   `ch03::with_gil::lets_every_thread_in`.
     /// - A panic in `f` reaches the caller of `with_gil` as `f`'s own panic
     ///   (its payload, not a new panic), and the next call works and returns
@@ -121,7 +126,10 @@ impl ToyGil {
     ///   thread does inside, in every interleaving, also on a machine that
     ///   reorders memory accesses: two threads that each add one to the same
     ///   data inside leave it at two, and their accesses never race (neither
-    ///   `f` panics: see above). The `Acquire` must be on the access that
+    ///   `f` panics: see above), and no waiter is left asleep on a free lock
+    ///   (an unlock that skips its notify when a `Relaxed` load of a count of
+    ///   sleepers reads 0 may miss a waiter that has just counted itself: loom
+    ///   reports the deadlock). The `Acquire` must be on the access that
     ///   takes the lock: a peek with `Acquire` that may read an older "free",
     ///   followed by a `Relaxed` claim, orders nothing. Trial:
     ///   `ch03::with_gil::loom_orders_the_holders`.
@@ -153,7 +161,11 @@ impl ToyGil {
 /// Any `check_interval` works, but a counter that cannot count up to it (a
 /// `u32`, or an interval clamped to `u32::MAX`) switches too soon only after
 /// some 4 billion bytecodes, more than a trial can run: that is wrong, but
-/// not graded beyond the check that nothing overflows.
+/// not graded beyond the check that nothing overflows. So is a `usize`
+/// anywhere in the count (`step_by(check_interval as usize)`): right on a
+/// 64-bit machine, it cuts `check_interval` on a 32-bit one (2^32 + 5
+/// becomes 5, and 2^32 a step of 0, which panics); the trials run on 64-bit
+/// machines only, so that is not graded.
 ///
 /// # Graded promises
 ///
@@ -224,8 +236,9 @@ pub fn run_bytecodes(
 /// `io` or after it, until a thread that was waiting when the GIL was let
 /// go has taken it (as CPython's `drop_gil` does for a forced switch): `io`
 /// starts as soon as the GIL is given up, and that thread takes the free
-/// GIL at once anyway, so only the timing differs, which no trial can force
-/// without such a bound. Not graded either.
+/// GIL at once anyway, so only the timing differs, unless that thread
+/// cannot run during the call; the trial that holds it still (see below)
+/// catches it, no other does.
 ///
 /// # Graded promises
 ///
@@ -243,9 +256,13 @@ pub fn run_bytecodes(
 ///   and gets the GIL in its turn, also on Python 3's GIL (`SwitchInterval`)
 ///   while the waiting thread's drop request is pending (it does not wait for
 ///   the request to be served). It hands the GIL to no waiting thread
-///   (`yield_now`), neither before `io` nor after taking it back, and does not
-///   tick: when a thread that waited before the call takes the GIL during `io`
-///   and hands it to `blocking_io` with `yield_now`, that thread is still
+///   (`yield_now`), neither before `io` nor after taking it back, not even to
+///   a thread that waited before the call and has not run since (the trial
+///   holds it in a signal handler through the call, so the GIL stays free
+///   through `io` and nobody takes it: that thread is still waiting when
+///   `blocking_io` returns, the GIL taken once during the call); and it does
+///   not tick: when a thread that waited before the call takes the GIL during
+///   `io` and hands it to `blocking_io` with `yield_now`, that thread is still
 ///   waiting when `blocking_io` returns, and the GIL was taken twice during
 ///   the call (by that thread, then by `blocking_io`), also on a `Gil` whose
 ///   policy hands the GIL over at every tick. Trial:
@@ -274,24 +291,31 @@ pub fn blocking_io<'g, T>(
 /// once every job has ended: a job's panic is never lost.
 ///
 /// If a thread cannot be created, `detach` panics, as
-/// `std::thread::Scope::spawn` does, rather than skip that job: it never
-/// returns fewer results than jobs. That is not graded: a trial would have
-/// to exhaust the machine's threads.
+/// `std::thread::Scope::spawn` does, rather than skip that job or run it on
+/// the calling thread: it never returns fewer results than jobs.
+///
+/// There is no cap on the threads, but a cap above 1,024 (jobs run in waves
+/// of 4,096, say) is wrong without being graded: each trial may map 4 GiB
+/// (`RLIMIT_DATA`), about 2,000 stacks of 2 MiB, so no trial can start
+/// 4,097 threads at once.
 ///
 /// # Graded promises
 ///
 /// - The jobs all run at the same time, each on a thread of its own (a job may
 ///   wait until every other job has started), however many there are (the
 ///   trial runs 200: no cap on the threads), and the results come back in job
-///   order. Each thread has the stack a new thread gets by default (2 MiB),
-///   not one cut down to make many threads cheap, however many jobs there
-///   are: a job may use 1 MiB of it, as a native call may (the trial's first
-///   job of 200 does, and its last of 1024, all at a barrier; on a smaller
-///   stack it overflows, which aborts the process). Every job runs on a
-///   thread spawned for it alone: not on the calling thread, not even when
-///   there is a single job, and no thread runs two jobs (1024 jobs that
-///   return at once run on 1024 threads: no shared queue that a thread goes
-///   back to for another job). Trial: `ch03::detach::runs_native_jobs_at_once`.
+///   order. Each thread has the stack a new thread gets by default (2 MiB:
+///   the trial reads the size of a job's stack, and `stack_size(2_000_000)`,
+///   2 MB, is less), not one cut down to make many threads cheap, however
+///   many jobs there are: a job may use 1 MiB of it, as a native call may
+///   (the trial's first job of 200 does, and its last of 1024, all at a
+///   barrier; on a smaller stack it overflows, which aborts the process).
+///   Every job runs on a thread spawned for it alone: not on the calling
+///   thread, not even when there is a single job, nor when
+///   `available_parallelism()` says 1 (the trial restricts itself to one
+///   CPU), and no thread runs two jobs (1024 jobs that return at once run on
+///   1024 threads: no shared queue that a thread goes back to for another
+///   job). Trial: `ch03::detach::runs_native_jobs_at_once`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
@@ -308,7 +332,10 @@ pub fn blocking_io<'g, T>(
 ///   panic), once every other job has run to its end (they are still running
 ///   when it panics); the results of the jobs that did not panic are dropped,
 ///   not leaked; and the calling thread does not hold the GIL afterwards.
-///   Trial: `ch03::detach::passes_a_job_panic_on`.
+///   When no thread can start (the trial lets the process map only 1 MiB
+///   more memory, less than a stack), `detach` panics too, rather than run
+///   the job on the calling thread. Trial:
+///   `ch03::detach::passes_a_job_panic_on`.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

@@ -18,11 +18,13 @@ mod detach;
 mod run_bytecodes;
 mod with_gil;
 
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use blocking_io::{lets_others_run_while_waiting, returns_with_the_gil_held};
 use course::gil::SwitchPolicy;
 use course::grader::Trial;
+use course::grader::task::{self, Tid};
 use detach::{
     passes_a_job_panic_on, runs_native_jobs_at_once,
     takes_the_gil_before_and_after,
@@ -52,7 +54,7 @@ pub fn trials() -> Vec<Trial> {
             2,
             lets_one_thread_in_at_a_time,
         )
-        .timeout(3 * GIL_TIMEOUT)
+        .timeout(4 * GIL_TIMEOUT)
         .on_timeout(
             "a thread never got the lock: a thread inside one ToyGil's \
              with_gil called another ToyGil's, which a third thread held, \
@@ -71,7 +73,11 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "a thread never got the lock: is it released? (and is each \
              ToyGil its own lock, not one shared by every ToyGil? and is \
-             ToyGil::default() a free lock, like new()?)",
+             ToyGil::default() a free lock, like new()? and when a waiting \
+             thread was interrupted by a signal and went back to waiting \
+             behind another, was the thread whose turn it was woken, or \
+             only one that went back to sleep? notify_one wakes whichever \
+             thread the Condvar likes)",
         ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic)
             .timeout(GIL_TIMEOUT)
@@ -182,5 +188,18 @@ impl SwitchPolicy for HandOverEvery {
 
     fn hands_off(&self) -> bool {
         true
+    }
+}
+
+/// Returns once thread `tid` is blocked in a wait that lasts until another
+/// thread wakes it (a `Mutex`'s, a `Condvar`'s), or after a second where it
+/// never is (a spin lock, or waits with deadlines).
+fn wait_until_blocked(tid: Tid) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        if matches!(task::wait(tid), Some((task::Wait::UntilWoken, _))) {
+            return;
+        }
+        thread::sleep(Duration::from_micros(200));
     }
 }

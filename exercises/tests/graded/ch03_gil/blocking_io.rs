@@ -9,9 +9,10 @@ use std::thread;
 use std::time::Duration;
 
 use course::gil::{Gil, SwitchInterval};
+use course::grader::task;
 use exercises::ch03_gil::blocking_io;
 
-use super::{HandOverEvery, ThePythonCodeRaised};
+use super::{HandOverEvery, ThePythonCodeRaised, wait_until_blocked};
 
 pub(super) fn returns_with_the_gil_held() {
     let gil = Gil::new();
@@ -89,6 +90,65 @@ pub(super) fn returns_with_the_gil_held() {
     // A policy that would hand the GIL over at the next tick: a blocking_io
     // that ticks after taking the GIL back hands it to the waiting thread.
     no_extra_turn(Gil::with_policy(HandOverEvery(1)), "hand-over-every-tick");
+    no_turn_for_a_waiter_that_did_not_run();
+}
+
+/// Thread W waits for the GIL before `blocking_io` starts, and a signal
+/// holds it through the call, as a thread the operating system does not
+/// get round to waking: the GIL is free during `io` and nobody takes it,
+/// so `blocking_io` takes it back at once, W still waiting. It must not
+/// hand the GIL to W then (`yield_now`, "W got nothing out of my
+/// release"): W's turn comes when the caller lets go. A watcher lets W go
+/// once `blocking_io` has returned, or once the calling thread blocks in
+/// it (waiting for W to take the GIL), so that a wrong `blocking_io` fails
+/// rather than hangs.
+fn no_turn_for_a_waiter_that_did_not_run() {
+    let gil = Gil::new();
+    let returned = AtomicBool::new(false);
+    thread::scope(|s| {
+        let (gil, returned) = (&gil, &returned);
+        let guard = gil.acquire();
+        let (calling, is_calling) = mpsc::channel();
+        s.spawn(move || {
+            calling.send(task::me()).expect("the trial vanished");
+            drop(gil.acquire());
+        });
+        let w = is_calling.recv().expect("thread W vanished");
+        while gil.waiting() == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        wait_until_blocked(w.tid);
+        task::freeze(w);
+        let me = task::me();
+        s.spawn(move || {
+            while !returned.load(Ordering::SeqCst)
+                && !matches!(
+                    task::wait(me.tid),
+                    Some((task::Wait::UntilWoken, _))
+                )
+            {
+                thread::sleep(Duration::from_micros(200));
+            }
+            task::thaw();
+        });
+        let before = gil.stats().acquisitions;
+        let (guard, ()) = blocking_io(guard, || ());
+        returned.store(true, Ordering::SeqCst);
+        let taken = gil.stats().acquisitions - before;
+        let waiting = gil.waiting();
+        drop(guard);
+        assert!(
+            taken == 1 && waiting == 1,
+            "a thread waited for the GIL before blocking_io and did not run \
+             during it (the GIL stayed free through the I/O, and nobody took \
+             it); blocking_io took the GIL back, and during the call the GIL \
+             was taken {taken} times, not once, and {waiting} threads were \
+             waiting for it when blocking_io returned, not 1: after the I/O \
+             it takes the GIL back and returns, handing it to no waiting \
+             thread (yield_now), even one that got nothing out of its \
+             release, and it does not wait for that thread to take it first"
+        );
+    });
 }
 
 /// A thread waits for the GIL before `blocking_io` starts; it takes the

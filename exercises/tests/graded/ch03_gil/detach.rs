@@ -3,6 +3,7 @@
 //! panic passed on once the others have ended, their results dropped.
 
 use std::collections::HashSet;
+use std::ffi::c_int;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
@@ -42,18 +43,27 @@ pub(super) fn runs_native_jobs_at_once() {
     at_a_barrier(&gil, MANY_JOBS, MANY_JOBS - 1);
     every_job_on_a_new_thread(&gil, 1);
     every_job_on_a_new_thread(&gil, MANY_JOBS);
+    // As on a single-core machine: the jobs still run on threads of their
+    // own (no running them on the caller because no two could run at once).
+    on_one_cpu(|| {
+        every_job_on_a_new_thread(&gil, 1);
+        every_job_on_a_new_thread(&gil, 3);
+    });
 }
 
 /// Runs `jobs` jobs that wait for each other at a barrier; job `deep` uses
-/// `JOB_STACK` of stack first.
+/// `JOB_STACK` of stack first, and checks that its thread has at least the
+/// default stack (2 MiB, not a decimal 2 MB, say).
 fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize) {
     let barrier = Barrier::new(jobs);
+    let deep_stack = Mutex::new(None);
     let work: Vec<_> = (0..jobs)
         .map(|n| {
-            let barrier = &barrier;
+            let (barrier, deep_stack) = (&barrier, &deep_stack);
             move || {
                 if n == deep {
                     use_a_native_amount_of_stack();
+                    *deep_stack.lock().unwrap() = own_stack_size();
                 }
                 barrier.wait(); // Every job is running at this moment.
                 n * 10
@@ -62,6 +72,88 @@ fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize) {
         .collect();
     let expected: Vec<_> = (0..jobs).map(|n| n * 10).collect();
     assert!(detach(gil, work) == expected, "the results, in job order");
+    if let Some(size) = deep_stack.into_inner().unwrap() {
+        assert!(
+            size >= DEFAULT_STACK,
+            "job {deep} of {jobs} ran on a thread with {size} bytes of \
+             stack, less than the {DEFAULT_STACK} (2 MiB) a new thread gets \
+             by default: leave the stack size alone \
+             (Builder::stack_size(2_000_000) is 2 MB, not 2 MiB)"
+        );
+    }
+}
+
+/// The stack a new thread gets by default (the grader unsets
+/// `RUST_MIN_STACK`): 2 MiB.
+const DEFAULT_STACK: usize = 2 << 20;
+
+/// Room for a `pthread_attr_t`: 56 bytes on x86-64 Linux, 64 on AArch64.
+type PthreadAttr = [u64; 8];
+
+/// Linux's `cpu_set_t`: one bit per CPU, 1024 of them.
+type CpuMask = [u64; 16];
+
+// The C library's, which every Rust program on Linux links (declared as
+// the other chapters' trials declare them: one test binary holds them all).
+unsafe extern "C" {
+    fn pthread_self() -> usize;
+    fn pthread_getattr_np(thread: usize, attr: *mut PthreadAttr) -> i32;
+    fn pthread_attr_getstack(
+        attr: *const PthreadAttr,
+        address: *mut *mut u8,
+        size: *mut usize,
+    ) -> i32;
+    fn pthread_attr_destroy(attr: *mut PthreadAttr) -> i32;
+    fn sched_getaffinity(pid: i32, size: usize, mask: *mut CpuMask) -> i32;
+    fn sched_setaffinity(pid: i32, size: usize, mask: *const CpuMask) -> i32;
+    fn getrlimit(resource: c_int, limit: *mut Rlimit) -> c_int;
+    fn setrlimit(resource: c_int, limit: *const Rlimit) -> c_int;
+}
+
+/// The size of the calling thread's stack, as the C library gave it (a
+/// stack it kept from an ended thread may be larger than asked for, never
+/// smaller); `None` if it does not say.
+fn own_stack_size() -> Option<usize> {
+    let mut attr: PthreadAttr = [0; 8];
+    // SAFETY: `attr` is room enough for a `pthread_attr_t`, which
+    // `pthread_getattr_np` initialises for the calling thread.
+    if unsafe { pthread_getattr_np(pthread_self(), &mut attr) } != 0 {
+        return None;
+    }
+    let (mut addr, mut size) = (std::ptr::null_mut(), 0);
+    // SAFETY: `attr` was initialised above; the two out-pointers are valid.
+    let status = unsafe { pthread_attr_getstack(&attr, &mut addr, &mut size) };
+    // SAFETY: `attr` was initialised above and is not used again.
+    unsafe { pthread_attr_destroy(&mut attr) };
+    (status == 0).then_some(size)
+}
+
+/// Runs `f` with the calling thread allowed on one CPU only, so that
+/// `std::thread::available_parallelism()` says 1, as on a single-core
+/// machine; restores the thread's CPUs afterwards. Just runs `f` where the
+/// CPUs cannot be read or set.
+fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
+    let mut all: CpuMask = [0; 16];
+    let size = std::mem::size_of::<CpuMask>();
+    // SAFETY: `all` is a writable mask of `size` bytes; pid 0 is the
+    // calling thread.
+    if unsafe { sched_getaffinity(0, size, &mut all) } < 0 {
+        return f();
+    }
+    let Some(word) = all.iter().position(|&bits| bits != 0) else {
+        return f();
+    };
+    let mut one: CpuMask = [0; 16];
+    one[word] = 1 << all[word].trailing_zeros();
+    // SAFETY: `one` is a mask of `size` bytes naming a CPU the thread may
+    // use already.
+    let narrowed = unsafe { sched_setaffinity(0, size, &one) } == 0;
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    if narrowed {
+        // SAFETY: `all` is the mask read above, of `size` bytes.
+        unsafe { sched_setaffinity(0, size, &all) };
+    }
+    result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
 /// Enough jobs that a stack budget shared out between their threads (512
@@ -229,6 +321,98 @@ fn queued_pickups_take_the_gil_once(gil: Gil, policy: &str) {
     );
 }
 
+/// `struct rlimit` of a 64-bit Linux: the soft limit, then the hard one.
+#[repr(C)]
+struct Rlimit {
+    soft: u64,
+    hard: u64,
+}
+
+/// `RLIMIT_DATA`: the private writable memory a process may map, thread
+/// stacks and the heap included (Linux 4.7 and later).
+const RLIMIT_DATA: c_int = 2;
+
+/// The private writable memory this process has mapped now, in bytes
+/// (`VmData` in `/proc/self/status`).
+fn data_in_use() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmData:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs `f` while no new thread can start, as when a machine runs out of
+/// memory or threads: the process may map only 1 MiB more private memory,
+/// less than a thread's stack. Returns how `f` ended, or `None` when a
+/// thread still starts under that limit (or it cannot be set), and the
+/// check cannot be made. Call it before this process has ended any thread:
+/// the C library keeps the stacks of ended threads for new ones, which
+/// then need no memory.
+fn while_no_thread_can_start<T>(
+    f: impl FnOnce() -> T,
+) -> Option<thread::Result<T>> {
+    let mut before = Rlimit { soft: 0, hard: 0 };
+    // SAFETY: `before` is a valid `struct rlimit` to write to.
+    if unsafe { getrlimit(RLIMIT_DATA, &mut before) } != 0 {
+        return None;
+    }
+    let tight = Rlimit {
+        soft: (data_in_use()? + (1 << 20)).min(before.soft),
+        hard: before.hard,
+    };
+    // SAFETY: `tight` is a valid `struct rlimit` to read.
+    if unsafe { setrlimit(RLIMIT_DATA, &tight) } != 0 {
+        return None;
+    }
+    let outcome = match thread::Builder::new().spawn(|| ()) {
+        Ok(probe) => {
+            let _ = probe.join();
+            None
+        }
+        Err(_) => Some(panic::catch_unwind(AssertUnwindSafe(f))),
+    };
+    // SAFETY: `before` is the valid `struct rlimit` read above.
+    let status = unsafe { setrlimit(RLIMIT_DATA, &before) };
+    assert_eq!(status, 0, "setrlimit(RLIMIT_DATA) failed");
+    outcome
+}
+
+/// No thread can start: `detach` must panic, as `Scope::spawn` does, not
+/// run the job on the calling thread instead (nor return no result).
+fn no_thread_can_start(gil: &Gil) {
+    let caller = thread::current().id();
+    let outcome = while_no_thread_can_start(|| {
+        detach(gil, vec![|| thread::current().id()])
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a job \
+             whose thread cannot start is not checked"
+        ),
+        // A thread with a stack smaller than the default may still start.
+        Some(Ok(ran_on)) if ran_on.len() == 1 && ran_on[0] != caller => {}
+        Some(Ok(ran_on)) => panic!(
+            "no thread with the default stack could start, yet detach \
+             returned {} result(s){}: a job whose thread cannot start must \
+             make detach panic, as Scope::spawn does, not run on the calling \
+             thread (nor be skipped)",
+            ran_on.len(),
+            if ran_on.contains(&caller) {
+                ", the job having run on the calling thread"
+            } else {
+                ""
+            }
+        ),
+        Some(Err(_)) => {}
+    }
+}
+
 /// The payload of the panicking job: a type of the trial's own, so that a
 /// panic `detach` raises itself cannot pass for the job's.
 #[derive(Debug)]
@@ -252,7 +436,8 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// Two jobs of five panic (jobs 1 and 2), and the three others wait until
+/// First, no thread can start: `detach` panics. Then two jobs of five
+/// panic (jobs 1 and 2), and the three others wait until
 /// one has: they are still running when it panics. `detach` must panic
 /// too, with a job's own panic, after the others have run to the end,
 /// rather than return fewer results or raise a panic of its own; and the
@@ -261,6 +446,8 @@ pub(super) fn passes_a_job_panic_on() {
     const JOBS: usize = 5;
     const PANICKING: [usize; 2] = [1, 2];
     let gil = Gil::new();
+    // First, before any thread of this process has ended (see the helper).
+    no_thread_can_start(&gil);
     let finished = AtomicUsize::new(0);
     let dropped = AtomicUsize::new(0);
     let panicked = AtomicBool::new(false);

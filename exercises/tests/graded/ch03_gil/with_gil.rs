@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use course::grader::task::{self, Tid};
 use exercises::ch03_gil::ToyGil;
 
-use super::ThePythonCodeRaised;
+use super::{ThePythonCodeRaised, wait_until_blocked};
 
 const THREADS: usize = 8;
 
@@ -36,7 +36,7 @@ pub(super) fn lets_one_thread_in_at_a_time() {
 /// the lock over once its wait times out ("the holder must be gone") gets
 /// in while H is still inside. H's stay is bounded by those events, not by
 /// a clock alone: a lock whose waiters wait with deadlines of up to a
-/// second or two passes in a few seconds.
+/// second or two passes in some eight seconds.
 fn a_long_stay_inside() {
     let gil = ToyGil::new();
     let (h_inside, w_inside) = (AtomicBool::new(false), AtomicBool::new(false));
@@ -80,7 +80,7 @@ fn a_long_stay_inside() {
 /// lock with deadlines: a waiter that gives up (takes the lock over) after
 /// many short waits, or one long one, gets in meanwhile if it gives up
 /// sooner than this.
-const STAY: Duration = Duration::from_secs(2);
+const STAY: Duration = Duration::from_secs(8);
 
 /// Returns once thread `w` has got in (`w_inside`), or has been seen
 /// asleep with no deadline `SETTLE` ago, or, seen waiting with a deadline,
@@ -206,6 +206,7 @@ pub(super) fn lets_every_thread_in() {
         }
     });
     assert_eq!(calls.load(Ordering::SeqCst), THREADS * 100);
+    a_waiter_interrupted_in_its_wait_still_gets_in();
     assert_eq!(gil.with_gil(|| "result"), "result", "returns f's result");
     // Two interpreters, two GILs: holding one does not block the other.
     let other = ToyGil::new();
@@ -217,6 +218,41 @@ pub(super) fn lets_every_thread_in() {
         8,
         "ToyGil::default() is a free lock"
     );
+}
+
+/// This thread is inside `with_gil` while thread B, then thread C, call it
+/// and block. Then a signal holds B for a moment (as the operating system
+/// may interrupt any waiting thread), and B goes back to waiting, now
+/// behind C. A lock that, when freed, wakes one waiter and takes it for
+/// the one whose turn has come (a ticket lock with `notify_one`) wakes C,
+/// whose turn it is not, and leaves B asleep for ever. Both calls must get
+/// in once this thread has left.
+fn a_waiter_interrupted_in_its_wait_still_gets_in() {
+    let gil = ToyGil::new();
+    let entered = AtomicUsize::new(0);
+    thread::scope(|s| {
+        let (gil, entered) = (&gil, &entered);
+        let (calling, is_calling) = mpsc::channel();
+        gil.with_gil(|| {
+            let mut waiters = Vec::new();
+            for _ in 0..2 {
+                let calling = calling.clone();
+                s.spawn(move || {
+                    calling.send(task::me()).expect("the trial vanished");
+                    gil.with_gil(|| entered.fetch_add(1, Ordering::SeqCst));
+                });
+                let waiter = is_calling.recv().expect("a waiter vanished");
+                wait_until_blocked(waiter.tid);
+                waiters.push(waiter);
+            }
+            // Held in its signal handler, B has left its wait; let go, it
+            // waits again, behind C.
+            task::freeze(waiters[0]);
+            task::thaw();
+            wait_until_blocked(waiters[0].tid);
+        });
+    });
+    assert_eq!(entered.load(Ordering::SeqCst), 2, "both calls got in");
 }
 
 pub(super) fn survives_a_panic() {
