@@ -3,7 +3,6 @@
 //! panic passed on once the others have ended, their results dropped.
 
 use std::collections::HashSet;
-use std::ffi::c_int;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, mpsc};
@@ -11,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use course::gil::Gil;
+use course::grader::spawn_limit;
 use exercises::ch03_gil::detach;
 
 use super::HandOverEvery;
@@ -106,8 +106,6 @@ unsafe extern "C" {
     fn pthread_attr_destroy(attr: *mut PthreadAttr) -> i32;
     fn sched_getaffinity(pid: i32, size: usize, mask: *mut CpuMask) -> i32;
     fn sched_setaffinity(pid: i32, size: usize, mask: *const CpuMask) -> i32;
-    fn getrlimit(resource: c_int, limit: *mut Rlimit) -> c_int;
-    fn setrlimit(resource: c_int, limit: *const Rlimit) -> c_int;
 }
 
 /// The size of the calling thread's stack, as the C library gave it (a
@@ -321,73 +319,11 @@ fn queued_pickups_take_the_gil_once(gil: Gil, policy: &str) {
     );
 }
 
-/// `struct rlimit` of a 64-bit Linux: the soft limit, then the hard one.
-#[repr(C)]
-struct Rlimit {
-    soft: u64,
-    hard: u64,
-}
-
-/// `RLIMIT_DATA`: the private writable memory a process may map, thread
-/// stacks and the heap included (Linux 4.7 and later).
-const RLIMIT_DATA: c_int = 2;
-
-/// The private writable memory this process has mapped now, in bytes
-/// (`VmData` in `/proc/self/status`).
-fn data_in_use() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmData:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kib * 1024)
-}
-
-/// Runs `f` while no new thread can start, as when a machine runs out of
-/// memory or threads: the process may map only 1 MiB more private memory,
-/// less than a thread's stack. Returns how `f` ended, or `None` when a
-/// thread still starts under that limit (or it cannot be set), and the
-/// check cannot be made. Call it before this process has ended any thread:
-/// the C library keeps the stacks of ended threads for new ones, which
-/// then need no memory.
-fn while_no_thread_can_start<T>(
-    f: impl FnOnce() -> T,
-) -> Option<thread::Result<T>> {
-    let mut before = Rlimit { soft: 0, hard: 0 };
-    // SAFETY: `before` is a valid `struct rlimit` to write to.
-    if unsafe { getrlimit(RLIMIT_DATA, &mut before) } != 0 {
-        return None;
-    }
-    let tight = Rlimit {
-        soft: (data_in_use()? + (1 << 20)).min(before.soft),
-        hard: before.hard,
-    };
-    // SAFETY: `tight` is a valid `struct rlimit` to read.
-    if unsafe { setrlimit(RLIMIT_DATA, &tight) } != 0 {
-        return None;
-    }
-    let outcome = match thread::Builder::new().spawn(|| ()) {
-        Ok(probe) => {
-            let _ = probe.join();
-            None
-        }
-        Err(_) => Some(panic::catch_unwind(AssertUnwindSafe(f))),
-    };
-    // SAFETY: `before` is the valid `struct rlimit` read above.
-    let status = unsafe { setrlimit(RLIMIT_DATA, &before) };
-    assert_eq!(status, 0, "setrlimit(RLIMIT_DATA) failed");
-    outcome
-}
-
 /// No thread can start: `detach` must panic, as `Scope::spawn` does, not
 /// run the job on the calling thread instead (nor return no result).
 fn no_thread_can_start(gil: &Gil) {
     let caller = thread::current().id();
-    let outcome = while_no_thread_can_start(|| {
+    let outcome = spawn_limit::while_no_thread_can_start(|| {
         detach(gil, vec![|| thread::current().id()])
     });
     match outcome {
