@@ -761,7 +761,10 @@ impl<T> FairRwLock<T> {
     ///   `2` for two waiting behind a reader: a count, not a flag), but not a
     ///   writer that holds the lock nor one that has finished. Asked
     ///   while another thread holds the lock's state (formatting the lock with
-    ///   `{:?}`), it waits for the state rather than answer `0`.
+    ///   `{:?}`), it waits for the state rather than answer `0`, and so counts
+    ///   a writer that came before it and waits for the state too: the count
+    ///   is read under the state's mutex, not from a copy kept beside it (an
+    ///   atomic, say) that the writer has not yet raised.
     ///   Trials: `ch06::fair_rwlock::writers_exclude_everyone`,
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn writers_waiting(&self) -> usize {

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use std::fs;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, MutexGuard, mpsc};
+use std::sync::{Arc, Barrier, MutexGuard, RwLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -520,81 +520,155 @@ fn asleep(name: &str) -> bool {
     })
 }
 
-/// The name of the threads [`Probe`] starts.
-const PROBE: &str = "ch06-probe";
+/// Starts `run` on a thread of its own, and returns it with its id.
+fn start<'scope, T: Send + 'scope>(
+    scope: &'scope thread::Scope<'scope, '_>,
+    run: impl FnOnce() -> T + Send + 'scope,
+) -> (thread::ScopedJoinHandle<'scope, T>, task::Me) {
+    let (tell, told) = mpsc::channel();
+    let handle = scope.spawn(move || {
+        tell.send(task::me()).unwrap();
+        run()
+    });
+    (handle, told.recv().unwrap())
+}
 
-/// A sink for `{:?}` that, at every write, asks `writers_waiting()` on a
-/// thread of its own and waits until that thread has its answer or is
-/// asleep: the lock's `Debug` writes some of its output while it holds the
-/// lock's state (std's `Mutex` does, around its data), and a probe then
-/// has to wait for it. Once one probe blocks, the others would too: it
-/// stops asking.
+/// The address of the futex thread `tid` sleeps on, in a wait with no
+/// time limit (a `Mutex` or a `Condvar` of std, say); `None` if it does
+/// not sleep so.
+fn futex_of(tid: task::Tid) -> Option<String> {
+    match task::wait(tid)? {
+        (task::Wait::UntilWoken, line) => {
+            line.split_whitespace().nth(1).map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+/// Waits until thread `tid` sleeps on futex `address`, or until
+/// [`SPINNER_GRACE`] has passed (then `false`); `false` at once if `done()`
+/// says it has finished.
+fn until_on_futex(
+    tid: task::Tid,
+    address: &str,
+    done: impl Fn() -> bool,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < SPINNER_GRACE && !done() {
+        if futex_of(tid).as_deref() == Some(address) {
+            return true;
+        }
+        thread::yield_now();
+    }
+    false
+}
+
+/// A sink for `{:?}` that finds the moment the lock's `Debug` holds the
+/// lock's state (std's `Mutex` does around its data, as it writes it), and
+/// then queues a writer for the state and asks `writers_waiting()` behind
+/// it.
+///
+/// At every write it starts a thread that calls `try_read`: on a free state
+/// that returns at once; on a busy one the thread sleeps on the state's
+/// mutex. Once one does, a writer comes (the caller holds a read guard, so
+/// it will have to wait) and the probe waits until the writer too sleeps
+/// on that mutex, not yet counted; then it asks `writers_waiting()` on a
+/// third thread. A mutex hands itself to its sleepers in the order they
+/// came (Linux wakes a futex's waiters first in, first out), so once the
+/// state is free the writer counts itself before the question is answered:
+/// `1`. A count read without the state says `0` at once. The threads that
+/// called `try_read` keep what they got until `gate` opens: a guard dropped
+/// meanwhile would take the state again and could send the writer to the
+/// back of the queue.
 struct Probe<'scope, 'env> {
     scope: &'scope thread::Scope<'scope, 'env>,
     lock: &'env FairRwLock<u32>,
-    answers: Vec<thread::ScopedJoinHandle<'scope, usize>>,
-    blocked: bool,
+    gate: &'env RwLock<()>,
+    answer: Option<thread::ScopedJoinHandle<'scope, usize>>,
+    done: bool,
 }
 
 impl fmt::Write for Probe<'_, '_> {
     fn write_str(&mut self, _: &str) -> fmt::Result {
-        if self.blocked {
+        if self.done {
             return Ok(());
         }
-        let lock = self.lock;
-        let answer = thread::Builder::new()
-            .name(PROBE.to_string())
-            .spawn_scoped(self.scope, move || lock.writers_waiting())
-            .expect("cannot start a thread");
-        let start = Instant::now();
-        while !answer.is_finished() {
-            if asleep(PROBE) || start.elapsed() >= SPINNER_GRACE {
-                self.blocked = true;
-                break;
+        let (lock, gate) = (self.lock, self.gate);
+        let tried = Arc::new(AtomicBool::new(false));
+        let (_, tryer) = start(self.scope, {
+            let tried = Arc::clone(&tried);
+            move || {
+                let guard = lock.try_read();
+                tried.store(true, Ordering::SeqCst);
+                drop(gate.read());
+                drop(guard);
+            }
+        });
+        let began = Instant::now();
+        let state = loop {
+            // Asleep first, and then still not past `try_read`: it sleeps
+            // in `try_read`, on the state's mutex.
+            let futex = futex_of(tryer.tid);
+            if tried.load(Ordering::SeqCst) {
+                return Ok(()); // The state is free at this write.
+            }
+            if let Some(futex) = futex {
+                break futex;
+            }
+            if began.elapsed() >= SPINNER_GRACE {
+                // A `try_read` that spins: no forcing with this lock.
+                self.done = true;
+                return Ok(());
             }
             thread::yield_now();
+        };
+        self.done = true;
+        let (writer, me) = start(self.scope, move || *lock.write() = 1);
+        if !until_on_futex(me.tid, &state, || writer.is_finished()) {
+            return Ok(());
         }
-        self.answers.push(answer);
+        let (answer, me) = start(self.scope, move || lock.writers_waiting());
+        // Until it has its answer, or sleeps waiting for the state.
+        until_on_futex(me.tid, &state, || answer.is_finished());
+        self.answer = Some(answer);
         Ok(())
     }
 }
 
-/// A writer waits behind a reader; `writers_waiting()`, asked while the
-/// lock's state is busy (another thread formats the lock with `{:?}`, and
-/// is held at each write it makes, with the state locked or not), still
-/// counts it: it waits for the state rather than answer `0`.
+/// A reader holds the lock; while another thread formats the lock with
+/// `{:?}` and holds its state, a writer comes and sleeps waiting for the
+/// state, and then `writers_waiting()` is asked (see [`Probe`]): it must
+/// wait for the state, and so count the writer, rather than answer `0`.
 fn counts_the_writer_while_the_state_is_busy() {
     let lock = FairRwLock::new(0_u32);
-    thread::scope(|s| {
-        let held = lock.read();
-        s.spawn(|| *lock.write() = 1);
-        while lock.writers_waiting() == 0 {
-            thread::yield_now();
-        }
-        let answers = thread::scope(|probes| {
-            let mut probe = Probe {
-                scope: probes,
-                lock: &lock,
-                answers: Vec::new(),
-                blocked: false,
-            };
-            write!(probe, "{lock:?}").expect("the probe never fails");
-            let answers = probe.answers.into_iter();
-            answers
-                .map(|answer| answer.join().unwrap())
-                .collect::<Vec<_>>()
-        });
-        for counted in answers {
-            assert_eq!(
-                counted, 1,
-                "writers_waiting() said {counted} while one writer waited \
-                 in write(), asked while another thread was formatting the \
-                 lock with {{:?}} (and so held its state): it must wait \
-                 for the state (lock, not try_lock) rather than say 0"
-            );
-        }
+    let gate = RwLock::new(());
+    let held = lock.read();
+    let closed = gate.write().unwrap();
+    let answer = thread::scope(|probes| {
+        let mut probe = Probe {
+            scope: probes,
+            lock: &lock,
+            gate: &gate,
+            answer: None,
+            done: false,
+        };
+        write!(probe, "{lock:?}").expect("the probe never fails");
+        let answer = probe.answer.map(|answer| answer.join().unwrap());
+        // The threads that called `try_read` go, and then the writer.
+        drop(closed);
         drop(held);
+        answer
     });
+    if let Some(counted) = answer {
+        assert_eq!(
+            counted, 1,
+            "writers_waiting() said {counted} while one writer waited for \
+             the lock's state, asked while another thread was formatting \
+             the lock with {{:?}} (and so held its state): it must wait for \
+             the state (lock, not try_lock, nor an atomic copy of the \
+             count) rather than say 0"
+        );
+    }
 }
 
 /// The name of the reader [`no_pass_for_readers_queued_behind_a_writer`]
