@@ -384,7 +384,9 @@ pub enum Outcome {
 ///   to it after the command has exited (40 000 bytes, once `run_all` has
 ///   seen the exit) is returned too.
 ///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
-/// - A command still running at `deadline` is killed and reported as
+/// - A command still running at `deadline` is killed (SIGKILL, as
+///   `Child::kill` sends: a command that ignores or traps SIGTERM is
+///   killed all the same) and reported as
 ///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
 ///   (its pipe ends at once) and runs on: the deadline covers the wait for
 ///   its exit, not only the read of its stdout; when `run_all` returns, none of the

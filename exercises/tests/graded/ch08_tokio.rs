@@ -335,7 +335,9 @@ pub fn trials() -> Vec<Trial> {
              deadline of 200 ms (wrap each wait in tokio::time::timeout, \
              and when it elapses, kill the child; one of them sends its \
              stdout to /dev/null, so its pipe ends at once: the deadline \
-             covers the wait for its exit too, not only the read); or, once the run_all \
+             covers the wait for its exit too, not only the read; \
+             another ignores SIGTERM, so kill it with SIGKILL, as \
+             Child::kill does, not terminate it); or, once the run_all \
              future was dropped, its children went on running (set \
              kill_on_drop(true) on each Command: dropping run_all drops \
              its tasks, and with them each Child, which then kills its \
