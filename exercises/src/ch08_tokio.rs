@@ -163,7 +163,9 @@ where
 ///   at once each get their first line back before any of them sends a
 ///   second one. Trial: `ch08::serve::answers_clients_at_once`.
 /// - A client that connects first and sends nothing holds up no one: the
-///   clients after it are served.
+///   clients after it are served, and the accept loop waits for no word
+///   from it, nor for any timeout (on tokio's paused clock, held still,
+///   the clients after it are served all the same).
 ///   Trial: `ch08::serve::a_silent_client_blocks_no_one`.
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
 ///   with a client still connected; until then it serves every client,

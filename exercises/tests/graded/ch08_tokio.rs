@@ -139,7 +139,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "a client that connected first and sends nothing held up the \
              clients behind it: serve each connection in a task of its \
-             own, so the accept loop goes straight back to accept",
+             own, so the accept loop goes straight back to accept (with \
+             no wait for the client to speak, however short: the trial's \
+             paused clock is held still, so a timeout never ends)",
         ),
         Trial::new(
             "ch08::serve::returns_ok_on_shutdown",
