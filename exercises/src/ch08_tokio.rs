@@ -273,7 +273,9 @@ pub async fn serve(
 ///   of their own, in their place. One `consume` at a time: each
 ///   `consume` future has finished before `consume` is called for the
 ///   next item (never two under way at once, even when the next item is
-///   waiting in the channel).
+///   waiting in the channel). Also with the largest capacity a channel
+///   takes, `Semaphore::MAX_PERMITS`: nothing is reserved from the
+///   capacity either (no room for that many results).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
