@@ -145,6 +145,13 @@ where
 /// this with a line of 80 MiB; a limit above that is not graded, as a
 /// longer line would take a trial more memory than it should.
 ///
+/// The accept loop waits for nothing from a new client before it goes
+/// back to `accept`. A wait for `readable()` on a socket just accepted is
+/// not graded, though it is as wrong: tokio takes an accepted socket as
+/// readable at once (a readiness it may assume), so that wait ends at
+/// once, whatever the client does, and no trial can see it; a wait for
+/// the client's first byte (`peek`, a read) is graded.
+///
 /// # Graded promises
 ///
 /// - Each line a client sends comes back to that client, newline and all,
