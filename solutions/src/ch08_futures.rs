@@ -339,13 +339,15 @@ pub trait Resolver {
 ///   IPv4-mapped IPv6 address, `::ffff:10.0.0.64`, stays that IPv6
 ///   address; the unspecified `0.0.0.0` and `::`, which a resolver that
 ///   blocks a name answers, are addresses like any other), or the
-///   resolver's own error unchanged (same kind, same message; one of kind
-///   `Interrupted` or `WouldBlock` too, after that one lookup: a retry is
-///   the caller's choice), also when the callback is called at once,
-///   inside `lookup`.
+///   resolver's own error unchanged (same kind, same message, same inner
+///   error and OS error number: that very `io::Error`, not one rebuilt
+///   from its kind and text; one of kind `Interrupted` or `WouldBlock`
+///   too, after that one lookup: a retry is the caller's choice), also
+///   when the callback is called at once, inside `lookup`.
 ///   Each call asks the resolver anew: a host resolved before, by this
 ///   resolver or another, is looked up again and gets the new answer (no
-///   cache of answers). A panic in `lookup` is no answer: it goes on, with
+///   cache of answers), and so is an address literal such as `10.0.0.64`
+///   (`resolve` does not parse it itself: the resolver may map it). A panic in `lookup` is no answer: it goes on, with
 ///   its own payload, out of the poll that called `lookup` (it is not
 ///   caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
@@ -360,8 +362,10 @@ pub trait Resolver {
 ///   answer wakes the waker it kept. Nor is one whose wake runs a poll
 ///   (on the polling thread, while the callback is still inside the wake):
 ///   that poll gives the address, or the callback then wakes the waker
-///   that poll left. So the callback stores the answer first and wakes
-///   second, as a oneshot's `send` does.
+///   that poll left; and that poll returns while the callback is still
+///   inside the wake, which may wait for it. So the callback stores the
+///   answer first and wakes second, as a oneshot's `send` does, and holds
+///   no lock that a poll takes while it wakes.
 ///   Trial: `ch08::resolve::waits_for_a_callback_from_another_thread`.
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an

@@ -187,6 +187,13 @@ where
 /// this with a line of 80 MiB; a limit above that is not graded, as a
 /// longer line would take a trial more memory than it should.
 ///
+/// The accept loop waits for nothing from a new client before it goes
+/// back to `accept`. A wait for `readable()` on a socket just accepted is
+/// not graded, though it is as wrong: tokio takes an accepted socket as
+/// readable at once (a readiness it may assume), so that wait ends at
+/// once, whatever the client does, and no trial can see it; a wait for
+/// the client's first byte (`peek`, a read) is graded.
+///
 /// # Graded promises
 ///
 /// - Each line a client sends comes back to that client, newline and all,
@@ -205,7 +212,9 @@ where
 ///   at once each get their first line back before any of them sends a
 ///   second one. Trial: `ch08::serve::answers_clients_at_once`.
 /// - A client that connects first and sends nothing holds up no one: the
-///   clients after it are served.
+///   clients after it are served, and the accept loop waits for no word
+///   from it, nor for any timeout (on tokio's paused clock, held still,
+///   the clients after it are served all the same).
 ///   Trial: `ch08::serve::a_silent_client_blocks_no_one`.
 /// - `serve` runs until `shutdown` completes, then returns `Ok(())`, also
 ///   with a client still connected; until then it serves every client,
@@ -363,7 +372,9 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   of their own, in their place. One `consume` at a time: each
 ///   `consume` future has finished before `consume` is called for the
 ///   next item (never two under way at once, even when the next item is
-///   waiting in the channel).
+///   waiting in the channel). Also with the largest capacity a channel
+///   takes, `Semaphore::MAX_PERMITS`: nothing is reserved from the
+///   capacity either (no room for that many results).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -514,7 +525,9 @@ pub enum Outcome {
 ///   to it after the command has exited (40 000 bytes, once `run_all` has
 ///   seen the exit) is returned too.
 ///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
-/// - A command still running at `deadline` is killed and reported as
+/// - A command still running at `deadline` is killed (SIGKILL, as
+///   `Child::kill` sends: a command that ignores or traps SIGTERM is
+///   killed all the same) and reported as
 ///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
 ///   (its pipe ends at once) and runs on: the deadline covers the wait for
 ///   its exit, not only the read of its stdout; when `run_all` returns, none of the

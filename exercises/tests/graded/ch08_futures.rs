@@ -198,10 +198,12 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "the first poll of resolve never returned: it blocks the \
+            "a poll of resolve never returned: the first blocks the \
              thread until the callback is called, and the callback was \
-             to be called after that poll. Await a tokio::sync::oneshot \
-             receiver instead",
+             to be called after that poll; or one run during the \
+             answer's wake waits for a lock the callback holds while it \
+             wakes. Await a tokio::sync::oneshot receiver instead, or \
+             let go of the lock before waking",
         ),
         Trial::new(
             "ch08::resolve::a_dropped_callback_is_an_error",

@@ -139,7 +139,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "a client that connected first and sends nothing held up the \
              clients behind it: serve each connection in a task of its \
-             own, so the accept loop goes straight back to accept",
+             own, so the accept loop goes straight back to accept (with \
+             no wait for the client to speak, however short: the trial's \
+             paused clock is held still, so a timeout never ends)",
         ),
         Trial::new(
             "ch08::serve::returns_ok_on_shutdown",
@@ -335,7 +337,9 @@ pub fn trials() -> Vec<Trial> {
              deadline of 200 ms (wrap each wait in tokio::time::timeout, \
              and when it elapses, kill the child; one of them sends its \
              stdout to /dev/null, so its pipe ends at once: the deadline \
-             covers the wait for its exit too, not only the read); or, once the run_all \
+             covers the wait for its exit too, not only the read; \
+             another ignores SIGTERM, so kill it with SIGKILL, as \
+             Child::kill does, not terminate it); or, once the run_all \
              future was dropped, its children went on running (set \
              kill_on_drop(true) on each Command: dropping run_all drops \
              its tasks, and with them each Child, which then kills its \

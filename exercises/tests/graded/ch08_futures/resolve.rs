@@ -51,14 +51,33 @@ impl Resolver for Directory {
     fn lookup(&self, host: &str, done: Callback) {
         done(if host.ends_with(".internal") {
             Ok(address_of(host))
+        } else if host.ends_with(".unreachable") {
+            Err(io::Error::from_raw_os_error(UNREACHABLE))
         } else {
             Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("no such host: {host}"),
+                NoSuchHost(host.to_string()),
             ))
         });
     }
 }
+
+/// The OS error number of [`Directory`]'s answer for the hosts that end
+/// in `.unreachable` (`ENETUNREACH` on Linux).
+const UNREACHABLE: i32 = 101;
+
+/// The inner error of [`Directory`]'s `NotFound` answers, of a type of the
+/// test's own, which a `resolve` that passes the error on keeps.
+#[derive(Debug)]
+struct NoSuchHost(String);
+
+impl std::fmt::Display for NoSuchHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no such host: {}", self.0)
+    }
+}
+
+impl std::error::Error for NoSuchHost {}
 
 /// Hands every host and callback to the test, which calls back when it
 /// likes, on a thread of its own.
@@ -145,7 +164,9 @@ impl Resolver for Crashing {
 /// resolver's error as it is, kind and message, an `Interrupted` or a
 /// `WouldBlock` one too, after one lookup (no retry). A host resolved
 /// before is looked up anew, and gets the new answer: `resolve` keeps no
-/// answers. And a `lookup` that panics makes the poll of `resolve` panic,
+/// answers. An address literal is looked up too, not parsed by `resolve`.
+/// The error is the resolver's `io::Error` itself: its inner error and its
+/// OS error number are kept. And a `lookup` that panics makes the poll of `resolve` panic,
 /// with that panic's own payload.
 pub(super) fn returns_what_the_callback_gives() {
     let runtime = current_thread_runtime();
@@ -192,22 +213,49 @@ pub(super) fn returns_what_the_callback_gives() {
          host: nowhere.invalid\"): resolve should return that very error, \
          not one of its own"
     );
+    assert!(
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<NoSuchHost>())
+            .is_some(),
+        "the resolver called back with an io::Error whose inner error is \
+         of a type of the test's own, and resolve gave an error of the \
+         same kind and message but without that inner error ({:?}): give \
+         the resolver's io::Error itself (a oneshot carries it as it is), \
+         not one rebuilt from its kind and text",
+        error.get_ref(),
+    );
+    let unreachable = runtime.block_on(resolve(&Directory, "far.unreachable"));
+    let os_error = unreachable.as_ref().map_err(io::Error::raw_os_error);
+    assert!(
+        matches!(os_error, Err(Some(UNREACHABLE))),
+        "resolve(\"far.unreachable\"): the resolver called back with the \
+         OS error number {UNREACHABLE}, and resolve gave {unreachable:?}, \
+         whose raw_os_error is {os_error:?}: give the resolver's io::Error \
+         itself, not one rebuilt from its kind and text"
+    );
     // "db.internal" again, twice, from a resolver that answers anew each
-    // time: each call asks it, and gives its latest answer.
+    // time: each call asks it, and gives its latest answer. Then an
+    // address literal, which is the resolver's to answer too (a hosts file
+    // or a DNS64 resolver may map it).
     let moving = Moving::default();
-    for lookup in 1..=2 {
-        let moved = runtime.block_on(resolve(&moving, "db.internal"));
+    for (lookup, host) in
+        [(1, "db.internal"), (2, "db.internal"), (3, "10.0.0.64")]
+    {
+        let moved = runtime.block_on(resolve(&moving, host));
         let asked = moving.0.load(Ordering::SeqCst);
         let expected = IpAddr::V4(Ipv4Addr::new(10, 0, 1, lookup));
         assert!(
             asked == usize::from(lookup)
                 && matches!(&moved, Ok(a) if *a == expected),
-            "resolve(\"db.internal\") was called {lookup} time(s) with a \
-             resolver whose answer changes at each lookup, after an earlier \
-             call with another resolver: it asked the resolver {asked} \
-             time(s) and gave {moved:?}, not {expected}. Call lookup at \
-             every call and give its answer: a cache of answers gives old \
-             addresses, and another resolver's"
+            "resolve was called {lookup} time(s) with a resolver whose \
+             answer changes at each lookup, after an earlier call with \
+             another resolver, the last time with \"{host}\": it asked the \
+             resolver {asked} time(s) and gave {moved:?}, not {expected}. \
+             Call lookup at every call, with any host, an address literal \
+             too, and give its answer: a cache of answers gives old \
+             addresses, and another resolver's, and a literal parsed by \
+             resolve itself skips the resolver"
         );
     }
     // A resolver whose first answer is `Interrupted` and second is

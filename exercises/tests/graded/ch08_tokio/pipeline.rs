@@ -181,6 +181,20 @@ pub(super) fn keeps_every_item_in_order() {
         paused_runtime()
             .block_on(pipeline(Vec::new(), 2, |item| async move { item }));
     assert!(none.is_empty(), "no items, no results");
+    // The largest capacity a channel takes (`Semaphore::MAX_PERMITS`):
+    // the channel reserves nothing for it, and nor may the consumer (room
+    // for that many results is more bytes than a `Vec` can hold).
+    let largest = tokio::sync::Semaphore::MAX_PERMITS;
+    let results =
+        paused_runtime()
+            .block_on(pipeline(0..3, largest, |item| async move { item * 10 }));
+    assert_eq!(
+        results,
+        [0, 10, 20],
+        "3 items through a channel of {largest} (Semaphore::MAX_PERMITS, \
+         the largest a tokio channel takes): reserve nothing from the \
+         capacity; the results grow as they come"
+    );
     // Items in no order, some repeated, and the largest `u64` in the
     // middle: any value may be an item, and each is a result of its own.
     let items = vec![7, 3, 7, u64::MAX, 0, u64::MAX, 5, 3];

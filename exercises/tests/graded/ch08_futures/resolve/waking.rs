@@ -92,16 +92,6 @@ pub(crate) fn waits_for_a_callback_from_another_thread() {
     a_poll_during_the_answer_s_wake_is_not_lost();
 }
 
-/// The calling thread's id, as `/proc/self/task` names it.
-fn my_tid() -> String {
-    let me = std::fs::read_link("/proc/thread-self")
-        .expect("cannot read /proc/thread-self");
-    me.file_name()
-        .expect("a thread id")
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// What the operator thread of [`a_poll_during_the_answer_s_wake_is_not_lost`]
 /// tells the test: the answer's wake has begun, or the callback returned.
 #[derive(Debug, PartialEq)]
@@ -112,41 +102,35 @@ enum Heard {
 
 /// `resolve` is polled once, with a waker that, when the answer wakes it,
 /// has the test poll `resolve` again, on the test's thread, with a new
-/// waker, and waits until that poll has returned (or is asleep waiting
-/// for something the callback holds, a lock around the answer and the
-/// waker, which is right). That poll gives the address, or answers
-/// `Pending` having left its waker for the answer to wake: a callback that
-/// wakes the task first and stores the answer second leaves the poll in
-/// between with nothing, and its waker unwoken, so `resolve` would hang.
+/// waker, and waits until that poll has returned, as a waker that hands
+/// the task to its executor and waits for it may. That poll gives the
+/// address, or answers `Pending` having left its waker for the answer to
+/// wake: a callback that wakes the task first and stores the answer
+/// second leaves the poll in between with nothing, and its waker unwoken,
+/// so `resolve` would hang. And a callback that wakes while it holds a
+/// lock that the poll takes (around the answer and the waker) never sees
+/// that poll return: the two wait for each other, and the trial times
+/// out.
 fn a_poll_during_the_answer_s_wake_is_not_lost() {
     thread::scope(|s| {
         let (calls, called) = mpsc::channel();
         let switchboard = Switchboard(calls);
         let (heard, hear) = mpsc::channel::<Heard>();
         let (release, released) = mpsc::channel::<()>();
-        let polling = Arc::new(AtomicBool::new(false));
         let polled = Arc::new(AtomicBool::new(false));
-        let test_tid = my_tid();
         let hooked = Arc::new(Hooked {
             wakes: AtomicUsize::new(0),
             hook: Mutex::new(None),
             wake_hook: Mutex::new(Some(Box::new({
-                let (polling, polled) =
-                    (Arc::clone(&polling), Arc::clone(&polled));
+                let polled = Arc::clone(&polled);
                 let heard = heard.clone();
                 move || {
                     // An error: the test gave up (a panic).
                     if heard.send(Heard::Woken).is_err() {
                         return;
                     }
-                    // Until the test's poll has returned, or waits for
-                    // something the callback holds.
-                    let let_go = || {
-                        polled.load(Ordering::SeqCst)
-                            || (polling.load(Ordering::SeqCst)
-                                && thread_state(&test_tid) == Some('S'))
-                    };
-                    while !let_go() {
+                    // Until the test's poll has returned.
+                    while !polled.load(Ordering::SeqCst) {
                         thread::yield_now();
                     }
                 }
@@ -168,7 +152,6 @@ fn a_poll_during_the_answer_s_wake_is_not_lost() {
         let (new_wakes, new_waker) = counting_waker();
         let mut new_cx = Context::from_waker(&new_waker);
         if hear.recv() == Ok(Heard::Woken) {
-            polling.store(true, Ordering::SeqCst);
             let during = lookup.as_mut().poll(&mut new_cx);
             polled.store(true, Ordering::SeqCst);
             let host = operator.join().unwrap();

@@ -15,10 +15,11 @@ use super::{
     is_running, our_children, scratch, shell, wait_until, worker,
 };
 
-/// Three children never exit, one of them with its stdout sent to
-/// `/dev/null`, so that its pipe ends at once; with a deadline of 200 ms
-/// all three are reported as timed out, and none of the processes is
-/// left, running or zombie.
+/// Four children never exit, one of them with its stdout sent to
+/// `/dev/null`, so that its pipe ends at once, and one that ignores
+/// SIGTERM, so that only a kill (SIGKILL) ends it; with a deadline of
+/// 200 ms all four are reported as timed out, and none of the processes
+/// is left, running or zombie.
 /// Then a command that exits at once, leaving a background process that
 /// holds its stdout: it is timed out too, and once `run_all` has returned,
 /// nothing of it holds the pipe's other end.
@@ -40,6 +41,13 @@ pub(crate) fn kills_commands_past_the_deadline() {
                 r#"exec "$1" emit-then-wait "$2" > /dev/null"#,
                 &[WORKER, never],
             ),
+            // Ignores SIGTERM (an ignored signal stays ignored across
+            // `exec`), as a command that traps it to clean up may, for
+            // ever: only SIGKILL, which nothing can ignore, ends it.
+            shell(
+                r#"trap '' TERM; exec "$1" emit-then-wait "$2""#,
+                &[WORKER, never],
+            ),
         ],
         Duration::from_millis(200),
     ));
@@ -50,7 +58,7 @@ pub(crate) fn kills_commands_past_the_deadline() {
              expected Ok(TimedOut), got {outcome:?}"
         );
     }
-    assert_eq!(outcomes.len(), 3, "one result per command");
+    assert_eq!(outcomes.len(), 4, "one result per command");
     let left = our_children();
     assert!(
         left.is_empty(),

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use super::super::runtime;
+use super::super::{paused_runtime, runtime};
 use super::{
     Client, small_buffered_client, small_buffered_listener, with_listener,
     with_server,
@@ -69,10 +69,20 @@ pub(crate) fn answers_clients_at_once() {
 }
 
 /// A client connects first and never sends anything; five clients behind
-/// it still get their lines back.
+/// it still get their lines back. On tokio's paused clock, held still (a
+/// `spawn_blocking` task runs throughout, and while one runs tokio does
+/// not move a paused clock on its own): a `serve` that waits for the
+/// silent client to speak, or for a timeout of any length, before it
+/// accepts the next one waits for ever, and the trial times out.
 pub(crate) fn a_silent_client_blocks_no_one() {
-    runtime().block_on(async {
+    paused_runtime().block_on(async {
         let (_, served) = with_server(|address| async move {
+            // Holds the clock still until the clients are done, or have
+            // given up (a panic drops `hold` too).
+            let (hold, held) = std::sync::mpsc::channel::<()>();
+            let still = tokio::task::spawn_blocking(move || {
+                let _ = held.recv();
+            });
             // First in the accept queue, and kept open to the end.
             let _silent = Client::connect(address).await;
             for id in 0..5 {
@@ -81,6 +91,8 @@ pub(crate) fn a_silent_client_blocks_no_one() {
                     .echo(&format!("client {id} after the silent one"))
                     .await;
             }
+            drop(hold);
+            still.await.expect("the task that holds the clock still");
         })
         .await;
         served.expect("serve returned an error");
