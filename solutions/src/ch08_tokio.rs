@@ -527,11 +527,11 @@ pub enum Outcome {
 ///   Trial: `ch08::run_all::reads_stdout_to_its_end`.
 /// - A command still running at `deadline` is killed (SIGKILL, as
 ///   `Child::kill` sends: a command that ignores or traps SIGTERM is
-///   killed all the same) and reported as
-///   `Ok(Outcome::TimedOut)`, also one that has sent its stdout elsewhere
-///   (its pipe ends at once) and runs on: the deadline covers the wait for
-///   its exit, not only the read of its stdout; when `run_all` returns, none of the
-///   processes it started is left, running or zombie. A command that has
+///   killed all the same) and reported as `Ok(Outcome::TimedOut)`, also
+///   one that has sent its stdout elsewhere (its pipe ends at once) and
+///   runs on: the deadline covers the wait for its exit, not only the read
+///   of its stdout; when `run_all` returns, none of the processes it
+///   started is left, running or zombie. A command that has
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`
 ///   with a part of its output. When `run_all` returns, nothing of it is
