@@ -200,3 +200,46 @@ pub fn syscall(tid: Tid) -> Option<i64> {
         .parse()
         .ok()
 }
+
+/// CPU time, in `/proc`'s ticks (hundredths of a second), after which
+/// [`watch_until_asleep`] calls a thread busy: a fifth of a second, which a
+/// thread that starts two threads and then sleeps never comes near,
+/// however loaded the machine (time a thread waits for a CPU is not
+/// counted).
+pub const BUSY_TICKS: u64 = 20;
+
+/// What [`watch_until_asleep`] saw a thread do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// Asleep in a wait with no deadline, 100 times in a row.
+    AsleepUntilWoken,
+    /// In a sleep or a wait with a deadline: the `/proc` line.
+    Polling(String),
+    /// It used [`BUSY_TICKS`] of CPU time.
+    Busy,
+}
+
+/// Watches thread `tid` until it has been seen in a wait with no deadline
+/// 100 times in a row, a millisecond apart; or in a sleep or a wait with
+/// a deadline once; or it has used [`BUSY_TICKS`] of CPU time. A look that
+/// finds it running, or in another system call, starts the count again.
+/// For a trial that holds other threads until the one that waits for them
+/// is seen asleep, the way `join` or a channel's `recv` sleeps.
+pub fn watch_until_asleep(tid: Tid) -> Watched {
+    let spent = cpu_ticks(tid);
+    let mut untimed_in_a_row = 0;
+    while untimed_in_a_row < 100 {
+        if cpu_ticks(tid).saturating_sub(spent) > BUSY_TICKS {
+            return Watched::Busy;
+        }
+        match wait(tid) {
+            Some((Wait::UntilWoken, _)) => untimed_in_a_row += 1,
+            Some((Wait::UntilADeadline, line)) => {
+                return Watched::Polling(line);
+            }
+            Some((Wait::Elsewhere, _)) | None => untimed_in_a_row = 0,
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    Watched::AsleepUntilWoken
+}

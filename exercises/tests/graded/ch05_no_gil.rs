@@ -204,35 +204,17 @@ fn panics<T>(f: impl FnOnce() -> T) -> bool {
     panic::catch_unwind(AssertUnwindSafe(f)).is_err()
 }
 
-/// CPU time, in clock ticks of `/proc` (a hundredth of a second), after
-/// which a calling thread counts as busy while its bands wait: a fifth of
-/// a second of its own CPU time, which a thread that starts two threads
-/// and then sleeps in `join` never comes near, however loaded the machine
-/// (time a thread waits for a CPU is not counted).
-const BUSY_TICKS: u64 = 20;
-
-/// What the calling thread was seen doing while two bands (or requests)
-/// waited.
-enum Seen {
-    /// Asleep in a wait with no deadline (in `join`, or at the end of a
-    /// scope), 100 times in a row.
-    AsleepUntilWoken,
-    /// In a sleep or a wait with a deadline: the `/proc` line.
-    Polling(String),
-    /// It used [`BUSY_TICKS`] of CPU time.
-    Busy,
-}
-
 /// The calling thread starts the bands (or, in `blur`, their threads; in
 /// `fetch_all`, the requests) and then only waits, asleep until a band's
 /// end wakes it (in `join`, or at the end of `thread::scope`): it neither
 /// spins on `is_finished`, which takes a core from the bands, nor polls
 /// with `thread::sleep` (or a wait with a timeout) between looks, which
-/// wakes it for nothing and finds a band's end late. `run` starts two, each calling the `wait` it is given:
-/// both are held there until the caller has been seen in a wait with no
-/// deadline 100 times in a row (it stays there: they wait), or in a sleep
-/// or a wait with a deadline once, or it has used [`BUSY_TICKS`] of CPU
-/// time.
+/// wakes it for nothing and finds a band's end late. `run` starts two,
+/// each calling the `wait` it is given: both are held there until the
+/// caller has been seen in a wait with no deadline 100 times in a row (it
+/// stays there: they wait), or in a sleep or a wait with a deadline once,
+/// or it has used a fifth of a second of CPU time
+/// (`course::grader::task::watch_until_asleep`).
 fn the_caller_sleeps_until_woken(
     what: &str,
     run: impl FnOnce(&(dyn Fn() + Sync)),
@@ -245,19 +227,19 @@ fn the_caller_sleeps_until_woken(
     run(&|| {
         started.wait(); // Both threads are running.
         if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
-            *seen.lock().unwrap() = Some(watch(caller));
+            *seen.lock().unwrap() = Some(task::watch_until_asleep(caller));
         }
         done.wait(); // The other thread waits for the watcher.
     });
     match seen.into_inner().unwrap() {
-        Some(Seen::AsleepUntilWoken) => {}
-        Some(Seen::Busy) => panic!(
+        Some(task::Watched::AsleepUntilWoken) => {}
+        Some(task::Watched::Busy) => panic!(
             "while both {what}s waited, the calling thread used a fifth of \
              a second of CPU time without going to sleep: it only waits for \
              the {what}s (join each handle, or let the scope join them), \
              rather than spin on is_finished"
         ),
-        Some(Seen::Polling(line)) => panic!(
+        Some(task::Watched::Polling(line)) => panic!(
             "while both {what}s waited, the calling thread was seen in a \
              sleep or a wait with a deadline (/proc: {line}): it waits in \
              join, or at the end of the scope, until a {what}'s end wakes \
@@ -269,30 +251,6 @@ fn the_caller_sleeps_until_woken(
              be watched"
         ),
     }
-}
-
-/// Watches thread `caller` until it has been seen in a wait with no
-/// deadline 100 times in a row, a millisecond apart; or in a sleep or a
-/// wait with a deadline; or it has used [`BUSY_TICKS`] of CPU time.
-fn watch(caller: os::Tid) -> Seen {
-    let spent = os::cpu_ticks(caller);
-    let mut untimed_in_a_row = 0;
-    while untimed_in_a_row < 100 {
-        if os::cpu_ticks(caller) - spent > BUSY_TICKS {
-            return Seen::Busy;
-        }
-        match task::wait(caller) {
-            Some((task::Wait::UntilWoken, _)) => untimed_in_a_row += 1,
-            Some((task::Wait::UntilADeadline, line)) => {
-                return Seen::Polling(line);
-            }
-            // Running, or in another system call (still starting a band's
-            // thread): look again.
-            Some((task::Wait::Elsewhere, _)) | None => untimed_in_a_row = 0,
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    Seen::AsleepUntilWoken
 }
 
 /// `ids` holds `expected` threads, all different, none of them this one

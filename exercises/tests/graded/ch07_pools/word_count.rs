@@ -12,7 +12,7 @@ use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use course::grader::alloc;
-use course::grader::task::{self, Tid};
+use course::grader::task::{self, Tid, Watched};
 use exercises::ch07_pools::{WORDS_WATCH, word_count, words};
 
 /// Some real-looking text, in paragraphs.
@@ -358,48 +358,6 @@ pub(super) fn calls_on_map_before_counting() {
     }
 }
 
-/// The CPU time, in `/proc`'s ticks (hundredths of a second), after which
-/// a calling thread counts as busy while its mappers wait: a fifth of a
-/// second, which a thread that starts two threads and then sleeps until
-/// counts arrive never comes near, however loaded the machine (time a
-/// thread waits for a CPU is not counted).
-const BUSY_TICKS: u64 = 20;
-
-/// What the calling thread was seen doing while its mappers waited.
-#[derive(Debug)]
-enum Seen {
-    /// Asleep in a wait with no deadline, 100 times in a row.
-    AsleepUntilWoken,
-    /// In a sleep or a wait with a deadline: the `/proc` line.
-    Polling(String),
-    /// It used [`BUSY_TICKS`] of CPU time.
-    Busy,
-}
-
-/// Watches thread `caller` until it has been seen in a wait with no
-/// deadline 100 times in a row, a millisecond apart; or in a sleep or a
-/// wait with a deadline; or it has used [`BUSY_TICKS`] of CPU time.
-fn watch(caller: Tid) -> Seen {
-    let spent = task::cpu_ticks(caller);
-    let mut untimed_in_a_row = 0;
-    while untimed_in_a_row < 100 {
-        if task::cpu_ticks(caller).saturating_sub(spent) > BUSY_TICKS {
-            return Seen::Busy;
-        }
-        match task::wait(caller) {
-            Some((task::Wait::UntilWoken, _)) => untimed_in_a_row += 1,
-            Some((task::Wait::UntilADeadline, line)) => {
-                return Seen::Polling(line);
-            }
-            // Running, or in another system call (still starting a
-            // mapper's thread): look again.
-            Some((task::Wait::Elsewhere, _)) | None => untimed_in_a_row = 0,
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    Seen::AsleepUntilWoken
-}
-
 /// The ids of this process's threads, from Linux's `/proc`.
 fn thread_ids() -> HashSet<Tid> {
     fs::read_dir("/proc/self/task")
@@ -432,7 +390,7 @@ pub(super) fn adds_the_counts_up_on_the_calling_thread() {
         mappers.lock().unwrap().insert(task::me().tid);
         arrived.wait(); // Both mappers are running.
         if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
-            let how = watch(caller);
+            let how = task::watch_until_asleep(caller);
             let mappers = mappers.lock().unwrap();
             let others: Vec<Tid> = thread_ids()
                 .into_iter()
@@ -451,8 +409,8 @@ pub(super) fn adds_the_counts_up_on_the_calling_thread() {
         "on_map was never called, so the calling thread could not be watched",
     );
     match how {
-        Seen::AsleepUntilWoken => {}
-        Seen::Busy => panic!(
+        Watched::AsleepUntilWoken => {}
+        Watched::Busy => panic!(
             "while both mappers waited, the calling thread used a fifth of a \
              second of CPU time without going to sleep: it waits for the \
              mappers' counts (recv, or a for loop over the receiver), \
@@ -460,7 +418,7 @@ pub(super) fn adds_the_counts_up_on_the_calling_thread() {
              mappers (is_finished) in a loop, which burns a core and can \
              stop looking just after a mapper sent its counts"
         ),
-        Seen::Polling(line) => panic!(
+        Watched::Polling(line) => panic!(
             "while both mappers waited, the calling thread was seen in a \
              sleep or a wait with a deadline (/proc: {line}): it waits for \
              the mappers' counts until they arrive (recv), rather than \
