@@ -160,6 +160,41 @@ pub(super) fn reports_a_stack_too_big_to_create() {
     for asked in [1 << 48, usize::MAX] {
         refuses_a_stack_of(asked);
     }
+    starts_as_many_workers_as_the_system_allows();
+}
+
+/// 1100 workers alive at once, each with a small stack and asleep until the
+/// trial lets it go: the operating system creates them all, so
+/// `spawn_worker` starts them all (no cap of its own on live workers, not
+/// even a generous one, and no error of its own).
+fn starts_as_many_workers_as_the_system_allows() {
+    const WORKERS: usize = 1100;
+    let mut alive = Vec::with_capacity(WORKERS);
+    let mut refused = None;
+    for index in 0..WORKERS {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        match spawn_worker(&format!("alive-{index}"), 64 << 10, move || {
+            let _ = wait.recv();
+        }) {
+            Ok(handle) => alive.push((release, handle)),
+            Err(error) => {
+                refused = Some((index, error));
+                break;
+            }
+        }
+    }
+    for (release, handle) in alive {
+        drop(release);
+        handle.join().expect("a worker that only waited panicked");
+    }
+    if let Some((index, error)) = refused {
+        panic!(
+            "with {index} workers alive, spawn_worker refused another with \
+             {error:?}, although the operating system creates it \
+             (thread::Builder::spawn does): fail only when the operating \
+             system cannot create the thread, with no limit of your own"
+        );
+    }
 }
 
 /// `spawn_worker` asked for a stack of `asked` bytes, too many to map, must
