@@ -299,7 +299,11 @@ where
 /// std's `UnsafeCell`). A `Release` fence placed after a relaxed store that
 /// frees the lock is the same mistake: a fence orders only what comes
 /// before it against the atomic writes after it, so it must come before
-/// that store (or the store be `Release`). `fetch_add` on an `AtomicU64` avoids all three.
+/// that store (or the store be `Release`). An `Acquire` fence placed before
+/// a relaxed swap that takes the lock is the mirror mistake: a fence orders
+/// only the atomic reads before it against what comes after it, so it must
+/// come after that swap (or the swap be `Acquire`); it is not graded either,
+/// for the same reasons. `fetch_add` on an `AtomicU64` avoids all three.
 ///
 /// # Graded promises
 ///
