@@ -234,7 +234,8 @@ where
 ///   and the stack is that minimum, under 1 MiB (0 is a size, not "the
 ///   default" as in Python's `threading.stack_size(0)`). Two calls at once,
 ///   for 64 MiB and 48 MiB, each held at its first read of its name until
-///   both are, give each thread its own call's size (no process-wide
+///   both are (then the first goes on and ends before the second does),
+///   give each thread its own call's size (no process-wide
 ///   setting, as Python's `threading.stack_size(n)` is, that one call sets
 ///   and the other then uses). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.

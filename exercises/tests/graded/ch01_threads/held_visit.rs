@@ -114,7 +114,11 @@ extern "C" fn hold(_signal: c_int, info: *mut SigInfo, _context: *mut c_void) {
         return;
     }
     HELD.fetch_add(1, Ordering::SeqCst);
-    while !RELEASED.load(Ordering::SeqCst) {
+    // Until every held thread may go on, or this one's fault lies below
+    // the pages still held (see `let_go_below`).
+    while !RELEASED.load(Ordering::SeqCst)
+        && addr >= PAGES_START.load(Ordering::SeqCst)
+    {
         // `nanosleep`, which a signal handler may call.
         thread::sleep(Duration::from_micros(20));
     }
@@ -166,6 +170,13 @@ pub(super) fn hold_faults_in(start: usize, len: usize) -> *const SigAction {
     assert_eq!(set, 0, "cannot install the SIGSEGV handler");
     PREVIOUS.store(&raw const *previous as usize, Ordering::SeqCst);
     previous
+}
+
+/// Lets the threads held at faults below `address` go on, and holds no
+/// new one there: the caller has made that memory readable (and writable)
+/// again first. The threads held above it stay held until [`RELEASED`].
+pub(super) fn let_go_below(address: usize) {
+    PAGES_START.store(address, Ordering::SeqCst);
 }
 
 /// Sets the action that [`hold_faults_in`] replaced again.

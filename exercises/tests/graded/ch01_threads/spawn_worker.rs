@@ -1,6 +1,7 @@
 //! `spawn_worker`: the thread gets its name and the stack it asks for, and
 //! a stack too big to create comes back as the operating system's error.
 
+use std::ffi::c_void;
 use std::hint::black_box;
 use std::panic;
 use std::ptr;
@@ -13,7 +14,8 @@ use exercises::ch01_threads::spawn_worker;
 
 use super::held_visit::{
     HELD, MAP_PRIVATE_ANONYMOUS, PROT_READ, PROT_WRITE, RELEASED, SC_PAGESIZE,
-    hold_faults_in, mmap, mprotect, munmap, settle, stop_holding, sysconf,
+    hold_faults_in, let_go_below, mmap, mprotect, munmap, settle, stop_holding,
+    sysconf,
 };
 use super::{STACK_SLACK, count_panics_where, stack_size_of_this_thread};
 
@@ -109,33 +111,33 @@ pub(super) fn gives_the_requested_stack() {
 
 /// Two `spawn_worker` calls at once, one for 64 MiB and one for 48 MiB
 /// (both more than the C library keeps, so each stack is new): their names
-/// lie on a page of the trial's own that it makes unreadable, so each call
-/// is held at its first read of its name (by the `SIGSEGV` handler of
+/// lie on two pages of the trial's own that it makes unreadable, so each
+/// call is held at its first read of its name (by the `SIGSEGV` handler of
 /// [`hold_faults_in`]) until both are held, or one has ended or sleeps;
-/// then both go on. Each thread must get its own call's size: a
-/// process-wide setting that each call sets, uses and puts back (as
-/// Python's `threading.stack_size(n)` is) hands the first thread the
-/// second call's size. Holding a call is only a delay, so a correct
+/// then the first call goes on and ends, and only then the second. Each
+/// thread must get its own call's size: a process-wide setting that each
+/// call sets, uses and puts back (as Python's `threading.stack_size(n)`
+/// is) hands the first thread the second call's size. Holding a call is only a delay, so a correct
 /// `spawn_worker` passes whatever is held.
 fn two_calls_at_once_get_their_own_stacks() {
     // SAFETY: `sysconf` has no preconditions.
     let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
         .expect("sysconf(_SC_PAGESIZE) failed");
-    // SAFETY: a new private mapping of one page, the trial's alone.
+    // SAFETY: a new private mapping of two pages, the trial's alone.
     let mapped = unsafe {
         mmap(
             ptr::null_mut(),
-            page,
+            2 * page,
             PROT_READ | PROT_WRITE,
             MAP_PRIVATE_ANONYMOUS,
             -1,
             0,
         )
     };
-    assert_ne!(mapped as isize, -1, "mmap of a page failed");
+    assert_ne!(mapped as isize, -1, "mmap of two pages failed");
     let start = mapped as usize;
     let names: [&'static str; 2] = ["stack-sixty-four", "stack-forty-eight"];
-    let offsets = [0, 64];
+    let offsets = [0, page];
     for (name, offset) in names.iter().zip(offsets) {
         // SAFETY: the page is writable, the trial's alone, and the name
         // fits at this offset.
@@ -156,9 +158,9 @@ fn two_calls_at_once_get_their_own_stacks() {
             names[i].len(),
         ))
     });
-    let previous = hold_faults_in(start, page);
-    // SAFETY: the page is the trial's own; no one else uses it.
-    unsafe { mprotect(mapped, page, 0) };
+    let previous = hold_faults_in(start, 2 * page);
+    // SAFETY: the pages are the trial's own; no one else uses them.
+    unsafe { mprotect(mapped, 2 * page, 0) };
     let asked = [64 << 20, 48 << 20];
     let sizes = thread::scope(|s| {
         let calls: Vec<_> = (0..2)
@@ -183,23 +185,36 @@ fn two_calls_at_once_get_their_own_stacks() {
                 call
             })
             .collect();
+        let mut calls = calls.into_iter().map(|call| {
+            let worker = call
+                .join()
+                .unwrap_or_else(|p| panic::resume_unwind(p))
+                .expect("spawn_worker failed");
+            worker.join().unwrap()
+        });
+        // The first call goes on, and ends, while the second is still held.
         // SAFETY: as above.
         unsafe { mprotect(mapped, page, PROT_READ | PROT_WRITE) };
+        let_go_below(start + page);
+        // A panic of the first call is passed on once the second goes on.
+        let first = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+            calls.next().unwrap()
+        }));
+        // SAFETY: as above.
+        unsafe {
+            mprotect(
+                (start + page) as *mut c_void,
+                page,
+                PROT_READ | PROT_WRITE,
+            )
+        };
         RELEASED.store(true, Ordering::SeqCst);
-        calls
-            .into_iter()
-            .map(|call| {
-                let worker = call
-                    .join()
-                    .unwrap_or_else(|p| panic::resume_unwind(p))
-                    .expect("spawn_worker failed");
-                worker.join().unwrap()
-            })
-            .collect::<Vec<usize>>()
+        let first = first.unwrap_or_else(|p| panic::resume_unwind(p));
+        [first, calls.next().unwrap()]
     });
     stop_holding(previous);
-    // SAFETY: the names on the page are no longer used.
-    unsafe { munmap(mapped, page) };
+    // SAFETY: the names on the pages are no longer used.
+    unsafe { munmap(mapped, 2 * page) };
     for (size, asked) in sizes.into_iter().zip(asked) {
         assert!(
             size + STACK_SLACK >= asked && size <= asked + (1 << 20),
