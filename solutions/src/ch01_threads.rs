@@ -53,8 +53,12 @@ use std::thread::{self, JoinHandle};
 ///   `RUST_MIN_STACK` says otherwise; the trial sets it to 2.5 MiB, so a
 ///   stack of 2 MiB spelled out is too small). When the operating system
 ///   refuses a thread (none can start), `spawn_all` panics, as
-///   `thread::spawn` does, and runs no job on the calling thread instead.
-///   Trial: `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+///   `thread::spawn` does (it returns no shorter list of results), and runs
+///   no job on the calling thread instead; when it refuses one part-way
+///   (only two of three can start), `spawn_all` panics too, and the jobs
+///   whose threads did start still run (none waits, at a start line, for a
+///   thread that was refused). Trial:
+///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
 ///   finished (a job still running when the panic happens is waited for, and
@@ -62,8 +66,10 @@ use std::thread::{self, JoinHandle};
 ///   scope that joins the rest implicitly waits only for the jobs to
 ///   return); when two jobs panic, it panics once, with one of their
 ///   payloads (a second panic while the first unwinds would abort the
-///   process), and drops the other payload (never forgets it: a leak);
-///   jobs that all succeed give all their results. A job's panic reaches
+///   process), and drops the other payload (never forgets it: a leak), and
+///   the results of the jobs that succeeded too, as the panic unwinds
+///   (never forgotten either); jobs that all succeed give all their
+///   results. A job's panic reaches
 ///   the panic hook that was set, once, like any other panic: the hook is
 ///   the program's, not `spawn_all`'s to replace or silence. Trial:
 ///   `ch01::spawn_all::a_panicking_job_panics_the_caller`.
@@ -139,8 +145,9 @@ where
 ///   `thread::spawn` gives (2 MiB unless `RUST_MIN_STACK` says otherwise;
 ///   the trial sets it to 2.5 MiB, so a stack of 2 MiB spelled out is too
 ///   small). When the operating system refuses a thread (none can start),
-///   `parallel_sum` panics, as `Scope::spawn` does, and sums no chunk on the
-///   calling thread instead. Trial:
+///   `parallel_sum` panics, as `Scope::spawn` does (it returns no total
+///   that leaves the chunk out), and sums no chunk on the calling thread
+///   instead. Trial:
 ///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total; but only
@@ -148,7 +155,9 @@ where
 ///   when the first chunk panics is waited for: it borrows `data`; and its
 ///   thread has ended, its thread-local values dropped, as on success: a
 ///   scope that joins the rest implicitly, as the panic leaves it, waits
-///   only for the chunks to return). Trial:
+///   only for the chunks to return). An empty chunk's panic is passed on
+///   the same way (2 elements on 4 threads, the two empty chunks panicking:
+///   their own payload, not the scope's "a scoped thread panicked"). Trial:
 ///   `ch01::parallel_sum::passes_a_chunk_panic_on`.
 pub fn parallel_sum<S>(data: &[u64], threads: usize, sum_chunk: S) -> u64
 where
@@ -223,7 +232,12 @@ where
 ///   on too: the standard library raises it to the platform's minimum and
 ///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
 ///   and the stack is that minimum, under 1 MiB (0 is a size, not "the
-///   default" as in Python's `threading.stack_size(0)`). Trial:
+///   default" as in Python's `threading.stack_size(0)`). Two calls at once,
+///   for 64 MiB and 48 MiB, each held at its first read of its name until
+///   both are (then the first goes on and ends before the second does),
+///   give each thread its own call's size (no process-wide
+///   setting, as Python's `threading.stack_size(n)` is, that one call sets
+///   and the other then uses). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
 /// - The returned handle joins to the job's result, and to the job's own panic
 ///   payload when the job panics (not a panic of `spawn_worker`'s own). When
@@ -233,7 +247,9 @@ where
 ///   `Err` with the operating system's own `io::Error`, the one
 ///   `thread::Builder::spawn` returns for the same thread (same
 ///   `raw_os_error()`), and no panic happens on the way, not even one
-///   `spawn_worker` catches itself. Trial:
+///   `spawn_worker` catches itself; and it fails only then: 1100 workers
+///   alive at once, each with a 64 KiB stack, all start (no cap of its own
+///   on live workers, not even a generous one). Trial:
 ///   `ch01::spawn_worker::reports_a_stack_too_big_to_create`.
 pub fn spawn_worker<F, T>(
     name: &str,
@@ -288,7 +304,11 @@ where
 /// std's `UnsafeCell`). A `Release` fence placed after a relaxed store that
 /// frees the lock is the same mistake: a fence orders only what comes
 /// before it against the atomic writes after it, so it must come before
-/// that store (or the store be `Release`). `fetch_add` on an `AtomicU64` avoids all three.
+/// that store (or the store be `Release`). An `Acquire` fence placed before
+/// a relaxed swap that takes the lock is the mirror mistake: a fence orders
+/// only the atomic reads before it against what comes after it, so it must
+/// come after that swap (or the swap be `Acquire`); it is not graded either,
+/// for the same reasons. `fetch_add` on an `AtomicU64` avoids all three.
 ///
 /// # Graded promises
 ///

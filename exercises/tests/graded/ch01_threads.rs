@@ -69,7 +69,10 @@ pub fn trials() -> Vec<Trial> {
             "did not run the jobs at the same time: 1100 jobs wait at a \
              barrier until every one of them has started (did you join \
              each thread inside the loop that spawns them, run the jobs on \
-             a pool of fewer threads, or let at most so many run at once?)",
+             a pool of fewer threads, or let at most so many run at once?); \
+             or, while only two threads could start, the two jobs whose \
+             threads started never ran (do they wait at a start line for a \
+             thread that was refused?)",
         ),
         Trial::new(
             "ch01::spawn_all::a_panicking_job_panics_the_caller",

@@ -32,7 +32,7 @@ use exercises::ch01_threads::VisitCounter;
 
 // The C library's, which every Rust program on Linux links.
 unsafe extern "C" {
-    fn mmap(
+    pub(super) fn mmap(
         addr: *mut c_void,
         len: usize,
         prot: c_int,
@@ -40,33 +40,34 @@ unsafe extern "C" {
         fd: c_int,
         offset: i64,
     ) -> *mut c_void;
-    fn munmap(addr: *mut c_void, len: usize) -> c_int;
-    fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
+    pub(super) fn munmap(addr: *mut c_void, len: usize) -> c_int;
+    pub(super) fn mprotect(addr: *mut c_void, len: usize, prot: c_int)
+    -> c_int;
     fn sigaction(
         signum: c_int,
         act: *const SigAction,
         old: *mut SigAction,
     ) -> c_int;
-    fn sysconf(name: c_int) -> i64;
+    pub(super) fn sysconf(name: c_int) -> i64;
 }
 
 /// `PROT_READ` and `PROT_WRITE`, for `mmap` and `mprotect`.
-const PROT_READ: c_int = 1;
-const PROT_WRITE: c_int = 2;
+pub(super) const PROT_READ: c_int = 1;
+pub(super) const PROT_WRITE: c_int = 2;
 /// `MAP_PRIVATE | MAP_ANONYMOUS`, for `mmap`, on Linux.
-const MAP_PRIVATE_ANONYMOUS: c_int = 0x02 | 0x20;
+pub(super) const MAP_PRIVATE_ANONYMOUS: c_int = 0x02 | 0x20;
 /// `SIGSEGV`, what a write to a read-only page raises: 11 on Linux.
 const SIGSEGV: c_int = 11;
 /// `SA_SIGINFO`: the handler is told the faulting address.
 const SA_SIGINFO: c_int = 4;
 /// `_SC_PAGESIZE`, for `sysconf`, on Linux.
-const SC_PAGESIZE: c_int = 30;
+pub(super) const SC_PAGESIZE: c_int = 30;
 
 /// The C library's `struct sigaction` on Linux (x86-64 and AArch64): the
 /// handler, the signals blocked while it runs, the flags and a restorer
 /// that the C library fills in itself.
 #[repr(C)]
-struct SigAction {
+pub(super) struct SigAction {
     handler: usize,
     mask: [u64; 16],
     flags: c_int,
@@ -88,9 +89,9 @@ struct SigInfo {
 static PAGES_START: AtomicUsize = AtomicUsize::new(0);
 static PAGES_END: AtomicUsize = AtomicUsize::new(0);
 /// How many threads the handler holds (or has held) this round.
-static HELD: AtomicUsize = AtomicUsize::new(0);
+pub(super) static HELD: AtomicUsize = AtomicUsize::new(0);
 /// Set when the held threads may go on: their page is writable again.
-static RELEASED: AtomicBool = AtomicBool::new(false);
+pub(super) static RELEASED: AtomicBool = AtomicBool::new(false);
 /// The action that was set before the trial's, for faults of other memory
 /// (std's stack-overflow report, say): a `SigAction` leaked on purpose.
 static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
@@ -113,7 +114,11 @@ extern "C" fn hold(_signal: c_int, info: *mut SigInfo, _context: *mut c_void) {
         return;
     }
     HELD.fetch_add(1, Ordering::SeqCst);
-    while !RELEASED.load(Ordering::SeqCst) {
+    // Until every held thread may go on, or this one's fault lies below
+    // the pages still held (see `let_go_below`).
+    while !RELEASED.load(Ordering::SeqCst)
+        && addr >= PAGES_START.load(Ordering::SeqCst)
+    {
         // `nanosleep`, which a signal handler may call.
         thread::sleep(Duration::from_micros(20));
     }
@@ -128,7 +133,7 @@ const SPIN_TICKS: u64 = 20;
 
 /// Waits until `done()`, or until thread `tid` sleeps, has ended, or has
 /// used `SPIN_TICKS` of CPU time since `since`.
-fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
+pub(super) fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
     while !done()
         && !asleep(tid)
         && task::state(tid).is_some()
@@ -136,6 +141,48 @@ fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
     {
         thread::yield_now();
     }
+}
+
+/// Installs [`hold`] as the `SIGSEGV` handler for faults in the `len`
+/// bytes at `start`, which the caller has mapped, and returns the action it
+/// replaced, for [`stop_holding`].
+pub(super) fn hold_faults_in(start: usize, len: usize) -> *const SigAction {
+    PAGES_START.store(start, Ordering::SeqCst);
+    PAGES_END.store(start + len, Ordering::SeqCst);
+    HELD.store(0, Ordering::SeqCst);
+    RELEASED.store(false, Ordering::SeqCst);
+    let previous = Box::leak(Box::new(SigAction {
+        handler: 0,
+        mask: [0; 16],
+        flags: 0,
+        restorer: 0,
+    }));
+    let action = SigAction {
+        handler: hold as extern "C" fn(c_int, *mut SigInfo, *mut c_void)
+            as usize,
+        mask: [0; 16],
+        flags: SA_SIGINFO,
+        restorer: 0,
+    };
+    // SAFETY: `hold` only uses atomics, `nanosleep` and `sigaction`, which
+    // a signal handler may; `previous` receives the action it replaces.
+    let set = unsafe { sigaction(SIGSEGV, &action, &mut *previous) };
+    assert_eq!(set, 0, "cannot install the SIGSEGV handler");
+    PREVIOUS.store(&raw const *previous as usize, Ordering::SeqCst);
+    previous
+}
+
+/// Lets the threads held at faults below `address` go on, and holds no
+/// new one there: the caller has made that memory readable (and writable)
+/// again first. The threads held above it stay held until [`RELEASED`].
+pub(super) fn let_go_below(address: usize) {
+    PAGES_START.store(address, Ordering::SeqCst);
+}
+
+/// Sets the action that [`hold_faults_in`] replaced again.
+pub(super) fn stop_holding(previous: *const SigAction) {
+    // SAFETY: `previous` is the action `sigaction` filled in, leaked.
+    unsafe { sigaction(SIGSEGV, previous, ptr::null_mut()) };
 }
 
 /// What one round saw: the second visit's ticket and `total()` read right
@@ -251,26 +298,7 @@ pub(super) fn ticket_never_ahead_of_total() {
     };
     assert_ne!(pages as isize, -1, "mmap of two pages failed");
     let start = pages as usize;
-    PAGES_START.store(start, Ordering::SeqCst);
-    PAGES_END.store(start + 2 * page, Ordering::SeqCst);
-    let previous = Box::leak(Box::new(SigAction {
-        handler: 0,
-        mask: [0; 16],
-        flags: 0,
-        restorer: 0,
-    }));
-    let action = SigAction {
-        handler: hold as extern "C" fn(c_int, *mut SigInfo, *mut c_void)
-            as usize,
-        mask: [0; 16],
-        flags: SA_SIGINFO,
-        restorer: 0,
-    };
-    // SAFETY: `hold` only uses atomics, `nanosleep` and `sigaction`, which
-    // a signal handler may; `previous` receives the action it replaces.
-    let set = unsafe { sigaction(SIGSEGV, &action, &mut *previous) };
-    assert_eq!(set, 0, "cannot install the SIGSEGV handler");
-    PREVIOUS.store(&raw const *previous as usize, Ordering::SeqCst);
+    let previous = hold_faults_in(start, 2 * page);
     let mut rounds = Vec::new();
     let offsets = (page + 1 - size..page).filter(|offset| offset % align == 0);
     for offset in offsets {
@@ -279,12 +307,9 @@ pub(super) fn ticket_never_ahead_of_total() {
             rounds.push((offset, one_round(counter, protected, page)));
         }
     }
-    // SAFETY: restores the action that was set before; the pages are no
-    // longer used.
-    unsafe {
-        sigaction(SIGSEGV, previous, ptr::null_mut());
-        munmap(pages, 2 * page);
-    }
+    stop_holding(previous);
+    // SAFETY: the pages are no longer used.
+    unsafe { munmap(pages, 2 * page) };
     for (offset, round) in rounds {
         let (ticket, total) = round.second;
         assert!(

@@ -111,19 +111,29 @@ fn no_chunk_on_the_caller_when_no_thread_starts() {
             "note: threads still start under RLIMIT_DATA here, so a chunk \
              whose thread cannot start is not checked"
         ),
-        Some(outcome) => assert!(
-            on_caller == 0,
-            "no new thread could start, and parallel_sum {} after summing \
-             {on_caller} of its 2 chunks on the thread that called it: every \
-             chunk gets a new thread, and when the operating system refuses \
-             one, parallel_sum panics (as Scope::spawn does) rather than sum \
-             the chunk itself",
-            if outcome.is_ok() {
-                "returned"
-            } else {
-                "panicked"
+        Some(outcome) => {
+            assert!(
+                on_caller == 0,
+                "no new thread could start, and parallel_sum {} after \
+                 summing {on_caller} of its 2 chunks on the thread that \
+                 called it: every chunk gets a new thread, and when the \
+                 operating system refuses one, parallel_sum panics (as \
+                 Scope::spawn does) rather than sum the chunk itself",
+                if outcome.is_ok() {
+                    "returned"
+                } else {
+                    "panicked"
+                }
+            );
+            if let Ok(total) = outcome {
+                panic!(
+                    "no new thread could start, and parallel_sum returned \
+                     {total} for 1..=10: a chunk whose thread the operating \
+                     system refuses is not left out of the total; \
+                     parallel_sum panics, as Scope::spawn does"
+                );
             }
-        ),
+        }
     }
 }
 
@@ -365,4 +375,34 @@ pub(super) fn passes_a_chunk_panic_on() {
          scope's \"a scoped thread panicked\") instead of passing the \
          chunk's payload on with panic::resume_unwind"
     );
+    an_empty_chunk_s_panic_is_passed_on();
+}
+
+/// 2 elements on 4 threads: the two empty chunks' calls of `sum_chunk`
+/// panic, and `parallel_sum` passes one of their payloads on too. A version
+/// that joins only the non-empty chunks leaves the empty ones to the scope,
+/// which then panics with its own "a scoped thread panicked".
+fn an_empty_chunk_s_panic_is_passed_on() {
+    let outcome = panic::catch_unwind(|| {
+        parallel_sum(&[5, 6], 4, |chunk| {
+            if chunk.is_empty() {
+                panic::panic_any(TheChunksOwnPanic);
+            }
+            chunk.iter().sum()
+        })
+    });
+    match outcome {
+        Ok(total) => panic!(
+            "2 elements on 4 threads: sum_chunk panicked on the two empty \
+             chunks, yet parallel_sum returned {total}"
+        ),
+        Err(payload) => assert!(
+            payload.is::<TheChunksOwnPanic>(),
+            "2 elements on 4 threads: sum_chunk panicked on the two empty \
+             chunks, and parallel_sum panicked, but not with their own \
+             panic: an empty chunk's thread is joined like any other (the \
+             scope's \"a scoped thread panicked\" means some thread was \
+             left for the scope to join)"
+        ),
+    }
 }

@@ -143,19 +143,75 @@ fn no_job_on_the_caller_when_no_thread_starts() {
             "note: threads still start under RLIMIT_DATA here, so a job \
              whose thread cannot start is not checked"
         ),
-        Some(outcome) => assert!(
-            on_caller == 0,
-            "no new thread could start, and spawn_all {} after running \
-             {on_caller} of its 3 jobs on the thread that called it: every \
-             job runs on a new thread of its own, and when the operating \
-             system refuses one, spawn_all panics (as thread::spawn does) \
-             rather than run the job itself",
-            if outcome.is_ok() {
-                "returned"
-            } else {
-                "panicked"
+        Some(outcome) => {
+            assert!(
+                on_caller == 0,
+                "no new thread could start, and spawn_all {} after running \
+                 {on_caller} of its 3 jobs on the thread that called it: \
+                 every job runs on a new thread of its own, and when the \
+                 operating system refuses one, spawn_all panics (as \
+                 thread::spawn does) rather than run the job itself",
+                if outcome.is_ok() {
+                    "returned"
+                } else {
+                    "panicked"
+                }
+            );
+            if let Ok(results) = outcome {
+                panic!(
+                    "no new thread could start, and spawn_all returned {} \
+                     results for its 3 jobs: a job whose thread the \
+                     operating system refuses is not skipped; spawn_all \
+                     panics, as thread::spawn does",
+                    results.len()
+                );
             }
+        }
+    }
+    started_jobs_run_when_a_later_thread_is_refused();
+}
+
+/// While only two new threads can start, `spawn_all` of three jobs starts
+/// two and panics at the third, as `thread::spawn` does; the two jobs whose
+/// threads started still run to their end, on those threads. A version that
+/// holds every job at a start line until all their threads exist leaves
+/// the two waiting there forever: the trial then waits for them until its
+/// deadline.
+fn started_jobs_run_when_a_later_thread_is_refused() {
+    let (ran, runs) = mpsc::channel();
+    let jobs: Vec<_> = (0..3)
+        .map(|index| {
+            let ran = ran.clone();
+            move || {
+                let _ = ran.send(index);
+            }
+        })
+        .collect();
+    drop(ran);
+    let outcome =
+        spawn_limit::while_only_threads_can_start(2, || spawn_all(jobs));
+    match outcome {
+        None => eprintln!(
+            "note: the number of threads that can start cannot be limited \
+             here, so a thread refused part-way is not checked"
         ),
+        Some(Ok(results)) => panic!(
+            "only two new threads could start, and spawn_all of 3 jobs \
+             returned {} results: a job whose thread the operating system \
+             refuses is not skipped; spawn_all panics, as thread::spawn does",
+            results.len()
+        ),
+        Some(Err(_)) => {
+            // No deadline: a job that never runs hangs the trial, which
+            // its timeout reports.
+            for _ in 0..2 {
+                runs.recv().expect(
+                    "only two new threads could start, and spawn_all \
+                     panicked (as it should) but ran fewer than two of its \
+                     jobs",
+                );
+            }
+        }
     }
 }
 
@@ -360,18 +416,35 @@ impl Drop for CountedPanic {
     }
 }
 
+/// The result of the job that succeeds, counting its drops like
+/// `CountedPanic`: `spawn_all` owns it once the job is joined, and drops it
+/// as its panic unwinds.
+#[derive(Debug)]
+struct CountedResult;
+
+/// How many `CountedResult`s were dropped so far.
+static COUNTED_RESULTS_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for CountedResult {
+    fn drop(&mut self) {
+        COUNTED_RESULTS_DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Jobs 1 and 3 of three panic: `spawn_all` panics once, with one of their
 /// payloads, and drops the other one (a payload forgotten with
-/// `mem::forget` is never freed, nor what it owns: a leak). A panic raised
+/// `mem::forget` is never freed, nor what it owns: a leak), and the result
+/// of job 2, which succeeded, too. A panic raised
 /// while another unwinds aborts the process (a guard that joins the other
 /// jobs with `expect` as the first panic leaves `spawn_all`), and then this
 /// trial dies without a verdict: that fails.
 fn two_panicking_jobs_panic_the_caller_once() {
-    let jobs: Vec<fn() -> u32> =
-        vec![|| panic::panic_any(CountedPanic), || 2, || {
+    let jobs: Vec<fn() -> CountedResult> =
+        vec![|| panic::panic_any(CountedPanic), || CountedResult, || {
             panic::panic_any(CountedPanic)
         }];
     let before = COUNTED_PANICS_DROPPED.load(Ordering::SeqCst);
+    let results_before = COUNTED_RESULTS_DROPPED.load(Ordering::SeqCst);
     let outcome = panic::catch_unwind(|| spawn_all(jobs));
     match outcome {
         Ok(results) => panic!(
@@ -394,5 +467,15 @@ fn two_panicking_jobs_panic_the_caller_once() {
          dropped it; of the two payloads, {dropped} were dropped: the one \
          spawn_all does not pass on is dropped, never kept or forgotten \
          (mem::forget leaks it and all it owns; dropping a payload is safe)"
+    );
+    let results_dropped =
+        COUNTED_RESULTS_DROPPED.load(Ordering::SeqCst) - results_before;
+    assert_eq!(
+        results_dropped, 1,
+        "two of three jobs panicked and the other returned a value, which \
+         spawn_all owned once it joined that job; as spawn_all panicked, \
+         that value was dropped {results_dropped} times instead of once: \
+         the results of the jobs that succeeded are dropped as the panic \
+         unwinds, never forgotten (mem::forget leaks them and all they own)"
     );
 }

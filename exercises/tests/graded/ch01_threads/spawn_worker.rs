@@ -1,12 +1,22 @@
 //! `spawn_worker`: the thread gets its name and the stack it asks for, and
 //! a stack too big to create comes back as the operating system's error.
 
+use std::ffi::c_void;
 use std::hint::black_box;
 use std::panic;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 
+use course::grader::task::{self, cpu_ticks};
 use exercises::ch01_threads::spawn_worker;
 
+use super::held_visit::{
+    HELD, MAP_PRIVATE_ANONYMOUS, PROT_READ, PROT_WRITE, RELEASED, SC_PAGESIZE,
+    hold_faults_in, let_go_below, mmap, mprotect, munmap, settle, stop_holding,
+    sysconf,
+};
 use super::{STACK_SLACK, count_panics_where, stack_size_of_this_thread};
 
 /// A short name, one longer than the 15 bytes Linux keeps, one with
@@ -96,6 +106,126 @@ pub(super) fn gives_the_requested_stack() {
     for asked in [0, 4 << 10] {
         gives_the_smallest_stack_for(asked);
     }
+    two_calls_at_once_get_their_own_stacks();
+}
+
+/// Two `spawn_worker` calls at once, one for 64 MiB and one for 48 MiB
+/// (both more than the C library keeps, so each stack is new): their names
+/// lie on two pages of the trial's own that it makes unreadable, so each
+/// call is held at its first read of its name (by the `SIGSEGV` handler of
+/// [`hold_faults_in`]) until both are held, or one has ended or sleeps;
+/// then the first call goes on and ends, and only then the second. Each
+/// thread must get its own call's size: a process-wide setting that each
+/// call sets, uses and puts back (as Python's `threading.stack_size(n)`
+/// is) hands the first thread the second call's size. Holding a call is only a delay, so a correct
+/// `spawn_worker` passes whatever is held.
+fn two_calls_at_once_get_their_own_stacks() {
+    // SAFETY: `sysconf` has no preconditions.
+    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
+        .expect("sysconf(_SC_PAGESIZE) failed");
+    // SAFETY: a new private mapping of two pages, the trial's alone.
+    let mapped = unsafe {
+        mmap(
+            ptr::null_mut(),
+            2 * page,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(mapped as isize, -1, "mmap of two pages failed");
+    let start = mapped as usize;
+    let names: [&'static str; 2] = ["stack-sixty-four", "stack-forty-eight"];
+    let offsets = [0, page];
+    for (name, offset) in names.iter().zip(offsets) {
+        // SAFETY: the page is writable, the trial's alone, and the name
+        // fits at this offset.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                name.as_ptr(),
+                (start + offset) as *mut u8,
+                name.len(),
+            );
+        }
+    }
+    // SAFETY: the page stays mapped, and these bytes unchanged, until the
+    // names are no longer used (after the scope below), and they are the
+    // UTF-8 bytes of `names`.
+    let on_page: [&str; 2] = [0, 1].map(|i| unsafe {
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+            (start + offsets[i]) as *const u8,
+            names[i].len(),
+        ))
+    });
+    let previous = hold_faults_in(start, 2 * page);
+    // SAFETY: the pages are the trial's own; no one else uses them.
+    unsafe { mprotect(mapped, 2 * page, 0) };
+    let asked = [64 << 20, 48 << 20];
+    let sizes = thread::scope(|s| {
+        let calls: Vec<_> = (0..2)
+            .map(|i| {
+                let (tell, told) = mpsc::channel();
+                let done = Arc::new(AtomicBool::new(false));
+                let finished = Arc::clone(&done);
+                let name = on_page[i];
+                let call = s.spawn(move || {
+                    tell.send(task::me().tid).unwrap();
+                    let worker =
+                        spawn_worker(name, asked[i], stack_size_of_this_thread);
+                    finished.store(true, Ordering::SeqCst);
+                    worker
+                });
+                let tid = told.recv().expect("the call ended at once");
+                let since = cpu_ticks(tid);
+                settle(tid, since, || {
+                    HELD.load(Ordering::SeqCst) > i
+                        || done.load(Ordering::SeqCst)
+                });
+                call
+            })
+            .collect();
+        let mut calls = calls.into_iter().map(|call| {
+            let worker = call
+                .join()
+                .unwrap_or_else(|p| panic::resume_unwind(p))
+                .expect("spawn_worker failed");
+            worker.join().unwrap()
+        });
+        // The first call goes on, and ends, while the second is still held.
+        // SAFETY: as above.
+        unsafe { mprotect(mapped, page, PROT_READ | PROT_WRITE) };
+        let_go_below(start + page);
+        // A panic of the first call is passed on once the second goes on.
+        let first = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+            calls.next().unwrap()
+        }));
+        // SAFETY: as above.
+        unsafe {
+            mprotect(
+                (start + page) as *mut c_void,
+                page,
+                PROT_READ | PROT_WRITE,
+            )
+        };
+        RELEASED.store(true, Ordering::SeqCst);
+        let first = first.unwrap_or_else(|p| panic::resume_unwind(p));
+        [first, calls.next().unwrap()]
+    });
+    stop_holding(previous);
+    // SAFETY: the names on the pages are no longer used.
+    unsafe { munmap(mapped, 2 * page) };
+    for (size, asked) in sizes.into_iter().zip(asked) {
+        assert!(
+            size + STACK_SLACK >= asked && size <= asked + (1 << 20),
+            "two spawn_worker calls ran at once, for stacks of 64 MiB and \
+             48 MiB, and the thread asked for {asked} bytes got {size}: \
+             each call gives its own thread the size it was asked for \
+             (thread::Builder::stack_size), with no setting shared by all \
+             calls that another call can change meanwhile (Python's \
+             threading.stack_size is process-wide; Rust's is per thread)"
+        );
+    }
 }
 
 /// A stack of 0 bytes, or of 4 KiB, is less than the platform allows: the
@@ -159,6 +289,41 @@ pub(super) fn reports_a_stack_too_big_to_create() {
     }
     for asked in [1 << 48, usize::MAX] {
         refuses_a_stack_of(asked);
+    }
+    starts_as_many_workers_as_the_system_allows();
+}
+
+/// 1100 workers alive at once, each with a small stack and asleep until the
+/// trial lets it go: the operating system creates them all, so
+/// `spawn_worker` starts them all (no cap of its own on live workers, not
+/// even a generous one, and no error of its own).
+fn starts_as_many_workers_as_the_system_allows() {
+    const WORKERS: usize = 1100;
+    let mut alive = Vec::with_capacity(WORKERS);
+    let mut refused = None;
+    for index in 0..WORKERS {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        match spawn_worker(&format!("alive-{index}"), 64 << 10, move || {
+            let _ = wait.recv();
+        }) {
+            Ok(handle) => alive.push((release, handle)),
+            Err(error) => {
+                refused = Some((index, error));
+                break;
+            }
+        }
+    }
+    for (release, handle) in alive {
+        drop(release);
+        handle.join().expect("a worker that only waited panicked");
+    }
+    if let Some((index, error)) = refused {
+        panic!(
+            "with {index} workers alive, spawn_worker refused another with \
+             {error:?}, although the operating system creates it \
+             (thread::Builder::spawn does): fail only when the operating \
+             system cannot create the thread, with no limit of your own"
+        );
     }
 }
 
