@@ -101,7 +101,9 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 /// - A process that exited gives `Exit::Code` with its code (`0`, `42`); one
 ///   that a signal killed gives `Exit::Signal` with the signal's number
 ///   (`Exit::Signal(6)` for an abort, `Exit::Signal(11)` for a segmentation
-///   fault). Trial: `ch02::exit_of::tells_codes_from_signals`.
+///   fault). Every code from `0` to `255` gives `Exit::Code` with that code,
+///   `127` (a shell's "command not found") included. Trial:
+///   `ch02::exit_of::tells_codes_from_signals`.
 /// - A signal that dumped core is still just its number: `Exit::Signal(6)`,
 ///   `9`, `11` or `15`, not the raw wait status. So is any other signal, with
 ///   or without a core dump: every number from `1` to `64` gives
@@ -110,8 +112,9 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///   signals above them. Trial:
 ///   `ch02::exit_of::reads_the_signal_not_the_raw_status`.
 /// - An exit code above 128 is a code, not a signal: `exit(134)`, `137`, `139`
-///   and `255` give `Exit::Code(134)` and so on. Trial:
-///   `ch02::exit_of::keeps_a_code_above_128`.
+///   and `255` give `Exit::Code(134)` and so on, and so does every code from
+///   `129` to `255`, `130`, `141` and `143` (a shell's 128 + SIGINT, SIGPIPE
+///   and SIGTERM) included. Trial: `ch02::exit_of::keeps_a_code_above_128`.
 pub fn exit_of(status: ExitStatus) -> Exit {
     // TODO(ch02): see std::os::unix::process::ExitStatusExt.
     let _ = status;
