@@ -39,6 +39,7 @@ pub(super) fn returns_output_and_status() {
     let failed = capture(&mut worker(&["exit", "3"])).unwrap();
     assert_eq!(failed.status.code(), Some(3), "the worker exits with 3");
     assert!(failed.stdout.is_empty() && failed.stderr.is_empty());
+    late_stderr::reads_stderr_that_a_grandchild_holds();
 }
 
 /// How a trial runs a command and captures what it wrote: `capture`
@@ -303,6 +304,19 @@ pub(super) fn gives_the_child_an_empty_stdin() {
         "the child read the parent's own stdin: a child inherits it unless \
          you give it another (Stdio::null())"
     );
+    // A stdin open for writing only is no empty stdin: `cat` fails to read
+    // it (EBADF, "Bad file descriptor") where it sees its end in an empty
+    // one. (The worker's Rust stdin reads EBADF as an end.)
+    let captured = capture(&mut shell("cat")).expect("capture failed to run");
+    assert!(
+        captured.status.success() && captured.stderr.is_empty(),
+        "`cat` could not read its stdin (status {}, stderr {:?}): the \
+         child's stdin must be open for reading and at its end, as \
+         Stdio::null() gives it; /dev/null opened for writing \
+         (File::create) cannot be read",
+        captured.status,
+        String::from_utf8_lossy(&captured.stderr)
+    );
 }
 
 /// The pipe that a file descriptor is, as `pipe:[inode]`, if it is one.
@@ -355,20 +369,23 @@ fn returns_once_the_child_is_reaped(run: Runner, name: &str) {
 /// once the thread that called `run` waits (for a thread, a lock or a
 /// child, or in a sleep between asks), or has returned. Returns what `run` returned, and whether the
 /// flag existed when it returned: if not, it returned while the child still
-/// ran. The child has ended when this returns.
+/// ran. The child has ended when this returns, by itself: one killed
+/// (`Child::kill`) never makes the file it makes last, and this panics.
 pub(super) fn returns_once_reaped<T: Send + 'static>(
     run: impl FnOnce(Command) -> T + Send + 'static,
 ) -> (T, bool) {
     let scratch = scratch();
     let go = scratch.path().join("go");
     let end = scratch.path().join("end");
+    let ended = scratch.path().join("ended");
     let mut command = shell(
         r#"trap '' PIPE
         while [ ! -e "$1" ]; do sleep 0.01; done
         while printf x; do sleep 0.01; done
-        while [ ! -e "$2" ]; do sleep 0.01; done"#,
+        while [ ! -e "$2" ]; do sleep 0.01; done
+        : >"$3""#,
     );
-    command.arg("sh").arg(&go).arg(&end);
+    command.arg("sh").arg(&go).arg(&end).arg(&ended);
     let (tid_sender, tid) = std::sync::mpsc::channel();
     let running = {
         let end = end.clone();
@@ -394,6 +411,16 @@ pub(super) fn returns_once_reaped<T: Send + 'static>(
         .join()
         .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
     until_ended_or_zombie(child);
+    // The flag `end` is created only after the read failed, so a child
+    // killed then never gets to make its own last file.
+    assert!(
+        ended.exists(),
+        "reading the child's stdout (a pipeline's last stage's) failed, and \
+         the child was killed (it never got to its end, which it reaches by \
+         itself once the pipe is let go and the trial lets it): do not kill \
+         it, drop the pipe and wait for the child, which then ends as it \
+         would"
+    );
     returned
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 
 pub(super) fn tells_codes_from_signals() {
+    use std::os::unix::process::ExitStatusExt;
     let status = |args: &[&str]| worker(args).status().unwrap();
     assert_eq!(exit_of(status(&["exit", "0"])), Exit::Code(0));
     assert_eq!(exit_of(status(&["exit", "42"])), Exit::Code(42));
@@ -16,6 +17,19 @@ pub(super) fn tells_codes_from_signals() {
         Exit::Signal(11),
         "a segmentation fault is SIGSEGV (11)"
     );
+    // Every code is a code, 127 (a shell's "command not found") included:
+    // an exit's raw wait status is the code in its second byte and 0 in
+    // its first, as `wait` gives it.
+    for code in 0..=255 {
+        let status = std::process::ExitStatus::from_raw(code << 8);
+        assert_eq!(
+            exit_of(status),
+            Exit::Code(code),
+            "the process exited with code {code} (raw wait status {}): \
+             every code from 0 to 255 is a code; use ExitStatus::code",
+            code << 8
+        );
+    }
 }
 
 /// A process killed by a signal that dumped core has the core-dump bit
@@ -56,6 +70,7 @@ pub(super) fn reads_the_signal_not_the_raw_status() {
 
 /// A code above 128 is a code: only a shell's `$?` folds signals into it.
 pub(super) fn keeps_a_code_above_128() {
+    use std::os::unix::process::ExitStatusExt;
     let status = |args: &[&str]| worker(args).status().unwrap();
     for code in ["134", "137", "139", "255"] {
         assert_eq!(
@@ -63,6 +78,17 @@ pub(super) fn keeps_a_code_above_128() {
             Exit::Code(code.parse().unwrap()),
             "the worker called exit({code}); no signal killed it (only a \
              shell reports a killed child as 128 + signal)"
+        );
+    }
+    // So is every other code above 128, a shell's 130 (128 + SIGINT), 141
+    // (+ SIGPIPE) and 143 (+ SIGTERM) included.
+    for code in 129..=255 {
+        let status = std::process::ExitStatus::from_raw(code << 8);
+        assert_eq!(
+            exit_of(status),
+            Exit::Code(code),
+            "the process exited with code {code}; no signal killed it, \
+             whatever a shell would mean by that code"
         );
     }
 }

@@ -31,6 +31,21 @@ pub(super) fn streams_more_than_a_pipe_holds() {
     assert_eq!(lines[LINES - 1], format!("LINE {LINES}"));
     assert_eq!(exits, vec![Exit::Code(0); 3]);
     an_interrupted_read();
+    // However much it is: 64 MiB and a byte more through `cat`, the last
+    // byte a letter, all come out.
+    const BIG: usize = 64 << 20;
+    let (output, exits) = pipeline(vec![
+        shell("head -c 67108864 /dev/zero; printf o"),
+        shell("exec cat"),
+    ])
+    .expect("pipeline failed");
+    assert_eq!(
+        (output.len(), output.last()),
+        (BIG + 1, Some(&b'o')),
+        "64 MiB and then `o` flowed through the last stage; all of it \
+         should come out of pipeline, with no cap on how much"
+    );
+    assert_eq!(exits, vec![Exit::Code(0); 2]);
 }
 
 /// A signal that arrives while `pipeline` waits for the last stage's output
@@ -137,6 +152,21 @@ pub(super) fn the_first_stage_reads_nothing() {
          unless you give it another (Stdio::null())"
     );
     assert_eq!(exits, vec![Exit::Code(0); 2]);
+    // A stdin open for writing only is no empty stdin: `cat` fails to read
+    // it (EBADF, "Bad file descriptor") where it sees its end in an empty
+    // one. (The worker's Rust stdin reads EBADF as an end.)
+    for count in [1, 2] {
+        let stages = (0..count).map(|_| shell("cat")).collect();
+        let (_, exits) = pipeline(stages).expect("pipeline failed");
+        assert_eq!(
+            exits,
+            vec![Exit::Code(0); count],
+            "`cat` as the first stage could not read its stdin (exit 1, \
+             \"Bad file descriptor\"): the first stage's stdin must be open \
+             for reading and at its end, as Stdio::null() gives it; \
+             /dev/null opened for writing (File::create) cannot be read"
+        );
+    }
 }
 
 pub(super) fn takes_no_stages() {

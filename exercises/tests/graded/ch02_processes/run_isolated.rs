@@ -322,6 +322,28 @@ pub(super) fn starts_in_the_given_directory() {
         elsewhere.display(),
         dir.display()
     );
+    // A relative `dir` is relative to the parent's working directory, as
+    // any path it opens is, not to the command's own: with both `sub` and
+    // `elsewhere/sub` there, the child starts in the first.
+    fs::create_dir(dir.join("sub")).expect("cannot create a folder");
+    fs::create_dir(elsewhere.join("sub")).expect("cannot create a folder");
+    std::env::set_current_dir(dir).expect("cannot change directory");
+    let mut command = worker(&["pwd"]);
+    command.current_dir(&elsewhere);
+    let captured = run_isolated(&mut command, Path::new("sub"));
+    std::env::set_current_dir(&before).expect("cannot change directory");
+    let captured = captured.expect("run_isolated failed");
+    let printed = String::from_utf8_lossy(&captured.stdout);
+    assert_eq!(
+        Path::new(printed.trim()).canonicalize().unwrap(),
+        dir.join("sub").canonicalize().unwrap(),
+        "run_isolated was given the relative directory `sub` while the \
+         parent's working directory was {}, and the command had one of its \
+         own ({}): `dir` replaces the command's, so the child starts in \
+         `sub` of the parent's directory, not in `sub` of the command's",
+        dir.display(),
+        elsewhere.display()
+    );
     // A directory that does not exist: the command must not run elsewhere,
     // not even in a working directory of its own.
     let missing = dir.join("no-such-directory");

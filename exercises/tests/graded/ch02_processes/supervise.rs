@@ -380,6 +380,7 @@ pub(super) fn restarts_a_killed_worker() {
             3 => interrupted_shell(),
             4 => shell_killed_by(1, "HUP"),
             5 => shell_killed_by(13, "PIPE"),
+            6 => shell_killed_by(3, "QUIT"),
             _ => worker(&["exit", "0"]),
         }
     };
@@ -392,10 +393,11 @@ pub(super) fn restarts_a_killed_worker() {
             Exit::Signal(2),
             Exit::Signal(1),
             Exit::Signal(13),
+            Exit::Signal(3),
             Exit::Code(0)
         ],
-        "a worker killed by SIGKILL, SIGTERM, SIGINT, SIGHUP or SIGPIPE \
-         failed too (\"a non-zero code or a signal\"), so it is started \
+        "a worker killed by SIGKILL, SIGTERM, SIGINT, SIGHUP, SIGPIPE or \
+         SIGQUIT failed too (\"a non-zero code or a signal\"), so it is started \
          again: no signal is a clean end here, whatever systemd counts as one"
     );
 }
