@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use course::grader::alloc;
 use exercises::ch05_no_gil::blur;
 
 use super::{
@@ -242,7 +243,11 @@ const CALLER_SHARE: u64 = 40;
 
 /// Each band's thread blurs its own rows: blurring an 800x800 image in 4
 /// bands, the calling thread uses less than a fortieth of the CPU time the
-/// bands' threads use together. A `blur` whose threads only call
+/// bands' threads use together; and it blurs them into the output itself:
+/// at its peak, `blur` holds the output and at most 64 KiB more, not a
+/// `Vec` per band that the caller then copies into the output (the
+/// image twice, and a copy that is memcpy-fast, well within the CPU time
+/// allowed). A `blur` whose threads only call
 /// `on_band`, and whose caller then blurs the whole image, does the
 /// reverse; one whose caller finishes every pixel after the threads (its
 /// threads only sum the neighbours, say, and the caller divides) uses a
@@ -260,18 +265,23 @@ fn the_bands_threads_do_the_blurring() {
     let image = test_gray(BUSY_SIDE, BUSY_SIDE);
     let expected = sequential_blur(&image, BUSY_SIDE);
     let mut runs = Vec::with_capacity(RUNS);
+    let mut least_peak = isize::MAX;
     for _ in 0..RUNS {
         let bands_nanos = Arc::new(AtomicU64::new(0));
         let ended = Arc::new(AtomicUsize::new(0));
         let before = thread_cpu_nanos();
-        let result = blur(&image, BUSY_SIDE, BANDS, |_| {
-            let at_end = CpuAtThreadEnd {
-                total: Arc::clone(&bands_nanos),
-                ended: Arc::clone(&ended),
-            };
-            CPU_AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+        let (result, peak) = alloc::peak_during(|| {
+            blur(&image, BUSY_SIDE, BANDS, |_| {
+                let at_end = CpuAtThreadEnd {
+                    total: Arc::clone(&bands_nanos),
+                    ended: Arc::clone(&ended),
+                };
+                CPU_AT_THREAD_END
+                    .with(|slot| *slot.borrow_mut() = Some(at_end));
+            })
         });
         let caller_nanos = thread_cpu_nanos() - before;
+        least_peak = least_peak.min(peak);
         assert!(
             result == expected,
             "the blur differs from the sequential one"
@@ -285,6 +295,17 @@ fn the_bands_threads_do_the_blurring() {
         }
         runs.push((caller_nanos, bands_nanos.load(Ordering::SeqCst)));
     }
+    let output = (BUSY_SIDE * BUSY_SIDE) as isize;
+    assert!(
+        least_peak < output + HELD_BEYOND_THE_OUTPUT,
+        "blurring an 800x800 image ({output} pixels), blur had {least_peak} \
+         bytes allocated at once at its peak, in the best of {RUNS} runs: \
+         the output and at most {HELD_BEYOND_THE_OUTPUT} bytes more; the \
+         bands' threads blur straight into their own rows of the one \
+         output (split it with split_at_mut), not into a Vec of their own \
+         that the calling thread then copies into the output, which holds \
+         the image twice and makes the caller do work"
+    );
     assert!(
         runs.iter()
             .any(|&(caller, bands)| caller * CALLER_SHARE < bands),
@@ -298,6 +319,12 @@ fn the_bands_threads_do_the_blurring() {
          after them (dividing sums they made, say)"
     );
 }
+
+/// The bytes `blur` may hold at once beyond its output, in
+/// [`the_bands_threads_do_the_blurring`]: room for the threads' own
+/// records and a row buffer or two per band, far less than a quarter of
+/// the 640,000 bytes of the image (one band's rows).
+const HELD_BEYOND_THE_OUTPUT: isize = 64 * 1024;
 
 /// What a band's thread-local value does as the thread ends: adds the CPU
 /// time the thread has used to `total`, and counts the thread in `ended`.

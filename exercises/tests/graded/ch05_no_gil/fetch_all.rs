@@ -29,12 +29,19 @@ pub(super) fn returns_responses_in_order() {
 /// more than any cap on the requests in flight (a window of 128 or 1,024
 /// that joins the oldest before it starts the next), each waiting at a
 /// barrier until all have started. Each `fetch` does next to nothing, and
-/// its thread uses only a few pages of its stack.
+/// most threads use only a few pages of their stacks; but one request in
+/// every 100 uses 512 KiB of its stack, as in
+/// `fetches_every_url_on_its_own_thread`: a large fan-out is no reason for
+/// smaller stacks (a `fetch` that overflows one aborts the process).
 pub(super) fn starts_every_request_at_once() {
     let urls: Vec<String> = (0..2_000).map(|i| format!("/tab/{i}")).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let barrier = Barrier::new(urls.len());
     let responses = fetch_all(&urls, |url| {
+        if url.ends_with("00") {
+            let mut buffer = [0_u8; STACK_USED_BY_FETCH];
+            hint::black_box(&mut buffer);
+        }
         barrier.wait(); // Every request is in flight.
         url.to_uppercase()
     });
@@ -42,8 +49,8 @@ pub(super) fn starts_every_request_at_once() {
     assert_eq!(responses, expected);
 }
 
-/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread`: a
-/// quarter of the default stack of a thread Rust starts (2 MiB).
+/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread` (and
+/// one in every 100 in `starts_every_request_at_once`): a quarter of the default stack of a thread Rust starts (2 MiB).
 const STACK_USED_BY_FETCH: usize = 512 * 1024;
 
 /// 1,000 requests for 100 URLs, each listed 10 times: 1,000 calls of
@@ -88,7 +95,9 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
     // One URL is still a request on a thread of its own, and a blank entry
     // is still an entry: fetched like any other, never skipped; so is one
     // with a NUL character in it (`fetch_all` does not judge URLs, nor use
-    // them for anything but `fetch`, such as a thread's name), and each
+    // them for anything but `fetch`, such as a thread's name, nor change
+    // them: "/Tab/2" is fetched as it is, not lowercased, for a URL's path
+    // is case-sensitive), and each
     // response, which starts with a space and ends with "\r\n", comes back
     // as it is, not trimmed. Each `fetch`
     // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
@@ -102,7 +111,8 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
             format!(" 200 [{url}]\r\n")
         }
     };
-    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
+    let mixed = ["", "/tab/2", "/Tab/2", "  ", "\t", "/a\0b"];
+    for urls in [&["/tab/1"][..], &mixed[..]] {
         let threads = Mutex::new(Vec::new());
         let responses = fetch_all(urls, |url| {
             threads.lock().unwrap().push(thread::current().id());
@@ -115,7 +125,9 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
         assert_eq!(
             responses, expected,
             "every entry of {urls:?} must be fetched, blank ones included \
-             (fetch_all does not judge URLs), each response in its place, \
+             (fetch_all does not judge URLs), each passed to fetch as it \
+             is (not lowercased: /Tab/2 and /tab/2 are two pages), each \
+             response in its place, \
              exactly as fetch returned it (its spaces and line ends \
              included, and an empty one left empty: fetch_all does not \
              tidy responses either)"

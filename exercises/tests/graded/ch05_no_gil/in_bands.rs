@@ -106,33 +106,53 @@ pub(super) fn matches_the_sequential_result() {
 
 /// Once the output is dropped and the bands' threads have ended, nothing
 /// `in_bands` allocated is left: not the output (leaked with `Box::leak`
-/// and returned as a copy, say), nor anything else.
+/// and returned as a copy, say), nor anything else. The same when a band's
+/// kernel panics: `in_bands` panics too, and the output it made is freed
+/// as the panic unwinds (not leaked, as a buffer handed to the bands by a
+/// raw pointer and taken back only after every band returned is).
 fn leaves_nothing_allocated() {
     const BANDS: usize = 2;
     let image = test_image(300, 200);
-    // A first call, so that what std sets up once for the calling thread
-    // (its `Thread` handle, which a scope uses to wait) is not counted.
-    drop(in_bands(&image, BANDS, grayscale));
+    let start = image.pixels.as_ptr() as usize;
     // Room for every band's thread id, made before counting.
     let threads = Mutex::new(Vec::with_capacity(BANDS));
-    let left = alloc::left_allocated_by(|| {
-        let output = in_bands(&image, BANDS, |band, out| {
-            threads.lock().unwrap().push(os::current_tid());
-            grayscale(band, out);
-        });
-        assert_eq!(output.len(), 300 * 200, "one output byte per pixel");
-        drop(output);
-        // Until every band's thread is gone: std frees a thread's own
-        // records (its handle, its closure) as it ends, which may be after
-        // the scope has returned. No deadline: the threads end once their
-        // kernels have.
-        for &tid in threads.lock().unwrap().iter() {
+    // Until every band's thread is gone: std frees a thread's own records
+    // (its handle, its closure) as it ends, which may be after the scope
+    // has returned. No deadline: the threads end once their kernels have.
+    let until_the_bands_end = || {
+        for tid in threads.lock().unwrap().drain(..) {
             while task::state(tid)
                 .is_some_and(|state| !matches!(state, 'Z' | 'X'))
             {
                 thread::sleep(Duration::from_millis(1));
             }
         }
+    };
+    let kernel = |band: &[Rgb], out: &mut [u8]| {
+        threads.lock().unwrap().push(os::current_tid());
+        grayscale(band, out);
+    };
+    // The first band's kernel panics; the second's works.
+    let failing = |band: &[Rgb], out: &mut [u8]| {
+        threads.lock().unwrap().push(os::current_tid());
+        assert_ne!(band.as_ptr() as usize, start, "this band fails on purpose");
+        grayscale(band, out);
+    };
+    // A first call of each, so that what std sets up once (the calling
+    // thread's `Thread` handle, which a scope uses to wait, and what a
+    // first panic sets up) is not counted.
+    drop(in_bands(&image, BANDS, kernel));
+    until_the_bands_end();
+    assert!(
+        panics(|| in_bands(&image, BANDS, failing)),
+        "a band's kernel panicked, yet in_bands returned"
+    );
+    until_the_bands_end();
+    let left = alloc::left_allocated_by(|| {
+        let output = in_bands(&image, BANDS, kernel);
+        assert_eq!(output.len(), 300 * 200, "one output byte per pixel");
+        drop(output);
+        until_the_bands_end();
     });
     assert!(
         left <= 0,
@@ -140,6 +160,22 @@ fn leaves_nothing_allocated() {
          output was dropped and its threads had ended: return the output \
          buffer itself (split it with split_at_mut inside a scope), rather \
          than leak it (Box::leak) and return a copy"
+    );
+    let left = alloc::left_allocated_by(|| {
+        assert!(
+            panics(|| in_bands(&image, BANDS, failing)),
+            "a band's kernel panicked, yet in_bands returned"
+        );
+        until_the_bands_end();
+    });
+    assert!(
+        left <= 0,
+        "in_bands of a 300x200 image in 2 bands, one of whose kernels \
+         panicked, left {left} bytes allocated once it had panicked and its \
+         threads had ended: the output must be freed as the panic unwinds \
+         (a Vec owned by in_bands, split with split_at_mut, is), not handed \
+         to the bands as a raw pointer (Box::into_raw) and taken back only \
+         after every band returned"
     );
 }
 
