@@ -185,6 +185,16 @@ where
 /// run on x86, which shows every write in order, and the course's loom
 /// models see only code written with loom's own types.
 ///
+/// Nor is it graded that the number a band's thread passes to `on_band` is
+/// that band's own, the band whose rows the thread blurs. Threads that
+/// instead pass the next number from a shared counter (a ticket, in the
+/// order they start) still call `on_band` once for every number in
+/// `0..bands`, and they pass another band's number only when a later
+/// band's thread starts before an earlier one; no trial can force that
+/// order, since nothing of the trial runs on a band's thread before it
+/// calls `on_band`, so catching it would take luck. It breaks this
+/// contract all the same.
+///
 /// # Panics
 ///
 /// If `bands` is 0: an image cannot be split into no bands. If `on_band`
