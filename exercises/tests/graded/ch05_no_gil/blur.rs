@@ -14,7 +14,8 @@ use course::grader::alloc;
 use exercises::ch05_no_gil::blur;
 
 use super::{
-    WhereRan, assert_one_thread_each, os, panics, the_caller_sleeps_until_woken,
+    assert_one_thread_each, panics, spawn_failure,
+    the_caller_sleeps_until_woken,
 };
 
 /// The reference: the same blur, computed sequentially. An image of width
@@ -101,66 +102,12 @@ pub(super) fn calls_on_band_for_every_band() {
     // when no band's thread can start, `blur` panics, as `Scope::spawn`
     // does, rather than blur a band on the calling thread.
     let image = test_gray(4, 6);
-    let ran = WhereRan::new();
-    let outcome =
-        os::while_no_thread_can_start(|| blur(&image, 4, 3, |_| ran.note()));
-    match outcome {
-        None => eprintln!(
-            "note: threads still start under RLIMIT_DATA here, so a band \
-             whose thread cannot start is not checked"
-        ),
-        // Threads with a stack smaller than the default may still start:
-        // then every band ran on one.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
-        Some(Ok(output)) => panic!(
-            "no thread with the default stack could start, yet blur \
-             returned {output:?}, with on_band called on {} of 3 bands' \
-             own threads and {} times on the calling thread: a band whose \
-             thread cannot start must panic, as Scope::spawn does, not be \
-             blurred by the caller",
-            ran.elsewhere.load(Ordering::SeqCst),
-            ran.on_caller.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "no thread could start, and on_band was called on the calling \
-         thread instead: each band runs on a new thread of its own, or \
-         blur panics"
-    );
-    // Two bands' threads start, and the third cannot: the two that started
-    // must not wait for the others (a start barrier for every band hangs,
-    // as the scope waits for them before it panics).
-    let ran = WhereRan::new();
-    let outcome = os::while_only_threads_can_start(2, || {
+    spawn_failure::no_thread_can_start("blur", "band", 3, |ran| {
+        blur(&image, 4, 3, |_| ran.note())
+    });
+    spawn_failure::only_two_threads_can_start("blur", "band", |ran| {
         blur(&image, 4, 4, |_| ran.note())
     });
-    match outcome {
-        None => eprintln!(
-            "note: RLIMIT_DATA or the C library's stack cache works \
-             otherwise here, so bands whose threads start while a later \
-             one cannot are not checked"
-        ),
-        // A band's thread that ended gave its stack to the next band's.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
-        Some(Ok(output)) => panic!(
-            "only 2 threads could start, yet blur of 4 bands returned \
-             {output:?}, with on_band called on {} bands' own threads: a \
-             band whose thread cannot start is never blurred; let the \
-             failure panic",
-            ran.elsewhere.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "only 2 threads could start, and on_band was called on the calling \
-         thread instead: each band runs on a new thread of its own, or \
-         blur panics"
-    );
     for (width, height, bands) in [
         (9, 7, 1),
         (12, 9, 4),

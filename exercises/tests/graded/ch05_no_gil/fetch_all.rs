@@ -11,7 +11,7 @@ use std::thread;
 use exercises::ch05_no_gil::fetch_all;
 
 use super::{
-    WhereRan, assert_one_thread_each, os, the_caller_sleeps_until_woken,
+    assert_one_thread_each, spawn_failure, the_caller_sleeps_until_woken,
 };
 
 pub(super) fn returns_responses_in_order() {
@@ -163,74 +163,18 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
 pub(super) fn a_failed_request_panics_the_caller() {
     let urls = ["/ok", "/broken", "/ok-too"];
     // First, before any thread of this process has ended (see the helper).
-    let ran = WhereRan::new();
-    let outcome = os::while_no_thread_can_start(|| {
+    spawn_failure::no_thread_can_start("fetch_all", "request", 3, |ran| {
         fetch_all(&urls, |url| {
             ran.note();
             format!("200 {url}")
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: threads still start under RLIMIT_DATA here, so a request \
-             whose thread cannot start is not checked"
-        ),
-        // Threads with a stack smaller than the default may still start:
-        // then every request ran on one.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == urls.len() => {}
-        Some(Ok(responses)) => panic!(
-            "no thread with the default stack could start, yet fetch_all \
-             returned {responses:?}, with {} of {} requests fetched on \
-             threads of their own and {} on the calling thread: a request whose \
-             thread cannot start must panic, as Scope::spawn does, not be \
-             fetched by the caller",
-            ran.elsewhere.load(Ordering::SeqCst),
-            urls.len(),
-            ran.on_caller.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "no thread could start, and a request was fetched on the calling \
-         thread instead: each request runs on a thread of its own, or \
-         fetch_all panics"
-    );
-    // Two requests' threads start, and the third cannot: the two that
-    // started must not wait for the others (a start barrier for every
-    // request hangs, as the scope waits for them before it panics).
-    let four = ["/1", "/2", "/3", "/4"];
-    let ran = WhereRan::new();
-    let outcome = os::while_only_threads_can_start(2, || {
-        fetch_all(&four, |url| {
+    spawn_failure::only_two_threads_can_start("fetch_all", "request", |ran| {
+        fetch_all(&["/1", "/2", "/3", "/4"], |url| {
             ran.note();
             format!("200 {url}")
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: RLIMIT_DATA or the C library's stack cache works \
-             otherwise here, so requests whose threads start while a later \
-             one cannot are not checked"
-        ),
-        // A request's thread that ended gave its stack to the next one's.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == four.len() => {}
-        Some(Ok(responses)) => panic!(
-            "only 2 threads could start, yet fetch_all of 4 requests \
-             returned {responses:?}, with {} fetched on threads of their \
-             own: a request whose thread cannot start must panic",
-            ran.elsewhere.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "only 2 threads could start, and a request was fetched on the \
-         calling thread instead: each request runs on a thread of its own, \
-         or fetch_all panics"
-    );
     let fetched = Mutex::new(Vec::new());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         fetch_all(&urls, |url| {

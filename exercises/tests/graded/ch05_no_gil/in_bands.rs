@@ -12,7 +12,8 @@ use course::grader::{alloc, task};
 use exercises::ch05_no_gil::{Image, Rgb, gray, in_bands};
 
 use super::{
-    WhereRan, assert_one_thread_each, os, panics, the_caller_sleeps_until_woken,
+    assert_one_thread_each, os, panics, spawn_failure,
+    the_caller_sleeps_until_woken,
 };
 
 /// A deterministic test image: every pixel a different colour.
@@ -207,80 +208,24 @@ pub(super) fn in_zero_bands_panics() {
 /// on the caller instead is no way out (each band has a thread of its own).
 pub(super) fn a_panicking_kernel_panics_the_caller() {
     let image = test_image(4, 6);
-    // First, before any thread of this process has ended (see the helper).
     let caller = thread::current().id();
-    let ran = WhereRan::new();
+    // First, before any thread of this process has ended (see the helper).
     // Each kernel uses 512 KiB of its thread's stack, as in
     // `runs_each_band_on_its_own_thread`: a band whose thread is started
     // again with a small stack when the default one cannot start
     // overflows it, which aborts the process.
-    let outcome = os::while_no_thread_can_start(|| {
+    spawn_failure::no_thread_can_start("in_bands", "band", 3, |ran| {
         in_bands(&image, 3, |band, out| {
             ran.note();
             grayscale_with_a_large_buffer(band, out);
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: threads still start under RLIMIT_DATA here, so a band \
-             whose thread cannot start is not checked"
-        ),
-        // Threads with a stack smaller than the default may still start:
-        // then every band ran on one, and the output is whole.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
-        Some(Ok(output)) => panic!(
-            "no thread with the default stack could start, yet in_bands \
-             returned {output:?}, with {} of 3 kernels run on threads of \
-             their own and {} on the calling thread: a band whose thread \
-             cannot start is never filled; let the failure panic, as \
-             Scope::spawn does (do not log it and carry on, nor run the \
-             band on the caller)",
-            ran.elsewhere.load(Ordering::SeqCst),
-            ran.on_caller.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "no thread could start, and a band's kernel ran on the calling \
-         thread instead: each band runs on a thread of its own, or \
-         in_bands panics"
-    );
-    // Two bands' threads start, and the third cannot: the two that started
-    // must not wait for the others (a start barrier for every band hangs,
-    // as the scope waits for them before it panics).
-    let ran = WhereRan::new();
-    let outcome = os::while_only_threads_can_start(2, || {
+    spawn_failure::only_two_threads_can_start("in_bands", "band", |ran| {
         in_bands(&image, 4, |band, out| {
             ran.note();
             grayscale_with_a_large_buffer(band, out);
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: RLIMIT_DATA or the C library's stack cache works \
-             otherwise here, so bands whose threads start while a later \
-             one cannot are not checked"
-        ),
-        // A band's thread that ended gave its stack to the next band's.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
-        Some(Ok(output)) => panic!(
-            "only 2 threads could start, yet in_bands of 4 bands returned \
-             {output:?}, with {} kernels run on threads of their own: a \
-             band whose thread cannot start is never filled; let the \
-             failure panic",
-            ran.elsewhere.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "only 2 threads could start, and a band's kernel ran on the \
-         calling thread instead: each band runs on a thread of its own, \
-         or in_bands panics"
-    );
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
     let start = image.pixels.as_ptr() as usize;
