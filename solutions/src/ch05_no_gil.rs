@@ -75,7 +75,12 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 /// If `bands` is 0: an image cannot be split into no bands. If a band's
 /// kernel panics, or its thread cannot start (no memory or threads left),
 /// `in_bands` panics too, rather than return an output with that band
-/// never filled (or run the band on the calling thread instead).
+/// never filled (or run the band on the calling thread instead). Check
+/// `bands` with `assert!`: only a debug build is graded, because the
+/// trials run in the debug profile, so a `debug_assert!(bands > 0)`
+/// passes them, yet it breaks this promise in a release build, which
+/// leaves the check out (and returns zeros when every division by `bands`
+/// sits inside the loop over the bands).
 ///
 /// # Graded promises
 ///
@@ -88,7 +93,11 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   the output, nor an output the caller copies before returning it). And
 ///   nothing else is kept: once it is dropped and the bands' threads have
 ///   ended, no byte `in_bands` allocated is left (not an output leaked with
-///   `Box::leak` and returned as a copy). Trial:
+///   `Box::leak` and returned as a copy); nor when one band's kernel (of 2)
+///   panics: once `in_bands` has panicked and the bands' threads have
+///   ended, no byte is left either (the output is freed as the panic
+///   unwinds, not handed to the bands as a raw pointer, `Box::into_raw`,
+///   and taken back only after every band returned). Trial:
 ///   `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
 ///   Trial: `ch05::in_bands::zero_bands_panic`.
@@ -199,11 +208,24 @@ where
 /// run on x86, which shows every write in order, and the course's loom
 /// models see only code written with loom's own types.
 ///
+/// Nor is it graded that the number a band's thread passes to `on_band` is
+/// that band's own, the band whose rows the thread blurs. Threads that
+/// instead pass the next number from a shared counter (a ticket, in the
+/// order they start) still call `on_band` once for every number in
+/// `0..bands`, and they pass another band's number only when a later
+/// band's thread starts before an earlier one; no trial can force that
+/// order, since nothing of the trial runs on a band's thread before it
+/// calls `on_band`, so catching it would take luck. It breaks this
+/// contract all the same.
+///
 /// # Panics
 ///
 /// If `bands` is 0: an image cannot be split into no bands. If `on_band`
 /// panics, `blur` panics too, as `thread::scope` does when a thread it
-/// joins panicked, rather than catch the panic and carry on.
+/// joins panicked, rather than catch the panic and carry on. Check `bands`
+/// with `assert!`: only a debug build is graded, because the trials run
+/// in the debug profile, so a `debug_assert!(bands > 0)` passes them, yet
+/// it breaks this promise in a release build, which leaves the check out.
 ///
 /// # Graded promises
 ///
@@ -248,7 +270,10 @@ where
 ///   so threads that only call `on_band`, and a caller that then blurs the
 ///   whole image, fail; so does a caller that makes a pass over every pixel
 ///   after the threads, dividing the sums and counts they made (a tenth of
-///   their time or more). Trials:
+///   their time or more). The bands' threads blur into the output itself:
+///   during that blur, `blur` never holds more than the output and 64 KiB
+///   besides (a `Vec` per band that the calling thread then copies into the
+///   output holds the image twice, and has the caller do work). Trials:
 ///   `ch05::blur::calls_on_band_for_every_band`,
 ///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
@@ -305,7 +330,12 @@ fn average_around(
 /// # Graded promises
 ///
 /// - Updates from many threads at once are all counted: 8 threads each adding
-///   one 50 times to each of the same 20 keys leave every counter at `400`.
+///   one 50 times to each of the same 20 keys leave every counter at `400`;
+///   and two threads' first updates of one new key both count, also when the
+///   second runs while the first is about to copy the key (the trial pauses
+///   the first at its first allocation of the key's length or more: a key
+///   copied with the shard's lock let go, then inserted with
+///   `insert(key, 0)`, overwrites the second's count).
 ///   Trial: `ch05::sharded_map::counts_from_many_threads`.
 /// - Threads can each be inside `update` at the same time, for keys in
 ///   different shards: one thread for a key of each shard (as `shard_of`
@@ -360,14 +390,20 @@ impl ShardedMap {
     ///   they all end in the same byte: 10,000 keys ending in `'/'` reach at
     ///   least 500 of 1,000 shards (hash the whole key, not its last byte,
     ///   into a hash of more than 8 bits, and make as many shards as asked
-    ///   for, with no cap). It stays in `0..shards` for shard counts that are
-    ///   not powers of two (3 and 5). Keys may be of any length:
+    ///   for, with no cap), and so do 10,000 keys of one length that differ
+    ///   only in their middle
+    ///   (`https://example.com/articles/000123/comments/recent`: hash every
+    ///   byte, not a key's length and its first and last 16 bytes). It stays
+    ///   in `0..shards` for shard counts that are not powers of two (3 and
+    ///   5). Keys may be of any length:
     ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
     ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
     ///   differ only in their last byte are two keys, each with its own
     ///   counter; so are two URLs that differ only in case, only in a
-    ///   trailing `'/'`, or only in a fragment (`#top`): keys are taken as
-    ///   they are. Trial: `ch05::sharded_map::counts_from_many_threads`.
+    ///   trailing `'/'`, only in a fragment (`#top`), or only in spaces or a
+    ///   line end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken as
+    ///   they are, not trimmed. Trial:
+    ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
@@ -472,12 +508,17 @@ impl ShardedMap {
 ///   are (2,000: more than the cores, and more than any cap on the requests
 ///   in flight, such as a window of 128 that joins the oldest before it
 ///   starts the next): a `fetch` may wait until every request has started.
-///   Trial: `ch05::fetch_all::starts_every_request_at_once`.
+///   A `fetch` may use 512 KiB of its thread's stack there too (one in every
+///   100 does): a large fan-out is no reason to give the requests' threads
+///   smaller stacks (64 KiB above 1,024 requests overflows, and aborts the
+///   process). Trial: `ch05::fetch_all::starts_every_request_at_once`.
 /// - Each entry is fetched once, on a new thread of its own, never the
 ///   caller's, however many entries there are (1,000, or just one); a URL
 ///   listed twice is fetched twice, blank entries (`""`, `"  "`) are fetched
 ///   too, and so is an entry with a NUL character in it (`"/a\0b"`: it is
-///   only passed to `fetch`, not made a thread's name); each entry gets the
+///   only passed to `fetch`, not made a thread's name), each passed to
+///   `fetch` exactly as it is (`"/Tab/2"` is not lowercased: a URL's path is
+///   case-sensitive, and `"/tab/2"` is another page); each entry gets the
 ///   response of its own request, exactly as `fetch` returned it (not
 ///   trimmed: a response may start with spaces and end with `"\r\n"`; and an
 ///   empty response is returned empty, not fetched again); and

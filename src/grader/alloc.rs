@@ -7,10 +7,50 @@
 //! allocator; a trial reads [`live_bytes`] before and after.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::process;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 /// Bytes allocated and not yet freed, by every thread of this process.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+/// The most bytes [`LIVE`] has held since [`peak_during`] last reset it.
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+/// A hook set by [`before_this_thread_allocates`]: the least size of an
+/// allocation that calls it, and the hook. Constant-initialised, with no
+/// destructor, so the allocator can read it without allocating.
+type Hook = (usize, *const (dyn Fn() + Sync + 'static));
+
+thread_local! {
+    static HOOK: Cell<Option<Hook>> = const { Cell::new(None) };
+}
+
+/// Counts `size` more live bytes, and keeps the peak.
+fn count(size: isize) {
+    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+/// Calls this thread's hook, if it has one and `size` is large enough: once,
+/// for it is taken out first (so the allocations the hook makes are
+/// ordinary ones). A hook that panics aborts the process: a panic must not
+/// unwind out of an allocator.
+fn call_hook(size: usize) {
+    let hook = HOOK.try_with(|slot| match slot.get() {
+        Some((least, hook)) if size >= least => slot.take().map(|_| hook),
+        _ => None,
+    });
+    if let Ok(Some(hook)) = hook {
+        // SAFETY: `before_this_thread_allocates` clears the slot before the
+        // hook it borrows goes out of scope, so the pointer is still valid.
+        let hook = unsafe { &*hook };
+        if panic::catch_unwind(AssertUnwindSafe(hook)).is_err() {
+            process::abort();
+        }
+    }
+}
 
 /// The system allocator, counting live bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,10 +61,11 @@ pub struct Counting;
 // atomic that never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        call_hook(layout.size());
         // SAFETY: the caller's promises for `alloc` hold for `System` too.
         let pointer = unsafe { System.alloc(layout) };
         if !pointer.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         pointer
     }
@@ -36,10 +77,11 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        call_hook(layout.size());
         // SAFETY: as for `alloc`.
         let pointer = unsafe { System.alloc_zeroed(layout) };
         if !pointer.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            count(layout.size() as isize);
         }
         pointer
     }
@@ -50,12 +92,12 @@ unsafe impl GlobalAlloc for Counting {
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
+        call_hook(new_size);
         // SAFETY: `pointer` and `layout` came from this allocator, which is
         // `System`'s, and the caller's promises for `new_size` hold.
         let moved = unsafe { System.realloc(pointer, layout, new_size) };
         if !moved.is_null() {
-            let change = new_size as isize - layout.size() as isize;
-            LIVE.fetch_add(change, Ordering::Relaxed);
+            count(new_size as isize - layout.size() as isize);
         }
         moved
     }
@@ -75,6 +117,49 @@ pub fn left_allocated_by(f: impl FnOnce()) -> isize {
     let before = live_bytes();
     f();
     live_bytes() - before
+}
+
+/// What `f` returns, and the most bytes that were live at once while it
+/// ran (on any thread), above those live when it started: a buffer made
+/// and freed inside `f` shows in it, and so does one copied into another
+/// while both live. Panics when this binary does not count.
+pub fn peak_during<R>(f: impl FnOnce() -> R) -> (R, isize) {
+    assert!(counting(), "the graded binary counts live bytes");
+    let before = live_bytes();
+    PEAK.store(before, Ordering::Relaxed);
+    let result = f();
+    (result, PEAK.load(Ordering::Relaxed) - before)
+}
+
+/// Runs `f` and returns what it returns, calling `hook` once, on this
+/// thread, just before the first allocation of `least` bytes or more that
+/// this thread makes inside `f`; that allocation waits until `hook`
+/// returns. So a trial can pause a thread at the moment it copies a key or
+/// grows a buffer (a pause that blocks on a barrier or a channel), and do
+/// something meanwhile. The allocations `hook` makes are ordinary ones; if
+/// `hook` panics, the process aborts (a panic must not unwind out of the
+/// allocator). Only in a binary that installed [`Counting`]; elsewhere the
+/// hook is never called.
+pub fn before_this_thread_allocates<R>(
+    least: usize,
+    hook: &(dyn Fn() + Sync),
+    f: impl FnOnce() -> R,
+) -> R {
+    /// Clears the slot as `f` returns or unwinds, while `hook` still lives.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            HOOK.with(|slot| slot.set(None));
+        }
+    }
+    // SAFETY: only the lifetime changes; `Clear` takes the pointer out of
+    // the slot before `hook` goes out of scope, and the allocator calls it
+    // only on this thread, inside `f`.
+    let hook: *const (dyn Fn() + Sync + 'static) =
+        unsafe { std::mem::transmute(hook as *const (dyn Fn() + Sync)) };
+    HOOK.with(|slot| slot.set(Some((least, hook))));
+    let _clear = Clear;
+    f()
 }
 
 /// Whether this binary counts (installed [`Counting`]): a trial that

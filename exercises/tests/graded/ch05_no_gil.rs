@@ -22,6 +22,7 @@ mod fetch_all;
 mod in_bands;
 mod os;
 mod sharded_map;
+mod spawn_failure;
 
 use blur::{
     blur_zero_bands_panics, blurs_the_bands_at_once,

@@ -10,10 +10,12 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use course::grader::alloc;
 use exercises::ch05_no_gil::blur;
 
 use super::{
-    WhereRan, assert_one_thread_each, os, panics, the_caller_sleeps_until_woken,
+    assert_one_thread_each, panics, spawn_failure,
+    the_caller_sleeps_until_woken,
 };
 
 /// The reference: the same blur, computed sequentially. An image of width
@@ -100,66 +102,12 @@ pub(super) fn calls_on_band_for_every_band() {
     // when no band's thread can start, `blur` panics, as `Scope::spawn`
     // does, rather than blur a band on the calling thread.
     let image = test_gray(4, 6);
-    let ran = WhereRan::new();
-    let outcome =
-        os::while_no_thread_can_start(|| blur(&image, 4, 3, |_| ran.note()));
-    match outcome {
-        None => eprintln!(
-            "note: threads still start under RLIMIT_DATA here, so a band \
-             whose thread cannot start is not checked"
-        ),
-        // Threads with a stack smaller than the default may still start:
-        // then every band ran on one.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
-        Some(Ok(output)) => panic!(
-            "no thread with the default stack could start, yet blur \
-             returned {output:?}, with on_band called on {} of 3 bands' \
-             own threads and {} times on the calling thread: a band whose \
-             thread cannot start must panic, as Scope::spawn does, not be \
-             blurred by the caller",
-            ran.elsewhere.load(Ordering::SeqCst),
-            ran.on_caller.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "no thread could start, and on_band was called on the calling \
-         thread instead: each band runs on a new thread of its own, or \
-         blur panics"
-    );
-    // Two bands' threads start, and the third cannot: the two that started
-    // must not wait for the others (a start barrier for every band hangs,
-    // as the scope waits for them before it panics).
-    let ran = WhereRan::new();
-    let outcome = os::while_only_threads_can_start(2, || {
+    spawn_failure::no_thread_can_start("blur", "band", 3, |ran| {
+        blur(&image, 4, 3, |_| ran.note())
+    });
+    spawn_failure::only_two_threads_can_start("blur", "band", |ran| {
         blur(&image, 4, 4, |_| ran.note())
     });
-    match outcome {
-        None => eprintln!(
-            "note: RLIMIT_DATA or the C library's stack cache works \
-             otherwise here, so bands whose threads start while a later \
-             one cannot are not checked"
-        ),
-        // A band's thread that ended gave its stack to the next band's.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
-        Some(Ok(output)) => panic!(
-            "only 2 threads could start, yet blur of 4 bands returned \
-             {output:?}, with on_band called on {} bands' own threads: a \
-             band whose thread cannot start is never blurred; let the \
-             failure panic",
-            ran.elsewhere.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "only 2 threads could start, and on_band was called on the calling \
-         thread instead: each band runs on a new thread of its own, or \
-         blur panics"
-    );
     for (width, height, bands) in [
         (9, 7, 1),
         (12, 9, 4),
@@ -242,7 +190,11 @@ const CALLER_SHARE: u64 = 40;
 
 /// Each band's thread blurs its own rows: blurring an 800x800 image in 4
 /// bands, the calling thread uses less than a fortieth of the CPU time the
-/// bands' threads use together. A `blur` whose threads only call
+/// bands' threads use together; and it blurs them into the output itself:
+/// at its peak, `blur` holds the output and at most 64 KiB more, not a
+/// `Vec` per band that the caller then copies into the output (the
+/// image twice, and a copy that is memcpy-fast, well within the CPU time
+/// allowed). A `blur` whose threads only call
 /// `on_band`, and whose caller then blurs the whole image, does the
 /// reverse; one whose caller finishes every pixel after the threads (its
 /// threads only sum the neighbours, say, and the caller divides) uses a
@@ -260,18 +212,23 @@ fn the_bands_threads_do_the_blurring() {
     let image = test_gray(BUSY_SIDE, BUSY_SIDE);
     let expected = sequential_blur(&image, BUSY_SIDE);
     let mut runs = Vec::with_capacity(RUNS);
+    let mut least_peak = isize::MAX;
     for _ in 0..RUNS {
         let bands_nanos = Arc::new(AtomicU64::new(0));
         let ended = Arc::new(AtomicUsize::new(0));
         let before = thread_cpu_nanos();
-        let result = blur(&image, BUSY_SIDE, BANDS, |_| {
-            let at_end = CpuAtThreadEnd {
-                total: Arc::clone(&bands_nanos),
-                ended: Arc::clone(&ended),
-            };
-            CPU_AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+        let (result, peak) = alloc::peak_during(|| {
+            blur(&image, BUSY_SIDE, BANDS, |_| {
+                let at_end = CpuAtThreadEnd {
+                    total: Arc::clone(&bands_nanos),
+                    ended: Arc::clone(&ended),
+                };
+                CPU_AT_THREAD_END
+                    .with(|slot| *slot.borrow_mut() = Some(at_end));
+            })
         });
         let caller_nanos = thread_cpu_nanos() - before;
+        least_peak = least_peak.min(peak);
         assert!(
             result == expected,
             "the blur differs from the sequential one"
@@ -285,6 +242,17 @@ fn the_bands_threads_do_the_blurring() {
         }
         runs.push((caller_nanos, bands_nanos.load(Ordering::SeqCst)));
     }
+    let output = (BUSY_SIDE * BUSY_SIDE) as isize;
+    assert!(
+        least_peak < output + HELD_BEYOND_THE_OUTPUT,
+        "blurring an 800x800 image ({output} pixels), blur had {least_peak} \
+         bytes allocated at once at its peak, in the best of {RUNS} runs: \
+         the output and at most {HELD_BEYOND_THE_OUTPUT} bytes more; the \
+         bands' threads blur straight into their own rows of the one \
+         output (split it with split_at_mut), not into a Vec of their own \
+         that the calling thread then copies into the output, which holds \
+         the image twice and makes the caller do work"
+    );
     assert!(
         runs.iter()
             .any(|&(caller, bands)| caller * CALLER_SHARE < bands),
@@ -298,6 +266,12 @@ fn the_bands_threads_do_the_blurring() {
          after them (dividing sums they made, say)"
     );
 }
+
+/// The bytes `blur` may hold at once beyond its output, in
+/// [`the_bands_threads_do_the_blurring`]: room for the threads' own
+/// records and a row buffer or two per band, far less than a quarter of
+/// the 640,000 bytes of the image (one band's rows).
+const HELD_BEYOND_THE_OUTPUT: isize = 64 * 1024;
 
 /// What a band's thread-local value does as the thread ends: adds the CPU
 /// time the thread has used to `total`, and counts the thread in `ended`.

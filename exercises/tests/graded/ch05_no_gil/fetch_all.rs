@@ -11,7 +11,7 @@ use std::thread;
 use exercises::ch05_no_gil::fetch_all;
 
 use super::{
-    WhereRan, assert_one_thread_each, os, the_caller_sleeps_until_woken,
+    assert_one_thread_each, spawn_failure, the_caller_sleeps_until_woken,
 };
 
 pub(super) fn returns_responses_in_order() {
@@ -29,12 +29,19 @@ pub(super) fn returns_responses_in_order() {
 /// more than any cap on the requests in flight (a window of 128 or 1,024
 /// that joins the oldest before it starts the next), each waiting at a
 /// barrier until all have started. Each `fetch` does next to nothing, and
-/// its thread uses only a few pages of its stack.
+/// most threads use only a few pages of their stacks; but one request in
+/// every 100 uses 512 KiB of its stack, as in
+/// `fetches_every_url_on_its_own_thread`: a large fan-out is no reason for
+/// smaller stacks (a `fetch` that overflows one aborts the process).
 pub(super) fn starts_every_request_at_once() {
     let urls: Vec<String> = (0..2_000).map(|i| format!("/tab/{i}")).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let barrier = Barrier::new(urls.len());
     let responses = fetch_all(&urls, |url| {
+        if url.ends_with("00") {
+            let mut buffer = [0_u8; STACK_USED_BY_FETCH];
+            hint::black_box(&mut buffer);
+        }
         barrier.wait(); // Every request is in flight.
         url.to_uppercase()
     });
@@ -42,8 +49,8 @@ pub(super) fn starts_every_request_at_once() {
     assert_eq!(responses, expected);
 }
 
-/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread`: a
-/// quarter of the default stack of a thread Rust starts (2 MiB).
+/// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread` (and
+/// one in every 100 in `starts_every_request_at_once`): a quarter of the default stack of a thread Rust starts (2 MiB).
 const STACK_USED_BY_FETCH: usize = 512 * 1024;
 
 /// 1,000 requests for 100 URLs, each listed 10 times: 1,000 calls of
@@ -88,7 +95,9 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
     // One URL is still a request on a thread of its own, and a blank entry
     // is still an entry: fetched like any other, never skipped; so is one
     // with a NUL character in it (`fetch_all` does not judge URLs, nor use
-    // them for anything but `fetch`, such as a thread's name), and each
+    // them for anything but `fetch`, such as a thread's name, nor change
+    // them: "/Tab/2" is fetched as it is, not lowercased, for a URL's path
+    // is case-sensitive), and each
     // response, which starts with a space and ends with "\r\n", comes back
     // as it is, not trimmed. Each `fetch`
     // here uses 512 KiB of its stack, as a real HTTP or TLS client may: a
@@ -102,7 +111,8 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
             format!(" 200 [{url}]\r\n")
         }
     };
-    for urls in [&["/tab/1"][..], &["", "/tab/2", "  ", "\t", "/a\0b"][..]] {
+    let mixed = ["", "/tab/2", "/Tab/2", "  ", "\t", "/a\0b"];
+    for urls in [&["/tab/1"][..], &mixed[..]] {
         let threads = Mutex::new(Vec::new());
         let responses = fetch_all(urls, |url| {
             threads.lock().unwrap().push(thread::current().id());
@@ -115,7 +125,9 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
         assert_eq!(
             responses, expected,
             "every entry of {urls:?} must be fetched, blank ones included \
-             (fetch_all does not judge URLs), each response in its place, \
+             (fetch_all does not judge URLs), each passed to fetch as it \
+             is (not lowercased: /Tab/2 and /tab/2 are two pages), each \
+             response in its place, \
              exactly as fetch returned it (its spaces and line ends \
              included, and an empty one left empty: fetch_all does not \
              tidy responses either)"
@@ -151,74 +163,18 @@ pub(super) fn fetches_every_url_on_its_own_thread() {
 pub(super) fn a_failed_request_panics_the_caller() {
     let urls = ["/ok", "/broken", "/ok-too"];
     // First, before any thread of this process has ended (see the helper).
-    let ran = WhereRan::new();
-    let outcome = os::while_no_thread_can_start(|| {
+    spawn_failure::no_thread_can_start("fetch_all", "request", 3, |ran| {
         fetch_all(&urls, |url| {
             ran.note();
             format!("200 {url}")
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: threads still start under RLIMIT_DATA here, so a request \
-             whose thread cannot start is not checked"
-        ),
-        // Threads with a stack smaller than the default may still start:
-        // then every request ran on one.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == urls.len() => {}
-        Some(Ok(responses)) => panic!(
-            "no thread with the default stack could start, yet fetch_all \
-             returned {responses:?}, with {} of {} requests fetched on \
-             threads of their own and {} on the calling thread: a request whose \
-             thread cannot start must panic, as Scope::spawn does, not be \
-             fetched by the caller",
-            ran.elsewhere.load(Ordering::SeqCst),
-            urls.len(),
-            ran.on_caller.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "no thread could start, and a request was fetched on the calling \
-         thread instead: each request runs on a thread of its own, or \
-         fetch_all panics"
-    );
-    // Two requests' threads start, and the third cannot: the two that
-    // started must not wait for the others (a start barrier for every
-    // request hangs, as the scope waits for them before it panics).
-    let four = ["/1", "/2", "/3", "/4"];
-    let ran = WhereRan::new();
-    let outcome = os::while_only_threads_can_start(2, || {
-        fetch_all(&four, |url| {
+    spawn_failure::only_two_threads_can_start("fetch_all", "request", |ran| {
+        fetch_all(&["/1", "/2", "/3", "/4"], |url| {
             ran.note();
             format!("200 {url}")
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: RLIMIT_DATA or the C library's stack cache works \
-             otherwise here, so requests whose threads start while a later \
-             one cannot are not checked"
-        ),
-        // A request's thread that ended gave its stack to the next one's.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == four.len() => {}
-        Some(Ok(responses)) => panic!(
-            "only 2 threads could start, yet fetch_all of 4 requests \
-             returned {responses:?}, with {} fetched on threads of their \
-             own: a request whose thread cannot start must panic",
-            ran.elsewhere.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "only 2 threads could start, and a request was fetched on the \
-         calling thread instead: each request runs on a thread of its own, \
-         or fetch_all panics"
-    );
     let fetched = Mutex::new(Vec::new());
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         fetch_all(&urls, |url| {

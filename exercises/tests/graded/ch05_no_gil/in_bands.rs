@@ -12,7 +12,8 @@ use course::grader::{alloc, task};
 use exercises::ch05_no_gil::{Image, Rgb, gray, in_bands};
 
 use super::{
-    WhereRan, assert_one_thread_each, os, panics, the_caller_sleeps_until_woken,
+    assert_one_thread_each, os, panics, spawn_failure,
+    the_caller_sleeps_until_woken,
 };
 
 /// A deterministic test image: every pixel a different colour.
@@ -106,33 +107,53 @@ pub(super) fn matches_the_sequential_result() {
 
 /// Once the output is dropped and the bands' threads have ended, nothing
 /// `in_bands` allocated is left: not the output (leaked with `Box::leak`
-/// and returned as a copy, say), nor anything else.
+/// and returned as a copy, say), nor anything else. The same when a band's
+/// kernel panics: `in_bands` panics too, and the output it made is freed
+/// as the panic unwinds (not leaked, as a buffer handed to the bands by a
+/// raw pointer and taken back only after every band returned is).
 fn leaves_nothing_allocated() {
     const BANDS: usize = 2;
     let image = test_image(300, 200);
-    // A first call, so that what std sets up once for the calling thread
-    // (its `Thread` handle, which a scope uses to wait) is not counted.
-    drop(in_bands(&image, BANDS, grayscale));
+    let start = image.pixels.as_ptr() as usize;
     // Room for every band's thread id, made before counting.
     let threads = Mutex::new(Vec::with_capacity(BANDS));
-    let left = alloc::left_allocated_by(|| {
-        let output = in_bands(&image, BANDS, |band, out| {
-            threads.lock().unwrap().push(os::current_tid());
-            grayscale(band, out);
-        });
-        assert_eq!(output.len(), 300 * 200, "one output byte per pixel");
-        drop(output);
-        // Until every band's thread is gone: std frees a thread's own
-        // records (its handle, its closure) as it ends, which may be after
-        // the scope has returned. No deadline: the threads end once their
-        // kernels have.
-        for &tid in threads.lock().unwrap().iter() {
+    // Until every band's thread is gone: std frees a thread's own records
+    // (its handle, its closure) as it ends, which may be after the scope
+    // has returned. No deadline: the threads end once their kernels have.
+    let until_the_bands_end = || {
+        for tid in threads.lock().unwrap().drain(..) {
             while task::state(tid)
                 .is_some_and(|state| !matches!(state, 'Z' | 'X'))
             {
                 thread::sleep(Duration::from_millis(1));
             }
         }
+    };
+    let kernel = |band: &[Rgb], out: &mut [u8]| {
+        threads.lock().unwrap().push(os::current_tid());
+        grayscale(band, out);
+    };
+    // The first band's kernel panics; the second's works.
+    let failing = |band: &[Rgb], out: &mut [u8]| {
+        threads.lock().unwrap().push(os::current_tid());
+        assert_ne!(band.as_ptr() as usize, start, "this band fails on purpose");
+        grayscale(band, out);
+    };
+    // A first call of each, so that what std sets up once (the calling
+    // thread's `Thread` handle, which a scope uses to wait, and what a
+    // first panic sets up) is not counted.
+    drop(in_bands(&image, BANDS, kernel));
+    until_the_bands_end();
+    assert!(
+        panics(|| in_bands(&image, BANDS, failing)),
+        "a band's kernel panicked, yet in_bands returned"
+    );
+    until_the_bands_end();
+    let left = alloc::left_allocated_by(|| {
+        let output = in_bands(&image, BANDS, kernel);
+        assert_eq!(output.len(), 300 * 200, "one output byte per pixel");
+        drop(output);
+        until_the_bands_end();
     });
     assert!(
         left <= 0,
@@ -140,6 +161,22 @@ fn leaves_nothing_allocated() {
          output was dropped and its threads had ended: return the output \
          buffer itself (split it with split_at_mut inside a scope), rather \
          than leak it (Box::leak) and return a copy"
+    );
+    let left = alloc::left_allocated_by(|| {
+        assert!(
+            panics(|| in_bands(&image, BANDS, failing)),
+            "a band's kernel panicked, yet in_bands returned"
+        );
+        until_the_bands_end();
+    });
+    assert!(
+        left <= 0,
+        "in_bands of a 300x200 image in 2 bands, one of whose kernels \
+         panicked, left {left} bytes allocated once it had panicked and its \
+         threads had ended: the output must be freed as the panic unwinds \
+         (a Vec owned by in_bands, split with split_at_mut, is), not handed \
+         to the bands as a raw pointer (Box::into_raw) and taken back only \
+         after every band returned"
     );
 }
 
@@ -171,80 +208,24 @@ pub(super) fn in_zero_bands_panics() {
 /// on the caller instead is no way out (each band has a thread of its own).
 pub(super) fn a_panicking_kernel_panics_the_caller() {
     let image = test_image(4, 6);
-    // First, before any thread of this process has ended (see the helper).
     let caller = thread::current().id();
-    let ran = WhereRan::new();
+    // First, before any thread of this process has ended (see the helper).
     // Each kernel uses 512 KiB of its thread's stack, as in
     // `runs_each_band_on_its_own_thread`: a band whose thread is started
     // again with a small stack when the default one cannot start
     // overflows it, which aborts the process.
-    let outcome = os::while_no_thread_can_start(|| {
+    spawn_failure::no_thread_can_start("in_bands", "band", 3, |ran| {
         in_bands(&image, 3, |band, out| {
             ran.note();
             grayscale_with_a_large_buffer(band, out);
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: threads still start under RLIMIT_DATA here, so a band \
-             whose thread cannot start is not checked"
-        ),
-        // Threads with a stack smaller than the default may still start:
-        // then every band ran on one, and the output is whole.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 3 => {}
-        Some(Ok(output)) => panic!(
-            "no thread with the default stack could start, yet in_bands \
-             returned {output:?}, with {} of 3 kernels run on threads of \
-             their own and {} on the calling thread: a band whose thread \
-             cannot start is never filled; let the failure panic, as \
-             Scope::spawn does (do not log it and carry on, nor run the \
-             band on the caller)",
-            ran.elsewhere.load(Ordering::SeqCst),
-            ran.on_caller.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "no thread could start, and a band's kernel ran on the calling \
-         thread instead: each band runs on a thread of its own, or \
-         in_bands panics"
-    );
-    // Two bands' threads start, and the third cannot: the two that started
-    // must not wait for the others (a start barrier for every band hangs,
-    // as the scope waits for them before it panics).
-    let ran = WhereRan::new();
-    let outcome = os::while_only_threads_can_start(2, || {
+    spawn_failure::only_two_threads_can_start("in_bands", "band", |ran| {
         in_bands(&image, 4, |band, out| {
             ran.note();
             grayscale_with_a_large_buffer(band, out);
         })
     });
-    match outcome {
-        None => eprintln!(
-            "note: RLIMIT_DATA or the C library's stack cache works \
-             otherwise here, so bands whose threads start while a later \
-             one cannot are not checked"
-        ),
-        // A band's thread that ended gave its stack to the next band's.
-        Some(Ok(_)) if ran.elsewhere.load(Ordering::SeqCst) == 4 => {}
-        Some(Ok(output)) => panic!(
-            "only 2 threads could start, yet in_bands of 4 bands returned \
-             {output:?}, with {} kernels run on threads of their own: a \
-             band whose thread cannot start is never filled; let the \
-             failure panic",
-            ran.elsewhere.load(Ordering::SeqCst)
-        ),
-        Some(Err(_)) => {}
-    }
-    assert_eq!(
-        ran.on_caller.load(Ordering::SeqCst),
-        0,
-        "only 2 threads could start, and a band's kernel ran on the \
-         calling thread instead: each band runs on a thread of its own, \
-         or in_bands panics"
-    );
     // A working call first, so that a `todo!()` ends the trial here as TODO.
     assert_eq!(in_bands(&image, 3, grayscale).len(), 24);
     let start = image.pixels.as_ptr() as usize;

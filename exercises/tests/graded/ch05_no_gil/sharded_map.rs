@@ -6,8 +6,9 @@ use std::hint;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Barrier, mpsc};
 use std::thread;
+use std::time::Duration;
 
-use course::grader::alloc;
+use course::grader::{alloc, task};
 use exercises::ch05_no_gil::ShardedMap;
 
 use super::os;
@@ -29,6 +30,7 @@ pub(super) fn counts_from_many_threads() {
     for key in &keys {
         assert_eq!(map.get(key), Some(400), "{key}: 8 threads × 50 updates");
     }
+    first_updates_of_a_new_key_are_all_counted();
     // A map that moves (into a Box, here) still finds its keys: the shard
     // of a key depends on the key alone, not on where the map lies in
     // memory.
@@ -69,9 +71,12 @@ pub(super) fn counts_from_many_threads() {
         "https://example.com/tab/9/".to_string(),
         "/tab/3".to_string(),
         "/tab/3/".to_string(),
-        // So are keys that differ only in a fragment ('#...').
+        // So are keys that differ only in a fragment ('#...'), and keys
+        // that differ only in spaces or a line end around them.
         "/tab/3#top".to_string(),
         "/tab/3#".to_string(),
+        " /tab/3".to_string(),
+        "/tab/3\n".to_string(),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         for key in &long_keys {
@@ -93,9 +98,10 @@ pub(super) fn counts_from_many_threads() {
         counts.iter().all(|&count| count == Some(3)),
         "keys {long_keys:?}, each updated once with +3, read back as \
          {counts:?}: two keys that differ only in their last byte (of \
-         1,000), only in case, only in a trailing '/', or only in a \
-         fragment ('#top'), are two keys; hash and store the whole key, as \
-         it is"
+         1,000), only in case, only in a trailing '/', only in a \
+         fragment ('#top'), or only in spaces or a line end around them \
+         (' /tab/3', '/tab/3\\n'), are two keys; hash and store the whole \
+         key, as it is (not trimmed)"
     );
     assert!(
         shards.iter().all(|&s| s < 8),
@@ -123,6 +129,26 @@ pub(super) fn counts_from_many_threads() {
         reached.first(),
         reached.last(),
     );
+    // Long keys that differ only in their middle spread too: 10,000 URLs
+    // of one length, whose first and last 16 bytes are all the same,
+    // reach at least half of the 1,000 shards (a hash of the length and
+    // both ends only puts them all in one).
+    let reached: std::collections::BTreeSet<usize> = (0..10_000)
+        .map(|i| {
+            map.shard_of(&format!(
+                "https://example.com/articles/{i:06}/comments/recent"
+            ))
+        })
+        .collect();
+    assert!(
+        reached.len() >= 500,
+        "10,000 keys of one length that differ only in their middle \
+         (https://example.com/articles/000000/comments/recent, ...000001/..., \
+         ...) reached only {} of 1,000 shards: hash every byte of the key, \
+         not only its length and its ends (keys that share their ends, as \
+         URLs of one site and one page do, must still spread)",
+        reached.len(),
+    );
     // Shard counts that are not powers of two: a shard number is always
     // below the count, whatever the key.
     for count in [3, 5] {
@@ -139,6 +165,68 @@ pub(super) fn counts_from_many_threads() {
              of two, and rounding up makes shards nobody asked for)"
         );
     }
+}
+
+/// Two threads' first updates of one new key are both counted. The first
+/// is paused just before it allocates the key's copy (its first
+/// allocation of the key's length or more); meanwhile a second thread
+/// updates the same key, and runs to its end, or is seen waiting for the
+/// shard's lock, 100 looks in a row, before the first goes on. An `update`
+/// that holds the lock throughout makes the second wait, and counts both;
+/// one that copies the key with the lock let go, then locks again and
+/// inserts it at 0 (`insert(key, 0)`), overwrites the second's count.
+fn first_updates_of_a_new_key_are_all_counted() {
+    enum First {
+        Paused,
+        Done,
+    }
+    let map = ShardedMap::new(4);
+    let key = format!("first-{}", "k".repeat(1_000));
+    let (first_tx, first_rx) = mpsc::channel();
+    let go_on = Barrier::new(2);
+    let (map, key, go_on) = (&map, key.as_str(), &go_on);
+    thread::scope(|s| {
+        let paused = first_tx.clone();
+        s.spawn(move || {
+            let pause = || {
+                paused.send(First::Paused).unwrap();
+                go_on.wait(); // Until the second update is done, or waits.
+            };
+            alloc::before_this_thread_allocates(key.len(), &pause, || {
+                map.update(key, |count| *count += 1);
+            });
+            first_tx.send(First::Done).unwrap();
+        });
+        let paused = matches!(first_rx.recv().unwrap(), First::Paused);
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let second = s.spawn(move || {
+            tid_tx.send(os::current_tid()).unwrap();
+            map.update(key, |count| *count += 1);
+        });
+        if paused {
+            let tid = tid_rx.recv().unwrap();
+            let mut waiting_in_a_row = 0;
+            while !second.is_finished() && waiting_in_a_row < 100 {
+                waiting_in_a_row = match task::wait(tid) {
+                    Some((task::Wait::UntilWoken, _)) => waiting_in_a_row + 1,
+                    _ => 0,
+                };
+                thread::sleep(Duration::from_millis(1));
+            }
+            go_on.wait();
+        }
+    });
+    assert_eq!(
+        map.get(key),
+        Some(2),
+        "two threads each updated a new key once, the second while the \
+         first was about to copy the key (its first allocation of the \
+         key's length), yet its counter is not 2: hold the shard's lock \
+         from the lookup to the end of f (entry(key.to_string())), or, if \
+         you copy the key with the lock let go, insert it with \
+         entry(..).or_insert(0), not insert(key, 0), which overwrites a \
+         counter another thread added meanwhile"
+    );
 }
 
 /// One thread per shard, each holding a key of its own shard inside
