@@ -92,8 +92,10 @@ impl ToyGil {
     /// - At most one thread at a time is inside `with_gil`, however many
     ///   threads call it at once, also when a thread calls it from inside
     ///   another `ToyGil`'s `with_gil`: it waits until the thread inside has
-    ///   left (no flag or count shared by every `ToyGil` lets it skip the lock;
-    ///   the trial gives such a thread 200 ms to get in wrongly). A thread may
+    ///   left (no flag or count shared by every `ToyGil` lets it skip the lock,
+    ///   nor an id that every `ToyGil::default()` shares: the trial makes the
+    ///   two locks with `new()`, then with `default()`, and gives such a
+    ///   thread 200 ms to get in wrongly). A thread may
     ///   stay inside as long as it likes: a waiter never takes the lock over
     ///   because its wait timed out (as if the holder were gone); the trial
     ///   stays inside until the waiter is seen asleep with no deadline (then
@@ -197,7 +199,8 @@ impl ToyGil {
 ///   not even per thread). And when the bytecodes run out, in the middle of
 ///   a turn or at its end, it returns without handing the GIL over: a thread
 ///   that starts waiting in the last turn (at the 21st of 25 bytecodes, a
-///   partial turn, or of 30, a full one) takes the GIL once, after
+///   partial turn, or of 30, a full one, or of 21 with `check_interval` 1,
+///   where every bytecode is a turn) takes the GIL once, after
 ///   `run_bytecodes` has returned, and nobody else takes it meanwhile. At a
 ///   turn's end it hands the GIL over once (one `yield_now`), however many
 ///   threads wait: with two waiting, it runs its next turn as soon as it gets
@@ -246,7 +249,10 @@ pub fn run_bytecodes(
 ///   returns `io`'s result, with the GIL held by the calling thread again.
 ///   If `io` panics, the panic reaches the caller at once, as `io`'s own (its
 ///   payload unchanged: a `panic!("...")` of `io`'s still carries its
-///   `&'static str`, not the `String` of a new panic with the same text):
+///   `&'static str`, not the `String` of a new panic with the same text),
+///   and the process's panic hook sees it, as it sees any panic
+///   (`blocking_io` leaves the hook alone: one swapped around `io` would
+///   silence every thread's panics meanwhile, not only `io`'s):
 ///   `blocking_io` does
 ///   not take the GIL back, not even to release it again (a thread holding
 ///   the GIL and waiting for this one would wait forever), and the calling
@@ -334,8 +340,11 @@ pub fn blocking_io<'g, T>(
 ///   not leaked; and the calling thread does not hold the GIL afterwards.
 ///   When no thread can start (the trial lets the process map only 1 MiB
 ///   more memory, less than a stack), `detach` panics too, rather than run
-///   the job on the calling thread. Trial:
-///   `ch03::detach::passes_a_job_panic_on`.
+///   the job on the calling thread; and when only some can (the threads of
+///   two jobs of four start), it panics too, rather than hang: the threads
+///   that started do not wait for the others (a start barrier for every job
+///   strands them, and the scope waits for them before it lets the panic
+///   out). Trial: `ch03::detach::passes_a_job_panic_on`.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

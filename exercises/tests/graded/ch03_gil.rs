@@ -164,7 +164,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "the jobs that do not panic wait until the one that does has \
              panicked, so they must run at the same time as it, each on its \
-             own thread, without the GIL",
+             own thread, without the GIL; or, only two of four jobs' threads \
+             able to start, detach hung instead of panicking (do the threads \
+             that started wait for the others, at a start barrier?)",
         ),
     ]
 }

@@ -3,7 +3,7 @@
 //! away; and other threads run while it waits.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -31,7 +31,9 @@ pub(super) fn returns_with_the_gil_held() {
     );
     drop(guard);
     // A panic in the I/O reaches the caller, and the GIL is not held after
-    // it: the caller gave its guard up, and no new one reached it.
+    // it: the caller gave its guard up, and no new one reached it. The
+    // process's panic hook sees it, as it sees every panic.
+    let hook_saw = count_hook_calls();
     let guard = gil.acquire();
     let before = gil.stats().acquisitions;
     let failed = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -41,6 +43,15 @@ pub(super) fn returns_with_the_gil_held() {
     assert!(
         failed.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
         "the I/O panicked, and blocking_io did not pass its panic on"
+    );
+    let seen = hook_saw.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, 1,
+        "the I/O panicked, and the process's panic hook saw that panic \
+         {seen} times, not once: blocking_io swapped the hook (panic::\
+         set_hook) around the I/O, which silences every thread's panics \
+         meanwhile, not only the I/O's; the hook is the whole process's, \
+         so leave it alone"
     );
     assert!(
         !gil.is_held_by_current_thread(),
@@ -91,6 +102,21 @@ pub(super) fn returns_with_the_gil_held() {
     // that ticks after taking the GIL back hands it to the waiting thread.
     no_extra_turn(Gil::with_policy(HandOverEvery(1)), "hand-over-every-tick");
     no_turn_for_a_waiter_that_did_not_run();
+}
+
+/// Wraps the process's panic hook in one that also counts the panics whose
+/// payload is a `ThePythonCodeRaised`, and passes every panic on to the
+/// hook it wraps. Returns the count.
+fn count_hook_calls() -> &'static AtomicUsize {
+    let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if info.payload().is::<ThePythonCodeRaised>() {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        hook(info);
+    }));
+    count
 }
 
 /// Thread W waits for the GIL before `blocking_io` starts, and a signal

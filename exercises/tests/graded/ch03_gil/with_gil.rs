@@ -126,9 +126,19 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// lets a thread already inside some `ToyGil` in at once (a thread-local
 /// "already holding" flag shared by every `ToyGil`, as if re-entrant like
 /// `PyGILState_Ensure`) lets both in. U stays inside until T gets in, or
-/// for `SETTLE` once T is about to call.
+/// for `SETTLE` once T is about to call. Then the same with two locks made
+/// by `ToyGil::default()`: a lock that tells itself from the others by an
+/// id that `new()` hands out, and that a derived `Default` leaves at the
+/// same value in every lock, takes `b` for `a`, which T already holds.
 fn a_nested_call_waits_its_turn() {
-    let (a, b) = (ToyGil::new(), ToyGil::new());
+    let new: fn() -> ToyGil = ToyGil::new;
+    let default: fn() -> ToyGil = ToyGil::default;
+    for (make, made_by) in [(new, "new()"), (default, "default()")] {
+        a_nested_call_waits_its_turn_on(make(), make(), made_by);
+    }
+}
+
+fn a_nested_call_waits_its_turn_on(a: ToyGil, b: ToyGil, made_by: &str) {
     let u_inside = AtomicBool::new(false);
     let (u_in, u_is_in) = mpsc::channel();
     let (calling, t_is_calling) = mpsc::channel();
@@ -161,10 +171,11 @@ fn a_nested_call_waits_its_turn() {
     assert!(
         !both_inside,
         "a thread inside one ToyGil's with_gil called another ToyGil's \
-         with_gil, and got in while a third thread was inside that one: \
-         each ToyGil is a lock of its own, and a thread that holds one must \
-         still take the other's lock (no flag or count shared by every \
-         ToyGil, such as a thread_local!, may let it skip the lock)"
+         with_gil, and got in while a third thread was inside that one (both \
+         made by ToyGil::{made_by}): each ToyGil is a lock of its own, and a \
+         thread that holds one must still take the other's lock (no flag or \
+         count shared by every ToyGil, such as a thread_local!, may let it \
+         skip the lock, nor an id that every ToyGil::default() shares)"
     );
 }
 
