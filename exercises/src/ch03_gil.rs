@@ -245,7 +245,10 @@ pub fn run_bytecodes(
 ///   a thread that waited before the call and has not run since (the trial
 ///   holds it in a signal handler through the call, so the GIL stays free
 ///   through `io` and nobody takes it: that thread is still waiting when
-///   `blocking_io` returns, the GIL taken once during the call); and it does
+///   `blocking_io` returns, the GIL taken once during the call), also on
+///   Python 3's GIL (`SwitchInterval`) when that thread has asked for the GIL
+///   before it was held (its drop request pending through the call:
+///   `blocking_io` does not serve it, after `io` or before); and it does
 ///   not tick: when a thread that waited before the call takes the GIL during
 ///   `io` and hands it to `blocking_io` with `yield_now`, that thread is still
 ///   waiting when `blocking_io` returns, and the GIL was taken twice during
