@@ -51,7 +51,16 @@ impl ToyGil {
     /// the waiter is between its check and its `wait`) is wrong. The window
     /// is too narrow for a graded trial to force; only the loom trial, which
     /// runs every interleaving of a lock built from `crate::sync`'s types,
-    /// can reach it.
+    /// can reach it, and only in a lock whose waiter goes to sleep there. Its
+    /// holder leaves within a few steps, so a lock that first spins some
+    /// dozens of times (with `yield_now`) always gets in while it spins, and
+    /// its sleeping path goes unchecked: an unlock that reads the count of
+    /// sleepers (even under a mutex) before it frees the lock, and skips the
+    /// notify when the count is 0, leaves a waiter that counts itself in
+    /// between asleep on a free lock. That is wrong, but not graded when the
+    /// spin comes first: no trial can make the waiter count itself in that
+    /// window of a few instructions, and loom would have to hold the holder
+    /// inside for exactly as long as the spin lasts.
     ///
     /// Two more mistakes are wrong but not graded. A spin loop that stops on
     /// any failure other than "held" (`while let Err(1) =
@@ -120,7 +129,8 @@ impl ToyGil {
     ///   `f` panics: see above), and no waiter is left asleep on a free lock
     ///   (an unlock that skips its notify when a `Relaxed` load of a count of
     ///   sleepers reads 0 may miss a waiter that has just counted itself: loom
-    ///   reports the deadlock). The `Acquire` must be on the access that
+    ///   reports the deadlock, where the waiter sleeps without spinning first:
+    ///   see above). The `Acquire` must be on the access that
     ///   takes the lock: a peek with `Acquire` that may read an older "free",
     ///   followed by a `Relaxed` claim, orders nothing. Trial:
     ///   `ch03::with_gil::loom_orders_the_holders`.
