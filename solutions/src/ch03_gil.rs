@@ -111,8 +111,8 @@ impl ToyGil {
     ///   200 ms more), or, if it waits with deadlines, for 8 s and until it has
     ///   woken by itself twice (so such deadlines must be a second or two at
     ///   most, or the trial times out; a waiter that gives up after more than
-    ///   8 s is wrong, but not graded), or for 200 ms if it is never seen
-    ///   asleep (a spin lock). Trial:
+    ///   8 s is wrong, but not graded), or, if it is never seen asleep (a
+    ///   spin lock), until it has used a fifth of a second of CPU time. Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and

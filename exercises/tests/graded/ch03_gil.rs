@@ -18,13 +18,11 @@ mod detach;
 mod run_bytecodes;
 mod with_gil;
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blocking_io::{lets_others_run_while_waiting, returns_with_the_gil_held};
 use course::gil::SwitchPolicy;
 use course::grader::Trial;
-use course::grader::task::{self, Tid};
 use detach::{
     passes_a_job_panic_on, runs_native_jobs_at_once,
     takes_the_gil_before_and_after,
@@ -190,18 +188,5 @@ impl SwitchPolicy for HandOverEvery {
 
     fn hands_off(&self) -> bool {
         true
-    }
-}
-
-/// Returns once thread `tid` is blocked in a wait that lasts until another
-/// thread wakes it (a `Mutex`'s, a `Condvar`'s), or after a second where it
-/// never is (a spin lock, or waits with deadlines).
-fn wait_until_blocked(tid: Tid) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        if matches!(task::wait(tid), Some((task::Wait::UntilWoken, _))) {
-            return;
-        }
-        thread::sleep(Duration::from_micros(200));
     }
 }
