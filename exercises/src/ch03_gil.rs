@@ -51,7 +51,16 @@ impl ToyGil {
     /// the waiter is between its check and its `wait`) is wrong. The window
     /// is too narrow for a graded trial to force; only the loom trial, which
     /// runs every interleaving of a lock built from `crate::sync`'s types,
-    /// can reach it.
+    /// can reach it, and only in a lock whose waiter goes to sleep there. Its
+    /// holder leaves within a few steps, so a lock that first spins some
+    /// dozens of times (with `yield_now`) always gets in while it spins, and
+    /// its sleeping path goes unchecked: an unlock that reads the count of
+    /// sleepers (even under a mutex) before it frees the lock, and skips the
+    /// notify when the count is 0, leaves a waiter that counts itself in
+    /// between asleep on a free lock. That is wrong, but not graded when the
+    /// spin comes first: no trial can make the waiter count itself in that
+    /// window of a few instructions, and loom would have to hold the holder
+    /// inside for exactly as long as the spin lasts.
     ///
     /// Two more mistakes are wrong but not graded. A spin loop that stops on
     /// any failure other than "held" (`while let Err(1) =
@@ -81,16 +90,18 @@ impl ToyGil {
     /// - At most one thread at a time is inside `with_gil`, however many
     ///   threads call it at once, also when a thread calls it from inside
     ///   another `ToyGil`'s `with_gil`: it waits until the thread inside has
-    ///   left (no flag or count shared by every `ToyGil` lets it skip the lock;
-    ///   the trial gives such a thread 200 ms to get in wrongly). A thread may
+    ///   left (no flag or count shared by every `ToyGil` lets it skip the lock,
+    ///   nor an id that every `ToyGil::default()` shares: the trial makes the
+    ///   two locks with `new()`, then with `default()`, and gives such a
+    ///   thread 200 ms to get in wrongly). A thread may
     ///   stay inside as long as it likes: a waiter never takes the lock over
     ///   because its wait timed out (as if the holder were gone); the trial
     ///   stays inside until the waiter is seen asleep with no deadline (then
     ///   200 ms more), or, if it waits with deadlines, for 8 s and until it has
     ///   woken by itself twice (so such deadlines must be a second or two at
     ///   most, or the trial times out; a waiter that gives up after more than
-    ///   8 s is wrong, but not graded), or for 200 ms if it is never seen
-    ///   asleep (a spin lock). Trial:
+    ///   8 s is wrong, but not graded), or, if it is never seen asleep (a
+    ///   spin lock), until it has used a fifth of a second of CPU time. Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
     ///   after each call, so many threads making many calls all finish; and
@@ -118,7 +129,8 @@ impl ToyGil {
     ///   `f` panics: see above), and no waiter is left asleep on a free lock
     ///   (an unlock that skips its notify when a `Relaxed` load of a count of
     ///   sleepers reads 0 may miss a waiter that has just counted itself: loom
-    ///   reports the deadlock). The `Acquire` must be on the access that
+    ///   reports the deadlock, where the waiter sleeps without spinning first:
+    ///   see above). The `Acquire` must be on the access that
     ///   takes the lock: a peek with `Acquire` that may read an older "free",
     ///   followed by a `Relaxed` claim, orders nothing. Trial:
     ///   `ch03::with_gil::loom_orders_the_holders`.
@@ -185,7 +197,8 @@ impl ToyGil {
 ///   not even per thread). And when the bytecodes run out, in the middle of
 ///   a turn or at its end, it returns without handing the GIL over: a thread
 ///   that starts waiting in the last turn (at the 21st of 25 bytecodes, a
-///   partial turn, or of 30, a full one) takes the GIL once, after
+///   partial turn, or of 30, a full one, or of 21 with `check_interval` 1,
+///   where every bytecode is a turn) takes the GIL once, after
 ///   `run_bytecodes` has returned, and nobody else takes it meanwhile. At a
 ///   turn's end it hands the GIL over once (one `yield_now`), however many
 ///   threads wait: with two waiting, it runs its next turn as soon as it gets
@@ -225,7 +238,10 @@ pub fn run_bytecodes(
 ///   returns `io`'s result, with the GIL held by the calling thread again.
 ///   If `io` panics, the panic reaches the caller at once, as `io`'s own (its
 ///   payload unchanged: a `panic!("...")` of `io`'s still carries its
-///   `&'static str`, not the `String` of a new panic with the same text):
+///   `&'static str`, not the `String` of a new panic with the same text),
+///   and the process's panic hook sees it, as it sees any panic
+///   (`blocking_io` leaves the hook alone: one swapped around `io` would
+///   silence every thread's panics meanwhile, not only `io`'s):
 ///   `blocking_io` does
 ///   not take the GIL back, not even to release it again (a thread holding
 ///   the GIL and waiting for this one would wait forever), and the calling
@@ -239,7 +255,10 @@ pub fn run_bytecodes(
 ///   a thread that waited before the call and has not run since (the trial
 ///   holds it in a signal handler through the call, so the GIL stays free
 ///   through `io` and nobody takes it: that thread is still waiting when
-///   `blocking_io` returns, the GIL taken once during the call); and it does
+///   `blocking_io` returns, the GIL taken once during the call), also on
+///   Python 3's GIL (`SwitchInterval`) when that thread has asked for the GIL
+///   before it was held (its drop request pending through the call:
+///   `blocking_io` does not serve it, after `io` or before); and it does
 ///   not tick: when a thread that waited before the call takes the GIL during
 ///   `io` and hands it to `blocking_io` with `yield_now`, that thread is still
 ///   waiting when `blocking_io` returns, and the GIL was taken twice during
@@ -309,8 +328,11 @@ pub fn blocking_io<'g, T>(
 ///   not leaked; and the calling thread does not hold the GIL afterwards.
 ///   When no thread can start (the trial lets the process map only 1 MiB
 ///   more memory, less than a stack), `detach` panics too, rather than run
-///   the job on the calling thread. Trial:
-///   `ch03::detach::passes_a_job_panic_on`.
+///   the job on the calling thread; and when only some can (the threads of
+///   two jobs of four start), it panics too, rather than hang: the threads
+///   that started do not wait for the others (a start barrier for every job
+///   strands them, and the scope waits for them before it lets the panic
+///   out). Trial: `ch03::detach::passes_a_job_panic_on`.
 pub fn detach<T, F>(gil: &Gil, jobs: Vec<F>) -> Vec<T>
 where
     F: FnOnce() -> T + Send,

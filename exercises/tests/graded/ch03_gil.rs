@@ -18,13 +18,11 @@ mod detach;
 mod run_bytecodes;
 mod with_gil;
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blocking_io::{lets_others_run_while_waiting, returns_with_the_gil_held};
 use course::gil::SwitchPolicy;
 use course::grader::Trial;
-use course::grader::task::{self, Tid};
 use detach::{
     passes_a_job_panic_on, runs_native_jobs_at_once,
     takes_the_gil_before_and_after,
@@ -164,7 +162,9 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "the jobs that do not panic wait until the one that does has \
              panicked, so they must run at the same time as it, each on its \
-             own thread, without the GIL",
+             own thread, without the GIL; or, only two of four jobs' threads \
+             able to start, detach hung instead of panicking (do the threads \
+             that started wait for the others, at a start barrier?)",
         ),
     ]
 }
@@ -188,18 +188,5 @@ impl SwitchPolicy for HandOverEvery {
 
     fn hands_off(&self) -> bool {
         true
-    }
-}
-
-/// Returns once thread `tid` is blocked in a wait that lasts until another
-/// thread wakes it (a `Mutex`'s, a `Condvar`'s), or after a second where it
-/// never is (a spin lock, or waits with deadlines).
-fn wait_until_blocked(tid: Tid) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        if matches!(task::wait(tid), Some((task::Wait::UntilWoken, _))) {
-            return;
-        }
-        thread::sleep(Duration::from_micros(200));
     }
 }

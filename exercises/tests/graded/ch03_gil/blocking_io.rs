@@ -3,7 +3,7 @@
 //! away; and other threads run while it waits.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use course::gil::{Gil, SwitchInterval};
 use course::grader::task;
 use exercises::ch03_gil::blocking_io;
 
-use super::{HandOverEvery, ThePythonCodeRaised, wait_until_blocked};
+use super::{HandOverEvery, ThePythonCodeRaised};
 
 pub(super) fn returns_with_the_gil_held() {
     let gil = Gil::new();
@@ -31,7 +31,9 @@ pub(super) fn returns_with_the_gil_held() {
     );
     drop(guard);
     // A panic in the I/O reaches the caller, and the GIL is not held after
-    // it: the caller gave its guard up, and no new one reached it.
+    // it: the caller gave its guard up, and no new one reached it. The
+    // process's panic hook sees it, as it sees every panic.
+    let hook_saw = count_hook_calls();
     let guard = gil.acquire();
     let before = gil.stats().acquisitions;
     let failed = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -41,6 +43,15 @@ pub(super) fn returns_with_the_gil_held() {
     assert!(
         failed.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
         "the I/O panicked, and blocking_io did not pass its panic on"
+    );
+    let seen = hook_saw.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, 1,
+        "the I/O panicked, and the process's panic hook saw that panic \
+         {seen} times, not once: blocking_io swapped the hook (panic::\
+         set_hook) around the I/O, which silences every thread's panics \
+         meanwhile, not only the I/O's; the hook is the whole process's, \
+         so leave it alone"
     );
     assert!(
         !gil.is_held_by_current_thread(),
@@ -90,7 +101,26 @@ pub(super) fn returns_with_the_gil_held() {
     // A policy that would hand the GIL over at the next tick: a blocking_io
     // that ticks after taking the GIL back hands it to the waiting thread.
     no_extra_turn(Gil::with_policy(HandOverEvery(1)), "hand-over-every-tick");
-    no_turn_for_a_waiter_that_did_not_run();
+    no_turn_for_a_waiter_that_did_not_run(Gil::new(), false);
+    // Python 3's GIL: the waiting thread has asked for the GIL (a drop
+    // request) before it is held still, and nobody serves the request.
+    let asking = SwitchInterval(Duration::from_millis(1));
+    no_turn_for_a_waiter_that_did_not_run(Gil::with_policy(asking), true);
+}
+
+/// Wraps the process's panic hook in one that also counts the panics whose
+/// payload is a `ThePythonCodeRaised`, and passes every panic on to the
+/// hook it wraps. Returns the count.
+fn count_hook_calls() -> &'static AtomicUsize {
+    let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if info.payload().is::<ThePythonCodeRaised>() {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        hook(info);
+    }));
+    count
 }
 
 /// Thread W waits for the GIL before `blocking_io` starts, and a signal
@@ -101,24 +131,25 @@ pub(super) fn returns_with_the_gil_held() {
 /// release"): W's turn comes when the caller lets go. A watcher lets W go
 /// once `blocking_io` has returned, or once the calling thread blocks in
 /// it (waiting for W to take the GIL), so that a wrong `blocking_io` fails
-/// rather than hangs.
-fn no_turn_for_a_waiter_that_did_not_run() {
-    let gil = Gil::new();
+/// rather than hangs. With `asked`, W is held only once it has asked for
+/// the GIL (`gil`'s policy is `SwitchInterval`), so a drop request is
+/// pending through the call: `blocking_io` must not serve it either.
+fn no_turn_for_a_waiter_that_did_not_run(gil: Gil, asked: bool) {
     let returned = AtomicBool::new(false);
     thread::scope(|s| {
         let (gil, returned) = (&gil, &returned);
         let guard = gil.acquire();
+        let asked_by_then = if asked { "asked for" } else { "waited for" };
         let (calling, is_calling) = mpsc::channel();
         s.spawn(move || {
             calling.send(task::me()).expect("the trial vanished");
             drop(gil.acquire());
         });
         let w = is_calling.recv().expect("thread W vanished");
-        while gil.waiting() == 0 {
+        while gil.waiting() == 0 || (asked && !gil.drop_requested()) {
             thread::sleep(Duration::from_millis(1));
         }
-        wait_until_blocked(w.tid);
-        task::freeze(w);
+        freeze_outside_the_gil_s_lock(s, gil, w);
         let me = task::me();
         s.spawn(move || {
             while !returned.load(Ordering::SeqCst)
@@ -139,16 +170,58 @@ fn no_turn_for_a_waiter_that_did_not_run() {
         drop(guard);
         assert!(
             taken == 1 && waiting == 1,
-            "a thread waited for the GIL before blocking_io and did not run \
-             during it (the GIL stayed free through the I/O, and nobody took \
+            "a thread {asked_by_then} the GIL before blocking_io and did not \
+             run during it (the GIL stayed free through the I/O, and nobody took \
              it); blocking_io took the GIL back, and during the call the GIL \
              was taken {taken} times, not once, and {waiting} threads were \
              waiting for it when blocking_io returned, not 1: after the I/O \
              it takes the GIL back and returns, handing it to no waiting \
              thread (yield_now), even one that got nothing out of its \
-             release, and it does not wait for that thread to take it first"
+             release or whose drop request is pending, and it does not wait \
+             for that thread to take it first"
         );
     });
+}
+
+/// Freezes thread `w`, which waits for `gil`, at a moment when it does not
+/// hold the lock inside `gil` that `Gil::waiting` takes: a thread that
+/// asks for that lock meanwhile gets it. Frozen while holding it (between
+/// two waits with a deadline, say), `w` is let go and frozen again. Only a
+/// pause until that thread gets the lock or blocks: no deadline.
+fn freeze_outside_the_gil_s_lock<'s>(
+    s: &'s thread::Scope<'s, '_>,
+    gil: &'s Gil,
+    w: task::Me,
+) {
+    loop {
+        task::freeze(w);
+        let (started, probe_started) = mpsc::channel();
+        let probe = s.spawn(move || {
+            started.send(task::me().tid).expect("the trial vanished");
+            gil.waiting()
+        });
+        let probe_tid = probe_started.recv().expect("the probe vanished");
+        let free = loop {
+            if probe.is_finished() {
+                break true;
+            }
+            if matches!(
+                task::wait(probe_tid),
+                Some((task::Wait::UntilWoken, _))
+            ) {
+                break false;
+            }
+            thread::sleep(Duration::from_micros(200));
+        };
+        if free {
+            probe.join().expect("the probe panicked");
+            return;
+        }
+        // `w` holds the lock: let it go on, and once the probe has the lock
+        // (so `w` has left its handler), try again.
+        task::thaw();
+        probe.join().expect("the probe panicked");
+    }
 }
 
 /// A thread waits for the GIL before `blocking_io` starts; it takes the

@@ -349,6 +349,40 @@ fn no_thread_can_start(gil: &Gil) {
     }
 }
 
+/// Two jobs' threads start, and the third cannot: `detach` must panic (or,
+/// if a job's thread ended in time to give its stack to the next, return
+/// every result, each from a thread of its own). The threads that did
+/// start must not wait for the others: a start barrier for every job
+/// hangs, as the scope waits for them before it lets the panic out.
+fn some_threads_cannot_start(gil: &Gil) {
+    const JOBS: usize = 4;
+    let caller = thread::current().id();
+    let outcome = spawn_limit::while_only_threads_can_start(2, || {
+        detach(gil, (0..JOBS).map(|_| || thread::current().id()).collect())
+    });
+    match outcome {
+        None => eprintln!(
+            "note: RLIMIT_DATA or the C library's stack cache works \
+             otherwise here, so jobs whose threads start while a later one's \
+             cannot are not checked"
+        ),
+        Some(Ok(ran_on))
+            if ran_on.len() == JOBS && !ran_on.contains(&caller) => {}
+        Some(Ok(ran_on)) => panic!(
+            "only 2 threads could start, yet detach of {JOBS} jobs returned \
+             {} result(s){}: a job whose thread cannot start must make \
+             detach panic, as Scope::spawn does",
+            ran_on.len(),
+            if ran_on.contains(&caller) {
+                ", a job having run on the calling thread"
+            } else {
+                ""
+            }
+        ),
+        Some(Err(_)) => {}
+    }
+}
+
 /// The payload of the panicking job: a type of the trial's own, so that a
 /// panic `detach` raises itself cannot pass for the job's.
 #[derive(Debug)]
@@ -372,7 +406,8 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// First, no thread can start: `detach` panics. Then two jobs of five
+/// First, no thread can start, then only two of four jobs' threads can:
+/// `detach` panics. Then two jobs of five
 /// panic (jobs 1 and 2), and the three others wait until
 /// one has: they are still running when it panics. `detach` must panic
 /// too, with a job's own panic, after the others have run to the end,
@@ -384,6 +419,7 @@ pub(super) fn passes_a_job_panic_on() {
     let gil = Gil::new();
     // First, before any thread of this process has ended (see the helper).
     no_thread_can_start(&gil);
+    some_threads_cannot_start(&gil);
     let finished = AtomicUsize::new(0);
     let dropped = AtomicUsize::new(0);
     let panicked = AtomicBool::new(false);

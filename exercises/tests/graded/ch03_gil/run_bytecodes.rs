@@ -278,14 +278,17 @@ fn one_hand_over_for_two_waiters() {
 /// handing it over first (B taking it, A taking it back only to release
 /// it). The GIL is taken twice in all: by A, then by B. Then the same with
 /// 30 bytecodes, whose last turn is a full one: it ends with the call too,
-/// not with a hand-over.
+/// not with a hand-over; and with 21 bytecodes and `check_interval` 1, so
+/// that B starts waiting at the last bytecode, a turn of its own (a loop of
+/// its own for an interval of 1 must not hand over after the last one
+/// either).
 fn no_hand_over_when_the_bytecodes_run_out() {
-    for bytecodes in [25, 30] {
-        no_hand_over_after_the_last_of(bytecodes);
+    for (bytecodes, interval) in [(25, INTERVAL), (30, INTERVAL), (21, 1)] {
+        no_hand_over_after_the_last_of(bytecodes, interval);
     }
 }
 
-fn no_hand_over_after_the_last_of(bytecodes: u64) {
+fn no_hand_over_after_the_last_of(bytecodes: u64, interval: u64) {
     let gil = Gil::new();
     let (start_b, b_may_start) = mpsc::channel();
     thread::scope(|s| {
@@ -295,7 +298,7 @@ fn no_hand_over_after_the_last_of(bytecodes: u64) {
             drop(gil.acquire());
         });
         s.spawn(move || {
-            run_bytecodes(gil, bytecodes, INTERVAL, |bytecode| {
+            run_bytecodes(gil, bytecodes, interval, |bytecode| {
                 if bytecode == 20 {
                     start_b.send(()).expect("thread B vanished");
                     while gil.waiting() == 0 {
@@ -306,7 +309,7 @@ fn no_hand_over_after_the_last_of(bytecodes: u64) {
         });
     });
     let taken = gil.stats().acquisitions;
-    let last = if bytecodes.is_multiple_of(INTERVAL) {
+    let last = if bytecodes.is_multiple_of(interval) {
         "full"
     } else {
         "partial"
@@ -314,7 +317,7 @@ fn no_hand_over_after_the_last_of(bytecodes: u64) {
     assert_eq!(
         taken, 2,
         "thread A ran {bytecodes} bytecodes with check_interval = \
-         {INTERVAL}, and thread B started waiting for the GIL at A's 21st: \
+         {interval}, and thread B started waiting for the GIL at A's 21st: \
          the GIL was taken {taken} times, not 2 (once by A, once by B after \
          A was done). A handed the GIL over (yield_now) after its last \
          turn, a {last} one, and took it back only to release it: hand \

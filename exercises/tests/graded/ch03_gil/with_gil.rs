@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use course::grader::task::{self, Tid};
 use exercises::ch03_gil::ToyGil;
 
-use super::{ThePythonCodeRaised, wait_until_blocked};
+use super::ThePythonCodeRaised;
 
 const THREADS: usize = 8;
 
@@ -31,8 +31,8 @@ pub(super) fn lets_one_thread_in_at_a_time() {
 /// as long as W's waiting might end by itself: until W is seen asleep with
 /// no deadline (then for `SETTLE` more), or, if W waits with a deadline (a
 /// `wait_timeout`, a sleep), until it has woken by itself twice and `STAY`
-/// has passed; or for
-/// `SETTLE` if it is never seen asleep (a spin lock). A waiter that takes
+/// has passed; or until it has burnt `task::BUSY_TICKS` of CPU time without
+/// being seen asleep (a spin lock). A waiter that takes
 /// the lock over once its wait times out ("the holder must be gone") gets
 /// in while H is still inside. H's stay is bounded by those events, not by
 /// a clock alone: a lock whose waiters wait with deadlines of up to a
@@ -82,35 +82,27 @@ fn a_long_stay_inside() {
 /// sooner than this.
 const STAY: Duration = Duration::from_secs(8);
 
-/// Returns once thread `w` has got in (`w_inside`), or has been seen
-/// asleep with no deadline `SETTLE` ago, or, seen waiting with a deadline,
-/// has woken by itself twice and `STAY` has passed since, or after
-/// `SETTLE` if it is never seen asleep with a deadline.
+/// Returns once thread `w` has been seen asleep with no deadline (then
+/// after `SETTLE` more), or has used `task::BUSY_TICKS` of CPU time without
+/// sleeping (a spin lock); or, seen in a wait with a deadline (or a sleep,
+/// as it is once it has wrongly got in), once it has got in (`w_inside`),
+/// or has woken by itself twice and `STAY` has passed since. The watch is
+/// bounded by `w`'s own CPU time and sleeps, not by the clock: on a loaded
+/// machine, a `w` that has not run yet is waited for.
 fn stay_while_it_waits(w: Tid, w_inside: &AtomicBool) {
-    let start = Instant::now();
-    let mut slept_by_then = None;
-    while !w_inside.load(Ordering::SeqCst) {
-        match task::wait(w) {
-            Some((task::Wait::UntilWoken, _)) => {
-                thread::sleep(SETTLE);
-                return;
-            }
-            Some((task::Wait::UntilADeadline, _))
-                if slept_by_then.is_none() =>
-            {
-                slept_by_then = Some((task::sleeps(w), Instant::now()));
-            }
-            _ => {}
+    match task::watch_until_asleep(w) {
+        task::Watched::AsleepUntilWoken => {
+            thread::sleep(SETTLE);
+            return;
         }
-        match slept_by_then {
-            // Two more sleeps: it woke by itself twice (nobody woke it).
-            Some((then, when))
-                if task::sleeps(w) >= then + 2 && when.elapsed() >= STAY =>
-            {
-                return;
-            }
-            None if start.elapsed() >= SETTLE => return,
-            _ => {}
+        task::Watched::Busy => return,
+        task::Watched::Polling(_) => {}
+    }
+    let (then, when) = (task::sleeps(w), Instant::now());
+    while !w_inside.load(Ordering::SeqCst) {
+        // Two more sleeps: it woke by itself twice (nobody woke it).
+        if task::sleeps(w) >= then + 2 && when.elapsed() >= STAY {
+            return;
         }
         thread::sleep(Duration::from_micros(200));
     }
@@ -126,9 +118,19 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// lets a thread already inside some `ToyGil` in at once (a thread-local
 /// "already holding" flag shared by every `ToyGil`, as if re-entrant like
 /// `PyGILState_Ensure`) lets both in. U stays inside until T gets in, or
-/// for `SETTLE` once T is about to call.
+/// for `SETTLE` once T is about to call. Then the same with two locks made
+/// by `ToyGil::default()`: a lock that tells itself from the others by an
+/// id that `new()` hands out, and that a derived `Default` leaves at the
+/// same value in every lock, takes `b` for `a`, which T already holds.
 fn a_nested_call_waits_its_turn() {
-    let (a, b) = (ToyGil::new(), ToyGil::new());
+    let new: fn() -> ToyGil = ToyGil::new;
+    let default: fn() -> ToyGil = ToyGil::default;
+    for (make, made_by) in [(new, "new()"), (default, "default()")] {
+        a_nested_call_waits_its_turn_on(make(), make(), made_by);
+    }
+}
+
+fn a_nested_call_waits_its_turn_on(a: ToyGil, b: ToyGil, made_by: &str) {
     let u_inside = AtomicBool::new(false);
     let (u_in, u_is_in) = mpsc::channel();
     let (calling, t_is_calling) = mpsc::channel();
@@ -161,10 +163,11 @@ fn a_nested_call_waits_its_turn() {
     assert!(
         !both_inside,
         "a thread inside one ToyGil's with_gil called another ToyGil's \
-         with_gil, and got in while a third thread was inside that one: \
-         each ToyGil is a lock of its own, and a thread that holds one must \
-         still take the other's lock (no flag or count shared by every \
-         ToyGil, such as a thread_local!, may let it skip the lock)"
+         with_gil, and got in while a third thread was inside that one (both \
+         made by ToyGil::{made_by}): each ToyGil is a lock of its own, and a \
+         thread that holds one must still take the other's lock (no flag or \
+         count shared by every ToyGil, such as a thread_local!, may let it \
+         skip the lock, nor an id that every ToyGil::default() shares)"
     );
 }
 
@@ -242,14 +245,14 @@ fn a_waiter_interrupted_in_its_wait_still_gets_in() {
                     gil.with_gil(|| entered.fetch_add(1, Ordering::SeqCst));
                 });
                 let waiter = is_calling.recv().expect("a waiter vanished");
-                wait_until_blocked(waiter.tid);
+                task::watch_until_asleep(waiter.tid);
                 waiters.push(waiter);
             }
             // Held in its signal handler, B has left its wait; let go, it
             // waits again, behind C.
             task::freeze(waiters[0]);
             task::thaw();
-            wait_until_blocked(waiters[0].tid);
+            task::watch_until_asleep(waiters[0].tid);
         });
     });
     assert_eq!(entered.load(Ordering::SeqCst), 2, "both calls got in");
@@ -287,7 +290,8 @@ pub(super) fn survives_a_panic() {
 
 /// Thread W calls `with_gil` while this thread is inside, and this
 /// thread's `f` panics only once W is asleep, blocked waiting for the lock
-/// (or, where the kernel does not say so, a while later): W was already
+/// (or, if it spins, once it has burnt a fifth of a second of CPU time; if
+/// it polls, once it is seen in a wait with a deadline): W was already
 /// waiting when `f` panicked, so a check for poison made before W waited
 /// (`is_poisoned`, `clear_poison`) cannot help it. Its call must still get
 /// in and return its own result.
@@ -309,7 +313,9 @@ fn a_waiting_thread_gets_in_after_a_panic() {
                 inside.send(()).expect("the waiting thread vanished");
                 let task =
                     is_calling.recv().expect("the waiting thread vanished");
-                wait_until_asleep(task);
+                // Asleep in its wait for the lock (or spinning, or
+                // polling: then the panic comes all the same).
+                task::watch_until_asleep(task);
                 panic::panic_any(ThePythonCodeRaised)
             })
         }));
@@ -330,19 +336,6 @@ fn a_waiting_thread_gets_in_after_a_panic() {
             }
         );
     });
-}
-
-/// Returns once thread `tid` is asleep (blocked, as a thread waiting for
-/// a `Mutex` is), or after a second where it never sleeps (a spin lock):
-/// then the panic comes a second after the call instead.
-fn wait_until_asleep(tid: Tid) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        if task::asleep(tid) {
-            return;
-        }
-        thread::sleep(Duration::from_micros(200));
-    }
 }
 
 /// A panic inside `with_gil` poisons a `std::sync::Mutex` for good: the
