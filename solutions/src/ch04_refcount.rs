@@ -607,8 +607,12 @@ impl Bank {
     ///   `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
-    ///   money is created or destroyed. Trial:
-    ///   `ch04::bank::opposite_transfers_finish`.
+    ///   money is created or destroyed. Nor can three transfers around a cycle
+    ///   (`0` to `1`, `1` to `2`, `2` to `0`) deadlock: stopped one at a time
+    ///   on its target account, which the trial holds, at least one of them
+    ///   holds no other account while it waits (lock the two accounts in one
+    ///   global order; making two opposite transfers take turns is not
+    ///   enough). Trial: `ch04::bank::opposite_transfers_finish`.
     /// - A transfer from an account to itself finishes: `Ok(())` with the
     ///   balance unchanged when the balance covers `amount`, else
     ///   `Err(TransferError::InsufficientFunds)`. Trial:
@@ -620,11 +624,14 @@ impl Bank {
     ///   is held and whichever the direction. Trial:
     ///   `ch04::bank::no_money_in_transit`.
     /// - A transfer waits only for the accounts it uses: while one between
-    ///   accounts `0` and `1` is blocked on a held account, transfers between
-    ///   accounts `2` and `3` go through, and while one from account `0` to
-    ///   account `3` is blocked on account `3`, transfers between accounts `1`
-    ///   and `2`, which lie between them, go through too. Trial:
-    ///   `ch04::bank::disjoint_transfers_run_at_once`.
+    ///   accounts `0` and `1`, in either direction, is blocked on a held
+    ///   account, transfers in both directions between every other pair of a
+    ///   bank of 1024 accounts (`2` and `3`, ..., `1022` and `1023`) go
+    ///   through, so no lock may be shared by accounts that a transfer does not
+    ///   use (one per direction, or one per `n % 4`); and while one from
+    ///   account `0` to account `3` is blocked on account `3`, transfers
+    ///   between accounts `1` and `2`, which lie between them, go through too.
+    ///   Trial: `ch04::bank::disjoint_transfers_run_at_once`.
     pub fn transfer(
         &self,
         from: usize,
