@@ -130,6 +130,13 @@ impl<T> Clone for MyRc<T> {
     /// this promise, since a release build skips it and wraps the count to 0,
     /// and the next drop frees a value that other `MyRc`s still point to.
     ///
+    /// Not graded either: a count kept in a type wider than `usize` (a `u64`)
+    /// that aborts only at that type's maximum. The trials run on a 64-bit
+    /// target, where a `u64` is a `usize`, so they cannot tell the two apart;
+    /// it still breaks this promise on a 32-bit target, where such a count
+    /// goes on past `usize::MAX` and `strong_count` (a truncating `as usize`)
+    /// reads it as 0. Keep the count in a `usize`.
+    ///
     /// # Graded promises
     ///
     /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
@@ -289,6 +296,13 @@ const MAX_REFCOUNT: usize = isize::MAX as usize;
 impl<T> Clone for MyArc<T> {
     /// One more owner, counted atomically.
     ///
+    /// Not graded: a limit written in a type of a fixed width (`i64::MAX as
+    /// usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
+    /// where the two are equal, so they cannot tell them apart; it still
+    /// breaks the promise below on a 32-bit target, where `i64::MAX as usize`
+    /// truncates to `usize::MAX`, the check never fires, and the count wraps
+    /// to 0.
+    ///
     /// # Graded promises
     ///
     /// - Cloning a `MyArc` whose count is already above `isize::MAX`, by one or
@@ -402,6 +416,16 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 /// records, losing them, but no trial can record four billion requests in
 /// its time, and nothing lets a trial set the count: keep it in a `u64`.
 ///
+/// Not graded either: a `snapshot` that spins a bounded number of times (on
+/// `try_lock`, say) before it sleeps on the lock. The trials tell a reader
+/// that spins from one that sleeps by the CPU time it burns meanwhile, which
+/// `/proc` counts in hundredths of a second, and on a loaded machine they
+/// allow a fifth of a second of it; std's `Mutex::lock` itself spins a
+/// hundred rounds or so before it sleeps. A reader that spins for
+/// thousands of rounds still breaks the promise on interrupted writers
+/// below: against a writer that cannot run (frozen, or preempted on the
+/// reader's own CPU), every round is wasted. Sleep on the lock (`lock()`).
+///
 /// # Graded promises
 ///
 /// - `Stats::new().snapshot()` is `(0, 0)`. While several threads record and
@@ -416,7 +440,11 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 ///   it does not spin waiting for a writer that cannot run, nor poll (sleep
 ///   a while and try again, with `thread::sleep` or a wait with a timeout),
 ///   but sleeps in a wait with no timeout, until the writer's unlock wakes it
-///   (on Linux, the trial reads the system call it sleeps in). Trial:
+///   (on Linux, the trial reads the system call it sleeps in). And two
+///   readers that go to sleep in `snapshot` while the one writer is frozen
+///   inside `record` are both woken when that record ends, though no other
+///   record follows: a wakeup that reaches only one sleeper
+///   (`Condvar::notify_one` after a write) leaves the other asleep. Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
