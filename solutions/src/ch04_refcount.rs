@@ -130,6 +130,13 @@ impl<T> Clone for MyRc<T> {
     /// this promise, since a release build skips it and wraps the count to 0,
     /// and the next drop frees a value that other `MyRc`s still point to.
     ///
+    /// Not graded either: a count kept in a type wider than `usize` (a `u64`)
+    /// that aborts only at that type's maximum. The trials run on a 64-bit
+    /// target, where a `u64` is a `usize`, so they cannot tell the two apart;
+    /// it still breaks this promise on a 32-bit target, where such a count
+    /// goes on past `usize::MAX` and `strong_count` (a truncating `as usize`)
+    /// reads it as 0. Keep the count in a `usize`.
+    ///
     /// # Graded promises
     ///
     /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
@@ -289,6 +296,13 @@ const MAX_REFCOUNT: usize = isize::MAX as usize;
 impl<T> Clone for MyArc<T> {
     /// One more owner, counted atomically.
     ///
+    /// Not graded: a limit written in a type of a fixed width (`i64::MAX as
+    /// usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
+    /// where the two are equal, so they cannot tell them apart; it still
+    /// breaks the promise below on a 32-bit target, where `i64::MAX as usize`
+    /// truncates to `usize::MAX`, the check never fires, and the count wraps
+    /// to 0.
+    ///
     /// # Graded promises
     ///
     /// - Cloning a `MyArc` whose count is already above `isize::MAX`, by one or
@@ -402,6 +416,16 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 /// records, losing them, but no trial can record four billion requests in
 /// its time, and nothing lets a trial set the count: keep it in a `u64`.
 ///
+/// Not graded either: a `snapshot` that spins a bounded number of times (on
+/// `try_lock`, say) before it sleeps on the lock. The trials tell a reader
+/// that spins from one that sleeps by the CPU time it burns meanwhile, which
+/// `/proc` counts in hundredths of a second, and on a loaded machine they
+/// allow a fifth of a second of it; std's `Mutex::lock` itself spins a
+/// hundred rounds or so before it sleeps. A reader that spins for
+/// thousands of rounds still breaks the promise on interrupted writers
+/// below: against a writer that cannot run (frozen, or preempted on the
+/// reader's own CPU), every round is wasted. Sleep on the lock (`lock()`).
+///
 /// # Graded promises
 ///
 /// - `Stats::new().snapshot()` is `(0, 0)`. While several threads record and
@@ -416,7 +440,11 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 ///   it does not spin waiting for a writer that cannot run, nor poll (sleep
 ///   a while and try again, with `thread::sleep` or a wait with a timeout),
 ///   but sleeps in a wait with no timeout, until the writer's unlock wakes it
-///   (on Linux, the trial reads the system call it sleeps in). Trial:
+///   (on Linux, the trial reads the system call it sleeps in). And two
+///   readers that go to sleep in `snapshot` while the one writer is frozen
+///   inside `record` are both woken when that record ends, though no other
+///   record follows: a wakeup that reaches only one sleeper
+///   (`Condvar::notify_one` after a write) leaves the other asleep. Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -607,8 +635,12 @@ impl Bank {
     ///   `ch04::bank::moves_money`.
     /// - Many threads transferring between the same two accounts in opposite
     ///   directions, all at the same time, all finish (no deadlock), and no
-    ///   money is created or destroyed. Trial:
-    ///   `ch04::bank::opposite_transfers_finish`.
+    ///   money is created or destroyed. Nor can three transfers around a cycle
+    ///   (`0` to `1`, `1` to `2`, `2` to `0`) deadlock: stopped one at a time
+    ///   on its target account, which the trial holds, at least one of them
+    ///   holds no other account while it waits (lock the two accounts in one
+    ///   global order; making two opposite transfers take turns is not
+    ///   enough). Trial: `ch04::bank::opposite_transfers_finish`.
     /// - A transfer from an account to itself finishes: `Ok(())` with the
     ///   balance unchanged when the balance covers `amount`, else
     ///   `Err(TransferError::InsufficientFunds)`. Trial:
@@ -620,11 +652,14 @@ impl Bank {
     ///   is held and whichever the direction. Trial:
     ///   `ch04::bank::no_money_in_transit`.
     /// - A transfer waits only for the accounts it uses: while one between
-    ///   accounts `0` and `1` is blocked on a held account, transfers between
-    ///   accounts `2` and `3` go through, and while one from account `0` to
-    ///   account `3` is blocked on account `3`, transfers between accounts `1`
-    ///   and `2`, which lie between them, go through too. Trial:
-    ///   `ch04::bank::disjoint_transfers_run_at_once`.
+    ///   accounts `0` and `1`, in either direction, is blocked on a held
+    ///   account, transfers in both directions between every other pair of a
+    ///   bank of 1024 accounts (`2` and `3`, ..., `1022` and `1023`) go
+    ///   through, so no lock may be shared by accounts that a transfer does not
+    ///   use (one per direction, or one per `n % 4`); and while one from
+    ///   account `0` to account `3` is blocked on account `3`, transfers
+    ///   between accounts `1` and `2`, which lie between them, go through too.
+    ///   Trial: `ch04::bank::disjoint_transfers_run_at_once`.
     pub fn transfer(
         &self,
         from: usize,

@@ -193,8 +193,10 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(LOCK_TIMEOUT)
         .on_timeout(
-            "a transfer between accounts 2 and 3 waited for a transfer \
-             between accounts 0 and 1 (one lock around every transfer?), \
+            "a transfer between two other accounts (2 and 3, or 4 and 5, \
+             ...) waited for a transfer between accounts 0 and 1 (one lock \
+             around every transfer, or every transfer in one direction? a \
+             lock shared by several accounts, such as account % 4?), \
              or one between accounts 1 and 2 waited for a transfer from 0 \
              to 3 (locking every account from the lower to the higher?): \
              transfers that share no account must not wait for each other; \

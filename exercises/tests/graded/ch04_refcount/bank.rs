@@ -139,8 +139,11 @@ pub(super) fn moves_money() {
 /// four in each direction, restarting together at a barrier for every batch
 /// so that opposite transfers keep overlapping. More threads than cores
 /// means threads are preempted between their two locks, which is when a
-/// bad lock order deadlocks, even on a loaded machine.
+/// bad lock order deadlocks, even on a loaded machine. First, three
+/// transfers around a cycle must not each hold their source account while
+/// they wait for their target (`transit`).
 pub(super) fn opposite_transfers_finish() {
+    super::transit::a_cycle_of_transfers_holds_no_cycle();
     const BATCHES: usize = 100;
     const PER_BATCH: usize = 2_000;
     let bank = Bank::new(&[1_000, 1_000]);

@@ -190,3 +190,120 @@ pub fn snapshots_while_a_writer_is_frozen() {
     let (count, total) = stats.snapshot();
     assert_eq!(count, total, "no update lost");
 }
+
+/// Two readers that go to sleep while the one writer is frozen inside
+/// `record` must both be woken when it finishes, though it records nothing
+/// more: a writer that wakes only one sleeper (`Condvar::notify_one`) leaves
+/// the other asleep for good. The writer is frozen again and again until
+/// both readers are seen asleep inside `snapshot` at once; then it is told
+/// to stop after this record and let go. Once it has ended, nothing else
+/// can wake a reader: if every reader left is then seen asleep in a wait
+/// with no deadline, 100 times in a row, none ever will be. (A reader that
+/// the writer's unlock woke is running, or waiting for a CPU, until it
+/// returns: never asleep.) The readers may have gone to sleep on a lock the
+/// writer held around a flag rather than behind the flag itself, which
+/// does not lose them, so this is done `ROUNDS` times, each with a writer
+/// of its own. Freezes that do not put both readers to sleep only cost
+/// time, and a correct `Stats` passes whether or not any does.
+pub fn sleeping_readers_are_all_woken() {
+    const ROUNDS: usize = 50;
+    for _ in 0..ROUNDS {
+        let left_asleep = readers_left_asleep();
+        assert_eq!(
+            left_asleep, 0,
+            "{left_asleep} of two readers that went to sleep in snapshot \
+             while the one writer was frozen inside record were never woken \
+             when that record finished (the writer recorded nothing more): \
+             the writer's wakeup reached only one sleeper \
+             (Condvar::notify_one?). Wake every waiter (notify_all), or \
+             sleep on the lock itself, whose unlock passes the turn on"
+        );
+    }
+}
+
+/// One round of `sleeping_readers_are_all_woken`: how many readers were
+/// left asleep after the writer had ended.
+fn readers_left_asleep() -> usize {
+    const FREEZES: usize = 1_000;
+    const READERS: usize = 2;
+    let stats = Stats::new();
+    let stop = AtomicBool::new(false);
+    let records = AtomicU64::new(0);
+    let mut left_asleep = 0;
+    thread::scope(|s| {
+        let (tell_writer, writer) = mpsc::channel();
+        let (stop, records, stats) = (&stop, &records, &stats);
+        let writing = s.spawn(move || {
+            tell_writer.send(task::me()).unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                stats.record(1);
+                records.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let writer = writer.recv().expect("the writer ended at once");
+        let mut readers = Vec::new();
+        for _ in 0..FREEZES {
+            // Let the writer record once more, so that it is frozen at a
+            // new place each time.
+            let before = records.load(Ordering::SeqCst);
+            while records.load(Ordering::SeqCst) < before + 2 {
+                thread::yield_now();
+            }
+            task::freeze(writer);
+            readers = (0..READERS)
+                .map(|_| {
+                    let (tell, told) = mpsc::channel();
+                    let handle = s.spawn(move || {
+                        tell.send(task::me().tid).unwrap();
+                        stats.snapshot()
+                    });
+                    let tid = told.recv().expect("a reader ended at once");
+                    // No deadline: `snapshots_while_a_writer_is_frozen`
+                    // already failed a reader that spins.
+                    while !handle.is_finished() && !asleep(tid) {
+                        thread::yield_now();
+                    }
+                    (tid, handle)
+                })
+                .collect();
+            if readers.iter().all(|(_, handle)| !handle.is_finished()) {
+                break;
+            }
+            task::thaw();
+            for (_, handle) in readers.drain(..) {
+                handle.join().expect("a reader panicked");
+            }
+        }
+        // Both readers asleep, or no freeze put them to sleep: the writer
+        // stops after the record it is in.
+        stop.store(true, Ordering::SeqCst);
+        task::thaw();
+        writing.join().expect("the writer panicked");
+        let mut in_a_row = 0;
+        while in_a_row < 100 {
+            let waiting: Vec<_> = readers
+                .iter()
+                .filter(|(_, handle)| !handle.is_finished())
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            let all_asleep = waiting.iter().all(|(tid, _)| {
+                matches!(task::wait(*tid), Some((task::Wait::UntilWoken, _)))
+            });
+            in_a_row = if all_asleep { in_a_row + 1 } else { 0 };
+            thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // Wake the readers left asleep, one record at a time, so that the
+        // round can end.
+        while readers.iter().any(|(_, handle)| !handle.is_finished()) {
+            left_asleep = readers
+                .iter()
+                .filter(|(_, handle)| !handle.is_finished())
+                .count();
+            stats.record(1);
+            thread::yield_now();
+        }
+    });
+    left_asleep
+}

@@ -67,6 +67,7 @@ pub fn snapshots_while_writers_are_interrupted() {
     const SNAPSHOTS: usize = 1_000;
     // First one writer, frozen by a signal wherever it is.
     super::freeze::snapshots_while_a_writer_is_frozen();
+    super::freeze::sleeping_readers_are_all_woken();
     stay_on_one_cpu();
     let stats = Stats::new();
     let start = Barrier::new(WRITERS + READERS);

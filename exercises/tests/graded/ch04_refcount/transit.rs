@@ -139,28 +139,45 @@ pub fn no_money_in_transit() {
     }
 }
 
-/// While a transfer between accounts 0 and 1 waits for a lock, a transfer
-/// between accounts 2 and 3 finishes: it shares no account with the first.
-/// And while one from account 0 to account 3 waits for account 3 (holding
+/// While a transfer between accounts 0 and 1 waits for a lock, in either
+/// direction, transfers between every other pair of a bank of 1024
+/// accounts finish, both ways: they share no account with the first. And
+/// while one from account 0 to account 3 waits for account 3 (holding
 /// account 0, if it locks the lower account first), transfers between
 /// accounts 1 and 2, which lie between them, finish too. A lock around
-/// every transfer, or one on every account from the lower to the higher,
-/// makes them wait, and the trial time out.
+/// every transfer, or around every transfer in one direction, a lock on
+/// every account from the lower to the higher, or a few locks shared by
+/// many accounts (account `n` taking lock `n % 4`, say), makes some of them
+/// wait, and the trial time out.
 pub fn disjoint_transfers_run_at_once() {
-    let bank = Bank::new(&[100; 4]);
-    thread::scope(|s| {
-        let guard = bank
-            .try_lock_for_tests(0)
-            .expect("try_lock_for_tests: nobody holds the account");
-        let waiting = start_transfer(s, &bank, (0, 1, 10));
-        // Hangs if this transfer waits for the one above.
-        assert_eq!(bank.transfer(2, 3, 10), Ok(()));
-        assert_eq!(bank.transfer(3, 2, 30), Ok(()));
-        drop(guard);
-        assert_eq!(result_of(waiting), Ok(()));
-    });
-    let balances: Vec<_> = (0..4).map(|a| bank.balance(a)).collect();
-    assert_eq!(balances, [90, 110, 120, 80].map(Some));
+    const ACCOUNTS: usize = 1024;
+    for waiting in [(0, 1), (1, 0)] {
+        let bank = Bank::new(&[100; ACCOUNTS]);
+        thread::scope(|s| {
+            let guard = bank
+                .try_lock_for_tests(0)
+                .expect("try_lock_for_tests: nobody holds the account");
+            let (from, to) = waiting;
+            let waiting = start_transfer(s, &bank, (from, to, 10));
+            // Hangs if one of these transfers waits for the one above.
+            for low in (2..ACCOUNTS).step_by(2) {
+                assert_eq!(bank.transfer(low, low + 1, 10), Ok(()));
+                assert_eq!(bank.transfer(low + 1, low, 30), Ok(()));
+            }
+            drop(guard);
+            assert_eq!(result_of(waiting), Ok(()));
+        });
+        let (from, to) = waiting;
+        for account in 0..ACCOUNTS {
+            let expected = match account {
+                _ if account == from => 90,
+                _ if account == to => 110,
+                _ if account % 2 == 0 => 120,
+                _ => 80,
+            };
+            assert_eq!(bank.balance(account), Some(expected));
+        }
+    }
     let bank = Bank::new(&[100; 4]);
     thread::scope(|s| {
         let guard = bank
@@ -176,4 +193,47 @@ pub fn disjoint_transfers_run_at_once() {
     });
     let balances: Vec<_> = (0..4).map(|a| bank.balance(a)).collect();
     assert_eq!(balances, [90, 120, 80, 110].map(Some));
+}
+
+/// Three transfers around a cycle, `0` to `1`, `1` to `2` and `2` to `0`,
+/// each stopped in turn on its target account, which the trial holds:
+/// if every one of them holds its source account while it waits, then the
+/// three started at once can each hold one account and wait for the next
+/// one's, for ever. That deadlock needs the three to reach their first
+/// lock in one particular order, so the trial does not wait for it: it
+/// looks at what each transfer holds while it waits. Locking the two
+/// accounts in one order that every transfer follows (the lower number
+/// first) leaves at least one of the three holding nothing while it waits.
+/// Two opposite transfers taking turns on a lock of their pair, then
+/// locking their source first, hold their source every time.
+pub fn a_cycle_of_transfers_holds_no_cycle() {
+    const START: u64 = 100;
+    let cycle = [(0, 1), (1, 2), (2, 0)];
+    let mut held_sources = Vec::new();
+    for (from, to) in cycle {
+        let bank = Bank::new(&[START; 3]);
+        thread::scope(|s| {
+            let guard = bank
+                .try_lock_for_tests(to)
+                .expect("try_lock_for_tests: nobody holds the account");
+            let transfer = start_transfer(s, &bank, (from, to, 10));
+            if bank.try_lock_for_tests(from).is_none() {
+                held_sources.push(format!(
+                    "the transfer from {from} to {to} held account {from} \
+                     while it waited for account {to}"
+                ));
+            }
+            drop(guard);
+            assert_eq!(result_of(transfer), Ok(()));
+        });
+    }
+    assert!(
+        held_sources.len() < cycle.len(),
+        "{}: started at once, these three transfers can each hold one \
+         account and wait for the next one's, a deadlock. Making opposite \
+         transfers between two accounts take turns does not prevent it; lock \
+         the two accounts in one global order (the lower number first), \
+         whatever the direction",
+        held_sources.join("; ")
+    );
 }
