@@ -227,7 +227,10 @@ pub(super) fn starts_size_long_lived_workers() {
     let built = Cell::new(0);
     // Each call chooses a folder of its own for its worker to start in.
     let homes = scratch();
-    let homes = homes.path().canonicalize().expect("cannot resolve a folder");
+    let homes = homes
+        .path()
+        .canonicalize()
+        .expect("cannot resolve a folder");
     let command = || {
         built.set(built.get() + 1);
         let home = homes.join(built.get().to_string());
