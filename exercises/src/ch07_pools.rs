@@ -396,8 +396,8 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 /// - Gives the same counts as one thread counting every word of every text with
 ///   `words`, for any number of mappers, whether or not it divides the number
 ///   of texts, and however many words the texts hold, and however many
-///   different ones: with tens of thousands of different words per mapper,
-///   a mapper that sends its counts in parts as its map grows needs every
+///   different ones: with twelve thousand different words per mapper, a
+///   mapper that sends its counts in parts as its map grows needs every
 ///   part added up, not one message per mapper. Fifty thousand words
 ///   are more than a bounded channel's buffer holds, so the calling thread
 ///   adds the counts up as they arrive, while the mappers run, not once they
