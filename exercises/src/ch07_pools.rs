@@ -108,7 +108,11 @@ impl ProcessPool {
     /// Starts `size` worker processes, each from its own call of `command`
     /// (`size` calls in all), with stdin and stdout piped to the pool and
     /// stderr inherited, so that the workers' messages reach the user.
-    /// Panics if `size` is 0. If a worker cannot be started, returns the
+    /// Panics if `size` is 0, in every build: a release build too, which
+    /// leaves `debug_assert!`s out and would return a pool of no workers.
+    /// The trials run debug builds only, so a check that only debug builds
+    /// make (a `debug_assert!`) passes them, but it is wrong, and not
+    /// graded. If a worker cannot be started, returns the
     /// error once the workers already started have been stopped as
     /// dropping the pool stops them (their stdins closed, which lets them
     /// finish) and waited for, so that none outlives the failed call.
@@ -119,7 +123,8 @@ impl ProcessPool {
     ///   process, with `size` calls of `command`, one per worker, each worker
     ///   from the `Command` that its call returned, as it was built: with the
     ///   variables that call set, and the rest of the caller's environment
-    ///   (no `env_clear`); each worker's stderr is the caller's own
+    ///   (no `env_clear`), in the working directory that call chose (the
+    ///   pool chooses none); each worker's stderr is the caller's own
     ///   (inherited, not piped). Trial:
     ///   `ch07::process_pool::starts_size_long_lived_workers`.
     /// - Panics if `size` is `0`. Trial:
@@ -166,7 +171,9 @@ impl ProcessPool {
     ///   Trial: `ch07::process_pool::starts_size_long_lived_workers`.
     /// - Returns one answer per job, in the order of `jobs`, not in the order
     ///   the jobs finish; each answer is the line the worker answered, without
-    ///   its newline. No jobs give no answers. Trial:
+    ///   its newline, and only that: a `\r` before the newline stays in the
+    ///   answer. An empty job is a job like any other, sent to a worker, which
+    ///   answers it. No jobs give no answers. Trial:
     ///   `ch07::process_pool::returns_answers_in_job_order`.
     /// - Each job goes to whichever worker is free, so a slow job does not hold
     ///   up the jobs behind it: with two workers, the first job may wait until
@@ -284,7 +291,10 @@ impl ThreadPool {
     ///
     /// # Graded promises
     ///
-    /// - A pool of `size` threads runs `size` jobs at the same time. Trials:
+    /// - A pool of `size` threads runs `size` jobs at the same time, each job
+    ///   with as much stack as `thread::spawn` gives a thread of its own
+    ///   (2 MiB): a job that keeps 512 KiB on the stack runs as it would on a
+    ///   thread of its own, it does not overflow a small stack. Trials:
     ///   `ch07::thread_pool::runs_size_jobs_at_once`,
     ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
     /// - The pool never runs more than `size` jobs at once, nor on more than
@@ -297,8 +307,9 @@ impl ThreadPool {
     ///   that run the first jobs are there as soon as `new` returns, before
     ///   any job is sent. Trial:
     ///   `ch07::thread_pool::idle_threads_sleep_until_the_pool_is_dropped`.
-    /// - Panics if `size` is `0`. Trial:
-    ///   `ch07::thread_pool::rejects_a_size_of_zero`.
+    /// - Panics if `size` is `0`, and if one of the `size` threads cannot
+    ///   start (as `thread::spawn` panics), rather than return a pool of fewer
+    ///   threads. Trial: `ch07::thread_pool::rejects_a_size_of_zero`.
     pub fn new(size: usize) -> ThreadPool {
         // TODO(ch07): a crossbeam channel of boxed jobs; `size` threads
         // that run jobs from it until it closes, surviving their panics.
@@ -323,7 +334,12 @@ impl Drop for ThreadPool {
     /// thread that dropped the pool. Only the first is graded: x86
     /// processors show every write in time anyway, and the pool's threads
     /// and channel are std's and crossbeam's, which the loom models cannot
-    /// run.
+    /// run. For the same reason a pool of a `Mutex`, a `Condvar` and a
+    /// "closed" flag is graded only on what it does: a `Drop` that sets the
+    /// flag and notifies without holding the mutex is wrong (a worker that
+    /// has just seen the flag clear, and not yet waited, misses the wakeup,
+    /// and the drop waits for it for ever), but no trial can stop a worker
+    /// between its look and its wait, so it is not graded.
     ///
     /// # Graded promises
     ///
@@ -331,7 +347,9 @@ impl Drop for ThreadPool {
     ///   however long the jobs run, even one that ends seconds after the drop
     ///   began, and every worker thread has ended, its thread-locals'
     ///   destructors included (as joining it waits for): a thread-local that a
-    ///   job left on its worker has been dropped. Trial:
+    ///   job left on its worker has been dropped. So too when the pool is
+    ///   dropped while its thread unwinds from a panic: a drop that skips the
+    ///   wait when `thread::panicking()` leaves the jobs running. Trial:
     ///   `ch07::thread_pool::runs_every_job_before_drop_returns`.
     fn drop(&mut self) {
         // TODO(ch07): close the queue, then join every worker.
@@ -377,7 +395,10 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///
 /// - Gives the same counts as one thread counting every word of every text with
 ///   `words`, for any number of mappers, whether or not it divides the number
-///   of texts, and however many words the texts hold: fifty thousand words
+///   of texts, and however many words the texts hold, and however many
+///   different ones: with twelve thousand different words per mapper, a
+///   mapper that sends its counts in parts as its map grows needs every
+///   part added up, not one message per mapper. Fifty thousand words
 ///   are more than a bounded channel's buffer holds, so the calling thread
 ///   adds the counts up as they arrive, while the mappers run, not once they
 ///   have ended: with one mapper held until then, the calling thread has

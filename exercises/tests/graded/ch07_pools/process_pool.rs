@@ -225,10 +225,19 @@ fn environment_of(pid: u32) -> HashSet<Vec<u8>> {
 pub(super) fn starts_size_long_lived_workers() {
     const SIZE: usize = 3;
     let built = Cell::new(0);
+    // Each call chooses a folder of its own for its worker to start in.
+    let homes = scratch();
+    let homes = homes
+        .path()
+        .canonicalize()
+        .expect("cannot resolve a folder");
     let command = || {
         built.set(built.get() + 1);
+        let home = homes.join(built.get().to_string());
+        fs::create_dir(&home).expect("cannot create a folder");
         let mut command = pool_worker();
         command.env("CH07_WORKER", built.get().to_string());
+        command.current_dir(home);
         command
     };
     let mut pool =
@@ -305,6 +314,15 @@ pub(super) fn starts_size_long_lived_workers() {
             ours.iter().filter(|pair| theirs.contains(*pair)).count(),
             ours.len()
         );
+        let home = homes.join(number.unwrap_or_default().to_string());
+        let cwd = fs::read_link(format!("/proc/{pid}/cwd"));
+        assert!(
+            cwd.as_ref().is_ok_and(|cwd| *cwd == home),
+            "worker {pid} (CH07_WORKER={number:?}) runs in {cwd:?}, not in \
+             {home:?}, the folder its call of `command` chose with \
+             current_dir: start each worker from its Command as it was \
+             built, in the folder it chose (the pool chooses none)"
+        );
     }
 }
 
@@ -337,6 +355,34 @@ pub(super) fn returns_answers_in_job_order() {
     let answers: Vec<&str> = answers.iter().map(|a| parse(a).1).collect();
     assert_eq!(answers, expected, "40 jobs, answers in job order");
     assert!(pool.map(&[]).expect("map failed").is_empty(), "no jobs");
+    drop(pool);
+    answers_as_the_worker_answered();
+}
+
+/// A worker that answers each job `[JOB]`, then a carriage return and a
+/// newline: each answer keeps its `\r`, and an empty job is sent to it
+/// like any other, and answered `[]`.
+fn answers_as_the_worker_answered() {
+    let bracketing = || {
+        let mut command = Command::new("/bin/sh");
+        command.arg("-c").arg(
+            r#"while IFS= read -r job; do printf '[%s]\r\n' "$job"; done"#,
+        );
+        command
+    };
+    let mut pool =
+        ProcessPool::new(bracketing, 2).expect("cannot start the pool");
+    let jobs = ["a", "", "b c", ""].map(String::from);
+    let answers = pool.map(&jobs).expect("map failed");
+    assert_eq!(
+        answers,
+        ["[a]\r", "[]\r", "[b c]\r", "[]\r"],
+        "a worker that answers each job JOB with `[JOB]\\r\\n`: each \
+         answer is the line the worker wrote without its newline, and only \
+         that (BufRead::lines takes a \\r off too), and an empty job is \
+         sent to a worker like any other (answering it yourself makes an \
+         answer up)"
+    );
 }
 
 /// Creates `DIR/go-ROUND` for each round in turn, once `size` distinct

@@ -8,13 +8,13 @@ mod idle;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use course::grader::task;
+use course::grader::{spawn_limit, task};
 use crossbeam::channel;
 use exercises::ch07_pools::{ThreadPool, countdown};
 
@@ -73,6 +73,40 @@ thread_local! {
 pub(super) fn runs_every_job_before_drop_returns() {
     the_jobs_finish_before_drop_returns();
     the_workers_end_before_drop_returns();
+    the_jobs_finish_when_dropped_while_unwinding();
+}
+
+/// A pool dropped while its thread unwinds from a panic still waits for
+/// its job: the job runs only once the dropping thread has been seen
+/// asleep (in `join`, for a drop that waits), so a drop that returns at
+/// once leaves it unfinished.
+fn the_jobs_finish_when_dropped_while_unwinding() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (open, gate) = channel::bounded::<()>(0);
+    let dropper = task::me().tid;
+    let watcher = thread::spawn(move || {
+        let _ = task::watch_until_asleep(dropper);
+        drop(open);
+    });
+    let unwound = panic::catch_unwind(AssertUnwindSafe(|| {
+        let pool = ThreadPool::new(1);
+        let finished = Arc::clone(&finished);
+        pool.execute(move || {
+            let _ = gate.recv(); // Until the dropping thread sleeps.
+            finished.fetch_add(1, Ordering::SeqCst);
+        });
+        panic!("a panic that drops a pool as it unwinds");
+    }));
+    assert!(unwound.is_err(), "the closure panics");
+    let finished = finished.load(Ordering::SeqCst);
+    watcher.join().expect("the watching thread panicked");
+    assert_eq!(
+        finished, 1,
+        "a pool dropped while its thread unwound from a panic returned \
+         before its job had finished: Drop joins every worker, while \
+         unwinding too (skipping the wait when thread::panicking() leaves \
+         the jobs running after the drop)"
+    );
 }
 
 /// A job leaves an [`EndOfWorker`] on the one worker thread of a pool,
@@ -285,6 +319,7 @@ pub(super) fn runs_size_jobs_at_once() {
     for job in 0..SIZE {
         let (barrier, report) = (Arc::clone(&barrier), report.clone());
         pool.execute(move || {
+            needs_a_stack_as_big_as_a_thread_s();
             barrier.wait(); // Every job is running.
             report.send(job).unwrap();
         });
@@ -294,6 +329,20 @@ pub(super) fn runs_size_jobs_at_once() {
     met.sort();
     assert_eq!(met, [0, 1, 2, 3], "every job ran once");
     drop(pool);
+}
+
+/// How much stack each job of [`runs_size_jobs_at_once`] keeps: a quarter
+/// of what `thread::spawn` gives a thread (2 MiB), far more than a thread
+/// with a small stack has.
+const JOB_STACK: usize = 512 << 10;
+
+/// Keeps [`JOB_STACK`] bytes on the stack, as a job with a large local
+/// buffer does: on a worker thread with less stack than `thread::spawn`
+/// gives, it overflows the stack, which aborts this trial's process.
+#[inline(never)]
+fn needs_a_stack_as_big_as_a_thread_s() {
+    let buffer = [1_u8; JOB_STACK];
+    std::hint::black_box(&buffer);
 }
 
 /// The threads of this process, from Linux's `/proc`.
@@ -392,6 +441,22 @@ pub(super) fn rejects_a_size_of_zero() {
         "ThreadPool::new(0) returned {outcome:?}: it must panic, as the doc \
          says (a pool of no threads would run no job)"
     );
+    let outcome = spawn_limit::while_only_threads_can_start(1, || {
+        ThreadPool::new(2);
+    });
+    match outcome {
+        None => eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a pool \
+             whose threads cannot all start is not checked"
+        ),
+        Some(outcome) => assert!(
+            outcome.is_err(),
+            "only one new thread could start, and ThreadPool::new(2) \
+             returned: when a thread cannot start, new panics (as \
+             thread::spawn does), rather than return a pool of fewer \
+             threads than `size` (Builder::spawn(..).ok() drops the error)"
+        ),
+    }
 }
 /// Each job goes to whichever thread is free, from one queue, in the order
 /// the jobs were sent. On a pool of two threads, the first job waits until

@@ -68,8 +68,39 @@ pub(super) fn matches_the_sequential_count() {
         "{MANY_TEXTS} texts, 4 mappers: the counts should equal those of one \
          thread counting every text"
     );
+    // Two mappers, each with texts that hold thousands of different words
+    // (no word in two places, so each counts once): a mapper that sends its
+    // counts in parts as its map grows must have every part added up.
+    let distinct: Vec<String> = (0..DISTINCT_TEXTS)
+        .map(|text| {
+            (0..DISTINCT_WORDS)
+                .map(|word| format!("t{text}w{word} "))
+                .collect()
+        })
+        .collect();
+    let distinct: Vec<&str> = distinct.iter().map(String::as_str).collect();
+    let counted = word_count(&distinct, 2, |_| {});
+    let once = counted.values().filter(|&&count| count == 1).count();
+    assert!(
+        counted.len() == DISTINCT_TEXTS * DISTINCT_WORDS
+            && once == counted.len(),
+        "{DISTINCT_TEXTS} texts of {DISTINCT_WORDS} different words each, 2 \
+         mappers: {} different words were counted, {once} of them once, of \
+         {} words that each occur once (a mapper that sends its counts in \
+         several parts needs every part added up: the calling thread \
+         receives until the channel closes, not one message per mapper)",
+        counted.len(),
+        DISTINCT_TEXTS * DISTINCT_WORDS
+    );
     adds_up_the_counts_that_arrived();
 }
+
+/// How many texts, each of [`DISTINCT_WORDS`] words that no other text
+/// holds, [`matches_the_sequential_count`] shares out among two mappers.
+const DISTINCT_TEXTS: usize = 4;
+
+/// How many different words each of those texts holds.
+const DISTINCT_WORDS: usize = 6_000;
 
 /// How many texts the last check of [`matches_the_sequential_count`]
 /// counts: some fifty thousand words.
