@@ -101,9 +101,8 @@ pub(super) fn a_thread_that_finds_the_gil_free_takes_it() {
         let me = told.recv().unwrap();
         // Counted, and then asleep in its wait, which holds no lock (if it
         // never sleeps so, the trial times out).
-        while !waiter.is_finished()
-            && !(gil.waiting() == 1 && task::asleep(me.tid))
-        {
+        let waits = || gil.waiting() == 1 && task::asleep(me.tid);
+        while !(waiter.is_finished() || waits()) {
             thread::yield_now();
         }
         if waiter.is_finished() {
