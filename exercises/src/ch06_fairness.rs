@@ -71,7 +71,8 @@ use std::time::Duration;
 ///   for a `MutexGuard<u8>` (`Sync` but not `Send`). It is `Send` when `T` is
 ///   (`u64`, and `Cell<u32>`, which is not `Sync`), and not for `Rc<u8>`:
 ///   sending the lock sends its value. Its guard is `Sync` only when `T` is,
-///   as `MutexGuard` is (`u64`, and not `Cell<u32>`). Trial:
+///   as `MutexGuard` is (`u64`, and not `Cell<u32>`), and not `Send` for
+///   `Rc<u8>`: the thread it is sent to gets `&mut T`. Trial:
 ///   `ch06::ticket_lock::is_sync_for_send_values`.
 #[derive(Debug)]
 pub struct TicketLock<T> {
@@ -239,6 +240,13 @@ impl NewGil {
     ///   drops its guard, before the waiter that asked has woken): nobody has
     ///   asked the new holder yet, and its first `check` keeps the GIL. Trial:
     ///   `ch06::new_gil::taking_the_gil_resets_the_request`.
+    /// - A thread that calls `acquire` while the GIL is free takes it at once,
+    ///   even while other threads are counted as waiting (a waiter woken by the
+    ///   release that has not run yet): it does not queue behind them. Any
+    ///   interval will do, up to `Duration::MAX` (its waiters never ask): a
+    ///   waiter with it waits for the GIL like any other, rather than panic on
+    ///   a deadline that `Instant` cannot hold. Trial:
+    ///   `ch06::new_gil::taking_the_gil_resets_the_request`.
     /// - A waiter sleeps between its intervals, also after it has asked: while
     ///   the holder works for a second of CPU time without calling `check`, the
     ///   waiter uses less than a twentieth of that (CPU time, not time on a
@@ -371,7 +379,10 @@ impl Drop for NewGilGuard<'_> {
 /// runtime up past a beat (a long `beat`, or another task that blocks the
 /// thread), that beat comes late, as soon as the loop runs again, and the
 /// next one a full `period` after it: the beats missed meanwhile are not
-/// made up in a burst.
+/// made up in a burst. (tokio's timer counts in whole milliseconds and
+/// rounds each deadline up, so with a period that is not a whole number of
+/// milliseconds two beats may come up to a millisecond closer than
+/// `period`, but never ahead of the schedule.)
 ///
 /// The loop must keep looking at `work` however the beats go: a `select!`
 /// that is `biased;` towards the tick could, with beats that each outlast a
@@ -392,7 +403,10 @@ impl Drop for NewGilGuard<'_> {
 ///   one that enters the runtime. Trial:
 ///   `ch06::heartbeat::returns_the_result`.
 /// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
-///   current-thread runtime, and no faster than once per `period`. Trial:
+///   current-thread runtime, and no faster than once per `period`, also for a
+///   period that is not a whole number of milliseconds (1.9 ms, not rounded
+///   down to 1 ms): the `k`-th beat after the first comes no sooner than `k`
+///   periods after it. Trial:
 ///   `ch06::heartbeat::beats_while_the_work_runs`.
 /// - The first beat comes at once. After the runtime was held up for several
 ///   periods, by another task or by a `beat` that itself lasts longer than a
@@ -544,7 +558,8 @@ impl<T> FairRwLock<T> {
     /// # Graded promises
     ///
     /// - `writers_waiting()` counts a writer blocked in `write` (`1` for one,
-    ///   `2` for two waiting behind a reader: a count, not a flag), but not a
+    ///   `2` for two waiting behind a reader: a count, not a flag, and `1` once
+    ///   one of the two has gone in while the other still waits), but not a
     ///   writer that holds the lock nor one that has finished. Asked
     ///   while another thread holds the lock's state (formatting the lock with
     ///   `{:?}`), it waits for the state rather than answer `0`, and so counts

@@ -6,7 +6,7 @@ mod writer_priority;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, MutexGuard, mpsc};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -172,18 +172,45 @@ pub(super) fn writers_exclude_everyone() {
 
 /// Two writers wait behind a reader: `writers_waiting()` counts both (a
 /// flag would say 1, and the first writer to get in would lower it while
-/// the other still waits). If it never says 2, the trial times out.
+/// the other still waits). If it never says 2, the trial times out. Once
+/// the reader has left and one writer is inside (it says so, and waits for
+/// the go), the other still waits: the count is 1, not 0 (a writer that
+/// goes in lowers the count by one, it does not reset it).
 fn two_waiting_writers_are_both_counted() {
     let lock = FairRwLock::new(0_u64);
+    let (inside, entered) = mpsc::channel();
+    let (go, gone) = mpsc::channel::<()>();
+    // Only the writer inside takes it, so the writers never contend for it.
+    let gone = Mutex::new(gone);
     thread::scope(|s| {
         let held = lock.read();
         for _ in 0..2 {
-            s.spawn(|| *lock.write() += 1);
+            let (inside, lock, gone) = (inside.clone(), &lock, &gone);
+            s.spawn(move || {
+                let mut written = lock.write();
+                inside.send(()).unwrap();
+                gone.lock().unwrap().recv().unwrap();
+                *written += 1;
+            });
         }
         while lock.writers_waiting() < 2 {
             thread::yield_now();
         }
         drop(held);
+        entered.recv().unwrap();
+        let counted = lock.writers_waiting();
+        go.send(()).unwrap();
+        entered.recv().unwrap();
+        go.send(()).unwrap();
+        assert_eq!(
+            counted, 1,
+            "two writers waited behind a reader; once the reader left and \
+             one of them went in, writers_waiting() said {counted}, not 1, \
+             while the other still waited: a writer that goes in takes \
+             itself off the count (writers_waiting -= 1), it does not reset \
+             it, or the readers that queue meanwhile go before the writer \
+             still waiting"
+        );
     });
     assert_eq!(*lock.read(), 2, "both writers wrote");
 }

@@ -13,7 +13,8 @@ use exercises::ch06_fairness::NewGil;
 
 use course::grader::task;
 use frozen_waiter::{
-    a_thread_that_finds_the_gil_free_is_not_asked, a_waiter_that_asked,
+    a_thread_that_finds_the_gil_free_is_not_asked,
+    a_thread_that_finds_the_gil_free_takes_it, a_waiter_that_asked,
 };
 pub(super) use frozen_waiter::{
     a_waiter_sleeps_between_its_intervals, check_ends_the_request_as_it_lets_go,
@@ -452,6 +453,7 @@ pub(super) fn taking_the_gil_resets_the_request() {
         );
     });
     a_thread_that_finds_the_gil_free_is_not_asked();
+    a_thread_that_finds_the_gil_free_takes_it();
 }
 
 /// Three threads: `holder` holds the GIL, and two more wait for it, the

@@ -200,6 +200,14 @@ pub(super) fn is_sync_for_send_values() {
          for the guard)"
     );
     assert!(
+        !course::is_send!(TicketGuard<'static, Rc<u8>>),
+        "TicketGuard<Rc<u8>> is Send: the thread a guard is sent to gets \
+         `&mut Rc<u8>` through it, and can clone the Rc there while its \
+         own thread keeps other clones. A guard may be Send only when T is \
+         (PhantomData<&mut T> gives exactly that: leave Send to the \
+         compiler, with no `unsafe impl Send` for the guard)"
+    );
+    assert!(
         course::is_send!(TicketLock<u64>),
         "TicketLock<u64> must be Send, or no thread can hand it to another"
     );

@@ -79,6 +79,79 @@ pub(super) fn a_thread_that_finds_the_gil_free_is_not_asked() {
     });
 }
 
+/// A waiter sleeps behind the holder, with the longest interval there is
+/// (`Duration::MAX`: it never asks, and a deadline of now plus that
+/// interval would not fit in an `Instant`), and is frozen there; the holder
+/// drops its guard. The waiter, woken but frozen, is still counted by
+/// `waiting()`, and the GIL is free: a thread that calls `acquire` now
+/// takes it at once. One that queues behind the counted waiters (counting
+/// itself: `waiting()` says 2) waits for a waiter that cannot run.
+pub(super) fn a_thread_that_finds_the_gil_free_takes_it() {
+    let gil = NewGil::new(Duration::MAX);
+    let took = AtomicBool::new(false);
+    let (release, released) = mpsc::channel::<()>();
+    let queued = thread::scope(|s| {
+        let (gil, took) = (&gil, &took);
+        let held = gil.acquire();
+        let (tell, told) = mpsc::channel();
+        let waiter = s.spawn(move || {
+            tell.send(task::me()).unwrap();
+            drop(gil.acquire());
+        });
+        let me = told.recv().unwrap();
+        // Counted, and then asleep in its wait, which holds no lock (if it
+        // never sleeps so, the trial times out).
+        let waits = || gil.waiting() == 1 && task::asleep(me.tid);
+        while !(waiter.is_finished() || waits()) {
+            thread::yield_now();
+        }
+        if waiter.is_finished() {
+            drop(held);
+            assert!(
+                waiter.join().is_ok(),
+                "a thread that waited for a GIL whose interval is \
+                 Duration::MAX panicked: a waiter waits one interval at a \
+                 time (wait_timeout(interval) waits without a limit when \
+                 the interval does not fit), it does not add the interval \
+                 to Instant::now(), which overflows"
+            );
+            panic!("a thread waiting for a held GIL returned from acquire");
+        }
+        task::freeze(me);
+        drop(held);
+        s.spawn(move || {
+            let _held = gil.acquire();
+            took.store(true, Ordering::SeqCst);
+            let _ = released.recv();
+        });
+        // Until the newcomer has the GIL, or has counted itself as a waiter
+        // (either comes without any help from the frozen waiter).
+        let queued = loop {
+            if took.load(Ordering::SeqCst) {
+                break false;
+            }
+            if gil.waiting() >= 2 {
+                break true;
+            }
+            thread::yield_now();
+        };
+        // The newcomer lets go; thawed, the waiter takes the GIL in turn
+        // (and lets a newcomer that queued in after it).
+        drop(release);
+        task::thaw();
+        queued
+    });
+    assert!(
+        !queued,
+        "the holder dropped its guard while a waiter, woken but not yet \
+         running, was counted by waiting(), and a thread that then called \
+         acquire() found the GIL free but queued behind that waiter \
+         (waiting() said 2) instead of taking it: a thread that finds the \
+         GIL free takes it at once, it never waits for the GIL (CPython's \
+         take_gil waits only while the GIL is locked)"
+    );
+}
+
 /// A waiter asks, and is frozen while it waits on; the holder calls
 /// `check`, which lets go and waits for a switch that cannot come while
 /// the waiter is frozen. While it waits, the request is already reset,
