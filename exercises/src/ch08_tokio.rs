@@ -364,7 +364,11 @@ pub enum Outcome {
 /// - Returns one result per command, in the order of `commands`:
 ///   `Finished` with the exit code and everything the command wrote to
 ///   stdout; `code` is `None` for a command a signal ended, stdout that is
-///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
+///   not UTF-8 is decoded lossily (`U+FFFD`), stdout that is valid UTF-8
+///   comes back as written, a leading byte order mark (`U+FEFF`), `\r\n`
+///   and a lone `\r` included (no "text mode" that strips the one or
+///   turns the others into `\n`, as Python's `utf-8-sig` and
+///   `text=True` do), and a command that cannot
 ///   start gives an `Err`: the error its start gave, unchanged (its kind,
 ///   OS error number and message: `NotFound` for no such program,
 ///   `PermissionDenied` for a file that is not executable), not a new
