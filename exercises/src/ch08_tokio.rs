@@ -69,6 +69,9 @@ use tokio::process::Command;
 /// - Never more than `limit` fetches are in flight, counting each from the
 ///   call of `fetch` (not the first poll of its future) until its future
 ///   has finished: `fetch` is called for a URL only once a slot is free.
+///   The limit is one for the whole batch, whatever the URLs' hosts: with
+///   8 URLs on 8 different hosts and a limit of 3, never more than 3 are
+///   in flight (not `limit` per host, as aiohttp's `limit_per_host`).
 ///   Trials: `ch08::fetch_all::never_exceeds_the_limit`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - With at least `limit` URLs, `limit` fetches are in flight at once at
@@ -257,10 +260,12 @@ pub async fn serve(
 /// producer stops: it takes no item from `items` after that. If `items`
 /// panics, `pipeline` panics too, with the iterator's own payload.
 ///
-/// Panics if `capacity` is 0, as `tokio::sync::mpsc::channel` does.
-/// Any other `capacity` is the channel's, however large: `pipeline` caps
-/// it at no queue length of its own (above `Semaphore::MAX_PERMITS`,
-/// `usize::MAX >> 3`, it panics, as the channel does; not graded).
+/// Panics if `capacity` is 0, or above `Semaphore::MAX_PERMITS`
+/// (`usize::MAX >> 3`), as `tokio::sync::mpsc::channel` does: either is
+/// the caller's mistake, which no clamp hides (unlike `fetch_all`'s
+/// limit, where `usize::MAX` means "no limit"). Any other `capacity` is
+/// the channel's, however large: `pipeline` caps it at no queue length of
+/// its own, and reserves nothing from it.
 ///
 /// The items stream through: nothing is reserved in advance from the
 /// length `items` announces (its `size_hint`), which may be more than any
@@ -282,7 +287,10 @@ pub async fn serve(
 ///   next item (never two under way at once, even when the next item is
 ///   waiting in the channel). Also with the largest capacity a channel
 ///   takes, `Semaphore::MAX_PERMITS`: nothing is reserved from the
-///   capacity either (no room for that many results).
+///   capacity either, neither room for that many results nor for a part
+///   of them (a clamp such as `capacity.min(65536)`): while 3 items go
+///   through, on a one-thread runtime, no allocation of 16 KiB or more
+///   (room for 2048 results) is made on its thread.
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -311,8 +319,10 @@ pub async fn serve(
 ///   is, and does not return the results of the items before it.
 ///   Trial: `ch08::pipeline::a_consume_panic_stops_the_producer`.
 /// - A `capacity` of 0 panics before any item is taken or consumed, and
-///   with no items at all too.
-///   Trial: `ch08::pipeline::panics_on_a_zero_capacity`.
+///   with no items at all too. So does a `capacity` above
+///   `Semaphore::MAX_PERMITS` (`MAX_PERMITS + 1`, `usize::MAX`): it is
+///   not clamped to the largest a channel takes.
+///   Trial: `ch08::pipeline::panics_on_a_capacity_the_channel_refuses`.
 pub async fn pipeline<I, C, Fut>(
     items: I,
     capacity: usize,
@@ -364,7 +374,11 @@ pub enum Outcome {
 /// - Returns one result per command, in the order of `commands`:
 ///   `Finished` with the exit code and everything the command wrote to
 ///   stdout; `code` is `None` for a command a signal ended, stdout that is
-///   not UTF-8 is decoded lossily (`U+FFFD`), and a command that cannot
+///   not UTF-8 is decoded lossily (`U+FFFD`), stdout that is valid UTF-8
+///   comes back as written, a leading byte order mark (`U+FEFF`), `\r\n`
+///   and a lone `\r` included (no "text mode" that strips the one or
+///   turns the others into `\n`, as Python's `utf-8-sig` and
+///   `text=True` do), and a command that cannot
 ///   start gives an `Err`: the error its start gave, unchanged (its kind,
 ///   OS error number and message: `NotFound` for no such program,
 ///   `PermissionDenied` for a file that is not executable), not a new

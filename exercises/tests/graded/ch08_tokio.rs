@@ -32,7 +32,7 @@ use fetch_all::{
 };
 use pipeline::{
     a_consume_panic_stops_the_producer, dropping_it_stops_both_tasks,
-    keeps_every_item_in_order, panics_on_a_zero_capacity,
+    keeps_every_item_in_order, panics_on_a_capacity_the_channel_refuses,
     producer_runs_ahead_of_a_slow_consumer,
     producer_waits_when_the_channel_is_full,
 };
@@ -282,14 +282,15 @@ pub fn trials() -> Vec<Trial> {
              and pass the consumer's panic on",
         ),
         Trial::new(
-            "ch08::pipeline::panics_on_a_zero_capacity",
+            "ch08::pipeline::panics_on_a_capacity_the_channel_refuses",
             1,
-            panics_on_a_zero_capacity,
+            panics_on_a_capacity_the_channel_refuses,
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "pipeline never returned for a capacity of 0: it must panic, \
-             as tokio::sync::mpsc::channel(0) does",
+            "pipeline never returned for a capacity of 0, or for one above \
+             Semaphore::MAX_PERMITS: it must panic, as \
+             tokio::sync::mpsc::channel does",
         ),
         Trial::new(
             "ch08::run_all::reports_code_and_output",

@@ -53,6 +53,16 @@ fn fetch_pages_starting(
         .iter()
         .map(|page| format!("https://shop.example/{page}"))
         .collect();
+    fetch_urls_starting(urls, delays_ms, limit, start)
+}
+
+/// [`fetch_pages_starting`], with the whole URLs given.
+fn fetch_urls_starting(
+    urls: Vec<String>,
+    delays_ms: &[u64],
+    limit: usize,
+    start: Start,
+) -> Fetched {
     let delay_of: HashMap<String, u64> = urls
         .iter()
         .cloned()
@@ -117,6 +127,8 @@ pub(super) fn fills_the_limit() {
 }
 
 /// Eight fetches of 10 ms with a limit of 3: never more than 3 in flight.
+/// So it is when each URL is on a host of its own: the limit is one for
+/// the whole batch, not one per host.
 pub(super) fn never_exceeds_the_limit() {
     for limit in [3, 1, 5] {
         let fetched = fetch_pages(&PAGES, &[10; 8], limit);
@@ -128,6 +140,28 @@ pub(super) fn never_exceeds_the_limit() {
              done (`let _permit = ...`; `let _ = ...` drops the permit at \
              once)"
         );
+    }
+    for limit in [3, 1] {
+        let urls: Vec<String> = PAGES
+            .iter()
+            .enumerate()
+            .map(|(n, page)| format!("https://shop-{n}.example/{page}"))
+            .collect();
+        let fetched = fetch_urls_starting(urls, &[10; 8], limit, Start::Polled);
+        let most = fetched.most;
+        assert!(
+            most <= limit,
+            "8 fetches of URLs on 8 different hosts, with a limit of \
+             {limit}: {most} were in flight at once. The limit counts every \
+             fetch of the batch, whatever its host: one semaphore for all \
+             of them (not one per host, as aiohttp's limit_per_host)"
+        );
+        let expected: Vec<String> = fetched
+            .urls
+            .iter()
+            .map(|url| format!("body of {url}"))
+            .collect();
+        assert_eq!(fetched.bodies, expected, "the bodies, in URL order");
     }
 }
 

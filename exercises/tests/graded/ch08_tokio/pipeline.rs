@@ -6,10 +6,11 @@
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use course::grader::alloc;
 use exercises::ch08_tokio::pipeline;
 use tokio::sync::Semaphore;
 
@@ -21,6 +22,10 @@ use super::paused_runtime;
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+/// Room for this many results, allocated at once by `pipeline` for three
+/// items, is room reserved from the capacity: 2048 `u64`s, 16 KiB.
+const RESERVED: usize = 2048;
 
 /// Counts a `consume` future as under way until it is dropped, finished
 /// or not.
@@ -183,17 +188,39 @@ pub(super) fn keeps_every_item_in_order() {
     assert!(none.is_empty(), "no items, no results");
     // The largest capacity a channel takes (`Semaphore::MAX_PERMITS`):
     // the channel reserves nothing for it, and nor may the consumer (room
-    // for that many results is more bytes than a `Vec` can hold).
+    // for that many results is more bytes than a `Vec` can hold, and room
+    // for a part of them, a clamp of the capacity, is memory reserved for
+    // items that may never come). The runtime has one thread, this one,
+    // so the tasks' allocations are this thread's, and none of them may
+    // be as large as room for `RESERVED` results.
     let largest = tokio::sync::Semaphore::MAX_PERMITS;
-    let results =
-        paused_runtime()
-            .block_on(pipeline(0..3, largest, |item| async move { item * 10 }));
+    let runtime = paused_runtime();
+    let reserved = AtomicBool::new(false);
+    let hook = || reserved.store(true, Ordering::SeqCst);
+    let results = alloc::before_this_thread_allocates(
+        RESERVED * size_of::<u64>(),
+        &hook,
+        || {
+            runtime.block_on(pipeline(0..3, largest, |item| async move {
+                item * 10
+            }))
+        },
+    );
     assert_eq!(
         results,
         [0, 10, 20],
         "3 items through a channel of {largest} (Semaphore::MAX_PERMITS, \
          the largest a tokio channel takes): reserve nothing from the \
          capacity; the results grow as they come"
+    );
+    assert!(
+        !reserved.load(Ordering::SeqCst),
+        "3 items through a channel of {largest} (Semaphore::MAX_PERMITS): \
+         pipeline allocated room for {RESERVED} results or more at once. \
+         Reserve nothing from the capacity, not even a part of it \
+         (Vec::with_capacity(capacity.min(..))): a channel that may hold \
+         that many items need not ever get them. Start with Vec::new() \
+         and let the results grow as they come"
     );
     // Items in no order, some repeated, and the largest `u64` in the
     // middle: any value may be an item, and each is a result of its own.
@@ -485,8 +512,10 @@ pub(super) fn a_consume_panic_stops_the_producer() {
 }
 
 /// A capacity of 0 panics, as `tokio::sync::mpsc::channel(0)` does,
-/// before any item is taken or consumed; with no items at all too.
-pub(super) fn panics_on_a_zero_capacity() {
+/// before any item is taken or consumed; with no items at all too. So
+/// does one above `Semaphore::MAX_PERMITS`, the largest a channel takes:
+/// `MAX_PERMITS + 1` and `usize::MAX`.
+pub(super) fn panics_on_a_capacity_the_channel_refuses() {
     let touched = Arc::new(AtomicUsize::new(0));
     let items = {
         let touched = Arc::clone(&touched);
@@ -530,4 +559,41 @@ pub(super) fn panics_on_a_zero_capacity() {
          a capacity of 0 is the caller's mistake whatever the items, so \
          check it (assert!, or make the channel) before you look at them"
     );
+    // Above the largest capacity a channel takes: the caller's mistake
+    // too, and `mpsc::channel` panics on it; no clamp hides it.
+    for capacity in [Semaphore::MAX_PERMITS + 1, usize::MAX] {
+        let touched = Arc::new(AtomicUsize::new(0));
+        let items = {
+            let touched = Arc::clone(&touched);
+            (0..4).inspect(move |_| {
+                touched.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let consume = {
+            let touched = Arc::clone(&touched);
+            move |item: u64| {
+                touched.fetch_add(1, Ordering::SeqCst);
+                async move { item }
+            }
+        };
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                paused_runtime().block_on(pipeline(items, capacity, consume))
+            }));
+        assert!(
+            outcome.is_err(),
+            "pipeline with a capacity of {capacity}, above \
+             Semaphore::MAX_PERMITS ({}), returned {outcome:?}: it must \
+             panic, as mpsc::channel({capacity}) does (clamping it to \
+             MAX_PERMITS hides the caller's mistake; fetch_all's limit is \
+             another matter: there usize::MAX means no limit)",
+            Semaphore::MAX_PERMITS
+        );
+        assert_eq!(
+            touched.load(Ordering::SeqCst),
+            0,
+            "a capacity of {capacity} panics before any item is taken or \
+             consumed"
+        );
+    }
 }

@@ -91,7 +91,8 @@ fn shell(script: &str, args: &[&str]) -> Command {
 /// `PermissionDenied` for a file that is not executable). A child killed by a signal
 /// has no code (`None`), and output that is not UTF-8 is decoded lossily.
 /// Only stdout is piped: `cat`, whose stdin and stderr the caller set to
-/// files, reads the one to its end and writes to the other.
+/// files, reads the one to its end and writes to the other. Output that
+/// is valid UTF-8 comes back as written: a byte order mark and `\r`s too.
 pub(super) fn reports_code_and_output() {
     // The last command's stdin and stderr are files the caller chose: it
     // reads the one to its end and writes to the other.
@@ -115,10 +116,27 @@ pub(super) fn reports_code_and_output() {
             shell("printf 'caf\\351\\n'", &[]),
             cat,
             Command::new(&not_a_program),
+            // Valid UTF-8 that a decoder in "text mode" would change: a
+            // byte order mark first, then `\r\n` and a lone `\r`.
+            shell(r"printf '\357\273\277one\r\ntwo\rthree\n'", &[]),
         ],
         NEVER,
     ));
-    assert_eq!(outcomes.len(), 7, "one result per command");
+    assert_eq!(outcomes.len(), 8, "one result per command");
+    assert!(
+        matches!(
+            &outcomes[7],
+            Ok(Outcome::Finished { code: Some(0), stdout })
+                if stdout == "\u{FEFF}one\r\ntwo\rthree\n"
+        ),
+        "a child that prints a byte order mark (U+FEFF), then \
+         \"one\\r\\ntwo\\rthree\\n\": expected that text exactly as it \
+         was written, got {:?}. Its stdout is valid UTF-8, so it comes \
+         back unchanged: keep the BOM (no \"utf-8-sig\" decoding) and \
+         every \\r (no universal newlines, as Python's text=True reads \
+         them)",
+        outcomes[7]
+    );
     assert!(
         matches!(
             &outcomes[5],
