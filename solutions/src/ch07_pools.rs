@@ -162,7 +162,10 @@ impl Worker {
     /// Sends one job and waits for its answer.
     fn ask(&mut self, job: &str) -> io::Result<String> {
         let stdin = self.child.stdin.as_mut().expect("stdin is piped");
-        // One write per job: the job and its newline arrive together.
+        // The job and its newline in one buffer, sent whole: `write_all`
+        // writes again until every byte is in the pipe, where a single
+        // `write` may take only part of it (a pipe holds a few KiB, and a
+        // signal cuts a blocked `write` short).
         stdin.write_all(format!("{job}\n").as_bytes())?;
         let mut reply = String::new();
         // Zero bytes means the worker closed its stdout: it died or quit,
