@@ -80,7 +80,12 @@ pub fn freeze(thread: Me) {
             Signal::SIGUSR1 as libc::c_int,
         )
     };
-    assert_eq!(sent, 0, "tgkill failed: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        sent,
+        0,
+        "tgkill failed: {}",
+        std::io::Error::last_os_error()
+    );
     // No deadline: a pause until the handler holds the thread.
     while !HELD.load(Ordering::SeqCst) {
         thread::yield_now();
