@@ -162,7 +162,10 @@ impl Worker {
     /// Sends one job and waits for its answer.
     fn ask(&mut self, job: &str) -> io::Result<String> {
         let stdin = self.child.stdin.as_mut().expect("stdin is piped");
-        // One write per job: the job and its newline arrive together.
+        // The job and its newline in one buffer, sent whole: `write_all`
+        // writes again until every byte is in the pipe, where a single
+        // `write` may take only part of it (a pipe holds a few KiB, and a
+        // signal cuts a blocked `write` short).
         stdin.write_all(format!("{job}\n").as_bytes())?;
         let mut reply = String::new();
         // Zero bytes means the worker closed its stdout: it died or quit,
@@ -257,6 +260,13 @@ impl ProcessPool {
     ///   answer. An empty job is a job like any other, sent to a worker, which
     ///   answers it. No jobs give no answers. Trial:
     ///   `ch07::process_pool::returns_answers_in_job_order`.
+    /// - Sends each job whole, its newline included, however long it is: a
+    ///   `write` to a pipe may take only part of what it is given (a pipe holds
+    ///   a few KiB, and a signal that interrupts a blocked `write` makes it
+    ///   return how many bytes it had written), so the rest must be written
+    ///   too. A job of 8 MiB, whose first `write` a signal cuts short, reaches
+    ///   its worker whole and is answered. Trial:
+    ///   `ch07::process_pool::sends_a_long_job_whole`.
     /// - Each job goes to whichever worker is free, so a slow job does not hold
     ///   up the jobs behind it: with two workers, the first job may wait until
     ///   the third job has run. Trial:

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use nix::sys::pthread::{Pthread, pthread_kill, pthread_self};
+use nix::libc;
 use nix::sys::signal::{SigHandler, Signal, signal};
-use nix::unistd::gettid;
+use nix::unistd::{getpid, gettid};
 
 /// A thread id, as Linux's `gettid` returns it.
 pub type Tid = i32;
@@ -37,24 +37,26 @@ extern "C" fn hold(_: i32) {
     }
 }
 
-/// A thread as a trial names it: for `/proc` and for signals.
+/// A thread of this process as a trial names it: for `/proc` and for
+/// signals.
 #[derive(Clone, Copy, Debug)]
 pub struct Me {
     /// Its id in `/proc/self/task/`.
     pub tid: Tid,
-    pthread: Pthread,
 }
 
 /// The calling thread.
 pub fn me() -> Me {
     Me {
         tid: gettid().as_raw(),
-        pthread: pthread_self(),
     }
 }
 
 /// Freezes `thread` (still running: not yet joined) until [`thaw`], and
-/// returns once its handler holds it. One thread at a time, in a trial
+/// returns once its handler holds it. A thread blocked in a system call
+/// leaves it first: a `write` to a pipe that has taken some bytes returns
+/// how many (a short write), and one that has taken none is restarted
+/// once the handler returns. One thread at a time, in a trial
 /// that runs alone (`.exclusive()`) or whose other threads it knows.
 ///
 /// # Panics
@@ -67,7 +69,23 @@ pub fn freeze(thread: Me) {
         .expect("cannot install the SIGUSR1 handler");
     HELD.store(false, Ordering::SeqCst);
     FROZEN.store(true, Ordering::SeqCst);
-    pthread_kill(thread.pthread, Signal::SIGUSR1).expect("pthread_kill failed");
+    // `tgkill` signals one thread, by the id `/proc` knows it by, as
+    // `pthread_kill` does: a thread the trial did not start can be named.
+    // SAFETY: `tgkill` takes three integers and touches no memory.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            getpid().as_raw(),
+            thread.tid,
+            Signal::SIGUSR1 as libc::c_int,
+        )
+    };
+    assert_eq!(
+        sent,
+        0,
+        "tgkill failed: {}",
+        std::io::Error::last_os_error()
+    );
     // No deadline: a pause until the handler holds the thread.
     while !HELD.load(Ordering::SeqCst) {
         thread::yield_now();
@@ -242,4 +260,46 @@ pub fn watch_until_asleep(tid: Tid) -> Watched {
         thread::sleep(Duration::from_millis(1));
     }
     Watched::AsleepUntilWoken
+}
+
+/// The numbers of `write` and `writev`.
+#[cfg(target_arch = "x86_64")]
+const WRITE_CALLS: [i64; 2] = [1, 20];
+#[cfg(target_arch = "aarch64")]
+const WRITE_CALLS: [i64; 2] = [64, 66];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+// No call has this number: `-1` is a thread blocked outside any call.
+const WRITE_CALLS: [i64; 2] = [i64::MIN, i64::MIN];
+
+/// A thread of this process asleep in a `write` or `writev` to a file
+/// descriptor that opens `file` (the target of its `/proc/self/fd/` link,
+/// `pipe:[INODE]` for a pipe), as a writer to a full pipe sleeps until
+/// its reader reads; `None` if there is none just now, or the machine's
+/// call numbers are not known here. The thread that calls it is never the
+/// one.
+pub fn asleep_writing_to(file: &std::path::Path) -> Option<Me> {
+    let tasks = fs::read_dir("/proc/self/task").ok()?;
+    tasks
+        .filter_map(|task| task.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&tid| asleep(tid))
+        .find(|&tid| {
+            let Ok(line) =
+                fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+            else {
+                return false;
+            };
+            let mut fields = line.split_whitespace();
+            let number = fields.next().and_then(|n| n.parse::<i64>().ok());
+            let fd = fields.next().and_then(|fd| {
+                i32::from_str_radix(fd.trim_start_matches("0x"), 16).ok()
+            });
+            match (number, fd) {
+                (Some(number), Some(fd)) if WRITE_CALLS.contains(&number) => {
+                    fs::read_link(format!("/proc/self/fd/{fd}"))
+                        .is_ok_and(|opened| opened == file)
+                }
+                _ => false,
+            }
+        })
+        .map(|tid| Me { tid })
 }

@@ -103,6 +103,20 @@ pub fn trials() -> Vec<Trial> {
              the pool is what hangs)",
         ),
         Trial::new(
+            "ch07::process_pool::sends_a_long_job_whole",
+            1,
+            process_pool::sends_a_long_job_whole,
+        )
+        .timeout(HANG_TIMEOUT)
+        .on_timeout(
+            "map never returned on a job of 8 MiB: a pipe takes a few KiB \
+             at a time, and a write that a signal interrupts returns how \
+             many bytes it wrote, so a single write can send part of a \
+             line and leave the worker waiting for the rest; send each \
+             line with write_all (if leaves_no_worker_behind timed out \
+             too, dropping the pool is what hangs)",
+        ),
+        Trial::new(
             "ch07::process_pool::keeps_every_worker_busy_at_once",
             2,
             keeps_every_worker_busy_at_once,

@@ -4,6 +4,7 @@
 //! zero is an error.
 
 mod failures;
+mod long_job;
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -22,6 +23,7 @@ pub(super) use failures::{
     leaves_no_worker_behind_when_a_spawn_fails, rejects_a_job_with_a_newline,
     rejects_a_size_of_zero, reports_a_worker_that_died,
 };
+pub(super) use long_job::sends_a_long_job_whole;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 
