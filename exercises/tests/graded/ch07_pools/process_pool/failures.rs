@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use exercises::ch07_pools::ProcessPool;
 
+use super::finishing::{
+    finished, finishing_worker, release_once_waited_for, why_unfinished,
+};
 use super::{
-    countdown_jobs, every_other_thread_asleep, finished, finishing_worker,
-    is_our_child, parse, pool_worker, release_once_waited_for, scratch,
-    why_unfinished,
+    countdown_jobs, every_other_thread_asleep, is_our_child, parse,
+    pool_worker, scratch,
 };
 
 /// What a dying worker runs (`sh -c SCRIPT sh DIR`): it reads one job,
