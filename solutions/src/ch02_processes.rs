@@ -290,6 +290,15 @@ pub fn supervise(
 /// `exit_of`'s trials check it, with statuses built by hand, so use
 /// `exit_of`.
 ///
+/// There is no time limit: every stage runs to its own end, however long
+/// after the last stage's that comes, and its own exit is reported. A
+/// deadline after which the stages still running are killed (a "grace
+/// period" of five seconds after the last stage ends, say, against a stage
+/// that ignores its broken pipe) breaks this promise, but is not graded,
+/// for the reason given for `capture`: every stage of the trials ends
+/// within seconds, and no trial can outlast every deadline a learner might
+/// pick.
+///
 /// # Graded promises
 ///
 /// - All the stages run at the same time: a first stage that waits until the
@@ -319,7 +328,10 @@ pub fn supervise(
 ///   ends) and waits for every stage, none of which is left behind as a
 ///   zombie: when `pipeline` returns, every stage has ended and been waited
 ///   for (not handed to a thread that waits in the background). The last
-///   stage ends by itself: it is not killed. Trial:
+///   stage ends by itself: it is not killed. So it is when waiting for a stage
+///   fails (another part of the program reaped it first, and `wait` returns
+///   `ECHILD`): `pipeline` returns an `Err`, but only once it has waited for
+///   every other stage, the ones after it included. Trial:
 ///   `ch02::pipeline::waits_even_when_the_read_fails`.
 /// - If a stage cannot be started, `pipeline` returns the error and leaves no
 ///   stage it had started behind, neither running nor unwaited for: whether
@@ -339,7 +351,12 @@ pub fn supervise(
 ///   goes to a file writes 1 MiB there and finishes. A pipeline of one stage
 ///   returns that stage's stdout. Every stage whose `Command` leaves stderr
 ///   alone, the last one included, and the only one of a pipeline of one stage
-///   too, writes to the parent's own stderr (the same open file). Trial:
+///   too, writes to the parent's own stderr (the same open file). `pipeline`
+///   sets a stage's stdin and stdout and leaves the rest of its `Command` as it
+///   is: the stages stay in the parent's process group (a shell's job control,
+///   a new group for the pipeline, is not asked for, and a Ctrl-C for the
+///   parent's job still reaches them), and a stage whose `Command` asks for a
+///   group of its own (`CommandExt::process_group(0)`) leads one. Trial:
 ///   `ch02::pipeline::leaves_stderr_to_the_stage`.
 pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
     let mut children: Vec<Child> = Vec::with_capacity(stages.len());
@@ -432,10 +449,20 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   afterwards. So does a `command` that has a working directory of its own
 ///   (`Command::current_dir`): `dir` replaces it, and a relative `dir` is
 ///   relative to the parent's working directory, not to the command's own
-///   (`sub` is the parent's `sub`, not `own/sub`). When `dir` does not exist,
+///   (`sub` is the parent's `sub`, not `own/sub`), and a `dir` whose name is
+///   not UTF-8 is that name, byte for byte (a relative `sub-\xff` too). When
+///   `dir` does not exist,
 ///   the command does not run at all (not in another directory, not in its
 ///   own) and `run_isolated` returns an `Err`. Trial:
 ///   `ch02::run_isolated::starts_in_the_given_directory`.
+/// - Only the environment and the working directory change: the rest of
+///   `command` is run as it was set up, not a copy rebuilt from its program and
+///   arguments. The child stays in the parent's process group (isolating it
+///   from the parent's job is not asked for: a Ctrl-C for that job still
+///   reaches it), a command that asks for a group of its own
+///   (`CommandExt::process_group(0)`) leads one, and an `argv[0]` set with
+///   `CommandExt::arg0` is the child's. Trial:
+///   `ch02::run_isolated::leaves_the_rest_of_the_command`.
 /// - The parent's working directory never changes, not even while the child
 ///   runs (another thread of the parent sees it unchanged meanwhile), nor when
 ///   the command cannot be started, which returns an `Err`. Trial:

@@ -243,6 +243,11 @@ pub fn trials() -> Vec<Trial> {
             starts_in_the_given_directory,
         ),
         Trial::new(
+            "ch02::run_isolated::leaves_the_rest_of_the_command",
+            1,
+            leaves_the_rest_of_the_command,
+        ),
+        Trial::new(
             "ch02::run_isolated::keeps_the_parents_directory_meanwhile",
             1,
             keeps_the_parents_directory_meanwhile,

@@ -237,6 +237,46 @@ pub(super) fn leaves_stderr_to_the_stage() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    leaves_the_process_group_to_the_stage();
+}
+
+/// Each stage prints its pid and its process group (the middle one after
+/// what the first printed, the last one after both): stages whose Command
+/// sets no group stay in the parent's, and a stage whose Command asks for
+/// a group of its own leads one. `pipeline` changes a stage's stdin and
+/// stdout, nothing else.
+fn leaves_the_process_group_to_the_stage() {
+    use std::os::unix::process::CommandExt;
+    let parents = own_process_group();
+    let mut own = shell(&format!("cat; {PRINTS_ITS_GROUP}"));
+    own.process_group(0);
+    let (output, exits) = pipeline(vec![
+        shell(PRINTS_ITS_GROUP),
+        own,
+        shell(&format!("cat; {PRINTS_ITS_GROUP}")),
+    ])
+    .expect("pipeline failed");
+    assert_eq!(exits, vec![Exit::Code(0); 3]);
+    let text = String::from_utf8_lossy(&output);
+    let seen: Vec<(&str, &str)> = text.lines().map(pid_and_group).collect();
+    assert_eq!(seen.len(), 3, "each stage prints a line: {text:?}");
+    for (stage, (pid, group)) in [0, 2].map(|stage| (stage, seen[stage])) {
+        assert_eq!(
+            group, parents,
+            "stage {stage} (process {pid}) was in process group {group}, \
+             not in the parent's ({parents}), though its Command set no \
+             group: a signal for the parent's job (Ctrl-C) no longer \
+             reaches it; pipeline changes a stage's stdin and stdout, not \
+             its process group (a shell's job control is not asked for)"
+        );
+    }
+    let (pid, group) = seen[1];
+    assert_eq!(
+        group, pid,
+        "the middle stage's Command asked for a process group of its own \
+         (CommandExt::process_group(0)), yet the stage (process {pid}) was \
+         in group {group}: leave the rest of each Command as it is"
+    );
 }
 
 /// A stage whose stderr goes nowhere: a stage stopped by a broken pipe
@@ -401,5 +441,69 @@ pub(super) fn waits_even_when_the_read_fails() {
          while that stage was still running (it could not end yet): wait \
          for every stage before returning, not in the background, so that \
          they are gone when pipeline returns"
+    );
+    a_failed_wait();
+}
+
+/// Waiting for a stage fails: the trial reaps the first stage itself once
+/// it has ended, while `pipeline` still reads the last stage's output (the
+/// last stage ends only once the trial lets it), so `pipeline`'s own wait
+/// for the first stage fails (`ECHILD`). It returns an error, but waits
+/// for the last stage first: none is left a zombie.
+fn a_failed_wait() {
+    unsafe extern "C" {
+        fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    }
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let last = worker(&["emit-then-wait", go.to_str().unwrap()]);
+    let running = std::thread::spawn(move || pipeline(vec![shell(":"), last]));
+    let runs_last = |pid: &u32| {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .windows(go.as_os_str().len())
+            .any(|w| w == go.as_os_str().as_encoded_bytes())
+    };
+    // The first stage, once it has ended and before anyone has waited for
+    // it: `None` if `pipeline` waited for it first (nothing to check then).
+    let first = loop {
+        let children = unwaited_children();
+        let (last, others): (Vec<u32>, Vec<u32>) =
+            children.into_iter().partition(runs_last);
+        if running.is_finished() || (!last.is_empty() && others.is_empty()) {
+            break None;
+        }
+        if let Some(&zombie) =
+            others.iter().find(|&&pid| state_of(pid) == Some('Z'))
+        {
+            break Some(zombie);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let reaped = first.is_some_and(|pid| {
+        let mut status = 0;
+        // SAFETY: `waitpid` only writes the status through a pointer to a
+        // local; it reaps a child of this process that has ended.
+        unsafe { waitpid(pid as i32, &raw mut status, 0) == pid as i32 }
+    });
+    fs::write(&go, "").expect("cannot create the flag");
+    let result = running.join().unwrap();
+    if !reaped {
+        return;
+    }
+    let left = unwaited_children();
+    assert!(
+        result.is_err(),
+        "the first stage had been reaped by someone else, so waiting for it \
+         failed, yet pipeline returned {result:?}"
+    );
+    assert!(
+        left.is_empty(),
+        "waiting for the first stage failed (someone else had reaped it), \
+         and pipeline returned the error, but left {} stage(s) after it \
+         behind unwaited for (processes {left:?}, zombies): wait for every \
+         stage, then return the first error (collecting into \
+         io::Result<Vec<_>> stops at the first one)",
+        left.len()
     );
 }

@@ -344,6 +344,27 @@ pub(super) fn starts_in_the_given_directory() {
         dir.display(),
         elsewhere.display()
     );
+    // A relative `dir` whose name is not UTF-8 is a name all the same: the
+    // child starts in it, its bytes as they are.
+    use std::os::unix::ffi::OsStrExt;
+    let not_text = Path::new(std::ffi::OsStr::from_bytes(b"sub-\xff"));
+    fs::create_dir(dir.join(not_text)).expect("cannot create a folder");
+    std::env::set_current_dir(dir).expect("cannot change directory");
+    let result = run_isolated(&mut shell(": >here"), not_text);
+    std::env::set_current_dir(&before).expect("cannot change directory");
+    assert!(
+        result.is_ok() && dir.join(not_text).join("here").exists(),
+        "run_isolated was given the relative directory {not_text:?}, whose \
+         name is not UTF-8, while the parent's working directory was {}: the \
+         child should start there (it creates `here` in it), but {}: a path \
+         is bytes, so join paths with Path::join, not format! and display(), \
+         which turns a byte that is not UTF-8 into U+FFFD",
+        dir.display(),
+        match &result {
+            Ok(_) => "it started elsewhere".to_owned(),
+            Err(error) => format!("run_isolated returned {error:?}"),
+        }
+    );
     // A directory that does not exist: the command must not run elsewhere,
     // not even in a working directory of its own.
     let missing = dir.join("no-such-directory");
@@ -362,5 +383,71 @@ pub(super) fn starts_in_the_given_directory() {
         } else {
             "returned Ok"
         }
+    );
+}
+
+/// A shell script that prints its own pid and its process group.
+pub(super) const PRINTS_ITS_GROUP: &str = r#"read -r pid name state parent group rest </proc/$$/stat
+    echo "$pid $group""#;
+
+/// The process group of this process (the trial's).
+pub(super) fn own_process_group() -> String {
+    let stat = fs::read_to_string("/proc/self/stat").expect("no /proc");
+    let after_name = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    after_name
+        .split_whitespace()
+        .nth(2)
+        .expect("no group")
+        .to_owned()
+}
+
+/// The pid and the process group that a `PRINTS_ITS_GROUP` line gives.
+pub(super) fn pid_and_group(line: &str) -> (&str, &str) {
+    line.split_once(' ').unwrap_or((line, ""))
+}
+
+/// Only the environment and the working directory change: the child stays
+/// in the parent's process group unless the command puts it in another,
+/// and a process group and an `argv[0]` set on the command are the
+/// child's.
+pub(super) fn leaves_the_rest_of_the_command() {
+    use std::os::unix::process::CommandExt;
+    let parents = own_process_group();
+    let group = |command: &mut Command| {
+        let captured =
+            run_isolated(command, Path::new("/")).expect("run_isolated failed");
+        let printed = String::from_utf8_lossy(&captured.stdout);
+        let (pid, group) = pid_and_group(printed.trim_end());
+        (pid.to_owned(), group.to_owned())
+    };
+    let (pid, child) = group(&mut shell(PRINTS_ITS_GROUP));
+    assert_eq!(
+        child, parents,
+        "the command set no process group, yet the child (process {pid}) \
+         was in group {child}, not in the parent's ({parents}): a signal \
+         for the parent's job (Ctrl-C) no longer reaches it; run_isolated \
+         changes the environment and the directory, nothing else"
+    );
+    let mut command = shell(PRINTS_ITS_GROUP);
+    command.process_group(0);
+    let (pid, child) = group(&mut command);
+    assert_eq!(
+        child, pid,
+        "the command asked for a process group of its own \
+         (CommandExt::process_group(0)), yet the child (process {pid}) was \
+         in group {child}: run the command as it was set up, changing only \
+         its environment and directory, not a copy rebuilt from its \
+         program and arguments"
+    );
+    let mut command = shell(r"tr '\0' '\n' </proc/$$/cmdline | head -n 1");
+    command.arg0("course-own-name");
+    let captured = run_isolated(&mut command, Path::new("/"))
+        .expect("run_isolated failed");
+    assert_eq!(
+        String::from_utf8_lossy(&captured.stdout),
+        "course-own-name\n",
+        "the command set its argv[0] (CommandExt::arg0), and the child's \
+         argv[0] was not that: run the command as it was set up, not a copy \
+         rebuilt from its program and arguments"
     );
 }
