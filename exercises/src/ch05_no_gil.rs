@@ -113,7 +113,9 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 /// - The bands' kernels all run at the same time: a kernel may wait until every
 ///   band has started, also with more bands than rows (3 rows in 8 bands: the
 ///   empty bands' kernels run at the same time as the others, not after
-///   them). Trial: `ch05::in_bands::processes_the_bands_at_once`.
+///   them), and with 1,000 bands (no cap on the threads at once: waves of
+///   128 bands, each joined before the next starts, hang). Trial:
+///   `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
 ///   length, all zeros when its kernel starts (the output starts as
 ///   `vec![0; n]`: memory never written is not a valid `&mut [u8]`), also
@@ -174,7 +176,10 @@ where
 /// threads (a small share of the work), give the same output and call
 /// `on_band` the same way; only timing the work (a wall-clock bound) could
 /// tell them apart; so do bands cut at any pixel rather than at whole rows
-/// (each pixel working out its row and column from its index), and threads
+/// (each pixel working out its row and column from its index), bands that
+/// are not one block of rows (row `y` dealt to band `y % bands`), bands of
+/// columns rather than rows (strips written through a shared raw pointer),
+/// and threads
 /// that take turns at one lock around the whole output while they blur
 /// (so the bands are blurred one at a time, as under a GIL, once every
 /// `on_band` has been called). They break this contract all the same; so
@@ -184,6 +189,16 @@ where
 /// CPU with weak memory ordering may show as stale bytes), but the trials
 /// run on x86, which shows every write in order, and the course's loom
 /// models see only code written with loom's own types.
+///
+/// Nor is it graded that the output starts as `vec![0; n]`: an output made
+/// with `Vec::with_capacity(n)` and `set_len(n)` hands the bands `&mut
+/// [u8]` slices over memory never written, which is undefined behaviour
+/// (memory never written is not a valid `&mut [u8]`, as `in_bands` says)
+/// even though every byte is written before `blur` returns. In `in_bands`
+/// each kernel is given its slice, and a trial checks it is all zeros; but
+/// `blur` shows a trial nothing of its output before it returns it, by
+/// which time every byte has been written, so only a tool such as Miri
+/// could see it. It breaks this contract all the same.
 ///
 /// Nor is it graded that the number a band's thread passes to `on_band` is
 /// that band's own, the band whose rows the thread blurs. Threads that
@@ -339,9 +354,11 @@ impl ShardedMap {
     ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
     ///   differ only in their last byte are two keys, each with its own
     ///   counter; so are two URLs that differ only in case, only in a
-    ///   trailing `'/'`, only in a fragment (`#top`), or only in spaces or a
-    ///   line end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken as
-    ///   they are, not trimmed. Trial:
+    ///   trailing `'/'`, only in a fragment (`#top`), only in a query string
+    ///   (`"/tab/3?ref=mail"` and `"/tab/3"`), or only in spaces or a line
+    ///   end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken as they
+    ///   are, not trimmed; and the empty key `""` is a key like any other,
+    ///   stored and counted (not skipped as nameless). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         // TODO(ch05): hash the key.
@@ -430,6 +447,15 @@ impl ShardedMap {
 /// undefined behaviour), but x86 orders those writes anyway, so only a
 /// weak-memory CPU or a race detector (Miri, ThreadSanitizer) could show
 /// it, and no trial here can.
+///
+/// There is no cap on the requests, and a large fan-out gets the same
+/// stacks as a small one; but two ways to break that are not graded,
+/// because each trial may map 4 GiB (`RLIMIT_DATA`), about 2,000 stacks of
+/// 2 MiB, so no trial can start 4,097 requests at once, let alone 8,193: a
+/// `fetch_all` that panics above 4,096 requests, and one that shares a
+/// stack budget among the requests (4 GiB in all, which leaves a request
+/// less than the 512 KiB a `fetch` may use only above 8,192 requests).
+/// They break this contract all the same.
 ///
 /// # Graded promises
 ///

@@ -65,7 +65,8 @@ pub fn trials() -> Vec<Trial> {
             "did not process the bands at the same time: each band waits \
              at a barrier until every band has started (4 bands of 20 rows, \
              then 8 bands of 3 rows, whose 5 empty bands run at the same \
-             time as the others, not after them)",
+             time as the others, not after them, then 1,000 bands: start \
+             every band's thread, not a wave of them at a time)",
         ),
         Trial::new(
             "ch05::in_bands::bands_are_balanced_whole_rows",

@@ -77,6 +77,11 @@ pub(super) fn counts_from_many_threads() {
         "/tab/3#".to_string(),
         " /tab/3".to_string(),
         "/tab/3\n".to_string(),
+        // So are keys that differ only in a query string ('?...'), and the
+        // empty key is a key like any other.
+        "/tab/3?ref=mail".to_string(),
+        "/tab/3?".to_string(),
+        String::new(),
     ];
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         for key in &long_keys {
@@ -99,9 +104,10 @@ pub(super) fn counts_from_many_threads() {
         "keys {long_keys:?}, each updated once with +3, read back as \
          {counts:?}: two keys that differ only in their last byte (of \
          1,000), only in case, only in a trailing '/', only in a \
-         fragment ('#top'), or only in spaces or a line end around them \
-         (' /tab/3', '/tab/3\\n'), are two keys; hash and store the whole \
-         key, as it is (not trimmed)"
+         fragment ('#top'), only in a query string ('?ref=mail'), or only \
+         in spaces or a line end around them (' /tab/3', '/tab/3\\n'), are \
+         two keys, and the empty key '' is a key like any other; hash and \
+         store the whole key, as it is (not trimmed)"
     );
     assert!(
         shards.iter().all(|&s| s < 8),
