@@ -283,9 +283,12 @@ pub trait Resolver {
 ///   Each call asks the resolver anew: a host resolved before, by this
 ///   resolver or another, is looked up again and gets the new answer (no
 ///   cache of answers), and so is an address literal such as `10.0.0.64`
-///   (`resolve` does not parse it itself: the resolver may map it). A panic in `lookup` is no answer: it goes on, with
-///   its own payload, out of the poll that called `lookup` (it is not
-///   caught, nor turned into an error).
+///   (`resolve` does not parse it itself: the resolver may map it), an
+///   empty host `""` and a host with a NUL byte in it (`resolve` checks no
+///   host: what a name may hold is the resolver's business, and its answer,
+///   an error or not, is the answer). A panic in `lookup` is no answer: it
+///   goes on, with its own payload, out of the poll that called `lookup`
+///   (it is not caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
 ///   trimming, no change of case), and answers `Pending` until the
@@ -313,10 +316,14 @@ pub trait Resolver {
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each
 ///   returns once its own answer comes, in whatever order the answers
-///   come. So do lookups of one host under way at once, by one resolver
-///   or by several: each calls `lookup` on its own resolver at its first
-///   poll and gives that lookup's answer (no lookup is shared between
-///   calls). Trial: `ch08::resolve::does_not_block_the_runtime`.
+///   come, however many are under way: 1,000 lookups polled once each
+///   have all called `lookup` (no cap on lookups in flight, per resolver
+///   or for the whole process, that makes the later ones wait for the
+///   earlier ones' answers). So do lookups of one host under way at once,
+///   by one resolver or by several: each calls `lookup` on its own
+///   resolver at its first poll and gives that lookup's answer (no lookup
+///   is shared between calls).
+///   Trial: `ch08::resolve::does_not_block_the_runtime`.
 /// - If the `resolve` future is dropped (cancelled) after its first poll,
 ///   a later call of the callback, on another thread, does nothing and
 ///   does not panic.
