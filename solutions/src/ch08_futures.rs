@@ -192,7 +192,11 @@ impl Future for Countdown {
 ///   its first poll (`std::future::ready(42)`, an async block), and at the
 ///   4th poll for one that wakes itself during each of its first 3 polls
 ///   and answers `Pending`. When it returns, every byte it allocated is
-///   freed: its waker, and every clone of it, gives its reference back.
+///   freed: its waker, and every clone of it, gives its reference back,
+///   also when two clones are dropped on two threads at once, both
+///   reading the count of references before either writes it (a count
+///   that is not atomic, an `Rc` under a hand-made `RawWaker`, loses one
+///   of the two drops, and its signal is never freed).
 ///   The waker and its clones point to memory that outlives the call
 ///   (their `Waker::data` is not in the stack of the thread that runs
 ///   `block_on`): a clone may be kept, and woken, after `block_on` has
