@@ -3,6 +3,9 @@
 //! a wake, does not sleep through a wake whose unpark was eaten, and
 //! keeps the wakes of calls on different threads apart.
 
+// Two clones of the waker dropped at once, in the order that loses a
+// decrement of a count that is not atomic.
+mod racing_drops;
 mod sleeping;
 
 use std::future::{self, poll_fn};
@@ -86,6 +89,26 @@ pub(super) fn returns_the_output() {
          waker (or its clones) never gives back its reference to the shared \
          state. Make the Waker with Waker::from(Arc<impl Wake>), which \
          counts the references for you, rather than a RawWakerVTable"
+    );
+    // Two clones dropped on two threads at once, both reading the count
+    // before either writes it: a count that is not atomic loses one of
+    // the two decrements, and the signal is never freed. (A thread first,
+    // for what std allocates once, at the first.)
+    thread::spawn(|| ()).join().expect("an empty thread");
+    let leaked = alloc::left_allocated_by(|| {
+        block_on(poll_fn(|cx| {
+            racing_drops::drop_two_clones_at_once(cx.waker())
+        }));
+    });
+    assert_eq!(
+        leaked, 0,
+        "block_on left {leaked} bytes allocated after it returned, for a \
+         future that cloned its waker twice and dropped the two clones on \
+         two threads at once, both reading the count of references before \
+         either wrote it back: the count is not atomic (an Rc, or a Cell), \
+         so one drop was lost. A waker may be cloned, dropped and woken on \
+         any thread at any moment: make it with Waker::from(Arc<impl \
+         Wake>), with an AtomicBool for its flag, not an Rc and a Cell"
     );
     let mut polls = 0;
     let panicked = panic::catch_unwind(AssertUnwindSafe(|| {

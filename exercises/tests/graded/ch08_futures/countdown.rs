@@ -11,24 +11,36 @@ use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering,
 };
 use std::sync::mpsc;
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
+use course::grader::alloc;
 use course::grader::task::{self, Tid};
 use exercises::ch08_futures::Countdown;
 
 use super::{counting_waker, current_thread_runtime};
 
+// std's lock of the environment, held for as long as a trial likes.
+mod env_lock;
+// A poll of another countdown inside its waker.
+mod in_its_waker;
+
+use in_its_waker::polls_while_another_poll_is_in_its_waker;
+
 /// Polls `Countdown::new(n)` by hand until it is ready: it answers
 /// `Pending` exactly `n` times, then `Ready("liftoff")`, also for a count
-/// of several million ([`LONG`]); and `Countdown::new(u32::MAX)` and other
-/// counts past `i32::MAX` are `Pending` at their first polls.
+/// of several million ([`LONG`]), whose polls leave the countdown no
+/// bigger than it was (the trial is exclusive: no other allocates
+/// meanwhile); and `Countdown::new(u32::MAX)` and other counts past
+/// `i32::MAX` are `Pending` at their first polls.
 pub(super) fn is_pending_n_times_then_ready() {
+    assert!(alloc::counting(), "the graded binary counts live bytes");
     for n in [1, 2, 5, LONG] {
         let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let mut countdown = pin!(Countdown::new(n));
+        let before = alloc::live_bytes();
         let mut pending = 0;
         let output = loop {
             match countdown.as_mut().poll(&mut cx) {
@@ -48,6 +60,18 @@ pub(super) fn is_pending_n_times_then_ready() {
              not {n}: did you count down before checking for zero?"
         );
         assert_eq!(output, "liftoff", "the countdown's output");
+        // The countdown is still alive: what its polls left allocated is
+        // in it.
+        let grown = alloc::live_bytes() - before;
+        assert!(
+            grown < GROWTH_ALLOWED,
+            "Countdown::new({n}), polled {} times to its end, holds {grown} \
+             bytes more than before its first poll: its memory grows with \
+             its polls (a record of each poll, a timestamp or a waker, kept \
+             in the countdown). Its state is how many polls are left, no \
+             more",
+            u64::from(n) + 1,
+        );
     }
     // The largest counts too: a counter that cannot hold them (an `i32`,
     // say) wraps to zero or below and is ready at once.
@@ -70,6 +94,11 @@ pub(super) fn is_pending_n_times_then_ready() {
 /// that clamps its count to a "sanity limit" of a million or so is ready
 /// too early, and short enough to poll in a moment.
 const LONG: u32 = 3 << 21;
+
+/// The bytes the [`LONG`] countdown's polls may leave allocated: far less
+/// than a byte a poll, and more than what the grader's own threads may
+/// allocate meanwhile.
+const GROWTH_ALLOWED: isize = 64 << 10;
 
 /// Each poll gets a waker of its own: every `Pending` wakes that poll's
 /// waker exactly once, before the poll returns, and `Ready` wakes nobody;
@@ -340,13 +369,14 @@ pub(super) fn never_blocks_the_thread() {
         N + 1
     );
     polls_while_stdout_is_locked();
+    polls_while_the_environment_is_locked();
     polls_while_another_poll_is_in_its_waker();
 }
 
 /// The polls of a countdown on this thread, as another thread watches
 /// them: whether this thread went to sleep during them.
 #[derive(Debug)]
-struct Watched {
+pub(super) struct Watched {
     /// The polling thread.
     tid: Tid,
     /// Its voluntary switches when its polls began.
@@ -364,7 +394,7 @@ const DONE: u8 = 2;
 
 impl Watched {
     /// The polls of the calling thread, not begun yet.
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Watched {
             tid: task::me().tid,
             before: AtomicU64::new(0),
@@ -374,7 +404,7 @@ impl Watched {
 
     /// Polls `Countdown::new(n)` to its end on the calling thread, which
     /// made `self`, with a waker made beforehand.
-    fn poll_a_countdown(&self, n: u32) {
+    pub(super) fn poll_a_countdown(&self, n: u32) {
         let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let mut countdown = pin!(Countdown::new(n));
@@ -387,7 +417,7 @@ impl Watched {
     /// From another thread: waits until the polls are over (`true`), or
     /// until the polling thread has gone to sleep during them (`false`),
     /// as it does when it waits for something that this thread holds.
-    fn wait_until_done(&self) -> bool {
+    pub(super) fn wait_until_done(&self) -> bool {
         loop {
             let stage = self.stage.load(Ordering::SeqCst);
             let switches = task::sleeps(self.tid);
@@ -449,111 +479,35 @@ fn polls_while_stdout_is_locked_for(n: u32) {
     );
 }
 
-/// A waker that, the first time it is cloned or woken, runs a hook: there,
-/// the poll that uses it waits (on its own thread, and with whatever that
-/// poll holds at that moment still held) until another countdown, on the
-/// test's thread, has been polled to its end or has gone to sleep.
-#[derive(Debug)]
-struct Hooked {
-    /// Whether the hook has run.
-    ran: AtomicBool,
-    /// Tells the test's thread to poll its countdown.
-    go: mpsc::Sender<()>,
-    /// The test thread's polls.
-    watched: Arc<Watched>,
-    /// Whether the test thread slept in a poll.
-    slept: AtomicBool,
-}
-
-impl Hooked {
-    /// The hook, the first time only.
-    fn hook(&self) {
-        if !self.ran.swap(true, Ordering::SeqCst) {
-            // An error: the test gave up already (a panic).
-            let _ = self.go.send(());
-            let done = self.watched.wait_until_done();
-            self.slept.store(!done, Ordering::SeqCst);
-        }
-    }
-}
-
-/// The vtable of a [`Hooked`] waker, whose data is an `Arc<Hooked>`
-/// turned raw: clone and each wake run the hook first. A hand-made
-/// vtable, as `Wake` gives no say over `clone`.
-const HOOKED: RawWakerVTable = RawWakerVTable::new(
-    hooked_clone,
-    hooked_wake,
-    hooked_wake_by_ref,
-    hooked_drop,
-);
-
-fn hooked_clone(data: *const ()) -> RawWaker {
-    // SAFETY: `data` is an `Arc<Hooked>` made raw by `hooked_waker`, or by
-    // this function, and it is alive for as long as a waker has it.
-    let hooked = unsafe { &*data.cast::<Hooked>() };
-    hooked.hook();
-    // SAFETY: as above; the new waker owns the count added here.
-    unsafe { Arc::increment_strong_count(data.cast::<Hooked>()) };
-    RawWaker::new(data, &HOOKED)
-}
-
-fn hooked_wake(data: *const ()) {
-    hooked_wake_by_ref(data);
-    hooked_drop(data);
-}
-
-fn hooked_wake_by_ref(data: *const ()) {
-    // SAFETY: see `hooked_clone`.
-    unsafe { &*data.cast::<Hooked>() }.hook();
-}
-
-fn hooked_drop(data: *const ()) {
-    // SAFETY: the waker that is dropped owned one count of the `Arc`.
-    drop(unsafe { Arc::from_raw(data.cast::<Hooked>()) });
-}
-
-/// A waker that runs `hooked`'s hook.
-fn hooked_waker(hooked: Arc<Hooked>) -> Waker {
-    let data = Arc::into_raw(hooked).cast::<()>();
-    // SAFETY: the vtable's functions treat `data` as the `Arc<Hooked>` it
-    // is, and keep its count right: one for each waker.
-    unsafe { Waker::from_raw(RawWaker::new(data, &HOOKED)) }
-}
-
-/// A countdown on another thread is polled with a [`Hooked`] waker: while
-/// that poll is in its waker's `clone`, `wake` or `wake_by_ref`, a second
-/// countdown, on this thread, is polled to its end. Countdowns that share
-/// nothing do not wait for each other; a poll that takes a lock shared by
-/// every countdown (a global "ready queue" of wakers) and uses the waker
-/// under it makes the second countdown wait, asleep.
-fn polls_while_another_poll_is_in_its_waker() {
-    let watched = Arc::new(Watched::new());
-    let (go, going) = mpsc::channel();
-    let hooked = Arc::new(Hooked {
-        ran: AtomicBool::new(false),
-        go: go.clone(),
-        watched: Arc::clone(&watched),
-        slept: AtomicBool::new(false),
-    });
-    let waker = hooked_waker(Arc::clone(&hooked));
+/// Another thread holds std's lock of the environment (it is inside
+/// `set_var`) until a countdown on this thread has been polled to its end,
+/// or has gone to sleep in a poll, waiting for that lock: a poll that
+/// reads an environment variable (a trace switch, `COUNTDOWN_TRACE=1`)
+/// does, as `std::env::var` takes it.
+fn polls_while_the_environment_is_locked() {
+    let watched = Watched::new();
+    let slept = AtomicBool::new(false);
     thread::scope(|s| {
-        let other = s.spawn(move || {
-            let mut countdown = pin!(Countdown::new(1));
-            let _ = countdown.as_mut().poll(&mut Context::from_waker(&waker));
-            // For a poll that never used its waker: the test's countdown
-            // is polled all the same.
-            let _ = go.send(());
+        let (held, locked) = mpsc::channel();
+        let (watched, slept) = (&watched, &slept);
+        s.spawn(move || {
+            env_lock::while_the_environment_is_locked(&|| {
+                // An error: the test gave up already (a panic).
+                let _ = held.send(());
+                slept.store(!watched.wait_until_done(), Ordering::SeqCst);
+            });
         });
-        going.recv().expect("the other countdown's thread panicked");
+        locked
+            .recv()
+            .expect("the thread that locks the environment panicked");
         watched.poll_a_countdown(3);
-        other.join().unwrap();
     });
     assert!(
-        !hooked.slept.load(Ordering::SeqCst),
-        "a poll of Countdown::new(3) went to sleep while a poll of another \
-         countdown, on another thread, was inside its waker: do your polls \
-         share a lock, a global queue of wakers? Each countdown needs only \
-         its own count and the waker of its poll: wake cx.waker() and share \
-         nothing"
+        !slept.load(Ordering::SeqCst),
+        "a poll of Countdown::new(3) went to sleep while another thread \
+         was in std::env::set_var, which holds std's lock of the \
+         environment: does it read an environment variable (a trace \
+         switch, std::env::var)? Every read takes that lock, which any \
+         thread may hold: read it once, in new, or leave the tracing out"
     );
 }

@@ -2,6 +2,7 @@
 //! callback without blocking the runtime's thread, and turns a dropped
 //! callback into an error.
 
+mod at_once;
 mod waking;
 
 use std::any::Any;
@@ -12,7 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::thread;
 
 use exercises::ch08_futures::{Callback, Resolver, resolve};
@@ -20,6 +21,8 @@ use exercises::ch08_futures::{Callback, Resolver, resolve};
 use super::{SETTLE, counting_waker, current_thread_runtime};
 
 pub(super) use waking::waits_for_a_callback_from_another_thread;
+
+use at_once::{a_thousand_at_once, same_host_at_once};
 
 /// The address the test's resolvers give `host`.
 fn address_of(host: &str) -> IpAddr {
@@ -237,11 +240,16 @@ pub(super) fn returns_what_the_callback_gives() {
     // "db.internal" again, twice, from a resolver that answers anew each
     // time: each call asks it, and gives its latest answer. Then an
     // address literal, which is the resolver's to answer too (a hosts file
-    // or a DNS64 resolver may map it).
+    // or a DNS64 resolver may map it), and an empty host and one with a
+    // NUL byte, which are the resolver's to judge: it answers them.
     let moving = Moving::default();
-    for (lookup, host) in
-        [(1, "db.internal"), (2, "db.internal"), (3, "10.0.0.64")]
-    {
+    for (lookup, host) in [
+        (1, "db.internal"),
+        (2, "db.internal"),
+        (3, "10.0.0.64"),
+        (4, ""),
+        (5, "db\0internal"),
+    ] {
         let moved = runtime.block_on(resolve(&moving, host));
         let asked = moving.0.load(Ordering::SeqCst);
         let expected = IpAddr::V4(Ipv4Addr::new(10, 0, 1, lookup));
@@ -250,12 +258,14 @@ pub(super) fn returns_what_the_callback_gives() {
                 && matches!(&moved, Ok(a) if *a == expected),
             "resolve was called {lookup} time(s) with a resolver whose \
              answer changes at each lookup, after an earlier call with \
-             another resolver, the last time with \"{host}\": it asked the \
+             another resolver, the last time with {host:?}: it asked the \
              resolver {asked} time(s) and gave {moved:?}, not {expected}. \
-             Call lookup at every call, with any host, an address literal \
-             too, and give its answer: a cache of answers gives old \
-             addresses, and another resolver's, and a literal parsed by \
-             resolve itself skips the resolver"
+             Call lookup at every call, with any host, an address literal, \
+             an empty host and one with a NUL byte too, and give its \
+             answer: a cache of answers gives old addresses, and another \
+             resolver's, a literal parsed by resolve itself skips the \
+             resolver, and so does a check of the host by resolve (what a \
+             name may hold is the resolver's business)"
         );
     }
     // A resolver whose first answer is `Interrupted` and second is
@@ -427,9 +437,12 @@ async fn resolve_and_report(
 /// lookup to finish before the next answer: a `resolve` that blocks the
 /// runtime's one thread never lets the second lookup start. First, three
 /// lookups of one host, polled by hand, by two resolvers (the first one
-/// twice): each call asks its own resolver, and gets that lookup's answer.
+/// twice): each call asks its own resolver, and gets that lookup's answer;
+/// and 1,000 lookups, polled by hand, all call `lookup` at their first
+/// poll, before any answer.
 pub(super) fn does_not_block_the_runtime() {
     same_host_at_once();
+    a_thousand_at_once();
     const ASKED: [&str; 3] = ["mail.internal", "db.internal", "cache.internal"];
     const ANSWERED: [&str; 3] =
         ["cache.internal", "mail.internal", "db.internal"];
@@ -482,74 +495,6 @@ pub(super) fn does_not_block_the_runtime() {
              before had finished; they should have finished in that order"
         );
     });
-}
-
-/// Three `resolve`s of "db.internal" under way at once, by the resolvers
-/// `a`, `b` and `a` again: each calls `lookup` at its first poll, on its
-/// own resolver, and gives the answer of that very lookup (an error as it
-/// is), not the answer of another call of the same host.
-fn same_host_at_once() {
-    const HOST: &str = "db.internal";
-    let (calls_a, called_a) = mpsc::channel();
-    let (calls_b, called_b) = mpsc::channel();
-    let (a, b) = (Switchboard(calls_a), Switchboard(calls_b));
-    let (_wakes, waker) = counting_waker();
-    let mut cx = Context::from_waker(&waker);
-    let mut lookups = [
-        pin!(resolve(&a, HOST)),
-        pin!(resolve(&b, HOST)),
-        pin!(resolve(&a, HOST)),
-    ];
-    for lookup in &mut lookups {
-        let first = lookup.as_mut().poll(&mut cx);
-        assert!(first.is_pending(), "no answer yet, got {first:?}");
-    }
-    let mut asked_a: Vec<(String, Callback)> = called_a.try_iter().collect();
-    let mut asked_b: Vec<(String, Callback)> = called_b.try_iter().collect();
-    let hosts = |asked: &[(String, Callback)]| {
-        asked
-            .iter()
-            .map(|(host, _)| host.clone())
-            .collect::<Vec<_>>()
-    };
-    assert!(
-        hosts(&asked_a) == [HOST, HOST] && hosts(&asked_b) == [HOST],
-        "three resolve(\"{HOST}\") under way at once, the first and the \
-         third with the resolver a, the second with the resolver b, were \
-         each polled once: a was asked {:?} and b {:?}, not [\"{HOST}\", \
-         \"{HOST}\"] and [\"{HOST}\"]. Each call asks its own resolver at \
-         its first poll, even when a lookup of the same host is under way \
-         (two resolvers may answer differently, and a second lookup may get \
-         a newer answer): share no lookup between calls",
-        hosts(&asked_a),
-        hosts(&asked_b),
-    );
-    let (_, third) = asked_a.pop().expect("two lookups by a");
-    let (_, first) = asked_a.pop().expect("two lookups by a");
-    let (_, second) = asked_b.pop().expect("one lookup by b");
-    let addresses =
-        [1, 2].map(|last| IpAddr::V4(Ipv4Addr::new(10, 0, 3, last)));
-    first(Ok(addresses[0]));
-    second(Ok(addresses[1]));
-    third(Err(io::Error::new(io::ErrorKind::TimedOut, "a timed out")));
-    let answers =
-        lookups.map(|mut lookup| match lookup.as_mut().poll(&mut cx) {
-            Poll::Ready(answer) => {
-                Some(answer.map_err(|e| (e.kind(), e.to_string())))
-            }
-            Poll::Pending => None,
-        });
-    let expected = [
-        Some(Ok(addresses[0])),
-        Some(Ok(addresses[1])),
-        Some(Err((io::ErrorKind::TimedOut, "a timed out".to_string()))),
-    ];
-    assert_eq!(
-        answers, expected,
-        "three resolve(\"{HOST}\") under way at once, each lookup answered \
-         differently: each call gives the answer of its own lookup (None: \
-         still pending after its answer came)"
-    );
 }
 
 /// `resolve` is polled once, then dropped (cancelled); the resolver calls
