@@ -328,6 +328,26 @@ pub(super) fn leaves_the_workers_output_alone() {
             );
         }
     }
+    // The worker's stdin is empty, even when the supervisor's own holds
+    // input: it never reads the supervisor's input.
+    give_the_parent_a_stdin(b"the supervisor's input\n");
+    let read = scratch.path().join("read");
+    let exits = supervise(
+        || {
+            let mut command = worker(&["upper"]);
+            command.stdout(fs::File::create(&read).unwrap());
+            command
+        },
+        0,
+    )
+    .expect("supervise failed");
+    assert_eq!(exits, vec![Exit::Code(0)]);
+    assert_eq!(
+        fs::read_to_string(&read).unwrap(),
+        "",
+        "the worker read the supervisor's own stdin: give it an empty one \
+         (Stdio::null())"
+    );
     // A `start` that leaves stdout and stderr alone: the worker writes to
     // the supervisor's own (the same open files), and says which they are.
     let seen = scratch.path().join("seen");
@@ -476,6 +496,93 @@ pub(super) fn returns_a_start_error() {
         result.is_err(),
         "the restart cannot be started, yet supervise returned {result:?}"
     );
+    a_failed_wait_is_an_error();
+    a_panic_in_start_goes_on();
+}
+
+/// Waiting for the worker fails when this process ignores SIGCHLD: the
+/// kernel then reaps each child itself, and `wait` fails with `ECHILD` once
+/// the child has ended. That error is the supervisor's, returned at once,
+/// as a start error is: it is no exit of the worker, and no reason to start
+/// another.
+fn a_failed_wait_is_an_error() {
+    unsafe extern "C" {
+        fn signal(signal: i32, handler: usize) -> usize;
+    }
+    const SIGCHLD: i32 = 17;
+    const SIG_IGN: usize = 1;
+    let starts = std::cell::Cell::new(0);
+    // SAFETY: `signal` only sets how this process treats SIGCHLD; the
+    // trial runs in its own process, and the old action is put back below.
+    let old = unsafe { signal(SIGCHLD, SIG_IGN) };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        supervise(
+            || {
+                starts.set(starts.get() + 1);
+                worker(&["exit", "1"])
+            },
+            3,
+        )
+    }));
+    // SAFETY: as above; `old` is the action `signal` returned.
+    unsafe { signal(SIGCHLD, old) };
+    let result =
+        result.unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+    match result {
+        Ok(exits) => panic!(
+            "waiting for the worker failed (ECHILD: this process ignores \
+             SIGCHLD, so nobody can wait for a child), yet supervise returned \
+             Ok({exits:?}), with {} run(s): an error from wait is the \
+             supervisor's, return it (`?`), as a start error; it is no exit \
+             of the worker",
+            starts.get()
+        ),
+        Err(error) => assert_eq!(
+            starts.get(),
+            1,
+            "waiting for the worker failed ({error}), and supervise started \
+             it again: return the error at once"
+        ),
+    }
+}
+
+/// A panic in `start` is a bug in the caller's code, not a crash of the
+/// worker: it goes on out of `supervise`, as it is, whether it comes on the
+/// first run or on a restart.
+fn a_panic_in_start_goes_on() {
+    struct StartPanicked;
+    for panics_on in [1, 2] {
+        let mut runs = 0;
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                supervise(
+                    || {
+                        runs += 1;
+                        if runs == panics_on {
+                            std::panic::panic_any(StartPanicked);
+                        }
+                        worker(&["abort"])
+                    },
+                    3,
+                )
+            }));
+        std::panic::set_hook(hook);
+        match outcome {
+            Err(payload) => assert!(
+                payload.is::<StartPanicked>(),
+                "start panicked on run {panics_on}, and supervise panicked \
+                 with another payload: let start's own panic go on"
+            ),
+            Ok(result) => panic!(
+                "start panicked on run {panics_on}, yet supervise returned \
+                 {result:?}: a panic in start is a bug in the caller's code, \
+                 not a crash of the worker; do not catch it (catch_unwind), \
+                 let it go on"
+            ),
+        }
+    }
 }
 
 /// The limit is a limit, not a size: a worker that succeeds at once is run
