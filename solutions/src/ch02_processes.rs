@@ -109,10 +109,24 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // on Unix, std waits on both pipes at once with `poll(2)` and reads
     // whichever one has data. A thread per pipe is simpler to write.)
     let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let stderr_reader = thread::spawn(move || {
+    // `Builder::spawn` returns an error where `thread::spawn` would panic
+    // (the machine is out of threads or memory), and drops the closure,
+    // stderr pipe and all.
+    let started = thread::Builder::new().spawn(move || {
         let mut stderr = Vec::new();
         stderr_pipe.read_to_end(&mut stderr).map(|_| stderr)
     });
+    let stderr_reader = match started {
+        Ok(reader) => reader,
+        Err(error) => {
+            // Nobody will read: let go of stdout too, so that a child that
+            // writes ends (its writes fail), and wait for it before
+            // returning the error, so that it is no zombie.
+            drop(child.stdout.take());
+            child.wait()?;
+            return Err(error);
+        }
+    };
     let mut stdout = Vec::new();
     // The pipe is dropped at the end of this statement, even on an error.
     let stdout_read = child

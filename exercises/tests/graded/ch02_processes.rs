@@ -34,6 +34,7 @@ const RESTARTS_TIMEOUT: Duration = Duration::from_secs(30);
 
 mod capture;
 mod exit_of;
+mod failed_capture;
 mod late_stderr;
 mod pipeline;
 mod run_isolated;
