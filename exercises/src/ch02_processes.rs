@@ -90,8 +90,14 @@ pub enum Exit {
 ///   behind as a zombie: when `capture` returns, the child has ended and been
 ///   waited for (not handed to a thread that waits in the background). The
 ///   child ends by itself, as it would: it is not killed (a child that goes on
-///   after its writes to stdout fail still gets to its end). Trial:
-///   `ch02::capture::waits_even_when_a_read_fails`.
+///   after its writes to stdout fail still gets to its end). Only that pipe is
+///   let go: after reading stdout failed, stderr is still read to its end, so
+///   a process the child started that then writes 4 MiB there gets it all
+///   written (no broken pipe), and the thread that reads it is joined, not
+///   left running with the pipe open after `capture` returns. If no thread
+///   can start to read a pipe, `capture` returns that error (it does not
+///   panic), once it has let go of the pipes and waited for the child, which
+///   is not left behind. Trial: `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // TODO(ch02): pipe stdout and stderr, and read both to their end.
     let _ = command;

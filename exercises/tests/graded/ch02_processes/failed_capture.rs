@@ -28,7 +28,7 @@ pub(super) fn reads_stderr_after_a_failed_read(run: Runner, name: &str) {
         while [ ! -e "$2" ]; do sleep 0.01; done
         head -c 4194304 /dev/zero >&2 && : >"$3" ) &
         while [ ! -e "$1" ]; do sleep 0.01; done
-        while printf x; do sleep 0.01; done"#,
+        while printf x 2>/dev/null; do sleep 0.01; done"#,
     );
     command.arg("sh").arg(&go).arg(&late).arg(&ended);
     let (tid_sender, tid) = std::sync::mpsc::channel();
