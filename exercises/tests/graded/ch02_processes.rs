@@ -39,6 +39,7 @@ mod late_stderr;
 mod pipeline;
 mod run_isolated;
 mod supervise;
+mod supervise_errors;
 use capture::*;
 use exit_of::*;
 use pipeline::*;
