@@ -90,8 +90,14 @@ pub enum Exit {
 ///   behind as a zombie: when `capture` returns, the child has ended and been
 ///   waited for (not handed to a thread that waits in the background). The
 ///   child ends by itself, as it would: it is not killed (a child that goes on
-///   after its writes to stdout fail still gets to its end). Trial:
-///   `ch02::capture::waits_even_when_a_read_fails`.
+///   after its writes to stdout fail still gets to its end). Only that pipe is
+///   let go: after reading stdout failed, stderr is still read to its end, so
+///   a process the child started that then writes 4 MiB there gets it all
+///   written (no broken pipe), and the thread that reads it is joined, not
+///   left running with the pipe open after `capture` returns. If no thread
+///   can start to read a pipe, `capture` returns that error (it does not
+///   panic), once it has let go of the pipes and waited for the child, which
+///   is not left behind. Trial: `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // TODO(ch02): pipe stdout and stderr, and read both to their end.
     let _ = command;
@@ -102,7 +108,17 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///
 /// It is given the status of a process that has ended, as `Child::wait`
 /// returns it. A stopped or continued status, which `wait` never returns,
-/// is outside what it is asked: what it does with one is not graded.
+/// is outside what it is asked, but it is no success: `exit_of` may panic
+/// on one, or give any `Exit` but `Exit::Code(0)`; beyond that, what it
+/// does with one is not graded.
+///
+/// Read the status through its own methods (`ExitStatus::code`,
+/// `ExitStatusExt::signal`, or `into_raw` decoded as `<sys/wait.h>` does),
+/// not through its `Debug` text (`{:?}`), whose form std does not promise:
+/// digits picked out of today's `ExitStatus(unix_wait_status(N))` decode
+/// every status `wait` returns correctly, so no trial can tell them apart,
+/// and that is not graded, but it breaks this contract all the same and
+/// may give wrong exits with any new Rust.
 ///
 /// # Graded promises
 ///
@@ -110,8 +126,9 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///   that a signal killed gives `Exit::Signal` with the signal's number
 ///   (`Exit::Signal(6)` for an abort, `Exit::Signal(11)` for a segmentation
 ///   fault). Every code from `0` to `255` gives `Exit::Code` with that code,
-///   `127` (a shell's "command not found") included. Trial:
-///   `ch02::exit_of::tells_codes_from_signals`.
+///   `127` (a shell's "command not found") included. A status that is not an
+///   end (stopped by SIGSTOP or SIGTSTP, or continued) is no success: it never
+///   gives `Exit::Code(0)`. Trial: `ch02::exit_of::tells_codes_from_signals`.
 /// - A signal that dumped core is still just its number: `Exit::Signal(6)`,
 ///   `9`, `11` or `15`, not the raw wait status. So is any other signal, with
 ///   or without a core dump: every number from `1` to `64` gives
@@ -145,12 +162,23 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// caught, whatever the pause: while the worker runs, the trial finds the
 /// supervisor asleep in a wait with a deadline, which wakes by itself, or
 /// never asleep in a wait at all. `start` is called once for each run; the
-/// worker's stdout and stderr are left as `start` set them.
+/// worker's stdout and stderr are left as `start` set them, and its stdin
+/// is `Stdio::null()`, whatever `start` set, so that a worker never reads
+/// the supervisor's own input.
 /// A worker runs as long as it takes: one still running has not failed,
 /// so a watchdog that kills a worker after some time and starts it again
 /// breaks this contract, but is not graded, for the reason given for
 /// `capture`: every worker of the trials ends within seconds, and no trial
 /// can outlast every deadline.
+///
+/// A worker that a signal killed is reported as `exit_of` reports it: its
+/// signal's number alone, also when it dumped core. The trials cannot check
+/// that last part here: the grader runs every process with a core-file
+/// limit of 0 that no process can raise, so no worker ever dumps core, and
+/// a decoding that keeps the core-dump bit (`into_raw() & 0xff`, which
+/// gives `Signal(134)` for an abort that dumped core) looks right. It is
+/// wrong all the same, and not graded here: `exit_of`'s trials check it,
+/// with statuses built by hand, so use `exit_of`.
 ///
 /// # Graded promises
 ///
@@ -183,7 +211,9 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// - The worker's stdout and stderr are left as `start` set them, not piped: a
 ///   worker whose `start` sends them to files writes 1 MiB to each there and
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
-///   own stdout and stderr (the same open files). Trial:
+///   own stdout and stderr (the same open files). Its stdin is empty, even
+///   when the supervisor's own stdin holds input: a worker that reads its stdin
+///   sees nothing. Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), by
 ///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), or
@@ -193,7 +223,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   `ch02::supervise::restarts_a_killed_worker`.
 /// - A worker that cannot be started (its program does not exist) makes
 ///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
-///   another try, also when it is a restart after a crash. Trial:
+///   another try, also when it is a restart after a crash. So does an error
+///   from waiting for the worker (`ECHILD`, when the supervisor's process
+///   ignores SIGCHLD): it is returned at once, not made into an exit, and the
+///   worker is not started again. A panic in `start` is a bug in the caller's
+///   code, not a crash of the worker: it goes on out of `supervise` as it is,
+///   on the first run or a restart, not caught and made into an exit. Trial:
 ///   `ch02::supervise::returns_a_start_error`.
 /// - Any `max_restarts` works, up to `usize::MAX`: it is a limit, not a size (a
 ///   worker that succeeds at once is run once), and it is neither cut to 32

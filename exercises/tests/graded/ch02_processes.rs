@@ -34,10 +34,12 @@ const RESTARTS_TIMEOUT: Duration = Duration::from_secs(30);
 
 mod capture;
 mod exit_of;
+mod failed_capture;
 mod late_stderr;
 mod pipeline;
 mod run_isolated;
 mod supervise;
+mod supervise_errors;
 use capture::*;
 use exit_of::*;
 use pipeline::*;

@@ -215,7 +215,7 @@ fn threads() -> Vec<i32> {
 }
 
 /// What a thread is asleep on.
-enum Blocked {
+pub(super) enum Blocked {
     /// A read or a poll of input.
     OnInput,
     /// A wait for a child.
@@ -225,7 +225,7 @@ enum Blocked {
 }
 
 /// What thread `tid` of this process is asleep on, from its system call.
-fn blocked_in(tid: i32) -> Blocked {
+pub(super) fn blocked_in(tid: i32) -> Blocked {
     // read, readv, poll, select, ppoll, pselect6, epoll_wait, epoll_pwait;
     // then wait4, waitid.
     #[cfg(target_arch = "x86_64")]
@@ -332,7 +332,9 @@ pub(super) fn pipe_of(link: &Path) -> Option<String> {
 /// child then writes a byte there a while until the pipe breaks, so it
 /// ends once the parent drops its end. The child must not be left a zombie.
 pub(super) fn waits_even_when_a_read_fails() {
+    failed_capture::waits_when_no_reader_can_start(capture, "capture");
     waits_after_a_failed_read(capture, "capture");
+    failed_capture::reads_stderr_after_a_failed_read(capture, "capture");
 }
 
 /// The checks of `waits_even_when_a_read_fails`, for `run`, called `name`

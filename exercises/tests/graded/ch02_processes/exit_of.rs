@@ -30,6 +30,34 @@ pub(super) fn tells_codes_from_signals() {
             code << 8
         );
     }
+    a_stop_is_no_success();
+}
+
+/// A stopped or continued status, which `wait` never returns, is no
+/// success: `exit_of` may panic on one, or give any `Exit` but `Code(0)`.
+fn a_stop_is_no_success() {
+    use std::os::unix::process::ExitStatusExt;
+    // Stopped by SIGSTOP (19), by SIGTSTP (20, Ctrl-Z), and continued: a
+    // low byte of 0x7f, the signal above it; or 0xffff.
+    for (raw, what) in [
+        (19 << 8 | 0x7f, "stopped by SIGSTOP"),
+        (20 << 8 | 0x7f, "stopped by SIGTSTP"),
+        (0xffff, "continued"),
+    ] {
+        let status = std::process::ExitStatus::from_raw(raw);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let exit = std::panic::catch_unwind(|| exit_of(status));
+        std::panic::set_hook(hook);
+        assert!(
+            !matches!(exit, Ok(Exit::Code(0))),
+            "exit_of was given the status of a process {what} (raw wait \
+             status {raw:#x}), which has neither a code nor a killing \
+             signal, and said Code(0), a success: a process that has not \
+             ended has not succeeded; panic (unreachable!) or tell it apart, \
+             but never make it a success"
+        );
+    }
 }
 
 /// A process killed by a signal that dumped core has the core-dump bit

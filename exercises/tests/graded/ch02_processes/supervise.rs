@@ -328,6 +328,26 @@ pub(super) fn leaves_the_workers_output_alone() {
             );
         }
     }
+    // The worker's stdin is empty, even when the supervisor's own holds
+    // input: it never reads the supervisor's input.
+    give_the_parent_a_stdin(b"the supervisor's input\n");
+    let read = scratch.path().join("read");
+    let exits = supervise(
+        || {
+            let mut command = worker(&["upper"]);
+            command.stdout(fs::File::create(&read).unwrap());
+            command
+        },
+        0,
+    )
+    .expect("supervise failed");
+    assert_eq!(exits, vec![Exit::Code(0)]);
+    assert_eq!(
+        fs::read_to_string(&read).unwrap(),
+        "",
+        "the worker read the supervisor's own stdin: give it an empty one \
+         (Stdio::null())"
+    );
     // A `start` that leaves stdout and stderr alone: the worker writes to
     // the supervisor's own (the same open files), and says which they are.
     let seen = scratch.path().join("seen");
@@ -476,6 +496,8 @@ pub(super) fn returns_a_start_error() {
         result.is_err(),
         "the restart cannot be started, yet supervise returned {result:?}"
     );
+    supervise_errors::a_failed_wait_is_an_error();
+    supervise_errors::a_panic_in_start_goes_on();
 }
 
 /// The limit is a limit, not a size: a worker that succeeds at once is run
