@@ -284,6 +284,7 @@ pub(super) fn run_isolated_drains_both_pipes() {
 /// own checks, run through `run_isolated`.
 pub(super) fn run_isolated_waits_when_a_read_fails() {
     waits_after_a_failed_read(isolated, "run_isolated");
+    failed_capture::reads_stderr_after_a_failed_read(isolated, "run_isolated");
 }
 
 pub(super) fn starts_in_the_given_directory() {
