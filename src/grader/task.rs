@@ -10,7 +10,11 @@
 //! waking; one frozen halfway through an update shows what a reader sees
 //! of a writer that cannot run.
 
-use std::fs;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::str::{self, SplitWhitespace};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -97,26 +101,39 @@ pub fn thaw() {
     FROZEN.store(false, Ordering::SeqCst);
 }
 
-/// The fields of `/proc/self/task/<tid>/stat` from the state (field 3) on:
-/// they follow the parenthesised name, which may hold spaces. Empty if the
-/// thread has ended.
-fn stat_fields(tid: Tid) -> Vec<String> {
-    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
-    after.split_whitespace().map(str::to_string).collect()
+/// Calls `fields` with the fields of `/proc/self/task/<tid>/stat` from the
+/// state (field 3) on: they follow the parenthesised name, which may hold
+/// spaces. No fields if the thread has ended. Allocates nothing (the path
+/// and the contents are read onto the stack, `stat` being some 300 bytes
+/// long), so a trial may call it, and the functions built on it, while
+/// the heap is read-only.
+fn with_stat<R>(tid: Tid, fields: impl FnOnce(SplitWhitespace<'_>) -> R) -> R {
+    const PATH_LEN: usize = 64;
+    let mut path = [0_u8; PATH_LEN];
+    let mut rest = &mut path[..];
+    write!(rest, "/proc/self/task/{tid}/stat").expect("a short path");
+    let len = PATH_LEN - rest.len();
+    let mut stat = [0_u8; 1024];
+    let read = File::open(OsStr::from_bytes(&path[..len]))
+        .and_then(|mut file| file.read(&mut stat))
+        .unwrap_or(0);
+    let stat = &stat[..read];
+    let after = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .map_or(&[][..], |close| &stat[close + 1..]);
+    fields(str::from_utf8(after).unwrap_or_default().split_whitespace())
 }
 
 /// Thread `tid`'s state letter: `R` running or waiting for a CPU, `S`
-/// asleep in a wait, and so on; `None` once it has ended.
+/// asleep in a wait, and so on; `None` once it has ended. Allocates
+/// nothing.
 pub fn state(tid: Tid) -> Option<char> {
-    stat_fields(tid)
-        .first()
-        .and_then(|state| state.chars().next())
+    with_stat(tid, |mut fields| fields.next()?.chars().next())
 }
 
 /// Whether thread `tid` of this process sleeps (state `S`): blocked in a
-/// wait, neither running nor waiting for a CPU.
+/// wait, neither running nor waiting for a CPU. Allocates nothing.
 pub fn asleep(tid: Tid) -> bool {
     state(tid) == Some('S')
 }
@@ -124,14 +141,15 @@ pub fn asleep(tid: Tid) -> bool {
 /// The CPU time thread `tid` has used, user and system, in the clock ticks
 /// of `/proc` (`USER_HZ`, 100 a second): fields 14 and 15; 0 once it has
 /// ended. Time the thread waits for a CPU is not counted, however loaded
-/// the machine: a bound on it is no bound on the clock.
+/// the machine: a bound on it is no bound on the clock. Allocates nothing.
 pub fn cpu_ticks(tid: Tid) -> u64 {
-    stat_fields(tid)
-        .get(11..13)
-        .unwrap_or_default()
-        .iter()
-        .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
-        .sum()
+    with_stat(tid, |fields| {
+        fields
+            .skip(11)
+            .take(2)
+            .map(|ticks| ticks.parse::<u64>().expect("a number of ticks"))
+            .sum()
+    })
 }
 
 /// How many times thread `tid` has gone to sleep of its own accord
@@ -302,4 +320,25 @@ pub fn asleep_writing_to(file: &std::path::Path) -> Option<Me> {
             }
         })
         .map(|tid| Me { tid })
+}
+
+/// Watches thread `tid`, yielding between looks, until `seen()` says it has
+/// got where the trial waits for it (then `true`), or it has used
+/// [`BUSY_TICKS`] of CPU time since the call (then `false`: it spins). For
+/// a trial that waits for something else than [`watch_until_asleep`] does
+/// (asleep once, in a given wait, or finished), bounded as that one is by
+/// the thread's own CPU time, never by the clock. A thread that has ended,
+/// or sleeps in a wait `seen` does not accept, uses no CPU time: `seen`
+/// must accept both, or the watch lasts until the trial's timeout.
+pub fn watch_until(tid: Tid, mut seen: impl FnMut() -> bool) -> bool {
+    let spent = cpu_ticks(tid);
+    loop {
+        if seen() {
+            return true;
+        }
+        if cpu_ticks(tid).saturating_sub(spent) > BUSY_TICKS {
+            return false;
+        }
+        thread::yield_now();
+    }
 }

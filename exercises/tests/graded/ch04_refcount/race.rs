@@ -30,8 +30,9 @@
 //! thread before a write is only a delay, one of the orders the threads
 //! could have run in, so a correct solution gives a correct result
 //! whatever is held. (A thread that spins without writing is never held;
-//! after two seconds the trial stops waiting for it and lets the others
-//! go: that ends the forcing, never the trial.)
+//! once it has used a fifth of a second of its own CPU time,
+//! `course::grader::task::BUSY_TICKS`, the trial stops waiting for it and
+//! lets the others go: that ends the forcing, never the trial.)
 //!
 //! Which memory? For `MyArc`, the value is alone on its page (page-aligned
 //! and a page long), so the count lies on a neighbouring page, or on the
@@ -46,20 +47,17 @@
 //! reading the total, before adding to it.
 
 use std::array;
-use std::ffi::{OsStr, c_int, c_long, c_void};
-use std::fs::File;
+use std::ffi::{c_int, c_long, c_void};
 use std::hint;
-use std::io::{Read, Write};
 use std::mem;
-use std::os::unix::ffi::OsStrExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering,
 };
 use std::thread;
-use std::time::{Duration, Instant};
 
+use course::grader::task::{self, BUSY_TICKS};
 use exercises::ch04_refcount::{MyArc, Stats};
 
 use super::overflow::{Ended, in_a_copy};
@@ -90,11 +88,6 @@ const SC_PAGESIZE: c_int = 30;
 
 /// How many threads race.
 const THREADS: usize = 2;
-
-/// How long the copy waits for a thread that is neither held, asleep nor
-/// finished (one that spins without writing) before it lets the others
-/// go. It only ends the forcing: the result is checked all the same.
-const SPINNER_GRACE: Duration = Duration::from_secs(2);
 
 /// What became of a racing thread, in static memory (the heap may be
 /// read-only): not started, ready, or finished. Held threads are in
@@ -160,40 +153,29 @@ fn protect(start: usize, end: usize, prot: c_int) {
     }
 }
 
-/// Whether the thread `tid` of this process is asleep (state `S` in
-/// Linux's `/proc`): waiting for a lock, here. Allocates nothing (the path
-/// and the contents are on the stack), since the heap may be read-only.
-fn asleep(tid: Tid) -> bool {
-    let mut path = [0_u8; 64];
-    let mut rest = &mut path[..];
-    write!(rest, "/proc/self/task/{tid}/stat").expect("a short path");
-    let len = 64 - rest.len();
-    let Ok(mut file) = File::open(OsStr::from_bytes(&path[..len])) else {
-        return false;
-    };
-    let mut stat = [0_u8; 512];
-    let Ok(read) = file.read(&mut stat) else {
-        return false;
-    };
-    // The state follows the parenthesised name, which may hold spaces.
-    let stat = &stat[..read];
-    stat.iter()
-        .rposition(|&b| b == b')')
-        .is_some_and(|close| stat.get(close + 2) == Some(&b'S'))
-}
-
 /// Whether racing thread `i` has nothing more to do until others move:
 /// held, asleep on a lock, or finished.
 fn settled(i: usize) -> bool {
     STATE[i].load(Ordering::SeqCst) == FINISHED
         || HELD[i].load(Ordering::SeqCst)
-        || asleep(TIDS[i].load(Ordering::SeqCst))
+        || task::asleep(TIDS[i].load(Ordering::SeqCst))
+}
+
+/// Whether racing thread `i`, not held, has used more than [`BUSY_TICKS`]
+/// of CPU time since it had used `spent`: it spins without writing (a held
+/// thread spins in the handler, and is not counted). It only ends the
+/// forcing: the result is checked all the same.
+fn spins(i: usize, spent: u64) -> bool {
+    !HELD[i].load(Ordering::SeqCst)
+        && task::cpu_ticks(TIDS[i].load(Ordering::SeqCst)).saturating_sub(spent)
+            > BUSY_TICKS
 }
 
 /// In the copy: runs each of `bodies` on a thread of its own, with the
 /// memory `[start, end)` read-only from the moment they start until every
-/// thread is held at a write to it, asleep, or finished; then makes it
-/// writable, lets the threads go, and waits for them.
+/// thread is held at a write to it, asleep, or finished (or one spins: see
+/// [`spins`]); then makes it writable, lets the threads go, and waits for
+/// them.
 fn race<F: FnOnce() + Send>(
     (start, end): (usize, usize),
     bodies: [F; THREADS],
@@ -219,11 +201,17 @@ fn race<F: FnOnce() + Send>(
         }
         // From here until `RELEASED`, this thread writes no heap memory
         // (a fault here would hold it, and nobody would let it go): it
-        // reads atomics in static memory and `/proc` into its stack.
+        // reads atomics in static memory and `/proc` into its stack
+        // (`task`'s readers of `stat` allocate nothing).
+        let spent: [u64; THREADS] =
+            array::from_fn(|i| task::cpu_ticks(TIDS[i].load(Ordering::SeqCst)));
         protect(start, end, PROT_READ);
         GO.store(true, Ordering::SeqCst);
-        let since = Instant::now();
-        while !(0..THREADS).all(settled) && since.elapsed() < SPINNER_GRACE {
+        // No deadline: a thread that spins is told by the CPU time it uses,
+        // not by the clock.
+        while !(0..THREADS).all(settled)
+            && !(0..THREADS).any(|i| spins(i, spent[i]))
+        {
             thread::yield_now();
         }
         protect(start, end, PROT_READ | PROT_WRITE);

@@ -14,7 +14,6 @@ use exercises::ch06_fairness::FairRwLock;
 
 use course::grader::task;
 
-use writer_priority::SPINNER_GRACE;
 pub(super) use writer_priority::{
     a_waiting_writer_blocks_new_readers, a_writer_is_not_starved_by_readers,
     try_read_does_not_defer_to_queued_readers,
@@ -237,10 +236,7 @@ fn a_woken_reader_looks_again_for_a_writer() {
         let reader = told.recv().unwrap();
         // Nobody else takes the lock's state now: once asleep, the reader
         // waits for the writer, holding no lock; frozen there.
-        let start = Instant::now();
-        while !task::asleep(reader.tid) && start.elapsed() < SPINNER_GRACE {
-            thread::yield_now();
-        }
+        until_asleep(reader);
         task::freeze(reader);
         drop(held);
         // Waits until the first writer has written and left.
@@ -426,4 +422,14 @@ fn a_writer_behind<'scope, T: Send + Sync>(
         thread::yield_now();
     }
     writer
+}
+
+/// Watches `thread` until it sleeps (state `S`), or has ended (a lock that
+/// wrongly lets it through), or has used [`task::BUSY_TICKS`] of CPU time
+/// (it spins): no deadline on the clock. What the trial does next judges
+/// the lock in each case.
+fn until_asleep(thread: task::Me) {
+    task::watch_until(thread.tid, || {
+        task::asleep(thread.tid) || task::state(thread.tid).is_none()
+    });
 }

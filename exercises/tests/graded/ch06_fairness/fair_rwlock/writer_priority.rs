@@ -3,17 +3,16 @@
 //! guard once no writer holds the lock or waits for it.
 
 use std::fmt::{self, Write as _};
-use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use exercises::ch06_fairness::FairRwLock;
 
 use course::grader::task;
 
-use super::{SETTLE, a_writer_behind};
+use super::{SETTLE, a_writer_behind, until_asleep};
 
 /// How many times a writer may wake while it waits for a reader who stays
 /// for two `SETTLE`s: a writer that is woken when the reader leaves wakes
@@ -29,32 +28,27 @@ pub(crate) fn a_waiting_writer_blocks_new_readers() {
         let lock = &lock;
         let writer = a_writer_behind(s, lock, 1);
         assert_eq!(lock.writers_waiting(), 1, "one writer waits");
-        // From the moment it sleeps, the writer's wake-ups are counted
+        // Watched until it sleeps: from then on, its wake-ups are counted
         // until the reader lets go: it is told when to go on, and does not
         // wake to look. (A writer that waits without sleeping is not judged
         // on this.)
-        let spent = task::cpu_ticks(writer.tid);
-        let mut asleep = true;
-        while !task::asleep(writer.tid) {
-            if task::cpu_ticks(writer.tid) - spent > 20 {
-                asleep = false;
-                break;
-            }
-            thread::yield_now();
-        }
+        let watched = task::watch_until_asleep(writer.tid);
         let sleeps = task::sleeps(writer.tid);
         // Time for the writer to settle into waiting: a lock built on
         // another that spins a little before it blocks (std's RwLock
         // does) may count a writer a moment before it keeps readers out.
         thread::sleep(SETTLE);
-        assert!(
-            !asleep || !waits_with_a_deadline(writer.tid),
-            "the writer waiting for the reader to leave sleeps in a wait \
-             with a time limit (a wait_timeout, or a sleep): it looks again \
-             now and then instead of being woken. The last reader out \
-             notifies the writers' Condvar, under the state's mutex, and the \
-             writer waits on it with Condvar::wait, no timeout as a safety net"
-        );
+        if let task::Watched::Polling(line) = &watched {
+            panic!(
+                "the writer waiting for the reader to leave sleeps in a wait \
+                 with a time limit (a wait_timeout, or a sleep; \
+                 /proc/self/task/<tid>/syscall: {line}): it looks again now \
+                 and then instead of being woken. The last reader out \
+                 notifies the writers' Condvar, under the state's mutex, and \
+                 the writer waits on it with Condvar::wait, no timeout as a \
+                 safety net"
+            );
+        }
         assert!(
             lock.try_read().is_none(),
             "try_read gave a new reader a guard while a writer waited: \
@@ -72,7 +66,7 @@ pub(crate) fn a_waiting_writer_blocks_new_readers() {
         let woke = task::sleeps(writer.tid) - sleeps;
         drop(held);
         assert!(
-            !asleep || woke <= WAKE_UPS,
+            watched == task::Watched::Busy || woke <= WAKE_UPS,
             "the writer woke {woke} times while it waited for the reader \
              to leave (about {:?}): it looks again and again (a \
              wait_timeout in a loop) instead of being woken. The last \
@@ -90,54 +84,6 @@ pub(crate) fn a_waiting_writer_blocks_new_readers() {
     assert_eq!(lock.writers_waiting(), 0, "the writer is done");
     counts_the_writer_while_the_state_is_busy();
     no_pass_for_readers_queued_behind_a_writer();
-}
-
-/// Whether thread `tid`, asleep, waits with a time limit: it is blocked in
-/// a `futex` wait with a timeout (`Condvar::wait_timeout`), or in a sleep.
-/// Asked again while `/proc` shows it running, for up to
-/// [`SPINNER_GRACE`]; `false` if it never shows a wait this function knows.
-fn waits_with_a_deadline(tid: task::Tid) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < SPINNER_GRACE {
-        if let Some((wait, _)) = task::wait(tid) {
-            return wait == task::Wait::UntilADeadline;
-        }
-        thread::yield_now();
-    }
-    false
-}
-
-/// How long [`until_asleep`] and [`Probe`] wait for a thread that neither
-/// blocks nor finishes (one that spins): it only ends the forcing, never
-/// the trial.
-pub(super) const SPINNER_GRACE: Duration = Duration::from_secs(2);
-
-/// Waits until the thread of this process named `name` is asleep (state
-/// `S` in Linux's `/proc`: blocked, on a lock or a condition variable), or
-/// until [`SPINNER_GRACE`] has passed.
-fn until_asleep(name: &str) {
-    let start = Instant::now();
-    while !asleep(name) && start.elapsed() < SPINNER_GRACE {
-        thread::yield_now();
-    }
-}
-
-/// Whether a thread of this process named `name` is asleep (state `S`).
-fn asleep(name: &str) -> bool {
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return false;
-    };
-    tasks.flatten().any(|task| {
-        let path = task.path();
-        let named = fs::read_to_string(path.join("comm"))
-            .is_ok_and(|comm| comm.trim_end() == name);
-        let stat = fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // The state follows the parenthesised name, which may hold spaces.
-        named
-            && stat.rfind(')').is_some_and(|close| {
-                stat[close + 1..].trim_start().starts_with('S')
-            })
-    })
 }
 
 /// Starts `run` on a thread of its own, and returns it with its id.
@@ -165,22 +111,23 @@ fn futex_of(tid: task::Tid) -> Option<String> {
     }
 }
 
-/// Waits until thread `tid` sleeps on futex `address`, or until
-/// [`SPINNER_GRACE`] has passed (then `false`); `false` at once if `done()`
-/// says it has finished.
+/// Waits until thread `tid` sleeps on futex `address` (then `true`); or
+/// until it sleeps in a wait with a time limit, or `done()` says it has
+/// finished, or it has used [`task::BUSY_TICKS`] of CPU time (one that
+/// spins): then `false`.
 fn until_on_futex(
     tid: task::Tid,
     address: &str,
     done: impl Fn() -> bool,
 ) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < SPINNER_GRACE && !done() {
-        if futex_of(tid).as_deref() == Some(address) {
-            return true;
-        }
-        thread::yield_now();
-    }
-    false
+    let mut on_it = false;
+    task::watch_until(tid, || {
+        on_it = futex_of(tid).as_deref() == Some(address);
+        on_it
+            || done()
+            || matches!(task::wait(tid), Some((task::Wait::UntilADeadline, _)))
+    });
+    on_it
 }
 
 /// A sink for `{:?}` that finds the moment the lock's `Debug` holds the
@@ -224,23 +171,26 @@ impl fmt::Write for Probe<'_, '_> {
                 drop(guard);
             }
         });
-        let began = Instant::now();
-        let state = loop {
+        let mut futex = None;
+        let mut free = false;
+        task::watch_until(tryer.tid, || {
             // Asleep first, and then still not past `try_read`: it sleeps
             // in `try_read`, on the state's mutex.
-            let futex = futex_of(tryer.tid);
-            if tried.load(Ordering::SeqCst) {
-                return Ok(()); // The state is free at this write.
-            }
-            if let Some(futex) = futex {
-                break futex;
-            }
-            if began.elapsed() >= SPINNER_GRACE {
-                // A `try_read` that spins: no forcing with this lock.
-                self.done = true;
-                return Ok(());
-            }
-            thread::yield_now();
+            futex = futex_of(tryer.tid);
+            free = tried.load(Ordering::SeqCst);
+            free || futex.is_some()
+                || matches!(
+                    task::wait(tryer.tid),
+                    Some((task::Wait::UntilADeadline, _))
+                )
+        });
+        if free {
+            return Ok(()); // The state is free at this write.
+        }
+        let Some(state) = futex else {
+            // A `try_read` that spins, or polls: no forcing with this lock.
+            self.done = true;
+            return Ok(());
         };
         self.done = true;
         let (writer, me) = start(self.scope, move || *lock.write() = 1);
@@ -291,10 +241,6 @@ fn counts_the_writer_while_the_state_is_busy() {
     }
 }
 
-/// The name of the reader [`no_pass_for_readers_queued_behind_a_writer`]
-/// queues.
-const QUEUED_READER: &str = "ch06-queued";
-
 /// A writer holds the lock, a second writer waits, and a reader then queues
 /// behind them (asleep in `read`). When the first writer leaves, the
 /// waiting writer goes first: the reader reads what it wrote. A lock that
@@ -308,11 +254,8 @@ fn no_pass_for_readers_queued_behind_a_writer() {
         while lock.writers_waiting() == 0 {
             thread::yield_now();
         }
-        let reader = thread::Builder::new()
-            .name(QUEUED_READER.to_string())
-            .spawn_scoped(s, || *lock.read())
-            .expect("cannot start a thread");
-        until_asleep(QUEUED_READER);
+        let (reader, queued) = start(s, || *lock.read());
+        until_asleep(queued);
         *first = 1;
         drop(first);
         let seen = reader.join().unwrap();
@@ -395,10 +338,7 @@ fn no_reader_slips_in_before_the_woken_writer() {
         let lock = &lock;
         let writer = a_writer_behind(s, lock, true);
         // Asleep in its wait, which holds no lock; frozen there.
-        let start = Instant::now();
-        while !task::asleep(writer.tid) && start.elapsed() < SPINNER_GRACE {
-            thread::yield_now();
-        }
+        until_asleep(writer);
         task::freeze(writer);
         drop(held);
         let slipped_in = lock.try_read().is_some();

@@ -5,19 +5,16 @@
 use std::fmt::{self, Write as _};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use exercises::ch06_fairness::NewGil;
 
 use course::grader::task;
 
-/// How long [`StateProbe`] waits for a thread that neither blocks nor
-/// finishes (one that spins): it only ends the forcing, never the trial.
-const SPINNER_GRACE: Duration = Duration::from_secs(2);
-
 /// Runs `ask` on a thread of its own, and waits until it has its answer or
-/// is asleep (blocked: on the GIL's state, say). Returns the thread, and
-/// whether it was asleep.
+/// is asleep (blocked: on the GIL's state, say), or has used
+/// [`task::BUSY_TICKS`] of CPU time (it spins: that only ends the forcing,
+/// never the trial). Returns the thread, and whether it was asleep.
 fn ask_on_a_thread<'scope, T: Send + 'scope>(
     scope: &'scope thread::Scope<'scope, '_>,
     ask: impl FnOnce() -> T + Send + 'scope,
@@ -28,14 +25,12 @@ fn ask_on_a_thread<'scope, T: Send + 'scope>(
         ask()
     });
     let me = told.recv().unwrap();
-    let start = Instant::now();
-    while !asker.is_finished() && start.elapsed() < SPINNER_GRACE {
-        if task::asleep(me.tid) {
-            return (asker, true);
-        }
-        thread::yield_now();
-    }
-    (asker, false)
+    let mut asleep = false;
+    task::watch_until(me.tid, || {
+        asleep = task::asleep(me.tid);
+        asleep || asker.is_finished()
+    });
+    (asker, asleep)
 }
 
 /// What [`StateProbe`] does once it finds the GIL's state busy.
