@@ -232,10 +232,12 @@ where
 ///   on too: the standard library raises it to the platform's minimum and
 ///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
 ///   and the stack is that minimum, under 1 MiB (0 is a size, not "the
-///   default" as in Python's `threading.stack_size(0)`). Two calls at once,
-///   for 64 MiB and 48 MiB, each held at its first read of its name until
-///   both are (then the first goes on and ends before the second does),
-///   give each thread its own call's size (no process-wide
+///   default" as in Python's `threading.stack_size(0)`): exactly the stack
+///   `thread::Builder::stack_size` gives a thread for the same size, with no
+///   floor of `spawn_worker`'s own, not even a small one such as 64 KiB.
+///   Two calls at once, for 64 MiB and 48 MiB, each held at its first read
+///   of its name until both are (then the first goes on and ends before the
+///   second does), give each thread its own call's size (no process-wide
 ///   setting, as Python's `threading.stack_size(n)` is, that one call sets
 ///   and the other then uses). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
