@@ -130,7 +130,9 @@ where
 ///   instead. Trial:
 ///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
-///   panic's own payload, not a new panic, and returns no total; but only
+///   panic's own payload, not a new panic, and returns no total, even when
+///   that chunk would sum without a panic if called again: it is not called
+///   again (no retry, whose success would hide the panic); but only
 ///   once every other chunk's thread has ended (a chunk still being summed
 ///   when the first chunk panics is waited for: it borrows `data`; and its
 ///   thread has ended, its thread-local values dropped, as on success: a
