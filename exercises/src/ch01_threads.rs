@@ -230,10 +230,10 @@ where
 /// `total()` is the count itself, never a copy that each `record`
 /// overwrites with its own ticket (two such writes can cross, and the copy
 /// then goes back and can end below the real count), nor a second count
-/// that `record` adds to after it has taken its ticket from the first (in
-/// between, a ticket handed out is ahead of `total()`). Both show only
-/// while a thread is paused between the two steps of its `record`: the
-/// trials hold one there to see them.
+/// that `record` adds to, or raises to its ticket (`fetch_max`), after it
+/// has taken its ticket from the first (in between, a ticket handed out is
+/// ahead of `total()`). Both show only while a thread is paused between
+/// the two steps of its `record`: the trials hold one there to see them.
 ///
 /// Three more mistakes are wrong but not graded, because the grader's
 /// machine cannot show them. A count in an `AtomicUsize` is a full `u64`
@@ -265,8 +265,10 @@ where
 ///   sees it go down. And while one visit is held halfway through `record`
 ///   (at a write to memory the trial made read-only, wherever the
 ///   counter's fields lie), a second visit's ticket is at most `total()`
-///   read right after it; once both are done, their tickets are `1` and
-///   `2` and `total()` is `2`. Trial:
+///   read right after it, and, the held visit changing nothing meanwhile,
+///   one more than `total()` read right before it (a ticket the held visit
+///   has taken already is counted in `total()`); once both are done, their
+///   tickets are `1` and `2` and `total()` is `2`. Trial:
 ///   `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.

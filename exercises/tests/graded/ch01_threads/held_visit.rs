@@ -14,7 +14,12 @@
 //! visit has not counted yet and the second gets ticket 1 (or, when the
 //! first took a lock, the second sleeps on it until the first goes on);
 //! with tickets from one field and `total()` from another, updated after,
-//! the second visit gets ticket 2 while `total()` still says 1. Holding a
+//! the second visit gets ticket 2 while `total()` still says 1. And while
+//! the first visit is held, nothing but the second changes the counter, so
+//! the second's ticket is one more than `total()` read right before it:
+//! with a second count that `record` raises to its ticket (`fetch_max`)
+//! after taking the ticket from the first, the held visit has taken ticket
+//! 1 while `total()` still says 0, and the second gets ticket 2. Holding a
 //! thread before a write is only a delay, one of the orders the threads
 //! could have run in, so a correct counter passes whatever is held.
 
@@ -186,9 +191,13 @@ pub(super) fn stop_holding(previous: *const SigAction) {
 }
 
 /// What one round saw: the second visit's ticket and `total()` read right
-/// after it, both visits' tickets, and `total()` once both were done.
+/// after it; `total()` read right before the second visit, its ticket and
+/// `total()` read right after it, if all three were read while the first
+/// visit was held in the `SIGSEGV` handler; both visits' tickets, and
+/// `total()` once both were done.
 struct Round {
     second: (u64, u64),
+    while_held: Option<(u64, u64, u64)>,
     tickets: [u64; 2],
     total: u64,
 }
@@ -232,6 +241,9 @@ fn one_round(
         settle(first, since, || {
             HELD.load(Ordering::SeqCst) > 0 || first_done.load(Ordering::SeqCst)
         });
+        // Whether the first visit is held in the handler: then it stays
+        // there, changing nothing, until `RELEASED`.
+        let held = HELD.load(Ordering::SeqCst) > 0;
         // The first visit is held (or done): the page may be written again,
         // by the second visit.
         // SAFETY: as above.
@@ -242,8 +254,9 @@ fn one_round(
         let (answer, answers) = mpsc::channel();
         let second_visit = s.spawn(move || {
             tell.send(task::me().tid).unwrap();
+            let before = shared.total();
             let ticket = shared.record();
-            answer.send((ticket, shared.total())).unwrap();
+            answer.send((before, ticket, shared.total())).unwrap();
             ticket
         });
         let second = second.recv().expect("the second visitor ended at once");
@@ -257,9 +270,12 @@ fn one_round(
         // A panic in `record` is passed on, now that no thread is held.
         let [a, b] = [first_visit.join(), second_visit.join()]
             .map(|ticket| ticket.unwrap_or_else(|p| panic::resume_unwind(p)));
-        let second = seen.unwrap_or_else(|| answers.recv().unwrap());
+        let while_held = seen.filter(|_| held);
+        let (_, ticket, after) =
+            seen.unwrap_or_else(|| answers.recv().unwrap());
         Round {
-            second,
+            second: (ticket, after),
+            while_held,
             tickets: [a, b],
             total: shared.total(),
         }
@@ -311,6 +327,23 @@ pub(super) fn ticket_never_ahead_of_total() {
     // SAFETY: the pages are no longer used.
     unsafe { munmap(pages, 2 * page) };
     for (offset, round) in rounds {
+        if let Some((before, ticket, after)) = round.while_held {
+            assert_eq!(
+                (ticket, after),
+                (before + 1, before + 1),
+                "one visit was held halfway through record (at a write to \
+                 memory the trial made read-only), changing nothing, while \
+                 a second visit was recorded: total() said {before} right \
+                 before it, the visit got ticket {ticket}, and total() said \
+                 {after} right after it; both should be {}. total() is the \
+                 count itself, the number of tickets taken: is the ticket \
+                 taken from one field, and total() read from a second one \
+                 that record raises to its ticket (fetch_max) in a separate \
+                 step after? The held visit had taken its ticket, and \
+                 total() did not count it (offset {offset})",
+                before + 1
+            );
+        }
         let (ticket, total) = round.second;
         assert!(
             total >= ticket,

@@ -305,9 +305,9 @@ pub(super) fn passes_a_chunk_panic_on() {
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         parallel_sum(&data, 4, |chunk| {
             if chunk.contains(&1) {
-                if calls_of_the_failing_chunk.fetch_add(1, Ordering::SeqCst)
-                    > 0
-                {
+                let before =
+                    calls_of_the_failing_chunk.fetch_add(1, Ordering::SeqCst);
+                if before > 0 {
                     // A second call of the same chunk succeeds.
                     return chunk.iter().sum();
                 }
