@@ -32,7 +32,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use course::grader::task::{self, Tid, asleep, cpu_ticks};
+use course::grader::task::{self, Tid, Wait, asleep, cpu_ticks};
 use exercises::ch01_threads::VisitCounter;
 
 // The C library's, which every Rust program on Linux links.
@@ -136,15 +136,30 @@ extern "C" fn hold(_signal: c_int, info: *mut SigInfo, _context: *mut c_void) {
 /// (the held thread is let go), never the trial.
 const SPIN_TICKS: u64 = 20;
 
-/// Waits until `done()`, or until thread `tid` sleeps, has ended, or has
-/// used `SPIN_TICKS` of CPU time since `since`.
+/// Waits until `done()`, or until thread `tid` waits for good (asleep 100
+/// times in a row, a millisecond apart, as on a lock a held thread holds),
+/// sleeps or waits with a deadline, has ended, or has used `SPIN_TICKS` of
+/// CPU time since `since`. One sight of it asleep is not enough: that may
+/// be a short wait (for the memory allocator's lock, say) that ends by
+/// itself.
 pub(super) fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
+    let mut asleep_in_a_row = 0;
     while !done()
-        && !asleep(tid)
+        && asleep_in_a_row < 100
         && task::state(tid).is_some()
-        && cpu_ticks(tid) - since <= SPIN_TICKS
+        && cpu_ticks(tid).saturating_sub(since) <= SPIN_TICKS
     {
-        thread::yield_now();
+        match task::wait(tid) {
+            Some((Wait::UntilADeadline, _)) => return,
+            Some(_) if asleep(tid) => {
+                asleep_in_a_row += 1;
+                thread::sleep(Duration::from_millis(1));
+            }
+            _ => {
+                asleep_in_a_row = 0;
+                thread::yield_now();
+            }
+        }
     }
 }
 
