@@ -314,6 +314,15 @@ where
 /// come after that swap (or the swap be `Acquire`); it is not graded either,
 /// for the same reasons. `fetch_add` on an `AtomicU64` avoids all three.
 ///
+/// One more is wrong but not graded, because no trial can force it: a
+/// `compare_exchange` loop that gives up after so many lost races (64, say)
+/// and returns without counting the visit loses that visit and repeats a
+/// ticket, but only when one thread loses that many races in a row. A
+/// trial can hold a thread before one write, so that it loses one race,
+/// not 64 in a row; the trials that record many visits at once catch it
+/// only by luck, on some runs and not others. Retry until the exchange
+/// succeeds, or use `fetch_add`, which never fails.
+///
 /// # Graded promises
 ///
 /// - A `new()` counter's `total()` is `0`; when many threads call `record` at
@@ -322,12 +331,14 @@ where
 ///   threads are still alive, their visits done, and after they ended; and
 ///   while they record, a thread reading `total()` again and again never
 ///   sees it go down. And while one visit is held halfway through `record`
-///   (at a write to memory the trial made read-only, wherever the
-///   counter's fields lie), a second visit's ticket is at most `total()`
-///   read right after it, and, the held visit changing nothing meanwhile,
-///   one more than `total()` read right before it (a ticket the held visit
-///   has taken already is counted in `total()`); once both are done, their
-///   tickets are `1` and `2` and `total()` is `2`. Trial:
+///   (at a write to memory the trial made read-only: its first write, or
+///   wherever the counter's fields lie), a second visit's ticket is at most
+///   `total()` read right after it, and, the held visit changing nothing
+///   meanwhile, one more than `total()` read right before it (a ticket the
+///   held visit has taken already is counted in `total()`); once both are
+///   done, their tickets are `1` and `2` (not a ticket read from the count
+///   in one step and a count raised in another, which gives both the same
+///   ticket) and `total()` is `2`. Trial:
 ///   `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
 ///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
