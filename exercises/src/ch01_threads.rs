@@ -282,8 +282,10 @@ where
 ///   ticket) and `total()` is `2`. Trial:
 ///   `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
-///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
-///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.
+///   ..., `n` for `n` visits: each is handed out once, and the first is `1`;
+///   also when one visit is held at its first write (to memory the trial
+///   made read-only) while a second is recorded: their tickets are `1` and
+///   `2`. Trial: `ch01::visit_counter::hands_out_each_ticket_once`.
 /// - `VisitCounter::default()` behaves as `new()`: `total()` is `0`, also
 ///   after another counter has counted visits, the first two visits get
 ///   tickets `1` and `2`, and `total()` is then `2`. Each counter counts its

@@ -314,41 +314,7 @@ fn one_round(
 pub(super) fn ticket_never_ahead_of_total() {
     // Before any page is protected: the stub panics here.
     let _: VisitCounter = VisitCounter::new();
-    let size = mem::size_of::<VisitCounter>();
-    let align = mem::align_of::<VisitCounter>();
-    // SAFETY: `sysconf` has no preconditions.
-    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
-        .expect("sysconf(_SC_PAGESIZE) failed");
-    if size > page {
-        return;
-    }
-    // SAFETY: a new private mapping of two pages, the trial's alone.
-    let pages = unsafe {
-        mmap(
-            ptr::null_mut(),
-            2 * page,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(pages as isize, -1, "mmap of two pages failed");
-    let start = pages as usize;
-    let previous = hold_faults_in(start, 2 * page);
-    let mut rounds =
-        vec![(0, one_round(start as *mut VisitCounter, start, page))];
-    let offsets = (page + 1 - size..page).filter(|offset| offset % align == 0);
-    for offset in offsets {
-        for protected in [start, start + page] {
-            let counter = (start + offset) as *mut VisitCounter;
-            rounds.push((offset, one_round(counter, protected, page)));
-        }
-    }
-    stop_holding(previous);
-    // SAFETY: the pages are no longer used.
-    unsafe { munmap(pages, 2 * page) };
-    for (offset, round) in rounds {
+    for (offset, round) in held_rounds(true) {
         if let Some((before, ticket, after)) = round.while_held {
             assert_eq!(
                 (ticket, after),
@@ -391,4 +357,71 @@ pub(super) fn ticket_never_ahead_of_total() {
              in another, so that two visits read the same count?"
         );
     }
+}
+
+/// One visit held at its first write, the counter wholly on a read-only
+/// page, while a second visit is recorded: the two tickets differ, 1 and 2.
+/// A ticket read from the count in one step, and a count raised in
+/// another, gives both visits the same ticket.
+pub(super) fn held_visits_get_tickets_1_and_2() {
+    // Before any page is protected: the stub panics here.
+    let _: VisitCounter = VisitCounter::new();
+    for (_, round) in held_rounds(false) {
+        let mut tickets = round.tickets;
+        tickets.sort_unstable();
+        assert_eq!(
+            tickets,
+            [1, 2],
+            "one visit was held at its first write (to memory the trial \
+             made read-only) while a second visit was recorded: their \
+             tickets should be 1 and 2, each handed out once. Is the ticket \
+             read from the count (a load) in one step, and the count \
+             written (a store, or a fetch_add) in another, so that two \
+             visits read the same count?"
+        );
+    }
+}
+
+/// The rounds of [`one_round`], each with the counter's offset: the
+/// counter wholly on the first of two pages of the trial's own, that page
+/// read-only; then, if `straddling`, every offset at which the counter
+/// straddles the boundary of the two pages, with the first page read-only,
+/// then the second (none, for a counter too small to straddle it).
+fn held_rounds(straddling: bool) -> Vec<(usize, Round)> {
+    let size = mem::size_of::<VisitCounter>();
+    let align = mem::align_of::<VisitCounter>();
+    // SAFETY: `sysconf` has no preconditions.
+    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
+        .expect("sysconf(_SC_PAGESIZE) failed");
+    if size > page {
+        return Vec::new();
+    }
+    // SAFETY: a new private mapping of two pages, the trial's alone.
+    let pages = unsafe {
+        mmap(
+            ptr::null_mut(),
+            2 * page,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(pages as isize, -1, "mmap of two pages failed");
+    let start = pages as usize;
+    let previous = hold_faults_in(start, 2 * page);
+    let mut rounds =
+        vec![(0, one_round(start as *mut VisitCounter, start, page))];
+    let offsets = (page + 1 - size..page)
+        .filter(|offset| straddling && offset % align == 0);
+    for offset in offsets {
+        for protected in [start, start + page] {
+            let counter = (start + offset) as *mut VisitCounter;
+            rounds.push((offset, one_round(counter, protected, page)));
+        }
+    }
+    stop_holding(previous);
+    // SAFETY: the pages are no longer used.
+    unsafe { munmap(pages, 2 * page) };
+    rounds
 }
