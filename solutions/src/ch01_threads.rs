@@ -150,7 +150,9 @@ where
 ///   instead. Trial:
 ///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
-///   panic's own payload, not a new panic, and returns no total; but only
+///   panic's own payload, not a new panic, and returns no total, even when
+///   that chunk would sum without a panic if called again: it is not called
+///   again (no retry, whose success would hide the panic); but only
 ///   once every other chunk's thread has ended (a chunk still being summed
 ///   when the first chunk panics is waited for: it borrows `data`; and its
 ///   thread has ended, its thread-local values dropped, as on success: a
@@ -232,10 +234,12 @@ where
 ///   on too: the standard library raises it to the platform's minimum and
 ///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
 ///   and the stack is that minimum, under 1 MiB (0 is a size, not "the
-///   default" as in Python's `threading.stack_size(0)`). Two calls at once,
-///   for 64 MiB and 48 MiB, each held at its first read of its name until
-///   both are (then the first goes on and ends before the second does),
-///   give each thread its own call's size (no process-wide
+///   default" as in Python's `threading.stack_size(0)`): exactly the stack
+///   `thread::Builder::stack_size` gives a thread for the same size, with no
+///   floor of `spawn_worker`'s own, not even a small one such as 64 KiB.
+///   Two calls at once, for 64 MiB and 48 MiB, each held at its first read
+///   of its name until both are (then the first goes on and ends before the
+///   second does), give each thread its own call's size (no process-wide
 ///   setting, as Python's `threading.stack_size(n)` is, that one call sets
 ///   and the other then uses). Trial:
 ///   `ch01::spawn_worker::gives_the_requested_stack`.
@@ -285,10 +289,10 @@ where
 /// `total()` is the count itself, never a copy that each `record`
 /// overwrites with its own ticket (two such writes can cross, and the copy
 /// then goes back and can end below the real count), nor a second count
-/// that `record` adds to after it has taken its ticket from the first (in
-/// between, a ticket handed out is ahead of `total()`). Both show only
-/// while a thread is paused between the two steps of its `record`: the
-/// trials hold one there to see them.
+/// that `record` adds to, or raises to its ticket (`fetch_max`), after it
+/// has taken its ticket from the first (in between, a ticket handed out is
+/// ahead of `total()`). Both show only while a thread is paused between
+/// the two steps of its `record`: the trials hold one there to see them.
 ///
 /// Three more mistakes are wrong but not graded, because the grader's
 /// machine cannot show them. A count in an `AtomicUsize` is a full `u64`
@@ -310,6 +314,15 @@ where
 /// come after that swap (or the swap be `Acquire`); it is not graded either,
 /// for the same reasons. `fetch_add` on an `AtomicU64` avoids all three.
 ///
+/// One more is wrong but not graded, because no trial can force it: a
+/// `compare_exchange` loop that gives up after so many lost races (64, say)
+/// and returns without counting the visit loses that visit and repeats a
+/// ticket, but only when one thread loses that many races in a row. A
+/// trial can hold a thread before one write, so that it loses one race,
+/// not 64 in a row; the trials that record many visits at once catch it
+/// only by luck, on some runs and not others. Retry until the exchange
+/// succeeds, or use `fetch_add`, which never fails.
+///
 /// # Graded promises
 ///
 /// - A `new()` counter's `total()` is `0`; when many threads call `record` at
@@ -318,14 +331,20 @@ where
 ///   threads are still alive, their visits done, and after they ended; and
 ///   while they record, a thread reading `total()` again and again never
 ///   sees it go down. And while one visit is held halfway through `record`
-///   (at a write to memory the trial made read-only, wherever the
-///   counter's fields lie), a second visit's ticket is at most `total()`
-///   read right after it; once both are done, their tickets are `1` and
-///   `2` and `total()` is `2`. Trial:
+///   (at a write to memory the trial made read-only: its first write, or
+///   wherever the counter's fields lie), a second visit's ticket is at most
+///   `total()` read right after it, and, the held visit changing nothing
+///   meanwhile, one more than `total()` read right before it (a ticket the
+///   held visit has taken already is counted in `total()`); once both are
+///   done, their tickets are `1` and `2` (not a ticket read from the count
+///   in one step and a count raised in another, which gives both the same
+///   ticket) and `total()` is `2`. Trial:
 ///   `ch01::visit_counter::counts_every_visit`.
 /// - The tickets that concurrent calls of `record` return are exactly `1`, `2`,
-///   ..., `n` for `n` visits: each is handed out once, and the first is `1`.
-///   Trial: `ch01::visit_counter::hands_out_each_ticket_once`.
+///   ..., `n` for `n` visits: each is handed out once, and the first is `1`;
+///   also when one visit is held at its first write (to memory the trial
+///   made read-only) while a second is recorded: their tickets are `1` and
+///   `2`. Trial: `ch01::visit_counter::hands_out_each_ticket_once`.
 /// - `VisitCounter::default()` behaves as `new()`: `total()` is `0`, also
 ///   after another counter has counted visits, the first two visits get
 ///   tickets `1` and `2`, and `total()` is then `2`. Each counter counts its

@@ -1,12 +1,18 @@
 //! One visit held halfway through `record` while another is recorded: a
 //! ticket handed out is never ahead of `total()`, and once both visits are
-//! done, `total()` is 2.
+//! done, their tickets are 1 and 2 and `total()` is 2.
 //!
-//! The order is forced, not hoped for. The counter lies across the boundary
-//! of two pages of the trial's own, at every offset its alignment allows,
-//! and one page or the other is made read-only: a load still reads it, but
-//! a write faults, and the `SIGSEGV` handler holds the writing thread at
-//! that very write until the trial lets it go. A counter whose `record`
+//! The order is forced, not hoped for. First the counter lies wholly on a
+//! page of the trial's own that is made read-only, so the first visit is
+//! held at its first write (a single count's one `fetch_add` too): a
+//! ticket read from the count in one step, before the write that raises
+//! it, is then the same as the second visit's. Then the counter lies
+//! across the boundary of two pages of the trial's own, at every offset its
+//! alignment allows, and one page or the other is made read-only: a load
+//! still reads it, but a write faults, and the `SIGSEGV` handler holds the
+//! writing thread at that very write until the trial lets it go (in every
+//! round: the page is made writable again once it holds a thread, and the
+//! held thread goes on only when the trial lets it). A counter whose `record`
 //! writes two fields, one on each page, is then held between its two
 //! writes. The page is made writable again (the first visit is still held),
 //! a second visit is recorded, and its ticket is compared with `total()`
@@ -14,7 +20,12 @@
 //! visit has not counted yet and the second gets ticket 1 (or, when the
 //! first took a lock, the second sleeps on it until the first goes on);
 //! with tickets from one field and `total()` from another, updated after,
-//! the second visit gets ticket 2 while `total()` still says 1. Holding a
+//! the second visit gets ticket 2 while `total()` still says 1. And while
+//! the first visit is held, nothing but the second changes the counter, so
+//! the second's ticket is one more than `total()` read right before it:
+//! with a second count that `record` raises to its ticket (`fetch_max`)
+//! after taking the ticket from the first, the held visit has taken ticket
+//! 1 while `total()` still says 0, and the second gets ticket 2. Holding a
 //! thread before a write is only a delay, one of the orders the threads
 //! could have run in, so a correct counter passes whatever is held.
 
@@ -27,7 +38,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use course::grader::task::{self, Tid, asleep, cpu_ticks};
+use course::grader::task::{self, Tid, Wait, asleep, cpu_ticks};
 use exercises::ch01_threads::VisitCounter;
 
 // The C library's, which every Rust program on Linux links.
@@ -131,15 +142,30 @@ extern "C" fn hold(_signal: c_int, info: *mut SigInfo, _context: *mut c_void) {
 /// (the held thread is let go), never the trial.
 const SPIN_TICKS: u64 = 20;
 
-/// Waits until `done()`, or until thread `tid` sleeps, has ended, or has
-/// used `SPIN_TICKS` of CPU time since `since`.
+/// Waits until `done()`, or until thread `tid` waits for good (asleep 100
+/// times in a row, a millisecond apart, as on a lock a held thread holds),
+/// sleeps or waits with a deadline, has ended, or has used `SPIN_TICKS` of
+/// CPU time since `since`. One sight of it asleep is not enough: that may
+/// be a short wait (for the memory allocator's lock, say) that ends by
+/// itself.
 pub(super) fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
+    let mut asleep_in_a_row = 0;
     while !done()
-        && !asleep(tid)
+        && asleep_in_a_row < 100
         && task::state(tid).is_some()
-        && cpu_ticks(tid) - since <= SPIN_TICKS
+        && cpu_ticks(tid).saturating_sub(since) <= SPIN_TICKS
     {
-        thread::yield_now();
+        match task::wait(tid) {
+            Some((Wait::UntilADeadline, _)) => return,
+            Some(_) if asleep(tid) => {
+                asleep_in_a_row += 1;
+                thread::sleep(Duration::from_millis(1));
+            }
+            _ => {
+                asleep_in_a_row = 0;
+                thread::yield_now();
+            }
+        }
     }
 }
 
@@ -186,9 +212,13 @@ pub(super) fn stop_holding(previous: *const SigAction) {
 }
 
 /// What one round saw: the second visit's ticket and `total()` read right
-/// after it, both visits' tickets, and `total()` once both were done.
+/// after it; `total()` read right before the second visit, its ticket and
+/// `total()` read right after it, if all three were read while the first
+/// visit was held in the `SIGSEGV` handler; both visits' tickets, and
+/// `total()` once both were done.
 struct Round {
     second: (u64, u64),
+    while_held: Option<(u64, u64, u64)>,
     tickets: [u64; 2],
     total: u64,
 }
@@ -232,6 +262,9 @@ fn one_round(
         settle(first, since, || {
             HELD.load(Ordering::SeqCst) > 0 || first_done.load(Ordering::SeqCst)
         });
+        // Whether the first visit is held in the handler: then it stays
+        // there, changing nothing, until `RELEASED`.
+        let held = HELD.load(Ordering::SeqCst) > 0;
         // The first visit is held (or done): the page may be written again,
         // by the second visit.
         // SAFETY: as above.
@@ -242,8 +275,9 @@ fn one_round(
         let (answer, answers) = mpsc::channel();
         let second_visit = s.spawn(move || {
             tell.send(task::me().tid).unwrap();
+            let before = shared.total();
             let ticket = shared.record();
-            answer.send((ticket, shared.total())).unwrap();
+            answer.send((before, ticket, shared.total())).unwrap();
             ticket
         });
         let second = second.recv().expect("the second visitor ended at once");
@@ -257,9 +291,12 @@ fn one_round(
         // A panic in `record` is passed on, now that no thread is held.
         let [a, b] = [first_visit.join(), second_visit.join()]
             .map(|ticket| ticket.unwrap_or_else(|p| panic::resume_unwind(p)));
-        let second = seen.unwrap_or_else(|| answers.recv().unwrap());
+        let while_held = seen.filter(|_| held);
+        let (_, ticket, after) =
+            seen.unwrap_or_else(|| answers.recv().unwrap());
         Round {
-            second,
+            second: (ticket, after),
+            while_held,
             tickets: [a, b],
             total: shared.total(),
         }
@@ -270,47 +307,31 @@ fn one_round(
     round
 }
 
-/// Runs the rounds: every offset at which a `VisitCounter` straddles the
-/// boundary of the trial's two pages, with the first page read-only, then
-/// the second. A counter too small to straddle it is never held, and
-/// passes.
+/// Runs the rounds: the counter wholly on the first page, read-only; then
+/// every offset at which a `VisitCounter` straddles the boundary of the
+/// trial's two pages, with the first page read-only, then the second (none,
+/// for a counter too small to straddle it).
 pub(super) fn ticket_never_ahead_of_total() {
     // Before any page is protected: the stub panics here.
     let _: VisitCounter = VisitCounter::new();
-    let size = mem::size_of::<VisitCounter>();
-    let align = mem::align_of::<VisitCounter>();
-    // SAFETY: `sysconf` has no preconditions.
-    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
-        .expect("sysconf(_SC_PAGESIZE) failed");
-    if size <= align || size > page {
-        return;
-    }
-    // SAFETY: a new private mapping of two pages, the trial's alone.
-    let pages = unsafe {
-        mmap(
-            ptr::null_mut(),
-            2 * page,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(pages as isize, -1, "mmap of two pages failed");
-    let start = pages as usize;
-    let previous = hold_faults_in(start, 2 * page);
-    let mut rounds = Vec::new();
-    let offsets = (page + 1 - size..page).filter(|offset| offset % align == 0);
-    for offset in offsets {
-        for protected in [start, start + page] {
-            let counter = (start + offset) as *mut VisitCounter;
-            rounds.push((offset, one_round(counter, protected, page)));
+    for (offset, round) in held_rounds(true) {
+        if let Some((before, ticket, after)) = round.while_held {
+            assert_eq!(
+                (ticket, after),
+                (before + 1, before + 1),
+                "one visit was held halfway through record (at a write to \
+                 memory the trial made read-only), changing nothing, while \
+                 a second visit was recorded: total() said {before} right \
+                 before it, the visit got ticket {ticket}, and total() said \
+                 {after} right after it; both should be {}. total() is the \
+                 count itself, the number of tickets taken: is the ticket \
+                 taken from one field, and total() read from a second one \
+                 that record raises to its ticket (fetch_max) in a separate \
+                 step after? The held visit had taken its ticket, and \
+                 total() did not count it (offset {offset})",
+                before + 1
+            );
         }
-    }
-    stop_holding(previous);
-    // SAFETY: the pages are no longer used.
-    unsafe { munmap(pages, 2 * page) };
-    for (offset, round) in rounds {
         let (ticket, total) = round.second;
         assert!(
             total >= ticket,
@@ -331,7 +352,76 @@ pub(super) fn ticket_never_ahead_of_total() {
              recorded; once both were done, their tickets (sorted) and \
              total() should be [1, 2] and 2 (offset {offset}): is total() \
              a copy that each record overwrites with its own ticket, and \
-             that the held visit set back?"
+             that the held visit set back? Or is the ticket read from the \
+             count (a load) in one step, and the count raised (fetch_add) \
+             in another, so that two visits read the same count?"
         );
     }
+}
+
+/// One visit held at its first write, the counter wholly on a read-only
+/// page, while a second visit is recorded: the two tickets differ, 1 and 2.
+/// A ticket read from the count in one step, and a count raised in
+/// another, gives both visits the same ticket.
+pub(super) fn held_visits_get_tickets_1_and_2() {
+    // Before any page is protected: the stub panics here.
+    let _: VisitCounter = VisitCounter::new();
+    for (_, round) in held_rounds(false) {
+        let mut tickets = round.tickets;
+        tickets.sort_unstable();
+        assert_eq!(
+            tickets,
+            [1, 2],
+            "one visit was held at its first write (to memory the trial \
+             made read-only) while a second visit was recorded: their \
+             tickets should be 1 and 2, each handed out once. Is the ticket \
+             read from the count (a load) in one step, and the count \
+             written (a store, or a fetch_add) in another, so that two \
+             visits read the same count?"
+        );
+    }
+}
+
+/// The rounds of [`one_round`], each with the counter's offset: the
+/// counter wholly on the first of two pages of the trial's own, that page
+/// read-only; then, if `straddling`, every offset at which the counter
+/// straddles the boundary of the two pages, with the first page read-only,
+/// then the second (none, for a counter too small to straddle it).
+fn held_rounds(straddling: bool) -> Vec<(usize, Round)> {
+    let size = mem::size_of::<VisitCounter>();
+    let align = mem::align_of::<VisitCounter>();
+    // SAFETY: `sysconf` has no preconditions.
+    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
+        .expect("sysconf(_SC_PAGESIZE) failed");
+    if size > page {
+        return Vec::new();
+    }
+    // SAFETY: a new private mapping of two pages, the trial's alone.
+    let pages = unsafe {
+        mmap(
+            ptr::null_mut(),
+            2 * page,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(pages as isize, -1, "mmap of two pages failed");
+    let start = pages as usize;
+    let previous = hold_faults_in(start, 2 * page);
+    let mut rounds =
+        vec![(0, one_round(start as *mut VisitCounter, start, page))];
+    let offsets = (page + 1 - size..page)
+        .filter(|offset| straddling && offset % align == 0);
+    for offset in offsets {
+        for protected in [start, start + page] {
+            let counter = (start + offset) as *mut VisitCounter;
+            rounds.push((offset, one_round(counter, protected, page)));
+        }
+    }
+    stop_holding(previous);
+    // SAFETY: the pages are no longer used.
+    unsafe { munmap(pages, 2 * page) };
+    rounds
 }

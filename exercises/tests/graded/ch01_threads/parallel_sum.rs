@@ -284,11 +284,15 @@ struct TheChunksOwnPanic;
 /// `parallel_sum` that raises the panic inside the scope, leaving the later
 /// handles unjoined, lets the scope wait for that chunk only until it
 /// returns (the scope wakes then, before the thread's thread-local values
-/// are dropped), and panics while the thread still runs.
+/// are dropped), and panics while the thread still runs. The first chunk
+/// panics on its first call only (a flaky chunk): a `parallel_sum` that
+/// catches the panic and sums the chunk again gets a total from the second
+/// call, and calls `sum_chunk` more than once on that chunk.
 pub(super) fn passes_a_chunk_panic_on() {
     let data: Vec<u64> = (1..=8).collect();
     let caller = my_tid();
     let failed = AtomicI32::new(0);
+    let calls_of_the_failing_chunk = AtomicUsize::new(0);
     let slow_chunk_done = AtomicBool::new(false);
     // The second chunk's thread-local value: its drop, as the thread ends,
     // waits until the caller sleeps (in `join`, as it must).
@@ -301,6 +305,12 @@ pub(super) fn passes_a_chunk_panic_on() {
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         parallel_sum(&data, 4, |chunk| {
             if chunk.contains(&1) {
+                let before =
+                    calls_of_the_failing_chunk.fetch_add(1, Ordering::SeqCst);
+                if before > 0 {
+                    // A second call of the same chunk succeeds.
+                    return chunk.iter().sum();
+                }
                 failed.store(my_tid(), Ordering::SeqCst);
                 panic::panic_any(TheChunksOwnPanic);
             }
@@ -344,6 +354,15 @@ pub(super) fn passes_a_chunk_panic_on() {
     let slow_chunk_was_done = slow_chunk_done.load(Ordering::SeqCst);
     let slow_chunk_ended = ended.load(Ordering::SeqCst);
     returned.store(true, Ordering::SeqCst);
+    let calls = calls_of_the_failing_chunk.load(Ordering::SeqCst);
+    assert_eq!(
+        calls, 1,
+        "sum_chunk panicked on the chunk [1, 2], and parallel_sum called it \
+         {calls} times on that chunk: call sum_chunk once per chunk, and \
+         pass its panic on, with its own payload, rather than retry it (a \
+         retry that succeeds hides the panic; one that fails too passes on \
+         the second panic's payload, not the first's)"
+    );
     let payload = match outcome {
         Ok(total) => panic!(
             "the chunk [1, 2] panicked, yet parallel_sum returned {total}: a \

@@ -233,8 +233,21 @@ fn two_calls_at_once_get_their_own_stacks() {
 /// Linux, a few times that with what the C library keeps for itself) and
 /// starts the thread. The thread gets that small stack, far less than the
 /// default 2 MiB (0 does not mean "the default", as it does in Python's
-/// `threading.stack_size`), and no error of `spawn_worker`'s own.
+/// `threading.stack_size`), and no error of `spawn_worker`'s own. It gets
+/// exactly the stack a thread that `thread::Builder` starts with the same
+/// size gets, no floor of `spawn_worker`'s own (64 KiB, say): that thread
+/// starts and ends just before, so the C library keeps its stack and hands
+/// it over again to a request of the same size (it prefers an exact fit),
+/// while a request of another size gets another stack. A trial runs in a
+/// process of its own, so no other thread takes the kept stack meanwhile.
 fn gives_the_smallest_stack_for(asked: usize) {
+    let least = thread::Builder::new()
+        .name("tiny-stack".to_string())
+        .stack_size(asked)
+        .spawn(stack_size_of_this_thread)
+        .expect("thread::Builder::spawn refused a tiny stack")
+        .join()
+        .unwrap();
     let handle = spawn_worker("tiny-stack", asked, stack_size_of_this_thread)
         .unwrap_or_else(|error| {
             panic!(
@@ -251,6 +264,14 @@ fn gives_the_smallest_stack_for(asked: usize) {
          got {size}: the smallest stack the platform allows is far less \
          than 1 MiB; 0 is a size like any other, not \"the default\" \
          (pass stack_bytes to thread::Builder::stack_size as it is)"
+    );
+    assert_eq!(
+        size, least,
+        "spawn_worker was asked for a stack of {asked} bytes, and the thread \
+         got {size}, but thread::Builder::stack_size({asked}) gives a thread \
+         {least} bytes, the platform's minimum: pass stack_bytes on as it \
+         is, with no minimum of your own (the standard library already \
+         raises it to what the platform needs)"
     );
 }
 

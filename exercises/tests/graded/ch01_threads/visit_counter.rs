@@ -147,8 +147,11 @@ fn total_never_goes_back() {
     }
 }
 
-/// Every visit gets its own ticket: 1, 2, ..., n, each exactly once.
+/// Every visit gets its own ticket: 1, 2, ..., n, each exactly once; also
+/// when one visit is held at its first write while another is recorded
+/// (forced, not hoped for: see `held_visit`).
 pub(super) fn hands_out_each_ticket_once() {
+    super::held_visit::held_visits_get_tickets_1_and_2();
     for round in 1..=ROUNDS {
         let (_, tickets, _) = one_round();
         let n = tickets.len() as u64;
