@@ -71,7 +71,16 @@ impl ToyGil {
     /// between asleep on a free lock. That is wrong, but not graded when the
     /// spin comes first: no trial can make the waiter count itself in that
     /// window of a few instructions, and loom would have to hold the holder
-    /// inside for exactly as long as the spin lasts.
+    /// inside for exactly as long as the spin lasts. For the same reason the
+    /// orderings on such a lock's sleeping path are not graded either, though
+    /// the last promise below asks for them: a claim made there with
+    /// `Relaxed` (the sleepers' mutex orders nothing when the sleeper finds
+    /// the lock free before the unlocker has taken that mutex), or an unlock
+    /// that frees the lock with a `Relaxed` store when it counts a sleeper (a
+    /// spinning thread may then take the lock with no mutex at all) is wrong;
+    /// but loom gets there only if the holder stays inside for as long as the
+    /// spin lasts (and, for the claim, leaves exactly as it ends), a number
+    /// of steps that is the lock's own choice, and x86 never shows it.
     ///
     /// Two more mistakes are wrong but not graded. A spin loop that stops on
     /// any failure other than "held" (`while let Err(1) =
@@ -110,8 +119,10 @@ impl ToyGil {
     ///   stays inside until the waiter is seen asleep with no deadline (then
     ///   200 ms more), or, if it waits with deadlines, for 8 s and until it has
     ///   woken by itself twice (so such deadlines must be a second or two at
-    ///   most, or the trial times out; a waiter that gives up after more than
-    ///   8 s is wrong, but not graded), or, if it is never seen asleep (a
+    ///   most, or the trial times out; a waiter that takes the lock over, as
+    ///   if the holder were gone, only after more than 8 s of waiting is
+    ///   wrong, but not graded: no trial can stay inside longer than every
+    ///   such threshold), or, if it is never seen asleep (a
     ///   spin lock), until it has used a fifth of a second of CPU time. Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
