@@ -71,7 +71,16 @@ impl ToyGil {
     /// between asleep on a free lock. That is wrong, but not graded when the
     /// spin comes first: no trial can make the waiter count itself in that
     /// window of a few instructions, and loom would have to hold the holder
-    /// inside for exactly as long as the spin lasts.
+    /// inside for exactly as long as the spin lasts. For the same reason the
+    /// orderings on such a lock's sleeping path are not graded either, though
+    /// the last promise below asks for them: a claim made there with
+    /// `Relaxed` (the sleepers' mutex orders nothing when the sleeper finds
+    /// the lock free before the unlocker has taken that mutex), or an unlock
+    /// that frees the lock with a `Relaxed` store when it counts a sleeper (a
+    /// spinning thread may then take the lock with no mutex at all) is wrong;
+    /// but loom gets there only if the holder stays inside for as long as the
+    /// spin lasts (and, for the claim, leaves exactly as it ends), a number
+    /// of steps that is the lock's own choice, and x86 never shows it.
     ///
     /// Two more mistakes are wrong but not graded. A spin loop that stops on
     /// any failure other than "held" (`while let Err(1) =
@@ -110,8 +119,10 @@ impl ToyGil {
     ///   stays inside until the waiter is seen asleep with no deadline (then
     ///   200 ms more), or, if it waits with deadlines, for 8 s and until it has
     ///   woken by itself twice (so such deadlines must be a second or two at
-    ///   most, or the trial times out; a waiter that gives up after more than
-    ///   8 s is wrong, but not graded), or, if it is never seen asleep (a
+    ///   most, or the trial times out; a waiter that takes the lock over, as
+    ///   if the holder were gone, only after more than 8 s of waiting is
+    ///   wrong, but not graded: no trial can stay inside longer than every
+    ///   such threshold), or, if it is never seen asleep (a
     ///   spin lock), until it has used a fifth of a second of CPU time. Trial:
     ///   `ch03::with_gil::lets_one_thread_in_at_a_time`.
     /// - Every call gets in and returns `f`'s result: the lock is free again
@@ -185,10 +196,20 @@ impl ToyGil {
 ///   order, each while the calling thread holds `gil`, and returns with the GIL
 ///   released. With 0 bytecodes it still takes the GIL, once, and releases it.
 ///   Any `check_interval` of at least 1 works, up to `u64::MAX` ("never
-///   switch"): nothing overflows. If `execute` panics, the panic reaches the
-///   caller as `execute`'s own (its payload, not a new panic), no bytecode
-///   after it runs, and the GIL is released: a panic is not caught, reported
-///   and run past. Trial:
+///   switch"): nothing overflows, and nothing is planned ahead: it keeps no
+///   memory that grows with the bytecodes or the turns (2^20 bytecodes with
+///   `check_interval` 1, the first of which panics, have at most 64 KiB
+///   allocated at once; a `Vec` of every turn's range would take 16 MiB,
+///   and with `u64::MAX` bytecodes would never let bytecode 0 run). If
+///   `execute` panics, the panic reaches the caller as `execute`'s own (its
+///   payload, not a new panic), no bytecode after it runs, and the GIL is
+///   released, with no hand-over first (with a thread waiting, the GIL is
+///   taken twice in all: by `run_bytecodes`, then by that thread; a
+///   `yield_now` on the panic's way out holds the panic up behind that
+///   thread's turn): a panic is not caught, reported and run past, and the
+///   process's panic hook sees it, as it sees any panic (`run_bytecodes`
+///   leaves the hook alone: one swapped around the bytecodes would silence
+///   every thread's panics meanwhile). Trial:
 ///   `ch03::run_bytecodes::executes_every_bytecode_holding_the_gil`.
 /// - Two threads running `run_bytecodes` on the same `gil` at once take turns
 ///   of exactly `check_interval` bytecodes: neither runs more than
@@ -262,7 +283,9 @@ pub fn run_bytecodes(
 ///   `&'static str`, not the `String` of a new panic with the same text),
 ///   and the process's panic hook sees it, as it sees any panic
 ///   (`blocking_io` leaves the hook alone: one swapped around `io` would
-///   silence every thread's panics meanwhile, not only `io`'s):
+///   silence every thread's panics meanwhile, not only `io`'s, and after the
+///   call, returned or panicked, the hook is the very one set before it,
+///   not one that wraps it, say to label panics during I/O):
 ///   `blocking_io` does
 ///   not take the GIL back, not even to release it again (a thread holding
 ///   the GIL and waiting for this one would wait forever), and the calling
@@ -273,10 +296,12 @@ pub fn run_bytecodes(
 ///   while the waiting thread's drop request is pending (it does not wait for
 ///   the request to be served). It hands the GIL to no waiting thread
 ///   (`yield_now`), neither before `io` nor after taking it back, not even to
-///   a thread that waited before the call and has not run since (the trial
-///   holds it in a signal handler through the call, so the GIL stays free
-///   through `io` and nobody takes it: that thread is still waiting when
-///   `blocking_io` returns, the GIL taken once during the call), also on
+///   a thread that waited before the call and has not run since, however
+///   long `io` took (the trial holds that thread in a signal handler through
+///   the call, whose `io` lasts 50 ms, ten of Python's switch intervals, so
+///   the GIL stays free through `io` and nobody takes it: that thread is
+///   still waiting when `blocking_io` returns, the GIL taken once during the
+///   call), also on
 ///   Python 3's GIL (`SwitchInterval`) when that thread has asked for the GIL
 ///   before it was held (its drop request pending through the call:
 ///   `blocking_io` does not serve it, after `io` or before); and it does
@@ -287,7 +312,10 @@ pub fn run_bytecodes(
 ///   policy hands the GIL over at every tick. Trial:
 ///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
-///   thread that needs the GIL finishes. Trial:
+///   thread that needs the GIL finishes. And several threads' I/Os run at
+///   once: four threads on one `Gil`, whose `io`s wait for each other at a
+///   barrier, all get there (no lock of `blocking_io`'s own lets one I/O
+///   run at a time). Trial:
 ///   `ch03::blocking_io::lets_others_run_while_waiting`.
 pub fn blocking_io<'g, T>(
     guard: GilGuard<'g>,
@@ -323,12 +351,15 @@ pub fn blocking_io<'g, T>(
 /// - The jobs all run at the same time, each on a thread of its own (a job may
 ///   wait until every other job has started), however many there are (the
 ///   trial runs 200: no cap on the threads), and the results come back in job
-///   order. Each thread has the stack a new thread gets by default (2 MiB:
-///   the trial reads the size of a job's stack, and `stack_size(2_000_000)`,
-///   2 MB, is less), not one cut down to make many threads cheap, however
-///   many jobs there are: a job may use 1 MiB of it, as a native call may
-///   (the trial's first job of 200 does, and its last of 1024, all at a
-///   barrier; on a smaller stack it overflows, which aborts the process).
+///   order. Each thread has the stack a new thread gets by default (2 MiB,
+///   or `RUST_MIN_STACK` bytes when that is set: the trial sets it to
+///   2.5 MiB, then reads the size of a job's stack; `stack_size(2_000_000)`,
+///   2 MB, is less, and so is a `stack_size(2 << 20)` spelled out, which
+///   overrides `RUST_MIN_STACK`), not one cut down to make many threads
+///   cheap, however many jobs there are: a job may use 1 MiB of it, as a
+///   native call may (the trial's first job of 200 does, and its last of
+///   1024, all at a barrier; on a smaller stack it overflows, which aborts
+///   the process).
 ///   Every job runs on a thread spawned for it alone: not on the calling
 ///   thread, not even when there is a single job, nor when
 ///   `available_parallelism()` says 1 (the trial restricts itself to one
@@ -350,7 +381,10 @@ pub fn blocking_io<'g, T>(
 ///   payload passed on, not a new panic; with a panicking job's, when two
 ///   panic), once every other job has run to its end (they are still running
 ///   when it panics); the results of the jobs that did not panic are dropped,
-///   not leaked; and the calling thread does not hold the GIL afterwards.
+///   not leaked; and the calling thread does not hold the GIL afterwards,
+///   nor took it meanwhile (not even to raise the panic): with 5 jobs of
+///   which 2 panic, the GIL is taken 8 times during the call, by the jobs'
+///   threads, once before each job and once after each job that returned.
 ///   When no thread can start (the trial lets the process map only 1 MiB
 ///   more memory, less than a stack), `detach` panics too, rather than run
 ///   the job on the calling thread; and when only some can (the threads of

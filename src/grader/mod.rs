@@ -32,7 +32,8 @@
 //! `os_linux`/`os_other` (the process table), [`alloc`] (live bytes, for
 //! leak checks), `task` (a trial's own threads as `/proc` sees them, and
 //! freezing one; Linux only), `spawn_limit` (a process in which only a few
-//! new threads can start, or none; Linux only), [`events`], [`score`],
+//! new threads can start, or none; Linux only), [`stack`] (a raised default
+//! stack for new threads), [`events`], [`score`],
 //! [`TrialId`] and [`Verdict`].
 
 pub mod alloc;
@@ -50,6 +51,7 @@ mod os;
 pub mod score;
 #[cfg(target_os = "linux")]
 pub mod spawn_limit;
+pub mod stack;
 mod suite;
 #[cfg(target_os = "linux")]
 pub mod task;

@@ -18,6 +18,8 @@ mod detach;
 mod run_bytecodes;
 mod with_gil;
 
+use std::panic;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use blocking_io::{lets_others_run_while_waiting, returns_with_the_gil_held};
@@ -137,7 +139,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(GIL_TIMEOUT)
         .on_timeout(
             "the I/O waited for a thread that needed the GIL, and the GIL \
-             was held through the I/O: release it while you wait",
+             was held through the I/O: release it while you wait; or four \
+             threads' I/Os waited for each other at a barrier, and they \
+             never all got there: do the I/Os run one at a time (a lock of \
+             blocking_io's own around io)?",
         ),
         Trial::new(
             "ch03::detach::runs_native_jobs_at_once",
@@ -173,6 +178,33 @@ pub fn trials() -> Vec<Trial> {
 /// so that a panic `with_gil` raises itself cannot pass for `f`'s.
 #[derive(Debug)]
 struct ThePythonCodeRaised;
+
+/// Wraps the process's panic hook in one that also counts the panics whose
+/// payload is a `ThePythonCodeRaised`, and passes every panic on to the
+/// hook it wraps. Returns the count.
+fn count_hook_calls() -> &'static AtomicUsize {
+    let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if info.payload().is::<ThePythonCodeRaised>() {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        hook(info);
+    }));
+    count
+}
+
+/// Where the process's panic hook lives: the same address before and after
+/// a call that left the hook alone, another one if the call set a hook of
+/// its own (even one that wraps the hook it found). Puts the hook back as
+/// it was. Meaningful once [`count_hook_calls`] has set a hook, which has
+/// data of its own (a hook with none has no address of its own).
+fn current_hook() -> usize {
+    let hook = panic::take_hook();
+    let at = std::ptr::from_ref(&*hook).cast::<()>() as usize;
+    panic::set_hook(hook);
+    at
+}
 
 /// A policy that hands the GIL over to a waiting thread every so many
 /// ticks: at every third, a `run_bytecodes` that ticks switches in the

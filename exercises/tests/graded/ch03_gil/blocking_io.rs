@@ -3,18 +3,24 @@
 //! away; and other threads run while it waits.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use course::gil::{Gil, SwitchInterval};
 use course::grader::task;
 use exercises::ch03_gil::blocking_io;
 
-use super::{HandOverEvery, ThePythonCodeRaised};
+use super::{
+    HandOverEvery, ThePythonCodeRaised, count_hook_calls, current_hook,
+};
 
 pub(super) fn returns_with_the_gil_held() {
+    // The process's panic hook, which sees every panic; `blocking_io` leaves
+    // it alone, so it is still this very hook after each call.
+    let hook_saw = count_hook_calls();
+    let hook = current_hook();
     let gil = Gil::new();
     let guard = gil.acquire();
     let (guard, answer) = blocking_io(guard, || {
@@ -33,7 +39,6 @@ pub(super) fn returns_with_the_gil_held() {
     // A panic in the I/O reaches the caller, and the GIL is not held after
     // it: the caller gave its guard up, and no new one reached it. The
     // process's panic hook sees it, as it sees every panic.
-    let hook_saw = count_hook_calls();
     let guard = gil.acquire();
     let before = gil.stats().acquisitions;
     let failed = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -52,6 +57,16 @@ pub(super) fn returns_with_the_gil_held() {
          set_hook) around the I/O, which silences every thread's panics \
          meanwhile, not only the I/O's; the hook is the whole process's, \
          so leave it alone"
+    );
+    assert!(
+        current_hook() == hook,
+        "after blocking_io, the process's panic hook was no longer the one \
+         set before the call: blocking_io set a hook of its own (panic::\
+         set_hook), wrapping the one it found, say, to label panics during \
+         the I/O, and left it there; every later panic of any thread then \
+         goes through it, a new wrapper per call, and two calls at once can \
+         lose the hook set before them. The hook is the whole process's: \
+         leave it alone"
     );
     assert!(
         !gil.is_held_by_current_thread(),
@@ -108,25 +123,15 @@ pub(super) fn returns_with_the_gil_held() {
     no_turn_for_a_waiter_that_did_not_run(Gil::with_policy(asking), true);
 }
 
-/// Wraps the process's panic hook in one that also counts the panics whose
-/// payload is a `ThePythonCodeRaised`, and passes every panic on to the
-/// hook it wraps. Returns the count.
-fn count_hook_calls() -> &'static AtomicUsize {
-    let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        if info.payload().is::<ThePythonCodeRaised>() {
-            count.fetch_add(1, Ordering::SeqCst);
-        }
-        hook(info);
-    }));
-    count
-}
+/// How long the I/O that `no_turn_for_a_waiter_that_did_not_run` does
+/// lasts: ten of Python's switch intervals.
+const SLOW_IO: Duration = Duration::from_millis(50);
 
 /// Thread W waits for the GIL before `blocking_io` starts, and a signal
-/// holds it through the call, as a thread the operating system does not
-/// get round to waking: the GIL is free during `io` and nobody takes it,
-/// so `blocking_io` takes it back at once, W still waiting. It must not
+/// holds it through the call, a slow one ([`SLOW_IO`]), as a thread the
+/// operating system does not get round to waking: the GIL is free during
+/// `io` and nobody takes it, so `blocking_io` takes it back once `io` is
+/// done, W still waiting. It must not
 /// hand the GIL to W then (`yield_now`, "W got nothing out of my
 /// release"): W's turn comes when the caller lets go. A watcher lets W go
 /// once `blocking_io` has returned, or once the calling thread blocks in
@@ -163,7 +168,16 @@ fn no_turn_for_a_waiter_that_did_not_run(gil: Gil, asked: bool) {
             task::thaw();
         });
         let before = gil.stats().acquisitions;
-        let (guard, ()) = blocking_io(guard, || ());
+        // A slow I/O, longer than Python's switch interval (5 ms): W has
+        // waited all that time, and still gets no turn from blocking_io. It
+        // spins rather than sleeps, so that the watcher, which may not tell
+        // a sleep from a wait for W, does not let W go during the I/O.
+        let (guard, ()) = blocking_io(guard, || {
+            let until = Instant::now() + SLOW_IO;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        });
         returned.store(true, Ordering::SeqCst);
         let taken = gil.stats().acquisitions - before;
         let waiting = gil.waiting();
@@ -177,8 +191,9 @@ fn no_turn_for_a_waiter_that_did_not_run(gil: Gil, asked: bool) {
              waiting for it when blocking_io returned, not 1: after the I/O \
              it takes the GIL back and returns, handing it to no waiting \
              thread (yield_now), even one that got nothing out of its \
-             release or whose drop request is pending, and it does not wait \
-             for that thread to take it first"
+             release, that has waited through a slow I/O (50 ms, ten of \
+             Python's switch intervals) or whose drop request is pending, \
+             and it does not wait for that thread to take it first"
         );
     });
 }
@@ -319,5 +334,27 @@ pub(super) fn lets_others_run_while_waiting() {
             blocking_io(guard, || response.recv().expect("no reply"));
         assert_eq!(data, "data");
         drop(guard);
+    });
+    blocked_at_the_same_time();
+}
+
+/// Four threads, each holding the GIL, call `blocking_io` with an I/O that
+/// waits for all four I/Os at a barrier: they are all blocked at the same
+/// time, not one after another (no lock of `blocking_io`'s own lets only
+/// one I/O run at a time).
+fn blocked_at_the_same_time() {
+    const THREADS: usize = 4;
+    let gil = Gil::new();
+    let all_in_io = Barrier::new(THREADS);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let guard = gil.acquire();
+                let (guard, ()) = blocking_io(guard, || {
+                    all_in_io.wait();
+                });
+                drop(guard);
+            });
+        }
     });
 }

@@ -10,9 +10,10 @@ use std::thread;
 use std::time::Duration;
 
 use course::gil::{Gil, SwitchInterval};
+use course::grader::alloc;
 use exercises::ch03_gil::run_bytecodes;
 
-use super::{HandOverEvery, ThePythonCodeRaised};
+use super::{HandOverEvery, ThePythonCodeRaised, count_hook_calls};
 
 pub(super) fn executes_every_bytecode_holding_the_gil() {
     let gil = Gil::new();
@@ -79,6 +80,7 @@ pub(super) fn executes_every_bytecode_holding_the_gil() {
 /// loop that catches the panic, reports it and goes on to the next
 /// bytecode hides it from the caller.
 fn a_panicking_bytecode_stops_the_run(gil: &Gil) {
+    let hook_saw = count_hook_calls();
     let mut seen = Vec::new();
     let ran = panic::catch_unwind(AssertUnwindSafe(|| {
         run_bytecodes(gil, 25, 10, |bytecode| {
@@ -106,6 +108,95 @@ fn a_panicking_bytecode_stops_the_run(gil: &Gil) {
         "bytecode 3 panicked, and the GIL was still held by the calling \
          thread afterwards: release it on the panic's way out too (a guard \
          does so in its Drop)"
+    );
+    let seen = hook_saw.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, 1,
+        "bytecode 3 panicked, and the process's panic hook saw that panic \
+         {seen} times, not once: run_bytecodes swapped the hook (panic::\
+         set_hook) around the bytecodes, which silences every thread's \
+         panics meanwhile, not only execute's; the hook is the whole \
+         process's, so leave it alone and let the panic pass"
+    );
+    no_hand_over_on_a_panic();
+    no_plan_of_the_turns();
+}
+
+/// Bytecode 3 of 25 panics while another thread waits for the GIL: the
+/// panic goes on to the caller at once, releasing the GIL on its way, with
+/// no hand-over first (`yield_now`, then waiting to get the GIL back,
+/// which holds the panic up behind the other thread's whole turn). The GIL
+/// is taken twice in all: by `run_bytecodes`, then by the waiting thread.
+fn no_hand_over_on_a_panic() {
+    let gil = Gil::new();
+    thread::scope(|s| {
+        let gil = &gil;
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+            run_bytecodes(gil, 25, 10, |bytecode| {
+                if bytecode == 0 {
+                    s.spawn(move || drop(gil.acquire()));
+                }
+                if bytecode == 3 {
+                    while gil.waiting() == 0 {
+                        thread::sleep(Duration::from_micros(100));
+                    }
+                    panic::panic_any(ThePythonCodeRaised);
+                }
+            });
+        }));
+        assert!(
+            ran.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
+            "bytecode 3 panicked while another thread waited for the GIL, \
+             and run_bytecodes did not pass its panic on to the caller"
+        );
+    });
+    let taken = gil.stats().acquisitions;
+    assert_eq!(
+        taken, 2,
+        "bytecode 3 panicked while another thread waited for the GIL, and \
+         the GIL was taken {taken} times in all, not 2 (by run_bytecodes, \
+         then by the waiting thread): on the panic's way out, run_bytecodes \
+         handed the GIL over (yield_now) and took it back before letting the \
+         panic go on; a panic is not a turn's end: release the GIL and let \
+         the panic reach the caller at once"
+    );
+}
+
+/// How many bytecodes `no_plan_of_the_turns` runs, with `check_interval`
+/// 1: a plan of that many turns (a `Vec` of ranges, say) takes 16 MiB.
+const MANY_TURNS: u64 = 1 << 20;
+
+/// The most bytes `run_bytecodes` may have allocated at once for a call of
+/// [`MANY_TURNS`] bytecodes that stops at the first: nothing it keeps may
+/// grow with the number of bytecodes or turns.
+const LITTLE_MEMORY: isize = 64 << 10;
+
+/// `MANY_TURNS` bytecodes with `check_interval` 1, the first of which
+/// panics: `run_bytecodes` takes the GIL and runs bytecode 0 without first
+/// planning every turn in memory (with `u64::MAX` bytecodes, a plan would
+/// never be done, and bytecode 0 never run).
+fn no_plan_of_the_turns() {
+    let gil = Gil::new();
+    let (ran, peak) = alloc::peak_during(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            run_bytecodes(&gil, MANY_TURNS, 1, |_| {
+                panic::panic_any(ThePythonCodeRaised)
+            });
+        }))
+    });
+    assert!(
+        ran.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
+        "bytecode 0 of {MANY_TURNS} panicked, and run_bytecodes did not pass \
+         its panic on to the caller"
+    );
+    assert!(
+        peak <= LITTLE_MEMORY,
+        "run_bytecodes of {MANY_TURNS} bytecodes with check_interval 1, the \
+         first of which panicked, had {peak} bytes allocated at once (more \
+         than {LITTLE_MEMORY}): it planned its turns in memory (a Vec of \
+         ranges, say) before running bytecode 0, memory that grows with the \
+         number of bytecodes; with u64::MAX of them, it never gets to run \
+         one. Count the bytecodes as they run instead"
     );
 }
 
