@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use course::grader::Trial;
+use course::grader::stack::raise_the_default_stack;
 use course::grader::task::{self, Tid};
 use parallel_sum::{
     adds_every_element_once, borrows_balanced_chunks,
@@ -154,39 +155,6 @@ pub fn trials() -> Vec<Trial> {
             counts_past_u32_max,
         ),
     ]
-}
-
-/// The stack a thread that `thread::spawn` starts is given: `RUST_MIN_STACK`
-/// bytes if that variable is set, else 2 MiB (std's default).
-fn default_stack_bytes() -> usize {
-    std::env::var("RUST_MIN_STACK")
-        .ok()
-        .and_then(|bytes| bytes.parse().ok())
-        .unwrap_or(2 << 20)
-}
-
-/// The stack the trials that check it have `thread::spawn` give: 2.5 MiB,
-/// more than std's 2 MiB, so that a thread whose stack size is spelled out
-/// as "the default" (2 MiB) shows up as too small. (1100 threads with this
-/// stack still fit in the 4 GiB a trial may map.)
-const RAISED_STACK: usize = 5 << 19;
-
-/// Sets `RUST_MIN_STACK` to [`RAISED_STACK`] unless it is set already, and
-/// returns the stack `thread::spawn` then gives. The standard library reads
-/// the variable once, when it first starts a thread without a stack size
-/// of its own; a trial runs in a process of its own, so it does that first
-/// thing, while this thread is still the only one.
-fn raise_the_default_stack() -> usize {
-    let alone = std::fs::read_dir("/proc/self/task")
-        .is_ok_and(|threads| threads.count() == 1);
-    if alone && std::env::var_os("RUST_MIN_STACK").is_none() {
-        // SAFETY: this process has no thread but this one, so nothing can
-        // read or write the environment meanwhile.
-        unsafe {
-            std::env::set_var("RUST_MIN_STACK", RAISED_STACK.to_string())
-        };
-    }
-    default_stack_bytes()
 }
 
 /// The calling thread's id, as `/proc/self/task/<tid>` names it.
