@@ -452,8 +452,7 @@ impl Drop for Pages {
 /// be the heap's: it reads atomics and `/proc` (`task`'s readers of `stat`
 /// allocate nothing).
 pub fn race<F: FnOnce() + Send, const N: usize>(
-    start: usize,
-    end: usize,
+    (start, end): (usize, usize),
     bodies: [F; N],
 ) {
     const READY: u8 = 1;
