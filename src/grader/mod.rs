@@ -33,13 +33,17 @@
 //! leak checks), `task` (a trial's own threads as `/proc` sees them, and
 //! freezing one; Linux only), `spawn_limit` (a process in which only a few
 //! new threads can start, or none; Linux only), [`stack`] (a raised default
-//! stack for new threads), [`events`], [`score`],
+//! stack for new threads), [`fault_hold`] (a thread held at its access to
+//! memory the trial protects, until the trial lets it go; Linux only),
+//! [`events`], [`score`],
 //! [`TrialId`] and [`Verdict`].
 
 pub mod alloc;
 mod child;
 mod cleanup;
 pub mod events;
+#[cfg(target_os = "linux")]
+pub mod fault_hold;
 mod id;
 mod judge;
 #[cfg(target_os = "linux")]

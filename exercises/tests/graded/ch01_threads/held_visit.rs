@@ -29,111 +29,17 @@
 //! thread before a write is only a delay, one of the orders the threads
 //! could have run in, so a correct counter passes whatever is held.
 
-use std::ffi::{c_int, c_void};
 use std::mem;
 use std::panic;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use course::grader::fault_hold::{FaultHold, Pages, ProtFlags, protect};
 use course::grader::task::{self, Tid, Wait, asleep, cpu_ticks};
 use exercises::ch01_threads::VisitCounter;
-
-// The C library's, which every Rust program on Linux links.
-unsafe extern "C" {
-    pub(super) fn mmap(
-        addr: *mut c_void,
-        len: usize,
-        prot: c_int,
-        flags: c_int,
-        fd: c_int,
-        offset: i64,
-    ) -> *mut c_void;
-    pub(super) fn munmap(addr: *mut c_void, len: usize) -> c_int;
-    pub(super) fn mprotect(addr: *mut c_void, len: usize, prot: c_int)
-    -> c_int;
-    fn sigaction(
-        signum: c_int,
-        act: *const SigAction,
-        old: *mut SigAction,
-    ) -> c_int;
-    pub(super) fn sysconf(name: c_int) -> i64;
-}
-
-/// `PROT_READ` and `PROT_WRITE`, for `mmap` and `mprotect`.
-pub(super) const PROT_READ: c_int = 1;
-pub(super) const PROT_WRITE: c_int = 2;
-/// `MAP_PRIVATE | MAP_ANONYMOUS`, for `mmap`, on Linux.
-pub(super) const MAP_PRIVATE_ANONYMOUS: c_int = 0x02 | 0x20;
-/// `SIGSEGV`, what a write to a read-only page raises: 11 on Linux.
-const SIGSEGV: c_int = 11;
-/// `SA_SIGINFO`: the handler is told the faulting address.
-const SA_SIGINFO: c_int = 4;
-/// `_SC_PAGESIZE`, for `sysconf`, on Linux.
-pub(super) const SC_PAGESIZE: c_int = 30;
-
-/// The C library's `struct sigaction` on Linux (x86-64 and AArch64): the
-/// handler, the signals blocked while it runs, the flags and a restorer
-/// that the C library fills in itself.
-#[repr(C)]
-pub(super) struct SigAction {
-    handler: usize,
-    mask: [u64; 16],
-    flags: c_int,
-    restorer: usize,
-}
-
-/// The start of a `siginfo_t`: the faulting address follows three `int`s
-/// and their padding on 64-bit Linux.
-#[repr(C)]
-struct SigInfo {
-    signo: c_int,
-    errno: c_int,
-    code: c_int,
-    pad: c_int,
-    addr: usize,
-}
-
-/// The trial's two pages: a fault inside them is the trial's to hold.
-static PAGES_START: AtomicUsize = AtomicUsize::new(0);
-static PAGES_END: AtomicUsize = AtomicUsize::new(0);
-/// How many threads the handler holds (or has held) this round.
-pub(super) static HELD: AtomicUsize = AtomicUsize::new(0);
-/// Set when the held threads may go on: their page is writable again.
-pub(super) static RELEASED: AtomicBool = AtomicBool::new(false);
-/// The action that was set before the trial's, for faults of other memory
-/// (std's stack-overflow report, say): a `SigAction` leaked on purpose.
-static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
-
-/// The `SIGSEGV` handler: holds a thread that wrote to the trial's pages
-/// until `RELEASED`, then returns, and the write that faulted runs again,
-/// on a writable page. A fault elsewhere is a real one: the action that
-/// was set before is restored, and the write, run again, gets it.
-extern "C" fn hold(_signal: c_int, info: *mut SigInfo, _context: *mut c_void) {
-    // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO`
-    // handler.
-    let addr = unsafe { (*info).addr };
-    let ours = (PAGES_START.load(Ordering::SeqCst)
-        ..PAGES_END.load(Ordering::SeqCst))
-        .contains(&addr);
-    if !ours || RELEASED.load(Ordering::SeqCst) {
-        let previous = PREVIOUS.load(Ordering::SeqCst) as *const SigAction;
-        // SAFETY: `previous` is the leaked action `sigaction` filled in.
-        unsafe { sigaction(SIGSEGV, previous, ptr::null_mut()) };
-        return;
-    }
-    HELD.fetch_add(1, Ordering::SeqCst);
-    // Until every held thread may go on, or this one's fault lies below
-    // the pages still held (see `let_go_below`).
-    while !RELEASED.load(Ordering::SeqCst)
-        && addr >= PAGES_START.load(Ordering::SeqCst)
-    {
-        // `nanosleep`, which a signal handler may call.
-        thread::sleep(Duration::from_micros(20));
-    }
-}
 
 /// CPU time, in the clock ticks of `/proc` (100 a second), after which a
 /// thread that neither finishes nor sleeps counts as spinning (on a spin
@@ -169,48 +75,6 @@ pub(super) fn settle(tid: Tid, since: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Installs [`hold`] as the `SIGSEGV` handler for faults in the `len`
-/// bytes at `start`, which the caller has mapped, and returns the action it
-/// replaced, for [`stop_holding`].
-pub(super) fn hold_faults_in(start: usize, len: usize) -> *const SigAction {
-    PAGES_START.store(start, Ordering::SeqCst);
-    PAGES_END.store(start + len, Ordering::SeqCst);
-    HELD.store(0, Ordering::SeqCst);
-    RELEASED.store(false, Ordering::SeqCst);
-    let previous = Box::leak(Box::new(SigAction {
-        handler: 0,
-        mask: [0; 16],
-        flags: 0,
-        restorer: 0,
-    }));
-    let action = SigAction {
-        handler: hold as extern "C" fn(c_int, *mut SigInfo, *mut c_void)
-            as usize,
-        mask: [0; 16],
-        flags: SA_SIGINFO,
-        restorer: 0,
-    };
-    // SAFETY: `hold` only uses atomics, `nanosleep` and `sigaction`, which
-    // a signal handler may; `previous` receives the action it replaces.
-    let set = unsafe { sigaction(SIGSEGV, &action, &mut *previous) };
-    assert_eq!(set, 0, "cannot install the SIGSEGV handler");
-    PREVIOUS.store(&raw const *previous as usize, Ordering::SeqCst);
-    previous
-}
-
-/// Lets the threads held at faults below `address` go on, and holds no
-/// new one there: the caller has made that memory readable (and writable)
-/// again first. The threads held above it stay held until [`RELEASED`].
-pub(super) fn let_go_below(address: usize) {
-    PAGES_START.store(address, Ordering::SeqCst);
-}
-
-/// Sets the action that [`hold_faults_in`] replaced again.
-pub(super) fn stop_holding(previous: *const SigAction) {
-    // SAFETY: `previous` is the action `sigaction` filled in, leaked.
-    unsafe { sigaction(SIGSEGV, previous, ptr::null_mut()) };
-}
-
 /// What one round saw: the second visit's ticket and `total()` read right
 /// after it; `total()` read right before the second visit, its ticket and
 /// `total()` read right after it, if all three were read while the first
@@ -226,6 +90,7 @@ struct Round {
 /// One round: a new counter at `counter`, with the page at `protected`
 /// read-only while the first visit starts.
 fn one_round(
+    hold: &FaultHold,
     counter: *mut VisitCounter,
     protected: usize,
     page: usize,
@@ -236,10 +101,8 @@ fn one_round(
     // SAFETY: as above; the counter is used only by reference until it is
     // dropped in place below, after every thread using it has ended.
     let shared: &VisitCounter = unsafe { &*counter };
-    HELD.store(0, Ordering::SeqCst);
-    RELEASED.store(false, Ordering::SeqCst);
-    // SAFETY: the page is the trial's own; no one else writes it.
-    unsafe { mprotect(protected as *mut c_void, page, PROT_READ) };
+    hold.hold_again();
+    protect(protected, protected + page, ProtFlags::PROT_READ);
     let go = AtomicBool::new(false);
     let first_done = AtomicBool::new(false);
     let round = thread::scope(|s| {
@@ -260,17 +123,18 @@ fn one_round(
         let since = cpu_ticks(first);
         go.store(true, Ordering::SeqCst);
         settle(first, since, || {
-            HELD.load(Ordering::SeqCst) > 0 || first_done.load(Ordering::SeqCst)
+            hold.held() > 0 || first_done.load(Ordering::SeqCst)
         });
         // Whether the first visit is held in the handler: then it stays
-        // there, changing nothing, until `RELEASED`.
-        let held = HELD.load(Ordering::SeqCst) > 0;
+        // there, changing nothing, until it is let go.
+        let held = hold.held() > 0;
         // The first visit is held (or done): the page may be written again,
         // by the second visit.
-        // SAFETY: as above.
-        unsafe {
-            mprotect(protected as *mut c_void, page, PROT_READ | PROT_WRITE)
-        };
+        protect(
+            protected,
+            protected + page,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        );
         let (tell, second) = mpsc::channel();
         let (answer, answers) = mpsc::channel();
         let second_visit = s.spawn(move || {
@@ -287,7 +151,7 @@ fn one_round(
             seen = seen.or_else(|| answers.try_recv().ok());
             seen.is_some()
         });
-        RELEASED.store(true, Ordering::SeqCst);
+        hold.let_go_all();
         // A panic in `record` is passed on, now that no thread is held.
         let [a, b] = [first_visit.join(), second_visit.join()]
             .map(|ticket| ticket.unwrap_or_else(|p| panic::resume_unwind(p)));
@@ -390,38 +254,25 @@ pub(super) fn held_visits_get_tickets_1_and_2() {
 fn held_rounds(straddling: bool) -> Vec<(usize, Round)> {
     let size = mem::size_of::<VisitCounter>();
     let align = mem::align_of::<VisitCounter>();
-    // SAFETY: `sysconf` has no preconditions.
-    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
-        .expect("sysconf(_SC_PAGESIZE) failed");
+    let pages = Pages::new(2);
+    let page = pages.bytes() / 2;
     if size > page {
         return Vec::new();
     }
-    // SAFETY: a new private mapping of two pages, the trial's alone.
-    let pages = unsafe {
-        mmap(
-            ptr::null_mut(),
-            2 * page,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(pages as isize, -1, "mmap of two pages failed");
-    let start = pages as usize;
-    let previous = hold_faults_in(start, 2 * page);
+    let start = pages.start();
+    let hold = FaultHold::new(start, start + 2 * page);
     let mut rounds =
-        vec![(0, one_round(start as *mut VisitCounter, start, page))];
+        vec![(0, one_round(&hold, start as *mut VisitCounter, start, page))];
     let offsets = (page + 1 - size..page)
         .filter(|offset| straddling && offset % align == 0);
     for offset in offsets {
         for protected in [start, start + page] {
             let counter = (start + offset) as *mut VisitCounter;
-            rounds.push((offset, one_round(counter, protected, page)));
+            rounds.push((offset, one_round(&hold, counter, protected, page)));
         }
     }
-    stop_holding(previous);
-    // SAFETY: the pages are no longer used.
-    unsafe { munmap(pages, 2 * page) };
+    // The handler is put back before the pages are unmapped.
+    drop(hold);
+    drop(pages);
     rounds
 }

@@ -1,7 +1,6 @@
 //! `spawn_worker`: the thread gets its name and the stack it asks for, and
 //! a stack too big to create comes back as the operating system's error.
 
-use std::ffi::c_void;
 use std::hint::black_box;
 use std::panic;
 use std::ptr;
@@ -9,14 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
+use course::grader::fault_hold::{FaultHold, Pages, ProtFlags, protect};
 use course::grader::task::{self, cpu_ticks};
 use exercises::ch01_threads::spawn_worker;
 
-use super::held_visit::{
-    HELD, MAP_PRIVATE_ANONYMOUS, PROT_READ, PROT_WRITE, RELEASED, SC_PAGESIZE,
-    hold_faults_in, let_go_below, mmap, mprotect, munmap, settle, stop_holding,
-    sysconf,
-};
+use super::held_visit::settle;
 use super::{STACK_SLACK, count_panics_where, stack_size_of_this_thread};
 
 /// A short name, one longer than the 15 bytes Linux keeps, one with
@@ -112,30 +108,16 @@ pub(super) fn gives_the_requested_stack() {
 /// Two `spawn_worker` calls at once, one for 64 MiB and one for 48 MiB
 /// (both more than the C library keeps, so each stack is new): their names
 /// lie on two pages of the trial's own that it makes unreadable, so each
-/// call is held at its first read of its name (by the `SIGSEGV` handler of
-/// [`hold_faults_in`]) until both are held, or one has ended or sleeps;
+/// call is held at its first read of its name (by a [`FaultHold`]) until both are held, or one has ended or sleeps;
 /// then the first call goes on and ends, and only then the second. Each
 /// thread must get its own call's size: a process-wide setting that each
 /// call sets, uses and puts back (as Python's `threading.stack_size(n)`
 /// is) hands the first thread the second call's size. Holding a call is only a delay, so a correct
 /// `spawn_worker` passes whatever is held.
 fn two_calls_at_once_get_their_own_stacks() {
-    // SAFETY: `sysconf` has no preconditions.
-    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
-        .expect("sysconf(_SC_PAGESIZE) failed");
-    // SAFETY: a new private mapping of two pages, the trial's alone.
-    let mapped = unsafe {
-        mmap(
-            ptr::null_mut(),
-            2 * page,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(mapped as isize, -1, "mmap of two pages failed");
-    let start = mapped as usize;
+    let mapped = Pages::new(2);
+    let page = mapped.bytes() / 2;
+    let start = mapped.start();
     let names: [&'static str; 2] = ["stack-sixty-four", "stack-forty-eight"];
     let offsets = [0, page];
     for (name, offset) in names.iter().zip(offsets) {
@@ -158,9 +140,8 @@ fn two_calls_at_once_get_their_own_stacks() {
             names[i].len(),
         ))
     });
-    let previous = hold_faults_in(start, 2 * page);
-    // SAFETY: the pages are the trial's own; no one else uses them.
-    unsafe { mprotect(mapped, 2 * page, 0) };
+    let hold = FaultHold::new(start, start + 2 * page);
+    hold.protect(ProtFlags::PROT_NONE);
     let asked = [64 << 20, 48 << 20];
     let sizes = thread::scope(|s| {
         let calls: Vec<_> = (0..2)
@@ -179,8 +160,7 @@ fn two_calls_at_once_get_their_own_stacks() {
                 let tid = told.recv().expect("the call ended at once");
                 let since = cpu_ticks(tid);
                 settle(tid, since, || {
-                    HELD.load(Ordering::SeqCst) > i
-                        || done.load(Ordering::SeqCst)
+                    hold.held() > i || done.load(Ordering::SeqCst)
                 });
                 call
             })
@@ -193,28 +173,22 @@ fn two_calls_at_once_get_their_own_stacks() {
             worker.join().unwrap()
         });
         // The first call goes on, and ends, while the second is still held.
-        // SAFETY: as above.
-        unsafe { mprotect(mapped, page, PROT_READ | PROT_WRITE) };
-        let_go_below(start + page);
+        let writable = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        protect(start, start + page, writable);
+        hold.let_go_below(start + page);
         // A panic of the first call is passed on once the second goes on.
         let first = panic::catch_unwind(panic::AssertUnwindSafe(|| {
             calls.next().unwrap()
         }));
-        // SAFETY: as above.
-        unsafe {
-            mprotect(
-                (start + page) as *mut c_void,
-                page,
-                PROT_READ | PROT_WRITE,
-            )
-        };
-        RELEASED.store(true, Ordering::SeqCst);
+        protect(start + page, start + 2 * page, writable);
+        hold.let_go_all();
         let first = first.unwrap_or_else(|p| panic::resume_unwind(p));
         [first, calls.next().unwrap()]
     });
-    stop_holding(previous);
-    // SAFETY: the names on the pages are no longer used.
-    unsafe { munmap(mapped, 2 * page) };
+    // The handler is put back before the pages, and the names on them,
+    // are unmapped.
+    drop(hold);
+    drop(mapped);
     for (size, asked) in sizes.into_iter().zip(asked) {
         assert!(
             size + STACK_SLACK >= asked && size <= asked + (1 << 20),

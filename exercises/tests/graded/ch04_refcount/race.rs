@@ -23,8 +23,8 @@
 //! That order is forced rather than hoped for, in a forked copy of the
 //! process (`overflow::in_a_copy`). The copy makes the memory the threads
 //! write read-only (`mprotect`) before they start: a load still reads it,
-//! but a write faults, and the copy's `SIGSEGV` handler holds the thread
-//! there until every thread is held, asleep (waiting for a lock another
+//! but a write faults, and a `SIGSEGV` handler holds the thread there
+//! (`course::grader::fault_hold::race`) until every thread is held, asleep (waiting for a lock another
 //! holds), or finished. The memory is then made writable again and the
 //! held threads let go; each redoes the write that faulted. Holding a
 //! thread before a write is only a delay, one of the orders the threads
@@ -47,17 +47,12 @@
 //! reading the total, before adding to it.
 
 use std::array;
-use std::ffi::{c_int, c_long, c_void};
-use std::hint;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering,
-};
-use std::thread;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use course::grader::task::{self, BUSY_TICKS};
+use course::grader::fault_hold::{page_size, race};
 use exercises::ch04_refcount::{MyArc, Stats};
 
 use super::overflow::{Ended, in_a_copy};
@@ -65,159 +60,13 @@ use super::overflow::{Ended, in_a_copy};
 // A drop forced between a clone's increment and its check.
 mod step;
 
-/// A thread id, as Linux's `gettid` returns it.
-type Tid = i32;
-
-// The C library's, which every Rust program on Linux links.
-unsafe extern "C" {
-    fn gettid() -> Tid;
-    fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
-    fn signal(signum: c_int, handler: usize) -> usize;
-    fn sysconf(name: c_int) -> c_long;
-}
-
-/// `SIGSEGV`, what a write to a read-only page raises: 11 on Linux.
-const SIGSEGV: c_int = 11;
-/// `SIG_DFL`, a signal's default action (for `SIGSEGV`: end the process).
-const SIG_DFL: usize = 0;
-/// `PROT_READ` and `PROT_WRITE`, for `mprotect`.
-const PROT_READ: c_int = 1;
-const PROT_WRITE: c_int = 2;
-/// `_SC_PAGESIZE`, for `sysconf`, on Linux.
-const SC_PAGESIZE: c_int = 30;
-
 /// How many threads race.
 const THREADS: usize = 2;
-
-/// What became of a racing thread, in static memory (the heap may be
-/// read-only): not started, ready, or finished. Held threads are in
-/// `HELD`.
-const READY: u8 = 1;
-const FINISHED: u8 = 2;
-
-static STATE: [AtomicU8; THREADS] = [const { AtomicU8::new(0) }; THREADS];
-/// Each thread's id, for the handler to know which thread it holds.
-static TIDS: [AtomicI32; THREADS] = [const { AtomicI32::new(0) }; THREADS];
-/// Set by the handler while it holds that thread.
-static HELD: [AtomicBool; THREADS] =
-    [const { AtomicBool::new(false) }; THREADS];
-/// Set when the memory is read-only: the threads may start racing.
-static GO: AtomicBool = AtomicBool::new(false);
-/// Set when the memory is writable again: held threads go on.
-static RELEASED: AtomicBool = AtomicBool::new(false);
 
 /// A value alone on its page: no count, no other allocation shares it.
 /// Its bytes are never read: only its size and alignment matter.
 #[repr(align(4096))]
 struct Page(#[allow(dead_code)] [u8; 4096]);
-
-/// The copy's `SIGSEGV` handler: holds the thread until `RELEASED`, then
-/// returns, and the write that faulted runs again, on a writable page. A
-/// fault once the memory is writable again is a real one: it restores the
-/// default action, so that the write, run again, ends the copy.
-extern "C" fn hold(_signal: c_int) {
-    if RELEASED.load(Ordering::SeqCst) {
-        // SAFETY: restores the default action for `SIGSEGV`; only atomics
-        // and this call run in the handler.
-        unsafe { signal(SIGSEGV, SIG_DFL) };
-        return;
-    }
-    // SAFETY: `gettid` has no preconditions.
-    let tid = unsafe { gettid() };
-    let me = TIDS.iter().position(|t| t.load(Ordering::SeqCst) == tid);
-    if let Some(me) = me {
-        HELD[me].store(true, Ordering::SeqCst);
-    }
-    while !RELEASED.load(Ordering::SeqCst) {
-        hint::spin_loop();
-    }
-}
-
-/// The size of a memory page.
-fn page_size() -> usize {
-    // SAFETY: `sysconf` has no preconditions.
-    usize::try_from(unsafe { sysconf(SC_PAGESIZE) })
-        .expect("sysconf(_SC_PAGESIZE) failed")
-}
-
-/// Makes the pages that hold `[start, end)` read-only or writable again.
-/// Pages that are not mapped (beyond the heap's end) are left alone.
-fn protect(start: usize, end: usize, prot: c_int) {
-    let page = page_size();
-    let mut at = start / page * page;
-    while at < end {
-        // SAFETY: only the protection of heap pages changes, and only
-        // while no thread but the racing ones writes them (see `race`).
-        unsafe { mprotect(at as *mut c_void, page, prot) };
-        at += page;
-    }
-}
-
-/// Whether racing thread `i` has nothing more to do until others move:
-/// held, asleep on a lock, or finished.
-fn settled(i: usize) -> bool {
-    STATE[i].load(Ordering::SeqCst) == FINISHED
-        || HELD[i].load(Ordering::SeqCst)
-        || task::asleep(TIDS[i].load(Ordering::SeqCst))
-}
-
-/// Whether racing thread `i`, not held, has used more than [`BUSY_TICKS`]
-/// of CPU time since it had used `spent`: it spins without writing (a held
-/// thread spins in the handler, and is not counted). It only ends the
-/// forcing: the result is checked all the same.
-fn spins(i: usize, spent: u64) -> bool {
-    !HELD[i].load(Ordering::SeqCst)
-        && task::cpu_ticks(TIDS[i].load(Ordering::SeqCst)).saturating_sub(spent)
-            > BUSY_TICKS
-}
-
-/// In the copy: runs each of `bodies` on a thread of its own, with the
-/// memory `[start, end)` read-only from the moment they start until every
-/// thread is held at a write to it, asleep, or finished (or one spins: see
-/// [`spins`]); then makes it writable, lets the threads go, and waits for
-/// them.
-fn race<F: FnOnce() + Send>(
-    (start, end): (usize, usize),
-    bodies: [F; THREADS],
-) {
-    // SAFETY: `hold` only touches atomics and `signal`; this copy is ended
-    // with `_exit` and never returns to the trial.
-    unsafe { signal(SIGSEGV, hold as extern "C" fn(c_int) as usize) };
-    thread::scope(|s| {
-        for (i, body) in bodies.into_iter().enumerate() {
-            s.spawn(move || {
-                // SAFETY: `gettid` has no preconditions.
-                TIDS[i].store(unsafe { gettid() }, Ordering::SeqCst);
-                STATE[i].store(READY, Ordering::SeqCst);
-                while !GO.load(Ordering::SeqCst) {
-                    hint::spin_loop();
-                }
-                body();
-                STATE[i].store(FINISHED, Ordering::SeqCst);
-            });
-        }
-        while STATE.iter().any(|s| s.load(Ordering::SeqCst) != READY) {
-            thread::yield_now();
-        }
-        // From here until `RELEASED`, this thread writes no heap memory
-        // (a fault here would hold it, and nobody would let it go): it
-        // reads atomics in static memory and `/proc` into its stack
-        // (`task`'s readers of `stat` allocate nothing).
-        let spent: [u64; THREADS] =
-            array::from_fn(|i| task::cpu_ticks(TIDS[i].load(Ordering::SeqCst)));
-        protect(start, end, PROT_READ);
-        GO.store(true, Ordering::SeqCst);
-        // No deadline: a thread that spins is told by the CPU time it uses,
-        // not by the clock.
-        while !(0..THREADS).all(settled)
-            && !(0..THREADS).any(|i| spins(i, spent[i]))
-        {
-            thread::yield_now();
-        }
-        protect(start, end, PROT_READ | PROT_WRITE);
-        RELEASED.store(true, Ordering::SeqCst);
-    });
-}
 
 /// A `Page` that counts its drops, in static memory (the heap may be
 /// read-only when it is dropped).
@@ -269,7 +118,7 @@ pub fn arc_racing_updates_are_counted() {
     let cloned = counted(in_a_copy(|| {
         race(
             around(&arc),
-            array::from_fn(|_| || mem::forget(arc.clone())),
+            array::from_fn::<_, THREADS, _>(|_| || mem::forget(arc.clone())),
         );
         MyArc::strong_count(&arc).min(99) as u8
     }));
@@ -334,7 +183,7 @@ pub fn arc_racing_clones_abort() {
     let ended = in_a_copy(|| {
         race(
             around(&arc),
-            array::from_fn(|_| || mem::forget(arc.clone())),
+            array::from_fn::<_, THREADS, _>(|_| || mem::forget(arc.clone())),
         );
         1
     });
@@ -421,7 +270,7 @@ fn record_across(split: usize, first: bool) -> u8 {
     let refused: [AtomicBool; THREADS] = Default::default();
     race(
         (page, page + PAGE),
-        array::from_fn(|i| {
+        array::from_fn::<_, THREADS, _>(|i| {
             let refused = &refused[i];
             move || {
                 let recorded =
