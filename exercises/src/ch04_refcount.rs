@@ -290,8 +290,9 @@ impl<T> Drop for MyArc<T> {
     /// # Graded promises
     ///
     /// - The last owner's drop also frees the heap allocation that held the
-    ///   count and the value: no bytes are left allocated. Trial:
-    ///   `ch04::my_arc::frees_its_allocation`.
+    ///   count and the value: no bytes are left allocated, also for a
+    ///   zero-sized value (`MyArc::new(())`), whose allocation still holds
+    ///   the count. Trial: `ch04::my_arc::frees_its_allocation`.
     /// - When the last two owners let go at the same moment on two threads,
     ///   exactly one of them drops the value, in every interleaving (checked
     ///   with loom). Trial:

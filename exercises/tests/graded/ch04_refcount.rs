@@ -308,6 +308,7 @@ fn arc_bounds() {
 
 /// The last `MyArc` frees the allocation that held the count and the
 /// value, as the last `MyRc` does: the graded binary counts live bytes.
+/// Also for a zero-sized value, whose block still holds the count.
 fn arc_frees() {
     let leaked = alloc::left_allocated_by(|| {
         let first = MyArc::new([7_u8; 512]);
@@ -324,6 +325,20 @@ fn arc_frees() {
          and a count made &'static with Box::leak is never freed; keep the \
          count and the value in one allocation, and rebuild its Box \
          (Box::from_raw) to drop it"
+    );
+    let leaked = alloc::left_allocated_by(|| {
+        let first = MyArc::new(());
+        let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+        drop(clones);
+        drop(first);
+    });
+    assert_eq!(
+        leaked, 0,
+        "after the last MyArc of a zero-sized value (MyArc::new(())) was \
+         dropped, {leaked} bytes were still allocated: the value takes no \
+         memory, but the block also holds the count, and Box::new of it \
+         did allocate; free it as for any other value (drop a rebuilt Box, \
+         Box::from_raw), with no special case for a zero-sized T"
     );
 }
 
