@@ -296,8 +296,17 @@ const MAX_REFCOUNT: usize = isize::MAX as usize;
 impl<T> Clone for MyArc<T> {
     /// One more owner, counted atomically.
     ///
-    /// Not graded: a limit written in a type of a fixed width (`i64::MAX as
-    /// usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
+    /// Not graded: a limit that only debug builds check (`if
+    /// cfg!(debug_assertions)`, `debug_assert!`), to keep a release build's
+    /// clone to one atomic add. The trials run in a debug build, where it
+    /// aborts just as a check made in every build does, so they cannot tell
+    /// the two apart; it still breaks the promise below, since a release
+    /// build lets the count run past `isize::MAX` and, with enough forgotten
+    /// clones, wrap to 0, and the next drop frees a value that other
+    /// `MyArc`s still point to. Check the limit in every build.
+    ///
+    /// Not graded either: a limit written in a type of a fixed width
+    /// (`i64::MAX as usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
     /// where the two are equal, so they cannot tell them apart; it still
     /// breaks the promise below on a 32-bit target, where `i64::MAX as usize`
     /// truncates to `usize::MAX`, the check never fires, and the count wraps
