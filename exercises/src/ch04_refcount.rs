@@ -483,7 +483,9 @@ impl Bank {
         todo!("ch04: Bank::new")
     }
 
-    /// The balance of one account.
+    /// The balance of one account, read under that account's lock alone:
+    /// it waits for no other account, so only for a transfer that uses
+    /// this one.
     pub fn balance(&self, account: usize) -> Option<u64> {
         // TODO(ch04): read one account.
         let _ = account;
@@ -563,7 +565,10 @@ impl Bank {
     ///   use (one per direction, or one per `n % 4`); and while one from
     ///   account `0` to account `3` is blocked on account `3`, transfers
     ///   between accounts `1` and `2`, which lie between them, go through too.
-    ///   Trial: `ch04::bank::disjoint_transfers_run_at_once`.
+    ///   Meanwhile `balance` of each of those other accounts returns, on a
+    ///   thread that holds the account the blocked transfer waits for:
+    ///   `balance` locks only the account it reads. Trial:
+    ///   `ch04::bank::disjoint_transfers_run_at_once`.
     pub fn transfer(
         &self,
         from: usize,

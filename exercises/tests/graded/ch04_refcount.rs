@@ -198,9 +198,12 @@ pub fn trials() -> Vec<Trial> {
              around every transfer, or every transfer in one direction? a \
              lock shared by several accounts, such as account % 4?), \
              or one between accounts 1 and 2 waited for a transfer from 0 \
-             to 3 (locking every account from the lower to the higher?): \
-             transfers that share no account must not wait for each other; \
-             lock only the two accounts, lower number first",
+             to 3 (locking every account from the lower to the higher?), \
+             or balance() of another account waited for one the trial \
+             held (does balance lock more than its own account?): \
+             transfers and balances that share no account must not wait \
+             for each other; lock only the accounts you use, lower number \
+             first",
         ),
     ]
 }
