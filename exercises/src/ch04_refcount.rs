@@ -241,8 +241,17 @@ impl<T> MyArc<T> {
 impl<T> Clone for MyArc<T> {
     /// One more owner, counted atomically.
     ///
-    /// Not graded: a limit written in a type of a fixed width (`i64::MAX as
-    /// usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
+    /// Not graded: a limit that only debug builds check (`if
+    /// cfg!(debug_assertions)`, `debug_assert!`), to keep a release build's
+    /// clone to one atomic add. The trials run in a debug build, where it
+    /// aborts just as a check made in every build does, so they cannot tell
+    /// the two apart; it still breaks the promise below, since a release
+    /// build lets the count run past `isize::MAX` and, with enough forgotten
+    /// clones, wrap to 0, and the next drop frees a value that other
+    /// `MyArc`s still point to. Check the limit in every build.
+    ///
+    /// Not graded either: a limit written in a type of a fixed width
+    /// (`i64::MAX as usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
     /// where the two are equal, so they cannot tell them apart; it still
     /// breaks the promise below on a 32-bit target, where `i64::MAX as usize`
     /// truncates to `usize::MAX`, the check never fires, and the count wraps
@@ -290,8 +299,9 @@ impl<T> Drop for MyArc<T> {
     /// # Graded promises
     ///
     /// - The last owner's drop also frees the heap allocation that held the
-    ///   count and the value: no bytes are left allocated. Trial:
-    ///   `ch04::my_arc::frees_its_allocation`.
+    ///   count and the value: no bytes are left allocated, also for a
+    ///   zero-sized value (`MyArc::new(())`), whose allocation still holds
+    ///   the count. Trial: `ch04::my_arc::frees_its_allocation`.
     /// - When the last two owners let go at the same moment on two threads,
     ///   exactly one of them drops the value, in every interleaving (checked
     ///   with loom). Trial:
@@ -473,7 +483,9 @@ impl Bank {
         todo!("ch04: Bank::new")
     }
 
-    /// The balance of one account.
+    /// The balance of one account, read under that account's lock alone:
+    /// it waits for no other account, so only for a transfer that uses
+    /// this one.
     pub fn balance(&self, account: usize) -> Option<u64> {
         // TODO(ch04): read one account.
         let _ = account;
@@ -553,7 +565,10 @@ impl Bank {
     ///   use (one per direction, or one per `n % 4`); and while one from
     ///   account `0` to account `3` is blocked on account `3`, transfers
     ///   between accounts `1` and `2`, which lie between them, go through too.
-    ///   Trial: `ch04::bank::disjoint_transfers_run_at_once`.
+    ///   Meanwhile `balance` of each of those other accounts returns, on a
+    ///   thread that holds the account the blocked transfer waits for:
+    ///   `balance` locks only the account it reads. Trial:
+    ///   `ch04::bank::disjoint_transfers_run_at_once`.
     pub fn transfer(
         &self,
         from: usize,

@@ -198,9 +198,12 @@ pub fn trials() -> Vec<Trial> {
              around every transfer, or every transfer in one direction? a \
              lock shared by several accounts, such as account % 4?), \
              or one between accounts 1 and 2 waited for a transfer from 0 \
-             to 3 (locking every account from the lower to the higher?): \
-             transfers that share no account must not wait for each other; \
-             lock only the two accounts, lower number first",
+             to 3 (locking every account from the lower to the higher?), \
+             or balance() of another account waited for one the trial \
+             held (does balance lock more than its own account?): \
+             transfers and balances that share no account must not wait \
+             for each other; lock only the accounts you use, lower number \
+             first",
         ),
     ]
 }
@@ -308,6 +311,7 @@ fn arc_bounds() {
 
 /// The last `MyArc` frees the allocation that held the count and the
 /// value, as the last `MyRc` does: the graded binary counts live bytes.
+/// Also for a zero-sized value, whose block still holds the count.
 fn arc_frees() {
     let leaked = alloc::left_allocated_by(|| {
         let first = MyArc::new([7_u8; 512]);
@@ -324,6 +328,20 @@ fn arc_frees() {
          and a count made &'static with Box::leak is never freed; keep the \
          count and the value in one allocation, and rebuild its Box \
          (Box::from_raw) to drop it"
+    );
+    let leaked = alloc::left_allocated_by(|| {
+        let first = MyArc::new(());
+        let clones: Vec<_> = (0..5).map(|_| first.clone()).collect();
+        drop(clones);
+        drop(first);
+    });
+    assert_eq!(
+        leaked, 0,
+        "after the last MyArc of a zero-sized value (MyArc::new(())) was \
+         dropped, {leaked} bytes were still allocated: the value takes no \
+         memory, but the block also holds the count, and Box::new of it \
+         did allocate; free it as for any other value (drop a rebuilt Box, \
+         Box::from_raw), with no special case for a zero-sized T"
     );
 }
 

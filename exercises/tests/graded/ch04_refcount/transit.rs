@@ -144,10 +144,13 @@ pub fn no_money_in_transit() {
 /// accounts finish, both ways: they share no account with the first. And
 /// while one from account 0 to account 3 waits for account 3 (holding
 /// account 0, if it locks the lower account first), transfers between
-/// accounts 1 and 2, which lie between them, finish too. A lock around
+/// accounts 1 and 2, which lie between them, finish too. Meanwhile
+/// `balance` of each of those other accounts returns, on the trial's own
+/// thread, which holds the account the transfer waits for. A lock around
 /// every transfer, or around every transfer in one direction, a lock on
-/// every account from the lower to the higher, or a few locks shared by
-/// many accounts (account `n` taking lock `n % 4`, say), makes some of them
+/// every account from the lower to the higher, a few locks shared by
+/// many accounts (account `n` taking lock `n % 4`, say), or a `balance`
+/// that locks more accounts than the one it reads, makes some of them
 /// wait, and the trial time out.
 pub fn disjoint_transfers_run_at_once() {
     const ACCOUNTS: usize = 1024;
@@ -163,6 +166,12 @@ pub fn disjoint_transfers_run_at_once() {
             for low in (2..ACCOUNTS).step_by(2) {
                 assert_eq!(bank.transfer(low, low + 1, 10), Ok(()));
                 assert_eq!(bank.transfer(low + 1, low, 30), Ok(()));
+            }
+            // Hangs if `balance` waits for an account it does not read,
+            // such as account 0, which this thread holds.
+            for low in (2..ACCOUNTS).step_by(2) {
+                assert_eq!(bank.balance(low), Some(120));
+                assert_eq!(bank.balance(low + 1), Some(80));
             }
             drop(guard);
             assert_eq!(result_of(waiting), Ok(()));
@@ -188,6 +197,9 @@ pub fn disjoint_transfers_run_at_once() {
         // waits for accounts 0 and 3 only.
         assert_eq!(bank.transfer(1, 2, 10), Ok(()));
         assert_eq!(bank.transfer(2, 1, 30), Ok(()));
+        // Hangs if `balance` waits for an account it does not read.
+        assert_eq!(bank.balance(1), Some(120));
+        assert_eq!(bank.balance(2), Some(80));
         drop(guard);
         assert_eq!(result_of(waiting), Ok(()));
     });
