@@ -192,7 +192,10 @@ impl Future for Countdown {
 ///   own frame, with no reference count, is wrong.
 ///   A future that panics makes `block_on` panic with that very panic,
 ///   its payload unchanged (no `catch_unwind` and a new panic of its own),
-///   as `asyncio.run` raises the coroutine's own exception.
+///   as `asyncio.run` raises the coroutine's own exception; and once that
+///   panic has gone on out of `block_on`, every byte it allocated is freed
+///   as well (a reference given back only by a line after the poll loop,
+///   which the panic skips, is a leak).
 ///   Trial: `ch08::block_on::returns_the_output`.
 /// - A future that is woken from another thread while `block_on` sleeps
 ///   is polled again, and its output returned.
@@ -300,8 +303,9 @@ pub trait Resolver {
 ///   (it is not caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
 /// - Calls `lookup` with `host` at its first poll, exactly as given (no
-///   trimming, no change of case), and answers `Pending` until the
-///   callback is called, without waking its own task; the call of the
+///   trimming, no change of case, no trailing dot taken off a fully
+///   qualified name such as `example.com.`), and answers `Pending` until
+///   the callback is called, without waking its own task; the call of the
 ///   callback, on another thread, wakes the task (the waker of the latest
 ///   poll, when a later poll came with a new one), and the next poll gives
 ///   the address. An answer that comes during a poll, on another thread,
@@ -318,9 +322,10 @@ pub trait Resolver {
 /// - If the resolver drops the callback without calling it, at once or
 ///   later on another thread, `resolve` returns (no panic, no hang) an
 ///   error of kind `BrokenPipe` whose message contains `host` as given,
-///   whole, quotes and backslashes included (`{host}`, not `{host:?}`),
-///   however long (a host of over 4 KiB is not cut short), and it calls
-///   `lookup` once for it, not again.
+///   whole, quotes, backslashes and control characters (a tab, a
+///   newline, an escape) included (`{host}`, not `{host:?}`, and nothing
+///   filtered out), however long (a host of over 4 KiB is not cut short),
+///   and it calls `lookup` once for it, not again.
 ///   Trial: `ch08::resolve::a_dropped_callback_is_an_error`.
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each

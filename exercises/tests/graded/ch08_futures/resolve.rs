@@ -28,7 +28,7 @@ use at_once::{a_thousand_at_once, same_host_at_once};
 fn address_of(host: &str) -> IpAddr {
     let octet = match host {
         "db.internal" => 7,
-        " Db.Internal " => 8,
+        " Db.Internal." => 8,
         "mail.internal" => 25,
         "cache.internal" => 63,
         // An IPv4 address in IPv6-mapped form (`::ffff:10.0.0.64`), which
@@ -311,8 +311,9 @@ pub(super) fn returns_what_the_callback_gives() {
 }
 
 /// The host of the lookup whose callback is dropped at once: its case,
-/// its quotes and its backslash must all be in the error as they are.
-const ODD_HOST: &str = "Printer \"Lab\\2\".LOCAL";
+/// its quotes, its backslash and its control characters (a tab, a newline
+/// and an escape) must all be in the error as they are.
+const ODD_HOST: &str = "Printer \"Lab\\2\"\t.LOCAL\n\u{1b}[0m";
 
 /// The host of the lookup whose callback is dropped later, on another
 /// thread: over 4 KiB long, and in the error whole, not cut short.
@@ -322,9 +323,10 @@ fn long_host() -> String {
 
 /// A resolver that drops the callback at once, and one that drops it
 /// later on another thread: `resolve` returns a `BrokenPipe` error that
-/// names the host as given (`Printer "Lab\2".LOCAL`, not
-/// `printer "lab\2".local`, nor `"Printer \"Lab\\2\".LOCAL"` as `{:?}`
-/// quotes it), does not panic, and asks the resolver once, not again.
+/// names the host as given (`Printer "Lab\2"`, a tab, `.LOCAL`, a newline
+/// and an escape sequence: not lowercased, not quoted and escaped as
+/// `{:?}` does, and no control character filtered out), does not panic,
+/// and asks the resolver once, not again.
 /// The second host is over 4 KiB long, and must be in the error whole.
 pub(super) fn a_dropped_callback_is_an_error() {
     let runtime = current_thread_runtime();
@@ -377,9 +379,10 @@ fn panic_text(payload: &(dyn Any + Send)) -> &str {
 }
 
 fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
-    // A host too long to quote in a message is described instead.
+    // A host too long to quote in a message is described instead; a
+    // short one is shown escaped, so that its control characters show.
     let named = if host.len() <= 80 {
-        host.to_string()
+        format!("{host:?} (shown escaped)")
     } else {
         format!(
             "of {} characters (\"{}...{}\")",
@@ -408,13 +411,14 @@ fn check_dropped(result: io::Result<IpAddr>, host: &str, when: &str) {
         message.contains(host),
         "the error for a dropped callback should name the host {named}, \
          exactly as given and whole (with {{host}}, not {{host:?}}, which \
-         adds quotes and escapes, and not cut short, however long), but it \
-         says: {}",
+         adds quotes and escapes, not cut short, however long, and with \
+         its control characters kept, not filtered out), but it says \
+         (shown escaped): {}",
         if message.chars().count() <= 200 {
-            message.clone()
+            message.escape_debug().to_string()
         } else {
             let start: String = message.chars().take(200).collect();
-            format!("{start}... ({} bytes)", message.len())
+            format!("{}... ({} bytes)", start.escape_debug(), message.len())
         }
     );
 }

@@ -16,8 +16,9 @@ use super::{Switchboard, address_of};
 /// Polled by hand, `resolve` is pending until a thread calls the callback
 /// after that first poll and a second one, which brings a new waker; the
 /// call wakes that newer waker, and the next poll gives the address. The
-/// host, `" Db.Internal "`, reaches `lookup` exactly as given: no
-/// trimming, no change of case. Then an answer that comes while a poll
+/// host, `" Db.Internal."`, reaches `lookup` exactly as given: no
+/// trimming, no change of case, its trailing dot (a fully qualified name)
+/// kept. Then an answer that comes while a poll
 /// keeps its waker, and one whose wake runs a poll, are not lost.
 pub(crate) fn waits_for_a_callback_from_another_thread() {
     thread::scope(|s| {
@@ -32,7 +33,7 @@ pub(crate) fn waits_for_a_callback_from_another_thread() {
         });
         let (wakes, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut lookup = pin!(resolve(&switchboard, " Db.Internal "));
+        let mut lookup = pin!(resolve(&switchboard, " Db.Internal."));
         let first = lookup.as_mut().poll(&mut cx);
         assert!(
             first.is_pending(),
@@ -61,10 +62,11 @@ pub(crate) fn waits_for_a_callback_from_another_thread() {
         let host = operator.join().unwrap();
         assert_eq!(
             host.as_deref(),
-            Some(" Db.Internal "),
+            Some(" Db.Internal."),
             "the host resolve passed to lookup, which must be the host it \
              was given, exactly (the resolver decides what a name means: \
-             do not trim it or change its case)"
+             do not trim it, change its case or take the trailing dot off \
+             a fully qualified name)"
         );
         assert!(
             wakes.get() + new_wakes.get() >= 1,
@@ -81,7 +83,7 @@ pub(crate) fn waits_for_a_callback_from_another_thread() {
              oneshot receiver, which does"
         );
         let second = lookup.as_mut().poll(&mut new_cx);
-        let expected = address_of(" Db.Internal ");
+        let expected = address_of(" Db.Internal.");
         assert!(
             matches!(&second, Poll::Ready(Ok(a)) if *a == expected),
             "after the callback gave {expected}, the next poll of resolve \
