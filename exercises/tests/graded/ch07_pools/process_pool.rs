@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -191,6 +192,19 @@ pub(super) fn starts_size_long_lived_workers() {
             ours.iter().filter(|pair| theirs.contains(*pair)).count(),
             ours.len()
         );
+        let own = format!("CH07_WORKER={}", number.unwrap_or_default());
+        let added: Vec<String> = theirs
+            .iter()
+            .filter(|pair| !ours.contains(*pair) && **pair != own.as_bytes())
+            .map(|pair| String::from_utf8_lossy(pair).into_owned())
+            .collect();
+        assert!(
+            added.is_empty(),
+            "worker {pid} has variables that neither its call of `command` \
+             set nor this process has: {added:?}; start each worker with \
+             the environment its Command was built with, and add nothing \
+             (PYTHONUNBUFFERED and the like are for the caller to set)"
+        );
         let home = homes.join(number.unwrap_or_default().to_string());
         let cwd = fs::read_link(format!("/proc/{pid}/cwd"));
         assert!(
@@ -249,16 +263,56 @@ fn answers_as_the_worker_answered() {
     };
     let mut pool =
         ProcessPool::new(bracketing, 2).expect("cannot start the pool");
-    let jobs = ["a", "", "b c", ""].map(String::from);
-    let answers = pool.map(&jobs).expect("map failed");
+    // Only `\n` ends a line for the worker: a `\r`, a vertical tab, a form
+    // feed or the other separators of Python's `str.splitlines` are
+    // characters of a one-line job like any other.
+    let jobs = ["a", "", "b c", "", "d\re", "\x0b\x0c\x1c\u{85}\u{2028}"]
+        .map(String::from);
+    let answers = pool.map(&jobs).expect(
+        "map failed on one-line jobs (a job that holds a \\r, a form feed \
+         or a U+2028 is still one line: only a \\n ends a line)",
+    );
     assert_eq!(
         answers,
-        ["[a]\r", "[]\r", "[b c]\r", "[]\r"],
+        [
+            "[a]\r",
+            "[]\r",
+            "[b c]\r",
+            "[]\r",
+            "[d\re]\r",
+            "[\x0b\x0c\x1c\u{85}\u{2028}]\r",
+        ],
         "a worker that answers each job JOB with `[JOB]\\r\\n`: each \
          answer is the line the worker wrote without its newline, and only \
          that (BufRead::lines takes a \\r off too), and an empty job is \
          sent to a worker like any other (answering it yourself makes an \
          answer up)"
+    );
+    drop(pool);
+    answers_that_are_not_utf8_are_an_error();
+}
+
+/// A worker that answers each job with the byte `0xff`, which is not
+/// UTF-8: `map` returns an error, it does not panic.
+fn answers_that_are_not_utf8_are_an_error() {
+    let garbling = || {
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(r#"while IFS= read -r job; do printf '\377\n'; done"#);
+        command
+    };
+    let mut pool =
+        ProcessPool::new(garbling, 1).expect("cannot start the pool");
+    let jobs = ["a".to_string()];
+    let answered =
+        panic::catch_unwind(AssertUnwindSafe(|| pool.map(&jobs).is_err()));
+    assert_eq!(
+        answered.ok(),
+        Some(true),
+        "a worker answered a job with a line that is not UTF-8 (the byte \
+         0xff): map must return an io::Error (read_line gives one of kind \
+         InvalidData), not panic, nor make an answer up"
     );
 }
 
