@@ -10,6 +10,7 @@ mod long_job;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -115,6 +116,9 @@ pub(super) fn starts_size_long_lived_workers() {
         fs::create_dir(&home).expect("cannot create a folder");
         let mut command = pool_worker();
         command.env("CH07_WORKER", built.get().to_string());
+        // A value of the caller's choosing, which the pool must not change
+        // (a Python worker run unbuffered is the caller's decision).
+        command.env("PYTHONUNBUFFERED", "0");
         command.current_dir(home);
         command
     };
@@ -167,6 +171,7 @@ pub(super) fn starts_size_long_lived_workers() {
     }
     assert_eq!(pool.pids(), pids, "the workers changed between maps");
     let ours: Vec<Vec<u8>> = std::env::vars_os()
+        .filter(|(key, _)| key != "PYTHONUNBUFFERED")
         .map(|(key, value)| {
             let mut pair = key.into_encoded_bytes();
             pair.push(b'=');
@@ -195,15 +200,20 @@ pub(super) fn starts_size_long_lived_workers() {
         let own = format!("CH07_WORKER={}", number.unwrap_or_default());
         let added: Vec<String> = theirs
             .iter()
-            .filter(|pair| !ours.contains(*pair) && **pair != own.as_bytes())
+            .filter(|pair| {
+                !ours.contains(*pair)
+                    && **pair != own.as_bytes()
+                    && **pair != b"PYTHONUNBUFFERED=0"
+            })
             .map(|pair| String::from_utf8_lossy(pair).into_owned())
             .collect();
         assert!(
             added.is_empty(),
             "worker {pid} has variables that neither its call of `command` \
-             set nor this process has: {added:?}; start each worker with \
-             the environment its Command was built with, and add nothing \
-             (PYTHONUNBUFFERED and the like are for the caller to set)"
+             set (CH07_WORKER and PYTHONUNBUFFERED=0) nor this process has: \
+             {added:?}; start each worker with the environment its Command \
+             was built with, and add or change nothing (PYTHONUNBUFFERED \
+             and the like are for the caller to set)"
         );
         let home = homes.join(number.unwrap_or_default().to_string());
         let cwd = fs::read_link(format!("/proc/{pid}/cwd"));
@@ -448,7 +458,8 @@ pub(super) fn lets_every_worker_finish() {
 /// holds), without ever reading its stdin, so closing its stdin does not
 /// stop it, and it blocks on its full stdout pipe. Reading its output to
 /// its end never ends either: only closing the pool's end of the pipe
-/// stops it (its next write fails).
+/// stops it (its next write fails). So too when `new` fails to start a
+/// third worker after two such workers: it stops them as the drop does.
 pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     let chatty = || {
         let mut command = Command::new(WORKER);
@@ -463,6 +474,24 @@ pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     let pids = pool.pids();
     drop(pool);
     assert_no_worker_left(pids);
+    // The same workers, then a program that does not exist: `new` stops
+    // the two it started as the drop does, their stdouts closed too.
+    let scratch = scratch();
+    let built = Cell::new(0);
+    let failing = || {
+        built.set(built.get() + 1);
+        if built.get() > 2 {
+            return Command::new(scratch.path().join("no-such-program"));
+        }
+        chatty()
+    };
+    let kind = ProcessPool::new(failing, 3).map(drop).map_err(|e| e.kind());
+    assert_eq!(
+        kind,
+        Err(io::ErrorKind::NotFound),
+        "the third worker's program does not exist: new must fail with the \
+         error that starting it gave"
+    );
 }
 
 /// Whether every thread of this process other than the calling one is
