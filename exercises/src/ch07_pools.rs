@@ -123,7 +123,9 @@ impl ProcessPool {
     ///   process, with `size` calls of `command`, one per worker, each worker
     ///   from the `Command` that its call returned, as it was built: with the
     ///   variables that call set, and the rest of the caller's environment
-    ///   (no `env_clear`), in the working directory that call chose (the
+    ///   (no `env_clear`), and no variable that the call did not set or
+    ///   set otherwise (no `PYTHONUNBUFFERED=1` in place of the `0` it
+    ///   chose), in the working directory that call chose (the
     ///   pool chooses none); each worker's stderr is the caller's own
     ///   (inherited, not piped). Trial:
     ///   `ch07::process_pool::starts_size_long_lived_workers`.
@@ -136,6 +138,11 @@ impl ProcessPool {
     ///   and waited for: none is left running, or exited but unwaited for (a
     ///   zombie). Trial:
     ///   `ch07::process_pool::leaves_no_worker_behind_when_a_spawn_fails`.
+    /// - The same holds when the workers already started never read their
+    ///   stdin and are blocked writing more output than a pipe holds: `new`
+    ///   stops them as the drop does, the pool's end of their stdouts closed
+    ///   too, and returns the error. Trial:
+    ///   `ch07::process_pool::stops_a_worker_blocked_on_a_full_pipe`.
     pub fn new(
         command: impl Fn() -> Command,
         size: usize,
@@ -173,14 +180,20 @@ impl ProcessPool {
     ///   the jobs finish; each answer is the line the worker answered, without
     ///   its newline, and only that: a `\r` before the newline stays in the
     ///   answer. An empty job is a job like any other, sent to a worker, which
-    ///   answers it. No jobs give no answers. Trial:
+    ///   answers it. Only `\n` ends a line: a job that holds a `\r`, a form
+    ///   feed or a U+2028 is one line like any other, sent and answered. An
+    ///   answer that is not UTF-8 makes `map` fail with an error, not
+    ///   panic. No jobs give no answers. Trial:
     ///   `ch07::process_pool::returns_answers_in_job_order`.
     /// - Sends each job whole, its newline included, however long it is: a
     ///   `write` to a pipe may take only part of what it is given (a pipe holds
     ///   a few KiB, and a signal that interrupts a blocked `write` makes it
     ///   return how many bytes it had written), so the rest must be written
-    ///   too. A job of 8 MiB, whose first `write` a signal cuts short, reaches
-    ///   its worker whole and is answered. Trial:
+    ///   too; and a signal that interrupts a `write` blocked before it wrote a
+    ///   byte makes it fail with `ErrorKind::Interrupted`, which only means
+    ///   "write again" (as `write_all` does). A job of 8 MiB, whose first
+    ///   `write` a signal cuts short and whose next `write` a signal
+    ///   interrupts, reaches its worker whole and is answered. Trial:
     ///   `ch07::process_pool::sends_a_long_job_whole`.
     /// - Each job goes to whichever worker is free, so a slow job does not hold
     ///   up the jobs behind it: with two workers, the first job may wait until
@@ -252,7 +265,8 @@ impl Drop for ProcessPool {
 ///
 /// # Graded promises
 ///
-/// - A job that panics ends neither its worker thread nor the pool: the jobs
+/// - A job that panics ends neither its worker thread nor the pool, whatever
+///   its panic carries (a message, or any value from `panic_any`): the jobs
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
@@ -346,12 +360,19 @@ impl Drop for ThreadPool {
     /// flag and notifies without holding the mutex is wrong (a worker that
     /// has just seen the flag clear, and not yet waited, misses the wakeup,
     /// and the drop waits for it for ever), but no trial can stop a worker
-    /// between its look and its wait, so it is not graded.
+    /// between its look and its wait, so it is not graded. Likewise a drop
+    /// that joins only the workers that `is_finished` says still run is
+    /// wrong (a finished thread may still be running its thread-locals'
+    /// destructors), but not graded: no worker can end before the drop
+    /// closes the queue, so one is finished when the drop looks only if it
+    /// ended in the instant between the drop's two steps, and no trial can
+    /// stop the dropping thread there.
     ///
     /// # Graded promises
     ///
     /// - When dropping the pool returns, every job sent to it has finished,
-    ///   however long the jobs run, even one that ends seconds after the drop
+    ///   ten thousand sent while every thread was busy too, however long the
+    ///   jobs run, even one that ends seconds after the drop
     ///   began, and every worker thread has ended, its thread-locals'
     ///   destructors included (as joining it waits for): a thread-local that a
     ///   job left on its worker has been dropped. So too when the pool is
@@ -415,8 +436,9 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 /// - With more mappers than texts, the counts are still right and every mapper
 ///   runs, some with no text; no texts at all give an empty map. Each of the
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
-///   `mappers - 1`, text or not. Trial:
-///   `ch07::word_count::handles_more_mappers_than_texts`.
+///   `mappers - 1`, text or not. If a mapper panics (in `on_map`, say),
+///   `word_count` panics too, rather than return counts that lack its
+///   texts. Trial: `ch07::word_count::handles_more_mappers_than_texts`.
 /// - The mappers run at the same time: their calls of `on_map` run at once,
 ///   and so do their calls of `words`, which no lock that every mapper takes
 ///   holds up: with as many texts as mappers, every mapper is inside `words`

@@ -20,7 +20,9 @@ use std::thread;
 use std::time::Duration;
 
 use nix::libc;
-use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction, signal,
+};
 use nix::unistd::{getpid, gettid};
 
 /// A thread id, as Linux's `gettid` returns it.
@@ -68,11 +70,40 @@ pub fn me() -> Me {
 /// If the signal cannot be sent.
 pub fn freeze(thread: Me) {
     // SAFETY: `hold` only uses atomics and `nanosleep`, which a signal
-    // handler may.
+    // handler may. (glibc's `signal` sets `SA_RESTART`.)
     unsafe { signal(Signal::SIGUSR1, SigHandler::Handler(hold)) }
         .expect("cannot install the SIGUSR1 handler");
-    HELD.store(false, Ordering::SeqCst);
     FROZEN.store(true, Ordering::SeqCst);
+    signal_and_wait(thread);
+}
+
+/// Interrupts `thread`'s system call as a signal whose handler was set
+/// without `SA_RESTART` does, and returns once the handler has run: a call
+/// that has done nothing yet (a `write` blocked on a full pipe before it
+/// wrote a byte) fails with `EINTR` (`ErrorKind::Interrupted`) instead of
+/// being restarted; one that has done part of its work returns that part,
+/// as with [`freeze`]. The thread is not held. One thread at a time, as
+/// with [`freeze`].
+///
+/// # Panics
+///
+/// If the signal cannot be sent.
+pub fn interrupt(thread: Me) {
+    let action = SigAction::new(
+        SigHandler::Handler(hold),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: as in `freeze`; with `FROZEN` clear, `hold` returns at once.
+    unsafe { sigaction(Signal::SIGUSR1, &action) }
+        .expect("cannot install the SIGUSR1 handler");
+    FROZEN.store(false, Ordering::SeqCst);
+    signal_and_wait(thread);
+}
+
+/// Sends `SIGUSR1` to `thread` and waits until its handler has run.
+fn signal_and_wait(thread: Me) {
+    HELD.store(false, Ordering::SeqCst);
     // `tgkill` signals one thread, by the id `/proc` knows it by, as
     // `pthread_kill` does: a thread the trial did not start can be named.
     // SAFETY: `tgkill` takes three integers and touches no memory.

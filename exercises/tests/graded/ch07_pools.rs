@@ -175,12 +175,13 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "dropping the pool never returned: its workers write without \
-             end and never read their stdin, so closing their stdin does \
-             not stop them, each blocks on its full stdout pipe, and \
-             reading that pipe to its end never ends; close the pool's end \
-             of each worker's stdout too (its next write then fails) before \
-             waiting for the worker",
+            "dropping the pool, or a new that failed to start its third \
+             worker, never returned: its workers write without end and \
+             never read their stdin, so closing their stdin does not stop \
+             them, each blocks on its full stdout pipe, and reading that \
+             pipe to its end never ends; close the pool's end of each \
+             worker's stdout too (its next write then fails) before \
+             waiting for the worker, in new as in the drop",
         ),
         Trial::new(
             "ch07::process_pool::reports_a_worker_that_died",

@@ -10,7 +10,9 @@ mod long_job;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -114,6 +116,9 @@ pub(super) fn starts_size_long_lived_workers() {
         fs::create_dir(&home).expect("cannot create a folder");
         let mut command = pool_worker();
         command.env("CH07_WORKER", built.get().to_string());
+        // A value of the caller's choosing, which the pool must not change
+        // (a Python worker run unbuffered is the caller's decision).
+        command.env("PYTHONUNBUFFERED", "0");
         command.current_dir(home);
         command
     };
@@ -166,6 +171,7 @@ pub(super) fn starts_size_long_lived_workers() {
     }
     assert_eq!(pool.pids(), pids, "the workers changed between maps");
     let ours: Vec<Vec<u8>> = std::env::vars_os()
+        .filter(|(key, _)| key != "PYTHONUNBUFFERED")
         .map(|(key, value)| {
             let mut pair = key.into_encoded_bytes();
             pair.push(b'=');
@@ -190,6 +196,24 @@ pub(super) fn starts_size_long_lived_workers() {
              env_clear)",
             ours.iter().filter(|pair| theirs.contains(*pair)).count(),
             ours.len()
+        );
+        let own = format!("CH07_WORKER={}", number.unwrap_or_default());
+        let added: Vec<String> = theirs
+            .iter()
+            .filter(|pair| {
+                !ours.contains(*pair)
+                    && **pair != own.as_bytes()
+                    && **pair != b"PYTHONUNBUFFERED=0"
+            })
+            .map(|pair| String::from_utf8_lossy(pair).into_owned())
+            .collect();
+        assert!(
+            added.is_empty(),
+            "worker {pid} has variables that neither its call of `command` \
+             set (CH07_WORKER and PYTHONUNBUFFERED=0) nor this process has: \
+             {added:?}; start each worker with the environment its Command \
+             was built with, and add or change nothing (PYTHONUNBUFFERED \
+             and the like are for the caller to set)"
         );
         let home = homes.join(number.unwrap_or_default().to_string());
         let cwd = fs::read_link(format!("/proc/{pid}/cwd"));
@@ -249,16 +273,56 @@ fn answers_as_the_worker_answered() {
     };
     let mut pool =
         ProcessPool::new(bracketing, 2).expect("cannot start the pool");
-    let jobs = ["a", "", "b c", ""].map(String::from);
-    let answers = pool.map(&jobs).expect("map failed");
+    // Only `\n` ends a line for the worker: a `\r`, a vertical tab, a form
+    // feed or the other separators of Python's `str.splitlines` are
+    // characters of a one-line job like any other.
+    let jobs = ["a", "", "b c", "", "d\re", "\x0b\x0c\x1c\u{85}\u{2028}"]
+        .map(String::from);
+    let answers = pool.map(&jobs).expect(
+        "map failed on one-line jobs (a job that holds a \\r, a form feed \
+         or a U+2028 is still one line: only a \\n ends a line)",
+    );
     assert_eq!(
         answers,
-        ["[a]\r", "[]\r", "[b c]\r", "[]\r"],
+        [
+            "[a]\r",
+            "[]\r",
+            "[b c]\r",
+            "[]\r",
+            "[d\re]\r",
+            "[\x0b\x0c\x1c\u{85}\u{2028}]\r",
+        ],
         "a worker that answers each job JOB with `[JOB]\\r\\n`: each \
          answer is the line the worker wrote without its newline, and only \
          that (BufRead::lines takes a \\r off too), and an empty job is \
          sent to a worker like any other (answering it yourself makes an \
          answer up)"
+    );
+    drop(pool);
+    answers_that_are_not_utf8_are_an_error();
+}
+
+/// A worker that answers each job with the byte `0xff`, which is not
+/// UTF-8: `map` returns an error, it does not panic.
+fn answers_that_are_not_utf8_are_an_error() {
+    let garbling = || {
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(r#"while IFS= read -r job; do printf '\377\n'; done"#);
+        command
+    };
+    let mut pool =
+        ProcessPool::new(garbling, 1).expect("cannot start the pool");
+    let jobs = ["a".to_string()];
+    let answered =
+        panic::catch_unwind(AssertUnwindSafe(|| pool.map(&jobs).is_err()));
+    assert_eq!(
+        answered.ok(),
+        Some(true),
+        "a worker answered a job with a line that is not UTF-8 (the byte \
+         0xff): map must return an io::Error (read_line gives one of kind \
+         InvalidData), not panic, nor make an answer up"
     );
 }
 
@@ -394,7 +458,8 @@ pub(super) fn lets_every_worker_finish() {
 /// holds), without ever reading its stdin, so closing its stdin does not
 /// stop it, and it blocks on its full stdout pipe. Reading its output to
 /// its end never ends either: only closing the pool's end of the pipe
-/// stops it (its next write fails).
+/// stops it (its next write fails). So too when `new` fails to start a
+/// third worker after two such workers: it stops them as the drop does.
 pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     let chatty = || {
         let mut command = Command::new(WORKER);
@@ -409,6 +474,24 @@ pub(super) fn stops_a_worker_blocked_on_a_full_pipe() {
     let pids = pool.pids();
     drop(pool);
     assert_no_worker_left(pids);
+    // The same workers, then a program that does not exist: `new` stops
+    // the two it started as the drop does, their stdouts closed too.
+    let scratch = scratch();
+    let built = Cell::new(0);
+    let failing = || {
+        built.set(built.get() + 1);
+        if built.get() > 2 {
+            return Command::new(scratch.path().join("no-such-program"));
+        }
+        chatty()
+    };
+    let kind = ProcessPool::new(failing, 3).map(drop).map_err(|e| e.kind());
+    assert_eq!(
+        kind,
+        Err(io::ErrorKind::NotFound),
+        "the third worker's program does not exist: new must fail with the \
+         error that starting it gave"
+    );
 }
 
 /// Whether every thread of this process other than the calling one is

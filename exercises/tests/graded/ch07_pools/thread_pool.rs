@@ -165,9 +165,28 @@ fn the_jobs_finish_before_drop_returns() {
         thread::sleep(SLOW_JOB.saturating_sub(since.elapsed()));
         slow.fetch_add(1, Ordering::SeqCst);
     });
+    // More jobs than a bounded queue of a few thousand holds, sent while
+    // every thread is held at the gate: each waits in the queue, and runs.
+    const BURST: usize = 10_000;
+    let burst_finished = Arc::new(AtomicUsize::new(0));
+    for _ in 0..BURST {
+        let burst = Arc::clone(&burst_finished);
+        pool.execute(move || {
+            burst.fetch_add(1, Ordering::SeqCst);
+        });
+    }
     dropping.send(Instant::now()).unwrap();
     drop(open);
     drop(pool);
+    let burst = burst_finished.load(Ordering::SeqCst);
+    assert_eq!(
+        burst, BURST,
+        "{BURST} jobs were sent while every thread was busy, and only \
+         {burst} of them had run when dropping the pool returned: a job \
+         sent while every thread is busy waits in the queue, however many \
+         there are (an unbounded queue; a bounded one with try_send drops \
+         the jobs that find it full)"
+    );
     assert_eq!(
         slow_finished.load(Ordering::SeqCst),
         1,
@@ -197,6 +216,11 @@ pub(super) fn survives_a_panicking_job() {
         let panicking = Arc::clone(&threads);
         pool.execute(move || {
             panicking.lock().unwrap().insert(thread::current().id());
+            if job == 1 {
+                // A payload that is neither a `&str` nor a `String`: a
+                // panic is a panic whatever it carries.
+                panic::panic_any(job);
+            }
             panic!("a job panics on purpose (expected)");
         });
         let (report, threads) = (report.clone(), Arc::clone(&threads));

@@ -208,6 +208,24 @@ pub(super) fn handles_more_mappers_than_texts() {
             mappers - 1
         );
     }
+    passes_a_mapper_s_panic_on();
+}
+
+/// A mapper that panics (here in `on_map`) makes `word_count` panic too,
+/// rather than return counts that silently lack that mapper's texts.
+fn passes_a_mapper_s_panic_on() {
+    let counted = std::panic::catch_unwind(|| {
+        word_count(&TEXTS[..4], 4, |mapper| {
+            assert_ne!(mapper, 1, "mapper 1 panics on purpose (expected)");
+        })
+    });
+    assert!(
+        counted.is_err(),
+        "mapper 1 panicked, and word_count returned counts without its \
+         texts: a mapper's panic must make word_count panic too (a scope \
+         passes on the panic of a thread nobody joined; a thread you join \
+         yourself hands it back as an Err, which must not be ignored)"
+    );
 }
 
 /// What a thread did, as the trials' `on_map` and `WORDS_WATCH` see it.

@@ -1,5 +1,5 @@
 //! The process pool sends a long job whole, even when a signal cuts its
-//! write short.
+//! write short, and when a signal interrupts a write before it wrote a byte.
 
 use std::fs;
 use std::panic;
@@ -42,10 +42,14 @@ fn late_reader(dir: &Path) -> Command {
 /// the thread blocked in that write, so that the write returns how many
 /// bytes it had written (a short write, which a signal, a non-Linux pipe or
 /// a socket may give at any time); only then does the worker begin to
-/// read. A pool that writes the rest of the line (`write_all`) gets the
+/// read. Before that, the write of the rest blocks on the full pipe, and a
+/// signal whose handler does not restart calls interrupts it before it has
+/// written a byte: it fails with `EINTR`. A pool that writes the rest of
+/// the line (`write_all`, which writes again after `EINTR`) gets the
 /// answer `counted 7`; one that sends the line with a single `write` and
 /// ignores its count leaves the worker waiting forever for the rest of the
-/// line, and `map` never returns.
+/// line, and `map` never returns; one whose own loop passes `EINTR` on
+/// fails.
 pub(in super::super) fn sends_a_long_job_whole() {
     let scratch = scratch();
     let dir = scratch.path().to_path_buf();
@@ -69,21 +73,46 @@ pub(in super::super) fn sends_a_long_job_whole() {
         }
         thread::sleep(Duration::from_millis(1));
     };
+    let mut interrupted = false;
     if let Some(writer) = writer {
         // The handler runs once the write has returned its short count.
         task::freeze(writer);
         task::thaw();
+        // The pipe is still full: the next `write` of the rest blocks
+        // before it writes a byte, and a signal then makes it fail with
+        // `EINTR`, which only means "try again".
+        let again = loop {
+            if let Some(writer) = task::asleep_writing_to(&stdin) {
+                break Some(writer);
+            }
+            if mapper.is_finished() {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(1));
+        };
+        if let Some(writer) = again {
+            task::interrupt(writer);
+            interrupted = true;
+        }
     }
     fs::write(dir.join("go"), "").expect("cannot create go");
     let (pool, answers) = mapper
         .join()
         .unwrap_or_else(|payload| panic::resume_unwind(payload));
     drop(pool);
-    let answers = answers.expect("map failed on a long job");
+    let answers = answers.unwrap_or_else(|error| {
+        panic!(
+            "map failed on a long job, whose write a signal cut short, and \
+             whose next write a signal interrupted before it wrote a byte \
+             (an error of kind Interrupted, EINTR, means write again, as \
+             write_all does): {error}"
+        )
+    });
     assert!(
-        writer.is_some(),
+        writer.is_some() && interrupted,
         "map returned before any thread was seen blocked writing the job to \
-         the worker's stdin, which the worker does not read yet"
+         the worker's stdin, which the worker does not read yet, and then \
+         blocked writing the rest"
     );
     let answers: Vec<&str> =
         answers.iter().map(|reply| parse(reply).1).collect();
