@@ -263,7 +263,9 @@ struct GilState {
 /// # Graded promises
 ///
 /// - At most one thread holds the GIL at any moment, however many threads take
-///   it and call `check` (a thread holds it again when `check` returns). Trial:
+///   it and call `check` (a thread holds it again when `check` returns). A
+///   guard dropped while its thread panics releases the GIL too, and another
+///   thread then takes it: the GIL is not poisoned, as a `Mutex` is. Trial:
 ///   `ch06::new_gil::one_holder_at_a_time`.
 /// - Once `check` has handed the GIL over and returned, a thread that comes
 ///   then waits for it (`waiting()` counts it) rather than find it free: an
@@ -547,8 +549,10 @@ impl Drop for NewGilGuard<'_> {
 ///   current-thread runtime, and no faster than once per `period`, also for a
 ///   period that is not a whole number of milliseconds (1.9 ms, not rounded
 ///   down to 1 ms): the `k`-th beat after the first comes no sooner than `k`
-///   periods after it. Trial:
-///   `ch06::heartbeat::beats_while_the_work_runs`.
+///   periods after it. Nor later, on tokio's paused clock with nothing holding
+///   the runtime up, than `k` periods and the millisecond by which tokio's
+///   timer rounds a deadline up (1.9 ms is not rounded up to 2 ms either).
+///   Trial: `ch06::heartbeat::beats_while_the_work_runs`.
 /// - The first beat comes at once. After the runtime was held up for several
 ///   periods, by another task or by a `beat` that itself lasts longer than a
 ///   period, one late beat comes as soon as the loop runs again (the moment a
