@@ -451,6 +451,14 @@ pub async fn with_heartbeat<T: Send + 'static>(
 /// is waiting to acquire the lock in `write` might or might not block
 /// concurrent calls to `read`". This one promises it.
 ///
+/// A read guard hands out a shared `&T` (`&*value.get()`), never a `&mut T`,
+/// not even one coerced to `&T` at once (`&mut *value.get()`, copied from
+/// the write guard's `deref_mut`): readers on several threads at a time
+/// would each hold a `&mut T` to the same value, which is undefined
+/// behaviour even if they only read. That is not graded: nothing a running
+/// program can observe tells the two apart (the one that sees it is Miri,
+/// which needs a nightly toolchain this course does not use).
+///
 /// # Graded promises
 ///
 /// - `FairRwLock<T>` is `Sync` when `T` is `Send + Sync` (`Vec<u8>`), and not
