@@ -111,8 +111,8 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "a thread never got the GIL: is it released when the guard \
-                 drops, and does check() take it back once another thread \
-                 has had it?",
+                 drops, also while its thread panics, and does check() take \
+                 it back once another thread has had it?",
         ),
         Trial::new(
             "ch06::new_gil::waits_an_interval_before_asking",

@@ -189,7 +189,8 @@ impl Tally {
 /// per interleaving (the reference solution takes about 35): a waiter that
 /// yields at every turn of its wait lets the holder run at once, while one
 /// that spins several turns between yields, in the interleaving where loom
-/// lets it spin, takes more and fails.
+/// lets it spin, takes more and fails. Then a waiter that looks twice between
+/// two yields: see [`a_waiter_yields_after_every_look`].
 pub(crate) fn ticket_lock_orders_the_holders() {
     let mut model = loom::model::Builder::new();
     model.max_branches = 100;
@@ -205,6 +206,35 @@ pub(crate) fn ticket_lock_orders_the_holders() {
         // SAFETY: this thread holds the lock, and the other has ended.
         let total = tally.0.with(|count| unsafe { *count });
         assert_eq!(total, 3, "every holder's increment landed");
+    });
+    a_waiter_yields_after_every_look();
+}
+
+/// How many times the holder yields before it unlocks, in
+/// [`a_waiter_yields_after_every_look`].
+const HOLDER_YIELDS: usize = 50;
+
+/// One thread holds the lock and yields [`HOLDER_YIELDS`] times before it
+/// unlocks, while another waits: each of the holder's yields gives the
+/// waiter one turn. The reference solution takes about 4 loom steps for each
+/// (the holder's yield, the waiter's look and its yield), 222 in all; a
+/// waiter that looks twice between two of its yields takes about 6, 324 in
+/// all. The model allows 270, so that a right waiter may take a step or two
+/// more than the reference (a first look before its loop, say) but not one
+/// more look at every turn.
+fn a_waiter_yields_after_every_look() {
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 270;
+    model.check(|| {
+        let lock = Arc::new(TicketLock::new(0_u8));
+        let held = lock.lock();
+        let theirs = Arc::clone(&lock);
+        let waiter = thread::spawn(move || drop(theirs.lock()));
+        for _ in 0..HOLDER_YIELDS {
+            thread::yield_now();
+        }
+        drop(held);
+        waiter.join().unwrap();
     });
 }
 

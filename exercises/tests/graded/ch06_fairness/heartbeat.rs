@@ -181,7 +181,11 @@ pub(super) fn beats_while_the_work_runs() {
 /// sooner than `k` periods after it (tokio's timer counts in whole
 /// milliseconds and rounds a deadline up, so two beats may come a little
 /// closer than a period, but never ahead of the schedule). A period rounded
-/// down to whole milliseconds beats every millisecond.
+/// down to whole milliseconds beats every millisecond. Nor does the `k`-th
+/// beat come later than `k` periods and the millisecond of that rounding: a
+/// period rounded up to whole milliseconds (2 ms) falls behind the schedule
+/// by 100 µs a beat, more than a millisecond by the 11th, and the clock
+/// here is tokio's paused one, which no load on the machine can hold up.
 fn keeps_a_period_of_a_fraction_of_a_millisecond() {
     const PERIOD: Duration = Duration::from_micros(1_900);
     let runtime = paused_runtime();
@@ -224,6 +228,17 @@ fn keeps_a_period_of_a_fraction_of_a_millisecond() {
              ({beats:?}): the beats come faster than once per period. Give \
              tokio::time::interval the period as it is, not rounded down \
              to whole milliseconds",
+            *beat - beats[0]
+        );
+        let late = due + Duration::from_millis(1);
+        assert!(
+            *beat - beats[0] <= late,
+            "with a period of {PERIOD:?}, beat {k} after the first came \
+             {:?} after it, later than {k} periods and tokio's rounding of \
+             a deadline up to the next millisecond ({late:?}), on a paused \
+             clock that nothing held up ({beats:?}): the beats come slower \
+             than once per period. Give tokio::time::interval the period as \
+             it is, not rounded up to whole milliseconds",
             *beat - beats[0]
         );
     }

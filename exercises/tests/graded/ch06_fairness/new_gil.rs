@@ -27,7 +27,9 @@ use state_probe::{
 
 /// Four threads take the new GIL over and over with a 1 ms interval, and
 /// call `check` while they hold it, so drop requests come and are served:
-/// never are two threads inside at once, `check` included.
+/// never are two threads inside at once, `check` included. Then a holder
+/// panics: its guard, dropped as it unwinds, releases the GIL too (see
+/// [`a_panicking_holder_releases_the_gil`]).
 pub(super) fn one_holder_at_a_time() {
     const HOLDERS: usize = 4;
     const TURNS: usize = 10;
@@ -68,6 +70,26 @@ pub(super) fn one_holder_at_a_time() {
          acquire wait while the GIL is held, after every wake-up, and does \
          check take the GIL back before it returns?"
     );
+    a_panicking_holder_releases_the_gil(&gil);
+}
+
+/// A thread panics while it holds the GIL: the guard dropped as it unwinds
+/// releases the GIL, as one dropped on any other path does, so that another
+/// thread takes it. (The GIL is not a `Mutex` that poisons: CPython's
+/// interpreter lets every thread go on after an exception.) A guard that
+/// keeps the GIL while its thread panics makes that thread wait forever, and
+/// the trial times out.
+fn a_panicking_holder_releases_the_gil(gil: &NewGil) {
+    thread::scope(|s| {
+        let failed = s
+            .spawn(|| {
+                let _held = gil.acquire();
+                panic!("a holder panics on purpose (expected)");
+            })
+            .join();
+        assert!(failed.is_err(), "the panic should reach the joiner");
+        s.spawn(|| drop(gil.acquire()));
+    });
 }
 
 /// With a 30 ms interval, the drop request comes no sooner than 30 ms
