@@ -106,11 +106,14 @@ pub fn trials() -> Vec<Trial> {
              drops it however the task ends, even in a panic (a forgotten \
              permit and add_permits after the fetch miss that case)",
         ),
+        // Exclusive: it counts the bytes left allocated, and another
+        // trial's allocations meanwhile would count too.
         Trial::new(
             "ch08::fetch_all::leaves_no_fetch_running",
             1,
             leaves_no_fetch_running,
-        ),
+        )
+        .exclusive(),
         Trial::new("ch08::serve::echoes_every_line", 1, echoes_every_line)
             .timeout(HANG_TIMEOUT)
             .on_timeout(

@@ -13,6 +13,8 @@ use tokio::time::Instant;
 
 use super::paused_runtime;
 
+mod memory;
+
 /// What `fetch_all` did with a batch of URLs.
 #[derive(Debug)]
 struct Fetched {
@@ -214,15 +216,17 @@ pub(super) fn returns_bodies_in_url_order() {
     assert!(nothing.bodies.is_empty(), "no URLs, no bodies");
     // A URL listed three times is fetched three times, and each entry
     // gets the body of its own fetch; the later fetches finish first. A
-    // URL with spaces around it is fetched as it is, spaces and all. Each
+    // URL with spaces around it is fetched as it is, spaces and all, and
+    // so are an empty entry and one of blanks only: no URL is skipped. Each
     // body is returned as the fetch gave it: with its trailing newline,
     // and empty for the one that answers nothing (which is not fetched
     // again). And a fetch is waited for however long it takes: a year
     // of virtual time for `slow`.
-    let urls: Vec<String> =
-        ["cart", "cart", " about\t", "cart", "empty", "slow"]
-            .map(String::from)
-            .to_vec();
+    let urls: Vec<String> = [
+        "cart", "cart", " about\t", "cart", "empty", "slow", "", " \t ",
+    ]
+    .map(String::from)
+    .to_vec();
     // What each call of `fetch` answered: (URL, body), in call order.
     let answers =
         Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
@@ -273,7 +277,8 @@ pub(super) fn returns_bodies_in_url_order() {
          as the fetch gave it. A URL may be listed twice, so put the bodies \
          back in place by each entry's index, not by URL; call fetch once \
          per entry, with each URL as it is given (not trimmed), and never \
-         again (an empty body is a body); return each body unchanged (no \
+         again (an empty body is a body), an empty or blank entry too (it \
+         is fetched like any other, not skipped); return each body unchanged (no \
          trim of its newline); and wait for each fetch however long it \
          takes (no timeout of your own)",
         answers.len()
@@ -526,8 +531,10 @@ fn slow_fetch(
 /// second later, none has run to its end. And when one fetch panics after
 /// 10 ms, `fetch_all` panics, and the other fetches stop with it: none
 /// runs to its end. Fetches spawned with `tokio::spawn` behind loose
-/// `JoinHandle`s run on, detached, with nobody to read their bodies.
+/// `JoinHandle`s run on, detached, with nobody to read their bodies. And
+/// a `fetch_all` that has returned leaves nothing allocated behind it.
 pub(super) fn leaves_no_fetch_running() {
+    memory::gives_back_its_memory();
     let urls: Vec<String> = ["orders/1", "orders/2", "orders/3"]
         .iter()
         .map(|page| page.to_string())

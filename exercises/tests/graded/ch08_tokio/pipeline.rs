@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 
 use super::paused_runtime;
 
+mod slow_consumer;
+
 /// Waits until every other task waits too. On the paused clock a sleep
 /// ends only when nothing else can run: by then the tasks under test have
 /// gone as far as they can.
@@ -69,9 +71,14 @@ struct Observed {
     least_ahead_when_stuck: usize,
 }
 
+/// How long [`gated_pipeline`] holds the consumer up at each item: a year
+/// of virtual time, longer than any timeout a producer might give up
+/// after (on the paused clock it costs nothing).
+const HELD_UP: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// Runs `pipeline` on the paused clock over `count` items, with a
-/// consumer that waits for a permit before each item; the test lets the
-/// tasks settle, then gives one permit, and again, item after item.
+/// consumer that waits for a permit before each item; the test holds it
+/// up for [`HELD_UP`], then gives one permit, and again, item after item.
 fn gated_pipeline(count: u64, capacity: usize) -> Observed {
     let taken = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(AtomicUsize::new(0));
@@ -104,7 +111,9 @@ fn gated_pipeline(count: u64, capacity: usize) -> Observed {
     let results = paused_runtime().block_on(async {
         let opener = async {
             for _ in 0..count {
-                settle().await;
+                // Also lets the tasks settle: a sleep on the paused clock
+                // ends only when nothing else can run.
+                tokio::time::sleep(HELD_UP).await;
                 let taken = taken.load(Ordering::SeqCst);
                 if taken < count as usize {
                     let ahead = taken - started.load(Ordering::SeqCst);
@@ -241,9 +250,10 @@ pub(super) fn keeps_every_item_in_order() {
     );
 }
 
-/// With a channel of 3 and a consumer that is held up, the producer
-/// never takes more than 3 + 1 items ahead of the consumer (3 in the
-/// channel, 1 in hand waiting for room).
+/// With a channel of 3 and a consumer that is held up a year of virtual
+/// time at each item, the producer never takes more than 3 + 1 items
+/// ahead of the consumer (3 in the channel, 1 in hand waiting for room),
+/// and never gives up waiting: every item comes back.
 pub(super) fn producer_waits_when_the_channel_is_full() {
     const CAPACITY: usize = 3;
     let observed = gated_pipeline(12, CAPACITY);
@@ -256,15 +266,23 @@ pub(super) fn producer_waits_when_the_channel_is_full() {
          (collecting them first takes them all at once)"
     );
     let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
-    assert_eq!(observed.results, expected, "every item once, in order");
+    assert_eq!(
+        observed.results, expected,
+        "every item once, in order, with the consumer held up a year of \
+         virtual time at each: the producer waits for room however long it \
+         takes (send, not send_timeout; no timeout of its own)"
+    );
 }
 
 /// With a channel of 3 and a consumer that is held up, the producer
 /// fills the channel and takes one more item to hold: whenever both wait,
 /// it is 3 + 1 items ahead. So it is with a channel of 200,000: the
-/// capacity given, however large, is the channel's.
+/// capacity given, however large, is the channel's. And the producer and
+/// the consumer are tasks of their own, which run on while the caller
+/// does not poll `pipeline`.
 pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
-    runs_ahead_with_a_large_capacity();
+    slow_consumer::both_run_while_it_is_not_polled();
+    slow_consumer::runs_ahead_with_a_large_capacity();
     const CAPACITY: usize = 3;
     let observed = gated_pipeline(12, CAPACITY);
     let least = observed.least_ahead_when_stuck;
@@ -279,62 +297,6 @@ pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
     );
     let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
     assert_eq!(observed.results, expected, "every item once, in order");
-}
-
-/// A channel of 200,000 items, more than any queue length a version might
-/// cap the capacity at, and a consumer held up at its first item until
-/// everything waits: the producer has filled the channel, 200,000 items,
-/// and holds one more. Then the consumer goes on, and every item comes
-/// back, in order.
-fn runs_ahead_with_a_large_capacity() {
-    const CAPACITY: usize = 200_000;
-    const COUNT: u64 = CAPACITY as u64 + 10;
-    let taken = Arc::new(AtomicUsize::new(0));
-    let started = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Semaphore::new(0));
-    let items = {
-        let taken = Arc::clone(&taken);
-        (0..COUNT).inspect(move |_| {
-            taken.fetch_add(1, Ordering::SeqCst);
-        })
-    };
-    let consume = {
-        let (started, gate) = (Arc::clone(&started), Arc::clone(&gate));
-        move |item: u64| {
-            started.fetch_add(1, Ordering::SeqCst);
-            let gate = Arc::clone(&gate);
-            async move {
-                gate.acquire()
-                    .await
-                    .expect("the gate is never closed")
-                    .forget();
-                item
-            }
-        }
-    };
-    let (results, ahead) = paused_runtime().block_on(async {
-        let opener = async {
-            settle().await;
-            let ahead =
-                taken.load(Ordering::SeqCst) - started.load(Ordering::SeqCst);
-            gate.add_permits(COUNT as usize);
-            ahead
-        };
-        tokio::join!(pipeline(items, CAPACITY, consume), opener)
-    });
-    assert_eq!(
-        ahead,
-        CAPACITY + 1,
-        "with a channel of {CAPACITY} and a consumer held up, the producer \
-         was {ahead} items ahead of it when both waited, not {CAPACITY} + \
-         1: make the channel of the capacity given, however large \
-         (mpsc::channel(capacity), not capped at a length of your own)"
-    );
-    assert!(
-        results.iter().copied().eq(0..COUNT),
-        "{COUNT} items through a channel of {CAPACITY}: every item once, \
-         in order"
-    );
 }
 
 /// `pipeline` over an endless source (`0..u64::MAX`, whose `size_hint`

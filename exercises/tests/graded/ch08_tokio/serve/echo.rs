@@ -294,12 +294,13 @@ const SERIAL: usize = 1000;
 const SERIAL_SLACK: isize = 4 * 1024;
 
 /// A thousand clients, one after the other: each connects, gets a line
-/// back and closes. Then the test waits until the bytes left allocated
+/// back and resets its connection (so the server's read of it fails with
+/// `ECONNRESET`). Then the test waits until the bytes left allocated
 /// come back to within 4 KiB of what they were before the thousand, all
 /// while `serve` runs: a server that keeps something of every connection
 /// that ended (a `JoinSet` whose finished tasks it never joins, a `Vec`
 /// of handles, statistics per peer address, each of which has a port of
-/// its own) grows by a thousand of them, and the wait never ends: the
+/// its own, a `Vec` of the connections' errors) grows by a thousand of them, and the wait never ends: the
 /// trial times out.
 pub(crate) fn forgets_connections_that_ended() {
     runtime().block_on(async {
@@ -308,6 +309,18 @@ pub(crate) fn forgets_connections_that_ended() {
                 for client in 0..count {
                     let mut connected = Client::connect(address).await;
                     connected.echo(&format!("client {client}")).await;
+                    // Each resets its connection (a TCP RST), so that
+                    // each connection ends with an error on the server's
+                    // side, and a server that keeps its connections'
+                    // errors keeps a thousand of them.
+                    let stream = connected
+                        .lines
+                        .into_inner()
+                        .reunite(connected.writer)
+                        .expect("the two halves of one stream");
+                    stream
+                        .set_zero_linger()
+                        .expect("cannot set SO_LINGER to 0");
                 }
             };
             serial(WARM_UP).await;
