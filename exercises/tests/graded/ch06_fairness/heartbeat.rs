@@ -2,6 +2,8 @@
 //! CPU-bound work runs off the runtime's thread, does not make up missed
 //! beats in a burst, and passes a panic on.
 
+mod fraction_of_a_millisecond;
+
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
@@ -14,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::with_heartbeat;
+use fraction_of_a_millisecond::keeps_a_period_of_a_fraction_of_a_millisecond;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 /// A runtime with one thread, the one that calls `block_on`, and timers.
@@ -176,80 +179,12 @@ pub(super) fn beats_while_the_work_runs() {
     keeps_a_period_of_a_fraction_of_a_millisecond();
 }
 
-/// On the paused clock, with a period of 1.9 ms, the clock moving on
-/// 100 µs at a time for 40 ms: the `k`-th beat after the first comes no
-/// sooner than `k` periods after it (tokio's timer counts in whole
-/// milliseconds and rounds a deadline up, so two beats may come a little
-/// closer than a period, but never ahead of the schedule). A period rounded
-/// down to whole milliseconds beats every millisecond. Nor does the `k`-th
-/// beat come later than `k` periods and the millisecond of that rounding: a
-/// period rounded up to whole milliseconds (2 ms) falls behind the schedule
-/// by 100 µs a beat, more than a millisecond by the 11th, and the clock
-/// here is tokio's paused one, which no load on the machine can hold up.
-fn keeps_a_period_of_a_fraction_of_a_millisecond() {
-    const PERIOD: Duration = Duration::from_micros(1_900);
-    let runtime = paused_runtime();
-    let beats = RefCell::new(Vec::new());
-    runtime.block_on(async {
-        let start = tokio::time::Instant::now();
-        let (stop, stopped) = mpsc::channel::<()>();
-        let heartbeat = with_heartbeat(
-            move || {
-                let _ = stopped.recv();
-            },
-            PERIOD,
-            || beats.borrow_mut().push(start.elapsed()),
-        );
-        let clock = async {
-            for _ in 0..400 {
-                tokio::time::advance(Duration::from_micros(100)).await;
-                // Every beat due by now has come before the next step.
-                for _ in 0..10 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            stop.send(()).expect("the work ended early");
-        };
-        tokio::join!(heartbeat, clock);
-    });
-    let beats = beats.into_inner();
-    assert!(
-        beats.len() >= 10,
-        "only {} beats in 40 ms of virtual time with a period of \
-         {PERIOD:?}: {beats:?}",
-        beats.len()
-    );
-    for (k, beat) in beats.iter().enumerate() {
-        let due = PERIOD * u32::try_from(k).expect("a few dozen beats");
-        assert!(
-            *beat - beats[0] >= due,
-            "with a period of {PERIOD:?}, beat {k} after the first came \
-             {:?} after it, before {k} periods ({due:?}) were over \
-             ({beats:?}): the beats come faster than once per period. Give \
-             tokio::time::interval the period as it is, not rounded down \
-             to whole milliseconds",
-            *beat - beats[0]
-        );
-        let late = due + Duration::from_millis(1);
-        assert!(
-            *beat - beats[0] <= late,
-            "with a period of {PERIOD:?}, beat {k} after the first came \
-             {:?} after it, later than {k} periods and tokio's rounding of \
-             a deadline up to the next millisecond ({late:?}), on a paused \
-             clock that nothing held up ({beats:?}): the beats come slower \
-             than once per period. Give tokio::time::interval the period as \
-             it is, not rounded up to whole milliseconds",
-            *beat - beats[0]
-        );
-    }
-}
-
 /// The period of the paused-clock runs of [`does_not_burst_after_a_stall`].
 const STALL_PERIOD: Duration = Duration::from_millis(10);
 
 /// A runtime with one thread, timers, and a paused clock: the clock moves
 /// only when a test advances it (or when the runtime has nothing to do).
-fn paused_runtime() -> Runtime {
+pub(super) fn paused_runtime() -> Runtime {
     Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
