@@ -209,10 +209,12 @@ where
 ///   Trial: `ch08::serve::closes_open_connections_on_shutdown`.
 /// - While it runs, `serve` keeps nothing of a connection that has ended,
 ///   not even a few bytes (no statistics per peer, no list of the errors
-///   connections ended with): after 1000 clients, one after the other,
-///   have connected, had a line back and reset the connection (so each
-///   ends with an error on the server's side), the memory they took is
-///   given back, to within 4 KiB in all, before the shutdown, not at it.
+///   connections ended with, no finished tasks kept to be reaped in
+///   batches later): after 1000 clients, one after the other, the first
+///   that server ever had, have connected, had a line back and reset the
+///   connection (so each ends with an error on the server's side), the
+///   memory they took is given back, to within 4 KiB in all, before the
+///   shutdown, not at it.
 ///   Trial: `ch08::serve::forgets_connections_that_ended`.
 /// - An error on one connection (a client that resets it) ends that
 ///   connection only: other clients are still served, and the shutdown
