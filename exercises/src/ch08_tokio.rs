@@ -443,7 +443,10 @@ pub enum Outcome {
 ///   `run_all` gets round to waiting for it, nor from when another command
 ///   ended: of two commands started together, one that exits halfway to
 ///   the deadline is `Finished`, and the other, still running at the
-///   deadline, is killed then and `TimedOut`. Nor does it count from the
+///   deadline, is killed then and `TimedOut`: killed at the deadline
+///   itself, with SIGKILL at once (no SIGTERM first and a grace period
+///   before the SIGKILL: on tokio's paused clock, held at the deadline,
+///   a command that ignores SIGTERM dies all the same). Nor does it count from the
 ///   command's latest output: the one still running wrote 1 MiB halfway to
 ///   its deadline, and is killed at its deadline all the same (a deadline
 ///   is not an idle timeout that each read starts again). And a `deadline`

@@ -359,7 +359,9 @@ pub fn trials() -> Vec<Trial> {
             "run_all never returned, on a paused clock that the test moved \
              to 11 s after the commands started, with a deadline of 10 s: \
              the first command had exited at 5 s, and the second was past \
-             its deadline but never killed. Give each command its deadline \
+             its deadline but never killed (it ignores SIGTERM: kill it \
+             with Child::kill, SIGKILL, at the deadline, with no grace \
+             period before). Give each command its deadline \
              from its own start (a tokio::time::timeout around its whole \
              run, in a task of its own), not from when you get round to \
              waiting for it or from when another command ended (and if \

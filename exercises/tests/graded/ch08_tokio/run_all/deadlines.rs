@@ -177,15 +177,17 @@ pub(crate) fn kills_commands_past_the_deadline() {
 /// 10 s. At 5 s the test lets the first one exit, and waits until
 /// `run_all` has waited for it (the process is reaped: its result is in);
 /// then it moves the clock to 11 s. The second command is now past its
-/// deadline, and is killed: `TimedOut`; the first is `Finished`. A
+/// deadline, and is killed: `TimedOut`; the first is `Finished`. It
+/// ignores SIGTERM, and the test waits, the clock still at 11 s, until it
+/// has died: a SIGTERM first, and a SIGKILL only after a grace period,
+/// leaves it running for as long as the clock is held. A
 /// deadline counted from the first command's end would fall at 15 s,
 /// which the clock never reaches; one deadline on the whole batch would
 /// report the first command, which finished in time, as `TimedOut` too.
 /// The second command writes 1 MiB at 5 s, and the test waits until that
 /// write has ended, so `run_all` has read it by then: a deadline that
 /// starts again at each read (an idle timeout) would also fall at 15 s.
-/// At 11 s, once the runtime has run, the test lets the second command
-/// exit, so that one not killed gives `Finished`, not a hang.
+/// Once it has died, the test lets it exit all the same (a no-op).
 /// Then, with a deadline of `Duration::MAX`, a command that exits only
 /// after the clock has moved a century on is `Finished`.
 pub(crate) fn counts_each_deadline_from_its_own_start() {
@@ -203,8 +205,10 @@ pub(crate) fn counts_each_deadline_from_its_own_start() {
     let marked = r#": > "$1"; exec "$2" emit-then-wait "$3""#;
     // The second one talks first: once `talk` appears, it writes 1 MiB,
     // more than a pipe holds, so its write ends only once `run_all` has
-    // read most of it, and then marks that it has.
-    let talker = r#": > "$1"
+    // read most of it, and then marks that it has. It ignores SIGTERM (an
+    // ignored signal stays ignored across `exec`): only SIGKILL ends it.
+    let talker = r#"trap '' TERM
+: > "$1"
 while [ ! -e "$4" ]; do sleep 0.01; done
 head -c 1048576 /dev/zero
 : > "$5"
@@ -242,20 +246,25 @@ exec "$2" emit-then-wait "$3""#;
             tokio::time::advance(Duration::from_secs(5)).await;
             fs::write(&go, "").expect("cannot create the go file");
             fs::write(&talk, "").expect("cannot create the talk file");
-            let given_up = Arc::clone(&given_up);
-            blocking(move || {
-                wait_until(&given_up, || {
-                    !is_our_child(early) && Path::new(&talked).exists()
-                });
+            let late = blocking({
+                let (never, given_up) = (never.clone(), Arc::clone(&given_up));
+                move || {
+                    wait_until(&given_up, || {
+                        !is_our_child(early) && Path::new(&talked).exists()
+                    });
+                    child_mentioning(&never)
+                }
             })
-            .await;
+            .await
+            .expect("the second command runs until it is let go");
             tokio::time::advance(Duration::from_secs(6)).await;
-            // The second command is past its deadline: killed by now in a
-            // right solution, which these yields let run. If it was not,
-            // let it exit, rather than wait for ever.
-            for _ in 0..4 {
-                tokio::task::yield_now().await;
-            }
+            // The second command is past its deadline: killed (SIGKILL)
+            // at once in a right solution, with the clock still at 11 s.
+            // One that is only sent SIGTERM ignores it, and a grace period
+            // before the SIGKILL never ends on a clock held still: the
+            // wait never ends, and the trial times out.
+            let given_up = Arc::clone(&given_up);
+            blocking(move || wait_until(&given_up, || !is_running(late))).await;
             fs::write(&never, "").expect("cannot create the never file");
         };
         let (outcomes, ()) = tokio::join!(run_all(commands, DEADLINE), test);
