@@ -559,7 +559,9 @@ pub enum Outcome {
 ///   killed all the same) and reported as `Ok(Outcome::TimedOut)`, also
 ///   one that has sent its stdout elsewhere (its pipe ends at once) and
 ///   runs on: the deadline covers the wait for its exit, not only the read
-///   of its stdout; when `run_all` returns, none of the processes it
+///   of its stdout, and `run_all` waits for that exit, not spins on it
+///   (`try_wait` and `yield_now` in a loop keep tokio's paused clock from
+///   ever moving on to the deadline); when `run_all` returns, none of the processes it
 ///   started is left, running or zombie. A command that has
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`

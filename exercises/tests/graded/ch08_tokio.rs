@@ -347,7 +347,10 @@ pub fn trials() -> Vec<Trial> {
              future was dropped, its children went on running (set \
              kill_on_drop(true) on each Command: dropping run_all drops \
              its tasks, and with them each Child, which then kills its \
-             process)",
+             process); or, for a command that closed its stdout and ran \
+             on, on a paused clock, run_all spun on try_wait and \
+             yield_now instead of awaiting child.wait(), so the runtime \
+             never idled and the clock never moved to the deadline",
         ),
         Trial::new(
             "ch08::run_all::counts_each_deadline_from_its_own_start",

@@ -26,6 +26,9 @@ use super::{
 /// Then two children that would run for a minute, and the `run_all`
 /// future is dropped once both run: both are killed (and tokio reaps
 /// them); one left running never goes, and the trial times out.
+/// Last, on a paused clock, a command that closes its stdout and runs on:
+/// `run_all` must wait for its exit without spinning (see
+/// `waits_without_spinning`).
 pub(crate) fn kills_commands_past_the_deadline() {
     let scratch = scratch();
     // A file that never appears: `emit-then-wait` waits for it forever.
@@ -165,6 +168,49 @@ pub(crate) fn kills_commands_past_the_deadline() {
         })
         .await;
     });
+    waits_without_spinning();
+}
+
+/// A command that closes its stdout and runs on, on tokio's paused clock:
+/// held still until the command has closed its stdout and the runtime
+/// has run (so `run_all` has seen the end of the pipe), then let go. A
+/// `run_all` that waits for the exit lets the runtime idle, the clock
+/// moves on to the deadline, and the command is killed: `TimedOut`. One
+/// that spins on `try_wait` and `yield_now` keeps the runtime busy, so
+/// the clock never moves, and the trial times out.
+fn waits_without_spinning() {
+    let scratch = scratch();
+    let closed = scratch.path().join("closed");
+    let closed = closed.to_str().expect("a UTF-8 temporary path").to_string();
+    let command = shell(r#"exec >&-; : > "$1"; exec sleep 60"#, &[&closed]);
+    let outcomes = paused_runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let hold = tokio::task::spawn_blocking(move || {
+            let _ = held.recv();
+        });
+        let test = async {
+            let given_up = Arc::clone(&given_up);
+            blocking(move || {
+                wait_until(&given_up, || Path::new(&closed).exists());
+            })
+            .await;
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            drop(release);
+        };
+        let (outcomes, ()) =
+            tokio::join!(run_all(vec![command], Duration::from_secs(10)), test);
+        hold.await.expect("the clock's holder panicked");
+        outcomes
+    });
+    assert!(
+        matches!(outcomes.as_slice(), [Ok(Outcome::TimedOut)]),
+        "a command closed its stdout and ran on past its deadline: \
+         expected Ok(TimedOut), got {outcomes:?}"
+    );
 }
 /// One command finishes early and the other runs past its deadline; each
 /// deadline counts from its own command's start, not from when `run_all`
