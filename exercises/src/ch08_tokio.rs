@@ -431,8 +431,8 @@ pub enum Outcome {
 ///   runs on: the deadline covers the wait for its exit, not only the read
 ///   of its stdout, and `run_all` waits for that exit, not spins on it
 ///   (`try_wait` and `yield_now` in a loop keep tokio's paused clock from
-///   ever moving on to the deadline); when `run_all` returns, none of the processes it
-///   started is left, running or zombie. A command that has
+///   ever moving on to the deadline); when `run_all` returns, none of
+///   the processes it started is left, running or zombie. A command that has
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`
 ///   with a part of its output. When `run_all` returns, nothing of it is
@@ -448,8 +448,8 @@ pub enum Outcome {
 ///   deadline, is killed then and `TimedOut`: killed at the deadline
 ///   itself, with SIGKILL at once (no SIGTERM first and a grace period
 ///   before the SIGKILL: on tokio's paused clock, held at the deadline,
-///   a command that ignores SIGTERM dies all the same). Nor does it count from the
-///   command's latest output: the one still running wrote 1 MiB halfway to
+///   a command that ignores SIGTERM dies all the same). Nor does it count
+///   from the command's latest output: the one still running wrote 1 MiB halfway to
 ///   its deadline, and is killed at its deadline all the same (a deadline
 ///   is not an idle timeout that each read starts again). And a `deadline`
 ///   of `Duration::MAX` is no deadline at all, however long the command
