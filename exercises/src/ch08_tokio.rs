@@ -449,8 +449,8 @@ pub enum Outcome {
 ///   itself, with SIGKILL at once (no SIGTERM first and a grace period
 ///   before the SIGKILL: on tokio's paused clock, held at the deadline,
 ///   a command that ignores SIGTERM dies all the same). Nor does it count
-///   from the command's latest output: the one still running wrote 1 MiB halfway to
-///   its deadline, and is killed at its deadline all the same (a deadline
+///   from the command's latest output: the one still running wrote 1 MiB
+///   halfway to its deadline, and is killed at its deadline all the same (a deadline
 ///   is not an idle timeout that each read starts again). And a `deadline`
 ///   of `Duration::MAX` is no deadline at all, however long the command
 ///   runs: one that exits after tokio's paused clock has moved a century
