@@ -580,12 +580,12 @@ pub enum Outcome {
 ///   before the SIGKILL: on tokio's paused clock, held at the deadline,
 ///   a command that ignores SIGTERM dies all the same). Nor does it count
 ///   from the command's latest output: the one still running wrote 1 MiB
-///   halfway to its deadline, and is killed at its deadline all the same (a deadline
-///   is not an idle timeout that each read starts again). And a `deadline`
-///   of `Duration::MAX` is no deadline at all, however long the command
-///   runs: one that exits after tokio's paused clock has moved a century
-///   on is `Finished` (no cap of a day, or of any other length, stands in
-///   for it).
+///   halfway to its deadline, and is killed at its deadline all the same (a
+///   deadline is not an idle timeout that each read starts again). And a
+///   `deadline` of `Duration::MAX` is no deadline at all, however long the
+///   command runs: one that exits after tokio's paused clock has moved a
+///   century on is `Finished` (no cap of a day, or of any other length,
+///   stands in for it).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,
