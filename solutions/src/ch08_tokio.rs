@@ -251,10 +251,12 @@ where
 ///   Trial: `ch08::serve::closes_open_connections_on_shutdown`.
 /// - While it runs, `serve` keeps nothing of a connection that has ended,
 ///   not even a few bytes (no statistics per peer, no list of the errors
-///   connections ended with): after 1000 clients, one after the other,
-///   have connected, had a line back and reset the connection (so each
-///   ends with an error on the server's side), the memory they took is
-///   given back, to within 4 KiB in all, before the shutdown, not at it.
+///   connections ended with, no finished tasks kept to be reaped in
+///   batches later): after 1000 clients, one after the other, the first
+///   that server ever had, have connected, had a line back and reset the
+///   connection (so each ends with an error on the server's side), the
+///   memory they took is given back, to within 4 KiB in all, before the
+///   shutdown, not at it.
 ///   Trial: `ch08::serve::forgets_connections_that_ended`.
 /// - An error on one connection (a client that resets it) ends that
 ///   connection only: other clients are still served, and the shutdown
@@ -557,8 +559,10 @@ pub enum Outcome {
 ///   killed all the same) and reported as `Ok(Outcome::TimedOut)`, also
 ///   one that has sent its stdout elsewhere (its pipe ends at once) and
 ///   runs on: the deadline covers the wait for its exit, not only the read
-///   of its stdout; when `run_all` returns, none of the processes it
-///   started is left, running or zombie. A command that has
+///   of its stdout, and `run_all` waits for that exit, not spins on it
+///   (`try_wait` and `yield_now` in a loop keep tokio's paused clock from
+///   ever moving on to the deadline); when `run_all` returns, none of
+///   the processes it started is left, running or zombie. A command that has
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`
 ///   with a part of its output. When `run_all` returns, nothing of it is
@@ -571,14 +575,17 @@ pub enum Outcome {
 ///   `run_all` gets round to waiting for it, nor from when another command
 ///   ended: of two commands started together, one that exits halfway to
 ///   the deadline is `Finished`, and the other, still running at the
-///   deadline, is killed then and `TimedOut`. Nor does it count from the
-///   command's latest output: the one still running wrote 1 MiB halfway to
-///   its deadline, and is killed at its deadline all the same (a deadline
-///   is not an idle timeout that each read starts again). And a `deadline`
-///   of `Duration::MAX` is no deadline at all, however long the command
-///   runs: one that exits after tokio's paused clock has moved a century
-///   on is `Finished` (no cap of a day, or of any other length, stands in
-///   for it).
+///   deadline, is killed then and `TimedOut`: killed at the deadline
+///   itself, with SIGKILL at once (no SIGTERM first and a grace period
+///   before the SIGKILL: on tokio's paused clock, held at the deadline,
+///   a command that ignores SIGTERM dies all the same). Nor does it count
+///   from the command's latest output: the one still running wrote 1 MiB
+///   halfway to its deadline, and is killed at its deadline all the same (a
+///   deadline is not an idle timeout that each read starts again). And a
+///   `deadline` of `Duration::MAX` is no deadline at all, however long the
+///   command runs: one that exits after tokio's paused clock has moved a
+///   century on is `Finished` (no cap of a day, or of any other length,
+///   stands in for it).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,

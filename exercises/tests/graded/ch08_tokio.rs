@@ -347,7 +347,10 @@ pub fn trials() -> Vec<Trial> {
              future was dropped, its children went on running (set \
              kill_on_drop(true) on each Command: dropping run_all drops \
              its tasks, and with them each Child, which then kills its \
-             process)",
+             process); or, for a command that closed its stdout and ran \
+             on, on a paused clock, run_all spun on try_wait and \
+             yield_now instead of awaiting child.wait(), so the runtime \
+             never idled and the clock never moved to the deadline",
         ),
         Trial::new(
             "ch08::run_all::counts_each_deadline_from_its_own_start",
@@ -359,7 +362,9 @@ pub fn trials() -> Vec<Trial> {
             "run_all never returned, on a paused clock that the test moved \
              to 11 s after the commands started, with a deadline of 10 s: \
              the first command had exited at 5 s, and the second was past \
-             its deadline but never killed. Give each command its deadline \
+             its deadline but never killed (it ignores SIGTERM: kill it \
+             with Child::kill, SIGKILL, at the deadline, with no grace \
+             period before). Give each command its deadline \
              from its own start (a tokio::time::timeout around its whole \
              run, in a task of its own), not from when you get round to \
              waiting for it or from when another command ended (and if \

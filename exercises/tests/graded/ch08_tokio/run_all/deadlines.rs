@@ -26,6 +26,9 @@ use super::{
 /// Then two children that would run for a minute, and the `run_all`
 /// future is dropped once both run: both are killed (and tokio reaps
 /// them); one left running never goes, and the trial times out.
+/// Last, on a paused clock, a command that closes its stdout and runs on:
+/// `run_all` must wait for its exit without spinning (see
+/// `waits_without_spinning`).
 pub(crate) fn kills_commands_past_the_deadline() {
     let scratch = scratch();
     // A file that never appears: `emit-then-wait` waits for it forever.
@@ -165,6 +168,49 @@ pub(crate) fn kills_commands_past_the_deadline() {
         })
         .await;
     });
+    waits_without_spinning();
+}
+
+/// A command that closes its stdout and runs on, on tokio's paused clock:
+/// held still until the command has closed its stdout and the runtime
+/// has run (so `run_all` has seen the end of the pipe), then let go. A
+/// `run_all` that waits for the exit lets the runtime idle, the clock
+/// moves on to the deadline, and the command is killed: `TimedOut`. One
+/// that spins on `try_wait` and `yield_now` keeps the runtime busy, so
+/// the clock never moves, and the trial times out.
+fn waits_without_spinning() {
+    let scratch = scratch();
+    let closed = scratch.path().join("closed");
+    let closed = closed.to_str().expect("a UTF-8 temporary path").to_string();
+    let command = shell(r#"exec >&-; : > "$1"; exec sleep 60"#, &[&closed]);
+    let outcomes = paused_runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let hold = tokio::task::spawn_blocking(move || {
+            let _ = held.recv();
+        });
+        let test = async {
+            let given_up = Arc::clone(&given_up);
+            blocking(move || {
+                wait_until(&given_up, || Path::new(&closed).exists());
+            })
+            .await;
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            drop(release);
+        };
+        let (outcomes, ()) =
+            tokio::join!(run_all(vec![command], Duration::from_secs(10)), test);
+        hold.await.expect("the clock's holder panicked");
+        outcomes
+    });
+    assert!(
+        matches!(outcomes.as_slice(), [Ok(Outcome::TimedOut)]),
+        "a command closed its stdout and ran on past its deadline: \
+         expected Ok(TimedOut), got {outcomes:?}"
+    );
 }
 /// One command finishes early and the other runs past its deadline; each
 /// deadline counts from its own command's start, not from when `run_all`
@@ -177,15 +223,17 @@ pub(crate) fn kills_commands_past_the_deadline() {
 /// 10 s. At 5 s the test lets the first one exit, and waits until
 /// `run_all` has waited for it (the process is reaped: its result is in);
 /// then it moves the clock to 11 s. The second command is now past its
-/// deadline, and is killed: `TimedOut`; the first is `Finished`. A
+/// deadline, and is killed: `TimedOut`; the first is `Finished`. It
+/// ignores SIGTERM, and the test waits, the clock still at 11 s, until it
+/// has died: a SIGTERM first, and a SIGKILL only after a grace period,
+/// leaves it running for as long as the clock is held. A
 /// deadline counted from the first command's end would fall at 15 s,
 /// which the clock never reaches; one deadline on the whole batch would
 /// report the first command, which finished in time, as `TimedOut` too.
 /// The second command writes 1 MiB at 5 s, and the test waits until that
 /// write has ended, so `run_all` has read it by then: a deadline that
 /// starts again at each read (an idle timeout) would also fall at 15 s.
-/// At 11 s, once the runtime has run, the test lets the second command
-/// exit, so that one not killed gives `Finished`, not a hang.
+/// Once it has died, the test lets it exit all the same (a no-op).
 /// Then, with a deadline of `Duration::MAX`, a command that exits only
 /// after the clock has moved a century on is `Finished`.
 pub(crate) fn counts_each_deadline_from_its_own_start() {
@@ -203,8 +251,10 @@ pub(crate) fn counts_each_deadline_from_its_own_start() {
     let marked = r#": > "$1"; exec "$2" emit-then-wait "$3""#;
     // The second one talks first: once `talk` appears, it writes 1 MiB,
     // more than a pipe holds, so its write ends only once `run_all` has
-    // read most of it, and then marks that it has.
-    let talker = r#": > "$1"
+    // read most of it, and then marks that it has. It ignores SIGTERM (an
+    // ignored signal stays ignored across `exec`): only SIGKILL ends it.
+    let talker = r#"trap '' TERM
+: > "$1"
 while [ ! -e "$4" ]; do sleep 0.01; done
 head -c 1048576 /dev/zero
 : > "$5"
@@ -242,20 +292,25 @@ exec "$2" emit-then-wait "$3""#;
             tokio::time::advance(Duration::from_secs(5)).await;
             fs::write(&go, "").expect("cannot create the go file");
             fs::write(&talk, "").expect("cannot create the talk file");
-            let given_up = Arc::clone(&given_up);
-            blocking(move || {
-                wait_until(&given_up, || {
-                    !is_our_child(early) && Path::new(&talked).exists()
-                });
+            let late = blocking({
+                let (never, given_up) = (never.clone(), Arc::clone(&given_up));
+                move || {
+                    wait_until(&given_up, || {
+                        !is_our_child(early) && Path::new(&talked).exists()
+                    });
+                    child_mentioning(&never)
+                }
             })
-            .await;
+            .await
+            .expect("the second command runs until it is let go");
             tokio::time::advance(Duration::from_secs(6)).await;
-            // The second command is past its deadline: killed by now in a
-            // right solution, which these yields let run. If it was not,
-            // let it exit, rather than wait for ever.
-            for _ in 0..4 {
-                tokio::task::yield_now().await;
-            }
+            // The second command is past its deadline: killed (SIGKILL)
+            // at once in a right solution, with the clock still at 11 s.
+            // One that is only sent SIGTERM ignores it, and a grace period
+            // before the SIGKILL never ends on a clock held still: the
+            // wait never ends, and the trial times out.
+            let given_up = Arc::clone(&given_up);
+            blocking(move || wait_until(&given_up, || !is_running(late))).await;
             fs::write(&never, "").expect("cannot create the never file");
         };
         let (outcomes, ()) = tokio::join!(run_all(commands, DEADLINE), test);
