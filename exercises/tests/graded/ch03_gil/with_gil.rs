@@ -249,10 +249,16 @@ fn a_waiter_interrupted_in_its_wait_still_gets_in() {
                 waiters.push(waiter);
             }
             // Held in its signal handler, B has left its wait; let go, it
-            // waits again, behind C.
+            // waits again, behind C. It is seen back in that wait (one with
+            // no deadline), not in the handler's own sleep, which it may
+            // still be in just after the thaw: leaving before B waits again
+            // would let it find the lock handed on and walk in.
             task::freeze(waiters[0]);
             task::thaw();
-            task::watch_until_asleep(waiters[0].tid);
+            let b = waiters[0].tid;
+            task::watch_until(b, || {
+                matches!(task::wait(b), Some((task::Wait::UntilWoken, _)))
+            });
         });
     });
     assert_eq!(entered.load(Ordering::SeqCst), 2, "both calls got in");
