@@ -196,7 +196,11 @@ where
 ///   most 50 more before it returns, all of them before it has seen the
 ///   shutdown complete: once the shutdown future has returned `Ready`,
 ///   `serve` accepts no client (no drain of the queue; a client never
-///   accepted finds its connection reset).
+///   accepted finds its connection reset). Nor does a burst of accepts:
+///   with 200 clients waiting, and a shutdown that completes as `serve`
+///   accepts the first of them, `serve` accepts at most 50 more before it
+///   returns (it looks at the shutdown between two clients, and takes no
+///   batch of queued clients in one go).
 ///   Trial: `ch08::serve::returns_ok_on_shutdown`.
 /// - When `serve` returns after the shutdown, its listener is closed
 ///   already, not due to close later: no client can connect any more.

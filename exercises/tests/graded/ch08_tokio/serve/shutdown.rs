@@ -3,7 +3,7 @@
 //! listener and the connections still open before it returns.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,8 +25,9 @@ use super::{
 /// on tokio's paused clock (which jumps there at once, through any timer
 /// `serve` set), and is still served after it: `serve` hangs up on nobody
 /// for being quiet. Nor on a client slow to read its echoes
-/// (`a_slow_reader_gets_its_echo`). Then a flood of clients must not put a
-/// shutdown off (`a_flood_of_clients_holds_up_no_shutdown`).
+/// (`a_slow_reader_gets_its_echo`). Then a burst of accepts must not put
+/// a shutdown off (`no_burst_of_accepts_puts_off_a_shutdown`), nor a
+/// flood of clients (`a_flood_of_clients_holds_up_no_shutdown`).
 pub(crate) fn returns_ok_on_shutdown() {
     paused_runtime().block_on(a_slow_reader_gets_its_echo());
     paused_runtime().block_on(async {
@@ -53,6 +54,7 @@ pub(crate) fn returns_ok_on_shutdown() {
              {served:?}: a shutdown is the normal end, Ok(())"
         );
     });
+    runtime().block_on(no_burst_of_accepts_puts_off_a_shutdown());
     runtime().block_on(a_flood_of_clients_holds_up_no_shutdown());
 }
 
@@ -164,34 +166,7 @@ async fn a_flood_of_clients_holds_up_no_shutdown() {
     serve(listener, shutdown)
         .await
         .expect("serve returned an error");
-    // Read at once from every client, each until its end of stream or
-    // reset. The timeout only keeps a connection left open from hanging
-    // the trial: such a one counts as accepted.
-    let mut reads = JoinSet::new();
-    for client in clients {
-        client
-            .set_nonblocking(true)
-            .expect("cannot make it nonblocking");
-        let mut client =
-            TcpStream::from_std(client).expect("cannot register a client");
-        reads.spawn(async move {
-            let mut byte = [0_u8; 1];
-            let read = tokio::time::timeout(
-                Duration::from_secs(2),
-                client.read(&mut byte),
-            );
-            !matches!(
-                read.await,
-                Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionReset
-            )
-        });
-    }
-    let accepted = reads
-        .join_all()
-        .await
-        .into_iter()
-        .filter(|&accepted| accepted)
-        .count();
+    let accepted = count_accepted(clients).await;
     let waiting = waiting.load(Ordering::SeqCst);
     assert!(
         waiting <= FLOOD,
@@ -220,6 +195,121 @@ async fn a_flood_of_clients_holds_up_no_shutdown() {
          the shutdown when no client is waiting; put the shutdown first, \
          or leave select! its random order"
     );
+}
+
+/// `FLOOD` silent clients wait in the listener's queue, all of them
+/// (the trial waits until the kernel counts them there), when `serve`
+/// starts; the shutdown future completes as `serve` accepts the first of
+/// them: it is ready whenever it is polled with fewer than `FLOOD` in the
+/// queue, and until then it wakes its task again at once, so that `serve`
+/// polls it again. `serve` must look at the shutdown again before it has
+/// accepted more than `ACCEPTED_AT_MOST` others: a loop that, after each
+/// accept, takes the clients already queued in one go (`poll_accept` until
+/// it is pending, or up to some count) accepts a whole burst of them
+/// after the shutdown completed, and no `select!` order helps it.
+async fn no_burst_of_accepts_puts_off_a_shutdown() {
+    let socket = TcpSocket::new_v4().expect("cannot make a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("cannot bind to 127.0.0.1");
+    let listener = socket.listen(1024).expect("cannot listen");
+    let address = listener.local_addr().expect("no local address");
+    let clients: Vec<std::net::TcpStream> = (0..FLOOD)
+        .map(|_| {
+            std::net::TcpStream::connect(address)
+                .expect("cannot connect to the server")
+        })
+        .collect();
+    // The shutdown future's own descriptor of the listener: it stays
+    // valid whatever `serve` does with the listener.
+    let queue = listener
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("cannot duplicate the listener's descriptor");
+    // A client's `connect` may return before the kernel has put it in the
+    // listener's queue: wait until all of them are there. (No upper bound:
+    // only the trial's timeout ends a wait that never ends.)
+    while accept_queue_length(queue.as_raw_fd()) < FLOOD {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // How many clients still waited to be accepted when `serve` saw the
+    // shutdown complete.
+    let waiting = Arc::new(AtomicUsize::new(usize::MAX));
+    let shutdown = {
+        let waiting = Arc::clone(&waiting);
+        std::future::poll_fn(move |cx| {
+            let queued = accept_queue_length(queue.as_raw_fd());
+            if queued < FLOOD {
+                waiting.store(queued, Ordering::SeqCst);
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+    };
+    serve(listener, shutdown)
+        .await
+        .expect("serve returned an error");
+    let accepted = count_accepted(clients).await;
+    let waiting = waiting.load(Ordering::SeqCst);
+    assert!(
+        waiting < FLOOD,
+        "serve returned without completing its shutdown future"
+    );
+    // The first client accepted completed the shutdown; all the others
+    // were accepted after it had.
+    let after = accepted.saturating_sub(1);
+    assert!(
+        after <= ACCEPTED_AT_MOST,
+        "{FLOOD} clients were waiting to be accepted; the shutdown future \
+         completed as serve accepted the first of them, and serve accepted \
+         {after} more before it returned (at most {ACCEPTED_AT_MOST} \
+         expected): go back to select! after each accept, so the shutdown \
+         is looked at between two clients, not after a burst of them taken \
+         from the queue in one go"
+    );
+    let accepted_after = (accepted + waiting).saturating_sub(FLOOD);
+    assert!(
+        accepted_after == 0,
+        "{waiting} clients were still waiting to be accepted when serve \
+         saw the shutdown complete, and serve accepted {accepted_after} of \
+         them after that, before it returned: once serve has seen the \
+         shutdown, it stops accepting"
+    );
+}
+
+/// How many of `clients` were accepted, once `serve` has returned: each is
+/// read at once, until its end of stream or reset. A client never accepted
+/// finds its connection reset, as its listener was closed; one accepted
+/// finds the end of the stream. The timeout only keeps a connection left
+/// open from hanging the trial: such a one counts as accepted.
+async fn count_accepted(clients: Vec<std::net::TcpStream>) -> usize {
+    let mut reads = JoinSet::new();
+    for client in clients {
+        client
+            .set_nonblocking(true)
+            .expect("cannot make it nonblocking");
+        let mut client =
+            TcpStream::from_std(client).expect("cannot register a client");
+        reads.spawn(async move {
+            let mut byte = [0_u8; 1];
+            let read = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.read(&mut byte),
+            );
+            !matches!(
+                read.await,
+                Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionReset
+            )
+        });
+    }
+    reads
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|&accepted| accepted)
+        .count()
 }
 
 /// What `/proc/self/fd/<fd>` links to: `socket:[<inode>]` for a socket,
