@@ -164,6 +164,13 @@ pub(crate) fn idle_threads_sleep_until_the_pool_is_dropped() {
         .iter()
         .find(|worker| worker.tid != busy)
         .expect("the job ran on neither worker thread");
+    // The busy worker asleep at the gate holds the queue's lock no more,
+    // so the idle one, seen asleep after that, sleeps on the Condvar, not
+    // on that lock (a worker frozen on the lock would go to the Condvar
+    // after the thaw and never see the wake-up this trial is about).
+    while !task::asleep(busy) {
+        thread::yield_now();
+    }
     wait_until_asleep(&[idle], "while the other ran a job");
     task::freeze(idle);
     // Wakes the frozen worker, if anything, but the busy one takes it.
