@@ -26,6 +26,18 @@ struct Fetched {
     took: Duration,
 }
 
+impl Fetched {
+    /// Each URL got its own fetch's body (`body of URL`), in URL order.
+    fn assert_bodies_in_url_order(&self) {
+        let expected: Vec<String> = self
+            .urls
+            .iter()
+            .map(|url| format!("body of {url}"))
+            .collect();
+        assert_eq!(self.bodies, expected, "the bodies, in URL order");
+    }
+}
+
 /// When a fetch counts as in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Start {
@@ -158,12 +170,7 @@ pub(super) fn never_exceeds_the_limit() {
              fetch of the batch, whatever its host: one semaphore for all \
              of them (not one per host, as aiohttp's limit_per_host)"
         );
-        let expected: Vec<String> = fetched
-            .urls
-            .iter()
-            .map(|url| format!("body of {url}"))
-            .collect();
-        assert_eq!(fetched.bodies, expected, "the bodies, in URL order");
+        fetched.assert_bodies_in_url_order();
     }
 }
 
@@ -183,12 +190,7 @@ pub(super) fn calls_fetch_only_within_the_limit() {
              once. Take the permit first, then call fetch: a fetch may do \
              its work when called, before its future is ever polled"
         );
-        let expected: Vec<String> = fetched
-            .urls
-            .iter()
-            .map(|url| format!("body of {url}"))
-            .collect();
-        assert_eq!(fetched.bodies, expected, "the bodies, in URL order");
+        fetched.assert_bodies_in_url_order();
     }
 }
 
