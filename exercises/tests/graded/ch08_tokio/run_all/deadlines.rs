@@ -186,10 +186,7 @@ fn waits_without_spinning() {
     let outcomes = paused_runtime().block_on(async {
         let given_up = Arc::new(AtomicBool::new(false));
         let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let hold = tokio::task::spawn_blocking(move || {
-            let _ = held.recv();
-        });
+        let (release, hold) = hold_the_clock();
         let test = async {
             let given_up = Arc::clone(&given_up);
             blocking(move || {
@@ -268,10 +265,7 @@ exec "$2" emit-then-wait "$3""#;
         let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
         // Runs until `release` is dropped, after `run_all` has returned:
         // the clock stays where the test puts it.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let hold = tokio::task::spawn_blocking(move || {
-            let _ = held.recv();
-        });
+        let (release, hold) = hold_the_clock();
         let test = async {
             let early = blocking({
                 let (go, given_up) = (go.clone(), Arc::clone(&given_up));
@@ -364,10 +358,7 @@ fn no_deadline_at_all() {
         let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
         // Runs until `release` is dropped, after `run_all` has returned:
         // the clock moves only when the test moves it.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let hold = tokio::task::spawn_blocking(move || {
-            let _ = held.recv();
-        });
+        let (release, hold) = hold_the_clock();
         let test = async {
             let pid = blocking({
                 let (go, given_up) = (go.clone(), Arc::clone(&given_up));
@@ -405,4 +396,17 @@ fn no_deadline_at_all() {
          cap the deadline at a length of your own: \
          tokio::time::timeout(Duration::MAX, ..) sets no timer at all"
     );
+}
+
+/// Holds tokio's paused clock where the test puts it: a blocking task that
+/// runs until the returned sender is dropped, so the runtime is never idle
+/// meanwhile and never moves the clock on by itself. Call it on the
+/// runtime; drop the sender, then await the handle.
+fn hold_the_clock() -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>)
+{
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let hold = tokio::task::spawn_blocking(move || {
+        let _ = held.recv();
+    });
+    (release, hold)
 }
