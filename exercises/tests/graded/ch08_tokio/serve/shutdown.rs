@@ -135,20 +135,7 @@ const ACCEPTED_AT_MOST: usize = 50;
 /// the listener is. (The duplicate is the shutdown future's, so `serve`
 /// closes it as it drops the future.)
 async fn a_flood_of_clients_holds_up_no_shutdown() {
-    // A queue long enough for all of them (`TcpListener::bind` asks for
-    // 128).
-    let socket = TcpSocket::new_v4().expect("cannot make a socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("an address"))
-        .expect("cannot bind to 127.0.0.1");
-    let listener = socket.listen(1024).expect("cannot listen");
-    let address = listener.local_addr().expect("no local address");
-    let clients: Vec<std::net::TcpStream> = (0..FLOOD)
-        .map(|_| {
-            std::net::TcpStream::connect(address)
-                .expect("cannot connect to the server")
-        })
-        .collect();
+    let (listener, clients) = flooded_listener();
     let duplicate = duplicate_of(&listener);
     // How many clients still waited to be accepted at the moment the
     // shutdown future completed: `serve` may accept none of them.
@@ -208,18 +195,7 @@ async fn a_flood_of_clients_holds_up_no_shutdown() {
 /// it is pending, or up to some count) accepts a whole burst of them
 /// after the shutdown completed, and no `select!` order helps it.
 async fn no_burst_of_accepts_puts_off_a_shutdown() {
-    let socket = TcpSocket::new_v4().expect("cannot make a socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("an address"))
-        .expect("cannot bind to 127.0.0.1");
-    let listener = socket.listen(1024).expect("cannot listen");
-    let address = listener.local_addr().expect("no local address");
-    let clients: Vec<std::net::TcpStream> = (0..FLOOD)
-        .map(|_| {
-            std::net::TcpStream::connect(address)
-                .expect("cannot connect to the server")
-        })
-        .collect();
+    let (listener, clients) = flooded_listener();
     // The shutdown future's own descriptor of the listener: it stays
     // valid whatever `serve` does with the listener.
     let queue = listener
@@ -442,4 +418,23 @@ fn accept_queue_length(listener: RawFd) -> usize {
     );
     let unacked: [u8; 4] = info[24..28].try_into().expect("four bytes");
     usize::try_from(u32::from_ne_bytes(unacked)).expect("a u32 fits")
+}
+
+/// A listener on 127.0.0.1 with a queue long enough for `FLOOD` clients
+/// (`TcpListener::bind` asks for 128), and `FLOOD` clients connected to it,
+/// none accepted yet.
+fn flooded_listener() -> (TcpListener, Vec<std::net::TcpStream>) {
+    let socket = TcpSocket::new_v4().expect("cannot make a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("cannot bind to 127.0.0.1");
+    let listener = socket.listen(1024).expect("cannot listen");
+    let address = listener.local_addr().expect("no local address");
+    let clients = (0..FLOOD)
+        .map(|_| {
+            std::net::TcpStream::connect(address)
+                .expect("cannot connect to the server")
+        })
+        .collect();
+    (listener, clients)
 }
