@@ -1,7 +1,8 @@
 //! `course`: build and serve the book, grade the exercises.
 //!
 //! `cargo run --release` runs `course serve`: build the book in-process,
-//! then serve it on http://127.0.0.1:3000. `cargo course grade` (an alias
+//! then serve it on this machine at a fresh
+//! `http://<random>.localhost:<port>/`. `cargo course grade` (an alias
 //! in `.cargo/config.toml`) grades; `cargo course --help` lists the rest.
 
 use std::path::{Path, PathBuf};
@@ -29,10 +30,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build the book and serve it on 127.0.0.1 (the default).
+    /// Build the book and serve it on this machine only (the default), at
+    /// a new address each launch.
     Serve {
-        /// The port; 0 picks a free one.
-        #[arg(long, default_value_t = 3000)]
+        /// The port (on 127.0.0.1 and ::1); 0, the default, picks a free
+        /// one.
+        #[arg(long, default_value_t = 0)]
         port: u16,
     },
     /// Build the book into book/ (it also reads from file://).
@@ -131,7 +134,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve { port: 3000 });
+    let command = cli.command.unwrap_or(Command::Serve { port: 0 });
     let root = cli.root;
     let result = match command {
         Command::Serve { port } => serve_or_build(&root, Some(port)),
@@ -301,9 +304,14 @@ fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
             site,
             port,
             Some(runner),
-            |address| {
+            |launch| {
+                println!("serving the book on {} (Ctrl-C stops)", launch.url());
                 println!(
-                    "serving the book on http://{address}/ (Ctrl-C stops)"
+                    "  a new address for each launch, so nothing an earlier \
+                     page left in your browser applies to it; if your \
+                     browser cannot open it, {} shows the pages without \
+                     Run buttons",
+                    launch.fallback_url()
                 );
                 println!("offline copy: file://{}", index.display());
             },

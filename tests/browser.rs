@@ -138,8 +138,7 @@ fn served_the_page_requests_nothing_from_other_hosts() {
     let (_out, site) = support::build_book();
     fs::write(site.join("probe.html"), PROBE.replace("CHAPTER", CHAPTER))
         .unwrap();
-    let address = support::serve_in_background(site);
-    let origin = format!("http://{address}/");
+    let origin = support::serve_in_background(site).url();
     let dom = dump_dom(&format!("{origin}probe.html"));
     let probe = probe_text(&dom, "probe", "no probe output");
     let lines: Vec<&str> = probe.lines().collect();
@@ -321,9 +320,9 @@ fn served_run_buttons_show_output_and_a_timeout() {
         .replace("</main>", &format!("{DEADLOCK}{MISTYPED}</main>"))
         .replace("</body>", &format!("{RUN}</body>"));
     fs::write(site.join("01-threads/run.html"), page).unwrap();
-    let (address, _runner) =
+    let (launch, _runner) =
         support::serve_with_runner_in_background(site, Duration::from_secs(3));
-    let origin = format!("http://{address}/");
+    let origin = launch.url();
     let url = format!("{origin}01-threads/run.html");
     let dom = dump_dom(&url);
     let probe = probe_text(&dom, "run-probe", "the Run script did not finish");
@@ -413,8 +412,7 @@ fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
         )
         .unwrap();
     }
-    let address = support::serve_in_background(site);
-    let origin = format!("http://{address}/");
+    let origin = support::serve_in_background(site).url();
     let mut diagrams = 0;
     for (at, page) in pages.iter().enumerate() {
         let dom = dump_dom(&format!("{origin}probe-{at}.html"));

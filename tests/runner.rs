@@ -8,20 +8,20 @@
 //! compiles tokio and takes a minute or two, later runs reuse it.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use std::os::unix::process::CommandExt as _;
 
-use course::runner::Runner;
+use course::runner::{Launch, Runner};
 
 mod support;
 
 /// One server for the whole file, with a short run deadline.
-fn server() -> &'static (SocketAddr, Arc<Runner>) {
-    static SERVER: OnceLock<(SocketAddr, Arc<Runner>)> = OnceLock::new();
+fn server() -> &'static (Launch, Arc<Runner>) {
+    static SERVER: OnceLock<(Launch, Arc<Runner>)> = OnceLock::new();
     SERVER.get_or_init(|| {
         let site = tempfile::tempdir().unwrap().keep();
         std::fs::write(site.join("index.html"), "<p>book</p>").unwrap();
@@ -43,8 +43,7 @@ fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Reply {
-    let (address, _) = server();
-    let mut stream = TcpStream::connect(address).unwrap();
+    let mut stream = TcpStream::connect(server().0.address()).unwrap();
     // Only detects a hang: a snippet build may take a while the first time.
     stream
         .set_read_timeout(Some(Duration::from_secs(600)))
@@ -72,8 +71,14 @@ fn send(
     }
 }
 
+/// The launch's own host, `<label>.localhost:<port>`.
 fn host() -> String {
-    format!("127.0.0.1:{}", server().0.port())
+    server().0.host.clone()
+}
+
+/// The plain loopback address, which shows pages but may not run code.
+fn plain_host() -> String {
+    format!("127.0.0.1:{}", server().0.port)
 }
 
 /// The headers a same-origin `fetch` from the book sends.
@@ -110,9 +115,30 @@ fn marker_snippet(marker: &Path) -> String {
     )
 }
 
+/// The kernel's tables of listening sockets (state `0A`) name exactly
+/// 127.0.0.1 and ::1 on the book's port: nothing another machine can
+/// reach, and no loopback address left for another user to take.
 #[test]
-fn the_server_listens_on_loopback_only() {
-    assert!(server().0.ip().is_loopback(), "{}", server().0);
+fn the_server_listens_on_both_loopback_addresses_only() {
+    let port = format!(":{:04X}", server().0.port);
+    let mut listening = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(rows) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for row in rows.lines().skip(1) {
+            let columns: Vec<&str> = row.split_whitespace().collect();
+            if columns[1].ends_with(&port) && columns[3] == "0A" {
+                listening.push(columns[1].to_string());
+            }
+        }
+    }
+    listening.sort();
+    let loopback = [
+        format!("00000000000000000000000001000000{port}"),
+        format!("0100007F{port}"),
+    ];
+    assert_eq!(listening, loopback, "listening on {listening:?}");
 }
 
 #[test]
@@ -185,8 +211,22 @@ fn refusals(host: &str, token: &str) -> Vec<Refusal> {
         ),
         ("no content type", with("Content-Type", ""), 415),
         (
-            "localhost, whose ::1 another user could hold",
-            with("Host", &host.replace("127.0.0.1", "localhost")),
+            "the plain loopback address, where an earlier program's page \
+             may live on in the browser",
+            with("Host", &plain_host()),
+            403,
+        ),
+        (
+            "localhost, the same",
+            with("Host", &plain_host().replace("127.0.0.1", "localhost")),
+            403,
+        ),
+        (
+            "another launch's label",
+            with(
+                "Host",
+                &format!("{}.localhost:{}", "0".repeat(32), server().0.port),
+            ),
             403,
         ),
         (
@@ -205,6 +245,11 @@ fn refusals(host: &str, token: &str) -> Vec<Refusal> {
             403,
         ),
         ("loaded as a script", with("Sec-Fetch-Dest", "script"), 403),
+        (
+            "a page of the plain address (its own Host and Origin)",
+            proper(&plain_host(), token),
+            403,
+        ),
     ]
 }
 
@@ -356,39 +401,77 @@ fn a_preflight_gets_no_cors_headers_and_pages_cannot_be_framed_elsewhere() {
     assert_eq!(rebound.status, 403, "a rebinding page read the book");
 }
 
-/// Another user of the machine reaches 127.0.0.1 too, but must not run code
-/// as the reader: the server checks who owns the connecting socket. Needs
-/// root to connect as another user; skipped (with a message) otherwise.
+/// A Python client that asks for the token over `family` to `address` and
+/// prints the answer, or `closed` if the server closed the connection
+/// without one.
+fn token_client(family: &str, address: &str) -> std::process::Command {
+    let (launch, _) = server();
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.{family}, socket.SOCK_STREAM)\n\
+         s.connect(('{address}', {port}))\n\
+         s.sendall(b'GET /__course/token HTTP/1.1\\r\\nHost: {host}\\r\\n\
+         Sec-Fetch-Site: same-origin\\r\\nX-Course-Token-Request: 1\\r\\n\
+         Connection: close\\r\\n\\r\\n')\n\
+         try:\n    answer = s.makefile('rb').read().decode()\n\
+         except OSError:\n    answer = ''\n\
+         print(answer or 'closed')\n",
+        port = launch.port,
+        host = launch.host,
+    );
+    let mut command = std::process::Command::new("python3");
+    command.args(["-c", &script]);
+    command
+}
+
+/// The three ways a client reaches the book: IPv4, IPv6, and an IPv6
+/// socket connecting to 127.0.0.1 (the kernel lists it under the
+/// IPv4-mapped address).
+const CLIENTS: [(&str, &str); 3] = [
+    ("AF_INET", "127.0.0.1"),
+    ("AF_INET6", "::1"),
+    ("AF_INET6", "::ffff:127.0.0.1"),
+];
+
+fn answer_of(mut command: std::process::Command) -> String {
+    let output = command.output().expect("python3 is needed for this test");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The reader's own programs get an answer however they connect. A client
+/// on an IPv6 socket that connects to 127.0.0.1 was once refused as
+/// "another user".
 #[test]
-fn another_user_is_refused() {
+fn the_reader_is_answered_over_ipv4_ipv6_and_mapped_ipv4() {
+    for (family, address) in CLIENTS {
+        let answer = answer_of(token_client(family, address));
+        assert!(
+            answer.starts_with("HTTP/1.1 200")
+                && answer.contains(server().1.token()),
+            "{family} {address}: {answer}"
+        );
+    }
+}
+
+/// Another user of the machine reaches loopback too, but must not run code
+/// as the reader: the server checks who owns the connecting socket as soon
+/// as it accepts it, and closes it without an answer. Needs root to connect
+/// as another user; skipped (with a message) otherwise.
+#[test]
+fn another_user_is_closed_before_anything_is_read() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: only root can connect as another user here");
         return;
     }
-    let (address, runner) = server();
-    let script = format!(
-        "import socket\n\
-         s = socket.create_connection(('127.0.0.1', {port}))\n\
-         s.sendall(b'GET /__course/token HTTP/1.1\\r\\nHost: 127.0.0.1:{port}\\r\\n\
-         Sec-Fetch-Site: same-origin\\r\\nX-Course-Token-Request: 1\\r\\n\
-         Connection: close\\r\\n\\r\\n')\n\
-         print(s.makefile('rb').read().decode())\n",
-        port = address.port()
-    );
-    let output = std::process::Command::new("python3")
-        .args(["-c", &script])
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("python3 is needed for this test");
-    let answer = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        answer.starts_with("HTTP/1.1 403"),
-        "{answer}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        !answer.contains(runner.token()),
-        "the token leaked: {answer}"
-    );
+    for (family, address) in CLIENTS {
+        let mut client = token_client(family, address);
+        client.uid(65534).gid(65534);
+        let answer = answer_of(client);
+        assert_eq!(answer.trim(), "closed", "{family} {address}: {answer}");
+    }
 }

@@ -28,10 +28,11 @@ use crate::spawn::{self, Captured, OutputLimit};
 
 mod policy;
 
+pub(crate) use policy::guard;
 pub use policy::{
-    Needs, Refused, TOKEN_HEADER, TOKEN_REQUEST_HEADER, check, same_user,
+    Launch, Needs, Refused, TOKEN_HEADER, TOKEN_REQUEST_HEADER, check,
+    same_user,
 };
-pub(crate) use policy::{allowed, guard};
 
 /// How long a snippet may run (compilation is limited separately).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(10);

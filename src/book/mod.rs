@@ -1,0 +1,75 @@
+//! Building and serving the book, with no tool installed but cargo.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use mdbook_driver::MDBook;
+
+mod listen;
+mod serve;
+
+pub use crate::runner::Launch;
+pub use listen::{HEADER_TIMEOUT, connection_cap};
+pub use serve::{BODY_LIMIT, BODY_TIMEOUT, serve, serve_with_runner};
+
+/// Why the book could not be built or served, in words for the reader.
+#[derive(Debug)]
+pub enum BookError {
+    /// mdBook rejected the book (a broken SUMMARY.md, a missing chapter, ...).
+    Build(String),
+    /// The port is taken by another program.
+    PortInUse(u16),
+    /// Any other I/O failure, with what we were doing.
+    Io(String, io::Error),
+}
+
+impl fmt::Display for BookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BookError::Build(why) => write!(f, "cannot build the book: {why}"),
+            BookError::PortInUse(port) => write!(
+                f,
+                "port {port} of 127.0.0.1 or ::1 is already in use (is \
+                 another `course serve` running?); leave out --port to \
+                 use a free one"
+            ),
+            BookError::Io(what, error) => write!(f, "{what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BookError {}
+
+/// Builds the book whose `book.toml` is in `root` into `out` (by default
+/// the `build-dir` of book.toml, `book/`); returns the folder of the HTML.
+/// The mermaid preprocessor runs in-process: registering it under its own
+/// name replaces the `mdbook-mermaid` command that book.toml names for
+/// stock mdbook, so no external program is looked for.
+pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
+    if !root.join("book.toml").is_file() {
+        return Err(BookError::Build(format!(
+            "there is no book.toml in {} (pass --root <folder with book.toml>)",
+            root.display()
+        )));
+    }
+    let mut book = MDBook::load(root).map_err(build_error)?;
+    if let Some(out) = out {
+        book.config.build.build_dir = out.to_path_buf();
+    }
+    book.with_preprocessor(mdbook_mermaid::Mermaid);
+    book.build().map_err(build_error)?;
+    Ok(book.build_dir_for("html"))
+}
+
+fn build_error(error: impl Into<Box<dyn std::error::Error>>) -> BookError {
+    let error = error.into();
+    let mut why = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        why.push_str(": ");
+        why.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    BookError::Build(why)
+}
