@@ -19,7 +19,6 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 mod support;
@@ -67,45 +66,16 @@ setTimeout(() => {
 </script></body></html>
 "#;
 
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
 /// The DOM of `url` after its scripts had ten seconds of virtual time.
 fn dump_dom(url: &str) -> String {
     chromium_output(url, &["--dump-dom"])
 }
 
-/// Runs headless Chromium on `url` with `extra` flags; its stdout.
+/// Runs headless Chromium on `url` with `extra` flags and a fresh profile;
+/// its stdout.
 fn chromium_output(url: &str, extra: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let mut command = Command::new(chromium());
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=10000",
-        ])
-        .args(extra)
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(url);
-    // Only detects a hang; a normal load takes a few seconds.
-    let limit = course::spawn::OutputLimit::keep_first(64 << 20);
-    let ran = course::spawn::run(command, Duration::from_secs(120), limit)
-        .unwrap_or_else(|error| {
-            panic!("cannot start {}: {error}", chromium().display())
-        });
-    if ran.status().is_none() {
-        panic!("chromium did not finish loading {url}");
-    }
-    ran.stdout_text()
+    support::chromium_in(profile.path(), url, extra)
 }
 
 #[test]
