@@ -16,7 +16,7 @@ use crate::runner;
 /// How long a connection may take to send a request's headers, and how
 /// long it may stay open between two requests: a client that opens
 /// connections and sends nothing (or a byte now and then) cannot hold them.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The sockets of one launch.
 #[derive(Debug)]
@@ -137,18 +137,18 @@ async fn connection(stream: TcpStream, app: axum::Router) {
     let _ = http.serve_connection(TokioIo::new(stream), service).await;
 }
 
-/// How many connections may be open at once: enough for a few tabs of a
-/// browser (six per host each), and far below the descriptors this
-/// process may open, which also hold the files being sent and a run's
-/// pipes.
+/// How many connections may be open at once: enough for several tabs of
+/// a browser (six connections per host each), and at most half of the
+/// descriptors this process may open, less 64 for a run's pipes and the
+/// rest: each connection may also hold a file it is sending.
 pub fn connection_cap() -> usize {
     use nix::sys::resource::{Resource, getrlimit};
     let descriptors = getrlimit(Resource::RLIMIT_NOFILE)
         .map(|(soft, _)| soft)
         .unwrap_or(1024);
-    usize::try_from(descriptors.saturating_sub(64) / 4)
+    usize::try_from(descriptors.saturating_sub(64) / 2)
         .unwrap_or(usize::MAX)
-        .clamp(4, 128)
+        .clamp(4, 256)
 }
 
 async fn bind_one(address: SocketAddr) -> Result<TcpListener, BookError> {

@@ -114,6 +114,16 @@ impl Runner {
         }))
     }
 
+    /// How many runs wait for their turn now (at most [`MAX_WAITING`]).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether a run (or the warming build) holds the runner now.
+    pub fn running(&self) -> bool {
+        self.busy.available_permits() == 0
+    }
+
     /// The per-launch token a request must carry in [`TOKEN_HEADER`].
     pub fn token(&self) -> &str {
         &self.token
