@@ -36,8 +36,10 @@ use std::time::Duration;
 
 use crate::reap::{self, ENV_TAG};
 use crate::spawn::{
-    self, Captured, Ended, OutputLimit, ProcessLimits, RunLimits, Running,
+    self, Captured, Ended, OutputLimit, ProcessLimits, Running,
 };
+
+pub use crate::spawn::RunLimits;
 
 mod policy;
 

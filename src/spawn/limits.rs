@@ -109,19 +109,24 @@ impl ProcessLimits {
     };
 
     /// Each process of a run under `limits`. `RLIMIT_DATA` skips shared
-    /// memory, so `RLIMIT_AS` covers it, at twice the memory limit: the
-    /// address space also holds what a process reserves but does not use,
-    /// the 2 MiB stack of each thread (counted by `RLIMIT_DATA` too, so
-    /// about 2 000 threads at 4 GiB; the book's examples start at most
-    /// eight, and a multi-threaded tokio runtime one per core), glibc's
-    /// malloc arenas (64 MiB each, up to eight per core, reused when no
-    /// new one fits), the program and its libraries. `RLIMIT_NPROC`
-    /// counts every task of the user, so it is what the user runs now
-    /// plus the run's share; the kernel does not apply it to root.
+    /// memory, so `RLIMIT_AS` covers it. The address space also holds
+    /// what a process reserves but does not use, so it gets twice the
+    /// memory limit plus [`arenas`]: the 2 MiB stack of each thread
+    /// (counted by `RLIMIT_DATA` too, so about 2 000 threads at 4 GiB;
+    /// the book's examples start at most eight, and a multi-threaded
+    /// tokio runtime one per core), the program and its libraries, and
+    /// glibc's malloc arenas, which would otherwise take the room of the
+    /// stacks (at 2 × 256 MiB alone, a snippet failed to start its
+    /// twentieth thread). `RLIMIT_NPROC` counts every task of the user,
+    /// so it is what the user runs now plus the run's share; the kernel
+    /// does not apply it to a root that holds `CAP_SYS_RESOURCE` or
+    /// `CAP_SYS_ADMIN`, so there only the watchdog counts tasks.
     pub fn of_run(limits: RunLimits) -> ProcessLimits {
         ProcessLimits {
             data: limits.memory,
-            address_space: Some(limits.memory.saturating_mul(2)),
+            address_space: Some(
+                limits.memory.saturating_mul(2).saturating_add(arenas()),
+            ),
             tasks: Some(crate::reap::user_tasks() + limits.tasks),
         }
     }
@@ -148,6 +153,14 @@ impl ProcessLimits {
             command.pre_exec(move || self.apply().map_err(io::Error::from));
         }
     }
+}
+
+/// The address space glibc's malloc may reserve for its arenas: 64 MiB
+/// each (`HEAP_MAX_SIZE`), up to eight per core (`M_ARENA_MAX`), only
+/// reserved (`PROT_NONE`) until used. 1 GiB on two cores.
+pub fn arenas() -> u64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores as u64) * 8 * (64 << 20)
 }
 
 /// Sets both limits of `resource` to `wanted`, or to the inherited hard

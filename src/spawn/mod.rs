@@ -28,7 +28,7 @@ use crate::reap::{self, ENV_TAG, Family, Live};
 
 mod limits;
 
-pub use limits::{MEMORY_LIMIT, Overrun, ProcessLimits, RunLimits};
+pub use limits::{MEMORY_LIMIT, Overrun, ProcessLimits, RunLimits, arenas};
 
 /// What to do with output past a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
