@@ -388,4 +388,49 @@ mod tests {
         assert_eq!(captured.ended, Ended::TimedOut);
         assert!(!captured.held_open);
     }
+
+    /// A shell that holds 64 MiB, under a 32 MiB limit for its run.
+    #[test]
+    fn a_watched_run_past_its_memory_is_stopped() {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); sleep 60",
+        ]);
+        let limits = RunLimits {
+            memory: 32 << 20,
+            tasks: 100,
+        };
+        let limit = OutputLimit::kill_past(1000);
+        let mut running =
+            Running::start(command, limit).unwrap().watched(limits);
+        let ended = running.wait(Duration::from_secs(60)).unwrap();
+        let family = running.family().clone();
+        running.finish(ended);
+        assert!(
+            matches!(ended, Ended::Overran(Overrun::Memory { .. })),
+            "{ended:?}"
+        );
+        assert!(reap::members(&family).is_empty());
+    }
+
+    /// A shell that starts twenty sleepers, under a limit of eight tasks.
+    #[test]
+    fn a_watched_run_past_its_tasks_is_stopped() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "for i in $(seq 20); do sleep 60 & done; wait"]);
+        let limits = RunLimits {
+            memory: 1 << 30,
+            tasks: 8,
+        };
+        let limit = OutputLimit::kill_past(1000);
+        let mut running =
+            Running::start(command, limit).unwrap().watched(limits);
+        let ended = running.wait(Duration::from_secs(60)).unwrap();
+        running.finish(ended);
+        assert!(
+            matches!(ended, Ended::Overran(Overrun::Tasks { limit: 8, .. })),
+            "{ended:?}"
+        );
+    }
 }
