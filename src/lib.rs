@@ -6,8 +6,12 @@
 //! - [`grader`]: runs graded trials, each in a child process of its own,
 //!   and prints the score table (`exercises/tests/graded.rs` calls it).
 //! - [`spawn`]: runs a child under a deadline and an output limit, its
-//!   pipes drained at once and its process group killed at the end; the
-//!   one way the grader, the runner, soak and the tests start children.
+//!   pipes drained at once and all its processes killed at the end (and
+//!   for the runner, under limits on what they use together); the one
+//!   way the grader, the runner, soak and the tests start children.
+//! - [`reap`]: finds, measures and kills the processes of one run (its
+//!   group, the processes that carry its tag, the orphans it left), for
+//!   the grader and the runner alike.
 //! - [`registry`]: the chapters, derived from the files
 //!   `exercises/src/chNN_topic.rs`, and what a half-added chapter lacks.
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
@@ -30,6 +34,7 @@ pub mod book;
 pub mod cli;
 pub mod gil;
 pub mod grader;
+pub mod reap;
 pub mod registry;
 #[cfg(feature = "book")]
 pub mod runner;

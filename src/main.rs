@@ -295,9 +295,11 @@ fn serve_or_build(root: &Path, serve: Option<u16>) -> Result<bool, String> {
     )
     .map_err(|e| format!("cannot prepare the Run button: {e}"))?;
     let warming = std::sync::Arc::clone(&runner);
-    std::thread::spawn(move || match warming.warm() {
-        Ok(()) => println!("the Run button is ready"),
-        Err(why) => eprintln!("the Run button will not work: {why}"),
+    runtime.spawn(async move {
+        match warming.warm().await {
+            Ok(()) => println!("the Run button is ready"),
+            Err(why) => eprintln!("the Run button will not work: {why}"),
+        }
     });
     runtime
         .block_on(course::book::serve_with_runner(

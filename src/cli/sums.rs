@@ -21,15 +21,15 @@ use sha2::{Digest as _, Sha256};
 pub const SUMS: &str = "exercises/tests/graded.sums";
 
 /// The files that decide a grade: the suites, the grader and the worker
-/// process some trials start, how children are run, the commands that
-/// score and their alias, the exercises' manifest and build script (which
-/// chapters compile), and the Classroom workflow (its points).
+/// process some trials start, how children are run and reaped, the
+/// commands that score and their alias, the exercises' manifest and build
+/// script (which chapters compile), and the Classroom workflow (its
+/// points).
 pub fn graded_files(root: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = [
         "exercises/tests/graded.rs",
         "exercises/tests/loom.rs",
         "src/worker.rs",
-        "src/spawn.rs",
         "exercises/src/bin/worker.rs",
         "src/main.rs",
         "exercises/Cargo.toml",
@@ -42,6 +42,8 @@ pub fn graded_files(root: &Path) -> Vec<PathBuf> {
     .collect();
     for dir in [
         "src/grader",
+        "src/spawn",
+        "src/reap",
         "src/cli/grade",
         "src/registry",
         "exercises/tests/graded",

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 
-use super::{ENV_NONCE, ENV_PARENT, ENV_RECORD, ENV_TRIAL, Trial, os};
+use super::{ENV_NONCE, ENV_PARENT, ENV_RECORD, ENV_TRIAL, Trial};
 
 /// Where the trial's own panic happened, set by the panic hook.
 static FAILED_AT: Mutex<Option<String>> = Mutex::new(None);
@@ -48,11 +48,11 @@ pub fn run_child_if_requested(trials: &[Trial]) -> Option<ExitCode> {
         eprintln!("grader: no trial named {id}");
         return Some(ExitCode::from(2));
     };
-    if let Err(error) = crate::spawn::limit_resources() {
+    if let Err(error) = crate::spawn::ProcessLimits::TRIAL.apply() {
         eprintln!("grader: cannot set resource limits: {error}");
         return Some(ExitCode::from(2));
     }
-    if !os::die_with_the_suite(suite.as_deref()) {
+    if !crate::reap::die_with_parent(suite.as_deref()) {
         return Some(ExitCode::from(2));
     }
     let _ = RECORD.set((record.clone(), nonce.clone()));

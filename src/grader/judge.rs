@@ -9,11 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 
-use super::cleanup::{self, Live};
 use super::{
     ENV_EVENTS, ENV_NONCE, ENV_PARENT, ENV_RECORD, ENV_TAG, ENV_TRIAL,
     OUTPUT_LIMIT, Outcome, Trial, Verdict,
 };
+use crate::reap;
 use crate::spawn::{Ended, MEMORY_LIMIT, OutputLimit, Running};
 
 /// Runs one trial in a child process (this very binary, re-executed) and
@@ -69,21 +69,19 @@ fn spawn_and_judge(trial: &Trial) -> std::io::Result<Outcome> {
     let command = command(trial, &nonce, &tag, &record)?;
     let mut running =
         Running::start(command, OutputLimit::kill_past(OUTPUT_LIMIT))?;
-    let group = running.group();
-    let _live = Live::new(group, &tag);
     let ended = match running.wait(trial.timeout) {
         Ok(ended) => ended,
         Err(error) => {
-            running.finish(Ended::TimedOut, || cleanup::kill_all(group, &tag));
+            running.finish(Ended::TimedOut);
             return Err(error);
         }
     };
     let leftovers = match ended {
-        Ended::Exited(_) => cleanup::still_running(group, &tag),
+        Ended::Exited(_) => reap::still_running(running.family()),
         _ => 0,
     };
     // Whatever happened, nothing the trial started may outlive it.
-    let captured = running.finish(ended, || cleanup::kill_all(group, &tag));
+    let captured = running.finish(ended);
     let stdout = captured.stdout_text();
     let stderr = captured.stderr_text();
     let record = fs::read_to_string(&record).unwrap_or_default();
@@ -93,6 +91,11 @@ fn spawn_and_judge(trial: &Trial) -> std::io::Result<Outcome> {
             "wrote more than {} KiB to stdout and stderr; killed",
             OUTPUT_LIMIT / 1024
         )),
+        // A trial is not watched ([`Running::watched`]): its limits are
+        // per process, and the kernel's.
+        Ended::Overran(overrun) => {
+            Verdict::Crash(format!("its processes used {overrun}; killed"))
+        }
         Ended::Exited(status) => judge_exit(status, &record, &nonce, &stderr),
     };
     let verdict = explain(verdict, &stderr);

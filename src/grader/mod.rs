@@ -28,8 +28,8 @@
 //!
 //! The parts, by role: [`Trial`] and [`main`] here; `child` (the trial's
 //! side), `suite` (the parent: libtest-mimic, the score table), `judge`
-//! (one trial's run and verdict), `cleanup` (killing what a trial left),
-//! `os_linux`/`os_other` (the process table), [`alloc`] (live bytes, for
+//! (one trial's run and verdict), [`crate::reap`] (finding and killing
+//! what a trial left, shared with the Run button), [`alloc`] (live bytes, for
 //! leak checks), `task` (a trial's own threads as `/proc` sees them, and
 //! freezing one; Linux only), `spawn_limit` (a process in which only a few
 //! new threads can start, or none; Linux only), [`stack`] (a raised default
@@ -40,18 +40,11 @@
 
 pub mod alloc;
 mod child;
-mod cleanup;
 pub mod events;
 #[cfg(target_os = "linux")]
 pub mod fault_hold;
 mod id;
 mod judge;
-#[cfg(target_os = "linux")]
-#[path = "os_linux.rs"]
-mod os;
-#[cfg(not(target_os = "linux"))]
-#[path = "os_other.rs"]
-mod os;
 pub mod score;
 #[cfg(target_os = "linux")]
 pub mod spawn_limit;
@@ -71,12 +64,13 @@ pub use id::TrialId;
 pub use judge::run_trial;
 pub use verdict::{Outcome, Verdict};
 
+// The tag in the environment of the trial and everything it starts: the
+// parent finds escaped processes by it. Unlike the nonce, it is no secret.
+use crate::reap::ENV_TAG;
+
 const ENV_TRIAL: &str = "COURSE_GRADER_TRIAL";
 const ENV_NONCE: &str = "COURSE_GRADER_NONCE";
 const ENV_RECORD: &str = "COURSE_GRADER_RECORD";
-/// Stays in the environment of the trial and everything it starts; the
-/// parent finds escaped processes by it. Unlike the nonce, it is no secret.
-const ENV_TAG: &str = "COURSE_GRADER_TAG";
 /// The suite's pid, in the trial's environment: a trial whose suite is
 /// gone stops at once.
 const ENV_PARENT: &str = "COURSE_GRADER_PARENT";

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use super::events::{Event, Events, Judged};
 use super::score::{Scored, score_table};
-use super::{ENV_TAG, Trial, cleanup, judge, os};
+use super::{ENV_TAG, Trial, judge};
+use crate::reap;
 
 /// Runs the suite as the parent.
 pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
@@ -49,10 +50,10 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
             })
         })
         .collect();
-    os::adopt_orphans();
-    cleanup::kill_trials_on_interrupt();
+    reap::adopt_orphans();
+    reap::kill_runs_on_interrupt();
     let conclusion = libtest_mimic::run(&args, tests);
-    os::kill_orphans();
+    reap::kill_orphans();
     if !args.list {
         let mut judged = judged.lock().unwrap_or_else(|e| e.into_inner());
         judged.sort_by_key(|(position, _)| *position);

@@ -15,6 +15,16 @@
 //! (`Origin`, `Sec-Fetch-Site`), a per-launch token that only a same-origin
 //! script can read, `Content-Type: application/json` (a plain HTML form
 //! cannot send it), and no CORS header ever.
+//!
+//! What a run may use: the snippet's processes together get [`RunLimits`]
+//! ([`READER_LIMITS`] for readers), checked by a watchdog every 10 ms, and
+//! each of them the kernel's per-process limits
+//! ([`spawn::ProcessLimits::of_run`]); the build gets [`BUILD_LIMITS`].
+//! Nothing a run starts outlives it: the server is a child subreaper and
+//! each run carries a fresh tag, so at its end its process group, its
+//! tagged processes and every orphan the server adopted are killed and
+//! reaped ([`crate::reap`]), even a `setsid` daemon that cleared its
+//! environment. One run or build at a time, so every orphan is the run's.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -24,7 +34,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::spawn::{self, Captured, OutputLimit};
+use crate::reap::{self, ENV_TAG};
+use crate::spawn::{
+    self, Captured, Ended, OutputLimit, ProcessLimits, Running,
+};
+
+pub use crate::spawn::RunLimits;
 
 mod policy;
 
@@ -46,12 +61,32 @@ pub const OUTPUT_LIMIT: usize = 64 * 1024;
 /// The crates a snippet may use besides std, as the playground lists them.
 pub const CRATES: [&str; 3] = ["course", "crossbeam", "tokio"];
 
+/// What a reader's snippet may use: the memory a graded trial's process
+/// may map, and a thread for each 2 MiB of it.
+pub const READER_LIMITS: RunLimits = RunLimits {
+    memory: spawn::MEMORY_LIMIT,
+    tasks: 2048,
+};
+
+/// What compiling a snippet may use: cargo and the rustc processes it
+/// runs at once, one per core, together. Measured on two cores, a
+/// snippet's build peaked at 227 MiB and 12 threads, the first build
+/// (tokio, crossbeam and course) at 589 MiB and 22; with many cores the
+/// first build runs many rustc at once, hence the room. The limit stops a
+/// snippet that makes rustc blow up before it takes the machine.
+pub const BUILD_LIMITS: RunLimits = RunLimits {
+    memory: 8 << 30,
+    tasks: 4096,
+};
+
 /// Runs book snippets in a scratch package.
 #[derive(Debug)]
 pub struct Runner {
     dir: PathBuf,
     token: String,
     run_timeout: Duration,
+    /// What the processes of one snippet's run may use together.
+    limits: RunLimits,
     /// One build at a time: the scratch package has one `main.rs`.
     busy: Arc<tokio::sync::Semaphore>,
     /// Runs waiting for their turn; past [`MAX_WAITING`], refused.
@@ -73,12 +108,26 @@ pub struct Evaluated {
 impl Runner {
     /// A runner whose scratch package lives in `dir`, for the course at
     /// `root` (its path dependency and its `Cargo.lock`), which gives each
-    /// snippet `run_timeout` ([`RUN_TIMEOUT`] for readers) to finish.
+    /// snippet `run_timeout` ([`RUN_TIMEOUT`] for readers) to finish and
+    /// [`READER_LIMITS`].
     pub fn new(
         root: &Path,
         dir: PathBuf,
         run_timeout: Duration,
     ) -> std::io::Result<Arc<Runner>> {
+        Runner::with_limits(root, dir, run_timeout, READER_LIMITS)
+    }
+
+    /// [`Runner::new`] with other limits for each run (tests use small
+    /// ones). Makes this process a child subreaper: the orphans of a run
+    /// are then its children, to kill and reap.
+    pub fn with_limits(
+        root: &Path,
+        dir: PathBuf,
+        run_timeout: Duration,
+        limits: RunLimits,
+    ) -> std::io::Result<Arc<Runner>> {
+        reap::adopt_orphans();
         fs::create_dir_all(dir.join("src"))?;
         // Others need not read the reader's snippets.
         fs::set_permissions(
@@ -109,6 +158,7 @@ impl Runner {
             dir,
             token: fresh_token()?,
             run_timeout,
+            limits,
             busy: Arc::new(tokio::sync::Semaphore::new(1)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
         }))
@@ -130,11 +180,21 @@ impl Runner {
     }
 
     /// Builds an empty program, so the dependencies are compiled before the
-    /// first click. Errors are only reported: the first Run reports them.
-    pub fn warm(&self) -> Result<(), String> {
-        fs::write(self.dir.join("src/main.rs"), "fn main() {}\n")
-            .map_err(|e| e.to_string())?;
-        self.build().map(|_| ())
+    /// first click, in its turn like a run. Errors are only reported: the
+    /// first Run reports them.
+    pub async fn warm(self: &Arc<Self>) -> Result<(), String> {
+        let Ok(turn) = Arc::clone(&self.busy).acquire_owned().await else {
+            return Err("the runner is closed".to_string());
+        };
+        let runner = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            fs::write(runner.dir.join("src/main.rs"), "fn main() {}\n")
+                .map_err(|e| e.to_string())?;
+            runner.build().map(|_| ())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the runner failed: {e}")))
     }
 
     fn build(&self) -> Result<PathBuf, String> {
@@ -146,14 +206,18 @@ impl Runner {
             .args(["build", "--quiet", "--offline", "--color=never"])
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .stdin(Stdio::null());
-        let built = run_limited(command, BUILD_TIMEOUT)?;
+        let built = run_limited(command, BUILD_TIMEOUT, BUILD_LIMITS)?;
         let stderr = built.stderr_text();
-        match built.status() {
-            Some(status) if status.success() => {
+        match built.ended {
+            Ended::Exited(status) if status.success() => {
                 Ok(self.dir.join("target/debug/snippet"))
             }
-            Some(_) => Err(stderr),
-            None => Err(format!(
+            Ended::Exited(_) => Err(stderr),
+            Ended::Overran(overrun) => Err(format!(
+                "{stderr}\ncompiling was stopped: cargo and rustc used \
+                 {overrun}"
+            )),
+            Ended::TimedOut | Ended::OutputLimit => Err(format!(
                 "compiling took longer than {} s",
                 BUILD_TIMEOUT.as_secs()
             )),
@@ -213,8 +277,8 @@ impl Runner {
                 command.env(keep, value);
             }
         }
-        spawn::limit_resources_of(&mut command);
-        let ran = match run_limited(command, self.run_timeout) {
+        ProcessLimits::of_run(self.limits).apply_to(&mut command);
+        let ran = match run_limited(command, self.run_timeout, self.limits) {
             Err(e) => return failed(e),
             Ok(ran) => ran,
         };
@@ -225,8 +289,18 @@ impl Runner {
                  program started)",
             );
         }
-        match ran.status() {
-            None => {
+        match ran.ended {
+            Ended::Overran(overrun) => {
+                let _ = write!(
+                    result,
+                    "\nstopped: the program's processes used {overrun}"
+                );
+                Evaluated {
+                    result,
+                    error: Some("stopped: too much memory or threads".into()),
+                }
+            }
+            Ended::TimedOut | Ended::OutputLimit => {
                 let _ = write!(
                     result,
                     "\ntimed out after {} s and was stopped (a deadlock, or \
@@ -238,7 +312,7 @@ impl Runner {
                     error: Some("timed out".to_string()),
                 }
             }
-            Some(status) => {
+            Ended::Exited(status) => {
                 let error = (!status.success()).then(|| {
                     let _ = write!(result, "\n{status}");
                     status.to_string()
@@ -249,18 +323,35 @@ impl Runner {
     }
 }
 
-/// A snippet may map this much private writable memory (heap and thread
-/// stacks), as a graded trial may.
+/// A snippet's processes may each map this much private writable memory
+/// (heap and thread stacks), as a graded trial may.
 pub const MEMORY_LIMIT: u64 = spawn::MEMORY_LIMIT;
 
 /// Runs a build or a snippet under a deadline, keeping the first
-/// [`OUTPUT_LIMIT`] bytes of each stream.
+/// [`OUTPUT_LIMIT`] bytes of each stream, with a fresh tag, the orphans
+/// counted as its own and a watchdog on `limits`; kills and reaps every
+/// process of the run at the end.
 fn run_limited(
-    command: Command,
+    mut command: Command,
     timeout: Duration,
+    limits: RunLimits,
 ) -> Result<Captured, String> {
-    spawn::run(command, timeout, OutputLimit::keep_first(OUTPUT_LIMIT))
-        .map_err(|e| format!("cannot start: {e}"))
+    let tag = fresh_token().map_err(|e| format!("cannot start: {e}"))?;
+    command.env(ENV_TAG, tag);
+    let start = || -> std::io::Result<Captured> {
+        let limit = OutputLimit::keep_first(OUTPUT_LIMIT);
+        let mut running = Running::start(command, limit)?
+            .with_orphans()
+            .watched(limits);
+        match running.wait(timeout) {
+            Ok(ended) => Ok(running.finish(ended)),
+            Err(error) => {
+                running.finish(Ended::TimedOut);
+                Err(error)
+            }
+        }
+    };
+    start().map_err(|e| format!("cannot start: {e}"))
 }
 
 fn failed(why: String) -> Evaluated {

@@ -2,12 +2,17 @@
 //! a process group of its own, stdout and stderr drained at once on their
 //! own threads (so a chatty child never blocks on a full pipe, the
 //! deadlock chapter 2 teaches) under one output budget, a deadline, and
-//! the whole group killed at the end. The grader, the Run button's
-//! runner, `course soak` and the tests' helpers use it.
+//! every process of the run killed at the end ([`crate::reap`]). The
+//! grader, the Run button's runner, `course soak` and the tests' helpers
+//! use it.
 //!
 //! [`run`] does it all at once. The grader needs a look between the end
 //! and the kill (did the trial leave processes running?), so the steps are
 //! also open: [`Running::start`], [`Running::wait`], [`Running::finish`].
+//! The runner also counts a run's orphans as its own
+//! ([`Running::with_orphans`]) and has a watchdog stop a run whose
+//! processes together pass its [`RunLimits`] ([`Running::watched`]); what
+//! each process may use alone is [`ProcessLimits`].
 
 use std::io::{self, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,10 +24,11 @@ use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use wait_timeout::ChildExt as _;
 
-/// A child's processes may each map this much private writable memory
-/// (`RLIMIT_DATA`: heap and thread stacks). Thread stacks take 2 MiB each,
-/// so it also caps a child at about two thousand threads.
-pub const MEMORY_LIMIT: u64 = 4 << 30;
+use crate::reap::{self, ENV_TAG, Family, Live};
+
+mod limits;
+
+pub use limits::{MEMORY_LIMIT, Overrun, ProcessLimits, RunLimits, arenas};
 
 /// What to do with output past a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +70,9 @@ pub enum Ended {
     TimedOut,
     /// Wrote more than the output budget; killed.
     OutputLimit,
+    /// Its processes together went past the [`RunLimits`] it was
+    /// [`Running::watched`] under; killed.
+    Overran(Overrun),
 }
 
 /// What a finished run left: how it ended and what it wrote, each stream
@@ -102,7 +111,7 @@ impl Captured {
 }
 
 /// Runs `command` to its end under a deadline and an output limit; kills
-/// its process group at the end. Stdin is `/dev/null` unless the command
+/// every process of the run at the end. Stdin is `/dev/null` unless the command
 /// set it.
 pub fn run(
     command: Command,
@@ -111,7 +120,7 @@ pub fn run(
 ) -> io::Result<Captured> {
     let mut running = Running::start(command, output_limit)?;
     let ended = running.wait(timeout)?;
-    Ok(running.finish(ended, || {}))
+    Ok(running.finish(ended))
 }
 
 /// cargo: the one that runs us if cargo does (`CARGO`), else the one on
@@ -120,33 +129,15 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Sets [`MEMORY_LIMIT`] and no core files for the calling process and all
-/// it starts (the grader calls it in each trial child).
-pub fn limit_resources() -> nix::Result<()> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (_, hard) = getrlimit(Resource::RLIMIT_DATA)?;
-    let data = MEMORY_LIMIT.min(hard);
-    setrlimit(Resource::RLIMIT_DATA, data, data)?;
-    setrlimit(Resource::RLIMIT_CORE, 0, 0)
-}
-
-/// Makes `command`'s child set [`MEMORY_LIMIT`] and no core files before
-/// it runs its program.
-pub fn limit_resources_of(command: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed; it calls getrlimit(2) and
-    // setrlimit(2) only, and allocates nothing.
-    unsafe {
-        command.pre_exec(|| limit_resources().map_err(io::Error::from));
-    }
-}
-
 /// A started child whose output is being drained.
 #[derive(Debug)]
 pub struct Running {
     child: Child,
-    group: Pid,
+    family: Family,
+    /// The run's [`RunLimits`], if a watchdog checks them.
+    watch: Option<RunLimits>,
+    /// Keeps the run among those going on until it is finished.
+    _live: Live,
     budgets: [Arc<Budget>; 2],
     kill_past_limit: bool,
     drains: [Arc<Mutex<Vec<u8>>>; 2],
@@ -155,13 +146,20 @@ pub struct Running {
 
 impl Running {
     /// Starts `command` in a process group of its own, stdout and stderr
-    /// piped and drained at once; stdin is `/dev/null` unless set.
+    /// piped and drained at once; stdin is `/dev/null` unless set. If the
+    /// command sets [`ENV_TAG`], the processes carrying the tag are the
+    /// run's too.
     pub fn start(mut command: Command, limit: OutputLimit) -> io::Result<Self> {
         use std::os::unix::process::CommandExt as _;
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command.process_group(0);
+        let tag = command
+            .get_envs()
+            .find(|(name, _)| *name == ENV_TAG)
+            .and_then(|(_, value)| Some(value?.to_str()?.to_string()));
         let mut child = command.spawn()?;
         let group = Pid::from_raw(child.id() as i32);
+        let live = Live::new(group, tag.as_deref());
         let first = Arc::new(Budget::new(limit.bytes));
         let second = if limit.per_stream {
             Arc::new(Budget::new(limit.bytes))
@@ -175,7 +173,13 @@ impl Running {
         ];
         Ok(Running {
             child,
-            group,
+            family: Family {
+                group,
+                tag,
+                orphans: false,
+            },
+            watch: None,
+            _live: live,
             budgets: [first, second],
             kill_past_limit: limit.kill,
             drains,
@@ -188,24 +192,47 @@ impl Running {
         self.kill_past_limit && self.budgets.iter().any(|b| b.exceeded())
     }
 
-    /// The child's process group (its pid).
-    pub fn group(&self) -> Pid {
-        self.group
+    /// The run's processes.
+    pub fn family(&self) -> &Family {
+        &self.family
     }
 
-    /// Waits until the child exits, the deadline passes, or its output
-    /// passes the budget, whichever comes first. Kills nothing.
+    /// Counts the orphans this process adopts as the run's: for a caller
+    /// that is a subreaper ([`reap::adopt_orphans`]) and starts one run at
+    /// a time, so that even a process that left the group and cleared its
+    /// environment is found.
+    pub fn with_orphans(mut self) -> Self {
+        self.family.orphans = true;
+        self
+    }
+
+    /// Has [`Running::wait`] check, every 10 ms, what the run's processes
+    /// use together, and end the run as [`Ended::Overran`] past `limits`.
+    pub fn watched(mut self, limits: RunLimits) -> Self {
+        self.watch = Some(limits);
+        self
+    }
+
+    /// Waits until the child exits, the deadline passes, its output passes
+    /// the budget, or its processes pass the watched limits, whichever
+    /// comes first. Kills nothing.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<Ended> {
         let deadline = Instant::now() + timeout;
         loop {
             if self.over_limit() {
                 return Ok(Ended::OutputLimit);
             }
+            if let Some(limits) = self.watch
+                && let Some(overrun) =
+                    limits.exceeded_by(reap::usage(&self.family))
+            {
+                return Ok(Ended::Overran(overrun));
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(Ended::TimedOut);
             }
-            let slice = left.min(Duration::from_millis(20));
+            let slice = left.min(Duration::from_millis(10));
             if let Some(status) = self.child.wait_timeout(slice)? {
                 // A fast writer can exit before the limit is noticed:
                 // judge the output by what was counted.
@@ -217,20 +244,16 @@ impl Running {
         }
     }
 
-    /// Kills the process group, then runs `also_kill` (for processes that
-    /// left the group), reaps the child and collects the output: the
-    /// pipes reach end of file once every holder is dead, but one that
+    /// Kills the process group, reaps the child, kills every other
+    /// process of the run ([`reap::kill_all`]) and collects the output:
+    /// the pipes reach end of file once every holder is dead, but one that
     /// escaped may hold them open, so wait at most two seconds for them.
-    pub fn finish(
-        mut self,
-        ended: Ended,
-        also_kill: impl FnOnce(),
-    ) -> Captured {
-        let _ = signal::killpg(self.group, Signal::SIGKILL);
+    pub fn finish(mut self, ended: Ended) -> Captured {
+        let _ = signal::killpg(self.family.group, Signal::SIGKILL);
         if !matches!(ended, Ended::Exited(_)) {
             let _ = self.child.wait();
         }
-        also_kill();
+        reap::kill_all(&self.family);
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut held_open = false;
         for _ in 0..2 {
@@ -364,5 +387,50 @@ mod tests {
         let captured = run(command, Duration::from_millis(200), limit).unwrap();
         assert_eq!(captured.ended, Ended::TimedOut);
         assert!(!captured.held_open);
+    }
+
+    /// A shell that holds 64 MiB, under a 32 MiB limit for its run.
+    #[test]
+    fn a_watched_run_past_its_memory_is_stopped() {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); sleep 60",
+        ]);
+        let limits = RunLimits {
+            memory: 32 << 20,
+            tasks: 100,
+        };
+        let limit = OutputLimit::kill_past(1000);
+        let mut running =
+            Running::start(command, limit).unwrap().watched(limits);
+        let ended = running.wait(Duration::from_secs(60)).unwrap();
+        let family = running.family().clone();
+        running.finish(ended);
+        assert!(
+            matches!(ended, Ended::Overran(Overrun::Memory { .. })),
+            "{ended:?}"
+        );
+        assert!(reap::members(&family).is_empty());
+    }
+
+    /// A shell that starts twenty sleepers, under a limit of eight tasks.
+    #[test]
+    fn a_watched_run_past_its_tasks_is_stopped() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "for i in $(seq 20); do sleep 60 & done; wait"]);
+        let limits = RunLimits {
+            memory: 1 << 30,
+            tasks: 8,
+        };
+        let limit = OutputLimit::kill_past(1000);
+        let mut running =
+            Running::start(command, limit).unwrap().watched(limits);
+        let ended = running.wait(Duration::from_secs(60)).unwrap();
+        running.finish(ended);
+        assert!(
+            matches!(ended, Ended::Overran(Overrun::Tasks { limit: 8, .. })),
+            "{ended:?}"
+        );
     }
 }
