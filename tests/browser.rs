@@ -326,6 +326,22 @@ fn served_run_buttons_show_output_and_a_timeout() {
     }
     let foreign = foreign(probe, &origin);
     assert!(foreign.is_empty(), "the page requested {foreign:?}");
+    // The same page at the plain loopback address shows, but its Run
+    // buttons say where Run works instead of running anything.
+    let plain = format!("{}01-threads/run.html", launch.fallback_url());
+    let dom = dump_dom(&plain);
+    let probe = probe_text(&dom, "run-probe", "the Run script did not finish");
+    let refused: Vec<&str> = probe
+        .lines()
+        .filter_map(|l| l.strip_prefix("result="))
+        .collect();
+    assert_eq!(refused.len(), 3, "{probe}");
+    for result in refused {
+        assert!(
+            result.contains("Run works only at the book's own address"),
+            "{result}"
+        );
+    }
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("run-buttons.png");
