@@ -263,6 +263,14 @@ window.addEventListener('load', () => setTimeout(async () => {
 }, 500));
 </script>"#;
 
+/// What each Run button showed, as the run probe lists it.
+fn run_results(probe: &str) -> Vec<&str> {
+    probe
+        .lines()
+        .filter_map(|l| l.strip_prefix("result="))
+        .collect()
+}
+
 /// A snippet that never ends: the runner must say "timed out".
 const DEADLOCK: &str = r#"<pre class="playground"><code class="language-rust">use std::sync::Mutex;
 fn main() {
@@ -296,10 +304,7 @@ fn served_run_buttons_show_output_and_a_timeout() {
     let url = format!("{origin}01-threads/run.html");
     let dom = dump_dom(&url);
     let probe = probe_text(&dom, "run-probe", "the Run script did not finish");
-    let results: Vec<&str> = probe
-        .lines()
-        .filter_map(|l| l.strip_prefix("result="))
-        .collect();
+    let results = run_results(probe);
     assert_eq!(results.len(), 3, "{probe}");
     assert!(
         !results[0].contains("timed out") && !results[0].contains("error"),
@@ -331,10 +336,7 @@ fn served_run_buttons_show_output_and_a_timeout() {
     let plain = format!("{}01-threads/run.html", launch.fallback_url());
     let dom = dump_dom(&plain);
     let probe = probe_text(&dom, "run-probe", "the Run script did not finish");
-    let refused: Vec<&str> = probe
-        .lines()
-        .filter_map(|l| l.strip_prefix("result="))
-        .collect();
+    let refused = run_results(probe);
     assert_eq!(refused.len(), 3, "{probe}");
     for result in refused {
         assert!(

@@ -64,6 +64,13 @@ fn read_all(mut stream: TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Sends `request` on a fresh connection; everything the server answers.
+fn exchange(request: &str) -> String {
+    let mut stream = connect();
+    stream.write_all(request.as_bytes()).unwrap();
+    read_all(stream)
+}
+
 /// The head of a run request with the book's own headers, `extra` lines
 /// (each ending in `\r\n`), and no body yet.
 fn run_head(extra: &str) -> String {
@@ -164,21 +171,17 @@ fn slow_clients_past_the_descriptor_limit_do_not_stop_the_book() {
 /// announced body has not been sent: the checks come before the body.
 #[test]
 fn a_refused_run_is_answered_before_its_body() {
-    let mut stream = connect();
     let head = run_head("Content-Length: 100\r\n\r\n")
         .replace("X-Course-Token: ", "X-Course-Token: wrong");
-    stream.write_all(head.as_bytes()).unwrap();
-    let answer = read_all(stream);
+    let answer = exchange(&head);
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
 }
 
 /// A proper run whose body never arrives gets 408 after BODY_TIMEOUT.
 #[test]
 fn a_run_whose_body_never_comes_is_answered_408() {
-    let mut stream = connect();
     let head = run_head("Content-Length: 100\r\n\r\n{\"co");
-    stream.write_all(head.as_bytes()).unwrap();
-    let answer = read_all(stream);
+    let answer = exchange(&head);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("did not arrive"), "{answer}");
 }
@@ -186,10 +189,8 @@ fn a_run_whose_body_never_comes_is_answered_408() {
 #[test]
 fn a_body_over_the_limit_is_refused_unread() {
     // Announced: refused before a byte of it is read.
-    let mut stream = connect();
     let head = run_head(&format!("Content-Length: {}\r\n\r\n", BODY_LIMIT + 1));
-    stream.write_all(head.as_bytes()).unwrap();
-    let answer = read_all(stream);
+    let answer = exchange(&head);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     // Chunked, so not announced: refused once it passes the limit.
     let mut stream = connect();
@@ -214,7 +215,6 @@ fn a_body_over_the_limit_is_refused_unread() {
 #[test]
 fn a_header_sent_twice_is_refused() {
     let (_, runner) = server();
-    let mut stream = connect();
     let twice = run_request("fn main() {}").replacen(
         "Connection: close\r\n",
         &format!(
@@ -223,8 +223,7 @@ fn a_header_sent_twice_is_refused() {
         ),
         1,
     );
-    stream.write_all(twice.as_bytes()).unwrap();
-    let answer = read_all(stream);
+    let answer = exchange(&twice);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("sent twice"), "{answer}");
 }
