@@ -299,3 +299,65 @@ fn a_lower_inherited_hard_limit_is_respected_not_fatal() {
     let tasks = hard("Max processes").unwrap_or(u64::MAX);
     assert!(tasks < ours, "no task limit: {stdout}");
 }
+
+/// Children that left the run's group and cleared their environment (so
+/// they carry no tag) while their parent lives are the run's too: each
+/// under the per-process limits, together over the run's, they are
+/// stopped. Found by a security review: the watchdog once did not see
+/// them.
+#[test]
+fn hidden_children_of_a_live_parent_count() {
+    let _turn = turn();
+    let code = "use std::os::unix::process::CommandExt;\n\
+        use std::process::Command;\n\
+        fn main() {\n    \
+        if std::env::args().nth(1).as_deref() == Some(\"child\") {\n        \
+        let block = vec![1u8; 150 << 20];\n        \
+        std::thread::sleep(std::time::Duration::from_secs(5));\n        \
+        std::hint::black_box(block);\n        return;\n    }\n    \
+        let me = std::env::current_exe().unwrap();\n    \
+        let children: Vec<_> = (0..2)\n        \
+        .map(|_| Command::new(&me).arg(\"child\").env_clear().process_group(0).spawn().unwrap())\n        \
+        .collect();\n    \
+        for mut child in children {\n        child.wait().unwrap();\n    }\n    \
+        println!(\"both finished\");\n}\n";
+    let done = evaluate(runner(), code);
+    assert!(!done.result.contains("both finished"), "{}", done.result);
+    assert!(
+        done.result
+            .contains("used more than 256 MiB of memory together"),
+        "{}",
+        done.result
+    );
+}
+
+/// A snippet that moves itself into another process group of its session
+/// (here the server's own) is still stopped at the deadline and killed:
+/// the group's kill misses it, so the runner kills it by its pid. Found by
+/// a security review: the runner once waited for it forever.
+#[test]
+fn a_snippet_that_joins_another_group_is_still_stopped() {
+    let _turn = turn();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/runner-test");
+    let short =
+        Runner::with_limits(root, dir, Duration::from_secs(2), LIMITS).unwrap();
+    let code = "unsafe extern \"C\" {\n    \
+        fn setpgid(pid: i32, group: i32) -> i32;\n    \
+        fn getpgid(pid: i32) -> i32;\n    fn getppid() -> i32;\n}\n\
+        fn main() {\n    \
+        // SAFETY: plain system calls on this process.\n    \
+        let moved = unsafe { setpgid(0, getpgid(getppid())) };\n    \
+        println!(\"moved {moved} pid {}\", std::process::id());\n    \
+        loop {\n        std::hint::spin_loop();\n    }\n}\n";
+    let done = evaluate(&short, code);
+    assert!(done.result.contains("moved 0"), "{}", done.result);
+    assert!(done.result.contains("timed out"), "{}", done.result);
+    let pid: i32 = done
+        .result
+        .split("pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in: {}", done.result));
+    assert!(!exists_then_kill(pid), "the snippet {pid} outlived its run");
+}

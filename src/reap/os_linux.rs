@@ -70,16 +70,35 @@ fn adopted(process: &Process, family: &Family, live: &[Pid]) -> bool {
 }
 
 /// The live processes of `family`: those in its process group, those that
-/// carry its tag, and, if it takes them, the orphans we adopted.
+/// carry its tag, if it takes them the orphans we adopted, and every
+/// descendant of those (a child that left the group and cleared its
+/// environment while its parent lives).
 pub(super) fn members(family: &Family, live: &[Pid]) -> Vec<Pid> {
-    processes()
-        .into_iter()
+    let table = processes();
+    let mut found: std::collections::HashSet<Pid> = table
+        .iter()
         .filter(|p| {
-            p.state != "Z"
-                && (p.pgrp == family.group
-                    || adopted(p, family, live)
-                    || family.tag.as_deref().is_some_and(|t| tagged(p.pid, t)))
+            p.pgrp == family.group
+                || adopted(p, family, live)
+                || family.tag.as_deref().is_some_and(|t| tagged(p.pid, t))
         })
+        .map(|p| p.pid)
+        .collect();
+    // Children of members, until a pass adds none.
+    loop {
+        let before = found.len();
+        for process in &table {
+            if found.contains(&process.ppid) {
+                found.insert(process.pid);
+            }
+        }
+        if found.len() == before {
+            break;
+        }
+    }
+    table
+        .into_iter()
+        .filter(|p| p.state != "Z" && found.contains(&p.pid))
         .map(|p| p.pid)
         .collect()
 }

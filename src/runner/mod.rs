@@ -278,6 +278,7 @@ impl Runner {
             }
         }
         ProcessLimits::of_run(self.limits).apply_to(&mut command);
+        die_with_the_server(&mut command);
         let ran = match run_limited(command, self.run_timeout, self.limits) {
             Err(e) => return failed(e),
             Ok(ran) => ran,
@@ -366,4 +367,22 @@ fn fresh_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 16];
     fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Makes `command`'s child die when the thread that started it ends: when
+/// the server stops (Ctrl-C, a crash) or a test that ran a snippet exits,
+/// the snippet does not run on as an orphan. The runner's thread waits for
+/// the child to the end of the run, so this never cuts a run short.
+fn die_with_the_server(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed; it calls prctl(2) only and
+    // allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            #[cfg(target_os = "linux")]
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            Ok(())
+        });
+    }
 }

@@ -244,13 +244,17 @@ impl Running {
         }
     }
 
-    /// Kills the process group, reaps the child, kills every other
+    /// Kills the process group and the child, reaps the child, kills every other
     /// process of the run ([`reap::kill_all`]) and collects the output:
     /// the pipes reach end of file once every holder is dead, but one that
     /// escaped may hold them open, so wait at most two seconds for them.
     pub fn finish(mut self, ended: Ended) -> Captured {
         let _ = signal::killpg(self.family.group, Signal::SIGKILL);
         if !matches!(ended, Ended::Exited(_)) {
+            // The child itself too: it may have moved to another group of
+            // its session (`setpgid`), where the group's kill misses it
+            // and a wait for it would never end.
+            let _ = self.child.kill();
             let _ = self.child.wait();
         }
         reap::kill_all(&self.family);
