@@ -63,7 +63,7 @@ impl Machine {
 }
 
 /// `python3 --version`, or why there is none.
-fn python_version() -> Result<String, String> {
+pub(super) fn python_version() -> Result<String, String> {
     let output = Command::new("python3")
         .arg("--version")
         .output()
@@ -81,7 +81,7 @@ const PYTHON_HANG: Duration = Duration::from_secs(600);
 /// Runs `script` with `python3 -c` and these arguments (through
 /// `course::spawn`, so a hang ends): its standard output, or its standard
 /// error when it fails.
-fn python(script: &str, args: &[String]) -> Result<String, String> {
+pub(super) fn python(script: &str, args: &[String]) -> Result<String, String> {
     let mut command = Command::new("python3");
     command.arg("-c").arg(script).args(args);
     let limit = crate::spawn::OutputLimit::kill_past(16 << 20);
