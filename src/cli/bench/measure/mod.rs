@@ -8,6 +8,7 @@
 mod convoy;
 mod costs;
 mod countdown;
+mod tracing;
 
 use std::process::Command;
 use std::thread;
@@ -25,6 +26,7 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
     let creation = costs::creation(budget, say);
     let transfer = costs::transfer(budget, say);
     let memory = costs::memory(budget, say);
+    let tracing = tracing::measure(budget, say);
     Results {
         machine,
         effort,
@@ -34,6 +36,7 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
         creation,
         transfer,
         memory,
+        tracing,
     }
 }
 
