@@ -19,7 +19,8 @@
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
 //!   floods, pipeline stages on request).
 //! - `cli` (feature `cli`): the `course` commands (grade, watch, hint,
-//!   verify, soak, bench); the binary is a thin wrapper, so tests reuse them.
+//!   verify, soak, bench, trace); the binary is a thin wrapper, so tests
+//!   reuse them.
 //! - `book` (feature `book`, on by default): builds the book in-process
 //!   with mdBook and the mermaid preprocessor, and serves it on this machine
 //!   at a fresh `<label>.localhost` origin per launch.
