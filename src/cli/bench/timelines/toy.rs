@@ -104,15 +104,14 @@ pub(super) fn old_gil_io(length: Duration) -> Timeline {
     let lost = gil.lost_races().get(1).copied().unwrap_or(0);
     let won = timeline.count(1, Moment::Handover);
     timeline.summary = format!(
-        "Under the old GIL the I/O thread needed the GIL back {} times \
-         after its 1 ms of I/O and waited {} each (median, {} at most); \
-         woken {} times by a release, it found the GIL taken back by the \
-         CPU thread {lost} times and won it {won} times, while the CPU \
-         thread held it {cpu:.0} % of the time.",
+        "Under the old GIL the I/O thread, back from 1 ms of I/O, took the \
+         GIL from the CPU thread {won} times, {} of them after waiting ({} \
+         each, median; {} at most); {lost} times it woke to a release only \
+         to find the GIL taken back by the CPU thread, which held it \
+         {cpu:.0} % of the time.",
         waits.len(),
         ms(median(&waits)),
         ms(waits.iter().copied().max().unwrap_or(0) as f64),
-        lost + won as u64,
     );
     timeline
 }
