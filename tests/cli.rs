@@ -457,7 +457,9 @@ fn bench_writes_every_figure_the_chapters_quote() {
 fn trace_prints_a_timeline_and_names_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = course(dir.path());
-    command.args(["trace", "toy_new_gil_cpu_5ms"]).env("COLUMNS", "60");
+    command
+        .args(["trace", "toy_new_gil_cpu_5ms"])
+        .env("COLUMNS", "60");
     let output = finish(command);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -465,7 +467,10 @@ fn trace_prints_a_timeline_and_names_the_others() {
         .filter(|l| l.contains(" |") && l.ends_with('|'))
         .collect();
     assert_eq!(lanes.len(), 2, "{stdout}");
-    assert!(lanes[0].trim_start().starts_with("CPU thread 1 |"), "{stdout}");
+    assert!(
+        lanes[0].trim_start().starts_with("CPU thread 1 |"),
+        "{stdout}"
+    );
     assert!(stdout.contains("took turns"), "{stdout}");
 
     let mut command = course(dir.path());
