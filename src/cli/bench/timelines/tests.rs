@@ -50,7 +50,7 @@ fn the_old_gil_hands_the_io_thread_the_gil() {
     assert_eq!(timeline.lanes, ["CPU thread", "I/O thread"]);
     assert!(timeline.count(1, Moment::Handover) >= 1);
     assert!(timeline.total(0, Activity::Running) > 0);
-    assert!(timeline.summary.contains("woken"));
+    assert!(timeline.summary.contains("woke to a release"));
 }
 
 #[test]
