@@ -16,6 +16,10 @@
 //! [`SwitchInterval`] (Python 3.2's GIL: a waiting thread asks the holder
 //! to drop the GIL after an interval, and the holder hands it over).
 //!
+//! A GIL made with [`Gil::traced`] also records who held it when, who
+//! waited and who asked, exactly (under its state lock): [`Gil::timeline`]
+//! returns it as a [`Timeline`](crate::trace::Timeline).
+//!
 //! ```
 //! use course::gil::Gil;
 //! use std::thread;
@@ -37,6 +41,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
+
+use crate::trace::Timeline;
+
+mod record;
+#[cfg(test)]
+mod record_tests;
+#[cfg(test)]
+mod tests;
 
 /// Decides, at each tick of the thread holding the GIL, whether that thread
 /// should give it up now.
@@ -137,6 +149,9 @@ struct State {
     last_holder: Option<ThreadId>,
     waiting: usize,
     stats: GilStats,
+    /// Only in a GIL made with [`Gil::traced`]; checked only while taking
+    /// and releasing the GIL, which lock the state anyway.
+    recorder: Option<Box<record::Recorder>>,
 }
 
 /// The lock. Share it by reference (`thread::scope`) or in an `Arc`.
@@ -176,6 +191,48 @@ impl Gil {
             policy: Box::new(policy),
             drop_request: AtomicBool::new(false),
         }
+    }
+
+    /// This GIL, recording from now on who holds it when, who waits for
+    /// it and who asks for it: see [`Gil::timeline`]. The recording grows
+    /// with every switch, so trace a GIL for a short while only.
+    pub fn traced(self) -> Gil {
+        self.lock_state().recorder = Some(Box::new(record::Recorder::new()));
+        self
+    }
+
+    /// Draws the calling thread on lane `lane` of the timeline, called
+    /// `name` (call it before the thread first takes the GIL). A thread
+    /// that never calls it gets a lane of its own below the others, in
+    /// order of first appearance. Does nothing on an untraced GIL.
+    pub fn name_lane(&self, lane: usize, name: &str) {
+        let me = thread::current().id();
+        if let Some(recorder) = &mut self.lock_state().recorder {
+            recorder.name(me, lane, name);
+        }
+    }
+
+    /// What a traced GIL recorded so far, titled `title` and with an empty
+    /// summary: one lane per thread, running while it held the GIL,
+    /// waiting while it was blocked for it, a [`Moment::Request`] mark
+    /// where it asked the holder to drop it and a [`Moment::Handover`]
+    /// mark where it took it from another thread. `None` if the GIL was
+    /// not traced.
+    ///
+    /// [`Moment::Request`]: crate::trace::Moment::Request
+    /// [`Moment::Handover`]: crate::trace::Moment::Handover
+    pub fn timeline(&self, title: &str) -> Option<Timeline> {
+        let state = self.lock_state();
+        state.recorder.as_ref().map(|r| r.timeline(title))
+    }
+
+    /// Per lane of a traced GIL's timeline: how often that thread woke up
+    /// to a released GIL and found that another thread (in practice the
+    /// one that released it) had already taken it again. Empty if the GIL
+    /// was not traced.
+    pub fn lost_races(&self) -> Vec<u64> {
+        let state = self.lock_state();
+        state.recorder.as_ref().map_or(vec![], |r| r.lost())
     }
 
     /// Blocks until this thread holds the GIL.
@@ -237,6 +294,12 @@ impl Gil {
         after: Option<u64>,
     ) -> MutexGuard<'s, State> {
         state.waiting += 1;
+        let blocks = after.is_some() || state.holder.is_some();
+        if let Some(recorder) = &mut state.recorder
+            && blocks
+        {
+            recorder.blocked(me);
+        }
         if let Some(before) = after {
             // A hand-over: first wait until another thread has taken the
             // GIL, so that this one cannot win its own release back.
@@ -252,6 +315,7 @@ impl Gil {
             let Some(interval) = patience else {
                 state =
                     self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                self.lost_race(&mut state, me);
                 continue;
             };
             // The new GIL's take_gil: wait one interval; if nobody took the
@@ -262,12 +326,18 @@ impl Gil {
                 .wait_timeout(state, interval)
                 .unwrap_or_else(|e| e.into_inner());
             state = next;
+            if !wait.timed_out() {
+                self.lost_race(&mut state, me);
+            }
             if wait.timed_out()
                 && state.holder.is_some()
                 && state.stats.acquisitions == seen
                 && !self.drop_request.swap(true, Ordering::Relaxed)
             {
                 state.stats.drop_requests += 1;
+                if let Some(recorder) = &mut state.recorder {
+                    recorder.requested(me);
+                }
             }
         }
         state.waiting -= 1;
@@ -278,12 +348,27 @@ impl Gil {
         if state.last_holder != Some(me) {
             state.stats.switches += 1;
         }
-        state.last_holder = Some(me);
+        let last = state.last_holder.replace(me);
+        if let Some(recorder) = &mut state.recorder {
+            recorder.acquired(me, last);
+        }
         self.switched.notify_all();
         state
     }
 
+    /// Counts a wake-up of `me` that found the GIL held again, if traced.
+    fn lost_race(&self, state: &mut State, me: ThreadId) {
+        if let (Some(recorder), Some(_)) = (&mut state.recorder, state.holder) {
+            recorder.lost_race(me);
+        }
+    }
+
     fn release(&self, state: &mut State) {
+        if let (Some(recorder), Some(holder)) =
+            (&mut state.recorder, state.holder)
+        {
+            recorder.released(holder);
+        }
         state.holder = None;
         self.changed.notify_all();
     }
@@ -379,185 +464,5 @@ impl Drop for GilGuard<'_> {
     fn drop(&mut self) {
         let mut state = self.gil.lock_state();
         self.gil.release(&mut state);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Barrier;
-    use std::sync::atomic::AtomicUsize;
-
-    // A guard stays on the thread that took the GIL. This compiles only
-    // while `GilGuard` is not `Send`: if it were, both impls below would
-    // apply to it, the `_` could be either `()` or `u8`, and the path
-    // would be ambiguous (error E0283). The trick is the one of the
-    // static_assertions crate's `assert_not_impl_any!`.
-    const _: fn() = || {
-        trait AmbiguousIfSend<A> {
-            fn some_item() {}
-        }
-        impl<T: ?Sized> AmbiguousIfSend<()> for T {}
-        impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
-        let _ = <GilGuard<'static> as AmbiguousIfSend<_>>::some_item;
-    };
-
-    // ...and it is still `Sync`: a shared `&GilGuard` only reads the GIL.
-    const _: fn() = || {
-        fn sync<T: Sync>() {}
-        sync::<GilGuard<'static>>();
-    };
-
-    /// However many threads want it, at most one holds it.
-    #[test]
-    fn one_holder_at_a_time() {
-        let gil = Gil::new();
-        let inside = AtomicUsize::new(0);
-        let most = AtomicUsize::new(0);
-        thread::scope(|s| {
-            for _ in 0..8 {
-                s.spawn(|| {
-                    for _ in 0..200 {
-                        let _held = gil.acquire();
-                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                        most.fetch_max(now, Ordering::SeqCst);
-                        thread::yield_now();
-                        inside.fetch_sub(1, Ordering::SeqCst);
-                    }
-                });
-            }
-        });
-        assert_eq!(most.load(Ordering::SeqCst), 1);
-        assert_eq!(gil.stats().acquisitions, 1600);
-    }
-
-    /// `yield_now` lets a waiting thread run before the yielder goes on.
-    #[test]
-    fn yield_now_hands_the_gil_to_a_waiter() {
-        let gil = Gil::new();
-        let started = Barrier::new(2);
-        let mut held = gil.acquire();
-        thread::scope(|s| {
-            s.spawn(|| {
-                started.wait();
-                let _held = gil.acquire();
-            });
-            started.wait();
-            // Wait until the other thread is blocked in `acquire`.
-            while gil.lock_state().waiting == 0 {
-                thread::yield_now();
-            }
-            held.yield_now();
-            assert_eq!(gil.stats().acquisitions, 3, "it ran in between");
-            drop(held);
-        });
-    }
-
-    #[test]
-    fn yield_now_alone_keeps_the_gil() {
-        let gil = Gil::new();
-        let mut held = gil.acquire();
-        held.yield_now();
-        assert!(gil.is_held_by_current_thread());
-        assert_eq!(gil.stats().acquisitions, 1);
-    }
-
-    #[test]
-    #[should_panic(expected = "already holds the GIL")]
-    fn acquiring_twice_on_one_thread_panics() {
-        let gil = Gil::new();
-        let _first = gil.acquire();
-        let _second = gil.acquire();
-    }
-
-    /// With `EveryTicks`, two counting threads both make progress.
-    #[test]
-    fn every_ticks_releases_on_schedule() {
-        let gil = Gil::with_policy(EveryTicks(10));
-        thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    let mut held = gil.acquire();
-                    for _ in 0..1000 {
-                        held.tick();
-                    }
-                });
-            }
-        });
-        // Two first acquisitions, plus one retake per 10 ticks.
-        assert_eq!(gil.stats().acquisitions, 2 + 2 * 100);
-    }
-
-    /// Under the new GIL, a waiting thread's drop request makes the
-    /// holder's next tick hand the GIL over before returning.
-    #[test]
-    fn a_drop_request_hands_the_gil_over() {
-        let gil = Gil::with_policy(SwitchInterval(Duration::from_millis(1)));
-        let served = AtomicBool::new(false);
-        let mut held = gil.acquire();
-        thread::scope(|s| {
-            s.spawn(|| {
-                let _held = gil.acquire();
-                served.store(true, Ordering::SeqCst);
-            });
-            while !gil.drop_requested() {
-                thread::yield_now();
-            }
-            held.tick();
-            assert!(served.load(Ordering::SeqCst), "it ran in between");
-            assert!(!gil.drop_requested(), "the request was served");
-            drop(held);
-        });
-        assert_eq!(gil.stats().drop_requests, 1);
-    }
-
-    /// Two threads that tick under the new GIL take turns: whichever
-    /// holds the GIL ticks until both have run, which only a switch
-    /// allows.
-    #[test]
-    fn cpu_bound_threads_take_turns() {
-        let gil = Gil::with_policy(SwitchInterval(Duration::from_millis(1)));
-        let progress = [AtomicUsize::new(0), AtomicUsize::new(0)];
-        thread::scope(|s| {
-            for me in 0..2 {
-                let (gil, progress) = (&gil, &progress);
-                s.spawn(move || {
-                    let mut held = gil.acquire();
-                    loop {
-                        let mine = progress[me].fetch_add(1, Ordering::SeqCst);
-                        let theirs = progress[1 - me].load(Ordering::SeqCst);
-                        if mine >= 3 && theirs >= 3 {
-                            break; // Both have run, so the GIL switched.
-                        }
-                        held.tick();
-                    }
-                });
-            }
-        });
-        assert!(gil.stats().switches >= 3);
-    }
-
-    /// Without a drop request, ticking under the new GIL never lets a
-    /// waiting thread in.
-    #[test]
-    fn no_request_no_switch() {
-        let gil = Gil::with_policy(SwitchInterval(Duration::from_secs(60)));
-        let served = AtomicBool::new(false);
-        let mut held = gil.acquire();
-        thread::scope(|s| {
-            s.spawn(|| {
-                let _held = gil.acquire();
-                served.store(true, Ordering::SeqCst);
-            });
-            while gil.waiting() == 0 {
-                thread::yield_now();
-            }
-            for _ in 0..10_000 {
-                held.tick();
-            }
-            assert!(!served.load(Ordering::SeqCst));
-            drop(held);
-        });
-        assert!(served.load(Ordering::SeqCst));
     }
 }

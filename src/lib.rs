@@ -14,12 +14,16 @@
 //!   the grader and the runner alike.
 //! - [`registry`]: the chapters, derived from the files
 //!   `exercises/src/chNN_topic.rs`, and what a half-added chapter lacks.
+//! - [`trace`]: timelines of who ran when (spans and marks per lane), the
+//!   model that `course bench --write` draws and `course trace` prints.
 //! - [`worker`]: the helper process of chapter 2's exercises (crashes,
 //!   floods, pipeline stages on request).
 //! - `cli` (feature `cli`): the `course` commands (grade, watch, hint,
-//!   verify, soak, bench); the binary is a thin wrapper, so tests reuse them.
+//!   verify, soak, bench, trace); the binary is a thin wrapper, so tests
+//!   reuse them.
 //! - `book` (feature `book`, on by default): builds the book in-process
-//!   with mdBook and the mermaid preprocessor, and serves it on 127.0.0.1.
+//!   with mdBook and the mermaid preprocessor, and serves it on this machine
+//!   at a fresh `<label>.localhost` origin per launch.
 //! - `runner` (feature `book`): the Run button's offline runner, which
 //!   `course serve` answers on `/__course/`.
 //! - `book_doctests` (only under `cfg(doctest)`): every markdown file of
@@ -39,6 +43,7 @@ pub mod registry;
 #[cfg(feature = "book")]
 pub mod runner;
 pub mod spawn;
+pub mod trace;
 pub mod worker;
 
 /// The book's markdown files, as rustdoc doc-tests (see `build.rs`).

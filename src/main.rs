@@ -113,6 +113,16 @@ enum Command {
         #[arg(long, hide = true)]
         smoke: bool,
     },
+    /// Record a timeline of the GIL story now (who ran when, one lane per
+    /// thread or task) and print it as text; without a name, list them.
+    Trace {
+        /// The timeline, e.g. `toy_new_gil_io_5ms`.
+        name: Option<String>,
+        /// Write the timeline (all of them without a name) as JSON files
+        /// into this folder instead of printing it.
+        #[arg(long, hide = true, value_name = "DIR")]
+        json_dir: Option<PathBuf>,
+    },
     /// A helper process of `bench` (not for direct use).
     #[command(hide = true)]
     BenchWorker {
@@ -186,6 +196,21 @@ fn main() -> ExitCode {
                 (false, false) => Effort::Full,
             };
             cli::bench::bench(&root, effort, write).map(|()| true)
+        }
+        Command::Trace { name, json_dir } => {
+            let columns = std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(100);
+            cli::bench::timelines::trace(
+                name.as_deref(),
+                json_dir.as_deref(),
+                columns,
+            )
+            .map(|text| {
+                print!("{text}");
+                true
+            })
         }
         Command::BenchWorker { mode, n } => {
             cli::bench::worker(mode, n).map(|()| true)

@@ -450,3 +450,40 @@ fn bench_writes_every_figure_the_chapters_quote() {
             .exists()
     );
 }
+
+/// `course trace <name>` records that timeline now and prints its lanes
+/// and summary; an unknown name fails with the list of names.
+#[test]
+fn trace_prints_a_timeline_and_names_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = course(dir.path());
+    command
+        .args(["trace", "toy_new_gil_cpu_5ms"])
+        .env("COLUMNS", "60");
+    let output = finish(command);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lanes: Vec<&str> = (stdout.lines())
+        .filter(|l| l.contains(" |") && l.ends_with('|'))
+        .collect();
+    assert_eq!(lanes.len(), 2, "{stdout}");
+    assert!(
+        lanes[0].trim_start().starts_with("CPU thread 1 |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("took turns"), "{stdout}");
+
+    let mut command = course(dir.path());
+    command.args(["trace", "no_such_trace"]);
+    let output = finish(command);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("no_such_trace"), "{stderr}");
+    assert!(stderr.contains("toy_old_gil_io, "), "{stderr}");
+
+    let mut command = course(dir.path());
+    command.arg("trace");
+    let output = finish(command);
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("\ntokio_spawn_blocking\n"));
+}

@@ -1,5 +1,5 @@
 //! The learner's and the instructor's commands: `grade`, `watch`, `hint`,
-//! `verify`, `soak`, and the reader's `bench`. `serve` and `build` are in `course::book`.
+//! `verify`, `soak`, and the reader's `bench` and `trace`. `serve` and `build` are in `course::book`.
 
 pub mod bench;
 pub mod grade;

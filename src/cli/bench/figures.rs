@@ -34,6 +34,10 @@ pub(crate) fn write(root: &Path, results: &Results) -> Result<(), String> {
     convoy_chart(&dir.join("convoy.svg"), results)?;
     put(&root.join(FIGURES), figures(results))?;
     put(&root.join(PAGE), page(results))?;
+    super::timelines::write_traces(
+        root,
+        &super::timelines::record_all(results.effort),
+    )?;
     eprintln!("wrote {PAGE}, {FIGURES} and two charts");
     Ok(())
 }

@@ -17,6 +17,7 @@ mod figures;
 mod measure;
 mod report;
 mod results;
+pub mod timelines;
 mod worker;
 
 use std::path::Path;

@@ -19,6 +19,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     creation(&mut out, results);
     transfer(&mut out, results);
     memory(&mut out, results);
+    tracing(&mut out, results);
     out
 }
 
@@ -195,6 +196,31 @@ fn memory(out: &mut String, results: &Results) {
     );
 }
 
+/// The cost of tracing the toy GIL.
+fn tracing(out: &mut String, results: &Results) {
+    let t = &results.tracing;
+    let _ = writeln!(
+        out,
+        "\n### Tracing the toy GIL: traced time relative to untraced\n\n\
+         One thread counts down {} steps, one tick each, on an untraced and \
+         on a traced GIL (`Gil::traced`, what `course trace` records).\n\n\
+         | countdown | untraced | traced |\n|---|---|---|\n\
+         | new GIL, 5 ms (only ticks) | {:.3} s | {} ({:.3} s) |\n\
+         | old GIL, every 100 ticks (records each release) | {:.3} s | {} ({:.3} s) |\n\
+         | old GIL, untraced twice (noise floor) | {:.3} s | {} ({:.3} s) |",
+        grouped(t.count),
+        t.ticks.a,
+        x(t.ticks.ratio),
+        t.ticks.b,
+        t.switches.a,
+        x(t.switches.ratio),
+        t.switches.b,
+        t.floor.a,
+        x(t.floor.ratio),
+        t.floor.b,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::results::{Effort, sample};
@@ -226,6 +252,16 @@ mod tests {
              4.95 / 5.50 / 11.00 / 22.00 |\n"
         ));
         assert!(table.contains("| Python | — | — |\n"));
+    }
+
+    #[test]
+    fn the_tracing_rows_say_what_was_traced() {
+        let table = markdown(&sample(true));
+        assert!(table.contains("### Tracing the toy GIL"));
+        assert!(table.contains(
+            "| old GIL, every 100 ticks (records each release) | 0.300 s | \
+             1.30× (0.390 s) |\n"
+        ));
     }
 
     #[test]

@@ -274,6 +274,21 @@ pub(crate) struct Memory {
     pub(crate) tasks: usize,
 }
 
+/// What tracing costs the toy GIL: one thread's countdown, untraced (A)
+/// against traced (B).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tracing {
+    /// Ticks per run.
+    pub(crate) count: u64,
+    /// Under the new GIL (5 ms), where a lone thread only ticks.
+    pub(crate) ticks: Ratio,
+    /// Under the old GIL (every 100 ticks), where the traced GIL records
+    /// every release and retake.
+    pub(crate) switches: Ratio,
+    /// Untraced against untraced, old GIL: the noise floor.
+    pub(crate) floor: Ratio,
+}
+
 /// Everything one `course bench` measured.
 #[derive(Debug, Clone)]
 pub(crate) struct Results {
@@ -293,6 +308,8 @@ pub(crate) struct Results {
     pub(crate) transfer: Transfer,
     /// Memory per thread and task, when the helper processes could tell.
     pub(crate) memory: Option<Memory>,
+    /// What tracing the toy GIL costs.
+    pub(crate) tracing: Tracing,
 }
 
 impl Results {
@@ -384,6 +401,12 @@ pub(crate) fn sample(python: bool) -> Results {
             threads: 1000,
             tasks: 100_000,
         }),
+        tracing: Tracing {
+            count: 50_000_000,
+            ticks: ratio(1.01, 0.2, 0.202),
+            switches: ratio(1.3, 0.3, 0.39),
+            floor: ratio(1.0, 0.3, 0.3),
+        },
     }
 }
 

@@ -90,7 +90,7 @@ fn measure_python(
 
 /// The countdown under the toy GIL: one tick per step, as CPython's eval
 /// loop checks its GIL between bytecodes.
-fn countdown_with_gil(gil: &Gil, mut n: u64) {
+pub(super) fn countdown_with_gil(gil: &Gil, mut n: u64) {
     let mut held = gil.acquire();
     while n > 0 {
         n = black_box(n) - 1;

@@ -8,6 +8,7 @@
 mod convoy;
 mod costs;
 mod countdown;
+mod tracing;
 
 use std::process::Command;
 use std::thread;
@@ -25,6 +26,7 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
     let creation = costs::creation(budget, say);
     let transfer = costs::transfer(budget, say);
     let memory = costs::memory(budget, say);
+    let tracing = tracing::measure(budget, say);
     Results {
         machine,
         effort,
@@ -34,6 +36,7 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
         creation,
         transfer,
         memory,
+        tracing,
     }
 }
 
@@ -63,7 +66,7 @@ impl Machine {
 }
 
 /// `python3 --version`, or why there is none.
-fn python_version() -> Result<String, String> {
+pub(super) fn python_version() -> Result<String, String> {
     let output = Command::new("python3")
         .arg("--version")
         .output()
@@ -81,7 +84,7 @@ const PYTHON_HANG: Duration = Duration::from_secs(600);
 /// Runs `script` with `python3 -c` and these arguments (through
 /// `course::spawn`, so a hang ends): its standard output, or its standard
 /// error when it fails.
-fn python(script: &str, args: &[String]) -> Result<String, String> {
+pub(super) fn python(script: &str, args: &[String]) -> Result<String, String> {
     let mut command = Command::new("python3");
     command.arg("-c").arg(script).args(args);
     let limit = crate::spawn::OutputLimit::kill_past(16 << 20);
