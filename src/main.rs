@@ -133,6 +133,10 @@ enum Command {
         #[arg(default_value_t = 0)]
         n: u64,
     },
+    /// Draw every recorded timeline (`chapters/appendix/measurements/
+    /// timelines/*.json`) into its SVG, and its caption into the figures.
+    #[command(hide = true)]
+    DrawTimelines,
     /// Run the solutions' trials and the book's examples N times with the
     /// other cores busy, and count failures per test.
     Soak {
@@ -214,6 +218,9 @@ fn main() -> ExitCode {
         }
         Command::BenchWorker { mode, n } => {
             cli::bench::worker(mode, n).map(|()| true)
+        }
+        Command::DrawTimelines => {
+            cli::bench::timeline_svg::draw_timelines(&root).map(|()| true)
         }
         Command::Soak { runs } => cli::soak::soak(&root, runs).map(|report| {
             print!("{report}");

@@ -13,6 +13,9 @@
 //! then rightly, and saves screenshots of both states in
 //! `target/tmp/browser/` (the test prints their paths).
 //!
+//! The pages with timelines, served, show each timeline picture, loaded,
+//! and each picture has a lane per thread or task.
+//!
 //! Needs Chromium, so it is `#[ignore]`d in a plain `cargo test`; `.ci/run`
 //! installs Chromium and runs it with `-- --ignored`. Set `CHROMIUM` to use
 //! another binary than `/usr/bin/chromium`.
@@ -431,4 +434,85 @@ fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
     }
     assert!(diagrams >= 5, "only {diagrams} diagrams in the whole book");
     println!("{} pages, {diagrams} diagrams", pages.len());
+}
+
+/// Lists the page's timeline pictures once they have loaded: their file,
+/// their width as the browser decoded it (0 if it could not), and their
+/// alt text; into `#timeline-probe`. mdBook puts a second copy of each
+/// image in an `.img-wrapper`, for zooming; the probe skips the copies.
+const TIMELINES: &str = r#"<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const lines = [...document.querySelectorAll('main img')]
+    .filter(img => img.getAttribute('src').includes('/timelines/'))
+    .filter(img => !img.closest('.img-wrapper')) // mdBook's zoomed copy.
+    .map(img => 'img=' + img.getAttribute('src').split('/').pop() + ' ' +
+      img.naturalWidth + ' ' + img.alt);
+  const probe = document.createElement('pre');
+  probe.id = 'timeline-probe';
+  probe.textContent = lines.join('\n');
+  document.body.appendChild(probe);
+}, 500));
+</script>"#;
+
+/// Each chapter page with timelines, and the timelines it shows, in order,
+/// with their lane counts.
+const TIMELINE_PAGES: [(&str, &[(&str, usize)]); 3] = [
+    ("03-gil/gil", &[("python_two_cpu", 2), ("rust_two_cpu", 2)]),
+    (
+        "06-fairness/fairness",
+        &[
+            ("toy_old_gil_io", 2),
+            ("toy_new_gil_io_5ms", 2),
+            ("toy_new_gil_io_1ms", 2),
+            ("toy_new_gil_cpu_5ms", 2),
+            ("python_cpu_and_io", 2),
+        ],
+    ),
+    (
+        "08-async/runtime-and-tasks",
+        &[("tokio_starved", 2), ("tokio_spawn_blocking", 3)],
+    ),
+];
+
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this test"]
+fn served_timeline_pictures_load_with_a_lane_per_thread() {
+    let (_out, site) = support::build_book();
+    let timelines = site.join("appendix/measurements/timelines");
+    for (page, _) in TIMELINE_PAGES {
+        let html = fs::read_to_string(site.join(format!("{page}.html")))
+            .unwrap_or_else(|_| panic!("{page} was not built"));
+        let end = html.rfind("</body>").expect("a page without </body>");
+        let probe = format!("{}{TIMELINES}{}", &html[..end], &html[end..]);
+        fs::write(site.join(format!("{page}-timelines.html")), probe).unwrap();
+    }
+    let origin = support::serve_in_background(site.clone()).url();
+    for (page, expected) in TIMELINE_PAGES {
+        let dom = dump_dom(&format!("{origin}{page}-timelines.html"));
+        let probe = probe_text(&dom, "timeline-probe", "no timeline probe");
+        let shown: Vec<&str> = probe.lines().collect();
+        assert_eq!(shown.len(), expected.len(), "{page}: {probe}");
+        for (line, (name, lanes)) in shown.iter().zip(expected) {
+            let fields: Vec<&str> = line.splitn(3, ' ').collect();
+            assert_eq!(fields[0], format!("img={name}.svg"), "{page}");
+            let width: u32 = fields[1].parse().unwrap_or(0);
+            assert!(width > 0, "{page}: {name}.svg did not load: {line}");
+            let svg = fs::read_to_string(timelines.join(format!("{name}.svg")))
+                .unwrap();
+            assert!(
+                svg.contains(&format!(" data-lanes=\"{lanes}\"")),
+                "{name}.svg should have {lanes} lanes"
+            );
+            let title = svg
+                .split("<title>")
+                .nth(1)
+                .and_then(|rest| rest.split("</title>").next())
+                .unwrap_or_else(|| panic!("{name}.svg has no <title>"));
+            assert_eq!(
+                fields.get(2).copied().unwrap_or(""),
+                title,
+                "{page}: the alt text of {name}.svg is not its title"
+            );
+        }
+    }
 }

@@ -38,7 +38,10 @@ pub(crate) fn write(root: &Path, results: &Results) -> Result<(), String> {
         root,
         &super::timelines::record_all(results.effort),
     )?;
-    eprintln!("wrote {PAGE}, {FIGURES} and two charts");
+    // The timelines' pictures and captions, from the recordings just
+    // written.
+    super::timeline_svg::draw_timelines(root)?;
+    eprintln!("wrote {PAGE}, {FIGURES}, two charts and the timelines");
     Ok(())
 }
 

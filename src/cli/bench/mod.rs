@@ -11,12 +11,14 @@
 //! `report` renders as the tables that `course bench` prints, and which
 //! `figures` (`--write`) puts into the book. `worker` is the hidden
 //! `course bench-worker`, this binary started again when a measurement
-//! needs a fresh process.
+//! needs a fresh process. `timeline_svg` draws recorded timelines for the
+//! book.
 
 mod figures;
 mod measure;
 mod report;
 mod results;
+pub mod timeline_svg;
 pub mod timelines;
 mod worker;
 
