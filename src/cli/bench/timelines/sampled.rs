@@ -201,33 +201,50 @@ pub(super) fn python(
         summary: String::new(),
     };
     let waits = durations(&timeline, waits_on, Activity::Waiting);
-    let how = format!(
-        "inferred from timestamps each thread took every {PY_EVERY} loop \
-         iterations, a gap over {} counting as not holding the GIL",
-        ms(threshold as f64)
-    );
+    let gap = ms(threshold as f64);
     timeline.summary = match second {
         Second::Cpu => format!(
             "In {version} (switch interval {interval}) the two CPU-bound \
-             threads ran {:.0} % and {:.0} % of the time, in {} and {} \
-             turns ({how}).",
+             threads ran {:.0} % and {:.0} % of the time and took {} and {} \
+             turns (inferred from timestamps each thread took every \
+             {PY_EVERY} loop iterations: a gap over {gap} counts as not \
+             running, almost always for want of the GIL).",
             share(&timeline, 0),
             share(&timeline, 1),
-            durations(&timeline, 0, Activity::Running).len(),
-            durations(&timeline, 1, Activity::Running).len(),
+            turns(&timeline, 0),
+            turns(&timeline, 1),
         ),
         Second::Io => format!(
             "In {version} (switch interval {interval}) the I/O thread's 1 ms \
              sleeps overran {} times by {} each (median): its wait for the \
-             GIL, while the CPU thread ran {:.0} % of the time (the CPU \
-             thread's lane {how}; the I/O thread's waits inferred as each \
-             sleep's overrun past 1 ms).",
+             GIL, while the CPU thread ran {:.0} % of the time (inferred: the \
+             CPU thread's lane from timestamps it took every {PY_EVERY} loop \
+             iterations, a gap over {gap} counting as not running; the I/O \
+             thread's waits from how far each sleep overran 1 ms).",
             waits.len(),
             ms(median(&waits)),
             share(&timeline, 0),
         ),
     };
     Ok(timeline)
+}
+
+/// How many turns `lane` took: its running spans that began after another
+/// lane's (a pause with nobody else running is no new turn).
+fn turns(timeline: &Timeline, lane: usize) -> usize {
+    let mut running: Vec<&Span> = (timeline.spans.iter())
+        .filter(|s| s.activity == Activity::Running)
+        .collect();
+    running.sort_by_key(|s| s.start);
+    let mut previous = None;
+    let mut turns = 0;
+    for span in running {
+        if span.lane == lane && previous != Some(lane) {
+            turns += 1;
+        }
+        previous = Some(span.lane);
+    }
+    turns
 }
 
 /// One Rust thread's loop: the same shape as the Python one, timestamps
@@ -263,7 +280,12 @@ pub(super) fn rust_two_cpu(length: Duration) -> Timeline {
     let mut threshold = 0;
     for (lane, stamps) in lanes.iter().enumerate() {
         let (inferred, t) = infer(lane, stamps);
-        spans.extend(inferred);
+        // No lock to wait for: time off the core is a gap, not a wait.
+        spans.extend(
+            inferred
+                .into_iter()
+                .filter(|s| s.activity == Activity::Running),
+        );
         threshold = threshold.max(t);
     }
     let length = spans.iter().map(|s| s.end).max().unwrap_or(0);

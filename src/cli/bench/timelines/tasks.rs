@@ -179,12 +179,19 @@ pub(super) fn starved(effort: Effort) -> Result<Timeline, String> {
         })?;
     let (ticks, longest, typical) = beats(&timeline);
     let polls = durations(&timeline, 1, Activity::Running);
+    let due = (timeline.spans.iter())
+        .filter(|s| s.lane == 0 && s.activity == Activity::Waiting)
+        .max_by_key(|s| s.end - s.start)
+        .map_or(0, |s| s.start);
     timeline.summary = format!(
-        "The computation ran {} in {} poll without awaiting, and the \
-         heartbeat, due every 10 ms on the same thread, waited {} for that \
-         tick; its {ticks} ticks waited {} (median).",
+        "The computation ran {} in {} poll without awaiting; the heartbeat, \
+         due every 10 ms on the same thread, ran its tick due at {} only \
+         once the computation had ended, {} late, and the ticks due \
+         meanwhile never came (its interval delays after a late tick rather \
+         than catch up); its {ticks} ticks ran {} late (median).",
         ms(polls.iter().copied().max().unwrap_or(0) as f64),
         polls.len(),
+        ms(due as f64),
         ms(longest as f64),
         ms(typical),
     );
@@ -222,7 +229,8 @@ pub(super) fn spawn_blocking(effort: Effort) -> Result<Timeline, String> {
     timeline.summary = format!(
         "With the computation on a blocking thread ({} there), the awaiting \
          task was polled {} times for {} in all, and the heartbeat ticked \
-         {ticks} times, waiting {} at most ({} median).",
+         {ticks} times, each at most {} late ({} median: tokio's timers \
+         count in whole milliseconds).",
         ms(timeline.total(2, Activity::Running) as f64),
         durations(&timeline, 1, Activity::Running).len(),
         ms(timeline.total(1, Activity::Running) as f64),
