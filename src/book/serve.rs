@@ -49,7 +49,7 @@ pub async fn serve_with_runner(
         .route("/__course/meta/crates", axum::routing::post(crates))
         .route("/__course/evaluate.json", axum::routing::post(evaluate))
         .with_state(state)
-        .fallback_service(tower_http::services::ServeDir::new(site))
+        .fallback_service(pages(site))
         .layer(axum::middleware::from_fn(move |request, next| {
             runner::guard(guarded.clone(), request, next)
         }));
@@ -58,6 +58,93 @@ pub async fn serve_with_runner(
         .serve(app)
         .await
         .map_err(|e| BookError::Io("the server stopped".into(), e))
+}
+
+/// The book's files: compressed for a browser that accepts gzip or
+/// brotli, and marked with how long the browser may keep them
+/// ([`cache_policy`]). The runner's routes are outside: their replies are
+/// small, and each is marked `no-store` by [`reply`].
+fn pages(
+    site: PathBuf,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    use tower_http::compression::predicate::{
+        DefaultPredicate, NotForContentType, Predicate as _,
+    };
+    // WOFF fonts are compressed already (`font/woff` and `font/woff2`);
+    // images other than SVG are left out by the default predicate.
+    let compressible =
+        DefaultPredicate::new().and(NotForContentType::const_new("font/woff"));
+    // tower-http's default levels (gzip 6; brotli 4, what nginx uses on the
+    // fly) take mermaid.min.js from 2.6 MB to about 770 KB with gzip and
+    // 735 KB with brotli; brotli's highest level would take seconds.
+    let compression = tower_http::compression::CompressionLayer::new()
+        .compress_when(compressible);
+    tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(cache_policy))
+        .layer(compression)
+        .service(tower_http::services::ServeDir::new(site))
+}
+
+/// How long a browser may keep a file mdBook named by its content (a `-`
+/// and eight hex digits, see [`hash_named`]): a year, without asking
+/// again, since a file whose content changes gets another name.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Marks each file of the book with how long a browser may keep it. A
+/// hash-named file is [`IMMUTABLE`]; anything else (the pages, the
+/// figures, the timelines' JSON) is `no-cache`: the browser keeps it but
+/// asks each time (`If-Modified-Since`, answered by a bodiless 304 when
+/// nothing changed), since rebuilding the book changes it under the same
+/// name. On the book's own address a year's caching cannot outlive the
+/// launch anyway: each launch of `course serve` has an origin of its own
+/// (see `Launch`), and browsers keep their caches per origin. Under
+/// `127.0.0.1:<port>`, which may come back with `--port`, a file kept
+/// from an earlier launch is still right, since its name changes with its
+/// content.
+async fn cache_policy(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let hashed = hash_named(request.uri().path());
+    let mut response = next.run(request).await;
+    let found = response.status().is_success()
+        || response.status() == StatusCode::NOT_MODIFIED;
+    // A missing file may appear once the book is rebuilt.
+    let policy = if hashed && found {
+        IMMUTABLE
+    } else {
+        "no-cache"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
+}
+
+/// Whether the last segment of `path` is named the way mdBook names the
+/// files it fingerprints: `name-0123abcd.extensions`, a `-` and exactly
+/// eight lowercase hex digits (the start of the content's SHA-256) just
+/// before the first `.` of the file name, after a name that is not empty.
+fn hash_named(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let Some((stem, _extensions)) = file.split_once('.') else {
+        return false;
+    };
+    let Some((name, hash)) = stem.rsplit_once('-') else {
+        return false;
+    };
+    !name.is_empty()
+        && hash.len() == 8
+        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// What the runner's routes share.
