@@ -304,6 +304,29 @@ fn the_book_has_every_chapter_and_renders_diagrams() {
     );
 }
 
+/// Each page's `<meta name="description">` is its own first paragraph
+/// (what search engines show under its title), not the book's.
+#[test]
+fn chapter_pages_have_descriptions_of_their_own() {
+    let site = built_book();
+    let description = |page: &str| {
+        let html = fs::read_to_string(site.join(page))
+            .unwrap_or_else(|_| panic!("{page} was not built"));
+        let tag = r#"<meta name="description" content=""#;
+        let rest = html.split(tag).nth(1).expect("no description");
+        rest.split('"').next().unwrap().to_string()
+    };
+    let threads = description("01-threads/threads.html");
+    let gil = description("03-gil/gil.html");
+    for text in [&threads, &gil] {
+        assert!(!text.is_empty(), "an empty description");
+        assert!(text.chars().count() <= 160, "too long: {text}");
+        assert!(!text.contains('<'), "a tag in {text}");
+    }
+    assert_ne!(threads, gil, "two chapters share a description");
+    assert!(gil.contains("Global Interpreter Lock"), "{gil}");
+}
+
 /// Every resource a page loads (scripts, styles, fonts, images) must come
 /// from the book itself; links the reader may click are fine.
 #[test]

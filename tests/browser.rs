@@ -49,7 +49,7 @@ const CHAPTER: &str = "01-threads/threads.html?search=barrier";
 /// Reads the chapter from inside an iframe once its scripts have run.
 const PROBE: &str = r#"<!DOCTYPE html>
 <html><body><pre id="probe">waiting</pre>
-<iframe id="chapter" src="CHAPTER"></iframe>
+<iframe id="chapter" src="CHAPTER" style="width:1000px;height:30000px"></iframe>
 <script>
 setTimeout(() => {
   const page = document.getElementById('chapter').contentWindow;
@@ -74,6 +74,15 @@ fn dump_dom(url: &str) -> String {
     chromium_output(url, &["--dump-dom"])
 }
 
+/// [`dump_dom`] in a window so tall that every diagram of a page (or of the
+/// probe's 30 000-pixel iframe) is on screen once the page has loaded:
+/// chapters/mermaid/mermaid-lazy.js draws a diagram only when it is near
+/// the screen, and under virtual time headless Chromium may paint no frame,
+/// so a diagram that needs scrolling would be reported late or never.
+fn dump_dom_with_diagrams(url: &str) -> String {
+    chromium_output(url, &["--dump-dom", "--window-size=1000,30000"])
+}
+
 /// Runs headless Chromium on `url` with `extra` flags and a fresh profile;
 /// its stdout.
 fn chromium_output(url: &str, extra: &[&str]) -> String {
@@ -85,7 +94,8 @@ fn chromium_output(url: &str, extra: &[&str]) -> String {
 #[ignore = "needs Chromium; .ci/run installs it and runs this test"]
 fn from_disk_the_diagram_renders_and_search_finds_words() {
     let (_out, site) = support::build_book();
-    let dom = dump_dom(&format!("file://{}/{CHAPTER}", site.display()));
+    let dom =
+        dump_dom_with_diagrams(&format!("file://{}/{CHAPTER}", site.display()));
     let diagram = dom
         .split(r#"<pre class="mermaid""#)
         .nth(1)
@@ -112,7 +122,7 @@ fn served_the_page_requests_nothing_from_other_hosts() {
     fs::write(site.join("probe.html"), PROBE.replace("CHAPTER", CHAPTER))
         .unwrap();
     let origin = support::serve_in_background(site).url();
-    let dom = dump_dom(&format!("{origin}probe.html"));
+    let dom = dump_dom_with_diagrams(&format!("{origin}probe.html"));
     let probe = probe_text(&dom, "probe", "no probe output");
     let lines: Vec<&str> = probe.lines().collect();
     assert!(lines.contains(&"svg=true"), "no diagram: {probe}");
@@ -406,7 +416,7 @@ fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
     let origin = support::serve_in_background(site).url();
     let mut diagrams = 0;
     for (at, page) in pages.iter().enumerate() {
-        let dom = dump_dom(&format!("{origin}probe-{at}.html"));
+        let dom = dump_dom_with_diagrams(&format!("{origin}probe-{at}.html"));
         let probe =
             probe_text(&dom, "probe", &format!("{page}: no probe output"));
         let value = |key: &str| {
@@ -423,6 +433,16 @@ fn served_every_page_loads_with_its_diagrams_and_search_finds_gil() {
             "{page}: a diagram did not render"
         );
         diagrams += value("svgs=").parse::<usize>().unwrap_or(0);
+        // mermaid (2.6 MB) is loaded only where there is a diagram.
+        let mermaid = probe
+            .lines()
+            .any(|l| l.starts_with("resource=") && l.contains("mermaid.min"));
+        assert_eq!(
+            mermaid,
+            value("mermaid=") != "0",
+            "{page}: mermaid loaded: {mermaid}, diagrams: {}",
+            value("mermaid=")
+        );
         if at == 0 {
             assert!(
                 !matches!(value("results=").as_str(), "" | "0"),

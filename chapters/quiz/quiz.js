@@ -57,8 +57,14 @@
   function render(block, number) {
     const quiz = parse(block.textContent);
     const several = quiz.kind === "possible";
+    // A group named by its title, so that a screen reader says which
+    // question the options and the Check button belong to.
     const box = element("div", "quiz");
-    box.appendChild(element("p", "quiz-title", "Check yourself " + number));
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-labelledby", "quiz-title-" + number);
+    const title = element("p", "quiz-title", "Check yourself " + number);
+    title.id = "quiz-title-" + number;
+    box.appendChild(title);
     if (quiz.question) box.appendChild(prose("p", "quiz-question", quiz.question));
     if (prompts[quiz.kind]) box.appendChild(element("p", "quiz-prompt", prompts[quiz.kind]));
     if (quiz.program !== null) {
@@ -90,7 +96,10 @@
       inputs.push(input);
     });
     const check = element("button", "quiz-check", "Check");
+    check.type = "button";
+    // The verdict is announced when it changes, without moving the focus.
     const verdict = element("p", "quiz-verdict");
+    verdict.setAttribute("role", "status");
     const explanation = prose("p", "quiz-explanation", quiz.explain || "");
     explanation.hidden = true;
     let attempts = 0;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mdbook_driver::MDBook;
 
+mod describe;
 mod listen;
 mod serve;
 
@@ -45,7 +46,9 @@ impl std::error::Error for BookError {}
 /// the `build-dir` of book.toml, `book/`); returns the folder of the HTML.
 /// The mermaid preprocessor runs in-process: registering it under its own
 /// name replaces the `mdbook-mermaid` command that book.toml names for
-/// stock mdbook, so no external program is looked for.
+/// stock mdbook, so no external program is looked for. After mdBook, each
+/// page's description becomes the page's first paragraph (a stock build
+/// keeps book.toml's one description on every page).
 pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
     if !root.join("book.toml").is_file() {
         return Err(BookError::Build(format!(
@@ -59,7 +62,14 @@ pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
     }
     book.with_preprocessor(mdbook_mermaid::Mermaid);
     book.build().map_err(build_error)?;
-    Ok(book.build_dir_for("html"))
+    let site = book.build_dir_for("html");
+    describe::describe_pages(&site).map_err(|error| {
+        BookError::Io(
+            format!("cannot describe the pages in {}", site.display()),
+            error,
+        )
+    })?;
+    Ok(site)
 }
 
 fn build_error(error: impl Into<Box<dyn std::error::Error>>) -> BookError {

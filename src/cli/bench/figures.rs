@@ -46,7 +46,8 @@ pub(crate) fn write(root: &Path, results: &Results) -> Result<(), String> {
 }
 
 /// The Measurements appendix: how the run measured, then its tables and
-/// charts.
+/// charts under a `## Results` heading (the tables' own headings are
+/// `###`, and a page's headings must not skip a level).
 fn page(results: &Results) -> String {
     format!(
         "# Measurements\n\n\
@@ -68,6 +69,7 @@ fn page(results: &Results) -> String {
          (chapters 3 and 6), and one of its ticks is one countdown step. \
          Python is whatever `python3` is on your PATH; its processes are \
          started with `fork`, whatever the version.\n\n\
+         ## Results\n\n\
          {}\n\
          ![Countdown ratios](measurements/countdown.svg)\n\n\
          ![Convoy round trips](measurements/convoy.svg)\n",
@@ -446,6 +448,20 @@ mod tests {
         "creation",
         "transfer",
     ];
+
+    /// Screen readers and Lighthouse's audit expect a page's headings
+    /// never to skip a level (`#` then `###`).
+    #[test]
+    fn the_page_headings_skip_no_level() {
+        let page = page(&sample(true));
+        let mut level = 0;
+        for line in page.lines().filter(|l| l.starts_with('#')) {
+            let depth = line.chars().take_while(|&c| c == '#').count();
+            assert!(depth <= level + 1, "{line:?} comes after a level {level}");
+            level = depth;
+        }
+        assert!(level >= 3, "the page has no tables' headings");
+    }
 
     #[test]
     fn every_anchor_is_written_once_and_in_order() {
