@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use mdbook_driver::MDBook;
 
 mod describe;
+mod inline;
 mod listen;
 mod serve;
 
@@ -66,6 +67,12 @@ pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
     describe::describe_pages(&site).map_err(|error| {
         BookError::Io(
             format!("cannot describe the pages in {}", site.display()),
+            error,
+        )
+    })?;
+    inline::inline_stylesheets(&site).map_err(|error| {
+        BookError::Io(
+            format!("cannot inline the stylesheets in {}", site.display()),
             error,
         )
     })?;
