@@ -90,6 +90,33 @@ fn exists_then_kill(pid: i32) -> bool {
     exists
 }
 
+/// A snippet that starts `count` copies of itself, each holding `mib` MiB
+/// for five seconds, with `setup` applied to each child's `Command`, waits
+/// for them and then prints `finished`.
+fn children_holding_memory(
+    count: u32,
+    mib: u32,
+    setup: &str,
+    finished: &str,
+) -> String {
+    format!(
+        "#[allow(unused_imports)]\n\
+         use std::os::unix::process::CommandExt;\n\
+         use std::process::Command;\n\
+         fn main() {{\n    \
+         if std::env::args().nth(1).as_deref() == Some(\"child\") {{\n        \
+         let block = vec![1u8; {mib} << 20];\n        \
+         std::thread::sleep(std::time::Duration::from_secs(5));\n        \
+         std::hint::black_box(block);\n        return;\n    }}\n    \
+         let me = std::env::current_exe().unwrap();\n    \
+         let children: Vec<_> = (0..{count})\n        \
+         .map(|_| Command::new(&me).arg(\"child\"){setup}.spawn().unwrap())\n        \
+         .collect();\n    \
+         for mut child in children {{\n        child.wait().unwrap();\n    }}\n    \
+         println!(\"{finished}\");\n}}\n"
+    )
+}
+
 /// A daemon that left the group with `setsid` (it keeps the run's tag) is
 /// killed and reaped when the run ends, and what the snippet printed is
 /// shown without waiting for the pipe the daemon held.
@@ -127,19 +154,8 @@ fn a_daemon_without_environment_does_not_outlive_the_run() {
 #[test]
 fn processes_over_the_memory_limit_together_are_stopped() {
     let _turn = turn();
-    let code = "use std::process::Command;\n\
-        fn main() {\n    \
-        if std::env::args().nth(1).as_deref() == Some(\"child\") {\n        \
-        let block = vec![1u8; 100 << 20];\n        \
-        std::thread::sleep(std::time::Duration::from_secs(5));\n        \
-        std::hint::black_box(block);\n        return;\n    }\n    \
-        let me = std::env::current_exe().unwrap();\n    \
-        let children: Vec<_> = (0..4)\n        \
-        .map(|_| Command::new(&me).arg(\"child\").spawn().unwrap())\n        \
-        .collect();\n    \
-        for mut child in children {\n        child.wait().unwrap();\n    }\n    \
-        println!(\"all four finished\");\n}\n";
-    let done = evaluate(runner(), code);
+    let code = children_holding_memory(4, 100, "", "all four finished");
+    let done = evaluate(runner(), &code);
     eprintln!("{}", done.result);
     assert!(
         !done.result.contains("all four finished"),
@@ -308,20 +324,13 @@ fn a_lower_inherited_hard_limit_is_respected_not_fatal() {
 #[test]
 fn hidden_children_of_a_live_parent_count() {
     let _turn = turn();
-    let code = "use std::os::unix::process::CommandExt;\n\
-        use std::process::Command;\n\
-        fn main() {\n    \
-        if std::env::args().nth(1).as_deref() == Some(\"child\") {\n        \
-        let block = vec![1u8; 150 << 20];\n        \
-        std::thread::sleep(std::time::Duration::from_secs(5));\n        \
-        std::hint::black_box(block);\n        return;\n    }\n    \
-        let me = std::env::current_exe().unwrap();\n    \
-        let children: Vec<_> = (0..2)\n        \
-        .map(|_| Command::new(&me).arg(\"child\").env_clear().process_group(0).spawn().unwrap())\n        \
-        .collect();\n    \
-        for mut child in children {\n        child.wait().unwrap();\n    }\n    \
-        println!(\"both finished\");\n}\n";
-    let done = evaluate(runner(), code);
+    let code = children_holding_memory(
+        2,
+        150,
+        ".env_clear().process_group(0)",
+        "both finished",
+    );
+    let done = evaluate(runner(), &code);
     assert!(!done.result.contains("both finished"), "{}", done.result);
     assert!(
         done.result
