@@ -376,12 +376,11 @@ fn fresh_token() -> std::io::Result<String> {
 fn die_with_the_server(command: &mut Command) {
     use std::os::unix::process::CommandExt as _;
     // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed; it calls prctl(2) only and
-    // allocates nothing.
+    // async-signal-safe calls are allowed; with no parent to compare,
+    // `die_with_parent` calls prctl(2) only and allocates nothing.
     unsafe {
         command.pre_exec(|| {
-            #[cfg(target_os = "linux")]
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            reap::die_with_parent(None);
             Ok(())
         });
     }
