@@ -4,7 +4,6 @@
 //! page). Search engines show it under the page's title, and Lighthouse's
 //! SEO audit asks for one.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -19,20 +18,10 @@ const TAG: &str = r#"<meta name="description" content=""#;
 /// without a paragraph keep the book's description; the print page, which
 /// holds every chapter, keeps it too.
 pub(super) fn describe_pages(site: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(site)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            describe_pages(&path)?;
-        } else if path.extension().is_some_and(|e| e == "html")
-            && path.file_name().is_some_and(|n| n != "print.html")
-        {
-            let html = fs::read_to_string(&path)?;
-            if let Some(described) = with_description(&html) {
-                fs::write(&path, described)?;
-            }
-        }
-    }
-    Ok(())
+    super::rewrite_pages(site, &mut |path, html| {
+        let print = path.file_name().is_some_and(|n| n == "print.html");
+        if print { None } else { with_description(html) }
+    })
 }
 
 /// `html` with its description replaced by its first paragraph; `None`

@@ -18,35 +18,22 @@ use std::path::Path;
 /// Inlines the stylesheets of every HTML page under `site` (see the
 /// module's comment).
 pub(super) fn inline_stylesheets(site: &Path) -> io::Result<()> {
-    inline_under(site, site)
-}
-
-fn inline_under(site: &Path, dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            inline_under(site, &path)?;
-        } else if path.extension().is_some_and(|e| e == "html") {
-            let html = fs::read_to_string(&path)?;
-            let folder = path.parent().unwrap_or(site);
-            let inlined = with_styles(&html, |href| {
-                // Only files of this book: no scheme, no way out of it.
-                if href.contains(':') || href.starts_with('/') {
-                    return None;
-                }
-                let file = folder.join(href.split(['?', '#']).next()?);
-                let file = file.canonicalize().ok()?;
-                if !file.starts_with(site.canonicalize().ok()?) {
-                    return None;
-                }
-                fs::read_to_string(file).ok()
-            });
-            if inlined != html {
-                fs::write(&path, inlined)?;
+    let root = site.canonicalize()?;
+    super::rewrite_pages(site, &mut |path, html| {
+        let folder = path.parent().unwrap_or(site);
+        Some(with_styles(html, |href| {
+            // Only files of this book: no scheme, no way out of it.
+            if href.contains(':') || href.starts_with('/') {
+                return None;
             }
-        }
-    }
-    Ok(())
+            let file = folder.join(href.split(['?', '#']).next()?);
+            let file = file.canonicalize().ok()?;
+            if !file.starts_with(&root) {
+                return None;
+            }
+            fs::read_to_string(file).ok()
+        }))
+    })
 }
 
 /// `html` with each `<link rel="stylesheet" ...>` whose text `read` gives

@@ -79,6 +79,29 @@ pub fn build(root: &Path, out: Option<&Path>) -> Result<PathBuf, BookError> {
     Ok(site)
 }
 
+/// Runs `rewrite` on every HTML page under `dir` (its path and text) and
+/// writes back what it returns, where that differs: the one walk of the
+/// built pages that the post-processing steps share.
+fn rewrite_pages(
+    dir: &Path,
+    rewrite: &mut impl FnMut(&Path, &str) -> Option<String>,
+) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            rewrite_pages(&path, rewrite)?;
+        } else if path.extension().is_some_and(|e| e == "html") {
+            let html = std::fs::read_to_string(&path)?;
+            if let Some(new) = rewrite(&path, &html)
+                && new != html
+            {
+                std::fs::write(&path, new)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn build_error(error: impl Into<Box<dyn std::error::Error>>) -> BookError {
     let error = error.into();
     let mut why = error.to_string();
