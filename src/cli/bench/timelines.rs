@@ -147,12 +147,9 @@ fn ms(ns: f64) -> String {
 
 /// The median (the lower middle) of some durations in ns; 0 when none.
 fn median(values: &[u64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    match sorted.len() {
-        0 => 0.0,
-        n => sorted[(n - 1) / 2] as f64,
-    }
+    let values: Vec<f64> = values.iter().map(|&ns| ns as f64).collect();
+    // The bench's own median; it is NaN for no values, which `max` drops.
+    super::measure::median(&values).max(0.0)
 }
 
 /// The durations of `lane`'s spans doing `activity`, in ns, in order.

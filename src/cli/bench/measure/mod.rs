@@ -98,7 +98,7 @@ pub(super) fn python(script: &str, args: &[String]) -> Result<String, String> {
 }
 
 /// The median of some numbers (the lower middle for an even count).
-fn median(values: &[f64]) -> f64 {
+pub(super) fn median(values: &[f64]) -> f64 {
     quantile(values, 0.5)
 }
 
