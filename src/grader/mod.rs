@@ -94,6 +94,7 @@ pub struct Trial {
     timeout: Duration,
     exclusive: bool,
     on_timeout: Option<&'static str>,
+    not_run: Option<String>,
     body: fn(),
 }
 
@@ -113,8 +114,24 @@ impl Trial {
             timeout: DEFAULT_TIMEOUT,
             exclusive: false,
             on_timeout: None,
+            not_run: None,
             body,
         }
+    }
+
+    /// A trial this machine cannot run, and what to install so that it can
+    /// ("no shared libpython; install libpython3.11-dev"). It is reported
+    /// as NOT-RUN with that reason and earns nothing; libtest counts it as
+    /// ignored, so the suite still passes, unless `COURSE_REQUIRE_PYTHON`
+    /// is set (as `.ci/run` sets it), which makes it a failure.
+    ///
+    /// # Panics
+    ///
+    /// As [`Trial::new`], on a malformed id.
+    pub fn not_run(id: impl AsRef<str>, points: u32, why: impl Into<String>) -> Self {
+        let mut trial = Trial::new(id, points, || {});
+        trial.not_run = Some(why.into());
+        trial
     }
 
     /// Gives the trial a different deadline. The deadline only detects hangs;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::events::{Event, Events, Judged};
 use super::score::{Scored, score_table};
-use super::{ENV_TAG, Trial, judge};
+use super::{ENV_TAG, Trial, Verdict, judge};
 use crate::reap;
 
 /// Runs the suite as the parent.
@@ -31,6 +31,7 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
     let judged = Arc::new(Mutex::new(Vec::<(usize, Judged)>::new()));
     // Ordinary trials share this lock; exclusive trials take it alone.
     let turn = Arc::new(RwLock::new(()));
+    let required = std::env::var_os("COURSE_REQUIRE_PYTHON").is_some();
     let tests = trials
         .into_iter()
         .enumerate()
@@ -39,6 +40,10 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
             let turn = Arc::clone(&turn);
             let events = Arc::clone(&events);
             let name = trial.id.to_string();
+            let ignored = trial.not_run.is_some() && !required;
+            if ignored && !args.list {
+                report_not_run(&args, &trial, position, &judged, &events);
+            }
             libtest_mimic::Trial::test(name, move || {
                 let result = run_one(&trial, &turn);
                 events.write(&Event::Judged(result.clone()));
@@ -48,6 +53,7 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
                 all.push((position, result));
                 if passed { Ok(()) } else { Err(report.into()) }
             })
+            .with_ignored_flag(ignored)
         })
         .collect();
     reap::adopt_orphans();
@@ -85,8 +91,43 @@ fn list(args: &libtest_mimic::Arguments, trials: &[Trial], events: &Events) {
     }
 }
 
+/// A trial this machine cannot run, which libtest will not call: judged
+/// NOT-RUN here, with its reason on standard error, unless the filter
+/// leaves it out.
+fn report_not_run(
+    args: &libtest_mimic::Arguments,
+    trial: &Trial,
+    position: usize,
+    judged: &Mutex<Vec<(usize, Judged)>>,
+    events: &Events,
+) {
+    let probe = libtest_mimic::Trial::test(trial.id.to_string(), || Ok(()));
+    if args.is_filtered_out(&probe) {
+        return;
+    }
+    let result = not_run(trial, trial.not_run.clone().unwrap_or_default());
+    eprintln!("{}: {}", trial.id, result.report);
+    events.write(&Event::Judged(result.clone()));
+    let mut all = judged.lock().unwrap_or_else(|e| e.into_inner());
+    all.push((position, result));
+}
+
+/// The judgement of a trial that did not run.
+fn not_run(trial: &Trial, why: String) -> Judged {
+    Judged {
+        id: trial.id.clone(),
+        points: trial.points,
+        report: format!("NOT-RUN: {why}"),
+        verdict: Verdict::NotRun(why),
+        duration_ms: 0,
+    }
+}
+
 /// Runs one trial in its turn (alone if it is exclusive) and judges it.
 fn run_one(trial: &Trial, turn: &RwLock<()>) -> Judged {
+    if let Some(why) = &trial.not_run {
+        return not_run(trial, why.clone());
+    }
     let started = Instant::now();
     let outcome = if trial.exclusive {
         let _alone = turn.write();

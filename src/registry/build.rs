@@ -20,6 +20,7 @@
 // from the files in `tests/graded/`.
 
 include!("modules.rs");
+include!("python.rs");
 
 fn main() {
     let manifest = std::path::PathBuf::from(
@@ -30,6 +31,9 @@ fn main() {
     println!("cargo::rerun-if-changed=../exercises/tests/graded");
     println!("cargo::rerun-if-env-changed=COURSE_CHAPTERS");
     println!("cargo::rerun-if-env-changed=COURSE_SHADOW");
+
+    // Chapter 9 embeds CPython: link it where there is one.
+    link_python();
 
     let modules = chapter_modules(&manifest.join("src"));
     let mut chapters: Vec<&str> = modules.iter().map(|(c, _)| c.as_str()).collect();

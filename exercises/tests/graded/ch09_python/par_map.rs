@@ -1,0 +1,159 @@
+//! `par_map`: converted once, computed by every worker at once, with the
+//! GIL released.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread::{self, ThreadId};
+
+use exercises::ch09_python::par_map;
+use pyo3::IntoPyObjectExt as _;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::embed::{function, run_python};
+
+/// `ch09::par_map::maps_in_order`
+pub fn maps_in_order() {
+    run_python(
+        r#"
+for values, workers in (([], 3), ([7], 1), ([5, -2, 0, 9, 2**40, -(2**40), 3], 3),
+                        (list(range(100)), 16)):
+    result = triple_less_one(values, workers)
+    expected = [x * 3 - 1 for x in values]
+    assert result == expected, f"par_map({values}, {workers}) gave {result}"
+    assert result is not values, "par_map returns a new list"
+"#,
+        |py, globals| {
+            function(py, globals, c"triple_less_one", |args| {
+                let values = args.get_item(0)?;
+                let workers: usize = args.get_item(1)?.extract()?;
+                par_map(values.cast::<PyList>()?, workers, |x| x * 3 - 1)?.into_py_any(args.py())
+            })
+        },
+    );
+}
+
+/// Calls of the kernel in [`converts_before_it_computes`].
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// `ch09::par_map::converts_before_it_computes`
+pub fn converts_before_it_computes() {
+    run_python(
+        r#"
+for values, error in (([1, 2, "three", 4], TypeError), ([1, 2**70], OverflowError),
+                      ([1.5, 2], TypeError)):
+    try:
+        counted(values)
+    except error:
+        pass
+    else:
+        raise AssertionError(f"par_map({values}) raised no {error.__name__}")
+assert kernel_calls() == 0, f"the kernel ran {kernel_calls()} times before the bad value was found"
+"#,
+        |py, globals| {
+            function(py, globals, c"counted", |args| {
+                let values = args.get_item(0)?;
+                let mapped = par_map(values.cast::<PyList>()?, 2, |x| {
+                    CALLS.fetch_add(1, Ordering::SeqCst);
+                    x
+                })?;
+                mapped.into_py_any(args.py())
+            })?;
+            function(py, globals, c"kernel_calls", |args| {
+                CALLS.load(Ordering::SeqCst).into_py_any(args.py())
+            })
+        },
+    );
+}
+
+/// What the kernel of [`uses_every_worker`] saw.
+#[derive(Default)]
+struct Seen {
+    threads: HashSet<ThreadId>,
+    calls: usize,
+}
+
+/// `ch09::par_map::uses_every_worker`
+pub fn uses_every_worker() {
+    run_python(
+        r#"
+result = on_workers(list(range(64)), 8)
+assert result == [x + 1 for x in range(64)], result
+result = on_workers([1, 2, 3], 8)
+assert result == [2, 3, 4], result
+"#,
+        |py, globals| {
+            function(py, globals, c"on_workers", |args| {
+                let values = args.get_item(0)?;
+                let values = values.cast::<PyList>()?;
+                let workers: usize = args.get_item(1)?.extract()?;
+                let expected = workers.min(values.len());
+                let caller = thread::current().id();
+                let all_there = Barrier::new(expected);
+                let seen = Mutex::new(Seen::default());
+                let mapped = par_map(values, workers, |x| {
+                    let me = thread::current().id();
+                    assert_ne!(me, caller, "the kernel ran on the thread that called par_map");
+                    let first = {
+                        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                        seen.calls += 1;
+                        seen.threads.insert(me)
+                    };
+                    if first {
+                        // Every worker's first call waits for all of them.
+                        all_there.wait();
+                    }
+                    x + 1
+                })?;
+                let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+                assert_eq!(seen.threads.len(), expected, "the kernel ran on this many threads");
+                assert_eq!(seen.calls, values.len(), "the kernel was called this many times");
+                mapped.into_py_any(args.py())
+            })
+        },
+    );
+}
+
+/// Whether the kernel of [`releases_the_gil`] waits for a Python thread.
+static WAITING: AtomicBool = AtomicBool::new(false);
+/// Set by that Python thread.
+static RELEASED: AtomicBool = AtomicBool::new(false);
+
+/// `ch09::par_map::releases_the_gil`
+pub fn releases_the_gil() {
+    run_python(
+        r#"
+import threading, time
+def let_go():
+    while not kernel_waits():
+        time.sleep(0.001)
+    let_the_kernel_go()
+helper = threading.Thread(target=let_go, daemon=True)
+helper.start()
+assert held_until_python_runs([1, 2, 3, 4]) == [1, 2, 3, 4]
+helper.join()
+"#,
+        |py, globals| {
+            function(py, globals, c"kernel_waits", |args| {
+                WAITING.load(Ordering::SeqCst).into_py_any(args.py())
+            })?;
+            function(py, globals, c"let_the_kernel_go", |args| {
+                RELEASED.store(true, Ordering::SeqCst);
+                args.py().None().into_py_any(args.py())
+            })?;
+            function(py, globals, c"held_until_python_runs", |args| {
+                let values = args.get_item(0)?;
+                let mapped = par_map(values.cast::<PyList>()?, 2, |x| {
+                    WAITING.store(true, Ordering::SeqCst);
+                    while !RELEASED.load(Ordering::SeqCst) {
+                        thread::yield_now();
+                    }
+                    x
+                })?;
+                mapped.into_py_any(args.py())
+            })
+        },
+    );
+}
+

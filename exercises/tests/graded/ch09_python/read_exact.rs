@@ -1,0 +1,117 @@
+//! `read_exact`: bytes from a descriptor, with the GIL released while it
+//! waits.
+
+use course::grader::task;
+use pyo3::IntoPyObjectExt as _;
+use pyo3::prelude::*;
+
+use super::embed::{function, run_python};
+
+/// The number of `read` on this machine.
+#[cfg(target_arch = "x86_64")]
+const READ: i64 = 0;
+#[cfg(target_arch = "aarch64")]
+const READ: i64 = 63;
+
+/// Puts `wait_until_reading(tid)` in the script's globals: it returns once
+/// thread `tid` is blocked in `read`, waiting with the GIL released.
+fn with_wait_until_reading(
+    py: pyo3::Python<'_>,
+    globals: &pyo3::Bound<'_, pyo3::types::PyDict>,
+) -> pyo3::PyResult<()> {
+    function(py, globals, c"wait_until_reading", |args| {
+        let tid: i32 = args.get_item(0)?.extract()?;
+        args.py().detach(|| {
+            while task::syscall(tid) != Some(READ) {
+                std::thread::yield_now();
+            }
+        });
+        args.py().None().into_py_any(args.py())
+    })
+}
+
+/// `ch09::read_exact::reads_across_writes`
+pub fn reads_across_writes() {
+    run_python(
+        r#"
+import os, threading
+from ch09 import read_exact
+reader, writer = os.pipe()
+me = threading.get_native_id()
+assert read_exact(reader, 0) == b""
+os.write(writer, b"\xff\x00a")
+def write_the_rest():
+    wait_until_reading(me)
+    os.write(writer, b"b\xfe\n")
+threading.Thread(target=write_the_rest, daemon=True).start()
+got = read_exact(reader, 6)
+assert got == b"\xff\x00ab\xfe\n", f"read_exact(6) gave {got!r}"
+"#,
+        with_wait_until_reading,
+    );
+}
+
+/// `ch09::read_exact::heartbeat_keeps_ticking`
+pub fn heartbeat_keeps_ticking() {
+    run_python(
+        r#"
+import os, threading
+from ch09 import read_exact
+reader, writer = os.pipe()
+me = threading.get_native_id()
+ticks = []
+def heartbeat():
+    wait_until_reading(me)
+    for tick in range(3):
+        ticks.append(tick)
+    os.write(writer, b"done")
+threading.Thread(target=heartbeat, daemon=True).start()
+assert read_exact(reader, 4) == b"done"
+assert ticks == [0, 1, 2], ticks
+"#,
+        with_wait_until_reading,
+    );
+}
+
+/// `ch09::read_exact::leaves_the_fd_open`
+pub fn leaves_the_fd_open() {
+    run_python(
+        r#"
+import os
+from ch09 import read_exact
+reader, writer = os.pipe()
+os.write(writer, b"abcdef")
+assert read_exact(reader, 2) == b"ab"
+os.fstat(reader)
+assert read_exact(reader, 4) == b"cdef", "the second read_exact did not read what follows"
+os.close(reader)
+os.close(writer)
+"#,
+        |_, _| Ok(()),
+    );
+}
+
+/// `ch09::read_exact::errors_are_exceptions`
+pub fn errors_are_exceptions() {
+    run_python(
+        r#"
+import os
+from ch09 import read_exact
+def raises(error, fd, n):
+    try:
+        read_exact(fd, n)
+    except error:
+        return
+    raise AssertionError(f"read_exact({fd}, {n}) raised no {error.__name__}")
+reader, writer = os.pipe()
+os.write(writer, b"ab")
+os.close(writer)
+raises(EOFError, reader, 5)
+raises(ValueError, -1, 1)
+closed, other = os.pipe()
+os.close(closed)
+raises(OSError, closed, 1)
+"#,
+        |_, _| Ok(()),
+    );
+}
