@@ -32,6 +32,7 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
     // Ordinary trials share this lock; exclusive trials take it alone.
     let turn = Arc::new(RwLock::new(()));
     let required = std::env::var_os("COURSE_REQUIRE_PYTHON").is_some();
+    let mut last_reason = None;
     let tests = trials
         .into_iter()
         .enumerate()
@@ -42,7 +43,8 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
             let name = trial.id.to_string();
             let ignored = trial.not_run.is_some() && !required;
             if ignored && !args.list {
-                report_not_run(&args, &trial, position, &judged, &events);
+                let judged = &judged;
+                report_not_run(&args, &trial, position, judged, &events, &mut last_reason);
             }
             libtest_mimic::Trial::test(name, move || {
                 let result = run_one(&trial, &turn);
@@ -92,21 +94,25 @@ fn list(args: &libtest_mimic::Arguments, trials: &[Trial], events: &Events) {
 }
 
 /// A trial this machine cannot run, which libtest will not call: judged
-/// NOT-RUN here, with its reason on standard error, unless the filter
-/// leaves it out.
+/// NOT-RUN here, unless the filter leaves it out. Its reason goes to
+/// standard error once, not once per trial.
 fn report_not_run(
     args: &libtest_mimic::Arguments,
     trial: &Trial,
     position: usize,
     judged: &Mutex<Vec<(usize, Judged)>>,
     events: &Events,
+    last_reason: &mut Option<String>,
 ) {
     let probe = libtest_mimic::Trial::test(trial.id.to_string(), || Ok(()));
     if args.is_filtered_out(&probe) {
         return;
     }
     let result = not_run(trial, trial.not_run.clone().unwrap_or_default());
-    eprintln!("{}: {}", trial.id, result.report);
+    if *last_reason != trial.not_run {
+        eprintln!("{} and the trials after it: {}", trial.id, result.report);
+        last_reason.clone_from(&trial.not_run);
+    }
     events.write(&Event::Judged(result.clone()));
     let mut all = judged.lock().unwrap_or_else(|e| e.into_inner());
     all.push((position, result));

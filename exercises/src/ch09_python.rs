@@ -1,0 +1,241 @@
+//! Chapter 9, Rust inside Python: leaving the GIL behind with PyO3: five
+//! exercises.
+//!
+//! Your Python program keeps its GIL, but a function it calls can be Rust,
+//! and Rust can let go of the GIL while it works. Write a CPU-bound
+//! function that lets go of it; a parallel map over a Python list; a
+//! counter that Python threads share without a GIL; a pool of Rust threads
+//! that calls back into Python; and a read that waits with the GIL
+//! released.
+//!
+//! - Book: chapter 9, "Rust inside Python", section "Exercises".
+//! - Graded by `exercises/tests/graded/ch09_python.rs`:
+//!   `cargo course grade ch09`. The trials start a real CPython inside the
+//!   trial process, import the module [`ch09`] below, and call your
+//!   functions from Python threads.
+//! - Try it yourself from a Python prompt: `cargo course py` prints the
+//!   command.
+//!
+//! The tests check behaviour, and that the GIL really is released: two
+//! Python threads must both be inside your function at the same time, a
+//! Python thread must run while your workers work, and a Python heartbeat
+//! must tick while your read waits. A version that keeps the GIL times out
+//! and is told why.
+
+// Compiled while this module is on: `course grade` leaves out, or stubs
+// out again, what does not compile, so that it costs only its own points.
+#![cfg(module = "ch09_python")]
+
+use std::os::fd::RawFd;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+/// The module Python imports as `ch09`: [`count_primes`] (built on
+/// [`crunch`]), [`squares`] (built on [`par_map`]), [`Counter`],
+/// [`call_each`] and [`read_exact`].
+///
+/// PyO3 declares a module safe without the GIL unless told otherwise
+/// (`gil_used = false` has been its default since 0.28): a free-threaded
+/// CPython then imports it without turning the GIL back on. This one may
+/// say so because its only shared state, `Counter`'s, is atomic.
+#[pymodule]
+pub mod ch09 {
+    #[pymodule_export]
+    use super::{Counter, call_each, count_primes, read_exact, squares};
+}
+
+/// How many primes are below `n`, counted by [`crunch`] with the GIL
+/// released: `ch09.count_primes(100_000)` from two Python threads runs on
+/// two cores. Given; nothing to do here.
+#[pyfunction]
+pub fn count_primes(py: Python<'_>, n: u64) -> u64 {
+    crunch(py, n, |i| u64::from(is_prime(i)))
+}
+
+/// Whether `n` is prime, by trial division: slow on purpose.
+fn is_prime(n: u64) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
+
+/// Each int of `values`, squared, by [`par_map`] on `workers` threads.
+/// Given; nothing to do here.
+#[pyfunction]
+#[pyo3(signature = (values, workers = 4))]
+pub fn squares<'py>(
+    values: &Bound<'py, PyList>,
+    workers: usize,
+) -> PyResult<Bound<'py, PyList>> {
+    par_map(values, workers, |x| x.wrapping_mul(x))
+}
+
+/// The sum of `kernel(i)` for every `i` in `0..n`, computed with the GIL
+/// released, so that other Python threads run meanwhile, on other cores.
+///
+/// `py` is PyO3's proof that this thread holds the GIL; `py.detach` lets
+/// go of it for the length of a closure and takes it back afterwards.
+///
+/// # Graded promises
+///
+/// - It returns the sum of `kernel(i)` for `i` in `0..n` (wrapping on
+///   overflow), calling the kernel once for each `i`; `n = 0` gives `0`
+///   without a call. Trial: `ch09::crunch::sums_the_kernel`.
+/// - The kernel runs while the GIL is released: two Python threads that call
+///   `crunch` at the same time are both inside the kernel at once. Trial:
+///   `ch09::crunch::releases_the_gil`.
+/// - Through the module, `ch09.count_primes(n)` called from several Python
+///   threads at once gives each the count of primes below `n`. Trial:
+///   `ch09::crunch::counts_primes_from_python_threads`.
+pub fn crunch<K>(py: Python<'_>, n: u64, kernel: K) -> u64
+where
+    K: Fn(u64) -> u64 + Send + Sync,
+{
+    // TODO(ch09): the sum, computed inside `py.detach(...)`.
+    let _ = (py, n, kernel);
+    todo!("ch09: crunch")
+}
+
+/// A new list of `kernel(x)` for each int `x` of `values`, in order,
+/// computed on `workers` threads with the GIL released.
+///
+/// Python objects may be touched only while attached, so convert the list
+/// to a `Vec<i64>` first, compute while detached, and build the new list
+/// once attached again.
+///
+/// # Graded promises
+///
+/// - The result has `kernel(x)` at the position of each `x`; an empty list
+///   gives an empty list. Trial: `ch09::par_map::maps_in_order`.
+/// - Every value is converted before any computing: a value that is not an
+///   int raises `TypeError` (one too large for an `i64`, `OverflowError`)
+///   and the kernel is never called. Trial:
+///   `ch09::par_map::converts_before_it_computes`.
+/// - The kernel runs on `min(workers, len(values))` threads that
+///   `par_map` starts, all at once, and never on the calling thread; each
+///   value is computed once. Trial: `ch09::par_map::uses_every_worker`.
+/// - The GIL is released while the workers run: a Python thread started
+///   before the call runs while they work. Trial:
+///   `ch09::par_map::releases_the_gil`.
+pub fn par_map<'py, K>(
+    values: &Bound<'py, PyList>,
+    workers: usize,
+    kernel: K,
+) -> PyResult<Bound<'py, PyList>>
+where
+    K: Fn(i64) -> i64 + Send + Sync,
+{
+    // TODO(ch09): extract a Vec<i64> while attached, compute on scoped
+    // threads inside `py.detach`, then build the list with `PyList::new`.
+    let _ = (values, workers, kernel);
+    todo!("ch09: par_map")
+}
+
+/// A counter that Python threads share, with no lost update, whether or not
+/// a GIL serialises them: its state is an atomic, so `&self` is enough to
+/// add to it (`frozen`: Python never needs a mutable borrow).
+///
+/// # Graded promises
+///
+/// - `Counter()` starts at 0 and `Counter(start)` at `start`; `add(n)` adds
+///   `n` and returns the value just after this very addition; the `value`
+///   property reads it. Trial: `ch09::counter::counts`.
+/// - Python threads that add at the same time lose no update, and each
+///   `add` returns a value no other `add` returned. Trial:
+///   `ch09::counter::python_threads_lose_nothing`.
+/// - Rust threads that share it with no GIL held (through `Py::get`, as a
+///   free-threaded Python would run the methods) lose no update either.
+///   Trial: `ch09::counter::no_lost_update_without_the_gil`.
+#[pyclass(frozen)]
+#[derive(Debug)]
+pub struct Counter {
+    // TODO(ch09): an atomic (or a lock) around the value.
+}
+
+#[pymethods]
+impl Counter {
+    /// A counter at `start`.
+    #[new]
+    #[pyo3(signature = (start = 0))]
+    pub fn new(start: u64) -> Self {
+        // TODO(ch09): a counter at `start`.
+        let _ = start;
+        todo!("ch09: Counter::new")
+    }
+
+    /// Adds `n` (wrapping) and returns the value after this addition.
+    pub fn add(&self, n: u64) -> u64 {
+        // TODO(ch09): add `n` and return the value after this addition.
+        let _ = n;
+        todo!("ch09: Counter::add")
+    }
+
+    /// The value now.
+    #[getter]
+    pub fn value(&self) -> u64 {
+        // TODO(ch09): the value now.
+        todo!("ch09: Counter::value")
+    }
+}
+
+/// `callback(item)` for each item, called from `workers` Rust threads that
+/// each attach to the interpreter for each call; the results in the order
+/// of `items`.
+///
+/// Two ways to deadlock, both to avoid: waiting for the workers while this
+/// thread still holds the GIL (their `Python::attach` waits for it
+/// forever), and holding a Rust lock while a callback runs (the callback
+/// lets the GIL go now and then, another worker takes it and waits for the
+/// lock, and the first can never take the GIL back).
+///
+/// # Graded promises
+///
+/// - It returns `[callback(item) for item in items]`, in order; no items
+///   gives an empty list. Trial: `ch09::call_each::returns_results_in_order`.
+/// - The calls run on `min(workers, len(items))` threads that `call_each`
+///   starts, never on the calling thread, and the calling thread releases
+///   the GIL while it waits for them. Trial:
+///   `ch09::call_each::calls_from_its_workers`.
+/// - No lock is held while a callback runs: callbacks on different workers
+///   run at the same time (each waits for the others at a Python
+///   `threading.Barrier`). Trial: `ch09::call_each::callbacks_overlap`.
+/// - When callbacks raise, `call_each` raises the exception of the first
+///   item, by position, whose callback raised, after every item's callback
+///   has been called. Trial: `ch09::call_each::raises_the_first_error`.
+#[pyfunction]
+#[pyo3(signature = (callback, items, workers = 4))]
+pub fn call_each(
+    py: Python<'_>,
+    callback: Py<PyAny>,
+    items: Vec<i64>,
+    workers: usize,
+) -> PyResult<Vec<Py<PyAny>>> {
+    // TODO(ch09): scoped workers inside `py.detach`, each calling the
+    // callback inside `Python::attach`; no lock held during a call.
+    let _ = (py, callback, items, workers);
+    todo!("ch09: call_each")
+}
+
+/// Exactly `n` bytes read from the file descriptor `fd`, waiting with the
+/// GIL released, so that Python threads run while it blocks. The
+/// descriptor is the caller's: it stays open.
+///
+/// # Graded promises
+///
+/// - It returns the next `n` bytes, any bytes (not only UTF-8), however many
+///   writes they arrive in; `n = 0` returns `b""`. Trial:
+///   `ch09::read_exact::reads_across_writes`.
+/// - The GIL is released while it waits: a Python heartbeat thread ticks,
+///   and only then writes what it waits for. Trial:
+///   `ch09::read_exact::heartbeat_keeps_ticking`.
+/// - The descriptor stays open: the next `read_exact` on it reads the bytes
+///   that follow. Trial: `ch09::read_exact::leaves_the_fd_open`.
+/// - End of file before `n` bytes raises `EOFError`; a negative `fd` raises
+///   `ValueError`; a descriptor that is not open raises `OSError`. None of
+///   them is a panic. Trial: `ch09::read_exact::errors_are_exceptions`.
+#[pyfunction]
+pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> {
+    // TODO(ch09): refuse a negative fd, duplicate it (it stays the
+    // caller's), and read inside `py.detach`; map the errors to exceptions.
+    let _ = (py, fd, n);
+    todo!("ch09: read_exact")
+}
