@@ -128,7 +128,11 @@ impl Trial {
     /// # Panics
     ///
     /// As [`Trial::new`], on a malformed id.
-    pub fn not_run(id: impl AsRef<str>, points: u32, why: impl Into<String>) -> Self {
+    pub fn not_run(
+        id: impl AsRef<str>,
+        points: u32,
+        why: impl Into<String>,
+    ) -> Self {
         let mut trial = Trial::new(id, points, || {});
         trial.not_run = Some(why.into());
         trial

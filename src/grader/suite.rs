@@ -44,7 +44,14 @@ pub(super) fn run_suite(trials: Vec<Trial>) -> ExitCode {
             let ignored = trial.not_run.is_some() && !required;
             if ignored && !args.list {
                 let judged = &judged;
-                report_not_run(&args, &trial, position, judged, &events, &mut last_reason);
+                report_not_run(
+                    &args,
+                    &trial,
+                    position,
+                    judged,
+                    &events,
+                    &mut last_reason,
+                );
             }
             libtest_mimic::Trial::test(name, move || {
                 let result = run_one(&trial, &turn);

@@ -5,7 +5,7 @@
 //! requests go to `/__course/meta/crates` and `/__course/evaluate.json`,
 //! with the token of [`Runner::token`] in a header. Snippets are compiled
 //! in a scratch package under `target/runner/` that depends on the crates
-//! the book uses (std, tokio, crossbeam, course) and is built offline; it
+//! the book uses (std, tokio, crossbeam, pyo3, course) and is built offline; it
 //! is warmed when the server starts, so a snippet after the first costs a
 //! small incremental build.
 //!
@@ -59,7 +59,7 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// The crates a snippet may use besides std, as the playground lists them.
-pub const CRATES: [&str; 3] = ["course", "crossbeam", "tokio"];
+pub const CRATES: [&str; 4] = ["course", "crossbeam", "pyo3", "tokio"];
 
 /// What a reader's snippet may use: the memory a graded trial's process
 /// may map, and a thread for each 2 MiB of it.
@@ -145,8 +145,21 @@ impl Runner {
                  version = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
                  [dependencies]\ncourse = {{ path = {course}, \
                  default-features = false }}\ncrossbeam = \"0.8\"\n\
+                 pyo3 = {{ version = \"0.30.1\", features = [\"abi3-py39\"] }}\n\
                  tokio = {{ version = \"1\", features = [\"full\"] }}\n\n\
                  [workspace]\n"
+            ),
+        )?;
+        // Chapter 9's programs embed CPython: the course's own probe links
+        // it, where there is one (`src/registry/python.rs`).
+        let probe = serde_json::to_string(
+            &root.join("src/registry/python.rs").display().to_string(),
+        )
+        .unwrap_or_default();
+        fs::write(
+            dir.join("build.rs"),
+            format!(
+                "include!({probe});\n\nfn main() {{\n    link_python();\n}}\n"
             ),
         )?;
         // The course's own versions, so nothing is fetched.
@@ -205,6 +218,8 @@ impl Runner {
             // code excerpt, the labels, `help:` and the error code.
             .args(["build", "--quiet", "--offline", "--color=never"])
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
+            // PyO3 must not link libpython itself (see build.rs above).
+            .env("PYO3_BUILD_EXTENSION_MODULE", "1")
             .stdin(Stdio::null());
         let built = run_limited(command, BUILD_TIMEOUT, BUILD_LIMITS)?;
         let stderr = built.stderr_text();

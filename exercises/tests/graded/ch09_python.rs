@@ -40,7 +40,7 @@ use course::grader::Trial;
 /// Deadline for trials whose only way to hang is a rendezvous that a
 /// version holding the GIL, or a lock, never reaches. Starting the
 /// interpreter takes a few hundredths of a second.
-const HANG_TIMEOUT: Duration = Duration::from_secs(10);
+const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A trial: the real one where there is a CPython to embed, NOT-RUN with
 /// what to install where there is none.
