@@ -99,6 +99,35 @@ impl Block {
     }
 }
 
+/// The fence of a Rust program that is type-checked but neither linked nor
+/// run, by skeptic and by rustdoc alike. Only chapter 9 uses it: its
+/// examples start an embedded CPython, and linking them needs CPython's
+/// shared library, which a machine may lack (the course still builds and
+/// grades chapters 1 to 8 there), while a program that deadlocks on purpose
+/// must not run at all. mdBook hides the Run button of these blocks.
+const NO_RUN: &str = "rust,no_run";
+
+/// Whether a block of `file` may use the `rust,no_run` fence: only the
+/// pages of chapter 9 (`chapters/09-*/`).
+fn may_skip_running(file: &Path) -> bool {
+    let relative = file.strip_prefix(root().join("chapters")).unwrap_or(file);
+    relative
+        .components()
+        .next()
+        .and_then(|first| first.as_os_str().to_str())
+        .is_some_and(|folder| folder.starts_with("09-"))
+}
+
+/// Whether a block is a whole Rust program that skeptic and rustdoc check:
+/// ```rust (compiled and run) or, in chapter 9, ```rust,no_run.
+fn is_rust_program(block: &Block) -> bool {
+    match block.info.as_deref() {
+        Some("rust") => true,
+        Some(NO_RUN) => may_skip_running(&block.file),
+        _ => false,
+    }
+}
+
 /// Languages that are shown, not compiled. Anything else is a mistake:
 /// rustdoc would test a block with no language as Rust, and skeptic would
 /// not, so the two engines would disagree.
@@ -111,6 +140,11 @@ fn every_code_block_is_tested_or_shown_only() {
         let verdict = match block.info.as_deref() {
             None => Some("an indented code block (rustdoc would test it)"),
             Some("rust") => None,
+            Some(NO_RUN) if may_skip_running(&block.file) => None,
+            Some(NO_RUN) => Some(
+                "`rust,no_run` is only for chapter 9's PyO3 programs, which \
+                 need libpython to link; elsewhere a program must run",
+            ),
             Some(_) if block.error_code().is_some() => None,
             Some(info) if SHOWN_ONLY.contains(&info) => None,
             // Self-check questions: tests/quiz.rs proves their answers.
@@ -123,7 +157,8 @@ fn every_code_block_is_tested_or_shown_only() {
             Some(_) => Some(
                 "an unknown fence: use `rust` (compiled and run), \
                  `compile_fail,E0000`, or one of the shown-only languages; \
-                 `ignore`, `no_run` and `should_panic` are not used",
+                 `ignore` and `should_panic` are not used, and `no_run` \
+                 only as `rust,no_run` in chapter 9",
             ),
         };
         if let Some(verdict) = verdict {
@@ -139,17 +174,17 @@ fn every_code_block_is_tested_or_shown_only() {
 
 #[test]
 fn skeptic_runs_every_rust_block() {
-    let rust_blocks = code_blocks()
-        .iter()
-        .filter(|b| b.info.as_deref() == Some("rust"))
-        .count();
+    // skeptic makes a test of each program, `rust,no_run` ones included
+    // (it only type-checks those).
+    let rust_blocks =
+        code_blocks().iter().filter(|b| is_rust_program(b)).count();
     let generated = include_str!(concat!(env!("OUT_DIR"), "/skeptic-tests.rs"));
     let tests = generated.matches("#[test]").count();
     let ignored = generated.matches("#[ignore]").count();
     assert_eq!(ignored, 0, "skeptic generated ignored tests");
     assert_eq!(
         tests, rust_blocks,
-        "the book has {rust_blocks} ```rust blocks but skeptic runs {tests}"
+        "the book has {rust_blocks} Rust programs but skeptic tests {tests}"
     );
     assert!(
         rust_blocks >= 6,
@@ -160,7 +195,7 @@ fn skeptic_runs_every_rust_block() {
 #[test]
 fn rust_blocks_are_full_programs() {
     for block in code_blocks() {
-        if block.info.as_deref() == Some("rust") {
+        if is_rust_program(&block) {
             assert!(
                 block.code.contains("fn main()"),
                 "{}: a ```rust block must be a whole program with `fn \
@@ -190,14 +225,17 @@ fn compile_fail_blocks_fail_with_the_error_they_name() {
         );
         let source = scratch.path().join("snippet.rs");
         fs::write(&source, &block.code).unwrap();
-        let output = Command::new(&rustc)
+        let mut command = Command::new(&rustc);
+        command
             .args(["--edition", "2024", "--emit=metadata", "--crate-type"])
             .arg("bin")
             .arg("--out-dir")
-            .arg(scratch.path())
-            .arg(&source)
-            .output()
-            .expect("cannot run rustc");
+            .arg(scratch.path());
+        if block.code.contains("pyo3") {
+            command.args(pyo3_args());
+        }
+        let output =
+            command.arg(&source).output().expect("cannot run rustc");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             !output.status.success(),
@@ -210,6 +248,30 @@ fn compile_fail_blocks_fail_with_the_error_they_name() {
             block.place()
         );
     }
+}
+
+/// The arguments that let rustc find `pyo3` for a compile_fail block that
+/// uses it (chapter 9): the `pyo3` this test binary was built beside (a
+/// dependency of `course`), the newest if cargo has kept several.
+fn pyo3_args() -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let is_pyo3 = |path: &PathBuf| {
+        let name = path.file_name().unwrap().to_string_lossy();
+        name.starts_with("libpyo3-") && name.ends_with(".rlib")
+    };
+    let newest = fs::read_dir(deps)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(is_pyo3)
+        .max_by_key(|path| fs::metadata(path).and_then(|m| m.modified()).ok())
+        .expect("no libpyo3-*.rlib beside the test binary");
+    vec![
+        "-L".into(),
+        format!("dependency={}", deps.display()),
+        "--extern".into(),
+        format!("pyo3={}", newest.display()),
+    ]
 }
 
 #[test]
@@ -564,7 +626,8 @@ fn python_blocks_run() {
 #[test]
 fn code_lines_fit_the_column() {
     for block in code_blocks() {
-        if !matches!(block.info.as_deref(), Some("rust" | "python")) {
+        let python = block.info.as_deref() == Some("python");
+        if !is_rust_program(&block) && !python {
             continue;
         }
         for (offset, line) in block.code.lines().enumerate() {

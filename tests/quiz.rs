@@ -237,6 +237,7 @@ fn every_chapter_has_three_questions_of_a_known_shape() {
         "06-fairness",
         "07-processes-instead-of-threads",
         "08-async",
+        "09-python",
     ] {
         let count = per_chapter.get(chapter).copied().unwrap_or(0);
         assert!(
