@@ -234,8 +234,7 @@ fn compile_fail_blocks_fail_with_the_error_they_name() {
         if block.code.contains("pyo3") {
             command.args(pyo3_args());
         }
-        let output =
-            command.arg(&source).output().expect("cannot run rustc");
+        let output = command.arg(&source).output().expect("cannot run rustc");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
             !output.status.success(),
@@ -618,6 +617,64 @@ fn python_blocks_run() {
             block.place(),
             ran.stderr_text()
         );
+    }
+}
+
+/// What a chapter 9 program that hangs on purpose says in its first line:
+/// the test below expects it to time out instead of finishing.
+const HANGS: &str = "// This program hangs on purpose";
+
+/// Chapter 9's PyO3 programs (```rust,no_run, which skeptic and rustdoc
+/// only type-check) compiled and run through the Run button's package,
+/// which links CPython where there is one: each prints what it finishes
+/// with, and the one that shows a deadlock is still running at the
+/// deadline. Without a CPython to embed, this test says so and checks
+/// nothing, unless `COURSE_REQUIRE_PYTHON` is set, as `.ci/run` sets it.
+#[test]
+fn python_embedding_programs_run() {
+    let required = std::env::var_os("COURSE_REQUIRE_PYTHON").is_some();
+    let missing = env!("COURSE_NO_PYTHON");
+    if !missing.is_empty() {
+        assert!(!required, "{missing}");
+        eprintln!("chapter 9's programs were not run: {missing}");
+        return;
+    }
+    // Only detects a hang: every program but the deadlock ends in well
+    // under a second once built.
+    let deadline = Duration::from_secs(20);
+    let runner = course::runner::Runner::new(
+        root(),
+        root().join("target/runner-test"),
+        deadline,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let programs: Vec<Block> = code_blocks()
+        .into_iter()
+        .filter(|block| block.info.as_deref() == Some(NO_RUN))
+        .collect();
+    assert!(!programs.is_empty(), "chapter 9 shows no PyO3 program");
+    for block in programs {
+        // rustdoc's hidden lines (`# ` in front) are part of the program.
+        let code: String = block
+            .code
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .map(|line| if line == "#" { "" } else { line })
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let ran = runtime.block_on(runner.evaluate(code.clone()));
+        if code.starts_with(HANGS) {
+            assert!(
+                ran.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("timed out")),
+                "{}: the program that should hang ended: {ran:?}",
+                block.place()
+            );
+        } else {
+            assert!(ran.error.is_none(), "{}: {ran:?}", block.place());
+        }
     }
 }
 

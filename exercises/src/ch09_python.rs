@@ -13,8 +13,8 @@
 //!   `cargo course grade ch09`. The trials start a real CPython inside the
 //!   trial process, import the module [`ch09`] below, and call your
 //!   functions from Python threads.
-//! - Try it yourself from a Python prompt: `cargo course py` prints the
-//!   command.
+//! - Try it yourself at a Python prompt where `import ch09` is this module:
+//!   `cargo run -p exercises --bin python`.
 //!
 //! The tests check behaviour, and that the GIL really is released: two
 //! Python threads must both be inside your function at the same time, a
