@@ -101,7 +101,8 @@ enum Command {
         write_sums: bool,
     },
     /// Measure the notes' claims on this machine: countdown in Python and
-    /// Rust, the convoy effect under the toy GILs, creation cost, memory.
+    /// Rust, Python threads calling Rust, the convoy effect under the toy
+    /// GILs, creation cost, memory.
     Bench {
         /// A rough run in under a minute.
         #[arg(long)]
@@ -129,9 +130,13 @@ enum Command {
         /// What the helper does.
         #[arg(value_enum)]
         mode: WorkerMode,
-        /// How many (steps, threads or tasks).
+        /// How many (steps, threads or tasks; milliseconds for
+        /// python-calls-rust).
         #[arg(default_value_t = 0)]
         n: u64,
+        /// How many interleaved pairs (python-calls-rust).
+        #[arg(long, default_value_t = 1)]
+        pairs: usize,
     },
     /// Draw every recorded timeline (`chapters/appendix/measurements/
     /// timelines/*.json`) into its SVG, and its caption into the figures.
@@ -216,8 +221,8 @@ fn main() -> ExitCode {
                 true
             })
         }
-        Command::BenchWorker { mode, n } => {
-            cli::bench::worker(mode, n).map(|()| true)
+        Command::BenchWorker { mode, n, pairs } => {
+            cli::bench::worker(mode, n, pairs).map(|()| true)
         }
         Command::DrawTimelines => {
             cli::bench::timeline_svg::draw_timelines(&root).map(|()| true)

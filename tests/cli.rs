@@ -416,8 +416,12 @@ fn bench_writes_every_figure_the_chapters_quote() {
         text(&output.stderr)
     );
     assert!(stdout.contains("### The convoy effect"), "{stdout}");
+    // Built with an embeddable CPython, the run embedded it; built
+    // without, it says why instead.
+    let detached = stdout.contains("| Rust, inside `py.detach` | ");
+    assert_eq!(detached, cfg!(python), "{stdout}");
     let figures = dir.path().join("chapters/appendix/measurements");
-    for chart in ["countdown.svg", "convoy.svg"] {
+    for chart in ["countdown.svg", "convoy.svg", "python-calls-rust.svg"] {
         let svg = fs::read_to_string(figures.join(chart)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{chart}");
     }

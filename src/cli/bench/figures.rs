@@ -1,8 +1,8 @@
 //! `course bench --write`: puts a run's figures into the book.
 //!
 //! - `chapters/appendix/measurements.md`: the Measurements appendix, with
-//!   the tables and two SVG charts (`measurements/*.svg`, drawn with
-//!   plotters);
+//!   the tables and three SVG charts (`measurements/*.svg`, drawn with
+//!   plotters; chapter 9's in `python_calls_rust`);
 //! - `chapters/appendix/measurements/figures.md`: short sentences between
 //!   `ANCHOR` markers, which the chapters quote with mdBook's
 //!   `{{#include ...:anchor}}`, so no figure in the prose is typed by hand.
@@ -12,6 +12,8 @@ use std::fs;
 use std::path::Path;
 
 use plotters::prelude::*;
+
+mod python_calls_rust;
 
 use super::report::{grouped, markdown};
 use super::results::{Convoy, Latency, Lock, Results};
@@ -32,6 +34,7 @@ pub(crate) fn write(root: &Path, results: &Results) -> Result<(), String> {
     };
     countdown_chart(&dir.join("countdown.svg"), results)?;
     convoy_chart(&dir.join("convoy.svg"), results)?;
+    python_calls_rust::chart(&dir.join(python_calls_rust::CHART), results)?;
     put(&root.join(FIGURES), figures(results))?;
     put(&root.join(PAGE), page(results))?;
     super::timelines::write_traces(
@@ -41,7 +44,7 @@ pub(crate) fn write(root: &Path, results: &Results) -> Result<(), String> {
     // The timelines' pictures and captions, from the recordings just
     // written.
     super::timeline_svg::draw_timelines(root)?;
-    eprintln!("wrote {PAGE}, {FIGURES}, two charts and the timelines");
+    eprintln!("wrote {PAGE}, {FIGURES}, three charts and the timelines");
     Ok(())
 }
 
@@ -68,14 +71,20 @@ fn page(results: &Results) -> String {
          rounds; memory is one sample. The toy GIL is `course::gil` \
          (chapters 3 and 6), and one of its ticks is one countdown step. \
          Python is whatever `python3` is on your PATH; its processes are \
-         started with `fork`, whatever the version.\n\n\
+         started with `fork`, whatever the version. Python threads calling \
+         Rust run in CPython embedded in a fresh `course bench-worker` \
+         process (the Python that `PYO3_PYTHON` names, or `python3`, found \
+         when this program was built), where Python itself times one \
+         thread against two, in {pairs} interleaved pairs.\n\n\
          ## Results\n\n\
          {}\n\
          ![Countdown ratios](measurements/countdown.svg)\n\n\
-         ![Convoy round trips](measurements/convoy.svg)\n",
+         ![Convoy round trips](measurements/convoy.svg)\n\n\
+         ![Python threads calling Rust](measurements/{chart})\n",
         markdown(results),
         pairs = results.effort.budget().pairs,
         trips = results.effort.budget().trips,
+        chart = python_calls_rust::CHART,
     )
 }
 
@@ -97,6 +106,7 @@ fn figures(results: &Results) -> String {
     anchors.put("machine", results.machine.describe());
     python_countdown(&mut anchors, results);
     rust_countdown(&mut anchors, results);
+    python_calls_rust::anchors(&mut anchors, results);
     convoy(&mut anchors, results);
     costs(&mut anchors, results);
     anchors.0
@@ -432,7 +442,7 @@ mod tests {
     use super::*;
 
     /// The anchors the chapters may quote, in the order they are written.
-    const ANCHORS: [&str; 14] = [
+    const ANCHORS: [&str; 16] = [
         "machine",
         "python_countdown",
         "python_threads",
@@ -441,6 +451,8 @@ mod tests {
         "rust_threads",
         "rust_processes",
         "gil_countdown",
+        "python_calls_rust",
+        "python_detach",
         "convoy_nolock",
         "convoy_old",
         "convoy_new",

@@ -11,9 +11,11 @@
 //! `report` renders as the tables that `course bench` prints, and which
 //! `figures` (`--write`) puts into the book. `worker` is the hidden
 //! `course bench-worker`, this binary started again when a measurement
-//! needs a fresh process. `timeline_svg` draws recorded timelines for the
+//! needs a fresh process; `embed` is its CPython, for Python threads that
+//! call Rust (chapter 9). `timeline_svg` draws recorded timelines for the
 //! book.
 
+mod embed;
 mod figures;
 mod measure;
 mod report;

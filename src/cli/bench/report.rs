@@ -15,6 +15,7 @@ pub(crate) fn markdown(results: &Results) -> String {
         results.machine.describe()
     );
     countdown(&mut out, results);
+    python_calls_rust(&mut out, results);
     convoy(&mut out, results);
     creation(&mut out, results);
     transfer(&mut out, results);
@@ -116,6 +117,45 @@ fn countdown(out: &mut String, results: &Results) {
             "\nOne Python step (8 bytecodes in CPython 3.11) costs as \
              much as {:.0} Rust steps.",
             python / c.per_step.1
+        );
+    }
+}
+
+/// Python threads calling Rust: two threads, each with half the steps,
+/// against one thread.
+fn python_calls_rust(out: &mut String, results: &Results) {
+    let _ = writeln!(
+        out,
+        "\n### Python threads calling Rust: two threads relative to one\n"
+    );
+    let m = match &results.python_calls_rust {
+        Ok(measured) => measured,
+        Err(why) => {
+            let _ = writeln!(out, "Not measured: {why}");
+            return;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "One embedded CPython {} times both: one Python thread counting \
+         down N steps, and two threads counting down N/2 each. N is {} \
+         for the countdown in Python and {} for the Rust functions.\n\n\
+         | the threads call | 1 thread | 2 threads |\n|---|---|---|",
+        m.version,
+        grouped(m.python_count),
+        grouped(m.rust_count)
+    );
+    for (what, ratio) in [
+        ("nothing: the countdown in Python", &m.python),
+        ("Rust, holding the GIL", &m.holding),
+        ("Rust, inside `py.detach`", &m.detached),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {what} | {:.2} s | {} ({:.2} s) |",
+            ratio.a,
+            x(ratio.ratio),
+            ratio.b
         );
     }
 }
@@ -261,6 +301,20 @@ mod tests {
         assert!(table.contains(
             "| old GIL, every 100 ticks (records each release) | 0.300 s | \
              1.30× (0.390 s) |\n"
+        ));
+    }
+
+    #[test]
+    fn python_calling_rust_has_a_row_per_function() {
+        let table = markdown(&sample(true));
+        assert!(table.contains(
+            "| Rust, holding the GIL | 0.60 s | 1.00× (0.60 s) |\n\
+             | Rust, inside `py.detach` | 0.60 s | 0.51× (0.31 s) |\n"
+        ));
+        assert!(table.contains("N is 24 000 000 for the countdown in Python"));
+        let without = markdown(&sample(false));
+        assert!(without.contains(
+            "two threads relative to one\n\nNot measured: no Python found"
         ));
     }
 

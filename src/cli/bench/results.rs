@@ -128,6 +128,25 @@ pub(crate) struct Countdown {
     pub(crate) per_step: (Option<f64>, f64),
 }
 
+/// Python threads calling Rust (chapter 9): each comparison is two
+/// threads, each counting down half the steps, against one thread counting
+/// down all of them, all timed in one embedded CPython.
+#[derive(Debug, Clone)]
+pub(crate) struct PythonCallsRust {
+    /// The embedded interpreter's version: `3.11.7`.
+    pub(crate) version: String,
+    /// The countdown in pure Python.
+    pub(crate) python: Ratio,
+    /// Python's steps per run.
+    pub(crate) python_count: u64,
+    /// A Rust `#[pyfunction]` that counts down holding the GIL.
+    pub(crate) holding: Ratio,
+    /// A Rust `#[pyfunction]` that counts down inside `py.detach`.
+    pub(crate) detached: Ratio,
+    /// Rust's steps per run (both Rust comparisons).
+    pub(crate) rust_count: u64,
+}
+
 /// Round trips of an I/O thread in milliseconds: p10, p50, p90 and the
 /// slowest (the tail is where an unfair lock shows).
 #[derive(Debug, Clone, Copy)]
@@ -298,6 +317,8 @@ pub(crate) struct Results {
     pub(crate) effort: Effort,
     /// Countdown ratios.
     pub(crate) countdown: Countdown,
+    /// Python threads calling Rust, or why they were not measured.
+    pub(crate) python_calls_rust: Result<PythonCallsRust, String>,
     /// How long the convoy's peer took to answer each request.
     pub(crate) peer_delay: Duration,
     /// Convoy latencies, one row per variant.
@@ -382,6 +403,18 @@ pub(crate) fn sample(python: bool) -> Results {
             rust_count: 463_116_600,
             gil_threads: ratio(1.01, 0.6, 0.61),
             per_step: (python.then_some(19.9), 1.08),
+        },
+        python_calls_rust: if python {
+            Ok(PythonCallsRust {
+                version: "3.11.7".into(),
+                python: ratio(1.03, 0.5, 0.515),
+                python_count: 24_000_000,
+                holding: ratio(1.0, 0.6, 0.6),
+                detached: ratio(0.51, 0.6, 0.306),
+                rust_count: 2_400_000_000,
+            })
+        } else {
+            Err("no Python found (python3: no such file)".into())
         },
         peer_delay: Duration::from_millis(1),
         convoy,

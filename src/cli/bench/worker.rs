@@ -1,6 +1,7 @@
 //! The helper side of `course bench`: `course bench-worker <mode> <n>`, a
 //! hidden command that the measurements start as a fresh process when they
-//! need one (to count down, to be created, to sum, to be weighed).
+//! need one (to count down, to be created, to sum, to be weighed, to
+//! embed CPython).
 
 use std::hint::black_box;
 use std::io::BufRead as _;
@@ -23,6 +24,10 @@ pub enum WorkerMode {
     /// Starts N tokio tasks that wait and prints its resident KiB (and 0:
     /// tasks have no kernel stack).
     Tasks,
+    /// Embeds CPython and times Python threads counting down, in Python
+    /// and calling Rust (see `embed`): each one-thread run at least N ms,
+    /// `--pairs` times.
+    PythonCallsRust,
 }
 
 /// The notes' countdown, as Rust: `black_box` stops the optimiser from
@@ -48,14 +53,18 @@ pub(crate) fn command(mode: WorkerMode, n: u64) -> Command {
 }
 
 /// `course bench-worker`: runs one [`WorkerMode`] with its count `n`
-/// (which `noop` and `sum` ignore).
-pub fn worker(mode: WorkerMode, n: u64) -> Result<(), String> {
+/// (which `noop` and `sum` ignore) and `pairs` (which only
+/// `python-calls-rust` reads).
+pub fn worker(mode: WorkerMode, n: u64, pairs: usize) -> Result<(), String> {
     match mode {
         WorkerMode::Countdown => countdown(n),
         WorkerMode::Noop => {}
         WorkerMode::Sum => println!("{}", sum_stdin()),
         WorkerMode::Threads => park_threads(n),
         WorkerMode::Tasks => pend_tasks(n)?,
+        WorkerMode::PythonCallsRust => {
+            super::embed::python_calls_rust(Duration::from_millis(n), pairs)?
+        }
     }
     Ok(())
 }
@@ -161,6 +170,7 @@ mod tests {
                 "bench-worker sum 7",
                 "bench-worker threads 7",
                 "bench-worker tasks 7",
+                "bench-worker python-calls-rust 7",
             ]
         );
     }

@@ -8,6 +8,7 @@
 mod convoy;
 mod costs;
 mod countdown;
+mod python_calls_rust;
 mod tracing;
 
 use std::process::Command;
@@ -22,6 +23,7 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
     let budget = effort.budget();
     let machine = Machine::detect();
     let countdown = countdown::measure(budget, &machine, say);
+    let python_calls_rust = python_calls_rust::measure(budget, say);
     let convoy = convoy::measure(budget, &machine, say);
     let creation = costs::creation(budget, say);
     let transfer = costs::transfer(budget, say);
@@ -31,6 +33,7 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
         machine,
         effort,
         countdown,
+        python_calls_rust,
         peer_delay: convoy::PEER_DELAY,
         convoy,
         creation,
@@ -121,13 +124,16 @@ fn paired(
     mut a: impl FnMut() -> f64,
     mut b: impl FnMut() -> f64,
 ) -> Ratio {
-    let (mut ratios, mut a_times, mut b_times) = (vec![], vec![], vec![]);
-    for _ in 0..pairs {
-        let (ta, tb) = (a(), b());
-        ratios.push(tb / ta);
-        a_times.push(ta);
-        b_times.push(tb);
-    }
+    let times: Vec<(f64, f64)> = (0..pairs).map(|_| (a(), b())).collect();
+    ratio_of(&times)
+}
+
+/// The median of the ratios b/a of pairs of times (a, b), and the median
+/// of each side.
+fn ratio_of(times: &[(f64, f64)]) -> Ratio {
+    let ratios: Vec<f64> = times.iter().map(|(a, b)| b / a).collect();
+    let a_times: Vec<f64> = times.iter().map(|(a, _)| *a).collect();
+    let b_times: Vec<f64> = times.iter().map(|(_, b)| *b).collect();
     Ratio {
         ratio: median(&ratios),
         a: median(&a_times),
@@ -143,7 +149,10 @@ fn seconds(work: impl FnOnce()) -> f64 {
 }
 
 /// A count that makes `run(count)` take at least `target`.
-fn calibrate(target: Duration, mut run: impl FnMut(u64) -> f64) -> u64 {
+pub(in crate::cli::bench) fn calibrate(
+    target: Duration,
+    mut run: impl FnMut(u64) -> f64,
+) -> u64 {
     let mut count: u64 = 100_000;
     loop {
         let took = run(count);
