@@ -231,7 +231,8 @@ pub fn call_each(
 ///   that follow. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; a negative `fd` raises
 ///   `ValueError`; a descriptor that is not open raises `OSError`. None of
-///   them is a panic. Trial: `ch09::read_exact::errors_are_exceptions`.
+///   them is a panic, and descriptor 0 is read like any other. Trial:
+///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
 pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> {
     // TODO(ch09): refuse a negative fd, duplicate it (it stays the

@@ -28,8 +28,8 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read as _};
-use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::Mutex;
+use std::ops::Range;
+use std::os::fd::{FromRawFd as _, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
@@ -130,18 +130,15 @@ where
 {
     let py = values.py();
     let input: Vec<i64> = values.extract()?;
-    let workers = workers.clamp(1, input.len().max(1));
-    let output = py.detach(|| {
-        let size = input.len().div_ceil(workers).max(1);
+    let output: Vec<i64> = py.detach(|| {
         thread::scope(|scope| {
-            let handles: Vec<_> = input
-                .chunks(size)
-                .map(|chunk| scope.spawn(|| chunk.iter().map(|&x| kernel(x)).collect::<Vec<_>>()))
+            let workers: Vec<_> = shares(input.len(), workers)
+                .map(|share| {
+                    let share = &input[share];
+                    scope.spawn(|| share.iter().map(|&x| kernel(x)).collect::<Vec<_>>())
+                })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect::<Vec<i64>>()
+            workers.into_iter().flat_map(joined).collect()
         })
     });
     PyList::new(py, output)
@@ -224,34 +221,47 @@ pub fn call_each(
     items: Vec<i64>,
     workers: usize,
 ) -> PyResult<Vec<Py<PyAny>>> {
-    let workers = workers.clamp(1, items.len().max(1));
-    let size = items.len().div_ceil(workers).max(1);
-    // Each worker fills its own slots; the lock is taken only to store a
-    // finished chunk, never while a callback runs.
-    let results: Mutex<Vec<Option<PyResult<Py<PyAny>>>>> =
-        Mutex::new((0..items.len()).map(|_| None).collect());
-    py.detach(|| {
+    // Each worker returns its results; no lock is held while a callback
+    // runs (there is none at all).
+    let results: Vec<PyResult<Py<PyAny>>> = py.detach(|| {
         thread::scope(|scope| {
-            for (at, chunk) in items.chunks(size).enumerate() {
-                let (callback, results) = (&callback, &results);
-                scope.spawn(move || {
-                    let done: Vec<PyResult<Py<PyAny>>> = chunk
-                        .iter()
-                        .map(|&item| Python::attach(|py| callback.call1(py, (item,))))
-                        .collect();
-                    let mut slots = results.lock().unwrap_or_else(|e| e.into_inner());
-                    for (offset, result) in done.into_iter().enumerate() {
-                        slots[at * size + offset] = Some(result);
-                    }
-                });
-            }
-        });
+            let workers: Vec<_> = shares(items.len(), workers)
+                .map(|share| {
+                    let (share, callback) = (&items[share], &callback);
+                    scope.spawn(move || {
+                        share
+                            .iter()
+                            .map(|&item| Python::attach(|py| callback.call1(py, (item,))))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(joined).collect()
+        })
     });
-    let slots = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    slots
-        .into_iter()
-        .map(|slot| slot.expect("every worker fills its chunk"))
-        .collect()
+    // Every callback has been called; the first error by position wins.
+    results.into_iter().collect()
+}
+
+/// `len` positions cut into `min(workers, len)` runs of consecutive ones
+/// whose lengths differ by at most one (none when `len` is 0), one per
+/// worker.
+fn shares(len: usize, workers: usize) -> impl Iterator<Item = Range<usize>> {
+    let parts = workers.max(1).min(len);
+    let (size, longer) = (len / parts.max(1), len % parts.max(1));
+    (0..parts).scan(0, move |start, part| {
+        let end = *start + size + usize::from(part < longer);
+        let share = *start..end;
+        *start = end;
+        Some(share)
+    })
+}
+
+/// What a worker returned; its panic, passed on to the caller.
+fn joined<T>(worker: thread::ScopedJoinHandle<'_, T>) -> T {
+    worker
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Exactly `n` bytes read from the file descriptor `fd`, waiting with the
@@ -270,17 +280,23 @@ pub fn call_each(
 ///   that follow. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; a negative `fd` raises
 ///   `ValueError`; a descriptor that is not open raises `OSError`. None of
-///   them is a panic. Trial: `ch09::read_exact::errors_are_exceptions`.
+///   them is a panic, and descriptor 0 is read like any other. Trial:
+///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
 pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> {
     if fd < 0 {
         return Err(PyValueError::new_err(format!("negative file descriptor {fd}")));
     }
-    // SAFETY: `fd` is not -1 (checked above), and it is only borrowed for
-    // the `try_clone_to_owned` below, which duplicates it with `fcntl`: if it
-    // is not open, that fails with EBADF and nothing else touches it.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut file = File::from(borrowed.try_clone_to_owned()?);
+    // SAFETY: `fcntl` with `F_DUPFD_CLOEXEC` may be called with any int:
+    // it only reads the process's descriptor table, and fails with EBADF
+    // when `fd` is not open. The caller's descriptor stays theirs.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: `copy` is a descriptor this call just made and nothing else
+    // owns: the `File` closes it when dropped.
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(copy) });
     let bytes = py.detach(|| {
         let mut buffer = vec![0; n];
         file.read_exact(&mut buffer).map(|()| buffer)

@@ -90,9 +90,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         trial!(
             "ch09::counter::no_lost_update_without_the_gil",
-            2,
+            1,
             counter::no_lost_update_without_the_gil
         ),
+        trial!("ch09::counter::racing_adds_are_counted", 2, counter::racing_adds_are_counted),
         trial!(
             "ch09::call_each::returns_results_in_order",
             1,

@@ -6,8 +6,19 @@ use super::embed::run_python;
 pub fn returns_results_in_order() {
     run_python(
         r#"
+import threading
 from ch09 import call_each
 assert call_each(lambda x: x * 10, list(range(20)), 3) == [x * 10 for x in range(20)]
+# The first item's callback ends last: the results are still in the items' order.
+last_done = threading.Event()
+def first_ends_last(item):
+    if item == 0:
+        last_done.wait()
+    if item == 19:
+        last_done.set()
+    return -item
+result = call_each(first_ends_last, list(range(20)), 3)
+assert result == [-x for x in range(20)], f"results out of order: {result}"
 assert call_each(str, [1, -2, 3]) == ["1", "-2", "3"]
 assert call_each(str, [], 4) == []
 assert call_each(lambda x: [x], [5], 16) == [[5]]
@@ -23,15 +34,21 @@ pub fn calls_from_its_workers() {
 import threading
 from ch09 import call_each
 caller = threading.get_ident()
-all_there = threading.Barrier(6)
-callers = set()
-def callback(item):
-    callers.add(threading.get_ident())
-    all_there.wait()
-    return item
-assert call_each(callback, list(range(6)), 6) == list(range(6))
-assert caller not in callers, "a callback ran on the thread that called call_each"
-assert len(callers) == 6, f"the callbacks ran on {len(callers)} threads, not 6"
+for count, workers in ((6, 6), (10, 4), (3, 1), (1, 5)):
+    expected = min(count, workers)
+    all_there = threading.Barrier(expected)
+    callers = set()
+    def callback(item):
+        me = threading.get_ident()
+        if me not in callers:
+            callers.add(me)
+            # Each worker's first call waits for every worker's.
+            all_there.wait()
+        return item
+    assert call_each(callback, list(range(count)), workers) == list(range(count))
+    assert caller not in callers, "a callback ran on the thread that called call_each"
+    assert len(callers) == expected, (
+        f"{count} items on {workers} workers ran on {len(callers)} threads, not {expected}")
 "#,
         |_, _| Ok(()),
     );
@@ -57,12 +74,19 @@ assert call_each(callback, [1, 2, 3, 4], 2) == [-1, -2, -3, -4]
 pub fn raises_the_first_error() {
     run_python(
         r#"
+import threading
 from ch09 import call_each
 called = []
+fifth_raised = threading.Event()
 def callback(item):
     called.append(item)
-    if item in (3, 5):
-        raise ValueError(f"bad {item}")
+    if item == 3:
+        # Item 5's error comes first in time; item 3's is first by position.
+        fifth_raised.wait()
+        raise ValueError("bad 3")
+    if item == 5:
+        fifth_raised.set()
+        raise ValueError("bad 5")
     return item
 try:
     call_each(callback, list(range(8)), 2)

@@ -1,8 +1,12 @@
 //! `Counter`: counts, and loses no update, with or without the GIL.
 
+use std::ptr;
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::thread;
 
+use course::grader::fault_hold::{FaultHold, Pages, ProtFlags, race};
+use course::grader::task::{self, BUSY_TICKS};
 use exercises::ch09_python::Counter;
 use pyo3::prelude::*;
 
@@ -19,6 +23,8 @@ assert counter.add(5) == 5 and counter.add(0) == 5 and counter.value == 5
 other = Counter(10)
 assert other.add(1) == 11 and other.value == 11 and counter.value == 5
 assert Counter(start=3).value == 3
+top = Counter(2**64 - 1)
+assert top.add(2) == 1 and top.value == 1, "adding past 2**64 - 1 wraps around"
 "#,
         |_, _| Ok(()),
     );
@@ -82,4 +88,112 @@ pub fn no_lost_update_without_the_gil() {
     returned.sort_unstable();
     returned.dedup();
     assert_eq!(returned.len() as u64, total, "two adds returned the same value");
+}
+
+/// What each of [`both_read_first`]'s threads got back.
+static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+
+/// `ch09::counter::racing_adds_are_counted`
+///
+/// Two threads add 1 to one counter at the same moment, in the two orders
+/// that lose an update, or return one value twice, when adding is two
+/// steps: both read the value before either writes it; and one adds whole
+/// between the other's write and the end of its `add`. The orders are
+/// forced, not hoped for: the counter lies on pages of the trial's own,
+/// protected so that a write holds its thread (see
+/// `course::grader::fault_hold`). Holding a thread is only a delay, so a
+/// correct `add` counts both and returns 1 to one thread, 2 to the other.
+pub fn racing_adds_are_counted() {
+    // A `todo!()` ends the trial here as TODO, not on a racing thread.
+    drop(Counter::new(0).add(1));
+    for (order, adds) in [
+        ("each reading the value before either wrote it", both_read_first as fn(&Pages) -> _),
+        ("one adding whole between the other's write and its return", one_between),
+    ] {
+        let pages = Pages::new(1);
+        let place = pages.start() as *mut Counter;
+        // SAFETY: the pages are fresh, writable, page-aligned and a page
+        // long, which is room and alignment enough for a `Counter` (a few
+        // words); nothing else uses them.
+        unsafe { ptr::write(place, Counter::new(0)) };
+        let mut returned = adds(&pages);
+        // SAFETY: written above; the threads that used it are joined.
+        let value = unsafe { &*place }.value();
+        // SAFETY: dropped once, here, before its pages are unmapped.
+        unsafe { ptr::drop_in_place(place) };
+        returned.sort_unstable();
+        assert_eq!(
+            value, 2,
+            "two threads added 1 at the same moment, {order}, and the \
+             counter came out {value}: an update was lost. Reading and then \
+             writing is two steps another thread can come between; \
+             fetch_add (or a lock held across both) is one"
+        );
+        assert_eq!(
+            returned,
+            [1, 2],
+            "two threads added 1 at the same moment, {order}, and got \
+             {returned:?} back: each add returns the value just after its \
+             own addition (what fetch_add returned, plus n), so one gets 1 \
+             and the other 2"
+        );
+    }
+}
+
+/// Both threads read the counter at `pages` before either writes it.
+fn both_read_first(pages: &Pages) -> [u64; 2] {
+    // SAFETY: `racing_adds_are_counted` placed a counter there.
+    let counter = unsafe { &*(pages.start() as *const Counter) };
+    race(
+        (pages.start(), pages.start() + pages.bytes()),
+        [0, 1].map(|i| move || RETURNED[i].store(counter.add(1), Ordering::SeqCst)),
+    );
+    RETURNED.each_ref().map(|r| r.load(Ordering::SeqCst))
+}
+
+/// One thread is held right after its first write to the counter at
+/// `pages`; the other adds meanwhile, until it returns, sleeps (waiting
+/// for a lock the first holds) or spins; then the first goes on. Only on
+/// x86-64, where a write can be single-stepped; elsewhere the adds just
+/// run.
+fn one_between(pages: &Pages) -> [u64; 2] {
+    // SAFETY: `racing_adds_are_counted` placed a counter there.
+    let counter = unsafe { &*(pages.start() as *const Counter) };
+    let hold = FaultHold::after_the_first_write(pages.start(), pages.start() + pages.bytes());
+    let (first_returned, second_returned) = (AtomicBool::new(false), AtomicBool::new(false));
+    let second_tid = AtomicI32::new(0);
+    hold.protect(ProtFlags::PROT_READ);
+    let returned = thread::scope(|s| {
+        let first = s.spawn(|| {
+            let got = counter.add(1);
+            first_returned.store(true, Ordering::SeqCst);
+            got
+        });
+        while hold.held() == 0 && !first_returned.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        let second = s.spawn(|| {
+            second_tid.store(task::me().tid, Ordering::SeqCst);
+            let got = counter.add(1);
+            second_returned.store(true, Ordering::SeqCst);
+            got
+        });
+        while second_tid.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        let tid = second_tid.load(Ordering::SeqCst);
+        let spent = task::cpu_ticks(tid);
+        // No deadline: a second thread that spins is told by its CPU time.
+        while !second_returned.load(Ordering::SeqCst)
+            && !task::asleep(tid)
+            && task::cpu_ticks(tid).saturating_sub(spent) <= BUSY_TICKS
+        {
+            thread::yield_now();
+        }
+        hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
+        hold.let_go_all();
+        [first, second].map(|adder| adder.join().expect("a thread that adds panicked"))
+    });
+    drop(hold);
+    returned
 }

@@ -13,22 +13,45 @@ use pyo3::types::PyList;
 
 use super::embed::{function, run_python};
 
+/// Set once the kernel has computed the last value of [`maps_in_order`]'s
+/// forced case.
+static LAST_DONE: AtomicBool = AtomicBool::new(false);
+
 /// `ch09::par_map::maps_in_order`
 pub fn maps_in_order() {
     run_python(
         r#"
 for values, workers in (([], 3), ([7], 1), ([5, -2, 0, 9, 2**40, -(2**40), 3], 3),
-                        (list(range(100)), 16)):
+                        (list(range(100)), 16), (list(range(10)), 4)):
     result = triple_less_one(values, workers)
     expected = [x * 3 - 1 for x in values]
     assert result == expected, f"par_map({values}, {workers}) gave {result}"
     assert result is not values, "par_map returns a new list"
+# The first value is computed last: the result is still in the list's order.
+values = list(range(100, 108))
+result = first_computed_last(values)
+assert result == [x * 3 - 1 for x in values], f"par_map({values}, 4) gave {result}"
 "#,
         |py, globals| {
             function(py, globals, c"triple_less_one", |args| {
                 let values = args.get_item(0)?;
                 let workers: usize = args.get_item(1)?.extract()?;
                 par_map(values.cast::<PyList>()?, workers, |x| x * 3 - 1)?.into_py_any(args.py())
+            })?;
+            function(py, globals, c"first_computed_last", |args| {
+                let values = args.get_item(0)?;
+                let mapped = par_map(values.cast::<PyList>()?, 4, |x| {
+                    if x == 100 {
+                        while !LAST_DONE.load(Ordering::SeqCst) {
+                            thread::yield_now();
+                        }
+                    }
+                    if x == 107 {
+                        LAST_DONE.store(true, Ordering::SeqCst);
+                    }
+                    x * 3 - 1
+                })?;
+                mapped.into_py_any(args.py())
             })
         },
     );
@@ -78,10 +101,10 @@ struct Seen {
 pub fn uses_every_worker() {
     run_python(
         r#"
-result = on_workers(list(range(64)), 8)
-assert result == [x + 1 for x in range(64)], result
-result = on_workers([1, 2, 3], 8)
-assert result == [2, 3, 4], result
+for values, workers in ((list(range(64)), 8), (list(range(10)), 4), ([1, 2, 3], 8),
+                        ([5], 1), ([1, 2, 3], 1)):
+    result = on_workers(values, workers)
+    assert result == [x + 1 for x in values], f"par_map({values}, {workers}) gave {result}"
 "#,
         |py, globals| {
             function(py, globals, c"on_workers", |args| {

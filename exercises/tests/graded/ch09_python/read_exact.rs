@@ -111,6 +111,11 @@ raises(ValueError, -1, 1)
 closed, other = os.pipe()
 os.close(closed)
 raises(OSError, closed, 1)
+# Descriptor 0 is a descriptor like any other.
+zero_reader, zero_writer = os.pipe()
+os.dup2(zero_reader, 0)
+os.write(zero_writer, b"z")
+assert read_exact(0, 1) == b"z", "read_exact(0, 1) did not read descriptor 0"
 "#,
         |_, _| Ok(()),
     );
