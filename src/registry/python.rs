@@ -1,6 +1,6 @@
 // Finds the CPython that chapter 9's trials embed, the way PyO3 finds one
-// (`PYO3_PYTHON`, then `python3` on PATH), and says what to install when
-// there is none.
+// (`PYO3_PYTHON`, a virtualenv or conda environment, `python`, `python3`),
+// and says what to install when there is none.
 //
 // Plain std, no inner attributes: the build scripts include this file
 // (`registry/build.rs` for the exercises and solutions, the root
@@ -16,7 +16,7 @@
 #[allow(dead_code, reason = "each build script uses its own part")]
 #[derive(Debug)]
 pub struct EmbeddablePython {
-    /// The interpreter asked: `PYO3_PYTHON`, or `python3`.
+    /// The interpreter asked (see `interpreter`).
     pub executable: String,
     /// `3.11`.
     pub version: String,
@@ -26,10 +26,41 @@ pub struct EmbeddablePython {
     pub library: String,
 }
 
+/// The interpreter PyO3's build would ask, in its order (pyo3-build-config's
+/// `find_interpreter`): `PYO3_PYTHON`; then the active virtualenv's or
+/// conda environment's (not both); then `python`, then `python3`, the
+/// first on PATH that says it is Python 3.
+fn interpreter() -> String {
+    if let Ok(python) = std::env::var("PYO3_PYTHON") {
+        return python;
+    }
+    match (std::env::var("VIRTUAL_ENV"), std::env::var("CONDA_PREFIX")) {
+        (Ok(env), Err(_)) | (Err(_), Ok(env)) => {
+            return format!("{env}/bin/python");
+        }
+        _ => {}
+    }
+    let python3 = |name: &str| {
+        std::process::Command::new(name)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|out| {
+                out.stdout.starts_with(b"Python 3")
+                    || out.stderr.starts_with(b"Python 3")
+            })
+    };
+    ["python", "python3"]
+        .into_iter()
+        .find(|name| python3(name))
+        .unwrap_or("python3")
+        .to_string()
+}
+
 /// The Python to embed, or why there is none, in words that say what to
 /// install.
 pub fn embeddable_python() -> Result<EmbeddablePython, String> {
-    let executable = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".into());
+    let executable = interpreter();
     let script = "import sys, sysconfig as s\n\
                   v = s.get_config_var\n\
                   print('%d.%d' % sys.version_info[:2])\n\
@@ -57,7 +88,8 @@ pub fn embeddable_python() -> Result<EmbeddablePython, String> {
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines().map(str::trim);
     let mut next = || lines.next().unwrap_or_default().to_string();
-    let (version, libdir, ldlibrary, gil_disabled) = (next(), next(), next(), next());
+    let (version, libdir, ldlibrary, gil_disabled) =
+        (next(), next(), next(), next());
     let minor: u32 = version
         .strip_prefix("3.")
         .and_then(|minor| minor.parse().ok())
@@ -69,19 +101,22 @@ pub fn embeddable_python() -> Result<EmbeddablePython, String> {
         ));
     }
     if gil_disabled == "1" {
+        // On purpose: the trials prove that a solution releases the GIL by
+        // meetings that a solution holding it can never reach; without a
+        // GIL, one that never releases it would pass them.
         return Err(format!(
-            "{executable} is a free-threaded build ({version}t); chapter 9's \
-             trials use CPython's stable ABI, which free-threaded builds do \
-             not offer before 3.15: set PYO3_PYTHON to a default build"
+            "{executable} is a free-threaded build ({version}t), which has no \
+             GIL for chapter 9's trials to see released: set PYO3_PYTHON to \
+             a default (GIL) build of the same Python"
         ));
     }
     let library = ldlibrary
         .strip_prefix("lib")
         .and_then(|name| name.strip_suffix(".so"))
         .map(str::to_string);
-    let found = library
-        .as_ref()
-        .is_some_and(|_| std::path::Path::new(&libdir).join(&ldlibrary).is_file());
+    let found = library.as_ref().is_some_and(|_| {
+        std::path::Path::new(&libdir).join(&ldlibrary).is_file()
+    });
     match library {
         Some(library) if found => Ok(EmbeddablePython {
             executable,
@@ -104,7 +139,9 @@ pub fn embeddable_python() -> Result<EmbeddablePython, String> {
 /// `cfg(python)`; without one, leaves it off and puts the reason in
 /// `COURSE_NO_PYTHON` for the programs to report.
 pub fn link_python() {
-    println!("cargo::rerun-if-env-changed=PYO3_PYTHON");
+    for variable in ["PYO3_PYTHON", "VIRTUAL_ENV", "CONDA_PREFIX", "PATH"] {
+        println!("cargo::rerun-if-env-changed={variable}");
+    }
     println!("cargo::rustc-check-cfg=cfg(python)");
     match embeddable_python() {
         Ok(python) => {
