@@ -21,6 +21,16 @@ pub(crate) const SUITE_DIR: &str = "FAULTS_SUITE_DIR";
 /// A graded suite in miniature: two chapters, one failing trial, and an
 /// exclusive trial among ordinary ones.
 pub(crate) fn suite() -> Vec<Trial> {
+    if std::env::var_os(NOT_RUN_SUITE).is_some() {
+        return vec![
+            Trial::new("ch93::plain::passes", 1, || {}),
+            Trial::not_run(
+                "ch93::python::needs_python",
+                2,
+                "no Python found; install one",
+            ),
+        ];
+    }
     if std::env::var_os(HANGING_SUITE).is_some() {
         return vec![
             Trial::new("ch92::hang::a", 1, hangs_and_tells).timeout(HANG * 30),
@@ -44,6 +54,10 @@ pub(crate) fn suite() -> Vec<Trial> {
 fn suite_dir() -> PathBuf {
     PathBuf::from(std::env::var_os(SUITE_DIR).expect("no suite folder"))
 }
+
+/// Set with `SUITE_DIR`: the suite is a trial that passes and one that
+/// this machine cannot run.
+const NOT_RUN_SUITE: &str = "FAULTS_NOT_RUN_SUITE";
 
 /// Set with `SUITE_DIR`: the suite is two trials that hang.
 const HANGING_SUITE: &str = "FAULTS_HANGING_SUITE";
@@ -136,7 +150,44 @@ pub(crate) fn suite_checks() -> Vec<libtest_mimic::Trial> {
             "suite::a_filter_grades_only_what_it_names",
             a_filter_grades_only_what_it_names,
         ),
+        check(
+            "suite::a_trial_that_cannot_run_is_not_run_never_passed",
+            a_trial_that_cannot_run_is_not_run_never_passed,
+        ),
     ]
+}
+
+/// A trial this machine cannot run (chapter 9 without a CPython to embed)
+/// earns nothing and says why; libtest counts it as ignored, so the suite
+/// passes, unless `COURSE_REQUIRE_PYTHON` is set, which makes it fail.
+fn a_trial_that_cannot_run_is_not_run_never_passed() -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |required: bool| {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.env(SUITE_DIR, dir.path()).env(NOT_RUN_SUITE, "1");
+        if required {
+            command.env("COURSE_REQUIRE_PYTHON", "1");
+        } else {
+            command.env_remove("COURSE_REQUIRE_PYTHON");
+        }
+        let output = command.output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code(), text)
+    };
+    let (code, out) = run(false);
+    if code != Some(0) {
+        return Err(format!("a suite with a NOT-RUN trial failed:\n{out}"));
+    }
+    mentions(&out, "1 passed; 0 failed; 1 ignored")?;
+    mentions(&out, "NOT-RUN: no Python found; install one")?;
+    mentions(&out, "score: 1/3 points (33 %)")?;
+    let (code, out) = run(true);
+    if code == Some(0) {
+        return Err(format!("COURSE_REQUIRE_PYTHON did not fail it:\n{out}"));
+    }
+    mentions(&out, "1 passed; 1 failed")?;
+    mentions(&out, "score: 1/3 points (33 %)")
 }
 
 /// A failing suite exits non-zero, and its score table comes after the
