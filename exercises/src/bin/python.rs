@@ -59,6 +59,16 @@ fn ended(py: Python<'_>, result: PyResult<()>) -> ExitCode {
 /// Runs `args[0]` as `__main__` with `sys.argv = args`, or the prompt.
 #[cfg(all(python, chapter = "ch09"))]
 fn run(py: Python<'_>, args: &[String]) -> PyResult<()> {
+    // `Python::initialize` leaves Python's signal handlers off; put
+    // Ctrl-C's back, so that it raises KeyboardInterrupt as in python3.
+    let signal = py.import("signal")?;
+    signal.call_method1(
+        "signal",
+        (
+            signal.getattr("SIGINT")?,
+            signal.getattr("default_int_handler")?,
+        ),
+    )?;
     let sys = py.import("sys")?;
     match args.first() {
         Some(script) => {
