@@ -287,9 +287,10 @@ pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> 
     if fd < 0 {
         return Err(PyValueError::new_err(format!("negative file descriptor {fd}")));
     }
-    // SAFETY: `fcntl` with `F_DUPFD_CLOEXEC` may be called with any int:
-    // it only reads the process's descriptor table, and fails with EBADF
-    // when `fd` is not open. The caller's descriptor stays theirs.
+    // SAFETY: `fcntl` with `F_DUPFD_CLOEXEC` touches no memory of ours
+    // whatever the int: it fails with EBADF when `fd` is not open. That the
+    // descriptor is the caller's to read from is the caller's promise (the
+    // contract above); the caller's own descriptor stays theirs.
     let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if copy < 0 {
         return Err(std::io::Error::last_os_error().into());
