@@ -80,9 +80,9 @@ pub fn squares<'py>(
 /// - It returns the sum of `kernel(i)` for `i` in `0..n` (wrapping on
 ///   overflow), calling the kernel once for each `i`; `n = 0` gives `0`
 ///   without a call. Trial: `ch09::crunch::sums_the_kernel`.
-/// - The kernel runs while the GIL is released: two Python threads that call
-///   `crunch` at the same time are both inside the kernel at once. Trial:
-///   `ch09::crunch::releases_the_gil`.
+/// - The kernel runs while the GIL is released, however small `n` is: two
+///   Python threads that call `crunch` at the same time are both inside the
+///   kernel at once. Trial: `ch09::crunch::releases_the_gil`.
 /// - Through the module, `ch09.count_primes(n)` called from several Python
 ///   threads at once gives each the count of primes below `n`. Trial:
 ///   `ch09::crunch::counts_primes_from_python_threads`.
@@ -104,15 +104,19 @@ where
 ///
 /// # Graded promises
 ///
-/// - The result has `kernel(x)` at the position of each `x`; an empty list
-///   gives an empty list. Trial: `ch09::par_map::maps_in_order`.
+/// - The result has `kernel(x)` at the position of each `x`, in whatever
+///   order the workers finish; an empty list gives an empty list. Trial:
+///   `ch09::par_map::maps_in_order`.
 /// - Every value is converted before any computing: a value that is not an
 ///   int raises `TypeError` (one too large for an `i64`, `OverflowError`)
 ///   and the kernel is never called. Trial:
 ///   `ch09::par_map::converts_before_it_computes`.
 /// - The kernel runs on `min(workers, len(values))` threads that
-///   `par_map` starts, all at once, and never on the calling thread; each
-///   value is computed once. Trial: `ch09::par_map::uses_every_worker`.
+///   `par_map` starts, all at once (however the values divide among them,
+///   and with a single worker too), and never on the calling thread; the
+///   kernel is called once for each position of the list (a value that
+///   appears twice is computed twice). Trial:
+///   `ch09::par_map::uses_every_worker`.
 /// - The GIL is released while the workers run: a Python thread started
 ///   before the call runs while they work. Trial:
 ///   `ch09::par_map::releases_the_gil`.
@@ -137,14 +141,20 @@ where
 /// # Graded promises
 ///
 /// - `Counter()` starts at 0 and `Counter(start)` at `start`; `add(n)` adds
-///   `n` and returns the value just after this very addition; the `value`
-///   property reads it. Trial: `ch09::counter::counts`.
+///   any `n` from 0 to `2**64 - 1`, wrapping past `2**64 - 1` to 0, and
+///   returns the value just after this very addition; the `value` property
+///   reads it. Trial: `ch09::counter::counts`.
 /// - Python threads that add at the same time lose no update, and each
 ///   `add` returns a value no other `add` returned. Trial:
 ///   `ch09::counter::python_threads_lose_nothing`.
 /// - Rust threads that share it with no GIL held (through `Py::get`, as a
 ///   free-threaded Python would run the methods) lose no update either.
 ///   Trial: `ch09::counter::no_lost_update_without_the_gil`.
+/// - Not even when two threads add at the same moment in the orders that
+///   expose a two-step add (both read the value before either writes it; one adds
+///   whole between the other's write and its return), which the trial
+///   forces: the value counts both, and one `add` returns 1, the other 2.
+///   Trial: `ch09::counter::racing_adds_are_counted`.
 #[pyclass(frozen)]
 #[derive(Debug)]
 pub struct Counter {
@@ -189,18 +199,21 @@ impl Counter {
 ///
 /// # Graded promises
 ///
-/// - It returns `[callback(item) for item in items]`, in order; no items
-///   gives an empty list. Trial: `ch09::call_each::returns_results_in_order`.
+/// - It returns `[callback(item) for item in items]`, in the items' order
+///   whatever order the calls end in; no items gives an empty list. Trial:
+///   `ch09::call_each::returns_results_in_order`.
 /// - The calls run on `min(workers, len(items))` threads that `call_each`
-///   starts, never on the calling thread, and the calling thread releases
-///   the GIL while it waits for them. Trial:
+///   starts, all at once (however the items divide among them, and with a
+///   single worker too), never on the calling thread, and the calling
+///   thread releases the GIL while it waits for them. Trial:
 ///   `ch09::call_each::calls_from_its_workers`.
 /// - No lock is held while a callback runs: callbacks on different workers
 ///   run at the same time (each waits for the others at a Python
 ///   `threading.Barrier`). Trial: `ch09::call_each::callbacks_overlap`.
 /// - When callbacks raise, `call_each` raises the exception of the first
-///   item, by position, whose callback raised, after every item's callback
-///   has been called. Trial: `ch09::call_each::raises_the_first_error`.
+///   item, by position (not the first to happen), whose callback raised,
+///   after every item's callback has been called. Trial:
+///   `ch09::call_each::raises_the_first_error`.
 #[pyfunction]
 #[pyo3(signature = (callback, items, workers = 4))]
 pub fn call_each(
@@ -228,10 +241,13 @@ pub fn call_each(
 ///   and only then writes what it waits for. Trial:
 ///   `ch09::read_exact::heartbeat_keeps_ticking`.
 /// - The descriptor stays open: the next `read_exact` on it reads the bytes
-///   that follow. Trial: `ch09::read_exact::leaves_the_fd_open`.
-/// - End of file before `n` bytes raises `EOFError`; a negative `fd` raises
-///   `ValueError`; a descriptor that is not open raises `OSError`. None of
-///   them is a panic, and descriptor 0 is read like any other. Trial:
+///   that follow; and `read_exact` leaves no descriptor of its own open.
+///   Trial: `ch09::read_exact::leaves_the_fd_open`.
+/// - End of file before `n` bytes raises `EOFError`; any negative `fd`
+///   raises `ValueError`, and a descriptor that is not open, or cannot be
+///   read, raises `OSError`, whatever `n` is (`0` too). None of them is a
+///   panic, the caller's descriptor is still open after them, and
+///   descriptor 0 is read like any other. Trial:
 ///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
 pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> {

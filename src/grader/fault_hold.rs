@@ -69,6 +69,8 @@ static HELD_TIDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
 static LET_GO: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
 /// How many threads are held now.
 static HELD: AtomicUsize = AtomicUsize::new(0);
+/// How many times a thread has been held since the [`FaultHold`] was made.
+static HOLDS: AtomicUsize = AtomicUsize::new(0);
 
 /// The actions a [`FaultHold`] replaced, for its handlers to put back.
 struct Previous {
@@ -153,6 +155,7 @@ fn hold_here(address: usize) {
             .compare_exchange(0, tid, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     });
+    HOLDS.fetch_add(1, Ordering::SeqCst);
     HELD.fetch_add(1, Ordering::SeqCst);
     while !RELEASED.load(Ordering::SeqCst)
         && address >= FLOOR.load(Ordering::SeqCst)
@@ -286,6 +289,7 @@ impl FaultHold {
         END.store(end, Ordering::SeqCst);
         STEPPING.store(stepping, Ordering::SeqCst);
         STEPPED.store(false, Ordering::SeqCst);
+        HOLDS.store(0, Ordering::SeqCst);
         let hold = FaultHold {
             start,
             end,
@@ -336,6 +340,22 @@ impl FaultHold {
     pub fn hold_again(&self) {
         FLOOR.store(self.start, Ordering::SeqCst);
         RELEASED.store(false, Ordering::SeqCst);
+    }
+
+    /// For a hold made by [`FaultHold::after_the_first_write`]: single-steps
+    /// the next write that faults as well, and holds its thread right after
+    /// it. Call it while the thread held after the last such write is still
+    /// held, with the pages protected again; then [`FaultHold::let_go`] that
+    /// thread, and its next write to the pages is held.
+    pub fn step_again(&self) {
+        self.hold_again();
+        STEPPED.store(false, Ordering::SeqCst);
+    }
+
+    /// How many times a thread has been held since this hold was made
+    /// (whether or not it has been let go since).
+    pub fn holds(&self) -> usize {
+        HOLDS.load(Ordering::SeqCst)
     }
 
     /// How many threads are held now.

@@ -34,7 +34,7 @@ pub fn calls_from_its_workers() {
 import threading
 from ch09 import call_each
 caller = threading.get_ident()
-for count, workers in ((6, 6), (10, 4), (3, 1), (1, 5)):
+for count, workers in ((6, 6), (10, 4), (6, 4), (3, 1), (1, 5)):
     expected = min(count, workers)
     all_there = threading.Barrier(expected)
     callers = set()

@@ -23,6 +23,7 @@ assert counter.add(5) == 5 and counter.add(0) == 5 and counter.value == 5
 other = Counter(10)
 assert other.add(1) == 11 and other.value == 11 and counter.value == 5
 assert Counter(start=3).value == 3
+assert Counter().add(2**40) == 2**40, "add takes any n up to 2**64 - 1"
 top = Counter(2**64 - 1)
 assert top.add(2) == 1 and top.value == 1, "adding past 2**64 - 1 wraps around"
 "#,
@@ -95,21 +96,27 @@ static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 
 /// `ch09::counter::racing_adds_are_counted`
 ///
-/// Two threads add 1 to one counter at the same moment, in the two orders
-/// that lose an update, or return one value twice, when adding is two
-/// steps: both read the value before either writes it; and one adds whole
-/// between the other's write and the end of its `add`. The orders are
+/// Two threads add 1 to one counter at the same moment, in the orders that
+/// lose an update, or return one value twice, when adding is more than one
+/// step: both read the value before either writes it; and one adds whole
+/// between the other's first, second, third or fourth write (a lock taken,
+/// the value stored, the lock let go, a lock taken again to read) and the
+/// end of its `add`. The orders are
 /// forced, not hoped for: the counter lies on pages of the trial's own,
 /// protected so that a write holds its thread (see
 /// `course::grader::fault_hold`). Holding a thread is only a delay, so a
 /// correct `add` counts both and returns 1 to one thread, 2 to the other.
 pub fn racing_adds_are_counted() {
     // A `todo!()` ends the trial here as TODO, not on a racing thread.
-    drop(Counter::new(0).add(1));
-    for (order, adds) in [
-        ("each reading the value before either wrote it", both_read_first as fn(&Pages) -> _),
-        ("one adding whole between the other's write and its return", one_between),
-    ] {
+    let _ = Counter::new(0).add(1);
+    let orders: [(&str, &dyn Fn(&Pages) -> [u64; 2]); 5] = [
+        ("each reading the value before either wrote it", &both_read_first),
+        ("one adding whole after the other's first write", &|p| one_between(p, 1)),
+        ("one adding whole after the other's second write", &|p| one_between(p, 2)),
+        ("one adding whole after the other's third write", &|p| one_between(p, 3)),
+        ("one adding whole after the other's fourth write", &|p| one_between(p, 4)),
+    ];
+    for (order, adds) in orders {
         let pages = Pages::new(1);
         let place = pages.start() as *mut Counter;
         // SAFETY: the pages are fresh, writable, page-aligned and a page
@@ -151,26 +158,38 @@ fn both_read_first(pages: &Pages) -> [u64; 2] {
     RETURNED.each_ref().map(|r| r.load(Ordering::SeqCst))
 }
 
-/// One thread is held right after its first write to the counter at
-/// `pages`; the other adds meanwhile, until it returns, sleeps (waiting
-/// for a lock the first holds) or spins; then the first goes on. Only on
-/// x86-64, where a write can be single-stepped; elsewhere the adds just
-/// run.
-fn one_between(pages: &Pages) -> [u64; 2] {
+/// One thread is held right after its `writes`-th write to the counter at
+/// `pages` (a lock taken, a value stored, a lock let go, ...); the other
+/// adds meanwhile, until it returns, sleeps (waiting for a lock the first
+/// holds) or spins; then the first goes on. An `add` that makes fewer
+/// writes just runs. Only on x86-64, where a write can be single-stepped;
+/// elsewhere the adds just run.
+fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
     // SAFETY: `racing_adds_are_counted` placed a counter there.
     let counter = unsafe { &*(pages.start() as *const Counter) };
     let hold = FaultHold::after_the_first_write(pages.start(), pages.start() + pages.bytes());
-    let (first_returned, second_returned) = (AtomicBool::new(false), AtomicBool::new(false));
-    let second_tid = AtomicI32::new(0);
+    let first_returned = AtomicBool::new(false);
+    let (first_tid, second_tid) = (AtomicI32::new(0), AtomicI32::new(0));
+    let second_returned = AtomicBool::new(false);
     hold.protect(ProtFlags::PROT_READ);
     let returned = thread::scope(|s| {
         let first = s.spawn(|| {
+            first_tid.store(task::me().tid, Ordering::SeqCst);
             let got = counter.add(1);
             first_returned.store(true, Ordering::SeqCst);
             got
         });
-        while hold.held() == 0 && !first_returned.load(Ordering::SeqCst) {
-            thread::yield_now();
+        for write in 1..=writes {
+            // Until the first thread is held after this write, or returned.
+            while hold.holds() < write && !first_returned.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            if write < writes && !first_returned.load(Ordering::SeqCst) {
+                // Held after an earlier write: on to the next one.
+                hold.protect(ProtFlags::PROT_READ);
+                hold.step_again();
+                hold.let_go(first_tid.load(Ordering::SeqCst));
+            }
         }
         let second = s.spawn(|| {
             second_tid.store(task::me().tid, Ordering::SeqCst);

@@ -101,8 +101,8 @@ struct Seen {
 pub fn uses_every_worker() {
     run_python(
         r#"
-for values, workers in ((list(range(64)), 8), (list(range(10)), 4), ([1, 2, 3], 8),
-                        ([5], 1), ([1, 2, 3], 1)):
+for values, workers in ((list(range(64)), 8), (list(range(10)), 4), (list(range(6)), 4),
+                        ([1, 2, 3], 8), ([5], 1), ([1, 2, 3], 1), ([7, 7, 7, 7], 2)):
     result = on_workers(values, workers)
     assert result == [x + 1 for x in values], f"par_map({values}, {workers}) gave {result}"
 "#,

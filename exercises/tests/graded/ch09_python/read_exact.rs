@@ -84,6 +84,13 @@ os.write(writer, b"abcdef")
 assert read_exact(reader, 2) == b"ab"
 os.fstat(reader)
 assert read_exact(reader, 4) == b"cdef", "the second read_exact did not read what follows"
+# And it leaves no descriptor of its own open.
+before = len(os.listdir("/proc/self/fd"))
+for _ in range(20):
+    os.write(writer, b"x")
+    read_exact(reader, 1)
+after = len(os.listdir("/proc/self/fd"))
+assert after == before, f"20 reads left {after - before} descriptors open"
 os.close(reader)
 os.close(writer)
 "#,
@@ -105,12 +112,16 @@ def raises(error, fd, n):
     raise AssertionError(f"read_exact({fd}, {n}) raised no {error.__name__}")
 reader, writer = os.pipe()
 os.write(writer, b"ab")
+raises(OSError, writer, 1)  # a write end cannot be read: not an end of file
 os.close(writer)
 raises(EOFError, reader, 5)
-raises(ValueError, -1, 1)
+os.fstat(reader)  # still open after the error
+for fd, n in ((-1, 1), (-2, 1), (-1, 0)):
+    raises(ValueError, fd, n)
 closed, other = os.pipe()
 os.close(closed)
 raises(OSError, closed, 1)
+raises(OSError, closed, 0)
 # Descriptor 0 is a descriptor like any other.
 zero_reader, zero_writer = os.pipe()
 os.dup2(zero_reader, 0)
