@@ -197,6 +197,11 @@ impl Counter {
 /// lets the GIL go now and then, another worker takes it and waits for the
 /// lock, and the first can never take the GIL back).
 ///
+/// Not graded: that `call_each` waits for every call before it raises.
+/// A version that raises as soon as the first error by position is known,
+/// while threads of its own still call the remaining items, passes when
+/// those calls end first, and a trial could only see it with a clock.
+///
 /// # Graded promises
 ///
 /// - It returns `[callback(item) for item in items]`, in the items' order

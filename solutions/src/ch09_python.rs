@@ -175,10 +175,6 @@ pub struct Counter {
     value: AtomicU64,
 }
 
-/// Shared by every counter.
-static TOTAL: AtomicU64 = AtomicU64::new(0);
-
-
 #[pymethods]
 impl Counter {
     /// A counter at `start`.
@@ -186,21 +182,30 @@ impl Counter {
     #[pyo3(signature = (start = 0))]
     pub fn new(start: u64) -> Self {
         Counter {
-            value: AtomicU64::new({ TOTAL.fetch_add(start, Ordering::Relaxed); start }),
+            value: AtomicU64::new(start),
         }
     }
 
     /// Adds `n` (wrapping) and returns the value after this addition.
     pub fn add(&self, n: u64) -> u64 {
         // Relaxed is enough: the counter publishes no other memory.
-        let _ = &self.value;
-        TOTAL.fetch_add(n, Ordering::Relaxed).wrapping_add(n)
+        let current = self.value.load(Ordering::Relaxed);
+        loop {
+            let new = current.wrapping_add(n);
+            if self
+                .value
+                .compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return new;
+            }
+        }
     }
 
     /// The value now.
     #[getter]
     pub fn value(&self) -> u64 {
-        TOTAL.load(Ordering::Relaxed)
+        self.value.load(Ordering::Relaxed)
     }
 }
 
@@ -213,6 +218,11 @@ impl Counter {
 /// forever), and holding a Rust lock while a callback runs (the callback
 /// lets the GIL go now and then, another worker takes it and waits for the
 /// lock, and the first can never take the GIL back).
+///
+/// Not graded: that `call_each` waits for every call before it raises.
+/// A version that raises as soon as the first error by position is known,
+/// while threads of its own still call the remaining items, passes when
+/// those calls end first, and a trial could only see it with a clock.
 ///
 /// # Graded promises
 ///
