@@ -189,17 +189,7 @@ impl Counter {
     /// Adds `n` (wrapping) and returns the value after this addition.
     pub fn add(&self, n: u64) -> u64 {
         // Relaxed is enough: the counter publishes no other memory.
-        let current = self.value.load(Ordering::Relaxed);
-        loop {
-            let new = current.wrapping_add(n);
-            if self
-                .value
-                .compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-            {
-                return new;
-            }
-        }
+        self.value.fetch_add(n, Ordering::Relaxed).wrapping_add(n)
     }
 
     /// The value now.
