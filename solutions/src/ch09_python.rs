@@ -109,8 +109,8 @@ where
 /// # Graded promises
 ///
 /// - The result has `kernel(x)` at the position of each `x`, in whatever
-///   order the workers finish; an empty list gives an empty list. Trial:
-///   `ch09::par_map::maps_in_order`.
+///   order the workers finish; an empty list gives an empty list, and
+///   `workers = 0` counts as 1. Trial: `ch09::par_map::maps_in_order`.
 /// - Every value is converted before any computing: a value that is not an
 ///   int raises `TypeError` (one too large for an `i64`, `OverflowError`)
 ///   and the kernel is never called. Trial:
@@ -217,7 +217,8 @@ impl Counter {
 /// # Graded promises
 ///
 /// - It returns `[callback(item) for item in items]`, in the items' order
-///   whatever order the calls end in; no items gives an empty list. Trial:
+///   whatever order the calls end in; no items gives an empty list, and
+///   `workers = 0` counts as 1. Trial:
 ///   `ch09::call_each::returns_results_in_order`.
 /// - The calls run on `min(workers, len(items))` threads that `call_each`
 ///   starts, all at once (however the items divide among them, and with a

@@ -21,6 +21,7 @@ result = call_each(first_ends_last, list(range(20)), 3)
 assert result == [-x for x in range(20)], f"results out of order: {result}"
 assert call_each(str, [1, -2, 3]) == ["1", "-2", "3"]
 assert call_each(str, [], 4) == []
+assert call_each(str, [1, 2], 0) == ["1", "2"], "workers=0 counts as 1"
 assert call_each(lambda x: [x], [5], 16) == [[5]]
 "#,
         |_, _| Ok(()),

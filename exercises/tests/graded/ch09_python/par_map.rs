@@ -22,7 +22,7 @@ pub fn maps_in_order() {
     run_python(
         r#"
 for values, workers in (([], 3), ([7], 1), ([5, -2, 0, 9, 2**40, -(2**40), 3], 3),
-                        (list(range(100)), 16), (list(range(10)), 4)):
+                        (list(range(100)), 16), (list(range(10)), 4), ([1, 2], 0)):
     result = triple_less_one(values, workers)
     expected = [x * 3 - 1 for x in values]
     assert result == expected, f"par_map({values}, {workers}) gave {result}"
