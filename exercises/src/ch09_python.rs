@@ -55,7 +55,10 @@ pub fn count_primes(py: Python<'_>, n: u64) -> u64 {
 
 /// Whether `n` is prime, by trial division: slow on purpose.
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 /// Each int of `values`, squared, by [`par_map`] on `workers` threads.
@@ -256,7 +259,11 @@ pub fn call_each(
 ///   descriptor 0 is read like any other. Trial:
 ///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
-pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> {
+pub fn read_exact(
+    py: Python<'_>,
+    fd: RawFd,
+    n: usize,
+) -> PyResult<Py<PyBytes>> {
     // TODO(ch09): refuse a negative fd, duplicate it (it stays the
     // caller's), and read inside `py.detach`; map the errors to exceptions.
     let _ = (py, fd, n);

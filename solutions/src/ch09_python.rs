@@ -61,7 +61,10 @@ pub fn count_primes(py: Python<'_>, n: u64) -> u64 {
 
 /// Whether `n` is prime, by trial division: slow on purpose.
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 /// Each int of `values`, squared, by [`par_map`] on `workers` threads.
@@ -139,7 +142,9 @@ where
             let workers: Vec<_> = shares(input.len(), workers)
                 .map(|share| {
                     let share = &input[share];
-                    scope.spawn(|| share.iter().map(|&x| kernel(x)).collect::<Vec<_>>())
+                    scope.spawn(|| {
+                        share.iter().map(|&x| kernel(x)).collect::<Vec<_>>()
+                    })
                 })
                 .collect();
             workers.into_iter().flat_map(joined).collect()
@@ -250,7 +255,9 @@ pub fn call_each(
                     scope.spawn(move || {
                         share
                             .iter()
-                            .map(|&item| Python::attach(|py| callback.call1(py, (item,))))
+                            .map(|&item| {
+                                Python::attach(|py| callback.call1(py, (item,)))
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -305,9 +312,15 @@ fn joined<T>(worker: thread::ScopedJoinHandle<'_, T>) -> T {
 ///   descriptor 0 is read like any other. Trial:
 ///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
-pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> {
+pub fn read_exact(
+    py: Python<'_>,
+    fd: RawFd,
+    n: usize,
+) -> PyResult<Py<PyBytes>> {
     if fd < 0 {
-        return Err(PyValueError::new_err(format!("negative file descriptor {fd}")));
+        return Err(PyValueError::new_err(format!(
+            "negative file descriptor {fd}"
+        )));
     }
     // SAFETY: `fcntl` with `F_DUPFD_CLOEXEC` touches no memory of ours
     // whatever the int: it fails with EBADF when `fd` is not open. That the
@@ -326,9 +339,9 @@ pub fn read_exact(py: Python<'_>, fd: RawFd, n: usize) -> PyResult<Py<PyBytes>> 
     });
     match bytes {
         Ok(bytes) => Ok(PyBytes::new(py, &bytes).unbind()),
-        Err(error) if error.kind() == ErrorKind::UnexpectedEof => Err(PyEOFError::new_err(
-            format!("end of file before {n} bytes"),
-        )),
+        Err(error) if error.kind() == ErrorKind::UnexpectedEof => {
+            Err(PyEOFError::new_err(format!("end of file before {n} bytes")))
+        }
         Err(error) => Err(PyOSError::new_err(error.to_string())),
     }
 }

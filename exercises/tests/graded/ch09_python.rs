@@ -58,7 +58,12 @@ macro_rules! trial {
 pub fn trials() -> Vec<Trial> {
     vec![
         trial!("ch09::crunch::sums_the_kernel", 1, crunch::sums_the_kernel),
-        trial!("ch09::crunch::releases_the_gil", 3, crunch::releases_the_gil).on_timeout(
+        trial!(
+            "ch09::crunch::releases_the_gil",
+            3,
+            crunch::releases_the_gil
+        )
+        .on_timeout(
             "the second Python thread never got into the kernel: does crunch \
              run the whole loop inside py.detach?",
         ),
@@ -73,12 +78,22 @@ pub fn trials() -> Vec<Trial> {
             1,
             par_map::converts_before_it_computes
         ),
-        trial!("ch09::par_map::uses_every_worker", 2, par_map::uses_every_worker).on_timeout(
+        trial!(
+            "ch09::par_map::uses_every_worker",
+            2,
+            par_map::uses_every_worker
+        )
+        .on_timeout(
             "the workers were never all inside the kernel at once: does \
              par_map start min(workers, len) threads together, and let the \
              calling thread only wait?",
         ),
-        trial!("ch09::par_map::releases_the_gil", 2, par_map::releases_the_gil).on_timeout(
+        trial!(
+            "ch09::par_map::releases_the_gil",
+            2,
+            par_map::releases_the_gil
+        )
+        .on_timeout(
             "a Python thread could not run while the workers worked: does \
              par_map wait for them inside py.detach?",
         ),
@@ -93,7 +108,11 @@ pub fn trials() -> Vec<Trial> {
             1,
             counter::no_lost_update_without_the_gil
         ),
-        trial!("ch09::counter::racing_adds_are_counted", 2, counter::racing_adds_are_counted),
+        trial!(
+            "ch09::counter::racing_adds_are_counted",
+            2,
+            counter::racing_adds_are_counted
+        ),
         trial!(
             "ch09::call_each::returns_results_in_order",
             1,
@@ -104,29 +123,58 @@ pub fn trials() -> Vec<Trial> {
              the GIL, so the calling thread must wait for them inside \
              py.detach",
         ),
-        trial!("ch09::call_each::calls_from_its_workers", 2, call_each::calls_from_its_workers)
-            .on_timeout(
-                "six callbacks were never running at once on six workers: \
+        trial!(
+            "ch09::call_each::calls_from_its_workers",
+            2,
+            call_each::calls_from_its_workers
+        )
+        .on_timeout(
+            "six callbacks were never running at once on six workers: \
                  does call_each start a thread per worker, and wait for them \
                  inside py.detach?",
-            ),
-        trial!("ch09::call_each::callbacks_overlap", 2, call_each::callbacks_overlap).on_timeout(
+        ),
+        trial!(
+            "ch09::call_each::callbacks_overlap",
+            2,
+            call_each::callbacks_overlap
+        )
+        .on_timeout(
             "two callbacks never ran at the same time: is a Rust lock held \
              while a callback runs? A callback lets the GIL go now and then; \
              take the lock only to store a result",
         ),
-        trial!("ch09::call_each::raises_the_first_error", 1, call_each::raises_the_first_error),
-        trial!("ch09::read_exact::reads_across_writes", 2, read_exact::reads_across_writes)
-            .on_timeout(
-                "read_exact never returned: does it read until it has n \
+        trial!(
+            "ch09::call_each::raises_the_first_error",
+            1,
+            call_each::raises_the_first_error
+        ),
+        trial!(
+            "ch09::read_exact::reads_across_writes",
+            2,
+            read_exact::reads_across_writes
+        )
+        .on_timeout(
+            "read_exact never returned: does it read until it has n \
                  bytes, with the GIL released while it waits?",
-            ),
-        trial!("ch09::read_exact::heartbeat_keeps_ticking", 2, read_exact::heartbeat_keeps_ticking)
-            .on_timeout(
-                "the heartbeat never ticked while read_exact waited: does it \
+        ),
+        trial!(
+            "ch09::read_exact::heartbeat_keeps_ticking",
+            2,
+            read_exact::heartbeat_keeps_ticking
+        )
+        .on_timeout(
+            "the heartbeat never ticked while read_exact waited: does it \
                  read inside py.detach?",
-            ),
-        trial!("ch09::read_exact::leaves_the_fd_open", 1, read_exact::leaves_the_fd_open),
-        trial!("ch09::read_exact::errors_are_exceptions", 1, read_exact::errors_are_exceptions),
+        ),
+        trial!(
+            "ch09::read_exact::leaves_the_fd_open",
+            1,
+            read_exact::leaves_the_fd_open
+        ),
+        trial!(
+            "ch09::read_exact::errors_are_exceptions",
+            1,
+            read_exact::errors_are_exceptions
+        ),
     ]
 }

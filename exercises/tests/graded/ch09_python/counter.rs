@@ -63,8 +63,9 @@ const ADDS: u64 = 50_000;
 /// `ch09::counter::no_lost_update_without_the_gil`
 pub fn no_lost_update_without_the_gil() {
     start_python();
-    let counter: Py<Counter> = Python::attach(|py| Py::new(py, Counter::new(0)))
-        .expect("cannot make a Counter");
+    let counter: Py<Counter> =
+        Python::attach(|py| Py::new(py, Counter::new(0)))
+            .expect("cannot make a Counter");
     let start = Barrier::new(THREADS);
     let mut returned: Vec<u64> = Python::attach(|py| {
         py.detach(|| {
@@ -73,23 +74,38 @@ pub fn no_lost_update_without_the_gil() {
                     .map(|_| {
                         scope.spawn(|| {
                             start.wait();
-                            (0..ADDS).map(|_| counter.get().add(1)).collect::<Vec<u64>>()
+                            (0..ADDS)
+                                .map(|_| counter.get().add(1))
+                                .collect::<Vec<u64>>()
                         })
                     })
                     .collect();
                 workers
                     .into_iter()
-                    .flat_map(|worker| worker.join().expect("a thread that adds panicked"))
+                    .flat_map(|worker| {
+                        worker.join().expect("a thread that adds panicked")
+                    })
                     .collect()
             })
         })
     });
     let total = THREADS as u64 * ADDS;
-    assert_eq!(counter.get().value(), total, "{THREADS} threads added 1 {ADDS} times each");
+    assert_eq!(
+        counter.get().value(),
+        total,
+        "{THREADS} threads added 1 {ADDS} times each"
+    );
     returned.sort_unstable();
     returned.dedup();
-    assert_eq!(returned.len() as u64, total, "two adds returned the same value");
+    assert_eq!(
+        returned.len() as u64,
+        total,
+        "two adds returned the same value"
+    );
 }
+
+/// Two racing adds on the counter placed on some pages: what each got.
+type Adds = dyn Fn(&Pages) -> [u64; 2];
 
 /// What each of [`both_read_first`]'s threads got back.
 static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
@@ -109,12 +125,23 @@ static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 pub fn racing_adds_are_counted() {
     // A `todo!()` ends the trial here as TODO, not on a racing thread.
     let _ = Counter::new(0).add(1);
-    let orders: [(&str, &dyn Fn(&Pages) -> [u64; 2]); 5] = [
-        ("each reading the value before either wrote it", &both_read_first),
-        ("one adding whole after the other's first write", &|p| one_between(p, 1)),
-        ("one adding whole after the other's second write", &|p| one_between(p, 2)),
-        ("one adding whole after the other's third write", &|p| one_between(p, 3)),
-        ("one adding whole after the other's fourth write", &|p| one_between(p, 4)),
+    let orders: [(&str, &Adds); 5] = [
+        (
+            "each reading the value before either wrote it",
+            &both_read_first,
+        ),
+        ("one adding whole after the other's first write", &|p| {
+            one_between(p, 1)
+        }),
+        ("one adding whole after the other's second write", &|p| {
+            one_between(p, 2)
+        }),
+        ("one adding whole after the other's third write", &|p| {
+            one_between(p, 3)
+        }),
+        ("one adding whole after the other's fourth write", &|p| {
+            one_between(p, 4)
+        }),
     ];
     for (order, adds) in orders {
         let pages = Pages::new(1);
@@ -153,7 +180,9 @@ fn both_read_first(pages: &Pages) -> [u64; 2] {
     let counter = unsafe { &*(pages.start() as *const Counter) };
     race(
         (pages.start(), pages.start() + pages.bytes()),
-        [0, 1].map(|i| move || RETURNED[i].store(counter.add(1), Ordering::SeqCst)),
+        [0, 1].map(|i| {
+            move || RETURNED[i].store(counter.add(1), Ordering::SeqCst)
+        }),
     );
     RETURNED.each_ref().map(|r| r.load(Ordering::SeqCst))
 }
@@ -167,7 +196,10 @@ fn both_read_first(pages: &Pages) -> [u64; 2] {
 fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
     // SAFETY: `racing_adds_are_counted` placed a counter there.
     let counter = unsafe { &*(pages.start() as *const Counter) };
-    let hold = FaultHold::after_the_first_write(pages.start(), pages.start() + pages.bytes());
+    let hold = FaultHold::after_the_first_write(
+        pages.start(),
+        pages.start() + pages.bytes(),
+    );
     let first_returned = AtomicBool::new(false);
     let (first_tid, second_tid) = (AtomicI32::new(0), AtomicI32::new(0));
     let second_returned = AtomicBool::new(false);
@@ -181,7 +213,8 @@ fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
         });
         for write in 1..=writes {
             // Until the first thread is held after this write, or returned.
-            while hold.holds() < write && !first_returned.load(Ordering::SeqCst) {
+            while hold.holds() < write && !first_returned.load(Ordering::SeqCst)
+            {
                 thread::yield_now();
             }
             if write < writes && !first_returned.load(Ordering::SeqCst) {
@@ -211,7 +244,8 @@ fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
         }
         hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
         hold.let_go_all();
-        [first, second].map(|adder| adder.join().expect("a thread that adds panicked"))
+        [first, second]
+            .map(|adder| adder.join().expect("a thread that adds panicked"))
     });
     drop(hold);
     returned

@@ -45,9 +45,15 @@ pub fn function(
     py: Python<'_>,
     globals: &Bound<'_, PyDict>,
     name: &'static CStr,
-    body: impl Fn(&Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> + Send + Sync + 'static,
+    body: impl Fn(&Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>
+    + Send
+    + Sync
+    + 'static,
 ) -> PyResult<()> {
-    let function = PyCFunction::new_closure(py, Some(name), None, move |args, _| body(args))?;
+    let function =
+        PyCFunction::new_closure(py, Some(name), None, move |args, _| {
+            body(args)
+        })?;
     globals.set_item(name.to_str().expect("names are ASCII"), function)
 }
 

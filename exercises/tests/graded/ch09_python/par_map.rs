@@ -36,7 +36,8 @@ assert result == [x * 3 - 1 for x in values], f"par_map({values}, 4) gave {resul
             function(py, globals, c"triple_less_one", |args| {
                 let values = args.get_item(0)?;
                 let workers: usize = args.get_item(1)?.extract()?;
-                par_map(values.cast::<PyList>()?, workers, |x| x * 3 - 1)?.into_py_any(args.py())
+                par_map(values.cast::<PyList>()?, workers, |x| x * 3 - 1)?
+                    .into_py_any(args.py())
             })?;
             function(py, globals, c"first_computed_last", |args| {
                 let values = args.get_item(0)?;
@@ -117,9 +118,13 @@ for values, workers in ((list(range(64)), 8), (list(range(10)), 4), (list(range(
                 let seen = Mutex::new(Seen::default());
                 let mapped = par_map(values, workers, |x| {
                     let me = thread::current().id();
-                    assert_ne!(me, caller, "the kernel ran on the thread that called par_map");
+                    assert_ne!(
+                        me, caller,
+                        "the kernel ran on the thread that called par_map"
+                    );
                     let first = {
-                        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut seen =
+                            seen.lock().unwrap_or_else(|e| e.into_inner());
                         seen.calls += 1;
                         seen.threads.insert(me)
                     };
@@ -130,8 +135,16 @@ for values, workers in ((list(range(64)), 8), (list(range(10)), 4), (list(range(
                     x + 1
                 })?;
                 let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
-                assert_eq!(seen.threads.len(), expected, "the kernel ran on this many threads");
-                assert_eq!(seen.calls, values.len(), "the kernel was called this many times");
+                assert_eq!(
+                    seen.threads.len(),
+                    expected,
+                    "the kernel ran on this many threads"
+                );
+                assert_eq!(
+                    seen.calls,
+                    values.len(),
+                    "the kernel was called this many times"
+                );
                 mapped.into_py_any(args.py())
             })
         },
@@ -179,4 +192,3 @@ helper.join()
         },
     );
 }
-
