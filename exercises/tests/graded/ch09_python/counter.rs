@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::thread;
 
 use course::grader::fault_hold::{FaultHold, Pages, ProtFlags, race};
-use course::grader::task::{self, BUSY_TICKS};
+use course::grader::task;
 use exercises::ch09_python::Counter;
 use pyo3::prelude::*;
 
@@ -234,14 +234,10 @@ fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
             thread::yield_now();
         }
         let tid = second_tid.load(Ordering::SeqCst);
-        let spent = task::cpu_ticks(tid);
         // No deadline: a second thread that spins is told by its CPU time.
-        while !second_returned.load(Ordering::SeqCst)
-            && !task::asleep(tid)
-            && task::cpu_ticks(tid).saturating_sub(spent) <= BUSY_TICKS
-        {
-            thread::yield_now();
-        }
+        task::watch_until(tid, || {
+            second_returned.load(Ordering::SeqCst) || task::asleep(tid)
+        });
         hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
         hold.let_go_all();
         [first, second]
