@@ -347,11 +347,31 @@ pub(super) fn keeps_command_order_when_the_last_ends_first() {
 /// The child of this process whose command line holds `needle`, if one
 /// runs (a child only: a shell's own children, forked but not yet
 /// running their program, show the shell's command line too).
+///
+/// A process in the middle of `exec` shows an empty command line for a
+/// moment (its new memory has no arguments in it yet), so the search is
+/// made again while a running child of ours shows one.
 fn child_mentioning(needle: &str) -> Option<u32> {
-    our_children().into_iter().find(|pid| {
+    let command_line = |pid: u32| {
         fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
-    })
+            .map(|line| String::from_utf8_lossy(&line).into_owned())
+    };
+    loop {
+        let children = our_children();
+        if let Some(&pid) = children.iter().find(|&&pid| {
+            command_line(pid).is_ok_and(|line| line.contains(needle))
+        }) {
+            return Some(pid);
+        }
+        let in_exec = children.iter().any(|&pid| {
+            is_running(pid)
+                && command_line(pid).is_ok_and(|line| line.is_empty())
+        });
+        if !in_exec {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Runs `wait` on a thread of tokio's blocking pool: the runtime's own
