@@ -3,8 +3,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+use regex::Regex;
 
 /// Every markdown page under `chapters/`, sorted.
 fn pages() -> Vec<PathBuf> {
@@ -148,4 +150,131 @@ fn pages_fit_a_sitting() {
             "{name} has {count} words and fits now: take it off STILL_TOO_LONG"
         );
     }
+}
+
+/// The prose of a page, sentence by sentence: fenced code (programs,
+/// quizzes, diagrams) left out, each sentence on one line.
+fn sentences(markdown: &str) -> Vec<String> {
+    let mut prose = String::new();
+    let mut fence: Option<String> = None;
+    for line in markdown.lines() {
+        let trimmed = line.trim_start();
+        let ticks: String = trimmed.chars().take_while(|&c| c == '`').collect();
+        match &fence {
+            Some(open)
+                if ticks.len() >= open.len() && trimmed.trim() == ticks =>
+            {
+                fence = None
+            }
+            Some(_) => {}
+            None if ticks.len() >= 3 => fence = Some(ticks),
+            None => {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+        }
+    }
+    ENDS.split(&prose)
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A number with a time or ratio unit, right after a verb that reports a
+/// run; between the two only numbers, "to", "and", "about" and
+/// punctuation.
+static REPORTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(took|gave|showed|printed|ended|measured|ran in)\s+(?:(?:about|to|and|from|between|[\d.,]+|[-–])\s*)*[\d.,]+\s?(?:µs|ns|ms|s|seconds?|×|%|times)(?:\W|$)",
+    )
+    .unwrap()
+});
+
+/// Words that name the machine or the runs a figure came from.
+static RUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(machine that built|on my machine|on this machine|\bruns? out of\b|\bin \w+ runs\b|\bruns of\b)",
+    )
+    .unwrap()
+});
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d").unwrap());
+
+/// Where sentences end.
+static ENDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[.!?;:]\s+|\n\s*\n").unwrap());
+
+/// Why `sentence` looks like a figure typed by hand from a run, if it
+/// does: a time or a ratio right after a verb that reports a run ("took
+/// 12 µs", "gave 0.3 ns", "ended 127,000 short"), or any number in a
+/// sentence that names the machine or the runs it came from. A sentence
+/// that includes the figure from `figures.md`, or cites a source (a link),
+/// is not typed by hand.
+fn hand_typed(sentence: &str) -> Option<&'static str> {
+    if sentence.contains("{{#include") || sentence.contains("](") {
+        return None;
+    }
+    let (reported, run, number) = (&*REPORTED, &*RUN, &*NUMBER);
+    if reported.is_match(sentence) {
+        Some("a figure reported from a run")
+    } else if run.is_match(sentence) && number.is_match(sentence) {
+        Some("a number from a named run")
+    } else {
+        None
+    }
+}
+
+/// Every measured figure in the book comes from one run of `cargo course
+/// bench --write` (included from `figures.md`) or from a cited source: a
+/// figure typed by hand goes stale, and no reader can tell which run it
+/// came from.
+#[test]
+fn no_figure_is_typed_by_hand() {
+    let mut found = Vec::new();
+    for page in pages() {
+        if page.ends_with("figures.md") || page.ends_with("measurements.md") {
+            continue; // Written by `cargo course bench --write`.
+        }
+        let markdown = fs::read_to_string(&page).unwrap();
+        for sentence in sentences(&markdown) {
+            if let Some(why) = hand_typed(&sentence) {
+                found.push(format!("{}: {why}: {sentence}", page.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "figures typed by hand (include them from figures.md, written by \
+         `cargo course bench --write`, or cite their source):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_figure_check_sees_figures() {
+    let typed = |s: &str| hand_typed(s).is_some();
+    assert!(typed("a thread took 12 to 38 µs to start"));
+    assert!(typed("three runs gave 0.3 ns for a plain increment"));
+    assert!(typed(
+        "On the machine that built this book it ended 127,000 short"
+    ));
+    assert!(typed(
+        "the split version was 3,000 short in five runs out of five"
+    ));
+    assert!(!typed(
+        "1× means the threads took turns, 0.5× that they ran at once"
+    ));
+    assert!(!typed("The program sleeps 1 ms twenty times"));
+    assert!(!typed(
+        "On the reference machine, {{#include figures.md:creation}}"
+    ));
+    assert!(!typed("a thread took 70 µs ([the bench](measurements.md))"));
+    // The program's line is code, not prose.
+    let page =
+        "Text.\n\n```rust\nlet x = 1; // took 5 ms\n```\n\nEnd took 5 ms.\n";
+    let found: Vec<String> = sentences(page)
+        .into_iter()
+        .filter(|s| s.contains("took"))
+        .collect();
+    assert_eq!(found, ["End took 5 ms"]);
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+mod counting;
 mod python_calls_rust;
 
 use super::report::{grouped, markdown};
@@ -108,6 +109,7 @@ fn figures(results: &Results) -> String {
     rust_countdown(&mut anchors, results);
     python_calls_rust::anchors(&mut anchors, results);
     convoy(&mut anchors, results);
+    counting::anchors(&mut anchors, results);
     costs(&mut anchors, results);
     anchors.0
 }
@@ -284,14 +286,16 @@ fn costs(anchors: &mut Anchors, results: &Results) {
         "creation",
         format!(
             "a tokio task took {} µs to start and finish, a thread {} µs \
-             ({:.0}× a task) and a process {:.0} µs ({:.0}×), each the \
-             average over many started at a time and then all awaited (a \
-             process being this Rust program started again to do nothing)",
+             ({:.0}× a task) and a process {:.0} µs ({:.0}× a task, {:.0}× \
+             a thread), each the average over many started at a time and \
+             then all awaited (a process being the benchmark program started \
+             again to do nothing)",
             sig3(k.task_us),
             sig3(k.thread_us),
             k.thread_us / k.task_us,
             k.process_us,
-            k.process_us / k.task_us
+            k.process_us / k.task_us,
+            k.process_us / k.thread_us
         ),
     );
     let t = &results.transfer;
@@ -310,8 +314,9 @@ fn costs(anchors: &mut Anchors, results: &Results) {
         anchors.put(
             "memory",
             format!(
-                "each parked thread added {:.1} KiB of resident memory and \
-                 {:.1} KiB of kernel stack, and each pending tokio task {:.2} KiB",
+                "each thread left waiting (parked) added {:.1} KiB of \
+                 resident memory and {:.1} KiB of kernel stack, and each \
+                 pending tokio task {:.2} KiB",
                 mem.thread_rss_kib, mem.thread_kernel_kib, mem.task_rss_kib
             ),
         );
@@ -442,7 +447,7 @@ mod tests {
     use super::*;
 
     /// The anchors the chapters may quote, in the order they are written.
-    const ANCHORS: [&str; 16] = [
+    const ANCHORS: [&str; 18] = [
         "machine",
         "python_countdown",
         "python_threads",
@@ -457,6 +462,8 @@ mod tests {
         "convoy_old",
         "convoy_new",
         "python_convoy",
+        "increments",
+        "lost_updates",
         "creation",
         "transfer",
     ];

@@ -17,6 +17,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     countdown(&mut out, results);
     python_calls_rust(&mut out, results);
     convoy(&mut out, results);
+    counting(&mut out, results);
     creation(&mut out, results);
     transfer(&mut out, results);
     memory(&mut out, results);
@@ -181,6 +182,40 @@ fn convoy(out: &mut String, results: &Results) {
             ms(&row.busy)
         );
     }
+}
+
+/// Chapter 4's counting table: what an increment costs, and what a
+/// count split into a load and a store loses.
+fn counting(out: &mut String, results: &Results) {
+    let i = &results.increments;
+    let _ = writeln!(
+        out,
+        "\n### Incrementing a count (median of three rounds of {} each)\n\n\
+         | increment | time | relative to plain |\n|---|---|---|\n\
+         | plain `u64` | {:.2} ns | 1× |\n\
+         | atomic (`fetch_add`) | {:.1} ns | {:.0}× |\n\
+         | under a `Mutex` | {:.1} ns | {:.0}× |\n\
+         | atomic, two threads on one count | {:.1} ns | {:.0}× |",
+        grouped(i.count),
+        i.plain_ns,
+        i.atomic_ns,
+        i.atomic_ns / i.plain_ns,
+        i.mutex_ns,
+        i.mutex_ns / i.plain_ns,
+        i.shared_ns,
+        i.shared_ns / i.plain_ns
+    );
+    let l = &results.lost_updates;
+    let lost: Vec<String> = l.lost.iter().map(|&n| grouped(n)).collect();
+    let _ = writeln!(
+        out,
+        "\n{} threads, each adding {} to one count as a load and then a \
+         store, lost {} updates in {} runs.",
+        l.threads,
+        grouped(l.steps),
+        lost.join(", "),
+        l.lost.len()
+    );
 }
 
 /// The creation table: a task, a thread, a process.

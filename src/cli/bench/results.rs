@@ -29,6 +29,8 @@ pub(crate) struct Budget {
     /// Threads per creation round and per memory sample, a tenth as many
     /// processes (at least ten) and a hundred times as many tasks.
     pub(crate) creations: usize,
+    /// Increments per kind in chapter 4's cost of counting.
+    pub(crate) increments: u64,
 }
 
 impl Effort {
@@ -40,18 +42,21 @@ impl Effort {
                 pairs: 5,
                 trips: 200,
                 creations: 1000,
+                increments: 20_000_000,
             },
             Effort::Quick => Budget {
                 run: Duration::from_millis(60),
                 pairs: 3,
                 trips: 40,
                 creations: 200,
+                increments: 2_000_000,
             },
             Effort::Smoke => Budget {
                 run: Duration::from_millis(5),
                 pairs: 1,
                 trips: 4,
                 creations: 20,
+                increments: 20_000,
             },
         }
     }
@@ -266,6 +271,32 @@ pub(crate) struct Creation {
     pub(crate) task_us: f64,
 }
 
+/// Nanoseconds per increment of a count (chapter 4).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Increments {
+    /// Increments per kind and round.
+    pub(crate) count: u64,
+    /// A plain `u64` on one thread.
+    pub(crate) plain_ns: f64,
+    /// `fetch_add` on one thread.
+    pub(crate) atomic_ns: f64,
+    /// A `Mutex<u64>` locked for each, on one thread.
+    pub(crate) mutex_ns: f64,
+    /// `fetch_add` on one count from two threads at once.
+    pub(crate) shared_ns: f64,
+}
+
+/// Chapter 4's count split into a load and a store, run several times.
+#[derive(Debug, Clone)]
+pub(crate) struct LostUpdates {
+    /// Threads counting at once.
+    pub(crate) threads: u64,
+    /// Increments each thread makes.
+    pub(crate) steps: u64,
+    /// The updates each run lost.
+    pub(crate) lost: Vec<u64>,
+}
+
 /// Summing a million numbers on a thread, and in a child process that
 /// gets them as text over a pipe (chapter 7's serialisation cost).
 #[derive(Debug, Clone, Copy)]
@@ -323,6 +354,10 @@ pub(crate) struct Results {
     pub(crate) peer_delay: Duration,
     /// Convoy latencies, one row per variant.
     pub(crate) convoy: Vec<ConvoyRow>,
+    /// What an increment costs, by kind.
+    pub(crate) increments: Increments,
+    /// What a split count loses.
+    pub(crate) lost_updates: LostUpdates,
     /// Creation costs.
     pub(crate) creation: Creation,
     /// Moving data to a thread and to a process.
@@ -418,6 +453,18 @@ pub(crate) fn sample(python: bool) -> Results {
         },
         peer_delay: Duration::from_millis(1),
         convoy,
+        increments: Increments {
+            count: 20_000_000,
+            plain_ns: 0.3,
+            atomic_ns: 5.0,
+            mutex_ns: 11.0,
+            shared_ns: 20.0,
+        },
+        lost_updates: LostUpdates {
+            threads: 4,
+            steps: 100_000,
+            lost: vec![150_000, 0, 120_500, 98_000, 201_000],
+        },
         creation: Creation {
             thread_us: 46.03,
             process_us: 1205.4,

@@ -8,6 +8,7 @@
 mod convoy;
 mod costs;
 mod countdown;
+mod counting;
 mod python_calls_rust;
 mod tracing;
 
@@ -25,6 +26,8 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
     let countdown = countdown::measure(budget, &machine, say);
     let python_calls_rust = python_calls_rust::measure(budget, say);
     let convoy = convoy::measure(budget, &machine, say);
+    let increments = counting::increments(budget, say);
+    let lost_updates = counting::lost_updates(budget, say);
     let creation = costs::creation(budget, say);
     let transfer = costs::transfer(budget, say);
     let memory = costs::memory(budget, say);
@@ -36,6 +39,8 @@ pub(crate) fn run(effort: Effort, say: &dyn Fn(&str)) -> Results {
         python_calls_rust,
         peer_delay: convoy::PEER_DELAY,
         convoy,
+        increments,
+        lost_updates,
         creation,
         transfer,
         memory,

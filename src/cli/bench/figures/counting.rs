@@ -1,0 +1,43 @@
+//! Chapter 4's costs of counting, as the sentences the chapter quotes.
+
+use super::{Anchors, sig3};
+use crate::cli::bench::report::grouped;
+use crate::cli::bench::results::Results;
+
+/// The `increments` and `lost_updates` anchors.
+pub(super) fn anchors(anchors: &mut Anchors, results: &Results) {
+    let i = &results.increments;
+    anchors.put(
+        "increments",
+        format!(
+            "a plain increment took {} ns, an atomic one {} ns ({:.0} times \
+             as long), one under a `Mutex` {} ns, and an atomic one on a \
+             count two threads share {} ns (each the median of three rounds \
+             of {} increments, in an optimised build)",
+            sig3(i.plain_ns),
+            sig3(i.atomic_ns),
+            i.atomic_ns / i.plain_ns,
+            sig3(i.mutex_ns),
+            sig3(i.shared_ns),
+            grouped(i.count)
+        ),
+    );
+    let l = &results.lost_updates;
+    let total = l.threads * l.steps;
+    let short = l.lost.iter().filter(|&&lost| lost > 0).count();
+    let least = l.lost.iter().min().copied().unwrap_or(0);
+    let most = l.lost.iter().max().copied().unwrap_or(0);
+    anchors.put(
+        "lost_updates",
+        format!(
+            "the split count ended short in {short} of {} runs of {} \
+             threads counting to {} (an optimised build), losing between {} \
+             and {} updates in a run",
+            l.lost.len(),
+            l.threads,
+            grouped(total),
+            grouped(least),
+            grouped(most)
+        ),
+    );
+}

@@ -1,0 +1,88 @@
+//! Chapter 4's costs of counting: a plain, an atomic and a locked
+//! increment, an atomic one that two threads share, and the updates a
+//! count split into a load and a store loses.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::Instant;
+
+use super::median;
+use crate::cli::bench::results::{Budget, Increments, LostUpdates};
+
+/// Nanoseconds per increment, each the median of three rounds, the four
+/// kinds interleaved; the program of chapter 4, "Counts that race".
+pub(super) fn increments(budget: Budget, say: &dyn Fn(&str)) -> Increments {
+    say("increments: plain, atomic, locked, shared by two threads");
+    let n = budget.increments;
+    let per_op = |threads: u64, op: &(dyn Fn() + Sync)| {
+        let started = Instant::now();
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| (0..n / threads).for_each(|_| op()));
+            }
+        });
+        started.elapsed().as_nanos() as f64 / n as f64
+    };
+    let (atomic, locked) = (AtomicU64::new(0), Mutex::new(0u64));
+    let (mut a, mut b, mut c, mut d) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..3 {
+        let mut plain = 0u64;
+        let started = Instant::now();
+        for _ in 0..n {
+            plain = black_box(plain) + 1;
+        }
+        a.push(started.elapsed().as_nanos() as f64 / n as f64);
+        b.push(per_op(1, &|| {
+            atomic.fetch_add(1, Relaxed);
+        }));
+        c.push(per_op(1, &|| {
+            if let Ok(mut count) = locked.lock() {
+                *count += 1;
+            }
+        }));
+        d.push(per_op(2, &|| {
+            atomic.fetch_add(1, Relaxed);
+        }));
+    }
+    Increments {
+        count: n,
+        plain_ns: median(&a),
+        atomic_ns: median(&b),
+        mutex_ns: median(&c),
+        shared_ns: median(&d),
+    }
+}
+
+/// Threads and steps of chapter 4's split count, as its listing has them.
+const SPLIT_THREADS: u64 = 4;
+const SPLIT_STEPS: u64 = 100_000;
+
+/// Runs chapter 4's split count (a load, then a store) `budget.pairs`
+/// times: how many updates each run lost.
+pub(super) fn lost_updates(budget: Budget, say: &dyn Fn(&str)) -> LostUpdates {
+    say("lost updates: a count split into a load and a store");
+    let lost = (0..budget.pairs)
+        .map(|_| {
+            let (count, start) = (AtomicU64::new(0), Barrier::new(4));
+            thread::scope(|s| {
+                for _ in 0..SPLIT_THREADS {
+                    s.spawn(|| {
+                        start.wait();
+                        for _ in 0..SPLIT_STEPS {
+                            let seen = count.load(Relaxed);
+                            count.store(seen + 1, Relaxed);
+                        }
+                    });
+                }
+            });
+            SPLIT_THREADS * SPLIT_STEPS - count.into_inner()
+        })
+        .collect();
+    LostUpdates {
+        threads: SPLIT_THREADS,
+        steps: SPLIT_STEPS,
+        lost,
+    }
+}
