@@ -121,7 +121,6 @@ const MOST_WORDS: usize = 2_100;
 /// on it that fits fails this test until it is taken off.
 const STILL_TOO_LONG: &[&str] = &[
     "06-fairness/fairness.md",
-    "08-async/async.md",
 ];
 
 #[test]
