@@ -476,12 +476,12 @@ window.addEventListener('load', () => setTimeout(() => {
 
 /// Each chapter page with timelines, and the timelines it shows, in order,
 /// with their lane counts.
-const TIMELINE_PAGES: [(&str, &[(&str, usize)]); 3] = [
+const TIMELINE_PAGES: [(&str, &[(&str, usize)]); 4] = [
     ("03-gil/gil", &[("python_two_cpu", 2), ("rust_two_cpu", 2)]),
+    ("06-fairness/fairness", &[("toy_old_gil_io", 2)]),
     (
-        "06-fairness/fairness",
+        "06-fairness/new-gil",
         &[
-            ("toy_old_gil_io", 2),
             ("toy_new_gil_io_5ms", 2),
             ("toy_new_gil_io_1ms", 2),
             ("toy_new_gil_cpu_5ms", 2),

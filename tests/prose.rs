@@ -116,32 +116,16 @@ fn words(markdown: &str) -> usize {
 /// A page a reader can finish in one sitting: about 2,000 words at most.
 const MOST_WORDS: usize = 2_100;
 
-/// Pages still longer than that, each to be split into pages of its own
-/// as chapters 1, 8 and 9 are (issue 17). The list may only shrink: a page
-/// on it that fits fails this test until it is taken off.
-const STILL_TOO_LONG: &[&str] = &[
-    "06-fairness/fairness.md",
-];
-
 #[test]
 fn pages_fit_a_sitting() {
     let chapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("chapters");
     for page in pages() {
-        let name = page
-            .strip_prefix(&chapters)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = page.strip_prefix(&chapters).unwrap().display().to_string();
         let count = words(&fs::read_to_string(&page).unwrap());
-        let listed = STILL_TOO_LONG.contains(&name.as_str());
         assert!(
-            count <= MOST_WORDS || listed,
-            "{name} has {count} words, more than {MOST_WORDS}: split it into pages, \
-             as chapters 1, 8 and 9 are"
-        );
-        assert!(
-            count > MOST_WORDS || !listed,
-            "{name} has {count} words and fits now: take it off STILL_TOO_LONG"
+            count <= MOST_WORDS,
+            "{name} has {count} words, more than {MOST_WORDS}: split it into \
+             pages, as every chapter is"
         );
     }
 }
