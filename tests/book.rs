@@ -88,14 +88,23 @@ impl Block {
         format!("{}:{}", file.display(), self.line)
     }
 
-    /// The error code a ```compile_fail,E0373 block names.
-    fn error_code(&self) -> Option<&str> {
+    /// The error a compile_fail block names, as rustc prints it: the
+    /// code of ```compile_fail,E0373 (`error[E0373]`), or, for an error
+    /// rustc gives no code, the message of the block's first line
+    /// `// Refused: future cannot be sent between threads safely` under a
+    /// bare ```compile_fail (`error: future cannot ...`).
+    fn expected_error(&self) -> Option<String> {
         let info = self.info.as_deref()?;
+        if info == "compile_fail" {
+            let first = self.code.lines().next()?;
+            let message = first.strip_prefix("// Refused: ")?;
+            return Some(format!("error: {message}"));
+        }
         let code = info.strip_prefix("compile_fail,")?;
         let valid = code.len() == 5
             && code.starts_with('E')
             && code[1..].chars().all(|c| c.is_ascii_digit());
-        valid.then_some(code)
+        valid.then(|| format!("error[{code}]"))
     }
 }
 
@@ -145,14 +154,16 @@ fn every_code_block_is_tested_or_shown_only() {
                 "`rust,no_run` is only for chapter 9's PyO3 programs, which \
                  need libpython to link; elsewhere a program must run",
             ),
-            Some(_) if block.error_code().is_some() => None,
+            Some(_) if block.expected_error().is_some() => None,
             Some(info) if SHOWN_ONLY.contains(&info) => None,
             // Self-check questions: tests/quiz.rs proves their answers.
             Some("quiz") => None,
             Some("") => Some("a fence without a language"),
             Some(info) if info.contains("compile_fail") => Some(
                 "compile_fail must be written `compile_fail,E0000` (the \
-                 error the prose explains), without `rust`",
+                 error the prose explains), without `rust`, or, for an \
+                 error without a code, `compile_fail` with a first line \
+                 `// Refused: <rustc's message>`",
             ),
             Some(_) => Some(
                 "an unknown fence: use `rust` (compiled and run), \
@@ -214,7 +225,7 @@ fn compile_fail_blocks_fail_with_the_error_they_name() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let scratch = tempfile::tempdir().unwrap();
     for block in code_blocks() {
-        let Some(code) = block.error_code() else {
+        let Some(expected) = block.expected_error() else {
             continue;
         };
         assert!(
@@ -242,8 +253,8 @@ fn compile_fail_blocks_fail_with_the_error_they_name() {
             block.place()
         );
         assert!(
-            stderr.contains(&format!("error[{code}]")),
-            "{}: expected error {code}, rustc said:\n{stderr}",
+            stderr.contains(&expected),
+            "{}: expected `{expected}`, rustc said:\n{stderr}",
             block.place()
         );
     }

@@ -256,33 +256,3 @@ fn the_figure_check_sees_figures() {
         .collect();
     assert_eq!(found, ["End took 5 ms"]);
 }
-
-/// Every figure a page includes by anchor is in `figures.md`: mdBook
-/// would quietly include nothing for an anchor that is not there.
-#[test]
-fn included_figures_exist() {
-    let chapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("chapters");
-    let figures =
-        fs::read_to_string(chapters.join("appendix/measurements/figures.md"))
-            .unwrap();
-    let include =
-        Regex::new(r"\{\{#include [^}]*figures\.md:(\w+)\}\}").unwrap();
-    let mut checked = 0;
-    for page in pages() {
-        let markdown = fs::read_to_string(&page).unwrap();
-        for found in include.captures_iter(&markdown) {
-            let anchor = &found[1];
-            assert!(
-                figures.contains(&format!("<!-- ANCHOR: {anchor} -->")),
-                "{}: includes the figure {anchor:?}, which figures.md does not \
-                 have: run `cargo course bench --write`",
-                page.display()
-            );
-            checked += 1;
-        }
-    }
-    assert!(
-        checked > 10,
-        "only {checked} figures included: is the pattern wrong?"
-    );
-}
