@@ -256,3 +256,33 @@ fn the_figure_check_sees_figures() {
         .collect();
     assert_eq!(found, ["End took 5 ms"]);
 }
+
+/// Every chapter shows at least one picture: a mermaid diagram, or a
+/// timeline or chart from `cargo course bench`.
+#[test]
+fn every_chapter_has_a_diagram() {
+    let chapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("chapters");
+    let mut checked = 0;
+    for entry in fs::read_dir(&chapters).unwrap() {
+        let folder = entry.unwrap().path();
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        if !folder.is_dir() || !name.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let pictured =
+            pages()
+                .iter()
+                .filter(|p| p.starts_with(&folder))
+                .any(|page| {
+                    let text = fs::read_to_string(page).unwrap();
+                    text.contains("```mermaid")
+                        || text.contains("figures.md:timeline_")
+                });
+        assert!(
+            pictured,
+            "chapter {name} has no diagram: add a ```mermaid block"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} chapters found");
+}
