@@ -50,6 +50,7 @@ mod record_tests;
 #[cfg(test)]
 mod tests;
 
+// ANCHOR: policies
 /// Decides, at each tick of the thread holding the GIL, whether that thread
 /// should give it up now.
 pub trait SwitchPolicy: Send + Sync + fmt::Debug {
@@ -130,6 +131,7 @@ impl SwitchPolicy for SwitchInterval {
         Some(self.0)
     }
 }
+// ANCHOR_END: policies
 
 /// Counters of what happened to a [`Gil`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -154,6 +156,7 @@ struct State {
     recorder: Option<Box<record::Recorder>>,
 }
 
+// ANCHOR: lock
 /// The lock. Share it by reference (`thread::scope`) or in an `Arc`.
 #[derive(Debug)]
 pub struct Gil {
@@ -169,6 +172,7 @@ pub struct Gil {
     /// state lock, which orders everything else.
     drop_request: AtomicBool,
 }
+// ANCHOR_END: lock
 
 impl Default for Gil {
     fn default() -> Self {
@@ -284,6 +288,7 @@ impl Gil {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    // ANCHOR: take
     /// Waits for the GIL to be free, then takes it for `me`. With
     /// `after: Some(n)`, also waits until someone else has taken it since
     /// the `n`th acquisition: the hand-off of [`GilGuard::yield_now`].
@@ -355,6 +360,7 @@ impl Gil {
         self.switched.notify_all();
         state
     }
+    // ANCHOR_END: take
 
     /// Counts a wake-up of `me` that found the GIL held again, if traced.
     fn lost_race(&self, state: &mut State, me: ThreadId) {
@@ -394,6 +400,7 @@ pub struct GilGuard<'g> {
 }
 
 impl<'g> GilGuard<'g> {
+    // ANCHOR: tick
     /// One "bytecode" done. If the policy says so, lets other threads in
     /// before returning (with the GIL held again).
     pub fn tick(&mut self) {
@@ -452,6 +459,7 @@ impl<'g> GilGuard<'g> {
         let state = self.gil.lock_state();
         let _state = self.gil.take(state, thread::current().id(), None);
     }
+    // ANCHOR_END: tick
 
     /// The GIL this guard holds, for as long as the GIL itself lives: so
     /// that code can drop the guard and [`Gil::acquire`] it again later.
