@@ -156,6 +156,40 @@ fn with_stat<R>(tid: Tid, fields: impl FnOnce(SplitWhitespace<'_>) -> R) -> R {
     fields(str::from_utf8(after).unwrap_or_default().split_whitespace())
 }
 
+/// How long thread `tid` has run on a CPU, and how long it has waited in
+/// a run queue for one, since it started
+/// (`/proc/self/task/<tid>/schedstat`). The rest of its time it spent
+/// blocked, asleep: over a stretch of time, the clock's time less these
+/// two is how long the thread slept, however loaded the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduled {
+    /// Time on a CPU.
+    pub running: Duration,
+    /// Time ready to run, waiting for a CPU.
+    pub runnable: Duration,
+}
+
+/// [`Scheduled`] for thread `tid`.
+///
+/// # Panics
+///
+/// If the thread has ended, or this kernel keeps no `schedstat`
+/// (`CONFIG_SCHED_INFO`).
+pub fn scheduled(tid: Tid) -> Scheduled {
+    let text = fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .expect("no /proc/self/task/<tid>/schedstat (CONFIG_SCHED_INFO)");
+    let mut nanos = text
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().expect("schedstat holds numbers"));
+    let mut next =
+        || Duration::from_nanos(nanos.next().expect("schedstat has 3 fields"));
+    let running = next();
+    Scheduled {
+        running,
+        runnable: next(),
+    }
+}
+
 /// Thread `tid`'s state letter: `R` running or waiting for a CPU, `S`
 /// asleep in a wait, and so on; `None` once it has ended. Allocates
 /// nothing.

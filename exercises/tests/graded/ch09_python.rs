@@ -147,6 +147,11 @@ pub fn trials() -> Vec<Trial> {
             "ch09::call_each::raises_the_first_error",
             1,
             call_each::raises_the_first_error
+        )
+        .on_timeout(
+            "call_each never returned: the callback of item 3 waits until \
+             item 6's has begun, so does each worker go on calling its \
+             items after one of them raised?",
         ),
         trial!(
             "ch09::read_exact::reads_across_writes",

@@ -129,14 +129,15 @@ pub(super) fn waits_an_interval_before_asking() {
 
 /// A waiter with a 900 µs interval, once it has asked, waits in slices of
 /// 900 µs, not of 0 (the interval rounded down to whole milliseconds),
-/// which would have it wake again at once, over and over. Its slices are
-/// counted as the sleeps `/proc` reports, and timed from before the count
-/// was first read until after it had grown by `SLICES + 1`: the first
-/// new sleep began after the first read, and each next one at least an
-/// interval after the last one began, so a right GIL takes at least
-/// `SLICES - 1` intervals, however slowly this thread looks. Only a lower
-/// bound on time: nobody else touches the GIL's state meanwhile, so a right
-/// waiter sleeps only in its slices.
+/// which would have it wake again at once, over and over. While it goes
+/// to sleep `SLICES + 1` times (the sleeps `/proc` counts), at least
+/// `SLICES` of those sleeps begin and end, and each of a right waiter's
+/// lasts a whole interval: so it spends at least `SLICES - 1` intervals
+/// asleep, counted as the clock's time less the time it ran or waited for
+/// a CPU (`task::scheduled`). That holds however loaded the machine, and a
+/// waiter whose waits end at once spends next to none of it asleep.
+/// Nobody else touches the GIL's state meanwhile, so a right waiter sleeps
+/// only in its slices.
 fn keeps_an_interval_under_a_millisecond() {
     const INTERVAL: Duration = Duration::from_micros(900);
     const SLICES: u32 = 100;
@@ -144,21 +145,29 @@ fn keeps_an_interval_under_a_millisecond() {
     let held = gil.acquire();
     thread::scope(|s| {
         let waiter = a_waiter_that_asked(s, &gil);
+        // The clock is read outside the two readings of the waiter's
+        // schedule, so that the stretch it measures contains them.
         let start = Instant::now();
+        let before = task::scheduled(waiter.tid);
         let first = task::sleeps(waiter.tid);
         while task::sleeps(waiter.tid) < first + u64::from(SLICES) + 1 {
             thread::yield_now();
         }
+        let after = task::scheduled(waiter.tid);
         let took = start.elapsed();
         drop(held);
+        let awake = (after.running - before.running)
+            + (after.runnable - before.runnable);
+        let asleep = took.saturating_sub(awake);
         let least = INTERVAL * (SLICES - 1);
         assert!(
-            took >= least,
-            "a waiter with a {INTERVAL:?} interval slept {SLICES} times in \
-             {took:?}, less than {least:?}: its slices are shorter than the \
-             interval. Keep the interval as a Duration (a number of whole \
-             milliseconds makes 900 µs a zero interval, and the waiter wakes \
-             again at once)"
+            asleep >= least,
+            "a waiter with a {INTERVAL:?} interval went to sleep {} times \
+             and slept only {asleep:?} in all, less than {least:?}: its \
+             slices are shorter than the interval. Keep the interval as a \
+             Duration (a number of whole milliseconds makes 900 µs a zero \
+             interval, and the waiter wakes again at once)",
+            SLICES + 1
         );
     });
 }

@@ -71,23 +71,29 @@ assert call_each(callback, [1, 2, 3, 4], 2) == [-1, -2, -3, -4]
     );
 }
 
-/// `ch09::call_each::raises_the_first_error`
+/// `ch09::call_each::raises_the_first_error`: 8 items on 2 workers, so
+/// items 4 to 7 are the second worker's, called in order. Item 5 raises;
+/// item 3 raises only once item 6's callback has begun, that is once the
+/// second worker is done with item 5, its error kept: item 5's error is
+/// first in time whatever the machine's load, and item 3's first by
+/// position.
 pub fn raises_the_first_error() {
     run_python(
         r#"
 import threading
 from ch09 import call_each
 called = []
-fifth_raised = threading.Event()
+sixth_called = threading.Event()
 def callback(item):
     called.append(item)
     if item == 3:
         # Item 5's error comes first in time; item 3's is first by position.
-        fifth_raised.wait()
+        sixth_called.wait()
         raise ValueError("bad 3")
     if item == 5:
-        fifth_raised.set()
         raise ValueError("bad 5")
+    if item == 6:
+        sixth_called.set()
     return item
 try:
     call_each(callback, list(range(8)), 2)
