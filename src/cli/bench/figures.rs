@@ -62,11 +62,13 @@ fn page(results: &Results) -> String {
          quotes a figure it quotes a sentence this command writes, so those \
          figures all come from one run. The run below is the book's \
          reference.\n\n\
-         How. Each countdown is sized so that one thread takes at least half \
-         a second; the countdowns and the transfer are {pairs} interleaved \
-         pairs (A, B, A, B, ...), reported as the median of the pairs' \
-         ratios, so a machine that slows down for a while slows both sides \
-         of a pair alike. Convoy rows give percentiles of {trips} round \
+         How. Each countdown is sized so that one thread, in a fresh \
+         process, takes at least half a second; the countdowns and the \
+         transfer are {pairs} interleaved pairs (A, B, A, B, ...), reported \
+         as the median of the pairs' ratios, so a machine that slows down \
+         for a while slows both sides of a pair alike. Python's pairs run \
+         one after the other in one interpreter, warmed up first, where \
+         counting goes faster than in a fresh one. Convoy rows give percentiles of {trips} round \
          trips in two interleaved halves: p50 is the median, and nine trips \
          in ten were faster than p90. Creation costs are the median of three \
          rounds; memory is one sample. The toy GIL is `course::gil` \

@@ -31,7 +31,11 @@ pub enum WorkerMode {
 }
 
 /// The notes' countdown, as Rust: `black_box` stops the optimiser from
-/// replacing the loop by its result.
+/// replacing the loop by its result. Never inlined, so that the threads
+/// and the worker processes run the very same machine code: a loop this
+/// tight runs at speeds that depend on where it lies in memory, and two
+/// inlined copies can differ by half.
+#[inline(never)]
 pub(crate) fn countdown(mut n: u64) {
     while n > 0 {
         n = black_box(n) - 1;

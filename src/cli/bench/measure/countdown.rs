@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::thread;
 
-use super::{calibrate, paired, python, seconds};
+use super::{calibrate, paired, python, ratio_of, seconds};
 use crate::cli::bench::results::{Budget, Countdown, Machine, Ratio};
 use crate::cli::bench::worker::{self, WorkerMode, countdown};
 use crate::gil::{Gil, SwitchInterval, SwitchPolicy};
@@ -65,27 +65,50 @@ fn measure_python(
 ) -> (Result<(Ratio, Ratio), String>, u64) {
     // One short run first: a python3 that cannot run the script (too old,
     // broken) is reported, not timed.
-    let trial = machine
-        .python
-        .clone()
-        .and_then(|_| py_run(PyCountdown::Sequential, 1000, 1));
+    let trial = machine.python.clone().and_then(|_| py_run(1000));
     if let Err(why) = trial {
         return (Err(why), 0);
     }
     say("countdown: Python");
-    let sequential = |count| py_countdown(PyCountdown::Sequential, count, 1);
+    let sequential = py_countdown;
     let count = calibrate(budget.run, sequential);
-    let threads = paired(
-        budget.pairs,
-        || sequential(count),
-        || py_countdown(PyCountdown::Threads, count, 2),
-    );
-    let processes = paired(
-        budget.pairs,
-        || sequential(count),
-        || py_countdown(PyCountdown::Processes, count, 2),
-    );
-    (Ok((threads, processes)), count)
+    // The pairs are timed inside one interpreter, warmed up, one after the
+    // other: separate `python3` processes for one side and the other made
+    // the one-thread side slower on a virtual machine (a fresh process
+    // counting at once), and two threads looked faster than one.
+    match py_pairs(count, budget.pairs) {
+        Ok(pairs) => {
+            let threads: Vec<(f64, f64)> =
+                pairs.iter().map(|p| (p[0], p[1])).collect();
+            let processes: Vec<(f64, f64)> =
+                pairs.iter().map(|p| (p[2], p[3])).collect();
+            (Ok((ratio_of(&threads), ratio_of(&processes))), count)
+        }
+        Err(why) => (Err(why), 0),
+    }
+}
+
+/// Times `pairs` rounds of (one thread, two threads, one thread, two
+/// processes) for `count` steps in one `python3`: four seconds a line.
+fn py_pairs(count: u64, pairs: usize) -> Result<Vec<[f64; 4]>, String> {
+    let args = [
+        "pairs".to_string(),
+        count.to_string(),
+        "2".to_string(),
+        pairs.to_string(),
+    ];
+    python(PY_COUNTDOWN, &args)?
+        .lines()
+        .map(|line| {
+            let times: Vec<f64> = line
+                .split_whitespace()
+                .map(|t| t.parse::<f64>().map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            <[f64; 4]>::try_from(times)
+                .map_err(|_| format!("python3 printed {line:?}, not 4 times"))
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|e| format!("python3 printed no times: {e}"))
 }
 
 /// The countdown under the toy GIL: one tick per step, as CPython's eval
@@ -144,28 +167,9 @@ fn gil_threads(
     })
 }
 
-/// How [`PY_COUNTDOWN`] counts.
-#[derive(Debug, Clone, Copy)]
-enum PyCountdown {
-    /// On the main thread.
-    Sequential,
-    /// Split among threads.
-    Threads,
-    /// Split among processes started with fork.
-    Processes,
-}
-
-impl PyCountdown {
-    /// The script's first argument.
-    fn arg(self) -> &'static str {
-        match self {
-            PyCountdown::Sequential => "seq",
-            PyCountdown::Threads => "threads",
-            PyCountdown::Processes => "processes",
-        }
-    }
-}
-
+/// The Python countdown: `seq N 1` times one thread counting N steps;
+/// `pairs N 2 P` times P rounds of one thread, two threads, one thread and
+/// two processes (fork), a line each.
 const PY_COUNTDOWN: &str = r#"
 import multiprocessing, sys, threading, time
 
@@ -173,33 +177,45 @@ def countdown(n):
     while n > 0:
         n -= 1
 
+def timed(mode, n, parts):
+    start = time.perf_counter()
+    if mode == "seq":
+        countdown(n)
+    else:
+        # fork: the notes' Linux default until 3.14, and -c scripts cannot
+        # be re-imported by spawn or forkserver.
+        make = {"threads": threading.Thread,
+                "processes": multiprocessing.get_context("fork").Process}[mode]
+        workers = [make(target=countdown, args=(n // parts,))
+                   for _ in range(parts)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    return time.perf_counter() - start
+
 mode, n, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-start = time.perf_counter()
-if mode == "seq":
-    countdown(n)
+if mode == "pairs":
+    timed("seq", n // 4, 1)  # Warm up, untimed.
+    for _ in range(int(sys.argv[4])):
+        print(timed("seq", n, 1), timed("threads", n, parts),
+              timed("seq", n, 1), timed("processes", n, parts))
 else:
-    # fork: the notes' Linux default until 3.14, and -c scripts cannot be
-    # re-imported by spawn or forkserver.
-    make = {"threads": threading.Thread,
-            "processes": multiprocessing.get_context("fork").Process}[mode]
-    workers = [make(target=countdown, args=(n // parts,)) for _ in range(parts)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-print(time.perf_counter() - start)
+    print(timed(mode, n, parts))
 "#;
 
-/// Seconds for `count` Python steps, or why the script failed.
-fn py_run(mode: PyCountdown, count: u64, parts: usize) -> Result<f64, String> {
-    let args = [mode.arg().to_string(), count.to_string(), parts.to_string()];
+/// Seconds for `count` Python steps on one thread, or why the script
+/// failed.
+fn py_run(count: u64) -> Result<f64, String> {
+    let args = ["seq".to_string(), count.to_string(), "1".to_string()];
     python(PY_COUNTDOWN, &args)?
         .trim()
         .parse()
         .map_err(|e| format!("python3 printed no time: {e}"))
 }
 
-/// Seconds for `count` Python steps (NaN when the script failed).
-fn py_countdown(mode: PyCountdown, count: u64, parts: usize) -> f64 {
-    py_run(mode, count, parts).unwrap_or(f64::NAN)
+/// Seconds for `count` Python steps on one thread (NaN when the script
+/// failed).
+fn py_countdown(count: u64) -> f64 {
+    py_run(count).unwrap_or(f64::NAN)
 }
