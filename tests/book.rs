@@ -334,10 +334,18 @@ fn included_figures_exist() {
             let body = fs::read_to_string(&included).unwrap_or_else(|_| {
                 panic!("{}: includes {path}, which is missing", file.display())
             });
+            // `<!-- ANCHOR: name -->` in markdown, `// ANCHOR: name` at the
+            // end of a line of Rust.
+            let marked = |marker: &str| {
+                let tag = format!("{marker}: {anchor}");
+                body.lines().any(|line| {
+                    line.trim_end().ends_with(&tag)
+                        || line.contains(&format!("{tag} "))
+                })
+            };
             if !anchor.is_empty() {
                 assert!(
-                    body.contains(&format!("ANCHOR: {anchor} "))
-                        && body.contains(&format!("ANCHOR_END: {anchor} ")),
+                    marked("ANCHOR") && marked("ANCHOR_END"),
                     "{}: {path} has no anchor {anchor:?} (run `cargo course \
                      bench --write`?)",
                     file.display()
