@@ -11,9 +11,10 @@ pub(super) fn anchors(anchors: &mut Anchors, results: &Results) {
         "increments",
         format!(
             "a plain increment took {} ns, an atomic one {} ns ({:.0} times \
-             as long), one under a `Mutex` {} ns, and an atomic one on a \
-             count two threads share {} ns (each the median of three rounds \
-             of {} increments, in an optimised build)",
+             as long), one under a `Mutex` {} ns, and atomic ones that two \
+             threads add to one count at once {} ns of the clock each, the \
+             two threads together (each the median of three rounds of {} \
+             increments, in an optimised build)",
             sig3(i.plain_ns),
             sig3(i.atomic_ns),
             i.atomic_ns / i.plain_ns,
