@@ -187,8 +187,10 @@ pub(super) fn starved(effort: Effort) -> Result<Timeline, String> {
         "The computation ran {} in {} poll without awaiting; the heartbeat, \
          due every 10 ms on the same thread, ran its tick due at {} only \
          once the computation had ended, {} late, and the ticks due \
-         meanwhile never came (its interval delays after a late tick rather \
-         than catch up); its {ticks} ticks ran {} late (median).",
+         meanwhile never came (its interval is set to \
+         `MissedTickBehavior::Delay`, which delays after a late tick, where \
+         tokio's default, `Burst`, would catch up); its {ticks} ticks ran {} \
+         late (median).",
         ms(polls.iter().copied().max().unwrap_or(0) as f64),
         polls.len(),
         ms(due as f64),
