@@ -28,11 +28,8 @@ pub(super) fn increments(budget: Budget, say: &dyn Fn(&str)) -> Increments {
     let (atomic, locked) = (AtomicU64::new(0), Mutex::new(0u64));
     let (mut a, mut b, mut c, mut d) = (vec![], vec![], vec![], vec![]);
     for _ in 0..3 {
-        let mut plain = 0u64;
         let started = Instant::now();
-        for _ in 0..n {
-            plain = black_box(plain) + 1;
-        }
+        black_box(plain_count(n));
         a.push(started.elapsed().as_nanos() as f64 / n as f64);
         b.push(per_op(1, &|| {
             atomic.fetch_add(1, Relaxed);
@@ -53,6 +50,18 @@ pub(super) fn increments(budget: Budget, say: &dyn Fn(&str)) -> Increments {
         mutex_ns: median(&c),
         shared_ns: median(&d),
     }
+}
+
+/// `n` plain increments. Never inlined: a loop this tight runs at a speed
+/// that depends on where it lies in memory, and a copy inlined into the
+/// measuring function moves whenever the rest of the program changes.
+#[inline(never)]
+fn plain_count(n: u64) -> u64 {
+    let mut plain = 0u64;
+    for _ in 0..n {
+        plain = black_box(plain) + 1;
+    }
+    plain
 }
 
 /// Threads and steps of chapter 4's split count, as its listing has them.
