@@ -12,31 +12,13 @@ use std::time::Duration;
 
 use course::book::{self, BookError};
 
+mod pages;
 mod support;
+use pages::{files_under, markdown_pages as markdown_files};
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every file below `dir` whose name ends in `.{extension}`, sorted.
-fn files_under(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(files_under(&path, extension));
-        } else if path.extension().is_some_and(|e| e == extension) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
-/// Every markdown file under `chapters/`.
-fn markdown_files() -> Vec<PathBuf> {
-    files_under(&root().join("chapters"), "md")
 }
 
 /// A code block: its file, line, info string (None when indented) and text.

@@ -2,32 +2,13 @@
 //! headings that read as headings, and pages a reader can finish.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::LazyLock;
+
+mod pages;
 
 use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
 use regex::Regex;
-
-/// Every markdown page under `chapters/`, sorted.
-fn pages() -> Vec<PathBuf> {
-    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, found);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                found.push(path);
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("chapters"),
-        &mut found,
-    );
-    found.sort();
-    found
-}
 
 /// Whether `text` ends with the notes' ids in brackets: ` (T1)`,
 /// ` (T3, T4)`.
@@ -73,7 +54,7 @@ fn headings(markdown: &str) -> Vec<(HeadingLevel, String)> {
 #[test]
 fn headings_carry_no_note_ids() {
     let mut checked = 0;
-    for page in pages() {
+    for page in pages::markdown_pages() {
         let markdown = fs::read_to_string(&page).unwrap();
         for (_, heading) in headings(&markdown) {
             assert!(
@@ -119,7 +100,7 @@ const MOST_WORDS: usize = 2_100;
 #[test]
 fn pages_fit_a_sitting() {
     let chapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("chapters");
-    for page in pages() {
+    for page in pages::markdown_pages() {
         let name = page.strip_prefix(&chapters).unwrap().display().to_string();
         let count = words(&fs::read_to_string(&page).unwrap());
         assert!(
@@ -209,7 +190,7 @@ fn hand_typed(sentence: &str) -> Option<&'static str> {
 #[test]
 fn no_figure_is_typed_by_hand() {
     let mut found = Vec::new();
-    for page in pages() {
+    for page in pages::markdown_pages() {
         if page.ends_with("figures.md") || page.ends_with("measurements.md") {
             continue; // Written by `cargo course bench --write`.
         }
@@ -269,15 +250,14 @@ fn every_chapter_has_a_diagram() {
         if !folder.is_dir() || !name.starts_with(|c: char| c.is_ascii_digit()) {
             continue;
         }
-        let pictured =
-            pages()
-                .iter()
-                .filter(|p| p.starts_with(&folder))
-                .any(|page| {
-                    let text = fs::read_to_string(page).unwrap();
-                    text.contains("```mermaid")
-                        || text.contains("figures.md:timeline_")
-                });
+        let pictured = pages::markdown_pages()
+            .iter()
+            .filter(|p| p.starts_with(&folder))
+            .any(|page| {
+                let text = fs::read_to_string(page).unwrap();
+                text.contains("```mermaid")
+                    || text.contains("figures.md:timeline_")
+            });
         assert!(
             pictured,
             "chapter {name} has no diagram: add a ```mermaid block"

@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+mod pages;
+
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
 /// How often a `possible` program runs.
@@ -57,24 +59,10 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn markdown_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            markdown_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            found.push(path);
-        }
-    }
-}
-
 /// Every ````quiz block of the book, parsed as quiz.js parses it.
 fn quizzes() -> Vec<Quiz> {
-    let mut files = Vec::new();
-    markdown_files(&root().join("chapters"), &mut files);
-    files.sort();
     let mut found = Vec::new();
-    for file in files {
+    for file in pages::markdown_pages() {
         let text = fs::read_to_string(&file).unwrap();
         let mut open: Option<(usize, String)> = None;
         for (event, range) in Parser::new(&text).into_offset_iter() {
