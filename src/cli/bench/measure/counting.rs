@@ -6,9 +6,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Barrier, Mutex};
 use std::thread;
-use std::time::Instant;
 
-use super::median;
+use super::{median, seconds};
 use crate::cli::bench::results::{Budget, Increments, LostUpdates};
 
 /// Nanoseconds per increment, each the median of three rounds, the four
@@ -16,21 +15,22 @@ use crate::cli::bench::results::{Budget, Increments, LostUpdates};
 pub(super) fn increments(budget: Budget, say: &dyn Fn(&str)) -> Increments {
     say("increments: plain, atomic, locked, shared by two threads");
     let n = budget.increments;
+    let nanos_each = |spent: f64| spent * 1e9 / n as f64;
     let per_op = |threads: u64, op: &(dyn Fn() + Sync)| {
-        let started = Instant::now();
-        thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| (0..n / threads).for_each(|_| op()));
-            }
-        });
-        started.elapsed().as_nanos() as f64 / n as f64
+        nanos_each(seconds(|| {
+            thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| (0..n / threads).for_each(|_| op()));
+                }
+            });
+        }))
     };
     let (atomic, locked) = (AtomicU64::new(0), Mutex::new(0u64));
     let (mut a, mut b, mut c, mut d) = (vec![], vec![], vec![], vec![]);
     for _ in 0..3 {
-        let started = Instant::now();
-        black_box(plain_count(n));
-        a.push(started.elapsed().as_nanos() as f64 / n as f64);
+        a.push(nanos_each(seconds(|| {
+            black_box(plain_count(n));
+        })));
         b.push(per_op(1, &|| {
             atomic.fetch_add(1, Relaxed);
         }));
@@ -74,7 +74,8 @@ pub(super) fn lost_updates(budget: Budget, say: &dyn Fn(&str)) -> LostUpdates {
     say("lost updates: a count split into a load and a store");
     let lost = (0..budget.pairs)
         .map(|_| {
-            let (count, start) = (AtomicU64::new(0), Barrier::new(4));
+            let count = AtomicU64::new(0);
+            let start = Barrier::new(SPLIT_THREADS as usize);
             thread::scope(|s| {
                 for _ in 0..SPLIT_THREADS {
                     s.spawn(|| {
