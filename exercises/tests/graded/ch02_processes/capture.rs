@@ -249,7 +249,9 @@ pub(super) fn blocked_in(tid: i32) -> Blocked {
             Blocked::OnTheChild
         }
         (Some(_), Some(_)) => Blocked::Otherwise,
-        _ => Blocked::OnInput,
+        // It woke between the two looks: it sleeps on nothing just now.
+        (Some(_), None) => Blocked::Otherwise,
+        (None, _) => Blocked::OnInput,
     }
 }
 

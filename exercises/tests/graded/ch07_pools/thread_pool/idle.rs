@@ -178,10 +178,12 @@ pub(crate) fn idle_threads_sleep_until_the_pool_is_dropped() {
     drop(open);
     let took = ran_on.recv();
     // The frozen worker sleeps in the hold, in a system call of its own.
-    while !task::asleep(idle.tid) {
-        thread::yield_now();
-    }
-    let held_in = task::syscall(idle.tid);
+    let held_in = loop {
+        match task::syscall(idle.tid) {
+            Some(call) => break call,
+            None => thread::yield_now(),
+        }
+    };
     task::thaw();
     assert_eq!(took, Ok(busy), "the job ran on a frozen thread");
     // Once let go, the worker has seen that the job is gone, and has ended
@@ -190,10 +192,12 @@ pub(crate) fn idle_threads_sleep_until_the_pool_is_dropped() {
     // asleep after the busy worker was: a worker asleep on the queue's
     // lock, which the busy one holds for a moment, has not yet looked at
     // the queue, and once the busy worker sleeps nobody holds that lock.
+    // `syscall` names a call only while the thread is blocked in it: a
+    // thread between two calls (just out of the hold) counts as not yet
+    // asleep.
     while task::state(idle.tid).is_some()
         && !(task::asleep(busy)
-            && task::asleep(idle.tid)
-            && task::syscall(idle.tid) != held_in)
+            && task::syscall(idle.tid).is_some_and(|call| call != held_in))
     {
         thread::yield_now();
     }
