@@ -13,6 +13,8 @@
 //! then rightly, and saves screenshots of both states in
 //! `target/tmp/browser/` (the test prints their paths).
 //!
+//! A refused (`compile_fail`) block is coloured as Rust.
+//!
 //! The pages with timelines, served, show each timeline picture, loaded,
 //! and each picture has a lane per thread or task.
 //!
@@ -113,6 +115,28 @@ fn from_disk_the_diagram_renders_and_search_finds_words() {
         results.contains("<li"),
         "searching for 'barrier' from file:// found nothing"
     );
+}
+
+/// Blocks the compiler refuses are fenced without `rust` (skeptic would
+/// run them), and chapters/highlight/refused.js colours them as Rust.
+#[test]
+#[ignore = "needs Chromium; .ci/run installs it and runs this test"]
+fn from_disk_refused_blocks_are_coloured_as_rust() {
+    let (_out, site) = support::build_book();
+    let page = format!("file://{}/01-threads/sharing.html", site.display());
+    let dom = dump_dom(&page);
+    let refused: Vec<&str> = dom
+        .split(r#"<code class="language-compile_fail"#)
+        .skip(1)
+        .map(|block| block.split("</code>").next().unwrap())
+        .collect();
+    assert!(!refused.is_empty(), "the page has no compile_fail block");
+    for block in refused {
+        assert!(
+            block.contains(r#"<span class="hljs-keyword">use</span>"#),
+            "a compile_fail block is not coloured as Rust: {block}"
+        );
+    }
 }
 
 #[test]
