@@ -110,7 +110,8 @@ impl<T> Clone for MyRc<T> {
     /// trials run in a debug build, where it aborts just as a check made in
     /// every build does, so they cannot tell the two apart; it still breaks
     /// this promise, since a release build skips it and wraps the count to 0,
-    /// and the next drop frees a value that other `MyRc`s still point to.
+    /// and a clone and its drop then free a value that other `MyRc`s still
+    /// point to.
     ///
     /// Not graded either: a count kept in a type wider than `usize` (a `u64`)
     /// that aborts only at that type's maximum. The trials run on a 64-bit
@@ -247,8 +248,8 @@ impl<T> Clone for MyArc<T> {
     /// aborts just as a check made in every build does, so they cannot tell
     /// the two apart; it still breaks the promise below, since a release
     /// build lets the count run past `isize::MAX` and, with enough forgotten
-    /// clones, wrap to 0, and the next drop frees a value that other
-    /// `MyArc`s still point to. Check the limit in every build.
+    /// clones, wrap to 0, and a clone and its drop then free a value that
+    /// other `MyArc`s still point to. Check the limit in every build.
     ///
     /// Not graded either: a limit written in a type of a fixed width
     /// (`i64::MAX as usize`) rather than `isize::MAX`. The trials run on a 64-bit target,

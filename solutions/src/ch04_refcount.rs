@@ -128,7 +128,8 @@ impl<T> Clone for MyRc<T> {
     /// trials run in a debug build, where it aborts just as a check made in
     /// every build does, so they cannot tell the two apart; it still breaks
     /// this promise, since a release build skips it and wraps the count to 0,
-    /// and the next drop frees a value that other `MyRc`s still point to.
+    /// and a clone and its drop then free a value that other `MyRc`s still
+    /// point to.
     ///
     /// Not graded either: a count kept in a type wider than `usize` (a `u64`)
     /// that aborts only at that type's maximum. The trials run on a 64-bit
@@ -152,7 +153,7 @@ impl<T> Clone for MyRc<T> {
         let strong = &self.inner().strong;
         // `mem::forget` on clones counts up without ever counting down, so
         // safe code can take the count to `usize::MAX`; one more would wrap
-        // it to 0, and the next drop would free a value still in use. Like
+        // it to 0, and a clone and its drop would free a value in use. Like
         // std's `Rc`, abort instead (a plain `+ 1` panics in a debug build
         // but wraps silently in a release build).
         let count = strong.get().checked_add(1);
@@ -302,8 +303,8 @@ impl<T> Clone for MyArc<T> {
     /// aborts just as a check made in every build does, so they cannot tell
     /// the two apart; it still breaks the promise below, since a release
     /// build lets the count run past `isize::MAX` and, with enough forgotten
-    /// clones, wrap to 0, and the next drop frees a value that other
-    /// `MyArc`s still point to. Check the limit in every build.
+    /// clones, wrap to 0, and a clone and its drop then free a value that
+    /// other `MyArc`s still point to. Check the limit in every build.
     ///
     /// Not graded either: a limit written in a type of a fixed width
     /// (`i64::MAX as usize`) rather than `isize::MAX`. The trials run on a 64-bit target,
@@ -336,7 +337,7 @@ impl<T> Clone for MyArc<T> {
         // published by the increment.
         let old = self.inner().strong.fetch_add(1, Ordering::Relaxed);
         // `mem::forget` on clones counts up without ever counting down; a
-        // count that wrapped to 0 would let the next drop free a value
+        // count that wrapped to 0 would let a clone and drop free a value
         // still in use. The increment has already happened, and other
         // threads may be incrementing too, so check far from the edge: to
         // wrap a count found above `isize::MAX`, about 2^63 threads would
