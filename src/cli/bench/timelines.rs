@@ -140,9 +140,14 @@ pub fn trace(
     }
 }
 
-/// Nanoseconds as milliseconds, `4.9 ms`.
+/// Nanoseconds as milliseconds, `4.9 ms`, or, below a tenth of one, as
+/// microseconds, `40 µs`, so that a short wait does not read as none.
 fn ms(ns: f64) -> String {
-    format!("{:.1} ms", ns / 1e6)
+    if ns < 100_000.0 {
+        format!("{:.0} µs", ns / 1e3)
+    } else {
+        format!("{:.1} ms", ns / 1e6)
+    }
 }
 
 /// The median (the lower middle) of some durations in ns; 0 when none.

@@ -105,10 +105,10 @@ pub(super) fn old_gil_io(length: Duration) -> Timeline {
     let won = timeline.count(1, Moment::Handover);
     timeline.summary = format!(
         "Under the old GIL the I/O thread, back from 1 ms of I/O, took the \
-         GIL from the CPU thread {won} times, {} of them after waiting ({} \
-         each, median; {} at most); {lost} times it woke to a release only \
-         to find the GIL taken back by the CPU thread, which held it \
-         {cpu:.0} % of the time.",
+         GIL from the CPU thread {won} times; it waited for the GIL {} \
+         times ({} each, median; {} at most), and {lost} times it woke to a \
+         release only to find the GIL taken back by the CPU thread, which \
+         held it {cpu:.0} % of the time.",
         waits.len(),
         ms(median(&waits)),
         ms(waits.iter().copied().max().unwrap_or(0) as f64),
