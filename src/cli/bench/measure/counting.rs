@@ -10,6 +10,9 @@ use std::thread;
 use super::{median, seconds};
 use crate::cli::bench::results::{Budget, Increments, LostUpdates};
 
+/// How many threads add to the one shared count at once.
+pub(crate) const SHARED_THREADS: u64 = 2;
+
 /// Nanoseconds per increment, each the median of three rounds, the four
 /// kinds interleaved; the program of chapter 4, "Counts that race".
 pub(super) fn increments(budget: Budget, say: &dyn Fn(&str)) -> Increments {
@@ -39,7 +42,7 @@ pub(super) fn increments(budget: Budget, say: &dyn Fn(&str)) -> Increments {
                 *count += 1;
             }
         }));
-        d.push(per_op(2, &|| {
+        d.push(per_op(SHARED_THREADS, &|| {
             atomic.fetch_add(1, Relaxed);
         }));
     }

@@ -9,6 +9,7 @@ mod convoy;
 mod costs;
 mod countdown;
 mod counting;
+pub(crate) use counting::SHARED_THREADS;
 mod python_calls_rust;
 mod tracing;
 
