@@ -6,9 +6,10 @@
 //! a time, whatever the number of cores. A thread gives the GIL up by
 //! dropping its guard (as CPython does around blocking I/O), by calling
 //! [`GilGuard::yield_now`] (hand it to a waiting thread), or from
-//! [`GilGuard::tick`], which an interpreter loop calls once per
-//! "bytecode" and which asks the GIL's [`SwitchPolicy`] whether this is
-//! the moment to let another thread in.
+//! [`GilGuard::tick`], which an interpreter loop calls at each of its
+//! periodic checks (Python 2 counted bytecodes; CPython 3.10 and later
+//! checks at backward jumps and calls) and which asks the GIL's
+//! [`SwitchPolicy`] whether this is the moment to let another thread in.
 //!
 //! The state is a `Mutex` and a `Condvar`; the policy is a trait. Three
 //! policies come with it: [`Manual`] (switch only when told), [`EveryTicks`]
@@ -401,8 +402,9 @@ pub struct GilGuard<'g> {
 
 impl<'g> GilGuard<'g> {
     // ANCHOR: tick
-    /// One "bytecode" done. If the policy says so, lets other threads in
-    /// before returning (with the GIL held again).
+    /// One periodic check of the interpreter loop (a "tick"). If the
+    /// policy says so, lets other threads in before returning (with the
+    /// GIL held again).
     pub fn tick(&mut self) {
         self.ticks += 1;
         if self.gil.drop_request.load(Ordering::Relaxed) {
