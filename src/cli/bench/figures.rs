@@ -66,7 +66,9 @@ fn page(results: &Results) -> String {
          process, takes at least half a second; the countdowns and the \
          transfer are {pairs} interleaved pairs (A, B, A, B, ...), reported \
          as the median of the pairs' ratios, so a machine that slows down \
-         for a while slows both sides of a pair alike. Python's pairs run \
+         for a while slows both sides of a pair alike; the time in brackets \
+         is the median of the B runs, so it need not equal the ratio times \
+         the A time. Python's pairs run \
          one after the other in one interpreter, warmed up first, where \
          counting goes faster than in a fresh one. Convoy rows give percentiles of {trips} round \
          trips in two interleaved halves: p50 is the median, and nine trips \

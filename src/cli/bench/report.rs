@@ -106,9 +106,12 @@ fn countdown(out: &mut String, results: &Results) {
     );
     let _ = writeln!(
         out,
-        "| toy GIL (5 ms switch interval), 1 thread | {:.2} s |  |\n\
+        "| toy GIL (5 ms switch interval), 1 thread ({} steps) | {:.2} s | \
+         {:.2} ns |\n\
          | toy GIL, 2 threads | {} ({:.2} s) |  |",
+        grouped(c.gil_count),
         c.gil_threads.a,
+        c.gil_threads.a / c.gil_count as f64 * 1e9,
         x(c.gil_threads.ratio),
         c.gil_threads.b
     );
@@ -169,7 +172,9 @@ fn convoy(out: &mut String, results: &Results) {
          A round trip: ask a peer that answers after {} ms, wait for \
          the answer with the GIL released, take the GIL back. In the \
          toy rows the peer holds no lock; in the Python row the peer \
-         is a Python thread, whose reply needs the GIL too.\n\n\
+         is a Python thread, whose reply needs the GIL too, so beside a \
+         busy thread a trip typically waits for the GIL twice (the peer, \
+         then the I/O thread), about two switch intervals.\n\n\
          | lock | alone | beside a CPU-bound thread |\n|---|---|---|",
         results.peer_delay.as_secs_f64() * 1e3
     );

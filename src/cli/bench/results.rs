@@ -129,6 +129,9 @@ pub(crate) struct Countdown {
     pub(crate) rust_count: u64,
     /// Toy GIL (new style, 5 ms): 2 threads / 1 thread.
     pub(crate) gil_threads: Ratio,
+    /// Toy GIL steps (ticks) per run: a tick costs more than a plain
+    /// step, so the toy counts less far in the same time.
+    pub(crate) gil_count: u64,
     /// Nanoseconds per step: Python, Rust.
     pub(crate) per_step: (Option<f64>, f64),
 }
@@ -437,6 +440,7 @@ pub(crate) fn sample(python: bool) -> Results {
             rust_processes: ratio(0.3, 0.5, 0.15),
             rust_count: 463_116_600,
             gil_threads: ratio(1.01, 0.6, 0.61),
+            gil_count: 200_000_000,
             per_step: (python.then_some(19.9), 1.08),
         },
         python_calls_rust: if python {

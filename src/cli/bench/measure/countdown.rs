@@ -53,6 +53,7 @@ pub(super) fn measure(
         rust_processes: rust_processes_ratio,
         rust_count,
         gil_threads: gil_ratio,
+        gil_count,
     }
 }
 
