@@ -11,7 +11,7 @@
 //! checks at backward jumps and calls) and which asks the GIL's
 //! [`SwitchPolicy`] whether this is the moment to let another thread in.
 //!
-//! The state is a `Mutex` and a `Condvar`; the policy is a trait. Three
+//! The state is a `Mutex` and two `Condvar`s; the policy is a trait. Three
 //! policies come with it: [`Manual`] (switch only when told), [`EveryTicks`]
 //! (Python 2's GIL: release and grab it back every N ticks) and
 //! [`SwitchInterval`] (Python 3.2's GIL: a waiting thread asks the holder
@@ -103,7 +103,7 @@ impl SwitchPolicy for EveryTicks {
     }
 }
 
-/// Python 3.2's GIL (Antoine Pitrou's "new GIL", `Python/ceval_gil.c`): a
+/// Python 3.2's GIL (Antoine Pitrou's "new GIL", `Python/ceval_gil.h`): a
 /// thread that has waited for the interval without seeing a switch sets a
 /// drop request; the holder's next tick releases the GIL and waits until
 /// another thread has taken it ("forced switching"), then queues for it
