@@ -47,7 +47,8 @@ pub mod ch09 {
 
 /// How many primes are below `n`, counted by [`crunch`] with the GIL
 /// released: `ch09.count_primes(100_000)` from two Python threads runs on
-/// two cores. Given; nothing to do here.
+/// two cores. Given; nothing to do here: the trials grade [`crunch`], and
+/// check only this function's results.
 #[pyfunction]
 pub fn count_primes(py: Python<'_>, n: u64) -> u64 {
     crunch(py, n, |i| u64::from(is_prime(i)))
@@ -62,7 +63,7 @@ fn is_prime(n: u64) -> bool {
 }
 
 /// Each int of `values`, squared, by [`par_map`] on `workers` threads.
-/// Given; nothing to do here.
+/// Given; nothing to do here: the trials grade [`par_map`].
 #[pyfunction]
 #[pyo3(signature = (values, workers = 4))]
 pub fn squares<'py>(
@@ -199,6 +200,11 @@ impl Counter {
 /// forever), and holding a Rust lock while a callback runs (the callback
 /// lets the GIL go now and then, another worker takes it and waits for the
 /// lock, and the first can never take the GIL back).
+///
+/// Not graded: that a worker attaches for each call, not once for all of
+/// its calls. A worker that stays attached between its calls holds the GIL
+/// only while its own Rust code runs between them (the callbacks let it go
+/// as any Python code does), which a trial could only see with a clock.
 ///
 /// Not graded: that `call_each` waits for every call before it raises.
 /// A version that raises as soon as the first error by position is known,

@@ -53,7 +53,8 @@ pub mod ch09 {
 
 /// How many primes are below `n`, counted by [`crunch`] with the GIL
 /// released: `ch09.count_primes(100_000)` from two Python threads runs on
-/// two cores. Given; nothing to do here.
+/// two cores. Given; nothing to do here: the trials grade [`crunch`], and
+/// check only this function's results.
 #[pyfunction]
 pub fn count_primes(py: Python<'_>, n: u64) -> u64 {
     crunch(py, n, |i| u64::from(is_prime(i)))
@@ -68,7 +69,7 @@ fn is_prime(n: u64) -> bool {
 }
 
 /// Each int of `values`, squared, by [`par_map`] on `workers` threads.
-/// Given; nothing to do here.
+/// Given; nothing to do here: the trials grade [`par_map`].
 #[pyfunction]
 #[pyo3(signature = (values, workers = 4))]
 pub fn squares<'py>(
@@ -214,6 +215,11 @@ impl Counter {
 /// lets the GIL go now and then, another worker takes it and waits for the
 /// lock, and the first can never take the GIL back).
 ///
+/// Not graded: that a worker attaches for each call, not once for all of
+/// its calls. A worker that stays attached between its calls holds the GIL
+/// only while its own Rust code runs between them (the callbacks let it go
+/// as any Python code does), which a trial could only see with a clock.
+///
 /// Not graded: that `call_each` waits for every call before it raises.
 /// A version that raises as soon as the first error by position is known,
 /// while threads of its own still call the remaining items, passes when
@@ -335,6 +341,12 @@ pub fn read_exact(
     let mut file = File::from(unsafe { OwnedFd::from_raw_fd(copy) });
     let bytes = py.detach(|| {
         let mut buffer = vec![0; n];
+        if n == 0 {
+            // `read_exact` asks nothing of the OS for no bytes; a read of
+            // none does, and fails on a descriptor that cannot be read, as
+            // Python's `os.read(fd, 0)` does.
+            file.read(&mut buffer)?;
+        }
         file.read_exact(&mut buffer).map(|()| buffer)
     });
     match bytes {

@@ -102,8 +102,11 @@ struct Seen {
 pub fn uses_every_worker() {
     run_python(
         r#"
+# 65 workers: more than any cap a solution might pick (16, 32, 64, or the
+# machine's cores), all of them at once.
 for values, workers in ((list(range(64)), 8), (list(range(10)), 4), (list(range(6)), 4),
-                        ([1, 2, 3], 8), ([5], 1), ([1, 2, 3], 1), ([7, 7, 7, 7], 2)):
+                        ([1, 2, 3], 8), ([5], 1), ([1, 2, 3], 1), ([7, 7, 7, 7], 2),
+                        (list(range(130)), 65)):
     result = on_workers(values, workers)
     assert result == [x + 1 for x in values], f"par_map({values}, {workers}) gave {result}"
 "#,

@@ -113,6 +113,7 @@ def raises(error, fd, n):
 reader, writer = os.pipe()
 os.write(writer, b"ab")
 raises(OSError, writer, 1)  # a write end cannot be read: not an end of file
+raises(OSError, writer, 0)  # n = 0 too: os.read(writer, 0) raises as well
 os.close(writer)
 raises(EOFError, reader, 5)
 os.fstat(reader)  # still open after the error
