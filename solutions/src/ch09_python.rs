@@ -174,6 +174,10 @@ where
 ///   expose a two-step add (both read the value before either writes it; one adds
 ///   whole between the other's write and its return), which the trial
 ///   forces: the value counts both, and one `add` returns 1, the other 2.
+///   Nor when, after one thread has read the value, a second adds whole,
+///   and a third adds whole right after the first's next write (the order
+///   that defeats a compare-exchange tried once, then a plain store): the
+///   value counts all three, and the adds return 1, 2 and 3.
 ///   Trial: `ch09::counter::racing_adds_are_counted`.
 #[pyclass(frozen)]
 #[derive(Debug)]

@@ -104,8 +104,8 @@ pub fn no_lost_update_without_the_gil() {
     );
 }
 
-/// Two racing adds on the counter placed on some pages: what each got.
-type Adds = dyn Fn(&Pages) -> [u64; 2];
+/// Racing adds on the counter placed on some pages: what each got.
+type Adds = dyn Fn(&Pages) -> Vec<u64>;
 
 /// What each of [`both_read_first`]'s threads got back.
 static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
@@ -117,15 +117,17 @@ static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 /// step: both read the value before either writes it; and one adds whole
 /// between the other's first, second, third or fourth write (a lock taken,
 /// the value stored, the lock let go, a lock taken again to read) and the
-/// end of its `add`. The orders are
-/// forced, not hoped for: the counter lies on pages of the trial's own,
-/// protected so that a write holds its thread (see
-/// `course::grader::fault_hold`). Holding a thread is only a delay, so a
-/// correct `add` counts both and returns 1 to one thread, 2 to the other.
+/// end of its `add`; and, with three threads, a second adds whole after
+/// the first's read and a third after the first's next write (see
+/// [`two_between`]). The orders are forced, not hoped for: the counter
+/// lies on pages of the trial's own, protected so that a write holds its
+/// thread (see `course::grader::fault_hold`). Holding a thread is only a
+/// delay, so a correct `add` counts every add and returns each thread a
+/// value of its own, from 1 up.
 pub fn racing_adds_are_counted() {
     // A `todo!()` ends the trial here as TODO, not on a racing thread.
     let _ = Counter::new(0).add(1);
-    let orders: [(&str, &Adds); 5] = [
+    let orders: [(&str, &Adds); 6] = [
         (
             "each reading the value before either wrote it",
             &both_read_first,
@@ -142,6 +144,11 @@ pub fn racing_adds_are_counted() {
         ("one adding whole after the other's fourth write", &|p| {
             one_between(p, 4)
         }),
+        (
+            "a second adding whole after the first's read and a third \
+             after the first's next write",
+            &two_between,
+        ),
     ];
     for (order, adds) in orders {
         let pages = Pages::new(1);
@@ -156,26 +163,28 @@ pub fn racing_adds_are_counted() {
         // SAFETY: dropped once, here, before its pages are unmapped.
         unsafe { ptr::drop_in_place(place) };
         returned.sort_unstable();
+        let threads = returned.len() as u64;
         assert_eq!(
-            value, 2,
-            "two threads added 1 at the same moment, {order}, and the \
+            value, threads,
+            "{threads} threads added 1 at the same moment, {order}, and the \
              counter came out {value}: an update was lost. Reading and then \
-             writing is two steps another thread can come between; \
-             fetch_add (or a lock held across both) is one"
+             writing is two steps another thread can come between (and so \
+             is a compare-exchange tried once, then a plain store when it \
+             fails); fetch_add (or a lock held across both) is one"
         );
         assert_eq!(
             returned,
-            [1, 2],
-            "two threads added 1 at the same moment, {order}, and got \
+            (1..=threads).collect::<Vec<_>>(),
+            "{threads} threads added 1 at the same moment, {order}, and got \
              {returned:?} back: each add returns the value just after its \
-             own addition (what fetch_add returned, plus n), so one gets 1 \
-             and the other 2"
+             own addition (what fetch_add returned, plus n), so each gets a \
+             value of its own, from 1 to {threads}"
         );
     }
 }
 
 /// Both threads read the counter at `pages` before either writes it.
-fn both_read_first(pages: &Pages) -> [u64; 2] {
+fn both_read_first(pages: &Pages) -> Vec<u64> {
     // SAFETY: `racing_adds_are_counted` placed a counter there.
     let counter = unsafe { &*(pages.start() as *const Counter) };
     race(
@@ -184,7 +193,7 @@ fn both_read_first(pages: &Pages) -> [u64; 2] {
             move || RETURNED[i].store(counter.add(1), Ordering::SeqCst)
         }),
     );
-    RETURNED.each_ref().map(|r| r.load(Ordering::SeqCst))
+    RETURNED.iter().map(|r| r.load(Ordering::SeqCst)).collect()
 }
 
 /// One thread is held right after its `writes`-th write to the counter at
@@ -193,7 +202,7 @@ fn both_read_first(pages: &Pages) -> [u64; 2] {
 /// holds) or spins; then the first goes on. An `add` that makes fewer
 /// writes just runs. Only on x86-64, where a write can be single-stepped;
 /// elsewhere the adds just run.
-fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
+fn one_between(pages: &Pages, writes: usize) -> Vec<u64> {
     // SAFETY: `racing_adds_are_counted` placed a counter there.
     let counter = unsafe { &*(pages.start() as *const Counter) };
     let hold = FaultHold::after_the_first_write(
@@ -244,5 +253,80 @@ fn one_between(pages: &Pages, writes: usize) -> [u64; 2] {
             .map(|adder| adder.join().expect("a thread that adds panicked"))
     });
     drop(hold);
-    returned
+    returned.to_vec()
+}
+
+/// The first thread is held right after its first access to the counter
+/// at `pages` (its read, or its whole `add` when that is one write); a
+/// second adds meanwhile, until it returns or sleeps (waiting for a lock
+/// the first holds); the first is let go and held right after its next
+/// write; a third adds meanwhile; then all go on. An `add` that reads,
+/// tries one compare-exchange, and when that fails stores the value it saw
+/// plus `n` writes over the third's addition. Only on x86-64, where an
+/// access can be single-stepped; elsewhere the adds just run.
+fn two_between(pages: &Pages) -> Vec<u64> {
+    // SAFETY: `racing_adds_are_counted` placed a counter there.
+    let counter = unsafe { &*(pages.start() as *const Counter) };
+    let hold = FaultHold::after_the_first_write(
+        pages.start(),
+        pages.start() + pages.bytes(),
+    );
+    let returned: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
+    let tids: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
+    let (returned, tids) = (&returned, &tids);
+    let add = |i: usize| {
+        move || {
+            // Set just before the add: a thread asleep after this waits for
+            // a lock, not for its own start.
+            tids[i].store(task::me().tid, Ordering::SeqCst);
+            let got = counter.add(1);
+            returned[i].store(true, Ordering::SeqCst);
+            got
+        }
+    };
+    let tid = |i: usize| loop {
+        match tids[i].load(Ordering::SeqCst) {
+            0 => thread::yield_now(),
+            tid => break tid,
+        }
+    };
+    // Until thread `i` has returned, or sleeps (for a lock).
+    let adds_whole = |i: usize| {
+        let tid = tid(i);
+        task::watch_until(tid, || {
+            returned[i].load(Ordering::SeqCst) || task::asleep(tid)
+        });
+    };
+    // Reads fault too, so the first's first access is held after it.
+    hold.protect(ProtFlags::PROT_NONE);
+    let got = thread::scope(|s| {
+        let first = s.spawn(add(0));
+        while hold.holds() < 1 && !returned[0].load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
+        let second = s.spawn(add(1));
+        adds_whole(1);
+        if !returned[0].load(Ordering::SeqCst) {
+            // The first's next write is held right after it.
+            hold.protect(ProtFlags::PROT_READ);
+            hold.step_again();
+            hold.let_go(tid(0));
+            // Not "asleep": a held thread sleeps in the hold until it
+            // wakes to being let go, and nothing else the first could wait
+            // for is held by another thread now.
+            task::watch_until(tid(0), || {
+                hold.holds() >= 2 || returned[0].load(Ordering::SeqCst)
+            });
+            hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
+        }
+        let third = s.spawn(add(2));
+        adds_whole(2);
+        hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
+        hold.let_go_all();
+        [first, second, third]
+            .map(|adder| adder.join().expect("a thread that adds panicked"))
+    });
+    drop(hold);
+    got.to_vec()
 }
