@@ -155,9 +155,10 @@ impl<T> TicketLock<T> {
 #[derive(Debug)]
 pub struct TicketGuard<'a, T> {
     lock: &'a TicketLock<T>,
-    /// Makes the guard `Sync` only when `T` is, as `MutexGuard` is: threads
-    /// that share a guard share `&T`. The reference alone would make it
-    /// `Sync` whenever `T: Send`, and a `Cell` could then be shared.
+    /// Makes the guard `Sync` only when `T` is (and, with the reference,
+    /// `T: Send`: stricter than `MutexGuard`): threads that share a guard
+    /// share `&T`. The reference alone would make it `Sync` whenever
+    /// `T: Send`, and a `Cell` could then be shared.
     value: PhantomData<&'a mut T>,
 }
 
@@ -381,11 +382,14 @@ impl Drop for NewGilGuard<'_> {
 /// `work` returned. If `work` panics, the panic goes on from here with its
 /// original payload.
 ///
-/// Beats are never less than `period` apart. If something holds the
-/// runtime up past a beat (a long `beat`, or another task that blocks the
+/// Beats never come ahead of the schedule: the k-th beat comes no sooner
+/// than k periods after the first. If something holds the runtime up more
+/// than 5 ms past a beat (a long `beat`, or another task that blocks the
 /// thread), that beat comes late, as soon as the loop runs again, and the
 /// next one a full `period` after it: the beats missed meanwhile are not
-/// made up in a burst. (tokio's timer counts in whole milliseconds and
+/// made up in a burst. (tokio applies the missed-tick behaviour only to a
+/// tick more than 5 ms late; a tick less late keeps its place in the
+/// schedule, so the next may follow it sooner than `period`.) (tokio's timer counts in whole milliseconds and
 /// rounds each deadline up, so with a period that is not a whole number of
 /// milliseconds two beats may come up to a millisecond closer than
 /// `period`, but never ahead of the schedule.)
