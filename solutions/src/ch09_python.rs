@@ -349,7 +349,8 @@ pub fn read_exact(
             // `read_exact` asks nothing of the OS for no bytes; a read of
             // none does, and fails on a descriptor that cannot be read, as
             // Python's `os.read(fd, 0)` does.
-            file.read(&mut buffer)?;
+            let read = file.read(&mut buffer)?;
+            debug_assert_eq!(read, 0, "a read into no bytes reads none");
         }
         file.read_exact(&mut buffer).map(|()| buffer)
     });
