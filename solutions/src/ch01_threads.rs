@@ -33,7 +33,10 @@ use std::thread::{self, JoinHandle};
 /// One mistake is wrong but not graded: `spawn_all` waits for its jobs
 /// however long they run, and a deadline of its own (give up after 5 s,
 /// say) is wrong, but only a job that runs longer than the deadline shows
-/// it, and a trial cannot wait that long on every run.
+/// it, and a trial cannot wait that long on every run. Nor is a cap on
+/// the threads started at once that lies above the 1100 the trials start
+/// (waves of 4096, say): no cap is right, but a trial cannot start more
+/// threads than every grading machine allows.
 ///
 /// # Graded promises
 ///
@@ -116,6 +119,10 @@ where
 ///
 /// If `sum_chunk` panics, `parallel_sum` panics too, with that panic's own
 /// payload (not a new panic of its own), and returns no total.
+///
+/// Not graded: a cap on the threads, or batches of them, larger than the
+/// 1100 threads the trials ask for: no cap is right, but a trial cannot
+/// start more threads than every grading machine allows.
 ///
 /// # Graded promises
 ///
@@ -212,6 +219,11 @@ where
 /// operating system's own, as `thread::Builder::spawn` returns it, so its
 /// `raw_os_error()` says why the thread was refused. No panic happens on the way, not even one that `spawn_worker`
 /// catches itself.
+///
+/// Not graded: a stack a little larger than asked (one more page, or
+/// rounded up to 16 KiB; std already rounds up to whole pages), and a cap
+/// on live workers above the 1100 a trial starts, which no trial can reach
+/// on every grading machine.
 ///
 /// # Graded promises
 ///
