@@ -320,9 +320,9 @@ fn two_between(pages: &Pages) -> Vec<u64> {
             });
             hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
         }
+        // The pages are open again on either path: the third just adds.
         let third = s.spawn(add(2));
         adds_whole(2);
-        hold.protect(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE);
         hold.let_go_all();
         [first, second, third]
             .map(|adder| adder.join().expect("a thread that adds panicked"))
