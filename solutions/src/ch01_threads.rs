@@ -69,7 +69,9 @@ use std::thread::{self, JoinHandle};
 ///   scope that joins the rest implicitly waits only for the jobs to
 ///   return); when two jobs panic, it panics once, with one of their
 ///   payloads (a second panic while the first unwinds would abort the
-///   process), and drops the other payload (never forgets it: a leak), and
+///   process), still only once every other job has finished (it does not
+///   stop joining at the second panic), and drops the other payload
+///   (never forgets it: a leak), and
 ///   the results of the jobs that succeeded too, as the panic unwinds
 ///   (never forgotten either); jobs that all succeed give all their
 ///   results. A job's panic reaches

@@ -399,6 +399,7 @@ pub(super) fn a_panicking_job_panics_the_caller() {
          the program's, not spawn_all's to replace or silence)"
     );
     two_panicking_jobs_panic_the_caller_once();
+    a_second_panic_still_waits_for_the_rest();
 }
 
 /// A panic payload that counts how many times one was dropped: `spawn_all`
@@ -477,5 +478,64 @@ fn two_panicking_jobs_panic_the_caller_once() {
          that value was dropped {results_dropped} times instead of once: \
          the results of the jobs that succeeded are dropped as the panic \
          unwinds, never forgotten (mem::forget leaks them and all they own)"
+    );
+}
+
+/// Jobs 1 and 2 of three panic at once; job 3 is still running, and ends
+/// only once both panicked threads are gone and the caller sleeps: in
+/// `join`, waiting for it. A `spawn_all` that stops joining at the second
+/// panic (one payload is all it can pass on) panics while job 3 still
+/// runs, whatever the scheduling: it never sleeps once both are gone.
+fn a_second_panic_still_waits_for_the_rest() {
+    let caller = my_tid();
+    let (tell, told) = mpsc::channel();
+    let tell_too = tell.clone();
+    let last_job_done = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&last_job_done);
+    let caller_is_back = Arc::new(AtomicBool::new(false));
+    let back = Arc::clone(&caller_is_back);
+    let jobs: Vec<Box<dyn FnOnce() -> u32 + Send>> = vec![
+        Box::new(move || {
+            tell.send(my_tid()).expect("the third job vanished");
+            panic::panic_any(TheJobsOwnPanic)
+        }),
+        Box::new(move || {
+            tell_too.send(my_tid()).expect("the third job vanished");
+            panic::panic_any(TheJobsOwnPanic)
+        }),
+        Box::new(move || {
+            for _ in 0..2 {
+                let failed = told.recv().expect("a panicking job vanished");
+                while task::state(failed)
+                    .is_some_and(|s| !matches!(s, 'Z' | 'X'))
+                {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+            // Until the caller sleeps, or is back in the trial (having
+            // failed it: this thread must still end).
+            while !back.load(Ordering::SeqCst) {
+                if task::state(caller) == Some('S') {
+                    done.store(true, Ordering::SeqCst);
+                    break;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            3
+        }),
+    ];
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| spawn_all(jobs)));
+    let last_job_was_done = last_job_done.load(Ordering::SeqCst);
+    caller_is_back.store(true, Ordering::SeqCst);
+    assert!(
+        outcome.is_err(),
+        "two of three jobs panicked, but spawn_all returned"
+    );
+    assert!(
+        last_job_was_done,
+        "two of three jobs panicked, and spawn_all panicked while the third \
+         was still running: after a second panic too, join every other \
+         thread before passing one payload on (drop the other; do not stop \
+         joining)"
     );
 }
