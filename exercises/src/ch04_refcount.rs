@@ -189,7 +189,9 @@ impl<T> Drop for MyRc<T> {
 #[derive(Debug)]
 pub struct MyArc<T> {
     // TODO(ch04): like MyRc, with an atomic count (and any fence) from
-    // `crate::sync`, so that .ci/loom can check it; `Send` and `Sync` when
+    // `crate::sync`, so that .ci/loom can check it
+    // (`use crate::sync::{AtomicUsize, Ordering, fence};`: the names of
+    // `std::sync::atomic`, one level up); `Send` and `Sync` when
     // `T: Send + Sync`.
     value: PhantomData<T>,
 }
@@ -553,7 +555,8 @@ impl Bank {
     ///   `Err(TransferError::InsufficientFunds)`. Trial:
     ///   `ch04::bank::self_transfer_finishes`.
     /// - A transfer that needs an account another thread holds waits by
-    ///   blocking (sleeping) on that account's lock, not by spinning. Meanwhile
+    ///   blocking (sleeping) on that account's lock until it is let go, not
+    ///   by spinning, nor by sleeping a while and trying again. Meanwhile
     ///   its other account is either locked or still at its old balance: no
     ///   thread sees the money in neither account or in both, whichever account
     ///   is held and whichever the direction. Trial:

@@ -659,7 +659,8 @@ impl Bank {
     ///   `Err(TransferError::InsufficientFunds)`. Trial:
     ///   `ch04::bank::self_transfer_finishes`.
     /// - A transfer that needs an account another thread holds waits by
-    ///   blocking (sleeping) on that account's lock, not by spinning. Meanwhile
+    ///   blocking (sleeping) on that account's lock until it is let go, not
+    ///   by spinning, nor by sleeping a while and trying again. Meanwhile
     ///   its other account is either locked or still at its old balance: no
     ///   thread sees the money in neither account or in both, whichever account
     ///   is held and whichever the direction. Trial:

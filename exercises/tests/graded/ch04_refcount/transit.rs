@@ -1,12 +1,13 @@
 //! A transfer stopped halfway: the trial holds one account's lock (through
 //! `Bank::try_lock_for_tests`), starts a transfer that needs it on another
-//! thread, and waits until that thread sleeps on a lock. The transfer is
-//! then as far as it can go, so what the trial sees meanwhile is what any
-//! thread could see at that moment: money in transit, or a bank that makes
-//! every other transfer wait too. When `try_lock_for_tests` says the other
-//! account is locked, the trial does not take its word for it: `balance`
-//! of that account, on a thread of its own, must then wait too, or show
-//! the account as it was.
+//! thread, and waits until that thread sleeps on a lock (in a wait with
+//! no timeout: a transfer that sleeps a while and tries again fails). The
+//! transfer is then as far as it can go, so what the trial sees meanwhile
+//! is what any thread could see at that moment: money in transit, or a
+//! bank that makes every other transfer wait too. When
+//! `try_lock_for_tests` says the other account is locked, the trial does
+//! not take its word for it: `balance` of that account, on a thread of its
+//! own, must then wait too, or show the account as it was.
 //!
 //! Whether a thread sleeps is read from Linux's `/proc`, which lists each
 //! thread of this process with its state: `S` while it waits for a lock
@@ -17,7 +18,7 @@ use std::sync::mpsc;
 use std::thread::{self, ScopedJoinHandle};
 use std::time::Duration;
 
-use course::grader::task::{self, asleep};
+use course::grader::task::{self, Wait, asleep};
 use exercises::ch04_refcount::{Bank, TransferError};
 
 /// Starts `bank.transfer(from, to, amount)` on a thread of `scope`, and
@@ -36,8 +37,22 @@ fn start_transfer<'scope>(
     });
     let tid = told.recv().expect("the transfer's thread ended at once");
     // No deadline: the trial's timeout reports a transfer that never waits.
-    while !asleep(tid) {
-        thread::sleep(Duration::from_millis(1));
+    // A transfer that sleeps a while and tries again never blocks in a
+    // wait with no timeout, so it is seen asleep in one that has one.
+    loop {
+        match task::wait(tid) {
+            Some((Wait::UntilWoken, _)) => break,
+            Some((Wait::UntilADeadline, line)) => panic!(
+                "a transfer that needs an account another thread holds \
+                 slept in a wait that ends by itself \
+                 (/proc/self/task/<tid>/syscall: {line}), not on the \
+                 account's lock until it is let go: it polls (try_lock, \
+                 then thread::sleep and try again?). Wait on the lock \
+                 itself (lock(), in one global order), so that the \
+                 holder's unlock wakes the transfer"
+            ),
+            _ => thread::sleep(Duration::from_millis(1)),
+        }
     }
     handle
 }
