@@ -53,7 +53,11 @@ pub enum Exit {
 /// while (thirty seconds, say) breaks this promise too, but is not graded:
 /// every child of the trials ends within seconds, and only a trial that
 /// runs longer than the deadline could tell, which no trial can do for
-/// every deadline a learner might pick.
+/// every deadline a learner might pick. When two things fail at once (both
+/// reads, or a read and the wait), which of their errors comes back is not
+/// graded: any one of them, as it is. Nor is what stays set on `command`
+/// afterwards: the stdin, stdout and stderr that `capture` gives the child
+/// may stay set on it.
 ///
 /// # Graded promises
 ///
@@ -223,7 +227,10 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Its stdin is empty, even
 ///   when the supervisor's own stdin holds input: a worker that reads its stdin
-///   sees nothing. Trial:
+///   sees nothing, on every run, each restart included. It is open for
+///   reading: a worker's `cat` reads it to its end and succeeds (a `/dev/null`
+///   opened for writing only, as `File::create` opens it, fails its read with
+///   "Bad file descriptor"). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), by
 ///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), or
@@ -231,9 +238,13 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   failed like any other and is started again: `[Signal(9), Signal(15),
 ///   Signal(2), Signal(1), Signal(13), Signal(3), Code(0)]`. Trial:
 ///   `ch02::supervise::restarts_a_killed_worker`.
-/// - A worker that cannot be started (its program does not exist) makes
-///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
-///   another try, also when it is a restart after a crash. So does an error
+/// - A worker that cannot be started, whatever the reason, makes `supervise`
+///   return that `io::Error`, as it is, at once, without another try, also
+///   when it is a restart after a crash: its program does not exist (kind
+///   `NotFound`) or is not executable (`PermissionDenied`; not made into a
+///   shell's exit `126`), or the start fails for a moment (`EAGAIN`, kind
+///   `WouldBlock`, when the machine runs out of processes, or `EINTR`), though
+///   it might work if tried again. So does an error
 ///   from waiting for the worker (`ECHILD`, when the supervisor's process
 ///   ignores SIGCHLD): it is returned at once, not made into an exit, and the
 ///   worker is not started again. A panic in `start` is a bug in the caller's
