@@ -57,7 +57,11 @@ pub enum Exit {
 /// while (thirty seconds, say) breaks this promise too, but is not graded:
 /// every child of the trials ends within seconds, and only a trial that
 /// runs longer than the deadline could tell, which no trial can do for
-/// every deadline a learner might pick.
+/// every deadline a learner might pick. When two things fail at once (both
+/// reads, or a read and the wait), which of their errors comes back is not
+/// graded: any one of them, as it is. Nor is what stays set on `command`
+/// afterwards: the stdin, stdout and stderr that `capture` gives the child
+/// may stay set on it.
 ///
 /// # Graded promises
 ///
@@ -69,8 +73,13 @@ pub enum Exit {
 ///   its end, however long after the child's exit that comes: when a process
 ///   the child started in the background still holds its stderr open, what it
 ///   writes there later comes back too (no grace period after the exit, of
-///   any length: the wait for the rest has no deadline). Trial:
-///   `ch02::capture::returns_output_and_status`.
+///   any length: the wait for the rest has no deadline). The end of the
+///   output is not the child's end: a child that closes its stdout and stderr
+///   and goes on running is waited for until it exits by itself, not killed,
+///   and its status is its own exit's. It is waited for asleep, in
+///   `Child::wait` (or in a pause between asks of `try_wait`), not in a loop
+///   that asks again and again, which the trial cannot tell from a hang.
+///   Trial: `ch02::capture::returns_output_and_status`.
 /// - Reads stdout and stderr at the same time, so a child that writes 1 MiB to
 ///   each (far more than a pipe holds) finishes, and each comes back whole and
 ///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
@@ -100,8 +109,11 @@ pub enum Exit {
 ///   written (no broken pipe), and the thread that reads it is joined, not
 ///   left running with the pipe open after `capture` returns. If no thread
 ///   can start to read a pipe, `capture` returns that error (it does not
-///   panic), once it has let go of the pipes and waited for the child, which
-///   is not left behind. Trial: `ch02::capture::waits_even_when_a_read_fails`.
+///   panic), once it has let go of both pipes and then waited for the child,
+///   which is not left behind: a child that writes 1 MiB to stdout and then
+///   to stderr ends (its writes fail), where a wait with either pipe still
+///   open would never return. Trial:
+///   `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     let mut child = command
         .stdin(Stdio::null())
@@ -164,9 +176,9 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///
 /// It is given the status of a process that has ended, as `Child::wait`
 /// returns it. A stopped or continued status, which `wait` never returns,
-/// is outside what it is asked, but it is no success: `exit_of` may panic
-/// on one, or give any `Exit` but `Exit::Code(0)`; beyond that, what it
-/// does with one is not graded.
+/// is outside what it is asked, but it is no success, whatever signal
+/// stopped it: `exit_of` may panic on one, or give any `Exit` but
+/// `Exit::Code(0)`; beyond that, what it does with one is not graded.
 ///
 /// Read the status through its own methods (`ExitStatus::code`,
 /// `ExitStatusExt::signal`, or `into_raw` decoded as `<sys/wait.h>` does),
@@ -183,8 +195,10 @@ pub fn capture(command: &mut Command) -> io::Result<Captured> {
 ///   (`Exit::Signal(6)` for an abort, `Exit::Signal(11)` for a segmentation
 ///   fault). Every code from `0` to `255` gives `Exit::Code` with that code,
 ///   `127` (a shell's "command not found") included. A status that is not an
-///   end (stopped by SIGSTOP or SIGTSTP, or continued) is no success: it never
-///   gives `Exit::Code(0)`. Trial: `ch02::exit_of::tells_codes_from_signals`.
+///   end is no success: it never gives `Exit::Code(0)`, whatever stopped the
+///   process (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU, SIGTRAP at a debugger's
+///   breakpoint, a real-time signal: any signal from `1` to `64`), and also
+///   when it was continued. Trial: `ch02::exit_of::tells_codes_from_signals`.
 /// - A signal that dumped core is still just its number: `Exit::Signal(6)`,
 ///   `9`, `11` or `15`, not the raw wait status. So is any other signal, with
 ///   or without a core dump: every number from `1` to `64` gives
@@ -278,7 +292,10 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Its stdin is empty, even
 ///   when the supervisor's own stdin holds input: a worker that reads its stdin
-///   sees nothing. Trial:
+///   sees nothing, on every run, each restart included. It is open for
+///   reading: a worker's `cat` reads it to its end and succeeds (a `/dev/null`
+///   opened for writing only, as `File::create` opens it, fails its read with
+///   "Bad file descriptor"). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), by
 ///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), or
@@ -286,9 +303,13 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   failed like any other and is started again: `[Signal(9), Signal(15),
 ///   Signal(2), Signal(1), Signal(13), Signal(3), Code(0)]`. Trial:
 ///   `ch02::supervise::restarts_a_killed_worker`.
-/// - A worker that cannot be started (its program does not exist) makes
-///   `supervise` return that `io::Error` (its kind `NotFound`) at once, without
-///   another try, also when it is a restart after a crash. So does an error
+/// - A worker that cannot be started, whatever the reason, makes `supervise`
+///   return that `io::Error`, as it is, at once, without another try, also
+///   when it is a restart after a crash: its program does not exist (kind
+///   `NotFound`) or is not executable (`PermissionDenied`; not made into a
+///   shell's exit `126`), or the start fails for a moment (`EAGAIN`, kind
+///   `WouldBlock`, when the machine runs out of processes, or `EINTR`), though
+///   it might work if tried again. So does an error
 ///   from waiting for the worker (`ECHILD`, when the supervisor's process
 ///   ignores SIGCHLD): it is returned at once, not made into an exit, and the
 ///   worker is not started again. A panic in `start` is a bug in the caller's

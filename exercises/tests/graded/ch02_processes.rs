@@ -53,6 +53,12 @@ pub fn trials() -> Vec<Trial> {
             "ch02::capture::returns_output_and_status",
             2,
             returns_output_and_status,
+        )
+        .on_timeout(
+            "the child closed its stdout and stderr and went on running, \
+             and capture never slept in a wait for it (nor in a pause \
+             between asks): once both pipes are at their end, wait for the \
+             child (Child::wait), do not ask try_wait again and again",
         ),
         Trial::new(
             "ch02::capture::drains_both_pipes_at_once",
@@ -87,9 +93,10 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
-            "reading stdout or stderr failed, but capture kept its end of \
-             that pipe open, so the child could not end: drop the pipe, \
-             then wait",
+            "reading stdout or stderr failed (or no thread could start to \
+             read one), but capture kept its end of that pipe open while it \
+             waited, so the child, blocked writing to it, could not end: \
+             drop the pipes you no longer read, then wait",
         ),
         Trial::new(
             "ch02::exit_of::tells_codes_from_signals",

@@ -40,6 +40,7 @@ pub(super) fn returns_output_and_status() {
     assert_eq!(failed.status.code(), Some(3), "the worker exits with 3");
     assert!(failed.stdout.is_empty() && failed.stderr.is_empty());
     late_stderr::reads_stderr_that_a_grandchild_holds();
+    late_stderr::waits_for_a_child_that_closed_its_output();
 }
 
 /// How a trial runs a command and captures what it wrote: `capture`
@@ -207,7 +208,7 @@ fn send_to_thread(tid: i32, signal: i32) {
 }
 
 /// The ids of this process's threads.
-fn threads() -> Vec<i32> {
+pub(super) fn threads() -> Vec<i32> {
     fs::read_dir("/proc/self/task")
         .unwrap()
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())

@@ -35,15 +35,30 @@ pub(super) fn tells_codes_from_signals() {
 
 /// A stopped or continued status, which `wait` never returns, is no
 /// success: `exit_of` may panic on one, or give any `Exit` but `Code(0)`.
+/// Stopped by any signal: SIGSTOP (19), SIGTSTP (20, Ctrl-Z), SIGTTIN and
+/// SIGTTOU (21 and 22, a background job that touched the terminal),
+/// SIGTRAP (5, a debugger's breakpoint), a real-time signal (up to 64), or
+/// a debugger's stop at a system call or an event (SIGTRAP with more bits
+/// set); and continued.
 fn a_stop_is_no_success() {
     use std::os::unix::process::ExitStatusExt;
-    // Stopped by SIGSTOP (19), by SIGTSTP (20, Ctrl-Z), and continued: a
-    // low byte of 0x7f, the signal above it; or 0xffff.
-    for (raw, what) in [
-        (19 << 8 | 0x7f, "stopped by SIGSTOP"),
-        (20 << 8 | 0x7f, "stopped by SIGTSTP"),
-        (0xffff, "continued"),
-    ] {
+    // A stop: a low byte of 0x7f, the signal above it (and, for a
+    // debugger's event, the event above that); continued: 0xffff.
+    let mut stops: Vec<(i32, String)> = (1..=64)
+        .map(|signal| {
+            (signal << 8 | 0x7f, format!("stopped by signal {signal}"))
+        })
+        .collect();
+    stops.push((
+        0x85 << 8 | 0x7f,
+        "stopped at a system call by a debugger (SIGTRAP | 0x80)".into(),
+    ));
+    stops.push((
+        4 << 16 | 5 << 8 | 0x7f,
+        "stopped at an exec by a debugger (SIGTRAP, event 4)".into(),
+    ));
+    stops.push((0xffff, "continued".into()));
+    for (raw, what) in stops {
         let status = std::process::ExitStatus::from_raw(raw);
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
@@ -54,8 +69,8 @@ fn a_stop_is_no_success() {
             "exit_of was given the status of a process {what} (raw wait \
              status {raw:#x}), which has neither a code nor a killing \
              signal, and said Code(0), a success: a process that has not \
-             ended has not succeeded; panic (unreachable!) or tell it apart, \
-             but never make it a success"
+             ended has not succeeded, whatever stopped it; panic \
+             (unreachable!) or tell it apart, but never make it a success"
         );
     }
 }

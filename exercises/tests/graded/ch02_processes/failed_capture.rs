@@ -103,8 +103,11 @@ fn holds_a_read_end_of(pipe: &str) -> bool {
 }
 
 /// While no new thread can start, `run` cannot start a thread to read
-/// stderr: it returns that error, but first waits for the child it has
-/// started, which is not left behind, running or a zombie. A `run` that
+/// stderr: it returns that error, but first lets go of both pipes and waits
+/// for the child it has started, which is not left behind, running or a
+/// zombie. The child writes 1 MiB to stdout, then 1 MiB to stderr, far
+/// more than a pipe holds: a `run` that waits while it still holds either
+/// pipe waits forever, and the trial's timeout says why. A `run` that
 /// starts its thread before the child, or reads both pipes on its own
 /// thread, leaves no child either. Where threads still start under the
 /// limit, nothing is checked.
@@ -113,7 +116,9 @@ pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
         unwaited_children().is_empty(),
         "the trial starts with a child of its own"
     );
-    let mut command = shell("exit 3");
+    let mut command = shell(
+        "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2; exit 3",
+    );
     let Some(outcome) =
         spawn_limit::while_no_thread_can_start(move || run(&mut command))
     else {

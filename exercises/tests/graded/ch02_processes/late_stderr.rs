@@ -1,5 +1,7 @@
-//! A check of `capture`'s `returns_output_and_status`: stderr that a
-//! grandchild holds open after the child has exited is read to its end.
+//! Checks of `capture`'s `returns_output_and_status`: stderr that a
+//! grandchild holds open after the child has exited is read to its end,
+//! and a child that closed its output and goes on is waited for, not
+//! killed.
 
 use super::*;
 
@@ -65,4 +67,71 @@ pub(super) fn reads_stderr_that_a_grandchild_holds() {
          when the child exited or a while after"
     );
     assert!(captured.status.success(), "sh exits with 0");
+}
+
+/// The child closes its stdout and stderr at once and goes on running: the
+/// end of its output is not its end. It exits with `5` only once the trial
+/// lets it, and the trial does so once a thread that `capture` started, or
+/// the one that called it, sleeps in a wait for the child (`wait4`,
+/// `waitid`) or in a pause between asks (`nanosleep`); or once `capture`
+/// has returned. A `capture` that kills a child still running after the
+/// end of its output (`try_wait`, then `kill`) does so before any of that,
+/// and returns the status of a kill, not the child's own exit.
+pub(super) fn waits_for_a_child_that_closed_its_output() {
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let mut command = shell(
+        r#"exec >&- 2>&-
+        while [ ! -e "$1" ]; do sleep 0.01; done
+        exit 5"#,
+    );
+    command.arg("sh").arg(&go);
+    let before = threads();
+    let running = std::thread::spawn(move || capture(&mut command));
+    while !running.is_finished()
+        && !threads()
+            .into_iter()
+            .filter(|tid| !before.contains(tid))
+            .any(waits_for_the_child)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Let the child end, whatever happens next.
+    fs::write(&go, "").expect("cannot create the flag");
+    let captured = running
+        .join()
+        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        .expect("capture failed to run sh");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        (captured.status.code(), captured.status.signal()),
+        (Some(5), None),
+        "the child closed its stdout and stderr and went on running, then \
+         exited with 5 by itself, but capture returned the status {}: the \
+         end of a child's output is not its end, so do not kill a child \
+         still running then; wait for it (Child::wait), however long it \
+         goes on",
+        captured.status
+    );
+}
+
+/// Whether thread `tid` of this process sleeps in a wait for a child
+/// (`wait4`, `waitid`) or in a sleep (`nanosleep`, `clock_nanosleep`), as
+/// a loop that asks `try_wait` with a pause in between does.
+fn waits_for_the_child(tid: i32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const WAITING: Option<[i64; 4]> = Some([61, 247, 35, 230]);
+    #[cfg(target_arch = "aarch64")]
+    const WAITING: Option<[i64; 4]> = Some([260, 95, 101, 115]);
+    // Elsewhere, any sleep but a futex wait counts.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const WAITING: Option<[i64; 4]> = None;
+    task::asleep(tid)
+        && match (WAITING, task::syscall(tid)) {
+            (Some(waiting), Some(number)) => waiting.contains(&number),
+            (None, _) => {
+                !matches!(task::wait(tid), Some((task::Wait::UntilWoken, _)))
+            }
+            (Some(_), None) => false,
+        }
 }

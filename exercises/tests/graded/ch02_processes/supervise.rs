@@ -329,24 +329,45 @@ pub(super) fn leaves_the_workers_output_alone() {
         }
     }
     // The worker's stdin is empty, even when the supervisor's own holds
-    // input: it never reads the supervisor's input.
+    // input: it never reads the supervisor's input, on a restart neither.
+    // It is open for reading: `cat` reads it to its end and succeeds. The
+    // first two runs fail (exit 1) once `cat` is done, the third succeeds.
     give_the_parent_a_stdin(b"the supervisor's input\n");
     let read = scratch.path().join("read");
+    let errors = scratch.path().join("errors");
+    let mut runs = 0;
     let exits = supervise(
         || {
-            let mut command = worker(&["upper"]);
-            command.stdout(fs::File::create(&read).unwrap());
+            runs += 1;
+            let mut command =
+                shell(r#"cat >>"$1" 2>>"$2" || exit 2; exit "$3""#);
+            let code = if runs < 3 { "1" } else { "0" };
+            command.arg("sh").arg(&read).arg(&errors).arg(code);
             command
         },
-        0,
+        5,
     )
     .expect("supervise failed");
-    assert_eq!(exits, vec![Exit::Code(0)]);
+    let errors = fs::read_to_string(&errors).unwrap_or_default();
+    assert!(
+        errors.is_empty(),
+        "the worker's `cat` could not read its stdin ({}): the worker's \
+         stdin must be open for reading and at its end, as Stdio::null() \
+         gives it; /dev/null opened for writing (File::create) cannot be \
+         read",
+        errors.trim()
+    );
     assert_eq!(
-        fs::read_to_string(&read).unwrap(),
+        fs::read_to_string(&read).unwrap_or_default(),
         "",
-        "the worker read the supervisor's own stdin: give it an empty one \
-         (Stdio::null())"
+        "a worker read the supervisor's own stdin (the worker failed twice \
+         and was started three times): give every run, each restart \
+         included, an empty stdin (Stdio::null())"
+    );
+    assert_eq!(
+        exits,
+        vec![Exit::Code(1), Exit::Code(1), Exit::Code(0)],
+        "the worker reads its stdin, then fails twice and succeeds"
     );
     // A `start` that leaves stdout and stderr alone: the worker writes to
     // the supervisor's own (the same open files), and says which they are.
@@ -496,6 +517,8 @@ pub(super) fn returns_a_start_error() {
         result.is_err(),
         "the restart cannot be started, yet supervise returned {result:?}"
     );
+    supervise_errors::an_unrunnable_program_is_an_error();
+    supervise_errors::a_failed_fork_is_not_tried_again();
     supervise_errors::a_failed_wait_is_an_error();
     supervise_errors::a_panic_in_start_goes_on();
 }

@@ -1,7 +1,131 @@
-//! Checks of `supervise`'s `returns_a_start_error` beyond a worker that
-//! cannot be started: a wait that fails, and a panic in `start`.
+//! Checks of `supervise`'s `returns_a_start_error` beyond a worker whose
+//! program does not exist: one that is not executable, a start that fails
+//! for a moment (`EAGAIN`, `EINTR`), a wait that fails, and a panic in
+//! `start`.
 
 use super::*;
+
+/// A program that exists but is not executable cannot be started either
+/// (`EACCES`, `ErrorKind::PermissionDenied`): that error is returned at
+/// once, as it is, on the first run and on a restart after a crash. It is
+/// no exit of the worker (a shell's `126`).
+pub(super) fn an_unrunnable_program_is_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = scratch();
+    let program = scratch.path().join("not-executable");
+    fs::write(&program, "#!/bin/sh\nexit 0\n").expect("cannot write a file");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o644))
+        .expect("cannot set a file's mode");
+    for crashes_first in [false, true] {
+        let mut starts = 0;
+        let result = supervise(
+            || {
+                starts += 1;
+                if crashes_first && starts == 1 {
+                    worker(&["abort"])
+                } else {
+                    Command::new(&program)
+                }
+            },
+            3,
+        );
+        let run = if crashes_first {
+            "a restart"
+        } else {
+            "the first run"
+        };
+        match result {
+            Ok(exits) => panic!(
+                "the worker's program is not executable (PermissionDenied), \
+                 so {run} could not be started, yet supervise returned \
+                 Ok({exits:?}): any error of a start is returned, not only \
+                 NotFound; a process that never started has no exit"
+            ),
+            Err(error) => assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::PermissionDenied,
+                "the worker's program is not executable, and supervise \
+                 returned another error than the start's own: {error}"
+            ),
+        }
+        assert_eq!(
+            starts,
+            1 + usize::from(crashes_first),
+            "{run} could not be started, and supervise tried again: \
+             return the error at once"
+        );
+    }
+}
+
+/// A start that fails for a moment, as `fork` does with `EAGAIN` on a
+/// machine out of processes, is returned at once too, and so is one that
+/// fails with `EINTR`: it is not tried again. The worker's start fails
+/// once, the first time only (a hook that runs in the new process before
+/// its program, `CommandExt::pre_exec`, makes a file and fails), so a
+/// supervisor that tries again starts the worker, and it succeeds.
+pub(super) fn a_failed_fork_is_not_tried_again() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    unsafe extern "C" {
+        fn open(path: *const std::ffi::c_char, flags: i32, ...) -> i32;
+        fn close(fd: i32) -> i32;
+    }
+    const O_WRONLY: i32 = 0o1;
+    const O_CREAT: i32 = 0o100;
+    const O_EXCL: i32 = 0o200;
+    let scratch = scratch();
+    for (errno, name, kind) in [
+        (11, "EAGAIN", std::io::ErrorKind::WouldBlock),
+        (4, "EINTR", std::io::ErrorKind::Interrupted),
+    ] {
+        let failed = scratch.path().join(format!("failed-{name}"));
+        let failed = std::ffi::CString::new(failed.as_os_str().as_bytes())
+            .expect("a path has no NUL");
+        let mut starts = 0;
+        let result = supervise(
+            || {
+                starts += 1;
+                let mut command = worker(&["exit", "0"]);
+                let failed = failed.clone();
+                // SAFETY: the hook runs in the new process between fork and
+                // exec, and only calls `open` and `close`, which are
+                // async-signal-safe, on a path made before the fork.
+                unsafe {
+                    command.pre_exec(move || {
+                        let fd = open(
+                            failed.as_ptr(),
+                            O_WRONLY | O_CREAT | O_EXCL,
+                            0o644,
+                        );
+                        if fd < 0 {
+                            return Ok(());
+                        }
+                        close(fd);
+                        Err(std::io::Error::from_raw_os_error(errno))
+                    });
+                }
+                command
+            },
+            3,
+        );
+        match result {
+            Ok(exits) => panic!(
+                "the worker's start failed ({name}), yet supervise returned \
+                 Ok({exits:?}) after {starts} call(s) of start: a start that \
+                 fails, for whatever reason, is returned at once, not tried \
+                 again (not even when it might work a moment later) nor made \
+                 into an exit"
+            ),
+            Err(error) => assert_eq!(
+                (error.kind(), error.raw_os_error()),
+                (kind, Some(errno)),
+                "the worker's start failed with {name}, and supervise \
+                 returned another error than the start's own: {error}"
+            ),
+        }
+        assert_eq!(starts, 1, "the worker's start failed ({name}) once");
+    }
+}
 
 /// Waiting for the worker fails when this process ignores SIGCHLD: the
 /// kernel then reaps each child itself, and `wait` fails with `ECHILD` once
