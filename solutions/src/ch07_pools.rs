@@ -21,6 +21,7 @@
 // out again, what does not compile, so that it costs only its own points.
 #![cfg(module = "ch07_pools")]
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::{self, BufRead, BufReader, Write};
@@ -78,6 +79,11 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 /// empty shares included. Returns the sum of what the calls of `countdown`
 /// returned; if a call panics, `countdown_threads` panics too.
 ///
+/// Not graded: a cap on the threads that lies above the 1100 the trials
+/// ask for (a thousand, or four per core on a machine of more than 275
+/// cores): no cap is right, but a trial cannot start more threads than
+/// every grading machine allows.
+///
 /// # Graded promises
 ///
 /// - Calls `countdown` once for each share of `split(count, threads)`, with
@@ -86,7 +92,9 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 ///   calls returned, not `count`: with a `countdown` that returns
 ///   `2 * share + 1`, `countdown_threads(10, 4, ..)` returns `24`. (When each
 ///   call returns its share, as the notes' `countdown` does, the sum is
-///   `count`.) Trial: `ch07::countdown::counts_every_share_once`.
+///   `count`.) So too with 1100 threads, far more than there are cores:
+///   1100 calls, one per share (no cap on the threads, not even one by the
+///   number of cores). Trial: `ch07::countdown::counts_every_share_once`.
 /// - `0` threads count as one: `countdown_threads(7, 0, ..)` calls `countdown`
 ///   once, with `7`, and returns `7`. Trial:
 ///   `ch07::countdown::zero_parts_count_as_one`.
@@ -94,7 +102,8 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 ///   thread, even when there is only one share. Trial:
 ///   `ch07::countdown::counts_each_share_on_a_thread_of_its_own`.
 /// - All the shares are counted at the same time: the calls of `countdown` run
-///   at once. Trial: `ch07::countdown::counts_the_shares_at_once`.
+///   at once, 4 of them, and 1100 too. Trial:
+///   `ch07::countdown::counts_the_shares_at_once`.
 /// - If a call of `countdown` panics, `countdown_threads` panics too, instead
 ///   of returning a count. Trial: `ch07::countdown::passes_a_panic_on`.
 pub fn countdown_threads(
@@ -176,6 +185,17 @@ impl Worker {
                 format!("worker {} exited before answering", self.child.id()),
             ));
         }
+        // Only a newline ends an answer: a reply without one is part of a
+        // line that the worker wrote before it exited, not an answer.
+        if !reply.ends_with('\n') {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "worker {} exited partway through its answer",
+                    self.child.id()
+                ),
+            ));
+        }
         Ok(reply.trim_end_matches('\n').to_string())
     }
 }
@@ -183,7 +203,9 @@ impl Worker {
 impl ProcessPool {
     /// Starts `size` worker processes, each from its own call of `command`
     /// (`size` calls in all), with stdin and stdout piped to the pool and
-    /// stderr inherited, so that the workers' messages reach the user.
+    /// stderr inherited, so that the workers' messages reach the user (the
+    /// pool sets only stdin and stdout: a `Command` whose call chose a
+    /// stderr of its own keeps it).
     /// Panics if `size` is 0, in every build: a release build too, which
     /// leaves `debug_assert!`s out and would return a pool of no workers.
     /// The trials run debug builds only, so a check that only debug builds
@@ -209,7 +231,9 @@ impl ProcessPool {
     ///   `ch07::process_pool::rejects_a_size_of_zero`.
     /// - If a worker cannot be started (its program does not exist, say),
     ///   returns the error that starting it gave, itself, not a new error that
-    ///   wraps it (of kind `NotFound` for a program that does not exist), and
+    ///   wraps it (of kind `NotFound` for a program that does not exist, and
+    ///   with the same message and `raw_os_error`, `ENOENT`: a new error that
+    ///   keeps the kind but adds words of its own is not that error), and
     ///   by then every worker already started has been let finish, not killed,
     ///   and waited for: none is left running, or exited but unwaited for (a
     ///   zombie). Trial:
@@ -268,7 +292,8 @@ impl ProcessPool {
     ///   answers it. Only `\n` ends a line: a job that holds a `\r`, a form
     ///   feed or a U+2028 is one line like any other, sent and answered. An
     ///   answer that is not UTF-8 makes `map` fail with an error, not
-    ///   panic. No jobs give no answers. Trial:
+    ///   panic, also with jobs left that no worker will now take. No jobs
+    ///   give no answers. Trial:
     ///   `ch07::process_pool::returns_answers_in_job_order`.
     /// - Sends each job whole, its newline included, however long it is: a
     ///   `write` to a pipe may take only part of what it is given (a pipe holds
@@ -290,7 +315,8 @@ impl ProcessPool {
     ///   `ch07::process_pool::keeps_every_worker_busy_at_once`.
     /// - Feeds the workers from a thread each (or fewer), each of which takes
     ///   the next job once its worker has answered: `map` never runs more
-    ///   threads at once than the pool has workers, plus one, however many
+    ///   threads at once than the pool has workers, plus one, besides the
+    ///   thread that calls it (which is not counted), however many
     ///   jobs there are. A thread per job is wrong: it starts as many threads
     ///   as there are jobs, and lets later jobs take a worker before earlier
     ///   ones; so is a writer and a reader thread per worker, two threads per
@@ -304,7 +330,11 @@ impl ProcessPool {
     /// - Fails if a worker exits without answering its job (a job it cannot do,
     ///   say), rather than make an answer up, and rather than give that job to
     ///   another worker: `map` fails even when the other workers could have
-    ///   done every job. Trial:
+    ///   done every job. Only a `\n` ends an answer: a worker that writes part
+    ///   of a line and then exits, with no `\n` after it, has not answered, and
+    ///   `map` fails rather than take that part for the answer. It fails with
+    ///   an error, not a panic, also when the dead worker was the pool's only
+    ///   one and jobs were left that no worker will take. Trial:
     ///   `ch07::process_pool::reports_a_worker_that_died`.
     pub fn map(&mut self, jobs: &[String]) -> io::Result<Vec<String>> {
         if jobs.iter().any(|job| job.contains('\n')) {
@@ -408,13 +438,27 @@ impl Drop for ProcessPool {
 /// A job for the thread pool: any closure to run once, on any thread.
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// Drops what a caught panic carries, on the worker: a value whose own
+/// `Drop` panics would unwind the worker and end it, so that panic is
+/// caught too, and what it carries dropped the same way.
+fn drop_payload(mut payload: Box<dyn Any + Send>) {
+    while let Err(next) =
+        panic::catch_unwind(AssertUnwindSafe(move || drop(payload)))
+    {
+        payload = next;
+    }
+}
+
 /// A fixed number of threads that run the jobs sent to them, in the order
 /// they were sent, each job on whichever thread is free.
 ///
 /// # Graded promises
 ///
 /// - A job that panics ends neither its worker thread nor the pool, whatever
-///   its panic carries (a message, or any value from `panic_any`): the jobs
+///   its panic carries (a message, or any value from `panic_any`, even one
+///   whose own `Drop` panics: dropping what a caught panic carries, on the
+///   worker, can panic too, and that panic must not end the worker either,
+///   so catch it as well, and so on for what it carries): the jobs
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
@@ -460,14 +504,22 @@ impl ThreadPool {
     /// a release build too, which leaves `debug_assert!`s out and would
     /// return a pool of no threads, whose jobs never run. The trials run
     /// debug builds only, so a check that only debug builds make (a
-    /// `debug_assert!`) passes them, but it is wrong, and not graded.
+    /// `debug_assert!`) passes them, but it is wrong, and not graded. So is
+    /// a cap on the threads that lies above the 1100 the trials ask for (a
+    /// thousand, or four per core on a machine of more than 275 cores): no
+    /// cap is right, but a trial cannot start more threads than every
+    /// grading machine allows.
     ///
     /// # Graded promises
     ///
     /// - A pool of `size` threads runs `size` jobs at the same time, each job
     ///   with as much stack as `thread::spawn` gives a thread of its own
-    ///   (2 MiB): a job that keeps 512 KiB on the stack runs as it would on a
-    ///   thread of its own, it does not overflow a small stack. Trials:
+    ///   (2 MiB, or what `RUST_MIN_STACK` says when it is set: leave the stack
+    ///   size alone, as `thread::spawn` does): a job that keeps 512 KiB on the
+    ///   stack runs as it would on a thread of its own, it does not overflow a
+    ///   small stack. So too with 1100 threads, far more than there are cores:
+    ///   1100 jobs run at once (no cap on the threads, not even one by the
+    ///   number of cores). Trials:
     ///   `ch07::thread_pool::runs_size_jobs_at_once`,
     ///   `ch07::thread_pool::never_runs_more_than_size_jobs`.
     /// - The pool never runs more than `size` jobs at once, nor on more than
@@ -497,7 +549,11 @@ impl ThreadPool {
                         // A panicking job must not take its worker down with
                         // it: the pool would shrink by one thread per panic.
                         // The panic message is still printed by the hook.
-                        let _ = panic::catch_unwind(AssertUnwindSafe(job));
+                        if let Err(payload) =
+                            panic::catch_unwind(AssertUnwindSafe(job))
+                        {
+                            drop_payload(payload);
+                        }
                     }
                 })
             })
@@ -540,12 +596,17 @@ impl Drop for ThreadPool {
     /// destructors), but not graded: no worker can end before the drop
     /// closes the queue, so one is finished when the drop looks only if it
     /// ended in the instant between the drop's two steps, and no trial can
-    /// stop the dropping thread there.
+    /// stop the dropping thread there. Nor is a bounded queue graded whose
+    /// bound lies above the million jobs a trial sends while every thread
+    /// is busy: any bound is wrong, but more jobs cost a trial more time and
+    /// memory than a grader can give.
     ///
     /// # Graded promises
     ///
     /// - When dropping the pool returns, every job sent to it has finished,
-    ///   ten thousand sent while every thread was busy too, however long the
+    ///   a million (2^20 + 1) sent while every thread was busy too (`execute`
+    ///   only queues a job, on a queue with no bound: a bounded channel's
+    ///   `send` waits while the queue is full), however long the
     ///   jobs run, even one that ends seconds after the drop
     ///   began, and every worker thread has ended, its thread-locals'
     ///   destructors included (as joining it waits for): a thread-local that a
@@ -598,20 +659,35 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 /// map-reduce avoids, and a mapper that holds it while it counts its texts
 /// makes the others wait, which is graded as not running at once.
 ///
+/// Not graded either: a mapper that takes its number in the order the
+/// mappers happen to start (from a counter, as its first step), rather than
+/// the number of its share, fixed before it starts, is wrong, but only when
+/// the threads start in another order than they were spawned in, and no
+/// trial can choose that order: a new thread runs its first step before
+/// anything of the trial's can hold it. Nor is a mapper that sends its
+/// counts in parts only once its map holds more different words than the
+/// 131 073 a trial gives it (a million, say), and a calling thread that
+/// takes one message per mapper: just as wrong, but a trial would need to
+/// count as many words, which takes seconds in a debug build.
+///
 /// # Graded promises
 ///
 /// - Gives the same counts as one thread counting every word of every text with
 ///   `words`, for any number of mappers, whether or not it divides the number
-///   of texts, and however many words the texts hold, and however many
-///   different ones: with twelve thousand different words per mapper, a
-///   mapper that sends its counts in parts as its map grows needs every
-///   part added up, not one message per mapper. Fifty thousand words
-///   are more than a bounded channel's buffer holds, so the calling thread
+///   of texts, and however many words the texts hold. Fifty thousand words
+///   are more than a bounded channel's buffer holds (a thousand messages,
+///   say, for mappers that send a word at a time), so the calling thread
 ///   adds the counts up as they arrive, while the mappers run, not once they
 ///   have ended: with one mapper held until then, the calling thread has
 ///   added up the counts that the other mappers sent (reading an unbounded
 ///   channel only after the scope has joined every mapper is wrong too).
 ///   Trial: `ch07::word_count::matches_the_sequential_count`.
+/// - However many different words a mapper counts: with 131 073 different
+///   words in one mapper's text, more than a map of 2^17 words or of a
+///   hundred thousand holds, a mapper that sends its counts in parts as its
+///   map grows needs every part added up, not one message per mapper (the
+///   calling thread receives until the channel closes). Trial:
+///   `ch07::word_count::adds_up_every_part_of_a_mapper_s_counts`.
 /// - With more mappers than texts, the counts are still right and every mapper
 ///   runs, some with no text; no texts at all give an empty map. Each of the
 ///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
@@ -628,10 +704,8 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   one, the larger shares first (`7` texts among `4` mappers: mappers `0`,
 ///   `1` and `2` count `2` each and mapper `3` counts `1`), and `0` mappers
 ///   count as one, which counts every text. A mapper's number is the number
-///   of its share, fixed before it starts: a mapper that takes its number in
-///   the order the mappers happen to start is wrong, but a trial cannot
-///   choose the order in which threads start, so it is caught only when they
-///   happen to start out of order.
+///   of its share, fixed before it starts (see the note above on a number
+///   taken as the mapper starts, which is not graded).
 ///   Each text is counted with one call of `words(text)`, a blank text too,
 ///   and each of equal texts too (counting equal texts once and weighing
 ///   their words by how many there are is wrong), on the thread of the

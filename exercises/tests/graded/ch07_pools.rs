@@ -78,7 +78,9 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the shares were not counted at the same time: each share's \
-             countdown waits at a barrier until every share has started",
+             countdown waits at a barrier until every share has started, \
+             with 4 shares, and with 1100 (a thread for every share, with \
+             no cap on the threads, not even one by the number of cores)",
         ),
         Trial::new(
             "ch07::process_pool::starts_size_long_lived_workers",
@@ -235,9 +237,12 @@ pub fn trials() -> Vec<Trial> {
         // takes WORKER_END to end, by design.
         .timeout(HANG_TIMEOUT + thread_pool::SLOW_JOB + thread_pool::WORKER_END)
         .on_timeout(
-            "dropping the pool never returned: close the job channel \
-             (drop its Sender) before joining the workers, or they wait \
-             for another job forever",
+            "dropping the pool never returned, or execute never returned \
+             on one of a million jobs sent while every thread was busy: \
+             close the job channel (drop its Sender) before joining the \
+             workers, or they wait for another job forever; and queue the \
+             jobs without a bound (a bounded channel's send waits while the \
+             queue is full)",
         ),
         Trial::new(
             "ch07::thread_pool::survives_a_panicking_job",
@@ -288,11 +293,12 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(HANG_TIMEOUT)
         .on_timeout(
-            "the pool did not run its 4 jobs at once: each waits at a \
-             barrier until all 4 have started (are there 4 worker threads, \
-             and does a worker hold a lock while it runs a job? If \
-             runs_every_job_before_drop_returns timed out too, dropping \
-             the pool is what hangs)",
+            "the pool did not run its 4 jobs at once, or a pool of 1100 \
+             threads its 1100 jobs: each waits at a barrier until all have \
+             started (are there `size` worker threads, with no cap on them, \
+             not even one by the number of cores, and does a worker hold a \
+             lock while it runs a job? If runs_every_job_before_drop_returns \
+             timed out too, dropping the pool is what hangs)",
         ),
         Trial::new(
             "ch07::thread_pool::never_runs_more_than_size_jobs",
@@ -341,6 +347,15 @@ pub fn trials() -> Vec<Trial> {
              the mappers have ended (do the mappers send on a bounded \
              channel that nobody reads until then, or does the calling \
              thread read the channel only after the scope?)",
+        ),
+        Trial::new(
+            "ch07::word_count::adds_up_every_part_of_a_mapper_s_counts",
+            1,
+            word_count::adds_up_every_part_of_a_mapper_s_counts,
+        )
+        .on_timeout(
+            "word_count never returned on two mappers, one of which counts \
+             a text of 131 073 different words",
         ),
         Trial::new(
             "ch07::word_count::maps_the_texts_at_once",

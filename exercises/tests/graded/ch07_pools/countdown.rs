@@ -91,11 +91,19 @@ pub(super) fn zero_parts_count_as_one() {
 /// and what the calls return is added up. The closure here returns
 /// `2 * share + 1`, not its share, so that a version that returns `count`
 /// instead of the sum (which the notes' `countdown` would make equal) is
-/// told apart.
+/// told apart. And so with [`MANY_THREADS`] threads: as many calls, one per
+/// share.
 pub(super) fn counts_every_share_once() {
-    for (count, threads, expected, sum) in
-        [(10, 4, vec![2, 2, 3, 3], 24), (2, 4, vec![0, 0, 1, 1], 8)]
-    {
+    // 550 shares of 2 and 550 of 1, sorted.
+    let many: Vec<u64> = [1, 2]
+        .into_iter()
+        .flat_map(|share| [share; MANY_THREADS / 2])
+        .collect();
+    for (count, threads, expected, sum) in [
+        (10, 4, vec![2, 2, 3, 3], 24),
+        (2, 4, vec![0, 0, 1, 1], 8),
+        (1650, MANY_THREADS, many, 2 * 1650 + MANY_THREADS as u64),
+    ] {
         let seen = Mutex::new(Vec::new());
         let total = countdown_threads(count, threads, |share| {
             seen.lock().unwrap().push(share);
@@ -103,10 +111,16 @@ pub(super) fn counts_every_share_once() {
         });
         let mut seen = seen.into_inner().unwrap();
         seen.sort();
-        assert_eq!(
-            seen, expected,
+        assert!(
+            seen == expected,
             "{count} in {threads} threads: one countdown per share, empty \
-             shares included (sorted here)"
+             shares included, {} calls in all, but there were {}, with the \
+             shares {}: every share of split({count}, {threads}) gets a call \
+             on a thread of its own, however many threads that makes (no cap \
+             on the threads, not even one by the number of cores)",
+            expected.len(),
+            seen.len(),
+            shown(&seen)
         );
         assert_eq!(
             total, sum,
@@ -118,15 +132,36 @@ pub(super) fn counts_every_share_once() {
     assert_eq!(countdown_threads(1_000_003, 3, countdown), 1_000_003);
 }
 
-/// The shares' countdowns wait at a barrier for each other.
+/// The shares' countdowns wait at a barrier for each other, 4 of them,
+/// and [`MANY_THREADS`].
 pub(super) fn counts_the_shares_at_once() {
-    const THREADS: usize = 4;
-    let barrier = Barrier::new(THREADS);
-    let total = countdown_threads(1_000, THREADS, |share| {
-        barrier.wait(); // Every share has started.
-        countdown(share)
-    });
-    assert_eq!(total, 1_000);
+    for threads in [4, MANY_THREADS] {
+        let barrier = Barrier::new(threads);
+        let total = countdown_threads(10_000, threads, |share| {
+            barrier.wait(); // Every share has started.
+            countdown(share)
+        });
+        assert_eq!(total, 10_000);
+    }
+}
+
+/// Far more threads than any grading machine has cores, and more than a
+/// "safe" cap of 1024. (Each share does almost nothing, and 1100 stacks of
+/// 2 MiB fit in the memory a trial may map.)
+const MANY_THREADS: usize = 1100;
+
+/// The shares a `countdown_threads` counted, short enough for a message:
+/// how many calls had each share.
+fn shown(seen: &[u64]) -> String {
+    let mut calls = std::collections::BTreeMap::new();
+    for &share in seen {
+        *calls.entry(share).or_insert(0) += 1;
+    }
+    let calls: Vec<String> = calls
+        .into_iter()
+        .map(|(share, calls)| format!("{calls} x {share}"))
+        .collect();
+    calls.join(", ")
 }
 
 /// Every share is counted on a thread of its own, none on the calling

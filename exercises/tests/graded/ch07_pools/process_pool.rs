@@ -314,15 +314,19 @@ fn answers_that_are_not_utf8_are_an_error() {
     };
     let mut pool =
         ProcessPool::new(garbling, 1).expect("cannot start the pool");
-    let jobs = ["a".to_string()];
+    // Jobs left behind the first, which the pool's one worker, once its
+    // answer was found wrong, will not take.
+    let jobs = ["a", "b", "c"].map(String::from);
     let answered =
         panic::catch_unwind(AssertUnwindSafe(|| pool.map(&jobs).is_err()));
     assert_eq!(
         answered.ok(),
         Some(true),
-        "a worker answered a job with a line that is not UTF-8 (the byte \
-         0xff): map must return an io::Error (read_line gives one of kind \
-         InvalidData), not panic, nor make an answer up"
+        "the one worker of a pool answered its first job of three with a \
+         line that is not UTF-8 (the byte 0xff): map must return an \
+         io::Error (read_line gives one of kind InvalidData), not panic, \
+         nor make an answer up, also when no worker is left to take the \
+         other jobs (does map expect that a worker takes every job?)"
     );
 }
 

@@ -165,9 +165,9 @@ fn the_jobs_finish_before_drop_returns() {
         thread::sleep(SLOW_JOB.saturating_sub(since.elapsed()));
         slow.fetch_add(1, Ordering::SeqCst);
     });
-    // More jobs than a bounded queue of a few thousand holds, sent while
-    // every thread is held at the gate: each waits in the queue, and runs.
-    const BURST: usize = 10_000;
+    // More jobs than a bounded queue of a million holds, sent while every
+    // thread is held at the gate: each waits in the queue, and runs.
+    const BURST: usize = (1 << 20) + 1;
     let burst_finished = Arc::new(AtomicUsize::new(0));
     for _ in 0..BURST {
         let burst = Arc::clone(&burst_finished);
@@ -209,6 +209,7 @@ fn the_jobs_finish_before_drop_returns() {
 /// it found it (see [`leaves_the_panic_hook_alone`]).
 pub(super) fn survives_a_panicking_job() {
     leaves_the_panic_hook_alone();
+    survives_a_payload_whose_drop_panics();
     let pool = ThreadPool::new(1);
     let (report, ran) = channel::unbounded();
     let threads = Arc::new(Mutex::new(HashSet::new()));
@@ -245,6 +246,52 @@ pub(super) fn survives_a_panicking_job() {
          {threads} different threads: a panic in a job must not end its \
          worker thread, and replacing the thread is no cure (catch the \
          panic with std::panic::catch_unwind and keep the thread)"
+    );
+}
+
+/// What a job's panic carries in [`survives_a_payload_whose_drop_panics`]:
+/// a value whose own `Drop` panics.
+struct PanicsAsItIsDropped;
+
+impl Drop for PanicsAsItIsDropped {
+    fn drop(&mut self) {
+        panic!("what a panic carries panics as it is dropped (expected)");
+    }
+}
+
+/// A pool of one thread runs a job that panics with a
+/// [`PanicsAsItIsDropped`], queued with a job in front of it and one behind
+/// it: the worker that caught the panic drops what it carries, which panics
+/// in turn, and the job behind still runs, on that same thread.
+fn survives_a_payload_whose_drop_panics() {
+    let pool = ThreadPool::new(1);
+    let (open, gate) = channel::bounded::<()>(0);
+    let (report, ran) = channel::unbounded();
+    let first = report.clone();
+    pool.execute(move || {
+        let _ = gate.recv(); // Until the other two jobs are queued.
+        first.send(thread::current().id()).unwrap();
+    });
+    pool.execute(|| panic::panic_any(PanicsAsItIsDropped));
+    pool.execute(move || report.send(thread::current().id()).unwrap());
+    drop(open);
+    // Until both jobs that report have run, or have been dropped unrun.
+    let ran: Vec<thread::ThreadId> = ran.iter().collect();
+    drop(pool);
+    assert_eq!(
+        ran.len(),
+        2,
+        "a job panicked with a value whose own Drop panics, and the job \
+         queued behind it never ran on the pool of one thread: the worker \
+         that caught the first panic dropped what it carried, and the panic \
+         of that drop ended the worker (drop what a caught panic carries \
+         under catch_unwind too, and what that panic carries the same way)"
+    );
+    assert_eq!(
+        ran[0], ran[1],
+        "a pool of one thread ran the job behind a panicking job on another \
+         thread than the job in front of it: keep the worker thread alive \
+         through every panic, one in dropping what a panic carries too"
     );
 }
 
@@ -334,26 +381,39 @@ fn leaves_the_panic_hook_alone() {
     );
 }
 
-/// `size` jobs wait at a barrier for each other.
+/// `size` jobs wait at a barrier for each other, on a pool of 4 threads,
+/// each job with a large stack, and on a pool of [`MANY_THREADS`].
 pub(super) fn runs_size_jobs_at_once() {
-    const SIZE: usize = 4;
-    let pool = ThreadPool::new(SIZE);
-    let barrier = Arc::new(Barrier::new(SIZE));
-    let (report, met) = channel::unbounded();
-    for job in 0..SIZE {
-        let (barrier, report) = (Arc::clone(&barrier), report.clone());
-        pool.execute(move || {
-            needs_a_stack_as_big_as_a_thread_s();
-            barrier.wait(); // Every job is running.
-            report.send(job).unwrap();
-        });
+    for size in [4, MANY_THREADS] {
+        let pool = ThreadPool::new(size);
+        let barrier = Arc::new(Barrier::new(size));
+        let (report, met) = channel::unbounded();
+        for job in 0..size {
+            let (barrier, report) = (Arc::clone(&barrier), report.clone());
+            pool.execute(move || {
+                if size == 4 {
+                    needs_a_stack_as_big_as_a_thread_s();
+                }
+                barrier.wait(); // Every job is running.
+                report.send(job).unwrap();
+            });
+        }
+        drop(report);
+        let mut met: Vec<usize> = met.iter().collect();
+        met.sort();
+        assert!(
+            met.iter().copied().eq(0..size),
+            "a pool of {size} threads ran {} of its {size} jobs",
+            met.len()
+        );
+        drop(pool);
     }
-    drop(report);
-    let mut met: Vec<usize> = met.iter().collect();
-    met.sort();
-    assert_eq!(met, [0, 1, 2, 3], "every job ran once");
-    drop(pool);
 }
+
+/// Far more threads than any grading machine has cores, and more than a
+/// "safe" cap of 1024. (Each job does almost nothing, and 1100 stacks of
+/// 2 MiB fit in the memory a trial may map.)
+const MANY_THREADS: usize = 1100;
 
 /// How much stack each job of [`runs_size_jobs_at_once`] keeps: a quarter
 /// of what `thread::spawn` gives a thread (2 MiB), far more than a thread

@@ -88,6 +88,8 @@ pub(crate) fn reports_a_worker_that_died() {
          and its job has no answer (return an error)"
     );
     drop(pool);
+    the_only_worker_dies_with_jobs_left();
+    a_part_of_a_line_is_no_answer();
 
     let scratch = scratch();
     let first = Cell::new(true);
@@ -122,6 +124,47 @@ pub(crate) fn reports_a_worker_that_died() {
          took, yet map returned {result:?}: a job whose worker died has no \
          answer, and map fails rather than hand that job to another worker \
          (which may run it twice, or die of it too)"
+    );
+}
+
+/// The one worker of a pool dies on the first of three jobs: `map` returns
+/// an error, and does not panic, though no worker is left to take the other
+/// two.
+fn the_only_worker_dies_with_jobs_left() {
+    let mut pool =
+        ProcessPool::new(pool_worker, 1).expect("cannot start the pool");
+    let jobs = ["crash", "countdown 1", "countdown 2"].map(String::from);
+    let failed =
+        panic::catch_unwind(AssertUnwindSafe(|| pool.map(&jobs).is_err()));
+    assert_eq!(
+        failed.ok(),
+        Some(true),
+        "the one worker of a pool exited without answering the first of \
+         three jobs: map must return an error, and not panic, also when no \
+         worker is left to take the other two (does map expect that a \
+         worker takes every job?)"
+    );
+}
+
+/// A worker that writes part of a line, with no newline after it, and then
+/// exits has not answered: `map` fails rather than take that part for the
+/// answer.
+fn a_part_of_a_line_is_no_answer() {
+    let halting = || {
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg("read -r _; printf 'half an answer'; exit 0");
+        command
+    };
+    let mut pool = ProcessPool::new(halting, 1).expect("cannot start the pool");
+    let result = pool.map(&["a job".to_string()]);
+    assert!(
+        result.is_err(),
+        "the worker wrote `half an answer`, with no newline after it, and \
+         exited, yet map returned {result:?}: only a newline ends an answer, \
+         so a line the worker never ended is no answer (read_line gives what \
+         it read up to the end of the pipe: check that it ends with \\n)"
     );
 }
 
@@ -215,13 +258,14 @@ pub(crate) fn leaves_no_worker_behind_when_a_spawn_fails() {
     let finished = finished(&dir);
     // Lets any worker left behind end, before the verdict.
     let _ = fs::write(dir.join("go"), "");
-    let kind = match &result {
+    let error = match &result {
         Ok(pool) => panic!(
             "the fourth worker's program does not exist, yet new returned \
              {pool:?}"
         ),
-        Err(error) => error.kind(),
+        Err(error) => error,
     };
+    let kind = error.kind();
     assert_eq!(
         kind,
         io::ErrorKind::NotFound,
@@ -229,6 +273,21 @@ pub(crate) fn leaves_no_worker_behind_when_a_spawn_fails() {
          error of kind {kind:?}: return the error that starting the worker \
          gave (of kind NotFound), itself, not a new error that only quotes \
          it: the caller decides what to do by its kind"
+    );
+    // What starting that program gives, here and now.
+    let expected = Command::new(scratch.path().join("no-such-program"))
+        .spawn()
+        .expect_err("a program that does not exist started");
+    assert!(
+        error.raw_os_error() == expected.raw_os_error()
+            && error.to_string() == expected.to_string(),
+        "the fourth worker's program does not exist, and new returned the \
+         error `{error}` ({:?}), not the one that starting it gave, `{expected}` \
+         ({:?}): return that error itself, with `?`, not a new error of the \
+         same kind that adds words of its own (which loses the OS error \
+         code that raw_os_error gives)",
+        error.raw_os_error(),
+        expected.raw_os_error()
     );
     assert_eq!(
         finished.len(),
