@@ -18,6 +18,7 @@ mod detach;
 mod run_bytecodes;
 mod with_gil;
 
+use std::any::Any;
 use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -139,10 +140,12 @@ pub fn trials() -> Vec<Trial> {
         .timeout(GIL_TIMEOUT)
         .on_timeout(
             "the I/O waited for a thread that needed the GIL, and the GIL \
-             was held through the I/O: release it while you wait; or four \
-             threads' I/Os waited for each other at a barrier, and they \
-             never all got there: do the I/Os run one at a time (a lock of \
-             blocking_io's own around io)?",
+             was held through the I/O: release it while you wait; or many \
+             threads' I/Os (4, then 1,024) waited for each other at a \
+             barrier, and they never all got there: do the I/Os run one at \
+             a time, or only a few at a time (a lock, or a cap on the I/Os \
+             at once such as 16 or a few per core, of blocking_io's own \
+             around io)? Any number of I/Os may wait at once",
         ),
         Trial::new(
             "ch03::detach::runs_native_jobs_at_once",
@@ -183,15 +186,32 @@ struct ThePythonCodeRaised;
 /// payload is a `ThePythonCodeRaised`, and passes every panic on to the
 /// hook it wraps. Returns the count.
 fn count_hook_calls() -> &'static AtomicUsize {
+    count_hook_calls_of(|payload| payload.is::<ThePythonCodeRaised>())
+}
+
+/// Wraps the process's panic hook in one that also counts the panics whose
+/// payload `is_counted` accepts, and passes every panic on to the hook it
+/// wraps. Returns the count. A panic that is passed on with
+/// `panic::resume_unwind` is not counted again; a new one raised with the
+/// same payload (`panic::panic_any`) is.
+fn count_hook_calls_of(
+    is_counted: impl Fn(&(dyn Any + Send)) -> bool + Send + Sync + 'static,
+) -> &'static AtomicUsize {
     let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
     let hook = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        if info.payload().is::<ThePythonCodeRaised>() {
+        if is_counted(info.payload()) {
             count.fetch_add(1, Ordering::SeqCst);
         }
         hook(info);
     }));
     count
+}
+
+/// Whether a panic's payload is the `&'static str` that `panic!(text)`
+/// with a literal gives.
+fn is_the_str(payload: &(dyn Any + Send), text: &str) -> bool {
+    payload.downcast_ref::<&'static str>() == Some(&text)
 }
 
 /// Where the process's panic hook lives: the same address before and after
