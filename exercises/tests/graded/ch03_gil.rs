@@ -70,7 +70,7 @@ pub fn trials() -> Vec<Trial> {
             1,
             lets_every_thread_in,
         )
-        .timeout(GIL_TIMEOUT)
+        .timeout(4 * GIL_TIMEOUT)
         .on_timeout(
             "a thread never got the lock: is it released? (and is each \
              ToyGil its own lock, not one shared by every ToyGil? and is \
@@ -78,7 +78,9 @@ pub fn trials() -> Vec<Trial> {
              thread was interrupted by a signal and went back to waiting \
              behind another, was the thread whose turn it was woken, or \
              only one that went back to sleep? notify_one wakes whichever \
-             thread the Condvar likes)",
+             thread the Condvar likes; and with 300 threads asleep waiting \
+             at once, does a count of them wrap round, as a u8 does, so \
+             that the unlock thinks nobody waits and wakes nobody?)",
         ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic)
             .timeout(GIL_TIMEOUT)

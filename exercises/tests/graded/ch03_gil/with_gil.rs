@@ -289,32 +289,30 @@ fn many_waiters_asleep_at_once_all_get_in() {
 }
 
 /// Looks at threads `tids` a millisecond apart until each has been seen
-/// in a wait (or ended) on 100 looks in a row: asleep that long, it is not
+/// asleep (or ended) on 100 looks in a row: asleep that long, it is not
 /// between its check and its wait, and nothing wakes it while the lock is
 /// held. Or until they have used, together, twice `task::BUSY_TICKS` of
 /// CPU time since the first look (they spin, or poll in short sleeps: then
 /// there is no long sleep to wait for). Bounded by the threads' own
-/// progress, not by the clock.
+/// progress, not by the clock. A look reads the thread's state only (its
+/// `stat`), which is quick, however many threads there are.
 fn all_seen_asleep(tids: &[Tid]) {
     let cpu = || tids.iter().map(|&tid| task::cpu_ticks(tid)).sum::<u64>();
     let spent = cpu();
     let mut in_a_row = vec![0_u32; tids.len()];
-    while in_a_row.iter().any(|&looks| looks < 100) {
-        for (looks, &tid) in in_a_row.iter_mut().zip(tids) {
-            if *looks >= 100 {
-                continue; // Seen asleep long enough: it has settled.
-            }
-            let waits = task::state(tid).is_none()
-                || matches!(
-                    task::wait(tid),
-                    Some((
-                        task::Wait::UntilWoken | task::Wait::UntilADeadline,
-                        _
-                    ))
-                );
-            *looks = if waits { *looks + 1 } else { 0 };
+    for look in 1_u64.. {
+        if in_a_row.iter().all(|&looks| looks >= 100) {
+            return;
         }
-        if cpu().saturating_sub(spent) > 2 * task::BUSY_TICKS {
+        for (looks, &tid) in in_a_row.iter_mut().zip(tids) {
+            if *looks < 100 {
+                let asleep = matches!(task::state(tid), None | Some('S'));
+                *looks = if asleep { *looks + 1 } else { 0 };
+            }
+        }
+        // The CPU time now and then only: it takes a look at every thread.
+        if look % 20 == 0 && cpu().saturating_sub(spent) > 2 * task::BUSY_TICKS
+        {
             return;
         }
         thread::sleep(Duration::from_millis(1));
