@@ -44,16 +44,24 @@ impl ToyGil {
     /// later calls still work, one thread at a time as before. The panic
     /// that reaches the caller is `f`'s own, its payload unchanged, as
     /// `std::thread::scope` passes on a panic of its closure: not a new
-    /// panic with a message of `with_gil`'s own.
+    /// panic with a message of `with_gil`'s own, nor a new one raised with
+    /// the same payload (`panic::panic_any` of the caught `&'static str`),
+    /// which the panic hook reports a second time. A guard that frees the
+    /// lock in its `Drop` lets it go on by itself; after `catch_unwind`,
+    /// `panic::resume_unwind` raises it again without a second report.
     ///
     /// A lock that can leave a waiting thread asleep once the lock is free
-    /// (a lost wake-up: a `Condvar` notified without holding its mutex, while
-    /// the waiter is between its check and its `wait`) is wrong. The window
+    /// (a lost wake-up: the flag that waiters check changed, and the
+    /// `Condvar` notified, without holding its mutex, while the waiter is
+    /// between its check and its `wait`; a notify made after the flag
+    /// changed under the mutex is fine, with the mutex held or not) is
+    /// wrong. The window
     /// is too narrow for a graded trial to force; only the loom trial, which
     /// runs every interleaving of a lock built from `crate::sync`'s types,
     /// can reach it, and only in a lock whose waiter goes to sleep there. Its
     /// holder leaves within a few steps, so a lock that first spins some
-    /// dozens of times (with `yield_now`) always gets in while it spins, and
+    /// dozens of times (with `crate::sync::yield_now`, which loom sees, unlike
+    /// `std::thread::yield_now`) always gets in while it spins, and
     /// its sleeping path goes unchecked: an unlock that reads the count of
     /// sleepers (even under a mutex) before it frees the lock, and skips the
     /// notify when the count is 0, leaves a waiter that counts itself in
@@ -118,7 +126,11 @@ impl ToyGil {
     ///   after each call, so many threads making many calls all finish; and
     ///   each `ToyGil` is a lock of its own: inside one's `with_gil`, another
     ///   `ToyGil`'s `with_gil` runs at once; a `ToyGil::default()` is a free
-    ///   lock like `new()`'s, and its `with_gil` runs at once too. A waiting
+    ///   lock like `new()`'s, and its `with_gil` runs at once too. However
+    ///   many threads wait at once, they all get in: the trial has 300 asleep
+    ///   waiting at once (a count of sleepers in a `u8` overflows; count them
+    ///   in a `usize`; a `u16` would overflow only past 65,535 waiting
+    ///   threads, more than a trial can start, so that is not graded). A waiting
     ///   thread that a signal interrupts, and that then waits again behind a
     ///   thread that came later, still gets in: the trial holds it in a signal
     ///   handler for a moment, so a lock that wakes a single waiter
@@ -126,7 +138,9 @@ impl ToyGil {
     ///   lock) wakes the wrong one and strands the other. Trial:
     ///   `ch03::with_gil::lets_every_thread_in`.
     /// - A panic in `f` reaches the caller of `with_gil` as `f`'s own panic
-    ///   (its payload, not a new panic), and the next call works and returns
+    ///   (its payload, not a new panic, not even one raised with the same
+    ///   payload: the panic hook reports `f`'s panic once), and the next call
+    ///   works and returns
     ///   its result; so does a call that was already waiting for the lock when
     ///   `f` panicked (the trial panics once that thread is blocked in
     ///   `with_gil`, so a poison check made before waiting cannot help it).
@@ -185,10 +199,16 @@ impl ToyGil {
 ///   released. With 0 bytecodes it still takes the GIL, once, and releases it.
 ///   Any `check_interval` of at least 1 works, up to `u64::MAX` ("never
 ///   switch"): nothing overflows, and nothing is planned ahead: it keeps no
-///   memory that grows with the bytecodes or the turns (2^20 bytecodes with
-///   `check_interval` 1, the first of which panics, have at most 64 KiB
-///   allocated at once; a `Vec` of every turn's range would take 16 MiB,
-///   and with `u64::MAX` bytecodes would never let bytecode 0 run). If
+///   memory that grows with the bytecodes, the turns or a turn's length
+///   (2^20 bytecodes with `check_interval` 1, the first of which panics,
+///   have at most 64 KiB allocated at once, and so do they with
+///   `check_interval` `u64::MAX`; a `Vec` of every turn's range would take
+///   16 MiB, and with `u64::MAX` bytecodes would never let bytecode 0 run,
+///   and a `Vec` of a turn's bytecodes, as `itertools.batched` gives them,
+///   8 MiB), not even on the stack (20,000 turns of 1 bytecode run no
+///   deeper in the stack than the first: a function that runs a turn and
+///   then calls itself for the rest keeps a frame per turn, and a long run
+///   overflows its thread's stack). If
 ///   `execute` panics, the panic reaches the caller as `execute`'s own (its
 ///   payload, not a new panic), no bytecode after it runs, and the GIL is
 ///   released, with no hand-over first (with a thread waiting, the GIL is
@@ -259,8 +279,10 @@ pub fn run_bytecodes(
 ///   returns `io`'s result, with the GIL held by the calling thread again.
 ///   If `io` panics, the panic reaches the caller at once, as `io`'s own (its
 ///   payload unchanged: a `panic!("...")` of `io`'s still carries its
-///   `&'static str`, not the `String` of a new panic with the same text),
-///   and the process's panic hook sees it, as it sees any panic
+///   `&'static str`, not the `String` of a new panic with the same text;
+///   and not a new panic either with that very payload, `panic::panic_any`
+///   of the caught `&'static str`, which the hook reports a second time),
+///   and the process's panic hook sees it once, as it sees any panic
 ///   (`blocking_io` leaves the hook alone: one swapped around `io` would
 ///   silence every thread's panics meanwhile, not only `io`'s, and after the
 ///   call, returned or panicked, the hook is the very one set before it,
@@ -293,8 +315,11 @@ pub fn run_bytecodes(
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. And several threads' I/Os run at
 ///   once: four threads on one `Gil`, whose `io`s wait for each other at a
-///   barrier, all get there (no lock of `blocking_io`'s own lets one I/O
-///   run at a time). Trial:
+///   barrier, all get there, and so do 1,024 threads' (no lock of
+///   `blocking_io`'s own lets one I/O run at a time, nor a cap on the I/Os
+///   at once, such as 16 or two per core, lets only a few: any number of
+///   I/Os may wait at once; a cap above 1,024 is wrong too, but not graded,
+///   as no trial starts more threads than that). Trial:
 ///   `ch03::blocking_io::lets_others_run_while_waiting`.
 pub fn blocking_io<'g, T>(
     guard: GilGuard<'g>,
@@ -327,11 +352,16 @@ pub fn blocking_io<'g, T>(
 ///   wait until every other job has started), however many there are (the
 ///   trial runs 200: no cap on the threads), and the results come back in job
 ///   order. Each thread has the stack a new thread gets by default (2 MiB,
-///   or `RUST_MIN_STACK` bytes when that is set: the trial sets it to
-///   2.5 MiB, then reads the size of a job's stack; `stack_size(2_000_000)`,
-///   2 MB, is less, and so is a `stack_size(2 << 20)` spelled out, which
-///   overrides `RUST_MIN_STACK`), not one cut down to make many threads
-///   cheap, however many jobs there are: a job may use 1 MiB of it, as a
+///   or `RUST_MIN_STACK` bytes when that is set), so leave the stack size
+///   alone: a size spelled out is wrong, however large, as it overrides
+///   `RUST_MIN_STACK`, and so is `RUST_MIN_STACK` read by hand. The trials
+///   read the size of the jobs' stacks with `RUST_MIN_STACK` set to
+///   2.5 MiB (`runs_native_jobs_at_once`), to 16 MiB
+///   (`takes_the_gil_before_and_after`) and not set
+///   (`passes_a_job_panic_on`): `stack_size(2_000_000)`, 2 MB, is less
+///   than 2 MiB, and `stack_size(3 << 20)` less than 16 MiB; a
+///   "`RUST_MIN_STACK`, else 2,000,000" rule gives 2 MB where it is not
+///   set. Nor is the stack one cut down to make many threads cheap, however many jobs there are: a job may use 1 MiB of it, as a
 ///   native call may (the trial's first job of 200 does, and its last of
 ///   1024, all at a barrier; on a smaller stack it overflows, which aborts
 ///   the process).
@@ -340,7 +370,9 @@ pub fn blocking_io<'g, T>(
 ///   `available_parallelism()` says 1 (the trial restricts itself to one
 ///   CPU), and no thread runs two jobs (1024 jobs that return at once run on
 ///   1024 threads: no shared queue that a thread goes back to for another
-///   job). Trial: `ch03::detach::runs_native_jobs_at_once`.
+///   job). Trials: `ch03::detach::runs_native_jobs_at_once`,
+///   `ch03::detach::takes_the_gil_before_and_after`,
+///   `ch03::detach::passes_a_job_panic_on`.
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
@@ -353,7 +385,9 @@ pub fn blocking_io<'g, T>(
 ///   apart by `stats().switches`, after taking the GIL once itself first).
 ///   Trial: `ch03::detach::takes_the_gil_before_and_after`.
 /// - If a job panics, `detach` panics too, with the job's own panic (its
-///   payload passed on, not a new panic; with a panicking job's, when two
+///   payload passed on, not a new panic, not even one raised with the same
+///   payload, which the panic hook would report a second time, on the
+///   calling thread; with a panicking job's, when two
 ///   panic), once every other job has run to its end (they are still running
 ///   when it panics); the results of the jobs that did not panic are dropped,
 ///   not leaked; and the calling thread does not hold the GIL afterwards,

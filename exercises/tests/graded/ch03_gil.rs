@@ -18,6 +18,7 @@ mod detach;
 mod run_bytecodes;
 mod with_gil;
 
+use std::any::Any;
 use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -69,7 +70,7 @@ pub fn trials() -> Vec<Trial> {
             1,
             lets_every_thread_in,
         )
-        .timeout(GIL_TIMEOUT)
+        .timeout(4 * GIL_TIMEOUT)
         .on_timeout(
             "a thread never got the lock: is it released? (and is each \
              ToyGil its own lock, not one shared by every ToyGil? and is \
@@ -77,7 +78,9 @@ pub fn trials() -> Vec<Trial> {
              thread was interrupted by a signal and went back to waiting \
              behind another, was the thread whose turn it was woken, or \
              only one that went back to sleep? notify_one wakes whichever \
-             thread the Condvar likes)",
+             thread the Condvar likes; and with 300 threads asleep waiting \
+             at once, does a count of them wrap round, as a u8 does, so \
+             that the unlock thinks nobody waits and wakes nobody?)",
         ),
         Trial::new("ch03::with_gil::survives_a_panic", 1, survives_a_panic)
             .timeout(GIL_TIMEOUT)
@@ -139,10 +142,12 @@ pub fn trials() -> Vec<Trial> {
         .timeout(GIL_TIMEOUT)
         .on_timeout(
             "the I/O waited for a thread that needed the GIL, and the GIL \
-             was held through the I/O: release it while you wait; or four \
-             threads' I/Os waited for each other at a barrier, and they \
-             never all got there: do the I/Os run one at a time (a lock of \
-             blocking_io's own around io)?",
+             was held through the I/O: release it while you wait; or many \
+             threads' I/Os (4, then 1,024) waited for each other at a \
+             barrier, and they never all got there: do the I/Os run one at \
+             a time, or only a few at a time (a lock, or a cap on the I/Os \
+             at once such as 16 or a few per core, of blocking_io's own \
+             around io)? Any number of I/Os may wait at once",
         ),
         Trial::new(
             "ch03::detach::runs_native_jobs_at_once",
@@ -183,15 +188,32 @@ struct ThePythonCodeRaised;
 /// payload is a `ThePythonCodeRaised`, and passes every panic on to the
 /// hook it wraps. Returns the count.
 fn count_hook_calls() -> &'static AtomicUsize {
+    count_hook_calls_of(|payload| payload.is::<ThePythonCodeRaised>())
+}
+
+/// Wraps the process's panic hook in one that also counts the panics whose
+/// payload `is_counted` accepts, and passes every panic on to the hook it
+/// wraps. Returns the count. A panic that is passed on with
+/// `panic::resume_unwind` is not counted again; a new one raised with the
+/// same payload (`panic::panic_any`) is.
+fn count_hook_calls_of(
+    is_counted: impl Fn(&(dyn Any + Send)) -> bool + Send + Sync + 'static,
+) -> &'static AtomicUsize {
     let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
     let hook = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        if info.payload().is::<ThePythonCodeRaised>() {
+        if is_counted(info.payload()) {
             count.fetch_add(1, Ordering::SeqCst);
         }
         hook(info);
     }));
     count
+}
+
+/// Whether a panic's payload is the `&'static str` that `panic!(text)`
+/// with a literal gives.
+fn is_the_str(payload: &(dyn Any + Send), text: &str) -> bool {
+    payload.downcast_ref::<&'static str>() == Some(&text)
 }
 
 /// Where the process's panic hook lives: the same address before and after

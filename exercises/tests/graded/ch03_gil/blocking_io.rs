@@ -13,7 +13,8 @@ use course::grader::task;
 use exercises::ch03_gil::blocking_io;
 
 use super::{
-    HandOverEvery, ThePythonCodeRaised, count_hook_calls, current_hook,
+    HandOverEvery, ThePythonCodeRaised, count_hook_calls, count_hook_calls_of,
+    current_hook, is_the_str,
 };
 
 pub(super) fn returns_with_the_gil_held() {
@@ -89,7 +90,12 @@ pub(super) fn returns_with_the_gil_held() {
     });
     // A panic with a message is passed on as it is too: its payload is
     // still the `&'static str` that `panic!` with a literal gives, not a
-    // `String` of a new panic raised with the same text.
+    // `String` of a new panic raised with the same text; and it is not
+    // raised again as a new panic with that same `&'static str`, which the
+    // hook would see a second time.
+    let hook_saw_it = count_hook_calls_of(|payload| {
+        is_the_str(payload, "the disk went away")
+    });
     let failed = panic::catch_unwind(AssertUnwindSafe(|| {
         blocking_io(gil.acquire(), || panic!("the disk went away"))
     }));
@@ -106,6 +112,17 @@ pub(super) fn returns_with_the_gil_held() {
         } else {
             "its payload is of another type"
         }
+    );
+    let seen = hook_saw_it.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, 1,
+        "the I/O panicked with panic!(\"the disk went away\"), and the \
+         process's panic hook reported that panic {seen} times, not once: \
+         blocking_io caught it and raised a new panic with the same payload \
+         (panic::panic_any), which the hook reports again, from blocking_io \
+         rather than from the I/O. Pass the I/O's own panic on instead: \
+         panic::resume_unwind(payload) does not report it again (or do not \
+         catch it at all)"
     );
     back_in_the_queue(Gil::new(), false);
     // Python 3's GIL: the thread that waits for it asks its holder to drop
@@ -338,23 +355,40 @@ pub(super) fn lets_others_run_while_waiting() {
     blocked_at_the_same_time();
 }
 
-/// Four threads, each holding the GIL, call `blocking_io` with an I/O that
-/// waits for all four I/Os at a barrier: they are all blocked at the same
-/// time, not one after another (no lock of `blocking_io`'s own lets only
-/// one I/O run at a time).
+/// Four threads, then [`MANY_IOS`], each holding the GIL, call
+/// `blocking_io` with an I/O that waits for all the I/Os at a barrier: they
+/// are all blocked at the same time, not one after another (no lock of
+/// `blocking_io`'s own lets only one I/O run at a time, nor a cap on the
+/// I/Os at once lets only a few: 16, or a few per core).
 fn blocked_at_the_same_time() {
-    const THREADS: usize = 4;
+    blocked_at_once(4);
+    blocked_at_once(MANY_IOS);
+}
+
+/// More I/Os at once than any cap on them that a pool would set (16, 64,
+/// a few per core): as many threads as `detach`'s trial starts.
+const MANY_IOS: usize = 1024;
+
+/// The stack of each of the trial's own threads in `blocked_at_once`:
+/// plenty for a call of `blocking_io`, and small enough that `MANY_IOS` of
+/// them take little memory.
+const SMALL_STACK: usize = 256 << 10;
+
+fn blocked_at_once(threads: usize) {
     let gil = Gil::new();
-    let all_in_io = Barrier::new(THREADS);
+    let all_in_io = Barrier::new(threads);
     thread::scope(|s| {
-        for _ in 0..THREADS {
-            s.spawn(|| {
-                let guard = gil.acquire();
-                let (guard, ()) = blocking_io(guard, || {
-                    all_in_io.wait();
-                });
-                drop(guard);
-            });
+        for _ in 0..threads {
+            thread::Builder::new()
+                .stack_size(SMALL_STACK)
+                .spawn_scoped(s, || {
+                    let guard = gil.acquire();
+                    let (guard, ()) = blocking_io(guard, || {
+                        all_in_io.wait();
+                    });
+                    drop(guard);
+                })
+                .expect("the trial could not start a thread");
         }
     });
 }

@@ -57,20 +57,28 @@ pub(super) fn runs_native_jobs_at_once() {
 }
 
 /// Runs `jobs` jobs that wait for each other at a barrier; job `deep` uses
-/// `JOB_STACK` of stack first, and checks that its thread has at least the
-/// `default` stack, the one a new thread gets by default (2 MiB unless
-/// `RUST_MIN_STACK` says otherwise: not a decimal 2 MB, nor 2 MiB spelled
-/// out when the default is more).
+/// `JOB_STACK` of stack first, and every job checks that its thread has at
+/// least the `default` stack, the one a new thread gets by default (2 MiB
+/// unless `RUST_MIN_STACK` says otherwise: not a decimal 2 MB, nor a size
+/// spelled out, 2 MiB or more, when the default is more). A thread may get
+/// a larger stack than it asked for, one of a thread that has ended, kept
+/// by the C library; all the jobs wait at the barrier, so with more jobs
+/// than it keeps stacks (20 of 2 MiB), some get new ones.
 fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize, default: usize) {
     let barrier = Barrier::new(jobs);
-    let deep_stack = Mutex::new(None);
+    let smallest = Mutex::new(None::<(usize, usize)>);
     let work: Vec<_> = (0..jobs)
         .map(|n| {
-            let (barrier, deep_stack) = (&barrier, &deep_stack);
+            let (barrier, smallest) = (&barrier, &smallest);
             move || {
                 if n == deep {
                     use_a_native_amount_of_stack();
-                    *deep_stack.lock().unwrap() = own_stack_size();
+                }
+                if let Some(size) = own_stack_size() {
+                    let mut smallest = smallest.lock().unwrap();
+                    if smallest.is_none_or(|(_, least)| size < least) {
+                        *smallest = Some((n, size));
+                    }
                 }
                 barrier.wait(); // Every job is running at this moment.
                 n * 10
@@ -79,17 +87,42 @@ fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize, default: usize) {
         .collect();
     let expected: Vec<_> = (0..jobs).map(|n| n * 10).collect();
     assert!(detach(gil, work) == expected, "the results, in job order");
-    if let Some(size) = deep_stack.into_inner().unwrap() {
+    if let Some((job, size)) = smallest.into_inner().unwrap() {
         assert!(
             size >= default,
-            "job {deep} of {jobs} ran on a thread with {size} bytes of \
-             stack, less than the {default} a new thread gets by default \
-             here (RUST_MIN_STACK, which the trial set; 2 MiB when it is \
-             not set): leave the stack size alone \
-             (Builder::stack_size(2_000_000) is 2 MB, not 2 MiB, and a \
-             stack_size(2 << 20) spelled out overrides RUST_MIN_STACK)"
+            "job {job} of {jobs} ran on a thread with {size} bytes of stack, \
+             less than the {default} a new thread gets by default here \
+             (RUST_MIN_STACK bytes when that is set, as the trial may do, \
+             else 2 MiB): leave the stack size alone, and the standard \
+             library gives each thread the default (a stack_size of your \
+             own overrides RUST_MIN_STACK, however large: \
+             Builder::stack_size(2_000_000) is 2 MB, less than 2 MiB, and a \
+             stack_size(3 << 20), 3 MiB, is less than a RUST_MIN_STACK of \
+             more)"
         );
     }
+}
+
+/// The stack a new thread gets by default in
+/// `takes_the_gil_before_and_after`, which sets `RUST_MIN_STACK` to it: 16
+/// MiB, more than any stack size a solution could spell out and still
+/// start the 1024 threads of `runs_native_jobs_at_once` in the 4 GiB a
+/// trial may map (4 MiB each is too much already).
+const LARGE_DEFAULT_STACK: usize = 16 << 20;
+
+/// Sets `RUST_MIN_STACK` to `bytes`, as a user whose native code needs a
+/// deep stack may, and returns the stack a new thread then gets by
+/// default. First thing in a trial, while its thread is the process's only
+/// one; otherwise it changes nothing (see `stack::raise_the_default_stack`).
+fn set_the_default_stack(bytes: usize) -> usize {
+    let alone = std::fs::read_dir("/proc/self/task")
+        .is_ok_and(|threads| threads.count() == 1);
+    if alone && std::env::var_os("RUST_MIN_STACK").is_none() {
+        // SAFETY: this process has no thread but this one, so nothing can
+        // read or write the environment meanwhile.
+        unsafe { std::env::set_var("RUST_MIN_STACK", bytes.to_string()) };
+    }
+    stack::default_stack_bytes()
 }
 
 /// Room for a `pthread_attr_t`: 56 bytes on x86-64 Linux, 64 on AArch64.
@@ -195,6 +228,10 @@ fn every_job_on_a_new_thread(gil: &Gil, jobs: usize) {
 /// has been taken once more per job, after it.
 pub(super) fn takes_the_gil_before_and_after() {
     const JOBS: usize = 3;
+    // A default stack larger than any stack size spelled out: each job's
+    // thread gets it too.
+    let default = set_the_default_stack(LARGE_DEFAULT_STACK);
+    at_a_barrier(&Gil::new(), JOBS, 0, default);
     let gil = Gil::new();
     // The calling thread takes the GIL once first: every later acquisition
     // it made itself would then be no switch (`stats().switches`).
@@ -388,6 +425,38 @@ fn some_threads_cannot_start(gil: &Gil) {
     }
 }
 
+/// A job panics with `panic!("the native job failed")`, another returns:
+/// `detach` panics with that `&'static str`, and the process's panic hook
+/// reports the panic once, on the job's thread. A `detach` that raises a
+/// new panic with the same payload (`panic::panic_any`) keeps the payload
+/// but has the hook report it twice, the second time on the calling
+/// thread.
+fn a_panic_with_a_message_is_passed_on(gil: &Gil) {
+    const FAILED: &str = "the native job failed";
+    let hook_saw_it = super::count_hook_calls_of(|payload| {
+        super::is_the_str(payload, FAILED)
+    });
+    let jobs: Vec<Box<dyn FnOnce() + Send>> = vec![
+        Box::new(|| panic!("the native job failed")),
+        Box::new(|| {}),
+    ];
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| detach(gil, jobs)));
+    assert!(
+        outcome.is_err_and(|payload| super::is_the_str(&*payload, FAILED)),
+        "a job panicked with panic!(\"{FAILED}\"), and detach did not panic \
+         with that job's own panic, payload unchanged"
+    );
+    let seen = hook_saw_it.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, 1,
+        "a job panicked with panic!(\"{FAILED}\"), and the process's panic \
+         hook reported that panic {seen} times, not once: detach raised a \
+         new panic with the same payload (panic::panic_any), which the hook \
+         reports again, on the calling thread. Pass the job's own panic on \
+         with std::panic::resume_unwind, which does not report it again"
+    );
+}
+
 /// The payload of the panicking job: a type of the trial's own, so that a
 /// panic `detach` raises itself cannot pass for the job's.
 #[derive(Debug)]
@@ -425,6 +494,11 @@ pub(super) fn passes_a_job_panic_on() {
     // First, before any thread of this process has ended (see the helper).
     no_thread_can_start(&gil);
     some_threads_cannot_start(&gil);
+    // `RUST_MIN_STACK` is not set here: each job's thread gets 2 MiB, not a
+    // decimal 2 MB of a default written out by hand. More jobs than the C
+    // library keeps stacks of ended threads, so that some get new ones.
+    at_a_barrier(&Gil::new(), 64, 63, stack::default_stack_bytes());
+    a_panic_with_a_message_is_passed_on(&gil);
     let finished = AtomicUsize::new(0);
     let dropped = AtomicUsize::new(0);
     let panicked = AtomicBool::new(false);

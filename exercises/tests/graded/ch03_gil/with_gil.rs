@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use course::grader::task::{self, Tid};
 use exercises::ch03_gil::ToyGil;
 
-use super::ThePythonCodeRaised;
+use super::{ThePythonCodeRaised, count_hook_calls_of, is_the_str};
 
 const THREADS: usize = 8;
 
@@ -209,6 +209,7 @@ pub(super) fn lets_every_thread_in() {
         }
     });
     assert_eq!(calls.load(Ordering::SeqCst), THREADS * 100);
+    many_waiters_asleep_at_once_all_get_in();
     a_waiter_interrupted_in_its_wait_still_gets_in();
     assert_eq!(gil.with_gil(|| "result"), "result", "returns f's result");
     // Two interpreters, two GILs: holding one does not block the other.
@@ -221,6 +222,101 @@ pub(super) fn lets_every_thread_in() {
         8,
         "ToyGil::default() is a free lock"
     );
+}
+
+/// How many threads wait for the lock at once in
+/// `many_waiters_asleep_at_once_all_get_in`: more than a `u8` counts.
+const MANY_WAITERS: usize = 300;
+
+/// The stack of each of the waiting threads: plenty for a call of
+/// `with_gil`, and small enough that `MANY_WAITERS` take little memory.
+const SMALL_STACK: usize = 256 << 10;
+
+/// This thread is inside `with_gil` while [`MANY_WAITERS`] threads call it,
+/// and stays inside until every one of them has been seen asleep in its
+/// wait on many looks in a row (then none of them is
+/// between its check and its wait: a lock that counts its sleepers has
+/// counted them all). Then it leaves, and every call must get in. A count
+/// of sleepers too narrow for them (a `u8`) overflows: a panic in the
+/// waiter that counts itself in, or, wrapped round to 0, an unlock that
+/// wakes nobody.
+fn many_waiters_asleep_at_once_all_get_in() {
+    let gil = ToyGil::new();
+    let entered = AtomicUsize::new(0);
+    let (calling, is_calling) = mpsc::channel();
+    let failed = thread::scope(|s| {
+        let (gil, entered) = (&gil, &entered);
+        let waiters: Vec<_> = gil.with_gil(|| {
+            let waiters: Vec<_> = (0..MANY_WAITERS)
+                .map(|_| {
+                    let calling = calling.clone();
+                    thread::Builder::new()
+                        .stack_size(SMALL_STACK)
+                        .spawn_scoped(s, move || {
+                            calling
+                                .send(task::me().tid)
+                                .expect("the trial vanished");
+                            gil.with_gil(|| {
+                                entered.fetch_add(1, Ordering::SeqCst)
+                            });
+                        })
+                        .expect("the trial could not start a thread")
+                })
+                .collect();
+            let tids: Vec<Tid> = (0..MANY_WAITERS)
+                .map(|_| is_calling.recv().expect("a waiter vanished"))
+                .collect();
+            all_seen_asleep(&tids);
+            waiters
+        });
+        waiters
+            .into_iter()
+            .filter_map(|waiter| waiter.join().err())
+            .count()
+    });
+    assert_eq!(
+        failed, 0,
+        "{MANY_WAITERS} threads waited for the lock at once, all asleep, and \
+         {failed} of them panicked instead of getting in: does a count of the \
+         waiting threads overflow (a u8 holds at most 255)? Count them in a \
+         usize, or let the Condvar keep track of them"
+    );
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        MANY_WAITERS,
+        "all the waiting calls got in"
+    );
+}
+
+/// Looks at threads `tids` a millisecond apart until each has been seen
+/// asleep (or ended) on 100 looks in a row: asleep that long, it is not
+/// between its check and its wait, and nothing wakes it while the lock is
+/// held. Or until they have used, together, twice `task::BUSY_TICKS` of
+/// CPU time since the first look (they spin, or poll in short sleeps: then
+/// there is no long sleep to wait for). Bounded by the threads' own
+/// progress, not by the clock. A look reads the thread's state only (its
+/// `stat`), which is quick, however many threads there are.
+fn all_seen_asleep(tids: &[Tid]) {
+    let cpu = || tids.iter().map(|&tid| task::cpu_ticks(tid)).sum::<u64>();
+    let spent = cpu();
+    let mut in_a_row = vec![0_u32; tids.len()];
+    for look in 1_u64.. {
+        if in_a_row.iter().all(|&looks| looks >= 100) {
+            return;
+        }
+        for (looks, &tid) in in_a_row.iter_mut().zip(tids) {
+            if *looks < 100 {
+                let asleep = matches!(task::state(tid), None | Some('S'));
+                *looks = if asleep { *looks + 1 } else { 0 };
+            }
+        }
+        // The CPU time now and then only: it takes a look at every thread.
+        if look % 20 == 0 && cpu().saturating_sub(spent) > 2 * task::BUSY_TICKS
+        {
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// This thread is inside `with_gil` while thread B, then thread C, call it
@@ -284,6 +380,7 @@ pub(super) fn survives_a_panic() {
          go on by itself; after catch_unwind, panic::resume_unwind raises it \
          again)"
     );
+    a_panic_with_a_message_is_passed_on(&gil);
     let after = panic::catch_unwind(AssertUnwindSafe(|| gil.with_gil(|| 7)));
     assert_eq!(
         after.ok(),
@@ -292,6 +389,37 @@ pub(super) fn survives_a_panic() {
          poisons a std Mutex (see PoisonError::into_inner)"
     );
     a_waiting_thread_gets_in_after_a_panic();
+}
+
+/// `f` panics with `panic!("the Python code raised")`: the panic that
+/// reaches the caller carries that `&'static str`, and the process's panic
+/// hook reports it once. A `with_gil` that catches it and raises a new
+/// panic with the same payload (`panic::panic_any`, say to free the lock
+/// first) keeps the payload but has the hook report it twice.
+fn a_panic_with_a_message_is_passed_on(gil: &ToyGil) {
+    const RAISED: &str = "the Python code raised";
+    let hook_saw_it =
+        count_hook_calls_of(|payload| is_the_str(payload, RAISED));
+    let failed = panic::catch_unwind(AssertUnwindSafe(|| {
+        gil.with_gil(|| panic!("the Python code raised"))
+    }));
+    assert!(
+        failed.is_err_and(|payload| is_the_str(&*payload, RAISED)),
+        "f panicked with panic!(\"{RAISED}\"), and the panic that reached \
+         the caller of with_gil was not that one: pass f's own panic on, \
+         payload unchanged"
+    );
+    let seen = hook_saw_it.load(Ordering::SeqCst);
+    assert_eq!(
+        seen, 1,
+        "f panicked with panic!(\"{RAISED}\"), and the process's panic hook \
+         reported that panic {seen} times, not once: with_gil caught it and \
+         raised a new panic with the same payload (panic::panic_any), which \
+         the hook reports again, from with_gil rather than from f. Let f's \
+         own panic go on: a guard that frees the lock in its Drop does so as \
+         the panic passes, and after catch_unwind, panic::resume_unwind \
+         raises it again without a second report"
+    );
 }
 
 /// Thread W calls `with_gil` while this thread is inside, and this
