@@ -355,6 +355,11 @@ pub fn supervise(
 /// `yes | head -n 1` ends. If a stage cannot be started, the stages
 /// already started are killed and waited for, and the error is returned.
 ///
+/// When two things fail at once (reading the output and waiting for a
+/// stage, or waiting for two stages), `pipeline` returns one of those
+/// errors, once it has waited for every stage it can; which one is not
+/// graded.
+///
 /// A stage that a signal killed is reported as `exit_of` reports it: its
 /// signal's number alone, also when it dumped core. The trials cannot check
 /// that last part here: the grader runs every process with a core-file
@@ -395,7 +400,13 @@ pub fn supervise(
 /// - When the last stage exits early, the stages before it end at their next
 ///   write, by a broken pipe (`Exit::Code(70)` from the worker, or
 ///   `Exit::Signal(13)`, SIGPIPE), as `yes | head -n 1` ends in a shell; the
-///   output is what the last stage wrote. Trial:
+///   output is what the last stage wrote. The very next write fails, even of a
+///   single byte that the pipe has room for: when the last stage has closed
+///   its stdin (as one that exits does) and goes on, a first stage that then
+///   writes a byte gets `EPIPE` and exits with `70`, not `0` (the parent holds
+///   no read end of a pipe between stages, not even until the output is
+///   read: it lets go of each as soon as the stage that reads it has
+///   started). Trial:
 ///   `ch02::pipeline::an_early_exit_stops_the_stages_before`.
 /// - If reading the last stage's output fails, `pipeline` returns an `Err`,
 ///   but first lets go of that pipe (so a last stage that keeps writing to it
@@ -405,13 +416,19 @@ pub fn supervise(
 ///   stage ends by itself: it is not killed. So it is when waiting for a stage
 ///   fails (another part of the program reaped it first, and `wait` returns
 ///   `ECHILD`): `pipeline` returns an `Err`, but only once it has waited for
-///   every other stage, the ones after it included. Trial:
+///   every other stage, the ones before it and the ones after it, whatever
+///   order it waits in (when the wait for the middle one of three stages
+///   fails, the first and the last are still waited for), and each of them
+///   ends by itself: none is killed, not even a last stage that has closed
+///   its stdout and goes on (it is waited for until it ends). Trial:
 ///   `ch02::pipeline::waits_even_when_the_read_fails`.
 /// - If a stage cannot be started, `pipeline` returns the error and leaves no
 ///   stage it had started behind, neither running nor unwaited for: whether
 ///   the first stage fails (none started yet), the second, or the third (the
-///   two before it started). The error is the start's own, as it is (its kind
-///   `NotFound` for a program that does not exist), not a new one. Trial:
+///   two before it started). The error is the start's own, as it is (for a
+///   program that does not exist, its kind `NotFound` and its code `ENOENT`:
+///   `raw_os_error()` gives `Some(2)`), not a new one, not even one of the same
+///   kind whose message names the stage. Trial:
 ///   `ch02::pipeline::stops_the_started_stages_on_a_failed_start`.
 /// - The first stage's stdin is empty, even when the parent's own stdin holds
 ///   input, and so is the stdin of the only stage of a pipeline of one stage.
@@ -496,8 +513,13 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///
 /// The environment is empty whatever the parent's or `command`'s own: a
 /// variable set on `command` with `Command::env` does not reach the child
-/// either. If `dir` does not exist, the command is not run (not in another
-/// directory): the error of its start comes back.
+/// either, nor does one that another thread of the parent sets while
+/// `run_isolated` runs. If `dir` does not exist, the command is not run
+/// (not in another directory): the error of its start comes back.
+///
+/// `run_isolated` changes `command` itself (its environment, working
+/// directory and stdio), and those settings stay on it after it returns, as
+/// `capture`'s stdio settings do: that is expected, and not graded.
 ///
 /// It captures as `capture` does, and what `capture` leaves ungraded is
 /// ungraded here too, for the same reasons: a cap on the output larger than
@@ -511,8 +533,13 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 /// - The child's environment holds `PATH` and nothing else: a variable set in
 ///   the parent, such as a secret token, does not reach it, nor does one set
 ///   on `command` itself (`Command::env`), nor one whose name is `PATH` in
-///   another case (`path`, `Path`: Linux tells names apart by case). Trial:
-///   `ch02::run_isolated::hides_the_parents_secret`.
+///   another case (`path`, `Path`: Linux tells names apart by case), nor one
+///   that another thread of the parent sets while `run_isolated` runs, after
+///   it has looked at the parent's variables and before the child starts.
+///   (std reads the parent's environment again as it starts a child whose
+///   environment was not cleared, so removing the parent's variables one by
+///   one, as listed before, lets that one through: `Command::env_clear` does
+///   not.) Trial: `ch02::run_isolated::hides_the_parents_secret`.
 /// - The child's `PATH` is the parent's, as it is (empty and relative entries
 ///   kept: `/usr/bin::bin:.:` stays that), also when it is set but empty, and
 ///   also when `command` sets a `PATH` of its own (`Command::env`); when the
@@ -525,9 +552,10 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   relative to the parent's working directory, not to the command's own
 ///   (`sub` is the parent's `sub`, not `own/sub`), and a `dir` whose name is
 ///   not UTF-8 is that name, byte for byte (a relative `sub-\xff` too). When
-///   `dir` does not exist,
-///   the command does not run at all (not in another directory, not in its
-///   own) and `run_isolated` returns an `Err`. Trial:
+///   `dir` does not exist, the command does not run at all (not in another
+///   directory, not in its own) and `run_isolated` returns the error of its
+///   start, as it is (its kind `NotFound` and its code `ENOENT`:
+///   `raw_os_error()` gives `Some(2)`), not a new one of its own. Trial:
 ///   `ch02::run_isolated::starts_in_the_given_directory`.
 /// - Only the environment and the working directory change: the rest of
 ///   `command` is run as it was set up, not a copy rebuilt from its program and

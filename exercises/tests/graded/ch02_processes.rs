@@ -37,6 +37,7 @@ mod exit_of;
 mod failed_capture;
 mod late_stderr;
 mod pipeline;
+mod pipeline_ends;
 mod run_isolated;
 mod supervise;
 mod supervise_errors;

@@ -316,6 +316,7 @@ pub(super) fn an_early_exit_stops_the_stages_before() {
              SIGPIPE, like yes, dies of signal 13); got {exits:?}"
         );
     }
+    pipeline_ends::a_write_after_the_reader_left();
 }
 
 /// The processes this one started that nobody has waited for yet: still
@@ -360,6 +361,18 @@ fn a_failed_start(before: usize, stages: usize) {
             "stage {before} of {stages} does not exist: pipeline should \
              return the error of its start as it is (its kind NotFound), \
              not a new one, but it returned {error:?}"
+        );
+        // ENOENT, "No such file or directory": the error's own code,
+        // which a new error of the same kind does not keep.
+        const ENOENT: i32 = 2;
+        assert_eq!(
+            error.raw_os_error(),
+            Some(ENOENT),
+            "stage {before} of {stages} does not exist: pipeline should \
+             return the error of its start as it is (the system's own error, \
+             ENOENT, \"No such file or directory (os error 2)\"), not a new \
+             one, not even one of the same kind with a message of your own, \
+             but it returned {error:?}"
         );
     }
     // Let a stage left behind end, now that it has been counted.
@@ -443,6 +456,7 @@ pub(super) fn waits_even_when_the_read_fails() {
          they are gone when pipeline returns"
     );
     a_failed_wait();
+    pipeline_ends::a_failed_wait_in_the_middle();
 }
 
 /// Waiting for a stage fails: the trial reaps the first stage itself once

@@ -58,6 +58,68 @@ pub(super) fn hides_the_parents_secret() {
          parent's or the command's (Command::env_clear empties both; \
          removing the parent's variables one by one misses the command's)"
     );
+    a_variable_set_meanwhile();
+}
+
+/// Another thread of the parent sets a variable while `run_isolated` runs,
+/// after it has looked at the parent's variables and before the child
+/// starts; std reads the parent's environment again as it starts a child,
+/// unless `Command::env_clear` emptied the child's.
+///
+/// The trial puts two variables of its own into the environment with
+/// `putenv`, which keeps the trial's own string rather than a copy:
+/// `COURSE_LATE_A`, then one 100,000 bytes long. Just before the thread
+/// that calls `run_isolated` copies that long value (its first allocation
+/// that large: by then it has copied `COURSE_LATE_A`), the trial renames
+/// `COURSE_LATE_A` to `COURSE_LATE_B` in place, as another thread could
+/// right after that copy.
+fn a_variable_set_meanwhile() {
+    unsafe extern "C" {
+        fn putenv(string: *mut std::ffi::c_char) -> i32;
+    }
+    const LONG: usize = 100_000;
+    let late: &'static mut [u8] =
+        Box::leak(Box::from(&b"COURSE_LATE_A=x\0"[..]));
+    let mut long = b"COURSE_LONG=".to_vec();
+    long.resize(long.len() + LONG, b'x');
+    long.push(0);
+    let long: &'static mut [u8] = Box::leak(long.into_boxed_slice());
+    // Where the `A` of the name is; an address, so that the hook is `Sync`.
+    let letter = late.as_mut_ptr() as usize + "COURSE_LATE_".len();
+    // SAFETY: both strings end in a NUL and live as long as this process
+    // (leaked); no other thread runs now.
+    unsafe {
+        putenv(late.as_mut_ptr().cast());
+        putenv(long.as_mut_ptr().cast());
+    }
+    // SAFETY: the letter lies in a leaked string of the trial's own, which
+    // nothing reads while the hook runs on the thread that would.
+    let rename = move || unsafe { *(letter as *mut u8) = b'B' };
+    let captured = course::grader::alloc::before_this_thread_allocates(
+        LONG,
+        &rename,
+        || run_isolated(&mut worker(&["env"]), Path::new("/")),
+    );
+    // SAFETY: no other thread runs now.
+    unsafe {
+        for name in ["COURSE_LATE_A", "COURSE_LATE_B", "COURSE_LONG"] {
+            std::env::remove_var(name);
+        }
+    }
+    let captured = captured.expect("run_isolated failed");
+    let env = String::from_utf8_lossy(&captured.stdout);
+    let names: Vec<&str> =
+        env.lines().filter_map(|l| l.split('=').next()).collect();
+    assert_eq!(
+        names,
+        ["PATH"],
+        "the parent set COURSE_LATE_B while run_isolated ran (after it had \
+         listed the parent's variables, before the child started), and the \
+         child saw it: std reads the parent's environment again as it \
+         starts the child, so removing the variables you listed one by one \
+         misses one set meanwhile; empty the child's environment with \
+         Command::env_clear, then give it PATH"
+    );
 }
 
 pub(super) fn keeps_path() {
@@ -384,6 +446,18 @@ pub(super) fn starts_in_the_given_directory() {
         } else {
             "returned Ok"
         }
+    );
+    // ENOENT, "No such file or directory": the start's own error.
+    const ENOENT: i32 = 2;
+    let error = result.unwrap_err();
+    assert_eq!(
+        error.raw_os_error(),
+        Some(ENOENT),
+        "the directory {} does not exist: run_isolated should return the \
+         error of the child's start as it is (ENOENT, \"No such file or \
+         directory (os error 2)\"), not a new one of its own, but it \
+         returned {error:?}",
+        missing.display()
     );
 }
 
