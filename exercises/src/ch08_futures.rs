@@ -55,6 +55,16 @@ use std::task::{Context, Poll};
 /// wait for (half a minute or more of polling, on a loaded machine). All
 /// three are wrong all the same: `u32::MAX` is a count like any other.
 ///
+/// Not graded either: a lock of the countdown's own, shared by every
+/// countdown and held for a few instructions of its own at each poll (a
+/// process-wide count of polls under a `static Mutex`, let go before the
+/// wake). A poll that finds another thread inside those instructions
+/// waits for it, which is wrong, but that window runs none of the trial's
+/// code, so no trial can force a poll into it; only luck would. (Count
+/// with an atomic, or not at all.) Nor is a poll after the one that
+/// answered `Ready`: what it does is the countdown's business (a future
+/// may panic then, as an `async` block does).
+///
 /// # Graded promises
 ///
 /// - `Countdown::new(n)` answers `Pending` to its first `n` polls, exactly,
@@ -92,10 +102,14 @@ use std::task::{Context, Poll};
 ///   hold: a poll on one thread returns while another thread holds the
 ///   locks of stdout and stderr (which `println!`, `eprintln!` and `dbg!`
 ///   take), each of the 6,291,457 polls of `Countdown::new(6_291_456)` as
-///   much as the first (no progress line now and then); while another
-///   thread is inside `std::env::set_var`, which holds std's lock of the
-///   environment, the one every `std::env::var` takes (no trace switch
-///   read at each poll); and while a poll of another countdown, on
+///   much as the first (no progress line now and then), and the first
+///   polls of `Countdown::new(u32::MAX)` too (no warning that a long count
+///   will take a while); while another thread is inside
+///   `std::env::set_var`, which holds std's lock of the environment, the
+///   one every `std::env::var` takes (no trace switch read at a poll, not
+///   even once, at the first poll in the process, as a `LazyLock` started
+///   by a poll does: the trial's are the process's first polls); and
+///   while a poll of another countdown, on
 ///   another thread, is inside its waker (where a lock shared by every
 ///   countdown, a global queue of wakers, would still be held).
 ///   Trial: `ch08::countdown::never_blocks_the_thread`.
@@ -104,7 +118,8 @@ use std::task::{Context, Poll};
 ///   and gives `"liftoff"`. Trial: `ch08::countdown::runs_on_tokio`.
 #[derive(Debug)]
 pub struct Countdown {
-    // TODO(ch08): how many more polls answer `Pending`.
+    // TODO(ch08): how many more polls answer `Pending`. (Add fields if
+    // you like, but this count is all a countdown needs.)
     remaining: u32,
 }
 
@@ -211,7 +226,9 @@ impl Future for Countdown {
 ///   stays asleep until the future is woken: it does not get up by itself
 ///   now and then (a `park_timeout` "safety net", however long its
 ///   timeout, or any other wait with a deadline, which the trial reads in
-///   `/proc`).
+///   `/proc`; nor a watchdog thread that unparks it now and then, however
+///   seldom: `block_on` starts no thread, and the trial counts the
+///   process's threads while it sleeps).
 ///   Trial: `ch08::block_on::sleeps_while_it_waits`.
 /// - The future is polled once at the start, then at most once per wake,
 ///   and after every wake: a future woken 3 times from another thread, one
@@ -267,7 +284,7 @@ pub trait Resolver {
 /// callback without blocking the thread, so other tasks run meanwhile. If
 /// the resolver drops the callback without calling it, the error is of
 /// kind [`io::ErrorKind::BrokenPipe`] (the other end hung up) and its
-/// message names the host.
+/// message (what `to_string` gives) names the host.
 ///
 /// While it waits, its task sleeps: it is woken by the answer (or the
 /// callback's drop), never by itself to check again. And if the `resolve`
@@ -296,9 +313,10 @@ pub trait Resolver {
 ///   resolver or another, is looked up again and gets the new answer (no
 ///   cache of answers), and so is an address literal such as `10.0.0.64`
 ///   (`resolve` does not parse it itself: the resolver may map it), an
-///   empty host `""` and a host with a NUL byte in it (`resolve` checks no
-///   host: what a name may hold is the resolver's business, and its answer,
-///   an error or not, is the answer). A panic in `lookup` is no answer: it
+///   empty host `""`, a host with a NUL byte in it, and hosts not in ASCII
+///   (`bücher.example`, `例え.テスト`), as given, not turned into punycode
+///   nor refused (`resolve` checks no host: what a name may hold is the
+///   resolver's business, and its answer, an error or not, is the answer). A panic in `lookup` is no answer: it
 ///   goes on, with its own payload, out of the poll that called `lookup`
 ///   (it is not caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.
@@ -330,10 +348,10 @@ pub trait Resolver {
 /// - Several lookups awaited together on a one-thread runtime wait at the
 ///   same time: each has called `lookup` before any answer comes, and each
 ///   returns once its own answer comes, in whatever order the answers
-///   come, however many are under way: 1,000 lookups polled once each
+///   come, however many are under way: 65,536 lookups polled once each
 ///   have all called `lookup` (no cap on lookups in flight, per resolver
-///   or for the whole process, that makes the later ones wait for the
-///   earlier ones' answers). So do lookups of one host under way at once,
+///   or for the whole process, however high, that makes the later ones
+///   wait for the earlier ones' answers). So do lookups of one host under way at once,
 ///   by one resolver or by several: each calls `lookup` on its own
 ///   resolver at its first poll and gives that lookup's answer (no lookup
 ///   is shared between calls).

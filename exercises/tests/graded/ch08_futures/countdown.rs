@@ -343,6 +343,8 @@ fn voluntary_switches() -> u64 {
 /// where polls that only count down and wake add none (the half of 100
 /// allowed leaves room for what else the kernel may do to the thread).
 pub(super) fn never_blocks_the_thread() {
+    // First, before any other countdown of this process is polled.
+    polls_while_the_environment_is_locked();
     const N: u32 = 100;
     // Made first, so that the polls allocate nothing.
     let wakers: Vec<Waker> = (0..=N).map(|_| counting_waker().1).collect();
@@ -369,7 +371,6 @@ pub(super) fn never_blocks_the_thread() {
         N + 1
     );
     polls_while_stdout_is_locked();
-    polls_while_the_environment_is_locked();
     polls_while_another_poll_is_in_its_waker();
 }
 
@@ -402,15 +403,20 @@ impl Watched {
         }
     }
 
-    /// Polls `Countdown::new(n)` to its end on the calling thread, which
-    /// made `self`, with a waker made beforehand.
-    pub(super) fn poll_a_countdown(&self, n: u32) {
+    /// Polls `countdown`, made beforehand, on the calling thread, which
+    /// made `self`, with a waker made beforehand: to its end, or `polls`
+    /// times if it is not over by then.
+    pub(super) fn poll_a_countdown(&self, countdown: Countdown, polls: u32) {
         let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut countdown = pin!(Countdown::new(n));
+        let mut countdown = pin!(countdown);
         self.before.store(voluntary_switches(), Ordering::SeqCst);
         self.stage.store(POLLING, Ordering::SeqCst);
-        while countdown.as_mut().poll(&mut cx).is_pending() {}
+        for _ in 0..polls {
+            if countdown.as_mut().poll(&mut cx).is_ready() {
+                break;
+            }
+        }
         self.stage.store(DONE, Ordering::SeqCst);
     }
 
@@ -438,13 +444,16 @@ impl Watched {
 }
 
 /// Another thread takes the locks of stdout and stderr, and holds them
-/// until a countdown on this thread has been polled to its end, or has
-/// gone to sleep in a poll, waiting for them: a poll that prints (a
-/// `println!` left in to trace it) does. First `Countdown::new(3)`, then
-/// the [`LONG`] one, for a poll that prints only now and then (a
-/// progress line every million polls left, say).
+/// until a countdown on this thread has been polled to its end (or as
+/// many times as the [`LONG`] one), or has gone to sleep in a poll,
+/// waiting for them: a poll that prints (a `println!` left in to trace it) does.
+/// First `Countdown::new(3)`, then the [`LONG`] one, for a poll that
+/// prints only now and then (a progress line every million polls left,
+/// say), then the first polls of `Countdown::new(u32::MAX)`, for one that
+/// prints only for the longest counts (a warning that it will take a
+/// while).
 fn polls_while_stdout_is_locked() {
-    for n in [3, LONG] {
+    for n in [3, LONG, u32::MAX] {
         polls_while_stdout_is_locked_for(n);
     }
 }
@@ -452,6 +461,8 @@ fn polls_while_stdout_is_locked() {
 /// [`polls_while_stdout_is_locked`] for `Countdown::new(n)`.
 fn polls_while_stdout_is_locked_for(n: u32) {
     let watched = Watched::new();
+    // Made before the lock is taken: what is graded is its polls.
+    let countdown = Countdown::new(n);
     let slept = thread::scope(|s| {
         let (held, locked) = mpsc::channel();
         let watched = &watched;
@@ -466,14 +477,15 @@ fn polls_while_stdout_is_locked_for(n: u32) {
         locked
             .recv()
             .expect("the thread that locks stdout panicked");
-        watched.poll_a_countdown(n);
+        watched.poll_a_countdown(countdown, LONG + 1);
         holder.join().unwrap()
     });
     assert!(
         !slept,
         "a poll of Countdown::new({n}) went to sleep while another thread \
          held the lock of stdout and stderr: does it print (println!, \
-         eprintln!, dbg!), even now and then (a progress line)? Printing \
+         eprintln!, dbg!), even now and then (a progress line, a warning \
+         for a long count)? Printing \
          takes a lock that any thread may hold, and writes to a pipe that \
          may be full: leave the tracing out"
     );
@@ -483,9 +495,13 @@ fn polls_while_stdout_is_locked_for(n: u32) {
 /// `set_var`) until a countdown on this thread has been polled to its end,
 /// or has gone to sleep in a poll, waiting for that lock: a poll that
 /// reads an environment variable (a trace switch, `COUNTDOWN_TRACE=1`)
-/// does, as `std::env::var` takes it.
+/// does, as `std::env::var` takes it. These are the first polls of a
+/// countdown in the trial's process, so a switch read only once, at the
+/// first poll of all (a `LazyLock`), is read under the lock too.
 fn polls_while_the_environment_is_locked() {
     let watched = Watched::new();
+    // Made before the lock is taken: what is graded is its polls.
+    let countdown = Countdown::new(3);
     let slept = AtomicBool::new(false);
     thread::scope(|s| {
         let (held, locked) = mpsc::channel();
@@ -500,14 +516,15 @@ fn polls_while_the_environment_is_locked() {
         locked
             .recv()
             .expect("the thread that locks the environment panicked");
-        watched.poll_a_countdown(3);
+        watched.poll_a_countdown(countdown, u32::MAX);
     });
     assert!(
         !slept.load(Ordering::SeqCst),
         "a poll of Countdown::new(3) went to sleep while another thread \
          was in std::env::set_var, which holds std's lock of the \
          environment: does it read an environment variable (a trace \
-         switch, std::env::var)? Every read takes that lock, which any \
-         thread may hold: read it once, in new, or leave the tracing out"
+         switch, std::env::var), even once, at the first poll only (a \
+         LazyLock)? Every read takes that lock, which any thread may \
+         hold: read it in new, or leave the tracing out"
     );
 }

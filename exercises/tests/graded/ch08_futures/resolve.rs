@@ -22,7 +22,7 @@ use super::{SETTLE, counting_waker, current_thread_runtime};
 
 pub(super) use waking::waits_for_a_callback_from_another_thread;
 
-use at_once::{a_thousand_at_once, same_host_at_once};
+use at_once::{many_at_once, same_host_at_once};
 
 /// The address the test's resolvers give `host`.
 fn address_of(host: &str) -> IpAddr {
@@ -240,8 +240,9 @@ pub(super) fn returns_what_the_callback_gives() {
     // "db.internal" again, twice, from a resolver that answers anew each
     // time: each call asks it, and gives its latest answer. Then an
     // address literal, which is the resolver's to answer too (a hosts file
-    // or a DNS64 resolver may map it), and an empty host and one with a
-    // NUL byte, which are the resolver's to judge: it answers them.
+    // or a DNS64 resolver may map it), and an empty host, one with a NUL
+    // byte and two not in ASCII, which are the resolver's to judge: it
+    // answers them.
     let moving = Moving::default();
     for (lookup, host) in [
         (1, "db.internal"),
@@ -249,6 +250,8 @@ pub(super) fn returns_what_the_callback_gives() {
         (3, "10.0.0.64"),
         (4, ""),
         (5, "db\0internal"),
+        (6, "bücher.example"),
+        (7, "例え.テスト"),
     ] {
         let moved = runtime.block_on(resolve(&moving, host));
         let asked = moving.0.load(Ordering::SeqCst);
@@ -261,8 +264,8 @@ pub(super) fn returns_what_the_callback_gives() {
              another resolver, the last time with {host:?}: it asked the \
              resolver {asked} time(s) and gave {moved:?}, not {expected}. \
              Call lookup at every call, with any host, an address literal, \
-             an empty host and one with a NUL byte too, and give its \
-             answer: a cache of answers gives old addresses, and another \
+             an empty host, one with a NUL byte and one not in ASCII too, \
+             as given, and give its answer: a cache of answers gives old addresses, and another \
              resolver's, a literal parsed by resolve itself skips the \
              resolver, and so does a check of the host by resolve (what a \
              name may hold is the resolver's business)"
@@ -442,11 +445,11 @@ async fn resolve_and_report(
 /// runtime's one thread never lets the second lookup start. First, three
 /// lookups of one host, polled by hand, by two resolvers (the first one
 /// twice): each call asks its own resolver, and gets that lookup's answer;
-/// and 1,000 lookups, polled by hand, all call `lookup` at their first
+/// and 65,536 lookups, polled by hand, all call `lookup` at their first
 /// poll, before any answer.
 pub(super) fn does_not_block_the_runtime() {
     same_host_at_once();
-    a_thousand_at_once();
+    many_at_once();
     const ASKED: [&str; 3] = ["mail.internal", "db.internal", "cache.internal"];
     const ANSWERED: [&str; 3] =
         ["cache.internal", "mail.internal", "db.internal"];

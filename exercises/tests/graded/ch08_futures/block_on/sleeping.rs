@@ -24,7 +24,10 @@ use super::{my_tid, thread_state};
 /// asleep, the thread must be in a wait with no deadline (`/proc` shows a
 /// `park_timeout`'s, however long), and stay asleep while the test watches
 /// it: one that gets up by itself and sleeps again shows in the kernel's
-/// count of its sleeps.
+/// count of its sleeps. Nor may another thread get it up now and then: the
+/// process has no thread more while `block_on` sleeps than it had before
+/// the call (the first of the trial's process), so a watchdog that
+/// `block_on` starts to unpark it shows however seldom it does.
 pub(crate) fn sleeps_while_it_waits() {
     sleeps_while_a_call_waits(false);
     sleeps_while_a_call_waits(true);
@@ -34,18 +37,23 @@ pub(crate) fn sleeps_while_it_waits() {
 /// of its own (`nested` false), or by one inside the poll of another
 /// (`nested`): a nested call must sleep as well, not spin on its flag.
 fn sleeps_while_a_call_waits(nested: bool) {
-    let (hand_over, handed) = mpsc::channel::<(String, Waker)>();
+    let (hand_over, handed) = mpsc::channel::<(String, Waker, Vec<String>)>();
     let rung = Arc::new(AtomicBool::new(false));
     let bell = Arc::clone(&rung);
     // Not a scoped thread: see `wakes_up_when_woken_from_another_thread`.
     let runner = thread::spawn(move || {
         let mut hand_over = Some(hand_over);
+        // The process's threads before the call: this one and the test's.
+        let mut before = Some(threads());
         let pending = poll_fn(move |cx| {
             if bell.load(Ordering::SeqCst) {
                 return Poll::Ready("woken");
             }
-            if let Some(hand_over) = hand_over.take() {
-                hand_over.send((my_tid(), cx.waker().clone())).unwrap();
+            if let (Some(hand_over), Some(before)) =
+                (hand_over.take(), before.take())
+            {
+                let waker = cx.waker().clone();
+                hand_over.send((my_tid(), waker, before)).unwrap();
             }
             Poll::Pending
         });
@@ -60,7 +68,7 @@ fn sleeps_while_a_call_waits(nested: bool) {
     } else {
         "block_on"
     };
-    let (tid, waker) = handed
+    let (tid, waker, before) = handed
         .recv()
         .expect("block_on never polled the future (did it panic?)");
     // Until the thread sleeps. A spinning one never does: the trial's
@@ -102,6 +110,11 @@ fn sleeps_while_a_call_waits(nested: bool) {
     let asleep = voluntary_switches_of(&tid);
     thread::sleep(HEARTBEAT_WATCH);
     let got_up = voluntary_switches_of(&tid) - asleep;
+    // Threads started since the call began, and still running.
+    let started = threads()
+        .into_iter()
+        .filter(|t| !before.contains(t))
+        .count();
     rung.store(true, Ordering::SeqCst);
     waker.wake();
     let answer = runner.join().expect("block_on panicked");
@@ -123,7 +136,24 @@ fn sleeps_while_a_call_waits(nested: bool) {
          up (a timeout is no safety net: a lost wake is a bug to fix)",
         HEARTBEAT_WATCH.as_millis()
     );
+    assert!(
+        started == 0,
+        "{which} started {started} thread(s) of its own that still ran \
+         while its future was pending: run the future on the calling \
+         thread and start none. Nothing but the future's waker may get \
+         the thread up: a watchdog that unparks it now and then, in case \
+         a wake were lost, is a timeout by another name (a lost wake is a \
+         bug to fix)"
+    );
     assert_eq!(answer, "woken", "the future's output");
+}
+
+/// The ids of this process's threads, as `/proc/self/task` lists them.
+fn threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("cannot read /proc/self/task")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect()
 }
 
 /// How long [`sleeps_while_it_waits`] watches the sleeping thread for

@@ -92,6 +92,7 @@ fn hooked_waker(hooked: Arc<Hooked>) -> Waker {
 /// under it makes the second countdown wait, asleep.
 pub(super) fn polls_while_another_poll_is_in_its_waker() {
     let watched = Arc::new(Watched::new());
+    let countdown = Countdown::new(3);
     let (go, going) = mpsc::channel();
     let hooked = Arc::new(Hooked {
         ran: AtomicBool::new(false),
@@ -109,7 +110,7 @@ pub(super) fn polls_while_another_poll_is_in_its_waker() {
             let _ = go.send(());
         });
         going.recv().expect("the other countdown's thread panicked");
-        watched.poll_a_countdown(3);
+        watched.poll_a_countdown(countdown, u32::MAX);
         other.join().unwrap();
     });
     assert!(
