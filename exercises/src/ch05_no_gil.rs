@@ -136,7 +136,7 @@ pub fn gray([r, g, b]: Rgb) -> u8 {
 ///   waits, asleep until a band's end wakes it (in `join`, or at the end of
 ///   the scope): while two bands' kernels wait, it must not use a fifth of a
 ///   second of CPU time (spinning on `is_finished`), nor spin a moment before
-///   it sleeps (10 ms of CPU time at most), also when cores are spare (the
+///   it sleeps (2 ms of CPU time at most), also when cores are spare (the
 ///   trial makes `available_parallelism` say 64); it is seen in a wait with no
 ///   deadline, never in a sleep or a wait with a timeout (polling
 ///   `is_finished` with `thread::sleep` between looks). Trial:
@@ -255,7 +255,7 @@ where
 ///   and `on_band` is still called once for each band. Meanwhile the calling
 ///   thread only waits, asleep until a band's end wakes it: while two bands'
 ///   `on_band` wait, it must not use a fifth of a second of CPU time (spinning
-///   on `is_finished`), nor spin a moment before it sleeps (10 ms of CPU time
+///   on `is_finished`), nor spin a moment before it sleeps (2 ms of CPU time
 ///   at most), also when cores are spare (the trial makes
 ///   `available_parallelism` say 64); it is seen in a wait with no deadline,
 ///   never in a sleep or a wait with a timeout (polling `is_finished` with
@@ -490,7 +490,7 @@ impl ShardedMap {
 ///   otherwise). Meanwhile the calling thread only waits, asleep until a
 ///   request's end wakes it (in `join`, or at the end of the scope): while two
 ///   requests wait, it must not use a fifth of a second of CPU time (spinning
-///   on `is_finished`), nor spin a moment before it sleeps (10 ms of CPU time
+///   on `is_finished`), nor spin a moment before it sleeps (2 ms of CPU time
 ///   at most, also when the trial makes `available_parallelism` say 64 cores),
 ///   and it is seen blocked in a wait with no deadline, never in a sleep or a
 ///   wait with a timeout (polling `is_finished` with `thread::sleep` between

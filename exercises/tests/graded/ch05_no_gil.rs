@@ -283,9 +283,9 @@ fn the_caller_sleeps_until_woken(
 
 /// The CPU time the calling thread may use in
 /// [`the_caller_sleeps_until_woken`] from the moment both of its threads
-/// have started until it is seen asleep: what is left of starting a
+/// have started until it is seen asleep (2 ms): what is left of starting a
 /// thread, and going to sleep, takes microseconds.
-const CALLER_CPU_WHILE_WAITING: Duration = Duration::from_millis(10);
+const CALLER_CPU_WHILE_WAITING: Duration = Duration::from_millis(2);
 
 /// `ids` holds `expected` threads, all different, none of them this one
 /// (a thread's id is never reused, even after the thread has ended).
