@@ -65,7 +65,7 @@ pub fn trials() -> Vec<Trial> {
             "did not process the bands at the same time: each band waits \
              at a barrier until every band has started (4 bands of 20 rows, \
              then 8 bands of 3 rows, whose 5 empty bands run at the same \
-             time as the others, not after them, then 1,000 bands: start \
+             time as the others, not after them, then 2,000 bands: start \
              every band's thread, not a wave of them at a time)",
         ),
         Trial::new(
@@ -105,8 +105,8 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "did not blur the bands at the same time: each band's thread \
              calls on_band, which waits until every band has started (3 \
-             bands, then 40: start every band's thread, not a batch at a \
-             time)",
+             bands, then 40, then 2,000: start every band's thread, not a \
+             batch at a time)",
         ),
         Trial::new(
             "ch05::blur::calls_on_band_for_every_band",
@@ -216,7 +216,14 @@ fn panics<T>(f: impl FnOnce() -> T) -> bool {
 /// caller has been seen in a wait with no deadline 100 times in a row (it
 /// stays there: they wait), or in a sleep or a wait with a deadline once,
 /// or it has used a fifth of a second of CPU time
-/// (`course::grader::task::watch_until_asleep`).
+/// (`course::grader::task::watch_until_asleep`). Nor does it spin a
+/// moment before it sleeps (on `is_finished`, for up to a tenth of a
+/// second, say): from the moment both have started until it is seen
+/// asleep, it may use [`CALLER_CPU_WHILE_WAITING`] of CPU time, which the
+/// rest of starting a thread and going to sleep never comes near, however
+/// loaded the machine (time it waits for a CPU is not counted). All the
+/// while, `std::thread::available_parallelism()` says the machine has many
+/// cores to spare (`os::with_cores_to_spare`): the caller sleeps there too.
 fn the_caller_sleeps_until_woken(
     what: &str,
     run: impl FnOnce(&(dyn Fn() + Sync)),
@@ -226,22 +233,41 @@ fn the_caller_sleeps_until_woken(
     let watcher = AtomicUsize::new(0);
     let done = Barrier::new(2);
     let seen = Mutex::new(None);
-    run(&|| {
-        started.wait(); // Both threads are running.
-        if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
-            *seen.lock().unwrap() = Some(task::watch_until_asleep(caller));
-        }
-        done.wait(); // The other thread waits for the watcher.
+    os::with_cores_to_spare(|| {
+        run(&|| {
+            started.wait(); // Both threads are running.
+            if watcher.fetch_add(1, Ordering::SeqCst) == 0 {
+                let before = task::scheduled(caller).running;
+                let watched = task::watch_until_asleep(caller);
+                let used = task::scheduled(caller).running - before;
+                *seen.lock().unwrap() = Some((watched, used));
+            }
+            done.wait(); // The other thread waits for the watcher.
+        });
     });
+    let cores = os::PRETENDED;
     match seen.into_inner().unwrap() {
-        Some(task::Watched::AsleepUntilWoken) => {}
-        Some(task::Watched::Busy) => panic!(
+        Some((task::Watched::AsleepUntilWoken, used))
+            if used > CALLER_CPU_WHILE_WAITING =>
+        {
+            panic!(
+                "while both {what}s waited, the calling thread used \
+                 {used:?} of CPU time before it went to sleep: it goes \
+                 straight to sleep in join (or at the end of the scope), \
+                 rather than spin on is_finished a moment first (spinning \
+                 takes a core the {what}s may need, also on a machine of \
+                 {cores} cores, as this one says it is)"
+            )
+        }
+        Some((task::Watched::AsleepUntilWoken, _)) => {}
+        Some((task::Watched::Busy, _)) => panic!(
             "while both {what}s waited, the calling thread used a fifth of \
              a second of CPU time without going to sleep: it only waits for \
              the {what}s (join each handle, or let the scope join them), \
-             rather than spin on is_finished"
+             rather than spin on is_finished, also when cores are spare \
+             (this machine says it has {cores})"
         ),
-        Some(task::Watched::Polling(line)) => panic!(
+        Some((task::Watched::Polling(line), _)) => panic!(
             "while both {what}s waited, the calling thread was seen in a \
              sleep or a wait with a deadline (/proc: {line}): it waits in \
              join, or at the end of the scope, until a {what}'s end wakes \
@@ -254,6 +280,12 @@ fn the_caller_sleeps_until_woken(
         ),
     }
 }
+
+/// The CPU time the calling thread may use in
+/// [`the_caller_sleeps_until_woken`] from the moment both of its threads
+/// have started until it is seen asleep (2 ms): what is left of starting a
+/// thread, and going to sleep, takes microseconds.
+const CALLER_CPU_WHILE_WAITING: Duration = Duration::from_millis(2);
 
 /// `ids` holds `expected` threads, all different, none of them this one
 /// (a thread's id is never reused, even after the thread has ended).

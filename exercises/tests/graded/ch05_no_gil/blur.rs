@@ -53,25 +53,44 @@ pub(super) fn matches_the_sequential_blur() {
         (6, 1, 1),
         (1, 1, 1),
         (5_000, 3, 2),
+        (WIDE, 2, 2),
     ] {
         let image = test_gray(width, height);
+        let result = panic::catch_unwind(|| blur(&image, width, bands, |_| {}));
+        let Ok(result) = result else {
+            panic!(
+                "blur of {height} rows of {width} pixels in {bands} bands \
+                 panicked: rows may be of any width, so keep no buffer of a \
+                 fixed size (an array of 8,192 column sums on the stack), \
+                 which a wider row overflows; size what you need by the \
+                 width, or read the input as it is"
+            );
+        };
         assert_eq!(
-            blur(&image, width, bands, |_| {}),
+            result,
             sequential_blur(&image, width),
             "{width}x{height} in {bands} bands: pixels on a band's edge \
              need the neighbouring band's rows (read the whole input); \
              count the neighbours that lie inside the image (an image one \
              pixel wide or one row high has fewer than the edge formula \
-             gives); rows may be of any width (5,000 pixels: no buffer of \
-             a fixed size)"
+             gives); rows may be of any width ({WIDE} pixels: no buffer \
+             of a fixed size, which a wider row overflows)"
         );
     }
 }
 
-/// 3 bands, then 40, more than any batch of threads started together:
-/// every band's `on_band` waits until all have been called.
+/// The widest rows [`matches_the_sequential_blur`] blurs: wider than any
+/// buffer of a fixed size can hold on a thread's stack (2 MiB: 1,100,000
+/// column sums of even 2 bytes each take 2,200,000 bytes).
+const WIDE: usize = 1_100_000;
+
+/// 3 bands, then 40, then 2,000, more than any batch of threads started
+/// together (waves of 64, or 1,024, each joined before the next starts):
+/// every band's `on_band` waits until all have been called. 2,000 threads
+/// of 2 MiB stacks are about as many as a trial's 4 GiB can map at once.
 pub(super) fn blurs_the_bands_at_once() {
-    for (width, height, bands) in [(12, 12, 3), (3, 40, 40)] {
+    for (width, height, bands) in [(12, 12, 3), (3, 40, 40), (1, 2_000, 2_000)]
+    {
         let image = test_gray(width, height);
         let barrier = Barrier::new(bands);
         let called = Mutex::new(Vec::new());

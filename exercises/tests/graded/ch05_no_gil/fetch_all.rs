@@ -11,7 +11,7 @@ use std::thread;
 use exercises::ch05_no_gil::fetch_all;
 
 use super::{
-    assert_one_thread_each, spawn_failure, the_caller_sleeps_until_woken,
+    assert_one_thread_each, os, spawn_failure, the_caller_sleeps_until_woken,
 };
 
 pub(super) fn returns_responses_in_order() {
@@ -32,12 +32,23 @@ pub(super) fn returns_responses_in_order() {
 /// most threads use only a few pages of their stacks; but one request in
 /// every 100 uses 512 KiB of its stack, as in
 /// `fetches_every_url_on_its_own_thread`: a large fan-out is no reason for
-/// smaller stacks (a `fetch` that overflows one aborts the process).
+/// smaller stacks (a `fetch` that overflows one aborts the process), nor
+/// are stacks a little smaller (1 MiB) allowed: every request's thread has
+/// a stack as large as the smallest of 4 requests'.
 pub(super) fn starts_every_request_at_once() {
+    let small = Mutex::new(usize::MAX);
+    fetch_all(&["/1", "/2", "/3", "/4"], |url| {
+        let mut small = small.lock().unwrap();
+        *small = (*small).min(os::stack_size());
+        url.to_string()
+    });
+    let small = small.into_inner().unwrap();
     let urls: Vec<String> = (0..2_000).map(|i| format!("/tab/{i}")).collect();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
     let barrier = Barrier::new(urls.len());
+    let smallest = AtomicUsize::new(usize::MAX);
     let responses = fetch_all(&urls, |url| {
+        smallest.fetch_min(os::stack_size(), Ordering::SeqCst);
         if url.ends_with("00") {
             let mut buffer = [0_u8; STACK_USED_BY_FETCH];
             hint::black_box(&mut buffer);
@@ -47,6 +58,16 @@ pub(super) fn starts_every_request_at_once() {
     });
     let expected: Vec<String> = urls.iter().map(|u| u.to_uppercase()).collect();
     assert_eq!(responses, expected);
+    let smallest = smallest.into_inner();
+    assert!(
+        smallest >= small,
+        "with 4 requests, each thread had a stack of {} KiB; with 2,000, \
+         one had only {} KiB: a large fan-out gets the same stacks as a \
+         small one (leave the stack size alone, however many requests \
+         there are: a fetch may need its room)",
+        small / 1024,
+        smallest / 1024
+    );
 }
 
 /// The stack a `fetch` uses in `fetches_every_url_on_its_own_thread` (and

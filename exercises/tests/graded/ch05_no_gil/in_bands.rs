@@ -264,9 +264,11 @@ pub(super) fn a_panicking_kernel_panics_the_caller() {
 /// five empty ones included, waits until all have started (the empty
 /// bands run at the same time as the others, not after them).
 pub(super) fn processes_the_bands_at_once() {
-    // 1,000 bands of one pixel each, more than any cap on the threads at
-    // once (waves of 128 bands, each joined before the next starts, hang).
-    for (width, height, bands) in [(10, 20, 4), (6, 3, 8), (1, 1_000, 1_000)] {
+    // 2,000 bands of one pixel each, more than any cap on the threads at
+    // once (waves of 128 or 1,024 bands, each joined before the next
+    // starts, hang); 2,000 threads of 2 MiB stacks are about as many as a
+    // trial's 4 GiB can map at once.
+    for (width, height, bands) in [(10, 20, 4), (6, 3, 8), (1, 2_000, 2_000)] {
         let image = test_image(width, height);
         let barrier = Barrier::new(bands);
         let result = in_bands(&image, bands, |band, out| {

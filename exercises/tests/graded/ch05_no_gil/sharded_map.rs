@@ -135,6 +135,25 @@ pub(super) fn counts_from_many_threads() {
         reached.first(),
         reached.last(),
     );
+    // No cap on the shards, however many are asked for: in a map of
+    // 1,000,000 shards (each an empty lock and table, some 60 MB in all),
+    // about half of 10,000 keys land in its upper half, at shard 500,000
+    // or above, which a map that makes at most 1,024 (or 65,536) shards
+    // never reaches.
+    {
+        let many = ShardedMap::new(1_000_000);
+        let upper = (0..10_000)
+            .map(|i| many.shard_of(&format!("/tab/{i}/")))
+            .filter(|&shard| (500_000..1_000_000).contains(&shard))
+            .count();
+        assert!(
+            upper >= 4_000,
+            "ShardedMap::new(1_000_000) has 1,000,000 shards, yet only {upper} \
+             of 10,000 keys landed in shards 500,000 and above (about half \
+             should): make as many shards as asked for, with no cap, however \
+             large the number"
+        );
+    }
     // Long keys that differ only in their middle spread too: 10,000 URLs
     // of one length, whose first and last 16 bytes are all the same,
     // reach at least half of the 1,000 shards (a hash of the length and
@@ -153,6 +172,21 @@ pub(super) fn counts_from_many_threads() {
          ...) reached only {} of 1,000 shards: hash every byte of the key, \
          not only its length and its ends (keys that share their ends, as \
          URLs of one site and one page do, must still spread)",
+        reached.len(),
+    );
+    // So do keys of 970 bytes that differ only in their middle, more than
+    // 480 bytes from either end: a hash of the length and a fixed number
+    // of bytes at each end (32, 64, 256) puts them all in one shard.
+    let (head, tail) = ("a".repeat(480), "z".repeat(480));
+    let reached: std::collections::BTreeSet<usize> = (0..10_000)
+        .map(|i| map.shard_of(&format!("/{head}/{i:06}/{tail}/")))
+        .collect();
+    assert!(
+        reached.len() >= 500,
+        "10,000 keys of 970 bytes that differ only in their middle (more \
+         than 480 bytes from either end) reached only {} of 1,000 shards: hash \
+         every byte of the key, however long, not a number of bytes at \
+         each end",
         reached.len(),
     );
     // Shard counts that are not powers of two: a shard number is always
