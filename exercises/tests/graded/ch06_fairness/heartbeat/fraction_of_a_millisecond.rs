@@ -79,7 +79,9 @@ fn keeps_the_period(period: Duration) {
              a deadline up to the next millisecond ({late:?}), on a paused \
              clock that nothing held up ({beats:?}): the beats come slower \
              than once per period. Give tokio::time::interval the period as \
-             it is, not rounded up to whole milliseconds",
+             it is, not rounded up to whole milliseconds, nor raised to one \
+             millisecond when it is shorter (tokio fires the ticks due \
+             within a millisecond together)",
             *beat - beats[0]
         );
     }
