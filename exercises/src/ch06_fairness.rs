@@ -226,6 +226,14 @@ impl NewGil {
     /// Blocks until this thread holds the GIL, asking the holder to drop it
     /// after every interval in which nobody else got it.
     ///
+    /// Not graded: the part of an interval below a microsecond (one kept in
+    /// whole microseconds, as CPython keeps it, loses it). It moves a
+    /// waiter's deadline by less than the kernel adds to every timed wait
+    /// (its timer slack, 50 µs by default) and the waiter's own wake-up, so
+    /// only a clock finer than those could see it. Nor is how a waiter
+    /// spends a zero interval: it has nothing to sleep in, and may wake
+    /// again at once (the trials with one only need it to ask).
+    ///
     /// # Graded promises
     ///
     /// - A waiter asks the holder to drop the GIL (`drop_requested` becomes
@@ -235,7 +243,10 @@ impl NewGil {
     /// - The interval is kept as given, also below a millisecond: with a
     ///   900 µs interval, a waiter that has asked sleeps in slices of 900 µs
     ///   (a hundred of them last at least 99 intervals), not of 0, the
-    ///   interval rounded down to whole milliseconds. Trial:
+    ///   interval rounded down to whole milliseconds. So is one longer than a
+    ///   `u64` count of microseconds holds: with an interval of 2^64 µs (some
+    ///   585,000 years) a waiter never asks, where `as_micros() as u64` wraps
+    ///   it around to 0. Trial:
     ///   `ch06::new_gil::waits_an_interval_before_asking`.
     /// - A waiter that sees another thread take the GIL starts its interval
     ///   again: it asks the new holder no sooner than one interval after that
@@ -394,6 +405,9 @@ impl Drop for NewGilGuard<'_> {
 /// milliseconds two beats may come up to a millisecond closer than
 /// `period`, but never ahead of the schedule.)
 ///
+/// `period` must not be zero: `tokio::time::interval` panics on a zero
+/// period, and so may `with_heartbeat`. What it does then is not graded.
+///
 /// The loop must keep looking at `work` however the beats go: a `select!`
 /// that is `biased;` towards the tick could, with beats that each outlast a
 /// period, find a beat due at every turn and never see `work` end. That is
@@ -418,8 +432,10 @@ impl Drop for NewGilGuard<'_> {
 ///   down to 1 ms): the `k`-th beat after the first comes no sooner than `k`
 ///   periods after it. Nor later, on tokio's paused clock with nothing holding
 ///   the runtime up, than `k` periods and the millisecond by which tokio's
-///   timer rounds a deadline up (1.9 ms is not rounded up to 2 ms either).
-///   Trial: `ch06::heartbeat::beats_while_the_work_runs`.
+///   timer rounds a deadline up (1.9 ms is not rounded up to 2 ms either, nor
+///   is a period under a millisecond, 0.4 ms, raised to 1 ms: the timer fires
+///   the ticks due within a millisecond together, so they keep their
+///   average). Trial: `ch06::heartbeat::beats_while_the_work_runs`.
 /// - The first beat comes at once. After the runtime was held up for several
 ///   periods, by another task or by a `beat` that itself lasts longer than a
 ///   period, one late beat comes as soon as the loop runs again (the moment a

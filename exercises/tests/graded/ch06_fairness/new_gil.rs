@@ -2,6 +2,7 @@
 //! and `check` hands the GIL over only when asked.
 
 mod frozen_waiter;
+mod huge_interval;
 mod state_probe;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +20,7 @@ use frozen_waiter::{
 pub(super) use frozen_waiter::{
     a_waiter_sleeps_between_its_intervals, check_ends_the_request_as_it_lets_go,
 };
+use huge_interval::keeps_an_interval_beyond_a_u64_of_microseconds;
 use state_probe::{
     asks_drop_requested_as_a_request_waits_for_the_state,
     asks_drop_requested_while_the_state_is_busy,
@@ -94,7 +96,9 @@ fn a_panicking_holder_releases_the_gil(gil: &NewGil) {
 
 /// With a 30 ms interval, the drop request comes no sooner than 30 ms
 /// after the waiter started waiting. Then the same waiter's slices with a
-/// 900 µs interval (see [`keeps_an_interval_under_a_millisecond`]); and
+/// 900 µs interval (see [`keeps_an_interval_under_a_millisecond`]), and a
+/// waiter with an interval of 2^64 µs that never asks (see
+/// [`keeps_an_interval_beyond_a_u64_of_microseconds`]); and
 /// `drop_requested()`, asked while the GIL's state is busy, still sees a
 /// pending request (see [`asks_drop_requested_while_the_state_is_busy`]),
 /// and one that waits for the state to be recorded (see
@@ -123,6 +127,7 @@ pub(super) fn waits_an_interval_before_asking() {
         );
     });
     keeps_an_interval_under_a_millisecond();
+    keeps_an_interval_beyond_a_u64_of_microseconds();
     asks_drop_requested_while_the_state_is_busy();
     asks_drop_requested_as_a_request_waits_for_the_state();
 }
