@@ -372,9 +372,10 @@ impl NewGil {
     ///   state and says `true`, rather than answer `false` at once. So does it
     ///   when a waiter's interval ran out while the state was busy and the
     ///   waiter already waits for the state to record its request: asked only
-    ///   then, it waits behind that waiter (std's `Mutex` lets its waiters in
-    ///   in turn), where a flag kept apart from the state (an atomic, as in
-    ///   `course::gil`) says `false`. Trial:
+    ///   then, it waits behind that waiter (on Linux, std's `Mutex` wakes
+    ///   its sleepers one at a time, first asleep first woken, when no other
+    ///   thread comes for it), where a flag kept apart from the state (an
+    ///   atomic, as in `course::gil`) says `false`. Trial:
     ///   `ch06::new_gil::waits_an_interval_before_asking`.
     pub fn drop_requested(&self) -> bool {
         self.lock_state().drop_request

@@ -18,6 +18,15 @@ pub(super) fn child_environment() -> String {
     String::from_utf8_lossy(&captured.stdout).into_owned()
 }
 
+/// The names of the variables in `env`'s output, one `NAME=value` a line.
+fn variable_names(output: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(output)
+        .lines()
+        .filter_map(|line| line.split('=').next())
+        .map(str::to_string)
+        .collect()
+}
+
 pub(super) fn hides_the_parents_secret() {
     // Variables whose names are `PATH` in another case are not `PATH`:
     // Linux tells names apart by case, so they stay behind too.
@@ -33,8 +42,7 @@ pub(super) fn hides_the_parents_secret() {
         "the child saw COURSE_SECRET_TOKEN: a child inherits the parent's \
          whole environment unless you clear it"
     );
-    let names: Vec<&str> =
-        env.lines().filter_map(|l| l.split('=').next()).collect();
+    let names = variable_names(env.as_bytes());
     assert_eq!(
         names,
         ["PATH"],
@@ -47,9 +55,7 @@ pub(super) fn hides_the_parents_secret() {
     command.env("COURSE_COMMANDS_OWN_SECRET", "swordfish");
     let captured = run_isolated(&mut command, Path::new("/"))
         .expect("run_isolated failed");
-    let env = String::from_utf8_lossy(&captured.stdout);
-    let names: Vec<&str> =
-        env.lines().filter_map(|l| l.split('=').next()).collect();
+    let names = variable_names(&captured.stdout);
     assert_eq!(
         names,
         ["PATH"],
@@ -107,9 +113,7 @@ fn a_variable_set_meanwhile() {
         }
     }
     let captured = captured.expect("run_isolated failed");
-    let env = String::from_utf8_lossy(&captured.stdout);
-    let names: Vec<&str> =
-        env.lines().filter_map(|l| l.split('=').next()).collect();
+    let names = variable_names(&captured.stdout);
     assert_eq!(
         names,
         ["PATH"],
