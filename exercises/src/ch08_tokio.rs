@@ -249,10 +249,13 @@ pub async fn serve(
 ) -> io::Result<()> {
     // TODO(ch08): loop on `tokio::select!` between `shutdown` (pinned with
     // `std::pin::pin!`, and polled as `&mut`) and `listener.accept()`.
-    // Echo each connection in a task of a `JoinSet` (`read_line` on a
-    // `tokio::io::BufReader`, `write_all`). Before you return, end the
-    // tasks with `shutdown().await`: dropping the set only asks them to
-    // stop, and they close their sockets later, after `serve` returned.
+    // Echo each connection in a task of a `JoinSet` (`read_until(b'\n',
+    // ..)` into a `Vec<u8>` on a `tokio::io::BufReader`, then
+    // `write_all`: `read_line` fails on bytes that are not UTF-8). Reap
+    // the tasks as they end, with a third branch on `join_next()`. Before
+    // you return, end the tasks with `shutdown().await`: dropping the set
+    // only asks them to stop, and they close their sockets later, after
+    // `serve` returned.
     let _ = (listener, shutdown);
     todo!("ch08: serve")
 }
@@ -457,7 +460,10 @@ pub enum Outcome {
 ///   the processes it started is left, running or zombie. A command that has
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`
-///   with a part of its output. When `run_all` returns, nothing of it is
+///   with a part of its output, nor an `Err`: if `run_all` has waited for
+///   its exit already, `Child::kill` fails (`InvalidInput`: there is no
+///   process left to kill), and that failure is not the command's error.
+///   When `run_all` returns, nothing of it is
 ///   left either: not even a reader of a command's stdout (a background
 ///   process that writes to that pipe then finds no one at the other
 ///   end). And if the `run_all` future is dropped (cancelled) while its
