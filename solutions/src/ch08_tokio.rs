@@ -102,17 +102,22 @@ use tokio::task::JoinSet;
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
 ///   URLs at all; a `limit` of `usize::MAX` does not panic and means no
-///   limit: 8 fetches of 10 ms all run at once, in 10 ms. So does any
+///   limit: 8 fetches of 10 ms all run at once, in 10 ms. So does every
+///   other `limit` above `Semaphore::MAX_PERMITS` (`MAX_PERMITS + 1`,
+///   `usize::MAX - 1`: clamp them all, not one value only), and any
 ///   `limit` of at least `urls.len()`, however many URLs: 300 fetches of
 ///   10 ms, with a limit of `usize::MAX` or of 300, all run at once, and
-///   so do 32 768 with a limit of `usize::MAX`, whatever the machine (no
-///   cap of your own, not even one that grows with the number of cores).
+///   so do 70 000 with a limit of `usize::MAX`, whatever the machine (no
+///   cap of your own, not even one that grows with the number of cores,
+///   nor the 65 535 ports a machine has).
 ///   Trial: `ch08::fetch_all::checks_its_limit`.
 /// - A fetch that panics makes `fetch_all` panic with that fetch's own
 ///   payload, as it is (not a message that wraps it, as a `JoinError`'s
 ///   `unwrap` gives, nor a new panic with the same text): a fetch that
 ///   panics with a `&'static str` makes `fetch_all` panic with that
-///   `&'static str`, not a `String`. A fetch that panics is not called
+///   `&'static str`, not a `String`, and one that panics with a value of
+///   its own type (`panic_any(FetchError(503))`) makes `fetch_all` panic
+///   with that value, not a message. A fetch that panics is not called
 ///   again (not even when a second call would succeed), and its slot is
 ///   free again: with a limit of 1, the fetches after it still start, and
 ///   `fetch_all` panics rather than wait forever for a slot.
@@ -260,11 +265,17 @@ where
 ///   that server ever had, have connected, had a line back and reset the
 ///   connection (so each ends with an error on the server's side), the
 ///   memory they took is given back, to within 4 KiB in all, before the
-///   shutdown, not at it.
+///   shutdown, not at it. So it is after a burst of 100 clients connected
+///   at once, who all reset their connections, with no client after them:
+///   a connection's task is reaped as it ends (a `join_next` branch in the
+///   `select!`), not only when the next client arrives.
 ///   Trial: `ch08::serve::forgets_connections_that_ended`.
 /// - An error on one connection (a client that resets it) ends that
 ///   connection only: other clients are still served, and the shutdown
-///   still gives `Ok(())`.
+///   still gives `Ok(())`. So does a client that resets its connection
+///   while it still waits to be accepted: `accept` gives it, already
+///   closed, and what then fails on it (a read, or `peer_addr`, which
+///   gives `ENOTCONN`) is that connection's error, not the server's.
 ///   Trial: `ch08::serve::a_reset_ends_one_connection_only`.
 /// - An error from `accept` (such as `EMFILE`: no file descriptor left)
 ///   ends `serve` with that very error, at once, with no pause and no
@@ -395,7 +406,8 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   capacity either, neither room for that many results nor for a part
 ///   of them (a clamp such as `capacity.min(65536)`): while 3 items go
 ///   through, on a one-thread runtime, no allocation of 16 KiB or more
-///   (room for 2048 results) is made on its thread.
+///   (room for 2048 results) is made on its thread, and the results come
+///   back in room for fewer than 64 (a `Vec` that grew as they came).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -423,7 +435,11 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   Trial: `ch08::pipeline::dropping_it_stops_both_tasks`.
 /// - If `consume` panics, `pipeline` panics with that payload, as it is
 ///   (a `&'static str` stays a `&'static str`, not a new `String` of the
-///   same text), and the producer stops once the consumer is gone: no
+///   same text, and a payload of another type, `panic_any(DiskFull(3))`,
+///   stays that value), and the producer stops once the consumer is gone,
+///   quietly, with no panic of its own (not an `unwrap` of the failed
+///   `send`: on a runtime of several threads that second panic may be
+///   joined first, and `pipeline` would pass on the wrong payload): no
 ///   more than `capacity` + 1 items have been taken beyond those given to
 ///   `consume`, out of a source of ten thousand. Likewise, if `items`
 ///   panics (in the producer), `pipeline` panics with that payload, as it
@@ -541,7 +557,9 @@ pub enum Outcome {
 ///   and is waited for, before an earlier one.
 ///   Trial: `ch08::run_all::keeps_command_order_when_the_last_ends_first`.
 /// - The commands run at the same time: every one is started before
-///   `run_all` waits for any of them to end.
+///   `run_all` waits for any of them to end, however many there are (no
+///   cap of your own on the children alive at once: 70 children that
+///   wait until all 70 run all finish).
 ///   Trial: `ch08::run_all::runs_the_commands_at_once`.
 /// - Every child's stdout is read while `run_all` waits, all children's
 ///   at once: a child that writes far more than a pipe holds (1 MiB)
@@ -550,8 +568,8 @@ pub enum Outcome {
 ///   the pipe split some `é`s in two) comes back unchanged. Only stdout
 ///   is piped: a command's stderr stays as the caller set it, and one
 ///   that writes 1 MiB to a stderr set to `Stdio::null()` finishes. There
-///   is no cap on what is kept: a command that writes 20 MiB gets all
-///   20 MiB back.
+///   is no cap on what is kept: a command that writes 80 MiB (more than
+///   a cap of 16 or 64 MiB) gets all 80 MiB back.
 ///   Trial: `ch08::run_all::drains_every_pipe_while_it_waits`.
 /// - Stdout is read to its end, the end of the pipe, not only until the
 ///   command exits: what a background process the command started writes
@@ -569,7 +587,10 @@ pub enum Outcome {
 ///   the processes it started is left, running or zombie. A command that has
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`
-///   with a part of its output. When `run_all` returns, nothing of it is
+///   with a part of its output, nor an `Err`: if `run_all` has waited for
+///   its exit already, `Child::kill` fails (`InvalidInput`: there is no
+///   process left to kill), and that failure is not the command's error.
+///   When `run_all` returns, nothing of it is
 ///   left either: not even a reader of a command's stdout (a background
 ///   process that writes to that pipe then finds no one at the other
 ///   end). And if the `run_all` future is dropped (cancelled) while its
@@ -588,8 +609,8 @@ pub enum Outcome {
 ///   deadline is not an idle timeout that each read starts again). And a
 ///   `deadline` of `Duration::MAX` is no deadline at all, however long the
 ///   command runs: one that exits after tokio's paused clock has moved a
-///   century on is `Finished` (no cap of a day, or of any other length,
-///   stands in for it).
+///   thousand years on is `Finished` (no cap of a day, of `u32::MAX`
+///   seconds, or of any other length, stands in for it).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,

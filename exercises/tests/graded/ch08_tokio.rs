@@ -196,12 +196,14 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .exclusive()
         .on_timeout(
-            "1000 clients connected to serve one after the other, and \
-             closed, and serve kept something of each of them until \
-             its shutdown: a long-running server would grow without end. \
-             Join the tasks of the connections that ended as they end \
-             (a select! branch on connections.join_next()), and keep no \
-             record of each client (a map of peer addresses)",
+            "1000 clients connected to serve one after the other, or 100 \
+             at once with no client after them, and closed, and serve kept \
+             something of each of them until its shutdown: a long-running \
+             server would grow without end. Join the tasks of the \
+             connections that ended as they end (a select! branch on \
+             connections.join_next(), not only a sweep when the next \
+             client arrives), and keep no record of each client (a map of \
+             peer addresses)",
         ),
         Trial::new(
             "ch08::serve::a_reset_ends_one_connection_only",
@@ -327,8 +329,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "the commands did not run at the same time: each of the 3 \
-             children waits until all 3 have started, so start every \
-             command (a task each) before you wait for any",
+             children waits until all 3 have started, and each of 70 \
+             until all 70 run, so start every command (a task each) \
+             before you wait for any, with no cap of your own on the \
+             children alive at once",
         ),
         Trial::new(
             "ch08::run_all::kills_commands_past_the_deadline",

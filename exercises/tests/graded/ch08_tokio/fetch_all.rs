@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::paused_runtime;
 
+mod limits;
 mod memory;
 
 /// What `fetch_all` did with a batch of URLs.
@@ -321,8 +322,9 @@ pub(super) fn takes_the_time_of_the_ideal_schedule() {
 /// A limit of 0 panics, before any fetch is called, and also with no
 /// URLs at all; a limit of `usize::MAX` means no limit: all eight fetches
 /// run at once, and so do 300 with a limit of `usize::MAX` or 300, and
-/// 32 768 (more than any machine's cores times any count per core) with a
-/// limit of `usize::MAX`.
+/// 70 000 (more than any machine's cores times any count per core, or
+/// its 65 535 ports) with a limit of `usize::MAX`; so does every limit
+/// above `Semaphore::MAX_PERMITS`.
 pub(super) fn checks_its_limit() {
     let called = Arc::new(AtomicUsize::new(0));
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
@@ -383,8 +385,10 @@ pub(super) fn checks_its_limit() {
              own"
         );
     }
-    // And more than any machine has cores times any count per core: no
-    // limit is no limit, whatever the machine.
+    // Any limit above what a semaphore takes, not only `usize::MAX`.
+    limits::takes_every_limit_above_the_permits();
+    // And more than any machine has cores times any count per core, or
+    // ports: no limit is no limit, whatever the machine.
     let (most, took) = fetch_many(usize::MAX);
     assert_eq!(
         (most, took),
@@ -396,8 +400,9 @@ pub(super) fn checks_its_limit() {
     );
 }
 
-/// How many URLs [`fetch_many`] fetches.
-const MANY: usize = 1 << 15;
+/// How many URLs [`fetch_many`] fetches: more than a machine has ports
+/// (65 535).
+const MANY: usize = 70_000;
 
 /// Fetches [`MANY`] URLs of 10 ms on the paused clock with `limit`, each
 /// fetch as light as can be: the most in flight at once, and the virtual
@@ -503,6 +508,8 @@ pub(super) fn passes_a_fetch_panic_on() {
             );
         }
     }
+    // And a payload of the fetch's own type, neither `&str` nor `String`.
+    limits::passes_any_payload_on();
 }
 
 /// A fetch for [`leaves_no_fetch_running`]: `orders/4` panics after

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::paused_runtime;
 
+mod payloads;
 mod slow_consumer;
 
 /// Waits until every other task waits too. On the paused clock a sleep
@@ -221,6 +222,16 @@ pub(super) fn keeps_every_item_in_order() {
         "3 items through a channel of {largest} (Semaphore::MAX_PERMITS, \
          the largest a tokio channel takes): reserve nothing from the \
          capacity; the results grow as they come"
+    );
+    // Nor room for fewer results, below the size the hook looks for: the
+    // results come back in the room they grew to, a few places.
+    assert!(
+        results.capacity() < 64,
+        "3 items through a channel of {largest} (Semaphore::MAX_PERMITS) \
+         came back in room for {} results: pipeline reserved room from the \
+         capacity, or a part of it (Vec::with_capacity(capacity.min(..))). \
+         Start with Vec::new() and let the results grow as they come",
+        results.capacity()
     );
     assert!(
         !reserved.load(Ordering::SeqCst),
@@ -471,6 +482,9 @@ pub(super) fn a_consume_panic_stops_the_producer() {
          payload: pass the producer's on as it is \
          (resume_unwind(error.into_panic()))"
     );
+    // Payloads of other types, and a producer that stops quietly.
+    payloads::passes_any_payload_on();
+    payloads::stops_without_a_panic();
 }
 
 /// A capacity of 0 panics, as `tokio::sync::mpsc::channel(0)` does,

@@ -243,7 +243,8 @@ pub(super) fn reports_code_and_output() {
 }
 
 /// Three children each wait until all three have started; they finish
-/// and print their pids, three different ones.
+/// and print their pids, three different ones. Then 70 children, more
+/// than a cap of 64 children at once lets run, wait until all 70 run.
 pub(super) fn runs_the_commands_at_once() {
     const CHILDREN: usize = 3;
     let scratch = scratch();
@@ -271,6 +272,56 @@ pub(super) fn runs_the_commands_at_once() {
         CHILDREN,
         "{CHILDREN} commands, {CHILDREN} processes: got {outcomes:?}"
     );
+    many_at_once();
+}
+
+/// More commands than a cap a pool of processes might pick (64) run at
+/// once too: 70 children each print a line and wait for a file that the
+/// test creates only once all 70 are running.
+fn many_at_once() {
+    const MANY: usize = 70;
+    let scratch = scratch();
+    let go = scratch.path().join("go");
+    let go = go.to_str().expect("a UTF-8 temporary path").to_string();
+    let commands = (0..MANY)
+        .map(|_| worker(&["emit-then-wait", &go]))
+        .collect();
+    let outcomes = runtime().block_on(async {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let _give_up = GiveUpOnDrop(Arc::clone(&given_up));
+        let test = blocking({
+            let (go, given_up) = (go.clone(), Arc::clone(&given_up));
+            move || {
+                wait_until(&given_up, || children_mentioning(&go) >= MANY);
+                fs::write(&go, "").expect("cannot create the go file");
+            }
+        });
+        let (outcomes, ()) = tokio::join!(run_all(commands, NEVER), test);
+        outcomes
+    });
+    for outcome in &outcomes {
+        assert!(
+            matches!(
+                outcome,
+                Ok(Outcome::Finished { code: Some(0), stdout }) if stdout == "ping\n"
+            ),
+            "each of {MANY} children prints ping and exits with 0 once all \
+             {MANY} run: got {outcome:?}"
+        );
+    }
+}
+
+/// How many children of this process that nobody has waited for yet
+/// mention `needle` on their command line.
+fn children_mentioning(needle: &str) -> usize {
+    our_children()
+        .into_iter()
+        .filter(|&pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| {
+                String::from_utf8_lossy(&line).contains(needle)
+            })
+        })
+        .count()
 }
 
 /// The second command ends, and is waited for, before the first may end:

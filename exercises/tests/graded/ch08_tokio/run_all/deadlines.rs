@@ -232,7 +232,7 @@ fn waits_without_spinning() {
 /// starts again at each read (an idle timeout) would also fall at 15 s.
 /// Once it has died, the test lets it exit all the same (a no-op).
 /// Then, with a deadline of `Duration::MAX`, a command that exits only
-/// after the clock has moved a century on is `Finished`.
+/// after the clock has moved a thousand years on is `Finished`.
 pub(crate) fn counts_each_deadline_from_its_own_start() {
     const DEADLINE: Duration = Duration::from_secs(10);
     let scratch = scratch();
@@ -344,11 +344,11 @@ exec "$2" emit-then-wait "$3""#;
 
 /// A deadline of `Duration::MAX` is no deadline: on tokio's paused clock,
 /// held still, a command waits for the test; the test moves the clock a
-/// century on, lets the runtime run, and only then lets the command exit.
+/// thousand years on (more than `u32::MAX` seconds, 136 years), lets the runtime run, and only then lets the command exit.
 /// It is `Finished`: no deadline of a day, a year or any other length
 /// stood in for "none".
 fn no_deadline_at_all() {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    const MILLENNIUM: Duration = Duration::from_secs(1000 * 365 * 24 * 60 * 60);
     let scratch = scratch();
     let go = scratch.path().join("go");
     let go = go.to_str().expect("a UTF-8 temporary path").to_string();
@@ -370,7 +370,7 @@ fn no_deadline_at_all() {
             .await
             .expect("the command runs until it is let go");
             tokio::task::yield_now().await;
-            tokio::time::advance(CENTURY).await;
+            tokio::time::advance(MILLENNIUM).await;
             for _ in 0..4 {
                 tokio::task::yield_now().await;
             }
@@ -391,7 +391,7 @@ fn no_deadline_at_all() {
             [Ok(Outcome::Finished { code: Some(0), stdout })] if stdout == "ping\n"
         ),
         "a command with a deadline of Duration::MAX, no deadline at all, \
-         ran a century on tokio's paused clock, then exited: expected \
+         ran a thousand years on tokio's paused clock, then exited: expected \
          Finished with code 0 and \"ping\\n\", got {outcomes:?}. Do not \
          cap the deadline at a length of your own: \
          tokio::time::timeout(Duration::MAX, ..) sets no timer at all"

@@ -21,12 +21,13 @@ use super::{
 /// What it writes is valid UTF-8, `aé` (three bytes) over and over, in
 /// writes whose sizes are no multiple of 3, so that some pipe reads end in
 /// the middle of an `é`: it must come back intact (decode the whole
-/// output, not each read on its own). A fourth writes 20 MiB, all of
+/// output, not each read on its own). A fourth writes 80 MiB, all of
 /// which must come back.
 pub(crate) fn drains_every_pipe_while_it_waits() {
     const BYTES: usize = 1 << 20;
-    // More than any "safety cap" a reader might pick: 20 MiB.
-    const LARGE: usize = 20 << 20;
+    // More than any "safety cap" a reader might pick (16 MiB, 64 MiB):
+    // 80 MiB.
+    const LARGE: usize = 80 << 20;
     // `aé`s, three bytes each, to make up (almost) `BYTES` bytes.
     const PAIRS: usize = BYTES / 3;
     let scratch = scratch();
@@ -40,7 +41,7 @@ pub(crate) fn drains_every_pipe_while_it_waits() {
         &[&BYTES.to_string()],
     );
     noisy.stderr(Stdio::null());
-    // A fourth writes 20 MiB of zeros, then a line: all of it is kept,
+    // A fourth writes 80 MiB of zeros, then a line: all of it is kept,
     // with no cap of the reader's own.
     let flood = shell(
         r#"head -c "$1" /dev/zero && echo end"#,
@@ -64,7 +65,7 @@ pub(crate) fn drains_every_pipe_while_it_waits() {
             Ok(Outcome::Finished { code: Some(0), stdout })
                 if stdout.len() == LARGE + 4
                     && stdout.ends_with("\0end\n")
-                    && stdout.bytes().take(LARGE).all(|byte| byte == 0)
+                    && stdout.as_bytes()[..LARGE] == vec![0; LARGE][..]
         ),
         "the fourth command writes {LARGE} zero bytes and then end, and \
          exits with 0: got {} (stdout is everything the command wrote, \

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use course::grader::alloc;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -132,6 +133,32 @@ pub(crate) fn a_reset_ends_one_connection_only() {
             "one client reset its connection, and serve returned \
              {served:?} at the shutdown: an error on one connection ends \
              that connection only, not the server"
+        );
+        // A client that resets its connection while it still waits to be
+        // accepted: `accept` gives it all the same, already closed, and
+        // asking it for its peer's address fails (`ENOTCONN`). That error
+        // too is the connection's, not the server's.
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("cannot listen on 127.0.0.1");
+        let address = listener.local_addr().expect("no local address");
+        let early = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("cannot connect to the listener");
+        early.set_zero_linger().expect("cannot set SO_LINGER to 0");
+        drop(early);
+        let (_, served) = with_listener(listener, |address| async move {
+            let mut polite = Client::connect(address).await;
+            polite.echo("after a reset in the queue").await;
+        })
+        .await;
+        assert!(
+            served.is_ok(),
+            "a client reset its connection before serve accepted it, and \
+             serve returned {served:?}: whatever fails on an accepted \
+             connection (its first read, or asking for its peer's address) \
+             ends that connection only; only an error from accept itself \
+             ends the server"
         );
     });
 }
@@ -303,8 +330,11 @@ const SERIAL_SLACK: isize = 4 * 1024;
 /// while `serve` runs: a server that keeps something of every connection
 /// that ended (a `JoinSet` whose finished tasks it never joins, a `Vec`
 /// of handles, statistics per peer address, each of which has a port of
-/// its own, a `Vec` of the connections' errors) grows by a thousand of them, and the wait never ends: the
-/// trial times out.
+/// its own, a `Vec` of the connections' errors) grows by a thousand of
+/// them, and the wait never ends: the trial times out. Then the same
+/// with a burst of a hundred clients connected at once, who all reset
+/// their connections, with no client after them: a server that reaps its
+/// finished tasks only when the next client arrives keeps all hundred.
 pub(crate) fn forgets_connections_that_ended() {
     runtime().block_on(async {
         // The warm-up on a server of its own, shut down before the one
@@ -318,17 +348,61 @@ pub(crate) fn forgets_connections_that_ended() {
         let (_, served) = with_server(|address| async move {
             let before = alloc::live_bytes();
             serial(address, SERIAL).await;
-            loop {
-                let left = alloc::live_bytes() - before;
-                if left < SERIAL_SLACK {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            given_back(before).await;
+        })
+        .await;
+        served.expect("serve returned an error");
+        // Then a burst: a hundred clients connected at once, all gone at
+        // once, and no client after them. A server that reaps its finished
+        // tasks only when it accepts the next client keeps every one of
+        // them. The warm-up burst grows the runtime's queues to the size
+        // the measured one needs.
+        let (_, served) = with_server(|address| burst(address, BURST)).await;
+        served.expect("serve returned an error");
+        let (_, served) = with_server(|address| async move {
+            let before = alloc::live_bytes();
+            burst(address, BURST).await;
+            given_back(before).await;
         })
         .await;
         served.expect("serve returned an error");
     });
+}
+
+/// Waits until the bytes left allocated are back to within
+/// [`SERIAL_SLACK`] of `before`.
+async fn given_back(before: isize) {
+    loop {
+        let left = alloc::live_bytes() - before;
+        if left < SERIAL_SLACK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Clients of the burst in `forgets_connections_that_ended`, all
+/// connected at once.
+const BURST: usize = 100;
+
+/// `count` clients at once: each connects and gets a line back, all of
+/// them still connected; then all of them reset their connections, and
+/// no client comes after them.
+async fn burst(address: SocketAddr, count: usize) {
+    let mut clients = Vec::with_capacity(count);
+    for client in 0..count {
+        let mut connected = Client::connect(address).await;
+        connected.echo(&format!("client {client}")).await;
+        clients.push(connected);
+    }
+    for connected in clients {
+        let stream = connected
+            .lines
+            .into_inner()
+            .reunite(connected.writer)
+            .expect("the two halves of one stream");
+        stream.set_zero_linger().expect("cannot set SO_LINGER to 0");
+    }
 }
 
 /// `count` clients, one after the other: each connects, gets a line back
