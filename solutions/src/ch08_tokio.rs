@@ -588,8 +588,8 @@ pub enum Outcome {
 ///   exited but whose stdout has not ended at the deadline (a background
 ///   process it started holds the pipe) is `TimedOut` too, not `Finished`
 ///   with a part of its output, nor an `Err`: if `run_all` has waited for
-///   its exit already, `Child::kill` fails (`InvalidInput`: there is no
-///   process left to kill), and that failure is not the command's error.
+///   its exit already, there is no process left to kill (tokio's
+///   `Child::kill` then kills nothing and returns `Ok`).
 ///   When `run_all` returns, nothing of it is
 ///   left either: not even a reader of a command's stdout (a background
 ///   process that writes to that pipe then finds no one at the other
