@@ -7,16 +7,19 @@ use super::*;
 use course::grader::task;
 
 /// The last stage closes its stdin and goes on (as a stage that exits
-/// would, for the pipe); only then does the first stage write, a single
-/// byte, which the pipe has room for. No read end of the pipe between them
-/// is left open, so that write fails with a broken pipe, and the first
-/// stage exits with 70. A parent that still holds a read end (in the
-/// stage's `Command`, dropped only once the output is read) takes the byte
-/// instead, and the first stage succeeds.
+/// would, for the pipe); the first stage writes a single byte, which the
+/// pipe has room for, only once that is done and the thread that called
+/// `pipeline` sleeps (reading the output, or waiting): it has started
+/// every stage, so a right `pipeline` holds no stage's `Command` any more.
+/// No read end of the pipe between the two is left open, so that write
+/// fails with a broken pipe, and the first stage exits with 70. A parent
+/// that still holds a read end (in the stage's `Command`, dropped only once
+/// the output is read) takes the byte instead, and the first stage
+/// succeeds.
 pub(super) fn a_write_after_the_reader_left() {
     let scratch = scratch();
-    let closed = scratch.path().join("stdin-closed");
-    let written = scratch.path().join("byte-written");
+    let [closed, go, written] = ["stdin-closed", "may-write", "byte-written"]
+        .map(|name| scratch.path().join(name));
     let mut first = shell(
         r#"trap '' PIPE
         while [ ! -e "$1" ]; do sleep 0.01; done
@@ -24,7 +27,7 @@ pub(super) fn a_write_after_the_reader_left() {
         : >"$2"
         exit "$wrote""#,
     );
-    first.arg("sh").arg(&closed).arg(&written);
+    first.arg("sh").arg(&go).arg(&written);
     let mut last = shell(
         r#"exec 0<&-
         : >"$1"
@@ -32,8 +35,25 @@ pub(super) fn a_write_after_the_reader_left() {
         printf 'done\n'"#,
     );
     last.arg("sh").arg(&closed).arg(&written);
-    let (output, exits) =
-        pipeline(vec![quiet(first), last]).expect("pipeline failed");
+    let (tid_sender, tid) = std::sync::mpsc::channel();
+    let running = std::thread::spawn(move || {
+        tid_sender.send(task::me().tid).unwrap();
+        pipeline(vec![quiet(first), last])
+    });
+    let tid = tid.recv().unwrap();
+    // The last stage runs its script only once it has replaced the
+    // starting process (`exec`), which is what the parent's spawn waits
+    // for: a sleep seen after that is one after the last spawn. A thread
+    // that never sleeps ends the watch too, once it has returned.
+    while !closed.exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    task::watch_until(tid, || {
+        running.is_finished()
+            || task::state(tid).is_some_and(|s| s == 'S' || s == 'D')
+    });
+    fs::write(&go, "").expect("cannot create the flag");
+    let (output, exits) = running.join().unwrap().expect("pipeline failed");
     assert_eq!(
         String::from_utf8_lossy(&output),
         "done\n",
