@@ -343,30 +343,35 @@ pub(crate) fn forgets_connections_that_ended() {
         // that keeps finished tasks for a while (and reaps them in
         // batches) cannot have as many in hand at the baseline as at the
         // end.
-        let (_, served) = with_server(|address| serial(address, WARM_UP)).await;
-        served.expect("serve returned an error");
-        let (_, served) = with_server(|address| async move {
-            let before = alloc::live_bytes();
-            serial(address, SERIAL).await;
-            given_back(before).await;
-        })
-        .await;
-        served.expect("serve returned an error");
+        warmed_then_measured(serial, WARM_UP, SERIAL).await;
         // Then a burst: a hundred clients connected at once, all gone at
         // once, and no client after them. A server that reaps its finished
         // tasks only when it accepts the next client keeps every one of
         // them. The warm-up burst grows the runtime's queues to the size
         // the measured one needs.
-        let (_, served) = with_server(|address| burst(address, BURST)).await;
-        served.expect("serve returned an error");
-        let (_, served) = with_server(|address| async move {
-            let before = alloc::live_bytes();
-            burst(address, BURST).await;
-            given_back(before).await;
-        })
-        .await;
-        served.expect("serve returned an error");
+        warmed_then_measured(burst, BURST, BURST).await;
     });
+}
+
+/// Runs `warm_up` clients against a server of their own, then
+/// `measured` clients against a second server, and waits until the bytes
+/// left allocated are back to what they were before the second server's
+/// clients came.
+async fn warmed_then_measured<C, F>(clients: C, warm_up: usize, measured: usize)
+where
+    C: Fn(SocketAddr, usize) -> F,
+    F: Future<Output = ()>,
+{
+    let clients = &clients;
+    let (_, served) = with_server(|address| clients(address, warm_up)).await;
+    served.expect("serve returned an error");
+    let (_, served) = with_server(|address| async move {
+        let before = alloc::live_bytes();
+        clients(address, measured).await;
+        given_back(before).await;
+    })
+    .await;
+    served.expect("serve returned an error");
 }
 
 /// Waits until the bytes left allocated are back to within
@@ -396,12 +401,7 @@ async fn burst(address: SocketAddr, count: usize) {
         clients.push(connected);
     }
     for connected in clients {
-        let stream = connected
-            .lines
-            .into_inner()
-            .reunite(connected.writer)
-            .expect("the two halves of one stream");
-        stream.set_zero_linger().expect("cannot set SO_LINGER to 0");
+        reset(connected);
     }
 }
 
@@ -413,11 +413,16 @@ async fn serial(address: SocketAddr, count: usize) {
     for client in 0..count {
         let mut connected = Client::connect(address).await;
         connected.echo(&format!("client {client}")).await;
-        let stream = connected
-            .lines
-            .into_inner()
-            .reunite(connected.writer)
-            .expect("the two halves of one stream");
-        stream.set_zero_linger().expect("cannot set SO_LINGER to 0");
+        reset(connected);
     }
+}
+
+/// Ends `connected` with a TCP RST: SO_LINGER set to 0, then closed.
+fn reset(connected: Client) {
+    let stream = connected
+        .lines
+        .into_inner()
+        .reunite(connected.writer)
+        .expect("the two halves of one stream");
+    stream.set_zero_linger().expect("cannot set SO_LINGER to 0");
 }
