@@ -26,7 +26,9 @@ use course::gil::{Gil, GilGuard};
 /// that is what lets a GIL protect the interpreter's data. (Take its
 /// parts, a `Mutex` or atomics, from `crate::sync`, not from `std::sync`:
 /// `.ci/loom` model-checks `with_gil`, and a std lock is invisible to it,
-/// so the loom trial fails even a correct lock built on one.)
+/// so the loom trial fails even a correct lock built on one. `crate::sync`
+/// has `AtomicUsize`, `Ordering`, `fence`, `Mutex`, `MutexGuard`, `Condvar`
+/// and `yield_now`, and nothing else: no `AtomicBool`.)
 #[derive(Debug, Default)]
 pub struct ToyGil {
     // TODO(ch03): the lock.
@@ -79,6 +81,12 @@ impl ToyGil {
     /// spin lasts (and, for the claim, leaves exactly as it ends), a number
     /// of steps that is the lock's own choice, and x86 never shows it.
     ///
+    /// A waiter that is not woken when the lock is freed, on either way
+    /// out (`f` returned or panicked), and finds the lock free only when its
+    /// own deadline passes is wrong too: a deadline is no wake-up, only
+    /// slower. The trials catch it only where the wait lasts longer than
+    /// their timeouts allow, so a deadline of a second or two hides it.
+    ///
     /// Two more mistakes are wrong but not graded. A spin loop that stops on
     /// any failure other than "held" (`while let Err(1) =
     /// held.compare_exchange_weak(0, 1, ..)`) takes a spurious failure of the
@@ -110,8 +118,15 @@ impl ToyGil {
     ///   left (no flag or count shared by every `ToyGil` lets it skip the lock,
     ///   nor an id that every `ToyGil::default()` shares: the trial makes the
     ///   two locks with `new()`, then with `default()`, and gives such a
-    ///   thread 200 ms to get in wrongly). A thread may
-    ///   stay inside as long as it likes: a waiter never takes the lock over
+    ///   thread 200 ms to get in wrongly). That holds on every path into
+    ///   the lock, the sleeping one too: a waiter woken as the lock is freed
+    ///   claims it with one compare-exchange (or under the same mutex as
+    ///   every other claim), not by reading "free" and then storing "held",
+    ///   which lets in a thread that takes the free lock between the two,
+    ///   even when a mutex of the sleepers' guards the read and the store
+    ///   (a spinning thread takes no mutex); the trial holds the woken waiter
+    ///   at its first write to the lock while a new caller comes. A thread
+    ///   may stay inside as long as it likes: a waiter never takes the lock over
     ///   because its wait timed out (as if the holder were gone); the trial
     ///   stays inside until the waiter is seen asleep with no deadline (then
     ///   200 ms more), or, if it waits with deadlines, for 8 s and until it has
@@ -186,7 +201,11 @@ impl ToyGil {
 /// Any `check_interval` works, but a counter that cannot count up to it (a
 /// `u32`, or an interval clamped to `u32::MAX`) switches too soon only after
 /// some 4 billion bytecodes, more than a trial can run: that is wrong, but
-/// not graded beyond the check that nothing overflows. So is a `usize`
+/// not graded beyond the check that nothing overflows. (A `u16` one is
+/// graded: the trial has a turn of 70,000 bytecodes.) Nor does the clock
+/// end a turn: a turn that also ends after some time (a switch interval as
+/// CPython's) is wrong; the trial has a bytecode of 1.2 s in a turn, so a
+/// time limit of more than that is wrong but not graded. So is a `usize`
 /// anywhere in the count (`step_by(check_interval as usize)`): right on a
 /// 64-bit machine, it cuts `check_interval` on a 32-bit one (2^32 + 5
 /// becomes 5, and 2^32 a step of 0, which panics); the trials run on 64-bit
@@ -233,7 +252,10 @@ impl ToyGil {
 ///   requests. The turns are counted from the start of `run_bytecodes`: a
 ///   thread that starts waiting in the middle of a turn (at the 16th bytecode,
 ///   with `check_interval` 10, nobody having waited at the 10th) gets the GIL
-///   after the 20th, not sooner; also right after a call of 1 or 2 bytecodes
+///   after the 20th, not sooner, even when that bytecode lasts 1.2 s (the
+///   clock ends no turn); also with `check_interval` 70,000 (more than a
+///   `u16` counts), the thread that starts waiting at the 105,001st gets the
+///   GIL after the 140,000th; also right after a call of 1 or 2 bytecodes
 ///   on another `Gil` by the same thread (no count is shared between calls,
 ///   not even per thread). And when the bytecodes run out, in the middle of
 ///   a turn or at its end, it returns without handing the GIL over: a thread
@@ -299,10 +321,11 @@ pub fn run_bytecodes(
 ///   (`yield_now`), neither before `io` nor after taking it back, not even to
 ///   a thread that waited before the call and has not run since, however
 ///   long `io` took (the trial holds that thread in a signal handler through
-///   the call, whose `io` lasts 50 ms, ten of Python's switch intervals, so
-///   the GIL stays free through `io` and nobody takes it: that thread is
-///   still waiting when `blocking_io` returns, the GIL taken once during the
-///   call), also on
+///   the call, whose `io` lasts 50 ms, ten of Python's switch intervals, then
+///   1.2 s, so the GIL stays free through `io` and nobody takes it: that
+///   thread is still waiting when `blocking_io` returns, the GIL taken once
+///   during the call; a yield only after an `io` of more than 1.2 s is wrong
+///   too, but not graded: a trial would have to wait that long), also on
 ///   Python 3's GIL (`SwitchInterval`) when that thread has asked for the GIL
 ///   before it was held (its drop request pending through the call:
 ///   `blocking_io` does not serve it, after `io` or before); and it does
@@ -310,16 +333,19 @@ pub fn run_bytecodes(
 ///   `io` and hands it to `blocking_io` with `yield_now`, that thread is still
 ///   waiting when `blocking_io` returns, and the GIL was taken twice during
 ///   the call (by that thread, then by `blocking_io`), also on a `Gil` whose
-///   policy hands the GIL over at every tick. Trial:
+///   policy hands the GIL over at every tick, whose `io` lasts 1.2 s the
+///   second time (no tick after a long `io` either, "to serve a drop request
+///   surely pending by now"). Trial:
 ///   `ch03::blocking_io::returns_with_the_gil_held`.
 /// - While `io` waits, other threads can take the GIL: an `io` that waits for a
 ///   thread that needs the GIL finishes. And several threads' I/Os run at
 ///   once: four threads on one `Gil`, whose `io`s wait for each other at a
-///   barrier, all get there, and so do 1,024 threads' (no lock of
+///   barrier, all get there, and so do 4,100 threads' (no lock of
 ///   `blocking_io`'s own lets one I/O run at a time, nor a cap on the I/Os
-///   at once, such as 16 or two per core, lets only a few: any number of
-///   I/Os may wait at once; a cap above 1,024 is wrong too, but not graded,
-///   as no trial starts more threads than that). Trial:
+///   at once, such as 16, two per core, or 1,024 or 4,096 as `ulimit -n`
+///   says, lets only some: any number of I/Os may wait at once; a cap above
+///   4,100 is wrong too, but not graded, as no trial starts more threads
+///   than that). Trial:
 ///   `ch03::blocking_io::lets_others_run_while_waiting`.
 pub fn blocking_io<'g, T>(
     guard: GilGuard<'g>,
@@ -341,10 +367,13 @@ pub fn blocking_io<'g, T>(
 /// `std::thread::Scope::spawn` does, rather than skip that job or run it on
 /// the calling thread: it never returns fewer results than jobs.
 ///
-/// There is no cap on the threads, but a cap above 1,024 (jobs run in waves
+/// There is no cap on the threads, but a cap above 1,280 (jobs run in waves
 /// of 4,096, say) is wrong without being graded: each trial may map 4 GiB
-/// (`RLIMIT_DATA`), about 2,000 stacks of 2 MiB, so no trial can start
-/// 4,097 threads at once.
+/// (`RLIMIT_DATA`), and the trial that runs the most jobs at once, 1,280,
+/// gives each thread a 2.5 MiB stack, so no trial starts more threads than
+/// that. A cap of 1,024, or waves of 1,024, is graded. So is a stack cut
+/// down past 1,024 jobs; one cut down only past 1,280 is wrong, but not
+/// graded, for the same reason.
 ///
 /// # Graded promises
 ///
@@ -363,13 +392,13 @@ pub fn blocking_io<'g, T>(
 ///   "`RUST_MIN_STACK`, else 2,000,000" rule gives 2 MB where it is not
 ///   set. Nor is the stack one cut down to make many threads cheap, however many jobs there are: a job may use 1 MiB of it, as a
 ///   native call may (the trial's first job of 200 does, and its last of
-///   1024, all at a barrier; on a smaller stack it overflows, which aborts
+///   1,280, all at a barrier; on a smaller stack it overflows, which aborts
 ///   the process).
 ///   Every job runs on a thread spawned for it alone: not on the calling
 ///   thread, not even when there is a single job, nor when
 ///   `available_parallelism()` says 1 (the trial restricts itself to one
-///   CPU), and no thread runs two jobs (1024 jobs that return at once run on
-///   1024 threads: no shared queue that a thread goes back to for another
+///   CPU), and no thread runs two jobs (1,280 jobs that return at once run
+///   on 1,280 threads: no shared queue that a thread goes back to for another
 ///   job). Trials: `ch03::detach::runs_native_jobs_at_once`,
 ///   `ch03::detach::takes_the_gil_before_and_after`,
 ///   `ch03::detach::passes_a_job_panic_on`.

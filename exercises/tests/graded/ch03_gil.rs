@@ -115,7 +115,7 @@ pub fn trials() -> Vec<Trial> {
             1,
             switches_only_every_check_interval,
         )
-        .timeout(GIL_TIMEOUT)
+        .timeout(2 * GIL_TIMEOUT)
         .on_timeout(
             "two threads ran run_bytecodes on the same Gil, and one never \
              got it: does run_bytecodes hand the GIL over every \
@@ -126,7 +126,7 @@ pub fn trials() -> Vec<Trial> {
             1,
             returns_with_the_gil_held,
         )
-        .timeout(GIL_TIMEOUT)
+        .timeout(2 * GIL_TIMEOUT)
         .on_timeout(
             "after the I/O, blocking_io never got the GIL back: another \
              thread held the GIL until two threads waited for it, and one \
@@ -143,11 +143,12 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "the I/O waited for a thread that needed the GIL, and the GIL \
              was held through the I/O: release it while you wait; or many \
-             threads' I/Os (4, then 1,024) waited for each other at a \
+             threads' I/Os (4, then 4,100) waited for each other at a \
              barrier, and they never all got there: do the I/Os run one at \
              a time, or only a few at a time (a lock, or a cap on the I/Os \
-             at once such as 16 or a few per core, of blocking_io's own \
-             around io)? Any number of I/Os may wait at once",
+             at once such as 16, a few per core or 1,024, of \
+             blocking_io's own around io)? Any number of I/Os may wait at \
+             once",
         ),
         Trial::new(
             "ch03::detach::runs_native_jobs_at_once",

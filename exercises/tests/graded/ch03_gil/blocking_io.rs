@@ -129,26 +129,42 @@ pub(super) fn returns_with_the_gil_held() {
     // it (a drop request), and the I/O ends only once it has asked.
     let asking = SwitchInterval(Duration::from_millis(1));
     back_in_the_queue(Gil::with_policy(asking), true);
-    no_extra_turn(Gil::new(), "Manual");
+    no_extra_turn(Gil::new(), "Manual", Duration::ZERO);
     // A policy that would hand the GIL over at the next tick: a blocking_io
-    // that ticks after taking the GIL back hands it to the waiting thread.
-    no_extra_turn(Gil::with_policy(HandOverEvery(1)), "hand-over-every-tick");
-    no_turn_for_a_waiter_that_did_not_run(Gil::new(), false);
+    // that ticks after taking the GIL back hands it to the waiting thread;
+    // also one that ticks only after a long I/O ("a drop request is surely
+    // pending by now").
+    let every_tick = || Gil::with_policy(HandOverEvery(1));
+    no_extra_turn(every_tick(), "hand-over-every-tick", Duration::ZERO);
+    no_extra_turn(every_tick(), "hand-over-every-tick", LONG_IO);
+    no_turn_for_a_waiter_that_did_not_run(Gil::new(), false, SLOW_IO);
+    // The same after an I/O that lasts long enough for any "yield after a
+    // long I/O" rule (a forced switch after twenty switch intervals, say).
+    no_turn_for_a_waiter_that_did_not_run(Gil::new(), false, LONG_IO);
     // Python 3's GIL: the waiting thread has asked for the GIL (a drop
     // request) before it is held still, and nobody serves the request.
     let asking = SwitchInterval(Duration::from_millis(1));
-    no_turn_for_a_waiter_that_did_not_run(Gil::with_policy(asking), true);
+    no_turn_for_a_waiter_that_did_not_run(
+        Gil::with_policy(asking),
+        true,
+        SLOW_IO,
+    );
 }
 
 /// How long the I/O that `no_turn_for_a_waiter_that_did_not_run` does
 /// lasts: ten of Python's switch intervals.
 const SLOW_IO: Duration = Duration::from_millis(50);
 
+/// How long a long I/O lasts: longer than a second, so that a
+/// `blocking_io` that yields or ticks only after an I/O of a second or
+/// less (two hundred of Python's switch intervals) does so here.
+const LONG_IO: Duration = Duration::from_millis(1200);
+
 /// Thread W waits for the GIL before `blocking_io` starts, and a signal
 /// holds it through the call, a slow one ([`SLOW_IO`]), as a thread the
 /// operating system does not get round to waking: the GIL is free during
 /// `io` and nobody takes it, so `blocking_io` takes it back once `io` is
-/// done, W still waiting. It must not
+/// done, W still waiting; `io` lasts `slow`. It must not
 /// hand the GIL to W then (`yield_now`, "W got nothing out of my
 /// release"): W's turn comes when the caller lets go. A watcher lets W go
 /// once `blocking_io` has returned, or once the calling thread blocks in
@@ -156,7 +172,11 @@ const SLOW_IO: Duration = Duration::from_millis(50);
 /// rather than hangs. With `asked`, W is held only once it has asked for
 /// the GIL (`gil`'s policy is `SwitchInterval`), so a drop request is
 /// pending through the call: `blocking_io` must not serve it either.
-fn no_turn_for_a_waiter_that_did_not_run(gil: Gil, asked: bool) {
+fn no_turn_for_a_waiter_that_did_not_run(
+    gil: Gil,
+    asked: bool,
+    slow: Duration,
+) {
     let returned = AtomicBool::new(false);
     thread::scope(|s| {
         let (gil, returned) = (&gil, &returned);
@@ -190,7 +210,7 @@ fn no_turn_for_a_waiter_that_did_not_run(gil: Gil, asked: bool) {
         // spins rather than sleeps, so that the watcher, which may not tell
         // a sleep from a wait for W, does not let W go during the I/O.
         let (guard, ()) = blocking_io(guard, || {
-            let until = Instant::now() + SLOW_IO;
+            let until = Instant::now() + slow;
             while Instant::now() < until {
                 std::hint::spin_loop();
             }
@@ -208,9 +228,10 @@ fn no_turn_for_a_waiter_that_did_not_run(gil: Gil, asked: bool) {
              waiting for it when blocking_io returned, not 1: after the I/O \
              it takes the GIL back and returns, handing it to no waiting \
              thread (yield_now), even one that got nothing out of its \
-             release, that has waited through a slow I/O (50 ms, ten of \
-             Python's switch intervals) or whose drop request is pending, \
-             and it does not wait for that thread to take it first"
+             release, that has waited through a slow I/O ({} ms, however \
+             long) or whose drop request is pending, and it does not wait \
+             for that thread to take it first",
+            slow.as_millis()
         );
     });
 }
@@ -261,8 +282,9 @@ fn freeze_outside_the_gil_s_lock<'s>(
 /// again, then hands it over (`yield_now`). `blocking_io` must return with
 /// that thread still waiting: it yields neither before `io` (handing the
 /// GIL to the waiter instead of letting go of it) nor after taking it back,
-/// and it does not tick, which on `gil`'s policy would hand the GIL over.
-fn no_extra_turn(gil: Gil, policy: &str) {
+/// and it does not tick, which on `gil`'s policy would hand the GIL over,
+/// not even after a long I/O: `io` lasts `lasting` at least.
+fn no_extra_turn(gil: Gil, policy: &str, lasting: Duration) {
     let took = AtomicBool::new(false);
     let got_back = AtomicBool::new(false);
     thread::scope(|s| {
@@ -280,11 +302,14 @@ fn no_extra_turn(gil: Gil, policy: &str) {
             thread::sleep(Duration::from_millis(1));
         }
         let before = gil.stats().acquisitions;
+        let call = Instant::now();
         let (guard, ()) = blocking_io(guard, || {
-            while !took.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            while !took.load(Ordering::SeqCst) || started.elapsed() < lasting {
                 thread::sleep(Duration::from_millis(1));
             }
         });
+        let started_to_end = call.elapsed();
         let extra = got_back.load(Ordering::SeqCst);
         let taken = gil.stats().acquisitions - before;
         drop(guard);
@@ -293,10 +318,12 @@ fn no_extra_turn(gil: Gil, policy: &str) {
             "another thread got an extra turn with the GIL during \
              blocking_io (the GIL was taken {taken} times during the call, \
              not 2: once by the waiting thread, once by blocking_io) on a \
-             Gil with the {policy} policy: it yields the GIL (yield_now) \
-             before the I/O or after taking it back, or ticks \
-             (GilGuard::tick, which lets the policy switch), instead of just \
-             dropping the guard and acquiring the GIL again"
+             Gil with the {policy} policy, after an I/O of {} ms: it yields \
+             the GIL (yield_now) before the I/O or after taking it back, or \
+             ticks (GilGuard::tick, which lets the policy switch), instead \
+             of just dropping the guard and acquiring the GIL again, \
+             however long the I/O took",
+            started_to_end.as_millis()
         );
     });
 }
@@ -366,8 +393,10 @@ fn blocked_at_the_same_time() {
 }
 
 /// More I/Os at once than any cap on them that a pool would set (16, 64,
-/// a few per core): as many threads as `detach`'s trial starts.
-const MANY_IOS: usize = 1024;
+/// a few per core), or one taken from a limit of the machine's (1,024,
+/// `ulimit -n`'s usual soft limit, or its hard one, 4,096: a cap of exactly
+/// that lets all of them in, which is why the trial starts more).
+const MANY_IOS: usize = 4100;
 
 /// The stack of each of the trial's own threads in `blocked_at_once`:
 /// plenty for a call of `blocking_io`, and small enough that `MANY_IOS` of

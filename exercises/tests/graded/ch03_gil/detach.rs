@@ -106,7 +106,7 @@ fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize, default: usize) {
 /// The stack a new thread gets by default in
 /// `takes_the_gil_before_and_after`, which sets `RUST_MIN_STACK` to it: 16
 /// MiB, more than any stack size a solution could spell out and still
-/// start the 1024 threads of `runs_native_jobs_at_once` in the 4 GiB a
+/// start the 1,280 threads of `runs_native_jobs_at_once` in the 4 GiB a
 /// trial may map (4 MiB each is too much already).
 const LARGE_DEFAULT_STACK: usize = 16 << 20;
 
@@ -193,8 +193,12 @@ fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Enough jobs that a stack budget shared out between their threads (512
-/// MiB, say) leaves each less than `JOB_STACK`.
-const MANY_JOBS: usize = 1024;
+/// MiB, say) leaves each less than `JOB_STACK`; and more than 1,024, a
+/// number a solution may take for a limit of the machine's (`ulimit -n`):
+/// threads started in waves of 1,024, or stacks cut down past 1,024 jobs,
+/// fail here. (1,280 threads with the 2.5 MiB stack the trial sets fit in
+/// the 4 GiB a trial may map.)
+const MANY_JOBS: usize = 1280;
 
 /// `jobs` jobs that return at once, each with the id of the thread it ran
 /// on. Each job runs on a thread of its own: none on the calling thread

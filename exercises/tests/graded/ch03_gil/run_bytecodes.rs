@@ -492,14 +492,28 @@ fn no_hand_over_after_the_last_of(bytecodes: u64, interval: u64) {
 /// Each time, thread A first makes a call of `earlier` bytecodes on another
 /// GIL: the turns count from this call's own start, not from what earlier
 /// calls left in a counter shared by every call (Python 2's global ticker)
-/// or by every call on the same thread (a `thread_local!` one).
+/// or by every call on the same thread (a `thread_local!` one). The first
+/// time, the bytecode at which B starts waiting lasts `LONG_BYTECODE`: a
+/// turn cut short by the clock (a time slice as well as the count) hands
+/// the GIL over right after it. Then the same with a check interval of
+/// `WIDE_INTERVAL`, B starting to wait in the middle of A's second turn.
 fn a_waiter_in_the_middle_of_a_turn() {
-    for earlier in [1, 2] {
-        a_waiter_in_the_middle_of_a_turn_after(earlier);
-    }
+    a_waiter_in_the_middle_of_a_turn_after(1, INTERVAL, LONG_BYTECODE);
+    a_waiter_in_the_middle_of_a_turn_after(2, INTERVAL, Duration::ZERO);
+    a_waiter_in_the_middle_of_a_turn_after(1, WIDE_INTERVAL, Duration::ZERO);
 }
 
-fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
+/// Over a second: a turn that also ends after a second (or less) ends here.
+const LONG_BYTECODE: Duration = Duration::from_millis(1200);
+
+/// More than a `u16` counts: a turn's count kept in one never reaches it.
+const WIDE_INTERVAL: u64 = 70_000;
+
+fn a_waiter_in_the_middle_of_a_turn_after(
+    earlier: u64,
+    interval: u64,
+    slow: Duration,
+) {
     let gil = Gil::new();
     let log = Mutex::new(Vec::new());
     let (start_b, b_may_start) = mpsc::channel();
@@ -507,18 +521,21 @@ fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
         let (gil, log) = (&gil, &log);
         s.spawn(move || {
             b_may_start.recv().expect("thread A vanished");
-            run_bytecodes(gil, INTERVAL, INTERVAL, |_| {
+            run_bytecodes(gil, interval, interval, |_| {
                 log.lock().unwrap().push('B');
             });
         });
         s.spawn(move || {
-            run_bytecodes(&Gil::new(), earlier, INTERVAL, |_| {});
-            run_bytecodes(gil, 40, INTERVAL, |bytecode| {
-                if bytecode == 15 {
+            run_bytecodes(&Gil::new(), earlier, interval, |_| {});
+            // B starts waiting in the middle of A's second turn: at its
+            // 16th bytecode with an interval of 10.
+            run_bytecodes(gil, 4 * interval, interval, |bytecode| {
+                if bytecode == interval + interval / 2 {
                     start_b.send(()).expect("thread B vanished");
                     while gil.waiting() == 0 {
                         thread::sleep(Duration::from_micros(100));
                     }
+                    thread::sleep(slow);
                 }
                 log.lock().unwrap().push('A');
             });
@@ -526,17 +543,22 @@ fn a_waiter_in_the_middle_of_a_turn_after(earlier: u64) {
     });
     let log = log.into_inner().unwrap();
     let before_b = log.iter().take_while(|&&name| name == 'A').count();
+    let (waited_at, turn_end) = (interval + interval / 2 + 1, 2 * interval);
+    let lasting = slow.as_millis();
     assert_eq!(
-        before_b,
-        2 * INTERVAL as usize,
+        before_b as u64, turn_end,
         "thread A ran alone through its first turn, and thread B started \
-         waiting at A's 16th bytecode, in the middle of its second turn; A \
-         should have handed the GIL over after its 20th bytecode, at the end \
-         of that turn (the turns are counted from the start: every \
-         check_interval = {INTERVAL} bytecodes, whether or not anyone \
-         waits, from the start of this call, not from what an earlier call \
-         of {earlier} bytecodes on the same thread left in a shared or \
-         thread-local counter), but it ran \
+         waiting at A's bytecode number {waited_at} (which lasted {lasting} \
+         ms or more), in the middle of its second turn; A should have \
+         handed the GIL over after bytecode number {turn_end}, at the end \
+         of that turn (the turns are \
+         counted from the start: every check_interval = {interval} \
+         bytecodes, whether or not anyone waits, from the start of this \
+         call, not from what an earlier call of {earlier} bytecodes on the \
+         same thread left in a shared or thread-local counter; however long \
+         a turn lasts, it ends only after check_interval bytecodes, not \
+         after some time; and the count of a turn's bytecodes must count up \
+         to any check_interval: a u16 wraps at 65,536), but it ran \
          {before_b} bytecodes first"
     );
 }

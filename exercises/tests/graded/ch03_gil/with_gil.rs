@@ -13,6 +13,9 @@ use exercises::ch03_gil::ToyGil;
 
 use super::{ThePythonCodeRaised, count_hook_calls_of, is_the_str};
 
+// A waiter woken as another thread calls `with_gil`, held at its writes.
+mod woken;
+
 const THREADS: usize = 8;
 
 pub(super) fn lets_one_thread_in_at_a_time() {
@@ -25,6 +28,18 @@ pub(super) fn lets_one_thread_in_at_a_time() {
     );
     a_nested_call_waits_its_turn();
     a_long_stay_inside();
+    let most = woken::a_waiter_woken_as_another_calls();
+    assert_eq!(
+        most, 1,
+        "{most} threads were inside with_gil at the same time: a waiting \
+         thread woke as the lock was freed, found it free, and claimed it, \
+         while another thread that had just called with_gil took it too. A \
+         claim made by reading \"free\" and then storing \"held\" lets in \
+         anyone who takes the lock between the two, even when a mutex \
+         guards the check and the store from the other sleepers (a \
+         spinning thread takes no mutex): claim the lock with one \
+         compare-exchange (or swap) on every path, the sleeping one too"
+    );
 }
 
 /// Thread H stays inside `with_gil` while thread W waits for the lock, for
