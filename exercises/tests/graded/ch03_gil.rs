@@ -139,7 +139,8 @@ pub fn trials() -> Vec<Trial> {
             3,
             lets_others_run_while_waiting,
         )
-        .timeout(GIL_TIMEOUT)
+        // Thousands of threads to start: slow on a loaded machine.
+        .timeout(4 * GIL_TIMEOUT)
         .on_timeout(
             "the I/O waited for a thread that needed the GIL, and the GIL \
              was held through the I/O: release it while you wait; or many \
@@ -155,7 +156,8 @@ pub fn trials() -> Vec<Trial> {
             3,
             runs_native_jobs_at_once,
         )
-        .timeout(GIL_TIMEOUT)
+        // Thousands of threads to start: slow on a loaded machine.
+        .timeout(4 * GIL_TIMEOUT)
         .on_timeout(DETACH_AT_ONCE),
         Trial::new(
             "ch03::detach::takes_the_gil_before_and_after",

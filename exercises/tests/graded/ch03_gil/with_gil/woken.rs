@@ -53,8 +53,8 @@ pub(in super::super) fn a_waiter_woken_as_another_calls() -> usize {
         .unwrap_or(1)
 }
 
-/// Threads inside `with_gil` now, the most seen at once, and whether
-/// thread S has got in.
+/// How many threads are inside `with_gil` now and the most seen at once,
+/// whether threads S and P have got in, and whether P may leave.
 struct Inside {
     now: AtomicUsize,
     most: AtomicUsize,
