@@ -159,11 +159,12 @@ where
 ///   small). When the operating system refuses a thread (none can start),
 ///   `parallel_sum` panics, as `Scope::spawn` does (it returns no total
 ///   that leaves the chunk out), and sums no chunk on the calling thread
-///   instead; when it refuses one part-way (only two of three can start),
-///   `parallel_sum` panics too, and the chunks whose threads did start are
-///   still summed (none waits, at a start line, for a thread that was
-///   refused). Trial:
-///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+///   instead. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+/// - When the operating system refuses a thread part-way (only two of three
+///   can start), `parallel_sum` panics too, and the chunks whose threads did
+///   start are still summed (none waits, at a start line, for a thread that
+///   was refused). Trial:
+///   `ch01::parallel_sum::sums_the_started_chunks_when_a_thread_is_refused`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total, even when
 ///   that chunk would sum without a panic if called again: it is not called

@@ -26,6 +26,11 @@ use super::{
 pub(super) fn gives_every_chunk_a_new_thread() {
     // First thing: no thread has been started yet.
     let default = raise_the_default_stack();
+    // Then, while the C library's cache holds no stacks of this process's
+    // threads: with many cached, the limit's probe must start as many
+    // threads to take them, and their start-up could use up the memory the
+    // limit leaves (the reference solution crashed in some runs).
+    no_chunk_on_the_caller_when_no_thread_starts();
     let data: Vec<u64> = (1..=10).collect();
     let caller = thread::current().id();
     for (data, threads) in [
@@ -88,17 +93,19 @@ pub(super) fn gives_every_chunk_a_new_thread() {
             data.len()
         );
     }
-    no_chunk_on_the_caller_when_no_thread_starts();
-    started_chunks_are_summed_when_a_later_thread_is_refused();
 }
 
+/// A trial of its own, in a fresh process, for the reason
+/// [`gives_every_chunk_a_new_thread`] checks the refusal first: no stacks
+/// of earlier threads in the C library's cache.
+///
 /// While only two new threads can start, `parallel_sum` of three chunks
 /// starts two and panics at the third, as `Scope::spawn` does; the two
 /// chunks whose threads started are still summed, on those threads. A
 /// version that holds every chunk at a start line until all their threads
 /// exist leaves the two waiting there forever, and the scope waits for
 /// them: the trial then hangs until its deadline.
-fn started_chunks_are_summed_when_a_later_thread_is_refused() {
+pub(super) fn sums_the_started_chunks_when_a_thread_is_refused() {
     let data: Vec<u64> = (1..=9).collect();
     let summed = AtomicUsize::new(0);
     let outcome = spawn_limit::while_only_threads_can_start(2, || {
