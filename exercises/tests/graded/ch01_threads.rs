@@ -27,7 +27,7 @@ use course::grader::task::{self, Tid};
 use parallel_sum::{
     adds_every_element_once, borrows_balanced_chunks,
     gives_every_chunk_a_new_thread, passes_a_chunk_panic_on,
-    sums_the_chunks_at_once,
+    sums_the_chunks_at_once, sums_the_started_chunks_when_a_thread_is_refused,
 };
 use spawn_all::{
     returns_results_in_input_order, runs_every_job_on_its_own_thread,
@@ -112,6 +112,11 @@ pub fn trials() -> Vec<Trial> {
             "ch01::parallel_sum::gives_every_chunk_a_new_thread",
             1,
             gives_every_chunk_a_new_thread,
+        ),
+        Trial::new(
+            "ch01::parallel_sum::sums_the_started_chunks_when_a_thread_is_refused",
+            1,
+            sums_the_started_chunks_when_a_thread_is_refused,
         )
         .on_timeout(
             "while only two of three threads could start, parallel_sum never \
