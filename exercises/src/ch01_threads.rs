@@ -62,8 +62,9 @@ use std::thread::JoinHandle;
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic), but only once every other job has
-///   finished (a job still running when the panic happens is waited for, and
-///   its thread has ended, its thread-local values dropped, as on success: a
+///   finished (a job still running when the panic happens is waited for,
+///   whether it comes before or after the panicking job in `jobs`, and its
+///   thread has ended, its thread-local values dropped, as on success: a
 ///   scope that joins the rest implicitly waits only for the jobs to
 ///   return); when two jobs panic, it panics once, with one of their
 ///   payloads (a second panic while the first unwinds would abort the
@@ -119,7 +120,9 @@ where
 ///   `ch01::parallel_sum::sums_the_chunks_at_once`.
 /// - Each chunk passed to `sum_chunk` is a piece of `data` itself, not a copy;
 ///   empty chunks included, which lie at the end of `data` (`&data[10..10]`,
-///   never `&data[..0]` nor a `&[]` from elsewhere);
+///   never `&data[..0]` nor a `&[]` from elsewhere), and when `data` itself
+///   is empty, every chunk is `data` (at its address, also when it is an
+///   empty piece of a longer slice, such as `&v[3..3]`);
 ///   together the chunks cover `data` without gaps or overlaps, and their
 ///   lengths differ by at most one, the longer ones first along `data`,
 ///   whatever the number of threads (10 elements on 4 threads are chunks of
@@ -136,14 +139,19 @@ where
 ///   small). When the operating system refuses a thread (none can start),
 ///   `parallel_sum` panics, as `Scope::spawn` does (it returns no total
 ///   that leaves the chunk out), and sums no chunk on the calling thread
-///   instead. Trial:
-///   `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+///   instead. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+/// - When the operating system refuses a thread part-way (only two of three
+///   can start), `parallel_sum` panics too, and the chunks whose threads did
+///   start are still summed (none waits, at a start line, for a thread that
+///   was refused). Trial:
+///   `ch01::parallel_sum::sums_the_started_chunks_when_a_thread_is_refused`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
 ///   panic's own payload, not a new panic, and returns no total, even when
 ///   that chunk would sum without a panic if called again: it is not called
 ///   again (no retry, whose success would hide the panic); but only
 ///   once every other chunk's thread has ended (a chunk still being summed
-///   when the first chunk panics is waited for: it borrows `data`; and its
+///   when the first chunk panics is waited for, whether it lies before or
+///   after the panicking chunk: it borrows `data`; and its
 ///   thread has ended, its thread-local values dropped, as on success: a
 ///   scope that joins the rest implicitly, as the panic leaves it, waits
 ///   only for the chunks to return). An empty chunk's panic is passed on
@@ -165,9 +173,13 @@ where
 ///
 /// The name is kept whole, however long: inside the job,
 /// `thread::current().name()` is `Some(name)`, even where the operating
-/// system shows only the first 15 bytes of it. The error on failure is the
-/// operating system's own, as `thread::Builder::spawn` returns it, so its
-/// `raw_os_error()` says why the thread was refused. No panic happens on the way, not even one that `spawn_worker`
+/// system shows only the first 15 bytes of it. Every character is kept as
+/// it is, a tab or a newline too; only a NUL byte cannot be in a thread's
+/// name: `thread::Builder` panics on it, and `spawn_worker` may too (that
+/// name is the caller's mistake, and no trial passes one). The error on
+/// failure is the operating system's own, as `thread::Builder::spawn`
+/// returns it, so its `raw_os_error()` says why the thread was refused: no
+/// panic happens on the way to it, not even one that `spawn_worker`
 /// catches itself.
 ///
 /// Not graded: a stack a little larger than asked (one more page, or
@@ -181,17 +193,20 @@ where
 ///   name as it was given, also when it is longer than the 15 bytes Linux
 ///   shows (a 37-byte name), when it has letters outside ASCII
 ///   (`café-wörker`), when it has spaces around it (`"  spaced out "`, not
-///   trimmed), when it is empty (`Some("")`, not `None`) and for a second
+///   trimmed), when it has a tab and a newline in it (`"\tcontrol\nchars"`,
+///   kept, not replaced), when it is empty (`Some("")`, not `None`) and for a second
 ///   worker of the same name (names are not made unique); the name
 ///   the operating system shows (`/proc`'s `comm`) is the name's first 15
 ///   bytes. Trial: `ch01::spawn_worker::names_the_thread`.
 /// - The job gets the stack it asked for, not the default 2 MiB, nor a size of
 ///   `spawn_worker`'s own: with `stack_bytes` of 64 MiB it can recurse through
-///   some 16 MiB of stack frames, and a thread asked for 64 MiB, 48 MiB or
-///   512 KiB gets a stack of that size, not one rounded up to a power of two
-///   (the C library may hand over a stack it kept from an ended thread, at
-///   most four times as large, but it keeps none over 40 MiB: the 64 MiB and
-///   48 MiB threads' stacks are of that size, give or take 1 MiB). A
+///   some 16 MiB of stack frames, and a thread asked for 64 MiB, 48 MiB,
+///   42 MiB and 4 KiB (no whole number of MiB) or 512 KiB gets a stack of
+///   that size, not one rounded up to a power of two, to whole MiB or to
+///   whole 2 MiB (the C library may hand over a stack it kept from an ended
+///   thread, at most four times as large, but it keeps none over 40 MiB:
+///   the stacks of the threads asked for more are of that size, give or
+///   take 64 KiB). A
 ///   `stack_bytes` of 0 or 4 KiB, below what the platform allows, is passed
 ///   on too: the standard library raises it to the platform's minimum and
 ///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
@@ -267,7 +282,11 @@ where
 /// a relaxed swap that takes the lock is the mirror mistake: a fence orders
 /// only the atomic reads before it against what comes after it, so it must
 /// come after that swap (or the swap be `Acquire`); it is not graded either,
-/// for the same reasons. `fetch_add` on an `AtomicU64` avoids all three.
+/// for the same reasons. So is a `total()` that reads that plain `u64`
+/// without taking the lock (a volatile read, say, because x86-64 reads 8
+/// aligned bytes at once): a read beside a write is a data race, undefined
+/// behaviour, yet x86-64 hands it the right number, so no trial sees it.
+/// `fetch_add` on an `AtomicU64` avoids all of these.
 ///
 /// One more is wrong but not graded, because no trial can force it: a
 /// `compare_exchange` loop that gives up after so many lost races (64, say)
@@ -286,8 +305,9 @@ where
 ///   threads are still alive, their visits done, and after they ended; and
 ///   while they record, a thread reading `total()` again and again never
 ///   sees it go down. And while one visit is held halfway through `record`
-///   (at a write to memory the trial made read-only: its first write, or
-///   wherever the counter's fields lie), a second visit's ticket is at most
+///   (at a write to memory the trial made read-only: its first write, and,
+///   with the counter laid across two pages at each offset it can lie at,
+///   its first write to the one page or to the other), a second visit's ticket is at most
 ///   `total()` read right after it, and, the held visit changing nothing
 ///   meanwhile, one more than `total()` read right before it (a ticket the
 ///   held visit has taken already is counted in `total()`); once both are
@@ -317,7 +337,13 @@ where
 ///   `i64`); visits that several threads record at once from `1 << 40` on
 ///   are all counted. Two
 ///   threads recording 20,000 visits at once across `u32::MAX` get exactly
-///   the next 20,000 tickets, each once (checked over many rounds). Trial:
+///   the next 20,000 tickets, each once (checked over many rounds). And
+///   while the visit that takes the count from `u32::MAX` to `1 << 32` is
+///   held right after any one of its writes to the counter (on x86-64,
+///   where the trial can single-step it), `total()` read meanwhile by
+///   another thread is `u32::MAX` or `1 << 32`, a count the counter really
+///   had, never the high half of one and the low half of the other (as two
+///   32-bit halves, written under a lock but read without it, give). Trial:
 ///   `ch01::visit_counter::counts_past_u32_max`.
 #[derive(Debug, Default)]
 pub struct VisitCounter {

@@ -26,6 +26,11 @@ use super::{
 pub(super) fn gives_every_chunk_a_new_thread() {
     // First thing: no thread has been started yet.
     let default = raise_the_default_stack();
+    // Then, while the C library's cache holds no stacks of this process's
+    // threads: with many cached, the limit's probe must start as many
+    // threads to take them, and their start-up could use up the memory the
+    // limit leaves (the reference solution crashed in some runs).
+    no_chunk_on_the_caller_when_no_thread_starts();
     let data: Vec<u64> = (1..=10).collect();
     let caller = thread::current().id();
     for (data, threads) in [
@@ -88,7 +93,49 @@ pub(super) fn gives_every_chunk_a_new_thread() {
             data.len()
         );
     }
-    no_chunk_on_the_caller_when_no_thread_starts();
+}
+
+/// A trial of its own, in a fresh process, for the reason
+/// [`gives_every_chunk_a_new_thread`] checks the refusal first: no stacks
+/// of earlier threads in the C library's cache.
+///
+/// While only two new threads can start, `parallel_sum` of three chunks
+/// starts two and panics at the third, as `Scope::spawn` does; the two
+/// chunks whose threads started are still summed, on those threads. A
+/// version that holds every chunk at a start line until all their threads
+/// exist leaves the two waiting there forever, and the scope waits for
+/// them: the trial then hangs until its deadline.
+pub(super) fn sums_the_started_chunks_when_a_thread_is_refused() {
+    let data: Vec<u64> = (1..=9).collect();
+    let summed = AtomicUsize::new(0);
+    let outcome = spawn_limit::while_only_threads_can_start(2, || {
+        parallel_sum(&data, 3, |chunk| {
+            summed.fetch_add(1, Ordering::SeqCst);
+            chunk.iter().sum()
+        })
+    });
+    match outcome {
+        None => eprintln!(
+            "note: the number of threads that can start cannot be limited \
+             here, so a thread refused part-way is not checked"
+        ),
+        Some(Ok(total)) => panic!(
+            "only two new threads could start, and parallel_sum of 3 chunks \
+             returned {total}: a chunk whose thread the operating system \
+             refuses is not left out of the total; parallel_sum panics, as \
+             Scope::spawn does"
+        ),
+        Some(Err(_)) => {
+            let summed = summed.into_inner();
+            assert_eq!(
+                summed, 2,
+                "only two new threads could start, and parallel_sum panicked \
+                 (as it should) after summing {summed} chunks: the two chunks \
+                 whose threads started are summed, each once, on those \
+                 threads, and the refused one on none"
+            );
+        }
+    }
 }
 
 /// While no new thread can start, `sum_chunk` still never runs on the
@@ -192,6 +239,40 @@ pub(super) fn borrows_balanced_chunks() {
     for threads in [4, 3, 7, 12] {
         borrows_balanced_chunks_on(threads);
     }
+    an_empty_data_is_lent_as_it_is();
+}
+
+/// An empty `data` that lies inside a longer slice (`&v[3..3]`, whose
+/// address is that of `v`'s fourth element): every chunk is that empty
+/// piece itself, at its address. An empty slice of the chunker's own
+/// (`&[]`) lies elsewhere, although it looks the same as the empty slice
+/// of an empty `Vec` (both at the same dangling address).
+fn an_empty_data_is_lent_as_it_is() {
+    let whole: Vec<u64> = (0..10).collect();
+    let data = &whole[3..3];
+    let start = data.as_ptr() as usize;
+    let seen = Mutex::new(Vec::new());
+    let total = parallel_sum(data, 4, |chunk| {
+        seen.lock()
+            .unwrap()
+            .push((chunk.as_ptr() as usize, chunk.len()));
+        0
+    });
+    assert_eq!(total, 0, "an empty data on 4 threads");
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(
+        seen.len(),
+        4,
+        "an empty data on 4 threads: one call per chunk"
+    );
+    assert!(
+        seen.iter()
+            .all(|&(address, len)| address == start && len == 0),
+        "parallel_sum was given an empty data, &v[3..3] of a longer v, and \
+         a chunk was not that empty slice itself (not at its address): each \
+         chunk is a piece of data, also when data is empty; split data \
+         itself, rather than make an empty slice of your own (such as &[])"
+    );
 }
 
 /// 10 elements on `threads` threads, which meet at a barrier.
@@ -289,7 +370,21 @@ struct TheChunksOwnPanic;
 /// catches the panic and sums the chunk again gets a total from the second
 /// call, and calls `sum_chunk` more than once on that chunk.
 pub(super) fn passes_a_chunk_panic_on() {
+    // The first chunk panics, then the last: a `parallel_sum` that joins
+    // from the last chunk back (`pop`) and passes the panic on as soon as
+    // it gets it leaves the chunks before the panicking one to the scope.
+    for failing in [1, 7] {
+        a_chunk_panic_is_passed_on(failing);
+    }
+    an_empty_chunk_s_panic_is_passed_on();
+}
+
+/// As [`passes_a_chunk_panic_on`] says, with the chunk that holds
+/// `failing` (`[1, 2]` or `[7, 8]`) as the one that panics; the chunk
+/// `[3, 4]` is the slow one.
+fn a_chunk_panic_is_passed_on(failing: u64) {
     let data: Vec<u64> = (1..=8).collect();
+    let name = format!("[{failing}, {}]", failing + 1);
     let caller = my_tid();
     let failed = AtomicI32::new(0);
     let calls_of_the_failing_chunk = AtomicUsize::new(0);
@@ -304,7 +399,7 @@ pub(super) fn passes_a_chunk_panic_on() {
     let gave_up = || returned.load(Ordering::SeqCst);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         parallel_sum(&data, 4, |chunk| {
-            if chunk.contains(&1) {
+            if chunk.contains(&failing) {
                 let before =
                     calls_of_the_failing_chunk.fetch_add(1, Ordering::SeqCst);
                 if before > 0 {
@@ -344,7 +439,7 @@ pub(super) fn passes_a_chunk_panic_on() {
                     thread::sleep(Duration::from_millis(1));
                 }
                 slow_chunk_done.store(true, Ordering::SeqCst);
-            } else if !chunk.contains(&1) {
+            } else if !chunk.contains(&failing) {
                 others.lock().unwrap().push(my_tid());
             }
             chunk.iter().sum()
@@ -357,7 +452,7 @@ pub(super) fn passes_a_chunk_panic_on() {
     let calls = calls_of_the_failing_chunk.load(Ordering::SeqCst);
     assert_eq!(
         calls, 1,
-        "sum_chunk panicked on the chunk [1, 2], and parallel_sum called it \
+        "sum_chunk panicked on the chunk {name}, and parallel_sum called it \
          {calls} times on that chunk: call sum_chunk once per chunk, and \
          pass its panic on, with its own payload, rather than retry it (a \
          retry that succeeds hides the panic; one that fails too passes on \
@@ -365,7 +460,7 @@ pub(super) fn passes_a_chunk_panic_on() {
     );
     let payload = match outcome {
         Ok(total) => panic!(
-            "the chunk [1, 2] panicked, yet parallel_sum returned {total}: a \
+            "the chunk {name} panicked, yet parallel_sum returned {total}: a \
              total that misses a chunk is wrong, and nothing says so \
              (ScopedJoinHandle::join returns the panic as an Err; \
              panic::resume_unwind raises it again)"
@@ -374,16 +469,19 @@ pub(super) fn passes_a_chunk_panic_on() {
     };
     assert!(
         slow_chunk_was_done,
-        "parallel_sum panicked while the chunk [3, 4] was still being \
-         summed: its thread could go on reading data after parallel_sum \
-         gave it back; the threads must all be joined first (thread::scope \
-         joins them, also when a panic leaves the scope)"
+        "the chunk {name} panicked, and parallel_sum panicked while the \
+         chunk [3, 4] was still being summed: its thread could go on \
+         reading data after parallel_sum gave it back; the threads must all \
+         be joined first, those before the panicking chunk too \
+         (thread::scope joins them, also when a panic leaves the scope)"
     );
     assert!(
         slow_chunk_ended,
-        "parallel_sum panicked once the chunk [3, 4] had been summed, but \
-         while its thread was still ending (its thread-local values not yet \
-         dropped): join every chunk's thread before passing the panic on; a \
+        "the chunk {name} panicked, and parallel_sum panicked once the \
+         chunk [3, 4] had been summed, but while its thread was still \
+         ending (its thread-local values not yet dropped): join every \
+         chunk's thread, those before the panicking chunk too, before \
+         passing the panic on; a \
          scope that joins the rest implicitly, as the panic leaves it, waits \
          only for the chunks to return, not for their threads to end"
     );
@@ -394,7 +492,6 @@ pub(super) fn passes_a_chunk_panic_on() {
          scope's \"a scoped thread panicked\") instead of passing the \
          chunk's payload on with panic::resume_unwind"
     );
-    an_empty_chunk_s_panic_is_passed_on();
 }
 
 /// 2 elements on 4 threads: the two empty chunks' calls of `sum_chunk`

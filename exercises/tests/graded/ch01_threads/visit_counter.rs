@@ -250,6 +250,7 @@ pub(super) fn counts_past_u32_max() {
     );
     assert_eq!(counter.total(), 1 << 32, "2^32 visits recorded");
     every_bit_of_the_count(&counter);
+    super::carry_held::total_is_never_half_carried();
     const FAR: u64 = 1 << 40;
     counter.set_total_for_tests(FAR);
     assert_eq!(counter.total(), FAR, "after set_total_for_tests(2^40)");
