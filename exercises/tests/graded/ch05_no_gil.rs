@@ -23,6 +23,7 @@ mod in_bands;
 mod os;
 mod sharded_map;
 mod spawn_failure;
+mod spawn_hold;
 
 use blur::{
     blur_zero_bands_panics, blurs_the_bands_at_once,
@@ -179,7 +180,9 @@ pub fn trials() -> Vec<Trial> {
         .timeout(BARRIER_TIMEOUT)
         .on_timeout(
             "did not start every request before waiting for one: each \
-             request waits until all have started",
+             request waits until all 2,000 have started, on a machine of \
+             one core too (no cap on the requests in flight, not even one \
+             that grows with the cores, such as 1,024 a core)",
         ),
         Trial::new(
             "ch05::fetch_all::fetches_every_url_on_its_own_thread",
