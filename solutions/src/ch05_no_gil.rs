@@ -408,9 +408,9 @@ impl ShardedMap {
     ///   they all end in the same byte: 10,000 keys ending in `'/'` reach at
     ///   least 500 of 1,000 shards (hash the whole key, not its last byte,
     ///   into a hash of more than 8 bits, and make as many shards as asked
-    ///   for, with no cap: 1,500,000 and above of 3,000,000 too), and so do
+    ///   for, with no cap: 1,100,000 and above of 2,200,000 too), and so do
     ///   keys of one length that differ only in their middle (URLs, keys of
-    ///   970, 4,000 and 100,000 bytes: hash every byte, not a key's length
+    ///   970, 4,000 and 20,000 bytes: hash every byte, not a key's length
     ///   and some bytes at each end, however long the key). It stays
     ///   in `0..shards` for shard counts that are not powers of two (3 and
     ///   5). Keys may be of any length:

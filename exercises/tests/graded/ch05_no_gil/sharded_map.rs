@@ -136,20 +136,20 @@ pub(super) fn counts_from_many_threads() {
         reached.last(),
     );
     // No cap on the shards, however many are asked for: in a map of
-    // 3,000,000 shards (each an empty lock and table, some 170 MB in all),
-    // about half of 10,000 keys land in its upper half, at shard 1,500,000
+    // 2,200,000 shards (each an empty lock and table, some 120 MB in all),
+    // about half of 10,000 keys land in its upper half, at shard 1,100,000
     // or above, which a map that makes at most 1,024 (or 65,536, or 2^20)
     // shards never reaches.
     {
-        let many = ShardedMap::new(3_000_000);
+        let many = ShardedMap::new(2_200_000);
         let upper = (0..10_000)
             .map(|i| many.shard_of(&format!("/tab/{i}/")))
-            .filter(|&shard| (1_500_000..3_000_000).contains(&shard))
+            .filter(|&shard| (1_100_000..2_200_000).contains(&shard))
             .count();
         assert!(
             upper >= 4_000,
-            "ShardedMap::new(3_000_000) has 3,000,000 shards, yet only {upper} \
-             of 10,000 keys landed in shards 1,500,000 and above (about half \
+            "ShardedMap::new(2_200_000) has 2,200,000 shards, yet only {upper} \
+             of 10,000 keys landed in shards 1,100,000 and above (about half \
              should): make as many shards as asked for, with no cap (not even \
              a ceiling of a million or so), however large the number"
         );
@@ -177,12 +177,12 @@ pub(super) fn counts_from_many_threads() {
     // So do keys of 970 bytes that differ only in their middle, more than
     // 480 bytes from either end: a hash of the length and a fixed number
     // of bytes at each end (32, 64, 256) puts them all in one shard; and
-    // so do longer keys, of 4,000 and 100,000 bytes (a hash that reads a
+    // so do longer keys, of 4,000 and 20,000 bytes (a hash that reads a
     // long key's ends only, 512 bytes of each above 1,024, say).
     for (length, keys, shards) in [
         (970, 10_000, 1_000),
         (4_000, 10_000, 1_000),
-        (100_000, 1_000, 100),
+        (20_000, 500, 50),
     ] {
         let map = ShardedMap::new(shards);
         let side = (length - 10) / 2;
