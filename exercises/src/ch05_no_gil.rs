@@ -202,6 +202,9 @@ where
 /// `blur` shows a trial nothing of its output before it returns it, by
 /// which time every byte has been written, so only a tool such as Miri
 /// could see it. It breaks this contract all the same.
+/// Nor are `i32` coordinates graded (use `usize`): they overflow above 2^31
+/// pixels, but such an image and its output fill a trial's 4 GiB, and take
+/// minutes to blur.
 ///
 /// Nor is it graded that the number a band's thread passes to `on_band` is
 /// that band's own, the band whose rows the thread blurs. Threads that
@@ -252,7 +255,8 @@ where
 ///   panics, or returns the whole blur if a band that ended gave its thread's
 ///   stack to a later one, and calls no `on_band` on the calling thread. If
 ///   `on_band` panics for one band (of 3), `blur` panics instead of returning,
-///   and `on_band` is still called once for each band. Meanwhile the calling
+///   and `on_band` is still called once for each band, also by bands that
+///   start after the panic (no band skips its work). Meanwhile the calling
 ///   thread only waits, asleep until a band's end wakes it: while two bands'
 ///   `on_band` wait, it must not use a fifth of a second of CPU time (spinning
 ///   on `is_finished`), nor spin a moment before it sleeps (2 ms of CPU time
@@ -338,6 +342,8 @@ impl ShardedMap {
     /// window is a few instructions in the process's first call, which no
     /// trial can force from outside `shard_of`. Hash the key alone
     /// (`DefaultHasher::new()` has fixed keys), or seed each map in `new`.
+    /// Nor is a hash scaled in `f64` (`int(h / MAX * n)`), which gives `n`
+    /// for one key in 2^54: no trial can find one. Take it modulo `n`.
     ///
     /// # Graded promises
     ///
@@ -349,10 +355,10 @@ impl ShardedMap {
     ///   they all end in the same byte: 10,000 keys ending in `'/'` reach at
     ///   least 500 of 1,000 shards (hash the whole key, not its last byte,
     ///   into a hash of more than 8 bits, and make as many shards as asked
-    ///   for, with no cap: shards 500,000 and above of 1,000,000 too), and so
-    ///   do 10,000 keys of one length that differ only in their middle (URLs,
-    ///   and keys of 970 bytes: hash every byte, not a key's length and a
-    ///   few bytes at each end). It stays
+    ///   for, with no cap: 1,100,000 and above of 2,200,000 too), and so do
+    ///   keys of one length that differ only in their middle (URLs, keys of
+    ///   970, 4,000 and 20,000 bytes: hash every byte, not a key's length
+    ///   and some bytes at each end, however long the key). It stays
     ///   in `0..shards` for shard counts that are not powers of two (3 and
     ///   5). Keys may be of any length:
     ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
@@ -457,7 +463,9 @@ impl ShardedMap {
 /// as a small one; but three ways to break that are not graded, because each
 /// trial may map 4 GiB (`RLIMIT_DATA`), about 2,000 stacks of 2 MiB, so no
 /// trial can start many more requests at once: a cap above 2,000 requests in
-/// flight (a window of 2,048, say), a `fetch_all` that panics above 4,096
+/// flight (a window of 2,048, say; but a cap that grows with the cores is
+/// graded: the trial makes `available_parallelism` say one core, so 1,024
+/// a core hangs), a `fetch_all` that panics above 4,096
 /// requests, and one that shares a stack budget among the requests (4 GiB in
 /// all, which leaves a request less than the 512 KiB a `fetch` may use only
 /// above 8,192 requests). They break this contract all the same.
@@ -471,7 +479,9 @@ impl ShardedMap {
 /// - Every request runs at the same time as all the others, however many there
 ///   are (2,000: more than the cores, and more than any cap on the requests in
 ///   flight, such as a window of 128 that joins the oldest before it starts
-///   the next): a `fetch` may wait until every request has started. A `fetch`
+///   the next, or a window that grows with the cores, 1,024 a core: the trial
+///   makes `available_parallelism` say one): a `fetch` may wait until every
+///   request has started. A `fetch`
 ///   may use 512 KiB of its thread's stack there too (one in every 100 does):
 ///   a large fan-out is no reason to give the requests' threads smaller stacks
 ///   (each is as large as with 4 requests: 1 MiB above 1,024 fails, and 64

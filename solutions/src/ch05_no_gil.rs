@@ -72,15 +72,14 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///
 /// # Panics
 ///
-/// If `bands` is 0: an image cannot be split into no bands. If a band's
-/// kernel panics, or its thread cannot start (no memory or threads left),
-/// `in_bands` panics too, rather than return an output with that band
-/// never filled (or run the band on the calling thread instead). Check
-/// `bands` with `assert!`: only a debug build is graded, because the
-/// trials run in the debug profile, so a `debug_assert!(bands > 0)`
-/// passes them, yet it breaks this promise in a release build, which
-/// leaves the check out (and returns zeros when every division by `bands`
-/// sits inside the loop over the bands).
+/// If `bands` is 0: an image cannot be split into no bands. If a band's kernel
+/// panics, or its thread cannot start (no memory or threads left), `in_bands`
+/// panics too, rather than return an output with that band never filled (or run
+/// the band on the calling thread instead). Check `bands` with `assert!`: only
+/// a debug build is graded, because the trials run in the debug profile, so a
+/// `debug_assert!(bands > 0)` passes them, yet it breaks this promise in a
+/// release build, which leaves the check out (and returns zeros when every
+/// division by `bands` sits inside the loop over the bands).
 ///
 /// # Graded promises
 ///
@@ -89,37 +88,34 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   than the number of rows; an image with no pixels (no rows, or rows of
 ///   width `0`) gives an empty output. The output returned is the buffer the
 ///   bands filled: each band's output slice is the part of it at that band's
-///   rows (not a `Vec` of the band's own that the caller then copies into
-///   the output, nor an output the caller copies before returning it). And
-///   nothing else is kept: once it is dropped and the bands' threads have
-///   ended, no byte `in_bands` allocated is left (not an output leaked with
-///   `Box::leak` and returned as a copy); nor when one band's kernel (of 2)
-///   panics: once `in_bands` has panicked and the bands' threads have
-///   ended, no byte is left either (the output is freed as the panic
-///   unwinds, not handed to the bands as a raw pointer, `Box::into_raw`,
-///   and taken back only after every band returned). Trial:
-///   `ch05::in_bands::matches_the_sequential_result`.
+///   rows (not a `Vec` of the band's own that the caller then copies into the
+///   output, nor an output the caller copies before returning it). And nothing
+///   else is kept: once it is dropped and the bands' threads have ended, no
+///   byte `in_bands` allocated is left (not an output leaked with `Box::leak`
+///   and returned as a copy); nor when one band's kernel (of 2) panics: once
+///   `in_bands` has panicked and the bands' threads have ended, no byte is left
+///   either (the output is freed as the panic unwinds, not handed to the bands
+///   as a raw pointer, `Box::into_raw`, and taken back only after every band
+///   returned). Trial: `ch05::in_bands::matches_the_sequential_result`.
 /// - `in_bands` panics when `bands` is `0`, also for an image with no pixels.
 ///   Trial: `ch05::in_bands::zero_bands_panic`.
-/// - `in_bands` panics when one band's kernel panics, instead of returning,
-///   and each band's kernel runs once, on its own thread, that one included
-///   (a band whose kernel panicked is not run again, on the caller or
-///   elsewhere); and when no band's thread can start (on Linux, the trial
-///   leaves the process too little memory for a thread's stack, with
-///   `RLIMIT_DATA`), it panics as `Scope::spawn` does, with no kernel run on
-///   the calling thread (threads with a smaller stack may still start: then
-///   every band must run on one, with room for a kernel's 512 KiB buffer on
-///   its stack, which the trial's kernels use here too: a band's thread
-///   started again with a 128 KiB stack when the default one cannot start
-///   overflows it, and aborts the process). When only some bands' threads
-///   can start (the trial leaves room for 2 new threads, and asks for 4
-///   bands), the
-///   bands that started do not wait for the others (no start barrier for
-///   every band, which would hang): `in_bands` panics, or returns the whole
-///   output if a band that ended gave its thread's stack to a later one, and
-///   runs no kernel on the calling thread. Only that it panics is graded,
-///   not the panic's message: std does not promise the text of
-///   `Scope::spawn`'s, and a message of your own
+/// - `in_bands` panics when one band's kernel panics, instead of returning, and
+///   each band's kernel runs once, on its own thread, that one included (a band
+///   whose kernel panicked is not run again, on the caller or elsewhere); and
+///   when no band's thread can start (on Linux, the trial leaves the process
+///   too little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
+///   `Scope::spawn` does, with no kernel run on the calling thread (threads
+///   with a smaller stack may still start: then every band must run on one,
+///   with room for a kernel's 512 KiB buffer on its stack, which the trial's
+///   kernels use here too: a band's thread started again with a 128 KiB stack
+///   when the default one cannot start overflows it, and aborts the process).
+///   When only some bands' threads can start (the trial leaves room for 2 new
+///   threads, and asks for 4 bands), the bands that started do not wait for the
+///   others (no start barrier for every band, which would hang): `in_bands`
+///   panics, or returns the whole output if a band that ended gave its thread's
+///   stack to a later one, and runs no kernel on the calling thread. Only that
+///   it panics is graded, not the panic's message: std does not promise the
+///   text of `Scope::spawn`'s, and a message of your own
 ///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
 ///   `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
 /// - The bands' kernels all run at the same time: a kernel may wait until
@@ -130,13 +126,12 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   above 2,000 is not graded: a trial's 4 GiB maps no more stacks). Trial:
 ///   `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
-///   length, all zeros when its kernel starts (the output starts as
-///   `vec![0; n]`: memory never written is not a valid `&mut [u8]`), also
-///   after a call whose kernels wrote other bytes (no buffer kept from one
-///   call for the next: `resize` keeps the bytes it has); band heights
-///   differ by at most one row, the longer bands first (10 rows in 4 bands
-///   are 3, 3, 2 and 2 rows). Trial:
-///   `ch05::in_bands::bands_are_balanced_whole_rows`.
+///   length, all zeros when its kernel starts (the output starts as `vec![0;
+///   n]`: memory never written is not a valid `&mut [u8]`), also after a call
+///   whose kernels wrote other bytes (no buffer kept from one call for the
+///   next: `resize` keeps the bytes it has); band heights differ by at most one
+///   row, the longer bands first (10 rows in 4 bands are 3, 3, 2 and 2 rows).
+///   Trial: `ch05::in_bands::bands_are_balanced_whole_rows`.
 /// - Each band runs on a new thread of its own: `bands` kernel calls on
 ///   `bands` different threads, none of them the caller's, also with one band,
 ///   with more bands than rows (3 rows in 8 bands, and in 100 bands: the
@@ -178,43 +173,40 @@ where
 /// (rounded down) of the input pixels around it, itself included, that lie
 /// inside the image. Identical to a sequential blur.
 ///
-/// Computed in exactly `bands` bands of whole rows, even when `bands` does
-/// not divide the height, each on a new thread of its own (not the
-/// caller's), all at once. Each band's thread calls `on_band(band)` once,
-/// for every `band` in `0..bands`, before or after blurring its rows: the
-/// tests make it wait there until every band's thread has called it. With
-/// more bands than rows, the extra bands are empty, and their threads
-/// still call `on_band`; so do those of an empty image, whose bands are
-/// all empty.
+/// Computed in exactly `bands` bands of whole rows, even when `bands` does not
+/// divide the height, each on a new thread of its own (not the caller's), all
+/// at once. Each band's thread calls `on_band(band)` once, for every `band` in
+/// `0..bands`, before or after blurring its rows: the tests make it wait there
+/// until every band's thread has called it. With more bands than rows, the
+/// extra bands are empty, and their threads still call `on_band`; so do those
+/// of an empty image, whose bands are all empty.
 ///
 /// Each band's thread blurs its own rows, and only those, reading its
-/// neighbours' rows as it needs them; the calling thread only waits,
-/// asleep until a band's end wakes it (in `join`, or at the end of the
-/// scope). Graded: that the calling thread does not do the blurring, nor
-/// any part of it pixel by pixel, such as dividing sums the bands' threads
-/// made (its CPU time during a large blur must stay under a fortieth of
-/// that of the bands' threads), and that it waits with no deadline. Not graded, because no trial can see
-/// it: exactly which thread computes which pixel, and how the work is
-/// shared among the bands' threads. The output is the only result, and
-/// the input is only read, so a thread that blurs the whole image and
-/// keeps its own rows, threads that take rows one by one from a shared
-/// counter, or a caller that blurs each band's edge rows again after the
-/// threads (a small share of the work), give the same output and call
-/// `on_band` the same way; only timing the work (a wall-clock bound) could
-/// tell them apart; so do bands cut at any pixel rather than at whole rows
-/// (each pixel working out its row and column from its index), bands that
-/// are not one block of rows (row `y` dealt to band `y % bands`), bands of
-/// columns rather than rows (strips written through a shared raw pointer),
-/// and threads
-/// that take turns at one lock around the whole output while they blur
-/// (so the bands are blurred one at a time, as under a GIL, once every
-/// `on_band` has been called). They break this contract all the same; so
-/// does a caller that counts finished bands with a `Relaxed` counter and
-/// copies the output as soon as the count is full, rather than join: no
-/// band's writes are then ordered before its read (a data race, which a
-/// CPU with weak memory ordering may show as stale bytes), but the trials
-/// run on x86, which shows every write in order, and the course's loom
-/// models see only code written with loom's own types.
+/// neighbours' rows as it needs them; the calling thread only waits, asleep
+/// until a band's end wakes it (in `join`, or at the end of the scope). Graded:
+/// that the calling thread does not do the blurring, nor any part of it pixel
+/// by pixel, such as dividing sums the bands' threads made (its CPU time during
+/// a large blur must stay under a fortieth of that of the bands' threads), and
+/// that it waits with no deadline. Not graded, because no trial can see it:
+/// exactly which thread computes which pixel, and how the work is shared among
+/// the bands' threads. The output is the only result, and the input is only
+/// read, so a thread that blurs the whole image and keeps its own rows, threads
+/// that take rows one by one from a shared counter, or a caller that blurs each
+/// band's edge rows again after the threads (a small share of the work), give
+/// the same output and call `on_band` the same way; only timing the work (a
+/// wall-clock bound) could tell them apart; so do bands cut at any pixel rather
+/// than at whole rows (each pixel working out its row and column from its
+/// index), bands that are not one block of rows (row `y` dealt to band `y %
+/// bands`), bands of columns rather than rows (strips written through a shared
+/// raw pointer), and threads that take turns at one lock around the whole
+/// output while they blur (so the bands are blurred one at a time, as under a
+/// GIL, once every `on_band` has been called). They break this contract all the
+/// same; so does a caller that counts finished bands with a `Relaxed` counter
+/// and copies the output as soon as the count is full, rather than join: no
+/// band's writes are then ordered before its read (a data race, which a CPU
+/// with weak memory ordering may show as stale bytes), but the trials run on
+/// x86, which shows every write in order, and the course's loom models see only
+/// code written with loom's own types.
 ///
 /// Nor is it graded that the output starts as `vec![0; n]`: an output made
 /// with `Vec::with_capacity(n)` and `set_len(n)` hands the bands `&mut
@@ -225,6 +217,9 @@ where
 /// `blur` shows a trial nothing of its output before it returns it, by
 /// which time every byte has been written, so only a tool such as Miri
 /// could see it. It breaks this contract all the same.
+/// Nor are `i32` coordinates graded (use `usize`): they overflow above 2^31
+/// pixels, but such an image and its output fill a trial's 4 GiB, and take
+/// minutes to blur.
 ///
 /// Nor is it graded that the number a band's thread passes to `on_band` is
 /// that band's own, the band whose rows the thread blurs. Threads that
@@ -275,7 +270,8 @@ where
 ///   panics, or returns the whole blur if a band that ended gave its thread's
 ///   stack to a later one, and calls no `on_band` on the calling thread. If
 ///   `on_band` panics for one band (of 3), `blur` panics instead of returning,
-///   and `on_band` is still called once for each band. Meanwhile the calling
+///   and `on_band` is still called once for each band, also by bands that
+///   start after the panic (no band skips its work). Meanwhile the calling
 ///   thread only waits, asleep until a band's end wakes it: while two bands'
 ///   `on_band` wait, it must not use a fifth of a second of CPU time (spinning
 ///   on `is_finished`), nor spin a moment before it sleeps (2 ms of CPU time
@@ -399,6 +395,8 @@ impl ShardedMap {
     /// window is a few instructions in the process's first call, which no
     /// trial can force from outside `shard_of`. Hash the key alone
     /// (`DefaultHasher::new()` has fixed keys), or seed each map in `new`.
+    /// Nor is a hash scaled in `f64` (`int(h / MAX * n)`), which gives `n`
+    /// for one key in 2^54: no trial can find one. Take it modulo `n`.
     ///
     /// # Graded promises
     ///
@@ -410,10 +408,10 @@ impl ShardedMap {
     ///   they all end in the same byte: 10,000 keys ending in `'/'` reach at
     ///   least 500 of 1,000 shards (hash the whole key, not its last byte,
     ///   into a hash of more than 8 bits, and make as many shards as asked
-    ///   for, with no cap: shards 500,000 and above of 1,000,000 too), and so
-    ///   do 10,000 keys of one length that differ only in their middle (URLs,
-    ///   and keys of 970 bytes: hash every byte, not a key's length and a
-    ///   few bytes at each end). It stays
+    ///   for, with no cap: 1,100,000 and above of 2,200,000 too), and so do
+    ///   keys of one length that differ only in their middle (URLs, keys of
+    ///   970, 4,000 and 20,000 bytes: hash every byte, not a key's length
+    ///   and some bytes at each end, however long the key). It stays
     ///   in `0..shards` for shard counts that are not powers of two (3 and
     ///   5). Keys may be of any length:
     ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
@@ -524,7 +522,9 @@ impl ShardedMap {
 /// as a small one; but three ways to break that are not graded, because each
 /// trial may map 4 GiB (`RLIMIT_DATA`), about 2,000 stacks of 2 MiB, so no
 /// trial can start many more requests at once: a cap above 2,000 requests in
-/// flight (a window of 2,048, say), a `fetch_all` that panics above 4,096
+/// flight (a window of 2,048, say; but a cap that grows with the cores is
+/// graded: the trial makes `available_parallelism` say one core, so 1,024
+/// a core hangs), a `fetch_all` that panics above 4,096
 /// requests, and one that shares a stack budget among the requests (4 GiB in
 /// all, which leaves a request less than the 512 KiB a `fetch` may use only
 /// above 8,192 requests). They break this contract all the same.
@@ -538,7 +538,9 @@ impl ShardedMap {
 /// - Every request runs at the same time as all the others, however many there
 ///   are (2,000: more than the cores, and more than any cap on the requests in
 ///   flight, such as a window of 128 that joins the oldest before it starts
-///   the next): a `fetch` may wait until every request has started. A `fetch`
+///   the next, or a window that grows with the cores, 1,024 a core: the trial
+///   makes `available_parallelism` say one): a `fetch` may wait until every
+///   request has started. A `fetch`
 ///   may use 512 KiB of its thread's stack there too (one in every 100 does):
 ///   a large fan-out is no reason to give the requests' threads smaller stacks
 ///   (each is as large as with 4 requests: 1 MiB above 1,024 fails, and 64
@@ -564,20 +566,18 @@ impl ShardedMap {
 ///   looks). Trial: `ch05::fetch_all::fetches_every_url_on_its_own_thread`.
 /// - If a `fetch` panics, `fetch_all` panics instead of returning, and each
 ///   entry is still fetched once, that one included (a failed request is not
-///   tried again); and when no
-///   request's thread can start (on Linux, the trial leaves the process too
-///   little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
-///   `Scope::spawn` does, with no request fetched on the calling thread
-///   (threads with a smaller stack may still start, which is no leave to
-///   ask for one: then every request must run on one). When only some
-///   requests' threads can start (the trial
-///   leaves room for 2 new threads, and asks for 4 requests), the requests
-///   that started do not wait for the others (no start barrier for every
-///   request, which would hang): `fetch_all` panics, or returns every
-///   response if a request that ended gave its thread's stack to a later
-///   one, and fetches nothing on the calling thread. Only that it panics is
-///   graded, not the panic's message: std does not promise the text of
-///   `Scope::spawn`'s, and a message of your own
+///   tried again); and when no request's thread can start (on Linux, the trial
+///   leaves the process too little memory for a thread's stack, with
+///   `RLIMIT_DATA`), it panics as `Scope::spawn` does, with no request fetched
+///   on the calling thread (threads with a smaller stack may still start, which
+///   is no leave to ask for one: then every request must run on one). When only
+///   some requests' threads can start (the trial leaves room for 2 new threads,
+///   and asks for 4 requests), the requests that started do not wait for the
+///   others (no start barrier for every request, which would hang): `fetch_all`
+///   panics, or returns every response if a request that ended gave its
+///   thread's stack to a later one, and fetches nothing on the calling thread.
+///   Only that it panics is graded, not the panic's message: std does not
+///   promise the text of `Scope::spawn`'s, and a message of your own
 ///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
 ///   `ch05::fetch_all::a_failed_request_panics_the_caller`.
 pub fn fetch_all<F>(urls: &[&str], fetch: F) -> Vec<String>

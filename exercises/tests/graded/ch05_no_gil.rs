@@ -23,6 +23,7 @@ mod in_bands;
 mod os;
 mod sharded_map;
 mod spawn_failure;
+mod spawn_hold;
 
 use blur::{
     blur_zero_bands_panics, blurs_the_bands_at_once,
@@ -46,6 +47,11 @@ use sharded_map::{
 
 /// Deadline for trials whose only way to hang is missing concurrency.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Deadline for the trials that start 2,000 threads of their own, or fill
+/// a map of 2,200,000 shards: a few seconds alone, and several times that
+/// on a loaded machine. Only a hang goes on for longer.
+const LARGE_TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
@@ -124,7 +130,8 @@ pub fn trials() -> Vec<Trial> {
             "ch05::sharded_map::counts_from_many_threads",
             1,
             counts_from_many_threads,
-        ),
+        )
+        .timeout(LARGE_TRIAL_TIMEOUT),
         Trial::new(
             "ch05::sharded_map::holds_two_shards_at_once",
             3,
@@ -176,10 +183,12 @@ pub fn trials() -> Vec<Trial> {
             2,
             starts_every_request_at_once,
         )
-        .timeout(BARRIER_TIMEOUT)
+        .timeout(LARGE_TRIAL_TIMEOUT)
         .on_timeout(
             "did not start every request before waiting for one: each \
-             request waits until all have started",
+             request waits until all 2,000 have started, on a machine of \
+             one core too (no cap on the requests in flight, not even one \
+             that grows with the cores, such as 1,024 a core)",
         ),
         Trial::new(
             "ch05::fetch_all::fetches_every_url_on_its_own_thread",

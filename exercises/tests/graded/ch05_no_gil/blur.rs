@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::ffi::c_int;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use course::grader::alloc;
 use exercises::ch05_no_gil::blur;
 
 use super::{
-    assert_one_thread_each, panics, spawn_failure,
+    assert_one_thread_each, panics, spawn_failure, spawn_hold,
     the_caller_sleeps_until_woken,
 };
 
@@ -193,6 +193,66 @@ fn a_panicking_on_band_panics_the_caller() {
         "on_band must still be called once for each band when one of the \
          calls panics"
     );
+    a_band_started_after_a_panic_still_calls_on_band();
+}
+
+/// The first band's `on_band` panics, and the calling thread starts the
+/// other bands only once that band's thread has ended (it is held just
+/// after it started the first, until then): the bands started after the
+/// panic still call `on_band`, and blur their rows, rather than skip them
+/// because `blur` will panic anyway.
+fn a_band_started_after_a_panic_still_calls_on_band() {
+    let image = test_gray(6, 9);
+    let called = Mutex::new(Vec::new());
+    // The first band's thread keeps the only sender until it ends, so that
+    // `recv` returns (with an error) once it has.
+    let (sender, ended) = mpsc::channel::<()>();
+    let sender = Mutex::new(Some(sender));
+    let ended = Mutex::new(ended);
+    let wait_for_the_first_band = || {
+        let _ = ended.lock().unwrap().recv();
+    };
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        spawn_hold::after_this_thread_starts_one(
+            &wait_for_the_first_band,
+            || {
+                blur(&image, 6, 3, |band| {
+                    let mut called = called.lock().unwrap();
+                    called.push(band);
+                    if called.len() > 1 {
+                        return;
+                    }
+                    drop(called);
+                    let sender = sender.lock().unwrap().take();
+                    SENDER_UNTIL_THREAD_END
+                        .with(|slot| *slot.borrow_mut() = sender);
+                    panic!("this band's on_band fails on purpose");
+                })
+            },
+        )
+    }));
+    assert!(
+        outcome.is_err(),
+        "on_band panicked for the first band of 3, yet blur returned: let \
+         the panic come back up, rather than catch it and carry on"
+    );
+    let mut called = called.into_inner().unwrap_or_else(|e| e.into_inner());
+    called.sort();
+    assert_eq!(
+        called,
+        [0, 1, 2],
+        "on_band panicked for the first band of 3, and the bands whose \
+         threads started after that did not call on_band: every band's \
+         thread calls on_band and blurs its rows, even once another band \
+         has failed (do not skip the work because blur will panic anyway)"
+    );
+}
+
+thread_local! {
+    /// The sender the first band's thread holds until it ends (a thread's
+    /// thread-local values are dropped as it ends).
+    static SENDER_UNTIL_THREAD_END: RefCell<Option<mpsc::Sender<()>>> =
+        const { RefCell::new(None) };
 }
 
 /// The pixels of the image blurred in [`the_bands_threads_do_the_blurring`]:

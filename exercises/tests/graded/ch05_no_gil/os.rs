@@ -1,8 +1,8 @@
 //! What the trials of chapter 5 ask Linux: whether a thread is asleep, how
 //! much CPU time it has used (from `course::grader::task`), and a process
 //! in which no new thread can start, or only a few (from
-//! `course::grader::spawn_limit`); and a machine with cores to spare, as
-//! `std::thread::available_parallelism` sees it.
+//! `course::grader::spawn_limit`); and a machine with cores to spare, or
+//! with one core, as `std::thread::available_parallelism` sees it.
 
 use std::ffi::{c_int, c_long};
 use std::ptr;
@@ -19,7 +19,8 @@ pub fn current_tid() -> Tid {
 }
 
 /// How many cores `sched_getaffinity` says this process may use while a
-/// trial pretends the machine is larger ([`with_cores_to_spare`]); 0 the
+/// trial pretends the machine is larger ([`with_cores_to_spare`]) or has
+/// one core ([`with_one_core`]); 0 the
 /// rest of the time, when it says what Linux says.
 static PRETENDED_CORES: AtomicUsize = AtomicUsize::new(0);
 
@@ -43,7 +44,7 @@ const SYS_SCHED_GETAFFINITY: c_long = 123;
 /// over the C library's, for `std::thread::available_parallelism` to ask:
 /// what the C library's says (the same system call, the rest of the mask
 /// cleared), except while [`with_cores_to_spare`] runs, when it says
-/// [`PRETENDED`] cores.
+/// [`PRETENDED`] cores, or [`with_one_core`], when it says one.
 ///
 /// # Safety
 ///
@@ -83,13 +84,27 @@ pub unsafe extern "C" fn sched_getaffinity(
 /// large machine: code that spins only when cores are spare spins here too,
 /// on a grader of 2 cores. Only the trial's own process is fooled.
 pub fn with_cores_to_spare<T>(f: impl FnOnce() -> T) -> T {
+    pretending_cores(PRETENDED, f)
+}
+
+/// Runs `f` while `std::thread::available_parallelism()` says the machine
+/// has one core, as a small grader or container does: a cap on the threads
+/// in flight that grows with the cores (1,024 a core, say) is then at its
+/// smallest, below the threads a trial starts at once.
+pub fn with_one_core<T>(f: impl FnOnce() -> T) -> T {
+    pretending_cores(1, f)
+}
+
+/// Runs `f` while `sched_getaffinity` says the process may use `cores`
+/// cores, then goes back to what Linux says.
+fn pretending_cores<T>(cores: usize, f: impl FnOnce() -> T) -> T {
     struct Restore;
     impl Drop for Restore {
         fn drop(&mut self) {
             PRETENDED_CORES.store(0, Ordering::SeqCst);
         }
     }
-    PRETENDED_CORES.store(PRETENDED, Ordering::SeqCst);
+    PRETENDED_CORES.store(cores, Ordering::SeqCst);
     let _restore = Restore;
     f()
 }

@@ -136,22 +136,22 @@ pub(super) fn counts_from_many_threads() {
         reached.last(),
     );
     // No cap on the shards, however many are asked for: in a map of
-    // 1,000,000 shards (each an empty lock and table, some 60 MB in all),
-    // about half of 10,000 keys land in its upper half, at shard 500,000
-    // or above, which a map that makes at most 1,024 (or 65,536) shards
-    // never reaches.
+    // 2,200,000 shards (each an empty lock and table, some 120 MB in all),
+    // about half of 10,000 keys land in its upper half, at shard 1,100,000
+    // or above, which a map that makes at most 1,024 (or 65,536, or 2^20)
+    // shards never reaches.
     {
-        let many = ShardedMap::new(1_000_000);
+        let many = ShardedMap::new(2_200_000);
         let upper = (0..10_000)
             .map(|i| many.shard_of(&format!("/tab/{i}/")))
-            .filter(|&shard| (500_000..1_000_000).contains(&shard))
+            .filter(|&shard| (1_100_000..2_200_000).contains(&shard))
             .count();
         assert!(
             upper >= 4_000,
-            "ShardedMap::new(1_000_000) has 1,000,000 shards, yet only {upper} \
-             of 10,000 keys landed in shards 500,000 and above (about half \
-             should): make as many shards as asked for, with no cap, however \
-             large the number"
+            "ShardedMap::new(2_200_000) has 2,200,000 shards, yet only {upper} \
+             of 10,000 keys landed in shards 1,100,000 and above (about half \
+             should): make as many shards as asked for, with no cap (not even \
+             a ceiling of a million or so), however large the number"
         );
     }
     // Long keys that differ only in their middle spread too: 10,000 URLs
@@ -176,19 +176,29 @@ pub(super) fn counts_from_many_threads() {
     );
     // So do keys of 970 bytes that differ only in their middle, more than
     // 480 bytes from either end: a hash of the length and a fixed number
-    // of bytes at each end (32, 64, 256) puts them all in one shard.
-    let (head, tail) = ("a".repeat(480), "z".repeat(480));
-    let reached: std::collections::BTreeSet<usize> = (0..10_000)
-        .map(|i| map.shard_of(&format!("/{head}/{i:06}/{tail}/")))
-        .collect();
-    assert!(
-        reached.len() >= 500,
-        "10,000 keys of 970 bytes that differ only in their middle (more \
-         than 480 bytes from either end) reached only {} of 1,000 shards: hash \
-         every byte of the key, however long, not a number of bytes at \
-         each end",
-        reached.len(),
-    );
+    // of bytes at each end (32, 64, 256) puts them all in one shard; and
+    // so do longer keys, of 4,000 and 20,000 bytes (a hash that reads a
+    // long key's ends only, 512 bytes of each above 1,024, say).
+    for (length, keys, shards) in [
+        (970, 10_000, 1_000),
+        (4_000, 10_000, 1_000),
+        (20_000, 500, 50),
+    ] {
+        let map = ShardedMap::new(shards);
+        let side = (length - 10) / 2;
+        let (head, tail) = ("a".repeat(side), "z".repeat(length - 10 - side));
+        let reached: std::collections::BTreeSet<usize> = (0..keys)
+            .map(|i| map.shard_of(&format!("/{head}/{i:06}/{tail}/")))
+            .collect();
+        assert!(
+            reached.len() >= shards / 2,
+            "{keys} keys of {length} bytes that differ only in their middle \
+             (more than {side} bytes from either end) reached only {} of \
+             {shards} shards: hash every byte of the key, however long, not \
+             a number of bytes at each end",
+            reached.len(),
+        );
+    }
     // Shard counts that are not powers of two: a shard number is always
     // below the count, whatever the key.
     for count in [3, 5] {
