@@ -80,9 +80,10 @@ pub enum Exit {
 ///   each (far more than a pipe holds) finishes, and each comes back whole and
 ///   unmixed. There is no cap on how much: 64 MiB and a byte more to each also
 ///   come back whole. A read that a signal interrupts (`EINTR`,
-///   `ErrorKind::Interrupted`) has not failed and is tried again: the output
-///   still comes back whole, the bytes read before the signal included (the
-///   read goes on where it was, it does not start over). Trial:
+///   `ErrorKind::Interrupted`), of either pipe and on whichever thread reads
+///   it, has not failed and is tried again: the output still comes back
+///   whole, the bytes read before the signal included (the read goes on
+///   where it was, it does not start over). Trial:
 ///   `ch02::capture::drains_both_pipes_at_once`.
 /// - The bytes come back unchanged, text or not: bytes that are not UTF-8,
 ///   every `\r\n` and the final newline are kept. Trial:
@@ -100,15 +101,19 @@ pub enum Exit {
 ///   waited for (not handed to a thread that waits in the background). The
 ///   child ends by itself, as it would: it is not killed (a child that goes on
 ///   after its writes to stdout fail still gets to its end). Only that pipe is
-///   let go: after reading stdout failed, stderr is still read to its end, so
-///   a process the child started that then writes 4 MiB there gets it all
-///   written (no broken pipe), and the thread that reads it is joined, not
-///   left running with the pipe open after `capture` returns. If no thread
-///   can start to read a pipe, `capture` returns that error (it does not
-///   panic), once it has let go of both pipes and then waited for the child,
-///   which is not left behind: a child that writes 1 MiB to stdout and then
-///   to stderr ends (its writes fail), where a wait with either pipe still
-///   open would never return. Trial:
+///   let go: after reading stdout failed, stderr is still read to its end,
+///   and after reading stderr failed, stdout is, so a process the child
+///   started that then writes 4 MiB to the other pipe gets it all written (no
+///   broken pipe), and a thread that reads it is joined, not left running
+///   with the pipe open after `capture` returns. If no thread can start to
+///   read a pipe, `capture` returns that error as it is (the one
+///   `thread::Builder::spawn` gave, kind and `raw_os_error()` kept, not a new
+///   one with a clearer message); it does not panic, nor read one pipe and
+///   then the other instead. It first lets go of both pipes and then waits
+///   for the child, which is not left behind: a child that writes 128 KiB to
+///   stdout, then to stderr, then to stdout again ends (its writes fail),
+///   where a wait with either pipe still open, or a read of one pipe to its
+///   end before the other, would never return. Trial:
 ///   `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     // TODO(ch02): pipe stdout and stderr, and read both to their end.
@@ -200,10 +205,11 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   segmentation fault) or a non-zero code, and stops after the first success:
 ///   a worker that aborts, segfaults, exits with `3` and then succeeds gives
 ///   `[Signal(6), Signal(11), Code(3), Code(0)]`. Every non-zero code is a
-///   failure, the sysexits.h codes `64` to `78` (`EX_USAGE` to `EX_CONFIG`)
-///   included: a worker that exits with `1`, `64`, `65`, `70`, `75`, `78`,
-///   `127` and `255` in turn and then succeeds is restarted after each. Trial:
-///   `ch02::supervise::restarts_until_success`.
+///   failure, each of the sysexits.h codes `64` to `78` (`EX_USAGE` to
+///   `EX_CONFIG`) included, `EX_NOINPUT` (`66`) and `EX_NOPERM` (`77`) too,
+///   though running again may not help: a worker that exits with `1`, each
+///   code from `64` to `78`, `127` and `255` in turn and then succeeds is
+///   restarted after each. Trial: `ch02::supervise::restarts_until_success`.
 /// - A worker that always fails runs `1 + max_restarts` times, and all its
 ///   exits are returned: with `max_restarts` of `2`, three exits; with `0`,
 ///   one; with `40`, forty-one, each run started at once after the one before
@@ -239,15 +245,18 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   Signal(2), Signal(1), Signal(13), Signal(3), Code(0)]`. Trial:
 ///   `ch02::supervise::restarts_a_killed_worker`.
 /// - A worker that cannot be started, whatever the reason, makes `supervise`
-///   return that `io::Error`, as it is, at once, without another try, also
-///   when it is a restart after a crash: its program does not exist (kind
-///   `NotFound`) or is not executable (`PermissionDenied`; not made into a
-///   shell's exit `126`), or the start fails for a moment (`EAGAIN`, kind
-///   `WouldBlock`, when the machine runs out of processes, or `EINTR`), though
-///   it might work if tried again. So does an error
-///   from waiting for the worker (`ECHILD`, when the supervisor's process
-///   ignores SIGCHLD): it is returned at once, not made into an exit, and the
-///   worker is not started again. A panic in `start` is a bug in the caller's
+///   return that `io::Error`, as it is (its kind and `raw_os_error()` kept,
+///   not a new error of the same kind whose message says more), at once,
+///   without another try, also when it is a restart after a crash: its
+///   program does not exist (kind `NotFound`) or is not executable
+///   (`PermissionDenied`; not made into a shell's exit `126`), or the start
+///   fails for a moment (`EAGAIN`, kind `WouldBlock`, when the machine runs
+///   out of processes, `EINTR`, `ENOMEM`, or `ETXTBSY`, "Text file busy",
+///   while its program is still open for writing), though it might work if
+///   tried again. So does an error from waiting for the worker (`ECHILD`,
+///   when the supervisor's process ignores SIGCHLD): it is returned at once,
+///   as it is (`raw_os_error()` gives `Some(10)`), not made into an exit, and
+///   the worker is not started again. A panic in `start` is a bug in the caller's
 ///   code, not a crash of the worker: it goes on out of `supervise` as it is,
 ///   on the first run or a restart, not caught and made into an exit. Trial:
 ///   `ch02::supervise::returns_a_start_error`.
@@ -308,8 +317,11 @@ pub fn supervise(
 ///   stage's stdout. Trial: `ch02::pipeline::runs_the_stages_at_once`.
 /// - Data streams through the stages while they run: 100,000 lines (1.3 MB, far
 ///   more than a pipe holds) pass through three stages and all come out, in
-///   order. There is no cap on how much: 64 MiB and a byte more through a last
-///   stage `cat` all come out, and both stages succeed. A read of the last
+///   order. So does a pipeline of one stage: its 1 MiB is read while it runs
+///   (a stage that fills its pipe waits until it is read, so waiting for it
+///   before reading never ends). There is no cap on how much: 64 MiB and a
+///   byte more through a last stage `cat` all come out, and both stages
+///   succeed. A read of the last
 ///   stage's output that a signal interrupts
 ///   (`EINTR`, `ErrorKind::Interrupted`) has not failed and is tried again, as
 ///   in `capture`: the output still comes out whole, the bytes read before the
@@ -387,7 +399,9 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 /// variable set on `command` with `Command::env` does not reach the child
 /// either, nor does one that another thread of the parent sets while
 /// `run_isolated` runs. If `dir` does not exist, the command is not run
-/// (not in another directory): the error of its start comes back.
+/// (not in another directory): the error of its start comes back. Checking
+/// `dir` first (`fs::metadata(dir)?`) is not needed, and not graded apart
+/// from the start: its error, returned as it is, has the same kind and code.
 ///
 /// `run_isolated` changes `command` itself (its environment, working
 /// directory and stdio), and those settings stay on it after it returns, as
@@ -412,9 +426,11 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   environment was not cleared, so removing the parent's variables one by
 ///   one, as listed before, lets that one through: `Command::env_clear` does
 ///   not.) Trial: `ch02::run_isolated::hides_the_parents_secret`.
-/// - The child's `PATH` is the parent's, as it is (empty and relative entries
-///   kept: `/usr/bin::bin:.:` stays that), also when it is set but empty, and
-///   also when `command` sets a `PATH` of its own (`Command::env`); when the
+/// - The child's `PATH` is the parent's as it is when `run_isolated` is called
+///   (read at each call, not kept from an earlier one), bytes and all (empty
+///   and relative entries kept: `/usr/bin::bin:.:` stays that), also when it
+///   is set but empty, and also when `command` sets a `PATH` of its own
+///   (`Command::env`); when the
 ///   parent has no `PATH`, the child has none either (its environment is
 ///   empty, no default is made up, and a `PATH` set on `command` does not
 ///   stand in). Trial: `ch02::run_isolated::keeps_path`.
@@ -438,8 +454,11 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   `CommandExt::arg0` is the child's. Trial:
 ///   `ch02::run_isolated::leaves_the_rest_of_the_command`.
 /// - The parent's working directory never changes, not even while the child
-///   runs (another thread of the parent sees it unchanged meanwhile), nor when
-///   the command cannot be started, which returns an `Err`. Trial:
+///   runs (another thread of the parent sees it unchanged meanwhile), nor for
+///   a moment before the child starts (to find `dir`'s absolute name, as `cd
+///   "$dir" && pwd` does: `Command::current_dir` takes a relative `dir` from
+///   the parent's directory by itself), nor when the command cannot be
+///   started, which returns an `Err`. Trial:
 ///   `ch02::run_isolated::keeps_the_parents_directory_meanwhile`.
 /// - The parent's own environment never changes, not even while the child
 ///   runs: another thread of the parent sees every variable, a secret

@@ -97,7 +97,10 @@ pub fn trials() -> Vec<Trial> {
             "reading stdout or stderr failed (or no thread could start to \
              read one), but capture kept its end of that pipe open while it \
              waited, so the child, blocked writing to it, could not end: \
-             drop the pipes you no longer read, then wait",
+             drop the pipes you no longer read, then wait; or, with no \
+             thread to read stderr, capture read one pipe to its end and \
+             then the other, while the child filled the other and waited \
+             for it to be read: return the thread's error instead",
         ),
         Trial::new(
             "ch02::exit_of::tells_codes_from_signals",
@@ -178,7 +181,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
             "1.3 MB flow through the pipeline, more than a pipe holds: \
-             every stage must run while the others do",
+             every stage must run while the others do, and the last \
+             stage's output is read while it runs, also when it is the \
+             only stage (a stage that fills its pipe waits until it is \
+             read, so waiting for it first never ends)",
         ),
         Trial::new(
             "ch02::pipeline::reports_every_stage",

@@ -337,7 +337,9 @@ pub(super) fn pipe_of(link: &Path) -> Option<String> {
 pub(super) fn waits_even_when_a_read_fails() {
     failed_capture::waits_when_no_reader_can_start(capture, "capture");
     waits_after_a_failed_read(capture, "capture");
-    failed_capture::reads_stderr_after_a_failed_read(capture, "capture");
+    failed_capture::reads_the_other_pipe_after_a_failed_read(
+        capture, "capture",
+    );
 }
 
 /// The checks of `waits_even_when_a_read_fails`, for `run`, called `name`

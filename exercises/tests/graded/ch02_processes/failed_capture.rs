@@ -1,35 +1,52 @@
 //! Checks of `capture`'s `waits_even_when_a_read_fails` beyond the failed
-//! read itself: stderr is still read to its end after reading stdout
-//! failed, by a reader that is joined, and a reader thread that cannot
-//! start leaves no zombie either.
+//! read itself: the other pipe is still read to its end after reading
+//! stdout or stderr failed, by a reader that is joined, and a reader thread
+//! that cannot start leaves no zombie either.
 
 use super::*;
 
 use course::grader::{spawn_limit, task};
 
-/// Reading stdout fails; meanwhile a process the child started in the
-/// background holds the child's stderr, and writes 4 MiB there (far more
-/// than a pipe holds) only once the trial lets it, then makes a file. It
-/// is let go once the child has ended and the thread that called `run`
-/// sleeps in a join, a lock or a read (not in a wait for the child), or
-/// once `run` has returned. So `run` must go on reading stderr to its end
-/// after the failed read of stdout, not stop at the first bytes (the
-/// writer would then fail on a broken pipe and never make its file), and
-/// must not return while a thread of its own still reads stderr (a reader
-/// left running after the call, with the pipe open).
-pub(super) fn reads_stderr_after_a_failed_read(run: Runner, name: &str) {
+/// Reading stdout fails, then (in a second run) reading stderr does;
+/// meanwhile a process the child started in the background holds the
+/// other pipe, and writes 4 MiB there (far more than a pipe holds) only
+/// once the trial lets it, then makes a file. It is let go once the child
+/// has ended and the thread that called `run` sleeps in a join, a lock or
+/// a read (not in a wait for the child), or once `run` has returned. So
+/// `run` must go on reading the other pipe to its end after the failed
+/// read, not stop at the next bytes (the writer would then fail on a
+/// broken pipe and never make its file), and must not return while a
+/// thread of its own still reads it (a reader left running after the call,
+/// with the pipe open).
+pub(super) fn reads_the_other_pipe_after_a_failed_read(
+    run: Runner,
+    name: &str,
+) {
+    a_failed_read_then_the_other(1, run, name);
+    a_failed_read_then_the_other(2, run, name);
+}
+
+/// One run of `reads_the_other_pipe_after_a_failed_read`, where reading the
+/// child's file descriptor `fails` (1 or 2) fails.
+fn a_failed_read_then_the_other(fails: i32, run: Runner, name: &str) {
+    let other = 3 - fails;
+    let [failed, kept] = if fails == 1 {
+        ["stdout", "stderr"]
+    } else {
+        ["stderr", "stdout"]
+    };
     let scratch = scratch();
     let go = scratch.path().join("go");
     let late = scratch.path().join("late");
     let ended = scratch.path().join("ended");
-    let mut command = shell(
+    let mut command = shell(&format!(
         r#"trap '' PIPE
-        ( exec >/dev/null
+        ( exec {fails}>/dev/null
         while [ ! -e "$2" ]; do sleep 0.01; done
-        head -c 4194304 /dev/zero >&2 && : >"$3" ) &
+        head -c 4194304 /dev/zero >&{other} && : >"$3" ) &
         while [ ! -e "$1" ]; do sleep 0.01; done
-        while printf x 2>/dev/null; do sleep 0.01; done"#,
-    );
+        while printf x >&{fails} 2>/dev/null; do sleep 0.01; done"#
+    ));
     command.arg("sh").arg(&go).arg(&late).arg(&ended);
     let (tid_sender, tid) = std::sync::mpsc::channel();
     let running = std::thread::spawn(move || {
@@ -37,10 +54,10 @@ pub(super) fn reads_stderr_after_a_failed_read(run: Runner, name: &str) {
         run(&mut command)
     });
     let tid = tid.recv().expect("the capturing thread is gone");
-    let (child, stdout) = child_running(&go, 1);
-    let stderr = pipe_of(Path::new(&format!("/proc/{child}/fd/2")))
-        .expect("the child's stderr is no pipe");
-    make_reads_fail(&stdout);
+    let (child, failing) = child_running(&go, fails);
+    let held = pipe_of(Path::new(&format!("/proc/{child}/fd/{other}")))
+        .unwrap_or_else(|| panic!("the child's {kept} is no pipe"));
+    make_reads_fail(&failing);
     fs::write(&go, "").expect("cannot create the flag");
     // Twice in a row, so that a thread that only passes through a lock
     // does not count.
@@ -57,38 +74,38 @@ pub(super) fn reads_stderr_after_a_failed_read(run: Runner, name: &str) {
         };
         std::thread::sleep(Duration::from_millis(1));
     }
-    // Before the background process writes: is the stderr pipe still open
+    // Before the background process writes: is the other pipe still open
     // here, though `run` has returned?
     let returned_early = running.is_finished();
-    let still_open = returned_early && holds_a_read_end_of(&stderr);
+    let still_open = returned_early && holds_a_read_end_of(&held);
     fs::write(&late, "").expect("cannot create the flag");
     let result = running
         .join()
         .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
     assert!(
         !still_open,
-        "reading the child's stdout failed, and {name} returned while a \
-         thread it started still held the child's stderr open, reading it \
+        "reading the child's {failed} failed, and {name} returned while a \
+         thread it started still held the child's {kept} open, reading it \
          (a process the child started kept it open): join the thread that \
-         reads stderr before returning, on an error too, so that nothing \
+         reads it before returning, on an error too, so that nothing \
          {name} started is left running"
     );
     assert!(
         !returned_early,
-        "reading the child's stdout failed, and {name} returned before the \
-         end of its stderr, which a process the child started still held \
-         open and had not written to yet: read stderr to its end all the \
-         same (let go only of the pipe whose read failed)"
+        "reading the child's {failed} failed, and {name} returned before \
+         the end of its {kept}, which a process the child started still \
+         held open and had not written to yet: read {kept} to its end all \
+         the same (let go only of the pipe whose read failed)"
     );
     assert!(
         result.is_err(),
-        "reading the child's stdout failed, yet {name} returned {result:?}"
+        "reading the child's {failed} failed, yet {name} returned {result:?}"
     );
     assert!(
         ended.exists(),
-        "reading the child's stdout failed, and then a process the child \
-         started wrote 4 MiB to its stderr, but could not write it all (a \
-         broken pipe): {name} stopped reading stderr once stdout failed; \
+        "reading the child's {failed} failed, and then a process the child \
+         started wrote 4 MiB to its {kept}, but could not write it all (a \
+         broken pipe): {name} stopped reading {kept} once {failed} failed; \
          go on reading it to its end, so that the child and what it started \
          run to their end as they would"
     );
@@ -105,23 +122,30 @@ fn holds_a_read_end_of(pipe: &str) -> bool {
 /// While no new thread can start, `run` cannot start a thread to read
 /// stderr: it returns that error, but first lets go of both pipes and waits
 /// for the child it has started, which is not left behind, running or a
-/// zombie. The child writes 1 MiB to stdout, then 1 MiB to stderr, far
-/// more than a pipe holds: a `run` that waits while it still holds either
-/// pipe waits forever, and the trial's timeout says why. A `run` that
-/// starts its thread before the child, or reads both pipes on its own
-/// thread, leaves no child either. Where threads still start under the
-/// limit, nothing is checked.
+/// zombie. The child writes 128 KiB to stdout, then to stderr, then to
+/// stdout again, more than a pipe holds each time: a `run` that waits while
+/// it still holds either pipe waits forever, and so does one that reads one
+/// pipe to its end and then the other; the trial's timeout says why. A
+/// `run` that starts its thread before the child, or reads both pipes at
+/// once on its own thread, leaves no child either. An error it returns is
+/// the start's own (as a probe's start under the same limit gives it), not
+/// a new one. Where threads still start under the limit, nothing is
+/// checked.
 pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
     assert!(
         unwaited_children().is_empty(),
         "the trial starts with a child of its own"
     );
     let mut command = shell(
-        "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2; exit 3",
+        "head -c 131072 /dev/zero; head -c 131072 /dev/zero >&2
+        head -c 131072 /dev/zero; exit 3",
     );
-    let Some(outcome) =
-        spawn_limit::while_no_thread_can_start(move || run(&mut command))
-    else {
+    // What a thread's start gives under the limit, as a learner's
+    // `thread::Builder::spawn` would get it.
+    let Some(outcome) = spawn_limit::while_no_thread_can_start(move || {
+        let probe = std::thread::Builder::new().spawn(|| {});
+        (probe.err(), run(&mut command))
+    }) else {
         eprintln!(
             "note: threads still start under RLIMIT_DATA here, so a reader \
              thread that cannot start is not checked"
@@ -129,7 +153,7 @@ pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
         return;
     };
     let left = unwaited_children();
-    let outcome = match outcome {
+    let (refused, outcome) = match outcome {
         Ok(outcome) => outcome,
         Err(_) => panic!(
             "no new thread could start, and {name} panicked{}: return the \
@@ -144,9 +168,23 @@ pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
     };
     assert!(
         left.is_empty(),
-        "no new thread could start, and {name} returned {outcome:?} without \
+        "no new thread could start, and {name} returned {} without \
          waiting for the child it had started (process {left:?} is left, \
          running or a zombie): when the reader thread cannot start, let go \
-         of the pipes and wait for the child, then return the error"
+         of the pipes and wait for the child, then return the error",
+        if outcome.is_ok() { "Ok" } else { "an error" }
     );
+    // `Ok` comes from a `run` that reads both pipes at once on its own
+    // thread (one that reads them in turn never returns); an error must be
+    // the one a thread's start gave.
+    if let (Some(refused), Err(error)) = (refused, outcome) {
+        assert!(
+            error.kind() == refused.kind()
+                && error.raw_os_error() == refused.raw_os_error(),
+            "no new thread could start ({refused}), and {name} returned \
+             another error: {error:?}; return the error of the thread's \
+             start as thread::Builder::spawn gives it, not a new one (not \
+             even with a clearer message)"
+        );
+    }
 }

@@ -17,6 +17,17 @@ pub(super) fn runs_the_stages_at_once() {
 }
 
 pub(super) fn streams_more_than_a_pipe_holds() {
+    // A pipeline of one stage streams too: its stage writes 1 MiB, far
+    // more than a pipe holds, which is read while it runs.
+    let (output, exits) =
+        pipeline(vec![shell("head -c 1048576 /dev/zero; printf o")])
+            .expect("pipeline failed");
+    assert_eq!(
+        (output.len(), output.last(), exits),
+        ((1 << 20) + 1, Some(&b'o'), vec![Exit::Code(0)]),
+        "the only stage of a pipeline wrote 1 MiB and then `o`, and \
+         succeeded; all of it should come out of pipeline"
+    );
     const LINES: usize = 100_000;
     let (output, exits) = pipeline(vec![
         worker(&["lines", "100000"]),

@@ -248,6 +248,54 @@ pub(super) fn keeps_the_parents_directory_meanwhile() {
         before,
         "a failed start changed the parent's working directory"
     );
+    never_in_dir_for_a_moment();
+}
+
+/// A `dir` whose absolute name is over 2 KiB long, given while the
+/// parent's own directory is `/`. The thread that calls `run_isolated` is
+/// held at its first allocation of 4 KiB or more, and the parent's working
+/// directory is looked at then: a `run_isolated` that changes to `dir` and
+/// asks for its absolute name (`env::current_dir`, whose buffer grows to
+/// 4 KiB to hold that name), then changes back, is seen in `dir`. Holding a
+/// thread is only a delay, so another thread could see the same.
+fn never_in_dir_for_a_moment() {
+    let scratch = scratch();
+    let mut dir = scratch.path().to_path_buf();
+    while dir.as_os_str().len() < 2200 {
+        dir.push("d".repeat(200));
+    }
+    fs::create_dir_all(&dir).expect("cannot create a folder");
+    let before = std::env::current_dir().unwrap();
+    std::env::set_current_dir("/").expect("cannot go to /");
+    let seen = std::sync::Mutex::new(None);
+    let look = || *seen.lock().unwrap() = Some(std::env::current_dir());
+    let mut command = worker(&["pwd"]);
+    let result = course::grader::alloc::before_this_thread_allocates(
+        4096,
+        &look,
+        || run_isolated(&mut command, &dir),
+    );
+    std::env::set_current_dir(&before).expect("cannot go back");
+    let captured = result.expect("run_isolated failed");
+    let real = dir.canonicalize().expect("the folder is gone");
+    assert_eq!(
+        String::from_utf8_lossy(&captured.stdout),
+        format!("{}\n", real.display()),
+        "the child did not start in the directory it was given"
+    );
+    if let Some(Ok(meanwhile)) = seen.into_inner().unwrap() {
+        assert!(
+            meanwhile == Path::new("/"),
+            "run_isolated changed the parent's own working directory to \
+             dir, if only for a moment (to find its absolute name, say, as \
+             `cd \"$dir\" && pwd` does): meanwhile every thread of the parent \
+             was there, and one that opened a relative path then opened the \
+             wrong file; never change the parent's directory \
+             (env::set_current_dir), give the child its own with \
+             Command::current_dir(dir), which takes a relative dir from the \
+             parent's directory by itself"
+        );
+    }
 }
 
 /// The parent's environment, every variable, sorted.
@@ -350,7 +398,10 @@ pub(super) fn run_isolated_drains_both_pipes() {
 /// own checks, run through `run_isolated`.
 pub(super) fn run_isolated_waits_when_a_read_fails() {
     waits_after_a_failed_read(isolated, "run_isolated");
-    failed_capture::reads_stderr_after_a_failed_read(isolated, "run_isolated");
+    failed_capture::reads_the_other_pipe_after_a_failed_read(
+        isolated,
+        "run_isolated",
+    );
 }
 
 pub(super) fn starts_in_the_given_directory() {

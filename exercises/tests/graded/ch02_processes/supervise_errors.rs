@@ -59,7 +59,8 @@ pub(super) fn an_unrunnable_program_is_an_error() {
 
 /// A start that fails for a moment, as `fork` does with `EAGAIN` on a
 /// machine out of processes, is returned at once too, and so is one that
-/// fails with `EINTR`: it is not tried again. The worker's start fails
+/// fails with `EINTR`, `ETXTBSY` (its program is still open for writing,
+/// "Text file busy") or `ENOMEM`: it is not tried again. The worker's start fails
 /// once, the first time only (a hook that runs in the new process before
 /// its program, `CommandExt::pre_exec`, makes a file and fails), so a
 /// supervisor that tries again starts the worker, and it succeeds.
@@ -77,6 +78,8 @@ pub(super) fn a_failed_fork_is_not_tried_again() {
     for (errno, name, kind) in [
         (11, "EAGAIN", std::io::ErrorKind::WouldBlock),
         (4, "EINTR", std::io::ErrorKind::Interrupted),
+        (26, "ETXTBSY", std::io::ErrorKind::ExecutableFileBusy),
+        (12, "ENOMEM", std::io::ErrorKind::OutOfMemory),
     ] {
         let failed = scratch.path().join(format!("failed-{name}"));
         let failed = std::ffi::CString::new(failed.as_os_str().as_bytes())
@@ -164,12 +167,22 @@ pub(super) fn a_failed_wait_is_an_error() {
              of the worker",
             starts.get()
         ),
-        Err(error) => assert_eq!(
-            starts.get(),
-            1,
-            "waiting for the worker failed ({error}), and supervise started \
-             it again: return the error at once"
-        ),
+        Err(error) => {
+            assert_eq!(
+                starts.get(),
+                1,
+                "waiting for the worker failed ({error}), and supervise \
+                 started it again: return the error at once"
+            );
+            assert_eq!(
+                error.raw_os_error(),
+                Some(10),
+                "waiting for the worker failed with ECHILD, and supervise \
+                 returned another error: {error:?}; return wait's own error \
+                 as it is (`?`), not a new one, even of the same kind with a \
+                 clearer message"
+            );
+        }
     }
 }
 
