@@ -528,7 +528,9 @@ impl<T> FairRwLock<T> {
     /// - A reader that comes while a writer waits gets in only after that
     ///   writer, and reads what it wrote, also when another writer holds the
     ///   lock then: when that one leaves, the writer that waited goes before
-    ///   the readers that queued meanwhile. Trial:
+    ///   the readers that queued meanwhile, whether they queued after it or
+    ///   before it (it is woken, not only the reader that has waited
+    ///   longest). Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn read(&self) -> ReadGuard<'_, T> {
         // TODO(ch06): wait while a writer is inside or waiting.

@@ -353,7 +353,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "writers_waiting() never counted the writer blocked in write(), \
-             or a thread never got in once the read guard was dropped",
+             or a thread never got in once the read guard was dropped; or, \
+             with a reader and then a writer queued behind a writer, the \
+             waiting writer was never woken when that writer left (with one \
+             Condvar for readers and writers, notify_one may wake the reader, \
+             which only waits again: give writers a Condvar of their own)",
         ),
         Trial::new(
             "ch06::fair_rwlock::try_read_does_not_defer_to_queued_readers",
