@@ -537,10 +537,13 @@ impl Drop for NewGilGuard<'_> {
 ///
 /// Beats never come ahead of the schedule: the k-th beat comes no sooner
 /// than k periods after the first. If something holds the runtime up more
-/// than 5 ms past a beat (a long `beat`, or another task that blocks the
-/// thread), that beat comes late, as soon as the loop runs again, and the
-/// next one a full `period` after it: the beats missed meanwhile are not
-/// made up in a burst. (tokio applies the missed-tick behaviour only to a
+/// than 5 ms past a beat's time (a long `beat`, or another task that blocks
+/// the thread), that beat comes late, as soon as the loop runs again, and
+/// the next one a full `period` after it: the beats missed meanwhile are not
+/// made up in a burst. This holds for a beat late by less than a period too
+/// (with a period of 20 ms, a beat due at 20 ms that comes at 28 ms is
+/// followed by one at 48 ms, not 40 ms): tokio's `MissedTickBehavior::Delay`
+/// does exactly this. (tokio applies the missed-tick behaviour only to a
 /// tick more than 5 ms late; a tick less late keeps its place in the
 /// schedule, so the next may follow it sooner than `period`.) (tokio's timer counts in whole milliseconds and
 /// rounds each deadline up, so with a period that is not a whole number of
@@ -562,7 +565,10 @@ impl Drop for NewGilGuard<'_> {
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
 ///   the first period, after several, or while a beat runs (the loop still
-///   sees the end when the beat returns, however short the window); `work`
+///   sees the end when the beat returns, however short the window). It
+///   returns as soon as `work` has ended, not at the next beat: on tokio's
+///   paused clock, with no beat due, no time passes and no beat comes
+///   between the end of `work` and the return. `work`
 ///   runs on a thread of the runtime's blocking pool
 ///   (`Handle::try_current()` finds the runtime there, and the thread has the
 ///   name the runtime gives its threads), not on a thread of its own, even
@@ -582,7 +588,10 @@ impl Drop for NewGilGuard<'_> {
 ///   periods, by another task or by a `beat` that itself lasts longer than a
 ///   period, one late beat comes as soon as the loop runs again (the moment a
 ///   long beat returns, not a period later) and the next a full `period` after
-///   it: neither a burst of the missed beats nor the original schedule. Trial:
+///   it: neither a burst of the missed beats nor the original schedule. So
+///   too after a stall that leaves a beat more than 5 ms but less than a
+///   period late (period 20 ms, the runtime held up until 28 ms: beats at 0,
+///   28 and 48 ms, not 40 ms). Trial:
 ///   `ch06::heartbeat::does_not_burst_after_a_stall`.
 /// - Between beats `with_heartbeat` sleeps: while no beat is due and `work`
 ///   still runs, nothing wakes it, however often the runtime's other tasks run

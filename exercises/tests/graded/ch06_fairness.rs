@@ -293,9 +293,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "with_heartbeat never returned on the paused clock, though the \
-             work ended once the test had advanced the clock 85 ms; or no \
-             beat came after the clock jumped 35 ms at once (a missed tick \
-             must come late, as soon as the loop runs again)",
+             work ended once the test had advanced the clock 50 ms past a \
+             stall; or no beat came after the clock jumped past a beat's \
+             time at once (35 ms with a period of 10 ms, 28 ms with one of \
+             20 ms): a missed tick must come late, as soon as the loop runs \
+             again",
         ),
         Trial::new(
             "ch06::heartbeat::sleeps_between_beats",
