@@ -339,8 +339,12 @@ impl NewGil {
     ///   (in `check` or by dropping its guard), and whether the new holder had
     ///   to wait or found the GIL free (a thread that comes just as a holder
     ///   drops its guard, before the waiter that asked has woken): nobody has
-    ///   asked the new holder yet, and its first `check` keeps the GIL. Trial:
-    ///   `ch06::new_gil::taking_the_gil_resets_the_request`.
+    ///   asked the new holder yet, and its first `check` keeps the GIL. So too
+    ///   for a waiter whose interval runs out just as the holder lets go, and
+    ///   which then finds the GIL free, with no switch meanwhile: it asks only
+    ///   while the GIL is held, or its taking ends the request it set (a
+    ///   request reset only by the holder as it lets go would outlive it).
+    ///   Trial: `ch06::new_gil::taking_the_gil_resets_the_request`.
     /// - A thread that calls `acquire` while the GIL is free takes it at once,
     ///   even while other threads are counted as waiting (a waiter woken by the
     ///   release that has not run yet): it does not queue behind them. Any
@@ -493,7 +497,9 @@ impl NewGilGuard<'_> {
     ///   the switch (held back as long as the waiter is slow to wake),
     ///   `drop_requested()` is already false. It sleeps until told of the
     ///   switch, rather than waking to look: in a fifth of a second of waiting
-    ///   it wakes at most 5 times (with a 1 s interval). Trial:
+    ///   it wakes at most 5 times (with a 1 s interval), and the wait it sleeps
+    ///   in has no time limit (`Condvar::wait`, not a `wait_timeout` kept as a
+    ///   safety net, however long its timeout). Trial:
     ///   `ch06::new_gil::check_ends_the_request_as_it_lets_go`.
     /// - Without a request `check` returns at once, GIL held: a thread waiting
     ///   in `acquire` does not get in during thousands of `check`s, and gets in
