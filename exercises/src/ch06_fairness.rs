@@ -226,6 +226,13 @@ impl NewGil {
     /// Blocks until this thread holds the GIL, asking the holder to drop it
     /// after every interval in which nobody else got it.
     ///
+    /// An interval starts when the waiter, holding the GIL's state, finds the
+    /// GIL held (time spent waiting for the state itself does not count), and
+    /// again at every taking of the GIL it sees: any thread's, the last
+    /// holder's own included (a holder that lets go and takes the GIL straight
+    /// back has made a switch too). Count the acquisitions, as CPython's
+    /// `switch_number` does, rather than compare who holds the GIL.
+    ///
     /// Not graded: the part of an interval below a microsecond (one kept in
     /// whole microseconds, as CPython keeps it, loses it). It moves a
     /// waiter's deadline by less than the kernel adds to every timed wait
@@ -536,6 +543,15 @@ impl<T> FairRwLock<T> {
 
     /// Shared access: waits while a writer holds the lock or waits for it.
     ///
+    /// The reader tests and waits under one locking of the state: a `read`
+    /// that tests with `try_read` and then locks the state anew to wait loses
+    /// the wake-up of a writer that leaves between the two, and sleeps until
+    /// the next writer leaves (forever, if that was the last). The window is
+    /// a few instructions between two lockings of the state, where no trial
+    /// can hold the reader, and only luck would hit it, so this is not graded:
+    /// test again after each wake-up, in a loop around the `Condvar::wait`,
+    /// with the state locked once.
+    ///
     /// # Graded promises
     ///
     /// - Several threads can hold `read` guards at the same time. Trial:
@@ -583,7 +599,12 @@ impl<T> FairRwLock<T> {
     /// forever. That window is a few instructions inside `write`, where no
     /// trial can hold the writer, and only luck would hit it, so this is not
     /// graded: keep every change the writer waits on under the mutex it waits
-    /// with.
+    /// with. Nor is a writer that, having found nobody inside (and taken
+    /// itself off the waiting writers), lets go of the state and locks it
+    /// again to mark itself inside: in between, the lock looks free, and a
+    /// `try_read` or another writer can walk in. That window too is a few
+    /// instructions where no trial can hold the writer: go in under the same
+    /// locking in which the writer found the lock free.
     ///
     /// # Graded promises
     ///
