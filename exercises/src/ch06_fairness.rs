@@ -226,6 +226,13 @@ impl NewGil {
     /// Blocks until this thread holds the GIL, asking the holder to drop it
     /// after every interval in which nobody else got it.
     ///
+    /// An interval starts when the waiter, holding the GIL's state, finds the
+    /// GIL held (time spent waiting for the state itself does not count), and
+    /// again at every taking of the GIL it sees: any thread's, the last
+    /// holder's own included (a holder that lets go and takes the GIL straight
+    /// back has made a switch too). Count the acquisitions, as CPython's
+    /// `switch_number` does, rather than compare who holds the GIL.
+    ///
     /// Not graded: the part of an interval below a microsecond (one kept in
     /// whole microseconds, as CPython keeps it, loses it). It moves a
     /// waiter's deadline by less than the kernel adds to every timed wait
@@ -256,8 +263,12 @@ impl NewGil {
     ///   (in `check` or by dropping its guard), and whether the new holder had
     ///   to wait or found the GIL free (a thread that comes just as a holder
     ///   drops its guard, before the waiter that asked has woken): nobody has
-    ///   asked the new holder yet, and its first `check` keeps the GIL. Trial:
-    ///   `ch06::new_gil::taking_the_gil_resets_the_request`.
+    ///   asked the new holder yet, and its first `check` keeps the GIL. So too
+    ///   for a waiter whose interval runs out just as the holder lets go, and
+    ///   which then finds the GIL free, with no switch meanwhile: it asks only
+    ///   while the GIL is held, or its taking ends the request it set (a
+    ///   request reset only by the holder as it lets go would outlive it).
+    ///   Trial: `ch06::new_gil::taking_the_gil_resets_the_request`.
     /// - A thread that calls `acquire` while the GIL is free takes it at once,
     ///   even while other threads are counted as waiting (a waiter woken by the
     ///   release that has not run yet): it does not queue behind them. Any
@@ -368,7 +379,9 @@ impl NewGilGuard<'_> {
     ///   the switch (held back as long as the waiter is slow to wake),
     ///   `drop_requested()` is already false. It sleeps until told of the
     ///   switch, rather than waking to look: in a fifth of a second of waiting
-    ///   it wakes at most 5 times (with a 1 s interval). Trial:
+    ///   it wakes at most 5 times (with a 1 s interval), and the wait it sleeps
+    ///   in has no time limit (`Condvar::wait`, not a `wait_timeout` kept as a
+    ///   safety net, however long its timeout). Trial:
     ///   `ch06::new_gil::check_ends_the_request_as_it_lets_go`.
     /// - Without a request `check` returns at once, GIL held: a thread waiting
     ///   in `acquire` does not get in during thousands of `check`s, and gets in
@@ -396,10 +409,13 @@ impl Drop for NewGilGuard<'_> {
 ///
 /// Beats never come ahead of the schedule: the k-th beat comes no sooner
 /// than k periods after the first. If something holds the runtime up more
-/// than 5 ms past a beat (a long `beat`, or another task that blocks the
-/// thread), that beat comes late, as soon as the loop runs again, and the
-/// next one a full `period` after it: the beats missed meanwhile are not
-/// made up in a burst. (tokio applies the missed-tick behaviour only to a
+/// than 5 ms past a beat's time (a long `beat`, or another task that blocks
+/// the thread), that beat comes late, as soon as the loop runs again, and
+/// the next one a full `period` after it: the beats missed meanwhile are not
+/// made up in a burst. This holds for a beat late by less than a period too
+/// (with a period of 20 ms, a beat due at 20 ms that comes at 28 ms is
+/// followed by one at 48 ms, not 40 ms): tokio's `MissedTickBehavior::Delay`
+/// does exactly this. (tokio applies the missed-tick behaviour only to a
 /// tick more than 5 ms late; a tick less late keeps its place in the
 /// schedule, so the next may follow it sooner than `period`.) (tokio's timer counts in whole milliseconds and
 /// rounds each deadline up, so with a period that is not a whole number of
@@ -421,7 +437,10 @@ impl Drop for NewGilGuard<'_> {
 ///
 /// - `with_heartbeat` returns what `work` returned, whether `work` ends within
 ///   the first period, after several, or while a beat runs (the loop still
-///   sees the end when the beat returns, however short the window); `work`
+///   sees the end when the beat returns, however short the window). It
+///   returns as soon as `work` has ended, not at the next beat: on tokio's
+///   paused clock, with no beat due, no time passes and no beat comes
+///   between the end of `work` and the return. `work`
 ///   runs on a thread of the runtime's blocking pool
 ///   (`Handle::try_current()` finds the runtime there, and the thread has the
 ///   name the runtime gives its threads), not on a thread of its own, even
@@ -441,7 +460,10 @@ impl Drop for NewGilGuard<'_> {
 ///   periods, by another task or by a `beat` that itself lasts longer than a
 ///   period, one late beat comes as soon as the loop runs again (the moment a
 ///   long beat returns, not a period later) and the next a full `period` after
-///   it: neither a burst of the missed beats nor the original schedule. Trial:
+///   it: neither a burst of the missed beats nor the original schedule. So
+///   too after a stall that leaves a beat more than 5 ms but less than a
+///   period late (period 20 ms, the runtime held up until 28 ms: beats at 0,
+///   28 and 48 ms, not 40 ms). Trial:
 ///   `ch06::heartbeat::does_not_burst_after_a_stall`.
 /// - Between beats `with_heartbeat` sleeps: while no beat is due and `work`
 ///   still runs, nothing wakes it, however often the runtime's other tasks run
@@ -521,6 +543,15 @@ impl<T> FairRwLock<T> {
 
     /// Shared access: waits while a writer holds the lock or waits for it.
     ///
+    /// The reader tests and waits under one locking of the state: a `read`
+    /// that tests with `try_read` and then locks the state anew to wait loses
+    /// the wake-up of a writer that leaves between the two, and sleeps until
+    /// the next writer leaves (forever, if that was the last). The window is
+    /// a few instructions between two lockings of the state, where no trial
+    /// can hold the reader, and only luck would hit it, so this is not graded:
+    /// test again after each wake-up, in a loop around the `Condvar::wait`,
+    /// with the state locked once.
+    ///
     /// # Graded promises
     ///
     /// - Several threads can hold `read` guards at the same time. Trial:
@@ -528,7 +559,9 @@ impl<T> FairRwLock<T> {
     /// - A reader that comes while a writer waits gets in only after that
     ///   writer, and reads what it wrote, also when another writer holds the
     ///   lock then: when that one leaves, the writer that waited goes before
-    ///   the readers that queued meanwhile. Trial:
+    ///   the readers that queued meanwhile, whether they queued after it or
+    ///   before it (it is woken, not only the reader that has waited
+    ///   longest). Trial:
     ///   `ch06::fair_rwlock::a_waiting_writer_blocks_new_readers`.
     pub fn read(&self) -> ReadGuard<'_, T> {
         // TODO(ch06): wait while a writer is inside or waiting.
@@ -566,7 +599,12 @@ impl<T> FairRwLock<T> {
     /// forever. That window is a few instructions inside `write`, where no
     /// trial can hold the writer, and only luck would hit it, so this is not
     /// graded: keep every change the writer waits on under the mutex it waits
-    /// with.
+    /// with. Nor is a writer that, having found nobody inside (and taken
+    /// itself off the waiting writers), lets go of the state and locks it
+    /// again to mark itself inside: in between, the lock looks free, and a
+    /// `try_read` or another writer can walk in. That window too is a few
+    /// instructions where no trial can hold the writer: go in under the same
+    /// locking in which the writer found the lock free.
     ///
     /// # Graded promises
     ///

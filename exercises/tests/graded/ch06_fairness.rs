@@ -293,9 +293,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "with_heartbeat never returned on the paused clock, though the \
-             work ended once the test had advanced the clock 85 ms; or no \
-             beat came after the clock jumped 35 ms at once (a missed tick \
-             must come late, as soon as the loop runs again)",
+             work ended once the test had advanced the clock 50 ms past a \
+             stall; or no beat came after the clock jumped past a beat's \
+             time at once (35 ms with a period of 10 ms, 28 ms with one of \
+             20 ms): a missed tick must come late, as soon as the loop runs \
+             again",
         ),
         Trial::new(
             "ch06::heartbeat::sleeps_between_beats",
@@ -353,7 +355,11 @@ pub fn trials() -> Vec<Trial> {
         .timeout(HANG_TIMEOUT)
         .on_timeout(
             "writers_waiting() never counted the writer blocked in write(), \
-             or a thread never got in once the read guard was dropped",
+             or a thread never got in once the read guard was dropped; or, \
+             with a reader and then a writer queued behind a writer, the \
+             waiting writer was never woken when that writer left (with one \
+             Condvar for readers and writers, notify_one may wake the reader, \
+             which only waits again: give writers a Condvar of their own)",
         ),
         Trial::new(
             "ch06::fair_rwlock::try_read_does_not_defer_to_queued_readers",

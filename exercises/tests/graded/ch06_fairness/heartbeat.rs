@@ -3,6 +3,7 @@
 //! beats in a burst, and passes a panic on.
 
 mod fraction_of_a_millisecond;
+mod returns_at_once;
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::with_heartbeat;
 use fraction_of_a_millisecond::keeps_a_period_of_a_fraction_of_a_millisecond;
+use returns_at_once::returns_as_soon_as_the_work_ends;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 /// A runtime with one thread, the one that calls `block_on`, and timers.
@@ -78,6 +80,7 @@ pub(super) fn returns_the_result() {
     ));
     assert_eq!(report, "quarterly report");
     ends_while_a_beat_runs();
+    returns_as_soon_as_the_work_ends();
 }
 
 /// How many beats [`ends_while_a_beat_runs`] allows once the work is over:
@@ -192,22 +195,34 @@ pub(super) fn paused_runtime() -> Runtime {
         .expect("cannot build a tokio runtime")
 }
 
-/// The runtime held up by another task, then by a long beat: see
+/// The runtime held up by another task for several periods, then for less
+/// than a period (but more than 5 ms past a beat), then by a long beat: see
 /// [`after_a_stall_of_the_runtime`] and [`after_a_long_beat`].
 pub(super) fn does_not_burst_after_a_stall() {
-    after_a_stall_of_the_runtime();
+    after_a_stall_of_the_runtime(STALL_PERIOD, STALL_PERIOD * 7 / 2);
+    after_a_stall_of_the_runtime(
+        SHORT_STALL_PERIOD,
+        SHORT_STALL_PERIOD * 7 / 5,
+    );
     after_a_long_beat();
 }
 
-/// On the paused clock, with a period of 10 ms: the first beat comes at
-/// once; then the clock jumps 35 ms in one step, as if the runtime's thread
-/// had been held up for three and a half periods, and then moves on 1 ms
-/// at a time for 50 ms more. The beat due at 10 ms comes late, at 35 ms;
-/// the ones due at 20 and 30 ms must not follow it in a burst, the next
-/// must not come at 40 ms on the original grid, and no two beats may ever
-/// be less than a period apart.
-fn after_a_stall_of_the_runtime() {
-    const PERIOD: Duration = STALL_PERIOD;
+/// The period of the paused-clock run of [`does_not_burst_after_a_stall`]
+/// whose stall lasts less than a period: 28 ms, so that the beat due at
+/// 20 ms comes 8 ms late, more than tokio's 5 ms and less than a period.
+const SHORT_STALL_PERIOD: Duration = Duration::from_millis(20);
+
+/// On the paused clock, with a period of `period`: the first beat comes at
+/// once; then the clock jumps `stall` in one step, as if the runtime's
+/// thread had been held up that long, and then moves on 1 ms at a time for
+/// 50 ms more. With a period of 10 ms and a stall of 35 ms, the beat due at
+/// 10 ms comes late, at 35 ms; the ones due at 20 and 30 ms must not follow
+/// it in a burst, the next must not come at 40 ms on the original grid, and
+/// no two beats may ever be less than a period apart. With a period of
+/// 20 ms and a stall of 28 ms, the beat due at 20 ms comes 8 ms late, at
+/// 28 ms, and the next at 48 ms, not at 40 ms on the grid: a beat more than
+/// 5 ms late moves the schedule, even one less than a period late.
+fn after_a_stall_of_the_runtime(period: Duration, stall: Duration) {
     let runtime = paused_runtime();
     // Shared by the beat and the clock: both run on the runtime's thread.
     let beats = RefCell::new(Vec::new());
@@ -220,15 +235,16 @@ fn after_a_stall_of_the_runtime() {
             move || {
                 let _ = stopped.recv();
             },
-            PERIOD,
+            period,
             || beats.borrow_mut().push(start.elapsed()),
         );
         let clock = async {
             // `join!` polls the heartbeat first: its first beat is in.
-            tokio::time::advance(PERIOD * 7 / 2).await;
-            // The late beat comes at 35 ms, between two ticks of the
-            // original grid, before the clock moves on: then a beat that
-            // keeps to the grid (`Skip`) would come 5 ms after it.
+            tokio::time::advance(stall).await;
+            // The late beat comes at once (35 ms, or 28 ms), between two
+            // ticks of the original grid, before the clock moves on: then a
+            // beat that keeps to the grid (`Skip`) would come 5 ms, or
+            // 12 ms, after it.
             while beats.borrow().len() < 2 {
                 tokio::task::yield_now().await;
             }
@@ -251,21 +267,26 @@ fn after_a_stall_of_the_runtime() {
     );
     assert!(
         beats.len() >= 3,
-        "only {} beats in 85 ms of virtual time with a period of 10 ms: \
-         {beats:?}",
-        beats.len()
+        "only {} beats in {:?} of virtual time with a period of \
+         {period:?}: {beats:?}",
+        beats.len(),
+        stall + Duration::from_millis(50)
     );
+    let late = stall - period;
     for pair in beats.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap >= PERIOD,
+            gap >= period,
             "two beats came {gap:?} apart (at {:?} and {:?}, of {beats:?}), \
-             less than the period of {PERIOD:?}: after the runtime was \
-             held up for 35 ms, the interval made up the missed ticks at \
-             once (tokio's default, MissedTickBehavior::Burst), or kept \
-             to its original grid after the late beat (Skip). A burst \
-             of beats claims a liveness the stall denied: set the \
-             interval's MissedTickBehavior to Delay",
+             less than the period of {period:?}: after the runtime was \
+             held up for {stall:?} (the beat due at {period:?} came {late:?} \
+             late), the interval made up the missed ticks at once (tokio's \
+             default, MissedTickBehavior::Burst), or kept to its original \
+             grid after the late beat (Skip, or a schedule of your own that \
+             moves only once a beat is a whole period late). A beat more \
+             than 5 ms late moves the schedule, and a burst of beats claims \
+             a liveness the stall denied: set the interval's \
+             MissedTickBehavior to Delay",
             pair[0],
             pair[1]
         );

@@ -4,6 +4,7 @@
 mod frozen_waiter;
 mod huge_interval;
 mod state_probe;
+mod timed_out_at_the_release;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -26,6 +27,7 @@ use state_probe::{
     asks_drop_requested_while_the_state_is_busy,
     counts_no_thread_that_found_the_gil_free,
 };
+use timed_out_at_the_release::a_waiter_whose_interval_ends_at_the_release_is_not_asked;
 
 /// Four threads take the new GIL over and over with a 1 ms interval, and
 /// call `check` while they hold it, so drop requests come and are served:
@@ -490,6 +492,7 @@ pub(super) fn taking_the_gil_resets_the_request() {
     });
     a_thread_that_finds_the_gil_free_is_not_asked();
     a_thread_that_finds_the_gil_free_takes_it();
+    a_waiter_whose_interval_ends_at_the_release_is_not_asked();
 }
 
 /// Three threads: `holder` holds the GIL, and two more wait for it, the

@@ -84,6 +84,7 @@ pub(crate) fn a_waiting_writer_blocks_new_readers() {
     assert_eq!(lock.writers_waiting(), 0, "the writer is done");
     counts_the_writer_while_the_state_is_busy();
     no_pass_for_readers_queued_behind_a_writer();
+    a_writer_queued_after_a_reader_is_woken();
 }
 
 /// Starts `run` on a thread of its own, and returns it with its id.
@@ -265,6 +266,38 @@ fn no_pass_for_readers_queued_behind_a_writer() {
              waited; when the first left, the reader read {seen}, not the \
              second writer's 2: it got in ahead of a writer that was \
              waiting before it came"
+        );
+    });
+}
+
+/// A writer holds the lock, a reader queues behind it (asleep in `read`),
+/// and only then a second writer (asleep in `write`). When the first writer
+/// leaves, the waiting writer must be woken, whoever queued first: it goes
+/// in, and the reader reads what it wrote. A lock whose readers and writers
+/// wait on one `Condvar`, woken with `notify_one` where one writer is
+/// meant, wakes the reader (the first asleep), which goes back to its wait
+/// while a writer waits; the writer is never woken, and the trial times
+/// out.
+fn a_writer_queued_after_a_reader_is_woken() {
+    let lock = FairRwLock::new(0_u32);
+    thread::scope(|s| {
+        let mut first = lock.write();
+        let (reader, queued) = start(s, || *lock.read());
+        until_asleep(queued);
+        let (writer, waits) = start(s, || *lock.write() = 2);
+        while lock.writers_waiting() == 0 && !writer.is_finished() {
+            thread::yield_now();
+        }
+        until_asleep(waits);
+        *first = 1;
+        drop(first);
+        let seen = reader.join().unwrap();
+        assert_eq!(
+            seen, 2,
+            "a reader queued while a writer held the lock, and a second \
+             writer queued after it; when the first writer left, the reader \
+             read {seen}, not the waiting writer's 2: a waiting writer goes \
+             before the readers, also those that queued before it"
         );
     });
 }

@@ -171,7 +171,7 @@ pub(crate) fn check_ends_the_request_as_it_lets_go() {
     let checking = AtomicBool::new(false);
     let (holding, holds) = mpsc::channel();
     let (go, check_now) = mpsc::channel::<()>();
-    let (asked, woke) = thread::scope(|s| {
+    let (asked, woke, polling) = thread::scope(|s| {
         let (gil, checking) = (&gil, &checking);
         s.spawn(move || {
             let mut held = gil.acquire();
@@ -194,10 +194,16 @@ pub(crate) fn check_ends_the_request_as_it_lets_go() {
         while !task::asleep(holder.tid) {
             if task::cpu_ticks(holder.tid) - spent > 20 {
                 task::thaw();
-                return (false, 0);
+                return (false, 0, None);
             }
             thread::yield_now();
         }
+        // The wait it sleeps in: one with a time limit (a `wait_timeout`
+        // kept as a safety net) wakes by itself, however long the limit.
+        let polling = match task::wait(holder.tid) {
+            Some((task::Wait::UntilADeadline, line)) => Some(line),
+            _ => None,
+        };
         let asked = gil.drop_requested();
         let before = task::sleeps(holder.tid);
         thread::sleep(WATCH);
@@ -213,7 +219,7 @@ pub(crate) fn check_ends_the_request_as_it_lets_go() {
         }
         drop(switched);
         task::thaw();
-        (asked, woke)
+        (asked, woke, polling)
     });
     assert!(
         !asked,
@@ -231,6 +237,16 @@ pub(crate) fn check_ends_the_request_as_it_lets_go() {
          notify the thread waiting in check() (CPython's switch_cond), \
          which waits on its Condvar without a timeout"
     );
+    if let Some(line) = polling {
+        panic!(
+            "the thread in check() waited for another thread to take the GIL \
+             in a wait with a time limit (/proc/self/task/<tid>/syscall: \
+             {line}): it wakes by itself to look again, however long the \
+             limit. Taking the GIL notifies the thread in check() (CPython's \
+             switch_cond), which waits on its Condvar with Condvar::wait, no \
+             timeout kept as a safety net"
+        );
+    }
 }
 
 /// A waiter asks for the GIL, and the holder keeps it, working without a
