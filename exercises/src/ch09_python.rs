@@ -277,7 +277,9 @@ pub fn call_each(
 ///   `ch09::read_exact::heartbeat_keeps_ticking`.
 /// - The descriptor stays open: the next `read_exact` on it reads the bytes
 ///   that follow; and `read_exact` leaves no descriptor of its own open.
-///   Trial: `ch09::read_exact::leaves_the_fd_open`.
+///   While it waits, its own copy is close-on-exec (as Python's own
+///   descriptors are), so that a program another thread starts meanwhile
+///   does not inherit it. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; any negative `fd`
 ///   raises `ValueError`, and a descriptor that is not open, or cannot be
 ///   read, raises `OSError`, whatever `n` is (`0` too). None of them is a

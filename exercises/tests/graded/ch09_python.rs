@@ -182,6 +182,10 @@ pub fn trials() -> Vec<Trial> {
             "ch09::read_exact::leaves_the_fd_open",
             1,
             read_exact::leaves_the_fd_open
+        )
+        .on_timeout(
+            "read_exact never returned: does it read until it has n bytes, \
+             with the GIL released while it waits?",
         ),
         trial!(
             "ch09::read_exact::errors_are_exceptions",
