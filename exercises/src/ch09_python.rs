@@ -81,9 +81,13 @@ pub fn squares<'py>(
 ///
 /// # Graded promises
 ///
-/// - It returns the sum of `kernel(i)` for `i` in `0..n` (wrapping on
-///   overflow), calling the kernel once for each `i`; `n = 0` gives `0`
-///   without a call. Trial: `ch09::crunch::sums_the_kernel`.
+/// - It returns the sum of `kernel(i)` for `i` in `0..n` (modulo `2**64`:
+///   every addition wraps, also where threads of its own, if it starts
+///   any, add up their parts), calling this call's kernel once for each
+///   `i` and for no other `i`, however `n` divides among threads (no sum is
+///   kept from an earlier call); `n = 0` gives `0` without a call. The
+///   trials are built in debug mode, where a plain `+` that overflows
+///   panics. Trial: `ch09::crunch::sums_the_kernel`.
 /// - The kernel runs while the GIL is released, however small `n` is: two
 ///   Python threads that call `crunch` at the same time are both inside the
 ///   kernel at once. Trial: `ch09::crunch::releases_the_gil`.
@@ -109,17 +113,22 @@ where
 /// # Graded promises
 ///
 /// - The result has `kernel(x)` at the position of each `x`, in whatever
-///   order the workers finish; an empty list gives an empty list, and
-///   `workers = 0` counts as 1. Trial: `ch09::par_map::maps_in_order`.
+///   order the workers finish; an empty list gives an empty list,
+///   `workers = 0` counts as 1, and any larger `workers` than values
+///   (`2**62` too) counts as `len(values)`, with no loop over every
+///   worker. Trial: `ch09::par_map::maps_in_order`.
 /// - Every value is converted before any computing: a value that is not an
 ///   int raises `TypeError` (one too large for an `i64`, `OverflowError`)
 ///   and the kernel is never called. Trial:
 ///   `ch09::par_map::converts_before_it_computes`.
 /// - The kernel runs on `min(workers, len(values))` threads that
-///   `par_map` starts, all at once (however the values divide among them,
-///   and with a single worker too), and never on the calling thread; the
-///   kernel is called once for each position of the list (a value that
-///   appears twice is computed twice). Trial:
+///   `par_map` starts, all at once (with a single worker too), and never
+///   on the calling thread. Each thread computes one run of consecutive
+///   values (a slice of the list: not every k-th value, nor whichever is
+///   free next), the runs' lengths differing by at most one (10 values on
+///   4 workers: 3, 3, 2, 2; which runs are the longer ones is yours to
+///   choose). The kernel is called once for each position of the list (a
+///   value that appears twice is computed twice). Trial:
 ///   `ch09::par_map::uses_every_worker`.
 /// - The GIL is released while the workers run: a Python thread started
 ///   before the call runs while they work. Trial:
@@ -145,9 +154,11 @@ where
 /// # Graded promises
 ///
 /// - `Counter()` starts at 0 and `Counter(start)` at `start`; `add(n)` adds
-///   any `n` from 0 to `2**64 - 1`, wrapping past `2**64 - 1` to 0, and
-///   returns the value just after this very addition; the `value` property
-///   reads it. Trial: `ch09::counter::counts`.
+///   any `n` from 0 to `2**64 - 1`, modulo `2**64` (`2**64 - 1` plus 5
+///   gives 4; past `2**63 - 1` is no overflow: the trials are built in
+///   debug mode, where a plain `+` that overflows panics), and returns the
+///   value just after this very addition; the `value` property reads it.
+///   Trial: `ch09::counter::counts`.
 /// - Python threads that add at the same time lose no update, and each
 ///   `add` returns a value no other `add` returned. Trial:
 ///   `ch09::counter::python_threads_lose_nothing`.
@@ -161,7 +172,9 @@ where
 ///   Nor when, after one thread has read the value, a second adds whole,
 ///   and a third adds whole right after the first's next write (the order
 ///   that defeats a compare-exchange tried once, then a plain store): the
-///   value counts all three, and the adds return 1, 2 and 3.
+///   value counts all three, and the adds return 1, 2 and 3. Each order
+///   is forced on a counter at 0 and again on one at `2**64 - 1`, whose
+///   adds wrap past the top: a wrap is no excuse for two steps either.
 ///   Trial: `ch09::counter::racing_adds_are_counted`.
 #[pyclass(frozen)]
 #[derive(Debug)]
@@ -218,13 +231,16 @@ impl Counter {
 /// # Graded promises
 ///
 /// - It returns `[callback(item) for item in items]`, in the items' order
-///   whatever order the calls end in; no items gives an empty list, and
-///   `workers = 0` counts as 1. Trial:
-///   `ch09::call_each::returns_results_in_order`.
+///   whatever order the calls end in; no items gives an empty list,
+///   `workers = 0` counts as 1, and any larger `workers` than items
+///   (`2**62` too) counts as `len(items)`, with no loop over every worker.
+///   Trial: `ch09::call_each::returns_results_in_order`.
 /// - The calls run on `min(workers, len(items))` threads that `call_each`
-///   starts, all at once (however the items divide among them, and with a
-///   single worker too), never on the calling thread, and the calling
-///   thread releases the GIL while it waits for them. Trial:
+///   starts, all at once (with a single worker too), never on the calling
+///   thread, and the calling thread releases the GIL while it waits for
+///   them. The shares are as in `par_map`: each thread calls one run of
+///   consecutive items, in order, the runs' lengths differing by at most
+///   one (not every k-th item, nor whichever is free next). Trial:
 ///   `ch09::call_each::calls_from_its_workers`.
 /// - No lock is held while a callback runs: callbacks on different workers
 ///   run at the same time (each waits for the others at a Python
@@ -261,7 +277,9 @@ pub fn call_each(
 ///   `ch09::read_exact::heartbeat_keeps_ticking`.
 /// - The descriptor stays open: the next `read_exact` on it reads the bytes
 ///   that follow; and `read_exact` leaves no descriptor of its own open.
-///   Trial: `ch09::read_exact::leaves_the_fd_open`.
+///   While it waits, its own copy is close-on-exec (as Python's own
+///   descriptors are), so that a program another thread starts meanwhile
+///   does not inherit it. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; any negative `fd`
 ///   raises `ValueError`, and a descriptor that is not open, or cannot be
 ///   read, raises `OSError`, whatever `n` is (`0` too). None of them is a

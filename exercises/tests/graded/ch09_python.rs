@@ -72,7 +72,13 @@ pub fn trials() -> Vec<Trial> {
             1,
             crunch::counts_primes_from_python_threads
         ),
-        trial!("ch09::par_map::maps_in_order", 2, par_map::maps_in_order),
+        trial!("ch09::par_map::maps_in_order", 2, par_map::maps_in_order)
+            .on_timeout(
+                "par_map never returned: do the workers compute their values \
+                 at the same time (the first value waits for the last), and \
+                 is a huge workers (2**62 for 3 values) served by 3 threads, \
+                 with no loop over every worker?",
+            ),
         trial!(
             "ch09::par_map::converts_before_it_computes",
             1,
@@ -121,7 +127,8 @@ pub fn trials() -> Vec<Trial> {
         .on_timeout(
             "call_each never returned: its workers' Python::attach waits for \
              the GIL, so the calling thread must wait for them inside \
-             py.detach",
+             py.detach; and a huge workers (2**62 for 3 items) is served by \
+             3 threads, with no loop over every worker",
         ),
         trial!(
             "ch09::call_each::calls_from_its_workers",
@@ -175,6 +182,10 @@ pub fn trials() -> Vec<Trial> {
             "ch09::read_exact::leaves_the_fd_open",
             1,
             read_exact::leaves_the_fd_open
+        )
+        .on_timeout(
+            "read_exact never returned: does it read until it has n bytes, \
+             with the GIL released while it waits?",
         ),
         trial!(
             "ch09::read_exact::errors_are_exceptions",

@@ -23,6 +23,9 @@ assert call_each(str, [1, -2, 3]) == ["1", "-2", "3"]
 assert call_each(str, [], 4) == []
 assert call_each(str, [1, 2], 0) == ["1", "2"], "workers=0 counts as 1"
 assert call_each(lambda x: [x], [5], 16) == [[5]]
+# Any number of workers, however large: 2**62 workers for 3 items are 3.
+assert call_each(str, [1, 2, 3], 2**62) == ["1", "2", "3"]
+assert call_each(str, [], 2**62) == []
 "#,
         |_, _| Ok(()),
     );
@@ -40,11 +43,11 @@ caller = threading.get_ident()
 for count, workers in ((6, 6), (10, 4), (6, 4), (3, 1), (1, 5), (130, 65)):
     expected = min(count, workers)
     all_there = threading.Barrier(expected)
-    callers = set()
+    callers = {}
     def callback(item):
         me = threading.get_ident()
-        if me not in callers:
-            callers.add(me)
+        callers.setdefault(me, []).append(item)
+        if len(callers[me]) == 1:
             # Each worker's first call waits for every worker's.
             all_there.wait()
         return item
@@ -52,6 +55,18 @@ for count, workers in ((6, 6), (10, 4), (6, 4), (3, 1), (1, 5), (130, 65)):
     assert caller not in callers, "a callback ran on the thread that called call_each"
     assert len(callers) == expected, (
         f"{count} items on {workers} workers ran on {len(callers)} threads, not {expected}")
+    # The shares are as in par_map: runs of consecutive items whose
+    # lengths differ by at most one.
+    sizes = sorted(len(mine) for mine in callers.values())
+    assert sizes[-1] - sizes[0] <= 1, (
+        f"{count} items on {workers} workers were shared out as {sizes}: the shares' "
+        "lengths must differ by at most one (10 items on 4 workers: 3, 3, 2, 2), so "
+        "spread the remainder over some shares, one each, rather than giving it all to one")
+    for mine in callers.values():
+        assert sorted(mine) == list(range(min(mine), max(mine) + 1)), (
+            f"{count} items on {workers} workers: one worker called the items "
+            f"{sorted(mine)}, not a run of consecutive items: each worker's share is "
+            "a slice of the items, not every k-th item nor the next free one")
 "#,
         |_, _| Ok(()),
     );

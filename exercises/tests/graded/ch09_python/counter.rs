@@ -26,6 +26,19 @@ assert Counter(start=3).value == 3
 assert Counter().add(2**40) == 2**40, "add takes any n up to 2**64 - 1"
 top = Counter(2**64 - 1)
 assert top.add(2) == 1 and top.value == 1, "adding past 2**64 - 1 wraps around"
+# Past 2**63 too, where an i64 would overflow, and past 2**64 again.
+for start, n in ((2**63 - 1, 1), (2**63, 2**63), (2**64 - 1, 5), (5, 2**64 - 1)):
+    counter = Counter(start)
+    try:
+        got = counter.add(n)
+    except BaseException as error:
+        raise AssertionError(
+            f"Counter({start}).add({n}) failed ({error!r}): the counter holds "
+            "a u64 and adds modulo 2**64 (fetch_add wraps, and so must the "
+            "value returned; a plain + or an i64 overflows)") from None
+    expected = (start + n) % 2**64
+    assert got == expected and counter.value == expected, (
+        f"Counter({start}).add({n}) returned {got}, value {counter.value}, not {expected}")
 "#,
         |_, _| Ok(()),
     );
@@ -123,7 +136,8 @@ static RETURNED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 /// lies on pages of the trial's own, protected so that a write holds its
 /// thread (see `course::grader::fault_hold`). Holding a thread is only a
 /// delay, so a correct `add` counts every add and returns each thread a
-/// value of its own, from 1 up.
+/// value of its own, from 1 up. Each order runs twice: on a counter at 0,
+/// and on one at `2**64 - 1`, whose adds wrap past the top.
 pub fn racing_adds_are_counted() {
     // A `todo!()` ends the trial here as TODO, not on a racing thread.
     let _ = Counter::new(0).add(1);
@@ -150,13 +164,17 @@ pub fn racing_adds_are_counted() {
             &two_between,
         ),
     ];
-    for (order, adds) in orders {
+    // From 0, and from 2**64 - 1, where each add wraps past the top.
+    for (start, (order, adds)) in [0, u64::MAX]
+        .into_iter()
+        .flat_map(|start| orders.map(|o| (start, o)))
+    {
         let pages = Pages::new(1);
         let place = pages.start() as *mut Counter;
         // SAFETY: the pages are fresh, writable, page-aligned and a page
         // long, which is room and alignment enough for a `Counter` (a few
         // words); nothing else uses them.
-        unsafe { ptr::write(place, Counter::new(0)) };
+        unsafe { ptr::write(place, Counter::new(start)) };
         let mut returned = adds(&pages);
         // SAFETY: written above; the threads that used it are joined.
         let value = unsafe { &*place }.value();
@@ -164,21 +182,26 @@ pub fn racing_adds_are_counted() {
         unsafe { ptr::drop_in_place(place) };
         returned.sort_unstable();
         let threads = returned.len() as u64;
+        let mut expected: Vec<u64> =
+            (1..=threads).map(|k| start.wrapping_add(k)).collect();
+        expected.sort_unstable();
+        let last = start.wrapping_add(threads);
         assert_eq!(
-            value, threads,
-            "{threads} threads added 1 at the same moment, {order}, and the \
-             counter came out {value}: an update was lost. Reading and then \
-             writing is two steps another thread can come between (and so \
-             is a compare-exchange tried once, then a plain store when it \
-             fails); fetch_add (or a lock held across both) is one"
+            value, last,
+            "{threads} threads added 1 at the same moment to a counter at \
+             {start}, {order}, and the counter came out {value}, not {last}: \
+             an update was lost. Reading and then writing is two steps \
+             another thread can come between (and so is a compare-exchange \
+             tried once, or a wrap past 2**64 - 1 handled apart, then a plain \
+             store); fetch_add, which wraps, is one, and so is a lock held \
+             across both"
         );
         assert_eq!(
-            returned,
-            (1..=threads).collect::<Vec<_>>(),
-            "{threads} threads added 1 at the same moment, {order}, and got \
-             {returned:?} back: each add returns the value just after its \
-             own addition (what fetch_add returned, plus n), so each gets a \
-             value of its own, from 1 to {threads}"
+            returned, expected,
+            "{threads} threads added 1 at the same moment to a counter at \
+             {start}, {order}, and got {returned:?} back: each add returns the \
+             value just after its own addition (what fetch_add returned, plus \
+             n, wrapping), so each gets a value of its own"
         );
     }
 }

@@ -21,6 +21,28 @@ for n in (0, 1, 1000):
 big = wrapping_sum_of(3)
 expected = sum(2**63 + i for i in range(3)) % 2**64
 assert big == expected, f"a sum past u64::MAX wraps to {expected}, not {big}"
+# Bigger sums, of n that no number of threads divides evenly (10007 and
+# 100003 are prime), twice each with other kernels: each call sums its own.
+for n in (10_007, 100_003):
+    for factor in (1, 2, 3):
+        total, calls, beyond = times_of(n, factor)
+        assert beyond == 0, (
+            f"crunch(n={n}) called the kernel with i >= n {beyond} times: "
+            "the sum is over 0..n, and no further, however the work is split")
+        assert calls == n, f"crunch(n={n}) called the kernel {calls} times, not once for each i"
+        expected = factor * n * (n - 1) // 2
+        assert total == expected, (
+            f"crunch(n={n}) with the kernel i * {factor} returned {total}, not {expected}: "
+            "each call sums the kernel it is given, computed afresh")
+    try:
+        big = wrapping_sum_of_max(n)
+    except BaseException as error:
+        raise AssertionError(
+            f"crunch(n={n}) of a kernel that returns 2**64 - 1 failed ({error!r}): "
+            "every addition of the sum wraps, the ones that add up threads' "
+            "partial sums too") from None
+    expected = -n % 2**64
+    assert big == expected, f"a sum past u64::MAX wraps to {expected}, not {big}"
 "#,
         |py, globals| {
             function(py, globals, c"sum_of", |args| {
@@ -35,6 +57,24 @@ assert big == expected, f"a sum past u64::MAX wraps to {expected}, not {big}"
             function(py, globals, c"wrapping_sum_of", |args| {
                 let n: u64 = args.get_item(0)?.extract()?;
                 crunch(args.py(), n, |i| (1 << 63) + i).into_py_any(args.py())
+            })?;
+            function(py, globals, c"wrapping_sum_of_max", |args| {
+                let n: u64 = args.get_item(0)?.extract()?;
+                crunch(args.py(), n, |_| u64::MAX).into_py_any(args.py())
+            })?;
+            function(py, globals, c"times_of", |args| {
+                let n: u64 = args.get_item(0)?.extract()?;
+                let factor: u64 = args.get_item(1)?.extract()?;
+                let (calls, beyond) = (AtomicU64::new(0), AtomicU64::new(0));
+                let total = crunch(args.py(), n, |i| {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        beyond.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i.wrapping_mul(factor)
+                });
+                (total, calls.into_inner(), beyond.into_inner())
+                    .into_py_any(args.py())
             })
         },
     );

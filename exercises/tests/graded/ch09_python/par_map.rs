@@ -1,7 +1,7 @@
 //! `par_map`: converted once, computed by every worker at once, with the
 //! GIL released.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread::{self, ThreadId};
@@ -21,8 +21,10 @@ static LAST_DONE: AtomicBool = AtomicBool::new(false);
 pub fn maps_in_order() {
     run_python(
         r#"
+# Any number of workers, however large: 2**62 workers for 3 values are 3.
 for values, workers in (([], 3), ([7], 1), ([5, -2, 0, 9, 2**40, -(2**40), 3], 3),
-                        (list(range(100)), 16), (list(range(10)), 4), ([1, 2], 0)):
+                        (list(range(100)), 16), (list(range(10)), 4), ([1, 2], 0),
+                        ([1, 2, 3], 2**62), ([], 2**62)):
     result = triple_less_one(values, workers)
     expected = [x * 3 - 1 for x in values]
     assert result == expected, f"par_map({values}, {workers}) gave {result}"
@@ -91,10 +93,11 @@ assert kernel_calls() == 0, f"the kernel ran {kernel_calls()} times before the b
     );
 }
 
-/// What the kernel of [`uses_every_worker`] saw.
+/// What the kernel of [`uses_every_worker`] saw: the values each thread
+/// computed, and the calls.
 #[derive(Default)]
 struct Seen {
-    threads: HashSet<ThreadId>,
+    threads: HashMap<ThreadId, Vec<i64>>,
     calls: usize,
 }
 
@@ -129,7 +132,9 @@ for values, workers in ((list(range(64)), 8), (list(range(10)), 4), (list(range(
                         let mut seen =
                             seen.lock().unwrap_or_else(|e| e.into_inner());
                         seen.calls += 1;
-                        seen.threads.insert(me)
+                        let mine = seen.threads.entry(me).or_default();
+                        mine.push(x);
+                        mine.len() == 1
                     };
                     if first {
                         // Every worker's first call waits for all of them.
@@ -148,10 +153,45 @@ for values, workers in ((list(range(64)), 8), (list(range(10)), 4), (list(range(
                     values.len(),
                     "the kernel was called this many times"
                 );
+                check_runs(&values.extract::<Vec<i64>>()?, workers, &seen);
                 mapped.into_py_any(args.py())
             })
         },
     );
+}
+
+/// Fails unless the workers' shares of `values` were runs of consecutive
+/// positions (checked where the values are distinct, so that a value tells
+/// its position) whose lengths differ by at most one.
+fn check_runs(values: &[i64], workers: usize, seen: &Seen) {
+    let mut sizes: Vec<usize> = seen.threads.values().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert!(
+        sizes.last().unwrap_or(&0) - sizes.first().unwrap_or(&0) <= 1,
+        "{} values on {workers} workers were shared out as {sizes:?}: the \
+         shares' lengths must differ by at most one (10 values on 4 \
+         workers: 3, 3, 2, 2), so spread the remainder over the first \
+         (or last) shares, one each, rather than giving it all to one",
+        values.len()
+    );
+    let position: HashMap<i64, usize> =
+        values.iter().enumerate().map(|(i, &x)| (x, i)).collect();
+    if position.len() < values.len() {
+        return;
+    }
+    for mine in seen.threads.values() {
+        let mut positions: Vec<usize> =
+            mine.iter().map(|x| position[x]).collect();
+        positions.sort_unstable();
+        assert!(
+            positions.windows(2).all(|pair| pair[1] == pair[0] + 1),
+            "{} values on {workers} workers: one worker computed the values \
+             at positions {positions:?}, which is not a run of consecutive \
+             positions: each worker's share is a slice of the list, not \
+             every k-th value nor the next free one",
+            values.len()
+        );
+    }
 }
 
 /// Whether the kernel of [`releases_the_gil`] waits for a Python thread.

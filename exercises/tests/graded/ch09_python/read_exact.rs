@@ -77,7 +77,7 @@ assert ticks == [0, 1, 2], ticks
 pub fn leaves_the_fd_open() {
     run_python(
         r#"
-import os
+import os, threading
 from ch09 import read_exact
 reader, writer = os.pipe()
 os.write(writer, b"abcdef")
@@ -91,10 +91,35 @@ for _ in range(20):
     read_exact(reader, 1)
 after = len(os.listdir("/proc/self/fd"))
 assert after == before, f"20 reads left {after - before} descriptors open"
+# While it waits, its own copy is close-on-exec, as Python's descriptors
+# are: a program that another thread starts meanwhile does not inherit it.
+def open_fds():
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+            fds.add(int(name))
+        except OSError:
+            pass  # The listing's own descriptor, closed since.
+    return fds
+me = threading.get_native_id()
+open_before = open_fds()
+inherited = []
+def look_while_it_waits():
+    wait_until_reading(me)
+    inherited.extend(fd for fd in open_fds() - open_before if os.get_inheritable(fd))
+    os.write(writer, b"y")
+looker = threading.Thread(target=look_while_it_waits, daemon=True)
+looker.start()
+assert read_exact(reader, 1) == b"y"
+looker.join()
+assert not inherited, (
+    f"while read_exact waited, its descriptor {inherited[0]} was not close-on-exec: "
+    "a program started meanwhile inherits it; duplicate with F_DUPFD_CLOEXEC")
 os.close(reader)
 os.close(writer)
 "#,
-        |_, _| Ok(()),
+        with_wait_until_reading,
     );
 }
 
