@@ -41,9 +41,10 @@ use word_count::{
 /// drop that never returns).
 const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Deadline for `matches_the_sequential_count`, whose counting alone takes
-/// seconds on a busy machine: it only detects a hang.
-const WORD_COUNT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline for the trials whose work alone takes seconds on a busy
+/// machine (tens of thousands of words to count, a million jobs to queue):
+/// it only detects a hang.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
@@ -238,8 +239,9 @@ pub fn trials() -> Vec<Trial> {
             runs_every_job_before_drop_returns,
         )
         // One job runs for SLOW_JOB after the drop began, and a worker
-        // takes WORKER_END to end, by design.
-        .timeout(HANG_TIMEOUT + thread_pool::SLOW_JOB + thread_pool::WORKER_END)
+        // takes WORKER_END to end, by design; a million jobs and twelve
+        // countdowns of ten million steps take a busy machine seconds.
+        .timeout(BUSY_TIMEOUT + thread_pool::SLOW_JOB + thread_pool::WORKER_END)
         .on_timeout(
             "dropping the pool never returned, or execute never returned \
              on one of a million jobs sent while every thread was busy: \
@@ -344,7 +346,7 @@ pub fn trials() -> Vec<Trial> {
         )
         // It counts some fifty thousand words, twice, and a word of 4 MiB
         // four times: a debug build on a busy machine takes seconds.
-        .timeout(WORD_COUNT_TIMEOUT)
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "word_count never returned, on some fifty thousand words, or \
              with one mapper held until the calling thread had added up the \
@@ -359,6 +361,8 @@ pub fn trials() -> Vec<Trial> {
             1,
             word_count::adds_up_every_part_of_a_mapper_s_counts,
         )
+        // Counting 131 073 different words takes a busy machine seconds.
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "word_count never returned on two mappers, one of which counts \
              a text of 131 073 different words",
