@@ -12,6 +12,9 @@ use exercises::ch07_pools::ProcessPool;
 
 use super::{countdown_jobs, is_our_child, parse, pool_worker, scratch};
 
+/// The variable that a Python worker reads to run unbuffered.
+const UNBUFFERED: &str = "PYTHONUNBUFFERED";
+
 /// The device and inode of the file that `/proc/{process}/fd/2` opens:
 /// equal for two processes whose stderr is the same open file.
 fn stderr_of(process: &str) -> (u64, u64) {
@@ -58,13 +61,20 @@ pub(crate) fn starts_size_long_lived_workers() {
         let home = homes.join(built.get().to_string());
         fs::create_dir(&home).expect("cannot create a folder");
         let mut command = pool_worker();
-        command.env("CH07_WORKER", built.get().to_string());
         // A value of the caller's choosing, which the pool must not change
         // (a Python worker run unbuffered is the caller's decision); the
-        // second call chooses none, and the pool must add none.
-        if built.get() != 2 {
-            command.env("PYTHONUNBUFFERED", "0");
+        // second call chooses none, and the pool must add none. (It starts
+        // from this process's variables but that one, set one by one, as
+        // this process may have one of its own; first, as env_clear also
+        // clears what was set before it.)
+        if built.get() == 2 {
+            command.env_clear();
+            command
+                .envs(std::env::vars_os().filter(|(key, _)| key != UNBUFFERED));
+        } else {
+            command.env(UNBUFFERED, "0");
         }
+        command.env("CH07_WORKER", built.get().to_string());
         // The third call chooses a stderr of its own, a file in its
         // folder, which its worker keeps.
         if built.get() == 3 {
@@ -112,9 +122,10 @@ pub(crate) fn starts_size_long_lived_workers() {
         }
     }
     assert_eq!(pool.pids(), pids, "the workers changed between maps");
-    // This process's variables: every one of them, for worker 2, whose
-    // call set no PYTHONUNBUFFERED, and all but that one for the others.
-    let all: Vec<Vec<u8>> = std::env::vars_os()
+    // This process's variables but PYTHONUNBUFFERED, which the calls of
+    // `command` set, or not.
+    let ours: Vec<Vec<u8>> = std::env::vars_os()
+        .filter(|(key, _)| key != UNBUFFERED)
         .map(|(key, value)| {
             let mut pair = key.into_encoded_bytes();
             pair.push(b'=');
@@ -122,34 +133,29 @@ pub(crate) fn starts_size_long_lived_workers() {
             pair
         })
         .collect();
-    let unbuffered = |pair: &Vec<u8>| pair.starts_with(b"PYTHONUNBUFFERED=");
     let mut numbers = HashSet::new();
     for &pid in &pids {
         let theirs = environment_of(pid);
         let number = (1..=SIZE).find(|number| {
             theirs.contains(format!("CH07_WORKER={number}").as_bytes())
         });
-        let ours: Vec<&Vec<u8>> = all
-            .iter()
-            .filter(|pair| number == Some(2) || !unbuffered(pair))
-            .collect();
         assert!(
             number.is_some_and(|number| numbers.insert(number))
-                && ours.iter().all(|pair| theirs.contains(*pair)),
+                && ours.iter().all(|pair| theirs.contains(pair)),
             "worker {pid} was not started as `command` built it: each call \
              sets CH07_WORKER to its own number, and the workers inherit \
              this process's environment, but worker {pid} has {} of this \
              process's {} variables, and CH07_WORKER={number:?} (start each \
              worker from the Command that `command` returns, with no \
              env_clear)",
-            ours.iter().filter(|pair| theirs.contains(**pair)).count(),
+            ours.iter().filter(|pair| theirs.contains(*pair)).count(),
             ours.len()
         );
         let own = format!("CH07_WORKER={}", number.unwrap_or_default());
         let added: Vec<String> = theirs
             .iter()
             .filter(|pair| {
-                !ours.contains(pair)
+                !ours.contains(*pair)
                     && **pair != own.as_bytes()
                     && (number == Some(2) || **pair != b"PYTHONUNBUFFERED=0")
             })
