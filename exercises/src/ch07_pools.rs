@@ -80,14 +80,17 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 ///   calls returned, not `count`: with a `countdown` that returns
 ///   `2 * share + 1`, `countdown_threads(10, 4, ..)` returns `24`. (When each
 ///   call returns its share, as the notes' `countdown` does, the sum is
-///   `count`.) So too with 1100 threads, far more than there are cores:
-///   1100 calls, one per share (no cap on the threads, not even one by the
-///   number of cores). Trial: `ch07::countdown::counts_every_share_once`.
+///   `count`.) A count of `0` is no shortcut: `countdown_threads(0, 4, ..)`
+///   calls it four times, with `0`. So too with 1100 threads, far more than
+///   there are cores: 1100 calls, one per share (no cap on the threads, not
+///   even one by the number of cores). Trial:
+///   `ch07::countdown::counts_every_share_once`.
 /// - `0` threads count as one: `countdown_threads(7, 0, ..)` calls `countdown`
 ///   once, with `7`, and returns `7`. Trial:
 ///   `ch07::countdown::zero_parts_count_as_one`.
 /// - Each share is counted on a new thread of its own, never on the calling
-///   thread, even when there is only one share. Trial:
+///   thread, even when there is only one share (`0` threads too), and even
+///   when the share is empty (`countdown(0)` gets a thread as well). Trial:
 ///   `ch07::countdown::counts_each_share_on_a_thread_of_its_own`.
 /// - All the shares are counted at the same time: the calls of `countdown` run
 ///   at once, 4 of them, and 1100 too. Trial:
@@ -115,9 +118,10 @@ pub struct ProcessPool {
 impl ProcessPool {
     /// Starts `size` worker processes, each from its own call of `command`
     /// (`size` calls in all), with stdin and stdout piped to the pool and
-    /// stderr inherited, so that the workers' messages reach the user (the
-    /// pool sets only stdin and stdout: a `Command` whose call chose a
-    /// stderr of its own keeps it).
+    /// stderr left as the `Command` has it: inherited, so that the
+    /// workers' messages reach the user, unless the call chose a stderr of
+    /// its own, which it keeps (the pool sets only stdin and stdout, never
+    /// stderr, not even to `Stdio::inherit()`).
     /// Panics if `size` is 0, in every build: a release build too, which
     /// leaves `debug_assert!`s out and would return a pool of no workers.
     /// The trials run debug builds only, so a check that only debug builds
@@ -135,9 +139,10 @@ impl ProcessPool {
     ///   variables that call set, and the rest of the caller's environment
     ///   (no `env_clear`), and no variable that the call did not set or
     ///   set otherwise (no `PYTHONUNBUFFERED=1` in place of the `0` it
-    ///   chose), in the working directory that call chose (the
-    ///   pool chooses none); each worker's stderr is the caller's own
-    ///   (inherited, not piped). Trial:
+    ///   chose, nor where it chose none), in the working directory that
+    ///   call chose (the pool chooses none); each worker's stderr is the
+    ///   caller's own (inherited, not piped), or, where the call chose a
+    ///   stderr of its own (a file, say), that one. Trial:
     ///   `ch07::process_pool::starts_size_long_lived_workers`.
     /// - Panics if `size` is `0`. Trial:
     ///   `ch07::process_pool::rejects_a_size_of_zero`.
@@ -287,7 +292,8 @@ impl Drop for ProcessPool {
 ///   its panic carries (a message, or any value from `panic_any`, even one
 ///   whose own `Drop` panics: dropping what a caught panic carries, on the
 ///   worker, can panic too, and that panic must not end the worker either,
-///   so catch it as well, and so on for what it carries): the jobs
+///   so catch it as well, and so on for what that panic carries, however
+///   many times over; each such value is dropped, not forgotten): the jobs
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
@@ -340,9 +346,10 @@ impl ThreadPool {
     /// - A pool of `size` threads runs `size` jobs at the same time, each job
     ///   with as much stack as `thread::spawn` gives a thread of its own
     ///   (2 MiB, or what `RUST_MIN_STACK` says when it is set: leave the stack
-    ///   size alone, as `thread::spawn` does): a job that keeps 512 KiB on the
-    ///   stack runs as it would on a thread of its own, it does not overflow a
-    ///   small stack. So too with 1100 threads, far more than there are cores:
+    ///   size alone, as `thread::spawn` does; a size spelled out, even 2 MiB,
+    ///   is wrong, and the trial sets `RUST_MIN_STACK` to 2.5 MiB): a job that
+    ///   keeps nearly all of that on the stack runs as it would on a thread of
+    ///   its own, it does not overflow a smaller stack. So too with 1100 threads, far more than there are cores:
     ///   1100 jobs run at once (no cap on the threads, not even one by the
     ///   number of cores). Trials:
     ///   `ch07::thread_pool::runs_size_jobs_at_once`,
@@ -398,7 +405,11 @@ impl Drop for ThreadPool {
     /// stop the dropping thread there. Nor is a bounded queue graded whose
     /// bound lies above the million jobs a trial sends while every thread
     /// is busy: any bound is wrong, but more jobs cost a trial more time and
-    /// memory than a grader can give.
+    /// memory than a grader can give. Nor is a drop that gives up on its
+    /// workers only after a long while (thirty seconds, say): any time
+    /// limit is wrong, since it leaves a job running after the drop
+    /// returned, but a trial would have to hold a job longer than that,
+    /// which costs every grading as long; a limit of a few seconds is graded.
     ///
     /// # Graded promises
     ///
@@ -483,9 +494,11 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///   calling thread receives until the channel closes). Trial:
 ///   `ch07::word_count::adds_up_every_part_of_a_mapper_s_counts`.
 /// - With more mappers than texts, the counts are still right and every mapper
-///   runs, some with no text; no texts at all give an empty map. Each of the
-///   `mappers` mappers calls `on_map` exactly once, with its number, `0` to
-///   `mappers - 1`, text or not. If a mapper panics (in `on_map`, say),
+///   runs, some with no text; no texts at all give an empty map, yet the
+///   mappers still start (no shortcut). Each of the `mappers` mappers calls
+///   `on_map` exactly once, with its number, `0` to `mappers - 1`, text or
+///   not, on a thread of its own, never on the calling thread (a mapper
+///   with no text gets a thread too). If a mapper panics (in `on_map`, say),
 ///   `word_count` panics too, rather than return counts that lack its
 ///   texts. Trial: `ch07::word_count::handles_more_mappers_than_texts`.
 /// - The mappers run at the same time: their calls of `on_map` run at once,

@@ -41,6 +41,12 @@ use word_count::{
 /// drop that never returns).
 const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Deadline for the trials whose work alone takes seconds on a busy
+/// machine (tens of thousands of words to count, a million jobs to queue,
+/// 1100 threads to start, 8 MiB to send through a pipe):
+/// it only detects a hang.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The trials of this chapter, in the order the book presents them.
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -75,7 +81,8 @@ pub fn trials() -> Vec<Trial> {
             2,
             counts_the_shares_at_once,
         )
-        .timeout(HANG_TIMEOUT)
+        // Starting 1100 threads takes a busy machine seconds.
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "the shares were not counted at the same time: each share's \
              countdown waits at a barrier until every share has started, \
@@ -109,7 +116,8 @@ pub fn trials() -> Vec<Trial> {
             1,
             process_pool::sends_a_long_job_whole,
         )
-        .timeout(HANG_TIMEOUT)
+        // Sending 8 MiB through a pipe takes a busy machine seconds.
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "map never returned on a job of 8 MiB: a pipe takes a few KiB \
              at a time, and a write that a signal interrupts returns how \
@@ -234,8 +242,9 @@ pub fn trials() -> Vec<Trial> {
             runs_every_job_before_drop_returns,
         )
         // One job runs for SLOW_JOB after the drop began, and a worker
-        // takes WORKER_END to end, by design.
-        .timeout(HANG_TIMEOUT + thread_pool::SLOW_JOB + thread_pool::WORKER_END)
+        // takes WORKER_END to end, by design; a million jobs and twelve
+        // countdowns of ten million steps take a busy machine seconds.
+        .timeout(BUSY_TIMEOUT + thread_pool::SLOW_JOB + thread_pool::WORKER_END)
         .on_timeout(
             "dropping the pool never returned, or execute never returned \
              on one of a million jobs sent while every thread was busy: \
@@ -291,7 +300,8 @@ pub fn trials() -> Vec<Trial> {
             2,
             runs_size_jobs_at_once,
         )
-        .timeout(HANG_TIMEOUT)
+        // Starting 1100 threads takes a busy machine seconds.
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "the pool did not run its 4 jobs at once, or a pool of 1100 \
              threads its 1100 jobs: each waits at a barrier until all have \
@@ -338,7 +348,9 @@ pub fn trials() -> Vec<Trial> {
             1,
             matches_the_sequential_count,
         )
-        .timeout(HANG_TIMEOUT)
+        // It counts some fifty thousand words, twice, and a word of 4 MiB
+        // four times: a debug build on a busy machine takes seconds.
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "word_count never returned, on some fifty thousand words, or \
              with one mapper held until the calling thread had added up the \
@@ -353,6 +365,8 @@ pub fn trials() -> Vec<Trial> {
             1,
             word_count::adds_up_every_part_of_a_mapper_s_counts,
         )
+        // Counting 131 073 different words takes a busy machine seconds.
+        .timeout(BUSY_TIMEOUT)
         .on_timeout(
             "word_count never returned on two mappers, one of which counts \
              a text of 131 073 different words",

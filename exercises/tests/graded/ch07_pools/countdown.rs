@@ -102,6 +102,7 @@ pub(super) fn counts_every_share_once() {
     for (count, threads, expected, sum) in [
         (10, 4, vec![2, 2, 3, 3], 24),
         (2, 4, vec![0, 0, 1, 1], 8),
+        (0, 4, vec![0, 0, 0, 0], 4),
         (1650, MANY_THREADS, many, 2 * 1650 + MANY_THREADS as u64),
     ] {
         let seen = Mutex::new(Vec::new());
@@ -165,28 +166,33 @@ fn shown(seen: &[u64]) -> String {
 }
 
 /// Every share is counted on a thread of its own, none on the calling
-/// thread, even when there is only one share.
+/// thread, even when there is only one share (one thread, or 0 threads,
+/// which count as one), and even when the share is empty (a count smaller
+/// than the threads, or a count of 0).
 pub(super) fn counts_each_share_on_a_thread_of_its_own() {
     let caller = thread::current().id();
-    for threads in [4, 1] {
+    for (count, threads) in [(10, 4), (10, 1), (7, 0), (2, 4), (0, 3)] {
+        let shares = threads.max(1);
         let seen = Mutex::new(Vec::<ThreadId>::new());
-        let total = countdown_threads(10, threads, |share| {
+        let total = countdown_threads(count, threads, |share| {
             seen.lock().unwrap().push(thread::current().id());
             countdown(share)
         });
-        assert_eq!(total, 10);
+        assert_eq!(total, count, "countdown_threads({count}, {threads}, ..)");
         let seen = seen.into_inner().unwrap();
         assert!(
             !seen.contains(&caller),
-            "countdown_threads(10, {threads}, ..): a share was counted on \
-             the calling thread; every share gets a new thread of its own, \
-             and the calling thread only waits for them"
+            "countdown_threads({count}, {threads}, ..): a share was counted \
+             on the calling thread; every share, an empty one too, and the \
+             one share of 0 threads, gets a new thread of its own, and the \
+             calling thread only waits for them"
         );
         assert_eq!(
             seen.iter().collect::<HashSet<_>>().len(),
-            threads,
-            "countdown_threads(10, {threads}, ..): {threads} shares should \
-             be counted on {threads} different threads"
+            shares,
+            "countdown_threads({count}, {threads}, ..): {shares} shares, \
+             empty ones included, should be counted on {shares} different \
+             threads"
         );
     }
 }

@@ -6,12 +6,12 @@
 mod failures;
 mod finishing;
 mod long_job;
+mod starting;
 
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,6 +27,7 @@ pub(super) use failures::{
     rejects_a_size_of_zero, reports_a_worker_that_died,
 };
 pub(super) use long_job::sends_a_long_job_whole;
+pub(super) use starting::starts_size_long_lived_workers;
 
 use finishing::{
     finished, finishing_worker, release_once_waited_for, why_unfinished,
@@ -74,157 +75,6 @@ fn countdown_jobs(counts: impl IntoIterator<Item = u64>) -> Vec<String> {
         .into_iter()
         .map(|n| format!("countdown {n}"))
         .collect()
-}
-
-/// The device and inode of the file that `/proc/{process}/fd/2` opens:
-/// equal for two processes whose stderr is the same open file.
-fn stderr_of(process: &str) -> (u64, u64) {
-    let path = format!("/proc/{process}/fd/2");
-    let meta = fs::metadata(&path)
-        .unwrap_or_else(|error| panic!("cannot look at {path}: {error}"));
-    (meta.dev(), meta.ino())
-}
-
-/// The environment process `pid` started with, one `KEY=VALUE` each.
-fn environment_of(pid: u32) -> HashSet<Vec<u8>> {
-    let path = format!("/proc/{pid}/environ");
-    let environ = fs::read(&path)
-        .unwrap_or_else(|error| panic!("cannot read {path}: {error}"));
-    environ
-        .split(|&byte| byte == 0)
-        .filter(|pair| !pair.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-/// `new` starts `size` distinct child processes, each from its own call of
-/// `command`, as that call built it (the variable it set, and this
-/// process's environment, which it inherits), and with this process's
-/// stderr, and every `map` uses those same processes.
-pub(super) fn starts_size_long_lived_workers() {
-    const SIZE: usize = 3;
-    let built = Cell::new(0);
-    // Each call chooses a folder of its own for its worker to start in.
-    let homes = scratch();
-    let homes = homes
-        .path()
-        .canonicalize()
-        .expect("cannot resolve a folder");
-    let command = || {
-        built.set(built.get() + 1);
-        let home = homes.join(built.get().to_string());
-        fs::create_dir(&home).expect("cannot create a folder");
-        let mut command = pool_worker();
-        command.env("CH07_WORKER", built.get().to_string());
-        // A value of the caller's choosing, which the pool must not change
-        // (a Python worker run unbuffered is the caller's decision).
-        command.env("PYTHONUNBUFFERED", "0");
-        command.current_dir(home);
-        command
-    };
-    let mut pool =
-        ProcessPool::new(command, SIZE).expect("cannot start the pool");
-    assert_eq!(
-        built.get(),
-        SIZE,
-        "a pool of {SIZE} called `command` {} times: call it once for \
-         each worker (a `Command` built once and spawned {SIZE} times loses \
-         whatever the closure does for each worker)",
-        built.get()
-    );
-    let pids = pool.pids();
-    let distinct: HashSet<u32> = pids.iter().copied().collect();
-    assert_eq!(
-        (pids.len(), distinct.len()),
-        (SIZE, SIZE),
-        "a pool of {SIZE} should have {SIZE} distinct workers, got pids \
-         {pids:?}"
-    );
-    assert!(
-        pids.iter().all(|&pid| is_our_child(pid)),
-        "every pid should be a child process of this one: {pids:?}"
-    );
-    let ours = stderr_of("self");
-    for &pid in &pids {
-        assert_eq!(
-            stderr_of(&pid.to_string()),
-            ours,
-            "worker {pid}'s stderr is not this process's: leave stderr \
-             inherited (a piped stderr that nobody reads hides the \
-             workers' messages, and blocks a worker that writes more than \
-             a pipe holds)"
-        );
-    }
-    let jobs = countdown_jobs(1..=12);
-    for batch in 1..=2 {
-        let answers = pool.map(&jobs).expect("map failed");
-        assert_eq!(answers.len(), jobs.len(), "one answer per job");
-        for answer in &answers {
-            let (pid, _) = parse(answer);
-            assert!(
-                distinct.contains(&pid),
-                "map {batch}: an answer came from process {pid}, which is \
-                 not one of the pool's workers {pids:?}: start the workers \
-                 once, in new, and send them every job"
-            );
-        }
-    }
-    assert_eq!(pool.pids(), pids, "the workers changed between maps");
-    let ours: Vec<Vec<u8>> = std::env::vars_os()
-        .filter(|(key, _)| key != "PYTHONUNBUFFERED")
-        .map(|(key, value)| {
-            let mut pair = key.into_encoded_bytes();
-            pair.push(b'=');
-            pair.extend(value.into_encoded_bytes());
-            pair
-        })
-        .collect();
-    let mut numbers = HashSet::new();
-    for &pid in &pids {
-        let theirs = environment_of(pid);
-        let number = (1..=SIZE).find(|number| {
-            theirs.contains(format!("CH07_WORKER={number}").as_bytes())
-        });
-        assert!(
-            number.is_some_and(|number| numbers.insert(number))
-                && ours.iter().all(|pair| theirs.contains(pair)),
-            "worker {pid} was not started as `command` built it: each call \
-             sets CH07_WORKER to its own number, and the workers inherit \
-             this process's environment, but worker {pid} has {} of this \
-             process's {} variables, and CH07_WORKER={number:?} (start each \
-             worker from the Command that `command` returns, with no \
-             env_clear)",
-            ours.iter().filter(|pair| theirs.contains(*pair)).count(),
-            ours.len()
-        );
-        let own = format!("CH07_WORKER={}", number.unwrap_or_default());
-        let added: Vec<String> = theirs
-            .iter()
-            .filter(|pair| {
-                !ours.contains(*pair)
-                    && **pair != own.as_bytes()
-                    && **pair != b"PYTHONUNBUFFERED=0"
-            })
-            .map(|pair| String::from_utf8_lossy(pair).into_owned())
-            .collect();
-        assert!(
-            added.is_empty(),
-            "worker {pid} has variables that neither its call of `command` \
-             set (CH07_WORKER and PYTHONUNBUFFERED=0) nor this process has: \
-             {added:?}; start each worker with the environment its Command \
-             was built with, and add or change nothing (PYTHONUNBUFFERED \
-             and the like are for the caller to set)"
-        );
-        let home = homes.join(number.unwrap_or_default().to_string());
-        let cwd = fs::read_link(format!("/proc/{pid}/cwd"));
-        assert!(
-            cwd.as_ref().is_ok_and(|cwd| *cwd == home),
-            "worker {pid} (CH07_WORKER={number:?}) runs in {cwd:?}, not in \
-             {home:?}, the folder its call of `command` chose with \
-             current_dir: start each worker from its Command as it was \
-             built, in the folder it chose (the pool chooses none)"
-        );
-    }
 }
 
 /// The first job waits for a file that the third job creates, so it

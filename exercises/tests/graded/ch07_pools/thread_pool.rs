@@ -4,6 +4,7 @@
 //! sent, and a size of zero is an error.
 
 mod idle;
+mod payload;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use course::grader::stack::raise_the_default_stack;
 use course::grader::{spawn_limit, task};
 use crossbeam::channel;
 use exercises::ch07_pools::{ThreadPool, countdown};
@@ -209,7 +211,7 @@ fn the_jobs_finish_before_drop_returns() {
 /// it found it (see [`leaves_the_panic_hook_alone`]).
 pub(super) fn survives_a_panicking_job() {
     leaves_the_panic_hook_alone();
-    survives_a_payload_whose_drop_panics();
+    payload::survives_a_payload_whose_drop_panics();
     let pool = ThreadPool::new(1);
     let (report, ran) = channel::unbounded();
     let threads = Arc::new(Mutex::new(HashSet::new()));
@@ -246,52 +248,6 @@ pub(super) fn survives_a_panicking_job() {
          {threads} different threads: a panic in a job must not end its \
          worker thread, and replacing the thread is no cure (catch the \
          panic with std::panic::catch_unwind and keep the thread)"
-    );
-}
-
-/// What a job's panic carries in [`survives_a_payload_whose_drop_panics`]:
-/// a value whose own `Drop` panics.
-struct PanicsAsItIsDropped;
-
-impl Drop for PanicsAsItIsDropped {
-    fn drop(&mut self) {
-        panic!("what a panic carries panics as it is dropped (expected)");
-    }
-}
-
-/// A pool of one thread runs a job that panics with a
-/// [`PanicsAsItIsDropped`], queued with a job in front of it and one behind
-/// it: the worker that caught the panic drops what it carries, which panics
-/// in turn, and the job behind still runs, on that same thread.
-fn survives_a_payload_whose_drop_panics() {
-    let pool = ThreadPool::new(1);
-    let (open, gate) = channel::bounded::<()>(0);
-    let (report, ran) = channel::unbounded();
-    let first = report.clone();
-    pool.execute(move || {
-        let _ = gate.recv(); // Until the other two jobs are queued.
-        first.send(thread::current().id()).unwrap();
-    });
-    pool.execute(|| panic::panic_any(PanicsAsItIsDropped));
-    pool.execute(move || report.send(thread::current().id()).unwrap());
-    drop(open);
-    // Until both jobs that report have run, or have been dropped unrun.
-    let ran: Vec<thread::ThreadId> = ran.iter().collect();
-    drop(pool);
-    assert_eq!(
-        ran.len(),
-        2,
-        "a job panicked with a value whose own Drop panics, and the job \
-         queued behind it never ran on the pool of one thread: the worker \
-         that caught the first panic dropped what it carried, and the panic \
-         of that drop ended the worker (drop what a caught panic carries \
-         under catch_unwind too, and what that panic carries the same way)"
-    );
-    assert_eq!(
-        ran[0], ran[1],
-        "a pool of one thread ran the job behind a panicking job on another \
-         thread than the job in front of it: keep the worker thread alive \
-         through every panic, one in dropping what a panic carries too"
     );
 }
 
@@ -382,8 +338,15 @@ fn leaves_the_panic_hook_alone() {
 }
 
 /// `size` jobs wait at a barrier for each other, on a pool of 4 threads,
-/// each job with a large stack, and on a pool of [`MANY_THREADS`].
+/// each job with a large stack, and on a pool of [`MANY_THREADS`]. The
+/// trial first raises the stack that `thread::spawn` gives a thread (to
+/// 2.5 MiB), and each job of the first pool keeps nearly all of it: a
+/// worker whose stack size is spelled out, even as std's usual 2 MiB,
+/// overflows.
 pub(super) fn runs_size_jobs_at_once() {
+    // First thing: no thread has been started yet.
+    let default = raise_the_default_stack();
+    let frames = default.saturating_sub(STACK_MARGIN) / STACK_FRAME;
     for size in [4, MANY_THREADS] {
         let pool = ThreadPool::new(size);
         let barrier = Arc::new(Barrier::new(size));
@@ -392,7 +355,7 @@ pub(super) fn runs_size_jobs_at_once() {
             let (barrier, report) = (Arc::clone(&barrier), report.clone());
             pool.execute(move || {
                 if size == 4 {
-                    needs_a_stack_as_big_as_a_thread_s();
+                    keeps_on_the_stack(frames);
                 }
                 barrier.wait(); // Every job is running.
                 report.send(job).unwrap();
@@ -415,17 +378,25 @@ pub(super) fn runs_size_jobs_at_once() {
 /// 2 MiB fit in the memory a trial may map.)
 const MANY_THREADS: usize = 1100;
 
-/// How much stack each job of [`runs_size_jobs_at_once`] keeps: a quarter
-/// of what `thread::spawn` gives a thread (2 MiB), far more than a thread
-/// with a small stack has.
-const JOB_STACK: usize = 512 << 10;
+/// How much of the stack that `thread::spawn` gives a thread each job of
+/// [`runs_size_jobs_at_once`] leaves unused: room for the thread's own
+/// frames and its thread-locals.
+const STACK_MARGIN: usize = 448 << 10;
 
-/// Keeps [`JOB_STACK`] bytes on the stack, as a job with a large local
-/// buffer does: on a worker thread with less stack than `thread::spawn`
-/// gives, it overflows the stack, which aborts this trial's process.
+/// The stack that each call of [`keeps_on_the_stack`] keeps.
+const STACK_FRAME: usize = 64 << 10;
+
+/// Keeps `frames` times [`STACK_FRAME`] bytes on the stack, as a job with
+/// large local buffers does: on a worker thread with less stack than
+/// `thread::spawn` gives, it overflows the stack, which aborts this trial's
+/// process.
 #[inline(never)]
-fn needs_a_stack_as_big_as_a_thread_s() {
-    let buffer = [1_u8; JOB_STACK];
+fn keeps_on_the_stack(frames: usize) {
+    let buffer = [1_u8; STACK_FRAME];
+    std::hint::black_box(&buffer);
+    if frames > 1 {
+        keeps_on_the_stack(frames - 1);
+    }
     std::hint::black_box(&buffer);
 }
 
