@@ -50,9 +50,11 @@ struct RcInner<T> {
 ///   `#[repr(align(64))]` value). Trial: `ch04::my_rc::counts_owners`.
 /// - The value is dropped exactly once, when the last owner is dropped and not
 ///   before, and that last drop also frees the heap allocation: no bytes are
-///   left allocated, even when the value's destructor panics (the panic goes
-///   on to the caller, as with std's `Rc`), and also for a `MyRc` whose last
-///   owner is dropped inside another `MyRc`'s value (`MyRc<MyRc<T>>`).
+///   left allocated, even when the value's destructor panics (that very
+///   panic, its payload unchanged, goes on to the caller, as with std's
+///   `Rc`: not another panic raised in its place), and also for a `MyRc`
+///   whose last owner is dropped inside another `MyRc`'s value
+///   (`MyRc<MyRc<T>>`).
 ///   Owners dropped while their thread unwinds from a panic count down, drop
 ///   and free like any other. Trial:
 ///   `ch04::my_rc::drops_the_value_once`.
@@ -203,6 +205,13 @@ struct ArcInner<T> {
 /// It is `Send` and `Sync` when `T` is both `Send` and `Sync`, and neither
 /// otherwise: clones on several threads share `&T` (so `T: Sync`), and the
 /// value is dropped on whichever thread lets go last (so `T: Send`).
+///
+/// The trials named `ch04::my_arc::loom_*` below are graded and worth
+/// points, but only by `cargo course grade --loom` (`cargo course grade
+/// --loom ch04` for this chapter), which builds the crate with
+/// `--cfg loom`: `cargo course grade ch04` does not run them, and its
+/// table leaves their points out. A wrong memory ordering costs points
+/// there, and nowhere else.
 ///
 /// # Graded promises
 ///
@@ -414,6 +423,17 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 /// total latency. A snapshot must always be consistent: never a count that
 /// includes a request whose latency the total does not.
 ///
+/// Use std's `Mutex` (`std::sync::Mutex`) here, as `Bank` must (its
+/// `try_lock_for_tests` returns std's guard): `crate::sync` is for the
+/// atomics of `MyArc`, which `.ci/loom` model-checks, and no loom model
+/// uses a `Stats` or a `Bank`.
+///
+/// The page's rule that no two records interleave is the simplest way to
+/// keep the promises below (one lock around both numbers), not a promise
+/// of its own: a `Stats` whose records share a lock and update atomics,
+/// each check and update one atomic step, while `snapshot` keeps them all
+/// out, keeps them too.
+///
 /// Not graded: the memory orderings of a `Stats` built from atomics (a
 /// seqlock, say). The trials run on x86, whose hardware shows none of the
 /// reorderings a weaker ordering allows, and the loom suite cannot model a
@@ -501,7 +521,16 @@ impl Stats {
     /// - A latency that would overflow the total makes `record` panic, with a
     ///   check of its own that release builds make too (not the debug-only
     ///   "attempt to add with overflow"), and changes neither number;
-    ///   afterwards `record` and `snapshot` work as before, on any thread.
+    ///   afterwards `record` and `snapshot` work as before, on any thread:
+    ///   also on one already waiting for the lock when `record` panics, and on
+    ///   one that finds the lock poisoned while another overflowing `record`
+    ///   takes it and panics too. A `record` that panics with its
+    ///   guard held poisons the lock, and a thread waiting in `lock()` then
+    ///   gets `Err(PoisonError)`, however early the poison is cleared
+    ///   (`clear_poison` before `lock().unwrap()` comes too late for it);
+    ///   clearing it after that `Err` and locking again leaves a gap for the
+    ///   other `record`'s panic. Take the guard out of the error
+    ///   (`PoisonError::into_inner`), or let go of the lock before panicking.
     ///   Trial: `ch04::stats::an_overflow_changes_nothing`.
     /// - Any total that fits in a `u64` is recorded, above `u32::MAX` and up to
     ///   `u64::MAX` itself, and a latency of `0` is recorded (one more request)
@@ -640,7 +669,8 @@ impl Bank {
     ///   source's balance returns `Err(TransferError::InsufficientFunds)` and
     ///   leaves both balances as they were. One from or to an account that
     ///   does not exist, the number of accounts itself too (account `3` of
-    ///   three), and any account of a bank with no accounts
+    ///   three), one from such an account to itself (`transfer(3, 3, 1)`),
+    ///   and any account of a bank with no accounts
     ///   (`Bank::new(&[])`), returns `Err(TransferError::NoSuchAccount)`
     ///   without panicking and changes nothing, whatever the amount (`0` too,
     ///   or more than the source holds), and `balance` of such an account is
@@ -655,7 +685,8 @@ impl Bank {
     ///   global order; making two opposite transfers take turns is not
     ///   enough). Trial: `ch04::bank::opposite_transfers_finish`.
     /// - A transfer from an account to itself finishes: `Ok(())` with the
-    ///   balance unchanged when the balance covers `amount`, else
+    ///   balance unchanged when the balance covers `amount`, up to the whole
+    ///   balance as for any transfer, else
     ///   `Err(TransferError::InsufficientFunds)`. Trial:
     ///   `ch04::bank::self_transfer_finishes`.
     /// - A transfer that needs an account another thread holds waits by

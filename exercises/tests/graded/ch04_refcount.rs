@@ -26,13 +26,15 @@
 #![cfg(chapter = "ch04")]
 
 // The trials of `MyRc` and of `Bank`, and those at the edges of the
-// numbers, with a writer frozen, with writers interrupted on one CPU, and
-// with a transfer stopped halfway, in `ch04_refcount/`.
+// numbers, with a writer frozen, with writers interrupted on one CPU, with
+// a snapshot waiting while records overflow, and with a transfer stopped
+// halfway, in `ch04_refcount/`.
 mod bank;
 mod freeze;
 mod my_rc;
 mod one_core;
 mod overflow;
+mod poison;
 mod race;
 mod transit;
 

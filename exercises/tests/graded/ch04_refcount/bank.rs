@@ -171,6 +171,15 @@ pub(super) fn self_transfer() {
     assert_eq!(bank.transfer(0, 0, 25), Ok(()), "to itself: allowed");
     assert_eq!(bank.balance(0), Some(40), "and changes nothing");
     assert_eq!(
+        bank.transfer(0, 0, 40),
+        Ok(()),
+        "a transfer of 40 from account 0 to itself, which holds exactly 40, \
+         was refused: a source can pay up to its whole balance, also to \
+         itself (compare with `>=`, as a transfer between two accounts \
+         does)"
+    );
+    assert_eq!(bank.balance(0), Some(40), "and changes nothing");
+    assert_eq!(
         bank.transfer(0, 0, 41),
         Err(TransferError::InsufficientFunds),
         "still limited by the balance"

@@ -80,10 +80,20 @@ pub(super) fn rc_drops_once() {
         drop(first);
         let dropped =
             panic::catch_unwind(panic::AssertUnwindSafe(|| drop(second)));
-        assert!(
-            dropped.is_err(),
-            "the value's destructor panicked, yet dropping its last MyRc did \
-             not pass the panic on"
+        let Err(payload) = dropped else {
+            panic!(
+                "the value's destructor panicked, yet dropping its last MyRc \
+                 did not pass the panic on"
+            );
+        };
+        assert_eq!(
+            payload.downcast_ref::<u8>(),
+            Some(&7),
+            "the value's destructor panicked, and dropping its last MyRc \
+             passed on another panic instead: the caller must get the \
+             destructor's own panic, as with std's Rc. Let it unwind through \
+             your drop (a rebuilt Box frees its block meanwhile) rather than \
+             catching it and panicking anew"
         );
     });
     assert_eq!(

@@ -368,6 +368,8 @@ pub fn an_overflow_changes_nothing() {
         "after the refused latency, record(1) and snapshot must work as \
          before and give (2, 6), not {again:?}"
     );
+    // Then on threads that wait for the lock while records overflow.
+    super::poison::a_waiting_snapshot_survives_overflows();
 }
 
 /// Any total that fits in a `u64` is recorded, up to `u64::MAX` itself:
