@@ -89,15 +89,17 @@ use tokio::task::JoinSet;
 ///   finish in, one per entry from that entry's own fetch: a URL listed
 ///   twice is fetched twice, and each entry gets its own fetch's body; no
 ///   URLs give no bodies. `fetch` gets each URL as it is given, not
-///   trimmed: a URL with spaces around it is fetched with them, and an
+///   trimmed, its `#fragment` kept (what to send is `fetch`'s business):
+///   a URL with spaces around it is fetched with them, and an
 ///   empty entry or one of blanks only is fetched too, as it is (not
 ///   skipped, nor given an empty body of `fetch_all`'s own). Each body
 ///   is returned as its fetch gave it: not trimmed (a trailing newline
-///   stays), an empty body too, and each entry is fetched once, an entry
+///   stays), a leading byte order mark kept, an empty body too, and each entry is fetched once, an entry
 ///   whose body is empty included (an empty body is not retried). A fetch
 ///   is waited for however long it takes, with no timeout of
-///   `fetch_all`'s own: one that takes a year of virtual time (on tokio's
-///   paused clock) still gives its body.
+///   `fetch_all`'s own, however long (not even a century's): one that
+///   takes a thousand years of virtual time (on tokio's paused clock)
+///   still gives its body.
 ///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
@@ -421,7 +423,10 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   items left in `items`, `capacity` + 1 items have been taken from
 ///   `items` and not yet given to `consume` (a channel of `capacity`,
 ///   full, and one in hand; not a channel one short), with a `capacity`
-///   of 3 and with one of 200,000 (no cap on the capacity given). The
+///   of 3 and with one of 2^20 + 2^18, 1,310,720 (no cap on the capacity
+///   given, not even at a million or 2^20; a cap above 1,310,720 is not
+///   graded, as a trial cannot fill a channel of every size in its time).
+///   The
 ///   producer and the consumer are tasks of their own, not loops in
 ///   `pipeline`'s own future: polled once and then left unpolled for a
 ///   second of virtual time while its caller sleeps, `pipeline` over

@@ -262,7 +262,8 @@ pub fn trials() -> Vec<Trial> {
             1,
             producer_runs_ahead_of_a_slow_consumer,
         )
-        .timeout(HANG_TIMEOUT)
+        // Over a million items through a channel, on a loaded machine.
+        .timeout(Duration::from_secs(60))
         .on_timeout(PIPELINE_HUNG),
         Trial::new(
             "ch08::pipeline::dropping_it_stops_both_tasks",

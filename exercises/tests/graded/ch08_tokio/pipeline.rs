@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::paused_runtime;
 
+mod dropped;
 mod payloads;
 mod slow_consumer;
 
@@ -287,7 +288,7 @@ pub(super) fn producer_waits_when_the_channel_is_full() {
 
 /// With a channel of 3 and a consumer that is held up, the producer
 /// fills the channel and takes one more item to hold: whenever both wait,
-/// it is 3 + 1 items ahead. So it is with a channel of 200,000: the
+/// it is 3 + 1 items ahead. So it is with a channel of 1,310,720: the
 /// capacity given, however large, is the channel's. And the producer and
 /// the consumer are tasks of their own, which run on while the caller
 /// does not poll `pipeline`.
@@ -313,7 +314,9 @@ pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
 /// `pipeline` over an endless source (`0..u64::MAX`, whose `size_hint`
 /// is exact), with a consumer that takes 1 ms an item, is dropped after 10 ms (by a `timeout`); then a whole second of
 /// virtual time passes, in which tasks left running would take and
-/// consume a thousand more items. None may be taken or consumed.
+/// consume a thousand more items. None may be taken or consumed. So it is
+/// when the future is dropped just as the consumer frees a slot of a full
+/// channel, which the producer's waiting send gets.
 pub(super) fn dropping_it_stops_both_tasks() {
     let taken = Arc::new(AtomicUsize::new(0));
     let consumed = Arc::new(AtomicUsize::new(0));
@@ -377,6 +380,7 @@ pub(super) fn dropping_it_stops_both_tasks() {
              whose drop aborts it"
         );
     });
+    dropped::dropped_as_a_slot_frees();
 }
 
 /// `consume` panics at the fourth item, with a channel of 2 and a source
