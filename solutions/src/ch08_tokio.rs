@@ -226,7 +226,10 @@ where
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
 ///   at once each get their first line back before any of them sends a
-///   second one. Trial: `ch08::serve::answers_clients_at_once`.
+///   second one, and so do 1,100 (no cap on the connections served at
+///   once, not even at 1024; where the process may not open 4096 file
+///   descriptors, this part is skipped). Trial:
+///   `ch08::serve::answers_clients_at_once`.
 /// - A client that connects first and sends nothing holds up no one: the
 ///   clients after it are served, and the accept loop waits for no word
 ///   from it, nor for any timeout (on tokio's paused clock, held still,
@@ -284,8 +287,10 @@ where
 ///   retry (on tokio's paused clock, no time passes), and by the time it
 ///   has returned, the connections it was serving are closed. So does a
 ///   transient one, such as `ConnectionAborted` (a client that gave up
-///   while it waited in the queue; the trial makes `accept` fail so with
-///   a seccomp filter on its own thread): no error is skipped.
+///   while it waited in the queue) or `Interrupted` (a signal came during
+///   the call, which std's blocking `accept` retries itself); the trial
+///   makes `accept` fail so with a seccomp filter on its own thread: no
+///   error is skipped, none retried.
 ///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
@@ -406,17 +411,20 @@ async fn echo_lines(socket: TcpStream) -> io::Result<()> {
 ///   waiting in the channel). Also with the largest capacity a channel
 ///   takes, `Semaphore::MAX_PERMITS`: nothing is reserved from the
 ///   capacity either, neither room for that many results nor for a part
-///   of them (a clamp such as `capacity.min(65536)`): while 3 items go
-///   through, on a one-thread runtime, no allocation of 16 KiB or more
-///   (room for 2048 results) is made on its thread, and the results come
-///   back in room for fewer than 64 (a `Vec` that grew as they came).
+///   of them (a clamp such as `capacity.min(1024)`, even one shrunk at
+///   the end): while 3 items go through a channel of that capacity, on a
+///   one-thread runtime, its thread makes no allocation larger than those
+///   it makes for 3 items through a channel of 3 (from 256 bytes up, room
+///   for 32 results), and the results come back in room for fewer than 64
+///   (a `Vec` that grew as they came).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
 ///   `capacity` in the channel, one in hand), however long the consumer
 ///   is held up; and it waits for room as long as that takes, with no
-///   timeout of its own: held up a year of virtual time at each item (on
-///   tokio's paused clock), the consumer still gets every item.
+///   timeout of its own, however long (not even a century's): held up a
+///   thousand years of virtual time at each item (on tokio's paused
+///   clock), the consumer still gets every item.
 ///   Trial: `ch08::pipeline::producer_waits_when_the_channel_is_full`.
 /// - While the consumer is held up, the producer goes on until the channel
 ///   is full, and takes one more item to hold: whenever both wait, with
