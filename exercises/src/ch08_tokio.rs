@@ -420,6 +420,12 @@ pub enum Outcome {
 /// When `run_all` returns, none of the processes it started is left,
 /// running or zombie.
 ///
+/// Not graded: one deadline instant taken for the whole batch, before the
+/// first command starts, where each command's should count from its own
+/// start. It is as wrong, but it differs only by the real time that
+/// starting the commands before it took, which tokio's paused clock does
+/// not count and no trial can bound without a real clock.
+///
 /// # Graded promises
 ///
 /// - Returns one result per command, in the order of `commands`:
@@ -433,7 +439,10 @@ pub enum Outcome {
 ///   start gives an `Err`: the error its start gave, unchanged (its kind,
 ///   OS error number and message: `NotFound` for no such program,
 ///   `PermissionDenied` for a file that is not executable), not a new
-///   error that wraps it. A `deadline` too large to
+///   error that wraps it, with a `deadline` of zero too (every command is
+///   started, whatever the deadline; whether one that starts is then
+///   `Finished` or `TimedOut` depends on how soon it exits). A `deadline`
+///   too large to
 ///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
 ///   not panic, and the command finishes. Only stdout is piped: a command
 ///   whose stdin and stderr the caller set to files (`cat`, then a line
@@ -493,10 +502,15 @@ pub enum Outcome {
 ///   from the command's latest output: the one still running wrote 1 MiB
 ///   halfway to its deadline, and is killed at its deadline all the same (a
 ///   deadline is not an idle timeout that each read starts again). And a
-///   `deadline` of `Duration::MAX` is no deadline at all, however long the
-///   command runs: one that exits after tokio's paused clock has moved a
-///   thousand years on is `Finished` (no cap of a day, of `u32::MAX`
-///   seconds, or of any other length, stands in for it).
+///   `deadline` too large to add to a clock's reading (`Duration::MAX`, or
+///   `u64::MAX` seconds) is no deadline at all, however long the command
+///   runs: one that exits after tokio's paused clock has moved a thousand
+///   years on is `Finished` (no cap of a day, of `u32::MAX` seconds, or of
+///   any other length, stands in for it); and a finite one, however far,
+///   is kept as given: with a deadline of two thousand years, that command
+///   is `Finished` too (`tokio::time::sleep` cuts every sleep short at
+///   about 30 years; `Instant::checked_add` and `tokio::time::timeout_at`
+///   keep any deadline).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,

@@ -1,6 +1,7 @@
 //! `pipeline`'s future dropped at the worst moment for a producer left
-//! running: just as the consumer frees a slot of a full channel, which
-//! goes at once to the producer's waiting `send`.
+//! running: just after the consumer has freed a slot of a full channel,
+//! which went at once to the producer's waiting `send`, and before the
+//! producer has run.
 
 use std::future::{self, Future};
 use std::pin::Pin;
@@ -14,25 +15,29 @@ use tokio::sync::Notify;
 
 use super::super::paused_runtime;
 
-/// `pipeline`'s future, where `consume` can reach it to drop it.
+/// `pipeline`'s future, where another task can reach it to drop it.
 type Slot = Arc<Mutex<Option<Pin<Box<dyn Future<Output = Vec<u64>> + Send>>>>>;
 
-/// The item whose call of `consume` drops `pipeline`'s future.
-const DROP_AT: u64 = 5;
+/// The item whose `consume` future, as it ends, wakes the task that drops
+/// `pipeline`'s future.
+const ARM_AT: u64 = 4;
 
 /// `pipeline` over an endless source with a channel of 1 and a `consume`
 /// of 1 ms an item, so that the channel is full and the producer waits in
-/// `send` with the next item whenever the consumer takes one. The call of
-/// `consume` for item 5 drops `pipeline`'s future: the consumer has just
-/// taken that item, and the slot it freed has gone to the producer's
-/// waiting `send`, which is ready to run. Then a second of virtual time
-/// passes: no item may be taken from the source after the drop. A
-/// producer that is not aborted with the future (a detached
-/// `tokio::spawn`) finishes that send and takes one more.
+/// `send` with the next item whenever the consumer takes one. As the
+/// `consume` future of item 4 ends, it wakes a task of the test's; then
+/// the consumer takes item 5 from the channel, and the slot it frees goes
+/// to the producer's waiting `send`, which wakes the producer. On tokio's
+/// one-thread runtime tasks run in the order they were woken: the test's
+/// task runs first, and drops `pipeline`'s future before the producer has
+/// run. Then a second of virtual time passes: no item may be taken from
+/// the source after the drop. A producer that is not aborted with the
+/// future (a detached `tokio::spawn`) finishes that send and takes one
+/// more item.
 pub(super) fn dropped_as_a_slot_frees() {
     let taken = Arc::new(AtomicUsize::new(0));
     let at_drop = Arc::new(AtomicUsize::new(usize::MAX));
-    let dropped = Arc::new(Notify::new());
+    let armed = Arc::new(Notify::new());
     let slot: Slot = Arc::new(Mutex::new(None));
     let items = {
         let taken = Arc::clone(&taken);
@@ -41,18 +46,14 @@ pub(super) fn dropped_as_a_slot_frees() {
         })
     };
     let consume = {
-        let (taken, at_drop) = (Arc::clone(&taken), Arc::clone(&at_drop));
-        let (dropped, slot) = (Arc::clone(&dropped), Arc::clone(&slot));
+        let armed = Arc::clone(&armed);
         move |item: u64| {
-            if item == DROP_AT {
-                // Taken out under the lock, dropped after it.
-                let run = slot.lock().expect("a trial thread panicked").take();
-                drop(run);
-                at_drop.store(taken.load(Ordering::SeqCst), Ordering::SeqCst);
-                dropped.notify_one();
-            }
+            let armed = Arc::clone(&armed);
             async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
+                if item == ARM_AT {
+                    armed.notify_one();
+                }
                 item
             }
         }
@@ -60,15 +61,29 @@ pub(super) fn dropped_as_a_slot_frees() {
     *slot.lock().expect("a trial thread panicked") =
         Some(Box::pin(pipeline(items, 1, consume)));
     paused_runtime().block_on(async {
+        let dropper = tokio::spawn({
+            let (taken, at_drop) = (Arc::clone(&taken), Arc::clone(&at_drop));
+            let slot = Arc::clone(&slot);
+            async move {
+                armed.notified().await;
+                // Taken out under the lock, dropped after it.
+                let run = slot.lock().expect("a trial thread panicked").take();
+                drop(run);
+                at_drop.store(taken.load(Ordering::SeqCst), Ordering::SeqCst);
+            }
+        });
         let polled = future::poll_fn(|cx| {
             match slot.lock().expect("a trial thread panicked").as_mut() {
                 Some(run) => run.as_mut().poll(cx).map(Some),
                 None => Poll::Ready(None),
             }
         });
+        // The dropper's end wakes this task: the dropped future cannot.
         tokio::select! {
             biased;
-            () = dropped.notified() => {}
+            dropped = dropper => {
+                dropped.expect("the task that drops pipeline panicked");
+            }
             finished = polled => panic!(
                 "pipeline over an endless source returned {finished:?}"
             ),
@@ -79,7 +94,7 @@ pub(super) fn dropped_as_a_slot_frees() {
         (at_drop.load(Ordering::SeqCst), taken.load(Ordering::SeqCst));
     assert_eq!(
         after, before,
-        "pipeline's future was dropped just as the consumer took an item \
+        "pipeline's future was dropped just after the consumer took an item \
          from a full channel, when {before} items had been taken from the \
          source, and {after} had been taken a second later: its producer \
          went on without it. A producer waiting in send gets the slot the \
