@@ -84,15 +84,17 @@ use tokio::process::Command;
 ///   finish in, one per entry from that entry's own fetch: a URL listed
 ///   twice is fetched twice, and each entry gets its own fetch's body; no
 ///   URLs give no bodies. `fetch` gets each URL as it is given, not
-///   trimmed: a URL with spaces around it is fetched with them, and an
+///   trimmed, its `#fragment` kept (what to send is `fetch`'s business):
+///   a URL with spaces around it is fetched with them, and an
 ///   empty entry or one of blanks only is fetched too, as it is (not
 ///   skipped, nor given an empty body of `fetch_all`'s own). Each body
 ///   is returned as its fetch gave it: not trimmed (a trailing newline
-///   stays), an empty body too, and each entry is fetched once, an entry
+///   stays), a leading byte order mark kept, an empty body too, and each entry is fetched once, an entry
 ///   whose body is empty included (an empty body is not retried). A fetch
 ///   is waited for however long it takes, with no timeout of
-///   `fetch_all`'s own: one that takes a year of virtual time (on tokio's
-///   paused clock) still gives its body.
+///   `fetch_all`'s own, however long (not even a century's): one that
+///   takes a thousand years of virtual time (on tokio's paused clock)
+///   still gives its body.
 ///   Trials: `ch08::fetch_all::returns_bodies_in_url_order`,
 ///   `ch08::fetch_all::calls_fetch_only_within_the_limit`.
 /// - A `limit` of 0 panics before any `fetch` is called, also with no
@@ -182,7 +184,10 @@ where
 ///   Trial: `ch08::serve::echoes_bytes_as_sent`.
 /// - Every connection is served at the same time: 100 clients connected
 ///   at once each get their first line back before any of them sends a
-///   second one. Trial: `ch08::serve::answers_clients_at_once`.
+///   second one, and so do 1,100 (no cap on the connections served at
+///   once, not even at 1024; where the process may not open 4096 file
+///   descriptors, this part is skipped). Trial:
+///   `ch08::serve::answers_clients_at_once`.
 /// - A client that connects first and sends nothing holds up no one: the
 ///   clients after it are served, and the accept loop waits for no word
 ///   from it, nor for any timeout (on tokio's paused clock, held still,
@@ -240,8 +245,10 @@ where
 ///   retry (on tokio's paused clock, no time passes), and by the time it
 ///   has returned, the connections it was serving are closed. So does a
 ///   transient one, such as `ConnectionAborted` (a client that gave up
-///   while it waited in the queue; the trial makes `accept` fail so with
-///   a seccomp filter on its own thread): no error is skipped.
+///   while it waited in the queue) or `Interrupted` (a signal came during
+///   the call, which std's blocking `accept` retries itself); the trial
+///   makes `accept` fail so with a seccomp filter on its own thread: no
+///   error is skipped, none retried.
 ///   Trial: `ch08::serve::an_accept_error_ends_serve`.
 pub async fn serve(
     listener: TcpListener,
@@ -315,24 +322,30 @@ pub async fn serve(
 ///   waiting in the channel). Also with the largest capacity a channel
 ///   takes, `Semaphore::MAX_PERMITS`: nothing is reserved from the
 ///   capacity either, neither room for that many results nor for a part
-///   of them (a clamp such as `capacity.min(65536)`): while 3 items go
-///   through, on a one-thread runtime, no allocation of 16 KiB or more
-///   (room for 2048 results) is made on its thread, and the results come
-///   back in room for fewer than 64 (a `Vec` that grew as they came).
+///   of them (a clamp such as `capacity.min(1024)`, even one shrunk at
+///   the end): while 3 items go through a channel of that capacity, on a
+///   one-thread runtime, its thread makes no allocation larger than those
+///   it makes for 3 items through a channel of 3 (from 256 bytes up, room
+///   for 32 results), and the results come back in room for fewer than 64
+///   (a `Vec` that grew as they came).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
 ///   `capacity` in the channel, one in hand), however long the consumer
 ///   is held up; and it waits for room as long as that takes, with no
-///   timeout of its own: held up a year of virtual time at each item (on
-///   tokio's paused clock), the consumer still gets every item.
+///   timeout of its own, however long (not even a century's): held up a
+///   thousand years of virtual time at each item (on tokio's paused
+///   clock), the consumer still gets every item.
 ///   Trial: `ch08::pipeline::producer_waits_when_the_channel_is_full`.
 /// - While the consumer is held up, the producer goes on until the channel
 ///   is full, and takes one more item to hold: whenever both wait, with
 ///   items left in `items`, `capacity` + 1 items have been taken from
 ///   `items` and not yet given to `consume` (a channel of `capacity`,
 ///   full, and one in hand; not a channel one short), with a `capacity`
-///   of 3 and with one of 200,000 (no cap on the capacity given). The
+///   of 3 and with one of 2^20 + 2^18, 1,310,720 (no cap on the capacity
+///   given, not even at a million or 2^20; a cap above 1,310,720 is not
+///   graded, as a trial cannot fill a channel of every size in its time).
+///   The
 ///   producer and the consumer are tasks of their own, not loops in
 ///   `pipeline`'s own future: polled once and then left unpolled for a
 ///   second of virtual time while its caller sleeps, `pipeline` over
@@ -407,6 +420,12 @@ pub enum Outcome {
 /// When `run_all` returns, none of the processes it started is left,
 /// running or zombie.
 ///
+/// Not graded: one deadline instant taken for the whole batch, before the
+/// first command starts, where each command's should count from its own
+/// start. It is as wrong, but it differs only by the real time that
+/// starting the commands before it took, which tokio's paused clock does
+/// not count and no trial can bound without a real clock.
+///
 /// # Graded promises
 ///
 /// - Returns one result per command, in the order of `commands`:
@@ -420,7 +439,10 @@ pub enum Outcome {
 ///   start gives an `Err`: the error its start gave, unchanged (its kind,
 ///   OS error number and message: `NotFound` for no such program,
 ///   `PermissionDenied` for a file that is not executable), not a new
-///   error that wraps it. A `deadline` too large to
+///   error that wraps it, with a `deadline` of zero too (every command is
+///   started, whatever the deadline; whether one that starts is then
+///   `Finished` or `TimedOut` depends on how soon it exits). A `deadline`
+///   too large to
 ///   add to a clock's reading (`Duration::MAX`) is no deadline: it does
 ///   not panic, and the command finishes. Only stdout is piped: a command
 ///   whose stdin and stderr the caller set to files (`cat`, then a line
@@ -480,10 +502,15 @@ pub enum Outcome {
 ///   from the command's latest output: the one still running wrote 1 MiB
 ///   halfway to its deadline, and is killed at its deadline all the same (a
 ///   deadline is not an idle timeout that each read starts again). And a
-///   `deadline` of `Duration::MAX` is no deadline at all, however long the
-///   command runs: one that exits after tokio's paused clock has moved a
-///   thousand years on is `Finished` (no cap of a day, of `u32::MAX`
-///   seconds, or of any other length, stands in for it).
+///   `deadline` too large to add to a clock's reading (`Duration::MAX`, or
+///   `u64::MAX` seconds) is no deadline at all, however long the command
+///   runs: one that exits after tokio's paused clock has moved a thousand
+///   years on is `Finished` (no cap of a day, of `u32::MAX` seconds, or of
+///   any other length, stands in for it); and a finite one, however far,
+///   is kept as given: with a deadline of two thousand years, that command
+///   is `Finished` too (`tokio::time::sleep` cuts every sleep short at
+///   about 30 years; `Instant::checked_add` and `tokio::time::timeout_at`
+///   keep any deadline).
 ///   Trial: `ch08::run_all::counts_each_deadline_from_its_own_start`.
 pub async fn run_all(
     commands: Vec<Command>,

@@ -107,9 +107,11 @@ use tokio::sync::oneshot;
 ///   hold: a poll on one thread returns while another thread holds the
 ///   locks of stdout and stderr (which `println!`, `eprintln!` and `dbg!`
 ///   take), each of the 6,291,457 polls of `Countdown::new(6_291_456)` as
-///   much as the first (no progress line now and then), and the first
-///   polls of `Countdown::new(u32::MAX)` too (no warning that a long count
-///   will take a while); while another thread is inside
+///   much as the first (no progress line now and then), the first polls
+///   of `Countdown::new(u32::MAX)` too (no warning that a long count will
+///   take a while), and the first polls of a countdown of any round count,
+///   a power of two or of ten (no progress line when the polls left are a
+///   round number, such as every 2^24); while another thread is inside
 ///   `std::env::set_var`, which holds std's lock of the environment, the
 ///   one every `std::env::var` takes (no trace switch read at a poll, not
 ///   even once, at the first poll in the process, as a `LazyLock` started
@@ -379,7 +381,10 @@ pub trait Resolver {
 ///   empty host `""`, a host with a NUL byte in it, and hosts not in ASCII
 ///   (`bücher.example`, `例え.テスト`), as given, not turned into punycode
 ///   nor refused (`resolve` checks no host: what a name may hold is the
-///   resolver's business, and its answer, an error or not, is the answer). A panic in `lookup` is no answer: it
+///   resolver's business, and its answer, an error or not, is the answer),
+///   and `localhost` too (`resolve` has no answer of its own for it: the
+///   resolver may give `::1`, or another address than 127.0.0.1). A panic
+///   in `lookup` is no answer: it
 ///   goes on, with its own payload, out of the poll that called `lookup`
 ///   (it is not caught, nor turned into an error).
 ///   Trial: `ch08::resolve::returns_what_the_callback_gives`.

@@ -451,15 +451,25 @@ impl Watched {
 /// prints only now and then (a progress line every million polls left,
 /// say), then the first polls of `Countdown::new(u32::MAX)`, for one that
 /// prints only for the longest counts (a warning that it will take a
-/// while).
+/// while). Last, the first 3 polls of countdowns of every round count (a
+/// power of two or of ten, and one more), for a poll that prints only when
+/// the polls left are a round number, however large (a progress line every
+/// 2^24 polls left, which no countdown of [`LONG`] polls reaches).
 fn polls_while_stdout_is_locked() {
     for n in [3, LONG, u32::MAX] {
-        polls_while_stdout_is_locked_for(n);
+        polls_while_stdout_is_locked_for(n, LONG + 1);
+    }
+    let powers_of_two = (0..32).map(|k| 1u32 << k);
+    let powers_of_ten = (0..10).map(|k| 10u32.pow(k));
+    for round in powers_of_two.chain(powers_of_ten) {
+        polls_while_stdout_is_locked_for(round, 3);
+        polls_while_stdout_is_locked_for(round.saturating_add(1), 3);
     }
 }
 
-/// [`polls_while_stdout_is_locked`] for `Countdown::new(n)`.
-fn polls_while_stdout_is_locked_for(n: u32) {
+/// [`polls_while_stdout_is_locked`] for `Countdown::new(n)`, polled to
+/// its end or `polls` times.
+fn polls_while_stdout_is_locked_for(n: u32, polls: u32) {
     let watched = Watched::new();
     // Made before the lock is taken: what is graded is its polls.
     let countdown = Countdown::new(n);
@@ -477,7 +487,7 @@ fn polls_while_stdout_is_locked_for(n: u32) {
         locked
             .recv()
             .expect("the thread that locks stdout panicked");
-        watched.poll_a_countdown(countdown, LONG + 1);
+        watched.poll_a_countdown(countdown, polls);
         holder.join().unwrap()
     });
     assert!(

@@ -167,7 +167,8 @@ impl Resolver for Crashing {
 /// resolver's error as it is, kind and message, an `Interrupted` or a
 /// `WouldBlock` one too, after one lookup (no retry). A host resolved
 /// before is looked up anew, and gets the new answer: `resolve` keeps no
-/// answers. An address literal is looked up too, not parsed by `resolve`.
+/// answers. An address literal is looked up too, not parsed by `resolve`,
+/// and so is `localhost` (its address is the resolver's to give).
 /// The error is the resolver's `io::Error` itself: its inner error and its
 /// OS error number are kept. And a `lookup` that panics makes the poll of `resolve` panic,
 /// with that panic's own payload.
@@ -242,7 +243,9 @@ pub(super) fn returns_what_the_callback_gives() {
     // address literal, which is the resolver's to answer too (a hosts file
     // or a DNS64 resolver may map it), and an empty host, one with a NUL
     // byte and two not in ASCII, which are the resolver's to judge: it
-    // answers them.
+    // answers them. Last, `localhost`, whose address is the resolver's to
+    // give too (it need not be 127.0.0.1: a hosts file may say `::1`, or a
+    // container another address).
     let moving = Moving::default();
     for (lookup, host) in [
         (1, "db.internal"),
@@ -252,6 +255,8 @@ pub(super) fn returns_what_the_callback_gives() {
         (5, "db\0internal"),
         (6, "bücher.example"),
         (7, "例え.テスト"),
+        (8, "localhost"),
+        (9, "LocalHost."),
     ] {
         let moved = runtime.block_on(resolve(&moving, host));
         let asked = moving.0.load(Ordering::SeqCst);
@@ -267,8 +272,10 @@ pub(super) fn returns_what_the_callback_gives() {
              an empty host, one with a NUL byte and one not in ASCII too, \
              as given, and give its answer: a cache of answers gives old addresses, and another \
              resolver's, a literal parsed by resolve itself skips the \
-             resolver, and so does a check of the host by resolve (what a \
-             name may hold is the resolver's business)"
+             resolver, and so do a check of the host by resolve (what a \
+             name may hold is the resolver's business) and an answer of \
+             resolve's own for localhost (the resolver may map it to \
+             another address than 127.0.0.1)"
         );
     }
     // A resolver whose first answer is `Interrupted` and second is

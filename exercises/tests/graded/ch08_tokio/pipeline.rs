@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::paused_runtime;
 
+mod dropped;
 mod payloads;
 mod slow_consumer;
 
@@ -25,10 +26,6 @@ mod slow_consumer;
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
-
-/// Room for this many results, allocated at once by `pipeline` for three
-/// items, is room reserved from the capacity: 2048 `u64`s, 16 KiB.
-const RESERVED: usize = 2048;
 
 /// Counts a `consume` future as under way until it is dropped, finished
 /// or not.
@@ -72,10 +69,15 @@ struct Observed {
     least_ahead_when_stuck: usize,
 }
 
-/// How long [`gated_pipeline`] holds the consumer up at each item: a year
-/// of virtual time, longer than any timeout a producer might give up
-/// after (on the paused clock it costs nothing).
-const HELD_UP: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// How long [`gated_pipeline`] holds the consumer up at each item: a
+/// thousand years of virtual time, longer than any timeout a producer
+/// might give up after, a century's too (on the paused clock it costs
+/// nothing), in [`HELD_UP_SLEEPS`] sleeps of this length each (tokio cuts a
+/// single sleep short at about 30 years).
+const HELD_UP: Duration = Duration::from_secs(25 * 365 * 24 * 60 * 60);
+
+/// How many sleeps of [`HELD_UP`] hold the consumer up a thousand years.
+const HELD_UP_SLEEPS: usize = 40;
 
 /// Runs `pipeline` on the paused clock over `count` items, with a
 /// consumer that waits for a permit before each item; the test holds it
@@ -114,7 +116,9 @@ fn gated_pipeline(count: u64, capacity: usize) -> Observed {
             for _ in 0..count {
                 // Also lets the tasks settle: a sleep on the paused clock
                 // ends only when nothing else can run.
-                tokio::time::sleep(HELD_UP).await;
+                for _ in 0..HELD_UP_SLEEPS {
+                    tokio::time::sleep(HELD_UP).await;
+                }
                 let taken = taken.load(Ordering::SeqCst);
                 if taken < count as usize {
                     let ahead = taken - started.load(Ordering::SeqCst);
@@ -201,47 +205,58 @@ pub(super) fn keeps_every_item_in_order() {
     // for that many results is more bytes than a `Vec` can hold, and room
     // for a part of them, a clamp of the capacity, is memory reserved for
     // items that may never come). The runtime has one thread, this one,
-    // so the tasks' allocations are this thread's, and none of them may
-    // be as large as room for `RESERVED` results.
+    // so the tasks' allocations are this thread's: for each size from 256
+    // bytes to 32 KiB, 3 items through a channel of that capacity make an
+    // allocation of that size or more only if 3 items through a channel
+    // of 3 do too (the runtime's own allocations, its tasks and the
+    // channel's blocks, are the same for both).
     let largest = tokio::sync::Semaphore::MAX_PERMITS;
     let runtime = paused_runtime();
-    let reserved = AtomicBool::new(false);
-    let hook = || reserved.store(true, Ordering::SeqCst);
-    let results = alloc::before_this_thread_allocates(
-        RESERVED * size_of::<u64>(),
-        &hook,
-        || {
-            runtime.block_on(pipeline(0..3, largest, |item| async move {
+    // The runtime's first pipeline, not watched: what it sets up once (its
+    // thread's context) is not the pipeline's.
+    runtime.block_on(pipeline(0..3, 3, |item| async move { item * 10 }));
+    let allocates = |capacity: usize, least: usize| {
+        let seen = AtomicBool::new(false);
+        let hook = || seen.store(true, Ordering::SeqCst);
+        let results = alloc::before_this_thread_allocates(least, &hook, || {
+            runtime.block_on(pipeline(0..3, capacity, |item| async move {
                 item * 10
             }))
-        },
-    );
-    assert_eq!(
-        results,
-        [0, 10, 20],
-        "3 items through a channel of {largest} (Semaphore::MAX_PERMITS, \
-         the largest a tokio channel takes): reserve nothing from the \
-         capacity; the results grow as they come"
-    );
-    // Nor room for fewer results, below the size the hook looks for: the
-    // results come back in the room they grew to, a few places.
-    assert!(
-        results.capacity() < 64,
-        "3 items through a channel of {largest} (Semaphore::MAX_PERMITS) \
-         came back in room for {} results: pipeline reserved room from the \
-         capacity, or a part of it (Vec::with_capacity(capacity.min(..))). \
-         Start with Vec::new() and let the results grow as they come",
-        results.capacity()
-    );
-    assert!(
-        !reserved.load(Ordering::SeqCst),
-        "3 items through a channel of {largest} (Semaphore::MAX_PERMITS): \
-         pipeline allocated room for {RESERVED} results or more at once. \
-         Reserve nothing from the capacity, not even a part of it \
-         (Vec::with_capacity(capacity.min(..))): a channel that may hold \
-         that many items need not ever get them. Start with Vec::new() \
-         and let the results grow as they come"
-    );
+        });
+        assert_eq!(
+            results,
+            [0, 10, 20],
+            "3 items through a channel of {capacity}: reserve nothing from \
+             the capacity; the results grow as they come"
+        );
+        (seen.load(Ordering::SeqCst), results)
+    };
+    for least in (8..=15).map(|power| 1usize << power) {
+        let (with_largest, results) = allocates(largest, least);
+        let (with_three, _) = allocates(3, least);
+        assert!(
+            with_three || !with_largest,
+            "3 items through a channel of {largest} (Semaphore::MAX_PERMITS, \
+             the largest a tokio channel takes): pipeline allocated {least} \
+             bytes or more at once, and nothing that large with a channel of \
+             3. Reserve nothing from the capacity, not even a part of it \
+             (Vec::with_capacity(capacity.min(..)), shrunk at the end or \
+             not): a channel that may hold that many items need not ever \
+             get them. Start with Vec::new() and let the results grow as \
+             they come"
+        );
+        // Nor room for fewer results, below the sizes watched: the results
+        // come back in the room they grew to, a few places.
+        assert!(
+            results.capacity() < 64,
+            "3 items through a channel of {largest} \
+             (Semaphore::MAX_PERMITS) came back in room for {} results: \
+             pipeline reserved room from the capacity, or a part of it \
+             (Vec::with_capacity(capacity.min(..))). Start with Vec::new() \
+             and let the results grow as they come",
+            results.capacity()
+        );
+    }
     // Items in no order, some repeated, and the largest `u64` in the
     // middle: any value may be an item, and each is a result of its own.
     let items = vec![7, 3, 7, u64::MAX, 0, u64::MAX, 5, 3];
@@ -261,8 +276,8 @@ pub(super) fn keeps_every_item_in_order() {
     );
 }
 
-/// With a channel of 3 and a consumer that is held up a year of virtual
-/// time at each item, the producer never takes more than 3 + 1 items
+/// With a channel of 3 and a consumer that is held up a thousand years of
+/// virtual time at each item, the producer never takes more than 3 + 1 items
 /// ahead of the consumer (3 in the channel, 1 in hand waiting for room),
 /// and never gives up waiting: every item comes back.
 pub(super) fn producer_waits_when_the_channel_is_full() {
@@ -279,15 +294,16 @@ pub(super) fn producer_waits_when_the_channel_is_full() {
     let expected: Vec<u64> = (0..12).map(|item| item + 1000).collect();
     assert_eq!(
         observed.results, expected,
-        "every item once, in order, with the consumer held up a year of \
-         virtual time at each: the producer waits for room however long it \
-         takes (send, not send_timeout; no timeout of its own)"
+        "every item once, in order, with the consumer held up a thousand \
+         years of virtual time at each: the producer waits for room however \
+         long it takes (send, not send_timeout; no timeout of its own, not \
+         even one of a century)"
     );
 }
 
 /// With a channel of 3 and a consumer that is held up, the producer
 /// fills the channel and takes one more item to hold: whenever both wait,
-/// it is 3 + 1 items ahead. So it is with a channel of 200,000: the
+/// it is 3 + 1 items ahead. So it is with a channel of 1,310,720: the
 /// capacity given, however large, is the channel's. And the producer and
 /// the consumer are tasks of their own, which run on while the caller
 /// does not poll `pipeline`.
@@ -313,7 +329,9 @@ pub(super) fn producer_runs_ahead_of_a_slow_consumer() {
 /// `pipeline` over an endless source (`0..u64::MAX`, whose `size_hint`
 /// is exact), with a consumer that takes 1 ms an item, is dropped after 10 ms (by a `timeout`); then a whole second of
 /// virtual time passes, in which tasks left running would take and
-/// consume a thousand more items. None may be taken or consumed.
+/// consume a thousand more items. None may be taken or consumed. So it is
+/// when the future is dropped just as the consumer frees a slot of a full
+/// channel, which the producer's waiting send gets.
 pub(super) fn dropping_it_stops_both_tasks() {
     let taken = Arc::new(AtomicUsize::new(0));
     let consumed = Arc::new(AtomicUsize::new(0));
@@ -377,6 +395,7 @@ pub(super) fn dropping_it_stops_both_tasks() {
              whose drop aborts it"
         );
     });
+    dropped::dropped_as_a_slot_frees();
 }
 
 /// `consume` panics at the fourth item, with a channel of 2 and a source

@@ -93,6 +93,8 @@ fn shell(script: &str, args: &[&str]) -> Command {
 /// Only stdout is piped: `cat`, whose stdin and stderr the caller set to
 /// files, reads the one to its end and writes to the other. Output that
 /// is valid UTF-8 comes back as written: a byte order mark and `\r`s too.
+/// With a deadline of zero too, a command that cannot start gives its
+/// error.
 pub(super) fn reports_code_and_output() {
     // The last command's stdin and stderr are files the caller chose: it
     // reads the one to its end and writes to the other.
@@ -239,6 +241,27 @@ pub(super) fn reports_code_and_output() {
         ),
         "`worker exit 3` with a deadline of Duration::MAX: expected \
          Finished with code 3, got {unbounded:?}"
+    );
+    // A deadline of zero: a program that does not exist still cannot
+    // start, and gives its error; the one that starts gives an `Ok` (which
+    // one, `Finished` or `TimedOut`, depends on how soon it exits).
+    let zero = runtime().block_on(run_all(
+        vec![
+            Command::new("/nonexistent/report-generator"),
+            worker(&["exit", "0"]),
+        ],
+        Duration::ZERO,
+    ));
+    assert!(
+        matches!(
+            zero.as_slice(),
+            [Err(error), Ok(_)] if error.kind() == std::io::ErrorKind::NotFound
+        ),
+        "a program that does not exist and `worker exit 0`, with a deadline \
+         of zero: expected [Err(NotFound), Ok(..)], got {zero:?}. Start \
+         every command, whatever the deadline: an answer of your own for a \
+         zero deadline (TimedOut for all) hides the error of a command \
+         that cannot start"
     );
 }
 

@@ -73,13 +73,13 @@ pub(super) fn both_run_while_it_is_not_polled() {
     assert_eq!(results, expected, "every item once, in order");
 }
 
-/// A channel of 200,000 items, more than any queue length a version might
-/// cap the capacity at, and a consumer held up at its first item until
-/// everything waits: the producer has filled the channel, 200,000 items,
-/// and holds one more. Then the consumer goes on, and every item comes
-/// back, in order.
+/// A channel of 2^20 + 2^18 items (1,310,720), more than a cap of the
+/// capacity at a million or at 2^20 lets through, and a consumer held up
+/// at its first item until everything waits: the producer has filled the
+/// channel, all 1,310,720 items, and holds one more. Then the consumer
+/// goes on, and every item comes back, in order.
 pub(super) fn runs_ahead_with_a_large_capacity() {
-    const CAPACITY: usize = 200_000;
+    const CAPACITY: usize = (1 << 20) + (1 << 18);
     const COUNT: u64 = CAPACITY as u64 + 10;
     let taken = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(AtomicUsize::new(0));

@@ -339,15 +339,28 @@ exec "$2" emit-then-wait "$3""#;
          command's start, not from its latest output: one timeout around \
          the whole run (the reads and the wait), not one per read"
     );
-    no_deadline_at_all();
+    // `Duration::MAX`, and `u64::MAX` seconds (less by a second's
+    // nanoseconds, and as far from any clock's reach): no deadline. Then a
+    // finite deadline of two thousand years, which a command that exits
+    // after one thousand meets.
+    for deadline in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX),
+        Duration::from_secs(2000 * 365 * 24 * 60 * 60),
+    ] {
+        no_deadline_reached(deadline);
+    }
 }
 
-/// A deadline of `Duration::MAX` is no deadline: on tokio's paused clock,
-/// held still, a command waits for the test; the test moves the clock a
-/// thousand years on (more than `u32::MAX` seconds, 136 years), lets the runtime run, and only then lets the command exit.
-/// It is `Finished`: no deadline of a day, a year or any other length
-/// stood in for "none".
-fn no_deadline_at_all() {
+/// A `deadline` too large to add to a clock's reading is no deadline, and
+/// one of two thousand years is not reached in one thousand: on tokio's
+/// paused clock, held still, a command waits for the test; the test moves
+/// the clock a thousand years on (more than `u32::MAX` seconds, 136
+/// years, and than the 30 years at which tokio cuts a single sleep
+/// short), lets the runtime run, and only then lets the command exit. It
+/// is `Finished`: no deadline of a day, a year or any other length stood
+/// in for the one given.
+fn no_deadline_reached(deadline: Duration) {
     const MILLENNIUM: Duration = Duration::from_secs(1000 * 365 * 24 * 60 * 60);
     let scratch = scratch();
     let go = scratch.path().join("go");
@@ -379,8 +392,7 @@ fn no_deadline_at_all() {
             blocking(move || wait_until(&given_up, || !is_our_child(pid)))
                 .await;
         };
-        let (outcomes, ()) =
-            tokio::join!(run_all(commands, Duration::MAX), test);
+        let (outcomes, ()) = tokio::join!(run_all(commands, deadline), test);
         drop(release);
         hold.await.expect("the clock's holder panicked");
         outcomes
@@ -390,11 +402,15 @@ fn no_deadline_at_all() {
             outcomes.as_slice(),
             [Ok(Outcome::Finished { code: Some(0), stdout })] if stdout == "ping\n"
         ),
-        "a command with a deadline of Duration::MAX, no deadline at all, \
-         ran a thousand years on tokio's paused clock, then exited: expected \
-         Finished with code 0 and \"ping\\n\", got {outcomes:?}. Do not \
-         cap the deadline at a length of your own: \
-         tokio::time::timeout(Duration::MAX, ..) sets no timer at all"
+        "a command with a deadline of {deadline:?} (a Duration too large \
+         to add to a clock's reading is no deadline at all) ran a thousand \
+         years on tokio's paused clock, then exited: expected Finished with \
+         code 0 and \"ping\\n\", got {outcomes:?}. Do not cap the \
+         deadline at a length of your own, nor let tokio::time::sleep cap \
+         it (it cuts every sleep short at about 30 years): take the \
+         deadline's instant with Instant::checked_add, and wait with \
+         tokio::time::timeout_at, or with no timeout at all if there is no \
+         such instant"
     );
 }
 

@@ -128,22 +128,30 @@ pub(crate) fn an_accept_error_ends_serve() {
              connection on this way out too (JoinSet::shutdown().await)"
         );
     });
-    a_transient_accept_error_ends_serve();
+    // ECONNABORTED (103), then EINTR (4), which std's own blocking
+    // `accept` would retry, and `serve` must not.
+    for (errno, kind) in [
+        (103, io::ErrorKind::ConnectionAborted),
+        (4, io::ErrorKind::Interrupted),
+    ] {
+        a_transient_accept_error_ends_serve(errno, kind);
+    }
 }
 
 /// A transient error from `accept` ends `serve` as well: a client that
-/// gave up while it waited in the queue (`ECONNABORTED`) is an error
-/// like any other, not one to skip. Linux gives a trial no way to provoke
-/// it, so a seccomp filter on the trial's own thread makes `accept4` on
-/// the listener fail with it. A client waits in the queue before `serve`
+/// gave up while it waited in the queue (`ECONNABORTED`), or a signal
+/// that came during the call (`EINTR`), is an error like any other, not
+/// one to skip. Linux gives a trial no way to provoke them at will, so a
+/// seccomp filter on the trial's own thread makes `accept4` on the
+/// listener fail with `errno`, an error of `kind`. A client waits in the queue before `serve`
 /// starts; the shutdown future waits until a duplicate of the listener's
 /// descriptor is readable (the runtime learns it in the same turn as the
 /// listener's readiness), then yields once: in that turn `serve` calls
 /// `accept`, whichever branch it polls first, and must return its error.
 /// A `serve` that skips it goes round its loop and finds the shutdown
 /// complete.
-fn a_transient_accept_error_ends_serve() {
-    let trial = std::thread::spawn(|| {
+fn a_transient_accept_error_ends_serve(errno: u32, kind: io::ErrorKind) {
+    let trial = std::thread::spawn(move || {
         runtime().block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0")
                 .await
@@ -152,7 +160,7 @@ fn a_transient_accept_error_ends_serve() {
             let duplicate = duplicate_of(&listener);
             let _client = std::net::TcpStream::connect(address)
                 .expect("cannot connect to the server");
-            if !abort_accepts_on_this_thread(listener.as_raw_fd()) {
+            if !fail_accepts_on_this_thread(listener.as_raw_fd(), errno) {
                 // No seccomp here (another architecture, or a sandbox
                 // that forbids it): nothing to check.
                 return;
@@ -165,13 +173,15 @@ fn a_transient_accept_error_ends_serve() {
             assert!(
                 matches!(
                     &ended,
-                    Err(error) if error.kind() == io::ErrorKind::ConnectionAborted
+                    Err(error) if error.kind() == kind
                 ),
-                "accept failed with ECONNABORTED (a client gave up while it \
-                 waited to be accepted), and serve returned {ended:?}, after \
-                 its shutdown: an error from accept, any error, ends serve \
-                 with that error (do not skip ConnectionAborted, \
-                 ConnectionReset or Interrupted)"
+                "accept failed with an error of kind {kind:?} (a client \
+                 gave up while it waited to be accepted, or a signal came \
+                 during the call), and serve returned {ended:?}, after its \
+                 shutdown: an error from accept, any error, ends serve with \
+                 that error (do not skip ConnectionAborted, ConnectionReset \
+                 or Interrupted, nor retry them: a retry is the caller's \
+                 choice)"
             );
         });
     });
@@ -206,15 +216,14 @@ const ACCEPT4: Option<(u32, u32)> = None;
 
 /// From now on, on this thread only (a seccomp filter applies to the
 /// thread that installs it, and to those it starts later), `accept4` on
-/// `listener` fails with `ECONNABORTED`; every other call runs as ever.
-/// False if the filter cannot be installed.
-fn abort_accepts_on_this_thread(listener: RawFd) -> bool {
+/// `listener` fails with `errno`; every other call runs as ever. False if
+/// the filter cannot be installed.
+fn fail_accepts_on_this_thread(listener: RawFd, errno: u32) -> bool {
     const LOAD_WORD: u16 = 0x20;
     const JUMP_IF_EQUAL: u16 = 0x15;
     const RETURN: u16 = 0x06;
     const ERRNO: u32 = 0x0005_0000;
     const ALLOW: u32 = 0x7FFF_0000;
-    const ECONNABORTED: u32 = 103;
     let Some((arch, accept4)) = ACCEPT4 else {
         return false;
     };
@@ -235,7 +244,7 @@ fn abort_accepts_on_this_thread(listener: RawFd) -> bool {
         step(JUMP_IF_EQUAL, 3, accept4),
         step(LOAD_WORD, 0, 16),
         step(JUMP_IF_EQUAL, 1, fd),
-        step(RETURN, 0, ERRNO | ECONNABORTED),
+        step(RETURN, 0, ERRNO | errno),
         step(RETURN, 0, ALLOW),
     ];
     let program = SockFprog {

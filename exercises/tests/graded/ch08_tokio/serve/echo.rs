@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 
 use super::super::{paused_runtime, runtime};
 use super::{
-    Client, small_buffered_client, small_buffered_listener, with_listener,
-    with_server,
+    Client, RLimit, getrlimit, setrlimit, small_buffered_client,
+    small_buffered_listener, with_listener, with_server,
 };
 
 /// Two clients take turns; each gets its own lines back, and lines sent
@@ -43,14 +43,61 @@ pub(crate) fn echoes_every_line() {
 }
 
 /// A hundred clients connect at once; each sends a line, waits until all
-/// have their line back, then sends a second.
+/// have their line back, then sends a second. Then [`MANY`] clients do the
+/// same, more than a cap of 1024 connections (a guard against running out
+/// of descriptors) lets in: the last ones would wait for ever to be
+/// accepted, and the trial times out. (That part needs 2 descriptors a
+/// client, one for each end: where the hard limit of the process's
+/// descriptors is below [`DESCRIPTORS`], it is skipped.)
 pub(crate) fn answers_clients_at_once() {
-    const CLIENTS: usize = 100;
+    clients_at_once(100);
+    if enough_descriptors() {
+        clients_at_once(MANY);
+    }
+}
+
+/// More clients at once than 1024.
+const MANY: usize = 1100;
+
+/// The descriptors [`MANY`] clients and their connections need, and some
+/// to spare.
+const DESCRIPTORS: std::ffi::c_ulong = 4096;
+
+/// Raises this process's soft limit of descriptors to [`DESCRIPTORS`] if
+/// it is lower and the hard limit allows; false if it does not.
+fn enough_descriptors() -> bool {
+    /// `RLIMIT_NOFILE` on Linux.
+    const RLIMIT_NOFILE: std::ffi::c_int = 7;
+    let mut limit = RLimit {
+        current: 0,
+        maximum: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `struct rlimit`.
+    let got = unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0, "getrlimit failed");
+    if limit.current >= DESCRIPTORS {
+        return true;
+    }
+    if limit.maximum < DESCRIPTORS {
+        return false;
+    }
+    let raised = RLimit {
+        current: DESCRIPTORS,
+        maximum: limit.maximum,
+    };
+    // SAFETY: `raised` is a valid `struct rlimit`; raising the soft limit
+    // up to the hard one is always allowed.
+    unsafe { setrlimit(RLIMIT_NOFILE, &raised) == 0 }
+}
+
+/// `count` clients connect at once; each sends a line, waits until all
+/// have their line back, then sends a second.
+fn clients_at_once(count: usize) {
     runtime().block_on(async {
         let (_, served) = with_server(|address| async move {
-            let everyone = Arc::new(Barrier::new(CLIENTS));
+            let everyone = Arc::new(Barrier::new(count));
             let mut clients = JoinSet::new();
-            for id in 0..CLIENTS {
+            for id in 0..count {
                 let everyone = Arc::clone(&everyone);
                 clients.spawn(async move {
                     let mut client = Client::connect(address).await;
