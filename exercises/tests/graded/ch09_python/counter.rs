@@ -174,7 +174,9 @@ pub fn racing_adds_are_counted() {
         // SAFETY: the pages are fresh, writable, page-aligned and a page
         // long, which is room and alignment enough for a `Counter` (a few
         // words); nothing else uses them.
-        unsafe { ptr::write(place, Counter::new(start)) };
+        // `as _`: a solution whose `new` takes another integer type still
+        // compiles, and its mistake is then the `counts` trial's to show.
+        unsafe { ptr::write(place, Counter::new(start as _)) };
         let mut returned = adds(&pages);
         // SAFETY: written above; the threads that used it are joined.
         let value = unsafe { &*place }.value();
