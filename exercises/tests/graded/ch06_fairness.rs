@@ -393,3 +393,31 @@ pub fn trials() -> Vec<Trial> {
         ),
     ]
 }
+
+/// Starts `run` on a thread of its own, and returns it with its id.
+fn start<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    run: impl FnOnce() -> T + Send + 'scope,
+) -> (
+    std::thread::ScopedJoinHandle<'scope, T>,
+    course::grader::task::Me,
+) {
+    let (tell, told) = std::sync::mpsc::channel();
+    let handle = scope.spawn(move || {
+        tell.send(course::grader::task::me()).unwrap();
+        run()
+    });
+    (handle, told.recv().unwrap())
+}
+
+/// The address of the futex thread `tid` sleeps on, in a wait with no
+/// time limit (a `Mutex` or a `Condvar` of std, say); `None` if it does
+/// not sleep so.
+fn futex_of(tid: course::grader::task::Tid) -> Option<String> {
+    match course::grader::task::wait(tid)? {
+        (course::grader::task::Wait::UntilWoken, line) => {
+            line.split_whitespace().nth(1).map(str::to_string)
+        }
+        _ => None,
+    }
+}

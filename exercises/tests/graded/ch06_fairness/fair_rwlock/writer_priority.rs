@@ -12,6 +12,7 @@ use exercises::ch06_fairness::FairRwLock;
 
 use course::grader::task;
 
+use super::super::{futex_of, start};
 use super::{SETTLE, a_writer_behind, until_asleep};
 
 /// How many times a writer may wake while it waits for a reader who stays
@@ -85,31 +86,6 @@ pub(crate) fn a_waiting_writer_blocks_new_readers() {
     counts_the_writer_while_the_state_is_busy();
     no_pass_for_readers_queued_behind_a_writer();
     a_writer_queued_after_a_reader_is_woken();
-}
-
-/// Starts `run` on a thread of its own, and returns it with its id.
-fn start<'scope, T: Send + 'scope>(
-    scope: &'scope thread::Scope<'scope, '_>,
-    run: impl FnOnce() -> T + Send + 'scope,
-) -> (thread::ScopedJoinHandle<'scope, T>, task::Me) {
-    let (tell, told) = mpsc::channel();
-    let handle = scope.spawn(move || {
-        tell.send(task::me()).unwrap();
-        run()
-    });
-    (handle, told.recv().unwrap())
-}
-
-/// The address of the futex thread `tid` sleeps on, in a wait with no
-/// time limit (a `Mutex` or a `Condvar` of std, say); `None` if it does
-/// not sleep so.
-fn futex_of(tid: task::Tid) -> Option<String> {
-    match task::wait(tid)? {
-        (task::Wait::UntilWoken, line) => {
-            line.split_whitespace().nth(1).map(str::to_string)
-        }
-        _ => None,
-    }
 }
 
 /// Waits until thread `tid` sleeps on futex `address` (then `true`); or

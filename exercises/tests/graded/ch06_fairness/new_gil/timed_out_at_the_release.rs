@@ -12,6 +12,8 @@ use exercises::ch06_fairness::NewGil;
 
 use course::grader::task;
 
+use super::super::{futex_of, start};
+
 /// The waiter's interval: it runs out while the waiter is frozen, or soon
 /// after it is thawed, and the trial waits for that (no upper bound).
 const INTERVAL: Duration = Duration::from_millis(300);
@@ -20,30 +22,6 @@ const INTERVAL: Duration = Duration::from_millis(300);
 /// one is void only if the waiter's interval ran out in the instant between
 /// the trial's look at it and its freezing.
 const ATTEMPTS: usize = 3;
-
-/// Starts `run` on a thread of its own, and returns it with its id.
-fn start<'scope, T: Send + 'scope>(
-    scope: &'scope thread::Scope<'scope, '_>,
-    run: impl FnOnce() -> T + Send + 'scope,
-) -> (thread::ScopedJoinHandle<'scope, T>, task::Me) {
-    let (tell, told) = mpsc::channel();
-    let handle = scope.spawn(move || {
-        tell.send(task::me()).unwrap();
-        run()
-    });
-    (handle, told.recv().unwrap())
-}
-
-/// The address of the futex thread `tid` sleeps on, in a wait with no
-/// time limit (a `Mutex` of std, say); `None` if it does not sleep so.
-fn futex_of(tid: task::Tid) -> Option<String> {
-    match task::wait(tid)? {
-        (task::Wait::UntilWoken, line) => {
-            line.split_whitespace().nth(1).map(str::to_string)
-        }
-        _ => None,
-    }
-}
 
 /// Watches thread `tid` until it sleeps on futex `address` (then `true`),
 /// or `done` is set, or it has used [`task::BUSY_TICKS`] of CPU time.
