@@ -282,8 +282,9 @@ pub fn call_each(
 ///   does not inherit it. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; any negative `fd`
 ///   raises `ValueError`, and a descriptor that is not open, or cannot be
-///   read, raises `OSError`, whatever `n` is (`0` too). None of them is a
-///   panic, the caller's descriptor is still open after them, and
+///   read, raises `OSError`, whatever `n` is (`0` too, and `2**64 - 1`:
+///   allocate as the bytes come, not `n` bytes up front). None of them is
+///   a panic, the caller's descriptor is still open after them, and
 ///   descriptor 0 is read like any other. Trial:
 ///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]

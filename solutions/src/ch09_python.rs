@@ -335,8 +335,9 @@ fn joined<T>(worker: thread::ScopedJoinHandle<'_, T>) -> T {
 ///   does not inherit it. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; any negative `fd`
 ///   raises `ValueError`, and a descriptor that is not open, or cannot be
-///   read, raises `OSError`, whatever `n` is (`0` too). None of them is a
-///   panic, the caller's descriptor is still open after them, and
+///   read, raises `OSError`, whatever `n` is (`0` too, and `2**64 - 1`:
+///   allocate as the bytes come, not `n` bytes up front). None of them is
+///   a panic, the caller's descriptor is still open after them, and
 ///   descriptor 0 is read like any other. Trial:
 ///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
@@ -361,16 +362,22 @@ pub fn read_exact(
     // SAFETY: `copy` is a descriptor this call just made and nothing else
     // owns: the `File` closes it when dropped.
     let mut file = File::from(unsafe { OwnedFd::from_raw_fd(copy) });
-    let bytes = py.detach(|| {
-        let mut buffer = vec![0; n];
+    let bytes = py.detach(|| -> std::io::Result<Vec<u8>> {
         if n == 0 {
-            // `read_exact` asks nothing of the OS for no bytes; a read of
+            // `read_to_end` asks nothing of the OS for no bytes; a read of
             // none does, and fails on a descriptor that cannot be read, as
             // Python's `os.read(fd, 0)` does.
-            let read = file.read(&mut buffer)?;
+            let read = file.read(&mut [])?;
             debug_assert_eq!(read, 0, "a read into no bytes reads none");
         }
-        file.read_exact(&mut buffer).map(|()| buffer)
+        // The buffer grows as the bytes come: `vec![0; n]` up front would
+        // panic, or abort the process, for an `n` no memory holds.
+        let mut buffer = Vec::new();
+        (&mut file).take(n as u64).read_to_end(&mut buffer)?;
+        if buffer.len() < n {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        Ok(buffer)
     });
     match bytes {
         Ok(bytes) => Ok(PyBytes::new(py, &bytes).unbind()),

@@ -134,6 +134,9 @@ def raises(error, fd, n):
         read_exact(fd, n)
     except error:
         return
+    except BaseException as other:
+        raise AssertionError(
+            f"read_exact({fd}, {n}) raised {other!r}, not {error.__name__}") from None
     raise AssertionError(f"read_exact({fd}, {n}) raised no {error.__name__}")
 reader, writer = os.pipe()
 os.write(writer, b"ab")
@@ -148,6 +151,13 @@ closed, other = os.pipe()
 os.close(closed)
 raises(OSError, closed, 1)
 raises(OSError, closed, 0)
+# Whatever n is, even one no memory could hold: a buffer that grows as the
+# bytes come allocates only what is read (`vec![0; n]` up front panics or
+# aborts the process).
+for huge in (2**64 - 1, 2**62):
+    raises(OSError, closed, huge)
+    raises(OSError, other, huge)
+    raises(EOFError, reader, huge)
 # Descriptor 0 is a descriptor like any other.
 zero_reader, zero_writer = os.pipe()
 os.dup2(zero_reader, 0)
