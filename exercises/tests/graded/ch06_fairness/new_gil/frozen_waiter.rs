@@ -259,7 +259,12 @@ pub(crate) fn a_waiter_sleeps_between_its_intervals() {
     const WORK: u64 = 100;
     // The waiter's allowance: a twentieth of the holder's.
     const ALLOWED: u64 = 5;
-    let gil = NewGil::new(Duration::from_millis(5));
+    // A sleeping waiter wakes once an interval, and on a loaded machine
+    // the holder's second of CPU time can take ten seconds on the clock:
+    // with 5 ms intervals, 2,000 wake-ups cost a right waiter its whole
+    // allowance. With 50 ms, 200 cost it a tick or less, while a waiter
+    // that spins after it asks still burns a core's share.
+    let gil = NewGil::new(Duration::from_millis(50));
     let held = gil.acquire();
     let main = task::me();
     let used = thread::scope(|s| {
