@@ -324,6 +324,15 @@ impl NewGil {
     /// spends a zero interval: it has nothing to sleep in, and may wake
     /// again at once (the trials with one only need it to ask).
     ///
+    /// Nor is it graded that time spent waiting for the state does not
+    /// count: a waiter that starts its interval as it calls `acquire`,
+    /// before it has the state, asks as soon as it gets a state that was
+    /// busy for an interval, where it should wait a whole interval more.
+    /// A trial could see that only by looking for the request within an
+    /// interval of the moment the waiter got the state, which only a clock
+    /// and luck in the scheduler can promise: read the clock once you hold
+    /// the state and find the GIL held.
+    ///
     /// # Graded promises
     ///
     /// - A waiter asks the holder to drop the GIL (`drop_requested` becomes
@@ -587,8 +596,11 @@ impl Drop for NewGilGuard<'_> {
 ///   name the runtime gives its threads), not on a thread of its own, even
 ///   one that enters the runtime. Trial:
 ///   `ch06::heartbeat::returns_the_result`.
-/// - Beats keep coming while CPU-bound `work` that never awaits runs, even on a
-///   current-thread runtime, and no faster than once per `period`, also for a
+/// - Beats keep coming while CPU-bound `work` that never awaits runs, on a
+///   current-thread runtime and on a multi-thread one alike (there too the
+///   work goes to the blocking pool: `tokio::task::block_in_place` would run
+///   it where `with_heartbeat` itself runs, which then cannot beat until the
+///   work is over), and no faster than once per `period`, also for a
 ///   period that is not a whole number of milliseconds (1.9 ms, not rounded
 ///   down to 1 ms): the `k`-th beat after the first comes no sooner than `k`
 ///   periods after it. Nor later, on tokio's paused clock with nothing holding

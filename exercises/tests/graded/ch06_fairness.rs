@@ -282,8 +282,10 @@ pub fn trials() -> Vec<Trial> {
             "the heartbeat stopped while the work ran: the work spins until \
              the third beat, and on a current-thread runtime, work that runs \
              on the runtime's thread (called inline, or in tokio::spawn) \
-             leaves no time for the beats. Run it with \
-             tokio::task::spawn_blocking",
+             leaves no time for the beats; on a multi-thread runtime, \
+             tokio::task::block_in_place runs the work where with_heartbeat \
+             itself runs, which then cannot beat until the work is over. \
+             Run it with tokio::task::spawn_blocking, on every runtime",
         ),
         Trial::new(
             "ch06::heartbeat::does_not_burst_after_a_stall",

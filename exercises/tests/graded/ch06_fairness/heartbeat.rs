@@ -146,10 +146,25 @@ fn ends_while_a_beat_runs() {
 
 /// The work spins until the third beat, which only comes if the work runs
 /// off the runtime's one thread; and the third beat is at least two
-/// periods after the start, since beats wait for their period.
+/// periods after the start, since beats wait for their period. Then the
+/// same on a runtime with worker threads: `tokio::task::block_in_place`
+/// there runs the work on the very thread that polls `with_heartbeat`,
+/// which cannot beat again until the work is over.
 pub(super) fn beats_while_the_work_runs() {
+    beats_while_spinning(&current_thread_runtime());
+    let multi_thread = Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("cannot build a tokio runtime");
+    beats_while_spinning(&multi_thread);
+    keeps_a_period_of_a_fraction_of_a_millisecond();
+}
+
+/// On `runtime`, the work spins until the third beat (see
+/// [`beats_while_the_work_runs`]).
+fn beats_while_spinning(runtime: &Runtime) {
     const PERIOD: Duration = Duration::from_millis(20);
-    let runtime = current_thread_runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let mut beats = Vec::new();
     let start = Instant::now();
@@ -179,7 +194,6 @@ pub(super) fn beats_while_the_work_runs() {
         beats[2],
         2 * PERIOD
     );
-    keeps_a_period_of_a_fraction_of_a_millisecond();
 }
 
 /// The period of the paused-clock runs of [`does_not_burst_after_a_stall`].
