@@ -273,6 +273,9 @@ impl NewGil {
     ///   to wait or found the GIL free (a thread that comes just as a holder
     ///   drops its guard, before the waiter that asked has woken): nobody has
     ///   asked the new holder yet, and its first `check` keeps the GIL. So too
+    ///   when the new holder is the thread in `check` taking the GIL back,
+    ///   even if it asked for it there itself (the holder it asked let go by
+    ///   dropping its guard): `check` returns with no request pending. So too
     ///   for a waiter whose interval runs out just as the holder lets go, and
     ///   which then finds the GIL free, with no switch meanwhile: it asks only
     ///   while the GIL is held, or its taking ends the request it set (a

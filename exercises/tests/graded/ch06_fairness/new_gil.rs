@@ -4,6 +4,7 @@
 mod frozen_waiter;
 mod huge_interval;
 mod state_probe;
+mod taken_back;
 mod timed_out_at_the_release;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ use state_probe::{
     asks_drop_requested_while_the_state_is_busy,
     counts_no_thread_that_found_the_gil_free,
 };
+use taken_back::taking_it_back_in_check_ends_the_request;
 use timed_out_at_the_release::a_waiter_whose_interval_ends_at_the_release_is_not_asked;
 
 /// Four threads take the new GIL over and over with a 1 ms interval, and
@@ -461,7 +463,8 @@ pub(super) fn check_counts_as_waiting_only_after_the_switch() {
 /// waiter has asked: the waiter takes the GIL, and its taking ends the
 /// request. Nobody has asked the new holder to drop it. Then the same with
 /// a thread that finds the GIL free and takes it without waiting, while
-/// the waiter that asked is frozen.
+/// the waiter that asked is frozen; and with the thread in `check` that
+/// takes the GIL back (see [`taking_it_back_in_check_ends_the_request`]).
 pub(super) fn taking_the_gil_resets_the_request() {
     let gil = NewGil::new(Duration::from_millis(1));
     let held = gil.acquire();
@@ -493,6 +496,7 @@ pub(super) fn taking_the_gil_resets_the_request() {
     a_thread_that_finds_the_gil_free_is_not_asked();
     a_thread_that_finds_the_gil_free_takes_it();
     a_waiter_whose_interval_ends_at_the_release_is_not_asked();
+    taking_it_back_in_check_ends_the_request();
 }
 
 /// Three threads: `holder` holds the GIL, and two more wait for it, the
