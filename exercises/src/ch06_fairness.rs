@@ -267,7 +267,10 @@ impl NewGil {
     /// - A waiter that sees another thread take the GIL starts its interval
     ///   again: it asks the new holder no sooner than one interval after that
     ///   switch, not when the interval it began before the switch would have
-    ///   ended. Trial: `ch06::new_gil::a_switch_restarts_the_interval`.
+    ///   ended. So does a waiter that finds the GIL taken anew by the thread
+    ///   that held it before (it let go and took the GIL straight back, while
+    ///   the waiter slept): that taking is a switch too, though the holder is
+    ///   the same. Trial: `ch06::new_gil::a_switch_restarts_the_interval`.
     /// - Taking the GIL ends the drop request, however the last holder let go
     ///   (in `check` or by dropping its guard), and whether the new holder had
     ///   to wait or found the GIL free (a thread that comes just as a holder

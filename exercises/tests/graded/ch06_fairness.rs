@@ -130,8 +130,12 @@ pub fn trials() -> Vec<Trial> {
             1,
             a_switch_restarts_the_interval,
         )
-        // Each attempt takes one and a half 1 s intervals.
+        // Each attempt takes one and a half 1 s intervals, and the check of
+        // the holder's own taking two.
         .timeout(Duration::from_secs(30))
+        // It freezes a thread with a signal, which only one trial at a
+        // time may do.
+        .exclusive()
         .on_timeout(
             "the waiter that did not get the GIL at the switch never asked \
              the new holder to drop it: after a switch, wait a whole \

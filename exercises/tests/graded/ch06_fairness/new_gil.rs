@@ -3,6 +3,7 @@
 
 mod frozen_waiter;
 mod huge_interval;
+mod own_retake;
 mod state_probe;
 mod taken_back;
 mod timed_out_at_the_release;
@@ -23,6 +24,7 @@ pub(super) use frozen_waiter::{
     a_waiter_sleeps_between_its_intervals, check_ends_the_request_as_it_lets_go,
 };
 use huge_interval::keeps_an_interval_beyond_a_u64_of_microseconds;
+use own_retake::a_retake_by_the_same_holder_restarts_the_interval;
 use state_probe::{
     asks_drop_requested_as_a_request_waits_for_the_state,
     asks_drop_requested_while_the_state_is_busy,
@@ -187,7 +189,9 @@ fn keeps_an_interval_under_a_millisecond() {
 /// it asks the new holder no sooner than a whole interval after the
 /// switch, not when the interval it began before the switch runs out.
 /// Only lower bounds on time: a slow machine can make an attempt say
-/// nothing (a request before the switch), never fail a right GIL.
+/// nothing (a request before the switch), never fail a right GIL. Then the
+/// same after the holder's own taking (see
+/// [`a_retake_by_the_same_holder_restarts_the_interval`]).
 pub(super) fn a_switch_restarts_the_interval() {
     const INTERVAL: Duration = Duration::from_secs(1);
     const ATTEMPTS: usize = 5;
@@ -206,8 +210,9 @@ pub(super) fn a_switch_restarts_the_interval() {
              interval again (keep the number of switches seen, as \
              CPython's switch_number)"
         );
-        return;
+        break;
     }
+    a_retake_by_the_same_holder_restarts_the_interval();
 }
 
 /// One attempt of `a_switch_restarts_the_interval`: how long after the
