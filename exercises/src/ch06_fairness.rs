@@ -377,8 +377,10 @@ impl NewGilGuard<'_> {
     ///
     /// # Graded promises
     ///
-    /// - After a waiter has asked, `check` returns only once that waiter has
-    ///   had the GIL, and the request is then reset. Trial:
+    /// - After a waiter has asked, `check` returns only once another thread
+    ///   has had the GIL (that waiter, or a thread that came and found it
+    ///   free before the waiter woke: either is a switch), and the request is
+    ///   then reset. Trial:
     ///   `ch06::new_gil::check_hands_over_after_a_drop_request`.
     /// - `check` waits for another thread to take the GIL without any time
     ///   limit, even with a zero interval and a waiter slow to wake. Trial:
