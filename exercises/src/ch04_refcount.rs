@@ -528,7 +528,9 @@ impl Bank {
     /// now (`Mutex::try_lock`), else `None`, also for an account that does
     /// not exist. A trial holds an account with it to stop a transfer
     /// halfway, and looks at the others meanwhile. (What it gives for a
-    /// poisoned lock is not graded: no trial poisons an account.)
+    /// poisoned lock is not graded: no trial poisons an account. Nor does
+    /// any trial set a balance through it that takes the bank's total above
+    /// `u64::MAX`.)
     ///
     /// # Graded promises
     ///
@@ -563,10 +565,13 @@ impl Bank {
     ///   and returns `Ok(())`, whatever the amount: above `i64::MAX` too, up to
     ///   `u64::MAX` (an amount is never a negative number). One larger than the
     ///   source's balance returns `Err(TransferError::InsufficientFunds)` and
-    ///   leaves both balances as they were. One from or to an account that
-    ///   does not exist, the number of accounts itself too (account `3` of
-    ///   three), one from such an account to itself (`transfer(3, 3, 1)`),
-    ///   and any account of a bank with no accounts
+    ///   leaves both balances as they were, also when the target holds nearly
+    ///   the bank's whole total, so that `target + amount` would overflow
+    ///   (`Bank::new(&[0, u64::MAX])`, then `transfer(0, 1, 1)`): check the
+    ///   source's balance before computing the target's. One from or to an
+    ///   account that does not exist, the number of accounts itself too
+    ///   (account `3` of three), one from such an account to itself
+    ///   (`transfer(3, 3, 1)`), and any account of a bank with no accounts
     ///   (`Bank::new(&[])`), returns `Err(TransferError::NoSuchAccount)`
     ///   without panicking and changes nothing, whatever the amount (`0` too,
     ///   or more than the source holds), and `balance` of such an account is
@@ -590,7 +595,13 @@ impl Bank {
     ///   by spinning, nor by sleeping a while and trying again. Meanwhile
     ///   its other account is either locked or still at its old balance: no
     ///   thread sees the money in neither account or in both, whichever account
-    ///   is held and whichever the direction. Trial:
+    ///   is held and whichever the direction. Two transfers out of one account
+    ///   that holds enough for only one of them, one of them blocked on its
+    ///   target's lock meanwhile, are not both paid: the other goes first and
+    ///   the blocked one is refused (or the other way round), and neither
+    ///   panics. Check the source's balance under both accounts' locks, right
+    ///   before the debit, not before taking them: another transfer can take
+    ///   the money in between. Trial:
     ///   `ch04::bank::no_money_in_transit`.
     /// - A transfer waits only for the accounts it uses: while one between
     ///   accounts `0` and `1`, in either direction, is blocked on a held
