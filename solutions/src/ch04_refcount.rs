@@ -421,7 +421,8 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 
 /// Request statistics shared by many threads: how many requests, and their
 /// total latency. A snapshot must always be consistent: never a count that
-/// includes a request whose latency the total does not.
+/// includes a request whose latency the total does not, nor a total that
+/// includes a latency whose request the count does not.
 ///
 /// Use std's `Mutex` (`std::sync::Mutex`) here, as `Bank` must (its
 /// `try_lock_for_tests` returns std's guard): `crate::sync` is for the
@@ -475,7 +476,14 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 ///   readers that go to sleep in `snapshot` while the one writer is frozen
 ///   inside `record` are both woken when that record ends, though no other
 ///   record follows: a wakeup that reaches only one sleeper
-///   (`Condvar::notify_one` after a write) leaves the other asleep. Trial:
+///   (`Condvar::notify_one` after a write) leaves the other asleep. Nor may
+///   the wakeup fall between a reader's last check that a record is under
+///   way and its wait: a reader stopped there while the record ends, and
+///   let go after, is woken too (the trial stops it at each of its first
+///   accesses to the `Stats` in turn). A `notify_all` sent without holding
+///   the `Condvar`'s mutex can come while such a reader has checked but not
+///   yet begun to wait, and then wakes nobody; notify while holding that
+///   mutex, or sleep on the lock around both numbers. Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
