@@ -52,7 +52,9 @@ struct RcInner<T> {
 ///   before, and that last drop also frees the heap allocation: no bytes are
 ///   left allocated, even when the value's destructor panics (that very
 ///   panic, its payload unchanged, goes on to the caller, as with std's
-///   `Rc`: not another panic raised in its place), and also for a `MyRc`
+///   `Rc`: not another panic raised in its place, not even one with the same
+///   message, whose payload is a new `String`; pass a caught panic on with
+///   `panic::resume_unwind`), and also for a `MyRc`
 ///   whose last owner is dropped inside another `MyRc`'s value
 ///   (`MyRc<MyRc<T>>`).
 ///   Owners dropped while their thread unwinds from a panic count down, drop
@@ -143,10 +145,12 @@ impl<T> Clone for MyRc<T> {
     /// # Graded promises
     ///
     /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
-    ///   (`std::process::abort`): it does not panic, return, or wrap the count
-    ///   to `0`. Nor does it panic before aborting, not even a panic it
-    ///   catches and turns into the abort: an overflowing `+ 1` panics only in
-    ///   debug builds, and a release build would wrap the count silently.
+    ///   (`std::process::abort`, which ends it by the signal `SIGABRT`, what
+    ///   the trial checks: an exit status of 134 is not an abort): it does not
+    ///   panic, return, or wrap the count to `0`. Nor does it panic before
+    ///   aborting, not even a panic it catches and turns into the abort: an
+    ///   overflowing `+ 1` panics only in debug builds, and a release build
+    ///   would wrap the count silently.
     ///   Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
     /// - Cloning at any smaller count, even above `isize::MAX` (up to
     ///   `usize::MAX - 1`), returns and makes the count one larger. Trial:
@@ -326,7 +330,8 @@ impl<T> Clone for MyArc<T> {
     ///
     /// - Cloning a `MyArc` whose count is already above `isize::MAX`, by one or
     ///   by any more up to `usize::MAX`, aborts the process
-    ///   (`std::process::abort`): it does not panic or return. Trial:
+    ///   (`std::process::abort`, the signal `SIGABRT`, as for `MyRc`): it does
+    ///   not panic or return. Trial:
     ///   `ch04::my_arc::aborts_before_the_count_wraps`.
     /// - Cloning at any count up to `isize::MAX` itself, however large, returns
     ///   and makes the count one larger. Trial:
@@ -384,7 +389,10 @@ impl<T> Drop for MyArc<T> {
     ///   Rust's memory model and not only on x86, in every interleaving
     ///   (checked with loom, which sees only the atomics and fences of
     ///   `crate::sync`: a fence from `std::sync::atomic` orders nothing
-    ///   there). Trial:
+    ///   there; loom cannot see the allocator's free itself, so the model
+    ///   watches for it and then writes memory that stands for the value's
+    ///   bytes, as the allocator reusing them would, on the thread that
+    ///   freed them). Trial:
     ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
         // Release: this thread's uses of the value happen before the
