@@ -52,7 +52,9 @@ struct RcInner<T> {
 ///   before, and that last drop also frees the heap allocation: no bytes are
 ///   left allocated, even when the value's destructor panics (that very
 ///   panic, its payload unchanged, goes on to the caller, as with std's
-///   `Rc`: not another panic raised in its place), and also for a `MyRc`
+///   `Rc`: not another panic raised in its place, not even one with the same
+///   message, whose payload is a new `String`; pass a caught panic on with
+///   `panic::resume_unwind`), and also for a `MyRc`
 ///   whose last owner is dropped inside another `MyRc`'s value
 ///   (`MyRc<MyRc<T>>`).
 ///   Owners dropped while their thread unwinds from a panic count down, drop
@@ -143,10 +145,12 @@ impl<T> Clone for MyRc<T> {
     /// # Graded promises
     ///
     /// - Cloning a `MyRc` whose count is `usize::MAX` aborts the process
-    ///   (`std::process::abort`): it does not panic, return, or wrap the count
-    ///   to `0`. Nor does it panic before aborting, not even a panic it
-    ///   catches and turns into the abort: an overflowing `+ 1` panics only in
-    ///   debug builds, and a release build would wrap the count silently.
+    ///   (`std::process::abort`, which ends it by the signal `SIGABRT`, what
+    ///   the trial checks: an exit status of 134 is not an abort): it does not
+    ///   panic, return, or wrap the count to `0`. Nor does it panic before
+    ///   aborting, not even a panic it catches and turns into the abort: an
+    ///   overflowing `+ 1` panics only in debug builds, and a release build
+    ///   would wrap the count silently.
     ///   Trial: `ch04::my_rc::aborts_before_the_count_wraps`.
     /// - Cloning at any smaller count, even above `isize::MAX` (up to
     ///   `usize::MAX - 1`), returns and makes the count one larger. Trial:
@@ -326,7 +330,8 @@ impl<T> Clone for MyArc<T> {
     ///
     /// - Cloning a `MyArc` whose count is already above `isize::MAX`, by one or
     ///   by any more up to `usize::MAX`, aborts the process
-    ///   (`std::process::abort`): it does not panic or return. Trial:
+    ///   (`std::process::abort`, the signal `SIGABRT`, as for `MyRc`): it does
+    ///   not panic or return. Trial:
     ///   `ch04::my_arc::aborts_before_the_count_wraps`.
     /// - Cloning at any count up to `isize::MAX` itself, however large, returns
     ///   and makes the count one larger. Trial:
@@ -384,7 +389,10 @@ impl<T> Drop for MyArc<T> {
     ///   Rust's memory model and not only on x86, in every interleaving
     ///   (checked with loom, which sees only the atomics and fences of
     ///   `crate::sync`: a fence from `std::sync::atomic` orders nothing
-    ///   there). Trial:
+    ///   there; loom cannot see the allocator's free itself, so the model
+    ///   watches for it and then writes memory that stands for the value's
+    ///   bytes, as the allocator reusing them would, on the thread that
+    ///   freed them). Trial:
     ///   `ch04::my_arc::loom_the_last_owner_drops_after_every_use`.
     fn drop(&mut self) {
         // Release: this thread's uses of the value happen before the
@@ -421,7 +429,8 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 
 /// Request statistics shared by many threads: how many requests, and their
 /// total latency. A snapshot must always be consistent: never a count that
-/// includes a request whose latency the total does not.
+/// includes a request whose latency the total does not, nor a total that
+/// includes a latency whose request the count does not.
 ///
 /// Use std's `Mutex` (`std::sync::Mutex`) here, as `Bank` must (its
 /// `try_lock_for_tests` returns std's guard): `crate::sync` is for the
@@ -475,7 +484,14 @@ impl<T: fmt::Debug> fmt::Debug for MyArc<T> {
 ///   readers that go to sleep in `snapshot` while the one writer is frozen
 ///   inside `record` are both woken when that record ends, though no other
 ///   record follows: a wakeup that reaches only one sleeper
-///   (`Condvar::notify_one` after a write) leaves the other asleep. Trial:
+///   (`Condvar::notify_one` after a write) leaves the other asleep. Nor may
+///   the wakeup fall between a reader's last check that a record is under
+///   way and its wait: a reader stopped there while the record ends, and
+///   let go after, is woken too (the trial stops it at each of its first
+///   accesses to the `Stats` in turn). A `notify_all` sent without holding
+///   the `Condvar`'s mutex can come while such a reader has checked but not
+///   yet begun to wait, and then wakes nobody; notify while holding that
+///   mutex, or sleep on the lock around both numbers. Trial:
 ///   `ch04::stats::consistent_while_writers_are_interrupted`.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -634,7 +650,9 @@ impl Bank {
     /// now (`Mutex::try_lock`), else `None`, also for an account that does
     /// not exist. A trial holds an account with it to stop a transfer
     /// halfway, and looks at the others meanwhile. (What it gives for a
-    /// poisoned lock is not graded: no trial poisons an account.)
+    /// poisoned lock is not graded: no trial poisons an account. Nor does
+    /// any trial set a balance through it that takes the bank's total above
+    /// `u64::MAX`.)
     ///
     /// # Graded promises
     ///
@@ -667,10 +685,13 @@ impl Bank {
     ///   and returns `Ok(())`, whatever the amount: above `i64::MAX` too, up to
     ///   `u64::MAX` (an amount is never a negative number). One larger than the
     ///   source's balance returns `Err(TransferError::InsufficientFunds)` and
-    ///   leaves both balances as they were. One from or to an account that
-    ///   does not exist, the number of accounts itself too (account `3` of
-    ///   three), one from such an account to itself (`transfer(3, 3, 1)`),
-    ///   and any account of a bank with no accounts
+    ///   leaves both balances as they were, also when the target holds nearly
+    ///   the bank's whole total, so that `target + amount` would overflow
+    ///   (`Bank::new(&[0, u64::MAX])`, then `transfer(0, 1, 1)`): check the
+    ///   source's balance before computing the target's. One from or to an
+    ///   account that does not exist, the number of accounts itself too
+    ///   (account `3` of three), one from such an account to itself
+    ///   (`transfer(3, 3, 1)`), and any account of a bank with no accounts
     ///   (`Bank::new(&[])`), returns `Err(TransferError::NoSuchAccount)`
     ///   without panicking and changes nothing, whatever the amount (`0` too,
     ///   or more than the source holds), and `balance` of such an account is
@@ -694,7 +715,13 @@ impl Bank {
     ///   by spinning, nor by sleeping a while and trying again. Meanwhile
     ///   its other account is either locked or still at its old balance: no
     ///   thread sees the money in neither account or in both, whichever account
-    ///   is held and whichever the direction. Trial:
+    ///   is held and whichever the direction. Two transfers out of one account
+    ///   that holds enough for only one of them, one of them blocked on its
+    ///   target's lock meanwhile, are not both paid: the other goes first and
+    ///   the blocked one is refused (or the other way round), and neither
+    ///   panics. Check the source's balance under both accounts' locks, right
+    ///   before the debit, not before taking them: another transfer can take
+    ///   the money in between. Trial:
     ///   `ch04::bank::no_money_in_transit`.
     /// - A transfer waits only for the accounts it uses: while one between
     ///   accounts `0` and `1`, in either direction, is blocked on a held

@@ -37,6 +37,7 @@ mod overflow;
 mod poison;
 mod race;
 mod transit;
+mod wakeup;
 
 use std::cell::Cell;
 use std::panic;

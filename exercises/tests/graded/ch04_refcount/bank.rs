@@ -115,6 +115,36 @@ pub(super) fn moves_money() {
     }
     assert_eq!(bank.transfer(1, 0, u64::MAX), Ok(()), "its whole balance");
     assert_eq!([0, 1].map(|a| bank.balance(a)), [u64::MAX, 0].map(Some));
+    // A refused transfer computes no credit: its target may hold nearly the
+    // bank's whole total, and `target + amount` would overflow.
+    for (start, amount) in [([0, u64::MAX], 1), ([5, u64::MAX - 5], u64::MAX)] {
+        let bank = Bank::new(&start);
+        let refused = match panic::catch_unwind(|| bank.transfer(0, 1, amount))
+        {
+            Ok(Err(TransferError::InsufficientFunds)) => true,
+            Ok(other) => panic!(
+                "a transfer of {amount} from account 0 ({}) to account 1 \
+                 ({}) returned {other:?}: account 0 cannot pay it",
+                start[0], start[1]
+            ),
+            Err(_) => false,
+        };
+        assert!(
+            refused,
+            "a transfer of {amount} from account 0 ({}) to account 1 ({}) \
+             panicked instead of returning Err(InsufficientFunds): account 0 \
+             cannot pay it, so account 1 is never credited, yet its new \
+             balance (which would overflow) was computed anyway; check the \
+             source's balance first, and compute the credit only for a \
+             transfer that goes through",
+            start[0], start[1]
+        );
+        assert_eq!(
+            [0, 1].map(|a| bank.balance(a)),
+            start.map(Some),
+            "a refused transfer changes neither account"
+        );
+    }
     // A bank with no accounts: every account number is out of bounds, and
     // there is no last account to compare with (`len() - 1` overflows).
     let empty = Bank::new(&[]);

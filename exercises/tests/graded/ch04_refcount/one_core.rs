@@ -65,7 +65,10 @@ pub fn snapshots_while_writers_are_interrupted() {
     const READERS: usize = 2;
     const STRETCHES: usize = 16;
     const SNAPSHOTS: usize = 1_000;
-    // First one writer, frozen by a signal wherever it is.
+    // First a reader stopped between its last look and its sleep, in
+    // copies of this process while it has no thread but its own; then one
+    // writer, frozen by a signal wherever it is.
+    super::wakeup::a_reader_stopped_before_its_wait_is_woken();
     super::freeze::snapshots_while_a_writer_is_frozen();
     super::freeze::sleeping_readers_are_all_woken();
     stay_on_one_cpu();

@@ -96,6 +96,7 @@ fn result_of<T>(handle: ScopedJoinHandle<'_, T>) -> T {
 /// thread: it must wait for the account, or read it unchanged, while the
 /// trial still holds the first account.
 pub fn no_money_in_transit() {
+    one_balance_pays_once();
     const START: u64 = 100;
     const AMOUNT: u64 = 10;
     for (from, to) in [(0, 1), (1, 0)] {
@@ -151,6 +152,84 @@ pub fn no_money_in_transit() {
             assert_eq!(bank.balance(from), Some(START - AMOUNT));
             assert_eq!(bank.balance(to), Some(START + AMOUNT));
         }
+    }
+}
+
+/// Two transfers of all of account 1's money, one to account 0 and one to
+/// account 2. The first is stopped on its target's lock, which the trial
+/// holds, after whatever it checks before locking; the second then goes
+/// through, or waits for the first (if that one holds account 1). Once the
+/// trial lets go, one of the two must be paid and the other refused. A
+/// transfer that checks the source's balance before it takes the locks
+/// lets both pass that check, and the second then debits money the first
+/// has already taken. Each target is the held one in turn, so that the
+/// stopped transfer holds nothing while it waits in one of the two rounds,
+/// whichever order a bank locks two accounts in.
+fn one_balance_pays_once() {
+    const START: u64 = 10;
+    for (stopped, other) in [(0, 2), (2, 0)] {
+        let bank = Bank::new(&[0, START, 0]);
+        let (first, second) = thread::scope(|s| {
+            let guard = bank
+                .try_lock_for_tests(stopped)
+                .expect("try_lock_for_tests: nobody holds the account");
+            let first = start_transfer(s, &bank, (1, stopped, START));
+            let (tell, told) = mpsc::channel();
+            let bank = &bank;
+            let second = s.spawn(move || {
+                tell.send(task::me().tid).unwrap();
+                bank.transfer(1, other, START)
+            });
+            let tid = told.recv().expect("the transfer's thread ended at once");
+            // No deadline: the trial's timeout reports a transfer that
+            // neither finishes nor blocks on a lock.
+            while !second.is_finished()
+                && !matches!(task::wait(tid), Some((Wait::UntilWoken, _)))
+            {
+                thread::sleep(Duration::from_millis(1));
+            }
+            drop(guard);
+            (first.join(), second.join())
+        });
+        let outcome = |to: usize, result| match result {
+            Ok(Ok(())) => format!("the one to account {to} was paid"),
+            Ok(Err(error)) => {
+                format!("the one to account {to} returned Err({error:?})")
+            }
+            Err(_) => format!("the one to account {to} panicked"),
+        };
+        let paid = [&first, &second]
+            .into_iter()
+            .filter(|result| matches!(result, Ok(Ok(()))))
+            .count();
+        let refused = [&first, &second]
+            .into_iter()
+            .filter(|result| {
+                matches!(result, Ok(Err(TransferError::InsufficientFunds)))
+            })
+            .count();
+        assert!(
+            paid == 1 && refused == 1,
+            "account 1 held {START}, and two transfers of {START} out of it \
+             overlapped, the one to account {stopped} waiting for that \
+             account's lock meanwhile: {} and {}, but exactly one of them \
+             can be paid and the other must return Err(InsufficientFunds). \
+             Check the source's balance under both accounts' locks, right \
+             before the debit, not before taking them: two transfers can \
+             both pass an early check, and the second then takes money the \
+             first already took",
+            outcome(stopped, first),
+            outcome(other, second)
+        );
+        let balances: Vec<_> = (0..3).map(|a| bank.balance(a)).collect();
+        assert!(
+            balances[1] == Some(0)
+                && balances[0].zip(balances[2]).map(|(a, b)| a + b)
+                    == Some(START),
+            "after one of two transfers of {START} out of account 1 \
+             ({START}) was paid, the balances were {balances:?}: the money \
+             must have moved whole"
+        );
     }
 }
 
