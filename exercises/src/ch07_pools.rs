@@ -90,13 +90,18 @@ pub fn split(count: u64, parts: usize) -> Vec<u64> {
 ///   `ch07::countdown::zero_parts_count_as_one`.
 /// - Each share is counted on a new thread of its own, never on the calling
 ///   thread, even when there is only one share (`0` threads too), and even
-///   when the share is empty (`countdown(0)` gets a thread as well). Trial:
-///   `ch07::countdown::counts_each_share_on_a_thread_of_its_own`.
+///   when the share is empty (`countdown(0)` gets a thread as well), and
+///   even when a share's thread cannot start: then `countdown_threads`
+///   panics (as `Scope::spawn` does) rather than count that share itself.
+///   Trial: `ch07::countdown::counts_each_share_on_a_thread_of_its_own`.
 /// - All the shares are counted at the same time: the calls of `countdown` run
 ///   at once, 4 of them, and 1100 too. Trial:
 ///   `ch07::countdown::counts_the_shares_at_once`.
 /// - If a call of `countdown` panics, `countdown_threads` panics too, instead
-///   of returning a count. Trial: `ch07::countdown::passes_a_panic_on`.
+///   of returning a count, whatever that panic carries: a message, or any
+///   other value (`panic_any`). Passing the panic on as it is
+///   (`resume_unwind`) is best; a new panic of its own, with the message,
+///   is not graded as wrong. Trial: `ch07::countdown::passes_a_panic_on`.
 pub fn countdown_threads(
     count: u64,
     threads: usize,
@@ -140,7 +145,10 @@ impl ProcessPool {
     ///   (no `env_clear`), and no variable that the call did not set or
     ///   set otherwise (no `PYTHONUNBUFFERED=1` in place of the `0` it
     ///   chose, nor where it chose none), in the working directory that
-    ///   call chose (the pool chooses none); each worker's stderr is the
+    ///   call chose (the pool chooses none), in the caller's process group
+    ///   (the pool puts no worker in a group of its own, where a Ctrl-C
+    ///   meant for the caller's group would miss it), and with nothing else
+    ///   changed but stdin and stdout; each worker's stderr is the
     ///   caller's own (inherited, not piped), or, where the call chose a
     ///   stderr of its own (a file, say), that one. Trial:
     ///   `ch07::process_pool::starts_size_long_lived_workers`.
@@ -174,7 +182,9 @@ impl ProcessPool {
     /// # Graded promises
     ///
     /// - Gives one distinct id per worker: the process ids of the workers that
-    ///   `new` started, the same before and after any `map`. Trial:
+    ///   `new` started, the same before and after any `map`, one that failed
+    ///   too: a worker that died stays in the pool, its id too, until the
+    ///   pool is dropped, which waits for it. Trial:
     ///   `ch07::process_pool::starts_size_long_lived_workers`.
     pub fn pids(&self) -> Vec<u32> {
         // TODO(ch07): Child::id.
@@ -197,7 +207,8 @@ impl ProcessPool {
     ///   the jobs finish; each answer is the line the worker answered, without
     ///   its newline, and only that: a `\r` before the newline stays in the
     ///   answer. An empty job is a job like any other, sent to a worker, which
-    ///   answers it. Only `\n` ends a line: a job that holds a `\r`, a form
+    ///   answers it; an empty line (a `\n` alone) is an answer like any
+    ///   other, the empty string, not a worker that has gone. Only `\n` ends a line: a job that holds a `\r`, a form
     ///   feed or a U+2028 is one line like any other, sent and answered. An
     ///   answer that is not UTF-8 makes `map` fail with an error, not
     ///   panic, also with jobs left that no worker will now take. No jobs
@@ -293,11 +304,19 @@ impl Drop for ProcessPool {
 ///   whose own `Drop` panics: dropping what a caught panic carries, on the
 ///   worker, can panic too, and that panic must not end the worker either,
 ///   so catch it as well, and so on for what that panic carries, however
-///   many times over; each such value is dropped, not forgotten): the jobs
+///   many times over, a hundred times too; each such value is dropped, not
+///   forgotten, with no limit on how many times over): the jobs
 ///   sent after it still run, even on a pool of one thread, which runs them in
 ///   the order they were sent, on that one thread (not on a new thread that
 ///   replaces one a panic ended), and dropping the pool does not panic.
-///   The pool leaves the process's panic hook alone, for its whole life: a
+///   Each panic is caught and done with, and leaves nothing on the worker's
+///   stack: after 4096 panics, a job starts as high on its worker's
+///   stack as the first job did (a worker that starts its loop again by
+///   calling itself after a panic leaves the later jobs less stack with
+///   each panic, until it overflows).
+///   The pool leaves the process's panic hook alone, for its whole life: its
+///   own jobs' panics reach that hook too (`catch_unwind` does not stop the
+///   hook, which prints the message that tells the user a job failed), and a
 ///   panic on another thread while the pool lives, and after jobs that ran at
 ///   once on two threads, still reaches the hook that was set before (a pool
 ///   that swaps in a silent hook in `new` and puts the old one back in `drop`
@@ -479,7 +498,9 @@ pub static WORDS_WATCH: std::sync::OnceLock<fn(&str)> =
 ///
 /// - Gives the same counts as one thread counting every word of every text with
 ///   `words`, for any number of mappers, whether or not it divides the number
-///   of texts, and however many words the texts hold. Fifty thousand words
+///   of texts, and however many words the texts hold, and however often one
+///   word occurs in one mapper's texts (70 000 times, more than a `u16`
+///   holds, in the trial: count with `usize` in the mappers too). Fifty thousand words
 ///   are more than a bounded channel's buffer holds (a thousand messages,
 ///   say, for mappers that send a word at a time), so the calling thread
 ///   adds the counts up as they arrive, while the mappers run, not once they

@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Barrier, Mutex};
 use std::thread::{self, ThreadId};
 
+use course::grader::spawn_limit;
 use exercises::ch07_pools::{countdown, countdown_threads, split};
 
 /// `split` gives balanced shares, larger first, that add up to the count.
@@ -195,9 +196,52 @@ pub(super) fn counts_each_share_on_a_thread_of_its_own() {
              threads"
         );
     }
+    no_share_on_the_caller_when_no_thread_starts();
 }
 
+/// While no new thread can start, no share is counted on the calling
+/// thread either: `countdown_threads` panics, as `Scope::spawn` does,
+/// rather than count a share itself when its thread is refused.
+fn no_share_on_the_caller_when_no_thread_starts() {
+    let caller = thread::current().id();
+    let calls = Mutex::new(Vec::new());
+    let outcome = spawn_limit::while_no_thread_can_start(|| {
+        countdown_threads(10, 2, |share| {
+            calls.lock().unwrap().push(thread::current().id());
+            countdown(share)
+        })
+    });
+    let Some(outcome) = outcome else {
+        eprintln!(
+            "note: threads still start under RLIMIT_DATA here, so a share \
+             counted on the calling thread when its thread is refused is not \
+             checked"
+        );
+        return;
+    };
+    let calls = calls.into_inner().unwrap_or_else(|e| e.into_inner());
+    assert!(
+        !calls.contains(&caller),
+        "no new thread could start, and countdown_threads(10, 2, ..) counted \
+         a share on the calling thread: every share is counted on a new \
+         thread of its own, and when one cannot start, countdown_threads \
+         panics (as Scope::spawn does) rather than count that share itself"
+    );
+    assert!(
+        outcome.is_err(),
+        "no new thread could start, yet countdown_threads(10, 2, ..) \
+         returned {outcome:?}: a share whose thread cannot start has no \
+         count, so panic (as Scope::spawn does) rather than return"
+    );
+}
+
+/// What a countdown's panic carries in [`passes_a_panic_on`], the second
+/// time: neither a `&str` nor a `String`, as with `panic_any`.
+struct NotAMessage;
+
 /// A panic in `countdown` reaches the caller: the countdown has no sum.
+/// So too when the panic carries no message but another value, as
+/// `panic_any` can.
 pub(super) fn passes_a_panic_on() {
     // `split(7, 3)` is `[3, 2, 2]`: the share of 3 panics, the others count.
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -213,6 +257,24 @@ pub(super) fn passes_a_panic_on() {
             "a call of countdown panicked, yet countdown_threads returned \
              {total}: the panic must reach the caller (a panicked thread's \
              join gives an Err, which is not a count)"
+        );
+    }
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        countdown_threads(7, 3, |share| {
+            if share == 3 {
+                panic::panic_any(NotAMessage);
+            }
+            countdown(share)
+        })
+    }));
+    if let Ok(total) = result {
+        panic!(
+            "a call of countdown panicked with a value that is not a message \
+             (std::panic::panic_any(value)), yet countdown_threads returned \
+             {total}: a panic is a panic whatever it carries, not only a &str \
+             or a String (pass it on as it is, with \
+             std::panic::resume_unwind, or panic with a message of your own \
+             when it carries none)"
         );
     }
 }

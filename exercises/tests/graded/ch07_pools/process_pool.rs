@@ -149,7 +149,32 @@ fn answers_as_the_worker_answered() {
          answer up)"
     );
     drop(pool);
+    empty_answers_are_answers();
     answers_that_are_not_utf8_are_an_error();
+}
+
+/// A worker that answers each job with the job itself: an empty job gets an
+/// empty line, `\n` alone, which is an answer like any other, the empty
+/// string, not a worker that has gone.
+fn empty_answers_are_answers() {
+    let echoing = || {
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(r#"while IFS= read -r job; do printf '%s\n' "$job"; done"#);
+        command
+    };
+    let mut pool = ProcessPool::new(echoing, 2).expect("cannot start the pool");
+    let jobs = ["", "a", "", ""].map(String::from);
+    let answers = pool.map(&jobs);
+    assert!(
+        answers.as_ref().is_ok_and(|answers| *answers == jobs),
+        "a worker that answers each job with the job itself, an empty job \
+         with an empty line (just a newline), gave {answers:?} for the jobs \
+         {jobs:?}: an empty line is an answer, the empty string; only the \
+         end of the worker's output, or a last part with no newline, means \
+         it has gone"
+    );
 }
 
 /// A worker that answers each job with the byte `0xff`, which is not

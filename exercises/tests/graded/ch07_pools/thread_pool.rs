@@ -212,6 +212,7 @@ fn the_jobs_finish_before_drop_returns() {
 pub(super) fn survives_a_panicking_job() {
     leaves_the_panic_hook_alone();
     payload::survives_a_payload_whose_drop_panics();
+    payload::panics_reach_the_hook_and_leave_no_trace();
     let pool = ThreadPool::new(1);
     let (report, ran) = channel::unbounded();
     let threads = Arc::new(Mutex::new(HashSet::new()));

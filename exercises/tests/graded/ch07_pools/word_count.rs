@@ -69,6 +69,32 @@ pub(super) fn matches_the_sequential_count() {
          thread counting every text"
     );
     adds_up_the_counts_that_arrived();
+    counts_a_word_more_than_a_u16_holds();
+}
+
+/// How often the one word of [`counts_a_word_more_than_a_u16_holds`]'s
+/// text occurs: more than a `u16` holds (65 535).
+const REPEATS: usize = 70_000;
+
+/// One text of one word, [`REPEATS`] times over, on one mapper of two (the
+/// other has no text): its count is [`REPEATS`], however it travels from
+/// the mapper to the calling thread.
+fn counts_a_word_more_than_a_u16_holds() {
+    let text = "spam ".repeat(REPEATS);
+    let counts = std::panic::catch_unwind(|| word_count(&[&text], 2, |_| {}));
+    let spam = counts.as_ref().map(|counts| counts.get("spam").copied());
+    assert!(
+        matches!(spam, Ok(Some(REPEATS))),
+        "a text that holds the one word `spam` {REPEATS} times, counted by \
+         one of two mappers, gave {}: count with a type that holds any \
+         count (usize), in the mappers too (a u16 holds no more than 65 \
+         535, and a debug build panics when it overflows)",
+        match spam {
+            Ok(Some(count)) => format!("the count {count}"),
+            Ok(None) => "no count".to_string(),
+            Err(_) => "a panic".to_string(),
+        }
+    );
 }
 
 /// Two mappers, one of which counts a text of [`DISTINCT_WORDS`] different

@@ -79,6 +79,7 @@ fn release_once_the_pool_saw_a_death(
 pub(crate) fn reports_a_worker_that_died() {
     let mut pool =
         ProcessPool::new(pool_worker, 2).expect("cannot start the pool");
+    let pids = pool.pids();
     let jobs = ["countdown 1".to_string(), "crash".to_string()];
     let result = pool.map(&jobs);
     assert!(
@@ -86,6 +87,15 @@ pub(crate) fn reports_a_worker_that_died() {
         "the worker that got the job `crash` exited without answering, yet \
          map returned {result:?}: reading 0 bytes means the worker is gone \
          and its job has no answer (return an error)"
+    );
+    let after = pool.pids();
+    assert_eq!(
+        after, pids,
+        "after a map that failed because a worker died, pids() gave {after:?} \
+         rather than {pids:?}, the workers that new started: pids() gives \
+         the same ids before and after any map, a failed one too (a worker \
+         that died stays in the pool, to be waited for when the pool is \
+         dropped)"
     );
     drop(pool);
     the_only_worker_dies_with_jobs_left();

@@ -15,6 +15,15 @@ use super::{countdown_jobs, is_our_child, parse, pool_worker, scratch};
 /// The variable that a Python worker reads to run unbuffered.
 const UNBUFFERED: &str = "PYTHONUNBUFFERED";
 
+/// The process group of `process` (a pid, or `self`), from the fields of
+/// `/proc/{process}/stat` after the parenthesised command name: state,
+/// parent's pid, then process group.
+fn process_group_of(process: &str) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// The device and inode of the file that `/proc/{process}/fd/2` opens:
 /// equal for two processes whose stderr is the same open file.
 fn stderr_of(process: &str) -> (u64, u64) {
@@ -186,6 +195,16 @@ pub(crate) fn starts_size_long_lived_workers() {
              its own, which it keeps; a piped stderr that nobody reads \
              hides the workers' messages, and blocks a worker that writes \
              more than a pipe holds)"
+        );
+        assert_eq!(
+            process_group_of(&pid.to_string()),
+            process_group_of("self"),
+            "worker {pid} (CH07_WORKER={number:?}) is in a process group of \
+             its own, not in this process's: start each worker from its \
+             Command as it was built (no call of `command` chose a process \
+             group, so the pool chooses none either: a group of its own \
+             keeps a Ctrl-C, and every other signal sent to the caller's \
+             group, from reaching the workers)"
         );
         let cwd = fs::read_link(format!("/proc/{pid}/cwd"));
         assert!(
