@@ -401,28 +401,31 @@ impl ShardedMap {
     /// # Graded promises
     ///
     /// - `shard_of(key)` is in `0..shards` and the same every time for the same
-    ///   key, also once the map has moved (into a `Box`: a key's shard does
-    ///   not depend on the map's address, and `get` still finds every
-    ///   counter), and keys spread over the shards (20 different keys do not
-    ///   all land in one of 8 shards), over every shard asked for, also when
-    ///   they all end in the same byte: 10,000 keys ending in `'/'` reach at
-    ///   least 500 of 1,000 shards (hash the whole key, not its last byte,
-    ///   into a hash of more than 8 bits, and make as many shards as asked
-    ///   for, with no cap: 1,100,000 and above of 2,200,000 too), and so do
-    ///   keys of one length that differ only in their middle (URLs, keys of
-    ///   970, 4,000 and 20,000 bytes: hash every byte, not a key's length
-    ///   and some bytes at each end, however long the key). It stays
-    ///   in `0..shards` for shard counts that are not powers of two (3 and
-    ///   5). Keys may be of any length:
-    ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
-    ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
-    ///   differ only in their last byte are two keys, each with its own
-    ///   counter; so are two URLs that differ only in case, only in a
-    ///   trailing `'/'`, only in a fragment (`#top`), only in a query string
-    ///   (`"/tab/3?ref=mail"` and `"/tab/3"`), or only in spaces or a line
-    ///   end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken as they
-    ///   are, not trimmed; and the empty key `""` is a key like any other,
-    ///   stored and counted (not skipped as nameless). Trial:
+    ///   key, also once the map has moved (into a `Box`: a key's shard does not
+    ///   depend on the map's address, and `get` still finds every counter), and
+    ///   keys spread over the shards (20 different keys do not all land in one
+    ///   of 8 shards), over every shard asked for, also when they all end in
+    ///   the same byte: 10,000 keys ending in `'/'` reach at least 500 of 1,000
+    ///   shards, and half of 992, 999 and 1,023 shards too (hash the whole key,
+    ///   not its last byte, into a hash of more than 8 bits, taken modulo `n`
+    ///   once, at the end: a hash kept modulo `n` at every step, `h * 31 +
+    ///   byte`, keeps only the last byte's remainder when `n` is a multiple of
+    ///   31; and make as many shards as asked for, with no cap: 1,100,000 and
+    ///   above of 2,200,000 too), and so do keys of one length that differ only
+    ///   in their middle (URLs, keys of 970, 4,000, 20,000 and 150,000 bytes:
+    ///   hash every byte, not a key's length and some bytes at each end, nor
+    ///   only its first 16 or 64 KiB, however long the key). It stays in
+    ///   `0..shards` for shard counts that are not powers of two (3 and 5).
+    ///   Keys may be of any length: `shard_of`, `update` and `get` work for
+    ///   URLs and for a key of 1,000 bytes (a hash must not overflow), and two
+    ///   keys of 1,000 bytes, or of 100,000, that differ only in their last
+    ///   byte are two keys, each with its own counter (the map keeps and hashes
+    ///   every key whole, however long); so are two URLs that differ only in
+    ///   case, only in a trailing `'/'`, only in a fragment (`#top`), only in a
+    ///   query string (`"/tab/3?ref=mail"` and `"/tab/3"`), or only in spaces
+    ///   or a line end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken
+    ///   as they are, not trimmed; and the empty key `""` is a key like any
+    ///   other, stored and counted (not skipped as nameless). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
@@ -446,9 +449,12 @@ impl ShardedMap {
     ///   starts at `0`. Trial: `ch05::sharded_map::zero_shards_make_one`.
     /// - When `f` panics, `update` panics, and afterwards `update` and `get` on
     ///   the same shard, for that key and for others, work as before, on any
-    ///   thread; the counter keeps what `f` wrote before it panicked, also
-    ///   when the key was new (it is in the map from then on, with what `f`
-    ///   wrote). Trial: `ch05::sharded_map::survives_a_panicking_f`.
+    ///   thread, also when the first call after the panic is a `get` (the
+    ///   shard's lock is then still poisoned: `get` takes the poisoned lock's
+    ///   guard too, as `update` does, rather than read the shard as empty); the
+    ///   counter keeps what `f` wrote before it panicked, also when the key was
+    ///   new (it is in the map from then on, with what `f` wrote). Trial:
+    ///   `ch05::sharded_map::survives_a_panicking_f`.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
         let mut shard = self.shards[self.shard_of(key)]
             .lock()
