@@ -105,25 +105,28 @@ fn band_heights(rows: usize, bands: usize) -> impl Iterator<Item = usize> {
 ///   when no band's thread can start (on Linux, the trial leaves the process
 ///   too little memory for a thread's stack, with `RLIMIT_DATA`), it panics as
 ///   `Scope::spawn` does, with no kernel run on the calling thread (threads
-///   with a smaller stack may still start: then every band must run on one,
-///   with room for a kernel's 512 KiB buffer on its stack, which the trial's
-///   kernels use here too: a band's thread started again with a 128 KiB stack
-///   when the default one cannot start overflows it, and aborts the process).
-///   When only some bands' threads can start (the trial leaves room for 2 new
-///   threads, and asks for 4 bands), the bands that started do not wait for the
-///   others (no start barrier for every band, which would hang): `in_bands`
-///   panics, or returns the whole output if a band that ended gave its thread's
-///   stack to a later one, and runs no kernel on the calling thread. Only that
-///   it panics is graded, not the panic's message: std does not promise the
-///   text of `Scope::spawn`'s, and a message of your own
-///   (`Builder::spawn_scoped(..).expect(..)`) is as good. Trial:
-///   `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
-/// - The bands' kernels all run at the same time: a kernel may wait until
-///   every band has started, also with more bands than rows (3 rows in 8
-///   bands: the empty bands' kernels run at the same time as the others, not
-///   after them), and with 2,000 bands (no cap on the threads at once: waves
-///   of 128 or 1,024 bands, each joined before the next starts, hang; a cap
-///   above 2,000 is not graded: a trial's 4 GiB maps no more stacks). Trial:
+///   with a smaller stack may still start, which is no leave to ask for one:
+///   then every band must run on one, with room for a kernel's 512 KiB buffer
+///   on its stack, which the trial's kernels use here too: a band's thread
+///   started again with a 128 KiB stack when the default one cannot start
+///   overflows it, and aborts the process). When only some bands' threads can
+///   start (the trial leaves room for 2 new threads, and asks for 4 bands), the
+///   bands that started do not wait for the others (no start barrier for every
+///   band, which would hang): `in_bands` panics, or returns the whole output if
+///   a band that ended gave its thread's stack to a later one, and runs no
+///   kernel on the calling thread. Only that it panics is graded, not the
+///   panic's message: std does not promise the text of `Scope::spawn`'s, and a
+///   message of your own (`Builder::spawn_scoped(..).expect(..)`) is as good.
+///   Trial: `ch05::in_bands::a_panicking_kernel_panics_the_caller`.
+/// - The bands' kernels all run at the same time: a kernel may wait until every
+///   band has started, also with more bands than rows (3 rows in 8 bands: the
+///   empty bands' kernels run at the same time as the others, not after them),
+///   and with 2,000 bands (no cap on the threads at once: waves of 128 or 1,024
+///   bands, each joined before the next starts, hang; a cap above 2,000 is not
+///   graded: a trial's 4 GiB maps no more stacks), each band's thread with as
+///   large a stack as with 4 bands (leave the stack size alone, however many
+///   bands there are: a stack budget shared among 2,000 bands, which leaves
+///   each 1.5 MiB, fails). Trial:
 ///   `ch05::in_bands::processes_the_bands_at_once`.
 /// - Each band is made of whole rows and comes with an output slice of the same
 ///   length, all zeros when its kernel starts (the output starts as `vec![0;
@@ -192,21 +195,22 @@ where
 /// the bands' threads. The output is the only result, and the input is only
 /// read, so a thread that blurs the whole image and keeps its own rows, threads
 /// that take rows one by one from a shared counter, or a caller that blurs each
-/// band's edge rows again after the threads (a small share of the work), give
-/// the same output and call `on_band` the same way; only timing the work (a
-/// wall-clock bound) could tell them apart; so do bands cut at any pixel rather
-/// than at whole rows (each pixel working out its row and column from its
-/// index), bands that are not one block of rows (row `y` dealt to band `y %
-/// bands`), bands of columns rather than rows (strips written through a shared
-/// raw pointer), and threads that take turns at one lock around the whole
-/// output while they blur (so the bands are blurred one at a time, as under a
-/// GIL, once every `on_band` has been called). They break this contract all the
-/// same; so does a caller that counts finished bands with a `Relaxed` counter
-/// and copies the output as soon as the count is full, rather than join: no
-/// band's writes are then ordered before its read (a data race, which a CPU
-/// with weak memory ordering may show as stale bytes), but the trials run on
-/// x86, which shows every write in order, and the course's loom models see only
-/// code written with loom's own types.
+/// band's edge rows again after the threads have blurred them too (a small
+/// share of the work; a caller that blurs the image's border instead of the
+/// threads is graded, below), give the same output and call `on_band` the same
+/// way; only timing the work (a wall-clock bound) could tell them apart; so do
+/// bands cut at any pixel rather than at whole rows (each pixel working out its
+/// row and column from its index), bands that are not one block of rows (row
+/// `y` dealt to band `y % bands`), bands of columns rather than rows (strips
+/// written through a shared raw pointer), and threads that take turns at one
+/// lock around the whole output while they blur (so the bands are blurred one
+/// at a time, as under a GIL, once every `on_band` has been called). They break
+/// this contract all the same; so does a caller that counts finished bands with
+/// a `Relaxed` counter and copies the output as soon as the count is full,
+/// rather than join: no band's writes are then ordered before its read (a data
+/// race, which a CPU with weak memory ordering may show as stale bytes), but
+/// the trials run on x86, which shows every write in order, and the course's
+/// loom models see only code written with loom's own types.
 ///
 /// Nor is it graded that the output starts as `vec![0; n]`: an output made
 /// with `Vec::with_capacity(n)` and `set_len(n)` hands the bands `&mut
@@ -255,42 +259,48 @@ where
 ///   thread starts at once, not a batch of them at a time; a cap above 2,000
 ///   is not graded: a trial's 4 GiB maps no more stacks). Trial:
 ///   `ch05::blur::blurs_the_bands_at_once`.
-/// - `on_band(band)` is called exactly once for each `band` in `0..bands`,
-///   each time on a different new thread (never the caller's), also with one
-///   band, when `bands` does not divide the height (9 rows in 4 bands), when
-///   there are more bands than rows (3 rows in 5 bands), and for an empty
-///   image (no rows, or a width of `0`); and when no band's thread can start
-///   (on Linux, the trial leaves the process too little memory for a thread's
-///   stack, with `RLIMIT_DATA`), `blur` panics as `Scope::spawn` does, with no
-///   band blurred and no `on_band` called on the calling thread (threads with
-///   a smaller stack may still start: then every band must run on one). When
-///   only some bands' threads can start (the trial leaves room for 2 new
-///   threads, and asks for 4 bands), the bands that started do not wait for
-///   the others (no start barrier for every band, which would hang): `blur`
-///   panics, or returns the whole blur if a band that ended gave its thread's
-///   stack to a later one, and calls no `on_band` on the calling thread. If
-///   `on_band` panics for one band (of 3), `blur` panics instead of returning,
-///   and `on_band` is still called once for each band, also by bands that
-///   start after the panic (no band skips its work). Meanwhile the calling
-///   thread only waits, asleep until a band's end wakes it: while two bands'
-///   `on_band` wait, it must not use a fifth of a second of CPU time (spinning
-///   on `is_finished`), nor spin a moment before it sleeps (2 ms of CPU time
-///   at most), also when cores are spare (the trial makes
-///   `available_parallelism` say 64); it is seen in a wait with no deadline,
-///   never in a sleep or a wait with a timeout (polling `is_finished` with
-///   `thread::sleep` between looks). And the bands' threads do the blurring,
-///   every pixel of their rows finished: blurring an 800x800 image in 4 bands,
-///   the calling thread uses less than a fortieth of the CPU time the bands'
-///   threads use together, in the best of 3 runs (CPU time as the kernel
+/// - `on_band(band)` is called exactly once for each `band` in `0..bands`, each
+///   time on a different new thread (never the caller's), also with one band,
+///   when `bands` does not divide the height (9 rows in 4 bands), when there
+///   are more bands than rows (3 rows in 5 bands), and for an empty image (no
+///   rows, or a width of `0`); and when no band's thread can start (on Linux,
+///   the trial leaves the process too little memory for a thread's stack, with
+///   `RLIMIT_DATA`), `blur` panics as `Scope::spawn` does, with no band blurred
+///   and no `on_band` called on the calling thread (threads with a smaller
+///   stack may still start, which is no leave to ask for one: then every band
+///   must run on one). When only some bands' threads can start (the trial
+///   leaves room for 2 new threads, and asks for 4 bands), the bands that
+///   started do not wait for the others (no start barrier for every band, which
+///   would hang): `blur` panics, or returns the whole blur if a band that ended
+///   gave its thread's stack to a later one, and calls no `on_band` on the
+///   calling thread. If `on_band` panics for one band (of 3), `blur` panics
+///   instead of returning, and `on_band` is still called once for each band,
+///   also by bands that start after the panic (no band skips its work: the
+///   bands started after the panic still blur their rows, though `blur` is
+///   bound to panic and no one sees them; their threads' CPU time shows it).
+///   Meanwhile the calling thread only waits, asleep until a band's end wakes
+///   it: while two bands' `on_band` wait, it must not use a fifth of a second
+///   of CPU time (spinning on `is_finished`), nor spin a moment before it
+///   sleeps (2 ms of CPU time at most), also when cores are spare (the trial
+///   makes `available_parallelism` say 64); it is seen in a wait with no
+///   deadline, never in a sleep or a wait with a timeout (polling `is_finished`
+///   with `thread::sleep` between looks). And the bands' threads do the
+///   blurring, every pixel of their rows finished: blurring an 800x800 image in
+///   4 bands, the calling thread uses less than a fortieth of the CPU time the
+///   bands' threads use together, in the best of 3 runs (CPU time as the kernel
 ///   counts it for each thread, not a clock; the blur is hundreds of times the
-///   work of starting a thread), so threads that only call `on_band`, and a
-///   caller that then blurs the whole image, fail; so does a caller that makes
-///   a pass over every pixel after the threads, dividing the sums and counts
-///   they made (a tenth of their time or more). The bands' threads blur into
-///   the output itself: during that blur, `blur` never holds more than the
-///   output and 64 KiB besides (a `Vec` per band that the calling thread then
-///   copies into the output holds the image twice, and has the caller do
-///   work). Trials: `ch05::blur::calls_on_band_for_every_band`,
+///   work of starting a thread), and so for an image 2 pixels wide and 320,000
+///   rows high, every pixel of it on the border (the threads blur the image's
+///   border rows and columns too, not the caller), and less than a quarter for
+///   a 256x256 image (there is no size below which the caller blurs the image
+///   itself); so threads that only call `on_band`, and a caller that then blurs
+///   the whole image, fail; so does a caller that makes a pass over every pixel
+///   after the threads, dividing the sums and counts they made (a tenth of
+///   their time or more). The bands' threads blur into the output itself:
+///   during that blur, `blur` never holds more than the output and 64 KiB
+///   besides (a `Vec` per band that the calling thread then copies into the
+///   output holds the image twice, and has the caller do work). Trials:
+///   `ch05::blur::calls_on_band_for_every_band`,
 ///   `ch05::blur::blurs_the_bands_at_once`.
 pub fn blur<B>(gray: &[u8], width: usize, bands: usize, on_band: B) -> Vec<u8>
 where
@@ -401,28 +411,31 @@ impl ShardedMap {
     /// # Graded promises
     ///
     /// - `shard_of(key)` is in `0..shards` and the same every time for the same
-    ///   key, also once the map has moved (into a `Box`: a key's shard does
-    ///   not depend on the map's address, and `get` still finds every
-    ///   counter), and keys spread over the shards (20 different keys do not
-    ///   all land in one of 8 shards), over every shard asked for, also when
-    ///   they all end in the same byte: 10,000 keys ending in `'/'` reach at
-    ///   least 500 of 1,000 shards (hash the whole key, not its last byte,
-    ///   into a hash of more than 8 bits, and make as many shards as asked
-    ///   for, with no cap: 1,100,000 and above of 2,200,000 too), and so do
-    ///   keys of one length that differ only in their middle (URLs, keys of
-    ///   970, 4,000 and 20,000 bytes: hash every byte, not a key's length
-    ///   and some bytes at each end, however long the key). It stays
-    ///   in `0..shards` for shard counts that are not powers of two (3 and
-    ///   5). Keys may be of any length:
-    ///   `shard_of`, `update` and `get` work for URLs and for a key of 1,000
-    ///   bytes (a hash must not overflow), and two keys of 1,000 bytes that
-    ///   differ only in their last byte are two keys, each with its own
-    ///   counter; so are two URLs that differ only in case, only in a
-    ///   trailing `'/'`, only in a fragment (`#top`), only in a query string
-    ///   (`"/tab/3?ref=mail"` and `"/tab/3"`), or only in spaces or a line
-    ///   end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken as they
-    ///   are, not trimmed; and the empty key `""` is a key like any other,
-    ///   stored and counted (not skipped as nameless). Trial:
+    ///   key, also once the map has moved (into a `Box`: a key's shard does not
+    ///   depend on the map's address, and `get` still finds every counter), and
+    ///   keys spread over the shards (20 different keys do not all land in one
+    ///   of 8 shards), over every shard asked for, also when they all end in
+    ///   the same byte: 10,000 keys ending in `'/'` reach at least 500 of 1,000
+    ///   shards, and half of 992, 999 and 1,023 shards too (hash the whole key,
+    ///   not its last byte, into a hash of more than 8 bits, taken modulo `n`
+    ///   once, at the end: a hash kept modulo `n` at every step, `h * 31 +
+    ///   byte`, keeps only the last byte's remainder when `n` is a multiple of
+    ///   31; and make as many shards as asked for, with no cap: 1,100,000 and
+    ///   above of 2,200,000 too), and so do keys of one length that differ only
+    ///   in their middle (URLs, keys of 970, 4,000, 20,000 and 150,000 bytes:
+    ///   hash every byte, not a key's length and some bytes at each end, nor
+    ///   only its first 16 or 64 KiB, however long the key). It stays in
+    ///   `0..shards` for shard counts that are not powers of two (3 and 5).
+    ///   Keys may be of any length: `shard_of`, `update` and `get` work for
+    ///   URLs and for a key of 1,000 bytes (a hash must not overflow), and two
+    ///   keys of 1,000 bytes, or of 100,000, that differ only in their last
+    ///   byte are two keys, each with its own counter (the map keeps and hashes
+    ///   every key whole, however long); so are two URLs that differ only in
+    ///   case, only in a trailing `'/'`, only in a fragment (`#top`), only in a
+    ///   query string (`"/tab/3?ref=mail"` and `"/tab/3"`), or only in spaces
+    ///   or a line end around them (`" /tab/3"`, `"/tab/3\n"`): keys are taken
+    ///   as they are, not trimmed; and the empty key `""` is a key like any
+    ///   other, stored and counted (not skipped as nameless). Trial:
     ///   `ch05::sharded_map::counts_from_many_threads`.
     pub fn shard_of(&self, key: &str) -> usize {
         let mut hasher = DefaultHasher::new();
@@ -446,9 +459,12 @@ impl ShardedMap {
     ///   starts at `0`. Trial: `ch05::sharded_map::zero_shards_make_one`.
     /// - When `f` panics, `update` panics, and afterwards `update` and `get` on
     ///   the same shard, for that key and for others, work as before, on any
-    ///   thread; the counter keeps what `f` wrote before it panicked, also
-    ///   when the key was new (it is in the map from then on, with what `f`
-    ///   wrote). Trial: `ch05::sharded_map::survives_a_panicking_f`.
+    ///   thread, also when the first call after the panic is a `get` (the
+    ///   shard's lock is then still poisoned: `get` takes the poisoned lock's
+    ///   guard too, as `update` does, rather than read the shard as empty); the
+    ///   counter keeps what `f` wrote before it panicked, also when the key was
+    ///   new (it is in the map from then on, with what `f` wrote). Trial:
+    ///   `ch05::sharded_map::survives_a_panicking_f`.
     pub fn update<R>(&self, key: &str, f: impl FnOnce(&mut u64) -> R) -> R {
         let mut shard = self.shards[self.shard_of(key)]
             .lock()

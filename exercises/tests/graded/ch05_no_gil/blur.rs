@@ -200,9 +200,21 @@ fn a_panicking_on_band_panics_the_caller() {
 /// other bands only once that band's thread has ended (it is held just
 /// after it started the first, until then): the bands started after the
 /// panic still call `on_band`, and blur their rows, rather than skip them
-/// because `blur` will panic anyway.
+/// because `blur` will panic anyway. Their threads' CPU time shows it: the
+/// image is blurred once in 3 bands without a panic first, and the two
+/// later bands' threads, which have two thirds of the rows, then use at
+/// least a quarter of the CPU time all 3 bands' threads used for the whole
+/// image (CPU time as the kernel counts it for each thread, not a clock).
 fn a_band_started_after_a_panic_still_calls_on_band() {
-    let image = test_gray(6, 9);
+    let image = test_gray(PANIC_SIDE, PANIC_SIDE);
+    let whole_nanos = Arc::new(AtomicU64::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    blur(&image, PANIC_SIDE, 3, |_| {
+        count_cpu_at_thread_end(&whole_nanos, &ended);
+    });
+    until_ended(&ended, 3);
+    let later_nanos = Arc::new(AtomicU64::new(0));
+    let later_ended = Arc::new(AtomicUsize::new(0));
     let called = Mutex::new(Vec::new());
     // The first band's thread keeps the only sender until it ends, so that
     // `recv` returns (with an error) once it has.
@@ -220,6 +232,7 @@ fn a_band_started_after_a_panic_still_calls_on_band() {
                     let mut called = called.lock().unwrap();
                     called.push(band);
                     if called.len() > 1 {
+                        count_cpu_at_thread_end(&later_nanos, &later_ended);
                         return;
                     }
                     drop(called);
@@ -246,6 +259,45 @@ fn a_band_started_after_a_panic_still_calls_on_band() {
          thread calls on_band and blurs its rows, even once another band \
          has failed (do not skip the work because blur will panic anyway)"
     );
+    until_ended(&later_ended, 2);
+    let (whole, later) = (
+        whole_nanos.load(Ordering::SeqCst),
+        later_nanos.load(Ordering::SeqCst),
+    );
+    assert!(
+        later * 4 >= whole,
+        "blurring a {PANIC_SIDE}x{PANIC_SIDE} image in 3 bands took the \
+         bands' threads {whole} ns of CPU time; when the first band's \
+         on_band panicked, the two bands started after it, with two thirds \
+         of the rows, used only {later} ns: they skipped their blur; every \
+         band's thread blurs its rows, even once another band has failed \
+         (do not skip the work because blur will panic anyway)"
+    );
+}
+
+/// The side of the image [`a_band_started_after_a_panic_still_calls_on_band`]
+/// blurs: large enough that blurring a third of it takes far more CPU time
+/// than starting a thread.
+const PANIC_SIDE: usize = 400;
+
+/// Has the calling thread, a band's, add the CPU time it has used to
+/// `total` as it ends, and count itself in `ended`.
+fn count_cpu_at_thread_end(total: &Arc<AtomicU64>, ended: &Arc<AtomicUsize>) {
+    let at_end = CpuAtThreadEnd {
+        total: Arc::clone(total),
+        ended: Arc::clone(ended),
+    };
+    CPU_AT_THREAD_END.with(|slot| *slot.borrow_mut() = Some(at_end));
+}
+
+/// Until `threads` bands' threads have ended, and counted their CPU time:
+/// a thread's thread-local values are dropped as it ends, which may be
+/// after the scope has returned. No deadline: they end once on_band and
+/// their rows are done.
+fn until_ended(ended: &AtomicUsize, threads: usize) {
+    while ended.load(Ordering::SeqCst) < threads {
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 thread_local! {
@@ -255,41 +307,53 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// The pixels of the image blurred in [`the_bands_threads_do_the_blurring`]:
-/// enough work that blurring it takes far more CPU time than starting a
-/// thread.
-const BUSY_SIDE: usize = 800;
-
-/// The share of the bands' CPU time the calling thread may use, at most,
-/// while it waits for them: a fortieth. Starting 4 threads and joining
-/// them takes a few hundredths of that, even on a loaded machine; a pass
-/// over every pixel on the calling thread (dividing sums the bands' threads
-/// made, say) takes a tenth or more.
-const CALLER_SHARE: u64 = 40;
+/// The images blurred in [`the_bands_threads_do_the_blurring`], as
+/// (width, height, share): the calling thread may use a `share`th of the
+/// bands' threads' CPU time at most. 800x800 is enough work that blurring
+/// it takes far more CPU time than starting a thread; starting 4 threads
+/// and joining them takes a few hundredths of a fortieth of it, even on a
+/// loaded machine, while a pass over every pixel on the calling thread
+/// (dividing sums the bands' threads made, say) takes a tenth or more. An
+/// image 2 pixels wide has the same number of pixels, all on its border:
+/// threads that blur only the inside of the image, and leave the border
+/// to the calling thread, leave it everything. A 256x256 image is a tenth
+/// of the work, so its caller may use a quarter: a caller that blurs a
+/// small image itself, because a thread costs more than its blur, uses
+/// many times the threads' time.
+const SHAPES: [(usize, usize, u64); 3] =
+    [(800, 800, 40), (2, 320_000, 40), (256, 256, 4)];
 
 /// Each band's thread blurs its own rows: blurring an 800x800 image in 4
 /// bands, the calling thread uses less than a fortieth of the CPU time the
-/// bands' threads use together; and it blurs them into the output itself:
-/// at its peak, `blur` holds the output and at most 64 KiB more, not a
-/// `Vec` per band that the caller then copies into the output (the
-/// image twice, and a copy that is memcpy-fast, well within the CPU time
-/// allowed). A `blur` whose threads only call
-/// `on_band`, and whose caller then blurs the whole image, does the
-/// reverse; one whose caller finishes every pixel after the threads (its
-/// threads only sum the neighbours, say, and the caller divides) uses a
-/// tenth or more. CPU time is what the kernel counts for each thread while
-/// it runs (not a clock: time spent waiting, for a CPU or anything else,
-/// is not counted), so a loaded machine changes neither side much; and the
-/// margin is wide. The blur is done 3 times, and the calling thread's
-/// share is judged by its best time: a thread that only starts and joins
-/// may now and then spin briefly on a lock the kernel holds for the
-/// bands' page faults, but not in every run, while a pass over every
-/// pixel costs the same each time.
+/// bands' threads use together (and so for a 2x320,000 one, and less than
+/// a quarter for a 256x256 one: see [`SHAPES`]); and it blurs them into
+/// the output itself: at its peak, `blur` holds the output and at most 64
+/// KiB more, not a `Vec` per band that the caller then copies into the
+/// output (the image twice, and a copy that is memcpy-fast, well within
+/// the CPU time allowed). A `blur` whose threads only call `on_band`, and
+/// whose caller then blurs the whole image, does the reverse; one whose
+/// caller finishes every pixel after the threads (its threads only sum the
+/// neighbours, say, and the caller divides) uses a tenth or more. CPU time
+/// is what the kernel counts for each thread while it runs (not a clock:
+/// time spent waiting, for a CPU or anything else, is not counted), so a
+/// loaded machine changes neither side much; and the margin is wide. Each
+/// image is blurred 3 times, and the calling thread's share is judged by
+/// its best time: a thread that only starts and joins may now and then
+/// spin briefly on a lock the kernel holds for the bands' page faults, but
+/// not in every run, while a pass over every pixel costs the same each
+/// time.
 fn the_bands_threads_do_the_blurring() {
+    for (width, height, share) in SHAPES {
+        blurred_by_the_bands_threads(width, height, share);
+    }
+}
+
+/// One image of [`the_bands_threads_do_the_blurring`].
+fn blurred_by_the_bands_threads(width: usize, height: usize, share: u64) {
     const BANDS: usize = 4;
     const RUNS: usize = 3;
-    let image = test_gray(BUSY_SIDE, BUSY_SIDE);
-    let expected = sequential_blur(&image, BUSY_SIDE);
+    let image = test_gray(width, height);
+    let expected = sequential_blur(&image, width);
     let mut runs = Vec::with_capacity(RUNS);
     let mut least_peak = isize::MAX;
     for _ in 0..RUNS {
@@ -297,59 +361,50 @@ fn the_bands_threads_do_the_blurring() {
         let ended = Arc::new(AtomicUsize::new(0));
         let before = thread_cpu_nanos();
         let (result, peak) = alloc::peak_during(|| {
-            blur(&image, BUSY_SIDE, BANDS, |_| {
-                let at_end = CpuAtThreadEnd {
-                    total: Arc::clone(&bands_nanos),
-                    ended: Arc::clone(&ended),
-                };
-                CPU_AT_THREAD_END
-                    .with(|slot| *slot.borrow_mut() = Some(at_end));
+            blur(&image, width, BANDS, |_| {
+                count_cpu_at_thread_end(&bands_nanos, &ended);
             })
         });
         let caller_nanos = thread_cpu_nanos() - before;
         least_peak = least_peak.min(peak);
         assert!(
             result == expected,
-            "the blur differs from the sequential one"
+            "the blur of a {width}x{height} image differs from the \
+             sequential one"
         );
-        // Until every band's thread has ended, and counted its CPU time: a
-        // thread's thread-local values are dropped as it ends, which may be
-        // after the scope has returned. No deadline: they end once on_band
-        // and their rows are done.
-        while ended.load(Ordering::SeqCst) < BANDS {
-            thread::sleep(Duration::from_millis(1));
-        }
+        until_ended(&ended, BANDS);
         runs.push((caller_nanos, bands_nanos.load(Ordering::SeqCst)));
     }
-    let output = (BUSY_SIDE * BUSY_SIDE) as isize;
+    let output = (width * height) as isize;
     assert!(
         least_peak < output + HELD_BEYOND_THE_OUTPUT,
-        "blurring an 800x800 image ({output} pixels), blur had {least_peak} \
-         bytes allocated at once at its peak, in the best of {RUNS} runs: \
-         the output and at most {HELD_BEYOND_THE_OUTPUT} bytes more; the \
-         bands' threads blur straight into their own rows of the one \
-         output (split it with split_at_mut), not into a Vec of their own \
-         that the calling thread then copies into the output, which holds \
-         the image twice and makes the caller do work"
+        "blurring a {width}x{height} image ({output} pixels), blur had \
+         {least_peak} bytes allocated at once at its peak, in the best of \
+         {RUNS} runs: the output and at most {HELD_BEYOND_THE_OUTPUT} bytes \
+         more; the bands' threads blur straight into their own rows of the \
+         one output (split it with split_at_mut), not into a Vec of their \
+         own that the calling thread then copies into the output, which \
+         holds the image twice and makes the caller do work"
     );
     assert!(
-        runs.iter()
-            .any(|&(caller, bands)| caller * CALLER_SHARE < bands),
-        "blurring an 800x800 image in {BANDS} bands, {RUNS} times, the \
-         calling thread used this much CPU time, and the bands' threads \
-         this much together, in ns: {runs:?}; the calling thread may use \
-         a {CALLER_SHARE}th of the bands' time at most: the bands' threads \
-         blur their rows (each its own, every pixel of them finished), \
-         while the calling thread only waits; it neither blurs the image \
-         once they have called on_band, nor makes a pass over every pixel \
-         after them (dividing sums they made, say)"
+        runs.iter().any(|&(caller, bands)| caller * share < bands),
+        "blurring a {width}x{height} image in {BANDS} bands, {RUNS} times, \
+         the calling thread used this much CPU time, and the bands' threads \
+         this much together, in ns: {runs:?}; the calling thread may use a \
+         {share}th of the bands' time at most: the bands' threads blur \
+         their rows (each its own, every pixel of them finished, those on \
+         the image's border too), while the calling thread only waits, \
+         whatever the image's size or shape; it neither blurs the image (or \
+         its border, or a small image) once they have called on_band, nor \
+         makes a pass over every pixel after them (dividing sums they made, \
+         say)"
     );
 }
 
 /// The bytes `blur` may hold at once beyond its output, in
 /// [`the_bands_threads_do_the_blurring`]: room for the threads' own
 /// records and a row buffer or two per band, far less than a quarter of
-/// the 640,000 bytes of the image (one band's rows).
+/// the 640,000 bytes of the largest images (one band's rows).
 const HELD_BEYOND_THE_OUTPUT: isize = 64 * 1024;
 
 /// What a band's thread-local value does as the thread ends: adds the CPU

@@ -262,23 +262,42 @@ pub(super) fn a_panicking_kernel_panics_the_caller() {
 
 /// 4 bands of 20 rows, then 8 bands of 3 rows: every band's kernel, the
 /// five empty ones included, waits until all have started (the empty
-/// bands run at the same time as the others, not after them).
+/// bands run at the same time as the others, not after them). And every
+/// band's thread has a stack as large as the smallest of the 4 bands'
+/// threads had: a large fan-out is no reason for smaller stacks (a stack
+/// budget shared among 2,000 bands gives each 1.5 MiB).
 pub(super) fn processes_the_bands_at_once() {
     // 2,000 bands of one pixel each, more than any cap on the threads at
     // once (waves of 128 or 1,024 bands, each joined before the next
     // starts, hang); 2,000 threads of 2 MiB stacks are about as many as a
     // trial's 4 GiB can map at once.
+    let smallest = AtomicUsize::new(usize::MAX);
+    let mut small = usize::MAX;
     for (width, height, bands) in [(10, 20, 4), (6, 3, 8), (1, 2_000, 2_000)] {
         let image = test_image(width, height);
         let barrier = Barrier::new(bands);
         let result = in_bands(&image, bands, |band, out| {
+            smallest.fetch_min(os::stack_size(), Ordering::SeqCst);
             barrier.wait(); // Every band has started.
             grayscale(band, out);
         });
         let sequential: Vec<u8> =
             image.pixels.iter().copied().map(gray).collect();
         assert_eq!(result, sequential);
+        if bands == 4 {
+            small = smallest.swap(usize::MAX, Ordering::SeqCst);
+        }
     }
+    let smallest = smallest.into_inner();
+    assert!(
+        smallest >= small,
+        "with 4 bands, each band's thread had a stack of {} KiB; with 8 or \
+         2,000 bands, one had only {} KiB: a large fan-out gets the same \
+         stacks as a small one (leave the stack size alone, however many \
+         bands there are: a kernel may need its room)",
+        small / 1024,
+        smallest / 1024
+    );
 }
 
 pub(super) fn bands_are_balanced_whole_rows() {

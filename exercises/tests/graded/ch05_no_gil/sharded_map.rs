@@ -1,6 +1,6 @@
 //! The trials of `ShardedMap`: counts from many threads, shards held at
-//! once, a `get` that waits only on its own shard, and the map's keys,
-//! memory and panics.
+//! once, a `get` that waits only on its own shard, and the map's keys
+//! and memory.
 
 use std::hint;
 use std::panic::{self, AssertUnwindSafe};
@@ -64,6 +64,11 @@ pub(super) fn counts_from_many_threads() {
         "https://example.com/tabs/8?session=abcdef".to_string(),
         "x".repeat(1_000),
         format!("{}y", "x".repeat(999)),
+        // Two keys of 100,000 bytes that differ only in their last byte: a
+        // map that stores or hashes only a key's first 16 KiB (or 64 KiB)
+        // gives them one counter.
+        "x".repeat(100_000),
+        format!("{}y", "x".repeat(99_999)),
         // Keys that differ only in case are two keys too, and so are keys
         // that differ only in a trailing '/'.
         "https://Example.com/Tab/9".to_string(),
@@ -103,7 +108,8 @@ pub(super) fn counts_from_many_threads() {
         counts.iter().all(|&count| count == Some(3)),
         "keys {long_keys:?}, each updated once with +3, read back as \
          {counts:?}: two keys that differ only in their last byte (of \
-         1,000), only in case, only in a trailing '/', only in a \
+         1,000, or of 100,000: keep and hash the whole key, however long, \
+         not its first kilobytes), only in case, only in a trailing '/', only in a \
          fragment ('#top'), only in a query string ('?ref=mail'), or only \
          in spaces or a line end around them (' /tab/3', '/tab/3\\n'), are \
          two keys, and the empty key '' is a key like any other; hash and \
@@ -119,22 +125,31 @@ pub(super) fn counts_from_many_threads() {
     // shard chosen by the last byte), nor only the first 16 (a map that
     // makes fewer shards than asked for), nor only the first 256 (a hash of
     // 8 bits).
+    // So for shard counts that are multiples of 31, 33 or 37 (992, 999,
+    // 1,023): a hash kept modulo the count at every step, `h * 31 + byte`,
+    // leaves `h % 31` equal to the last byte's, and reaches one shard in 31.
+    for count in [992, 999, 1_023, 1_000] {
+        let map = ShardedMap::new(count);
+        let reached: std::collections::BTreeSet<usize> = (0..10_000)
+            .map(|i| map.shard_of(&format!("/tab/{i}/")))
+            .collect();
+        assert!(
+            reached.len() >= count / 2 && reached.iter().all(|&s| s < count),
+            "ShardedMap::new({count}) has {count} shards, yet 10,000 keys \
+             that all end in '/' (/tab/0/, /tab/1/, ...) reached only {} \
+             shards, from {:?} to {:?}: make as many shards as asked for (no \
+             cap), hash the whole key, not its last byte (keys that share an \
+             ending must still spread), into a hash wide enough for every \
+             shard (a u8 hash never reaches shard 256), and take it modulo \
+             the count only at the end (a hash kept modulo the count at each \
+             step, h * 31 + byte, remembers only the last byte modulo 31 \
+             when the count is a multiple of 31)",
+            reached.len(),
+            reached.first(),
+            reached.last(),
+        );
+    }
     let map = ShardedMap::new(1_000);
-    let reached: std::collections::BTreeSet<usize> = (0..10_000)
-        .map(|i| map.shard_of(&format!("/tab/{i}/")))
-        .collect();
-    assert!(
-        reached.len() >= 500 && reached.iter().all(|&s| s < 1_000),
-        "ShardedMap::new(1_000) has 1,000 shards, yet 10,000 keys that all \
-         end in '/' (/tab/0/, /tab/1/, ...) reached only {} shards, from \
-         {:?} to {:?}: make as many shards as asked for (no cap), hash the \
-         whole key, not its last byte (keys that share an ending must \
-         still spread), and into a hash wide enough for every shard (a u8 \
-         hash never reaches shard 256)",
-        reached.len(),
-        reached.first(),
-        reached.last(),
-    );
     // No cap on the shards, however many are asked for: in a map of
     // 2,200,000 shards (each an empty lock and table, some 120 MB in all),
     // about half of 10,000 keys land in its upper half, at shard 1,100,000
@@ -178,11 +193,14 @@ pub(super) fn counts_from_many_threads() {
     // 480 bytes from either end: a hash of the length and a fixed number
     // of bytes at each end (32, 64, 256) puts them all in one shard; and
     // so do longer keys, of 4,000 and 20,000 bytes (a hash that reads a
-    // long key's ends only, 512 bytes of each above 1,024, say).
+    // long key's ends only, 512 bytes of each above 1,024, say), and of
+    // 150,000 bytes, which differ only 75,000 bytes from either end (a
+    // hash of a long key's first 16 KiB, or 64 KiB, puts them all in one).
     for (length, keys, shards) in [
         (970, 10_000, 1_000),
         (4_000, 10_000, 1_000),
         (20_000, 500, 50),
+        (150_000, 200, 50),
     ] {
         let map = ShardedMap::new(shards);
         let side = (length - 10) / 2;
@@ -195,7 +213,7 @@ pub(super) fn counts_from_many_threads() {
             "{keys} keys of {length} bytes that differ only in their middle \
              (more than {side} bytes from either end) reached only {} of \
              {shards} shards: hash every byte of the key, however long, not \
-             a number of bytes at each end",
+             a number of bytes at each end, nor only its first kilobytes",
             reached.len(),
         );
     }
@@ -521,64 +539,5 @@ pub(super) fn sharded_map_frees_its_keys() {
          left {grown} bytes allocated: reading a key stores nothing (a \
          memo of shard_of's answers grows with every key ever asked about, \
          and puts every get and update of every shard behind its one lock)"
-    );
-}
-
-/// An `f` that panics makes `update` panic, and nothing more: later calls
-/// on the same shard, for that key and for others, work as before.
-pub(super) fn survives_a_panicking_f() {
-    let map = ShardedMap::new(1);
-    map.update("tab-1", |count| *count += 5);
-    let failed = thread::scope(|s| {
-        s.spawn(|| {
-            map.update("tab-1", |count| {
-                *count += 1;
-                panic!("this update fails on purpose");
-            })
-        })
-        .join()
-    });
-    assert!(failed.is_err(), "update must pass on the panic of its f");
-    // The same with a key never updated before: f works on the counter in
-    // the map from the start, so the key is there, with what f wrote.
-    let failed_new = thread::scope(|s| {
-        s.spawn(|| {
-            map.update("tab-3", |count| {
-                *count += 4;
-                panic!("this first update fails on purpose");
-            })
-        })
-        .join()
-    });
-    assert!(
-        failed_new.is_err(),
-        "update must pass on the panic of its f"
-    );
-    let after = thread::scope(|s| {
-        s.spawn(|| {
-            map.update("tab-2", |count| *count += 1);
-            (map.get("tab-1"), map.get("tab-2"), map.get("tab-3"))
-        })
-        .join()
-    });
-    let Ok(after) = after else {
-        panic!(
-            "after an f panicked inside update, later calls on its shard \
-             panicked too: the panic poisoned the shard's lock, and \
-             lock().unwrap() (or expect) then panics for every key of that \
-             shard, for good; a counter is a plain number that f may leave \
-             changed but never broken, so take the poisoned lock's guard \
-             (PoisonError::into_inner)"
-        );
-    };
-    assert_eq!(
-        after,
-        (Some(6), Some(1), Some(4)),
-        "tab-1 was 5 when an f added 1 to it and then panicked; f works on \
-         the counter in the map, so the map keeps the 6 it wrote (and \
-         tab-2 was updated once); tab-3 was new when an f added 4 to it and \
-         panicked: the key is in the map from the moment update starts \
-         (insert it before calling f, not after f returns), with the 4 f \
-         wrote"
     );
 }
