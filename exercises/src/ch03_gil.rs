@@ -59,8 +59,9 @@ impl ToyGil {
     /// changed under the mutex is fine, with the mutex held or not) is
     /// wrong. The window
     /// is too narrow for a graded trial to force; only the loom trial, which
-    /// runs every interleaving of a lock built from `crate::sync`'s types,
-    /// can reach it, and only in a lock whose waiter goes to sleep there. Its
+    /// runs every interleaving of a lock built from `crate::sync`'s types
+    /// (and a plain load's reading of an older store, though not a
+    /// read-modify-write's: see below), can reach it, and only in a lock whose waiter goes to sleep there. Its
     /// holder leaves within a few steps, so a lock that first spins some
     /// dozens of times (with `crate::sync::yield_now`, which loom sees, unlike
     /// `std::thread::yield_now`) always gets in while it spins, and
@@ -98,7 +99,15 @@ impl ToyGil {
     /// off wipes out the one a contender has just added, between the
     /// contender's increment and its taking it back off: a window of two
     /// instructions, which no graded trial forces, and the loom trial has no
-    /// panic (see below).
+    /// panic (see below). Nor is a lost wake-up made of read-modify-writes
+    /// alone, in a store-buffering pattern: the waiter stores a "contended"
+    /// flag, finds the lock held with a failed compare-exchange and sleeps;
+    /// the unlocker frees the lock, then `swap`s the flag and notifies only
+    /// if it was set. With orderings weaker than `SeqCst` on those four
+    /// accesses, ARM lets each side miss the other's store, leaving the
+    /// waiter asleep on a free lock; but x86's locked instructions are full
+    /// fences, and loom 0.7 has every read-modify-write, a failed
+    /// compare-exchange too, read the newest store, so neither can show it.
     ///
     /// The lock is freed with the same ordering whether `f` returns or
     /// panics: what `f` wrote before it panicked happens before what the next
@@ -230,7 +239,8 @@ impl ToyGil {
 ///   overflows its thread's stack). If
 ///   `execute` panics, the panic reaches the caller as `execute`'s own (its
 ///   payload, not a new panic), no bytecode after it runs, and the GIL is
-///   released, with no hand-over first (with a thread waiting, the GIL is
+///   released, with no hand-over first, nor a tick (which hands it over on a
+///   `Gil` whose policy switches at every tick; with a thread waiting, the GIL is
 ///   taken twice in all: by `run_bytecodes`, then by that thread; a
 ///   `yield_now` on the panic's way out holds the panic up behind that
 ///   thread's turn): a panic is not caught, reported and run past, and the
@@ -243,8 +253,8 @@ impl ToyGil {
 ///   `check_interval` in a row while the other waits, nor hands over sooner.
 ///   When `bytecodes` is not a multiple of `check_interval`, the partial last
 ///   turn is a turn of its own too (205 bytecodes each, `check_interval` 10:
-///   40 turns of 10, then one of 5 each), not run straight on after the last
-///   full turn. Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
+///   40 turns of 10, then one of 5 each; 201 bytecodes each: then one of 1
+///   each), not run straight on after the last full turn, however short. Trial: `ch03::run_bytecodes::takes_turns_every_check_interval`.
 /// - The turns stay exactly `check_interval` bytecodes long on a `Gil` whose
 ///   own switching policy would switch every few ticks, and on Python 3's GIL
 ///   (`SwitchInterval`) while the waiting thread has asked for the GIL (a drop
@@ -256,8 +266,9 @@ impl ToyGil {
 ///   clock ends no turn); also with `check_interval` 70,000 (more than a
 ///   `u16` counts), the thread that starts waiting at the 105,001st gets the
 ///   GIL after the 140,000th; also right after a call of 1 or 2 bytecodes
-///   on another `Gil` by the same thread (no count is shared between calls,
-///   not even per thread). And when the bytecodes run out, in the middle of
+///   by the same thread, on another `Gil` or on the same one (no count is
+///   shared between calls, not even per thread, nor per thread and `Gil` as
+///   CPython's countdown in its thread state is). And when the bytecodes run out, in the middle of
 ///   a turn or at its end, it returns without handing the GIL over: a thread
 ///   that starts waiting in the last turn (at the 21st of 25 bytecodes, a
 ///   partial turn, or of 30, a full one, or of 21 with `check_interval` 1,
@@ -299,7 +310,11 @@ pub fn run_bytecodes(
 ///
 /// - `io` runs while the calling thread does not hold the GIL; `blocking_io`
 ///   returns `io`'s result, with the GIL held by the calling thread again.
-///   If `io` panics, the panic reaches the caller at once, as `io`'s own (its
+///   That holds for a call made inside another call's `io` on the same
+///   thread too (native code that calls back into Python, which takes the
+///   GIL and does blocking I/O again): the inner call works like any other,
+///   and so does the outer one after it (no per-thread "in I/O" state that
+///   refuses it). If `io` panics, the panic reaches the caller at once, as `io`'s own (its
 ///   payload unchanged: a `panic!("...")` of `io`'s still carries its
 ///   `&'static str`, not the `String` of a new panic with the same text;
 ///   and not a new panic either with that very payload, `panic::panic_any`
@@ -360,7 +375,7 @@ pub fn blocking_io<'g, T>(
 /// a native extension from several threads: each thread takes the GIL to
 /// pick up its job, detaches from it while the job runs (so the jobs run
 /// at once, on all cores), and takes it again to hand the result back.
-/// Returns the results in job order. If a job panics, `detach` panics too,
+/// Returns the results in job order (no jobs: an empty `Vec`). If a job panics, `detach` panics too,
 /// once every job has ended: a job's panic is never lost.
 ///
 /// If a thread cannot be created, `detach` panics, as
@@ -371,7 +386,8 @@ pub fn blocking_io<'g, T>(
 /// of 4,096, say) is wrong without being graded: each trial may map 4 GiB
 /// (`RLIMIT_DATA`), and the trial that runs the most jobs at once, 1,280,
 /// gives each thread a 2.5 MiB stack, so no trial starts more threads than
-/// that. A cap of 1,024, or waves of 1,024, is graded. So is a stack cut
+/// that. A cap of 1,024, or waves of 1,024, is graded, also per core (the
+/// trial runs its 1,280 jobs on one CPU). So is a stack cut
 /// down past 1,024 jobs; one cut down only past 1,280 is wrong, but not
 /// graded, for the same reason.
 ///
@@ -383,7 +399,11 @@ pub fn blocking_io<'g, T>(
 ///   order. Each thread has the stack a new thread gets by default (2 MiB,
 ///   or `RUST_MIN_STACK` bytes when that is set), so leave the stack size
 ///   alone: a size spelled out is wrong, however large, as it overrides
-///   `RUST_MIN_STACK`, and so is `RUST_MIN_STACK` read by hand. The trials
+///   `RUST_MIN_STACK`, and so is `RUST_MIN_STACK` read by hand: std reads
+///   it once, when it starts its first thread, and
+///   `takes_the_gil_before_and_after` sets it to 1.5 MiB after that, so a
+///   size read from it by hand (with a 2 MiB floor or not) is not std's
+///   16 MiB. The trials
 ///   read the size of the jobs' stacks with `RUST_MIN_STACK` set to
 ///   2.5 MiB (`runs_native_jobs_at_once`), to 16 MiB
 ///   (`takes_the_gil_before_and_after`) and not set
@@ -405,7 +425,7 @@ pub fn blocking_io<'g, T>(
 /// - No job runs while its thread holds the GIL; each job's thread takes `gil`
 ///   once before its job (while all the jobs run, none done yet, it has been
 ///   taken exactly once per job) and once after it, and at no other time (3
-///   jobs: 6 times in all), also when the jobs' threads all queue for it at
+///   jobs: 6 times in all; a single job: twice, by its own thread), also when the jobs' threads all queue for it at
 ///   pickup (another thread holds it until they all wait: none hands it to
 ///   the others with `yield_now` and takes it back), and then also on a
 ///   `Gil` whose policy hands the GIL over at every tick (none ticks: a

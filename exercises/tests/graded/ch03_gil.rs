@@ -15,7 +15,9 @@
 // several of them share is below.
 mod blocking_io;
 mod detach;
+mod detach_native;
 mod run_bytecodes;
+mod run_bytecodes_memory;
 mod with_gil;
 
 use std::any::Any;

@@ -149,6 +149,46 @@ pub(super) fn returns_with_the_gil_held() {
         true,
         SLOW_IO,
     );
+    io_inside_io();
+}
+
+/// The I/O calls back into Python (native code that takes the GIL), and
+/// that Python code does blocking I/O of its own: a `blocking_io` inside
+/// another's `io`, on the same thread, works like any other, and so does
+/// the outer one after it.
+fn io_inside_io() {
+    let gil = Gil::new();
+    let (guard, answer) = blocking_io(gil.acquire(), || {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            let (inner, answer) = blocking_io(gil.acquire(), || {
+                assert!(
+                    !gil.is_held_by_current_thread(),
+                    "the inner I/O ran while this thread held the GIL"
+                );
+                7
+            });
+            assert!(
+                gil.is_held_by_current_thread(),
+                "the GIL is held again after the inner I/O"
+            );
+            drop(inner);
+            answer
+        }))
+    });
+    assert!(
+        answer.is_ok_and(|answer| answer == 7),
+        "an I/O took the GIL (as native code calling back into Python does) \
+         and did blocking I/O again with blocking_io, on the same thread, \
+         and that inner call did not return the inner I/O's result (it \
+         panicked?): a blocking_io made inside another's I/O is a call like \
+         any other, as Python code called from native code may block again; \
+         keep no per-thread \"in I/O\" state that refuses it"
+    );
+    assert!(
+        gil.is_held_by_current_thread(),
+        "the GIL is held again after the outer I/O"
+    );
+    drop(guard);
 }
 
 /// How long the I/O that `no_turn_for_a_waiter_that_did_not_run` does

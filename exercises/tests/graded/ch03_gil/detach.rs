@@ -14,6 +14,9 @@ use course::grader::{spawn_limit, stack};
 use exercises::ch03_gil::detach;
 
 use super::HandOverEvery;
+use super::detach_native::{
+    LARGE_DEFAULT_STACK, on_one_cpu, own_stack_size, set_the_default_stack,
+};
 
 /// How much stack the first job uses: half of the 2 MiB a new thread gets
 /// by default (the grader unsets `RUST_MIN_STACK`; the trial raises it to
@@ -45,7 +48,9 @@ pub(super) fn runs_native_jobs_at_once() {
     let default = stack::raise_the_default_stack();
     let gil = Gil::new();
     at_a_barrier(&gil, 200, 0, default);
-    at_a_barrier(&gil, MANY_JOBS, MANY_JOBS - 1, default);
+    // On one CPU, as on a single-core machine: a cap or waves of 1,024
+    // threads per core start only 1,024 of them.
+    on_one_cpu(|| at_a_barrier(&gil, MANY_JOBS, MANY_JOBS - 1, default));
     every_job_on_a_new_thread(&gil, 1);
     every_job_on_a_new_thread(&gil, MANY_JOBS);
     // As on a single-core machine: the jobs still run on threads of their
@@ -95,101 +100,14 @@ fn at_a_barrier(gil: &Gil, jobs: usize, deep: usize, default: usize) {
              (RUST_MIN_STACK bytes when that is set, as the trial may do, \
              else 2 MiB): leave the stack size alone, and the standard \
              library gives each thread the default (a stack_size of your \
-             own overrides RUST_MIN_STACK, however large: \
+             own overrides RUST_MIN_STACK, however large, and one read \
+             from RUST_MIN_STACK by hand may not be the default: std reads \
+             it once, when it starts its first thread; \
              Builder::stack_size(2_000_000) is 2 MB, less than 2 MiB, and a \
              stack_size(3 << 20), 3 MiB, is less than a RUST_MIN_STACK of \
              more)"
         );
     }
-}
-
-/// The stack a new thread gets by default in
-/// `takes_the_gil_before_and_after`, which sets `RUST_MIN_STACK` to it: 16
-/// MiB, more than any stack size a solution could spell out and still
-/// start the 1,280 threads of `runs_native_jobs_at_once` in the 4 GiB a
-/// trial may map (4 MiB each is too much already).
-const LARGE_DEFAULT_STACK: usize = 16 << 20;
-
-/// Sets `RUST_MIN_STACK` to `bytes`, as a user whose native code needs a
-/// deep stack may, and returns the stack a new thread then gets by
-/// default. First thing in a trial, while its thread is the process's only
-/// one; otherwise it changes nothing (see `stack::raise_the_default_stack`).
-fn set_the_default_stack(bytes: usize) -> usize {
-    let alone = std::fs::read_dir("/proc/self/task")
-        .is_ok_and(|threads| threads.count() == 1);
-    if alone && std::env::var_os("RUST_MIN_STACK").is_none() {
-        // SAFETY: this process has no thread but this one, so nothing can
-        // read or write the environment meanwhile.
-        unsafe { std::env::set_var("RUST_MIN_STACK", bytes.to_string()) };
-    }
-    stack::default_stack_bytes()
-}
-
-/// Room for a `pthread_attr_t`: 56 bytes on x86-64 Linux, 64 on AArch64.
-type PthreadAttr = [u64; 8];
-
-/// Linux's `cpu_set_t`: one bit per CPU, 1024 of them.
-type CpuMask = [u64; 16];
-
-// The C library's, which every Rust program on Linux links (declared as
-// the other chapters' trials declare them: one test binary holds them all).
-unsafe extern "C" {
-    fn pthread_self() -> usize;
-    fn pthread_getattr_np(thread: usize, attr: *mut PthreadAttr) -> i32;
-    fn pthread_attr_getstack(
-        attr: *const PthreadAttr,
-        address: *mut *mut u8,
-        size: *mut usize,
-    ) -> i32;
-    fn pthread_attr_destroy(attr: *mut PthreadAttr) -> i32;
-    fn sched_getaffinity(pid: i32, size: usize, mask: *mut CpuMask) -> i32;
-    fn sched_setaffinity(pid: i32, size: usize, mask: *const CpuMask) -> i32;
-}
-
-/// The size of the calling thread's stack, as the C library gave it (a
-/// stack it kept from an ended thread may be larger than asked for, never
-/// smaller); `None` if it does not say.
-fn own_stack_size() -> Option<usize> {
-    let mut attr: PthreadAttr = [0; 8];
-    // SAFETY: `attr` is room enough for a `pthread_attr_t`, which
-    // `pthread_getattr_np` initialises for the calling thread.
-    if unsafe { pthread_getattr_np(pthread_self(), &mut attr) } != 0 {
-        return None;
-    }
-    let (mut addr, mut size) = (std::ptr::null_mut(), 0);
-    // SAFETY: `attr` was initialised above; the two out-pointers are valid.
-    let status = unsafe { pthread_attr_getstack(&attr, &mut addr, &mut size) };
-    // SAFETY: `attr` was initialised above and is not used again.
-    unsafe { pthread_attr_destroy(&mut attr) };
-    (status == 0).then_some(size)
-}
-
-/// Runs `f` with the calling thread allowed on one CPU only, so that
-/// `std::thread::available_parallelism()` says 1, as on a single-core
-/// machine; restores the thread's CPUs afterwards. Just runs `f` where the
-/// CPUs cannot be read or set.
-fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
-    let mut all: CpuMask = [0; 16];
-    let size = std::mem::size_of::<CpuMask>();
-    // SAFETY: `all` is a writable mask of `size` bytes; pid 0 is the
-    // calling thread.
-    if unsafe { sched_getaffinity(0, size, &mut all) } < 0 {
-        return f();
-    }
-    let Some(word) = all.iter().position(|&bits| bits != 0) else {
-        return f();
-    };
-    let mut one: CpuMask = [0; 16];
-    one[word] = 1 << all[word].trailing_zeros();
-    // SAFETY: `one` is a mask of `size` bytes naming a CPU the thread may
-    // use already.
-    let narrowed = unsafe { sched_setaffinity(0, size, &one) } == 0;
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    if narrowed {
-        // SAFETY: `all` is the mask read above, of `size` bytes.
-        unsafe { sched_setaffinity(0, size, &all) };
-    }
-    result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
 /// Enough jobs that a stack budget shared out between their threads (512
@@ -304,6 +222,18 @@ pub(super) fn takes_the_gil_before_and_after() {
          called detach (3 threads taking it one after another make at \
          least 2 more switches)",
         stats.switches
+    );
+    // A single job too: its thread takes the GIL before and after it.
+    let lone = Gil::new();
+    detach(&lone, vec![|| ()]);
+    let taken = lone.stats().acquisitions;
+    assert_eq!(
+        taken, 2,
+        "a single job ran, and the GIL was taken {taken} times during \
+         detach, not 2: a job alone is picked up and handed back under the \
+         GIL as well, by its own thread, once before the job and once after \
+         it (there is nobody to wait for, but the GIL still guards the \
+         interpreter's data that the pickup and hand-back touch)"
     );
     queued_pickups_take_the_gil_once(Gil::new(), "Manual");
     // A policy that would hand the GIL over at the next tick: a thread that

@@ -10,9 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use course::gil::{Gil, SwitchInterval};
-use course::grader::alloc;
 use exercises::ch03_gil::run_bytecodes;
 
+use super::run_bytecodes_memory::no_plan_of_the_turns;
 use super::{HandOverEvery, ThePythonCodeRaised, count_hook_calls};
 
 pub(super) fn executes_every_bytecode_holding_the_gil() {
@@ -118,7 +118,8 @@ fn a_panicking_bytecode_stops_the_run(gil: &Gil) {
          panics meanwhile, not only execute's; the hook is the whole \
          process's, so leave it alone and let the panic pass"
     );
-    no_hand_over_on_a_panic();
+    no_hand_over_on_a_panic(Gil::new());
+    no_hand_over_on_a_panic(Gil::with_policy(HandOverEvery(1)));
     no_plan_of_the_turns();
 }
 
@@ -127,8 +128,9 @@ fn a_panicking_bytecode_stops_the_run(gil: &Gil) {
 /// no hand-over first (`yield_now`, then waiting to get the GIL back,
 /// which holds the panic up behind the other thread's whole turn). The GIL
 /// is taken twice in all: by `run_bytecodes`, then by the waiting thread.
-fn no_hand_over_on_a_panic() {
-    let gil = Gil::new();
+/// Then on a `gil` whose policy hands the GIL over at every tick: no tick
+/// on the panic's way out either.
+fn no_hand_over_on_a_panic(gil: Gil) {
     thread::scope(|s| {
         let gil = &gil;
         let ran = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -156,112 +158,10 @@ fn no_hand_over_on_a_panic() {
         "bytecode 3 panicked while another thread waited for the GIL, and \
          the GIL was taken {taken} times in all, not 2 (by run_bytecodes, \
          then by the waiting thread): on the panic's way out, run_bytecodes \
-         handed the GIL over (yield_now) and took it back before letting the \
-         panic go on; a panic is not a turn's end: release the GIL and let \
-         the panic reach the caller at once"
-    );
-}
-
-/// How many bytecodes `no_plan_of_the_turns` runs, with `check_interval`
-/// 1: a plan of that many turns (a `Vec` of ranges, say) takes 16 MiB.
-const MANY_TURNS: u64 = 1 << 20;
-
-/// The most bytes `run_bytecodes` may have allocated at once for a call of
-/// [`MANY_TURNS`] bytecodes that stops at the first: nothing it keeps may
-/// grow with the number of bytecodes or turns.
-const LITTLE_MEMORY: isize = 64 << 10;
-
-/// `MANY_TURNS` bytecodes with `check_interval` 1, the first of which
-/// panics: `run_bytecodes` takes the GIL and runs bytecode 0 without first
-/// planning every turn in memory (with `u64::MAX` bytecodes, a plan would
-/// never be done, and bytecode 0 never run). Then the same with
-/// `check_interval` `u64::MAX`, a single turn of them all: nor does it
-/// gather a turn's bytecodes before running them (a `Vec` of them, as
-/// Python's `itertools.batched` hands out, takes 8 MiB here). Then
-/// [`DEEP_TURNS`] turns that all run: the stack does not grow with them.
-fn no_plan_of_the_turns() {
-    no_plan_of_the_turns_with(1);
-    no_plan_of_the_turns_with(u64::MAX);
-    no_stack_frame_per_turn();
-}
-
-fn no_plan_of_the_turns_with(check_interval: u64) {
-    let gil = Gil::new();
-    let (ran, peak) = alloc::peak_during(|| {
-        panic::catch_unwind(AssertUnwindSafe(|| {
-            run_bytecodes(&gil, MANY_TURNS, check_interval, |_| {
-                panic::panic_any(ThePythonCodeRaised)
-            });
-        }))
-    });
-    assert!(
-        ran.is_err_and(|payload| payload.is::<ThePythonCodeRaised>()),
-        "bytecode 0 of {MANY_TURNS} panicked, and run_bytecodes did not pass \
-         its panic on to the caller"
-    );
-    assert!(
-        peak <= LITTLE_MEMORY,
-        "run_bytecodes of {MANY_TURNS} bytecodes with check_interval \
-         {check_interval}, the first of which panicked, had {peak} bytes \
-         allocated at once (more than {LITTLE_MEMORY}): it planned its turns \
-         in memory (a Vec of ranges, say, or of a turn's bytecodes, as \
-         itertools.batched hands them out) before running bytecode 0, \
-         memory that grows with the number of bytecodes; with u64::MAX of \
-         them, it never gets to run one. Count the bytecodes as they run \
-         instead"
-    );
-}
-
-/// How many turns `no_stack_frame_per_turn` runs, with `check_interval` 1:
-/// a stack frame per turn, of 16 bytes at the very least, takes 320 KiB.
-const DEEP_TURNS: u64 = 20_000;
-
-/// How much deeper the stack may be at one bytecode than at bytecode 0:
-/// room for a bytecode's call to be made from a frame or two more, none
-/// for a frame per turn.
-const LITTLE_STACK: usize = 64 << 10;
-
-/// The stack [`no_stack_frame_per_turn`] runs on: room for a frame per
-/// turn, so that a `run_bytecodes` that recurses is caught rather than
-/// ending the process.
-const ROOMY_STACK: usize = 64 << 20;
-
-/// [`DEEP_TURNS`] bytecodes with `check_interval` 1, on a thread of the
-/// trial's own: each bytecode notes how deep the stack is, and none may be
-/// much deeper than bytecode 0. A `run_bytecodes` that runs a turn and then
-/// calls itself for the rest (Rust promises no tail calls) keeps a stack
-/// frame per turn, memory that grows with the turns, and a long run
-/// overflows its thread's stack, which ends the process.
-fn no_stack_frame_per_turn() {
-    let gil = Gil::new();
-    let deepest = thread::Builder::new()
-        .stack_size(ROOMY_STACK)
-        .spawn(move || {
-            let (mut top, mut deepest) = (0, 0);
-            run_bytecodes(&gil, DEEP_TURNS, 1, |bytecode| {
-                let here = 0_u8;
-                let at =
-                    std::ptr::from_ref(std::hint::black_box(&here)) as usize;
-                if bytecode == 0 {
-                    top = at;
-                }
-                // The stack grows down: a deeper frame is at a lower address.
-                deepest = deepest.max(top.saturating_sub(at));
-            });
-            deepest
-        })
-        .expect("the trial could not start a thread")
-        .join()
-        .expect("run_bytecodes panicked with no bytecode panicking");
-    assert!(
-        deepest <= LITTLE_STACK,
-        "run_bytecodes of {DEEP_TURNS} bytecodes with check_interval 1 ran \
-         its last bytecodes on a stack {deepest} bytes deeper than its first: \
-         it keeps a stack frame per turn (a function that runs a turn and \
-         then calls itself for the rest?), memory that grows with the turns; \
-         a long run overflows the thread's stack, which ends the process \
-         (Rust does not promise to turn such calls into a loop). Run the \
-         turns in a loop"
+         handed the GIL over (yield_now, or a tick, which may hand it over) \
+         and took it back before letting the panic go on; a panic is not a \
+         turn's end: release the GIL and let the panic reach the caller at \
+         once"
     );
 }
 
@@ -289,31 +189,32 @@ pub(super) fn takes_turns_every_check_interval() {
         "a thread handed over after only {shortest} bytecodes; hand over \
          every check_interval = {INTERVAL}, not more often"
     );
-    a_short_last_turn_of_its_own();
+    a_short_last_turn_of_its_own(INTERVAL / 2);
+    a_short_last_turn_of_its_own(1);
 }
 
-/// The same two threads with `SHORT_TAIL` bytecodes each, not a multiple
+/// The same two threads with `tail` bytecodes each more, not a multiple
 /// of `INTERVAL`: they take full turns until each has only a partial turn
 /// left, and then run that alone, one thread, then the other. A thread that runs
 /// its partial turn straight on after its last full one (no hand-over when
-/// fewer than `INTERVAL` bytecodes remain) runs more than `INTERVAL` in a
-/// row while the other waits.
-fn a_short_last_turn_of_its_own() {
-    const SHORT_TAIL: u64 = BYTECODES + INTERVAL / 2;
-    let runs = turns(Gil::new(), SHORT_TAIL, false);
+/// fewer than `INTERVAL` bytecodes remain, or fewer than half a turn)
+/// runs more than `INTERVAL` in a row while the other waits.
+fn a_short_last_turn_of_its_own(tail: u64) {
+    let short_tail = BYTECODES + tail;
+    let runs = turns(Gil::new(), short_tail, false);
     let full = (2 * BYTECODES / INTERVAL) as usize;
-    let tail = (SHORT_TAIL % INTERVAL) as usize;
+    let tail = tail as usize;
     let mut expected = vec![INTERVAL as usize; full];
     expected.extend([tail, tail]);
     assert!(
         runs == expected,
-        "two threads ran {SHORT_TAIL} bytecodes each with check_interval = \
+        "two threads ran {short_tail} bytecodes each with check_interval = \
          {INTERVAL}, so their turns should have been {full} full turns of \
          {INTERVAL}, then a partial turn of {tail} each; they were \
          {runs:?}: hand over after every check_interval bytecodes while any \
          bytecodes remain, however few (a last turn of fewer than \
          check_interval is a turn of its own, not run straight on after the \
-         one before)"
+         one before, however short)"
     );
 }
 
@@ -490,17 +391,25 @@ fn no_hand_over_after_the_last_of(bytecodes: u64, interval: u64) {
 /// end of that turn, not at once.
 ///
 /// Each time, thread A first makes a call of `earlier` bytecodes on another
-/// GIL: the turns count from this call's own start, not from what earlier
-/// calls left in a counter shared by every call (Python 2's global ticker)
-/// or by every call on the same thread (a `thread_local!` one). The first
+/// GIL (the third time on this very one, B not waiting yet): the turns
+/// count from this call's own start, not from what earlier calls left in a
+/// counter shared by every call (Python 2's global ticker) or by every call
+/// on the same thread (a `thread_local!` one, even one kept per GIL, as
+/// CPython keeps its countdown in the thread's state). The first
 /// time, the bytecode at which B starts waiting lasts `LONG_BYTECODE`: a
 /// turn cut short by the clock (a time slice as well as the count) hands
 /// the GIL over right after it. Then the same with a check interval of
 /// `WIDE_INTERVAL`, B starting to wait in the middle of A's second turn.
 fn a_waiter_in_the_middle_of_a_turn() {
-    a_waiter_in_the_middle_of_a_turn_after(1, INTERVAL, LONG_BYTECODE);
-    a_waiter_in_the_middle_of_a_turn_after(2, INTERVAL, Duration::ZERO);
-    a_waiter_in_the_middle_of_a_turn_after(1, WIDE_INTERVAL, Duration::ZERO);
+    a_waiter_in_the_middle_of_a_turn_after(1, INTERVAL, LONG_BYTECODE, false);
+    a_waiter_in_the_middle_of_a_turn_after(2, INTERVAL, Duration::ZERO, false);
+    a_waiter_in_the_middle_of_a_turn_after(2, INTERVAL, Duration::ZERO, true);
+    a_waiter_in_the_middle_of_a_turn_after(
+        1,
+        WIDE_INTERVAL,
+        Duration::ZERO,
+        false,
+    );
 }
 
 /// Over a second: a turn that also ends after a second (or less) ends here.
@@ -513,8 +422,10 @@ fn a_waiter_in_the_middle_of_a_turn_after(
     earlier: u64,
     interval: u64,
     slow: Duration,
+    same_gil: bool,
 ) {
     let gil = Gil::new();
+    let other = Gil::new();
     let log = Mutex::new(Vec::new());
     let (start_b, b_may_start) = mpsc::channel();
     thread::scope(|s| {
@@ -526,7 +437,13 @@ fn a_waiter_in_the_middle_of_a_turn_after(
             });
         });
         s.spawn(move || {
-            run_bytecodes(&Gil::new(), earlier, interval, |_| {});
+            // The earlier call, on another `Gil` or on this one.
+            run_bytecodes(
+                if same_gil { gil } else { &other },
+                earlier,
+                interval,
+                |_| {},
+            );
             // B starts waiting in the middle of A's second turn: at its
             // 16th bytecode with an interval of 10.
             run_bytecodes(gil, 4 * interval, interval, |bytecode| {
@@ -545,6 +462,11 @@ fn a_waiter_in_the_middle_of_a_turn_after(
     let before_b = log.iter().take_while(|&&name| name == 'A').count();
     let (waited_at, turn_end) = (interval + interval / 2 + 1, 2 * interval);
     let lasting = slow.as_millis();
+    let on = if same_gil {
+        ", on this GIL"
+    } else {
+        ", on another GIL"
+    };
     assert_eq!(
         before_b as u64, turn_end,
         "thread A ran alone through its first turn, and thread B started \
@@ -555,7 +477,8 @@ fn a_waiter_in_the_middle_of_a_turn_after(
          counted from the start: every check_interval = {interval} \
          bytecodes, whether or not anyone waits, from the start of this \
          call, not from what an earlier call of {earlier} bytecodes on the \
-         same thread left in a shared or thread-local counter; however long \
+         same thread{on} left in a shared or thread-local counter, even one \
+         kept per thread and GIL; however long \
          a turn lasts, it ends only after check_interval bytecodes, not \
          after some time; and the count of a turn's bytecodes must count up \
          to any check_interval: a u16 wraps at 65,536), but it ran \
