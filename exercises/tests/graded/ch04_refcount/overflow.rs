@@ -18,10 +18,8 @@ use std::mem;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitStatus;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread;
 
-use course::grader::task::{self, Tid};
 use exercises::ch04_refcount::{Bank, MyArc, MyRc, Stats};
 
 /// `pid_t`, a 32-bit signed integer on every Unix Rust supports.
@@ -455,39 +453,4 @@ fn bank_refuses(balances: &[u64]) {
          debug builds, and a release build would wrap the total silently \
          and make the bank; check it yourself (checked_add, or a u128 sum)"
     );
-}
-
-/// What a thread of a copy did: its id once it runs, and whether it has
-/// finished.
-#[derive(Default)]
-pub(super) struct Seen {
-    tid: AtomicI32,
-    done: AtomicBool,
-}
-
-impl Seen {
-    /// Notes the calling thread's id.
-    pub(super) fn start(&self) {
-        self.tid.store(task::me().tid, Ordering::SeqCst);
-    }
-
-    /// Notes that the thread has finished.
-    pub(super) fn finish(&self) {
-        self.done.store(true, Ordering::SeqCst);
-    }
-
-    /// The thread's id, once it has started.
-    pub(super) fn tid(&self) -> Tid {
-        loop {
-            match self.tid.load(Ordering::SeqCst) {
-                0 => thread::yield_now(),
-                tid => return tid,
-            }
-        }
-    }
-
-    /// Whether the thread has finished.
-    pub(super) fn done(&self) -> bool {
-        self.done.load(Ordering::SeqCst)
-    }
 }

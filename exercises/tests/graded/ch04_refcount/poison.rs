@@ -29,17 +29,18 @@
 //! those pages: its waiting `snapshot` is not held, nor the order forced.)
 
 use std::cell::Cell;
+use std::hint;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use course::grader::fault_hold::{FaultHold, Pages, ProtFlags, page_size};
-use course::grader::task::{self, asleep};
+use course::grader::task::{self, Tid, asleep};
 use exercises::ch04_refcount::Stats;
 
-use super::overflow::{Ended, Seen, in_a_copy};
+use super::overflow::{Ended, in_a_copy};
 
 /// The copy's answers: the waiting `snapshot` gave `(1, 5)`, after its
 /// `step`-th write was held (`FORCED`) or having made fewer writes than
@@ -82,6 +83,35 @@ fn hold_overflows_in_the_hook() {
     }));
 }
 
+/// What a thread of the copy did: its id once it runs, and whether it has
+/// finished.
+#[derive(Default)]
+struct Seen {
+    tid: AtomicI32,
+    done: AtomicBool,
+}
+
+impl Seen {
+    /// Notes the calling thread's id.
+    fn start(&self) {
+        self.tid.store(task::me().tid, Ordering::SeqCst);
+    }
+
+    /// The thread's id, once it has started.
+    fn tid(&self) -> Tid {
+        loop {
+            match self.tid.load(Ordering::SeqCst) {
+                0 => hint::spin_loop(),
+                tid => return tid,
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
 /// Runs overflowing `record` number `i` on the calling thread: it must
 /// panic.
 fn overflow(stats: &Stats, i: usize, seen: &Seen, refused: &AtomicBool) {
@@ -90,7 +120,7 @@ fn overflow(stats: &Stats, i: usize, seen: &Seen, refused: &AtomicBool) {
     let recorded =
         panic::catch_unwind(AssertUnwindSafe(|| stats.record(u64::MAX)));
     refused.store(recorded.is_err(), Ordering::SeqCst);
-    seen.finish();
+    seen.done.store(true, Ordering::SeqCst);
 }
 
 /// In the copy: a `Stats` of `(1, 5)`, alone on pages of its own; the
@@ -134,7 +164,7 @@ fn waiting_snapshot(step: usize) -> u8 {
                 Err(_) => 3,
             };
             snapshot.store(answer, Ordering::SeqCst);
-            waiter.finish();
+            waiter.done.store(true, Ordering::SeqCst);
         });
         let tid = waiter.tid();
         task::watch_until(tid, || waiter.done() || asleep(tid));

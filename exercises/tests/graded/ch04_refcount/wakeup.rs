@@ -22,14 +22,14 @@
 //! could have run in, so a correct `Stats` returns every time.
 
 use std::ptr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::thread;
 
 use course::grader::fault_hold::{FaultHold, Pages, ProtFlags, page_size};
 use course::grader::task::{self, Tid, Wait, Watched, asleep};
 use exercises::ch04_refcount::Stats;
 
-use super::overflow::{Ended, Seen, in_a_copy};
+use super::overflow::{Ended, in_a_copy};
 
 /// The copy's answers: the reader returned a consistent snapshot; the
 /// writer finished before its `writes`-th write, or the reader before its
@@ -46,14 +46,37 @@ const TORN: u8 = 5;
 const WRITES: usize = 8;
 const ACCESSES: usize = 24;
 
+/// A thread of the copy: its id once it runs, and whether it has finished.
+#[derive(Default)]
+struct Seen {
+    tid: AtomicI32,
+    done: AtomicBool,
+}
+
+impl Seen {
+    /// The thread's id, once it has started.
+    fn tid(&self) -> Tid {
+        loop {
+            match self.tid.load(Ordering::SeqCst) {
+                0 => thread::yield_now(),
+                tid => return tid,
+            }
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
 /// Runs `body` on a new thread that notes its id in `seen`, and when it
 /// has finished. The thread is never joined: a reader left asleep ends
 /// with the copy.
 fn start(seen: &'static Seen, body: impl FnOnce() + Send + 'static) {
     thread::spawn(move || {
-        seen.start();
+        seen.tid.store(task::me().tid, Ordering::SeqCst);
         body();
-        seen.finish();
+        seen.done.store(true, Ordering::SeqCst);
     });
 }
 
