@@ -125,7 +125,9 @@ where
 ///
 /// Not graded: a cap on the threads, or batches of them, larger than the
 /// 1100 threads the trials ask for: no cap is right, but a trial cannot
-/// start more threads than every grading machine allows.
+/// start more threads than every grading machine allows. Nor is a total
+/// past `u64::MAX`: no promise says what happens then, and the trials'
+/// totals are small.
 ///
 /// # Graded promises
 ///
@@ -147,7 +149,9 @@ where
 ///   lengths differ by at most one, the longer ones first along `data`,
 ///   whatever the number of threads (10 elements on 4 threads are chunks of
 ///   3, 3, 2 and 2, in that order; on 3 threads, 4, 3 and 3; on 7, 2, 2, 2,
-///   1, 1, 1 and 1; on 12, ten of 1 and then two empty ones). Trial:
+///   1, 1, 1 and 1; on 12, ten of 1 and then two empty ones) and however
+///   long the chunks (1000 elements on 3 threads are 334, 333 and 333: no
+///   chunk's start moved to a cache line's edge). Trial:
 ///   `ch01::parallel_sum::borrows_balanced_chunks`.
 /// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
 ///   chunks included, each time on a different new thread and never on the
@@ -166,7 +170,9 @@ where
 ///   was refused). Trial:
 ///   `ch01::parallel_sum::sums_the_started_chunks_when_a_thread_is_refused`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
-///   panic's own payload, not a new panic, and returns no total, even when
+///   panic's own payload, not a new panic (a `panic!("...")`'s
+///   `&'static str` stays a `&'static str`, not made a `String`), and
+///   returns no total, even when
 ///   that chunk would sum without a panic if called again: it is not called
 ///   again (no retry, whose success would hide the panic); but only
 ///   once every other chunk's thread has ended (a chunk still being summed
@@ -235,7 +241,8 @@ where
 /// catches itself.
 ///
 /// Not graded: a stack a little larger than asked (one more page, or
-/// rounded up to 16 KiB; std already rounds up to whole pages), and a cap
+/// rounded up to 16 KiB; std already rounds up to whole pages; never a
+/// smaller one, which is graded), and a cap
 /// on live workers above the 1100 a trial starts, which no trial can reach
 /// on every grading machine.
 ///
@@ -246,7 +253,8 @@ where
 ///   shows (a 37-byte name), when it has letters outside ASCII
 ///   (`café-wörker`), when it has spaces around it (`"  spaced out "`, not
 ///   trimmed), when it has a tab and a newline in it (`"\tcontrol\nchars"`,
-///   kept, not replaced), when it is empty (`Some("")`, not `None`) and for a second
+///   kept, not replaced), when it ends in a line ending (`"line end\r\n"`,
+///   kept, not trimmed), when it is empty (`Some("")`, not `None`) and for a second
 ///   worker of the same name (names are not made unique); the name
 ///   the operating system shows (`/proc`'s `comm`) is the name's first 15
 ///   bytes. Trial: `ch01::spawn_worker::names_the_thread`.
@@ -258,7 +266,9 @@ where
 ///   whole 2 MiB (the C library may hand over a stack it kept from an ended
 ///   thread, at most four times as large, but it keeps none over 40 MiB:
 ///   the stacks of the threads asked for more are of that size, give or
-///   take 64 KiB). A
+///   take 64 KiB); one asked for 42 MiB and 10,000 bytes (no whole number
+///   of pages) gets at least the stack `thread::Builder::stack_size` gives
+///   for that size, not less (no rounding down to whole pages). A
 ///   `stack_bytes` of 0 or 4 KiB, below what the platform allows, is passed
 ///   on too: the standard library raises it to the platform's minimum and
 ///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
