@@ -61,7 +61,9 @@ use std::thread::JoinHandle;
 ///   thread that was refused). Trial:
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
-///   payload passed on, not a new panic), but only once every other job has
+///   payload passed on, not a new panic: a `panic!("...")`'s `&'static str`
+///   stays a `&'static str`, not made a `String`), but only once every
+///   other job has
 ///   finished (a job still running when the panic happens is waited for,
 ///   whether it comes before or after the panicking job in `jobs`, and its
 ///   thread has ended, its thread-local values dropped, as on success: a
