@@ -62,6 +62,12 @@ use std::thread::{self, JoinHandle};
 ///   whose threads did start still run (none waits, at a start line, for a
 ///   thread that was refused). Trial:
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+/// - Each job's thread has at least the stack `thread::spawn` gives, also
+///   when `RUST_MIN_STACK` asks for more than any size spelled out looks
+///   like it needs: the trial sets it to 16 MiB, so 4 MiB or 8 MiB "to be
+///   safe" is too small (and 1100 threads of a size that large do not fit
+///   in the memory a trial has): leave the stack size alone. Trial:
+///   `ch01::spawn_all::gives_each_job_the_default_stack`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
 ///   payload passed on, not a new panic: a `panic!("...")`'s `&'static str`
 ///   stays a `&'static str`, not made a `String`), but only once every
@@ -166,6 +172,12 @@ where
 ///   `parallel_sum` panics, as `Scope::spawn` does (it returns no total
 ///   that leaves the chunk out), and sums no chunk on the calling thread
 ///   instead. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+/// - Each chunk's thread has at least the stack `thread::spawn` gives, also
+///   when `RUST_MIN_STACK` asks for more than any size spelled out looks
+///   like it needs: the trial sets it to 16 MiB, so 4 MiB or 8 MiB "to be
+///   safe" is too small (and 1100 threads of a size that large do not fit
+///   in the memory a trial has): leave the stack size alone. Trial:
+///   `ch01::parallel_sum::gives_each_chunk_the_default_stack`.
 /// - When the operating system refuses a thread part-way (only two of three
 ///   can start), `parallel_sum` panics too, and the chunks whose threads did
 ///   start are still summed (none waits, at a start line, for a thread that
