@@ -398,8 +398,8 @@ fn a_literal_message_is_passed_on_as_it_is() {
             chunk.iter().sum()
         })
     });
-    let payload =
-        outcome.expect_err("a chunk panicked, yet parallel_sum returned a total");
+    let payload = outcome
+        .expect_err("a chunk panicked, yet parallel_sum returned a total");
     assert_eq!(
         payload.downcast_ref::<&'static str>(),
         Some(&"the chunk's own message"),
