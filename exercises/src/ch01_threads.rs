@@ -310,7 +310,10 @@ where
 /// without taking the lock (a volatile read, say, because x86-64 reads 8
 /// aligned bytes at once): a read beside a write is a data race, undefined
 /// behaviour, yet x86-64 hands it the right number, so no trial sees it.
-/// `fetch_add` on an `AtomicU64` avoids all of these.
+/// `fetch_add` on an `AtomicU64` avoids all of these. A lock around the
+/// count (a `Mutex<u64>`) is right too, if slower, and so is a `total()`
+/// that reads with a read-modify-write (`fetch_add(0)`): the trials that
+/// hold a visit at a write accept both.
 ///
 /// One more is wrong but not graded, because no trial can force it: a
 /// `compare_exchange` loop that gives up after so many lost races (64, say)
