@@ -62,8 +62,16 @@ use std::thread::{self, JoinHandle};
 ///   whose threads did start still run (none waits, at a start line, for a
 ///   thread that was refused). Trial:
 ///   `ch01::spawn_all::runs_every_job_on_its_own_thread`.
+/// - Each job's thread has at least the stack `thread::spawn` gives, also
+///   when `RUST_MIN_STACK` asks for more than any size spelled out looks
+///   like it needs: the trial sets it to 16 MiB, so 4 MiB or 8 MiB "to be
+///   safe" is too small (and 1100 threads of a size that large do not fit
+///   in the memory a trial has): leave the stack size alone. Trial:
+///   `ch01::spawn_all::gives_each_job_the_default_stack`.
 /// - If a job panics, `spawn_all` panics too, with the job's own panic (its
-///   payload passed on, not a new panic), but only once every other job has
+///   payload passed on, not a new panic: a `panic!("...")`'s `&'static str`
+///   stays a `&'static str`, not made a `String`), but only once every
+///   other job has
 ///   finished (a job still running when the panic happens is waited for,
 ///   whether it comes before or after the panicking job in `jobs`, and its
 ///   thread has ended, its thread-local values dropped, as on success: a
@@ -125,7 +133,9 @@ where
 ///
 /// Not graded: a cap on the threads, or batches of them, larger than the
 /// 1100 threads the trials ask for: no cap is right, but a trial cannot
-/// start more threads than every grading machine allows.
+/// start more threads than every grading machine allows. Nor is a total
+/// past `u64::MAX`: no promise says what happens then, and the trials'
+/// totals are small.
 ///
 /// # Graded promises
 ///
@@ -147,7 +157,9 @@ where
 ///   lengths differ by at most one, the longer ones first along `data`,
 ///   whatever the number of threads (10 elements on 4 threads are chunks of
 ///   3, 3, 2 and 2, in that order; on 3 threads, 4, 3 and 3; on 7, 2, 2, 2,
-///   1, 1, 1 and 1; on 12, ten of 1 and then two empty ones). Trial:
+///   1, 1, 1 and 1; on 12, ten of 1 and then two empty ones) and however
+///   long the chunks (1000 elements on 3 threads are 334, 333 and 333: no
+///   chunk's start moved to a cache line's edge). Trial:
 ///   `ch01::parallel_sum::borrows_balanced_chunks`.
 /// - `sum_chunk` is called exactly `threads` times, once per chunk, empty
 ///   chunks included, each time on a different new thread and never on the
@@ -160,13 +172,21 @@ where
 ///   `parallel_sum` panics, as `Scope::spawn` does (it returns no total
 ///   that leaves the chunk out), and sums no chunk on the calling thread
 ///   instead. Trial: `ch01::parallel_sum::gives_every_chunk_a_new_thread`.
+/// - Each chunk's thread has at least the stack `thread::spawn` gives, also
+///   when `RUST_MIN_STACK` asks for more than any size spelled out looks
+///   like it needs: the trial sets it to 16 MiB, so 4 MiB or 8 MiB "to be
+///   safe" is too small (and 1100 threads of a size that large do not fit
+///   in the memory a trial has): leave the stack size alone. Trial:
+///   `ch01::parallel_sum::gives_each_chunk_the_default_stack`.
 /// - When the operating system refuses a thread part-way (only two of three
 ///   can start), `parallel_sum` panics too, and the chunks whose threads did
 ///   start are still summed (none waits, at a start line, for a thread that
 ///   was refused). Trial:
 ///   `ch01::parallel_sum::sums_the_started_chunks_when_a_thread_is_refused`.
 /// - If a call of `sum_chunk` panics, `parallel_sum` panics too, with that
-///   panic's own payload, not a new panic, and returns no total, even when
+///   panic's own payload, not a new panic (a `panic!("...")`'s
+///   `&'static str` stays a `&'static str`, not made a `String`), and
+///   returns no total, even when
 ///   that chunk would sum without a panic if called again: it is not called
 ///   again (no retry, whose success would hide the panic); but only
 ///   once every other chunk's thread has ended (a chunk still being summed
@@ -235,7 +255,8 @@ where
 /// catches itself.
 ///
 /// Not graded: a stack a little larger than asked (one more page, or
-/// rounded up to 16 KiB; std already rounds up to whole pages), and a cap
+/// rounded up to 16 KiB; std already rounds up to whole pages; never a
+/// smaller one, which is graded), and a cap
 /// on live workers above the 1100 a trial starts, which no trial can reach
 /// on every grading machine.
 ///
@@ -246,7 +267,8 @@ where
 ///   shows (a 37-byte name), when it has letters outside ASCII
 ///   (`café-wörker`), when it has spaces around it (`"  spaced out "`, not
 ///   trimmed), when it has a tab and a newline in it (`"\tcontrol\nchars"`,
-///   kept, not replaced), when it is empty (`Some("")`, not `None`) and for a second
+///   kept, not replaced), when it ends in a line ending (`"line end\r\n"`,
+///   kept, not trimmed), when it is empty (`Some("")`, not `None`) and for a second
 ///   worker of the same name (names are not made unique); the name
 ///   the operating system shows (`/proc`'s `comm`) is the name's first 15
 ///   bytes. Trial: `ch01::spawn_worker::names_the_thread`.
@@ -258,7 +280,9 @@ where
 ///   whole 2 MiB (the C library may hand over a stack it kept from an ended
 ///   thread, at most four times as large, but it keeps none over 40 MiB:
 ///   the stacks of the threads asked for more are of that size, give or
-///   take 64 KiB). A
+///   take 64 KiB); one asked for 42 MiB and 10,000 bytes (no whole number
+///   of pages) gets at least the stack `thread::Builder::stack_size` gives
+///   for that size, not less (no rounding down to whole pages). A
 ///   `stack_bytes` of 0 or 4 KiB, below what the platform allows, is passed
 ///   on too: the standard library raises it to the platform's minimum and
 ///   starts the thread, so `spawn_worker` returns `Ok` (no error of its own)
@@ -345,7 +369,10 @@ where
 /// without taking the lock (a volatile read, say, because x86-64 reads 8
 /// aligned bytes at once): a read beside a write is a data race, undefined
 /// behaviour, yet x86-64 hands it the right number, so no trial sees it.
-/// `fetch_add` on an `AtomicU64` avoids all of these.
+/// `fetch_add` on an `AtomicU64` avoids all of these. A lock around the
+/// count (a `Mutex<u64>`) is right too, if slower, and so is a `total()`
+/// that reads with a read-modify-write (`fetch_add(0)`): the trials that
+/// hold a visit at a write accept both.
 ///
 /// One more is wrong but not graded, because no trial can force it: a
 /// `compare_exchange` loop that gives up after so many lost races (64, say)

@@ -9,6 +9,7 @@
 #![cfg(chapter = "ch01")]
 
 mod carry_held;
+mod default_stack;
 mod held_visit;
 mod parallel_sum;
 mod spawn_all;
@@ -24,6 +25,9 @@ use std::time::Duration;
 use course::grader::Trial;
 use course::grader::stack::raise_the_default_stack;
 use course::grader::task::{self, Tid};
+use default_stack::{
+    gives_each_chunk_the_default_stack, gives_each_job_the_default_stack,
+};
 use parallel_sum::{
     adds_every_element_once, borrows_balanced_chunks,
     gives_every_chunk_a_new_thread, passes_a_chunk_panic_on,
@@ -78,6 +82,11 @@ pub fn trials() -> Vec<Trial> {
              thread that was refused?)",
         ),
         Trial::new(
+            "ch01::spawn_all::gives_each_job_the_default_stack",
+            1,
+            gives_each_job_the_default_stack,
+        ),
+        Trial::new(
             "ch01::spawn_all::a_panicking_job_panics_the_caller",
             1,
             a_panicking_job_panics_the_caller,
@@ -112,6 +121,11 @@ pub fn trials() -> Vec<Trial> {
             "ch01::parallel_sum::gives_every_chunk_a_new_thread",
             1,
             gives_every_chunk_a_new_thread,
+        ),
+        Trial::new(
+            "ch01::parallel_sum::gives_each_chunk_the_default_stack",
+            1,
+            gives_each_chunk_the_default_stack,
         ),
         Trial::new(
             "ch01::parallel_sum::sums_the_started_chunks_when_a_thread_is_refused",

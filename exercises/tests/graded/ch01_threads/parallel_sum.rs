@@ -237,8 +237,11 @@ pub(super) fn borrows_balanced_chunks() {
     // 12 threads on 10 elements: two chunks are empty, and even those are
     // pieces of `data` (`&data[10..10]`), not a `&[]` from elsewhere.
     for threads in [4, 3, 7, 12] {
-        borrows_balanced_chunks_on(threads);
+        borrows_balanced_chunks_on(10, threads);
     }
+    // Big chunks too: 1000 elements on 3 threads are chunks of 334, 333
+    // and 333, not chunks whose starts are moved to a cache line's edge.
+    borrows_balanced_chunks_on(1000, 3);
     an_empty_data_is_lent_as_it_is();
 }
 
@@ -275,9 +278,9 @@ fn an_empty_data_is_lent_as_it_is() {
     );
 }
 
-/// 10 elements on `threads` threads, which meet at a barrier.
-fn borrows_balanced_chunks_on(threads: usize) {
-    let data: Vec<u64> = (0..10).collect();
+/// `len` elements on `threads` threads, which meet at a barrier.
+fn borrows_balanced_chunks_on(len: u64, threads: usize) {
+    let data: Vec<u64> = (0..len).collect();
     let start = data.as_ptr() as usize;
     let size = std::mem::size_of::<u64>();
     let seen = Mutex::new(Vec::new());
@@ -305,9 +308,9 @@ fn borrows_balanced_chunks_on(threads: usize) {
             assert_eq!(
                 address,
                 start + data.len() * size,
-                "10 elements on {threads} threads: an empty chunk starts at \
-                 element {} of data, not at its end (&data[10..10]), where \
-                 the chunks before it stop",
+                "{len} elements on {threads} threads: an empty chunk starts \
+                 at element {} of data, not at its end (&data[{len}..{len}]), \
+                 where the chunks before it stop",
                 (address - start) / size
             );
             continue;
@@ -335,14 +338,17 @@ fn borrows_balanced_chunks_on(threads: usize) {
     assert_eq!(
         lengths,
         expected,
-        "10 elements on {threads} threads should give chunks of {}, in that \
-         order along the data (the longer chunks first); got the non-empty \
-         lengths {lengths:?} in data order",
-        match threads {
-            4 => "3, 3, 2 and 2",
-            3 => "4, 3 and 3",
-            7 => "2, 2, 2, 1, 1, 1 and 1",
-            _ => "ten of 1 and two empty ones",
+        "{len} elements on {threads} threads should give chunks of {}, in \
+         that order along the data (the longer chunks first, and no two \
+         differing by more than one, however big: no chunk starts moved to \
+         a cache line's edge); got the non-empty lengths {lengths:?} in data \
+         order",
+        match (len, threads) {
+            (10, 4) => "3, 3, 2 and 2",
+            (10, 3) => "4, 3 and 3",
+            (10, 7) => "2, 2, 2, 1, 1, 1 and 1",
+            (10, _) => "ten of 1 and two empty ones",
+            _ => "334, 333 and 333",
         }
     );
 }
@@ -377,6 +383,32 @@ pub(super) fn passes_a_chunk_panic_on() {
         a_chunk_panic_is_passed_on(failing);
     }
     an_empty_chunk_s_panic_is_passed_on();
+    a_literal_message_is_passed_on_as_it_is();
+}
+
+/// A chunk that panics with a message written out (`panic!("...")`, whose
+/// payload is a `&'static str`): `parallel_sum` passes that very payload
+/// on, still a `&'static str`, not a `String` made of it.
+fn a_literal_message_is_passed_on_as_it_is() {
+    let outcome = panic::catch_unwind(|| {
+        parallel_sum(&[5, 6, 7], 3, |chunk| {
+            if chunk.contains(&6) {
+                panic!("the chunk's own message");
+            }
+            chunk.iter().sum()
+        })
+    });
+    let payload = outcome
+        .expect_err("a chunk panicked, yet parallel_sum returned a total");
+    assert_eq!(
+        payload.downcast_ref::<&'static str>(),
+        Some(&"the chunk's own message"),
+        "a chunk panicked with panic!(\"the chunk's own message\"), whose \
+         payload is a &'static str, and parallel_sum panicked with another \
+         payload (a String of the same text, say): pass the chunk's payload \
+         on as it is, with panic::resume_unwind, whatever its type; a \
+         caller may downcast it to the type the chunk panicked with"
+    );
 }
 
 /// As [`passes_a_chunk_panic_on`] says, with the chunk that holds

@@ -106,6 +106,26 @@ pub(super) fn a_panicking_job_panics_the_caller() {
     two_panicking_jobs_panic_the_caller_once();
     a_second_panic_still_waits_for_the_rest();
     a_panic_still_waits_for_an_earlier_job();
+    a_literal_message_is_passed_on_as_it_is();
+}
+
+/// A job that panics with a message written out (`panic!("...")`, whose
+/// payload is a `&'static str`): `spawn_all` passes that very payload on,
+/// still a `&'static str`, not a `String` made of it.
+fn a_literal_message_is_passed_on_as_it_is() {
+    let jobs: Vec<fn() -> u8> = vec![|| 1, || panic!("the job's own message")];
+    let outcome = panic::catch_unwind(|| spawn_all(jobs));
+    let payload =
+        outcome.expect_err("a job panicked, yet spawn_all returned results");
+    assert_eq!(
+        payload.downcast_ref::<&'static str>(),
+        Some(&"the job's own message"),
+        "a job panicked with panic!(\"the job's own message\"), whose \
+         payload is a &'static str, and spawn_all panicked with another \
+         payload (a String of the same text, say): pass the job's payload \
+         on as it is, with panic::resume_unwind, whatever its type; a \
+         caller may downcast it to the type the job panicked with"
+    );
 }
 
 /// A panic payload that counts how many times one was dropped: `spawn_all`

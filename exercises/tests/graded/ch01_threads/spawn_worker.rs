@@ -17,7 +17,8 @@ use super::{STACK_SLACK, count_panics_where, stack_size_of_this_thread};
 
 /// A short name, one longer than the 15 bytes Linux keeps, one with
 /// letters outside ASCII, one with spaces around it, one with a tab and a
-/// newline in it (which the operating system keeps too) and an empty one:
+/// newline in it (which the operating system keeps too), one that ends in
+/// a line ending (`"\r\n"`) and an empty one:
 /// inside the job,
 /// `thread::current().name()` must still give the whole name, as it was
 /// given, and the operating system's own name of the thread (`/proc`'s
@@ -33,6 +34,8 @@ pub(super) fn names_the_thread() {
         "café-wörker",
         "  spaced out ",
         "\tcontrol\nchars",
+        // A line ending at its end is part of the name too.
+        "line end\r\n",
         "",
     ]
     .into_iter()
@@ -51,14 +54,16 @@ pub(super) fn names_the_thread() {
             "inside the job, thread::current().name() must be the name given \
              to spawn_worker, whole and unchanged, also when it is empty, \
              not ASCII, has spaces around it or a tab and a newline in it \
-             (kept as they are, not replaced), and also for a second \
+             or a line ending at its end (kept as they are, not replaced nor \
+             trimmed), and also for a second \
              worker of the same name (see thread::Builder::name, which \
              keeps it whole even where the OS shows only its first 15 \
              bytes, and does not make names unique)"
         );
         let shown = &name[..name.len().min(15)];
+        // The file ends in one newline of its own, after the name.
         assert_eq!(
-            comm.trim_end_matches('\n'),
+            comm.strip_suffix('\n').unwrap_or(&comm),
             shown,
             "the operating system's name of the thread (/proc's comm, what \
              top and ps show) should be the name's first 15 bytes"
@@ -110,6 +115,7 @@ pub(super) fn gives_the_requested_stack() {
     for asked in [0, 4 << 10] {
         gives_the_smallest_stack_for(asked);
     }
+    gives_every_byte_of_a_size_between_pages();
     two_calls_at_once_get_their_own_stacks();
 }
 
@@ -254,6 +260,35 @@ fn gives_the_smallest_stack_for(asked: usize) {
          {least} bytes, the platform's minimum: pass stack_bytes on as it \
          is, with no minimum of your own (the standard library already \
          raises it to what the platform needs)"
+    );
+}
+
+/// A stack of 42 MiB and 10,000 bytes, no whole number of pages: the
+/// thread gets at least what a thread that `thread::Builder` starts with the
+/// same size gets (glibc keeps no stack over 40 MiB for reuse, so both are
+/// new), not a size rounded down to whole pages (4 KiB less, or nearly),
+/// which is less than asked.
+fn gives_every_byte_of_a_size_between_pages() {
+    let asked = (42 << 20) + 10_000;
+    let least = thread::Builder::new()
+        .name("odd-stack".to_string())
+        .stack_size(asked)
+        .spawn(stack_size_of_this_thread)
+        .expect("thread::Builder::spawn refused a stack of 42 MiB")
+        .join()
+        .unwrap();
+    let size = spawn_worker("odd-stack", asked, stack_size_of_this_thread)
+        .expect("spawn_worker failed")
+        .join()
+        .unwrap();
+    assert!(
+        size >= least && size <= asked + STACK_SLACK,
+        "spawn_worker was asked for a stack of {asked} bytes (no whole \
+         number of pages), and the thread got {size}, but \
+         thread::Builder::stack_size({asked}) gives a thread {least}: the \
+         job gets at least the size it asked for, never less (no rounding \
+         down to whole pages: the standard library rounds a size the \
+         platform does not take up, itself)"
     );
 }
 
