@@ -98,27 +98,31 @@ pub enum Exit {
 ///   and succeeds (a `/dev/null` opened for writing only, as `File::create`
 ///   opens it, fails its read with "Bad file descriptor"). Trial:
 ///   `ch02::capture::gives_the_child_an_empty_stdin`.
-/// - If reading the child's stdout fails, or reading its stderr does,
-///   `capture` returns an `Err`, but first lets go of that pipe (so a child
+/// - If reading the child's stdout fails, or reading its stderr does, `capture`
+///   returns that read's error as it is (kind and `raw_os_error()` kept, not a
+///   new one with context added), but first lets go of that pipe (so a child
 ///   that keeps writing to it ends) and waits for the child, which is not left
 ///   behind as a zombie: when `capture` returns, the child has ended and been
 ///   waited for (not handed to a thread that waits in the background). The
 ///   child ends by itself, as it would: it is not killed (a child that goes on
 ///   after its writes to stdout fail still gets to its end). Only that pipe is
-///   let go: after reading stdout failed, stderr is still read to its end,
-///   and after reading stderr failed, stdout is, so a process the child
-///   started that then writes 4 MiB to the other pipe gets it all written (no
-///   broken pipe), and a thread that reads it is joined, not left running
-///   with the pipe open after `capture` returns. If no thread can start to
-///   read a pipe, `capture` returns that error as it is (the one
-///   `thread::Builder::spawn` gave, kind and `raw_os_error()` kept, not a new
-///   one with a clearer message); it does not panic, nor read one pipe and
-///   then the other instead. It first lets go of both pipes and then waits
-///   for the child, which is not left behind: a child that writes 128 KiB to
-///   stdout, then to stderr, then to stdout again ends (its writes fail),
-///   where a wait with either pipe still open, or a read of one pipe to its
-///   end before the other, would never return. Trial:
-///   `ch02::capture::waits_even_when_a_read_fails`.
+///   let go: after reading stdout failed, stderr is still read to its end, and
+///   after reading stderr failed, stdout is, so a process the child started
+///   that then writes 4 MiB to the other pipe gets it all written (no broken
+///   pipe), and a thread that reads it is joined, not left running with the
+///   pipe open after `capture` returns. If a thread to read a pipe cannot start
+///   (the only one, or any one where there are more: the second of two, say,
+///   after the first has started), `capture` returns that error as it is (the
+///   one `thread::Builder::spawn` gave, kind and `raw_os_error()` kept, not a
+///   new one with a clearer message); it does not panic, nor read one pipe and
+///   then the other instead. It first lets go of both pipes, unread (neither
+///   the calling thread nor a reader that did start reads either: hand a pipe
+///   to a thread only once every reader has started), and then waits for the
+///   child, which is not left behind, and not killed: it ends by itself, as it
+///   would. A child that writes 128 KiB to stdout, then to stderr, then to
+///   stdout again ends (each of those writes fails), where a wait with either
+///   pipe still open, or a read of one pipe to its end before the other, would
+///   never return. Trial: `ch02::capture::waits_even_when_a_read_fails`.
 pub fn capture(command: &mut Command) -> io::Result<Captured> {
     let mut child = command
         .stdin(Stdio::null())

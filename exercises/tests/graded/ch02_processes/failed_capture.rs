@@ -119,33 +119,95 @@ fn holds_a_read_end_of(pipe: &str) -> bool {
         .any(|entry| pipe_of(&entry.path()).as_deref() == Some(pipe))
 }
 
-/// While no new thread can start, `run` cannot start a thread to read
-/// stderr: it returns that error, but first lets go of both pipes and waits
-/// for the child it has started, which is not left behind, running or a
-/// zombie. The child writes 128 KiB to stdout, then to stderr, then to
-/// stdout again, more than a pipe holds each time: a `run` that waits while
-/// it still holds either pipe waits forever, and so does one that reads one
-/// pipe to its end and then the other; the trial's timeout says why. A
-/// `run` that starts its thread before the child, or reads both pipes at
-/// once on its own thread, leaves no child either. An error it returns is
-/// the start's own (as a probe's start under the same limit gives it), not
-/// a new one. Where threads still start under the limit, nothing is
-/// checked.
+/// While no new thread can start (`threads` is 0), or only one (`threads`
+/// is 1: a `run` with a thread for each pipe starts the first but not the
+/// second), `run` cannot start a thread to read a pipe: it returns that
+/// error, but first lets go of both pipes, unread, and waits for the child
+/// it has started, which is not left behind, running or a zombie, nor
+/// killed. The child writes 128 KiB to stdout, then to stderr, then to
+/// stdout again, more than a pipe holds each time, and notes each write
+/// that succeeds: none may (a `run` that reads stdout itself, or lets a
+/// thread that did start read it, lets them succeed). A `run` that waits
+/// while it still holds either pipe waits forever, and so does one that
+/// reads one pipe to its end and then the other; the trial's timeout says
+/// why. The child then waits for a flag, which a thread of the trial's
+/// makes once the thread that called `run` sleeps (in a wait, a join or a
+/// read), and only then gets to its end: a child killed after its writes
+/// never does. A `run` that starts its threads before the child, or reads
+/// both pipes at once on its own thread (and so returns `Ok`), leaves no
+/// child either. An error it returns is the start's own (as a probe's start
+/// under the same limit gives it), not a new one. Where threads still
+/// start under the limit, nothing is checked.
 pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
+    no_reader_can_start(0, run, name);
+    no_reader_can_start(1, run, name);
+}
+
+/// One run of `waits_when_no_reader_can_start`, while only `threads` new
+/// threads can start.
+fn no_reader_can_start(threads: usize, run: Runner, name: &str) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     assert!(
         unwaited_children().is_empty(),
         "the trial starts with a child of its own"
     );
+    let scratch = scratch();
+    let dir = scratch.path().to_path_buf();
     let mut command = shell(
-        "head -c 131072 /dev/zero; head -c 131072 /dev/zero >&2
-        head -c 131072 /dev/zero; exit 3",
+        r#"head -c 131072 /dev/zero && : >"$1/stdout"
+        head -c 131072 /dev/zero >&2 && : >"$1/stderr"
+        head -c 131072 /dev/zero && : >"$1/stdout"
+        : >"$1/written"
+        while [ ! -e "$1/go" ]; do sleep 0.01; done
+        : >"$1/ended"
+        exit 3"#,
     );
+    command.arg("sh").arg(&dir);
+    mark_when_spawned(&mut command, &dir.join("spawned"));
+    // The thread that lets the child end, started before the limit.
+    let tid = task::me().tid;
+    let returned = Arc::new(AtomicBool::new(false));
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let letting_go = {
+        let dir = dir.clone();
+        let returned = Arc::clone(&returned);
+        std::thread::spawn(move || {
+            let written = dir.join("written");
+            ready.send(()).expect("the trial is gone");
+            // Twice in a row, so that a thread that only passes through a
+            // lock does not count.
+            let mut asleep = 0;
+            while asleep < 2 && !returned.load(Ordering::SeqCst) {
+                let sleeps = task::state(tid) == Some('S');
+                asleep = if sleeps && written.exists() {
+                    asleep + 1
+                } else {
+                    0
+                };
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            fs::write(dir.join("go"), "").expect("cannot create the flag");
+        })
+    };
+    is_ready.recv().expect("the trial's thread is gone");
     // What a thread's start gives under the limit, as a learner's
-    // `thread::Builder::spawn` would get it.
-    let Some(outcome) = spawn_limit::while_no_thread_can_start(move || {
-        let probe = std::thread::Builder::new().spawn(|| {});
-        (probe.err(), run(&mut command))
-    }) else {
+    // `thread::Builder::spawn` would get it (no probe where one thread
+    // can start: it would take that one).
+    let result = spawn_limit::while_only_threads_can_start(threads, {
+        let returned = Arc::clone(&returned);
+        move || {
+            let probe = (threads == 0)
+                .then(|| std::thread::Builder::new().spawn(|| {}).err())
+                .flatten();
+            let outcome = run(&mut command);
+            returned.store(true, Ordering::SeqCst);
+            (probe, outcome)
+        }
+    });
+    returned.store(true, Ordering::SeqCst);
+    let Some(outcome) = result else {
+        letting_go.join().expect("the trial's thread panicked");
         eprintln!(
             "note: threads still start under RLIMIT_DATA here, so a reader \
              thread that cannot start is not checked"
@@ -153,6 +215,7 @@ pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
         return;
     };
     let left = unwaited_children();
+    letting_go.join().expect("the trial's thread panicked");
     let (refused, outcome) = match outcome {
         Ok(outcome) => outcome,
         Err(_) => panic!(
@@ -177,7 +240,8 @@ pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
     // `Ok` comes from a `run` that reads both pipes at once on its own
     // thread (one that reads them in turn never returns); an error must be
     // the one a thread's start gave.
-    if let (Some(refused), Err(error)) = (refused, outcome) {
+    let Err(error) = outcome else { return };
+    if let Some(refused) = refused {
         assert!(
             error.kind() == refused.kind()
                 && error.raw_os_error() == refused.raw_os_error(),
@@ -186,5 +250,50 @@ pub(super) fn waits_when_no_reader_can_start(run: Runner, name: &str) {
              start as thread::Builder::spawn gives it, not a new one (not \
              even with a clearer message)"
         );
+    }
+    if !dir.join("spawned").exists() {
+        return;
+    }
+    assert!(
+        !dir.join("stdout").exists() && !dir.join("stderr").exists(),
+        "a thread to read a pipe could not start, and {name} returned \
+         {error:?}, but read the child's output first (its writes \
+         succeeded): let go of both pipes unread, and then wait, do not \
+         read one on the calling thread nor let a thread that did start \
+         read it (start the readers first, and hand them the pipes only \
+         once every one has started)"
+    );
+    assert!(
+        dir.join("ended").exists(),
+        "a thread to read a pipe could not start, and {name} killed the \
+         child it had started (it never got to its end, which it reaches by \
+         itself once its writes fail): do not kill it, let go of both \
+         pipes and wait for the child, which then ends as it would"
+    );
+}
+
+/// Makes `command`'s child create the file `marker` as it starts (between
+/// fork and exec), so that the trial knows a child was started, even one
+/// killed before it ran a line of its own.
+fn mark_when_spawned(command: &mut Command, marker: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let marker = std::ffi::CString::new(marker.as_os_str().as_bytes())
+        .expect("a temporary path has no NUL byte");
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // calls `open` and `close`, which are async-signal-safe, on a path made
+    // before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = libc::open(
+                marker.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+                0o600,
+            );
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
     }
 }
