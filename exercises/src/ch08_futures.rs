@@ -237,15 +237,21 @@ impl Future for Countdown {
 ///   wake after the other, is polled 4 times in all.
 ///   Trial: `ch08::block_on::polls_only_when_woken`.
 /// - An unpark of the thread that is no wake (another thread calls
-///   `unpark` on it during a poll, and wakes nothing) is no reason to poll:
-///   with one wake after the first poll, the future is polled exactly
-///   twice. Trial: `ch08::block_on::survives_a_spurious_unpark`.
+///   `unpark` on it during a poll, or while it sleeps, and wakes nothing)
+///   is no reason to poll, however many come (no count of unparks after
+///   which it polls anyway, a "safety net" against lost wakes): with one
+///   wake after the first poll, and 64 unparks before it, the future is
+///   polled exactly twice. Trial: `ch08::block_on::survives_a_spurious_unpark`.
 /// - A wake is never lost, even when it comes from another thread during
 ///   a poll and that same poll then parks the thread for a moment (as a
 ///   nested `block_on` or a blocking wait may): the future is polled
 ///   again. A nested `block_on`, run inside a poll, takes only its own
 ///   wakes: a wake of the outer future during that poll is still there
-///   for the outer call.
+///   for the outer call. Nor is a wake whose thread is held up inside the
+///   wake, right after its unpark, while `block_on`'s thread gets up: so
+///   the waker sets the flag first and unparks second, never the other
+///   way round (`block_on` would find the flag clear, park again, and
+///   sleep for ever).
 ///   Trial: `ch08::block_on::survives_a_poll_that_parks`.
 /// - Calls on several threads at once keep their wakes apart: the wake of
 ///   one call's future is no wake for another call, which neither polls
