@@ -89,7 +89,9 @@ use tokio::sync::oneshot;
 ///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
-///   wakes nobody. A waker that panics makes the poll panic with the
+///   wakes nobody, nor does the countdown's drop (a countdown dropped
+///   before its liftoff is cancelled: it has no poll to ask for, so no
+///   wake in `Drop`). A waker that panics makes the poll panic with the
 ///   waker's own payload: a wake that failed is no wake, and the poll does
 ///   not hide it (no `catch_unwind` around the wake). A countdown keeps at
 ///   most the waker of its latest poll: once a poll has returned, no clone
