@@ -307,6 +307,12 @@ pub trait Resolver {
 /// wakes only the waiters that exist), and `resolve` hangs. That window
 /// runs none of the trial's code, so no trial can force an answer into
 /// it; only luck would catch it. (A `oneshot` has no such window.)
+/// Nor is a callback that checks `is_closed` first and then sends with
+/// `send(..).expect(..)`: a cancel that comes between the check and the
+/// send panics the resolver's thread all the same. That window too is a
+/// few instructions of the callback's own, in a channel the trial cannot
+/// reach, so no trial can force a cancel into it. (Send, and ignore the
+/// error: `let _ = sender.send(result)`.)
 ///
 /// # Graded promises
 ///
