@@ -84,7 +84,9 @@ use std::task::{Context, Poll};
 ///   runtime (where
 ///   `tokio::task::yield_now`, polled with the same `cx`, leaves the wake
 ///   to tokio, after the poll has returned); the poll that answers `Ready`
-///   wakes nobody. A waker that panics makes the poll panic with the
+///   wakes nobody, nor does the countdown's drop (a countdown dropped
+///   before its liftoff is cancelled: it has no poll to ask for, so no
+///   wake in `Drop`). A waker that panics makes the poll panic with the
 ///   waker's own payload: a wake that failed is no wake, and the poll does
 ///   not hide it (no `catch_unwind` around the wake). A countdown keeps at
 ///   most the waker of its latest poll: once a poll has returned, no clone
@@ -237,15 +239,21 @@ impl Future for Countdown {
 ///   wake after the other, is polled 4 times in all.
 ///   Trial: `ch08::block_on::polls_only_when_woken`.
 /// - An unpark of the thread that is no wake (another thread calls
-///   `unpark` on it during a poll, and wakes nothing) is no reason to poll:
-///   with one wake after the first poll, the future is polled exactly
-///   twice. Trial: `ch08::block_on::survives_a_spurious_unpark`.
+///   `unpark` on it during a poll, or while it sleeps, and wakes nothing)
+///   is no reason to poll, however many come (no count of unparks after
+///   which it polls anyway, a "safety net" against lost wakes): with one
+///   wake after the first poll, and 64 unparks before it, the future is
+///   polled exactly twice. Trial: `ch08::block_on::survives_a_spurious_unpark`.
 /// - A wake is never lost, even when it comes from another thread during
 ///   a poll and that same poll then parks the thread for a moment (as a
 ///   nested `block_on` or a blocking wait may): the future is polled
 ///   again. A nested `block_on`, run inside a poll, takes only its own
 ///   wakes: a wake of the outer future during that poll is still there
-///   for the outer call.
+///   for the outer call. Nor is a wake whose thread is held up inside the
+///   wake, right after its unpark, while `block_on`'s thread gets up: so
+///   the waker sets the flag first and unparks second, never the other
+///   way round (`block_on` would find the flag clear, park again, and
+///   sleep for ever).
 ///   Trial: `ch08::block_on::survives_a_poll_that_parks`.
 /// - Calls on several threads at once keep their wakes apart: the wake of
 ///   one call's future is no wake for another call, which neither polls
@@ -299,6 +307,12 @@ pub trait Resolver {
 /// wakes only the waiters that exist), and `resolve` hangs. That window
 /// runs none of the trial's code, so no trial can force an answer into
 /// it; only luck would catch it. (A `oneshot` has no such window.)
+/// Nor is a callback that checks `is_closed` first and then sends with
+/// `send(..).expect(..)`: a cancel that comes between the check and the
+/// send panics the resolver's thread all the same. That window too is a
+/// few instructions of the callback's own, in a channel the trial cannot
+/// reach, so no trial can force a cancel into it. (Send, and ignore the
+/// error: `let _ = sender.send(result)`.)
 ///
 /// # Graded promises
 ///

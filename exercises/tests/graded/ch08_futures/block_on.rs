@@ -7,6 +7,8 @@
 // decrement of a count that is not atomic.
 mod racing_drops;
 mod sleeping;
+// Many unparks without a wake, and a wake held after its unpark.
+mod unparks;
 
 use std::future::{self, poll_fn};
 use std::panic::{self, AssertUnwindSafe};
@@ -316,6 +318,8 @@ pub(super) fn polls_only_when_woken() {
 /// take the unpark for no wake: it polls once at the start and once after
 /// the wake, twice in all. One that polls whenever `park` returns polls a
 /// second time at once, before the wake, since the unpark left a token.
+/// Then many unparks while the thread sleeps (see
+/// [`unparks::many_unparks_while_it_sleeps`]).
 pub(super) fn survives_a_spurious_unpark() {
     let woken = Arc::new(AtomicBool::new(false));
     let unparked = Arc::new(Barrier::new(2));
@@ -364,6 +368,7 @@ pub(super) fn survives_a_spurious_unpark() {
          AtomicBool) before it unparks, and poll again only when the flag \
          is set"
     );
+    unparks::many_unparks_while_it_sleeps();
 }
 
 /// The first poll hands its waker to a thread that wakes the future, and
@@ -374,6 +379,8 @@ pub(super) fn survives_a_spurious_unpark() {
 /// Then the same with a nested `block_on` in the poll, after the outer
 /// future woke itself: a `block_on` whose flag is shared by the calls on
 /// a thread (a `thread_local`) lets the inner call take the outer wake.
+/// Then a wake whose thread is held right after its unpark (see
+/// [`unparks::a_wake_held_after_its_unpark`]).
 pub(super) fn survives_a_poll_that_parks() {
     let rung = Arc::new(Barrier::new(2));
     let mut bell = None;
@@ -421,6 +428,7 @@ pub(super) fn survives_a_poll_that_parks() {
         Poll::Pending
     }));
     assert_eq!(answer, "heard", "the future's output");
+    unparks::a_wake_held_after_its_unpark();
 }
 
 /// `block_on` runs a tokio oneshot receiver, no runtime needed: it gets

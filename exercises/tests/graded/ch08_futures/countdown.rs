@@ -287,6 +287,33 @@ fn polls_with_fresh_wakers() {
             );
         }
     }
+    dropped_before_liftoff();
+}
+
+/// A countdown polled twice (both `Pending`) and then dropped, before its
+/// liftoff: each poll woke its waker once, and the drop wakes nobody
+/// more. A cancelled future has nothing to ask a poll for.
+fn dropped_before_liftoff() {
+    let mut countdown = Box::pin(Countdown::new(3));
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let (counts, waker) = home_waker();
+        let _ = countdown.as_mut().poll(&mut Context::from_waker(&waker));
+        kept.push(counts);
+    }
+    drop(countdown);
+    for (poll, counts) in (1..).zip(&kept) {
+        let woken = counts.wakes.load(Ordering::SeqCst);
+        assert!(
+            woken == 1,
+            "poll {poll} of Countdown::new(3) answered Pending and woke its \
+             waker once, but by the time the countdown had been dropped, \
+             before its liftoff, that waker had been woken {woken} times: \
+             a countdown wakes only in a poll that answers Pending, once. \
+             A dropped future is cancelled: nobody polls it again, so it has \
+             no wake to ask for (no wake in Drop)"
+        );
+    }
 }
 
 /// tokio's own `block_on` runs a countdown to the end: it polls a future
