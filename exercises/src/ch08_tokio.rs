@@ -305,7 +305,10 @@ pub async fn serve(
 /// length `items` announces (its `size_hint`), which may be more than any
 /// memory holds. Graded only where such a reservation panics, with
 /// `0..u64::MAX`: a smaller one the allocator grants costs memory that a
-/// trial sharing the process with others cannot tell from theirs.
+/// trial sharing the process with others cannot tell from theirs. Nor is a
+/// reservation from the capacity under 1 KiB graded if it is shrunk to fit
+/// before `pipeline` returns: the runtime's own allocations, as large,
+/// hide it, and the results then come back in the room they need.
 ///
 /// # Graded promises
 ///
@@ -325,9 +328,11 @@ pub async fn serve(
 ///   of them (a clamp such as `capacity.min(1024)`, even one shrunk at
 ///   the end): while 3 items go through a channel of that capacity, on a
 ///   one-thread runtime, its thread makes no allocation larger than those
-///   it makes for 3 items through a channel of 3 (from 256 bytes up, room
-///   for 32 results), and the results come back in room for fewer than 64
-///   (a `Vec` that grew as they came).
+///   it makes for 3 items through a channel of 3 (from 1 KiB up, room for
+///   128 results: the runtime's own reach 512 bytes), and the results
+///   come back in no more room than those of 3 items through a channel of
+///   3 (a `Vec` that grew as they came; not one made with
+///   `Vec::with_capacity(capacity.min(16))`, even so small a part).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
