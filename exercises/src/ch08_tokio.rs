@@ -431,6 +431,11 @@ pub enum Outcome {
 /// starting the commands before it took, which tokio's paused clock does
 /// not count and no trial can bound without a real clock.
 ///
+/// `tokio::time::timeout`, given what is left of a command's deadline, is
+/// as right as `timeout_at`: for a duration too large to add to the
+/// clock's reading it sets no timer at all (it is `sleep` that cuts such a
+/// wait short, at about 30 years).
+///
 /// # Graded promises
 ///
 /// - Returns one result per command, in the order of `commands`:
