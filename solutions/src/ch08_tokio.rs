@@ -121,8 +121,11 @@ use tokio::task::JoinSet;
 ///   its own type (`panic_any(FetchError(503))`) makes `fetch_all` panic
 ///   with that value, not a message. A fetch that panics is not called
 ///   again (not even when a second call would succeed), and its slot is
-///   free again: with a limit of 1, the fetches after it still start, and
-///   `fetch_all` panics rather than wait forever for a slot.
+///   free again: with a limit of 1, `fetch_all` panics rather than wait
+///   forever for the slot the panicked fetch held. Pass the panic on as
+///   soon as you see it, not after the whole batch: whether a fetch after
+///   it has started by then is up to you, but none runs on to its end
+///   (the next promise).
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 /// - A `fetch_all` that ends early leaves no fetch running: once its
 ///   future is dropped (cancelled, by an outer `timeout` say), or once it
