@@ -116,8 +116,11 @@ use tokio::process::Command;
 ///   its own type (`panic_any(FetchError(503))`) makes `fetch_all` panic
 ///   with that value, not a message. A fetch that panics is not called
 ///   again (not even when a second call would succeed), and its slot is
-///   free again: with a limit of 1, the fetches after it still start, and
-///   `fetch_all` panics rather than wait forever for a slot.
+///   free again: with a limit of 1, `fetch_all` panics rather than wait
+///   forever for the slot the panicked fetch held. Pass the panic on as
+///   soon as you see it, not after the whole batch: whether a fetch after
+///   it has started by then is up to you, but none runs on to its end
+///   (the next promise).
 ///   Trial: `ch08::fetch_all::passes_a_fetch_panic_on`.
 /// - A `fetch_all` that ends early leaves no fetch running: once its
 ///   future is dropped (cancelled, by an outer `timeout` say), or once it
@@ -305,7 +308,10 @@ pub async fn serve(
 /// length `items` announces (its `size_hint`), which may be more than any
 /// memory holds. Graded only where such a reservation panics, with
 /// `0..u64::MAX`: a smaller one the allocator grants costs memory that a
-/// trial sharing the process with others cannot tell from theirs.
+/// trial sharing the process with others cannot tell from theirs. Nor is a
+/// reservation from the capacity under 1 KiB graded if it is shrunk to fit
+/// before `pipeline` returns: the runtime's own allocations, as large,
+/// hide it, and the results then come back in the room they need.
 ///
 /// # Graded promises
 ///
@@ -325,9 +331,11 @@ pub async fn serve(
 ///   of them (a clamp such as `capacity.min(1024)`, even one shrunk at
 ///   the end): while 3 items go through a channel of that capacity, on a
 ///   one-thread runtime, its thread makes no allocation larger than those
-///   it makes for 3 items through a channel of 3 (from 256 bytes up, room
-///   for 32 results), and the results come back in room for fewer than 64
-///   (a `Vec` that grew as they came).
+///   it makes for 3 items through a channel of 3 (from 1 KiB up, room for
+///   128 results: the runtime's own reach 512 bytes), and the results
+///   come back in no more room than those of 3 items through a channel of
+///   3 (a `Vec` that grew as they came; not one made with
+///   `Vec::with_capacity(capacity.min(16))`, even so small a part).
 ///   Trial: `ch08::pipeline::keeps_every_item_in_order`.
 /// - The producer is never more than `capacity` + 1 items ahead of the
 ///   consumer (taken from `items` and not yet given to `consume`:
@@ -425,6 +433,11 @@ pub enum Outcome {
 /// start. It is as wrong, but it differs only by the real time that
 /// starting the commands before it took, which tokio's paused clock does
 /// not count and no trial can bound without a real clock.
+///
+/// `tokio::time::timeout`, given what is left of a command's deadline, is
+/// as right as `timeout_at`: for a duration too large to add to the
+/// clock's reading it sets no timer at all (it is `sleep` that cuts such a
+/// wait short, at about 30 years).
 ///
 /// # Graded promises
 ///

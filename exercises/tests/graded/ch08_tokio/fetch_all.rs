@@ -369,8 +369,8 @@ fn fetch_many(limit: usize) -> (usize, Duration) {
 /// with the fetch's own payload, unchanged (still a `&'static str`, not a
 /// `String` of the same text), rather than return a body that was never
 /// fetched, wrap the payload in a message of its own, or call the fetch
-/// again. The panicked fetch gives its slot back: the fetches after it
-/// still start, and `fetch_all` does not wait forever for a slot.
+/// again. The panicked fetch gives its slot back: `fetch_all` does not
+/// wait forever for a slot.
 pub(super) fn passes_a_fetch_panic_on() {
     let urls: Vec<String> = PAGES.iter().map(|page| page.to_string()).collect();
     let calls =
