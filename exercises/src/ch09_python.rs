@@ -84,8 +84,10 @@ pub fn squares<'py>(
 /// - It returns the sum of `kernel(i)` for `i` in `0..n` (modulo `2**64`:
 ///   every addition wraps, also where threads of its own, if it starts
 ///   any, add up their parts), calling this call's kernel once for each
-///   `i` and for no other `i`, however `n` divides among threads (no sum is
-///   kept from an earlier call); `n = 0` gives `0` without a call. The
+///   `i` and for no other `i`, however `n` divides among threads (whether
+///   to start any, and how many, is yours; the sum is the same whatever
+///   the machine's cores; no sum is kept from an earlier call); `n = 0`
+///   gives `0` without a call. The
 ///   trials are built in debug mode, where a plain `+` that overflows
 ///   panics. Trial: `ch09::crunch::sums_the_kernel`.
 /// - The kernel runs while the GIL is released, however small `n` is: two
@@ -109,6 +111,11 @@ where
 /// Python objects may be touched only while attached, so convert the list
 /// to a `Vec<i64>` first, compute while detached, and build the new list
 /// once attached again.
+///
+/// Not graded: what counts as an int beyond `int` itself. PyO3's
+/// `extract::<i64>` takes what Python's `operator.index` takes (`True` as
+/// 1, an object with `__index__`); the trials pass only ints, strings and
+/// floats.
 ///
 /// # Graded promises
 ///
@@ -175,7 +182,11 @@ where
 ///   value counts all three, and the adds return 1, 2 and 3. Each order
 ///   is forced on a counter at 0 and again on one at `2**64 - 1`, whose
 ///   adds wrap past the top: a wrap is no excuse for two steps either.
-///   Trial: `ch09::counter::racing_adds_are_counted`.
+///   The trial forces these orders by holding a thread at its writes to
+///   the `Counter`'s own memory: a value kept in the struct (an atomic or
+///   a `Mutex` field) goes through them, one behind an `Arc` or a `Box`
+///   does not, and is left to the other trials. Trial:
+///   `ch09::counter::racing_adds_are_counted`.
 #[pyclass(frozen)]
 #[derive(Debug)]
 pub struct Counter {
@@ -239,15 +250,19 @@ impl Counter {
 ///   starts, all at once (with a single worker too), never on the calling
 ///   thread, and the calling thread releases the GIL while it waits for
 ///   them. The shares are as in `par_map`: each thread calls one run of
-///   consecutive items, in order, the runs' lengths differing by at most
-///   one (not every k-th item, nor whichever is free next). Trial:
+///   consecutive items, from its first item to its last, the runs' lengths
+///   differing by at most one (not every k-th item, nor whichever is free
+///   next). Trial:
 ///   `ch09::call_each::calls_from_its_workers`.
 /// - No lock is held while a callback runs: callbacks on different workers
 ///   run at the same time (each waits for the others at a Python
 ///   `threading.Barrier`). Trial: `ch09::call_each::callbacks_overlap`.
 /// - When callbacks raise, `call_each` raises the exception of the first
-///   item, by position (not the first to happen), whose callback raised,
-///   after every item's callback has been called. Trial:
+///   item, by position (not the first to happen), whose callback raised
+///   (of two in one thread's run, the earlier), and only after every
+///   item's callback has been called: none is skipped because another
+///   raised (that the calls have also ended is the note above: not
+///   graded). Trial:
 ///   `ch09::call_each::raises_the_first_error`.
 #[pyfunction]
 #[pyo3(signature = (callback, items, workers = 4))]
@@ -265,7 +280,9 @@ pub fn call_each(
 
 /// Exactly `n` bytes read from the file descriptor `fd`, waiting with the
 /// GIL released, so that Python threads run while it blocks. The
-/// descriptor is the caller's: it stays open.
+/// descriptor is the caller's: it stays open. The book's "second hint" is
+/// the second that `cargo course hint ch09::read_exact` shows (run it
+/// twice): how to duplicate the descriptor.
 ///
 /// # Graded promises
 ///
@@ -282,10 +299,14 @@ pub fn call_each(
 ///   does not inherit it. Trial: `ch09::read_exact::leaves_the_fd_open`.
 /// - End of file before `n` bytes raises `EOFError`; any negative `fd`
 ///   raises `ValueError`, and a descriptor that is not open, or cannot be
-///   read, raises `OSError`, whatever `n` is (`0` too, and `2**64 - 1`:
-///   allocate as the bytes come, not `n` bytes up front). None of them is
-///   a panic, the caller's descriptor is still open after them, and
-///   descriptor 0 is read like any other. Trial:
+///   read, raises `OSError`, whatever `n` is (`0` too: a read into no
+///   bytes, `read(&mut [])`, still asks the OS, and fails on such a
+///   descriptor, where `take(0)` or std's `read_exact` into an empty
+///   buffer asks nothing; and `2**64 - 1`: allocate as the bytes come, not
+///   `n` bytes up front). None of them is a panic, or leaves a copy of the
+///   descriptor open; the caller's descriptor is still open after them;
+///   and descriptor 0 is read like any other (not through
+///   `std::io::stdin()`, whose buffer takes the bytes that follow). Trial:
 ///   `ch09::read_exact::errors_are_exceptions`.
 #[pyfunction]
 pub fn read_exact(

@@ -67,6 +67,10 @@ for count, workers in ((6, 6), (10, 4), (6, 4), (3, 1), (1, 5), (130, 65)):
             f"{count} items on {workers} workers: one worker called the items "
             f"{sorted(mine)}, not a run of consecutive items: each worker's share is "
             "a slice of the items, not every k-th item nor the next free one")
+        assert mine == sorted(mine), (
+            f"{count} items on {workers} workers: one worker called its items in the "
+            f"order {mine}: each worker calls its run from its first item to its "
+            "last, in the items' order, not from its end")
 "#,
         |_, _| Ok(()),
     );
@@ -93,7 +97,8 @@ assert call_each(callback, [1, 2, 3, 4], 2) == [-1, -2, -3, -4]
 /// item 3 raises only once item 6's callback has begun, that is once the
 /// second worker is done with item 5, its error kept: item 5's error is
 /// first in time whatever the machine's load, and item 3's first by
-/// position.
+/// position. Then two errors in one worker's run: the first of them by
+/// position is raised, not the later one.
 pub fn raises_the_first_error() {
     run_python(
         r#"
@@ -116,6 +121,22 @@ try:
     call_each(callback, list(range(8)), 2)
 except ValueError as error:
     assert str(error) == "bad 3", f"call_each raised {error!r}, not the first item's"
+else:
+    raise AssertionError("call_each raised nothing")
+assert sorted(called) == list(range(8)), f"called for {sorted(called)}, not every item"
+# Items 0 to 3 are the first worker's run: items 1 and 2 both raise there.
+called = []
+def two_in_a_run(item):
+    called.append(item)
+    if item in (1, 2):
+        raise ValueError(f"bad {item}")
+    return item
+try:
+    call_each(two_in_a_run, list(range(8)), 2)
+except ValueError as error:
+    assert str(error) == "bad 1", (
+        f"call_each raised {error!r} when items 1 and 2 (one worker's) both raised: "
+        "a worker must keep the first error of its run, not the last")
 else:
     raise AssertionError("call_each raised nothing")
 assert sorted(called) == list(range(8)), f"called for {sorted(called)}, not every item"

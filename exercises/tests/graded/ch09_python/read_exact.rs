@@ -123,16 +123,27 @@ os.close(writer)
     );
 }
 
-/// `ch09::read_exact::errors_are_exceptions`
+/// `ch09::read_exact::errors_are_exceptions`: each error leaves as many
+/// descriptors open as before it; descriptor 0, a pipe put there, is read
+/// byte for byte (what follows stays in the pipe), and once closed raises
+/// as any closed descriptor does.
 pub fn errors_are_exceptions() {
     run_python(
         r#"
 import os
 from ch09 import read_exact
+def open_count():
+    return len(os.listdir("/proc/self/fd"))
 def raises(error, fd, n):
+    before = open_count()
     try:
         read_exact(fd, n)
     except error:
+        left = open_count() - before
+        assert left == 0, (
+            f"read_exact({fd}, {n}) raised {error.__name__} but left {left} descriptor(s) "
+            "of its own open: close the copy on every way out, errors too (an OwnedFd "
+            "or a File closes it when dropped, whichever way the function returns)")
         return
     except BaseException as other:
         raise AssertionError(
@@ -163,6 +174,20 @@ zero_reader, zero_writer = os.pipe()
 os.dup2(zero_reader, 0)
 os.write(zero_writer, b"z")
 assert read_exact(0, 1) == b"z", "read_exact(0, 1) did not read descriptor 0"
+# It takes no more than n bytes from descriptor 0 either: what follows is
+# still there, for any reader.
+os.write(zero_writer, b"zy")
+assert read_exact(0, 1) == b"z", "read_exact(0, 1) did not read descriptor 0"
+os.close(zero_writer)
+rest = os.read(0, 10)
+assert rest == b"y", (
+    f"after read_exact(0, 1) took b'z' of b'zy', descriptor 0 held {rest!r}, not b'y': "
+    "read_exact took more than its byte from it (std::io::stdin() reads ahead into "
+    "a buffer of its own); read descriptor 0 like any other, through a copy")
+# And descriptor 0 closed is an OSError, as any other closed one.
+os.close(0)
+raises(OSError, 0, 1)
+raises(OSError, 0, 0)
 "#,
         |_, _| Ok(()),
     );
