@@ -258,6 +258,10 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// breaks this contract, but is not graded, for the reason given for
 /// `capture`: every worker of the trials ends within seconds, and no trial
 /// can outlast every deadline.
+/// A limit cut down to `u32::MAX`, or restarts counted in a `u32` that
+/// wraps, breaks the promise that any `max_restarts` works, but is not
+/// graded: it shows only after more than four billion failed runs, far
+/// more than a trial can make.
 ///
 /// A worker that a signal killed is reported as `exit_of` reports it: its
 /// signal's number alone, also when it dumped core. The trials cannot check
@@ -302,10 +306,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Its stdin is empty, even
 ///   when the supervisor's own stdin holds input: a worker that reads its stdin
-///   sees nothing, on every run, each restart included. It is open for
-///   reading: a worker's `cat` reads it to its end and succeeds (a `/dev/null`
-///   opened for writing only, as `File::create` opens it, fails its read with
-///   "Bad file descriptor"). Trial:
+///   sees nothing, on every run, each restart included. It is `/dev/null`
+///   (`Stdio::null()`), not a pipe, even one that nobody writes to and that
+///   is closed before the wait: the worker's fd 0 is `/dev/null`. It is open
+///   for reading: a worker's `cat` reads it to its end and succeeds (a
+///   `/dev/null` opened for writing only, as `File::create` opens it, fails
+///   its read with "Bad file descriptor"). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), by
 ///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), or
