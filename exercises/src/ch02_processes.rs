@@ -485,13 +485,19 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   both come back whole. There is no cap on how much: 64 MiB and a byte more
 ///   to each also come back whole. A read that a signal interrupts (`EINTR`,
 ///   `ErrorKind::Interrupted`) is tried again, and the output still comes back
-///   whole, the bytes read before the signal included. Trial:
+///   whole, the bytes read before the signal included. The end of the output
+///   is not the child's end: a child that closes its stdout and stderr and
+///   goes on running is waited for until it exits by itself, not killed, and
+///   its status is its own exit's. Trial:
 ///   `ch02::run_isolated::drains_both_pipes_at_once`.
 /// - If reading the child's stdout or stderr fails, `run_isolated` returns an
 ///   `Err`, as `capture` does, but first lets go of that pipe and waits for the
 ///   child, which is not left behind as a zombie: when `run_isolated`
 ///   returns, the child has ended (by itself: it is not killed) and been
-///   waited for. Trial:
+///   waited for. If a thread to read a pipe cannot start, it returns that
+///   error as it is, as `capture` does: it does not panic (as
+///   `thread::scope`'s `Scope::spawn` does), and it lets go of both pipes
+///   and waits for the child, not killed. Trial:
 ///   `ch02::run_isolated::waits_even_when_a_read_fails`.
 pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
     // TODO(ch02): configure the child's environment and directory.

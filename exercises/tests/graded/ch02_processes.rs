@@ -300,7 +300,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
             "the worker wrote 1 MiB to stdout and 1 MiB to stderr and \
-             blocked on a full pipe: read both pipes at the same time",
+             blocked on a full pipe: read both pipes at the same time; or \
+             the child closed its stdout and stderr and went on running, \
+             and run_isolated never slept in a wait for it: once both pipes \
+             are at their end, wait for the child (Child::wait)",
         ),
         Trial::new(
             "ch02::run_isolated::waits_even_when_a_read_fails",
@@ -309,9 +312,10 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
-            "reading stdout or stderr failed, but run_isolated kept its end \
-             of that pipe open, so the child could not end: drop the pipe, \
-             then wait, as capture does",
+            "reading stdout or stderr failed (or no thread could start to \
+             read one), but run_isolated kept its end of that pipe open, so \
+             the child could not end: drop the pipe, then wait, as capture \
+             does",
         ),
     ]
 }
