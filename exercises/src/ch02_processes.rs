@@ -356,12 +356,13 @@ pub fn supervise(
 ///   read: it lets go of each as soon as the stage that reads it has
 ///   started). Trial:
 ///   `ch02::pipeline::an_early_exit_stops_the_stages_before`.
-/// - If reading the last stage's output fails, `pipeline` returns an `Err`,
-///   but first lets go of that pipe (so a last stage that keeps writing to it
-///   ends) and waits for every stage, none of which is left behind as a
-///   zombie: when `pipeline` returns, every stage has ended and been waited
-///   for (not handed to a thread that waits in the background). The last
-///   stage ends by itself: it is not killed. So it is when waiting for a stage
+/// - If reading the last stage's output fails, `pipeline` returns that
+///   read's error as it is (kind and `raw_os_error()` kept, not a new one
+///   with context added), but first lets go of that pipe (so a last stage
+///   that keeps writing to it ends) and waits for every stage, none of which
+///   is left behind as a zombie: when `pipeline` returns, every stage has
+///   ended and been waited for (not handed to a thread that waits in the
+///   background). The last stage ends by itself: it is not killed. So it is when waiting for a stage
 ///   fails (another part of the program reaped it first, and `wait` returns
 ///   `ECHILD`): `pipeline` returns an `Err`, but only once it has waited for
 ///   every other stage, the ones before it and the ones after it, whatever
