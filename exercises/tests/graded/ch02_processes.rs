@@ -202,7 +202,9 @@ pub fn trials() -> Vec<Trial> {
              it kept writing forever, as if `yes | head -n 1` never ended: \
              a writer learns that its reader is gone only when no read end \
              of the pipe is left open, and a Command keeps the Stdio you \
-             give it, so drop each stage's Command once it has started",
+             give it, so drop each stage's Command once it has started \
+             (not once every stage has: a stage slow to start must not \
+             keep the stages before it writing)",
         ),
         Trial::new(
             "ch02::pipeline::stops_the_started_stages_on_a_failed_start",

@@ -328,6 +328,7 @@ pub(super) fn an_early_exit_stops_the_stages_before() {
         );
     }
     pipeline_ends::a_write_after_the_reader_left();
+    pipeline_ends::a_slow_start_after_the_reader_left();
 }
 
 /// The processes this one started that nobody has waited for yet: still
