@@ -188,11 +188,18 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 /// worker's stdout and stderr are left as `start` set them, and its stdin
 /// is `Stdio::null()`, whatever `start` set, so that a worker never reads
 /// the supervisor's own input.
+/// A worker that cannot be started has no exit: that error is returned at
+/// once. Any `max_restarts` works, up to `usize::MAX`: it is a limit, not
+/// a size.
 /// A worker runs as long as it takes: one still running has not failed,
 /// so a watchdog that kills a worker after some time and starts it again
 /// breaks this contract, but is not graded, for the reason given for
 /// `capture`: every worker of the trials ends within seconds, and no trial
 /// can outlast every deadline.
+/// A limit cut down to `u32::MAX`, or restarts counted in a `u32` that
+/// wraps, breaks the promise that any `max_restarts` works, but is not
+/// graded: it shows only after more than four billion failed runs, far
+/// more than a trial can make.
 ///
 /// A worker that a signal killed is reported as `exit_of` reports it: its
 /// signal's number alone, also when it dumped core. The trials cannot check
@@ -237,10 +244,12 @@ pub fn exit_of(status: ExitStatus) -> Exit {
 ///   ends, and one whose `start` leaves them alone writes to the supervisor's
 ///   own stdout and stderr (the same open files). Its stdin is empty, even
 ///   when the supervisor's own stdin holds input: a worker that reads its stdin
-///   sees nothing, on every run, each restart included. It is open for
-///   reading: a worker's `cat` reads it to its end and succeeds (a `/dev/null`
-///   opened for writing only, as `File::create` opens it, fails its read with
-///   "Bad file descriptor"). Trial:
+///   sees nothing, on every run, each restart included. It is `/dev/null`
+///   (`Stdio::null()`), not a pipe, even one that nobody writes to and that
+///   is closed before the wait: the worker's fd 0 is `/dev/null`. It is open
+///   for reading: a worker's `cat` reads it to its end and succeeds (a
+///   `/dev/null` opened for writing only, as `File::create` opens it, fails
+///   its read with "Bad file descriptor"). Trial:
 ///   `ch02::supervise::leaves_the_workers_output_alone`.
 /// - A worker killed by SIGKILL, SIGTERM or SIGINT (as Ctrl-C would), by
 ///   SIGHUP or SIGPIPE (which a service manager may count as a clean end), or
@@ -347,12 +356,13 @@ pub fn supervise(
 ///   read: it lets go of each as soon as the stage that reads it has
 ///   started). Trial:
 ///   `ch02::pipeline::an_early_exit_stops_the_stages_before`.
-/// - If reading the last stage's output fails, `pipeline` returns an `Err`,
-///   but first lets go of that pipe (so a last stage that keeps writing to it
-///   ends) and waits for every stage, none of which is left behind as a
-///   zombie: when `pipeline` returns, every stage has ended and been waited
-///   for (not handed to a thread that waits in the background). The last
-///   stage ends by itself: it is not killed. So it is when waiting for a stage
+/// - If reading the last stage's output fails, `pipeline` returns that
+///   read's error as it is (kind and `raw_os_error()` kept, not a new one
+///   with context added), but first lets go of that pipe (so a last stage
+///   that keeps writing to it ends) and waits for every stage, none of which
+///   is left behind as a zombie: when `pipeline` returns, every stage has
+///   ended and been waited for (not handed to a thread that waits in the
+///   background). The last stage ends by itself: it is not killed. So it is when waiting for a stage
 ///   fails (another part of the program reaped it first, and `wait` returns
 ///   `ECHILD`): `pipeline` returns an `Err`, but only once it has waited for
 ///   every other stage, the ones before it and the ones after it, whatever
@@ -476,13 +486,19 @@ pub fn pipeline(mut stages: Vec<Command>) -> io::Result<(Vec<u8>, Vec<Exit>)> {
 ///   both come back whole. There is no cap on how much: 64 MiB and a byte more
 ///   to each also come back whole. A read that a signal interrupts (`EINTR`,
 ///   `ErrorKind::Interrupted`) is tried again, and the output still comes back
-///   whole, the bytes read before the signal included. Trial:
+///   whole, the bytes read before the signal included. The end of the output
+///   is not the child's end: a child that closes its stdout and stderr and
+///   goes on running is waited for until it exits by itself, not killed, and
+///   its status is its own exit's. Trial:
 ///   `ch02::run_isolated::drains_both_pipes_at_once`.
 /// - If reading the child's stdout or stderr fails, `run_isolated` returns an
 ///   `Err`, as `capture` does, but first lets go of that pipe and waits for the
 ///   child, which is not left behind as a zombie: when `run_isolated`
 ///   returns, the child has ended (by itself: it is not killed) and been
-///   waited for. Trial:
+///   waited for. If a thread to read a pipe cannot start, it returns that
+///   error as it is, as `capture` does: it does not panic (as
+///   `thread::scope`'s `Scope::spawn` does), and it lets go of both pipes
+///   and waits for the child, not killed. Trial:
 ///   `ch02::run_isolated::waits_even_when_a_read_fails`.
 pub fn run_isolated(command: &mut Command, dir: &Path) -> io::Result<Captured> {
     // TODO(ch02): configure the child's environment and directory.

@@ -202,7 +202,9 @@ pub fn trials() -> Vec<Trial> {
              it kept writing forever, as if `yes | head -n 1` never ended: \
              a writer learns that its reader is gone only when no read end \
              of the pipe is left open, and a Command keeps the Stdio you \
-             give it, so drop each stage's Command once it has started",
+             give it, so drop each stage's Command once it has started \
+             (not once every stage has: a stage slow to start must not \
+             keep the stages before it writing)",
         ),
         Trial::new(
             "ch02::pipeline::stops_the_started_stages_on_a_failed_start",
@@ -300,7 +302,10 @@ pub fn trials() -> Vec<Trial> {
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
             "the worker wrote 1 MiB to stdout and 1 MiB to stderr and \
-             blocked on a full pipe: read both pipes at the same time",
+             blocked on a full pipe: read both pipes at the same time; or \
+             the child closed its stdout and stderr and went on running, \
+             and run_isolated never slept in a wait for it: once both pipes \
+             are at their end, wait for the child (Child::wait)",
         ),
         Trial::new(
             "ch02::run_isolated::waits_even_when_a_read_fails",
@@ -309,9 +314,10 @@ pub fn trials() -> Vec<Trial> {
         )
         .timeout(PIPE_TIMEOUT)
         .on_timeout(
-            "reading stdout or stderr failed, but run_isolated kept its end \
-             of that pipe open, so the child could not end: drop the pipe, \
-             then wait, as capture does",
+            "reading stdout or stderr failed (or no thread could start to \
+             read one), but run_isolated kept its end of that pipe open, so \
+             the child could not end: drop the pipe, then wait, as capture \
+             does",
         ),
     ]
 }

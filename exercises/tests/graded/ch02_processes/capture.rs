@@ -40,7 +40,7 @@ pub(super) fn returns_output_and_status() {
     assert_eq!(failed.status.code(), Some(3), "the worker exits with 3");
     assert!(failed.stdout.is_empty() && failed.stderr.is_empty());
     late_stderr::reads_stderr_that_a_grandchild_holds();
-    late_stderr::waits_for_a_child_that_closed_its_output();
+    late_stderr::waits_for_a_child_that_closed_its_output(capture, "capture");
 }
 
 /// How a trial runs a command and captures what it wrote: `capture`

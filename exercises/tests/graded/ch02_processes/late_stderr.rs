@@ -1,7 +1,7 @@
 //! Checks of `capture`'s `returns_output_and_status`: stderr that a
 //! grandchild holds open after the child has exited is read to its end,
 //! and a child that closed its output and goes on is waited for, not
-//! killed.
+//! killed (that last check serves `run_isolated` too).
 
 use super::*;
 
@@ -71,13 +71,17 @@ pub(super) fn reads_stderr_that_a_grandchild_holds() {
 
 /// The child closes its stdout and stderr at once and goes on running: the
 /// end of its output is not its end. It exits with `5` only once the trial
-/// lets it, and the trial does so once a thread that `capture` started, or
+/// lets it, and the trial does so once a thread that `run` started, or
 /// the one that called it, sleeps in a wait for the child (`wait4`,
-/// `waitid`) or in a pause between asks (`nanosleep`); or once `capture`
-/// has returned. A `capture` that kills a child still running after the
-/// end of its output (`try_wait`, then `kill`) does so before any of that,
-/// and returns the status of a kill, not the child's own exit.
-pub(super) fn waits_for_a_child_that_closed_its_output() {
+/// `waitid`) or in a pause between asks (`nanosleep`); or once `run` has
+/// returned. A `run` that kills a child still running after the end of
+/// its output (`try_wait`, then `kill`) does so before any of that, and
+/// returns the status of a kill, not the child's own exit. `run` is
+/// `capture`, or `run_isolated`, called `name` in the messages.
+pub(super) fn waits_for_a_child_that_closed_its_output(
+    run: Runner,
+    name: &str,
+) {
     let scratch = scratch();
     let go = scratch.path().join("go");
     let mut command = shell(
@@ -87,7 +91,7 @@ pub(super) fn waits_for_a_child_that_closed_its_output() {
     );
     command.arg("sh").arg(&go);
     let before = threads();
-    let running = std::thread::spawn(move || capture(&mut command));
+    let running = std::thread::spawn(move || run(&mut command));
     while !running.is_finished()
         && !threads()
             .into_iter()
@@ -101,13 +105,13 @@ pub(super) fn waits_for_a_child_that_closed_its_output() {
     let captured = running
         .join()
         .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
-        .expect("capture failed to run sh");
+        .unwrap_or_else(|error| panic!("{name} failed to run sh: {error}"));
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         (captured.status.code(), captured.status.signal()),
         (Some(5), None),
         "the child closed its stdout and stderr and went on running, then \
-         exited with 5 by itself, but capture returned the status {}: the \
+         exited with 5 by itself, but {name} returned the status {}: the \
          end of a child's output is not its end, so do not kill a child \
          still running then; wait for it (Child::wait), however long it \
          goes on",

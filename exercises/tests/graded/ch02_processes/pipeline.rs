@@ -328,6 +328,7 @@ pub(super) fn an_early_exit_stops_the_stages_before() {
         );
     }
     pipeline_ends::a_write_after_the_reader_left();
+    pipeline_ends::a_slow_start_after_the_reader_left();
 }
 
 /// The processes this one started that nobody has waited for yet: still
@@ -434,10 +435,21 @@ pub(super) fn waits_even_when_the_read_fails() {
     }
     fs::write(&go, "").expect("cannot create the flag");
     let result = running.join().unwrap();
+    let error = result.as_ref().err().unwrap_or_else(|| {
+        panic!(
+            "reading the last stage's output failed, yet pipeline returned \
+             {result:?}"
+        )
+    });
+    // The read fails with `EAGAIN` (`WouldBlock`), and no wait fails.
     assert!(
-        result.is_err(),
-        "reading the last stage's output failed, yet pipeline returned \
-         {result:?}"
+        error.kind() == std::io::ErrorKind::WouldBlock
+            && error.raw_os_error() == Some(libc::EAGAIN),
+        "reading the last stage's output failed with \"{}\", and pipeline \
+         returned another error: {error:?}; return the read's error as it \
+         is (its kind and OS error code kept), not a new one (not even \
+         with context added)",
+        std::io::Error::from_raw_os_error(libc::EAGAIN)
     );
     // Let a stage left behind end: its stdout is closed by now.
     until_ended_or_zombie(last);

@@ -196,3 +196,46 @@ pub(super) fn a_failed_wait_in_the_middle() {
          kill it"
     );
 }
+
+/// The first stage writes lines until its pipe breaks, then makes a file;
+/// the second exits at once, without reading; the third is slow to start:
+/// its child waits, between fork and exec (so its `spawn` has not
+/// returned), until that file exists. A `pipeline` that lets go of each
+/// stage's `Command` as soon as it has started holds no read end of the
+/// first pipe by then, so the first stage's write breaks and the third
+/// stage starts. One that keeps the `Command`s until every stage has
+/// started (`iter_mut`, then a `drop` of them all) still holds one: the
+/// first stage blocks on the full pipe, the third never starts, and the
+/// trial's timeout says why.
+pub(super) fn a_slow_start_after_the_reader_left() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let scratch = scratch();
+    let broken = scratch.path().join("first-stage-ended");
+    let mut first = shell(r#""$1" lines 18446744073709551615; : >"$2""#);
+    first.arg("sh").arg(WORKER).arg(&broken);
+    let mut last = shell("cat >/dev/null");
+    let flag = std::ffi::CString::new(broken.as_os_str().as_bytes())
+        .expect("a temporary path has no NUL byte");
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // calls `access` and `usleep`, which are async-signal-safe, on a path
+    // made before the fork.
+    unsafe {
+        last.pre_exec(move || {
+            while libc::access(flag.as_ptr(), libc::F_OK) != 0 {
+                libc::usleep(1000);
+            }
+            Ok(())
+        });
+    }
+    let (output, exits) =
+        pipeline(vec![quiet(first), quiet(shell("exit 0")), quiet(last)])
+            .expect("pipeline failed");
+    assert!(output.is_empty(), "the last stage writes nothing");
+    assert_eq!(
+        exits,
+        vec![Exit::Code(0); 3],
+        "the first stage writes until its reader is gone, the second exits \
+         at once, the third reads nothing: each succeeds"
+    );
+}

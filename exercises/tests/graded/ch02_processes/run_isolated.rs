@@ -372,7 +372,8 @@ fn isolated(command: &mut Command) -> std::io::Result<Captured> {
 /// Captures as `capture` does: both pipes at once, and the child's stdin
 /// empty although the parent's own holds input; then `capture`'s own checks
 /// (1 MiB on each stream, reads interrupted by a signal, 64 MiB and a byte
-/// on each stream).
+/// on each stream, and a child that closes its output and goes on running
+/// is waited for, not killed).
 pub(super) fn run_isolated_drains_both_pipes() {
     give_the_parent_a_stdin(b"the parent's input\n");
     let captured = run_isolated(&mut worker(&["upper"]), Path::new("/"))
@@ -392,11 +393,17 @@ pub(super) fn run_isolated_drains_both_pipes() {
     assert_eq!(captured.stdout.len(), MIB, "stdout should be 1 MiB");
     assert_eq!(captured.stderr.len(), MIB, "stderr should be 1 MiB");
     captures_everything(isolated, "run_isolated");
+    super::late_stderr::waits_for_a_child_that_closed_its_output(
+        isolated,
+        "run_isolated",
+    );
 }
 
-/// Waits for the child when a read fails, as `capture` does: `capture`'s
-/// own checks, run through `run_isolated`.
+/// Waits for the child when a read fails, or when no thread can start to
+/// read a pipe, as `capture` does: `capture`'s own checks, run through
+/// `run_isolated`.
 pub(super) fn run_isolated_waits_when_a_read_fails() {
+    failed_capture::waits_when_no_reader_can_start(isolated, "run_isolated");
     waits_after_a_failed_read(isolated, "run_isolated");
     failed_capture::reads_the_other_pipe_after_a_failed_read(
         isolated,

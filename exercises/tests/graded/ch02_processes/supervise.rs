@@ -372,15 +372,17 @@ pub(super) fn leaves_the_workers_output_alone() {
         "the worker reads its stdin, then fails twice and succeeds"
     );
     // A `start` that leaves stdout and stderr alone: the worker writes to
-    // the supervisor's own (the same open files), and says which they are.
+    // the supervisor's own (the same open files), and says which they are,
+    // and what its stdin is: `/dev/null`, not a pipe.
     let seen = scratch.path().join("seen");
     let exits = supervise(
         || {
-            // The shell reads where its own stdout and stderr go before it
+            // The shell reads where its own stdin, stdout and stderr go before it
             // opens the file (`$$` is the shell, also in `$(...)`).
             let mut command = shell(
                 r#"out=$(readlink /proc/$$/fd/1); err=$(readlink /proc/$$/fd/2)
-                printf '%s\n%s\n' "$out" "$err" >"$1""#,
+                input=$(readlink /proc/$$/fd/0)
+                printf '%s\n%s\n%s\n' "$out" "$err" "$input" >"$1""#,
             );
             command.arg("sh").arg(&seen);
             command
@@ -396,8 +398,17 @@ pub(super) fn leaves_the_workers_output_alone() {
             .into_owned()
     };
     let seen = fs::read_to_string(&seen).expect("the worker said nothing");
+    let seen: Vec<&str> = seen.lines().collect();
     assert_eq!(
-        seen.lines().collect::<Vec<_>>(),
+        seen.get(2).copied(),
+        Some("/dev/null"),
+        "the worker's stdin is not /dev/null but {:?}: give every run \
+         Stdio::null(), not a pipe (even one nobody writes to and that is \
+         closed before the wait)",
+        seen.get(2)
+    );
+    assert_eq!(
+        seen[..2],
         [own(1), own(2)],
         "the worker's start left its stdout and stderr alone, so they are \
          the supervisor's own ({} and {}); the lines are where the worker's \
