@@ -241,16 +241,7 @@ pub(super) fn wakes_up_when_woken_from_another_thread() {
         bell.store(true, Ordering::SeqCst);
         waker.wake();
     });
-    let mut hand_over = Some(hand_over);
-    let answer = block_on(poll_fn(|cx| {
-        if rung.load(Ordering::SeqCst) {
-            return Poll::Ready("ding");
-        }
-        if let Some(hand_over) = hand_over.take() {
-            hand_over.send(cx.waker().clone()).unwrap();
-        }
-        Poll::Pending
-    }));
+    let answer = until_rung(&rung, hand_over, "ding");
     doorbell.join().unwrap();
     assert_eq!(answer, "ding", "the future's output");
 }
@@ -462,6 +453,25 @@ pub(super) fn runs_a_oneshot_receiver() {
 /// `/proc/self/task/<tid>/stat`: `R` running or runnable, `S` asleep.
 /// An error if the file cannot be read (the thread has ended) or has no
 /// state in it.
+/// `block_on` of a future that hands its first poll's waker over and is
+/// ready, with `answer`, once `bell` has rung.
+fn until_rung(
+    bell: &AtomicBool,
+    hand_over: mpsc::Sender<Waker>,
+    answer: &'static str,
+) -> &'static str {
+    let mut hand_over = Some(hand_over);
+    block_on(poll_fn(|cx| {
+        if bell.load(Ordering::SeqCst) {
+            return Poll::Ready(answer);
+        }
+        if let Some(hand_over) = hand_over.take() {
+            hand_over.send(cx.waker().clone()).unwrap();
+        }
+        Poll::Pending
+    }))
+}
+
 fn thread_state(tid: &str) -> Result<char, String> {
     let path = format!("/proc/self/task/{tid}/stat");
     let stat = std::fs::read_to_string(&path)

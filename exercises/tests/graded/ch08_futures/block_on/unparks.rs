@@ -116,16 +116,7 @@ pub(super) fn a_wake_held_after_its_unpark() {
     // Not a scoped thread: see `wakes_up_when_woken_from_another_thread`.
     let runner = thread::spawn(move || {
         RUNNER.store(task::me().tid, Ordering::SeqCst);
-        let mut hand_over = Some(hand_over);
-        let answer = block_on(poll_fn(|cx| {
-            if bell.load(Ordering::SeqCst) {
-                return Poll::Ready("heard");
-            }
-            if let Some(hand_over) = hand_over.take() {
-                hand_over.send(cx.waker().clone()).unwrap();
-            }
-            Poll::Pending
-        }));
+        let answer = super::until_rung(&bell, hand_over, "heard");
         RETURNED.store(true, Ordering::SeqCst);
         answer
     });
