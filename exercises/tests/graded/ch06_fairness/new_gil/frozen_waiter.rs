@@ -22,13 +22,35 @@ pub(super) fn a_waiter_that_asked<'s>(
     s: &'s thread::Scope<'s, '_>,
     gil: &'s NewGil,
 ) -> task::Me {
+    let waiter = a_waiter(s, gil);
+    while !gil.drop_requested() {
+        thread::yield_now();
+    }
+    waiter
+}
+
+/// Starts a thread that takes `gil` (held by someone else) and lets it go;
+/// returns the thread as soon as it runs.
+fn a_waiter<'s>(s: &'s thread::Scope<'s, '_>, gil: &'s NewGil) -> task::Me {
     let (tell, told) = mpsc::channel();
     s.spawn(move || {
         tell.send(task::me()).unwrap();
         drop(gil.acquire());
     });
-    let waiter = told.recv().unwrap();
-    while !gil.drop_requested() {
+    told.recv().unwrap()
+}
+
+/// Starts a thread that waits for `gil` (held by someone else), and returns
+/// once it sleeps in a wait with a deadline: in its first interval.
+pub(super) fn a_waiter_in_its_interval<'s>(
+    s: &'s thread::Scope<'s, '_>,
+    gil: &'s NewGil,
+) -> task::Me {
+    let waiter = a_waiter(s, gil);
+    while !matches!(
+        task::wait(waiter.tid),
+        Some((task::Wait::UntilADeadline, _))
+    ) {
         thread::yield_now();
     }
     waiter

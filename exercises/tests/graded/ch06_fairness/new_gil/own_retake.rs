@@ -1,13 +1,14 @@
 //! The last holder takes the GIL straight back: a waiter that sees that
 //! taking starts its interval again, as for any other thread's.
 
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use exercises::ch06_fairness::NewGil;
 
 use course::grader::task;
+
+use super::frozen_waiter::a_waiter_in_its_interval;
 
 /// The interval of [`a_retake_by_the_same_holder_restarts_the_interval`]:
 /// long, so that the waiter's request, made at once by a waiter that did
@@ -28,18 +29,7 @@ pub(super) fn a_retake_by_the_same_holder_restarts_the_interval() {
     let held = gil.acquire();
     thread::scope(|s| {
         let gil = &gil;
-        let (tell, told) = mpsc::channel();
-        s.spawn(move || {
-            tell.send(task::me()).unwrap();
-            drop(gil.acquire());
-        });
-        let waiter = told.recv().unwrap();
-        while !matches!(
-            task::wait(waiter.tid),
-            Some((task::Wait::UntilADeadline, _))
-        ) {
-            thread::yield_now();
-        }
+        let waiter = a_waiter_in_its_interval(s, gil);
         task::freeze(waiter);
         // A pause, not a deadline: the waiter's first interval is over.
         thread::sleep(INTERVAL);

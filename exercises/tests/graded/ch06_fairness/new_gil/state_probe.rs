@@ -11,6 +11,8 @@ use exercises::ch06_fairness::NewGil;
 
 use course::grader::task;
 
+use super::frozen_waiter::a_waiter_in_its_interval;
+
 /// Runs `ask` on a thread of its own, and waits until it has its answer or
 /// is asleep (blocked: on the GIL's state, say), or has used
 /// [`task::BUSY_TICKS`] of CPU time (it spins: that only ends the forcing,
@@ -184,21 +186,9 @@ pub(super) fn asks_drop_requested_as_a_request_waits_for_the_state() {
     for _ in 0..ATTEMPTS {
         let held = gil.acquire();
         let answers = thread::scope(|s| {
-            let (tell, told) = mpsc::channel();
-            let gil = &gil;
-            s.spawn(move || {
-                tell.send(task::me()).unwrap();
-                drop(gil.acquire());
-            });
-            let waiter = told.recv().unwrap();
-            while !matches!(
-                task::wait(waiter.tid),
-                Some((task::Wait::UntilADeadline, _))
-            ) {
-                thread::yield_now();
-            }
+            let waiter = a_waiter_in_its_interval(s, &gil);
             let busy = WhileBusy::AskOnceTheWaiterWaitsForTheState(waiter);
-            let (answers, _) = probe_the_state(gil, busy);
+            let (answers, _) = probe_the_state(&gil, busy);
             drop(held);
             answers
         });
